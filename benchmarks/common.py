@@ -1,0 +1,90 @@
+"""Shared pieces of the benchmark scripts: a provisioned project, a server process, tables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from console.provision.kits import provision
+
+ADMIN = "admin@example.com"
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_project(root: Path) -> Path:
+    project_file = root / "bench.yml"
+    project_file.write_text(yaml.safe_dump({"name": "bench", "participants": [
+        {"name": "server", "type": "server", "org": "bench", "host": "localhost",
+         "fed_learn_port": free_port(), "admin_port": free_port()},
+        {"name": ADMIN, "type": "admin", "org": "bench", "role": "project_admin"},
+    ]}))
+    return Path(provision(project_file, root / "workspace"))
+
+
+@contextmanager
+def running_server(prod: Path) -> Iterator[subprocess.Popen[bytes]]:
+    kit = prod / "server"
+    log = open(kit / "server-stderr.txt", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "console", "server", str(kit)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while b"admin endpoint listening" not in (kit / "server-stderr.txt").read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((kit / "server-stderr.txt").read_text())
+            time.sleep(0.02)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="flare-bench-") as tmp:
+        yield Path(tmp)
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
+    header = ("measure", "median", "target", "runs")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))

@@ -1,0 +1,14 @@
+"""``make bench``: every benchmark script in turn."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["bench_api.py"]
+
+if __name__ == "__main__":
+    failed = [s for s in SCRIPTS if subprocess.call([sys.executable, str(HERE / s)], cwd=HERE) != 0]
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,340 @@
+"""The asyncio client core: one mTLS connection carrying concurrent requests and pushes.
+
+Used directly by the shell and, through a background event loop, by the synchronous
+``Session``. A lost connection fails the requests in flight with ``NoConnection``; the
+next request reconnects (with back-off, within the connect timeout) and logs in again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from console.api.errors import AuthenticationError, NoConnection, SessionClosed, exception_for
+from console.wire.errors import RemoteError
+from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
+from console.wire.kit import AdminKit
+from console.wire.tls import client_context
+
+EventListener = Callable[[str, dict[str, Any]], None]
+StateListener = Callable[[bool], None]
+
+#: Answer timeout of a plain request; transfers wait for their data, then this long.
+DEFAULT_REQUEST_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoginInfo:
+    server: str
+    project: str
+    user: str
+    org: str
+    role: str
+    server_start_time: float
+
+
+def _check_own_certificate(path: Path) -> None:
+    """Say plainly that the kit's own certificate is expired instead of a TLS alert later."""
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    now = datetime.now(UTC)
+    if now > cert.not_valid_after_utc:
+        raise AuthenticationError(
+            f"the certificate {path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; "
+            "ask the project admin for a newly provisioned startup kit"
+        )
+    if now < cert.not_valid_before_utc:
+        raise AuthenticationError(
+            f"the certificate {path} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; "
+            "check this machine's clock or use another kit"
+        )
+
+
+def _tls_refusal(exc: BaseException) -> AuthenticationError:
+    text = str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return AuthenticationError(
+            f"the server's certificate failed verification against this kit's rootCA.pem "
+            f"({exc.verify_message}): is the kit from another project?"
+        )
+    reasons = {
+        "UNKNOWN_CA": "the server does not trust this kit's certificate (a kit from another project?)",
+        "CERTIFICATE_EXPIRED": "the server refused this kit's certificate as expired",
+        "BAD_CERTIFICATE": "the server refused this kit's certificate",
+        "CERTIFICATE_REQUIRED": "the server requires a client certificate",
+        "UNSUPPORTED_CERTIFICATE": "the server refused this certificate for admin use",
+    }
+    for key, message in reasons.items():
+        if key in text:
+            return AuthenticationError(f"{message} ({text})")
+    return AuthenticationError(f"the TLS connection was refused: {text}")
+
+
+class _Pending:
+    __slots__ = ("future", "chunks")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, streamed: bool) -> None:
+        self.future: asyncio.Future[Frame] = loop.create_future()
+        self.chunks: asyncio.Queue[bytes | BaseException | None] | None = asyncio.Queue() if streamed else None
+
+
+class AsyncClient:
+    def __init__(self, kit: AdminKit, username: str, *, connect_timeout: float = 10.0) -> None:
+        self.kit = kit
+        self.username = username
+        self.connect_timeout = connect_timeout
+        self.request_timeout = DEFAULT_REQUEST_TIMEOUT
+        self.login_info: LoginInfo | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._read_task: asyncio.Task[None] | None = None
+        self._connect_lock: asyncio.Lock | None = None
+        self._event_listeners: list[EventListener] = []
+        self._state_listeners: list[StateListener] = []
+        self.closed = False
+
+    # -- listeners -----------------------------------------------------------------------
+
+    def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener)
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        self._state_listeners.append(listener)
+
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None and self._read_task is not None and not self._read_task.done()
+
+    # -- connecting ----------------------------------------------------------------------
+
+    async def connect(self) -> LoginInfo:
+        if self.closed:
+            raise SessionClosed("session closed")
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            if self.connected and self.login_info is not None:
+                return self.login_info
+            return await self._connect_with_retries()
+
+    async def _connect_with_retries(self) -> LoginInfo:
+        self.kit.tls.check()
+        _check_own_certificate(self.kit.tls.cert)
+        ctx = client_context(self.kit.tls.cert, self.kit.tls.key, self.kit.tls.ca)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connect_timeout
+        delay = 0.05
+        where = f"{self.kit.host}:{self.kit.port}"
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise NoConnection(
+                    f"cannot connect to the server at {where} within {self.connect_timeout:g} s; "
+                    "is the server running and is the kit's host/port right?"
+                )
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(
+                        self.kit.host, self.kit.port, ssl=ctx, server_hostname=self.kit.server_identity,
+                        ssl_handshake_timeout=max(remaining, 0.1), limit=1 << 22,
+                    ),
+                    remaining,
+                )
+            except ssl.SSLError as exc:
+                raise _tls_refusal(exc) from None
+            except (OSError, TimeoutError):
+                await asyncio.sleep(min(delay, max(deadline - loop.time(), 0)))
+                delay = min(delay * 2, 1.0)
+                continue
+            return await self._login(reader, writer)
+
+    async def _login(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> LoginInfo:
+        self._reader, self._writer = reader, writer
+        self._read_task = asyncio.create_task(self._read_loop(reader))
+        try:
+            data = await self._roundtrip("login", {"username": self.username, "client": "flare-console"},
+                                         timeout=self.connect_timeout)
+        except (NoConnection, ssl.SSLError) as exc:
+            await self._drop_connection()
+            cause = exc.__cause__ or exc
+            if isinstance(cause, ssl.SSLError):
+                raise _tls_refusal(cause) from None
+            raise AuthenticationError(
+                f"the server closed the connection during login ({exc}); its TLS check refused this kit's "
+                "certificate (expired, revoked or from another project?)"
+            ) from None
+        except BaseException:
+            await self._drop_connection()
+            raise
+        user = data.get("user", {})
+        self.login_info = LoginInfo(
+            server=data.get("server", ""), project=data.get("project", ""), user=user.get("name", ""),
+            org=user.get("org", ""), role=user.get("role", ""),
+            server_start_time=float(data.get("server_start_time", 0.0)),
+        )
+        self._notify_state(True)
+        return self.login_info
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        reason: BaseException = NoConnection("the server closed the connection")
+        try:
+            while (frame := await read_frame(reader)) is not None:
+                self._dispatch(frame)
+        except (FrameError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            reason = exc
+        finally:
+            self._fail_pending(reason)
+            if self._writer is not None:
+                self._writer.close()
+            self._writer = None
+            self._notify_state(False)
+
+    def _dispatch(self, frame: Frame) -> None:
+        header = frame.header
+        kind = header.get("k")
+        if kind == "event":
+            topic, data = header.get("topic"), header.get("data")
+            if isinstance(topic, str) and isinstance(data, dict):
+                for listener in list(self._event_listeners):
+                    listener(topic, data)
+            return
+        if kind == "error":  # the server is about to drop us
+            return
+        pending = self._pending.get(header.get("id"))  # type: ignore[arg-type]
+        if pending is None:
+            return
+        if kind == "res":
+            if not pending.future.done():
+                pending.future.set_result(frame)
+            if not header.get("stream") or not header.get("ok"):
+                self._pending.pop(header["id"], None)
+        elif kind == "data" and pending.chunks is not None:
+            pending.chunks.put_nowait(frame.body)
+        elif kind == "end" and pending.chunks is not None:
+            error = header.get("error")
+            pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
+            self._pending.pop(header["id"], None)
+
+    def _fail_pending(self, reason: BaseException) -> None:
+        error = NoConnection(f"connection to the server lost: {reason}")
+        error.__cause__ = reason
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(error)
+            if pending.chunks is not None:
+                pending.chunks.put_nowait(error)
+        self._pending.clear()
+
+    def _notify_state(self, up: bool) -> None:
+        for listener in list(self._state_listeners):
+            listener(up)
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _send(self, header: dict[str, Any], body: bytes = b"") -> None:
+        if self._writer is None:
+            raise NoConnection("not connected to the server")
+        self._writer.write(encode_frame(header, body))
+
+    async def _ensure(self) -> None:
+        if self.closed:
+            raise SessionClosed("session closed")
+        if not self.connected:
+            await self.connect()
+
+    async def _roundtrip(
+        self, cmd: str, args: dict[str, Any] | None, *, timeout: float | None = None,
+        upload: Path | None = None, streamed: bool = False,
+    ) -> Any:
+        request_id = next(self._ids)
+        pending = _Pending(asyncio.get_running_loop(), streamed)
+        self._pending[request_id] = pending
+        try:
+            self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": upload is not None})
+            if upload is not None:
+                await self._send_file(request_id, upload, pending)
+            assert self._writer is not None
+            await self._writer.drain()
+            frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout or self.request_timeout)
+        except TimeoutError:
+            raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
+        except (OSError, ConnectionError) as exc:
+            raise NoConnection(f"connection to the server lost: {exc}") from exc
+        finally:
+            if not streamed or not pending.future.done() or pending.future.exception() is not None:
+                self._pending.pop(request_id, None)
+        header = frame.header
+        if not header.get("ok"):
+            raise exception_for(RemoteError.from_wire(header.get("error")))
+        if streamed:
+            return header.get("data"), pending
+        return header.get("data")
+
+    async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
+        assert self._writer is not None
+        with open(path, "rb") as src:
+            while chunk := src.read(CHUNK_BYTES):
+                if pending.future.done():  # the server answered early (an error): stop sending
+                    self._send({"k": "cancel", "id": request_id})
+                    return
+                self._send({"k": "data", "id": request_id}, chunk)
+                await self._writer.drain()
+        self._send({"k": "end", "id": request_id})
+
+    async def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        await self._ensure()
+        return await self._roundtrip(cmd, args, timeout=timeout)
+
+    async def upload(self, cmd: str, args: dict[str, Any], source: Path, *, timeout: float | None = None) -> Any:
+        await self._ensure()
+        return await self._roundtrip(cmd, args, timeout=timeout, upload=source)
+
+    async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None) -> Any:
+        """Stream the answer's body into ``target``; returns the answer's JSON head."""
+        await self._ensure()
+        head, pending = await self._roundtrip(cmd, args, timeout=timeout, streamed=True)
+        assert pending.chunks is not None
+        with open(target, "wb") as out:
+            while True:
+                item = await asyncio.wait_for(pending.chunks.get(), timeout or self.request_timeout)
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                out.write(item)
+        return head
+
+    # -- closing -------------------------------------------------------------------------
+
+    async def _drop_connection(self) -> None:
+        writer, task = self._writer, self._read_task
+        self._writer = None
+        if writer is not None:
+            writer.close()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            except (OSError, ConnectionError, TimeoutError, ssl.SSLError):
+                pass
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self._drop_connection()
+        self._fail_pending(SessionClosed("session closed"))
+

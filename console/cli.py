@@ -1,0 +1,74 @@
+"""``flare-console``: one entry point, a sub-command per part."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from console.provision.kits import provision
+    from console.provision.project import ProjectFileError
+
+    try:
+        prod_dir = provision(args.project_file, args.output)
+    except ProjectFileError as exc:
+        print(f"flare-console provision: {exc}", file=sys.stderr)
+        return 2
+    print(prod_dir)
+    return 0
+
+
+def _server(args: argparse.Namespace) -> int:
+    from console.server.app import serve
+    from console.server.store import StoreLocked
+    from console.wire.kit import KitError
+
+    try:
+        asyncio.run(serve(args.kit_dir))
+    except (KitError, StoreLocked) as exc:
+        print(f"flare-console server: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"flare-console server: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from console.demo import run_demo
+
+    return run_demo(args.workspace)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flare-console",
+        description="Admin side of a secure federated-learning system.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("provision", help="turn a project file into startup kits")
+    p.add_argument("project_file", help="project file (YAML or JSON)")
+    p.add_argument("-o", "--output", default="workspace", help="workspace folder (default: ./workspace)")
+    p.set_defaults(func=_provision)
+
+    p = sub.add_parser("server", help="run the FL server from its startup kit, until SIGINT/SIGTERM")
+    p.add_argument("kit_dir", help="the server's participant folder (the one holding startup/)")
+    p.set_defaults(func=_server)
+
+    p = sub.add_parser("demo", help="provision a local project, start the server and run a scripted session")
+    p.add_argument("--workspace", default=None, help="where the demo project lives (default: user data dir)")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""The one command registry.
+
+Owns what a command *is*: its name, parameters (with kinds that drive validation on the
+server and, in the shell, parsing and completion), the right it needs, its help text and
+whether it is destructive. The server binds a handler to each server-side entry by name
+and refuses to start if one is missing; the shell builds its grammar and help from the
+same entries. Must not import the server, the shell or anything that does I/O.
+"""
+
+from console.commands.catalog import CATALOG, get_spec
+from console.commands.spec import ArgError, CommandSpec, Param, ParamKind, Right, Transfer, Where
+
+__all__ = [
+    "CATALOG",
+    "ArgError",
+    "CommandSpec",
+    "Param",
+    "ParamKind",
+    "Right",
+    "Transfer",
+    "Where",
+    "get_spec",
+]

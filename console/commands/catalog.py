@@ -1,0 +1,87 @@
+"""Every command, one entry each. Adding a command starts (and mostly ends) here."""
+
+from __future__ import annotations
+
+from console.commands.spec import CommandSpec, Param, Right, Transfer, Where
+from console.commands.spec import ParamKind as K
+
+_JOB_ID = Param("job_id", K.JOB_ID, "job ID or a unique prefix of one", required=True)
+
+CATALOG: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec(
+            "check_status",
+            "status of the server: engine state, start time, running jobs",
+            Right.VIEW,
+            (Param("target", K.CHOICE, "what to ask", required=True, choices=("server",)),),
+        ),
+        CommandSpec(
+            "list_jobs",
+            "list jobs, oldest first",
+            Right.VIEW,
+            (
+                Param("detailed", K.BOOL, "full meta of each job", flag="-d", default=False),
+                Param("mine", K.BOOL, "only jobs I submitted", flag="-u", default=False),
+                Param("reverse", K.BOOL, "newest first", flag="-r", default=False),
+                Param("name_prefix", K.STR, "only jobs whose name starts with this", flag="-n"),
+                Param("limit", K.INT, "at most this many jobs", flag="-m", minimum=0),
+                Param("id_prefix", K.STR, "only jobs whose ID starts with this"),
+            ),
+        ),
+        CommandSpec("get_job_meta", "the full meta of a job", Right.VIEW, (_JOB_ID,)),
+        CommandSpec(
+            "submit_job",
+            "upload a job folder and queue it",
+            Right.SUBMIT_JOB,
+            (Param("job_folder", K.LOCAL_PATH, "the job folder (meta.json + apps)", required=True),),
+            transfer=Transfer.UPLOAD,
+        ),
+        CommandSpec("clone_job", "submit a copy of an existing job", Right.CLONE_JOB, (_JOB_ID,)),
+        CommandSpec(
+            "abort_job",
+            "stop a job that is queued or running",
+            Right.MANAGE_JOB,
+            (_JOB_ID,),
+            destructive=True,
+        ),
+        CommandSpec(
+            "delete_job",
+            "delete a job that is not running, with its data",
+            Right.MANAGE_JOB,
+            (_JOB_ID,),
+            destructive=True,
+        ),
+        CommandSpec(
+            "download_job",
+            "download a job's definition and workspaces",
+            Right.DOWNLOAD_JOB,
+            (_JOB_ID, Param("destination", K.LOCAL_PATH, "local folder (default: the kit's transfer/)", wire=False)),
+            transfer=Transfer.DOWNLOAD,
+        ),
+        CommandSpec(
+            "monitor_job",
+            "follow a job's status until it ends",
+            Right.VIEW,
+            (
+                _JOB_ID,
+                Param("timeout", K.FLOAT, "stop after this many seconds (0: never)", flag="--timeout", default=0.0,
+                      wire=False, minimum=0),
+                Param("interval", K.FLOAT, "poll interval in seconds", flag="--interval", default=2.0, wire=False,
+                      minimum=0.01),
+            ),
+            where=Where.CLIENT,
+        ),
+        CommandSpec(
+            "set_timeout",
+            "set this session's timeout for commands that reach sites",
+            Right.OPERATE,
+            (Param("value", K.FLOAT, "seconds", required=True, minimum=0.001),),
+        ),
+        CommandSpec("unset_timeout", "return to the server's default command timeout", Right.OPERATE),
+    )
+}
+
+
+def get_spec(name: str) -> CommandSpec:
+    return CATALOG[name]

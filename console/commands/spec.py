@@ -1,0 +1,126 @@
+"""Typed description of a command: parameters, right, transfer and where it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Right(StrEnum):
+    """FLARE's rights (SPEC section 3)."""
+
+    SUBMIT_JOB = "submit_job"
+    CLONE_JOB = "clone_job"
+    MANAGE_JOB = "manage_job"
+    DOWNLOAD_JOB = "download_job"
+    VIEW = "view"
+    OPERATE = "operate"
+    SHELL_COMMANDS = "shell_commands"
+    BYOC = "byoc"
+
+
+class ParamKind(StrEnum):
+    BOOL = "bool"
+    INT = "int"
+    FLOAT = "float"
+    STR = "str"
+    JOB_ID = "job_id"
+    CHOICE = "choice"
+    LOCAL_PATH = "local_path"
+
+
+class Transfer(StrEnum):
+    NONE = "none"
+    UPLOAD = "upload"
+    DOWNLOAD = "download"
+
+
+class Where(StrEnum):
+    SERVER = "server"  # a request the server answers
+    CLIENT = "client"  # runs in the client on top of server requests (e.g. monitor_job)
+
+
+class ArgError(ValueError):
+    """Arguments do not fit the command; the message names the argument and the usage."""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: ParamKind
+    help: str
+    flag: str | None = None  # e.g. "-m"; None means positional
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    wire: bool = True  # False: only the client uses it (a local destination, a poll interval)
+    minimum: float | None = None
+
+    def coerce(self, value: Any, command: str) -> Any:
+        """Check a value that arrived over the wire (JSON types) against this parameter."""
+        where = f"{command}: argument '{self.name}'"
+        if value is None:
+            if self.required:
+                raise ArgError(f"{where} is required")
+            return self.default
+        kind = self.kind
+        if kind is ParamKind.BOOL:
+            if not isinstance(value, bool):
+                raise ArgError(f"{where} must be true or false, not {value!r}")
+            return value
+        if kind in (ParamKind.INT, ParamKind.FLOAT):
+            numeric_ok = isinstance(value, int) if kind is ParamKind.INT else isinstance(value, int | float)
+            if isinstance(value, bool) or not numeric_ok:
+                raise ArgError(f"{where} must be a number ({kind.value}), not {value!r}")
+            if self.minimum is not None and value < self.minimum:
+                raise ArgError(f"{where} must be at least {self.minimum:g}, not {value}")
+            return value
+        if not isinstance(value, str):
+            raise ArgError(f"{where} must be a string, not {value!r}")
+        if kind is ParamKind.CHOICE and value not in self.choices:
+            raise ArgError(f"{where} must be one of {', '.join(self.choices)}, not {value!r}")
+        if kind is ParamKind.JOB_ID and not value.strip():
+            raise ArgError(f"{where} must be a job ID or a unique prefix of one")
+        return value
+
+    def usage(self) -> str:
+        shown = self.name.upper()
+        if self.kind is ParamKind.CHOICE:
+            shown = "|".join(self.choices)
+        if self.flag:
+            shown = self.flag if self.kind is ParamKind.BOOL else f"{self.flag} {shown}"
+        return shown if self.required else f"[{shown}]"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    summary: str
+    right: Right | None
+    params: tuple[Param, ...] = ()
+    destructive: bool = False
+    transfer: Transfer = Transfer.NONE
+    where: Where = Where.SERVER
+    help: str = ""
+
+    def usage(self) -> str:
+        return " ".join([self.name, *(p.usage() for p in self.params)])
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def validate_wire_args(self, args: Any) -> dict[str, Any]:
+        """Coerce the ``args`` object of a request; unknown names are an error, not ignored."""
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise ArgError(f"{self.name}: arguments must be an object; usage: {self.usage()}")
+        wire_params = {p.name: p for p in self.params if p.wire}
+        unknown = sorted(set(args) - set(wire_params))
+        if unknown:
+            raise ArgError(f"{self.name}: unknown argument(s) {', '.join(unknown)}; usage: {self.usage()}")
+        return {name: p.coerce(args.get(name), self.name) for name, p in wire_params.items()}

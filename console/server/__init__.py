@@ -1,0 +1,7 @@
+"""The FL server: admin endpoint, job store, scheduler and job runner.
+
+Owns the server process (``flare-console server KIT``): the mutually authenticated admin
+endpoint, the SQLite job store and the job files, scheduling and the job's server-side
+child process. Must not touch the client side (``api``, ``shell``) or the shape of
+commands (that is ``commands``); it binds one handler per server command.
+"""

@@ -1,0 +1,171 @@
+"""The server process: wiring of endpoint, store, scheduler and runner; start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from console.commands import CATALOG, Where
+from console.server import job_commands, system_commands  # noqa: F401  (they register handlers)
+from console.server.connection import PROTOCOL_VERSION, AdminConnection, User
+from console.server.handlers import HANDLERS
+from console.server.runner import JobRunner
+from console.server.scheduler import Scheduler
+from console.server.status import JobStatus
+from console.server.store import JobStore
+from console.wire.errors import ErrorType, RemoteError
+from console.wire.kit import ServerKit
+from console.wire.tls import server_context
+
+log = logging.getLogger("console.server")
+
+HANDSHAKE_TIMEOUT = 10.0
+#: Largest job upload accepted, in bytes.
+MAX_UPLOAD_BYTES = 2 << 30
+
+
+def _check_registry() -> None:
+    wanted = {name for name, spec in CATALOG.items() if spec.where is Where.SERVER}
+    missing, extra = wanted - set(HANDLERS), set(HANDLERS) - wanted
+    if missing or extra:
+        raise RuntimeError(f"command registry and server handlers disagree: missing {missing}, extra {extra}")
+
+
+class Server:
+    def __init__(self, kit: ServerKit) -> None:
+        _check_registry()
+        self.kit = kit
+        self.workspace = kit.root
+        self.start_time = time.time()
+        self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self.handlers = HANDLERS
+        self.store = JobStore(kit.root / "store")
+        self.connections: set[AdminConnection] = set()
+        self.runner = JobRunner(self)
+        self.scheduler = Scheduler(self)
+        self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
+        self._listener: asyncio.base_events.Server | None = None
+        self.admin_port: int | None = None
+
+    # -- status and events ---------------------------------------------------------------
+
+    def change_status(self, job_id: str, status: JobStatus, **updates: Any) -> dict[str, Any] | None:
+        """The one way a job's status changes: guarded write, then a push to every session."""
+        meta = self.store.set_status(job_id, status, **updates)
+        if meta is None:
+            log.info("job %s: %s refused, the job is already final", job_id, status.value)
+            return None
+        log.info("job %s (%s): %s", job_id, meta.get("name"), status.value)
+        self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
+                                    "time": time.time()})
+        if status.is_final:
+            self.scheduler.wake()
+        return meta
+
+    def publish(self, topic: str, data: dict[str, Any]) -> None:
+        for connection in list(self.connections):
+            connection.push_event(topic, data)
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def login(self, connection: AdminConnection, args: dict[str, Any]) -> dict[str, Any]:
+        identity = connection.identity
+        username = args.get("username")
+        if not identity.role:
+            log.warning("refused %s: certificate of %r carries no admin role", connection.peer, identity.cn)
+            raise RemoteError(
+                ErrorType.AUTHENTICATION,
+                f"certificate of '{identity.cn}' is not an admin certificate; use an admin startup kit",
+            )
+        if username != identity.cn:
+            log.warning("refused %s: username %r is not the certificate CN %r", connection.peer, username,
+                        identity.cn)
+            raise RemoteError(
+                ErrorType.AUTHENTICATION,
+                f"username '{username}' does not match the certificate's CN '{identity.cn}'; "
+                "log in with the name the kit was provisioned for",
+            )
+        connection.user = User(identity.cn, identity.org, identity.role)
+        log.info("admin %s (%s, %s) logged in from %s", identity.cn, identity.org, identity.role, connection.peer)
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "server": self.kit.identity,
+            "project": self.kit.project_name,
+            "user": {"name": identity.cn, "org": identity.org, "role": identity.role},
+            "server_start_time": self.start_time,
+        }
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+            log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
+            writer.transport.abort()
+            return
+        connection = AdminConnection(reader, writer, self)
+        self.connections.add(connection)
+        try:
+            await connection.serve()
+        finally:
+            self.connections.discard(connection)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for job_id in self.store.abandon_active():
+            log.warning("job %s was running when the server stopped: FINISHED:ABANDONED", job_id)
+        self._listener = await asyncio.start_server(self._accept, self.kit.host, self.kit.admin_port)
+        self.admin_port = self._listener.sockets[0].getsockname()[1]
+        self.scheduler.start()
+        log.info("admin endpoint listening on %s:%s (project %s, %d jobs stored)", self.kit.host,
+                 self.admin_port, self.kit.project_name, self.store.count())
+
+    async def stop(self) -> None:
+        log.info("server stopping")
+        if self._listener is not None:
+            self._listener.close()
+        await self.scheduler.stop()
+        await self.runner.stop_all()
+        for connection in list(self.connections):
+            await connection.close()
+        self.store.close()
+        log.info("server stopped")
+
+
+def _tls_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"client certificate rejected: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"{exc.reason or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def setup_logging(workspace: Path, *, name: str = "console") -> None:
+    fmt = logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+    root = logging.getLogger(name)
+    root.setLevel(logging.INFO)
+    root.handlers.clear()
+    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(workspace / "log.txt")):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
+async def serve(kit_dir: str | Path) -> None:
+    kit = ServerKit.load(kit_dir)
+    kit.tls.check()
+    setup_logging(kit.root)
+    server = Server(kit)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,275 @@
+"""One admin connection: TLS identity, login, request multiplexing, uploads, pushes.
+
+Each request runs in its own task so a slow download never holds up a ``list_jobs`` on
+the same connection. Frames are written whole with one ``write`` call, so tasks can
+interleave frames without a lock. Pushed events are dropped for a peer whose socket
+buffer is full rather than letting one slow reader grow the server's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from console.commands import CATALOG, ArgError, CommandSpec, Transfer
+from console.provision.certs import identity_from_peercert
+from console.wire.errors import ErrorType, RemoteError
+from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
+
+if TYPE_CHECKING:
+    from console.server.app import Server
+
+log = logging.getLogger("console.server.admin")
+
+PROTOCOL_VERSION = 1
+#: Pushed events are dropped for a peer with more than this many bytes unsent.
+MAX_EVENT_BACKLOG = 4 << 20
+_UPLOAD_QUEUE_CHUNKS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    org: str
+    role: str
+
+
+@dataclass(slots=True)
+class Download:
+    """A handler's answer that streams a file after a JSON head; ``path`` is removed afterwards."""
+
+    path: Path
+    head: dict[str, Any]
+
+
+#: Queue marker: the client cancelled the upload (or the connection went away).
+_CANCELLED = object()
+
+
+class _Upload:
+    def __init__(self) -> None:
+        # Items: a chunk, None at the end, or _CANCELLED.
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(_UPLOAD_QUEUE_CHUNKS)
+        self.abandoned = False
+
+    def stop(self, marker: Any) -> None:
+        """Stop accepting chunks and wake the consumer with ``marker``."""
+        self.abandoned = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(marker)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    connection: AdminConnection
+    spec: CommandSpec
+    request_id: int
+    _upload: _Upload | None = None
+
+    @property
+    def server(self) -> Server:
+        return self.connection.server
+
+    @property
+    def user(self) -> User:
+        assert self.connection.user is not None
+        return self.connection.user
+
+    async def upload_chunks(self) -> AsyncIterator[bytes]:
+        if self._upload is None:
+            raise RemoteError(ErrorType.PROTOCOL, f"{self.spec.name} expects an upload stream")
+        while (chunk := await self._upload.queue.get()) is not None:
+            if chunk is _CANCELLED:
+                raise RemoteError(ErrorType.INVALID_ARGUMENT, "upload cancelled; nothing was stored")
+            yield chunk
+
+    async def receive_upload(self, path: Path, max_bytes: int) -> int:
+        """Write the upload to ``path`` and sync it; refuse past ``max_bytes``."""
+        total = 0
+        with open(path, "wb") as out:
+            async for chunk in self.upload_chunks():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise RemoteError(
+                        ErrorType.INVALID_ARGUMENT,
+                        f"upload exceeds the server's limit of {max_bytes} bytes; make the job smaller",
+                    )
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        return total
+
+
+Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[Any]]
+
+
+class AdminConnection:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        server: Server,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.server = server
+        self.peer = writer.get_extra_info("peername")
+        self.identity = identity_from_peercert(writer.get_extra_info("peercert") or {})
+        self.user: User | None = None
+        self.command_timeout: float | None = None
+        self._uploads: dict[int, _Upload] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+        self.events_dropped = 0
+
+    # -- sending -----------------------------------------------------------------------
+
+    def _write(self, header: dict[str, Any], body: bytes = b"") -> None:
+        if not self.closed:
+            self.writer.write(encode_frame(header, body))
+
+    async def _send(self, header: dict[str, Any], body: bytes = b"") -> None:
+        self._write(header, body)
+        await self.writer.drain()
+
+    def push_event(self, topic: str, data: dict[str, Any]) -> None:
+        if self.closed or self.user is None:
+            return
+        if self.writer.transport.get_write_buffer_size() > MAX_EVENT_BACKLOG:
+            self.events_dropped += 1
+            return
+        self._write({"k": "event", "topic": topic, "data": data})
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        try:
+            await self._serve_frames()
+        except FrameError as exc:
+            log.warning("dropping %s (%s): %s", self.peer, self.identity.cn, exc)
+            await self._send_quietly({"k": "error", "error": {"type": "ProtocolError", "message": str(exc)}})
+        except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+            log.info("connection from %s (%s) lost: %s", self.peer, self.identity.cn, exc)
+        finally:
+            await self.close()
+
+    async def _serve_frames(self) -> None:
+        while (frame := await read_frame(self.reader)) is not None:
+            kind = frame.kind
+            if kind == "req":
+                self._start_request(frame)
+            elif kind in ("data", "end", "cancel"):
+                await self._feed_upload(frame)
+            else:
+                raise FrameError(f"unexpected frame kind {kind!r}")
+
+    async def _feed_upload(self, frame: Frame) -> None:
+        request_id = frame.header.get("id")
+        upload = self._uploads.get(request_id) if isinstance(request_id, int) else None
+        if upload is None:
+            raise FrameError(f"{frame.kind} frame for unknown upload {request_id!r}")
+        if frame.kind == "data":
+            if not upload.abandoned:
+                await upload.queue.put(frame.body)
+            return
+        del self._uploads[request_id]
+        if not upload.abandoned:
+            if frame.kind == "cancel":
+                upload.stop(_CANCELLED)
+            else:
+                await upload.queue.put(None)
+
+    def _start_request(self, frame: Frame) -> None:
+        request_id = frame.header.get("id")
+        if not isinstance(request_id, int):
+            raise FrameError("request without an integer 'id'")
+        upload = None
+        if frame.header.get("stream"):
+            if request_id in self._uploads:
+                raise FrameError(f"request id {request_id} reused while its upload is open")
+            upload = self._uploads[request_id] = _Upload()
+        task = asyncio.create_task(self._run_request(request_id, frame.header, upload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_request(self, request_id: int, header: dict[str, Any], upload: _Upload | None) -> None:
+        cmd = header.get("cmd")
+        try:
+            result = await self._dispatch(request_id, cmd, header.get("args"), upload)
+        except RemoteError as exc:
+            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a handler bug must not take the connection down
+            log.exception("command %s from %s failed", cmd, self.identity.cn)
+            error = RemoteError(ErrorType.INTERNAL, f"server error in {cmd}: {type(exc).__name__}: {exc}")
+            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
+            return
+        finally:
+            if upload is not None:
+                upload.stop(_CANCELLED)
+        if isinstance(result, Download):
+            await self._stream_file(request_id, result)
+        else:
+            await self._send_quietly({"k": "res", "id": request_id, "ok": True, "data": result})
+
+    async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: _Upload | None) -> Any:
+        if cmd == "login":
+            if self.user is not None:
+                raise RemoteError(ErrorType.PROTOCOL, "already logged in on this connection")
+            return self.server.login(self, args if isinstance(args, dict) else {})
+        if self.user is None:
+            raise RemoteError(ErrorType.AUTHENTICATION, "log in first: the first request must be 'login'")
+        handler = self.server.handlers.get(cmd) if isinstance(cmd, str) else None
+        if handler is None:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"unknown command {cmd!r}")
+        spec = CATALOG[cmd]
+        if (spec.transfer is Transfer.UPLOAD) != (upload is not None):
+            raise RemoteError(ErrorType.PROTOCOL, f"{cmd}: upload stream {'missing' if upload is None else 'unexpected'}")
+        try:
+            clean = spec.validate_wire_args(args)
+        except ArgError as exc:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
+        return await handler(RequestContext(self, spec, request_id, upload), clean)
+
+    async def _stream_file(self, request_id: int, download: Download) -> None:
+        try:
+            size = download.path.stat().st_size
+            await self._send({"k": "res", "id": request_id, "ok": True, "data": download.head,
+                              "stream": True, "size": size})
+            with open(download.path, "rb") as src:
+                while chunk := await asyncio.to_thread(src.read, CHUNK_BYTES):
+                    await self._send({"k": "data", "id": request_id}, chunk)
+            await self._send({"k": "end", "id": request_id})
+        except (ConnectionError, OSError) as exc:
+            log.info("download %s to %s interrupted: %s", request_id, self.identity.cn, exc)
+        finally:
+            download.path.unlink(missing_ok=True)
+
+    async def _send_quietly(self, header: dict[str, Any]) -> None:
+        try:
+            await self._send(header)
+        except (ConnectionError, OSError):
+            pass
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for upload in self._uploads.values():
+            upload.stop(_CANCELLED)
+        try:
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+        except (ConnectionError, OSError, TimeoutError):
+            pass
+

@@ -1,0 +1,173 @@
+"""Server side of the job commands: submit, clone, list, meta, abort, delete, download."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from console.jobdef.archive import safe_extract
+from console.jobdef.validate import JobDefinitionError, validate_job_folder
+from console.server.connection import Download, RequestContext
+from console.server.handlers import handles
+from console.server.status import JobStatus
+from console.server.store import Submitter
+from console.wire.errors import ErrorType, RemoteError
+
+
+def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> dict[str, Any]:
+    """Extract into scratch space and validate; the job's meta fields, or InvalidJobDefinition."""
+    scratch = Path(tempfile.mkdtemp(dir=scratch_root))
+    try:
+        safe_extract(archive, scratch, max_total_bytes=max_bytes)
+        return validate_job_folder(scratch).meta_fields()
+    except JobDefinitionError as exc:
+        raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, str(exc)) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _submitter(ctx: RequestContext) -> Submitter:
+    return Submitter(ctx.user.name, ctx.user.org, ctx.user.role)
+
+
+async def _store_new_job(
+    ctx: RequestContext, archive: Path, fields: dict[str, Any], folder_name: str, cloned_from: str | None = None
+) -> str:
+    server = ctx.server
+    job_id = str(uuid.uuid4())
+    await asyncio.to_thread(
+        server.store.create_job, job_id, archive, fields, folder_name, _submitter(ctx), cloned_from
+    )
+    server.publish("job_status", {"job_id": job_id, "name": fields["name"], "status": JobStatus.SUBMITTED.value})
+    server.scheduler.wake()
+    return job_id
+
+
+@handles("submit_job")
+async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    server = ctx.server
+    folder_name = Path(args["job_folder"]).name or "job"
+    archive = server.store.new_incoming_path()
+    try:
+        await ctx.receive_upload(archive, server.max_upload_bytes)
+        fields = await asyncio.to_thread(
+            _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4
+        )
+        job_id = await _store_new_job(ctx, archive, fields, folder_name)
+    finally:
+        archive.unlink(missing_ok=True)
+    return {"job_id": job_id}
+
+
+@handles("clone_job")
+async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    store = ctx.server.store
+    source_id = store.resolve(args["job_id"])
+    meta = store.get(source_id)
+    if meta is None:
+        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {args['job_id']}")
+    archive = store.new_incoming_path()
+    try:
+        await asyncio.to_thread(shutil.copyfile, store.job_zip(source_id), archive)
+        fields = {k: meta[k] for k in ("name", "deploy_map", "min_clients", "mandatory_clients", "resource_spec")
+                  if k in meta}
+        job_id = await _store_new_job(ctx, archive, fields, meta.get("job_folder_name", "job"), source_id)
+    finally:
+        archive.unlink(missing_ok=True)
+    return {"job_id": job_id}
+
+
+def _job(ctx: RequestContext, id_or_prefix: str) -> dict[str, Any]:
+    store = ctx.server.store
+    meta = store.get(store.resolve(id_or_prefix))
+    if meta is None:  # deleted between resolve and get
+        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
+    return meta
+
+
+@handles("get_job_meta")
+async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    return _job(ctx, args["job_id"])
+
+
+def list_row(meta: dict[str, Any]) -> dict[str, Any]:
+    """A non-detailed ``list_jobs`` row with FLARE's keys."""
+    return {
+        "job_id": meta["job_id"],
+        "job_name": meta.get("name"),
+        "status": meta["status"],
+        "submit_time": meta.get("submit_time_iso"),
+        "duration": meta.get("duration", "N/A"),
+        "study": meta.get("study", "default"),
+    }
+
+
+@handles("list_jobs")
+async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str, Any]]:
+    metas = ctx.server.store.list_jobs(
+        id_prefix=args["id_prefix"],
+        name_prefix=args["name_prefix"],
+        submitter=ctx.user.name if args["mine"] else None,
+        reverse=args["reverse"],
+        limit=args["limit"],
+    )
+    return metas if args["detailed"] else [list_row(m) for m in metas]
+
+
+@handles("abort_job")
+async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
+    server = ctx.server
+    meta = _job(ctx, args["job_id"])
+    job_id, status = meta["job_id"], JobStatus(meta["status"])
+    if status.is_final:
+        return f"Job for {job_id} is already completed."
+    if server.runner.is_active(job_id):
+        server.runner.abort(job_id)
+        return "Abort signal has been sent to the server app."
+    if server.change_status(job_id, JobStatus.FINISHED_ABORTED) is None:
+        return f"Job for {job_id} is already completed."
+    return f"Job {job_id} was not started yet; it is aborted and will not be scheduled."
+
+
+@handles("delete_job")
+async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    server = ctx.server
+    meta = _job(ctx, args["job_id"])
+    job_id = meta["job_id"]
+    if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
+        raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
+    await asyncio.to_thread(server.store.delete_job, job_id)
+    await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
+    server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")})
+    return {"job_id": job_id, "submit_records_marked_deleted": 0}
+
+
+def _build_download(store_job_zip: Path, workspace_zip: Path, meta: dict[str, Any], out: Path) -> None:
+    """One archive: ``meta.json``, ``job/...`` and ``workspace/...`` (the server's job workspace)."""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+        dst.writestr("meta.json", json.dumps(meta, indent=2))
+        for source, prefix in ((store_job_zip, "job/"), (workspace_zip, "workspace/")):
+            if not source.is_file():
+                continue
+            with zipfile.ZipFile(source) as src:
+                for info in src.infolist():
+                    if info.is_dir():
+                        continue
+                    with src.open(info) as data, dst.open(prefix + info.filename, "w") as target:
+                        shutil.copyfileobj(data, target, 1 << 20)
+
+
+@handles("download_job")
+async def download_job(ctx: RequestContext, args: dict[str, Any]) -> Download:
+    store = ctx.server.store
+    meta = _job(ctx, args["job_id"])
+    job_id = meta["job_id"]
+    out = store.new_incoming_path()
+    await asyncio.to_thread(_build_download, store.job_zip(job_id), store.workspace_zip(job_id), meta, out)
+    return Download(out, {"job_id": job_id})

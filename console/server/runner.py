@@ -1,0 +1,197 @@
+"""The job runner: each job's server app runs in a child process in the job's workspace.
+
+The child speaks JSON lines on stdout (``started``, ``progress``) and ends with an exit
+code (0 completed, 1 app raised, 2 bad config, 3 aborted); its stdin is the abort channel
+and closes when the server dies, so no job process outlives the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.server.status import JobStatus
+
+if TYPE_CHECKING:
+    from console.server.app import Server
+
+log = logging.getLogger("console.server.runner")
+
+#: How long an aborted job's process gets to stop by itself before it is killed.
+ABORT_GRACE_SECONDS = 3.0
+SERVER_APP_DIR = "app_server"
+
+_EXIT_STATUS = {
+    0: JobStatus.FINISHED_COMPLETED,
+    1: JobStatus.FINISHED_EXECUTION_EXCEPTION,
+    2: JobStatus.FINISHED_EXECUTION_EXCEPTION,
+    3: JobStatus.FINISHED_ABORTED,
+}
+
+
+def server_app_name(deploy_map: dict[str, list[str]]) -> str | None:
+    for app, targets in deploy_map.items():
+        if "server" in targets:
+            return app
+    return None
+
+
+@dataclass
+class RunningJob:
+    job_id: str
+    name: str
+    app_name: str
+    workspace: Path
+    process: asyncio.subprocess.Process | None = None
+    aborting: bool = False
+    last_progress: dict[str, Any] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+
+
+def _prepare_workspace(job_zip: Path, workspace: Path, app_name: str) -> None:
+    workspace.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=workspace))
+    try:
+        safe_extract(job_zip, scratch, max_total_bytes=1 << 40)
+        shutil.rmtree(workspace / SERVER_APP_DIR, ignore_errors=True)
+        (scratch / app_name).rename(workspace / SERVER_APP_DIR)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class JobRunner:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.jobs: dict[str, RunningJob] = {}
+
+    def is_active(self, job_id: str) -> bool:
+        return job_id in self.jobs
+
+    @property
+    def active_count(self) -> int:
+        return len(self.jobs)
+
+    def running_jobs(self) -> list[tuple[str, str]]:
+        return [(job.job_id, job.app_name) for job in self.jobs.values()]
+
+    def start(self, meta: dict[str, Any]) -> None:
+        job_id = meta["job_id"]
+        app_name = server_app_name(meta.get("deploy_map", {})) or ""
+        job = RunningJob(job_id, meta.get("name", ""), app_name, self.server.workspace / job_id)
+        self.jobs[job_id] = job
+        self.server.change_status(job_id, JobStatus.DISPATCHED, job_deploy_detail=["server: OK"])
+        job.task = asyncio.create_task(self._run(job))
+
+    async def _run(self, job: RunningJob) -> None:
+        status = JobStatus.FINISHED_ABNORMAL
+        try:
+            status = await self._run_process(job)
+        except asyncio.CancelledError:
+            status = JobStatus.FINISHED_ABANDONED
+            raise
+        except Exception:
+            log.exception("job %s could not be run", job.job_id)
+            status = JobStatus.FINISHED_FAILED_TO_RUN
+        finally:
+            if job.aborting:
+                status = JobStatus.FINISHED_ABORTED
+            # The workspace is archived before the final status is written, so whoever sees the
+            # final status can download or delete the job at once.
+            await self._archive_workspace(job)
+            self.jobs.pop(job.job_id, None)
+            self.server.change_status(job.job_id, status)
+
+    async def _run_process(self, job: RunningJob) -> JobStatus:
+        store = self.server.store
+        if not job.app_name:
+            return JobStatus.FINISHED_COMPLETED  # nothing deploys to the server
+        await asyncio.to_thread(_prepare_workspace, store.job_zip(job.job_id), job.workspace, job.app_name)
+        if job.aborting:
+            return JobStatus.FINISHED_ABORTED
+        with open(job.workspace / "log.txt", "ab") as log_file:
+            job.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "console.runtime.server_app",
+                "--job-id", job.job_id,
+                "--app-dir", str(job.workspace / SERVER_APP_DIR),
+                "--workspace", str(job.workspace),
+                cwd=job.workspace,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_file,
+            )
+        if job.aborting:  # abort arrived while the process was being created
+            asyncio.create_task(self._stop_process(job))
+        assert job.process.stdout is not None
+        while line := await job.process.stdout.readline():
+            self._on_child_line(job, line)
+        code = await job.process.wait()
+        log.info("job %s server app exited with code %s", job.job_id, code)
+        return _EXIT_STATUS.get(code, JobStatus.FINISHED_ABNORMAL)
+
+    def _on_child_line(self, job: RunningJob, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            log.warning("job %s: unreadable line from server app: %r", job.job_id, line[:200])
+            return
+        event = message.get("event") if isinstance(message, dict) else None
+        if event == "started":
+            start = datetime.now().astimezone().isoformat()
+            self.server.change_status(job.job_id, JobStatus.RUNNING, start_time=start)
+        elif event == "progress" and isinstance(message.get("data"), dict):
+            job.last_progress = message["data"]
+            self.server.publish("job_progress", {"job_id": job.job_id, "name": job.name, "data": job.last_progress})
+
+    async def _archive_workspace(self, job: RunningJob) -> None:
+        if not job.workspace.is_dir():
+            return
+        target = self.server.store.workspace_zip(job.job_id)
+        if not target.parent.is_dir():  # deleted meanwhile
+            return
+        try:
+            await asyncio.to_thread(zip_dir_to_file, job.workspace, target)
+        except OSError:
+            log.exception("job %s: could not archive its workspace", job.job_id)
+
+    def abort(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job.aborting:
+            return
+        job.aborting = True
+        asyncio.create_task(self._stop_process(job))
+
+    async def _stop_process(self, job: RunningJob) -> None:
+        process = job.process
+        if process is None or process.returncode is not None:
+            return
+        try:
+            assert process.stdin is not None
+            process.stdin.write(b"abort\n")
+            await process.stdin.drain()
+        except (ConnectionError, OSError):
+            pass
+        try:
+            await asyncio.wait_for(process.wait(), ABORT_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("job %s did not stop within %.0f s; killing it", job.job_id, ABORT_GRACE_SECONDS)
+            process.kill()
+
+    async def stop_all(self) -> None:
+        """Server shutdown: stop every job process; their jobs end ABANDONED."""
+        for job in list(self.jobs.values()):
+            if job.process is not None and job.process.returncode is None:
+                job.process.kill()
+            if job.task is not None:
+                job.task.cancel()
+        tasks = [job.task for job in self.jobs.values() if job.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

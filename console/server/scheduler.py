@@ -1,0 +1,106 @@
+"""The scheduler: queued jobs start oldest first when their sites are online and a slot is free.
+
+A job that cannot be placed is retried with back-off (1 s doubling to 30 s), and each
+attempt is counted in ``schedule_count`` as FLARE does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from console.server.status import JobStatus
+
+if TYPE_CHECKING:
+    from console.server.app import Server
+
+log = logging.getLogger("console.server.scheduler")
+
+TICK_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+_SCAN_LIMIT = 200
+
+
+def required_sites(meta: dict[str, Any]) -> tuple[set[str], bool]:
+    """Sites a job names, and whether it asks for all sites (``@ALL``)."""
+    named: set[str] = set()
+    all_sites = False
+    for targets in meta.get("deploy_map", {}).values():
+        for target in targets:
+            if target == "@ALL":
+                all_sites = True
+            elif target != "server":
+                named.add(target)
+    return named, all_sites
+
+
+class Scheduler:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._next_try: dict[str, tuple[float, float]] = {}  # job_id -> (when, backoff)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                self.schedule_pass()
+            except Exception:
+                log.exception("scheduling pass failed")
+
+    def online_sites(self) -> set[str]:
+        # The site endpoint does not exist yet; no site is ever online.
+        return set()
+
+    def _placeable(self, meta: dict[str, Any]) -> bool:
+        named, all_sites = required_sites(meta)
+        if not named and not all_sites:
+            return True
+        online = self.online_sites()
+        mandatory = set(meta.get("mandatory_clients") or [])
+        if not mandatory <= online:
+            return False
+        candidates = online if all_sites else named & online
+        return len(candidates) >= max(int(meta.get("min_clients") or 0), 1)
+
+    def schedule_pass(self) -> None:
+        server = self.server
+        queued = server.store.list_jobs(statuses=(JobStatus.SUBMITTED.value,), limit=_SCAN_LIMIT)
+        now = time.monotonic()
+        live = {meta["job_id"] for meta in queued}
+        for job_id in list(self._next_try):
+            if job_id not in live:
+                del self._next_try[job_id]
+        for meta in queued:
+            if server.runner.active_count >= server.kit.max_jobs:
+                return
+            job_id = meta["job_id"]
+            when, backoff = self._next_try.get(job_id, (0.0, 0.5))
+            if now < when:
+                continue
+            server.store.update_meta(job_id, schedule_count=int(meta.get("schedule_count", 0)) + 1,
+                                     last_schedule_time=time.time())
+            if not self._placeable(meta):
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                self._next_try[job_id] = (now + backoff, backoff)
+                continue
+            self._next_try.pop(job_id, None)
+            server.runner.start(meta)

@@ -1,0 +1,26 @@
+"""Job statuses, with FLARE's strings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    DISPATCHED = "DISPATCHED"
+    RUNNING = "RUNNING"
+    FINISHED_COMPLETED = "FINISHED:COMPLETED"
+    FINISHED_ABORTED = "FINISHED:ABORTED"
+    FINISHED_EXECUTION_EXCEPTION = "FINISHED:EXECUTION_EXCEPTION"
+    FINISHED_ABNORMAL = "FINISHED:ABNORMAL"
+    FINISHED_CAN_NOT_SCHEDULE = "FINISHED:CAN_NOT_SCHEDULE"
+    FINISHED_FAILED_TO_RUN = "FINISHED:FAILED_TO_RUN"
+    FINISHED_ABANDONED = "FINISHED:ABANDONED"
+
+    @property
+    def is_final(self) -> bool:
+        return self.value.startswith("FINISHED:")
+
+
+FINAL_PREFIX = "FINISHED:"
+ACTIVE = (JobStatus.DISPATCHED, JobStatus.RUNNING)

@@ -1,0 +1,301 @@
+"""The job store: metadata in SQLite (WAL), job data as files beside it.
+
+Layout under the server's workspace::
+
+    store/jobs.db                 one row per job, meta as JSON plus indexed columns
+    store/jobs/<job_id>/job.zip   the submitted job folder
+    store/jobs/<job_id>/workspace.zip   the server workspace once the job ended
+    store/incoming/               uploads in flight (never listed, cleared at start)
+
+A job exists once its row is committed; files are written and synced before that, so an
+acknowledged submit survives a crash and an unacknowledged one leaves only debris that
+``open`` removes. Statuses under ``FINISHED:`` are final: every status write is guarded
+in SQL, so no late writer can overwrite one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from console.server.status import ACTIVE, FINAL_PREFIX, JobStatus
+from console.wire.errors import ErrorType, RemoteError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    submit_time REAL NOT NULL,
+    submitter_name TEXT NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs(submit_time);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name, submit_time);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, submit_time);
+CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter_name, submit_time);
+"""
+
+#: Largest number of candidates named in an "ambiguous prefix" error.
+_MAX_CANDIDATES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    name: str
+    org: str
+    role: str
+
+
+def iso_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().isoformat()
+
+
+def _prefix_bounds(prefix: str) -> tuple[str, str]:
+    # Every string that starts with `prefix` sorts in [prefix, prefix + U+10FFFF).
+    return prefix, prefix + "\U0010ffff"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class StoreLocked(RuntimeError):
+    """Another server process already owns this store."""
+
+
+class JobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.jobs_dir = root / "jobs"
+        self.incoming_dir = root / "incoming"
+        for folder in (self.root, self.jobs_dir, self.incoming_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        # Held for the life of the process; the kernel drops it if the process dies.
+        self._lock_file = open(root / "store.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise StoreLocked(
+                f"another server is already running on {root.parent}; stop it first (one server per kit)"
+            ) from None
+        self._db = sqlite3.connect(root / "jobs.db", isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._remove_debris()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        self._lock_file.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _remove_debris(self) -> None:
+        """Drop uploads in flight and job folders whose row never committed."""
+        shutil.rmtree(self.incoming_dir, ignore_errors=True)
+        self.incoming_dir.mkdir()
+        known = {row[0] for row in self._db.execute("SELECT job_id FROM jobs")}
+        for folder in self.jobs_dir.iterdir():
+            if folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    # -- files -------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def job_zip(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "job.zip"
+
+    def workspace_zip(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "workspace.zip"
+
+    def new_incoming_path(self, suffix: str = ".zip") -> Path:
+        return self.incoming_dir / f"{os.urandom(8).hex()}{suffix}"
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        job_id: str,
+        job_zip: Path,
+        fields: dict[str, Any],
+        job_folder_name: str,
+        submitter: Submitter,
+        cloned_from: str | None = None,
+    ) -> dict[str, Any]:
+        """Move ``job_zip`` into the store and commit the job's row; returns its meta."""
+        folder = self.job_dir(job_id)
+        folder.mkdir()
+        target = self.job_zip(job_id)
+        os.replace(job_zip, target)
+        fsync_dir(folder)
+        now = time.time()
+        meta: dict[str, Any] = {
+            **fields,
+            "job_id": job_id,
+            "status": JobStatus.SUBMITTED.value,
+            "submit_time": now,
+            "submit_time_iso": iso_time(now),
+            "start_time": None,
+            "duration": "N/A",
+            "job_folder_name": job_folder_name,
+            "submitter_name": submitter.name,
+            "submitter_org": submitter.org,
+            "submitter_role": submitter.role,
+            "study": "default",
+            "job_clients": [],
+            "schedule_count": 0,
+        }
+        if cloned_from:
+            meta["cloned_from"] = cloned_from
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO jobs(job_id, name, status, submit_time, submitter_name, meta) VALUES (?,?,?,?,?,?)",
+                (job_id, meta["name"], meta["status"], now, submitter.name, json.dumps(meta)),
+            )
+        return meta
+
+    def set_status(self, job_id: str, status: JobStatus, **updates: Any) -> dict[str, Any] | None:
+        """Write a new status unless the job is already final; the new meta, or None if refused."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT meta FROM jobs WHERE job_id=? AND status NOT LIKE ?", (job_id, FINAL_PREFIX + "%")
+            ).fetchone()
+            if row is None:
+                return None
+            meta = json.loads(row[0])
+            meta.update(updates)
+            meta["status"] = status.value
+            if status.is_final and meta.get("start_time"):
+                meta["duration"] = str(datetime.now().astimezone() - datetime.fromisoformat(meta["start_time"]))
+            db.execute(
+                "UPDATE jobs SET status=?, meta=? WHERE job_id=?", (status.value, json.dumps(meta), job_id)
+            )
+        return meta
+
+    def update_meta(self, job_id: str, **updates: Any) -> None:
+        with self._transaction() as db:
+            row = db.execute("SELECT meta FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            if row is None:
+                return
+            meta = json.loads(row[0])
+            meta.update(updates)
+            db.execute("UPDATE jobs SET meta=? WHERE job_id=?", (json.dumps(meta), job_id))
+
+    def delete_job(self, job_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def abandon_active(self) -> list[str]:
+        """At start: jobs that were dispatched or running when the server died are abandoned."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT job_id FROM jobs WHERE status IN (?, ?)", tuple(s.value for s in ACTIVE)
+            ).fetchall()
+        abandoned = []
+        for (job_id,) in rows:
+            if self.set_status(job_id, JobStatus.FINISHED_ABANDONED) is not None:
+                abandoned.append(job_id)
+        return abandoned
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT status, meta FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        meta = json.loads(row[1])
+        meta["status"] = row[0]
+        return meta
+
+    def resolve(self, id_or_prefix: str) -> str:
+        """A full job ID from an ID or a unique prefix; JobNotFound or an ambiguity error otherwise."""
+        low, high = _prefix_bounds(id_or_prefix)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT job_id, name FROM jobs WHERE job_id >= ? AND job_id < ? ORDER BY job_id LIMIT ?",
+                (low, high, _MAX_CANDIDATES + 1),
+            ).fetchall()
+        exact = [r for r in rows if r[0] == id_or_prefix]
+        if exact or len(rows) == 1:
+            return (exact or rows)[0][0]
+        if not rows:
+            raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
+        shown = ", ".join(f"{job_id} ({name})" for job_id, name in rows[:_MAX_CANDIDATES])
+        more = " and more" if len(rows) > _MAX_CANDIDATES else ""
+        raise RemoteError(
+            ErrorType.INVALID_ARGUMENT,
+            f"job ID prefix '{id_or_prefix}' is ambiguous: it matches {shown}{more}; type more of the ID",
+        )
+
+    def list_jobs(
+        self,
+        *,
+        id_prefix: str | None = None,
+        name_prefix: str | None = None,
+        submitter: str | None = None,
+        statuses: tuple[str, ...] = (),
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if id_prefix:
+            clauses.append("job_id >= ? AND job_id < ?")
+            params.extend(_prefix_bounds(id_prefix))
+        if name_prefix:
+            clauses.append("name >= ? AND name < ?")
+            params.extend(_prefix_bounds(name_prefix))
+        if submitter:
+            clauses.append("submitter_name = ?")
+            params.append(submitter)
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if reverse else "ASC"
+        sql = f"SELECT status, meta FROM jobs {where} ORDER BY submit_time {order}, rowid {order} LIMIT ?"
+        params.append(limit if limit else -1)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        result = []
+        for status, raw in rows:
+            meta = json.loads(raw)
+            meta["status"] = status
+            result.append(meta)
+        return result
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]

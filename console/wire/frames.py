@@ -1,0 +1,73 @@
+"""Frame codec: ``u32 header_len | u32 body_len | header JSON | body bytes``.
+
+Both lengths are big-endian and bounded before anything is allocated, so a peer that
+announces a huge frame is refused instead of exhausting memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+PREFIX = struct.Struct(">II")
+MAX_HEADER_BYTES = 1 << 20
+MAX_BODY_BYTES = 8 << 20
+#: Size of the body chunks used for streamed uploads and downloads.
+CHUNK_BYTES = 1 << 20
+
+
+class FrameError(Exception):
+    """The peer sent something that is not a valid frame; the connection must be dropped."""
+
+
+@dataclass(slots=True)
+class Frame:
+    header: dict[str, Any]
+    body: bytes = field(default=b"")
+
+    @property
+    def kind(self) -> str:
+        return self.header.get("k", "")
+
+
+def encode_frame(header: dict[str, Any], body: bytes = b"") -> bytes:
+    raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    if len(raw) > MAX_HEADER_BYTES:
+        raise FrameError(f"header of {len(raw)} bytes exceeds the limit of {MAX_HEADER_BYTES}")
+    if len(body) > MAX_BODY_BYTES:
+        raise FrameError(f"body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES}")
+    return PREFIX.pack(len(raw), len(body)) + raw + body
+
+
+def decode_header(raw: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FrameError(f"frame header is not valid JSON: {exc}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("k"), str):
+        raise FrameError("frame header must be a JSON object with a string 'k'")
+    return header
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
+    """Read one frame; ``None`` on a clean end of stream between frames."""
+    try:
+        prefix = await reader.readexactly(PREFIX.size)
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise FrameError("connection closed inside a frame prefix") from None
+    header_len, body_len = PREFIX.unpack(prefix)
+    if header_len == 0 or header_len > MAX_HEADER_BYTES:
+        raise FrameError(f"header length {header_len} outside 1..{MAX_HEADER_BYTES}")
+    if body_len > MAX_BODY_BYTES:
+        raise FrameError(f"body length {body_len} exceeds {MAX_BODY_BYTES}")
+    try:
+        raw = await reader.readexactly(header_len)
+        body = await reader.readexactly(body_len) if body_len else b""
+    except asyncio.IncompleteReadError:
+        raise FrameError("connection closed inside a frame") from None
+    return Frame(decode_header(raw), body)

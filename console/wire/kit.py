@@ -1,0 +1,133 @@
+"""Reading the connection settings of a startup kit (the files provisioning writes).
+
+A kit folder is a participant folder holding ``startup/``; the ``startup`` folder itself
+is accepted too, since that is what people often point at.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class KitError(ValueError):
+    """A startup kit is missing or malformed; the message says which file and what to do."""
+
+
+def kit_root(location: str | Path) -> Path:
+    path = Path(location).expanduser()
+    if path.name == "startup" and path.is_dir():
+        path = path.parent
+    if not (path / "startup").is_dir():
+        raise KitError(
+            f"{path} is not a startup kit: it has no startup/ folder "
+            "(point at the participant folder that provisioning wrote, e.g. prod_00/admin@example.com)"
+        )
+    return path.resolve()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise KitError(f"{path} is missing; re-run provisioning or point at another kit") from None
+    except ValueError as exc:
+        raise KitError(f"{path} is not valid JSON ({exc}); re-run provisioning") from None
+    if not isinstance(data, dict):
+        raise KitError(f"{path} must hold a JSON object")
+    return data
+
+
+def _require(section: dict[str, Any], key: str, path: Path) -> Any:
+    if key not in section:
+        raise KitError(f"{path} lacks '{key}'; re-run provisioning")
+    return section[key]
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    ca: Path
+
+    def check(self) -> None:
+        for path in (self.cert, self.key, self.ca):
+            if not path.is_file():
+                raise KitError(f"{path} is missing from the startup kit; re-run provisioning")
+
+
+@dataclass(frozen=True)
+class AdminKit:
+    root: Path
+    host: str
+    port: int
+    username: str
+    project_name: str
+    server_identity: str
+    tls: TlsFiles
+    upload_dir: Path
+    download_dir: Path
+
+    @classmethod
+    def load(cls, location: str | Path) -> AdminKit:
+        root = kit_root(location)
+        path = root / "startup" / "fed_admin.json"
+        admin = _read_json(path).get("admin")
+        if not isinstance(admin, dict):
+            raise KitError(f"{path} has no 'admin' section; is this an admin kit?")
+        startup = root / "startup"
+        tls = TlsFiles(
+            cert=startup / admin.get("client_cert", "client.crt"),
+            key=startup / admin.get("client_key", "client.key"),
+            ca=startup / admin.get("ca_cert", "rootCA.pem"),
+        )
+        return cls(
+            root=root,
+            host=str(_require(admin, "host", path)),
+            port=int(_require(admin, "port", path)),
+            username=str(admin.get("username", "")),
+            project_name=str(admin.get("project_name", "")),
+            server_identity=str(_require(admin, "server_identity", path)),
+            tls=tls,
+            upload_dir=root / admin.get("upload_dir", "transfer"),
+            download_dir=root / admin.get("download_dir", "transfer"),
+        )
+
+
+@dataclass(frozen=True)
+class ServerKit:
+    root: Path
+    project_name: str
+    identity: str
+    host: str
+    fed_learn_port: int
+    admin_port: int
+    max_jobs: int
+    tls: TlsFiles
+
+    @classmethod
+    def load(cls, location: str | Path) -> ServerKit:
+        root = kit_root(location)
+        path = root / "startup" / "fed_server.json"
+        data = _read_json(path)
+        servers = data.get("servers")
+        if not isinstance(servers, list) or not servers or not isinstance(servers[0], dict):
+            raise KitError(f"{path} has no 'servers' entry; is this a server kit?")
+        server = servers[0]
+        startup = root / "startup"
+        return cls(
+            root=root,
+            project_name=str(data.get("project_name", server.get("name", ""))),
+            identity=str(_require(server, "identity", path)),
+            host=str(server.get("host", "localhost")),
+            fed_learn_port=int(_require(server, "fed_learn_port", path)),
+            admin_port=int(_require(server, "admin_port", path)),
+            max_jobs=int(server.get("max_jobs", 4)),
+            tls=TlsFiles(
+                cert=startup / server.get("ssl_cert", "server.crt"),
+                key=startup / server.get("ssl_private_key", "server.key"),
+                ca=startup / server.get("ssl_root_cert", "rootCA.pem"),
+            ),
+        )

@@ -1,0 +1,39 @@
+"""Job folders for tests, made from the shipped examples."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import EXAMPLES
+
+
+def hello_server(root: Path, *, name: str = "hello-server", steps: int = 3, step_seconds: float = 0.3,
+                 fail: bool = False) -> Path:
+    """A copy of examples/hello-server (or -fail) with its name and step plan changed."""
+    source = EXAMPLES / ("hello-server-fail" if fail else "hello-server")
+    folder = root / f"{name}-{steps}x{step_seconds}"
+    if folder.exists():
+        return folder
+    shutil.copytree(source, folder)
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["name"] = name
+    meta_path.write_text(json.dumps(meta))
+    config_path = folder / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["args"].update({"steps": steps, "step_seconds": step_seconds})
+    config_path.write_text(json.dumps(config))
+    return folder
+
+
+def waiting_for_sites(root: Path, name: str = "needs-sites") -> Path:
+    """A job whose deploy_map names sites that never connect: it stays SUBMITTED."""
+    folder = hello_server(root, name=name)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["deploy_map"] = {"app": ["server", "site-1", "site-2"]}
+    meta["min_clients"] = 2
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "app" / "config" / "config_fed_client.json").write_text(json.dumps({"executor": "x:y"}))
+    return folder

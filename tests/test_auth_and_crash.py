@@ -1,0 +1,137 @@
+"""Authentication failures, connection failures, and a server killed with SIGKILL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import socket
+import ssl
+import time
+from pathlib import Path
+
+import pytest
+
+from console.flare_api import AuthenticationError, NoConnection, new_secure_session
+from console.provision.certs import CertKind, issue_cert, load_cert, load_key, write_pem_cert, write_pem_key
+from console.provision.kits import root_ca_paths
+
+from conftest import ADMIN, ServerProcess, make_project, wait_until
+from jobs import hello_server, waiting_for_sites
+
+
+def _point_kit_at(kit: Path, port: int) -> None:
+    config_path = kit / "startup" / "fed_admin.json"
+    config = json.loads(config_path.read_text())
+    config["admin"]["port"] = port
+    config_path.write_text(json.dumps(config))
+
+
+def _kit_with_cert(project, tmp_path: Path, **validity) -> Path:
+    """A copy of the admin kit whose certificate has the given validity window."""
+    kit = tmp_path / "expired-kit"
+    shutil.copytree(project.admin_kit, kit)
+    ca_cert_path, ca_key_path = root_ca_paths(project.workspace, project.name)
+    cert, key = issue_cert(load_cert(ca_cert_path), load_key(ca_key_path), cn=ADMIN, org="example",
+                           kind=CertKind.ADMIN, role="project_admin", **validity)
+    (kit / "startup" / "client.crt").unlink()
+    (kit / "startup" / "client.key").unlink()
+    write_pem_cert(kit / "startup" / "client.crt", cert)
+    write_pem_key(kit / "startup" / "client.key", key)
+    return kit
+
+
+def test_kit_from_another_project_is_refused(server, project, tmp_path: Path) -> None:
+    other = make_project(tmp_path / "other", name="other_project")
+    _point_kit_at(other.admin_kit, json.loads((project.admin_kit / "startup" / "fed_admin.json")
+                                              .read_text())["admin"]["port"])
+    with pytest.raises(AuthenticationError, match="another project"):
+        new_secure_session(ADMIN, str(other.admin_kit), timeout=5)
+
+
+def test_expired_certificate_is_refused(server, project, tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    kit = _kit_with_cert(project, tmp_path, not_before=now - dt.timedelta(days=30),
+                         not_after=now - dt.timedelta(days=1))
+    with pytest.raises(AuthenticationError, match="expired"):
+        new_secure_session(ADMIN, str(kit), timeout=5)
+
+    # The server refuses it too, and says so in its log, when a client skips its own check.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(kit / "startup" / "rootCA.pem"))
+    ctx.load_cert_chain(str(kit / "startup" / "client.crt"), str(kit / "startup" / "client.key"))
+    port = json.loads((kit / "startup" / "fed_admin.json").read_text())["admin"]["port"]
+    with socket.create_connection(("localhost", port), timeout=5) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="server") as tls:
+                tls.sendall(b"\0" * 8)
+                answer = tls.recv(1)
+        except (ssl.SSLError, ConnectionError):
+            answer = b""
+    assert answer == b"", "the server answered a client whose certificate expired"
+    wait_until(lambda: "expired" in server.stderr, 5, "the server to log the refusal")
+
+
+def test_not_yet_valid_certificate_is_refused(server, project, tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    kit = _kit_with_cert(project, tmp_path, not_before=now + dt.timedelta(days=2),
+                         not_after=now + dt.timedelta(days=30))
+    with pytest.raises(AuthenticationError, match="not valid before"):
+        new_secure_session(ADMIN, str(kit), timeout=5)
+
+
+def test_username_must_be_the_certificate_cn(server, project) -> None:
+    with pytest.raises(AuthenticationError, match="does not match the certificate's CN"):
+        new_secure_session("someone@else.org", str(project.admin_kit), timeout=5)
+    wait_until(lambda: "someone@else.org" in server.stderr, 5, "the server to log the refusal")
+
+
+def test_unreachable_server_raises_no_connection_within_timeout(project) -> None:
+    started = time.monotonic()
+    with pytest.raises(NoConnection, match="cannot connect"):
+        new_secure_session(ADMIN, str(project.admin_kit), timeout=1.0)
+    assert time.monotonic() - started < 5
+
+
+def test_session_reconnects_after_server_restart(server, project) -> None:
+    with new_secure_session(ADMIN, str(project.admin_kit)) as sess:
+        assert sess.list_jobs() == []
+        server.stop()
+        server.start()
+        assert sess.list_jobs() == []  # the next call reconnects and logs in again
+
+
+def test_jobs_survive_kill_9(server, project, tmp_path: Path) -> None:
+    with new_secure_session(ADMIN, str(project.admin_kit)) as sess:
+        waiting = sess.submit_job(str(waiting_for_sites(tmp_path)))
+        done = sess.submit_job(str(hello_server(tmp_path, steps=1, step_seconds=0.05)))
+        wait_until(lambda: sess.get_job_status(done) == "FINISHED:COMPLETED", 20, "the short job")
+        running = sess.submit_job(str(hello_server(tmp_path, steps=500, step_seconds=0.1)))
+        wait_until(lambda: sess.get_job_status(running) == "RUNNING", 20, "the long job to run")
+        assert _processes_mentioning(running)
+        server.kill()
+        # The job's process sees its stdin close and stops: no orphan outlives the server.
+        wait_until(lambda: not _processes_mentioning(running), 10, "the orphaned job process to stop")
+        server.start()
+        assert sess.get_job_status(waiting) == "SUBMITTED"
+        assert sess.get_job_status(done) == "FINISHED:COMPLETED"
+        assert sess.get_job_status(running) == "FINISHED:ABANDONED"
+        assert {row["job_id"] for row in sess.list_jobs()} == {waiting, done, running}
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_server_refuses_second_instance_on_same_port(server, project) -> None:
+    second = ServerProcess(project.server_kit)
+    second.stderr_path = project.server_kit / "second-stderr.txt"
+    with pytest.raises(AssertionError, match="exited"):
+        second.start(timeout=10)

@@ -1,0 +1,119 @@
+"""Frames, the command registry's argument checks, and a server facing bad frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import struct
+
+import pytest
+
+from console.commands import CATALOG, ArgError
+from console.flare_api import InvalidArgumentError, new_secure_session
+from console.wire.frames import MAX_BODY_BYTES, FrameError, encode_frame, read_frame
+
+from conftest import ADMIN
+
+
+def _read(data: bytes):
+    async def go():
+        reader = asyncio.StreamReader()
+        reader.feed_data(data)
+        reader.feed_eof()
+        return await read_frame(reader)
+
+    return asyncio.run(go())
+
+
+def test_frame_round_trip() -> None:
+    frame = _read(encode_frame({"k": "req", "id": 1, "cmd": "x"}, b"\x00\x01body"))
+    assert frame.header == {"k": "req", "id": 1, "cmd": "x"} and frame.body == b"\x00\x01body"
+    assert _read(b"") is None
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (struct.pack(">II", 0, 0), "header length"),
+        (struct.pack(">II", 1 << 30, 0), "header length"),
+        (struct.pack(">II", 2, MAX_BODY_BYTES + 1) + b"{}", "body length"),
+        (struct.pack(">II", 3, 0) + b"{x}", "not valid JSON"),
+        (struct.pack(">II", 2, 0) + b"[]", "JSON object"),
+        (struct.pack(">II", 10, 0) + b"{}", "inside a frame"),
+        (b"\x00\x00", "prefix"),
+    ],
+)
+def test_bad_frames_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(FrameError, match=message):
+        _read(data)
+
+
+def test_registry_checks_wire_arguments() -> None:
+    spec = CATALOG["list_jobs"]
+    assert spec.validate_wire_args({"limit": 5})["limit"] == 5
+    with pytest.raises(ArgError, match="limit"):
+        spec.validate_wire_args({"limit": "5"})
+    with pytest.raises(ArgError, match="unknown argument"):
+        spec.validate_wire_args({"colour": "red"})
+    with pytest.raises(ArgError, match="required"):
+        CATALOG["get_job_meta"].validate_wire_args({})
+    assert spec.usage() == "list_jobs [-d] [-u] [-r] [-n NAME_PREFIX] [-m LIMIT] [ID_PREFIX]"
+
+
+def _raw_tls(project) -> ssl.SSLSocket:
+    startup = project.admin_kit / "startup"
+    port = json.loads((startup / "fed_admin.json").read_text())["admin"]["port"]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(startup / "rootCA.pem"))
+    ctx.load_cert_chain(str(startup / "client.crt"), str(startup / "client.key"))
+    raw = socket.create_connection(("localhost", port), timeout=5)
+    return ctx.wrap_socket(raw, server_hostname="server")
+
+
+def _recv_exactly(sock: ssl.SSLSocket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "connection closed early"
+        data += chunk
+    return data
+
+
+def _recv_frame(sock: ssl.SSLSocket) -> dict:
+    header_len, body_len = struct.unpack(">II", _recv_exactly(sock, 8))
+    return json.loads(_recv_exactly(sock, header_len + body_len)[:header_len])
+
+
+def test_server_drops_bad_frames_and_keeps_serving(session, project) -> None:
+    for garbage in (b"\xff" * 64, struct.pack(">II", 1 << 31, 0), struct.pack(">II", 5, 0) + b"nope!"):
+        with _raw_tls(project) as bad:
+            bad.sendall(garbage)
+            reply = _recv_frame(bad)
+            assert reply["k"] == "error" and reply["error"]["type"] == "ProtocolError"
+            assert bad.recv(1) == b""  # then the server closes the connection
+        assert session.list_jobs() == []  # the healthy session is untouched
+
+
+def test_requests_before_login_and_unknown_commands(session, project) -> None:
+    with _raw_tls(project) as sock:
+        sock.sendall(encode_frame({"k": "req", "id": 1, "cmd": "list_jobs", "args": {}}))
+        reply = _recv_frame(sock)
+        assert reply["ok"] is False and reply["error"]["type"] == "AuthenticationError"
+        sock.sendall(encode_frame({"k": "req", "id": 2, "cmd": "login", "args": {"username": ADMIN}}))
+        assert _recv_frame(sock)["ok"] is True
+        sock.sendall(encode_frame({"k": "req", "id": 3, "cmd": "format_disk", "args": {}}))
+        reply = _recv_frame(sock)
+        assert reply["error"]["type"] == "InvalidArgumentError" and "unknown command" in reply["error"]["message"]
+    with pytest.raises(InvalidArgumentError, match="unknown argument"):
+        session.list_jobs(colour="red")
+
+
+def test_many_sessions_at_once(server, project) -> None:
+    sessions = [new_secure_session(ADMIN, str(project.admin_kit)) for _ in range(20)]
+    try:
+        assert all(s.list_jobs() == [] for s in sessions)
+    finally:
+        for s in sessions:
+            s.close()
