@@ -1,0 +1,217 @@
+"""The FLARE API operations as coroutines: what the sync ``Session`` and the shell share.
+
+One ``AsyncSession`` owns one ``AsyncClient``. Argument checks, archive packing and
+result unpacking live here once; ``Session`` runs these coroutines on its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from console.api.client import AsyncClient
+from console.api.errors import InvalidArgumentError, InvalidJobDefinition, JobNotFound
+from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
+from console.jobdef.archive import safe_extract, zip_job_folder
+from console.wire.kit import AdminKit, KitError
+
+#: Largest result archive unpacked by ``download_job_result``.
+MAX_DOWNLOAD_BYTES = 64 << 30
+
+AsyncMonitorCallback = Callable[[dict[str, Any]], Awaitable[bool] | bool]
+
+
+def is_final(status: str | None) -> bool:
+    return bool(status) and str(status).startswith("FINISHED:")
+
+
+def check_job_id(job_id: Any) -> None:
+    if not job_id:
+        raise JobNotFound("job_id is required but not specified.")
+    if not isinstance(job_id, str):
+        raise JobNotFound(f"invalid job_id {job_id}")
+
+
+def list_jobs_args(detailed: Any, limit: Any, id_prefix: Any, name_prefix: Any, reverse: Any,
+                   extra: dict[str, Any]) -> dict[str, Any]:
+    """FLARE's argument checks for ``list_jobs`` (ValueError, as FLARE raises), then wire args."""
+    if not isinstance(detailed, bool):
+        raise ValueError(f"detailed must be bool but got {type(detailed)}")
+    if not isinstance(reverse, bool):
+        raise ValueError(f"reverse must be bool but got {type(reverse)}")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise ValueError(f"limit must be None or int but got {type(limit)}")
+    if id_prefix is not None and not isinstance(id_prefix, str):
+        raise ValueError(f"id_prefix must be None or str but got {type(id_prefix)}")
+    if name_prefix is not None and not isinstance(name_prefix, str):
+        raise ValueError(f"name_prefix must be None or str but got {type(name_prefix)}")
+    extra = dict(extra)
+    mine = bool(extra.pop("mine", False))
+    extra.pop("submit_token", None)
+    if extra:
+        raise InvalidArgumentError(f"list_jobs: unknown argument(s) {', '.join(sorted(extra))}")
+    return {"detailed": detailed, "reverse": reverse, "limit": limit or None, "mine": mine,
+            "id_prefix": id_prefix or None, "name_prefix": name_prefix or None}
+
+
+def system_info(data: dict[str, Any]) -> SystemInfo:
+    return SystemInfo(
+        server_info=ServerInfo(status=data.get("server_status"), start_time=data.get("server_start_time")),
+        client_info=[ClientInfo(c.get("client_name"), c.get("client_last_conn_time")) for c in data.get("clients", [])],
+        job_info=[JobInfo(job_id=j.get("job_id"), app_name=j.get("app_name")) for j in data.get("jobs", [])],
+    )
+
+
+def load_kit(startup_path: Any) -> AdminKit:
+    if not isinstance(startup_path, str | os.PathLike):
+        raise InvalidArgumentError("startup_path must be str")
+    try:
+        return AdminKit.load(startup_path)
+    except KitError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+
+
+class AsyncSession:
+    def __init__(self, username: str, startup_path: str | os.PathLike[str], timeout: float = 10.0) -> None:
+        if not isinstance(username, str) or not username:
+            raise InvalidArgumentError("username must be a non-empty str")
+        self.kit = load_kit(startup_path)
+        self.username = username
+        self.upload_dir = str(self.kit.upload_dir)
+        self.download_dir = str(self.kit.download_dir)
+        self.client = AsyncClient(self.kit, username, connect_timeout=timeout)
+
+    async def connect(self) -> None:
+        await self.client.connect()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _cmd(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
+        return await self.client.request(cmd, args)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def resolve_job_folder(self, job_definition_path: Any) -> Path:
+        if not job_definition_path:
+            raise InvalidJobDefinition("job_definition_path is required but not specified.")
+        if not isinstance(job_definition_path, str | os.PathLike):
+            raise InvalidJobDefinition(f"job_definition_path must be str but got {type(job_definition_path)}.")
+        folder = Path(job_definition_path).expanduser()
+        if not folder.is_dir():
+            if (Path(self.upload_dir) / folder).is_dir():
+                folder = Path(self.upload_dir) / folder
+            else:
+                raise InvalidJobDefinition(f"job_definition_path '{job_definition_path}' is not a valid folder")
+        return folder.resolve()
+
+    async def submit_job(self, job_definition_path: str) -> str:
+        folder = self.resolve_job_folder(job_definition_path)
+        with tempfile.TemporaryDirectory(prefix="flare-submit-") as scratch:
+            archive = Path(scratch) / "job.zip"
+            await asyncio.to_thread(zip_job_folder, folder, archive)
+            result = await self.client.upload("submit_job", {"job_folder": folder.name}, archive)
+        return result["job_id"]
+
+    async def clone_job(self, job_id: str) -> str:
+        check_job_id(job_id)
+        return (await self._cmd("clone_job", {"job_id": job_id}))["job_id"]
+
+    async def list_jobs(self, detailed: bool = False, limit: int | None = None, id_prefix: str | None = None,
+                        name_prefix: str | None = None, reverse: bool = False,
+                        **kwargs: Any) -> list[dict[str, Any]]:
+        return await self._cmd("list_jobs", list_jobs_args(detailed, limit, id_prefix, name_prefix, reverse, kwargs))
+
+    async def get_job_meta(self, job_id: str) -> dict[str, Any]:
+        check_job_id(job_id)
+        return await self._cmd("get_job_meta", {"job_id": job_id})
+
+    async def abort_job(self, job_id: str) -> str:
+        check_job_id(job_id)
+        return await self._cmd("abort_job", {"job_id": job_id})
+
+    async def delete_job(self, job_id: str) -> dict[str, Any]:
+        check_job_id(job_id)
+        return await self._cmd("delete_job", {"job_id": job_id})
+
+    async def download_job_result(self, job_id: str, destination: str | None = None) -> str:
+        """Download the job's definition and workspace; returns ``<destination>/<job_id>``."""
+        check_job_id(job_id)
+        dest_root = Path(destination or self.download_dir).expanduser()
+        dest_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".flare-download-", dir=dest_root) as scratch:
+            archive = Path(scratch) / "result.zip"
+            head = await self.client.download("download_job", {"job_id": job_id}, archive)
+            full_id = head["job_id"]
+            unpacked = Path(scratch) / full_id
+            await asyncio.to_thread(safe_extract, archive, unpacked, max_total_bytes=MAX_DOWNLOAD_BYTES)
+            target = dest_root / full_id
+            if target.exists():
+                await asyncio.to_thread(shutil.rmtree, target)
+            unpacked.rename(target)
+        return str(target)
+
+    async def monitor_job(self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0,
+                          cb: AsyncMonitorCallback | None = None) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
+        """Follow a job: ``cb(meta)`` after every poll and every pushed status change."""
+        check_job_id(job_id)
+        changed = asyncio.Event()
+        full_id: list[str] = []
+
+        def on_event(topic: str, data: dict[str, Any]) -> None:
+            if topic == "job_status" and full_id and data.get("job_id") == full_id[0]:
+                changed.set()
+
+        remove = self.client.add_event_listener(on_event)
+        start = time.monotonic()
+        meta: dict[str, Any] | None = None
+        try:
+            while True:
+                elapsed = time.monotonic() - start
+                if timeout and elapsed > timeout:
+                    return MonitorReturnCode.TIMEOUT, meta
+                changed.clear()
+                meta = await self.get_job_meta(job_id)
+                full_id[:] = [meta["job_id"]]
+                if cb is not None:
+                    keep = cb(meta)
+                    if asyncio.iscoroutine(keep):
+                        keep = await keep
+                    if not keep:
+                        return MonitorReturnCode.ENDED_BY_CB, meta
+                if is_final(meta.get("status")):
+                    return MonitorReturnCode.JOB_FINISHED, meta
+                wait = poll_interval
+                if timeout:
+                    wait = min(wait, max(timeout - (time.monotonic() - start), 0) + 0.001)
+                try:
+                    await asyncio.wait_for(changed.wait(), wait)
+                except TimeoutError:
+                    pass
+        finally:
+            remove()
+
+    # -- system --------------------------------------------------------------------------
+
+    async def get_system_info(self) -> SystemInfo:
+        return system_info(await self._cmd("check_status", {"target": TargetType.SERVER}))
+
+    async def set_timeout(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {value!r}")
+        await self._cmd("set_timeout", {"value": float(value)})
+
+    async def unset_timeout(self) -> None:
+        await self._cmd("unset_timeout")
+
+    def get_available_apps_to_upload(self) -> list[str]:
+        upload = Path(self.upload_dir)
+        if not upload.is_dir():
+            return []
+        return sorted(item.name for item in upload.iterdir() if item.is_dir())
