@@ -44,11 +44,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from console.shell.main import add_shell_arguments
+
     parser = argparse.ArgumentParser(
         prog="flare-console",
-        description="Admin side of a secure federated-learning system.",
+        description="Admin side of a secure federated-learning system. Without a sub-command: "
+        "log in with an admin kit and open the console (or run a batch with -c/-f/piped stdin).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_shell_arguments(parser)
+    sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
 
     p = sub.add_parser("provision", help="turn a project file into startup kits")
     p.add_argument("project_file", help="project file (YAML or JSON)")
@@ -67,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.subcommand is None:
+        from console.shell.main import run_shell
+
+        return run_shell(args)
     return int(args.func(args))
 
 

@@ -7,11 +7,12 @@ and refuses to start if one is missing; the shell builds its grammar and help fr
 same entries. Must not import the server, the shell or anything that does I/O.
 """
 
-from console.commands.catalog import CATALOG, get_spec
+from console.commands.catalog import CATALOG, NAMES, get_spec
 from console.commands.spec import ArgError, CommandSpec, Param, ParamKind, Right, Transfer, Where
 
 __all__ = [
     "CATALOG",
+    "NAMES",
     "ArgError",
     "CommandSpec",
     "Param",

@@ -79,9 +79,34 @@ CATALOG: dict[str, CommandSpec] = {
             (Param("value", K.FLOAT, "seconds", required=True, minimum=0.001),),
         ),
         CommandSpec("unset_timeout", "return to the server's default command timeout", Right.OPERATE),
+        # The shell's own commands: no server handler, no right.
+        CommandSpec("help", "list commands, or show one command's usage", None,
+                    (Param("command", K.COMMAND, "a command name"),), where=Where.SHELL),
+        CommandSpec("bye", "stop monitors, close the session and leave", None, where=Where.SHELL,
+                    aliases=("exit",)),
+        CommandSpec("monitors", "list the background monitors", None, where=Where.SHELL),
+        CommandSpec("unmonitor", "stop one background monitor, or all of them", None,
+                    (Param("job_id", K.MONITOR, "a monitored job ID (prefix) or 'all'", required=True),),
+                    where=Where.SHELL),
+        CommandSpec("theme", "show the themes, or switch to one", None, (Param("name", K.THEME, "a theme name"),),
+                    where=Where.SHELL),
+        CommandSpec("set", "change a shell setting", None,
+                    (Param("setting", K.CHOICE, "the setting", required=True, choices=("format",)),
+                     Param("value", K.CHOICE, "its value", required=True, choices=("table", "json", "raw"))),
+                    where=Where.SHELL),
+        CommandSpec("refresh", "fetch completion data (jobs) from the server again", None, where=Where.SHELL),
+        CommandSpec("timing", "show how long each command takes", None,
+                    (Param("state", K.CHOICE, "on or off", required=True, choices=("on", "off")),),
+                    where=Where.SHELL),
     )
+}
+
+#: Every name a command answers to, aliases included.
+NAMES: dict[str, CommandSpec] = {
+    name: spec for spec in CATALOG.values() for name in (spec.name, *spec.aliases)
 }
 
 
 def get_spec(name: str) -> CommandSpec:
-    return CATALOG[name]
+    """The command called ``name`` (or one of its aliases)."""
+    return NAMES[name]

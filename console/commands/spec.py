@@ -28,6 +28,9 @@ class ParamKind(StrEnum):
     JOB_ID = "job_id"
     CHOICE = "choice"
     LOCAL_PATH = "local_path"
+    COMMAND = "command"  # a command name (help)
+    THEME = "theme"  # a shell theme name
+    MONITOR = "monitor"  # a monitored job ID, or "all"
 
 
 class Transfer(StrEnum):
@@ -39,6 +42,7 @@ class Transfer(StrEnum):
 class Where(StrEnum):
     SERVER = "server"  # a request the server answers
     CLIENT = "client"  # runs in the client on top of server requests (e.g. monitor_job)
+    SHELL = "shell"  # the interactive shell's own commands (help, bye, theme, ...)
 
 
 class ArgError(ValueError):
@@ -103,9 +107,13 @@ class CommandSpec:
     transfer: Transfer = Transfer.NONE
     where: Where = Where.SERVER
     help: str = ""
+    aliases: tuple[str, ...] = ()
 
     def usage(self) -> str:
-        return " ".join([self.name, *(p.usage() for p in self.params)])
+        words = [self.name, *(p.usage() for p in self.params)]
+        if self.destructive:
+            words.append("[--yes]")
+        return " ".join(words)
 
     def param(self, name: str) -> Param:
         for p in self.params:

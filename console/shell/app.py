@@ -1,0 +1,211 @@
+"""The interactive shell: one prompt_toolkit ``PromptSession`` over one ``AsyncSession``.
+
+Commands run in the foreground as a task that Ctrl-C cancels; monitors, completion
+refreshes and reconnection run as background tasks on the same loop, printing above
+the prompt without disturbing what is being typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.lexers import PygmentsLexer
+from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.shortcuts import print_formatted_text
+from prompt_toolkit.styles import DynamicStyle, Style
+
+from console.api.async_session import AsyncSession
+from console.api.errors import NoConnection
+from console.shell.completion import ShellCompleter
+from console.shell.config import ShellConfig, history_path
+from console.shell.execute import CommandFailed, Executor, Outcome, ShellState
+from console.shell.keys import build_key_bindings
+from console.shell.lexer import CommandLexer
+from console.shell.monitors import MonitorManager
+from console.shell.output import needs_pager, page, render
+from console.shell.parse import UsageError, parse_command
+from console.shell.refresher import CompletionRefresher
+from console.shell.themes import ThemeError, available_themes, load_theme
+from console.shell.toolbar import ToolbarState, render_toolbar
+
+
+def no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+class InteractiveShell:
+    interactive = True
+
+    def __init__(self, session: AsyncSession, config: ShellConfig) -> None:
+        self.session = session
+        self.config = config
+        self.state = ShellState(format=config.format, confirm=config.confirm, theme=config.theme)
+        self.refresher = CompletionRefresher(session)
+        self.monitors = MonitorManager(session, self.emit)
+        self.executor = Executor(session, self.state, self, self.monitors, self.refresher)
+        self._style: Style = self._load_style(config.theme)
+        self._reconnect_task: asyncio.Task[None] | None = None
+        login = session.client.login_info
+        self.user = login.user if login else session.username
+        self.server = login.server if login else session.kit.server_identity
+        self.prompt = PromptSession(
+            history=self._history(),
+            completer=ShellCompleter(lambda: self.refresher.data, self.theme_names,
+                                     lambda: [m.job_id for m in self.monitors.running()]),
+            complete_while_typing=True,
+            lexer=PygmentsLexer(CommandLexer),
+            style=DynamicStyle(lambda: self._style),
+            include_default_pygments_style=False,
+            bottom_toolbar=lambda: render_toolbar(self._toolbar),
+            key_bindings=build_key_bindings(),
+            color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None,
+            enable_history_search=True,
+        )
+        self._toolbar = ToolbarState(
+            user=self.user, server=self.server, connected=lambda: session.client.connected,
+            monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
+            reconnecting=lambda: self._reconnect_task is not None and not self._reconnect_task.done(),
+        )
+        session.client.add_state_listener(self._on_connection_state)
+
+    # -- Frontend ------------------------------------------------------------------------
+
+    def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
+        print_formatted_text(FormattedText([(style, text)]), style=self._style,
+                             color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None)
+
+    async def confirm(self, question: str) -> bool:
+        answer = await PromptSession().prompt_async(question)
+        return answer.strip().lower() in ("y", "yes")
+
+    def set_theme(self, name: str) -> None:
+        try:
+            self._style = load_theme(name).to_style()
+        except ThemeError as exc:
+            raise CommandFailed(str(exc)) from None
+
+    def theme_names(self) -> list[str]:
+        return sorted(available_themes())
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _load_style(self, name: str) -> Style:
+        try:
+            return load_theme(name).to_style()  # type: ignore[return-value]
+        except ThemeError as exc:
+            print(f"{exc}; using the default theme")
+            return load_theme("dark").to_style()  # type: ignore[return-value]
+
+    @staticmethod
+    def _history() -> FileHistory | InMemoryHistory:
+        path = history_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return FileHistory(str(path))
+        except OSError:
+            return InMemoryHistory()
+
+    def _prompt_message(self) -> FormattedText:
+        return FormattedText([("class:prompt", self.user), ("class:prompt", "@"),
+                              ("class:prompt.host", self.server), ("class:prompt", "> ")])
+
+    def _on_connection_state(self, up: bool) -> None:
+        if not up and not self.session.client.closed:
+            if self._reconnect_task is None or self._reconnect_task.done():
+                self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+        if self.prompt.app.is_running:
+            self.prompt.app.invalidate()
+
+    async def _reconnect(self) -> None:
+        delay = 0.2
+        while not self.session.client.closed:
+            try:
+                await self.session.connect()
+                self.emit("reconnected to the server", "class:status.completed")
+                self.refresher.refresh()
+                return
+            except NoConnection:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    @contextlib.contextmanager
+    def _ctrl_c_cancels(self, task: asyncio.Task[Any]) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+        except (NotImplementedError, RuntimeError):
+            yield
+            return
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    def _show(self, outcome: Outcome) -> None:
+        if outcome.result is not None:
+            text = render(outcome.result, self.state.format)
+            if not (needs_pager(text) and page(text, os.environ.get("PAGER") or self.config.pager)):
+                print(text)
+        if outcome.message:
+            print(outcome.message)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run_line(self, line: str) -> bool:
+        """Run one line; False when the shell should end."""
+        try:
+            parsed = parse_command(line)
+        except UsageError as exc:
+            self.emit(str(exc), "class:error")
+            return True
+        if parsed is None:
+            return True
+        started = time.perf_counter()
+        task = asyncio.create_task(self.executor.run(parsed))
+        try:
+            with self._ctrl_c_cancels(task):
+                outcome = await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            self.emit(f"{parsed.spec.name} cancelled", "class:error")
+            return True
+        except CommandFailed as exc:
+            self.emit(str(exc), "class:error")
+            return True
+        except Exception as exc:  # a server error or a lost connection: report it and go on
+            self.emit(f"{type(exc).__name__}: {exc}", "class:error")
+            return True
+        await run_in_terminal(lambda: self._show(outcome)) if self.prompt.app.is_running else self._show(outcome)
+        if self.state.timing:
+            self.emit(f"({(time.perf_counter() - started) * 1000:.1f} ms)", "class:pygments.comment")
+        return not outcome.exit
+
+    async def run(self) -> int:
+        self.refresher.refresh()
+        try:
+            while True:
+                try:
+                    line = await self.prompt.prompt_async(self._prompt_message)
+                except KeyboardInterrupt:
+                    continue
+                except EOFError:
+                    break
+                if not await self.run_line(line):
+                    break
+        finally:
+            await self.monitors.stop("all")
+            if self._reconnect_task is not None:
+                self._reconnect_task.cancel()
+            await self.session.close()
+        return 0

@@ -1,0 +1,90 @@
+"""The shell's config (TOML in the XDG config dir) and where its history lives (XDG data dir).
+
+The config file is written with comments on first run, so a person can open it and see
+every setting; it is read with ``tomllib`` and checked, with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.shell.output import DEFAULT_PAGER, Format
+from console.shell.themes import DEFAULT_THEME
+
+DEFAULT_CONFIG = f"""\
+# flare-console settings. Delete this file to get the defaults back.
+
+# Colour theme: dark, light, high-contrast, monokai (or any file in the themes folder).
+# The NO_COLOR environment variable turns colour off whatever this says.
+theme = "{DEFAULT_THEME}"
+
+# How results are shown: "table" (aligned tables and pretty JSON), "json" or "raw".
+format = "table"
+
+# Ask before abort_job, delete_job, shutdown, restart and remove_client.
+confirm = true
+
+# Admin startup kit used when neither --kit nor $FLARE_KIT is given.
+kit = ""
+
+# Pager for output taller than the screen (interactive shell only); $PAGER wins if set.
+pager = "{DEFAULT_PAGER}"
+"""
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "flare-console"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "flare-console"
+
+
+def history_path() -> Path:
+    return data_dir() / "history"
+
+
+@dataclass
+class ShellConfig:
+    theme: str = DEFAULT_THEME
+    format: Format = Format.TABLE
+    confirm: bool = True
+    kit: str = ""
+    pager: str = DEFAULT_PAGER
+    path: Path | None = None
+
+
+def load_config(path: Path | None = None, *, create: bool = True) -> ShellConfig:
+    path = path or config_dir() / "config.toml"
+    if not path.exists() and create:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(DEFAULT_CONFIG)
+        except OSError:
+            return ShellConfig(path=None)  # a read-only home: run on the defaults
+    if not path.exists():
+        return ShellConfig(path=None)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}; fix it or delete it to get the defaults") from None
+    config = ShellConfig(path=path)
+    for key, expected in (("theme", str), ("format", str), ("confirm", bool), ("kit", str), ("pager", str)):
+        if key in data and not isinstance(data[key], expected):
+            raise ConfigError(f"{path}: '{key}' must be a {expected.__name__}")
+    config.theme = data.get("theme", config.theme)
+    try:
+        config.format = Format(data.get("format", config.format))
+    except ValueError:
+        raise ConfigError(f"{path}: 'format' must be table, json or raw") from None
+    config.confirm = data.get("confirm", config.confirm)
+    config.kit = data.get("kit", config.kit)
+    config.pager = data.get("pager", config.pager)
+    return config

@@ -1,0 +1,204 @@
+"""Running a parsed command: server commands through the session, the shell's own here.
+
+Shared by the interactive shell and the batch runner; what differs between them (how to
+ask for confirmation, print above a prompt, switch a theme) comes in through
+``Frontend``. A command that needs nothing special on the client is sent as it is; the
+entries below exist only where the client does real work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from console.api.async_session import AsyncSession
+from console.commands import CATALOG, NAMES, Where
+from console.shell.monitors import MonitorManager
+from console.shell.output import Format
+from console.shell.parse import ParsedCommand
+from console.shell.refresher import CompletionRefresher
+
+
+class CommandFailed(Exception):
+    """A command could not do its work; the message says why and what to do."""
+
+
+class Frontend(Protocol):
+    interactive: bool
+
+    def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None: ...
+
+    async def confirm(self, question: str) -> bool: ...
+
+    def set_theme(self, name: str) -> None: ...
+
+    def theme_names(self) -> list[str]: ...
+
+
+@dataclass
+class ShellState:
+    format: Format = Format.TABLE
+    timing: bool = False
+    confirm: bool = True
+    theme: str = "dark"
+
+
+@dataclass
+class Outcome:
+    result: Any = None
+    message: str | None = None
+    exit: bool = False
+
+
+ClientSide = Callable[["Executor", ParsedCommand], Awaitable[Outcome]]
+_CLIENT_SIDE: dict[str, ClientSide] = {}
+
+
+def client_side(name: str) -> Callable[[ClientSide], ClientSide]:
+    if name not in CATALOG:
+        raise KeyError(f"{name!r} is not in the command registry")
+
+    def register(func: ClientSide) -> ClientSide:
+        _CLIENT_SIDE[name] = func
+        return func
+
+    return register
+
+
+class Executor:
+    def __init__(self, session: AsyncSession, state: ShellState, frontend: Frontend, monitors: MonitorManager,
+                 refresher: CompletionRefresher) -> None:
+        self.session = session
+        self.state = state
+        self.frontend = frontend
+        self.monitors = monitors
+        self.refresher = refresher
+
+    async def run(self, parsed: ParsedCommand) -> Outcome:
+        spec = parsed.spec
+        if spec.destructive and not parsed.yes and self.state.confirm:
+            await self._confirm(parsed)
+        handler = _CLIENT_SIDE.get(spec.name)
+        if handler is not None:
+            return await handler(self, parsed)
+        if spec.where is not Where.SERVER:
+            raise CommandFailed(f"{spec.name} has no implementation in this client")
+        return Outcome(await self.session.client.request(spec.name, parsed.wire_args()))
+
+    async def _confirm(self, parsed: ParsedCommand) -> None:
+        what = " ".join(str(v) for v in parsed.wire_args().values() if v is not None)
+        if not self.frontend.interactive:
+            raise CommandFailed(f"{parsed.spec.name} is destructive: add --yes to run it in a batch")
+        if not await self.frontend.confirm(f"{parsed.spec.name} {what}: are you sure? [y/N] "):
+            raise CommandFailed(f"{parsed.spec.name} cancelled")
+
+
+# -- server commands with client-side work ---------------------------------------------
+
+
+@client_side("submit_job")
+async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    job_id = await ex.session.submit_job(parsed.values["job_folder"])
+    ex.refresher.note_job(job_id)
+    return Outcome(message=f"Submitted job: {job_id}")
+
+
+@client_side("clone_job")
+async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    job_id = await ex.session.clone_job(parsed.values["job_id"])
+    ex.refresher.note_job(job_id)
+    return Outcome(message=f"Cloned as job: {job_id}")
+
+
+@client_side("download_job")
+async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    path = await ex.session.download_job_result(parsed.values["job_id"], parsed.values.get("destination"))
+    return Outcome(message=f"Downloaded to {path}")
+
+
+@client_side("monitor_job")
+async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    job_id, timeout, interval = (parsed.values[k] for k in ("job_id", "timeout", "interval"))
+    meta = await ex.session.get_job_meta(job_id)  # an unknown job fails here, in the foreground
+    if not ex.frontend.interactive:
+        code = await ex.monitors.follow(meta["job_id"], timeout, interval)
+        return Outcome(message=None if code.name == "JOB_FINISHED" else f"monitor ended: {code.name}")
+    ex.monitors.start(meta["job_id"], timeout, interval)
+    return Outcome(message=f"monitoring {meta['job_id'][:8]} ({meta.get('name', '')}) in the background; "
+                           "'monitors' lists monitors, 'unmonitor' stops them")
+
+
+# -- the shell's own commands ------------------------------------------------------------
+
+
+@client_side("help")
+async def _help(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    name = parsed.values.get("command")
+    if name:
+        spec = NAMES.get(name)
+        if spec is None:
+            raise CommandFailed(f"no command named '{name}'; type 'help' for the list")
+        lines = [f"usage: {spec.usage()}", "", spec.summary + ("  (asks to confirm)" if spec.destructive else "")]
+        for p in spec.params:
+            lines.append(f"  {p.usage():<28} {p.help}")
+        if spec.aliases:
+            lines.append(f"also: {', '.join(spec.aliases)}")
+        return Outcome(message="\n".join(lines))
+    groups = (("server commands", Where.SERVER), ("client commands", Where.CLIENT), ("shell commands", Where.SHELL))
+    lines = []
+    for title, where in groups:
+        lines.append(f"{title}:")
+        lines += [f"  {s.name:<16} {s.summary}" for s in CATALOG.values() if s.where is where]
+    lines.append("type 'help COMMAND' for its usage; Tab completes commands, options, job IDs and paths")
+    return Outcome(message="\n".join(lines))
+
+
+@client_side("bye")
+async def _bye(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    return Outcome(exit=True)
+
+
+@client_side("monitors")
+async def _monitors(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    rows = ex.monitors.rows()
+    return Outcome(rows) if rows else Outcome(message="no monitors running")
+
+
+@client_side("unmonitor")
+async def _unmonitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    which = parsed.values["job_id"]
+    stopped = await ex.monitors.stop(which)
+    if not stopped:
+        raise CommandFailed(f"no monitor of a job matching '{which}'; 'monitors' lists them")
+    return Outcome(message=f"stopped {stopped} monitor{'s' if stopped != 1 else ''}")
+
+
+@client_side("theme")
+async def _theme(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    name = parsed.values.get("name")
+    if not name:
+        names = ex.frontend.theme_names()
+        return Outcome(message="\n".join(f"{'*' if n == ex.state.theme else ' '} {n}" for n in names))
+    ex.frontend.set_theme(name)
+    ex.state.theme = name
+    return Outcome(message=f"theme: {name}")
+
+
+@client_side("set")
+async def _set(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    ex.state.format = Format(parsed.values["value"])
+    return Outcome(message=f"format: {ex.state.format.value}")
+
+
+@client_side("refresh")
+async def _refresh(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    await ex.refresher.refresh()
+    return Outcome(message=f"completion data refreshed: {len(ex.refresher.data.jobs)} jobs")
+
+
+@client_side("timing")
+async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    ex.state.timing = parsed.values["state"] == "on"
+    return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
+

@@ -1,0 +1,131 @@
+"""Background monitors: one task per followed job, printing a line per status change.
+
+A monitor outlives a dropped connection: it waits for the session to come back and
+goes on. Lines are handed to ``emit(text, style)``; the shell prints them above the
+prompt, the batch runner prints them plainly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.api.async_session import AsyncSession, is_final
+from console.api.errors import NoConnection
+from console.api.spec import MonitorReturnCode
+
+#: ``emit(text, style, meta)``: a line for people, its style class, and the job meta behind it.
+Emit = Callable[[str, str, "dict[str, Any] | None"], None]
+
+
+def status_style(status: str) -> str:
+    """Style class of a status, for themes: ``class:status.<kind>``."""
+    if status == "FINISHED:COMPLETED":
+        kind = "completed"
+    elif status == "FINISHED:ABORTED":
+        kind = "aborted"
+    elif status.startswith("FINISHED:"):
+        kind = "failed"
+    elif status == "RUNNING":
+        kind = "running"
+    else:
+        kind = "queued"
+    return f"class:status.{kind}"
+
+
+def status_line(meta: dict[str, Any], when: float | None = None) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(when or time.time()))
+    return f"{stamp}  {meta['job_id'][:8]}  {meta.get('name', '')}  {meta['status']}"
+
+
+@dataclass
+class Monitor:
+    job_id: str
+    name: str = ""
+    status: str = ""
+    started: float = field(default_factory=time.time)
+    task: asyncio.Task[MonitorReturnCode] | None = None
+
+
+class MonitorManager:
+    def __init__(self, session: AsyncSession, emit: Emit) -> None:
+        self.session = session
+        self.emit = emit
+        self.monitors: dict[str, Monitor] = {}
+
+    async def follow(self, job_id: str, timeout: float = 0.0, interval: float = 2.0,
+                     monitor: Monitor | None = None) -> MonitorReturnCode:
+        """Print a line at each status change until the job ends, the timeout passes or it is stopped."""
+        monitor = monitor or Monitor(job_id)
+        deadline = time.monotonic() + timeout if timeout else None
+
+        def on_meta(meta: dict[str, Any]) -> bool:
+            monitor.job_id, monitor.name = meta["job_id"], meta.get("name", "")
+            if meta["status"] != monitor.status:
+                monitor.status = meta["status"]
+                self.emit(status_line(meta), status_style(meta["status"]), meta)
+            return True
+
+        while True:
+            remaining = 0.0
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return MonitorReturnCode.TIMEOUT
+            try:
+                code, meta = await self.session.monitor_job(job_id, remaining, interval, on_meta)
+            except NoConnection:
+                await self._wait_for_connection()
+                continue
+            if code is MonitorReturnCode.TIMEOUT and meta is not None:
+                self.emit(f"{status_line(meta)}  (monitor timed out)", "class:status.queued", None)
+            return code
+
+    async def _wait_for_connection(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.session.connect()
+                return
+            except NoConnection:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def start(self, job_id: str, timeout: float = 0.0, interval: float = 2.0) -> Monitor:
+        monitor = Monitor(job_id)
+        monitor.task = asyncio.create_task(self.follow(job_id, timeout, interval, monitor))
+        key = id(monitor)
+        self.monitors[str(key)] = monitor
+
+        def done(task: asyncio.Task[MonitorReturnCode]) -> None:
+            self.monitors.pop(str(key), None)
+            if not task.cancelled() and task.exception() is not None:
+                self.emit(f"monitor of {monitor.job_id[:8]} stopped: {task.exception()}", "class:error", None)
+
+        monitor.task.add_done_callback(done)
+        return monitor
+
+    def running(self) -> list[Monitor]:
+        return list(self.monitors.values())
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {"job_id": m.job_id, "name": m.name, "status": m.status,
+             "since": time.strftime("%H:%M:%S", time.localtime(m.started))}
+            for m in self.running()
+        ]
+
+    async def stop(self, which: str) -> int:
+        """Stop the monitors of jobs whose ID starts with ``which`` (or all); how many stopped."""
+        chosen = [m for m in self.running() if which == "all" or m.job_id.startswith(which)]
+        for monitor in chosen:
+            assert monitor.task is not None
+            monitor.task.cancel()
+        await asyncio.gather(*(m.task for m in chosen if m.task), return_exceptions=True)
+        return len(chosen)
+
+
+__all__ = ["Monitor", "MonitorManager", "is_final", "status_line", "status_style"]

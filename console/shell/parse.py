@@ -1,0 +1,111 @@
+"""A command line → a command and its values, by the registry's parameters."""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.commands import NAMES, CommandSpec, Param, ParamKind
+
+YES_FLAGS = ("--yes", "-y")
+
+
+class UsageError(ValueError):
+    """The line does not fit a command; the message ends with what to type instead."""
+
+
+@dataclass
+class ParsedCommand:
+    spec: CommandSpec
+    values: dict[str, Any] = field(default_factory=dict)
+    yes: bool = False
+
+    def wire_args(self) -> dict[str, Any]:
+        return {p.name: self.values.get(p.name) for p in self.spec.params if p.wire}
+
+
+def did_you_mean(word: str) -> str:
+    close = difflib.get_close_matches(word, list(NAMES), n=3, cutoff=0.6)
+    if not close:
+        prefixed = [name for name in NAMES if name.startswith(word[:3])] if len(word) >= 3 else []
+        close = prefixed[:3]
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; type 'help' for the list of commands"
+    return f"unknown command '{word}'{hint}"
+
+
+def _convert(param: Param, token: str, spec: CommandSpec) -> Any:
+    kind = param.kind
+    try:
+        if kind is ParamKind.INT:
+            value: Any = int(token)
+        elif kind is ParamKind.FLOAT:
+            value = float(token)
+        else:
+            value = token
+    except ValueError:
+        raise UsageError(f"{spec.name}: {param.name} must be a number, not '{token}'; usage: {spec.usage()}") from None
+    if kind is ParamKind.CHOICE and value not in param.choices:
+        raise UsageError(
+            f"{spec.name}: {param.name} must be one of {', '.join(param.choices)}, not '{token}'; "
+            f"usage: {spec.usage()}"
+        )
+    if param.minimum is not None and isinstance(value, int | float) and value < param.minimum:
+        raise UsageError(f"{spec.name}: {param.name} must be at least {param.minimum:g}; usage: {spec.usage()}")
+    return value
+
+
+def split_line(line: str) -> list[str]:
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise UsageError(f"cannot read the line: {exc} (close the quote)") from None
+
+
+def parse_command(line: str) -> ParsedCommand | None:
+    """``None`` for a blank or comment-only line."""
+    tokens = split_line(line)
+    if not tokens:
+        return None
+    name, *rest = tokens
+    spec = NAMES.get(name)
+    if spec is None:
+        raise UsageError(did_you_mean(name))
+    parsed = ParsedCommand(spec)
+    flags = {p.flag: p for p in spec.params if p.flag}
+    positionals = [p for p in spec.params if not p.flag]
+    index = 0
+    while rest:
+        token = rest.pop(0)
+        if token in YES_FLAGS and spec.destructive:
+            parsed.yes = True
+        elif token in flags:
+            param = flags[token]
+            if param.kind is ParamKind.BOOL:
+                parsed.values[param.name] = True
+            elif not rest:
+                raise UsageError(f"{spec.name}: {token} needs a value; usage: {spec.usage()}")
+            else:
+                parsed.values[param.name] = _convert(param, rest.pop(0), spec)
+        elif token.startswith("-") and len(token) > 1 and not _is_number(token):
+            raise UsageError(f"{spec.name}: unknown option {token}; usage: {spec.usage()}")
+        elif index < len(positionals):
+            parsed.values[positionals[index].name] = _convert(positionals[index], token, spec)
+            index += 1
+        else:
+            raise UsageError(f"{spec.name}: unexpected argument '{token}'; usage: {spec.usage()}")
+    for param in spec.params:
+        if param.name not in parsed.values:
+            if param.required:
+                raise UsageError(f"{spec.name}: {param.name.upper()} is missing; usage: {spec.usage()}")
+            parsed.values[param.name] = param.default
+    return parsed
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True

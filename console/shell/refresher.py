@@ -1,0 +1,60 @@
+"""Completion data kept fresh: a full fetch in the background, pushed changes in between.
+
+A refresh builds a new ``CompletionData`` off to the side and swaps it in whole, so a
+keystroke never sees a half-built index; status pushes that arrive while it is being
+built are replayed onto the new one before the swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from console.api.async_session import AsyncSession
+from console.shell.completion import CompletionData
+
+
+class CompletionRefresher:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.data = CompletionData()
+        self._task: asyncio.Task[None] | None = None
+        self._pending: list[tuple[str, dict[str, Any]]] | None = None
+        session.client.add_event_listener(self._on_event)
+
+    def _on_event(self, topic: str, data: dict[str, Any]) -> None:
+        self._apply(self.data, topic, data)
+        if self._pending is not None:
+            self._pending.append((topic, data))
+
+    @staticmethod
+    def _apply(target: CompletionData, topic: str, data: dict[str, Any]) -> None:
+        job_id = data.get("job_id")
+        if not isinstance(job_id, str):
+            return
+        if topic == "job_status":
+            target.upsert(job_id, data.get("name"), data.get("status"))
+        elif topic == "job_deleted":
+            target.remove(job_id)
+
+    def refresh(self) -> asyncio.Task[None]:
+        """Start a background refresh (replacing one in progress); the task can be awaited."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = asyncio.create_task(self._refresh())
+        return self._task
+
+    async def _refresh(self) -> None:
+        self._pending = []
+        try:
+            rows = await self.session.client.request("list_jobs", {"reverse": True})
+            fresh = CompletionData.from_rows(rows)
+            for topic, data in self._pending:
+                self._apply(fresh, topic, data)
+            self.data = fresh
+        finally:
+            self._pending = None
+
+    def note_job(self, job_id: str, name: str = "", status: str = "SUBMITTED") -> None:
+        """Record a job this shell just created, before any push or refresh mentions it."""
+        self.data.upsert(job_id, name, status)

@@ -1,0 +1,82 @@
+"""Themes: TOML data files in ``themes/`` turned into prompt_toolkit styles.
+
+Themes are found beside the source tree (a checkout or an editable install) and in
+``<prefix>/share/flare-console/themes`` where a regular install puts them. A theme may
+take its highlighting from a Pygments style (``pygments_style = "monokai"``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_cls
+from pygments.styles import get_style_by_name
+from pygments.util import ClassNotFound
+
+DEFAULT_THEME = "dark"
+
+
+class ThemeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    description: str
+    styles: dict[str, str] = field(default_factory=dict)
+    pygments_style: str | None = None
+
+    def to_style(self) -> Style:
+        parts = []
+        if self.pygments_style:
+            parts.append(style_from_pygments_cls(get_style_by_name(self.pygments_style)))
+        parts.append(Style.from_dict(self.styles))
+        return merge_styles(parts)  # type: ignore[return-value]
+
+
+def theme_dirs() -> list[Path]:
+    here = Path(__file__).resolve()
+    candidates = [here.parent.parent.parent / "themes", Path(sys.prefix) / "share" / "flare-console" / "themes"]
+    return [d for d in candidates if d.is_dir()]
+
+
+def load_theme_file(path: Path) -> Theme:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ThemeError(f"theme file {path} cannot be read: {exc}") from None
+    styles = data.get("styles", {})
+    if not isinstance(styles, dict) or not all(isinstance(v, str) for v in styles.values()):
+        raise ThemeError(f"theme file {path}: [styles] must map style classes to style strings")
+    pygments_style = data.get("pygments_style")
+    if pygments_style is not None:
+        try:
+            get_style_by_name(pygments_style)
+        except ClassNotFound:
+            raise ThemeError(f"theme file {path}: no Pygments style named {pygments_style!r}") from None
+    theme = Theme(str(data.get("name", path.stem)), str(data.get("description", "")), styles, pygments_style)
+    try:
+        theme.to_style()
+    except (ValueError, AssertionError) as exc:
+        raise ThemeError(f"theme file {path}: bad style: {exc}") from None
+    return theme
+
+
+def available_themes() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in theme_dirs():
+        for path in sorted(folder.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def load_theme(name: str) -> Theme:
+    themes = available_themes()
+    if name not in themes:
+        known = ", ".join(sorted(themes)) or "none installed"
+        raise ThemeError(f"no theme named '{name}'; available: {known}")
+    return load_theme_file(themes[name])

@@ -1,0 +1,23 @@
+"""Running the installed ``flare-console`` as a real child process in tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CONSOLE = str(Path(sys.executable).parent / "flare-console")
+
+
+def console_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("FLARE_KIT", "PAGER", "NO_COLOR")}
+    env.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"), TERM="xterm-256color",
+               **extra)
+    return env
+
+
+def run_console(home: Path, *args: str, stdin: str | None = None, timeout: float = 60,
+                **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CONSOLE, *args], input=stdin if stdin is not None else "", capture_output=True,
+                          text=True, timeout=timeout, env=console_env(home, **env))

@@ -1,0 +1,93 @@
+"""Batch mode of the installed ``flare-console``: output and every exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from shell_helpers import run_console
+
+from conftest import EXAMPLES
+from jobs import hello_server, waiting_for_sites
+
+
+def test_commands_run_in_order_with_plain_output(server, project, tmp_path: Path) -> None:
+    kit = str(project.admin_kit)
+    job = hello_server(tmp_path, steps=2, step_seconds=0.1)
+    result = run_console(tmp_path, "--kit", kit, "-c", f"submit_job {job}", "-c", "list_jobs")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Submitted job: ")
+    job_id = lines[0].split(": ")[1]
+    assert lines[1].split() == ["job_id", "job_name", "status", "submit_time", "duration", "study"]
+    assert lines[3].startswith(job_id)
+
+    script = tmp_path / "script.txt"
+    script.write_text(f"# follow the job to its end\n\nmonitor_job {job_id[:8]} --interval 0.2\n"
+                      f"get_job_meta {job_id}\n")
+    result = run_console(tmp_path, "--kit", kit, "-f", str(script))
+    assert result.returncode == 0, result.stderr
+    assert "FINISHED:COMPLETED" in result.stdout
+    assert f"{job_id[:8]}  hello-server" in result.stdout  # a status line
+    assert '"status": "FINISHED:COMPLETED"' in result.stdout  # the meta as JSON
+
+
+def test_stdin_batch_and_json_format(server, project, tmp_path: Path) -> None:
+    result = run_console(tmp_path, "--kit", str(project.admin_kit), "--format", "json",
+                         stdin=f"submit_job {EXAMPLES / 'hello-server'}\nlist_jobs\n")
+    assert result.returncode == 0, result.stderr
+    first, rest = result.stdout.split("\n", 1)
+    assert json.loads(first)["message"].startswith("Submitted job: ")
+    rows = json.loads(rest)
+    assert rows[0]["job_name"] == "hello-server"
+
+
+def test_failed_command_exits_1_and_stops(server, project, tmp_path: Path) -> None:
+    kit = str(project.admin_kit)
+    result = run_console(tmp_path, "--kit", kit, stdin="get_job_meta nope\nlist_jobs\n")
+    assert result.returncode == 1
+    assert "<stdin>:1: get_job_meta nope: JobNotFound: no such job: nope" in result.stderr
+    assert result.stdout == ""  # stopped at the first failure
+    result = run_console(tmp_path, "--kit", kit, "--continue-on-error", stdin="get_job_meta nope\nlist_jobs\n")
+    assert result.returncode == 1 and "(none)" in result.stdout
+
+
+def test_destructive_commands_need_yes(server, project, tmp_path: Path) -> None:
+    kit = str(project.admin_kit)
+    submitted = run_console(tmp_path, "--kit", kit, "-c", f"submit_job {waiting_for_sites(tmp_path)}")
+    job_id = submitted.stdout.split(": ")[1].strip()
+    result = run_console(tmp_path, "--kit", kit, "-c", f"abort_job {job_id}")
+    assert result.returncode == 1 and "add --yes" in result.stderr
+    result = run_console(tmp_path, "--kit", kit, "--yes", "-c", f"abort_job {job_id}", "-c", f"get_job_meta {job_id}")
+    assert result.returncode == 0, result.stderr
+    assert '"status": "FINISHED:ABORTED"' in result.stdout
+    result = run_console(tmp_path, "--kit", kit, "-c", f"delete_job {job_id} --yes")
+    assert result.returncode == 0 and "submit_records_marked_deleted" in result.stdout
+
+
+def test_usage_connection_and_authentication_errors_exit_2(server, project, tmp_path: Path) -> None:
+    kit = str(project.admin_kit)
+    result = run_console(tmp_path, "--kit", kit, "-c", "lst_jobs")
+    assert result.returncode == 2 and "did you mean list_jobs" in result.stderr
+    result = run_console(tmp_path, "--kit", kit, "-c", "get_job_meta")
+    assert result.returncode == 2 and "usage: get_job_meta JOB_ID" in result.stderr
+    result = run_console(tmp_path, "-c", "list_jobs")
+    assert result.returncode == 2 and "no admin kit" in result.stderr
+    result = run_console(tmp_path, "-c", "list_jobs", FLARE_KIT=str(tmp_path / "nowhere"))
+    assert result.returncode == 2 and "not a startup kit" in result.stderr
+    server.stop()
+    result = run_console(tmp_path, "--kit", kit, "--timeout", "1", "-c", "list_jobs")
+    assert result.returncode == 2 and "NoConnection" in result.stderr
+
+
+def test_authentication_error_exits_2(server, project, tmp_path: Path) -> None:
+    from conftest import make_project
+
+    other = make_project(tmp_path / "other", name="other_project")
+    config_path = other.admin_kit / "startup" / "fed_admin.json"
+    config = json.loads(config_path.read_text())
+    config["admin"]["port"] = json.loads((project.admin_kit / "startup" / "fed_admin.json")
+                                         .read_text())["admin"]["port"]
+    config_path.write_text(json.dumps(config))
+    result = run_console(tmp_path, "--kit", str(other.admin_kit), "-c", "list_jobs")
+    assert result.returncode == 2 and "AuthenticationError" in result.stderr

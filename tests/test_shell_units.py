@@ -1,0 +1,173 @@
+"""Shell pieces on their own: parsing, completion over completion data, lexer, themes, output, config."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from pygments.token import Comment, Keyword, Name, Number, String
+
+from console.commands import CATALOG
+from console.shell.completion import CompletionData, ShellCompleter
+from console.shell.config import DEFAULT_CONFIG, load_config
+from console.shell.lexer import CommandLexer
+from console.shell.output import Format, render, table
+from console.shell.parse import UsageError, parse_command
+from console.shell.themes import available_themes, load_theme
+
+IDS = [
+    "0a1b2c3d-0000-4000-8000-000000000001",
+    "0a1bffff-0000-4000-8000-000000000002",
+    "9f000000-0000-4000-8000-000000000003",
+]
+
+
+def data() -> CompletionData:
+    return CompletionData.from_rows([
+        {"job_id": IDS[0], "job_name": "hello-numpy", "status": "RUNNING"},
+        {"job_id": IDS[1], "job_name": "cifar10", "status": "SUBMITTED"},
+        {"job_id": IDS[2], "job_name": "hello-server", "status": "FINISHED:COMPLETED"},
+    ])
+
+
+def complete(text: str, d: CompletionData | None = None) -> list:
+    completer = ShellCompleter(lambda: d or data(), lambda: ["dark", "light"], lambda: [IDS[0]])
+    return list(completer.get_completions(Document(text, len(text)), CompleteEvent(completion_requested=True)))
+
+
+def texts(text: str) -> list[str]:
+    return [c.text for c in complete(text)]
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+
+def test_parse_flags_positionals_and_defaults() -> None:
+    parsed = parse_command("list_jobs -d -m 5 -n hello 0a1b")
+    assert parsed.values == {"detailed": True, "limit": 5, "name_prefix": "hello", "id_prefix": "0a1b",
+                             "mine": False, "reverse": False}
+    assert parse_command("   # just a comment") is None
+    assert parse_command("") is None
+    parsed = parse_command("abort_job 0a1b --yes")
+    assert parsed.yes and parsed.values["job_id"] == "0a1b"
+    assert parse_command("exit").spec.name == "bye"
+    assert parse_command("monitor_job abc --timeout 5 --interval 0.5").values["interval"] == 0.5
+
+
+@pytest.mark.parametrize("line, message", [
+    ("lst_jobs", "did you mean list_jobs"),
+    ("frobnicate", "type 'help'"),
+    ("get_job_meta", "JOB_ID is missing; usage: get_job_meta JOB_ID"),
+    ("list_jobs -m many", "limit must be a number"),
+    ("list_jobs -x", "unknown option -x"),
+    ("list_jobs a b", "unexpected argument 'b'"),
+    ("set format yaml", "must be one of table, json, raw"),
+    ("get_job_meta 'abc", "close the quote"),
+    ("list_jobs -m", "-m needs a value"),
+])
+def test_parse_errors_say_what_to_type(line: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_command(line)
+
+
+# -- completion --------------------------------------------------------------------------
+
+
+def test_command_names_with_summary() -> None:
+    found = complete("list_")
+    assert [c.text for c in found] == ["list_jobs"]
+    assert found[0].display_meta_text == CATALOG["list_jobs"].summary
+    assert "submit_job" in texts("")
+
+
+def test_options_and_their_values() -> None:
+    assert set(texts("list_jobs -")) >= {"-d", "-u", "-r", "-n", "-m"}
+    assert texts("list_jobs -d -") == [t for t in texts("list_jobs -") if t != "-d"]
+    assert "--yes" in texts("abort_job 0a1b -")
+    assert texts("set ") == ["format"]
+    assert texts("set format j") == ["json"]
+    assert texts("timing o") == ["on", "off"]
+
+
+def test_job_ids_by_prefix_and_by_name() -> None:
+    found = complete("get_job_meta 0a1b")
+    assert [c.text for c in found] == IDS[:2]
+    assert found[0].display_meta_text == "hello-numpy  RUNNING"
+    assert texts("abort_job hello") == [IDS[0], IDS[2]]
+    assert texts("clone_job CIFAR") == [IDS[1]]
+    assert texts("monitor_job 9f") == [IDS[2]]
+    assert texts("monitor_job 9f --interval ") == []  # a number comes next, nothing to offer
+
+
+def test_paths_themes_help_and_monitors(tmp_path, monkeypatch) -> None:
+    (tmp_path / "jobs" / "hello").mkdir(parents=True)
+    (tmp_path / "jobs" / "file.txt").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    assert texts("submit_job jobs/") == ["hello"]
+    assert texts("download_job 9f ") == ["jobs"]
+    assert texts("theme l") == ["light"]
+    assert "list_jobs" in texts("help list")
+    assert texts("unmonitor ") == [IDS[0], "all"]
+
+
+def test_completion_data_follows_pushes_and_scales() -> None:
+    d = data()
+    d.upsert("0a1b0000-new", "fresh", "SUBMITTED")
+    assert [e.job_id for e in d.match_jobs("0a1b")] == ["0a1b0000-new", IDS[0], IDS[1]]
+    d.upsert(IDS[0], None, "FINISHED:ABORTED")
+    assert d.jobs[IDS[0]].name == "hello-numpy" and d.jobs[IDS[0]].status == "FINISHED:ABORTED"
+    d.remove(IDS[1])
+    assert [e.job_id for e in d.match_jobs("cifar")] == []
+    big = CompletionData.from_rows({"job_id": f"{i:08x}-aaaa", "job_name": f"job-{i}", "status": "SUBMITTED"}
+                                   for i in range(100_000))
+    started = time.perf_counter()
+    assert len(big.match_jobs("0000fff")) == 16
+    assert len(big.match_jobs("0000")) == 200  # capped: a menu, not a dump
+    assert big.match_jobs("job-9999")[0].name == "job-9999"
+    assert time.perf_counter() - started < 1.0  # bisection, not a scan (the real figure is in benchmarks/)
+
+
+# -- lexer, themes, output, config -------------------------------------------------------
+
+
+def test_lexer_tokens() -> None:
+    tokens = [(t, v) for t, v in CommandLexer().get_tokens(
+        "abort_job 0a1b2c3d-0000-4000-8000-000000000001 --yes # why\n") if v.strip()]
+    assert tokens[0] == (Keyword, "abort_job")
+    assert tokens[1] == (Name.Constant, IDS[0])
+    assert tokens[2] == (Name.Attribute, "--yes")
+    assert tokens[3][0] in Comment
+    tokens = [(t, v) for t, v in CommandLexer().get_tokens("list_jobs -m 50 ./jobs/x server\n") if v.strip()]
+    assert (Number, "50") in [(t if t not in Number else Number, v) for t, v in tokens]
+    assert any(t in String and v == "./jobs/x" for t, v in tokens)
+    assert (Name.Builtin, "server") in tokens
+    assert list(CommandLexer().get_tokens("nonsense\n"))[0][0] is Name.Exception
+
+
+def test_themes_are_data_files() -> None:
+    names = set(available_themes())
+    assert {"dark", "light", "high-contrast", "monokai"} <= names
+    assert load_theme("monokai").pygments_style == "monokai"
+    for name in names:
+        load_theme(name).to_style()
+
+
+def test_output_formats() -> None:
+    rows = [{"job_id": "a", "status": "RUNNING"}, {"job_id": "bbb", "status": "SUBMITTED"}]
+    assert table(rows).splitlines() == ["job_id  status", "------  ---------", "a       RUNNING",
+                                        "bbb     SUBMITTED"]
+    assert render({"a": 1}, Format.TABLE) == '{\n  "a": 1\n}'
+    assert render(rows, Format.JSON).startswith("[\n  {")
+    assert render("text", Format.RAW) == "text"
+
+
+def test_config_created_with_comments(tmp_path) -> None:
+    path = tmp_path / "flare-console" / "config.toml"
+    config = load_config(path)
+    assert path.read_text() == DEFAULT_CONFIG and "# " in DEFAULT_CONFIG
+    assert config.theme == "dark" and config.format is Format.TABLE and config.confirm
+    path.write_text('format = "yaml"\n')
+    with pytest.raises(ValueError, match="format"):
+        load_config(path)
