@@ -268,6 +268,10 @@ class AsyncClient:
             assert self._writer is not None
             await self._writer.drain()
             frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout or self.request_timeout)
+        except asyncio.CancelledError:
+            if upload is not None and self._writer is not None:
+                self._send({"k": "cancel", "id": request_id})  # the server drops what it received
+            raise
         except TimeoutError:
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
         except (OSError, ConnectionError) as exc:

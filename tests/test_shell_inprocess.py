@@ -1,0 +1,85 @@
+"""Key bindings and background printing, in-process with prompt_toolkit's pipe input."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output.plain_text import PlainTextOutput
+
+from console.api.async_session import AsyncSession
+from console.shell.app import InteractiveShell
+from console.shell.config import load_config
+
+from conftest import ADMIN
+
+
+async def _until(predicate, what: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def _run_shell(project, tmp_path: Path, script) -> tuple[int, str, list[str]]:
+    """Run the shell on pipe input; ``script(shell, pipe)`` types into it. Returns (code, output, history)."""
+    out = io.StringIO()
+
+    async def main() -> int:
+        session = AsyncSession(ADMIN, str(project.admin_kit))
+        await session.connect()
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=PlainTextOutput(out)):
+            shell = InteractiveShell(session, load_config(tmp_path / "config.toml"))
+            runner = asyncio.create_task(shell.run())
+            await script(shell, pipe)
+            return await asyncio.wait_for(runner, 20)
+
+    code = asyncio.run(main())
+    history = (tmp_path / "data" / "flare-console" / "history").read_text().splitlines()
+    return code, out.getvalue(), [line[1:] for line in history if line.startswith("+")]
+
+
+def test_ctrl_c_clears_the_line_and_ctrl_d_leaves(server, project, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    async def script(shell: InteractiveShell, pipe) -> None:
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        pipe.send_text("abort_job everything")
+        pipe.send_text("\x03")  # Ctrl-C: the line is cleared, the shell stays
+        pipe.send_text("help\r")
+        await _until(lambda: shell.prompt.app.is_running and shell.prompt.default_buffer.text == "", "help")
+        pipe.send_text("\x04")  # Ctrl-D on an empty line: leave
+
+    code, _, history = _run_shell(project, tmp_path, script)
+    assert code == 0
+    assert history == ["help"]
+
+
+def test_background_lines_do_not_disturb_typing(server, project, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    async def script(shell: InteractiveShell, pipe) -> None:
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        pipe.send_text("list_jo")
+        await _until(lambda: shell.prompt.default_buffer.text == "list_jo", "typing")
+        for i in range(3):
+            shell.emit(f"12:00:0{i}  abcdef01  hello  RUNNING", "class:status.running")
+        await _until(lambda: "12:00:02  abcdef01" in out_text(shell), "the lines", 5)
+        assert shell.prompt.default_buffer.text == "list_jo"  # what was typed is still there
+        pipe.send_text("bs\r")
+        await _until(lambda: shell.prompt.app.is_running and shell.prompt.default_buffer.text == "", "list_jobs")
+        pipe.send_text("bye\r")
+
+    def out_text(shell: InteractiveShell) -> str:
+        return shell.prompt.app.output.stdout.getvalue()  # type: ignore[attr-defined]
+
+    code, output, history = _run_shell(project, tmp_path, script)
+    assert code == 0
+    assert history == ["list_jobs", "bye"]
+    assert "12:00:00  abcdef01  hello  RUNNING" in output
+    assert "(none)" in capsys.readouterr().out  # the command then ran with the line as typed

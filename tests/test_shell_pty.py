@@ -1,0 +1,125 @@
+"""The installed ``flare-console`` in a real pty (pexpect) against a real server."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+from shell_helpers import CONSOLE, console_env
+
+from conftest import wait_until
+from jobs import hello_server, waiting_for_sites
+
+# The prompt is drawn in styled fragments: allow escape sequences between them.
+PROMPT = re.compile(r"admin@example\.com(\x1b\[[0-9;]*m)*@(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
+
+
+@pytest.fixture
+def shell(server, project, tmp_path: Path) -> Iterator[pexpect.spawn]:
+    (tmp_path / "tmp").mkdir()
+    env = console_env(tmp_path, NO_COLOR="1", TMPDIR=str(tmp_path / "tmp"))
+    child = pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)], env=env,
+                          encoding="utf-8", timeout=20, dimensions=(40, 160))
+    try:
+        child.expect(PROMPT)
+        yield child
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def test_completion_monitor_ctrl_c_and_bye(shell: pexpect.spawn, session, tmp_path: Path) -> None:
+    # Tab completes a command name...
+    shell.send("list_j\t")
+    shell.expect_exact("list_jobs")
+    shell.send("\r")
+    shell.expect_exact("(none)")
+    shell.expect(PROMPT)
+
+    # ...and a job ID submitted from another session a moment ago (pushed to completion data).
+    job_id = session.submit_job(str(hello_server(tmp_path, steps=4, step_seconds=0.4)))
+    shell.send(f"get_job_meta {job_id[:6]}\t")
+    shell.expect_exact(job_id)
+    shell.send("\r")
+    shell.expect_exact(f'"job_id": "{job_id}"')
+    shell.expect(PROMPT)
+
+    # monitor_job returns the prompt at once; status lines arrive while we type.
+    shell.send(f"monitor_job {job_id[:8]} --interval 0.2\r")
+    shell.expect_exact("in the background")
+    shell.expect(PROMPT)
+    shell.send("list_jo")
+    shell.expect(re.compile(rf"\d\d:\d\d:\d\d  {job_id[:8]}  hello-server  FINISHED:COMPLETED"))
+    shell.send("bs\r")  # the half-typed line survived the lines printed above it
+    shell.expect_exact("FINISHED:COMPLETED")
+    shell.expect(PROMPT)
+
+    # Ctrl-C clears the line and the shell stays.
+    shell.send("delete_job something")
+    shell.sendcontrol("c")
+    shell.send("help list_jobs\r")
+    shell.expect_exact("usage: list_jobs [-d] [-u] [-r]")
+    shell.expect(PROMPT)
+
+    # Unknown command and wrong arguments do not kill the shell.
+    shell.send("lst_jobs\r")
+    shell.expect_exact("did you mean list_jobs")
+    shell.send("get_job_meta\r")
+    shell.expect_exact("usage: get_job_meta JOB_ID")
+    shell.send("get_job_meta nope\r")
+    shell.expect_exact("JobNotFound: no such job: nope")
+    shell.expect(PROMPT)
+
+    shell.send("bye\r")
+    shell.expect(pexpect.EOF)
+    shell.close()
+    assert shell.exitstatus == 0
+
+
+def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, session, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(waiting_for_sites(tmp_path)))
+    shell.send(f"abort_job {job_id[:8]}\r")
+    shell.expect_exact("are you sure? [y/N]")
+    shell.send("n\r")
+    shell.expect_exact("abort_job cancelled")
+    assert session.get_job_status(job_id) == "SUBMITTED"
+    shell.send(f"abort_job {job_id[:8]}\r")
+    shell.expect_exact("are you sure? [y/N]")
+    shell.send("y\r")
+    shell.expect_exact("aborted")
+    shell.expect(PROMPT)
+    assert session.get_job_status(job_id) == "FINISHED:ABORTED"
+    shell.send(f"monitor_job {job_id[:8]}\r")
+    shell.expect(PROMPT)
+    shell.send("theme light\r")
+    shell.expect_exact("theme: light")
+    shell.send("set format json\r")
+    shell.expect_exact("format: json")
+    shell.sendcontrol("d")
+    shell.expect(pexpect.EOF)
+    shell.close()
+    assert shell.exitstatus == 0
+
+
+def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_path: Path) -> None:
+    big = hello_server(tmp_path, name="big-job")
+    (big / "app" / "custom" / "weights.bin").write_bytes(os.urandom(80 << 20))
+    shell.send("timing on\r")
+    shell.expect_exact("timing on")
+    shell.send(f"submit_job {big}\r")
+    # The upload is under way once the client's scratch folder exists: Ctrl-C now hits the command.
+    wait_until(lambda: list((tmp_path / "tmp").glob("flare-submit-*")), 10, "the submit to start")
+    shell.sendcontrol("c")
+    shell.expect_exact("submit_job cancelled")
+    shell.expect(PROMPT)
+    shell.send("list_jobs\r")
+    shell.expect_exact("(none)")
+    assert session.list_jobs() == []  # nothing half-stored
+    shell.send("exit\r")
+    shell.expect(pexpect.EOF)
+    shell.close()
+    assert shell.exitstatus == 0
