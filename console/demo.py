@@ -1,18 +1,20 @@
-"""``flare-console demo``: a local project, a real server, and a scripted FLARE API session.
+"""``flare-console demo``: a local project, a real server, and the console logged in to it.
 
 Provisions once into the user's data dir (or ``--workspace``) and reuses it afterwards;
-starts the server as a child process; drives it through ``console.flare_api`` with the
-``hello-server`` example; stops the server on the way out, also on Ctrl-C or an error.
+starts the server as a child process; stages the examples in the admin kit's upload
+folder; opens the shell as the project admin (a batch when stdin is not a terminal);
+stops the server on the way out, also on Ctrl-C or an error.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -60,32 +62,30 @@ def ensure_project(workspace: Path) -> Path:
     return Path(provision(project_file, workspace))
 
 
-def _scripted_session(admin_kit: Path) -> None:
-    from console.flare_api import new_secure_session
+def _stage_examples(admin_kit: Path) -> list[str]:
+    """Copy the examples into the admin kit's upload folder: ``submit_job hello-server`` finds them."""
+    transfer = admin_kit / "transfer"
+    staged = []
+    for example in sorted(EXAMPLES.iterdir()) if EXAMPLES.is_dir() else []:
+        if (example / "meta.json").is_file():
+            shutil.copytree(example, transfer / example.name, dirs_exist_ok=True)
+            staged.append(example.name)
+    return staged
 
-    sess = new_secure_session(ADMIN, str(admin_kit), timeout=20)
-    try:
-        print(sess.get_system_info())
-        job_id = sess.submit_job(str(EXAMPLES / "hello-server"))
-        print(f"submitted hello-server as {job_id}")
 
-        def show(session: object, jid: str, meta: dict, *args: object, **kwargs: object) -> bool:
-            print(f"  {jid[:8]}  {meta['name']}  {meta['status']}")
-            return True
+def _wait_for_server(admin_kit: Path, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    from console.flare_api import NoConnection, new_secure_session
 
-        sess.monitor_job(job_id, poll_interval=0.5, cb=show)
-        meta = sess.get_job_meta(job_id)
-        print(f"finished: {meta['status']} in {meta['duration']}")
-        result = Path(sess.download_job_result(job_id))
-        print(f"downloaded to {result}")
-        result_file = result / "workspace" / "result.json"
-        if result_file.is_file():
-            print(f"result.json: {json.loads(result_file.read_text())}")
-        print("jobs on the server:")
-        for row in sess.list_jobs(reverse=True, limit=5):
-            print(f"  {row['job_id'][:8]}  {row['job_name']:<20} {row['status']:<28} {row['submit_time']}")
-    finally:
-        sess.close()
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with code {server.returncode}")
+        try:
+            new_secure_session(ADMIN, str(admin_kit), timeout=2).close()
+            return
+        except NoConnection:
+            if time.monotonic() > deadline:
+                raise
 
 
 def run_demo(workspace: str | None) -> int:
@@ -98,8 +98,15 @@ def run_demo(workspace: str | None) -> int:
         server = subprocess.Popen([sys.executable, "-m", "console", "server", str(server_kit)],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        _scripted_session(prod / ADMIN)
-        return 0
+        admin_kit = prod / ADMIN
+        staged = _stage_examples(admin_kit)
+        _wait_for_server(admin_kit, server)
+        if sys.stdin.isatty():
+            print(f"jobs ready to submit: {', '.join(staged)}  (try: submit_job {staged[0] if staged else 'FOLDER'})")
+        from console.cli import build_parser
+        from console.shell.main import run_shell
+
+        return run_shell(build_parser().parse_args(["--kit", str(admin_kit)]))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
