@@ -12,8 +12,9 @@ CONSOLE = str(Path(sys.executable).parent / "flare-console")
 
 def console_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("FLARE_KIT", "PAGER", "NO_COLOR")}
+    # pexpect is a terminal that never answers cursor-position requests: say so, as a real one would.
     env.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"), TERM="xterm-256color",
-               **extra)
+               PROMPT_TOOLKIT_NO_CPR="1", **extra)
     return env
 
 

@@ -128,3 +128,37 @@ def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_
     shell.expect(pexpect.EOF)
     shell.close()
     assert shell.exitstatus == 0
+
+
+def test_tall_output_goes_through_the_pager(server, project, tmp_path: Path) -> None:
+    env = console_env(tmp_path, NO_COLOR="1", PAGER="sed s/^/PAGED:/")
+    child = pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)], env=env, encoding="utf-8", timeout=20,
+                          dimensions=(12, 100))
+    try:
+        child.expect(PROMPT)
+        child.send("help\r")
+        child.expect_exact("PAGED:server commands:")
+        child.expect(PROMPT)
+        child.send("monitors\r")  # short output: printed directly
+        child.expect_exact("no monitors running")
+        child.expect(PROMPT)
+        child.send("bye\r")
+        child.expect(pexpect.EOF)
+    finally:
+        child.terminate(force=True)
+
+
+def test_lost_connection_is_shown_and_monitors_resume(shell: pexpect.spawn, server, session,
+                                                      tmp_path: Path) -> None:
+    job_id = session.submit_job(str(hello_server(tmp_path, steps=600, step_seconds=0.1)))
+    wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 20, "the job to run")
+    shell.send(f"monitor_job {job_id[:8]} --interval 0.5\r")
+    shell.expect_exact(f"{job_id[:8]}  hello-server  RUNNING")
+    shell.expect(PROMPT)
+    server.stop()  # the running job is abandoned by the stopping server
+    shell.expect_exact("connection to the server lost; reconnecting...")
+    server.start()
+    shell.expect_exact("reconnected to the server")
+    shell.expect_exact(f"{job_id[:8]}  hello-server  FINISHED:ABANDONED")
+    shell.send("bye\r")
+    shell.expect(pexpect.EOF)

@@ -171,3 +171,20 @@ def test_config_created_with_comments(tmp_path) -> None:
     path.write_text('format = "yaml"\n')
     with pytest.raises(ValueError, match="format"):
         load_config(path)
+
+
+def test_toolbar_shows_connection_state_and_monitors() -> None:
+    from console.shell.toolbar import ToolbarState, render_toolbar
+
+    state = {"up": True, "retrying": False}
+    toolbar = ToolbarState("admin@example.com", "server", lambda: state["up"], lambda: 2, lambda: "json",
+                           lambda: state["retrying"])
+
+    def text() -> str:
+        return "".join(fragment for _, fragment in render_toolbar(toolbar))
+
+    assert "admin@example.com@server" in text() and " connected " in text()
+    assert "monitors: 2" in text() and "format: json" in text()
+    state.update(up=False, retrying=True)
+    assert "disconnected, reconnecting..." in text()
+    assert ("class:bottom-toolbar.down", " disconnected, reconnecting... ") in render_toolbar(toolbar)

@@ -122,6 +122,7 @@ class InteractiveShell:
     def _on_connection_state(self, up: bool) -> None:
         if not up and not self.session.client.closed:
             if self._reconnect_task is None or self._reconnect_task.done():
+                self.emit("connection to the server lost; reconnecting...", "class:error")
                 self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
         if self.prompt.app.is_running:
             self.prompt.app.invalidate()
@@ -152,12 +153,12 @@ class InteractiveShell:
             loop.remove_signal_handler(signal.SIGINT)
 
     def _show(self, outcome: Outcome) -> None:
-        if outcome.result is not None:
-            text = render(outcome.result, self.state.format)
-            if not (needs_pager(text) and page(text, os.environ.get("PAGER") or self.config.pager)):
-                print(text)
+        parts = [render(outcome.result, self.state.format)] if outcome.result is not None else []
         if outcome.message:
-            print(outcome.message)
+            parts.append(outcome.message)
+        text = "\n".join(p for p in parts if p)
+        if text and not (needs_pager(text) and page(text, os.environ.get("PAGER") or self.config.pager)):
+            print(text)
 
     # -- the loop ------------------------------------------------------------------------
 
