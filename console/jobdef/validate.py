@@ -122,7 +122,8 @@ def validate_job_folder(folder: Path) -> JobDefinition:
     sites = _check_sites_once(deploy_map)
     all_sites = any(ALL_SITES in targets for targets in deploy_map.values())
     min_clients, mandatory = _check_counts(meta, sites, all_sites)
-    resource_spec = meta.get("resource_spec", {}) or {}
+    resource_spec = meta.get("resource_spec")
+    resource_spec = {} if resource_spec is None else resource_spec
     if not isinstance(resource_spec, dict):
         raise JobDefinitionError("meta.json: resource_spec must be an object")
     has_custom = False
