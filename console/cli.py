@@ -27,13 +27,36 @@ def _server(args: argparse.Namespace) -> int:
     from console.wire.kit import KitError
 
     try:
-        asyncio.run(serve(args.kit_dir))
+        restart = asyncio.run(serve(args.kit_dir))
     except (KitError, StoreLocked) as exc:
         print(f"flare-console server: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"flare-console server: cannot start: {exc}", file=sys.stderr)
         return 1
+    if restart:
+        _reexec("server", args.kit_dir)
+    return 0
+
+
+def _reexec(part: str, kit_dir: str) -> None:
+    """A restart: the same part, a fresh process image, same pid (so supervisors keep track)."""
+    import os
+
+    os.execv(sys.executable, [sys.executable, "-m", "console", part, kit_dir])
+
+
+def _site(args: argparse.Namespace) -> int:
+    from console.site.app import run_site
+    from console.wire.kit import KitError
+
+    try:
+        restart = asyncio.run(run_site(args.kit_dir))
+    except KitError as exc:
+        print(f"flare-console site: {exc}", file=sys.stderr)
+        return 2
+    if restart:
+        _reexec("site", args.kit_dir)
     return 0
 
 
@@ -62,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("server", help="run the FL server from its startup kit, until SIGINT/SIGTERM")
     p.add_argument("kit_dir", help="the server's participant folder (the one holding startup/)")
     p.set_defaults(func=_server)
+
+    p = sub.add_parser("site", help="run a site from its startup kit, until SIGINT/SIGTERM")
+    p.add_argument("kit_dir", help="the site's participant folder (the one holding startup/)")
+    p.set_defaults(func=_site)
 
     p = sub.add_parser("demo", help="provision a local project, start the server and run a scripted session")
     p.add_argument("--workspace", default=None, help="where the demo project lives (default: user data dir)")

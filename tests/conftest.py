@@ -84,31 +84,36 @@ def project(tmp_path: Path) -> Project:
     return make_project(tmp_path)
 
 
-class ServerProcess:
-    """A real ``flare-console server`` child process."""
+class PartProcess:
+    """A real ``flare-console server|site KIT`` child process."""
 
-    def __init__(self, kit: Path) -> None:
+    def __init__(self, kind: str, kit: Path, ready_line: str) -> None:
+        self.kind = kind
         self.kit = kit
+        self.ready_line = ready_line
         self.process: subprocess.Popen[bytes] | None = None
-        self.stderr_path = kit / "server-stderr.txt"
+        self.stderr_path = kit / f"{kind}-stderr.txt"
 
-    def start(self, timeout: float = 20.0) -> ServerProcess:
+    def start(self, timeout: float = 20.0, wait: bool = True) -> PartProcess:
         self.stderr_path.write_bytes(b"")
         stderr = open(self.stderr_path, "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "console", "server", str(self.kit)],
+            [sys.executable, "-m", "console", self.kind, str(self.kit)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
         )
         stderr.close()
-
-        def ready() -> bool:
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.stderr}")
-            return READY_LINE in self.stderr
-
-        wait_until(ready, timeout, "the server to listen")
+        if wait:
+            self.wait_for_line(self.ready_line, timeout)
         return self
+
+    def wait_for_line(self, text: str, timeout: float = 20.0) -> None:
+        def seen() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"{self.kind} exited with {self.process.returncode}:\n{self.stderr}")
+            return text in self.stderr
+
+        wait_until(seen, timeout, f"{self.kind} to log {text!r}")
 
     @property
     def stderr(self) -> str:
@@ -124,13 +129,21 @@ class ServerProcess:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(10)
+            self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.kill()
 
 
+def ServerProcess(kit: Path) -> PartProcess:  # noqa: N802 (reads as the class it used to be)
+    return PartProcess("server", kit, READY_LINE)
+
+
+def SiteProcess(kit: Path) -> PartProcess:  # noqa: N802
+    return PartProcess("site", kit, "connected to the server")
+
+
 @pytest.fixture
-def server(project: Project) -> Iterator[ServerProcess]:
+def server(project: Project) -> Iterator[PartProcess]:
     proc = ServerProcess(project.server_kit)
     try:
         yield proc.start()
@@ -148,3 +161,18 @@ def session(server: ServerProcess, project: Project) -> Iterator[object]:
         yield sess
     finally:
         sess.close()
+
+
+@pytest.fixture
+def sites(server: PartProcess, project: Project, session) -> Iterator[dict[str, PartProcess]]:
+    """site-1 and site-2, connected (as the server sees it) before the test starts."""
+    procs = {name: SiteProcess(project.kit(name)) for name in ("site-1", "site-2")}
+    try:
+        for proc in procs.values():
+            proc.start()
+        wait_until(lambda: len(session.get_system_info().client_info) == 2, 20, "both sites to register")
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.stop()
+            proc.kill()

@@ -37,3 +37,42 @@ def waiting_for_sites(root: Path, name: str = "needs-sites") -> Path:
     (folder / "meta.json").write_text(json.dumps(meta))
     (folder / "app" / "config" / "config_fed_client.json").write_text(json.dumps({"executor": "x:y"}))
     return folder
+
+
+SLOW_TRAINER = '''
+import time
+from console.runtime.contract import TaskResult
+
+SLEEP = {sleep}
+FAIL_ON = {fail_on!r}
+
+
+def train(model, ctx):
+    if ctx.site_name == FAIL_ON:
+        raise ValueError(f"{{ctx.site_name}} cannot train today")
+    deadline = time.monotonic() + SLEEP
+    while time.monotonic() < deadline and not ctx.aborted():
+        time.sleep(0.02)
+    return TaskResult({{k: v + 1 for k, v in model.items()}}, weight=1.0, metrics={{"round": ctx.round}})
+'''
+
+
+def numpy_job(root: Path, *, name: str = "numpy-job", rounds: int = 3, sleep: float = 0.0,
+              fail_on: str | None = None, min_clients: int = 2, mandatory: list[str] | None = None,
+              task_timeout: float | None = None) -> Path:
+    """A copy of examples/hello-numpy with a configurable trainer."""
+    folder = root / f"{name}-{rounds}-{sleep}-{fail_on}-{min_clients}-{mandatory}"
+    if folder.exists():
+        return folder
+    shutil.copytree(EXAMPLES / "hello-numpy", folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(name=name, min_clients=min_clients, mandatory_clients=mandatory or [])
+    if task_timeout:
+        meta["task_timeout"] = task_timeout
+    (folder / "meta.json").write_text(json.dumps(meta))
+    config_path = folder / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["args"].update(num_rounds=rounds, min_clients=min_clients)
+    config_path.write_text(json.dumps(config))
+    (folder / "app" / "custom" / "trainer.py").write_text(SLOW_TRAINER.format(sleep=sleep, fail_on=fail_on))
+    return folder

@@ -35,15 +35,16 @@ def shell(server, project, tmp_path: Path) -> Iterator[pexpect.spawn]:
 def test_completion_monitor_ctrl_c_and_bye(shell: pexpect.spawn, session, tmp_path: Path) -> None:
     # Tab completes a command name...
     shell.send("list_j\t")
-    shell.expect_exact("list_jobs")
+    shell.expect_exact("obs")  # the completed rest of the word
     shell.send("\r")
-    shell.expect_exact("(none)")
+    shell.expect_exact("(none)")  # "list_j" alone would be an unknown command
     shell.expect(PROMPT)
 
     # ...and a job ID submitted from another session a moment ago (pushed to completion data).
+    # Completion by name: "hello" is no job ID prefix, so the command works only if Tab replaced it.
     job_id = session.submit_job(str(hello_server(tmp_path, steps=4, step_seconds=0.4)))
-    shell.send(f"get_job_meta {job_id[:6]}\t")
-    shell.expect_exact(job_id)
+    shell.send("get_job_meta hello\t")
+    shell.expect_exact(job_id[-12:])  # the tail of the inserted ID (the line is redrawn in pieces)
     shell.send("\r")
     shell.expect_exact(f'"job_id": "{job_id}"')
     shell.expect(PROMPT)

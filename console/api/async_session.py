@@ -200,7 +200,7 @@ class AsyncSession:
     # -- system --------------------------------------------------------------------------
 
     async def get_system_info(self) -> SystemInfo:
-        return system_info(await self._cmd("check_status", {"target": TargetType.SERVER}))
+        return system_info(await self._cmd("check_status", {"target_type": TargetType.SERVER}))
 
     async def set_timeout(self, value: float) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

@@ -86,7 +86,13 @@ class _Pending:
 
 
 class AsyncClient:
-    def __init__(self, kit: AdminKit, username: str, *, connect_timeout: float = 10.0) -> None:
+    """The requesting end of a connection: an admin's session, or the server's link to a site.
+
+    With a kit it connects (and reconnects) by itself; without one it serves a stream that
+    someone else opened (``attach``), and a lost stream stays lost.
+    """
+
+    def __init__(self, kit: AdminKit | None, username: str, *, connect_timeout: float = 10.0) -> None:
         self.kit = kit
         self.username = username
         self.connect_timeout = connect_timeout
@@ -117,9 +123,16 @@ class AsyncClient:
 
     # -- connecting ----------------------------------------------------------------------
 
+    def attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Use a stream opened (and authenticated) elsewhere."""
+        self._reader, self._writer = reader, writer
+        self._read_task = asyncio.create_task(self._read_loop(reader))
+
     async def connect(self) -> LoginInfo:
         if self.closed:
             raise SessionClosed("session closed")
+        if self.kit is None:
+            raise NoConnection("the connection is gone and cannot be reopened from this side")
         if self._connect_lock is None:
             self._connect_lock = asyncio.Lock()
         async with self._connect_lock:
@@ -128,6 +141,7 @@ class AsyncClient:
             return await self._connect_with_retries()
 
     async def _connect_with_retries(self) -> LoginInfo:
+        assert self.kit is not None
         self.kit.tls.check()
         _check_own_certificate(self.kit.tls.cert)
         ctx = client_context(self.kit.tls.cert, self.kit.tls.key, self.kit.tls.ca)
@@ -159,8 +173,7 @@ class AsyncClient:
             return await self._login(reader, writer)
 
     async def _login(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> LoginInfo:
-        self._reader, self._writer = reader, writer
-        self._read_task = asyncio.create_task(self._read_loop(reader))
+        self.attach(reader, writer)
         try:
             data = await self._roundtrip("login", {"username": self.username, "client": "flare-console"},
                                          timeout=self.connect_timeout)

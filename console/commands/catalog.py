@@ -6,16 +6,53 @@ from console.commands.spec import CommandSpec, Param, Right, Transfer, Where
 from console.commands.spec import ParamKind as K
 
 _JOB_ID = Param("job_id", K.JOB_ID, "job ID or a unique prefix of one", required=True)
+_SITES = Param("targets", K.SITE, "site names (default: every connected site)", many=True)
+_TARGET = Param("target", K.TARGET, "'server' or a site name", required=True)
+_OPTIONS = Param("options", K.OPTIONS, "options, as for the shell command")
+
+
+def _server_or_client(help_text: str) -> Param:
+    return Param("target_type", K.CHOICE, help_text, required=True, choices=("server", "client"))
+
+
+def _shell(name: str, summary: str, *params: Param) -> CommandSpec:
+    return CommandSpec(name, summary, Right.SHELL_COMMANDS, (_TARGET, *params))
 
 CATALOG: dict[str, CommandSpec] = {
     spec.name: spec
     for spec in (
-        CommandSpec(
-            "check_status",
-            "status of the server: engine state, start time, running jobs",
-            Right.VIEW,
-            (Param("target", K.CHOICE, "what to ask", required=True, choices=("server",)),),
-        ),
+        CommandSpec("check_status", "status of the server, or of sites and their jobs", Right.VIEW,
+                    (_server_or_client("server or client (sites)"), _SITES)),
+        CommandSpec("sys_info", "machine and process facts of the server or of sites", Right.OPERATE,
+                    (_server_or_client("server or client (sites)"), _SITES)),
+        CommandSpec("show_stats", "a running job's progress on the server or its sites", Right.VIEW,
+                    (_JOB_ID, _server_or_client("server or client (sites)"), _SITES)),
+        CommandSpec("show_errors", "a job's errors on the server or its sites", Right.VIEW,
+                    (_JOB_ID, _server_or_client("server or client (sites)"), _SITES)),
+        CommandSpec("reset_errors", "forget a job's recorded errors", Right.VIEW, (_JOB_ID,)),
+        CommandSpec("get_job_logs", "a job's log from the server or a site", Right.VIEW, (
+            _JOB_ID,
+            Param("target", K.TARGET, "'server' or a site name", default="server"),
+            Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=1),
+            Param("grep_pattern", K.STR, "only lines matching this pattern", flag="-g"),
+            Param("log_file_name", K.STR, "which log file", flag="-f", default="log.txt"),
+        )),
+        _shell("ls", "list files in the server's or a site's folder", _OPTIONS,
+               Param("path", K.STR, "a path inside the participant's folder")),
+        _shell("cat", "show a file", _OPTIONS, Param("file", K.STR, "the file", required=True)),
+        _shell("head", "show the first lines of a file", _OPTIONS, Param("file", K.STR, "the file", required=True)),
+        _shell("tail", "show the last lines of a file", _OPTIONS, Param("file", K.STR, "the file", required=True)),
+        _shell("grep", "search a file", _OPTIONS, Param("pattern", K.STR, "a regular expression", required=True),
+               Param("file", K.STR, "the file", required=True)),
+        _shell("pwd", "the server's or a site's working folder"),
+        CommandSpec("shutdown", "stop the server, sites, or everything (refused while jobs run)", Right.OPERATE,
+                    (Param("target_type", K.CHOICE, "what to stop", required=True, choices=("server", "client", "all")),
+                     _SITES), destructive=True),
+        CommandSpec("restart", "restart the server, sites, or everything (refused while jobs run)", Right.OPERATE,
+                    (Param("target_type", K.CHOICE, "what to restart", required=True,
+                           choices=("server", "client", "all")), _SITES), destructive=True),
+        CommandSpec("remove_client", "drop a site's connection (it registers again when it reconnects)",
+                    Right.OPERATE, (Param("site", K.SITE, "the site", required=True),), destructive=True),
         CommandSpec(
             "list_jobs",
             "list jobs, oldest first",

@@ -28,6 +28,9 @@ class ParamKind(StrEnum):
     JOB_ID = "job_id"
     CHOICE = "choice"
     LOCAL_PATH = "local_path"
+    SITE = "site"  # a connected site's name
+    TARGET = "target"  # "server" or a site name
+    OPTIONS = "options"  # dash-options passed through as one string (ls -la, tail -n 20)
     COMMAND = "command"  # a command name (help)
     THEME = "theme"  # a shell theme name
     MONITOR = "monitor"  # a monitored job ID, or "all"
@@ -60,6 +63,7 @@ class Param:
     choices: tuple[str, ...] = ()
     wire: bool = True  # False: only the client uses it (a local destination, a poll interval)
     minimum: float | None = None
+    many: bool = False  # takes every remaining word (a list of sites)
 
     def coerce(self, value: Any, command: str) -> Any:
         """Check a value that arrived over the wire (JSON types) against this parameter."""
@@ -68,6 +72,10 @@ class Param:
             if self.required:
                 raise ArgError(f"{where} is required")
             return self.default
+        if self.many:
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ArgError(f"{where} must be a list of names, not {value!r}")
+            return value
         kind = self.kind
         if kind is ParamKind.BOOL:
             if not isinstance(value, bool):
@@ -94,6 +102,8 @@ class Param:
             shown = "|".join(self.choices)
         if self.flag:
             shown = self.flag if self.kind is ParamKind.BOOL else f"{self.flag} {shown}"
+        if self.many:
+            shown = f"{shown} ..."
         return shown if self.required else f"[{shown}]"
 
 

@@ -6,21 +6,22 @@ import asyncio
 import logging
 import signal
 import ssl
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from console.commands import CATALOG, Where
-from console.server import job_commands, system_commands  # noqa: F401  (they register handlers)
-from console.server.connection import PROTOCOL_VERSION, AdminConnection, User
+from console.process import setup_logging
+from console.server import job_commands, shell_commands, system_commands  # noqa: F401  (they register handlers)
 from console.server.handlers import HANDLERS
 from console.server.runner import JobRunner
 from console.server.scheduler import Scheduler
+from console.server.sites import SiteRegistry
 from console.server.status import JobStatus
 from console.server.store import JobStore
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import ServerKit
+from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
 from console.wire.tls import server_context
 
 log = logging.getLogger("console.server")
@@ -45,13 +46,21 @@ class Server:
         self.start_time = time.time()
         self.max_upload_bytes = MAX_UPLOAD_BYTES
         self.handlers = HANDLERS
+        self.specs = CATALOG
         self.store = JobStore(kit.root / "store")
-        self.connections: set[AdminConnection] = set()
+        self.connections: set[ServedConnection] = set()
         self.runner = JobRunner(self)
         self.scheduler = Scheduler(self)
         self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
+        self.sites = SiteRegistry(self, self._ssl)
         self._listener: asyncio.base_events.Server | None = None
         self.admin_port: int | None = None
+        self.stopping = asyncio.Event()
+        self.restart_requested = False
+
+    def request_stop(self, restart: bool = False) -> None:
+        self.restart_requested = self.restart_requested or restart
+        self.stopping.set()
 
     # -- status and events ---------------------------------------------------------------
 
@@ -74,7 +83,7 @@ class Server:
 
     # -- sessions ------------------------------------------------------------------------
 
-    def login(self, connection: AdminConnection, args: dict[str, Any]) -> dict[str, Any]:
+    def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]:
         identity = connection.identity
         username = args.get("username")
         if not identity.role:
@@ -109,7 +118,7 @@ class Server:
             log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
             writer.transport.abort()
             return
-        connection = AdminConnection(reader, writer, self)
+        connection = ServedConnection(reader, writer, self)
         self.connections.add(connection)
         try:
             await connection.serve()
@@ -121,9 +130,11 @@ class Server:
     async def start(self) -> None:
         for job_id in self.store.abandon_active():
             log.warning("job %s was running when the server stopped: FINISHED:ABANDONED", job_id)
+        await self.sites.start()
         self._listener = await asyncio.start_server(self._accept, self.kit.host, self.kit.admin_port)
         self.admin_port = self._listener.sockets[0].getsockname()[1]
         self.scheduler.start()
+        log.info("site endpoint listening on %s:%s", self.kit.host, self.sites.port)
         log.info("admin endpoint listening on %s:%s (project %s, %d jobs stored)", self.kit.host,
                  self.admin_port, self.kit.project_name, self.store.count())
 
@@ -133,6 +144,7 @@ class Server:
             self._listener.close()
         await self.scheduler.stop()
         await self.runner.stop_all()
+        await self.sites.stop()
         for connection in list(self.connections):
             await connection.close()
         self.store.close()
@@ -147,25 +159,16 @@ def _tls_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def setup_logging(workspace: Path, *, name: str = "console") -> None:
-    fmt = logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s")
-    root = logging.getLogger(name)
-    root.setLevel(logging.INFO)
-    root.handlers.clear()
-    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(workspace / "log.txt")):
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
-
-
-async def serve(kit_dir: str | Path) -> None:
+async def serve(kit_dir: str | Path) -> bool:
+    """Run until SIGINT/SIGTERM or a shutdown command; True if a restart was asked for."""
     kit = ServerKit.load(kit_dir)
     kit.tls.check()
     setup_logging(kit.root)
     server = Server(kit)
     await server.start()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(sig, server.request_stop)
+    await server.stopping.wait()
     await server.stop()
+    return server.restart_requested

@@ -13,11 +13,11 @@ from typing import Any
 
 from console.jobdef.archive import safe_extract
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
-from console.server.connection import Download, RequestContext
 from console.server.handlers import handles
 from console.server.status import JobStatus
 from console.server.store import Submitter
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.serving import Download, RequestContext
 
 
 def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> dict[str, Any]:
@@ -148,11 +148,14 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     return {"job_id": job_id, "submit_records_marked_deleted": 0}
 
 
-def _build_download(store_job_zip: Path, workspace_zip: Path, meta: dict[str, Any], out: Path) -> None:
-    """One archive: ``meta.json``, ``job/...`` and ``workspace/...`` (the server's job workspace)."""
+def _build_download(job_dir: Path, meta: dict[str, Any], out: Path) -> None:
+    """One archive: ``meta.json``, ``job/...``, ``workspace/...`` (the server's job workspace)
+    and ``sites/<site>/...`` (each site's job workspace)."""
+    parts = [(job_dir / "job.zip", "job/"), (job_dir / "workspace.zip", "workspace/")]
+    parts += [(site_zip, f"sites/{site_zip.stem}/") for site_zip in sorted((job_dir / "sites").glob("*.zip"))]
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
         dst.writestr("meta.json", json.dumps(meta, indent=2))
-        for source, prefix in ((store_job_zip, "job/"), (workspace_zip, "workspace/")):
+        for source, prefix in parts:
             if not source.is_file():
                 continue
             with zipfile.ZipFile(source) as src:
@@ -169,5 +172,5 @@ async def download_job(ctx: RequestContext, args: dict[str, Any]) -> Download:
     meta = _job(ctx, args["job_id"])
     job_id = meta["job_id"]
     out = store.new_incoming_path()
-    await asyncio.to_thread(_build_download, store.job_zip(job_id), store.workspace_zip(job_id), meta, out)
+    await asyncio.to_thread(_build_download, store.job_dir(job_id), meta, out)
     return Download(out, {"job_id": job_id})

@@ -1,8 +1,10 @@
-"""The job runner: each job's server app runs in a child process in the job's workspace.
+"""The job runner: a job's server app runs in a child process; its sites run their share.
 
-The child speaks JSON lines on stdout (``started``, ``progress``) and ends with an exit
-code (0 completed, 1 app raised, 2 bad config, 3 aborted); its stdin is the abort channel
-and closes when the server dies, so no job process outlives the server.
+The child speaks JSON lines on stdout (``started``, ``progress``, ``task``) and ends with
+an exit code (0 completed, 1 an app or executor raised, 2 bad config, 3 aborted, 4 too
+few sites left); its stdin carries site results and the abort line, and closes when the
+server dies, so no job process outlives the server. Sites get the job before the child
+starts and are told to stop, and asked for their workspaces, when it ends.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.server.deployment import Deployment
 from console.server.status import JobStatus
 
 if TYPE_CHECKING:
@@ -28,6 +31,8 @@ log = logging.getLogger("console.server.runner")
 
 #: How long an aborted job's process gets to stop by itself before it is killed.
 ABORT_GRACE_SECONDS = 3.0
+#: How long a site may take to answer one task before it counts as lost (``task_timeout`` in meta overrides).
+DEFAULT_TASK_TIMEOUT = 600.0
 SERVER_APP_DIR = "app_server"
 
 _EXIT_STATUS = {
@@ -35,6 +40,7 @@ _EXIT_STATUS = {
     1: JobStatus.FINISHED_EXECUTION_EXCEPTION,
     2: JobStatus.FINISHED_EXECUTION_EXCEPTION,
     3: JobStatus.FINISHED_ABORTED,
+    4: JobStatus.FINISHED_ABNORMAL,
 }
 
 
@@ -45,15 +51,33 @@ def server_app_name(deploy_map: dict[str, list[str]]) -> str | None:
     return None
 
 
+def site_apps(deploy_map: dict[str, list[str]], sites: list[str]) -> dict[str, str]:
+    """Which app each site runs (``@ALL`` covers the sites not named elsewhere)."""
+    chosen: dict[str, str] = {}
+    for app, targets in deploy_map.items():
+        for target in targets:
+            if target not in ("server", "@ALL"):
+                chosen[target] = app
+    for app, targets in deploy_map.items():
+        if "@ALL" in targets:
+            for site in sites:
+                chosen.setdefault(site, app)
+    return {site: chosen[site] for site in sites if site in chosen}
+
+
 @dataclass
 class RunningJob:
     job_id: str
     name: str
     app_name: str
     workspace: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+    sites: list[str] = field(default_factory=list)  # deployed to and still in the job
     process: asyncio.subprocess.Process | None = None
     aborting: bool = False
     last_progress: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)  # target -> messages
+    relays: set[asyncio.Task[None]] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
 
 
@@ -83,18 +107,20 @@ class JobRunner:
     def running_jobs(self) -> list[tuple[str, str]]:
         return [(job.job_id, job.app_name) for job in self.jobs.values()]
 
-    def start(self, meta: dict[str, Any]) -> None:
+    def start(self, meta: dict[str, Any], targets: list[str]) -> None:
         job_id = meta["job_id"]
         app_name = server_app_name(meta.get("deploy_map", {})) or ""
-        job = RunningJob(job_id, meta.get("name", ""), app_name, self.server.workspace / job_id)
+        job = RunningJob(job_id, meta.get("name", ""), app_name, self.server.workspace / job_id, meta, list(targets))
         self.jobs[job_id] = job
-        self.server.change_status(job_id, JobStatus.DISPATCHED, job_deploy_detail=["server: OK"])
+        self.server.change_status(job_id, JobStatus.DISPATCHED, job_clients=list(targets))
         job.task = asyncio.create_task(self._run(job))
 
     async def _run(self, job: RunningJob) -> None:
+        deployment = Deployment(self.server, job, float(job.meta.get("task_timeout") or DEFAULT_TASK_TIMEOUT))
+        deployed: list[str] = []
         status = JobStatus.FINISHED_ABNORMAL
         try:
-            status = await self._run_process(job)
+            status, deployed = await self._run_job(job, deployment)
         except asyncio.CancelledError:
             status = JobStatus.FINISHED_ABANDONED
             raise
@@ -104,40 +130,60 @@ class JobRunner:
         finally:
             if job.aborting:
                 status = JobStatus.FINISHED_ABORTED
-            # The workspace is archived before the final status is written, so whoever sees the
-            # final status can download or delete the job at once.
+            # Sites stop and hand over their workspaces, and the server's is archived, before the
+            # final status is written: whoever sees it can download or delete the job at once.
+            await deployment.stop_sites(deployed, abort=status is not JobStatus.FINISHED_COMPLETED)
+            await deployment.collect_workspaces(deployed, self.server.store.job_dir(job.job_id) / "sites")
             await self._archive_workspace(job)
             self.jobs.pop(job.job_id, None)
-            self.server.change_status(job.job_id, status)
+            self.server.change_status(job.job_id, status, job_errors=job.errors or None)
 
-    async def _run_process(self, job: RunningJob) -> JobStatus:
+    async def _run_job(self, job: RunningJob, deployment: Deployment) -> tuple[JobStatus, list[str]]:
         store = self.server.store
+        deployed: list[str] = []
+        if job.sites:
+            apps = site_apps(job.meta.get("deploy_map", {}), job.sites)
+            deployed = await deployment.deploy(store.job_zip(job.job_id), apps)
+            job.sites = list(deployed)
+            needed = max(int(job.meta.get("min_clients") or 0), 1)
+            missing = set(job.meta.get("mandatory_clients") or []) - set(deployed)
+            if len(deployed) < needed or missing:
+                log.warning("job %s: deployed to %d site(s), needs %d%s", job.job_id, len(deployed), needed,
+                            f"; mandatory {sorted(missing)} missing" if missing else "")
+                return JobStatus.FINISHED_FAILED_TO_RUN, deployed
+            self.server.store.update_meta(job.job_id, job_deploy_detail=["server: OK", *(
+                f"{site}: OK" for site in deployed)])
         if not job.app_name:
-            return JobStatus.FINISHED_COMPLETED  # nothing deploys to the server
+            return JobStatus.FINISHED_COMPLETED, deployed  # nothing deploys to the server
         await asyncio.to_thread(_prepare_workspace, store.job_zip(job.job_id), job.workspace, job.app_name)
         if job.aborting:
-            return JobStatus.FINISHED_ABORTED
+            return JobStatus.FINISHED_ABORTED, deployed
+        return await self._run_controller(job, deployment), deployed
+
+    async def _run_controller(self, job: RunningJob, deployment: Deployment) -> JobStatus:
         with open(job.workspace / "log.txt", "ab") as log_file:
             job.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "console.runtime.server_app",
                 "--job-id", job.job_id,
                 "--app-dir", str(job.workspace / SERVER_APP_DIR),
                 "--workspace", str(job.workspace),
+                "--sites", ",".join(job.sites),
                 cwd=job.workspace,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_file,
+                limit=1 << 26,  # task lines carry whole models
             )
         if job.aborting:  # abort arrived while the process was being created
             asyncio.create_task(self._stop_process(job))
-        assert job.process.stdout is not None
+        assert job.process.stdout is not None and job.process.stdin is not None
         while line := await job.process.stdout.readline():
-            self._on_child_line(job, line)
+            self._on_child_line(job, line, deployment)
         code = await job.process.wait()
         log.info("job %s server app exited with code %s", job.job_id, code)
         return _EXIT_STATUS.get(code, JobStatus.FINISHED_ABNORMAL)
 
-    def _on_child_line(self, job: RunningJob, line: bytes) -> None:
+    def _on_child_line(self, job: RunningJob, line: bytes, deployment: Deployment) -> None:
         try:
             message = json.loads(line)
         except ValueError:
@@ -150,6 +196,8 @@ class JobRunner:
         elif event == "progress" and isinstance(message.get("data"), dict):
             job.last_progress = message["data"]
             self.server.publish("job_progress", {"job_id": job.job_id, "name": job.name, "data": job.last_progress})
+        elif event == "task" and job.process is not None and job.process.stdin is not None:
+            deployment.relay(message, job.process.stdin)
 
     async def _archive_workspace(self, job: RunningJob) -> None:
         if not job.workspace.is_dir():

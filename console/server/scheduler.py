@@ -1,7 +1,8 @@
 """The scheduler: queued jobs start oldest first when their sites are online and a slot is free.
 
-A job that cannot be placed is retried with back-off (1 s doubling to 30 s), and each
-attempt is counted in ``schedule_count`` as FLARE does.
+A job that cannot be placed is retried with back-off (1 s doubling to 30 s), each attempt
+counted in ``schedule_count`` as FLARE does; after ``max_schedule_count`` attempts it ends
+``FINISHED:CAN_NOT_SCHEDULE``.
 """
 
 from __future__ import annotations
@@ -66,20 +67,19 @@ class Scheduler:
             except Exception:
                 log.exception("scheduling pass failed")
 
-    def online_sites(self) -> set[str]:
-        # The site endpoint does not exist yet; no site is ever online.
-        return set()
-
-    def _placeable(self, meta: dict[str, Any]) -> bool:
+    def placement(self, meta: dict[str, Any]) -> list[str] | None:
+        """The sites to deploy to now, or None if the job cannot start yet."""
         named, all_sites = required_sites(meta)
         if not named and not all_sites:
-            return True
-        online = self.online_sites()
+            return []
+        online = self.server.sites.online()
         mandatory = set(meta.get("mandatory_clients") or [])
         if not mandatory <= online:
-            return False
+            return None
         candidates = online if all_sites else named & online
-        return len(candidates) >= max(int(meta.get("min_clients") or 0), 1)
+        if len(candidates) < max(int(meta.get("min_clients") or 0), 1):
+            return None
+        return sorted(candidates)
 
     def schedule_pass(self) -> None:
         server = self.server
@@ -96,11 +96,15 @@ class Scheduler:
             when, backoff = self._next_try.get(job_id, (0.0, 0.5))
             if now < when:
                 continue
-            server.store.update_meta(job_id, schedule_count=int(meta.get("schedule_count", 0)) + 1,
-                                     last_schedule_time=time.time())
-            if not self._placeable(meta):
+            attempts = int(meta.get("schedule_count", 0)) + 1
+            server.store.update_meta(job_id, schedule_count=attempts, last_schedule_time=time.time())
+            targets = self.placement(meta)
+            if targets is None:
+                if attempts >= server.kit.max_schedule_count:
+                    server.change_status(job_id, JobStatus.FINISHED_CAN_NOT_SCHEDULE)
+                    continue
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 self._next_try[job_id] = (now + backoff, backoff)
                 continue
             self._next_try.pop(job_id, None)
-            server.runner.start(meta)
+            server.runner.start(meta, targets)

@@ -1,25 +1,119 @@
-"""Server side of the system commands: status and per-session settings."""
+"""Server side of the system commands: status, sites, stats and errors, logs, stop and restart."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from console.server.connection import RequestContext
+from console.process import process_info
 from console.server.handlers import handles
+from console.wire.errors import ErrorType, RemoteError
+from console.wire.serving import RequestContext
+
+#: Answer time allowed to sites for an admin command, unless the session set its own.
+DEFAULT_SITE_TIMEOUT = 10.0
+
+
+def site_timeout(ctx: RequestContext) -> float:
+    return ctx.connection.command_timeout or DEFAULT_SITE_TIMEOUT
+
+
+def chosen_sites(ctx: RequestContext, names: list[str] | None) -> list[str]:
+    """The sites a command addresses: those named (each must be connected), or all connected."""
+    online = ctx.server.sites.online()
+    if not names:
+        return sorted(online)
+    unknown = [n for n in names if n not in online]
+    if unknown:
+        raise RemoteError(ErrorType.INVALID_TARGET,
+                          f"not connected: {', '.join(unknown)}; connected sites: {', '.join(sorted(online)) or 'none'}")
+    return list(dict.fromkeys(names))
+
+
+async def ask_sites(ctx: RequestContext, sites: list[str], cmd: str, args: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """The same request to several sites at once; each answer, or ``{"error": ...}``, by site."""
+
+    async def one(site: str) -> Any:
+        connected = ctx.server.sites.get(site)
+        if connected is None:
+            return {"error": f"{site} is not connected"}
+        try:
+            return await connected.link.request(cmd, args or {}, timeout=site_timeout(ctx))
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+    answers = await asyncio.gather(*(one(site) for site in sites))
+    return dict(zip(sites, answers, strict=True))
 
 
 @handles("check_status")
 async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     server = ctx.server
+    if args["target_type"] == "client":
+        sites = chosen_sites(ctx, args["targets"])
+        answers = await ask_sites(ctx, sites, "status")
+        rows = []
+        for site, answer in answers.items():
+            jobs = answer.get("jobs") if isinstance(answer, dict) else None
+            if answer.get("error"):
+                rows.append({"client_name": site, "status": f"error: {answer['error']}"})
+            elif not jobs:
+                rows.append({"client_name": site, "status": "no_jobs"})
+            else:
+                rows += [{"client_name": site, "app_name": j["app_name"], "job_id": j["job_id"], "status": j["status"]}
+                         for j in jobs]
+        return {"client_status": rows}
     running = server.runner.running_jobs()
     return {
         "status": "OK",
         "server_status": "started" if running else "stopped",
         "server_start_time": server.start_time,
         "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running],
-        # No site endpoint exists yet, so no site can be connected.
-        "clients": [],
+        "clients": [site.info() for site in sorted(server.sites.sites.values(), key=lambda s: s.name)],
     }
+
+
+@handles("sys_info")
+async def sys_info(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    if args["target_type"] == "server":
+        return {"server": process_info(ctx.server.start_time)}
+    return await ask_sites(ctx, chosen_sites(ctx, args["targets"]), "sys_info")
+
+
+def _running_job(ctx: RequestContext, id_or_prefix: str) -> Any:
+    store = ctx.server.store
+    job_id = store.resolve(id_or_prefix)
+    job = ctx.server.runner.jobs.get(job_id)
+    if job is None:
+        raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"job {job_id} is not running")
+    return job
+
+
+@handles("show_stats")
+async def show_stats(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    job = _running_job(ctx, args["job_id"])
+    if args["target_type"] == "server":
+        meta = ctx.server.store.get(job.job_id) or {}
+        return {"server": {"ServerRunner": {"job_id": job.job_id, "status": "started",
+                                            "job_status": meta.get("status"), "sites": job.sites},
+                           "Workflow": dict(job.last_progress)}}
+    sites = [s for s in chosen_sites(ctx, args["targets"]) if s in job.sites] if args["targets"] else list(job.sites)
+    return await ask_sites(ctx, sites, "stats", {"job_id": job.job_id})
+
+
+@handles("show_errors")
+async def show_errors(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    job = _running_job(ctx, args["job_id"])
+    if args["target_type"] == "server":
+        return {"server": {"errors": job.errors.get("server", [])}}
+    sites = args["targets"] or job.sites
+    return {site: {"errors": job.errors.get(site, [])} for site in sites}
+
+
+@handles("reset_errors")
+async def reset_errors(ctx: RequestContext, args: dict[str, Any]) -> None:
+    _running_job(ctx, args["job_id"]).errors.clear()
 
 
 @handles("set_timeout")
@@ -30,3 +124,60 @@ async def set_timeout(ctx: RequestContext, args: dict[str, Any]) -> None:
 @handles("unset_timeout")
 async def unset_timeout(ctx: RequestContext, args: dict[str, Any]) -> None:
     ctx.connection.command_timeout = None
+
+
+def _refuse_while_running(ctx: RequestContext, what: str) -> None:
+    running = ctx.server.runner.running_jobs()
+    if running:
+        raise RemoteError(ErrorType.JOB_NOT_DONE,
+                          f"{what} refused: {len(running)} job(s) running ({', '.join(j for j, _ in running)}); "
+                          "abort them or wait until they end")
+
+
+async def _stop_targets(ctx: RequestContext, args: dict[str, Any], command: str) -> dict[str, Any]:
+    _refuse_while_running(ctx, command)
+    target_type = args["target_type"]
+    result: dict[str, Any] = {"status": "OK"}
+    if target_type in ("client", "all"):
+        sites = chosen_sites(ctx, args["targets"] if target_type == "client" else None)
+        result["client_status"] = await ask_sites(ctx, sites, command)
+    if target_type in ("server", "all"):
+        loop = asyncio.get_running_loop()
+        # Answer first, then go: the admin sees the reply before the connection closes.
+        loop.call_later(0.2, ctx.server.request_stop, command == "restart")
+        result["server_status"] = f"server is {'restarting' if command == 'restart' else 'shutting down'}"
+    return result
+
+
+@handles("shutdown")
+async def shutdown(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    return await _stop_targets(ctx, args, "shutdown")
+
+
+@handles("restart")
+async def restart(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    return await _stop_targets(ctx, args, "restart")
+
+
+@handles("remove_client")
+async def remove_client(ctx: RequestContext, args: dict[str, Any]) -> str:
+    if not await ctx.server.sites.remove(args["site"]):
+        raise RemoteError(ErrorType.INVALID_TARGET, f"site {args['site']} is not connected")
+    return f"site {args['site']} removed; it registers again when it reconnects"
+
+
+@handles("get_job_logs")
+async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    from console.server.shell_commands import run_on_target
+
+    job_id = ctx.server.store.resolve(args["job_id"])
+    options = f"-n {args['tail_lines']}" if args["tail_lines"] else None
+    path = f"{job_id}/{args['log_file_name']}"
+    if args["grep_pattern"]:
+        text = await run_on_target(ctx, args["target"], "grep", None, path, args["grep_pattern"])
+        if args["tail_lines"]:
+            text = "\n".join(text.splitlines()[-args["tail_lines"]:]) + "\n"
+    else:
+        text = await run_on_target(ctx, args["target"], "tail" if options else "cat", options, path, None)
+    return {"logs": {args["target"]: text}}
+

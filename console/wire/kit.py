@@ -105,6 +105,7 @@ class ServerKit:
     fed_learn_port: int
     admin_port: int
     max_jobs: int
+    max_schedule_count: int
     tls: TlsFiles
 
     @classmethod
@@ -125,9 +126,48 @@ class ServerKit:
             fed_learn_port=int(_require(server, "fed_learn_port", path)),
             admin_port=int(_require(server, "admin_port", path)),
             max_jobs=int(server.get("max_jobs", 4)),
+            max_schedule_count=int(server.get("max_schedule_count", 30)),
             tls=TlsFiles(
                 cert=startup / server.get("ssl_cert", "server.crt"),
                 key=startup / server.get("ssl_private_key", "server.key"),
                 ca=startup / server.get("ssl_root_cert", "rootCA.pem"),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class SiteKit:
+    root: Path
+    project_name: str
+    name: str
+    org: str
+    server_identity: str
+    host: str
+    fed_learn_port: int
+    tls: TlsFiles
+
+    @classmethod
+    def load(cls, location: str | Path) -> SiteKit:
+        root = kit_root(location)
+        path = root / "startup" / "fed_client.json"
+        data = _read_json(path)
+        client = data.get("client")
+        servers = data.get("servers")
+        if not isinstance(client, dict) or not isinstance(servers, list) or not servers:
+            raise KitError(f"{path} needs 'client' and 'servers' sections; is this a site kit?")
+        server = servers[0]
+        startup = root / "startup"
+        return cls(
+            root=root,
+            project_name=str(data.get("project_name", "")),
+            name=str(_require(client, "name", path)),
+            org=str(client.get("org", "")),
+            server_identity=str(_require(server, "identity", path)),
+            host=str(server.get("host", "localhost")),
+            fed_learn_port=int(_require(server, "fed_learn_port", path)),
+            tls=TlsFiles(
+                cert=startup / client.get("ssl_cert", "client.crt"),
+                key=startup / client.get("ssl_private_key", "client.key"),
+                ca=startup / client.get("ssl_root_cert", "rootCA.pem"),
             ),
         )

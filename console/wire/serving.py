@@ -1,9 +1,11 @@
-"""One admin connection: TLS identity, login, request multiplexing, uploads, pushes.
+"""The serving end of a connection: login, request multiplexing, uploads, downloads, pushes.
 
-Each request runs in its own task so a slow download never holds up a ``list_jobs`` on
-the same connection. Frames are written whole with one ``write`` call, so tasks can
-interleave frames without a lock. Pushed events are dropped for a peer whose socket
-buffer is full rather than letting one slow reader grow the server's memory.
+The server serves admins this way, and a site serves its server the same way on the
+connection the site opened. A ``Host`` supplies the login check, the command specs and
+the handlers. Each request runs in its own task so a slow download never holds up a
+quick command on the same connection. Frames are written whole with one ``write`` call,
+so tasks can interleave frames without a lock. Pushed events are dropped for a peer
+whose socket buffer is full rather than letting one slow reader grow our memory.
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from console.commands import CATALOG, ArgError, CommandSpec, Transfer
-from console.provision.certs import identity_from_peercert
+from console.commands import ArgError, CommandSpec, Transfer
+from console.provision.certs import CertIdentity, identity_from_peercert
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
 
-if TYPE_CHECKING:
-    from console.server.app import Server
-
-log = logging.getLogger("console.server.admin")
+log = logging.getLogger("console.wire.serving")
 
 PROTOCOL_VERSION = 1
 #: Pushed events are dropped for a peer with more than this many bytes unsent.
@@ -67,13 +66,13 @@ class _Upload:
 
 @dataclass(slots=True)
 class RequestContext:
-    connection: AdminConnection
+    connection: ServedConnection
     spec: CommandSpec
     request_id: int
     _upload: _Upload | None = None
 
     @property
-    def server(self) -> Server:
+    def server(self) -> Any:
         return self.connection.server
 
     @property
@@ -109,18 +108,22 @@ class RequestContext:
 Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[Any]]
 
 
-class AdminConnection:
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        server: Server,
-    ) -> None:
+class Host(Protocol):
+    """What a served connection needs from the part serving it (the server, or a site)."""
+
+    handlers: dict[str, Handler]
+    specs: dict[str, CommandSpec]
+
+    def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class ServedConnection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Any) -> None:
         self.reader = reader
         self.writer = writer
-        self.server = server
+        self.server = server  # the Host: the FL server for admins, a site for its server
         self.peer = writer.get_extra_info("peername")
-        self.identity = identity_from_peercert(writer.get_extra_info("peercert") or {})
+        self.identity: CertIdentity = identity_from_peercert(writer.get_extra_info("peercert") or {})
         self.user: User | None = None
         self.command_timeout: float | None = None
         self._uploads: dict[int, _Upload] = {}
@@ -230,7 +233,7 @@ class AdminConnection:
         handler = self.server.handlers.get(cmd) if isinstance(cmd, str) else None
         if handler is None:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, f"unknown command {cmd!r}")
-        spec = CATALOG[cmd]
+        spec = self.server.specs[cmd]
         if (spec.transfer is Transfer.UPLOAD) != (upload is not None):
             raise RemoteError(ErrorType.PROTOCOL, f"{cmd}: upload stream {'missing' if upload is None else 'unexpected'}")
         try:

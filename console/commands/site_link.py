@@ -1,0 +1,43 @@
+"""Commands the server sends a site over the site's connection (not typed by people).
+
+Their parameters are checked on the site exactly as admin commands are on the server.
+"""
+
+from __future__ import annotations
+
+from console.commands.spec import CommandSpec, Param, Transfer
+from console.commands.spec import ParamKind as K
+
+_JOB = Param("job_id", K.STR, "full job ID", required=True)
+
+
+def _link(name: str, summary: str, *params: Param, transfer: Transfer = Transfer.NONE) -> CommandSpec:
+    return CommandSpec(name, summary, None, tuple(params), transfer=transfer)
+
+
+SITE_COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        _link("heartbeat", "the server is alive and so is the site"),
+        _link("deploy_job", "receive a job's archive and start its client app", _JOB,
+              Param("job_name", K.STR, "job name", default=""),
+              Param("app_name", K.STR, "the app deployed to this site", required=True), transfer=Transfer.UPLOAD),
+        _link("task", "run one task of a job on the given model", _JOB,
+              Param("task_id", K.INT, "task number", required=True),
+              Param("round", K.INT, "round number", default=0),
+              Param("num_rounds", K.INT, "rounds in all", default=0),
+              Param("model", K.STR, "the model (.npz, base64)", required=True)),
+        _link("end_job", "the job ended: stop its client app", _JOB),
+        _link("abort_job", "the job was aborted: stop its client app now", _JOB),
+        _link("get_workspace", "the job's workspace on this site, as a zip", _JOB, transfer=Transfer.DOWNLOAD),
+        _link("status", "the jobs running on this site"),
+        _link("stats", "a running job's state on this site", _JOB),
+        _link("sys_info", "this site's machine and process"),
+        _link("shell", "a read-only shell command in the site's folder",
+              Param("command", K.STR, "ls, cat, head, tail, grep or pwd", required=True),
+              Param("options", K.STR, "its options"), Param("path", K.STR, "a path in the site's folder"),
+              Param("pattern", K.STR, "grep pattern")),
+        _link("shutdown", "stop the site process"),
+        _link("restart", "restart the site process"),
+    )
+}

@@ -1,0 +1,128 @@
+"""What every job child process shares: its log, its control channel, and the abort watch.
+
+A child talks JSON lines: events to its parent on stdout (the real one, kept aside),
+commands from its parent on stdin. ``abort`` (or stdin closing, which means the parent
+died) sets the abort event; a child that does not stop by itself is ended after a grace
+period, so no job process outlives the process that started it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_COMPLETED, EXIT_APP_ERROR, EXIT_CONFIG_ERROR, EXIT_ABORTED, EXIT_SITES_LOST = 0, 1, 2, 3, 4
+ABORT_GRACE_SECONDS = 2.0
+
+
+class ConfigError(Exception):
+    pass
+
+
+class _LogWriter(io.TextIOBase):
+    """Sends what the app prints to the job log, line by line."""
+
+    def __init__(self, logger: logging.Logger, level: int) -> None:
+        self._logger, self._level, self._buffer = logger, level, ""
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            if line.strip():
+                self._logger.log(self._level, line)
+        return len(text)
+
+
+class ChildChannel:
+    """stdout events out, stdin commands in; ``commands`` gets every JSON command."""
+
+    def __init__(self, name: str, workspace: Path) -> None:
+        self._out: TextIO = sys.stdout
+        self._lock = threading.Lock()
+        handler = logging.FileHandler(workspace / "log.txt")
+        handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+        root = logging.getLogger()
+        root.handlers[:] = [handler]
+        root.setLevel(logging.INFO)
+        self.logger = logging.getLogger(name)
+        sys.stdout = _LogWriter(logging.getLogger("app.stdout"), logging.INFO)  # type: ignore[assignment]
+        sys.stderr = _LogWriter(logging.getLogger("app.stderr"), logging.WARNING)  # type: ignore[assignment]
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(EXIT_ABORTED))
+        self.abort_event = threading.Event()
+        self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def emit(self, event: str, **fields: Any) -> None:
+        line = json.dumps({"event": event, **fields}, default=str)
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+    def start_reading(self) -> None:
+        threading.Thread(target=self._read_stdin, daemon=True, name="control").start()
+
+    def _read_stdin(self) -> None:
+        reason = "the parent is gone (stdin closed)"
+        for line in sys.stdin:
+            text = line.strip()
+            if text == "abort":
+                reason = "abort requested"
+                break
+            try:
+                command = json.loads(text)
+            except ValueError:
+                self.logger.warning("unreadable control line ignored: %r", text[:200])
+                continue
+            if isinstance(command, dict) and command.get("cmd") == "end":
+                self.commands.put(None)
+                return
+            if isinstance(command, dict):
+                self.commands.put(command)
+        self.logger.warning("%s; stopping", reason)
+        self.abort_event.set()
+        self.commands.put(None)
+        timer = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(EXIT_ABORTED,))
+        timer.daemon = True
+        timer.start()
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} is missing") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    if not isinstance(config.get("args", {}), dict):
+        raise ConfigError(f"{path}: 'args' must be an object")
+    return config
+
+
+def import_entry(spec: Any, app_dir: Path, what: str) -> Callable[..., Any]:
+    """``module:function`` from the app's ``custom/`` folder."""
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ConfigError(f"'{what}' must be 'module:function', not {spec!r}")
+    module_name, func_name = spec.split(":")
+    custom = app_dir / "custom"
+    if custom.is_dir():
+        sys.path.insert(0, str(custom))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {what} module {module_name!r} from custom/: {exc}") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ConfigError(f"{what} {spec!r}: {module_name} has no function {func_name!r}")
+    return func

@@ -1,0 +1,83 @@
+"""A job's client app on a site (the executor), run as ``python -m console.runtime.site_app``.
+
+Commands on stdin: ``task`` (a model to train on), ``end``, ``abort``. Events on stdout:
+``ready``, ``result`` (the trained model), ``error`` (the executor raised; the traceback
+is in this site's ``log.txt``). Exit code: 0 ended, 2 bad config, 3 aborted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from console.runtime.arrays import decode_model, encode_model
+from console.runtime.child import (
+    EXIT_ABORTED,
+    EXIT_COMPLETED,
+    EXIT_CONFIG_ERROR,
+    ChildChannel,
+    ConfigError,
+    import_entry,
+    load_config,
+)
+from console.runtime.contract import TaskContext, TaskResult
+
+CONFIG_NAME = "config_fed_client.json"
+
+
+def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id: str, site: str,
+              workspace: Path) -> None:
+    task_id = command.get("task_id")
+    ctx = TaskContext(job_id, site, int(command.get("round", 0)), int(command.get("num_rounds", 0)), workspace,
+                      channel.logger, channel.abort_event)
+    try:
+        outcome = train(decode_model(command["model"]), ctx)
+        if isinstance(outcome, dict):
+            outcome = TaskResult(outcome)
+        if not isinstance(outcome, TaskResult):
+            raise TypeError(f"the executor returned {type(outcome).__name__}, not TaskResult or a dict of arrays")
+        channel.emit("result", task_id=task_id, model=encode_model(outcome.model), weight=outcome.weight,
+                     metrics=outcome.metrics)
+        channel.logger.info("round %s: task done (weight %s)", ctx.round, outcome.weight)
+    except Exception as exc:
+        channel.logger.error("round %s: the executor raised:\n%s", ctx.round, traceback.format_exc())
+        channel.emit("error", task_id=task_id, message=f"{type(exc).__name__}: {exc}")
+
+
+def run(job_id: str, site: str, app_dir: Path, workspace: Path) -> int:
+    channel = ChildChannel("ClientApp", workspace)
+    try:
+        config = load_config(app_dir / "config" / CONFIG_NAME)
+        train = import_entry(config.get("executor"), app_dir, "executor")
+    except ConfigError as exc:
+        channel.logger.error("job %s: bad client app config: %s", job_id, exc)
+        channel.emit("error", task_id=None, message=f"bad client app config: {exc}")
+        return EXIT_CONFIG_ERROR
+    channel.start_reading()
+    channel.logger.info("job %s: client app started on %s", job_id, site)
+    channel.emit("ready")
+    while (command := channel.commands.get()) is not None:
+        if command.get("cmd") == "task":
+            _run_task(train, command, channel, job_id, site, workspace)
+    if channel.abort_event.is_set():
+        channel.logger.info("job %s: client app aborted", job_id)
+        return EXIT_ABORTED
+    channel.logger.info("job %s: client app ended", job_id)
+    return EXIT_COMPLETED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="console.runtime.site_app")
+    parser.add_argument("--job-id", required=True)
+    parser.add_argument("--site", required=True)
+    parser.add_argument("--app-dir", required=True, type=Path)
+    parser.add_argument("--workspace", required=True, type=Path)
+    args = parser.parse_args(argv)
+    return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

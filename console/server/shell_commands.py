@@ -1,0 +1,43 @@
+"""Server side of ls, cat, head, tail, grep and pwd: on the server's folder, or relayed to a site."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from console.api.errors import InvalidArgumentError
+from console.runtime.target_commands import TargetCommandError, run_target_command
+from console.server.handlers import handles
+from console.server.system_commands import site_timeout
+from console.wire.errors import ErrorType, RemoteError
+from console.wire.serving import RequestContext
+
+
+async def run_on_target(ctx: RequestContext, target: str, command: str, options: str | None, path: str | None,
+                        pattern: str | None) -> str:
+    if target == "server":
+        try:
+            return await asyncio.to_thread(run_target_command, ctx.server.workspace, command, options, path, pattern)
+        except TargetCommandError as exc:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
+    site = ctx.server.sites.get(target)
+    if site is None:
+        online = ", ".join(sorted(ctx.server.sites.online())) or "none"
+        raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not the server or a connected site "
+                                                    f"(connected: {online})")
+    try:
+        return await site.link.request("shell", {"command": command, "options": options, "path": path,
+                                                 "pattern": pattern}, timeout=site_timeout(ctx))
+    except InvalidArgumentError as exc:  # the site refused the path or the options
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
+
+
+def _bind(command: str) -> None:
+    @handles(command)
+    async def handler(ctx: RequestContext, args: dict[str, Any]) -> str:
+        path = args.get("path") if command == "ls" else args.get("file")
+        return await run_on_target(ctx, args["target"], command, args.get("options"), path, args.get("pattern"))
+
+
+for _command in ("ls", "cat", "head", "tail", "grep", "pwd"):
+    _bind(_command)

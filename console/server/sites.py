@@ -1,0 +1,137 @@
+"""The site endpoint: sites connect on ``fed_learn_port`` with their own certificates.
+
+The server refuses admin certificates here (they carry a role), logs in to the site over
+the connection the site opened (the site serves, the server asks), checks that the name
+the site gives is its certificate's CN, and keeps a heartbeat; a site that misses it, or
+whose connection drops, is gone until it connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from console.api.client import AsyncClient
+from console.provision.certs import identity_from_peercert
+
+if TYPE_CHECKING:
+    from console.server.app import Server
+
+log = logging.getLogger("console.server.sites")
+
+HANDSHAKE_TIMEOUT = 10.0
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_TIMEOUT = 10.0
+
+
+@dataclass
+class ConnectedSite:
+    name: str
+    org: str
+    link: AsyncClient
+    last_connect_time: float = field(default_factory=time.time)
+    heartbeat: asyncio.Task[None] | None = None
+
+    def info(self) -> dict[str, Any]:
+        return {"client_name": self.name, "client_last_conn_time": self.last_connect_time, "fqcn": self.name}
+
+
+class SiteRegistry:
+    def __init__(self, server: Server, ssl_context: ssl.SSLContext) -> None:
+        self.server = server
+        self._ssl = ssl_context
+        self.sites: dict[str, ConnectedSite] = {}
+        self._listener: asyncio.base_events.Server | None = None
+        self.port: int | None = None
+
+    def online(self) -> set[str]:
+        return set(self.sites)
+
+    def get(self, name: str) -> ConnectedSite | None:
+        return self.sites.get(name)
+
+    async def start(self) -> None:
+        self._listener = await asyncio.start_server(self._accept, self.server.kit.host, self.server.kit.fed_learn_port)
+        self.port = self._listener.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        for site in list(self.sites.values()):
+            await self._drop(site, "server stopping")
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+            reason = exc.verify_message if isinstance(exc, ssl.SSLCertVerificationError) else exc
+            log.warning("site TLS handshake from %s refused: %s", peer, reason)
+            writer.transport.abort()
+            return
+        identity = identity_from_peercert(writer.get_extra_info("peercert") or {})
+        if identity.role:
+            log.warning("refused %s on the site port: %r holds an admin certificate", peer, identity.cn)
+            writer.transport.abort()
+            return
+        link = AsyncClient(None, self.server.kit.identity, connect_timeout=HEARTBEAT_TIMEOUT)
+        link.attach(reader, writer)
+        try:
+            hello = await link.request("login", {"username": self.server.kit.identity}, timeout=HEARTBEAT_TIMEOUT)
+        except Exception as exc:
+            log.warning("site %r from %s did not log in: %s", identity.cn, peer, exc)
+            await link.close()
+            return
+        if hello.get("site") != identity.cn:
+            log.warning("refused %s: it calls itself %r but its certificate says %r", peer, hello.get("site"),
+                        identity.cn)
+            await link.close()
+            return
+        await self._register(ConnectedSite(identity.cn, identity.org, link))
+
+    async def _register(self, site: ConnectedSite) -> None:
+        old = self.sites.get(site.name)
+        if old is not None:
+            await self._drop(old, "replaced by a new connection")
+        self.sites[site.name] = site
+        site.link.add_state_listener(lambda up: None if up else self._lost(site))
+        site.heartbeat = asyncio.create_task(self._beat(site))
+        log.info("site %s (%s) connected; %d site(s) online", site.name, site.org, len(self.sites))
+        self.server.publish("site_status", {"site": site.name, "status": "connected"})
+        self.server.scheduler.wake()
+
+    def _lost(self, site: ConnectedSite) -> None:
+        if self.sites.get(site.name) is site:
+            del self.sites[site.name]
+            log.warning("site %s disconnected; %d site(s) online", site.name, len(self.sites))
+            self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
+            if site.heartbeat is not None:
+                site.heartbeat.cancel()
+
+    async def _beat(self, site: ConnectedSite) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await site.link.request("heartbeat", timeout=HEARTBEAT_TIMEOUT)
+            except Exception as exc:
+                log.warning("site %s missed its heartbeat (%s)", site.name, exc)
+                await self._drop(site, "missed heartbeat")
+                return
+
+    async def _drop(self, site: ConnectedSite, why: str) -> None:
+        log.info("dropping site %s: %s", site.name, why)
+        self._lost(site)
+        if site.heartbeat is not None and site.heartbeat is not asyncio.current_task():
+            site.heartbeat.cancel()
+        await site.link.close()
+
+    async def remove(self, name: str) -> bool:
+        site = self.sites.get(name)
+        if site is None:
+            return False
+        await self._drop(site, "removed by an admin")
+        return True

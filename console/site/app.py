@@ -1,0 +1,180 @@
+"""The site process: connect, register, serve the server's commands, reconnect when cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+from console.commands.site_link import SITE_COMMANDS
+from console.process import process_info, setup_logging
+from console.runtime.target_commands import TargetCommandError, run_target_command
+from console.site.jobs import SiteJobs
+from console.wire.errors import ErrorType, RemoteError
+from console.wire.kit import SiteKit
+from console.wire.serving import Download, Handler, RequestContext, ServedConnection, User
+from console.wire.tls import client_context
+
+log = logging.getLogger("console.site")
+
+#: A server that sent nothing (not even a heartbeat) for this long is taken as gone.
+SILENCE_LIMIT_SECONDS = 20.0
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class Site:
+    def __init__(self, kit: SiteKit) -> None:
+        self.kit = kit
+        self.jobs = SiteJobs(kit.name, kit.root)
+        self.specs = SITE_COMMANDS
+        self.handlers: dict[str, Handler] = {name: getattr(self, f"_cmd_{name}") for name in SITE_COMMANDS}
+        self.start_time = time.time()
+        self.last_heard = time.monotonic()
+        self._stop = asyncio.Event()
+        self.restart_requested = False
+        self._ssl = client_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
+
+    # -- Host ----------------------------------------------------------------------------
+
+    def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]:
+        peer = connection.identity
+        if peer.role or peer.cn != self.kit.server_identity:
+            raise RemoteError(ErrorType.AUTHENTICATION, f"{peer.cn!r} is not this project's server")
+        connection.user = User(peer.cn, peer.org, "server")
+        return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status()}
+
+    # -- connection loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                    self.kit.host, self.kit.fed_learn_port, ssl=self._ssl, server_hostname=self.kit.server_identity,
+                    limit=1 << 22), 10)
+            except ssl.SSLCertVerificationError as exc:
+                log.error("the server's certificate is not from this project's CA: %s", exc.verify_message)
+            except (OSError, TimeoutError) as exc:
+                log.info("server %s:%s not reachable (%s); retrying in %.1f s", self.kit.host,
+                         self.kit.fed_learn_port, exc, delay)
+            else:
+                delay = 0.2
+                await self._serve(reader, writer)
+            if self._stop.is_set():
+                break
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = ServedConnection(reader, writer, self)
+        log.info("connected to the server at %s:%s", self.kit.host, self.kit.fed_learn_port)
+        self.last_heard = time.monotonic()
+        serving = asyncio.create_task(connection.serve())
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            while not serving.done():
+                await asyncio.wait({serving, stopping}, timeout=SILENCE_LIMIT_SECONDS / 4,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if self._stop.is_set():
+                    break
+                if time.monotonic() - self.last_heard > SILENCE_LIMIT_SECONDS:
+                    log.warning("no word from the server for %.0f s; reconnecting", SILENCE_LIMIT_SECONDS)
+                    break
+        finally:
+            stopping.cancel()
+            await connection.close()
+            await asyncio.gather(serving, return_exceptions=True)
+        log.info("disconnected from the server")
+
+    def request_stop(self, restart: bool = False) -> None:
+        self.restart_requested = self.restart_requested or restart
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        await self.jobs.stop_all()
+
+    # -- commands from the server ------------------------------------------------------------
+
+    def _heard(self) -> None:
+        self.last_heard = time.monotonic()
+
+    async def _cmd_heartbeat(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        self._heard()
+        return {"site": self.kit.name, "jobs": len(self.jobs.jobs)}
+
+    async def _cmd_deploy_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        self._heard()
+        archive = self.kit.root / f".incoming-{args['job_id']}.zip"
+        try:
+            await ctx.receive_upload(archive, 4 << 30)
+            await self.jobs.deploy(args["job_id"], args["job_name"], args["app_name"], archive)
+        finally:
+            archive.unlink(missing_ok=True)
+
+    async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        self._heard()
+        return await self.jobs.run_task(args["job_id"], args["task_id"], args["round"], args["num_rounds"],
+                                        args["model"])
+
+    async def _cmd_end_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        await self.jobs.stop(args["job_id"], abort=False)
+
+    async def _cmd_abort_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        await self.jobs.stop(args["job_id"], abort=True)
+
+    async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
+        out = self.kit.root / f".outgoing-{args['job_id']}-{os.urandom(4).hex()}.zip"
+        await asyncio.to_thread(self.jobs.pack_workspace, args["job_id"], out)
+        return Download(out, {"job_id": args["job_id"]})
+
+    async def _cmd_status(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        return {"site": self.kit.name, "jobs": self.jobs.status()}
+
+    async def _cmd_stats(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        job = self.jobs.job(args["job_id"])
+        return {"ClientRunner": {"job_id": job.job_id, "status": job.status, "current_tasks": job.current_tasks}}
+
+    async def _cmd_sys_info(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        return process_info(self.start_time)
+
+    async def _cmd_shell(self, ctx: RequestContext, args: dict[str, Any]) -> str:
+        try:
+            return await asyncio.to_thread(run_target_command, self.kit.root, args["command"], args["options"],
+                                           args["path"], args["pattern"])
+        except TargetCommandError as exc:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
+
+    async def _cmd_shutdown(self, ctx: RequestContext, args: dict[str, Any]) -> str:
+        asyncio.get_running_loop().call_later(0.1, self.request_stop)
+        return f"{self.kit.name} is shutting down"
+
+    async def _cmd_restart(self, ctx: RequestContext, args: dict[str, Any]) -> str:
+        asyncio.get_running_loop().call_later(0.1, self.request_stop, True)
+        return f"{self.kit.name} is restarting"
+
+
+async def run_site(kit_dir: str | Path) -> bool:
+    """Run until SIGINT/SIGTERM or a shutdown command; True if a restart was asked for."""
+    kit = SiteKit.load(kit_dir)
+    kit.tls.check()
+    setup_logging(kit.root)
+    site = Site(kit)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, site.request_stop)
+    log.info("site %s of project %s starting; server %s:%s", kit.name, kit.project_name, kit.host,
+             kit.fed_learn_port)
+    try:
+        await site.run()
+    finally:
+        await site.shutdown()
+    log.info("site %s stopped", kit.name)
+    return site.restart_requested

@@ -1,0 +1,115 @@
+"""Jobs across the server and real site processes: FedAvg, aborts, failures, reconnection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from console.flare_api import MonitorReturnCode
+
+from conftest import EXAMPLES, SiteProcess, wait_until
+from jobs import numpy_job
+
+START = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype=float)
+
+
+def _site_pids(job_id: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if proc.name.isdigit() and job_id.encode() in cmdline and b"site_app" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_hello_numpy_end_to_end(session, sites, project, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(EXAMPLES / "hello-numpy"))
+    assert session.monitor_job(job_id, poll_interval=1) is MonitorReturnCode.JOB_FINISHED
+    meta = session.get_job_meta(job_id)
+    assert meta["status"] == "FINISHED:COMPLETED"
+    assert sorted(meta["job_clients"]) == ["site-1", "site-2"]
+    server_ws = project.server_kit / job_id
+    with np.load(server_ws / "models" / "final_model.npz") as final:
+        np.testing.assert_array_equal(final["weights"], START + 3)
+    for k in (1, 2, 3):
+        with np.load(server_ws / "models" / f"round_{k}.npz") as model:
+            np.testing.assert_array_equal(model["weights"], START + k)
+    result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
+    with np.load(result / "workspace" / "models" / "final_model.npz") as final:
+        np.testing.assert_array_equal(final["weights"], START + 3)
+    for site in ("site-1", "site-2"):
+        log = (result / "sites" / site / "log.txt").read_text()
+        assert "round 3/3" in log
+        assert (project.kit(site) / job_id / "log.txt").is_file()
+    assert not _site_pids(job_id)  # the sites' client apps ended with the job
+
+
+def test_abort_mid_round_stops_every_process(session, sites, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=50, sleep=0.5)))
+    wait_until(lambda: session.get_job_status(job_id) == "RUNNING" and len(_site_pids(job_id)) == 2, 20,
+               "the job to run on both sites")
+    session.abort_job(job_id)
+    code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=5, poll_interval=0.1)
+    assert code is MonitorReturnCode.JOB_FINISHED and meta["status"] == "FINISHED:ABORTED"
+    assert not _site_pids(job_id)
+
+
+def test_site_killed_mid_job_ends_abnormal(session, sites, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=50, sleep=0.3)))
+    wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 20, "the job to run")
+    sites["site-2"].kill()
+    code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.5)
+    assert code is MonitorReturnCode.JOB_FINISHED and meta["status"] == "FINISHED:ABNORMAL"
+
+
+def test_remaining_sites_finish_when_min_clients_holds(session, sites, project, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=6, sleep=0.3, min_clients=1)))
+    wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 20, "the job to run")
+    sites["site-2"].kill()
+    code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=40, poll_interval=0.5)
+    assert meta["status"] == "FINISHED:COMPLETED"
+    with np.load(project.server_kit / job_id / "models" / "final_model.npz") as final:
+        np.testing.assert_array_equal(final["weights"], START + 6)
+
+
+def test_executor_exception_ends_with_traceback_in_site_log(session, sites, project, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(numpy_job(tmp_path, fail_on="site-1")))
+    code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.5)
+    assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION"
+    log = (project.kit("site-1") / job_id / "log.txt").read_text()
+    assert "Traceback" in log and "site-1 cannot train today" in log
+
+
+def test_job_waits_for_a_missing_mandatory_site(server, session, project, tmp_path: Path) -> None:
+    site1 = SiteProcess(project.kit("site-1")).start()
+    site2 = SiteProcess(project.kit("site-2"))
+    try:
+        job_id = session.submit_job(str(numpy_job(tmp_path, rounds=1, min_clients=1, mandatory=["site-2"])))
+        wait_until(lambda: session.get_job_meta(job_id)["schedule_count"] >= 2, 20, "scheduling attempts")
+        assert session.get_job_status(job_id) == "SUBMITTED"
+        site2.start()
+        code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.5)
+        assert meta["status"] == "FINISHED:COMPLETED" and sorted(meta["job_clients"]) == ["site-1", "site-2"]
+    finally:
+        for proc in (site1, site2):
+            proc.stop()
+            proc.kill()
+
+
+def test_sites_reconnect_after_a_server_restart(server, session, sites, project, tmp_path: Path) -> None:
+    server.stop()
+    server.start()
+    wait_until(lambda: len(session.get_system_info().client_info) == 2, 30, "both sites to come back")
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=1)))
+    assert session.wait_for_job(job_id, timeout=30)["status"] == "FINISHED:COMPLETED"
+
+
+def test_download_holds_site_workspaces(session, sites, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=1)))
+    session.wait_for_job(job_id, timeout=30)
+    result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
+    assert (result / "sites" / "site-1" / "app_site-1" / "config" / "config_fed_client.json").is_file()
