@@ -210,8 +210,90 @@ class AsyncSession:
     async def unset_timeout(self) -> None:
         await self._cmd("unset_timeout")
 
+    # -- sites ---------------------------------------------------------------------------
+
+    async def check_status(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return await self._cmd("check_status", {"target_type": _target_type(target_type, both=False),
+                                                "targets": _names(targets)})
+
+    async def get_client_job_status(self, client_names: list[str] | None = None) -> list[dict[str, Any]]:
+        return (await self.check_status(TargetType.CLIENT, client_names))["client_status"]
+
+    async def get_connected_client_list(self) -> list[Any]:
+        return (await self.get_system_info()).client_info
+
+    async def sys_info(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return await self._cmd("sys_info", {"target_type": _target_type(target_type, both=False),
+                                            "targets": _names(targets)})
+
+    async def show_stats(self, job_id: str, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        check_job_id(job_id)
+        return await self._cmd("show_stats", {"job_id": job_id, "target_type": _target_type(target_type, both=False),
+                                              "targets": _names(targets)})
+
+    async def show_errors(self, job_id: str, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        check_job_id(job_id)
+        return await self._cmd("show_errors", {"job_id": job_id, "target_type": _target_type(target_type, both=False),
+                                               "targets": _names(targets)})
+
+    async def reset_errors(self, job_id: str) -> None:
+        check_job_id(job_id)
+        await self._cmd("reset_errors", {"job_id": job_id})
+
+    async def shell_command(self, command: str, target: str, options: str | None = None, path: str | None = None,
+                            pattern: str | None = None) -> str:
+        if not isinstance(target, str) or not target:
+            raise InvalidArgumentError("target is required: 'server' or a site name")
+        args: dict[str, Any] = {"target": target, "options": options or None}
+        if command == "ls":
+            args["path"] = path or None
+        elif command != "pwd":
+            if not path:
+                raise InvalidArgumentError(f"{command}: a file is required")
+            args["file"] = path
+        if command == "grep":
+            if not pattern:
+                raise InvalidArgumentError("grep: a pattern is required")
+            args["pattern"] = pattern
+        if command == "pwd":
+            del args["options"]
+        return await self._cmd(command, args)
+
+    async def get_job_logs(self, job_id: str, target: str = "server", tail_lines: int | None = None,
+                           grep_pattern: str | None = None, log_file_name: str = "log.txt") -> dict[str, Any]:
+        check_job_id(job_id)
+        return await self._cmd("get_job_logs", {"job_id": job_id, "target": target, "tail_lines": tail_lines,
+                                                "grep_pattern": grep_pattern, "log_file_name": log_file_name})
+
+    async def stop_targets(self, command: str, target_type: str, client_names: list[str] | None = None
+                           ) -> dict[str, Any]:
+        return await self._cmd(command, {"target_type": _target_type(target_type, both=True),
+                                         "targets": _names(client_names)})
+
+    async def remove_client(self, client_name: str) -> None:
+        if not isinstance(client_name, str) or not client_name:
+            raise InvalidArgumentError("client_name must be a site name")
+        await self._cmd("remove_client", {"site": client_name})
+
     def get_available_apps_to_upload(self) -> list[str]:
         upload = Path(self.upload_dir)
         if not upload.is_dir():
             return []
         return sorted(item.name for item in upload.iterdir() if item.is_dir())
+
+
+def _target_type(value: Any, *, both: bool) -> str:
+    allowed = (TargetType.SERVER, TargetType.CLIENT, TargetType.ALL) if both else (TargetType.SERVER, TargetType.CLIENT)
+    if value not in allowed:
+        raise ValueError(f"invalid target_type {value!r}: must be one of {list(allowed)}")
+    return str(value)
+
+
+def _names(names: Any) -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) and n for n in names):
+        raise InvalidArgumentError(f"site names must be a list of str, not {names!r}")
+    return list(names) or None

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from console.api.async_session import AsyncSession, is_final
 from console.api.client import AsyncClient
 from console.api.errors import InvalidArgumentError, JobTimeout, SessionClosed
-from console.api.spec import MonitorReturnCode, SystemInfo
+from console.api.spec import ClientInfo, MonitorReturnCode, SystemInfo
 
 T = TypeVar("T")
 MonitorCallback = Callable[..., bool]
@@ -194,6 +194,69 @@ class Session:
 
     def get_available_apps_to_upload(self) -> list[str]:
         return self._async.get_available_apps_to_upload()
+
+    # -- sites ---------------------------------------------------------------------------
+
+    def check_status(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return self._call(self._async.check_status(target_type, targets))
+
+    def get_client_job_status(self, client_names: list[str] | None = None) -> list[dict[str, Any]]:
+        return self._call(self._async.get_client_job_status(client_names))
+
+    def get_connected_client_list(self) -> list[ClientInfo]:
+        return self._call(self._async.get_connected_client_list())
+
+    def sys_info(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return self._call(self._async.sys_info(target_type, targets))
+
+    def show_stats(self, job_id: str, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return self._call(self._async.show_stats(job_id, target_type, targets))
+
+    def show_errors(self, job_id: str, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return self._call(self._async.show_errors(job_id, target_type, targets))
+
+    def reset_errors(self, job_id: str) -> None:
+        self._call(self._async.reset_errors(job_id))
+
+    def ls_target(self, target: str, options: str | None = None, path: str | None = None) -> str:
+        return self._call(self._async.shell_command("ls", target, options, path))
+
+    def cat_target(self, target: str, options: str | None = None, file: str | None = None) -> str:
+        return self._call(self._async.shell_command("cat", target, options, file))
+
+    def head_target(self, target: str, options: str | None = None, file: str | None = None) -> str:
+        return self._call(self._async.shell_command("head", target, options, file))
+
+    def tail_target(self, target: str, options: str | None = None, file: str | None = None) -> str:
+        return self._call(self._async.shell_command("tail", target, options, file))
+
+    def head_target_log(self, target: str, options: str | None = None) -> str:
+        return self.head_target(target, options, file="log.txt")
+
+    def tail_target_log(self, target: str, options: str | None = None) -> str:
+        return self.tail_target(target, options, file="log.txt")
+
+    def grep_target(self, target: str, options: str | None = None, pattern: str | None = None,
+                    file: str | None = None) -> str:
+        return self._call(self._async.shell_command("grep", target, options, file, pattern))
+
+    def get_working_directory(self, target: str) -> str:
+        return self._call(self._async.shell_command("pwd", target))
+
+    def get_job_logs(self, job_id: str, target: str = "server", tail_lines: int | None = None,
+                     grep_pattern: str | None = None, log_file_name: str = "log.txt") -> dict[str, Any]:
+        return self._call(self._async.get_job_logs(job_id, target, tail_lines, grep_pattern, log_file_name))
+
+    def shutdown(self, target_type: str, client_names: list[str] | None = None, wait: bool = True,
+                 timeout: float = 30.0) -> dict[str, Any]:
+        return self._call(self._async.stop_targets("shutdown", target_type, client_names))
+
+    def restart(self, target_type: str, client_names: list[str] | None = None, wait: bool = True,
+                timeout: float = 30.0) -> dict[str, Any]:
+        return self._call(self._async.stop_targets("restart", target_type, client_names))
+
+    def remove_client(self, client_name: str) -> None:
+        self._call(self._async.remove_client(client_name))
 
 
 def new_secure_session(

@@ -139,6 +139,10 @@ class ShellCompleter(Completer):
                         for n in sorted(CATALOG) if n.startswith(word))
         elif kind is ParamKind.THEME:
             yield from _plain(self._themes(), word)
+        elif kind is ParamKind.SITE:
+            yield from _plain(self._data().sites, word)
+        elif kind is ParamKind.TARGET:
+            yield from _plain(["server", *self._data().sites], word)
         elif kind is ParamKind.LOCAL_PATH:
             yield from self._paths.get_completions(Document(word, len(word)), event)
 
@@ -152,9 +156,11 @@ def _plain(values: Iterable[str], word: str) -> Iterator[Completion]:
 def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:
     """The parameter the next word fills, given the words already typed after the command."""
     flags = {p.flag: p for p in spec.params if p.flag}
-    positionals = [p for p in spec.params if not p.flag]
+    takes_options = any(p.kind is ParamKind.OPTIONS for p in spec.params)
+    positionals = [p for p in spec.params if not p.flag and p.kind is not ParamKind.OPTIONS]
     index = 0
     expecting: Param | None = None
+    previous = ""
     for token in done:
         if expecting is not None:
             expecting = None
@@ -162,9 +168,13 @@ def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:
             if flags[token].kind is not ParamKind.BOOL:
                 expecting = flags[token]
         elif token in YES_FLAGS:
-            continue
-        else:
+            pass
+        elif takes_options and (token.startswith("-") or (token.isdigit() and len(previous) == 2
+                                                             and previous.startswith("-"))):
+            pass  # a shell command's options, passed through ("-n 20")
+        elif not (index < len(positionals) and positionals[index].many):
             index += 1
+        previous = token
     if expecting is not None:
         return expecting
     return positionals[index] if index < len(positionals) else None

@@ -74,12 +74,21 @@ def parse_command(line: str) -> ParsedCommand | None:
         raise UsageError(did_you_mean(name))
     parsed = ParsedCommand(spec)
     flags = {p.flag: p for p in spec.params if p.flag}
-    positionals = [p for p in spec.params if not p.flag]
+    options_bag = next((p for p in spec.params if p.kind is ParamKind.OPTIONS), None)
+    positionals = [p for p in spec.params if not p.flag and p is not options_bag]
     index = 0
+    bag: list[str] = []
     while rest:
         token = rest.pop(0)
         if token in YES_FLAGS and spec.destructive:
             parsed.yes = True
+        elif options_bag is not None and token.startswith("-") and len(token) > 1 and token not in flags:
+            # Options of a shell command pass through whole; "-n 20" keeps its number.
+            bag.append(token)
+            if len(token) == 2 and rest and rest[0].isdigit():
+                bag.append(rest.pop(0))
+        elif index < len(positionals) and positionals[index].many and not token.startswith("-"):
+            parsed.values.setdefault(positionals[index].name, []).append(token)
         elif token in flags:
             param = flags[token]
             if param.kind is ParamKind.BOOL:
@@ -95,6 +104,8 @@ def parse_command(line: str) -> ParsedCommand | None:
             index += 1
         else:
             raise UsageError(f"{spec.name}: unexpected argument '{token}'; usage: {spec.usage()}")
+    if options_bag is not None and bag:
+        parsed.values[options_bag.name] = " ".join(bag)
     for param in spec.params:
         if param.name not in parsed.values:
             if param.required:

@@ -29,6 +29,11 @@ class CompletionRefresher:
 
     @staticmethod
     def _apply(target: CompletionData, topic: str, data: dict[str, Any]) -> None:
+        site = data.get("site")
+        if topic == "site_status" and isinstance(site, str):
+            up = data.get("status") == "connected"
+            target.sites = sorted((set(target.sites) | {site}) if up else (set(target.sites) - {site}))
+            return
         job_id = data.get("job_id")
         if not isinstance(job_id, str):
             return
@@ -48,7 +53,9 @@ class CompletionRefresher:
         self._pending = []
         try:
             rows = await self.session.client.request("list_jobs", {"reverse": True})
+            status = await self.session.client.request("check_status", {"target_type": "server"})
             fresh = CompletionData.from_rows(rows)
+            fresh.sites = sorted(c["client_name"] for c in status.get("clients", []))
             for topic, data in self._pending:
                 self._apply(fresh, topic, data)
             self.data = fresh

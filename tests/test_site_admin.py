@@ -1,0 +1,106 @@
+"""Admin operations that reach sites, through the FLARE API, against real site processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console.flare_api import (
+    ClientInfo,
+    InvalidArgumentError,
+    InvalidTarget,
+    JobNotDone,
+    JobNotRunning,
+    TargetType,
+)
+
+from conftest import wait_until
+from jobs import numpy_job
+
+
+def test_status_and_connected_sites(session, sites, tmp_path: Path) -> None:
+    info = session.get_system_info()
+    assert sorted(c.name for c in info.client_info) == ["site-1", "site-2"]
+    assert all(isinstance(c, ClientInfo) and c.last_connect_time for c in session.get_connected_client_list())
+    assert session.get_client_job_status() == [{"client_name": "site-1", "status": "no_jobs"},
+                                              {"client_name": "site-2", "status": "no_jobs"}]
+    server = session.check_status(TargetType.SERVER)
+    assert server["server_status"] == "stopped"
+    assert {c["client_name"] for c in server["clients"]} == {"site-1", "site-2"}
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=40, sleep=0.3)))
+    wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 20, "the job to run")
+    rows = session.get_client_job_status(["site-1"])
+    assert rows == [{"client_name": "site-1", "app_name": "app", "job_id": job_id, "status": "started"}]
+    assert session.get_system_info().job_info[0].job_id == job_id
+    stats = session.show_stats(job_id, "server")
+    assert stats["server"]["ServerRunner"]["job_id"] == job_id
+    wait_until(lambda: session.show_stats(job_id, "server")["server"]["Workflow"].get("round"), 20, "a round")
+    client_stats = session.show_stats(job_id, "client")
+    assert set(client_stats) == {"site-1", "site-2"}
+    assert client_stats["site-1"]["ClientRunner"]["job_id"] == job_id
+    assert session.show_errors(job_id, "client") == {"site-1": {"errors": []}, "site-2": {"errors": []}}
+    session.reset_errors(job_id)
+    with pytest.raises(JobNotDone, match="refused"):
+        session.shutdown(TargetType.CLIENT, ["site-1"])
+    session.abort_job(job_id)
+    session.wait_for_job(job_id, timeout=10)
+    with pytest.raises(JobNotRunning):
+        session.show_stats(job_id, "server")
+    with pytest.raises(InvalidTarget, match="site-9"):
+        session.check_status(TargetType.CLIENT, ["site-9"])
+    assert set(session.sys_info("client")) == {"site-1", "site-2"}
+    assert session.sys_info("server")["server"]["pid"]
+
+
+def test_target_commands_are_confined(session, sites, project) -> None:
+    assert session.get_working_directory("server").strip() == str(project.server_kit.resolve())
+    assert session.get_working_directory("site-1").strip() == str(project.kit("site-1").resolve())
+    assert "startup/" in session.ls_target("site-1").splitlines()
+    assert "fed_client.json" in session.ls_target("site-2", "-l", "startup")
+    assert "site-1" in session.cat_target("site-1", file="startup/fed_client.json")
+    assert session.head_target("server", "-n 1", "startup/fed_server.json").strip() == "{"
+    assert "connected to the server" in session.tail_target_log("site-1", "-n 50")
+    found = session.grep_target("server", "-i", "SITE SITE-1 .* CONNECTED", "log.txt")
+    assert found and all("site-1" in line for line in found.splitlines())
+    assert session.cat_target("site-1", file="nope.txt") == "cat: nope.txt: No such file or directory\n"
+    for target in ("server", "site-1"):
+        for escape in ("../", "/etc/passwd", "startup/../../x"):
+            with pytest.raises(InvalidArgumentError, match="outside the workspace"):
+                session.cat_target(target, file=escape)
+    (project.kit("site-1") / "escape").symlink_to("/etc")
+    with pytest.raises(InvalidArgumentError, match="outside the workspace"):
+        session.ls_target("site-1", path="escape")
+    with pytest.raises(InvalidArgumentError, match="unknown option"):
+        session.ls_target("server", "-Z")
+    with pytest.raises(InvalidTarget, match="site-7"):
+        session.ls_target("site-7")
+
+
+def test_job_logs_of_server_and_site(session, sites, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=2)))
+    session.wait_for_job(job_id, timeout=30)
+    server_log = session.get_job_logs(job_id)
+    assert "round 2/2" in server_log["logs"]["server"]
+    site_log = session.get_job_logs(job_id[:8], target="site-2")
+    assert "client app started on site-2" in site_log["logs"]["site-2"]
+    last = session.get_job_logs(job_id, target="site-2", tail_lines=1)["logs"]["site-2"]
+    assert len(last.splitlines()) == 1
+    grepped = session.get_job_logs(job_id, target="site-1", grep_pattern="task done")["logs"]["site-1"]
+    assert grepped.count("task done") == 2
+
+
+def test_remove_and_restart_sites(session, sites, server) -> None:
+    session.remove_client("site-2")
+    assert "dropping site site-2: removed by an admin" in session.grep_target("server", "-F", "dropping site",
+                                                                              "log.txt")
+    wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-2 to register again")
+    result = session.restart(TargetType.CLIENT, ["site-1"])
+    assert "restarting" in str(result["client_status"]["site-1"])
+    sites["site-1"].wait_for_line("site site-1 of project", 10)
+    wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-1 to come back")
+    result = session.shutdown(TargetType.CLIENT, ["site-2"])
+    assert "shutting down" in str(result["client_status"]["site-2"])
+    wait_until(lambda: sites["site-2"].process.poll() is not None, 10, "site-2 to exit")
+    assert sites["site-2"].process.returncode == 0
+    wait_until(lambda: [c.name for c in session.get_connected_client_list()] == ["site-1"], 10, "site-2 gone")
