@@ -156,7 +156,7 @@ def test_lost_connection_is_shown_and_monitors_resume(shell: pexpect.spawn, serv
     shell.send(f"monitor_job {job_id[:8]} --interval 0.5\r")
     shell.expect_exact(f"{job_id[:8]}  hello-server  RUNNING")
     shell.expect(PROMPT)
-    server.stop()  # the running job is abandoned by the stopping server
+    server.kill()  # no goodbye: the job's fate is only known after the restart
     shell.expect_exact("connection to the server lost; reconnecting...")
     server.start()
     shell.expect_exact("reconnected to the server")

@@ -180,12 +180,10 @@ class AsyncClient:
         except (NoConnection, ssl.SSLError) as exc:
             await self._drop_connection()
             cause = exc.__cause__ or exc
-            if isinstance(cause, ssl.SSLError):
+            if isinstance(cause, ssl.SSLError):  # a TLS alert: the server refused our certificate
                 raise _tls_refusal(cause) from None
-            raise AuthenticationError(
-                f"the server closed the connection during login ({exc}); its TLS check refused this kit's "
-                "certificate (expired, revoked or from another project?)"
-            ) from None
+            # Closed without a word (a server going down, say): worth another try later.
+            raise NoConnection(f"the server closed the connection during login: {exc}") from None
         except BaseException:
             await self._drop_connection()
             raise
