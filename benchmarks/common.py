@@ -34,31 +34,49 @@ def make_project(root: Path) -> Path:
     project_file.write_text(yaml.safe_dump({"name": "bench", "participants": [
         {"name": "server", "type": "server", "org": "bench", "host": "localhost",
          "fed_learn_port": free_port(), "admin_port": free_port()},
+        {"name": "site-1", "type": "client", "org": "bench"},
+        {"name": "site-2", "type": "client", "org": "bench"},
         {"name": ADMIN, "type": "admin", "org": "bench", "role": "project_admin"},
     ]}))
     return Path(provision(project_file, root / "workspace"))
 
 
-@contextmanager
-def running_server(prod: Path) -> Iterator[subprocess.Popen[bytes]]:
-    kit = prod / "server"
-    log = open(kit / "server-stderr.txt", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "console", "server", str(kit)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        deadline = time.monotonic() + 30
-        while b"admin endpoint listening" not in (kit / "server-stderr.txt").read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((kit / "server-stderr.txt").read_text())
-            time.sleep(0.02)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
+def _start_part(part: str, kit: Path, ready: bytes) -> subprocess.Popen[bytes]:
+    log = kit / f"{part}-stderr.txt"
+    log.write_bytes(b"")
+    with open(log, "ab") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "console", part, str(kit)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=stderr,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 30
+    while ready not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(log.read_text())
+        time.sleep(0.02)
+    return proc
+
+
+def _stop_parts(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
+
+
+@contextmanager
+def running_server(prod: Path, sites: tuple[str, ...] = ()) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The server (and the named sites, each connected) until the block ends."""
+    procs = [_start_part("server", prod / "server", b"admin endpoint listening")]
+    try:
+        for site in sites:
+            procs.append(_start_part("site", prod / site, b"connected to the server"))
+        yield procs
+    finally:
+        _stop_parts(procs)
 
 
 @contextmanager

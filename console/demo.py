@@ -1,9 +1,11 @@
-"""``flare-console demo``: a local project, a real server, and the console logged in to it.
+"""``flare-console demo``: a local federation (server and two sites) and the console on it.
 
 Provisions once into the user's data dir (or ``--workspace``) and reuses it afterwards;
-starts the server as a child process; stages the examples in the admin kit's upload
-folder; opens the shell as the project admin (a batch when stdin is not a terminal);
-stops the server on the way out, also on Ctrl-C or an error.
+starts the server and both sites as child processes and waits until both sites are
+connected; stages the examples in the admin kit's upload folder (``submit_job
+hello-numpy`` works as typed); opens the shell as the project admin (a batch when stdin
+is not a terminal); stops every process it started on the way out, also on Ctrl-C or an
+error.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 from console.provision.kits import provision
 
 ADMIN = "admin@example.com"
+SITES = ("site-1", "site-2")
 PROJECT = "demo_project"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -73,36 +76,57 @@ def _stage_examples(admin_kit: Path) -> list[str]:
     return staged
 
 
-def _wait_for_server(admin_kit: Path, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_for_federation(admin_kit: Path, processes: list[subprocess.Popen[bytes]], sites: int,
+                         timeout: float = 60.0) -> None:
+    """Until the server answers and sees every site (a part that dies meanwhile ends the wait)."""
     from console.flare_api import NoConnection, new_secure_session
 
     deadline = time.monotonic() + timeout
     while True:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with code {server.returncode}")
+        for proc in processes:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{' '.join(map(str, proc.args[-2:]))} exited with code {proc.returncode}")
         try:
-            new_secure_session(ADMIN, str(admin_kit), timeout=2).close()
-            return
+            with new_secure_session(ADMIN, str(admin_kit), timeout=2) as sess:
+                if len(sess.get_connected_client_list()) >= sites:
+                    return
         except NoConnection:
-            if time.monotonic() > deadline:
-                raise
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server and {sites} sites were not up within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _start(part: str, kit: Path) -> subprocess.Popen[bytes]:
+    with open(kit / f"{part}-stderr.txt", "ab") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "console", part, str(kit)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(processes):  # sites first, then the server
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def run_demo(workspace: str | None) -> int:
     root = Path(workspace).expanduser() if workspace else user_data_dir() / "demo"
     prod = ensure_project(root)
-    server_kit = prod / "server"
     print(f"demo project: {prod}")
-    stderr_path = server_kit / "server-stderr.txt"
-    with open(stderr_path, "ab") as stderr:
-        server = subprocess.Popen([sys.executable, "-m", "console", "server", str(server_kit)],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+    processes = [_start("server", prod / "server")]
     try:
+        processes += [_start("site", prod / site) for site in SITES]
         admin_kit = prod / ADMIN
         staged = _stage_examples(admin_kit)
-        _wait_for_server(admin_kit, server)
+        _wait_for_federation(admin_kit, processes, len(SITES))
         if sys.stdin.isatty():
-            print(f"jobs ready to submit: {', '.join(staged)}  (try: submit_job {staged[0] if staged else 'FOLDER'})")
+            print(f"server and {', '.join(SITES)} are up. Jobs ready to submit: {', '.join(staged)}")
+            print("try: submit_job hello-numpy   then: monitor_job <Tab>   help lists every command")
         from console.cli import build_parser
         from console.shell.main import run_shell
 
@@ -110,12 +134,8 @@ def run_demo(workspace: str | None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        print(f"demo failed: {type(exc).__name__}: {exc} (server log: {server_kit / 'log.txt'})", file=sys.stderr)
+        print(f"demo failed: {type(exc).__name__}: {exc} (logs: {prod}/*/log.txt)", file=sys.stderr)
         return 1
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        print("server stopped")
+        _stop(processes)
+        print("demo stopped: server and sites are down")
