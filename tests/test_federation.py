@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from console.flare_api import MonitorReturnCode
+from console.flare_api import AuthenticationError, MonitorReturnCode, new_secure_session
 
-from conftest import EXAMPLES, SiteProcess, wait_until
+from conftest import EXAMPLES, ServerProcess, SiteProcess, wait_until
 from jobs import numpy_job
 
 START = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype=float)
@@ -113,3 +116,45 @@ def test_download_holds_site_workspaces(session, sites, tmp_path: Path) -> None:
     session.wait_for_job(job_id, timeout=30)
     result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
     assert (result / "sites" / "site-1" / "app_site-1" / "config" / "config_fed_client.json").is_file()
+
+
+def test_job_that_cannot_be_placed_gives_up(project, tmp_path: Path) -> None:
+
+    from console.flare_api import new_secure_session
+
+
+    config_path = project.server_kit / "startup" / "fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["servers"][0]["max_schedule_count"] = 2
+    config_path.write_text(json.dumps(config))
+    server = ServerProcess(project.server_kit).start()
+    try:
+        with new_secure_session("admin@example.com", str(project.admin_kit)) as sess:
+            job_id = sess.submit_job(str(numpy_job(tmp_path, rounds=1)))
+            meta = sess.wait_for_job(job_id, timeout=20, poll_interval=0.5)
+            assert meta["status"] == "FINISHED:CAN_NOT_SCHEDULE" and meta["schedule_count"] == 2
+    finally:
+        server.stop()
+
+
+def test_wrong_certificates_on_each_port(server, project, tmp_path: Path) -> None:
+    # A site's kit dressed as an admin kit: refused on the admin port.
+    fake_admin = tmp_path / "fake-admin"
+    shutil.copytree(project.admin_kit, fake_admin)
+    for name in ("client.crt", "client.key"):
+        (fake_admin / "startup" / name).unlink()
+        shutil.copy(project.kit("site-1") / "startup" / name, fake_admin / "startup" / name)
+    with pytest.raises(AuthenticationError, match="not an admin certificate"):
+        new_secure_session("site-1", str(fake_admin), timeout=5)
+    # An admin's certificate dressed as a site: refused on the site port, and logged.
+    fake_site = tmp_path / "fake-site"
+    shutil.copytree(project.kit("site-1"), fake_site)
+    for name in ("client.crt", "client.key"):
+        (fake_site / "startup" / name).unlink()
+        shutil.copy(project.admin_kit / "startup" / name, fake_site / "startup" / name)
+    intruder = SiteProcess(fake_site).start(wait=False)
+    try:
+        server.wait_for_line("holds an admin certificate", 20)
+    finally:
+        intruder.stop()
+        intruder.kill()
