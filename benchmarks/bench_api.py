@@ -6,7 +6,6 @@ Run: ``make bench`` (or ``.venv/bin/python benchmarks/bench_api.py``). Prints me
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import threading
 import time
@@ -15,7 +14,18 @@ from pathlib import Path
 
 from console.flare_api import new_secure_session
 
-from common import ADMIN, EXAMPLES, make_project, median_ms, print_table, running_server, scratch, timed
+from common import (
+    ADMIN,
+    EXAMPLES,
+    finish_time,
+    make_project,
+    median_ms,
+    print_table,
+    quick_job,
+    running_server,
+    scratch,
+    timed,
+)
 
 
 def bench_login(admin_kit: Path, repeat: int = 15) -> list[float]:
@@ -40,17 +50,9 @@ def bench_monitor_latency(sess, job_folder: Path, repeat: int = 7) -> list[float
         sess.monitor_job(job_id, 0, 60, cb, seen_at)
         meta = sess.get_job_meta(job_id)
         # The server logs the status line when it commits it; parse that from the job's event time instead:
-        finished_epoch = _finish_time(meta)
+        finished_epoch = finish_time(meta)
         samples.append(max(seen_at[0] - finished_epoch, 0.0))
     return samples
-
-
-def _finish_time(meta: dict) -> float:
-    from datetime import datetime
-
-    start = datetime.fromisoformat(meta["start_time"]).timestamp()
-    h, m, s = meta["duration"].split(":")
-    return start + int(h) * 3600 + int(m) * 60 + float(s)
 
 
 def bench_end_to_end(sess, job_folder: Path, repeat: int = 5) -> list[float]:
@@ -83,10 +85,7 @@ def main() -> None:
     with scratch() as tmp:
         prod = make_project(tmp)
         admin_kit = prod / ADMIN
-        quick = tmp / "quick"
-        shutil.copytree(EXAMPLES / "hello-server", quick)
-        cfg = quick / "app" / "config" / "config_fed_server.json"
-        cfg.write_text(json.dumps({"controller": "hello:run", "args": {"steps": 1, "step_seconds": 0.0}}))
+        quick = quick_job(tmp, 1, 0.0)
         with running_server(prod, ("site-1", "site-2")):
             login = bench_login(admin_kit)
             rows.append(("login (new_secure_session, TLS + login)", f"{median_ms(login):.1f} ms", "<= 300 ms",

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pexpect
@@ -23,7 +22,17 @@ from prompt_toolkit.document import Document
 from console.flare_api import new_secure_session
 from console.shell.completion import CompletionData, ShellCompleter
 
-from common import ADMIN, EXAMPLES, make_project, median_ms, print_table, running_server, scratch, timed
+from common import (
+    ADMIN,
+    finish_time,
+    make_project,
+    median_ms,
+    print_table,
+    quick_job,
+    running_server,
+    scratch,
+    timed,
+)
 
 CONSOLE = str(Path(sys.executable).parent / "flare-console")
 
@@ -74,16 +83,11 @@ def bench_monitor_line(admin_kit: Path, home: Path, quick: Path, repeat: int = 7
                                  env=_env(home), timeout=60)
             meta = sess.get_job_meta(job_id)
             records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"event"')]
-            finished = datetime.fromisoformat(meta["start_time"]).timestamp() + _seconds(meta["duration"])
+            finished = finish_time(meta)
             final = [r for r in records if r["status"].startswith("FINISHED:")]
             if final:
                 samples.append(max(final[0]["time"] - finished, 0.0))
     return samples
-
-
-def _seconds(duration: str) -> float:
-    h, m, s = duration.split(":")
-    return int(h) * 3600 + int(m) * 60 + float(s)
 
 
 def main() -> None:
@@ -91,10 +95,7 @@ def main() -> None:
     with scratch() as tmp:
         prod = make_project(tmp)
         admin_kit = prod / ADMIN
-        quick = tmp / "quick"
-        subprocess.run(["cp", "-r", str(EXAMPLES / "hello-server"), str(quick)], check=True)
-        (quick / "app" / "config" / "config_fed_server.json").write_text(
-            json.dumps({"controller": "hello:run", "args": {"steps": 2, "step_seconds": 0.3}}))
+        quick = quick_job(tmp, 2, 0.3)
         with running_server(prod):
             start = bench_start_to_prompt(admin_kit, tmp)
             rows.append(("shell start to first prompt (TLS login incl.)", f"{median_ms(start):.0f} ms", "<= 300 ms",

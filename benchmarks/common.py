@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import signal
+import json
+import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import yaml
 
+from console.demo import start_part, stop_parts
 from console.provision.kits import provision
 
 ADMIN = "admin@example.com"
@@ -44,10 +45,7 @@ def make_project(root: Path) -> Path:
 def _start_part(part: str, kit: Path, ready: bytes) -> subprocess.Popen[bytes]:
     log = kit / f"{part}-stderr.txt"
     log.write_bytes(b"")
-    with open(log, "ab") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "console", part, str(kit)], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=stderr,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = start_part(part, kit)
     deadline = time.monotonic() + 30
     while ready not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -56,15 +54,19 @@ def _start_part(part: str, kit: Path, ready: bytes) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _stop_parts(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in reversed(procs):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def quick_job(root: Path, steps: int, step_seconds: float) -> Path:
+    """examples/hello-server with its step plan changed."""
+    folder = root / f"quick-{steps}x{step_seconds}"
+    shutil.copytree(EXAMPLES / "hello-server", folder)
+    (folder / "app" / "config" / "config_fed_server.json").write_text(
+        json.dumps({"controller": "hello:run", "args": {"steps": steps, "step_seconds": step_seconds}}))
+    return folder
+
+
+def finish_time(meta: dict) -> float:
+    """When the server wrote the job's final status (its start time plus its duration)."""
+    h, m, s = meta["duration"].split(":")
+    return datetime.fromisoformat(meta["start_time"]).timestamp() + int(h) * 3600 + int(m) * 60 + float(s)
 
 
 @contextmanager
@@ -76,7 +78,7 @@ def running_server(prod: Path, sites: tuple[str, ...] = ()) -> Iterator[list[sub
             procs.append(_start_part("site", prod / site, b"connected to the server"))
         yield procs
     finally:
-        _stop_parts(procs)
+        stop_parts(procs)
 
 
 @contextmanager

@@ -97,13 +97,13 @@ def _wait_for_federation(admin_kit: Path, processes: list[subprocess.Popen[bytes
         time.sleep(0.2)
 
 
-def _start(part: str, kit: Path) -> subprocess.Popen[bytes]:
+def start_part(part: str, kit: Path) -> subprocess.Popen[bytes]:
     with open(kit / f"{part}-stderr.txt", "ab") as stderr:
         return subprocess.Popen([sys.executable, "-m", "console", part, str(kit)], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
     for proc in reversed(processes):  # sites first, then the server
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -118,9 +118,9 @@ def run_demo(workspace: str | None) -> int:
     root = Path(workspace).expanduser() if workspace else user_data_dir() / "demo"
     prod = ensure_project(root)
     print(f"demo project: {prod}")
-    processes = [_start("server", prod / "server")]
+    processes = [start_part("server", prod / "server")]
     try:
-        processes += [_start("site", prod / site) for site in SITES]
+        processes += [start_part("site", prod / site) for site in SITES]
         admin_kit = prod / ADMIN
         staged = _stage_examples(admin_kit)
         _wait_for_federation(admin_kit, processes, len(SITES))
@@ -137,5 +137,5 @@ def run_demo(workspace: str | None) -> int:
         print(f"demo failed: {type(exc).__name__}: {exc} (logs: {prod}/*/log.txt)", file=sys.stderr)
         return 1
     finally:
-        _stop(processes)
+        stop_parts(processes)
         print("demo stopped: server and sites are down")

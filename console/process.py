@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import platform
@@ -28,3 +29,24 @@ def process_info(start_time: float) -> dict[str, Any]:
         "cpu_count": os.cpu_count(), "pid": os.getpid(), "uptime_seconds": round(time.time() - start_time, 1),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+
+
+async def stop_child(process: asyncio.subprocess.Process, line: bytes, grace: float) -> bool:
+    """Ask a job child to stop with ``line`` on its stdin; kill it after ``grace`` seconds.
+
+    True if it stopped by itself."""
+    if process.returncode is not None:
+        return True
+    try:
+        assert process.stdin is not None
+        process.stdin.write(line)
+        await process.stdin.drain()
+    except (ConnectionError, OSError):
+        pass
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+        return True
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return False

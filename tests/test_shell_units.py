@@ -188,3 +188,22 @@ def test_toolbar_shows_connection_state_and_monitors() -> None:
     state.update(up=False, retrying=True)
     assert "disconnected, reconnecting..." in text()
     assert ("class:bottom-toolbar.down", " disconnected, reconnecting... ") in render_toolbar(toolbar)
+
+
+def test_shell_command_grammar_and_site_completion() -> None:
+    parsed = parse_command("tail site-1 -n 20 logs/log.txt")
+    assert parsed.values["options"] == "-n 20" and parsed.values["file"] == "logs/log.txt"
+    assert parse_command("grep server -i error log.txt").values["pattern"] == "error"
+    assert parse_command("check_status client site-1 site-2").values["targets"] == ["site-1", "site-2"]
+    assert parse_command("shutdown client site-2 --yes").yes
+    d = data()
+    d.sites = ["site-1", "site-2"]
+    assert texts_with("ls ", d) == ["server", "site-1", "site-2"]
+    assert texts_with("tail site-1 -n 20 ", d) == []  # the file comes next: nothing to offer
+    assert texts_with("check_status client site-1 s", d) == ["site-1", "site-2"]
+    assert texts_with("remove_client s", d) == ["site-1", "site-2"]
+    assert texts_with("check_status ", d) == ["server", "client"]
+
+
+def texts_with(text: str, d: CompletionData) -> list[str]:
+    return [c.text for c in complete(text, d)]

@@ -31,6 +31,13 @@ def is_final(status: str | None) -> bool:
     return bool(status) and str(status).startswith("FINISHED:")
 
 
+def next_wait(start: float, timeout: float, poll_interval: float) -> float:
+    """How long a monitor waits for a push before it polls again: never past its timeout."""
+    if not timeout:
+        return poll_interval
+    return min(poll_interval, max(timeout - (time.monotonic() - start), 0) + 0.001)
+
+
 def check_job_id(job_id: Any) -> None:
     if not job_id:
         raise JobNotFound("job_id is required but not specified.")
@@ -187,9 +194,7 @@ class AsyncSession:
                         return MonitorReturnCode.ENDED_BY_CB, meta
                 if is_final(meta.get("status")):
                     return MonitorReturnCode.JOB_FINISHED, meta
-                wait = poll_interval
-                if timeout:
-                    wait = min(wait, max(timeout - (time.monotonic() - start), 0) + 0.001)
+                wait = next_wait(start, timeout, poll_interval)
                 try:
                     await asyncio.wait_for(changed.wait(), wait)
                 except TimeoutError:

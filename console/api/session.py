@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from console.api.async_session import AsyncSession, is_final
+from console.api.async_session import AsyncSession, is_final, next_wait
 from console.api.client import AsyncClient
 from console.api.errors import InvalidArgumentError, JobTimeout, SessionClosed
 from console.api.spec import ClientInfo, MonitorReturnCode, SystemInfo
@@ -162,10 +162,7 @@ class Session:
                 return MonitorReturnCode.ENDED_BY_CB, meta
             if is_final(meta.get("status")):
                 return MonitorReturnCode.JOB_FINISHED, meta
-            wait = poll_interval
-            if timeout:
-                wait = min(wait, max(timeout - (time.monotonic() - start), 0) + 0.001)
-            self._wait_for_change(meta["job_id"], seen, wait)
+            self._wait_for_change(meta["job_id"], seen, next_wait(start, timeout, poll_interval))
 
     def monitor_job(
         self, job_id: str, timeout: float = 0, poll_interval: float = 2.0, cb: MonitorCallback | None = None,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.process import stop_child
 from console.server.deployment import Deployment
 from console.server.status import JobStatus
 
@@ -218,20 +219,8 @@ class JobRunner:
         asyncio.create_task(self._stop_process(job))
 
     async def _stop_process(self, job: RunningJob) -> None:
-        process = job.process
-        if process is None or process.returncode is not None:
-            return
-        try:
-            assert process.stdin is not None
-            process.stdin.write(b"abort\n")
-            await process.stdin.drain()
-        except (ConnectionError, OSError):
-            pass
-        try:
-            await asyncio.wait_for(process.wait(), ABORT_GRACE_SECONDS)
-        except TimeoutError:
-            log.warning("job %s did not stop within %.0f s; killing it", job.job_id, ABORT_GRACE_SECONDS)
-            process.kill()
+        if job.process is not None and not await stop_child(job.process, b"abort\n", ABORT_GRACE_SECONDS):
+            log.warning("job %s did not stop within %.0f s; killed it", job.job_id, ABORT_GRACE_SECONDS)
 
     async def stop_all(self) -> None:
         """Server shutdown: stop every job process; their jobs end ABANDONED."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.process import stop_child
 from console.wire.errors import ErrorType, RemoteError
 
 log = logging.getLogger("console.site.jobs")
@@ -112,18 +113,7 @@ class SiteJobs:
         job = self.jobs.pop(job_id, None)
         if job is None or job.process is None:
             return
-        process = job.process
-        if process.returncode is None and process.stdin is not None:
-            try:
-                process.stdin.write(b"abort\n" if abort else b'{"cmd": "end"}\n')
-                await process.stdin.drain()
-            except (ConnectionError, OSError):
-                pass
-            try:
-                await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_child(job.process, b"abort\n" if abort else b'{"cmd": "end"}\n', STOP_GRACE_SECONDS)
         if job.reader is not None:
             await asyncio.gather(job.reader, return_exceptions=True)
         log.info("job %s %s", job_id, "aborted" if abort else "ended")
