@@ -30,8 +30,9 @@ def test_status_and_connected_sites(session, sites, tmp_path: Path) -> None:
     assert {c["client_name"] for c in server["clients"]} == {"site-1", "site-2"}
     job_id = session.submit_job(str(numpy_job(tmp_path, rounds=40, sleep=0.3)))
     wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 20, "the job to run")
-    rows = session.get_client_job_status(["site-1"])
-    assert rows == [{"client_name": "site-1", "app_name": "app", "job_id": job_id, "status": "started"}]
+    started = [{"client_name": "site-1", "app_name": "app", "job_id": job_id, "status": "started"}]
+    # The site says "starting" until its client app has loaded, then "started".
+    wait_until(lambda: session.get_client_job_status(["site-1"]) == started, 20, "site-1's client app to start")
     assert session.get_system_info().job_info[0].job_id == job_id
     stats = session.show_stats(job_id, "server")
     assert stats["server"]["ServerRunner"]["job_id"] == job_id

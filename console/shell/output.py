@@ -55,6 +55,10 @@ def render(result: Any, fmt: Format) -> str:
         return result if isinstance(result, str) else repr(result)
     if isinstance(result, str):
         return result
+    if isinstance(result, dict) and len(result) == 1:
+        (inner,) = result.values()  # e.g. {"client_status": [rows]}: the rows are the answer
+        if isinstance(inner, list) and inner and all(isinstance(r, dict) for r in inner):
+            return table(inner)
     if isinstance(result, list) and all(isinstance(r, dict) for r in result):
         return table(result)
     if isinstance(result, list):
