@@ -23,12 +23,13 @@ def _provision(args: argparse.Namespace) -> int:
 
 def _server(args: argparse.Namespace) -> int:
     from console.server.app import serve
+    from console.server.authz import PolicyError
     from console.server.store import StoreLocked
     from console.wire.kit import KitError
 
     try:
         restart = asyncio.run(serve(args.kit_dir))
-    except (KitError, StoreLocked) as exc:
+    except (KitError, StoreLocked, PolicyError) as exc:
         print(f"flare-console server: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -47,12 +48,13 @@ def _reexec(part: str, kit_dir: str) -> None:
 
 
 def _site(args: argparse.Namespace) -> int:
+    from console.server.authz import PolicyError
     from console.site.app import run_site
     from console.wire.kit import KitError
 
     try:
         restart = asyncio.run(run_site(args.kit_dir))
-    except KitError as exc:
+    except (KitError, PolicyError) as exc:
         print(f"flare-console site: {exc}", file=sys.stderr)
         return 2
     if restart:

@@ -60,6 +60,9 @@ def ensure_project(workspace: Path) -> Path:
             {"name": "site-1", "type": "client", "org": "demo"},
             {"name": "site-2", "type": "client", "org": "demo"},
             {"name": ADMIN, "type": "admin", "org": "demo", "role": "project_admin"},
+            {"name": "orgadmin@example.com", "type": "admin", "org": "demo", "role": "org_admin"},
+            {"name": "lead@example.com", "type": "admin", "org": "demo", "role": "lead"},
+            {"name": "member@example.com", "type": "admin", "org": "demo", "role": "member"},
         ],
     }))
     return Path(provision(project_file, workspace))

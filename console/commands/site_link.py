@@ -11,6 +11,11 @@ from console.commands.spec import ParamKind as K
 _JOB = Param("job_id", K.STR, "full job ID", required=True)
 
 
+def _who(prefix: str) -> tuple[Param, ...]:
+    """Who asked (name, org, role): the site applies its own policy to them."""
+    return tuple(Param(f"{prefix}_{part}", K.STR, f"{prefix}'s {part}", default="") for part in ("name", "org", "role"))
+
+
 def _link(name: str, summary: str, *params: Param, transfer: Transfer = Transfer.NONE) -> CommandSpec:
     return CommandSpec(name, summary, None, tuple(params), transfer=transfer)
 
@@ -21,7 +26,9 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
         _link("heartbeat", "the server is alive and so is the site"),
         _link("deploy_job", "receive a job's archive and start its client app", _JOB,
               Param("job_name", K.STR, "job name", default=""),
-              Param("app_name", K.STR, "the app deployed to this site", required=True), transfer=Transfer.UPLOAD),
+              Param("app_name", K.STR, "the app deployed to this site", required=True),
+              Param("byoc", K.BOOL, "the job ships custom code", default=False),
+              *_who("submitter"), transfer=Transfer.UPLOAD),
         _link("task", "run one task of a job on the given model", _JOB,
               Param("task_id", K.INT, "task number", required=True),
               Param("round", K.INT, "round number", default=0),
@@ -36,7 +43,9 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
         _link("shell", "a read-only shell command in the site's folder",
               Param("command", K.STR, "ls, cat, head, tail, grep or pwd", required=True),
               Param("options", K.STR, "its options"), Param("path", K.STR, "a path in the site's folder"),
-              Param("pattern", K.STR, "grep pattern")),
+              Param("pattern", K.STR, "grep pattern"), *_who("user"),
+              Param("right", K.STR, "the right the server checked (a job log needs only view)",
+                    default="shell_commands")),
         _link("shutdown", "stop the site process"),
         _link("restart", "restart the site process"),
     )

@@ -181,6 +181,8 @@ class _KitWriter:
             },
             "servers": [_server_entry(self.project)],
         })
+        # The site's own copy of the policy: its operator may tighten it (forbid custom code, say).
+        write_default_policy(startup.parent / "local" / "authorization.json")
         _write_script(startup / "start.sh", 'flare-console site "$DIR"')
 
     def _admin(self, folder: Path, startup: Path, p: Participant) -> None:

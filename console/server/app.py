@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.commands import CATALOG, Where
+from console.commands import CATALOG, CommandSpec, Where
 from console.process import setup_logging
 from console.server import job_commands, shell_commands, system_commands  # noqa: F401  (they register handlers)
+from console.server.authz import Policy, principal
 from console.server.handlers import HANDLERS
 from console.server.runner import JobRunner
 from console.server.scheduler import Scheduler
@@ -47,6 +48,7 @@ class Server:
         self.max_upload_bytes = MAX_UPLOAD_BYTES
         self.handlers = HANDLERS
         self.specs = CATALOG
+        self.policy = Policy.load(kit.root / "local" / "authorization.json")
         self.store = JobStore(kit.root / "store")
         self.connections: set[ServedConnection] = set()
         self.runner = JobRunner(self)
@@ -82,6 +84,10 @@ class Server:
             connection.push_event(topic, data)
 
     # -- sessions ------------------------------------------------------------------------
+
+    def authorize(self, connection: ServedConnection, spec: CommandSpec) -> None:
+        if spec.right is not None and connection.user is not None:
+            self.policy.require(principal(connection), spec.right)
 
     def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]:
         identity = connection.identity

@@ -43,9 +43,11 @@ class Deployment:
 
         async def one(site: str) -> str | None:
             try:
-                await self._link(site).upload("deploy_job", {"job_id": self.job.job_id, "job_name": self.job.name,
-                                                             "app_name": app_for[site]}, job_zip,
-                                              timeout=SITE_COMMAND_TIMEOUT)
+                meta = self.job.meta
+                args = {"job_id": self.job.job_id, "job_name": self.job.name, "app_name": app_for[site],
+                        "byoc": bool(meta.get("byoc")), "submitter_name": meta.get("submitter_name", ""),
+                        "submitter_org": meta.get("submitter_org", ""), "submitter_role": meta.get("submitter_role", "")}
+                await self._link(site).upload("deploy_job", args, job_zip, timeout=SITE_COMMAND_TIMEOUT)
                 return site
             except Exception as exc:
                 self.job.errors.setdefault(site, []).append(f"deploy failed: {exc}")

@@ -11,8 +11,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from console.commands import Right
 from console.jobdef.archive import safe_extract
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
+from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.status import JobStatus
 from console.server.store import Submitter
@@ -25,7 +27,8 @@ def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> dict
     scratch = Path(tempfile.mkdtemp(dir=scratch_root))
     try:
         safe_extract(archive, scratch, max_total_bytes=max_bytes)
-        return validate_job_folder(scratch).meta_fields()
+        definition = validate_job_folder(scratch)
+        return {**definition.meta_fields(), "byoc": definition.has_custom_code}
     except JobDefinitionError as exc:
         raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, str(exc)) from None
     finally:
@@ -59,6 +62,8 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
         fields = await asyncio.to_thread(
             _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4
         )
+        if fields["byoc"]:
+            server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
         job_id = await _store_new_job(ctx, archive, fields, folder_name)
     finally:
         archive.unlink(missing_ok=True)
@@ -72,23 +77,33 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
     meta = store.get(source_id)
     if meta is None:
         raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {args['job_id']}")
+    _require_on_job(ctx, Right.CLONE_JOB, meta)
+    if meta.get("byoc"):
+        ctx.server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
     archive = store.new_incoming_path()
     try:
         await asyncio.to_thread(shutil.copyfile, store.job_zip(source_id), archive)
-        fields = {k: meta[k] for k in ("name", "deploy_map", "min_clients", "mandatory_clients", "resource_spec")
-                  if k in meta}
+        fields = {k: meta[k] for k in ("name", "deploy_map", "min_clients", "mandatory_clients", "resource_spec",
+                                       "byoc") if k in meta}
         job_id = await _store_new_job(ctx, archive, fields, meta.get("job_folder_name", "job"), source_id)
     finally:
         archive.unlink(missing_ok=True)
     return {"job_id": job_id}
 
 
-def _job(ctx: RequestContext, id_or_prefix: str) -> dict[str, Any]:
+def _job(ctx: RequestContext, id_or_prefix: str, right: Right | None = None) -> dict[str, Any]:
+    """The job's meta; with ``right``, only if the user holds that right on this job."""
     store = ctx.server.store
     meta = store.get(store.resolve(id_or_prefix))
     if meta is None:  # deleted between resolve and get
         raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
+    if right is not None:
+        _require_on_job(ctx, right, meta)
     return meta
+
+
+def _require_on_job(ctx: RequestContext, right: Right, meta: dict[str, Any]) -> None:
+    ctx.server.policy.require(principal(ctx.connection), right, submitter=meta, what=f"job {meta['job_id']}")
 
 
 @handles("get_job_meta")
@@ -123,7 +138,7 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
 @handles("abort_job")
 async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
     server = ctx.server
-    meta = _job(ctx, args["job_id"])
+    meta = _job(ctx, args["job_id"], Right.MANAGE_JOB)
     job_id, status = meta["job_id"], JobStatus(meta["status"])
     if status.is_final:
         return f"Job for {job_id} is already completed."
@@ -138,7 +153,7 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
 @handles("delete_job")
 async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     server = ctx.server
-    meta = _job(ctx, args["job_id"])
+    meta = _job(ctx, args["job_id"], Right.MANAGE_JOB)
     job_id = meta["job_id"]
     if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
@@ -169,7 +184,7 @@ def _build_download(job_dir: Path, meta: dict[str, Any], out: Path) -> None:
 @handles("download_job")
 async def download_job(ctx: RequestContext, args: dict[str, Any]) -> Download:
     store = ctx.server.store
-    meta = _job(ctx, args["job_id"])
+    meta = _job(ctx, args["job_id"], Right.DOWNLOAD_JOB)
     job_id = meta["job_id"]
     out = store.new_incoming_path()
     await asyncio.to_thread(_build_download, store.job_dir(job_id), meta, out)

@@ -6,15 +6,18 @@ import asyncio
 from typing import Any
 
 from console.api.errors import InvalidArgumentError
+from console.commands import Right
 from console.runtime.target_commands import TargetCommandError, run_target_command
+from console.server.authz import principal
 from console.server.handlers import handles
-from console.server.system_commands import site_timeout
+from console.server.system_commands import require_on_target, site_timeout
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import RequestContext
 
 
 async def run_on_target(ctx: RequestContext, target: str, command: str, options: str | None, path: str | None,
-                        pattern: str | None) -> str:
+                        pattern: str | None, right: Right = Right.SHELL_COMMANDS) -> str:
+    require_on_target(ctx, right, target)
     if target == "server":
         try:
             return await asyncio.to_thread(run_target_command, ctx.server.workspace, command, options, path, pattern)
@@ -26,8 +29,11 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
         raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not the server or a connected site "
                                                     f"(connected: {online})")
     try:
+        user = principal(ctx.connection)
         return await site.link.request("shell", {"command": command, "options": options, "path": path,
-                                                 "pattern": pattern}, timeout=site_timeout(ctx))
+                                                 "pattern": pattern, "user_name": user.name, "user_org": user.org,
+                                                 "user_role": user.role, "right": right.value},
+                                       timeout=site_timeout(ctx))
     except InvalidArgumentError as exc:  # the site refused the path or the options
         raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
 

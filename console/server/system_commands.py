@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from console.commands import Right
 from console.process import process_info
+from console.server.authz import principal
 from console.server.handlers import handles
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import RequestContext
@@ -18,16 +20,27 @@ def site_timeout(ctx: RequestContext) -> float:
     return ctx.connection.command_timeout or DEFAULT_SITE_TIMEOUT
 
 
-def chosen_sites(ctx: RequestContext, names: list[str] | None) -> list[str]:
+def require_on_target(ctx: RequestContext, right: Right, target: str) -> None:
+    """``right`` on the server or on one site (``o:site`` rights depend on the site's org)."""
+    site = ctx.server.sites.get(target)
+    org = ctx.server.kit.org if target == "server" or site is None else site.org
+    ctx.server.policy.require(principal(ctx.connection), right, site_org=org, what=target)
+
+
+def chosen_sites(ctx: RequestContext, names: list[str] | None, right: Right | None = None) -> list[str]:
     """The sites a command addresses: those named (each must be connected), or all connected."""
     online = ctx.server.sites.online()
     if not names:
-        return sorted(online)
-    unknown = [n for n in names if n not in online]
-    if unknown:
-        raise RemoteError(ErrorType.INVALID_TARGET,
-                          f"not connected: {', '.join(unknown)}; connected sites: {', '.join(sorted(online)) or 'none'}")
-    return list(dict.fromkeys(names))
+        chosen = sorted(online)
+    else:
+        unknown = [n for n in names if n not in online]
+        if unknown:
+            raise RemoteError(ErrorType.INVALID_TARGET, f"not connected: {', '.join(unknown)}; "
+                                                        f"connected sites: {', '.join(sorted(online)) or 'none'}")
+        chosen = list(dict.fromkeys(names))
+    for site in chosen if right is not None else ():
+        require_on_target(ctx, right, site)
+    return chosen
 
 
 async def ask_sites(ctx: RequestContext, sites: list[str], cmd: str, args: dict[str, Any] | None = None
@@ -77,8 +90,9 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
 @handles("sys_info")
 async def sys_info(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     if args["target_type"] == "server":
+        require_on_target(ctx, Right.OPERATE, "server")
         return {"server": process_info(ctx.server.start_time)}
-    return await ask_sites(ctx, chosen_sites(ctx, args["targets"]), "sys_info")
+    return await ask_sites(ctx, chosen_sites(ctx, args["targets"], Right.OPERATE), "sys_info")
 
 
 def _running_job(ctx: RequestContext, id_or_prefix: str) -> Any:
@@ -138,8 +152,10 @@ async def _stop_targets(ctx: RequestContext, args: dict[str, Any], command: str)
     _refuse_while_running(ctx, command)
     target_type = args["target_type"]
     result: dict[str, Any] = {"status": "OK"}
+    if target_type in ("server", "all"):
+        require_on_target(ctx, Right.OPERATE, "server")
     if target_type in ("client", "all"):
-        sites = chosen_sites(ctx, args["targets"] if target_type == "client" else None)
+        sites = chosen_sites(ctx, args["targets"] if target_type == "client" else None, Right.OPERATE)
         result["client_status"] = await ask_sites(ctx, sites, command)
     if target_type in ("server", "all"):
         loop = asyncio.get_running_loop()
@@ -161,6 +177,7 @@ async def restart(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 
 @handles("remove_client")
 async def remove_client(ctx: RequestContext, args: dict[str, Any]) -> str:
+    require_on_target(ctx, Right.OPERATE, args["site"])
     if not await ctx.server.sites.remove(args["site"]):
         raise RemoteError(ErrorType.INVALID_TARGET, f"site {args['site']} is not connected")
     return f"site {args['site']} removed; it registers again when it reconnects"
@@ -174,10 +191,10 @@ async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
     options = f"-n {args['tail_lines']}" if args["tail_lines"] else None
     path = f"{job_id}/{args['log_file_name']}"
     if args["grep_pattern"]:
-        text = await run_on_target(ctx, args["target"], "grep", None, path, args["grep_pattern"])
+        text = await run_on_target(ctx, args["target"], "grep", None, path, args["grep_pattern"], Right.VIEW)
         if args["tail_lines"]:
             text = "\n".join(text.splitlines()[-args["tail_lines"]:]) + "\n"
     else:
-        text = await run_on_target(ctx, args["target"], "tail" if options else "cat", options, path, None)
+        text = await run_on_target(ctx, args["target"], "tail" if options else "cat", options, path, None, Right.VIEW)
     return {"logs": {args["target"]: text}}
 

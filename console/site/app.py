@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from console.commands import Right
 from console.commands.site_link import SITE_COMMANDS
 from console.process import process_info, setup_logging
 from console.runtime.target_commands import TargetCommandError, run_target_command
+from console.server.authz import Policy, Principal
 from console.site.jobs import SiteJobs
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import SiteKit
@@ -38,6 +40,9 @@ class Site:
         self._stop = asyncio.Event()
         self.restart_requested = False
         self._ssl = client_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
+        policy_path = kit.root / "local" / "authorization.json"
+        # The site's own copy of the policy: its operator may be stricter than the server (no byoc).
+        self.policy = Policy.load(policy_path) if policy_path.exists() else Policy.load_default()
 
     # -- Host ----------------------------------------------------------------------------
 
@@ -47,6 +52,9 @@ class Site:
             raise RemoteError(ErrorType.AUTHENTICATION, f"{peer.cn!r} is not this project's server")
         connection.user = User(peer.cn, peer.org, "server")
         return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status()}
+
+    def authorize(self, connection: ServedConnection, spec: Any) -> None:
+        """Only the server talks to a site; what its admins may do is checked per command below."""
 
     # -- connection loop ---------------------------------------------------------------------
 
@@ -112,6 +120,9 @@ class Site:
 
     async def _cmd_deploy_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         self._heard()
+        if args["byoc"]:
+            submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
+            self.policy.require(submitter, Right.BYOC, what=f"job {args['job_id']} (custom code) on {self.kit.name}")
         archive = self.kit.root / f".incoming-{args['job_id']}.zip"
         try:
             await ctx.receive_upload(archive, 4 << 30)
@@ -146,6 +157,12 @@ class Site:
         return process_info(self.start_time)
 
     async def _cmd_shell(self, ctx: RequestContext, args: dict[str, Any]) -> str:
+        user = Principal(args["user_name"], args["user_org"], args["user_role"])
+        try:
+            right = Right(args["right"])
+        except ValueError:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"unknown right {args['right']!r}") from None
+        self.policy.require(user, right, site_org=self.kit.org, what=self.kit.name)
         try:
             return await asyncio.to_thread(run_target_command, self.kit.root, args["command"], args["options"],
                                            args["path"], args["pattern"])

@@ -101,6 +101,7 @@ class ServerKit:
     root: Path
     project_name: str
     identity: str
+    org: str
     host: str
     fed_learn_port: int
     admin_port: int
@@ -122,6 +123,7 @@ class ServerKit:
             root=root,
             project_name=str(data.get("project_name", server.get("name", ""))),
             identity=str(_require(server, "identity", path)),
+            org=str(server.get("org", "")),
             host=str(server.get("host", "localhost")),
             fed_learn_port=int(_require(server, "fed_learn_port", path)),
             admin_port=int(_require(server, "admin_port", path)),

@@ -116,6 +116,9 @@ class Host(Protocol):
 
     def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]: ...
 
+    def authorize(self, connection: ServedConnection, spec: CommandSpec) -> None:
+        """Raise AuthorizationError if the logged-in peer may not run ``spec`` at all."""
+
 
 class ServedConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Any) -> None:
@@ -240,6 +243,7 @@ class ServedConnection:
             clean = spec.validate_wire_args(args)
         except ArgError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
+        self.server.authorize(self, spec)
         return await handler(RequestContext(self, spec, request_id, upload), clean)
 
     async def _stream_file(self, request_id: int, download: Download) -> None:

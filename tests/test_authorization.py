@@ -1,0 +1,115 @@
+"""FLARE's default rights matrix, enforced by the server and by each site's own policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.flare_api import AuthorizationError, new_secure_session
+
+from conftest import EXAMPLES, ServerProcess, SiteProcess, make_project, wait_until
+from jobs import numpy_job, waiting_for_sites
+
+ADMINS = [
+    {"name": "orgadmin@example.com", "type": "admin", "org": "example", "role": "org_admin"},
+    {"name": "lead@example.com", "type": "admin", "org": "example", "role": "lead"},
+    {"name": "lead@other.org", "type": "admin", "org": "other", "role": "lead"},
+    {"name": "member@example.com", "type": "admin", "org": "example", "role": "member"},
+]
+
+
+@pytest.fixture
+def roles(tmp_path: Path) -> Iterator[dict]:
+    project = make_project(tmp_path, extra=[*ADMINS, {"name": "site-3", "type": "client", "org": "other"}])
+    server = ServerProcess(project.server_kit).start()
+    sessions = {}
+    try:
+        for who in ["admin@example.com", *(a["name"] for a in ADMINS)]:
+            sessions[who] = new_secure_session(who, str(project.kit(who)))
+        yield {"project": project, "server": server, **sessions}
+    finally:
+        for sess in sessions.values():
+            sess.close()
+        server.stop()
+
+
+def test_member_only_views(roles, tmp_path: Path) -> None:
+    member = roles["member@example.com"]
+    assert member.list_jobs() == []
+    with pytest.raises(AuthorizationError, match="lacks the right 'submit_job'"):
+        member.submit_job(str(EXAMPLES / "hello-server"))
+    job_id = roles["lead@example.com"].submit_job(str(waiting_for_sites(tmp_path)))
+    assert member.get_job_meta(job_id)["submitter_name"] == "lead@example.com"
+    with pytest.raises(AuthorizationError, match="'manage_job'"):
+        member.abort_job(job_id)
+    with pytest.raises(AuthorizationError, match="'download_job'"):
+        member.download_job_result(job_id, str(tmp_path / "dl"))
+    with pytest.raises(AuthorizationError, match="'shell_commands'"):
+        member.ls_target("server")
+    with pytest.raises(AuthorizationError, match="'operate'"):
+        member.sys_info("server")
+
+
+def test_lead_acts_on_own_jobs_only(roles, tmp_path: Path) -> None:
+    lead, other_lead = roles["lead@example.com"], roles["lead@other.org"]
+    job_id = lead.submit_job(str(waiting_for_sites(tmp_path)))
+    other_job = other_lead.submit_job(str(waiting_for_sites(tmp_path, name="theirs")))
+    with pytest.raises(AuthorizationError, match=f"'manage_job' for job {other_job} \\(only for jobs they submitted"):
+        lead.abort_job(other_job)
+    with pytest.raises(AuthorizationError, match="'clone_job'"):
+        lead.clone_job(other_job)
+    assert lead.get_job_meta(lead.clone_job(job_id))["submitter_name"] == "lead@example.com"
+    assert "aborted" in lead.abort_job(job_id)
+    assert roles["admin@example.com"].abort_job(other_job)  # the project admin may do anything
+    assert lead.ls_target("server")  # the server belongs to lead's org
+    with pytest.raises(AuthorizationError, match="'shell_commands' for server \\(only on their org's sites\\)"):
+        other_lead.ls_target("server")
+
+
+def test_org_admin_manages_own_orgs_jobs(roles, tmp_path: Path) -> None:
+    org_admin = roles["orgadmin@example.com"]
+    with pytest.raises(AuthorizationError, match="'submit_job'"):
+        org_admin.submit_job(str(waiting_for_sites(tmp_path)))
+    ours = roles["lead@example.com"].submit_job(str(waiting_for_sites(tmp_path)))
+    theirs = roles["lead@other.org"].submit_job(str(waiting_for_sites(tmp_path, name="theirs")))
+    with pytest.raises(AuthorizationError, match="only for their org's jobs"):
+        org_admin.abort_job(theirs)
+    org_admin.abort_job(ours)
+    assert Path(org_admin.download_job_result(ours, str(tmp_path / "dl"))).is_dir()
+    with pytest.raises(AuthorizationError, match="'clone_job'"):
+        org_admin.clone_job(ours)
+
+
+def test_a_site_can_forbid_custom_code(roles, tmp_path: Path) -> None:
+    project = roles["project"]
+    policy_path = project.kit("site-2") / "local" / "authorization.json"
+    policy = json.loads(policy_path.read_text())
+    policy["permissions"]["lead"]["byoc"] = "none"
+    policy_path.write_text(json.dumps(policy))
+    sites = [SiteProcess(project.kit(name)).start() for name in ("site-1", "site-2")]
+    try:
+        admin, lead = roles["admin@example.com"], roles["lead@example.com"]
+        wait_until(lambda: len(admin.get_connected_client_list()) == 2, 20, "both sites")
+        meta = lead.wait_for_job(lead.submit_job(str(numpy_job(tmp_path, rounds=1))), timeout=30)
+        assert meta["status"] == "FINISHED:FAILED_TO_RUN"
+        assert "lacks the right 'byoc'" in " ".join(meta["job_errors"]["site-2"])
+        # The project admin's jobs still run there.
+        assert admin.wait_for_job(admin.submit_job(str(numpy_job(tmp_path, rounds=1))), timeout=30)["status"] == \
+            "FINISHED:COMPLETED"
+    finally:
+        for site in sites:
+            site.stop()
+
+
+def test_broken_policy_stops_the_server_with_a_clear_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    policy_path = project.server_kit / "local" / "authorization.json"
+    policy = json.loads(policy_path.read_text())
+    policy["permissions"]["lead"]["submit_job"] = "sometimes"
+    policy_path.write_text(json.dumps(policy))
+    server = ServerProcess(project.server_kit)
+    with pytest.raises(AssertionError, match="condition 'sometimes' is not one of"):
+        server.start(timeout=10)
