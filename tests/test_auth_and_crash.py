@@ -135,3 +135,29 @@ def test_server_refuses_second_instance_on_same_port(server, project) -> None:
     second.stderr_path = project.server_kit / "second-stderr.txt"
     with pytest.raises(AssertionError, match="exited"):
         second.start(timeout=10)
+
+
+def test_ca_certificate_as_a_leaf_is_refused(server, project, tmp_path: Path) -> None:
+    kit = tmp_path / "ca-kit"
+    shutil.copytree(project.admin_kit, kit)
+    ca_cert_path, ca_key_path = root_ca_paths(project.workspace, project.name)
+    for name in ("client.crt", "client.key"):
+        (kit / "startup" / name).unlink()
+    shutil.copy(ca_cert_path, kit / "startup" / "client.crt")
+    shutil.copy(ca_key_path, kit / "startup" / "client.key")
+    with pytest.raises(AuthenticationError, match="is a CA certificate"):
+        new_secure_session(project.name, str(kit), timeout=5)
+    # A client that skips its own check is refused by the server, which logs it.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(kit / "startup" / "rootCA.pem"))
+    ctx.load_cert_chain(str(kit / "startup" / "client.crt"), str(kit / "startup" / "client.key"))
+    port = json.loads((kit / "startup" / "fed_admin.json").read_text())["admin"]["port"]
+    with socket.create_connection(("localhost", port), timeout=5) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="server") as tls:
+                tls.sendall(b"\0" * 8)
+                tls.recv(1)
+        except (ssl.SSLError, ConnectionError):
+            pass
+    wait_until(lambda: "unsuitable certificate purpose" in server.stderr
+               or "a CA certificate cannot be used" in server.stderr, 5, "the server to log the refusal")

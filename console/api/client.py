@@ -50,6 +50,15 @@ def _check_own_certificate(path: Path) -> None:
             f"the certificate {path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; "
             "ask the project admin for a newly provisioned startup kit"
         )
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if is_ca:
+        raise AuthenticationError(
+            f"the certificate {path} is a CA certificate; a kit holds its participant's own certificate: "
+            "use the kit that provisioning wrote"
+        )
     if now < cert.not_valid_before_utc:
         raise AuthenticationError(
             f"the certificate {path} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; "

@@ -23,7 +23,7 @@ from console.server.store import JobStore
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import ServerKit
 from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
-from console.wire.tls import server_context
+from console.wire.tls import peer_certificate_problem, server_context
 
 log = logging.getLogger("console.server")
 
@@ -92,6 +92,9 @@ class Server:
     def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]:
         identity = connection.identity
         username = args.get("username")
+        if connection.refusal:
+            log.warning("refused %s (%r): %s", connection.peer, identity.cn, connection.refusal)
+            raise RemoteError(ErrorType.AUTHENTICATION, f"certificate refused: {connection.refusal}")
         if not identity.role:
             log.warning("refused %s: certificate of %r carries no admin role", connection.peer, identity.cn)
             raise RemoteError(
@@ -122,9 +125,11 @@ class Server:
             await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
         except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
             log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
-            writer.transport.abort()
+            writer.transport.close()  # close, not abort: the TLS alert goes out first
             return
         connection = ServedConnection(reader, writer, self)
+        # Refused at login, not here: the admin gets an AuthenticationError that says why.
+        connection.refusal = peer_certificate_problem(writer)
         self.connections.add(connection)
         try:
             await connection.serve()

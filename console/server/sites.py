@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.api.client import AsyncClient
 from console.provision.certs import identity_from_peercert
+from console.wire.tls import peer_certificate_problem
 
 if TYPE_CHECKING:
     from console.server.app import Server
@@ -71,6 +72,11 @@ class SiteRegistry:
         except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
             reason = exc.verify_message if isinstance(exc, ssl.SSLCertVerificationError) else exc
             log.warning("site TLS handshake from %s refused: %s", peer, reason)
+            writer.transport.abort()
+            return
+        problem = peer_certificate_problem(writer)
+        if problem:
+            log.warning("refused %s on the site port: %s", peer, problem)
             writer.transport.abort()
             return
         identity = identity_from_peercert(writer.get_extra_info("peercert") or {})

@@ -128,6 +128,7 @@ class ServedConnection:
         self.peer = writer.get_extra_info("peername")
         self.identity: CertIdentity = identity_from_peercert(writer.get_extra_info("peercert") or {})
         self.user: User | None = None
+        self.refusal: str | None = None  # set by a host that will refuse this peer at login
         self.command_timeout: float | None = None
         self._uploads: dict[int, _Upload] = {}
         self._tasks: set[asyncio.Task[None]] = set()

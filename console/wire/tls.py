@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
+
+from cryptography import x509
 
 
 def server_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
@@ -25,3 +28,21 @@ def client_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
+
+
+def peer_certificate_problem(writer: asyncio.StreamWriter) -> str | None:
+    """Why the verified peer certificate still may not be used as an identity, or None.
+
+    OpenSSL accepts the project's own root as a client certificate (it is trusted), so a
+    CA certificate presented as a leaf is refused here.
+    """
+    ssl_object = writer.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not der:
+        return "no client certificate"
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+    return "a CA certificate cannot be used as a participant's certificate" if constraints.ca else None
