@@ -19,6 +19,7 @@ from console.api.client import AsyncClient
 from console.api.errors import InvalidArgumentError, InvalidJobDefinition, JobNotFound
 from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
 from console.jobdef.archive import safe_extract, zip_job_folder
+from console.jobdef.signing import sign_archive
 from console.wire.kit import AdminKit, KitError
 
 #: Largest result archive unpacked by ``download_job_result``.
@@ -123,7 +124,9 @@ class AsyncSession:
         with tempfile.TemporaryDirectory(prefix="flare-submit-") as scratch:
             archive = Path(scratch) / "job.zip"
             await asyncio.to_thread(zip_job_folder, folder, archive)
-            result = await self.client.upload("submit_job", {"job_folder": folder.name}, archive)
+            signature = await asyncio.to_thread(sign_archive, archive, self.kit.tls.key)
+            result = await self.client.upload("submit_job", {"job_folder": folder.name, "signature": signature},
+                                              archive)
         return result["job_id"]
 
     async def clone_job(self, job_id: str) -> str:

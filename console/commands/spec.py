@@ -64,6 +64,7 @@ class Param:
     wire: bool = True  # False: only the client uses it (a local destination, a poll interval)
     minimum: float | None = None
     many: bool = False  # takes every remaining word (a list of sites)
+    typed: bool = True  # False: the client fills it in (a signature); never part of the grammar
 
     def coerce(self, value: Any, command: str) -> Any:
         """Check a value that arrived over the wire (JSON types) against this parameter."""
@@ -119,8 +120,12 @@ class CommandSpec:
     help: str = ""
     aliases: tuple[str, ...] = ()
 
+    @property
+    def typed_params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.typed)
+
     def usage(self) -> str:
-        words = [self.name, *(p.usage() for p in self.params)]
+        words = [self.name, *(p.usage() for p in self.typed_params)]
         if self.destructive:
             words.append("[--yes]")
         return " ".join(words)

@@ -1,88 +1,134 @@
 """Read-only shell commands on a participant's folder: ls, cat, head, tail, grep, pwd.
 
 No shell ever runs: each command is done here, in Python, on paths confined to the
-participant's folder (no absolute paths, no ``..``, no link out). A missing file reads
-as a shell would say it (output, as FLARE returns it); a path outside the folder, an
-unknown command or option is refused with ``TargetCommandError``.
+participant's folder (no absolute paths, no ``..``, no link out). Everything arrives from
+the network, so every argument is untrusted. A missing file, a directory or an unreadable
+file reads as a shell would say it (output, as FLARE returns it); a path outside the folder,
+an unknown command or option is refused with ``TargetCommandError``.
+
+Memory stays bounded by ``max_output_bytes`` whatever the file size: head stops early, tail
+scans backwards from the end, grep streams and caps over-long lines.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import stat
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 CONFINED_COMMANDS = ("ls", "cat", "head", "tail", "grep", "pwd")
 _BLOCK = 1 << 16
+# grep looks at no more than this much of one line: a log with no newlines must not fill memory.
+_MAX_LINE = 1 << 20
 
 
 class TargetCommandError(Exception):
-    pass
+    """Refused request; the message is what the user sees."""
 
 
-def _confine(root: Path, command: str, path: str) -> Path:
-    candidate = Path(path)
-    if candidate.is_absolute() or ".." in candidate.parts:
-        raise TargetCommandError(f"{command}: {path}: path outside the workspace is not allowed")
-    real_root = root.resolve()
-    target = (real_root / candidate).resolve()
-    if not target.is_relative_to(real_root):
-        raise TargetCommandError(f"{command}: {path}: path outside the workspace is not allowed")
-    return target
+@dataclass(frozen=True)
+class _OptionSpec:
+    flags: str = ""  # single letters, combinable: -la
+    numbers: str = ""  # letters taking a number: -n 5, -n5 (and -5 for n)
 
 
-def _options(command: str, options: str | None, allowed: str, with_number: str = "") -> tuple[set[str], dict[str, int]]:
-    """Single-letter flags, and numbers for the letters in ``with_number`` (``-n 5``, ``-n5``, ``-5``)."""
+@dataclass(frozen=True)
+class _Options:
+    flags: frozenset[str]
+    numbers: dict[str, int]
+
+
+_SPECS = {
+    "ls": _OptionSpec("lahtr"),
+    "cat": _OptionSpec("n"),
+    "head": _OptionSpec(numbers="nc"),
+    "tail": _OptionSpec(numbers="nc"),
+    "grep": _OptionSpec("invcwEF"),
+    "pwd": _OptionSpec(),
+}
+
+
+def _parse_options(command: str, options: str | None) -> _Options:
+    spec = _SPECS[command]
+    supported = " ".join(f"-{c}" for c in spec.flags + spec.numbers) or "none"
+    try:
+        words = shlex.split(options or "")
+    except ValueError as exc:
+        raise TargetCommandError(f"{command}: cannot parse options: {exc}") from None
     flags: set[str] = set()
     numbers: dict[str, int] = {}
-    words = shlex.split(options or "")
     while words:
         word = words.pop(0)
         if not word.startswith("-") or word == "-":
             raise TargetCommandError(f"{command}: unexpected word {word!r} among the options")
+        if word.startswith("--"):
+            raise TargetCommandError(f"{command}: unknown option {word}; supported: {supported}")
         body = word[1:]
-        if body.isdigit() and "n" in with_number:
+        if _is_number(body) and "n" in spec.numbers:
             numbers["n"] = int(body)
             continue
         for i, letter in enumerate(body):
-            if letter in with_number:
+            if letter in spec.numbers:
                 rest = body[i + 1:] or (words.pop(0) if words else "")
-                if not rest.isdigit():
+                if not _is_number(rest):
                     raise TargetCommandError(f"{command}: -{letter} needs a number")
                 numbers[letter] = int(rest)
                 break
-            if letter not in allowed:
-                supported = " ".join(f"-{c}" for c in allowed + with_number)
+            if letter not in spec.flags:
                 raise TargetCommandError(f"{command}: unknown option -{letter}; supported: {supported}")
             flags.add(letter)
-    return flags, numbers
+    return _Options(frozenset(flags), numbers)
 
 
-def _file_problem(command: str, shown: str, target: Path) -> str | None:
+def _is_number(text: str) -> bool:
+    # str.isdigit alone accepts "²", which int() then rejects.
+    return text.isascii() and text.isdigit()
+
+
+def _confine(root: Path, command: str, path: str) -> Path:
+    """The real path of ``path`` under ``root``, or a refusal; symlinks are followed before judging."""
+    if "\x00" in path:
+        raise TargetCommandError(f"{command}: invalid path")
+    candidate = Path(path)
+    refused = TargetCommandError(f"{command}: {path}: path outside the workspace is not allowed")
+    if candidate.is_absolute() or ".." in candidate.parts:
+        raise refused
+    try:
+        real_root = root.resolve()
+        target = (real_root / candidate).resolve()
+    except (OSError, RuntimeError):  # 3.11 raises RuntimeError on a symlink loop
+        raise TargetCommandError(f"{command}: {path}: Too many levels of symbolic links") from None
+    if not target.is_relative_to(real_root):
+        raise refused
+    return target
+
+
+def _ls(target: Path, shown: str, options: _Options) -> str:
+    flags = options.flags
     if not target.exists():
-        return f"{command}: {shown}: No such file or directory\n"
-    if target.is_dir():
-        return f"{command}: {shown}: Is a directory\n"
-    return None
-
-
-def _ls(root: Path, options: str | None, path: str | None) -> str:
-    flags, _ = _options("ls", options, "lahtr")
-    target = _confine(root, "ls", path or ".")
-    if not target.exists():
-        return f"ls: cannot access '{path}': No such file or directory\n"
-    entries = [target] if target.is_file() else [p for p in target.iterdir() if "a" in flags or not p.name.startswith(".")]
+        return f"ls: cannot access '{shown}': No such file or directory\n"
+    try:
+        if target.is_dir():
+            entries = [p for p in target.iterdir() if "a" in flags or not p.name.startswith(".")]
+        else:
+            entries = [target]
+        infos = [(entry, entry.lstat()) for entry in entries]
+    except OSError as exc:
+        return f"ls: cannot access '{shown}': {exc.strerror}\n"
     if "t" in flags:
-        entries.sort(key=lambda p: p.lstat().st_mtime, reverse=True)
+        infos.sort(key=lambda item: (-item[1].st_mtime, item[0].name))
     else:
-        entries.sort(key=lambda p: p.name)
+        infos.sort(key=lambda item: item[0].name)
     if "r" in flags:
-        entries.reverse()
+        infos.reverse()
     lines = []
-    for entry in entries:
-        info = entry.lstat()
+    for entry, info in infos:
         name = entry.name + ("/" if stat.S_ISDIR(info.st_mode) else "")
         if "l" in flags:
             size = _human(info.st_size) if "h" in flags else str(info.st_size)
@@ -94,100 +140,155 @@ def _ls(root: Path, options: str | None, path: str | None) -> str:
 
 
 def _human(size: float) -> str:
-    for unit in ("", "K", "M", "G"):
-        if size < 1024:
-            return f"{size:.0f}{unit}" if unit == "" else f"{size:.1f}{unit}"
+    if size < 1024:
+        return f"{size:.0f}"
+    for unit in ("K", "M", "G", "T"):
         size /= 1024
-    return f"{size:.1f}T"
+        if size < 1024 or unit == "T":
+            return f"{size:.1f}{unit}"
+    raise AssertionError("unreachable")
 
 
-def _head(target: Path, lines: int | None, count_bytes: int | None) -> bytes:
-    with open(target, "rb") as src:
-        if count_bytes is not None:
-            return src.read(count_bytes)
-        kept = []
-        for _ in range(lines if lines is not None else 10):
-            line = src.readline()
-            if not line:
-                break
-            kept.append(line)
-        return b"".join(kept)
+def _head(src: BinaryIO, lines: int | None, count_bytes: int | None, limit: int) -> bytes:
+    # One byte past the limit is enough for the caller to see that output was cut.
+    if count_bytes is not None:
+        return src.read(min(count_bytes, limit + 1))
+    kept: list[bytes] = []
+    total = 0
+    for _ in range(10 if lines is None else lines):
+        line = src.readline(limit + 1 - total)
+        if not line:
+            break
+        kept.append(line)
+        total += len(line)
+        if total > limit:
+            break
+    return b"".join(kept)
 
 
-def _tail(target: Path, lines: int | None, count_bytes: int | None) -> bytes:
-    """The end of a file, read backwards in blocks: a huge log is never loaded whole."""
-    size = target.stat().st_size
-    with open(target, "rb") as src:
-        if count_bytes is not None:
-            src.seek(max(size - count_bytes, 0))
-            return src.read()
-        wanted = lines if lines is not None else 10
-        data = b""
-        position = size
-        while position > 0 and data.count(b"\n") <= wanted:
-            step = min(_BLOCK, position)
-            position -= step
-            src.seek(position)
-            data = src.read(step) + data
-        parts = data.splitlines(keepends=True)
-        return b"".join(parts[-wanted:]) if wanted else b""
+def _tail(src: BinaryIO, lines: int | None, count_bytes: int | None, limit: int) -> bytes:
+    size = os.fstat(src.fileno()).st_size
+    if count_bytes is not None:
+        start = max(size - count_bytes, 0)
+    else:
+        start = _start_of_last_lines(src, size, 10 if lines is None else lines)
+    src.seek(start)
+    # Bounded by the size seen at the start: a log still being written does not make us read on.
+    return src.read(min(size - start, limit + 1))
 
 
-def _grep(target: Path, flags: set[str], pattern: str) -> str:
+def _start_of_last_lines(src: BinaryIO, size: int, wanted: int) -> int:
+    """Offset where the last ``wanted`` lines begin, found by reading blocks backwards."""
+    if wanted <= 0:
+        return size
+    seen = 0
+    position = size
+    while position > 0:
+        step = min(_BLOCK, position)
+        position -= step
+        src.seek(position)
+        block = src.read(step)
+        end = len(block)
+        if position + step == size and block.endswith(b"\n"):
+            end -= 1  # the file's final newline ends the last line; it does not start an empty one
+        while (newline := block.rfind(b"\n", 0, end)) >= 0:
+            seen += 1
+            if seen == wanted:
+                return position + newline + 1
+            end = newline
+    return 0
+
+
+def _compile_pattern(pattern: str | None, flags: frozenset[str]) -> re.Pattern[str]:
+    if not pattern:
+        raise TargetCommandError("grep: a pattern is required")
     source = re.escape(pattern) if "F" in flags else pattern
     if "w" in flags:
-        source = rf"\b(?:{source})\b"
+        # Lookarounds, not \b: grep -w also works when the pattern starts or ends with a non-word character.
+        source = rf"(?<!\w)(?:{source})(?!\w)"
     try:
-        regex = re.compile(source, re.IGNORECASE if "i" in flags else 0)
+        return re.compile(source, re.IGNORECASE if "i" in flags else 0)
     except re.error as exc:
         raise TargetCommandError(f"grep: invalid pattern: {exc}") from None
-    hits = []
-    with open(target, "rb") as src:
-        for number, raw in enumerate(src, 1):
-            line = raw.decode(errors="replace").rstrip("\n")
-            if bool(regex.search(line)) != ("v" in flags):
-                hits.append(f"{number}:{line}" if "n" in flags else line)
-    if "c" in flags:
-        return f"{len(hits)}\n"
-    return "".join(f"{hit}\n" for hit in hits)
+
+
+def _capped_lines(src: BinaryIO) -> Iterator[bytes]:
+    while line := src.readline(_MAX_LINE):
+        if not line.endswith(b"\n"):
+            # Drop the rest of an over-long line so that later line numbers stay right.
+            while (rest := src.readline(_MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
+        yield line
+
+
+def _grep(src: BinaryIO, regex: re.Pattern[str], flags: frozenset[str], limit: int) -> str:
+    invert, counting = "v" in flags, "c" in flags
+    hits: list[str] = []
+    count = total = 0
+    for number, raw in enumerate(_capped_lines(src), 1):
+        line = raw.decode(errors="replace").rstrip("\n")
+        if bool(regex.search(line)) == invert:
+            continue
+        count += 1
+        if counting:
+            continue
+        hit = f"{number}:{line}\n" if "n" in flags else f"{line}\n"
+        hits.append(hit)
+        total += len(hit.encode())
+        if total > limit:
+            break  # the rest would be cut anyway
+    return f"{count}\n" if counting else "".join(hits)
+
+
+def _truncate(text: str, limit: int) -> str:
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    kept = encoded[:limit].decode(errors="ignore")  # never end on half a character
+    separator = "" if not kept or kept.endswith("\n") else "\n"
+    return f"{kept}{separator}... (output truncated at {limit} bytes)\n"
 
 
 def run_target_command(root: Path, command: str, options: str | None = None, path: str | None = None,
                        pattern: str | None = None, max_output_bytes: int = 1 << 20) -> str:
+    """Run one confined command on ``root`` and return its output (shell-like, ending in a newline)."""
     root = Path(root)
+    if command not in _SPECS:
+        raise TargetCommandError(f"unknown command {command!r}; allowed: {', '.join(CONFINED_COMMANDS)}")
+    # Options and pattern are checked before the file system is touched, so a bad request is
+    # refused the same way whether or not the file exists.
+    parsed = _parse_options(command, options)
     if command == "pwd":
         return f"{root.resolve()}\n"
     if command == "ls":
-        return _truncate(_ls(root, options, path), max_output_bytes)
-    if command not in CONFINED_COMMANDS:
-        raise TargetCommandError(f"unknown command {command!r}; allowed: {', '.join(CONFINED_COMMANDS)}")
+        shown = path or "."
+        return _truncate(_ls(_confine(root, command, shown), shown, parsed), max_output_bytes)
+    regex = _compile_pattern(pattern, parsed.flags) if command == "grep" else None
     if not path:
         raise TargetCommandError(f"{command}: a file is required")
     target = _confine(root, command, path)
-    problem = _file_problem(command, path, target)
-    if problem:
-        return problem
-    if command == "grep":
-        flags, _ = _options("grep", options, "invcwEF")
-        if not pattern:
-            raise TargetCommandError("grep: a pattern is required")
-        return _truncate(_grep(target, flags, pattern), max_output_bytes)
-    if command == "cat":
-        flags, _ = _options("cat", options, "n")
+    if not target.exists():
+        return f"{command}: {path}: No such file or directory\n"
+    if target.is_dir():
+        return f"{command}: {path}: Is a directory\n"
+    if not target.is_file():
+        # A FIFO or socket would block the reader forever.
+        return f"{command}: {path}: not a regular file\n"
+    limit = max_output_bytes
+    try:
         with open(target, "rb") as src:
-            text = src.read(max_output_bytes + 1).decode(errors="replace")
-        if "n" in flags:
-            text = "".join(f"{i:6}\t{line}" for i, line in enumerate(text.splitlines(keepends=True), 1))
-        return _truncate(text, max_output_bytes)
-    _, numbers = _options(command, options, "", "nc")
-    reader = _head if command == "head" else _tail
-    return _truncate(reader(target, numbers.get("n"), numbers.get("c")).decode(errors="replace"), max_output_bytes)
-
-
-def _truncate(text: str, limit: int) -> str:
-    if len(text.encode()) <= limit:
-        return text
-    return text.encode()[:limit].decode(errors="ignore") + f"\n... (output truncated at {limit} bytes)\n"
+            if regex is not None:
+                return _truncate(_grep(src, regex, parsed.flags, limit), limit)
+            if command == "cat":
+                text = src.read(limit + 1).decode(errors="replace")
+                if "n" in parsed.flags:
+                    text = "".join(f"{i:6}\t{line}" for i, line in enumerate(text.splitlines(keepends=True), 1))
+                return _truncate(text, limit)
+            reader = _head if command == "head" else _tail
+            data = reader(src, parsed.numbers.get("n"), parsed.numbers.get("c"), limit)
+            return _truncate(data.decode(errors="replace"), limit)
+    except OSError as exc:
+        return f"{command}: {path}: {exc.strerror or exc}\n"
 
 
 __all__ = ["CONFINED_COMMANDS", "TargetCommandError", "run_target_command"]

@@ -46,7 +46,8 @@ class Deployment:
                 meta = self.job.meta
                 args = {"job_id": self.job.job_id, "job_name": self.job.name, "app_name": app_for[site],
                         "byoc": bool(meta.get("byoc")), "submitter_name": meta.get("submitter_name", ""),
-                        "submitter_org": meta.get("submitter_org", ""), "submitter_role": meta.get("submitter_role", "")}
+                        "submitter_org": meta.get("submitter_org", ""), "submitter_role": meta.get("submitter_role", ""),
+                        **self.job.signature}
                 await self._link(site).upload("deploy_job", args, job_zip, timeout=SITE_COMMAND_TIMEOUT)
                 return site
             except Exception as exc:

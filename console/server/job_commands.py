@@ -11,13 +11,16 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from console.commands import Right
 from console.jobdef.archive import safe_extract
+from console.jobdef.signing import certificate_pem, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.status import JobStatus
-from console.server.store import Submitter
+from console.server.store import SIGNATURE_FILE, Submitter
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import Download, RequestContext
 
@@ -35,17 +38,32 @@ def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> dict
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _check_signature(ctx: RequestContext, archive: Path, signature: str) -> bytes:
+    """Verify the upload against the uploader's own certificate; the record kept for the sites."""
+    der = ctx.connection.peer_cert_der
+    if der is None:
+        raise RemoteError(ErrorType.AUTHENTICATION, "no client certificate to check the job's signature with")
+    pem = certificate_pem(der)
+    try:
+        verify_archive(archive, signature, x509.load_pem_x509_certificate(pem.encode()))
+    except JobDefinitionError as exc:
+        raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, str(exc)) from None
+    return json.dumps({"signature": signature, "signed_by": ctx.user.name, "signer_pem": pem}).encode()
+
+
 def _submitter(ctx: RequestContext) -> Submitter:
     return Submitter(ctx.user.name, ctx.user.org, ctx.user.role)
 
 
 async def _store_new_job(
-    ctx: RequestContext, archive: Path, fields: dict[str, Any], folder_name: str, cloned_from: str | None = None
+    ctx: RequestContext, archive: Path, fields: dict[str, Any], folder_name: str, signature: bytes,
+    cloned_from: str | None = None,
 ) -> str:
     server = ctx.server
     job_id = str(uuid.uuid4())
     await asyncio.to_thread(
-        server.store.create_job, job_id, archive, fields, folder_name, _submitter(ctx), cloned_from
+        server.store.create_job, job_id, archive, fields, folder_name, _submitter(ctx), cloned_from,
+        {SIGNATURE_FILE: signature},
     )
     server.publish("job_status", {"job_id": job_id, "name": fields["name"], "status": JobStatus.SUBMITTED.value})
     server.scheduler.wake()
@@ -59,12 +77,13 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     archive = server.store.new_incoming_path()
     try:
         await ctx.receive_upload(archive, server.max_upload_bytes)
+        signature = await asyncio.to_thread(_check_signature, ctx, archive, args["signature"])
         fields = await asyncio.to_thread(
             _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4
         )
         if fields["byoc"]:
             server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
-        job_id = await _store_new_job(ctx, archive, fields, folder_name)
+        job_id = await _store_new_job(ctx, archive, fields, folder_name, signature)
     finally:
         archive.unlink(missing_ok=True)
     return {"job_id": job_id}
@@ -83,9 +102,10 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
     archive = store.new_incoming_path()
     try:
         await asyncio.to_thread(shutil.copyfile, store.job_zip(source_id), archive)
+        signature = (store.job_dir(source_id) / SIGNATURE_FILE).read_bytes()  # the original signer's
         fields = {k: meta[k] for k in ("name", "deploy_map", "min_clients", "mandatory_clients", "resource_spec",
                                        "byoc") if k in meta}
-        job_id = await _store_new_job(ctx, archive, fields, meta.get("job_folder_name", "job"), source_id)
+        job_id = await _store_new_job(ctx, archive, fields, meta.get("job_folder_name", "job"), signature, source_id)
     finally:
         archive.unlink(missing_ok=True)
     return {"job_id": job_id}

@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.jobdef.signing import verify_archive, verify_signer
+from console.jobdef.validate import JobDefinitionError
 from console.process import stop_child
+from console.provision.certs import load_cert
 from console.server.deployment import Deployment
 from console.server.status import JobStatus
+from console.server.store import SIGNATURE_FILE
 
 if TYPE_CHECKING:
     from console.server.app import Server
@@ -80,6 +84,18 @@ class RunningJob:
     errors: dict[str, list[str]] = field(default_factory=dict)  # target -> messages
     relays: set[asyncio.Task[None]] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
+    signature: dict[str, str] = field(default_factory=dict)  # signature, signed_by, signer_pem
+
+
+def verified_signature(job_dir: Path, root_ca: Path) -> dict[str, str]:
+    """The job's signature record, checked against its archive and the project's root CA."""
+    try:
+        record = json.loads((job_dir / SIGNATURE_FILE).read_text())
+    except (OSError, ValueError):
+        raise JobDefinitionError("the job has no readable signature record; it cannot run") from None
+    signer = verify_signer(record.get("signer_pem", ""), load_cert(root_ca), record.get("signed_by", ""))
+    verify_archive(job_dir / "job.zip", record.get("signature", ""), signer)
+    return record
 
 
 def _prepare_workspace(job_zip: Path, workspace: Path, app_name: str) -> None:
@@ -142,6 +158,13 @@ class JobRunner:
     async def _run_job(self, job: RunningJob, deployment: Deployment) -> tuple[JobStatus, list[str]]:
         store = self.server.store
         deployed: list[str] = []
+        try:  # nothing runs unless the stored archive is still the one its submitter signed
+            job.signature = await asyncio.to_thread(verified_signature, store.job_dir(job.job_id),
+                                                    self.server.kit.tls.ca)
+        except JobDefinitionError as exc:
+            job.errors.setdefault("server", []).append(str(exc))
+            log.error("job %s: %s", job.job_id, exc)
+            return JobStatus.FINISHED_FAILED_TO_RUN, deployed
         if job.sites:
             apps = site_apps(job.meta.get("deploy_map", {}), job.sites)
             deployed = await deployment.deploy(store.job_zip(job.job_id), apps)

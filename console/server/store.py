@@ -47,6 +47,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter_name, submit_time);
 """
 
+#: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).
+SIGNATURE_FILE = "signature.json"
 #: Largest number of candidates named in an "ambiguous prefix" error.
 _MAX_CANDIDATES = 10
 
@@ -151,10 +153,16 @@ class JobStore:
         job_folder_name: str,
         submitter: Submitter,
         cloned_from: str | None = None,
+        extra_files: dict[str, bytes] | None = None,
     ) -> dict[str, Any]:
-        """Move ``job_zip`` into the store and commit the job's row; returns its meta."""
+        """Move ``job_zip`` (and write ``extra_files`` beside it) into the store, then commit the row."""
         folder = self.job_dir(job_id)
         folder.mkdir()
+        for name, data in (extra_files or {}).items():
+            with open(folder / name, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
         target = self.job_zip(job_id)
         os.replace(job_zip, target)
         fsync_dir(folder)

@@ -115,7 +115,7 @@ class ShellCompleter(Completer):
 
     def _options(self, spec: CommandSpec, done: list[str], word: str) -> Iterator[Completion]:
         used = set(done)
-        flags = [(p.flag, p.help) for p in spec.params if p.flag]
+        flags = [(p.flag, p.help) for p in spec.typed_params if p.flag]
         if spec.destructive:
             flags.append(("--yes", "do not ask to confirm"))
         for flag, help_text in flags:
@@ -155,9 +155,10 @@ def _plain(values: Iterable[str], word: str) -> Iterator[Completion]:
 
 def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:
     """The parameter the next word fills, given the words already typed after the command."""
-    flags = {p.flag: p for p in spec.params if p.flag}
-    takes_options = any(p.kind is ParamKind.OPTIONS for p in spec.params)
-    positionals = [p for p in spec.params if not p.flag and p.kind is not ParamKind.OPTIONS]
+    params = spec.typed_params
+    flags = {p.flag: p for p in params if p.flag}
+    takes_options = any(p.kind is ParamKind.OPTIONS for p in params)
+    positionals = [p for p in params if not p.flag and p.kind is not ParamKind.OPTIONS]
     index = 0
     expecting: Param | None = None
     previous = ""

@@ -140,7 +140,7 @@ async def _help(ex: Executor, parsed: ParsedCommand) -> Outcome:
         if spec is None:
             raise CommandFailed(f"no command named '{name}'; type 'help' for the list")
         lines = [f"usage: {spec.usage()}", "", spec.summary + ("  (asks to confirm)" if spec.destructive else "")]
-        for p in spec.params:
+        for p in spec.typed_params:
             lines.append(f"  {p.usage():<28} {p.help}")
         if spec.aliases:
             lines.append(f"also: {', '.join(spec.aliases)}")

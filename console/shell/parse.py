@@ -73,9 +73,10 @@ def parse_command(line: str) -> ParsedCommand | None:
     if spec is None:
         raise UsageError(did_you_mean(name))
     parsed = ParsedCommand(spec)
-    flags = {p.flag: p for p in spec.params if p.flag}
-    options_bag = next((p for p in spec.params if p.kind is ParamKind.OPTIONS), None)
-    positionals = [p for p in spec.params if not p.flag and p is not options_bag]
+    params = spec.typed_params
+    flags = {p.flag: p for p in params if p.flag}
+    options_bag = next((p for p in params if p.kind is ParamKind.OPTIONS), None)
+    positionals = [p for p in params if not p.flag and p is not options_bag]
     index = 0
     bag: list[str] = []
     while rest:
@@ -106,7 +107,7 @@ def parse_command(line: str) -> ParsedCommand | None:
             raise UsageError(f"{spec.name}: unexpected argument '{token}'; usage: {spec.usage()}")
     if options_bag is not None and bag:
         parsed.values[options_bag.name] = " ".join(bag)
-    for param in spec.params:
+    for param in params:
         if param.name not in parsed.values:
             if param.required:
                 raise UsageError(f"{spec.name}: {param.name.upper()} is missing; usage: {spec.usage()}")

@@ -13,7 +13,10 @@ from typing import Any
 
 from console.commands import Right
 from console.commands.site_link import SITE_COMMANDS
+from console.jobdef.signing import verify_archive, verify_signer
+from console.jobdef.validate import JobDefinitionError
 from console.process import process_info, setup_logging
+from console.provision.certs import load_cert
 from console.runtime.target_commands import TargetCommandError, run_target_command
 from console.server.authz import Policy, Principal
 from console.site.jobs import SiteJobs
@@ -126,9 +129,19 @@ class Site:
         archive = self.kit.root / f".incoming-{args['job_id']}.zip"
         try:
             await ctx.receive_upload(archive, 4 << 30)
+            await asyncio.to_thread(self._verify_job, archive, args)
             await self.jobs.deploy(args["job_id"], args["job_name"], args["app_name"], archive)
         finally:
             archive.unlink(missing_ok=True)
+
+    def _verify_job(self, archive: Path, args: dict[str, Any]) -> None:
+        """The archive must be what its submitter signed, and the signer one of this project's admins."""
+        try:
+            signer = verify_signer(args["signer_pem"], load_cert(self.kit.tls.ca), args["signed_by"])
+            verify_archive(archive, args["signature"], signer)
+        except JobDefinitionError as exc:
+            log.error("job %s refused: %s", args["job_id"], exc)
+            raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, f"{self.kit.name}: {exc}") from None
 
     async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         self._heard()

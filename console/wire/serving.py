@@ -127,6 +127,8 @@ class ServedConnection:
         self.server = server  # the Host: the FL server for admins, a site for its server
         self.peer = writer.get_extra_info("peername")
         self.identity: CertIdentity = identity_from_peercert(writer.get_extra_info("peercert") or {})
+        ssl_object = writer.get_extra_info("ssl_object")
+        self.peer_cert_der: bytes | None = ssl_object.getpeercert(binary_form=True) if ssl_object else None
         self.user: User | None = None
         self.refusal: str | None = None  # set by a host that will refuse this peer at login
         self.command_timeout: float | None = None
