@@ -1,99 +1,248 @@
 """Zip archives of job folders and workspaces, and extraction that cannot escape its target.
 
-Extraction refuses absolute paths, ``..``, links, too many entries and more bytes than
-allowed; sizes are counted while writing, so an archive that lies in its headers cannot
-fill the disk.
+Extraction checks every entry before writing anything (absolute paths, drive letters,
+``..``, links, duplicates, too many entries, declared sizes), then counts the bytes it
+actually writes, so an archive that lies in its headers cannot fill the disk. A refused
+or broken archive leaves nothing behind in the target.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import stat
+import tempfile
 import zipfile
+import zlib
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from console.jobdef.validate import JobDefinitionError
 
-_SKIPPED_NAMES = {"__pycache__", ".DS_Store"}
+log = logging.getLogger(__name__)
+
+_SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store"})
+_SKIPPED_SUFFIXES = (".pyc",)
 _COPY_BLOCK = 1 << 20
+# What a malformed archive can raise from zipfile and the decompressors while being read.
+_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, zlib.error,
+                NotImplementedError, RuntimeError)
 
 
 class UnsafeArchiveError(JobDefinitionError):
     """An archive entry would land outside its target or is not a plain file."""
 
 
-def _members(folder: Path) -> list[Path]:
-    files = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_NAMES)
-        for name in sorted(filenames):
-            if name in _SKIPPED_NAMES or name.endswith(".pyc"):
+class LinkPolicy(Enum):
+    """What zipping does with a link that points out of the folder being zipped."""
+
+    REFUSE = "refuse"  # a job folder: the submitter must fix it
+    SKIP = "skip"  # a workspace: keep the rest of the job's results, never the linked file
+
+
+@dataclass(frozen=True)
+class _Member:
+    path: Path
+    arcname: str
+
+
+def _skipped(name: str) -> bool:
+    return name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES)
+
+
+def _outside_link(path: Path, root: Path, policy: LinkPolicy) -> bool:
+    """True if ``path`` is a link out of ``root`` to be skipped; raises if the policy refuses it."""
+    if not path.is_symlink():
+        return False
+    target = path.resolve()
+    if target.is_relative_to(root):
+        return False
+    if policy is LinkPolicy.REFUSE:
+        raise JobDefinitionError(
+            f"{path} is a link to {target}, outside the folder; copy the file into the folder instead"
+        )
+    log.warning("not archiving %s: it links to %s, outside %s", path, target, root)
+    return True
+
+
+def _members(root: Path, prefix: str, policy: LinkPolicy, exclude: Path | None) -> list[_Member]:
+    members: list[_Member] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        # os.walk never descends into linked folders; a link inside the folder is archived
+        # under its real path anyway, and one out of it is refused or skipped here.
+        linked = {d for d in dirnames if (here / d).is_symlink()}
+        for name in sorted(linked):
+            if not _skipped(name):
+                _outside_link(here / name, root, policy)
+        dirnames[:] = sorted(d for d in dirnames if not _skipped(d) and d not in linked)
+        for name in filenames:
+            path = here / name
+            if _skipped(name) or _outside_link(path, root, policy):
                 continue
-            files.append(Path(dirpath) / name)
-    return files
+            try:
+                mode = path.stat().st_mode
+            except FileNotFoundError:  # vanished meanwhile, or a dangling link inside the folder
+                continue
+            # A FIFO or socket would block or fail the archive; they are never job content.
+            if not stat.S_ISREG(mode) or (exclude is not None and path.resolve() == exclude):
+                continue
+            members.append(_Member(path, prefix + path.relative_to(root).as_posix()))
+    return sorted(members, key=lambda m: m.arcname)
 
 
-def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = "") -> None:
-    """Zip the files under ``folder`` (sorted, relative paths); links pointing outside are refused."""
-    folder = Path(folder).resolve()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for path in _members(folder):
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(folder):
-                    raise JobDefinitionError(f"{path} is a link to {target}, outside the folder; copy the file in")
-            archive.write(path, arcname_prefix + path.relative_to(folder).as_posix())
+def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPolicy) -> None:
+    root = Path(folder).resolve()
+    if not root.is_dir():
+        raise JobDefinitionError(f"{folder} is not a folder; nothing to archive")
+    prefix = prefix.strip("/")
+    prefix = f"{prefix}/" if prefix else ""
+    if not isinstance(out, str | os.PathLike):
+        _write_members(out, _members(root, prefix, policy, None))
+        return
+    out = Path(out)
+    members = _members(root, prefix, policy, out.resolve())
+    # Write beside the target and rename, so a failure never leaves a half-written archive.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            _write_members(tmp, members)
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
-def zip_job_folder(folder: Path, out: Path | BinaryIO) -> None:
-    zip_dir_to_file(folder, out)
+def _write_members(out: BinaryIO, members: list[_Member]) -> None:
+    # strict_timestamps=False: files dated before 1980 (zip's epoch) are archived, not refused.
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
+        for member in members:
+            try:
+                archive.write(member.path, member.arcname)
+            except FileNotFoundError:  # a workspace file removed while archiving
+                log.warning("not archiving %s: it disappeared while the folder was being archived", member.path)
+
+
+def zip_job_folder(folder: Path, out: BinaryIO | Path) -> None:
+    """Zip a job folder's contents (relative paths, sorted); a link out of the folder is refused."""
+    _write_zip(folder, out, "", LinkPolicy.REFUSE)
+
+
+def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = "",
+                    links: LinkPolicy = LinkPolicy.SKIP) -> None:
+    """Zip a workspace folder under ``arcname_prefix``; by default links out of it are left out (logged)."""
+    _write_zip(folder, out, arcname_prefix, links)
 
 
 def _safe_relative(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
-    if not name or path.is_absolute() or (path.parts and ":" in path.parts[0]):
+    if not path.parts or path == PurePosixPath("."):
+        raise UnsafeArchiveError(f"archive entry {name!r} has an empty name")
+    if path.is_absolute() or ":" in path.parts[0]:
         raise UnsafeArchiveError(f"archive entry {name!r} has an absolute path")
     if ".." in path.parts:
         raise UnsafeArchiveError(f"archive entry {name!r} climbs out with '..'")
     return path
 
 
+def _plan(infos: list[zipfile.ZipInfo], root: Path, max_total_bytes: int,
+          max_entries: int) -> list[tuple[zipfile.ZipInfo, Path]]:
+    """Every entry's target, checked before a single byte is written."""
+    if len(infos) > max_entries:
+        raise UnsafeArchiveError(f"archive has {len(infos)} entries; the limit is {max_entries}")
+    declared = sum(info.file_size for info in infos)
+    if declared > max_total_bytes:
+        raise UnsafeArchiveError(
+            f"archive unpacks to {declared} bytes, more than the limit of {max_total_bytes} bytes"
+        )
+    plan: list[tuple[zipfile.ZipInfo, Path]] = []
+    files: set[PurePosixPath] = set()
+    folders: set[PurePosixPath] = set()
+    for info in infos:
+        relative = _safe_relative(info.filename)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeArchiveError(f"archive entry {info.filename!r} is a link; links are not allowed")
+        if info.flag_bits & 0x1:
+            raise UnsafeArchiveError(f"archive entry {info.filename!r} is encrypted; send it unencrypted")
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root):
+            raise UnsafeArchiveError(f"archive entry {info.filename!r} lands outside the target folder")
+        parents = set(relative.parents) - {PurePosixPath(".")}
+        if info.is_dir():
+            parents.add(relative)
+        elif relative in files:
+            # Two entries of one name: tools disagree on which one wins, so neither is trusted.
+            raise UnsafeArchiveError(f"archive entry {info.filename!r} appears twice")
+        else:
+            files.add(relative)
+        folders |= parents
+        plan.append((info, target))
+    clash = files & folders
+    if clash:
+        raise UnsafeArchiveError(f"archive entry {sorted(clash)[0]!s} is both a file and a folder")
+    return plan
+
+
+def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], max_total_bytes: int) -> None:
+    written = 0
+    for info, target in plan:
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with archive.open(info) as src, open(target, "wb") as out:
+                while block := src.read(_COPY_BLOCK):
+                    written += len(block)
+                    if written > max_total_bytes:
+                        raise UnsafeArchiveError(
+                            f"archive unpacks to more than the limit of {max_total_bytes} bytes "
+                            f"(entry {info.filename!r} is larger than its header says)"
+                        )
+                    out.write(block)
+        except _READ_ERRORS as exc:
+            if isinstance(exc, JobDefinitionError):
+                raise
+            raise JobDefinitionError(f"not a valid zip archive: entry {info.filename!r}: {exc}") from None
+
+
+def _snapshot(dest: Path) -> set[Path] | None:
+    """What ``dest`` held before extracting (None: it did not exist), so a failure can undo exactly that."""
+    if not dest.exists():
+        return None
+    return {Path(dirpath) / name for dirpath, dirs, files in os.walk(dest) for name in (*dirs, *files)}
+
+
+def _undo(dest: Path, before: set[Path] | None) -> None:
+    if before is None:
+        shutil.rmtree(dest, ignore_errors=True)
+        return
+    for dirpath, dirs, files in os.walk(dest, topdown=False):
+        for name in (*files, *dirs):
+            path = Path(dirpath) / name
+            if path not in before:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+
 def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entries: int = 10000) -> None:
+    """Extract ``zip_path`` into ``dest``; anything unsafe or broken raises and leaves ``dest`` as it was."""
     try:
         archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (*_READ_ERRORS, OSError) as exc:
         raise JobDefinitionError(f"not a valid zip archive: {exc}") from None
     with archive:
-        infos = archive.infolist()
-        if len(infos) > max_entries:
-            raise UnsafeArchiveError(f"archive has {len(infos)} entries; the limit is {max_entries}")
-        if sum(info.file_size for info in infos) > max_total_bytes:
-            raise UnsafeArchiveError(f"archive unpacks to more than the limit of {max_total_bytes} bytes")
         dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        root = dest.resolve()
-        written = 0
-        for info in infos:
-            relative = _safe_relative(info.filename)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise UnsafeArchiveError(f"archive entry {info.filename!r} is a link; links are not allowed")
-            target = (root / relative).resolve()
-            if not target.is_relative_to(root):
-                raise UnsafeArchiveError(f"archive entry {info.filename!r} lands outside the target folder")
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with archive.open(info) as src, open(target, "wb") as out:
-                    while block := src.read(_COPY_BLOCK):
-                        written += len(block)
-                        if written > max_total_bytes:
-                            raise UnsafeArchiveError(
-                                f"archive unpacks to more than the limit of {max_total_bytes} bytes"
-                            )
-                        out.write(block)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
-                raise JobDefinitionError(f"not a valid zip archive: entry {info.filename!r}: {exc}") from None
-
+        plan = _plan(archive.infolist(), dest.resolve(), max_total_bytes, max_entries)
+        before = _snapshot(dest)
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            _extract_all(archive, plan, max_total_bytes)
+        except BaseException:
+            _undo(dest, before)
+            raise

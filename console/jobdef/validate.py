@@ -44,9 +44,13 @@ class JobDefinition:
 
 def _load_json_object(path: Path, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise JobDefinitionError(f"{what} is missing: add {path.name}") from None
+    except IsADirectoryError:
+        raise JobDefinitionError(f"{what} is a folder; it must be a JSON file") from None
+    except OSError as exc:
+        raise JobDefinitionError(f"{what} cannot be read ({exc.strerror or exc}); check its permissions") from None
     except UnicodeDecodeError:
         raise JobDefinitionError(f"{what} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -72,6 +76,13 @@ def _deploy_map(meta: dict[str, Any]) -> dict[str, list[str]]:
             raise JobDefinitionError(
                 f"meta.json: deploy_map[{app!r}] must be a non-empty list of site names, 'server' or '@ALL'"
             )
+        for target in targets:
+            # Site names travel in command lines and paths: a comma or slash would split or escape them.
+            if target not in (SERVER, ALL_SITES) and not _SAFE_NAME.match(target):
+                raise JobDefinitionError(
+                    f"meta.json: deploy_map[{app!r}] names {target!r}, which is not a site name "
+                    "(letters, digits, '.', '_', '-', '@'); use the site's name as provisioned"
+                )
     return deploy_map
 
 
@@ -109,11 +120,33 @@ def _check_counts(meta: dict[str, Any], sites: list[str], all_sites: bool) -> tu
     return min_clients, mandatory
 
 
-def validate_job_folder(folder: Path) -> JobDefinition:
-    """Check a job folder against FLARE's rules; read-only."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise JobDefinitionError(f"{folder} is not a folder")
+def _job_root(folder: Path | str) -> Path:
+    if isinstance(folder, str) and not folder.strip():
+        raise JobDefinitionError("no job folder given; pass the folder that holds meta.json")
+    path = Path(folder)
+    if not path.is_dir():
+        raise JobDefinitionError(f"{folder} is not a folder; pass the folder that holds meta.json")
+    resolved = path.resolve()
+    if resolved == Path(resolved.anchor):
+        raise JobDefinitionError(f"{folder} is the file system root, not a job folder")
+    return path
+
+
+def _check_app_folder(folder: Path, app: str) -> Path:
+    app_dir = folder / app
+    if not app_dir.is_dir():
+        raise JobDefinitionError(
+            f"app folder {app!r} named in deploy_map does not exist in the job folder; "
+            f"add {app}/ or fix deploy_map"
+        )
+    if not app_dir.resolve().is_relative_to(folder.resolve()):
+        raise JobDefinitionError(f"app folder {app!r} is a link out of the job folder; copy the app in")
+    return app_dir
+
+
+def validate_job_folder(folder: Path | str) -> JobDefinition:
+    """Check a job folder against FLARE's rules; read-only: it never writes or creates anything."""
+    folder = _job_root(folder)
     meta = _load_json_object(folder / "meta.json", "meta.json")
     name = meta.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -128,9 +161,7 @@ def validate_job_folder(folder: Path) -> JobDefinition:
         raise JobDefinitionError("meta.json: resource_spec must be an object")
     has_custom = False
     for app, targets in deploy_map.items():
-        app_dir = folder / app
-        if not app_dir.is_dir():
-            raise JobDefinitionError(f"app folder {app!r} named in deploy_map does not exist in the job folder")
+        app_dir = _check_app_folder(folder, app)
         if SERVER in targets:
             _load_json_object(app_dir / "config" / SERVER_CONFIG, f"{app}/config/{SERVER_CONFIG}")
         if any(t != SERVER for t in targets):

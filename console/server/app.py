@@ -28,8 +28,6 @@ from console.wire.tls import peer_certificate_problem, server_context
 log = logging.getLogger("console.server")
 
 HANDSHAKE_TIMEOUT = 10.0
-#: Largest job upload accepted, in bytes.
-MAX_UPLOAD_BYTES = 2 << 30
 
 
 def _check_registry() -> None:
@@ -45,7 +43,7 @@ class Server:
         self.kit = kit
         self.workspace = kit.root
         self.start_time = time.time()
-        self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self.max_upload_bytes = kit.max_upload_bytes
         self.handlers = HANDLERS
         self.specs = CATALOG
         self.policy = Policy.load(kit.root / "local" / "authorization.json")

@@ -52,13 +52,30 @@ def decode_header(raw: bytes) -> dict[str, Any]:
     return header
 
 
-async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
-    """Read one frame; ``None`` on a clean end of stream between frames."""
+#: Once a frame has begun, the rest of it must arrive within this many seconds.
+FRAME_TIMEOUT_SECONDS = 60.0
+
+
+async def read_frame(reader: asyncio.StreamReader, frame_timeout: float = FRAME_TIMEOUT_SECONDS) -> Frame | None:
+    """Read one frame; ``None`` on a clean end of stream between frames.
+
+    Waiting for a frame to begin is unbounded (an idle session is fine); a peer that
+    starts one and stalls is dropped after ``frame_timeout``.
+    """
     try:
-        prefix = await reader.readexactly(PREFIX.size)
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            return None
+        first = await reader.readexactly(1)
+    except asyncio.IncompleteReadError:
+        return None
+    try:
+        return await asyncio.wait_for(_rest_of_frame(reader, first), frame_timeout)
+    except TimeoutError:
+        raise FrameError(f"frame not completed within {frame_timeout:g} s") from None
+
+
+async def _rest_of_frame(reader: asyncio.StreamReader, first: bytes) -> Frame:
+    try:
+        prefix = first + await reader.readexactly(PREFIX.size - 1)
+    except asyncio.IncompleteReadError:
         raise FrameError("connection closed inside a frame prefix") from None
     header_len, body_len = PREFIX.unpack(prefix)
     if header_len == 0 or header_len > MAX_HEADER_BYTES:

@@ -107,6 +107,7 @@ class ServerKit:
     admin_port: int
     max_jobs: int
     max_schedule_count: int
+    max_upload_bytes: int
     tls: TlsFiles
 
     @classmethod
@@ -129,6 +130,7 @@ class ServerKit:
             admin_port=int(_require(server, "admin_port", path)),
             max_jobs=int(server.get("max_jobs", 4)),
             max_schedule_count=int(server.get("max_schedule_count", 30)),
+            max_upload_bytes=int(server.get("max_upload_bytes", 2 << 30)),
             tls=TlsFiles(
                 cert=startup / server.get("ssl_cert", "server.crt"),
                 key=startup / server.get("ssl_private_key", "server.key"),

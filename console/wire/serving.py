@@ -26,6 +26,7 @@ from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, re
 log = logging.getLogger("console.wire.serving")
 
 PROTOCOL_VERSION = 1
+LOGIN_TIMEOUT_SECONDS = 10.0
 #: Pushed events are dropped for a peer with more than this many bytes unsent.
 MAX_EVENT_BACKLOG = 4 << 20
 _UPLOAD_QUEUE_CHUNKS = 8
@@ -169,6 +170,19 @@ class ServedConnection:
             await self.close()
 
     async def _serve_frames(self) -> None:
+        # A peer that got through TLS but does not log in soon is not kept waiting on.
+        login_deadline = asyncio.get_running_loop().call_later(LOGIN_TIMEOUT_SECONDS, self._drop_if_anonymous)
+        try:
+            await self._read_frames()
+        finally:
+            login_deadline.cancel()
+
+    def _drop_if_anonymous(self) -> None:
+        if self.user is None and not self.closed:
+            log.warning("dropping %s (%s): no login within %.0f s", self.peer, self.identity.cn, LOGIN_TIMEOUT_SECONDS)
+            self.writer.transport.abort()
+
+    async def _read_frames(self) -> None:
         while (frame := await read_frame(self.reader)) is not None:
             kind = frame.kind
             if kind == "req":
