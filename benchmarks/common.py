@@ -100,8 +100,8 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
-    header = ("measure", "median", "target", "runs")
+def print_table(title: str, rows: list[tuple[str, str, str, str]],
+                header: tuple[str, str, str, str] = ("measure", "median", "target", "runs")) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     print(f"\n{title}")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))

@@ -1,6 +1,7 @@
-"""Job folders: FLARE's job definition rules and safe zip archives of job folders.
+"""Job folders: FLARE's job definition rules, safe zip archives, and job signatures.
 
-Owns what a job folder must contain (``meta.json``, app folders with their configs) and
-how folders become archives and archives become folders without escaping their target.
-Must not touch networking, the store or any running job.
+Owns what a job folder must contain (``meta.json``, app folders with their configs), how
+folders become archives and archives become folders without escaping their target, and
+how a job archive is signed and verified. Must not touch networking, the store or any
+running job; validation is read-only.
 """

@@ -1,6 +1,9 @@
-"""The job processes: what runs inside a job's child process.
+"""The job processes: what runs inside a job's child processes.
 
-Owns the server app's child process (``python -m console.runtime.server_app``): loading
-the app's config and custom code, its log, and the JSON-lines control channel to the
-server's job runner. Must not touch the job store, the admin endpoint or the network.
+Owns the server app's child (``python -m console.runtime.server_app``) and the site app's
+child (``console.runtime.site_app``): loading an app's config and ``custom/`` code, the
+context handed to it, the executor contract, built-in workflows, each child's ``log.txt``
+and its JSON-lines control channel to the process that started it; also the confined
+read-only shell commands on a participant's folder. Must not touch the job store, the
+admin endpoint or the network: the parent process does all of that.
 """

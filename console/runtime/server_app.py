@@ -1,9 +1,11 @@
 """A job's server app (the controller), run as ``python -m console.runtime.server_app``.
 
-Events on stdout: ``started``, ``progress``, ``task`` (a model for the job's sites); commands
-on stdin: ``result`` (a site's answer), ``abort``. Exit code: 0 completed, 1 the app or a
-site's executor raised (traceback in the log), 2 bad config, 3 aborted, 4 too few sites
-left.
+Events on stdout, one JSON object a line: ``started``, ``progress``, ``task`` (a model for
+the job's sites); the app's own prints go to ``log.txt``. Commands on stdin: ``result`` (a
+site's answer), ``abort``. ``abort`` or stdin closing (the parent is gone) sets the abort
+event; an app that has not stopped 2 s later, or SIGTERM, ends the process with code 3.
+Exit code: 0 completed, 1 the app or a site's executor raised (traceback in the log), 2 bad
+config or controller that cannot be loaded, 3 aborted, 4 too few sites left.
 """
 
 from __future__ import annotations
@@ -34,17 +36,24 @@ WORKFLOWS: dict[str, Callable[[ServerAppContext], None]] = {"fedavg": fedavg}
 
 
 def _resolve(config: dict, app_dir: Path) -> Callable[[ServerAppContext], None]:
+    if "controller" in config and "workflow" in config:
+        raise ConfigError(f"{CONFIG_NAME} names both a 'controller' and a 'workflow'; keep one")
     if "controller" in config:
         return import_entry(config["controller"], app_dir, "controller")
     if "workflow" in config:
         name = config["workflow"]
         if name not in WORKFLOWS:
-            raise ConfigError(f"unknown workflow {name!r}; known workflows: {', '.join(sorted(WORKFLOWS))}")
+            known = ", ".join(sorted(WORKFLOWS)) or "none"
+            raise ConfigError(f"unknown workflow {name!r}; known workflows: {known}")
         return WORKFLOWS[name]
     raise ConfigError(f"{CONFIG_NAME} names neither a 'controller' nor a 'workflow'")
 
 
 def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str]) -> int:
+    if not workspace.is_dir():
+        # No log to write to yet: stderr is the only place the runner can see this.
+        print(f"server app: workspace {workspace} is not a folder", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     channel = ChildChannel("ServerApp", workspace)
     logger = channel.logger
     try:
@@ -53,21 +62,33 @@ def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str]) -> int:
     except ConfigError as exc:
         logger.error("job %s: bad server app config: %s", job_id, exc)
         return EXIT_CONFIG_ERROR
+    except Exception:
+        # The custom module itself is broken (syntax error, raises on import): it never ran.
+        logger.exception("job %s: bad server app config: the controller's code cannot be loaded", job_id)
+        return EXIT_CONFIG_ERROR
     ctx = ServerAppContext(job_id, workspace, app_dir, config.get("args", {}), logger, channel, list(sites))
     channel.start_reading()
     logger.info("job %s: server app started (sites: %s)", job_id, ", ".join(sites) or "none")
     channel.emit("started")
     try:
         entry(ctx)
+    except KeyboardInterrupt:
+        logger.warning("job %s: server app interrupted", job_id)
+        return EXIT_ABORTED
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            logger.error("job %s: server app called sys.exit(%r)", job_id, exc.code)
+            return EXIT_ABORTED if ctx.aborted() else EXIT_APP_ERROR
     except SitesLost as exc:
         logger.error("job %s: %s", job_id, exc)
-        return EXIT_SITES_LOST
+        return EXIT_ABORTED if ctx.aborted() else EXIT_SITES_LOST
     except SiteFailed as exc:
         logger.error("job %s: a site's executor failed: %s", job_id, exc)
         return EXIT_APP_ERROR
     except Exception:
         logger.exception("job %s: server app raised", job_id)
-        return EXIT_APP_ERROR
+        # An app that fails because it was being stopped was aborted, not broken.
+        return EXIT_ABORTED if ctx.aborted() else EXIT_APP_ERROR
     if ctx.aborted():
         logger.info("job %s: server app aborted", job_id)
         return EXIT_ABORTED

@@ -1,0 +1,90 @@
+"""Load (many sessions, concurrent submits) and faults (the server killed mid-transfer)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from console.api.load import run_load
+from console.flare_api import NoConnection, new_secure_session
+
+from conftest import ADMIN, EXAMPLES, wait_until
+from jobs import hello_server
+
+
+def test_many_sessions_and_concurrent_submits_lose_nothing(server, project, session) -> None:
+    report = asyncio.run(run_load(ADMIN, project.admin_kit, sessions=50, seconds=2.0, submitters=10,
+                                  job_folder=EXAMPLES / "hello-server"))
+    assert report.failures == []
+    assert report.requests > 100 and report.submits == 10
+    stored = {row["job_id"] for row in session.list_jobs()}
+    assert set(report.submitted_ids) == stored  # every acknowledged submit is there, nothing else
+
+
+def _integrity(server_kit: Path) -> str:
+    db = sqlite3.connect(server_kit / "store" / "jobs.db")
+    try:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_kill_9_during_a_submit_keeps_the_store_sound(server, project, session, tmp_path: Path) -> None:
+    done = session.submit_job(str(hello_server(tmp_path, steps=1, step_seconds=0.05)))
+    big = hello_server(tmp_path, name="big")
+    (big / "app" / "custom" / "weights.bin").write_bytes(os.urandom(150 << 20))
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            with new_secure_session(ADMIN, str(project.admin_kit)) as sess:
+                sess.submit_job(str(big))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    incoming = project.server_kit / "store" / "incoming"
+    wait_until(lambda: any(p.stat().st_size > 0 for p in incoming.glob("*.zip")), 60, "the upload to begin")
+    server.kill()
+    thread.join(60)
+    assert errors and isinstance(errors[0], NoConnection)  # the submitter is told it did not land
+    server.start()
+    assert [row["job_id"] for row in session.list_jobs()] == [done]  # the acknowledged job, and nothing half
+    assert list(incoming.iterdir()) == []
+    assert _integrity(project.server_kit) == "ok"
+
+
+def test_kill_9_during_a_download(server, project, session, tmp_path: Path) -> None:
+    big = hello_server(tmp_path, name="big", steps=1, step_seconds=0.05)
+    (big / "app" / "custom" / "weights.bin").write_bytes(os.urandom(120 << 20))
+    job_id = session.submit_job(str(big))
+    session.wait_for_job(job_id, timeout=60)
+    dest = tmp_path / "dl"
+    outcome: list[object] = []
+
+    def download() -> None:
+        try:
+            with new_secure_session(ADMIN, str(project.admin_kit)) as sess:
+                outcome.append(sess.download_job_result(job_id, str(dest)))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=download)
+    thread.start()
+    wait_until(lambda: any(p.is_file() and p.stat().st_size > 0 for p in dest.rglob("result.zip")), 60,
+               "the download to begin")
+    server.kill()
+    thread.join(60)
+    if not isinstance(outcome[0], NoConnection):  # it may have finished first on a fast machine
+        pytest.skip("the download finished before the kill")
+    assert not (dest / job_id).exists()  # no half result left where the whole one belongs
+    server.start()
+    assert session.get_job_status(job_id) == "FINISHED:COMPLETED"
+    assert Path(session.download_job_result(job_id, str(dest))).is_dir()
+    assert _integrity(project.server_kit) == "ok"
