@@ -1,0 +1,105 @@
+"""Writes ``docs/reliability.md``: each attack or fault the test suite tries, how many times,
+and the outcome, from a real run of those tests (junit XML), not by hand.
+
+Run: ``make reliability`` (``FUZZ_EXAMPLES=2000 make reliability`` for a long fuzz campaign).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FUZZ = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+
+# (attack or fault, test node ids (prefix match on "file::name"), times tried per test run)
+ROWS: list[tuple[str, list[str], int]] = [
+    ("random bytes and truncated TLS streams at the admin and site ports",
+     ["test_fuzz.py::test_random_bytes_and_truncated_streams"], FUZZ),
+    ("well-framed nonsense: random JSON, wrong types, unknown kinds and commands",
+     ["test_fuzz.py::test_well_framed_nonsense"], FUZZ),
+    ("frames announcing lengths up to 4 GiB", ["test_fuzz.py::test_lying_lengths"], FUZZ),
+    ("malformed frames while a healthy session keeps working",
+     ["test_wire.py::test_bad_frames_are_refused", "test_wire.py::test_server_drops_bad_frames_and_keeps_serving"], 1),
+    ("requests before login, unknown commands, unknown arguments",
+     ["test_wire.py::test_requests_before_login_and_unknown_commands"], 1),
+    ("a frame begun and never finished", ["test_hardening.py::test_a_stalled_frame_is_dropped"], 1),
+    ("certificate from another project's CA", ["test_auth_and_crash.py::test_kit_from_another_project"], 1),
+    ("expired certificate", ["test_auth_and_crash.py::test_expired_certificate"], 1),
+    ("not-yet-valid certificate", ["test_auth_and_crash.py::test_not_yet_valid"], 1),
+    ("username that is not the certificate's CN", ["test_auth_and_crash.py::test_username_must_be"], 1),
+    ("a CA certificate used as a participant's", ["test_auth_and_crash.py::test_ca_certificate_as_a_leaf"], 1),
+    ("site certificate on the admin port, admin certificate on the site port",
+     ["test_federation.py::test_wrong_certificates_on_each_port"], 1),
+    ("commands beyond the role's rights (member, lead, org_admin; other org's jobs and sites)",
+     ["test_authorization.py::test_member", "test_authorization.py::test_lead", "test_authorization.py::test_org"], 1),
+    ("custom code refused by a site's own policy", ["test_authorization.py::test_a_site_can_forbid"], 1),
+    ("a broken authorization policy at start", ["test_authorization.py::test_broken_policy"], 1),
+    ("job archive altered in transit, on the server's disk, or signed by someone else",
+     ["test_job_signing.py::"], 1),
+    ("zip-slip: '..', absolute paths, drive letters, links, bombs with lying sizes, corrupt zips",
+     ["test_jobdef.py::test_hostile_entries", "test_jobdef.py::test_a_lying_size",
+      "test_jobdef.py::test_corrupt_archives", "test_jobdef.py::test_links_out"], 1),
+    ("target paths out of the participant's folder ('..', absolute, symlinks)",
+     ["test_site_admin.py::test_target_commands_are_confined", "test_target_commands.py::"], 1),
+    ("job upload over the configured size limit", ["test_hardening.py::test_job_size_limit"], 1),
+    ("no pickle, marshal, eval or exec in the code", ["test_hardening.py::test_no_pickle"], 1),
+    ("kill -9 of the server while jobs wait, run and are done",
+     ["test_auth_and_crash.py::test_jobs_survive_kill_9"], 1),
+    ("kill -9 of the server during a 150 MB submit", ["test_load_and_faults.py::test_kill_9_during_a_submit"], 1),
+    ("kill -9 of the server during a 120 MB download", ["test_load_and_faults.py::test_kill_9_during_a_download"], 1),
+    ("a site killed mid-job (min_clients broken, and still held)",
+     ["test_federation.py::test_site_killed", "test_federation.py::test_remaining_sites"], 1),
+    ("sites reconnecting after a server restart", ["test_federation.py::test_sites_reconnect"], 1),
+    ("50 sessions of mixed commands for 2 s with 10 concurrent submits",
+     ["test_load_and_faults.py::test_many_sessions"], 1),
+]
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "junit.xml"
+        files = sorted({node.split("::")[0] for _, nodes, _ in ROWS for node in nodes})
+        started = time.time()
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+                        "-o", f"timeout={max(120, FUZZ)}",
+                        *(f"tests/{f}" for f in files)], cwd=REPO, env={**os.environ, "FUZZ_EXAMPLES": str(FUZZ)},
+                       check=False)
+        cases = []
+        for case in ET.parse(report).getroot().iter("testcase"):
+            name = f"{case.get('classname', '').split('.')[-1]}.py::{case.get('name')}"
+            failed = case.find("failure") is not None or case.find("error") is not None
+            skipped = case.find("skipped") is not None
+            cases.append((name, failed, skipped))
+    lines = [
+        "# Reliability report",
+        "",
+        f"Generated by `benchmarks/reliability.py` from a run of the test suite on "
+        f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(started))} (fuzz examples per test: {FUZZ}).",
+        "Every row is real traffic against a real server (and sites) on loopback.",
+        "",
+        "| attack or fault | tests | tries | outcome |",
+        "|---|---|---|---|",
+    ]
+    worst = 0
+    for title, nodes, per_test in ROWS:
+        matched = [c for c in cases if any(c[0].startswith(n) for n in nodes)]
+        failed = [c for c in matched if c[1]]
+        ran = [c for c in matched if not c[2]]
+        outcome = "held" if ran and not failed else ("FAILED: " + ", ".join(c[0] for c in failed) if failed
+                                                     else "not run")
+        worst |= bool(failed) or not ran
+        lines.append(f"| {title} | {len(matched)} | {len(ran) * per_test} | {outcome} |")
+    lines.append("")
+    (REPO / "docs" / "reliability.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 1 if worst else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
