@@ -158,3 +158,17 @@ def test_wrong_certificates_on_each_port(server, project, tmp_path: Path) -> Non
     finally:
         intruder.stop()
         intruder.kill()
+
+
+def test_a_cut_site_link_and_its_return(session, sites, project, tmp_path: Path) -> None:
+    """The server drops site-2's connection mid-job: the job goes on with site-1 (min_clients 1),
+    site-2 reconnects, and the client app it still ran for that job is stopped."""
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=8, sleep=0.3, min_clients=1)))
+    wait_until(lambda: session.get_job_status(job_id) == "RUNNING" and len(_site_pids(job_id)) == 2, 20,
+               "the job to run on both sites")
+    session.remove_client("site-2")
+    wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-2 to come back")
+    wait_until(lambda: len(_site_pids(job_id)) <= 1, 15, "site-2's stale client app to stop")
+    meta = session.wait_for_job(job_id, timeout=60, poll_interval=0.5)
+    assert meta["status"] == "FINISHED:COMPLETED"
+    assert any("lost" in e for e in meta["job_errors"]["site-2"])

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
 from console.api.load import run_load
-from console.flare_api import NoConnection, new_secure_session
+from console.flare_api import InternalError, NoConnection, new_secure_session
 
-from conftest import ADMIN, EXAMPLES, wait_until
+from conftest import ADMIN, EXAMPLES, ServerProcess, wait_until
 from jobs import hello_server
 
 
@@ -88,3 +89,26 @@ def test_kill_9_during_a_download(server, project, session, tmp_path: Path) -> N
     assert session.get_job_status(job_id) == "FINISHED:COMPLETED"
     assert Path(session.download_job_result(job_id, str(dest))).is_dir()
     assert _integrity(project.server_kit) == "ok"
+
+
+def test_disk_full_during_upload_stores_nothing(project, tmp_path: Path) -> None:
+    store = project.server_kit / "store"
+    store.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(store)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        big = hello_server(tmp_path, name="big")
+        (big / "app" / "custom" / "weights.bin").write_bytes(os.urandom(12 << 20))
+        with new_secure_session(ADMIN, str(project.admin_kit)) as sess:
+            with pytest.raises(InternalError, match="disk is full; nothing was stored"):
+                sess.submit_job(str(big))
+            assert sess.list_jobs() == []
+            assert list((store / "incoming").iterdir()) == []
+            assert sess.submit_job(str(hello_server(tmp_path)))  # space is back: the next submit lands
+        assert _integrity(project.server_kit) == "ok"
+    finally:
+        server.stop()
+        subprocess.run(["umount", str(store)], check=False)

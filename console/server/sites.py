@@ -98,6 +98,17 @@ class SiteRegistry:
             await link.close()
             return
         await self._register(ConnectedSite(identity.cn, identity.org, link))
+        self._abort_stale_jobs(identity.cn, link, hello.get("jobs") or [])
+
+    def _abort_stale_jobs(self, name: str, link: AsyncClient, jobs: list[Any]) -> None:
+        """After a cut, a site may still run a job that went on without it (or ended): stop those."""
+        for entry in jobs:
+            job_id = entry.get("job_id") if isinstance(entry, dict) else None
+            job = self.server.runner.jobs.get(job_id) if isinstance(job_id, str) else None
+            if isinstance(job_id, str) and (job is None or name not in job.sites):
+                log.info("site %s still runs job %s, which went on without it: stopping it there", name, job_id)
+                task = asyncio.create_task(link.request("abort_job", {"job_id": job_id}, timeout=HEARTBEAT_TIMEOUT))
+                task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     async def _register(self, site: ConnectedSite) -> None:
         old = self.sites.get(site.name)

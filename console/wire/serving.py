@@ -11,6 +11,7 @@ whose socket buffer is full rather than letting one slow reader grow our memory.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -92,17 +93,24 @@ class RequestContext:
     async def receive_upload(self, path: Path, max_bytes: int) -> int:
         """Write the upload to ``path`` and sync it; refuse past ``max_bytes``."""
         total = 0
-        with open(path, "wb") as out:
-            async for chunk in self.upload_chunks():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise RemoteError(
-                        ErrorType.INVALID_ARGUMENT,
-                        f"upload exceeds the server's limit of {max_bytes} bytes; make the job smaller",
-                    )
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with open(path, "wb") as out:
+                async for chunk in self.upload_chunks():
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise RemoteError(
+                            ErrorType.INVALID_ARGUMENT,
+                            f"upload exceeds the server's limit of {max_bytes} bytes; make the job smaller",
+                        )
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                log.error("upload to %s failed: disk full", path)
+                raise RemoteError(ErrorType.INTERNAL, "the server's disk is full; nothing was stored. "
+                                                      "Ask the operator to free space, then submit again") from None
+            raise
         return total
 
 
