@@ -58,6 +58,8 @@ ROWS: list[tuple[str, list[str], int]] = [
     ("sites reconnecting after a server restart", ["test_federation.py::test_sites_reconnect"], 1),
     ("a site's connection cut mid-job, then back (its stale client app stopped)",
      ["test_federation.py::test_a_cut_site_link"], 1),
+    ("a silent site (frozen, like a pulled cable) dropped by its heartbeat, then back",
+     ["test_federation.py::test_a_silent_site"], 1),
     ("disk full during a job upload (8 MB tmpfs store, 12 MB job)",
      ["test_load_and_faults.py::test_disk_full"], 1),
     ("50 sessions of mixed commands for 2 s with 10 concurrent submits",

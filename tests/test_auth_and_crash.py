@@ -41,6 +41,21 @@ def _kit_with_cert(project, tmp_path: Path, **validity) -> Path:
     return kit
 
 
+def _raw_attempt(kit: Path) -> bytes:
+    """Connect with the kit's certificate, skipping every client-side check; what the server answers."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(kit / "startup" / "rootCA.pem"))
+    ctx.load_cert_chain(str(kit / "startup" / "client.crt"), str(kit / "startup" / "client.key"))
+    port = json.loads((kit / "startup" / "fed_admin.json").read_text())["admin"]["port"]
+    with socket.create_connection(("localhost", port), timeout=5) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="server") as tls:
+                tls.sendall(b"\0" * 8)
+                return tls.recv(1)
+        except (ssl.SSLError, ConnectionError):
+            return b""
+
+
 def test_kit_from_another_project_is_refused(server, project, tmp_path: Path) -> None:
     other = make_project(tmp_path / "other", name="other_project")
     _point_kit_at(other.admin_kit, json.loads((project.admin_kit / "startup" / "fed_admin.json")
@@ -57,18 +72,7 @@ def test_expired_certificate_is_refused(server, project, tmp_path: Path) -> None
         new_secure_session(ADMIN, str(kit), timeout=5)
 
     # The server refuses it too, and says so in its log, when a client skips its own check.
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(str(kit / "startup" / "rootCA.pem"))
-    ctx.load_cert_chain(str(kit / "startup" / "client.crt"), str(kit / "startup" / "client.key"))
-    port = json.loads((kit / "startup" / "fed_admin.json").read_text())["admin"]["port"]
-    with socket.create_connection(("localhost", port), timeout=5) as raw:
-        try:
-            with ctx.wrap_socket(raw, server_hostname="server") as tls:
-                tls.sendall(b"\0" * 8)
-                answer = tls.recv(1)
-        except (ssl.SSLError, ConnectionError):
-            answer = b""
-    assert answer == b"", "the server answered a client whose certificate expired"
+    assert _raw_attempt(kit) == b"", "the server answered a client whose certificate expired"
     wait_until(lambda: "expired" in server.stderr, 5, "the server to log the refusal")
 
 
@@ -148,16 +152,6 @@ def test_ca_certificate_as_a_leaf_is_refused(server, project, tmp_path: Path) ->
     with pytest.raises(AuthenticationError, match="is a CA certificate"):
         new_secure_session(project.name, str(kit), timeout=5)
     # A client that skips its own check is refused by the server, which logs it.
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(str(kit / "startup" / "rootCA.pem"))
-    ctx.load_cert_chain(str(kit / "startup" / "client.crt"), str(kit / "startup" / "client.key"))
-    port = json.loads((kit / "startup" / "fed_admin.json").read_text())["admin"]["port"]
-    with socket.create_connection(("localhost", port), timeout=5) as raw:
-        try:
-            with ctx.wrap_socket(raw, server_hostname="server") as tls:
-                tls.sendall(b"\0" * 8)
-                tls.recv(1)
-        except (ssl.SSLError, ConnectionError):
-            pass
+    assert _raw_attempt(kit) == b""
     wait_until(lambda: "unsuitable certificate purpose" in server.stderr
                or "a CA certificate cannot be used" in server.stderr, 5, "the server to log the refusal")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,16 @@ def test_a_cut_site_link_and_its_return(session, sites, project, tmp_path: Path)
     meta = session.wait_for_job(job_id, timeout=60, poll_interval=0.5)
     assert meta["status"] == "FINISHED:COMPLETED"
     assert any("lost" in e for e in meta["job_errors"]["site-2"])
+
+
+def test_a_silent_site_is_dropped_and_comes_back(session, sites) -> None:
+    """A frozen site (SIGSTOP: no answers, no FIN, like a cable pulled) misses its heartbeat and is
+    dropped; thawed, it finds its connection gone and registers again."""
+    frozen = sites["site-2"].process
+    frozen.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: [c.name for c in session.get_connected_client_list()] == ["site-1"], 40,
+                   "the server to drop the silent site")
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    wait_until(lambda: len(session.get_connected_client_list()) == 2, 40, "site-2 to register again")
