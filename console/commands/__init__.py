@@ -7,7 +7,7 @@ and refuses to start if one is missing; the shell builds its grammar and help fr
 same entries. Must not import the server, the shell or anything that does I/O.
 """
 
-from console.commands.catalog import CATALOG, NAMES, get_spec
+from console.commands.catalog import CATALOG, NAMES
 from console.commands.spec import ArgError, CommandSpec, Param, ParamKind, Right, Transfer, Where
 
 __all__ = [
@@ -20,5 +20,4 @@ __all__ = [
     "Right",
     "Transfer",
     "Where",
-    "get_spec",
 ]

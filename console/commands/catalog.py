@@ -144,7 +144,3 @@ NAMES: dict[str, CommandSpec] = {
     name: spec for spec in CATALOG.values() for name in (spec.name, *spec.aliases)
 }
 
-
-def get_spec(name: str) -> CommandSpec:
-    """The command called ``name`` (or one of its aliases)."""
-    return NAMES[name]
