@@ -113,3 +113,26 @@ def test_broken_policy_stops_the_server_with_a_clear_error(tmp_path: Path) -> No
     server = ServerProcess(project.server_kit)
     with pytest.raises(AssertionError, match="condition 'sometimes' is not one of"):
         server.start(timeout=10)
+
+
+def test_pushed_events_follow_the_view_right(tmp_path: Path) -> None:
+    project = make_project(tmp_path, extra=ADMINS)
+    policy_path = project.server_kit / "local" / "authorization.json"
+    policy = json.loads(policy_path.read_text())
+    policy["permissions"]["member"] = {"view": "none"}
+    policy_path.write_text(json.dumps(policy))
+    server = ServerProcess(project.server_kit).start()
+    try:
+        with new_secure_session("member@example.com", str(project.kit("member@example.com"))) as member, \
+                new_secure_session("lead@example.com", str(project.kit("lead@example.com"))) as lead:
+            heard: list[str] = []
+            member.client.add_event_listener(lambda topic, data: heard.append(topic))
+            with pytest.raises(AuthorizationError, match="'view'"):
+                member.list_jobs()
+            job_id = lead.submit_job(str(EXAMPLES / "hello-server"))
+            lead.wait_for_job(job_id, timeout=30)
+            with pytest.raises(AuthorizationError):
+                member.get_job_meta(job_id)
+            assert heard == []  # the job's statuses were never pushed to a session that may not view
+    finally:
+        server.stop()

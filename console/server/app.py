@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.commands import CATALOG, CommandSpec, Where
+from console.commands import CATALOG, CommandSpec, Right, Where
 from console.process import setup_logging
 from console.server import job_commands, shell_commands, system_commands  # noqa: F401  (they register handlers)
 from console.server.authz import Policy, principal
@@ -79,7 +79,9 @@ class Server:
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         for connection in list(self.connections):
-            connection.push_event(topic, data)
+            # Pushes describe jobs: only sessions whose role may view anything receive them.
+            if connection.user is not None and self.policy.condition(connection.user.role, Right.VIEW) != "none":
+                connection.push_event(topic, data)
 
     # -- sessions ------------------------------------------------------------------------
 
