@@ -18,12 +18,22 @@ from jobs import hello_server, waiting_for_sites
 PROMPT = re.compile(r"admin@example\.com(\x1b\[[0-9;]*m)*@(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 
 
+def spawn_shell(project, tmp_path: Path, dimensions: tuple[int, int], **env: str) -> pexpect.spawn:
+    """The installed console in a pty of the given size, logged in with the project's admin kit."""
+    return pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)], env=console_env(tmp_path, NO_COLOR="1", **env),
+                         encoding="utf-8", timeout=20, dimensions=dimensions)
+
+
+def assert_leaves_cleanly(shell: pexpect.spawn) -> None:
+    shell.expect(pexpect.EOF)
+    shell.close()
+    assert shell.exitstatus == 0
+
+
 @pytest.fixture
 def shell(server, project, tmp_path: Path) -> Iterator[pexpect.spawn]:
     (tmp_path / "tmp").mkdir()
-    env = console_env(tmp_path, NO_COLOR="1", TMPDIR=str(tmp_path / "tmp"))
-    child = pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)], env=env,
-                          encoding="utf-8", timeout=20, dimensions=(40, 160))
+    child = spawn_shell(project, tmp_path, (40, 160), TMPDIR=str(tmp_path / "tmp"))
     try:
         child.expect(PROMPT)
         yield child
@@ -78,9 +88,7 @@ def test_completion_monitor_ctrl_c_and_bye(shell: pexpect.spawn, session, tmp_pa
     shell.expect(PROMPT)
 
     shell.send("bye\r")
-    shell.expect(pexpect.EOF)
-    shell.close()
-    assert shell.exitstatus == 0
+    assert_leaves_cleanly(shell)
 
 
 def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, session, tmp_path: Path) -> None:
@@ -106,9 +114,7 @@ def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, sessio
     shell.expect_exact("format: json")
     shell.expect(PROMPT)
     shell.sendcontrol("d")
-    shell.expect(pexpect.EOF)
-    shell.close()
-    assert shell.exitstatus == 0
+    assert_leaves_cleanly(shell)
 
 
 def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_path: Path) -> None:
@@ -126,15 +132,11 @@ def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_
     shell.expect_exact("(none)")
     assert session.list_jobs() == []  # nothing half-stored
     shell.send("exit\r")
-    shell.expect(pexpect.EOF)
-    shell.close()
-    assert shell.exitstatus == 0
+    assert_leaves_cleanly(shell)
 
 
 def test_tall_output_goes_through_the_pager(server, project, tmp_path: Path) -> None:
-    env = console_env(tmp_path, NO_COLOR="1", PAGER="sed s/^/PAGED:/")
-    child = pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)], env=env, encoding="utf-8", timeout=20,
-                          dimensions=(12, 100))
+    child = spawn_shell(project, tmp_path, (12, 100), PAGER="sed s/^/PAGED:/")
     try:
         child.expect(PROMPT)
         child.send("help\r")
