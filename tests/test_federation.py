@@ -35,7 +35,7 @@ def test_hello_numpy_end_to_end(session, sites, project, tmp_path: Path) -> None
     assert session.monitor_job(job_id, poll_interval=1) is MonitorReturnCode.JOB_FINISHED
     meta = session.get_job_meta(job_id)
     assert meta["status"] == "FINISHED:COMPLETED"
-    assert sorted(meta["job_clients"]) == ["site-1", "site-2"]
+    assert meta["job_deploy_detail"] == ["server: OK", "site-1: OK", "site-2: OK"]
     server_ws = project.server_kit / job_id
     with np.load(server_ws / "models" / "final_model.npz") as final:
         np.testing.assert_array_equal(final["weights"], START + 3)
@@ -50,6 +50,32 @@ def test_hello_numpy_end_to_end(session, sites, project, tmp_path: Path) -> None
         assert "round 3/3" in log
         assert (project.kit(site) / job_id / "log.txt").is_file()
     assert not _site_pids(job_id)  # the sites' client apps ended with the job
+
+
+def test_flare_classic_hello_numpy_sag_runs_unchanged(session, sites, tmp_path: Path) -> None:
+    """FLARE's own job format (ScatterAndGather + NPTrainer, deployed to @ALL) runs as it is."""
+    job_id = session.submit_job(str(EXAMPLES / "hello-numpy-sag"))
+    assert session.monitor_job(job_id, poll_interval=1) is MonitorReturnCode.JOB_FINISHED
+    meta = session.get_job_meta(job_id)
+    assert meta["status"] == "FINISHED:COMPLETED"
+    assert meta["job_deploy_detail"] == ["server: OK", "site-1: OK", "site-2: OK"] and "byoc" not in meta
+    result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
+    np.testing.assert_array_equal(np.load(result / "workspace" / "models" / "server.npy"), START + 3)
+    assert "adding delta=1.0 to numpy_key" in (result / "sites" / "site-1" / "log.txt").read_text()
+
+
+def test_a_flare_class_we_do_not_run_is_named(session, sites, tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    shutil.copytree(EXAMPLES / "hello-numpy-sag", job)
+    config_file = job / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_file.read_text())
+    config["workflows"][0]["path"] = "nvflare.app_common.workflows.cyclic_ctl.CyclicController"
+    config_file.write_text(json.dumps(config))
+    job_id = session.submit_job(str(job))
+    session.monitor_job(job_id, poll_interval=1)
+    assert session.get_job_meta(job_id)["status"] == "FINISHED:EXECUTION_EXCEPTION"
+    log = session.get_job_logs(job_id)["logs"]["server"]
+    assert "FLARE workflow 'CyclicController' is not supported" in log
 
 
 def test_abort_mid_round_stops_every_process(session, sites, tmp_path: Path) -> None:
@@ -97,7 +123,7 @@ def test_job_waits_for_a_missing_mandatory_site(server, session, project, tmp_pa
         assert session.get_job_status(job_id) == "SUBMITTED"
         site2.start()
         code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.5)
-        assert meta["status"] == "FINISHED:COMPLETED" and sorted(meta["job_clients"]) == ["site-1", "site-2"]
+        assert meta["status"] == "FINISHED:COMPLETED" and meta["job_deploy_detail"] == ["server: OK", "site-1: OK", "site-2: OK"]
     finally:
         for proc in (site1, site2):
             proc.stop()

@@ -26,8 +26,8 @@ from jobs import hello_server, waiting_for_sites
 LIST_ROW_KEYS = {"job_id", "job_name", "status", "submit_time", "duration", "study"}
 META_KEYS = {
     "job_id", "name", "status", "submit_time", "submit_time_iso", "start_time", "duration", "job_folder_name",
-    "deploy_map", "min_clients", "mandatory_clients", "resource_spec", "submitter_name", "submitter_org",
-    "submitter_role", "job_clients", "schedule_count",
+    "deploy_map", "min_clients", "resource_spec", "submitter_name", "submitter_org", "submitter_role",
+    "study", "data_storage_format",
 }
 
 

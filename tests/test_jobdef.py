@@ -58,7 +58,7 @@ def test_the_examples_validate() -> None:
         resource_spec={}, apps=["app"], has_custom_code=True, deploys_to_server=True, sites=[], all_sites=False,
     )
     assert hello.meta_fields() == {"name": "hello-server", "deploy_map": {"app": ["server"]}, "min_clients": 0,
-                                   "mandatory_clients": [], "resource_spec": {}}
+                                   "resource_spec": {}}
     fail = validate_job_folder(str(EXAMPLES / "hello-server-fail"))
     assert fail.name == "hello-server-fail" and fail.has_custom_code and fail.deploys_to_server
 
@@ -71,8 +71,9 @@ def test_defaults_and_derived_fields(tmp_path: Path) -> None:
     assert definition.apps == ["srv", "cli"] and definition.deploys_to_server and not definition.has_custom_code
     every = validate_job_folder(make_job(tmp_path / "all", {"name": "j", "deploy_map": {"app": ["@ALL"]},
                                                             "min_clients": 7, "mandatory_clients": ["x"]},
-                                         {"app": ("client",)}))
-    assert every.all_sites and every.sites == [] and every.min_clients == 7 and not every.deploys_to_server
+                                         {"app": ("server", "client")}))
+    # FLARE's @ALL takes in the server as well as every site.
+    assert every.all_sites and every.sites == [] and every.min_clients == 7 and every.deploys_to_server
     empty_custom = make_job(tmp_path / "custom", {"name": "j", "deploy_map": {"app": ["server"]}})
     (empty_custom / "app" / "custom").mkdir()
     assert not validate_job_folder(empty_custom).has_custom_code
@@ -141,6 +142,9 @@ def test_configs_must_exist_where_the_app_deploys(tmp_path: Path) -> None:
     to_all = make_job(tmp_path / "b", {"name": "j", "deploy_map": {"app": ["@ALL"]}}, {"app": ("server",)})
     with pytest.raises(JobDefinitionError, match="config_fed_client.json is missing"):
         validate_job_folder(to_all)
+    all_no_server = make_job(tmp_path / "d", {"name": "j", "deploy_map": {"app": ["@ALL"]}}, {"app": ("client",)})
+    with pytest.raises(JobDefinitionError, match="app/config/config_fed_server.json is missing"):
+        validate_job_folder(all_no_server)
     to_server = make_job(tmp_path / "c", {"name": "j", "deploy_map": {"app": ["server"]}}, {"app": ("client",)})
     with pytest.raises(JobDefinitionError, match="app/config/config_fed_server.json is missing"):
         validate_job_folder(to_server)

@@ -37,9 +37,12 @@ class Session:
         if not secure_mode:
             raise InvalidArgumentError("only secure mode exists: every connection is mutual TLS")
         self._async = AsyncSession(username, startup_path, timeout)
+        # The public attributes are FLARE's Session attributes, name for name.
         self.username = username
-        self.debug = debug
-        self.study = study
+        self.startup_path = str(startup_path)
+        self.secure_mode = True
+        self._debug = debug
+        self._study = study
         self.upload_dir = self._async.upload_dir
         self.download_dir = self._async.download_dir
         self._closed = False

@@ -33,13 +33,15 @@ class JobDefinition:
     all_sites: bool = False
 
     def meta_fields(self) -> dict[str, Any]:
-        return {
+        fields: dict[str, Any] = {
             "name": self.name,
             "deploy_map": self.deploy_map,
             "min_clients": self.min_clients,
-            "mandatory_clients": self.mandatory_clients,
             "resource_spec": self.resource_spec,
         }
+        if self.mandatory_clients:  # FLARE's meta has the key only when meta.json names some
+            fields["mandatory_clients"] = self.mandatory_clients
+        return fields
 
 
 def _load_json_object(path: Path, what: str) -> dict[str, Any]:
@@ -160,9 +162,11 @@ def validate_job_folder(folder: Path | str) -> JobDefinition:
     if not isinstance(resource_spec, dict):
         raise JobDefinitionError("meta.json: resource_spec must be an object")
     has_custom = False
+    # As in FLARE, @ALL takes in the server too unless another app names it.
+    server_named = any(SERVER in targets for targets in deploy_map.values())
     for app, targets in deploy_map.items():
         app_dir = _check_app_folder(folder, app)
-        if SERVER in targets:
+        if SERVER in targets or (ALL_SITES in targets and not server_named):
             _load_json_object(app_dir / "config" / SERVER_CONFIG, f"{app}/config/{SERVER_CONFIG}")
         if any(t != SERVER for t in targets):
             _load_json_object(app_dir / "config" / CLIENT_CONFIG, f"{app}/config/{CLIENT_CONFIG}")
@@ -177,7 +181,7 @@ def validate_job_folder(folder: Path | str) -> JobDefinition:
         resource_spec=resource_spec,
         apps=list(deploy_map),
         has_custom_code=has_custom,
-        deploys_to_server=any(SERVER in t for t in deploy_map.values()),
+        deploys_to_server=server_named or all_sites,
         sites=sites,
         all_sites=all_sites,
     )

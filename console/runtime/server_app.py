@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from console.runtime import flare_classic
 from console.runtime.child import (
     EXIT_ABORTED,
     EXIT_APP_ERROR,
@@ -58,6 +59,8 @@ def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str]) -> int:
     logger = channel.logger
     try:
         config = load_config(app_dir / "config" / CONFIG_NAME)
+        if flare_classic.is_classic(config):
+            config = flare_classic.server_config(config)
         entry = _resolve(config, app_dir)
     except ConfigError as exc:
         logger.error("job %s: bad server app config: %s", job_id, exc)

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from console.runtime import flare_classic
 from console.runtime.arrays import decode_model, encode_model
 from console.runtime.child import (
     EXIT_ABORTED,
@@ -51,7 +52,10 @@ def run(job_id: str, site: str, app_dir: Path, workspace: Path) -> int:
     channel = ChildChannel("ClientApp", workspace)
     try:
         config = load_config(app_dir / "config" / CONFIG_NAME)
-        train = import_entry(config.get("executor"), app_dir, "executor")
+        if flare_classic.is_classic(config):
+            train = flare_classic.client_executor(config)
+        else:
+            train = import_entry(config.get("executor"), app_dir, "executor")
     except ConfigError as exc:
         channel.logger.error("job %s: bad client app config: %s", job_id, exc)
         channel.emit("error", task_id=None, message=f"bad client app config: {exc}")

@@ -31,7 +31,10 @@ def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> dict
     try:
         safe_extract(archive, scratch, max_total_bytes=max_bytes)
         definition = validate_job_folder(scratch)
-        return {**definition.meta_fields(), "byoc": definition.has_custom_code}
+        fields = definition.meta_fields()
+        if definition.has_custom_code:
+            fields["byoc"] = True  # as FLARE: the key is there only when the job ships custom code
+        return fields
     except JobDefinitionError as exc:
         raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, str(exc)) from None
     finally:
@@ -81,7 +84,7 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
         fields = await asyncio.to_thread(
             _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4
         )
-        if fields["byoc"]:
+        if fields.get("byoc"):
             server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
         job_id = await _store_new_job(ctx, archive, fields, folder_name, signature)
     finally:

@@ -50,9 +50,11 @@ _EXIT_STATUS = {
 
 
 def server_app_name(deploy_map: dict[str, list[str]]) -> str | None:
-    for app, targets in deploy_map.items():
-        if "server" in targets:
-            return app
+    """The app the server runs: the one naming ``server``, else the one with ``@ALL`` (as in FLARE)."""
+    for wanted in ("server", "@ALL"):
+        for app, targets in deploy_map.items():
+            if wanted in targets:
+                return app
     return None
 
 
@@ -129,7 +131,7 @@ class JobRunner:
         app_name = server_app_name(meta.get("deploy_map", {})) or ""
         job = RunningJob(job_id, meta.get("name", ""), app_name, self.server.workspace / job_id, meta, list(targets))
         self.jobs[job_id] = job
-        self.server.change_status(job_id, JobStatus.DISPATCHED, job_clients=list(targets))
+        self.server.change_status(job_id, JobStatus.DISPATCHED)
         job.task = asyncio.create_task(self._run(job))
 
     async def _run(self, job: RunningJob) -> None:
@@ -153,7 +155,7 @@ class JobRunner:
             await deployment.collect_workspaces(deployed, self.server.store.job_dir(job.job_id) / "sites")
             await self._archive_workspace(job)
             self.jobs.pop(job.job_id, None)
-            self.server.change_status(job.job_id, status, job_errors=job.errors or None)
+            self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
 
     async def _run_job(self, job: RunningJob, deployment: Deployment) -> tuple[JobStatus, list[str]]:
         store = self.server.store
@@ -175,7 +177,8 @@ class JobRunner:
                 log.warning("job %s: deployed to %d site(s), needs %d%s", job.job_id, len(deployed), needed,
                             f"; mandatory {sorted(missing)} missing" if missing else "")
                 return JobStatus.FINISHED_FAILED_TO_RUN, deployed
-            self.server.store.update_meta(job.job_id, job_deploy_detail=["server: OK", *(
+            server_part = ["server: OK"] if job.app_name else []
+            self.server.store.update_meta(job.job_id, job_deploy_detail=[*server_part, *(
                 f"{site}: OK" for site in deployed)])
         if not job.app_name:
             return JobStatus.FINISHED_COMPLETED, deployed  # nothing deploys to the server

@@ -21,6 +21,7 @@ log = logging.getLogger("console.server.scheduler")
 
 TICK_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+MAX_HISTORY = 30  # schedule_history keeps the last attempts, as many as max_schedule_count allows by default
 _SCAN_LIMIT = 200
 
 
@@ -97,8 +98,12 @@ class Scheduler:
             if now < when:
                 continue
             attempts = int(meta.get("schedule_count", 0)) + 1
-            server.store.update_meta(job_id, schedule_count=attempts, last_schedule_time=time.time())
             targets = self.placement(meta)
+            result = f"dispatched to {', '.join(targets) or 'the server'}" if targets is not None else \
+                "not enough sites connected"
+            history = [*meta.get("schedule_history", []), f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {result}"]
+            server.store.update_meta(job_id, schedule_count=attempts, last_schedule_time=time.time(),
+                                     schedule_history=history[-MAX_HISTORY:])
             if targets is None:
                 if attempts >= server.kit.max_schedule_count:
                     server.change_status(job_id, JobStatus.FINISHED_CAN_NOT_SCHEDULE)

@@ -173,15 +173,14 @@ class JobStore:
             "status": JobStatus.SUBMITTED.value,
             "submit_time": now,
             "submit_time_iso": iso_time(now),
-            "start_time": None,
+            "start_time": "",
             "duration": "N/A",
             "job_folder_name": job_folder_name,
             "submitter_name": submitter.name,
             "submitter_org": submitter.org,
             "submitter_role": submitter.role,
             "study": "default",
-            "job_clients": [],
-            "schedule_count": 0,
+            "data_storage_format": 2,  # FLARE 2.9's value; nothing here reads it
         }
         if cloned_from:
             meta["cloned_from"] = cloned_from

@@ -80,6 +80,7 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
     running = server.runner.running_jobs()
     return {
         "status": "OK",
+        "info": "",
         "server_status": "started" if running else "stopped",
         "server_start_time": server.start_time,
         "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running],
