@@ -1,0 +1,59 @@
+"""Numpy FedAvg jobs for the side-by-side runs: FLARE's classic hello-numpy-sag (examples/hello-numpy-sag,
+which both systems run) and ours (examples/hello-numpy). Both start from the 3x3 model 1..9 and have
+every site add 1 to every weight per round, so every run does the same work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def sag_job(dest: Path, rounds: int = 3, sleep: float = 0.0, name: str = "hello-numpy") -> Path:
+    """examples/hello-numpy-sag (FLARE's own format, which both systems run) with the given plan."""
+    shutil.copytree(EXAMPLES / "hello-numpy-sag", dest)
+    meta = json.loads((dest / "meta.json").read_text())
+    _write_json(dest / "meta.json", {**meta, "name": name})
+    server_config = dest / "app" / "config" / "config_fed_server.json"
+    config = json.loads(server_config.read_text())
+    config["workflows"][0]["args"]["num_rounds"] = rounds
+    _write_json(server_config, config)
+    client_config = dest / "app" / "config" / "config_fed_client.json"
+    config = json.loads(client_config.read_text())
+    config["executors"][0]["executor"]["args"]["sleep_time"] = sleep
+    _write_json(client_config, config)
+    return dest
+
+
+def ours_numpy_job(dest: Path, rounds: int = 3, sleep: float = 0.0, name: str = "hello-numpy") -> Path:
+    shutil.copytree(EXAMPLES / "hello-numpy", dest)
+    meta = json.loads((dest / "meta.json").read_text())
+    _write_json(dest / "meta.json", {**meta, "name": name})
+    server_config = dest / "app" / "config" / "config_fed_server.json"
+    config = json.loads(server_config.read_text())
+    config["args"]["num_rounds"] = rounds
+    _write_json(server_config, config)
+    if sleep:
+        trainer = dest / "app" / "custom" / "trainer.py"
+        trainer.write_text(f"import time\n{trainer.read_text()}".replace(
+            "    updated =", f"    time.sleep({sleep!r})\n    updated =", 1))
+    return dest
+
+
+def add_payload(job: Path, megabytes: int) -> Path:
+    """Put ``megabytes`` of incompressible data in the job's app folder (a big model or dataset)."""
+    data = job / "app" / "custom" / "payload.bin"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    with open(data, "wb") as out:
+        for _ in range(megabytes):
+            out.write(os.urandom(1 << 20))
+    return job
