@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install test lint demo bench reliability clean
+.PHONY: install test lint demo bench bench-peer reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Side by side with NVIDIA FLARE 2.9 (installs nvflare once into ~/.cache/flare-console, about 1 min):
+# writes docs/benchmarks.md and docs/compatibility.md.
+bench-peer: $(STAMP)
+	$(BIN)/python benchmarks/bench_peer.py
 
 reliability: $(STAMP)
 	$(BIN)/python benchmarks/reliability.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -230,3 +232,20 @@ def test_two_sessions_see_each_others_jobs(server, project, tmp_path: Path) -> N
             new_secure_session(ADMIN, str(project.admin_kit)) as two:
         job_id = one.submit_job(str(hello_server(tmp_path, steps=1, step_seconds=0.05)))
         assert two.monitor_job(job_id, poll_interval=60) is MonitorReturnCode.JOB_FINISHED
+
+
+def test_list_jobs_answer_bigger_than_one_frame(session, project) -> None:
+    """25,000 stored jobs list as several MB of JSON: the answer streams instead of failing."""
+    rows = []
+    for i in range(25_000):
+        meta = {"job_id": f"bulk-{i:05d}", "name": f"bulk-{i % 7}", "status": "FINISHED:COMPLETED",
+                "submit_time": 1_000_000.0 + i, "submit_time_iso": "", "duration": "0:00:01", "study": "default",
+                "submitter_name": "someone@example.com", "deploy_map": {"app": ["server"]}}
+        rows.append((meta["job_id"], meta["name"], meta["status"], meta["submit_time"], meta["submitter_name"],
+                     json.dumps(meta)))
+    with sqlite3.connect(project.server_kit / "store" / "jobs.db") as db:
+        db.executemany("INSERT INTO jobs(job_id, name, status, submit_time, submitter_name, meta) "
+                       "VALUES (?,?,?,?,?,?)", rows)
+    listed = session.list_jobs(detailed=True)
+    assert len(listed) == 25_000 and listed[-1]["job_id"] == "bulk-24999"
+    assert [r["job_id"] for r in session.list_jobs(limit=2, reverse=True)] == ["bulk-24999", "bulk-24998"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -236,6 +237,8 @@ class AsyncClient:
         if pending is None:
             return
         if kind == "res":
+            if header.get("json") and pending.chunks is None:
+                pending.chunks = asyncio.Queue()  # a big answer follows in data frames
             if not pending.future.done():
                 pending.future.set_result(frame)
             if not header.get("stream") or not header.get("ok"):
@@ -297,14 +300,30 @@ class AsyncClient:
         except (OSError, ConnectionError) as exc:
             raise NoConnection(f"connection to the server lost: {exc}") from exc
         finally:
-            if not streamed or not pending.future.done() or pending.future.exception() is not None:
+            keep = streamed or (pending.future.done() and not pending.future.exception()
+                                and pending.future.result().header.get("json"))
+            if not keep or not pending.future.done() or pending.future.exception() is not None:
                 self._pending.pop(request_id, None)
         header = frame.header
         if not header.get("ok"):
             raise exception_for(RemoteError.from_wire(header.get("error")))
+        if header.get("json"):
+            return await self._read_json_stream(cmd, pending, timeout or self.request_timeout)
         if streamed:
             return header.get("data"), pending
         return header.get("data")
+
+    async def _read_json_stream(self, cmd: str, pending: _Pending, timeout: float) -> Any:
+        assert pending.chunks is not None
+        parts: list[bytes] = []
+        try:
+            while (chunk := await asyncio.wait_for(pending.chunks.get(), timeout)) is not None:
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                parts.append(chunk)
+        except TimeoutError:
+            raise NoConnection(f"the answer to {cmd} stopped arriving for {timeout:g} s") from None
+        return json.loads(b"".join(parts))
 
     async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
         assert self._writer is not None

@@ -99,8 +99,7 @@ class Scheduler:
                 continue
             attempts = int(meta.get("schedule_count", 0)) + 1
             targets = self.placement(meta)
-            result = f"dispatched to {', '.join(targets) or 'the server'}" if targets is not None else \
-                "not enough sites connected"
+            result = "scheduled" if targets is not None else "not enough sites connected"  # FLARE's wording
             history = [*meta.get("schedule_history", []), f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {result}"]
             server.store.update_meta(job_id, schedule_count=attempts, last_schedule_time=time.time(),
                                      schedule_history=history[-MAX_HISTORY:])

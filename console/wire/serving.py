@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -249,7 +250,30 @@ class ServedConnection:
         if isinstance(result, Download):
             await self._stream_file(request_id, result)
         else:
-            await self._send_quietly({"k": "res", "id": request_id, "ok": True, "data": result})
+            await self._send_result(request_id, result)
+
+    async def _send_result(self, request_id: int, result: Any) -> None:
+        """The answer in one frame, or, past the header limit (list_jobs over many thousand jobs),
+        as JSON streamed in chunks like a download, marked ``"json": true``."""
+        try:
+            frame = encode_frame({"k": "res", "id": request_id, "ok": True, "data": result})
+        except FrameError:
+            payload = json.dumps(result).encode()
+            try:
+                await self._send({"k": "res", "id": request_id, "ok": True, "stream": True, "json": True,
+                                  "size": len(payload)})
+                for start in range(0, len(payload), CHUNK_BYTES):
+                    await self._send({"k": "data", "id": request_id}, payload[start:start + CHUNK_BYTES])
+                await self._send({"k": "end", "id": request_id})
+            except (ConnectionError, OSError):
+                pass
+            return
+        if not self.closed:
+            try:
+                self.writer.write(frame)
+                await self.writer.drain()
+            except (ConnectionError, OSError):
+                pass
 
     async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: _Upload | None) -> Any:
         if cmd == "login":

@@ -1,0 +1,285 @@
+"""``make bench-peer``: the same FLARE API operations against NVIDIA FLARE 2.9 and flare-console, one run.
+
+Both systems run on this machine in turn (server + 2 sites on loopback), driven by the same
+script (``peer_measure.py``) in each one's own interpreter, with the same job folder (FLARE's
+hello-numpy-sag). Prints a table with both columns and the ratio and writes ``docs/benchmarks.md``;
+then runs the conformance comparison (``conformance.py``), which writes ``docs/compatibility.md``.
+
+Memory is the resident set (RSS) of every process of the system under test: server, sites and the
+job processes they start, found by a marker in their environment. ``--quick`` runs fewer repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from nvflare_peer import MARKER_VAR, NVFLARE_VERSION, PeerPoc, marked_pids, running_poc
+from peer_jobs import add_payload, sag_job
+
+HERE = Path(__file__).resolve().parent
+MEASURE = HERE / "peer_measure.py"
+REPORT = HERE.parent / "docs" / "benchmarks.md"
+NVFLARE_BIG_LISTING = 10_000  # 100,000 stored jobs takes FLARE's file store too long to fill and list
+
+
+@dataclass
+class Row:
+    label: str
+    key: str
+    unit: str  # "ms", "s" or "MiB"
+    target: str = ""
+
+
+ROWS = [
+    Row("import the FLARE API module", "import", "ms"),
+    Row("login (new_secure_session, TLS + login)", "login", "ms", "<= 300 ms"),
+    Row("list_jobs round trip", "list_jobs", "ms", "<= 1 ms"),
+    Row("get_job_meta round trip", "get_job_meta", "ms", "<= 1 ms"),
+    Row("submit_job, small job (hello-numpy-sag, 4 KB)", "submit_small", "ms"),
+    Row("submit_job, 100 MB job", "submit_big", "ms"),
+    Row("final status written -> monitor_job callback", "monitor_latency", "ms", "<= 50 ms"),
+    Row("hello-numpy-sag (2 sites, 3 rounds) submit -> monitor_job returns", "hello_numpy", "s", "<= 5 s"),
+    Row("list_jobs(), 1,000 stored jobs", "list_1k_all", "ms"),
+    Row("list_jobs(limit=50), 1,000 stored jobs", "list_1k_50", "ms"),
+    Row("list_jobs(), 10,000 stored jobs", "list_10k_all", "ms"),
+    Row("list_jobs(limit=50), 10,000 stored jobs", "list_10k_50", "ms"),
+    Row("list_jobs(), 100,000 stored jobs", "list_100k_all", "ms"),
+    Row("list_jobs(limit=50), 100,000 stored jobs", "list_100k_50", "ms"),
+    Row("memory, idle (server + 2 sites)", "memory_idle", "MiB"),
+    Row("memory, peak while the jobs above ran", "memory_peak", "MiB"),
+]
+
+
+def rss_mib(pids: list[int]) -> float:
+    total_kib = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
+@contextmanager
+def peak_memory(marker: str) -> Iterator[list[float]]:
+    """Samples the marked processes' total RSS every 0.2 s; the list holds the peak when the block ends."""
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            peak[0] = max(peak[0], rss_mib(marked_pids(marker)))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+
+
+@dataclass
+class Target:
+    """One system under test, as the measuring script reaches it."""
+
+    api: str
+    python: str
+    user: str
+    kit: Path
+    marker: str
+    env: dict[str, str]
+
+
+def measure(target: Target, phase: str, out: Path, extra: list[str]) -> dict[str, list[float]]:
+    done = subprocess.run([target.python, str(MEASURE), "--api", target.api, "--user", target.user, "--kit",
+                           str(target.kit), "--phase", phase, "--out", str(out), *extra], env=target.env,
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring {target.api} ({phase}) failed:\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def run_system(target: Target, jobs: dict[str, Path], scratch: Path, repeats: dict[str, int], fill,
+               listings: list[int]) -> dict[str, object]:
+    figures: dict[str, object] = {"memory_idle": [rss_mib(marked_pids(target.marker))]}
+    args = ["--job", str(jobs["sag"]), "--idle-job", str(jobs["idle"]), "--big-job", str(jobs["big"]),
+            *[f"--{k}={v}" for k, v in repeats.items()]]
+    with peak_memory(target.marker) as peak:
+        figures.update(measure(target, "main", scratch / f"{target.api}-main.json", args))
+    figures["memory_peak"] = [peak[0]]
+    for count in listings:
+        fill(count)
+        listed = measure(target, "list", scratch / f"{target.api}-list-{count}.json",
+                         [f"--round-trips={repeats['round-trips'] // 10 or 3}"])
+        tag = {1_000: "1k", 10_000: "10k", 100_000: "100k"}[count]
+        figures[f"list_{tag}_all"] = listed["list_jobs_all"]
+        figures[f"list_{tag}_50"] = listed["list_jobs_50"]
+    return figures
+
+
+def fill_nvflare_store(poc: PeerPoc, total: int) -> None:
+    """Copy a finished job in FLARE's file job store until it holds ``total`` jobs (as a long-lived server)."""
+    storage = poc.root / "poc" / "jobs-storage"
+    jobs = [d for d in storage.iterdir() if (d / "meta").is_file()]
+    source = next(d for d in jobs if json.loads((d / "meta").read_text()).get("status") == "FINISHED:COMPLETED")
+    meta = json.loads((source / "meta").read_text())
+    for i in range(total - len(jobs)):
+        job_id = str(uuid.uuid4())
+        folder = storage / job_id
+        folder.mkdir()
+        for part in source.iterdir():
+            if part.name != "meta":
+                os.link(part, folder / part.name)
+        (folder / "meta").write_text(json.dumps({**meta, "job_id": job_id, "name": f"bulk-{i % 97}"}))
+
+
+def nvflare_figures(jobs: dict[str, Path], scratch: Path, repeats: dict[str, int]) -> dict[str, object]:
+    with running_poc() as poc:
+        target = Target("nvflare", str(poc.python), poc.admin, poc.admin_kit, poc.marker,
+                        {k: v for k, v in poc.env.items() if k != MARKER_VAR})
+        return run_system(target, jobs, scratch, repeats, lambda n: fill_nvflare_store(poc, n),
+                          [1_000, NVFLARE_BIG_LISTING])
+
+
+def ours_figures(jobs: dict[str, Path], scratch: Path, repeats: dict[str, int]) -> dict[str, object]:
+    from bench_api import fill_store
+
+    from common import ADMIN, make_project, running_server
+
+    marker = uuid.uuid4().hex
+    prod = make_project(scratch)
+    os.environ[MARKER_VAR] = marker  # inherited by the server, the sites and their job processes
+    try:
+        with running_server(prod, ("site-1", "site-2")):
+            env = {k: v for k, v in os.environ.items() if k != MARKER_VAR}
+            target = Target("console", sys.executable, ADMIN, prod / ADMIN, marker, env)
+
+            def fill(total: int) -> None:
+                with sqlite3.connect(prod / "server" / "store" / "jobs.db") as db:
+                    stored = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+                fill_store(prod / "server", total - stored)
+
+            return run_system(target, jobs, scratch, repeats, fill, [1_000, 10_000, 100_000])
+    finally:
+        os.environ.pop(MARKER_VAR, None)
+
+
+def _median(samples: object, unit: str) -> float | None:
+    if not samples:
+        return None
+    value = statistics.median(samples)  # type: ignore[arg-type]
+    return value * 1000 if unit == "ms" else value
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "not run"
+    digits = 2 if value < 10 else 1 if value < 100 else 0
+    return f"{value:.{digits}f} {unit}"
+
+
+def table(theirs: dict[str, object], ours: dict[str, object]) -> list[tuple[str, str, str, str, str, str]]:
+    rows = []
+    for row in ROWS:
+        their, mine = _median(theirs.get(row.key), row.unit), _median(ours.get(row.key), row.unit)
+        ratio = f"{their / mine:.0f}x" if their and mine and their / mine >= 10 else \
+            f"{their / mine:.1f}x" if their and mine else ""
+        runs = max(len(theirs.get(row.key) or []), len(ours.get(row.key) or []))  # type: ignore[arg-type]
+        rows.append((row.label, _fmt(their, row.unit), _fmt(mine, row.unit), ratio, row.target, str(runs)))
+    return rows
+
+
+HEADER = ("measure", f"NVFlare {NVFLARE_VERSION}", "flare-console", "NVFlare / ours", "target (ours)", "runs")
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
+    for line in [HEADER, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
+
+
+def write_report(rows: list[tuple[str, ...]], seconds: float, quick: bool) -> None:
+    lines = [
+        f"# flare-console and NVIDIA FLARE {NVFLARE_VERSION}, side by side",
+        "",
+        "Generated by `make bench-peer` (`benchmarks/bench_peer.py`): do not edit by hand.",
+        "",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}; run on {time.strftime('%Y-%m-%d')}, {seconds / 60:.0f} min in all"
+        f"{' (--quick: fewer repeats)' if quick else ''}.",
+        "",
+        "Each system runs a server and 2 sites on loopback (NVFlare: its POC mode, started by",
+        "`benchmarks/nvflare_peer.py`), one after the other, and the same script",
+        "(`benchmarks/peer_measure.py`) drives it through its own FLARE API with the same job folder",
+        "(FLARE's hello-numpy-sag, `examples/hello-numpy-sag`). Figures are medians of the runs shown.",
+        "",
+        "- Round trips are timed on one open session; login opens and closes a new one each time.",
+        "- `submit_job` sends a job whose `min_clients` (3) exceeds the sites, so it waits; it is then",
+        "  deleted. The 100 MB job carries 100 MB of random bytes in `app/custom/`.",
+        "- Monitor latency: from the final status the server wrote (its `start_time` + `duration`) to",
+        "  the `monitor_job` callback seeing it, with `poll_interval=0.5`. FLARE polls; ours is pushed.",
+        "- Stored jobs are copies of a finished job put straight into each store (FLARE's file store,",
+        "  our SQLite). NVFlare is listed up to 10,000 jobs: filling and listing 100,000 in its file",
+        "  store takes longer than this benchmark allows.",
+        "- Memory: resident set of every process of the system (server, sites, job processes).",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    REPORT.write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--no-conformance", action="store_true", help="skip the conformance comparison")
+    args = parser.parse_args()
+    repeats = {"logins": 5, "jobs": 3, "round-trips": 100, "submits": 5, "big-submits": 3}
+    if args.quick:
+        repeats = {"logins": 2, "jobs": 1, "round-trips": 20, "submits": 2, "big-submits": 1}
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
+        scratch = Path(tmp)
+        jobs = {"sag": sag_job(scratch / "sag", 3, 0.0, name="hello-numpy-sag"),
+                "idle": _unschedulable(sag_job(scratch / "idle", name="idle"))}
+        jobs["big"] = add_payload(_unschedulable(sag_job(scratch / "big", name="big")), 100)
+        (scratch / "ours").mkdir()
+        (scratch / "nvflare").mkdir()
+        ours = ours_figures(jobs, scratch / "ours", repeats)
+        theirs = nvflare_figures(jobs, scratch / "nvflare", repeats)
+    rows = table(theirs, ours)
+    print_table(rows)
+    write_report(rows, time.monotonic() - began, args.quick)
+    print(f"\nwritten: {REPORT}")
+    if args.no_conformance:
+        return 0
+    return subprocess.call([sys.executable, str(HERE / "conformance.py")], cwd=HERE)
+
+
+def _unschedulable(job: Path) -> Path:
+    meta = json.loads((job / "meta.json").read_text())
+    (job / "meta.json").write_text(json.dumps({**meta, "min_clients": 3}))
+    return job
+
+
+if __name__ == "__main__":
+    sys.exit(main())
