@@ -116,12 +116,28 @@ def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPoli
         raise
 
 
+_SAMPLE_BYTES = 1 << 20
+
+
+def _compression_for(path: Path) -> int:
+    """Deflate, except for big files whose first MiB does not shrink (weights, archives, random data):
+    deflating 100 MB of those costs seconds and saves nothing."""
+    try:
+        if path.stat().st_size <= _SAMPLE_BYTES:
+            return zipfile.ZIP_DEFLATED
+        with open(path, "rb") as src:
+            sample = src.read(_SAMPLE_BYTES)
+    except OSError:
+        return zipfile.ZIP_DEFLATED
+    return zipfile.ZIP_STORED if len(zlib.compress(sample, 1)) > 0.9 * len(sample) else zipfile.ZIP_DEFLATED
+
+
 def _write_members(out: BinaryIO, members: list[_Member]) -> None:
     # strict_timestamps=False: files dated before 1980 (zip's epoch) are archived, not refused.
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
         for member in members:
             try:
-                archive.write(member.path, member.arcname)
+                archive.write(member.path, member.arcname, compress_type=_compression_for(member.path))
             except FileNotFoundError:  # a workspace file removed while archiving
                 log.warning("not archiving %s: it disappeared while the folder was being archived", member.path)
 

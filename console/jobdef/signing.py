@@ -9,6 +9,7 @@ claims, is refused before anything of it runs.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from pathlib import Path
 
@@ -30,10 +31,17 @@ def archive_digest(path: Path) -> bytes:
     return digest.digest()
 
 
-def sign_archive(path: Path, key_path: Path) -> str:
+@functools.lru_cache(maxsize=8)
+def _private_key(key_path: Path, mtime_ns: int) -> rsa.RSAPrivateKey:
+    # Loading checks the RSA key's consistency, about 50 ms: once per key file (and version), not per job.
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise JobDefinitionError(f"{key_path} is not an RSA key; cannot sign the job")
+    return key
+
+
+def sign_archive(path: Path, key_path: Path) -> str:
+    key = _private_key(key_path, key_path.stat().st_mtime_ns)
     signature = key.sign(archive_digest(path), _PSS, utils.Prehashed(hashes.SHA256()))
     return base64.b64encode(signature).decode("ascii")
 
