@@ -31,8 +31,24 @@ NOT_COMPARED = {"step", "seconds", "message"}
 # Long enough on both systems that the cloned job is still running when the scenario aborts it.
 ROUNDS, SLEEP = 3, 1.0
 
-# (step, aspect) -> why ours differs on purpose. Keep each reason short and true.
+_NO_COMPONENTS = ("ours stores no separate job components (FLARE's are extras such as a site's ERRORLOG): "
+                  "download_job_result already holds every site's workspace, its logs included.")
+_ABSENT_NAMES = (
+    "absent on purpose. Study commands: ours has one study, `default`. configure_job_log/configure_site_log: "
+    "log levels are fixed (INFO, to each workspace's log.txt). do_command/do_app_command return FLARE's raw "
+    "admin-protocol replies; ours has a typed method for every command, and `flare-console -c` runs command "
+    "lines. list/download_job_components: " + _NO_COMPONENTS + " Extra in ours: `client` (the asyncio client "
+    "under the session) and `sys_info` (FLARE's console command of that name, as a method).")
+
+# (step, aspect) -> why ours differs on purpose; aspect "*" covers every aspect of the step.
+# Keep each reason short and true.
 EXPLAINED: dict[tuple[str, str], str] = {
+    ("Session public names", "len"): "see the next row.",
+    ("Session public names", "value"): _ABSENT_NAMES,
+    ("list_job_components", "*"): "absent: " + _NO_COMPONENTS,
+    ("download_job_components", "*"): "absent: " + _NO_COMPONENTS,
+    ("module functions", "value"):
+        "no `new_insecure_session`: every connection is mutual TLS, there is no insecure mode to open.",
     ("new_secure_session", "attrs"):
         "FLARE's Session also exposes `api`, its internal AdminAPI object; ours has no such object. "
         "FLARE's other public attributes are all there.",
@@ -51,7 +67,7 @@ class Difference:
 
     @property
     def reason(self) -> str | None:
-        return EXPLAINED.get((self.step, self.aspect))
+        return EXPLAINED.get((self.step, self.aspect)) or EXPLAINED.get((self.step, "*"))
 
 
 def run_scenario(python: str, api: str, user: str, kit: Path, job: Path, out: Path, env=None) -> dict:
@@ -95,6 +111,16 @@ def compare(theirs: dict, ours: dict) -> list[Difference]:
     return diffs
 
 
+def _names_diff(theirs: object, ours: object) -> str | None:
+    """For two lists of names: what only one side has (a full listing would hide it)."""
+    if not (isinstance(theirs, list) and isinstance(ours, list)
+            and all(isinstance(v, str) for v in theirs + ours)):
+        return None
+    only_theirs = sorted(set(theirs) - set(ours))
+    only_ours = sorted(set(ours) - set(theirs))
+    return f"only NVFlare: {', '.join(only_theirs) or '—'}; only ours: {', '.join(only_ours) or '—'}"
+
+
 def _cell(value: object) -> str:
     text = "—" if value is None else json.dumps(value) if not isinstance(value, str) else value
     return text.replace("|", "\\|").replace("\n", " ")[:160]
@@ -123,8 +149,10 @@ def write_report(theirs: dict, ours: dict, diffs: list[Difference]) -> None:
         "| step | aspect | NVFlare | flare-console | why |",
         "|---|---|---|---|---|",
     ]
-    lines += [f"| {d.step} | {d.aspect} | {_cell(d.theirs)} | {_cell(d.ours)} | {d.reason or '**unexplained**'} |"
-              for d in diffs]
+    for d in diffs:
+        names = _names_diff(d.theirs, d.ours)
+        cells = (names, "(see left)") if names else (_cell(d.theirs), _cell(d.ours))
+        lines.append(f"| {d.step} | {d.aspect} | {cells[0]} | {cells[1]} | {d.reason or '**unexplained**'} |")
     lines += ["", "## Every step", "", "| step | NVFlare | flare-console | NVFlare s | ours s |", "|---|---|---|---|---|"]
     for their in theirs["steps"]:
         mine = ours_by_step.get(their["step"], {})
@@ -163,7 +191,8 @@ def main() -> int:
     if not (args.recorded or args.check):
         write_report(theirs, ours, diffs)
     for d in diffs:
-        print(f"{'  ' if d.reason else '!!'} {d.step}: {d.aspect}: NVFlare {d.theirs} | ours {d.ours}")
+        shown = _names_diff(d.theirs, d.ours) or f"NVFlare {d.theirs} | ours {d.ours}"
+        print(f"{'  ' if d.reason else '!!'} {d.step}: {d.aspect}: {shown}")
     unexplained = [d for d in diffs if d.reason is None]
     print(f"{len(diffs)} differences, {len(unexplained)} unexplained")
     return 1 if unexplained else 0

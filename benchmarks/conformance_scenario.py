@@ -23,6 +23,7 @@ from typing import Any
 
 SITE = "site-1"
 MISSING_JOB = "no-such-job"
+MODULE_FUNCTIONS = ("new_secure_session", "new_insecure_session", "basic_cb_with_print")
 TERMINAL = "FINISHED:"
 
 
@@ -113,6 +114,8 @@ def run(api_name: str, user: str, kit: str, job: str) -> dict[str, Any]:
     scratch = tempfile.mkdtemp(prefix="conformance-")
     rec.name(scratch, "<scratch>")
     rec.name(os.path.abspath(kit), "<kit>")
+    rec.step("module functions", lambda: {name: callable(getattr(api, name, None)) for name in MODULE_FUNCTIONS},
+             compare_value=True)
     sess = rec.step("new_secure_session", lambda: api.new_secure_session(user, kit, timeout=30))
     if sess is None:
         return {"api": api_name, "steps": rec.steps}
@@ -126,6 +129,8 @@ def run(api_name: str, user: str, kit: str, job: str) -> dict[str, Any]:
 
 
 def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str) -> None:
+    rec.step("Session public names", lambda: sorted(n for n in dir(type(sess)) if not n.startswith("_")),
+             compare_value=True)
     rec.step("get_system_info", sess.get_system_info,
              note=lambda info: {"server_status": info.server_info.status,
                                 "client_names": sorted(c.name for c in info.client_info),
@@ -169,6 +174,9 @@ def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str) -> Non
     rec.step("download_job_result", lambda: sess.download_job_result(job_id, scratch), compare_value=True,
              note=lambda path: {"entries": sorted(os.listdir(path)) if path and os.path.isdir(path) else None})
 
+    rec.step("list_job_components", lambda: sess.list_job_components(job_id), compare_value=True)
+    rec.step("download_job_components", lambda: sess.download_job_components(job_id),
+             note=lambda path: {"entries": sorted(os.listdir(path)) if path and os.path.isdir(path) else None})
     rec.step("show_stats finished job", lambda: sess.show_stats(job_id, "server"))
     rec.step("show_errors finished job", lambda: sess.show_errors(job_id, "server"))
     rec.step("abort_job finished job", lambda: sess.abort_job(job_id), compare_value=True)
@@ -188,6 +196,11 @@ def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str) -> Non
         rec.step("delete_job", lambda: sess.delete_job(clone))
         rec.step("get_job_meta deleted job", lambda: sess.get_job_meta(clone))
 
+    rec.step("report_version server", lambda: sess.report_version("server"))
+    rec.step("report_version client", lambda: sess.report_version("client"))
+    rec.step("report_resources client", lambda: sess.report_resources("client"),
+             note=lambda res: {"site_value": rec.describe(res.get(SITE), False) if isinstance(res, dict) else None})
+    rec.step("get_client_env", lambda: sess.get_client_env())
     rec.step("ls_target server", lambda: sess.ls_target("server"))
     rec.step("ls_target site", lambda: sess.ls_target(SITE))
     rec.step("get_working_directory server", lambda: sess.get_working_directory("server"))
@@ -214,6 +227,9 @@ def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str) -> Non
     with open(os.path.join(broken, "meta.json"), "w") as meta_file:
         meta_file.write("{not json")
     rec.step("submit_job unreadable meta.json", lambda: sess.submit_job(broken))
+    rec.step("disable_client", lambda: sess.disable_client("site-2"))
+    rec.step("check_status client (one disabled)", lambda: sess.check_status("client"), compare_value=True)
+    rec.step("enable_client", lambda: sess.enable_client("site-2"))
     rec.step("list_jobs after errors", lambda: sess.list_jobs(id_prefix=job_id[:8]),
              note=lambda rows: {"count": len(rows)})
 

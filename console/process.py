@@ -23,8 +23,18 @@ def setup_logging(workspace: Path, *, name: str = "console") -> None:
         root.addHandler(handler)
 
 
+def memory_total_mib() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def process_info(start_time: float) -> dict[str, Any]:
+    from console import __version__
+
     return {
+        "version": __version__, "memory_total_mib": memory_total_mib(),
         "python": sys.version.split()[0], "platform": platform.platform(), "hostname": platform.node(),
         "cpu_count": os.cpu_count(), "pid": os.getpid(), "uptime_seconds": round(time.time() - start_time, 1),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,

@@ -12,6 +12,7 @@ from console.flare_api import (
     InvalidTarget,
     JobNotDone,
     JobNotRunning,
+    NoConnection,
     TargetType,
 )
 
@@ -105,3 +106,51 @@ def test_remove_and_restart_sites(session, sites, server) -> None:
     wait_until(lambda: sites["site-2"].process.poll() is not None, 10, "site-2 to exit")
     assert sites["site-2"].process.returncode == 0
     wait_until(lambda: [c.name for c in session.get_connected_client_list()] == ["site-1"], 10, "site-2 gone")
+
+
+def test_versions_resources_and_site_environments(session, sites, project) -> None:
+    from console import __version__
+
+    assert session.report_version(TargetType.ALL) == {name: {"version": __version__}
+                                                      for name in ("server", "site-1", "site-2")}
+    resources = session.report_resources(TargetType.CLIENT, ["site-2"])
+    assert list(resources) == ["site-2"] and "'cpu_count'" in resources["site-2"]
+    envs = session.get_client_env()
+    assert [env["site_name"] for env in envs] == ["site-1", "site-2"]
+    assert envs[0]["workspace"] == str(project.kit("site-1")) and envs[0]["secure_mode"] is True
+    assert envs[0]["root_url"].startswith("tls://localhost:")
+    assert [env["site_name"] for env in session.get_client_env("site-2")] == ["site-2"]
+    with pytest.raises(ValueError, match="invalid target_type"):
+        session.report_version("everyone")
+    with pytest.raises(InvalidTarget, match="site-9"):
+        session.get_client_env(["site-9"])
+
+
+def _refusals(session, site: str) -> int:
+    return session.grep_target("server", "-F", f"refused site {site}", "log.txt").count("\n")
+
+
+def test_a_disabled_site_stays_out_until_enabled_even_across_a_restart(session, sites) -> None:
+    assert session.disable_client("site-2") == {"clients": [{
+        "client_name": "site-2", "state": "disabled", "already_disabled": False, "active_session_removed": True,
+        "credential_revoked": False, "rejoin_allowed": False}]}
+    wait_until(lambda: _refusals(session, "site-2") >= 1, 30, "site-2 to try again and be refused")
+    assert [c.name for c in session.get_connected_client_list()] == ["site-1"]
+    assert [row["client_name"] for row in session.check_status(TargetType.CLIENT)["client_status"]] == ["site-1"]
+
+    before = _refusals(session, "site-2")
+    session.restart(TargetType.SERVER)
+
+    def after_restart() -> bool:
+        try:
+            return [c.name for c in session.get_connected_client_list()] == ["site-1"] and \
+                _refusals(session, "site-2") > before
+        except NoConnection:  # the server is still restarting
+            return False
+
+    wait_until(after_restart, 30, "site-1 back and site-2 refused by the restarted server")
+    assert session.disable_client("site-2")["clients"][0]["already_disabled"] is True
+    assert session.enable_client("site-2")["clients"][0] == {
+        "client_name": "site-2", "state": "enabled", "was_disabled": True, "credential_revoked": False,
+        "rejoin_allowed": True}
+    wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-2 to connect again")

@@ -279,9 +279,21 @@ class AsyncSession:
                                          "targets": _names(client_names)})
 
     async def remove_client(self, client_name: str) -> None:
-        if not isinstance(client_name, str) or not client_name:
-            raise InvalidArgumentError("client_name must be a site name")
-        await self._cmd("remove_client", {"site": client_name})
+        await self._cmd("remove_client", {"site": _site_name(client_name)})
+
+    async def report_version(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return await self._cmd("report_version", {"target_type": _target_type(target_type, both=True),
+                                                  "targets": _names(targets)})
+
+    async def report_resources(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return await self._cmd("report_resources", {"target_type": _target_type(target_type, both=True),
+                                                    "targets": _names(targets)})
+
+    async def get_client_env(self, client_names: str | list[str] | None = None) -> list[dict[str, Any]]:
+        return await self._cmd("report_env", {"targets": _names(client_names)})
+
+    async def set_client_enabled(self, client_name: str, enabled: bool) -> dict[str, Any]:
+        return await self._cmd("enable_client" if enabled else "disable_client", {"site": _site_name(client_name)})
 
     def get_available_apps_to_upload(self) -> list[str]:
         upload = Path(self.upload_dir)
@@ -295,6 +307,12 @@ def _target_type(value: Any, *, both: bool) -> str:
     if value not in allowed:
         raise ValueError(f"invalid target_type {value!r}: must be one of {list(allowed)}")
     return str(value)
+
+
+def _site_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"client_name must be a site name, not {name!r}")
+    return name
 
 
 def _names(names: Any) -> list[str] | None:

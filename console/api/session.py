@@ -255,8 +255,29 @@ class Session:
                 timeout: float = 30.0) -> dict[str, Any]:
         return self._call(self._async.stop_targets("restart", target_type, client_names))
 
+    def shutdown_system(self) -> None:
+        """Stop every site, then the server (FLARE's shutdown_system); refused while jobs run."""
+        self._call(self._async.stop_targets("shutdown", "all"))
+
     def remove_client(self, client_name: str) -> None:
         self._call(self._async.remove_client(client_name))
+
+    def disable_client(self, client_name: str) -> dict[str, Any]:
+        """Drop the site and turn it away until ``enable_client``; kept across server restarts."""
+        return self._call(self._async.set_client_enabled(client_name, False))
+
+    def enable_client(self, client_name: str) -> dict[str, Any]:
+        return self._call(self._async.set_client_enabled(client_name, True))
+
+    def report_version(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return self._call(self._async.report_version(target_type, targets))
+
+    def report_resources(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
+        return self._call(self._async.report_resources(target_type, targets))
+
+    def get_client_env(self, client_names: str | list[str] | None = None) -> list[dict[str, Any]]:
+        """Each site's name, workspace, server address and secure mode."""
+        return self._call(self._async.get_client_env(client_names))
 
 
 def new_secure_session(

@@ -15,6 +15,10 @@ def _server_or_client(help_text: str) -> Param:
     return Param("target_type", K.CHOICE, help_text, required=True, choices=("server", "client"))
 
 
+def _server_client_or_all(help_text: str) -> Param:
+    return Param("target_type", K.CHOICE, help_text, required=True, choices=("server", "client", "all"))
+
+
 def _shell(name: str, summary: str, *params: Param) -> CommandSpec:
     return CommandSpec(name, summary, Right.SHELL_COMMANDS, (_TARGET, *params))
 
@@ -46,11 +50,19 @@ CATALOG: dict[str, CommandSpec] = {
                Param("file", K.STR, "the file", required=True)),
         _shell("pwd", "the server's or a site's working folder"),
         CommandSpec("shutdown", "stop the server, sites, or everything (refused while jobs run)", Right.OPERATE,
-                    (Param("target_type", K.CHOICE, "what to stop", required=True, choices=("server", "client", "all")),
-                     _SITES), destructive=True),
+                    (_server_client_or_all("what to stop"), _SITES), destructive=True),
         CommandSpec("restart", "restart the server, sites, or everything (refused while jobs run)", Right.OPERATE,
-                    (Param("target_type", K.CHOICE, "what to restart", required=True,
-                           choices=("server", "client", "all")), _SITES), destructive=True),
+                    (_server_client_or_all("what to restart"), _SITES), destructive=True),
+        CommandSpec("report_version", "flare-console version of the server and sites", Right.VIEW,
+                    (_server_client_or_all("server, client (sites) or all"), _SITES)),
+        CommandSpec("report_resources", "resources (CPUs, memory) of the server and sites", Right.OPERATE,
+                    (_server_client_or_all("server, client (sites) or all"), _SITES)),
+        CommandSpec("report_env", "sites' name, workspace and server address (FLARE's get_client_env)",
+                    Right.OPERATE, (_SITES,)),
+        CommandSpec("disable_client", "refuse a site: drop its connection and turn it away until enabled",
+                    Right.OPERATE, (Param("site", K.STR, "the site's name", required=True),), destructive=True),
+        CommandSpec("enable_client", "let a disabled site connect again",
+                    Right.OPERATE, (Param("site", K.STR, "the site's name", required=True),)),
         CommandSpec("remove_client", "drop a site's connection (it registers again when it reconnects)",
                     Right.OPERATE, (Param("site", K.SITE, "the site", required=True),), destructive=True),
         CommandSpec(

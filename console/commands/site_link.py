@@ -43,6 +43,7 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
         _link("status", "the jobs running on this site"),
         _link("stats", "a running job's state on this site", _JOB),
         _link("sys_info", "this site's machine and process"),
+        _link("env", "this site's name, workspace and server address"),
         _link("shell", "a read-only shell command in the site's folder",
               Param("command", K.STR, "ls, cat, head, tail, grep or pwd", required=True),
               Param("options", K.STR, "its options"), Param("path", K.STR, "a path in the site's folder"),

@@ -12,7 +12,12 @@ from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Right, Where
 from console.process import setup_logging
-from console.server import job_commands, shell_commands, system_commands  # noqa: F401  (they register handlers)
+from console.server import (  # noqa: F401  (they register handlers)
+    job_commands,
+    shell_commands,
+    site_admin_commands,
+    system_commands,
+)
 from console.server.authz import Policy, principal
 from console.server.handlers import HANDLERS
 from console.server.runner import JobRunner

@@ -9,7 +9,9 @@ whose connection drops, is gone until it connects again.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -48,6 +50,27 @@ class SiteRegistry:
         self.sites: dict[str, ConnectedSite] = {}
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
+        # Sites an admin disabled: the set is kept beside the job store, so it outlives a restart.
+        self._disabled_file = server.store.root / "disabled_sites.json"
+        self.disabled = self._load_disabled()
+
+    def _load_disabled(self) -> set[str]:
+        try:
+            names = json.loads(self._disabled_file.read_text())
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"{self._disabled_file} cannot be read ({exc}); fix or delete it") from None
+        return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+
+    def set_disabled(self, name: str, disabled: bool) -> bool:
+        """Turn a site away (or let it in again), surviving restarts; whether it was disabled before."""
+        was = name in self.disabled
+        self.disabled.add(name) if disabled else self.disabled.discard(name)
+        tmp = self._disabled_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(self.disabled)))
+        os.replace(tmp, self._disabled_file)
+        return was
 
     def online(self) -> set[str]:
         return set(self.sites)
@@ -90,6 +113,10 @@ class SiteRegistry:
             hello = await link.request("login", {"username": self.server.kit.identity}, timeout=HEARTBEAT_TIMEOUT)
         except Exception as exc:
             log.warning("site %r from %s did not log in: %s", identity.cn, peer, exc)
+            await link.close()
+            return
+        if identity.cn in self.disabled:
+            log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
             await link.close()
             return
         if hello.get("site") != identity.cn:

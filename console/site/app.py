@@ -169,6 +169,11 @@ class Site:
     async def _cmd_sys_info(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         return process_info(self.start_time)
 
+    async def _cmd_env(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        # FLARE's report_env keys, for scripts that configure third-party systems from them.
+        return {"site_name": self.kit.name, "workspace": str(self.kit.root),
+                "root_url": f"tls://{self.kit.host}:{self.kit.fed_learn_port}", "secure_mode": True}
+
     async def _cmd_shell(self, ctx: RequestContext, args: dict[str, Any]) -> str:
         user = Principal(args["user_name"], args["user_org"], args["user_role"])
         try:

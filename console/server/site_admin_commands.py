@@ -1,0 +1,78 @@
+"""Server side of FLARE's site administration: versions, resources, site environments, and
+disabling or enabling a site. Return shapes are FLARE 2.9's (see docs/compatibility.md).
+
+It asks sites through ``system_commands.ask_sites`` and never touches jobs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from console import __version__
+from console.commands import Right
+from console.process import memory_total_mib
+from console.server.handlers import handles
+from console.server.system_commands import ask_sites, chosen_sites, require_on_target
+from console.wire.errors import ErrorType, RemoteError
+from console.wire.serving import RequestContext
+
+
+async def _per_target(ctx: RequestContext, args: dict[str, Any], right: Right) -> dict[str, Any]:
+    """``sys_info`` of the server and/or the chosen sites, by target name."""
+    answers: dict[str, Any] = {}
+    if args["target_type"] in ("server", "all"):
+        require_on_target(ctx, right, "server")
+        answers["server"] = {"version": __version__, "cpu_count": os.cpu_count(),
+                             "memory_total_mib": memory_total_mib()}
+    if args["target_type"] in ("client", "all"):
+        sites = chosen_sites(ctx, args["targets"] if args["target_type"] == "client" else None, right)
+        if not sites and args["target_type"] == "client":
+            raise RemoteError(ErrorType.NO_CLIENTS_AVAILABLE, "no site is connected")
+        answers.update(await ask_sites(ctx, sites, "sys_info"))
+    return answers
+
+
+@handles("report_version")
+async def report_version(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    answers = await _per_target(ctx, args, Right.VIEW)
+    return {name: {"error": a["error"]} if "error" in a else {"version": a.get("version", "unknown")}
+            for name, a in answers.items()}
+
+
+@handles("report_resources")
+async def report_resources(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    answers = await _per_target(ctx, args, Right.OPERATE)
+    # FLARE gives each target's resources as one string; ours has no GPU scheduling, so CPUs and memory.
+    return {name: str({"error": a["error"]} if "error" in a else
+                      {"cpu_count": a.get("cpu_count"), "memory_total_mib": a.get("memory_total_mib")})
+            for name, a in answers.items()}
+
+
+@handles("report_env")
+async def report_env(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str, Any]]:
+    sites = chosen_sites(ctx, args["targets"], Right.OPERATE)
+    if not sites:
+        raise RemoteError(ErrorType.INVALID_TARGET, "no site is connected")
+    answers = await ask_sites(ctx, sites, "env")
+    return [answer if "error" not in answer else {"site_name": site, **answer} for site, answer in answers.items()]
+
+
+@handles("disable_client")
+async def disable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    name = args["site"]
+    require_on_target(ctx, Right.OPERATE, name)
+    sites = ctx.server.sites
+    already = sites.set_disabled(name, True)
+    removed = await sites.remove(name)
+    return {"clients": [{"client_name": name, "state": "disabled", "already_disabled": already,
+                         "active_session_removed": removed, "credential_revoked": False, "rejoin_allowed": False}]}
+
+
+@handles("enable_client")
+async def enable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    name = args["site"]
+    require_on_target(ctx, Right.OPERATE, name)
+    was = ctx.server.sites.set_disabled(name, False)
+    return {"clients": [{"client_name": name, "state": "enabled", "was_disabled": was, "credential_revoked": False,
+                         "rejoin_allowed": True}]}
