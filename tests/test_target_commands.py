@@ -298,3 +298,19 @@ def test_unreadable_file_is_output(root: Path) -> None:
         assert run(root, "cat", path="locked.txt") == "cat: locked.txt: Permission denied\n"
     finally:
         locked.chmod(0o644)
+
+
+def test_grep_runs_apart_and_a_runaway_pattern_is_stopped(tmp_path: Path) -> None:
+    import asyncio
+
+    from console.runtime.target_runner import run_confined
+
+    (tmp_path / "log.txt").write_text("ok line\n" + "a" * 40 + "!\n")
+    assert asyncio.run(run_confined(tmp_path, "grep", "-n", "log.txt", "ok")) == "1:ok line\n"
+    with pytest.raises(TargetCommandError, match="invalid pattern"):
+        asyncio.run(run_confined(tmp_path, "grep", None, "log.txt", "("))
+    started = time.monotonic()
+    with pytest.raises(TargetCommandError, match="ran longer than 1 s and was stopped; simplify it"):
+        asyncio.run(run_confined(tmp_path, "grep", None, "log.txt", "(a+)+$", grep_seconds=1.0))
+    assert time.monotonic() - started < 5
+    assert asyncio.run(run_confined(tmp_path, "cat", None, "log.txt", None)).startswith("ok line\n")

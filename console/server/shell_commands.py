@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from console.api.errors import InvalidArgumentError
 from console.commands import Right
-from console.runtime.target_commands import TargetCommandError, run_target_command
+from console.runtime.target_commands import TargetCommandError
+from console.runtime.target_runner import run_confined
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.system_commands import require_on_target, site_timeout
@@ -20,7 +20,7 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
     require_on_target(ctx, right, target)
     if target == "server":
         try:
-            return await asyncio.to_thread(run_target_command, ctx.server.workspace, command, options, path, pattern)
+            return await run_confined(ctx.server.workspace, command, options, path, pattern)
         except TargetCommandError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
     site = ctx.server.sites.get(target)

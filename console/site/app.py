@@ -17,7 +17,8 @@ from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import process_info, setup_logging
 from console.provision.certs import load_cert
-from console.runtime.target_commands import TargetCommandError, run_target_command
+from console.runtime.target_commands import TargetCommandError
+from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
 from console.site.jobs import SiteJobs
 from console.wire.errors import ErrorType, RemoteError
@@ -182,8 +183,8 @@ class Site:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, f"unknown right {args['right']!r}") from None
         self.policy.require(user, right, site_org=self.kit.org, what=self.kit.name)
         try:
-            return await asyncio.to_thread(run_target_command, self.kit.root, args["command"], args["options"],
-                                           args["path"], args["pattern"])
+            return await run_confined(self.kit.root, args["command"], args["options"], args["path"],
+                                      args["pattern"])
         except TargetCommandError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
 

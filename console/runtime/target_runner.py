@@ -1,0 +1,64 @@
+"""Runs a confined target command for an async host (the server, a site) without stalling it.
+
+ls, cat, head, tail and pwd are bounded by the file system and run in a worker thread. grep runs
+a pattern that came from the network, and Python's ``re`` has no time limit: a pathological
+pattern (``(a+)+$``) could hold a thread for hours and, a few at a time, starve the host's
+thread pool. So grep runs in a child process (``python -m console.runtime.target_runner``) that
+is killed after ``GREP_SECONDS``; the user is told why.
+
+It must not touch anything but the command: arguments go to the child as JSON on stdin, the
+answer comes back as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from console.runtime.target_commands import TargetCommandError, run_target_command
+
+GREP_SECONDS = 10.0
+
+
+async def run_confined(root: Path, command: str, options: str | None, path: str | None,
+                       pattern: str | None, grep_seconds: float = GREP_SECONDS) -> str:
+    """The command's output; TargetCommandError if refused or if grep ran past its time."""
+    if command != "grep":
+        return await asyncio.to_thread(run_target_command, root, command, options, path, pattern)
+    request = json.dumps({"root": str(root), "command": command, "options": options, "path": path,
+                          "pattern": pattern}).encode()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "console.runtime.target_runner", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        out, _ = await asyncio.wait_for(child.communicate(request), grep_seconds)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        raise TargetCommandError(f"grep: the pattern ran longer than {grep_seconds:g} s and was stopped; "
+                                 "simplify it, or use -F to search for plain text") from None
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        raise TargetCommandError(f"grep: the search failed (exit code {child.returncode})") from None
+    if "error" in answer:
+        raise TargetCommandError(answer["error"])
+    return answer["output"]
+
+
+def main() -> int:
+    args = json.loads(sys.stdin.buffer.read())
+    try:
+        output = run_target_command(Path(args["root"]), args["command"], args["options"], args["path"],
+                                    args["pattern"])
+    except TargetCommandError as exc:
+        json.dump({"error": str(exc)}, sys.stdout)
+    else:
+        json.dump({"output": output}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
