@@ -97,15 +97,23 @@ def test_remove_and_restart_sites(session, sites, server) -> None:
     assert "dropping site site-2: removed by an admin" in session.grep_target("server", "-F", "dropping site",
                                                                               "log.txt")
     wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-2 to register again")
-    result = session.restart(TargetType.CLIENT, ["site-1"])
+    before = {c.name: c.last_connect_time for c in session.get_connected_client_list()}
+    result = session.restart(TargetType.CLIENT, ["site-1"])  # wait=True: returns once site-1 is back
     assert "restarting" in str(result["client_status"]["site-1"])
-    sites["site-1"].wait_for_line("site site-1 of project", 10)
-    wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-1 to come back")
-    result = session.shutdown(TargetType.CLIENT, ["site-2"])
+    after = {c.name: c.last_connect_time for c in session.get_connected_client_list()}
+    assert after["site-1"] > before["site-1"] and after["site-2"] == before["site-2"]
+    result = session.shutdown(TargetType.CLIENT, ["site-2"])  # wait=True: returns once site-2 is gone
     assert "shutting down" in str(result["client_status"]["site-2"])
+    assert [c.name for c in session.get_connected_client_list()] == ["site-1"]
     wait_until(lambda: sites["site-2"].process.poll() is not None, 10, "site-2 to exit")
     assert sites["site-2"].process.returncode == 0
-    wait_until(lambda: [c.name for c in session.get_connected_client_list()] == ["site-1"], 10, "site-2 gone")
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        session.shutdown(TargetType.CLIENT, ["site-1"], timeout=0)
+    session.shutdown_system()  # returns once the server no longer answers
+    with pytest.raises(NoConnection):
+        session.get_system_info()
+    wait_until(lambda: server.process.poll() is not None and sites["site-1"].process.poll() is not None, 15,
+               "the server and site-1 to exit")
 
 
 def test_versions_resources_and_site_environments(session, sites, project) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from console.api import state_waits
 from console.api.client import AsyncClient
 from console.api.errors import InvalidArgumentError, InvalidJobDefinition, JobNotFound
 from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
@@ -273,10 +274,29 @@ class AsyncSession:
         return await self._cmd("get_job_logs", {"job_id": job_id, "target": target, "tail_lines": tail_lines,
                                                 "grep_pattern": grep_pattern, "log_file_name": log_file_name})
 
-    async def stop_targets(self, command: str, target_type: str, client_names: list[str] | None = None
-                           ) -> dict[str, Any]:
-        return await self._cmd(command, {"target_type": _target_type(target_type, both=True),
-                                         "targets": _names(client_names)})
+    async def stop_targets(self, command: str, target_type: str, client_names: list[str] | None = None,
+                           wait: bool = False, timeout: float = 30.0) -> dict[str, Any]:
+        """``shutdown`` or ``restart``; with ``wait``, returns once the targets changed state (FLARE 2.9)."""
+        target_type = _target_type(target_type, both=True)
+        names = _names(client_names)
+        if wait:
+            timeout = state_waits.checked_timeout(timeout)
+        before = await state_waits.snapshot(self) if wait and command == "restart" else None
+        result = await self._cmd(command, {"target_type": target_type, "targets": names})
+        if not wait:
+            return result
+        if command == "shutdown":
+            if target_type == TargetType.CLIENT:
+                await state_waits.sites_gone(self, names, timeout)
+            else:
+                await state_waits.server_down(self, timeout)
+        elif before is not None:
+            server_start, site_times = before
+            if target_type == TargetType.CLIENT:
+                site_times = {n: t for n, t in site_times.items() if not names or n in names}
+            await state_waits.restarted(self, None if target_type == TargetType.CLIENT else server_start,
+                                        site_times if target_type != TargetType.SERVER else {}, timeout)
+        return result
 
     async def remove_client(self, client_name: str) -> None:
         await self._cmd("remove_client", {"site": _site_name(client_name)})

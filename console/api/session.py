@@ -249,15 +249,17 @@ class Session:
 
     def shutdown(self, target_type: str, client_names: list[str] | None = None, wait: bool = True,
                  timeout: float = 30.0) -> dict[str, Any]:
-        return self._call(self._async.stop_targets("shutdown", target_type, client_names))
+        return self._call(self._async.stop_targets("shutdown", target_type, client_names, wait, timeout))
 
     def restart(self, target_type: str, client_names: list[str] | None = None, wait: bool = True,
                 timeout: float = 30.0) -> dict[str, Any]:
-        return self._call(self._async.stop_targets("restart", target_type, client_names))
+        return self._call(self._async.stop_targets("restart", target_type, client_names, wait, timeout))
 
     def shutdown_system(self) -> None:
-        """Stop every site, then the server (FLARE's shutdown_system); refused while jobs run."""
-        self._call(self._async.stop_targets("shutdown", "all"))
+        """Stop every site, then the server (FLARE's shutdown_system); returns once the server is down.
+
+        Refused (JobNotDone) while jobs run."""
+        self._call(self._async.stop_targets("shutdown", "all", wait=True))
 
     def remove_client(self, client_name: str) -> None:
         self._call(self._async.remove_client(client_name))
