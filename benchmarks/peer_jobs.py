@@ -1,6 +1,5 @@
-"""Numpy FedAvg jobs for the side-by-side runs: FLARE's classic hello-numpy-sag (examples/hello-numpy-sag,
-which both systems run) and ours (examples/hello-numpy). Both start from the 3x3 model 1..9 and have
-every site add 1 to every weight per round, so every run does the same work.
+"""Jobs for the side-by-side runs: FLARE's classic hello-numpy-sag (examples/hello-numpy-sag), which
+both systems run unchanged, with its rounds and per-task sleep set; and a payload for big-job submits.
 """
 
 from __future__ import annotations
@@ -31,21 +30,6 @@ def sag_job(dest: Path, rounds: int = 3, sleep: float = 0.0, name: str = "hello-
     config = json.loads(client_config.read_text())
     config["executors"][0]["executor"]["args"]["sleep_time"] = sleep
     _write_json(client_config, config)
-    return dest
-
-
-def ours_numpy_job(dest: Path, rounds: int = 3, sleep: float = 0.0, name: str = "hello-numpy") -> Path:
-    shutil.copytree(EXAMPLES / "hello-numpy", dest)
-    meta = json.loads((dest / "meta.json").read_text())
-    _write_json(dest / "meta.json", {**meta, "name": name})
-    server_config = dest / "app" / "config" / "config_fed_server.json"
-    config = json.loads(server_config.read_text())
-    config["args"]["num_rounds"] = rounds
-    _write_json(server_config, config)
-    if sleep:
-        trainer = dest / "app" / "custom" / "trainer.py"
-        trainer.write_text(f"import time\n{trainer.read_text()}".replace(
-            "    updated =", f"    time.sleep({sleep!r})\n    updated =", 1))
     return dest
 
 
