@@ -9,12 +9,12 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import yaml
+from timing import finish_time, timed  # noqa: F401  (re-exported for the benchmark scripts)
 
 from console.demo import start_part, stop_parts
 from console.provision.kits import provision
@@ -63,12 +63,6 @@ def quick_job(root: Path, steps: int, step_seconds: float) -> Path:
     return folder
 
 
-def finish_time(meta: dict) -> float:
-    """When the server wrote the job's final status (its start time plus its duration)."""
-    h, m, s = meta["duration"].split(":")
-    return datetime.fromisoformat(meta["start_time"]).timestamp() + int(h) * 3600 + int(m) * 60 + float(s)
-
-
 @contextmanager
 def running_server(prod: Path, sites: tuple[str, ...] = ()) -> Iterator[list[subprocess.Popen[bytes]]]:
     """The server (and the named sites, each connected) until the block ends."""
@@ -85,15 +79,6 @@ def running_server(prod: Path, sites: tuple[str, ...] = ()) -> Iterator[list[sub
 def scratch() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="flare-bench-") as tmp:
         yield Path(tmp)
-
-
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return samples
 
 
 def median_ms(samples: list[float]) -> float:

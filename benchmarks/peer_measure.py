@@ -11,27 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime
 from typing import Any
 
 from conformance_scenario import load_api
+from timing import finish_time, timed
 
 TERMINAL = "FINISHED:"
-
-
-def timed(fn, repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-def finished_at(meta: dict[str, Any]) -> float:
-    """When the server wrote the final status: its start time plus the duration it recorded."""
-    h, m, s = meta["duration"].split(":")
-    return datetime.fromisoformat(meta["start_time"]).timestamp() + int(h) * 3600 + int(m) * 60 + float(s)
 
 
 def submit_and_delete(sess: Any, job: str) -> float:
@@ -59,7 +44,7 @@ def run_job(sess: Any, job: str, poll_interval: float) -> tuple[float, float]:
     meta = sess.get_job_meta(job_id)
     if meta["status"] != "FINISHED:COMPLETED":
         raise RuntimeError(f"job {job_id} ended {meta['status']}")
-    return took, max(seen[0] - finished_at(meta), 0.0)
+    return took, max(seen[0] - finish_time(meta), 0.0)
 
 
 def phase_main(api: Any, args: argparse.Namespace) -> dict[str, Any]:
