@@ -25,12 +25,12 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import Download, RequestContext
 
 
-def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> dict[str, Any]:
+def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int, folder_name: str) -> dict[str, Any]:
     """Extract into scratch space and validate; the job's meta fields, or InvalidJobDefinition."""
     scratch = Path(tempfile.mkdtemp(dir=scratch_root))
     try:
         safe_extract(archive, scratch, max_total_bytes=max_bytes)
-        definition = validate_job_folder(scratch)
+        definition = validate_job_folder(scratch, folder_name)
         fields = definition.meta_fields()
         if definition.has_custom_code:
             fields["byoc"] = True  # as FLARE: the key is there only when the job ships custom code
@@ -82,7 +82,7 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
         await ctx.receive_upload(archive, server.max_upload_bytes)
         signature = await asyncio.to_thread(_check_signature, ctx, archive, args["signature"])
         fields = await asyncio.to_thread(
-            _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4
+            _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4, folder_name
         )
         if fields.get("byoc"):
             server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
