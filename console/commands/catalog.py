@@ -67,14 +67,14 @@ CATALOG: dict[str, CommandSpec] = {
                     Right.OPERATE, (Param("site", K.SITE, "the site", required=True),), destructive=True),
         CommandSpec(
             "list_jobs",
-            "list jobs, oldest first",
+            "list jobs, oldest first (-m N: the N most recent)",
             Right.VIEW,
             (
                 Param("detailed", K.BOOL, "full meta of each job", flag="-d", default=False),
                 Param("mine", K.BOOL, "only jobs I submitted", flag="-u", default=False),
                 Param("reverse", K.BOOL, "newest first", flag="-r", default=False),
                 Param("name_prefix", K.STR, "only jobs whose name starts with this", flag="-n"),
-                Param("limit", K.INT, "at most this many jobs", flag="-m", minimum=0),
+                Param("limit", K.INT, "only the N most recent jobs", flag="-m", minimum=0),
                 Param("id_prefix", K.STR, "only jobs whose ID starts with this"),
             ),
         ),

@@ -170,7 +170,7 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
         return "Abort signal has been sent to the server app."
     if server.change_status(job_id, JobStatus.FINISHED_ABORTED) is None:
         return f"Job for {job_id} is already completed."
-    return f"Job {job_id} was not started yet; it is aborted and will not be scheduled."
+    return f"Aborted the job {job_id} before running it."  # FLARE 2.9's words
 
 
 @handles("delete_job")
@@ -209,6 +209,9 @@ async def download_job(ctx: RequestContext, args: dict[str, Any]) -> Download:
     store = ctx.server.store
     meta = _job(ctx, args["job_id"], Right.DOWNLOAD_JOB)
     job_id = meta["job_id"]
+    if not JobStatus(meta["status"]).is_final:  # as FLARE 2.9: only a finished job's result
+        raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is not done ({meta['status']}); "
+                                                  "wait until it finishes, or abort it")
     out = store.new_incoming_path()
     await asyncio.to_thread(_build_download, store.job_dir(job_id), meta, out)
     return Download(out, {"job_id": job_id})

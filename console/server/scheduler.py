@@ -85,7 +85,7 @@ class Scheduler:
 
     def schedule_pass(self) -> None:
         server = self.server
-        queued = server.store.list_jobs(statuses=(JobStatus.SUBMITTED.value,), limit=_SCAN_LIMIT)
+        queued = server.store.list_jobs(statuses=(JobStatus.SUBMITTED.value,), limit=_SCAN_LIMIT, keep_oldest=True)
         now = time.monotonic()
         live = {meta["job_id"] for meta in queued}
         for job_id in list(self._next_try):
