@@ -279,6 +279,18 @@ class AsyncSession:
     async def get_job_logs(self, job_id: str, target: str = "server", tail_lines: int | None = None,
                            grep_pattern: str | None = None, log_file_name: str = "log.txt") -> dict[str, Any]:
         check_job_id(job_id)
+        # FLARE 2.9's argument checks, with its exception class (ValueError).
+        if not isinstance(target, str) or not target:
+            raise ValueError("target must be a non-empty str")
+        if tail_lines is not None:
+            try:
+                tail_lines = int(tail_lines)
+            except (TypeError, ValueError) as exc:
+                raise ValueError("tail_lines must be an integer") from exc
+            if tail_lines < 0:
+                raise ValueError("tail_lines must be greater than or equal to 0")
+        if grep_pattern is not None:
+            grep_pattern = str(grep_pattern)
         return await self._cmd("get_job_logs", {"job_id": job_id, "target": target, "tail_lines": tail_lines,
                                                 "grep_pattern": grep_pattern, "log_file_name": log_file_name})
 

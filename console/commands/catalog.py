@@ -37,8 +37,8 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("get_job_logs", "a job's log from the server or a site", Right.VIEW, (
             _JOB_ID,
             Param("target", K.TARGET, "'server' or a site name", default="server"),
-            Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=1),
-            Param("grep_pattern", K.STR, "only lines matching this pattern", flag="-g"),
+            Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=0),
+            Param("grep_pattern", K.STR, "only lines containing this text", flag="-g"),
             Param("log_file_name", K.STR, "which log file", flag="-f", default="log.txt"),
         )),
         _shell("ls", "list files in the server's or a site's folder", _OPTIONS,

@@ -16,7 +16,7 @@ from console.wire.serving import RequestContext
 
 
 async def run_on_target(ctx: RequestContext, target: str, command: str, options: str | None, path: str | None,
-                        pattern: str | None, right: Right = Right.SHELL_COMMANDS) -> str:
+                        pattern: str | None, right: Right = Right.SHELL_COMMANDS) -> str | None:
     require_on_target(ctx, right, target)
     if target == "server":
         try:

@@ -186,16 +186,16 @@ async def remove_client(ctx: RequestContext, args: dict[str, Any]) -> str:
 
 @handles("get_job_logs")
 async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    """As FLARE 2.9: the newest bytes of a long log behind a marker line; tail_lines, then
+    grep_pattern (plain text), on the whole log; a missing log is named under ``unavailable``."""
     from console.server.shell_commands import run_on_target
 
     job_id = ctx.server.store.resolve(args["job_id"])
-    options = f"-n {args['tail_lines']}" if args["tail_lines"] else None
+    target = args["target"]
     path = f"{job_id}/{args['log_file_name']}"
-    if args["grep_pattern"]:
-        text = await run_on_target(ctx, args["target"], "grep", None, path, args["grep_pattern"], Right.VIEW)
-        if args["tail_lines"]:
-            text = "\n".join(text.splitlines()[-args["tail_lines"]:]) + "\n"
-    else:
-        text = await run_on_target(ctx, args["target"], "tail" if options else "cat", options, path, None, Right.VIEW)
-    return {"logs": {args["target"]: text}}
+    tail = None if args["tail_lines"] is None else str(args["tail_lines"])
+    text = await run_on_target(ctx, target, "log", tail, path, args["grep_pattern"] or None, Right.VIEW)
+    if text is None:
+        return {"logs": {}, "unavailable": {target: f"{target} log not available for this job"}}
+    return {"logs": {target: text}}
 
