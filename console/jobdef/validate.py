@@ -24,7 +24,8 @@ MAX_CLIENTS = 1_000_000  # FLARE's job_meta_validator.MAX_CLIENTS
 # Other spellings FLARE's ConfigFactory reads (HOCON, OmegaConf YAML); ours reads JSON only.
 OTHER_CONFIG_EXTS = (".conf", ".yml", ".yaml", ".json.default", ".conf.default", ".yml.default",
                      ".yaml.default")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+# A site name as provisioning allows one (ours, or FLARE's client rule [A-Za-z0-9-_]+).
+_SITE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._@-]*$")
 
 
 class JobDefinitionError(ValueError):
@@ -216,7 +217,7 @@ def _check_site_names(targets: dict[str, list[str]]) -> list[str]:
         for target in names:
             if target in (SERVER, ALL_SITES):
                 continue
-            if not _SAFE_NAME.match(target):
+            if not _SITE_NAME.match(target):
                 raise JobDefinitionError(
                     f"meta.json: deploy_map[{app!r}] names {target!r}, which is not a site name "
                     "(letters, digits, '.', '_', '-', '@'); use the site's name as provisioned"
