@@ -1,7 +1,8 @@
 """Conformance: the FLARE API scenario against NVIDIA FLARE and against flare-console, compared.
 
     python benchmarks/conformance.py             # both live (installs NVFlare once); writes
-                                                 # docs/compatibility.md and the recorded peer run
+                                                 # docs/compatibility.md and the recorded peer run,
+                                                 # then the job definition corpus (jobdef_conformance.py)
     python benchmarks/conformance.py --recorded  # ours live against NVFlare's recorded run
     python benchmarks/conformance.py --check     # both live, nothing written (the FLARE_PEER=1 test)
 
@@ -209,7 +210,10 @@ def main() -> int:
         print(f"{'  ' if d.reason else '!!'} {d.step}: {d.aspect}: {shown}")
     unexplained = [d for d in diffs if d.reason is None]
     print(f"{len(diffs)} differences, {len(unexplained)} unexplained")
-    return 1 if unexplained else 0
+    corpus = 0
+    if not (args.recorded or args.check):  # the job definition corpus too: FLARE's verdicts, then ours
+        corpus = subprocess.call([sys.executable, str(HERE / "jobdef_conformance.py"), "--record"], cwd=HERE)
+    return 1 if unexplained or corpus else 0
 
 
 if __name__ == "__main__":
