@@ -109,6 +109,9 @@ def test_long_logs_come_back_as_their_newest_bytes(session, sites, project, tmp_
         hits = session.get_job_logs(job_id, target=target, grep_pattern="step done")["logs"][target]
         assert hits.splitlines()[-1] == "0089000 step done " + "." * 60  # the last match, whole
         assert len(hits.splitlines()) == 90  # over the whole log, not only its last 5 MiB
+    everyone = session.get_job_logs(job_id, target="@all", tail_lines=1)  # FLARE's "all"/"@ALL": the job's
+    assert everyone == {"logs": {"server": text.splitlines(True)[-1]},  # server and deploy_map sites
+                        "unavailable": {"site-9": "site-9 is not connected"}}
     assert session.get_job_logs(job_id, target="site-2", log_file_name="none.txt") == {
         "logs": {}, "unavailable": {"site-2": "site-2 log not available for this job"}}
     with pytest.raises(ValueError, match="tail_lines must be greater than or equal to 0"):
