@@ -32,12 +32,15 @@ class Backend(ABC):
     """One logged-in admin session on one engine, used from one asyncio loop.
 
     Attributes set by implementations: ``engine``; ``user`` and ``server`` (the login
-    name and the server's identity, for the prompt and the toolbar).
+    name and the server's identity, for the prompt and the toolbar); ``pushes``.
     """
 
     engine: Engine
     user: str
     server: str
+    #: Whether the server pushes job and site events (ours); without, they come from polls and
+    #: completion data is refreshed now and then.
+    pushes: bool = True
 
     # -- connection ----------------------------------------------------------------------
 

@@ -38,6 +38,9 @@ from console.shell.refresher import CompletionRefresher
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
+#: Seconds between completion refreshes on an engine without pushes (FLARE).
+REFRESH_EVERY = 10.0
+
 
 def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
@@ -193,6 +196,7 @@ class InteractiveShell:
 
     async def run(self) -> int:
         self.refresher.refresh()
+        polls = None if self.backend.pushes else asyncio.create_task(self.refresher.keep_fresh(REFRESH_EVERY))
         try:
             while True:
                 try:
@@ -205,6 +209,8 @@ class InteractiveShell:
                     break
         finally:
             await self.monitors.stop("all")
+            if polls is not None:
+                polls.cancel()
             if self._reconnect_task is not None:
                 self._reconnect_task.cancel()
             await self.backend.close()

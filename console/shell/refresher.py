@@ -8,6 +8,7 @@ built are replayed onto the new one before the swap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from console.backends.base import Backend
@@ -60,6 +61,15 @@ class CompletionRefresher:
             self.data = fresh
         finally:
             self._pending = None
+
+    async def keep_fresh(self, every: float) -> None:
+        """Refresh every ``every`` seconds, for engines that push nothing (FLARE): jobs others
+        submit and sites that come and go still reach completion. Runs until cancelled."""
+        while True:
+            await asyncio.sleep(every)
+            if self.backend.connected:
+                with contextlib.suppress(Exception):  # a lost link shows in the toolbar, not here
+                    await self.refresh()
 
     def note_job(self, job_id: str, name: str = "", status: str = "SUBMITTED") -> None:
         """Record a job this shell just created, before any push or refresh mentions it."""
