@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from nvflare_poc import (  # noqa: F401  (flare_poc: a fixture)
+from nvflare_poc import (  # noqa: F401  (flare_poc, flare_venv: fixtures)
     MARKER_HELP,
     flare_poc,
-    give_first_flare_test_the_setup_time,
+    flare_venv,
+    give_first_flare_tests_the_setup_time,
     mark_flare_test,
 )
 
@@ -43,7 +44,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 @pytest.hookimpl(trylast=True)  # after any reordering: the first FLARE test run is the one set up on
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    give_first_flare_test_the_setup_time(items)
+    give_first_flare_tests_the_setup_time(items)
 
 
 def free_port() -> int:

@@ -95,9 +95,8 @@ def _log(message: str) -> None:
     print(f"[flare_poc] {message}", file=sys.stderr)
 
 
-def start_live_flare(attempts: int = 2) -> LiveFlare:
-    """FLARE's venv ensured, then a POC started; a failed start is retried once from scratch."""
-    python = ensure_flare_venv(core_requirements(), log=_log)
+def start_live_flare(python: Path, attempts: int = 2) -> LiveFlare:
+    """A POC started with FLARE's venv ``python``; a failed start is retried once from scratch."""
     for attempt in range(1, attempts + 1):
         try:
             return LiveFlare(start_poc(python, log=_log, connect_timeout=180))
@@ -109,9 +108,15 @@ def start_live_flare(attempts: int = 2) -> LiveFlare:
 
 
 @pytest.fixture(scope="session")
-def flare_poc() -> Iterator[LiveFlare]:
+def flare_venv() -> Path:
+    """FLARE's venv python, with our core dependencies (not our package: use ``PYTHONPATH``)."""
+    return ensure_flare_venv(core_requirements(), log=_log)
+
+
+@pytest.fixture(scope="session")
+def flare_poc(flare_venv: Path) -> Iterator[LiveFlare]:
     """One live FLARE POC (server, site-1, site-2) for the whole session."""
-    live = start_live_flare()
+    live = start_live_flare(flare_venv)
     try:
         yield live
     finally:
@@ -121,17 +126,21 @@ def flare_poc() -> Iterator[LiveFlare]:
 MARKER_HELP = "nvflare: runs against the live FLARE POC (the flare_poc fixture); -m nvflare selects them"
 
 
+FLARE_FIXTURES = ("flare_venv", "flare_poc")
+
+
 def mark_flare_test(item: pytest.Item) -> None:
-    """Every test using ``flare_poc`` is an ``nvflare`` test (as it is collected, so ``-m`` sees it)."""
-    if "flare_poc" in getattr(item, "fixturenames", ()):
+    """Every test using FLARE's venv or POC is an ``nvflare`` test (marked when collected: ``-m`` sees it)."""
+    if set(FLARE_FIXTURES) & set(getattr(item, "fixturenames", ())):
         item.add_marker(pytest.mark.nvflare)
 
 
-def give_first_flare_test_the_setup_time(items: list[pytest.Item]) -> None:
-    """The first ``flare_poc`` test in run order sets the POC up: it gets ``FIRST_USE_TIMEOUT``."""
-    for item in items:
-        if "flare_poc" in getattr(item, "fixturenames", ()):
-            own = item.get_closest_marker("timeout")
-            if own is None or (own.args and own.args[0] < FIRST_USE_TIMEOUT):
-                item.add_marker(pytest.mark.timeout(FIRST_USE_TIMEOUT), append=False)  # before its own
-            return
+def give_first_flare_tests_the_setup_time(items: list[pytest.Item]) -> None:
+    """The first test in run order to use each FLARE fixture sets it up: it gets ``FIRST_USE_TIMEOUT``."""
+    for fixture in FLARE_FIXTURES:
+        item = next((i for i in items if fixture in getattr(i, "fixturenames", ())), None)
+        if item is None:
+            continue
+        own = item.get_closest_marker("timeout")
+        if own is None or (own.args and own.args[0] < FIRST_USE_TIMEOUT):
+            item.add_marker(pytest.mark.timeout(FIRST_USE_TIMEOUT), append=False)  # before its own

@@ -41,7 +41,11 @@ class PocError(RuntimeError):
 
 def flare_python() -> Path:
     """This interpreter, when NVIDIA FLARE is importable in it; else ``PocError`` saying what to install."""
-    if importlib.util.find_spec("nvflare") is None:
+    try:
+        found = importlib.util.find_spec("nvflare") is not None
+    except (ImportError, ValueError):  # a broken install, or an import blocked in sys.modules
+        found = False
+    if not found:
         raise PocError(f"NVIDIA FLARE is not installed for {sys.executable}: {INSTALL_HINT}")
     return Path(sys.executable)
 
