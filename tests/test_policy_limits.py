@@ -131,3 +131,64 @@ def test_code_outside_custom_needs_the_byoc_right(fed, tmp_path: Path) -> None:
             fed[LEAD].submit_job(str(_evil_job(tmp_path, marker, where=where)))
     assert fed[LEAD].list_jobs() == []
     assert not marker.exists()
+
+
+# -- 2. keys, kit internals, job logs --------------------------------------------------------------
+
+
+def _a_queued_job(fed, tmp_path: Path) -> str:
+    from jobs import waiting_for_sites
+
+    folder = waiting_for_sites(tmp_path)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["deploy_map"] = {"app": ["server", "site-9"]}  # never connects: the job stays queued
+    meta["min_clients"] = 1
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return fed[ADMIN].submit_job(str(folder))
+
+
+@pytest.mark.parametrize("who", [ADMIN, LEAD])
+def test_no_command_hands_out_a_kit(fed, who: str) -> None:
+    sess = fed[who]
+    reads = [
+        lambda t, f: sess.cat_target(t, file=f), lambda t, f: sess.head_target(t, file=f),
+        lambda t, f: sess.tail_target(t, "-n 5", f), lambda t, f: sess.grep_target(t, "-F", "BEGIN", f),
+        lambda t, f: sess.ls_target(t, "-l", f),
+    ]
+    targets = {"server": ["startup/server.key", "startup", "local/authorization.json", "./startup/../startup",
+                          "store/jobs.db", "store"],
+               "site-1": ["startup/client.key", "local", "startup/rootCA.pem"]}
+    for target, files in targets.items():
+        for name in files:
+            for read in reads:
+                with pytest.raises(Exception, match="never shown|outside the workspace"):
+                    read(target, name)
+    assert "startup/" in sess.ls_target("server")  # the folder's name is no secret; its content is
+
+
+def test_links_and_log_names_cannot_leave_the_job(fed, tmp_path: Path) -> None:
+    project = fed["project"]
+    job_id = _a_queued_job(fed, tmp_path)
+    workspace = project.server_kit / job_id
+    workspace.mkdir()
+    (workspace / "log.txt").symlink_to(project.server_kit / "startup" / "server.key")
+    (workspace / "error_log.txt").symlink_to(project.server_kit / "log.txt")  # out of the job, in the server's
+    (workspace / "notes.txt").write_text("job data\n")
+    site_root = project.kit("site-1")
+    (site_root / job_id).mkdir()
+    (site_root / job_id / "log.txt").symlink_to(site_root / "startup" / "client.key")
+    member = fed[MEMBER]
+    for target in ("server", "site-1"):
+        with pytest.raises(Exception, match="never shown|outside the workspace"):
+            member.get_job_logs(job_id, target)
+        with pytest.raises(Exception, match="never shown|outside the workspace"):
+            fed[ADMIN].cat_target(target, file=f"{job_id}/log.txt")
+    with pytest.raises(Exception, match="outside the workspace"):
+        member.get_job_logs(job_id, "server", log_file_name="error_log.txt")
+    for name in ("../startup/server.key", "../../log.txt", "/etc/passwd", "notes.txt", "sub/log.txt", ".log.txt",
+                 "log.txt\x00"):
+        with pytest.raises(Exception, match="not a log file name"):
+            member.get_job_logs(job_id, "server", log_file_name=name)
+    (workspace / "log.txt").unlink()
+    (workspace / "log.txt").write_text("round 1\nround 2\n")
+    assert member.get_job_logs(job_id, "server", tail_lines=1) == {"logs": {"server": "round 2\n"}}

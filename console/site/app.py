@@ -193,8 +193,8 @@ class Site:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, f"unknown right {args['right']!r}") from None
         self.policy.require(user, right, site_org=self.kit.org, what=self.kit.name)
         try:
-            return await run_confined(self.kit.root, args["command"], args["options"], args["path"],
-                                      args["pattern"])
+            root = self.kit.root if not args["job_id"] else self.jobs.workspace(args["job_id"])
+            return await run_confined(root, args["command"], args["options"], args["path"], args["pattern"])
         except TargetCommandError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
 
