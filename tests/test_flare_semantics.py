@@ -112,7 +112,7 @@ def test_long_logs_come_back_as_their_newest_bytes(session, sites, project, tmp_
     everyone = session.get_job_logs(job_id, target="@all", tail_lines=1)  # FLARE's "all"/"@ALL": the job's
     assert everyone == {"logs": {"server": text.splitlines(True)[-1]},  # server and deploy_map sites
                         "unavailable": {"site-9": "site-9 is not connected"}}
-    assert session.get_job_logs(job_id, target="site-2", log_file_name="none.txt") == {
+    assert session.get_job_logs(job_id, target="site-2", log_file_name="missing_log.txt") == {
         "logs": {}, "unavailable": {"site-2": "site-2 log not available for this job"}}
     with pytest.raises(ValueError, match="tail_lines must be greater than or equal to 0"):
         session.get_job_logs(job_id, tail_lines=-1)

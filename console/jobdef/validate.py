@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.code import job_code
 from console.jobdef.deploy_map import ALL_SITES, SERVER, DeployMapError, app_targets
 from console.jobdef.resources import check_launcher_spec, check_resource_spec
 
@@ -276,16 +277,14 @@ def validate_job_folder(folder: Path | str, folder_name: str | None = None) -> J
     targets = _deploy_targets(meta)
     all_sites = _check_target_set(targets)
     sites = _check_site_names(targets)
-    has_custom = False
     for app, app_list in targets.items():
         app_dir = _check_app_folder(folder, app)
         if SERVER in app_list or ALL_SITES in app_list:
             _load_json_object(app_dir / "config" / SERVER_CONFIG, f"{app}/config/{SERVER_CONFIG}")
         if any(t != SERVER for t in app_list):
             _load_json_object(app_dir / "config" / CLIENT_CONFIG, f"{app}/config/{CLIENT_CONFIG}")
-        custom = app_dir / "custom"
-        if custom.is_dir() and any(custom.iterdir()):
-            has_custom = True
+    # Any code anywhere in the job, not only in custom/ (see jobdef/code.py).
+    has_custom = bool(job_code(folder))
     min_clients = _check_min_clients(meta, sites, all_sites)
     resource_spec = _check_specs(meta)
     mandatory = _check_mandatory(meta, sites, all_sites)

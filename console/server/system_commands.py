@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from console.commands import Right
@@ -184,6 +185,20 @@ async def remove_client(ctx: RequestContext, args: dict[str, Any]) -> str:
     return f"site {args['site']} removed; it registers again when it reconnects"
 
 
+_LOG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_LOG_SUFFIXES = (".txt", ".log", ".json")
+
+
+def _log_file_name(name: str) -> str:
+    """A log's base name in the job's workspace (as FLARE's job log streamer takes it); anything else
+    would read job files that only shell_commands or download_job may hand out."""
+    if not _LOG_NAME.match(name) or "log" not in name.lower() or not name.lower().endswith(_LOG_SUFFIXES):
+        raise RemoteError(ErrorType.INVALID_ARGUMENT,
+                          f"log_file_name {name[:80]!r} is not a log file name: give a base name such as log.txt "
+                          "or error_log.txt (no folders); other job files need ls/cat or download_job")
+    return name
+
+
 def _log_targets(ctx: RequestContext, job_id: str, target: str) -> list[str]:
     """``all``/``@ALL`` (any case, as FLARE) is the server and every site of the job's deploy_map
     (every connected site for an ``@ALL`` job); any other target is itself."""
@@ -203,7 +218,7 @@ async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
     from console.server.shell_commands import run_on_target
 
     job_id = ctx.server.store.resolve(args["job_id"])
-    path = f"{job_id}/{args['log_file_name']}"
+    path = _log_file_name(args["log_file_name"])
     tail = None if args["tail_lines"] is None else str(args["tail_lines"])
     targets = _log_targets(ctx, job_id, args["target"])
     result: dict[str, Any] = {"logs": {}}
@@ -211,7 +226,8 @@ async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
         if len(targets) > 1 and target != "server" and ctx.server.sites.get(target) is None:
             result.setdefault("unavailable", {})[target] = f"{target} is not connected"
             continue
-        text = await run_on_target(ctx, target, "log", tail, path, args["grep_pattern"] or None, Right.VIEW)
+        text = await run_on_target(ctx, target, "log", tail, path, args["grep_pattern"] or None, Right.VIEW,
+                                   job_id)
         if text is None:
             result.setdefault("unavailable", {})[target] = f"{target} log not available for this job"
         else:
