@@ -24,6 +24,7 @@ from console.runtime.child import (
     EXIT_SITES_LOST,
     ChildChannel,
     ConfigError,
+    drop_workspace_from_path,
     import_entry,
     load_config,
 )
@@ -36,11 +37,11 @@ CONFIG_NAME = "config_fed_server.json"
 WORKFLOWS: dict[str, Callable[[ServerAppContext], None]] = {"fedavg": fedavg}
 
 
-def _resolve(config: dict, app_dir: Path) -> Callable[[ServerAppContext], None]:
+def _resolve(config: dict, app_dir: Path, custom_allowed: bool) -> Callable[[ServerAppContext], None]:
     if "controller" in config and "workflow" in config:
         raise ConfigError(f"{CONFIG_NAME} names both a 'controller' and a 'workflow'; keep one")
     if "controller" in config:
-        return import_entry(config["controller"], app_dir, "controller")
+        return import_entry(config["controller"], app_dir, "controller", custom_allowed)
     if "workflow" in config:
         name = config["workflow"]
         if name not in WORKFLOWS:
@@ -50,7 +51,7 @@ def _resolve(config: dict, app_dir: Path) -> Callable[[ServerAppContext], None]:
     raise ConfigError(f"{CONFIG_NAME} names neither a 'controller' nor a 'workflow'")
 
 
-def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str]) -> int:
+def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_allowed: bool = False) -> int:
     if not workspace.is_dir():
         # No log to write to yet: stderr is the only place the runner can see this.
         print(f"server app: workspace {workspace} is not a folder", file=sys.stderr)
@@ -61,7 +62,7 @@ def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str]) -> int:
         config = load_config(app_dir / "config" / CONFIG_NAME)
         if flare_classic.is_classic(config):
             config = flare_classic.server_config(config)
-        entry = _resolve(config, app_dir)
+        entry = _resolve(config, app_dir, custom_allowed)
     except ConfigError as exc:
         logger.error("job %s: bad server app config: %s", job_id, exc)
         return EXIT_CONFIG_ERROR
@@ -105,9 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-dir", required=True, type=Path)
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--sites", default="", help="comma-separated sites the job was deployed to")
+    parser.add_argument("--custom-code", action="store_true",
+                        help="the job may run code from its custom/ folders (its submitter holds 'byoc')")
     args = parser.parse_args(argv)
+    drop_workspace_from_path()
     sites = [s for s in args.sites.split(",") if s]
-    return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites)
+    return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code)
 
 
 if __name__ == "__main__":

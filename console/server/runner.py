@@ -20,14 +20,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.commands import Right
 from console.jobdef.archive import safe_extract, zip_dir_to_file
 from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import stop_child
 from console.provision.certs import load_cert
+from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE
+from console.wire.errors import RemoteError
 
 if TYPE_CHECKING:
     from console.server.app import Server
@@ -187,6 +190,19 @@ class JobRunner:
             return JobStatus.FINISHED_ABORTED, deployed
         return await self._run_controller(job, deployment), deployed
 
+    def _custom_code_allowed(self, meta: dict[str, Any]) -> bool:
+        """Job code runs only for a job marked ``byoc`` whose submitter holds the right now (the
+        policy may have been tightened since the submit); otherwise the child imports none."""
+        if not meta.get("byoc"):
+            return False
+        submitter = Principal(meta.get("submitter_name", ""), meta.get("submitter_org", ""),
+                              meta.get("submitter_role", ""))
+        try:
+            self.server.policy.require(submitter, Right.BYOC)
+        except RemoteError:
+            return False
+        return True
+
     async def _run_controller(self, job: RunningJob, deployment: Deployment) -> JobStatus:
         with open(job.workspace / "log.txt", "ab") as log_file:
             job.process = await asyncio.create_subprocess_exec(
@@ -195,6 +211,7 @@ class JobRunner:
                 "--app-dir", str(job.workspace / SERVER_APP_DIR),
                 "--workspace", str(job.workspace),
                 "--sites", ",".join(job.sites),
+                *(["--custom-code"] if self._custom_code_allowed(job.meta) else []),
                 cwd=job.workspace,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
