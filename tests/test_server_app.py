@@ -97,7 +97,7 @@ def start(tmp_path: Path, children: list[Child]):
         workspace.mkdir()
         proc = subprocess.Popen(
             [sys.executable, "-m", "console.runtime.server_app", "--job-id", "job-1", "--app-dir", str(app),
-             "--workspace", str(workspace)],
+             "--workspace", str(workspace), "--custom-code"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=workspace,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
@@ -215,7 +215,7 @@ def test_bad_config_exits_2_with_the_reason_in_the_log(start, config: dict, cust
 def run_once(app: Path, workspace: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "console.runtime.server_app", "--job-id", "job-1", "--app-dir", str(app),
-         "--workspace", str(workspace)],
+         "--workspace", str(workspace), "--custom-code"],
         stdin=subprocess.PIPE, capture_output=True, text=True, timeout=DEADLINE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )

@@ -54,7 +54,8 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
               Param("options", K.STR, "its options"), Param("path", K.STR, "a path in the site's folder"),
               Param("pattern", K.STR, "grep pattern"), *_who("user"),
               Param("right", K.STR, "the right the server checked (a job log needs only view)",
-                    default="shell_commands")),
+                    default="shell_commands"),
+              Param("job_id", K.STR, "confine the command to this job's workspace (a job log)")),
         _link("shutdown", "stop the site process"),
         _link("restart", "restart the site process"),
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.code import job_code
+
 SERVER = "server"
 ALL_SITES = "@ALL"
 SERVER_CONFIG = "config_fed_server.json"
@@ -168,7 +170,6 @@ def validate_job_folder(folder: Path | str) -> JobDefinition:
     resource_spec = {} if resource_spec is None else resource_spec
     if not isinstance(resource_spec, dict):
         raise JobDefinitionError("meta.json: resource_spec must be an object")
-    has_custom = False
     # As in FLARE, @ALL takes in the server too unless another app names it.
     server_named = any(SERVER in targets for targets in deploy_map.values())
     for app, targets in deploy_map.items():
@@ -177,9 +178,8 @@ def validate_job_folder(folder: Path | str) -> JobDefinition:
             _load_json_object(app_dir / "config" / SERVER_CONFIG, f"{app}/config/{SERVER_CONFIG}")
         if any(t != SERVER for t in targets):
             _load_json_object(app_dir / "config" / CLIENT_CONFIG, f"{app}/config/{CLIENT_CONFIG}")
-        custom = app_dir / "custom"
-        if custom.is_dir() and any(custom.iterdir()):
-            has_custom = True
+    # Any code anywhere in the job, not only in custom/ (see jobdef/code.py).
+    has_custom = bool(job_code(folder))
     return JobDefinition(
         name=name,
         deploy_map=deploy_map,

@@ -13,11 +13,13 @@ the process that started it. Lines are bounded (``limits``) both ways.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import io
 import json
 import logging
 import os
 import queue
+import re
 import signal
 import sys
 import threading
@@ -140,18 +142,45 @@ def load_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def import_entry(spec: Any, app_dir: Path, what: str) -> Callable[..., Any]:
-    """``module:function`` from the app's ``custom/`` folder."""
+def drop_workspace_from_path() -> None:
+    """Keep the job's folders off ``sys.path``: ``python -m`` puts the working folder (the job
+    workspace, which holds the unpacked apps) first, so any file of the job would be importable."""
+    cwd = Path.cwd().resolve()
+    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != cwd]
+
+
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def import_entry(spec: Any, app_dir: Path, what: str, custom_allowed: bool) -> Callable[..., Any]:
+    """``module:function`` from the app's ``custom/`` folder, and only from there.
+
+    Built-in entry points are named by word (a workflow, FLARE's classic classes) and never come
+    here. ``custom_allowed`` is False unless the job's submitter holds the ``byoc`` right where this
+    process runs; then no job code is imported at all.
+    """
     if not isinstance(spec, str) or spec.count(":") != 1:
         raise ConfigError(f"'{what}' must be 'module:function', not {spec!r}")
     module_name, func_name = spec.split(":")
-    custom = app_dir / "custom"
-    if custom.is_dir():
-        sys.path.insert(0, str(custom))
+    if not _MODULE_NAME.match(module_name) or not func_name.isidentifier():
+        raise ConfigError(f"'{what}' {spec!r} is not 'module:function' with Python names")
+    if not custom_allowed:
+        raise ConfigError(f"{what} {spec!r} is the job's own code, and this job may not run custom code here "
+                          "(its submitter lacks the 'byoc' right); use a built-in workflow")
+    custom = (app_dir / "custom").resolve()
+    top = module_name.split(".")[0]
+    if not custom.is_dir() or importlib.machinery.PathFinder.find_spec(top, [str(custom)]) is None:
+        raise ConfigError(f"cannot import {what} module {module_name!r}: it is not in the app's custom/ folder")
+    if top in sys.modules:
+        raise ConfigError(f"{what} module {top!r} has the name of a module already loaded; rename it in custom/")
+    sys.path.insert(0, str(custom))
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"cannot import {what} module {module_name!r} from custom/: {exc}") from None
+    origin = getattr(module, "__file__", None)
+    if not origin or not Path(origin).resolve().is_relative_to(custom):
+        raise ConfigError(f"{what} module {module_name!r} did not come from the app's custom/ folder")
     func = getattr(module, func_name, None)
     if not callable(func):
         raise ConfigError(f"{what} {spec!r}: {module_name} has no function {func_name!r}")

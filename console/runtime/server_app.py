@@ -25,6 +25,7 @@ from console.runtime.child import (
     EXIT_SITES_LOST,
     ChildChannel,
     ConfigError,
+    drop_workspace_from_path,
     import_entry,
     load_config,
 )
@@ -38,11 +39,11 @@ CONFIG_NAME = "config_fed_server.json"
 WORKFLOWS: dict[str, Callable[[ServerAppContext], None]] = {"fedavg": fedavg}
 
 
-def _resolve(config: dict, app_dir: Path) -> Callable[[ServerAppContext], None]:
+def _resolve(config: dict, app_dir: Path, custom_allowed: bool) -> Callable[[ServerAppContext], None]:
     if "controller" in config and "workflow" in config:
         raise ConfigError(f"{CONFIG_NAME} names both a 'controller' and a 'workflow'; keep one")
     if "controller" in config:
-        return import_entry(config["controller"], app_dir, "controller")
+        return import_entry(config["controller"], app_dir, "controller", custom_allowed)
     if "workflow" in config:
         name = config["workflow"]
         if name not in WORKFLOWS:
@@ -52,7 +53,8 @@ def _resolve(config: dict, app_dir: Path) -> Callable[[ServerAppContext], None]:
     raise ConfigError(f"{CONFIG_NAME} names neither a 'controller' nor a 'workflow'")
 
 
-def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], task_timeout: float | None = None) -> int:
+def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_allowed: bool = False,
+        task_timeout: float | None = None) -> int:
     if not workspace.is_dir():
         # No log to write to yet: stderr is the only place the runner can see this.
         print(f"server app: workspace {workspace} is not a folder", file=sys.stderr)
@@ -63,7 +65,7 @@ def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], task_time
         config = load_config(app_dir / "config" / CONFIG_NAME)
         if flare_classic.is_classic(config):
             config = flare_classic.server_config(config)
-        entry = _resolve(config, app_dir)
+        entry = _resolve(config, app_dir, custom_allowed)
     except ConfigError as exc:
         logger.error("job %s: bad server app config: %s", job_id, exc)
         channel.emit("error", message=cut(f"bad server app config: {exc}"))
@@ -117,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--sites", default="", help="comma-separated sites the job was deployed to")
     parser.add_argument("--task-timeout", type=float, default=None, help="meta.json's task_timeout, seconds")
+    parser.add_argument("--custom-code", action="store_true",
+                        help="the job may run code from its custom/ folders (its submitter holds 'byoc')")
     args = parser.parse_args(argv)
+    drop_workspace_from_path()
     sites = [s for s in args.sites.split(",") if s]
-    return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.task_timeout)
+    return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
+               args.task_timeout)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from console.runtime.child import (
     TRANSFER_DIR,
     ChildChannel,
     ConfigError,
+    drop_workspace_from_path,
     import_entry,
     load_config,
 )
@@ -77,14 +78,14 @@ def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id
         channel.emit("error", task_id=task_id, message=cut(f"{type(exc).__name__}: {exc}"))
 
 
-def run(job_id: str, site: str, app_dir: Path, workspace: Path) -> int:
+def run(job_id: str, site: str, app_dir: Path, workspace: Path, custom_allowed: bool = False) -> int:
     channel = ChildChannel("ClientApp", workspace)
     try:
         config = load_config(app_dir / "config" / CONFIG_NAME)
         if flare_classic.is_classic(config):
             train = flare_classic.client_executor(config)
         else:
-            train = import_entry(config.get("executor"), app_dir, "executor")
+            train = import_entry(config.get("executor"), app_dir, "executor", custom_allowed)
     except ConfigError as exc:
         channel.logger.error("job %s: bad client app config: %s", job_id, exc)
         channel.emit("error", task_id=None, message=cut(f"bad client app config: {exc}"))
@@ -108,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", required=True)
     parser.add_argument("--app-dir", required=True, type=Path)
     parser.add_argument("--workspace", required=True, type=Path)
+    parser.add_argument("--custom-code", action="store_true",
+                        help="the job may run code from its custom/ folder (the site's policy grants 'byoc')")
     args = parser.parse_args(argv)
-    return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve())
+    drop_workspace_from_path()
+    return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve(), args.custom_code)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.commands import CATALOG, CommandSpec, Right, Where
+from console.commands import CATALOG, CommandSpec, Engine, Right, Where
 from console.process import setup_logging
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
@@ -26,6 +26,7 @@ from console.server.sites import SiteRegistry
 from console.server.status import JobStatus
 from console.server.store import JobStore
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
 from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
 from console.wire.tls import peer_certificate_problem, server_context
@@ -36,7 +37,7 @@ HANDSHAKE_TIMEOUT = 10.0
 
 
 def _check_registry() -> None:
-    wanted = {name for name, spec in CATALOG.items() if spec.where is Where.SERVER}
+    wanted = {name for name, spec in CATALOG.items() if spec.where is Where.SERVER and spec.supports(Engine.OURS)}
     missing, extra = wanted - set(HANDLERS), set(HANDLERS) - wanted
     if missing or extra:
         raise RuntimeError(f"command registry and server handlers disagree: missing {missing}, extra {extra}")
@@ -54,6 +55,9 @@ class Server:
         self.policy = Policy.load(kit.root / "local" / "authorization.json")
         self.store = JobStore(kit.root / "store")
         self.connections: set[ServedConnection] = set()
+        # One gate for both endpoints: a flood on the site port must not starve the admin port, and back.
+        self.gate = ConnectionGate(kit.connection_limits)
+        self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         self.runner = JobRunner(self)
         self.scheduler = Scheduler(self)
         self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
@@ -129,20 +133,34 @@ class Server:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        try:
-            await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
-            log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
-            writer.transport.close()  # close, not abort: the TLS alert goes out first
+        host = str(peer[0]) if peer else "?"
+        if self.gate.open(host) is not None:
+            writer.transport.abort()
             return
-        connection = ServedConnection(reader, writer, self)
-        # Refused at login, not here: the admin gets an AuthenticationError that says why.
-        connection.refusal = peer_certificate_problem(writer)
-        self.connections.add(connection)
         try:
-            await connection.serve()
+            try:
+                await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+                log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
+                writer.transport.close()  # close, not abort: the TLS alert goes out first
+                return
+            finally:
+                self.gate.handshake_done(host)
+            connection = ServedConnection(reader, writer, self)
+            cn = connection.identity.cn or "?"
+            if self.gate.claim_identity(cn, host) is not None:
+                writer.transport.abort()
+                return
+            # Refused at login, not here: the admin gets an AuthenticationError that says why.
+            connection.refusal = peer_certificate_problem(writer)
+            self.connections.add(connection)
+            try:
+                await connection.serve()
+            finally:
+                self.connections.discard(connection)
+                self.gate.release_identity(cn)
         finally:
-            self.connections.discard(connection)
+            self.gate.close(host)
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.commands import Right
 from console.jobdef.archive import safe_extract, zip_dir_to_file
 from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
@@ -32,9 +33,11 @@ from console.provision.certs import load_cert
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, add_error, cut, read_event_line
 from console.runtime.procs import job_env, job_marker, reap_job_processes
+from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE
+from console.wire.errors import RemoteError
 
 if TYPE_CHECKING:
     from console.server.app import Server
@@ -204,6 +207,19 @@ class JobRunner:
             return JobStatus.FINISHED_ABORTED, deployed
         return await self._run_controller(job, deployment), deployed
 
+    def _custom_code_allowed(self, meta: dict[str, Any]) -> bool:
+        """Job code runs only for a job marked ``byoc`` whose submitter holds the right now (the
+        policy may have been tightened since the submit); otherwise the child imports none."""
+        if not meta.get("byoc"):
+            return False
+        submitter = Principal(meta.get("submitter_name", ""), meta.get("submitter_org", ""),
+                              meta.get("submitter_role", ""))
+        try:
+            self.server.policy.require(submitter, Right.BYOC)
+        except RemoteError:
+            return False
+        return True
+
     async def _run_controller(self, job: RunningJob, deployment: Deployment) -> JobStatus:
         (job.workspace / TRANSFER_DIR).mkdir(exist_ok=True)
         timeout = _meta_task_timeout(job.meta)
@@ -215,6 +231,7 @@ class JobRunner:
                 "--workspace", str(job.workspace),
                 "--sites", ",".join(job.sites),
                 *(["--task-timeout", str(timeout)] if timeout else []),
+                *(["--custom-code"] if self._custom_code_allowed(job.meta) else []),
                 cwd=job.workspace,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.jobdef.code import job_code
 from console.process import exited, stop_child
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line
@@ -70,19 +71,31 @@ class SiteJobs:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, f"bad job ID {job_id!r}")
         return self.root / job_id
 
-    async def deploy(self, job_id: str, job_name: str, app_name: str, archive: Path) -> None:
+    async def deploy(self, job_id: str, job_name: str, app_name: str, archive: Path, *,
+                     custom_allowed: bool = False) -> None:
+        """Unpack the job's app and start its client app; job code runs only if ``custom_allowed``."""
         if job_id in self.jobs:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, f"job {job_id} is already deployed on {self.site_name}")
         workspace = self.workspace(job_id)
         app_dir = workspace / f"app_{self.site_name}"
         await asyncio.to_thread(_unpack_app, archive, workspace, app_name, app_dir)
+        # The site judges the app itself: the server's byoc flag is not trusted to be complete.
+        code = await asyncio.to_thread(job_code, app_dir)
+        if code and not custom_allowed:
+            await asyncio.to_thread(shutil.rmtree, workspace, True)
+            log.error("job %s refused: it brings code (%s) and its submitter lacks 'byoc' here", job_id,
+                      ", ".join(code))
+            raise RemoteError(ErrorType.AUTHORIZATION, f"{self.site_name}: job {job_id} brings code "
+                                                       f"({', '.join(code)}) and its submitter lacks the right "
+                                                       "'byoc' on this site")
         (workspace / TRANSFER_DIR).mkdir(exist_ok=True)
         job = SiteJob(job_id, job_name, app_name, workspace, job_marker(job_id, self.site_name))
         self.jobs[job_id] = job
         with open(workspace / "log.txt", "ab") as log_file:
             job.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "console.runtime.site_app", "--job-id", job_id, "--site", self.site_name,
-                "--app-dir", str(app_dir), "--workspace", str(workspace), cwd=workspace,
+                "--app-dir", str(app_dir), "--workspace", str(workspace), *(["--custom-code"] if code else []),
+                cwd=workspace,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
                 env=job_env(job.marker), start_new_session=True, limit=MAX_EVENT_LINE_BYTES + 1,
             )
