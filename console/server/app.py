@@ -128,6 +128,9 @@ class Server:
             "server": self.kit.identity,
             "project": self.kit.project_name,
             "user": {"name": identity.cn, "org": identity.org, "role": identity.role},
+            # The role's rights as this server's policy grants them: a console can refuse a command
+            # the user may not run before asking "are you sure?" (the server still checks every one).
+            "rights": {r.value: self.policy.condition(identity.role, r) for r in Right},
             "server_start_time": self.start_time,
         }
 
