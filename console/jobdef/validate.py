@@ -45,6 +45,7 @@ class JobDefinition:
     deploys_to_server: bool = False
     sites: list[str] = field(default_factory=list)
     all_sites: bool = False
+    task_timeout: float | None = None  # seconds a round waits for a site's result
 
     def meta_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -55,6 +56,8 @@ class JobDefinition:
         }
         if self.mandatory_clients:  # FLARE's meta has the key only when meta.json names some
             fields["mandatory_clients"] = self.mandatory_clients
+        if self.task_timeout is not None:
+            fields["task_timeout"] = self.task_timeout
         return fields
 
 
@@ -227,6 +230,15 @@ def _check_site_names(targets: dict[str, list[str]]) -> list[str]:
     return sites
 
 
+def _task_timeout(meta: dict[str, Any]) -> float | None:
+    """Ours: how long a site may take over one task, in seconds (not a FLARE meta key)."""
+    task_timeout = meta.get("task_timeout")
+    if task_timeout is not None and (isinstance(task_timeout, bool) or not isinstance(task_timeout, int | float)
+                                     or task_timeout <= 0):
+        raise JobDefinitionError(f"meta.json: task_timeout must be a positive number of seconds, not {task_timeout!r}")
+    return None if task_timeout is None else float(task_timeout)
+
+
 def _job_name(meta: dict[str, Any], folder_name: str) -> str:
     """FLARE does not require a name; ours lists jobs by name, so a missing one is the folder's."""
     name = meta.get("name")
@@ -286,6 +298,7 @@ def validate_job_folder(folder: Path | str, folder_name: str | None = None) -> J
     # Any code anywhere in the job, not only in custom/ (see jobdef/code.py).
     has_custom = bool(job_code(folder))
     min_clients = _check_min_clients(meta, sites, all_sites)
+    task_timeout = _task_timeout(meta)
     resource_spec = _check_specs(meta)
     mandatory = _check_mandatory(meta, sites, all_sites)
     if min_clients is None:
@@ -301,4 +314,5 @@ def validate_job_folder(folder: Path | str, folder_name: str | None = None) -> J
         deploys_to_server=True,
         sites=sites,
         all_sites=all_sites,
+        task_timeout=task_timeout,
     )
