@@ -82,8 +82,8 @@ def test_defaults_and_derived_fields(tmp_path: Path) -> None:
 # --- each validation rule, with the message the user sees -----------------------------------
 
 @pytest.mark.parametrize("meta, message", [
-    ({"name": "  ", "deploy_map": {"app": ["server"]}}, "name must be a non-empty string"),
-    ({"name": 3, "deploy_map": {"app": ["server"]}}, "name must be a non-empty string"),
+    ({"name": 3, "deploy_map": {"app": ["server"]}}, "name must be text, not 3"),
+    ({"deploy_map": {"app": ["server", "site-1"]}, "min_clients": float("inf")}, "must be a whole number"),
     ({"name": "j"}, "deploy_map is missing or empty"),
     ({"name": "j", "deploy_map": {}}, "deploy_map is missing or empty"),
     ({"name": "j", "deploy_map": ["app"]}, "deploy_map must be an object"),
@@ -207,6 +207,8 @@ def test_min_clients_as_flare_converts_it(tmp_path: Path) -> None:
     definition = validate_job_folder(make_job(tmp_path, meta))
     # FLARE's validator takes anything int() takes; ours stores the number it checked.
     assert definition.min_clients == 2 and definition.name == "job"  # no name: the folder's
+    (definition_folder := tmp_path / "job" / "meta.json").write_text(json.dumps({**meta, "name": " "}))
+    assert validate_job_folder(definition_folder.parent).name == "job"
 
 
 def test_folder_names_flare_refuses(tmp_path: Path) -> None:

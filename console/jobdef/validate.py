@@ -117,7 +117,7 @@ def _check_meta_basics(meta: dict[str, Any]) -> None:
 
 
 def _deploy_targets(meta: dict[str, Any]) -> dict[str, list[str]]:
-    """F5-F8: a non-empty object of app name -> targets in one of FLARE's forms, naming someone."""
+    """F5-F9: a non-empty object of app name -> targets in one of FLARE's forms, naming someone."""
     deploy_map = meta.get("deploy_map")
     if not deploy_map:
         raise JobDefinitionError(
@@ -142,7 +142,7 @@ def _deploy_targets(meta: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def _check_target_set(targets: dict[str, list[str]]) -> bool:
-    """F9-F11: @ALL alone, else the server named, else each target in one app only. True for @ALL."""
+    """F10-F12: @ALL alone, else the server named, else each target in one app only. True for @ALL."""
     named = [t for app_list in targets.values() for t in app_list]
     if ALL_SITES in named:
         if len(named) > 1:
@@ -173,7 +173,7 @@ def _check_min_clients(meta: dict[str, Any], sites: list[str], all_sites: bool) 
         return None
     try:
         min_clients = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise JobDefinitionError(f"meta.json: min_clients must be a whole number, not {value!r}") from None
     if min_clients <= 0:
         raise JobDefinitionError(f"meta.json: min_clients is {min_clients}; it must be positive (at least 1)")
@@ -240,12 +240,13 @@ def _task_timeout(meta: dict[str, Any]) -> float | None:
 
 
 def _job_name(meta: dict[str, Any], folder_name: str) -> str:
-    """FLARE does not require a name; ours lists jobs by name, so a missing one is the folder's."""
+    """FLARE does not require a name; ours lists jobs by name, so a missing or blank one is the
+    folder's. A name that is not text is refused (FLARE takes it, and its list_jobs -n then fails)."""
     name = meta.get("name")
-    if name is None:
+    if name is None or (isinstance(name, str) and not name.strip()):
         return folder_name
-    if not isinstance(name, str) or not name.strip():
-        raise JobDefinitionError("meta.json: name must be a non-empty string (or left out: the folder's name)")
+    if not isinstance(name, str):
+        raise JobDefinitionError(f"meta.json: name must be text, not {name!r} (or left out: the folder's name)")
     return name
 
 
@@ -289,13 +290,13 @@ def validate_job_folder(folder: Path | str, folder_name: str | None = None) -> J
     targets = _deploy_targets(meta)
     all_sites = _check_target_set(targets)
     sites = _check_site_names(targets)
-    for app, app_list in targets.items():
+    for app, app_list in targets.items():  # F13-F15
         app_dir = _check_app_folder(folder, app)
         if SERVER in app_list or ALL_SITES in app_list:
             _load_json_object(app_dir / "config" / SERVER_CONFIG, f"{app}/config/{SERVER_CONFIG}")
         if any(t != SERVER for t in app_list):
             _load_json_object(app_dir / "config" / CLIENT_CONFIG, f"{app}/config/{CLIENT_CONFIG}")
-    # Any code anywhere in the job, not only in custom/ (see jobdef/code.py).
+    # F21, read wider: any code anywhere in the job, not only in custom/ (see jobdef/code.py).
     has_custom = bool(job_code(folder))
     min_clients = _check_min_clients(meta, sites, all_sites)
     task_timeout = _task_timeout(meta)
