@@ -297,11 +297,13 @@ class JobStore:
             params.extend(_prefix_bounds(id_prefix.lower()))
         if name_prefix:
             lowered = name_prefix.lower()
-            if lowered.isascii():  # the NOCASE index narrows the rows; the function decides
+            if lowered.isascii():
+                # NOCASE folds ASCII letters as lower() does, so this indexed range is the same test.
                 clauses.append("name COLLATE NOCASE >= ? AND name COLLATE NOCASE < ?")
                 params.extend(_prefix_bounds(lowered))
-            clauses.append("name_starts_with(name, ?)")
-            params.append(lowered)
+            else:
+                clauses.append("name_starts_with(name, ?)")
+                params.append(lowered)
         if submitter:
             clauses.append("submitter_name = ?")
             params.append(submitter)
