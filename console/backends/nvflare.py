@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -32,6 +34,8 @@ from console.backends.kits import KitInfo
 from console.backends.nvflare_commands import COMMANDS
 from console.commands import CATALOG, Engine, ParamKind
 from console.wire.kit import KitError
+
+log = logging.getLogger("console.backends.nvflare")
 
 #: Seconds between two checks of the followed jobs (a monitor's --interval can only shorten it).
 POLL_INTERVAL = 0.5
@@ -173,8 +177,15 @@ class FlareBackend(Backend):
                 old.close()
         from nvflare.tool.cli_output import set_output_format
 
-        set_output_format("json")  # FLARE's "Connecting to FLARE ..." goes to stderr, not into our output
-        return new_secure_session(self.user, str(self.kit.root), timeout=self.timeout)
+        # FLARE prints "Connecting to FLARE ..." at every login: in machine mode to stderr, which
+        # is held here so it lands neither in a batch's output nor across the prompt.
+        set_output_format("json")
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):
+                return new_secure_session(self.user, str(self.kit.root), timeout=self.timeout)
+        finally:
+            log.debug("FLARE login: %s", said.getvalue().strip())
 
     async def close(self) -> None:
         if self._closed:
