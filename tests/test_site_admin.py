@@ -59,9 +59,13 @@ def test_target_commands_are_confined(session, sites, project) -> None:
     assert session.get_working_directory("server").strip() == str(project.server_kit.resolve())
     assert session.get_working_directory("site-1").strip() == str(project.kit("site-1").resolve())
     assert "startup/" in session.ls_target("site-1").splitlines()
-    assert "fed_client.json" in session.ls_target("site-2", "-l", "startup")
-    assert "site-1" in session.cat_target("site-1", file="startup/fed_client.json")
-    assert session.head_target("server", "-n 1", "startup/fed_server.json").strip() == "{"
+    # A kit's startup/ and local/ are never handed out (issue 12), not even their harmless files.
+    with pytest.raises(InvalidArgumentError, match="never shown"):
+        session.ls_target("site-2", "-l", "startup")
+    with pytest.raises(InvalidArgumentError, match="never shown"):
+        session.cat_target("site-1", file="startup/fed_client.json")
+    with pytest.raises(InvalidArgumentError, match="never shown"):
+        session.head_target("server", "-n 1", "local/authorization.json")
     assert "connected to the server" in session.tail_target_log("site-1", "-n 50")
     found = session.grep_target("server", "-i", "SITE SITE-1 .* CONNECTED", "log.txt")
     assert found and all("site-1" in line for line in found.splitlines())

@@ -1,28 +1,38 @@
 """What every job child process shares: its log, its control channel, and the abort watch.
 
-A child talks JSON lines: events to its parent on stdout (the real one, kept aside),
-commands from its parent on stdin. ``abort`` (or stdin closing, which means the parent
-died) sets the abort event; a child that does not stop by itself is ended after a grace
-period, so no job process outlives the process that started it.
+A child talks JSON lines: events to its parent on the stdout pipe it was started with,
+commands from its parent on the stdin pipe. Both pipes are moved to private descriptors at
+start, and fds 0/1/2 become /dev/null and ``log.txt``: whatever the job's code starts
+(a shell command, a helper process) writes to the log and can neither corrupt the control
+channel nor keep it open. Models never travel on it: they are files (``arrays``).
+``abort`` (or stdin closing, which means the parent died) sets the abort event; a child
+that does not stop by itself is ended after a grace period, so no job process outlives
+the process that started it. Lines are bounded (``limits``) both ways.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import io
 import json
 import logging
 import os
 import queue
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
+
+from console.runtime.limits import MAX_EVENT_LINE_BYTES, MAX_LOG_LINE_CHARS, cut
 
 EXIT_COMPLETED, EXIT_APP_ERROR, EXIT_CONFIG_ERROR, EXIT_ABORTED, EXIT_SITES_LOST = 0, 1, 2, 3, 4
 ABORT_GRACE_SECONDS = 2.0
+#: Job workspace folder for model files on their way in or out; emptied when the job ends.
+TRANSFER_DIR = ".transfer"
 
 
 class ConfigError(Exception):
@@ -41,17 +51,37 @@ class _LogWriter(io.TextIOBase):
             line, self._buffer = self._buffer.split("\n", 1)
             if line.strip():
                 self._logger.log(self._level, line)
+        if len(self._buffer) > MAX_LOG_LINE_CHARS:  # a print without newlines must not fill memory
+            self._logger.log(self._level, self._buffer)
+            self._buffer = ""
         return len(text)
+
+
+class _CuttingFormatter(logging.Formatter):
+    """Log lines longer than MAX_LOG_LINE_CHARS are cut, with the count of what was left out."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return cut(super().format(record), MAX_LOG_LINE_CHARS)
 
 
 class ChildChannel:
     """stdout events out, stdin commands in; ``commands`` gets every JSON command."""
 
     def __init__(self, name: str, workspace: Path) -> None:
-        self._out: TextIO = sys.stdout
+        sys.stdout.flush()
+        # Private, non-inheritable copies of the pipes; fds 0/1/2 stop being the channel.
+        self._out: BinaryIO = os.fdopen(os.dup(1), "wb", buffering=0)
+        self._in: BinaryIO = os.fdopen(os.dup(0), "rb")
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        log_fd = os.open(workspace / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
         self._lock = threading.Lock()
         handler = logging.FileHandler(workspace / "log.txt")
-        handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+        handler.setFormatter(_CuttingFormatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(logging.INFO)
@@ -63,18 +93,20 @@ class ChildChannel:
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def emit(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"event": event, **fields}, default=str)
+        line = json.dumps({"event": event, **fields}, default=str).encode() + b"\n"
         with self._lock:
-            self._out.write(line + "\n")
-            self._out.flush()
+            self._out.write(line)
 
     def start_reading(self) -> None:
         threading.Thread(target=self._read_stdin, daemon=True, name="control").start()
 
     def _read_stdin(self) -> None:
         reason = "the parent is gone (stdin closed)"
-        for line in sys.stdin:
-            text = line.strip()
+        while raw := self._in.readline(MAX_EVENT_LINE_BYTES + 1):
+            if not raw.endswith(b"\n") and len(raw) > MAX_EVENT_LINE_BYTES:
+                reason = f"a control line over {MAX_EVENT_LINE_BYTES} bytes from the parent"
+                break
+            text = raw.decode(errors="replace").strip()
             if text == "abort":
                 reason = "abort requested"
                 break
@@ -110,18 +142,45 @@ def load_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def import_entry(spec: Any, app_dir: Path, what: str) -> Callable[..., Any]:
-    """``module:function`` from the app's ``custom/`` folder."""
+def drop_workspace_from_path() -> None:
+    """Keep the job's folders off ``sys.path``: ``python -m`` puts the working folder (the job
+    workspace, which holds the unpacked apps) first, so any file of the job would be importable."""
+    cwd = Path.cwd().resolve()
+    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != cwd]
+
+
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def import_entry(spec: Any, app_dir: Path, what: str, custom_allowed: bool) -> Callable[..., Any]:
+    """``module:function`` from the app's ``custom/`` folder, and only from there.
+
+    Built-in entry points are named by word (a workflow, FLARE's classic classes) and never come
+    here. ``custom_allowed`` is False unless the job's submitter holds the ``byoc`` right where this
+    process runs; then no job code is imported at all.
+    """
     if not isinstance(spec, str) or spec.count(":") != 1:
         raise ConfigError(f"'{what}' must be 'module:function', not {spec!r}")
     module_name, func_name = spec.split(":")
-    custom = app_dir / "custom"
-    if custom.is_dir():
-        sys.path.insert(0, str(custom))
+    if not _MODULE_NAME.match(module_name) or not func_name.isidentifier():
+        raise ConfigError(f"'{what}' {spec!r} is not 'module:function' with Python names")
+    if not custom_allowed:
+        raise ConfigError(f"{what} {spec!r} is the job's own code, and this job may not run custom code here "
+                          "(its submitter lacks the 'byoc' right); use a built-in workflow")
+    custom = (app_dir / "custom").resolve()
+    top = module_name.split(".")[0]
+    if not custom.is_dir() or importlib.machinery.PathFinder.find_spec(top, [str(custom)]) is None:
+        raise ConfigError(f"cannot import {what} module {module_name!r}: it is not in the app's custom/ folder")
+    if top in sys.modules:
+        raise ConfigError(f"{what} module {top!r} has the name of a module already loaded; rename it in custom/")
+    sys.path.insert(0, str(custom))
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"cannot import {what} module {module_name!r} from custom/: {exc}") from None
+    origin = getattr(module, "__file__", None)
+    if not origin or not Path(origin).resolve().is_relative_to(custom):
+        raise ConfigError(f"{what} module {module_name!r} did not come from the app's custom/ folder")
     func = getattr(module, func_name, None)
     if not callable(func):
         raise ConfigError(f"{what} {spec!r}: {module_name} has no function {func_name!r}")

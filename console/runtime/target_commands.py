@@ -91,8 +91,13 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def _confine(root: Path, command: str, path: str) -> Path:
-    """The real path of ``path`` under ``root``, or a refusal; symlinks are followed before judging."""
+#: A participant's kit: its private key, certificates, policy and local config. Never handed out.
+KIT_FOLDERS = ("startup", "local")
+
+
+def _confine(root: Path, command: str, path: str, protected: tuple[str, ...] = KIT_FOLDERS) -> Path:
+    """The real path of ``path`` under ``root``, or a refusal; symlinks are followed before judging,
+    and nothing under the ``protected`` folders of ``root`` is reachable, by name or by link."""
     if "\x00" in path:
         raise TargetCommandError(f"{command}: invalid path")
     candidate = Path(path)
@@ -106,6 +111,10 @@ def _confine(root: Path, command: str, path: str) -> Path:
         raise TargetCommandError(f"{command}: {path}: Too many levels of symbolic links") from None
     if not target.is_relative_to(real_root):
         raise refused
+    inside = target.relative_to(real_root).parts
+    if inside and inside[0] in protected:
+        raise TargetCommandError(f"{command}: {path}: the participant's {inside[0]}/ folder (keys, certificates, "
+                                 "policy) is never shown")
     return target
 
 
@@ -250,8 +259,12 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def run_target_command(root: Path, command: str, options: str | None = None, path: str | None = None,
-                       pattern: str | None = None, max_output_bytes: int = 1 << 20) -> str:
-    """Run one confined command on ``root`` and return its output (shell-like, ending in a newline)."""
+                       pattern: str | None = None, max_output_bytes: int = 1 << 20,
+                       protected: tuple[str, ...] = KIT_FOLDERS) -> str:
+    """Run one confined command on ``root`` and return its output (shell-like, ending in a newline).
+
+    ``protected``: folders of ``root`` never reachable (the kit's ``startup/`` and ``local/``).
+    """
     root = Path(root)
     if command not in _SPECS:
         raise TargetCommandError(f"unknown command {command!r}; allowed: {', '.join(CONFINED_COMMANDS)}")
@@ -262,11 +275,11 @@ def run_target_command(root: Path, command: str, options: str | None = None, pat
         return f"{root.resolve()}\n"
     if command == "ls":
         shown = path or "."
-        return _truncate(_ls(_confine(root, command, shown), shown, parsed), max_output_bytes)
+        return _truncate(_ls(_confine(root, command, shown, protected), shown, parsed), max_output_bytes)
     regex = _compile_pattern(pattern, parsed.flags) if command == "grep" else None
     if not path:
         raise TargetCommandError(f"{command}: a file is required")
-    target = _confine(root, command, path)
+    target = _confine(root, command, path, protected)
     if not target.exists():
         return f"{command}: {path}: No such file or directory\n"
     if target.is_dir():
@@ -291,4 +304,4 @@ def run_target_command(root: Path, command: str, options: str | None = None, pat
         return f"{command}: {path}: {exc.strerror or exc}\n"
 
 
-__all__ = ["CONFINED_COMMANDS", "TargetCommandError", "run_target_command"]
+__all__ = ["CONFINED_COMMANDS", "KIT_FOLDERS", "TargetCommandError", "run_target_command"]

@@ -17,18 +17,20 @@ import json
 import sys
 from pathlib import Path
 
-from console.runtime.target_commands import TargetCommandError, run_target_command
+from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, run_target_command
 
 GREP_SECONDS = 10.0
 
 
 async def run_confined(root: Path, command: str, options: str | None, path: str | None,
-                       pattern: str | None, grep_seconds: float = GREP_SECONDS) -> str:
+                       pattern: str | None, grep_seconds: float = GREP_SECONDS,
+                       protected: tuple[str, ...] = KIT_FOLDERS) -> str:
     """The command's output; TargetCommandError if refused or if grep ran past its time."""
     if command != "grep":
-        return await asyncio.to_thread(run_target_command, root, command, options, path, pattern)
+        return await asyncio.to_thread(run_target_command, root, command, options, path, pattern,
+                                       protected=protected)
     request = json.dumps({"root": str(root), "command": command, "options": options, "path": path,
-                          "pattern": pattern}).encode()
+                          "pattern": pattern, "protected": list(protected)}).encode()
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "console.runtime.target_runner", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
@@ -52,7 +54,7 @@ def main() -> int:
     args = json.loads(sys.stdin.buffer.read())
     try:
         output = run_target_command(Path(args["root"]), args["command"], args["options"], args["path"],
-                                    args["pattern"])
+                                    args["pattern"], protected=tuple(args["protected"]))
     except TargetCommandError as exc:
         json.dump({"error": str(exc)}, sys.stdout)
     else:

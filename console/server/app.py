@@ -26,6 +26,7 @@ from console.server.sites import SiteRegistry
 from console.server.status import JobStatus
 from console.server.store import JobStore
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
 from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
 from console.wire.tls import peer_certificate_problem, server_context
@@ -54,6 +55,9 @@ class Server:
         self.policy = Policy.load(kit.root / "local" / "authorization.json")
         self.store = JobStore(kit.root / "store")
         self.connections: set[ServedConnection] = set()
+        # One gate for both endpoints: a flood on the site port must not starve the admin port, and back.
+        self.gate = ConnectionGate(kit.connection_limits)
+        self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         self.runner = JobRunner(self)
         self.scheduler = Scheduler(self)
         self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
@@ -76,10 +80,13 @@ class Server:
             log.info("job %s: %s refused, the job is already final", job_id, status.value)
             return None
         log.info("job %s (%s): %s", job_id, meta.get("name"), status.value)
-        self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
-                                    "time": time.time()})
         if status.is_final:
             self.scheduler.wake()
+        try:  # stored first; a push that fails never undoes or blocks the change
+            self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
+                                        "time": time.time()})
+        except Exception:
+            log.exception("job %s: the status change to %s could not be published", job_id, status.value)
         return meta
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
@@ -121,25 +128,42 @@ class Server:
             "server": self.kit.identity,
             "project": self.kit.project_name,
             "user": {"name": identity.cn, "org": identity.org, "role": identity.role},
+            # The role's rights as this server's policy grants them: a console can refuse a command
+            # the user may not run before asking "are you sure?" (the server still checks every one).
+            "rights": {r.value: self.policy.condition(identity.role, r) for r in Right},
             "server_start_time": self.start_time,
         }
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        try:
-            await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
-            log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
-            writer.transport.close()  # close, not abort: the TLS alert goes out first
+        host = str(peer[0]) if peer else "?"
+        if self.gate.open(host) is not None:
+            writer.transport.abort()
             return
-        connection = ServedConnection(reader, writer, self)
-        # Refused at login, not here: the admin gets an AuthenticationError that says why.
-        connection.refusal = peer_certificate_problem(writer)
-        self.connections.add(connection)
         try:
-            await connection.serve()
+            try:
+                await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+                log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
+                writer.transport.close()  # close, not abort: the TLS alert goes out first
+                return
+            finally:
+                self.gate.handshake_done(host)
+            connection = ServedConnection(reader, writer, self)
+            cn = connection.identity.cn or "?"
+            if self.gate.claim_identity(cn, host) is not None:
+                writer.transport.abort()
+                return
+            # Refused at login, not here: the admin gets an AuthenticationError that says why.
+            connection.refusal = peer_certificate_problem(writer)
+            self.connections.add(connection)
+            try:
+                await connection.serve()
+            finally:
+                self.connections.discard(connection)
+                self.gate.release_identity(cn)
         finally:
-            self.connections.discard(connection)
+            self.gate.close(host)
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from cryptography import x509
 
 from console.commands import Right
 from console.jobdef.archive import safe_extract
+from console.jobdef.code import job_code
 from console.jobdef.signing import certificate_pem, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
@@ -25,16 +26,19 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import Download, RequestContext
 
 
-def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> dict[str, Any]:
-    """Extract into scratch space and validate; the job's meta fields, or InvalidJobDefinition."""
+def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> tuple[dict[str, Any], list[str]]:
+    """Extract into scratch space and validate: the job's meta fields and the code it brings (why it
+    is custom code), or InvalidJobDefinition."""
     scratch = Path(tempfile.mkdtemp(dir=scratch_root))
     try:
         safe_extract(archive, scratch, max_total_bytes=max_bytes)
         definition = validate_job_folder(scratch)
         fields = definition.meta_fields()
+        code: list[str] = []
         if definition.has_custom_code:
             fields["byoc"] = True  # as FLARE: the key is there only when the job ships custom code
-        return fields
+            code = job_code(scratch)
+        return fields, code
     except JobDefinitionError as exc:
         raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, str(exc)) from None
     finally:
@@ -81,11 +85,12 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     try:
         await ctx.receive_upload(archive, server.max_upload_bytes)
         signature = await asyncio.to_thread(_check_signature, ctx, archive, args["signature"])
-        fields = await asyncio.to_thread(
+        fields, code = await asyncio.to_thread(
             _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4
         )
         if fields.get("byoc"):
-            server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
+            server.policy.require(principal(ctx.connection), Right.BYOC,
+                                  what=f"a job with custom code ({', '.join(code)})")
         job_id = await _store_new_job(ctx, archive, fields, folder_name, signature)
     finally:
         archive.unlink(missing_ok=True)
@@ -107,7 +112,7 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
         await asyncio.to_thread(shutil.copyfile, store.job_zip(source_id), archive)
         signature = (store.job_dir(source_id) / SIGNATURE_FILE).read_bytes()  # the original signer's
         fields = {k: meta[k] for k in ("name", "deploy_map", "min_clients", "mandatory_clients", "resource_spec",
-                                       "byoc") if k in meta}
+                                       "byoc", "task_timeout") if k in meta}
         job_id = await _store_new_job(ctx, archive, fields, meta.get("job_folder_name", "job"), signature, source_id)
     finally:
         archive.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from console.api.errors import InvalidArgumentError
 from console.commands import Right
-from console.runtime.target_commands import TargetCommandError
+from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import principal
 from console.server.handlers import handles
@@ -14,13 +14,20 @@ from console.server.system_commands import require_on_target, site_timeout
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import RequestContext
 
+#: Never reachable on the server: the kit, and the store (every job's archive, signatures and the job
+#: database, which download_job and list_jobs guard).
+SERVER_PRIVATE = (*KIT_FOLDERS, "store")
+
 
 async def run_on_target(ctx: RequestContext, target: str, command: str, options: str | None, path: str | None,
-                        pattern: str | None, right: Right = Right.SHELL_COMMANDS) -> str:
+                        pattern: str | None, right: Right = Right.SHELL_COMMANDS, job_id: str | None = None) -> str:
+    """The command on the server's folder or a site's; with ``job_id``, confined to that job's workspace
+    there (links included)."""
     require_on_target(ctx, right, target)
     if target == "server":
+        root = ctx.server.workspace if job_id is None else ctx.server.workspace / job_id
         try:
-            return await run_confined(ctx.server.workspace, command, options, path, pattern)
+            return await run_confined(root, command, options, path, pattern, protected=SERVER_PRIVATE)
         except TargetCommandError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
     site = ctx.server.sites.get(target)
@@ -32,7 +39,7 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
         user = principal(ctx.connection)
         return await site.link.request("shell", {"command": command, "options": options, "path": path,
                                                  "pattern": pattern, "user_name": user.name, "user_org": user.org,
-                                                 "user_role": user.role, "right": right.value},
+                                                 "user_role": user.role, "right": right.value, "job_id": job_id},
                                        timeout=site_timeout(ctx))
     except InvalidArgumentError as exc:  # the site refused the path or the options
         raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None

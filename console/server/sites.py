@@ -90,13 +90,28 @@ class SiteRegistry:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        try:
-            await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
-            reason = exc.verify_message if isinstance(exc, ssl.SSLCertVerificationError) else exc
-            log.warning("site TLS handshake from %s refused: %s", peer, reason)
+        host = str(peer[0]) if peer else "?"
+        gate = self.server.gate
+        if gate.open(host) is not None:
             writer.transport.abort()
             return
+        # Counted until the site is registered or refused: a registered site holds one place per
+        # site name (a new connection replaces the old), so those are bounded by the project.
+        try:
+            try:
+                await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+                reason = exc.verify_message if isinstance(exc, ssl.SSLCertVerificationError) else exc
+                log.warning("site TLS handshake from %s refused: %s", peer, reason)
+                writer.transport.abort()
+                return
+            finally:
+                gate.handshake_done(host)
+            await self._admit(reader, writer, peer)
+        finally:
+            gate.close(host)
+
+    async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Any) -> None:
         problem = peer_certificate_problem(writer)
         if problem:
             log.warning("refused %s on the site port: %s", peer, problem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from console.commands import Right
@@ -184,18 +185,34 @@ async def remove_client(ctx: RequestContext, args: dict[str, Any]) -> str:
     return f"site {args['site']} removed; it registers again when it reconnects"
 
 
+_LOG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_LOG_SUFFIXES = (".txt", ".log", ".json")
+
+
+def _log_file_name(name: str) -> str:
+    """A log's base name in the job's workspace (as FLARE's job log streamer takes it); anything else
+    would read job files that only shell_commands or download_job may hand out."""
+    if not _LOG_NAME.match(name) or "log" not in name.lower() or not name.lower().endswith(_LOG_SUFFIXES):
+        raise RemoteError(ErrorType.INVALID_ARGUMENT,
+                          f"log_file_name {name[:80]!r} is not a log file name: give a base name such as log.txt "
+                          "or error_log.txt (no folders); other job files need ls/cat or download_job")
+    return name
+
+
 @handles("get_job_logs")
 async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     from console.server.shell_commands import run_on_target
 
     job_id = ctx.server.store.resolve(args["job_id"])
     options = f"-n {args['tail_lines']}" if args["tail_lines"] else None
-    path = f"{job_id}/{args['log_file_name']}"
+    path = _log_file_name(args["log_file_name"])
     if args["grep_pattern"]:
-        text = await run_on_target(ctx, args["target"], "grep", None, path, args["grep_pattern"], Right.VIEW)
+        text = await run_on_target(ctx, args["target"], "grep", None, path, args["grep_pattern"], Right.VIEW,
+                                   job_id)
         if args["tail_lines"]:
             text = "\n".join(text.splitlines()[-args["tail_lines"]:]) + "\n"
     else:
-        text = await run_on_target(ctx, args["target"], "tail" if options else "cat", options, path, None, Right.VIEW)
+        text = await run_on_target(ctx, args["target"], "tail" if options else "cat", options, path, None,
+                                   Right.VIEW, job_id)
     return {"logs": {args["target"]: text}}
 

@@ -131,9 +131,19 @@ class Site:
         try:
             await ctx.receive_upload(archive, 4 << 30)
             await asyncio.to_thread(self._verify_job, archive, args)
-            await self.jobs.deploy(args["job_id"], args["job_name"], args["app_name"], archive)
+            await self.jobs.deploy(args["job_id"], args["job_name"], args["app_name"], archive,
+                                   custom_allowed=self._byoc_allowed(args))
         finally:
             archive.unlink(missing_ok=True)
+
+    def _byoc_allowed(self, args: dict[str, Any]) -> bool:
+        """Whether this site's own policy lets the job's submitter run job code here."""
+        submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
+        try:
+            self.policy.require(submitter, Right.BYOC)
+        except RemoteError:
+            return False
+        return True
 
     def _verify_job(self, archive: Path, args: dict[str, Any]) -> None:
         """The archive must be what its submitter signed, and the signer one of this project's admins."""
@@ -144,10 +154,15 @@ class Site:
             log.error("job %s refused: %s", args["job_id"], exc)
             raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, f"{self.kit.name}: {exc}") from None
 
-    async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         self._heard()
-        return await self.jobs.run_task(args["job_id"], args["task_id"], args["round"], args["num_rounds"],
-                                        args["model"])
+        await self.jobs.receive_task(args["job_id"], args["task_id"], args["round"], args["num_rounds"],
+                                     args["max_result_bytes"], ctx.receive_upload)
+
+    async def _cmd_task_result(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
+        self._heard()
+        path, head = await self.jobs.task_result(args["job_id"], args["task_id"])
+        return Download(path, head)
 
     async def _cmd_end_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         await self.jobs.stop(args["job_id"], abort=False)
@@ -183,8 +198,8 @@ class Site:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, f"unknown right {args['right']!r}") from None
         self.policy.require(user, right, site_org=self.kit.org, what=self.kit.name)
         try:
-            return await run_confined(self.kit.root, args["command"], args["options"], args["path"],
-                                      args["pattern"])
+            root = self.kit.root if not args["job_id"] else self.jobs.workspace(args["job_id"])
+            return await run_confined(root, args["command"], args["options"], args["path"], args["pattern"])
         except TargetCommandError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
 

@@ -7,9 +7,13 @@ is accepted too, since that is what people often point at.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from console.wire.gate import ConnectionLimits
+
+_L = TypeVar("_L")
 
 
 class KitError(ValueError):
@@ -109,6 +113,8 @@ class ServerKit:
     max_schedule_count: int
     max_upload_bytes: int
     tls: TlsFiles
+    #: ``"connection_limits"`` in fed_server.json: any field of ConnectionLimits.
+    connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @classmethod
     def load(cls, location: str | Path) -> ServerKit:
@@ -136,7 +142,20 @@ class ServerKit:
                 key=startup / server.get("ssl_private_key", "server.key"),
                 ca=startup / server.get("ssl_root_cert", "rootCA.pem"),
             ),
+            connection_limits=_limits(ConnectionLimits, server.get("connection_limits"), path),
         )
+
+
+def _limits(kind: type[_L], given: Any, path: Path) -> _L:
+    """A limits dataclass from a kit's JSON object: known positive integers only."""
+    if given is None:
+        return kind()
+    names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    if not isinstance(given, dict) or set(given) - names or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in given.values()):
+        raise KitError(f"{path}: limits must be an object of positive integers with keys among "
+                       f"{', '.join(sorted(names))}")
+    return kind(**given)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,12 @@ the handlers. Each request runs in its own task so a slow download never holds u
 quick command on the same connection. Frames are written whole with one ``write`` call,
 so tasks can interleave frames without a lock. Pushed events are dropped for a peer
 whose socket buffer is full rather than letting one slow reader grow our memory.
+
+What one peer can make us hold is bounded: at most ``MAX_IN_FLIGHT`` requests at once on a
+connection (more are answered with an error at once), no new frame is read while replies
+the peer has not read pile up past ``WRITE_HIGH_WATER`` (TCP then slows the peer down), and
+every request's state (its task, its upload queue) is freed when it ends or the connection
+closes.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ LOGIN_TIMEOUT_SECONDS = 10.0
 #: Pushed events are dropped for a peer with more than this many bytes unsent.
 MAX_EVENT_BACKLOG = 4 << 20
 _UPLOAD_QUEUE_CHUNKS = 8
+#: Requests one connection may have open at once (running, or an upload not yet ended).
+MAX_IN_FLIGHT = 64
+#: Past this many unsent bytes the connection stops reading the peer until it reads its replies.
+WRITE_HIGH_WATER = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +101,9 @@ class RequestContext:
                 raise RemoteError(ErrorType.INVALID_ARGUMENT, "upload cancelled; nothing was stored")
             yield chunk
 
-    async def receive_upload(self, path: Path, max_bytes: int) -> int:
-        """Write the upload to ``path`` and sync it; refuse past ``max_bytes``."""
+    async def receive_upload(self, path: Path, max_bytes: int, *, sync: bool = True) -> int:
+        """Write the upload to ``path`` and sync it (unless ``sync`` is False: a transient file, such
+        as a task's model, need not survive a crash); refuse past ``max_bytes``."""
         total = 0
         try:
             with open(path, "wb") as out:
@@ -105,7 +116,8 @@ class RequestContext:
                         )
                     out.write(chunk)
                 out.flush()
-                os.fsync(out.fileno())
+                if sync:
+                    os.fsync(out.fileno())
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 log.error("upload to %s failed: disk full", path)
@@ -146,6 +158,8 @@ class ServedConnection:
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self.events_dropped = 0
+        self.max_in_flight = getattr(server, "max_in_flight", MAX_IN_FLIGHT)
+        writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
 
     # -- sending -----------------------------------------------------------------------
 
@@ -192,7 +206,13 @@ class ServedConnection:
             self.writer.transport.abort()
 
     async def _read_frames(self) -> None:
-        while (frame := await read_frame(self.reader)) is not None:
+        # drain() waits while our unsent replies are above the high-water mark: a peer that
+        # sends requests without reading the answers is not read either, so it cannot grow us.
+        while not self.closed:
+            await self.writer.drain()
+            frame = await read_frame(self.reader)
+            if frame is None:
+                return
             kind = frame.kind
             if kind == "req":
                 self._start_request(frame)
@@ -217,14 +237,28 @@ class ServedConnection:
             else:
                 await upload.queue.put(None)
 
+    def _in_flight(self) -> int:
+        # Running requests, plus uploads refused early whose client has not sent their end yet.
+        return len(self._tasks) + sum(1 for upload in self._uploads.values() if upload.abandoned)
+
     def _start_request(self, frame: Frame) -> None:
         request_id = frame.header.get("id")
         if not isinstance(request_id, int):
             raise FrameError("request without an integer 'id'")
+        if frame.header.get("stream") and request_id in self._uploads:
+            raise FrameError(f"request id {request_id} reused while its upload is open")
+        if self._in_flight() >= self.max_in_flight:
+            error = RemoteError(ErrorType.INTERNAL, f"too many requests in flight on this connection (limit "
+                                                    f"{self.max_in_flight}); wait for answers before sending more")
+            self._write({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
+            if frame.header.get("stream"):
+                if len(self._uploads) >= 2 * self.max_in_flight:
+                    raise FrameError(f"more than {2 * self.max_in_flight} uploads left open")
+                upload = self._uploads[request_id] = _Upload()  # its data frames are dropped until its end
+                upload.stop(_CANCELLED)
+            return
         upload = None
         if frame.header.get("stream"):
-            if request_id in self._uploads:
-                raise FrameError(f"request id {request_id} reused while its upload is open")
             upload = self._uploads[request_id] = _Upload()
         task = asyncio.create_task(self._run_request(request_id, frame.header, upload))
         self._tasks.add(task)

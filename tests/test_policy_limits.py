@@ -1,0 +1,194 @@
+"""Issue 12: nobody gets more than the policy grants (custom code, keys and kit internals, logs).
+
+Real server, real sites, real job child processes; every process started here is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.flare_api import AuthorizationError, new_secure_session
+from console.jobdef.code import job_code
+
+from conftest import ADMIN, ServerProcess, SiteProcess, make_project, wait_until
+
+LEAD = "lead@example.com"
+MEMBER = "member@example.com"
+OTHER_LEAD = "lead@other.org"
+PEOPLE = [
+    {"name": LEAD, "type": "admin", "org": "example", "role": "lead"},
+    {"name": OTHER_LEAD, "type": "admin", "org": "other", "role": "lead"},
+    {"name": MEMBER, "type": "admin", "org": "example", "role": "member"},
+]
+EVIL = "from pathlib import Path\n\ndef run(ctx):\n    Path({marker!r}).write_text('ran')\n\ntrain = run\n"
+
+
+def _forbid_byoc_for_lead(kit: Path) -> None:
+    path = kit / "local" / "authorization.json"
+    policy = json.loads(path.read_text())
+    policy["permissions"]["lead"]["byoc"] = "none"
+    path.write_text(json.dumps(policy))
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A server and site-1, with 'byoc: none' for leads on both, and a session per person."""
+    project = make_project(tmp_path_factory.mktemp("limits"), extra=PEOPLE)
+    for part in ("server", "site-1"):
+        _forbid_byoc_for_lead(project.kit(part))
+    server = ServerProcess(project.server_kit)
+    site = SiteProcess(project.kit("site-1"))
+    sessions: dict = {}
+    try:
+        server.start()
+        for who in (ADMIN, LEAD, OTHER_LEAD, MEMBER):
+            sessions[who] = new_secure_session(who, str(project.kit(who)))
+        site.start()
+        wait_until(lambda: sessions[ADMIN].get_connected_client_list(), 20, "site-1 to connect")
+        yield {"project": project, "server": server, "site": site, **sessions}
+    finally:
+        for sess in sessions.values():
+            sess.close()
+        site.stop()
+        server.stop()
+
+
+def _evil_job(root: Path, marker: Path, *, where: str = "top") -> Path:
+    """A job whose apps bring code outside custom/ (``where``: top, nested, so) and name it in configs."""
+    job = root / f"evil-{where}"
+    for app, config, key in (("app_server", "config_fed_server.json", "controller"),
+                             ("app_site-1", "config_fed_client.json", "executor")):
+        (job / app / "config").mkdir(parents=True, exist_ok=True)
+        (job / app / "config" / config).write_text(json.dumps({key: f"{app}.evil:run"}))
+        code_dir = job / app / ("lib" if where == "nested" else "")
+        code_dir.mkdir(parents=True, exist_ok=True)
+        name = "evil.cpython-311-x86_64-linux-gnu.so" if where == "so" else "evil.py"
+        (code_dir / name).write_text(EVIL.format(marker=str(marker)))
+    (job / "meta.json").write_text(json.dumps({"name": "evil", "min_clients": 1, "deploy_map": {
+        "app_server": ["server"], "app_site-1": ["site-1"]}}))
+    return job
+
+
+# -- 1. custom code wherever it lies ------------------------------------------------------------
+
+
+def test_job_code_is_found_wherever_it_lies(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    for where in ("top", "nested", "so"):
+        assert job_code(_evil_job(tmp_path, marker, where=where)), where
+    data_only = tmp_path / "data-only"
+    (data_only / "app" / "config").mkdir(parents=True)
+    (data_only / "app" / "config" / "config_fed_server.json").write_text('{"workflow": "fedavg"}')
+    (data_only / "app" / "weights.npz").write_bytes(b"x")
+    (data_only / "app" / "custom").mkdir()  # empty: no code
+    assert job_code(data_only) == []
+    (data_only / "app" / "config" / "config_fed_client.json").write_text('{"executor": "trainer:train"}')
+    assert job_code(data_only) == ["app/config/config_fed_client.json: executor 'trainer:train'"]
+
+
+def _run_child(app: str, workspace: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
+    """A job child process as the runner starts it: cwd = the job workspace."""
+    module, who = (("console.runtime.server_app", ["--sites", ""]) if app == "app_server"
+                   else ("console.runtime.site_app", ["--site", "site-1"]))
+    return subprocess.run([sys.executable, "-m", module, "--job-id", "j", *who, "--app-dir", str(workspace / app),
+                           "--workspace", str(workspace), *extra], cwd=workspace, input=b"", capture_output=True,
+                          timeout=60)
+
+
+@pytest.mark.timeout(120)
+def test_job_processes_import_only_from_custom_and_only_when_allowed(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    workspace = _evil_job(tmp_path, marker)
+    for app in ("app_server", "app_site-1"):
+        # Code at the app's top level is never imported, whatever the policy says.
+        for extra in ((), ("--custom-code",)):
+            assert _run_child(app, workspace, *extra).returncode == 2
+            assert not marker.exists(), (app, extra)
+        assert "not in the app's custom/ folder" in (workspace / "log.txt").read_text()
+        # The same code in custom/ runs only with the right.
+        (workspace / app / "custom").mkdir(exist_ok=True)
+        (workspace / app / "custom" / "mine.py").write_text(EVIL.format(marker=str(marker)))
+        config = workspace / app / "config" / ("config_fed_server.json" if app == "app_server"
+                                               else "config_fed_client.json")
+        config.write_text(json.dumps({"controller" if app == "app_server" else "executor": "mine:run"}))
+        assert _run_child(app, workspace).returncode == 2
+        assert not marker.exists()
+        assert "lacks the 'byoc' right" in (workspace / "log.txt").read_text()
+    assert _run_child("app_server", workspace, "--custom-code").returncode == 0
+    assert marker.read_text() == "ran"
+
+
+def test_code_outside_custom_needs_the_byoc_right(fed, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    for where in ("top", "nested"):
+        with pytest.raises(AuthorizationError, match=r"lacks the right 'byoc'.*evil"):
+            fed[LEAD].submit_job(str(_evil_job(tmp_path, marker, where=where)))
+    assert fed[LEAD].list_jobs() == []
+    assert not marker.exists()
+
+
+# -- 2. keys, kit internals, job logs --------------------------------------------------------------
+
+
+def _a_queued_job(fed, tmp_path: Path) -> str:
+    from jobs import waiting_for_sites
+
+    folder = waiting_for_sites(tmp_path)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["deploy_map"] = {"app": ["server", "site-9"]}  # never connects: the job stays queued
+    meta["min_clients"] = 1
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return fed[ADMIN].submit_job(str(folder))
+
+
+@pytest.mark.parametrize("who", [ADMIN, LEAD])
+def test_no_command_hands_out_a_kit(fed, who: str) -> None:
+    sess = fed[who]
+    reads = [
+        lambda t, f: sess.cat_target(t, file=f), lambda t, f: sess.head_target(t, file=f),
+        lambda t, f: sess.tail_target(t, "-n 5", f), lambda t, f: sess.grep_target(t, "-F", "BEGIN", f),
+        lambda t, f: sess.ls_target(t, "-l", f),
+    ]
+    targets = {"server": ["startup/server.key", "startup", "local/authorization.json", "./startup/../startup",
+                          "store/jobs.db", "store"],
+               "site-1": ["startup/client.key", "local", "startup/rootCA.pem"]}
+    for target, files in targets.items():
+        for name in files:
+            for read in reads:
+                with pytest.raises(Exception, match="never shown|outside the workspace"):
+                    read(target, name)
+    assert "startup/" in sess.ls_target("server")  # the folder's name is no secret; its content is
+
+
+def test_links_and_log_names_cannot_leave_the_job(fed, tmp_path: Path) -> None:
+    project = fed["project"]
+    job_id = _a_queued_job(fed, tmp_path)
+    workspace = project.server_kit / job_id
+    workspace.mkdir()
+    (workspace / "log.txt").symlink_to(project.server_kit / "startup" / "server.key")
+    (workspace / "error_log.txt").symlink_to(project.server_kit / "log.txt")  # out of the job, in the server's
+    (workspace / "notes.txt").write_text("job data\n")
+    site_root = project.kit("site-1")
+    (site_root / job_id).mkdir()
+    (site_root / job_id / "log.txt").symlink_to(site_root / "startup" / "client.key")
+    member = fed[MEMBER]
+    for target in ("server", "site-1"):
+        with pytest.raises(Exception, match="never shown|outside the workspace"):
+            member.get_job_logs(job_id, target)
+        with pytest.raises(Exception, match="never shown|outside the workspace"):
+            fed[ADMIN].cat_target(target, file=f"{job_id}/log.txt")
+    with pytest.raises(Exception, match="outside the workspace"):
+        member.get_job_logs(job_id, "server", log_file_name="error_log.txt")
+    for name in ("../startup/server.key", "../../log.txt", "/etc/passwd", "notes.txt", "sub/log.txt", ".log.txt",
+                 "log.txt\x00"):
+        with pytest.raises(Exception, match="not a log file name"):
+            member.get_job_logs(job_id, "server", log_file_name=name)
+    (workspace / "log.txt").unlink()
+    (workspace / "log.txt").write_text("round 1\nround 2\n")
+    assert member.get_job_logs(job_id, "server", tail_lines=1) == {"logs": {"server": "round 2\n"}}
