@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from nvflare_poc import LiveFlare
 
 from conftest import EXAMPLES
-
-# The live-FLARE fixture (tests/nvflare_poc.py) comes with issue 10's part B.
-LiveFlare = pytest.importorskip("nvflare_poc", reason="the flare_poc fixture is not here yet").LiveFlare
 
 JOB = str(EXAMPLES / "hello-numpy-sag")
 SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
@@ -45,6 +43,7 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     assert "no_jobs" in status or "RUNNING" in status or "started" in status
 
     job = _submit(flare_poc, tmp_path)
+    assert not list(Path(JOB).rglob(".__nvfl_*")), "FLARE signed a copy, not the user's folder"
     short = job[:8]  # a unique prefix is enough everywhere
     dest = tmp_path / "downloads"
     batch = "\n".join([
