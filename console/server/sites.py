@@ -158,6 +158,7 @@ class SiteRegistry:
             await self._drop(old, "replaced by a new connection")
         self.sites[site.name] = site
         site.link.add_state_listener(lambda up: None if up else self._lost(site))
+        site.link.add_event_listener(lambda topic, data: self.server.log_relay.on_site_event(site.name, topic, data))
         site.heartbeat = asyncio.create_task(self._beat(site))
         log.info("site %s (%s) connected; %d site(s) online", site.name, site.org, len(self.sites))
         self.server.publish("site_status", {"site": site.name, "status": "connected"})
