@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
+import pyte
 import pytest
 from shell_helpers import CONSOLE, console_env, run_console
 
@@ -35,6 +37,46 @@ def logging_job(root: Path, *, rounds: int, sleep: float, name: str = "live-job"
     folder = numpy_job(root, name=name, rounds=rounds, sleep=sleep)
     (folder / "app" / "custom" / "trainer.py").write_text(LOGGING_TRAINER.format(sleep=sleep))
     return folder
+
+
+class Screen:
+    """What the user sees in the pty: the console's output run through a terminal emulator (pyte),
+    since a full-screen view redraws only the characters that changed."""
+
+    def __init__(self, child: pexpect.spawn, rows: int, cols: int) -> None:
+        self.child = child
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.Stream(self.screen)
+
+    def pump(self, wait: float = 0.05) -> None:
+        while True:
+            try:
+                self.stream.feed(self.child.read_nonblocking(65536, timeout=wait))
+            except pexpect.TIMEOUT:
+                return
+            wait = 0.0
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.pump()
+            found = re.search(pattern, self.text)
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not on the screen after {timeout} s:\n{self.text}")
+
+
+    def wait_gone(self, text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text in self.text:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} still on the screen after {timeout} s:\n{self.text}")
+            self.pump()
 
 
 def spawn_shell(project, home: Path, dimensions: tuple[int, int] = (40, 160), **env: str) -> pexpect.spawn:
@@ -90,3 +132,44 @@ def test_follow_in_a_batch_blocks_until_the_job_ends(sites, session, project, tm
         assert re.search(rf"\[site-1\] .*site-1 training round {r} of 3", done.stdout), done.stdout
         assert re.search(rf"\[site-2\] .*site-2 training round {r} of 3", done.stdout), done.stdout
     assert re.search(r"\[server\] .*round 3/3", done.stdout), done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
+        shell: pexpect.spawn, session, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=40, sleep=0.3)))
+    shell.send(f"monitor_job {job_id[:8]} --interval 0.2\r")
+    shell.expect_exact("in the background")
+    shell.expect(PROMPT)
+    screen = Screen(shell, 40, 160)
+    shell.send("top\r")
+    screen.wait_for(r"flare-console top +admin@example\.com@server +\(pushed\)")
+    screen.wait_for(r"site-1 +connected .*\n.*site-2 +connected")
+    first = screen.wait_for(rf"{job_id[:8]} +live-job +RUNNING +(\d+)/40 +2(/2)? ")
+    advanced = screen.wait_for(rf"{job_id[:8]} +live-job +RUNNING +({int(first.group(1)) + 2}|[1-9]\d)/40")
+    assert int(advanced.group(1)) >= int(first.group(1)) + 2
+    assert re.search(rf"{job_id[:8]} .* accuracy=0\.\d+ loss=0\.\d+", screen.text), screen.text
+
+    shell.send("\r")  # Enter: the selected job's details
+    screen.wait_for(rf"Details of {job_id}")
+    screen.wait_for(r'"submitter_name": "admin@example.com"')
+    shell.send("\x1b")  # Esc hides them
+    screen.wait_for(r"q quit")
+    screen.wait_gone("Details of")
+
+    shell.send("a")  # abort asks first; anything but y cancels
+    screen.wait_for(rf"abort {job_id[:8]} \(live-job\)\? y/N")
+    shell.send("n")
+    screen.wait_for("abort cancelled")
+    shell.send("a")
+    screen.wait_for(r"y/N")
+    shell.send("y")
+    screen.wait_for(rf"{job_id[:8]} +live-job +FINISHED:ABORTED")
+    assert session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED"
+    # The monitor started before top went on: its line went to top's foot.
+    screen.wait_for(rf"{job_id[:8]}  live-job  FINISHED:ABORTED")
+
+    shell.send("q")
+    shell.expect(PROMPT)
+    shell.send("bye\r")
+    shell.expect(pexpect.EOF)

@@ -68,8 +68,12 @@ async def _keep_following(backend: Backend, monitors: MonitorManager, stream: Lo
 
 @client_side("follow")
 async def _follow(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    job_id, target, lines = (parsed.values[k] for k in ("job_id", "target", "lines"))
-    target = target or "server"
+    return await start_follow(ex, parsed.values["job_id"], parsed.values["target"] or "server",
+                              parsed.values["lines"])
+
+
+async def start_follow(ex: Executor, job_id: str, target: str, lines: int) -> Outcome:
+    """Follow a job's log: in the background when interactive, else until the job ends."""
     if ex.frontend.interactive:  # one follow per job: a new one replaces the last (the server keeps one)
         meta = await ex.backend.get_job_meta(job_id)
         await ex.monitors.stop(meta["job_id"], watches="log")
@@ -99,4 +103,4 @@ async def _unfollow(ex: Executor, parsed: ParsedCommand) -> Outcome:
     return Outcome(message=f"stopped following {stopped} log{'s' if stopped != 1 else ''}")
 
 
-__all__ = ["LogPrinter", "log_block", "visible"]
+__all__ = ["LogPrinter", "log_block", "start_follow", "visible"]
