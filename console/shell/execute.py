@@ -220,5 +220,5 @@ async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 
 # The live views register their commands here (they import this module, so they come last).
-from console.shell import follow  # noqa: E402, F401
+from console.shell import follow, plot  # noqa: E402, F401
 from console.shell.top import command as _top_command  # noqa: E402, F401
