@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -10,11 +11,9 @@ from pathlib import Path
 import pexpect
 import pyte
 import pytest
-from shell_helpers import CONSOLE, console_env, run_console
+from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
 from jobs import numpy_job
-
-PROMPT = re.compile(r"admin@example\.com(\x1b\[[0-9;]*m)*@(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 
 #: A trainer that writes a log line per round and reports metrics that change by round.
 LOGGING_TRAINER = '''
@@ -173,3 +172,27 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     shell.expect(PROMPT)
     shell.send("bye\r")
     shell.expect(pexpect.EOF)
+
+
+@pytest.mark.timeout(120)
+def test_plot_draws_a_finished_jobs_series(shell: pexpect.spawn, session, project, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.0)))
+    session.monitor_job(job_id, timeout=60, poll_interval=0.2)
+    assert session.get_job_meta(job_id)["status"] == "FINISHED:COMPLETED"
+    screen = Screen(shell, 40, 160)
+    shell.send(f"plot {job_id[:8]} accuracy\r")
+    screen.wait_for(rf"accuracy · job {job_id[:8]} \(live-job\) FINISHED:COMPLETED")
+    legend = screen.wait_for(r"(\S\S) aggregated +(\S\S) site-1 +(\S\S) site-2")
+    assert len(set(legend.groups())) == 3  # NO_COLOR: each series has its own mark
+    screen.wait_for(r"\(x: round\)")
+    shell.send("plot nope\r")
+    screen.wait_for("JobNotFound: no such job: nope")
+
+    # The series as data, in a batch: the values the trainer reported, round by round.
+    done = run_console(tmp_path, "--kit", str(project.admin_kit), "--format", "json", "-c", f"plot {job_id} loss")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["rounds"] == [1, 2, 3] and data["status"] == "FINISHED:COMPLETED"
+    by_source = {s["source"]: s["points"] for s in data["series"] if s["metric"] == "loss"}
+    assert set(by_source) == {"aggregated", "site-1", "site-2"}
+    assert by_source["site-2"] == [[1, 1.0], [2, 0.5], [3, pytest.approx(1 / 3)]]
