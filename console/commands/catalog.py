@@ -129,6 +129,27 @@ CATALOG: dict[str, CommandSpec] = {
             ),
             where=Where.CLIENT,
         ),
+        # Live views (console.shell.live): follow/unfollow are also requests our server answers with
+        # pushed log lines; FLARE's backend polls FLARE's own commands for them.
+        CommandSpec("follow", "stream a job's log lines above the prompt (background), like tail -f",
+                    Right.VIEW, (
+                        _JOB_ID,
+                        Param("target", K.TARGET, "'server' (default), a site of the job, or 'all'",
+                              default="server"),
+                        Param("lines", K.INT, "lines of the log so far to show first", flag="-n", default=10,
+                              minimum=0),
+                    ),
+                    help="In a batch it blocks until the job ends."),
+        CommandSpec("unfollow", "stop following a job's log", Right.VIEW,
+                    (Param("job_id", K.MONITOR, "a followed job ID (prefix) or 'all'", required=True),)),
+        CommandSpec("top", "full-screen live view of the sites and jobs (q leaves)", Right.VIEW,
+                    where=Where.CLIENT),
+        CommandSpec("plot", "a job's per-round metrics as a chart, redrawn as rounds finish", Right.VIEW, (
+            _JOB_ID,
+            Param("metric", K.STR, "which metric (default: every one the job records)"),
+            Param("format", K.CHOICE, "chart (default) or json: the series as data", flag="--format",
+                  choices=("chart", "json"), wire=False),
+        ), where=Where.CLIENT, engines=frozenset({Engine.OURS})),
         CommandSpec(
             "set_timeout",
             "set this session's timeout for commands that reach sites",
