@@ -153,8 +153,31 @@ def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = ""
     _write_zip(folder, out, arcname_prefix, links)
 
 
+#: Longest entry name, deepest nesting and longest single name (the file systems' NAME_MAX) accepted.
+MAX_ENTRY_NAME_BYTES = 1024
+MAX_ENTRY_DEPTH = 32
+MAX_NAME_PART_BYTES = 255
+
+
+def _check_name_bounds(name: str, path: PurePosixPath) -> None:
+    """A clear refusal for names the file system would fail on with an OSError halfway through."""
+    if len(name.encode()) > MAX_ENTRY_NAME_BYTES:
+        raise UnsafeArchiveError(f"archive entry {name[:60]!r}... has a name of {len(name.encode())} bytes; "
+                                 f"the limit is {MAX_ENTRY_NAME_BYTES}")
+    if len(path.parts) > MAX_ENTRY_DEPTH:
+        raise UnsafeArchiveError(f"archive entry {name[:60]!r}... is {len(path.parts)} folders deep; "
+                                 f"the limit is {MAX_ENTRY_DEPTH}")
+    for part in path.parts:
+        if len(part.encode()) > MAX_NAME_PART_BYTES:
+            raise UnsafeArchiveError(f"archive entry {name[:60]!r}... has a file or folder name of "
+                                     f"{len(part.encode())} bytes; the limit is {MAX_NAME_PART_BYTES}")
+        if "\x00" in part:
+            raise UnsafeArchiveError(f"archive entry {name[:60]!r} holds a NUL character")
+
+
 def _safe_relative(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
+    _check_name_bounds(name, path)
     if not path.parts or path == PurePosixPath("."):
         raise UnsafeArchiveError(f"archive entry {name!r} has an empty name")
     if path.is_absolute() or ":" in path.parts[0]:

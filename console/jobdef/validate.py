@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.bounds import check_meta_bounds, check_meta_size
 from console.jobdef.code import job_code
+from console.jobdef.errors import JobDefinitionError
+
+__all__ = ["JobDefinition", "JobDefinitionError", "validate_job_folder"]
 
 SERVER = "server"
 ALL_SITES = "@ALL"
 SERVER_CONFIG = "config_fed_server.json"
 CLIENT_CONFIG = "config_fed_client.json"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
-
-
-class JobDefinitionError(ValueError):
-    """The job folder breaks a rule; the message names the rule and the fix."""
 
 
 @dataclass
@@ -151,7 +151,9 @@ def _check_app_folder(folder: Path, app: str) -> Path:
 def validate_job_folder(folder: Path | str) -> JobDefinition:
     """Check a job folder against FLARE's rules; read-only: it never writes or creates anything."""
     folder = _job_root(folder)
+    check_meta_size(folder / "meta.json")
     meta = _load_json_object(folder / "meta.json", "meta.json")
+    check_meta_bounds(meta)
     name = meta.get("name")
     if not isinstance(name, str) or not name.strip():
         raise JobDefinitionError("meta.json: name must be a non-empty string")

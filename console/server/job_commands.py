@@ -15,6 +15,7 @@ from cryptography import x509
 
 from console.commands import Right
 from console.jobdef.archive import safe_extract
+from console.jobdef.bounds import MAX_FOLDER_NAME_CHARS, check_text
 from console.jobdef.code import job_code
 from console.jobdef.signing import certificate_pem, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
@@ -81,6 +82,10 @@ async def _store_new_job(
 async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     server = ctx.server
     folder_name = Path(args["job_folder"]).name or "job"
+    try:
+        check_text(folder_name, "the job folder's name", MAX_FOLDER_NAME_CHARS)
+    except JobDefinitionError as exc:
+        raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, str(exc)) from None
     archive = server.store.new_incoming_path()
     try:
         await ctx.receive_upload(archive, server.max_upload_bytes)
