@@ -249,3 +249,41 @@ def test_an_oversized_name_is_refused_before_it_is_stored(fed, tmp_path: Path) -
     with pytest.raises(InvalidJobDefinition, match="meta.json is 2000.* bytes; the limit is 65536"):
         admin.submit_job(str(_meta_job(tmp_path, name="n" * 2_000_000)))
     assert len(admin.list_jobs()) == before
+
+
+# -- 5. nothing from the server reaches a terminal raw ---------------------------------------------
+
+HOSTILE = "title\x1b]0;pwned\x07 clip\x1b]52;c;ZXZpbA==\x07 clear\x1b[2J\x1bc bidi\u202eevil\r\x9b31m"
+
+
+def test_hostile_text_is_shown_visibly_and_json_stays_exact() -> None:
+    from console.shell.output import Format, render
+    from console.shell.safe_text import visible
+    from console.shell.toolbar import ToolbarState, render_toolbar
+
+    rows = [{"job_id": "1234", "job_name": HOSTILE, "status": "SUBMITTED"}]
+    for fmt in (Format.TABLE, Format.RAW):
+        for result in (rows, HOSTILE, {"a": HOSTILE}, [HOSTILE]):
+            shown = render(result, fmt)
+            assert not any(c in shown for c in "\x1b\x07\r\x9b\u202e"), (fmt, shown)
+    table = render(rows, Format.TABLE).splitlines()
+    assert "\\x1b]52;c;ZXZpbA==\\x07" in table[2] and "\\u202e" in table[2]
+    assert len(table[1]) == len(table[2])  # the columns still line up
+    assert json.loads(render(rows, Format.JSON)) == rows
+    assert visible("a\tb\nc") == "a\tb\nc"
+    bar = render_toolbar(ToolbarState(HOSTILE, "srv", lambda: True, lambda: 0, lambda: "table", lambda: False))
+    assert "\x1b" not in "".join(text for _, text in bar)
+
+
+def test_hostile_file_contents_through_the_console(fed, tmp_path: Path) -> None:
+    from shell_helpers import run_console
+
+    (fed["project"].server_kit / "hostile.txt").write_text(HOSTILE + "\n")
+    kit = str(fed["project"].admin_kit)
+    plain = run_console(tmp_path, "--kit", kit, "-c", "cat server hostile.txt")
+    assert plain.returncode == 0, plain.stderr
+    assert "\x1b" not in plain.stdout and "\\x1b]52;c;ZXZpbA==\\x07" in plain.stdout
+    exact = run_console(tmp_path, "--kit", kit, "--format", "json", "-c", "cat server hostile.txt")
+    assert json.loads(exact.stdout) == HOSTILE + "\n"
+    failed = run_console(tmp_path, "--kit", kit, "-c", f"get_job_meta {HOSTILE[:16]}")
+    assert failed.returncode == 1 and "\x1b" not in failed.stderr  # the server's error echoes the input

@@ -20,6 +20,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
 from console.shell.parse import UsageError, parse_command
 from console.shell.refresher import CompletionRefresher
+from console.shell.safe_text import visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FATAL = (NoConnection, AuthenticationError, SessionClosed)
@@ -49,7 +50,7 @@ class BatchFrontend:
                       "status": meta["status"], "time": time.time()}
             print(json.dumps(record), file=self.out, flush=True)
         else:
-            print(text, file=self.out, flush=True)
+            print(visible(text), file=self.out, flush=True)
 
     async def confirm(self, question: str) -> bool:
         return False
@@ -80,14 +81,14 @@ async def run_batch(session: AsyncSession, lines: list[BatchLine], *, fmt: Forma
             started = time.perf_counter()
             outcome = await executor.run(parsed)
         except UsageError as exc:
-            print(f"{where}: {exc}", file=err)
+            print(visible(f"{where}: {exc}"), file=err)
             return EXIT_USAGE
         except FATAL as exc:
-            print(f"{where}: {type(exc).__name__}: {exc}", file=err)
+            print(visible(f"{where}: {type(exc).__name__}: {exc}"), file=err)
             return EXIT_USAGE
         except Exception as exc:  # a failed command, reported by its exception
             name = "" if isinstance(exc, CommandFailed) else f"{type(exc).__name__}: "
-            print(f"{where}: {line.text.strip()}: {name}{exc}", file=err)
+            print(visible(f"{where}: {line.text.strip()}: {name}{exc}"), file=err)
             if not continue_on_error:
                 return EXIT_FAILED
             worst = EXIT_FAILED
@@ -97,7 +98,7 @@ async def run_batch(session: AsyncSession, lines: list[BatchLine], *, fmt: Forma
             if text:
                 print(text, file=out)
         if outcome.message:
-            print(json.dumps({"message": outcome.message}) if state.format is Format.JSON else outcome.message,
+            print(json.dumps({"message": outcome.message}) if state.format is Format.JSON else visible(outcome.message),
                   file=out)
         if state.timing:
             print(f"({(time.perf_counter() - started) * 1000:.1f} ms)", file=err)
