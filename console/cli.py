@@ -65,7 +65,7 @@ def _site(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from console.demo import run_demo
 
-    return run_demo(args.workspace)
+    return run_demo(args.workspace, args.engine)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,8 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kit_dir", help="the site's participant folder (the one holding startup/)")
     p.set_defaults(func=_site)
 
-    p = sub.add_parser("demo", help="provision a local project, start the server and run a scripted session")
-    p.add_argument("--workspace", default=None, help="where the demo project lives (default: user data dir)")
+    p = sub.add_parser("demo", help="start a local server and two sites and open the console on them")
+    p.add_argument("--engine", choices=("ours", "nvflare"), default="ours",
+                   help="ours (default), or an NVIDIA FLARE POC (needs: pip install 'flare-console[nvflare]')")
+    p.add_argument("--workspace", default=None,
+                   help="where the demo lives (default: ours in the user data dir, reused; nvflare in a "
+                   "temporary folder, removed on exit)")
     p.set_defaults(func=_demo)
     return parser
 

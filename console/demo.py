@@ -1,11 +1,16 @@
 """``flare-console demo``: a local federation (server and two sites) and the console on it.
 
-Provisions once into the user's data dir (or ``--workspace``) and reuses it afterwards;
+Two engines. Ours (the default) provisions once into the user's data dir (or ``--workspace``) and reuses it afterwards;
 starts the server and both sites as child processes and waits until both sites are
 connected; stages the examples in the admin kit's upload folder (``submit_job
 hello-numpy`` works as typed); opens the shell as the project admin (a batch when stdin
 is not a terminal); stops every process it started on the way out, also on Ctrl-C or an
 error.
+
+``--engine nvflare``: an NVIDIA FLARE POC instead (``console.poc``, needs the ``[nvflare]`` extra),
+prepared fresh in a temporary workspace (or ``--workspace``, kept afterwards) on a free loopback
+port; the console opens on FLARE's admin kit once both sites are connected, with FLARE's
+hello-numpy-sag staged, and every FLARE process is stopped on the way out.
 """
 
 from __future__ import annotations
@@ -117,7 +122,9 @@ def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def run_demo(workspace: str | None) -> int:
+def run_demo(workspace: str | None, engine: str = "ours") -> int:
+    if engine == "nvflare":
+        return run_flare_demo(workspace)
     root = Path(workspace).expanduser() if workspace else user_data_dir() / "demo"
     prod = ensure_project(root)
     print(f"demo project: {prod}")
@@ -142,3 +149,42 @@ def run_demo(workspace: str | None) -> int:
     finally:
         stop_parts(processes)
         print("demo stopped: server and sites are down")
+
+
+FLARE_EXAMPLES = ("hello-numpy-sag",)  # the examples in FLARE's own job format
+
+
+def run_flare_demo(workspace: str | None) -> int:
+    """The demo on an NVIDIA FLARE POC; exit code as the console's (2: FLARE missing or not started)."""
+    from console.poc import PocError, flare_python, start_poc
+
+    def say(line: str) -> None:
+        print(f"demo: {line}", file=sys.stderr, flush=True)
+
+    try:
+        python = flare_python()
+    except PocError as exc:
+        print(f"flare-console demo: {exc}", file=sys.stderr)
+        return 2
+    poc = None
+    try:
+        poc = start_poc(python, SITES, Path(workspace) if workspace else None, log=say)
+        transfer = poc.admin_kit / "transfer"
+        for name in FLARE_EXAMPLES:
+            shutil.copytree(EXAMPLES / name, transfer / name, dirs_exist_ok=True)
+        if sys.stdin.isatty():
+            print(f"NVIDIA FLARE server and {', '.join(SITES)} are up (admin kit: {poc.admin_kit}).")
+            print(f"try: submit_job {FLARE_EXAMPLES[0]}   then: monitor_job <Tab>   help lists every command")
+        from console.cli import build_parser
+        from console.shell.main import run_shell
+
+        return run_shell(build_parser().parse_args(["--kit", str(poc.admin_kit)]))
+    except KeyboardInterrupt:
+        return 130
+    except PocError as exc:
+        print(f"flare-console demo: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if poc is not None:
+            poc.stop(say)
+            say("stopped: the FLARE server and sites are down")

@@ -18,6 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nvflare_poc import (  # noqa: F401  (flare_poc, flare_venv: fixtures)
+    MARKER_HELP,
+    flare_poc,
+    flare_venv,
+    give_first_flare_tests_the_setup_time,
+    mark_flare_test,
+)
 
 from console.provision.kits import provision
 
@@ -25,6 +32,19 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 ADMIN = "admin@example.com"
 READY_LINE = "admin endpoint listening"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    mark_flare_test(item)
+
+
+@pytest.hookimpl(trylast=True)  # after any reordering: the first FLARE test run is the one set up on
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    give_first_flare_tests_the_setup_time(items)
 
 
 def free_port() -> int:

@@ -11,6 +11,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output.plain_text import PlainTextOutput
 
 from console.api.async_session import AsyncSession
+from console.backends.ours import OursBackend
 from console.shell.app import InteractiveShell
 from console.shell.config import load_config
 
@@ -34,7 +35,7 @@ def _run_shell(project, tmp_path: Path, script) -> tuple[int, str, list[str]]:
         session = AsyncSession(ADMIN, str(project.admin_kit))
         await session.connect()
         with create_pipe_input() as pipe, create_app_session(input=pipe, output=PlainTextOutput(out)):
-            shell = InteractiveShell(session, load_config(tmp_path / "config.toml"))
+            shell = InteractiveShell(OursBackend(session), load_config(tmp_path / "config.toml"))
             runner = asyncio.create_task(shell.run())
             await script(shell, pipe)
             return await asyncio.wait_for(runner, 20)

@@ -124,8 +124,9 @@ class AsyncClient:
         self._event_listeners.append(listener)
         return lambda: self._event_listeners.remove(listener)
 
-    def add_state_listener(self, listener: StateListener) -> None:
+    def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
         self._state_listeners.append(listener)
+        return lambda: self._state_listeners.remove(listener)
 
     @property
     def connected(self) -> bool:

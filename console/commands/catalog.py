@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from console.commands.spec import CommandSpec, Param, Right, Transfer, Where
+from console.commands.spec import CommandSpec, Engine, Param, Right, Transfer, Where
 from console.commands.spec import ParamKind as K
 
 _JOB_ID = Param("job_id", K.JOB_ID, "job ID or a unique prefix of one", required=True)
 _SITES = Param("targets", K.SITE, "site names (default: every connected site)", many=True)
 _TARGET = Param("target", K.TARGET, "'server' or a site name", required=True)
 _OPTIONS = Param("options", K.OPTIONS, "options, as for the shell command")
+#: Commands of FLARE's admin API that our server has no counterpart for.
+_FLARE_ONLY = frozenset({Engine.NVFLARE})
 
 
 def _server_or_client(help_text: str) -> Param:
@@ -109,6 +111,11 @@ CATALOG: dict[str, CommandSpec] = {
             (_JOB_ID, Param("destination", K.LOCAL_PATH, "local folder (default: the kit's transfer/)", wire=False)),
             transfer=Transfer.DOWNLOAD,
         ),
+        CommandSpec("list_job_components", "a job's additional components (e.g. ERRORLOG_site-1), FLARE's "
+                    "list_job", Right.VIEW, (_JOB_ID,), engines=_FLARE_ONLY),
+        CommandSpec("download_job_components", "download a job's additional components into the kit's "
+                    "transfer folder", Right.DOWNLOAD_JOB, (_JOB_ID,), transfer=Transfer.DOWNLOAD,
+                    engines=_FLARE_ONLY),
         CommandSpec(
             "monitor_job",
             "follow a job's status until it ends",

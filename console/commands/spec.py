@@ -48,6 +48,21 @@ class Where(StrEnum):
     SHELL = "shell"  # the interactive shell's own commands (help, bye, theme, ...)
 
 
+class Engine(StrEnum):
+    """The engines a console can drive (SPEC section 11): a command lists those it works on."""
+
+    OURS = "ours"  # our embedded server
+    NVFLARE = "nvflare"  # NVIDIA FLARE 2.9, through its own flare_api Session
+
+    @property
+    def title(self) -> str:
+        return "NVIDIA FLARE" if self is Engine.NVFLARE else "the flare-console server"
+
+
+#: Default of ``CommandSpec.engines``: a command that works the same on both.
+BOTH_ENGINES = frozenset(Engine)
+
+
 class ArgError(ValueError):
     """Arguments do not fit the command; the message names the argument and the usage."""
 
@@ -119,6 +134,11 @@ class CommandSpec:
     where: Where = Where.SERVER
     help: str = ""
     aliases: tuple[str, ...] = ()
+    #: Engines that offer this command; help and completion show it only when connected to one of them.
+    engines: frozenset[Engine] = BOTH_ENGINES
+
+    def supports(self, engine: Engine) -> bool:
+        return engine in self.engines
 
     @property
     def typed_params(self) -> tuple[Param, ...]:

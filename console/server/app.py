@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.commands import CATALOG, CommandSpec, Right, Where
+from console.commands import CATALOG, CommandSpec, Engine, Right, Where
 from console.process import setup_logging
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
@@ -37,7 +37,7 @@ HANDSHAKE_TIMEOUT = 10.0
 
 
 def _check_registry() -> None:
-    wanted = {name for name, spec in CATALOG.items() if spec.where is Where.SERVER}
+    wanted = {name for name, spec in CATALOG.items() if spec.where is Where.SERVER and spec.supports(Engine.OURS)}
     missing, extra = wanted - set(HANDLERS), set(HANDLERS) - wanted
     if missing or extra:
         raise RuntimeError(f"command registry and server handlers disagree: missing {missing}, extra {extra}")

@@ -1,4 +1,4 @@
-"""The interactive shell: one prompt_toolkit ``PromptSession`` over one ``AsyncSession``.
+"""The interactive shell: one prompt_toolkit ``PromptSession`` over one ``Backend``.
 
 Commands run in the foreground as a task that Ctrl-C cancels; monitors, completion
 refreshes and reconnection run as background tasks on the same loop, printing above
@@ -24,8 +24,8 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import print_formatted_text
 from prompt_toolkit.styles import DynamicStyle, Style
 
-from console.api.async_session import AsyncSession
 from console.api.errors import NoConnection
+from console.backends.base import Backend
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.execute import CommandFailed, Executor, Outcome, ShellState
@@ -39,6 +39,9 @@ from console.shell.safe_text import visible
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
+#: Seconds between completion refreshes on an engine without pushes (FLARE).
+REFRESH_EVERY = 10.0
+
 
 def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
@@ -47,22 +50,21 @@ def no_color() -> bool:
 class InteractiveShell:
     interactive = True
 
-    def __init__(self, session: AsyncSession, config: ShellConfig) -> None:
-        self.session = session
+    def __init__(self, backend: Backend, config: ShellConfig) -> None:
+        self.backend = backend
         self.config = config
         self.state = ShellState(format=config.format, confirm=config.confirm, theme=config.theme)
-        self.refresher = CompletionRefresher(session)
-        self.monitors = MonitorManager(session, self.emit)
-        self.executor = Executor(session, self.state, self, self.monitors, self.refresher)
+        self.refresher = CompletionRefresher(backend)
+        self.monitors = MonitorManager(backend, self.emit)
+        self.executor = Executor(backend, self.state, self, self.monitors, self.refresher)
         self._style: Style = self._load_style(config.theme)
         self._reconnect_task: asyncio.Task[None] | None = None
-        login = session.client.login_info
-        self.user = login.user if login else session.username
-        self.server = login.server if login else session.kit.server_identity
+        self.user = backend.user
+        self.server = backend.server
         self.prompt = PromptSession(
             history=self._history(),
             completer=ShellCompleter(lambda: self.refresher.data, self.theme_names,
-                                     lambda: [m.job_id for m in self.monitors.running()]),
+                                     lambda: [m.job_id for m in self.monitors.running()], backend.engine),
             complete_while_typing=True,
             lexer=PygmentsLexer(CommandLexer),
             style=DynamicStyle(lambda: self._style),
@@ -73,11 +75,11 @@ class InteractiveShell:
             enable_history_search=True,
         )
         self._toolbar = ToolbarState(
-            user=self.user, server=self.server, connected=lambda: session.client.connected,
+            user=self.user, server=self.server, connected=lambda: backend.connected,
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
             reconnecting=lambda: self._reconnect_task is not None and not self._reconnect_task.done(),
         )
-        session.client.add_state_listener(self._on_connection_state)
+        backend.add_state_listener(self._on_connection_state)
 
     # -- Frontend ------------------------------------------------------------------------
 
@@ -121,7 +123,7 @@ class InteractiveShell:
                               ("class:prompt.host", self.server), ("class:prompt", "> ")])
 
     def _on_connection_state(self, up: bool) -> None:
-        if not up and not self.session.client.closed:
+        if not up and not self.backend.closed:
             if self._reconnect_task is None or self._reconnect_task.done():
                 self.emit("connection to the server lost; reconnecting...", "class:error")
                 self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
@@ -130,9 +132,9 @@ class InteractiveShell:
 
     async def _reconnect(self) -> None:
         delay = 0.2
-        while not self.session.client.closed:
+        while not self.backend.closed:
             try:
-                await self.session.connect()
+                await self.backend.connect()
                 self.emit("reconnected to the server", "class:status.completed")
                 self.refresher.refresh()
                 return
@@ -195,6 +197,7 @@ class InteractiveShell:
 
     async def run(self) -> int:
         self.refresher.refresh()
+        polls = None if self.backend.pushes else asyncio.create_task(self.refresher.keep_fresh(REFRESH_EVERY))
         try:
             while True:
                 try:
@@ -207,7 +210,9 @@ class InteractiveShell:
                     break
         finally:
             await self.monitors.stop("all")
+            if polls is not None:
+                polls.cancel()
             if self._reconnect_task is not None:
                 self._reconnect_task.cancel()
-            await self.session.close()
+            await self.backend.close()
         return 0

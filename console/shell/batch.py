@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from console.api.async_session import AsyncSession
 from console.api.errors import AuthenticationError, NoConnection, SessionClosed
+from console.backends.base import Backend
 from console.shell.execute import CommandFailed, Executor, ShellState
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
@@ -64,12 +64,12 @@ class BatchFrontend:
         return sorted(available_themes())
 
 
-async def run_batch(session: AsyncSession, lines: list[BatchLine], *, fmt: Format, yes: bool,
+async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, yes: bool,
                     continue_on_error: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     frontend = BatchFrontend(fmt, out)
     state = ShellState(format=fmt, confirm=True)
-    executor = Executor(session, state, frontend, MonitorManager(session, frontend.emit),
-                        CompletionRefresher(session))
+    executor = Executor(backend, state, frontend, MonitorManager(backend, frontend.emit),
+                        CompletionRefresher(backend))
     worst = EXIT_OK
     for line in lines:
         where = f"{line.source}:{line.number}" if line.source != "-c" else "-c"

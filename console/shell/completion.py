@@ -1,5 +1,7 @@
 """Completion: commands, options and argument values, from the registry and local data.
 
+Only what the connected engine offers is proposed (``CommandSpec.engines``).
+
 Never touches the network: job IDs and sites come from ``CompletionData``, which the
 refresher fills in the background. Job IDs match on ID prefix or name prefix through
 sorted indexes, so a keystroke costs a bisection, not a scan of every job.
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from console.commands import CATALOG, NAMES, CommandSpec, Param, ParamKind
+from console.commands import CATALOG, NAMES, CommandSpec, Engine, Param, ParamKind
 from console.shell.parse import YES_FLAGS
 from console.shell.safe_text import visible
 
@@ -86,8 +88,10 @@ class ShellCompleter(Completer):
         data: Callable[[], CompletionData],
         themes: Callable[[], list[str]] = list,
         monitored: Callable[[], list[str]] = list,
+        engine: Engine = Engine.OURS,
     ) -> None:
         self._data = data
+        self._engine = engine
         self._themes = themes
         self._monitored = monitored
         self._paths = PathCompleter(only_directories=True, expanduser=True)
@@ -101,7 +105,7 @@ class ShellCompleter(Completer):
             yield from self._commands(word)
             return
         spec = NAMES.get(done[0])
-        if spec is None:
+        if spec is None or not spec.supports(self._engine):
             return
         param = _param_at(spec, done[1:])
         if word.startswith("-") or (param is None and not word):
@@ -111,7 +115,7 @@ class ShellCompleter(Completer):
 
     def _commands(self, word: str) -> Iterator[Completion]:
         for name in sorted(NAMES):
-            if name.startswith(word):
+            if name.startswith(word) and NAMES[name].supports(self._engine):
                 yield Completion(name, -len(word), display_meta=NAMES[name].summary)
 
     def _options(self, spec: CommandSpec, done: list[str], word: str) -> Iterator[Completion]:
@@ -137,7 +141,7 @@ class ShellCompleter(Completer):
             yield from _plain(param.choices, word)
         elif kind is ParamKind.COMMAND:
             yield from (Completion(n, -len(word), display_meta=CATALOG[n].summary)
-                        for n in sorted(CATALOG) if n.startswith(word))
+                        for n in sorted(CATALOG) if n.startswith(word) and CATALOG[n].supports(self._engine))
         elif kind is ParamKind.THEME:
             yield from _plain(self._themes(), word)
         elif kind is ParamKind.SITE:

@@ -1,6 +1,6 @@
 """Running a parsed command: server commands through the session, the shell's own here.
 
-Shared by the interactive shell and the batch runner; what differs between them (how to
+Shared by the interactive shell and the batch runner, over any ``Backend``; what differs between them (how to
 ask for confirmation, print above a prompt, switch a theme) comes in through
 ``Frontend``. A command that needs nothing special on the client is sent as it is; the
 entries below exist only where the client does real work.
@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from console.api.async_session import AsyncSession
-from console.commands import CATALOG, NAMES, Where
+from console.backends.base import Backend
+from console.commands import CATALOG, NAMES, CommandSpec, Engine, Where
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format
 from console.shell.parse import ParsedCommand
@@ -22,6 +22,13 @@ from console.shell.refresher import CompletionRefresher
 
 class CommandFailed(Exception):
     """A command could not do its work; the message says why and what to do."""
+
+
+def unavailable(spec: CommandSpec, engine: Engine) -> str:
+    """What to tell someone who asks for a command the connected engine does not offer."""
+    offered = " or ".join(e.title for e in Engine if e in spec.engines)
+    return (f"{spec.name} is not available on {engine.title}: it needs {offered}; "
+            "'help' lists the commands this server offers")
 
 
 class Frontend(Protocol):
@@ -67,9 +74,9 @@ def client_side(name: str) -> Callable[[ClientSide], ClientSide]:
 
 
 class Executor:
-    def __init__(self, session: AsyncSession, state: ShellState, frontend: Frontend, monitors: MonitorManager,
+    def __init__(self, backend: Backend, state: ShellState, frontend: Frontend, monitors: MonitorManager,
                  refresher: CompletionRefresher) -> None:
-        self.session = session
+        self.backend = backend
         self.state = state
         self.frontend = frontend
         self.monitors = monitors
@@ -77,6 +84,8 @@ class Executor:
 
     async def run(self, parsed: ParsedCommand) -> Outcome:
         spec = parsed.spec
+        if not spec.supports(self.backend.engine):
+            raise CommandFailed(unavailable(spec, self.backend.engine))
         if spec.destructive and not parsed.yes and self.state.confirm:
             await self._confirm(parsed)
         handler = _CLIENT_SIDE.get(spec.name)
@@ -84,7 +93,7 @@ class Executor:
             return await handler(self, parsed)
         if spec.where is not Where.SERVER:
             raise CommandFailed(f"{spec.name} has no implementation in this client")
-        return Outcome(await self.session.client.request(spec.name, parsed.wire_args()))
+        return Outcome(await self.backend.request(spec.name, parsed.wire_args()))
 
     async def _confirm(self, parsed: ParsedCommand) -> None:
         what = " ".join(str(v) for v in parsed.wire_args().values() if v is not None)
@@ -99,28 +108,28 @@ class Executor:
 
 @client_side("submit_job")
 async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    job_id = await ex.session.submit_job(parsed.values["job_folder"])
+    job_id = await ex.backend.submit_job(parsed.values["job_folder"])
     ex.refresher.note_job(job_id)
     return Outcome(message=f"Submitted job: {job_id}")
 
 
 @client_side("clone_job")
 async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    job_id = await ex.session.clone_job(parsed.values["job_id"])
+    job_id = await ex.backend.clone_job(parsed.values["job_id"])
     ex.refresher.note_job(job_id)
     return Outcome(message=f"Cloned as job: {job_id}")
 
 
 @client_side("download_job")
 async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    path = await ex.session.download_job_result(parsed.values["job_id"], parsed.values.get("destination"))
+    path = await ex.backend.download_job(parsed.values["job_id"], parsed.values.get("destination"))
     return Outcome(message=f"Downloaded to {path}")
 
 
 @client_side("monitor_job")
 async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
     job_id, timeout, interval = (parsed.values[k] for k in ("job_id", "timeout", "interval"))
-    meta = await ex.session.get_job_meta(job_id)  # an unknown job fails here, in the foreground
+    meta = await ex.backend.get_job_meta(job_id)  # an unknown job fails here, in the foreground
     if not ex.frontend.interactive:
         code = await ex.monitors.follow(meta["job_id"], timeout, interval)
         return Outcome(message=None if code.name == "JOB_FINISHED" else f"monitor ended: {code.name}")
@@ -132,26 +141,32 @@ async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
 # -- the shell's own commands ------------------------------------------------------------
 
 
-@client_side("help")
-async def _help(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    name = parsed.values.get("command")
+def help_text(engine: Engine, name: str | None = None) -> str:
+    """``help`` and ``help NAME`` for the connected engine: only the commands it offers."""
     if name:
         spec = NAMES.get(name)
         if spec is None:
             raise CommandFailed(f"no command named '{name}'; type 'help' for the list")
+        if not spec.supports(engine):
+            raise CommandFailed(unavailable(spec, engine))
         lines = [f"usage: {spec.usage()}", "", spec.summary + ("  (asks to confirm)" if spec.destructive else "")]
         for p in spec.typed_params:
             lines.append(f"  {p.usage():<28} {p.help}")
         if spec.aliases:
             lines.append(f"also: {', '.join(spec.aliases)}")
-        return Outcome(message="\n".join(lines))
+        return "\n".join(lines)
     groups = (("server commands", Where.SERVER), ("client commands", Where.CLIENT), ("shell commands", Where.SHELL))
-    lines = []
+    lines: list[str] = []
     for title, where in groups:
         lines.append(f"{title}:")
-        lines += [f"  {s.name:<16} {s.summary}" for s in CATALOG.values() if s.where is where]
+        lines += [f"  {s.name:<16} {s.summary}" for s in CATALOG.values() if s.where is where and s.supports(engine)]
     lines.append("type 'help COMMAND' for its usage; Tab completes commands, options, job IDs and paths")
-    return Outcome(message="\n".join(lines))
+    return "\n".join(lines)
+
+
+@client_side("help")
+async def _help(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    return Outcome(message=help_text(ex.backend.engine, parsed.values.get("command")))
 
 
 @client_side("bye")

@@ -8,17 +8,19 @@ import os
 import sys
 from pathlib import Path
 
-from console.api.async_session import AsyncSession
 from console.api.errors import AuthenticationError, InvalidArgumentError, NoConnection
+from console.backends import MissingExtra, open_backend
 from console.shell.batch import EXIT_USAGE, BatchLine, lines_of, run_batch
 from console.shell.config import ConfigError, load_config
 from console.shell.output import Format
 from console.shell.safe_text import visible
-from console.wire.kit import AdminKit, KitError
+from console.wire.kit import KitError
 
 
 def add_shell_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kit", help="admin startup kit (default: $FLARE_KIT, then the config's kit)")
+    parser.add_argument("--kit", help="admin startup kit, ours or NVIDIA FLARE's (default: $FLARE_KIT, then the "
+                        "config's kit)")
+    parser.add_argument("--user", help="log in as this user (default: the kit's user, or its certificate's name)")
     parser.add_argument("-c", "--command", action="append", dest="commands", metavar="CMD",
                         help="run CMD and leave (repeatable): a batch, no interactive UI")
     parser.add_argument("-f", "--file", help="run the commands in FILE as a batch ('-' for stdin)")
@@ -56,25 +58,23 @@ async def _main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         batch = _batch_lines(args)
-        kit = AdminKit.load(location)
-        session = AsyncSession(kit.username, location, timeout=args.timeout)
-        await session.connect()
+        backend = await open_backend(location, args.user, timeout=args.timeout)
     except (NoConnection, AuthenticationError) as exc:  # NoConnection is an OSError: first
         print(visible(f"flare-console: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return EXIT_USAGE
-    except (KitError, InvalidArgumentError, OSError) as exc:
+    except (KitError, MissingExtra, InvalidArgumentError, OSError) as exc:
         print(visible(f"flare-console: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     fmt = Format(args.format) if args.format else (config.format if batch is None else Format.TABLE)
     if batch is not None:
         try:
-            return await run_batch(session, batch, fmt=fmt, yes=args.yes, continue_on_error=args.continue_on_error)
+            return await run_batch(backend, batch, fmt=fmt, yes=args.yes, continue_on_error=args.continue_on_error)
         finally:
-            await session.close()
+            await backend.close()
     from console.shell.app import InteractiveShell
 
     config.format = fmt
-    return await InteractiveShell(session, config).run()
+    return await InteractiveShell(backend, config).run()
 
 
 def run_shell(args: argparse.Namespace) -> int:

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.api.async_session import AsyncSession, is_final
+from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.api.spec import MonitorReturnCode
+from console.backends.base import Backend
 
 #: ``emit(text, style, meta)``: a line for people, its style class, and the job meta behind it.
 Emit = Callable[[str, str, "dict[str, Any] | None"], None]
@@ -51,8 +52,8 @@ class Monitor:
 
 
 class MonitorManager:
-    def __init__(self, session: AsyncSession, emit: Emit) -> None:
-        self.session = session
+    def __init__(self, backend: Backend, emit: Emit) -> None:
+        self.backend = backend
         self.emit = emit
         self.monitors: dict[str, Monitor] = {}
 
@@ -76,7 +77,7 @@ class MonitorManager:
                 if remaining <= 0:
                     return MonitorReturnCode.TIMEOUT
             try:
-                code, meta = await self.session.monitor_job(job_id, remaining, interval, on_meta)
+                code, meta = await self.backend.monitor_job(job_id, remaining, interval, on_meta)
             except NoConnection:
                 await self._wait_for_connection()
                 continue
@@ -88,7 +89,7 @@ class MonitorManager:
         delay = 0.2
         while True:
             try:
-                await self.session.connect()
+                await self.backend.connect()
                 return
             except NoConnection:
                 await asyncio.sleep(delay)

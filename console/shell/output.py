@@ -64,6 +64,9 @@ def _render(result: Any, fmt: Format) -> str:
         return result if isinstance(result, str) else repr(result)
     if isinstance(result, str):
         return result
+    logs = _logs(result)
+    if logs is not None:
+        return logs
     if isinstance(result, dict) and len(result) == 1:
         (inner,) = result.values()  # e.g. {"client_status": [rows]}: the rows are the answer
         if isinstance(inner, list) and inner and all(isinstance(r, dict) for r in inner):
@@ -73,6 +76,19 @@ def _render(result: Any, fmt: Format) -> str:
     if isinstance(result, list):
         return "\n".join(_cell(item) for item in result) or "(none)"
     return json.dumps(result, indent=2, default=str)
+
+
+def _logs(result: Any) -> str | None:
+    """``get_job_logs``' answer (FLARE's shape: {"logs": {target: text}, "unavailable": {...}}) as text."""
+    if not (isinstance(result, dict) and isinstance(result.get("logs"), dict) and set(result) <= {"logs", "unavailable"}):
+        return None
+    parts = []
+    for target, text in result["logs"].items():
+        parts.append(f"== {target} ==")
+        parts.append(str(text).strip("\n") or "(empty)")
+    for target, reason in (result.get("unavailable") or {}).items():
+        parts.append(f"== {target}: unavailable: {reason}")
+    return "\n".join(parts) or "(no logs)"
 
 
 def needs_pager(text: str) -> bool:

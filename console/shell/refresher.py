@@ -1,6 +1,6 @@
 """Completion data kept fresh: a full fetch in the background, pushed changes in between.
 
-A refresh builds a new ``CompletionData`` off to the side and swaps it in whole, so a
+The data comes from the backend (pushed events on ours, polls on FLARE). A refresh builds a new ``CompletionData`` off to the side and swaps it in whole, so a
 keystroke never sees a half-built index; status pushes that arrive while it is being
 built are replayed onto the new one before the swap.
 """
@@ -8,19 +8,20 @@ built are replayed onto the new one before the swap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
-from console.api.async_session import AsyncSession
+from console.backends.base import Backend
 from console.shell.completion import CompletionData
 
 
 class CompletionRefresher:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
         self.data = CompletionData()
         self._task: asyncio.Task[None] | None = None
         self._pending: list[tuple[str, dict[str, Any]]] | None = None
-        session.client.add_event_listener(self._on_event)
+        backend.add_event_listener(self._on_event)
 
     def _on_event(self, topic: str, data: dict[str, Any]) -> None:
         self._apply(self.data, topic, data)
@@ -52,15 +53,23 @@ class CompletionRefresher:
     async def _refresh(self) -> None:
         self._pending = []
         try:
-            rows = await self.session.client.request("list_jobs", {"reverse": True})
-            status = await self.session.client.request("check_status", {"target_type": "server"})
+            rows = await self.backend.list_jobs()
             fresh = CompletionData.from_rows(rows)
-            fresh.sites = sorted(c["client_name"] for c in status.get("clients", []))
+            fresh.sites = await self.backend.site_names()
             for topic, data in self._pending:
                 self._apply(fresh, topic, data)
             self.data = fresh
         finally:
             self._pending = None
+
+    async def keep_fresh(self, every: float) -> None:
+        """Refresh every ``every`` seconds, for engines that push nothing (FLARE): jobs others
+        submit and sites that come and go still reach completion. Runs until cancelled."""
+        while True:
+            await asyncio.sleep(every)
+            if self.backend.connected:
+                with contextlib.suppress(Exception):  # a lost link shows in the toolbar, not here
+                    await self.refresh()
 
     def note_job(self, job_id: str, name: str = "", status: str = "SUBMITTED") -> None:
         """Record a job this shell just created, before any push or refresh mentions it."""

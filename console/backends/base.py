@@ -1,0 +1,120 @@
+"""The backend interface: everything the shell and batch mode ask of an engine.
+
+Small on purpose: one generic ``request`` for registry commands whose answer is shown as
+it is, and named operations only where the console does work of its own around the call
+(uploading a job folder, unpacking a download, following a job, filling completion data).
+
+Errors are the exceptions of ``console.api.errors`` (``JobNotFound``, ``NoConnection``,
+``AuthorizationError``, ...), whatever the engine: a backend translates its engine's
+exceptions into those, so the shell and batch mode handle one set.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from console.api.spec import MonitorReturnCode
+from console.commands import Engine
+
+#: ``listener(topic, data)``. Topics: ``job_status`` (data: job_id, name, status),
+#: ``job_deleted`` (job_id), ``site_status`` (site, status "connected"/"disconnected").
+#: Ours pushes them from the server; FLARE's backend derives them from its polls.
+EventListener = Callable[[str, dict[str, Any]], None]
+#: ``listener(up)``: the connection to the server came up (True) or went down (False).
+StateListener = Callable[[bool], None]
+#: ``cb(meta) -> keep_going``, called after every status check of a followed job.
+MonitorCallback = Callable[[dict[str, Any]], Awaitable[bool] | bool]
+
+
+class Backend(ABC):
+    """One logged-in admin session on one engine, used from one asyncio loop.
+
+    Attributes set by implementations: ``engine``; ``user`` and ``server`` (the login
+    name and the server's identity, for the prompt and the toolbar); ``pushes``.
+    """
+
+    engine: Engine
+    user: str
+    server: str
+    #: Whether the server pushes job and site events (ours); without, they come from polls and
+    #: completion data is refreshed now and then.
+    pushes: bool = True
+
+    # -- connection ----------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """Whether the last exchange with the server worked (the toolbar's state)."""
+
+    @property
+    @abstractmethod
+    def closed(self) -> bool:
+        """True once ``close`` was called: nothing reconnects any more."""
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Connect and log in (again). Raises ``NoConnection`` or ``AuthenticationError``."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Log out and release everything; idempotent."""
+
+    @abstractmethod
+    def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
+        """Call ``listener`` on every connection change; returns a function that removes it."""
+
+    @abstractmethod
+    def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
+        """Call ``listener`` on job and site events (see ``EventListener``); returns its remover."""
+
+    # -- commands ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def request(self, command: str, args: dict[str, Any]) -> Any:
+        """Run a registry command (``CATALOG[command]``) with its wire arguments; its answer.
+
+        Only commands whose ``engines`` include this backend's engine are sent; job IDs may
+        be unique prefixes.
+        """
+
+    @abstractmethod
+    async def submit_job(self, job_folder: str) -> str:
+        """Upload a local job folder; the new job's ID. ``InvalidJobDefinition`` if it is not one."""
+
+    @abstractmethod
+    async def clone_job(self, job_id: str) -> str:
+        """Submit a copy of a job; the new job's ID."""
+
+    @abstractmethod
+    async def download_job(self, job_id: str, destination: str | None) -> str:
+        """Download a job's definition and workspaces; the local folder they are in."""
+
+    @abstractmethod
+    async def get_job_meta(self, job_id: str) -> dict[str, Any]:
+        """The job's meta (FLARE's keys: job_id, name, status, ...); the ID may be a unique prefix."""
+
+    @abstractmethod
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        """Every job, newest first, as rows with at least job_id, a name and status (completion data)."""
+
+    @abstractmethod
+    async def site_names(self) -> list[str]:
+        """Names of the sites connected now."""
+
+    @abstractmethod
+    async def monitor_job(self, job_id: str, timeout: float, interval: float,
+                          cb: MonitorCallback | None) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
+        """Follow a job until it ends, ``timeout`` seconds pass (0: never) or ``cb`` says stop.
+
+        ``cb(meta)`` runs after every check; ``interval`` bounds the seconds between checks.
+        Returns why it ended and the last meta seen. ``NoConnection`` if the link drops.
+        """
+
+    def supports(self, command: str) -> bool:
+        from console.commands import NAMES
+
+        spec = NAMES.get(command)
+        return spec is not None and spec.supports(self.engine)

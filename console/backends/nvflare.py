@@ -1,0 +1,375 @@
+"""The backend on NVIDIA FLARE 2.9: FLARE's own ``flare_api`` Session, never its wire protocol.
+
+FLARE's calls block and its Session is not meant for concurrent calls, so every call runs
+on one dedicated worker thread, one after another; the asyncio loop (the prompt, the
+toolbar, monitors) only awaits them. FLARE has no push: job status changes come from ONE
+shared poll (``JobPoll``) that checks every followed job once per tick, however many
+monitors follow it, and turns changes into the same ``job_status`` events our server pushes.
+
+Importing this module imports nvflare (the ``[nvflare]`` extra); ``opening`` imports it
+only for a FLARE kit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from nvflare.fuel.flare_api import api_spec as flare_errors
+from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+from console.api import errors
+from console.api.async_session import is_final
+from console.api.spec import MonitorReturnCode
+from console.backends.base import Backend, EventListener, MonitorCallback, StateListener
+from console.backends.kits import KitInfo
+from console.backends.nvflare_commands import COMMANDS
+from console.commands import CATALOG, Engine, ParamKind
+from console.wire.kit import KitError
+
+#: Seconds between two checks of the followed jobs (a monitor's --interval can only shorten it).
+POLL_INTERVAL = 0.5
+#: Seconds allowed for FLARE's logout when the console leaves.
+CLOSE_TIMEOUT = 5.0
+#: Candidates named in an ambiguous-prefix error (as our server).
+MAX_CANDIDATES = 5
+
+_FULL_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def translate(exc: BaseException) -> BaseException:
+    """FLARE's exception as ours (``console.api.errors``), same class name and message."""
+    if isinstance(exc, flare_errors.NoConnection | ConnectionError):
+        return errors.NoConnection(str(exc) or "cannot connect to the FLARE server")
+    ours = getattr(errors, type(exc).__name__, None)
+    if isinstance(ours, type) and issubclass(ours, Exception) and type(exc).__module__.startswith("nvflare"):
+        return ours(str(exc))
+    if type(exc).__name__ == "FLCommunicationError":
+        return errors.NoConnection(str(exc))
+    if type(exc).__name__ == "ConfigError":
+        return KitError(f"FLARE cannot read this admin kit: {exc}")
+    if isinstance(exc, ValueError | SyntaxError | TypeError | AssertionError):
+        return errors.InvalidArgumentError(str(exc))
+    return exc
+
+
+class _Watch:
+    """One monitor's view of the shared poll: the latest meta of its job, and a wake-up."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.meta: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self.changed = asyncio.Event()
+
+
+class JobPoll:
+    """The one poll behind every monitor on FLARE: a task alive while some job is followed."""
+
+    def __init__(self, backend: FlareBackend) -> None:
+        self.backend = backend
+        self.watches: dict[str, set[_Watch]] = {}
+        self.statuses: dict[str, str] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, job_id: str, interval: float) -> _Watch:
+        watch = _Watch(interval)
+        self.watches.setdefault(job_id, set()).add(watch)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return watch
+
+    def unwatch(self, job_id: str, watch: _Watch) -> None:
+        followers = self.watches.get(job_id)
+        if followers is not None:
+            followers.discard(watch)
+            if not followers:
+                del self.watches[job_id]
+
+    async def _run(self) -> None:
+        while self.watches:
+            began = time.monotonic()
+            for job_id in list(self.watches):
+                try:
+                    meta = await self.backend.call(COMMANDS["get_job_meta"], {"job_id": job_id})
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # delivered to the monitors of this job, which decide
+                    self._deliver(job_id, None, exc)
+                    continue
+                self._deliver(job_id, meta, None)
+            intervals = [w.interval for ws in self.watches.values() for w in ws]
+            tick = min([POLL_INTERVAL, *intervals])
+            await asyncio.sleep(max(tick - (time.monotonic() - began), 0.0))
+
+    def _deliver(self, job_id: str, meta: dict[str, Any] | None, error: BaseException | None) -> None:
+        for watch in self.watches.get(job_id, ()):
+            watch.meta, watch.error = meta, error
+            watch.changed.set()
+        if meta is not None:
+            self.backend.note_status(meta)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+class FlareBackend(Backend):
+    engine = Engine.NVFLARE
+    pushes = False
+
+    def __init__(self, kit: KitInfo, user: str, timeout: float = 10.0) -> None:
+        self.kit = kit
+        self.user = user
+        self.server = _server_identity(kit)
+        self.timeout = timeout
+        self._session: Any = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flare-api")
+        self._connected = False
+        self._closed = False
+        self._connect_lock: asyncio.Lock | None = None
+        self._state_listeners: list[StateListener] = []
+        self._event_listeners: list[EventListener] = []
+        self.poll = JobPoll(self)
+
+    # -- connection ----------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _set_state(self, up: bool) -> None:
+        if up != self._connected:
+            self._connected = up
+            for listener in list(self._state_listeners):
+                listener(up)
+
+    async def connect(self) -> None:
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:  # monitors and the shell may all ask at once after a drop
+            if self._closed:
+                raise errors.SessionClosed("session closed")
+            if self._connected and self._session is not None:
+                return
+            old, self._session = self._session, None
+            self._session = await self._run(self._login, old)
+        self._set_state(True)
+
+    def _login(self, old: Any) -> Any:
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.close()
+        from nvflare.tool.cli_output import set_output_format
+
+        set_output_format("json")  # FLARE's "Connecting to FLARE ..." goes to stderr, not into our output
+        return new_secure_session(self.user, str(self.kit.root), timeout=self.timeout)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.poll.stop()
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._run(session.close), CLOSE_TIMEOUT)
+        self._worker.shutdown(wait=False, cancel_futures=True)
+        self._set_state(False)
+
+    def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
+        self._state_listeners.append(listener)
+        return lambda: self._state_listeners.remove(listener)
+
+    def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener)
+
+    def _publish(self, topic: str, data: dict[str, Any]) -> None:
+        for listener in list(self._event_listeners):
+            listener(topic, data)
+
+    def note_status(self, meta: dict[str, Any]) -> None:
+        """A job's meta was seen: publish ``job_status`` when its status is new to us."""
+        job_id, status = meta.get("job_id"), meta.get("status")
+        if isinstance(job_id, str) and isinstance(status, str) and self.poll.statuses.get(job_id) != status:
+            self.poll.statuses[job_id] = status
+            self._publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status})
+
+    # -- calls on the worker ---------------------------------------------------------------
+
+    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` on the worker thread; FLARE's exceptions come back as ours."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._worker, functools.partial(func, *args))
+        except RuntimeError as exc:
+            if self._closed:  # the worker was shut down under a call that was still queued
+                raise errors.SessionClosed("session closed") from None
+            raise translate(exc) from exc
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
+        """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``."""
+        if self._closed:
+            raise errors.SessionClosed("session closed")
+        if self._session is None:
+            raise errors.NoConnection("not connected to the FLARE server")
+        session = self._session
+        try:
+            result = await self._run(func, session, args)
+        except (errors.NoConnection, errors.SessionClosed) as exc:
+            if not self._closed and session is self._session:
+                self._set_state(False)
+            if isinstance(exc, errors.SessionClosed) and not self._closed:
+                raise errors.NoConnection(f"the FLARE session ended: {exc}") from exc
+            raise
+        self._set_state(True)
+        return result
+
+    # -- job IDs -----------------------------------------------------------------------------
+
+    async def resolve_job_id(self, id_or_prefix: str) -> str:
+        """The full job ID for a unique prefix, as our server resolves them (FLARE's list_jobs)."""
+        if _FULL_JOB_ID.match(id_or_prefix):
+            return id_or_prefix
+        rows = await self.call(COMMANDS["list_jobs"], {"id_prefix": id_or_prefix})
+        ids = sorted({r["job_id"] for r in rows if str(r.get("job_id", "")).startswith(id_or_prefix)})
+        if id_or_prefix in ids or len(ids) == 1:
+            return id_or_prefix if id_or_prefix in ids else ids[0]
+        if not ids:
+            raise errors.JobNotFound(f"no such job: {id_or_prefix}")
+        names = {r["job_id"]: r.get("job_name") or r.get("name") or "" for r in rows}
+        shown = ", ".join(f"{i} ({names.get(i, '')})" for i in ids[:MAX_CANDIDATES])
+        more = " and more" if len(ids) > MAX_CANDIDATES else ""
+        raise errors.InvalidArgumentError(
+            f"job ID prefix '{id_or_prefix}' is ambiguous: it matches {shown}{more}; type more of the ID")
+
+    async def _resolved(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        spec = CATALOG[command]
+        job_params = [p.name for p in spec.params if p.kind is ParamKind.JOB_ID and args.get(p.name)]
+        if not job_params:
+            return args
+        args = dict(args)
+        for name in job_params:
+            args[name] = await self.resolve_job_id(str(args[name]).strip())
+        return args
+
+    # -- the Backend operations ------------------------------------------------------------------
+
+    async def request(self, command: str, args: dict[str, Any]) -> Any:
+        handler = COMMANDS.get(command)
+        if handler is None or not CATALOG[command].supports(self.engine):
+            raise errors.InvalidArgumentError(f"{command} is not available on NVIDIA FLARE")
+        args = await self._resolved(command, args)
+        result = await self.call(handler, args)
+        if command == "delete_job":
+            self.poll.statuses.pop(args["job_id"], None)
+            self._publish("job_deleted", {"job_id": args["job_id"]})
+        elif command == "abort_job":
+            await self._refresh_status(args["job_id"])
+        elif command in ("shutdown", "restart") and args.get("target_type") in ("server", "all"):
+            self._set_state(False)  # FLARE's Session logs out when it stops the server
+        return result
+
+    async def _refresh_status(self, job_id: str) -> None:
+        with contextlib.suppress(Exception):
+            self.note_status(await self.call(COMMANDS["get_job_meta"], {"job_id": job_id}))
+
+    async def submit_job(self, job_folder: str) -> str:
+        job_id = await self.call(lambda s, a: s.submit_job(a["folder"]), {"folder": _local_folder(job_folder)})
+        await self._refresh_status(job_id)
+        return job_id
+
+    async def clone_job(self, job_id: str) -> str:
+        source = await self.resolve_job_id(job_id)
+        new_id = await self.call(lambda s, a: s.clone_job(a["job_id"]), {"job_id": source})
+        await self._refresh_status(new_id)
+        return new_id
+
+    async def download_job(self, job_id: str, destination: str | None) -> str:
+        full = await self.resolve_job_id(job_id)
+        where = str(_expand(destination)) if destination else None
+        path = await self.call(lambda s, a: s.download_job_result(a["job_id"], a["destination"]),
+                               {"job_id": full, "destination": where})
+        if not path:
+            raise errors.InternalError(f"FLARE returned no download location for {full}")
+        return str(path)
+
+    async def get_job_meta(self, job_id: str) -> dict[str, Any]:
+        meta = await self.call(COMMANDS["get_job_meta"], {"job_id": await self.resolve_job_id(job_id)})
+        self.note_status(meta)
+        return meta
+
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        rows = await self.call(COMMANDS["list_jobs"], {"reverse": True})
+        for row in rows:
+            if isinstance(row.get("job_id"), str) and isinstance(row.get("status"), str):
+                self.poll.statuses[row["job_id"]] = row["status"]
+        return rows
+
+    async def site_names(self) -> list[str]:
+        status = await self.call(COMMANDS["check_status"], {"target_type": "server"})
+        return sorted(c["client_name"] for c in status.get("clients", []) if c.get("client_name"))
+
+    async def monitor_job(self, job_id: str, timeout: float, interval: float,
+                          cb: MonitorCallback | None) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
+        meta = await self.get_job_meta(job_id)
+        full = meta["job_id"]
+        start = time.monotonic()
+        watch = self.poll.watch(full, interval)
+        try:
+            while True:
+                if cb is not None:
+                    keep = cb(meta)
+                    if asyncio.iscoroutine(keep):
+                        keep = await keep
+                    if not keep:
+                        return MonitorReturnCode.ENDED_BY_CB, meta
+                if is_final(meta.get("status")):
+                    return MonitorReturnCode.JOB_FINISHED, meta
+                remaining = timeout - (time.monotonic() - start) if timeout else None
+                if remaining is not None and remaining <= 0:
+                    return MonitorReturnCode.TIMEOUT, meta
+                try:
+                    await asyncio.wait_for(watch.changed.wait(), remaining)
+                except TimeoutError:
+                    return MonitorReturnCode.TIMEOUT, meta
+                watch.changed.clear()
+                if watch.error is not None:
+                    raise watch.error
+                assert watch.meta is not None
+                meta = watch.meta
+        finally:
+            self.poll.unwatch(full, watch)
+
+
+def _server_identity(kit: KitInfo) -> str:
+    import json
+
+    admin = json.loads((kit.root / "startup" / "fed_admin.json").read_text()).get("admin", {})
+    return str(admin.get("server_identity") or admin.get("host") or "server")
+
+
+def _expand(path: str) -> Any:
+    from pathlib import Path
+
+    return Path(path).expanduser()
+
+
+def _local_folder(job_folder: str) -> str:
+    """FLARE's Session takes a str path as it is: give it the expanded, absolute one."""
+    path = _expand(job_folder)
+    return str(path.resolve()) if path.is_dir() else job_folder

@@ -1,0 +1,75 @@
+"""The backend on our own server: a thin layer over ``AsyncSession`` (pushes included)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from console.api.async_session import AsyncSession
+from console.api.spec import MonitorReturnCode
+from console.backends.base import Backend, EventListener, MonitorCallback, StateListener
+from console.commands import Engine
+
+
+class OursBackend(Backend):
+    engine = Engine.OURS
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.client = session.client
+
+    @property
+    def user(self) -> str:  # type: ignore[override]
+        login = self.client.login_info
+        return login.user if login else self.session.username
+
+    @property
+    def server(self) -> str:  # type: ignore[override]
+        login = self.client.login_info
+        return login.server if login else self.session.kit.server_identity
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    @property
+    def closed(self) -> bool:
+        return self.client.closed
+
+    async def connect(self) -> None:
+        await self.session.connect()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
+        return self.client.add_state_listener(listener)
+
+    def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
+        return self.client.add_event_listener(listener)
+
+    async def request(self, command: str, args: dict[str, Any]) -> Any:
+        return await self.client.request(command, args)
+
+    async def submit_job(self, job_folder: str) -> str:
+        return await self.session.submit_job(job_folder)
+
+    async def clone_job(self, job_id: str) -> str:
+        return await self.session.clone_job(job_id)
+
+    async def download_job(self, job_id: str, destination: str | None) -> str:
+        return await self.session.download_job_result(job_id, destination)
+
+    async def get_job_meta(self, job_id: str) -> dict[str, Any]:
+        return await self.session.get_job_meta(job_id)
+
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        return await self.client.request("list_jobs", {"reverse": True})
+
+    async def site_names(self) -> list[str]:
+        status = await self.client.request("check_status", {"target_type": "server"})
+        return sorted(c["client_name"] for c in status.get("clients", []))
+
+    async def monitor_job(self, job_id: str, timeout: float, interval: float,
+                          cb: MonitorCallback | None) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
+        return await self.session.monitor_job(job_id, timeout, interval, cb)

@@ -1,0 +1,126 @@
+"""The seam without FLARE running: kit detection of every kind, the missing extra, per-engine help."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from shell_helpers import run_console
+
+from console.backends import KitRole, admin_kit, detect_kit
+from console.commands import CATALOG, Engine
+from console.shell.completion import CompletionData, ShellCompleter
+from console.shell.execute import CommandFailed, help_text
+from console.wire.kit import KitError
+
+from conftest import ADMIN, Project
+
+INSTALL = "pip install 'flare-console[nvflare]'"
+
+
+def _flare_kits(root: Path, ours: Project) -> dict[str, Path]:
+    """Kits laid out as FLARE 2.9's POC provisioning writes them (certificates borrowed from ours)."""
+    prod = root / "flare_project" / "prod_00"
+    kits = {"admin": prod / "admin@nvidia.com", "server": prod / "server", "site": prod / "site-1"}
+    for kit in kits.values():
+        (kit / "startup").mkdir(parents=True)
+    admin = kits["admin"] / "startup"
+    for name in ("client.crt", "client.key", "rootCA.pem"):
+        shutil.copy(ours.admin_kit / "startup" / name, admin / name)
+    (admin / "fed_admin.json").write_text(json.dumps({"format_version": 1, "admin": {
+        "project_name": "flare_project", "username": "", "server_identity": "server", "scheme": "http",
+        "host": "localhost", "port": 8003, "connection_security": "mtls", "uid_source": "cert",
+        "with_file_transfer": True, "upload_dir": "transfer", "download_dir": "transfer",
+        "client_key": "client.key", "client_cert": "client.crt", "ca_cert": "rootCA.pem"}}))
+    (admin / "fl_admin.sh").write_text("#!/usr/bin/env bash\n")
+    service = {"target": "localhost:8002", "scheme": "http"}
+    (kits["server"] / "startup" / "fed_server.json").write_text(json.dumps({"format_version": 2, "servers": [{
+        "name": "flare_project", "service": service, "admin_server": "server", "admin_port": 8002,
+        "ssl_private_key": "server.key", "ssl_cert": "server.crt", "ssl_root_cert": "rootCA.pem",
+        "connection_security": "mtls"}]}))
+    (kits["site"] / "startup" / "fed_client.json").write_text(json.dumps({"format_version": 2, "servers": [{
+        "name": "flare_project", "service": service, "identity": "server"}], "client": {
+        "ssl_private_key": "client.key", "ssl_cert": "client.crt", "ssl_root_cert": "rootCA.pem",
+        "fqsn": "site-1", "is_leaf": True, "connection_security": "mtls"}}))
+    return kits
+
+
+def test_every_kit_kind_is_told_apart(project: Project, tmp_path: Path) -> None:
+    flare = _flare_kits(tmp_path / "flare", project)
+    seen = {
+        "ours admin": detect_kit(project.admin_kit),
+        "ours server": detect_kit(project.server_kit),
+        "ours site": detect_kit(project.kit("site-1") / "startup"),  # the startup folder itself works too
+        "flare admin": detect_kit(flare["admin"]),
+        "flare server": detect_kit(flare["server"]),
+        "flare site": detect_kit(flare["site"]),
+    }
+    assert {k: (v.engine, v.role, v.name) for k, v in seen.items()} == {
+        "ours admin": (Engine.OURS, KitRole.ADMIN, ADMIN),
+        "ours server": (Engine.OURS, KitRole.SERVER, "server"),
+        "ours site": (Engine.OURS, KitRole.SITE, "site-1"),
+        # FLARE's POC leaves the admin's username empty: the certificate's CN names the user.
+        "flare admin": (Engine.NVFLARE, KitRole.ADMIN, ADMIN),
+        "flare server": (Engine.NVFLARE, KitRole.SERVER, "server"),
+        "flare site": (Engine.NVFLARE, KitRole.SITE, "site-1"),
+    }
+    assert admin_kit(flare["admin"]).root == flare["admin"].resolve()
+    with pytest.raises(KitError, match=r"this is a FLARE site kit \(site-1\): .*admin kit"):
+        admin_kit(flare["site"])
+    with pytest.raises(KitError, match=r"this is a flare-console server kit \(server\)"):
+        admin_kit(project.server_kit)
+    with pytest.raises(KitError, match="no startup/ folder"):
+        detect_kit(tmp_path)
+    (tmp_path / "empty" / "startup").mkdir(parents=True)
+    with pytest.raises(KitError, match="none of fed_admin.json"):
+        detect_kit(tmp_path / "empty")
+
+
+def test_the_console_refuses_server_and_site_kits_of_either_kind(project: Project, tmp_path: Path) -> None:
+    flare = _flare_kits(tmp_path / "flare", project)
+    for kit, said in ((flare["server"], "this is a FLARE server kit (server)"),
+                      (flare["site"], "this is a FLARE site kit (site-1)"),
+                      (project.kit("site-2"), "this is a flare-console site kit (site-2)")):
+        done = run_console(tmp_path, "--kit", str(kit), "-c", "check_status server", timeout=30)
+        assert done.returncode == 2, done.stderr
+        assert said in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nvflare") is not None, reason="nvflare is installed here")
+def test_a_flare_kit_without_the_extra_says_what_to_install(project: Project, tmp_path: Path) -> None:
+    flare = _flare_kits(tmp_path / "flare", project)
+    for how in (("--kit", str(flare["admin"])), ()):
+        done = run_console(tmp_path, *how, "-c", "check_status server", timeout=30, FLARE_KIT=str(flare["admin"]))
+        assert done.returncode == 2
+        assert INSTALL in done.stderr
+        assert f"is an NVIDIA FLARE admin kit ({ADMIN})" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def _names(completer: ShellCompleter, text: str) -> list[str]:
+    return [c.text for c in completer.get_completions(Document(text, len(text)), CompleteEvent())]
+
+
+def test_help_and_completion_follow_the_connected_engine() -> None:
+    flare_only = sorted(n for n, s in CATALOG.items() if s.engines == {Engine.NVFLARE})
+    ours_only = sorted(n for n, s in CATALOG.items() if s.engines == {Engine.OURS})
+    assert flare_only, "FLARE's own commands are in the registry"
+    on = {engine: ShellCompleter(CompletionData, engine=engine) for engine in Engine}
+    for engine in Engine:
+        listing = help_text(engine)
+        commands = _names(on[engine], "")
+        for name in flare_only + ours_only:
+            offered = CATALOG[name].supports(engine)
+            assert (f"  {name} " in listing) is offered, (engine, name)
+            assert (name in commands) is offered, (engine, name)
+            assert (_names(on[engine], f"help {name[:-1]}") == [name]) is offered
+        assert "check_status" in commands and "monitor_job" in commands
+    with pytest.raises(CommandFailed, match=f"{flare_only[0]} is not available on the flare-console server"):
+        help_text(Engine.OURS, flare_only[0])
+    assert help_text(Engine.NVFLARE, flare_only[0]).startswith(f"usage: {flare_only[0]}")

@@ -1,0 +1,72 @@
+"""The live FLARE POC the FLARE tests share (tests/nvflare_poc.py), and console.poc's process reaper."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from nvflare_poc import LiveFlare
+
+from console.poc import marked_pids
+
+from conftest import wait_until
+
+CHECK_STATUS = """
+import sys
+from nvflare.fuel.flare_api.flare_api import new_secure_session
+sess = new_secure_session(sys.argv[1], sys.argv[2], timeout=30)
+info = sess.get_system_info()
+print("clients:", " ".join(sorted(c.name for c in info.client_info)))
+sess.close()
+"""
+
+
+def test_the_poc_is_up_with_both_sites_as_flare_sees_it(flare_poc: LiveFlare) -> None:
+    done = flare_poc.run_flare_python(CHECK_STATUS, flare_poc.admin, str(flare_poc.admin_kit))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].split() == ["clients:", *flare_poc.sites]  # FLARE prints more before
+    assert (flare_poc.admin_kit / "startup" / "fed_admin.json").is_file()
+    assert flare_poc.poc.processes()  # the marker finds the server and sites
+
+
+def test_our_console_runs_from_this_checkout_in_flares_venv(flare_poc: LiveFlare, tmp_path: Path) -> None:
+    done = flare_poc.run_console(tmp_path, "--help", kit=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "usage: flare-console" in done.stdout
+    probe = subprocess.run([str(flare_poc.python), "-c", "import console, nvflare; print(console.__file__)"],
+                           env=flare_poc.console_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == str(Path(__file__).resolve().parent.parent / "console" / "__init__.py")
+
+
+OWNER = """
+import subprocess, sys, time
+from console.poc.processes import MARKER_VAR, start_reaper
+start_reaper(sys.argv[1])
+# A FLARE-like straggler: its own session, so only the marker ties it to this run.
+subprocess.Popen(["sleep", "300"], env={"PATH": "/usr/bin:/bin", MARKER_VAR: sys.argv[1]}, start_new_session=True)
+print("ready", flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_the_reaper_stops_marked_processes_when_the_owner_is_killed() -> None:
+    marker = uuid.uuid4().hex
+    owner = subprocess.Popen([sys.executable, "-c", textwrap.dedent(OWNER), marker], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
+        assert len(marked_pids(marker)) == 1
+        owner.send_signal(signal.SIGKILL)  # no finally, no atexit: only the reaper is left to clean up
+        owner.wait(10)
+        wait_until(lambda: not marked_pids(marker), 30, "the reaper to stop the marked sleep")
+    finally:
+        owner.kill()
+        for pid in marked_pids(marker):
+            os.kill(pid, signal.SIGKILL)
