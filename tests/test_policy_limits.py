@@ -26,6 +26,7 @@ PEOPLE = [
     {"name": OTHER_LEAD, "type": "admin", "org": "other", "role": "lead"},
     {"name": MEMBER, "type": "admin", "org": "example", "role": "member"},
 ]
+WORKSPACE_LIMIT = 1 << 20
 EVIL = "from pathlib import Path\n\ndef run(ctx):\n    Path({marker!r}).write_text('ran')\n\ntrain = run\n"
 
 
@@ -42,6 +43,10 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     project = make_project(tmp_path_factory.mktemp("limits"), extra=PEOPLE)
     for part in ("server", "site-1"):
         _forbid_byoc_for_lead(project.kit(part))
+    config_path = project.server_kit / "startup" / "fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["servers"][0]["job_limits"] = {"max_workspace_bytes": WORKSPACE_LIMIT}
+    config_path.write_text(json.dumps(config))
     server = ServerProcess(project.server_kit)
     site = SiteProcess(project.kit("site-1"))
     sessions: dict = {}
@@ -287,3 +292,59 @@ def test_hostile_file_contents_through_the_console(fed, tmp_path: Path) -> None:
     assert json.loads(exact.stdout) == HOSTILE + "\n"
     failed = run_console(tmp_path, "--kit", kit, "-c", f"get_job_meta {HOSTILE[:16]}")
     assert failed.returncode == 1 and "\x1b" not in failed.stderr  # the server's error echoes the input
+
+
+# -- 6. disk amplification ----------------------------------------------------------------------------
+
+
+def test_expansion_is_limited_while_extracting(tmp_path: Path) -> None:
+    import zipfile
+
+    from console.jobdef.archive import JobLimits, safe_extract
+    from console.jobdef.validate import JobDefinitionError
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("meta.json", b"{}")
+        out.writestr("app/zeros.bin", bytes(24 << 20))  # 24 MiB of zeros: a ~25 KB archive
+    limits = JobLimits(max_expansion_ratio=100, ratio_floor_bytes=1 << 20)
+    with pytest.raises(JobDefinitionError, match=r"more than the limit of \d+ bytes"):
+        limits.extract(bomb, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(JobDefinitionError, match="limit of 4096 bytes"):
+        safe_extract(bomb, tmp_path / "out", max_total_bytes=4096)
+    JobLimits(max_expansion_ratio=2000, ratio_floor_bytes=1 << 20).extract(bomb, tmp_path / "ok")  # within the ratio
+    assert (tmp_path / "ok" / "app" / "zeros.bin").stat().st_size == 24 << 20
+
+
+BIG_WRITER = '''
+import os
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    (ctx.workspace / "big.bin").write_bytes(os.urandom(3 << 20))
+    (ctx.workspace / "metrics.txt").write_text("loss 0.1\\n")
+    return TaskResult({k: v + 1 for k, v in model.items()})
+'''
+
+
+def test_collected_workspaces_are_limited_and_delete_removes_every_copy(fed, tmp_path: Path) -> None:
+    from jobs import numpy_job
+
+    admin, project = fed[ADMIN], fed["project"]
+    folder = numpy_job(tmp_path, name="writes-big", rounds=1, min_clients=1)
+    (folder / "app" / "custom" / "trainer.py").write_text(BIG_WRITER)
+    job_id = admin.submit_job(str(folder))
+    assert admin.wait_for_job(job_id, timeout=60)["status"] == "FINISHED:COMPLETED"
+    site_zip = project.server_kit / "store" / "jobs" / job_id / "sites" / "site-1.zip"
+    assert site_zip.stat().st_size <= WORKSPACE_LIMIT + (64 << 10)
+    result = Path(admin.download_job_result(job_id, str(tmp_path / "dl")))
+    kept = {p.relative_to(result).as_posix() for p in result.rglob("*") if p.is_file()}
+    assert "sites/site-1/metrics.txt" in kept and "sites/site-1/big.bin" not in kept
+    assert "big.bin (3145728 bytes)" in (result / "sites" / "site-1" / "ARCHIVE_TRUNCATED.txt").read_text()
+    site_workspace = project.kit("site-1") / job_id
+    assert (site_workspace / "big.bin").exists()
+    admin.delete_job(job_id)
+    assert not site_workspace.exists() and not (project.server_kit / job_id).exists()
+    assert not (project.server_kit / "store" / "jobs" / job_id).exists()

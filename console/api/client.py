@@ -19,7 +19,13 @@ from typing import Any
 
 from cryptography import x509
 
-from console.api.errors import AuthenticationError, NoConnection, SessionClosed, exception_for
+from console.api.errors import (
+    AuthenticationError,
+    InvalidArgumentError,
+    NoConnection,
+    SessionClosed,
+    exception_for,
+)
 from console.wire.errors import RemoteError
 from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
 from console.wire.kit import AdminKit
@@ -345,11 +351,17 @@ class AsyncClient:
         await self._ensure()
         return await self._roundtrip(cmd, args, timeout=timeout, upload=source)
 
-    async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None) -> Any:
-        """Stream the answer's body into ``target``; returns the answer's JSON head."""
+    async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None,
+                       max_bytes: int | None = None) -> Any:
+        """Stream the answer's body into ``target``; returns the answer's JSON head.
+
+        Past ``max_bytes`` the download stops with InvalidArgumentError (the partial file stays for
+        the caller to remove) and the connection is dropped, so the rest is never received.
+        """
         await self._ensure()
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, streamed=True)
         assert pending.chunks is not None
+        written = 0
         with open(target, "wb") as out:
             while True:
                 item = await asyncio.wait_for(pending.chunks.get(), timeout or self.request_timeout)
@@ -357,6 +369,10 @@ class AsyncClient:
                     break
                 if isinstance(item, BaseException):
                     raise item
+                written += len(item)
+                if max_bytes is not None and written > max_bytes:
+                    await self._drop_connection()
+                    raise InvalidArgumentError(f"{cmd}: the answer exceeds {max_bytes} bytes; not kept")
                 out.write(item)
         return head
 

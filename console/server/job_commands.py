@@ -14,25 +14,26 @@ from typing import Any
 from cryptography import x509
 
 from console.commands import Right
-from console.jobdef.archive import safe_extract
+from console.jobdef.archive import JobLimits
 from console.jobdef.bounds import MAX_FOLDER_NAME_CHARS, check_text
 from console.jobdef.code import job_code
 from console.jobdef.signing import certificate_pem, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
+from console.server.scheduler import required_sites
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import Download, RequestContext
 
 
-def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> tuple[dict[str, Any], list[str]]:
-    """Extract into scratch space and validate: the job's meta fields and the code it brings (why it
-    is custom code), or InvalidJobDefinition."""
+def _validate_archive(archive: Path, scratch_root: Path, limits: JobLimits) -> tuple[dict[str, Any], list[str]]:
+    """Extract into scratch space (held to the server's job limits) and validate: the job's meta
+    fields and the code it brings (why it is custom code), or InvalidJobDefinition."""
     scratch = Path(tempfile.mkdtemp(dir=scratch_root))
     try:
-        safe_extract(archive, scratch, max_total_bytes=max_bytes)
+        limits.extract(archive, scratch)
         definition = validate_job_folder(scratch)
         fields = definition.meta_fields()
         code: list[str] = []
@@ -91,7 +92,7 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
         await ctx.receive_upload(archive, server.max_upload_bytes)
         signature = await asyncio.to_thread(_check_signature, ctx, archive, args["signature"])
         fields, code = await asyncio.to_thread(
-            _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4
+            _validate_archive, archive, server.store.incoming_dir, server.kit.job_limits
         )
         if fields.get("byoc"):
             server.policy.require(principal(ctx.connection), Right.BYOC,
@@ -192,8 +193,18 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
     await asyncio.to_thread(server.store.delete_job, job_id)
     await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
+    # Every copy goes: the sites' workspaces too (those away now, when they connect again).
+    await server.sites.delete_job_workspaces(job_id, deployed_sites(meta))
     server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")})
     return {"job_id": job_id, "submit_records_marked_deleted": 0}
+
+
+def deployed_sites(meta: dict[str, Any]) -> set[str]:
+    """Sites that may hold a workspace of the job: those its deploy_map names and those it went to."""
+    named, _ = required_sites(meta)
+    detail = meta.get("job_deploy_detail") or []
+    went = {entry.split(":", 1)[0] for entry in detail if isinstance(entry, str) and ":" in entry}
+    return (named | went) - {"server"}
 
 
 def _build_download(job_dir: Path, meta: dict[str, Any], out: Path) -> None:
