@@ -311,13 +311,16 @@ class JobLimits:
     ``max_unpacked_bytes``: a job archive unpacked; ``max_expansion_ratio``: unpacked size over
     archive size, so a small zip cannot become a huge folder (archives up to ``ratio_floor_bytes``
     unpacked are never held to the ratio); ``max_workspace_bytes``: a job workspace archived when
-    the job ends (what the server collects from each site and keeps of its own).
+    the job ends (what the server collects from each site and keeps of its own);
+    ``max_queued_per_submitter``: the server's queue share of one submitter.
     """
 
     max_unpacked_bytes: int = 4 << 30
     max_expansion_ratio: int = 100
     ratio_floor_bytes: int = 64 << 20
     max_workspace_bytes: int = 1 << 30
+    #: Jobs one submitter may have waiting (SUBMITTED) on the server at once.
+    max_queued_per_submitter: int = 256
 
     def extract(self, zip_path: Path, dest: Path) -> None:
         """``safe_extract`` held to these limits."""

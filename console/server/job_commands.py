@@ -64,11 +64,22 @@ def _submitter(ctx: RequestContext) -> Submitter:
     return Submitter(ctx.user.name, ctx.user.org, ctx.user.role)
 
 
+def _check_queue_share(ctx: RequestContext) -> None:
+    """One submitter's backlog must not fill the queue for everyone."""
+    limit = ctx.server.kit.job_limits.max_queued_per_submitter
+    waiting = ctx.server.store.count_queued(ctx.user.name)
+    if waiting >= limit:
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{ctx.user.name} already has {waiting} jobs waiting to be "
+                                                      f"scheduled (the limit is {limit}); wait for some to start, "
+                                                      "or abort some")
+
+
 async def _store_new_job(
     ctx: RequestContext, archive: Path, fields: dict[str, Any], folder_name: str, signature: bytes,
     cloned_from: str | None = None,
 ) -> str:
     server = ctx.server
+    _check_queue_share(ctx)
     job_id = str(uuid.uuid4())
     await asyncio.to_thread(
         server.store.create_job, job_id, archive, fields, folder_name, _submitter(ctx), cloned_from,
@@ -87,6 +98,7 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
         check_text(folder_name, "the job folder's name", MAX_FOLDER_NAME_CHARS)
     except JobDefinitionError as exc:
         raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, str(exc)) from None
+    _check_queue_share(ctx)  # before the upload, so a refused one costs nothing
     archive = server.store.new_incoming_path()
     try:
         await ctx.receive_upload(archive, server.max_upload_bytes)

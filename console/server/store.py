@@ -303,6 +303,18 @@ class JobStore:
             result.append(meta)
         return result
 
+    def queued_ids(self) -> list[str]:
+        """IDs of every SUBMITTED job, oldest first (from the status index; no meta is read)."""
+        with self._lock:
+            rows = self._db.execute("SELECT job_id FROM jobs WHERE status=? ORDER BY submit_time, rowid",
+                                    (JobStatus.SUBMITTED.value,)).fetchall()
+        return [row[0] for row in rows]
+
+    def count_queued(self, submitter_name: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE submitter_name=? AND status=?",
+                                    (submitter_name, JobStatus.SUBMITTED.value)).fetchone()[0]
+
     def count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
