@@ -348,3 +348,63 @@ def test_collected_workspaces_are_limited_and_delete_removes_every_copy(fed, tmp
     admin.delete_job(job_id)
     assert not site_workspace.exists() and not (project.server_kit / job_id).exists()
     assert not (project.server_kit / "store" / "jobs" / job_id).exists()
+
+
+# -- 8. submit_token as FLARE 2.9 -----------------------------------------------------------------
+
+
+def _queued_data_job(root: Path, name: str) -> Path:
+    """FLARE's hello-numpy-sag (no code of its own) for a site that never connects: it stays queued."""
+    from conftest import EXAMPLES
+
+    folder = root / name
+    import shutil
+
+    shutil.copytree(EXAMPLES / "hello-numpy-sag", folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(name=name, deploy_map={"app": ["server", "site-9"]}, min_clients=1)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_submit_token_gives_the_same_job_and_flares_errors(fed, tmp_path: Path) -> None:
+    from console.flare_api import InvalidArgumentError, SubmitTokenConflict, SubmitTokenJobDeleted
+
+    admin, lead = fed[ADMIN], fed[LEAD]
+    job = _queued_data_job(tmp_path, "token-job")
+    first = admin.submit_job(str(job), submit_token="run-42")
+    assert admin.submit_job(str(job), submit_token="run-42") == first
+    assert [row["job_id"] for row in admin.list_jobs(submit_token="run-42")] == [first]
+    assert lead.submit_job(str(job), submit_token="run-42") != first  # tokens are per submitter
+    other = _queued_data_job(tmp_path, "other-content")
+    with pytest.raises(SubmitTokenConflict) as conflict:
+        admin.submit_job(str(other), submit_token="run-42")
+    assert conflict.value.existing_job_id == first
+    assert admin.delete_job(first)["submit_records_marked_deleted"] == 1
+    with pytest.raises(SubmitTokenJobDeleted) as deleted:
+        admin.submit_job(str(job), submit_token="run-42")
+    assert deleted.value.job_id == first and deleted.value.state == "JOB_DELETED" and deleted.value.deleted_time
+    with pytest.raises(SubmitTokenJobDeleted):
+        admin.list_jobs(submit_token="run-42")
+    for bad in ("", "has space", "x" * 129, "semi;colon"):
+        with pytest.raises(InvalidArgumentError, match="submit_token"):
+            admin.submit_job(str(job), submit_token=bad)
+
+
+@pytest.mark.timeout(120)
+def test_a_retry_after_the_server_died_finds_the_job(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        job = _queued_data_job(tmp_path, "survives")
+        with new_secure_session(ADMIN, str(project.admin_kit)) as admin:
+            job_id = admin.submit_job(str(job), submit_token="nightly-2026-11-29")
+        server.kill()  # as if the reply had been lost with the server
+        server.start()
+        with new_secure_session(ADMIN, str(project.admin_kit)) as admin:
+            assert admin.submit_job(str(job), submit_token="nightly-2026-11-29") == job_id
+            assert [j["job_id"] for j in admin.list_jobs()] == [job_id]
+    finally:
+        server.stop()
+        server.kill()

@@ -288,8 +288,9 @@ class FlareBackend(Backend):
         with contextlib.suppress(Exception):
             self.note_status(await self.call(COMMANDS["get_job_meta"], {"job_id": job_id}))
 
-    async def submit_job(self, job_folder: str) -> str:
-        job_id = await self.call(lambda s, a: s.submit_job(a["folder"]), {"folder": _local_folder(job_folder)})
+    async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
+        job_id = await self.call(lambda s, a: s.submit_job(a["folder"], a["token"]),
+                                 {"folder": _local_folder(job_folder), "token": submit_token})
         await self._refresh_status(job_id)
         return job_id
 

@@ -8,6 +8,7 @@ or broken archive leaves nothing behind in the target.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -353,3 +354,19 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entrie
         except BaseException:
             _undo(dest, before)
             raise
+
+
+def content_hash(zip_path: Path) -> str:
+    """SHA-256 of a job archive's content: each file's name and bytes, in name order, so the same
+    folder zipped again (other timestamps, other compression) hashes the same. Used to tell a
+    retried submit from a new job under the same submit token, as FLARE 2.9's canonical hash."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(zip_path) as archive:
+        infos = sorted((i for i in archive.infolist() if not i.is_dir()), key=lambda i: i.filename)
+        for info in infos:
+            name = info.filename.replace("\\", "/").encode()
+            digest.update(len(name).to_bytes(8, "big") + name + info.file_size.to_bytes(8, "big"))
+            with archive.open(info) as src:
+                while block := src.read(_COPY_BLOCK):
+                    digest.update(block)
+    return digest.hexdigest()
