@@ -408,3 +408,40 @@ def test_a_retry_after_the_server_died_finds_the_job(tmp_path: Path) -> None:
     finally:
         server.stop()
         server.kill()
+
+
+# -- 9. revocation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_removed_and_demoted_admins_lose_their_old_kits(tmp_path: Path) -> None:
+    import yaml
+
+    from console.provision.kits import provision
+
+    project = make_project(tmp_path, extra=PEOPLE)
+    project_file = tmp_path / f"{project.name}.yml"
+    data = yaml.safe_load(project_file.read_text())
+    for p in data["participants"]:
+        if p["name"] == LEAD:
+            p["role"] = "member"  # demoted
+    data["participants"] = [p for p in data["participants"] if p["name"] != MEMBER]  # removed
+    project_file.write_text(yaml.safe_dump(data))
+    new_prod = Path(provision(project_file, tmp_path / "workspace"))
+    assert new_prod.name == "prod_01"
+    revoked = json.loads((tmp_path / "workspace" / project.name / "state" / "revoked.json").read_text())
+    assert sorted(entry["name"] for entry in revoked.values()) == [LEAD, MEMBER]
+    server = ServerProcess(new_prod / "server")
+    try:
+        server.start()
+        for who, kit in ((LEAD, project.kit(LEAD)), (MEMBER, project.kit(MEMBER))):
+            with pytest.raises(Exception, match="revoked"):
+                new_secure_session(who, str(kit), timeout=5).close()
+        server.wait_for_line("certificate revoked")
+        with new_secure_session(LEAD, str(new_prod / LEAD)) as demoted:
+            with pytest.raises(AuthorizationError, match="member"):
+                demoted.submit_job(str(_queued_data_job(tmp_path, "not-any-more")))
+        with new_secure_session(ADMIN, str(project.admin_kit)) as unchanged:  # earlier kits stay valid
+            assert unchanged.list_jobs() == []
+    finally:
+        server.stop()
