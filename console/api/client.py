@@ -12,7 +12,7 @@ import itertools
 import json
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from cryptography import x509
 
 from console.api.errors import (
     AuthenticationError,
-    InvalidArgumentError,
     NoConnection,
     SessionClosed,
     exception_for,
@@ -46,6 +45,8 @@ class LoginInfo:
     org: str
     role: str
     server_start_time: float
+    #: right -> condition ("any", "none", "n:submitter", ...) from the server's policy; empty from an older server.
+    rights: dict[str, str] = field(default_factory=dict)
 
 
 def _check_own_certificate(path: Path) -> None:
@@ -213,6 +214,7 @@ class AsyncClient:
             server=data.get("server", ""), project=data.get("project", ""), user=user.get("name", ""),
             org=user.get("org", ""), role=user.get("role", ""),
             server_start_time=float(data.get("server_start_time", 0.0)),
+            rights={k: v for k, v in (data.get("rights") or {}).items() if isinstance(v, str)},
         )
         self._notify_state(True)
         return self.login_info
@@ -356,28 +358,32 @@ class AsyncClient:
         return await self._roundtrip(cmd, args, timeout=timeout, upload=source)
 
     async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None,
-                       max_bytes: int | None = None) -> Any:
+                       chunk_timeout: float | None = None, max_bytes: int | None = None) -> Any:
         """Stream the answer's body into ``target``; returns the answer's JSON head.
 
-        Past ``max_bytes`` the download stops with InvalidArgumentError (the partial file stays for
-        the caller to remove) and the connection is dropped, so the rest is never received.
-        """
+        ``timeout`` bounds the wait for the head, ``chunk_timeout`` (default: ``timeout``) each chunk;
+        past ``max_bytes`` the transfer is refused with ValueError (the rest is ignored)."""
         await self._ensure()
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, streamed=True)
         assert pending.chunks is not None
-        written = 0
-        with open(target, "wb") as out:
-            while True:
-                item = await asyncio.wait_for(pending.chunks.get(), timeout or self.request_timeout)
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                written += len(item)
-                if max_bytes is not None and written > max_bytes:
-                    await self._drop_connection()
-                    raise InvalidArgumentError(f"{cmd}: the answer exceeds {max_bytes} bytes; not kept")
-                out.write(item)
+        received = 0
+        try:
+            with open(target, "wb") as out:
+                while True:
+                    item = await asyncio.wait_for(pending.chunks.get(),
+                                                  chunk_timeout or timeout or self.request_timeout)
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    received += len(item)
+                    if max_bytes is not None and received > max_bytes:
+                        raise ValueError(f"{cmd}: the answer exceeds the limit of {max_bytes} bytes")
+                    out.write(item)
+        finally:
+            # A transfer given up on: what is still on its way is dropped, not queued.
+            for key in [k for k, v in self._pending.items() if v is pending]:
+                del self._pending[key]
         return head
 
     # -- closing -------------------------------------------------------------------------

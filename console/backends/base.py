@@ -114,6 +114,19 @@ class Backend(ABC):
         Returns why it ended and the last meta seen. ``NoConnection`` if the link drops.
         """
 
+    def right_condition(self, right: str) -> str | None:
+        """This user's condition on a right (FLARE's: "any", "none", "n:submitter", "o:submitter",
+        "o:site") as the server's policy grants it, or None when the engine does not say.
+
+        Lets the console refuse a command before asking to confirm it; the server checks again.
+        """
+        return None
+
+    @property
+    def org(self) -> str:
+        """The logged-in user's organisation ("" when unknown)."""
+        return ""
+
     def supports(self, command: str) -> bool:
         from console.commands import NAMES
 

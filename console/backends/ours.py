@@ -29,6 +29,15 @@ class OursBackend(Backend):
         return login.server if login else self.session.kit.server_identity
 
     @property
+    def org(self) -> str:  # type: ignore[override]
+        login = self.client.login_info
+        return login.org if login else ""
+
+    def right_condition(self, right: str) -> str | None:
+        login = self.client.login_info
+        return login.rights.get(right) if login and login.rights else None
+
+    @property
     def connected(self) -> bool:
         return self.client.connected
 

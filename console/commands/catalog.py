@@ -141,9 +141,9 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("unset_timeout", "return to the server's default command timeout", Right.OPERATE),
         # The shell's own commands: no server handler, no right.
         CommandSpec("help", "list commands, or show one command's usage", None,
-                    (Param("command", K.COMMAND, "a command name"),), where=Where.SHELL),
+                    (Param("command", K.COMMAND, "a command name"),), where=Where.SHELL, aliases=("?",)),
         CommandSpec("bye", "stop monitors, close the session and leave", None, where=Where.SHELL,
-                    aliases=("exit",)),
+                    aliases=("exit", "quit", "\\q")),
         CommandSpec("monitors", "list the background monitors", None, where=Where.SHELL),
         CommandSpec("unmonitor", "stop one background monitor, or all of them", None,
                     (Param("job_id", K.MONITOR, "a monitored job ID (prefix) or 'all'", required=True),),

@@ -85,10 +85,13 @@ class Server:
             log.info("job %s: %s refused, the job is already final", job_id, status.value)
             return None
         log.info("job %s (%s): %s", job_id, meta.get("name"), status.value)
-        self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
-                                    "time": time.time()})
         if status.is_final:
             self.scheduler.wake()
+        try:  # stored first; a push that fails never undoes or blocks the change
+            self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
+                                        "time": time.time()})
+        except Exception:
+            log.exception("job %s: the status change to %s could not be published", job_id, status.value)
         return meta
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
@@ -130,6 +133,9 @@ class Server:
             "server": self.kit.identity,
             "project": self.kit.project_name,
             "user": {"name": identity.cn, "org": identity.org, "role": identity.role},
+            # The role's rights as this server's policy grants them: a console can refuse a command
+            # the user may not run before asking "are you sure?" (the server still checks every one).
+            "rights": {r.value: self.policy.condition(identity.role, r) for r in Right},
             "server_start_time": self.start_time,
         }
 

@@ -109,6 +109,10 @@ class MonitorManager:
         monitor.task.add_done_callback(done)
         return monitor
 
+    def following(self, job_id: str) -> Monitor | None:
+        """The monitor already following this job, if any: one monitor per job."""
+        return next((m for m in self.monitors.values() if m.job_id == job_id), None)
+
     def running(self) -> list[Monitor]:
         return list(self.monitors.values())
 
