@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -21,6 +20,7 @@ from console.api.client import AsyncClient
 from console.api.errors import InvalidArgumentError, InvalidJobDefinition, JobNotFound
 from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
 from console.jobdef.archive import safe_extract, zip_job_folder
+from console.jobdef.bounds import submit_token_problem
 from console.jobdef.signing import sign_archive
 from console.wire.kit import AdminKit, KitError
 
@@ -48,14 +48,11 @@ def check_job_id(job_id: Any) -> None:
         raise JobNotFound(f"invalid job_id {job_id}")
 
 
-_SUBMIT_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
 def check_submit_token(token: Any) -> None:
     """FLARE 2.9's rule, checked before anything is sent (InvalidArgumentError, as FLARE raises)."""
-    if token is not None and (not isinstance(token, str) or not _SUBMIT_TOKEN.fullmatch(token)):
-        raise InvalidArgumentError("submit_token must be non-empty, at most 128 characters, and match "
-                                   "^[A-Za-z0-9._:-]{1,128}$")
+    problem = submit_token_problem(token)
+    if problem:
+        raise InvalidArgumentError(problem)
 
 
 def list_jobs_args(detailed: Any, limit: Any, id_prefix: Any, name_prefix: Any, reverse: Any,

@@ -10,6 +10,7 @@ listing. Each bound here says what was too long and what to do.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,15 @@ def _check_sites(names: list[Any], what: str) -> None:
     for name in names:
         if isinstance(name, str):
             check_text(name, f"{what}: a site name", MAX_SITE_NAME_CHARS)
+
+
+#: FLARE 2.9's submit token rule (nvflare.apis.utils.job_submit_token), word for word.
+_SUBMIT_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SUBMIT_TOKEN_ERROR = "submit_token must be non-empty, at most 128 characters, and match ^[A-Za-z0-9._:-]{1,128}$"
+
+
+def submit_token_problem(token: object) -> str | None:
+    """FLARE's message if ``token`` (None: no token) breaks its rule, else None."""
+    if token is None or (isinstance(token, str) and _SUBMIT_TOKEN.fullmatch(token)):
+        return None
+    return SUBMIT_TOKEN_ERROR

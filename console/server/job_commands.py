@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
 import tempfile
 import uuid
@@ -16,7 +15,7 @@ from cryptography import x509
 
 from console.commands import Right
 from console.jobdef.archive import JobLimits, content_hash
-from console.jobdef.bounds import MAX_FOLDER_NAME_CHARS, check_text
+from console.jobdef.bounds import MAX_FOLDER_NAME_CHARS, check_text, submit_token_problem
 from console.jobdef.code import job_code
 from console.jobdef.signing import certificate_pem, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
@@ -92,14 +91,10 @@ async def _store_new_job(
     return job_id
 
 
-#: FLARE 2.9's submit token rule (nvflare.apis.utils.job_submit_token).
-SUBMIT_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
 def _check_token(token: str | None) -> str | None:
-    if token is not None and not SUBMIT_TOKEN.fullmatch(token):
-        raise RemoteError(ErrorType.INVALID_ARGUMENT, "submit_token must be non-empty, at most 128 characters, "
-                                                      "and match ^[A-Za-z0-9._:-]{1,128}$")
+    problem = submit_token_problem(token)
+    if problem:
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, problem)
     return token
 
 
