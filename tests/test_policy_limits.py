@@ -219,7 +219,7 @@ def _meta_job(root: Path, **meta_changes) -> Path:
     ({"name": "ok\u202eevil"}, "U\\+202E"),
     ({"padding": "x" * 70_000}, "meta.json is 7.* bytes; the limit is 65536"),
     ({"resource_spec": {"k": "v" * 20_000}}, "resource_spec is .* the limit is 16384"),
-    ({"min_clients": 10**9}, "min_clients is 1000000000; the limit"),
+    ({"min_clients": 10**9}, "min_clients is 1000000000"),
     ({"mandatory_clients": ["s" * 200]}, "a site name is 200 characters long"),
 ])
 def test_job_fields_are_bounded(tmp_path: Path, change: dict, message: str) -> None:

@@ -25,7 +25,6 @@ MAX_APPS = 64
 MAX_TARGETS = 1024
 #: ``resource_spec`` as compact JSON.
 MAX_RESOURCE_SPEC_BYTES = 16 << 10
-MAX_MIN_CLIENTS = 100_000
 #: The job folder's name, kept as ``job_folder_name``.
 MAX_FOLDER_NAME_CHARS = 255
 
@@ -60,7 +59,8 @@ def check_meta_size(path: Path) -> None:
 
 
 def check_meta_bounds(meta: dict[str, Any]) -> None:
-    """Bounds of the ``meta.json`` fields that are stored (name, deploy_map, clients, resource_spec)."""
+    """Bounds of the ``meta.json`` fields that are stored (name, deploy_map, clients, resource_spec);
+    counts such as min_clients are FLARE's rules, in validate.py."""
     name = meta.get("name")
     if isinstance(name, str):
         check_text(name, "meta.json: name", MAX_NAME_CHARS)
@@ -75,9 +75,6 @@ def check_meta_bounds(meta: dict[str, Any]) -> None:
     mandatory = meta.get("mandatory_clients")
     if isinstance(mandatory, list):
         _check_sites(mandatory, "meta.json: mandatory_clients")
-    min_clients = meta.get("min_clients")
-    if isinstance(min_clients, int) and min_clients > MAX_MIN_CLIENTS:
-        raise JobDefinitionError(f"meta.json: min_clients is {min_clients}; the limit is {MAX_MIN_CLIENTS}")
     resource_spec = meta.get("resource_spec")
     if resource_spec is not None:
         size = len(json.dumps(resource_spec, separators=(",", ":")))

@@ -15,6 +15,7 @@ from console.process import setup_logging
 from console.provision.revocation import CRL_FILE
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
+    log_relay,
     shell_commands,
     site_admin_commands,
     system_commands,
@@ -60,6 +61,7 @@ class Server:
         self.gate = ConnectionGate(kit.connection_limits)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         self.runner = JobRunner(self)
+        self.log_relay = log_relay.LogRelay(self)
         self.scheduler = Scheduler(self)
         # Kits provisioned before revocation existed have no CRL; they keep working as before.
         crl = kit.root / "startup" / CRL_FILE
@@ -95,6 +97,7 @@ class Server:
         return meta
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
+        self.log_relay.on_event(topic, data)  # a job's end first ends its followed logs
         for connection in list(self.connections):
             # Pushes describe jobs: only sessions whose role may view anything receive them.
             if connection.user is not None and self.policy.condition(connection.user.role, Right.VIEW) != "none":

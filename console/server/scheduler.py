@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.server.status import JobStatus
 
 if TYPE_CHECKING:
@@ -30,11 +31,11 @@ def required_sites(meta: dict[str, Any]) -> tuple[set[str], bool]:
     """Sites a job names, and whether it asks for all sites (``@ALL``)."""
     named: set[str] = set()
     all_sites = False
-    for targets in meta.get("deploy_map", {}).values():
+    for targets in app_targets(meta.get("deploy_map", {})).values():
         for target in targets:
-            if target == "@ALL":
+            if target == ALL_SITES:
                 all_sites = True
-            elif target != "server":
+            elif target != SERVER:
                 named.add(target)
     return named, all_sites
 
