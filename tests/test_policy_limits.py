@@ -275,7 +275,7 @@ def test_hostile_text_is_shown_visibly_and_json_stays_exact() -> None:
     assert "\\x1b]52;c;ZXZpbA==\\x07" in table[2] and "\\u202e" in table[2]
     assert len(table[1]) == len(table[2])  # the columns still line up
     assert json.loads(render(rows, Format.JSON)) == rows
-    assert visible("a\tb\nc") == "a\tb\nc"
+    assert visible("a\tb\nc\r\nd") == "a\tb\nc\r\nd"  # tabs, newlines and CRLF line ends stay
     bar = render_toolbar(ToolbarState(HOSTILE, "srv", lambda: True, lambda: 0, lambda: "table", lambda: False))
     assert "\x1b" not in "".join(text for _, text in bar)
 
