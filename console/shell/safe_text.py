@@ -27,3 +27,12 @@ def _shown(match: re.Match[str]) -> str:
 def visible(text: str) -> str:
     """``text`` with every terminal control character replaced by its visible escape."""
     return _UNSAFE.sub(_shown, text)
+
+
+_LINE_BREAKS = re.compile("[\n\r]")
+
+
+def visible_line(text: str) -> str:
+    """``visible(text)`` for what must stay on one line (a log line, a table cell, a title):
+    line breaks are shown as escapes too."""
+    return _LINE_BREAKS.sub(_shown, visible(text))
