@@ -151,6 +151,19 @@ def _confine_to_loopback(prod: Path, port: int) -> None:
     config_file.write_text(json.dumps(config, indent=2))
 
 
+OWNED = ".flare-console-poc"  # marks a folder as a POC workspace we made: we may wipe its POC
+
+
+def _claim(root: Path) -> None:
+    """Make ``root`` a POC workspace: new, empty, or one of ours (its old POC goes: its ports are stale)."""
+    if root.exists() and any(root.iterdir()) and not (root / OWNED).exists():
+        raise PocError(f"{root} is not empty and holds no FLARE POC made by flare-console: "
+                       "give a new or empty folder (FLARE's `poc prepare` replaces what it finds)")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / OWNED).touch()
+    shutil.rmtree(root / "poc", ignore_errors=True)
+
+
 def _environment(root: Path, python: Path) -> dict[str, str]:
     shims = root / "bin"
     shims.mkdir(parents=True, exist_ok=True)
@@ -193,8 +206,7 @@ def start_poc(python: Path | None = None, sites: tuple[str, ...] = ("site-1", "s
     python = python or flare_python()
     root = Path(workspace).expanduser().resolve() if workspace else Path(tempfile.mkdtemp(prefix="flare-poc-"))
     if workspace:
-        shutil.rmtree(root / "poc", ignore_errors=True)  # a previous run's POC; its ports are stale
-        root.mkdir(parents=True, exist_ok=True)
+        _claim(root)
     port = free_port()
     env = _environment(root, python)
     poc = FlarePoc(root=root, python=python, env=env, port=port, sites=tuple(sites), keep_root=bool(workspace))
