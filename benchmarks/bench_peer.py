@@ -217,6 +217,10 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
     print_rows(HEADER, rows)
 
 
+def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *["| " + " | ".join(r) + " |" for r in rows]]
+
+
 def write_report(rows: list[tuple[str, ...]], seconds: float, quick: bool) -> None:
     lines = [
         f"# flare-console and NVIDIA FLARE {NVFLARE_VERSION}, side by side",
@@ -242,10 +246,8 @@ def write_report(rows: list[tuple[str, ...]], seconds: float, quick: bool) -> No
         "  store takes longer than this benchmark allows.",
         "- Memory: resident set of every process of the system (server, sites, job processes).",
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
+        *markdown_table(HEADER, rows),
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
     REPORT.write_text("\n".join(lines) + "\n")
 
 
@@ -274,9 +276,7 @@ def write_consoles_section(header: tuple[str, ...], rows: list[tuple[str, ...]],
         "  background (one shared poll, 0.5 s by default) while the prompt stays free; the second row",
         "  polls as often as FLARE's loop.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *["| " + " | ".join(row) + " |" for row in rows],
+        *markdown_table(header, rows),
     ]
     head = text.split(CONSOLES_HEADING)[0].rstrip()
     REPORT.write_text((head + "\n\n" if head else "") + "\n".join(lines) + "\n")
