@@ -146,7 +146,8 @@ def run_demo(workspace: str | None, engine: str = "ours") -> int:
         _wait_for_federation(admin_kit, processes, len(SITES))
         return _console_on(admin_kit, f"server and {', '.join(SITES)} are up. Jobs ready to submit: "
                            f"{', '.join(staged)}", "try: submit_job hello-numpy   then: monitor_job <Tab>   "
-                           "help lists every command")
+                           "help lists every command", "a model that learns: submit_job hello-digits   (10 rounds "
+                           "on 8x8 digits; accuracy in show_stats and get_job_meta)")
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
