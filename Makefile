@@ -31,6 +31,7 @@ bench: $(STAMP)
 # writes docs/benchmarks.md and docs/compatibility.md.
 bench-peer: $(STAMP)
 	$(BIN)/python benchmarks/bench_peer.py
+	$(BIN)/python benchmarks/bench_models.py --peer
 
 reliability: $(STAMP)
 	$(BIN)/python benchmarks/reliability.py
