@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 CONSOLE = str(Path(sys.executable).parent / "flare-console")
+# The prompt is drawn in styled fragments: allow escape sequences between them.
+PROMPT = re.compile(r"admin@example\.com(\x1b\[[0-9;]*m)* on (\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 
 
 def console_env(home: Path, **extra: str) -> dict[str, str]:

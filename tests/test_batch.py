@@ -65,12 +65,23 @@ def test_destructive_commands_need_yes(server, project, tmp_path: Path) -> None:
     assert result.returncode == 0 and "submit_records_marked_deleted" in result.stdout
 
 
+def test_bad_commands_fail_like_any_command(server, project, tmp_path: Path) -> None:
+    kit = str(project.admin_kit)
+    result = run_console(tmp_path, "--kit", kit, "-c", "lst_jobs", "-c", "list_jobs")
+    assert result.returncode == 1 and "-c: unknown command 'lst_jobs'; did you mean list_jobs" in result.stderr
+    assert result.stdout == ""  # stopped there
+    result = run_console(tmp_path, "--kit", kit, "--continue-on-error",
+                         stdin="get_job_meta\nlist_jobs -m 1; LIST_JOBS -x\nmonitors\n")
+    assert result.returncode == 1
+    assert "<stdin>:1: get_job_meta: JOB_ID is missing; usage: get_job_meta JOB_ID" in result.stderr
+    assert "<stdin>:2: list_jobs: unknown option -x" in result.stderr
+    assert "(none)" in result.stdout and "no monitors running" in result.stdout  # went past both
+
+
 def test_usage_connection_and_authentication_errors_exit_2(server, project, tmp_path: Path) -> None:
     kit = str(project.admin_kit)
-    result = run_console(tmp_path, "--kit", kit, "-c", "lst_jobs")
-    assert result.returncode == 2 and "did you mean list_jobs" in result.stderr
-    result = run_console(tmp_path, "--kit", kit, "-c", "get_job_meta")
-    assert result.returncode == 2 and "usage: get_job_meta JOB_ID" in result.stderr
+    result = run_console(tmp_path, "--kit", kit, "--frobnicate", "-c", "list_jobs")
+    assert result.returncode == 2 and "--frobnicate" in result.stderr
     result = run_console(tmp_path, "-c", "list_jobs")
     assert result.returncode == 2 and "no admin kit" in result.stderr
     result = run_console(tmp_path, "-c", "list_jobs", FLARE_KIT=str(tmp_path / "nowhere"))

@@ -9,13 +9,10 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from shell_helpers import CONSOLE, console_env
+from shell_helpers import CONSOLE, PROMPT, console_env
 
 from conftest import wait_until
 from jobs import hello_server, waiting_for_sites
-
-# The prompt is drawn in styled fragments: allow escape sequences between them.
-PROMPT = re.compile(r"admin@example\.com(\x1b\[[0-9;]*m)*@(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 
 
 def spawn_shell(project, tmp_path: Path, dimensions: tuple[int, int], **env: str) -> pexpect.spawn:

@@ -183,7 +183,7 @@ def test_toolbar_shows_connection_state_and_monitors() -> None:
     def text() -> str:
         return "".join(fragment for _, fragment in render_toolbar(toolbar))
 
-    assert "admin@example.com@server" in text() and " connected " in text()
+    assert "admin@example.com on server" in text() and " connected " in text()
     assert "monitors: 2" in text() and "format: json" in text()
     state.update(up=False, retrying=True)
     assert "disconnected, reconnecting..." in text()

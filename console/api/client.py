@@ -12,7 +12,7 @@ import itertools
 import json
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ class LoginInfo:
     org: str
     role: str
     server_start_time: float
+    #: right -> condition ("any", "none", "n:submitter", ...) from the server's policy; empty from an older server.
+    rights: dict[str, str] = field(default_factory=dict)
 
 
 def _check_own_certificate(path: Path) -> None:
@@ -203,6 +205,7 @@ class AsyncClient:
             server=data.get("server", ""), project=data.get("project", ""), user=user.get("name", ""),
             org=user.get("org", ""), role=user.get("role", ""),
             server_start_time=float(data.get("server_start_time", 0.0)),
+            rights={k: v for k, v in (data.get("rights") or {}).items() if isinstance(v, str)},
         )
         self._notify_state(True)
         return self.login_info

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,12 +27,12 @@ from console.api.errors import NoConnection
 from console.backends.base import Backend
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
-from console.shell.execute import CommandFailed, Executor, Outcome, ShellState
+from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, explain
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.monitors import MonitorManager
 from console.shell.output import needs_pager, page, render
-from console.shell.parse import UsageError, parse_command
+from console.shell.parse import UsageError, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
@@ -87,7 +86,11 @@ class InteractiveShell:
                              color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None)
 
     async def confirm(self, question: str) -> bool:
-        answer = await PromptSession().prompt_async(question)
+        """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell)."""
+        try:
+            answer = await PromptSession().prompt_async(question)
+        except (KeyboardInterrupt, EOFError):
+            return False
         return answer.strip().lower() in ("y", "yes")
 
     def set_theme(self, name: str) -> None:
@@ -118,7 +121,8 @@ class InteractiveShell:
             return InMemoryHistory()
 
     def _prompt_message(self) -> FormattedText:
-        return FormattedText([("class:prompt", self.user), ("class:prompt", "@"),
+        # "user on server": the user is often an e-mail address, so "user@server" would read as one.
+        return FormattedText([("class:prompt", self.user), ("class:prompt", " on "),
                               ("class:prompt.host", self.server), ("class:prompt", "> ")])
 
     def _on_connection_state(self, up: bool) -> None:
@@ -165,7 +169,13 @@ class InteractiveShell:
     # -- the loop ------------------------------------------------------------------------
 
     async def run_line(self, line: str) -> bool:
-        """Run one line; False when the shell should end."""
+        """Run every command of a line (or a paste of lines), in order; False when the shell should end."""
+        for command in split_commands(line):
+            if not await self._run_one(command):
+                return False
+        return True
+
+    async def _run_one(self, line: str) -> bool:
         try:
             parsed = parse_command(line)
         except UsageError as exc:
@@ -173,7 +183,6 @@ class InteractiveShell:
             return True
         if parsed is None:
             return True
-        started = time.perf_counter()
         task = asyncio.create_task(self.executor.run(parsed))
         try:
             with self._ctrl_c_cancels(task):
@@ -183,16 +192,18 @@ class InteractiveShell:
                 raise
             self.emit(f"{parsed.spec.name} cancelled", "class:error")
             return True
-        except CommandFailed as exc:
-            self.emit(str(exc), "class:error")
-            return True
         except Exception as exc:  # a server error or a lost connection: report it and go on
-            self.emit(f"{type(exc).__name__}: {exc}", "class:error")
+            self.emit(explain(exc, parsed), "class:error")
+            self._show_timing()
             return True
         await run_in_terminal(lambda: self._show(outcome)) if self.prompt.app.is_running else self._show(outcome)
-        if self.state.timing:
-            self.emit(f"({(time.perf_counter() - started) * 1000:.1f} ms)", "class:pygments.comment")
+        self._show_timing()
         return not outcome.exit
+
+    def _show_timing(self) -> None:
+        """The time the last command's requests took (not the question, not the pager), failed or not."""
+        if self.state.timing and self.executor.elapsed is not None:
+            self.emit(f"({self.executor.elapsed * 1000:.1f} ms)", "class:pygments.comment")
 
     async def run(self) -> int:
         self.refresher.refresh()

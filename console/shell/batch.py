@@ -1,7 +1,8 @@
 """Scripted batches: ``-c CMD``, ``-f FILE`` or a piped stdin; no prompt_toolkit UI at all.
 
-Exit codes: 0 all commands succeeded; 1 a command failed (at the first one, or at the
-end with ``--continue-on-error``); 2 a usage, connection or authentication error.
+Exit codes: 0 all commands succeeded; 1 a command failed, an unknown command and bad
+arguments included (at the first one, or at the end with ``--continue-on-error``); 2 only
+when the batch could not run at all (bad flags, kit, connection, authentication).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any, TextIO
 
 from console.api.errors import AuthenticationError, NoConnection, SessionClosed
 from console.backends.base import Backend
-from console.shell.execute import CommandFailed, Executor, ShellState
+from console.shell.execute import CommandFailed, Executor, ShellState, explain
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
-from console.shell.parse import UsageError, parse_command
+from console.shell.parse import UsageError, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -72,35 +73,48 @@ async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, ye
     worst = EXIT_OK
     for line in lines:
         where = f"{line.source}:{line.number}" if line.source != "-c" else "-c"
-        try:
-            parsed = parse_command(line.text)
-            if parsed is None:
-                continue
-            parsed.yes = parsed.yes or yes
-            started = time.perf_counter()
-            outcome = await executor.run(parsed)
-        except UsageError as exc:
-            print(f"{where}: {exc}", file=err)
-            return EXIT_USAGE
-        except FATAL as exc:
-            print(f"{where}: {type(exc).__name__}: {exc}", file=err)
-            return EXIT_USAGE
-        except Exception as exc:  # a failed command, reported by its exception
-            name = "" if isinstance(exc, CommandFailed) else f"{type(exc).__name__}: "
-            print(f"{where}: {line.text.strip()}: {name}{exc}", file=err)
-            if not continue_on_error:
-                return EXIT_FAILED
-            worst = EXIT_FAILED
-            continue
-        if outcome.result is not None or (fmt is not Format.TABLE and outcome.message is None):
-            text = render(outcome.result, state.format)
-            if text:
-                print(text, file=out)
-        if outcome.message:
-            print(json.dumps({"message": outcome.message}) if state.format is Format.JSON else outcome.message,
-                  file=out)
-        if state.timing:
-            print(f"({(time.perf_counter() - started) * 1000:.1f} ms)", file=err)
-        if outcome.exit:
-            break
+        for command in split_commands(line.text):
+            code = await _run_command(executor, state, where, command, yes, out, err)
+            if code == EXIT_USAGE or (code == EXIT_FAILED and not continue_on_error):
+                return code
+            if code == _LEAVE:
+                return worst
+            worst = max(worst, code)
     return worst
+
+
+_LEAVE = -1
+
+
+async def _run_command(executor: Executor, state: ShellState, where: str, text: str, yes: bool,
+                       out: TextIO, err: TextIO) -> int:
+    """One command of a batch: EXIT_OK, EXIT_FAILED (its own failure, bad arguments included),
+    EXIT_USAGE (the session is gone: nothing after it can run) or _LEAVE (bye)."""
+    parsed = None
+    try:
+        parsed = parse_command(text)
+        if parsed is None:
+            return EXIT_OK
+        parsed.yes = parsed.yes or yes
+        outcome = await executor.run(parsed)
+    except UsageError as exc:
+        print(f"{where}: {exc}", file=err)
+        return EXIT_FAILED
+    except FATAL as exc:
+        print(f"{where}: {type(exc).__name__}: {exc}", file=err)
+        return EXIT_USAGE
+    except Exception as exc:  # a failed command, reported by its exception
+        print(f"{where}: {text}: {explain(exc, parsed)}", file=err)
+        if state.timing and executor.elapsed is not None:
+            print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
+        return EXIT_FAILED
+    fmt = state.format
+    if outcome.result is not None or (fmt is not Format.TABLE and outcome.message is None):
+        text_out = render(outcome.result, fmt)
+        if text_out:
+            print(text_out, file=out)
+    if outcome.message:
+        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else outcome.message, file=out)
+    if state.timing and executor.elapsed is not None:
+        print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
+    return _LEAVE if outcome.exit else EXIT_OK

@@ -8,10 +8,12 @@ entries below exist only where the client does real work.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from console.api.errors import JobNotRunning, NoConnection
 from console.backends.base import Backend
 from console.commands import CATALOG, NAMES, CommandSpec, Engine, Where
 from console.shell.monitors import MonitorManager
@@ -81,26 +83,90 @@ class Executor:
         self.frontend = frontend
         self.monitors = monitors
         self.refresher = refresher
+        #: Seconds the last command spent on its work (requests), without the confirmation question
+        #: or the pager; None when it never got that far (refused, cancelled at the question).
+        self.elapsed: float | None = None
 
     async def run(self, parsed: ParsedCommand) -> Outcome:
         spec = parsed.spec
+        self.elapsed = None
         if not spec.supports(self.backend.engine):
             raise CommandFailed(unavailable(spec, self.backend.engine))
+        if spec.where is not Where.SHELL and not self.backend.connected:
+            # The reconnect loop is already at work: waiting for it here would hold the prompt for
+            # the whole connect timeout, so say so at once instead.
+            raise NoConnection(f"the server is unreachable, so {spec.name} was not sent; the console keeps "
+                               "reconnecting (the toolbar shows when it is back)")
+        self._check_right(spec)
         if spec.destructive and not parsed.yes and self.state.confirm:
             await self._confirm(parsed)
         handler = _CLIENT_SIDE.get(spec.name)
-        if handler is not None:
-            return await handler(self, parsed)
-        if spec.where is not Where.SERVER:
+        if handler is None and spec.where is not Where.SERVER:
             raise CommandFailed(f"{spec.name} has no implementation in this client")
-        return Outcome(await self.backend.request(spec.name, parsed.wire_args()))
+        started = time.perf_counter()
+        try:
+            if handler is not None:
+                return await handler(self, parsed)
+            return Outcome(await self.backend.request(spec.name, parsed.wire_args()))
+        finally:
+            self.elapsed = time.perf_counter() - started
+
+    def _check_right(self, spec: CommandSpec, meta: dict[str, Any] | None = None) -> None:
+        """Refuse what the server's policy (as it told us at login) certainly refuses, before any
+        question; a scoped right ("n:submitter", ...) is judged once the job is known."""
+        if spec.right is None:
+            return
+        condition = self.backend.right_condition(spec.right.value)
+        refused = condition == "none"
+        if meta is not None and condition == "n:submitter":
+            refused = meta.get("submitter_name") != self.backend.user
+        elif meta is not None and condition == "o:submitter":
+            refused = meta.get("submitter_org") != self.backend.org
+        if refused:
+            scope = {"n:submitter": " for jobs others submitted",
+                     "o:submitter": " for jobs of other organisations"}.get(condition or "", "")
+            raise CommandFailed(f"{spec.name} needs the '{spec.right.value}' right, which {self.backend.user} "
+                                f"does not hold{scope} on this server; ask a project admin")
 
     async def _confirm(self, parsed: ParsedCommand) -> None:
-        what = " ".join(str(v) for v in parsed.wire_args().values() if v is not None)
+        spec = parsed.spec
         if not self.frontend.interactive:
-            raise CommandFailed(f"{parsed.spec.name} is destructive: add --yes to run it in a batch")
-        if not await self.frontend.confirm(f"{parsed.spec.name} {what}: are you sure? [y/N] "):
-            raise CommandFailed(f"{parsed.spec.name} cancelled")
+            raise CommandFailed(f"{spec.name} is destructive: add --yes to run it in a batch")
+        what = await self._describe(parsed)
+        if not await self.frontend.confirm(f"{spec.name} {what}: are you sure? [y/N] "):
+            raise CommandFailed(f"{spec.name} cancelled")
+
+    async def _describe(self, parsed: ParsedCommand) -> str:
+        """What a destructive command acts on, for its question: the job's name and status, the sites."""
+        values = parsed.values
+        if "job_id" in values:
+            meta = await self.backend.get_job_meta(values["job_id"])  # an unknown job fails before the question
+            self._check_right(parsed.spec, meta)
+            return f"job {meta['job_id']} ({meta.get('name') or meta.get('job_name') or 'unnamed'}, {meta['status']})"
+        target = values.get("target_type")
+        sites = values.get("targets") or []
+        if target == "all":
+            return "the server and every site"
+        if target == "server":
+            return "the server"
+        if target == "client":
+            return f"site{'s' if len(sites) > 1 else ''} {', '.join(sites)}" if sites else "every connected site"
+        if "site" in values:
+            return f"site {values['site']}"
+        return " ".join(str(v) for v in parsed.wire_args().values() if v is not None)
+
+
+def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
+    """A failed command's message for people: what went wrong and, where we know, what to do."""
+    if isinstance(exc, CommandFailed):
+        return str(exc)
+    if isinstance(exc, JobNotRunning) and parsed is not None and parsed.spec.name in ("show_errors", "show_stats"):
+        job = parsed.values.get("job_id", "")
+        return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to show; "
+                f"a finished job's errors and progress are in its logs: get_job_logs {job}")
+    if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 # -- server commands with client-side work ---------------------------------------------
@@ -133,6 +199,9 @@ async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
     if not ex.frontend.interactive:
         code = await ex.monitors.follow(meta["job_id"], timeout, interval)
         return Outcome(message=None if code.name == "JOB_FINISHED" else f"monitor ended: {code.name}")
+    if ex.monitors.following(meta["job_id"]) is not None:
+        return Outcome(message=f"{meta['job_id'][:8]} ({meta.get('name', '')}) is already monitored; "
+                               "'monitors' lists monitors, 'unmonitor' stops one")
     ex.monitors.start(meta["job_id"], timeout, interval)
     return Outcome(message=f"monitoring {meta['job_id'][:8]} ({meta.get('name', '')}) in the background; "
                            "'monitors' lists monitors, 'unmonitor' stops them")
@@ -217,3 +286,8 @@ async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
     ex.state.timing = parsed.values["state"] == "on"
     return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
 
+
+
+# The live views register their commands here (they import this module, so they come last).
+from console.shell import follow, plot  # noqa: E402, F401
+from console.shell.top import command as _top_command  # noqa: E402, F401

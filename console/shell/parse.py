@@ -63,13 +63,61 @@ def split_line(line: str) -> list[str]:
         raise UsageError(f"cannot read the line: {exc} (close the quote)") from None
 
 
+def split_commands(text: str) -> list[str]:
+    """The commands in ``text``: one per line (a paste of several lines) and per unquoted ``;``.
+
+    Quotes and comments are respected: ``grep server 'a;b' log.txt`` stays one command and
+    a ``;`` after ``#`` is part of the comment. Blank pieces are dropped.
+    """
+    commands: list[str] = []
+    current: list[str] = []
+    quote = ""
+    comment = False
+    for char in text:
+        if char in "\r\n":
+            commands.append("".join(current))
+            current, quote, comment = [], "", False
+            continue
+        if comment:
+            current.append(char)
+        elif quote:
+            current.append(char)
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+            current.append(char)
+        elif char == "#" and (not current or current[-1].isspace()):
+            comment = True
+            current.append(char)
+        elif char == ";":
+            commands.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    commands.append("".join(current))
+    return [c.strip() for c in commands if c.strip()]
+
+
+def command_spec(word: str) -> CommandSpec | None:
+    """The command a typed word names: any case, aliases included (``QUIT``, ``?``, ``\\q``)."""
+    return NAMES.get(word) or NAMES.get(word.lower())
+
+
 def parse_command(line: str) -> ParsedCommand | None:
     """``None`` for a blank or comment-only line."""
+    stripped = line.strip()
+    if stripped.startswith("\\"):  # psql's \q: shlex would eat the backslash
+        word, _, remainder = stripped.partition(" ")
+        spec = command_spec(word)
+        if spec is None:
+            raise UsageError(did_you_mean(word))
+        line = f"{spec.name} {remainder}"
     tokens = split_line(line)
     if not tokens:
         return None
     name, *rest = tokens
-    spec = NAMES.get(name)
+    spec = command_spec(name)
     if spec is None:
         raise UsageError(did_you_mean(name))
     parsed = ParsedCommand(spec)

@@ -27,7 +27,7 @@ def render_toolbar(state: ToolbarState) -> StyleAndTextTuples:
         link = [("class:bottom-toolbar.down", " disconnected ")]
     count = state.monitors()
     return [
-        ("class:bottom-toolbar", f" {state.user}@{state.server} "),
+        ("class:bottom-toolbar", f" {state.user} on {state.server} "),
         *link,
         ("class:bottom-toolbar", f" monitors: {count} "),
         ("class:bottom-toolbar", f" format: {state.format()} "),

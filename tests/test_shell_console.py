@@ -1,0 +1,141 @@
+"""The console as a pgcli user uses it, in a real pty (pexpect) against a real server: questions,
+rights, pastes, aliases, monitors, timing, output, completion while typing, settings, type-ahead."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+from shell_helpers import CONSOLE, PROMPT, console_env
+
+from conftest import ADMIN, make_project
+from jobs import waiting_for_sites
+
+MEMBER = "member@example.com"
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    return make_project(tmp_path, extra=[{"name": MEMBER, "type": "admin", "org": "example", "role": "member"}])
+
+
+def spawn(kit: Path, home: Path, dimensions: tuple[int, int] = (40, 160), **env: str) -> pexpect.spawn:
+    return pexpect.spawn(CONSOLE, ["--kit", str(kit)], env=console_env(home, NO_COLOR="1", **env),
+                         encoding="utf-8", timeout=20, dimensions=dimensions)
+
+
+@pytest.fixture
+def shell(server, project, tmp_path: Path) -> Iterator[pexpect.spawn]:
+    child = spawn(project.kit(ADMIN), tmp_path)
+    try:
+        child.expect(PROMPT)
+        yield child
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def leave(shell: pexpect.spawn, how: str = "bye\r") -> None:
+    shell.send(how)
+    shell.expect(pexpect.EOF)
+    shell.close()
+    assert shell.exitstatus == 0
+
+
+def test_questions_come_after_the_right_and_ctrl_c_or_d_cancel_them(shell, server, project, session,
+                                                                    tmp_path: Path) -> None:
+    job_id = session.submit_job(str(waiting_for_sites(tmp_path)))
+    # The question names the job, its name and status; Ctrl-C there cancels the command, not the console.
+    shell.send(f"abort_job {job_id[:8]}\r")
+    shell.expect_exact(f"abort_job job {job_id} (needs-sites, SUBMITTED): are you sure? [y/N]")
+    shell.sendcontrol("c")
+    shell.expect_exact("abort_job cancelled")
+    shell.expect(PROMPT)
+    shell.send(f"delete_job {job_id[:8]}\r")
+    shell.expect_exact("are you sure? [y/N]")
+    shell.sendcontrol("d")
+    shell.expect_exact("delete_job cancelled")
+    shell.expect(PROMPT)
+    assert session.get_job_status(job_id) == "SUBMITTED"
+    # Sites are named plainly, not as a Python list.
+    shell.send("restart client site-1 site-2\r")
+    shell.expect_exact("restart sites site-1, site-2: are you sure? [y/N]")
+    shell.send("n\r")
+    shell.expect_exact("restart cancelled")
+    shell.expect(PROMPT)
+    shell.send("shutdown all\r")
+    shell.expect_exact("shutdown the server and every site: are you sure? [y/N]")
+    shell.send("\r")  # the default is no
+    shell.expect_exact("shutdown cancelled")
+    shell.expect(PROMPT)
+    leave(shell)
+
+    # A member is refused before any question.
+    member = spawn(project.kit(MEMBER), tmp_path)
+    try:
+        member.expect_exact("member@example.com on ")
+        member.expect_exact("> ")
+        for line in ("shutdown all", f"abort_job {job_id[:8]}"):
+            member.send(line + "\r")
+            index = member.expect_exact(["needs the '", "are you sure"])
+            assert index == 0, f"{line}: asked before refusing"
+            member.expect_exact("right, which member@example.com does not hold on this server")
+        assert session.get_job_status(job_id) == "SUBMITTED"
+        leave(member, "quit\r")
+    finally:
+        member.terminate(force=True)
+
+
+def test_pastes_aliases_monitors_and_timing(shell, session, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(waiting_for_sites(tmp_path)))
+    # A paste of two lines (bracketed paste, as a terminal sends it) runs two commands, in order.
+    shell.send(f"\x1b[200~list_jobs -m 1\r\nget_job_meta {job_id[:8]}\x1b[201~\r")
+    shell.expect_exact("needs-sites")
+    shell.expect_exact(f"{job_id}")
+    shell.expect(PROMPT)
+    # ';' separates commands on one line; aliases and upper case are understood.
+    shell.send("monitors; ? list_jobs; HELP get_job_meta\r")
+    shell.expect_exact("no monitors running")
+    shell.expect_exact("usage: list_jobs")
+    shell.expect_exact("usage: get_job_meta JOB_ID")
+    shell.expect(PROMPT)
+    # One monitor per job.
+    shell.send(f"monitor_job {job_id[:8]}\r")
+    shell.expect_exact("in the background")
+    shell.expect(PROMPT)
+    shell.send(f"monitor_job {job_id}\r")
+    shell.expect_exact("is already monitored")
+    shell.expect(PROMPT)
+    shell.send("monitors\r")
+    shell.expect_exact(job_id)
+    shell.expect(PROMPT)
+    # Timing: the request's time, also for a failed command.
+    shell.send("timing on\r")
+    shell.expect(PROMPT)
+    shell.send("get_job_meta nope\r")
+    shell.expect_exact("JobNotFound")
+    shell.expect(re.compile(r"\(\d+\.\d ms\)"))
+    shell.expect(PROMPT)
+    leave(shell, "\\q\r")
+
+
+def test_a_command_while_the_server_is_down_fails_at_once(shell, server) -> None:
+    server.kill()
+    shell.expect_exact("connection to the server lost; reconnecting...")
+    started = time.monotonic()
+    shell.send("list_jobs\r")
+    shell.expect_exact("the server is unreachable, so list_jobs was not sent; the console keeps reconnecting")
+    assert time.monotonic() - started < 3  # generous for a loaded machine; it used to take ~29 s
+    shell.expect(PROMPT)
+    shell.send("help bye\r")  # the shell's own commands still work
+    shell.expect_exact("usage: bye")
+    server.start()
+    shell.expect_exact("reconnected to the server")
+    shell.send("list_jobs\r")
+    shell.expect_exact("(none)")
+    leave(shell)
