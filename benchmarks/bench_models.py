@@ -37,7 +37,7 @@ import numpy as np
 
 from console.flare_api import new_secure_session
 from console.runtime.arrays import write_model
-from console.runtime.procs import MARKER_VAR
+from console.runtime.procs import job_processes
 
 from common import ADMIN, make_project, print_table, running_server, scratch
 
@@ -84,23 +84,6 @@ def _status_kib(pid: int, key: str) -> int:
     return 0
 
 
-def _job_processes(job_id: str) -> dict[int, str]:
-    """pid -> participant, for the job's processes (server app, client apps, anything they started)."""
-    found = {}
-    prefix = f"{MARKER_VAR}={job_id}:".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        for item in environ.split(b"\0"):
-            if item.startswith(prefix):
-                found[int(entry.name)] = item[len(prefix):].decode()
-    return found
-
-
 class PeakMemory:
     """Peak RSS (MiB) per process role while a job runs: daemons by pid, job processes by marker."""
 
@@ -118,7 +101,7 @@ class PeakMemory:
         while not self._stop.wait(0.1):
             for role, pid in self.daemons.items():
                 self._note(role, pid)
-            for pid, participant in _job_processes(self.job_id).items():
+            for pid, participant in job_processes(self.job_id).items():
                 self._note(f"{participant} job process", pid)
 
     def __enter__(self) -> PeakMemory:
@@ -142,19 +125,21 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def round_seconds(log: str) -> list[float]:
+def round_seconds(log: str, line: re.Pattern[str] = _ROUND_LINE, begins: str = "sending") -> list[float]:
+    """Seconds of each round in a server log: from the line whose third group is ``begins`` to the
+    next line of the same round."""
     started: dict[int, datetime] = {}
     seconds = []
-    for line in log.splitlines():
-        match = _ROUND_LINE.match(line)
+    for text in log.splitlines():
+        match = line.match(text)
         if not match:
             continue
         when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
         number = int(match.group(2))
-        if match.group(3) == "sending":
+        if match.group(3) == begins:
             started[number] = when
         elif number in started:
-            seconds.append((when - started[number]).total_seconds())
+            seconds.append((when - started.pop(number)).total_seconds())
     return seconds
 
 
@@ -196,21 +181,6 @@ SECTION_START, SECTION_END = "<!-- bench_models --peer -->", "<!-- /bench_models
 _FLARE_ROUND = re.compile(r"^(\S+ \S+) .*Round (\d+) (started|finished)\.")
 
 
-def flare_round_seconds(log: str) -> list[float]:
-    started: dict[int, datetime] = {}
-    seconds = []
-    for line in log.splitlines():
-        match = _FLARE_ROUND.match(line)
-        if not match:
-            continue
-        when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
-        if match.group(3) == "started":
-            started[int(match.group(2))] = when
-        elif int(match.group(2)) in started:
-            seconds.append((when - started[int(match.group(2))]).total_seconds())
-    return seconds
-
-
 def _flare_run(poc, root: Path, megabytes: int) -> dict:
     from nvflare_peer import MARKER_VAR as POC_MARKER
     from nvflare_peer import marked_pids
@@ -244,7 +214,7 @@ def _flare_run(poc, root: Path, megabytes: int) -> dict:
     # FLARE zips the server's run folder into its job store when the job ends.
     archive = poc.root / "poc" / "jobs-storage" / result["job_id"] / "workspace"
     with zipfile.ZipFile(archive) as workspace:
-        seconds = flare_round_seconds(workspace.read("log.txt").decode(errors="replace"))
+        seconds = round_seconds(workspace.read("log.txt").decode(errors="replace"), _FLARE_ROUND, "started")
     return {"megabytes": megabytes, "status": result["status"], "total": result["seconds"],
             "per_round": statistics.median(seconds) if seconds else None,
             "largest": max(peaks.values(), default=0.0), "sum": sum(peaks.values())}
@@ -280,9 +250,7 @@ def peer_main() -> int:
                      f"{max(mine['peak'].values()):.0f} MiB", ""))
         if their["status"] != "FINISHED:COMPLETED":
             rows.append((f"{size}: NVFlare's job ended", their["status"], "", ""))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    for line in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
+    print_table("FedAvg with big models, side by side", rows, header=header)
     _write_section(header, rows)
     return 0
 

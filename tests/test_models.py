@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from console.runtime.arrays import ModelFormatError, read_model, write_model
-from console.runtime.procs import MARKER_VAR
+from console.runtime.procs import job_processes
 
 from conftest import EXAMPLES, wait_until
 from jobs import numpy_job
@@ -169,17 +169,7 @@ def train(model, ctx):
 
 
 def _marked(job_id: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if f"{MARKER_VAR}={job_id}:".encode() in environ:
-            found.append(int(entry.name))
-    return found
+    return list(job_processes(job_id))
 
 
 def _describe(pids: list[int]) -> list[str]:
