@@ -177,7 +177,6 @@ def run_size(sess, prod: Path, daemons: dict[str, int], root: Path, megabytes: i
 PEER_SIZES = (1, 100)
 PEER_ROUNDS = 3
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-SECTION_START, SECTION_END = "<!-- bench_models --peer -->", "<!-- /bench_models --peer -->"
 _FLARE_ROUND = re.compile(r"^(\S+ \S+) .*Round (\d+) (started|finished)\.")
 
 
@@ -190,6 +189,7 @@ def _flare_run(poc, root: Path, megabytes: int) -> dict:
     np.save(start, np.random.default_rng(megabytes).random(megabytes * (1 << 20) // 4, dtype=np.float32))
     job = sag_big_model_job(root / f"sag-{megabytes}mb", start, PEER_ROUNDS, f"fedavg-{megabytes}mb")
     out = root / f"flare-{megabytes}.json"
+    load = os.getloadavg()[0]
     peaks: dict[int, float] = {}
     stop = threading.Event()
 
@@ -215,7 +215,7 @@ def _flare_run(poc, root: Path, megabytes: int) -> dict:
     archive = poc.root / "poc" / "jobs-storage" / result["job_id"] / "workspace"
     with zipfile.ZipFile(archive) as workspace:
         seconds = round_seconds(workspace.read("log.txt").decode(errors="replace"), _FLARE_ROUND, "started")
-    return {"megabytes": megabytes, "status": result["status"], "total": result["seconds"],
+    return {"megabytes": megabytes, "status": result["status"], "total": result["seconds"], "load": load,
             "per_round": statistics.median(seconds) if seconds else None,
             "largest": max(peaks.values(), default=0.0), "sum": sum(peaks.values())}
 
@@ -251,30 +251,29 @@ def peer_main() -> int:
         if their["status"] != "FINISHED:COMPLETED":
             rows.append((f"{size}: NVFlare's job ended", their["status"], "", ""))
     print_table("FedAvg with big models, side by side", rows, header=header)
-    _write_section(header, rows)
-    return 0
-
-
-def _write_section(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    section = [
-        SECTION_START,
-        "## FedAvg with big models, side by side",
-        "",
+    write_section("--peer", "FedAvg with big models, side by side", [
         "Written by `benchmarks/bench_models.py --peer` (run by `make bench-peer`). Both systems run",
         "FedAvg over 2 sites for 3 rounds on a float32 model of random values, each site adding 1 to",
         "every weight: FLARE with its hello-numpy-sag (ScatterAndGather, NPTrainer) starting from the",
         "model as a checkpoint, ours with the built-in FedAvg and the model inside the job. A round is",
         "timed in each server's log (FLARE: \"Round k started.\" to \"Round k finished.\"; ours:",
         "\"round k/n: sending\" to \"averaged\"). Memory: the peak resident set (VmHWM) of each process.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *["| " + " | ".join(row) + " |" for row in rows],
-        SECTION_END,
-    ]
+        f"Load average when each system started: ours {ours[0]['load']:.1f}, NVFlare {theirs[0]['load']:.1f} "
+        f"({os.cpu_count()} cores, shared).",
+    ], header, rows)
+    return 0
+
+
+def write_section(name: str, title: str, intro: list[str], header: tuple[str, ...],
+                  rows: list[tuple[str, ...]]) -> None:
+    """Put (or replace) the section ``name`` at the end of docs/benchmarks.md, between markers that
+    bench_peer.py keeps when it rewrites the rest."""
+    start, end = f"<!-- bench_models {name} -->", f"<!-- /bench_models {name} -->"
+    section = [start, f"## {title}", "", *intro, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+               *["| " + " | ".join(row) + " |" for row in rows], end]
     text = REPORT.read_text() if REPORT.is_file() else ""
-    if SECTION_START in text:
-        text = text[:text.index(SECTION_START)] + text[text.index(SECTION_END) + len(SECTION_END):].lstrip("\n")
+    if start in text and end in text:
+        text = text[:text.index(start)] + text[text.index(end) + len(end):].lstrip("\n")
     REPORT.write_text(text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n")
 
 
@@ -284,6 +283,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds per size (default: 5, 3, 2)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--peer", action="store_true", help="side by side with NVIDIA FLARE's POC (100 MiB)")
+    parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     if args.peer:
         return peer_main()
@@ -315,6 +315,16 @@ def main() -> int:
                 f"load average at each start: {loads}", rows)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    if not args.no_docs:
+        write_section(f"sizes {' '.join(map(str, args.sizes))}",
+                      f"FedAvg model traffic, {' / '.join(f'{m} MiB' for m in args.sizes)}", [
+                          "Written by `benchmarks/bench_models.py` (`make bench`; the 1 GB run by hand:",
+                          "`--sizes 1024 --rounds 2`). Our server and 2 sites on loopback (mTLS), the built-in",
+                          "FedAvg, each site adding 1 to every weight of a float32 model. Traffic = model size x 2",
+                          "sites x 2 directions per round. RSS: each process's peak (VmHWM); daemons' idle RSS",
+                          f"in brackets. {os.cpu_count()} cores shared with other work: load average at each start "
+                          f"{loads}; per CPU-second counts every process of the job, setup and teardown included.",
+                      ], ("measure", "median", "target", "runs"), rows)
     return 0 if all(r["exact"] for r in results) else 1
 
 

@@ -245,7 +245,10 @@ def write_report(rows: list[tuple[str, ...]], seconds: float, quick: bool) -> No
         "|" + "---|" * len(HEADER),
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    REPORT.write_text("\n".join(lines) + "\n")
+    # Sections other benchmarks put at the end (bench_models.py) stay.
+    old = REPORT.read_text() if REPORT.is_file() else ""
+    kept = old[old.index("<!-- bench_models"):] if "<!-- bench_models" in old else ""
+    REPORT.write_text("\n".join(lines) + "\n" + (f"\n{kept}" if kept else ""))
 
 
 def main() -> int:
