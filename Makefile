@@ -31,6 +31,7 @@ bench: $(STAMP)
 # writes docs/benchmarks.md and docs/compatibility.md.
 bench-peer: $(STAMP)
 	$(BIN)/python benchmarks/bench_peer.py
+	$(BIN)/python benchmarks/bench_models.py --peer
 
 # Only FLARE's fl_admin.sh and ours on one FLARE POC (a few minutes): that table in docs/benchmarks.md.
 bench-consoles: $(STAMP)

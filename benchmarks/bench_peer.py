@@ -248,7 +248,10 @@ def write_report(rows: list[tuple[str, ...]], seconds: float, quick: bool) -> No
         "",
         *markdown_table(HEADER, rows),
     ]
-    REPORT.write_text("\n".join(lines) + "\n")
+    # Sections other benchmarks put after this table (bench_models.py, the consoles) stay.
+    old = REPORT.read_text() if REPORT.is_file() else ""
+    kept = old[old.index("<!-- bench_models"):] if "<!-- bench_models" in old else ""
+    REPORT.write_text("\n".join(lines) + "\n" + (f"\n{kept}" if kept else ""))
 
 
 CONSOLES_HEADING = "## The consoles: FLARE's `fl_admin.sh` and flare-console on one FLARE POC"

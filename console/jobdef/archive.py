@@ -122,8 +122,8 @@ _SAMPLE_BYTES = 1 << 20
 
 
 def _compression_for(path: Path) -> int:
-    """Deflate, except for big files whose first MiB does not shrink (weights, archives, random data):
-    deflating 100 MB of those costs seconds and saves nothing."""
+    """Deflate, except for big files whose first MiB shrinks by less than a quarter (model weights,
+    archives, random data): deflating 100 MB of float32 weights costs seconds to save ~10 %."""
     try:
         if path.stat().st_size <= _SAMPLE_BYTES:
             return zipfile.ZIP_DEFLATED
@@ -131,7 +131,7 @@ def _compression_for(path: Path) -> int:
             sample = src.read(_SAMPLE_BYTES)
     except OSError:
         return zipfile.ZIP_DEFLATED
-    return zipfile.ZIP_STORED if len(zlib.compress(sample, 1)) > 0.9 * len(sample) else zipfile.ZIP_DEFLATED
+    return zipfile.ZIP_STORED if len(zlib.compress(sample, 1)) > 0.75 * len(sample) else zipfile.ZIP_DEFLATED
 
 
 #: Written into an archive that hit its size limit: what was left out.

@@ -297,8 +297,9 @@ class JobRunner:
     def _record_metrics(self, job: RunningJob, data: dict[str, Any]) -> None:
         """A round's metrics (per site and aggregated) go into the job's meta: ``round_metrics``."""
         sites, aggregated = data.get("metrics"), data.get("aggregated")
-        if not isinstance(data.get("round"), int) or not (sites or aggregated):
-            return
+        any_site = isinstance(sites, dict) and any(sites.values())
+        if not isinstance(data.get("round"), int) or not (any_site or aggregated):
+            return  # no metrics at all (FLARE's NPTrainer): the meta keeps FLARE's keys only
         entry = {"round": data["round"], "aggregated": aggregated if isinstance(aggregated, dict) else {},
                  "sites": sites if isinstance(sites, dict) else {}}
         job.round_metrics = [*job.round_metrics, entry][-MAX_ROUND_METRICS:]
