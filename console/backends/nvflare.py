@@ -33,7 +33,7 @@ from nvflare.fuel.flare_api.flare_api import new_secure_session
 from console.api import errors
 from console.api.async_session import is_final
 from console.api.spec import MonitorReturnCode
-from console.backends.base import Backend, EventListener, MonitorCallback, StateListener
+from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
 from console.backends.kits import KitInfo
 from console.backends.nvflare_commands import COMMANDS
 from console.commands import CATALOG, Engine, ParamKind
@@ -382,6 +382,11 @@ class FlareBackend(Backend):
                 meta = watch.meta
         finally:
             self.poll.unwatch(full, watch)
+
+    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines) -> LogStream:
+        from console.backends.nvflare_logs import follow_log
+
+        return await follow_log(self, job_id, target, lines, on_lines)
 
 
 def _server_identity(kit: KitInfo) -> str:
