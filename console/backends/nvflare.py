@@ -240,8 +240,10 @@ class FlareBackend(Backend):
         """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``."""
         if self._closed:
             raise errors.SessionClosed("session closed")
-        if self._session is None:
-            raise errors.NoConnection("not connected to the FLARE server")
+        if self._session is None or not self._connected:
+            # As our client: the next call after a drop logs in again (a new Session; the old one
+            # would only queue calls on the worker behind FLARE's connection timeouts) or raises.
+            await self.connect()
         session = self._session
         try:
             result = await self._run(func, session, args)
