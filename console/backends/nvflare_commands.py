@@ -40,15 +40,23 @@ def _targets(args: dict[str, Any]) -> list[str] | None:
 
 
 def _tables(reply: dict[str, Any]) -> Any:
-    """FLARE's table replies (``sys_info``) as {first column: second column}, one dict per table."""
-    tables = []
+    """FLARE's table replies (``sys_info``) as {first column: second column}; several tables,
+    each after a heading line ("Client: site-1"), as {site: table}."""
+    tables: dict[str, Any] = {}
+    heading = ""
     for item in reply.get("data", []):
-        if isinstance(item, dict) and item.get("type") == "table":
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "string" and str(item.get("data", "")).strip():
+            heading = str(item["data"]).strip().removeprefix("Client:").strip()
+        elif item.get("type") == "table":
             rows = item.get("rows") or []
-            tables.append({str(r[0]): r[1] for r in rows[1:] if isinstance(r, list) and len(r) >= 2})
-        elif isinstance(item, dict) and item.get("type") == "string" and item.get("data", "").strip():
-            tables.append(item["data"].strip())
-    return tables[0] if len(tables) == 1 else tables
+            tables[heading or f"table {len(tables) + 1}"] = {
+                str(r[0]): r[1] for r in rows[1:] if isinstance(r, list) and len(r) >= 2}
+            heading = ""
+    if len(tables) == 1 and next(iter(tables)).startswith("table"):
+        return next(iter(tables.values()))
+    return tables
 
 
 def _raw(session: Any, parts: list[str], enforce_meta: bool = True) -> dict[str, Any]:
@@ -135,7 +143,7 @@ def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
     if not a.get("mine"):
         return s.list_jobs(detailed=bool(a.get("detailed")), limit=a.get("limit") or None,
                            id_prefix=a.get("id_prefix") or None, name_prefix=a.get("name_prefix") or None,
-                           reverse=bool(a.get("reverse")))
+                           reverse=bool(a.get("reverse")), submit_token=a.get("submit_token") or None)
     # FLARE's Session has no "mine"; its list_jobs admin command does (-u).
     parts = ["list_jobs", "-u"]
     for flag, key in (("-d", "detailed"), ("-r", "reverse")):
@@ -145,6 +153,8 @@ def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
         parts += ["-m", str(a["limit"])]
     if a.get("name_prefix"):
         parts += ["-n", a["name_prefix"]]
+    if a.get("submit_token"):
+        parts += ["--submit-token", a["submit_token"]]
     if a.get("id_prefix"):
         parts.append(a["id_prefix"])
     return _raw(s, parts)["meta"].get("jobs", [])

@@ -12,8 +12,10 @@ from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Engine, Right, Where
 from console.process import setup_logging
+from console.provision.revocation import CRL_FILE
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
+    log_relay,
     shell_commands,
     site_admin_commands,
     system_commands,
@@ -59,8 +61,13 @@ class Server:
         self.gate = ConnectionGate(kit.connection_limits)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         self.runner = JobRunner(self)
+        self.log_relay = log_relay.LogRelay(self)
         self.scheduler = Scheduler(self)
-        self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
+        # Kits provisioned before revocation existed have no CRL; they keep working as before.
+        crl = kit.root / "startup" / CRL_FILE
+        self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca, crl if crl.is_file() else None)
+        if crl.is_file():
+            log.info("revocation list %s checked at every handshake", crl)
         self.sites = SiteRegistry(self, self._ssl)
         self._listener: asyncio.base_events.Server | None = None
         self.admin_port: int | None = None
@@ -90,6 +97,7 @@ class Server:
         return meta
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
+        self.log_relay.on_event(topic, data)  # a job's end first ends its followed logs
         for connection in list(self.connections):
             # Pushes describe jobs: only sessions whose role may view anything receive them.
             if connection.user is not None and self.policy.condition(connection.user.role, Right.VIEW) != "none":

@@ -174,7 +174,7 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
 
 @client_side("submit_job")
 async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    job_id = await ex.backend.submit_job(parsed.values["job_folder"])
+    job_id = await ex.backend.submit_job(parsed.values["job_folder"], parsed.values.get("submit_token"))
     ex.refresher.note_job(job_id)
     return Outcome(message=f"Submitted job: {job_id}")
 
@@ -286,3 +286,8 @@ async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
     ex.state.timing = parsed.values["state"] == "on"
     return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
 
+
+
+# The live views register their commands here (they import this module, so they come last).
+from console.shell import follow, plot  # noqa: E402, F401
+from console.shell.top import command as _top_command  # noqa: E402, F401
