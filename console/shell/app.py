@@ -34,6 +34,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import needs_pager, page, render
 from console.shell.parse import UsageError, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
+from console.shell.safe_text import visible
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -82,7 +83,7 @@ class InteractiveShell:
     # -- Frontend ------------------------------------------------------------------------
 
     def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
-        print_formatted_text(FormattedText([(style, text)]), style=self._style,
+        print_formatted_text(FormattedText([(style, visible(text))]), style=self._style,
                              color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None)
 
     async def confirm(self, question: str) -> bool:
@@ -161,7 +162,7 @@ class InteractiveShell:
     def _show(self, outcome: Outcome) -> None:
         parts = [render(outcome.result, self.state.format)] if outcome.result is not None else []
         if outcome.message:
-            parts.append(outcome.message)
+            parts.append(visible(outcome.message))
         text = "\n".join(p for p in parts if p)
         if text and not (needs_pager(text) and page(text, os.environ.get("PAGER") or self.config.pager)):
             print(text)

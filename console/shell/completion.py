@@ -18,6 +18,7 @@ from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, CommandSpec, Engine, Param, ParamKind
 from console.shell.parse import YES_FLAGS
+from console.shell.safe_text import visible
 
 MAX_JOB_COMPLETIONS = 200
 
@@ -131,7 +132,7 @@ class ShellCompleter(Completer):
         if kind is ParamKind.JOB_ID:
             for entry in self._data().match_jobs(word):
                 yield Completion(entry.job_id, -len(word), display=entry.job_id[:13],
-                                 display_meta=f"{entry.name}  {entry.status}")
+                                 display_meta=visible(f"{entry.name}  {entry.status}"))
         elif kind is ParamKind.MONITOR:
             for job_id in [*self._monitored(), "all"]:
                 if job_id.startswith(word):

@@ -14,6 +14,8 @@ import subprocess
 from enum import StrEnum
 from typing import Any
 
+from console.shell.safe_text import visible
+
 DEFAULT_PAGER = "less -SRXF"
 
 
@@ -30,7 +32,7 @@ def _cell(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"))
     if isinstance(value, float):
         return f"{value:.3f}"
-    return str(value)
+    return visible(str(value))  # before widths are measured, so columns stay aligned
 
 
 def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
@@ -47,6 +49,13 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
 
 
 def render(result: Any, fmt: Format) -> str:
+    """``result`` for the terminal: control characters from the server shown visibly, except in
+    JSON, which escapes them itself and stays exact."""
+    text = _render(result, fmt)
+    return text if fmt is Format.JSON else visible(text)
+
+
+def _render(result: Any, fmt: Format) -> str:
     if result is None:
         return "" if fmt is Format.TABLE else ("null" if fmt is Format.JSON else "None")
     if fmt is Format.JSON:
