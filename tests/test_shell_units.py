@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -86,7 +87,9 @@ def test_options_and_their_values() -> None:
     assert set(texts("list_jobs -")) >= {"-d", "-u", "-r", "-n", "-m"}
     assert texts("list_jobs -d -") == [t for t in texts("list_jobs -") if t != "-d"]
     assert "--yes" in texts("abort_job 0a1b -")
-    assert texts("set ") == ["format"]
+    assert texts("set ") == ["format", "expanded", "editing"]
+    assert texts("set expanded ") == ["auto", "on", "off"]
+    assert texts("set editing v") == ["vi"]
     assert texts("set format j") == ["json"]
     assert texts("timing o") == ["on", "off"]
 
@@ -105,8 +108,8 @@ def test_paths_themes_help_and_monitors(tmp_path, monkeypatch) -> None:
     (tmp_path / "jobs" / "hello").mkdir(parents=True)
     (tmp_path / "jobs" / "file.txt").write_text("x")
     monkeypatch.chdir(tmp_path)
-    assert texts("submit_job jobs/") == ["hello"]
-    assert texts("download_job 9f ") == ["jobs"]
+    assert texts("submit_job jobs/") == ["hello/"]  # a folder completes with its '/'
+    assert texts("download_job 9f ") == ["jobs/"]
     assert texts("theme l") == ["light"]
     assert "list_jobs" in texts("help list")
     assert texts("unmonitor ") == [IDS[0], "all"]
@@ -158,7 +161,7 @@ def test_output_formats() -> None:
     rows = [{"job_id": "a", "status": "RUNNING"}, {"job_id": "bbb", "status": "SUBMITTED"}]
     assert table(rows).splitlines() == ["job_id  status", "------  ---------", "a       RUNNING",
                                         "bbb     SUBMITTED"]
-    assert render({"a": 1}, Format.TABLE) == '{\n  "a": 1\n}'
+    assert render({"a": 1}, Format.TABLE) == "a  1"
     assert render(rows, Format.JSON).startswith("[\n  {")
     assert render("text", Format.RAW) == "text"
 
@@ -207,3 +210,56 @@ def test_shell_command_grammar_and_site_completion() -> None:
 
 def texts_with(text: str, d: CompletionData) -> list[str]:
     return [c.text for c in complete(text, d)]
+
+
+def test_every_parameter_kind_completes() -> None:
+    d = data()
+    d.sites, d.seen_sites = ["site-1"], {"site-1", "site-2"}
+    assert {"-d", "-u", "-r", "-n", "-m"} <= set(texts_with("list_jobs ", d))  # options without a '-'
+    assert texts_with("list_jobs 9f", d) == [IDS[2]]  # an ID prefix, with its name
+    assert texts_with("list_jobs -n hel", d) == ["hello-numpy", "hello-server"]
+    assert texts_with("get_job_logs 9f ", d)[:3] == ["server", "site-1", "site-2"]
+    assert "-n" in texts_with("get_job_logs 9f server ", d)
+    assert texts_with("disable_client ", d) == ["site-1", "site-2"]
+    assert texts_with("enable_client site-", d) == ["site-1", "site-2"]  # a disabled site is not connected
+    assert texts_with("get_job_meta 9f; abort_job 0a1bf", d) == [IDS[1]]  # after a ';'
+    assert texts_with("LIST_J", d) == ["list_jobs"]
+
+
+def test_job_ids_newest_first_with_name_status_and_age() -> None:
+    now = time.time()
+    d = CompletionData.from_rows([
+        {"job_id": IDS[0], "job_name": "old", "status": "FINISHED:COMPLETED", "submit_time": now - 7200},
+        {"job_id": IDS[1], "job_name": "new", "status": "RUNNING",
+         "submit_time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 30))},
+    ])
+    found = complete("abort_job ", d)
+    assert [c.text for c in found] == [IDS[1], IDS[0]]
+    assert found[0].display_text == IDS[1][:8]
+    assert re.fullmatch(r"new  RUNNING  \d\ds ago", found[0].display_meta_text)
+    assert found[1].display_meta_text == "old  FINISHED:COMPLETED  2h ago"
+    d.upsert("ffff0000-new", "newest", "SUBMITTED")
+    assert [c.text for c in complete("abort_job ", d)][0] == "ffff0000-new"
+
+
+def test_human_output() -> None:
+    from console.shell.human import Expanded, human
+
+    epoch = 1795937427.9
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    status = human({"status": "OK", "server_start_time": epoch, "jobs": [],
+                    "clients": [{"client_name": "site-1", "client_last_conn_time": epoch}]})
+    assert status.splitlines() == [
+        "status             OK", f"server_start_time  {local}", "jobs               (none)", "clients:",
+        "  client_name  client_last_conn_time", "  -----------  ---------------------", f"  site-1       {local}"]
+    # FLARE's report_resources answers Python text: shown as data, never as a repr.
+    assert human({"server": "{'cpu_count': 2}", "site-1": "{'cpu_count': 4}"}).splitlines()[2:] == [
+        "server  2", "site-1  4"]
+    assert human({"server": "__import__('os')"}) == "server  __import__('os')"  # not a literal: text
+    rows = [{"job_id": "x", "duration": "0:00:03.123456", "uptime_seconds": 3725.4}]
+    assert human(rows).splitlines()[2] == "x       0:00:03   1:02:05"
+    assert human(rows, width=10).startswith("-[ RECORD 1 ]")  # auto: too wide, so vertical
+    assert human(rows, mode=Expanded.ON).splitlines()[1] == "job_id         | x"
+    assert human("file text\n\n") == "file text\n"
+    assert render({"a": [1, 2]}, Format.RAW) == '{"a": [1, 2]}'  # raw: the wire's JSON, not a Python repr
+    assert render(None, Format.RAW) == ""

@@ -16,6 +16,8 @@ from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.lexers import PygmentsLexer
@@ -31,7 +33,7 @@ from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, 
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.monitors import MonitorManager
-from console.shell.output import needs_pager, page, render
+from console.shell.output import Expanded, Format, needs_pager, page, render
 from console.shell.parse import UsageError, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
 from console.shell.themes import ThemeError, available_themes, load_theme
@@ -51,7 +53,8 @@ class InteractiveShell:
     def __init__(self, backend: Backend, config: ShellConfig) -> None:
         self.backend = backend
         self.config = config
-        self.state = ShellState(format=config.format, confirm=config.confirm, theme=config.theme)
+        self.state = ShellState(format=config.format, confirm=config.confirm, theme=config.theme,
+                                expanded=config.expanded, timing=config.timing, editing=config.editing)
         self.refresher = CompletionRefresher(backend)
         self.monitors = MonitorManager(backend, self.emit)
         self.executor = Executor(backend, self.state, self, self.monitors, self.refresher)
@@ -62,20 +65,25 @@ class InteractiveShell:
         self.prompt = PromptSession(
             history=self._history(),
             completer=ShellCompleter(lambda: self.refresher.data, self.theme_names,
-                                     lambda: [m.job_id for m in self.monitors.running()], backend.engine),
+                                     lambda: [m.job_id for m in self.monitors.running()], backend.engine,
+                                     stale=None if backend.pushes else self.refresher.stale),
             complete_while_typing=True,
             lexer=PygmentsLexer(CommandLexer),
             style=DynamicStyle(lambda: self._style),
             include_default_pygments_style=False,
             bottom_toolbar=lambda: render_toolbar(self._toolbar),
-            key_bindings=build_key_bindings(),
+            key_bindings=build_key_bindings(self._toggle),
             color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None,
-            enable_history_search=True,
+            # History search would switch completion-while-typing off; a grey suggestion from
+            # history (Right arrow takes it) gives the same recall without that cost.
+            auto_suggest=AutoSuggestFromHistory(),
+            enable_history_search=False,
         )
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
             reconnecting=lambda: self._reconnect_task is not None and not self._reconnect_task.done(),
+            expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
         )
         backend.add_state_listener(self._on_connection_state)
 
@@ -102,7 +110,27 @@ class InteractiveShell:
     def theme_names(self) -> list[str]:
         return sorted(available_themes())
 
+    def remember(self, key: str, value: str | bool) -> None:
+        self.config.remember(key, value)
+
     # -- helpers -------------------------------------------------------------------------
+
+    def _toggle(self, setting: str) -> None:
+        """An F-key: flip a setting at once (no command typed), kept like ``set`` keeps it."""
+        state = self.state
+        if setting == "format":
+            state.format = Format.JSON if state.format is Format.TABLE else Format.TABLE
+            value = state.format.value
+        elif setting == "expanded":
+            cycle = [Expanded.AUTO, Expanded.ON, Expanded.OFF]
+            state.expanded = cycle[(cycle.index(state.expanded) + 1) % len(cycle)]
+            value = state.expanded.value
+        else:
+            state.editing = "vi" if state.editing == "emacs" else "emacs"
+            self.prompt.app.editing_mode = EditingMode.VI if state.editing == "vi" else EditingMode.EMACS
+            value = state.editing
+        self.config.remember(setting, value)
+        self.prompt.app.invalidate()
 
     def _load_style(self, name: str) -> Style:
         try:
@@ -159,7 +187,9 @@ class InteractiveShell:
             loop.remove_signal_handler(signal.SIGINT)
 
     def _show(self, outcome: Outcome) -> None:
-        parts = [render(outcome.result, self.state.format)] if outcome.result is not None else []
+        width = self.prompt.output.get_size().columns
+        parts = ([render(outcome.result, self.state.format, width, self.state.expanded)]
+                 if outcome.result is not None else [])
         if outcome.message:
             parts.append(outcome.message)
         text = "\n".join(p for p in parts if p)
@@ -210,6 +240,7 @@ class InteractiveShell:
         polls = None if self.backend.pushes else asyncio.create_task(self.refresher.keep_fresh(REFRESH_EVERY))
         try:
             while True:
+                self.prompt.editing_mode = EditingMode.VI if self.state.editing == "vi" else EditingMode.EMACS
                 try:
                     line = await self.prompt.prompt_async(self._prompt_message)
                 except KeyboardInterrupt:

@@ -17,7 +17,7 @@ from console.api.errors import JobNotRunning, NoConnection
 from console.backends.base import Backend
 from console.commands import CATALOG, NAMES, CommandSpec, Engine, Where
 from console.shell.monitors import MonitorManager
-from console.shell.output import Format
+from console.shell.output import Expanded, Format
 from console.shell.parse import ParsedCommand
 from console.shell.refresher import CompletionRefresher
 
@@ -44,6 +44,10 @@ class Frontend(Protocol):
 
     def theme_names(self) -> list[str]: ...
 
+    def remember(self, key: str, value: str | bool) -> None:
+        """Keep a changed setting for next time (the interactive shell's config file; a batch keeps nothing)."""
+        ...
+
 
 @dataclass
 class ShellState:
@@ -51,6 +55,8 @@ class ShellState:
     timing: bool = False
     confirm: bool = True
     theme: str = "dark"
+    expanded: Expanded = Expanded.OFF
+    editing: str = "emacs"
 
 
 @dataclass
@@ -266,13 +272,21 @@ async def _theme(ex: Executor, parsed: ParsedCommand) -> Outcome:
         return Outcome(message="\n".join(f"{'*' if n == ex.state.theme else ' '} {n}" for n in names))
     ex.frontend.set_theme(name)
     ex.state.theme = name
+    ex.frontend.remember("theme", name)
     return Outcome(message=f"theme: {name}")
 
 
 @client_side("set")
 async def _set(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    ex.state.format = Format(parsed.values["value"])
-    return Outcome(message=f"format: {ex.state.format.value}")
+    setting, value = parsed.values["setting"], parsed.values["value"]
+    if setting == "format":
+        ex.state.format = Format(value)
+    elif setting == "expanded":
+        ex.state.expanded = Expanded(value)
+    elif setting == "editing":
+        ex.state.editing = value
+    ex.frontend.remember(setting, value)
+    return Outcome(message=f"{setting}: {value}")
 
 
 @client_side("refresh")
@@ -284,5 +298,6 @@ async def _refresh(ex: Executor, parsed: ParsedCommand) -> Outcome:
 @client_side("timing")
 async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
     ex.state.timing = parsed.values["state"] == "on"
+    ex.frontend.remember("timing", ex.state.timing)
     return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
 

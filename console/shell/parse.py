@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.commands import NAMES, CommandSpec, Param, ParamKind
+from console.commands import NAMES, SETTINGS, CommandSpec, Param, ParamKind
 
 YES_FLAGS = ("--yes", "-y")
 
@@ -155,6 +155,10 @@ def parse_command(line: str) -> ParsedCommand | None:
             raise UsageError(f"{spec.name}: unexpected argument '{token}'; usage: {spec.usage()}")
     if options_bag is not None and bag:
         parsed.values[options_bag.name] = " ".join(bag)
+    setting = parsed.values.get("setting")
+    if setting in SETTINGS and parsed.values.get("value") not in (None, *SETTINGS[setting]):
+        raise UsageError(f"{spec.name}: {setting} must be one of {', '.join(SETTINGS[setting])}, "
+                         f"not '{parsed.values['value']}'; usage: {spec.usage()}")
     for param in params:
         if param.name not in parsed.values:
             if param.required:
