@@ -137,6 +137,8 @@ def run_demo(workspace: str | None, engine: str = "ours") -> int:
         if sys.stdin.isatty():
             print(f"server and {', '.join(SITES)} are up. Jobs ready to submit: {', '.join(staged)}")
             print("try: submit_job hello-numpy   then: monitor_job <Tab>   help lists every command")
+            print("a model that learns: submit_job hello-digits   (10 rounds on 8x8 digits; accuracy in "
+                  "show_stats and get_job_meta)")
         from console.cli import build_parser
         from console.shell.main import run_shell
 

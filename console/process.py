@@ -41,6 +41,17 @@ def process_info(start_time: float) -> dict[str, Any]:
     }
 
 
+async def exited(process: asyncio.subprocess.Process, poll: float = 0.05) -> int:
+    """The exit code, as soon as the process has exited.
+
+    ``Process.wait()`` (Python 3.11) also waits until every pipe to the process is closed, and a
+    process it started (a grandchild, a fork) can hold one open forever; the return code is
+    known at once, so it is polled."""
+    while process.returncode is None:
+        await asyncio.sleep(poll)
+    return process.returncode
+
+
 async def stop_child(process: asyncio.subprocess.Process, line: bytes, grace: float) -> bool:
     """Ask a job child to stop with ``line`` on its stdin; kill it after ``grace`` seconds.
 
@@ -54,9 +65,9 @@ async def stop_child(process: asyncio.subprocess.Process, line: bytes, grace: fl
     except (ConnectionError, OSError):
         pass
     try:
-        await asyncio.wait_for(process.wait(), grace)
+        await asyncio.wait_for(exited(process), grace)
         return True
     except TimeoutError:
         process.kill()
-        await process.wait()
+        await exited(process)
         return False

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,18 +23,12 @@ import pexpect
 import pytest
 
 from console.poc import FlarePoc, PocError, start_poc
-from console.poc.venv import ensure_flare_venv
+from console.poc.venv import core_requirements, ensure_flare_venv
 
 REPO = Path(__file__).resolve().parent.parent
 # The first test to use the POC also pays for the venv (about a minute on a fresh machine) and the
 # start (25 s here, slower on a loaded machine, twice if the first start fails).
 FIRST_USE_TIMEOUT = 900
-
-
-def core_requirements() -> list[str]:
-    """Our package's own dependencies, from pyproject.toml, to install beside FLARE."""
-    with open(REPO / "pyproject.toml", "rb") as f:
-        return list(tomllib.load(f)["project"]["dependencies"])
 
 
 @dataclass

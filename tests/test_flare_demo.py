@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pexpect
+import pytest
 from shell_helpers import console_env
+
+from conftest import REPO, wait_until
 
 # Runs the console as if the [nvflare] extra were not installed, whatever this venv holds.
 WITHOUT_NVFLARE = "import sys; sys.modules['nvflare'] = None; from console.cli import main; sys.exit(main())"
@@ -18,3 +23,52 @@ def test_demo_on_flare_without_the_extra_says_what_to_install(tmp_path: Path) ->
     assert done.returncode == 2
     assert "NVIDIA FLARE is not installed" in done.stderr
     assert "pip install 'flare-console[nvflare]'" in done.stderr
+
+
+PROMPT = re.compile(r"admin@nvidia\.com(\x1b\[[0-9;]*m)*@(\x1b\[[0-9;]*m)*\S+(\x1b\[[0-9;]*m)*> ")
+
+
+def _processes_under(folder: Path) -> list[int]:
+    """Live processes whose command line names ``folder`` (FLARE's server, sites and start loops do)."""
+    needle = str(folder).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and needle in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.timeout(300)
+def test_demo_on_flare_opens_the_console_survives_ctrl_c_and_stops_everything(flare_venv: Path,
+                                                                                tmp_path: Path) -> None:
+    workspace = tmp_path / "poc"
+    env = {**console_env(tmp_path, NO_COLOR="1"), "PYTHONPATH": str(REPO)}
+    child = pexpect.spawn(str(flare_venv), ["-m", "console", "demo", "--engine", "nvflare", "--workspace",
+                                            str(workspace)], env=env, encoding="utf-8", timeout=240,
+                          dimensions=(40, 160))
+    try:
+        child.expect("NVIDIA FLARE server and site-1, site-2 are up")
+        child.expect(PROMPT, timeout=60)
+        assert _processes_under(workspace)
+        child.sendline("check_status client")
+        child.expect("site-2", timeout=60)
+        child.expect(PROMPT, timeout=60)
+        child.send("list_jo")
+        child.sendintr()  # Ctrl-C reaches the console's process group; FLARE runs in its own session
+        child.sendline("check_status client")
+        child.expect("site-2", timeout=60)
+        child.expect(PROMPT, timeout=60)
+        child.sendline("bye")
+        child.expect("stopped: the FLARE server and sites are down", timeout=120)
+        child.expect(pexpect.EOF, timeout=60)
+        child.close()
+        assert child.exitstatus == 0
+        assert not _processes_under(workspace)
+        assert (workspace / "poc").is_dir()  # --workspace is kept: kits, logs, job store
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+        wait_until(lambda: not _processes_under(workspace), 60, "the demo's reaper to stop FLARE")

@@ -123,7 +123,8 @@ def test_failing_app_exits_1_with_its_traceback(start) -> None:
     child = start("hello-server-fail", args={"step_seconds": 0.05})
     events = child.rest()
     assert child.proc.wait(DEADLINE) == 1
-    assert [e["event"] for e in events] == ["started", "progress"]
+    assert [e["event"] for e in events] == ["started", "progress", "error"]
+    assert events[-1]["message"] == "the server app raised RuntimeError: hello-server-fail: step 2 failed on purpose"
     log = child.log()
     assert "Traceback (most recent call last)" in log
     assert "RuntimeError: hello-server-fail: step 2 failed on purpose" in log
@@ -205,7 +206,8 @@ def test_an_app_that_raises_because_it_was_aborted_counts_as_aborted(start) -> N
 def test_bad_config_exits_2_with_the_reason_in_the_log(start, config: dict, custom: dict | None,
                                                        message: str) -> None:
     child = start(config=config, custom=custom)
-    assert child.rest() == []  # never started
+    events = child.rest()  # never started: only the reason, for the job's errors
+    assert [e["event"] for e in events] == ["error"] and message in events[0]["message"]
     assert child.proc.wait(DEADLINE) == 2
     assert message in child.log()
 
@@ -230,7 +232,7 @@ def test_missing_or_unreadable_config_file_or_workspace_exits_2(tmp_path: Path) 
             config_path.write_text(content)
         (workspace / "log.txt").unlink(missing_ok=True)
         proc = run_once(app, workspace)
-        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.returncode == 2 and message in json.loads(proc.stdout)["message"]
         assert message in (workspace / "log.txt").read_text()
     proc = run_once(app, tmp_path / "nowhere")
     assert proc.returncode == 2 and f"workspace {tmp_path / 'nowhere'} is not a folder" in proc.stderr

@@ -348,19 +348,33 @@ class AsyncClient:
         await self._ensure()
         return await self._roundtrip(cmd, args, timeout=timeout, upload=source)
 
-    async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None) -> Any:
-        """Stream the answer's body into ``target``; returns the answer's JSON head."""
+    async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None,
+                       chunk_timeout: float | None = None, max_bytes: int | None = None) -> Any:
+        """Stream the answer's body into ``target``; returns the answer's JSON head.
+
+        ``timeout`` bounds the wait for the head, ``chunk_timeout`` (default: ``timeout``) each chunk;
+        past ``max_bytes`` the transfer is refused with ValueError (the rest is ignored)."""
         await self._ensure()
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, streamed=True)
         assert pending.chunks is not None
-        with open(target, "wb") as out:
-            while True:
-                item = await asyncio.wait_for(pending.chunks.get(), timeout or self.request_timeout)
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                out.write(item)
+        received = 0
+        try:
+            with open(target, "wb") as out:
+                while True:
+                    item = await asyncio.wait_for(pending.chunks.get(),
+                                                  chunk_timeout or timeout or self.request_timeout)
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    received += len(item)
+                    if max_bytes is not None and received > max_bytes:
+                        raise ValueError(f"{cmd}: the answer exceeds the limit of {max_bytes} bytes")
+                    out.write(item)
+        finally:
+            # A transfer given up on: what is still on its way is dropped, not queued.
+            for key in [k for k, v in self._pending.items() if v is pending]:
+                del self._pending[key]
         return head
 
     # -- closing -------------------------------------------------------------------------

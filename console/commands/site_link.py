@@ -32,11 +32,16 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
               Param("signed_by", K.STR, "who signed it", required=True),
               Param("signer_pem", K.STR, "the signer's certificate", required=True),
               *_who("submitter"), transfer=Transfer.UPLOAD),
-        _link("task", "run one task of a job on the given model", _JOB,
+        # A task's model is streamed as the upload (a model file); the result comes back as a
+        # download of the trained model file, with weight and metrics in its head.
+        _link("task", "receive a task's model and hand it to the job's client app", _JOB,
               Param("task_id", K.INT, "task number", required=True),
               Param("round", K.INT, "round number", default=0),
               Param("num_rounds", K.INT, "rounds in all", default=0),
-              Param("model", K.STR, "the model (.npz, base64)", required=True)),
+              Param("max_result_bytes", K.INT, "the largest result model the server takes", default=0),
+              transfer=Transfer.UPLOAD),
+        _link("task_result", "wait for a task's result and stream the trained model", _JOB,
+              Param("task_id", K.INT, "task number", required=True), transfer=Transfer.DOWNLOAD),
         _link("end_job", "the job ended: stop its client app", _JOB),
         _link("abort_job", "the job was aborted: stop its client app now", _JOB),
         _link("get_workspace", "the job's workspace on this site, as a zip", _JOB, transfer=Transfer.DOWNLOAD),

@@ -33,6 +33,7 @@ class JobDefinition:
     deploys_to_server: bool = False
     sites: list[str] = field(default_factory=list)
     all_sites: bool = False
+    task_timeout: float | None = None  # seconds a round waits for a site's result
 
     def meta_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -43,6 +44,8 @@ class JobDefinition:
         }
         if self.mandatory_clients:  # FLARE's meta has the key only when meta.json names some
             fields["mandatory_clients"] = self.mandatory_clients
+        if self.task_timeout is not None:
+            fields["task_timeout"] = self.task_timeout
         return fields
 
 
@@ -159,6 +162,10 @@ def validate_job_folder(folder: Path | str) -> JobDefinition:
     sites = _check_sites_once(deploy_map)
     all_sites = any(ALL_SITES in targets for targets in deploy_map.values())
     min_clients, mandatory = _check_counts(meta, sites, all_sites)
+    task_timeout = meta.get("task_timeout")
+    if task_timeout is not None and (isinstance(task_timeout, bool) or not isinstance(task_timeout, int | float)
+                                     or task_timeout <= 0):
+        raise JobDefinitionError(f"meta.json: task_timeout must be a positive number of seconds, not {task_timeout!r}")
     resource_spec = meta.get("resource_spec")
     resource_spec = {} if resource_spec is None else resource_spec
     if not isinstance(resource_spec, dict):
@@ -184,4 +191,5 @@ def validate_job_folder(folder: Path | str) -> JobDefinition:
         deploys_to_server=server_named or all_sites,
         sites=sites,
         all_sites=all_sites,
+        task_timeout=None if task_timeout is None else float(task_timeout),
     )

@@ -9,6 +9,7 @@ a warm cache costs one version probe, no pip run.
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -20,6 +21,11 @@ from console.poc.lifecycle import PocError
 NVFLARE_VERSION = "2.9.0"
 DEFAULT_VENV = Path.home() / ".cache" / "flare-console" / f"nvflare-{NVFLARE_VERSION}"
 STAMP = ".flare-console-extras"
+
+
+def core_requirements() -> list[str]:
+    """flare-console's own dependencies (no extras), as installed: what our console needs beside FLARE."""
+    return [req for req in importlib.metadata.requires("flare-console") or [] if "extra ==" not in req]
 
 
 def flare_venv_dir() -> Path:

@@ -1,9 +1,13 @@
 """What every job child process shares: its log, its control channel, and the abort watch.
 
-A child talks JSON lines: events to its parent on stdout (the real one, kept aside),
-commands from its parent on stdin. ``abort`` (or stdin closing, which means the parent
-died) sets the abort event; a child that does not stop by itself is ended after a grace
-period, so no job process outlives the process that started it.
+A child talks JSON lines: events to its parent on the stdout pipe it was started with,
+commands from its parent on the stdin pipe. Both pipes are moved to private descriptors at
+start, and fds 0/1/2 become /dev/null and ``log.txt``: whatever the job's code starts
+(a shell command, a helper process) writes to the log and can neither corrupt the control
+channel nor keep it open. Models never travel on it: they are files (``arrays``).
+``abort`` (or stdin closing, which means the parent died) sets the abort event; a child
+that does not stop by itself is ended after a grace period, so no job process outlives
+the process that started it. Lines are bounded (``limits``) both ways.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
+
+from console.runtime.limits import MAX_EVENT_LINE_BYTES, MAX_LOG_LINE_CHARS, cut
 
 EXIT_COMPLETED, EXIT_APP_ERROR, EXIT_CONFIG_ERROR, EXIT_ABORTED, EXIT_SITES_LOST = 0, 1, 2, 3, 4
 ABORT_GRACE_SECONDS = 2.0
+#: Job workspace folder for model files on their way in or out; emptied when the job ends.
+TRANSFER_DIR = ".transfer"
 
 
 class ConfigError(Exception):
@@ -43,17 +51,37 @@ class _LogWriter(io.TextIOBase):
             line, self._buffer = self._buffer.split("\n", 1)
             if line.strip():
                 self._logger.log(self._level, line)
+        if len(self._buffer) > MAX_LOG_LINE_CHARS:  # a print without newlines must not fill memory
+            self._logger.log(self._level, self._buffer)
+            self._buffer = ""
         return len(text)
+
+
+class _CuttingFormatter(logging.Formatter):
+    """Log lines longer than MAX_LOG_LINE_CHARS are cut, with the count of what was left out."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return cut(super().format(record), MAX_LOG_LINE_CHARS)
 
 
 class ChildChannel:
     """stdout events out, stdin commands in; ``commands`` gets every JSON command."""
 
     def __init__(self, name: str, workspace: Path) -> None:
-        self._out: TextIO = sys.stdout
+        sys.stdout.flush()
+        # Private, non-inheritable copies of the pipes; fds 0/1/2 stop being the channel.
+        self._out: BinaryIO = os.fdopen(os.dup(1), "wb", buffering=0)
+        self._in: BinaryIO = os.fdopen(os.dup(0), "rb")
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        log_fd = os.open(workspace / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
         self._lock = threading.Lock()
         handler = logging.FileHandler(workspace / "log.txt")
-        handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+        handler.setFormatter(_CuttingFormatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(logging.INFO)
@@ -65,18 +93,20 @@ class ChildChannel:
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def emit(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"event": event, **fields}, default=str)
+        line = json.dumps({"event": event, **fields}, default=str).encode() + b"\n"
         with self._lock:
-            self._out.write(line + "\n")
-            self._out.flush()
+            self._out.write(line)
 
     def start_reading(self) -> None:
         threading.Thread(target=self._read_stdin, daemon=True, name="control").start()
 
     def _read_stdin(self) -> None:
         reason = "the parent is gone (stdin closed)"
-        for line in sys.stdin:
-            text = line.strip()
+        while raw := self._in.readline(MAX_EVENT_LINE_BYTES + 1):
+            if not raw.endswith(b"\n") and len(raw) > MAX_EVENT_LINE_BYTES:
+                reason = f"a control line over {MAX_EVENT_LINE_BYTES} bytes from the parent"
+                break
+            text = raw.decode(errors="replace").strip()
             if text == "abort":
                 reason = "abort requested"
                 break

@@ -2,33 +2,98 @@
 
 Args: ``num_rounds`` (default 3), ``min_clients`` (default 1): the fewest results a
 round may be averaged from, ``initial_model``: named arrays inline or an ``.npz`` in the
-app. Each round sends the model to every site still in the job, takes the weighted mean
-of each named array, and saves the model as ``models/round_<k>.npz``; the last one is
-also ``models/final_model.npz`` with ``models/metrics.json`` beside it.
+app, ``task_timeout`` (seconds; default meta.json's, else 600), ``max_result_bytes``
+(default 4 GiB), ``save_rounds`` (keep ``models/round_<k>.npz``; default: only for models
+under 64 MiB, so a 1 GB model does not fill the disk with every round).
+
+Each round sends the model to every site still in the job and folds each result into a
+running weighted sum as it arrives (the process holds the model, the sum and one result,
+never every result); the average keeps the model's float dtype. The last model is
+``models/final_model.npz`` with ``models/metrics.json`` beside it. Metrics: per site as
+each site reported them, and ``aggregated``: the weighted mean of every numeric metric.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from console.runtime.arrays import Model, model_from_config, save_model
+from console.runtime.arrays import Model, model_from_config, model_nbytes, save_model
 from console.runtime.context import ServerAppContext, SiteResult, SitesLost
+from console.runtime.limits import PayloadTooLarge
+
+SAVE_ROUNDS_BELOW_BYTES = 64 << 20
 
 
-def weighted_mean(results: list[SiteResult]) -> Model:
-    total = sum(r.weight for r in results)
-    if total <= 0:
-        raise ValueError("the results' weights add up to zero")
-    names = results[0].model.keys()
-    return {name: sum(r.model[name] * (r.weight / total) for r in results) for name in names}  # type: ignore[misc]
+class RunningMean:
+    """The weighted mean of models added one at a time, in one accumulator per array."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.count = 0
+        self._sums: Model = {}
+        self._dtypes: dict[str, np.dtype] = {}
+
+    def add(self, model: Model, weight: float) -> None:
+        if weight < 0:
+            raise ValueError(f"a result's weight must not be negative, not {weight}")
+        if self.count and model.keys() != self._sums.keys():
+            raise ValueError(f"a result's arrays {sorted(model)} differ from the others' {sorted(self._sums)}")
+        for name, array in model.items():
+            array = np.asarray(array)
+            if not self.count:
+                # Float models keep their dtype (a float32 model is summed in float32: memory stays
+                # one copy); integer arrays are averaged in float64.
+                dtype = array.dtype if array.dtype.kind in "fc" else np.dtype(np.float64)
+                self._dtypes[name] = dtype
+                self._sums[name] = np.zeros(array.shape, dtype=dtype)
+            elif array.shape != self._sums[name].shape:
+                raise ValueError(f"array {name!r} has shape {array.shape}, the others {self._sums[name].shape}")
+            if weight == 1.0:
+                self._sums[name] += array
+            else:
+                self._sums[name] += array * np.asarray(weight, dtype=self._dtypes[name])
+        self.total += weight
+        self.count += 1
+
+    def mean(self) -> Model:
+        if self.total <= 0:
+            raise ValueError("the results' weights add up to zero")
+        for array in self._sums.values():
+            array /= np.asarray(self.total, dtype=array.dtype)
+        return self._sums
+
+
+def weighted_mean(results: Iterable[SiteResult]) -> Model:
+    mean = RunningMean()
+    for result in results:
+        mean.add(result.model, result.weight)
+    return mean.mean()
+
+
+def aggregate_metrics(per_site: dict[str, dict[str, Any]], weights: dict[str, float]) -> dict[str, float]:
+    """Weighted mean of each numeric metric over the sites that reported it."""
+    sums: dict[str, float] = {}
+    totals: dict[str, float] = {}
+    for site, metrics in per_site.items():
+        for key, value in metrics.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                sums[key] = sums.get(key, 0.0) + float(value) * weights[site]
+                totals[key] = totals.get(key, 0.0) + weights[site]
+    return {key: sums[key] / totals[key] for key in sums if totals[key] > 0}
 
 
 def fedavg(ctx: ServerAppContext) -> None:
     num_rounds = int(ctx.args.get("num_rounds", 3))
     min_clients = int(ctx.args.get("min_clients", 1))
     model = model_from_config(ctx.args.get("initial_model"), ctx.app_dir)
+    save_rounds = ctx.args.get("save_rounds")
+    if save_rounds is None:
+        save_rounds = model_nbytes(model) < SAVE_ROUNDS_BELOW_BYTES
+    models = ctx.workspace / "models"
     history = []
     for round_number in range(1, num_rounds + 1):
         if ctx.aborted():
@@ -36,17 +101,31 @@ def fedavg(ctx: ServerAppContext) -> None:
         if len(ctx.sites) < min_clients:
             raise SitesLost(f"round {round_number}: {len(ctx.sites)} site(s) left, min_clients is {min_clients}")
         ctx.logger.info("round %d/%d: sending the model to %s", round_number, num_rounds, ", ".join(ctx.sites))
-        results = ctx.run_task(round_number, num_rounds, model)
+        mean = RunningMean()
+        metrics: dict[str, dict[str, Any]] = {}
+        weights: dict[str, float] = {}
+        results = ctx.task_results(round_number, num_rounds, model)
+        del model  # the task file holds it now; keep at most the sum and one result in memory
+        for result in results:
+            mean.add(result.model, result.weight)
+            metrics[result.site], weights[result.site] = result.metrics, result.weight
+            del result
         if ctx.aborted():
             return
-        if len(results) < min_clients:
-            raise SitesLost(f"round {round_number}: {len(results)} result(s), min_clients is {min_clients}")
-        model = weighted_mean(results)
-        save_model(model, ctx.workspace / "models" / f"round_{round_number}.npz")
-        metrics = {r.site: r.metrics for r in results}
-        history.append({"round": round_number, "sites": [r.site for r in results], "metrics": metrics})
-        ctx.logger.info("round %d/%d: averaged %d result(s)", round_number, num_rounds, len(results))
-        ctx.progress(round=round_number, num_rounds=num_rounds, sites_responded=len(results), metrics=metrics)
-    save_model(model, ctx.workspace / "models" / "final_model.npz")
-    np.save(ctx.workspace / "models" / "server.npy", next(iter(model.values())))
-    (ctx.workspace / "models" / "metrics.json").write_text(json.dumps(history, indent=2, default=float))
+        if mean.count < min_clients:
+            raise SitesLost(f"round {round_number}: {mean.count} result(s), min_clients is {min_clients}")
+        model = mean.mean()
+        if save_rounds:
+            save_model(model, models / f"round_{round_number}.npz")
+        aggregated = aggregate_metrics(metrics, weights)
+        history.append({"round": round_number, "sites": list(metrics), "metrics": metrics, "aggregated": aggregated})
+        ctx.logger.info("round %d/%d: averaged %d result(s)%s", round_number, num_rounds, mean.count,
+                        "".join(f", {k}={v:.4g}" for k, v in aggregated.items()))
+        try:
+            ctx.progress(round=round_number, num_rounds=num_rounds, sites_responded=mean.count, metrics=metrics,
+                         aggregated=aggregated)
+        except PayloadTooLarge:  # many sites with many metrics: the per-site part stays in metrics.json
+            ctx.progress(round=round_number, num_rounds=num_rounds, sites_responded=mean.count, aggregated=aggregated)
+    save_model(model, models / "final_model.npz")
+    np.save(models / "server.npy", next(iter(model.values())))
+    (models / "metrics.json").write_text(json.dumps(history, indent=2, default=float))

@@ -5,7 +5,7 @@ FLARE's hello-numpy-sag names Python classes in its app configs (``"workflows"``
 would run arbitrary code by name, so nothing here imports them: the few classes of that numpy
 example are recognised by their final name and mapped onto what we already run:
 
-- server: ``ScatterAndGather`` (``num_rounds``, ``min_clients``) with ``NPModelPersistor`` (its
+- server: ``ScatterAndGather`` (``num_rounds``, ``min_clients``, ``train_timeout``) with ``NPModelPersistor`` (its
   ``model``, or FLARE's default 3x3 model 1..9, as the array ``numpy_key``) → workflow ``fedavg``;
 - client: ``NPTrainer`` (``delta``, ``sleep_time``) for the task ``train`` → a built-in executor
   adding ``delta`` to every array.
@@ -63,11 +63,14 @@ def server_config(config: dict[str, Any]) -> dict[str, Any]:
         if persistor_name != "NPModelPersistor":
             raise ConfigError(f"FLARE persistor {persistor_name!r} is not supported; supported: {SUPPORTED_SERVER}")
         model = _args(persistor, "NPModelPersistor").get("model") or FLARE_DEFAULT_MODEL
-    return {"workflow": "fedavg", "args": {
+    ours: dict[str, Any] = {
         "num_rounds": int(args.get("num_rounds", 5)),
         "min_clients": int(args.get("min_clients", 1)),
         "initial_model": {NUMPY_KEY: model},
-    }}
+    }
+    if float(args.get("train_timeout") or 0) > 0:  # FLARE's 0 means "no timeout": ours then applies
+        ours["task_timeout"] = float(args["train_timeout"])
+    return {"workflow": "fedavg", "args": ours}
 
 
 def client_executor(config: dict[str, Any]) -> Callable[[dict[str, Any], TaskContext], TaskResult]:

@@ -1,8 +1,9 @@
 """A job's server app (the controller), run as ``python -m console.runtime.server_app``.
 
-Events on stdout, one JSON object a line: ``started``, ``progress``, ``task`` (a model for
-the job's sites); the app's own prints go to ``log.txt``. Commands on stdin: ``result`` (a
-site's answer), ``abort``. ``abort`` or stdin closing (the parent is gone) sets the abort
+Events on stdout, one JSON object a line: ``started``, ``progress``, ``task`` (a model file
+for the job's sites, in ``.transfer/``), ``error`` (why the app failed, for the job's errors);
+the app's own prints go to ``log.txt``. Commands on stdin: ``result`` (a site's answer, its
+model file beside the task's), ``abort``. ``abort`` or stdin closing (the parent is gone) sets the abort
 event; an app that has not stopped 2 s later, or SIGTERM, ends the process with code 3.
 Exit code: 0 completed, 1 the app or a site's executor raised (traceback in the log), 2 bad
 config or controller that cannot be loaded, 3 aborted, 4 too few sites left.
@@ -30,6 +31,7 @@ from console.runtime.child import (
 )
 from console.runtime.context import ServerAppContext, SiteFailed, SitesLost
 from console.runtime.fedavg import fedavg
+from console.runtime.limits import cut
 
 CONFIG_NAME = "config_fed_server.json"
 
@@ -51,7 +53,8 @@ def _resolve(config: dict, app_dir: Path, custom_allowed: bool) -> Callable[[Ser
     raise ConfigError(f"{CONFIG_NAME} names neither a 'controller' nor a 'workflow'")
 
 
-def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_allowed: bool = False) -> int:
+def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_allowed: bool = False,
+        task_timeout: float | None = None) -> int:
     if not workspace.is_dir():
         # No log to write to yet: stderr is the only place the runner can see this.
         print(f"server app: workspace {workspace} is not a folder", file=sys.stderr)
@@ -65,12 +68,15 @@ def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_al
         entry = _resolve(config, app_dir, custom_allowed)
     except ConfigError as exc:
         logger.error("job %s: bad server app config: %s", job_id, exc)
+        channel.emit("error", message=cut(f"bad server app config: {exc}"))
         return EXIT_CONFIG_ERROR
-    except Exception:
+    except Exception as exc:
         # The custom module itself is broken (syntax error, raises on import): it never ran.
         logger.exception("job %s: bad server app config: the controller's code cannot be loaded", job_id)
+        channel.emit("error", message=cut(f"the controller's code cannot be loaded: {type(exc).__name__}: {exc}"))
         return EXIT_CONFIG_ERROR
-    ctx = ServerAppContext(job_id, workspace, app_dir, config.get("args", {}), logger, channel, list(sites))
+    ctx = ServerAppContext(job_id, workspace, app_dir, config.get("args", {}), logger, channel, list(sites),
+                           task_timeout)
     channel.start_reading()
     logger.info("job %s: server app started (sites: %s)", job_id, ", ".join(sites) or "none")
     channel.emit("started")
@@ -85,14 +91,20 @@ def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_al
             return EXIT_ABORTED if ctx.aborted() else EXIT_APP_ERROR
     except SitesLost as exc:
         logger.error("job %s: %s", job_id, exc)
-        return EXIT_ABORTED if ctx.aborted() else EXIT_SITES_LOST
+        if ctx.aborted():
+            return EXIT_ABORTED
+        channel.emit("error", message=cut(str(exc)))
+        return EXIT_SITES_LOST
     except SiteFailed as exc:
         logger.error("job %s: a site's executor failed: %s", job_id, exc)
         return EXIT_APP_ERROR
-    except Exception:
+    except Exception as exc:
         logger.exception("job %s: server app raised", job_id)
         # An app that fails because it was being stopped was aborted, not broken.
-        return EXIT_ABORTED if ctx.aborted() else EXIT_APP_ERROR
+        if ctx.aborted():
+            return EXIT_ABORTED
+        channel.emit("error", message=cut(f"the server app raised {type(exc).__name__}: {exc}"))
+        return EXIT_APP_ERROR
     if ctx.aborted():
         logger.info("job %s: server app aborted", job_id)
         return EXIT_ABORTED
@@ -106,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-dir", required=True, type=Path)
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--sites", default="", help="comma-separated sites the job was deployed to")
+    parser.add_argument("--task-timeout", type=float, default=None, help="meta.json's task_timeout, seconds")
     parser.add_argument("--custom-code", action="store_true",
                         help="the job may run code from its custom/ folders (its submitter holds 'byoc')")
     args = parser.parse_args(argv)
     drop_workspace_from_path()
     sites = [s for s in args.sites.split(",") if s]
-    return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code)
+    return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
+               args.task_timeout)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """A job's client app on a site (the executor), run as ``python -m console.runtime.site_app``.
 
-Commands on stdin: ``task`` (a model to train on), ``end``, ``abort``. Events on stdout:
-``ready``, ``result`` (the trained model), ``error`` (the executor raised; the traceback
-is in this site's ``log.txt``). Exit code: 0 ended, 2 bad config, 3 aborted.
+Commands on stdin: ``task`` (its model is the file ``.transfer/task-<id>.model`` in the
+workspace), ``end``, ``abort``. Events on stdout: ``ready``, ``result`` (weight and metrics;
+the trained model is written to ``.transfer/result-<id>.model``), ``error`` (the executor
+raised, or its result broke a limit; the traceback is in this site's ``log.txt``).
+Exit code: 0 ended, 2 bad config, 3 aborted.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from console.runtime import flare_classic
-from console.runtime.arrays import decode_model, encode_model
+from console.runtime.arrays import model_nbytes, read_model, write_model
 from console.runtime.child import (
     EXIT_ABORTED,
     EXIT_COMPLETED,
     EXIT_CONFIG_ERROR,
+    TRANSFER_DIR,
     ChildChannel,
     ConfigError,
     drop_workspace_from_path,
@@ -26,27 +29,53 @@ from console.runtime.child import (
     load_config,
 )
 from console.runtime.contract import TaskContext, TaskResult
+from console.runtime.limits import (
+    DEFAULT_MAX_RESULT_BYTES,
+    MAX_METRICS_BYTES,
+    PayloadTooLarge,
+    check_json,
+    cut,
+)
 
 CONFIG_NAME = "config_fed_client.json"
 
 
+def task_file(workspace: Path, task_id: int) -> Path:
+    return workspace / TRANSFER_DIR / f"task-{task_id}.model"
+
+
+def result_file(workspace: Path, task_id: int) -> Path:
+    return workspace / TRANSFER_DIR / f"result-{task_id}.model"
+
+
 def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id: str, site: str,
               workspace: Path) -> None:
-    task_id = command.get("task_id")
+    task_id = int(command.get("task_id", 0))
     ctx = TaskContext(job_id, site, int(command.get("round", 0)), int(command.get("num_rounds", 0)), workspace,
                       channel.logger, channel.abort_event)
+    limit = int(command.get("max_result_bytes") or DEFAULT_MAX_RESULT_BYTES)
+    incoming = task_file(workspace, task_id)
     try:
-        outcome = train(decode_model(command["model"]), ctx)
+        try:
+            model = read_model(incoming)
+        finally:
+            incoming.unlink(missing_ok=True)
+        outcome = train(model, ctx)
+        del model
         if isinstance(outcome, dict):
             outcome = TaskResult(outcome)
         if not isinstance(outcome, TaskResult):
             raise TypeError(f"the executor returned {type(outcome).__name__}, not TaskResult or a dict of arrays")
-        channel.emit("result", task_id=task_id, model=encode_model(outcome.model), weight=outcome.weight,
-                     metrics=outcome.metrics)
+        size = model_nbytes(outcome.model)
+        if size > limit:
+            raise PayloadTooLarge(f"the result model of {size} bytes exceeds max_result_bytes ({limit} bytes)")
+        check_json(outcome.metrics, MAX_METRICS_BYTES, "the result's metrics")
+        write_model(outcome.model, result_file(workspace, task_id))
+        channel.emit("result", task_id=task_id, weight=float(outcome.weight), metrics=outcome.metrics)
         channel.logger.info("round %s: task done (weight %s)", ctx.round, outcome.weight)
     except Exception as exc:
-        channel.logger.error("round %s: the executor raised:\n%s", ctx.round, traceback.format_exc())
-        channel.emit("error", task_id=task_id, message=f"{type(exc).__name__}: {exc}")
+        channel.logger.error("round %s: the executor raised:\n%s", ctx.round, cut(traceback.format_exc()))
+        channel.emit("error", task_id=task_id, message=cut(f"{type(exc).__name__}: {exc}"))
 
 
 def run(job_id: str, site: str, app_dir: Path, workspace: Path, custom_allowed: bool = False) -> int:
@@ -59,7 +88,7 @@ def run(job_id: str, site: str, app_dir: Path, workspace: Path, custom_allowed: 
             train = import_entry(config.get("executor"), app_dir, "executor", custom_allowed)
     except ConfigError as exc:
         channel.logger.error("job %s: bad client app config: %s", job_id, exc)
-        channel.emit("error", task_id=None, message=f"bad client app config: {exc}")
+        channel.emit("error", task_id=None, message=cut(f"bad client app config: {exc}"))
         return EXIT_CONFIG_ERROR
     channel.start_reading()
     channel.logger.info("job %s: client app started on %s", job_id, site)

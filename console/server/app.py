@@ -80,10 +80,13 @@ class Server:
             log.info("job %s: %s refused, the job is already final", job_id, status.value)
             return None
         log.info("job %s (%s): %s", job_id, meta.get("name"), status.value)
-        self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
-                                    "time": time.time()})
         if status.is_final:
             self.scheduler.wake()
+        try:  # stored first; a push that fails never undoes or blocks the change
+            self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
+                                        "time": time.time()})
+        except Exception:
+            log.exception("job %s: the status change to %s could not be published", job_id, status.value)
         return meta
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:

@@ -1,9 +1,12 @@
 """A job's share on its sites, seen from the server: deploy, relay tasks, stop, collect.
 
-The controller (the job's server app) emits ``task`` events; each becomes one ``task``
-request per site, and every answer, or the reason there is none, goes back to the
-controller as a ``result`` line: ``kind: "exception"`` when the site's executor raised,
-``kind: "lost"`` when the site dropped out or did not answer in time.
+The controller (the job's server app) writes a task's model file and emits a ``task`` event;
+for each target site the model file is streamed to the site (``task``, an upload) and the
+trained model streamed back into the job's ``.transfer/`` folder (``task_result``, a
+download): 1 MiB chunks, never the whole model in memory. Every answer, or the reason there
+is none, goes back to the controller as a ``result`` line: ``kind: "exception"`` when the
+site's executor raised or its result broke a limit, ``kind: "timeout"`` when the site did not
+answer within the task's timeout (it stays in the job), ``kind: "lost"`` when the site dropped out.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.api.errors import InternalError
+from console.api.errors import InternalError, NoConnection
+from console.runtime.context import result_file, task_file
+from console.runtime.limits import DEFAULT_MAX_RESULT_BYTES, MAX_METRICS_BYTES, add_error, json_size
 from console.wire.errors import ErrorType, RemoteError
 
 if TYPE_CHECKING:
@@ -24,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("console.server.deployment")
 
 SITE_COMMAND_TIMEOUT = 30.0
+#: Room for a model file's header on top of its arrays' bytes.
+MODEL_HEADER_ALLOWANCE = 16 << 20
 
 
 class Deployment:
@@ -51,40 +59,89 @@ class Deployment:
                 await self._link(site).upload("deploy_job", args, job_zip, timeout=SITE_COMMAND_TIMEOUT)
                 return site
             except Exception as exc:
-                self.job.errors.setdefault(site, []).append(f"deploy failed: {exc}")
+                add_error(self.job.errors, site, f"deploy failed: {exc}")
                 log.warning("job %s: deploy to %s failed: %s", self.job.job_id, site, exc)
                 return None
 
         done = await asyncio.gather(*(one(site) for site in self.job.sites))
         return [site for site in done if site]
 
-    def relay(self, event: dict[str, Any], controller_stdin: asyncio.StreamWriter) -> None:
-        for site in event.get("targets", []):
-            task = asyncio.create_task(self._relay_one(site, event, controller_stdin))
+    def relay(self, event: dict[str, Any], workspace: Path, controller_stdin: asyncio.StreamWriter) -> None:
+        """Start streaming the task's model to each target; each answer goes to ``controller_stdin``."""
+        try:
+            task_id = int(event["task_id"])
+            targets = [str(site) for site in event.get("targets", [])]
+        except (KeyError, TypeError, ValueError):
+            log.warning("job %s: malformed task event ignored: %.200r", self.job.job_id, event)
+            return
+        # Our own link to the model file: the controller may delete its name (a round that timed
+        # out) while a slow site is still receiving.
+        source = task_file(workspace, task_id)
+        relayed = source.with_name(f"{source.name}.relay")
+        try:
+            os.link(source, relayed)
+        except OSError as exc:
+            log.error("job %s: task %s has no model file: %s", self.job.job_id, task_id, exc)
+            relayed = source
+        tasks = [asyncio.create_task(self._relay_one(site, task_id, event, relayed, workspace, controller_stdin))
+                 for site in targets]
+        for task in tasks:
             self.job.relays.add(task)
             task.add_done_callback(self.job.relays.discard)
 
-    async def _relay_one(self, site: str, event: dict[str, Any], stdin: asyncio.StreamWriter) -> None:
-        answer: dict[str, Any] = {"cmd": "result", "task_id": event.get("task_id"), "site": site}
+        async def cleanup() -> None:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            relayed.unlink(missing_ok=True)
+
+        self.job.relays.add(cleaner := asyncio.create_task(cleanup()))
+        cleaner.add_done_callback(self.job.relays.discard)
+
+    async def _relay_one(self, site: str, task_id: int, event: dict[str, Any], model: Path, workspace: Path,
+                         stdin: asyncio.StreamWriter) -> None:
+        answer: dict[str, Any] = {"cmd": "result", "task_id": task_id, "site": site}
+        timeout = float(event.get("timeout") or self.task_timeout)
+        limit = int(event.get("max_result_bytes") or DEFAULT_MAX_RESULT_BYTES)
+        target = result_file(workspace, task_id, site)
+        link = None
         try:
-            result = await self._link(site).request(
-                "task", {"job_id": self.job.job_id, "task_id": event.get("task_id"), "round": event.get("round", 0),
-                         "num_rounds": event.get("num_rounds", 0), "model": event.get("model")},
-                timeout=self.task_timeout)
-            answer.update(model=result["model"], weight=result.get("weight", 1.0), metrics=result.get("metrics", {}))
-        except InternalError as exc:  # the site's executor raised
+            link = self._link(site)
+            await link.upload("task", {"job_id": self.job.job_id, "task_id": task_id,
+                                       "round": int(event.get("round", 0)), "num_rounds": int(event.get("num_rounds", 0)),
+                                       "max_result_bytes": limit}, model, timeout=SITE_COMMAND_TIMEOUT)
+            # The head comes when the site's executor is done: the task's timeout bounds that wait
+            # (the controller keeps its own deadline; this one frees the relay of a site that hangs).
+            head = await link.download("task_result", {"job_id": self.job.job_id, "task_id": task_id}, target,
+                                       timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
+                                       max_bytes=limit + MODEL_HEADER_ALLOWANCE)
+            metrics = head.get("metrics") if isinstance(head, dict) else None
+            metrics = metrics if isinstance(metrics, dict) else {}
+            if json_size(metrics) > MAX_METRICS_BYTES:
+                raise ValueError(f"{site}: its metrics exceed the limit of {MAX_METRICS_BYTES} bytes")
+            answer.update(weight=float(head.get("weight", 1.0)), metrics=metrics)
+        except (InternalError, ValueError) as exc:  # the site's executor raised, or its result broke a limit
             answer.update(error=str(exc), kind="exception")
-            self.job.errors.setdefault(site, []).append(str(exc))
+            add_error(self.job.errors, site, str(exc))
+        except (NoConnection, TimeoutError) as exc:
+            if link is not None and link.connected:
+                answer.update(error=f"no result within {timeout:g} s", kind="timeout")
+                add_error(self.job.errors, site, f"task {task_id}: no result within the task_timeout of {timeout:g} s")
+            else:
+                self._lost(site, answer, exc)
         except Exception as exc:
-            answer.update(error=f"{type(exc).__name__}: {exc}", kind="lost")
-            self.job.errors.setdefault(site, []).append(f"lost: {exc}")
-            if site in self.job.sites:
-                self.job.sites.remove(site)
+            self._lost(site, answer, exc)
+        if "error" in answer:
+            target.unlink(missing_ok=True)
         try:
             stdin.write(json.dumps(answer).encode() + b"\n")
             await stdin.drain()
         except (ConnectionError, OSError):
-            pass  # the controller is gone; its exit code tells the story
+            target.unlink(missing_ok=True)  # the controller is gone; its exit code tells the story
+
+    def _lost(self, site: str, answer: dict[str, Any], exc: BaseException) -> None:
+        answer.update(error=f"{type(exc).__name__}: {exc}", kind="lost")
+        add_error(self.job.errors, site, f"lost: {exc}")
+        if site in self.job.sites:
+            self.job.sites.remove(site)
 
     async def stop_sites(self, sites: list[str], *, abort: bool) -> None:
         for task in list(self.job.relays):

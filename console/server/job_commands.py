@@ -112,7 +112,7 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
         await asyncio.to_thread(shutil.copyfile, store.job_zip(source_id), archive)
         signature = (store.job_dir(source_id) / SIGNATURE_FILE).read_bytes()  # the original signer's
         fields = {k: meta[k] for k in ("name", "deploy_map", "min_clients", "mandatory_clients", "resource_spec",
-                                       "byoc") if k in meta}
+                                       "byoc", "task_timeout") if k in meta}
         job_id = await _store_new_job(ctx, archive, fields, meta.get("job_folder_name", "job"), signature, source_id)
     finally:
         archive.unlink(missing_ok=True)

@@ -1,10 +1,14 @@
 """The job runner: a job's server app runs in a child process; its sites run their share.
 
-The child speaks JSON lines on stdout (``started``, ``progress``, ``task``) and ends with
-an exit code (0 completed, 1 an app or executor raised, 2 bad config, 3 aborted, 4 too
-few sites left); its stdin carries site results and the abort line, and closes when the
-server dies, so no job process outlives the server. Sites get the job before the child
-starts and are told to stop, and asked for their workspaces, when it ends.
+The child speaks JSON lines on stdout (``started``, ``progress``, ``task``, ``error``), each
+bounded (``console.runtime.limits``), and ends with an exit code (0 completed, 1 an app or
+executor raised, 2 bad config, 3 aborted, 4 too few sites left); its stdin carries site
+results and the abort line, and closes when the server dies, so no job process outlives the
+server. Models never pass through those lines: they are files in the job's ``.transfer/``
+folder, streamed to and from the sites by ``Deployment``. The child runs in its own session
+with the job's process marker; when it ends, or the job is aborted, every process it started
+is killed. Sites get the job before the child starts and are told to stop, and asked for
+their workspaces, when it ends.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from console.commands import Right
 from console.jobdef.archive import safe_extract, zip_dir_to_file
 from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
-from console.process import stop_child
+from console.process import exited, stop_child
 from console.provision.certs import load_cert
+from console.runtime.child import TRANSFER_DIR
+from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, add_error, cut, read_event_line
+from console.runtime.procs import job_env, job_marker, reap_job_processes
 from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.status import JobStatus
@@ -39,9 +46,13 @@ log = logging.getLogger("console.server.runner")
 
 #: How long an aborted job's process gets to stop by itself before it is killed.
 ABORT_GRACE_SECONDS = 3.0
-#: How long a site may take to answer one task before it counts as lost (``task_timeout`` in meta overrides).
+#: How long a site may take to answer one task (``task_timeout`` in meta.json or the workflow args overrides).
 DEFAULT_TASK_TIMEOUT = 600.0
 SERVER_APP_DIR = "app_server"
+#: After the server app exited, how long its event reader may take to see the end of the pipe.
+READER_DRAIN_SECONDS = 1.0
+#: Rounds of metrics kept in the job's meta (``round_metrics``); metrics.json in the workspace has all.
+MAX_ROUND_METRICS = 500
 
 _EXIT_STATUS = {
     0: JobStatus.FINISHED_COMPLETED,
@@ -90,6 +101,12 @@ class RunningJob:
     relays: set[asyncio.Task[None]] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     signature: dict[str, str] = field(default_factory=dict)  # signature, signed_by, signer_pem
+    forced_status: JobStatus | None = None  # the server stopped the app (it broke a limit)
+    round_metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def marker(self) -> str:
+        return job_marker(self.job_id, "server")
 
 
 def verified_signature(job_dir: Path, root_ca: Path) -> dict[str, str]:
@@ -138,7 +155,7 @@ class JobRunner:
         job.task = asyncio.create_task(self._run(job))
 
     async def _run(self, job: RunningJob) -> None:
-        deployment = Deployment(self.server, job, float(job.meta.get("task_timeout") or DEFAULT_TASK_TIMEOUT))
+        deployment = Deployment(self.server, job, _meta_task_timeout(job.meta) or DEFAULT_TASK_TIMEOUT)
         deployed: list[str] = []
         status = JobStatus.FINISHED_ABNORMAL
         try:
@@ -167,7 +184,7 @@ class JobRunner:
             job.signature = await asyncio.to_thread(verified_signature, store.job_dir(job.job_id),
                                                     self.server.kit.tls.ca)
         except JobDefinitionError as exc:
-            job.errors.setdefault("server", []).append(str(exc))
+            add_error(job.errors, "server", str(exc))
             log.error("job %s: %s", job.job_id, exc)
             return JobStatus.FINISHED_FAILED_TO_RUN, deployed
         if job.sites:
@@ -204,6 +221,8 @@ class JobRunner:
         return True
 
     async def _run_controller(self, job: RunningJob, deployment: Deployment) -> JobStatus:
+        (job.workspace / TRANSFER_DIR).mkdir(exist_ok=True)
+        timeout = _meta_task_timeout(job.meta)
         with open(job.workspace / "log.txt", "ab") as log_file:
             job.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "console.runtime.server_app",
@@ -211,21 +230,43 @@ class JobRunner:
                 "--app-dir", str(job.workspace / SERVER_APP_DIR),
                 "--workspace", str(job.workspace),
                 "--sites", ",".join(job.sites),
+                *(["--task-timeout", str(timeout)] if timeout else []),
                 *(["--custom-code"] if self._custom_code_allowed(job.meta) else []),
                 cwd=job.workspace,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_file,
-                limit=1 << 26,  # task lines carry whole models
+                env=job_env(job.marker),
+                start_new_session=True,
+                limit=MAX_EVENT_LINE_BYTES + 1,
             )
         if job.aborting:  # abort arrived while the process was being created
             asyncio.create_task(self._stop_process(job))
-        assert job.process.stdout is not None and job.process.stdin is not None
-        while line := await job.process.stdout.readline():
-            self._on_child_line(job, line, deployment)
-        code = await job.process.wait()
+        reader = asyncio.create_task(self._read_events(job, deployment))
+        code = await exited(job.process)
+        killed = await reap_job_processes(job.marker, job.process.pid)
+        if killed:
+            log.info("job %s: %d process(es) left behind by the server app were killed", job.job_id, killed)
+        # Something that inherited the pipe some other way (a fork) must not hold the job open.
+        done, _ = await asyncio.wait({reader}, timeout=READER_DRAIN_SECONDS)
+        if not done:
+            reader.cancel()
         log.info("job %s server app exited with code %s", job.job_id, code)
+        if job.forced_status is not None:
+            return job.forced_status
         return _EXIT_STATUS.get(code, JobStatus.FINISHED_ABNORMAL)
+
+    async def _read_events(self, job: RunningJob, deployment: Deployment) -> None:
+        assert job.process is not None and job.process.stdout is not None
+        try:
+            while line := await read_event_line(job.process.stdout):
+                self._on_child_line(job, line, deployment)
+        except LineTooLong as exc:
+            why = f"the server app sent {exc}; progress events, metrics and errors have documented limits"
+            log.error("job %s: %s; stopping it", job.job_id, why)
+            add_error(job.errors, "server", why)
+            job.forced_status = JobStatus.FINISHED_EXECUTION_EXCEPTION
+            job.process.kill()
 
     def _on_child_line(self, job: RunningJob, line: bytes, deployment: Deployment) -> None:
         try:
@@ -239,13 +280,30 @@ class JobRunner:
             self.server.change_status(job.job_id, JobStatus.RUNNING, start_time=start)
         elif event == "progress" and isinstance(message.get("data"), dict):
             job.last_progress = message["data"]
-            self.server.publish("job_progress", {"job_id": job.job_id, "name": job.name, "data": job.last_progress})
+            self._record_metrics(job, message["data"])
+            try:
+                self.server.publish("job_progress", {"job_id": job.job_id, "name": job.name, "data": job.last_progress})
+            except Exception:  # a push that fails must not stop the job
+                log.exception("job %s: progress could not be published", job.job_id)
+        elif event == "error":
+            add_error(job.errors, "server", cut(str(message.get("message"))))
         elif event == "task" and job.process is not None and job.process.stdin is not None:
-            deployment.relay(message, job.process.stdin)
+            deployment.relay(message, job.workspace, job.process.stdin)
+
+    def _record_metrics(self, job: RunningJob, data: dict[str, Any]) -> None:
+        """A round's metrics (per site and aggregated) go into the job's meta: ``round_metrics``."""
+        sites, aggregated = data.get("metrics"), data.get("aggregated")
+        if not isinstance(data.get("round"), int) or not (sites or aggregated):
+            return
+        entry = {"round": data["round"], "aggregated": aggregated if isinstance(aggregated, dict) else {},
+                 "sites": sites if isinstance(sites, dict) else {}}
+        job.round_metrics = [*job.round_metrics, entry][-MAX_ROUND_METRICS:]
+        self.server.store.update_meta(job.job_id, round_metrics=job.round_metrics)
 
     async def _archive_workspace(self, job: RunningJob) -> None:
         if not job.workspace.is_dir():
             return
+        shutil.rmtree(job.workspace / TRANSFER_DIR, ignore_errors=True)  # models in flight, not results
         target = self.server.store.workspace_zip(job.job_id)
         if not target.parent.is_dir():  # deleted meanwhile
             return
@@ -264,14 +322,27 @@ class JobRunner:
     async def _stop_process(self, job: RunningJob) -> None:
         if job.process is not None and not await stop_child(job.process, b"abort\n", ABORT_GRACE_SECONDS):
             log.warning("job %s did not stop within %.0f s; killed it", job.job_id, ABORT_GRACE_SECONDS)
+        if job.process is not None:
+            await reap_job_processes(job.marker, job.process.pid)
 
     async def stop_all(self) -> None:
         """Server shutdown: stop every job process; their jobs end ABANDONED."""
         for job in list(self.jobs.values()):
             if job.process is not None and job.process.returncode is None:
                 job.process.kill()
+            if job.process is not None:
+                await reap_job_processes(job.marker, job.process.pid)
             if job.task is not None:
                 job.task.cancel()
         tasks = [job.task for job in self.jobs.values() if job.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _meta_task_timeout(meta: dict[str, Any]) -> float | None:
+    """meta.json's ``task_timeout`` in seconds, if it sets a positive number."""
+    try:
+        value = float(meta.get("task_timeout") or 0)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None

@@ -1,4 +1,11 @@
-"""The jobs running on a site: deploy, relay tasks to the client app, end, abort, pack up."""
+"""The jobs running on a site: deploy, relay tasks to the client app, end, abort, pack up.
+
+Models pass through as files: a task's model arrives as an upload written to the job's
+``.transfer/`` folder, the client app writes its result beside it, and the server fetches
+that file as a download. The site holds no more than a chunk of either in memory.
+The client app runs in its own session with the job's process marker: when the job ends
+or is aborted, every process it started is killed (``console.runtime.procs``).
+"""
 
 from __future__ import annotations
 
@@ -14,13 +21,21 @@ from typing import Any
 
 from console.jobdef.archive import safe_extract, zip_dir_to_file
 from console.jobdef.code import job_code
-from console.process import stop_child
+from console.process import exited, stop_child
+from console.runtime.child import TRANSFER_DIR
+from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line
+from console.runtime.procs import job_env, job_marker, reap_job_processes
+from console.runtime.site_app import result_file, task_file
 from console.wire.errors import ErrorType, RemoteError
 
 log = logging.getLogger("console.site.jobs")
 
 STOP_GRACE_SECONDS = 3.0
 MAX_JOB_BYTES = 4 << 30
+#: The largest task model a site accepts from its server.
+MAX_TASK_MODEL_BYTES = 64 << 30
+#: After the client app exited, how long its event reader may take to see the end of the pipe.
+READER_DRAIN_SECONDS = 1.0
 
 
 @dataclass
@@ -29,11 +44,14 @@ class SiteJob:
     job_name: str
     app_name: str
     workspace: Path
+    marker: str
     process: asyncio.subprocess.Process | None = None
     status: str = "starting"
     current_tasks: list[str] = field(default_factory=list)
     waiting: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
-    reader: asyncio.Task[None] | None = None
+    limits: dict[int, int] = field(default_factory=dict)  # task_id -> max_result_bytes
+    watcher: asyncio.Task[None] | None = None
+    failure: str | None = None  # why the client app was stopped by the site
 
 
 class SiteJobs:
@@ -70,7 +88,8 @@ class SiteJobs:
             raise RemoteError(ErrorType.AUTHORIZATION, f"{self.site_name}: job {job_id} brings code "
                                                        f"({', '.join(code)}) and its submitter lacks the right "
                                                        "'byoc' on this site")
-        job = SiteJob(job_id, job_name, app_name, workspace)
+        (workspace / TRANSFER_DIR).mkdir(exist_ok=True)
+        job = SiteJob(job_id, job_name, app_name, workspace, job_marker(job_id, self.site_name))
         self.jobs[job_id] = job
         with open(workspace / "log.txt", "ab") as log_file:
             job.process = await asyncio.create_subprocess_exec(
@@ -78,57 +97,110 @@ class SiteJobs:
                 "--app-dir", str(app_dir), "--workspace", str(workspace), *(["--custom-code"] if code else []),
                 cwd=workspace,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
+                env=job_env(job.marker), start_new_session=True, limit=MAX_EVENT_LINE_BYTES + 1,
             )
-        job.reader = asyncio.create_task(self._read_events(job))
+        job.watcher = asyncio.create_task(self._watch(job))
         log.info("job %s (%s) deployed: client app pid %s", job_id, job_name, job.process.pid)
+
+    async def _watch(self, job: SiteJob) -> None:
+        """Read the client app's events until it exits, then end every process it left behind."""
+        assert job.process is not None
+        reader = asyncio.create_task(self._read_events(job))
+        code = await exited(job.process)
+        killed = await reap_job_processes(job.marker, job.process.pid)
+        if killed:
+            log.info("job %s: %d process(es) left behind by the client app were killed", job.job_id, killed)
+        # A process that inherited the pipe some other way (a fork) must not hold the job open.
+        done, _ = await asyncio.wait({reader}, timeout=READER_DRAIN_SECONDS)
+        if not done:
+            reader.cancel()
+        job.status = "stopped"
+        why = job.failure or f"the client app exited with code {code}"
+        for future in job.waiting.values():
+            if not future.done():
+                future.set_result({"event": "error", "message": why})
 
     async def _read_events(self, job: SiteJob) -> None:
         assert job.process is not None and job.process.stdout is not None
-        while line := await job.process.stdout.readline():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            kind = event.get("event")
-            if kind == "ready":
-                job.status = "started"
-            elif kind in ("result", "error"):
-                future = job.waiting.pop(event.get("task_id"), None)
-                if future is not None and not future.done():
-                    future.set_result(event)
-        code = await job.process.wait()
-        job.status = "stopped"
-        for future in job.waiting.values():
-            if not future.done():
-                future.set_result({"event": "error", "message": f"the client app exited with code {code}"})
-        job.waiting.clear()
+        try:
+            while line := await read_event_line(job.process.stdout):
+                self._on_event(job, line)
+        except LineTooLong as exc:
+            job.failure = (f"the client app sent {exc}; results, metrics and errors have documented limits "
+                           "(docs/protocol.md)")
+            log.error("job %s: %s; stopping it", job.job_id, job.failure)
+            job.process.kill()
 
-    async def run_task(self, job_id: str, task_id: int, round_number: int, num_rounds: int,
-                       model: str) -> dict[str, Any]:
+    def _on_event(self, job: SiteJob, line: bytes) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            log.warning("job %s: unreadable line from the client app: %r", job.job_id, line[:200])
+            return
+        kind = event.get("event") if isinstance(event, dict) else None
+        if kind == "ready":
+            job.status = "started"
+        elif kind in ("result", "error"):
+            # Kept until the server fetches it (task_result), which may come after this event.
+            future = job.waiting.get(event.get("task_id"))  # type: ignore[arg-type]
+            if future is not None and not future.done():
+                future.set_result(event)
+            elif kind == "error":
+                job.failure = cut(str(event.get("message")))
+
+    async def receive_task(self, job_id: str, task_id: int, round_number: int, num_rounds: int,
+                           max_result_bytes: int, receive: Any) -> None:
+        """Store the streamed model (``receive(path, max_bytes)``) and hand the task to the client app."""
         job = self.job(job_id)
-        assert job.process is not None and job.process.stdin is not None
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        job.waiting[task_id] = future
+        if task_id in job.waiting:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"task {task_id} of job {job_id} is already running")
+        path = task_file(job.workspace, task_id)
+        try:
+            await receive(path, MAX_TASK_MODEL_BYTES, sync=False)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        if job.process is None or job.process.returncode is not None or job.process.stdin is None:
+            path.unlink(missing_ok=True)
+            raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"job {job_id}'s client app on {self.site_name} has ended")
+        job.waiting[task_id] = asyncio.get_running_loop().create_future()
+        job.limits[task_id] = max_result_bytes
         job.current_tasks = ["train"]
-        command = {"cmd": "task", "task_id": task_id, "round": round_number, "num_rounds": num_rounds, "model": model}
+        command = {"cmd": "task", "task_id": task_id, "round": round_number, "num_rounds": num_rounds,
+                   "max_result_bytes": max_result_bytes}
         job.process.stdin.write(json.dumps(command).encode() + b"\n")
         await job.process.stdin.drain()
-        try:
-            event = await future
-        finally:
-            job.current_tasks = []
+
+    async def task_result(self, job_id: str, task_id: int) -> tuple[Path, dict[str, Any]]:
+        """Wait for the task's result: the trained model file and its head (weight, metrics)."""
+        job = self.job(job_id)
+        future = job.waiting.get(task_id)
+        if future is None:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"no task {task_id} of job {job_id} on {self.site_name}")
+        event = await asyncio.shield(future)
+        job.waiting.pop(task_id, None)
+        job.current_tasks = ["train"] if any(not f.done() for f in job.waiting.values()) else []
+        limit = job.limits.pop(task_id, 0)
+        path = result_file(job.workspace, task_id)
         if event.get("event") == "error":
+            path.unlink(missing_ok=True)
             # INTERNAL marks "the executor raised": the server ends the job EXECUTION_EXCEPTION.
             raise RemoteError(ErrorType.INTERNAL, f"{self.site_name}: {event.get('message')}")
-        return {"model": event["model"], "weight": event.get("weight", 1.0), "metrics": event.get("metrics", {})}
+        size = path.stat().st_size if path.is_file() else -1
+        if size < 0 or (limit and size > limit + (16 << 20)):
+            path.unlink(missing_ok=True)
+            why = "wrote no result file" if size < 0 else f"wrote a result of {size} bytes, over {limit}"
+            raise RemoteError(ErrorType.INTERNAL, f"{self.site_name}: the client app {why}")
+        return path, {"weight": event.get("weight", 1.0), "metrics": event.get("metrics", {})}
 
     async def stop(self, job_id: str, *, abort: bool) -> None:
         job = self.jobs.pop(job_id, None)
         if job is None or job.process is None:
             return
         await stop_child(job.process, b"abort\n" if abort else b'{"cmd": "end"}\n', STOP_GRACE_SECONDS)
-        if job.reader is not None:
-            await asyncio.gather(job.reader, return_exceptions=True)
+        if job.watcher is not None:
+            await asyncio.gather(job.watcher, return_exceptions=True)
+        shutil.rmtree(job.workspace / TRANSFER_DIR, ignore_errors=True)
         log.info("job %s %s", job_id, "aborted" if abort else "ended")
 
     async def stop_all(self) -> None:

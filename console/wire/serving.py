@@ -101,8 +101,9 @@ class RequestContext:
                 raise RemoteError(ErrorType.INVALID_ARGUMENT, "upload cancelled; nothing was stored")
             yield chunk
 
-    async def receive_upload(self, path: Path, max_bytes: int) -> int:
-        """Write the upload to ``path`` and sync it; refuse past ``max_bytes``."""
+    async def receive_upload(self, path: Path, max_bytes: int, *, sync: bool = True) -> int:
+        """Write the upload to ``path`` and sync it (unless ``sync`` is False: a transient file, such
+        as a task's model, need not survive a crash); refuse past ``max_bytes``."""
         total = 0
         try:
             with open(path, "wb") as out:
@@ -115,7 +116,8 @@ class RequestContext:
                         )
                     out.write(chunk)
                 out.flush()
-                os.fsync(out.fileno())
+                if sync:
+                    os.fsync(out.fileno())
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 log.error("upload to %s failed: disk full", path)

@@ -1,0 +1,235 @@
+"""Real models through the real server and sites: sizes, limits, timeouts, abort of a whole process tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from console.runtime.arrays import ModelFormatError, read_model, write_model
+from console.runtime.procs import MARKER_VAR
+
+from conftest import EXAMPLES, wait_until
+from jobs import numpy_job
+
+PLUS_ONE = '''
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    return TaskResult({k: v + 1 for k, v in model.items()}, weight=1.0, metrics={"round": ctx.round})
+'''
+
+
+def _model_job(root: Path, nbytes: int, rounds: int) -> tuple[Path, dict[str, np.ndarray]]:
+    """hello-numpy with a float32 initial model of ``nbytes`` (random: it does not compress) in the app."""
+    folder = root / f"model-{nbytes}"
+    shutil.copytree(EXAMPLES / "hello-numpy", folder)
+    rng = np.random.default_rng(nbytes)
+    count = nbytes // 4
+    start = {"dense": rng.random(count - count // 4, dtype=np.float32),
+             "bias": rng.random((count // 4 // 8, 8), dtype=np.float32)}
+    np.savez(folder / "app" / "initial.npz", **start)
+    config_path = folder / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["args"].update(num_rounds=rounds, initial_model="initial.npz")
+    config_path.write_text(json.dumps(config))
+    (folder / "app" / "custom" / "trainer.py").write_text(PLUS_ONE)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["name"] = f"model-{nbytes}"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder, start
+
+
+@pytest.mark.timeout(240)
+def test_models_from_1_kb_to_64_mb_arrive_exact(session, sites, project, tmp_path: Path) -> None:
+    for nbytes, rounds in ((1 << 10, 3), (1 << 20, 3), (64 << 20, 2)):
+        folder, start = _model_job(tmp_path, nbytes, rounds)
+        job_id = session.submit_job(str(folder))
+        meta = session.wait_for_job(job_id, timeout=180)
+        assert meta["status"] == "FINISHED:COMPLETED", (nbytes, meta.get("job_errors"))
+        with np.load(project.server_kit / job_id / "models" / "final_model.npz") as final:
+            for name, array in start.items():
+                expected = array
+                for _ in range(rounds):
+                    expected = expected + np.float32(1)
+                assert final[name].dtype == np.float32
+                np.testing.assert_array_equal(final[name], expected)
+        # Models in flight are gone once the job ends, on the server and on both sites.
+        assert not (project.server_kit / job_id / ".transfer").exists()
+        for site in ("site-1", "site-2"):
+            assert not (project.kit(site) / job_id / ".transfer").exists()
+        shutil.rmtree(folder)
+
+
+def test_model_file_round_trip_and_refusals(tmp_path: Path) -> None:
+    model = {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.array(2.5), "i": np.arange(3, dtype=np.int8),
+             "empty": np.zeros((0, 5), dtype=np.float64)}
+    path = tmp_path / "m.model"
+    write_model(model, path)
+    back = read_model(path)
+    assert list(back) == list(model)
+    for name, array in model.items():
+        assert back[name].dtype == array.dtype and back[name].shape == array.shape
+        np.testing.assert_array_equal(back[name], array)
+    with pytest.raises(ModelFormatError, match="numeric arrays only"):
+        write_model({"o": np.array([object()])}, tmp_path / "o.model")
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(ModelFormatError, match="truncated"):
+        read_model(path)
+    (tmp_path / "pickle.model").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(ModelFormatError, match="not a model file"):
+        read_model(tmp_path / "pickle.model")
+
+
+OVERSIZE_CONTROLLER = '''
+from console.runtime.limits import PayloadTooLarge
+
+
+def run(ctx):
+    if ctx.args.get("raw"):
+        # Straight onto the control channel, past the helper's check: the server must stop it.
+        ctx.channel.emit("progress", data={"blob": "x" * (1 << 20)})
+        ctx.sleep(30)
+    else:
+        ctx.progress(blob="x" * (1 << 20))
+'''
+
+
+def _oversize_progress_job(root: Path, raw: bool) -> Path:
+    folder = root / f"oversize-progress-{raw}"
+    shutil.copytree(EXAMPLES / "hello-server", folder)
+    (folder / "app" / "custom" / "big.py").write_text(OVERSIZE_CONTROLLER)
+    (folder / "app" / "config" / "config_fed_server.json").write_text(
+        json.dumps({"controller": "big:run", "args": {"raw": raw}}))
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["name"] = f"oversize-progress-{raw}"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.mark.timeout(120)
+def test_payloads_over_their_limits_end_the_job_with_a_clear_error(session, sites, tmp_path: Path) -> None:
+    # A result over max_result_bytes: refused on the site before it travels.
+    folder = numpy_job(tmp_path, name="big-result", rounds=2)
+    config_path = folder / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["args"]["max_result_bytes"] = 40
+    config_path.write_text(json.dumps(config))
+    job_id = session.submit_job(str(folder))
+    meta = session.wait_for_job(job_id, timeout=60)
+    assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION"
+    errors = " ".join(e for entries in meta["job_errors"].values() for e in entries)
+    assert "exceeds max_result_bytes (40 bytes)" in errors
+
+    # A progress event over its limit, through the helper and straight onto the channel.
+    for raw, expected in ((False, "a progress event of"), (True, "longer than 262144 bytes")):
+        job_id = session.submit_job(str(_oversize_progress_job(tmp_path, raw)))
+        meta = session.wait_for_job(job_id, timeout=60)
+        assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
+        assert expected in " ".join(meta["job_errors"]["server"])
+    # The server still runs jobs: nothing was wedged.
+    job_id = session.submit_job(str(numpy_job(tmp_path, name="after", rounds=1)))
+    assert session.wait_for_job(job_id, timeout=60)["status"] == "FINISHED:COMPLETED"
+
+
+TREE_TRAINER = '''
+import os
+import subprocess
+import sys
+import time
+
+from console.runtime.contract import TaskResult
+
+CHILD = "import time\\nwhile True: time.sleep(1)"
+
+
+def train(model, ctx):
+    if ctx.round == 1:
+        # A grandchild holding the original stdout and a setsid child in a session of its own.
+        subprocess.Popen([sys.executable, "-c", CHILD], stdout=sys.__stdout__)
+        subprocess.Popen([sys.executable, "-c", CHILD], start_new_session=True)
+        os.system(f"{sys.executable} -c 'import time; time.sleep(600)' &")
+        if os.fork() == 0:  # a fork holds every descriptor, the control channel's too
+            time.sleep(600)
+            os._exit(0)
+    while not ctx.aborted():
+        time.sleep(0.05)
+    return TaskResult(model)
+'''
+
+
+def _marked(job_id: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"{MARKER_VAR}={job_id}:".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def _describe(pids: list[int]) -> list[str]:
+    described = []
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except OSError:
+            continue
+        described.append(f"{pid} [{status}] {cmdline[:120]}")
+    return described
+
+
+@pytest.mark.timeout(120)
+def test_abort_kills_grandchildren_and_setsid_children(session, sites, tmp_path: Path) -> None:
+    folder = numpy_job(tmp_path, name="tree", rounds=3)
+    (folder / "app" / "custom" / "trainer.py").write_text(TREE_TRAINER)
+    job_id = session.submit_job(str(folder))
+    try:
+        # The server app, and on each site its client app + 4 (setsid child, stdout holder, background
+        # sleep, fork).
+        wait_until(lambda: len(_marked(job_id)) >= 2 * 5 + 1, 30, "the job's process trees on both sites")
+        session.abort_job(job_id)
+        aborted = time.monotonic()
+        while (left := _marked(job_id)) and time.monotonic() - aborted < 5:
+            time.sleep(0.05)
+        assert not left, f"still running 5 s after abort_job: {_describe(left)}"
+        assert session.wait_for_job(job_id, timeout=30)["status"] == "FINISHED:ABORTED"
+    finally:
+        for pid in _marked(job_id):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.timeout(120)
+def test_task_timeout_drops_a_late_result_and_the_round_goes_on(session, sites, project, tmp_path: Path) -> None:
+    folder = numpy_job(tmp_path, name="late", rounds=3, min_clients=1, task_timeout=2)
+    (folder / "app" / "custom" / "trainer.py").write_text('''
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    if ctx.site_name == "site-2" and ctx.round == 1:
+        time.sleep(3)
+    return TaskResult({k: v + 1 for k, v in model.items()})
+''')
+    job_id = session.submit_job(str(folder))
+    meta = session.wait_for_job(job_id, timeout=60)
+    assert meta["status"] == "FINISHED:COMPLETED", meta
+    log = (project.server_kit / job_id / "log.txt").read_text()
+    assert "no result from site-2 within the task_timeout of 2 s" in log
+    assert "came after its task_timeout; dropped" in log
+    start = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype=float)
+    with np.load(project.server_kit / job_id / "models" / "final_model.npz") as final:
+        np.testing.assert_array_equal(final["weights"], start + 3)
