@@ -78,6 +78,7 @@ class InteractiveShell:
             # history (Right arrow takes it) gives the same recall without that cost.
             auto_suggest=AutoSuggestFromHistory(),
             enable_history_search=False,
+            enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs keys) or v (vi): the line in $EDITOR
         )
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
