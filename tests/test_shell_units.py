@@ -8,12 +8,10 @@ import time
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
-from pygments.token import Comment, Keyword, Name, Number, String
 
 from console.commands import CATALOG
 from console.shell.completion import CompletionData, ShellCompleter
 from console.shell.config import DEFAULT_CONFIG, load_config
-from console.shell.lexer import CommandLexer
 from console.shell.output import Format, render, table
 from console.shell.parse import UsageError, parse_command
 from console.shell.themes import available_themes, load_theme
@@ -135,18 +133,25 @@ def test_completion_data_follows_pushes_and_scales() -> None:
 # -- lexer, themes, output, config -------------------------------------------------------
 
 
-def test_lexer_tokens() -> None:
-    tokens = [(t, v) for t, v in CommandLexer().get_tokens(
-        "abort_job 0a1b2c3d-0000-4000-8000-000000000001 --yes # why\n") if v.strip()]
-    assert tokens[0] == (Keyword, "abort_job")
-    assert tokens[1] == (Name.Constant, IDS[0])
-    assert tokens[2] == (Name.Attribute, "--yes")
-    assert tokens[3][0] in Comment
-    tokens = [(t, v) for t, v in CommandLexer().get_tokens("list_jobs -m 50 ./jobs/x server\n") if v.strip()]
-    assert (Number, "50") in [(t if t not in Number else Number, v) for t, v in tokens]
-    assert any(t in String and v == "./jobs/x" for t, v in tokens)
-    assert (Name.Builtin, "server") in tokens
-    assert list(CommandLexer().get_tokens("nonsense\n"))[0][0] is Name.Exception
+def test_highlighting_follows_the_grammar() -> None:
+    from console.shell.lexer import COMMENT, ERROR, JOB, KEYWORD, NUMBER, OPTION, PLACE, STRING, highlight
+
+    def styles(line: str, at_end: bool = False) -> list[tuple[str, str]]:
+        return [(s, t) for s, t in highlight(line, at_end) if t.strip()]
+
+    assert styles(f"abort_job {IDS[0]} --yes # why") == [
+        (KEYWORD, "abort_job"), (JOB, IDS[0]), (OPTION, "--yes"), (COMMENT, "# why")]
+    # A job-ID prefix is a job ID at any length; a site is a site wherever it stands.
+    assert styles("get_job_meta 0a")[1] == styles("get_job_meta 0a1b2c3d")[1][:1] + ("0a",)
+    assert styles("check_status client site-1")[2] == (PLACE, "site-1") == styles("ls site-1")[1]
+    assert styles("list_jobs -m 50 9f") == [(KEYWORD, "list_jobs"), (OPTION, "-m"), (NUMBER, "50"), (JOB, "9f")]
+    assert styles("submit_job ./jobs/x")[1] == (STRING, "./jobs/x")
+    # A command being typed is no error yet; a finished unknown word is.
+    assert styles("list_j", at_end=True) == [("", "list_j")]
+    assert styles("list_j") == [(ERROR, "list_j")]
+    assert styles("nonsense", at_end=True) == [(ERROR, "nonsense")]
+    assert styles("LIST_JOBS; help bye") == [(KEYWORD, "LIST_JOBS"), ("", ";"), (KEYWORD, "help"), (KEYWORD, "bye")]
+    assert styles("get_job_meta 0a extra")[2] == (ERROR, "extra")
 
 
 def test_themes_are_data_files() -> None:

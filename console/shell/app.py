@@ -20,7 +20,6 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, InMemoryHistory
-from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import print_formatted_text
 from prompt_toolkit.styles import DynamicStyle, Style
@@ -68,7 +67,7 @@ class InteractiveShell:
                                      lambda: [m.job_id for m in self.monitors.running()], backend.engine,
                                      stale=None if backend.pushes else self.refresher.stale),
             complete_while_typing=True,
-            lexer=PygmentsLexer(CommandLexer),
+            lexer=CommandLexer(),
             style=DynamicStyle(lambda: self._style),
             include_default_pygments_style=False,
             bottom_toolbar=lambda: render_toolbar(self._toolbar),
