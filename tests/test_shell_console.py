@@ -4,6 +4,8 @@ rights, pastes, aliases, monitors, timing, output, completion while typing, sett
 from __future__ import annotations
 
 import re
+import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +141,44 @@ def test_a_command_while_the_server_is_down_fails_at_once(shell, server) -> None
     shell.send("list_jobs\r")
     shell.expect_exact("(none)")
     leave(shell)
+
+
+PAGER = """
+import os, select, sys, termios, tty
+sys.stdin.read()
+fd = os.open("/dev/tty", os.O_RDONLY)
+saved = termios.tcgetattr(fd)
+tty.setcbreak(fd, termios.TCSANOW)
+pending = os.read(fd, 100) if select.select([fd], [], [], 0.3)[0] else b""
+termios.tcsetattr(fd, termios.TCSANOW, saved)
+print("PAGER-GOT:" + repr(pending))
+"""
+
+
+def test_type_ahead_waits_for_the_next_prompt(server, project, session, tmp_path: Path) -> None:
+    for name in ("first", "second"):
+        session.submit_job(str(waiting_for_sites(tmp_path / name, name=name)))
+    pager = tmp_path / "pager.py"
+    pager.write_text(PAGER)
+    # 12x80: two jobs are too wide for a table, and as records too tall: they go through the pager.
+    shell = spawn(project.kit(ADMIN), tmp_path, (12, 80), PAGER=f"{sys.executable} {pager}")
+    try:
+        shell.expect(PROMPT)
+        server.process.send_signal(signal.SIGSTOP)  # list_jobs now waits for the server
+        try:
+            shell.send("list_jobs\r")
+            time.sleep(0.5)
+            shell.send("help bye\rmoni")  # typed while list_jobs runs
+            shell.expect(pexpect.TIMEOUT, timeout=1.5)
+            assert "help bye" not in shell.before and "moni" not in shell.before  # not echoed into its output
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        shell.expect_exact("PAGER-GOT:b''")  # the pager got none of it...
+        shell.expect_exact("usage: bye")  # ...the next prompt did: the whole line ran
+        shell.expect(PROMPT)
+        shell.send("tors\r")  # and the half-typed word waited in the line
+        shell.expect_exact("no monitors running")
+        shell.expect(PROMPT)
+        leave(shell)
+    finally:
+        shell.terminate(force=True)

@@ -35,6 +35,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, needs_pager, page, render
 from console.shell.parse import UsageError, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
+from console.shell.terminal import quiet_input, take_typeahead
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -59,6 +60,8 @@ class InteractiveShell:
         self.executor = Executor(backend, self.state, self, self.monitors, self.refresher)
         self._style: Style = self._load_style(config.theme)
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._typeahead = ""  # keys typed before a pager opened: the next prompt's text
+        self._queued: list[str] = []  # whole lines typed then: run before the next prompt
         self.user = backend.user
         self.server = backend.server
         self.prompt = PromptSession(
@@ -193,8 +196,16 @@ class InteractiveShell:
         if outcome.message:
             parts.append(outcome.message)
         text = "\n".join(p for p in parts if p)
-        if text and not (needs_pager(text) and page(text, os.environ.get("PAGER") or self.config.pager)):
-            print(text)
+        if not text:
+            return
+        if needs_pager(text):
+            # Keys typed ahead are for the next prompt, not commands for the pager.
+            *lines, rest = (self._typeahead + take_typeahead()).split("\n")
+            self._queued += [line for line in lines if line.strip()]
+            self._typeahead = rest
+            if page(text, os.environ.get("PAGER") or self.config.pager):
+                return
+        print(text)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -215,7 +226,7 @@ class InteractiveShell:
             return True
         task = asyncio.create_task(self.executor.run(parsed))
         try:
-            with self._ctrl_c_cancels(task):
+            with self._ctrl_c_cancels(task), quiet_input():  # type-ahead waits, unechoed, for the next prompt
                 outcome = await task
         except asyncio.CancelledError:
             if not task.cancelled():
@@ -241,8 +252,16 @@ class InteractiveShell:
         try:
             while True:
                 self.prompt.editing_mode = EditingMode.VI if self.state.editing == "vi" else EditingMode.EMACS
+                if self._queued:  # typed ahead while output was paged: run as if typed now
+                    line = self._queued.pop(0)
+                    self.prompt.history.append_string(line)
+                    print(f"{self.user} on {self.server}> {line}")
+                    if not await self.run_line(line):
+                        break
+                    continue
+                default, self._typeahead = self._typeahead, ""
                 try:
-                    line = await self.prompt.prompt_async(self._prompt_message)
+                    line = await self.prompt.prompt_async(self._prompt_message, default=default)
                 except KeyboardInterrupt:
                     continue
                 except EOFError:
