@@ -14,8 +14,8 @@ import pexpect
 import pytest
 from shell_helpers import CONSOLE, PROMPT, console_env
 
-from conftest import ADMIN, make_project
-from jobs import waiting_for_sites
+from conftest import ADMIN, make_project, wait_until
+from jobs import hello_server, waiting_for_sites
 
 MEMBER = "member@example.com"
 pytestmark = pytest.mark.timeout(120)
@@ -182,3 +182,52 @@ def test_type_ahead_waits_for_the_next_prompt(server, project, session, tmp_path
         leave(shell)
     finally:
         shell.terminate(force=True)
+
+
+def test_output_completion_while_typing_and_settings_that_last(shell, session, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    job_id = session.submit_job(str(hello_server(jobs, steps=1, step_seconds=0.1)))
+    wait_until(lambda: session.get_job_status(job_id).startswith("FINISHED"), 30, "the job to finish")
+    short = job_id[:8]
+    # Logs as text with a header per target; a finished job's errors point to them.
+    shell.send(f"get_job_logs {short}\r")
+    shell.expect_exact("== server ==")
+    shell.expect(PROMPT)
+    assert "\\n" not in shell.before
+    shell.send(f"show_errors {short} server\r")
+    shell.expect_exact(f"is not running, so there are no live errors to show; a finished job's errors and "
+                       f"progress are in its logs: get_job_logs {short}")
+    shell.expect(PROMPT)
+    # A folder without meta.json is refused at once, naming the job folders inside it.
+    shell.send(f"submit_job {jobs}\r")
+    shell.expect_exact("is not a job folder: it has no meta.json; job folders inside it: hello-server-1x0.1")
+    shell.expect(PROMPT)
+    # Completion while typing, no Tab: commands, then job IDs newest first with name, status and age.
+    shell.send("get_job_me")
+    shell.expect_exact("the full meta of a job")
+    shell.sendcontrol("c")
+    shell.send("abort_job ")
+    shell.expect(re.compile(rf"{short}\s.*hello-server  FINISHED:COMPLETED  \d+s ago"))
+    shell.sendcontrol("c")
+    # Records for people; raw is the wire's JSON; expanded on shows records vertically.
+    shell.send(f"get_job_meta {short}\r")
+    shell.expect(re.compile(r"submit_time +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\r\n"))  # local time, whole seconds
+    shell.expect(PROMPT)
+    shell.send(f"set format raw; get_job_meta {short}\r")
+    shell.expect(rf'\{{"[^\r\n]*"job_id": "{job_id}"')  # one line of JSON, as it came
+    shell.expect(PROMPT)
+    shell.send("set format table; set expanded on; list_jobs; timing on\r")
+    shell.expect_exact("-[ RECORD 1 ]")
+    shell.expect_exact("timing on")
+    shell.expect(PROMPT)
+    # A user theme from the config folder, and every setting kept for next time.
+    themes = tmp_path / "config" / "flare-console" / "themes"
+    themes.mkdir()
+    (themes / "mine.toml").write_text('name = "mine"\n[styles]\nprompt = "bold"\n')
+    shell.send("theme mine\r")
+    shell.expect_exact("theme: mine")
+    leave(shell)
+    config = (tmp_path / "config" / "flare-console" / "config.toml").read_text()
+    for line in ('theme = "mine"', 'format = "table"', 'expanded = "on"', "timing = true"):
+        assert re.search(rf"^{re.escape(line)}$", config, re.M), line
+    assert config.startswith("# flare-console settings")  # the comments stay

@@ -198,7 +198,7 @@ class InteractiveShell:
         text = "\n".join(p for p in parts if p)
         if not text:
             return
-        if needs_pager(text):
+        if needs_pager(text, self.state.format):
             # Keys typed ahead are for the next prompt, not commands for the pager.
             *lines, rest = (self._typeahead + take_typeahead()).split("\n")
             self._queued += [line for line in lines if line.strip()]

@@ -54,11 +54,13 @@ def _logs(result: Any) -> str | None:
     return "\n".join(parts) or "(no logs)"
 
 
-def needs_pager(text: str) -> bool:
-    """Taller than the screen, or wider than it (wide tables wrap into mush otherwise)."""
+def needs_pager(text: str, fmt: Format = Format.TABLE) -> bool:
+    """Taller than the screen, or (a table) wider than it: wide tables wrap into mush otherwise.
+    JSON and raw text are made to be copied whole, so only their height counts."""
     size = shutil.get_terminal_size((80, 24))
     lines = text.split("\n")
-    return len(lines) > size.lines - 2 or max(len(line) for line in lines) > size.columns
+    wide = fmt is Format.TABLE and max(len(line) for line in lines) > size.columns
+    return len(lines) > size.lines - 2 or wide
 
 
 def page(text: str, pager: str | None = None) -> bool:
