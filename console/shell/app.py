@@ -24,6 +24,7 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import print_formatted_text
 from prompt_toolkit.styles import DynamicStyle, Style
 
+from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
 from console.shell.completion import ShellCompleter
@@ -50,8 +51,10 @@ def no_color() -> bool:
 class InteractiveShell:
     interactive = True
 
-    def __init__(self, backend: Backend, config: ShellConfig) -> None:
+    def __init__(self, backend: Backend, config: ShellConfig, *, demo: bool = False) -> None:
+        """``demo``: the console of ``flare-console demo``, whose server and sites stop when it ends."""
         self.backend = backend
+        self.demo = demo
         self.config = config
         self.state = ShellState(format=config.format, confirm=config.confirm, theme=config.theme,
                                 expanded=config.expanded, timing=config.timing, editing=config.editing)
@@ -239,7 +242,27 @@ class InteractiveShell:
             return True
         await run_in_terminal(lambda: self._show(outcome)) if self.prompt.app.is_running else self._show(outcome)
         self._show_timing()
-        return not outcome.exit
+        return not (outcome.exit and await self._may_leave())
+
+    async def _may_leave(self) -> bool:
+        """In the demo, leaving stops the server and sites: ask first while a job submitted here runs."""
+        if not self.demo or not self.backend.connected:
+            return True
+        running = []
+        for job_id in self.executor.submitted:
+            with contextlib.suppress(Exception):  # a job deleted meanwhile, a dropped link: nothing to keep
+                meta = await self.backend.get_job_meta(job_id)
+                if not is_final(meta["status"]):
+                    running.append(f"{job_id[:8]} ({meta.get('name', '')}, {meta['status']})")
+        if not running:
+            return True
+        jobs = ", ".join(running)
+        question = (f"job{'s' if len(running) > 1 else ''} {jobs} still running: leaving stops the demo's server "
+                    "and sites, and unfinished jobs end FINISHED:ABANDONED. Leave anyway? [y/N] ")
+        if await self.confirm(question):
+            return True
+        self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")
+        return False
 
     def _show_timing(self) -> None:
         """The time the last command's requests took (not the question, not the pager), failed or not."""
@@ -265,7 +288,9 @@ class InteractiveShell:
                 except KeyboardInterrupt:
                     continue
                 except EOFError:
-                    break
+                    if await self._may_leave():
+                        break
+                    continue
                 if not await self.run_line(line):
                     break
         finally:

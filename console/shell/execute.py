@@ -89,6 +89,8 @@ class Executor:
         self.frontend = frontend
         self.monitors = monitors
         self.refresher = refresher
+        #: Jobs submitted or cloned in this session, oldest first (the demo asks before leaving them running).
+        self.submitted: list[str] = []
         #: Seconds the last command spent on its work (requests), without the confirmation question
         #: or the pager; None when it never got that far (refused, cancelled at the question).
         self.elapsed: float | None = None
@@ -182,6 +184,7 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
 async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
     job_id = await ex.backend.submit_job(parsed.values["job_folder"])
     ex.refresher.note_job(job_id)
+    ex.submitted.append(job_id)
     return Outcome(message=f"Submitted job: {job_id}")
 
 
@@ -189,6 +192,7 @@ async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
 async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
     job_id = await ex.backend.clone_job(parsed.values["job_id"])
     ex.refresher.note_job(job_id)
+    ex.submitted.append(job_id)
     return Outcome(message=f"Cloned as job: {job_id}")
 
 
