@@ -30,11 +30,28 @@ def memory_total_mib() -> int | None:
         return None
 
 
+def memory_rss_mib() -> float | None:
+    """Resident memory of this process now, MiB (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20), 1)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_seconds() -> float:
+    """CPU time used so far by this process and its finished children (job processes), seconds:
+    two readings give a CPU share (``top`` shows it as %)."""
+    t = os.times()
+    return round(t.user + t.system + t.children_user + t.children_system, 2)
+
+
 def process_info(start_time: float) -> dict[str, Any]:
     from console import __version__
 
     return {
-        "version": __version__, "memory_total_mib": memory_total_mib(),
+        "version": __version__, "memory_total_mib": memory_total_mib(), "memory_rss_mib": memory_rss_mib(),
+        "cpu_seconds": cpu_seconds(),
         "python": sys.version.split()[0], "platform": platform.platform(), "hostname": platform.node(),
         "cpu_count": os.cpu_count(), "pid": os.getpid(), "uptime_seconds": round(time.time() - start_time, 1),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,

@@ -7,7 +7,7 @@ over its own ``flare_api`` Session (``nvflare``). The shell and batch mode talk 
 (it is the optional ``[nvflare]`` extra).
 """
 
-from console.backends.base import Backend, EventListener, MonitorCallback, StateListener
+from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
 from console.backends.kits import KitInfo, KitRole, admin_kit, detect_kit
 from console.backends.opening import MissingExtra, open_backend
 
@@ -16,6 +16,8 @@ __all__ = [
     "EventListener",
     "KitInfo",
     "KitRole",
+    "LogLines",
+    "LogStream",
     "MissingExtra",
     "MonitorCallback",
     "StateListener",

@@ -11,6 +11,7 @@ exceptions into those, so the shell and batch mode handle one set.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +27,32 @@ EventListener = Callable[[str, dict[str, Any]], None]
 StateListener = Callable[[bool], None]
 #: ``cb(meta) -> keep_going``, called after every status check of a followed job.
 MonitorCallback = Callable[[dict[str, Any]], Awaitable[bool] | bool]
+#: ``on_lines(target, lines)``: new lines of a followed job log; ``target`` is "server" or a site.
+LogLines = Callable[[str, list[str]], None]
+
+
+class LogStream:
+    """A followed job log (``Backend.follow_log``): which job and targets, and when it is over.
+
+    ``done`` is set once every target's log has ended with the job (the last line was
+    delivered), or when following failed (``error`` says why, e.g. ``NoConnection``);
+    ``close()`` stops following earlier. Made by backends only.
+    """
+
+    def __init__(self, job_id: str, name: str, targets: list[str],
+                 closer: Callable[[], Awaitable[None]]) -> None:
+        self.job_id = job_id
+        self.name = name
+        self.targets = targets
+        self.done = asyncio.Event()
+        self.error: BaseException | None = None
+        self._closer = closer
+        self._closed = False
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._closer()
 
 
 class Backend(ABC):
@@ -111,6 +138,16 @@ class Backend(ABC):
 
         ``cb(meta)`` runs after every check; ``interval`` bounds the seconds between checks.
         Returns why it ended and the last meta seen. ``NoConnection`` if the link drops.
+        """
+
+    @abstractmethod
+    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines) -> LogStream:
+        """Follow a job's log (``log.txt``) on ``target`` ("server", a site of the job, or "all").
+
+        ``on_lines`` first gets the last ``lines`` lines, then only lines written since (ours:
+        pushed by the server; FLARE: polled with FLARE's own ``ls``/``tail`` by size, never the
+        whole log). ``JobNotFound`` for an unknown job, ``InvalidTarget`` for a target that is
+        not one of the job's. On a finished job the stream is done once what exists was sent.
         """
 
     def right_condition(self, right: str) -> str | None:

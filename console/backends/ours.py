@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from console.api.async_session import AsyncSession
+from console.api.errors import NoConnection
 from console.api.spec import MonitorReturnCode
-from console.backends.base import Backend, EventListener, MonitorCallback, StateListener
+from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
 from console.commands import Engine
 
 
@@ -82,3 +83,48 @@ class OursBackend(Backend):
     async def monitor_job(self, job_id: str, timeout: float, interval: float,
                           cb: MonitorCallback | None) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
         return await self.session.monitor_job(job_id, timeout, interval, cb)
+
+    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines) -> LogStream:
+        # Listening starts before the request: the lines so far are pushed before its answer.
+        wanted: dict[str, Any] = {"prefix": job_id.strip(), "targets": None, "ended": set()}
+        stream: LogStream | None = None
+
+        def on_event(topic: str, data: dict[str, Any]) -> None:
+            job, target_name = data.get("job_id"), data.get("target")
+            if not isinstance(job, str) or not job.startswith(wanted["prefix"]) or not isinstance(target_name, str):
+                return
+            if wanted["targets"] is not None and target_name not in wanted["targets"]:
+                return
+            if topic == "job_log" and isinstance(data.get("lines"), list):
+                on_lines(target_name, [str(line) for line in data["lines"]])
+            elif topic == "job_log_end":
+                wanted["ended"].add(target_name)
+                if stream is not None and wanted["ended"] >= set(stream.targets):
+                    stream.done.set()
+
+        remove = self.client.add_event_listener(on_event)
+        try:
+            info = await self.client.request("follow", {"job_id": job_id, "target": target, "lines": lines})
+        except BaseException:
+            remove()
+            raise
+        full = info["job_id"]
+        wanted["prefix"], wanted["targets"] = full, set(info["targets"])
+
+        async def close() -> None:
+            remove()
+            remove_state()
+            if self.client.connected:
+                await self.client.request("unfollow", {"job_id": full})
+
+        stream = LogStream(full, info.get("name") or "", list(info["targets"]), close)
+
+        def on_state(up: bool) -> None:  # the server forgets a dropped session's follows
+            if not up and stream is not None and not stream.done.is_set():
+                stream.error = NoConnection("the connection to the server was lost")
+                stream.done.set()
+
+        remove_state = self.client.add_state_listener(on_state)
+        if wanted["ended"] >= set(stream.targets):
+            stream.done.set()
+        return stream

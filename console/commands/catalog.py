@@ -47,8 +47,8 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("get_job_logs", "a job's log from the server or a site", Right.VIEW, (
             _JOB_ID,
             Param("target", K.TARGET, "'server' or a site name", default="server"),
-            Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=1),
-            Param("grep_pattern", K.STR, "only lines matching this pattern", flag="-g"),
+            Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=0),
+            Param("grep_pattern", K.STR, "only lines containing this text", flag="-g"),
             Param("log_file_name", K.STR, "which log file", flag="-f", default="log.txt"),
         )),
         _shell("ls", "list files in the server's or a site's folder", _OPTIONS,
@@ -77,14 +77,14 @@ CATALOG: dict[str, CommandSpec] = {
                     Right.OPERATE, (Param("site", K.SITE, "the site", required=True),), destructive=True),
         CommandSpec(
             "list_jobs",
-            "list jobs, oldest first",
+            "list jobs, oldest first (-m N: the N most recent)",
             Right.VIEW,
             (
                 Param("detailed", K.BOOL, "full meta of each job", flag="-d", default=False),
                 Param("mine", K.BOOL, "only jobs I submitted", flag="-u", default=False),
                 Param("reverse", K.BOOL, "newest first", flag="-r", default=False),
                 Param("name_prefix", K.JOB_NAME, "only jobs whose name starts with this", flag="-n"),
-                Param("limit", K.INT, "at most this many jobs", flag="-m", minimum=0),
+                Param("limit", K.INT, "only the N most recent jobs", flag="-m", minimum=0),
                 Param("id_prefix", K.JOB_PREFIX, "only jobs whose ID starts with this"),
             ),
         ),
@@ -137,6 +137,27 @@ CATALOG: dict[str, CommandSpec] = {
             ),
             where=Where.CLIENT,
         ),
+        # Live views (console.shell.live): follow/unfollow are also requests our server answers with
+        # pushed log lines; FLARE's backend polls FLARE's own commands for them.
+        CommandSpec("follow", "stream a job's log lines above the prompt (background), like tail -f",
+                    Right.VIEW, (
+                        _JOB_ID,
+                        Param("target", K.TARGET, "'server' (default), a site of the job, or 'all'",
+                              default="server"),
+                        Param("lines", K.INT, "lines of the log so far to show first", flag="-n", default=10,
+                              minimum=0),
+                    ),
+                    help="In a batch it blocks until the job ends."),
+        CommandSpec("unfollow", "stop following a job's log", Right.VIEW,
+                    (Param("job_id", K.MONITOR, "a followed job ID (prefix) or 'all'", required=True),)),
+        CommandSpec("top", "full-screen live view of the sites and jobs (q leaves)", Right.VIEW,
+                    where=Where.CLIENT),
+        CommandSpec("plot", "a job's per-round metrics as a chart, redrawn as rounds finish", Right.VIEW, (
+            _JOB_ID,
+            Param("metric", K.STR, "which metric (default: every one the job records)"),
+            Param("format", K.CHOICE, "chart (default) or json: the series as data", flag="--format",
+                  choices=("chart", "json"), wire=False),
+        ), where=Where.CLIENT, engines=frozenset({Engine.OURS})),
         CommandSpec(
             "set_timeout",
             "set this session's timeout for commands that reach sites",

@@ -14,6 +14,7 @@ from console.commands import CATALOG, CommandSpec, Engine, Right, Where
 from console.process import setup_logging
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
+    log_relay,
     shell_commands,
     site_admin_commands,
     system_commands,
@@ -59,6 +60,7 @@ class Server:
         self.gate = ConnectionGate(kit.connection_limits)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         self.runner = JobRunner(self)
+        self.log_relay = log_relay.LogRelay(self)
         self.scheduler = Scheduler(self)
         self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
         self.sites = SiteRegistry(self, self._ssl)
@@ -90,6 +92,7 @@ class Server:
         return meta
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
+        self.log_relay.on_event(topic, data)  # a job's end first ends its followed logs
         for connection in list(self.connections):
             # Pushes describe jobs: only sessions whose role may view anything receive them.
             if connection.user is not None and self.policy.condition(connection.user.role, Right.VIEW) != "none":

@@ -37,10 +37,12 @@ class ConnectedSite:
     org: str
     link: AsyncClient
     last_connect_time: float = field(default_factory=time.time)
+    last_heartbeat: float = field(default_factory=time.time)  # epoch seconds of the last answered heartbeat
     heartbeat: asyncio.Task[None] | None = None
 
     def info(self) -> dict[str, Any]:
-        return {"client_name": self.name, "client_last_conn_time": self.last_connect_time, "fqcn": self.name}
+        return {"client_name": self.name, "client_last_conn_time": self.last_connect_time, "fqcn": self.name,
+                "client_last_heartbeat": self.last_heartbeat}
 
 
 class SiteRegistry:
@@ -158,6 +160,7 @@ class SiteRegistry:
             await self._drop(old, "replaced by a new connection")
         self.sites[site.name] = site
         site.link.add_state_listener(lambda up: None if up else self._lost(site))
+        site.link.add_event_listener(lambda topic, data: self.server.log_relay.on_site_event(site.name, topic, data))
         site.heartbeat = asyncio.create_task(self._beat(site))
         log.info("site %s (%s) connected; %d site(s) online", site.name, site.org, len(self.sites))
         self.server.publish("site_status", {"site": site.name, "status": "connected"})
@@ -176,6 +179,7 @@ class SiteRegistry:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
                 await site.link.request("heartbeat", timeout=HEARTBEAT_TIMEOUT)
+                site.last_heartbeat = time.time()
             except Exception as exc:
                 log.warning("site %s missed its heartbeat (%s)", site.name, exc)
                 await self._drop(site, "missed heartbeat")

@@ -305,3 +305,8 @@ async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
     ex.frontend.remember("timing", ex.state.timing)
     return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
 
+
+
+# The live views register their commands here (they import this module, so they come last).
+from console.shell import follow, plot  # noqa: E402, F401
+from console.shell.top import command as _top_command  # noqa: E402, F401

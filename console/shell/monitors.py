@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,9 @@ class Monitor:
     name: str = ""
     status: str = ""
     started: float = field(default_factory=time.time)
-    task: asyncio.Task[MonitorReturnCode] | None = None
+    task: asyncio.Task[Any] | None = None
+    #: What it watches: "status" (monitor_job), or "log: TARGET" (follow, console.shell.follow).
+    watches: str = "status"
 
 
 class MonitorManager:
@@ -97,11 +99,15 @@ class MonitorManager:
 
     def start(self, job_id: str, timeout: float = 0.0, interval: float = 2.0) -> Monitor:
         monitor = Monitor(job_id)
-        monitor.task = asyncio.create_task(self.follow(job_id, timeout, interval, monitor))
+        return self.run_background(monitor, self.follow(job_id, timeout, interval, monitor))
+
+    def run_background(self, monitor: Monitor, work: Coroutine[Any, Any, Any]) -> Monitor:
+        """Run ``work`` as a background task listed (and stopped) with the monitors."""
+        monitor.task = asyncio.create_task(work)
         key = id(monitor)
         self.monitors[str(key)] = monitor
 
-        def done(task: asyncio.Task[MonitorReturnCode]) -> None:
+        def done(task: asyncio.Task[Any]) -> None:
             self.monitors.pop(str(key), None)
             if not task.cancelled() and task.exception() is not None:
                 self.emit(f"monitor of {monitor.job_id[:8]} stopped: {task.exception()}", "class:error", None)
@@ -118,14 +124,16 @@ class MonitorManager:
 
     def rows(self) -> list[dict[str, Any]]:
         return [
-            {"job_id": m.job_id, "name": m.name, "status": m.status,
+            {"job_id": m.job_id, "name": m.name, "status": m.status, "watches": m.watches,
              "since": time.strftime("%H:%M:%S", time.localtime(m.started))}
             for m in self.running()
         ]
 
-    async def stop(self, which: str) -> int:
-        """Stop the monitors of jobs whose ID starts with ``which`` (or all); how many stopped."""
-        chosen = [m for m in self.running() if which == "all" or m.job_id.startswith(which)]
+    async def stop(self, which: str, watches: str | None = None) -> int:
+        """Stop the monitors of jobs whose ID starts with ``which`` (or all), of one kind if
+        ``watches`` names its start ("log"); how many stopped."""
+        chosen = [m for m in self.running() if (which == "all" or m.job_id.startswith(which))
+                  and (watches is None or m.watches.startswith(watches))]
         for monitor in chosen:
             assert monitor.task is not None
             monitor.task.cancel()

@@ -21,6 +21,7 @@ from console.runtime.target_commands import TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
 from console.site.jobs import SiteJobs
+from console.site.log_push import SiteLogPush
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import SiteKit
 from console.wire.serving import Download, Handler, RequestContext, ServedConnection, User
@@ -37,6 +38,7 @@ class Site:
     def __init__(self, kit: SiteKit) -> None:
         self.kit = kit
         self.jobs = SiteJobs(kit.name, kit.root)
+        self.log_push = SiteLogPush(kit.name, self.jobs.workspace)
         self.specs = SITE_COMMANDS
         self.handlers: dict[str, Handler] = {name: getattr(self, f"_cmd_{name}") for name in SITE_COMMANDS}
         self.start_time = time.time()
@@ -166,9 +168,19 @@ class Site:
 
     async def _cmd_end_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         await self.jobs.stop(args["job_id"], abort=False)
+        await self.log_push.job_ended(args["job_id"])
 
     async def _cmd_abort_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         await self.jobs.stop(args["job_id"], abort=True)
+        await self.log_push.job_ended(args["job_id"])
+
+    async def _cmd_follow_log(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        user = Principal(args["user_name"], args["user_org"], args["user_role"])
+        self.policy.require(user, Right.VIEW, site_org=self.kit.org, what=self.kit.name)
+        self.log_push.follow(ctx.connection, args["job_id"], args["lines"])
+
+    async def _cmd_unfollow_log(self, ctx: RequestContext, args: dict[str, Any]) -> bool:
+        return await self.log_push.unfollow(args["job_id"])
 
     async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         out = self.kit.root / f".outgoing-{args['job_id']}-{os.urandom(4).hex()}.zip"

@@ -1,0 +1,114 @@
+"""Following a growing log file by byte offset, as ``tail -f`` does: only new bytes are read.
+
+Shared by the server (its job processes' logs) and sites (theirs): each reads its own
+files and pushes the new lines on; nothing here touches the network. A reader that falls
+far behind (a job writing faster than anyone can read) skips ahead and says how much it
+skipped, so memory and the links stay bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Bytes handed on per read at most; a log growing faster is read in several reads.
+CHUNK_BYTES = 256 * 1024
+#: A reader further behind than this skips to the newest bytes, with a line saying so.
+MAX_BEHIND_BYTES = 4 * 1024 * 1024
+#: A line longer than this is cut (a job printing a model as text must not make one huge event).
+MAX_LINE_CHARS = 4000
+#: Seconds between two looks at a file (the push latency of a log line is at most this).
+POLL_SECONDS = 0.1
+
+
+@dataclass
+class LogTail:
+    """Reads the lines added to ``path`` since the last ``read``; the file may not exist yet."""
+
+    path: Path
+    offset: int = 0
+    _partial: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def from_last_lines(cls, path: Path, lines: int) -> tuple[LogTail, list[str]]:
+        """A tail at the end of ``path`` and its last ``lines`` lines (as ``tail -n``)."""
+        tail = cls(path)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return tail, []
+        if lines <= 0:
+            tail.offset = size
+            return tail, []
+        start = max(size - CHUNK_BYTES, 0)
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read(size - start)
+        tail.offset = start + len(data)
+        if data and not data.endswith(b"\n"):  # an unfinished last line is completed by later reads
+            cut = data.rfind(b"\n") + 1
+            tail._partial, data = data[cut:], data[:cut]
+        text = data.decode("utf-8", "replace").splitlines()
+        if start > 0 and text:
+            text = text[1:]  # the first line read from mid-file is only part of one
+        return tail, [_cut(line) for line in text[-lines:]]
+
+    def read(self, final: bool = False) -> list[str]:
+        """The complete lines written since the last read; ``final`` also hands on an unfinished last line.
+
+        A file that shrank (rotated, truncated) is read again from its start."""
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            return self._flush() if final else []
+        out: list[str] = []
+        if size < self.offset:
+            self.offset, self._partial = 0, b""
+        if size - self.offset > MAX_BEHIND_BYTES:
+            skipped = size - CHUNK_BYTES - self.offset
+            out.append(f"[... {skipped} bytes of log skipped: it grew faster than it could be sent ...]")
+            self.offset, self._partial = size - CHUNK_BYTES, b""
+        while self.offset < size:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(min(CHUNK_BYTES, size - self.offset))
+            if not data:
+                break
+            self.offset += len(data)
+            data = self._partial + data
+            cut = data.rfind(b"\n") + 1
+            self._partial = data[cut:]
+            if len(self._partial) > MAX_LINE_CHARS * 4:  # a line without end: hand it on in pieces
+                cut, self._partial = len(data), b""
+            out += [_cut(line) for line in data[:cut].decode("utf-8", "replace").splitlines()]
+        if final:
+            out += self._flush()
+        return out
+
+    def _flush(self) -> list[str]:
+        rest, self._partial = self._partial, b""
+        return [_cut(rest.decode("utf-8", "replace"))] if rest else []
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " [...]"
+
+
+async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio.Event) -> None:
+    """Hand ``send`` the new lines every ``POLL_SECONDS`` until ``stop`` is set (then the rest,
+    unfinished last line included) or ``send`` returns False (nobody listens any more)."""
+    while True:
+        lines = tail.read()
+        if lines and not send(lines):
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+            break
+        except TimeoutError:
+            pass
+    lines = tail.read(final=True)
+    if lines:
+        send(lines)

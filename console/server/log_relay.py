@@ -1,0 +1,236 @@
+"""The server's half of ``follow``: job log lines pushed to the admin sessions that follow them.
+
+An admin session asks with ``follow JOB_ID [TARGET|all] [-n LINES]`` and stops with
+``unfollow JOB_ID|all``. From then on the session gets ``job_log`` events
+(``{"job_id", "target", "lines"}``, ``target`` being ``server`` or a site) with only the
+lines written since the last one, and a ``job_log_end`` event per target when the job has
+ended and the last line of that target was sent. The server's own job log is read here by
+offset (``console.logtail``); a site's is pushed by the site (``console.site.log_push``) and
+fanned out here: one stream per job and target, however many sessions follow it.
+
+Pushed only to the sessions that follow (never to everyone, as job events are); a session
+that reads too slowly loses lines rather than holding the server's memory (its events are
+dropped past the connection's backlog, see ``ServedConnection.push_event``). Owns no job
+and no site state: it reads the runner's and the site registry's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from console.logtail import LogTail, follow
+from console.server.authz import principal
+from console.server.handlers import handles
+from console.server.runner import site_apps
+from console.server.status import JobStatus
+from console.server.system_commands import require_on_target
+from console.wire.errors import ErrorType, RemoteError
+from console.wire.serving import RequestContext, ServedConnection
+
+if TYPE_CHECKING:
+    from console.server.app import Server
+
+log = logging.getLogger("console.server.log_relay")
+
+LOG_FILE = "log.txt"
+#: Seconds a site gets to start or stop pushing a log.
+SITE_REQUEST_TIMEOUT = 10.0
+
+
+@dataclass(eq=False)
+class Subscription:
+    connection: ServedConnection
+    job_id: str
+    targets: set[str]
+    ended: set[str] = field(default_factory=set)
+
+    @property
+    def live(self) -> bool:
+        return not self.connection.closed
+
+
+@dataclass
+class _ServerTail:
+    tail: LogTail
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+class LogRelay:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.subscriptions: list[Subscription] = []
+        self._server_tails: dict[str, _ServerTail] = {}
+        self._site_streams: set[tuple[str, str]] = set()  # (job_id, site) a site pushes to us
+
+    # -- following and unfollowing -----------------------------------------------------------
+
+    def job_targets(self, job_id: str, meta: dict[str, Any]) -> list[str]:
+        """The sites of a job: those it runs on, else those its deploy_map names (``@ALL``: those online)."""
+        running = self.server.runner.jobs.get(job_id)
+        if running is not None and running.sites:
+            return list(running.sites)
+        clients = meta.get("job_clients")
+        if isinstance(clients, list) and clients:
+            return [c.get("name") if isinstance(c, dict) else str(c) for c in clients if c]
+        deploy_map = meta.get("deploy_map") or {}
+        named = {t for targets in deploy_map.values() if isinstance(targets, list) for t in targets}
+        candidates = sorted(self.server.sites.online() | (named - {"server", "@ALL"}))
+        return sorted(site_apps(deploy_map, candidates)) if isinstance(deploy_map, dict) else []
+
+    async def subscribe(self, ctx: RequestContext, job_id: str, target: str, lines: int) -> dict[str, Any]:
+        meta = self.server.store.get(job_id)
+        if meta is None:
+            raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {job_id}")
+        sites = self.job_targets(job_id, meta)
+        if target == "all":
+            targets = ["server", *sites]
+        elif target == "server" or target in sites:
+            targets = [target]
+        else:
+            raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not a target of job {job_id[:8]}: "
+                                                        f"'server', 'all' or one of its sites ({', '.join(sites)})")
+        for name in targets:
+            require_on_target(ctx, _view(), name)
+        final = str(meta.get("status", "")).startswith("FINISHED")
+        sub = Subscription(ctx.connection, job_id, set(targets))
+        self.subscriptions.append(sub)
+        for name in targets:
+            if name == "server":
+                self._follow_server(sub, lines, final)
+            else:
+                await self._follow_site(ctx, sub, name, lines, final)
+        return {"job_id": job_id, "name": meta.get("name"), "status": meta.get("status"), "targets": targets}
+
+    def _follow_server(self, sub: Subscription, lines: int, final: bool) -> None:
+        path = self.server.workspace / sub.job_id / LOG_FILE
+        tail, backlog = LogTail.from_last_lines(path, lines)
+        if backlog:
+            self._send(sub, "server", backlog)
+        if final:  # nothing more will come: the rest of the file, and the end
+            self._send(sub, "server", tail.read(final=True))
+            self._end(sub, "server")
+            return
+        if sub.job_id in self._server_tails:
+            return  # the running tail carries on for every follower from where it is
+        stop = asyncio.Event()
+        task = asyncio.create_task(follow(tail, lambda new: self._fan_out(sub.job_id, "server", new), stop))
+        self._server_tails[sub.job_id] = _ServerTail(tail, stop, task)
+        task.add_done_callback(lambda _t: self._server_tails.pop(sub.job_id, None))
+
+    async def _follow_site(self, ctx: RequestContext, sub: Subscription, site: str, lines: int, final: bool) -> None:
+        link = self.server.sites.get(site)
+        if final or link is None:
+            # A finished job's log on a site, or a site away: what the site has now, once (get_job_logs).
+            self._send(sub, site, await self._site_log_now(ctx, sub.job_id, site, lines) if lines else [])
+            if final:
+                self._end(sub, site)
+            return
+        user = principal(ctx.connection)
+        await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "user_name": user.name,
+                                               "user_org": user.org, "user_role": user.role},
+                                timeout=SITE_REQUEST_TIMEOUT)
+        self._site_streams.add((sub.job_id, site))
+
+    async def _site_log_now(self, ctx: RequestContext, job_id: str, site: str, lines: int) -> list[str]:
+        from console.server.shell_commands import run_on_target
+
+        try:
+            text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, _view(), job_id)
+        except Exception as exc:  # the site is away or has no log: say so in the stream
+            return [f"[{site}: its log cannot be read now: {exc}]"]
+        return text.splitlines()
+
+    async def unsubscribe(self, connection: ServedConnection, which: str) -> int:
+        chosen = [s for s in self.subscriptions
+                  if s.connection is connection and (which == "all" or s.job_id.startswith(which))]
+        for sub in chosen:
+            self.subscriptions.remove(sub)
+        for job_id in {s.job_id for s in chosen}:
+            await self._release(job_id)
+        return len(chosen)
+
+    async def _release(self, job_id: str) -> None:
+        """Stop the streams of a job that nobody follows any more."""
+        wanted = {t for s in self.subscriptions if s.job_id == job_id and s.live for t in s.targets - s.ended}
+        tail = self._server_tails.get(job_id)
+        if tail is not None and "server" not in wanted:
+            tail.stop.set()
+        for stream in [st for st in self._site_streams if st[0] == job_id and st[1] not in wanted]:
+            self._site_streams.discard(stream)
+            site = self.server.sites.get(stream[1])
+            if site is not None:
+                with contextlib.suppress(Exception):
+                    await site.link.request("unfollow_log", {"job_id": job_id}, timeout=SITE_REQUEST_TIMEOUT)
+
+    # -- lines in, lines out --------------------------------------------------------------------
+
+    def _send(self, sub: Subscription, target: str, lines: list[str]) -> None:
+        if lines and sub.live:
+            sub.connection.push_event("job_log", {"job_id": sub.job_id, "target": target, "lines": lines})
+
+    def _end(self, sub: Subscription, target: str) -> None:
+        sub.ended.add(target)
+        if sub.live:
+            sub.connection.push_event("job_log_end", {"job_id": sub.job_id, "target": target})
+        if sub.ended >= sub.targets and sub in self.subscriptions:
+            self.subscriptions.remove(sub)
+
+    def _fan_out(self, job_id: str, target: str, lines: list[str]) -> bool:
+        """Lines of one stream to each live follower; False when nobody follows it any more."""
+        self.subscriptions = [s for s in self.subscriptions if s.live]
+        followers = [s for s in self.subscriptions if s.job_id == job_id and target in s.targets - s.ended]
+        for sub in followers:
+            self._send(sub, target, lines)
+        return bool(followers)
+
+    def on_site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
+        """A site's ``job_log``/``job_log_end`` push (``SiteRegistry`` hands them here)."""
+        job_id = data.get("job_id")
+        if not isinstance(job_id, str):
+            return
+        if topic == "job_log" and isinstance(data.get("lines"), list):
+            lines = [str(line) for line in data["lines"]]
+            if not self._fan_out(job_id, site, lines) and (job_id, site) in self._site_streams:
+                asyncio.get_running_loop().create_task(self._release(job_id))
+        elif topic == "job_log_end":
+            self._site_streams.discard((job_id, site))
+            for sub in [s for s in self.subscriptions if s.job_id == job_id and site in s.targets]:
+                self._end(sub, site)
+
+    def on_event(self, topic: str, data: dict[str, Any]) -> None:
+        """Every event the server publishes passes here: a final status ends the job's streams."""
+        if topic != "job_status" or not JobStatus(data["status"]).is_final:
+            return
+        job_id = data["job_id"]
+        tail = self._server_tails.pop(job_id, None)
+        if tail is not None:  # the server app has exited: the rest of its log is on disk now
+            tail.task.cancel()
+            rest = tail.tail.read(final=True)
+            if rest:
+                self._fan_out(job_id, "server", rest)
+        for sub in [s for s in self.subscriptions if s.job_id == job_id]:
+            for target in sorted(sub.targets - sub.ended):
+                self._end(sub, target)
+        self._site_streams = {st for st in self._site_streams if st[0] != job_id}
+
+
+def _view() -> Any:
+    from console.commands import Right
+
+    return Right.VIEW
+
+
+@handles("follow")
+async def follow_handler(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    job_id = ctx.server.store.resolve(args["job_id"])
+    return await ctx.server.log_relay.subscribe(ctx, job_id, args["target"] or "server", args["lines"])
+
+
+@handles("unfollow")
+async def unfollow_handler(ctx: RequestContext, args: dict[str, Any]) -> int:
+    return await ctx.server.log_relay.unsubscribe(ctx.connection, args["job_id"])

@@ -1,0 +1,106 @@
+"""``follow JOB_ID [TARGET|all] [-n N]`` and ``unfollow``: a job's log lines above the prompt.
+
+A follow is a background task listed with the monitors (``monitors``; ``unmonitor`` stops
+it too), fed by ``Backend.follow_log`` (pushed by our server, polled on FLARE). Each line is
+shown as ``[target] line`` with every terminal control character made visible, so a log
+cannot move the cursor, retitle the window or write the clipboard. In a batch ``follow``
+blocks until the job ends, like ``monitor_job``. A dropped connection is waited out and the
+log followed again from where the server is then (lines written meanwhile are not replayed).
+"""
+
+from __future__ import annotations
+
+import re
+
+from console.api.errors import NoConnection
+from console.backends.base import Backend, LogStream
+from console.shell.execute import CommandFailed, Executor, Outcome, client_side
+from console.shell.monitors import Monitor, MonitorManager
+from console.shell.parse import ParsedCommand
+
+# C0 controls but tab, DEL, C1 controls, line/paragraph separators and bidi controls.
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with each terminal control character shown as its escape (``\\x1b``)."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                       text)
+
+
+def log_block(target: str, lines: list[str]) -> str:
+    """Lines of one target as printed: ``[target] line``, one print for the whole batch."""
+    prefix = f"[{visible(target)}] "
+    return "\n".join(prefix + visible(line) for line in lines)
+
+
+class LogPrinter:
+    """``on_lines`` for a followed log: hands each batch of lines to the monitors' output."""
+
+    def __init__(self, monitors: MonitorManager) -> None:
+        self.monitors = monitors
+        self.lines = 0
+
+    def __call__(self, target: str, lines: list[str]) -> None:
+        if lines:
+            self.lines += len(lines)
+            self.monitors.emit(log_block(target, lines), "class:log", None)
+
+
+async def _keep_following(backend: Backend, monitors: MonitorManager, stream: LogStream, target: str,
+                          printer: LogPrinter) -> None:
+    try:
+        while True:
+            await stream.done.wait()
+            if not isinstance(stream.error, NoConnection):
+                break
+            await stream.close()
+            await monitors._wait_for_connection()
+            stream = await backend.follow_log(stream.job_id, target, 0, printer)
+        if stream.error is not None:
+            monitors.emit(f"following the log of {stream.job_id[:8]} stopped: {stream.error}", "class:error", None)
+        else:
+            monitors.emit(f"log of {stream.job_id[:8]} ({visible(stream.name)}) ended with the job",
+                          "class:status.completed", None)
+    finally:
+        await stream.close()
+
+
+@client_side("follow")
+async def _follow(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    return await start_follow(ex, parsed.values["job_id"], parsed.values["target"] or "server",
+                              parsed.values["lines"])
+
+
+async def start_follow(ex: Executor, job_id: str, target: str, lines: int) -> Outcome:
+    """Follow a job's log: in the background when interactive, else until the job ends."""
+    if ex.frontend.interactive:  # one follow per job: a new one replaces the last (the server keeps one)
+        meta = await ex.backend.get_job_meta(job_id)
+        await ex.monitors.stop(meta["job_id"], watches="log")
+    printer = LogPrinter(ex.monitors)
+    stream = await ex.backend.follow_log(job_id, target, lines, printer)  # bad job or target: fails here
+    if not ex.frontend.interactive:
+        try:
+            await stream.done.wait()
+        finally:
+            await stream.close()
+        if stream.error is not None:
+            raise CommandFailed(f"following the log of {stream.job_id[:8]} stopped: {stream.error}")
+        return Outcome()
+    monitor = Monitor(stream.job_id, stream.name, watches=f"log: {target}")
+    ex.monitors.run_background(monitor, _keep_following(ex.backend, ex.monitors, stream, target, printer))
+    shown = ", ".join(stream.targets)
+    return Outcome(message=f"following the log of {stream.job_id[:8]} ({visible(stream.name)}) on {shown} in the "
+                           "background; 'unfollow' stops it")
+
+
+@client_side("unfollow")
+async def _unfollow(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    which = parsed.values["job_id"]
+    stopped = await ex.monitors.stop(which, watches="log")
+    if not stopped:
+        raise CommandFailed(f"no followed log of a job matching '{which}'; 'monitors' lists them")
+    return Outcome(message=f"stopped following {stopped} log{'s' if stopped != 1 else ''}")
+
+
+__all__ = ["LogPrinter", "log_block", "start_follow", "visible"]

@@ -1,0 +1,202 @@
+"""``plot JOB_ID [METRIC] [--format json]``: a job's per-round metrics as a terminal chart.
+
+The rounds come from the job's meta (``round_metrics``: one entry per round with the
+``aggregated`` metrics and each site's, recorded by the server as rounds finish) and, while
+the job runs, from its pushed ``job_progress`` events: the chart is redrawn in place at
+each finished round until the job ends (or q, Esc, Ctrl-C). One chart per metric, one line
+per source (``aggregated`` first, then each site). ``--format json`` (or ``set format
+json``, or a batch's ``--format json``) gives the series as data instead.
+
+Drawn by uniplot: small, kept up, numpy-only, draws several labelled series with
+sub-character (block) resolution and a plain ASCII mode whose marks tell the series apart
+where there is no colour (NO_COLOR, batches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.formatted_text import ANSI
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.layout import Layout, Window
+from prompt_toolkit.layout.controls import FormattedTextControl
+from uniplot import plot_to_string
+
+from console.api.async_session import is_final
+from console.shell.execute import CommandFailed, Executor, Outcome, client_side
+from console.shell.follow import visible
+from console.shell.output import Format
+from console.shell.parse import ParsedCommand
+
+AGGREGATED = "aggregated"
+CHART_HEIGHT = 12
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass
+class RoundMetrics:
+    """Every round's metrics seen so far: ``rounds[k] = {source: {metric: value}}``."""
+
+    rounds: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    def add(self, entry: dict[str, Any]) -> bool:
+        """One round, as in ``round_metrics`` (round, aggregated, sites) or a progress event
+        (round, aggregated, metrics); whether it brought anything."""
+        number = entry.get("round")
+        if not _number(number):
+            return False
+        sources: dict[str, dict[str, float]] = {}
+        aggregated = entry.get("aggregated")
+        if isinstance(aggregated, dict):
+            sources[AGGREGATED] = {k: float(v) for k, v in aggregated.items() if _number(v)}
+        per_site = entry.get("sites") if isinstance(entry.get("sites"), dict) else entry.get("metrics")
+        for site, values in (per_site.items() if isinstance(per_site, dict) else ()):
+            if isinstance(values, dict):
+                sources[str(site)] = {k: float(v) for k, v in values.items() if _number(v)}
+        sources = {s: v for s, v in sources.items() if v}
+        if not sources:
+            return False
+        self.rounds[int(number)] = sources
+        return True
+
+    def metric_names(self) -> list[str]:
+        return sorted({m for sources in self.rounds.values() for values in sources.values() for m in values})
+
+    def series(self, metric: str) -> list[tuple[str, list[tuple[int, float]]]]:
+        """(source, [(round, value), ...]) per source that reported ``metric``; aggregated first."""
+        points: dict[str, list[tuple[int, float]]] = {}
+        for number in sorted(self.rounds):
+            for source, values in self.rounds[number].items():
+                if metric in values:
+                    points.setdefault(source, []).append((number, values[metric]))
+        order = sorted(points, key=lambda s: (s != AGGREGATED, s))
+        return [(source, points[source]) for source in order]
+
+    def as_data(self, meta: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
+        """The series for ``--format json``: {job_id, name, status, rounds, series: [{metric, source, points}]}."""
+        return {
+            "job_id": meta.get("job_id"), "name": meta.get("name"), "status": meta.get("status"),
+            "rounds": sorted(self.rounds),
+            "series": [{"metric": metric, "source": source, "points": [list(p) for p in points]}
+                       for metric in metrics for source, points in self.series(metric)],
+        }
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color: bool) -> str:
+    """One chart per metric, stacked; ``color`` False draws ASCII marks and no escape codes."""
+    charts = []
+    for metric in names:
+        series = metrics.series(metric)
+        if not series:
+            continue
+        xs = [[float(r) for r, _ in points] for _, points in series]
+        ys = [[v for _, v in points] for _, points in series]
+        if all(len(x) == 1 for x in xs):  # one round: widen the x range so the point has a place
+            xs = [[x[0] - 0.5, x[0]] for x in xs]
+            ys = [[y[0], y[0]] for y in ys]
+        options: dict[str, Any] = dict(
+            xs=xs, legend_labels=[visible(source) for source, _ in series], title=f"{visible(metric)} · {title}",
+            width=max(width - 12, 20), height=CHART_HEIGHT, lines=True)
+        if color:
+            text = plot_to_string(ys, color=True, **options)
+        else:
+            text = _ANSI.sub("", plot_to_string(ys, character_set="ascii", color=False, **options))
+        charts.append(text.rstrip("\n"))
+    return "\n\n".join(charts) + "\n(x: round)"
+
+
+def _chosen(metrics: RoundMetrics, wanted: str | None) -> list[str]:
+    names = metrics.metric_names()
+    if wanted is None:
+        return names
+    if names and wanted not in names:
+        raise CommandFailed(f"the job records no metric '{wanted}'; it has: {', '.join(names)}")
+    return [wanted]
+
+
+class LivePlot:
+    """The chart of a running job, redrawn in place at each round until the job ends or q."""
+
+    def __init__(self, ex: Executor, meta: dict[str, Any], metrics: RoundMetrics, wanted: str | None,
+                 color: bool) -> None:
+        self.ex, self.meta, self.metrics, self.wanted, self.color = ex, meta, metrics, wanted, color
+        kb = KeyBindings()
+
+        @kb.add("q")
+        @kb.add("escape", eager=True)
+        @kb.add("c-c")
+        def _leave(event: KeyPressEvent) -> None:
+            event.app.exit()
+
+        self.app: Application[None] = Application(
+            layout=Layout(Window(FormattedTextControl(self._text), wrap_lines=False)), key_bindings=kb)
+
+    def _title(self) -> str:
+        return f"job {self.meta['job_id'][:8]} ({self.meta.get('name', '')}) {self.meta.get('status', '')}"
+
+    def _text(self) -> ANSI:
+        width = shutil.get_terminal_size().columns
+        if not self.metrics.rounds:
+            body = f"{self._title()}: waiting for the first round to finish..."
+        else:
+            body = draw(self.metrics, _chosen(self.metrics, self.wanted), self._title(), width, self.color)
+        return ANSI(body + "\n(q leaves; the chart follows the job until it ends)")
+
+    def on_event(self, topic: str, data: dict[str, Any]) -> None:
+        if data.get("job_id") != self.meta["job_id"]:
+            return
+        if topic == "job_progress" and isinstance(data.get("data"), dict):
+            self.metrics.add(data["data"])
+        elif topic == "job_status":
+            self.meta["status"] = data.get("status", self.meta.get("status"))
+            if is_final(self.meta["status"]) and self.app.is_running:
+                asyncio.get_running_loop().call_later(0.2, self._end)  # the last round's event may trail
+        self.app.invalidate()
+
+    def _end(self) -> None:
+        if self.app.is_running:
+            self.app.exit()
+
+    async def run(self) -> None:
+        remove = self.ex.backend.add_event_listener(self.on_event)
+        try:
+            await self.app.run_async()
+        finally:
+            remove()
+
+
+@client_side("plot")
+async def _plot(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    meta = await ex.backend.get_job_meta(parsed.values["job_id"])
+    metrics = RoundMetrics()
+    for entry in meta.get("round_metrics") or []:
+        if isinstance(entry, dict):
+            metrics.add(entry)
+    wanted = parsed.values.get("metric")
+    as_data = parsed.values.get("format") == "json" or (
+        parsed.values.get("format") is None and ex.state.format is Format.JSON)
+    if as_data:
+        return Outcome(metrics.as_data(meta, _chosen(metrics, wanted)))
+    color = ex.frontend.interactive and not os.environ.get("NO_COLOR")
+    if ex.frontend.interactive and not is_final(meta.get("status")):
+        live = LivePlot(ex, meta, metrics, wanted, color)
+        await live.run()
+        return Outcome()
+    if not metrics.rounds:
+        raise CommandFailed(f"job {meta['job_id'][:8]} ({meta.get('name', '')}) has no per-round metrics "
+                            f"({meta.get('status')}); its workflow records them as rounds finish")
+    title = f"job {meta['job_id'][:8]} ({meta.get('name', '')}) {meta.get('status', '')}"
+    return Outcome(message=draw(metrics, _chosen(metrics, wanted), title, shutil.get_terminal_size().columns, color))

@@ -1,0 +1,93 @@
+"""What keeps ``top``'s rows current: the backend's events as they come, and polls.
+
+On our server job and site events are pushed and applied at once (the screen follows
+within milliseconds); the poll every ``PUSHED_POLL_SECONDS`` fills what is never pushed
+(heartbeats, CPU and memory, elapsed times). On FLARE nothing is pushed: everything comes
+from the poll, every ``POLLED_POLL_SECONDS``, with FLARE's own calls (``check_status``,
+``sys_info``, ``list_jobs``, ``show_stats``, ``get_job_meta``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from console.backends.base import Backend
+from console.shell.top.model import TopModel, find_round
+
+PUSHED_POLL_SECONDS = 2.0
+POLLED_POLL_SECONDS = 1.0
+#: Jobs listed at most (newest first): top is about what runs now.
+MAX_JOBS = 50
+
+
+class TopFeed:
+    def __init__(self, backend: Backend, model: TopModel, on_change: Callable[[], None]) -> None:
+        self.backend = backend
+        self.model = model
+        self.on_change = on_change
+        self.interval = PUSHED_POLL_SECONDS if backend.pushes else POLLED_POLL_SECONDS
+        self.error: str | None = None  # the last poll's failure, shown in the footer
+        self.polled_at: float | None = None
+        self._metas: set[str] = set()  # jobs whose start time and sites were read
+        self._remove: Callable[[], None] | None = None
+
+    def on_event(self, topic: str, data: dict[str, Any]) -> None:
+        if self.model.apply_event(topic, data):
+            self.on_change()
+
+    async def run(self) -> None:
+        self._remove = self.backend.add_event_listener(self.on_event)
+        try:
+            while True:
+                began = time.monotonic()
+                try:
+                    await self.poll()
+                    self.error = None
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the view stays; the footer says what failed
+                    self.error = f"{type(exc).__name__}: {exc}"
+                self.polled_at = time.time()
+                self.on_change()
+                await asyncio.sleep(max(self.interval - (time.monotonic() - began), 0.05))
+        finally:
+            if self._remove is not None:
+                self._remove()
+
+    async def poll(self) -> None:
+        request = self.backend.request
+        status = await request("check_status", {"target_type": "server"})
+        clients = [c for c in status.get("clients", []) if isinstance(c, dict)] if isinstance(status, dict) else []
+        running: dict[str, int] = {}
+        if clients:
+            per_site = await request("check_status", {"target_type": "client"})
+            for entry in per_site.get("client_status", []) if isinstance(per_site, dict) else []:
+                if isinstance(entry, dict) and entry.get("job_id") and entry.get("client_name"):
+                    running[entry["client_name"]] = running.get(entry["client_name"], 0) + 1
+        self.model.apply_sites(clients, running)
+        if clients:
+            with contextlib.suppress(Exception):  # a role without 'operate' still sees the rest
+                infos = await request("sys_info", {"target_type": "client"})
+                if isinstance(infos, dict):
+                    self.model.apply_sys_info(infos)
+        rows = await request("list_jobs", {"reverse": True, "limit": MAX_JOBS})
+        self.model.apply_jobs(rows if isinstance(rows, list) else [])
+        for row in [r for r in self.model.jobs.values() if r.running]:
+            await self._running_job(row.job_id)
+
+    async def _running_job(self, job_id: str) -> None:
+        if job_id not in self._metas:
+            with contextlib.suppress(Exception):
+                self.model.apply_meta(await self.backend.get_job_meta(job_id))
+                self._metas.add(job_id)
+        if self.backend.pushes and self.model.jobs[job_id].round is not None:
+            return  # rounds are pushed from now on
+        with contextlib.suppress(Exception):
+            stats = await self.backend.request("show_stats", {"job_id": job_id, "target_type": "server"})
+            found = find_round(stats)
+            if found is not None:
+                self.model.apply_progress(job_id, found)

@@ -1,0 +1,249 @@
+"""The rows ``top`` shows: sites and jobs, updated by events (pushed or polled) and polls.
+
+Pure state, no I/O: ``apply_event`` takes the backend's events (``job_status``,
+``job_progress``, ``site_status``, ``job_deleted``), the ``apply_*`` methods the answers of
+the feed's polls (``check_status``, ``sys_info``, ``list_jobs``, ``show_stats``). Every
+change bumps ``version`` and notes when it happened (``changed_at``, monotonic seconds).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class SiteRow:
+    name: str
+    connected: bool = True
+    last_heartbeat: float | None = None  # epoch seconds
+    running_jobs: int = 0
+    cpu_percent: float | None = None  # share of one CPU over the last poll interval, %
+    memory: str = ""  # "123 MiB" (the site's own resident memory) or "43% of RAM" (FLARE: the machine's)
+    _cpu: tuple[float, float] | None = field(default=None, repr=False)  # (cpu_seconds, monotonic) last seen
+
+
+@dataclass
+class JobRow:
+    job_id: str
+    name: str = ""
+    status: str = ""
+    round: int | None = None
+    num_rounds: int | None = None
+    sites_responded: int | None = None
+    sites_total: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    start_time: float | None = None  # epoch seconds
+    duration: str = ""  # as the server reports it once the job ended
+    submit_time: float = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.status == "RUNNING"
+
+    @property
+    def final(self) -> bool:
+        return self.status.startswith("FINISHED")
+
+    def elapsed(self, now: float | None = None) -> str:
+        if self.final and self.duration and self.duration != "N/A":
+            return self.duration.split(".")[0]
+        if self.start_time is None or self.final:
+            return ""
+        seconds = int(max((now or time.time()) - self.start_time, 0))
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def epoch(value: Any) -> float | None:
+    """A time as epoch seconds, from a number or an ISO 8601 string (FLARE's and ours)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and value and value != "N/A":
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def latest_metrics(progress: dict[str, Any]) -> dict[str, float]:
+    """A round's metrics in one dict: the aggregated ones, else the mean over the sites' numbers."""
+    aggregated = progress.get("aggregated")
+    if isinstance(aggregated, dict) and aggregated:
+        return {k: float(v) for k, v in aggregated.items() if _number(v)}
+    per_site = progress.get("metrics")
+    sums: dict[str, list[float]] = {}
+    if isinstance(per_site, dict):
+        for values in per_site.values():
+            for key, value in (values.items() if isinstance(values, dict) else ()):
+                if _number(value):
+                    sums.setdefault(key, []).append(float(value))
+    return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def find_round(stats: Any) -> dict[str, Any] | None:
+    """The part of ``show_stats`` that tells the round: ours (``Workflow``: round, num_rounds, ...)
+    or FLARE's controllers (``current_round``, ``num_rounds``), wherever it is nested."""
+    if isinstance(stats, dict):
+        if "num_rounds" in stats and ("round" in stats or "current_round" in stats):
+            return stats
+        for value in stats.values():
+            found = find_round(value)
+            if found is not None:
+                return found
+    return None
+
+
+class TopModel:
+    def __init__(self) -> None:
+        self.sites: dict[str, SiteRow] = {}
+        self.jobs: dict[str, JobRow] = {}
+        self.selected: str | None = None  # a job ID
+        self.version = 0
+        self.changed_at = time.monotonic()
+
+    def _changed(self) -> None:
+        self.version += 1
+        self.changed_at = time.monotonic()
+
+    def job(self, job_id: str) -> JobRow:
+        row = self.jobs.get(job_id)
+        if row is None:
+            row = self.jobs[job_id] = JobRow(job_id, submit_time=time.time())
+        return row
+
+    # -- events --------------------------------------------------------------------------
+
+    def apply_event(self, topic: str, data: dict[str, Any]) -> bool:
+        """An event of the backend (see ``console.backends.base.EventListener``); whether it changed a row."""
+        job_id = data.get("job_id")
+        if topic == "job_status" and isinstance(job_id, str):
+            row = self.job(job_id)
+            row.name = data.get("name") or row.name
+            row.status = str(data.get("status") or row.status)
+            if row.running and row.start_time is None:
+                row.start_time = epoch(data.get("time")) or time.time()
+        elif topic == "job_progress" and isinstance(job_id, str) and isinstance(data.get("data"), dict):
+            self.apply_progress(job_id, data["data"])
+        elif topic == "job_deleted" and isinstance(job_id, str):
+            if self.jobs.pop(job_id, None) is None:
+                return False
+        elif topic == "site_status" and isinstance(data.get("site"), str):
+            site = self.sites.setdefault(data["site"], SiteRow(data["site"]))
+            site.connected = data.get("status") == "connected"
+            if site.connected:
+                site.last_heartbeat = time.time()
+        else:
+            return False
+        self._changed()
+        return True
+
+    def apply_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        row = self.job(job_id)
+        round_number = progress.get("round", progress.get("current_round"))
+        if _number(round_number):
+            row.round = int(round_number)
+        if _number(progress.get("num_rounds")):
+            row.num_rounds = int(progress["num_rounds"])
+        if _number(progress.get("sites_responded")):
+            row.sites_responded = int(progress["sites_responded"])
+        metrics = latest_metrics(progress)
+        if metrics:
+            row.metrics = metrics
+
+    # -- polls ---------------------------------------------------------------------------
+
+    def apply_sites(self, clients: list[dict[str, Any]], running: dict[str, int]) -> None:
+        """``check_status server``'s clients (who is connected) and how many jobs each runs."""
+        seen = set()
+        for client in clients:
+            name = client.get("client_name")
+            if not isinstance(name, str):
+                continue
+            seen.add(name)
+            site = self.sites.setdefault(name, SiteRow(name))
+            site.connected = True
+            site.last_heartbeat = epoch(client.get("client_last_heartbeat")) or epoch(
+                client.get("client_last_conn_time")) or site.last_heartbeat
+            site.running_jobs = running.get(name, 0)
+        for name, site in self.sites.items():
+            if name not in seen:
+                site.connected = False
+                site.running_jobs = 0
+        self._changed()
+
+    def apply_sys_info(self, infos: dict[str, Any]) -> None:
+        """``sys_info client``: ours gives cpu_seconds and memory_rss_mib, FLARE's the machine's memory."""
+        now = time.monotonic()
+        for name, info in infos.items():
+            if not isinstance(info, dict) or name not in self.sites:
+                continue
+            site = self.sites[name]
+            cpu = info.get("cpu_seconds")
+            if _number(cpu):
+                if site._cpu is not None and now > site._cpu[1]:
+                    site.cpu_percent = max(cpu - site._cpu[0], 0.0) / (now - site._cpu[1]) * 100
+                site._cpu = (float(cpu), now)
+            if _number(info.get("memory_rss_mib")):
+                site.memory = f"{info['memory_rss_mib']:.0f} MiB"
+            elif _number(info.get("percent")):
+                site.memory = f"{info['percent']:.0f}% of RAM"
+        self._changed()
+
+    def apply_jobs(self, rows: list[dict[str, Any]]) -> None:
+        """``list_jobs`` rows (newest first): every job listed; those gone are forgotten."""
+        listed = set()
+        for entry in rows:
+            job_id = entry.get("job_id")
+            if not isinstance(job_id, str):
+                continue
+            listed.add(job_id)
+            row = self.job(job_id)
+            row.name = entry.get("job_name") or entry.get("name") or row.name
+            row.status = entry.get("status") or row.status
+            row.submit_time = epoch(entry.get("submit_time")) or row.submit_time
+            row.duration = str(entry.get("duration") or "")
+        for job_id in [j for j in self.jobs if j not in listed]:
+            del self.jobs[job_id]
+        self._changed()
+
+    def apply_meta(self, meta: dict[str, Any]) -> None:
+        row = self.job(meta["job_id"])
+        row.start_time = epoch(meta.get("start_time")) or row.start_time
+        clients = meta.get("job_clients") or meta.get("deploy_map")
+        if isinstance(meta.get("job_deploy_detail"), list):
+            row.sites_total = sum(1 for d in meta["job_deploy_detail"] if not str(d).startswith("server"))
+        elif isinstance(clients, list):
+            row.sites_total = len(clients)
+        self._changed()
+
+    # -- what is shown -------------------------------------------------------------------
+
+    def ordered_jobs(self) -> list[JobRow]:
+        """Running first, then queued, then ended; newest first within each."""
+        def rank(row: JobRow) -> tuple[int, float]:
+            return (0 if row.running else 2 if row.final else 1, -row.submit_time)
+
+        return sorted(self.jobs.values(), key=rank)
+
+    def move(self, step: int) -> None:
+        jobs = self.ordered_jobs()
+        if not jobs:
+            self.selected = None
+            return
+        ids = [j.job_id for j in jobs]
+        at = ids.index(self.selected) if self.selected in ids else -1
+        self.selected = ids[min(max(at + step, 0), len(ids) - 1)]
+        self._changed()
+
+    def selected_job(self) -> JobRow | None:
+        if self.selected not in self.jobs:
+            jobs = self.ordered_jobs()
+            self.selected = jobs[0].job_id if jobs else None
+        return self.jobs.get(self.selected) if self.selected else None

@@ -1,0 +1,304 @@
+"""``top``'s screen: a full-screen prompt_toolkit application over a ``TopModel``.
+
+Drawn afresh at every change (an event, a poll, a key) and at every resize, to the width
+the terminal has then: columns that do not fit are cut, never wrapped. Keys: ``q`` or Esc
+leave, Up/Down choose a job, Enter shows its details (Esc or Enter again hides them), ``a``
+aborts it after a ``y``, ``l`` leaves and follows its log. With ``NO_COLOR`` only bold and
+reverse video mark things.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.application.current import get_app
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.layout import HSplit, Layout, Window
+from prompt_toolkit.layout.controls import FormattedTextControl
+from prompt_toolkit.layout.dimension import Dimension
+from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.styles import Style
+
+from console.backends.base import Backend
+from console.shell.follow import visible
+from console.shell.top.feed import TopFeed
+from console.shell.top.model import JobRow, SiteRow, TopModel
+
+#: Background lines (monitors, follows) kept at the foot of the screen while top runs.
+KEPT_LINES = 3
+
+_STYLE = {
+    "top.header": "bold reverse",
+    "top.title": "bold",
+    "top.selected": "reverse",
+    "top.dim": "#888888",
+    "top.error": "#ff5555 bold",
+    "top.running": "#55ff55",
+    "top.failed": "#ff5555",
+    "top.done": "#5599ff",
+    "top.keys": "reverse",
+}
+
+
+def _status_class(status: str) -> str:
+    if status == "RUNNING":
+        return "class:top.running"
+    if status == "FINISHED:COMPLETED":
+        return "class:top.done"
+    if status.startswith("FINISHED:"):
+        return "class:top.failed"
+    return ""
+
+
+def _ago(epoch: float | None, now: float) -> str:
+    if epoch is None:
+        return "-"
+    seconds = max(now - epoch, 0)
+    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
+
+
+def _fit(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(cell[:w].ljust(w) for cell, w in zip(cells, widths, strict=True))
+
+
+def site_cells(site: SiteRow, now: float) -> list[str]:
+    cpu = f"{site.cpu_percent:.0f}%" if site.cpu_percent is not None else "-"
+    return [site.name, "connected" if site.connected else "gone", _ago(site.last_heartbeat, now) if site.connected
+            else "-", str(site.running_jobs), cpu, site.memory or "-"]
+
+
+def job_cells(job: JobRow, now: float) -> list[str]:
+    rounds = f"{job.round or 0}/{job.num_rounds}" if job.num_rounds else "-"
+    responded = "-" if job.sites_responded is None else (
+        f"{job.sites_responded}/{job.sites_total}" if job.sites_total else str(job.sites_responded))
+    metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items()))
+    return [job.job_id[:8], job.name, job.status, rounds, responded, job.elapsed(now), metrics or "-"]
+
+
+SITE_HEAD = ["SITE", "STATE", "HEARTBEAT", "JOBS", "CPU", "MEMORY"]
+SITE_WIDTHS = [16, 10, 10, 5, 6, 14]
+JOB_HEAD = ["JOB", "NAME", "STATUS", "ROUND", "SITES", "ELAPSED", "METRICS"]
+JOB_WIDTHS = [8, 18, 27, 7, 6, 8, 40]
+
+
+class TopView:
+    def __init__(self, backend: Backend, no_color: bool) -> None:
+        self.backend = backend
+        self.model = TopModel()
+        self.feed = TopFeed(backend, self.model, self.invalidate)
+        self.details: str | None = None  # the selected job's details, when shown
+        self.confirm: str | None = None  # a job ID waiting for "y" to be aborted
+        self.note = ""  # a one-line answer to the last key (abort requested, ...)
+        self.lines: list[tuple[str, str]] = []  # background lines while top runs
+        self.drawn_version = -1  # the model version on screen (benchmarks read it)
+        self.drawn_at = 0.0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.app: Application[tuple[str, str] | None] = Application(
+            layout=Layout(HSplit([
+                Window(FormattedTextControl(self._header), height=1),
+                Window(FormattedTextControl(self._body), wrap_lines=False),
+                Window(FormattedTextControl(self._footer), height=Dimension(min=2, max=KEPT_LINES + 2)),
+            ])),
+            key_bindings=self._keys(),
+            full_screen=True,
+            style=Style.from_dict(_STYLE),
+            color_depth=ColorDepth.DEPTH_1_BIT if no_color else None,
+            mouse_support=False,
+        )
+        self.app.ttimeoutlen = 0.05  # Esc alone leaves at once, not after half a second
+
+    # -- outside world ---------------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        if self.app.is_running:
+            self.app.invalidate()
+
+    def background_line(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
+        """Where monitors and follows print while top covers the screen."""
+        for line in text.splitlines() or [""]:
+            self.lines.append((line, style))
+        del self.lines[:-KEPT_LINES]
+        self.invalidate()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> tuple[str, str] | None:
+        """Until q/Esc (None) or ``l`` (("follow", job_id))."""
+        feed = asyncio.create_task(self.feed.run())
+        try:
+            return await self.app.run_async()
+        finally:
+            feed.cancel()
+            for task in [feed, *self._tasks]:
+                task.cancel()
+            await asyncio.gather(feed, *self._tasks, return_exceptions=True)
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def _width(self) -> int:
+        with contextlib.suppress(Exception):
+            return get_app().output.get_size().columns
+        return 80
+
+    def _header(self) -> StyleAndTextTuples:
+        how = "pushed" if self.backend.pushes else f"polled every {self.feed.interval:g} s"
+        text = f" flare-console top  {self.backend.user}@{self.backend.server}  ({how})  {time.strftime('%H:%M:%S')}"
+        return [("class:top.header", text.ljust(self._width()))]
+
+    def _body(self) -> StyleAndTextTuples:
+        self.drawn_version, self.drawn_at = self.model.version, time.monotonic()
+        width, now = self._width(), time.time()
+        out: StyleAndTextTuples = []
+
+        def line(text: str, style: str = "") -> None:
+            out.append((style, text[:width] + "\n"))
+
+        sites = sorted(self.model.sites.values(), key=lambda s: s.name)
+        line(f"Sites ({sum(s.connected for s in sites)} connected)", "class:top.title")
+        line(_fit(SITE_HEAD, SITE_WIDTHS), "class:top.dim")
+        for site in sites:
+            line(_fit([visible(c) for c in site_cells(site, now)], SITE_WIDTHS), "" if site.connected else
+                 "class:top.dim")
+        if not sites:
+            line("  (no site connected)", "class:top.dim")
+        line("")
+        jobs = self.model.ordered_jobs()
+        selected = self.model.selected_job()
+        line(f"Jobs ({sum(j.running for j in jobs)} running, {len(jobs)} shown)", "class:top.title")
+        line(_fit(JOB_HEAD, JOB_WIDTHS[:-1] + [max(width - sum(JOB_WIDTHS[:-1]) - 12, 10)]), "class:top.dim")
+        for job in jobs:
+            cells = [visible(c) for c in job_cells(job, now)]
+            text = _fit(cells, JOB_WIDTHS[:-1] + [max(width - sum(JOB_WIDTHS[:-1]) - 12, 10)])
+            style = "class:top.selected" if selected is job else _status_class(job.status)
+            line(text.ljust(width) if selected is job else text, style)
+        if not jobs:
+            line("  (no jobs)", "class:top.dim")
+        if self.details is not None and selected is not None:
+            line("")
+            line(f"Details of {selected.job_id}  (Enter or Esc hides them)", "class:top.title")
+            for detail in self.details.splitlines():
+                line("  " + visible(detail))
+        return out
+
+    def _footer(self) -> StyleAndTextTuples:
+        width = self._width()
+        out: StyleAndTextTuples = [(style or "class:top.dim", visible(text)[:width] + "\n") for text, style in self.lines]
+        if self.feed.error:
+            out.append(("class:top.error", f"poll failed: {self.feed.error}"[:width] + "\n"))
+        if self.confirm is not None:
+            job = self.model.jobs.get(self.confirm)
+            out.append(("class:top.error", f"abort {self.confirm[:8]} ({job.name if job else ''})? y/N"[:width]))
+        else:
+            keys = " q quit  Up/Down select  Enter details  a abort  l follow log "
+            out.append(("class:top.keys", keys[:width]))
+            if self.note:
+                out.append(("", "  " + self.note[: max(width - len(keys) - 2, 0)]))
+        return out
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def _keys(self) -> KeyBindings:
+        kb = KeyBindings()
+        confirming = Condition(lambda: self.confirm is not None)
+
+        @kb.add("y", filter=confirming)
+        def _yes(event: KeyPressEvent) -> None:
+            job_id, self.confirm = self.confirm, None
+            assert job_id is not None
+            self.note = f"aborting {job_id[:8]}..."
+            self._spawn(self._abort(job_id))
+
+        @kb.add("<any>", filter=confirming)
+        def _no(event: KeyPressEvent) -> None:
+            self.confirm, self.note = None, "abort cancelled"
+
+        @kb.add("q", filter=~confirming)
+        @kb.add("c-c")
+        def _quit(event: KeyPressEvent) -> None:
+            event.app.exit(result=None)
+
+        @kb.add("escape", filter=~confirming, eager=True)
+        def _escape(event: KeyPressEvent) -> None:
+            if self.details is not None:
+                self.details = None
+            else:
+                event.app.exit(result=None)
+
+        @kb.add("up", filter=~confirming)
+        @kb.add("k", filter=~confirming)
+        def _up(event: KeyPressEvent) -> None:
+            self.model.move(-1)
+            self._reload_details()
+
+        @kb.add("down", filter=~confirming)
+        @kb.add("j", filter=~confirming)
+        def _down(event: KeyPressEvent) -> None:
+            self.model.move(1)
+            self._reload_details()
+
+        @kb.add("enter", filter=~confirming)
+        def _details(event: KeyPressEvent) -> None:
+            if self.details is not None:
+                self.details = None
+            elif self.model.selected_job() is not None:
+                self.details = "(loading...)"
+                self._reload_details()
+
+        @kb.add("a", filter=~confirming)
+        def _abort_key(event: KeyPressEvent) -> None:
+            job = self.model.selected_job()
+            if job is None:
+                self.note = "no job selected"
+            elif job.final:
+                self.note = f"{job.job_id[:8]} has ended already ({job.status})"
+            else:
+                self.confirm = job.job_id
+
+        @kb.add("l", filter=~confirming)
+        def _follow(event: KeyPressEvent) -> None:
+            job = self.model.selected_job()
+            if job is None:
+                self.note = "no job selected"
+            else:
+                event.app.exit(result=("follow", job.job_id))
+
+        return kb
+
+    async def _abort(self, job_id: str) -> None:
+        try:
+            await self.backend.request("abort_job", {"job_id": job_id})
+            self.note = f"abort of {job_id[:8]} requested"
+        except Exception as exc:
+            self.note = f"abort of {job_id[:8]} failed: {type(exc).__name__}: {exc}"
+        self.invalidate()
+
+    def _reload_details(self) -> None:
+        job = self.model.selected_job()
+        if self.details is None or job is None:
+            return
+        self._spawn(self._load_details(job.job_id))
+
+    async def _load_details(self, job_id: str) -> None:
+        try:
+            meta = await self.backend.get_job_meta(job_id)
+        except Exception as exc:
+            meta = {"error": f"{type(exc).__name__}: {exc}"}
+        keep = ("job_id", "name", "status", "submit_time_iso", "start_time", "duration", "deploy_map", "min_clients",
+                "submitter_name", "submitter_org", "job_deploy_detail", "job_errors")
+        shown = {k: meta[k] for k in keep if k in meta} or meta
+        job = self.model.jobs.get(job_id)
+        if job is not None and job.metrics:
+            shown["latest_metrics"] = job.metrics
+        if self.details is not None and self.model.selected == job_id:
+            self.details = json.dumps(shown, indent=2, default=str)
+            self.invalidate()

@@ -1,0 +1,198 @@
+"""The live views in a real pty (pexpect) against a real server and sites: top, follow, plot."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pyte
+import pytest
+from shell_helpers import CONSOLE, PROMPT, console_env, run_console
+
+from jobs import numpy_job
+
+#: A trainer that writes a log line per round and reports metrics that change by round.
+LOGGING_TRAINER = '''
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    ctx.logger.info("%s training round %d of %d", ctx.site_name, ctx.round, ctx.num_rounds)
+    deadline = time.monotonic() + {sleep}
+    while time.monotonic() < deadline and not ctx.aborted():
+        time.sleep(0.02)
+    bonus = 0.05 if ctx.site_name == "site-1" else 0.0
+    return TaskResult({{k: v + 1 for k, v in model.items()}}, weight=1.0,
+                      metrics={{"accuracy": 0.5 + 0.1 * ctx.round + bonus, "loss": 1.0 / ctx.round}})
+'''
+
+
+def logging_job(root: Path, *, rounds: int, sleep: float, name: str = "live-job") -> Path:
+    folder = numpy_job(root, name=name, rounds=rounds, sleep=sleep)
+    (folder / "app" / "custom" / "trainer.py").write_text(LOGGING_TRAINER.format(sleep=sleep))
+    return folder
+
+
+class Screen:
+    """What the user sees in the pty: the console's output run through a terminal emulator (pyte),
+    since a full-screen view redraws only the characters that changed."""
+
+    def __init__(self, child: pexpect.spawn, rows: int, cols: int) -> None:
+        self.child = child
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.Stream(self.screen)
+
+    def pump(self, wait: float = 0.05) -> None:
+        while True:
+            try:
+                self.stream.feed(self.child.read_nonblocking(65536, timeout=wait))
+            except pexpect.TIMEOUT:
+                return
+            wait = 0.0
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.pump()
+            found = re.search(pattern, self.text)
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not on the screen after {timeout} s:\n{self.text}")
+
+
+    def wait_gone(self, text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text in self.text:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} still on the screen after {timeout} s:\n{self.text}")
+            self.pump()
+
+
+def spawn_shell(project, home: Path, dimensions: tuple[int, int] = (40, 160), **env: str) -> pexpect.spawn:
+    (home / "tmp").mkdir(exist_ok=True)
+    return pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)],
+                         env=console_env(home, NO_COLOR="1", TMPDIR=str(home / "tmp"), **env),
+                         encoding="utf-8", timeout=20, dimensions=dimensions)
+
+
+@pytest.fixture
+def shell(sites, project, tmp_path: Path) -> Iterator[pexpect.spawn]:
+    child = spawn_shell(project, tmp_path)
+    try:
+        child.expect(PROMPT)
+        yield child
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_follow_streams_while_typing_and_unfollow_stops_it(shell: pexpect.spawn, session, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=6, sleep=0.5)))
+    shell.send(f"follow {job_id[:8]} all -n 0\r")
+    shell.expect_exact("in the background")
+    shell.expect(PROMPT)
+    shell.send("list_jo")  # half a command typed while lines arrive above it
+    shell.expect(re.compile(r"\[site-2\] [^\r\n]*site-2 training round 2 of 6"))
+    shell.expect(re.compile(r"\[server\] [^\r\n]*round 2/6"))
+    shell.send("bs\r")  # the half-typed line survived the lines printed above it
+    shell.expect_exact("live-job")
+    shell.expect(PROMPT)
+    shell.send("monitors\r")
+    shell.expect_exact("log: all")
+    shell.expect(PROMPT)
+    shell.send(f"unfollow {job_id[:6]}\r")
+    shell.expect_exact("stopped following 1 log")
+    shell.expect(PROMPT)
+    shell.send("monitors\r")
+    shell.expect_exact("no monitors running")
+    shell.expect(PROMPT)
+    session.abort_job(job_id)
+    shell.send("bye\r")
+    shell.expect(pexpect.EOF)
+
+
+def test_follow_in_a_batch_blocks_until_the_job_ends(sites, session, project, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.3)))
+    done = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} all", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert session.get_job_meta(job_id)["status"] == "FINISHED:COMPLETED"
+    for r in (1, 2, 3):
+        assert re.search(rf"\[site-1\] .*site-1 training round {r} of 3", done.stdout), done.stdout
+        assert re.search(rf"\[site-2\] .*site-2 training round {r} of 3", done.stdout), done.stdout
+    assert re.search(r"\[server\] .*round 3/3", done.stdout), done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
+        shell: pexpect.spawn, session, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=40, sleep=0.3)))
+    shell.send(f"monitor_job {job_id[:8]} --interval 0.2\r")
+    shell.expect_exact("in the background")
+    shell.expect(PROMPT)
+    screen = Screen(shell, 40, 160)
+    shell.send("top\r")
+    screen.wait_for(r"flare-console top +admin@example\.com@server +\(pushed\)")
+    screen.wait_for(r"site-1 +connected .*\n.*site-2 +connected")
+    first = screen.wait_for(rf"{job_id[:8]} +live-job +RUNNING +(\d+)/40 +2(/2)? ")
+    advanced = screen.wait_for(rf"{job_id[:8]} +live-job +RUNNING +({int(first.group(1)) + 2}|[1-9]\d)/40")
+    assert int(advanced.group(1)) >= int(first.group(1)) + 2
+    assert re.search(rf"{job_id[:8]} .* accuracy=0\.\d+ loss=0\.\d+", screen.text), screen.text
+
+    shell.send("\r")  # Enter: the selected job's details
+    screen.wait_for(rf"Details of {job_id}")
+    screen.wait_for(r'"submitter_name": "admin@example.com"')
+    shell.send("\x1b")  # Esc hides them
+    screen.wait_for(r"q quit")
+    screen.wait_gone("Details of")
+
+    shell.send("a")  # abort asks first; anything but y cancels
+    screen.wait_for(rf"abort {job_id[:8]} \(live-job\)\? y/N")
+    shell.send("n")
+    screen.wait_for("abort cancelled")
+    shell.send("a")
+    screen.wait_for(r"y/N")
+    shell.send("y")
+    screen.wait_for(rf"{job_id[:8]} +live-job +FINISHED:ABORTED")
+    assert session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED"
+    # The monitor started before top went on: its line went to top's foot.
+    screen.wait_for(rf"{job_id[:8]}  live-job  FINISHED:ABORTED")
+
+    shell.send("q")
+    shell.expect(PROMPT)
+    shell.send("bye\r")
+    shell.expect(pexpect.EOF)
+
+
+@pytest.mark.timeout(120)
+def test_plot_draws_a_finished_jobs_series(shell: pexpect.spawn, session, project, tmp_path: Path) -> None:
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.0)))
+    session.monitor_job(job_id, timeout=60, poll_interval=0.2)
+    assert session.get_job_meta(job_id)["status"] == "FINISHED:COMPLETED"
+    screen = Screen(shell, 40, 160)
+    shell.send(f"plot {job_id[:8]} accuracy\r")
+    screen.wait_for(rf"accuracy · job {job_id[:8]} \(live-job\) FINISHED:COMPLETED")
+    legend = screen.wait_for(r"(\S\S) aggregated +(\S\S) site-1 +(\S\S) site-2")
+    assert len(set(legend.groups())) == 3  # NO_COLOR: each series has its own mark
+    screen.wait_for(r"\(x: round\)")
+    shell.send("plot nope\r")
+    screen.wait_for("JobNotFound: no such job: nope")
+
+    # The series as data, in a batch: the values the trainer reported, round by round.
+    done = run_console(tmp_path, "--kit", str(project.admin_kit), "--format", "json", "-c", f"plot {job_id} loss")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["rounds"] == [1, 2, 3] and data["status"] == "FINISHED:COMPLETED"
+    by_source = {s["source"]: s["points"] for s in data["series"] if s["metric"] == "loss"}
+    assert set(by_source) == {"aggregated", "site-1", "site-2"}
+    assert by_source["site-2"] == [[1, 1.0], [2, 0.5], [3, pytest.approx(1 / 3)]]
