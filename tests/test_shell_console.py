@@ -231,3 +231,50 @@ def test_output_completion_while_typing_and_settings_that_last(shell, session, t
     for line in ('theme = "mine"', 'format = "table"', 'expanded = "on"', "timing = true"):
         assert re.search(rf"^{re.escape(line)}$", config, re.M), line
     assert config.startswith("# flare-console settings")  # the comments stay
+
+
+def test_output_to_files_and_pipes_watch_editor_vi_and_f_keys(server, project, tmp_path: Path) -> None:
+    shell = spawn(project.kit(ADMIN), tmp_path, EDITOR="sed -i s/XYZ/monitors/")
+    try:
+        shell.expect(PROMPT)
+        out = tmp_path / "out.txt"
+        shell.send(f"help > {out}\r")
+        shell.expect(re.compile(r"wrote \d+ lines to "))
+        shell.expect(PROMPT)
+        assert "list_jobs" in out.read_text()
+        shell.send("help get_job_meta | tr a-z A-Z\r")  # the user's own pipeline gets the output
+        shell.expect_exact("USAGE: GET_JOB_META JOB_ID")
+        shell.expect(PROMPT)
+        # watch redraws a command's output in place until Ctrl-C.
+        shell.send("watch -n 0.5 monitors\r")
+        for _ in range(2):
+            shell.expect_exact("Every 0.5 s: monitors")
+            shell.expect_exact("no monitors running")
+        shell.sendcontrol("c")
+        shell.expect_exact("watch stopped")
+        shell.expect(PROMPT)
+        # Ctrl-X Ctrl-E: the line in $EDITOR, run when the editor ends.
+        shell.send("XYZ")
+        shell.sendcontrol("x")
+        shell.sendcontrol("e")
+        shell.expect_exact("no monitors running")
+        shell.expect(PROMPT)
+        # F2 flips the format at once (the toolbar shows it; a pty without cursor reports has no toolbar).
+        shell.send("\x1bOQ")
+        shell.send("list_jobs\r")
+        shell.expect_exact("[]")  # JSON
+        shell.expect(PROMPT)
+        shell.send("\x1bOQ")
+        shell.send("list_jobs\r")
+        shell.expect_exact("(none)")  # a table again
+        shell.expect(PROMPT)
+        shell.send("set editing vi\r")
+        shell.expect(PROMPT)
+        shell.send("monitorsZ\x1b")
+        time.sleep(1)  # the Escape stands alone (not the start of a key sequence)
+        shell.send("x\r")  # vi: x deletes the Z under the cursor
+        shell.expect_exact("no monitors running")
+        shell.expect(PROMPT)
+        leave(shell)
+    finally:
+        shell.terminate(force=True)

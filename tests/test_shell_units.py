@@ -192,7 +192,8 @@ def test_toolbar_shows_connection_state_and_monitors() -> None:
         return "".join(fragment for _, fragment in render_toolbar(toolbar))
 
     assert "admin@example.com on server" in text() and " connected " in text()
-    assert "monitors: 2" in text() and "format: json" in text()
+    assert "monitors: 2" in text() and "[F2] format: json" in text() and "[F3] expanded: auto" in text()
+    assert "[F4] keys: emacs" in text()
     state.update(up=False, retrying=True)
     assert "disconnected, reconnecting..." in text()
     assert ("class:bottom-toolbar.down", " disconnected, reconnecting... ") in render_toolbar(toolbar)

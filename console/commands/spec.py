@@ -36,6 +36,7 @@ class ParamKind(StrEnum):
     COMMAND = "command"  # a command name (help)
     THEME = "theme"  # a shell theme name
     MONITOR = "monitor"  # a monitored job ID, or "all"
+    COMMAND_LINE = "command_line"  # the rest of the line is another command with its arguments (watch)
     SETTING_VALUE = "setting_value"  # a value of the shell setting named before it (SETTINGS)
 
 

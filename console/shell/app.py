@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
@@ -34,7 +36,7 @@ from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, needs_pager, page, render
-from console.shell.parse import UsageError, parse_command, split_commands
+from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
 from console.shell.refresher import CompletionRefresher
 from console.shell.terminal import quiet_input, take_typeahead
 from console.shell.themes import ThemeError, available_themes, load_theme
@@ -118,6 +120,13 @@ class InteractiveShell:
 
     def remember(self, key: str, value: str | bool) -> None:
         self.config.remember(key, value)
+
+    def repaint(self, text: str) -> None:
+        out = self.prompt.output
+        out.erase_screen()
+        out.cursor_goto(0, 0)
+        out.flush()
+        print(text, flush=True)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -221,6 +230,7 @@ class InteractiveShell:
 
     async def _run_one(self, line: str) -> bool:
         try:
+            line, sink = split_sink(line)
             parsed = parse_command(line)
         except UsageError as exc:
             self.emit(str(exc), "class:error")
@@ -234,13 +244,21 @@ class InteractiveShell:
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
-            self.emit(f"{parsed.spec.name} cancelled", "class:error")
+            if parsed.spec.name == "watch":
+                self.emit("watch stopped", "class:status.queued")
+            else:
+                self.emit(f"{parsed.spec.name} cancelled", "class:error")
             return True
         except Exception as exc:  # a server error or a lost connection: report it and go on
             self.emit(explain(exc, parsed), "class:error")
             self._show_timing()
             return True
-        await run_in_terminal(lambda: self._show(outcome)) if self.prompt.app.is_running else self._show(outcome)
+        if sink is not None:
+            await self._to_sink(outcome, sink)
+        elif self.prompt.app.is_running:
+            await run_in_terminal(lambda: self._show(outcome))
+        else:
+            self._show(outcome)
         self._show_timing()
         return not (outcome.exit and await self._may_leave())
 
@@ -263,6 +281,27 @@ class InteractiveShell:
             return True
         self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")
         return False
+
+    async def _to_sink(self, outcome: Outcome, sink: Sink) -> None:
+        """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
+        expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
+        parts = [render(outcome.result, self.state.format, 10**6, expanded)] if outcome.result is not None else []
+        text = "\n".join(p for p in [*parts, outcome.message or ""] if p) + "\n"
+        if sink.kind == "|":
+            # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
+            result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(), check=False)
+            if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
+                self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
+            return
+        path = Path(sink.target).expanduser()
+        try:
+            with open(path, "a" if sink.kind == ">>" else "w") as out:
+                out.write(text)
+        except OSError as exc:
+            self.emit(f"cannot write {path}: {exc.strerror or exc}", "class:error")
+            return
+        lines = text.count("\n")
+        self.emit(f"{'appended' if sink.kind == '>>' else 'wrote'} {lines} line{'s' if lines != 1 else ''} to {path}")
 
     def _show_timing(self) -> None:
         """The time the last command's requests took (not the question, not the pager), failed or not."""

@@ -66,6 +66,9 @@ class BatchFrontend:
     def remember(self, key: str, value: str | bool) -> None:
         pass  # a script's settings are its own: the user's config file is left alone
 
+    def repaint(self, text: str) -> None:
+        raise CommandFailed("watch needs the interactive console")
+
 
 async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, yes: bool,
                     continue_on_error: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

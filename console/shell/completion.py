@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -169,6 +170,12 @@ class ShellCompleter(Completer):
         spec = command_spec(done[0])
         if spec is None or not spec.supports(self._engine):
             return
+        start = command_line_start(spec, done[1:])
+        if start is not None and not (start == len(done) - 1 and word.startswith("-")):
+            # watch -n 5 list_jobs ...: the inner command completes as a line of its own
+            inner = re.sub(rf"^\s*(\S+\s+){{{start + 1}}}", "", text)
+            yield from self.get_completions(Document(inner, len(inner)), complete_event)
+            return
         param = _param_at(spec, done[1:])
         if param is not None and not word.startswith("-"):
             yield from self._values(param, word, complete_event, done)
@@ -239,6 +246,17 @@ def _plain(values: Iterable[str], word: str) -> Iterator[Completion]:
     for value in values:
         if value.startswith(word):
             yield Completion(value, -len(word))
+
+
+def command_line_start(spec: CommandSpec, done: list[str]) -> int | None:
+    """Index in ``done`` (the words after the command) where a COMMAND_LINE parameter starts, if reached."""
+    if not any(p.kind is ParamKind.COMMAND_LINE for p in spec.typed_params):
+        return None
+    for k in range(len(done) + 1):
+        param = _param_at(spec, done[:k])
+        if param is not None and param.kind is ParamKind.COMMAND_LINE and (k == len(done) or done[k][:1] != "-"):
+            return k
+    return None
 
 
 def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:

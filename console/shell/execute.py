@@ -8,6 +8,7 @@ entries below exist only where the client does real work.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,10 +16,10 @@ from typing import Any, Protocol
 
 from console.api.errors import JobNotRunning, NoConnection
 from console.backends.base import Backend
-from console.commands import CATALOG, NAMES, CommandSpec, Engine, Where
+from console.commands import CATALOG, NAMES, CommandSpec, Engine, Transfer, Where
 from console.shell.monitors import MonitorManager
-from console.shell.output import Expanded, Format
-from console.shell.parse import ParsedCommand
+from console.shell.output import Expanded, Format, render
+from console.shell.parse import ParsedCommand, UsageError, parse_command
 from console.shell.refresher import CompletionRefresher
 
 
@@ -46,6 +47,10 @@ class Frontend(Protocol):
 
     def remember(self, key: str, value: str | bool) -> None:
         """Keep a changed setting for next time (the interactive shell's config file; a batch keeps nothing)."""
+        ...
+
+    def repaint(self, text: str) -> None:
+        """Show ``text`` on a cleared screen (watch); only the interactive shell can."""
         ...
 
 
@@ -291,6 +296,42 @@ async def _set(ex: Executor, parsed: ParsedCommand) -> Outcome:
         ex.state.editing = value
     ex.frontend.remember(setting, value)
     return Outcome(message=f"{setting}: {value}")
+
+
+#: Commands ``watch`` may repeat: those that only show something (repeating a submit would submit again).
+_CHANGES_THINGS = frozenset({"enable_client", "set_timeout", "unset_timeout", "reset_errors", "follow", "unfollow"})
+
+
+def watchable(spec: CommandSpec) -> bool:
+    return spec.name == "monitors" or (spec.where is Where.SERVER and spec.transfer is Transfer.NONE
+                                       and not spec.destructive and spec.name not in _CHANGES_THINGS)
+
+
+@client_side("watch")
+async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    """Run a showing command again every ``interval`` seconds, its output redrawn in place, until Ctrl-C
+    (which cancels this task: the shell says "watch stopped")."""
+    if not ex.frontend.interactive:
+        raise CommandFailed("watch needs the interactive console; a script can run the command in a loop")
+    line, interval = parsed.values["command"], parsed.values["interval"]
+    try:
+        inner = parse_command(line)
+    except UsageError as exc:
+        raise CommandFailed(f"watch: {exc}") from None
+    if inner is None or not watchable(inner.spec):
+        name = inner.spec.name if inner else "nothing"
+        raise CommandFailed(f"watch repeats commands that only show something, not {name}; e.g. watch -n 5 list_jobs")
+    while True:
+        started = time.monotonic()
+        try:
+            outcome = await ex.run(inner)
+            parts = [render(outcome.result, ex.state.format, None, ex.state.expanded)] if outcome.result is not None else []
+            text = "\n".join(p for p in [*parts, outcome.message or ""] if p)
+        except Exception as exc:  # shown in place; the next round tries again
+            text = explain(exc, inner)
+        stamp = time.strftime("%H:%M:%S")
+        ex.frontend.repaint(f"Every {interval:g} s: {line}    {stamp}    (Ctrl-C stops)\n\n{text}")
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
 @client_side("refresh")

@@ -30,7 +30,8 @@ NUMBER = "class:pygments.literal.number"
 STRING = "class:pygments.literal.string"
 COMMENT = "class:pygments.comment"
 
-_PIECES = re.compile(r"""(?P<space>\s+)|(?P<comment>#.*)|(?P<sep>;)|(?P<word>(?:"[^"]*"?|'[^']*'?|[^\s;'"#]+|\#)+)""")
+_PIECES = re.compile(r"""(?P<space>\s+)|(?P<comment>#.*)|(?P<sep>;)|(?P<sink>[|>][^;]*)"""
+                     r"""|(?P<word>(?:"[^"]*"?|'[^']*'?|[^\s;'"#|>]+|\#)+)""")
 _KIND_STYLE = {
     ParamKind.JOB_ID: JOB, ParamKind.JOB_PREFIX: JOB, ParamKind.MONITOR: JOB,
     ParamKind.SITE: PLACE, ParamKind.TARGET: PLACE, ParamKind.CHOICE: PLACE, ParamKind.SETTING_VALUE: PLACE,
@@ -59,6 +60,9 @@ def highlight(line: str, at_end: bool = True) -> StyleAndTextTuples:
             fragments.append(("", text))
         elif kind == "comment":
             fragments.append((COMMENT, text))
+        elif kind == "sink":  # > FILE, | PIPELINE: the output's way, not the command's arguments
+            fragments += [(OPTION, text[:2] if text.startswith(">>") else text[0]),
+                          (STRING, text[2:] if text.startswith(">>") else text[1:])]
         elif kind == "sep":
             spec, words = None, []
             fragments.append(("", text))
@@ -80,7 +84,11 @@ def highlight(line: str, at_end: bool = True) -> StyleAndTextTuples:
                 if at_end and index == len(pieces) - 1 and style is ERROR:
                     style = OPTION  # a flag being typed
             else:
-                style = _value_style(_param_at(spec, words[1:]), text)
+                param = _param_at(spec, words[1:])
+                if param is not None and param.kind is ParamKind.COMMAND_LINE:  # watch CMD: a command again
+                    fragments += highlight(line[match.start():], at_end)
+                    return fragments
+                style = _value_style(param, text)
             words.append(text)
             fragments.append((style, text))
     return fragments
