@@ -10,7 +10,7 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from console.commands import CATALOG
-from console.shell.completion import CompletionData, ShellCompleter
+from console.shell.completion import MAX_JOB_COMPLETIONS, CompletionData, ShellCompleter
 from console.shell.config import DEFAULT_CONFIG, load_config
 from console.shell.output import Format, render, table
 from console.shell.parse import UsageError, parse_command
@@ -125,7 +125,7 @@ def test_completion_data_follows_pushes_and_scales() -> None:
                                    for i in range(100_000))
     started = time.perf_counter()
     assert len(big.match_jobs("0000fff")) == 16
-    assert len(big.match_jobs("0000")) == 200  # capped: a menu, not a dump
+    assert len(big.match_jobs("0000")) == MAX_JOB_COMPLETIONS  # capped: a menu, not a dump
     assert big.match_jobs("job-9999")[0].name == "job-9999"
     assert time.perf_counter() - started < 1.0  # bisection, not a scan (the real figure is in benchmarks/)
 

@@ -23,7 +23,8 @@ from prompt_toolkit.document import Document
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
 from console.shell.parse import YES_FLAGS, command_spec
 
-MAX_JOB_COMPLETIONS = 200
+#: A menu, not a dump: the menu measures every entry on each redraw, so more costs keystroke time.
+MAX_JOB_COMPLETIONS = 25
 #: Seconds after which completion data on an engine without pushes counts as stale.
 STALE_AFTER = 10.0
 
