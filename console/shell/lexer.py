@@ -19,7 +19,7 @@ from prompt_toolkit.lexers import Lexer
 
 from console.commands import NAMES, CommandSpec, Param, ParamKind
 from console.shell.completion import _param_at
-from console.shell.parse import YES_FLAGS, command_spec
+from console.shell.parse import YES_FLAGS, command_spec, is_number
 
 KEYWORD = "class:pygments.keyword"
 ERROR = "class:pygments.name.exception"
@@ -79,7 +79,7 @@ def highlight(line: str, at_end: bool = True) -> StyleAndTextTuples:
         else:
             if spec is None:
                 style = ""
-            elif text.startswith("-") and not _number(text):
+            elif text.startswith("-") and not is_number(text):
                 style = OPTION if _is_option(spec, text, words) else ERROR
                 if at_end and index == len(pieces) - 1 and style is ERROR:
                     style = OPTION  # a flag being typed
@@ -92,14 +92,6 @@ def highlight(line: str, at_end: bool = True) -> StyleAndTextTuples:
             words.append(text)
             fragments.append((style, text))
     return fragments
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_option(spec: CommandSpec, text: str, words: list[str]) -> bool:

@@ -182,7 +182,7 @@ def parse_command(line: str) -> ParsedCommand | None:
                 raise UsageError(f"{spec.name}: {token} needs a value; usage: {spec.usage()}")
             else:
                 parsed.values[param.name] = _convert(param, rest.pop(0), spec)
-        elif token.startswith("-") and len(token) > 1 and not _is_number(token):
+        elif token.startswith("-") and len(token) > 1 and not is_number(token):
             raise UsageError(f"{spec.name}: unknown option {token}; usage: {spec.usage()}")
         elif index < len(positionals) and positionals[index].kind is ParamKind.COMMAND_LINE:
             parsed.values[positionals[index].name] = shlex.join([token, *rest])  # parsed when it runs
@@ -207,7 +207,7 @@ def parse_command(line: str) -> ParsedCommand | None:
     return parsed
 
 
-def _is_number(token: str) -> bool:
+def is_number(token: str) -> bool:
     try:
         float(token)
     except ValueError:
