@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUNTIME := $(VENV)/.installed
 
-.PHONY: install test lint demo bench bench-peer reliability clean
+.PHONY: install test lint demo bench bench-peer bench-consoles reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(STAMP)
 # writes docs/benchmarks.md and docs/compatibility.md.
 bench-peer: $(STAMP)
 	$(BIN)/python benchmarks/bench_peer.py
+	$(BIN)/python benchmarks/bench_models.py --peer
+
+# Only FLARE's fl_admin.sh and ours on one FLARE POC (a few minutes): that table in docs/benchmarks.md.
+bench-consoles: $(STAMP)
+	$(BIN)/python benchmarks/bench_peer.py --consoles-only
 
 reliability: $(STAMP)
 	$(BIN)/python benchmarks/reliability.py

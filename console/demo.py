@@ -124,6 +124,19 @@ def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
+def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
+    """The console on ``admin_kit``, after ``banner`` on a terminal; a batch when stdin is not one.
+    ``demo``: ours, whose bye asks first while a job submitted there still runs."""
+    if sys.stdin.isatty():
+        print("\n".join(banner))
+    from console.cli import build_parser
+    from console.shell.main import run_shell
+
+    args = build_parser().parse_args(["--kit", str(admin_kit)])
+    args.demo = demo
+    return run_shell(args)
+
+
 def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False, stop: bool = False) -> int:
     if engine == "nvflare":
         return run_flare_demo(workspace)
@@ -162,17 +175,10 @@ def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False
                           admin_kit)
         staged = _stage_examples(admin_kit)
         _wait_for_federation(admin_kit, processes, len(SITES))
-        if sys.stdin.isatty():
-            print(f"server and {', '.join(SITES)} are up. Jobs ready to submit: {', '.join(staged)}")
-            print("try: submit_job hello-numpy   then: monitor_job <Tab>   help lists every command")
-            print("a model that learns: submit_job hello-digits   (10 rounds on 8x8 digits; accuracy in "
-                  "show_stats and get_job_meta)")
-        from console.cli import build_parser
-        from console.shell.main import run_shell
-
-        args = build_parser().parse_args(["--kit", str(admin_kit)])
-        args.demo = True  # bye asks first while a job submitted here still runs
-        return run_shell(args)
+        return _console_on(admin_kit, f"server and {', '.join(SITES)} are up. Jobs ready to submit: "
+                           f"{', '.join(staged)}", "try: submit_job hello-numpy   then: monitor_job <Tab>   "
+                           "help lists every command", "a model that learns: submit_job hello-digits   (10 rounds "
+                           "on 8x8 digits; accuracy in show_stats and get_job_meta)", demo=True)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
@@ -207,18 +213,18 @@ def run_flare_demo(workspace: str | None) -> int:
         transfer = poc.admin_kit / "transfer"
         for name in FLARE_EXAMPLES:
             shutil.copytree(EXAMPLES / name, transfer / name, dirs_exist_ok=True)
-        if sys.stdin.isatty():
-            print(f"NVIDIA FLARE server and {', '.join(SITES)} are up (admin kit: {poc.admin_kit}).")
-            print(f"try: submit_job {FLARE_EXAMPLES[0]}   then: monitor_job <Tab>   help lists every command")
-        from console.cli import build_parser
-        from console.shell.main import run_shell
-
-        return run_shell(build_parser().parse_args(["--kit", str(poc.admin_kit)]))
+        return _console_on(poc.admin_kit, f"NVIDIA FLARE server and {', '.join(SITES)} are up (admin kit: "
+                           f"{poc.admin_kit}).", f"try: submit_job {FLARE_EXAMPLES[0]}   then: monitor_job <Tab>   "
+                           "help lists every command")
     except KeyboardInterrupt:
         return 130
     except PocError as exc:
         print(f"flare-console demo: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        logs = f" (logs: {poc.prod}/*/log.txt)" if poc is not None and poc.prod is not None else ""
+        print(f"demo failed: {type(exc).__name__}: {exc}{logs}", file=sys.stderr)
+        return 1
     finally:
         if poc is not None:
             poc.stop(say)

@@ -61,7 +61,9 @@ def numpy_job(root: Path, *, name: str = "numpy-job", rounds: int = 3, sleep: fl
               fail_on: str | None = None, min_clients: int = 2, mandatory: list[str] | None = None,
               task_timeout: float | None = None) -> Path:
     """A copy of examples/hello-numpy with a configurable trainer."""
-    folder = root / f"{name}-{rounds}-{sleep}-{fail_on}-{min_clients}-{mandatory}"
+    mandatory_part = "_".join(mandatory) if mandatory else "none"
+    # FLARE 2.9 allows only letters, digits, ".", "_" and "-" in a job folder name
+    folder = root / f"{name}-{rounds}-{sleep}-{fail_on}-{min_clients}-{mandatory_part}"
     if folder.exists():
         return folder
     shutil.copytree(EXAMPLES / "hello-numpy", folder)

@@ -9,6 +9,7 @@ a second and the server's RSS must stay bounded. ``make reliability`` runs bigge
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -129,3 +130,45 @@ def test_connections_per_identity_are_capped(target) -> None:
     finally:
         for peer in peers:
             peer.close()
+
+
+LEAD = "lead@example.com"
+STUCK = 250
+
+
+@pytest.mark.timeout(120)
+def test_jobs_that_cannot_start_never_hold_up_one_that_can(tmp_path) -> None:
+    from console.server.store import SIGNATURE_FILE, JobStore, Submitter
+
+    from jobs import hello_server
+
+    project = make_project(tmp_path, extra=[{"name": LEAD, "type": "admin", "org": "example", "role": "lead"}])
+    config_path = project.server_kit / "startup" / "fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["servers"][0]["job_limits"] = {"max_queued_per_submitter": STUCK}
+    config_path.write_text(json.dumps(config))
+    # A lead's backlog for a site that never connects, older than anything submitted later.
+    store = JobStore(project.server_kit / "store")
+    try:
+        for n in range(STUCK):
+            archive = store.new_incoming_path()
+            archive.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: never deployed anyway
+            store.create_job(f"00000000-0000-4000-8000-{n:012d}", archive,
+                             {"name": f"stuck-{n}", "deploy_map": {"app": ["server", "site-9"]}, "min_clients": 1},
+                             "stuck", Submitter(LEAD, "example", "lead"), extra_files={SIGNATURE_FILE: b"{}"})
+    finally:
+        store.close()
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with new_secure_session(ADMIN, str(project.admin_kit)) as admin, \
+                new_secure_session(LEAD, str(project.kit(LEAD))) as lead:
+            with pytest.raises(Exception, match=f"already has {STUCK} jobs waiting"):
+                lead.submit_job(str(hello_server(tmp_path, name="one-more")))
+            started = time.monotonic()
+            job_id = admin.submit_job(str(hello_server(tmp_path, name="can-start", step_seconds=0.05)))
+            meta = admin.wait_for_job(job_id, timeout=30)
+            assert meta["status"] == "FINISHED:COMPLETED"
+            record("head-of-line blocking", stuck_jobs=STUCK, submit_to_done_s=round(time.monotonic() - started, 2))
+    finally:
+        server.stop()

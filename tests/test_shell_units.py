@@ -46,7 +46,7 @@ def texts(text: str) -> list[str]:
 def test_parse_flags_positionals_and_defaults() -> None:
     parsed = parse_command("list_jobs -d -m 5 -n hello 0a1b")
     assert parsed.values == {"detailed": True, "limit": 5, "name_prefix": "hello", "id_prefix": "0a1b",
-                             "mine": False, "reverse": False}
+                             "mine": False, "reverse": False, "submit_token": None}
     assert parse_command("   # just a comment") is None
     assert parse_command("") is None
     parsed = parse_command("abort_job 0a1b --yes")

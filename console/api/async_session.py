@@ -21,6 +21,7 @@ from console.api.client import AsyncClient
 from console.api.errors import InvalidArgumentError, InvalidJobDefinition, JobNotFound
 from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
 from console.jobdef.archive import safe_extract, zip_job_folder
+from console.jobdef.bounds import submit_token_problem
 from console.jobdef.signing import sign_archive
 from console.wire.kit import AdminKit, KitError
 
@@ -48,6 +49,13 @@ def check_job_id(job_id: Any) -> None:
         raise JobNotFound(f"invalid job_id {job_id}")
 
 
+def check_submit_token(token: Any) -> None:
+    """FLARE 2.9's rule, checked before anything is sent (InvalidArgumentError, as FLARE raises)."""
+    problem = submit_token_problem(token)
+    if problem:
+        raise InvalidArgumentError(problem)
+
+
 def list_jobs_args(detailed: Any, limit: Any, id_prefix: Any, name_prefix: Any, reverse: Any,
                    extra: dict[str, Any]) -> dict[str, Any]:
     """FLARE's argument checks for ``list_jobs`` (ValueError, as FLARE raises), then wire args."""
@@ -63,11 +71,12 @@ def list_jobs_args(detailed: Any, limit: Any, id_prefix: Any, name_prefix: Any, 
         raise ValueError(f"name_prefix must be None or str but got {type(name_prefix)}")
     extra = dict(extra)
     mine = bool(extra.pop("mine", False))
-    extra.pop("submit_token", None)
+    submit_token = extra.pop("submit_token", None)
+    check_submit_token(submit_token)
     if extra:
         raise InvalidArgumentError(f"list_jobs: unknown argument(s) {', '.join(sorted(extra))}")
     return {"detailed": detailed, "reverse": reverse, "limit": limit or None, "mine": mine,
-            "id_prefix": id_prefix or None, "name_prefix": name_prefix or None}
+            "id_prefix": id_prefix or None, "name_prefix": name_prefix or None, "submit_token": submit_token}
 
 
 def system_info(data: dict[str, Any]) -> SystemInfo:
@@ -127,14 +136,20 @@ class AsyncSession:
             raise InvalidJobDefinition(f"{folder} is not a job folder: it has no meta.json{hint}")
         return folder
 
-    async def submit_job(self, job_definition_path: str) -> str:
+    async def submit_job(self, job_definition_path: str, submit_token: str | None = None) -> str:
+        """The new job's ID; with ``submit_token``, retry-safe as FLARE 2.9: the same token and job
+        content give the same job ID, other content SubmitTokenConflict, a deleted job
+        SubmitTokenJobDeleted."""
+        check_submit_token(submit_token)
         folder = self.resolve_job_folder(job_definition_path)
         with tempfile.TemporaryDirectory(prefix="flare-submit-") as scratch:
             archive = Path(scratch) / "job.zip"
             await asyncio.to_thread(zip_job_folder, folder, archive)
             signature = await asyncio.to_thread(sign_archive, archive, self.kit.tls.key)
-            result = await self.client.upload("submit_job", {"job_folder": folder.name, "signature": signature},
-                                              archive)
+            args = {"job_folder": folder.name, "signature": signature}
+            if submit_token is not None:
+                args["submit_token"] = submit_token
+            result = await self.client.upload("submit_job", args, archive)
         return result["job_id"]
 
     async def clone_job(self, job_id: str) -> str:

@@ -240,8 +240,10 @@ class FlareBackend(Backend):
         """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``."""
         if self._closed:
             raise errors.SessionClosed("session closed")
-        if self._session is None:
-            raise errors.NoConnection("not connected to the FLARE server")
+        if self._session is None or not self._connected:
+            # As our client: the next call after a drop logs in again (a new Session; the old one
+            # would only queue calls on the worker behind FLARE's connection timeouts) or raises.
+            await self.connect()
         session = self._session
         try:
             result = await self._run(func, session, args)
@@ -303,8 +305,8 @@ class FlareBackend(Backend):
         with contextlib.suppress(Exception):
             self.note_status(await self.call(COMMANDS["get_job_meta"], {"job_id": job_id}))
 
-    async def submit_job(self, job_folder: str) -> str:
-        job_id = await self.call(_submit_a_copy, {"folder": self._job_folder(job_folder)})
+    async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
+        job_id = await self.call(_submit_a_copy, {"folder": self._job_folder(job_folder), "token": submit_token})
         await self._refresh_status(job_id)
         return job_id
 
@@ -405,4 +407,4 @@ def _submit_a_copy(session: Any, args: dict[str, Any]) -> str:
     with tempfile.TemporaryDirectory(prefix="flare-console-submit-") as scratch:
         staged = Path(scratch) / folder.name
         shutil.copytree(folder, staged, ignore=shutil.ignore_patterns(".__nvfl_*"))
-        return session.submit_job(str(staged))
+        return session.submit_job(str(staged), args.get("token"))

@@ -38,6 +38,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, needs_pager, page, render
 from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
 from console.shell.refresher import CompletionRefresher
+from console.shell.safe_text import visible
 from console.shell.terminal import quiet_input, take_typeahead
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
@@ -98,13 +99,13 @@ class InteractiveShell:
     # -- Frontend ------------------------------------------------------------------------
 
     def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
-        print_formatted_text(FormattedText([(style, text)]), style=self._style,
+        print_formatted_text(FormattedText([(style, visible(text))]), style=self._style,
                              color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None)
 
     async def confirm(self, question: str) -> bool:
         """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell)."""
         try:
-            answer = await PromptSession().prompt_async(question)
+            answer = await PromptSession().prompt_async(visible(question))  # names a job from the server
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
@@ -126,7 +127,7 @@ class InteractiveShell:
         out.erase_screen()
         out.cursor_goto(0, 0)
         out.flush()
-        print(text, flush=True)
+        print(visible(text), flush=True)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -206,7 +207,7 @@ class InteractiveShell:
         parts = ([render(outcome.result, self.state.format, width, self.state.expanded)]
                  if outcome.result is not None else [])
         if outcome.message:
-            parts.append(outcome.message)
+            parts.append(visible(outcome.message))
         text = "\n".join(p for p in parts if p)
         if not text:
             return
@@ -317,7 +318,7 @@ class InteractiveShell:
                 if self._queued:  # typed ahead while output was paged: run as if typed now
                     line = self._queued.pop(0)
                     self.prompt.history.append_string(line)
-                    print(f"{self.user} on {self.server}> {line}")
+                    print(visible(f"{self.user} on {self.server}> {line}"))
                     if not await self.run_line(line):
                         break
                     continue

@@ -21,6 +21,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
 from console.shell.parse import UsageError, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
+from console.shell.safe_text import visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FATAL = (NoConnection, AuthenticationError, SessionClosed)
@@ -50,7 +51,7 @@ class BatchFrontend:
                       "status": meta["status"], "time": time.time()}
             print(json.dumps(record), file=self.out, flush=True)
         else:
-            print(text, file=self.out, flush=True)
+            print(visible(text), file=self.out, flush=True)
 
     async def confirm(self, question: str) -> bool:
         return False
@@ -104,13 +105,13 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         parsed.yes = parsed.yes or yes
         outcome = await executor.run(parsed)
     except UsageError as exc:
-        print(f"{where}: {exc}", file=err)
+        print(visible(f"{where}: {exc}"), file=err)
         return EXIT_FAILED
     except FATAL as exc:
-        print(f"{where}: {type(exc).__name__}: {exc}", file=err)
+        print(visible(f"{where}: {type(exc).__name__}: {exc}"), file=err)
         return EXIT_USAGE
     except Exception as exc:  # a failed command, reported by its exception
-        print(f"{where}: {text}: {explain(exc, parsed)}", file=err)
+        print(visible(f"{where}: {text}: {explain(exc, parsed)}"), file=err)
         if state.timing and executor.elapsed is not None:
             print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
         return EXIT_FAILED
@@ -120,7 +121,7 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         if text_out:
             print(text_out, file=out)
     if outcome.message:
-        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else outcome.message, file=out)
+        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else visible(outcome.message), file=out)
     if state.timing and executor.elapsed is not None:
         print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
     return _LEAVE if outcome.exit else EXIT_OK

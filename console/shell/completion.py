@@ -22,6 +22,7 @@ from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
 from console.shell.parse import YES_FLAGS, command_spec
+from console.shell.safe_text import visible_line
 
 #: A menu, not a dump: the menu measures every entry on each redraw, so more costs keystroke time.
 MAX_JOB_COMPLETIONS = 25
@@ -206,7 +207,8 @@ class ShellCompleter(Completer):
         now = time.time()
         for entry in data.match_jobs(word):
             yield Completion(entry.job_id, -len(word), display=entry.job_id[:8],
-                             display_meta=f"{entry.name}  {entry.status}  {age(entry.submitted, now)}".rstrip())
+                             display_meta=visible_line(f"{entry.name}  {entry.status}  {age(entry.submitted, now)}"
+                                                       .rstrip()))
 
     def _values(self, param: Param, word: str, event: CompleteEvent, done: list[str]) -> Iterator[Completion]:
         kind = param.kind
@@ -216,7 +218,7 @@ class ShellCompleter(Completer):
             if word:  # a filter: the typed prefix stays a prefix unless a whole ID is picked
                 yield from self._jobs(word)
         elif kind is ParamKind.JOB_NAME:
-            yield from (Completion(n, -len(word)) for n in self._data().job_names(word))
+            yield from (Completion(n, -len(word), display=visible_line(n)) for n in self._data().job_names(word))
         elif kind is ParamKind.MONITOR:
             for job_id in [*self._monitored(), "all"]:
                 if job_id.startswith(word):

@@ -187,7 +187,7 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
 
 @client_side("submit_job")
 async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    job_id = await ex.backend.submit_job(parsed.values["job_folder"])
+    job_id = await ex.backend.submit_job(parsed.values["job_folder"], parsed.values.get("submit_token"))
     ex.refresher.note_job(job_id)
     ex.submitted.append(job_id)
     return Outcome(message=f"Submitted job: {job_id}")

@@ -17,6 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from console.shell.safe_text import visible_line
+
 #: Epochs from 2001 to 2286: a number in a ``*_time`` field in this range is a point in time.
 _EPOCH_RANGE = (1e9, 1e10)
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?$")
@@ -77,12 +79,12 @@ def cell(key: str, value: Any) -> str:
             return local_time(value)
         if _DURATION.match(value):
             return value.rsplit(".", 1)[0]
-        return value
+        return visible_line(value)  # before widths are measured, so columns stay aligned
     if isinstance(value, list) and not value:
         return "(none)"
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
         return ", ".join(cell(key, v) for v in value)
-    return json.dumps(value, separators=(", ", ": "), default=str)
+    return visible_line(json.dumps(value, separators=(", ", ": "), default=str))
 
 
 def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from console.shell.human import Expanded, human, table
+from console.shell.safe_text import visible
 
 DEFAULT_PAGER = "less -SRXF"
 
@@ -26,7 +27,16 @@ class Format(StrEnum):
 
 
 def render(result: Any, fmt: Format, width: int | None = None, expanded: Expanded = Expanded.AUTO) -> str:
-    """``table``: for people (``human``); ``json``: exact, pretty; ``raw``: the server's text as it came."""
+    """``table``: for people (``human``); ``json``: exact, pretty; ``raw``: the server's text as it came.
+
+    Control characters from the server are shown visibly, except in JSON, which escapes them
+    itself and stays exact.
+    """
+    text = _render(result, fmt, width, expanded)
+    return text if fmt is Format.JSON else visible(text)
+
+
+def _render(result: Any, fmt: Format, width: int | None, expanded: Expanded) -> str:
     if fmt is Format.JSON:
         return json.dumps(result, indent=2, default=str)
     if fmt is Format.RAW:

@@ -50,10 +50,10 @@ class CompletionRefresher:
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = asyncio.create_task(self._refresh())
-        # A background refresh that fails (the link dropped) keeps the old data; the toolbar shows the
-        # link. Retrieving the error here keeps it from reaching the loop's handler (a "Press ENTER"
-        # screen in the prompt); whoever awaits the task (the refresh command) still gets it.
-        self._task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+        # A background refresh that fails (the link dropped under it) is not news: the toolbar and
+        # the reconnect loop say so. Retrieving its exception here keeps it from surfacing as an
+        # "unhandled exception" that stops the prompt; whoever awaits the task still gets it.
+        self._task.add_done_callback(lambda task: task.cancelled() or task.exception())
         return self._task
 
     async def _refresh(self) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
+from console.shell.safe_text import visible
+
 
 @dataclass
 class ToolbarState:
@@ -29,7 +31,7 @@ def render_toolbar(state: ToolbarState) -> StyleAndTextTuples:
         link = [("class:bottom-toolbar.down", " disconnected ")]
     count = state.monitors()
     return [
-        ("class:bottom-toolbar", f" {state.user} on {state.server} "),
+        ("class:bottom-toolbar", visible(f" {state.user} on {state.server} ")),
         *link,
         ("class:bottom-toolbar", f" monitors: {count} "),
         ("class:bottom-toolbar", f" [F2] format: {state.format()} "),
