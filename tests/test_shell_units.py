@@ -52,6 +52,9 @@ def test_parse_flags_positionals_and_defaults() -> None:
     parsed = parse_command("abort_job 0a1b --yes")
     assert parsed.yes and parsed.values["job_id"] == "0a1b"
     assert parse_command("exit").spec.name == "bye"
+    for line, name in (("quit", "bye"), ("\\q", "bye"), ("QUIT", "bye"), ("?", "help"), ("List_Jobs -m 1", "list_jobs")):
+        assert parse_command(line).spec.name == name
+    assert parse_command("? LIST_JOBS").values["command"] == "LIST_JOBS"  # help takes it in any case too
     assert parse_command("monitor_job abc --timeout 5 --interval 0.5").values["interval"] == 0.5
 
 

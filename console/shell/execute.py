@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 from console.api.errors import JobNotRunning, NoConnection
 from console.backends.base import Backend
-from console.commands import CATALOG, NAMES, CommandSpec, Engine, Transfer, Where
+from console.commands import CATALOG, CommandSpec, Engine, Transfer, Where
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, render
-from console.shell.parse import ParsedCommand, UsageError, parse_command
+from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command
 from console.shell.refresher import CompletionRefresher
 
 
@@ -228,7 +228,7 @@ async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
 def help_text(engine: Engine, name: str | None = None) -> str:
     """``help`` and ``help NAME`` for the connected engine: only the commands it offers."""
     if name:
-        spec = NAMES.get(name)
+        spec = command_spec(name)  # any case, aliases too: '? LIST_JOBS', 'help quit'
         if spec is None:
             raise CommandFailed(f"no command named '{name}'; type 'help' for the list")
         if not spec.supports(engine):
