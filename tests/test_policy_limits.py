@@ -278,7 +278,7 @@ def test_hostile_text_is_shown_visibly_and_json_stays_exact() -> None:
         for result in (rows, HOSTILE, {"a": HOSTILE}, [HOSTILE]):
             shown = render(result, fmt)
             assert not any(c in shown for c in "\x1b\x07\r\x9b\u202e"), (fmt, shown)
-    table = render(rows, Format.TABLE).splitlines()
+    table = render(rows, Format.TABLE, width=1000).splitlines()  # wide enough to stay a table
     assert "\\x1b]52;c;ZXZpbA==\\x07" in table[2] and "\\u202e" in table[2]
     assert len(table[1]) == len(table[2])  # the columns still line up
     assert json.loads(render(rows, Format.JSON)) == rows

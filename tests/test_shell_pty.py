@@ -53,7 +53,7 @@ def test_completion_monitor_ctrl_c_and_bye(shell: pexpect.spawn, session, tmp_pa
     shell.send("get_job_meta hello\t")
     shell.expect_exact(job_id[-12:])  # the tail of the inserted ID (the line is redrawn in pieces)
     shell.send("\r")
-    shell.expect_exact(f'"job_id": "{job_id}"')
+    shell.expect(rf"job_id +{job_id}")  # the meta as an aligned record
     shell.expect(PROMPT)
 
     # monitor_job returns the prompt at once; status lines arrive while we type.

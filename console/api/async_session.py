@@ -138,7 +138,13 @@ class AsyncSession:
                 folder = Path(self.upload_dir) / folder
             else:
                 raise InvalidJobDefinition(f"job_definition_path '{job_definition_path}' is not a valid folder")
-        return folder.resolve()
+        folder = folder.resolve()
+        if not (folder / "meta.json").is_file():
+            # Said before anything is zipped: a wrong folder (a parent, a home) is not walked first.
+            inside = sorted(d.name for d in folder.iterdir() if (d / "meta.json").is_file())[:5]
+            hint = f"; job folders inside it: {', '.join(inside)}" if inside else ""
+            raise InvalidJobDefinition(f"{folder} is not a job folder: it has no meta.json{hint}")
+        return folder
 
     async def submit_job(self, job_definition_path: str, submit_token: str | None = None) -> str:
         """The new job's ID; with ``submit_token``, retry-safe as FLARE 2.9: the same token and job
