@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from console.ports import free_port
 from console.provision.kits import provision
 
 ADMIN = "admin@example.com"
@@ -37,12 +37,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def user_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "flare-console"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _latest_prod(workspace: Path) -> Path | None:
@@ -61,7 +55,7 @@ def ensure_project(workspace: Path) -> Path:
         "name": PROJECT,
         "participants": [
             {"name": "server", "type": "server", "org": "demo", "host": "localhost",
-             "fed_learn_port": _free_port(), "admin_port": _free_port()},
+             "fed_learn_port": free_port(), "admin_port": free_port()},
             {"name": "site-1", "type": "client", "org": "demo"},
             {"name": "site-2", "type": "client", "org": "demo"},
             {"name": ADMIN, "type": "admin", "org": "demo", "role": "project_admin"},

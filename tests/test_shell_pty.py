@@ -99,7 +99,7 @@ def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, sessio
     shell.send(f"abort_job {job_id[:8]}\r")
     shell.expect_exact("are you sure? [y/N]")
     shell.send("y\r")
-    shell.expect_exact("Aborted the job")  # FLARE 2.9's words, from the server
+    shell.expect_exact("Aborted the job")
     shell.expect(PROMPT)
     assert session.get_job_status(job_id) == "FINISHED:ABORTED"
     shell.send(f"monitor_job {job_id[:8]}\r")

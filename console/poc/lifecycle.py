@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import site
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from console.poc.processes import MARKER_VAR, kill_marked, marked_pids, start_reaper, stop_reaper
+from console.ports import free_port
 
 NVFLARE_ADMIN = "admin@nvidia.com"
 PROJECT = "flare_poc"
@@ -48,12 +48,6 @@ def flare_python() -> Path:
     if not found:
         raise PocError(f"NVIDIA FLARE is not installed for {sys.executable}: {INSTALL_HINT}")
     return Path(sys.executable)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
