@@ -10,28 +10,19 @@ log followed again from where the server is then (lines written meanwhile are no
 
 from __future__ import annotations
 
-import re
-
 from console.api.errors import NoConnection
 from console.backends.base import Backend, LogStream
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
 from console.shell.monitors import Monitor, MonitorManager
 from console.shell.parse import ParsedCommand
-
-# C0 controls but tab, DEL, C1 controls, line/paragraph separators and bidi controls.
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def visible(text: str) -> str:
-    """``text`` with each terminal control character shown as its escape (``\\x1b``)."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
-                       text)
+from console.shell.safe_text import visible
 
 
 def log_block(target: str, lines: list[str]) -> str:
     """Lines of one target as printed: ``[target] line``, one print for the whole batch."""
     prefix = f"[{visible(target)}] "
-    return "\n".join(prefix + visible(line) for line in lines)
+    # A line may not hold a line break of its own: it would print as a line without its prefix.
+    return "\n".join(prefix + visible(line).replace("\n", "\\n") for line in lines)
 
 
 class LogPrinter:

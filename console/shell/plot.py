@@ -31,9 +31,9 @@ from uniplot import plot_to_string
 
 from console.api.async_session import is_final
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
-from console.shell.follow import visible
 from console.shell.output import Format
 from console.shell.parse import ParsedCommand
+from console.shell.safe_text import visible
 
 AGGREGATED = "aggregated"
 CHART_HEIGHT = 12
