@@ -1,7 +1,8 @@
 """Conformance: the FLARE API scenario against NVIDIA FLARE and against flare-console, compared.
 
     python benchmarks/conformance.py             # both live (installs NVFlare once); writes
-                                                 # docs/compatibility.md and the recorded peer run
+                                                 # docs/compatibility.md and the recorded peer run,
+                                                 # then the job definition corpus (jobdef_conformance.py)
     python benchmarks/conformance.py --recorded  # ours live against NVFlare's recorded run
     python benchmarks/conformance.py --check     # both live, nothing written (the FLARE_PEER=1 test)
 
@@ -26,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 SCENARIO = HERE / "conformance_scenario.py"
 RECORDED = HERE / "data" / f"nvflare-{NVFLARE_VERSION}-conformance.json"
 REPORT = HERE.parent / "docs" / "compatibility.md"
+KEEP_FROM = "<!-- jobdefs:begin -->"
 # Compared per step; timings and human wording are shown, not compared.
 NOT_COMPARED = {"step", "seconds", "message"}
 # Long enough on both systems that the cloned job is still running when the scenario aborts it.
@@ -40,9 +42,17 @@ _ABSENT_NAMES = (
     "lines. list/download_job_components: " + _NO_COMPONENTS + " Extra in ours: `client` (the asyncio client "
     "under the session) and `sys_info` (FLARE's console command of that name, as a method).")
 
+_ROUND_METRICS = ("ours adds one key to a job's meta, `round_metrics` (per-round metrics of the built-in FedAvg, "
+                  "for show_stats and `plot`); every FLARE key is there, with FLARE's type.")
+
 # (step, aspect) -> why ours differs on purpose; aspect "*" covers every aspect of the step.
 # Keep each reason short and true.
 EXPLAINED: dict[tuple[str, str], str] = {
+    ("monitor_job", "cb_meta_keys"): _ROUND_METRICS,
+    ("get_job_meta", "keys"): _ROUND_METRICS,
+    ("get_job_meta", "value_types"): _ROUND_METRICS,
+    ("list_jobs detailed", "item"): _ROUND_METRICS,
+    ("list_jobs detailed", "item_keys"): _ROUND_METRICS,
     ("Session public names", "len"): "see the next row.",
     ("Session public names", "value"): _ABSENT_NAMES,
     ("list_job_components", "*"): "absent: " + _NO_COMPONENTS,
@@ -55,6 +65,12 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("download_job_result", "entries"):
         "ours adds `sites/<site>/`, each site's job workspace (its log.txt and app) collected when the job "
         "ends; FLARE leaves those on the sites.",
+    ("get_job_logs over the limit", "kept_part_starts_with_a_whole_line"):
+        "both keep the newest 5 MiB behind a marker line; FLARE cuts at a byte, so its first kept line is "
+        "half a line; ours starts at the next whole line and its marker also says how many bytes were cut.",
+    ("get_job_logs over the limit, grep the start", "value"):
+        "FLARE filters only the 5 MiB it kept, so a match in the older part of a long log is lost; ours "
+        "applies grep_pattern to the whole log (and keeps the newest 5 MiB of matches).",
 }
 
 
@@ -70,10 +86,11 @@ class Difference:
         return EXPLAINED.get((self.step, self.aspect)) or EXPLAINED.get((self.step, "*"))
 
 
-def run_scenario(python: str, api: str, user: str, kit: Path, job: Path, out: Path, env=None) -> dict:
+def run_scenario(python: str, api: str, user: str, kit: Path, job: Path, out: Path, server_root: Path,
+                 env=None) -> dict:
     done = subprocess.run([python, str(SCENARIO), "--api", api, "--user", user, "--kit", str(kit),
-                           "--job", str(job), "--out", str(out)], env=env, capture_output=True, text=True,
-                          timeout=900)
+                           "--job", str(job), "--out", str(out), "--server-root", str(server_root)], env=env,
+                          capture_output=True, text=True, timeout=900)
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"the scenario failed against {api}:\n{done.stderr[-3000:]}")
     return json.loads(out.read_text())
@@ -83,7 +100,7 @@ def observe_nvflare(scratch: Path) -> dict:
     job = sag_job(scratch / "job", ROUNDS, SLEEP)
     with running_poc() as peer:
         return run_scenario(str(peer.python), "nvflare", peer.admin, peer.admin_kit, job,
-                            scratch / "nvflare.json", env=peer.env)
+                            scratch / "nvflare.json", peer.prod / "server", env=peer.env)
 
 
 def observe_ours(scratch: Path) -> dict:
@@ -92,7 +109,8 @@ def observe_ours(scratch: Path) -> dict:
     job = sag_job(scratch / "job", ROUNDS, SLEEP)
     prod = make_project(scratch)
     with running_server(prod, ("site-1", "site-2")):
-        return run_scenario(sys.executable, "console", ADMIN, prod / ADMIN, job, scratch / "ours.json")
+        return run_scenario(sys.executable, "console", ADMIN, prod / ADMIN, job, scratch / "ours.json",
+                            prod / "server")
 
 
 def compare(theirs: dict, ours: dict) -> list[Difference]:
@@ -138,8 +156,10 @@ def write_report(theirs: dict, ours: dict, diffs: list[Difference]) -> None:
         "run unchanged through `nvflare.fuel.flare_api` against a real NVFlare POC (server + 2 sites) and",
         "through `console.flare_api` against flare-console, with the same job folder on both (FLARE's",
         "hello-numpy-sag: `examples/hello-numpy-sag`, 3 rounds, NPTrainer sleeping 1 s per task). Each step's return type, dict keys, list item",
-        "keys, status strings and exception class are compared; timings and message wording are shown but",
-        "not compared. Job IDs and scratch paths are replaced by placeholders.",
+        "keys, status strings and exception class are compared, and values wherever they are deterministic",
+        "(which jobs a limited listing returns and in what order, the exception class of every refused state,",
+        "log truncation markers, tail and grep results); timings and message wording are shown but not",
+        "compared. Job IDs and scratch paths are replaced by placeholders.",
         "",
         f"Steps: {len(theirs['steps'])}; identical on both: {len(theirs['steps']) - len(differing & {s['step'] for s in theirs['steps']})}; "
         f"differences: {len(diffs)} ({sum(1 for d in diffs if d.reason is None)} unexplained).",
@@ -158,7 +178,10 @@ def write_report(theirs: dict, ours: dict, diffs: list[Difference]) -> None:
         mine = ours_by_step.get(their["step"], {})
         lines.append(f"| {their['step']} | {_cell(_summary(their))} | {_cell(_summary(mine))} | "
                      f"{their.get('seconds', '')} | {mine.get('seconds', '')} |")
-    REPORT.write_text("\n".join(lines) + "\n")
+    # The job definition corpus (jobdef_conformance.py) and the hand-written rule lists follow; keep them.
+    old = REPORT.read_text() if REPORT.exists() else ""
+    kept = old[old.index(KEEP_FROM):] if KEEP_FROM in old else ""
+    REPORT.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
 
 
 def _summary(step: dict) -> str:
@@ -195,7 +218,10 @@ def main() -> int:
         print(f"{'  ' if d.reason else '!!'} {d.step}: {d.aspect}: {shown}")
     unexplained = [d for d in diffs if d.reason is None]
     print(f"{len(diffs)} differences, {len(unexplained)} unexplained")
-    return 1 if unexplained else 0
+    corpus = 0
+    if not (args.recorded or args.check):  # the job definition corpus too: FLARE's verdicts, then ours
+        corpus = subprocess.call([sys.executable, str(HERE / "jobdef_conformance.py"), "--record"], cwd=HERE)
+    return 1 if unexplained or corpus else 0
 
 
 if __name__ == "__main__":

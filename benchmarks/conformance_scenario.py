@@ -108,7 +108,44 @@ def wait_for_status(sess: Any, job_id: str, done: Callable[[str], bool], timeout
     return status
 
 
-def run(api_name: str, user: str, kit: str, job: str) -> dict[str, Any]:
+LOG_LINES = 90_000  # 6.4 MB of log: more than FLARE's 5 MiB get_job_logs limit
+
+
+def log_line(i: int) -> str:
+    return f"line {i:07d} {'.' * 60}\n"
+
+
+def ids_of(rec: Recorder) -> Callable[[Any], dict[str, Any]]:
+    """A note with which jobs a listing returned, in order (as placeholders)."""
+    return lambda rows: {"ids": [rec.normalise(r["job_id"]) for r in rows]}
+
+
+def long_log_steps(rec: Recorder, sess: Any, job_id: str, server_root: str) -> None:
+    """get_job_logs on a log over FLARE's limit, written where both servers keep a job's live log."""
+    log_dir = os.path.join(server_root, job_id)
+    os.makedirs(log_dir, exist_ok=True)
+    with open(os.path.join(log_dir, "log.txt"), "w") as log:
+        log.writelines(log_line(i) for i in range(LOG_LINES))
+    last = log_line(LOG_LINES - 1)
+
+    def shape(logs: dict[str, Any]) -> dict[str, Any]:
+        text = logs["logs"]["server"]
+        first, _, rest = text.partition("\n")
+        return {"marker": first.startswith("... output truncated to last "),
+                "ends_with_the_last_line": text.endswith(last),
+                "kept_part_starts_with_a_whole_line": rest.startswith("line ") and rest[:13] + "." * 60 + "\n"
+                == rest.split("\n", 1)[0] + "\n"}
+
+    rec.step("get_job_logs over the limit", lambda: sess.get_job_logs(job_id), note=shape)
+    rec.step("get_job_logs over the limit, tail_lines=2", lambda: sess.get_job_logs(job_id, tail_lines=2),
+             compare_value=True)
+    rec.step("get_job_logs over the limit, grep the end",
+             lambda: sess.get_job_logs(job_id, grep_pattern=f"line {LOG_LINES - 1:07d}"), compare_value=True)
+    rec.step("get_job_logs over the limit, grep the start",
+             lambda: sess.get_job_logs(job_id, grep_pattern="line 0000000 "), compare_value=True)
+
+
+def run(api_name: str, user: str, kit: str, job: str, server_root: str | None = None) -> dict[str, Any]:
     api, spec = load_api(api_name)
     rec = Recorder()
     scratch = tempfile.mkdtemp(prefix="conformance-")
@@ -120,7 +157,7 @@ def run(api_name: str, user: str, kit: str, job: str) -> dict[str, Any]:
     if sess is None:
         return {"api": api_name, "steps": rec.steps}
     try:
-        scenario(rec, sess, spec, job, scratch)
+        scenario(rec, sess, spec, job, scratch, server_root)
     except Exception:
         rec.steps.append({"step": "scenario aborted", "outcome": "raised", "exception": traceback.format_exc()})
     finally:
@@ -128,7 +165,7 @@ def run(api_name: str, user: str, kit: str, job: str) -> dict[str, Any]:
     return {"api": api_name, "steps": rec.steps}
 
 
-def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str) -> None:
+def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str, server_root: str | None) -> None:
     rec.step("Session public names", lambda: sorted(n for n in dir(type(sess)) if not n.startswith("_")),
              compare_value=True)
     rec.step("get_system_info", sess.get_system_info,
@@ -163,7 +200,7 @@ def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str) -> Non
 
     rec.step("list_jobs", sess.list_jobs)
     rec.step("list_jobs detailed", lambda: sess.list_jobs(detailed=True))
-    rec.step("list_jobs limit=1", lambda: sess.list_jobs(limit=1))
+    rec.step("list_jobs limit=1", lambda: sess.list_jobs(limit=1), note=ids_of(rec))
     rec.step("list_jobs id_prefix", lambda: sess.list_jobs(id_prefix=job_id[:8]),
              note=lambda rows: {"ids": [rec.normalise(r["job_id"]) for r in rows]})
     rec.step("list_jobs name_prefix", lambda: sess.list_jobs(name_prefix="no-job-has-this-name"), compare_value=True)
@@ -173,6 +210,8 @@ def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str) -> Non
              note=lambda logs: {"logs_keys": sorted(logs.get("logs", {})) if isinstance(logs, dict) else None})
     rec.step("download_job_result", lambda: sess.download_job_result(job_id, scratch), compare_value=True,
              note=lambda path: {"entries": sorted(os.listdir(path)) if path and os.path.isdir(path) else None})
+    if server_root:
+        long_log_steps(rec, sess, job_id, server_root)
 
     rec.step("list_job_components", lambda: sess.list_job_components(job_id), compare_value=True)
     rec.step("download_job_components", lambda: sess.download_job_components(job_id),
@@ -190,6 +229,17 @@ def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str) -> Non
         rec.step("clone reaches RUNNING", lambda: wait_for_status(sess, clone, lambda s: s == "RUNNING" or s.startswith(TERMINAL), 90),
                  compare_value=True)
         rec.step("get_client_job_status (running)", sess.get_client_job_status)
+        # Which jobs a limited listing returns, and in what order: FLARE keeps the most recent.
+        rec.step("list_jobs limit=1, two jobs", lambda: sess.list_jobs(limit=1), note=ids_of(rec))
+        rec.step("list_jobs limit=2", lambda: sess.list_jobs(limit=2), note=ids_of(rec))
+        rec.step("list_jobs limit=1 reverse", lambda: sess.list_jobs(limit=1, reverse=True), note=ids_of(rec))
+        rec.step("list_jobs name_prefix upper case", lambda: sess.list_jobs(name_prefix="HELLO"), note=ids_of(rec))
+        # Commands FLARE refuses on a running job: the exception class, and nothing written.
+        refused = os.path.join(scratch, "refused-download")
+        rec.step("download_job_result running job", lambda: sess.download_job_result(clone, refused))
+        rec.step("refused download wrote nothing", lambda: os.path.exists(refused), compare_value=True)
+        rec.step("delete_job running job", lambda: sess.delete_job(clone))
+        rec.step("running job still listed", lambda: sess.get_job_status(clone), compare_value=True)
         rec.step("abort_job running job", lambda: sess.abort_job(clone), compare_value=True)
         rec.step("aborted job final status",
                  lambda: wait_for_status(sess, clone, lambda s: s.startswith(TERMINAL), 120), compare_value=True)
@@ -241,8 +291,9 @@ def main() -> None:
     parser.add_argument("--kit", required=True)
     parser.add_argument("--job", required=True, help="a numpy FedAvg job folder for this system")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--server-root", help="the server's workspace, where a job's live log.txt is kept")
     args = parser.parse_args()
-    record = run(args.api, args.user, args.kit, args.job)
+    record = run(args.api, args.user, args.kit, args.job, args.server_root)
     with open(args.out, "w") as out:
         json.dump(record, out, indent=1, sort_keys=True)
 

@@ -13,7 +13,8 @@ def _provision(args: argparse.Namespace) -> int:
     from console.provision.project import ProjectFileError
 
     try:
-        prod_dir = provision(args.project_file, args.output)
+        prod_dir = provision(args.project_file, args.output,
+                             lambda warning: print(f"flare-console provision: warning: {warning}", file=sys.stderr))
     except ProjectFileError as exc:
         print(f"flare-console provision: {exc}", file=sys.stderr)
         return 2

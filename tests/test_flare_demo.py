@@ -25,7 +25,7 @@ def test_demo_on_flare_without_the_extra_says_what_to_install(tmp_path: Path) ->
     assert "pip install 'flare-console[nvflare]'" in done.stderr
 
 
-PROMPT = re.compile(r"admin@nvidia\.com(\x1b\[[0-9;]*m)*@(\x1b\[[0-9;]*m)*\S+(\x1b\[[0-9;]*m)*> ")
+PROMPT = re.compile(r"admin@nvidia\.com(\x1b\[[0-9;]*m)*( on |@)(\x1b\[[0-9;]*m)*\S+(\x1b\[[0-9;]*m)*> ")
 
 
 def _processes_under(folder: Path) -> list[int]:

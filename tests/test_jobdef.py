@@ -82,31 +82,50 @@ def test_defaults_and_derived_fields(tmp_path: Path) -> None:
 # --- each validation rule, with the message the user sees -----------------------------------
 
 @pytest.mark.parametrize("meta, message", [
-    ({"deploy_map": {"app": ["server"]}}, "name must be a non-empty string"),
-    ({"name": "  ", "deploy_map": {"app": ["server"]}}, "name must be a non-empty string"),
-    ({"name": 3, "deploy_map": {"app": ["server"]}}, "name must be a non-empty string"),
-    ({"name": "j"}, "deploy_map must be a non-empty object"),
-    ({"name": "j", "deploy_map": {}}, "deploy_map must be a non-empty object"),
-    ({"name": "j", "deploy_map": ["app"]}, "deploy_map must be a non-empty object"),
-    ({"name": "j", "deploy_map": {"app": []}}, r"deploy_map\['app'\] must be a non-empty list"),
-    ({"name": "j", "deploy_map": {"app": "server"}}, r"deploy_map\['app'\] must be a non-empty list"),
-    ({"name": "j", "deploy_map": {"app": ["server", 3]}}, r"deploy_map\['app'\] must be a non-empty list"),
-    ({"name": "j", "deploy_map": {"app": ["site-1,site-2"]}}, "'site-1,site-2', which is not a site name"),
+    ({"name": 3, "deploy_map": {"app": ["server"]}}, "name must be text, not 3"),
+    ({"deploy_map": {"app": ["server", "site-1"]}, "min_clients": float("inf")}, "must be a whole number"),
+    ({"name": "j"}, "deploy_map is missing or empty"),
+    ({"name": "j", "deploy_map": {}}, "deploy_map is missing or empty"),
+    ({"name": "j", "deploy_map": ["app"]}, "deploy_map must be an object"),
+    ({"name": "j", "deploy_map": {"app": []}}, "deploy_map names no target"),
+    ({"name": "j", "deploy_map": {"app": 3}}, r"deploy_map\['app'\] must be a list"),
+    ({"name": "j", "deploy_map": {"app": ["server", 3]}}, r"deploy_map\['app'\] entries must be names or objects"),
+    ({"name": "j", "deploy_map": {"app": {"where": ["server"]}}}, "without 'targets' or 'sites'"),
+    ({"name": "j", "deploy_map": {"app": [{"sites": ["server"], "x": 1}]}}, r"unknown key\(s\) \['x'\]"),
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1,site-2"]}}, "'site-1,site-2', which is not a site name"),
     ({"name": "j", "deploy_map": {"../x": ["server"]}}, "'../x' is not a plain folder name"),
     ({"name": "j", "deploy_map": {"a/b": ["server"]}}, "'a/b' is not a plain folder name"),
     ({"name": "j", "deploy_map": {"..": ["server"]}}, "'..' is not a plain folder name"),
+    ({"name": "j", "deploy_map": {"a@b": ["server"]}}, "'a@b' is not a plain folder name"),
     ({"name": "j", "deploy_map": {"missing": ["server"]}}, "app folder 'missing' named in deploy_map does not exist"),
-    ({"name": "j", "deploy_map": {"app": ["site-1"]}, "min_clients": 2},
+    ({"name": "j", "deploy_map": {"app": ["site-1", "site-2"]}}, "the server is missing from deploy_map"),
+    ({"name": "j", "deploy_map": {"app": ["server", "@ALL"]}}, 'uses "@ALL", so it can name no other target'),
+    ({"name": "j", "deploy_map": {"app": ["@ALL", "@all"]}}, 'uses "@ALL", so it can name no other target'),
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1", "site-1"]}}, "'site-1' deployed more than once"),
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1"]}, "min_clients": 2},
      "min_clients is 2 but deploy_map names only 1 site"),
     ({"name": "j", "deploy_map": {"app": ["server"]}, "min_clients": 1}, "min_clients is 1 but deploy_map names only 0"),
-    ({"name": "j", "deploy_map": {"app": ["site-1"]}, "min_clients": -1}, "min_clients must be an integer >= 0"),
-    ({"name": "j", "deploy_map": {"app": ["site-1"]}, "min_clients": "1"}, "min_clients must be an integer >= 0"),
-    ({"name": "j", "deploy_map": {"app": ["site-1"]}, "min_clients": True}, "min_clients must be an integer >= 0"),
-    ({"name": "j", "deploy_map": {"app": ["site-1"]}, "mandatory_clients": ["site-9"]},
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1"]}, "min_clients": -1}, "must be positive"),
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1"]}, "min_clients": 0}, "must be positive"),
+    ({"name": "j", "deploy_map": {"app": ["@ALL"]}, "min_clients": 1_000_001}, "must be less than 1000000"),
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1"]}, "min_clients": "two"}, "must be a whole number"),
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1"]}, "min_clients": [1]}, "must be a whole number"),
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1"]}, "mandatory_clients": ["site-9"]},
      "mandatory client.* site-9 are not in deploy_map"),
-    ({"name": "j", "deploy_map": {"app": ["site-1"]}, "mandatory_clients": "site-1"},
+    ({"name": "j", "deploy_map": {"app": ["server", "site-1"]}, "mandatory_clients": "site-1"},
      "mandatory_clients must be a list of site names"),
     ({"name": "j", "deploy_map": {"app": ["server"]}, "resource_spec": []}, "resource_spec must be an object"),
+    ({"name": "j", "deploy_map": {"app": ["server"]}, "resource_spec": {"site-1": 2}},
+     r"resource_spec\['site-1'\] must be an object"),
+    ({"name": "j", "deploy_map": {"app": ["server"]}, "resource_spec": {"site-1": {"num_of_gpus": -1}}},
+     "num_of_gpus must be an integer greater than or equal to 0"),
+    ({"name": "j", "deploy_map": {"app": ["server"]}, "resource_spec": {"@default": {"disk": 1}}},
+     r"unsupported field\(s\): \['disk'\]"),
+    ({"name": "j", "deploy_map": {"app": ["server"]}, "resource_spec": {"s": {"docker": {"privileged": True}}}},
+     "unsupported job-controlled Docker option"),
+    ({"name": "j", "deploy_map": {"app": ["server"]}, "launcher_spec": {"s": {"vm": {}}}},
+     "unknown launcher mode 'vm'"),
+    ({"name": "j", "deploy_map": {"app": ["server"]}, "job_id": "../x"}, "job_id '../x' is not a valid job ID"),
 ])
 def test_each_rule_has_its_message(tmp_path: Path, meta: dict, message: str) -> None:
     folder = make_job(tmp_path, meta)
@@ -161,9 +180,57 @@ def test_configs_must_exist_where_the_app_deploys(tmp_path: Path) -> None:
 
 
 def test_a_target_runs_one_app(tmp_path: Path) -> None:
-    folder = make_job(tmp_path, {"name": "j", "deploy_map": {"a": ["site-1"], "b": ["site-2", "site-1"]}},
-                      {"a": ("client",), "b": ("client",)})
-    with pytest.raises(JobDefinitionError, match="'site-1' is deployed by both 'a' and 'b'"):
+    folder = make_job(tmp_path, {"name": "j", "deploy_map": {"a": ["server", "site-1"], "b": ["site-2", "site-1"]}},
+                      {"a": ("server", "client"), "b": ("client",)})
+    with pytest.raises(JobDefinitionError, match="'site-1' deployed more than once"):
+        validate_job_folder(folder)
+
+
+@pytest.mark.parametrize("deploy_map, sites, all_sites", [
+    ({"app": ["@all"]}, [], True),  # FLARE matches @ALL in any case
+    ({"app": ["@ALL"], "app2": []}, [], True),  # an app deployed nowhere beside @ALL
+    ({"app": "@ALL"}, [], True),
+    ({"app": {"targets": ["server", "site-1"]}}, ["site-1"], False),
+    ({"app": {"sites": ["server", "site-1"]}}, ["site-1"], False),
+    ({"app": [{"sites": ["server"]}, "site-1", {"targets": ["site-2"]}]}, ["site-1", "site-2"], False),
+    ({"app": ["server"], "app2": ["site-1", "site-2"]}, ["site-1", "site-2"], False),
+])
+def test_every_deploy_map_form_flare_accepts(tmp_path: Path, deploy_map: dict, sites: list, all_sites: bool) -> None:
+    apps = {app: ("server", "client") for app in deploy_map}
+    definition = validate_job_folder(make_job(tmp_path, {"name": "j", "deploy_map": deploy_map}, apps))
+    assert (definition.sites, definition.all_sites) == (sites, all_sites)
+    assert definition.deploy_map == deploy_map  # stored as written, as FLARE stores it
+
+
+def test_min_clients_as_flare_converts_it(tmp_path: Path) -> None:
+    meta = {"deploy_map": {"app": ["server", "site-1", "site-2"]}, "min_clients": "2"}
+    definition = validate_job_folder(make_job(tmp_path, meta))
+    # FLARE's validator takes anything int() takes; ours stores the number it checked.
+    assert definition.min_clients == 2 and definition.name == "job"  # no name: the folder's
+    (definition_folder := tmp_path / "job" / "meta.json").write_text(json.dumps({**meta, "name": " "}))
+    assert validate_job_folder(definition_folder.parent).name == "job"
+
+
+def test_folder_names_flare_refuses(tmp_path: Path) -> None:
+    folder = make_job(tmp_path, {"name": "j", "deploy_map": {"app": ["server"]}})
+    spaced = folder.rename(tmp_path / "my job")
+    with pytest.raises(JobDefinitionError, match="job folder name 'my job' contains unsupported characters"):
+        validate_job_folder(spaced)
+    with pytest.raises(JobDefinitionError, match="job folder name '-x'"):
+        validate_job_folder(spaced, "-x")
+
+
+def test_other_config_formats_are_named(tmp_path: Path) -> None:
+    folder = make_job(tmp_path, {"name": "j", "deploy_map": {"app": ["server"]}}, {"app": ()})
+    (folder / "app" / "config" / "config_fed_server.conf").write_text("{}")
+    with pytest.raises(JobDefinitionError, match="config_fed_server.conf is there, but flare-console reads JSON"):
+        validate_job_folder(folder)
+    (folder / "meta.json").unlink()
+    (folder / "meta.yml").write_text("name: j\n")
+    with pytest.raises(JobDefinitionError, match="meta.yml is there"):
+        validate_job_folder(folder)
+    (folder / "meta.json").write_text("{}")
+    with pytest.raises(JobDefinitionError, match="meta.json is empty"):
         validate_job_folder(folder)
 
 

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from nvflare_poc import LiveFlare
 
 from conftest import EXAMPLES
-
-# The live-FLARE fixture (tests/nvflare_poc.py) comes with issue 10's part B.
-LiveFlare = pytest.importorskip("nvflare_poc", reason="the flare_poc fixture is not here yet").LiveFlare
 
 JOB = str(EXAMPLES / "hello-numpy-sag")
 SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
@@ -45,6 +43,7 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     assert "no_jobs" in status or "RUNNING" in status or "started" in status
 
     job = _submit(flare_poc, tmp_path)
+    assert not list(Path(JOB).rglob(".__nvfl_*")), "FLARE signed a copy, not the user's folder"
     short = job[:8]  # a unique prefix is enough everywhere
     dest = tmp_path / "downloads"
     batch = "\n".join([
@@ -58,6 +57,7 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
         f"ls {sites[0]}",
         "tail server -n 3 log.txt",
         "report_version all",
+        "sys_info client",
         "list_jobs -r -m 2",
     ])
     out = _ok(flare_poc.run_console(tmp_path, stdin=batch, timeout=200),
@@ -96,7 +96,8 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
 
 @pytest.mark.timeout(240)
 def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, tmp_path: Path) -> None:
-    job = _submit(flare_poc, tmp_path)  # before the shell starts: completion must fetch it from FLARE
+    # Two jobs submitted before the shell starts: completion must fetch them from FLARE.
+    job, other = _submit(flare_poc, tmp_path), _submit(flare_poc, tmp_path)
     shell = flare_poc.spawn_console(tmp_path, NO_COLOR="1")
     try:
         shell.expect(PROMPT, timeout=60)
@@ -115,15 +116,20 @@ def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, 
         shell.expect_exact(f'"job_id": "{job}"')
         shell.expect(PROMPT)
 
-        # A background monitor prints status lines above the prompt while we type.
-        shell.send(f"monitor_job {job[:8]}\r")
-        shell.expect_exact("in the background")
-        shell.expect(PROMPT)
+        # Background monitors (one shared poll) print status lines above the prompt while we type.
+        for followed in (job, other):
+            shell.send(f"monitor_job {followed[:8]}\r")
+            shell.expect_exact("in the background")
+            shell.expect(PROMPT)
         shell.send("check_stat")
-        shell.expect(re.compile(rf"\d\d:\d\d:\d\d  {job[:8]}  hello-numpy-sag  FINISHED:COMPLETED"), timeout=120)
+        finished = re.compile(rf"\d\d:\d\d:\d\d  ({job[:8]}|{other[:8]})  hello-numpy-sag  FINISHED:COMPLETED")
+        shell.expect(finished, timeout=120)
+        shell.expect(finished, timeout=60)
         shell.send("us server\r")  # the half-typed line survived the lines printed above it
         shell.expect_exact('"server_status"')
         shell.expect(PROMPT)
+        shell.send("monitors\r")
+        shell.expect_exact("no monitors running")
 
         # help shows FLARE's commands; Ctrl-C clears a line and the shell stays.
         shell.send("help list_job_components\r")

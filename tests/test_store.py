@@ -61,6 +61,25 @@ def test_listing_order_filters_and_limit(store: JobStore, tmp_path: Path) -> Non
     assert store.list_jobs(submitter="nobody") == []
 
 
+def test_listing_limits_and_filters_as_flare(store: JobStore, tmp_path: Path) -> None:
+    """FLARE 2.9's list_jobs: sort by submit time, then jobs[-m:] (or jobs[:m] with -r)."""
+    names = ["Alpha", "beta", "alpine", "gamma", "ALPS", "émile", "Émilie"]
+    for i, name in enumerate(names):
+        _add(store, tmp_path, f"id-{i}", name)
+    listed = lambda **kw: [m["name"] for m in store.list_jobs(**kw)]  # noqa: E731
+    assert listed(limit=2) == ["émile", "Émilie"]  # the two most recent, in submit order
+    assert listed(limit=1) == ["Émilie"]  # "my last job"
+    assert listed(limit=2, reverse=True) == ["Émilie", "émile"]
+    assert listed(limit=0) == names and listed(limit=99) == names
+    assert listed(name_prefix="al") == ["Alpha", "alpine", "ALPS"]  # case-insensitive, as FLARE
+    assert listed(name_prefix="AL", limit=2) == ["alpine", "ALPS"]
+    assert listed(name_prefix="ÉM") == ["émile", "Émilie"]
+    assert [m["job_id"] for m in store.list_jobs(id_prefix="ID-3")] == ["id-3"]
+    assert store.resolve("ID-4") == "id-4"
+    # The scheduler's queue keeps the oldest instead.
+    assert [m["name"] for m in store.list_jobs(limit=2, keep_oldest=True)] == ["Alpha", "beta"]
+
+
 def test_restart_abandons_active_jobs_and_removes_debris(tmp_path: Path) -> None:
     root = tmp_path / "store"
     store = JobStore(root)

@@ -7,6 +7,7 @@ result unpacking live here once; ``Session`` runs these coroutines on its own lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -155,17 +156,24 @@ class AsyncSession:
         """Download the job's definition and workspace; returns ``<destination>/<job_id>``."""
         check_job_id(job_id)
         dest_root = Path(destination or self.download_dir).expanduser()
+        created = [p for p in (dest_root, *dest_root.parents) if not p.exists()]
         dest_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".flare-download-", dir=dest_root) as scratch:
-            archive = Path(scratch) / "result.zip"
-            head = await self.client.download("download_job", {"job_id": job_id}, archive)
-            full_id = head["job_id"]
-            unpacked = Path(scratch) / full_id
-            await asyncio.to_thread(safe_extract, archive, unpacked, max_total_bytes=MAX_DOWNLOAD_BYTES)
-            target = dest_root / full_id
-            if target.exists():
-                await asyncio.to_thread(shutil.rmtree, target)
-            unpacked.rename(target)
+        try:
+            with tempfile.TemporaryDirectory(prefix=".flare-download-", dir=dest_root) as scratch:
+                archive = Path(scratch) / "result.zip"
+                head = await self.client.download("download_job", {"job_id": job_id}, archive)
+                full_id = head["job_id"]
+                unpacked = Path(scratch) / full_id
+                await asyncio.to_thread(safe_extract, archive, unpacked, max_total_bytes=MAX_DOWNLOAD_BYTES)
+                target = dest_root / full_id
+                if target.exists():
+                    await asyncio.to_thread(shutil.rmtree, target)
+                unpacked.rename(target)
+        except BaseException:
+            for folder in created:  # a refused download leaves no trace, not even the folders made for it
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
         return str(target)
 
     async def monitor_job(self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0,
@@ -271,6 +279,18 @@ class AsyncSession:
     async def get_job_logs(self, job_id: str, target: str = "server", tail_lines: int | None = None,
                            grep_pattern: str | None = None, log_file_name: str = "log.txt") -> dict[str, Any]:
         check_job_id(job_id)
+        # FLARE 2.9's argument checks, with its exception class (ValueError).
+        if not isinstance(target, str) or not target:
+            raise ValueError("target must be a non-empty str")
+        if tail_lines is not None:
+            try:
+                tail_lines = int(tail_lines)
+            except (TypeError, ValueError) as exc:
+                raise ValueError("tail_lines must be an integer") from exc
+            if tail_lines < 0:
+                raise ValueError("tail_lines must be greater than or equal to 0")
+        if grep_pattern is not None:
+            grep_pattern = str(grep_pattern)
         return await self._cmd("get_job_logs", {"job_id": job_id, "target": target, "tail_lines": tail_lines,
                                                 "grep_pattern": grep_pattern, "log_file_name": log_file_name})
 

@@ -15,10 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
+import json
+import logging
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from nvflare.fuel.flare_api import api_spec as flare_errors
@@ -32,6 +38,8 @@ from console.backends.kits import KitInfo
 from console.backends.nvflare_commands import COMMANDS
 from console.commands import CATALOG, Engine, ParamKind
 from console.wire.kit import KitError
+
+log = logging.getLogger("console.backends.nvflare")
 
 #: Seconds between two checks of the followed jobs (a monitor's --interval can only shorten it).
 POLL_INTERVAL = 0.5
@@ -173,8 +181,15 @@ class FlareBackend(Backend):
                 old.close()
         from nvflare.tool.cli_output import set_output_format
 
-        set_output_format("json")  # FLARE's "Connecting to FLARE ..." goes to stderr, not into our output
-        return new_secure_session(self.user, str(self.kit.root), timeout=self.timeout)
+        # FLARE prints "Connecting to FLARE ..." at every login: in machine mode to stderr, which
+        # is held here so it lands neither in a batch's output nor across the prompt.
+        set_output_format("json")
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):
+                return new_secure_session(self.user, str(self.kit.root), timeout=self.timeout)
+        finally:
+            log.debug("FLARE login: %s", said.getvalue().strip())
 
     async def close(self) -> None:
         if self._closed:
@@ -289,9 +304,22 @@ class FlareBackend(Backend):
             self.note_status(await self.call(COMMANDS["get_job_meta"], {"job_id": job_id}))
 
     async def submit_job(self, job_folder: str) -> str:
-        job_id = await self.call(lambda s, a: s.submit_job(a["folder"]), {"folder": _local_folder(job_folder)})
+        job_id = await self.call(_submit_a_copy, {"folder": self._job_folder(job_folder)})
         await self._refresh_status(job_id)
         return job_id
+
+    def _job_folder(self, job_folder: str) -> Path:
+        """The local folder, or (as FLARE) a folder of that name in the kit's upload dir."""
+        path = Path(job_folder).expanduser()
+        if not path.is_dir() and not path.is_absolute():
+            uploads = self.kit.root / str(self._admin_config().get("upload_dir") or "transfer") / path
+            path = uploads if uploads.is_dir() else path
+        if not path.is_dir():
+            raise errors.InvalidJobDefinition(f"job_definition_path '{job_folder}' is not a valid folder")
+        return path.resolve()
+
+    def _admin_config(self) -> dict[str, Any]:
+        return json.loads((self.kit.root / "startup" / "fed_admin.json").read_text()).get("admin", {})
 
     async def clone_job(self, job_id: str) -> str:
         source = await self.resolve_job_id(job_id)
@@ -362,19 +390,19 @@ class FlareBackend(Backend):
 
 
 def _server_identity(kit: KitInfo) -> str:
-    import json
-
     admin = json.loads((kit.root / "startup" / "fed_admin.json").read_text()).get("admin", {})
     return str(admin.get("server_identity") or admin.get("host") or "server")
 
 
-def _expand(path: str) -> Any:
-    from pathlib import Path
-
+def _expand(path: str) -> Path:
     return Path(path).expanduser()
 
 
-def _local_folder(job_folder: str) -> str:
-    """FLARE's Session takes a str path as it is: give it the expanded, absolute one."""
-    path = _expand(job_folder)
-    return str(path.resolve()) if path.is_dir() else job_folder
+def _submit_a_copy(session: Any, args: dict[str, Any]) -> str:
+    """FLARE's submit_job signs the job folder in place (``.__nvfl_sig.json`` files in every
+    folder): it gets a copy, so the user's folder (often under version control) stays as it was."""
+    folder: Path = args["folder"]
+    with tempfile.TemporaryDirectory(prefix="flare-console-submit-") as scratch:
+        staged = Path(scratch) / folder.name
+        shutil.copytree(folder, staged, ignore=shutil.ignore_patterns(".__nvfl_*"))
+        return session.submit_job(str(staged))

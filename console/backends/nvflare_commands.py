@@ -40,15 +40,23 @@ def _targets(args: dict[str, Any]) -> list[str] | None:
 
 
 def _tables(reply: dict[str, Any]) -> Any:
-    """FLARE's table replies (``sys_info``) as {first column: second column}, one dict per table."""
-    tables = []
+    """FLARE's table replies (``sys_info``) as {first column: second column}; several tables,
+    each after a heading line ("Client: site-1"), as {site: table}."""
+    tables: dict[str, Any] = {}
+    heading = ""
     for item in reply.get("data", []):
-        if isinstance(item, dict) and item.get("type") == "table":
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "string" and str(item.get("data", "")).strip():
+            heading = str(item["data"]).strip().removeprefix("Client:").strip()
+        elif item.get("type") == "table":
             rows = item.get("rows") or []
-            tables.append({str(r[0]): r[1] for r in rows[1:] if isinstance(r, list) and len(r) >= 2})
-        elif isinstance(item, dict) and item.get("type") == "string" and item.get("data", "").strip():
-            tables.append(item["data"].strip())
-    return tables[0] if len(tables) == 1 else tables
+            tables[heading or f"table {len(tables) + 1}"] = {
+                str(r[0]): r[1] for r in rows[1:] if isinstance(r, list) and len(r) >= 2}
+            heading = ""
+    if len(tables) == 1 and next(iter(tables)).startswith("table"):
+        return next(iter(tables.values()))
+    return tables
 
 
 def _raw(session: Any, parts: list[str], enforce_meta: bool = True) -> dict[str, Any]:

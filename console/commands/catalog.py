@@ -39,8 +39,8 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("get_job_logs", "a job's log from the server or a site", Right.VIEW, (
             _JOB_ID,
             Param("target", K.TARGET, "'server' or a site name", default="server"),
-            Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=1),
-            Param("grep_pattern", K.STR, "only lines matching this pattern", flag="-g"),
+            Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=0),
+            Param("grep_pattern", K.STR, "only lines containing this text", flag="-g"),
             Param("log_file_name", K.STR, "which log file", flag="-f", default="log.txt"),
         )),
         _shell("ls", "list files in the server's or a site's folder", _OPTIONS,
@@ -69,14 +69,14 @@ CATALOG: dict[str, CommandSpec] = {
                     Right.OPERATE, (Param("site", K.SITE, "the site", required=True),), destructive=True),
         CommandSpec(
             "list_jobs",
-            "list jobs, oldest first",
+            "list jobs, oldest first (-m N: the N most recent)",
             Right.VIEW,
             (
                 Param("detailed", K.BOOL, "full meta of each job", flag="-d", default=False),
                 Param("mine", K.BOOL, "only jobs I submitted", flag="-u", default=False),
                 Param("reverse", K.BOOL, "newest first", flag="-r", default=False),
                 Param("name_prefix", K.STR, "only jobs whose name starts with this", flag="-n"),
-                Param("limit", K.INT, "at most this many jobs", flag="-m", minimum=0),
+                Param("limit", K.INT, "only the N most recent jobs", flag="-m", minimum=0),
                 Param("id_prefix", K.STR, "only jobs whose ID starts with this"),
             ),
         ),

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -209,14 +209,19 @@ class _KitWriter:
         _write_script(startup / "fl_admin.sh", 'flare-console --kit "$DIR"')
 
 
-def provision(project_file: str | Path, workspace: str | Path = "workspace") -> Path:
+def provision(project_file: str | Path, workspace: str | Path = "workspace",
+              on_warning: Callable[[str], None] | None = None) -> Path:
     """Write a new ``WORKSPACE/<project>/prod_NN`` with a kit per participant; returns its path.
 
-    Raises ProjectFileError for a bad project file and ProvisionError for a workspace that
-    cannot take the kits; either way no ``prod_NN`` appears.
+    ``on_warning`` hears, one sentence each, what the project file asks for that is not done
+    (see ``Project.warnings``). Raises ProjectFileError for a bad project file and
+    ProvisionError for a workspace that cannot take the kits; either way no ``prod_NN`` appears.
     """
     project_file = Path(project_file)
     project = load_project(project_file)
+    for warning in project.warnings:
+        if on_warning is not None:
+            on_warning(warning)
     workspace = Path(workspace)
     project_dir = workspace / project.name
     try:

@@ -304,4 +304,67 @@ def run_target_command(root: Path, command: str, options: str | None = None, pat
         return f"{command}: {path}: {exc.strerror or exc}\n"
 
 
-__all__ = ["CONFINED_COMMANDS", "KIT_FOLDERS", "TargetCommandError", "run_target_command"]
+# --- get_job_logs: the end of a job's log, as FLARE 2.9 returns it ------------------------------
+
+#: FLARE's JobCommandModule.MAX_RETURNED_JOB_LOG_BYTES: a longer log comes back as its newest bytes.
+MAX_LOG_BYTES = 5 * 1024 * 1024
+
+
+def _log_marker(kept: int, cut: int, what: str = "bytes") -> str:
+    # Starts as FLARE's marker does ("... output truncated to last N bytes ..."), and says how much went.
+    return f"... output truncated to last {kept} bytes ({cut} earlier {what} cut) ...\n"
+
+
+def _newest(data: bytes, cut_before: int, limit: int) -> str:
+    """``data`` cut to its newest ``limit`` bytes, from a line start, behind a marker when anything
+    was cut (``cut_before``: bytes of the wanted part already left out before ``data``)."""
+    start = max(len(data) - limit, 0)
+    if start and (newline := data.find(b"\n", start - 1, len(data) - 1)) >= 0:
+        start = newline + 1  # never begin on half a line
+    text = data[start:].decode(errors="replace")
+    cut = cut_before + start
+    return _log_marker(len(data) - start, cut) + text if cut else text
+
+
+def _grep_log(src: BinaryIO, start: int, text: str, limit: int) -> str:
+    """Lines from ``start`` on holding ``text`` (FLARE: ``text in line``), the newest that fit in ``limit``."""
+    src.seek(start)
+    kept: list[bytes] = []
+    total = dropped = 0
+    needle = text.encode()
+    for line in _capped_lines(src):
+        if needle not in line:
+            continue
+        kept.append(line)
+        total += len(line)
+        while total > limit and len(kept) > 1:
+            total -= len(kept[0])
+            dropped += len(kept.pop(0))
+    body = b"".join(kept).decode(errors="replace")
+    return _log_marker(total, dropped, "bytes of matching lines") + body if dropped else body
+
+
+def read_job_log(root: Path, path: str, tail_lines: int | None = None, grep_text: str | None = None,
+                 limit: int = MAX_LOG_BYTES, protected: tuple[str, ...] = KIT_FOLDERS) -> str | None:
+    """The end of a log under ``root``, or None when there is no such file.
+
+    As FLARE 2.9's get_job_logs: at most ``limit`` bytes, the newest, behind a marker line saying
+    how much was cut; ``tail_lines`` (the last N lines) and then ``grep_text`` (lines containing it,
+    plain text) apply to the whole log, not to the part that fits. Raises TargetCommandError for a
+    path outside ``root``.
+    """
+    target = _confine(Path(root), "get_job_logs", path, protected)
+    if not target.is_file():
+        return None
+    with open(target, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        start = 0 if tail_lines is None else _start_of_last_lines(src, size, tail_lines)
+        if grep_text:
+            return _grep_log(src, start, grep_text, limit)
+        skipped = max(start, size - limit - 1)  # one byte more: the line before may end right there
+        src.seek(skipped)
+        return _newest(src.read(size - skipped), skipped - start, limit)
+
+
+__all__ = ["CONFINED_COMMANDS", "KIT_FOLDERS", "MAX_LOG_BYTES", "TargetCommandError", "read_job_log",
+           "run_target_command"]

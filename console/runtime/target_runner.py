@@ -17,15 +17,25 @@ import json
 import sys
 from pathlib import Path
 
-from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, run_target_command
+from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, read_job_log, run_target_command
 
 GREP_SECONDS = 10.0
 
 
 async def run_confined(root: Path, command: str, options: str | None, path: str | None,
                        pattern: str | None, grep_seconds: float = GREP_SECONDS,
-                       protected: tuple[str, ...] = KIT_FOLDERS) -> str:
-    """The command's output; TargetCommandError if refused or if grep ran past its time."""
+                       protected: tuple[str, ...] = KIT_FOLDERS) -> str | None:
+    """The command's output; TargetCommandError if refused or if grep ran past its time.
+
+    ``log`` is get_job_logs' reader (``options``: the tail line count, ``pattern``: plain text to
+    find); it answers None when the log does not exist.
+    """
+    if command == "log":
+        tail = options.strip() if options else ""
+        if tail and not (tail.isascii() and tail.isdigit()):
+            raise TargetCommandError(f"get_job_logs: tail_lines must be a whole number >= 0, not {tail!r}")
+        return await asyncio.to_thread(read_job_log, root, path or "", int(tail) if tail else None, pattern,
+                                       protected=protected)
     if command != "grep":
         return await asyncio.to_thread(run_target_command, root, command, options, path, pattern,
                                        protected=protected)

@@ -26,13 +26,14 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import Download, RequestContext
 
 
-def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int) -> tuple[dict[str, Any], list[str]]:
-    """Extract into scratch space and validate: the job's meta fields and the code it brings (why it
-    is custom code), or InvalidJobDefinition."""
+def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int,
+                      folder_name: str) -> tuple[dict[str, Any], list[str]]:
+    """Extract into scratch space and validate (``folder_name``: the user's folder name): the job's
+    meta fields and the code it brings (why it is custom code), or InvalidJobDefinition."""
     scratch = Path(tempfile.mkdtemp(dir=scratch_root))
     try:
         safe_extract(archive, scratch, max_total_bytes=max_bytes)
-        definition = validate_job_folder(scratch)
+        definition = validate_job_folder(scratch, folder_name)
         fields = definition.meta_fields()
         code: list[str] = []
         if definition.has_custom_code:
@@ -86,7 +87,7 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
         await ctx.receive_upload(archive, server.max_upload_bytes)
         signature = await asyncio.to_thread(_check_signature, ctx, archive, args["signature"])
         fields, code = await asyncio.to_thread(
-            _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4
+            _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4, folder_name
         )
         if fields.get("byoc"):
             server.policy.require(principal(ctx.connection), Right.BYOC,
@@ -175,7 +176,7 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
         return "Abort signal has been sent to the server app."
     if server.change_status(job_id, JobStatus.FINISHED_ABORTED) is None:
         return f"Job for {job_id} is already completed."
-    return f"Job {job_id} was not started yet; it is aborted and will not be scheduled."
+    return f"Aborted the job {job_id} before running it."  # FLARE 2.9's words
 
 
 @handles("delete_job")
@@ -214,6 +215,9 @@ async def download_job(ctx: RequestContext, args: dict[str, Any]) -> Download:
     store = ctx.server.store
     meta = _job(ctx, args["job_id"], Right.DOWNLOAD_JOB)
     job_id = meta["job_id"]
+    if not JobStatus(meta["status"]).is_final:  # as FLARE 2.9: only a finished job's result
+        raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is not done ({meta['status']}); "
+                                                  "wait until it finishes, or abort it")
     out = store.new_incoming_path()
     await asyncio.to_thread(_build_download, store.job_dir(job_id), meta, out)
     return Download(out, {"job_id": job_id})

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.commands import Right
 from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import exited, stop_child
@@ -63,24 +64,26 @@ _EXIT_STATUS = {
 }
 
 
-def server_app_name(deploy_map: dict[str, list[str]]) -> str | None:
+def server_app_name(deploy_map: dict[str, Any]) -> str | None:
     """The app the server runs: the one naming ``server``, else the one with ``@ALL`` (as in FLARE)."""
-    for wanted in ("server", "@ALL"):
-        for app, targets in deploy_map.items():
+    targets_of = app_targets(deploy_map)
+    for wanted in (SERVER, ALL_SITES):
+        for app, targets in targets_of.items():
             if wanted in targets:
                 return app
     return None
 
 
-def site_apps(deploy_map: dict[str, list[str]], sites: list[str]) -> dict[str, str]:
+def site_apps(deploy_map: dict[str, Any], sites: list[str]) -> dict[str, str]:
     """Which app each site runs (``@ALL`` covers the sites not named elsewhere)."""
     chosen: dict[str, str] = {}
-    for app, targets in deploy_map.items():
+    targets_of = app_targets(deploy_map)
+    for app, targets in targets_of.items():
         for target in targets:
-            if target not in ("server", "@ALL"):
+            if target not in (SERVER, ALL_SITES):
                 chosen[target] = app
-    for app, targets in deploy_map.items():
-        if "@ALL" in targets:
+    for app, targets in targets_of.items():
+        if ALL_SITES in targets:
             for site in sites:
                 chosen.setdefault(site, app)
     return {site: chosen[site] for site in sites if site in chosen}

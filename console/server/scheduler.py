@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.server.status import JobStatus
 
 if TYPE_CHECKING:
@@ -29,11 +30,11 @@ def required_sites(meta: dict[str, Any]) -> tuple[set[str], bool]:
     """Sites a job names, and whether it asks for all sites (``@ALL``)."""
     named: set[str] = set()
     all_sites = False
-    for targets in meta.get("deploy_map", {}).values():
+    for targets in app_targets(meta.get("deploy_map", {})).values():
         for target in targets:
-            if target == "@ALL":
+            if target == ALL_SITES:
                 all_sites = True
-            elif target != "server":
+            elif target != SERVER:
                 named.add(target)
     return named, all_sites
 
@@ -84,7 +85,7 @@ class Scheduler:
 
     def schedule_pass(self) -> None:
         server = self.server
-        queued = server.store.list_jobs(statuses=(JobStatus.SUBMITTED.value,), limit=_SCAN_LIMIT)
+        queued = server.store.list_jobs(statuses=(JobStatus.SUBMITTED.value,), limit=_SCAN_LIMIT, keep_oldest=True)
         now = time.monotonic()
         live = {meta["job_id"] for meta in queued}
         for job_id in list(self._next_try):

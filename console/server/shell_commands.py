@@ -20,9 +20,10 @@ SERVER_PRIVATE = (*KIT_FOLDERS, "store")
 
 
 async def run_on_target(ctx: RequestContext, target: str, command: str, options: str | None, path: str | None,
-                        pattern: str | None, right: Right = Right.SHELL_COMMANDS, job_id: str | None = None) -> str:
+                        pattern: str | None, right: Right = Right.SHELL_COMMANDS,
+                        job_id: str | None = None) -> str | None:
     """The command on the server's folder or a site's; with ``job_id``, confined to that job's workspace
-    there (links included)."""
+    there (links included). Only ``log`` answers None (no such log)."""
     require_on_target(ctx, right, target)
     if target == "server":
         root = ctx.server.workspace if job_id is None else ctx.server.workspace / job_id

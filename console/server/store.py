@@ -45,6 +45,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs(submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter_name, submit_time);
+CREATE INDEX IF NOT EXISTS jobs_by_name_nocase ON jobs(name COLLATE NOCASE, submit_time);
 """
 
 #: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).
@@ -67,6 +68,11 @@ def iso_time(epoch: float) -> str:
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
     # Every string that starts with `prefix` sorts in [prefix, prefix + U+10FFFF).
     return prefix, prefix + "\U0010ffff"
+
+
+def _name_starts_with(name: str | None, lowered_prefix: str) -> bool:
+    """FLARE's name filter: ``name.lower().startswith(prefix.lower())`` (job_cmds._job_match)."""
+    return (name or "").lower().startswith(lowered_prefix)
 
 
 def fsync_dir(path: Path) -> None:
@@ -101,6 +107,7 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._db.create_function("name_starts_with", 2, _name_starts_with, deterministic=True)
         self._lock = threading.RLock()
         self._remove_debris()
 
@@ -248,13 +255,13 @@ class JobStore:
 
     def resolve(self, id_or_prefix: str) -> str:
         """A full job ID from an ID or a unique prefix; JobNotFound or an ambiguity error otherwise."""
-        low, high = _prefix_bounds(id_or_prefix)
+        low, high = _prefix_bounds(id_or_prefix.lower())  # as FLARE, which lower-cases every job ID
         with self._lock:
             rows = self._db.execute(
                 "SELECT job_id, name FROM jobs WHERE job_id >= ? AND job_id < ? ORDER BY job_id LIMIT ?",
                 (low, high, _MAX_CANDIDATES + 1),
             ).fetchall()
-        exact = [r for r in rows if r[0] == id_or_prefix]
+        exact = [r for r in rows if r[0] == id_or_prefix.lower()]
         if exact or len(rows) == 1:
             return (exact or rows)[0][0]
         if not rows:
@@ -275,15 +282,28 @@ class JobStore:
         statuses: tuple[str, ...] = (),
         reverse: bool = False,
         limit: int | None = None,
+        keep_oldest: bool = False,
     ) -> list[dict[str, Any]]:
+        """Jobs in submit order (newest first with ``reverse``), as FLARE 2.9's ``list_jobs``.
+
+        Prefixes match case-insensitively; ``limit`` keeps the ``limit`` most recent matching
+        jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
+        keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead.
+        """
         clauses: list[str] = []
         params: list[Any] = []
         if id_prefix:
-            clauses.append("job_id >= ? AND job_id < ?")
-            params.extend(_prefix_bounds(id_prefix))
+            clauses.append("job_id >= ? AND job_id < ?")  # IDs are stored lower case
+            params.extend(_prefix_bounds(id_prefix.lower()))
         if name_prefix:
-            clauses.append("name >= ? AND name < ?")
-            params.extend(_prefix_bounds(name_prefix))
+            lowered = name_prefix.lower()
+            if lowered.isascii():
+                # NOCASE folds ASCII letters as lower() does, so this indexed range is the same test.
+                clauses.append("name COLLATE NOCASE >= ? AND name COLLATE NOCASE < ?")
+                params.extend(_prefix_bounds(lowered))
+            else:
+                clauses.append("name_starts_with(name, ?)")
+                params.append(lowered)
         if submitter:
             clauses.append("submitter_name = ?")
             params.append(submitter)
@@ -291,11 +311,15 @@ class JobStore:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "DESC" if reverse else "ASC"
+        # The most recent come first out of SQLite, so that LIMIT keeps the newest ones.
+        newest_first = reverse or (bool(limit) and not keep_oldest)
+        order = "DESC" if newest_first else "ASC"
         sql = f"SELECT status, meta FROM jobs {where} ORDER BY submit_time {order}, rowid {order} LIMIT ?"
         params.append(limit if limit else -1)
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
+        if newest_first and not reverse:
+            rows.reverse()
         result = []
         for status, raw in rows:
             meta = json.loads(raw)

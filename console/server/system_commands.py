@@ -199,20 +199,38 @@ def _log_file_name(name: str) -> str:
     return name
 
 
+def _log_targets(ctx: RequestContext, job_id: str, target: str) -> list[str]:
+    """``all``/``@ALL`` (any case, as FLARE) is the server and every site of the job's deploy_map
+    (every connected site for an ``@ALL`` job); any other target is itself."""
+    if target.casefold() not in ("all", "@all"):
+        return [target]
+    from console.server.scheduler import required_sites
+
+    named, all_sites = required_sites(ctx.server.store.get(job_id) or {})
+    return ["server", *sorted(named | (ctx.server.sites.online() if all_sites else set()))]
+
+
 @handles("get_job_logs")
 async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    """As FLARE 2.9: the newest bytes of a long log behind a marker line; tail_lines, then
+    grep_pattern (plain text), on the whole log; a log that cannot be read is named under
+    ``unavailable``."""
     from console.server.shell_commands import run_on_target
 
     job_id = ctx.server.store.resolve(args["job_id"])
-    options = f"-n {args['tail_lines']}" if args["tail_lines"] else None
     path = _log_file_name(args["log_file_name"])
-    if args["grep_pattern"]:
-        text = await run_on_target(ctx, args["target"], "grep", None, path, args["grep_pattern"], Right.VIEW,
+    tail = None if args["tail_lines"] is None else str(args["tail_lines"])
+    targets = _log_targets(ctx, job_id, args["target"])
+    result: dict[str, Any] = {"logs": {}}
+    for target in targets:
+        if len(targets) > 1 and target != "server" and ctx.server.sites.get(target) is None:
+            result.setdefault("unavailable", {})[target] = f"{target} is not connected"
+            continue
+        text = await run_on_target(ctx, target, "log", tail, path, args["grep_pattern"] or None, Right.VIEW,
                                    job_id)
-        if args["tail_lines"]:
-            text = "\n".join(text.splitlines()[-args["tail_lines"]:]) + "\n"
-    else:
-        text = await run_on_target(ctx, args["target"], "tail" if options else "cat", options, path, None,
-                                   Right.VIEW, job_id)
-    return {"logs": {args["target"]: text}}
+        if text is None:
+            result.setdefault("unavailable", {})[target] = f"{target} log not available for this job"
+        else:
+            result["logs"][target] = text
+    return result
 
