@@ -91,6 +91,10 @@ def test_follow_in_a_batch_blocks_until_the_job_ends(sites, session, project, tm
         assert re.search(rf"\[site-2\] .*site-2 training round {r} of 3", done.stdout), done.stdout
     assert re.search(r"\[server\] .*round 3/3", done.stdout), done.stdout
 
+    wrong = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} site-9")
+    assert wrong.returncode == 1
+    assert "site-9 is not a target of job" in wrong.stdout + wrong.stderr
+
 
 @pytest.mark.timeout(120)
 def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
@@ -126,6 +130,13 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     assert session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED"
     # The monitor started before top went on: its line went to top's foot.
     screen.wait_for(rf"{job_id[:8]}  live-job  FINISHED:ABORTED")
+
+    # A smaller terminal: drawn again to its width, nothing wrapped.
+    shell.setwinsize(24, 90)
+    screen.screen.resize(24, 90)
+    screen.wait_for(r"flare-console top .*\n(.*\n)*Sites \(2 connected\)")
+    screen.wait_for(rf"{job_id[:8]} +live-job +FINISHED:ABORTED")
+    assert all(len(line.rstrip()) <= 90 for line in screen.screen.display)
 
     shell.send("q")
     shell.expect(PROMPT)
