@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -98,3 +99,14 @@ def test_top_model_applies_pushed_events_and_polls() -> None:
     assert not model.sites["site-1"].connected
     model.move(1)
     assert model.selected_job() is row
+
+
+def test_each_read_of_a_hostile_log_fits_one_event_frame(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    log.write_bytes((b"\x01" * 999 + b"\n") * 3000)  # 3 MB that JSON escapes six times over
+    tail = LogTail(log)
+    reads = 0
+    while lines := tail.read():
+        reads += 1
+        assert len(json.dumps({"k": "event", "topic": "job_log", "data": {"lines": lines}})) < 1 << 19
+    assert reads >= 3000 * 1000 // CHUNK_BYTES

@@ -94,6 +94,8 @@ def test_follow_in_a_batch_blocks_until_the_job_ends(sites, session, project, tm
     wrong = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} site-9")
     assert wrong.returncode == 1
     assert "site-9 is not a target of job" in wrong.stdout + wrong.stderr
+    no_screen = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", "top")
+    assert no_screen.returncode == 1 and "needs a terminal" in no_screen.stdout + no_screen.stderr
 
 
 @pytest.mark.timeout(120)

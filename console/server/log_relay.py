@@ -112,7 +112,8 @@ class LogRelay:
         if backlog:
             self._send(sub, "server", backlog)
         if final:  # nothing more will come: the rest of the file, and the end
-            self._send(sub, "server", tail.read(final=True))
+            while rest := tail.read(final=True):
+                self._send(sub, "server", rest)
             self._end(sub, "server")
             return
         if sub.job_id in self._server_tails:
@@ -235,8 +236,7 @@ class LogRelay:
         tail = self._server_tails.pop(job_id, None)
         if tail is not None:  # the server app has exited: the rest of its log is on disk now
             tail.task.cancel()
-            rest = tail.tail.read(final=True)
-            if rest:
+            while rest := tail.tail.read(final=True):
                 self._fan_out(job_id, "server", rest)
         for sub in [s for s in self.subscriptions if s.job_id == job_id]:
             for target in sorted(sub.targets - sub.ended):
