@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from console.commands import Right
 from console.logtail import LogTail, follow
 from console.server.authz import principal
 from console.server.handlers import handles
@@ -95,7 +96,7 @@ class LogRelay:
             raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not a target of job {job_id[:8]}: "
                                                         f"'server', 'all' or one of its sites ({', '.join(sites)})")
         for name in targets:
-            require_on_target(ctx, _view(), name)
+            require_on_target(ctx, Right.VIEW, name)
         final = str(meta.get("status", "")).startswith("FINISHED")
         sub = Subscription(ctx.connection, job_id, set(targets))
         self.subscriptions.append(sub)
@@ -156,7 +157,7 @@ class LogRelay:
         from console.server.shell_commands import run_on_target
 
         try:
-            text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, _view(), job_id)
+            text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, Right.VIEW, job_id)
         except Exception as exc:  # the site is away or has no log: say so in the stream
             return [f"[{site}: its log cannot be read now: {exc}]"]
         return text.splitlines()
@@ -242,12 +243,6 @@ class LogRelay:
             for target in sorted(sub.targets - sub.ended):
                 self._end(sub, target)
         self._site_streams = {st for st in self._site_streams if st[0] != job_id}
-
-
-def _view() -> Any:
-    from console.commands import Right
-
-    return Right.VIEW
 
 
 @handles("follow")
