@@ -3,15 +3,21 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+RUNTIME := $(VENV)/.installed
 
-.PHONY: install test lint demo bench bench-peer reliability clean
+.PHONY: install test lint demo bench bench-peer bench-consoles reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME)
+
+# The demo needs the package and its core dependencies only, not the test tools.
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(RUNTIME)
 
 install: $(STAMP)
 
@@ -21,7 +27,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/flare-console demo
 
 bench: $(STAMP)
@@ -31,6 +37,11 @@ bench: $(STAMP)
 # writes docs/benchmarks.md and docs/compatibility.md.
 bench-peer: $(STAMP)
 	$(BIN)/python benchmarks/bench_peer.py
+	$(BIN)/python benchmarks/bench_models.py --peer
+
+# Only FLARE's fl_admin.sh and ours on one FLARE POC (a few minutes): that table in docs/benchmarks.md.
+bench-consoles: $(STAMP)
+	$(BIN)/python benchmarks/bench_peer.py --consoles-only
 
 reliability: $(STAMP)
 	$(BIN)/python benchmarks/reliability.py

@@ -41,3 +41,17 @@ def add_payload(job: Path, megabytes: int) -> Path:
         for _ in range(megabytes):
             out.write(os.urandom(1 << 20))
     return job
+
+
+def sag_big_model_job(dest: Path, model_npy: Path, rounds: int, name: str) -> Path:
+    """hello-numpy-sag starting from ``model_npy`` (a float32 .npy on this machine), as FLARE's
+    NPModelPersistor loads a checkpoint: ``source_ckpt_file_full_name``. (Ours does not read server
+    paths named by a job; it runs the same FedAvg from a model inside the job: bench_models.model_job.)"""
+    sag_job(dest, rounds=rounds, name=name)
+    server_config = dest / "app" / "config" / "config_fed_server.json"
+    config = json.loads(server_config.read_text())
+    for component in config["components"]:
+        if component["path"].endswith("NPModelPersistor"):
+            component.setdefault("args", {})["source_ckpt_file_full_name"] = str(model_npy)
+    _write_json(server_config, config)
+    return dest

@@ -80,12 +80,28 @@ def phase_list(api: Any, args: argparse.Namespace) -> dict[str, Any]:
         sess.close()
 
 
+def phase_fedavg(api: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """One FedAvg job with a big model: its ID (the driver reads the round times from the server's
+    log) and submit -> finished, in seconds."""
+    sess = api.new_secure_session(args.user, args.kit, timeout=30)
+    try:
+        sess.set_timeout(600.0)
+        start = time.perf_counter()
+        job_id = sess.submit_job(args.job)
+        sess.monitor_job(job_id, 3600, args.poll_interval)
+        took = time.perf_counter() - start
+        status = sess.get_job_meta(job_id)["status"]
+        return {"job_id": job_id, "seconds": took, "status": status}
+    finally:
+        sess.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", choices=("nvflare", "console"), required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--kit", required=True)
-    parser.add_argument("--phase", choices=("main", "list"), required=True)
+    parser.add_argument("--phase", choices=("main", "list", "fedavg"), required=True)
     parser.add_argument("--job", help="hello-numpy-sag")
     parser.add_argument("--idle-job", help="a small job that cannot be scheduled")
     parser.add_argument("--big-job", help="a 100 MB job that cannot be scheduled")
@@ -100,7 +116,8 @@ def main() -> None:
     start = time.perf_counter()
     api, _ = load_api(args.api)
     import_seconds = time.perf_counter() - start
-    result = phase_main(api, args) if args.phase == "main" else phase_list(api, args)
+    phases = {"main": phase_main, "list": phase_list, "fedavg": phase_fedavg}
+    result = phases[args.phase](api, args)
     result["import"] = [import_seconds]
     with open(args.out, "w") as out:
         json.dump(result, out)

@@ -9,6 +9,7 @@ a second and the server's RSS must stay bounded. ``make reliability`` runs bigge
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -97,12 +98,15 @@ def test_half_open_handshakes_are_capped(target) -> None:
             sockets.extend(half_open(admin_port(target["project"].admin_kit), count))
             return {"connections": count, "opened": len(sockets)}
 
-        _flood_and_check(target, "half-open TLS handshakes", attack)
+        figures = _flood_and_check(target, "half-open TLS handshakes", attack)
     finally:
         for sock in sockets:
             sock.close()
-    # Once they are gone, a new admin logs in as before.
+    # Once they are gone, a new admin logs in as before, and the memory is not kept.
     wait_until(lambda: _logs_in(target["project"]), 20, "a new login after the flood")
+    after = rss_mib(target["pid"])
+    record("half-open TLS handshakes, after", rss_after_mib=round(after, 1))
+    assert after - figures["rss_before_mib"] < MAX_GROWTH_MIB
 
 
 def _logs_in(project) -> bool:
@@ -129,3 +133,45 @@ def test_connections_per_identity_are_capped(target) -> None:
     finally:
         for peer in peers:
             peer.close()
+
+
+LEAD = "lead@example.com"
+STUCK = 250
+
+
+@pytest.mark.timeout(120)
+def test_jobs_that_cannot_start_never_hold_up_one_that_can(tmp_path) -> None:
+    from console.server.store import SIGNATURE_FILE, JobStore, Submitter
+
+    from jobs import hello_server
+
+    project = make_project(tmp_path, extra=[{"name": LEAD, "type": "admin", "org": "example", "role": "lead"}])
+    config_path = project.server_kit / "startup" / "fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["servers"][0]["job_limits"] = {"max_queued_per_submitter": STUCK}
+    config_path.write_text(json.dumps(config))
+    # A lead's backlog for a site that never connects, older than anything submitted later.
+    store = JobStore(project.server_kit / "store")
+    try:
+        for n in range(STUCK):
+            archive = store.new_incoming_path()
+            archive.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: never deployed anyway
+            store.create_job(f"00000000-0000-4000-8000-{n:012d}", archive,
+                             {"name": f"stuck-{n}", "deploy_map": {"app": ["server", "site-9"]}, "min_clients": 1},
+                             "stuck", Submitter(LEAD, "example", "lead"), extra_files={SIGNATURE_FILE: b"{}"})
+    finally:
+        store.close()
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with new_secure_session(ADMIN, str(project.admin_kit)) as admin, \
+                new_secure_session(LEAD, str(project.kit(LEAD))) as lead:
+            with pytest.raises(Exception, match=f"already has {STUCK} jobs waiting"):
+                lead.submit_job(str(hello_server(tmp_path, name="one-more")))
+            started = time.monotonic()
+            job_id = admin.submit_job(str(hello_server(tmp_path, name="can-start", step_seconds=0.05)))
+            meta = admin.wait_for_job(job_id, timeout=30)
+            assert meta["status"] == "FINISHED:COMPLETED"
+            record("head-of-line blocking", stuck_jobs=STUCK, submit_to_done_s=round(time.monotonic() - started, 2))
+    finally:
+        server.stop()

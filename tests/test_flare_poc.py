@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from nvflare_poc import LiveFlare
 
-from console.poc import marked_pids
+from console.poc import PocError, marked_pids, start_poc
 
 from conftest import wait_until
 
@@ -70,3 +70,10 @@ def test_the_reaper_stops_marked_processes_when_the_owner_is_killed() -> None:
         owner.kill()
         for pid in marked_pids(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_poc_workspace_must_be_new_empty_or_one_of_ours(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("the operator's own files")
+    with pytest.raises(PocError, match="is not empty and holds no FLARE POC made by flare-console"):
+        start_poc(Path(sys.executable), workspace=tmp_path, log=lambda _: None)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # nothing written, nothing started

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from console.runtime.arrays import ModelFormatError, read_model, write_model
-from console.runtime.procs import MARKER_VAR
+from console.runtime.procs import job_processes
 
 from conftest import EXAMPLES, wait_until
 from jobs import numpy_job
@@ -28,22 +28,25 @@ def train(model, ctx):
 
 
 def _model_job(root: Path, nbytes: int, rounds: int) -> tuple[Path, dict[str, np.ndarray]]:
-    """hello-numpy with a float32 initial model of ``nbytes`` (random: it does not compress) in the app."""
+    """FedAvg from a float32 initial model of ``nbytes`` (random: it does not compress). The server's
+    app holds the model, the sites' app only the executor: the sites get the model as tasks."""
     folder = root / f"model-{nbytes}"
-    shutil.copytree(EXAMPLES / "hello-numpy", folder)
+    server_app, site_app = folder / "app_server", folder / "app_site"
+    for app in (server_app, site_app):
+        shutil.copytree(EXAMPLES / "hello-numpy" / "app", app)
     rng = np.random.default_rng(nbytes)
     count = nbytes // 4
     start = {"dense": rng.random(count - count // 4, dtype=np.float32),
              "bias": rng.random((count // 4 // 8, 8), dtype=np.float32)}
-    np.savez(folder / "app" / "initial.npz", **start)
-    config_path = folder / "app" / "config" / "config_fed_server.json"
+    np.savez(server_app / "initial.npz", **start)
+    config_path = server_app / "config" / "config_fed_server.json"
     config = json.loads(config_path.read_text())
     config["args"].update(num_rounds=rounds, initial_model="initial.npz")
     config_path.write_text(json.dumps(config))
-    (folder / "app" / "custom" / "trainer.py").write_text(PLUS_ONE)
-    meta = json.loads((folder / "meta.json").read_text())
-    meta["name"] = f"model-{nbytes}"
-    (folder / "meta.json").write_text(json.dumps(meta))
+    (site_app / "custom" / "trainer.py").write_text(PLUS_ONE)
+    (folder / "meta.json").write_text(json.dumps({
+        "name": f"model-{nbytes}", "min_clients": 2,
+        "deploy_map": {"app_server": ["server"], "app_site": ["site-1", "site-2"]}}))
     return folder, start
 
 
@@ -166,17 +169,7 @@ def train(model, ctx):
 
 
 def _marked(job_id: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if f"{MARKER_VAR}={job_id}:".encode() in environ:
-            found.append(int(entry.name))
-    return found
+    return list(job_processes(job_id))
 
 
 def _describe(pids: list[int]) -> list[str]:

@@ -351,7 +351,7 @@ def test_kit_layout_and_configs(prod: Path) -> None:
 
     server = prod / "server" / "startup"
     assert sorted(p.name for p in server.iterdir()) == [
-        "fed_server.json", "rootCA.pem", "server.crt", "server.key", "start.sh"]
+        "crl.pem", "fed_server.json", "rootCA.pem", "server.crt", "server.key", "start.sh"]
     assert read_json(server / "fed_server.json") == {
         "format_version": 2, "project_name": "example_project", "servers": [{
             "name": "example_project", "identity": "server", "org": "example", "host": "localhost",

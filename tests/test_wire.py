@@ -59,7 +59,7 @@ def test_registry_checks_wire_arguments() -> None:
         spec.validate_wire_args({"colour": "red"})
     with pytest.raises(ArgError, match="required"):
         CATALOG["get_job_meta"].validate_wire_args({})
-    assert spec.usage() == "list_jobs [-d] [-u] [-r] [-n NAME_PREFIX] [-m LIMIT] [ID_PREFIX]"
+    assert spec.usage() == "list_jobs [-d] [-u] [-r] [-n NAME_PREFIX] [-m LIMIT] [--submit-token SUBMIT_TOKEN] [ID_PREFIX]"
 
 
 def _raw_tls(project) -> ssl.SSLSocket:

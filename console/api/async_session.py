@@ -21,6 +21,7 @@ from console.api.client import AsyncClient
 from console.api.errors import InvalidArgumentError, InvalidJobDefinition, JobNotFound
 from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
 from console.jobdef.archive import safe_extract, zip_job_folder
+from console.jobdef.bounds import submit_token_problem
 from console.jobdef.signing import sign_archive
 from console.wire.kit import AdminKit, KitError
 
@@ -41,11 +42,28 @@ def next_wait(start: float, timeout: float, poll_interval: float) -> float:
     return min(poll_interval, max(timeout - (time.monotonic() - start), 0) + 0.001)
 
 
+async def keeps_going(cb: AsyncMonitorCallback | None, meta: dict[str, Any]) -> bool:
+    """A monitor callback's verdict on ``meta`` (sync or async callback; no callback: go on)."""
+    if cb is None:
+        return True
+    keep = cb(meta)
+    if asyncio.iscoroutine(keep):
+        keep = await keep
+    return bool(keep)
+
+
 def check_job_id(job_id: Any) -> None:
     if not job_id:
         raise JobNotFound("job_id is required but not specified.")
     if not isinstance(job_id, str):
         raise JobNotFound(f"invalid job_id {job_id}")
+
+
+def check_submit_token(token: Any) -> None:
+    """FLARE 2.9's rule, checked before anything is sent (InvalidArgumentError, as FLARE raises)."""
+    problem = submit_token_problem(token)
+    if problem:
+        raise InvalidArgumentError(problem)
 
 
 def list_jobs_args(detailed: Any, limit: Any, id_prefix: Any, name_prefix: Any, reverse: Any,
@@ -63,11 +81,12 @@ def list_jobs_args(detailed: Any, limit: Any, id_prefix: Any, name_prefix: Any, 
         raise ValueError(f"name_prefix must be None or str but got {type(name_prefix)}")
     extra = dict(extra)
     mine = bool(extra.pop("mine", False))
-    extra.pop("submit_token", None)
+    submit_token = extra.pop("submit_token", None)
+    check_submit_token(submit_token)
     if extra:
         raise InvalidArgumentError(f"list_jobs: unknown argument(s) {', '.join(sorted(extra))}")
     return {"detailed": detailed, "reverse": reverse, "limit": limit or None, "mine": mine,
-            "id_prefix": id_prefix or None, "name_prefix": name_prefix or None}
+            "id_prefix": id_prefix or None, "name_prefix": name_prefix or None, "submit_token": submit_token}
 
 
 def system_info(data: dict[str, Any]) -> SystemInfo:
@@ -119,16 +138,28 @@ class AsyncSession:
                 folder = Path(self.upload_dir) / folder
             else:
                 raise InvalidJobDefinition(f"job_definition_path '{job_definition_path}' is not a valid folder")
-        return folder.resolve()
+        folder = folder.resolve()
+        if not (folder / "meta.json").is_file():
+            # Said before anything is zipped: a wrong folder (a parent, a home) is not walked first.
+            inside = sorted(d.name for d in folder.iterdir() if (d / "meta.json").is_file())[:5]
+            hint = f"; job folders inside it: {', '.join(inside)}" if inside else ""
+            raise InvalidJobDefinition(f"{folder} is not a job folder: it has no meta.json{hint}")
+        return folder
 
-    async def submit_job(self, job_definition_path: str) -> str:
+    async def submit_job(self, job_definition_path: str, submit_token: str | None = None) -> str:
+        """The new job's ID; with ``submit_token``, retry-safe as FLARE 2.9: the same token and job
+        content give the same job ID, other content SubmitTokenConflict, a deleted job
+        SubmitTokenJobDeleted."""
+        check_submit_token(submit_token)
         folder = self.resolve_job_folder(job_definition_path)
         with tempfile.TemporaryDirectory(prefix="flare-submit-") as scratch:
             archive = Path(scratch) / "job.zip"
             await asyncio.to_thread(zip_job_folder, folder, archive)
             signature = await asyncio.to_thread(sign_archive, archive, self.kit.tls.key)
-            result = await self.client.upload("submit_job", {"job_folder": folder.name, "signature": signature},
-                                              archive)
+            args = {"job_folder": folder.name, "signature": signature}
+            if submit_token is not None:
+                args["submit_token"] = submit_token
+            result = await self.client.upload("submit_job", args, archive)
         return result["job_id"]
 
     async def clone_job(self, job_id: str) -> str:
@@ -198,12 +229,8 @@ class AsyncSession:
                 changed.clear()
                 meta = await self.get_job_meta(job_id)
                 full_id[:] = [meta["job_id"]]
-                if cb is not None:
-                    keep = cb(meta)
-                    if asyncio.iscoroutine(keep):
-                        keep = await keep
-                    if not keep:
-                        return MonitorReturnCode.ENDED_BY_CB, meta
+                if not await keeps_going(cb, meta):
+                    return MonitorReturnCode.ENDED_BY_CB, meta
                 if is_final(meta.get("status")):
                     return MonitorReturnCode.JOB_FINISHED, meta
                 wait = next_wait(start, timeout, poll_interval)

@@ -19,7 +19,12 @@ from typing import Any
 
 from cryptography import x509
 
-from console.api.errors import AuthenticationError, NoConnection, SessionClosed, exception_for
+from console.api.errors import (
+    AuthenticationError,
+    NoConnection,
+    SessionClosed,
+    exception_for,
+)
 from console.wire.errors import RemoteError
 from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
 from console.wire.kit import AdminKit
@@ -79,6 +84,8 @@ def _tls_refusal(exc: BaseException) -> AuthenticationError:
     reasons = {
         "UNKNOWN_CA": "the server does not trust this kit's certificate (a kit from another project?)",
         "CERTIFICATE_EXPIRED": "the server refused this kit's certificate as expired",
+        "CERTIFICATE_REVOKED": "the server refused this kit's certificate as revoked (removed from the project, "
+                               "or its role changed: use the kit of the latest provisioning)",
         "BAD_CERTIFICATE": "the server refused this kit's certificate",
         "CERTIFICATE_REQUIRED": "the server requires a client certificate",
         "UNSUPPORTED_CERTIFICATE": "the server refused this certificate for admin use",
@@ -196,7 +203,9 @@ class AsyncClient:
             if isinstance(cause, ssl.SSLError):  # a TLS alert: the server refused our certificate
                 raise _tls_refusal(cause) from None
             # Closed without a word (a server going down, say): worth another try later.
-            raise NoConnection(f"the server closed the connection during login: {exc}") from None
+            raise NoConnection(f"the server closed the connection during login ({exc}); if it keeps doing so, "
+                               "it may refuse this kit's certificate (revoked by a newer provisioning?): "
+                               "see the server's log") from None
         except BaseException:
             await self._drop_connection()
             raise

@@ -74,11 +74,22 @@ class SessionExpired(SessionClosed):
 
 
 class SubmitTokenConflict(Exception):
-    pass
+    """The submit token was already used, by the same submitter, for a job of other content (FLARE 2.9)."""
+
+    def __init__(self, message: str, existing_job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.existing_job_id = existing_job_id
 
 
 class SubmitTokenJobDeleted(Exception):
-    pass
+    """The submit token names a job that was deleted since (FLARE 2.9)."""
+
+    def __init__(self, message: str, job_id: str | None = None, state: str | None = None,
+                 deleted_time: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.state = state
+        self.deleted_time = deleted_time
 
 
 _BY_TYPE: dict[ErrorType, type[Exception]] = {
@@ -98,4 +109,10 @@ _BY_TYPE: dict[ErrorType, type[Exception]] = {
 
 
 def exception_for(error: RemoteError) -> Exception:
+    detail = error.detail
+    if error.error_type is ErrorType.SUBMIT_TOKEN_CONFLICT:
+        return SubmitTokenConflict(error.message, detail.get("existing_job_id"))
+    if error.error_type is ErrorType.SUBMIT_TOKEN_JOB_DELETED:
+        return SubmitTokenJobDeleted(error.message, detail.get("job_id"), detail.get("state"),
+                                     detail.get("deleted_time"))
     return _BY_TYPE.get(error.error_type, InternalError)(error.message)

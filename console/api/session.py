@@ -103,7 +103,7 @@ class Session:
     # -- jobs ----------------------------------------------------------------------------
 
     def submit_job(self, job_definition_path: str, submit_token: str | None = None) -> str:
-        return self._call(self._async.submit_job(job_definition_path))
+        return self._call(self._async.submit_job(job_definition_path, submit_token))
 
     def clone_job(self, job_id: str) -> str:
         return self._call(self._async.clone_job(job_id))
@@ -118,6 +118,8 @@ class Session:
         submit_token: str | None = None,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
+        if submit_token is not None:
+            kwargs["submit_token"] = submit_token
         return self._call(self._async.list_jobs(detailed, limit, id_prefix, name_prefix, reverse, **kwargs))
 
     def get_job_meta(self, job_id: str) -> dict[str, Any]:

@@ -108,8 +108,9 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    async def submit_job(self, job_folder: str) -> str:
-        """Upload a local job folder; the new job's ID. ``InvalidJobDefinition`` if it is not one."""
+    async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
+        """Upload a local job folder; the new job's ID (with ``submit_token``, the one that token
+        already made, as FLARE 2.9). ``InvalidJobDefinition`` if it is not one."""
 
     @abstractmethod
     async def clone_job(self, job_id: str) -> str:

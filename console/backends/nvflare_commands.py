@@ -143,7 +143,7 @@ def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
     if not a.get("mine"):
         return s.list_jobs(detailed=bool(a.get("detailed")), limit=a.get("limit") or None,
                            id_prefix=a.get("id_prefix") or None, name_prefix=a.get("name_prefix") or None,
-                           reverse=bool(a.get("reverse")))
+                           reverse=bool(a.get("reverse")), submit_token=a.get("submit_token") or None)
     # FLARE's Session has no "mine"; its list_jobs admin command does (-u).
     parts = ["list_jobs", "-u"]
     for flag, key in (("-d", "detailed"), ("-r", "reverse")):
@@ -153,6 +153,8 @@ def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
         parts += ["-m", str(a["limit"])]
     if a.get("name_prefix"):
         parts += ["-n", a["name_prefix"]]
+    if a.get("submit_token"):
+        parts += ["--submit-token", a["submit_token"]]
     if a.get("id_prefix"):
         parts.append(a["id_prefix"])
     return _raw(s, parts)["meta"].get("jobs", [])

@@ -61,8 +61,8 @@ class OursBackend(Backend):
     async def request(self, command: str, args: dict[str, Any]) -> Any:
         return await self.client.request(command, args)
 
-    async def submit_job(self, job_folder: str) -> str:
-        return await self.session.submit_job(job_folder)
+    async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
+        return await self.session.submit_job(job_folder, submit_token)
 
     async def clone_job(self, job_id: str) -> str:
         return await self.session.clone_job(job_id)

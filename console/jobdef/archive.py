@@ -8,6 +8,7 @@ or broken archive leaves nothing behind in the target.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -94,14 +95,15 @@ def _members(root: Path, prefix: str, policy: LinkPolicy, exclude: Path | None) 
     return sorted(members, key=lambda m: m.arcname)
 
 
-def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPolicy) -> None:
+def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPolicy,
+               max_bytes: int | None = None) -> None:
     root = Path(folder).resolve()
     if not root.is_dir():
         raise JobDefinitionError(f"{folder} is not a folder; nothing to archive")
     prefix = prefix.strip("/")
     prefix = f"{prefix}/" if prefix else ""
     if not isinstance(out, str | os.PathLike):
-        _write_members(out, _members(root, prefix, policy, None))
+        _write_members(out, _members(root, prefix, policy, None), max_bytes)
         return
     out = Path(out)
     members = _members(root, prefix, policy, out.resolve())
@@ -109,7 +111,7 @@ def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPoli
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as tmp:
-            _write_members(tmp, members)
+            _write_members(tmp, members, max_bytes)
         os.replace(tmp_name, out)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -120,8 +122,8 @@ _SAMPLE_BYTES = 1 << 20
 
 
 def _compression_for(path: Path) -> int:
-    """Deflate, except for big files whose first MiB does not shrink (weights, archives, random data):
-    deflating 100 MB of those costs seconds and saves nothing."""
+    """Deflate, except for big files whose first MiB shrinks by less than a quarter (model weights,
+    archives, random data): deflating 100 MB of float32 weights costs seconds to save ~10 %."""
     try:
         if path.stat().st_size <= _SAMPLE_BYTES:
             return zipfile.ZIP_DEFLATED
@@ -129,12 +131,42 @@ def _compression_for(path: Path) -> int:
             sample = src.read(_SAMPLE_BYTES)
     except OSError:
         return zipfile.ZIP_DEFLATED
-    return zipfile.ZIP_STORED if len(zlib.compress(sample, 1)) > 0.9 * len(sample) else zipfile.ZIP_DEFLATED
+    return zipfile.ZIP_STORED if len(zlib.compress(sample, 1)) > 0.75 * len(sample) else zipfile.ZIP_DEFLATED
 
 
-def _write_members(out: BinaryIO, members: list[_Member]) -> None:
+#: Written into an archive that hit its size limit: what was left out.
+TRUNCATION_NOTE = "ARCHIVE_TRUNCATED.txt"
+
+
+def _within_budget(members: list[_Member], max_bytes: int | None) -> tuple[list[_Member], list[str]]:
+    """The members that fit in ``max_bytes`` (by their size on disk, smallest first so logs and
+    metrics survive a huge model file), and the names of those left out."""
+    if max_bytes is None:
+        return members, []
+    sized = []
+    for member in members:
+        try:
+            sized.append((member.path.stat().st_size, member))
+        except OSError:
+            continue
+    kept, left_out, total = [], [], 0
+    for size, member in sorted(sized, key=lambda item: (item[0], item[1].arcname)):
+        if total + size > max_bytes:
+            left_out.append(f"{member.arcname} ({size} bytes)")
+            continue
+        total += size
+        kept.append(member)
+    return sorted(kept, key=lambda m: m.arcname), left_out
+
+
+def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None = None) -> None:
+    members, left_out = _within_budget(members, max_bytes)
     # strict_timestamps=False: files dated before 1980 (zip's epoch) are archived, not refused.
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
+        if left_out:
+            log.warning("archive over its limit of %d bytes: %d file(s) left out", max_bytes, len(left_out))
+            archive.writestr(TRUNCATION_NOTE, f"This archive is limited to {max_bytes} bytes; left out:\n"
+                             + "\n".join(left_out) + "\n")
         for member in members:
             try:
                 archive.write(member.path, member.arcname, compress_type=_compression_for(member.path))
@@ -148,13 +180,40 @@ def zip_job_folder(folder: Path, out: BinaryIO | Path) -> None:
 
 
 def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = "",
-                    links: LinkPolicy = LinkPolicy.SKIP) -> None:
-    """Zip a workspace folder under ``arcname_prefix``; by default links out of it are left out (logged)."""
-    _write_zip(folder, out, arcname_prefix, links)
+                    links: LinkPolicy = LinkPolicy.SKIP, max_bytes: int | None = None) -> None:
+    """Zip a workspace folder under ``arcname_prefix``; by default links out of it are left out (logged).
+
+    With ``max_bytes``, files past that many bytes in all are left out (biggest first) and named in
+    ``ARCHIVE_TRUNCATED.txt`` inside the archive.
+    """
+    _write_zip(folder, out, arcname_prefix, links, max_bytes)
+
+
+#: Longest entry name, deepest nesting and longest single name (the file systems' NAME_MAX) accepted.
+MAX_ENTRY_NAME_BYTES = 1024
+MAX_ENTRY_DEPTH = 32
+MAX_NAME_PART_BYTES = 255
+
+
+def _check_name_bounds(name: str, path: PurePosixPath) -> None:
+    """A clear refusal for names the file system would fail on with an OSError halfway through."""
+    if len(name.encode()) > MAX_ENTRY_NAME_BYTES:
+        raise UnsafeArchiveError(f"archive entry {name[:60]!r}... has a name of {len(name.encode())} bytes; "
+                                 f"the limit is {MAX_ENTRY_NAME_BYTES}")
+    if len(path.parts) > MAX_ENTRY_DEPTH:
+        raise UnsafeArchiveError(f"archive entry {name[:60]!r}... is {len(path.parts)} folders deep; "
+                                 f"the limit is {MAX_ENTRY_DEPTH}")
+    for part in path.parts:
+        if len(part.encode()) > MAX_NAME_PART_BYTES:
+            raise UnsafeArchiveError(f"archive entry {name[:60]!r}... has a file or folder name of "
+                                     f"{len(part.encode())} bytes; the limit is {MAX_NAME_PART_BYTES}")
+        if "\x00" in part:
+            raise UnsafeArchiveError(f"archive entry {name[:60]!r} holds a NUL character")
 
 
 def _safe_relative(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
+    _check_name_bounds(name, path)
     if not path.parts or path == PurePosixPath("."):
         raise UnsafeArchiveError(f"archive entry {name!r} has an empty name")
     if path.is_absolute() or ":" in path.parts[0]:
@@ -246,8 +305,41 @@ def _undo(dest: Path, before: set[Path] | None) -> None:
                     path.unlink(missing_ok=True)
 
 
-def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entries: int = 10000) -> None:
-    """Extract ``zip_path`` into ``dest``; anything unsafe or broken raises and leaves ``dest`` as it was."""
+@dataclass(frozen=True)
+class JobLimits:
+    """How much disk one job may take on a participant (``job_limits`` in its startup config).
+
+    ``max_unpacked_bytes``: a job archive unpacked; ``max_expansion_ratio``: unpacked size over
+    archive size, so a small zip cannot become a huge folder (archives up to ``ratio_floor_bytes``
+    unpacked are never held to the ratio); ``max_workspace_bytes``: a job workspace archived when
+    the job ends (what the server collects from each site and keeps of its own);
+    ``max_queued_per_submitter``: the server's queue share of one submitter.
+    """
+
+    max_unpacked_bytes: int = 4 << 30
+    max_expansion_ratio: int = 100
+    ratio_floor_bytes: int = 64 << 20
+    max_workspace_bytes: int = 1 << 30
+    #: Jobs one submitter may have waiting (SUBMITTED) on the server at once.
+    max_queued_per_submitter: int = 256
+
+    def extract(self, zip_path: Path, dest: Path) -> None:
+        """``safe_extract`` held to these limits."""
+        safe_extract(zip_path, dest, max_total_bytes=self.max_unpacked_bytes, max_ratio=self.max_expansion_ratio,
+                     ratio_floor_bytes=self.ratio_floor_bytes)
+
+
+def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entries: int = 10000,
+                 max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes) -> None:
+    """Extract ``zip_path`` into ``dest``; anything unsafe or broken raises and leaves ``dest`` as it was.
+
+    At most ``max_total_bytes`` are written, and with ``max_ratio`` at most that many times the
+    archive's size (but always up to ``ratio_floor_bytes``); both are counted while writing, so an
+    archive that lies in its headers stops at the limit, not after it.
+    """
+    if max_ratio is not None:
+        size = Path(zip_path).stat().st_size if Path(zip_path).is_file() else 0
+        max_total_bytes = min(max_total_bytes, max(size * max_ratio, ratio_floor_bytes))
     try:
         archive = zipfile.ZipFile(zip_path)
     except (*_READ_ERRORS, OSError) as exc:
@@ -262,3 +354,19 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entrie
         except BaseException:
             _undo(dest, before)
             raise
+
+
+def content_hash(zip_path: Path) -> str:
+    """SHA-256 of a job archive's content: each file's name and bytes, in name order, so the same
+    folder zipped again (other timestamps, other compression) hashes the same. Used to tell a
+    retried submit from a new job under the same submit token, as FLARE 2.9's canonical hash."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(zip_path) as archive:
+        infos = sorted((i for i in archive.infolist() if not i.is_dir()), key=lambda i: i.filename)
+        for info in infos:
+            name = info.filename.replace("\\", "/").encode()
+            digest.update(len(name).to_bytes(8, "big") + name + info.file_size.to_bytes(8, "big"))
+            with archive.open(info) as src:
+                while block := src.read(_COPY_BLOCK):
+                    digest.update(block)
+    return digest.hexdigest()

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.bounds import check_meta_bounds, check_meta_size
 from console.jobdef.code import job_code
 from console.jobdef.deploy_map import ALL_SITES, SERVER, DeployMapError, app_targets
+from console.jobdef.errors import JobDefinitionError
 from console.jobdef.resources import check_launcher_spec, check_resource_spec
+
+__all__ = ["JobDefinition", "JobDefinitionError", "validate_job_folder"]
 
 SERVER_CONFIG = "config_fed_server.json"
 CLIENT_CONFIG = "config_fed_client.json"
@@ -27,10 +31,6 @@ OTHER_CONFIG_EXTS = (".conf", ".yml", ".yaml", ".json.default", ".conf.default",
                      ".yaml.default")
 # A site name as provisioning allows one (ours, or FLARE's client rule [A-Za-z0-9-_]+).
 _SITE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._@-]*$")
-
-
-class JobDefinitionError(ValueError):
-    """The job folder breaks a rule; the message names the rule and the fix."""
 
 
 @dataclass
@@ -285,7 +285,9 @@ def validate_job_folder(folder: Path | str, folder_name: str | None = None) -> J
     folder = _job_root(folder)
     folder_name = folder_name or folder.resolve().name
     _check_folder_name(folder_name)
+    check_meta_size(folder / "meta.json")
     meta = _load_meta(folder)
+    check_meta_bounds(meta)  # lengths and characters of what gets stored (jobdef/bounds.py)
     _check_meta_basics(meta)
     targets = _deploy_targets(meta)
     all_sites = _check_target_set(targets)

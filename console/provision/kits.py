@@ -7,6 +7,7 @@ so kits from earlier runs stay valid. File names and JSON keys are FLARE's.
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -33,6 +34,7 @@ from console.provision.certs import (
 )
 from console.provision.policy import write_default_policy
 from console.provision.project import Participant, ParticipantType, Project, ProjectFileError, load_project
+from console.provision.revocation import CRL_FILE, Ledger
 
 MAX_JOBS = 4
 PROJECT_COPY = "project.yml"
@@ -127,11 +129,15 @@ def _server_entry(project: Project) -> dict[str, Any]:
 class _KitWriter:
     """Writes one participant's folder; holds what every kit shares."""
 
-    def __init__(self, project: Project, ca_cert: x509.Certificate, ca_key: PrivateKey) -> None:
+    def __init__(self, project: Project, ca_cert: x509.Certificate, ca_key: PrivateKey, ledger: Ledger,
+                 prod: str, crl_pem: bytes) -> None:
         self.project = project
         self.ca_cert = ca_cert
         self.ca_key = ca_key
         self.root_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+        self.ledger = ledger
+        self.prod = prod
+        self.crl_pem = crl_pem
 
     def write(self, folder: Path, p: Participant) -> None:
         startup = folder / "startup"
@@ -147,11 +153,13 @@ class _KitWriter:
     def _cert(self, startup: Path, stem: str, p: Participant, kind: CertKind, sans: list[str]) -> None:
         role = p.role if kind is CertKind.ADMIN else None
         cert, key = issue_cert(self.ca_cert, self.ca_key, cn=p.name, org=p.org, kind=kind, role=role, sans=sans)
+        self.ledger.note_issued(cert, p, self.prod)
         write_pem_cert(startup / f"{stem}.crt", cert)
         write_pem_key(startup / f"{stem}.key", key)
 
     def _server(self, folder: Path, startup: Path, p: Participant) -> None:
         self._cert(startup, "server", p, CertKind.SERVER, [p.host])
+        (startup / CRL_FILE).write_bytes(self.crl_pem)  # checked at every handshake (see revocation.py)
         entry = {
             **_server_entry(self.project),
             "org": p.org,
@@ -233,7 +241,14 @@ def provision(project_file: str | Path, workspace: str | Path = "workspace",
             shutil.rmtree(building, ignore_errors=True)
             building.mkdir()
             try:
-                writer = _KitWriter(project, ca_cert, ca_key)
+                ledger = Ledger(project_dir / "state")
+            except ValueError as exc:
+                shutil.rmtree(building, ignore_errors=True)
+                raise ProvisionError(str(exc)) from None
+            now = dt.datetime.now(dt.UTC)
+            ledger.revoke_departed(project, now)
+            try:
+                writer = _KitWriter(project, ca_cert, ca_key, ledger, final.name, ledger.crl_pem(ca_cert, ca_key, now))
                 for participant in project.participants:
                     writer.write(building / participant.name, participant)
                 shutil.copyfile(project_file, building / PROJECT_COPY)
@@ -241,6 +256,8 @@ def provision(project_file: str | Path, workspace: str | Path = "workspace",
             except BaseException:
                 shutil.rmtree(building, ignore_errors=True)
                 raise
+            # Recorded once the kit exists: a failed run issued nothing anyone holds.
+            ledger.save()
     except OSError as exc:
         raise ProvisionError(f"cannot write startup kits under {project_dir}: {exc}") from exc
     return final

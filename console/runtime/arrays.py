@@ -1,4 +1,4 @@
-"""Models as files: named numpy arrays in a raw, pickle-free container, plus the initial model.
+"""Models as files: named numpy arrays in a raw container that is never unpickled, plus the initial model.
 
 Models never travel inside JSON or a text line: a job process writes a model file in its
 workspace, the daemon streams that file's bytes in chunks (1 MiB frames) to the other side,
@@ -10,7 +10,7 @@ Model file layout (little-endian)::
 
 The header is ``{"arrays": [{"name", "dtype", "shape", "offset", "nbytes"}, ...]}`` with
 ``offset`` counted from the first array byte. Only plain numeric dtypes (bool, int, uint,
-float, complex) are accepted, so reading a file never runs code (unlike pickle) and never
+float, complex) are accepted, so reading a file never runs code (unlike unpickling) and never
 allocates more than the file holds. Writing and reading run at disk/page-cache speed: no
 compression and no checksum (TLS guards the bytes in transit).
 """

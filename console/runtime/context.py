@@ -131,6 +131,7 @@ class ServerAppContext:
                 result = self._take(command, round_number, task_id)
                 if result is not None:
                     yield result
+                del result  # not kept alive while the next one is read: one result in memory at a time
         finally:
             outgoing.unlink(missing_ok=True)
 

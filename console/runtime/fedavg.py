@@ -127,5 +127,6 @@ def fedavg(ctx: ServerAppContext) -> None:
         except PayloadTooLarge:  # many sites with many metrics: the per-site part stays in metrics.json
             ctx.progress(round=round_number, num_rounds=num_rounds, sites_responded=mean.count, aggregated=aggregated)
     save_model(model, models / "final_model.npz")
-    np.save(models / "server.npy", next(iter(model.values())))
+    if save_rounds:  # FLARE's NPModelPersistor file; for a big model final_model.npz is enough
+        np.save(models / "server.npy", next(iter(model.values())))
     (models / "metrics.json").write_text(json.dumps(history, indent=2, default=float))

@@ -32,10 +32,10 @@ def job_env(marker: str) -> dict[str, str]:
     return env
 
 
-def marked_pids(marker: str) -> list[int]:
-    """Live processes (not zombies: their environ reads empty) carrying ``marker``."""
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = []
+def _markers() -> dict[int, str]:
+    """pid -> job marker, for every live process (not zombies: their environ reads empty) with one."""
+    prefix = f"{MARKER_VAR}=".encode()
+    found = {}
     me = os.getpid()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
@@ -44,9 +44,21 @@ def marked_pids(marker: str) -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:  # gone meanwhile, or not ours
             continue
-        if needle in environ.split(b"\0"):
-            found.append(int(entry.name))
+        for item in environ.split(b"\0"):
+            if item.startswith(prefix):
+                found[int(entry.name)] = item[len(prefix):].decode(errors="replace")
     return found
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Live processes carrying ``marker``."""
+    return [pid for pid, found in _markers().items() if found == marker]
+
+
+def job_processes(job_id: str) -> dict[int, str]:
+    """pid -> participant (``server``, a site), for every live process of the job on this machine."""
+    prefix = f"{job_id}:"
+    return {pid: found[len(prefix):] for pid, found in _markers().items() if found.startswith(prefix)}
 
 
 def kill_job_processes(marker: str, group: int | None = None, sweep: float = SWEEP_SECONDS) -> int:

@@ -162,8 +162,11 @@ class Deployment:
 
         async def one(site: str) -> None:
             try:
-                await self._link(site).download("get_workspace", {"job_id": self.job.job_id}, target_dir / f"{site}.zip",
-                                                timeout=SITE_COMMAND_TIMEOUT)
+                # The site leaves out what passes the limit; a site that sends more anyway is cut off.
+                limit = self.server.kit.job_limits.max_workspace_bytes
+                await self._link(site).download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
+                                                target_dir / f"{site}.zip", timeout=SITE_COMMAND_TIMEOUT,
+                                                max_bytes=limit + (1 << 20))
             except Exception as exc:
                 (target_dir / f"{site}.zip").unlink(missing_ok=True)
                 log.warning("job %s: could not collect the workspace of %s: %s", self.job.job_id, site, exc)

@@ -14,25 +14,28 @@ from typing import Any
 from cryptography import x509
 
 from console.commands import Right
-from console.jobdef.archive import safe_extract
+from console.jobdef.archive import JobLimits, content_hash
+from console.jobdef.bounds import MAX_FOLDER_NAME_CHARS, check_text, submit_token_problem
 from console.jobdef.code import job_code
 from console.jobdef.signing import certificate_pem, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
+from console.server.scheduler import required_sites
 from console.server.status import JobStatus
-from console.server.store import SIGNATURE_FILE, Submitter
+from console.server.store import RECORD_JOB_DELETED, SIGNATURE_FILE, SubmitRecord, Submitter, SubmitTokenUsed
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.serving import Download, RequestContext
 
 
-def _validate_archive(archive: Path, scratch_root: Path, max_bytes: int,
+def _validate_archive(archive: Path, scratch_root: Path, limits: JobLimits,
                       folder_name: str) -> tuple[dict[str, Any], list[str]]:
-    """Extract into scratch space and validate (``folder_name``: the user's folder name): the job's
-    meta fields and the code it brings (why it is custom code), or InvalidJobDefinition."""
+    """Extract into scratch space (held to the server's job limits) and validate (``folder_name``:
+    the user's folder name): the job's meta fields and the code it brings (why it is custom code),
+    or InvalidJobDefinition."""
     scratch = Path(tempfile.mkdtemp(dir=scratch_root))
     try:
-        safe_extract(archive, scratch, max_total_bytes=max_bytes)
+        limits.extract(archive, scratch)
         definition = validate_job_folder(scratch, folder_name)
         fields = definition.meta_fields()
         code: list[str] = []
@@ -63,36 +66,85 @@ def _submitter(ctx: RequestContext) -> Submitter:
     return Submitter(ctx.user.name, ctx.user.org, ctx.user.role)
 
 
+def _check_queue_share(ctx: RequestContext) -> None:
+    """One submitter's backlog must not fill the queue for everyone."""
+    limit = ctx.server.kit.job_limits.max_queued_per_submitter
+    waiting = ctx.server.store.count_queued(ctx.user.name)
+    if waiting >= limit:
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{ctx.user.name} already has {waiting} jobs waiting to be "
+                                                      f"scheduled (the limit is {limit}); wait for some to start, "
+                                                      "or abort some")
+
+
 async def _store_new_job(
     ctx: RequestContext, archive: Path, fields: dict[str, Any], folder_name: str, signature: bytes,
-    cloned_from: str | None = None,
+    cloned_from: str | None = None, submit_token: tuple[str, str] | None = None,
 ) -> str:
+    """The new job's ID; SubmitTokenUsed if ``submit_token`` (token, content hash) is taken."""
     server = ctx.server
+    _check_queue_share(ctx)
     job_id = str(uuid.uuid4())
     await asyncio.to_thread(
         server.store.create_job, job_id, archive, fields, folder_name, _submitter(ctx), cloned_from,
-        {SIGNATURE_FILE: signature},
+        {SIGNATURE_FILE: signature}, submit_token,
     )
     server.publish("job_status", {"job_id": job_id, "name": fields["name"], "status": JobStatus.SUBMITTED.value})
     server.scheduler.wake()
     return job_id
 
 
+def _check_token(token: str | None) -> str | None:
+    problem = submit_token_problem(token)
+    if problem:
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, problem)
+    return token
+
+
+def _job_of_record(record: SubmitRecord, content: str | None = None) -> str:
+    """The job a used submit token stands for, or FLARE 2.9's error for it."""
+    if record.state == RECORD_JOB_DELETED:
+        raise RemoteError(ErrorType.SUBMIT_TOKEN_JOB_DELETED,
+                          "SUBMIT_TOKEN_JOB_DELETED: submit token refers to a deleted job. "
+                          "Use a new submit token to submit again.",
+                          {"job_id": record.job_id, "state": record.state, "deleted_time": record.deleted_time})
+    if content is not None and record.content_hash != content:
+        raise RemoteError(ErrorType.SUBMIT_TOKEN_CONFLICT,
+                          "SUBMIT_TOKEN_CONFLICT: submit token was already used for different job content. "
+                          "Use a new submit token for a new job.", {"existing_job_id": record.job_id})
+    return record.job_id
+
+
 @handles("submit_job")
 async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    """A new job, or with ``submit_token`` the job that token already made (FLARE 2.9's retry-safe submit)."""
     server = ctx.server
+    token = _check_token(args.get("submit_token"))
     folder_name = Path(args["job_folder"]).name or "job"
+    try:
+        check_text(folder_name, "the job folder's name", MAX_FOLDER_NAME_CHARS)
+    except JobDefinitionError as exc:
+        raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, str(exc)) from None
+    used = server.store.submit_record(_submitter(ctx), token) if token else None
+    if used is None:
+        _check_queue_share(ctx)  # before the upload, so a refused one costs nothing
     archive = server.store.new_incoming_path()
     try:
         await ctx.receive_upload(archive, server.max_upload_bytes)
         signature = await asyncio.to_thread(_check_signature, ctx, archive, args["signature"])
         fields, code = await asyncio.to_thread(
-            _validate_archive, archive, server.store.incoming_dir, server.max_upload_bytes * 4, folder_name
+            _validate_archive, archive, server.store.incoming_dir, server.kit.job_limits, folder_name
         )
         if fields.get("byoc"):
             server.policy.require(principal(ctx.connection), Right.BYOC,
                                   what=f"a job with custom code ({', '.join(code)})")
-        job_id = await _store_new_job(ctx, archive, fields, folder_name, signature)
+        content = await asyncio.to_thread(content_hash, archive) if token else None
+        if used is not None:
+            return {"job_id": _job_of_record(used, content)}
+        try:
+            job_id = await _store_new_job(ctx, archive, fields, folder_name, signature,
+                                          submit_token=(token, content) if token and content else None)
+        except SubmitTokenUsed as exc:  # a retry that raced the first attempt
+            return {"job_id": _job_of_record(exc.record, content)}
     finally:
         archive.unlink(missing_ok=True)
     return {"job_id": job_id}
@@ -154,6 +206,12 @@ def list_row(meta: dict[str, Any]) -> dict[str, Any]:
 
 @handles("list_jobs")
 async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str, Any]]:
+    token = _check_token(args.get("submit_token"))
+    if token:
+        # As FLARE 2.9: the job this submitter's token made, or SubmitTokenJobDeleted.
+        record = ctx.server.store.submit_record(_submitter(ctx), token)
+        meta = ctx.server.store.get(_job_of_record(record)) if record else None
+        return ([] if meta is None else [meta if args["detailed"] else list_row(meta)])
     metas = ctx.server.store.list_jobs(
         id_prefix=args["id_prefix"],
         name_prefix=args["name_prefix"],
@@ -173,6 +231,8 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
         return f"Job for {job_id} is already completed."
     if server.runner.is_active(job_id):
         server.runner.abort(job_id)
+        if status is JobStatus.DISPATCHED:  # FLARE 2.9 answers so for a job not yet running
+            return f"Aborted the job {job_id} before running it."
         return "Abort signal has been sent to the server app."
     if server.change_status(job_id, JobStatus.FINISHED_ABORTED) is None:
         return f"Job for {job_id} is already completed."
@@ -186,10 +246,20 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     job_id = meta["job_id"]
     if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
-    await asyncio.to_thread(server.store.delete_job, job_id)
+    marked = await asyncio.to_thread(server.store.delete_job, job_id)
     await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
+    # Every copy goes: the sites' workspaces too (those away now, when they connect again).
+    await server.sites.delete_job_workspaces(job_id, deployed_sites(meta))
     server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")})
-    return {"job_id": job_id, "submit_records_marked_deleted": 0}
+    return {"job_id": job_id, "submit_records_marked_deleted": marked}
+
+
+def deployed_sites(meta: dict[str, Any]) -> set[str]:
+    """Sites that may hold a workspace of the job: those its deploy_map names and those it went to."""
+    named, _ = required_sites(meta)
+    detail = meta.get("job_deploy_detail") or []
+    went = {entry.split(":", 1)[0] for entry in detail if isinstance(entry, str) and ":" in entry}
+    return (named | went) - {"server"}
 
 
 def _build_download(job_dir: Path, meta: dict[str, Any], out: Path) -> None:

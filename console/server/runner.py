@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.commands import Right
-from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.jobdef.archive import JobLimits, LinkPolicy, zip_dir_to_file
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
@@ -123,11 +123,11 @@ def verified_signature(job_dir: Path, root_ca: Path) -> dict[str, str]:
     return record
 
 
-def _prepare_workspace(job_zip: Path, workspace: Path, app_name: str) -> None:
+def _prepare_workspace(job_zip: Path, workspace: Path, app_name: str, limits: JobLimits) -> None:
     workspace.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=workspace))
     try:
-        safe_extract(job_zip, scratch, max_total_bytes=1 << 40)
+        limits.extract(job_zip, scratch)
         shutil.rmtree(workspace / SERVER_APP_DIR, ignore_errors=True)
         (scratch / app_name).rename(workspace / SERVER_APP_DIR)
     finally:
@@ -205,7 +205,8 @@ class JobRunner:
                 f"{site}: OK" for site in deployed)])
         if not job.app_name:
             return JobStatus.FINISHED_COMPLETED, deployed  # nothing deploys to the server
-        await asyncio.to_thread(_prepare_workspace, store.job_zip(job.job_id), job.workspace, job.app_name)
+        await asyncio.to_thread(_prepare_workspace, store.job_zip(job.job_id), job.workspace, job.app_name,
+                                self.server.kit.job_limits)
         if job.aborting:
             return JobStatus.FINISHED_ABORTED, deployed
         return await self._run_controller(job, deployment), deployed
@@ -296,8 +297,9 @@ class JobRunner:
     def _record_metrics(self, job: RunningJob, data: dict[str, Any]) -> None:
         """A round's metrics (per site and aggregated) go into the job's meta: ``round_metrics``."""
         sites, aggregated = data.get("metrics"), data.get("aggregated")
-        if not isinstance(data.get("round"), int) or not (sites or aggregated):
-            return
+        any_site = isinstance(sites, dict) and any(sites.values())
+        if not isinstance(data.get("round"), int) or not (any_site or aggregated):
+            return  # no metrics at all (FLARE's NPTrainer): the meta keeps FLARE's keys only
         entry = {"round": data["round"], "aggregated": aggregated if isinstance(aggregated, dict) else {},
                  "sites": sites if isinstance(sites, dict) else {}}
         job.round_metrics = [*job.round_metrics, entry][-MAX_ROUND_METRICS:]
@@ -311,7 +313,8 @@ class JobRunner:
         if not target.parent.is_dir():  # deleted meanwhile
             return
         try:
-            await asyncio.to_thread(zip_dir_to_file, job.workspace, target)
+            await asyncio.to_thread(zip_dir_to_file, job.workspace, target, "", LinkPolicy.SKIP,
+                                    self.server.kit.job_limits.max_workspace_bytes)
         except OSError:
             log.exception("job %s: could not archive its workspace", job.job_id)
 

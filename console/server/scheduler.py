@@ -2,7 +2,8 @@
 
 A job that cannot be placed is retried with back-off (1 s doubling to 30 s), each attempt
 counted in ``schedule_count`` as FLARE does; after ``max_schedule_count`` attempts it ends
-``FINISHED:CAN_NOT_SCHEDULE``.
+``FINISHED:CAN_NOT_SCHEDULE``. Each pass looks at the whole queue (IDs only) and tries the
+oldest jobs that are due, so jobs waiting out their back-off never hide one that could start.
 """
 
 from __future__ import annotations
@@ -85,19 +86,20 @@ class Scheduler:
 
     def schedule_pass(self) -> None:
         server = self.server
-        queued = server.store.list_jobs(statuses=(JobStatus.SUBMITTED.value,), limit=_SCAN_LIMIT, keep_oldest=True)
+        queued = server.store.queued_ids()
         now = time.monotonic()
-        live = {meta["job_id"] for meta in queued}
+        live = set(queued)
         for job_id in list(self._next_try):
             if job_id not in live:
                 del self._next_try[job_id]
-        for meta in queued:
+        due = [job_id for job_id in queued if self._next_try.get(job_id, (0.0, 0.0))[0] <= now][:_SCAN_LIMIT]
+        for job_id in due:
             if server.runner.active_count >= server.kit.max_jobs:
                 return
-            job_id = meta["job_id"]
-            when, backoff = self._next_try.get(job_id, (0.0, 0.5))
-            if now < when:
-                continue
+            meta = server.store.get(job_id)
+            if meta is None or meta["status"] != JobStatus.SUBMITTED.value:
+                continue  # deleted or aborted since the IDs were read
+            _, backoff = self._next_try.get(job_id, (0.0, 0.5))
             attempts = int(meta.get("schedule_count", 0)) + 1
             targets = self.placement(meta)
             result = "scheduled" if targets is not None else "not enough sites connected"  # FLARE's wording

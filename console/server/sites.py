@@ -55,6 +55,49 @@ class SiteRegistry:
         # Sites an admin disabled: the set is kept beside the job store, so it outlives a restart.
         self._disabled_file = server.store.root / "disabled_sites.json"
         self.disabled = self._load_disabled()
+        # Workspaces of deleted jobs still on sites that were away: removed when they connect.
+        self._pending_file = server.store.root / "pending_workspace_deletes.json"
+        self.pending_deletes: dict[str, list[str]] = self._load_pending()
+
+    def _load_pending(self) -> dict[str, list[str]]:
+        try:
+            data = json.loads(self._pending_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {site: [j for j in jobs if isinstance(j, str)] for site, jobs in data.items() if isinstance(jobs, list)}
+
+    def _save_pending(self) -> None:
+        tmp = self._pending_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({site: jobs for site, jobs in self.pending_deletes.items() if jobs}))
+        os.replace(tmp, self._pending_file)
+
+    async def delete_job_workspaces(self, job_id: str, expected: set[str]) -> None:
+        """Remove a deleted job's workspace on every connected site, and on each ``expected`` site
+        (one it was deployed to) that is away or failed, when it connects again."""
+        connected = list(self.sites.values())
+        done = await asyncio.gather(*(self._delete_workspace(site, job_id) for site in connected))
+        removed = {site.name for site, ok in zip(connected, done, strict=True) if ok}
+        for name in sorted(expected - removed):
+            self.pending_deletes.setdefault(name, []).append(job_id)
+        if expected - removed:
+            self._save_pending()
+
+    async def _delete_workspace(self, site: ConnectedSite, job_id: str) -> bool:
+        try:
+            await site.link.request("delete_workspace", {"job_id": job_id}, timeout=HEARTBEAT_TIMEOUT)
+        except Exception as exc:
+            log.warning("site %s could not remove the workspace of deleted job %s: %s", site.name, job_id, exc)
+            return False
+        return True
+
+    async def _flush_pending(self, site: ConnectedSite) -> None:
+        jobs = self.pending_deletes.get(site.name, [])
+        kept = [job_id for job_id in jobs if not await self._delete_workspace(site, job_id)]
+        if kept != jobs:
+            self.pending_deletes[site.name] = kept
+            self._save_pending()
 
     def _load_disabled(self) -> set[str]:
         try:
@@ -141,8 +184,11 @@ class SiteRegistry:
                         identity.cn)
             await link.close()
             return
-        await self._register(ConnectedSite(identity.cn, identity.org, link))
+        site = ConnectedSite(identity.cn, identity.org, link)
+        await self._register(site)
         self._abort_stale_jobs(identity.cn, link, hello.get("jobs") or [])
+        if self.pending_deletes.get(site.name):
+            await self._flush_pending(site)
 
     def _abort_stale_jobs(self, name: str, link: AsyncClient, jobs: list[Any]) -> None:
         """After a cut, a site may still run a job that went on without it (or ended): stop those."""

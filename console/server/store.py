@@ -46,7 +46,23 @@ CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter_name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_name_nocase ON jobs(name COLLATE NOCASE, submit_time);
+CREATE TABLE IF NOT EXISTS submit_records (
+    study TEXT NOT NULL,
+    submitter_name TEXT NOT NULL,
+    submitter_org TEXT NOT NULL,
+    submitter_role TEXT NOT NULL,
+    token TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    deleted_time TEXT,
+    PRIMARY KEY (study, submitter_name, submitter_org, submitter_role, token)
+);
+CREATE INDEX IF NOT EXISTS submit_records_by_job ON submit_records(job_id);
 """
+#: FLARE 2.9's submit record states.
+RECORD_CREATED = "CREATED"
+RECORD_JOB_DELETED = "JOB_DELETED"
 
 #: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).
 SIGNATURE_FILE = "signature.json"
@@ -59,6 +75,25 @@ class Submitter:
     name: str
     org: str
     role: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRecord:
+    """What a submit token of one submitter (in one study) stands for, as FLARE 2.9 keeps it."""
+
+    token: str
+    content_hash: str
+    job_id: str
+    state: str
+    deleted_time: str | None
+
+
+class SubmitTokenUsed(Exception):
+    """``create_job`` found the token taken (a retry, or a race with one); nothing was stored."""
+
+    def __init__(self, record: SubmitRecord) -> None:
+        super().__init__(record.token)
+        self.record = record
 
 
 def iso_time(epoch: float) -> str:
@@ -161,8 +196,14 @@ class JobStore:
         submitter: Submitter,
         cloned_from: str | None = None,
         extra_files: dict[str, bytes] | None = None,
+        submit_token: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Move ``job_zip`` (and write ``extra_files`` beside it) into the store, then commit the row."""
+        """Move ``job_zip`` (and write ``extra_files`` beside it) into the store, then commit the row.
+
+        With ``submit_token`` = (token, content hash), its record is committed with the row, so a
+        client whose reply was lost finds the job on retry; if the token is taken already,
+        SubmitTokenUsed is raised and nothing is stored.
+        """
         folder = self.job_dir(job_id)
         folder.mkdir()
         for name, data in (extra_files or {}).items():
@@ -191,12 +232,36 @@ class JobStore:
         }
         if cloned_from:
             meta["cloned_from"] = cloned_from
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO jobs(job_id, name, status, submit_time, submitter_name, meta) VALUES (?,?,?,?,?,?)",
-                (job_id, meta["name"], meta["status"], now, submitter.name, json.dumps(meta)),
-            )
+        try:
+            with self._transaction() as db:
+                if submit_token is not None:
+                    record = self._submit_record(db, submitter, submit_token[0])
+                    if record is not None:
+                        raise SubmitTokenUsed(record)
+                    db.execute("INSERT INTO submit_records VALUES (?,?,?,?,?,?,?,?,NULL)",
+                               ("default", submitter.name, submitter.org, submitter.role, submit_token[0],
+                                submit_token[1], job_id, RECORD_CREATED))
+                db.execute(
+                    "INSERT INTO jobs(job_id, name, status, submit_time, submitter_name, meta) VALUES (?,?,?,?,?,?)",
+                    (job_id, meta["name"], meta["status"], now, submitter.name, json.dumps(meta)),
+                )
+        except SubmitTokenUsed:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return meta
+
+    @staticmethod
+    def _submit_record(db: sqlite3.Connection, submitter: Submitter, token: str) -> SubmitRecord | None:
+        row = db.execute(
+            "SELECT token, content_hash, job_id, state, deleted_time FROM submit_records WHERE study=? AND "
+            "submitter_name=? AND submitter_org=? AND submitter_role=? AND token=?",
+            ("default", submitter.name, submitter.org, submitter.role, token)).fetchone()
+        return SubmitRecord(*row) if row else None
+
+    def submit_record(self, submitter: Submitter, token: str) -> SubmitRecord | None:
+        """The record of ``token`` for this submitter (FLARE scopes tokens by study and submitter)."""
+        with self._lock:
+            return self._submit_record(self._db, submitter, token)
 
     def set_status(self, job_id: str, status: JobStatus, **updates: Any) -> dict[str, Any] | None:
         """Write a new status unless the job is already final; the new meta, or None if refused."""
@@ -225,10 +290,14 @@ class JobStore:
             meta.update(updates)
             db.execute("UPDATE jobs SET meta=? WHERE job_id=?", (json.dumps(meta), job_id))
 
-    def delete_job(self, job_id: str) -> None:
+    def delete_job(self, job_id: str) -> int:
+        """Remove the job; its submit records stay, marked deleted (as FLARE 2.9). How many were marked."""
         with self._transaction() as db:
             db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
+            marked = db.execute("UPDATE submit_records SET state=?, deleted_time=? WHERE job_id=? AND state<>?",
+                                (RECORD_JOB_DELETED, iso_time(time.time()), job_id, RECORD_JOB_DELETED)).rowcount
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        return marked
 
     def abandon_active(self) -> list[str]:
         """At start: jobs that were dispatched or running when the server died are abandoned."""
@@ -326,6 +395,18 @@ class JobStore:
             meta["status"] = status
             result.append(meta)
         return result
+
+    def queued_ids(self) -> list[str]:
+        """IDs of every SUBMITTED job, oldest first (from the status index; no meta is read)."""
+        with self._lock:
+            rows = self._db.execute("SELECT job_id FROM jobs WHERE status=? ORDER BY submit_time, rowid",
+                                    (JobStatus.SUBMITTED.value,)).fetchall()
+        return [row[0] for row in rows]
+
+    def count_queued(self, submitter_name: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE submitter_name=? AND status=?",
+                                    (submitter_name, JobStatus.SUBMITTED.value)).fetchone()[0]
 
     def count(self) -> int:
         with self._lock:

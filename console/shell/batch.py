@@ -21,6 +21,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
 from console.shell.parse import UsageError, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
+from console.shell.safe_text import visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FATAL = (NoConnection, AuthenticationError, SessionClosed)
@@ -50,7 +51,7 @@ class BatchFrontend:
                       "status": meta["status"], "time": time.time()}
             print(json.dumps(record), file=self.out, flush=True)
         else:
-            print(text, file=self.out, flush=True)
+            print(visible(text), file=self.out, flush=True)
 
     async def confirm(self, question: str) -> bool:
         return False
@@ -62,6 +63,12 @@ class BatchFrontend:
         from console.shell.themes import available_themes
 
         return sorted(available_themes())
+
+    def remember(self, key: str, value: str | bool) -> None:
+        pass  # a script's settings are its own: the user's config file is left alone
+
+    def repaint(self, text: str) -> None:
+        raise CommandFailed("watch needs the interactive console")
 
 
 async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, yes: bool,
@@ -98,23 +105,23 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         parsed.yes = parsed.yes or yes
         outcome = await executor.run(parsed)
     except UsageError as exc:
-        print(f"{where}: {exc}", file=err)
+        print(visible(f"{where}: {exc}"), file=err)
         return EXIT_FAILED
     except FATAL as exc:
-        print(f"{where}: {type(exc).__name__}: {exc}", file=err)
+        print(visible(f"{where}: {type(exc).__name__}: {exc}"), file=err)
         return EXIT_USAGE
     except Exception as exc:  # a failed command, reported by its exception
-        print(f"{where}: {text}: {explain(exc, parsed)}", file=err)
+        print(visible(f"{where}: {text}: {explain(exc, parsed)}"), file=err)
         if state.timing and executor.elapsed is not None:
             print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
         return EXIT_FAILED
     fmt = state.format
     if outcome.result is not None or (fmt is not Format.TABLE and outcome.message is None):
-        text_out = render(outcome.result, fmt)
+        text_out = render(outcome.result, fmt, expanded=state.expanded)
         if text_out:
             print(text_out, file=out)
     if outcome.message:
-        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else outcome.message, file=out)
+        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else visible(outcome.message), file=out)
     if state.timing and executor.elapsed is not None:
         print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
     return _LEAVE if outcome.exit else EXIT_OK

@@ -17,14 +17,13 @@ from console.backends.base import Backend, LogStream
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
 from console.shell.monitors import Monitor, MonitorManager
 from console.shell.parse import ParsedCommand
-from console.shell.safe_text import visible
+from console.shell.safe_text import visible_line as visible  # one line each: breaks shown too
 
 
 def log_block(target: str, lines: list[str]) -> str:
     """Lines of one target as printed: ``[target] line``, one print for the whole batch."""
     prefix = f"[{visible(target)}] "
-    # A line may not hold a line break of its own: it would print as a line without its prefix.
-    return "\n".join(prefix + visible(line).replace("\n", "\\n") for line in lines)
+    return "\n".join(prefix + visible(line) for line in lines)
 
 
 class LogPrinter:

@@ -13,6 +13,7 @@ from console.backends import MissingExtra, open_backend
 from console.shell.batch import EXIT_USAGE, BatchLine, lines_of, run_batch
 from console.shell.config import ConfigError, load_config
 from console.shell.output import Format
+from console.shell.safe_text import visible
 from console.wire.kit import KitError
 
 
@@ -59,10 +60,10 @@ async def _main(args: argparse.Namespace) -> int:
         batch = _batch_lines(args)
         backend = await open_backend(location, args.user, timeout=args.timeout)
     except (NoConnection, AuthenticationError) as exc:  # NoConnection is an OSError: first
-        print(f"flare-console: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(visible(f"flare-console: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except (KitError, MissingExtra, InvalidArgumentError, OSError) as exc:
-        print(f"flare-console: {exc}", file=sys.stderr)
+        print(visible(f"flare-console: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     fmt = Format(args.format) if args.format else (config.format if batch is None else Format.TABLE)
     if batch is not None:
@@ -73,7 +74,7 @@ async def _main(args: argparse.Namespace) -> int:
     from console.shell.app import InteractiveShell
 
     config.format = fmt
-    return await InteractiveShell(backend, config).run()
+    return await InteractiveShell(backend, config, demo=getattr(args, "demo", False)).run()
 
 
 def run_shell(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from console.api.async_session import is_final
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
 from console.shell.output import Format
 from console.shell.parse import ParsedCommand
-from console.shell.safe_text import visible
+from console.shell.safe_text import visible_line as visible
 
 AGGREGATED = "aggregated"
 CHART_HEIGHT = 12

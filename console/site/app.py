@@ -37,7 +37,7 @@ MAX_BACKOFF_SECONDS = 5.0
 class Site:
     def __init__(self, kit: SiteKit) -> None:
         self.kit = kit
-        self.jobs = SiteJobs(kit.name, kit.root)
+        self.jobs = SiteJobs(kit.name, kit.root, kit.job_limits)
         self.log_push = SiteLogPush(kit.name, self.jobs.workspace)
         self.specs = SITE_COMMANDS
         self.handlers: dict[str, Handler] = {name: getattr(self, f"_cmd_{name}") for name in SITE_COMMANDS}
@@ -184,8 +184,13 @@ class Site:
 
     async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         out = self.kit.root / f".outgoing-{args['job_id']}-{os.urandom(4).hex()}.zip"
-        await asyncio.to_thread(self.jobs.pack_workspace, args["job_id"], out)
+        await asyncio.to_thread(self.jobs.pack_workspace, args["job_id"], out, args["max_bytes"])
         return Download(out, {"job_id": args["job_id"]})
+
+    async def _cmd_delete_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        existed = await asyncio.to_thread(self.jobs.delete_workspace, args["job_id"])
+        log.info("job %s deleted: its workspace %s", args["job_id"], "removed" if existed else "was not here")
+        return {"removed": existed}
 
     async def _cmd_status(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         return {"site": self.kit.name, "jobs": self.jobs.status()}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.jobdef.archive import safe_extract, zip_dir_to_file
+from console.jobdef.archive import JobLimits, zip_dir_to_file
 from console.jobdef.code import job_code
 from console.process import exited, stop_child
 from console.runtime.child import TRANSFER_DIR
@@ -31,7 +31,6 @@ from console.wire.errors import ErrorType, RemoteError
 log = logging.getLogger("console.site.jobs")
 
 STOP_GRACE_SECONDS = 3.0
-MAX_JOB_BYTES = 4 << 30
 #: The largest task model a site accepts from its server.
 MAX_TASK_MODEL_BYTES = 64 << 30
 #: After the client app exited, how long its event reader may take to see the end of the pipe.
@@ -55,9 +54,10 @@ class SiteJob:
 
 
 class SiteJobs:
-    def __init__(self, site_name: str, root: Path) -> None:
+    def __init__(self, site_name: str, root: Path, limits: JobLimits | None = None) -> None:
         self.site_name = site_name
         self.root = root
+        self.limits = limits or JobLimits()
         self.jobs: dict[str, SiteJob] = {}
 
     def job(self, job_id: str) -> SiteJob:
@@ -78,7 +78,7 @@ class SiteJobs:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, f"job {job_id} is already deployed on {self.site_name}")
         workspace = self.workspace(job_id)
         app_dir = workspace / f"app_{self.site_name}"
-        await asyncio.to_thread(_unpack_app, archive, workspace, app_name, app_dir)
+        await asyncio.to_thread(_unpack_app, archive, workspace, app_name, app_dir, self.limits)
         # The site judges the app itself: the server's byoc flag is not trusted to be complete.
         code = await asyncio.to_thread(job_code, app_dir)
         if code and not custom_allowed:
@@ -209,18 +209,29 @@ class SiteJobs:
     def status(self) -> list[dict[str, Any]]:
         return [{"job_id": j.job_id, "app_name": j.app_name, "status": j.status} for j in self.jobs.values()]
 
-    def pack_workspace(self, job_id: str, out: Path) -> None:
+    def pack_workspace(self, job_id: str, out: Path, max_bytes: int | None = None) -> None:
+        """The job's workspace as a zip, within this site's limit and the one asked for."""
         workspace = self.workspace(job_id)
         if not workspace.is_dir():
             raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no workspace of job {job_id} on {self.site_name}")
-        zip_dir_to_file(workspace, out)
+        limit = min(self.limits.max_workspace_bytes, max_bytes or self.limits.max_workspace_bytes)
+        zip_dir_to_file(workspace, out, max_bytes=limit)
+
+    def delete_workspace(self, job_id: str) -> bool:
+        """Remove a deleted job's workspace here (refused while it runs); whether there was one."""
+        if job_id in self.jobs:
+            raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} still runs on {self.site_name}")
+        workspace = self.workspace(job_id)
+        existed = workspace.is_dir()
+        shutil.rmtree(workspace, ignore_errors=True)
+        return existed
 
 
-def _unpack_app(archive: Path, workspace: Path, app_name: str, app_dir: Path) -> None:
+def _unpack_app(archive: Path, workspace: Path, app_name: str, app_dir: Path, limits: JobLimits) -> None:
     workspace.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=workspace))
     try:
-        safe_extract(archive, scratch, max_total_bytes=MAX_JOB_BYTES)
+        limits.extract(archive, scratch)
         if not (scratch / app_name).is_dir():
             raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, f"the job has no app folder {app_name!r}")
         shutil.rmtree(app_dir, ignore_errors=True)

@@ -23,18 +23,23 @@ class ErrorType(StrEnum):
     CLIENTS_STILL_RUNNING = "ClientsStillRunning"
     INTERNAL = "InternalError"
     PROTOCOL = "ProtocolError"
+    SUBMIT_TOKEN_CONFLICT = "SubmitTokenConflict"
+    SUBMIT_TOKEN_JOB_DELETED = "SubmitTokenJobDeleted"
 
 
 class RemoteError(Exception):
-    """Raised by a server handler; travels to the client as ``{"type", "message"}``."""
+    """Raised by a server handler; travels to the client as ``{"type", "message"}`` plus, for
+    errors that carry fields (FLARE's SubmitTokenConflict: ``existing_job_id``), ``"detail"``."""
 
-    def __init__(self, error_type: ErrorType, message: str) -> None:
+    def __init__(self, error_type: ErrorType, message: str, detail: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
+        self.detail = detail or {}
 
     def to_wire(self) -> dict[str, Any]:
-        return {"type": self.error_type.value, "message": self.message}
+        wire = {"type": self.error_type.value, "message": self.message}
+        return {**wire, "detail": self.detail} if self.detail else wire
 
     @classmethod
     def from_wire(cls, payload: Any) -> RemoteError:
@@ -44,4 +49,5 @@ class RemoteError(Exception):
             error_type = ErrorType(payload.get("type"))
         except ValueError:
             error_type = ErrorType.INTERNAL
-        return cls(error_type, str(payload.get("message", "")))
+        detail = payload.get("detail")
+        return cls(error_type, str(payload.get("message", "")), detail if isinstance(detail, dict) else None)

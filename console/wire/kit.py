@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from console.jobdef.archive import JobLimits
 from console.wire.gate import ConnectionLimits
 
 _L = TypeVar("_L")
@@ -115,6 +116,8 @@ class ServerKit:
     tls: TlsFiles
     #: ``"connection_limits"`` in fed_server.json: any field of ConnectionLimits.
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    #: ``"job_limits"`` in fed_server.json: any field of JobLimits.
+    job_limits: JobLimits = field(default_factory=JobLimits)
 
     @classmethod
     def load(cls, location: str | Path) -> ServerKit:
@@ -143,6 +146,7 @@ class ServerKit:
                 ca=startup / server.get("ssl_root_cert", "rootCA.pem"),
             ),
             connection_limits=_limits(ConnectionLimits, server.get("connection_limits"), path),
+            job_limits=_limits(JobLimits, server.get("job_limits"), path),
         )
 
 
@@ -168,6 +172,8 @@ class SiteKit:
     host: str
     fed_learn_port: int
     tls: TlsFiles
+    #: ``"job_limits"`` in fed_client.json's ``client`` section: any field of JobLimits.
+    job_limits: JobLimits = field(default_factory=JobLimits)
 
     @classmethod
     def load(cls, location: str | Path) -> SiteKit:
@@ -193,4 +199,5 @@ class SiteKit:
                 key=startup / client.get("ssl_private_key", "client.key"),
                 ca=startup / client.get("ssl_root_cert", "rootCA.pem"),
             ),
+            job_limits=_limits(JobLimits, client.get("job_limits"), path),
         )

@@ -177,7 +177,11 @@ class ServedConnection:
         if self.writer.transport.get_write_buffer_size() > MAX_EVENT_BACKLOG:
             self.events_dropped += 1
             return
-        self._write({"k": "event", "topic": topic, "data": data})
+        try:
+            self._write({"k": "event", "topic": topic, "data": data})
+        except FrameError as exc:  # an event must never fail the status change that caused it
+            self.events_dropped += 1
+            log.error("event %s not sent to %s: %s", topic, self.identity.cn, exc)
 
     # -- receiving ---------------------------------------------------------------------
 

@@ -9,12 +9,16 @@ from pathlib import Path
 from cryptography import x509
 
 
-def server_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
-    """A listening context that demands a client certificate signed by ``ca``."""
+def server_context(cert: Path, key: Path, ca: Path, crl: Path | None = None) -> ssl.SSLContext:
+    """A listening context that demands a client certificate signed by ``ca`` and, with ``crl``
+    (provisioning's revocation list, see provision/revocation.py), not revoked by it."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(cert), str(key))
     ctx.load_verify_locations(str(ca))
+    if crl is not None:
+        ctx.load_verify_locations(str(crl))  # OpenSSL takes CRLs from a PEM file like certificates
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 

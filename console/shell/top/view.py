@@ -27,7 +27,7 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import Style
 
 from console.backends.base import Backend
-from console.shell.safe_text import visible
+from console.shell.safe_text import visible_line as visible
 from console.shell.top.feed import TopFeed
 from console.shell.top.model import JobRow, SiteRow, TopModel
 

@@ -1,0 +1,219 @@
+"""FLARE's own admin console (``fl_admin.sh``) and ours, both in a pty, both on the same FLARE POC.
+
+    python benchmarks/peer_consoles.py [--quick]     # prints the table (``make bench-peer`` writes it)
+
+What a user waits for at a terminal: start to the first prompt (login included), a command's
+round trip (Enter to the answer and the next prompt; the line is typed first, as a person
+does, so per-keystroke work is not counted as waiting), and a job's final status written by
+FLARE's server to the line showing it. FLARE's console has no monitor: its figure is
+``list_jobs`` re-entered with no pause (a script, not a person: about a hundred requests a
+second), the fastest that console can show a change; ours is ``monitor_job`` in the background
+while the prompt stays free, at its default poll and at a poll as frequent as that loop. Our
+console runs from this checkout in FLARE's venv (FLARE backend), as a FLARE operator runs it.
+pexpect's default 50 ms pause before each send is switched off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pexpect
+from nvflare_peer import NVFLARE_VERSION, PeerPoc, running_poc
+from peer_jobs import sag_job
+from timing import finish_time
+
+from console.poc.venv import core_requirements, ensure_flare_venv
+
+REPO = Path(__file__).resolve().parent.parent
+JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ANSI = r"(?:\x1b\[[0-9;?]*[A-Za-z])*"
+DONE = "FINISHED:COMPLETED"
+TYPED = 0.3  # seconds between typing a line and pressing Enter: the console has handled the keys
+FAST_POLL = 0.01  # monitor_job --interval as frequent as FLARE's console re-entering list_jobs
+
+
+@dataclass
+class Console:
+    """One console under test: how to start it and what its prompt looks like."""
+
+    label: str
+    command: str
+    args: list[str]
+    env: dict[str, str]
+    prompt: re.Pattern[str]
+    job_ref: Callable[[Path], str]  # how this console names a job folder in ``submit_job``
+
+    def spawn(self) -> pexpect.spawn:
+        child = pexpect.spawn(self.command, self.args, env=self.env, encoding="utf-8", timeout=120,
+                              dimensions=(50, 220))
+        child.delaybeforesend = None  # else every send waits 50 ms first
+        return child
+
+    def started(self) -> pexpect.spawn:
+        child = self.spawn()
+        child.expect(self.prompt)
+        return child
+
+    def run(self, child: pexpect.spawn, line: str, answer: str) -> float:
+        """Seconds from Enter to the next prompt, with ``answer`` printed in between."""
+        child.send(line)
+        time.sleep(TYPED)
+        start = time.perf_counter()
+        child.send("\r")
+        child.expect(answer)
+        child.expect(self.prompt)
+        return time.perf_counter() - start
+
+    def leave(self, child: pexpect.spawn) -> None:
+        child.sendline("bye")
+        child.expect(pexpect.EOF, timeout=60)
+        child.close()
+
+
+def flare_console(poc: PeerPoc) -> Console:
+    return Console(f"NVFlare {NVFLARE_VERSION} fl_admin.sh", "bash",
+                   [str(poc.admin_kit / "startup" / "fl_admin.sh")], dict(poc.env), re.compile(r"\n> "),
+                   lambda job: job.name)  # FLARE's console takes jobs from the kit's transfer folder
+
+
+def our_console(poc: PeerPoc, python: Path, home: Path) -> Console:
+    env = {k: v for k, v in poc.env.items() if k not in ("FLARE_KIT", "PAGER")}
+    env.update(PYTHONPATH=str(REPO), NO_COLOR="1", TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1",
+               XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"))
+    prompt = re.compile(re.escape(poc.admin) + ANSI + "@" + ANSI + r"\S+?" + ANSI + "> ")
+    return Console("flare-console", str(python), ["-m", "console", "--kit", str(poc.admin_kit)], env, prompt,
+                   str)
+
+
+def first_prompt(console: Console) -> float:
+    start = time.perf_counter()
+    child = console.started()
+    took = time.perf_counter() - start
+    console.leave(child)
+    return took
+
+
+def submit(console: Console, child: pexpect.spawn, job: Path) -> str:
+    child.sendline(f"submit_job {console.job_ref(job)}")
+    child.expect(r"Submitted job: ")
+    child.expect(JOB_ID)
+    job_id = child.after
+    child.expect(console.prompt)
+    return job_id
+
+
+def stored_meta(poc: PeerPoc, job_id: str) -> dict:
+    return json.loads((poc.root / "poc" / "jobs-storage" / job_id / "meta").read_text())
+
+
+def status_latency(console: Console, poc: PeerPoc, job: Path, ours: bool, interval: float | None = None) -> float:
+    """Seconds from the server writing the job's final status to this console printing it."""
+    child = console.started()
+    try:
+        job_id = submit(console, child, job)
+        if ours:  # in the background: the prompt is back at once
+            child.sendline(f"monitor_job {job_id}" + (f" --interval {interval}" if interval else ""))
+            child.expect(f"{job_id[:8]}.*?{DONE}", timeout=300)
+            seen = time.time()
+        else:
+            deadline = time.monotonic() + 300
+            while True:
+                child.sendline("list_jobs")
+                child.expect(console.prompt)
+                if re.search(f"{job_id}[^\n]*{DONE}", child.before):
+                    seen = time.time()  # the table holding it is printed; its prompt just followed
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{job_id} did not finish within 300 s")
+        console.leave(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+    return seen - finish_time(stored_meta(poc, job_id))
+
+
+ROWS = [
+    ("start to first prompt (TLS login included)", "first_prompt"),
+    ("`check_status server`, Enter to next prompt", "check_status"),
+    ("`list_jobs`, Enter to next prompt", "list_jobs"),
+    ("final status written -> line printed (ours: monitor_job, default poll)", "status_latency"),
+    (f"the same, ours at `monitor_job --interval {FAST_POLL}`", "status_latency_fast"),
+]
+
+
+def console_figures(repeats: dict[str, int], log=print) -> dict[str, dict[str, list[float]]]:
+    """Samples (seconds) per console label and row key, both consoles on one FLARE POC."""
+    python = ensure_flare_venv(core_requirements(), log=log)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-consoles-"))
+    try:
+        with running_poc(log=log) as poc:
+            theirs, ours = flare_console(poc), our_console(poc, python, scratch)
+            job = sag_job(poc.admin_kit / "transfer" / "hello-numpy-sag", 1, 0.0, name="hello-numpy-sag")
+            figures: dict[str, dict[str, list[float]]] = {theirs.label: {}, ours.label: {}}
+            for _ in range(repeats["starts"]):  # alternated: both see the same machine load
+                for console in (theirs, ours):
+                    figures[console.label].setdefault("first_prompt", []).append(first_prompt(console))
+            for console in (theirs, ours):
+                child = console.started()
+                job_id = submit(console, child, job)
+                samples = figures[console.label]
+                for _ in range(repeats["round_trips"]):
+                    samples.setdefault("check_status", []).append(console.run(child, "check_status server",
+                                                                              "site-2"))
+                    samples.setdefault("list_jobs", []).append(console.run(child, "list_jobs", job_id[:8]))
+                console.leave(child)
+            for _ in range(repeats["jobs"]):
+                figures[theirs.label].setdefault("status_latency", []).append(
+                    status_latency(theirs, poc, job, ours=False))
+                figures[ours.label].setdefault("status_latency", []).append(status_latency(ours, poc, job, True))
+                figures[ours.label].setdefault("status_latency_fast", []).append(
+                    status_latency(ours, poc, job, True, FAST_POLL))
+            # FLARE's console has one way to see a change: its row is the same loop.
+            figures[theirs.label]["status_latency_fast"] = figures[theirs.label]["status_latency"]
+            return figures
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def console_table(figures: dict[str, dict[str, list[float]]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    theirs, ours = list(figures)
+    header = ("measure", theirs, ours, f"{theirs.split()[0]} / ours", "runs")
+    rows = []
+    for label, key in ROWS:
+        a, b = statistics.median(figures[theirs][key]) * 1000, statistics.median(figures[ours][key]) * 1000
+        runs = str(max(len(figures[theirs][key]), len(figures[ours][key])))
+        rows.append((label, f"{a:.0f} ms", f"{b:.0f} ms", f"{a / b:.1f}x", runs))
+    return header, rows
+
+
+def print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for line in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
+
+
+REPEATS = {"starts": 5, "round_trips": 20, "jobs": 3}
+QUICK = {"starts": 2, "round_trips": 5, "jobs": 1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    os.environ.pop("FLARE_KIT", None)
+    header, rows = console_table(console_figures(QUICK if args.quick else REPEATS))
+    print_rows(header, rows)
+
+
+if __name__ == "__main__":
+    main()
