@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
 from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
+from conftest import ADMIN, Project, ServerProcess, SiteProcess, make_project, wait_until
 from jobs import numpy_job
 
 #: A trainer that writes a log line per round and reports metrics that change by round.
@@ -44,8 +47,48 @@ def spawn_shell(project, home: Path, dimensions: tuple[int, int] = (40, 160), **
                          encoding="utf-8", timeout=20, dimensions=dimensions)
 
 
+@dataclass
+class Federation:
+    project: Project
+    session: Any
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    """One server and both sites for the module's tests (each starts its own console): starting
+    them takes longer than most of these tests."""
+    from console.flare_api import new_secure_session
+
+    project = make_project(tmp_path_factory.mktemp("live"))
+    parts = [ServerProcess(project.server_kit)]
+    session = None
+    try:
+        parts[0].start()
+        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
+        for name in ("site-1", "site-2"):
+            parts.append(SiteProcess(project.kit(name)).start())
+        wait_until(lambda: len(session.get_system_info().client_info) == 2, 20, "both sites to register")
+        yield Federation(project, session)
+    finally:
+        if session is not None:
+            session.close()
+        for part in reversed(parts):
+            part.stop()
+            part.kill()
+
+
 @pytest.fixture
-def shell(sites, project, tmp_path: Path) -> Iterator[pexpect.spawn]:
+def project(federation: Federation) -> Project:
+    return federation.project
+
+
+@pytest.fixture
+def session(federation: Federation) -> Any:
+    return federation.session
+
+
+@pytest.fixture
+def shell(project: Project, tmp_path: Path) -> Iterator[pexpect.spawn]:
     child = spawn_shell(project, tmp_path)
     try:
         child.expect(PROMPT)
@@ -81,7 +124,7 @@ def test_follow_streams_while_typing_and_unfollow_stops_it(shell: pexpect.spawn,
     shell.expect(pexpect.EOF)
 
 
-def test_follow_in_a_batch_blocks_until_the_job_ends(sites, session, project, tmp_path: Path) -> None:
+def test_follow_in_a_batch_blocks_until_the_job_ends(session, project, tmp_path: Path) -> None:
     job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.3)))
     done = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} all", timeout=60)
     assert done.returncode == 0, done.stderr
