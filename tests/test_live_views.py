@@ -191,6 +191,16 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
 
 @pytest.mark.timeout(120)
 def test_plot_draws_a_finished_jobs_series(shell: pexpect.spawn, session, project, tmp_path: Path) -> None:
+    # A running job's chart is redrawn in place as rounds finish, until q.
+    running = session.submit_job(str(logging_job(tmp_path, rounds=40, sleep=0.2, name="long-job")))
+    screen = Screen(shell, 40, 160)
+    shell.send(f"plot {running[:8]} loss\r")
+    first = int(screen.wait_for(r"\(round (\d+)/40 done; q leaves").group(1))
+    screen.wait_for(rf"loss · job {running[:8]} \(long-job\) RUNNING")
+    screen.wait_for(rf"\(round ({first + 2}|{first + 3}|{first + 4})/40 done")
+    shell.send("q")
+    session.abort_job(running)
+
     job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.0)))
     session.monitor_job(job_id, timeout=60, poll_interval=0.2)
     assert session.get_job_meta(job_id)["status"] == "FINISHED:COMPLETED"
