@@ -110,3 +110,16 @@ def test_each_read_of_a_hostile_log_fits_one_event_frame(tmp_path: Path) -> None
         reads += 1
         assert len(json.dumps({"k": "event", "topic": "job_log", "data": {"lines": lines}})) < 1 << 19
     assert reads >= 3000 * 1000 // CHUNK_BYTES
+
+
+def test_follow_completes_all_beside_the_server() -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from console.shell.completion import CompletionData, ShellCompleter
+
+    rows = [{"job_id": "abcdef12-1111-4222-8333-444455556666", "job_name": "x", "status": "RUNNING"}]
+    completer = ShellCompleter(lambda: CompletionData.from_rows(rows))
+    words = [c.text for c in completer.get_completions(Document("follow abcdef12 "), CompleteEvent())]
+    assert "server" in words and "all" in words
+    assert "all" not in [c.text for c in completer.get_completions(Document("ls "), CompleteEvent())]
