@@ -136,6 +136,7 @@ class LivePlot:
     def __init__(self, ex: Executor, meta: dict[str, Any], metrics: RoundMetrics, wanted: str | None,
                  color: bool) -> None:
         self.ex, self.meta, self.metrics, self.wanted, self.color = ex, meta, metrics, wanted, color
+        self.num_rounds: int | None = None
         kb = KeyBindings()
 
         @kb.add("q")
@@ -156,13 +157,17 @@ class LivePlot:
             body = f"{self._title()}: waiting for the first round to finish..."
         else:
             body = draw(self.metrics, _chosen(self.metrics, self.wanted), self._title(), width, self.color)
-        return ANSI(body + "\n(q leaves; the chart follows the job until it ends)")
+        last = max(self.metrics.rounds, default=0)
+        of = f"/{self.num_rounds}" if self.num_rounds else ""
+        return ANSI(body + f"\n(round {last}{of} done; q leaves; the chart follows the job until it ends)")
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         if data.get("job_id") != self.meta["job_id"]:
             return
         if topic == "job_progress" and isinstance(data.get("data"), dict):
             self.metrics.add(data["data"])
+            if _number(data["data"].get("num_rounds")):
+                self.num_rounds = int(data["data"]["num_rounds"])
         elif topic == "job_status":
             self.meta["status"] = data.get("status", self.meta.get("status"))
             if is_final(self.meta["status"]) and self.app.is_running:
