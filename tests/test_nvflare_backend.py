@@ -68,8 +68,8 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     lines = [line for line in out.splitlines() if re.match(rf"\d\d:\d\d:\d\d  {short}  hello-numpy-sag  ", line)]
     assert lines[-1].endswith("FINISHED:COMPLETED"), out
     assert len(lines) == len({line.split()[-1] for line in lines})  # a line only when the status changed
-    assert re.search(rf"^job_id +{job}$", out, re.MULTILINE), out  # get_job_meta, as an aligned record
-    assert re.search(r"^status +FINISHED:COMPLETED$", out, re.MULTILINE), out
+    assert re.search(rf"^job_id +{job}$", out, re.M)  # the meta as an aligned record
+    assert re.search(r"^status +FINISHED:COMPLETED$", out, re.M)
     assert (dest / job).is_dir()
     clone = CLONED.search(out)
     assert clone, out

@@ -146,7 +146,7 @@ CATALOG: dict[str, CommandSpec] = {
                     Right.VIEW, (
                         _JOB_ID,
                         Param("target", K.TARGET, "'server' (default), a site of the job, or 'all'",
-                              default="server"),
+                              default="server", choices=("all",)),
                         Param("lines", K.INT, "lines of the log so far to show first", flag="-n", default=10,
                               minimum=0),
                     ),

@@ -236,7 +236,7 @@ class ShellCompleter(Completer):
         elif kind is ParamKind.SITE:
             yield from _plain(self._data().all_sites(), word)
         elif kind is ParamKind.TARGET:
-            yield from _plain(["server", *self._data().all_sites()], word)
+            yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"
         elif kind is ParamKind.LOCAL_PATH:
             for c in self._paths.get_completions(Document(word, len(word)), event):
                 # A folder completes with its '/', so the next Tab goes inside it.
