@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+RUNTIME := $(VENV)/.installed
 
 .PHONY: install test lint demo bench bench-peer bench-consoles reliability clean
 
@@ -11,7 +12,13 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME)
+
+# The demo needs the package, its core dependencies and what the examples it offers need
+# (hello-digits: scikit-learn), not the test tools.
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[examples]'
+	touch $(RUNTIME)
 
 install: $(STAMP)
 
@@ -21,7 +28,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/flare-console demo
 
 bench: $(STAMP)

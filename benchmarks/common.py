@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -17,17 +16,12 @@ import yaml
 from timing import finish_time, timed  # noqa: F401  (re-exported for the benchmark scripts)
 
 from console.demo import start_part, stop_parts
+from console.ports import free_port
 from console.provision.kits import provision
 
 ADMIN = "admin@example.com"
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_project(root: Path) -> Path:

@@ -103,7 +103,7 @@ FIGURES: dict[str, str] = {
 
 
 def _figure(kind: str | None, figures: list[dict]) -> str:
-    found = [f for f in figures if f.get("kind") == kind]
+    found = [f for f in figures if kind is not None and f.get("kind", "").startswith(kind)]
     if not found:
         return ""
     return "; ".join(", ".join(f"{k} {v}" for k, v in f.items() if k != "kind") for f in found)

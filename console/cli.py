@@ -66,7 +66,7 @@ def _site(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from console.demo import run_demo
 
-    return run_demo(args.workspace, args.engine)
+    return run_demo(args.workspace, args.engine, reset=args.reset, stop=args.stop)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,12 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kit_dir", help="the site's participant folder (the one holding startup/)")
     p.set_defaults(func=_site)
 
-    p = sub.add_parser("demo", help="start a local server and two sites and open the console on them")
+    p = sub.add_parser(
+        "demo", help="a local server and two sites, and the console on them",
+        description="Start a local federation (a server and sites site-1 and site-2 as child processes on "
+        "loopback), open the console on it as admin@example.com, and stop it all when the console ends. "
+        "Ours is provisioned once into ~/.local/share/flare-console/demo (or --workspace) on two free ports "
+        "chosen then and kept; jobs and kits are reused by later runs. One demo per workspace: a second one "
+        "says where the running one is.")
     p.add_argument("--engine", choices=("ours", "nvflare"), default="ours",
                    help="ours (default), or an NVIDIA FLARE POC (needs: pip install 'flare-console[nvflare]')")
     p.add_argument("--workspace", default=None,
                    help="where the demo lives (default: ours in the user data dir, reused; nvflare in a "
                    "temporary folder, removed on exit)")
+    p.add_argument("--reset", action="store_true",
+                   help="ours: forget the demo's project (kits, jobs, ports) and provision it afresh on free ports")
+    p.add_argument("--stop", action="store_true",
+                   help="ours: stop a demo's server and sites left running (its console was killed) and leave")
     p.set_defaults(func=_demo)
     return parser
 

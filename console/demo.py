@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from console.ports import free_port
 from console.provision.kits import provision
 
 ADMIN = "admin@example.com"
@@ -37,12 +37,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def user_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "flare-console"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _latest_prod(workspace: Path) -> Path | None:
@@ -61,7 +55,7 @@ def ensure_project(workspace: Path) -> Path:
         "name": PROJECT,
         "participants": [
             {"name": "server", "type": "server", "org": "demo", "host": "localhost",
-             "fed_learn_port": _free_port(), "admin_port": _free_port()},
+             "fed_learn_port": free_port(), "admin_port": free_port()},
             {"name": "site-1", "type": "client", "org": "demo"},
             {"name": "site-2", "type": "client", "org": "demo"},
             {"name": ADMIN, "type": "admin", "org": "demo", "role": "project_admin"},
@@ -107,8 +101,10 @@ def _wait_for_federation(admin_kit: Path, processes: list[subprocess.Popen[bytes
 
 def start_part(part: str, kit: Path) -> subprocess.Popen[bytes]:
     with open(kit / f"{part}-stderr.txt", "ab") as stderr:
+        # Its own session: Ctrl-C in the console (cancelling a command) must not reach the server and
+        # sites; the demo stops them itself, in order, on the way out.
         return subprocess.Popen([sys.executable, "-m", "console", part, str(kit)], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+                                stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
 
 
 def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -122,40 +118,72 @@ def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def _console_on(admin_kit: Path, *banner: str) -> int:
-    """The console on ``admin_kit``, after ``banner`` on a terminal; a batch when stdin is not one."""
+def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
+    """The console on ``admin_kit``, after ``banner`` on a terminal; a batch when stdin is not one.
+    ``demo``: ours, whose bye asks first while a job submitted there still runs."""
     if sys.stdin.isatty():
         print("\n".join(banner))
     from console.cli import build_parser
     from console.shell.main import run_shell
 
-    return run_shell(build_parser().parse_args(["--kit", str(admin_kit)]))
+    args = build_parser().parse_args(["--kit", str(admin_kit)])
+    args.demo = demo
+    return run_shell(args)
 
 
-def run_demo(workspace: str | None, engine: str = "ours") -> int:
+def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False, stop: bool = False) -> int:
     if engine == "nvflare":
         return run_flare_demo(workspace)
+    from console import demo_guard
+
     root = Path(workspace).expanduser() if workspace else user_data_dir() / "demo"
-    prod = ensure_project(root)
-    print(f"demo project: {prod}")
-    processes = [start_part("server", prod / "server")]
+    if stop:
+        stopped = demo_guard.stop(root)
+        print(f"stopped the demo's {', '.join(stopped)} in {root}" if stopped else f"no demo is running in {root}")
+        return 0
     try:
+        if reset:
+            demo_guard.reset(root, PROJECT)
+            print(f"demo reset: {root} is provisioned afresh, on free ports")
+        demo_guard.claim(root)
+    except demo_guard.DemoBusy as exc:
+        print(f"flare-console demo: {exc}", file=sys.stderr)
+        return 2
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def hang_up(signum: int, frame: object) -> None:
+        raise SystemExit(129)  # the terminal closed: stop what we started (finally below), then leave
+
+    previous_hup = signal.signal(signal.SIGHUP, hang_up)
+    try:
+        prod = ensure_project(root)
+        taken = demo_guard.taken_ports(prod)
+        if taken:
+            print(f"flare-console demo: {demo_guard.ports_message(root, taken)}", file=sys.stderr)
+            return 2
+        print(f"demo project: {prod}")
+        processes.append(start_part("server", prod / "server"))
         processes += [start_part("site", prod / site) for site in SITES]
         admin_kit = prod / ADMIN
+        demo_guard.record(root, {name: proc.pid for name, proc in zip(("server", *SITES), processes, strict=True)},
+                          admin_kit)
         staged = _stage_examples(admin_kit)
         _wait_for_federation(admin_kit, processes, len(SITES))
         return _console_on(admin_kit, f"server and {', '.join(SITES)} are up. Jobs ready to submit: "
                            f"{', '.join(staged)}", "try: submit_job hello-numpy   then: monitor_job <Tab>   "
                            "help lists every command", "a model that learns: submit_job hello-digits   (10 rounds "
-                           "on 8x8 digits; accuracy in show_stats and get_job_meta)")
+                           "on 8x8 digits; accuracy in show_stats and get_job_meta)", demo=True)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        print(f"demo failed: {type(exc).__name__}: {exc} (logs: {prod}/*/log.txt)", file=sys.stderr)
+        print(f"demo failed: {type(exc).__name__}: {exc} (logs: {root}/{PROJECT}/prod_*/*/log.txt)", file=sys.stderr)
         return 1
     finally:
-        stop_parts(processes)
-        print("demo stopped: server and sites are down")
+        signal.signal(signal.SIGHUP, previous_hup)
+        if processes:  # only what this run started
+            stop_parts(processes)
+            print("demo stopped: server and sites are down")
+        demo_guard.release(root)
 
 
 FLARE_EXAMPLES = ("hello-numpy-sag",)  # the examples in FLARE's own job format

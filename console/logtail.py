@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Bytes handed on per read at most; a log growing faster is read in several reads.
-CHUNK_BYTES = 256 * 1024
+#: Bytes handed on per read at most; a log growing faster is read in several reads. Each read
+#: becomes one pushed event, whose JSON (escapes included, up to 6 characters a byte) must stay
+#: far below the 1 MiB frame header limit.
+CHUNK_BYTES = 64 * 1024
 #: A reader further behind than this skips to the newest bytes, with a line saying so.
 MAX_BEHIND_BYTES = 4 * 1024 * 1024
 #: A line longer than this is cut (a job printing a model as text must not make one huge event).
@@ -57,7 +59,8 @@ class LogTail:
         return tail, [_cut(line) for line in text[-lines:]]
 
     def read(self, final: bool = False) -> list[str]:
-        """The complete lines written since the last read; ``final`` also hands on an unfinished last line.
+        """The complete lines written since the last read, at most ``CHUNK_BYTES`` of them (read
+        again for more); ``final`` also hands on an unfinished last line once all is read.
 
         A file that shrank (rotated, truncated) is read again from its start."""
         try:
@@ -71,12 +74,10 @@ class LogTail:
             skipped = size - CHUNK_BYTES - self.offset
             out.append(f"[... {skipped} bytes of log skipped: it grew faster than it could be sent ...]")
             self.offset, self._partial = size - CHUNK_BYTES, b""
-        while self.offset < size:
+        if self.offset < size:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
                 data = f.read(min(CHUNK_BYTES, size - self.offset))
-            if not data:
-                break
             self.offset += len(data)
             data = self._partial + data
             cut = data.rfind(b"\n") + 1
@@ -84,7 +85,7 @@ class LogTail:
             if len(self._partial) > MAX_LINE_CHARS * 4:  # a line without end: hand it on in pieces
                 cut, self._partial = len(data), b""
             out += [_cut(line) for line in data[:cut].decode("utf-8", "replace").splitlines()]
-        if final:
+        if final and self.offset >= size:
             out += self._flush()
         return out
 
@@ -101,14 +102,13 @@ async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio
     """Hand ``send`` the new lines every ``POLL_SECONDS`` until ``stop`` is set (then the rest,
     unfinished last line included) or ``send`` returns False (nobody listens any more)."""
     while True:
-        lines = tail.read()
-        if lines and not send(lines):
-            return
+        while lines := tail.read():
+            if not send(lines):
+                return
         try:
             await asyncio.wait_for(stop.wait(), POLL_SECONDS)
             break
         except TimeoutError:
             pass
-    lines = tail.read(final=True)
-    if lines:
+    while lines := tail.read(final=True):
         send(lines)

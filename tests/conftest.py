@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from nvflare_poc import (  # noqa: F401  (flare_poc, flare_venv: fixtures)
     mark_flare_test,
 )
 
+from console.ports import free_port
 from console.provision.kits import provision
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,12 +45,6 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 @pytest.hookimpl(trylast=True)  # after any reordering: the first FLARE test run is the one set up on
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     give_first_flare_tests_the_setup_time(items)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> object:

@@ -61,9 +61,8 @@ def numpy_job(root: Path, *, name: str = "numpy-job", rounds: int = 3, sleep: fl
               fail_on: str | None = None, min_clients: int = 2, mandatory: list[str] | None = None,
               task_timeout: float | None = None) -> Path:
     """A copy of examples/hello-numpy with a configurable trainer."""
-    mandatory_part = "_".join(mandatory) if mandatory else "none"
-    # FLARE 2.9 allows only letters, digits, ".", "_" and "-" in a job folder name
-    folder = root / f"{name}-{rounds}-{sleep}-{fail_on}-{min_clients}-{mandatory_part}"
+    # The folder name obeys FLARE's job folder rule (letters, digits, . _ -), as submit_job checks.
+    folder = root / f"{name}-{rounds}-{sleep}-{fail_on}-{min_clients}-{'_'.join(mandatory or []) or 'none'}"
     if folder.exists():
         return folder
     shutil.copytree(EXAMPLES / "hello-numpy", folder)

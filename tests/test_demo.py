@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
 from pathlib import Path
 
-from shell_helpers import run_console
+import pexpect
+import pytest
+from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
 
 def test_demo_federates_runs_a_batch_and_reuses_its_workspace(tmp_path: Path) -> None:
@@ -22,3 +28,65 @@ def test_demo_federates_runs_a_batch_and_reuses_its_workspace(tmp_path: Path) ->
     assert sorted(p.name for p in (workspace / "demo_project").glob("prod_*")) == ["prod_00"]
     # The job submitted by the first run was abandoned when it stopped, or finished first.
     assert f"{job_id[:8]}  hello-numpy  FINISHED:" in second.stdout
+
+
+@pytest.mark.timeout(180)
+def test_one_demo_per_workspace_and_bye_asks_while_its_job_runs(tmp_path: Path) -> None:
+    workspace = tmp_path / "demo"
+    # Through a shell, as from a terminal: killing the demo then leaves the terminal (and its parts) alive.
+    demo = pexpect.spawn("/bin/sh", ["-c", f"'{CONSOLE}' demo --workspace '{workspace}'; echo demo-ended"],
+                         env=console_env(tmp_path, NO_COLOR="1"), encoding="utf-8", timeout=60, dimensions=(40, 160))
+    try:
+        demo.expect_exact("are up")
+        demo.expect(PROMPT)
+        # A second demo in the same workspace starts nothing: it says where the first one is.
+        second = run_console(tmp_path, "demo", "--workspace", str(workspace), stdin="list_jobs\n")
+        assert second.returncode == 2
+        assert "a demo is already running in" in second.stderr and "flare-console --kit" in second.stderr
+        assert "demo stopped" not in second.stdout  # it stopped nothing: it started nothing
+        demo.send("check_status client\r")  # the first demo's sites were never replaced
+        demo.expect_exact("site-2")
+        demo.expect(PROMPT)
+        # bye while a job submitted here runs asks first; no stays.
+        demo.send("submit_job hello-numpy\r")
+        demo.expect_exact("Submitted job: ")
+        demo.expect(PROMPT)
+        demo.send("bye\r")
+        demo.expect_exact("still running: leaving stops the demo's server and sites")
+        demo.send("n\r")
+        demo.expect_exact("staying")
+        demo.expect(PROMPT)
+        # Killed hard: its server and sites are left behind, and the next demo says so instead of attaching.
+        os.kill(json.loads((workspace / "demo-running.json").read_text())["owner"], signal.SIGKILL)
+        demo.expect_exact("demo-ended")
+        third = run_console(tmp_path, "demo", "--workspace", str(workspace), stdin="list_jobs\n")
+        assert third.returncode == 2 and "its console is gone" in third.stderr and "demo --stop" in third.stderr
+        stopped = run_console(tmp_path, "demo", "--stop", "--workspace", str(workspace))
+        assert stopped.returncode == 0 and "stopped the demo's site-1, site-2, server" in stopped.stdout
+        fourth = run_console(tmp_path, "demo", "--workspace", str(workspace), stdin="check_status client\n")
+        assert fourth.returncode == 0, fourth.stderr
+        assert "demo stopped: server and sites are down" in fourth.stdout
+    finally:
+        demo.terminate(force=True)
+        run_console(tmp_path, "demo", "--stop", "--workspace", str(workspace))
+
+
+def test_a_taken_port_is_named_with_what_to_do(tmp_path: Path) -> None:
+    from console import demo_guard
+    from console.demo import ensure_project
+
+    workspace = tmp_path / "demo"
+    prod = ensure_project(workspace)
+    admin_port = demo_guard.server_ports(prod)["admin port"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", admin_port))
+        squatter.listen()
+        result = run_console(tmp_path, "demo", "--workspace", str(workspace), stdin="list_jobs\n")
+    assert result.returncode == 2
+    assert f"port {admin_port} (the demo server's admin port) is taken by another program" in result.stderr
+    assert "flare-console demo --reset" in result.stderr
+    assert "demo stopped" not in result.stdout
+    reset = run_console(tmp_path, "demo", "--reset", "--workspace", str(workspace), stdin="check_status client\n")
+    assert reset.returncode == 0, reset.stderr
+    assert "provisioned afresh" in reset.stdout and "site-2" in reset.stdout

@@ -98,12 +98,15 @@ def test_half_open_handshakes_are_capped(target) -> None:
             sockets.extend(half_open(admin_port(target["project"].admin_kit), count))
             return {"connections": count, "opened": len(sockets)}
 
-        _flood_and_check(target, "half-open TLS handshakes", attack)
+        figures = _flood_and_check(target, "half-open TLS handshakes", attack)
     finally:
         for sock in sockets:
             sock.close()
-    # Once they are gone, a new admin logs in as before.
+    # Once they are gone, a new admin logs in as before, and the memory is not kept.
     wait_until(lambda: _logs_in(target["project"]), 20, "a new login after the flood")
+    after = rss_mib(target["pid"])
+    record("half-open TLS handshakes, after", rss_after_mib=round(after, 1))
+    assert after - figures["rss_before_mib"] < MAX_GROWTH_MIB
 
 
 def _logs_in(project) -> bool:

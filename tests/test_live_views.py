@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pexpect
-import pyte
 import pytest
+from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
+from conftest import ADMIN, Project, ServerProcess, SiteProcess, make_project, wait_until
 from jobs import numpy_job
 
 #: A trainer that writes a log line per round and reports metrics that change by round.
@@ -38,46 +40,6 @@ def logging_job(root: Path, *, rounds: int, sleep: float, name: str = "live-job"
     return folder
 
 
-class Screen:
-    """What the user sees in the pty: the console's output run through a terminal emulator (pyte),
-    since a full-screen view redraws only the characters that changed."""
-
-    def __init__(self, child: pexpect.spawn, rows: int, cols: int) -> None:
-        self.child = child
-        self.screen = pyte.Screen(cols, rows)
-        self.stream = pyte.Stream(self.screen)
-
-    def pump(self, wait: float = 0.05) -> None:
-        while True:
-            try:
-                self.stream.feed(self.child.read_nonblocking(65536, timeout=wait))
-            except pexpect.TIMEOUT:
-                return
-            wait = 0.0
-
-    @property
-    def text(self) -> str:
-        return "\n".join(line.rstrip() for line in self.screen.display)
-
-    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            self.pump()
-            found = re.search(pattern, self.text)
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} not on the screen after {timeout} s:\n{self.text}")
-
-
-    def wait_gone(self, text: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text in self.text:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} still on the screen after {timeout} s:\n{self.text}")
-            self.pump()
-
-
 def spawn_shell(project, home: Path, dimensions: tuple[int, int] = (40, 160), **env: str) -> pexpect.spawn:
     (home / "tmp").mkdir(exist_ok=True)
     return pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)],
@@ -85,8 +47,48 @@ def spawn_shell(project, home: Path, dimensions: tuple[int, int] = (40, 160), **
                          encoding="utf-8", timeout=20, dimensions=dimensions)
 
 
+@dataclass
+class Federation:
+    project: Project
+    session: Any
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    """One server and both sites for the module's tests (each starts its own console): starting
+    them takes longer than most of these tests."""
+    from console.flare_api import new_secure_session
+
+    project = make_project(tmp_path_factory.mktemp("live"))
+    parts = [ServerProcess(project.server_kit)]
+    session = None
+    try:
+        parts[0].start()
+        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
+        for name in ("site-1", "site-2"):
+            parts.append(SiteProcess(project.kit(name)).start())
+        wait_until(lambda: len(session.get_system_info().client_info) == 2, 20, "both sites to register")
+        yield Federation(project, session)
+    finally:
+        if session is not None:
+            session.close()
+        for part in reversed(parts):
+            part.stop()
+            part.kill()
+
+
 @pytest.fixture
-def shell(sites, project, tmp_path: Path) -> Iterator[pexpect.spawn]:
+def project(federation: Federation) -> Project:
+    return federation.project
+
+
+@pytest.fixture
+def session(federation: Federation) -> Any:
+    return federation.session
+
+
+@pytest.fixture
+def shell(project: Project, tmp_path: Path) -> Iterator[pexpect.spawn]:
     child = spawn_shell(project, tmp_path)
     try:
         child.expect(PROMPT)
@@ -122,7 +124,7 @@ def test_follow_streams_while_typing_and_unfollow_stops_it(shell: pexpect.spawn,
     shell.expect(pexpect.EOF)
 
 
-def test_follow_in_a_batch_blocks_until_the_job_ends(sites, session, project, tmp_path: Path) -> None:
+def test_follow_in_a_batch_blocks_until_the_job_ends(session, project, tmp_path: Path) -> None:
     job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.3)))
     done = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} all", timeout=60)
     assert done.returncode == 0, done.stderr
@@ -131,6 +133,12 @@ def test_follow_in_a_batch_blocks_until_the_job_ends(sites, session, project, tm
         assert re.search(rf"\[site-1\] .*site-1 training round {r} of 3", done.stdout), done.stdout
         assert re.search(rf"\[site-2\] .*site-2 training round {r} of 3", done.stdout), done.stdout
     assert re.search(r"\[server\] .*round 3/3", done.stdout), done.stdout
+
+    wrong = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} site-9")
+    assert wrong.returncode == 1
+    assert "site-9 is not a target of job" in wrong.stdout + wrong.stderr
+    no_screen = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", "top")
+    assert no_screen.returncode == 1 and "needs a terminal" in no_screen.stdout + no_screen.stderr
 
 
 @pytest.mark.timeout(120)
@@ -168,6 +176,13 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     # The monitor started before top went on: its line went to top's foot.
     screen.wait_for(rf"{job_id[:8]}  live-job  FINISHED:ABORTED")
 
+    # A smaller terminal: drawn again to its width, nothing wrapped.
+    shell.setwinsize(24, 90)
+    screen.screen.resize(24, 90)
+    screen.wait_for(r"flare-console top .*\n(.*\n)*Sites \(2 connected\)")
+    screen.wait_for(rf"{job_id[:8]} +live-job +FINISHED:ABORTED")
+    assert all(len(line.rstrip()) <= 90 for line in screen.screen.display)
+
     shell.send("q")
     shell.expect(PROMPT)
     shell.send("bye\r")
@@ -176,6 +191,16 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
 
 @pytest.mark.timeout(120)
 def test_plot_draws_a_finished_jobs_series(shell: pexpect.spawn, session, project, tmp_path: Path) -> None:
+    # A running job's chart is redrawn in place as rounds finish, until q.
+    running = session.submit_job(str(logging_job(tmp_path, rounds=40, sleep=0.2, name="long-job")))
+    screen = Screen(shell, 40, 160)
+    shell.send(f"plot {running[:8]} loss\r")
+    first = int(screen.wait_for(r"\(round (\d+)/40 done; q leaves").group(1))
+    screen.wait_for(rf"loss · job {running[:8]} \(long-job\) RUNNING")
+    screen.wait_for(rf"\(round ({first + 2}|{first + 3}|{first + 4})/40 done")
+    shell.send("q")
+    session.abort_job(running)
+
     job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.0)))
     session.monitor_job(job_id, timeout=60, poll_interval=0.2)
     assert session.get_job_meta(job_id)["status"] == "FINISHED:COMPLETED"

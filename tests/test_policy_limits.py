@@ -247,13 +247,20 @@ def test_archive_names_are_bounded(tmp_path: Path) -> None:
 
 
 def test_an_oversized_name_is_refused_before_it_is_stored(fed, tmp_path: Path) -> None:
-    from console.flare_api import InvalidJobDefinition
+    from console.flare_api import InvalidArgumentError, InvalidJobDefinition
 
     admin = fed[ADMIN]
     before = len(admin.list_jobs())
     with pytest.raises(InvalidJobDefinition, match="meta.json is 2000.* bytes; the limit is 65536"):
         admin.submit_job(str(_meta_job(tmp_path, name="n" * 2_000_000)))
     assert len(admin.list_jobs()) == before
+    # The wire's fields that get stored are bounded the same way (disable_client keeps its name).
+    for name, message in (("s" * 100_000, "the limit is 128"), ("site\x1b]0;x\x07", "U\\+001B"),
+                          ("../x", "is not a site name")):
+        with pytest.raises(InvalidArgumentError, match=message):
+            admin.disable_client(name)
+    disabled = fed["project"].server_kit / "store" / "disabled_sites.json"
+    assert not disabled.exists() or json.loads(disabled.read_text()) == []
 
 
 # -- 5. nothing from the server reaches a terminal raw ---------------------------------------------
@@ -271,7 +278,7 @@ def test_hostile_text_is_shown_visibly_and_json_stays_exact() -> None:
         for result in (rows, HOSTILE, {"a": HOSTILE}, [HOSTILE]):
             shown = render(result, fmt)
             assert not any(c in shown for c in "\x1b\x07\r\x9b\u202e"), (fmt, shown)
-    table = render(rows, Format.TABLE).splitlines()
+    table = render(rows, Format.TABLE, width=1000).splitlines()  # wide enough to stay a table
     assert "\\x1b]52;c;ZXZpbA==\\x07" in table[2] and "\\u202e" in table[2]
     assert len(table[1]) == len(table[2])  # the columns still line up
     assert json.loads(render(rows, Format.JSON)) == rows

@@ -4,6 +4,8 @@ rights, pastes, aliases, monitors, timing, output, completion while typing, sett
 from __future__ import annotations
 
 import re
+import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +14,8 @@ import pexpect
 import pytest
 from shell_helpers import CONSOLE, PROMPT, console_env
 
-from conftest import ADMIN, make_project
-from jobs import waiting_for_sites
+from conftest import ADMIN, make_project, wait_until
+from jobs import hello_server, waiting_for_sites
 
 MEMBER = "member@example.com"
 pytestmark = pytest.mark.timeout(120)
@@ -139,3 +141,140 @@ def test_a_command_while_the_server_is_down_fails_at_once(shell, server) -> None
     shell.send("list_jobs\r")
     shell.expect_exact("(none)")
     leave(shell)
+
+
+PAGER = """
+import os, select, sys, termios, tty
+sys.stdin.read()
+fd = os.open("/dev/tty", os.O_RDONLY)
+saved = termios.tcgetattr(fd)
+tty.setcbreak(fd, termios.TCSANOW)
+pending = os.read(fd, 100) if select.select([fd], [], [], 0.3)[0] else b""
+termios.tcsetattr(fd, termios.TCSANOW, saved)
+print("PAGER-GOT:" + repr(pending))
+"""
+
+
+def test_type_ahead_waits_for_the_next_prompt(server, project, session, tmp_path: Path) -> None:
+    for name in ("first", "second"):
+        session.submit_job(str(waiting_for_sites(tmp_path / name, name=name)))
+    pager = tmp_path / "pager.py"
+    pager.write_text(PAGER)
+    # 12x80: two jobs are too wide for a table, and as records too tall: they go through the pager.
+    shell = spawn(project.kit(ADMIN), tmp_path, (12, 80), PAGER=f"{sys.executable} {pager}")
+    try:
+        shell.expect(PROMPT)
+        server.process.send_signal(signal.SIGSTOP)  # list_jobs now waits for the server
+        try:
+            shell.send("list_jobs\r")
+            time.sleep(0.5)
+            shell.send("help bye\rmoni")  # typed while list_jobs runs
+            shell.expect(pexpect.TIMEOUT, timeout=1.5)
+            assert "help bye" not in shell.before and "moni" not in shell.before  # not echoed into its output
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        shell.expect_exact("PAGER-GOT:b''")  # the pager got none of it...
+        shell.expect_exact("usage: bye")  # ...the next prompt did: the whole line ran
+        shell.expect(PROMPT)
+        shell.send("tors\r")  # and the half-typed word waited in the line
+        shell.expect_exact("no monitors running")
+        shell.expect(PROMPT)
+        leave(shell)
+    finally:
+        shell.terminate(force=True)
+
+
+def test_output_completion_while_typing_and_settings_that_last(shell, session, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    job_id = session.submit_job(str(hello_server(jobs, steps=1, step_seconds=0.1)))
+    wait_until(lambda: session.get_job_status(job_id).startswith("FINISHED"), 30, "the job to finish")
+    short = job_id[:8]
+    # Logs as text with a header per target; a finished job's errors point to them.
+    shell.send(f"get_job_logs {short}\r")
+    shell.expect_exact("== server ==")
+    shell.expect(PROMPT)
+    assert "\\n" not in shell.before
+    shell.send(f"show_errors {short} server\r")
+    shell.expect_exact(f"is not running, so there are no live errors to show; a finished job's errors and "
+                       f"progress are in its logs: get_job_logs {short}")
+    shell.expect(PROMPT)
+    # A folder without meta.json is refused at once, naming the job folders inside it.
+    shell.send(f"submit_job {jobs}\r")
+    shell.expect_exact("is not a job folder: it has no meta.json; job folders inside it: hello-server-1x0.1")
+    shell.expect(PROMPT)
+    # Completion while typing, no Tab: commands, then job IDs newest first with name, status and age.
+    shell.send("get_job_me")
+    shell.expect_exact("the full meta of a job")
+    shell.sendcontrol("c")
+    shell.send("abort_job ")
+    shell.expect(re.compile(rf"{short}\s.*hello-server  FINISHED:COMPLETED  \d+s ago"))
+    shell.sendcontrol("c")
+    # Records for people; raw is the wire's JSON; expanded on shows records vertically.
+    shell.send(f"get_job_meta {short}\r")
+    shell.expect(re.compile(r"submit_time +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\r\n"))  # local time, whole seconds
+    shell.expect(PROMPT)
+    shell.send(f"set format raw; get_job_meta {short}\r")
+    shell.expect(rf'\{{"[^\r\n]*"job_id": "{job_id}"')  # one line of JSON, as it came
+    shell.expect(PROMPT)
+    shell.send("set format table; set expanded on; list_jobs; timing on\r")
+    shell.expect_exact("-[ RECORD 1 ]")
+    shell.expect_exact("timing on")
+    shell.expect(PROMPT)
+    # A user theme from the config folder, and every setting kept for next time.
+    themes = tmp_path / "config" / "flare-console" / "themes"
+    themes.mkdir()
+    (themes / "mine.toml").write_text('name = "mine"\n[styles]\nprompt = "bold"\n')
+    shell.send("theme mine\r")
+    shell.expect_exact("theme: mine")
+    leave(shell)
+    config = (tmp_path / "config" / "flare-console" / "config.toml").read_text()
+    for line in ('theme = "mine"', 'format = "table"', 'expanded = "on"', "timing = true"):
+        assert re.search(rf"^{re.escape(line)}$", config, re.M), line
+    assert config.startswith("# flare-console settings")  # the comments stay
+
+
+def test_output_to_files_and_pipes_watch_editor_vi_and_f_keys(server, project, tmp_path: Path) -> None:
+    shell = spawn(project.kit(ADMIN), tmp_path, EDITOR="sed -i s/XYZ/monitors/")
+    try:
+        shell.expect(PROMPT)
+        out = tmp_path / "out.txt"
+        shell.send(f"help > {out}\r")
+        shell.expect(re.compile(r"wrote \d+ lines to "))
+        shell.expect(PROMPT)
+        assert "list_jobs" in out.read_text()
+        shell.send("help get_job_meta | tr a-z A-Z\r")  # the user's own pipeline gets the output
+        shell.expect_exact("USAGE: GET_JOB_META JOB_ID")
+        shell.expect(PROMPT)
+        # watch redraws a command's output in place until Ctrl-C.
+        shell.send("watch -n 0.5 monitors\r")
+        for _ in range(2):
+            shell.expect_exact("Every 0.5 s: monitors")
+            shell.expect_exact("no monitors running")
+        shell.sendcontrol("c")
+        shell.expect_exact("watch stopped")
+        shell.expect(PROMPT)
+        # Ctrl-X Ctrl-E: the line in $EDITOR, run when the editor ends.
+        shell.send("XYZ")
+        shell.sendcontrol("x")
+        shell.sendcontrol("e")
+        shell.expect_exact("no monitors running")
+        shell.expect(PROMPT)
+        # F2 flips the format at once (the toolbar shows it; a pty without cursor reports has no toolbar).
+        shell.send("\x1bOQ")
+        shell.send("list_jobs\r")
+        shell.expect_exact("[]")  # JSON
+        shell.expect(PROMPT)
+        shell.send("\x1bOQ")
+        shell.send("list_jobs\r")
+        shell.expect_exact("(none)")  # a table again
+        shell.expect(PROMPT)
+        shell.send("set editing vi\r")
+        shell.expect(PROMPT)
+        shell.send("monitorsZ\x1b")
+        time.sleep(1)  # the Escape stands alone (not the start of a key sequence)
+        shell.send("x\r")  # vi: x deletes the Z under the cursor
+        shell.expect_exact("no monitors running")
+        shell.expect(PROMPT)
+        leave(shell)
+    finally:
+        shell.terminate(force=True)

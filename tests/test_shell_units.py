@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
-from pygments.token import Comment, Keyword, Name, Number, String
 
 from console.commands import CATALOG
-from console.shell.completion import CompletionData, ShellCompleter
+from console.shell.completion import MAX_JOB_COMPLETIONS, CompletionData, ShellCompleter
 from console.shell.config import DEFAULT_CONFIG, load_config
-from console.shell.lexer import CommandLexer
 from console.shell.output import Format, render, table
 from console.shell.parse import UsageError, parse_command
 from console.shell.themes import available_themes, load_theme
@@ -53,6 +52,9 @@ def test_parse_flags_positionals_and_defaults() -> None:
     parsed = parse_command("abort_job 0a1b --yes")
     assert parsed.yes and parsed.values["job_id"] == "0a1b"
     assert parse_command("exit").spec.name == "bye"
+    for line, name in (("quit", "bye"), ("\\q", "bye"), ("QUIT", "bye"), ("?", "help"), ("List_Jobs -m 1", "list_jobs")):
+        assert parse_command(line).spec.name == name
+    assert parse_command("? LIST_JOBS").values["command"] == "LIST_JOBS"  # help takes it in any case too
     assert parse_command("monitor_job abc --timeout 5 --interval 0.5").values["interval"] == 0.5
 
 
@@ -86,7 +88,9 @@ def test_options_and_their_values() -> None:
     assert set(texts("list_jobs -")) >= {"-d", "-u", "-r", "-n", "-m"}
     assert texts("list_jobs -d -") == [t for t in texts("list_jobs -") if t != "-d"]
     assert "--yes" in texts("abort_job 0a1b -")
-    assert texts("set ") == ["format"]
+    assert texts("set ") == ["format", "expanded", "editing"]
+    assert texts("set expanded ") == ["auto", "on", "off"]
+    assert texts("set editing v") == ["vi"]
     assert texts("set format j") == ["json"]
     assert texts("timing o") == ["on", "off"]
 
@@ -105,8 +109,8 @@ def test_paths_themes_help_and_monitors(tmp_path, monkeypatch) -> None:
     (tmp_path / "jobs" / "hello").mkdir(parents=True)
     (tmp_path / "jobs" / "file.txt").write_text("x")
     monkeypatch.chdir(tmp_path)
-    assert texts("submit_job jobs/") == ["hello"]
-    assert texts("download_job 9f ") == ["jobs"]
+    assert texts("submit_job jobs/") == ["hello/"]  # a folder completes with its '/'
+    assert texts("download_job 9f ") == ["jobs/"]
     assert texts("theme l") == ["light"]
     assert "list_jobs" in texts("help list")
     assert texts("unmonitor ") == [IDS[0], "all"]
@@ -124,7 +128,7 @@ def test_completion_data_follows_pushes_and_scales() -> None:
                                    for i in range(100_000))
     started = time.perf_counter()
     assert len(big.match_jobs("0000fff")) == 16
-    assert len(big.match_jobs("0000")) == 200  # capped: a menu, not a dump
+    assert len(big.match_jobs("0000")) == MAX_JOB_COMPLETIONS  # capped: a menu, not a dump
     assert big.match_jobs("job-9999")[0].name == "job-9999"
     assert time.perf_counter() - started < 1.0  # bisection, not a scan (the real figure is in benchmarks/)
 
@@ -132,18 +136,25 @@ def test_completion_data_follows_pushes_and_scales() -> None:
 # -- lexer, themes, output, config -------------------------------------------------------
 
 
-def test_lexer_tokens() -> None:
-    tokens = [(t, v) for t, v in CommandLexer().get_tokens(
-        "abort_job 0a1b2c3d-0000-4000-8000-000000000001 --yes # why\n") if v.strip()]
-    assert tokens[0] == (Keyword, "abort_job")
-    assert tokens[1] == (Name.Constant, IDS[0])
-    assert tokens[2] == (Name.Attribute, "--yes")
-    assert tokens[3][0] in Comment
-    tokens = [(t, v) for t, v in CommandLexer().get_tokens("list_jobs -m 50 ./jobs/x server\n") if v.strip()]
-    assert (Number, "50") in [(t if t not in Number else Number, v) for t, v in tokens]
-    assert any(t in String and v == "./jobs/x" for t, v in tokens)
-    assert (Name.Builtin, "server") in tokens
-    assert list(CommandLexer().get_tokens("nonsense\n"))[0][0] is Name.Exception
+def test_highlighting_follows_the_grammar() -> None:
+    from console.shell.lexer import COMMENT, ERROR, JOB, KEYWORD, NUMBER, OPTION, PLACE, STRING, highlight
+
+    def styles(line: str, at_end: bool = False) -> list[tuple[str, str]]:
+        return [(s, t) for s, t in highlight(line, at_end) if t.strip()]
+
+    assert styles(f"abort_job {IDS[0]} --yes # why") == [
+        (KEYWORD, "abort_job"), (JOB, IDS[0]), (OPTION, "--yes"), (COMMENT, "# why")]
+    # A job-ID prefix is a job ID at any length; a site is a site wherever it stands.
+    assert styles("get_job_meta 0a")[1] == styles("get_job_meta 0a1b2c3d")[1][:1] + ("0a",)
+    assert styles("check_status client site-1")[2] == (PLACE, "site-1") == styles("ls site-1")[1]
+    assert styles("list_jobs -m 50 9f") == [(KEYWORD, "list_jobs"), (OPTION, "-m"), (NUMBER, "50"), (JOB, "9f")]
+    assert styles("submit_job ./jobs/x")[1] == (STRING, "./jobs/x")
+    # A command being typed is no error yet; a finished unknown word is.
+    assert styles("list_j", at_end=True) == [("", "list_j")]
+    assert styles("list_j") == [(ERROR, "list_j")]
+    assert styles("nonsense", at_end=True) == [(ERROR, "nonsense")]
+    assert styles("LIST_JOBS; help bye") == [(KEYWORD, "LIST_JOBS"), ("", ";"), (KEYWORD, "help"), (KEYWORD, "bye")]
+    assert styles("get_job_meta 0a extra")[2] == (ERROR, "extra")
 
 
 def test_themes_are_data_files() -> None:
@@ -158,7 +169,7 @@ def test_output_formats() -> None:
     rows = [{"job_id": "a", "status": "RUNNING"}, {"job_id": "bbb", "status": "SUBMITTED"}]
     assert table(rows).splitlines() == ["job_id  status", "------  ---------", "a       RUNNING",
                                         "bbb     SUBMITTED"]
-    assert render({"a": 1}, Format.TABLE) == '{\n  "a": 1\n}'
+    assert render({"a": 1}, Format.TABLE) == "a  1"
     assert render(rows, Format.JSON).startswith("[\n  {")
     assert render("text", Format.RAW) == "text"
 
@@ -184,7 +195,8 @@ def test_toolbar_shows_connection_state_and_monitors() -> None:
         return "".join(fragment for _, fragment in render_toolbar(toolbar))
 
     assert "admin@example.com on server" in text() and " connected " in text()
-    assert "monitors: 2" in text() and "format: json" in text()
+    assert "monitors: 2" in text() and "[F2] format: json" in text() and "[F3] expanded: auto" in text()
+    assert "[F4] keys: emacs" in text()
     state.update(up=False, retrying=True)
     assert "disconnected, reconnecting..." in text()
     assert ("class:bottom-toolbar.down", " disconnected, reconnecting... ") in render_toolbar(toolbar)
@@ -207,3 +219,56 @@ def test_shell_command_grammar_and_site_completion() -> None:
 
 def texts_with(text: str, d: CompletionData) -> list[str]:
     return [c.text for c in complete(text, d)]
+
+
+def test_every_parameter_kind_completes() -> None:
+    d = data()
+    d.sites, d.seen_sites = ["site-1"], {"site-1", "site-2"}
+    assert {"-d", "-u", "-r", "-n", "-m"} <= set(texts_with("list_jobs ", d))  # options without a '-'
+    assert texts_with("list_jobs 9f", d) == [IDS[2]]  # an ID prefix, with its name
+    assert texts_with("list_jobs -n hel", d) == ["hello-numpy", "hello-server"]
+    assert texts_with("get_job_logs 9f ", d)[:3] == ["server", "site-1", "site-2"]
+    assert "-n" in texts_with("get_job_logs 9f server ", d)
+    assert texts_with("disable_client ", d) == ["site-1", "site-2"]
+    assert texts_with("enable_client site-", d) == ["site-1", "site-2"]  # a disabled site is not connected
+    assert texts_with("get_job_meta 9f; abort_job 0a1bf", d) == [IDS[1]]  # after a ';'
+    assert texts_with("LIST_J", d) == ["list_jobs"]
+
+
+def test_job_ids_newest_first_with_name_status_and_age() -> None:
+    now = time.time()
+    d = CompletionData.from_rows([
+        {"job_id": IDS[0], "job_name": "old", "status": "FINISHED:COMPLETED", "submit_time": now - 7200},
+        {"job_id": IDS[1], "job_name": "new", "status": "RUNNING",
+         "submit_time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 30))},
+    ])
+    found = complete("abort_job ", d)
+    assert [c.text for c in found] == [IDS[1], IDS[0]]
+    assert found[0].display_text == IDS[1][:8]
+    assert re.fullmatch(r"new  RUNNING  \d\ds ago", found[0].display_meta_text)
+    assert found[1].display_meta_text == "old  FINISHED:COMPLETED  2h ago"
+    d.upsert("ffff0000-new", "newest", "SUBMITTED")
+    assert [c.text for c in complete("abort_job ", d)][0] == "ffff0000-new"
+
+
+def test_human_output() -> None:
+    from console.shell.human import Expanded, human
+
+    epoch = 1795937427.9
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    status = human({"status": "OK", "server_start_time": epoch, "jobs": [],
+                    "clients": [{"client_name": "site-1", "client_last_conn_time": epoch}]})
+    assert status.splitlines() == [
+        "status             OK", f"server_start_time  {local}", "jobs               (none)", "clients:",
+        "  client_name  client_last_conn_time", "  -----------  ---------------------", f"  site-1       {local}"]
+    # FLARE's report_resources answers Python text: shown as data, never as a repr.
+    assert human({"server": "{'cpu_count': 2}", "site-1": "{'cpu_count': 4}"}).splitlines()[2:] == [
+        "server  2", "site-1  4"]
+    assert human({"server": "__import__('os')"}) == "server  __import__('os')"  # not a literal: text
+    rows = [{"job_id": "x", "duration": "0:00:03.123456", "uptime_seconds": 3725.4}]
+    assert human(rows).splitlines()[2] == "x       0:00:03   1:02:05"
+    assert human(rows, width=10).startswith("-[ RECORD 1 ]")  # auto: too wide, so vertical
+    assert human(rows, mode=Expanded.ON).splitlines()[1] == "job_id         | x"
+    assert human("file text\n\n") == "file text\n"
+    assert render({"a": [1, 2]}, Format.RAW) == '{"a": [1, 2]}'  # raw: the wire's JSON, not a Python repr
+    assert render(None, Format.RAW) == ""

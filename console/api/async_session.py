@@ -42,6 +42,16 @@ def next_wait(start: float, timeout: float, poll_interval: float) -> float:
     return min(poll_interval, max(timeout - (time.monotonic() - start), 0) + 0.001)
 
 
+async def keeps_going(cb: AsyncMonitorCallback | None, meta: dict[str, Any]) -> bool:
+    """A monitor callback's verdict on ``meta`` (sync or async callback; no callback: go on)."""
+    if cb is None:
+        return True
+    keep = cb(meta)
+    if asyncio.iscoroutine(keep):
+        keep = await keep
+    return bool(keep)
+
+
 def check_job_id(job_id: Any) -> None:
     if not job_id:
         raise JobNotFound("job_id is required but not specified.")
@@ -128,7 +138,13 @@ class AsyncSession:
                 folder = Path(self.upload_dir) / folder
             else:
                 raise InvalidJobDefinition(f"job_definition_path '{job_definition_path}' is not a valid folder")
-        return folder.resolve()
+        folder = folder.resolve()
+        if not (folder / "meta.json").is_file():
+            # Said before anything is zipped: a wrong folder (a parent, a home) is not walked first.
+            inside = sorted(d.name for d in folder.iterdir() if (d / "meta.json").is_file())[:5]
+            hint = f"; job folders inside it: {', '.join(inside)}" if inside else ""
+            raise InvalidJobDefinition(f"{folder} is not a job folder: it has no meta.json{hint}")
+        return folder
 
     async def submit_job(self, job_definition_path: str, submit_token: str | None = None) -> str:
         """The new job's ID; with ``submit_token``, retry-safe as FLARE 2.9: the same token and job
@@ -213,12 +229,8 @@ class AsyncSession:
                 changed.clear()
                 meta = await self.get_job_meta(job_id)
                 full_id[:] = [meta["job_id"]]
-                if cb is not None:
-                    keep = cb(meta)
-                    if asyncio.iscoroutine(keep):
-                        keep = await keep
-                    if not keep:
-                        return MonitorReturnCode.ENDED_BY_CB, meta
+                if not await keeps_going(cb, meta):
+                    return MonitorReturnCode.ENDED_BY_CB, meta
                 if is_final(meta.get("status")):
                     return MonitorReturnCode.JOB_FINISHED, meta
                 wait = next_wait(start, timeout, poll_interval)

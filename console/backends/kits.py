@@ -9,14 +9,13 @@ FLARE 2.9's ``StaticFileBuilder`` writes ``scheme``, ``connection_security`` and
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from console.commands import Engine
-from console.wire.kit import KitError, kit_root
+from console.wire.kit import KitError, _read_json, kit_root
 
 #: Keys only FLARE's provisioning puts into an admin kit's "admin" section.
 FLARE_ADMIN_KEYS = frozenset({"scheme", "connection_security", "uid_source", "with_file_transfer"})
@@ -38,18 +37,6 @@ class KitInfo:
     def describe(self) -> str:
         who = "FLARE" if self.engine is Engine.NVFLARE else "flare-console"
         return f"a {who} {self.role.value} kit ({self.name})"
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise KitError(f"{path} is not valid JSON ({exc}); re-run provisioning") from None
-    except OSError as exc:
-        raise KitError(f"cannot read {path}: {exc.strerror}") from None
-    if not isinstance(data, dict):
-        raise KitError(f"{path} must hold a JSON object")
-    return data
 
 
 def certificate_cn(path: Path) -> str:
@@ -79,7 +66,7 @@ def detect_kit(location: str | Path) -> KitInfo:
     admin_file, server_file, site_file = (startup / n for n in ("fed_admin.json", "fed_server.json",
                                                                   "fed_client.json"))
     if admin_file.is_file():
-        admin = _read(admin_file).get("admin")
+        admin = _read_json(admin_file).get("admin")
         if not isinstance(admin, dict):
             raise KitError(f"{admin_file} has no 'admin' section; re-run provisioning")
         engine = Engine.NVFLARE if FLARE_ADMIN_KEYS & set(admin) else Engine.OURS
@@ -88,12 +75,12 @@ def detect_kit(location: str | Path) -> KitInfo:
             name = certificate_cn(startup / str(admin.get("client_cert", "client.crt"))) or root.name
         return KitInfo(engine, KitRole.ADMIN, root, name)
     if server_file.is_file():
-        server = _first_server(_read(server_file), server_file)
+        server = _first_server(_read_json(server_file), server_file)
         engine = Engine.OURS if "fed_learn_port" in server else Engine.NVFLARE
         name = str(server.get("identity") or server.get("admin_server") or root.name)
         return KitInfo(engine, KitRole.SERVER, root, name)
     if site_file.is_file():
-        data = _read(site_file)
+        data = _read_json(site_file)
         server = _first_server(data, site_file)
         client = data.get("client") if isinstance(data.get("client"), dict) else {}
         engine = Engine.OURS if "fed_learn_port" in server else Engine.NVFLARE

@@ -3,8 +3,8 @@
 FLARE's calls block and its Session is not meant for concurrent calls, so every call runs
 on one dedicated worker thread, one after another; the asyncio loop (the prompt, the
 toolbar, monitors) only awaits them. FLARE has no push: job status changes come from ONE
-shared poll (``JobPoll``) that checks every followed job once per tick, however many
-monitors follow it, and turns changes into the same ``job_status`` events our server pushes.
+shared poll (``nvflare_poll.JobPoll``) that checks every followed job once per tick, however
+many monitors follow it, and turns changes into the same ``job_status`` events our server pushes.
 
 Importing this module imports nvflare (the ``[nvflare]`` extra); ``opening`` imports it
 only for a FLARE kit.
@@ -31,18 +31,17 @@ from nvflare.fuel.flare_api import api_spec as flare_errors
 from nvflare.fuel.flare_api.flare_api import new_secure_session
 
 from console.api import errors
-from console.api.async_session import is_final
+from console.api.async_session import is_final, keeps_going
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
 from console.backends.kits import KitInfo
 from console.backends.nvflare_commands import COMMANDS
+from console.backends.nvflare_poll import JobPoll
 from console.commands import CATALOG, Engine, ParamKind
 from console.wire.kit import KitError
 
 log = logging.getLogger("console.backends.nvflare")
 
-#: Seconds between two checks of the followed jobs (a monitor's --interval can only shorten it).
-POLL_INTERVAL = 0.5
 #: Seconds allowed for FLARE's logout when the console leaves.
 CLOSE_TIMEOUT = 5.0
 #: Candidates named in an ambiguous-prefix error (as our server).
@@ -65,68 +64,6 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, ValueError | SyntaxError | TypeError | AssertionError):
         return errors.InvalidArgumentError(str(exc))
     return exc
-
-
-class _Watch:
-    """One monitor's view of the shared poll: the latest meta of its job, and a wake-up."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.meta: dict[str, Any] | None = None
-        self.error: BaseException | None = None
-        self.changed = asyncio.Event()
-
-
-class JobPoll:
-    """The one poll behind every monitor on FLARE: a task alive while some job is followed."""
-
-    def __init__(self, backend: FlareBackend) -> None:
-        self.backend = backend
-        self.watches: dict[str, set[_Watch]] = {}
-        self.statuses: dict[str, str] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def watch(self, job_id: str, interval: float) -> _Watch:
-        watch = _Watch(interval)
-        self.watches.setdefault(job_id, set()).add(watch)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-        return watch
-
-    def unwatch(self, job_id: str, watch: _Watch) -> None:
-        followers = self.watches.get(job_id)
-        if followers is not None:
-            followers.discard(watch)
-            if not followers:
-                del self.watches[job_id]
-
-    async def _run(self) -> None:
-        while self.watches:
-            began = time.monotonic()
-            for job_id in list(self.watches):
-                try:
-                    meta = await self.backend.call(COMMANDS["get_job_meta"], {"job_id": job_id})
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # delivered to the monitors of this job, which decide
-                    self._deliver(job_id, None, exc)
-                    continue
-                self._deliver(job_id, meta, None)
-            intervals = [w.interval for ws in self.watches.values() for w in ws]
-            tick = min([POLL_INTERVAL, *intervals])
-            await asyncio.sleep(max(tick - (time.monotonic() - began), 0.0))
-
-    def _deliver(self, job_id: str, meta: dict[str, Any] | None, error: BaseException | None) -> None:
-        for watch in self.watches.get(job_id, ()):
-            watch.meta, watch.error = meta, error
-            watch.changed.set()
-        if meta is not None:
-            self.backend.note_status(meta)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
 
 class FlareBackend(Backend):
@@ -362,12 +299,8 @@ class FlareBackend(Backend):
         watch = self.poll.watch(full, interval)
         try:
             while True:
-                if cb is not None:
-                    keep = cb(meta)
-                    if asyncio.iscoroutine(keep):
-                        keep = await keep
-                    if not keep:
-                        return MonitorReturnCode.ENDED_BY_CB, meta
+                if not await keeps_going(cb, meta):
+                    return MonitorReturnCode.ENDED_BY_CB, meta
                 if is_final(meta.get("status")):
                     return MonitorReturnCode.JOB_FINISHED, meta
                 remaining = timeout - (time.monotonic() - start) if timeout else None

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 POLL_SECONDS = 1.0
 #: Characters of the delivered log kept to find where new text starts.
 OVERLAP = 2048
+#: Characters of ``OVERLAP`` that must match for new text to be placed after them.
+MIN_MATCH = 200
 #: At most this many characters per poll and target (FLARE's replies are whole strings).
 MAX_FETCH = 1 << 20
 
@@ -43,10 +45,9 @@ class _TargetLog:
 
     def take(self, text: str, final: bool = False) -> list[str]:
         """New complete lines of ``text`` (the log's end) past what was seen."""
-        new = text
-        if self.seen:
-            at = text.rfind(self.seen)
-            new = text[at + len(self.seen):] if at >= 0 else "[... some log lines were missed ...]\n" + text
+        new, missed = (text, False) if not (self.seen and text) else _after(self.seen, text)
+        if missed:  # the unfinished line before the gap ends there
+            self.partial += "\n[... some log lines were missed: the log grew faster than it was polled ...]\n"
         if not new and not final:
             return []
         self.seen = (self.seen + new)[-OVERLAP:]
@@ -58,6 +59,20 @@ class _TargetLog:
             lines.append(self.partial)
             self.partial = ""
         return lines
+
+
+def _after(seen: str, text: str) -> tuple[str, bool]:
+    """What ``text`` (the end of the log now) has past ``seen`` (the end of what was delivered).
+
+    The window may start before the end of ``seen`` (it contains all of it) or, when the log
+    grew between the size check and the fetch, inside it (it starts with a tail of it)."""
+    at = text.rfind(seen)
+    if at >= 0:
+        return text[at + len(seen):], False
+    for start in range(1, len(seen) - MIN_MATCH + 1):
+        if text.startswith(seen[start:]):
+            return text[len(seen) - start:], False
+    return text, True
 
 
 async def _size(backend: FlareBackend, log: _TargetLog) -> int | None:

@@ -7,7 +7,7 @@ and refuses to start if one is missing; the shell builds its grammar and help fr
 same entries. Must not import the server, the shell or anything that does I/O.
 """
 
-from console.commands.catalog import CATALOG, NAMES
+from console.commands.catalog import CATALOG, NAMES, SETTINGS
 from console.commands.spec import (
     BOTH_ENGINES,
     ArgError,
@@ -23,6 +23,7 @@ from console.commands.spec import (
 __all__ = [
     "CATALOG",
     "NAMES",
+    "SETTINGS",
     "BOTH_ENGINES",
     "ArgError",
     "CommandSpec",

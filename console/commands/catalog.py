@@ -13,6 +13,14 @@ _OPTIONS = Param("options", K.OPTIONS, "options, as for the shell command")
 _FLARE_ONLY = frozenset({Engine.NVFLARE})
 
 
+#: The shell's settings for ``set SETTING VALUE``, with their values.
+SETTINGS: dict[str, tuple[str, ...]] = {
+    "format": ("table", "json", "raw"),  # how results are shown
+    "expanded": ("auto", "on", "off"),  # records vertically: always, never, or when a table is too wide
+    "editing": ("emacs", "vi"),  # the line editor's key bindings
+}
+
+
 def _server_or_client(help_text: str) -> Param:
     return Param("target_type", K.CHOICE, help_text, required=True, choices=("server", "client"))
 
@@ -62,9 +70,9 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("report_env", "sites' name, workspace and server address (FLARE's get_client_env)",
                     Right.OPERATE, (_SITES,)),
         CommandSpec("disable_client", "refuse a site: drop its connection and turn it away until enabled",
-                    Right.OPERATE, (Param("site", K.STR, "the site's name", required=True),), destructive=True),
+                    Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True),), destructive=True),
         CommandSpec("enable_client", "let a disabled site connect again",
-                    Right.OPERATE, (Param("site", K.STR, "the site's name", required=True),)),
+                    Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True),)),
         CommandSpec("remove_client", "drop a site's connection (it registers again when it reconnects)",
                     Right.OPERATE, (Param("site", K.SITE, "the site", required=True),), destructive=True),
         CommandSpec(
@@ -75,10 +83,10 @@ CATALOG: dict[str, CommandSpec] = {
                 Param("detailed", K.BOOL, "full meta of each job", flag="-d", default=False),
                 Param("mine", K.BOOL, "only jobs I submitted", flag="-u", default=False),
                 Param("reverse", K.BOOL, "newest first", flag="-r", default=False),
-                Param("name_prefix", K.STR, "only jobs whose name starts with this", flag="-n"),
+                Param("name_prefix", K.JOB_NAME, "only jobs whose name starts with this", flag="-n"),
                 Param("limit", K.INT, "only the N most recent jobs", flag="-m", minimum=0),
                 Param("submit_token", K.STR, "only the job my submit with this token made", flag="--submit-token"),
-                Param("id_prefix", K.STR, "only jobs whose ID starts with this"),
+                Param("id_prefix", K.JOB_PREFIX, "only jobs whose ID starts with this"),
             ),
         ),
         CommandSpec("get_job_meta", "the full meta of a job", Right.VIEW, (_JOB_ID,)),
@@ -138,7 +146,7 @@ CATALOG: dict[str, CommandSpec] = {
                     Right.VIEW, (
                         _JOB_ID,
                         Param("target", K.TARGET, "'server' (default), a site of the job, or 'all'",
-                              default="server"),
+                              default="server", choices=("all",)),
                         Param("lines", K.INT, "lines of the log so far to show first", flag="-n", default=10,
                               minimum=0),
                     ),
@@ -171,11 +179,15 @@ CATALOG: dict[str, CommandSpec] = {
                     where=Where.SHELL),
         CommandSpec("theme", "show the themes, or switch to one", None, (Param("name", K.THEME, "a theme name"),),
                     where=Where.SHELL),
-        CommandSpec("set", "change a shell setting", None,
-                    (Param("setting", K.CHOICE, "the setting", required=True, choices=("format",)),
-                     Param("value", K.CHOICE, "its value", required=True, choices=("table", "json", "raw"))),
+        CommandSpec("set", "change a shell setting (kept in the config file)", None,
+                    (Param("setting", K.CHOICE, "the setting", required=True, choices=tuple(SETTINGS)),
+                     Param("value", K.SETTING_VALUE, "its value", required=True)),
                     where=Where.SHELL),
         CommandSpec("refresh", "fetch completion data (jobs) from the server again", None, where=Where.SHELL),
+        CommandSpec("watch", "run a command every few seconds, redrawn in place, until Ctrl-C", None,
+                    (Param("interval", K.FLOAT, "seconds between runs", flag="-n", default=2.0, minimum=0.5),
+                     Param("command", K.COMMAND_LINE, "the command to repeat, with its arguments", required=True)),
+                    where=Where.SHELL),
         CommandSpec("timing", "show how long each command takes", None,
                     (Param("state", K.CHOICE, "on or off", required=True, choices=("on", "off")),),
                     where=Where.SHELL),

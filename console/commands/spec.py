@@ -26,6 +26,8 @@ class ParamKind(StrEnum):
     FLOAT = "float"
     STR = "str"
     JOB_ID = "job_id"
+    JOB_PREFIX = "job_prefix"  # a job-ID prefix used as a filter (list_jobs), never resolved to one job
+    JOB_NAME = "job_name"  # a job name or its prefix, as a filter
     CHOICE = "choice"
     LOCAL_PATH = "local_path"
     SITE = "site"  # a connected site's name
@@ -34,6 +36,8 @@ class ParamKind(StrEnum):
     COMMAND = "command"  # a command name (help)
     THEME = "theme"  # a shell theme name
     MONITOR = "monitor"  # a monitored job ID, or "all"
+    COMMAND_LINE = "command_line"  # the rest of the line is another command with its arguments (watch)
+    SETTING_VALUE = "setting_value"  # a value of the shell setting named before it (SETTINGS)
 
 
 class Transfer(StrEnum):

@@ -83,6 +83,16 @@ def check_meta_bounds(meta: dict[str, Any]) -> None:
                                      f"{MAX_RESOURCE_SPEC_BYTES}")
 
 
+_SITE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._@-]*$")  # as provisioning and validate.py allow
+
+
+def check_site_name(name: str, what: str = "site name") -> None:
+    """A site name that may be stored (``disable_client`` keeps one): bounded and as provisioned."""
+    check_text(name, what, MAX_SITE_NAME_CHARS)
+    if not _SITE_NAME.match(name):
+        raise JobDefinitionError(f"{what} {name!r} is not a site name (letters, digits, '.', '_', '-', '@')")
+
+
 def _check_sites(names: list[Any], what: str) -> None:
     if len(names) > MAX_TARGETS:
         raise JobDefinitionError(f"{what} names {len(names)} targets; the limit is {MAX_TARGETS}")

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import site
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from console.poc.processes import MARKER_VAR, kill_marked, marked_pids, start_reaper, stop_reaper
+from console.ports import free_port
 
 NVFLARE_ADMIN = "admin@nvidia.com"
 PROJECT = "flare_poc"
@@ -48,12 +48,6 @@ def flare_python() -> Path:
     if not found:
         raise PocError(f"NVIDIA FLARE is not installed for {sys.executable}: {INSTALL_HINT}")
     return Path(sys.executable)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -103,13 +97,19 @@ class FlarePoc:
         except subprocess.TimeoutExpired as exc:
             raise PocError(f"`nvflare {' '.join(args)}` did not return within {timeout:.0f} s") from exc
 
-    def stop(self, log: Log = print) -> None:
-        """Stop every process of the POC (FLARE's stop, then the marked stragglers); idempotent."""
+    def stop(self, log: Log = print, graceful: bool | None = None) -> None:
+        """Stop every process of the POC (FLARE's stop, then the marked stragglers); idempotent.
+
+        FLARE's own stop (about 10 s: it shuts the system down through the admin port and polls)
+        runs when ``graceful``, by default when the workspace is kept; a temporary POC, whose
+        state nobody keeps, is stopped by signals alone.
+        """
         if self.stopped:
             return
         self.stopped = True
+        graceful = self.keep_root if graceful is None else graceful
         try:
-            if self.prod is not None:
+            if self.prod is not None and graceful:
                 self.nvflare("poc", "stop", timeout=60)
         except PocError as exc:
             log(f"{exc}; killing the POC's processes")

@@ -231,6 +231,8 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
         return f"Job for {job_id} is already completed."
     if server.runner.is_active(job_id):
         server.runner.abort(job_id)
+        if status is JobStatus.DISPATCHED:  # FLARE 2.9 answers so for a job not yet running
+            return f"Aborted the job {job_id} before running it."
         return "Abort signal has been sent to the server app."
     if server.change_status(job_id, JobStatus.FINISHED_ABORTED) is None:
         return f"Job for {job_id} is already completed."

@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from console.commands import Right
 from console.logtail import LogTail, follow
 from console.server.authz import principal
 from console.server.handlers import handles
@@ -95,7 +96,7 @@ class LogRelay:
             raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not a target of job {job_id[:8]}: "
                                                         f"'server', 'all' or one of its sites ({', '.join(sites)})")
         for name in targets:
-            require_on_target(ctx, _view(), name)
+            require_on_target(ctx, Right.VIEW, name)
         final = str(meta.get("status", "")).startswith("FINISHED")
         sub = Subscription(ctx.connection, job_id, set(targets))
         self.subscriptions.append(sub)
@@ -112,7 +113,8 @@ class LogRelay:
         if backlog:
             self._send(sub, "server", backlog)
         if final:  # nothing more will come: the rest of the file, and the end
-            self._send(sub, "server", tail.read(final=True))
+            while rest := tail.read(final=True):
+                self._send(sub, "server", rest)
             self._end(sub, "server")
             return
         if sub.job_id in self._server_tails:
@@ -130,17 +132,32 @@ class LogRelay:
             if final:
                 self._end(sub, site)
             return
-        user = principal(ctx.connection)
+        await self._ask_site(site, sub, lines)
+
+    async def _ask_site(self, site: str, sub: Subscription, lines: int) -> None:
+        link = self.server.sites.get(site)
+        if link is None:
+            return
+        user = principal(sub.connection)
         await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "user_name": user.name,
                                                "user_org": user.org, "user_role": user.role},
                                 timeout=SITE_REQUEST_TIMEOUT)
         self._site_streams.add((sub.job_id, site))
 
+    async def _site_back(self, site: str) -> None:
+        """A site that reconnected pushes nothing yet: ask it again for the logs still followed there
+        (from their end: lines written while it was away are not replayed)."""
+        for sub in [s for s in self.subscriptions if s.live and site in s.targets - s.ended]:
+            try:  # the site pushes one stream per job however often it is asked
+                await self._ask_site(site, sub, 0)
+            except Exception as exc:
+                log.info("site %s did not take up the log of job %s again: %s", site, sub.job_id, exc)
+
     async def _site_log_now(self, ctx: RequestContext, job_id: str, site: str, lines: int) -> list[str]:
         from console.server.shell_commands import run_on_target
 
         try:
-            text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, _view(), job_id)
+            text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, Right.VIEW, job_id)
         except Exception as exc:  # the site is away or has no log: say so in the stream
             return [f"[{site}: its log cannot be read now: {exc}]"]
         return text.splitlines()
@@ -190,6 +207,12 @@ class LogRelay:
 
     def on_site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
         """A site's ``job_log``/``job_log_end`` push (``SiteRegistry`` hands them here)."""
+        try:
+            self._site_event(site, topic, data)
+        except Exception:  # a bad push from a site never breaks its link
+            log.exception("site %s: log push %s not relayed", site, topic)
+
+    def _site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
         job_id = data.get("job_id")
         if not isinstance(job_id, str):
             return
@@ -203,26 +226,23 @@ class LogRelay:
                 self._end(sub, site)
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
-        """Every event the server publishes passes here: a final status ends the job's streams."""
+        """Every event the server publishes passes here: a final status ends the job's streams, a
+        site that connects again is asked for the logs still followed there."""
+        if topic == "site_status" and data.get("status") == "connected" and self.subscriptions:
+            asyncio.get_running_loop().create_task(self._site_back(str(data.get("site"))))
+            return
         if topic != "job_status" or not JobStatus(data["status"]).is_final:
             return
         job_id = data["job_id"]
         tail = self._server_tails.pop(job_id, None)
         if tail is not None:  # the server app has exited: the rest of its log is on disk now
             tail.task.cancel()
-            rest = tail.tail.read(final=True)
-            if rest:
+            while rest := tail.tail.read(final=True):
                 self._fan_out(job_id, "server", rest)
         for sub in [s for s in self.subscriptions if s.job_id == job_id]:
             for target in sorted(sub.targets - sub.ended):
                 self._end(sub, target)
         self._site_streams = {st for st in self._site_streams if st[0] != job_id}
-
-
-def _view() -> Any:
-    from console.commands import Right
-
-    return Right.VIEW
 
 
 @handles("follow")

@@ -11,6 +11,8 @@ from typing import Any
 
 from console import __version__
 from console.commands import Right
+from console.jobdef.bounds import check_site_name
+from console.jobdef.errors import JobDefinitionError
 from console.process import memory_total_mib
 from console.server.handlers import handles
 from console.server.system_commands import ask_sites, chosen_sites, require_on_target
@@ -58,11 +60,26 @@ async def report_env(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str
     return [answer if "error" not in answer else {"site_name": site, **answer} for site, answer in answers.items()]
 
 
+#: Names kept in the disabled list at most: each is stored (disabled_sites.json) and read at start.
+MAX_DISABLED_SITES = 4096
+
+
+def _storable_site(name: str) -> str:
+    try:
+        check_site_name(name)
+    except JobDefinitionError as exc:
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
+    return name
+
+
 @handles("disable_client")
 async def disable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    name = args["site"]
+    name = _storable_site(args["site"])
     require_on_target(ctx, Right.OPERATE, name)
     sites = ctx.server.sites
+    if name not in sites.disabled and len(sites.disabled) >= MAX_DISABLED_SITES:
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{MAX_DISABLED_SITES} sites are disabled already; "
+                                                      "enable some (enable_client) first")
     already = sites.set_disabled(name, True)
     removed = await sites.remove(name)
     return {"clients": [{"client_name": name, "state": "disabled", "already_disabled": already,

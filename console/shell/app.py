@@ -11,18 +11,22 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, InMemoryHistory
-from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import print_formatted_text
 from prompt_toolkit.styles import DynamicStyle, Style
 
+from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
 from console.shell.completion import ShellCompleter
@@ -31,10 +35,11 @@ from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, 
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.monitors import MonitorManager
-from console.shell.output import needs_pager, page, render
-from console.shell.parse import UsageError, parse_command, split_commands
+from console.shell.output import Expanded, Format, needs_pager, page, render
+from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible
+from console.shell.terminal import quiet_input, take_typeahead
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -49,34 +54,45 @@ def no_color() -> bool:
 class InteractiveShell:
     interactive = True
 
-    def __init__(self, backend: Backend, config: ShellConfig) -> None:
+    def __init__(self, backend: Backend, config: ShellConfig, *, demo: bool = False) -> None:
+        """``demo``: the console of ``flare-console demo``, whose server and sites stop when it ends."""
         self.backend = backend
+        self.demo = demo
         self.config = config
-        self.state = ShellState(format=config.format, confirm=config.confirm, theme=config.theme)
+        self.state = ShellState(format=config.format, confirm=config.confirm, theme=config.theme,
+                                expanded=config.expanded, timing=config.timing, editing=config.editing)
         self.refresher = CompletionRefresher(backend)
         self.monitors = MonitorManager(backend, self.emit)
         self.executor = Executor(backend, self.state, self, self.monitors, self.refresher)
         self._style: Style = self._load_style(config.theme)
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._typeahead = ""  # keys typed before a pager opened: the next prompt's text
+        self._queued: list[str] = []  # whole lines typed then: run before the next prompt
         self.user = backend.user
         self.server = backend.server
         self.prompt = PromptSession(
             history=self._history(),
             completer=ShellCompleter(lambda: self.refresher.data, self.theme_names,
-                                     lambda: [m.job_id for m in self.monitors.running()], backend.engine),
+                                     lambda: [m.job_id for m in self.monitors.running()], backend.engine,
+                                     stale=None if backend.pushes else self.refresher.stale),
             complete_while_typing=True,
-            lexer=PygmentsLexer(CommandLexer),
+            lexer=CommandLexer(),
             style=DynamicStyle(lambda: self._style),
             include_default_pygments_style=False,
             bottom_toolbar=lambda: render_toolbar(self._toolbar),
-            key_bindings=build_key_bindings(),
+            key_bindings=build_key_bindings(self._toggle),
             color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None,
-            enable_history_search=True,
+            # History search would switch completion-while-typing off; a grey suggestion from
+            # history (Right arrow takes it) gives the same recall without that cost.
+            auto_suggest=AutoSuggestFromHistory(),
+            enable_history_search=False,
+            enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs keys) or v (vi): the line in $EDITOR
         )
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
             reconnecting=lambda: self._reconnect_task is not None and not self._reconnect_task.done(),
+            expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
         )
         backend.add_state_listener(self._on_connection_state)
 
@@ -89,7 +105,7 @@ class InteractiveShell:
     async def confirm(self, question: str) -> bool:
         """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell)."""
         try:
-            answer = await PromptSession().prompt_async(question)
+            answer = await PromptSession().prompt_async(visible(question))  # names a job from the server
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
@@ -103,7 +119,34 @@ class InteractiveShell:
     def theme_names(self) -> list[str]:
         return sorted(available_themes())
 
+    def remember(self, key: str, value: str | bool) -> None:
+        self.config.remember(key, value)
+
+    def repaint(self, text: str) -> None:
+        out = self.prompt.output
+        out.erase_screen()
+        out.cursor_goto(0, 0)
+        out.flush()
+        print(visible(text), flush=True)
+
     # -- helpers -------------------------------------------------------------------------
+
+    def _toggle(self, setting: str) -> None:
+        """An F-key: flip a setting at once (no command typed), kept like ``set`` keeps it."""
+        state = self.state
+        if setting == "format":
+            state.format = Format.JSON if state.format is Format.TABLE else Format.TABLE
+            value = state.format.value
+        elif setting == "expanded":
+            cycle = [Expanded.AUTO, Expanded.ON, Expanded.OFF]
+            state.expanded = cycle[(cycle.index(state.expanded) + 1) % len(cycle)]
+            value = state.expanded.value
+        else:
+            state.editing = "vi" if state.editing == "emacs" else "emacs"
+            self.prompt.app.editing_mode = EditingMode.VI if state.editing == "vi" else EditingMode.EMACS
+            value = state.editing
+        self.config.remember(setting, value)
+        self.prompt.app.invalidate()
 
     def _load_style(self, name: str) -> Style:
         try:
@@ -160,12 +203,22 @@ class InteractiveShell:
             loop.remove_signal_handler(signal.SIGINT)
 
     def _show(self, outcome: Outcome) -> None:
-        parts = [render(outcome.result, self.state.format)] if outcome.result is not None else []
+        width = self.prompt.output.get_size().columns
+        parts = ([render(outcome.result, self.state.format, width, self.state.expanded)]
+                 if outcome.result is not None else [])
         if outcome.message:
             parts.append(visible(outcome.message))
         text = "\n".join(p for p in parts if p)
-        if text and not (needs_pager(text) and page(text, os.environ.get("PAGER") or self.config.pager)):
-            print(text)
+        if not text:
+            return
+        if needs_pager(text, self.state.format):
+            # Keys typed ahead are for the next prompt, not commands for the pager.
+            *lines, rest = (self._typeahead + take_typeahead()).split("\n")
+            self._queued += [line for line in lines if line.strip()]
+            self._typeahead = rest
+            if page(text, os.environ.get("PAGER") or self.config.pager):
+                return
+        print(text)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -178,6 +231,7 @@ class InteractiveShell:
 
     async def _run_one(self, line: str) -> bool:
         try:
+            line, sink = split_sink(line)
             parsed = parse_command(line)
         except UsageError as exc:
             self.emit(str(exc), "class:error")
@@ -186,20 +240,69 @@ class InteractiveShell:
             return True
         task = asyncio.create_task(self.executor.run(parsed))
         try:
-            with self._ctrl_c_cancels(task):
+            with self._ctrl_c_cancels(task), quiet_input():  # type-ahead waits, unechoed, for the next prompt
                 outcome = await task
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
-            self.emit(f"{parsed.spec.name} cancelled", "class:error")
+            if parsed.spec.name == "watch":
+                self.emit("watch stopped", "class:status.queued")
+            else:
+                self.emit(f"{parsed.spec.name} cancelled", "class:error")
             return True
         except Exception as exc:  # a server error or a lost connection: report it and go on
             self.emit(explain(exc, parsed), "class:error")
             self._show_timing()
             return True
-        await run_in_terminal(lambda: self._show(outcome)) if self.prompt.app.is_running else self._show(outcome)
+        if sink is not None:
+            await self._to_sink(outcome, sink)
+        elif self.prompt.app.is_running:
+            await run_in_terminal(lambda: self._show(outcome))
+        else:
+            self._show(outcome)
         self._show_timing()
-        return not outcome.exit
+        return not (outcome.exit and await self._may_leave())
+
+    async def _may_leave(self) -> bool:
+        """In the demo, leaving stops the server and sites: ask first while a job submitted here runs."""
+        if not self.demo or not self.backend.connected:
+            return True
+        running = []
+        for job_id in self.executor.submitted:
+            with contextlib.suppress(Exception):  # a job deleted meanwhile, a dropped link: nothing to keep
+                meta = await self.backend.get_job_meta(job_id)
+                if not is_final(meta["status"]):
+                    running.append(f"{job_id[:8]} ({meta.get('name', '')}, {meta['status']})")
+        if not running:
+            return True
+        jobs = ", ".join(running)
+        question = (f"job{'s' if len(running) > 1 else ''} {jobs} still running: leaving stops the demo's server "
+                    "and sites, and unfinished jobs end FINISHED:ABANDONED. Leave anyway? [y/N] ")
+        if await self.confirm(question):
+            return True
+        self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")
+        return False
+
+    async def _to_sink(self, outcome: Outcome, sink: Sink) -> None:
+        """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
+        expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
+        parts = [render(outcome.result, self.state.format, 10**6, expanded)] if outcome.result is not None else []
+        text = "\n".join(p for p in [*parts, outcome.message or ""] if p) + "\n"
+        if sink.kind == "|":
+            # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
+            result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(), check=False)
+            if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
+                self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
+            return
+        path = Path(sink.target).expanduser()
+        try:
+            with open(path, "a" if sink.kind == ">>" else "w") as out:
+                out.write(text)
+        except OSError as exc:
+            self.emit(f"cannot write {path}: {exc.strerror or exc}", "class:error")
+            return
+        lines = text.count("\n")
+        self.emit(f"{'appended' if sink.kind == '>>' else 'wrote'} {lines} line{'s' if lines != 1 else ''} to {path}")
 
     def _show_timing(self) -> None:
         """The time the last command's requests took (not the question, not the pager), failed or not."""
@@ -211,12 +314,23 @@ class InteractiveShell:
         polls = None if self.backend.pushes else asyncio.create_task(self.refresher.keep_fresh(REFRESH_EVERY))
         try:
             while True:
+                self.prompt.editing_mode = EditingMode.VI if self.state.editing == "vi" else EditingMode.EMACS
+                if self._queued:  # typed ahead while output was paged: run as if typed now
+                    line = self._queued.pop(0)
+                    self.prompt.history.append_string(line)
+                    print(visible(f"{self.user} on {self.server}> {line}"))
+                    if not await self.run_line(line):
+                        break
+                    continue
+                default, self._typeahead = self._typeahead, ""
                 try:
-                    line = await self.prompt.prompt_async(self._prompt_message)
+                    line = await self.prompt.prompt_async(self._prompt_message, default=default)
                 except KeyboardInterrupt:
                     continue
                 except EOFError:
-                    break
+                    if await self._may_leave():
+                        break
+                    continue
                 if not await self.run_line(line):
                     break
         finally:

@@ -64,6 +64,12 @@ class BatchFrontend:
 
         return sorted(available_themes())
 
+    def remember(self, key: str, value: str | bool) -> None:
+        pass  # a script's settings are its own: the user's config file is left alone
+
+    def repaint(self, text: str) -> None:
+        raise CommandFailed("watch needs the interactive console")
+
 
 async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, yes: bool,
                     continue_on_error: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -111,7 +117,7 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         return EXIT_FAILED
     fmt = state.format
     if outcome.result is not None or (fmt is not Format.TABLE and outcome.message is None):
-        text_out = render(outcome.result, fmt)
+        text_out = render(outcome.result, fmt, expanded=state.expanded)
         if text_out:
             print(text_out, file=out)
     if outcome.message:

@@ -10,17 +10,24 @@ sorted indexes, so a keystroke costs a bisection, not a scan of every job.
 from __future__ import annotations
 
 import bisect
+import os
+import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from console.commands import CATALOG, NAMES, CommandSpec, Engine, Param, ParamKind
-from console.shell.parse import YES_FLAGS
-from console.shell.safe_text import visible
+from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
+from console.shell.parse import YES_FLAGS, command_spec
+from console.shell.safe_text import visible_line
 
-MAX_JOB_COMPLETIONS = 200
+#: A menu, not a dump: the menu measures every entry on each redraw, so more costs keystroke time.
+MAX_JOB_COMPLETIONS = 25
+#: Seconds after which completion data on an engine without pushes counts as stale.
+STALE_AFTER = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,29 @@ class JobEntry:
     job_id: str
     name: str
     status: str
+    submitted: float = 0.0  # epoch seconds; 0 when unknown
+
+
+def _epoch(value: object) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def age(submitted: float, now: float | None = None) -> str:
+    """How long ago, coarsely: ``42s``, ``5m``, ``3h``, ``2d``."""
+    if not submitted:
+        return ""
+    seconds = max(0, int((now or time.time()) - submitted))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
 
 
 @dataclass
@@ -36,26 +66,34 @@ class CompletionData:
 
     jobs: dict[str, JobEntry] = field(default_factory=dict)
     sites: list[str] = field(default_factory=list)
+    #: Every site seen since the shell started, connected or not (enable_client names a disabled one).
+    seen_sites: set[str] = field(default_factory=set)
+    fetched: float = field(default_factory=time.monotonic)
     _ids: list[str] = field(default_factory=list)
     _names: list[tuple[str, str]] = field(default_factory=list)  # (lower-case name, job_id)
+    _recent: list[str] = field(default_factory=list)  # job IDs, oldest first (newest at the end)
 
     @classmethod
     def from_rows(cls, rows: Iterable[dict]) -> CompletionData:
         data = cls()
         for row in rows:
-            entry = JobEntry(row["job_id"], row.get("job_name") or row.get("name") or "", row.get("status", ""))
+            entry = JobEntry(row["job_id"], row.get("job_name") or row.get("name") or "", row.get("status", ""),
+                             _epoch(row.get("submit_time")))
             data.jobs[entry.job_id] = entry
         data._ids = sorted(data.jobs)
         data._names = sorted((e.name.lower(), e.job_id) for e in data.jobs.values())
+        data._recent = [e.job_id for e in sorted(data.jobs.values(), key=lambda e: e.submitted)]
         return data
 
     def upsert(self, job_id: str, name: str | None, status: str | None) -> None:
         old = self.jobs.get(job_id)
-        entry = JobEntry(job_id, name or (old.name if old else ""), status or (old.status if old else ""))
+        entry = JobEntry(job_id, name or (old.name if old else ""), status or (old.status if old else ""),
+                         old.submitted if old else time.time())
         self.jobs[job_id] = entry
         if old is None:
             bisect.insort(self._ids, job_id)
             bisect.insort(self._names, (entry.name.lower(), job_id))
+            self._recent.append(job_id)
 
     def remove(self, job_id: str) -> None:
         entry = self.jobs.pop(job_id, None)
@@ -65,21 +103,45 @@ class CompletionData:
             i = bisect.bisect_left(index_list, key)  # type: ignore[arg-type]
             if i < len(index_list) and index_list[i] == key:
                 del index_list[i]
+        # _recent keeps the ID; match_jobs skips IDs no longer in jobs.
+
+    def all_sites(self) -> list[str]:
+        return sorted(set(self.sites) | self.seen_sites)
 
     def match_jobs(self, word: str, limit: int = MAX_JOB_COMPLETIONS) -> list[JobEntry]:
-        """Jobs whose ID starts with ``word``, then jobs whose name does (case-insensitive)."""
+        """Jobs whose ID starts with ``word``, then jobs whose name does (case-insensitive), newest first."""
         found: dict[str, JobEntry] = {}
+        if not word:
+            for job_id in reversed(self._recent):
+                if len(found) >= limit:
+                    break
+                if job_id in self.jobs:
+                    found[job_id] = self.jobs[job_id]
+            return list(found.values())
         i = bisect.bisect_left(self._ids, word)
         while i < len(self._ids) and self._ids[i].startswith(word) and len(found) < limit:
             found[self._ids[i]] = self.jobs[self._ids[i]]
             i += 1
+        by_id = sorted(found.values(), key=lambda e: -e.submitted)
+        lowered = word.lower()
+        named: dict[str, JobEntry] = {}
+        i = bisect.bisect_left(self._names, (lowered, ""))
+        while i < len(self._names) and self._names[i][0].startswith(lowered) and len(found) + len(named) < limit:
+            job_id = self._names[i][1]
+            if job_id not in found:
+                named[job_id] = self.jobs[job_id]
+            i += 1
+        return by_id + sorted(named.values(), key=lambda e: -e.submitted)
+
+    def job_names(self, word: str, limit: int = MAX_JOB_COMPLETIONS) -> list[str]:
+        """Distinct job names starting with ``word`` (case-insensitive), in name order."""
+        names: dict[str, None] = {}
         lowered = word.lower()
         i = bisect.bisect_left(self._names, (lowered, ""))
-        while i < len(self._names) and self._names[i][0].startswith(lowered) and len(found) < limit:
-            job_id = self._names[i][1]
-            found.setdefault(job_id, self.jobs[job_id])
+        while i < len(self._names) and self._names[i][0].startswith(lowered) and len(names) < limit:
+            names.setdefault(self.jobs[self._names[i][1]].name, None)
             i += 1
-        return list(found.values())
+        return list(names)
 
 
 class ShellCompleter(Completer):
@@ -89,33 +151,44 @@ class ShellCompleter(Completer):
         themes: Callable[[], list[str]] = list,
         monitored: Callable[[], list[str]] = list,
         engine: Engine = Engine.OURS,
+        stale: Callable[[], None] | None = None,
     ) -> None:
         self._data = data
         self._engine = engine
         self._themes = themes
         self._monitored = monitored
+        self._stale = stale  # called when job data shown is older than STALE_AFTER (a refresh starts)
         self._paths = PathCompleter(only_directories=True, expanduser=True)
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         text = document.text_before_cursor
+        text = text[text.rfind(";") + 1:] if ";" in text else text  # the command being typed
         words = text.split()
         word = "" if not words or text[-1:].isspace() else words[-1]
         done = words if not word else words[:-1]
         if not done:
             yield from self._commands(word)
             return
-        spec = NAMES.get(done[0])
+        spec = command_spec(done[0])
         if spec is None or not spec.supports(self._engine):
             return
+        start = command_line_start(spec, done[1:])
+        if start is not None and not (start == len(done) - 1 and word.startswith("-")):
+            # watch -n 5 list_jobs ...: the inner command completes as a line of its own
+            inner = re.sub(rf"^\s*(\S+\s+){{{start + 1}}}", "", text)
+            yield from self.get_completions(Document(inner, len(inner)), complete_event)
+            return
         param = _param_at(spec, done[1:])
-        if word.startswith("-") or (param is None and not word):
-            yield from self._options(spec, done[1:], word)
         if param is not None and not word.startswith("-"):
-            yield from self._values(param, word, complete_event)
+            yield from self._values(param, word, complete_event, done)
+        # Options where one may come: not in place of a flag's value or a required argument.
+        if word.startswith("-") or (not word and (param is None or not (param.required or param.flag))):
+            yield from self._options(spec, done[1:], word)
 
     def _commands(self, word: str) -> Iterator[Completion]:
+        lowered = word.lower()
         for name in sorted(NAMES):
-            if name.startswith(word) and NAMES[name].supports(self._engine):
+            if name.startswith(lowered) and NAMES[name].supports(self._engine) and name.isidentifier():
                 yield Completion(name, -len(word), display_meta=NAMES[name].summary)
 
     def _options(self, spec: CommandSpec, done: list[str], word: str) -> Iterator[Completion]:
@@ -127,35 +200,66 @@ class ShellCompleter(Completer):
             if flag and flag.startswith(word) and flag not in used:
                 yield Completion(flag, -len(word), display_meta=help_text)
 
-    def _values(self, param: Param, word: str, event: CompleteEvent) -> Iterator[Completion]:
+    def _jobs(self, word: str) -> Iterator[Completion]:
+        data = self._data()
+        if self._stale is not None and time.monotonic() - data.fetched > STALE_AFTER:
+            self._stale()
+        now = time.time()
+        for entry in data.match_jobs(word):
+            yield Completion(entry.job_id, -len(word), display=entry.job_id[:8],
+                             display_meta=visible_line(f"{entry.name}  {entry.status}  {age(entry.submitted, now)}"
+                                                       .rstrip()))
+
+    def _values(self, param: Param, word: str, event: CompleteEvent, done: list[str]) -> Iterator[Completion]:
         kind = param.kind
         if kind is ParamKind.JOB_ID:
-            for entry in self._data().match_jobs(word):
-                yield Completion(entry.job_id, -len(word), display=entry.job_id[:13],
-                                 display_meta=visible(f"{entry.name}  {entry.status}"))
+            yield from self._jobs(word)
+        elif kind is ParamKind.JOB_PREFIX:
+            if word:  # a filter: the typed prefix stays a prefix unless a whole ID is picked
+                yield from self._jobs(word)
+        elif kind is ParamKind.JOB_NAME:
+            yield from (Completion(n, -len(word), display=visible_line(n)) for n in self._data().job_names(word))
         elif kind is ParamKind.MONITOR:
             for job_id in [*self._monitored(), "all"]:
                 if job_id.startswith(word):
                     yield Completion(job_id, -len(word))
         elif kind is ParamKind.CHOICE:
             yield from _plain(param.choices, word)
+        elif kind is ParamKind.SETTING_VALUE:
+            setting = done[1] if len(done) > 1 else ""
+            yield from _plain(SETTINGS.get(setting, ()), word)
         elif kind is ParamKind.COMMAND:
             yield from (Completion(n, -len(word), display_meta=CATALOG[n].summary)
                         for n in sorted(CATALOG) if n.startswith(word) and CATALOG[n].supports(self._engine))
         elif kind is ParamKind.THEME:
             yield from _plain(self._themes(), word)
         elif kind is ParamKind.SITE:
-            yield from _plain(self._data().sites, word)
+            yield from _plain(self._data().all_sites(), word)
         elif kind is ParamKind.TARGET:
-            yield from _plain(["server", *self._data().sites], word)
+            yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"
         elif kind is ParamKind.LOCAL_PATH:
-            yield from self._paths.get_completions(Document(word, len(word)), event)
+            for c in self._paths.get_completions(Document(word, len(word)), event):
+                # A folder completes with its '/', so the next Tab goes inside it.
+                full = os.path.expanduser(word + c.text)
+                slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""
+                yield Completion(c.text + slash, c.start_position, display=c.display_text + slash)
 
 
 def _plain(values: Iterable[str], word: str) -> Iterator[Completion]:
     for value in values:
         if value.startswith(word):
             yield Completion(value, -len(word))
+
+
+def command_line_start(spec: CommandSpec, done: list[str]) -> int | None:
+    """Index in ``done`` (the words after the command) where a COMMAND_LINE parameter starts, if reached."""
+    if not any(p.kind is ParamKind.COMMAND_LINE for p in spec.typed_params):
+        return None
+    for k in range(len(done) + 1):
+        param = _param_at(spec, done[:k])
+        if param is not None and param.kind is ParamKind.COMMAND_LINE and (k == len(done) or done[k][:1] != "-"):
+            return k
+    return None
 
 
 def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:

@@ -2,16 +2,20 @@
 
 The config file is written with comments on first run, so a person can open it and see
 every setting; it is read with ``tomllib`` and checked, with a message naming the key.
+Settings changed in the shell (``theme``, ``set``, ``timing``) are written back into it,
+one line each, keeping the comments. User themes live in the config dir's ``themes/``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.shell.output import DEFAULT_PAGER, Format
+from console.shell.output import DEFAULT_PAGER, Expanded, Format
 from console.shell.themes import DEFAULT_THEME
 
 DEFAULT_CONFIG = f"""\
@@ -21,8 +25,17 @@ DEFAULT_CONFIG = f"""\
 # The NO_COLOR environment variable turns colour off whatever this says.
 theme = "{DEFAULT_THEME}"
 
-# How results are shown: "table" (aligned tables and pretty JSON), "json" or "raw".
+# How results are shown: "table" (tables and aligned records), "json" or "raw".
 format = "table"
+
+# Records shown vertically: "auto" (when a table is wider than the terminal), "on" or "off".
+expanded = "auto"
+
+# Show how long each command's requests took.
+timing = false
+
+# Line editing keys: "emacs" or "vi".
+editing = "emacs"
 
 # Ask before abort_job, delete_job, shutdown, restart and remove_client.
 confirm = true
@@ -58,7 +71,24 @@ class ShellConfig:
     confirm: bool = True
     kit: str = ""
     pager: str = DEFAULT_PAGER
+    expanded: Expanded = Expanded.AUTO
+    timing: bool = False
+    editing: str = "emacs"
     path: Path | None = None
+
+    def remember(self, key: str, value: str | bool) -> None:
+        """Write one setting into the config file (replacing its line, or appending one); a file
+        that cannot be written leaves the setting for this session only."""
+        if self.path is None:
+            return
+        line = f"{key} = {json.dumps(value)}"  # a TOML string or boolean
+        try:
+            text = self.path.read_text()
+            pattern = re.compile(rf"^{re.escape(key)}\s*=.*$", re.MULTILINE)
+            text = pattern.sub(line, text, count=1) if pattern.search(text) else text.rstrip("\n") + f"\n{line}\n"
+            self.path.write_text(text)
+        except OSError:
+            pass
 
 
 def load_config(path: Path | None = None, *, create: bool = True) -> ShellConfig:
@@ -76,9 +106,13 @@ def load_config(path: Path | None = None, *, create: bool = True) -> ShellConfig
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}; fix it or delete it to get the defaults") from None
     config = ShellConfig(path=path)
-    for key, expected in (("theme", str), ("format", str), ("confirm", bool), ("kit", str), ("pager", str)):
+    for key, expected in (("theme", str), ("format", str), ("confirm", bool), ("kit", str), ("pager", str),
+                          ("expanded", str), ("timing", bool), ("editing", str)):
         if key in data and not isinstance(data[key], expected):
             raise ConfigError(f"{path}: '{key}' must be a {expected.__name__}")
+    for key, allowed in (("expanded", [e.value for e in Expanded]), ("editing", ["emacs", "vi"])):
+        if key in data and data[key] not in allowed:
+            raise ConfigError(f"{path}: '{key}' must be {' or '.join(allowed)}")
     config.theme = data.get("theme", config.theme)
     try:
         config.format = Format(data.get("format", config.format))
@@ -87,4 +121,7 @@ def load_config(path: Path | None = None, *, create: bool = True) -> ShellConfig
     config.confirm = data.get("confirm", config.confirm)
     config.kit = data.get("kit", config.kit)
     config.pager = data.get("pager", config.pager)
+    config.expanded = Expanded(data.get("expanded", config.expanded))
+    config.timing = data.get("timing", config.timing)
+    config.editing = data.get("editing", config.editing)
     return config

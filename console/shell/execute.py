@@ -8,6 +8,7 @@ entries below exist only where the client does real work.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,10 +16,10 @@ from typing import Any, Protocol
 
 from console.api.errors import JobNotRunning, NoConnection
 from console.backends.base import Backend
-from console.commands import CATALOG, NAMES, CommandSpec, Engine, Where
+from console.commands import CATALOG, CommandSpec, Engine, Transfer, Where
 from console.shell.monitors import MonitorManager
-from console.shell.output import Format
-from console.shell.parse import ParsedCommand
+from console.shell.output import Expanded, Format, render
+from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command
 from console.shell.refresher import CompletionRefresher
 
 
@@ -44,6 +45,14 @@ class Frontend(Protocol):
 
     def theme_names(self) -> list[str]: ...
 
+    def remember(self, key: str, value: str | bool) -> None:
+        """Keep a changed setting for next time (the interactive shell's config file; a batch keeps nothing)."""
+        ...
+
+    def repaint(self, text: str) -> None:
+        """Show ``text`` on a cleared screen (watch); only the interactive shell can."""
+        ...
+
 
 @dataclass
 class ShellState:
@@ -51,6 +60,8 @@ class ShellState:
     timing: bool = False
     confirm: bool = True
     theme: str = "dark"
+    expanded: Expanded = Expanded.OFF
+    editing: str = "emacs"
 
 
 @dataclass
@@ -83,6 +94,8 @@ class Executor:
         self.frontend = frontend
         self.monitors = monitors
         self.refresher = refresher
+        #: Jobs submitted or cloned in this session, oldest first (the demo asks before leaving them running).
+        self.submitted: list[str] = []
         #: Seconds the last command spent on its work (requests), without the confirmation question
         #: or the pager; None when it never got that far (refused, cancelled at the question).
         self.elapsed: float | None = None
@@ -176,6 +189,7 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
 async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
     job_id = await ex.backend.submit_job(parsed.values["job_folder"], parsed.values.get("submit_token"))
     ex.refresher.note_job(job_id)
+    ex.submitted.append(job_id)
     return Outcome(message=f"Submitted job: {job_id}")
 
 
@@ -183,6 +197,7 @@ async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
 async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
     job_id = await ex.backend.clone_job(parsed.values["job_id"])
     ex.refresher.note_job(job_id)
+    ex.submitted.append(job_id)
     return Outcome(message=f"Cloned as job: {job_id}")
 
 
@@ -213,7 +228,7 @@ async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
 def help_text(engine: Engine, name: str | None = None) -> str:
     """``help`` and ``help NAME`` for the connected engine: only the commands it offers."""
     if name:
-        spec = NAMES.get(name)
+        spec = command_spec(name)  # any case, aliases too: '? LIST_JOBS', 'help quit'
         if spec is None:
             raise CommandFailed(f"no command named '{name}'; type 'help' for the list")
         if not spec.supports(engine):
@@ -266,13 +281,57 @@ async def _theme(ex: Executor, parsed: ParsedCommand) -> Outcome:
         return Outcome(message="\n".join(f"{'*' if n == ex.state.theme else ' '} {n}" for n in names))
     ex.frontend.set_theme(name)
     ex.state.theme = name
+    ex.frontend.remember("theme", name)
     return Outcome(message=f"theme: {name}")
 
 
 @client_side("set")
 async def _set(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    ex.state.format = Format(parsed.values["value"])
-    return Outcome(message=f"format: {ex.state.format.value}")
+    setting, value = parsed.values["setting"], parsed.values["value"]
+    if setting == "format":
+        ex.state.format = Format(value)
+    elif setting == "expanded":
+        ex.state.expanded = Expanded(value)
+    elif setting == "editing":
+        ex.state.editing = value
+    ex.frontend.remember(setting, value)
+    return Outcome(message=f"{setting}: {value}")
+
+
+#: Commands ``watch`` may repeat: those that only show something (repeating a submit would submit again).
+_CHANGES_THINGS = frozenset({"enable_client", "set_timeout", "unset_timeout", "reset_errors", "follow", "unfollow"})
+
+
+def watchable(spec: CommandSpec) -> bool:
+    return spec.name == "monitors" or (spec.where is Where.SERVER and spec.transfer is Transfer.NONE
+                                       and not spec.destructive and spec.name not in _CHANGES_THINGS)
+
+
+@client_side("watch")
+async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    """Run a showing command again every ``interval`` seconds, its output redrawn in place, until Ctrl-C
+    (which cancels this task: the shell says "watch stopped")."""
+    if not ex.frontend.interactive:
+        raise CommandFailed("watch needs the interactive console; a script can run the command in a loop")
+    line, interval = parsed.values["command"], parsed.values["interval"]
+    try:
+        inner = parse_command(line)
+    except UsageError as exc:
+        raise CommandFailed(f"watch: {exc}") from None
+    if inner is None or not watchable(inner.spec):
+        name = inner.spec.name if inner else "nothing"
+        raise CommandFailed(f"watch repeats commands that only show something, not {name}; e.g. watch -n 5 list_jobs")
+    while True:
+        started = time.monotonic()
+        try:
+            outcome = await ex.run(inner)
+            parts = [render(outcome.result, ex.state.format, None, ex.state.expanded)] if outcome.result is not None else []
+            text = "\n".join(p for p in [*parts, outcome.message or ""] if p)
+        except Exception as exc:  # shown in place; the next round tries again
+            text = explain(exc, inner)
+        stamp = time.strftime("%H:%M:%S")
+        ex.frontend.repaint(f"Every {interval:g} s: {line}    {stamp}    (Ctrl-C stops)\n\n{text}")
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
 @client_side("refresh")
@@ -284,6 +343,7 @@ async def _refresh(ex: Executor, parsed: ParsedCommand) -> Outcome:
 @client_side("timing")
 async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
     ex.state.timing = parsed.values["state"] == "on"
+    ex.frontend.remember("timing", ex.state.timing)
     return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
 
 

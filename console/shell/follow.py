@@ -10,6 +10,8 @@ log followed again from where the server is then (lines written meanwhile are no
 
 from __future__ import annotations
 
+import asyncio
+
 from console.api.errors import NoConnection
 from console.backends.base import Backend, LogStream
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
@@ -25,16 +27,62 @@ def log_block(target: str, lines: list[str]) -> str:
 
 
 class LogPrinter:
-    """``on_lines`` for a followed log: hands each batch of lines to the monitors' output."""
+    """``on_lines`` for a followed log: hands the lines to the monitors' output.
 
-    def __init__(self, monitors: MonitorManager) -> None:
+    Above a prompt (``paced``) lines are printed in one block at most every
+    ``FLUSH_SECONDS`` and at most ``MAX_LINES_PER_FLUSH`` of them: a log written faster than
+    anyone can read would otherwise redraw the prompt thousands of times a second and make
+    typing lag. The newest lines are the ones shown; a line says how many were passed over
+    (``get_job_logs`` has them all). In a batch every line is printed as it comes.
+    """
+
+    FLUSH_SECONDS = 0.1
+    MAX_LINES_PER_FLUSH = 200
+
+    def __init__(self, monitors: MonitorManager, paced: bool = True) -> None:
         self.monitors = monitors
-        self.lines = 0
+        self.paced = paced
+        self.lines = 0  # lines received
+        self.skipped = 0  # lines received but not shown
+        self._pending: list[tuple[str, str]] = []  # (target, line)
+        self._passed = 0  # lines dropped from _pending since the last flush
+        self._flush: asyncio.TimerHandle | None = None
 
     def __call__(self, target: str, lines: list[str]) -> None:
-        if lines:
-            self.lines += len(lines)
+        if not lines:
+            return
+        self.lines += len(lines)
+        if not self.paced:
             self.monitors.emit(log_block(target, lines), "class:log", None)
+            return
+        self._pending += [(target, line) for line in lines]
+        overflow = len(self._pending) - self.MAX_LINES_PER_FLUSH
+        if overflow > 0:  # only the newest can still be shown
+            del self._pending[:overflow]
+            self._passed += overflow
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        self._flush = None
+        pending, passed, self._pending, self._passed = self._pending, self._passed, [], 0
+        self.skipped += passed
+        blocks = []
+        if passed:
+            blocks.append(f"[... {passed} log lines passed over: more than "
+                          f"{self.MAX_LINES_PER_FLUSH / self.FLUSH_SECONDS:,.0f} lines/s; get_job_logs has them ...]")
+        start = 0
+        for i in range(1, len(pending) + 1):  # consecutive lines of one target: one block
+            if i == len(pending) or pending[i][0] != pending[start][0]:
+                blocks.append(log_block(pending[start][0], [line for _, line in pending[start:i]]))
+                start = i
+        if blocks:
+            self.monitors.emit("\n".join(blocks), "class:log", None)
+
+    def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self.flush()
 
 
 async def _keep_following(backend: Backend, monitors: MonitorManager, stream: LogStream, target: str,
@@ -42,6 +90,7 @@ async def _keep_following(backend: Backend, monitors: MonitorManager, stream: Lo
     try:
         while True:
             await stream.done.wait()
+            printer.close()
             if not isinstance(stream.error, NoConnection):
                 break
             await stream.close()
@@ -53,6 +102,7 @@ async def _keep_following(backend: Backend, monitors: MonitorManager, stream: Lo
             monitors.emit(f"log of {stream.job_id[:8]} ({visible(stream.name)}) ended with the job",
                           "class:status.completed", None)
     finally:
+        printer.close()
         await stream.close()
 
 
@@ -67,7 +117,7 @@ async def start_follow(ex: Executor, job_id: str, target: str, lines: int) -> Ou
     if ex.frontend.interactive:  # one follow per job: a new one replaces the last (the server keeps one)
         meta = await ex.backend.get_job_meta(job_id)
         await ex.monitors.stop(meta["job_id"], watches="log")
-    printer = LogPrinter(ex.monitors)
+    printer = LogPrinter(ex.monitors, paced=ex.frontend.interactive)
     stream = await ex.backend.follow_log(job_id, target, lines, printer)  # bad job or target: fails here
     if not ex.frontend.interactive:
         try:

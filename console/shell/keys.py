@@ -2,15 +2,25 @@
 
 Ctrl-C clears the line and never leaves the shell (the prompt's default would raise);
 Ctrl-D on an empty line leaves as ``bye`` does (prompt_toolkit's default, kept);
-Ctrl-Space opens the completion menu.
+Ctrl-Space opens the completion menu. Tab completes at once, even while completion-while-
+typing is still working on the last keystroke (prompt_toolkit would drop that Tab): the
+completer is local and fast, so it is asked directly. Enter on a highlighted completion
+takes it without running the line (pgcli's way). Ctrl-X Ctrl-E edits the line in
+``$EDITOR`` (prompt_toolkit's binding, on in both editing modes). F2 toggles the output
+format between table and json, F3 expanded output, F4 vi/emacs keys (the toolbar shows them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.filters import completion_is_selected
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 
-def build_key_bindings() -> KeyBindings:
+def build_key_bindings(toggle: Callable[[str], None] | None = None) -> KeyBindings:
+    """``toggle(name)`` flips a setting ("format", "expanded", "editing") for the F-keys."""
     bindings = KeyBindings()
 
     @bindings.add("c-c")
@@ -22,5 +32,29 @@ def build_key_bindings() -> KeyBindings:
     @bindings.add("c-space")
     def _complete(event: KeyPressEvent) -> None:
         event.current_buffer.start_completion(select_first=False)
+
+    @bindings.add("tab")
+    def _tab(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if buffer.complete_state is not None and buffer.complete_state.completions:
+            buffer.complete_next()
+            return
+        completer = buffer.completer
+        if completer is None:
+            return
+        found = list(completer.get_completions(buffer.document, CompleteEvent(completion_requested=True)))
+        if len(found) == 1:
+            buffer.cancel_completion()
+            buffer.apply_completion(found[0])
+        elif found:
+            buffer.start_completion(insert_common_part=True, select_first=False)
+
+    @bindings.add("enter", filter=completion_is_selected)
+    def _take_completion(event: KeyPressEvent) -> None:
+        event.current_buffer.complete_state = None
+
+    if toggle is not None:
+        for key, setting in (("f2", "format"), ("f3", "expanded"), ("f4", "editing")):
+            bindings.add(key)(lambda event, setting=setting: toggle(setting))
 
     return bindings

@@ -1,40 +1,117 @@
-"""A Pygments lexer for the console's command language, built from the command registry."""
+"""Highlighting of the command line, by the registry's grammar (the same one completion uses).
+
+Each word is coloured by what it is *for*: the command, an option, or the kind of the
+parameter it fills (a job ID or prefix, a site or target, a number, a path), so a job-ID
+prefix looks the same at 2 characters as at 36, and ``site-1`` looks the same after
+``check_status client`` as after ``ls``. A first word that is still a prefix of a command
+is not an error while it is being typed. Style classes are Pygments' (``pygments.keyword``,
+...), so every theme file applies unchanged.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from pygments.lexer import RegexLexer, bygroups
-from pygments.token import Comment, Keyword, Name, Number, String, Text, Whitespace
+from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.lexers import Lexer
 
-from console.commands import NAMES
+from console.commands import NAMES, CommandSpec, Param, ParamKind
+from console.shell.completion import _param_at
+from console.shell.parse import YES_FLAGS, command_spec, is_number
+
+KEYWORD = "class:pygments.keyword"
+ERROR = "class:pygments.name.exception"
+OPTION = "class:pygments.name.attribute"
+JOB = "class:pygments.name.constant"
+PLACE = "class:pygments.name.builtin"  # sites, targets, choices
+NUMBER = "class:pygments.literal.number"
+STRING = "class:pygments.literal.string"
+COMMENT = "class:pygments.comment"
+
+_PIECES = re.compile(r"""(?P<space>\s+)|(?P<comment>#.*)|(?P<sep>;)|(?P<sink>[|>][^;]*)"""
+                     r"""|(?P<word>(?:"[^"]*"?|'[^']*'?|[^\s;'"#|>]+|\#)+)""")
+_KIND_STYLE = {
+    ParamKind.JOB_ID: JOB, ParamKind.JOB_PREFIX: JOB, ParamKind.MONITOR: JOB,
+    ParamKind.SITE: PLACE, ParamKind.TARGET: PLACE, ParamKind.CHOICE: PLACE, ParamKind.SETTING_VALUE: PLACE,
+    ParamKind.THEME: PLACE, ParamKind.COMMAND: KEYWORD,
+    ParamKind.INT: NUMBER, ParamKind.FLOAT: NUMBER, ParamKind.LOCAL_PATH: STRING, ParamKind.OPTIONS: OPTION,
+}
 
 
-def _words(names: list[str]) -> str:
-    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+def _value_style(param: Param | None, word: str) -> str:
+    if param is None:
+        return ERROR  # more words than the command takes
+    if word[:1] in "\"'":
+        return STRING
+    return _KIND_STYLE.get(param.kind, "")
 
 
-class CommandLexer(RegexLexer):
-    name = "flare-console"
-    aliases = ["flare-console"]
+def highlight(line: str, at_end: bool = True) -> StyleAndTextTuples:
+    """Styled fragments of one line; ``at_end``: the cursor is at its end (the last word is being typed)."""
+    fragments: StyleAndTextTuples = []
+    spec: CommandSpec | None = None
+    words: list[str] = []
+    pieces = list(_PIECES.finditer(line))
+    for index, match in enumerate(pieces):
+        text, kind = match.group(), match.lastgroup
+        if kind == "space":
+            fragments.append(("", text))
+        elif kind == "comment":
+            fragments.append((COMMENT, text))
+        elif kind == "sink":  # > FILE, | PIPELINE: the output's way, not the command's arguments
+            fragments += [(OPTION, text[:2] if text.startswith(">>") else text[0]),
+                          (STRING, text[2:] if text.startswith(">>") else text[1:])]
+        elif kind == "sep":
+            spec, words = None, []
+            fragments.append(("", text))
+        elif not words:  # the command
+            words.append(text)
+            spec = command_spec(text)
+            typing = at_end and index == len(pieces) - 1
+            if spec is not None:
+                fragments.append((KEYWORD, text))
+            elif typing and any(name.startswith(text.lower()) for name in NAMES):
+                fragments.append(("", text))  # still being typed: not an error yet
+            else:
+                fragments.append((ERROR, text))
+        else:
+            if spec is None:
+                style = ""
+            elif text.startswith("-") and not is_number(text):
+                style = OPTION if _is_option(spec, text, words) else ERROR
+                if at_end and index == len(pieces) - 1 and style is ERROR:
+                    style = OPTION  # a flag being typed
+            else:
+                param = _param_at(spec, words[1:])
+                if param is not None and param.kind is ParamKind.COMMAND_LINE:  # watch CMD: a command again
+                    fragments += highlight(line[match.start():], at_end)
+                    return fragments
+                style = _value_style(param, text)
+            words.append(text)
+            fragments.append((style, text))
+    return fragments
 
-    tokens = {
-        "root": [
-            (r"\s+", Whitespace),
-            (r"#.*$", Comment.Single),
-            (rf"({_words(list(NAMES))})(?=\s|$)", Keyword, "args"),
-            (r"\S+", Name.Exception, "args"),  # not a command: shown as an error
-        ],
-        "args": [
-            (r"\s+", Whitespace),
-            (r"#.*$", Comment.Single),
-            (r"(--?[A-Za-z][\w-]*)", bygroups(Name.Attribute)),
-            (r"\b(server|client|all|@ALL)\b", Name.Builtin),
-            (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", Name.Constant),
-            (r"\b[0-9a-f]{4,8}(-[0-9a-f]{0,4})*\b(?![\w./])", Name.Constant),
-            (r"-?\d+(\.\d+)?\b(?![\w./])", Number),
-            (r"(~|\.{1,2})?/\S*|\S+/\S*", String.Other),
-            (r"\"[^\"]*\"?|'[^']*'?", String),
-            (r"\S+", Text),
-        ],
-    }
+
+def _is_option(spec: CommandSpec, text: str, words: list[str]) -> bool:
+    flags = {p.flag for p in spec.typed_params if p.flag}
+    takes_options = any(p.kind is ParamKind.OPTIONS for p in spec.typed_params)
+    return text in flags or (spec.destructive and text in YES_FLAGS) or takes_options
+
+
+class CommandLexer(Lexer):
+    """prompt_toolkit lexer over ``highlight``, one line of the buffer at a time."""
+
+    def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
+        lines = document.lines
+        cursor_row = document.cursor_position_row
+
+        def line(number: int) -> StyleAndTextTuples:
+            if number >= len(lines):
+                return []
+            text = lines[number]
+            at_end = number == cursor_row and document.cursor_position_col >= len(text)
+            return highlight(text, at_end)
+
+        return line

@@ -74,7 +74,7 @@ async def _main(args: argparse.Namespace) -> int:
     from console.shell.app import InteractiveShell
 
     config.format = fmt
-    return await InteractiveShell(backend, config).run()
+    return await InteractiveShell(backend, config, demo=getattr(args, "demo", False)).run()
 
 
 def run_shell(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Rendering results: aligned tables for lists, pretty JSON for dicts, raw on request.
+"""Rendering results by format (tables and records for people, exact JSON, the server's raw text).
 
 Also the pager: output taller than the screen goes through ``$PAGER`` (default
 ``less -SRXF``) in the interactive shell only.
@@ -14,6 +14,7 @@ import subprocess
 from enum import StrEnum
 from typing import Any
 
+from console.shell.human import Expanded, human, table
 from console.shell.safe_text import visible
 
 DEFAULT_PAGER = "less -SRXF"
@@ -25,57 +26,29 @@ class Format(StrEnum):
     RAW = "raw"
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return visible(str(value))  # before widths are measured, so columns stay aligned
+def render(result: Any, fmt: Format, width: int | None = None, expanded: Expanded = Expanded.AUTO) -> str:
+    """``table``: for people (``human``); ``json``: exact, pretty; ``raw``: the server's text as it came.
 
-
-def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    if not rows:
-        return "(none)"
-    if columns is None:
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
-    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
-    lines = ["  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
-
-
-def render(result: Any, fmt: Format) -> str:
-    """``result`` for the terminal: control characters from the server shown visibly, except in
-    JSON, which escapes them itself and stays exact."""
-    text = _render(result, fmt)
+    Control characters from the server are shown visibly, except in JSON, which escapes them
+    itself and stays exact.
+    """
+    text = _render(result, fmt, width, expanded)
     return text if fmt is Format.JSON else visible(text)
 
 
-def _render(result: Any, fmt: Format) -> str:
-    if result is None:
-        return "" if fmt is Format.TABLE else ("null" if fmt is Format.JSON else "None")
+def _render(result: Any, fmt: Format, width: int | None, expanded: Expanded) -> str:
     if fmt is Format.JSON:
         return json.dumps(result, indent=2, default=str)
     if fmt is Format.RAW:
-        return result if isinstance(result, str) else repr(result)
-    if isinstance(result, str):
-        return result
+        if result is None:
+            return ""
+        return result if isinstance(result, str) else json.dumps(result, default=str)
+    if result is None:
+        return ""
     logs = _logs(result)
     if logs is not None:
         return logs
-    if isinstance(result, dict) and len(result) == 1:
-        (inner,) = result.values()  # e.g. {"client_status": [rows]}: the rows are the answer
-        if isinstance(inner, list) and inner and all(isinstance(r, dict) for r in inner):
-            return table(inner)
-    if isinstance(result, list) and all(isinstance(r, dict) for r in result):
-        return table(result)
-    if isinstance(result, list):
-        return "\n".join(_cell(item) for item in result) or "(none)"
-    return json.dumps(result, indent=2, default=str)
+    return human(result, width or shutil.get_terminal_size((80, 24)).columns, expanded)
 
 
 def _logs(result: Any) -> str | None:
@@ -91,8 +64,13 @@ def _logs(result: Any) -> str | None:
     return "\n".join(parts) or "(no logs)"
 
 
-def needs_pager(text: str) -> bool:
-    return text.count("\n") + 1 > shutil.get_terminal_size((80, 24)).lines - 2
+def needs_pager(text: str, fmt: Format = Format.TABLE) -> bool:
+    """Taller than the screen, or (a table) wider than it: wide tables wrap into mush otherwise.
+    JSON and raw text are made to be copied whole, so only their height counts."""
+    size = shutil.get_terminal_size((80, 24))
+    lines = text.split("\n")
+    wide = fmt is Format.TABLE and max(len(line) for line in lines) > size.columns
+    return len(lines) > size.lines - 2 or wide
 
 
 def page(text: str, pager: str | None = None) -> bool:
@@ -105,3 +83,6 @@ def page(text: str, pager: str | None = None) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+__all__ = ["DEFAULT_PAGER", "Expanded", "Format", "needs_pager", "page", "render", "table"]

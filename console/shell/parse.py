@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.commands import NAMES, CommandSpec, Param, ParamKind
+from console.commands import NAMES, SETTINGS, CommandSpec, Param, ParamKind
 
 YES_FLAGS = ("--yes", "-y")
 
@@ -99,6 +99,42 @@ def split_commands(text: str) -> list[str]:
     return [c.strip() for c in commands if c.strip()]
 
 
+@dataclass(frozen=True)
+class Sink:
+    """Where a command's output goes instead of the screen: ``> FILE``, ``>> FILE`` or ``| PIPELINE``."""
+
+    kind: str  # ">", ">>" or "|"
+    target: str  # a file name, or a shell pipeline (run by /bin/sh, the user's own line)
+
+
+def split_sink(line: str) -> tuple[str, Sink | None]:
+    """``list_jobs -m 5 | grep RUNNING`` -> (``list_jobs -m 5``, Sink("|", "grep RUNNING")).
+
+    Only an unquoted ``|`` or ``>`` outside a comment counts (quote a pattern that holds one).
+    """
+    quote = ""
+    for i, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line, None
+        elif char in "|>":
+            kind = ">>" if line.startswith(">>", i) else char
+            target = line[i + len(kind):].strip()
+            if not target:
+                raise UsageError(f"'{kind}' needs {'a command to pipe into' if kind == '|' else 'a file name'} "
+                                 f"after it, e.g. list_jobs {kind} {'grep RUNNING' if kind == '|' else 'jobs.txt'}")
+            if kind != "|":
+                words = split_line(target)
+                if len(words) != 1:
+                    raise UsageError(f"'{kind}' takes one file name, not '{target}' (quote a name with spaces)")
+                target = words[0]
+            return line[:i].rstrip(), Sink(kind, target)
+    return line, None
+
+
 def command_spec(word: str) -> CommandSpec | None:
     """The command a typed word names: any case, aliases included (``QUIT``, ``?``, ``\\q``)."""
     return NAMES.get(word) or NAMES.get(word.lower())
@@ -146,8 +182,12 @@ def parse_command(line: str) -> ParsedCommand | None:
                 raise UsageError(f"{spec.name}: {token} needs a value; usage: {spec.usage()}")
             else:
                 parsed.values[param.name] = _convert(param, rest.pop(0), spec)
-        elif token.startswith("-") and len(token) > 1 and not _is_number(token):
+        elif token.startswith("-") and len(token) > 1 and not is_number(token):
             raise UsageError(f"{spec.name}: unknown option {token}; usage: {spec.usage()}")
+        elif index < len(positionals) and positionals[index].kind is ParamKind.COMMAND_LINE:
+            parsed.values[positionals[index].name] = shlex.join([token, *rest])  # parsed when it runs
+            rest.clear()
+            index += 1
         elif index < len(positionals):
             parsed.values[positionals[index].name] = _convert(positionals[index], token, spec)
             index += 1
@@ -155,6 +195,10 @@ def parse_command(line: str) -> ParsedCommand | None:
             raise UsageError(f"{spec.name}: unexpected argument '{token}'; usage: {spec.usage()}")
     if options_bag is not None and bag:
         parsed.values[options_bag.name] = " ".join(bag)
+    setting = parsed.values.get("setting")
+    if setting in SETTINGS and parsed.values.get("value") not in (None, *SETTINGS[setting]):
+        raise UsageError(f"{spec.name}: {setting} must be one of {', '.join(SETTINGS[setting])}, "
+                         f"not '{parsed.values['value']}'; usage: {spec.usage()}")
     for param in params:
         if param.name not in parsed.values:
             if param.required:
@@ -163,7 +207,7 @@ def parse_command(line: str) -> ParsedCommand | None:
     return parsed
 
 
-def _is_number(token: str) -> bool:
+def is_number(token: str) -> bool:
     try:
         float(token)
     except ValueError:

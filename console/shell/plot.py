@@ -27,7 +27,6 @@ from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
-from uniplot import plot_to_string
 
 from console.api.async_session import is_final
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
@@ -97,6 +96,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color: bool) -> str:
     """One chart per metric, stacked; ``color`` False draws ASCII marks and no escape codes."""
+    # Imported here, not at the top: uniplot brings numpy (about half a second), which the console
+    # should not pay before its first prompt, only when a chart is drawn.
+    from uniplot import plot_to_string
+
     charts = []
     for metric in names:
         series = metrics.series(metric)
@@ -133,6 +136,7 @@ class LivePlot:
     def __init__(self, ex: Executor, meta: dict[str, Any], metrics: RoundMetrics, wanted: str | None,
                  color: bool) -> None:
         self.ex, self.meta, self.metrics, self.wanted, self.color = ex, meta, metrics, wanted, color
+        self.num_rounds: int | None = None
         kb = KeyBindings()
 
         @kb.add("q")
@@ -153,13 +157,17 @@ class LivePlot:
             body = f"{self._title()}: waiting for the first round to finish..."
         else:
             body = draw(self.metrics, _chosen(self.metrics, self.wanted), self._title(), width, self.color)
-        return ANSI(body + "\n(q leaves; the chart follows the job until it ends)")
+        last = max(self.metrics.rounds, default=0)
+        of = f"/{self.num_rounds}" if self.num_rounds else ""
+        return ANSI(body + f"\n(round {last}{of} done; q leaves; the chart follows the job until it ends)")
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         if data.get("job_id") != self.meta["job_id"]:
             return
         if topic == "job_progress" and isinstance(data.get("data"), dict):
             self.metrics.add(data["data"])
+            if _number(data["data"].get("num_rounds")):
+                self.num_rounds = int(data["data"]["num_rounds"])
         elif topic == "job_status":
             self.meta["status"] = data.get("status", self.meta.get("status"))
             if is_final(self.meta["status"]) and self.app.is_running:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from console.backends.base import Backend
@@ -33,6 +34,7 @@ class CompletionRefresher:
         site = data.get("site")
         if topic == "site_status" and isinstance(site, str):
             up = data.get("status") == "connected"
+            target.seen_sites.add(site)
             target.sites = sorted((set(target.sites) | {site}) if up else (set(target.sites) - {site}))
             return
         job_id = data.get("job_id")
@@ -60,11 +62,19 @@ class CompletionRefresher:
             rows = await self.backend.list_jobs()
             fresh = CompletionData.from_rows(rows)
             fresh.sites = await self.backend.site_names()
+            fresh.seen_sites = self.data.seen_sites | set(fresh.sites)
             for topic, data in self._pending:
                 self._apply(fresh, topic, data)
             self.data = fresh
         finally:
             self._pending = None
+
+    def stale(self) -> None:
+        """Completion showed job data older than it should be: refresh it in the background, unless
+        a refresh is under way (called from completion, on the loop)."""
+        if (self._task is None or self._task.done()) and self.backend.connected:
+            self.refresh()
+            self.data.fetched = time.monotonic()  # one refresh per stale period, even if this one fails
 
     async def keep_fresh(self, every: float) -> None:
         """Refresh every ``every`` seconds, for engines that push nothing (FLARE): jobs others

@@ -1,6 +1,6 @@
 """Themes: TOML data files in ``themes/`` turned into prompt_toolkit styles.
 
-Themes are found beside the source tree (a checkout or an editable install) and in
+Themes are found in the user's config folder (``~/.config/flare-console/themes``), beside the source tree (a checkout or an editable install) and in
 ``<prefix>/share/flare-console/themes`` where a regular install puts them. A theme may
 take its highlighting from a Pygments style (``pygments_style = "monokai"``).
 """
@@ -39,8 +39,12 @@ class Theme:
 
 
 def theme_dirs() -> list[Path]:
+    """Where themes are found, first wins: the user's (config dir), then the shipped ones."""
+    from console.shell.config import config_dir
+
     here = Path(__file__).resolve()
-    candidates = [here.parent.parent.parent / "themes", Path(sys.prefix) / "share" / "flare-console" / "themes"]
+    candidates = [config_dir() / "themes", here.parent.parent.parent / "themes",
+                  Path(sys.prefix) / "share" / "flare-console" / "themes"]
     return [d for d in candidates if d.is_dir()]
 
 

@@ -1,4 +1,4 @@
-"""The bottom toolbar: who and where, connection state, monitors, output format."""
+"""The bottom toolbar: who and where, connection state, monitors, and the F-key settings."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class ToolbarState:
     monitors: Callable[[], int]
     format: Callable[[], str]
     reconnecting: Callable[[], bool]
+    expanded: Callable[[], str] = lambda: "auto"
+    editing: Callable[[], str] = lambda: "emacs"
 
 
 def render_toolbar(state: ToolbarState) -> StyleAndTextTuples:
@@ -32,6 +34,8 @@ def render_toolbar(state: ToolbarState) -> StyleAndTextTuples:
         ("class:bottom-toolbar", visible(f" {state.user} on {state.server} ")),
         *link,
         ("class:bottom-toolbar", f" monitors: {count} "),
-        ("class:bottom-toolbar", f" format: {state.format()} "),
-        ("class:bottom-toolbar", " Tab: complete  help: commands  Ctrl-D: leave "),
+        ("class:bottom-toolbar", f" [F2] format: {state.format()} "),
+        ("class:bottom-toolbar", f" [F3] expanded: {state.expanded()} "),
+        ("class:bottom-toolbar", f" [F4] keys: {state.editing()} "),
+        ("class:bottom-toolbar", " help: commands  Ctrl-D: leave "),
     ]

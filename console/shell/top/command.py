@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
+from console.shell import follow  # a module: the two import each other through execute
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
-from console.shell.follow import start_follow
 from console.shell.parse import ParsedCommand
 from console.shell.top.view import TopView
 
@@ -23,5 +23,5 @@ async def _top(ex: Executor, parsed: ParsedCommand) -> Outcome:
     finally:
         ex.monitors.emit = emit
     if result is not None and result[0] == "follow":
-        return await start_follow(ex, result[1], "all", 10)
+        return await follow.start_follow(ex, result[1], "all", 10)
     return Outcome()

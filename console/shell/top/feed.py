@@ -65,15 +65,13 @@ class TopFeed:
         running: dict[str, int] = {}
         if clients:
             per_site = await request("check_status", {"target_type": "client"})
-            for entry in per_site.get("client_status", []) if isinstance(per_site, dict) else []:
-                if isinstance(entry, dict) and entry.get("job_id") and entry.get("client_name"):
-                    running[entry["client_name"]] = running.get(entry["client_name"], 0) + 1
+            for name, job_id in _site_jobs(per_site):
+                if job_id and job_id.lower() not in ("no_jobs", "none", "-"):
+                    running[name] = running.get(name, 0) + 1
         self.model.apply_sites(clients, running)
         if clients:
             with contextlib.suppress(Exception):  # a role without 'operate' still sees the rest
-                infos = await request("sys_info", {"target_type": "client"})
-                if isinstance(infos, dict):
-                    self.model.apply_sys_info(infos)
+                self.model.apply_sys_info(await request("sys_info", {"target_type": "client"}))
         rows = await request("list_jobs", {"reverse": True, "limit": MAX_JOBS})
         self.model.apply_jobs(rows if isinstance(rows, list) else [])
         for row in [r for r in self.model.jobs.values() if r.running]:
@@ -91,3 +89,23 @@ class TopFeed:
             found = find_round(stats)
             if found is not None:
                 self.model.apply_progress(job_id, found)
+
+
+def _site_jobs(answer: Any) -> list[tuple[str, str]]:
+    """(site, job ID) pairs of ``check_status client``: ours ``client_status`` as dicts, FLARE's
+    ``client_statuses`` as a table whose first row names the columns."""
+    if not isinstance(answer, dict):
+        return []
+    pairs = []
+    for entry in answer.get("client_status") or []:
+        if isinstance(entry, dict):
+            pairs.append((str(entry.get("client_name", "")), str(entry.get("job_id") or "")))
+    table = answer.get("client_statuses") or []
+    if table and isinstance(table[0], list):
+        head = [str(h).lower() for h in table[0]]
+        at_site = next((i for i, h in enumerate(head) if "client" in h), 0)
+        at_job = next((i for i, h in enumerate(head) if "job" in h), None)
+        for row in table[1:]:
+            if isinstance(row, list) and at_job is not None and len(row) > max(at_site, at_job):
+                pairs.append((str(row[at_site]), str(row[at_job] or "")))
+    return pairs

@@ -87,6 +87,30 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _float(value: Any) -> float | None:
+    if _number(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _per_site(infos: Any) -> dict[str, dict[str, Any]]:
+    if isinstance(infos, dict):
+        return {k: v for k, v in infos.items() if isinstance(v, dict)}
+    found: dict[str, dict[str, Any]] = {}
+    name = None
+    for item in infos if isinstance(infos, list) else []:
+        if isinstance(item, str) and item.startswith("Client: "):
+            name = item[len("Client: "):].strip()
+        elif isinstance(item, dict) and name:
+            found[name], name = item, None
+    return found
+
+
 def find_round(stats: Any) -> dict[str, Any] | None:
     """The part of ``show_stats`` that tells the round: ours (``Workflow``: round, num_rounds, ...)
     or FLARE's controllers (``current_round``, ``num_rounds``), wherever it is nested."""
@@ -178,22 +202,24 @@ class TopModel:
                 site.running_jobs = 0
         self._changed()
 
-    def apply_sys_info(self, infos: dict[str, Any]) -> None:
-        """``sys_info client``: ours gives cpu_seconds and memory_rss_mib, FLARE's the machine's memory."""
+    def apply_sys_info(self, infos: Any) -> None:
+        """``sys_info client``: ours ``{site: {cpu_seconds, memory_rss_mib, ...}}``; FLARE's
+        ``["Client: site-1", {percent, ...}, ...]`` (the machine's memory, numbers as strings)."""
         now = time.monotonic()
-        for name, info in infos.items():
-            if not isinstance(info, dict) or name not in self.sites:
+        for name, info in _per_site(infos).items():
+            if name not in self.sites:
                 continue
             site = self.sites[name]
-            cpu = info.get("cpu_seconds")
-            if _number(cpu):
+            cpu = _float(info.get("cpu_seconds"))
+            if cpu is not None:
                 if site._cpu is not None and now > site._cpu[1]:
                     site.cpu_percent = max(cpu - site._cpu[0], 0.0) / (now - site._cpu[1]) * 100
-                site._cpu = (float(cpu), now)
-            if _number(info.get("memory_rss_mib")):
-                site.memory = f"{info['memory_rss_mib']:.0f} MiB"
-            elif _number(info.get("percent")):
-                site.memory = f"{info['percent']:.0f}% of RAM"
+                site._cpu = (cpu, now)
+            rss, percent = _float(info.get("memory_rss_mib")), _float(info.get("percent"))
+            if rss is not None:
+                site.memory = f"{rss:.0f} MiB"
+            elif percent is not None:
+                site.memory = f"{percent:.0f}% of RAM"
         self._changed()
 
     def apply_jobs(self, rows: list[dict[str, Any]]) -> None:

@@ -1,0 +1,167 @@
+"""Results for people: tables for lists, aligned key/value records, local times, whole seconds.
+
+Owns only the ``table`` format's look; ``json`` and ``raw`` stay exact (``output.py``).
+Works on the answers' shapes, not on command names, so every command (on either engine)
+gets the same treatment: a list of rows is a table, a mapping is a record, a mapping of
+per-target mappings (``report_version all``) is a table with a ``target`` column.
+Expanded (vertical) records replace a table that is wider than the terminal in ``auto``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import time
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from console.shell.safe_text import visible_line
+
+#: Epochs from 2001 to 2286: a number in a ``*_time`` field in this range is a point in time.
+_EPOCH_RANGE = (1e9, 1e10)
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?$")
+_DURATION = re.compile(r"^(-?\d+ days?, )?\d+:\d\d:\d\d\.\d+$")
+#: Servers (FLARE's report_resources) may answer a mapping as its Python text; read back as data
+#: with ``ast.literal_eval`` (literals only, never code), and only when short.
+_REPR_LIMIT = 4096
+
+
+class Expanded(StrEnum):
+    ON = "on"
+    OFF = "off"
+    AUTO = "auto"
+
+
+def local_time(value: float | str) -> str:
+    """An epoch or ISO-8601 time as local ``YYYY-MM-DD HH:MM:SS``."""
+    if isinstance(value, str):
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S") if stamp.tzinfo else stamp.strftime("%Y-%m-%d %H:%M:%S")
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+
+
+def seconds(value: float) -> str:
+    """A duration in seconds to the second: ``42s``, ``3:07``, ``1:02:03``."""
+    whole = int(round(value))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}" if minutes else f"{secs}s"
+
+
+def _from_repr(text: str) -> Any:
+    if len(text) > _REPR_LIMIT or not (text[:1] in "{[" and text[-1:] in "}]"):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def cell(key: str, value: Any) -> str:
+    """One value as text, by what its key says it is."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    low = key.lower()
+    if isinstance(value, int | float):
+        if (low.endswith("time") or low.endswith("_at")) and _EPOCH_RANGE[0] <= value < _EPOCH_RANGE[1]:
+            return local_time(value)
+        if low.endswith("seconds") or low == "duration":
+            return seconds(value)
+        return f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        if _ISO.match(value):
+            return local_time(value)
+        if _DURATION.match(value):
+            return value.rsplit(".", 1)[0]
+        return visible_line(value)  # before widths are measured, so columns stay aligned
+    if isinstance(value, list) and not value:
+        return "(none)"
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        return ", ".join(cell(key, v) for v in value)
+    return visible_line(json.dumps(value, separators=(", ", ": "), default=str))
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "(none)"
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [[cell(col, row.get(col)) for col in columns] for row in rows]
+    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
+    lines = ["  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def record(data: dict[str, Any], indent: str = "") -> str:
+    """Aligned ``key  value`` lines; nested mappings indented under their key, rows as a table."""
+    if not data:
+        return f"{indent}(empty)"
+    width = max(len(str(k)) for k in data)
+    lines = []
+    for key, value in data.items():
+        value = _from_repr(value) if isinstance(value, str) else value
+        if isinstance(value, dict) and value:
+            lines += [f"{indent}{key}:", record(value, indent + "  ")]
+        elif _is_rows(value):
+            lines += [f"{indent}{key}:", *(indent + "  " + line for line in table(value).splitlines())]
+        else:
+            lines.append(f"{indent}{str(key).ljust(width)}  {cell(str(key), value)}".rstrip())
+    return "\n".join(lines)
+
+
+def expanded(rows: list[dict[str, Any]]) -> str:
+    """Each row as a vertical record, pgcli's ``\\x`` style."""
+    out = []
+    for number, row in enumerate(rows, 1):
+        out.append(f"-[ RECORD {number} ]" + "-" * 24)
+        width = max((len(k) for k in row), default=0)
+        out += [f"{k.ljust(width)} | {cell(k, v)}".rstrip() for k, v in row.items()]
+    return "\n".join(out) or "(none)"
+
+
+def _is_rows(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
+
+
+def _per_target(result: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """``{target: {k: scalar}}`` with several targets (report_version all) as rows with a target column."""
+    if len(result) < 2:
+        return None
+    values = {k: _from_repr(v) if isinstance(v, str) else v for k, v in result.items()}
+    if not all(isinstance(v, dict) and v and all(not isinstance(x, dict | list) for x in v.values())
+               for v in values.values()):
+        return None
+    return [{"target": target, **inner} for target, inner in values.items()]
+
+
+def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO) -> str:
+    """The ``table`` format of any answer; ``width`` is the terminal's, for ``auto``."""
+    if isinstance(result, str):  # file text (cat, tail): its last newline is the print's own
+        return result.removesuffix("\n")
+    if isinstance(result, dict) and len(result) == 1:
+        (inner,) = result.values()  # e.g. {"client_status": [rows]}: the rows are the answer
+        if _is_rows(inner):
+            result = inner
+    if isinstance(result, dict):
+        rows = _per_target(result)
+        if rows is None:
+            return record(result)
+        result = rows
+    if _is_rows(result):
+        if mode is Expanded.ON:
+            return expanded(result)
+        text = table(result)
+        if mode is Expanded.AUTO and max(len(line) for line in text.splitlines()) > width:
+            return expanded(result)
+        return text
+    if isinstance(result, list):
+        return "\n".join(cell("", item) for item in result) or "(none)"
+    return cell("", result)

@@ -1,0 +1,115 @@
+"""The terminal between prompts: type-ahead kept for the next prompt, never mixed into output.
+
+While a command runs, prompt_toolkit has handed the terminal back in its normal (cooked,
+echoing) mode: keys typed then would be echoed into the command's output, and keys
+pending when a pager starts would be read by the pager as its own commands (``less``
+saves a file on ``s``). So while a command runs the echo is off (the kernel keeps the
+keys for the next prompt, which reads them), and before a pager starts the pending keys
+are taken out of the queue and handed back to the next prompt.
+
+POSIX terminals only; elsewhere (or when stdin is no terminal) everything here does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import sys
+from collections.abc import Iterator
+
+try:
+    import termios
+except ImportError:  # Windows
+    termios = None  # type: ignore[assignment]
+
+#: Escape sequences (arrows, function keys) typed ahead: not text for the prompt.
+_MAX_DRAIN = 64 * 1024
+
+
+def _tty_fd() -> int | None:
+    if termios is None:
+        return None
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):
+        return None
+    return fd if os.isatty(fd) else None
+
+
+@contextlib.contextmanager
+def quiet_input() -> Iterator[None]:
+    """Echo off for the duration (a running command); signals (Ctrl-C) still work."""
+    fd = _tty_fd()
+    if fd is None:
+        yield
+        return
+    try:
+        saved = termios.tcgetattr(fd)
+    except termios.error:
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHONL)
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)  # TCSANOW: keep what was typed so far
+        yield
+    finally:
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def take_typeahead() -> str:
+    """The keys typed but not yet read, removed from the terminal's queue (before a pager starts).
+
+    Printable text and line ends only: escape sequences are dropped.
+    """
+    fd = _tty_fd()
+    if fd is None:
+        return ""
+    try:
+        saved = termios.tcgetattr(fd)
+    except termios.error:
+        return ""
+    raw = list(saved)
+    raw[3] &= ~(termios.ICANON | termios.ECHO)  # non-canonical: a half-typed line is readable too
+    raw[6] = list(raw[6])
+    raw[6][termios.VMIN], raw[6][termios.VTIME] = 0, 0
+    data = b""
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, raw)
+        while len(data) < _MAX_DRAIN and select.select([fd], [], [], 0)[0]:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, termios.error):
+        pass
+    finally:
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+    return clean_keys(data.decode("utf-8", "replace"))
+
+
+def clean_keys(text: str) -> str:
+    """Typed keys as text: escape sequences dropped, CR as a line end, other control keys dropped."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\x1b":  # ESC [ ... final byte, or ESC + one key
+            i += 1
+            if i < len(text) and text[i] in "[O":
+                i += 1
+                while i < len(text) and not ("@" <= text[i] <= "~"):
+                    i += 1
+            i += 1
+            continue
+        if char in "\r\n":
+            out.append("\n")
+        elif char == "\x7f" and out and out[-1] != "\n":
+            out.pop()  # a backspace typed ahead
+        elif char.isprintable():
+            out.append(char)
+        i += 1
+    return "".join(out)

@@ -1,0 +1,125 @@
+"""The live views' pure parts: log tailing by offset, FLARE's overlap placement, the round metrics."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from console.backends.nvflare_logs import MIN_MATCH, _TargetLog
+from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail
+from console.shell.follow import log_block
+from console.shell.plot import RoundMetrics, draw
+from console.shell.top.model import TopModel
+
+
+def test_log_tail_reads_only_new_complete_lines_and_survives_truncation(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    tail, backlog = LogTail.from_last_lines(log, 5)  # no file yet
+    assert backlog == [] and tail.read() == []
+    log.write_text("one\ntwo\nthr")
+    assert tail.read() == ["one", "two"]
+    with open(log, "a") as f:
+        f.write("ee\nfour\n")
+    assert tail.read() == ["three", "four"]
+    assert tail.read() == []
+    log.write_text("new start\n")  # rotated: read from the beginning again
+    assert tail.read() == ["new start"]
+    with open(log, "a") as f:
+        f.write("no newline yet")
+    assert tail.read() == [] and tail.read(final=True) == ["no newline yet"]
+
+
+def test_log_tail_backlog_is_the_last_lines_and_a_reader_far_behind_skips_ahead(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    tail, backlog = LogTail.from_last_lines(log, 3)
+    assert backlog == ["line 97", "line 98", "line 99"]
+    with open(log, "a") as f:
+        f.write(("x" * 99 + "\n") * (MAX_BEHIND_BYTES // 100 + 10))
+    lines = tail.read()
+    assert lines[0].startswith("[... ") and "skipped" in lines[0]
+    assert sum(len(line) + 1 for line in lines[1:]) <= CHUNK_BYTES
+
+
+def test_flare_polls_place_new_text_after_the_overlap_whatever_the_window() -> None:
+    full = "".join(f"2026-11-29 line {i} " + "x" * 30 + "\n" for i in range(1500))
+    for seed in range(10):
+        rng = random.Random(seed)
+        log, got, pos = _TargetLog("site-1", "job/log.txt"), [], 0
+        while pos < len(full):
+            end = min(pos + rng.randint(1, 3000), len(full))
+            # The window may start anywhere in what was seen, down to MIN_MATCH of it (the log grew
+            # between the size check and the fetch).
+            start = 0 if not log.seen else max(0, pos - len(log.seen) + rng.randint(0, len(log.seen) - MIN_MATCH))
+            got += log.take(full[start:end])
+            pos = end
+        got += log.take("", final=True)
+        assert got == full.splitlines()
+    gap = _TargetLog("server", "p")
+    gap.take("a" * 300 + "\n")
+    assert any("missed" in line for line in gap.take("b" * 300 + "\n"))
+
+
+def test_follow_lines_are_prefixed_and_cannot_drive_the_terminal() -> None:
+    block = log_block("site-1", ["ok", "\x1b]52;c;cGF3bmVk\x07clip", "\x1b[2Jclear", "bidi \u202e"])
+    assert "\x1b" not in block and "\x07" not in block and "\u202e" not in block
+    assert block.splitlines() == ["[site-1] ok", "[site-1] \\x1b]52;c;cGF3bmVk\\x07clip",
+                                  "[site-1] \\x1b[2Jclear", "[site-1] bidi \\u202e"]
+
+
+def test_round_metrics_from_meta_and_events_give_series_and_a_chart() -> None:
+    metrics = RoundMetrics()
+    metrics.add({"round": 1, "aggregated": {"acc": 0.5}, "sites": {"site-1": {"acc": 0.4}, "site-2": {"acc": 0.6}}})
+    metrics.add({"round": 2, "num_rounds": 3, "aggregated": {"acc": 0.7, "loss": 0.3},
+                 "metrics": {"site-1": {"acc": 0.65, "note": "text is skipped"}}})  # a progress event
+    assert not metrics.add({"round": 3, "metrics": {}})
+    assert metrics.metric_names() == ["acc", "loss"]
+    assert metrics.series("acc") == [("aggregated", [(1, 0.5), (2, 0.7)]), ("site-1", [(1, 0.4), (2, 0.65)]),
+                                     ("site-2", [(1, 0.6)])]
+    data = metrics.as_data({"job_id": "j", "name": "n", "status": "RUNNING"}, ["loss"])
+    assert data["series"] == [{"metric": "loss", "source": "aggregated", "points": [[2, 0.3]]}]
+    chart = draw(metrics, ["acc"], "job j", 80, color=False)
+    assert "\x1b" not in chart and "acc · job j" in chart and "aggregated" in chart and "site-2" in chart
+
+
+def test_top_model_applies_pushed_events_and_polls() -> None:
+    model = TopModel()
+    model.apply_sites([{"client_name": "site-1", "client_last_heartbeat": 100.0}], {"site-1": 1})
+    model.apply_sys_info({"site-1": {"cpu_seconds": 1.0, "memory_rss_mib": 50.4}})
+    assert model.sites["site-1"].memory == "50 MiB"
+    model.apply_sys_info(["Client: site-1", {"percent": "5.2"}])  # FLARE's shape
+    model.apply_event("job_status", {"job_id": "a" * 36, "name": "n", "status": "RUNNING"})
+    model.apply_event("job_progress", {"job_id": "a" * 36, "data": {"round": 2, "num_rounds": 5,
+                                                                    "sites_responded": 1,
+                                                                    "metrics": {"site-1": {"acc": 0.5}}}})
+    row = model.jobs["a" * 36]
+    assert (row.round, row.num_rounds, row.sites_responded, row.metrics) == (2, 5, 1, {"acc": 0.5})
+    model.apply_event("site_status", {"site": "site-1", "status": "disconnected"})
+    assert not model.sites["site-1"].connected
+    model.move(1)
+    assert model.selected_job() is row
+
+
+def test_each_read_of_a_hostile_log_fits_one_event_frame(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    log.write_bytes((b"\x01" * 999 + b"\n") * 3000)  # 3 MB that JSON escapes six times over
+    tail = LogTail(log)
+    reads = 0
+    while lines := tail.read():
+        reads += 1
+        assert len(json.dumps({"k": "event", "topic": "job_log", "data": {"lines": lines}})) < 1 << 19
+    assert reads >= 3000 * 1000 // CHUNK_BYTES
+
+
+def test_follow_completes_all_beside_the_server() -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from console.shell.completion import CompletionData, ShellCompleter
+
+    rows = [{"job_id": "abcdef12-1111-4222-8333-444455556666", "job_name": "x", "status": "RUNNING"}]
+    completer = ShellCompleter(lambda: CompletionData.from_rows(rows))
+    words = [c.text for c in completer.get_completions(Document("follow abcdef12 "), CompleteEvent())]
+    assert "server" in words and "all" in words
+    assert "all" not in [c.text for c in completer.get_completions(Document("ls "), CompleteEvent())]

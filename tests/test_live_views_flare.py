@@ -1,0 +1,56 @@
+"""top and follow on a live NVIDIA FLARE 2.9 POC (the ``flare_poc`` fixture): polled, not pushed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from screen import Screen
+
+from conftest import EXAMPLES
+
+JOB = str(EXAMPLES / "hello-numpy-sag")
+SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
+PROMPT = re.compile(r"(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
+
+
+@pytest.mark.timeout(300)
+def test_top_and_follow_on_flare_while_a_job_runs(flare_poc, tmp_path: Path) -> None:
+    """One FLARE job (about 15 s) watched both ways at once: a batch follows every target's log
+    to the end while top, in a pty, shows its rounds polled and its end; q leaves top."""
+    done = flare_poc.run_console(tmp_path, "-c", f"submit_job {JOB}", timeout=120)
+    found = SUBMITTED.search(done.stdout)
+    assert found, f"{done.stdout}\n{done.stderr}"
+    job = found.group(1)
+    follower = subprocess.Popen([str(flare_poc.python), *flare_poc.console_args("-c", f"follow {job[:8]} all -n 5")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=flare_poc.console_env(tmp_path))
+    shell = flare_poc.spawn_console(tmp_path, NO_COLOR="1")
+    try:
+        shell.expect(PROMPT, timeout=60)
+        screen = Screen(shell, 40, 160)
+        shell.send("top\r")
+        screen.wait_for(r"flare-console top .*\(polled every 1 s\)", timeout=30)
+        screen.wait_for(r"site-1 +connected .*\n.*site-2 +connected", timeout=30)
+        screen.wait_for(rf"{job[:8]} +hello-numpy-sag +RUNNING +\d/\d", timeout=120)
+        screen.wait_for(rf"{job[:8]} +hello-numpy-sag +FINISHED:COMPLETED", timeout=180)
+        shell.send("q")
+        screen.wait_for(r"on server>\s*\Z", timeout=30)
+
+        out, err = follower.communicate(timeout=120)
+        assert follower.returncode == 0, f"{out}\n{err}"
+        lines = out.splitlines()
+        for target in ("server", *flare_poc.sites):
+            assert any(line.startswith(f"[{target}] ") for line in lines), out[-3000:]
+        assert any("MPM: Good Bye!" in line for line in lines if line.startswith("[server] "))
+        # Each line once (logs repeat blank lines; every other line carries a time stamp to the ms).
+        stamped = [line for line in lines if re.match(r"\[\S+\] \d{4}-", line)]
+        assert len(stamped) == len(set(stamped)), [line for line in stamped if stamped.count(line) > 1]
+    finally:
+        if shell.isalive():
+            shell.terminate(force=True)
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait(10)
