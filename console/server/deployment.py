@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("console.server.deployment")
 
 SITE_COMMAND_TIMEOUT = 30.0
+#: The slowest pace at which a site is expected to check and unpack a deployed job (for its timeout).
+DEPLOY_BYTES_PER_SECOND = 8 << 20
 #: Room for a model file's header on top of its arrays' bytes.
 MODEL_HEADER_ALLOWANCE = 16 << 20
 
@@ -56,7 +58,10 @@ class Deployment:
                         "byoc": bool(meta.get("byoc")), "submitter_name": meta.get("submitter_name", ""),
                         "submitter_org": meta.get("submitter_org", ""), "submitter_role": meta.get("submitter_role", ""),
                         **self.job.signature}
-                await self._link(site).upload("deploy_job", args, job_zip, timeout=SITE_COMMAND_TIMEOUT)
+                # The site checks the signature over the whole archive and unpacks its app before it
+                # answers: a job with a 1 GB model takes it a while on a busy machine.
+                timeout = SITE_COMMAND_TIMEOUT + job_zip.stat().st_size / DEPLOY_BYTES_PER_SECOND
+                await self._link(site).upload("deploy_job", args, job_zip, timeout=timeout)
                 return site
             except Exception as exc:
                 add_error(self.job.errors, site, f"deploy failed: {exc}")
