@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP) $(RUNTIME)
 
-# The demo needs the package and its core dependencies only, not the test tools.
+# The demo needs the package, its core dependencies and what the examples it offers need
+# (hello-digits: scikit-learn), not the test tools.
 $(RUNTIME): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[examples]'
 	touch $(RUNTIME)
 
 install: $(STAMP)

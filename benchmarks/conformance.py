@@ -42,17 +42,9 @@ _ABSENT_NAMES = (
     "lines. list/download_job_components: " + _NO_COMPONENTS + " Extra in ours: `client` (the asyncio client "
     "under the session) and `sys_info` (FLARE's console command of that name, as a method).")
 
-_ROUND_METRICS = ("ours adds one key to a job's meta, `round_metrics` (per-round metrics of the built-in FedAvg, "
-                  "for show_stats and `plot`); every FLARE key is there, with FLARE's type.")
-
 # (step, aspect) -> why ours differs on purpose; aspect "*" covers every aspect of the step.
 # Keep each reason short and true.
 EXPLAINED: dict[tuple[str, str], str] = {
-    ("monitor_job", "cb_meta_keys"): _ROUND_METRICS,
-    ("get_job_meta", "keys"): _ROUND_METRICS,
-    ("get_job_meta", "value_types"): _ROUND_METRICS,
-    ("list_jobs detailed", "item"): _ROUND_METRICS,
-    ("list_jobs detailed", "item_keys"): _ROUND_METRICS,
     ("Session public names", "len"): "see the next row.",
     ("Session public names", "value"): _ABSENT_NAMES,
     ("list_job_components", "*"): "absent: " + _NO_COMPONENTS,

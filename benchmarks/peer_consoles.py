@@ -90,7 +90,7 @@ def our_console(poc: PeerPoc, python: Path, home: Path) -> Console:
     env = {k: v for k, v in poc.env.items() if k not in ("FLARE_KIT", "PAGER")}
     env.update(PYTHONPATH=str(REPO), NO_COLOR="1", TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1",
                XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"))
-    prompt = re.compile(re.escape(poc.admin) + ANSI + "@" + ANSI + r"\S+?" + ANSI + "> ")
+    prompt = re.compile(re.escape(poc.admin) + ANSI + "(?: on |@)" + ANSI + r"\S+?" + ANSI + "> ")
     return Console("flare-console", str(python), ["-m", "console", "--kit", str(poc.admin_kit)], env, prompt,
                    str)
 

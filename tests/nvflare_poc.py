@@ -7,7 +7,7 @@ from this checkout as ``VENV/bin/python -m console`` with ``PYTHONPATH`` set to 
 
 The POC start gets a generous deadline and one retry. Every FLARE process is stopped at the end
 of the session, also when tests failed; if pytest itself dies (a timeout's ``os._exit``, a kill),
-``console.poc``'s reaper process stops them. Tests that use the ``flare_poc`` fixture are marked
+``console.poc``'s reaper process stops them. Tests that use ``flare_poc`` or ``flare_venv`` are marked
 ``nvflare`` (``pytest -m nvflare`` selects them) and run in plain ``make test`` too.
 """
 
@@ -116,9 +116,7 @@ def flare_poc(flare_venv: Path) -> Iterator[LiveFlare]:
         live.poc.stop(_log)
 
 
-MARKER_HELP = "nvflare: runs against the live FLARE POC (the flare_poc fixture); -m nvflare selects them"
-
-
+MARKER_HELP = "nvflare: uses FLARE's venv or live POC (flare_venv, flare_poc); -m nvflare selects them"
 FLARE_FIXTURES = ("flare_venv", "flare_poc")
 
 

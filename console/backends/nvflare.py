@@ -47,6 +47,34 @@ CLOSE_TIMEOUT = 5.0
 #: Candidates named in an ambiguous-prefix error (as our server).
 MAX_CANDIDATES = 5
 
+#: Seconds between FLARE's login challenges. FLARE 2.9's AdminAPI hard-codes 1 s, and its first
+#: challenge nearly always goes out before its own connection is up, so every login waited a whole
+#: second for nothing (measured by make bench-consoles: 1.4-2.1 s per login, 0.45-0.51 s with 0.1 s).
+LOGIN_RETRY_INTERVAL = 0.1
+
+
+@functools.cache
+def _quicken_flare_login() -> None:
+    """Cap FLARE's login retry interval at ``LOGIN_RETRY_INTERVAL`` in this process (once).
+
+    Only the pause between FLARE's own retries changes; what is sent and checked stays FLARE's.
+    A FLARE release without this class or attribute keeps its own pace.
+    """
+    try:
+        from nvflare.private.fed import authenticator
+    except ImportError:
+        return
+    original = authenticator.Authenticator.__init__
+
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if isinstance(getattr(self, "retry_interval", None), int | float):
+            self.retry_interval = min(self.retry_interval, LOGIN_RETRY_INTERVAL)
+
+    authenticator.Authenticator.__init__ = init
+
+
 _FULL_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -121,6 +149,7 @@ class FlareBackend(Backend):
         # FLARE prints "Connecting to FLARE ..." at every login: in machine mode to stderr, which
         # is held here so it lands neither in a batch's output nor across the prompt.
         set_output_format("json")
+        _quicken_flare_login()
         said = io.StringIO()
         try:
             with contextlib.redirect_stderr(said):

@@ -97,13 +97,19 @@ class FlarePoc:
         except subprocess.TimeoutExpired as exc:
             raise PocError(f"`nvflare {' '.join(args)}` did not return within {timeout:.0f} s") from exc
 
-    def stop(self, log: Log = print) -> None:
-        """Stop every process of the POC (FLARE's stop, then the marked stragglers); idempotent."""
+    def stop(self, log: Log = print, graceful: bool | None = None) -> None:
+        """Stop every process of the POC (FLARE's stop, then the marked stragglers); idempotent.
+
+        FLARE's own stop (about 10 s: it shuts the system down through the admin port and polls)
+        runs when ``graceful``, by default when the workspace is kept; a temporary POC, whose
+        state nobody keeps, is stopped by signals alone.
+        """
         if self.stopped:
             return
         self.stopped = True
+        graceful = self.keep_root if graceful is None else graceful
         try:
-            if self.prod is not None:
+            if self.prod is not None and graceful:
                 self.nvflare("poc", "stop", timeout=60)
         except PocError as exc:
             log(f"{exc}; killing the POC's processes")

@@ -27,7 +27,6 @@ from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
-from uniplot import plot_to_string
 
 from console.api.async_session import is_final
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
@@ -97,6 +96,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color: bool) -> str:
     """One chart per metric, stacked; ``color`` False draws ASCII marks and no escape codes."""
+    # Imported here, not at the top: uniplot brings numpy (about half a second), which the console
+    # should not pay before its first prompt, only when a chart is drawn.
+    from uniplot import plot_to_string
+
     charts = []
     for metric in names:
         series = metrics.series(metric)
