@@ -5,7 +5,9 @@ server or a site) is polled with ``ls -l <job_id>/log.txt`` (its size) and, only
 size changed, ``tail -c <new bytes + overlap>``: the overlap with the end of what was
 already delivered tells where the new text starts, also when the log grew between the two
 calls. Polls ride on FLARE's one worker thread with every other call, ``POLL_SECONDS``
-apart. The stream is done when the job's status is final and a last poll found nothing new.
+apart. The stream is done when the job's status is final and a last poll found nothing new; a log
+FLARE removed with the job's workspace is finished from FLARE's log store (``get_job_logs``),
+once, placed after the overlap like any poll.
 """
 
 from __future__ import annotations
@@ -89,6 +91,18 @@ async def _size(backend: FlareBackend, log: _TargetLog) -> int | None:
 
 async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: LogLines, final: bool) -> None:
     size = await _size(backend, log)
+    if size is None and final and log.size >= 0:
+        # FLARE removes a job's workspace when it ends: the rest of the log is in its log store,
+        # read once (get_job_logs) and placed after what was delivered.
+        with contextlib.suppress(errors.JobNotFound, errors.InvalidArgumentError, errors.InternalError):
+            stored = await backend.call(COMMANDS["get_job_logs"], {"job_id": log.path.split("/")[0],
+                                                                    "target": log.target})
+            text = (stored.get("logs") or {}).get(log.target) if isinstance(stored, dict) else None
+            if isinstance(text, str) and text:
+                new = log.take(text[-MAX_FETCH:], final=True)
+                if new:
+                    on_lines(log.target, new)
+                return
     if size is None or size == log.size:
         if final and log.partial:
             on_lines(log.target, log.take("", final=True))

@@ -20,6 +20,9 @@ from console.shell.top.model import TopModel, find_round
 
 PUSHED_POLL_SECONDS = 2.0
 POLLED_POLL_SECONDS = 1.0
+#: Sites (heartbeats, CPU, memory) are asked every this many polls on an engine without pushes:
+#: FLARE's calls queue on one thread, and the jobs' rounds matter more.
+SITES_EVERY = 3
 #: Jobs listed at most (newest first): top is about what runs now.
 MAX_JOBS = 50
 
@@ -34,6 +37,7 @@ class TopFeed:
         self.polled_at: float | None = None
         self._metas: set[str] = set()  # jobs whose start time and sites were read
         self._remove: Callable[[], None] | None = None
+        self._polls = 0
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         if self.model.apply_event(topic, data):
@@ -59,6 +63,15 @@ class TopFeed:
                 self._remove()
 
     async def poll(self) -> None:
+        self._polls += 1
+        if self.backend.pushes or self._polls % SITES_EVERY == 1:
+            await self._poll_sites()
+        rows = await self.backend.request("list_jobs", {"reverse": True, "limit": MAX_JOBS})
+        self.model.apply_jobs(rows if isinstance(rows, list) else [])
+        for row in [r for r in self.model.jobs.values() if r.running]:
+            await self._running_job(row.job_id)
+
+    async def _poll_sites(self) -> None:
         request = self.backend.request
         status = await request("check_status", {"target_type": "server"})
         clients = [c for c in status.get("clients", []) if isinstance(c, dict)] if isinstance(status, dict) else []
@@ -72,10 +85,6 @@ class TopFeed:
         if clients:
             with contextlib.suppress(Exception):  # a role without 'operate' still sees the rest
                 self.model.apply_sys_info(await request("sys_info", {"target_type": "client"}))
-        rows = await request("list_jobs", {"reverse": True, "limit": MAX_JOBS})
-        self.model.apply_jobs(rows if isinstance(rows, list) else [])
-        for row in [r for r in self.model.jobs.values() if r.running]:
-            await self._running_job(row.job_id)
 
     async def _running_job(self, job_id: str) -> None:
         if job_id not in self._metas:
