@@ -5,7 +5,8 @@ server or a site) is polled with ``ls -l <job_id>/log.txt`` (its size) and, only
 size changed, ``tail -c <new bytes + overlap>``: the overlap with the end of what was
 already delivered tells where the new text starts, also when the log grew between the two
 calls. Polls ride on FLARE's one worker thread with every other call, ``POLL_SECONDS``
-apart. The stream is done when the job's status is final and a last poll found nothing new; a log
+apart. The stream is done once the job's status is final and then ``QUIET_POLLS`` polls in a
+row found nothing new (FLARE's processes write their last lines after the status); a log
 FLARE removed with the job's workspace is finished from FLARE's log store (``get_job_logs``),
 once, placed after the overlap like any poll.
 """
@@ -33,6 +34,11 @@ OVERLAP = 2048
 MIN_MATCH = 200
 #: At most this many characters per poll and target (FLARE's replies are whole strings).
 MAX_FETCH = 1 << 20
+#: Seconds a follow goes on polling after the job's status turned final: FLARE marks a job done
+#: before its processes write their last lines ("MPM: Good Bye!"), so the end of a log comes later.
+FINAL_GRACE = 10.0
+#: Polls in a row that found nothing new, after the final status, before the follow ends.
+QUIET_POLLS = 2
 
 _LS_SIZE = re.compile(r"^\S+\s+\d+\s+\S+\s+\S+\s+(\d+)\s", re.MULTILINE)
 
@@ -44,6 +50,7 @@ class _TargetLog:
         self.size = -1  # unknown yet: the first poll delivers the backlog
         self.seen = ""  # the end of what was delivered (OVERLAP characters)
         self.partial = ""
+        self.done = False  # finished from FLARE's log store: nothing more will come
 
     def take(self, text: str, final: bool = False) -> list[str]:
         """New complete lines of ``text`` (the log's end) past what was seen."""
@@ -89,7 +96,10 @@ async def _size(backend: FlareBackend, log: _TargetLog) -> int | None:
     return int(match.group(1)) if match else None
 
 
-async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: LogLines, final: bool) -> None:
+async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: LogLines, final: bool) -> bool:
+    """Deliver what is new in one target's log; whether anything was (a grown log counts)."""
+    if log.done:
+        return False
     size = await _size(backend, log)
     if size is None and final and log.size >= 0:
         # FLARE removes a job's workspace when it ends: the rest of the log is in its log store,
@@ -99,19 +109,18 @@ async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: Lo
                                                                     "target": log.target})
             text = (stored.get("logs") or {}).get(log.target) if isinstance(stored, dict) else None
             if isinstance(text, str) and text:
+                log.done = True
                 new = log.take(text[-MAX_FETCH:], final=True)
                 if new:
                     on_lines(log.target, new)
-                return
+                return bool(new)
     if size is None or size == log.size:
-        if final and log.partial:
-            on_lines(log.target, log.take("", final=True))
-        return
+        return False
     if log.size < 0 and lines <= 0:  # the first look, nothing wanted from before: only mark the end
         log.size = size
         log.seen = await backend.call(lambda s, a: s.tail_target(a["target"], f"-c {OVERLAP}", a["path"]),
                                       {"target": log.target, "path": log.path}) or ""
-        return
+        return True
     if log.size < 0:  # the first look: the last ``lines`` lines
         fetch = f"-n {lines}"
     else:
@@ -123,6 +132,26 @@ async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: Lo
     new = log.take(text or "", final)
     if new:
         on_lines(log.target, new)
+    return True
+
+
+async def _drain(backend: FlareBackend, logs: list[_TargetLog], lines: int, on_lines: LogLines) -> None:
+    """After the final status: poll until every log stayed the same ``QUIET_POLLS`` times in a row
+    (or was finished from the store), at most ``FINAL_GRACE`` seconds; then the unfinished last lines."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FINAL_GRACE
+    quiet = 0
+    while True:
+        changed = False
+        for log in logs:
+            changed |= await _poll(backend, log, lines, on_lines, True)
+        quiet = 0 if changed else quiet + 1
+        if quiet >= QUIET_POLLS or all(log.done for log in logs) or loop.time() >= deadline:
+            break
+        await asyncio.sleep(min(POLL_SECONDS, max(deadline - loop.time(), 0)))
+    for log in logs:
+        if log.partial:
+            on_lines(log.target, log.take("", final=True))
 
 
 async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int,
@@ -143,15 +172,14 @@ async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int
     async def run() -> None:
         final = is_final(meta.get("status"))
         try:
-            while True:
+            while not final:
                 for log in logs:
-                    await _poll(backend, log, lines, on_lines, final)
-                if final:
-                    return
+                    await _poll(backend, log, lines, on_lines, False)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(watch.changed.wait(), POLL_SECONDS)
                 watch.changed.clear()
                 final = watch.meta is not None and is_final(watch.meta.get("status"))
+            await _drain(backend, logs, lines, on_lines)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the link dropped: the follower decides whether to follow again
