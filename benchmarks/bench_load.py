@@ -7,6 +7,7 @@ Run: ``make bench`` (or ``.venv/bin/python benchmarks/bench_load.py``).
 from __future__ import annotations
 
 import asyncio
+import json
 import resource
 
 from console.api.load import run_load
@@ -21,6 +22,11 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
     with scratch() as tmp:
         prod = make_project(tmp)
+        # All sessions share one admin kit: raise the per-identity cap (16 by default) for them.
+        config_path = prod / "server" / "startup" / "fed_server.json"
+        config = json.loads(config_path.read_text())
+        config["servers"][0]["connection_limits"] = {"max_per_identity": SESSIONS + 8}
+        config_path.write_text(json.dumps(config))
         with running_server(prod):
             report = asyncio.run(run_load(ADMIN, prod / ADMIN, sessions=SESSIONS, seconds=SECONDS,
                                           submitters=SUBMITTERS, job_folder=EXAMPLES / "hello-numpy"))

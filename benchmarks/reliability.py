@@ -76,7 +76,14 @@ ROWS: list[tuple[str, list[str], int]] = [
     ("requests sent without reading the replies", ["test_exhaustion.py::test_unread_replies"], 1),
     ("requests marked as streams that never stream", ["test_exhaustion.py::test_requests_marked"], 1),
     ("half-open TLS handshakes", ["test_exhaustion.py::test_half_open"], 1),
-    ("connections of one identity past its cap", ["test_exhaustion.py::test_connections_per_identity"], 1),
+    ("connections of one identity past its cap (the flood's kit sets 6)",
+     ["test_exhaustion.py::test_connections_per_identity"], 1),
+    ("a silent peer (no byte sent) on the admin and site ports",
+     ["test_admission.py::test_a_silent_peer"], 1),
+    ("160 idle and half-open sockets from the clients' own address, then an admin login and a site",
+     ["test_admission.py::test_idle_and_half_open"], 1),
+    ("a full admin port (default per-identity cap, 16, then other kits), then a site",
+     ["test_admission.py::test_a_full_admin_port"], 1),
     ("unbounded fields: 2 MB names, control characters, 70 KB meta.json, long archive names",
      ["test_policy_limits.py::test_job_fields", "test_policy_limits.py::test_archive_names",
       "test_policy_limits.py::test_an_oversized"], 1),
@@ -97,7 +104,11 @@ FIGURES: dict[str, str] = {
     "requests sent without reading the replies": "unread replies",
     "requests marked as streams that never stream": "stream-marked requests",
     "half-open TLS handshakes": "half-open TLS handshakes",
-    "connections of one identity past its cap": "connections of one identity",
+    "connections of one identity past its cap (the flood's kit sets 6)": "connections of one identity",
+    "a silent peer (no byte sent) on the admin and site ports": "silent sockets",
+    "160 idle and half-open sockets from the clients' own address, then an admin login and a site":
+        "idle and half-open sockets",
+    "a full admin port (default per-identity cap, 16, then other kits), then a site": "full admin port",
     "head-of-line blocking: 250 older jobs for a site that never connects": "head-of-line blocking",
 }
 

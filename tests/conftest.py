@@ -93,6 +93,16 @@ def make_project(root: Path, name: str = "test_project", extra: list[dict] | Non
     return Project(root / "workspace", Path(prod), name)
 
 
+def set_connection_limits(server_kit: Path, **limits: float) -> None:
+    """Write ``connection_limits`` into a server kit's fed_server.json (before it starts)."""
+    import json
+
+    path = server_kit / "startup" / "fed_server.json"
+    config = json.loads(path.read_text())
+    config["servers"][0]["connection_limits"] = limits
+    path.write_text(json.dumps(config))
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return make_project(tmp_path)

@@ -14,12 +14,23 @@ import pytest
 from console.api.load import run_load
 from console.flare_api import InternalError, NoConnection, new_secure_session
 
-from conftest import ADMIN, EXAMPLES, ServerProcess, wait_until
+from conftest import ADMIN, EXAMPLES, Project, ServerProcess, make_project, set_connection_limits, wait_until
 from jobs import hello_server
+
+LOAD_SESSIONS = 50
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """The suite's project with room for the load test's sessions, all of one admin (the default
+    per-identity cap, 16, is for people, not load generators)."""
+    made = make_project(tmp_path)
+    set_connection_limits(made.server_kit, max_per_identity=LOAD_SESSIONS + 4)
+    return made
 
 
 def test_many_sessions_and_concurrent_submits_lose_nothing(server, project, session) -> None:
-    report = asyncio.run(run_load(ADMIN, project.admin_kit, sessions=50, seconds=2.0, submitters=10,
+    report = asyncio.run(run_load(ADMIN, project.admin_kit, sessions=LOAD_SESSIONS, seconds=2.0, submitters=10,
                                   job_folder=EXAMPLES / "hello-server"))
     assert report.failures == []
     assert report.requests > 100 and report.submits == 10

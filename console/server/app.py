@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from console.server.scheduler import Scheduler
 from console.server.sites import SiteRegistry
 from console.server.status import JobStatus
 from console.server.store import JobStore
+from console.wire.admission import Admission
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
@@ -34,8 +34,6 @@ from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
 from console.wire.tls import peer_certificate_problem, server_context
 
 log = logging.getLogger("console.server")
-
-HANDSHAKE_TIMEOUT = 10.0
 
 
 def _check_registry() -> None:
@@ -57,7 +55,7 @@ class Server:
         self.policy = Policy.load(kit.root / "local" / "authorization.json")
         self.store = JobStore(kit.root / "store")
         self.connections: set[ServedConnection] = set()
-        # One gate for both endpoints: a flood on the site port must not starve the admin port, and back.
+        # One gate, a budget per endpoint: no flood of the admin port can keep a site from reconnecting.
         self.gate = ConnectionGate(kit.connection_limits)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         self.runner = JobRunner(self)
@@ -143,23 +141,18 @@ class Server:
         }
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        host = str(peer[0]) if peer else "?"
-        if self.gate.open(host) is not None:
-            writer.transport.abort()
-            return
-        try:
-            try:
-                await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-            except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
-                log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
-                writer.transport.close()  # close, not abort: the TLS alert goes out first
+        admission = Admission(self.gate.admin, writer)
+        async with admission as ticket:
+            if ticket is None:
                 return
-            finally:
-                self.gate.handshake_done(host)
+            peer = writer.get_extra_info("peername")
+            problem = await admission.handshake(self._ssl)
+            if problem:
+                log.log(problem.level, "TLS handshake from %s refused: %s", peer, problem)
+                return
             connection = ServedConnection(reader, writer, self)
             cn = connection.identity.cn or "?"
-            if self.gate.claim_identity(cn, host) is not None:
+            if self.gate.claim_identity(cn, ticket.peer) is not None:
                 writer.transport.abort()
                 return
             # Refused at login, not here: the admin gets an AuthenticationError that says why.
@@ -170,8 +163,6 @@ class Server:
             finally:
                 self.connections.discard(connection)
                 self.gate.release_identity(cn)
-        finally:
-            self.gate.close(host)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -197,14 +188,6 @@ class Server:
             await connection.close()
         self.store.close()
         log.info("server stopped")
-
-
-def _tls_reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"client certificate rejected: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"{exc.reason or exc}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 async def serve(kit_dir: str | Path) -> bool:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.api.client import AsyncClient
 from console.provision.certs import identity_from_peercert
+from console.wire.admission import Admission
 from console.wire.tls import peer_certificate_problem
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("console.server.sites")
 
-HANDSHAKE_TIMEOUT = 10.0
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TIMEOUT = 10.0
 
@@ -134,27 +134,19 @@ class SiteRegistry:
             await self._drop(site, "server stopping")
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        host = str(peer[0]) if peer else "?"
-        gate = self.server.gate
-        if gate.open(host) is not None:
-            writer.transport.abort()
-            return
         # Counted until the site is registered or refused: a registered site holds one place per
         # site name (a new connection replaces the old), so those are bounded by the project.
-        try:
-            try:
-                await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-            except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
-                reason = exc.verify_message if isinstance(exc, ssl.SSLCertVerificationError) else exc
-                log.warning("site TLS handshake from %s refused: %s", peer, reason)
+        admission = Admission(self.server.gate.site, writer)
+        async with admission as ticket:
+            if ticket is None:
+                return
+            peer = writer.get_extra_info("peername")
+            problem = await admission.handshake(self._ssl)
+            if problem:
+                log.log(problem.level, "site TLS handshake from %s refused: %s", peer, problem)
                 writer.transport.abort()
                 return
-            finally:
-                gate.handshake_done(host)
             await self._admit(reader, writer, peer)
-        finally:
-            gate.close(host)
 
     async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Any) -> None:
         problem = peer_certificate_problem(writer)

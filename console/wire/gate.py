@@ -1,12 +1,19 @@
 """Admission of connections: caps on connections in total, per peer address and per identity,
-and on TLS handshakes under way, shared by the admin and the site endpoints of one server.
+and on TLS handshakes under way, each endpoint (admin port, site port) with its own budget.
 
 A TLS handshake costs memory before anyone is authenticated, so an anonymous peer could
-otherwise open thousands and hold them until the handshake timeout. Past a cap the new
-connection is closed at once; everyone already connected keeps being served. Refusals are
-logged once per ``LOG_EVERY_SECONDS`` with a count, so a flood cannot fill the disk with log lines.
+otherwise open thousands and hold them. Three rules keep such a flood from locking anyone out:
+a peer that sends nothing within ``first_byte_timeout`` (or does not finish within
+``handshake_timeout``) is dropped; when a handshake cap is reached, the *oldest* handshake under
+way is evicted to make room for the new one (a real client finishes in milliseconds, so it is
+never the oldest for long); and the site port's budget is separate from the admin port's, so
+no flood of admin connections, authenticated or not, can keep a site from reconnecting.
+Past a connection cap the new connection is closed at once; everyone already connected keeps
+being served. Refusals are logged once per ``LOG_EVERY_SECONDS`` with a count, so a flood
+cannot fill the disk with log lines.
 
-Owns only counting; the endpoints decide what a refusal means for the peer.
+Owns only counting and choosing whom to evict; the endpoints run the handshake
+(``console.wire.admission``) and decide what a refusal means for the peer.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger("console.wire.gate")
@@ -23,35 +31,135 @@ LOG_EVERY_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    """Defaults fit one machine serving a few hundred admin sessions and sites (the spec's 200
-    concurrent sessions come from one address and one identity, so the per-peer and per-identity
-    caps sit above that)."""
+    """``connection_limits`` in fed_server.json; any field may be given.
 
+    Defaults fit one machine serving a few hundred admin sessions and sites. ``max_per_identity``
+    is small on purpose: a session (Python API or shell) is one multiplexed connection, so 16 is
+    plenty for one person, and a leaked low-privilege kit cannot fill the admin port (64 kits
+    would be needed). The load benchmark's 200 sessions of one admin raise it in their kit.
+    """
+
+    #: Admin port: connections in total, per peer address, per identity (certificate CN).
     max_connections: int = 1024
     max_per_peer: int = 256
-    max_per_identity: int = 256
+    max_per_identity: int = 16
+    #: Site port: its own total, apart from the admin port's (sites share addresses behind NAT,
+    #: so no per-address cap; a registered site holds one place per site name).
+    max_site_connections: int = 512
+    #: TLS handshakes under way, per port and per peer address on that port; past either cap
+    #: the oldest one is evicted.
     max_handshakes: int = 64
     max_handshakes_per_peer: int = 32
+    #: Seconds a new connection may stay silent before its first byte, and may take to finish
+    #: the TLS handshake.
+    first_byte_timeout: float = 2.0
+    handshake_timeout: float = 10.0
     #: Requests one connection may have open at once (see serving.MAX_IN_FLIGHT).
     max_in_flight: int = 64
 
 
-class ConnectionGate:
-    def __init__(self, limits: ConnectionLimits | None = None) -> None:
-        self.limits = limits or ConnectionLimits()
+class Ticket:
+    """One accepted TCP connection, counted from accept until ``PortGate.close`` (or eviction)."""
+
+    __slots__ = ("peer", "evict", "evicted", "shaking", "counted")
+
+    def __init__(self, peer: str, evict: Callable[[], None]) -> None:
+        self.peer = peer
+        self.evict = evict
+        self.evicted = False
+        self.shaking = True
+        self.counted = True
+
+
+class PortGate:
+    """The budget of one endpoint; not thread-safe (one event loop)."""
+
+    def __init__(self, port: str, max_connections: int, max_per_peer: int, limits: ConnectionLimits,
+                 refused: Callable[[str, str], None]) -> None:
+        self.port = port
+        self.max_connections = max_connections
+        self.max_per_peer = max_per_peer
+        self.limits = limits
+        self._refused = refused
         self._by_peer: Counter[str] = Counter()
-        self._by_identity: Counter[str] = Counter()
-        self._handshakes: Counter[str] = Counter()
+        self._pending: dict[Ticket, None] = {}  # insertion order: the oldest handshake first
         self.connections = 0
+        self.evictions = 0
+
+    @property
+    def handshakes(self) -> int:
+        return len(self._pending)
+
+    def _oldest(self, peer: str | None) -> Ticket | None:
+        return next((t for t in self._pending if peer is None or t.peer == peer), None)
+
+    def open(self, peer: str, evict: Callable[[], None]) -> Ticket | None:
+        """Count a new connection from ``peer`` (its address) and its handshake; None if refused.
+
+        At a cap, the oldest handshake still under way (from ``peer`` for the per-peer caps) is
+        evicted to make room; only when every counted connection is past its handshake is the
+        new one refused, so a flood of unauthenticated sockets never keeps a real client out.
+        ``evict`` is called (at most once) to end this connection for a newer one. A ticket must
+        be matched by ``handshake_done`` and later ``close``."""
+        limits = self.limits
+        caps: tuple[tuple[Callable[[], bool], str | None, str], ...] = (
+            (lambda: self.connections >= self.max_connections, None,
+             f"{self.max_connections} connections already open on the {self.port} port"),
+            (lambda: self._by_peer[peer] >= self.max_per_peer, peer,
+             f"{self.max_per_peer} connections already open from {peer} on the {self.port} port"),
+            (lambda: sum(t.peer == peer for t in self._pending) >= limits.max_handshakes_per_peer, peer, ""),
+            (lambda: len(self._pending) >= limits.max_handshakes, None, ""),
+        )
+        for reached, scope, why in caps:  # checked in turn: an eviction may satisfy a later cap
+            if not reached():
+                continue
+            victim = self._oldest(scope)
+            if victim is None:
+                self._refused(why, peer)
+                return None
+            self._evict(victim)
+        ticket = Ticket(peer, evict)
+        self._pending[ticket] = None
+        self.connections += 1
+        self._by_peer[peer] += 1
+        return ticket
+
+    def _evict(self, ticket: Ticket) -> None:
+        ticket.evicted = True
+        self.evictions += 1
+        self.close(ticket)  # counted out now: the new connection takes its place at once
+        ticket.evict()
+
+    def handshake_done(self, ticket: Ticket) -> None:
+        if ticket.shaking:
+            ticket.shaking = False
+            del self._pending[ticket]
+
+    def close(self, ticket: Ticket) -> None:
+        self.handshake_done(ticket)
+        if not ticket.counted:
+            return
+        ticket.counted = False
+        self.connections -= 1
+        self._by_peer[ticket.peer] -= 1
+        if self._by_peer[ticket.peer] <= 0:
+            del self._by_peer[ticket.peer]
+
+
+class ConnectionGate:
+    """Both endpoints' budgets (``admin``, ``site``) and the admin port's per-identity count."""
+
+    def __init__(self, limits: ConnectionLimits | None = None) -> None:
+        self.limits = limits = limits or ConnectionLimits()
+        self.admin = PortGate("admin", limits.max_connections, limits.max_per_peer, limits, self._refuse)
+        self.site = PortGate("site", limits.max_site_connections, limits.max_site_connections, limits,
+                             self._refuse)
+        self._by_identity: Counter[str] = Counter()
         self.refused = 0
         self._last_log = 0.0
         self._unlogged = 0
 
-    @property
-    def handshakes(self) -> int:
-        return sum(self._handshakes.values())
-
-    def _refuse(self, why: str, peer: str) -> str:
+    def _refuse(self, why: str, peer: str) -> None:
         self.refused += 1
         self._unlogged += 1
         now = time.monotonic()
@@ -59,35 +167,13 @@ class ConnectionGate:
             log.warning("refused %d connection(s) in the last %.0f s, the latest from %s: %s", self._unlogged,
                         LOG_EVERY_SECONDS, peer, why)
             self._last_log, self._unlogged = now, 0
-        return why
-
-    def open(self, peer: str) -> str | None:
-        """Count a new connection from ``peer`` (its address) and its handshake; the reason it is
-        refused, or None. A None must be matched by ``handshake_done`` and later ``close``."""
-        limits = self.limits
-        if self.connections >= limits.max_connections:
-            return self._refuse(f"{limits.max_connections} connections already open", peer)
-        if self._by_peer[peer] >= limits.max_per_peer:
-            return self._refuse(f"{limits.max_per_peer} connections already open from {peer}", peer)
-        if self.handshakes >= limits.max_handshakes:
-            return self._refuse(f"{limits.max_handshakes} TLS handshakes already under way", peer)
-        if self._handshakes[peer] >= limits.max_handshakes_per_peer:
-            return self._refuse(f"{limits.max_handshakes_per_peer} TLS handshakes already under way from {peer}",
-                                peer)
-        self.connections += 1
-        self._by_peer[peer] += 1
-        self._handshakes[peer] += 1
-        return None
-
-    def handshake_done(self, peer: str) -> None:
-        self._handshakes[peer] -= 1
-        if self._handshakes[peer] <= 0:
-            del self._handshakes[peer]
 
     def claim_identity(self, identity: str, peer: str) -> str | None:
-        """Count an authenticated identity (certificate CN); the reason it is refused, or None."""
+        """Count an authenticated admin identity (certificate CN); the reason it is refused, or None."""
         if self._by_identity[identity] >= self.limits.max_per_identity:
-            return self._refuse(f"{identity} already holds {self.limits.max_per_identity} connections", peer)
+            why = f"{identity} already holds {self.limits.max_per_identity} connections"
+            self._refuse(why, peer)
+            return why
         self._by_identity[identity] += 1
         return None
 
@@ -95,9 +181,3 @@ class ConnectionGate:
         self._by_identity[identity] -= 1
         if self._by_identity[identity] <= 0:
             del self._by_identity[identity]
-
-    def close(self, peer: str) -> None:
-        self.connections -= 1
-        self._by_peer[peer] -= 1
-        if self._by_peer[peer] <= 0:
-            del self._by_peer[peer]

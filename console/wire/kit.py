@@ -151,13 +151,19 @@ class ServerKit:
 
 
 def _limits(kind: type[_L], given: Any, path: Path) -> _L:
-    """A limits dataclass from a kit's JSON object: known positive integers only."""
+    """A limits dataclass from a kit's JSON object: known positive numbers only (integers where
+    the default is an integer, seconds may have a fraction)."""
     if given is None:
         return kind()
+    defaults = kind()
     names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
-    if not isinstance(given, dict) or set(given) - names or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in given.values()):
-        raise KitError(f"{path}: limits must be an object of positive integers with keys among "
+
+    def fits(name: str, value: Any) -> bool:
+        wanted = (int, float) if isinstance(getattr(defaults, name), float) else int
+        return isinstance(value, wanted) and not isinstance(value, bool) and value > 0
+
+    if not isinstance(given, dict) or set(given) - names or not all(fits(k, v) for k, v in given.items()):
+        raise KitError(f"{path}: limits must be an object of positive numbers with keys among "
                        f"{', '.join(sorted(names))}")
     return kind(**given)
 
