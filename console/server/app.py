@@ -28,6 +28,7 @@ from console.server.status import JobStatus
 from console.server.store import JobStore
 from console.wire.admission import Admission
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.frames import FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
 from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
@@ -152,8 +153,21 @@ class Server:
                 return
             connection = ServedConnection(reader, writer, self)
             cn = connection.identity.cn or "?"
-            if self.gate.claim_identity(cn, ticket.peer) is not None:
-                writer.transport.abort()
+            over = self.gate.claim_identity(cn, ticket.peer)
+            if over is not None:
+                # The answer to its login, so the admin reads why, not "connection lost"; the login
+                # is read first, since closing with unread data would reset the connection.
+                error = RemoteError(ErrorType.AUTHENTICATION, f"{over} (connection_limits.max_per_identity on "
+                                    "the server); close some of its sessions, or ask the operator to raise it")
+                try:
+                    login = await asyncio.wait_for(read_frame(reader), 2.0)
+                    if login is not None:
+                        writer.write(encode_frame({"k": "res", "id": login.header.get("id"), "ok": False,
+                                                   "error": error.to_wire()}))
+                        await asyncio.wait_for(writer.drain(), 2.0)
+                except (FrameError, ConnectionError, OSError, TimeoutError, asyncio.IncompleteReadError):
+                    pass
+                await connection.close()
                 return
             # Refused at login, not here: the admin gets an AuthenticationError that says why.
             connection.refusal = peer_certificate_problem(writer)
