@@ -204,14 +204,15 @@ class InteractiveShell:
 
     def _show(self, outcome: Outcome) -> None:
         width = self.prompt.output.get_size().columns
-        parts = ([render(outcome.result, self.state.format, width, self.state.expanded)]
+        fmt = outcome.format or self.state.format
+        parts = ([render(outcome.result, fmt, width, self.state.expanded)]
                  if outcome.result is not None else [])
         if outcome.message:
-            parts.append(visible(outcome.message))
+            parts.append(outcome.shown_message())
         text = "\n".join(p for p in parts if p)
         if not text:
             return
-        if needs_pager(text, self.state.format):
+        if needs_pager(text, fmt):
             # Keys typed ahead are for the next prompt, not commands for the pager.
             *lines, rest = (self._typeahead + take_typeahead()).split("\n")
             self._queued += [line for line in lines if line.strip()]
@@ -286,8 +287,9 @@ class InteractiveShell:
     async def _to_sink(self, outcome: Outcome, sink: Sink) -> None:
         """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
         expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
-        parts = [render(outcome.result, self.state.format, 10**6, expanded)] if outcome.result is not None else []
-        text = "\n".join(p for p in [*parts, outcome.message or ""] if p) + "\n"
+        fmt = outcome.format or self.state.format
+        parts = [render(outcome.result, fmt, 10**6, expanded)] if outcome.result is not None else []
+        text = "\n".join(p for p in [*parts, outcome.shown_message()] if p) + "\n"
         if sink.kind == "|":
             # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
             with ctrl_c_for_the_child():
