@@ -21,6 +21,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command
 from console.shell.refresher import CompletionRefresher
+from console.shell.safe_text import visible
 
 
 class CommandFailed(Exception):
@@ -69,6 +70,15 @@ class Outcome:
     result: Any = None
     message: str | None = None
     exit: bool = False
+    #: The format ``result`` is shown in whatever the setting is (a command's own ``--format``).
+    format: Format | None = None
+    #: ``message`` is the console's own drawing (a chart in colour) whose server strings were made
+    #: safe when it was drawn: shown as it is, where any other message is escaped.
+    drawn: bool = False
+
+    def shown_message(self) -> str:
+        """``message`` as it may reach a terminal."""
+        return (self.message or "") if self.drawn else visible(self.message or "")
 
 
 ClientSide = Callable[["Executor", ParsedCommand], Awaitable[Outcome]]
