@@ -80,7 +80,7 @@ ROWS: list[tuple[str, list[str], int]] = [
      ["test_exhaustion.py::test_connections_per_identity"], 1),
     ("a silent peer (no byte sent) on the admin and site ports",
      ["test_admission.py::test_a_silent_peer"], 1),
-    ("160 idle and half-open sockets from the clients' own address, then an admin login and a site",
+    ("320 idle and half-open sockets from two addresses (one the clients' own), then an admin login and a site",
      ["test_admission.py::test_idle_and_half_open"], 1),
     ("a full admin port (default per-identity cap, 16, then other kits), then a site",
      ["test_admission.py::test_a_full_admin_port"], 1),
@@ -106,7 +106,7 @@ FIGURES: dict[str, str] = {
     "half-open TLS handshakes": "half-open TLS handshakes",
     "connections of one identity past its cap (the flood's kit sets 6)": "connections of one identity",
     "a silent peer (no byte sent) on the admin and site ports": "silent sockets",
-    "160 idle and half-open sockets from the clients' own address, then an admin login and a site":
+    "320 idle and half-open sockets from two addresses (one the clients' own), then an admin login and a site":
         "idle and half-open sockets",
     "a full admin port (default per-identity cap, 16, then other kits), then a site": "full admin port",
     "head-of-line blocking: 250 older jobs for a site that never connects": "head-of-line blocking",
