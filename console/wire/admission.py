@@ -15,8 +15,9 @@ from console.wire.gate import PortGate, Ticket
 
 
 class Refusal(str):
-    """Why a handshake failed; ``level`` is the log level it deserves: silent and evicted
-    connections are what a flood looks like, so they are logged at DEBUG (the gate counts them)."""
+    """Why a handshake failed; ``level`` is the log level it deserves: silent, evicted, vanished
+    and timed-out connections are what a flood looks like, so they are logged at DEBUG (the gate
+    counts evictions); a refused certificate stays a WARNING."""
 
     level = logging.WARNING
 
@@ -82,7 +83,7 @@ class Admission:
             return Refusal(f"{exc.reason or exc}")
         except (ConnectionError, OSError, TimeoutError) as exc:
             writer.transport.abort()
-            return Refusal(f"{type(exc).__name__}: {exc}")
+            return _Quiet(f"{type(exc).__name__}: {exc}")  # gone or too slow: a flood looks like this too
         finally:
             self.gate.handshake_done(ticket)
 
