@@ -27,6 +27,10 @@ from dataclasses import dataclass
 log = logging.getLogger("console.wire.gate")
 
 LOG_EVERY_SECONDS = 10.0
+#: A handshake is evicted only once it has been under way this long (seconds): a burst of real
+#: clients (200 sessions opened at once from one address) is refused, and the clients retry, as
+#: before, rather than being cut off mid-handshake; a flood's sockets are evictable within a second.
+EVICTABLE_AFTER = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,11 @@ class ConnectionLimits:
 class Ticket:
     """One accepted TCP connection, counted from accept until ``PortGate.close`` (or eviction)."""
 
-    __slots__ = ("peer", "evict", "evicted", "shaking", "counted")
+    __slots__ = ("peer", "evict", "evicted", "shaking", "counted", "opened")
 
-    def __init__(self, peer: str, evict: Callable[[], None]) -> None:
+    def __init__(self, peer: str, evict: Callable[[], None], opened: float) -> None:
         self.peer = peer
+        self.opened = opened
         self.evict = evict
         self.evicted = False
         self.shaking = True
@@ -75,8 +80,9 @@ class PortGate:
     """The budget of one endpoint; not thread-safe (one event loop)."""
 
     def __init__(self, port: str, max_connections: int, max_per_peer: int, limits: ConnectionLimits,
-                 refused: Callable[[str, str], None]) -> None:
+                 refused: Callable[[str, str], None], clock: Callable[[], float] = time.monotonic) -> None:
         self.port = port
+        self.clock = clock
         self.max_connections = max_connections
         self.max_per_peer = max_per_peer
         self.limits = limits
@@ -91,14 +97,17 @@ class PortGate:
         return len(self._pending)
 
     def _oldest(self, peer: str | None) -> Ticket | None:
-        return next((t for t in self._pending if peer is None or t.peer == peer), None)
+        """The oldest handshake under way (from ``peer``), if it is old enough to evict."""
+        oldest = next((t for t in self._pending if peer is None or t.peer == peer), None)
+        return oldest if oldest is not None and self.clock() - oldest.opened >= EVICTABLE_AFTER else None
 
     def open(self, peer: str, evict: Callable[[], None]) -> Ticket | None:
         """Count a new connection from ``peer`` (its address) and its handshake; None if refused.
 
         At a cap, the oldest handshake still under way (from ``peer`` for the per-peer caps) is
-        evicted to make room; only when every counted connection is past its handshake is the
-        new one refused, so a flood of unauthenticated sockets never keeps a real client out.
+        evicted to make room if it has taken ``EVICTABLE_AFTER`` already; otherwise the new one is
+        refused (a client retries). So a flood of unauthenticated sockets keeps a real client out
+        for a second at most, and only authenticated peers can fill a port.
         ``evict`` is called (at most once) to end this connection for a newer one. A ticket must
         be matched by ``handshake_done`` and later ``close``."""
         limits = self.limits
@@ -107,8 +116,10 @@ class PortGate:
              f"{self.max_connections} connections already open on the {self.port} port"),
             (lambda: self._by_peer[peer] >= self.max_per_peer, peer,
              f"{self.max_per_peer} connections already open from {peer} on the {self.port} port"),
-            (lambda: sum(t.peer == peer for t in self._pending) >= limits.max_handshakes_per_peer, peer, ""),
-            (lambda: len(self._pending) >= limits.max_handshakes, None, ""),
+            (lambda: sum(t.peer == peer for t in self._pending) >= limits.max_handshakes_per_peer, peer,
+             f"{limits.max_handshakes_per_peer} TLS handshakes already under way from {peer} on the {self.port} port"),
+            (lambda: len(self._pending) >= limits.max_handshakes, None,
+             f"{limits.max_handshakes} TLS handshakes already under way on the {self.port} port"),
         )
         for reached, scope, why in caps:  # checked in turn: an eviction may satisfy a later cap
             if not reached():
@@ -118,7 +129,7 @@ class PortGate:
                 self._refused(why, peer)
                 return None
             self._evict(victim)
-        ticket = Ticket(peer, evict)
+        ticket = Ticket(peer, evict, self.clock())
         self._pending[ticket] = None
         self.connections += 1
         self._by_peer[peer] += 1
