@@ -181,6 +181,9 @@ def test_ctrl_c_in_the_pager_or_a_pipeline_leaves_the_console_running(server, pr
         child.send("monitors\r")
         child.expect_exact("no monitors running")
         child.expect(PROMPT)
+        child.send("watch -n 1 list_jobs | grep x\r")  # a live redraw has nowhere to go in a pipe: said, not dropped
+        child.expect_exact("watch redraws its command in place, so it cannot go to '| grep x'")
+        child.expect(PROMPT)
         child.send("bye\r")
         assert_leaves_cleanly(child)
     finally:

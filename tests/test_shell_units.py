@@ -257,10 +257,12 @@ def test_human_output() -> None:
     epoch = 1795937427.9
     local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
     status = human({"status": "OK", "server_start_time": epoch, "jobs": [],
-                    "clients": [{"client_name": "site-1", "client_last_conn_time": epoch}]})
+                    "clients": [{"client_name": "site-1", "client_last_conn_time": epoch,
+                                 "client_last_heartbeat": epoch}]})
     assert status.splitlines() == [
         "status             OK", f"server_start_time  {local}", "jobs               (none)", "clients:",
-        "  client_name  client_last_conn_time", "  -----------  ---------------------", f"  site-1       {local}"]
+        "  client_name  client_last_conn_time  client_last_heartbeat",
+        "  -----------  ---------------------  ---------------------", f"  site-1       {local}    {local}"]
     # FLARE's report_resources answers Python text: shown as data, never as a repr.
     assert human({"server": "{'cpu_count': 2}", "site-1": "{'cpu_count': 4}"}).splitlines()[2:] == [
         "server  2", "site-1  4"]
