@@ -103,6 +103,10 @@ def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, sessio
     shell.expect_exact("Aborted the job")
     shell.expect(PROMPT)
     assert session.get_job_status(job_id) == "FINISHED:ABORTED"
+    shell.send(f"abort_job {job_id[:8]}\r")  # nothing left to abort: no question, the server's answer
+    shell.expect_exact("is already completed")
+    assert "are you sure" not in shell.before
+    shell.expect(PROMPT)
     shell.send(f"monitor_job {job_id[:8]}\r")
     shell.expect(PROMPT)
     shell.send("theme light\r")
