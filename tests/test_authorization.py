@@ -161,3 +161,23 @@ def test_job_workspaces_on_a_target_need_the_download_right(roles, tmp_path: Pat
     assert lead.grep_target("server", "-c", "a", f"{ours}/log.txt").strip().isdigit()
     assert "log.txt" in admin.ls_target("server", path=theirs)  # the project admin reads every job
     assert admin.tail_target("server", "-n 1", f"{theirs}/log.txt") is not None
+
+
+def test_job_workspaces_on_a_site_need_the_download_right(roles, tmp_path: Path) -> None:
+    sites = [SiteProcess(roles["project"].kit(name)).start() for name in ("site-1", "site-2")]
+    try:
+        admin, lead, org_admin = roles["admin@example.com"], roles["lead@example.com"], roles["orgadmin@example.com"]
+        wait_until(lambda: len(admin.get_connected_client_list()) == 2, 20, "both sites")
+        other_lead = roles["lead@other.org"]
+        theirs = other_lead.submit_job(str(numpy_job(tmp_path, rounds=1)))
+        assert other_lead.wait_for_job(theirs, timeout=60)["status"] == "FINISHED:COMPLETED"
+        for reader in (lead, org_admin):
+            with pytest.raises(AuthorizationError, match=f"'download_job' for job {theirs}"):
+                reader.cat_target("site-1", file=f"{theirs}/log.txt")
+            with pytest.raises(AuthorizationError, match=f"'download_job' for job {theirs}"):
+                reader.ls_target("site-2", "-la", f"{theirs}/app_site-2")
+        assert "log.txt" in admin.ls_target("site-1", path=theirs)
+        assert admin.cat_target("site-2", file=f"{theirs}/log.txt") is not None
+    finally:
+        for site in sites:
+            site.stop()
