@@ -337,3 +337,4 @@ def test_links_never_lead_into_another_jobs_workspace(tmp_path: Path) -> None:
     assert run_target_command(tmp_path, "cat", path=f"{ours}/mine") == f"{ours}\n"
     assert run_target_command(tmp_path, "cat", path=f"./{theirs}/result.txt") == f"{theirs}\n"
     assert job_folder(f"./{ours}/x") == ours and job_folder("log.txt") is None and job_folder(None) is None
+    assert job_folder(ours.upper()) == ours  # a case-insensitive file system reaches it that way too
