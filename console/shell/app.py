@@ -35,7 +35,7 @@ from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, 
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.monitors import MonitorManager
-from console.shell.output import Expanded, Format, needs_pager, page, render
+from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible
@@ -290,7 +290,9 @@ class InteractiveShell:
         text = "\n".join(p for p in [*parts, outcome.message or ""] if p) + "\n"
         if sink.kind == "|":
             # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
-            result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(), check=False)
+            with ctrl_c_for_the_child():
+                result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(),
+                                                 check=False)
             if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
                 self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
             return
