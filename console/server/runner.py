@@ -14,7 +14,6 @@ their workspaces, when it ends.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 import sys
@@ -24,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console import safe_json
 from console.commands import Right
 from console.jobdef.archive import JobLimits, LinkPolicy, zip_dir_to_file
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
@@ -115,7 +115,7 @@ class RunningJob:
 def verified_signature(job_dir: Path, root_ca: Path) -> dict[str, str]:
     """The job's signature record, checked against its archive and the project's root CA."""
     try:
-        record = json.loads((job_dir / SIGNATURE_FILE).read_text())
+        record = safe_json.loads((job_dir / SIGNATURE_FILE).read_text())
     except (OSError, ValueError):
         raise JobDefinitionError("the job has no readable signature record; it cannot run") from None
     signer = verify_signer(record.get("signer_pem", ""), load_cert(root_ca), record.get("signed_by", ""))
@@ -274,7 +274,7 @@ class JobRunner:
 
     def _on_child_line(self, job: RunningJob, line: bytes, deployment: Deployment) -> None:
         try:
-            message = json.loads(line)
+            message = safe_json.loads(line)
         except ValueError:
             log.warning("job %s: unreadable line from server app: %r", job.job_id, line[:200])
             return

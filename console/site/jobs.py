@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console import safe_json
 from console.jobdef.archive import JobLimits, zip_dir_to_file
 from console.jobdef.code import job_code
 from console.process import exited, stop_child
@@ -133,7 +134,7 @@ class SiteJobs:
 
     def _on_event(self, job: SiteJob, line: bytes) -> None:
         try:
-            event = json.loads(line)
+            event = safe_json.loads(line)
         except ValueError:
             log.warning("job %s: unreadable line from the client app: %r", job.job_id, line[:200])
             return
