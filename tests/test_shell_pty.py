@@ -103,6 +103,10 @@ def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, sessio
     shell.expect_exact("Aborted the job")
     shell.expect(PROMPT)
     assert session.get_job_status(job_id) == "FINISHED:ABORTED"
+    shell.send(f"abort_job {job_id[:8]}\r")  # nothing left to abort: no question, the server's answer
+    shell.expect_exact("is already completed")
+    assert "are you sure" not in shell.before
+    shell.expect(PROMPT)
     shell.send(f"monitor_job {job_id[:8]}\r")
     shell.expect(PROMPT)
     shell.send("theme light\r")
@@ -180,6 +184,9 @@ def test_ctrl_c_in_the_pager_or_a_pipeline_leaves_the_console_running(server, pr
         child.expect(PROMPT)
         child.send("monitors\r")
         child.expect_exact("no monitors running")
+        child.expect(PROMPT)
+        child.send("watch -n 1 list_jobs | grep x\r")  # a live redraw has nowhere to go in a pipe: said, not dropped
+        child.expect_exact("watch redraws its command in place, so it cannot go to '| grep x'")
         child.expect(PROMPT)
         child.send("bye\r")
         assert_leaves_cleanly(child)

@@ -32,7 +32,7 @@ from console.wire.frames import FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
 from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
-from console.wire.tls import peer_certificate_problem, server_context
+from console.wire.tls import HandshakeFailureLog, peer_certificate_problem, server_context
 
 log = logging.getLogger("console.server")
 
@@ -58,6 +58,8 @@ class Server:
         self.connections: set[ServedConnection] = set()
         # One gate, a budget per endpoint: no flood of the admin port can keep a site from reconnecting.
         self.gate = ConnectionGate(kit.connection_limits)
+        # Anyone can fail a handshake, as often as they like: logged once a period, not once each.
+        self.handshake_failures = HandshakeFailureLog("TLS handshake")
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         self.runner = JobRunner(self)
         self.log_relay = log_relay.LogRelay(self)
@@ -149,7 +151,7 @@ class Server:
             peer = writer.get_extra_info("peername")
             problem = await admission.handshake(self._ssl)
             if problem:
-                log.log(problem.level, "TLS handshake from %s refused: %s", peer, problem)
+                self.handshake_failures.failed(peer, problem)
                 return
             connection = ServedConnection(reader, writer, self)
             cn = connection.identity.cn or "?"

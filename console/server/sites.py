@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from console.api.client import AsyncClient
 from console.provision.certs import identity_from_peercert
 from console.wire.admission import Admission
-from console.wire.tls import peer_certificate_problem
+from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
 
 if TYPE_CHECKING:
     from console.server.app import Server
@@ -49,6 +49,7 @@ class SiteRegistry:
     def __init__(self, server: Server, ssl_context: ssl.SSLContext) -> None:
         self.server = server
         self._ssl = ssl_context
+        self.handshake_failures = HandshakeFailureLog("site TLS handshake")
         self.sites: dict[str, ConnectedSite] = {}
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
@@ -143,7 +144,7 @@ class SiteRegistry:
             peer = writer.get_extra_info("peername")
             problem = await admission.handshake(self._ssl)
             if problem:
-                log.log(problem.level, "site TLS handshake from %s refused: %s", peer, problem)
+                self.handshake_failures.failed(peer, problem)
                 writer.transport.abort()
                 return
             await self._admit(reader, writer, peer)

@@ -239,6 +239,10 @@ class InteractiveShell:
             return True
         if parsed is None:
             return True
+        if sink is not None and parsed.spec.name == "watch":
+            self.emit(f"watch redraws its command in place, so it cannot go to '{sink.kind} {sink.target}': "
+                      f"run the command itself with {sink.kind}", "class:error")
+            return True
         task = asyncio.create_task(self.executor.run(parsed))
         try:
             with self._ctrl_c_cancels(task), quiet_input():  # type-ahead waits, unechoed, for the next prompt

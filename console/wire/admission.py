@@ -7,23 +7,10 @@ the rules). Does not own what happens after the handshake (login, registration o
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import ssl
 
 from console.wire.gate import PortGate, Ticket
-
-
-class Refusal(str):
-    """Why a handshake failed; ``level`` is the log level it deserves: silent, evicted, vanished
-    and timed-out connections are what a flood looks like, so they are logged at DEBUG (the gate
-    counts evictions); a refused certificate stays a WARNING."""
-
-    level = logging.WARNING
-
-
-class _Quiet(Refusal):
-    level = logging.DEBUG
 
 
 class Admission:
@@ -57,15 +44,16 @@ class Admission:
         if self.ticket is not None:
             self.gate.close(self.ticket)
 
-    async def handshake(self, context: ssl.SSLContext) -> Refusal | None:
+    async def handshake(self, context: ssl.SSLContext) -> str | None:
         """Wait for the peer's first byte, then run the TLS handshake; the reason it failed, or
-        None. On failure the transport is closed (a TLS alert may still go out) or aborted."""
+        None. On failure the transport is closed (a TLS alert may still go out) or aborted. The
+        endpoint logs the reason through its HandshakeFailureLog (rate-limited: floods fail here)."""
         ticket, writer, limits = self.ticket, self.writer, self.gate.limits
         assert ticket is not None
         try:
             if not await _first_byte(writer, limits.first_byte_timeout):
                 writer.transport.abort()
-                return _Quiet(f"nothing received within {limits.first_byte_timeout:g} s")
+                return f"nothing received within {limits.first_byte_timeout:g} s"
             await writer.start_tls(context, ssl_handshake_timeout=limits.handshake_timeout)
             return None
         except asyncio.CancelledError:
@@ -74,16 +62,16 @@ class Admission:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            return _Quiet("evicted: its TLS handshake was the oldest under way when the cap was reached")
+            return "evicted: its TLS handshake was the oldest under way when the cap was reached"
         except ssl.SSLCertVerificationError as exc:
             writer.transport.close()  # close, not abort: the TLS alert goes out first
-            return Refusal(f"client certificate rejected: {exc.verify_message}")
+            return f"client certificate rejected: {exc.verify_message}"
         except ssl.SSLError as exc:
             writer.transport.close()
-            return Refusal(f"{exc.reason or exc}")
+            return f"{exc.reason or exc}"
         except (ConnectionError, OSError, TimeoutError) as exc:
             writer.transport.abort()
-            return _Quiet(f"{type(exc).__name__}: {exc}")  # gone or too slow: a flood looks like this too
+            return f"{type(exc).__name__}: {exc}"
         finally:
             self.gate.handshake_done(ticket)
 
