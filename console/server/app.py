@@ -27,6 +27,7 @@ from console.server.scheduler import Scheduler
 from console.server.sites import SiteRegistry
 from console.server.status import JobStatus
 from console.server.store import JobStore
+from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
@@ -36,6 +37,8 @@ from console.wire.tls import peer_certificate_problem, server_context
 log = logging.getLogger("console.server")
 
 HANDSHAKE_TIMEOUT = 10.0
+#: Commands whose answer may be megabytes (a job's log, a file): they take a slot of the reply budget.
+LARGE_REPLIES = frozenset({"get_job_logs", "cat", "head", "tail", "grep", "ls"})
 
 
 def _check_registry() -> None:
@@ -60,6 +63,9 @@ class Server:
         # One gate for both endpoints: a flood on the site port must not starve the admin port, and back.
         self.gate = ConnectionGate(kit.connection_limits)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
+        # Answers of up to a few MB each (a job's log, cat): bounded per identity and in total.
+        self.reply_budget = ReplyBudget()
+        self.large_replies = LARGE_REPLIES
         self.runner = JobRunner(self)
         self.log_relay = log_relay.LogRelay(self)
         self.scheduler = Scheduler(self)
