@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.api.errors import InvalidArgumentError
+from console.api.errors import InternalError, InvalidArgumentError, NoConnection
 from console.commands import Right
 from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError
 from console.runtime.target_runner import run_confined
@@ -44,6 +44,10 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
                                        timeout=site_timeout(ctx))
     except InvalidArgumentError as exc:  # the site refused the path or the options
         raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
+    except InternalError as exc:  # the site is busy (its reply budget, its grep limit): say so, one line
+        raise RemoteError(ErrorType.INTERNAL, f"{target}: {exc}") from None
+    except NoConnection as exc:
+        raise RemoteError(ErrorType.INTERNAL, f"{target} did not answer: {exc}; try again later") from None
 
 
 def _bind(command: str) -> None:

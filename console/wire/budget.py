@@ -50,10 +50,10 @@ class ReplyBudget:
         mine = self._mine.setdefault(identity, asyncio.Semaphore(self.per_identity))
         self._users[identity] = self._users.get(identity, 0) + 1
         try:
-            await self._acquire(mine, f"{what}: {identity} already has {self.per_identity} large answers being "
-                                      "built or sent; read those answers first, or try again in a moment")
+            await self._acquire(mine, f"{what}: {identity} already has {self.per_identity} large answers on their "
+                                      "way; read those answers first, or try again in a moment")
             try:
-                await self._acquire(self._all, f"{what}: the server is busy sending {self.total} large answers; "
+                await self._acquire(self._all, f"{what}: busy sending {self.total} large answers to others; "
                                                "try again in a moment")
                 try:
                     yield
