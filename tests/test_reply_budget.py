@@ -10,6 +10,7 @@ completes. Then many pathological greps at once (finding B) run at most ``MAX_GR
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,26 @@ def test_pathological_greps_run_a_few_children_at_once(federation, target: str) 
     messages = " ".join(str(r) for r in results)
     assert "too many searches running" in messages or "already has 2 large answers on their way" in messages, messages
     assert answer_time(federation["admin"]) < 1.0
+
+
+@pytest.mark.timeout(60)
+def test_a_site_that_does_not_answer_in_time_is_one_line(federation) -> None:
+    """A relayed read that times out (site-2 frozen for a moment) is a clear error for the admin and
+    one warning line in the server's log, not a traceback per request (finding A)."""
+    admin, server = federation["admin"], federation["server"]
+    site = federation["sites"]["site-2"]
+    admin.set_timeout(0.5)
+    site.process.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            with pytest.raises(Exception, match="site-2 did not answer"):
+                admin.ls_target("site-2")
+    finally:
+        site.process.send_signal(signal.SIGCONT)
+        admin.unset_timeout()
+    wait_until(lambda: server.stderr.count("site-2 did not answer") >= 3, 10, "the server's warning lines")
+    assert "Traceback" not in server.stderr
+    assert "site-2" in {c.name for c in admin.get_system_info().client_info}  # it was never dropped
 
 
 def test_the_budget_queues_then_refuses_and_forgets_identities() -> None:
