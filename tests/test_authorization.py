@@ -136,3 +136,48 @@ def test_pushed_events_follow_the_view_right(tmp_path: Path) -> None:
             assert heard == []  # the job's statuses were never pushed to a session that may not view
     finally:
         server.stop()
+
+
+def test_job_workspaces_on_a_target_need_the_download_right(roles, tmp_path: Path) -> None:
+    """The server's job workspaces hold the job's results: ls/cat/head/tail/grep there check
+    download_job on that job as download_job does, not only shell_commands on the server."""
+    admin, lead, org_admin = roles["admin@example.com"], roles["lead@example.com"], roles["orgadmin@example.com"]
+    theirs = roles["lead@other.org"].submit_job(str(EXAMPLES / "hello-server"))
+    ours = lead.submit_job(str(EXAMPLES / "hello-server"))
+    for job_id in (theirs, ours):
+        _, meta = admin.monitor_job_and_return_job_meta(job_id, timeout=90, poll_interval=0.2)
+        assert meta is not None and meta["status"].startswith("FINISHED"), meta
+    for reader in (lead, org_admin):  # both hold shell_commands on the server (their org's)
+        assert theirs in reader.ls_target("server")  # the folder's own listing names jobs, as list_jobs does
+        log = f"{theirs}/log.txt"
+        reads = [(reader.ls_target, "-l", theirs), (reader.ls_target, None, f"./{theirs}/"),
+                 (reader.cat_target, None, log), (reader.head_target, None, log),
+                 (reader.tail_target, "-n 3", log), (reader.grep_target, "-c", "a", log)]
+        for read, *args in reads:
+            with pytest.raises(AuthorizationError, match=f"'download_job' for job {theirs}"):
+                read("server", *args)
+    assert "log.txt" in lead.ls_target("server", path=ours)  # the job's own lead
+    assert "log.txt" in org_admin.ls_target("server", path=ours)  # an org_admin of the submitter's org
+    assert lead.grep_target("server", "-c", "a", f"{ours}/log.txt").strip().isdigit()
+    assert "log.txt" in admin.ls_target("server", path=theirs)  # the project admin reads every job
+    assert admin.tail_target("server", "-n 1", f"{theirs}/log.txt") is not None
+
+
+def test_job_workspaces_on_a_site_need_the_download_right(roles, tmp_path: Path) -> None:
+    sites = [SiteProcess(roles["project"].kit(name)).start() for name in ("site-1", "site-2")]
+    try:
+        admin, lead, org_admin = roles["admin@example.com"], roles["lead@example.com"], roles["orgadmin@example.com"]
+        wait_until(lambda: len(admin.get_connected_client_list()) == 2, 20, "both sites")
+        other_lead = roles["lead@other.org"]
+        theirs = other_lead.submit_job(str(numpy_job(tmp_path, rounds=1)))
+        assert other_lead.wait_for_job(theirs, timeout=60)["status"] == "FINISHED:COMPLETED"
+        for reader in (lead, org_admin):
+            with pytest.raises(AuthorizationError, match=f"'download_job' for job {theirs}"):
+                reader.cat_target("site-1", file=f"{theirs}/log.txt")
+            with pytest.raises(AuthorizationError, match=f"'download_job' for job {theirs}"):
+                reader.ls_target("site-2", "-la", f"{theirs}/app_site-2")
+        assert "log.txt" in admin.ls_target("site-1", path=theirs)
+        assert admin.cat_target("site-2", file=f"{theirs}/log.txt") is not None
+    finally:
+        for site in sites:
+            site.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -181,6 +182,16 @@ def test_bad_job_is_rejected_and_nothing_stored(session, tmp_path: Path) -> None
         session.submit_job(str(bad))
     with pytest.raises(InvalidJobDefinition, match="not a valid folder"):
         session.submit_job(str(tmp_path / "missing"))
+    # Text json.loads fails on with RecursionError or a plain ValueError, in meta.json and in a config.
+    deep, long_int = "[" * 30_000, '{"n": ' + "7" * 5_000 + "}"
+    for file, text, why in [("meta.json", deep, "too deeply"), ("meta.json", long_int, "number"),
+                            ("app/config/config_fed_server.json", deep, "too deeply"),
+                            ("app/config/config_fed_server.json", long_int, "number")]:
+        job = tmp_path / f"broken-{len(text)}-{file.replace('/', '_')}"
+        shutil.copytree(hello_server(tmp_path), job)
+        (job / file).write_text(text)
+        with pytest.raises(InvalidJobDefinition, match=rf"{file} is not valid JSON \(.*{why}"):
+            session.submit_job(str(job))
     assert session.list_jobs() == []
 
 

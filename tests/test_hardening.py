@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import pytest
 from console.flare_api import InvalidArgumentError, new_secure_session
 from console.wire.frames import FrameError, read_frame
 
-from conftest import REPO, ServerProcess
+from conftest import REPO, ServerProcess, wait_until
 from jobs import hello_server
 
 
@@ -55,3 +56,63 @@ def test_job_size_limit_from_the_server_config(project, tmp_path: Path) -> None:
             assert list((project.server_kit / "store" / "incoming").iterdir()) == []
     finally:
         server.stop()
+
+
+def test_failed_handshakes_are_logged_as_a_summary_not_one_line_each(caplog) -> None:
+    from console.wire.tls import HandshakeFailureLog
+
+    async def flood() -> HandshakeFailureLog:
+        failures = HandshakeFailureLog("TLS handshake", period=0.2)
+        for i in range(500):
+            failures.failed((f"10.0.0.{i % 7}", 40000 + i), "WRONG_VERSION_NUMBER")
+        await asyncio.sleep(0.5)  # the period ends: its summary is written even though the flood stopped
+        failures.failed(("10.0.0.9", 1), "a later one, after a quiet spell")
+        return failures
+
+    with caplog.at_level("WARNING", logger="console.wire.tls"):
+        failures = asyncio.run(flood())
+    lines = [record.getMessage() for record in caplog.records]
+    assert failures.total == 501
+    assert lines == [
+        "TLS handshake from ('10.0.0.0', 40000) refused: WRONG_VERSION_NUMBER",
+        "TLS handshake refused 499 more time(s) in the last 0.2 s from 7 address(es), the latest from "
+        "('10.0.0.2', 40499): WRONG_VERSION_NUMBER",
+        "TLS handshake from ('10.0.0.9', 1) refused: a later one, after a quiet spell",
+    ]
+
+
+@pytest.mark.timeout(90)
+def test_a_handshake_flood_on_both_ports_writes_few_log_lines(project) -> None:
+    import socket
+
+    from console.wire.kit import ServerKit
+
+    kit = ServerKit.load(project.server_kit)
+    server = ServerProcess(project.server_kit).start()
+    try:
+        for port in (kit.admin_port, kit.fed_learn_port):
+            for _ in range(60):  # not TLS at all: each handshake fails at once
+                with socket.create_connection(("localhost", port), timeout=5) as sock:
+                    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    with contextlib.suppress(OSError):  # an alert, a reset or a plain close: all fine
+                        sock.recv(100)
+        for what in ("TLS handshake", "site TLS handshake"):
+            wait_until(lambda what=what: _accounted(server.stderr, what) == 60, 40, f"every {what} failure logged")
+            # One line at once, then one summary per 10 s period: the flood took far less than 30 s.
+            assert len(_lines(server.stderr, what)) <= 4, server.stderr
+        with new_secure_session("admin@example.com", str(project.admin_kit)) as session:  # still serving
+            assert session.list_jobs() == []
+    finally:
+        server.stop()
+
+
+def _lines(log: str, what: str) -> list[str]:
+    """The log lines about failed handshakes on one endpoint ("TLS handshake": the admin port)."""
+    prefix = "(?<!site )" if what == "TLS handshake" else ""
+    return [line for line in log.splitlines() if re.search(rf"{prefix}{what} (from .+? refused|refused \d+ more)", line)]
+
+
+def _accounted(log: str, what: str) -> int:
+    """How many failed handshakes those lines report: one each, or the count a summary gives."""
+    return sum(int(m.group(1)) if (m := re.search(r"refused (\d+) more time", line)) else 1
+               for line in _lines(log, what))

@@ -153,6 +153,19 @@ def test_meta_json_problems(tmp_path: Path) -> None:
         validate_job_folder(folder)
 
 
+DEEP = "[" * 30_000  # RecursionError in json.loads
+LONG_INT = '{"args": {"n": ' + "7" * 5_000 + "}}"  # ValueError: Exceeds the limit (4300 digits)
+
+
+@pytest.mark.parametrize("text, why", [(DEEP, "too deeply"), (LONG_INT, "number in it cannot be read")])
+@pytest.mark.parametrize("file", ["meta.json", "app/config/config_fed_server.json", "app/config/config_fed_client.json"])
+def test_json_that_python_cannot_parse_names_the_file(tmp_path: Path, file: str, text: str, why: str) -> None:
+    folder = make_job(tmp_path, {"name": "j", "deploy_map": {"app": ["@ALL"]}})
+    (folder / file).write_text(text)
+    with pytest.raises(JobDefinitionError, match=rf"{file} is not valid JSON \(.*{why}"):
+        validate_job_folder(folder)
+
+
 def test_configs_must_exist_where_the_app_deploys(tmp_path: Path) -> None:
     to_site = make_job(tmp_path / "a", {"name": "j", "deploy_map": {"app": ["server", "site-1"]}},
                        {"app": ("server",)})

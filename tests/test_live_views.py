@@ -221,3 +221,27 @@ def test_plot_draws_a_finished_jobs_series(shell: pexpect.spawn, session, projec
     by_source = {s["source"]: s["points"] for s in data["series"] if s["metric"] == "loss"}
     assert set(by_source) == {"aggregated", "site-1", "site-2"}
     assert by_source["site-2"] == [[1, 1.0], [2, 0.5], [3, pytest.approx(1 / 3)]]
+    # The command's own --format json is data too, whatever the console's format setting.
+    own = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"plot {job_id} loss --format json")
+    assert own.returncode == 0, own.stderr
+    assert json.loads(own.stdout)["rounds"] == [1, 2, 3]
+
+
+def test_plot_in_colour_reaches_the_terminal_as_colour(project, session, tmp_path: Path) -> None:
+    """The chart's colours are the console's own: drawn, not escaped into visible text."""
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=2, sleep=0.0)))
+    session.monitor_job(job_id, timeout=60, poll_interval=0.2)
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    child = pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)], encoding="utf-8", timeout=30,
+                          dimensions=(60, 160), env=console_env(tmp_path, TMPDIR=str(tmp_path / "tmp")))
+    try:
+        child.expect(PROMPT)
+        child.send(f"plot {job_id[:8]} accuracy\r")
+        child.expect(r"\(x: round\)")
+        assert "\x1b[3" in child.before  # a colour escape, sent as one
+        assert "\\x1b" not in child.before and "^[" not in child.before  # never shown as text
+        child.expect(PROMPT)
+        child.send("bye\r")
+        child.expect(pexpect.EOF)
+    finally:
+        child.terminate(force=True)

@@ -287,6 +287,32 @@ def test_hostile_text_is_shown_visibly_and_json_stays_exact() -> None:
     assert "\x1b" not in "".join(text for _, text in bar)
 
 
+INVISIBLE = "ad\u200bmin\u200c\u200d\u2060\ufeff\u00ad\u180e\u2064\U000e0041\u3164\u2028\u2029\ud800 end"
+
+
+def test_invisible_characters_are_shown_and_json_stays_exact() -> None:
+    """Zero-width, format and other invisible characters hide text or make names look alike."""
+    import sys
+    import unicodedata
+
+    from console.shell.output import Format, render
+    from console.shell.safe_text import visible, visible_line
+
+    shown = visible(INVISIBLE)
+    assert shown == ("ad\\u200bmin\\u200c\\u200d\\u2060\\ufeff\\xad\\u180e\\u2064\\U000e0041\\u3164"
+                     "\\u2028\\u2029\\ud800 end")
+    rows = [{"job_id": "1234", "job_name": INVISIBLE, "status": "SUBMITTED"}]
+    for fmt in (Format.TABLE, Format.RAW):
+        assert "\u200b" not in render(rows, fmt) and "\\u200b" in render(rows, fmt)
+    assert json.loads(render(rows, Format.JSON)) == rows
+    # Every control, format, surrogate, line and paragraph separator this Python knows is shown.
+    missed = [f"U+{code:04X}" for code in range(sys.maxunicode + 1)
+              if unicodedata.category(chr(code)) in ("Cc", "Cf", "Cs", "Zl", "Zp") and chr(code) not in "\t\n"
+              and visible_line(chr(code)) == chr(code)]
+    assert missed == []
+    assert visible("é 中 😀\ufe0f naïve\u0301 \u00a0") == "é 中 😀\ufe0f naïve\u0301 \u00a0"  # visible text stays
+
+
 def test_hostile_file_contents_through_the_console(fed, tmp_path: Path) -> None:
     from shell_helpers import run_console
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +103,10 @@ def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, sessio
     shell.expect_exact("Aborted the job")
     shell.expect(PROMPT)
     assert session.get_job_status(job_id) == "FINISHED:ABORTED"
+    shell.send(f"abort_job {job_id[:8]}\r")  # nothing left to abort: no question, the server's answer
+    shell.expect_exact("is already completed")
+    assert "are you sure" not in shell.before
+    shell.expect(PROMPT)
     shell.send(f"monitor_job {job_id[:8]}\r")
     shell.expect(PROMPT)
     shell.send("theme light\r")
@@ -146,6 +151,65 @@ def test_tall_output_goes_through_the_pager(server, project, tmp_path: Path) -> 
         child.expect(pexpect.EOF)
     finally:
         child.terminate(force=True)
+
+
+# A pager that says it is up, then waits for Ctrl-C (the default SIGINT disposition would kill it
+# silently; this one says so and leaves, as less leaves its prompt).
+WAITING_PAGER = """
+import signal, sys, time
+sys.stdin.read()
+def interrupted(*_):
+    print("PAGER-INTERRUPTED", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGINT, interrupted)
+print("PAGER-READY", flush=True)
+time.sleep(30)
+"""
+
+
+def test_ctrl_c_in_the_pager_or_a_pipeline_leaves_the_console_running(server, project, tmp_path: Path) -> None:
+    pager = tmp_path / "pager.py"
+    pager.write_text(WAITING_PAGER)
+    child = spawn_shell(project, tmp_path, (12, 100), PAGER=f"{sys.executable} {pager}")
+    try:
+        child.expect(PROMPT)
+        child.send("help\r")  # taller than 12 lines: paged
+        child.expect_exact("PAGER-READY")
+        child.sendcontrol("c")
+        child.expect_exact("PAGER-INTERRUPTED")
+        child.expect(PROMPT)
+        child.send("help | sleep 30\r")  # the user's own pipeline: Ctrl-C stops it, not the console
+        wait_until(lambda: "sleep 30" in _children_commands(child.pid), 20, "the pipeline to start")
+        child.sendcontrol("c")
+        child.expect(PROMPT)
+        child.send("monitors\r")
+        child.expect_exact("no monitors running")
+        child.expect(PROMPT)
+        child.send("watch -n 1 list_jobs | grep x\r")  # a live redraw has nowhere to go in a pipe: said, not dropped
+        child.expect_exact("watch redraws its command in place, so it cannot go to '| grep x'")
+        child.expect(PROMPT)
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        child.terminate(force=True)
+
+
+def _children_commands(pid: int) -> str:
+    """Command lines of ``pid``'s descendants (from /proc), to see a pipeline running."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == parent:
+                    todo.append(int(entry.name))
+                    found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except (OSError, IndexError, ValueError):
+                continue
+    return "\n".join(found)
 
 
 def test_lost_connection_is_shown_and_monitors_resume(shell: pexpect.spawn, server, session,

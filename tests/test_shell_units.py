@@ -16,6 +16,8 @@ from console.shell.output import Format, render, table
 from console.shell.parse import UsageError, parse_command
 from console.shell.themes import available_themes, load_theme
 
+from conftest import REPO
+
 IDS = [
     "0a1b2c3d-0000-4000-8000-000000000001",
     "0a1bffff-0000-4000-8000-000000000002",
@@ -233,6 +235,9 @@ def test_every_parameter_kind_completes() -> None:
     assert texts_with("enable_client site-", d) == ["site-1", "site-2"]  # a disabled site is not connected
     assert texts_with("get_job_meta 9f; abort_job 0a1bf", d) == [IDS[1]]  # after a ';'
     assert texts_with("LIST_J", d) == ["list_jobs"]
+    # A local folder completes with one '/' in the text and in the menu (the menu showed 'examples//').
+    found = complete(f"submit_job {REPO}/exampl", d)
+    assert [(c.text, c.display_text) for c in found] == [("es/", "examples/")]
 
 
 def test_job_ids_newest_first_with_name_status_and_age() -> None:
@@ -257,10 +262,12 @@ def test_human_output() -> None:
     epoch = 1795937427.9
     local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
     status = human({"status": "OK", "server_start_time": epoch, "jobs": [],
-                    "clients": [{"client_name": "site-1", "client_last_conn_time": epoch}]})
+                    "clients": [{"client_name": "site-1", "client_last_conn_time": epoch,
+                                 "client_last_heartbeat": epoch}]})
     assert status.splitlines() == [
         "status             OK", f"server_start_time  {local}", "jobs               (none)", "clients:",
-        "  client_name  client_last_conn_time", "  -----------  ---------------------", f"  site-1       {local}"]
+        "  client_name  client_last_conn_time  client_last_heartbeat",
+        "  -----------  ---------------------  ---------------------", f"  site-1       {local}    {local}"]
     # FLARE's report_resources answers Python text: shown as data, never as a repr.
     assert human({"server": "{'cpu_count': 2}", "site-1": "{'cpu_count': 4}"}).splitlines()[2:] == [
         "server  2", "site-1  4"]

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from console.runtime.target_commands import CONFINED_COMMANDS, TargetCommandError, run_target_command
+from console.runtime.target_commands import (
+    CONFINED_COMMANDS,
+    TargetCommandError,
+    job_folder,
+    run_target_command,
+)
 
 LOG = "".join(f"line {i} {'ERROR' if i % 10 == 0 else 'ok'}\n" for i in range(1, 101))
 
@@ -314,3 +319,22 @@ def test_grep_runs_apart_and_a_runaway_pattern_is_stopped(tmp_path: Path) -> Non
         asyncio.run(run_confined(tmp_path, "grep", None, "log.txt", "(a+)+$", grep_seconds=1.0))
     assert time.monotonic() - started < 5
     assert asyncio.run(run_confined(tmp_path, "cat", None, "log.txt", None)).startswith("ok line\n")
+
+
+def test_links_never_lead_into_another_jobs_workspace(tmp_path: Path) -> None:
+    """The host checks download_job on the job a path names; a link must not reach another job."""
+    ours, theirs = "0c1a4f8e-1b2c-4d3e-8f90-0123456789ab", "9f8e7d6c-5b4a-4321-8fed-cba987654321"
+    for job in (ours, theirs):
+        (tmp_path / job).mkdir()
+        (tmp_path / job / "result.txt").write_text(f"{job}\n")
+    (tmp_path / ours / "peek").symlink_to(tmp_path / theirs / "result.txt")
+    (tmp_path / ours / "mine").symlink_to(tmp_path / ours / "result.txt")
+    (tmp_path / "alias").symlink_to(tmp_path / theirs)
+    for command, path in [("cat", f"{ours}/peek"), ("ls", "alias"), ("cat", "alias/result.txt"),
+                          ("grep", "alias/result.txt")]:
+        with pytest.raises(TargetCommandError, match=f"link into the workspace of job {theirs}"):
+            run_target_command(tmp_path, command, path=path, pattern="." if command == "grep" else None)
+    assert run_target_command(tmp_path, "cat", path=f"{ours}/mine") == f"{ours}\n"
+    assert run_target_command(tmp_path, "cat", path=f"./{theirs}/result.txt") == f"{theirs}\n"
+    assert job_folder(f"./{ours}/x") == ours and job_folder("log.txt") is None and job_folder(None) is None
+    assert job_folder(ours.upper()) == ours  # a case-insensitive file system reaches it that way too

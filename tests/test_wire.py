@@ -41,6 +41,9 @@ def test_frame_round_trip() -> None:
         (struct.pack(">II", 2, MAX_BODY_BYTES + 1) + b"{}", "body length"),
         (struct.pack(">II", 3, 0) + b"{x}", "not valid JSON"),
         (struct.pack(">II", 2, 0) + b"[]", "JSON object"),
+        # json.loads fails on these with RecursionError and a plain ValueError, not JSONDecodeError.
+        (struct.pack(">II", 30_006, 0) + b'{"k":' + b"[" * 30_000 + b"}", "not valid JSON.*too deeply"),
+        (struct.pack(">II", 5_014, 0) + b'{"k":"x","n":' + b"7" * 5_000 + b"}", "not valid JSON.*number"),
         (struct.pack(">II", 10, 0) + b"{}", "inside a frame"),
         (b"\x00\x00", "prefix"),
     ],

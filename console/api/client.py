@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from cryptography import x509
 
+from console import safe_json
 from console.api.errors import (
     AuthenticationError,
     NoConnection,
@@ -336,7 +336,7 @@ class AsyncClient:
                 parts.append(chunk)
         except TimeoutError:
             raise NoConnection(f"the answer to {cmd} stopped arriving for {timeout:g} s") from None
-        return json.loads(b"".join(parts))
+        return safe_json.loads(b"".join(parts))
 
     async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
         assert self._writer is not None

@@ -16,9 +16,10 @@ Read-only; must not import or run anything it finds.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+
+from console import safe_json
 
 #: Files Python imports or executes, or the OS loads as code.
 CODE_SUFFIXES = (".py", ".pyw", ".pyc", ".pyo", ".pyd", ".pyi", ".pyx", ".pth", ".so", ".dylib", ".dll",
@@ -32,7 +33,7 @@ _MAX_REPORTED = 5
 
 def _config_entry_points(path: Path) -> list[str]:
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = safe_json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []  # validation reports a broken config; here it simply names no code
     if not isinstance(config, dict):

@@ -7,12 +7,12 @@ docs/compatibility.md lists each (F1..F22) and the few places where ours differs
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console import safe_json
 from console.jobdef.bounds import check_meta_bounds, check_meta_size
 from console.jobdef.code import job_code
 from console.jobdef.deploy_map import ALL_SITES, SERVER, DeployMapError, app_targets
@@ -63,7 +63,7 @@ class JobDefinition:
 
 def _load_json_object(path: Path, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = safe_json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         other = next((path.with_name(path.stem + ext) for ext in OTHER_CONFIG_EXTS
                       if path.with_name(path.stem + ext).is_file()), None)
@@ -79,10 +79,8 @@ def _load_json_object(path: Path, what: str) -> dict[str, Any]:
         raise JobDefinitionError(f"{what} cannot be read ({exc.strerror or exc}); check its permissions") from None
     except UnicodeDecodeError:
         raise JobDefinitionError(f"{what} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise JobDefinitionError(
-            f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
+    except safe_json.UnreadableJSON as exc:  # also too deep a nesting, or a number too long to read
+        raise JobDefinitionError(f"{what} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise JobDefinitionError(f"{what} must hold a JSON object, not {type(data).__name__}")
     return data

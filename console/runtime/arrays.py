@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from console import safe_json
+
 Model = dict[str, np.ndarray]
 
 MAGIC = b"FCMODEL1"
@@ -133,7 +135,7 @@ def read_model(path: Path) -> Model:
             if header_len > MAX_MODEL_HEADER_BYTES:
                 raise ModelFormatError(f"model header of {header_len} bytes exceeds {MAX_MODEL_HEADER_BYTES}")
             try:
-                header = json.loads(src.read(header_len))
+                header = safe_json.loads(src.read(header_len))
             except ValueError as exc:
                 raise ModelFormatError(f"model header is not JSON: {exc}") from None
             data_start = _aligned(_PREFIX.size + header_len)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from console import safe_json
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, MAX_LOG_LINE_CHARS, cut
 
 EXIT_COMPLETED, EXIT_APP_ERROR, EXIT_CONFIG_ERROR, EXIT_ABORTED, EXIT_SITES_LOST = 0, 1, 2, 3, 4
@@ -111,7 +112,7 @@ class ChildChannel:
                 reason = "abort requested"
                 break
             try:
-                command = json.loads(text)
+                command = safe_json.loads(text)
             except ValueError:
                 self.logger.warning("unreadable control line ignored: %r", text[:200])
                 continue
@@ -130,7 +131,7 @@ class ChildChannel:
 
 def load_config(path: Path) -> dict[str, Any]:
     try:
-        config = json.loads(path.read_text())
+        config = safe_json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path} is missing") from None
     except ValueError as exc:

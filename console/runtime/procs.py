@@ -11,10 +11,13 @@ Code that wipes its own environment escapes this; nothing short of a cgroup catc
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
 from pathlib import Path
+
+from console.process import exited
 
 MARKER_VAR = "FLARE_CONSOLE_JOB"
 #: How long ``kill_job_processes`` keeps sweeping for processes forked while it kills.
@@ -86,3 +89,25 @@ def kill_job_processes(marker: str, group: int | None = None, sweep: float = SWE
 
 async def reap_job_processes(marker: str, group: int | None = None) -> int:
     return await asyncio.to_thread(kill_job_processes, marker, group)
+
+
+#: Seconds a job's event reader may go on after its process exited (a last line in the pipe).
+READER_DRAIN_SECONDS = 1.0
+
+
+async def job_process_ended(process: asyncio.subprocess.Process, marker: str, reader: asyncio.Task[None],
+                            what: str, log: logging.Logger) -> int:
+    """Wait for a job's process to exit, end every process it left behind, and its event reader.
+
+    Waits on the exit code, not on the pipes (a grandchild holding them must not keep the job
+    open); the reader gets ``READER_DRAIN_SECONDS`` for what is still in the pipe, then is
+    cancelled. Returns the exit code.
+    """
+    code = await exited(process)
+    killed = await reap_job_processes(marker, process.pid)
+    if killed:
+        log.info("%s: %d process(es) left behind were killed", what, killed)
+    done, _ = await asyncio.wait({reader}, timeout=READER_DRAIN_SECONDS)
+    if not done:
+        reader.cancel()
+    return code

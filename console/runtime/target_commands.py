@@ -94,6 +94,18 @@ def _is_number(text: str) -> bool:
 #: A participant's kit: its private key, certificates, policy and local config. Never handed out.
 KIT_FOLDERS = ("startup", "local")
 
+#: A job's workspace in a participant's folder is named by the job's ID (a lower-case UUID, as FLARE's);
+#: any case matches, since a case-insensitive file system reaches the same folder in upper case.
+_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def job_folder(path: str | None) -> str | None:
+    """The job whose workspace ``path`` (relative to a participant's folder) lies in, by its first
+    part; None for a path outside every job's workspace. The host checks the download_job right
+    for that job before running a command on the path: the workspace holds the job's results."""
+    parts = [part for part in Path(path or ".").parts if part != "."]
+    return parts[0].lower() if parts and _JOB_ID.match(parts[0]) else None
+
 
 def _confine(root: Path, command: str, path: str, protected: tuple[str, ...] = KIT_FOLDERS) -> Path:
     """The real path of ``path`` under ``root``, or a refusal; symlinks are followed before judging,
@@ -115,6 +127,10 @@ def _confine(root: Path, command: str, path: str, protected: tuple[str, ...] = K
     if inside and inside[0] in protected:
         raise TargetCommandError(f"{command}: {path}: the participant's {inside[0]}/ folder (keys, certificates, "
                                  "policy) is never shown")
+    # The host checked the right on the job the path names; a link must not lead into another job's results.
+    if inside and _JOB_ID.match(inside[0]) and inside[0].lower() != job_folder(path):
+        raise TargetCommandError(f"{command}: {path}: a link into the workspace of job {inside[0]} is not "
+                                 "followed; name that job's folder itself")
     return target
 
 
@@ -366,5 +382,5 @@ def read_job_log(root: Path, path: str, tail_lines: int | None = None, grep_text
         return _newest(src.read(size - skipped), skipped - start, limit)
 
 
-__all__ = ["CONFINED_COMMANDS", "KIT_FOLDERS", "MAX_LOG_BYTES", "TargetCommandError", "read_job_log",
+__all__ = ["CONFINED_COMMANDS", "KIT_FOLDERS", "MAX_LOG_BYTES", "TargetCommandError", "job_folder", "read_job_log",
            "run_target_command"]

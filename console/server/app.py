@@ -32,7 +32,7 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
 from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
-from console.wire.tls import peer_certificate_problem, server_context
+from console.wire.tls import HandshakeFailureLog, peer_certificate_problem, server_context
 
 log = logging.getLogger("console.server")
 
@@ -62,6 +62,8 @@ class Server:
         self.connections: set[ServedConnection] = set()
         # One gate for both endpoints: a flood on the site port must not starve the admin port, and back.
         self.gate = ConnectionGate(kit.connection_limits)
+        # Anyone can fail a handshake, as often as they like: logged once a period, not once each.
+        self.handshake_failures = HandshakeFailureLog("TLS handshake")
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         # Answers of up to a few MB each (a job's log, cat): bounded per identity and in total.
         self.reply_budget = ReplyBudget()
@@ -158,7 +160,7 @@ class Server:
             try:
                 await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
             except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
-                log.warning("TLS handshake from %s refused: %s", peer, _tls_reason(exc))
+                self.handshake_failures.failed(peer, _tls_reason(exc))
                 writer.transport.close()  # close, not abort: the TLS alert goes out first
                 return
             finally:

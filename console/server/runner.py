@@ -14,7 +14,6 @@ their workspaces, when it ends.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 import sys
@@ -24,16 +23,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console import safe_json
 from console.commands import Right
 from console.jobdef.archive import JobLimits, LinkPolicy, zip_dir_to_file
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
-from console.process import exited, stop_child
+from console.process import stop_child
 from console.provision.certs import load_cert
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, add_error, cut, read_event_line
-from console.runtime.procs import job_env, job_marker, reap_job_processes
+from console.runtime.procs import job_env, job_marker, job_process_ended, reap_job_processes
 from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.status import JobStatus
@@ -50,8 +50,6 @@ ABORT_GRACE_SECONDS = 3.0
 #: How long a site may take to answer one task (``task_timeout`` in meta.json or the workflow args overrides).
 DEFAULT_TASK_TIMEOUT = 600.0
 SERVER_APP_DIR = "app_server"
-#: After the server app exited, how long its event reader may take to see the end of the pipe.
-READER_DRAIN_SECONDS = 1.0
 #: Rounds of metrics kept in the job's meta (``round_metrics``); metrics.json in the workspace has all.
 MAX_ROUND_METRICS = 500
 
@@ -115,7 +113,7 @@ class RunningJob:
 def verified_signature(job_dir: Path, root_ca: Path) -> dict[str, str]:
     """The job's signature record, checked against its archive and the project's root CA."""
     try:
-        record = json.loads((job_dir / SIGNATURE_FILE).read_text())
+        record = safe_json.loads((job_dir / SIGNATURE_FILE).read_text())
     except (OSError, ValueError):
         raise JobDefinitionError("the job has no readable signature record; it cannot run") from None
     signer = verify_signer(record.get("signer_pem", ""), load_cert(root_ca), record.get("signed_by", ""))
@@ -247,14 +245,7 @@ class JobRunner:
         if job.aborting:  # abort arrived while the process was being created
             asyncio.create_task(self._stop_process(job))
         reader = asyncio.create_task(self._read_events(job, deployment))
-        code = await exited(job.process)
-        killed = await reap_job_processes(job.marker, job.process.pid)
-        if killed:
-            log.info("job %s: %d process(es) left behind by the server app were killed", job.job_id, killed)
-        # Something that inherited the pipe some other way (a fork) must not hold the job open.
-        done, _ = await asyncio.wait({reader}, timeout=READER_DRAIN_SECONDS)
-        if not done:
-            reader.cancel()
+        code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} server app", log)
         log.info("job %s server app exited with code %s", job.job_id, code)
         if job.forced_status is not None:
             return job.forced_status
@@ -274,7 +265,7 @@ class JobRunner:
 
     def _on_child_line(self, job: RunningJob, line: bytes, deployment: Deployment) -> None:
         try:
-            message = json.loads(line)
+            message = safe_json.loads(line)
         except ValueError:
             log.warning("job %s: unreadable line from server app: %r", job.job_id, line[:200])
             return

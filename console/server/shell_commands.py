@@ -7,7 +7,7 @@ from typing import Any
 
 from console.api.errors import InternalError, InvalidArgumentError, NoConnection
 from console.commands import Right
-from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError
+from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, job_folder
 from console.runtime.target_runner import run_confined
 from console.server.authz import principal
 from console.server.handlers import handles
@@ -26,8 +26,15 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
                         pattern: str | None, right: Right = Right.SHELL_COMMANDS,
                         job_id: str | None = None) -> str | None:
     """The command on the server's folder or a site's; with ``job_id``, confined to that job's workspace
-    there (links included). Only ``log`` answers None (no such log)."""
+    there (links included). Only ``log`` answers None (no such log).
+
+    A path in a job's workspace (on the server or a site) also needs the download_job right on that
+    job, as download_job applies it: the workspace holds the same results as the job's download."""
     require_on_target(ctx, right, target)
+    if job_id is None and (job := job_folder(path)) is not None:
+        # A job the store no longer knows (a leftover workspace) has no submitter: only "any" reads it.
+        ctx.server.policy.require(principal(ctx.connection), Right.DOWNLOAD_JOB,
+                                  submitter=ctx.server.store.get(job) or {}, what=f"job {job}")
     if target == "server":
         root = ctx.server.workspace if job_id is None else ctx.server.workspace / job_id
         try:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.api.client import AsyncClient
 from console.provision.certs import identity_from_peercert
-from console.wire.tls import peer_certificate_problem
+from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
 
 if TYPE_CHECKING:
     from console.server.app import Server
@@ -49,6 +49,7 @@ class SiteRegistry:
     def __init__(self, server: Server, ssl_context: ssl.SSLContext) -> None:
         self.server = server
         self._ssl = ssl_context
+        self.handshake_failures = HandshakeFailureLog("site TLS handshake")
         self.sites: dict[str, ConnectedSite] = {}
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
@@ -147,7 +148,7 @@ class SiteRegistry:
                 await writer.start_tls(self._ssl, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
             except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
                 reason = exc.verify_message if isinstance(exc, ssl.SSLCertVerificationError) else exc
-                log.warning("site TLS handshake from %s refused: %s", peer, reason)
+                self.handshake_failures.failed(peer, str(reason))
                 writer.transport.abort()
                 return
             finally:

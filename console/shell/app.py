@@ -35,7 +35,7 @@ from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, 
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.monitors import MonitorManager
-from console.shell.output import Expanded, Format, needs_pager, page, render
+from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible
@@ -204,14 +204,15 @@ class InteractiveShell:
 
     def _show(self, outcome: Outcome) -> None:
         width = self.prompt.output.get_size().columns
-        parts = ([render(outcome.result, self.state.format, width, self.state.expanded)]
+        fmt = outcome.format or self.state.format
+        parts = ([render(outcome.result, fmt, width, self.state.expanded)]
                  if outcome.result is not None else [])
         if outcome.message:
-            parts.append(visible(outcome.message))
+            parts.append(outcome.shown_message())
         text = "\n".join(p for p in parts if p)
         if not text:
             return
-        if needs_pager(text, self.state.format):
+        if needs_pager(text, fmt):
             # Keys typed ahead are for the next prompt, not commands for the pager.
             *lines, rest = (self._typeahead + take_typeahead()).split("\n")
             self._queued += [line for line in lines if line.strip()]
@@ -237,6 +238,10 @@ class InteractiveShell:
             self.emit(str(exc), "class:error")
             return True
         if parsed is None:
+            return True
+        if sink is not None and parsed.spec.name == "watch":
+            self.emit(f"watch redraws its command in place, so it cannot go to '{sink.kind} {sink.target}': "
+                      f"run the command itself with {sink.kind}", "class:error")
             return True
         task = asyncio.create_task(self.executor.run(parsed))
         try:
@@ -286,11 +291,14 @@ class InteractiveShell:
     async def _to_sink(self, outcome: Outcome, sink: Sink) -> None:
         """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
         expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
-        parts = [render(outcome.result, self.state.format, 10**6, expanded)] if outcome.result is not None else []
-        text = "\n".join(p for p in [*parts, outcome.message or ""] if p) + "\n"
+        fmt = outcome.format or self.state.format
+        parts = [render(outcome.result, fmt, 10**6, expanded)] if outcome.result is not None else []
+        text = "\n".join(p for p in [*parts, outcome.shown_message()] if p) + "\n"
         if sink.kind == "|":
             # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
-            result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(), check=False)
+            with ctrl_c_for_the_child():
+                result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(),
+                                                 check=False)
             if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
                 self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
             return

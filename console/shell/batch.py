@@ -115,13 +115,13 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         if state.timing and executor.elapsed is not None:
             print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
         return EXIT_FAILED
-    fmt = state.format
+    fmt = outcome.format or state.format
     if outcome.result is not None or (fmt is not Format.TABLE and outcome.message is None):
         text_out = render(outcome.result, fmt, expanded=state.expanded)
         if text_out:
             print(text_out, file=out)
     if outcome.message:
-        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else visible(outcome.message), file=out)
+        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else outcome.shown_message(), file=out)
     if state.timing and executor.elapsed is not None:
         print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
     return _LEAVE if outcome.exit else EXIT_OK

@@ -242,7 +242,8 @@ class ShellCompleter(Completer):
                 # A folder completes with its '/', so the next Tab goes inside it.
                 full = os.path.expanduser(word + c.text)
                 slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""
-                yield Completion(c.text + slash, c.start_position, display=c.display_text + slash)
+                shown = c.display_text if c.display_text.endswith("/") else c.display_text + slash  # PathCompleter
+                yield Completion(c.text + slash, c.start_position, display=shown)  # may show the '/' already
 
 
 def _plain(values: Iterable[str], word: str) -> Iterator[Completion]:

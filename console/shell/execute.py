@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from console.api.async_session import is_final
 from console.api.errors import JobNotRunning, NoConnection
 from console.backends.base import Backend
 from console.commands import CATALOG, CommandSpec, Engine, Transfer, Where
@@ -21,6 +22,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command
 from console.shell.refresher import CompletionRefresher
+from console.shell.safe_text import visible
 
 
 class CommandFailed(Exception):
@@ -69,6 +71,15 @@ class Outcome:
     result: Any = None
     message: str | None = None
     exit: bool = False
+    #: The format ``result`` is shown in whatever the setting is (a command's own ``--format``).
+    format: Format | None = None
+    #: ``message`` is the console's own drawing (a chart in colour) whose server strings were made
+    #: safe when it was drawn: shown as it is, where any other message is escaped.
+    drawn: bool = False
+
+    def shown_message(self) -> str:
+        """``message`` as it may reach a terminal."""
+        return (self.message or "") if self.drawn else visible(self.message or "")
 
 
 ClientSide = Callable[["Executor", ParsedCommand], Awaitable[Outcome]]
@@ -146,15 +157,27 @@ class Executor:
         if not self.frontend.interactive:
             raise CommandFailed(f"{spec.name} is destructive: add --yes to run it in a batch")
         what = await self._describe(parsed)
+        if what is None:
+            return
         if not await self.frontend.confirm(f"{spec.name} {what}: are you sure? [y/N] "):
             raise CommandFailed(f"{spec.name} cancelled")
 
-    async def _describe(self, parsed: ParsedCommand) -> str:
-        """What a destructive command acts on, for its question: the job's name and status, the sites."""
+    async def _describe(self, parsed: ParsedCommand) -> str | None:
+        """What a destructive command acts on, for its question: the job's name and status, the sites.
+
+        None when the job's status already says the command changes nothing (aborting a finished
+        job, deleting one still running): no question, the server's answer says why.
+        """
         values = parsed.values
         if "job_id" in values:
             meta = await self.backend.get_job_meta(values["job_id"])  # an unknown job fails before the question
             self._check_right(parsed.spec, meta)
+            status = meta.get("status")
+            # As FLARE 2.9's job commands: a finished job has nothing to abort, a dispatched or
+            # running one is not deleted.
+            if ((parsed.spec.name == "abort_job" and is_final(status))
+                    or (parsed.spec.name == "delete_job" and status in ("DISPATCHED", "RUNNING"))):
+                return None
             return f"job {meta['job_id']} ({meta.get('name') or meta.get('job_name') or 'unnamed'}, {meta['status']})"
         target = values.get("target_type")
         sites = values.get("targets") or []

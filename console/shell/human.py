@@ -69,7 +69,7 @@ def cell(key: str, value: Any) -> str:
         return "yes" if value else "no"
     low = key.lower()
     if isinstance(value, int | float):
-        if (low.endswith("time") or low.endswith("_at")) and _EPOCH_RANGE[0] <= value < _EPOCH_RANGE[1]:
+        if low.endswith(("time", "_at", "heartbeat")) and _EPOCH_RANGE[0] <= value < _EPOCH_RANGE[1]:
             return local_time(value)
         if low.endswith("seconds") or low == "duration":
             return seconds(value)

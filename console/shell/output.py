@@ -6,11 +6,15 @@ Also the pager: output taller than the screen goes through ``$PAGER`` (default
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import threading
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -73,16 +77,40 @@ def needs_pager(text: str, fmt: Format = Format.TABLE) -> bool:
     return len(lines) > size.lines - 2 or wide
 
 
+def _ignore(signum: int, frame: Any) -> None:
+    """Ctrl-C while a child has the terminal: the child's to act on, not the console's."""
+
+
+@contextlib.contextmanager
+def ctrl_c_for_the_child() -> Iterator[None]:
+    """While a pager or the user's pipeline owns the terminal, Ctrl-C goes to it alone.
+
+    The terminal sends SIGINT to the console as well; left alone it would raise
+    KeyboardInterrupt and end the console (with a demo's server and sites). A Python-level
+    handler, not SIG_IGN, because exec resets caught signals to the default in the child, so
+    ``| sleep 100`` still stops on Ctrl-C and ``less`` still handles it itself.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _ignore)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
 def page(text: str, pager: str | None = None) -> bool:
     """Show ``text`` through the pager; False if the pager could not run (the caller prints it)."""
     command = shlex.split(pager or os.environ.get("PAGER") or DEFAULT_PAGER)
     if not command:
         return False
     try:
-        subprocess.run(command, input=text.encode(), check=False)
+        with ctrl_c_for_the_child():
+            subprocess.run(command, input=text.encode(), check=False)
     except (OSError, ValueError):
         return False
     return True
 
 
-__all__ = ["DEFAULT_PAGER", "Expanded", "Format", "needs_pager", "page", "render", "table"]
+__all__ = ["DEFAULT_PAGER", "Expanded", "Format", "ctrl_c_for_the_child", "needs_pager", "page", "render", "table"]

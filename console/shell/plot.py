@@ -111,7 +111,7 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
             xs = [[x[0] - 0.5, x[0]] for x in xs]
             ys = [[y[0], y[0]] for y in ys]
         options: dict[str, Any] = dict(
-            xs=xs, legend_labels=[visible(source) for source, _ in series], title=f"{visible(metric)} · {title}",
+            xs=xs, legend_labels=[visible(source) for source, _ in series], title=f"{visible(metric)} · {visible(title)}",
             width=max(width - 12, 20), height=CHART_HEIGHT, lines=True)
         if color:
             text = plot_to_string(ys, color=True, **options)
@@ -197,7 +197,7 @@ async def _plot(ex: Executor, parsed: ParsedCommand) -> Outcome:
     as_data = parsed.values.get("format") == "json" or (
         parsed.values.get("format") is None and ex.state.format is Format.JSON)
     if as_data:
-        return Outcome(metrics.as_data(meta, _chosen(metrics, wanted)))
+        return Outcome(metrics.as_data(meta, _chosen(metrics, wanted)), format=Format.JSON)
     color = ex.frontend.interactive and not os.environ.get("NO_COLOR")
     if ex.frontend.interactive and not is_final(meta.get("status")):
         live = LivePlot(ex, meta, metrics, wanted, color)
@@ -207,4 +207,6 @@ async def _plot(ex: Executor, parsed: ParsedCommand) -> Outcome:
         raise CommandFailed(f"job {meta['job_id'][:8]} ({meta.get('name', '')}) has no per-round metrics "
                             f"({meta.get('status')}); its workflow records them as rounds finish")
     title = f"job {meta['job_id'][:8]} ({meta.get('name', '')}) {meta.get('status', '')}"
-    return Outcome(message=draw(metrics, _chosen(metrics, wanted), title, shutil.get_terminal_size().columns, color))
+    # draw() made the job's strings safe; its colours are ours and must reach the terminal as they are.
+    return Outcome(message=draw(metrics, _chosen(metrics, wanted), title, shutil.get_terminal_size().columns, color),
+                   drawn=True)

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console import safe_json
 from console.jobdef.archive import JobLimits, zip_dir_to_file
 from console.jobdef.code import job_code
-from console.process import exited, stop_child
+from console.process import stop_child
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line
-from console.runtime.procs import job_env, job_marker, reap_job_processes
+from console.runtime.procs import job_env, job_marker, job_process_ended
 from console.runtime.site_app import result_file, task_file
 from console.wire.errors import ErrorType, RemoteError
 
@@ -33,8 +34,6 @@ log = logging.getLogger("console.site.jobs")
 STOP_GRACE_SECONDS = 3.0
 #: The largest task model a site accepts from its server.
 MAX_TASK_MODEL_BYTES = 64 << 30
-#: After the client app exited, how long its event reader may take to see the end of the pipe.
-READER_DRAIN_SECONDS = 1.0
 
 
 @dataclass
@@ -106,14 +105,7 @@ class SiteJobs:
         """Read the client app's events until it exits, then end every process it left behind."""
         assert job.process is not None
         reader = asyncio.create_task(self._read_events(job))
-        code = await exited(job.process)
-        killed = await reap_job_processes(job.marker, job.process.pid)
-        if killed:
-            log.info("job %s: %d process(es) left behind by the client app were killed", job.job_id, killed)
-        # A process that inherited the pipe some other way (a fork) must not hold the job open.
-        done, _ = await asyncio.wait({reader}, timeout=READER_DRAIN_SECONDS)
-        if not done:
-            reader.cancel()
+        code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} client app", log)
         job.status = "stopped"
         why = job.failure or f"the client app exited with code {code}"
         for future in job.waiting.values():
@@ -133,7 +125,7 @@ class SiteJobs:
 
     def _on_event(self, job: SiteJob, line: bytes) -> None:
         try:
-            event = json.loads(line)
+            event = safe_json.loads(line)
         except ValueError:
             log.warning("job %s: unreadable line from the client app: %r", job.job_id, line[:200])
             return

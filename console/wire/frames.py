@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from console import safe_json
+
 PREFIX = struct.Struct(">II")
 MAX_HEADER_BYTES = 1 << 20
 MAX_BODY_BYTES = 8 << 20
@@ -44,8 +46,8 @@ def encode_frame(header: dict[str, Any], body: bytes = b"") -> bytes:
 
 def decode_header(raw: bytes) -> dict[str, Any]:
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        header = safe_json.loads(raw)
+    except safe_json.UnreadableJSON as exc:
         raise FrameError(f"frame header is not valid JSON: {exc}") from None
     if not isinstance(header, dict) or not isinstance(header.get("k"), str):
         raise FrameError("frame header must be a JSON object with a string 'k'")

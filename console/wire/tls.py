@@ -1,8 +1,10 @@
-"""TLS contexts for mutual authentication against a project's root CA."""
+"""TLS contexts for mutual authentication against a project's root CA, and the rate-limited log
+of handshakes that failed."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from pathlib import Path
 
@@ -50,3 +52,60 @@ def peer_certificate_problem(writer: asyncio.StreamWriter) -> str | None:
     except x509.ExtensionNotFound:
         return None
     return "a CA certificate cannot be used as a participant's certificate" if constraints.ca else None
+
+
+#: At most one log line per this many seconds for failed handshakes, after the first of a quiet spell.
+FAILURE_LOG_SECONDS = 10.0
+#: Distinct addresses counted per summary; past it the summary says "at least".
+_MAX_COUNTED_PEERS = 1024
+
+log = logging.getLogger("console.wire.tls")
+
+
+class HandshakeFailureLog:
+    """Failed TLS handshakes, logged without letting unauthenticated peers flood the log.
+
+    The first failure after a quiet spell is logged at once, with its reason. Those that follow
+    within ``period`` seconds are counted, and one summary line (how many, from how many
+    addresses, the latest peer and reason) is written when the period ends, so the last burst of
+    a flood is reported too. Use from the event loop that accepts the connections.
+    """
+
+    def __init__(self, what: str, period: float = FAILURE_LOG_SECONDS, logger: logging.Logger = log) -> None:
+        self.what = what  # "TLS handshake", "site TLS handshake"
+        self.period = period
+        self.logger = logger
+        self.total = 0
+        self._quiet_at = 0.0  # loop time when the current period ends
+        self._held = 0
+        self._peers: set[str] = set()
+        self._latest = ("", "")
+        self._summary: asyncio.TimerHandle | None = None
+
+    def failed(self, peer: object, reason: str) -> None:
+        """Note one failed handshake from ``peer`` (an address) for ``reason``."""
+        self.total += 1
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now >= self._quiet_at and self._summary is None:
+            self.logger.warning("%s from %s refused: %s", self.what, peer, reason)
+            self._quiet_at = now + self.period
+            return
+        self._held += 1
+        if len(self._peers) < _MAX_COUNTED_PEERS:
+            self._peers.add(str(peer[0]) if isinstance(peer, tuple) and peer else str(peer))
+        self._latest = (str(peer), reason)
+        if self._summary is None:
+            self._summary = loop.call_at(self._quiet_at, self._write_summary)
+
+    def _write_summary(self) -> None:
+        self._summary = None
+        if not self._held:
+            return
+        many = "at least " if len(self._peers) >= _MAX_COUNTED_PEERS else ""
+        self.logger.warning("%s refused %d more time(s) in the last %g s from %s%d address(es), the latest "
+                            "from %s: %s", self.what, self._held, self.period, many, len(self._peers), *self._latest)
+        self._held = 0
+        self._peers.clear()
+        # A flood that goes on is summed up again a period later, never line by line.
+        self._quiet_at = asyncio.get_running_loop().time() + self.period

@@ -1,0 +1,37 @@
+"""JSON from outside (a job folder, a frame, a child process's line), parsed without surprises.
+
+``json.loads`` fails in ways that are not ``json.JSONDecodeError``: 30,000 nested ``[`` raise
+RecursionError, a 5,000-digit integer raises a plain ValueError (Python's 4300-digit limit on
+int parsing). A caller that catches only JSONDecodeError turns these into an internal error.
+``loads`` turns every way the text can be bad into one ``UnreadableJSON`` whose message says
+what was wrong, so each caller maps it to its own refusal (InvalidJobDefinition, a protocol error).
+It must not touch anything but parsing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class UnreadableJSON(ValueError):
+    """The text is not JSON this project reads; ``str()`` says why (with line and column if known)."""
+
+
+def loads(data: str | bytes | bytearray) -> Any:
+    """``json.loads(data)``; UnreadableJSON for anything that is not JSON, nested deeper than the
+    interpreter's recursion limit (the C parser checks it, so this never crashes), or holding an
+    integer too long for Python to parse."""
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnreadableJSON("it is not UTF-8 text") from None
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise UnreadableJSON(f"{exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise UnreadableJSON("it nests arrays or objects too deeply") from None
+    except ValueError as exc:  # int() of more than sys.get_int_max_str_digits() digits
+        raise UnreadableJSON(f"a number in it cannot be read: {exc}") from None
