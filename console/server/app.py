@@ -38,7 +38,7 @@ log = logging.getLogger("console.server")
 
 HANDSHAKE_TIMEOUT = 10.0
 #: Commands whose answer may be megabytes (a job's log, a file): they take a slot of the reply budget.
-LARGE_REPLIES = frozenset({"get_job_logs", "cat", "head", "tail", "grep", "ls"})
+LARGE_REPLIES = frozenset(name for name, spec in CATALOG.items() if spec.large_reply)
 
 
 def _check_registry() -> None:
