@@ -97,6 +97,11 @@ ROWS: list[tuple[str, list[str], int]] = [
      ["test_policy_limits.py::test_submit_token", "test_policy_limits.py::test_a_retry"], 1),
     ("removed or demoted admins with their old kits (revocation list)",
      ["test_policy_limits.py::test_removed_and_demoted"], 1),
+    # Issue 16: large answers and grep children are bounded.
+    ("unread get_job_logs of a 6 MB site log from many connections, while a 2-site job runs",
+     ["test_reply_budget.py::test_unread_log_floods", "test_reply_budget.py::test_the_budget"], 1),
+    ("pathological grep patterns ('(a+)+$') sent many at once",
+     ["test_reply_budget.py::test_pathological_greps"], 1),
 ]
 
 #: Figures the flood tests record (tests/attacks.py ``record``), shown beside their row.
@@ -110,6 +115,9 @@ FIGURES: dict[str, str] = {
         "idle and half-open sockets",
     "a full admin port (default per-identity cap, 16, then other kits), then a site": "full admin port",
     "head-of-line blocking: 250 older jobs for a site that never connects": "head-of-line blocking",
+    "unread get_job_logs of a 6 MB site log from many connections, while a 2-site job runs":
+        "unread get_job_logs",
+    "pathological grep patterns ('(a+)+$') sent many at once": "16 pathological greps",
 }
 
 

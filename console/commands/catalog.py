@@ -29,8 +29,8 @@ def _server_client_or_all(help_text: str) -> Param:
     return Param("target_type", K.CHOICE, help_text, required=True, choices=("server", "client", "all"))
 
 
-def _shell(name: str, summary: str, *params: Param) -> CommandSpec:
-    return CommandSpec(name, summary, Right.SHELL_COMMANDS, (_TARGET, *params))
+def _shell(name: str, summary: str, *params: Param, large_reply: bool = True) -> CommandSpec:
+    return CommandSpec(name, summary, Right.SHELL_COMMANDS, (_TARGET, *params), large_reply=large_reply)
 
 CATALOG: dict[str, CommandSpec] = {
     spec.name: spec
@@ -50,7 +50,7 @@ CATALOG: dict[str, CommandSpec] = {
             Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=0),
             Param("grep_pattern", K.STR, "only lines containing this text", flag="-g"),
             Param("log_file_name", K.STR, "which log file", flag="-f", default="log.txt"),
-        )),
+        ), large_reply=True),
         _shell("ls", "list files in the server's or a site's folder", _OPTIONS,
                Param("path", K.STR, "a path inside the participant's folder")),
         _shell("cat", "show a file", _OPTIONS, Param("file", K.STR, "the file", required=True)),
@@ -58,7 +58,7 @@ CATALOG: dict[str, CommandSpec] = {
         _shell("tail", "show the last lines of a file", _OPTIONS, Param("file", K.STR, "the file", required=True)),
         _shell("grep", "search a file", _OPTIONS, Param("pattern", K.STR, "a regular expression", required=True),
                Param("file", K.STR, "the file", required=True)),
-        _shell("pwd", "the server's or a site's working folder"),
+        _shell("pwd", "the server's or a site's working folder", large_reply=False),
         CommandSpec("shutdown", "stop the server, sites, or everything (refused while jobs run)", Right.OPERATE,
                     (_server_client_or_all("what to stop"), _SITES), destructive=True),
         CommandSpec("restart", "restart the server, sites, or everything (refused while jobs run)", Right.OPERATE,

@@ -140,6 +140,9 @@ class CommandSpec:
     aliases: tuple[str, ...] = ()
     #: Engines that offer this command; help and completion show it only when connected to one of them.
     engines: frozenset[Engine] = BOTH_ENGINES
+    #: Its answer may be megabytes (a job's log, a file): our server bounds how many are built at
+    #: once per identity and in total (``console/wire/budget.py``).
+    large_reply: bool = False
 
     def supports(self, engine: Engine) -> bool:
         return engine in self.engines

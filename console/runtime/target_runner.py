@@ -4,7 +4,9 @@ ls, cat, head, tail and pwd are bounded by the file system and run in a worker t
 a pattern that came from the network, and Python's ``re`` has no time limit: a pathological
 pattern (``(a+)+$``) could hold a thread for hours and, a few at a time, starve the host's
 thread pool. So grep runs in a child process (``python -m console.runtime.target_runner``) that
-is killed after ``GREP_SECONDS``; the user is told why.
+is killed after ``GREP_SECONDS``; the user is told why. At most ``MAX_GREPS`` such children run
+at once in a process (the server, a site): a further grep waits up to ``GREP_QUEUE_SECONDS`` for
+one to end, then is refused, so 64 pathological patterns cannot take every core (issue 16).
 
 It must not touch anything but the command: arguments go to the child as JSON on stdin, the
 answer comes back as JSON on stdout.
@@ -20,6 +22,19 @@ from pathlib import Path
 from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, read_job_log, run_target_command
 
 GREP_SECONDS = 10.0
+#: grep children running at once per process; the machines we run on may have two cores.
+MAX_GREPS = 2
+#: How long a grep waits for a running one to end before it is refused.
+GREP_QUEUE_SECONDS = 5.0
+
+_grep_slots: asyncio.Semaphore | None = None
+
+
+def _slots() -> asyncio.Semaphore:
+    global _grep_slots
+    if _grep_slots is None:
+        _grep_slots = asyncio.Semaphore(MAX_GREPS)
+    return _grep_slots
 
 
 async def run_confined(root: Path, command: str, options: str | None, path: str | None,
@@ -39,7 +54,21 @@ async def run_confined(root: Path, command: str, options: str | None, path: str 
     if command != "grep":
         return await asyncio.to_thread(run_target_command, root, command, options, path, pattern,
                                        protected=protected)
-    request = json.dumps({"root": str(root), "command": command, "options": options, "path": path,
+    slots = _slots()
+    try:
+        await asyncio.wait_for(slots.acquire(), GREP_QUEUE_SECONDS)
+    except TimeoutError:
+        raise TargetCommandError(f"grep: too many searches running (limit {MAX_GREPS} at once); "
+                                 "try again in a moment") from None
+    try:
+        return await _grep_child(root, path, options, pattern, grep_seconds, protected)
+    finally:
+        slots.release()
+
+
+async def _grep_child(root: Path, path: str | None, options: str | None, pattern: str | None,
+                      grep_seconds: float, protected: tuple[str, ...]) -> str | None:
+    request = json.dumps({"root": str(root), "command": "grep", "options": options, "path": path,
                           "pattern": pattern, "protected": list(protected)}).encode()
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "console.runtime.target_runner", stdin=asyncio.subprocess.PIPE,
@@ -51,6 +80,10 @@ async def run_confined(root: Path, command: str, options: str | None, path: str 
         await child.wait()
         raise TargetCommandError(f"grep: the pattern ran longer than {grep_seconds:g} s and was stopped; "
                                  "simplify it, or use -F to search for plain text") from None
+    except BaseException:  # the request was cancelled (its connection closed): the search goes too
+        if child.returncode is None:
+            child.kill()
+        raise
     try:
         answer = json.loads(out)
     except ValueError:

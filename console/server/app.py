@@ -27,6 +27,7 @@ from console.server.sites import SiteRegistry
 from console.server.status import JobStatus
 from console.server.store import JobStore
 from console.wire.admission import Admission
+from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
@@ -35,6 +36,9 @@ from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem, server_context
 
 log = logging.getLogger("console.server")
+
+#: Commands whose answer may be megabytes (a job's log, a file): they take a slot of the reply budget.
+LARGE_REPLIES = frozenset(name for name, spec in CATALOG.items() if spec.large_reply)
 
 
 def _check_registry() -> None:
@@ -61,6 +65,9 @@ class Server:
         # Anyone can fail a handshake, as often as they like: logged once a period, not once each.
         self.handshake_failures = HandshakeFailureLog("TLS handshake")
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
+        # Answers of up to a few MB each (a job's log, cat): bounded per identity and in total.
+        self.reply_budget = ReplyBudget()
+        self.large_replies = LARGE_REPLIES
         self.runner = JobRunner(self)
         self.log_relay = log_relay.LogRelay(self)
         self.scheduler = Scheduler(self)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from console.api.errors import InvalidArgumentError
+from console.api.errors import InternalError, InvalidArgumentError, NoConnection
 from console.commands import Right
 from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, job_folder
 from console.runtime.target_runner import run_confined
@@ -17,6 +18,8 @@ from console.wire.serving import RequestContext
 #: Never reachable on the server: the kit, and the store (every job's archive, signatures and the job
 #: database, which download_job and list_jobs guard).
 SERVER_PRIVATE = (*KIT_FOLDERS, "store")
+
+log = logging.getLogger("console.server.shell")
 
 
 async def run_on_target(ctx: RequestContext, target: str, command: str, options: str | None, path: str | None,
@@ -51,6 +54,11 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
                                        timeout=site_timeout(ctx))
     except InvalidArgumentError as exc:  # the site refused the path or the options
         raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
+    except InternalError as exc:  # the site is busy (its reply budget, its grep limit): say so, one line
+        raise RemoteError(ErrorType.INTERNAL, f"{target}: {exc}") from None
+    except NoConnection as exc:
+        log.warning("%s from %s: %s did not answer: %s", command, ctx.connection.identity.cn, target, exc)
+        raise RemoteError(ErrorType.INTERNAL, f"{target} did not answer: {exc}; try again later") from None
 
 
 def _bind(command: str) -> None:

@@ -22,6 +22,7 @@ from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
 from console.site.jobs import SiteJobs
 from console.site.log_push import SiteLogPush
+from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import SiteKit
 from console.wire.serving import Download, Handler, RequestContext, ServedConnection, User
@@ -33,6 +34,9 @@ log = logging.getLogger("console.site")
 SILENCE_LIMIT_SECONDS = 20.0
 MAX_BACKOFF_SECONDS = 5.0
 
+#: Log and shell reads relayed by the server that a site builds at once.
+SITE_LARGE_REPLIES = 2
+
 
 class Site:
     def __init__(self, kit: SiteKit) -> None:
@@ -41,6 +45,10 @@ class Site:
         self.log_push = SiteLogPush(kit.name, self.jobs.workspace)
         self.specs = SITE_COMMANDS
         self.handlers: dict[str, Handler] = {name: getattr(self, f"_cmd_{name}") for name in SITE_COMMANDS}
+        # The server relays admins' log and shell reads here: a site builds only a few at once,
+        # so a flood of them can neither grow it nor hold up its heartbeat.
+        self.reply_budget = ReplyBudget(total=SITE_LARGE_REPLIES, per_identity=SITE_LARGE_REPLIES)
+        self.large_replies = frozenset({"shell"})
         self.start_time = time.time()
         self.last_heard = time.monotonic()
         self._stop = asyncio.Event()

@@ -11,7 +11,8 @@ What one peer can make us hold is bounded: at most ``MAX_IN_FLIGHT`` requests at
 connection (more are answered with an error at once), no new frame is read while replies
 the peer has not read pile up past ``WRITE_HIGH_WATER`` (TCP then slows the peer down), and
 every request's state (its task, its upload queue) is freed when it ends or the connection
-closes.
+closes. Large answers (the host's ``large_replies``) are bounded in number per identity and
+per host by its ``reply_budget`` (console.wire.budget), held until the peer has read them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 
 from console.commands import ArgError, CommandSpec, Transfer
 from console.provision.certs import CertIdentity, identity_from_peercert
+from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
 
@@ -270,6 +272,21 @@ class ServedConnection:
 
     async def _run_request(self, request_id: int, header: dict[str, Any], upload: _Upload | None) -> None:
         cmd = header.get("cmd")
+        budget: ReplyBudget | None = getattr(self.server, "reply_budget", None)
+        if budget is None or self.user is None or cmd not in getattr(self.server, "large_replies", ()):
+            await self._answer(request_id, cmd, header, upload)
+            return
+        # A large answer holds a slot from before it is built until the peer has read it down to
+        # the high-water mark, so what unread large answers hold is bounded (see console.wire.budget).
+        try:
+            async with budget.slot(self.identity.cn, str(cmd)):
+                await self._answer(request_id, cmd, header, upload)
+        except RemoteError as exc:
+            if upload is not None:
+                upload.stop(_CANCELLED)
+            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
+
+    async def _answer(self, request_id: int, cmd: Any, header: dict[str, Any], upload: _Upload | None) -> None:
         try:
             result = await self._dispatch(request_id, cmd, header.get("args"), upload)
         except RemoteError as exc:
@@ -277,6 +294,11 @@ class ServedConnection:
             return
         except asyncio.CancelledError:
             raise
+        except (TimeoutError, ConnectionError) as exc:  # a peer we asked is slow or gone: one line, no traceback
+            log.warning("command %s from %s failed: %s", cmd, self.identity.cn, exc or type(exc).__name__)
+            error = RemoteError(ErrorType.INTERNAL, f"{cmd} failed: {exc or type(exc).__name__}; try again later")
+            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
+            return
         except Exception as exc:  # a handler bug must not take the connection down
             log.exception("command %s from %s failed", cmd, self.identity.cn)
             error = RemoteError(ErrorType.INTERNAL, f"server error in {cmd}: {type(exc).__name__}: {exc}")

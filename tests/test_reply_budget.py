@@ -1,0 +1,217 @@
+"""Issue 16: large answers and grep children are bounded, so nobody exhausts the server or a site.
+
+A view-only member floods ``get_job_logs`` of a 6 MB site log over several connections and never
+reads the answers (finding A: the server went to 3 GiB, the site to 2.8 GiB and lost its
+heartbeat). Here, against a real server and two real sites on loopback, memory stays bounded,
+another admin's ``list_jobs`` and ``get_job_logs`` still answer, and a running 2-site job still
+completes. Then many pathological greps at once (finding B) run at most ``MAX_GREPS`` children.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.api.async_session import AsyncSession
+from console.flare_api import new_secure_session
+from console.runtime.target_runner import MAX_GREPS
+from console.wire.budget import ReplyBudget
+from console.wire.errors import RemoteError
+
+from attacks import RawPeer, answer_time, record, rss_mib, scaled
+from conftest import ADMIN, ServerProcess, SiteProcess, make_project, wait_until
+from jobs import numpy_job
+
+MEMBER = "member@example.com"
+LEAD = "lead@example.com"
+#: The issue's bound: unbounded growth was +3 GiB on the server and +2.8 GiB on the site.
+MAX_GROWTH_MIB = 200
+LOG_MB = 6
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("budget")
+    project = make_project(root, extra=[{"name": MEMBER, "type": "admin", "org": "example", "role": "member"},
+                                        {"name": LEAD, "type": "admin", "org": "example", "role": "lead"}])
+    server = ServerProcess(project.server_kit)
+    sites = {name: SiteProcess(project.kit(name)) for name in ("site-1", "site-2")}
+    admin = None
+    try:
+        server.start()
+        for proc in sites.values():
+            proc.start()
+        admin = new_secure_session(ADMIN, str(project.admin_kit), timeout=30)
+        wait_until(lambda: len(admin.get_system_info().client_info) == 2, 20, "both sites to register")
+        yield {"root": root, "project": project, "server": server, "sites": sites, "admin": admin}
+    finally:
+        if admin is not None:
+            admin.close()
+        for proc in sites.values():
+            proc.stop()
+            proc.kill()
+        server.stop()
+        server.kill()
+
+
+def _children(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += len((task / "children").read_text().split())
+        except OSError:
+            pass
+    return total
+
+
+@pytest.mark.timeout(240)
+def test_unread_log_floods_stay_bounded(federation) -> None:
+    admin, root = federation["admin"], federation["root"]
+    server_pid = federation["server"].process.pid
+    site_pid = federation["sites"]["site-1"].process.pid
+    # A finished job whose log on site-1 is 6 MB (a long run's log, as in the finding).
+    done = admin.submit_job(str(numpy_job(root, name="long-log", rounds=1)))
+    assert admin.wait_for_job(done, timeout=60)["status"] == "FINISHED:COMPLETED"
+    site_log = federation["project"].kit("site-1") / done / "log.txt"
+    wait_until(site_log.is_file, 20, "site-1's log of the job")
+    with open(site_log, "ab") as out:
+        line = b"2026-11-29 09:00:00 - INFO - round 1 of a long run, some metric = 0.123456789\n"
+        out.write(line * (LOG_MB * (1 << 20) // len(line)))
+    # Another admin's job, running through the flood (each round sleeps on both sites).
+    running = admin.submit_job(str(numpy_job(root, name="through-the-flood", rounds=4, sleep=1.0)))
+    wait_until(lambda: admin.get_job_meta(running)["status"] == "RUNNING", 60, "the job to run")
+
+    server_before, site_before = rss_mib(server_pid), rss_mib(site_pid)
+    peers: list[RawPeer] = []
+    sent = 0
+    try:
+        for _ in range(scaled(4)):
+            peer = RawPeer(federation["project"].kit(MEMBER))
+            peers.append(peer)
+            assert peer.login()["ok"]
+            sent += peer.flood(64, "get_job_logs", {"job_id": done, "target": "site-1", "log_file_name": "log.txt",
+                                                    "tail_lines": None, "grep_pattern": None}, stall_seconds=1.0)
+        peak_server = peak_site = 0.0
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:  # the peak while the flood is being answered
+            peak_server = max(peak_server, rss_mib(server_pid))
+            peak_site = max(peak_site, rss_mib(site_pid))
+            time.sleep(0.2)
+        latency = answer_time(admin)
+        started = time.monotonic()
+        logs = admin.get_job_logs(done, target="site-1", tail_lines=3)
+        log_s = time.monotonic() - started
+        figures = {"connections": len(peers), "requests": sent, "log_mb": LOG_MB,
+                   "server_rss_before_mib": round(server_before, 1), "server_rss_peak_mib": round(peak_server, 1),
+                   "site_rss_before_mib": round(site_before, 1), "site_rss_peak_mib": round(peak_site, 1),
+                   "list_jobs_s": round(latency, 4), "other_admin_log_s": round(log_s, 2)}
+        record("unread get_job_logs of a 6 MB site log", **figures)
+        assert peak_server - server_before < MAX_GROWTH_MIB, figures
+        assert peak_site - site_before < MAX_GROWTH_MIB, figures
+        assert latency < 1.0, figures
+        assert "some metric" in str(logs), logs
+        # The running job went on: site-1 kept its heartbeat and the job completed.
+        assert admin.wait_for_job(running, timeout=120)["status"] == "FINISHED:COMPLETED"
+        assert "site-1" in {c.name for c in admin.get_system_info().client_info}
+    finally:
+        for peer in peers:
+            peer.close()
+    for part in (federation["server"], *federation["sites"].values()):  # no traceback spam either
+        assert "Traceback" not in part.stderr, part.stderr[-2000:]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("target", ["server", "site-1"])
+def test_pathological_greps_run_a_few_children_at_once(federation, target: str) -> None:
+    """Two identities (each within its own budget) send 16 greps of ``(a+)+$`` to the server or,
+    relayed, to a site: at most MAX_GREPS children run there, the rest wait and are refused with a
+    clear error."""
+    project = federation["project"]
+    part = federation["server"] if target == "server" else federation["sites"][target]
+    (part.kit / "victim.txt").write_text("a" * 40 + "b\n")
+    results: list[object] = []
+
+    async def many() -> None:
+        async def one(name: str, kit: Path) -> None:
+            sess = AsyncSession(name, str(kit), timeout=30)
+            try:
+                await sess.connect()
+
+                async def grep() -> None:
+                    try:
+                        results.append(await sess.shell_command("grep", target, None, "victim.txt", "(a+)+$"))
+                    except Exception as exc:  # noqa: BLE001 - the refusal is what we look for
+                        results.append(exc)
+
+                await asyncio.gather(*(grep() for _ in range(8)))
+            finally:
+                await sess.close()
+
+        task = asyncio.gather(one(ADMIN, project.admin_kit), one(LEAD, project.kit(LEAD)))
+        most = 0
+        while not task.done():
+            most = max(most, _children(part.process.pid))
+            await asyncio.sleep(0.05)
+        await task
+        record(f"16 pathological greps at once from 2 admins on the {target}", grep_children_max=most,
+               limit=MAX_GREPS)
+        assert 1 <= most <= MAX_GREPS
+
+    asyncio.run(many())
+    messages = " ".join(str(r) for r in results)
+    assert "too many searches running" in messages or "already has 2 large answers on their way" in messages, messages
+    assert answer_time(federation["admin"]) < 1.0
+
+
+@pytest.mark.timeout(60)
+def test_a_site_that_does_not_answer_in_time_is_one_line(federation) -> None:
+    """A relayed read that times out (site-2 frozen for a moment) is a clear error for the admin and
+    one warning line in the server's log, not a traceback per request (finding A)."""
+    admin, server = federation["admin"], federation["server"]
+    site = federation["sites"]["site-2"]
+    admin.set_timeout(0.5)
+    site.process.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            with pytest.raises(Exception, match="site-2 did not answer"):
+                admin.ls_target("site-2")
+    finally:
+        site.process.send_signal(signal.SIGCONT)
+        admin.unset_timeout()
+    wait_until(lambda: server.stderr.count("site-2 did not answer") >= 3, 10, "the server's warning lines")
+    assert "Traceback" not in server.stderr
+    assert "site-2" in {c.name for c in admin.get_system_info().client_info}  # it was never dropped
+
+
+def test_the_budget_queues_then_refuses_and_forgets_identities() -> None:
+    async def scenario() -> None:
+        budget = ReplyBudget(total=3, per_identity=2, wait_seconds=0.3)
+        release = asyncio.Event()
+        held = 0
+
+        async def hold(identity: str) -> None:
+            nonlocal held
+            async with budget.slot(identity, "cat"):
+                held += 1
+                await release.wait()
+
+        tasks = [asyncio.create_task(hold("m")) for _ in range(2)]
+        tasks.append(asyncio.create_task(hold("a")))
+        await asyncio.sleep(0.05)
+        assert held == 3 and budget.in_use() == 3
+        with pytest.raises(RemoteError, match="m already has 2 large answers"):
+            await hold("m")
+        with pytest.raises(RemoteError, match="busy sending 3 large answers to others"):
+            await hold("b")
+        waiter = asyncio.create_task(hold("b"))  # queued: gets the slot once one is freed
+        release.set()
+        await asyncio.gather(*tasks, waiter)
+        assert held == 4 and budget.in_use() == 0 and budget.refused == 2
+        assert not budget._mine and not budget._users  # noqa: SLF001 - nothing kept per identity
+
+    asyncio.run(scenario())
