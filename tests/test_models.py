@@ -217,7 +217,7 @@ def _describe(pids: list[int]) -> list[str]:
 
 
 @pytest.mark.timeout(120)
-def test_abort_kills_grandchildren_and_setsid_children(session, sites, tmp_path: Path) -> None:
+def test_abort_kills_grandchildren_and_setsid_children(session, sites, project, tmp_path: Path) -> None:
     folder = numpy_job(tmp_path, name="tree", rounds=3)
     (folder / "app" / "custom" / "trainer.py").write_text(TREE_TRAINER)
     job_id = session.submit_job(str(folder))
@@ -231,6 +231,10 @@ def test_abort_kills_grandchildren_and_setsid_children(session, sites, tmp_path:
             time.sleep(0.05)
         assert not left, f"still running 5 s after abort_job: {_describe(left)}"
         assert session.wait_for_job(job_id, timeout=30)["status"] == "FINISHED:ABORTED"
+        # The server gave up the sites' tasks while they ran (their models long sent): the sites'
+        # connections are not cut for it.
+        server_log = (project.server_kit / "log.txt").read_text()
+        assert "disconnected" not in server_log, server_log[-3000:]
     finally:
         for pid in _marked(job_id):
             os.kill(pid, signal.SIGKILL)

@@ -297,15 +297,17 @@ class AsyncClient:
         request_id = next(self._ids)
         pending = _Pending(asyncio.get_running_loop(), streamed)
         self._pending[request_id] = pending
+        uploading = upload is not None
         try:
-            self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": upload is not None})
+            self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": uploading})
             if upload is not None:
                 await self._send_file(request_id, upload, pending)
+                uploading = False  # its end (or cancel) is sent: a later cancel would name no upload
             assert self._writer is not None
             await self._writer.drain()
             frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout or self.request_timeout)
         except asyncio.CancelledError:
-            if upload is not None and self._writer is not None:
+            if uploading and self._writer is not None:
                 self._send({"k": "cancel", "id": request_id})  # the server drops what it received
             raise
         except TimeoutError:
@@ -358,13 +360,17 @@ class AsyncClient:
         return await self._roundtrip(cmd, args, timeout=timeout, upload=source)
 
     async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None,
-                       chunk_timeout: float | None = None, max_bytes: int | None = None) -> Any:
+                       chunk_timeout: float | None = None, max_bytes: int | None = None,
+                       upload: Path | None = None) -> Any:
         """Stream the answer's body into ``target``; returns the answer's JSON head.
 
-        ``timeout`` bounds the wait for the head, ``chunk_timeout`` (default: ``timeout``) each chunk;
-        past ``max_bytes`` the transfer is refused with ValueError (the rest is ignored)."""
+        ``upload``: a file streamed with the request first (a site's task: the model goes out, the
+        trained model comes back as the answer, with no second request in between).
+        ``timeout`` bounds the wait for the head (counted once the upload is sent), ``chunk_timeout``
+        (default: ``timeout``) each chunk; past ``max_bytes`` the transfer is refused with ValueError
+        (the rest is ignored)."""
         await self._ensure()
-        head, pending = await self._roundtrip(cmd, args, timeout=timeout, streamed=True)
+        head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
         assert pending.chunks is not None
         received = 0
         try:
