@@ -122,6 +122,7 @@ class AsyncClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
+        self._farewell: NoConnection | None = None  # the reason in the server's last "error" frame
         self._connect_lock: asyncio.Lock | None = None
         self._event_listeners: list[EventListener] = []
         self._state_listeners: list[StateListener] = []
@@ -223,12 +224,15 @@ class AsyncClient:
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         reason: BaseException = NoConnection("the server closed the connection")
+        self._farewell = None
         try:
             while (frame := await read_frame(reader)) is not None:
                 self._dispatch(frame)
         except (FrameError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
             reason = exc
         finally:
+            if self._farewell is not None:  # the server said why before it closed: that is the reason
+                reason = self._farewell
             self._fail_pending(reason)
             if self._writer is not None:
                 self._writer.close()
@@ -244,7 +248,10 @@ class AsyncClient:
                 for listener in list(self._event_listeners):
                     listener(topic, data)
             return
-        if kind == "error":  # the server is about to drop us
+        if kind == "error":  # the server is about to drop us, and says why
+            error = header.get("error") if isinstance(header.get("error"), dict) else {}
+            self._farewell = NoConnection(f"the server dropped the connection: {error.get('type', 'error')}: "
+                                          f"{error.get('message', 'no reason given')}")
             return
         pending = self._pending.get(header.get("id"))  # type: ignore[arg-type]
         if pending is None:
