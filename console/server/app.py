@@ -155,10 +155,7 @@ class Server:
         async with admission as ticket:
             if ticket is None:
                 return
-            peer = writer.get_extra_info("peername")
-            problem = await admission.handshake(self._ssl)
-            if problem:
-                self.handshake_failures.failed(peer, problem)
+            if not await admission.handshake(self._ssl, self.handshake_failures):
                 return
             connection = ServedConnection(reader, writer, self)
             cn = connection.identity.cn or "?"
