@@ -272,6 +272,7 @@ def test_human_output() -> None:
     assert human({"server": "{'cpu_count': 2}", "site-1": "{'cpu_count': 4}"}).splitlines()[2:] == [
         "server  2", "site-1  4"]
     assert human({"server": "__import__('os')"}) == "server  __import__('os')"  # not a literal: text
+    assert [human({"uptime_seconds": v}) for v in (42, 187)] == ["uptime_seconds  0:00:42", "uptime_seconds  0:03:07"]
     rows = [{"job_id": "x", "duration": "0:00:03.123456", "uptime_seconds": 3725.4}]
     assert human(rows).splitlines()[2] == "x       0:00:03   1:02:05"
     assert human(rows, width=10).startswith("-[ RECORD 1 ]")  # auto: too wide, so vertical
