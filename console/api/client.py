@@ -28,7 +28,7 @@ from console.api.errors import (
 from console.wire.errors import RemoteError
 from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
 from console.wire.kit import AdminKit
-from console.wire.tls import client_context
+from console.wire.tls import client_context, server_certificate_problem
 
 EventListener = Callable[[str, dict[str, Any]], None]
 StateListener = Callable[[bool], None]
@@ -77,10 +77,7 @@ def _check_own_certificate(path: Path) -> None:
 def _tls_refusal(exc: BaseException) -> AuthenticationError:
     text = str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return AuthenticationError(
-            f"the server's certificate failed verification against this kit's rootCA.pem "
-            f"({exc.verify_message}): is the kit from another project?"
-        )
+        return AuthenticationError(server_certificate_problem(exc))
     reasons = {
         "UNKNOWN_CA": "the server does not trust this kit's certificate (a kit from another project?)",
         "CERTIFICATE_EXPIRED": "the server refused this kit's certificate as expired",
@@ -165,7 +162,7 @@ class AsyncClient:
         assert self.kit is not None
         self.kit.tls.check()
         _check_own_certificate(self.kit.tls.cert)
-        ctx = client_context(self.kit.tls.cert, self.kit.tls.key, self.kit.tls.ca)
+        ctx = client_context(self.kit.tls.cert, self.kit.tls.key, self.kit.tls.ca, self.kit.tls.crl)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connect_timeout
         delay = 0.05
