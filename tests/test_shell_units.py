@@ -280,3 +280,25 @@ def test_human_output() -> None:
     assert human("file text\n\n") == "file text\n"
     assert render({"a": [1, 2]}, Format.RAW) == '{"a": [1, 2]}'  # raw: the wire's JSON, not a Python repr
     assert render(None, Format.RAW) == ""
+
+
+def test_submit_job_completes_job_folders_of_the_kits_upload_dir(tmp_path, monkeypatch) -> None:
+    """As FLARE's console, submit_job NAME takes the job folder NAME from the kit's transfer/:
+    completion offers those (with a meta.json) too; a local folder of the same name wins."""
+    transfer = tmp_path / "kit" / "transfer"
+    for name in ("hello-numpy", "hello-pt", "jobs"):
+        (transfer / name).mkdir(parents=True)
+        (transfer / name / "meta.json").write_text("{}")
+    (transfer / "hello-notes").mkdir()  # no meta.json: not a job folder
+    (tmp_path / "here" / "jobs").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "here")
+    completer = ShellCompleter(data, upload_dir=transfer)
+
+    def offered(text: str) -> list[tuple[str, str]]:
+        return [(c.text, c.display_meta_text) for c in
+                completer.get_completions(Document(text, len(text)), CompleteEvent(completion_requested=True))]
+
+    assert offered("submit_job hello") == [("hello-numpy", "job folder in transfer/ of the kit"),
+                                           ("hello-pt", "job folder in transfer/ of the kit")]
+    assert offered("submit_job jo") == [("bs/", "")]  # the local folder, once
+    assert offered("download_job 9f hello") == []  # only where a folder is uploaded
