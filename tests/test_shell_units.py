@@ -84,6 +84,8 @@ def test_command_names_with_summary() -> None:
     assert [c.text for c in found] == ["list_jobs"]
     assert found[0].display_meta_text == CATALOG["list_jobs"].summary
     assert "submit_job" in texts("")
+    # A word already complete is not offered again: the menu closes after Tab completed it.
+    assert texts("list_jobs") == [] and texts(f"get_job_meta {IDS[0]}") == []
 
 
 def test_options_and_their_values() -> None:

@@ -164,6 +164,14 @@ class ShellCompleter(Completer):
         self._upload_dir = upload_dir  # submit_job NAME also finds the job folder NAME there
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
+        # A completion that would leave the word as typed is not offered: after Tab completed
+        # "list_j" to "list_jobs", completion-while-typing would reopen the menu on that one entry.
+        word = document.get_word_before_cursor(WORD=True)
+        for completion in self._completions(document, complete_event):
+            if not (completion.text == word and completion.start_position == -len(word)):
+                yield completion
+
+    def _completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         text = document.text_before_cursor
         text = text[text.rfind(";") + 1:] if ";" in text else text  # the command being typed
         words = text.split()
@@ -179,7 +187,7 @@ class ShellCompleter(Completer):
         if start is not None and not (start == len(done) - 1 and word.startswith("-")):
             # watch -n 5 list_jobs ...: the inner command completes as a line of its own
             inner = re.sub(rf"^\s*(\S+\s+){{{start + 1}}}", "", text)
-            yield from self.get_completions(Document(inner, len(inner)), complete_event)
+            yield from self._completions(Document(inner, len(inner)), complete_event)
             return
         param = _param_at(spec, done[1:])
         if param is not None and not word.startswith("-"):
