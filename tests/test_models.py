@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from console.runtime.arrays import ModelFormatError, read_model, write_model
+from console.runtime.fedavg import RoundSaver
 from console.runtime.procs import job_processes
 
 from conftest import EXAMPLES, wait_until
@@ -92,6 +93,19 @@ def test_model_file_round_trip_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(ModelFormatError, match="not a model file"):
         read_model(tmp_path / "pickle.model")
 
+
+
+def test_round_files_are_written_in_the_background_and_a_failed_write_is_raised(tmp_path: Path) -> None:
+    saver = RoundSaver()
+    model = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    saver.save(model, tmp_path / "models" / "round_1.npz")
+    saver.wait()
+    with np.load(tmp_path / "models" / "round_1.npz") as saved:
+        np.testing.assert_array_equal(saved["w"], model["w"])
+    (tmp_path / "blocked").write_text("a file where the models folder should be")
+    saver.save(model, tmp_path / "blocked" / "round_2.npz")
+    with pytest.raises(OSError):
+        saver.close()
 
 _CHUNK_BUFFERS = """
 import resource, sys
