@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from console.api.errors import (
     exception_for,
 )
 from console.wire.errors import RemoteError
-from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
+from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
 from console.wire.kit import AdminKit
 from console.wire.tls import client_context, server_certificate_problem
 
@@ -347,7 +348,8 @@ class AsyncClient:
     async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
         assert self._writer is not None
         with open(path, "rb") as src:
-            while chunk := src.read(CHUNK_BYTES):
+            size = os.fstat(src.fileno()).st_size
+            while chunk := read_chunk(src, size):
                 if pending.future.done():  # the server answered early (an error): stop sending
                     self._send({"k": "cancel", "id": request_id})
                     return
