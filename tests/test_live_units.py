@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail
+from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, lines_between
 from console.shell.follow import log_block
 from console.shell.plot import RoundMetrics, draw
 from console.shell.top.model import TopModel
@@ -38,6 +38,24 @@ def test_log_tail_backlog_is_the_last_lines_and_a_reader_far_behind_skips_ahead(
     lines = tail.read()
     assert lines[0].startswith("[... ") and "skipped" in lines[0]
     assert sum(len(line) + 1 for line in lines[1:]) <= CHUNK_BYTES
+
+
+def test_lines_between_offsets_give_a_resumed_follow_what_it_lacks(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    assert lines_between(log, 7) == ([], 7)  # no log yet: nothing, from where it was
+    log.write_bytes(b"one\ntwo\nthree\nfour")
+    tail = LogTail(log)
+    assert tail.read() == ["one", "two", "three"] and tail.delivered == 14
+    assert lines_between(log, 4) == (["two", "three"], 14)  # complete lines only: "four" goes on later
+    assert lines_between(log, 4, 8) == (["two"], 8)
+    assert lines_between(log, 8, 4) == ([], 8)  # already past where the stream is
+    assert lines_between(log, 14, final=True) == (["four"], 18)  # the job ended: the last line too
+    assert lines_between(log, 99) == (["one", "two", "three"], 14)  # past the end: rewritten, from its start
+    assert last_lines(log, 14, 2) == ["two", "three"] and last_lines(log, 14, 0) == []
+    log.write_bytes(b"x" * 10 + b"\n" + b"y\n" * (MAX_BEHIND_BYTES // 2 + 5))
+    far, until = lines_between(log, 0)
+    assert far[0].startswith("[... ") and "skipped" in far[0] and set(far[1:]) == {"y"}
+    assert until == log.stat().st_size
 
 
 def test_follow_lines_are_prefixed_and_cannot_drive_the_terminal() -> None:
