@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prompt_toolkit.utils import get_cwidth
+
 from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, lines_between
 from console.shell.follow import log_block
 from console.shell.plot import RoundMetrics, draw
+from console.shell.top.columns import elide, layout, render
 from console.shell.top.model import TopModel
+from console.shell.top.view import JOB_COLUMNS
 
 
 def test_log_tail_reads_only_new_complete_lines_and_survives_truncation(tmp_path: Path) -> None:
@@ -120,3 +126,38 @@ def test_follow_completes_all_beside_the_server() -> None:
     words = [c.text for c in completer.get_completions(Document("follow abcdef12 "), CompleteEvent())]
     assert "server" in words and "all" in words
     assert "all" not in [c.text for c in completer.get_completions(Document("ls "), CompleteEvent())]
+
+
+TEXT = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Mn", "Me", "Cf"))
+JOB_ROW = st.tuples(st.text("0123456789abcdef", min_size=8, max_size=8), st.text(TEXT, max_size=80),
+                    st.sampled_from(["SUBMITTED", "RUNNING", "FINISHED:COMPLETED", "FINISHED:EXECUTION_EXCEPTION"]),
+                    st.text(TEXT, max_size=7), st.text(TEXT, max_size=5), st.text(TEXT, max_size=6),
+                    st.text(TEXT, max_size=120)).map(list)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(JOB_ROW, max_size=6), width=st.integers(60, 240))
+def test_top_tables_fit_any_width_and_elide_what_does_not_fit(rows: list[list[str]], width: int) -> None:
+    widths = layout(JOB_COLUMNS, rows, width)
+    shown = [w for w in widths if w is not None]
+    assert sum(shown) + 2 * (len(shown) - 1) <= width  # the row fits: nothing is cut at the edge
+    for cells in [[c.head for c in JOB_COLUMNS], *rows]:
+        text = render(cells, widths, width)
+        assert get_cwidth(text) <= width
+        for cell, w in zip(cells, widths, strict=True):
+            if w is not None and get_cwidth(cell) <= w:
+                assert cell.strip() in text  # what fits is shown whole
+    assert widths[0] is not None and widths[2] is not None  # job ID and status are never left out
+
+
+def test_top_columns_take_the_room_there_is() -> None:
+    name = "federated-training-of-a-very-long-model-name-on-many-sites"
+    row = ["1234abcd", name, "RUNNING", "3/40", "2/2", "12s", "accuracy=0.8 loss=0.2"]
+    wide = layout(JOB_COLUMNS, [row], 200)
+    assert render(row, wide, 200).split() == ["1234abcd", name, "RUNNING", "3/40", "2/2", "12s", "accuracy=0.8",
+                                              "loss=0.2"]
+    narrow = layout(JOB_COLUMNS, [row], 80)
+    text = render(row, narrow, 80)
+    assert len(text) <= 80 and "…" in text and text.startswith("1234abcd  federated-training")
+    assert " RUNNING " in text and " 3/40 " in text  # metrics and the name gave the room, not the status
+    assert elide("名前名前", 5) == "名前…" and elide("abc", 3) == "abc" and elide("abcd", 3) == "ab…"

@@ -270,6 +270,41 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     shell.expect(pexpect.EOF)
 
 
+LONG_NAME = "federated-training-of-a-rather-long-model-name-across-all-sites"
+
+
+@pytest.mark.timeout(120)
+def test_top_columns_use_the_terminal_width_and_elide_long_names(project, session, tmp_path: Path) -> None:
+    """At 200 columns a long job name is shown whole; at 80 it ends in '…' and gives the
+    room, so the status, round and sites stay whole on the job's one line; nothing passes the
+    edge at either width."""
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=40, sleep=0.3, name=LONG_NAME)))
+    shell = spawn_shell(project, tmp_path, dimensions=(40, 200))
+    try:
+        shell.expect(PROMPT)
+        screen = Screen(shell, 40, 200)
+        shell.send("top\r")
+        screen.wait_for(rf"{job_id[:8]} +{LONG_NAME} +RUNNING +\d+/40 +\S+ +\d+:\d\d:\d\d +accuracy=")
+        assert all(len(line) <= 200 for line in screen.screen.display)
+        assert "…" not in screen.text, screen.text
+
+        shell.setwinsize(40, 80)
+        screen.screen.resize(40, 80)
+        row = screen.wait_for(rf"{job_id[:8]} +{LONG_NAME[:8]}\S*… +(RUNNING|FINISHED:COMPLETED) +\d+/40 +\S+ "
+                              rf"+\d+:\d\d:\d\d\b[^\n]*").group(0)
+        assert len(row.rstrip()) <= 80, row
+        assert re.search(r"site-1 +connected +\d+s ago", screen.text), screen.text
+        assert all(len(line.rstrip()) <= 80 for line in screen.screen.display)
+        shell.send("q")
+        shell.expect(PROMPT)
+        shell.send("bye\r")
+        shell.expect(pexpect.EOF)
+    finally:
+        session.abort_job(job_id)
+        if shell.isalive():
+            shell.terminate(force=True)
+
+
 @pytest.mark.timeout(120)
 def test_plot_draws_a_finished_jobs_series(shell: pexpect.spawn, session, project, tmp_path: Path) -> None:
     # A running job's chart is redrawn in place as rounds finish, until q.
