@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -253,6 +254,26 @@ def test_abort_kills_grandchildren_and_setsid_children(session, sites, project, 
         for pid in _marked(job_id):
             os.kill(pid, signal.SIGKILL)
 
+
+
+def _log_time(line: str) -> datetime:
+    return datetime.strptime(" ".join(line.split()[:2]), "%Y-%m-%d %H:%M:%S,%f")
+
+
+@pytest.mark.timeout(120)
+def test_the_first_round_starts_once_the_sites_client_apps_are_up(session, sites, project, tmp_path: Path) -> None:
+    """A client app that takes a while to load its executor delays the job's start, not its first round."""
+    folder = numpy_job(tmp_path, name="slow-start", rounds=1)
+    trainer = folder / "app" / "custom" / "trainer.py"
+    trainer.write_text("import time\ntime.sleep(1.5)  # a heavy import\n" + trainer.read_text())
+    job_id = session.submit_job(str(folder))
+    assert session.wait_for_job(job_id, timeout=60)["status"] == "FINISHED:COMPLETED"
+    server_log = (project.server_kit / job_id / "log.txt").read_text().splitlines()
+    first_round = _log_time(next(line for line in server_log if "round 1/1: sending" in line))
+    for site in ("site-1", "site-2"):
+        site_log = (project.kit(site) / job_id / "log.txt").read_text().splitlines()
+        started = _log_time(next(line for line in site_log if "client app started" in line))
+        assert started <= first_round, f"{site}'s client app was up at {started}, round 1 began at {first_round}"
 
 @pytest.mark.timeout(120)
 def test_task_timeout_drops_a_late_result_and_the_round_goes_on(session, sites, project, tmp_path: Path) -> None:

@@ -32,6 +32,10 @@ from console.wire.errors import ErrorType, RemoteError
 log = logging.getLogger("console.site.jobs")
 
 STOP_GRACE_SECONDS = 3.0
+#: How long a deploy waits for the client app to be up (imports done, executor loaded) before it
+#: answers anyway: the job's first round does not pay for the start (a slower app still gets its
+#: task, which waits in its pipe).
+READY_WAIT_SECONDS = 10.0
 #: The largest task model a site accepts from its server.
 MAX_TASK_MODEL_BYTES = 64 << 30
 
@@ -50,6 +54,7 @@ class SiteJob:
     limits: dict[int, int] = field(default_factory=dict)  # task_id -> max_result_bytes
     watcher: asyncio.Task[None] | None = None
     failure: str | None = None  # why the client app failed, was stopped by the site, or exited early
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # the client app said "ready"
 
 
 class SiteJobs:
@@ -99,7 +104,15 @@ class SiteJobs:
                 env=job_env(job.marker), start_new_session=True, limit=MAX_EVENT_LINE_BYTES + 1,
             )
         job.watcher = asyncio.create_task(self._watch(job))
-        log.info("job %s (%s) deployed: client app pid %s", job_id, job_name, job.process.pid)
+        # Answer once the app is up (or has ended, or READY_WAIT_SECONDS passed): its start belongs
+        # to the job's start, as in FLARE, where the workflow begins once the clients have started.
+        ready = asyncio.create_task(job.ready.wait())
+        try:
+            await asyncio.wait({ready, job.watcher}, timeout=READY_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        log.info("job %s (%s) deployed: client app pid %s%s", job_id, job_name, job.process.pid,
+                 "" if job.ready.is_set() else " (not ready yet)")
 
     async def _watch(self, job: SiteJob) -> None:
         """Read the client app's events until it exits, then end every process it left behind."""
@@ -133,6 +146,7 @@ class SiteJobs:
         kind = event.get("event") if isinstance(event, dict) else None
         if kind == "ready":
             job.status = "started"
+            job.ready.set()
         elif kind in ("result", "error"):
             # Kept until the task's request takes it (it may still be receiving the model).
             future = job.waiting.get(event.get("task_id"))  # type: ignore[arg-type]
