@@ -35,7 +35,7 @@ OVERLAP = 2048
 #: Bytes asked beyond what the sizes say, for what the log grows by during the fetch itself.
 SLACK = 4096
 #: A log up to this long is fetched whole at each poll: one call less than placing a part of it.
-WHOLE_BELOW = 16 * 1024
+WHOLE_BELOW = 32 * 1024
 #: Bytes of the first look (the last ``-n`` lines are taken from it; asked again larger if short).
 FIRST_WINDOW = 64 * 1024
 #: Fetches for one poll before an ambiguity is settled on the least growth (a too small
