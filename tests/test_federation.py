@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -212,3 +213,29 @@ def test_a_silent_site_is_dropped_and_comes_back(session, sites) -> None:
     finally:
         frozen.send_signal(signal.SIGCONT)
     wait_until(lambda: len(session.get_connected_client_list()) == 2, 40, "site-2 to register again")
+
+
+BROKEN_EXECUTORS = {
+    "import no_such_module_here\n": "ModuleNotFoundError|No module named 'no_such_module_here'",
+    "def train(model, ctx)\n    return model\n": "SyntaxError",
+    "raise RuntimeError('no GPU on this site')\n": "RuntimeError: no GPU on this site",
+}
+
+
+def test_executor_that_cannot_be_loaded_says_why(session, sites, project, tmp_path: Path) -> None:
+    """A missing package, a syntax error and an exception at import: the job ends
+    EXECUTION_EXCEPTION and its errors name the cause per site, not a lost connection."""
+    for i, (code, cause) in enumerate(BROKEN_EXECUTORS.items()):
+        folder = numpy_job(tmp_path / str(i), name=f"broken-{i}", rounds=1)
+        (folder / "app" / "custom" / "trainer.py").write_text(code)
+        job_id = session.submit_job(str(folder))
+        _, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.2)
+        assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
+        failed = [site for site in ("site-1", "site-2") if site in meta["job_errors"]]
+        assert failed, meta["job_errors"]  # the first failure ends the job: the other may not be in yet
+        for site in failed:
+            errors = " ".join(meta["job_errors"][site])
+            assert re.search(cause, errors) and "lost" not in errors, errors
+            assert "log.txt" in errors
+            log = (project.kit(site) / job_id / "log.txt").read_text()
+            assert re.search(cause, log), log

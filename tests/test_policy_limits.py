@@ -478,3 +478,35 @@ def test_removed_and_demoted_admins_lose_their_old_kits(tmp_path: Path) -> None:
             assert unchanged.list_jobs() == []
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_sites_and_consoles_refuse_a_revoked_server_certificate(tmp_path: Path) -> None:
+    """A server whose certificate a newer provisioning revoked (its org changed) is refused by the
+    newer kits of sites and admins: an old server key cannot impersonate the server."""
+    import yaml
+
+    from console.provision.kits import provision
+
+    project = make_project(tmp_path)
+    project_file = tmp_path / f"{project.name}.yml"
+    data = yaml.safe_load(project_file.read_text())
+    data["participants"][0]["org"] = "moved"  # the server's certificate is issued anew
+    project_file.write_text(yaml.safe_dump(data))
+    new_prod = Path(provision(project_file, tmp_path / "workspace"))
+    old_server = ServerProcess(project.server_kit)
+    site = SiteProcess(new_prod / "site-1")
+    try:
+        old_server.start()
+        with pytest.raises(Exception, match="server's certificate is revoked by this kit's crl.pem"):
+            new_secure_session(ADMIN, str(new_prod / ADMIN), timeout=5).close()
+        site.start(wait=False)
+        site.wait_for_line("server's certificate is revoked by this kit's crl.pem: the server runs a kit")
+        assert "connected to the server" not in site.stderr
+        with new_secure_session(ADMIN, str(project.admin_kit)) as earlier:  # the kit of its own time
+            assert earlier.list_jobs() == []
+    finally:
+        site.stop()
+        site.kill()
+        old_server.stop()
+        old_server.kill()

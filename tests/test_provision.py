@@ -364,7 +364,7 @@ def test_kit_layout_and_configs(prod: Path) -> None:
 
     site = prod / "site-2" / "startup"
     assert sorted(p.name for p in site.iterdir()) == [
-        "client.crt", "client.key", "fed_client.json", "rootCA.pem", "start.sh"]
+        "client.crt", "client.key", "crl.pem", "fed_client.json", "rootCA.pem", "start.sh"]
     assert read_json(site / "fed_client.json") == {
         "format_version": 2, "project_name": "example_project",
         "client": {"name": "site-2", "org": "other", "ssl_cert": "client.crt", "ssl_private_key": "client.key",
@@ -376,7 +376,7 @@ def test_kit_layout_and_configs(prod: Path) -> None:
     assert sorted(p.name for p in admin_dir.iterdir()) == ["startup", "transfer"]
     assert not list((admin_dir / "transfer").iterdir())
     assert sorted(p.name for p in (admin_dir / "startup").iterdir()) == [
-        "client.crt", "client.key", "fed_admin.json", "fl_admin.sh", "rootCA.pem"]
+        "client.crt", "client.key", "crl.pem", "fed_admin.json", "fl_admin.sh", "rootCA.pem"]
     assert read_json(admin_dir / "startup" / "fed_admin.json") == {"format_version": 1, "admin": {
         "host": "localhost", "port": 18003, "username": "lead@example.com", "project_name": "example_project",
         "server_identity": "server", "client_cert": "client.crt", "client_key": "client.key",

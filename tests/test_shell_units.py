@@ -84,6 +84,8 @@ def test_command_names_with_summary() -> None:
     assert [c.text for c in found] == ["list_jobs"]
     assert found[0].display_meta_text == CATALOG["list_jobs"].summary
     assert "submit_job" in texts("")
+    # A word already complete is not offered again: the menu closes after Tab completed it.
+    assert texts("list_jobs") == [] and texts(f"get_job_meta {IDS[0]}") == []
 
 
 def test_options_and_their_values() -> None:
@@ -272,6 +274,7 @@ def test_human_output() -> None:
     assert human({"server": "{'cpu_count': 2}", "site-1": "{'cpu_count': 4}"}).splitlines()[2:] == [
         "server  2", "site-1  4"]
     assert human({"server": "__import__('os')"}) == "server  __import__('os')"  # not a literal: text
+    assert [human({"uptime_seconds": v}) for v in (42, 187)] == ["uptime_seconds  0:00:42", "uptime_seconds  0:03:07"]
     rows = [{"job_id": "x", "duration": "0:00:03.123456", "uptime_seconds": 3725.4}]
     assert human(rows).splitlines()[2] == "x       0:00:03   1:02:05"
     assert human(rows, width=10).startswith("-[ RECORD 1 ]")  # auto: too wide, so vertical
@@ -279,3 +282,25 @@ def test_human_output() -> None:
     assert human("file text\n\n") == "file text\n"
     assert render({"a": [1, 2]}, Format.RAW) == '{"a": [1, 2]}'  # raw: the wire's JSON, not a Python repr
     assert render(None, Format.RAW) == ""
+
+
+def test_submit_job_completes_job_folders_of_the_kits_upload_dir(tmp_path, monkeypatch) -> None:
+    """As FLARE's console, submit_job NAME takes the job folder NAME from the kit's transfer/:
+    completion offers those (with a meta.json) too; a local folder of the same name wins."""
+    transfer = tmp_path / "kit" / "transfer"
+    for name in ("hello-numpy", "hello-pt", "jobs"):
+        (transfer / name).mkdir(parents=True)
+        (transfer / name / "meta.json").write_text("{}")
+    (transfer / "hello-notes").mkdir()  # no meta.json: not a job folder
+    (tmp_path / "here" / "jobs").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "here")
+    completer = ShellCompleter(data, upload_dir=transfer)
+
+    def offered(text: str) -> list[tuple[str, str]]:
+        return [(c.text, c.display_meta_text) for c in
+                completer.get_completions(Document(text, len(text)), CompleteEvent(completion_requested=True))]
+
+    assert offered("submit_job hello") == [("hello-numpy", "job folder in transfer/ of the kit"),
+                                           ("hello-pt", "job folder in transfer/ of the kit")]
+    assert offered("submit_job jo") == [("bs/", "")]  # the local folder, once
+    assert offered("download_job 9f hello") == []  # only where a folder is uploaded

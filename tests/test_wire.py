@@ -123,3 +123,26 @@ def test_many_sessions_at_once(server, project) -> None:
     finally:
         for s in sessions:
             s.close()
+
+
+def test_client_reports_why_the_server_dropped_it(session, project) -> None:
+    """A frame the server refuses: the pending request fails with the server's own reason."""
+    from console.api.client import AsyncClient
+    from console.api.errors import NoConnection
+    from console.wire.kit import AdminKit
+
+    async def go() -> str:
+        client = AsyncClient(AdminKit.load(project.admin_kit), ADMIN)
+        await client.connect()
+        try:
+            client._send({"k": "bogus"})  # a client bug, as the server sees it; the request after it
+            waiting = asyncio.ensure_future(client.request("list_jobs", {}))  # is never answered
+            with pytest.raises(NoConnection) as caught:
+                await asyncio.wait_for(waiting, 10)
+            return str(caught.value)
+        finally:
+            await client.close()
+
+    message = asyncio.run(go())
+    assert "unexpected frame kind 'bogus'" in message and "ProtocolError" in message, message
+    assert session.list_jobs() == []

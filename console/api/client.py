@@ -28,7 +28,7 @@ from console.api.errors import (
 from console.wire.errors import RemoteError
 from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
 from console.wire.kit import AdminKit
-from console.wire.tls import client_context
+from console.wire.tls import client_context, server_certificate_problem
 
 EventListener = Callable[[str, dict[str, Any]], None]
 StateListener = Callable[[bool], None]
@@ -77,10 +77,7 @@ def _check_own_certificate(path: Path) -> None:
 def _tls_refusal(exc: BaseException) -> AuthenticationError:
     text = str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return AuthenticationError(
-            f"the server's certificate failed verification against this kit's rootCA.pem "
-            f"({exc.verify_message}): is the kit from another project?"
-        )
+        return AuthenticationError(server_certificate_problem(exc))
     reasons = {
         "UNKNOWN_CA": "the server does not trust this kit's certificate (a kit from another project?)",
         "CERTIFICATE_EXPIRED": "the server refused this kit's certificate as expired",
@@ -122,6 +119,7 @@ class AsyncClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
+        self._farewell: NoConnection | None = None  # the reason in the server's last "error" frame
         self._connect_lock: asyncio.Lock | None = None
         self._event_listeners: list[EventListener] = []
         self._state_listeners: list[StateListener] = []
@@ -164,7 +162,7 @@ class AsyncClient:
         assert self.kit is not None
         self.kit.tls.check()
         _check_own_certificate(self.kit.tls.cert)
-        ctx = client_context(self.kit.tls.cert, self.kit.tls.key, self.kit.tls.ca)
+        ctx = client_context(self.kit.tls.cert, self.kit.tls.key, self.kit.tls.ca, self.kit.tls.crl)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connect_timeout
         delay = 0.05
@@ -223,12 +221,15 @@ class AsyncClient:
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         reason: BaseException = NoConnection("the server closed the connection")
+        self._farewell = None
         try:
             while (frame := await read_frame(reader)) is not None:
                 self._dispatch(frame)
         except (FrameError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
             reason = exc
         finally:
+            if self._farewell is not None:  # the server said why before it closed: that is the reason
+                reason = self._farewell
             self._fail_pending(reason)
             if self._writer is not None:
                 self._writer.close()
@@ -244,7 +245,10 @@ class AsyncClient:
                 for listener in list(self._event_listeners):
                     listener(topic, data)
             return
-        if kind == "error":  # the server is about to drop us
+        if kind == "error":  # the server is about to drop us, and says why
+            error = header.get("error") if isinstance(header.get("error"), dict) else {}
+            self._farewell = NoConnection(f"the server dropped the connection: {error.get('type', 'error')}: "
+                                          f"{error.get('message', 'no reason given')}")
             return
         pending = self._pending.get(header.get("id"))  # type: ignore[arg-type]
         if pending is None:

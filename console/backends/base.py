@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from console.api.spec import MonitorReturnCode
@@ -68,6 +69,9 @@ class Backend(ABC):
     #: Whether the server pushes job and site events (ours); without, they come from polls and
     #: completion data is refreshed now and then.
     pushes: bool = True
+    #: The kit's upload folder (``transfer/``): ``submit_job NAME`` takes a job folder of that
+    #: name from there when NAME is no folder here (as FLARE's console does); None when unknown.
+    upload_dir: Path | None = None
 
     # -- connection ----------------------------------------------------------------------
 

@@ -103,6 +103,7 @@ class FlareBackend(Backend):
         self.kit = kit
         self.user = user
         self.server = _server_identity(kit)
+        self.upload_dir = kit.root / str(self._admin_config().get("upload_dir") or "transfer")
         self.timeout = timeout
         self._session: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flare-api")
@@ -281,8 +282,7 @@ class FlareBackend(Backend):
         """The local folder, or (as FLARE) a folder of that name in the kit's upload dir."""
         path = Path(job_folder).expanduser()
         if not path.is_dir() and not path.is_absolute():
-            uploads = self.kit.root / str(self._admin_config().get("upload_dir") or "transfer") / path
-            path = uploads if uploads.is_dir() else path
+            path = self.upload_dir / path if (self.upload_dir / path).is_dir() else path
         if not path.is_dir():
             raise errors.InvalidJobDefinition(f"job_definition_path '{job_folder}' is not a valid folder")
         return path.resolve()

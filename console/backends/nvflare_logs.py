@@ -2,13 +2,15 @@
 
 FLARE pushes nothing, and its ``get_job_logs`` returns a whole log. So each target (the
 server or a site) is polled with ``ls -l <job_id>/log.txt`` (its size) and, only when the
-size changed, ``tail -c <new bytes + overlap>``: the overlap with the end of what was
-already delivered tells where the new text starts, also when the log grew between the two
-calls. Polls ride on FLARE's one worker thread with every other call, ``POLL_SECONDS``
-apart. The stream is done once the job's status is final and then ``QUIET_POLLS`` polls in a
-row found nothing new (FLARE's processes write their last lines after the status); a log
-FLARE removed with the job's workspace is finished from FLARE's log store (``get_job_logs``),
-once, placed after the overlap like any poll.
+size changed, ``tail -c N``: where that window continues what was delivered is found by
+``console.backends.log_window`` (by position, not by guessing: each line exactly once, in
+order, also when the log grew during the calls). Polls ride on FLARE's one worker thread
+with every other call, ``POLL_SECONDS`` apart. The stream is done once the job's status is
+final and then ``QUIET_POLLS`` polls in a row found nothing new (FLARE's processes write their
+last lines after the status); a log FLARE removed with the job's workspace is finished from
+FLARE's log store (``get_job_logs``), once, when it holds what was delivered. The cursors
+(``FlareFollow.cursors``) outlive a dropped connection: following again resumes where the
+delivered log ended.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from console.api import errors
 from console.api.async_session import is_final
 from console.backends.base import LogLines, LogStream
+from console.backends.log_window import LogCursor, catch_up
 from console.backends.nvflare_commands import COMMANDS
 
 if TYPE_CHECKING:
@@ -28,12 +31,6 @@ if TYPE_CHECKING:
 
 #: Seconds between two polls of a followed log (each poll: one ``ls -l`` per target).
 POLL_SECONDS = 1.0
-#: Characters of the delivered log kept to find where new text starts.
-OVERLAP = 2048
-#: Characters of ``OVERLAP`` that must match for new text to be placed after them.
-MIN_MATCH = 200
-#: At most this many characters per poll and target (FLARE's replies are whole strings).
-MAX_FETCH = 1 << 20
 #: Seconds a follow goes on polling after the job's status turned final: FLARE marks a job done
 #: before its processes write their last lines ("MPM: Good Bye!"), so the end of a log comes later.
 FINAL_GRACE = 10.0
@@ -44,44 +41,15 @@ _LS_SIZE = re.compile(r"^\S+\s+\d+\s+\S+\s+\S+\s+(\d+)\s", re.MULTILINE)
 
 
 class _TargetLog:
-    def __init__(self, target: str, path: str) -> None:
+    def __init__(self, target: str, path: str, cursor: LogCursor) -> None:
         self.target = target
         self.path = path
-        self.size = -1  # unknown yet: the first poll delivers the backlog
-        self.seen = ""  # the end of what was delivered (OVERLAP characters)
-        self.partial = ""
+        self.cursor = cursor
         self.done = False  # finished from FLARE's log store: nothing more will come
 
-    def take(self, text: str, final: bool = False) -> list[str]:
-        """New complete lines of ``text`` (the log's end) past what was seen."""
-        new, missed = (text, False) if not (self.seen and text) else _after(self.seen, text)
-        if missed:  # the unfinished line before the gap ends there
-            self.partial += "\n[... some log lines were missed: the log grew faster than it was polled ...]\n"
-        if not new and not final:
-            return []
-        self.seen = (self.seen + new)[-OVERLAP:]
-        data = self.partial + new
-        cut = data.rfind("\n") + 1
-        self.partial = data[cut:]
-        lines = data[:cut].splitlines()
-        if final and self.partial:
-            lines.append(self.partial)
-            self.partial = ""
-        return lines
 
-
-def _after(seen: str, text: str) -> tuple[str, bool]:
-    """What ``text`` (the end of the log now) has past ``seen`` (the end of what was delivered).
-
-    The window may start before the end of ``seen`` (it contains all of it) or, when the log
-    grew between the size check and the fetch, inside it (it starts with a tail of it)."""
-    at = text.rfind(seen)
-    if at >= 0:
-        return text[at + len(seen):], False
-    for start in range(1, len(seen) - MIN_MATCH + 1):
-        if text.startswith(seen[start:]):
-            return text[len(seen) - start:], False
-    return text, True
+#: What ``tail`` itself prints, merged into FLARE's reply, when the log is gone (not log text).
+_TAIL_ERROR = re.compile(r"\Atail: .*(No such file or directory|cannot open)")
 
 
 async def _size(backend: FlareBackend, log: _TargetLog) -> int | None:
@@ -101,7 +69,7 @@ async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: Lo
     if log.done:
         return False
     size = await _size(backend, log)
-    if size is None and final and log.size >= 0:
+    if size is None and final and log.cursor.started:
         # FLARE removes a job's workspace when it ends: the rest of the log is in its log store,
         # read once (get_job_logs) and placed after what was delivered.
         with contextlib.suppress(errors.JobNotFound, errors.InvalidArgumentError, errors.InternalError):
@@ -110,29 +78,28 @@ async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: Lo
             text = (stored.get("logs") or {}).get(log.target) if isinstance(stored, dict) else None
             if isinstance(text, str) and text:
                 log.done = True
-                new = log.take(text[-MAX_FETCH:], final=True)
+                new = log.cursor.place_stored(text)
                 if new:
                     on_lines(log.target, new)
                 return bool(new)
-    if size is None or size == log.size:
+    if size is None or (log.cursor.started and size == log.cursor.size):
+        if size is not None:
+            log.cursor.settle(size)
         return False
-    if log.size < 0 and lines <= 0:  # the first look, nothing wanted from before: only mark the end
-        log.size = size
-        log.seen = await backend.call(lambda s, a: s.tail_target(a["target"], f"-c {OVERLAP}", a["path"]),
-                                      {"target": log.target, "path": log.path}) or ""
-        return True
-    if log.size < 0:  # the first look: the last ``lines`` lines
-        fetch = f"-n {lines}"
-    else:
-        grown = size - log.size if size > log.size else size  # a shrunk log was rewritten: read it anew
-        fetch = f"-c {min(grown + len(log.seen.encode()), MAX_FETCH)}"
-    log.size = size
-    text = await backend.call(lambda s, a: s.tail_target(a["target"], a["fetch"], a["path"]),
-                              {"target": log.target, "path": log.path, "fetch": fetch})
-    new = log.take(text or "", final)
+
+    async def fetch(count: int) -> bytes | None:
+        text = await backend.call(lambda s, a: s.tail_target(a["target"], f"-c {a['count']}", a["path"]),
+                                  {"target": log.target, "path": log.path, "count": count})
+        text = text or ""
+        return None if _TAIL_ERROR.match(text) else text.encode("utf-8", "replace")
+
+    async def look() -> int | None:
+        return await _size(backend, log)
+
+    new = await catch_up(log.cursor, size, fetch, look, lines)
     if new:
         on_lines(log.target, new)
-    return True
+    return new is not None
 
 
 async def _drain(backend: FlareBackend, logs: list[_TargetLog], lines: int, on_lines: LogLines) -> None:
@@ -150,8 +117,9 @@ async def _drain(backend: FlareBackend, logs: list[_TargetLog], lines: int, on_l
             break
         await asyncio.sleep(min(POLL_SECONDS, max(deadline - loop.time(), 0)))
     for log in logs:
-        if log.partial:
-            on_lines(log.target, log.take("", final=True))
+        last = log.cursor.finish()
+        if last:
+            on_lines(log.target, last)
 
 
 async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int,
@@ -166,7 +134,7 @@ async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int
     else:
         raise errors.InvalidTarget(f"{target} is not a target of job {full[:8]}: 'server', 'all' or one of "
                                    f"its sites ({', '.join(sites)})")
-    logs = [_TargetLog(t, f"{full}/log.txt") for t in targets]
+    logs = [_TargetLog(t, f"{full}/log.txt", LogCursor()) for t in targets]
     watch = backend.poll.watch(full, POLL_SECONDS)
 
     async def run() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from console.api.async_session import AsyncSession
@@ -18,6 +19,7 @@ class OursBackend(Backend):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.client = session.client
+        self.upload_dir = Path(session.upload_dir)
 
     @property
     def user(self) -> str:  # type: ignore[override]

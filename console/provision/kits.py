@@ -34,7 +34,8 @@ from console.provision.certs import (
 )
 from console.provision.policy import write_default_policy
 from console.provision.project import Participant, ParticipantType, Project, ProjectFileError, load_project
-from console.provision.revocation import CRL_FILE, Ledger
+from console.provision.revocation import Ledger
+from console.wire.tls import CRL_FILE
 
 MAX_JOBS = 4
 PROJECT_COPY = "project.yml"
@@ -143,6 +144,7 @@ class _KitWriter:
         startup = folder / "startup"
         startup.mkdir(parents=True)
         (startup / "rootCA.pem").write_bytes(self.root_pem)
+        (startup / CRL_FILE).write_bytes(self.crl_pem)  # checked at every handshake (see revocation.py)
         if p.type is ParticipantType.SERVER:
             self._server(folder, startup, p)
         elif p.type is ParticipantType.CLIENT:
@@ -159,7 +161,6 @@ class _KitWriter:
 
     def _server(self, folder: Path, startup: Path, p: Participant) -> None:
         self._cert(startup, "server", p, CertKind.SERVER, [p.host])
-        (startup / CRL_FILE).write_bytes(self.crl_pem)  # checked at every handshake (see revocation.py)
         entry = {
             **_server_entry(self.project),
             "org": p.org,

@@ -5,9 +5,9 @@ Re-provisioning keeps the root CA, so an earlier kit stays valid by its signatur
 project's state folder therefore keeps every leaf certificate issued (``issued.json``: serial,
 name, type, org, role) and every one revoked (``revoked.json``). Each run compares what was
 issued with the project file: a name no longer in it, or one whose type, org or role changed,
-has all its earlier certificates revoked (once revoked, always). The server kit gets
-``startup/crl.pem``, an X.509 CRL signed by the root CA, which the server checks at every TLS
-handshake on both of its ports.
+has all its earlier certificates revoked (once revoked, always). Every kit gets
+``startup/crl.pem``, an X.509 CRL signed by the root CA: the server checks it at every TLS
+handshake on both of its ports, sites and consoles check the server's certificate against it.
 
 Owns only the bookkeeping and the CRL; kits.py decides where files go.
 """
@@ -29,7 +29,6 @@ from console.provision.project import Participant, Project
 
 ISSUED_FILE = "issued.json"
 REVOKED_FILE = "revoked.json"
-CRL_FILE = "crl.pem"
 
 
 @dataclass(frozen=True)

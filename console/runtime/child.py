@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from console import safe_json
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, MAX_LOG_LINE_CHARS, cut
@@ -38,6 +38,28 @@ TRANSFER_DIR = ".transfer"
 
 class ConfigError(Exception):
     pass
+
+
+_Entry = TypeVar("_Entry")
+
+
+def load_entry(channel: ChildChannel, job_id: str, app: str, code: str, load: Callable[[], _Entry]) -> _Entry | None:
+    """``load()``, or None after the reason went to the job log and, as an ``error`` event, to the parent.
+
+    ``app`` names the app in messages ("server app", "client app"); ``code`` the job code it
+    imports ("controller", "executor"). A broken config and job code that cannot be imported
+    (a missing package, a syntax error, an exception at import) are both reported this way:
+    the app never ran, and its parent ends the job with the message (FINISHED:EXECUTION_EXCEPTION).
+    """
+    try:
+        return load()
+    except ConfigError as exc:
+        channel.logger.error("job %s: bad %s config: %s", job_id, app, exc)
+        channel.emit("error", message=cut(f"bad {app} config: {exc}"))
+    except Exception as exc:
+        channel.logger.exception("job %s: the %s's code cannot be loaded", job_id, code)
+        channel.emit("error", message=cut(f"the {code}'s code cannot be loaded: {type(exc).__name__}: {exc}"))
+    return None
 
 
 class _LogWriter(io.TextIOBase):

@@ -15,6 +15,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from console.runtime import flare_classic
 from console.runtime.child import (
@@ -28,6 +29,7 @@ from console.runtime.child import (
     drop_workspace_from_path,
     import_entry,
     load_config,
+    load_entry,
 )
 from console.runtime.context import ServerAppContext, SiteFailed, SitesLost
 from console.runtime.fedavg import fedavg
@@ -61,20 +63,17 @@ def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_al
         return EXIT_CONFIG_ERROR
     channel = ChildChannel("ServerApp", workspace)
     logger = channel.logger
-    try:
+
+    def load() -> tuple[dict[str, Any], Callable[[ServerAppContext], None]]:
         config = load_config(app_dir / "config" / CONFIG_NAME)
         if flare_classic.is_classic(config):
             config = flare_classic.server_config(config)
-        entry = _resolve(config, app_dir, custom_allowed)
-    except ConfigError as exc:
-        logger.error("job %s: bad server app config: %s", job_id, exc)
-        channel.emit("error", message=cut(f"bad server app config: {exc}"))
+        return config, _resolve(config, app_dir, custom_allowed)
+
+    loaded = load_entry(channel, job_id, "server app", "controller", load)
+    if loaded is None:
         return EXIT_CONFIG_ERROR
-    except Exception as exc:
-        # The custom module itself is broken (syntax error, raises on import): it never ran.
-        logger.exception("job %s: bad server app config: the controller's code cannot be loaded", job_id)
-        channel.emit("error", message=cut(f"the controller's code cannot be loaded: {type(exc).__name__}: {exc}"))
-        return EXIT_CONFIG_ERROR
+    config, entry = loaded
     ctx = ServerAppContext(job_id, workspace, app_dir, config.get("args", {}), logger, channel, list(sites),
                            task_timeout)
     channel.start_reading()

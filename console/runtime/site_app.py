@@ -23,10 +23,10 @@ from console.runtime.child import (
     EXIT_CONFIG_ERROR,
     TRANSFER_DIR,
     ChildChannel,
-    ConfigError,
     drop_workspace_from_path,
     import_entry,
     load_config,
+    load_entry,
 )
 from console.runtime.contract import TaskContext, TaskResult
 from console.runtime.limits import (
@@ -80,15 +80,14 @@ def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id
 
 def run(job_id: str, site: str, app_dir: Path, workspace: Path, custom_allowed: bool = False) -> int:
     channel = ChildChannel("ClientApp", workspace)
-    try:
+    def load() -> Any:
         config = load_config(app_dir / "config" / CONFIG_NAME)
         if flare_classic.is_classic(config):
-            train = flare_classic.client_executor(config)
-        else:
-            train = import_entry(config.get("executor"), app_dir, "executor", custom_allowed)
-    except ConfigError as exc:
-        channel.logger.error("job %s: bad client app config: %s", job_id, exc)
-        channel.emit("error", task_id=None, message=cut(f"bad client app config: {exc}"))
+            return flare_classic.client_executor(config)
+        return import_entry(config.get("executor"), app_dir, "executor", custom_allowed)
+
+    train = load_entry(channel, job_id, "client app", "executor", load)
+    if train is None:
         return EXIT_CONFIG_ERROR
     channel.start_reading()
     channel.logger.info("job %s: client app started on %s", job_id, site)

@@ -11,7 +11,6 @@ from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Engine, Right, Where
 from console.process import setup_logging
-from console.provision.revocation import CRL_FILE
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
     log_relay,
@@ -71,11 +70,9 @@ class Server:
         self.runner = JobRunner(self)
         self.log_relay = log_relay.LogRelay(self)
         self.scheduler = Scheduler(self)
-        # Kits provisioned before revocation existed have no CRL; they keep working as before.
-        crl = kit.root / "startup" / CRL_FILE
-        self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca, crl if crl.is_file() else None)
-        if crl.is_file():
-            log.info("revocation list %s checked at every handshake", crl)
+        self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca, kit.tls.crl)
+        if kit.tls.crl is not None:
+            log.info("revocation list %s checked at every handshake", kit.tls.crl)
         self.sites = SiteRegistry(self, self._ssl)
         self._listener: asyncio.base_events.Server | None = None
         self.admin_port: int | None = None
@@ -155,10 +152,7 @@ class Server:
         async with admission as ticket:
             if ticket is None:
                 return
-            peer = writer.get_extra_info("peername")
-            problem = await admission.handshake(self._ssl)
-            if problem:
-                self.handshake_failures.failed(peer, problem)
+            if not await admission.handshake(self._ssl, self.handshake_failures):
                 return
             connection = ServedConnection(reader, writer, self)
             cn = connection.identity.cn or "?"

@@ -141,13 +141,9 @@ class SiteRegistry:
         async with admission as ticket:
             if ticket is None:
                 return
-            peer = writer.get_extra_info("peername")
-            problem = await admission.handshake(self._ssl)
-            if problem:
-                self.handshake_failures.failed(peer, problem)
-                writer.transport.abort()
-                return
-            await self._admit(reader, writer, peer)
+            # Closed by the handshake as it failed: a TLS alert for a refused certificate still goes out.
+            if await admission.handshake(self._ssl, self.handshake_failures):
+                await self._admit(reader, writer, writer.get_extra_info("peername"))
 
     async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Any) -> None:
         problem = peer_certificate_problem(writer)

@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
+from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
 from console.shell.parse import YES_FLAGS, command_spec
 from console.shell.safe_text import visible_line
 
@@ -152,6 +153,7 @@ class ShellCompleter(Completer):
         monitored: Callable[[], list[str]] = list,
         engine: Engine = Engine.OURS,
         stale: Callable[[], None] | None = None,
+        upload_dir: Path | None = None,
     ) -> None:
         self._data = data
         self._engine = engine
@@ -159,8 +161,17 @@ class ShellCompleter(Completer):
         self._monitored = monitored
         self._stale = stale  # called when job data shown is older than STALE_AFTER (a refresh starts)
         self._paths = PathCompleter(only_directories=True, expanduser=True)
+        self._upload_dir = upload_dir  # submit_job NAME also finds the job folder NAME there
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
+        # A completion that would leave the word as typed is not offered: after Tab completed
+        # "list_j" to "list_jobs", completion-while-typing would reopen the menu on that one entry.
+        word = document.get_word_before_cursor(WORD=True)
+        for completion in self._completions(document, complete_event):
+            if not (completion.text == word and completion.start_position == -len(word)):
+                yield completion
+
+    def _completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         text = document.text_before_cursor
         text = text[text.rfind(";") + 1:] if ";" in text else text  # the command being typed
         words = text.split()
@@ -176,7 +187,7 @@ class ShellCompleter(Completer):
         if start is not None and not (start == len(done) - 1 and word.startswith("-")):
             # watch -n 5 list_jobs ...: the inner command completes as a line of its own
             inner = re.sub(rf"^\s*(\S+\s+){{{start + 1}}}", "", text)
-            yield from self.get_completions(Document(inner, len(inner)), complete_event)
+            yield from self._completions(Document(inner, len(inner)), complete_event)
             return
         param = _param_at(spec, done[1:])
         if param is not None and not word.startswith("-"):
@@ -238,12 +249,35 @@ class ShellCompleter(Completer):
         elif kind is ParamKind.TARGET:
             yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"
         elif kind is ParamKind.LOCAL_PATH:
+            offered = set()
             for c in self._paths.get_completions(Document(word, len(word)), event):
                 # A folder completes with its '/', so the next Tab goes inside it.
                 full = os.path.expanduser(word + c.text)
                 slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""
                 shown = c.display_text if c.display_text.endswith("/") else c.display_text + slash  # PathCompleter
+                offered.add(word + c.text + slash)
                 yield Completion(c.text + slash, c.start_position, display=shown)  # may show the '/' already
+            if spec_uploads(done) and "/" not in word:
+                yield from self._uploadable(word, offered)
+
+    def _uploadable(self, word: str, offered: set[str]) -> Iterator[Completion]:
+        """Job folders (with a meta.json) in the kit's upload folder, by name, as submit_job takes them."""
+        folder = self._upload_dir
+        try:
+            names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and e.name.startswith(word)
+                           and os.path.isfile(os.path.join(e.path, "meta.json"))) if folder else []
+        except OSError:
+            return
+        for name in names[:MAX_JOB_COMPLETIONS]:
+            if name not in offered and name + "/" not in offered:  # a folder here wins, as in submit_job
+                yield Completion(name, -len(word), display=visible_line(name),
+                                 display_meta=visible_line(f"job folder in {folder.name}/ of the kit"))
+
+
+def spec_uploads(done: list[str]) -> bool:
+    """Whether the command being typed uploads a local folder (submit_job)."""
+    spec = command_spec(done[0]) if done else None
+    return spec is not None and spec.transfer is Transfer.UPLOAD
 
 
 def _plain(values: Iterable[str], word: str) -> Iterator[Completion]:

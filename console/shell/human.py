@@ -43,13 +43,13 @@ def local_time(value: float | str) -> str:
 
 
 def seconds(value: float) -> str:
-    """A duration in seconds to the second: ``42s``, ``3:07``, ``1:02:03``."""
+    """A duration in seconds as ``H:MM:SS`` to the second (``0:03:07``), as FLARE writes a job's
+    ``duration``: one shape for every duration, never a bare ``3:07`` that reads as hours."""
     whole = int(round(value))
-    hours, rest = divmod(whole, 3600)
+    sign = "-" if whole < 0 else ""
+    hours, rest = divmod(abs(whole), 3600)
     minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}" if minutes else f"{secs}s"
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
 
 
 def _from_repr(text: str) -> Any:

@@ -26,7 +26,7 @@ from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import SiteKit
 from console.wire.serving import Download, Handler, RequestContext, ServedConnection, User
-from console.wire.tls import client_context
+from console.wire.tls import client_context, server_certificate_problem
 
 log = logging.getLogger("console.site")
 
@@ -53,7 +53,7 @@ class Site:
         self.last_heard = time.monotonic()
         self._stop = asyncio.Event()
         self.restart_requested = False
-        self._ssl = client_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
+        self._ssl = client_context(kit.tls.cert, kit.tls.key, kit.tls.ca, kit.tls.crl)
         policy_path = kit.root / "local" / "authorization.json"
         # The site's own copy of the policy: its operator may be stricter than the server (no byoc).
         self.policy = Policy.load(policy_path) if policy_path.exists() else Policy.load_default()
@@ -80,7 +80,7 @@ class Site:
                     self.kit.host, self.kit.fed_learn_port, ssl=self._ssl, server_hostname=self.kit.server_identity,
                     limit=1 << 22), 10)
             except ssl.SSLCertVerificationError as exc:
-                log.error("the server's certificate is not from this project's CA: %s", exc.verify_message)
+                log.error("%s", server_certificate_problem(exc))
             except (OSError, TimeoutError) as exc:
                 log.info("server %s:%s not reachable (%s); retrying in %.1f s", self.kit.host,
                          self.kit.fed_learn_port, exc, delay)

@@ -49,7 +49,7 @@ class SiteJob:
     waiting: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     limits: dict[int, int] = field(default_factory=dict)  # task_id -> max_result_bytes
     watcher: asyncio.Task[None] | None = None
-    failure: str | None = None  # why the client app was stopped by the site
+    failure: str | None = None  # why the client app failed, was stopped by the site, or exited early
 
 
 class SiteJobs:
@@ -108,6 +108,7 @@ class SiteJobs:
         code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} client app", log)
         job.status = "stopped"
         why = job.failure or f"the client app exited with code {code}"
+        job.failure = why
         for future in job.waiting.values():
             if not future.done():
                 future.set_result({"event": "error", "message": why})
@@ -154,14 +155,32 @@ class SiteJobs:
             raise
         if job.process is None or job.process.returncode is not None or job.process.stdin is None:
             path.unlink(missing_ok=True)
-            raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"job {job_id}'s client app on {self.site_name} has ended")
+            raise await self._ended(job)
         job.waiting[task_id] = asyncio.get_running_loop().create_future()
         job.limits[task_id] = max_result_bytes
         job.current_tasks = ["train"]
         command = {"cmd": "task", "task_id": task_id, "round": round_number, "num_rounds": num_rounds,
                    "max_result_bytes": max_result_bytes}
-        job.process.stdin.write(json.dumps(command).encode() + b"\n")
-        await job.process.stdin.drain()
+        try:
+            job.process.stdin.write(json.dumps(command).encode() + b"\n")
+            await job.process.stdin.drain()
+        except (ConnectionError, OSError):  # it exited meanwhile
+            job.waiting.pop(task_id, None)
+            path.unlink(missing_ok=True)
+            raise await self._ended(job) from None
+
+    def _failed(self, why: str) -> RemoteError:
+        # INTERNAL marks "the job's code failed": the server ends the job EXECUTION_EXCEPTION.
+        return RemoteError(ErrorType.INTERNAL, f"{self.site_name}: {why} (the job's log.txt on {self.site_name} "
+                           "has the details)")
+
+    async def _ended(self, job: SiteJob) -> RemoteError:
+        """The error for a task sent to a client app that has exited: why it did, when known."""
+        if job.watcher is not None:  # it has just exited: its last event (why) may be unread yet
+            await asyncio.wait({job.watcher}, timeout=STOP_GRACE_SECONDS)
+        if job.failure:  # it failed (e.g. its executor cannot be imported): the job's fault, said as such
+            return self._failed(job.failure)
+        return RemoteError(ErrorType.JOB_NOT_RUNNING, f"job {job.job_id}'s client app on {self.site_name} has ended")
 
     async def task_result(self, job_id: str, task_id: int) -> tuple[Path, dict[str, Any]]:
         """Wait for the task's result: the trained model file and its head (weight, metrics)."""
@@ -176,13 +195,12 @@ class SiteJobs:
         path = result_file(job.workspace, task_id)
         if event.get("event") == "error":
             path.unlink(missing_ok=True)
-            # INTERNAL marks "the executor raised": the server ends the job EXECUTION_EXCEPTION.
-            raise RemoteError(ErrorType.INTERNAL, f"{self.site_name}: {event.get('message')}")
+            raise self._failed(str(event.get("message")))
         size = path.stat().st_size if path.is_file() else -1
         if size < 0 or (limit and size > limit + (16 << 20)):
             path.unlink(missing_ok=True)
             why = "wrote no result file" if size < 0 else f"wrote a result of {size} bytes, over {limit}"
-            raise RemoteError(ErrorType.INTERNAL, f"{self.site_name}: the client app {why}")
+            raise self._failed(f"the client app {why}")
         return path, {"weight": event.get("weight", 1.0), "metrics": event.get("metrics", {})}
 
     async def stop(self, job_id: str, *, abort: bool) -> None:

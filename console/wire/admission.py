@@ -11,6 +11,7 @@ import os
 import ssl
 
 from console.wire.gate import PortGate, Ticket
+from console.wire.tls import HandshakeFailureLog
 
 
 class Admission:
@@ -44,10 +45,17 @@ class Admission:
         if self.ticket is not None:
             self.gate.close(self.ticket)
 
-    async def handshake(self, context: ssl.SSLContext) -> str | None:
-        """Wait for the peer's first byte, then run the TLS handshake; the reason it failed, or
-        None. On failure the transport is closed (a TLS alert may still go out) or aborted. The
-        endpoint logs the reason through its HandshakeFailureLog (rate-limited: floods fail here)."""
+    async def handshake(self, context: ssl.SSLContext, failures: HandshakeFailureLog) -> bool:
+        """Wait for the peer's first byte, then run the TLS handshake; whether it succeeded.
+
+        On failure the transport is closed (a TLS alert may still go out) or aborted, and the
+        reason goes to the endpoint's ``failures`` log (rate-limited: floods fail here)."""
+        problem = await self._handshake(context)
+        if problem:
+            failures.failed(self.writer.get_extra_info("peername"), problem)
+        return problem is None
+
+    async def _handshake(self, context: ssl.SSLContext) -> str | None:
         ticket, writer, limits = self.ticket, self.writer, self.gate.limits
         assert ticket is not None
         try:

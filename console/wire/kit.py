@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from console.jobdef.archive import JobLimits
 from console.wire.gate import ConnectionLimits
+from console.wire.tls import CRL_FILE
 
 _L = TypeVar("_L")
 
@@ -56,6 +57,13 @@ class TlsFiles:
     cert: Path
     key: Path
     ca: Path
+
+    @property
+    def crl(self) -> Path | None:
+        """The kit's revocation list beside its root certificate; None in kits provisioned before
+        revocation existed (they keep working as before)."""
+        path = self.ca.parent / CRL_FILE
+        return path if path.is_file() else None
 
     def check(self) -> None:
         for path in (self.cert, self.key, self.ca):

@@ -10,6 +10,28 @@ from pathlib import Path
 
 from cryptography import x509
 
+#: Provisioning's revocation list, in every kit's ``startup/`` (see provision/revocation.py).
+CRL_FILE = "crl.pem"
+
+
+def _check_revocation(ctx: ssl.SSLContext, crl: Path | None) -> None:
+    if crl is not None:
+        ctx.load_verify_locations(str(crl))  # OpenSSL takes CRLs from a PEM file like certificates
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+
+
+#: OpenSSL's X509_V_ERR_CERT_REVOKED.
+_CERT_REVOKED = 23
+
+
+def server_certificate_problem(exc: ssl.SSLCertVerificationError) -> str:
+    """Why a site or console refused the server's certificate, in words that say what to do."""
+    if exc.verify_code == _CERT_REVOKED:
+        return ("the server's certificate is revoked by this kit's crl.pem: the server runs a kit that a newer "
+                "provisioning replaced; start the server from the latest kit")
+    return (f"the server's certificate failed verification against this kit's rootCA.pem ({exc.verify_message}): "
+            "is the kit from another project?")
+
 
 def server_context(cert: Path, key: Path, ca: Path, crl: Path | None = None) -> ssl.SSLContext:
     """A listening context that demands a client certificate signed by ``ca`` and, with ``crl``
@@ -18,19 +40,20 @@ def server_context(cert: Path, key: Path, ca: Path, crl: Path | None = None) -> 
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(cert), str(key))
     ctx.load_verify_locations(str(ca))
-    if crl is not None:
-        ctx.load_verify_locations(str(crl))  # OpenSSL takes CRLs from a PEM file like certificates
-        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    _check_revocation(ctx, crl)
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
 
-def client_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
-    """A connecting context that presents ``cert`` and checks the server's name against ``ca``."""
+def client_context(cert: Path, key: Path, ca: Path, crl: Path | None = None) -> ssl.SSLContext:
+    """A connecting context that presents ``cert`` and checks the server's name against ``ca``
+    and, with ``crl``, that the server's certificate is not revoked (a server key replaced by a
+    newer provisioning must not be usable to impersonate the server)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(cert), str(key))
     ctx.load_verify_locations(str(ca))
+    _check_revocation(ctx, crl)
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx

@@ -1,0 +1,140 @@
+"""Placing windows of a growing log (``console.backends.log_window``, FLARE's follow): pure, no FLARE.
+
+A simulated ``log.txt`` grows by writes that land between any two of the poller's looks
+(``ls -l``: its size) and fetches (``tail -c N``: its last N bytes), as on a busy FLARE site;
+whatever the timing, the lines followed must be the log's lines, each exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from console.backends.log_window import MISSED, REWRITTEN, LogCursor, Placed, catch_up
+
+# Lines that repeat (the same start-up line twice, empty lines, a long line, a CR): where the
+# delivered end sits must come from positions, not from the text being unique.
+REPEATING = st.sampled_from([b"a", b"bb", b"", b"Register blob CB", b"x" * 70, b"caf\xc3\xa9 \r"])
+
+
+class GrowingLog:
+    """A log file written by ``writes`` (byte chunks cut anywhere), some of them before each look."""
+
+    def __init__(self, writes: list[bytes], data: st.DataObject) -> None:
+        self.content = b""
+        self.writes = list(writes)
+        self.data = data
+        self.fetched_at: list[int] = []  # the log's length at each fetch
+
+    def write_some(self) -> None:
+        for _ in range(self.data.draw(st.integers(0, 3), label="writes")):
+            if self.writes:
+                self.content += self.writes.pop(0)
+
+    async def look(self) -> int:
+        self.write_some()
+        return len(self.content)
+
+    async def fetch(self, size: int) -> bytes:
+        self.write_some()
+        self.fetched_at.append(len(self.content))
+        return self.content[-size:]
+
+
+def as_writes(data: st.DataObject, lines: list[bytes], end_with_break: bool) -> list[bytes]:
+    """The log's bytes as writes cut at drawn places (inside lines and characters too)."""
+    text = b"\n".join(lines) + (b"\n" if end_with_break and lines else b"")
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(text)), max_size=12), label="cuts")))
+    edges = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+def follow(log: GrowingLog, cursor: LogCursor, lines: int) -> tuple[list[str], int]:
+    """Poll until the writes are done and the log stayed the same twice; the lines followed, and
+    how many complete lines the log had at the first look (the last ``lines`` of them come first)."""
+
+    async def run() -> tuple[list[str], int]:
+        out: list[str] = []
+        first = -1
+        quiet = 0
+        while quiet < 2:
+            size = await log.look()
+            new = await catch_up(cursor, size, log.fetch, log.look, lines)
+            assert new is not None
+            if first < 0 and cursor.started:
+                first = log.content[:log.fetched_at[-1]].count(b"\n")
+            out += new
+            quiet = quiet + 1 if not log.writes and size == len(log.content) and not new else 0
+        return out + cursor.finish(), first
+
+    return asyncio.run(run())
+
+
+def expected(content: bytes, first: int, lines: int) -> list[str]:
+    every = [line.decode("utf-8", "replace").removesuffix("\r") for line in content.split(b"\n")]
+    if every and every[-1] == "":
+        every.pop()  # the break ending the last line
+    return every[max(first - lines, 0) if lines > 0 else first:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), lines=st.lists(REPEATING, max_size=40), end_with_break=st.booleans(),
+       backlog=st.integers(0, 6), overlap=st.integers(1, 40), slack=st.integers(0, 20))
+def test_repeating_lines_are_followed_once_whatever_the_timing(data, lines, end_with_break, backlog, overlap,
+                                                               slack) -> None:
+    """With the log's length known from the first look (it fits in the first window), every line
+    is placed by position: repeated lines, a tiny overlap, no slack and growth between every
+    look and fetch never repeat or drop one."""
+    log = GrowingLog(as_writes(data, lines, end_with_break), data)
+    followed, first = follow(log, LogCursor(overlap=overlap, slack=slack, first_window=1 << 16), backlog)
+    assert followed == expected(log.content, first, backlog)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), count=st.integers(0, 60), end_with_break=st.booleans(), backlog=st.integers(0, 6),
+       first_window=st.integers(1, 64), slack=st.integers(0, 20))
+def test_a_log_larger_than_the_first_window_is_followed_once(data, count, end_with_break, backlog, first_window,
+                                                             slack) -> None:
+    """A first window smaller than the log (its length unknown until a poll finds it unchanged):
+    distinct lines, as a real log's time stamps make them, are placed by their text."""
+    text = [f"{i:03d} line".encode() for i in range(count)]
+    log = GrowingLog(as_writes(data, text, end_with_break), data)
+    followed, first = follow(log, LogCursor(overlap=24, slack=slack, first_window=first_window), backlog)
+    assert followed == expected(log.content, first, backlog)
+
+
+def test_a_rewritten_log_is_followed_again_from_its_start() -> None:
+    """A log that shrank, or holds other text where the delivered end was, starts again, said so."""
+    cursor = LogCursor()
+    assert cursor.place(b"one\ntwo\n", cursor.ask(8)[0], 8, lines=5) == (Placed.NEW, ["one", "two"])
+    cursor.size = 8
+    asked, notices = cursor.ask(4)
+    assert notices == [REWRITTEN]
+    assert cursor.place(b"new\n", asked, 4) == (Placed.NEW, ["new"])
+    cursor.size = 4
+    # the same length and more, but other text before the delivered end: rewritten too
+    asked, notices = cursor.ask(9)
+    assert notices == []
+    assert cursor.place(b"NEW\nmore\n", asked, 9) == (Placed.NEW, [REWRITTEN, "NEW", "more"])
+
+
+def test_a_log_that_outgrew_the_largest_window_says_lines_were_missed() -> None:
+    cursor = LogCursor(first_window=16, max_window=32, overlap=8, slack=0)
+    log = b"".join(f"{i:03d}\n".encode() for i in range(4))
+    asked, _ = cursor.ask(len(log))
+    assert cursor.place(log[-asked:], asked, len(log), lines=1) == (Placed.NEW, ["003"])
+    cursor.size = len(log)
+    log += b"".join(f"{i:03d}\n".encode() for i in range(4, 40))
+    asked, _ = cursor.ask(len(log))
+    assert asked == 32
+    placed, new = cursor.place(log[-asked:], asked, len(log))
+    assert placed is Placed.NEW and new[0] == MISSED and new[1:] == [f"{i:03d}" for i in range(33, 40)]  # 032 may be cut
+
+
+def test_a_stored_log_finishes_a_follow_only_when_it_holds_what_was_followed() -> None:
+    cursor = LogCursor()
+    assert cursor.place(b"a\nb\nc", 64 * 1024, 5, lines=5) == (Placed.NEW, ["a", "b"])
+    assert cursor.place_stored("client log stream not available for this job") == []
+    assert cursor.place_stored("a\nb\nc and more\nd\n") == ["c and more", "d"]
