@@ -58,6 +58,11 @@ class LogTail:
             text = text[1:]  # the first line read from mid-file is only part of one
         return tail, [_cut(line) for line in text[-lines:]]
 
+    @property
+    def delivered(self) -> int:
+        """Bytes of the file up to the end of the last line ``read`` handed on (resume from here)."""
+        return self.offset - len(self._partial)
+
     def read(self, final: bool = False) -> list[str]:
         """The complete lines written since the last read, at most ``CHUNK_BYTES`` of them (read
         again for more); ``final`` also hands on an unfinished last line once all is read.
@@ -92,6 +97,44 @@ class LogTail:
     def _flush(self) -> list[str]:
         rest, self._partial = self._partial, b""
         return [_cut(rest.decode("utf-8", "replace"))] if rest else []
+
+
+def lines_between(path: Path, start: int, end: int | None = None, final: bool = False) -> tuple[list[str], int]:
+    """The complete lines of ``path`` from byte ``start`` up to ``end`` (default: the file's end;
+    ``final``: an unfinished last line too), and the offset after the last one. A ``start`` past
+    the file's end (it was rewritten) reads from its start. At most ``MAX_BEHIND_BYTES``:
+    further behind, the newest, after a line saying what was skipped."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return [], start
+    if start > size:
+        start = 0
+    end = size if end is None else min(end, size)
+    if start >= end:
+        return [], start
+    out: list[str] = []
+    if end - start > MAX_BEHIND_BYTES:
+        out.append(f"[... {end - MAX_BEHIND_BYTES - start} bytes of log skipped: too far behind to send ...]")
+        start = end - MAX_BEHIND_BYTES
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    if out:  # skipped into the middle of a line: start at the next one
+        first = data.find(b"\n") + 1
+        data, start = data[first:], start + first
+    cut = len(data) if final else data.rfind(b"\n") + 1
+    out += [_cut(line) for line in data[:cut].decode("utf-8", "replace").splitlines()]
+    return out, start + cut
+
+
+def last_lines(path: Path, end: int, lines: int) -> list[str]:
+    """The last ``lines`` complete lines of ``path`` before byte ``end`` (within ``CHUNK_BYTES``)."""
+    if lines <= 0:
+        return []
+    start = max(end - CHUNK_BYTES, 0)
+    got, _ = lines_between(path, start, end)
+    return (got[1:] if start > 0 else got)[-lines:]  # read from mid-file, the first is part of one
 
 
 def _cut(line: str) -> str:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prompt_toolkit.utils import get_cwidth
+
+from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, lines_between
 from console.shell.follow import log_block
 from console.shell.plot import RoundMetrics, draw
+from console.shell.top.columns import elide, layout, render
 from console.shell.top.model import TopModel
+from console.shell.top.view import JOB_COLUMNS
 
 
 def test_log_tail_reads_only_new_complete_lines_and_survives_truncation(tmp_path: Path) -> None:
@@ -38,6 +44,24 @@ def test_log_tail_backlog_is_the_last_lines_and_a_reader_far_behind_skips_ahead(
     lines = tail.read()
     assert lines[0].startswith("[... ") and "skipped" in lines[0]
     assert sum(len(line) + 1 for line in lines[1:]) <= CHUNK_BYTES
+
+
+def test_lines_between_offsets_give_a_resumed_follow_what_it_lacks(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    assert lines_between(log, 7) == ([], 7)  # no log yet: nothing, from where it was
+    log.write_bytes(b"one\ntwo\nthree\nfour")
+    tail = LogTail(log)
+    assert tail.read() == ["one", "two", "three"] and tail.delivered == 14
+    assert lines_between(log, 4) == (["two", "three"], 14)  # complete lines only: "four" goes on later
+    assert lines_between(log, 4, 8) == (["two"], 8)
+    assert lines_between(log, 8, 4) == ([], 8)  # already past where the stream is
+    assert lines_between(log, 14, final=True) == (["four"], 18)  # the job ended: the last line too
+    assert lines_between(log, 99) == (["one", "two", "three"], 14)  # past the end: rewritten, from its start
+    assert last_lines(log, 14, 2) == ["two", "three"] and last_lines(log, 14, 0) == []
+    log.write_bytes(b"x" * 10 + b"\n" + b"y\n" * (MAX_BEHIND_BYTES // 2 + 5))
+    far, until = lines_between(log, 0)
+    assert far[0].startswith("[... ") and "skipped" in far[0] and set(far[1:]) == {"y"}
+    assert until == log.stat().st_size
 
 
 def test_follow_lines_are_prefixed_and_cannot_drive_the_terminal() -> None:
@@ -102,3 +126,38 @@ def test_follow_completes_all_beside_the_server() -> None:
     words = [c.text for c in completer.get_completions(Document("follow abcdef12 "), CompleteEvent())]
     assert "server" in words and "all" in words
     assert "all" not in [c.text for c in completer.get_completions(Document("ls "), CompleteEvent())]
+
+
+TEXT = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Mn", "Me", "Cf"))
+JOB_ROW = st.tuples(st.text("0123456789abcdef", min_size=8, max_size=8), st.text(TEXT, max_size=80),
+                    st.sampled_from(["SUBMITTED", "RUNNING", "FINISHED:COMPLETED", "FINISHED:EXECUTION_EXCEPTION"]),
+                    st.text(TEXT, max_size=7), st.text(TEXT, max_size=5), st.text(TEXT, max_size=6),
+                    st.text(TEXT, max_size=120)).map(list)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(JOB_ROW, max_size=6), width=st.integers(60, 240))
+def test_top_tables_fit_any_width_and_elide_what_does_not_fit(rows: list[list[str]], width: int) -> None:
+    widths = layout(JOB_COLUMNS, rows, width)
+    shown = [w for w in widths if w is not None]
+    assert sum(shown) + 2 * (len(shown) - 1) <= width  # the row fits: nothing is cut at the edge
+    for cells in [[c.head for c in JOB_COLUMNS], *rows]:
+        text = render(cells, widths, width)
+        assert get_cwidth(text) <= width
+        for cell, w in zip(cells, widths, strict=True):
+            if w is not None and get_cwidth(cell) <= w:
+                assert cell.strip() in text  # what fits is shown whole
+    assert widths[0] is not None and widths[2] is not None  # job ID and status are never left out
+
+
+def test_top_columns_take_the_room_there_is() -> None:
+    name = "federated-training-of-a-very-long-model-name-on-many-sites"
+    row = ["1234abcd", name, "RUNNING", "3/40", "2/2", "12s", "accuracy=0.8 loss=0.2"]
+    wide = layout(JOB_COLUMNS, [row], 200)
+    assert render(row, wide, 200).split() == ["1234abcd", name, "RUNNING", "3/40", "2/2", "12s", "accuracy=0.8",
+                                              "loss=0.2"]
+    narrow = layout(JOB_COLUMNS, [row], 80)
+    text = render(row, narrow, 80)
+    assert len(text) <= 80 and "…" in text and text.startswith("1234abcd  federated-training")
+    assert " RUNNING " in text and " 3/40 " in text  # metrics and the name gave the room, not the status
+    assert elide("名前名前", 5) == "名前…" and elide("abc", 3) == "abc" and elide("abcd", 3) == "ab…"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import pexpect
 import pytest
+from relay import Relay, kit_through
 from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
@@ -124,6 +127,84 @@ def test_follow_streams_while_typing_and_unfollow_stops_it(shell: pexpect.spawn,
     shell.expect(pexpect.EOF)
 
 
+ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Za-z]|[=>])")
+FOLLOWED = re.compile(r"\[(server|site-1|site-2)\] (.*)$")
+
+
+def followed_lines(transcript: str) -> dict[str, list[str]]:
+    """``[target] line`` lines as printed above the prompt, per target, escape sequences removed."""
+    found: dict[str, list[str]] = {}
+    for row in re.split(r"\r\n|\n|\r", ANSI.sub("", transcript)):
+        match = FOLLOWED.search(row)
+        if match:
+            found.setdefault(match.group(1), []).append(match.group(2).rstrip())
+    return found
+
+
+def job_log(kit: Path, job_id: str) -> list[str]:
+    """A job's ``log.txt`` as its server or site wrote it (in that participant's folder)."""
+    found = sorted(kit.rglob(f"{job_id}/log.txt"))
+    assert found, f"no log of {job_id} under {kit}"
+    return [line.rstrip() for line in found[0].read_text(errors="replace").splitlines()]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("back", ["while the job runs", "after the job ended"])
+def test_follow_goes_on_after_a_dropped_connection_with_no_line_lost_or_repeated(project, session, back: str,
+                                                                                 tmp_path: Path) -> None:
+    """The console's connection drops (a relay cut, the server and sites keep running) while
+    the job logs on; when it is back (the job still running, or ended meanwhile), follow
+    delivers what was written meanwhile. A batch
+    follows the same job throughout, so the server's and sites' streams stay up: the console
+    joins them (its first lines up to where they are) and resumes into them (the lines it
+    lacks up to there). In the end every target's followed lines are its whole log, once each,
+    in order, for both."""
+    admin = json.loads((project.admin_kit / "startup" / "fed_admin.json").read_text())["admin"]
+    relay = Relay(admin["port"])
+    kit = kit_through(project.admin_kit, relay.port, tmp_path / "kit")
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=10, sleep=0.5)))
+    (tmp_path / "tmp").mkdir()
+    batch = subprocess.Popen([CONSOLE, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} all -n 1000"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=console_env(tmp_path))
+    shell = pexpect.spawn(CONSOLE, ["--kit", str(kit)], encoding="utf-8", timeout=30, dimensions=(40, 250),
+                          env=console_env(tmp_path, NO_COLOR="1", TMPDIR=str(tmp_path / "tmp")))
+    shell.logfile_read = transcript = io.StringIO()
+    try:
+        shell.expect(PROMPT)
+        wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 30, "the job to run")
+        shell.send(f"follow {job_id[:8]} all -n 1000\r")
+        shell.expect(re.compile(r"\[site-1\] [^\r\n]*site-1 training round 2 of 10"))
+        relay.refusing.set()  # down for a while: the job writes lines this console does not receive
+        assert relay.cut() >= 1
+        shell.expect_exact("connection to the server lost; reconnecting...")
+        site_log = next(iter(sorted(project.kit("site-2").rglob(f"{job_id}/log.txt"))))
+        wait_until(lambda: "site-2 training round 5 of 10" in site_log.read_text(errors="replace"), 60,
+                   "site-2 to log round 5 while the console is cut off")
+        if back == "after the job ended":
+            wait_until(lambda: session.get_job_status(job_id).startswith("FINISHED"), 60, "the job to end")
+        relay.refusing.clear()
+        shell.expect_exact("reconnected to the server", timeout=60)
+        shell.expect(re.compile(r"log of \w+ \(live-job\) ended with the job"), timeout=120)
+        shell.send("bye\r")
+        shell.expect(pexpect.EOF)
+        out, err = batch.communicate(timeout=60)
+        assert batch.returncode == 0, err
+    finally:
+        if shell.isalive():
+            shell.terminate(force=True)
+        if batch.poll() is None:
+            batch.kill()
+            batch.wait(10)
+        relay.close()
+    followed = followed_lines(transcript.getvalue())
+    in_batch = followed_lines(out)
+    for target in ("server", "site-1", "site-2"):
+        written = job_log(project.kit(target), job_id)
+        assert followed.get(target) == written, (target, followed.get(target), written)
+        assert in_batch.get(target) == written, (target, in_batch.get(target), written)
+
+
 def test_follow_in_a_batch_blocks_until_the_job_ends(session, project, tmp_path: Path) -> None:
     job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.3)))
     done = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} all", timeout=60)
@@ -187,6 +268,41 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     shell.expect(PROMPT)
     shell.send("bye\r")
     shell.expect(pexpect.EOF)
+
+
+LONG_NAME = "federated-training-of-a-rather-long-model-name-across-all-sites"
+
+
+@pytest.mark.timeout(120)
+def test_top_columns_use_the_terminal_width_and_elide_long_names(project, session, tmp_path: Path) -> None:
+    """At 200 columns a long job name is shown whole; at 80 it ends in '…' and gives the
+    room, so the status, round and sites stay whole on the job's one line; nothing passes the
+    edge at either width."""
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=40, sleep=0.3, name=LONG_NAME)))
+    shell = spawn_shell(project, tmp_path, dimensions=(40, 200))
+    try:
+        shell.expect(PROMPT)
+        screen = Screen(shell, 40, 200)
+        shell.send("top\r")
+        screen.wait_for(rf"{job_id[:8]} +{LONG_NAME} +RUNNING +\d+/40 +\S+ +\d+:\d\d:\d\d +accuracy=")
+        assert all(len(line) <= 200 for line in screen.screen.display)
+        assert "…" not in screen.text, screen.text
+
+        shell.setwinsize(40, 80)
+        screen.screen.resize(40, 80)
+        row = screen.wait_for(rf"{job_id[:8]} +{LONG_NAME[:8]}\S*… +(RUNNING|FINISHED:COMPLETED) +\d+/40 +\S+ "
+                              rf"+\d+:\d\d:\d\d\b[^\n]*").group(0)
+        assert len(row.rstrip()) <= 80, row
+        assert re.search(r"site-1 +connected +\d+s ago", screen.text), screen.text
+        assert all(len(line.rstrip()) <= 80 for line in screen.screen.display)
+        shell.send("q")
+        shell.expect(PROMPT)
+        shell.send("bye\r")
+        shell.expect(pexpect.EOF)
+    finally:
+        session.abort_job(job_id)
+        if shell.isalive():
+            shell.terminate(force=True)
 
 
 @pytest.mark.timeout(120)

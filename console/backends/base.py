@@ -37,7 +37,10 @@ class LogStream:
 
     ``done`` is set once every target's log has ended with the job (the last line was
     delivered), or when following failed (``error`` says why, e.g. ``NoConnection``);
-    ``close()`` stops following earlier. Made by backends only.
+    ``close()`` stops following earlier. ``resume`` says where each target's delivered log
+    ended (the backend's own data: byte offsets on ours, FLARE's polling cursors): handed back
+    to ``follow_log`` after a dropped connection, following goes on from there. Made by
+    backends only.
     """
 
     def __init__(self, job_id: str, name: str, targets: list[str],
@@ -47,6 +50,7 @@ class LogStream:
         self.targets = targets
         self.done = asyncio.Event()
         self.error: BaseException | None = None
+        self.resume: dict[str, Any] = {}
         self._closer = closer
         self._closed = False
 
@@ -146,10 +150,12 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines) -> LogStream:
+    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines,
+                         resume: dict[str, Any] | None = None) -> LogStream:
         """Follow a job's log (``log.txt``) on ``target`` ("server", a site of the job, or "all").
 
-        ``on_lines`` first gets the last ``lines`` lines, then only lines written since (ours:
+        ``on_lines`` first gets the last ``lines`` lines (or, with ``resume`` from an earlier
+        stream's ``LogStream.resume``, every line after those it delivered), then only lines written since (ours:
         pushed by the server; FLARE: polled with FLARE's own ``ls``/``tail`` by size, never the
         whole log). ``JobNotFound`` for an unknown job, ``InvalidTarget`` for a target that is
         not one of the job's. On a finished job the stream is done once what exists was sent.

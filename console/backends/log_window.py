@@ -216,18 +216,19 @@ async def catch_up(cursor: LogCursor, size: int, fetch: Fetch, look: Look, lines
     attempt = 0
     while True:  # ends: LARGER only below max_window, AMBIGUOUS settled at the last try (fetched again before)
         attempt += 1
+        before = low
         window = await fetch(asked)
         if window is None:
             return None
-        placed, new = cursor.place(window, asked, low, lines=lines)
+        placed, new = cursor.place(window, asked, before, lines=lines)
         if placed is Placed.LOOK:
             high = await look()
             if high is None:
                 return None
-            placed, new = cursor.place(window, asked, low, high, lines, force=attempt >= TRIES)
+            placed, new = cursor.place(window, asked, before, high, lines, force=attempt >= TRIES)
             low = high
         if placed is Placed.NEW:
-            cursor.size = low
+            cursor.size = before  # at most what the window holds: an unchanged size later means exactly that
             return notices + new
         if placed is Placed.LARGER:
             asked = min(asked * 4, cursor.max_window)

@@ -348,10 +348,11 @@ class FlareBackend(Backend):
         finally:
             self.poll.unwatch(full, watch)
 
-    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines) -> LogStream:
+    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines,
+                         resume: dict[str, Any] | None = None) -> LogStream:
         from console.backends.nvflare_logs import follow_log
 
-        return await follow_log(self, job_id, target, lines, on_lines)
+        return await follow_log(self, job_id, target, lines, on_lines, resume)
 
 
 def _server_identity(kit: KitInfo) -> str:

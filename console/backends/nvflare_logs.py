@@ -123,7 +123,9 @@ async def _drain(backend: FlareBackend, logs: list[_TargetLog], lines: int, on_l
 
 
 async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int,
-                     on_lines: LogLines) -> LogStream:
+                     on_lines: LogLines, resume: dict[str, Any] | None = None) -> LogStream:
+    """Poll the job's logs on its targets; ``resume`` (an earlier stream's ``resume``: target ->
+    ``LogCursor``) goes on where that stream's delivered logs ended."""
     meta = await backend.get_job_meta(job_id)
     full, name = meta["job_id"], meta.get("name") or meta.get("job_name") or ""
     sites = await _job_sites(backend, meta)
@@ -134,7 +136,8 @@ async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int
     else:
         raise errors.InvalidTarget(f"{target} is not a target of job {full[:8]}: 'server', 'all' or one of "
                                    f"its sites ({', '.join(sites)})")
-    logs = [_TargetLog(t, f"{full}/log.txt", LogCursor()) for t in targets]
+    cursors = {t: c for t, c in (resume or {}).items() if isinstance(c, LogCursor)}
+    logs = [_TargetLog(t, f"{full}/log.txt", cursors.get(t) or LogCursor()) for t in targets]
     watch = backend.poll.watch(full, POLL_SECONDS)
 
     async def run() -> None:
@@ -160,6 +163,7 @@ async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int
         await asyncio.gather(task, return_exceptions=True)
 
     stream = LogStream(full, name, targets, close)
+    stream.resume = {log.target: log.cursor for log in logs}
     task = asyncio.create_task(run())
     task.add_done_callback(lambda _t: backend.poll.unwatch(full, watch))
     return stream

@@ -86,9 +86,11 @@ class OursBackend(Backend):
                           cb: MonitorCallback | None) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
         return await self.session.monitor_job(job_id, timeout, interval, cb)
 
-    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines) -> LogStream:
+    async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines,
+                         resume: dict[str, Any] | None = None) -> LogStream:
         # Listening starts before the request: the lines so far are pushed before its answer.
         wanted: dict[str, Any] = {"prefix": job_id.strip(), "targets": None, "ended": set()}
+        offsets: dict[str, int] = {t: at for t, at in (resume or {}).items() if isinstance(at, int)}
         stream: LogStream | None = None
 
         def on_event(topic: str, data: dict[str, Any]) -> None:
@@ -98,6 +100,9 @@ class OursBackend(Backend):
             if wanted["targets"] is not None and target_name not in wanted["targets"]:
                 return
             if topic == "job_log" and isinstance(data.get("lines"), list):
+                at = data.get("offset")
+                if isinstance(at, int) and not isinstance(at, bool):
+                    offsets[target_name] = at  # where to go on from after a dropped connection
                 on_lines(target_name, [str(line) for line in data["lines"]])
             elif topic == "job_log_end":
                 wanted["ended"].add(target_name)
@@ -106,7 +111,10 @@ class OursBackend(Backend):
 
         remove = self.client.add_event_listener(on_event)
         try:
-            info = await self.client.request("follow", {"job_id": job_id, "target": target, "lines": lines})
+            args: dict[str, Any] = {"job_id": job_id, "target": target, "lines": lines}
+            if offsets:
+                args["resume"] = [f"{t}={at}" for t, at in sorted(offsets.items())]
+            info = await self.client.request("follow", args)
         except BaseException:
             remove()
             raise
@@ -120,6 +128,7 @@ class OursBackend(Backend):
                 await self.client.request("unfollow", {"job_id": full})
 
         stream = LogStream(full, info.get("name") or "", list(info["targets"]), close)
+        stream.resume = offsets  # kept up to date by on_event
 
         def on_state(up: bool) -> None:  # the server forgets a dropped session's follows
             if not up and stream is not None and not stream.done.is_set():

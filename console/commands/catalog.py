@@ -149,8 +149,12 @@ CATALOG: dict[str, CommandSpec] = {
                               default="server", choices=("all",)),
                         Param("lines", K.INT, "lines of the log so far to show first", flag="-n", default=10,
                               minimum=0),
+                        # Filled in by the console when it follows again after a dropped connection.
+                        Param("resume", K.STR, "TARGET=OFFSET per target: go on from that byte of its log",
+                              many=True, typed=False),
                     ),
-                    help="In a batch it blocks until the job ends."),
+                    help="In a batch it blocks until the job ends. After a dropped connection it goes on "
+                         "from where the delivered log ended."),
         CommandSpec("unfollow", "stop following a job's log", Right.VIEW,
                     (Param("job_id", K.MONITOR, "a followed job ID (prefix) or 'all'", required=True),)),
         CommandSpec("top", "full-screen live view of the sites and jobs (q leaves)", Right.VIEW,

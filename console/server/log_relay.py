@@ -2,9 +2,13 @@
 
 An admin session asks with ``follow JOB_ID [TARGET|all] [-n LINES]`` and stops with
 ``unfollow JOB_ID|all``. From then on the session gets ``job_log`` events
-(``{"job_id", "target", "lines"}``, ``target`` being ``server`` or a site) with only the
+(``{"job_id", "target", "lines", "offset"}``, ``target`` being ``server`` or a site,
+``offset`` the bytes of that log up to the end of those lines when known) with only the
 lines written since the last one, and a ``job_log_end`` event per target when the job has
-ended and the last line of that target was sent. The server's own job log is read here by
+ended and the last line of that target was sent. A follow resumed after a dropped
+connection names each target's last offset (``resume``: ``["server=1234", ...]``) and gets
+every line from there, once: lines a follower already has (by offset) are not sent again;
+a site that reconnects is asked from where each follower's log ended. The server's own job log is read here by
 offset (``console.logtail``); a site's is pushed by the site (``console.site.log_push``) and
 fanned out here: one stream per job and target, however many sessions follow it.
 
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from console.commands import Right
-from console.logtail import LogTail, follow
+from console.logtail import LogTail, follow, last_lines, lines_between
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.runner import site_apps
@@ -48,6 +52,10 @@ class Subscription:
     job_id: str
     targets: set[str]
     ended: set[str] = field(default_factory=set)
+    #: target -> bytes of its log up to the last line sent (resume and de-duplication)
+    offsets: dict[str, int] = field(default_factory=dict)
+    #: target -> lines pushed while a site is being asked for what this follower lacks
+    holding: dict[str, list[tuple[list[str], int | None]]] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
@@ -83,7 +91,10 @@ class LogRelay:
         candidates = sorted(self.server.sites.online() | (named - {"server", "@ALL"}))
         return sorted(site_apps(deploy_map, candidates)) if isinstance(deploy_map, dict) else []
 
-    async def subscribe(self, ctx: RequestContext, job_id: str, target: str, lines: int) -> dict[str, Any]:
+    async def subscribe(self, ctx: RequestContext, job_id: str, target: str, lines: int,
+                        resume: dict[str, int] | None = None) -> dict[str, Any]:
+        """Follow ``target``'s log of a job: the last ``lines`` lines, or from the offsets in
+        ``resume`` (target -> bytes already delivered), then every new line."""
         meta = self.server.store.get(job_id)
         if meta is None:
             raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {job_id}")
@@ -98,58 +109,93 @@ class LogRelay:
         for name in targets:
             require_on_target(ctx, Right.VIEW, name)
         final = str(meta.get("status", "")).startswith("FINISHED")
-        sub = Subscription(ctx.connection, job_id, set(targets))
+        resume = {name: at for name, at in (resume or {}).items() if name in targets}
+        sub = Subscription(ctx.connection, job_id, set(targets), offsets=dict(resume))
         self.subscriptions.append(sub)
         for name in targets:
             if name == "server":
-                self._follow_server(sub, lines, final)
+                self._follow_server(sub, lines, final, resume.get(name))
             else:
-                await self._follow_site(ctx, sub, name, lines, final)
+                await self._follow_site(ctx, sub, name, lines, final, resume.get(name))
         return {"job_id": job_id, "name": meta.get("name"), "status": meta.get("status"), "targets": targets}
 
-    def _follow_server(self, sub: Subscription, lines: int, final: bool) -> None:
+    def _follow_server(self, sub: Subscription, lines: int, final: bool, start: int | None) -> None:
         path = self.server.workspace / sub.job_id / LOG_FILE
-        tail, backlog = LogTail.from_last_lines(path, lines)
-        if backlog:
-            self._send(sub, "server", backlog)
-        if final:  # nothing more will come: the rest of the file, and the end
-            while rest := tail.read(final=True):
-                self._send(sub, "server", rest)
+        running = self._server_tails.get(sub.job_id)
+        if final:  # nothing more will come: the lines asked for, the rest of the file, and the end
+            if start is None:
+                tail, backlog = LogTail.from_last_lines(path, lines)
+                self._send(sub, "server", backlog, tail.delivered)
+                while rest := tail.read(final=True):
+                    self._send(sub, "server", rest, tail.delivered)
+            else:
+                self._send(sub, "server", *lines_between(path, start, final=True))
             self._end(sub, "server")
             return
-        if sub.job_id in self._server_tails:
-            return  # the running tail carries on for every follower from where it is
+        if running is not None:
+            # The running tail carries on for every follower from where it is: what this one
+            # lacks up to there (the last lines, or from its offset) is read here, at once.
+            end = running.tail.delivered
+            if start is None:
+                self._send(sub, "server", last_lines(path, end, lines), end)
+            else:
+                self._send(sub, "server", *lines_between(path, start, end))
+            return
+        if start is None:
+            tail, backlog = LogTail.from_last_lines(path, lines)
+            self._send(sub, "server", backlog, tail.delivered)
+        else:
+            tail = LogTail(path, start)
         stop = asyncio.Event()
-        task = asyncio.create_task(follow(tail, lambda new: self._fan_out(sub.job_id, "server", new), stop))
+        task = asyncio.create_task(follow(tail, lambda new: self._fan_out(sub.job_id, "server", new, tail.delivered),
+                                          stop))
         self._server_tails[sub.job_id] = _ServerTail(tail, stop, task)
         task.add_done_callback(lambda _t: self._server_tails.pop(sub.job_id, None))
 
-    async def _follow_site(self, ctx: RequestContext, sub: Subscription, site: str, lines: int, final: bool) -> None:
+    async def _follow_site(self, ctx: RequestContext, sub: Subscription, site: str, lines: int, final: bool,
+                           start: int | None) -> None:
         link = self.server.sites.get(site)
-        if final or link is None:
+        if final and start is not None and link is not None:  # resumed after the job ended: the rest
+            try:
+                rest = await link.link.request("read_log", {"job_id": sub.job_id, "offset": start, **_who(sub)},
+                                               timeout=SITE_REQUEST_TIMEOUT)
+                self._send(sub, site, [str(line) for line in rest["lines"]], rest["offset"])
+            except Exception as exc:
+                self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"])
+        elif final or link is None:
             # A finished job's log on a site, or a site away: what the site has now, once (get_job_logs).
-            self._send(sub, site, await self._site_log_now(ctx, sub.job_id, site, lines) if lines else [])
-            if final:
-                self._end(sub, site)
-            return
-        await self._ask_site(site, sub, lines)
+            # Resumed with the site away: it is asked from the offset when it is back (_site_back).
+            if start is None:
+                self._send(sub, site, await self._site_log_now(ctx, sub.job_id, site, lines) if lines else [])
+        else:
+            await self._ask_site(site, sub, lines, start)
+        if final:
+            self._end(sub, site)
 
-    async def _ask_site(self, site: str, sub: Subscription, lines: int) -> None:
+    async def _ask_site(self, site: str, sub: Subscription, lines: int, offset: int | None = None) -> None:
         link = self.server.sites.get(site)
         if link is None:
             return
-        user = principal(sub.connection)
-        await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "user_name": user.name,
-                                               "user_org": user.org, "user_role": user.role},
-                                timeout=SITE_REQUEST_TIMEOUT)
+        # Pushes that arrive while the site answers wait: its answer (what this follower lacks
+        # up to where the site's stream is) goes first; what the follower has is not sent again.
+        held = sub.holding.setdefault(site, [])
+        try:
+            reply = await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "offset": offset,
+                                                           **_who(sub)}, timeout=SITE_REQUEST_TIMEOUT)
+        finally:
+            sub.holding.pop(site, None)
         self._site_streams.add((sub.job_id, site))
+        if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
+            self._send(sub, site, [str(line) for line in reply["lines"]], _offset(reply))
+        for new, at in held:
+            self._send(sub, site, new, at)
 
     async def _site_back(self, site: str) -> None:
-        """A site that reconnected pushes nothing yet: ask it again for the logs still followed there
-        (from their end: lines written while it was away are not replayed)."""
+        """A site that reconnected pushes nothing yet: ask it again for the logs still followed there,
+        from where each follower's log ended (from the end for one that had no line of it yet)."""
         for sub in [s for s in self.subscriptions if s.live and site in s.targets - s.ended]:
             try:  # the site pushes one stream per job however often it is asked
-                await self._ask_site(site, sub, 0)
+                await self._ask_site(site, sub, 0, sub.offsets.get(site))
             except Exception as exc:
                 log.info("site %s did not take up the log of job %s again: %s", site, sub.job_id, exc)
 
@@ -186,9 +232,21 @@ class LogRelay:
 
     # -- lines in, lines out --------------------------------------------------------------------
 
-    def _send(self, sub: Subscription, target: str, lines: list[str]) -> None:
-        if lines and sub.live:
-            sub.connection.push_event("job_log", {"job_id": sub.job_id, "target": target, "lines": lines})
+    def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None) -> None:
+        """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end."""
+        if target in sub.holding:
+            sub.holding[target].append((lines, offset))
+            return
+        if offset is not None:
+            had = sub.offsets.get(target)
+            if had is not None and offset <= had and lines:
+                return  # it has these lines already (pushed while it resumed, or twice by a site)
+            sub.offsets[target] = offset
+        if (lines or offset is not None) and sub.live:  # no lines yet: where the log is, for a resume
+            event = {"job_id": sub.job_id, "target": target, "lines": lines}
+            if offset is not None:
+                event["offset"] = offset
+            sub.connection.push_event("job_log", event)
 
     def _end(self, sub: Subscription, target: str) -> None:
         sub.ended.add(target)
@@ -197,12 +255,12 @@ class LogRelay:
         if sub.ended >= sub.targets and sub in self.subscriptions:
             self.subscriptions.remove(sub)
 
-    def _fan_out(self, job_id: str, target: str, lines: list[str]) -> bool:
+    def _fan_out(self, job_id: str, target: str, lines: list[str], offset: int | None = None) -> bool:
         """Lines of one stream to each live follower; False when nobody follows it any more."""
         self.subscriptions = [s for s in self.subscriptions if s.live]
         followers = [s for s in self.subscriptions if s.job_id == job_id and target in s.targets - s.ended]
         for sub in followers:
-            self._send(sub, target, lines)
+            self._send(sub, target, lines, offset)
         return bool(followers)
 
     def on_site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
@@ -218,7 +276,7 @@ class LogRelay:
             return
         if topic == "job_log" and isinstance(data.get("lines"), list):
             lines = [str(line) for line in data["lines"]]
-            if not self._fan_out(job_id, site, lines) and (job_id, site) in self._site_streams:
+            if not self._fan_out(job_id, site, lines, _offset(data)) and (job_id, site) in self._site_streams:
                 asyncio.get_running_loop().create_task(self._release(job_id))
         elif topic == "job_log_end":
             self._site_streams.discard((job_id, site))
@@ -238,17 +296,39 @@ class LogRelay:
         if tail is not None:  # the server app has exited: the rest of its log is on disk now
             tail.task.cancel()
             while rest := tail.tail.read(final=True):
-                self._fan_out(job_id, "server", rest)
+                self._fan_out(job_id, "server", rest, tail.tail.delivered)
         for sub in [s for s in self.subscriptions if s.job_id == job_id]:
             for target in sorted(sub.targets - sub.ended):
                 self._end(sub, target)
         self._site_streams = {st for st in self._site_streams if st[0] != job_id}
 
 
+def _offset(data: dict[str, Any]) -> int | None:
+    at = data.get("offset")
+    return at if isinstance(at, int) and not isinstance(at, bool) and at >= 0 else None
+
+
+def _who(sub: Subscription) -> dict[str, str]:
+    user = principal(sub.connection)
+    return {"user_name": user.name, "user_org": user.org, "user_role": user.role}
+
+
+def _resume_offsets(words: list[str] | None) -> dict[str, int]:
+    """``["server=1234", "site-1=0"]`` as ``{target: offset}``; a malformed entry is an error."""
+    offsets: dict[str, int] = {}
+    for word in words or []:
+        name, sep, number = word.rpartition("=")
+        if not sep or not name or not number.isdigit():
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"follow: resume entry {word!r} is not TARGET=OFFSET")
+        offsets[name] = int(number)
+    return offsets
+
+
 @handles("follow")
 async def follow_handler(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     job_id = ctx.server.store.resolve(args["job_id"])
-    return await ctx.server.log_relay.subscribe(ctx, job_id, args["target"] or "server", args["lines"])
+    return await ctx.server.log_relay.subscribe(ctx, job_id, args["target"] or "server", args["lines"],
+                                                _resume_offsets(args.get("resume")))
 
 
 @handles("unfollow")

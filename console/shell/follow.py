@@ -5,7 +5,8 @@ it too), fed by ``Backend.follow_log`` (pushed by our server, polled on FLARE). 
 shown as ``[target] line`` with every terminal control character made visible, so a log
 cannot move the cursor, retitle the window or write the clipboard. In a batch ``follow``
 blocks until the job ends, like ``monitor_job``. A dropped connection is waited out and the
-log followed again from where the server is then (lines written meanwhile are not replayed).
+log followed again from where the delivered log ended (``LogStream.resume``): lines written
+meanwhile come then, none twice.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ async def _keep_following(backend: Backend, monitors: MonitorManager, stream: Lo
                 break
             await stream.close()
             await monitors._wait_for_connection()
-            stream = await backend.follow_log(stream.job_id, target, 0, printer)
+            stream = await backend.follow_log(stream.job_id, target, 0, printer, stream.resume)
         if stream.error is not None:
             monitors.emit(f"following the log of {stream.job_id[:8]} stopped: {stream.error}", "class:error", None)
         else:

@@ -182,10 +182,15 @@ class Site:
         await self.jobs.stop(args["job_id"], abort=True)
         await self.log_push.job_ended(args["job_id"])
 
-    async def _cmd_follow_log(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+    async def _cmd_follow_log(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any] | None:
         user = Principal(args["user_name"], args["user_org"], args["user_role"])
         self.policy.require(user, Right.VIEW, site_org=self.kit.org, what=self.kit.name)
-        self.log_push.follow(ctx.connection, args["job_id"], args["lines"])
+        return self.log_push.follow(ctx.connection, args["job_id"], args["lines"], args["offset"])
+
+    async def _cmd_read_log(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        user = Principal(args["user_name"], args["user_org"], args["user_role"])
+        self.policy.require(user, Right.VIEW, site_org=self.kit.org, what=self.kit.name)
+        return await asyncio.to_thread(self.log_push.lines_from, args["job_id"], args["offset"])
 
     async def _cmd_unfollow_log(self, ctx: RequestContext, args: dict[str, Any]) -> bool:
         return await self.log_push.unfollow(args["job_id"])

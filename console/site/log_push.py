@@ -2,10 +2,14 @@
 
 The server asks with ``follow_log`` (and stops with ``unfollow_log``); from then on every
 line the job's client app writes to ``log.txt`` in its workspace goes to the server as a
-``job_log`` event (``{"job_id", "site", "lines"}``) on the site's connection, within
+``job_log`` event (``{"job_id", "site", "lines", "offset"}``, ``offset`` being the bytes of
+the log up to the end of those lines) on the site's connection, within
 ``console.logtail.POLL_SECONDS``. When the job ends on this site the rest of the log is
 pushed and a ``job_log_end`` event follows, before the site answers ``end_job`` or
-``abort_job``: the server has every line when it marks the job finished. Owns nothing
+``abort_job``: the server has every line when it marks the job finished. A follow resumed
+from an offset (after a dropped connection) gets the lines from there: the stream starts
+there, or, when it already runs for another follower, the lines between that offset and
+where the stream is are the answer (``follow``, ``lines_from``). Owns nothing
 else: jobs stay with ``console.site.jobs``, the connection with ``console.site.app``.
 """
 
@@ -16,8 +20,9 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from console.logtail import LogTail, follow
+from console.logtail import LogTail, follow, last_lines, lines_between
 from console.wire.serving import ServedConnection
 
 LOG_FILE = "log.txt"
@@ -28,6 +33,7 @@ class _Push:
     connection: ServedConnection
     stop: asyncio.Event
     task: asyncio.Task[None]
+    tail: LogTail
 
 
 class SiteLogPush:
@@ -36,25 +42,47 @@ class SiteLogPush:
         self.workspace_of = workspace_of  # raises for a job ID that is not a plain folder name
         self.pushes: dict[str, _Push] = {}
 
-    def follow(self, connection: ServedConnection, job_id: str, lines: int) -> None:
-        """Push the last ``lines`` lines of the job's log, then every new one; the log may not exist yet."""
+    def follow(self, connection: ServedConnection, job_id: str, lines: int,
+               offset: int | None = None) -> dict[str, Any] | None:
+        """Push the last ``lines`` lines of the job's log (or, resuming, every line from byte
+        ``offset``), then every new one; the log may not exist yet. When this connection is
+        already pushed that log, the answer is what a resumed follow lacks: the lines from
+        ``offset`` up to where the pushes are (``{"lines", "offset"}``; not resuming: its last
+        ``lines`` lines up to there); else None."""
+        path = self.workspace_of(job_id) / LOG_FILE
         current = self.pushes.get(job_id)
         if current is not None and current.connection is connection and not current.task.done():
-            return  # already pushed on this connection: one stream per job serves every follower
-        tail, backlog = LogTail.from_last_lines(self.workspace_of(job_id) / LOG_FILE, lines)
+            # one stream per job serves every follower: a new one gets its last lines, a resumed
+            # one what it lacks, up to where the stream is, in the answer
+            end = current.tail.delivered
+            if offset is None:
+                return {"lines": last_lines(path, end, lines), "offset": end}
+            gap, until = lines_between(path, offset, end)
+            return {"lines": gap, "offset": until}
+        if offset is None:
+            tail, backlog = LogTail.from_last_lines(path, lines)
+        else:
+            tail, backlog = LogTail(path, offset), []
         stop = asyncio.Event()
 
         def send(new: list[str]) -> bool:
             if connection.closed:
                 return False
-            connection.push_event("job_log", {"job_id": job_id, "site": self.site_name, "lines": new})
+            connection.push_event("job_log", {"job_id": job_id, "site": self.site_name, "lines": new,
+                                              "offset": tail.delivered})
             return True
 
         if backlog:
             send(backlog)
         task = asyncio.create_task(follow(tail, send, stop))
         task.add_done_callback(lambda t: self._forget(job_id, t))
-        self.pushes[job_id] = _Push(connection, stop, task)
+        self.pushes[job_id] = _Push(connection, stop, task, tail)
+        return None
+
+    def lines_from(self, job_id: str, offset: int) -> dict[str, Any]:
+        """A finished job's log from byte ``offset`` to its end (a follow resumed after the job ended)."""
+        lines, until = lines_between(self.workspace_of(job_id) / LOG_FILE, offset, final=True)
+        return {"lines": lines, "offset": until}
 
     def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:
         push = self.pushes.get(job_id)

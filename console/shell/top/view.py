@@ -1,7 +1,8 @@
 """``top``'s screen: a full-screen prompt_toolkit application over a ``TopModel``.
 
 Drawn afresh at every change (an event, a poll, a key) and at every resize, to the width
-the terminal has then: columns that do not fit are cut, never wrapped. Keys: ``q`` or Esc
+the terminal has then: the tables' columns take the room their cells need, names and
+metrics give it back when the terminal is narrow and end in '…' (``columns``); nothing wraps. Keys: ``q`` or Esc
 leave, Up/Down choose a job, Enter shows its details (Esc or Enter again hides them), ``a``
 aborts it after a ``y``, ``l`` leaves and follows its log. With ``NO_COLOR`` only bold and
 reverse video mark things.
@@ -25,9 +26,11 @@ from prompt_toolkit.layout.controls import FormattedTextControl
 from prompt_toolkit.layout.dimension import Dimension
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import Style
+from prompt_toolkit.utils import get_cwidth
 
 from console.backends.base import Backend
 from console.shell.safe_text import visible_line as visible
+from console.shell.top.columns import Column, elide, layout, pad, render
 from console.shell.top.feed import TopFeed
 from console.shell.top.model import JobRow, SiteRow, TopModel
 
@@ -64,10 +67,6 @@ def _ago(epoch: float | None, now: float) -> str:
     return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
 
 
-def _fit(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(cell[:w].ljust(w) for cell, w in zip(cells, widths, strict=True))
-
-
 def site_cells(site: SiteRow, now: float) -> list[str]:
     cpu = f"{site.cpu_percent:.0f}%" if site.cpu_percent is not None else "-"
     return [site.name, "connected" if site.connected else "gone", _ago(site.last_heartbeat, now) if site.connected
@@ -82,10 +81,13 @@ def job_cells(job: JobRow, now: float) -> list[str]:
     return [job.job_id[:8], job.name, job.status, rounds, responded, job.elapsed(now), metrics or "-"]
 
 
-SITE_HEAD = ["SITE", "STATE", "HEARTBEAT", "JOBS", "CPU", "MEMORY"]
-SITE_WIDTHS = [16, 10, 10, 5, 6, 14]
-JOB_HEAD = ["JOB", "NAME", "STATUS", "ROUND", "SITES", "ELAPSED", "METRICS"]
-JOB_WIDTHS = [8, 18, 27, 7, 6, 8, 40]
+# Narrow terminals: names and metrics give room (site names after memory); then whole columns go,
+# metrics first.
+SITE_COLUMNS = (Column("SITE", least=8, shrink=2), Column("STATE", least=9), Column("HEARTBEAT", drop=3),
+                Column("JOBS"), Column("CPU", least=4, drop=2), Column("MEMORY", least=6, shrink=1, drop=1))
+JOB_COLUMNS = (Column("JOB", least=8), Column("NAME", least=8, shrink=1), Column("STATUS"),
+               Column("ROUND", drop=4), Column("SITES", drop=2), Column("ELAPSED", drop=3),
+               Column("METRICS", least=7, shrink=1, drop=1))
 
 
 class TopView:
@@ -153,7 +155,7 @@ class TopView:
     def _header(self) -> StyleAndTextTuples:
         how = "pushed" if self.backend.pushes else f"polled every {self.feed.interval:g} s"
         text = f" flare-console top  {self.backend.user}@{self.backend.server}  ({how})  {time.strftime('%H:%M:%S')}"
-        return [("class:top.header", text.ljust(self._width()))]
+        return [("class:top.header", pad(elide(text, self._width()), self._width()))]
 
     def _body(self) -> StyleAndTextTuples:
         self.drawn_version, self.drawn_at = self.model.version, time.monotonic()
@@ -161,26 +163,28 @@ class TopView:
         out: StyleAndTextTuples = []
 
         def line(text: str, style: str = "") -> None:
-            out.append((style, text[:width] + "\n"))
+            out.append((style, elide(text, width) + "\n"))
 
         sites = sorted(self.model.sites.values(), key=lambda s: s.name)
         line(f"Sites ({sum(s.connected for s in sites)} connected)", "class:top.title")
-        line(_fit(SITE_HEAD, SITE_WIDTHS), "class:top.dim")
-        for site in sites:
-            line(_fit([visible(c) for c in site_cells(site, now)], SITE_WIDTHS), "" if site.connected else
-                 "class:top.dim")
+        rows = [[visible(c) for c in site_cells(site, now)] for site in sites]
+        widths = layout(SITE_COLUMNS, rows, width)
+        line(render([c.head for c in SITE_COLUMNS], widths, width), "class:top.dim")
+        for site, cells in zip(sites, rows, strict=True):
+            line(render(cells, widths, width), "" if site.connected else "class:top.dim")
         if not sites:
             line("  (no site connected)", "class:top.dim")
         line("")
         jobs = self.model.ordered_jobs()
         selected = self.model.selected_job()
         line(f"Jobs ({sum(j.running for j in jobs)} running, {len(jobs)} shown)", "class:top.title")
-        line(_fit(JOB_HEAD, JOB_WIDTHS[:-1] + [max(width - sum(JOB_WIDTHS[:-1]) - 12, 10)]), "class:top.dim")
-        for job in jobs:
-            cells = [visible(c) for c in job_cells(job, now)]
-            text = _fit(cells, JOB_WIDTHS[:-1] + [max(width - sum(JOB_WIDTHS[:-1]) - 12, 10)])
+        rows = [[visible(c) for c in job_cells(job, now)] for job in jobs]
+        widths = layout(JOB_COLUMNS, rows, width)
+        line(render([c.head for c in JOB_COLUMNS], widths, width), "class:top.dim")
+        for job, cells in zip(jobs, rows, strict=True):
+            text = render(cells, widths, width)
             style = "class:top.selected" if selected is job else _status_class(job.status)
-            line(text.ljust(width) if selected is job else text, style)
+            line(pad(text, width) if selected is job else text, style)
         if not jobs:
             line("  (no jobs)", "class:top.dim")
         if self.details is not None and selected is not None:
@@ -192,12 +196,15 @@ class TopView:
 
     def _footer(self) -> StyleAndTextTuples:
         width = self._width()
-        out: StyleAndTextTuples = [(style or "class:top.dim", visible(text)[:width] + "\n") for text, style in self.lines]
+        out: StyleAndTextTuples = [(style or "class:top.dim", elide(visible(text), width) + "\n")
+                                   for text, style in self.lines]
         if self.feed.error:
-            out.append(("class:top.error", f"poll failed: {self.feed.error}"[:width] + "\n"))
+            out.append(("class:top.error", elide(f"poll failed: {self.feed.error}", width) + "\n"))
         if self.confirm is not None:
             job = self.model.jobs.get(self.confirm)
-            out.append(("class:top.error", f"abort {self.confirm[:8]} ({job.name if job else ''})? y/N"[:width]))
+            question = f"abort {self.confirm[:8]} ()? y/N"  # the name gives room, the question never
+            name = elide(visible(job.name) if job else "", width - get_cwidth(question))
+            out.append(("class:top.error", elide(f"abort {self.confirm[:8]} ({name})? y/N", width)))
         else:
             keys = " q quit  Up/Down select  Enter details  a abort  l follow log "
             out.append(("class:top.keys", keys[:width]))
