@@ -8,9 +8,12 @@ does, so per-keystroke work is not counted as waiting), and a job's final status
 FLARE's server to the line showing it. FLARE's console has no monitor: its figure is
 ``list_jobs`` re-entered with no pause (a script, not a person: about a hundred requests a
 second), the fastest that console can show a change; ours is ``monitor_job`` in the background
-while the prompt stays free, at its default poll and at a poll as frequent as that loop. Our
-console runs from this checkout in FLARE's venv (FLARE backend), as a FLARE operator runs it.
-pexpect's default 50 ms pause before each send is switched off.
+while the prompt stays free, with its default (adaptive) poll. FLARE's own monitoring facility,
+FLARE API's ``Session.monitor_job`` at its default poll_interval (``peer_monitor.py``), is a
+reference row. While each one follows the job, the requests FLARE's server gets are counted in
+its ``audit.log`` (every admin command is a line there): the load the watching puts on it.
+Our console runs from this checkout in FLARE's venv (FLARE backend), as a FLARE operator runs
+it. pexpect's default 50 ms pause before each send is switched off.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pexpect
@@ -34,12 +39,12 @@ from timing import finish_time
 
 from console.poc.venv import core_requirements, ensure_flare_venv
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ANSI = r"(?:\x1b\[[0-9;?]*[A-Za-z])*"
 DONE = "FINISHED:COMPLETED"
 TYPED = 0.3  # seconds between typing a line and pressing Enter: the console has handled the keys
-FAST_POLL = 0.01  # monitor_job --interval as frequent as FLARE's console re-entering list_jobs
 
 
 @dataclass
@@ -116,13 +121,25 @@ def stored_meta(poc: PeerPoc, job_id: str) -> dict:
     return json.loads((poc.root / "poc" / "jobs-storage" / job_id / "meta").read_text())
 
 
-def status_latency(console: Console, poc: PeerPoc, job: Path, ours: bool, interval: float | None = None) -> float:
-    """Seconds from the server writing the job's final status to this console printing it."""
+def requests_per_second(poc: PeerPoc, began: float, ended: float) -> float:
+    """Admin commands FLARE's server got per second from ``began`` to ``ended`` (its audit.log)."""
+    count = 0
+    for line in (poc.admin_kit.parent / "server" / "audit.log").read_text().splitlines():
+        found = re.search(r"\[T:([0-9-]+ [0-9:.]+)\]", line)
+        if found and began <= datetime.fromisoformat(found.group(1)).timestamp() <= ended:
+            count += 1
+    return count / (ended - began)
+
+
+def status_latency(console: Console, poc: PeerPoc, job: Path, ours: bool) -> tuple[float, float]:
+    """Seconds from the server writing the job's final status to this console printing it, and the
+    requests per second FLARE's server got while the console followed the job."""
     child = console.started()
     try:
         job_id = submit(console, child, job)
+        began = time.time()
         if ours:  # in the background: the prompt is back at once
-            child.sendline(f"monitor_job {job_id}" + (f" --interval {interval}" if interval else ""))
+            child.sendline(f"monitor_job {job_id}")
             child.expect(f"{job_id[:8]}.*?{DONE}", timeout=300)
             seen = time.time()
         else:
@@ -139,15 +156,31 @@ def status_latency(console: Console, poc: PeerPoc, job: Path, ours: bool, interv
     finally:
         if child.isalive():
             child.terminate(force=True)
-    return seen - finish_time(stored_meta(poc, job_id))
+    return seen - finish_time(stored_meta(poc, job_id)), requests_per_second(poc, began, seen)
 
 
+def flare_monitor(poc: PeerPoc, job: Path) -> tuple[float, float, float]:
+    """FLARE API's ``Session.monitor_job`` at its default poll_interval: (latency, requests/s, poll_interval)."""
+    done = subprocess.run([str(poc.python), str(HERE / "peer_monitor.py"), "--user", poc.admin, "--kit",
+                           str(poc.admin_kit), "--job", str(job)], env={**poc.env, "PYTHONPATH": str(HERE)},
+                          capture_output=True, text=True, timeout=400, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"FLARE's monitor_job run failed:\n{done.stderr[-3000:]}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    return got["latency"], requests_per_second(poc, got["began"], got["seen"]), got["poll_interval"]
+
+
+#: (label, key, unit): unit "ms" for samples in seconds, "req/s" for rates.
 ROWS = [
-    ("start to first prompt (TLS login included)", "first_prompt"),
-    ("`check_status server`, Enter to next prompt", "check_status"),
-    ("`list_jobs`, Enter to next prompt", "list_jobs"),
-    ("final status written -> line printed (ours: monitor_job, default poll)", "status_latency"),
-    (f"the same, ours at `monitor_job --interval {FAST_POLL}`", "status_latency_fast"),
+    ("start to first prompt (TLS login included)", "first_prompt", "ms"),
+    ("`check_status server`, Enter to next prompt", "check_status", "ms"),
+    ("`list_jobs`, Enter to next prompt", "list_jobs", "ms"),
+    ("final status written -> line printed (FLARE: `list_jobs` re-entered, no pause; ours: monitor_job)",
+     "status_latency", "ms"),
+    ("  FLARE server requests per second meanwhile", "status_load", "req/s"),
+    ("final status written -> seen (FLARE: FLARE API `Session.monitor_job`, default poll_interval; ours: "
+     "monitor_job)", "monitor_latency", "ms"),
+    ("  FLARE server requests per second meanwhile", "monitor_load", "req/s"),
 ]
 
 
@@ -173,13 +206,17 @@ def console_figures(repeats: dict[str, int], log=print) -> dict[str, dict[str, l
                     samples.setdefault("list_jobs", []).append(console.run(child, "list_jobs", job_id[:8]))
                 console.leave(child)
             for _ in range(repeats["jobs"]):
-                figures[theirs.label].setdefault("status_latency", []).append(
-                    status_latency(theirs, poc, job, ours=False))
-                figures[ours.label].setdefault("status_latency", []).append(status_latency(ours, poc, job, True))
-                figures[ours.label].setdefault("status_latency_fast", []).append(
-                    status_latency(ours, poc, job, True, FAST_POLL))
-            # FLARE's console has one way to see a change: its row is the same loop.
-            figures[theirs.label]["status_latency_fast"] = figures[theirs.label]["status_latency"]
+                for console, key in ((theirs, False), (ours, True)):
+                    latency, load = status_latency(console, poc, job, ours=key)
+                    figures[console.label].setdefault("status_latency", []).append(latency)
+                    figures[console.label].setdefault("status_load", []).append(load)
+                latency, load, interval = flare_monitor(poc, job)
+                figures[theirs.label].setdefault("monitor_latency", []).append(latency)
+                figures[theirs.label].setdefault("monitor_load", []).append(load)
+                figures[theirs.label]["poll_interval"] = [interval]
+            # Ours follows a job one way: its monitor rows are the same runs.
+            figures[ours.label]["monitor_latency"] = figures[ours.label]["status_latency"]
+            figures[ours.label]["monitor_load"] = figures[ours.label]["status_load"]
             return figures
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -189,10 +226,16 @@ def console_table(figures: dict[str, dict[str, list[float]]]) -> tuple[tuple[str
     theirs, ours = list(figures)
     header = ("measure", theirs, ours, f"{theirs.split()[0]} / ours", "runs")
     rows = []
-    for label, key in ROWS:
-        a, b = statistics.median(figures[theirs][key]) * 1000, statistics.median(figures[ours][key]) * 1000
+    for label, key, unit in ROWS:
+        a, b = statistics.median(figures[theirs][key]), statistics.median(figures[ours][key])
+        if unit == "ms":
+            a, b = a * 1000, b * 1000
+        if key == "monitor_latency":
+            label = label.replace("default poll_interval", f"default poll_interval {figures[theirs]['poll_interval'][0]:g} s")
         runs = str(max(len(figures[theirs][key]), len(figures[ours][key])))
-        rows.append((label, f"{a:.0f} ms", f"{b:.0f} ms", f"{a / b:.1f}x", runs))
+        ratio = f"{a / b:.1f}x" if b else ""
+        rows.append((label, f"{a:.0f} {unit}" if unit == "ms" else f"{a:.1f} {unit}",
+                     f"{b:.0f} {unit}" if unit == "ms" else f"{b:.1f} {unit}", ratio, runs))
     return header, rows
 
 

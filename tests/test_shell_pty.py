@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env
 
 from conftest import wait_until
@@ -117,6 +118,32 @@ def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, sessio
     shell.expect(PROMPT)
     shell.sendcontrol("d")
     assert_leaves_cleanly(shell)
+
+
+@pytest.mark.timeout(120)
+def test_each_typed_line_stays_on_the_screen_above_its_answer(server, project, tmp_path: Path) -> None:
+    # A command that only asks the server is sent from Enter's own handler and its line printed
+    # by the shell (console/shell/early.py), others are drawn by prompt_toolkit: both read alike.
+    child = spawn_shell(project, tmp_path, (40, 120))
+    screen = Screen(child, 40, 120)
+    try:
+        child.expect(PROMPT)
+        child.send("check_status server\r")
+        screen.wait_for(r"(?m)^admin@example\.com on server> check_status server\n\S")  # the answer just below
+        child.send("list_jobs; help bye\r")  # two commands: the line is drawn by prompt_toolkit
+        screen.wait_for(r"(?m)^admin@example\.com on server> list_jobs; help bye\n\S")
+        child.send("list_jobs")
+        child.sendcontrol("c")  # clears the line (as pgcli): nothing is sent
+        child.send("check_status server\r")
+        screen.wait_for(r"(?m)^admin@example\.com on server> list_jobs; help bye\n(.*\n)*"
+                        r"admin@example\.com on server> check_status server\n\S")
+        assert screen.text.count("server_status") == 2, screen.text
+        assert screen.text.count("on server>") == 4, screen.text  # three lines run, and the prompt
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
 
 
 def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_path: Path) -> None:

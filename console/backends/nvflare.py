@@ -3,8 +3,9 @@
 FLARE's calls block and its Session is not meant for concurrent calls, so every call runs
 on one dedicated worker thread, one after another; the asyncio loop (the prompt, the
 toolbar, monitors) only awaits them. FLARE has no push: job status changes come from ONE
-shared poll (``nvflare_poll.JobPoll``) that checks every followed job once per tick, however
-many monitors follow it, and turns changes into the same ``job_status`` events our server pushes.
+shared poll (``nvflare_poll.JobPoll``) that checks each followed job at its own pace (fast
+where a change is likely), however many monitors follow it, and turns changes into the same
+``job_status`` events our server pushes.
 
 Importing this module imports nvflare (the ``[nvflare]`` extra); ``opening`` imports it
 only for a FLARE kit.

@@ -24,13 +24,14 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import print_formatted_text
-from prompt_toolkit.styles import DynamicStyle, Style
+from prompt_toolkit.styles import DynamicStyle, Style, default_ui_style, merge_styles
 
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
+from console.shell.early import EarlySend
 from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, explain
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
@@ -96,6 +97,8 @@ class InteractiveShell:
             expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
         )
         backend.add_state_listener(self._on_connection_state)
+        self.early = EarlySend(self.prompt, self.executor, self._prompt_message,
+                               merge_styles([default_ui_style(), DynamicStyle(lambda: self._style)]))
 
     # -- Frontend ------------------------------------------------------------------------
 
@@ -232,6 +235,7 @@ class InteractiveShell:
         return True
 
     async def _run_one(self, line: str) -> bool:
+        early = self.early.take(line)  # sent when Enter was pressed (EarlySend)
         try:
             line, sink = split_sink(line)
             parsed = parse_command(line)
@@ -244,7 +248,7 @@ class InteractiveShell:
             self.emit(f"watch redraws its command in place, so it cannot go to '{sink.kind} {sink.target}': "
                       f"run the command itself with {sink.kind}", "class:error")
             return True
-        task = asyncio.create_task(self.executor.run(parsed))
+        task = early or asyncio.create_task(self.executor.run(parsed))
         try:
             with self._ctrl_c_cancels(task), quiet_input():  # type-ahead waits, unechoed, for the next prompt
                 outcome = await task
@@ -334,6 +338,7 @@ class InteractiveShell:
                 default, self._typeahead = self._typeahead, ""
                 try:
                     line = await self.prompt.prompt_async(self._prompt_message, default=default)
+                    self.early.shown()
                 except KeyboardInterrupt:
                     continue
                 except EOFError:
@@ -343,6 +348,7 @@ class InteractiveShell:
                 if not await self.run_line(line):
                     break
         finally:
+            self.early.discard()
             await self.monitors.stop("all")
             if polls is not None:
                 polls.cancel()

@@ -135,6 +135,13 @@ class Executor:
         finally:
             self.elapsed = time.perf_counter() - started
 
+    def starts_at_enter(self, parsed: ParsedCommand) -> bool:
+        """True for a command that only asks the server (no question first, no client-side work that
+        could want the terminal): the shell may send it the moment Enter is pressed, while
+        prompt_toolkit is still putting the prompt away."""
+        spec = parsed.spec
+        return spec.where is Where.SERVER and spec.name not in _CLIENT_SIDE and not spec.destructive
+
     def _check_right(self, spec: CommandSpec, meta: dict[str, Any] | None = None) -> None:
         """Refuse what the server's policy (as it told us at login) certainly refuses, before any
         question; a scoped right ("n:submitter", ...) is judged once the job is known."""
