@@ -137,8 +137,9 @@ def test_each_typed_line_stays_on_the_screen_above_its_answer(server, project, t
         child.send("check_status server\r")
         screen.wait_for(r"(?m)^admin@example\.com on server> list_jobs; help bye\n(.*\n)*"
                         r"admin@example\.com on server> check_status server\n\S")
+        screen.wait_for(r"(?s)(on server> .*){3}on server>")  # three lines run, then the new prompt
         assert screen.text.count("server_status") == 2, screen.text
-        assert screen.text.count("on server>") == 4, screen.text  # three lines run, and the prompt
+        assert screen.text.count("on server>") == 4, screen.text  # once each: nothing drawn twice
         child.send("bye\r")
         assert_leaves_cleanly(child)
     finally:
