@@ -23,11 +23,13 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def _server(args: argparse.Namespace) -> int:
+    from console.process import tune_allocator
     from console.server.app import serve
     from console.server.authz import PolicyError
     from console.server.store import StoreLocked
     from console.wire.kit import KitError
 
+    tune_allocator()
     try:
         restart = asyncio.run(serve(args.kit_dir))
     except (KitError, StoreLocked, PolicyError) as exc:
@@ -49,10 +51,12 @@ def _reexec(part: str, kit_dir: str) -> None:
 
 
 def _site(args: argparse.Namespace) -> int:
+    from console.process import tune_allocator
     from console.server.authz import PolicyError
     from console.site.app import run_site
     from console.wire.kit import KitError
 
+    tune_allocator()
     try:
         restart = asyncio.run(run_site(args.kit_dir))
     except (KitError, PolicyError) as exc:

@@ -88,7 +88,9 @@ def test_repeating_lines_are_followed_once_whatever_the_timing(data, lines, end_
     is placed by position: repeated lines, a tiny overlap, no slack and growth between every
     look and fetch never repeat or drop one."""
     log = GrowingLog(as_writes(data, lines, end_with_break), data)
-    followed, first = follow(log, LogCursor(overlap=overlap, slack=slack, first_window=1 << 16), backlog)
+    whole_below = data.draw(st.sampled_from([0, 64, 1 << 16]), label="whole_below")
+    followed, first = follow(log, LogCursor(overlap=overlap, slack=slack, first_window=1 << 16,
+                                            whole_below=whole_below), backlog)
     assert followed == expected(log.content, first, backlog)
 
 

@@ -12,7 +12,15 @@ import pytest
 
 from console.commands import CATALOG, ArgError
 from console.flare_api import InvalidArgumentError, new_secure_session
-from console.wire.frames import MAX_BODY_BYTES, FrameError, encode_frame, read_frame
+from console.wire.frames import (
+    CHUNK_BYTES,
+    MAX_BODY_BYTES,
+    TAIL_BYTES,
+    FrameError,
+    encode_frame,
+    read_chunk,
+    read_frame,
+)
 
 from conftest import ADMIN
 
@@ -25,6 +33,24 @@ def _read(data: bytes):
         return await read_frame(reader)
 
     return asyncio.run(go())
+
+
+@pytest.mark.parametrize("size, frames", [(0, 0), (100, 1), (CHUNK_BYTES, 1), (CHUNK_BYTES + 128, 1),
+                                          (CHUNK_BYTES + TAIL_BYTES, 1), (CHUNK_BYTES + TAIL_BYTES + 1, 2),
+                                          (3 * CHUNK_BYTES + 5, 3)])
+def test_a_file_streams_in_1_mib_chunks_with_a_small_tail_riding_on_the_last(tmp_path, size: int,
+                                                                               frames: int) -> None:
+    """A 1 MiB model file (1 MiB of arrays and a header of 128 bytes) is one frame, not two."""
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    (tmp_path / "f").write_bytes(data)
+    with open(tmp_path / "f", "rb") as src:
+        chunks = list(iter(lambda: read_chunk(src, size), b""))
+    assert b"".join(chunks) == data and len(chunks) == frames
+    assert all(len(chunk) == CHUNK_BYTES for chunk in chunks[:-1])
+    with open(tmp_path / "f", "ab") as grown:  # bytes added after the size was announced are not sent
+        grown.write(b"more")
+    with open(tmp_path / "f", "rb") as src:
+        assert b"".join(iter(lambda: read_chunk(src, size), b"")) == data
 
 
 def test_frame_round_trip() -> None:

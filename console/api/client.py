@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from console.api.errors import (
     exception_for,
 )
 from console.wire.errors import RemoteError
-from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
+from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
 from console.wire.kit import AdminKit
 from console.wire.tls import client_context, server_certificate_problem
 
@@ -301,15 +302,17 @@ class AsyncClient:
         request_id = next(self._ids)
         pending = _Pending(asyncio.get_running_loop(), streamed)
         self._pending[request_id] = pending
+        uploading = upload is not None
         try:
-            self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": upload is not None})
+            self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": uploading})
             if upload is not None:
                 await self._send_file(request_id, upload, pending)
+                uploading = False  # its end (or cancel) is sent: a later cancel would name no upload
             assert self._writer is not None
             await self._writer.drain()
             frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout or self.request_timeout)
         except asyncio.CancelledError:
-            if upload is not None and self._writer is not None:
+            if uploading and self._writer is not None:
                 self._send({"k": "cancel", "id": request_id})  # the server drops what it received
             raise
         except TimeoutError:
@@ -345,7 +348,8 @@ class AsyncClient:
     async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
         assert self._writer is not None
         with open(path, "rb") as src:
-            while chunk := src.read(CHUNK_BYTES):
+            size = os.fstat(src.fileno()).st_size
+            while chunk := read_chunk(src, size):
                 if pending.future.done():  # the server answered early (an error): stop sending
                     self._send({"k": "cancel", "id": request_id})
                     return
@@ -362,13 +366,17 @@ class AsyncClient:
         return await self._roundtrip(cmd, args, timeout=timeout, upload=source)
 
     async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None,
-                       chunk_timeout: float | None = None, max_bytes: int | None = None) -> Any:
+                       chunk_timeout: float | None = None, max_bytes: int | None = None,
+                       upload: Path | None = None) -> Any:
         """Stream the answer's body into ``target``; returns the answer's JSON head.
 
-        ``timeout`` bounds the wait for the head, ``chunk_timeout`` (default: ``timeout``) each chunk;
-        past ``max_bytes`` the transfer is refused with ValueError (the rest is ignored)."""
+        ``upload``: a file streamed with the request first (a site's task: the model goes out, the
+        trained model comes back as the answer, with no second request in between).
+        ``timeout`` bounds the wait for the head (counted once the upload is sent), ``chunk_timeout``
+        (default: ``timeout``) each chunk; past ``max_bytes`` the transfer is refused with ValueError
+        (the rest is ignored)."""
         await self._ensure()
-        head, pending = await self._roundtrip(cmd, args, timeout=timeout, streamed=True)
+        head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
         assert pending.chunks is not None
         received = 0
         try:

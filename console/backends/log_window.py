@@ -7,7 +7,8 @@ a line break), its exact length when known (``end``) and the unfinished line aft
 (``pending``). ``LogCursor.place`` finds ``seen`` in a new window and hands out the complete
 lines after it, each line of the log exactly once and in order:
 
-* a window shorter than asked is the whole log, so the delivered end sits at ``end`` exactly;
+* a window shorter than asked is the whole log, so the delivered end sits at ``end`` exactly
+  (a log under ``WHOLE_BELOW`` bytes is asked for whole: no second look at its size);
 * a full window may start anywhere: with ``end`` known, the size looked at after the fetch
   (``Placed.LOOK``) says whether the window surely reaches back past ``seen``, and the
   delivered end is where ``seen`` occurs with the window's end between the sizes before and
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 OVERLAP = 2048
 #: Bytes asked beyond what the sizes say, for what the log grows by during the fetch itself.
 SLACK = 4096
+#: A log up to this long is fetched whole at each poll: one call less than placing a part of it.
+WHOLE_BELOW = 32 * 1024
 #: Bytes of the first look (the last ``-n`` lines are taken from it; asked again larger if short).
 FIRST_WINDOW = 64 * 1024
 #: Fetches for one poll before an ambiguity is settled on the least growth (a too small
@@ -78,6 +81,7 @@ class LogCursor:
     overlap: int = OVERLAP
     slack: int = SLACK
     first_window: int = FIRST_WINDOW
+    whole_below: int = WHOLE_BELOW
     max_window: int = MAX_WINDOW
 
     def ask(self, size: int) -> tuple[int, list[str]]:
@@ -92,6 +96,8 @@ class LogCursor:
             notices.append(REWRITTEN)
         if not self.started:
             want = self.first_window
+        elif self.end is not None and size + self.slack <= self.whole_below:
+            want = size + self.slack  # the whole log: placed exactly, no second look at its size
         elif self.end is not None:
             want = size - self.end + len(self.seen) + self.slack
         else:
@@ -234,5 +240,5 @@ async def catch_up(cursor: LogCursor, size: int, fetch: Fetch, look: Look, lines
             asked = min(asked * 4, cursor.max_window)
 
 
-__all__ = ["FIRST_WINDOW", "MAX_WINDOW", "MISSED", "OVERLAP", "REWRITTEN", "SLACK", "Fetch", "LogCursor", "Look",
+__all__ = ["FIRST_WINDOW", "MAX_WINDOW", "WHOLE_BELOW", "MISSED", "OVERLAP", "REWRITTEN", "SLACK", "Fetch", "LogCursor", "Look",
            "Placed", "catch_up"]

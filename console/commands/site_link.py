@@ -32,16 +32,15 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
               Param("signed_by", K.STR, "who signed it", required=True),
               Param("signer_pem", K.STR, "the signer's certificate", required=True),
               *_who("submitter"), transfer=Transfer.UPLOAD),
-        # A task's model is streamed as the upload (a model file); the result comes back as a
-        # download of the trained model file, with weight and metrics in its head.
-        _link("task", "receive a task's model and hand it to the job's client app", _JOB,
-              Param("task_id", K.INT, "task number", required=True),
+        # A task's model is streamed as the upload (a model file); the answer, once the client app
+        # is done, streams the trained model file back, with weight and metrics in its head: one
+        # request per task, so a result leaves the site the moment it is written.
+        _link("task", "run a task: receive its model, hand it to the job's client app, stream back the result",
+              _JOB, Param("task_id", K.INT, "task number", required=True),
               Param("round", K.INT, "round number", default=0),
               Param("num_rounds", K.INT, "rounds in all", default=0),
               Param("max_result_bytes", K.INT, "the largest result model the server takes", default=0),
               transfer=Transfer.UPLOAD),
-        _link("task_result", "wait for a task's result and stream the trained model", _JOB,
-              Param("task_id", K.INT, "task number", required=True), transfer=Transfer.DOWNLOAD),
         _link("end_job", "the job ended: stop its client app", _JOB),
         _link("follow_log", "push the job's log lines on this site as they are written (job_log events)", _JOB,
               Param("lines", K.INT, "lines of the log so far to push first", default=10, minimum=0),

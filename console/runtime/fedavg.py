@@ -8,7 +8,8 @@ under 64 MiB, so a 1 GB model does not fill the disk with every round).
 
 Each round sends the model to every site still in the job and folds each result into a
 running weighted sum as it arrives (the process holds the model, the sum and one result,
-never every result); the average keeps the model's float dtype. The last model is
+never every result); the average keeps the model's float dtype. A round's model file is
+written in the background while the next round's tasks are out. The last model is
 ``models/final_model.npz`` with ``models/metrics.json`` beside it. Metrics: per site as
 each site reported them, and ``aggregated``: the weighted mean of every numeric metric.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,7 +89,48 @@ def aggregate_metrics(per_site: dict[str, dict[str, Any]], weights: dict[str, fl
     return {key: sums[key] / totals[key] for key in sums if totals[key] > 0}
 
 
+class RoundSaver:
+    """Writes a round's model file (``round_<k>.npz``) in a worker thread while the next round's
+    tasks are out, instead of holding up the next round for the write.
+
+    It saves the very model object the next task is made from (no copy). One save at a time; a
+    save that failed raises at the next ``save`` or at ``wait``."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="round-saver")
+        self._pending: Future[None] | None = None
+
+    def save(self, model: Model, path: Path) -> None:
+        self.wait()
+        self._pending = self._pool.submit(save_model, model, path)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self, *, quiet: bool = False) -> None:
+        """Wait for the last save and stop the worker; its error is raised unless ``quiet``."""
+        try:
+            self.wait()
+        except Exception:
+            if not quiet:
+                raise
+        finally:
+            self._pool.shutdown()
+
+
 def fedavg(ctx: ServerAppContext) -> None:
+    saver = RoundSaver()
+    try:
+        _rounds(ctx, saver)
+    except BaseException:
+        saver.close(quiet=True)  # the rounds' own error is the one to report
+        raise
+    saver.close()
+
+
+def _rounds(ctx: ServerAppContext, saver: RoundSaver) -> None:
     num_rounds = int(ctx.args.get("num_rounds", 3))
     min_clients = int(ctx.args.get("min_clients", 1))
     model = model_from_config(ctx.args.get("initial_model"), ctx.app_dir)
@@ -116,7 +160,7 @@ def fedavg(ctx: ServerAppContext) -> None:
             raise SitesLost(f"round {round_number}: {mean.count} result(s), min_clients is {min_clients}")
         model = mean.mean()
         if save_rounds:
-            save_model(model, models / f"round_{round_number}.npz")
+            saver.save(model, models / f"round_{round_number}.npz")
         aggregated = aggregate_metrics(metrics, weights)
         history.append({"round": round_number, "sites": list(metrics), "metrics": metrics, "aggregated": aggregated})
         ctx.logger.info("round %d/%d: averaged %d result(s)%s", round_number, num_rounds, mean.count,
@@ -126,6 +170,7 @@ def fedavg(ctx: ServerAppContext) -> None:
                          aggregated=aggregated)
         except PayloadTooLarge:  # many sites with many metrics: the per-site part stays in metrics.json
             ctx.progress(round=round_number, num_rounds=num_rounds, sites_responded=mean.count, aggregated=aggregated)
+    saver.wait()
     save_model(model, models / "final_model.npz")
     if save_rounds:  # FLARE's NPModelPersistor file; for a big model final_model.npz is enough
         np.save(models / "server.npy", next(iter(model.values())))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console.process import tune_allocator
 from console.runtime import flare_classic
 from console.runtime.child import (
     EXIT_ABORTED,
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the job may run code from its custom/ folders (its submitter holds 'byoc')")
     args = parser.parse_args(argv)
     drop_workspace_from_path()
+    tune_allocator()
     sites = [s for s in args.sites.split(",") if s]
     return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
                args.task_timeout)

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from console.process import tune_allocator
 from console.runtime import flare_classic
 from console.runtime.arrays import model_nbytes, read_model, write_model
 from console.runtime.child import (
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the job may run code from its custom/ folder (the site's policy grants 'byoc')")
     args = parser.parse_args(argv)
     drop_workspace_from_path()
+    tune_allocator()
     return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve(), args.custom_code)
 
 

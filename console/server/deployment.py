@@ -1,9 +1,9 @@
 """A job's share on its sites, seen from the server: deploy, relay tasks, stop, collect.
 
 The controller (the job's server app) writes a task's model file and emits a ``task`` event;
-for each target site the model file is streamed to the site (``task``, an upload) and the
-trained model streamed back into the job's ``.transfer/`` folder (``task_result``, a
-download): 1 MiB chunks, never the whole model in memory. Every answer, or the reason there
+for each target site the model file is streamed to the site as the upload of a ``task``
+request, whose answer streams the trained model back into the job's ``.transfer/`` folder:
+1 MiB chunks, never the whole model in memory. Every answer, or the reason there
 is none, goes back to the controller as a ``result`` line: ``kind: "exception"`` when the
 site's executor raised or its result broke a limit, ``kind: "timeout"`` when the site did not
 answer within the task's timeout (it stays in the job), ``kind: "lost"`` when the site dropped out.
@@ -110,12 +110,13 @@ class Deployment:
         link = None
         try:
             link = self._link(site)
-            await link.upload("task", {"job_id": self.job.job_id, "task_id": task_id,
-                                       "round": int(event.get("round", 0)), "num_rounds": int(event.get("num_rounds", 0)),
-                                       "max_result_bytes": limit}, model, timeout=SITE_COMMAND_TIMEOUT)
-            # The head comes when the site's executor is done: the task's timeout bounds that wait
-            # (the controller keeps its own deadline; this one frees the relay of a site that hangs).
-            head = await link.download("task_result", {"job_id": self.job.job_id, "task_id": task_id}, target,
+            # The model goes out as the request's upload; the answer's head comes when the site's
+            # executor is done: the task's timeout bounds that wait (the controller keeps its own
+            # deadline; this one frees the relay of a site that hangs), then the result streams in.
+            head = await link.download("task", {"job_id": self.job.job_id, "task_id": task_id,
+                                                "round": int(event.get("round", 0)),
+                                                "num_rounds": int(event.get("num_rounds", 0)),
+                                                "max_result_bytes": limit}, target, upload=model,
                                        timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
                                        max_bytes=limit + MODEL_HEADER_ALLOWANCE)
             metrics = head.get("metrics") if isinstance(head, dict) else None

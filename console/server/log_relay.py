@@ -54,8 +54,8 @@ class Subscription:
     ended: set[str] = field(default_factory=set)
     #: target -> bytes of its log up to the last line sent (resume and de-duplication)
     offsets: dict[str, int] = field(default_factory=dict)
-    #: target -> lines pushed while a site is being asked for what this follower lacks
-    holding: dict[str, list[tuple[list[str], int | None]]] = field(default_factory=dict)
+    #: target -> lines pushed (None: the log's end) while a site is asked for what this follower lacks
+    holding: dict[str, list[tuple[list[str], int | None] | None]] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
@@ -179,16 +179,20 @@ class LogRelay:
         # Pushes that arrive while the site answers wait: its answer (what this follower lacks
         # up to where the site's stream is) goes first; what the follower has is not sent again.
         held = sub.holding.setdefault(site, [])
+        reply = None
         try:
             reply = await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "offset": offset,
                                                            **_who(sub)}, timeout=SITE_REQUEST_TIMEOUT)
-        finally:
+            self._site_streams.add((sub.job_id, site))
+        finally:  # also when the site did not answer: what came meanwhile, and an end, still go
             sub.holding.pop(site, None)
-        self._site_streams.add((sub.job_id, site))
-        if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
-            self._send(sub, site, [str(line) for line in reply["lines"]], _offset(reply))
-        for new, at in held:
-            self._send(sub, site, new, at)
+            if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
+                self._send(sub, site, [str(line) for line in reply["lines"]], _offset(reply))
+            for entry in held:
+                if entry is None:
+                    self._end(sub, site)
+                else:
+                    self._send(sub, site, *entry)
 
     async def _site_back(self, site: str) -> None:
         """A site that reconnected pushes nothing yet: ask it again for the logs still followed there,
@@ -249,6 +253,9 @@ class LogRelay:
             sub.connection.push_event("job_log", event)
 
     def _end(self, sub: Subscription, target: str) -> None:
+        if target in sub.holding:  # after the lines a site is being asked for
+            sub.holding[target].append(None)
+            return
         sub.ended.add(target)
         if sub.live:
             sub.connection.push_event("job_log_end", {"job_id": sub.job_id, "target": target})

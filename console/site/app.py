@@ -164,14 +164,12 @@ class Site:
             log.error("job %s refused: %s", args["job_id"], exc)
             raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, f"{self.kit.name}: {exc}") from None
 
-    async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+    async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         self._heard()
         await self.jobs.receive_task(args["job_id"], args["task_id"], args["round"], args["num_rounds"],
                                      args["max_result_bytes"], ctx.receive_upload)
-
-    async def _cmd_task_result(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
-        self._heard()
         path, head = await self.jobs.task_result(args["job_id"], args["task_id"])
+        self._heard()
         return Download(path, head)
 
     async def _cmd_end_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:

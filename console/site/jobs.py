@@ -1,8 +1,8 @@
 """The jobs running on a site: deploy, relay tasks to the client app, end, abort, pack up.
 
 Models pass through as files: a task's model arrives as an upload written to the job's
-``.transfer/`` folder, the client app writes its result beside it, and the server fetches
-that file as a download. The site holds no more than a chunk of either in memory.
+``.transfer/`` folder, the client app writes its result beside it, and that file streams back
+as the answer to the same request. The site holds no more than a chunk of either in memory.
 The client app runs in its own session with the job's process marker: when the job ends
 or is aborted, every process it started is killed (``console.runtime.procs``).
 """
@@ -134,7 +134,7 @@ class SiteJobs:
         if kind == "ready":
             job.status = "started"
         elif kind in ("result", "error"):
-            # Kept until the server fetches it (task_result), which may come after this event.
+            # Kept until the task's request takes it (it may still be receiving the model).
             future = job.waiting.get(event.get("task_id"))  # type: ignore[arg-type]
             if future is not None and not future.done():
                 future.set_result(event)

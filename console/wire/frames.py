@@ -10,7 +10,7 @@ import asyncio
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from console import safe_json
 
@@ -19,6 +19,9 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_BODY_BYTES = 8 << 20
 #: Size of the body chunks used for streamed uploads and downloads.
 CHUNK_BYTES = 1 << 20
+#: A file's last piece up to this size rides in the chunk before it instead of a frame of its own:
+#: a model file is its arrays (often a round number of MiB) plus a header of a few hundred bytes.
+TAIL_BYTES = 64 << 10
 
 
 class FrameError(Exception):
@@ -33,6 +36,16 @@ class Frame:
     @property
     def kind(self) -> str:
         return self.header.get("k", "")
+
+
+def read_chunk(src: BinaryIO, size: int) -> bytes:
+    """The next frame body of a file of ``size`` bytes (its size when the transfer began, as
+    announced to the peer): CHUNK_BYTES, or all that is left when that is at most CHUNK_BYTES +
+    TAIL_BYTES; b"" at the end. Bytes past ``size`` (a file that grew meanwhile) are not sent."""
+    left = size - src.tell()
+    if left <= 0:
+        return b""
+    return src.read(left if left <= CHUNK_BYTES + TAIL_BYTES else CHUNK_BYTES)
 
 
 def encode_frame(header: dict[str, Any], body: bytes = b"") -> bytes:

@@ -31,7 +31,7 @@ from console.commands import ArgError, CommandSpec, Transfer
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_frame
+from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_chunk, read_frame
 
 log = logging.getLogger("console.wire.serving")
 
@@ -357,11 +357,11 @@ class ServedConnection:
 
     async def _stream_file(self, request_id: int, download: Download) -> None:
         try:
-            size = download.path.stat().st_size
-            await self._send({"k": "res", "id": request_id, "ok": True, "data": download.head,
-                              "stream": True, "size": size})
             with open(download.path, "rb") as src:
-                while chunk := await asyncio.to_thread(src.read, CHUNK_BYTES):
+                size = os.fstat(src.fileno()).st_size
+                await self._send({"k": "res", "id": request_id, "ok": True, "data": download.head,
+                                  "stream": True, "size": size})
+                while chunk := await asyncio.to_thread(read_chunk, src, size):
                     await self._send({"k": "data", "id": request_id}, chunk)
             await self._send({"k": "end", "id": request_id})
         except (ConnectionError, OSError) as exc:
