@@ -136,7 +136,7 @@ def test_each_typed_line_stays_on_the_screen_above_its_answer(server, project, t
         child.sendcontrol("c")  # clears the line (as pgcli): nothing is sent
         child.send("check_status server\r")
         screen.wait_for(r"(?m)^admin@example\.com on server> list_jobs; help bye\n(.*\n)*"
-                        r"admin@example\.com on server> check_status server\n\S")
+                        r"admin@example\.com on server> check_status server\n\S(.*\n)*admin@example\.com on server>$")
         assert screen.text.count("server_status") == 2, screen.text
         assert screen.text.count("on server>") == 4, screen.text  # three lines run, and the prompt
         child.send("bye\r")
