@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from console.api.errors import AuthorizationError
 from console.commands import Right
 from console.logtail import LogTail, follow, last_lines, lines_between
 from console.server.authz import principal
@@ -56,6 +57,8 @@ class Subscription:
     offsets: dict[str, int] = field(default_factory=dict)
     #: target -> lines pushed (None: the log's end) while a site is asked for what this follower lacks
     holding: dict[str, list[tuple[list[str], int | None] | None]] = field(default_factory=dict)
+    #: events held until every target has accepted the follow (a refusal sends none of them)
+    pending: list[tuple[str, dict[str, Any]]] | None = field(default_factory=list)
 
     @property
     def live(self) -> bool:
@@ -112,11 +115,18 @@ class LogRelay:
         resume = {name: at for name, at in (resume or {}).items() if name in targets}
         sub = Subscription(ctx.connection, job_id, set(targets), offsets=dict(resume))
         self.subscriptions.append(sub)
-        for name in targets:
-            if name == "server":
-                self._follow_server(sub, lines, final, resume.get(name))
-            else:
-                await self._follow_site(ctx, sub, name, lines, final, resume.get(name))
+        try:
+            for name in targets:
+                if name == "server":
+                    self._follow_server(sub, lines, final, resume.get(name))
+                else:
+                    await self._follow_site(ctx, sub, name, lines, final, resume.get(name))
+        except BaseException:  # refused (a site's own policy) or failed: nothing stays followed for it
+            self._drop(sub)
+            raise
+        pending, sub.pending = sub.pending or [], None
+        for topic, event in pending:
+            self._push(sub, topic, event)
         return {"job_id": job_id, "name": meta.get("name"), "status": meta.get("status"), "targets": targets}
 
     def _follow_server(self, sub: Subscription, lines: int, final: bool, start: int | None) -> None:
@@ -160,6 +170,8 @@ class LogRelay:
                 rest = await link.link.request("read_log", {"job_id": sub.job_id, "offset": start, **_who(sub)},
                                                timeout=SITE_REQUEST_TIMEOUT)
                 self._send(sub, site, [str(line) for line in rest["lines"]], rest["offset"])
+            except AuthorizationError as exc:
+                raise _refused(site, exc) from None
             except Exception as exc:
                 self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"])
         elif final or link is None:
@@ -173,6 +185,8 @@ class LogRelay:
             self._end(sub, site)
 
     async def _ask_site(self, site: str, sub: Subscription, lines: int, offset: int | None = None) -> None:
+        """Have ``site`` push its log of the job to this follower. Raises RemoteError
+        (AuthorizationError naming the site) when the site's own policy refuses the follower."""
         link = self.server.sites.get(site)
         if link is None:
             return
@@ -184,6 +198,9 @@ class LogRelay:
             reply = await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "offset": offset,
                                                            **_who(sub)}, timeout=SITE_REQUEST_TIMEOUT)
             self._site_streams.add((sub.job_id, site))
+        except AuthorizationError as exc:  # not one line of that site's log for this follower
+            sub.holding.pop(site, None)
+            raise _refused(site, exc) from None
         finally:  # also when the site did not answer: what came meanwhile, and an end, still go
             sub.holding.pop(site, None)
             if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
@@ -200,6 +217,9 @@ class LogRelay:
         for sub in [s for s in self.subscriptions if s.live and site in s.targets - s.ended]:
             try:  # the site pushes one stream per job however often it is asked
                 await self._ask_site(site, sub, 0, sub.offsets.get(site))
+            except RemoteError as exc:  # its policy refuses this follower now: that log ends here for it
+                self._send(sub, site, [f"[{exc.message}: its log is not followed any more]"])
+                self._end(sub, site)
             except Exception as exc:
                 log.info("site %s did not take up the log of job %s again: %s", site, sub.job_id, exc)
 
@@ -208,9 +228,18 @@ class LogRelay:
 
         try:
             text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, Right.VIEW, job_id)
+        except AuthorizationError as exc:
+            raise _refused(site, exc) from None
         except Exception as exc:  # the site is away or has no log: say so in the stream
             return [f"[{site}: its log cannot be read now: {exc}]"]
         return text.splitlines()
+
+    def _drop(self, sub: Subscription) -> None:
+        """Forget a subscription that did not come about; streams nobody else follows stop."""
+        if sub in self.subscriptions:
+            self.subscriptions.remove(sub)
+        sub.holding.clear()
+        asyncio.get_running_loop().create_task(self._release(sub.job_id))
 
     async def unsubscribe(self, connection: ServedConnection, which: str) -> int:
         chosen = [s for s in self.subscriptions
@@ -250,15 +279,21 @@ class LogRelay:
             event = {"job_id": sub.job_id, "target": target, "lines": lines}
             if offset is not None:
                 event["offset"] = offset
-            sub.connection.push_event("job_log", event)
+            self._push(sub, "job_log", event)
+
+    @staticmethod
+    def _push(sub: Subscription, topic: str, event: dict[str, Any]) -> None:
+        if sub.pending is not None:
+            sub.pending.append((topic, event))
+        elif sub.live:
+            sub.connection.push_event(topic, event)
 
     def _end(self, sub: Subscription, target: str) -> None:
         if target in sub.holding:  # after the lines a site is being asked for
             sub.holding[target].append(None)
             return
         sub.ended.add(target)
-        if sub.live:
-            sub.connection.push_event("job_log_end", {"job_id": sub.job_id, "target": target})
+        self._push(sub, "job_log_end", {"job_id": sub.job_id, "target": target})
         if sub.ended >= sub.targets and sub in self.subscriptions:
             self.subscriptions.remove(sub)
 
@@ -313,6 +348,10 @@ class LogRelay:
 def _offset(data: dict[str, Any]) -> int | None:
     at = data.get("offset")
     return at if isinstance(at, int) and not isinstance(at, bool) and at >= 0 else None
+
+
+def _refused(site: str, exc: Exception) -> RemoteError:
+    return RemoteError(ErrorType.AUTHORIZATION, f"{site}'s own policy refuses: {exc}")
 
 
 def _who(sub: Subscription) -> dict[str, str]:

@@ -1,0 +1,168 @@
+"""``follow`` against a real server and sites: a site's own policy, large resumed logs, links planted
+in place of a job's log.txt, and malformed resume offsets (the security tester's findings)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.api.client import AsyncClient
+from console.api.errors import AuthorizationError
+from console.flare_api import new_secure_session
+from console.wire.kit import AdminKit
+
+from conftest import ADMIN, Project, ServerProcess, SiteProcess, make_project, wait_until
+from jobs import numpy_job
+
+MEMBER = "member@example.com"
+
+#: A trainer that writes ``big`` lines full of characters JSON escapes (quotes, backslashes, control
+#: bytes as \\u0001), then a tick line every 0.1 s until the job is aborted.
+TRAINER = '''
+import os
+import sys
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    if {link}:
+        ws = str(ctx.workspace)
+        job_dir = ws if os.path.exists(os.path.join(ws, "log.txt")) else os.path.dirname(ws)
+        crt = os.path.join(os.path.dirname(job_dir), "startup", "client.crt")
+        log = os.path.join(job_dir, "log.txt")
+        os.replace(log, log + ".old")
+        os.symlink(crt, log)
+    for i in range({big}):
+        sys.stdout.write(f'{{ctx.site_name}} big {{i:06d}} "q" \\\\b ' + "\\x01" * 60 + "\\n")
+    sys.stdout.flush()
+    n = 0
+    while not ctx.aborted():
+        print(f"{{ctx.site_name}} tick {{n}}", flush=True)
+        n += 1
+        time.sleep(0.1)
+    return TaskResult(model, weight=1.0, metrics={{}})
+'''
+
+
+def log_job(root: Path, *, big: int = 0, link: bool = False) -> Path:
+    folder = numpy_job(root, name=f"logjob-{big}-{int(link)}", rounds=1)
+    (folder / "app" / "custom" / "trainer.py").write_text(TRAINER.format(big=big, link=link))
+    return folder
+
+
+@dataclass
+class Federation:
+    project: Project
+    server: ServerProcess
+    session: Any
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    """Server and both sites; site-1's own policy refuses ``view`` to members (the server grants it)."""
+    project = make_project(tmp_path_factory.mktemp("follow"),
+                           extra=[{"name": MEMBER, "type": "admin", "org": "example", "role": "member"}])
+    policy_path = project.kit("site-1") / "local" / "authorization.json"
+    policy = json.loads(policy_path.read_text())
+    policy["permissions"]["member"] = {"view": "none"}
+    policy_path.write_text(json.dumps(policy))
+    server = ServerProcess(project.server_kit)
+    parts: list[Any] = [server]
+    session = None
+    try:
+        server.start()
+        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
+        for name in ("site-1", "site-2"):
+            parts.append(SiteProcess(project.kit(name)).start())
+        wait_until(lambda: len(session.get_system_info().client_info) == 2, 30, "both sites to register")
+        yield Federation(project, server, session)
+    finally:
+        if session is not None:
+            session.close()
+        for part in reversed(parts):
+            part.stop()
+            part.kill()
+
+
+class Follower:
+    """A real admin client that records the job_log lines and ends it is pushed."""
+
+    def __init__(self, project: Project, user: str) -> None:
+        self.client = AsyncClient(AdminKit.load(project.kit(user)), user)
+        self.lines: dict[str, list[str]] = {}
+        self.offsets: dict[str, int] = {}
+        self.ended: set[str] = set()
+        self.client.add_event_listener(self._on_event)
+
+    def _on_event(self, topic: str, data: dict[str, Any]) -> None:
+        if topic == "job_log":
+            self.lines.setdefault(data["target"], []).extend(data["lines"])
+            if "offset" in data:
+                self.offsets[data["target"]] = data["offset"]
+        elif topic == "job_log_end":
+            self.ended.add(data["target"])
+
+    async def __aenter__(self) -> Follower:
+        await self.client.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.close()
+
+    async def follow(self, job_id: str, target: str, lines: int = 5, resume: list[str] | None = None) -> Any:
+        args: dict[str, Any] = {"job_id": job_id, "target": target, "lines": lines}
+        if resume is not None:
+            args["resume"] = resume
+        return await self.client.request("follow", args, timeout=60)
+
+
+async def until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def running(federation: Federation, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A running job of ``log_job`` (``request.param``: its keyword arguments), aborted afterwards."""
+    session = federation.session
+    job_id = session.submit_job(str(log_job(tmp_path, **getattr(request, "param", {}))))
+    try:
+        wait_until(lambda: session.get_job_meta(job_id)["status"] == "RUNNING", 60, "the job to run")
+        yield job_id
+    finally:
+        session.abort_job(job_id)
+        wait_until(lambda: session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the job to end")
+
+
+@pytest.mark.timeout(180)
+def test_a_site_refusing_view_gets_no_line_to_the_refused_user(federation: Federation, running: str) -> None:
+    job_id = running
+
+    async def scenario() -> None:
+        async with Follower(federation.project, MEMBER) as member, Follower(federation.project, ADMIN) as admin:
+            for target in ("site-1", "all"):
+                with pytest.raises(AuthorizationError, match="site-1's own policy refuses.*'view'"):
+                    await member.follow(job_id, target)
+            await member.follow(job_id, "site-2")  # the site that lets members view: followed
+            await admin.follow(job_id, "site-1")
+            await until(lambda: sum("tick" in line for line in admin.lines.get("site-1", [])) >= 5, 60,
+                        "the admin to get site-1's ticks")
+            await until(lambda: sum("tick" in line for line in member.lines.get("site-2", [])) >= 5, 60,
+                        "the member to get site-2's ticks")
+            assert "site-1" not in member.lines and "server" not in member.lines  # nothing of the refused follows
+            await admin.client.request("unfollow", {"job_id": "all"}, timeout=30)
+            await member.client.request("unfollow", {"job_id": "all"}, timeout=30)
+
+    asyncio.run(scenario())
+    server_log = federation.server.stderr_path.read_text(errors="replace")
+    assert "Traceback" not in server_log and "server error in follow" not in server_log
