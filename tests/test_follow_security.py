@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from console.api.client import AsyncClient
-from console.api.errors import AuthorizationError
+from console.api.errors import AuthorizationError, InvalidArgumentError
 from console.flare_api import new_secure_session
 from console.wire.kit import AdminKit
 
@@ -166,3 +166,22 @@ def test_a_site_refusing_view_gets_no_line_to_the_refused_user(federation: Feder
     asyncio.run(scenario())
     server_log = federation.server.stderr_path.read_text(errors="replace")
     assert "Traceback" not in server_log and "server error in follow" not in server_log
+
+
+@pytest.mark.timeout(180)
+def test_malformed_resume_offsets_are_refused_naming_the_entry(federation: Federation, running: str) -> None:
+    job_id = running
+
+    async def scenario() -> None:
+        async with Follower(federation.project, ADMIN) as admin:
+            for bad in ("site-1=²", "site-1=١٢", "site-1=" + "9" * 5000, "site-1=", "site-1=-3", "site-1",
+                        "site-1=12a", "site-1=1" + "0" * 18):
+                with pytest.raises(InvalidArgumentError, match=r"resume entry .* is not TARGET=OFFSET") as err:
+                    await admin.follow(job_id, "site-1", resume=[bad])
+                assert len(str(err.value)) < 300  # a 5000-digit entry is named, not echoed whole
+            assert not admin.lines
+            await admin.follow(job_id, "site-1", resume=["site-1=0"])  # a well-formed entry still follows
+            await until(lambda: any("tick" in line for line in admin.lines.get("site-1", [])), 60, "site-1's ticks")
+
+    asyncio.run(scenario())
+    assert "Traceback" not in federation.server.stderr_path.read_text(errors="replace")

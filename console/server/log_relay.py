@@ -359,13 +359,24 @@ def _who(sub: Subscription) -> dict[str, str]:
     return {"user_name": user.name, "user_org": user.org, "user_role": user.role}
 
 
+#: Digits an offset may have at most: a log of 10**18 bytes is beyond any disk.
+MAX_OFFSET_DIGITS = 18
+
+
 def _resume_offsets(words: list[str] | None) -> dict[str, int]:
-    """``["server=1234", "site-1=0"]`` as ``{target: offset}``; a malformed entry is an error."""
+    """``["server=1234", "site-1=0"]`` as ``{target: offset}``. Raises RemoteError
+    (InvalidArgumentError naming the entry) for an entry that is not TARGET=OFFSET with an
+    offset of ASCII digits (at most ``MAX_OFFSET_DIGITS``): ``str.isdigit`` also takes
+    Unicode digits ("²", "١٢"), and ``int`` refuses strings past 4300 digits."""
     offsets: dict[str, int] = {}
     for word in words or []:
-        name, sep, number = word.rpartition("=")
-        if not sep or not name or not number.isdigit():
-            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"follow: resume entry {word!r} is not TARGET=OFFSET")
+        name, sep, number = str(word).rpartition("=")
+        if (not sep or not name or not number or len(number) > MAX_OFFSET_DIGITS
+                or not (number.isascii() and number.isdigit())):
+            shown = repr(word) if len(str(word)) <= 60 else repr(str(word)[:60]) + f" ({len(str(word))} characters)"
+            raise RemoteError(ErrorType.INVALID_ARGUMENT,
+                              f"follow: resume entry {shown} is not TARGET=OFFSET (OFFSET: a byte offset, "
+                              f"1 to {MAX_OFFSET_DIGITS} ASCII digits)")
         offsets[name] = int(number)
     return offsets
 
