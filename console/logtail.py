@@ -9,10 +9,13 @@ skipped, so memory and the links stay bounded.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 #: Bytes handed on per read at most; a log growing faster is read in several reads. Each read
 #: becomes one pushed event, whose JSON (escapes included, up to 6 characters a byte) must stay
@@ -39,14 +42,15 @@ class LogTail:
         """A tail at the end of ``path`` and its last ``lines`` lines (as ``tail -n``)."""
         tail = cls(path)
         try:
-            size = path.stat().st_size
+            f = open_log(path)
         except OSError:
             return tail, []
-        if lines <= 0:
-            tail.offset = size
-            return tail, []
-        start = max(size - CHUNK_BYTES, 0)
-        with open(path, "rb") as f:
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if lines <= 0:
+                tail.offset = size
+                return tail, []
+            start = max(size - CHUNK_BYTES, 0)
             f.seek(start)
             data = f.read(size - start)
         tail.offset = start + len(data)
@@ -69,9 +73,14 @@ class LogTail:
 
         A file that shrank (rotated, truncated) is read again from its start."""
         try:
-            size = os.stat(self.path).st_size
+            f = open_log(self.path)
         except OSError:
             return self._flush() if final else []
+        with f:
+            return self._read(f, final)
+
+    def _read(self, f: BinaryIO, final: bool) -> list[str]:
+        size = os.fstat(f.fileno()).st_size
         out: list[str] = []
         if size < self.offset:
             self.offset, self._partial = 0, b""
@@ -80,9 +89,8 @@ class LogTail:
             out.append(f"[... {skipped} bytes of log skipped: it grew faster than it could be sent ...]")
             self.offset, self._partial = size - CHUNK_BYTES, b""
         if self.offset < size:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read(min(CHUNK_BYTES, size - self.offset))
+            f.seek(self.offset)
+            data = f.read(min(CHUNK_BYTES, size - self.offset))
             self.offset += len(data)
             data = self._partial + data
             cut = data.rfind(b"\n") + 1
@@ -99,33 +107,57 @@ class LogTail:
         return [_cut(rest.decode("utf-8", "replace"))] if rest else []
 
 
-def lines_between(path: Path, start: int, end: int | None = None, final: bool = False) -> tuple[list[str], int]:
+def lines_between(path: Path, start: int, end: int | None = None, final: bool = False,
+                  limit: int | None = None) -> tuple[list[str], int]:
     """The complete lines of ``path`` from byte ``start`` up to ``end`` (default: the file's end;
     ``final``: an unfinished last line too), and the offset after the last one. A ``start`` past
-    the file's end (it was rewritten) reads from its start. At most ``MAX_BEHIND_BYTES``:
-    further behind, the newest, after a line saying what was skipped."""
+    the file's end (it was rewritten) reads from its start.
+
+    ``limit``: read at most that many bytes (one bounded event; call again from the offset
+    returned for the rest, until it reaches ``end``; a line longer than ``limit`` comes in
+    pieces). Without it at most ``MAX_BEHIND_BYTES``: further behind, the newest, after a line
+    saying what was skipped."""
     try:
-        size = path.stat().st_size
+        f = open_log(path)
     except OSError:
         return [], start
-    if start > size:
-        start = 0
-    end = size if end is None else min(end, size)
-    if start >= end:
-        return [], start
-    out: list[str] = []
-    if end - start > MAX_BEHIND_BYTES:
-        out.append(f"[... {end - MAX_BEHIND_BYTES - start} bytes of log skipped: too far behind to send ...]")
-        start = end - MAX_BEHIND_BYTES
-    with open(path, "rb") as f:
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if start > size:
+            start = 0
+        end = size if end is None else min(end, size)
+        if start >= end:
+            return [], start
+        out: list[str] = []
+        stop = end
+        if limit is not None:
+            stop = min(end, start + max(limit, 1))
+        elif end - start > MAX_BEHIND_BYTES:
+            out.append(f"[... {end - MAX_BEHIND_BYTES - start} bytes of log skipped: too far behind to send ...]")
+            start = end - MAX_BEHIND_BYTES
         f.seek(start)
-        data = f.read(end - start)
+        data = f.read(stop - start)
     if out:  # skipped into the middle of a line: start at the next one
         first = data.find(b"\n") + 1
         data, start = data[first:], start + first
-    cut = len(data) if final else data.rfind(b"\n") + 1
+    cut = len(data) if final and start + len(data) >= end else data.rfind(b"\n") + 1
+    if cut == 0 and start + len(data) < end:  # a line longer than the limit: this piece of it
+        cut = len(data)
     out += [_cut(line) for line in data[:cut].decode("utf-8", "replace").splitlines()]
     return out, start + cut
+
+
+def open_log(path: Path) -> BinaryIO:
+    """``path`` opened to read, never through a link: job code can replace its own log.txt (or
+    its job folder) by a link to a file of the site's or the server's (a kit's key). Raises
+    OSError for a link there or anything but a regular file (a FIFO would block the reader)."""
+    if path.parent.is_symlink():
+        raise OSError(errno.ELOOP, "the log's folder is a link", str(path))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return os.fdopen(fd, "rb")
 
 
 def last_lines(path: Path, end: int, lines: int) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,3 +186,61 @@ def test_malformed_resume_offsets_are_refused_naming_the_entry(federation: Feder
 
     asyncio.run(scenario())
     assert "Traceback" not in federation.server.stderr_path.read_text(errors="replace")
+
+
+def test_log_readers_never_read_through_a_link(tmp_path: Path) -> None:
+    """The server reads its job logs with these; a link planted as log.txt (or as the job folder) is
+    not followed, a FIFO does not block."""
+    from console.logtail import LogTail, last_lines, lines_between
+
+    secret = tmp_path / "client.key"
+    secret.write_text("SECRET KEY\n" * 3)
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "log.txt").symlink_to(secret)
+    linked_job = tmp_path / "linked-job"
+    linked_job.symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "log.txt").write_text("SECRET KEY\n")
+    fifo = tmp_path / "fifo-job"
+    fifo.mkdir()
+    os.mkfifo(fifo / "log.txt")
+    for log in (job / "log.txt", linked_job / "log.txt", fifo / "log.txt"):
+        tail, backlog = LogTail.from_last_lines(log, 10)
+        assert backlog == [] and tail.read(final=True) == []
+        assert LogTail(log).read(final=True) == []
+        assert lines_between(log, 0, final=True) == ([], 0)
+        assert last_lines(log, 100, 5) == []
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("running", [{"link": True}], indirect=True)
+def test_follow_does_not_read_a_link_a_job_planted_as_its_log(federation: Federation, running: str) -> None:
+    job_id = running
+    crt = (federation.project.kit("site-1") / "startup" / "client.crt").read_text()
+    secret_line = next(line for line in crt.splitlines() if line and "-----" not in line)
+
+    def leaked(follower: Follower) -> bool:
+        return any(secret_line in line or "BEGIN CERTIFICATE" in line
+                   for lines in follower.lines.values() for line in lines)
+
+    async def live() -> None:
+        async with Follower(federation.project, ADMIN) as admin, Follower(federation.project, ADMIN) as resumed:
+            await admin.follow(job_id, "site-1", lines=50)
+            await resumed.follow(job_id, "site-1", resume=["site-1=0"])
+            await asyncio.sleep(1.0)  # the site polls its log every 0.1 s: ten looks at the link
+            assert not leaked(admin) and not leaked(resumed)
+
+    log_dir = federation.project.kit("site-1") / job_id
+    wait_until(lambda: (log_dir / "log.txt").is_symlink(), 30, "the job to plant its link")
+    asyncio.run(live())
+    federation.session.abort_job(job_id)
+    wait_until(lambda: federation.session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the end")
+
+    async def after() -> None:
+        async with Follower(federation.project, ADMIN) as admin:
+            await admin.follow(job_id, "site-1", resume=["site-1=0"])
+            await until(lambda: "site-1" in admin.ended, 30, "the end of site-1's log")
+            assert not leaked(admin)
+
+    asyncio.run(after())
