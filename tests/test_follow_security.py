@@ -181,8 +181,14 @@ def test_malformed_resume_offsets_are_refused_naming_the_entry(federation: Feder
                     await admin.follow(job_id, "site-1", resume=[bad])
                 assert len(str(err.value)) < 300  # a 5000-digit entry is named, not echoed whole
             assert not admin.lines
-            await admin.follow(job_id, "site-1", resume=["site-1=0"])  # a well-formed entry still follows
-            await until(lambda: any("tick" in line for line in admin.lines.get("site-1", [])), 60, "site-1's ticks")
+            # An offset past the log's end (it was rewritten): read from its start, as documented.
+            await admin.follow(job_id, "all", resume=["site-1=999999999999", "server=999999999999"])
+            await until(lambda: sum("tick" in line for line in admin.lines.get("site-1", [])) >= 3, 60,
+                        "site-1's ticks")
+            assert "client app started" in admin.lines["site-1"][0]
+            ticks = [line for line in admin.lines["site-1"] if "tick" in line]
+            assert "site-1 tick 0" in ticks[0] and len(ticks) == len(set(ticks))
+            assert "server app started" in admin.lines["server"][0]
 
     asyncio.run(scenario())
     assert "Traceback" not in federation.server.stderr_path.read_text(errors="replace")
@@ -242,5 +248,54 @@ def test_follow_does_not_read_a_link_a_job_planted_as_its_log(federation: Federa
             await admin.follow(job_id, "site-1", resume=["site-1=0"])
             await until(lambda: "site-1" in admin.ended, 30, "the end of site-1's log")
             assert not leaked(admin)
+
+    asyncio.run(after())
+
+
+BIG = 40_000  # lines of ~130 bytes: ~5 MiB, and ~13 MiB as JSON (each \x01 is \u0001)
+
+
+def assert_once_in_order(lines: list[str], site: str) -> None:
+    """Every big line of ``site`` once and in order, then its ticks, none twice, none missing."""
+    big = [line for line in lines if f"{site} big " in line]
+    assert len(big) == BIG and all(f"{site} big {i:06d} " in line for i, line in enumerate(big)), \
+        (len(big), big[:2], big[-2:])
+    ticks = [int(line.rsplit(" ", 1)[1]) for line in lines if f"{site} tick " in line]
+    assert ticks == list(range(len(ticks))) and ticks, ticks[:20]
+    assert not any("skipped" in line for line in lines)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("running", [{"big": BIG}], indirect=True)
+def test_a_follow_resumed_from_the_start_of_a_large_log_gets_every_line_once(federation: Federation,
+                                                                           running: str) -> None:
+    job_id = running
+    session = federation.session
+    site_log = federation.project.kit("site-1") / job_id / "log.txt"
+    wait_until(lambda: site_log.exists() and site_log.stat().st_size > BIG * 120, 120, "the job's big log")
+
+    async def live() -> None:
+        async with Follower(federation.project, ADMIN) as admin:
+            await admin.follow(job_id, "all", resume=["server=0", "site-1=0", "site-2=0"])
+            await until(lambda: sum("site-1 tick" in line for line in admin.lines.get("site-1", [])) >= 10, 120,
+                        "site-1's ticks after its big lines")
+            await until(lambda: sum("site-2 tick" in line for line in admin.lines.get("site-2", [])) >= 10, 120,
+                        "site-2's ticks after its big lines")
+            for site in ("site-1", "site-2"):
+                assert_once_in_order(admin.lines[site], site)
+            server = admin.lines.get("server", [])
+            assert len(server) == len(set(server)) and not any("skipped" in line for line in server)
+
+    asyncio.run(live())
+    session.abort_job(job_id)
+    wait_until(lambda: session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the job to end")
+
+    async def after() -> None:
+        async with Follower(federation.project, ADMIN) as admin:
+            await admin.follow(job_id, "all", resume=["server=0", "site-1=0", "site-2=0"])
+            await until(lambda: admin.ended == {"server", "site-1", "site-2"}, 120, "every log's end")
+            for site in ("site-1", "site-2"):
+                assert_once_in_order(admin.lines[site], site)
+            assert admin.offsets["site-1"] == site_log.stat().st_size
 
     asyncio.run(after())

@@ -46,8 +46,11 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
               Param("lines", K.INT, "lines of the log so far to push first", default=10, minimum=0),
               Param("offset", K.INT, "resume: push the lines from this byte of the log instead", minimum=0),
               *_who("user")),
-        _link("read_log", "the job's log lines on this site from a byte offset to the end (a resumed follow)",
+        _link("read_log", "the job's log lines on this site from a byte offset, a bounded part per answer "
+                          "(a resumed follow)",
               _JOB, Param("offset", K.INT, "byte of the log to start at", required=True, minimum=0),
+              Param("end", K.INT, "byte to stop at (default: the log's end, its unfinished last line too)",
+                    minimum=0),
               *_who("user")),
         _link("unfollow_log", "stop pushing the job's log lines", _JOB),
         _link("abort_job", "the job was aborted: stop its client app now", _JOB),

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from console.api.errors import AuthorizationError
 from console.commands import Right
-from console.logtail import LogTail, follow, last_lines, lines_between
+from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_between
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.runner import site_apps
@@ -45,6 +46,9 @@ log = logging.getLogger("console.server.log_relay")
 LOG_FILE = "log.txt"
 #: Seconds a site gets to start or stop pushing a log.
 SITE_REQUEST_TIMEOUT = 10.0
+#: Seconds a resumed follower's gap waits for its connection to have room for the next part
+#: before the rest of it is skipped (with a line saying so).
+CATCH_UP_STALL_SECONDS = 30.0
 
 
 @dataclass(eq=False)
@@ -97,7 +101,9 @@ class LogRelay:
     async def subscribe(self, ctx: RequestContext, job_id: str, target: str, lines: int,
                         resume: dict[str, int] | None = None) -> dict[str, Any]:
         """Follow ``target``'s log of a job: the last ``lines`` lines, or from the offsets in
-        ``resume`` (target -> bytes already delivered), then every new line."""
+        ``resume`` (target -> bytes already delivered), then every new line. Raises RemoteError:
+        JobNotFound, InvalidTarget, AuthorizationError (the server's policy, or a site's own,
+        naming the site: then nothing of the follow is sent or kept)."""
         meta = self.server.store.get(job_id)
         if meta is None:
             raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {job_id}")
@@ -115,84 +121,178 @@ class LogRelay:
         resume = {name: at for name, at in (resume or {}).items() if name in targets}
         sub = Subscription(ctx.connection, job_id, set(targets), offsets=dict(resume))
         self.subscriptions.append(sub)
+        # Each target first answers whether it lets this user follow (and its first lines); what
+        # a resumed follow lacks beyond those is read and sent once all have: in bounded events,
+        # paced by the connection, while that target's new lines wait (``holding``).
+        rests: list[Callable[[], Awaitable[None]]] = []
         try:
             for name in targets:
                 if name == "server":
-                    self._follow_server(sub, lines, final, resume.get(name))
+                    rest = self._follow_server(sub, lines, final, resume.get(name))
                 else:
-                    await self._follow_site(ctx, sub, name, lines, final, resume.get(name))
+                    rest = await self._follow_site(ctx, sub, name, lines, final, resume.get(name))
+                if rest is not None:
+                    rests.append(rest)
         except BaseException:  # refused (a site's own policy) or failed: nothing stays followed for it
             self._drop(sub)
             raise
         pending, sub.pending = sub.pending or [], None
         for topic, event in pending:
             self._push(sub, topic, event)
+        for rest in rests:
+            await rest()
         return {"job_id": job_id, "name": meta.get("name"), "status": meta.get("status"), "targets": targets}
 
-    def _follow_server(self, sub: Subscription, lines: int, final: bool, start: int | None) -> None:
+    def _follow_server(self, sub: Subscription, lines: int, final: bool,
+                       start: int | None) -> Callable[[], Awaitable[None]] | None:
         path = self.server.workspace / sub.job_id / LOG_FILE
         running = self._server_tails.get(sub.job_id)
         if final:  # nothing more will come: the lines asked for, the rest of the file, and the end
             if start is None:
                 tail, backlog = LogTail.from_last_lines(path, lines)
                 self._send(sub, "server", backlog, tail.delivered)
-                while rest := tail.read(final=True):
-                    self._send(sub, "server", rest, tail.delivered)
-            else:
-                self._send(sub, "server", *lines_between(path, start, final=True))
+                start = tail.delivered
+            sub.holding["server"] = []
             self._end(sub, "server")
-            return
-        if running is not None:
-            # The running tail carries on for every follower from where it is: what this one
-            # lacks up to there (the last lines, or from its offset) is read here, at once.
-            end = running.tail.delivered
+            return self._catch_up(sub, "server", lambda at: lines_between(path, at, final=True, limit=CHUNK_BYTES),
+                                  start)
+        if running is None:
             if start is None:
-                self._send(sub, "server", last_lines(path, end, lines), end)
-            else:
-                self._send(sub, "server", *lines_between(path, start, end))
-            return
+                tail, backlog = LogTail.from_last_lines(path, lines)
+                self._send(sub, "server", backlog, tail.delivered)
+            else:  # from the end of its complete lines: the follower's gap comes bounded, below
+                tail = LogTail.from_last_lines(path, 1)[0]
+            stop = asyncio.Event()
+            task = asyncio.create_task(follow(tail, lambda new: self._fan_out(sub.job_id, "server", new,
+                                                                              tail.delivered), stop))
+            running = self._server_tails[sub.job_id] = _ServerTail(tail, stop, task)
+            task.add_done_callback(lambda _t: self._server_tails.pop(sub.job_id, None))
+            if start is None:
+                return None
+        # The running tail carries on for every follower from where it is: what this one lacks
+        # up to there (the last lines, or from its offset) is read here.
+        end = running.tail.delivered
         if start is None:
-            tail, backlog = LogTail.from_last_lines(path, lines)
-            self._send(sub, "server", backlog, tail.delivered)
-        else:
-            tail = LogTail(path, start)
-        stop = asyncio.Event()
-        task = asyncio.create_task(follow(tail, lambda new: self._fan_out(sub.job_id, "server", new, tail.delivered),
-                                          stop))
-        self._server_tails[sub.job_id] = _ServerTail(tail, stop, task)
-        task.add_done_callback(lambda _t: self._server_tails.pop(sub.job_id, None))
+            self._send(sub, "server", last_lines(path, end, lines), end)
+            return None
+        sub.holding["server"] = []
+        return self._catch_up(sub, "server", lambda at: lines_between(path, at, end, limit=CHUNK_BYTES), start)
+
+    def _catch_up(self, sub: Subscription, target: str, read: Callable[[int], tuple[list[str], int]],
+                  start: int) -> Callable[[], Awaitable[None]]:
+        """What a resumed follower lacks of ``target``'s log from byte ``start``: ``read(at)``
+        gives one bounded part and the offset after it, until no line comes. Each part is an
+        event, sent when the connection has room (a log of many MiB is never one event, nor
+        dropped past the event backlog); then the lines that came meanwhile (``holding``)."""
+        async def rest() -> None:
+            at = start
+            try:
+                while sub.live:
+                    got, until = await asyncio.to_thread(read, at)
+                    if not got:
+                        break
+                    if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
+                        if not sub.connection.closed:
+                            self._push(sub, "job_log", {"job_id": sub.job_id, "target": target, "lines": [
+                                f"[... the rest of {target}'s log from byte {at} skipped: the connection "
+                                f"reads too slowly; get_job_logs has it ...]"]})
+                        break
+                    self._send(sub, target, got, until, direct=True)
+                    at = until
+            finally:
+                self._release_held(sub, target)
+        return rest
+
+    def _read_site(self, sub: Subscription, site: str, start: int, end: int | None) -> Callable[[], Awaitable[None]]:
+        """As ``_catch_up``, the parts read from the site with ``read_log`` (``end``: its stream's
+        start; None: the end of a finished job's log)."""
+        link = self.server.sites.get(site)
+
+        async def rest() -> None:
+            at = start
+            try:
+                while sub.live and link is not None:
+                    args = {"job_id": sub.job_id, "offset": at, **_who(sub)}
+                    if end is not None:
+                        args["end"] = end
+                    try:
+                        reply = await link.link.request("read_log", args, timeout=SITE_REQUEST_TIMEOUT)
+                    except AuthorizationError as exc:
+                        self._send(sub, site, [f"[{_refused(site, exc).message}]"], direct=True)
+                        break
+                    except Exception as exc:
+                        self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"],
+                                   direct=True)
+                        break
+                    got, until = [str(line) for line in reply["lines"]], _offset(reply)
+                    if not got or until is None:
+                        break
+                    if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
+                        if not sub.connection.closed:
+                            self._push(sub, "job_log", {"job_id": sub.job_id, "target": site, "lines": [
+                                f"[... the rest of {site}'s log from byte {at} skipped: the connection "
+                                f"reads too slowly; get_job_logs has it ...]"]})
+                        break
+                    self._send(sub, site, got, until, direct=True)
+                    if end is not None and until >= end:
+                        break
+                    at = until
+            finally:
+                self._release_held(sub, site)
+        return rest
+
+    def _release_held(self, sub: Subscription, target: str) -> None:
+        """The lines (and the end) that came while ``target``'s gap was sent, after it; those the
+        follower has by now (by offset) are not sent again."""
+        held = sub.holding.pop(target, None) or []
+        for entry in held:
+            if entry is None:
+                self._end(sub, target)
+            else:
+                self._send(sub, target, *entry)
 
     async def _follow_site(self, ctx: RequestContext, sub: Subscription, site: str, lines: int, final: bool,
-                           start: int | None) -> None:
+                           start: int | None) -> Callable[[], Awaitable[None]] | None:
         link = self.server.sites.get(site)
         if final and start is not None and link is not None:  # resumed after the job ended: the rest
-            try:
-                rest = await link.link.request("read_log", {"job_id": sub.job_id, "offset": start, **_who(sub)},
-                                               timeout=SITE_REQUEST_TIMEOUT)
-                self._send(sub, site, [str(line) for line in rest["lines"]], rest["offset"])
+            sub.holding[site] = []
+            try:  # the first part here: a site that refuses this follower refuses the whole follow
+                reply = await link.link.request("read_log", {"job_id": sub.job_id, "offset": start, **_who(sub)},
+                                                timeout=SITE_REQUEST_TIMEOUT)
             except AuthorizationError as exc:
+                sub.holding.pop(site, None)
                 raise _refused(site, exc) from None
             except Exception as exc:
-                self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"])
-        elif final or link is None:
+                self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"], direct=True)
+                reply = None
+            self._end(sub, site)
+            got = [str(line) for line in reply["lines"]] if reply else []
+            if not got:
+                self._release_held(sub, site)
+                return None
+            self._send(sub, site, got, _offset(reply), direct=True)
+            return self._read_site(sub, site, _offset(reply) or start, None)
+        if final or link is None:
             # A finished job's log on a site, or a site away: what the site has now, once (get_job_logs).
             # Resumed with the site away: it is asked from the offset when it is back (_site_back).
             if start is None:
                 self._send(sub, site, await self._site_log_now(ctx, sub.job_id, site, lines) if lines else [])
-        else:
-            await self._ask_site(site, sub, lines, start)
-        if final:
-            self._end(sub, site)
+            if final:
+                self._end(sub, site)
+            return None
+        return await self._ask_site(site, sub, lines, start)
 
-    async def _ask_site(self, site: str, sub: Subscription, lines: int, offset: int | None = None) -> None:
-        """Have ``site`` push its log of the job to this follower. Raises RemoteError
+    async def _ask_site(self, site: str, sub: Subscription, lines: int,
+                        offset: int | None = None) -> Callable[[], Awaitable[None]] | None:
+        """Have ``site`` push its log of the job to this follower; resuming, the rest of what it
+        lacks up to the site's stream comes by the callable returned. Raises RemoteError
         (AuthorizationError naming the site) when the site's own policy refuses the follower."""
         link = self.server.sites.get(site)
         if link is None:
-            return
+            return None
         # Pushes that arrive while the site answers wait: its answer (what this follower lacks
         # up to where the site's stream is) goes first; what the follower has is not sent again.
-        held = sub.holding.setdefault(site, [])
+        sub.holding.setdefault(site, [])
         reply = None
         try:
             reply = await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "offset": offset,
@@ -201,22 +301,25 @@ class LogRelay:
         except AuthorizationError as exc:  # not one line of that site's log for this follower
             sub.holding.pop(site, None)
             raise _refused(site, exc) from None
-        finally:  # also when the site did not answer: what came meanwhile, and an end, still go
-            sub.holding.pop(site, None)
-            if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
-                self._send(sub, site, [str(line) for line in reply["lines"]], _offset(reply))
-            for entry in held:
-                if entry is None:
-                    self._end(sub, site)
-                else:
-                    self._send(sub, site, *entry)
+        except BaseException:  # the site did not answer: what came meanwhile, and an end, still go
+            self._release_held(sub, site)
+            raise
+        if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
+            self._send(sub, site, [str(line) for line in reply["lines"]], _offset(reply), direct=True)
+            end, until = _offset({"offset": reply.get("end")}), _offset(reply)
+            if offset is not None and end is not None and until is not None and until < end:
+                return self._read_site(sub, site, until, end)
+        self._release_held(sub, site)
+        return None
 
     async def _site_back(self, site: str) -> None:
         """A site that reconnected pushes nothing yet: ask it again for the logs still followed there,
         from where each follower's log ended (from the end for one that had no line of it yet)."""
         for sub in [s for s in self.subscriptions if s.live and site in s.targets - s.ended]:
             try:  # the site pushes one stream per job however often it is asked
-                await self._ask_site(site, sub, 0, sub.offsets.get(site))
+                rest = await self._ask_site(site, sub, 0, sub.offsets.get(site))
+                if rest is not None:
+                    await rest()
             except RemoteError as exc:  # its policy refuses this follower now: that log ends here for it
                 self._send(sub, site, [f"[{exc.message}: its log is not followed any more]"])
                 self._end(sub, site)
@@ -265,14 +368,17 @@ class LogRelay:
 
     # -- lines in, lines out --------------------------------------------------------------------
 
-    def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None) -> None:
-        """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end."""
-        if target in sub.holding:
+    def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None,
+              direct: bool = False) -> None:
+        """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end.
+        ``direct``: the part of a resumed follower's gap read for it, sent whatever it held (an offset
+        past the log's end restarts from its start) and not held back."""
+        if target in sub.holding and not direct:
             sub.holding[target].append((lines, offset))
             return
         if offset is not None:
             had = sub.offsets.get(target)
-            if had is not None and offset <= had and lines:
+            if had is not None and offset <= had and lines and not direct:
                 return  # it has these lines already (pushed while it resumed, or twice by a site)
             sub.offsets[target] = offset
         if (lines or offset is not None) and sub.live:  # no lines yet: where the log is, for a resume

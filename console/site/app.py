@@ -188,7 +188,7 @@ class Site:
     async def _cmd_read_log(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
         user = Principal(args["user_name"], args["user_org"], args["user_role"])
         self.policy.require(user, Right.VIEW, site_org=self.kit.org, what=self.kit.name)
-        return await asyncio.to_thread(self.log_push.lines_from, args["job_id"], args["offset"])
+        return await asyncio.to_thread(self.log_push.lines_from, args["job_id"], args["offset"], args.get("end"))
 
     async def _cmd_unfollow_log(self, ctx: RequestContext, args: dict[str, Any]) -> bool:
         return await self.log_push.unfollow(args["job_id"])

@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.logtail import LogTail, follow, last_lines, lines_between
+from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_between
 from console.wire.serving import ServedConnection
 
 LOG_FILE = "log.txt"
+#: Bytes of log one answer carries at most (its JSON, escapes included, stays far below the
+#: 1 MiB frame header limit); a larger gap is read on with ``read_log`` from the offset answered.
+REPLY_BYTES = CHUNK_BYTES
 
 
 @dataclass
@@ -44,25 +47,32 @@ class SiteLogPush:
 
     def follow(self, connection: ServedConnection, job_id: str, lines: int,
                offset: int | None = None) -> dict[str, Any] | None:
-        """Push the last ``lines`` lines of the job's log (or, resuming, every line from byte
-        ``offset``), then every new one; the log may not exist yet. When this connection is
-        already pushed that log, the answer is what a resumed follow lacks: the lines from
-        ``offset`` up to where the pushes are (``{"lines", "offset"}``; not resuming: its last
-        ``lines`` lines up to there); else None."""
+        """Push the last ``lines`` lines of the job's log, then every new one; the log may not
+        exist yet. Resuming (``offset``: bytes the follower has), the pushes start where the log's
+        complete lines end now and the answer begins what the follower lacks before that:
+        ``{"lines", "offset", "end"}``, at most ``REPLY_BYTES`` of it (the rest by ``read_log``
+        from ``offset`` up to ``end``; an offset past the log's end reads from its start). When
+        this connection is already pushed that log, not resuming, the answer is its last ``lines``
+        lines up to where the pushes are (``{"lines", "offset"}``); else None."""
         path = self.workspace_of(job_id) / LOG_FILE
         current = self.pushes.get(job_id)
-        if current is not None and current.connection is connection and not current.task.done():
-            # one stream per job serves every follower: a new one gets its last lines, a resumed
-            # one what it lacks, up to where the stream is, in the answer
-            end = current.tail.delivered
+        if current is None or current.connection is not connection or current.task.done():
             if offset is None:
-                return {"lines": last_lines(path, end, lines), "offset": end}
-            gap, until = lines_between(path, offset, end)
-            return {"lines": gap, "offset": until}
+                tail, backlog = LogTail.from_last_lines(path, lines)
+            else:  # from the end: what the follower lacks comes in bounded answers, not as one push
+                tail, backlog = LogTail.from_last_lines(path, 1)[0], []
+            current = self._start(connection, job_id, tail, backlog)
+            if offset is None:
+                return None
+        # one stream per job serves every follower: a new one gets its last lines, a resumed one
+        # what it lacks, up to where the stream is, in the answer
+        end = current.tail.delivered
         if offset is None:
-            tail, backlog = LogTail.from_last_lines(path, lines)
-        else:
-            tail, backlog = LogTail(path, offset), []
+            return {"lines": last_lines(path, end, lines), "offset": end}
+        gap, until = lines_between(path, offset, end, limit=REPLY_BYTES)
+        return {"lines": gap, "offset": until, "end": end}
+
+    def _start(self, connection: ServedConnection, job_id: str, tail: LogTail, backlog: list[str]) -> _Push:
         stop = asyncio.Event()
 
         def send(new: list[str]) -> bool:
@@ -76,12 +86,15 @@ class SiteLogPush:
             send(backlog)
         task = asyncio.create_task(follow(tail, send, stop))
         task.add_done_callback(lambda t: self._forget(job_id, t))
-        self.pushes[job_id] = _Push(connection, stop, task, tail)
-        return None
+        push = self.pushes[job_id] = _Push(connection, stop, task, tail)
+        return push
 
-    def lines_from(self, job_id: str, offset: int) -> dict[str, Any]:
-        """A finished job's log from byte ``offset`` to its end (a follow resumed after the job ended)."""
-        lines, until = lines_between(self.workspace_of(job_id) / LOG_FILE, offset, final=True)
+    def lines_from(self, job_id: str, offset: int, end: int | None = None) -> dict[str, Any]:
+        """The job's log from byte ``offset`` up to ``end`` (default: its end, an unfinished last
+        line included: the job ended), at most ``REPLY_BYTES`` of it: ``{"lines", "offset"}``,
+        asked again from ``offset`` for the rest until no line comes."""
+        lines, until = lines_between(self.workspace_of(job_id) / LOG_FILE, offset, end, final=end is None,
+                                     limit=REPLY_BYTES)
         return {"lines": lines, "offset": until}
 
     def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:

@@ -173,6 +173,17 @@ class ServedConnection:
         self._write(header, body)
         await self.writer.drain()
 
+    async def event_room(self, timeout: float) -> bool:
+        """Wait (up to ``timeout`` seconds) until the unsent events are below half the backlog a
+        ``push_event`` is dropped past: a sender of many events in a row (a resumed log) paces
+        itself here instead of losing them. False when the peer reads too slowly or is gone."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.closed and self.writer.transport.get_write_buffer_size() > MAX_EVENT_BACKLOG // 2:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return not self.closed
+
     def push_event(self, topic: str, data: dict[str, Any]) -> None:
         if self.closed or self.user is None:
             return
