@@ -6,6 +6,7 @@ Real server, real sites, real job child processes; every process started here is
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -510,3 +511,35 @@ def test_sites_and_consoles_refuse_a_revoked_server_certificate(tmp_path: Path) 
         site.kill()
         old_server.stop()
         old_server.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_revoked_site_says_so_once_and_backs_off(tmp_path: Path) -> None:
+    """A site started from a kit that a newer provisioning revoked: the server refuses it at the
+    handshake; the site says why once (not "connected"), and retries with a growing pause."""
+    import yaml
+
+    from console.provision.kits import provision
+
+    project = make_project(tmp_path)
+    project_file = tmp_path / f"{project.name}.yml"
+    data = yaml.safe_load(project_file.read_text())
+    data["participants"] = [p for p in data["participants"] if p["name"] != "site-2"]
+    project_file.write_text(yaml.safe_dump(data))
+    new_prod = Path(provision(project_file, tmp_path / "workspace"))
+    server = ServerProcess(new_prod / "server")
+    site = SiteProcess(project.kit("site-2"))
+    try:
+        server.start()
+        site.start(wait=False)
+        wait_until(lambda: site.stderr.count("no login from the server on that link") >= 4, 30, "four attempts")
+        refusals = re.findall(r"refuses this site('s certificate as revoked| \(its certificate revoked)", site.stderr)
+        assert 1 <= len(refusals) <= 2, site.stderr  # said once (the alert's name may come through once)
+        assert "connected to the server" not in site.stderr
+        pauses = [float(p) for p in re.findall(r"retrying in ([0-9.]+) s", site.stderr)]
+        assert pauses[:4] == sorted(pauses[:4]) and pauses[3] > pauses[0], pauses  # growing
+    finally:
+        site.stop()
+        site.kill()
+        server.stop()
+        server.kill()

@@ -36,6 +36,9 @@ StateListener = Callable[[bool], None]
 
 #: Answer timeout of a plain request; transfers wait for their data, then this long.
 DEFAULT_REQUEST_TIMEOUT = 60.0
+#: The largest answer streamed as JSON (``"json": true``: list_jobs over many thousand jobs is a few
+#: MB). A peer that sends more is dropped: it would otherwise grow this process without bound.
+MAX_JSON_ANSWER_BYTES = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,38 @@ def _tls_refusal(exc: BaseException) -> AuthenticationError:
         if key in text:
             return AuthenticationError(f"{message} ({text})")
     return AuthenticationError(f"the TLS connection was refused: {text}")
+
+
+def min_size(announced: Any) -> int:
+    """The most a JSON answer may hold: what its head announced, never over the cap."""
+    if isinstance(announced, int) and not isinstance(announced, bool):
+        return max(0, min(announced, MAX_JSON_ANSWER_BYTES))
+    return MAX_JSON_ANSWER_BYTES
+
+
+def _login_info(data: Any) -> LoginInfo:
+    """The login answer read strictly: a field of the wrong shape raises (TypeError/ValueError)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"an object was expected, not {type(data).__name__}")
+    user = data.get("user") or {}
+    rights = data.get("rights") or {}
+    if not isinstance(user, dict) or not isinstance(rights, dict):
+        raise TypeError("'user' and 'rights' must be objects")
+
+    def text(value: Any, name: str) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"{name!r} must be text")
+        return value
+
+    started = data.get("server_start_time", 0.0)
+    if isinstance(started, bool) or not isinstance(started, int | float):
+        raise TypeError("'server_start_time' must be a number")
+    return LoginInfo(
+        server=text(data.get("server", ""), "server"), project=text(data.get("project", ""), "project"),
+        user=text(user.get("name", ""), "user.name"), org=text(user.get("org", ""), "user.org"),
+        role=text(user.get("role") or "", "user.role"), server_start_time=float(started),
+        rights={k: v for k, v in rights.items() if isinstance(k, str) and isinstance(v, str)},
+    )
 
 
 class _Pending:
@@ -208,13 +243,12 @@ class AsyncClient:
         except BaseException:
             await self._drop_connection()
             raise
-        user = data.get("user", {})
-        self.login_info = LoginInfo(
-            server=data.get("server", ""), project=data.get("project", ""), user=user.get("name", ""),
-            org=user.get("org", ""), role=user.get("role", ""),
-            server_start_time=float(data.get("server_start_time", 0.0)),
-            rights={k: v for k, v in (data.get("rights") or {}).items() if isinstance(v, str)},
-        )
+        try:
+            self.login_info = _login_info(data)
+        except (TypeError, ValueError, AttributeError) as exc:
+            await self._drop_connection()
+            raise NoConnection(f"the server's answer to login is malformed ({exc}): is this a flare-console "
+                               "server?") from None
         self._notify_state(True)
         return self.login_info
 
@@ -251,7 +285,8 @@ class AsyncClient:
             self._farewell = NoConnection(f"the server dropped the connection: {error.get('type', 'error')}: "
                                           f"{error.get('message', 'no reason given')}")
             return
-        pending = self._pending.get(header.get("id"))  # type: ignore[arg-type]
+        request_id = header.get("id")
+        pending = self._pending.get(request_id) if isinstance(request_id, int) else None
         if pending is None:
             return
         if kind == "res":
@@ -260,13 +295,13 @@ class AsyncClient:
             if not pending.future.done():
                 pending.future.set_result(frame)
             if not header.get("stream") or not header.get("ok"):
-                self._pending.pop(header["id"], None)
+                self._pending.pop(request_id, None)
         elif kind == "data" and pending.chunks is not None:
             pending.chunks.put_nowait(frame.body)
         elif kind == "end" and pending.chunks is not None:
             error = header.get("error")
             pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
-            self._pending.pop(header["id"], None)
+            self._pending.pop(request_id, None)
 
     def _fail_pending(self, reason: BaseException) -> None:
         error = NoConnection(f"connection to the server lost: {reason}")
@@ -317,6 +352,8 @@ class AsyncClient:
             raise
         except TimeoutError:
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
+        except NoConnection:
+            raise  # already says what was lost
         except (OSError, ConnectionError) as exc:
             raise NoConnection(f"connection to the server lost: {exc}") from exc
         finally:
@@ -328,22 +365,31 @@ class AsyncClient:
         if not header.get("ok"):
             raise exception_for(RemoteError.from_wire(header.get("error")))
         if header.get("json"):
-            return await self._read_json_stream(cmd, pending, timeout or self.request_timeout)
+            return await self._read_json_stream(cmd, pending, timeout or self.request_timeout, header.get("size"))
         if streamed:
             return header.get("data"), pending
         return header.get("data")
 
-    async def _read_json_stream(self, cmd: str, pending: _Pending, timeout: float) -> Any:
+    async def _read_json_stream(self, cmd: str, pending: _Pending, timeout: float, announced: Any) -> Any:
         assert pending.chunks is not None
         parts: list[bytes] = []
+        received = 0
         try:
             while (chunk := await asyncio.wait_for(pending.chunks.get(), timeout)) is not None:
                 if isinstance(chunk, BaseException):
                     raise chunk
+                received += len(chunk)
+                if received > MAX_JSON_ANSWER_BYTES or (isinstance(announced, int) and received > announced):
+                    await self._drop_connection()  # what it sends next would only be queued again
+                    raise NoConnection(f"the answer to {cmd} grew past {min_size(announced):,} bytes: the peer "
+                                       "is broken or hostile, so the connection was dropped")
                 parts.append(chunk)
         except TimeoutError:
             raise NoConnection(f"the answer to {cmd} stopped arriving for {timeout:g} s") from None
-        return safe_json.loads(b"".join(parts))
+        try:
+            return safe_json.loads(b"".join(parts))
+        except ValueError as exc:
+            raise NoConnection(f"the answer to {cmd} is not valid JSON ({exc})") from None
 
     async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
         assert self._writer is not None

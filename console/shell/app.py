@@ -39,7 +39,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
 from console.shell.refresher import CompletionRefresher
-from console.shell.safe_text import visible
+from console.shell.safe_text import visible, visible_line
 from console.shell.terminal import quiet_input, take_typeahead
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
@@ -69,8 +69,9 @@ class InteractiveShell:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._typeahead = ""  # keys typed before a pager opened: the next prompt's text
         self._queued: list[str] = []  # whole lines typed then: run before the next prompt
-        self.user = backend.user
-        self.server = backend.server
+        # Names from the server's login answer: shown, never interpreted by the terminal.
+        self.user = visible_line(backend.user)
+        self.server = visible_line(backend.server)
         self.prompt = PromptSession(
             history=self._history(),
             completer=ShellCompleter(lambda: self.refresher.data, self.theme_names,

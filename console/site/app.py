@@ -54,6 +54,8 @@ class Site:
         self._stop = asyncio.Event()
         self.restart_requested = False
         self._ssl = client_context(kit.tls.cert, kit.tls.key, kit.tls.ca, kit.tls.crl)
+        self._welcomed = False  # the server logged in on the current link
+        self._refused: str | None = None  # the last reason the server gave no login, logged once
         policy_path = kit.root / "local" / "authorization.json"
         # The site's own copy of the policy: its operator may be stricter than the server (no byoc).
         self.policy = Policy.load(policy_path) if policy_path.exists() else Policy.load_default()
@@ -65,6 +67,9 @@ class Site:
         if peer.role or peer.cn != self.kit.server_identity:
             raise RemoteError(ErrorType.AUTHENTICATION, f"{peer.cn!r} is not this project's server")
         connection.user = User(peer.cn, peer.org, "server")
+        self._welcomed = True
+        self._refused = None
+        log.info("connected to the server at %s:%s", self.kit.host, self.kit.fed_learn_port)
         return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status()}
 
     def authorize(self, connection: ServedConnection, spec: Any) -> None:
@@ -85,8 +90,10 @@ class Site:
                 log.info("server %s:%s not reachable (%s); retrying in %.1f s", self.kit.host,
                          self.kit.fed_learn_port, exc, delay)
             else:
-                delay = 0.2
-                await self._serve(reader, writer)
+                if await self._serve(reader, writer):
+                    delay = 0.2  # it was a working link: the next drop is retried quickly
+                else:
+                    log.info("no login from the server on that link; retrying in %.1f s", delay)
             if self._stop.is_set():
                 break
             try:
@@ -95,9 +102,10 @@ class Site:
                 pass
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve the server on one link until it drops; whether the server logged in on it."""
         connection = ServedConnection(reader, writer, self)
-        log.info("connected to the server at %s:%s", self.kit.host, self.kit.fed_learn_port)
+        self._welcomed = False
         self.last_heard = time.monotonic()
         serving = asyncio.create_task(connection.serve())
         stopping = asyncio.create_task(self._stop.wait())
@@ -114,7 +122,25 @@ class Site:
             stopping.cancel()
             await connection.close()
             await asyncio.gather(serving, return_exceptions=True)
-        log.info("disconnected from the server")
+        if self._welcomed:
+            log.info("disconnected from the server")
+        else:
+            self._not_welcomed(connection.lost_by)
+        return self._welcomed
+
+    def _not_welcomed(self, why: BaseException | None) -> None:
+        """The server closed the link before logging in: said once per reason, not at every retry."""
+        # TLS 1.3 checks a client's certificate after the client's side of the handshake is done, so
+        # a refusal usually arrives as a bare reset: the alert's name is there only now and then.
+        if "CERTIFICATE_REVOKED" in str(why):
+            reason = ("the server refuses this site's certificate as revoked: a newer provisioning replaced "
+                      "this kit (or removed the site); start the site from its latest kit")
+        else:
+            reason = ("the server closed the connection before logging in: it refuses this site (its certificate "
+                      "revoked by a newer provisioning, or the site disabled); the server's log says which")
+        if reason != self._refused:
+            self._refused = reason
+            log.error("%s; retrying with a growing pause, at most every %.0f s", reason, MAX_BACKOFF_SECONDS)
 
     def request_stop(self, restart: bool = False) -> None:
         self.restart_requested = self.restart_requested or restart

@@ -155,6 +155,7 @@ class ServedConnection:
         self.peer_cert_der: bytes | None = ssl_object.getpeercert(binary_form=True) if ssl_object else None
         self.user: User | None = None
         self.refusal: str | None = None  # set by a host that will refuse this peer at login
+        self.lost_by: BaseException | None = None  # why the link broke, when it did (a TLS alert, say)
         self.command_timeout: float | None = None
         self._uploads: dict[int, _Upload] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -205,6 +206,7 @@ class ServedConnection:
             log.warning("dropping %s (%s): %s", self.peer, self.identity.cn, exc)
             await self._send_quietly({"k": "error", "error": {"type": "ProtocolError", "message": str(exc)}})
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+            self.lost_by = exc
             log.info("connection from %s (%s) lost: %s", self.peer, self.identity.cn, exc)
         finally:
             await self.close()

@@ -1,0 +1,72 @@
+"""A hostile server on a project's admin port, for tests of what a console does with its answers.
+
+It holds the project's real server certificate (a stolen key, or a bug on the server), speaks our
+frames, answers ``login`` with whatever the test gives and every other request with an empty
+list, or with a JSON answer that never ends (``flood``). Runs in a thread with its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from console.wire.frames import encode_frame, read_frame
+from console.wire.kit import ServerKit
+from console.wire.tls import server_context
+
+
+@contextlib.contextmanager
+def hostile_server(server_kit: Path, login: Any, flood: bool = False) -> Iterator[None]:
+    kit = ServerKit.load(server_kit)
+    ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
+    ready, stop = threading.Event(), None
+    loop = asyncio.new_event_loop()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while (frame := await read_frame(reader)) is not None:
+                request_id, cmd = frame.header.get("id"), frame.header.get("cmd")
+                if cmd == "login":
+                    writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "data": login}))
+                elif flood:
+                    writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "stream": True,
+                                               "json": True, "size": 1 << 40}))
+                    chunk = b" " * (1 << 20)
+                    for _ in range(4096):  # 4 GiB unless the console hangs up first
+                        writer.write(encode_frame({"k": "data", "id": request_id}, chunk))
+                        await writer.drain()
+                else:
+                    writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "data": []}))
+                await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        listener = await asyncio.start_server(serve, kit.host, kit.admin_port, ssl=ctx)
+        ready.set()
+        await stop.wait()
+        listener.close()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10), "the hostile server did not start"
+        yield
+    finally:
+        loop.call_soon_threadsafe(lambda: stop.set() if stop else None)
+        thread.join(10)
+
+
+def login_answer(**changes: Any) -> dict[str, Any]:
+    """A well-formed login answer, with ``changes`` applied (``user`` replaced whole)."""
+    answer = {"protocol": 1, "server": "server", "project": "test_project",
+              "user": {"name": "admin@example.com", "org": "example", "role": "project_admin"},
+              "rights": {}, "server_start_time": 1.0}
+    answer.update(changes)
+    return json.loads(json.dumps(answer))
