@@ -24,14 +24,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.api.errors import AuthorizationError
 from console.commands import Right
 from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_between
-from console.server.authz import principal
 from console.server.handlers import handles
+from console.server.log_follows import Part, Subscription, offset_of, refused, resume_offsets, who
 from console.server.runner import site_apps
 from console.server.status import JobStatus
 from console.server.system_commands import require_on_target
@@ -49,24 +50,6 @@ SITE_REQUEST_TIMEOUT = 10.0
 #: Seconds a resumed follower's gap waits for its connection to have room for the next part
 #: before the rest of it is skipped (with a line saying so).
 CATCH_UP_STALL_SECONDS = 30.0
-
-
-@dataclass(eq=False)
-class Subscription:
-    connection: ServedConnection
-    job_id: str
-    targets: set[str]
-    ended: set[str] = field(default_factory=set)
-    #: target -> bytes of its log up to the last line sent (resume and de-duplication)
-    offsets: dict[str, int] = field(default_factory=dict)
-    #: target -> lines pushed (None: the log's end) while a site is asked for what this follower lacks
-    holding: dict[str, list[tuple[list[str], int | None] | None]] = field(default_factory=dict)
-    #: events held until every target has accepted the follow (a refusal sends none of them)
-    pending: list[tuple[str, dict[str, Any]]] | None = field(default_factory=list)
-
-    @property
-    def live(self) -> bool:
-        return not self.connection.closed
 
 
 @dataclass
@@ -154,8 +137,7 @@ class LogRelay:
                 start = tail.delivered
             sub.holding["server"] = []
             self._end(sub, "server")
-            return self._catch_up(sub, "server", lambda at: lines_between(path, at, final=True, limit=CHUNK_BYTES),
-                                  start)
+            return self._catch_up(sub, "server", self._read_file(path, None, True), start)
         if running is None:
             if start is None:
                 tail, backlog = LogTail.from_last_lines(path, lines)
@@ -176,70 +158,53 @@ class LogRelay:
             self._send(sub, "server", last_lines(path, end, lines), end)
             return None
         sub.holding["server"] = []
-        return self._catch_up(sub, "server", lambda at: lines_between(path, at, end, limit=CHUNK_BYTES), start)
+        return self._catch_up(sub, "server", self._read_file(path, end, False), start)
 
-    def _catch_up(self, sub: Subscription, target: str, read: Callable[[int], tuple[list[str], int]],
+    def _catch_up(self, sub: Subscription, target: str, read: Callable[[int], Awaitable[Part | None]],
                   start: int) -> Callable[[], Awaitable[None]]:
-        """What a resumed follower lacks of ``target``'s log from byte ``start``: ``read(at)``
+        """What a resumed follower lacks of ``target``'s log from byte ``start``: ``await read(at)``
         gives one bounded part and the offset after it, until no line comes. Each part is an
         event, sent when the connection has room (a log of many MiB is never one event, nor
         dropped past the event backlog); then the lines that came meanwhile (``holding``)."""
         async def rest() -> None:
             at = start
             try:
-                while sub.live:
-                    got, until = await asyncio.to_thread(read, at)
-                    if not got:
-                        break
+                while sub.live and (part := await read(at)) is not None and part[0] and part[1] != at:
                     if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
-                        if not sub.connection.closed:
-                            self._push(sub, "job_log", {"job_id": sub.job_id, "target": target, "lines": [
-                                f"[... the rest of {target}'s log from byte {at} skipped: the connection "
-                                f"reads too slowly; get_job_logs has it ...]"]})
+                        self._push(sub, "job_log", {"job_id": sub.job_id, "target": target, "lines": [
+                            f"[... the rest of {target}'s log from byte {at} skipped: the connection "
+                            f"reads too slowly; get_job_logs has it ...]"]})
                         break
-                    self._send(sub, target, got, until, direct=True)
-                    at = until
+                    self._send(sub, target, *part, direct=True)
+                    at = part[1]
             finally:
                 self._release_held(sub, target)
         return rest
 
-    def _read_site(self, sub: Subscription, site: str, start: int, end: int | None) -> Callable[[], Awaitable[None]]:
-        """As ``_catch_up``, the parts read from the site with ``read_log`` (``end``: its stream's
-        start; None: the end of a finished job's log)."""
+    def _read_file(self, path: Path, end: int | None, final: bool) -> Callable[[int], Awaitable[Part | None]]:
+        async def read(at: int) -> Part | None:
+            return await asyncio.to_thread(lines_between, path, at, end, final, CHUNK_BYTES)
+        return read
+
+    def _read_site(self, sub: Subscription, site: str, end: int | None) -> Callable[[int], Awaitable[Part | None]]:
+        """Parts of a site's log by ``read_log`` (``end``: where its stream starts; None: a
+        finished job's log to its end); a refusal or failure is a line in the stream, and the end."""
         link = self.server.sites.get(site)
 
-        async def rest() -> None:
-            at = start
+        async def read(at: int) -> Part | None:
+            if link is None or (end is not None and at >= end):
+                return None
+            args = {"job_id": sub.job_id, "offset": at, **who(sub), **({} if end is None else {"end": end})}
             try:
-                while sub.live and link is not None:
-                    args = {"job_id": sub.job_id, "offset": at, **_who(sub)}
-                    if end is not None:
-                        args["end"] = end
-                    try:
-                        reply = await link.link.request("read_log", args, timeout=SITE_REQUEST_TIMEOUT)
-                    except AuthorizationError as exc:
-                        self._send(sub, site, [f"[{_refused(site, exc).message}]"], direct=True)
-                        break
-                    except Exception as exc:
-                        self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"],
-                                   direct=True)
-                        break
-                    got, until = [str(line) for line in reply["lines"]], _offset(reply)
-                    if not got or until is None:
-                        break
-                    if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
-                        if not sub.connection.closed:
-                            self._push(sub, "job_log", {"job_id": sub.job_id, "target": site, "lines": [
-                                f"[... the rest of {site}'s log from byte {at} skipped: the connection "
-                                f"reads too slowly; get_job_logs has it ...]"]})
-                        break
-                    self._send(sub, site, got, until, direct=True)
-                    if end is not None and until >= end:
-                        break
-                    at = until
-            finally:
-                self._release_held(sub, site)
-        return rest
+                reply = await link.link.request("read_log", args, timeout=SITE_REQUEST_TIMEOUT)
+            except Exception as exc:
+                why = refused(site, exc).message if isinstance(exc, AuthorizationError) else \
+                    f"{site}: the rest of its log cannot be read now: {exc}"
+                self._send(sub, site, [f"[{why}]"], direct=True)
+                return None
+            until = offset_of(reply)
+            return None if until is None else ([str(line) for line in reply["lines"]], until)
+        return read
 
     def _release_held(self, sub: Subscription, target: str) -> None:
         """The lines (and the end) that came while ``target``'s gap was sent, after it; those the
@@ -257,11 +222,11 @@ class LogRelay:
         if final and start is not None and link is not None:  # resumed after the job ended: the rest
             sub.holding[site] = []
             try:  # the first part here: a site that refuses this follower refuses the whole follow
-                reply = await link.link.request("read_log", {"job_id": sub.job_id, "offset": start, **_who(sub)},
+                reply = await link.link.request("read_log", {"job_id": sub.job_id, "offset": start, **who(sub)},
                                                 timeout=SITE_REQUEST_TIMEOUT)
             except AuthorizationError as exc:
                 sub.holding.pop(site, None)
-                raise _refused(site, exc) from None
+                raise refused(site, exc) from None
             except Exception as exc:
                 self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"], direct=True)
                 reply = None
@@ -270,8 +235,8 @@ class LogRelay:
             if not got:
                 self._release_held(sub, site)
                 return None
-            self._send(sub, site, got, _offset(reply), direct=True)
-            return self._read_site(sub, site, _offset(reply) or start, None)
+            self._send(sub, site, got, offset_of(reply), direct=True)
+            return self._catch_up(sub, site, self._read_site(sub, site, None), offset_of(reply) or start)
         if final or link is None:
             # A finished job's log on a site, or a site away: what the site has now, once (get_job_logs).
             # Resumed with the site away: it is asked from the offset when it is back (_site_back).
@@ -296,19 +261,19 @@ class LogRelay:
         reply = None
         try:
             reply = await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "offset": offset,
-                                                           **_who(sub)}, timeout=SITE_REQUEST_TIMEOUT)
+                                                           **who(sub)}, timeout=SITE_REQUEST_TIMEOUT)
             self._site_streams.add((sub.job_id, site))
         except AuthorizationError as exc:  # not one line of that site's log for this follower
             sub.holding.pop(site, None)
-            raise _refused(site, exc) from None
+            raise refused(site, exc) from None
         except BaseException:  # the site did not answer: what came meanwhile, and an end, still go
             self._release_held(sub, site)
             raise
         if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
-            self._send(sub, site, [str(line) for line in reply["lines"]], _offset(reply), direct=True)
-            end, until = _offset({"offset": reply.get("end")}), _offset(reply)
+            self._send(sub, site, [str(line) for line in reply["lines"]], offset_of(reply), direct=True)
+            end, until = offset_of({"offset": reply.get("end")}), offset_of(reply)
             if offset is not None and end is not None and until is not None and until < end:
-                return self._read_site(sub, site, until, end)
+                return self._catch_up(sub, site, self._read_site(sub, site, end), until)
         self._release_held(sub, site)
         return None
 
@@ -332,7 +297,7 @@ class LogRelay:
         try:
             text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, Right.VIEW, job_id)
         except AuthorizationError as exc:
-            raise _refused(site, exc) from None
+            raise refused(site, exc) from None
         except Exception as exc:  # the site is away or has no log: say so in the stream
             return [f"[{site}: its log cannot be read now: {exc}]"]
         return text.splitlines()
@@ -424,7 +389,7 @@ class LogRelay:
             return
         if topic == "job_log" and isinstance(data.get("lines"), list):
             lines = [str(line) for line in data["lines"]]
-            if not self._fan_out(job_id, site, lines, _offset(data)) and (job_id, site) in self._site_streams:
+            if not self._fan_out(job_id, site, lines, offset_of(data)) and (job_id, site) in self._site_streams:
                 asyncio.get_running_loop().create_task(self._release(job_id))
         elif topic == "job_log_end":
             self._site_streams.discard((job_id, site))
@@ -451,47 +416,11 @@ class LogRelay:
         self._site_streams = {st for st in self._site_streams if st[0] != job_id}
 
 
-def _offset(data: dict[str, Any]) -> int | None:
-    at = data.get("offset")
-    return at if isinstance(at, int) and not isinstance(at, bool) and at >= 0 else None
-
-
-def _refused(site: str, exc: Exception) -> RemoteError:
-    return RemoteError(ErrorType.AUTHORIZATION, f"{site}'s own policy refuses: {exc}")
-
-
-def _who(sub: Subscription) -> dict[str, str]:
-    user = principal(sub.connection)
-    return {"user_name": user.name, "user_org": user.org, "user_role": user.role}
-
-
-#: Digits an offset may have at most: a log of 10**18 bytes is beyond any disk.
-MAX_OFFSET_DIGITS = 18
-
-
-def _resume_offsets(words: list[str] | None) -> dict[str, int]:
-    """``["server=1234", "site-1=0"]`` as ``{target: offset}``. Raises RemoteError
-    (InvalidArgumentError naming the entry) for an entry that is not TARGET=OFFSET with an
-    offset of ASCII digits (at most ``MAX_OFFSET_DIGITS``): ``str.isdigit`` also takes
-    Unicode digits ("²", "١٢"), and ``int`` refuses strings past 4300 digits."""
-    offsets: dict[str, int] = {}
-    for word in words or []:
-        name, sep, number = str(word).rpartition("=")
-        if (not sep or not name or not number or len(number) > MAX_OFFSET_DIGITS
-                or not (number.isascii() and number.isdigit())):
-            shown = repr(word) if len(str(word)) <= 60 else repr(str(word)[:60]) + f" ({len(str(word))} characters)"
-            raise RemoteError(ErrorType.INVALID_ARGUMENT,
-                              f"follow: resume entry {shown} is not TARGET=OFFSET (OFFSET: a byte offset, "
-                              f"1 to {MAX_OFFSET_DIGITS} ASCII digits)")
-        offsets[name] = int(number)
-    return offsets
-
-
 @handles("follow")
 async def follow_handler(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     job_id = ctx.server.store.resolve(args["job_id"])
     return await ctx.server.log_relay.subscribe(ctx, job_id, args["target"] or "server", args["lines"],
-                                                _resume_offsets(args.get("resume")))
+                                                resume_offsets(args.get("resume")))
 
 
 @handles("unfollow")
