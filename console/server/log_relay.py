@@ -14,7 +14,10 @@ fanned out here: one stream per job and target, however many sessions follow it.
 
 Pushed only to the sessions that follow (never to everyone, as job events are); a session
 that reads too slowly loses lines rather than holding the server's memory (its events are
-dropped past the connection's backlog, see ``ServedConnection.push_event``). Owns no job
+dropped past the connection's backlog, see ``ServedConnection.push_event``); what a resumed
+follow lacks comes in parts of at most ``CHUNK_BYTES`` of log, each sent when the connection
+has room. A site's own policy may refuse a follower: then nothing of that follow is sent or
+kept (``Subscription.pending``). Owns no job
 and no site state: it reads the runner's and the site registry's.
 """
 
