@@ -111,6 +111,9 @@ class LogRelay:
         # a resumed follow lacks beyond those is read and sent once all have: in bounded events,
         # paced by the connection, while that target's new lines wait (``holding``).
         rests: list[Callable[[], Awaitable[None]]] = []
+        for name in targets:  # a site's pushes (another follower's stream) wait for its own answer
+            if name != "server":
+                sub.holding[name] = []
         try:
             for name in targets:
                 if name == "server":
@@ -171,6 +174,8 @@ class LogRelay:
         dropped past the event backlog); then the lines that came meanwhile (``holding``)."""
         async def rest() -> None:
             at = start
+            if target == "server":  # the gap from its offset (past the log's end: from its start)
+                sub.offsets.pop(target, None)
             try:
                 while sub.live and (part := await read(at)) is not None and part[0] and part[1] != at:
                     if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
@@ -238,6 +243,7 @@ class LogRelay:
             if not got:
                 self._release_held(sub, site)
                 return None
+            sub.offsets.pop(site, None)  # the gap from its offset (past the log's end: from its start)
             self._send(sub, site, got, offset_of(reply), direct=True)
             return self._catch_up(sub, site, self._read_site(sub, site, None), offset_of(reply) or start)
         if final or link is None:
@@ -247,6 +253,7 @@ class LogRelay:
                 self._send(sub, site, await self._site_log_now(ctx, sub.job_id, site, lines) if lines else [])
             if final:
                 self._end(sub, site)
+            self._release_held(sub, site)
             return None
         return await self._ask_site(site, sub, lines, start)
 
@@ -273,6 +280,8 @@ class LogRelay:
             self._release_held(sub, site)
             raise
         if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
+            if offset is not None:  # the gap from its offset (past the log's end: from its start)
+                sub.offsets.pop(site, None)
             self._send(sub, site, [str(line) for line in reply["lines"]], offset_of(reply), direct=True)
             end, until = offset_of({"offset": reply.get("end")}), offset_of(reply)
             if offset is not None and end is not None and until is not None and until < end:
@@ -339,14 +348,14 @@ class LogRelay:
     def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None,
               direct: bool = False) -> None:
         """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end.
-        ``direct``: the part of a resumed follower's gap read for it, sent whatever it held (an offset
-        past the log's end restarts from its start) and not held back."""
+        ``direct``: read for this follower (its last lines, a part of its gap): not held back while
+        other pushes of ``target`` wait; lines it has already (by offset) are never sent again."""
         if target in sub.holding and not direct:
             sub.holding[target].append((lines, offset))
             return
         if offset is not None:
             had = sub.offsets.get(target)
-            if had is not None and offset <= had and lines and not direct:
+            if had is not None and offset <= had and lines:
                 return  # it has these lines already (pushed while it resumed, or twice by a site)
             sub.offsets[target] = offset
         if (lines or offset is not None) and sub.live:  # no lines yet: where the log is, for a resume
