@@ -230,9 +230,10 @@ class InteractiveShell:
 
     async def run_line(self, line: str) -> bool:
         """Run every command of a line (or a paste of lines), in order; False when the shell should end."""
-        for command in split_commands(line):
-            if not await self._run_one(command):
-                return False
+        with quiet_input():  # keys typed meanwhile wait, unechoed, for the next prompt (also after an error)
+            for command in split_commands(line):
+                if not await self._run_one(command):
+                    return False
         return True
 
     async def _run_one(self, line: str) -> bool:
