@@ -113,11 +113,16 @@ def test_follow_streams_while_typing_and_unfollow_stops_it(shell: pexpect.spawn,
     shell.send("bs\r")  # the half-typed line survived the lines printed above it
     shell.expect_exact("live-job")
     shell.expect(PROMPT)
+    shell.send(f"monitor_job {job_id[:8]}\r")  # a followed log does not keep its status from being monitored
+    shell.expect_exact("in the background")
+    shell.expect(PROMPT)
     shell.send("monitors\r")
-    shell.expect_exact("log: all")
+    shell.expect(re.compile(r"(log: all[^\n]*\n[^\n]*status|status[^\n]*\n[^\n]*log: all)"))
     shell.expect(PROMPT)
     shell.send(f"unfollow {job_id[:6]}\r")
     shell.expect_exact("stopped following 1 log")
+    shell.expect(PROMPT)
+    shell.send(f"unmonitor {job_id[:6]}\r")
     shell.expect(PROMPT)
     shell.send("monitors\r")
     shell.expect_exact("no monitors running")

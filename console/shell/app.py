@@ -240,7 +240,7 @@ class InteractiveShell:
         early = self.early.take(line)  # sent when Enter was pressed (EarlySend)
         try:
             line, sink = split_sink(line)
-            parsed = parse_command(line)
+            parsed = parse_command(line, self.backend.engine)
         except UsageError as exc:
             self.emit(str(exc), "class:error")
             return True
