@@ -172,7 +172,7 @@ def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False
         return _console_on(admin_kit, f"server and {', '.join(SITES)} are up. Jobs ready to submit: "
                            f"{', '.join(staged)}", "try: submit_job hello-numpy   then: monitor_job <Tab>   "
                            "help lists every command", "a model that learns: submit_job hello-digits   (10 rounds "
-                           "on 8x8 digits; accuracy in show_stats and get_job_meta)", demo=True)
+                           "on 8x8 digits; accuracy per round: plot <job>, or get_job_meta)", demo=True)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

@@ -124,3 +124,19 @@ def test_help_and_completion_follow_the_connected_engine() -> None:
     with pytest.raises(CommandFailed, match=f"{flare_only[0]} is not available on the flare-console server"):
         help_text(Engine.OURS, flare_only[0])
     assert help_text(Engine.NVFLARE, flare_only[0]).startswith(f"usage: {flare_only[0]}")
+
+
+def test_a_command_of_the_other_engine_is_refused_as_such_before_its_arguments() -> None:
+    """On our server a FLARE-only command without its argument says 'not available', not
+    'JOB_ID is missing'; a misspelling suggests only commands this engine offers."""
+    from console.shell.parse import UsageError, parse_command
+
+    flare_only = next(n for n, s in sorted(CATALOG.items()) if s.engines == {Engine.NVFLARE} and s.params)
+    with pytest.raises(UsageError, match=f"{flare_only} is not available on the flare-console server"):
+        parse_command(flare_only, Engine.OURS)
+    with pytest.raises(UsageError) as ours:
+        parse_command("lisx_jobs", Engine.OURS)
+    assert "list_jobs" in str(ours.value)
+    for name, spec in CATALOG.items():
+        if not spec.supports(Engine.OURS):
+            assert name not in str(ours.value), str(ours.value)

@@ -236,6 +236,7 @@ def test_executor_that_cannot_be_loaded_says_why(session, sites, project, tmp_pa
         for site in failed:
             errors = " ".join(meta["job_errors"][site])
             assert re.search(cause, errors) and "lost" not in errors, errors
+            assert not errors.startswith(f"{site}: "), errors  # filed under the site: not named twice
             assert "log.txt" in errors
             log = (project.kit(site) / job_id / "log.txt").read_text()
             assert re.search(cause, log), log

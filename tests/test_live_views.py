@@ -18,7 +18,7 @@ from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
 from conftest import ADMIN, Project, ServerProcess, SiteProcess, make_project, wait_until
-from jobs import numpy_job
+from jobs import numpy_job, waiting_for_sites
 
 #: A trainer that writes a log line per round and reports metrics that change by round.
 LOGGING_TRAINER = '''
@@ -113,11 +113,16 @@ def test_follow_streams_while_typing_and_unfollow_stops_it(shell: pexpect.spawn,
     shell.send("bs\r")  # the half-typed line survived the lines printed above it
     shell.expect_exact("live-job")
     shell.expect(PROMPT)
+    shell.send(f"monitor_job {job_id[:8]}\r")  # a followed log does not keep its status from being monitored
+    shell.expect_exact("in the background")
+    shell.expect(PROMPT)
     shell.send("monitors\r")
-    shell.expect_exact("log: all")
+    shell.expect(re.compile(r"(log: all[^\n]*\n[^\n]*status|status[^\n]*\n[^\n]*log: all)"))
     shell.expect(PROMPT)
     shell.send(f"unfollow {job_id[:6]}\r")
     shell.expect_exact("stopped following 1 log")
+    shell.expect(PROMPT)
+    shell.send(f"unmonitor {job_id[:6]}\r")
     shell.expect(PROMPT)
     shell.send("monitors\r")
     shell.expect_exact("no monitors running")
@@ -361,3 +366,34 @@ def test_plot_in_colour_reaches_the_terminal_as_colour(project, session, tmp_pat
         child.expect(pexpect.EOF)
     finally:
         child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_top_keeps_the_selected_job_in_view_on_a_short_terminal(project, session, tmp_path: Path) -> None:
+    """More jobs than rows: moving down scrolls, so the selected job (the one 'a' would abort)
+    and its details are always on the screen."""
+    folder = waiting_for_sites(tmp_path)  # queued for sites that never come: they stay listed
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["deploy_map"] = {"app": ["server", "site-8", "site-9"]}  # not this federation's sites
+    (folder / "meta.json").write_text(json.dumps(meta))
+    ids = [session.submit_job(str(folder)) for _ in range(14)]
+    shell = spawn_shell(project, tmp_path, dimensions=(16, 120))
+    try:
+        shell.expect(PROMPT)
+        screen = Screen(shell, 16, 120)
+        shell.send("top\r")
+        screen.wait_for(rf"{ids[-1][:8]} +needs-sites +SUBMITTED")  # newest first
+        assert ids[0][:8] not in screen.text  # the oldest is below the fold
+        shell.send("\x1b[B" * 13)  # Down to the oldest
+        screen.wait_for(rf"{ids[0][:8]} +needs-sites +SUBMITTED")
+        shell.send("\r")
+        screen.wait_for(rf"Details of {ids[0]}")
+        shell.send("q")
+        shell.expect(PROMPT)
+        shell.send("bye\r")
+        shell.expect(pexpect.EOF)
+    finally:
+        for job_id in ids:
+            session.abort_job(job_id)
+        if shell.isalive():
+            shell.terminate(force=True)

@@ -253,3 +253,33 @@ def test_lost_connection_is_shown_and_monitors_resume(shell: pexpect.spawn, serv
     shell.expect_exact(f"{job_id[:8]}  hello-server  FINISHED:ABANDONED")
     shell.send("bye\r")
     shell.expect(pexpect.EOF)
+
+
+def test_tab_on_an_open_single_entry_menu_and_keys_typed_after_an_error(server, project, tmp_path: Path) -> None:
+    """The menu that opens while typing holds one match: Tab takes it and closes the menu, so one
+    Enter runs the line. Keys typed right after a line that fails to parse are not echoed into
+    its error: they wait for the next prompt."""
+    child = spawn_shell(project, tmp_path, (30, 120))
+    screen = Screen(child, 30, 120)
+    try:
+        child.expect(PROMPT)
+        child.send("list_j")
+        screen.wait_for(r"list_jobs +list jobs")  # the menu, with the command's summary
+        child.send("\t")
+
+        def menu_closed() -> bool:
+            screen.pump()
+            return "list_jobs" in screen.text and "list jobs," not in screen.text
+
+        wait_until(menu_closed, 20, "the completed line with its menu closed")
+        child.send("\r")  # one Enter runs it
+        screen.wait_for(r"list_jobs\n\(none\)")
+        child.send("get_job_meta\r")
+        child.send("abc")
+        screen.wait_for(r"get_job_meta: JOB_ID is missing.*\n(.*\n)*.*on server> abc")  # abc at the new prompt
+        assert "abcget_job_meta" not in screen.text and screen.text.count("abc") == 1, screen.text
+        child.send("\x15bye\r")  # Ctrl-U clears the line
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)

@@ -112,8 +112,10 @@ def test_job_ids_by_prefix_and_by_name() -> None:
 def test_paths_themes_help_and_monitors(tmp_path, monkeypatch) -> None:
     (tmp_path / "jobs" / "hello").mkdir(parents=True)
     (tmp_path / "jobs" / "file.txt").write_text("x")
+    (tmp_path / ".venv").mkdir()
     monkeypatch.chdir(tmp_path)
     assert texts("submit_job jobs/") == ["hello/"]  # a folder completes with its '/'
+    assert texts("submit_job ") == ["jobs/"] and texts("submit_job .v") == ["env/"]  # hidden: when asked for
     assert texts("download_job 9f ") == ["jobs/"]
     assert texts("theme l") == ["light"]
     assert "list_jobs" in texts("help list")

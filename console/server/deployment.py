@@ -126,7 +126,7 @@ class Deployment:
             answer.update(weight=float(head.get("weight", 1.0)), metrics=metrics)
         except (InternalError, ValueError) as exc:  # the site's executor raised, or its result broke a limit
             answer.update(error=str(exc), kind="exception")
-            add_error(self.job.errors, site, str(exc))
+            add_error(self.job.errors, site, str(exc).removeprefix(f"{site}: "))  # filed under the site already
         except (NoConnection, TimeoutError) as exc:
             if link is not None and link.connected:
                 answer.update(error=f"no result within {timeout:g} s", kind="timeout")

@@ -230,16 +230,17 @@ class InteractiveShell:
 
     async def run_line(self, line: str) -> bool:
         """Run every command of a line (or a paste of lines), in order; False when the shell should end."""
-        for command in split_commands(line):
-            if not await self._run_one(command):
-                return False
+        with quiet_input():  # keys typed meanwhile wait, unechoed, for the next prompt (also after an error)
+            for command in split_commands(line):
+                if not await self._run_one(command):
+                    return False
         return True
 
     async def _run_one(self, line: str) -> bool:
         early = self.early.take(line)  # sent when Enter was pressed (EarlySend)
         try:
             line, sink = split_sink(line)
-            parsed = parse_command(line)
+            parsed = parse_command(line, self.backend.engine)
         except UsageError as exc:
             self.emit(str(exc), "class:error")
             return True

@@ -99,7 +99,7 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
     EXIT_USAGE (the session is gone: nothing after it can run) or _LEAVE (bye)."""
     parsed = None
     try:
-        parsed = parse_command(text)
+        parsed = parse_command(text, executor.backend.engine)
         if parsed is None:
             return EXIT_OK
         parsed.yes = parsed.yes or yes

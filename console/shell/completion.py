@@ -250,7 +250,10 @@ class ShellCompleter(Completer):
             yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"
         elif kind is ParamKind.LOCAL_PATH:
             offered = set()
+            hidden = os.path.basename(word).startswith(".")  # .venv/, .git/: only when asked for
             for c in self._paths.get_completions(Document(word, len(word)), event):
+                if not hidden and c.display_text.startswith("."):
+                    continue
                 # A folder completes with its '/', so the next Tab goes inside it.
                 full = os.path.expanduser(word + c.text)
                 slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""

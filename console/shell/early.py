@@ -55,7 +55,7 @@ class EarlySend:
         if len(commands) != 1:
             return
         try:
-            parsed = parse_command(split_sink(commands[0])[0])
+            parsed = parse_command(split_sink(commands[0])[0], self.executor.backend.engine)
         except UsageError:
             return  # the shell reports it when it runs the line
         if parsed is None or not self.executor.starts_at_enter(parsed):

@@ -20,20 +20,13 @@ from console.backends.base import Backend
 from console.commands import CATALOG, CommandSpec, Engine, Transfer, Where
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, render
-from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command
+from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command, unavailable
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible
 
 
 class CommandFailed(Exception):
     """A command could not do its work; the message says why and what to do."""
-
-
-def unavailable(spec: CommandSpec, engine: Engine) -> str:
-    """What to tell someone who asks for a command the connected engine does not offer."""
-    offered = " or ".join(e.title for e in Engine if e in spec.engines)
-    return (f"{spec.name} is not available on {engine.title}: it needs {offered}; "
-            "'help' lists the commands this server offers")
 
 
 class Frontend(Protocol):
@@ -345,7 +338,7 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
         raise CommandFailed("watch needs the interactive console; a script can run the command in a loop")
     line, interval = parsed.values["command"], parsed.values["interval"]
     try:
-        inner = parse_command(line)
+        inner = parse_command(line, ex.backend.engine)
     except UsageError as exc:
         raise CommandFailed(f"watch: {exc}") from None
     if inner is None or not watchable(inner.spec):

@@ -4,7 +4,8 @@ Ctrl-C clears the line and never leaves the shell (the prompt's default would ra
 Ctrl-D on an empty line leaves as ``bye`` does (prompt_toolkit's default, kept);
 Ctrl-Space opens the completion menu. Tab completes at once, even while completion-while-
 typing is still working on the last keystroke (prompt_toolkit would drop that Tab): the
-completer is local and fast, so it is asked directly. Enter on a highlighted completion
+completer is local and fast, so it is asked directly; a single match is taken and the menu
+closed, also when the menu was already open. Enter on a highlighted completion
 takes it without running the line (pgcli's way). Ctrl-X Ctrl-E edits the line in
 ``$EDITOR`` (prompt_toolkit's binding, on in both editing modes). F2 toggles the output
 format between table and json, F3 expanded output, F4 vi/emacs keys (the toolbar shows them).
@@ -36,7 +37,18 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None) -> KeyBindin
     @bindings.add("tab")
     def _tab(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
-        if buffer.complete_state is not None and buffer.complete_state.completions:
+        state = buffer.complete_state
+        if state is not None and len(state.completions) == 1:
+            # The menu that opened while typing holds one match: take it and close the menu,
+            # so the next Enter runs the line (complete_next would leave the menu open).
+            only = state.completions[0]
+            if state.complete_index is None:
+                buffer.cancel_completion()
+                buffer.apply_completion(only)
+            else:
+                buffer.complete_state = None  # already inserted when it was selected
+            return
+        if state is not None and state.completions:
             buffer.complete_next()
             return
         completer = buffer.completer

@@ -115,9 +115,11 @@ class MonitorManager:
         monitor.task.add_done_callback(done)
         return monitor
 
-    def following(self, job_id: str) -> Monitor | None:
-        """The monitor already following this job, if any: one monitor per job."""
-        return next((m for m in self.monitors.values() if m.job_id == job_id), None)
+    def following(self, job_id: str, watches: str = "status") -> Monitor | None:
+        """The monitor already watching this job's ``watches`` ("status", or "log" for any
+        followed log), if any: one of each kind per job (a follow does not stop monitor_job)."""
+        return next((m for m in self.monitors.values() if m.job_id == job_id and m.watches.startswith(watches)),
+                    None)
 
     def running(self) -> list[Monitor]:
         return list(self.monitors.values())

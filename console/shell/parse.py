@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.commands import NAMES, SETTINGS, CommandSpec, Param, ParamKind
+from console.commands import NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
 
 YES_FLAGS = ("--yes", "-y")
 
@@ -26,10 +26,19 @@ class ParsedCommand:
         return {p.name: self.values.get(p.name) for p in self.spec.params if p.wire}
 
 
-def did_you_mean(word: str) -> str:
-    close = difflib.get_close_matches(word, list(NAMES), n=3, cutoff=0.6)
+def unavailable(spec: CommandSpec, engine: Engine) -> str:
+    """What to tell someone who asks for a command the connected engine does not offer."""
+    offered = " or ".join(e.title for e in Engine if e in spec.engines)
+    return (f"{spec.name} is not available on {engine.title}: it needs {offered}; "
+            "'help' lists the commands this server offers")
+
+
+def did_you_mean(word: str, engine: Engine | None = None) -> str:
+    """"unknown command", with the nearest names the connected ``engine`` offers (any, if None)."""
+    names = [name for name, spec in NAMES.items() if engine is None or spec.supports(engine)]
+    close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
     if not close:
-        prefixed = [name for name in NAMES if name.startswith(word[:3])] if len(word) >= 3 else []
+        prefixed = [name for name in names if name.startswith(word[:3])] if len(word) >= 3 else []
         close = prefixed[:3]
     hint = f"; did you mean {' or '.join(close)}?" if close else "; type 'help' for the list of commands"
     return f"unknown command '{word}'{hint}"
@@ -140,14 +149,15 @@ def command_spec(word: str) -> CommandSpec | None:
     return NAMES.get(word) or NAMES.get(word.lower())
 
 
-def parse_command(line: str) -> ParsedCommand | None:
-    """``None`` for a blank or comment-only line."""
+def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | None:
+    """``None`` for a blank or comment-only line. With ``engine`` (the connected one), a command it
+    does not offer is refused as such before its arguments are read."""
     stripped = line.strip()
     if stripped.startswith("\\"):  # psql's \q: shlex would eat the backslash
         word, _, remainder = stripped.partition(" ")
         spec = command_spec(word)
         if spec is None:
-            raise UsageError(did_you_mean(word))
+            raise UsageError(did_you_mean(word, engine))
         line = f"{spec.name} {remainder}"
     tokens = split_line(line)
     if not tokens:
@@ -155,7 +165,9 @@ def parse_command(line: str) -> ParsedCommand | None:
     name, *rest = tokens
     spec = command_spec(name)
     if spec is None:
-        raise UsageError(did_you_mean(name))
+        raise UsageError(did_you_mean(name, engine))
+    if engine is not None and not spec.supports(engine):
+        raise UsageError(unavailable(spec, engine))
     parsed = ParsedCommand(spec)
     params = spec.typed_params
     flags = {p.flag: p for p in params if p.flag}

@@ -105,7 +105,7 @@ class TopView:
         self.app: Application[tuple[str, str] | None] = Application(
             layout=Layout(HSplit([
                 Window(FormattedTextControl(self._header), height=1),
-                Window(FormattedTextControl(self._body), wrap_lines=False),
+                Window(FormattedTextControl(self._body, show_cursor=False), wrap_lines=False),
                 Window(FormattedTextControl(self._footer), height=Dimension(min=2, max=KEPT_LINES + 2)),
             ])),
             key_bindings=self._keys(),
@@ -184,13 +184,18 @@ class TopView:
         for job, cells in zip(jobs, rows, strict=True):
             text = render(cells, widths, width)
             style = "class:top.selected" if selected is job else _status_class(job.status)
+            if selected is job and self.details is None:  # the window scrolls to keep the cursor (the
+                out.append(("[SetCursorPosition]", ""))  # first one given) in view: the selected job
             line(pad(text, width) if selected is job else text, style)
         if not jobs:
             line("  (no jobs)", "class:top.dim")
         if self.details is not None and selected is not None:
             line("")
             line(f"Details of {selected.job_id}  (Enter or Esc hides them)", "class:top.title")
-            for detail in self.details.splitlines():
+            details = self.details.splitlines()
+            for i, detail in enumerate(details):
+                if i == len(details) - 1:  # or, when shown, the end of its details
+                    out.append(("[SetCursorPosition]", ""))
                 line("  " + visible(detail))
         return out
 
