@@ -7,9 +7,10 @@ the log up to the end of those lines) on the site's connection, within
 ``console.logtail.POLL_SECONDS``. When the job ends on this site the rest of the log is
 pushed and a ``job_log_end`` event follows, before the site answers ``end_job`` or
 ``abort_job``: the server has every line when it marks the job finished. A follow resumed
-from an offset (after a dropped connection) gets the lines from there: the stream starts
-there, or, when it already runs for another follower, the lines between that offset and
-where the stream is are the answer (``follow``, ``lines_from``). Owns nothing
+from an offset (after a dropped connection) gets the lines from there: the stream runs (or
+starts) at the log's end and the lines between that offset and where the stream is come in
+bounded answers, the first to ``follow_log``, the rest to ``read_log`` (``follow``,
+``lines_from``). Owns nothing
 else: jobs stay with ``console.site.jobs``, the connection with ``console.site.app``.
 """
 
