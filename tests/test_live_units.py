@@ -13,7 +13,7 @@ from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, 
 from console.shell.follow import log_block
 from console.shell.plot import RoundMetrics, draw
 from console.shell.top.columns import elide, layout, render
-from console.shell.top.model import TopModel
+from console.shell.top.model import TopModel, find_round
 from console.shell.top.view import JOB_COLUMNS
 
 
@@ -161,3 +161,12 @@ def test_top_columns_take_the_room_there_is() -> None:
     assert len(text) <= 80 and "…" in text and text.startswith("1234abcd  federated-training")
     assert " RUNNING " in text and " 3/40 " in text  # metrics and the name gave the room, not the status
     assert elide("名前名前", 5) == "名前…" and elide("abc", 3) == "abc" and elide("abcd", 3) == "ab…"
+
+
+def test_top_counts_rounds_from_1_on_both_engines() -> None:
+    """Ours says the round under way from 1; FLARE's controllers say current_round from 0: the
+    third of 3 rounds reads 3/3 either way."""
+    model = TopModel()
+    model.apply_progress("ours", {"round": 3, "num_rounds": 3})
+    model.apply_progress("flare", find_round({"ScatterAndGather": {"current_round": 2, "num_rounds": 3}}))
+    assert (model.jobs["ours"].round, model.jobs["flare"].round) == (3, 3)
