@@ -85,6 +85,15 @@ def test_round_metrics_from_meta_and_events_give_series_and_a_chart() -> None:
     chart = draw(metrics, ["acc"], "job j", 80, color=False)
     assert "\x1b" not in chart and "acc · job j" in chart and "aggregated" in chart and "site-2" in chart
 
+    # The y labels sit where their values are: a loss from 1 to 0.14 reads 0.5 halfway, 0.0 at the foot.
+    loss = RoundMetrics()
+    for i, value in enumerate([1.0, 0.5, 0.33, 0.25, 0.2, 0.14], start=1):
+        loss.add({"round": i, "aggregated": {"loss": value}})
+    rows = [line for line in draw(loss, ["loss"], "job j", 80, color=False).splitlines() if "│" in line]
+    labels = {line.rsplit("│", 1)[1].strip(): i for i, line in enumerate(rows) if line.rsplit("│", 1)[1].strip()}
+    assert set(labels) >= {"0.5", "0.0"} and "0" not in labels, labels
+    assert labels["0.0"] == len(rows) - 1 and abs(labels["0.5"] - (len(rows) - 1) / 2) <= 1, labels
+
 
 def test_top_model_applies_pushed_events_and_polls() -> None:
     model = TopModel()
