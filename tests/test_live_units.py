@@ -13,7 +13,7 @@ from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, 
 from console.shell.follow import log_block
 from console.shell.plot import RoundMetrics, draw
 from console.shell.top.columns import elide, layout, render
-from console.shell.top.model import TopModel
+from console.shell.top.model import TopModel, find_round
 from console.shell.top.view import JOB_COLUMNS
 
 
@@ -84,6 +84,15 @@ def test_round_metrics_from_meta_and_events_give_series_and_a_chart() -> None:
     assert data["series"] == [{"metric": "loss", "source": "aggregated", "points": [[2, 0.3]]}]
     chart = draw(metrics, ["acc"], "job j", 80, color=False)
     assert "\x1b" not in chart and "acc · job j" in chart and "aggregated" in chart and "site-2" in chart
+
+    # The y labels sit where their values are: a loss from 1 to 0.14 reads 0.5 halfway, 0.0 at the foot.
+    loss = RoundMetrics()
+    for i, value in enumerate([1.0, 0.5, 0.33, 0.25, 0.2, 0.14], start=1):
+        loss.add({"round": i, "aggregated": {"loss": value}})
+    rows = [line for line in draw(loss, ["loss"], "job j", 80, color=False).splitlines() if "│" in line]
+    labels = {line.rsplit("│", 1)[1].strip(): i for i, line in enumerate(rows) if line.rsplit("│", 1)[1].strip()}
+    assert set(labels) >= {"0.5", "0.0"} and "0" not in labels, labels
+    assert labels["0.0"] == len(rows) - 1 and abs(labels["0.5"] - (len(rows) - 1) / 2) <= 1, labels
 
 
 def test_top_model_applies_pushed_events_and_polls() -> None:
@@ -161,3 +170,12 @@ def test_top_columns_take_the_room_there_is() -> None:
     assert len(text) <= 80 and "…" in text and text.startswith("1234abcd  federated-training")
     assert " RUNNING " in text and " 3/40 " in text  # metrics and the name gave the room, not the status
     assert elide("名前名前", 5) == "名前…" and elide("abc", 3) == "abc" and elide("abcd", 3) == "ab…"
+
+
+def test_top_counts_rounds_from_1_on_both_engines() -> None:
+    """Ours says the round under way from 1; FLARE's controllers say current_round from 0: the
+    third of 3 rounds reads 3/3 either way."""
+    model = TopModel()
+    model.apply_progress("ours", {"round": 3, "num_rounds": 3})
+    model.apply_progress("flare", find_round({"ScatterAndGather": {"current_round": 2, "num_rounds": 3}}))
+    assert (model.jobs["ours"].round, model.jobs["flare"].round) == (3, 3)

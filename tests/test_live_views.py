@@ -333,6 +333,11 @@ def test_plot_draws_a_finished_jobs_series(shell: pexpect.spawn, session, projec
     screen.wait_for(r"\(x: round\)")
     shell.send("plot nope\r")
     screen.wait_for("JobNotFound: no such job: nope")
+    # follow on an ended job shows its log's end now, then says so (no background follow to stop).
+    shell.send(f"follow {job_id[:8]} site-1 -n 3\r")
+    screen.wait_for(rf"\[site-1\] .*\n(.*\n)*{job_id[:8]} \(live-job\) has ended: its log ends here")
+    shell.send("unfollow all\r")
+    screen.wait_for("no log is followed")
 
     # The series as data, in a batch: the values the trainer reported, round by round.
     done = run_console(tmp_path, "--kit", str(project.admin_kit), "--format", "json", "-c", f"plot {job_id} loss")

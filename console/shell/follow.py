@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
+from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend, LogStream
 from console.shell.execute import CommandFailed, Executor, Outcome, client_side
@@ -115,19 +116,23 @@ async def _follow(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 async def start_follow(ex: Executor, job_id: str, target: str, lines: int) -> Outcome:
     """Follow a job's log: in the background when interactive, else until the job ends."""
+    background = ex.frontend.interactive
     if ex.frontend.interactive:  # one follow per job: a new one replaces the last (the server keeps one)
         meta = await ex.backend.get_job_meta(job_id)
         await ex.monitors.stop(meta["job_id"], watches="log")
-    printer = LogPrinter(ex.monitors, paced=ex.frontend.interactive)
+        background = not is_final(meta.get("status"))  # an ended job's log is shown now, then the prompt
+    printer = LogPrinter(ex.monitors, paced=background)
     stream = await ex.backend.follow_log(job_id, target, lines, printer)  # bad job or target: fails here
-    if not ex.frontend.interactive:
+    if not background:
         try:
             await stream.done.wait()
         finally:
             await stream.close()
         if stream.error is not None:
             raise CommandFailed(f"following the log of {stream.job_id[:8]} stopped: {stream.error}")
-        return Outcome()
+        ended = ex.frontend.interactive  # a batch says nothing more, as before
+        return Outcome(message=f"{stream.job_id[:8]} ({visible(stream.name)}) has ended: its log ends here"
+                       if ended else None)
     monitor = Monitor(stream.job_id, stream.name, watches=f"log: {target}")
     ex.monitors.run_background(monitor, _keep_following(ex.backend, ex.monitors, stream, target, printer))
     shown = ", ".join(stream.targets)
@@ -140,7 +145,8 @@ async def _unfollow(ex: Executor, parsed: ParsedCommand) -> Outcome:
     which = parsed.values["job_id"]
     stopped = await ex.monitors.stop(which, watches="log")
     if not stopped:
-        raise CommandFailed(f"no followed log of a job matching '{which}'; 'monitors' lists them")
+        what = "no log is followed" if which == "all" else f"no followed log of a job matching '{which}'"
+        raise CommandFailed(f"{what}; 'monitors' lists what runs in the background")
     return Outcome(message=f"stopped following {stopped} log{'s' if stopped != 1 else ''}")
 
 

@@ -113,6 +113,11 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
         options: dict[str, Any] = dict(
             xs=xs, legend_labels=[visible(source) for source, _ in series], title=f"{visible(metric)} · {visible(title)}",
             width=max(width - 12, 20), height=CHART_HEIGHT, lines=True)
+        values = [v for y in ys for v in y]
+        if min(values) >= 0 < max(values):
+            # From 0: uniplot 0.23 labels a range it chose itself wrongly at times (a loss from 1 to
+            # 0.14 had "0" halfway up); with the bounds given, its labels sit where their values are.
+            options.update(y_min=0.0, y_max=max(values))
         if color:
             text = plot_to_string(ys, color=True, **options)
         else:

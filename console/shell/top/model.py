@@ -170,9 +170,10 @@ class TopModel:
 
     def apply_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         row = self.job(job_id)
-        round_number = progress.get("round", progress.get("current_round"))
-        if _number(round_number):
-            row.round = int(round_number)
+        if _number(progress.get("round")):  # ours: the round under way, counted from 1
+            row.round = int(progress["round"])
+        elif _number(progress.get("current_round")):  # FLARE's controllers count from 0 (start_round)
+            row.round = int(progress["current_round"]) + 1
         if _number(progress.get("num_rounds")):
             row.num_rounds = int(progress["num_rounds"])
         if _number(progress.get("sites_responded")):
