@@ -21,7 +21,7 @@ from prompt_toolkit.application.current import get_app
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.layout import HSplit, Layout, Window
+from prompt_toolkit.layout import HSplit, Layout, ScrollOffsets, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 from prompt_toolkit.layout.dimension import Dimension
 from prompt_toolkit.output import ColorDepth
@@ -105,7 +105,9 @@ class TopView:
         self.app: Application[tuple[str, str] | None] = Application(
             layout=Layout(HSplit([
                 Window(FormattedTextControl(self._header), height=1),
-                Window(FormattedTextControl(self._body, show_cursor=False), wrap_lines=False),
+                Window(FormattedTextControl(self._body, show_cursor=False), wrap_lines=False,
+                       # With details shown, as many of them as fit below their title.
+                       scroll_offsets=ScrollOffsets(bottom=lambda: 1000 if self.details is not None else 0)),
                 Window(FormattedTextControl(self._footer), height=Dimension(min=2, max=KEPT_LINES + 2)),
             ])),
             key_bindings=self._keys(),
@@ -191,11 +193,9 @@ class TopView:
             line("  (no jobs)", "class:top.dim")
         if self.details is not None and selected is not None:
             line("")
+            out.append(("[SetCursorPosition]", ""))  # or its details' title, kept at the top (scroll_offsets)
             line(f"Details of {selected.job_id}  (Enter or Esc hides them)", "class:top.title")
-            details = self.details.splitlines()
-            for i, detail in enumerate(details):
-                if i == len(details) - 1:  # or, when shown, the end of its details
-                    out.append(("[SetCursorPosition]", ""))
+            for detail in self.details.splitlines():
                 line("  " + visible(detail))
         return out
 
