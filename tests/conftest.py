@@ -6,6 +6,7 @@ Ports are ephemeral: picked free on loopback when the project is provisioned.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -164,6 +165,30 @@ def ServerProcess(kit: Path) -> PartProcess:  # noqa: N802 (reads as the class i
 
 def SiteProcess(kit: Path) -> PartProcess:  # noqa: N802
     return PartProcess("site", kit, "connected to the server")
+
+
+@contextlib.contextmanager
+def running_federation(project: Project, timeout: float = 30) -> Iterator[tuple[PartProcess, object]]:
+    """The project's server and both sites, and an admin session once both sites registered:
+    ``(server, session)``; everything is stopped on the way out, also after a failure."""
+    from console.flare_api import new_secure_session
+
+    server = ServerProcess(project.server_kit)
+    parts = [server]
+    session = None
+    try:
+        server.start()
+        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
+        for name in ("site-1", "site-2"):
+            parts.append(SiteProcess(project.kit(name)).start())
+        wait_until(lambda: len(session.get_system_info().client_info) == 2, timeout, "both sites to register")
+        yield server, session
+    finally:
+        if session is not None:
+            session.close()
+        for part in reversed(parts):
+            part.stop()
+            part.kill()
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ import pytest
 
 from console.api.client import AsyncClient
 from console.api.errors import AuthorizationError, InvalidArgumentError, JobNotRunning
-from console.flare_api import new_secure_session
 from console.wire.kit import AdminKit
 
-from conftest import ADMIN, Project, ServerProcess, SiteProcess, make_project, wait_until
+from conftest import ADMIN, Project, ServerProcess, make_project, running_federation, wait_until
 from jobs import numpy_job
 
 MEMBER = "member@example.com"
@@ -75,22 +74,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     policy = json.loads(policy_path.read_text())
     policy["permissions"]["member"] = {"view": "none"}
     policy_path.write_text(json.dumps(policy))
-    server = ServerProcess(project.server_kit)
-    parts: list[Any] = [server]
-    session = None
-    try:
-        server.start()
-        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
-        for name in ("site-1", "site-2"):
-            parts.append(SiteProcess(project.kit(name)).start())
-        wait_until(lambda: len(session.get_system_info().client_info) == 2, 30, "both sites to register")
+    with running_federation(project) as (server, session):
         yield Federation(project, server, session)
-    finally:
-        if session is not None:
-            session.close()
-        for part in reversed(parts):
-            part.stop()
-            part.kill()
 
 
 class Follower:

@@ -17,7 +17,7 @@ from relay import Relay, kit_through
 from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
-from conftest import ADMIN, Project, ServerProcess, SiteProcess, make_project, wait_until
+from conftest import Project, make_project, running_federation, wait_until
 from jobs import numpy_job, waiting_for_sites
 
 #: A trainer that writes a log line per round and reports metrics that change by round.
@@ -60,24 +60,9 @@ class Federation:
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     """One server and both sites for the module's tests (each starts its own console): starting
     them takes longer than most of these tests."""
-    from console.flare_api import new_secure_session
-
     project = make_project(tmp_path_factory.mktemp("live"))
-    parts = [ServerProcess(project.server_kit)]
-    session = None
-    try:
-        parts[0].start()
-        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
-        for name in ("site-1", "site-2"):
-            parts.append(SiteProcess(project.kit(name)).start())
-        wait_until(lambda: len(session.get_system_info().client_info) == 2, 20, "both sites to register")
+    with running_federation(project, timeout=20) as (_, session):
         yield Federation(project, session)
-    finally:
-        if session is not None:
-            session.close()
-        for part in reversed(parts):
-            part.stop()
-            part.kill()
 
 
 @pytest.fixture
