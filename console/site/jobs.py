@@ -54,6 +54,7 @@ class SiteJob:
     limits: dict[int, int] = field(default_factory=dict)  # task_id -> max_result_bytes
     watcher: asyncio.Task[None] | None = None
     failure: str | None = None  # why the client app failed, was stopped by the site, or exited early
+    stopping: bool = False  # the server ended or aborted the job here
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # the client app said "ready"
 
 
@@ -120,11 +121,14 @@ class SiteJobs:
         reader = asyncio.create_task(self._read_events(job))
         code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} client app", log)
         job.status = "stopped"
+        # Stopped by the server with tasks out: those tasks end unanswered, which is no failure of
+        # the job's code (the server names only real failures in job_errors).
+        event = {"event": "stopped"} if job.stopping and not job.failure else None
         why = job.failure or f"the client app exited with code {code}"
         job.failure = why
         for future in job.waiting.values():
             if not future.done():
-                future.set_result({"event": "error", "message": why})
+                future.set_result(event or {"event": "error", "message": why})
 
     async def _read_events(self, job: SiteJob) -> None:
         assert job.process is not None and job.process.stdout is not None
@@ -207,6 +211,10 @@ class SiteJobs:
         job.current_tasks = ["train"] if any(not f.done() for f in job.waiting.values()) else []
         limit = job.limits.pop(task_id, 0)
         path = result_file(job.workspace, task_id)
+        if event.get("event") == "stopped":
+            path.unlink(missing_ok=True)
+            raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"{self.site_name}: job {job_id} was stopped before "
+                              f"task {task_id} was done")
         if event.get("event") == "error":
             path.unlink(missing_ok=True)
             raise self._failed(str(event.get("message")))
@@ -221,6 +229,7 @@ class SiteJobs:
         job = self.jobs.pop(job_id, None)
         if job is None or job.process is None:
             return
+        job.stopping = True
         await stop_child(job.process, b"abort\n" if abort else b'{"cmd": "end"}\n', STOP_GRACE_SECONDS)
         if job.watcher is not None:
             await asyncio.gather(job.watcher, return_exceptions=True)
