@@ -176,7 +176,7 @@ class JobRunner:
             await deployment.collect_workspaces(deployed, self.server.store.job_dir(job.job_id) / "sites")
             await self._archive_workspace(job)
             self.jobs.pop(job.job_id, None)
-            self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
+            await self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
 
     async def _run_job(self, job: RunningJob, deployment: Deployment) -> tuple[JobStatus, list[str]]:
         store = self.server.store
@@ -199,7 +199,7 @@ class JobRunner:
                             f"; mandatory {sorted(missing)} missing" if missing else "")
                 return JobStatus.FINISHED_FAILED_TO_RUN, deployed
             server_part = ["server: OK"] if job.app_name else []
-            self.server.store.update_meta(job.job_id, job_deploy_detail=[*server_part, *(
+            store.write(store.update_meta, job.job_id, job_deploy_detail=[*server_part, *(
                 f"{site}: OK" for site in deployed)])
         if not job.app_name:
             return JobStatus.FINISHED_COMPLETED, deployed  # nothing deploys to the server
@@ -294,7 +294,8 @@ class JobRunner:
         entry = {"round": data["round"], "aggregated": aggregated if isinstance(aggregated, dict) else {},
                  "sites": sites if isinstance(sites, dict) else {}}
         job.round_metrics = [*job.round_metrics, entry][-MAX_ROUND_METRICS:]
-        self.server.store.update_meta(job.job_id, round_metrics=job.round_metrics)
+        # On the store's writer thread, in order with the job's status changes: never an fsync on the loop.
+        self.server.store.write(self.server.store.update_meta, job.job_id, round_metrics=job.round_metrics)
 
     async def _archive_workspace(self, job: RunningJob) -> None:
         if not job.workspace.is_dir():

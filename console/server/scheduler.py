@@ -97,7 +97,8 @@ class Scheduler:
             if server.runner.active_count >= server.kit.max_jobs:
                 return
             meta = server.store.get(job_id)
-            if meta is None or meta["status"] != JobStatus.SUBMITTED.value:
+            # A job just started has its DISPATCHED still on the store's writer thread: not twice.
+            if meta is None or meta["status"] != JobStatus.SUBMITTED.value or server.runner.is_active(job_id):
                 continue  # deleted or aborted since the IDs were read
             _, backoff = self._next_try.get(job_id, (0.0, 0.5))
             attempts = int(meta.get("schedule_count", 0)) + 1
@@ -109,6 +110,7 @@ class Scheduler:
             if targets is None:
                 if attempts >= server.kit.max_schedule_count:
                     server.change_status(job_id, JobStatus.FINISHED_CAN_NOT_SCHEDULE)
+                    self._next_try[job_id] = (float("inf"), backoff)  # until it has left the queue
                     continue
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 self._next_try[job_id] = (now + backoff, backoff)
