@@ -18,9 +18,17 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.api.client import AnswerTooLarge
 from console.api.errors import InternalError, JobNotRunning, NoConnection
 from console.runtime.context import result_file, task_file
-from console.runtime.limits import DEFAULT_MAX_RESULT_BYTES, MAX_METRICS_BYTES, add_error, json_size
+from console.runtime.limits import (
+    MAX_METRICS_BYTES,
+    RESULT_LIMIT_RULE,
+    add_error,
+    expected_result_bytes,
+    json_size,
+    result_file_limit,
+)
 from console.wire.errors import ErrorType, RemoteError
 
 if TYPE_CHECKING:
@@ -32,8 +40,6 @@ log = logging.getLogger("console.server.deployment")
 SITE_COMMAND_TIMEOUT = 30.0
 #: The slowest pace at which a site is expected to check and unpack a deployed job (for its timeout).
 DEPLOY_BYTES_PER_SECOND = 8 << 20
-#: Room for a model file's header on top of its arrays' bytes.
-MODEL_HEADER_ALLOWANCE = 16 << 20
 #: Seconds a job that a site's failure ends waits, once its sites have stopped the job, for the
 #: answers still in flight: a site that failed at the same time is named in job_errors too.
 SETTLE_SECONDS = 5.0
@@ -110,7 +116,10 @@ class Deployment:
                          stdin: asyncio.StreamWriter) -> None:
         answer: dict[str, Any] = {"cmd": "result", "task_id": task_id, "site": site}
         timeout = float(event.get("timeout") or self.task_timeout)
-        limit = int(event.get("max_result_bytes") or DEFAULT_MAX_RESULT_BYTES)
+        try:  # the controller's limit; without one, what the model it sent lets the job expect
+            limit = int(event.get("max_result_bytes") or 0) or expected_result_bytes(os.stat(model).st_size)
+        except OSError:
+            limit = expected_result_bytes(0)
         target = result_file(workspace, task_id, site)
         link = None
         try:
@@ -123,12 +132,19 @@ class Deployment:
                                                 "num_rounds": int(event.get("num_rounds", 0)),
                                                 "max_result_bytes": limit}, target, upload=model,
                                        timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
-                                       max_bytes=limit + MODEL_HEADER_ALLOWANCE)
+                                       max_bytes=result_file_limit(limit))
             metrics = head.get("metrics") if isinstance(head, dict) else None
             metrics = metrics if isinstance(metrics, dict) else {}
             if json_size(metrics) > MAX_METRICS_BYTES:
                 raise ValueError(f"{site}: its metrics exceed the limit of {MAX_METRICS_BYTES} bytes")
             answer.update(weight=float(head.get("weight", 1.0)), metrics=metrics)
+        except AnswerTooLarge as exc:  # the site sends more than its executor may have made: refused
+            why = (f"task {task_id} (round {event.get('round', '?')}): its result of "
+                   f"{exc.size if exc.announced else f'more than {exc.limit}'} bytes exceeds this task's limit "
+                   f"of {exc.limit} bytes ({RESULT_LIMIT_RULE}); refused")
+            answer.update(error=f"{site}: {why}", kind="exception")
+            add_error(self.job.errors, site, why)
+            self.site_failed = True
         except (InternalError, ValueError) as exc:  # the site's executor raised, or its result broke a limit
             answer.update(error=str(exc), kind="exception")
             add_error(self.job.errors, site, str(exc).removeprefix(f"{site}: "))  # filed under the site already

@@ -24,7 +24,7 @@ from console.jobdef.archive import JobLimits, zip_dir_to_file
 from console.jobdef.code import job_code
 from console.process import stop_child
 from console.runtime.child import TRANSFER_DIR
-from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line
+from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line, result_file_limit
 from console.runtime.procs import job_env, job_marker, job_process_ended
 from console.runtime.site_app import result_file, task_file
 from console.wire.errors import ErrorType, RemoteError
@@ -219,9 +219,10 @@ class SiteJobs:
             path.unlink(missing_ok=True)
             raise self._failed(str(event.get("message")))
         size = path.stat().st_size if path.is_file() else -1
-        if size < 0 or (limit and size > limit + (16 << 20)):
+        if size < 0 or (limit and size > result_file_limit(limit)):
             path.unlink(missing_ok=True)
-            why = "wrote no result file" if size < 0 else f"wrote a result of {size} bytes, over {limit}"
+            why = "wrote no result file" if size < 0 else \
+                f"wrote a result file of {size} bytes, over this task's limit of {result_file_limit(limit)} bytes"
             raise self._failed(f"the client app {why}")
         return path, {"weight": event.get("weight", 1.0), "metrics": event.get("metrics", {})}
 
