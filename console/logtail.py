@@ -12,7 +12,7 @@ import asyncio
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -173,13 +173,18 @@ def _cut(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " [...]"
 
 
-async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio.Event) -> None:
+async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio.Event,
+                 room: Callable[[], Awaitable[object]] | None = None) -> None:
     """Hand ``send`` the new lines every ``POLL_SECONDS`` until ``stop`` is set (then the rest,
-    unfinished last line included) or ``send`` returns False (nobody listens any more)."""
+    unfinished last line included) or ``send`` returns False (nobody listens any more).
+    ``room``: awaited before each further read, so that a slow receiver paces the reads (the log
+    left unread meanwhile is read later, or skipped with a line saying so past MAX_BEHIND_BYTES)."""
     while True:
         while lines := tail.read():
             if not send(lines):
                 return
+            if room is not None:
+                await room()
         try:
             await asyncio.wait_for(stop.wait(), POLL_SECONDS)
             break

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ MEMBER = "member@example.com"
 #: bytes as \\u0001), then a tick line every 0.1 s until the job is aborted.
 TRAINER = '''
 import os
+import socket
 import sys
 import time
 from console.runtime.contract import TaskResult
@@ -299,3 +301,69 @@ def test_a_follow_resumed_from_the_start_of_a_large_log_gets_every_line_once(fed
             assert admin.offsets["site-1"] == site_log.stat().st_size
 
     asyncio.run(after())
+
+
+#: site-1 waits for a file ``go`` in its job folder, then writes CHATTY lines in bursts (~9 MiB of
+#: log, ~20 MiB as JSON), then "chat done"; both sites tick until the job is aborted.
+CHATTY_TRAINER = '''
+import os
+import socket
+import sys
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    if ctx.site_name == "site-1":
+        while not os.path.exists(os.path.join(str(ctx.workspace), "go")) and not ctx.aborted():
+            time.sleep(0.05)
+        for i in range({chatty}):
+            sys.stdout.write(f"site-1 chat {{i:06d}} " + "\\x01" * 120 + "\\n")
+            if i % 2000 == 1999:
+                sys.stdout.flush()
+                time.sleep(0.02)
+        print("site-1 chat done", flush=True)
+    while not ctx.aborted():
+        time.sleep(0.1)
+    return TaskResult(model, weight=1.0, metrics={{}})
+'''
+CHATTY = 60_000
+
+
+@pytest.mark.timeout(300)
+def test_a_follower_that_stops_reading_gets_every_live_line_after(federation: Federation, tmp_path: Path) -> None:
+    """A follower stops reading (its socket's window shut) while site-1 writes ~20 MiB of events:
+    far past the 4 MiB backlog past which events are dropped. Once it reads again it gets every
+    line, once and in order, paced from the log by offset; none is lost unseen."""
+    session = federation.session
+    folder = numpy_job(tmp_path, name="chatty", rounds=1)
+    (folder / "app" / "custom" / "trainer.py").write_text(CHATTY_TRAINER.format(chatty=CHATTY))
+    job_id = session.submit_job(str(folder))
+    site_dir = federation.project.kit("site-1") / job_id
+    try:
+        wait_until(lambda: session.get_job_meta(job_id)["status"] == "RUNNING", 60, "the job to run")
+
+        async def live() -> None:
+            async with Follower(federation.project, ADMIN) as slow:
+                await slow.follow(job_id, "site-1", lines=0)
+                transport = slow.client._writer.transport  # the test stands for a reader that stalls
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+                transport.pause_reading()
+                (site_dir / "go").touch()
+                await until(lambda: b"site-1 chat done" in (site_dir / "log.txt").read_bytes(), 120,
+                            "site-1 to write its chatty lines")
+                await asyncio.sleep(2.0)  # the site's pushes reach the server, which has no room for them
+                transport.resume_reading()
+                await until(lambda: any(line.endswith("site-1 chat done") for line in slow.lines.get("site-1", [])),
+                            120, "the last line")
+                got = slow.lines["site-1"]
+                chat = [line.split(" - ", 3)[-1] for line in got if "site-1 chat " in line]
+                assert not [line for line in got if "skipped" in line]
+                assert chat == [f"site-1 chat {i:06d} " + "\x01" * 120 for i in range(CHATTY)] + ["site-1 chat done"], \
+                    (len(chat), chat[:1], chat[-2:])
+
+        asyncio.run(live())
+    finally:
+        with contextlib.suppress(JobNotRunning):
+            session.abort_job(job_id)
+        wait_until(lambda: session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the job to end")

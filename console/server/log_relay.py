@@ -13,10 +13,10 @@ offset (``console.logtail``); a site's is pushed by the site (``console.site.log
 fanned out here: one stream per job and target, however many sessions follow it.
 
 Pushed only to the sessions that follow (never to everyone, as job events are); a session
-that reads too slowly loses lines rather than holding the server's memory (its events are
-dropped past the connection's backlog, see ``ServedConnection.push_event``); what a resumed
-follow lacks comes in parts of at most ``CHUNK_BYTES`` of log, each sent when the connection
-has room. A site's own policy may refuse a follower: then nothing of that follow is sent or
+that reads too slowly gets its new lines read again from the log by offset when it has room
+(``console.server.log_pacing``) rather than have them dropped past the connection's backlog or
+held in the server's memory; what a resumed follow lacks comes the same way, in parts of at
+most ``CHUNK_BYTES`` of log, each sent when the connection has room. A site's own policy may refuse a follower: then nothing of that follow is sent or
 kept (``Subscription.pending``). Owns no job
 and no site state: it reads the runner's and the site registry's.
 """
@@ -36,6 +36,7 @@ from console.commands import Right
 from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_between
 from console.server.handlers import handles
 from console.server.log_follows import Part, Subscription, offset_of, refused, resume_offsets, who
+from console.server.log_pacing import CATCH_UP_STALL_SECONDS, LogPacing
 from console.server.runner import site_apps
 from console.server.status import JobStatus
 from console.server.system_commands import require_on_target
@@ -50,9 +51,6 @@ log = logging.getLogger("console.server.log_relay")
 LOG_FILE = "log.txt"
 #: Seconds a site gets to start or stop pushing a log.
 SITE_REQUEST_TIMEOUT = 10.0
-#: Seconds a resumed follower's gap waits for its connection to have room for the next part
-#: before the rest of it is skipped (with a line saying so).
-CATCH_UP_STALL_SECONDS = 30.0
 
 
 @dataclass
@@ -62,12 +60,25 @@ class _ServerTail:
     task: asyncio.Task[None]
 
 
-class LogRelay:
+class LogRelay(LogPacing):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.subscriptions: list[Subscription] = []
         self._server_tails: dict[str, _ServerTail] = {}
         self._site_streams: set[tuple[str, str]] = set()  # (job_id, site) a site pushes to us
+        self._site_at: dict[tuple[str, str], int] = {}  # (job_id, site) -> the offset its pushes reached
+        self._lagging_tasks: set[asyncio.Task[None]] = set()
+
+    def _server_log(self, job_id: str) -> Path:
+        return self.server.workspace / job_id / LOG_FILE
+
+    def _stream_end(self, job_id: str, target: str) -> int | None:
+        """Where the live stream of ``target``'s log is (the bytes its lines so far end at); None
+        once it has ended (the log is complete on disk)."""
+        if target == "server":
+            running = self._server_tails.get(job_id)
+            return running.tail.delivered if running is not None else None
+        return self._site_at.get((job_id, target)) if (job_id, target) in self._site_streams else None
 
     # -- following and unfollowing -----------------------------------------------------------
 
@@ -134,7 +145,7 @@ class LogRelay:
 
     def _follow_server(self, sub: Subscription, lines: int, final: bool,
                        start: int | None) -> Callable[[], Awaitable[None]] | None:
-        path = self.server.workspace / sub.job_id / LOG_FILE
+        path = self._server_log(sub.job_id)
         running = self._server_tails.get(sub.job_id)
         if final:  # nothing more will come: the lines asked for, the rest of the file, and the end
             if start is None:
@@ -338,6 +349,7 @@ class LogRelay:
             tail.stop.set()
         for stream in [st for st in self._site_streams if st[0] == job_id and st[1] not in wanted]:
             self._site_streams.discard(stream)
+            self._site_at.pop(stream, None)
             site = self.server.sites.get(stream[1])
             if site is not None:
                 with contextlib.suppress(Exception):
@@ -350,9 +362,16 @@ class LogRelay:
         """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end.
         ``direct``: read for this follower (its last lines, a part of its gap): not held back while
         other pushes of ``target`` wait; lines it has already (by offset) are never sent again."""
-        if target in sub.holding and not direct:
-            sub.holding[target].append((lines, offset))
-            return
+        if not direct:
+            if target in sub.lagging:  # its catch-up reads these from the log when there is room
+                return
+            if target in sub.holding:
+                sub.holding[target].append((lines, offset))
+                return
+            if lines and offset is not None and sub.live and sub.pending is None and \
+                    not sub.connection.has_event_room():
+                self._lag(sub, target, lines, offset)
+                return
         if offset is not None:
             had = sub.offsets.get(target)
             if had is not None and offset <= had and lines:
@@ -372,8 +391,8 @@ class LogRelay:
             sub.connection.push_event(topic, event)
 
     def _end(self, sub: Subscription, target: str) -> None:
-        if target in sub.holding:  # after the lines a site is being asked for
-            sub.holding[target].append(None)
+        if target in sub.holding or target in sub.lagging:  # after the lines being read for it
+            sub.holding.setdefault(target, []).append(None)
             return
         sub.ended.add(target)
         self._push(sub, "job_log_end", {"job_id": sub.job_id, "target": target})
@@ -401,7 +420,9 @@ class LogRelay:
             return
         if topic == "job_log" and isinstance(data.get("lines"), list):
             lines = [str(line) for line in data["lines"]]
-            if not self._fan_out(job_id, site, lines, offset_of(data)) and (job_id, site) in self._site_streams:
+            if (at := offset_of(data)) is not None:
+                self._site_at[(job_id, site)] = at
+            if not self._fan_out(job_id, site, lines, at) and (job_id, site) in self._site_streams:
                 asyncio.get_running_loop().create_task(self._release(job_id))
         elif topic == "job_log_end":
             self._site_streams.discard((job_id, site))
@@ -426,6 +447,7 @@ class LogRelay:
             for target in sorted(sub.targets - sub.ended):
                 self._end(sub, target)
         self._site_streams = {st for st in self._site_streams if st[0] != job_id}
+        self._site_at = {st: at for st, at in self._site_at.items() if st[0] != job_id}
 
 
 @handles("follow")

@@ -27,6 +27,9 @@ from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_betw
 from console.wire.serving import ServedConnection
 
 LOG_FILE = "log.txt"
+#: Seconds the pushes of a log wait for the server to take the ones sent (the site's connection
+#: drops events past its backlog) before they read on anyway.
+PUSH_STALL_SECONDS = 30.0
 #: Bytes of log one answer carries at most (its JSON, escapes included, stays far below the
 #: 1 MiB frame header limit); a larger gap is read on with ``read_log`` from the offset answered.
 REPLY_BYTES = CHUNK_BYTES
@@ -85,7 +88,7 @@ class SiteLogPush:
 
         if backlog:
             send(backlog)
-        task = asyncio.create_task(follow(tail, send, stop))
+        task = asyncio.create_task(follow(tail, send, stop, lambda: connection.event_room(PUSH_STALL_SECONDS)))
         task.add_done_callback(lambda t: self._forget(job_id, t))
         push = self.pushes[job_id] = _Push(connection, stop, task, tail)
         return push
