@@ -219,6 +219,20 @@ def test_log_readers_never_read_through_a_link(tmp_path: Path) -> None:
         assert LogTail(log).read(final=True) == []
         assert lines_between(log, 0, final=True) == ([], 0)
         assert last_lines(log, 100, 5) == []
+        # a follower is told why, naming whose log it is, once per problem (not at every look)
+        why = "not a regular file" if log.parent == fifo else "was replaced by a link"
+        tail = LogTail.from_last_lines(log, 10, "site-9")[0]
+        assert tail.read() == [] and why in tail.take_problem() and tail.take_problem() is None
+        assert tail.read() == [] and tail.take_problem() is None
+        [notice], at = lines_between(log, 7, owner="site-9")
+        assert at == 7 and notice.startswith("[site-9: its log cannot be read: ") and why in notice
+        assert last_lines(log, 100, 5, "site-9") == [notice]
+    missing = LogTail(tmp_path / "not-yet" / "log.txt", owner="site-9")  # not written yet: no problem
+    assert missing.read() == [] and missing.take_problem() is None
+    assert lines_between(missing.path, 0, owner="site-9") == ([], 0)
+
+
+LINK_NOTICE = "[site-1: its log cannot be read: its log.txt (or its job folder) was replaced by a link"
 
 
 @pytest.mark.timeout(180)
@@ -232,12 +246,17 @@ def test_follow_does_not_read_a_link_a_job_planted_as_its_log(federation: Federa
         return any(secret_line in line or "BEGIN CERTIFICATE" in line
                    for lines in follower.lines.values() for line in lines)
 
+    def told_why(follower: Follower) -> bool:  # a line naming the site and why, not a silent stop
+        return sum(LINK_NOTICE in line for line in follower.lines.get("site-1", [])) == 1
+
     async def live() -> None:
         async with Follower(federation.project, ADMIN) as admin, Follower(federation.project, ADMIN) as resumed:
             await admin.follow(job_id, "site-1", lines=50)
             await resumed.follow(job_id, "site-1", resume=["site-1=0"])
+            await until(lambda: told_why(admin) and told_why(resumed), 30, "a line saying why the log is not read")
             await asyncio.sleep(1.0)  # the site polls its log every 0.1 s: ten looks at the link
             assert not leaked(admin) and not leaked(resumed)
+            assert told_why(admin) and told_why(resumed)  # once, not at every look
 
     log_dir = federation.project.kit("site-1") / job_id
     wait_until(lambda: (log_dir / "log.txt").is_symlink(), 30, "the job to plant its link")
@@ -246,10 +265,14 @@ def test_follow_does_not_read_a_link_a_job_planted_as_its_log(federation: Federa
     wait_until(lambda: federation.session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the end")
 
     async def after() -> None:
-        async with Follower(federation.project, ADMIN) as admin:
+        async with Follower(federation.project, ADMIN) as admin, Follower(federation.project, ADMIN) as fresh:
             await admin.follow(job_id, "site-1", resume=["site-1=0"])
-            await until(lambda: "site-1" in admin.ended, 30, "the end of site-1's log")
-            assert not leaked(admin)
+            await fresh.follow(job_id, "site-1", lines=20)
+            await until(lambda: "site-1" in admin.ended and "site-1" in fresh.ended, 30, "the end of site-1's log")
+            assert not leaked(admin) and not leaked(fresh)
+            assert told_why(admin), admin.lines
+            # read once by the site's tail command, which names where the link leads: outside
+            assert any("[site-1: its log cannot be read" in line for line in fresh.lines["site-1"]), fresh.lines
 
     asyncio.run(after())
 

@@ -75,6 +75,8 @@ class LogPacing:
                 else:
                     read = self._read_site(sub, target, end)
                 part = await read(at)
+                if part is not None and part[0] and part[1] == at:  # why the log cannot be read
+                    self._send(sub, target, part[0], direct=True)
                 if part is None or part[1] <= at:
                     return
                 self._send(sub, target, *part, direct=True)

@@ -149,7 +149,7 @@ class LogRelay(LogPacing):
         running = self._server_tails.get(sub.job_id)
         if final:  # nothing more will come: the lines asked for, the rest of the file, and the end
             if start is None:
-                tail, backlog = LogTail.from_last_lines(path, lines)
+                tail, backlog = LogTail.from_last_lines(path, lines, "server")
                 self._send(sub, "server", backlog, tail.delivered)
                 start = tail.delivered
             sub.holding["server"] = []
@@ -157,13 +157,14 @@ class LogRelay(LogPacing):
             return self._catch_up(sub, "server", self._read_file(path, None, True), start)
         if running is None:
             if start is None:
-                tail, backlog = LogTail.from_last_lines(path, lines)
+                tail, backlog = LogTail.from_last_lines(path, lines, "server")
                 self._send(sub, "server", backlog, tail.delivered)
             else:  # from the end of its complete lines: the follower's gap comes bounded, below
-                tail = LogTail.from_last_lines(path, 1)[0]
+                tail = LogTail.from_last_lines(path, 1, "server")[0]
             stop = asyncio.Event()
-            task = asyncio.create_task(follow(tail, lambda new: self._fan_out(sub.job_id, "server", new,
-                                                                              tail.delivered), stop))
+            job_id = sub.job_id
+            task = asyncio.create_task(follow(tail, lambda new: self._fan_out(job_id, "server", new, tail.delivered),
+                                              stop, notice=lambda line: self._fan_out(job_id, "server", [line])))
             running = self._server_tails[sub.job_id] = _ServerTail(tail, stop, task)
             task.add_done_callback(lambda _t: self._server_tails.pop(sub.job_id, None))
             if start is None:
@@ -172,7 +173,7 @@ class LogRelay(LogPacing):
         # up to there (the last lines, or from its offset) is read here.
         end = running.tail.delivered
         if start is None:
-            self._send(sub, "server", last_lines(path, end, lines), end)
+            self._send(sub, "server", last_lines(path, end, lines, "server"), end)
             return None
         sub.holding["server"] = []
         return self._catch_up(sub, "server", self._read_file(path, end, False), start)
@@ -188,11 +189,14 @@ class LogRelay(LogPacing):
             if target == "server":  # the gap from its offset (past the log's end: from its start)
                 sub.offsets.pop(target, None)
             try:
-                while sub.live and (part := await read(at)) is not None and part[0] and part[1] != at:
+                while sub.live and (part := await read(at)) is not None and part[0]:
                     if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
                         self._push(sub, "job_log", {"job_id": sub.job_id, "target": target, "lines": [
                             f"[... the rest of {target}'s log from byte {at} skipped: the connection "
                             f"reads too slowly; get_job_logs has it ...]"]})
+                        break
+                    if part[1] == at:  # lines that do not advance: why the log cannot be read
+                        self._send(sub, target, part[0], direct=True)
                         break
                     self._send(sub, target, *part, direct=True)
                     at = part[1]
@@ -202,7 +206,7 @@ class LogRelay(LogPacing):
 
     def _read_file(self, path: Path, end: int | None, final: bool) -> Callable[[int], Awaitable[Part | None]]:
         async def read(at: int) -> Part | None:
-            return await asyncio.to_thread(lines_between, path, at, end, final, CHUNK_BYTES)
+            return await asyncio.to_thread(lines_between, path, at, end, final, CHUNK_BYTES, "server")
         return read
 
     def _read_site(self, sub: Subscription, site: str, end: int | None) -> Callable[[int], Awaitable[Part | None]]:
@@ -256,6 +260,9 @@ class LogRelay(LogPacing):
                 return None
             sub.offsets.pop(site, None)  # the gap from its offset (past the log's end: from its start)
             self._send(sub, site, got, offset_of(reply), direct=True)
+            if offset_of(reply) == start:  # no advance: the line saying why its log cannot be read
+                self._release_held(sub, site)
+                return None
             return self._catch_up(sub, site, self._read_site(sub, site, None), offset_of(reply) or start)
         if final or link is None:
             # A finished job's log on a site, or a site away: what the site has now, once (get_job_logs).
@@ -295,7 +302,8 @@ class LogRelay(LogPacing):
                 sub.offsets.pop(site, None)
             self._send(sub, site, [str(line) for line in reply["lines"]], offset_of(reply), direct=True)
             end, until = offset_of({"offset": reply.get("end")}), offset_of(reply)
-            if offset is not None and end is not None and until is not None and until < end:
+            notice = until == offset and bool(reply["lines"])  # why the log cannot be read: nothing follows
+            if offset is not None and end is not None and until is not None and until < end and not notice:
                 return self._catch_up(sub, site, self._read_site(sub, site, end), until)
         self._release_held(sub, site)
         return None
