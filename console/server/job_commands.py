@@ -246,8 +246,8 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     job_id = meta["job_id"]
     if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
-    # After the job's writes still on the store's writer thread (its last metrics, its final status).
-    marked = await asyncio.wrap_future(server.store.write(server.store.delete_job, job_id))
+    # Not on the store's writer thread: removing a big job's files must not hold up other jobs' writes.
+    marked = await asyncio.to_thread(server.store.delete_job, job_id)
     await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
     # Every copy goes: the sites' workspaces too (those away now, when they connect again).
     await server.sites.delete_job_workspaces(job_id, deployed_sites(meta))

@@ -12,11 +12,12 @@ acknowledged submit survives a crash and an unacknowledged one leaves only debri
 ``open`` removes. Statuses under ``FINISHED:`` are final: every status write is guarded
 in SQL, so no late writer can overwrite one.
 
-Every write commits with a full fsync (0.5 ms typical, 12 ms measured on a busy disk). The
-server's event loop serves every admin and site, so the writes a running job makes (its
-status changes, each round's metrics) go to ``write``: one writer thread, which runs them in
-the order given, each as durable as a direct call. Writes use a connection of their own, so
-the loop's reads (WAL: they see the last commit) never wait on a write's fsync.
+Every write commits with a full fsync (milliseconds, more on a busy disk: see
+``benchmarks/bench_store.py``). The server's event loop serves every admin and site, so the
+writes a running job makes (its status changes, each round's metrics) go to ``write``: one
+writer thread, which runs them in the order given, each as durable as a direct call. Writes
+use a connection of their own, so the loop's reads (WAL: they see the last commit) never
+wait on a write's fsync.
 """
 
 from __future__ import annotations
