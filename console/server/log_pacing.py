@@ -1,15 +1,17 @@
-"""Live log lines for a follower that reads too slowly: paced by its connection, never dropped unseen.
+"""Log lines a follower lacks, read from the log by offset and sent as its connection takes them.
 
-A follower's new lines are pushed as they come. When its connection has no room for them (its
-unsent events are past half the backlog past which ``push_event`` drops events), the lines are
-not pushed: from the last byte it has, that target's log is read again by offset (the server's
-own file, a site's by ``read_log``), in parts of at most ``CHUNK_BYTES``, each sent when the
-connection has room, until the follower has caught up with the live stream; then the live lines
-go to it again. Nothing is lost and nothing comes twice (by offset). A connection that takes
-nothing for ``CATCH_UP_STALL_SECONDS`` gets one line naming the bytes skipped instead.
+Two cases come here. A resumed follow lacks what was written since its offsets (``_catch_up``).
+A follower that reads too slowly lacks its new lines: when its connection has no room for them
+(its unsent events are past half the backlog past which ``push_event`` drops events) they are
+not pushed, and that target's log is read again from the last byte it has (``_lag``), until it
+has caught up with the live stream; then the live lines go to it again. Either way the log is
+read in parts of at most ``CHUNK_BYTES`` (the server's own file, a site's by ``read_log``),
+each sent when the connection has room: nothing is lost, nothing comes twice (by offset), and
+the server holds no more than a part. A connection that takes nothing for
+``CATCH_UP_STALL_SECONDS`` gets one line naming the bytes skipped instead.
 
-Used by ``console.server.log_relay.LogRelay`` (this is a part of it: it reads the relay's streams
-and sends with its methods); owns nothing itself.
+A part of ``console.server.log_relay.LogRelay`` (it reads the relay's streams and sends with its
+methods, declared below); owns nothing itself.
 """
 
 from __future__ import annotations
@@ -17,31 +19,94 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from console.server.log_follows import Part, Subscription
+from console.api.errors import AuthorizationError
+from console.logtail import CHUNK_BYTES, lines_between
+from console.server.log_follows import Part, Subscription, offset_of, refused, who
 
+if TYPE_CHECKING:
+    from console.server.app import Server
+
+#: Seconds a site gets to answer for a log (start or stop pushing it, a part of it).
+SITE_REQUEST_TIMEOUT = 10.0
 #: Seconds a follower's catch-up waits for its connection to have room for the next part
 #: before the rest of it is skipped (with a line saying so).
 CATCH_UP_STALL_SECONDS = 30.0
 
+Read = Callable[[int], Awaitable[Part | None]]
+
 
 class LogPacing:
-    """The lagging half of ``LogRelay``: what it needs of the relay is declared below."""
+    """The paced half of ``LogRelay``."""
 
+    server: Server
     subscriptions: list[Subscription]
     _lagging_tasks: set[asyncio.Task[None]]
 
     # -- provided by LogRelay ---------------------------------------------------------------
     def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None,
               direct: bool = False) -> None: ...
+    def _push(self, sub: Subscription, topic: str, event: dict[str, Any]) -> None: ...
     def _release_held(self, sub: Subscription, target: str) -> None: ...
-    def _read_file(self, path: Path, end: int | None, final: bool) -> Callable[[int], Awaitable[Part | None]]: ...
-    def _read_site(self, sub: Subscription, site: str,
-                   end: int | None) -> Callable[[int], Awaitable[Part | None]]: ...
     def _stream_end(self, job_id: str, target: str) -> int | None: ...
     def _server_log(self, job_id: str) -> Path: ...
 
-    # -- pacing ---------------------------------------------------------------------------------
+    # -- reading parts --------------------------------------------------------------------------
+
+    def _read_file(self, path: Path, end: int | None, final: bool) -> Read:
+        async def read(at: int) -> Part | None:
+            return await asyncio.to_thread(lines_between, path, at, end, final, CHUNK_BYTES, "server")
+        return read
+
+    def _read_site(self, sub: Subscription, site: str, end: int | None) -> Read:
+        """Parts of a site's log by ``read_log`` (``end``: where its stream starts; None: a
+        finished job's log to its end); a refusal or failure is a line in the stream, and the end."""
+        link = self.server.sites.get(site)
+
+        async def read(at: int) -> Part | None:
+            if link is None or (end is not None and at >= end):
+                return None
+            args = {"job_id": sub.job_id, "offset": at, **who(sub), **({} if end is None else {"end": end})}
+            try:
+                reply = await link.link.request("read_log", args, timeout=SITE_REQUEST_TIMEOUT)
+            except Exception as exc:
+                why = refused(site, exc).message if isinstance(exc, AuthorizationError) else \
+                    f"{site}: the rest of its log cannot be read now: {exc}"
+                self._send(sub, site, [f"[{why}]"], direct=True)
+                return None
+            until = offset_of(reply)
+            return None if until is None else ([str(line) for line in reply["lines"]], until)
+        return read
+
+    # -- a resumed follower's gap ------------------------------------------------------------------
+
+    def _catch_up(self, sub: Subscription, target: str, read: Read, start: int) -> Callable[[], Awaitable[None]]:
+        """What a resumed follower lacks of ``target``'s log from byte ``start``: ``await read(at)``
+        gives one bounded part and the offset after it, until no line comes. Each part is an
+        event, sent when the connection has room (a log of many MiB is never one event, nor
+        dropped past the event backlog); then the lines that came meanwhile (``holding``)."""
+        async def rest() -> None:
+            at = start
+            if target == "server":  # the gap from its offset (past the log's end: from its start)
+                sub.offsets.pop(target, None)
+            try:
+                while sub.live and (part := await read(at)) is not None and part[0]:
+                    if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
+                        self._push(sub, "job_log", {"job_id": sub.job_id, "target": target, "lines": [
+                            f"[... the rest of {target}'s log from byte {at} skipped: the connection "
+                            f"reads too slowly; get_job_logs has it ...]"]})
+                        break
+                    if part[1] == at:  # lines that do not advance: why the log cannot be read
+                        self._send(sub, target, part[0], direct=True)
+                        break
+                    self._send(sub, target, *part, direct=True)
+                    at = part[1]
+            finally:
+                self._release_held(sub, target)
+        return rest
+
+    # -- a follower that reads too slowly -----------------------------------------------------------
 
     def _lag(self, sub: Subscription, target: str, lines: list[str], offset: int) -> None:
         """``sub``'s connection has no room for these new lines of ``target`` (ending at byte

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from console.api.errors import AuthorizationError
 from console.commands import Right
-from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_between
+from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
-from console.server.log_follows import Part, Subscription, offset_of, refused, resume_offsets, who
-from console.server.log_pacing import CATCH_UP_STALL_SECONDS, LogPacing
+from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
+from console.server.log_pacing import SITE_REQUEST_TIMEOUT, LogPacing
 from console.server.runner import site_apps
 from console.server.status import JobStatus
 from console.server.system_commands import require_on_target
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("console.server.log_relay")
 
 LOG_FILE = "log.txt"
-#: Seconds a site gets to start or stop pushing a log.
-SITE_REQUEST_TIMEOUT = 10.0
 
 
 @dataclass
@@ -177,57 +175,6 @@ class LogRelay(LogPacing):
             return None
         sub.holding["server"] = []
         return self._catch_up(sub, "server", self._read_file(path, end, False), start)
-
-    def _catch_up(self, sub: Subscription, target: str, read: Callable[[int], Awaitable[Part | None]],
-                  start: int) -> Callable[[], Awaitable[None]]:
-        """What a resumed follower lacks of ``target``'s log from byte ``start``: ``await read(at)``
-        gives one bounded part and the offset after it, until no line comes. Each part is an
-        event, sent when the connection has room (a log of many MiB is never one event, nor
-        dropped past the event backlog); then the lines that came meanwhile (``holding``)."""
-        async def rest() -> None:
-            at = start
-            if target == "server":  # the gap from its offset (past the log's end: from its start)
-                sub.offsets.pop(target, None)
-            try:
-                while sub.live and (part := await read(at)) is not None and part[0]:
-                    if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
-                        self._push(sub, "job_log", {"job_id": sub.job_id, "target": target, "lines": [
-                            f"[... the rest of {target}'s log from byte {at} skipped: the connection "
-                            f"reads too slowly; get_job_logs has it ...]"]})
-                        break
-                    if part[1] == at:  # lines that do not advance: why the log cannot be read
-                        self._send(sub, target, part[0], direct=True)
-                        break
-                    self._send(sub, target, *part, direct=True)
-                    at = part[1]
-            finally:
-                self._release_held(sub, target)
-        return rest
-
-    def _read_file(self, path: Path, end: int | None, final: bool) -> Callable[[int], Awaitable[Part | None]]:
-        async def read(at: int) -> Part | None:
-            return await asyncio.to_thread(lines_between, path, at, end, final, CHUNK_BYTES, "server")
-        return read
-
-    def _read_site(self, sub: Subscription, site: str, end: int | None) -> Callable[[int], Awaitable[Part | None]]:
-        """Parts of a site's log by ``read_log`` (``end``: where its stream starts; None: a
-        finished job's log to its end); a refusal or failure is a line in the stream, and the end."""
-        link = self.server.sites.get(site)
-
-        async def read(at: int) -> Part | None:
-            if link is None or (end is not None and at >= end):
-                return None
-            args = {"job_id": sub.job_id, "offset": at, **who(sub), **({} if end is None else {"end": end})}
-            try:
-                reply = await link.link.request("read_log", args, timeout=SITE_REQUEST_TIMEOUT)
-            except Exception as exc:
-                why = refused(site, exc).message if isinstance(exc, AuthorizationError) else \
-                    f"{site}: the rest of its log cannot be read now: {exc}"
-                self._send(sub, site, [f"[{why}]"], direct=True)
-                return None
-            until = offset_of(reply)
-            return None if until is None else ([str(line) for line in reply["lines"]], until)
-        return read
 
     def _release_held(self, sub: Subscription, target: str) -> None:
         """The lines (and the end) that came while ``target``'s gap was sent, after it; those the
