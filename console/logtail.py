@@ -204,6 +204,16 @@ def _cut(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " [...]"
 
 
+async def _until_room_or(room: Awaitable[object], stop: asyncio.Event) -> None:
+    """Wait for ``room`` unless ``stop`` is set first (the rest of the log is sent at once then)."""
+    waiting, stopped = asyncio.ensure_future(room), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        stopped.cancel()
+
+
 async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio.Event,
                  room: Callable[[], Awaitable[object]] | None = None,
                  notice: Callable[[str], object] | None = None) -> None:
@@ -217,8 +227,8 @@ async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio
         while lines := tail.read():
             if not send(lines):
                 return
-            if room is not None:
-                await room()
+            if room is not None and not stop.is_set():
+                await _until_room_or(room(), stop)
         if notice is not None and (problem := tail.take_problem()) is not None:
             notice(problem)
         try:
