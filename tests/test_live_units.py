@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from prompt_toolkit.utils import get_cwidth
 
 from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, lines_between
 from console.shell.follow import log_block
-from console.shell.plot import RoundMetrics, draw
+from console.shell.plot import RoundMetrics, draw, round_labels
 from console.shell.top.columns import elide, layout, render
 from console.shell.top.model import TopModel, find_round
 from console.shell.top.view import JOB_COLUMNS
@@ -93,6 +94,37 @@ def test_round_metrics_from_meta_and_events_give_series_and_a_chart() -> None:
     labels = {line.rsplit("│", 1)[1].strip(): i for i, line in enumerate(rows) if line.rsplit("│", 1)[1].strip()}
     assert set(labels) >= {"0.5", "0.0"} and "0" not in labels, labels
     assert labels["0.0"] == len(rows) - 1 and abs(labels["0.5"] - (len(rows) - 1) / 2) <= 1, labels
+
+
+def test_plot_x_axis_labels_whole_rounds_only_at_any_width() -> None:
+    """uniplot chose 1.0 1.5 2.0 for two rounds and 0.5 ... 1.0 for one: the labels are whole
+    rounds, within the rounds recorded, apart enough to read, centred under their round."""
+    for rounds in (1, 2, 3, 5, 7, 12, 17, 40, 100, 999):
+        for width in (20, 40, 68, 148):
+            first, last = 1, rounds
+            x_min, x_max = (0, 2) if rounds == 1 else (first, last)
+            line = round_labels(x_min, x_max, width, (first, last))
+            labels = line.split()
+            assert labels and all(label.isdigit() for label in labels), (rounds, width, line)
+            numbers = [int(label) for label in labels]
+            assert numbers == sorted(set(numbers)) and first <= numbers[0] and numbers[-1] <= last, line
+            assert len(line) <= width + 3, (rounds, width, line)
+            if len(numbers) > 1:
+                assert len({b - a for a, b in zip(numbers, numbers[1:], strict=False)}) == 1, line  # one step
+    assert round_labels(1, 2, 68, (1, 2)).split() == ["1", "2"]
+    assert round_labels(0, 2, 68, (1, 1)).strip() == "1" and round_labels(0, 2, 68, (1, 1)).index("1") == 35
+
+    two = RoundMetrics()
+    for number in (1, 2):
+        two.add({"round": number, "aggregated": {"loss": 1.0 / number}})
+    for color in (False, True):
+        lines = [ANSI_CODE.sub("", line) for line in draw(two, ["loss"], "job j", 80, color=color).splitlines()]
+        under = lines[next(i for i, line in enumerate(lines) if line.startswith("└")) + 1]
+        assert under.split() == ["1", "2"], lines
+        assert under.startswith(" 1") and len(under) == len(lines[1]) - 1, lines  # in the first and last column
+
+
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def test_top_model_applies_pushed_events_and_polls() -> None:

@@ -351,6 +351,8 @@ def test_plot_in_colour_reaches_the_terminal_as_colour(project, session, tmp_pat
         child.expect(r"\(x: round\)")
         assert "\x1b[3" in child.before  # a colour escape, sent as one
         assert "\\x1b" not in child.before and "^[" not in child.before  # never shown as text
+        # Two rounds: the x axis says 1 and 2 (uniplot's own ticks read 1.0 1.5 2.0).
+        assert re.search(r"└─+┘\s*\n 1 +2\s*\n", ANSI.sub("", child.before).replace("\r", "")), child.before
         child.expect(PROMPT)
         child.send("bye\r")
         child.expect(pexpect.EOF)
