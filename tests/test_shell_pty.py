@@ -283,3 +283,50 @@ def test_tab_on_an_open_single_entry_menu_and_keys_typed_after_an_error(server, 
     finally:
         if child.isalive():
             child.terminate(force=True)
+
+
+def _menu_rows(screen: Screen, ids: list[str]) -> list[str] | None:
+    """The completion menu's rows for ``ids`` (one row each, in the menu's order), or None."""
+    screen.pump()
+    rows = [line for line in screen.text.splitlines() if any(f" {i[:8]} " in line for i in ids)]
+    return rows if len(rows) == len(ids) else None
+
+
+@pytest.mark.timeout(120)
+def test_job_id_menu_columns_align_at_80_columns_and_in_a_narrow_terminal(server, session, project,
+                                                                            tmp_path: Path) -> None:
+    """Name, status and age are columns: each starts in the same cell on every entry; a long
+    name ends in '…' so the status and age stay whole, also at 50 columns."""
+    long_name = "federated-training-of-a-long-model-name"
+    done = session.submit_job(str(hello_server(tmp_path, name=long_name, steps=1, step_seconds=0.0)))
+    session.monitor_job(done, timeout=30, poll_interval=0.1)
+    waiting = session.submit_job(str(waiting_for_sites(tmp_path)))
+    running = session.submit_job(str(hello_server(tmp_path, name="x", steps=100, step_seconds=0.3)))
+    statuses = {done: "FINISHED:COMPLETED", waiting: "SUBMITTED", running: "RUNNING"}
+    child = spawn_shell(project, tmp_path, (24, 80))
+    screen = Screen(child, 24, 80)
+    try:
+        child.expect(PROMPT)
+        for columns in (80, 50):
+            if columns != 80:
+                child.sendcontrol("c")  # closes the menu; the next one is measured for the new width
+                child.setwinsize(24, columns)
+                screen.screen.resize(24, columns)
+            child.send("get_job_meta ")
+            child.sendcontrol("@")  # Ctrl-Space: the menu of every job
+            rows = wait_until(lambda: _menu_rows(screen, list(statuses)), 20, f"the job menu at {columns} columns")
+            assert all(len(row) <= columns for row in rows), rows
+            shown = {job_id: next(row for row in rows if f" {job_id[:8]} " in row) for job_id in statuses}
+            status_at = {row.index(f"  {statuses[job_id]}") for job_id, row in shown.items()}
+            assert len(status_at) == 1, rows  # the status column: one start, every status whole
+            age_at = {re.search(r"\d+[smh] ago", row).start() for row in rows}
+            assert len(age_at) == 1, rows
+            assert re.search(rf" {done[:8]} +federat\S*… +FINISHED:COMPLETED +\d+[smh] ago", shown[done]), rows
+            assert re.search(rf" {running[:8]} +x +RUNNING ", shown[running]), rows
+        child.sendcontrol("c")
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        session.abort_job(running)
+        if child.isalive():
+            child.terminate(force=True)
