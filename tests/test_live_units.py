@@ -14,7 +14,8 @@ from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, 
 from console.shell.follow import log_block
 from console.shell.plot import RoundMetrics, draw, round_labels
 from console.shell.top.columns import elide, layout, render
-from console.shell.top.model import TopModel, find_round
+from console.shell.top.details import detail_lines
+from console.shell.top.model import JobRow, TopModel, find_round
 from console.shell.top.view import JOB_COLUMNS
 
 
@@ -125,6 +126,44 @@ def test_plot_x_axis_labels_whole_rounds_only_at_any_width() -> None:
 
 
 ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_top_details_read_as_key_value_lines() -> None:
+    """top's details pane: labels and values in two columns, times local, durations H:MM:SS
+    (FLARE's timedelta text too), lists one entry per line, errors per site, long values
+    wrapped at the pane's width, nothing from the server able to drive the terminal."""
+    from console.shell.human import local_time
+
+    job_id = "8a4e0d8c-1111-4222-8333-444455556666"
+    meta = {"job_id": job_id, "name": "live-job\x1b[2J", "status": "FINISHED:COMPLETED",
+            "submit_time": 1_764_400_000.0, "submit_time_iso": "2025-11-29T07:06:40+00:00",
+            "start_time": "2025-11-29 08:06:41.25", "duration": "1 day, 2:03:04.25",
+            "deploy_map": {"app": ["server", "site-1", "site-2"]}, "min_clients": 2, "mandatory_clients": [],
+            "submitter_name": "admin@example.com", "submitter_org": "example", "submitter_role": "project_admin",
+            "job_deploy_detail": ["server: OK", "site-1: OK", "site-2: OK"],
+            "job_errors": {"site-2": ["ValueError: site-2 cannot train today " * 4], "server": ["boom"]},
+            "round_metrics": [{"round": 1, "aggregated": {"acc": 0.5}}]}
+    row = JobRow(job_id, round=3, num_rounds=3, metrics={"acc": 0.812345, "loss": 1 / 3})
+    lines = detail_lines(meta, row, 60)
+    text = "\n".join(lines)
+    assert all(get_cwidth(line) <= 60 for line in lines), text
+    assert "\x1b" not in text and "live-job\\x1b[2J" in text, text
+    assert lines[:4] == [f"job        {job_id}", "name       live-job\\x1b[2J", "status     FINISHED:COMPLETED",
+                         "round      3/3"], text
+    assert "submitter  admin@example.com (example, project_admin)" in lines
+    assert f"submitted  {local_time(1_764_400_000.0)}" in lines  # the ISO time, local
+    assert f"started    {local_time('2025-11-29T08:06:41')}" in lines  # FLARE's blank-separated time
+    assert "duration   26:03:04" in lines
+    assert "\n".join(["deploy map", "  app  server", "       site-1", "       site-2"]) in text
+    assert "\n".join(["deployed   server: OK", "           site-1: OK", "           site-2: OK"]) in text
+    assert "\n".join(["latest metrics", "  acc   0.8123", "  loss  0.3333"]) in text
+    errors = lines[lines.index("errors") + 1:]
+    assert errors[0].startswith("  site-2  ValueError: site-2 cannot") and errors[-1] == "  server  boom", text
+    assert len(errors) > 2 and all(line.startswith(" " * 10) for line in errors[1:-1]), text  # wrapped, aligned
+    assert "mandatory" not in text and "round_metrics" not in text  # empty, and plot's
+    running = detail_lines({"job_id": "j", "status": "RUNNING", "duration": "N/A"},
+                           JobRow("j", status="RUNNING", start_time=1000.0), 80, now=1075.0)
+    assert "duration  0:01:15 so far" in running
 
 
 def test_top_model_applies_pushed_events_and_polls() -> None:

@@ -230,7 +230,10 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
 
     shell.send("\r")  # Enter: the selected job's details
     screen.wait_for(rf"Details of {job_id}")
-    screen.wait_for(r'"submitter_name": "admin@example.com"')
+    # Key/value lines, not JSON: the submitter in words, the deployed sites one per line.
+    screen.wait_for(r"submitter +admin@example\.com \(example, project_admin\)")
+    screen.wait_for(r"started +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n(.*\n)*.*deployed +server: OK\n +site-1: OK\n +site-2: OK")
+    assert '"' not in screen.text.split("Details of")[1], screen.text
     shell.send("\x1b")  # Esc hides them
     screen.wait_for(r"q quit")
     screen.wait_gone("Details of")
