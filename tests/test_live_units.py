@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prompt_toolkit.utils import get_cwidth
@@ -16,7 +17,7 @@ from console.shell.plot import RoundMetrics, draw, round_labels
 from console.shell.top.columns import elide, layout, render
 from console.shell.top.details import detail_lines
 from console.shell.top.model import JobRow, TopModel, find_round
-from console.shell.top.view import JOB_COLUMNS
+from console.shell.top.view import JOB_COLUMNS, job_cells
 
 
 def test_log_tail_reads_only_new_complete_lines_and_survives_truncation(tmp_path: Path) -> None:
@@ -182,6 +183,21 @@ def test_top_model_applies_pushed_events_and_polls() -> None:
     assert not model.sites["site-1"].connected
     model.move(1)
     assert model.selected_job() is row
+
+
+def test_top_model_takes_the_last_recorded_round_from_the_meta_unless_a_later_one_was_pushed() -> None:
+    model = TopModel()
+    job_id = "b" * 36
+    recorded = [{"round": 1, "aggregated": {"acc": 0.5}, "sites": {}},
+                {"round": 2, "aggregated": {}, "sites": {"site-1": {"acc": 0.6}, "site-2": {"acc": 0.8}}}]
+    model.apply_meta({"job_id": job_id, "start_time": "2025-11-29T08:00:00+00:00", "round_metrics": recorded})
+    row = model.jobs[job_id]
+    assert (row.round, row.num_rounds, row.metrics) == (2, None, {"acc": pytest.approx(0.7)})  # the sites' mean
+    assert job_cells(row, 0.0)[3] == "2"  # an ended job read afterwards: its last round, planned count unknown
+    model.apply_event("job_progress", {"job_id": job_id, "data": {"round": 4, "num_rounds": 5,
+                                                                  "aggregated": {"acc": 0.9}}})
+    model.apply_meta({"job_id": job_id, "round_metrics": recorded})  # an answer that left before round 4
+    assert (row.round, row.metrics) == (4, {"acc": 0.9}) and job_cells(row, 0.0)[3] == "4/5"
 
 
 def test_each_read_of_a_hostile_log_fits_one_event_frame(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def site_cells(site: SiteRow, now: float) -> list[str]:
 
 
 def job_cells(job: JobRow, now: float) -> list[str]:
-    rounds = f"{job.round or 0}/{job.num_rounds}" if job.num_rounds else "-"
+    # An ended job read before top opened knows its last round, not always how many were planned.
+    rounds = f"{job.round or 0}/{job.num_rounds}" if job.num_rounds else str(job.round) if job.round else "-"
     responded = "-" if job.sites_responded is None else (
         f"{job.sites_responded}/{job.sites_total}" if job.sites_total else str(job.sites_responded))
     metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items()))
