@@ -330,3 +330,48 @@ def test_job_id_menu_columns_align_at_80_columns_and_in_a_narrow_terminal(server
         session.abort_job(running)
         if child.isalive():
             child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_pasted_and_typed_ahead_lines_run_one_by_one_each_after_its_prompt(server, project, tmp_path: Path) -> None:
+    """A bracketed paste of several lines runs them as bash and psql do: each line after the
+    prompt, then its answer, each in the history; a failing line does not stop the others; what
+    follows the last line end stays at the prompt. Lines typed while a command runs read the
+    same. Ctrl-C stops the running line and says the rest of the paste is not run."""
+    prompt = r"admin@example\.com on server> "
+    editor = tmp_path / "editor.py"  # Ctrl-X Ctrl-E's $EDITOR: writes two lines into the file it is given
+    editor.write_text("import sys\nopen(sys.argv[1], 'w').write('help bye\\nlist_jobs\\n')\n")
+    child = spawn_shell(project, tmp_path, (40, 120), EDITOR=f"{sys.executable} {editor}")
+    screen = Screen(child, 40, 120)
+    try:
+        child.expect(PROMPT)
+        child.send("\x1b[200~check_status server\r\nget_job_meta nope\n\nlist_jobs\nhelp by\x1b[201~")
+        screen.wait_for(rf"(?m)^{prompt}check_status server\nstatus +OK\n(.*\n)*"
+                        rf"{prompt}get_job_meta nope\nJobNotFound: no such job: nope\n"
+                        rf"{prompt}list_jobs\n\(none\)\n{prompt}help by$")
+        child.send("e\r")  # the rest of the paste, finished and run
+        screen.wait_for(rf"{prompt}help bye\nusage: bye")
+
+        child.send("\x18\x05")  # Ctrl-X Ctrl-E: the line in $EDITOR, which hands back two lines to run
+        screen.wait_for(rf"{prompt}help bye\nusage: bye(.*\n)*{prompt}list_jobs\n\(none\)")
+
+        child.send("help | sleep 1\r")
+        wait_until(lambda: "sleep 1" in _children_commands(child.pid), 20, "the pipeline to start")
+        child.send("list_jobs\rhelp monitors\r")  # typed while it runs
+        screen.wait_for(rf"{prompt}list_jobs\n\(none\)\n{prompt}help monitors\nusage: monitors")
+
+        child.send("\x1b[200~watch -n 1 list_jobs\nlist_jobs\ncheck_status server\n\x1b[201~")
+        screen.wait_for(r"Every 1 s: list_jobs")
+        child.sendcontrol("c")
+        screen.wait_for(r"(?m)watch stopped\n2 more lines not run\nadmin@example\.com on server>$")
+        child.send("\x1b[200~help timing\nlist_jobs\n\x1b[201~")  # the next paste runs whole again
+        screen.wait_for(rf"{prompt}help timing\nusage: timing(.*\n)*{prompt}list_jobs\n\(none\)")
+        history = next((tmp_path / "data").rglob("history")).read_text()
+        assert [line[1:] for line in history.splitlines() if line.startswith("+")] == [
+            "check_status server", "get_job_meta nope", "list_jobs", "help bye",  # the editor's help bye: no repeat
+            "list_jobs", "help | sleep 1", "list_jobs", "help monitors", "watch -n 1 list_jobs", "help timing", "list_jobs"]
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
