@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from prompt_toolkit.application.current import get_app
+from prompt_toolkit.application.current import get_app_or_none
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
@@ -296,8 +296,9 @@ _MENU_BESIDE_META = 13
 def _meta_room() -> int:
     """Display cells the menu's meta column may use: the terminal's width less the rest of the menu
     (prompt_toolkit moves a menu that would pass the right edge to the left, never cuts it)."""
+    app = get_app_or_none()  # get_app() would build a whole dummy application outside the prompt: 4 ms
     try:
-        columns = get_app().output.get_size().columns
+        columns = app.output.get_size().columns if app is not None else 80
     except Exception:  # no terminal to ask (a pipe, a closed output): as wide as a usual one
         columns = 80
     return min(max(columns - _MENU_BESIDE_META, 20), MAX_META_WIDTH)
