@@ -6,8 +6,8 @@ within milliseconds); the poll every ``PUSHED_POLL_SECONDS`` fills what is never
 from the poll, every ``POLLED_POLL_SECONDS``, with FLARE's own calls (``check_status``,
 ``sys_info``, ``list_jobs``, ``show_stats``, ``get_job_meta``).
 
-A job that ran before top opened (or appears while it is open) has its meta read once in the
-background, as ``plot`` reads it: its start time, sites, and the last round the server recorded
+A job that ran before top opened (or appears while it is open) has its meta read in the
+background (once per status it is seen in), as ``plot`` reads it: its start time, sites, and the last round the server recorded
 with that round's metrics, so the row does not wait for the next pushed round (or shows the
 last one of a job that ended). Running jobs are read first; on an engine without pushes (FLARE:
 no ``round_metrics``, and its calls queue on one thread) only running jobs are.
@@ -41,8 +41,10 @@ class TopFeed:
         self.interval = PUSHED_POLL_SECONDS if backend.pushes else POLLED_POLL_SECONDS
         self.error: str | None = None  # the last poll's failure, shown in the footer
         self.polled_at: float | None = None
-        self._metas: set[str] = set()  # jobs whose meta was read
-        self._unread: dict[str, None] = {}  # jobs whose meta is to be read, in the order seen
+        # Metas read, and to be read (in the order seen), per job and status: a job read while queued
+        # is read again once it runs (its start time and deployed sites are written then).
+        self._metas: set[tuple[str, str]] = set()
+        self._unread: dict[tuple[str, str], None] = {}
         self._wake = asyncio.Event()
         self._remove: Callable[[], None] | None = None
         self._polls = 0
@@ -55,10 +57,13 @@ class TopFeed:
 
     def _want_meta(self, job_id: str) -> None:
         row = self.model.jobs.get(job_id)
-        if row is None or job_id in self._metas or job_id in self._unread:
+        if row is None:
+            return
+        key = (job_id, row.status)
+        if key in self._metas or key in self._unread:
             return
         if self.backend.pushes or row.running:
-            self._unread[job_id] = None
+            self._unread[key] = None
             self._wake.set()
 
     async def _read_metas(self) -> None:
@@ -67,9 +72,9 @@ class TopFeed:
             await self._wake.wait()
             self._wake.clear()
             while self._unread:
-                job_id = next((j for j in self._unread if j in self.model.jobs and self.model.jobs[j].running),
-                              next(iter(self._unread)))
-                del self._unread[job_id]
+                key = next((k for k in self._unread if k[1] == "RUNNING"), next(iter(self._unread)))
+                del self._unread[key]
+                job_id = key[0]
                 if job_id not in self.model.jobs:
                     continue  # deleted, or no longer listed, meanwhile
                 try:
@@ -78,7 +83,7 @@ class TopFeed:
                     raise
                 except Exception:  # gone meanwhile, or a dropped link: the next poll asks again
                     continue
-                self._metas.add(job_id)
+                self._metas.add(key)
                 if job_id in self.model.jobs and isinstance(meta, dict) and meta.get("job_id") == job_id:
                     self.model.apply_meta(meta)
                     self.on_change()
