@@ -127,7 +127,8 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
             text = plot_to_string(ys, color=True, **options)
         else:
             text = _ANSI.sub("", plot_to_string(ys, character_set="ascii", color=False, **options))
-        charts.append(_with_round_labels(text.rstrip("\n"), round_labels(x_min, x_max, plot_width, (int(first), int(last)))))
+        labels = round_labels(x_min, x_max, plot_width, (int(first), int(last)))
+        charts.append(_with_round_labels(text.rstrip("\n"), labels))
     return "\n\n".join(charts) + "\n(x: round)"
 
 

@@ -7,10 +7,11 @@ from the poll, every ``POLLED_POLL_SECONDS``, with FLARE's own calls (``check_st
 ``sys_info``, ``list_jobs``, ``show_stats``, ``get_job_meta``).
 
 A job that ran before top opened (or appears while it is open) has its meta read in the
-background (once per status it is seen in), as ``plot`` reads it: its start time, sites, and the last round the server recorded
-with that round's metrics, so the row does not wait for the next pushed round (or shows the
-last one of a job that ended). Running jobs are read first; on an engine without pushes (FLARE:
-no ``round_metrics``, and its calls queue on one thread) only running jobs are.
+background, once per status it is seen in, as ``plot`` reads it: its start time, sites, and
+the last round the server recorded with that round's metrics, so the row does not wait for
+the next pushed round (or shows the last one of a job that ended). Running jobs are read
+first; on an engine without pushes (FLARE: no ``round_metrics``, and its calls queue on one
+thread) only running jobs are.
 """
 
 from __future__ import annotations
@@ -77,13 +78,13 @@ class TopFeed:
                 job_id = key[0]
                 if job_id not in self.model.jobs:
                     continue  # deleted, or no longer listed, meanwhile
+                self._metas.add(key)  # also when refused: asked again when the status changes, not each poll
                 try:
                     meta = await self.backend.get_job_meta(job_id)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # gone meanwhile, or a dropped link: the next poll asks again
+                except Exception:  # deleted meanwhile, not to be viewed, or a dropped link: the row stays
                     continue
-                self._metas.add(key)
                 if job_id in self.model.jobs and isinstance(meta, dict) and meta.get("job_id") == job_id:
                     self.model.apply_meta(meta)
                     self.on_change()
