@@ -142,6 +142,8 @@ def test_paths_themes_help_and_monitors(tmp_path, monkeypatch) -> None:
     assert texts("theme l") == ["light"]
     assert "list_jobs" in texts("help list")
     assert texts("unmonitor ") == [IDS[0], "all"]
+    monitored = complete("unmonitor ")[0]  # shown as any job ID in a menu: short ID, name, status
+    assert monitored.display_text == IDS[0][:8] and monitored.display_meta_text.startswith("hello-numpy  RUNNING")
 
 
 def test_completion_data_follows_pushes_and_scales() -> None:

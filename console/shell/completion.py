@@ -217,14 +217,7 @@ class ShellCompleter(Completer):
         data = self._data()
         if self._stale is not None and time.monotonic() - data.fetched > STALE_AFTER:
             self._stale()
-        now = time.time()
-        entries = data.match_jobs(word)
-        rows = [[visible_line(e.name), visible_line(e.status), age(e.submitted, now)] for e in entries]
-        room = _meta_room()
-        widths = layout(JOB_META, rows, room)
-        for entry, row in zip(entries, rows, strict=True):
-            yield Completion(entry.job_id, -len(word), display=entry.job_id[:8],
-                             display_meta=render(row, widths, room))
+        yield from _job_menu(data.match_jobs(word), word)
 
     def _values(self, param: Param, word: str, event: CompleteEvent, done: list[str]) -> Iterator[Completion]:
         kind = param.kind
@@ -235,10 +228,12 @@ class ShellCompleter(Completer):
                 yield from self._jobs(word)
         elif kind is ParamKind.JOB_NAME:
             yield from (Completion(n, -len(word), display=visible_line(n)) for n in self._data().job_names(word))
-        elif kind is ParamKind.MONITOR:
-            for job_id in [*self._monitored(), "all"]:
-                if job_id.startswith(word):
-                    yield Completion(job_id, -len(word))
+        elif kind is ParamKind.MONITOR:  # the monitored (followed) jobs in the same menu as other job IDs
+            jobs = self._data().jobs
+            yield from _job_menu([jobs.get(j) or JobEntry(j, "", "") for j in self._monitored() if j.startswith(word)],
+                                 word)
+            if "all".startswith(word):
+                yield Completion("all", -len(word))
         elif kind is ParamKind.CHOICE:
             yield from _plain(param.choices, word)
         elif kind is ParamKind.SETTING_VALUE:
@@ -291,6 +286,16 @@ MAX_META_WIDTH = 64
 #: Cells of the menu that are not its meta: the ID (8) and its blanks (2), the meta's own
 #: blanks (2), the scrollbar (1).
 _MENU_BESIDE_META = 13
+
+
+def _job_menu(entries: list[JobEntry], word: str) -> Iterator[Completion]:
+    """Job IDs as the menu shows them: the ID's first 8 characters, then name, status and age aligned."""
+    now = time.time()
+    rows = [[visible_line(e.name), visible_line(e.status), age(e.submitted, now)] for e in entries]
+    room = _meta_room()
+    widths = layout(JOB_META, rows, room)
+    for entry, row in zip(entries, rows, strict=True):
+        yield Completion(entry.job_id, -len(word), display=entry.job_id[:8], display_meta=render(row, widths, room))
 
 
 def _meta_room() -> int:
