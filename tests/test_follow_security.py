@@ -327,7 +327,7 @@ def test_a_follow_resumed_from_the_start_of_a_large_log_gets_every_line_once(fed
 
 
 #: site-1 waits for a file ``go`` in its job folder, then writes CHATTY lines in bursts (~9 MiB of
-#: log, ~20 MiB as JSON), then "chat done"; both sites tick until the job is aborted.
+#: log, ~20 MiB as JSON: each \x01 is \u0001), then "chat done"; both sites wait for the abort.
 CHATTY_TRAINER = '''
 import os
 import socket
@@ -341,10 +341,10 @@ def train(model, ctx):
         while not os.path.exists(os.path.join(str(ctx.workspace), "go")) and not ctx.aborted():
             time.sleep(0.05)
         for i in range({chatty}):
-            sys.stdout.write(f"site-1 chat {{i:06d}} " + "\\x01" * 120 + "\\n")
-            if i % 2000 == 1999:
+            sys.stdout.write(f"site-1 chat {{i:06d}} " + "\\x01" * 40 + "." * 40 + "\\n")
+            if i % 1000 == 999:  # ~3 MiB/s: the site's own reading of its log keeps up, as a real job's does
                 sys.stdout.flush()
-                time.sleep(0.02)
+                time.sleep(0.05)
         print("site-1 chat done", flush=True)
     while not ctx.aborted():
         time.sleep(0.1)
@@ -382,7 +382,8 @@ def test_a_follower_that_stops_reading_gets_every_live_line_after(federation: Fe
                 got = slow.lines["site-1"]
                 chat = [line.split(" - ", 3)[-1] for line in got if "site-1 chat " in line]
                 assert not [line for line in got if "skipped" in line]
-                assert chat == [f"site-1 chat {i:06d} " + "\x01" * 120 for i in range(CHATTY)] + ["site-1 chat done"], \
+                assert chat == [f"site-1 chat {i:06d} " + "\x01" * 40 + "." * 40 for i in range(CHATTY)] + \
+                    ["site-1 chat done"], \
                     (len(chat), chat[:1], chat[-2:])
 
         asyncio.run(live())
