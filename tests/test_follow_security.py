@@ -28,7 +28,6 @@ MEMBER = "member@example.com"
 #: bytes as \\u0001), then a tick line every 0.1 s until the job is aborted.
 TRAINER = '''
 import os
-import socket
 import sys
 import time
 from console.runtime.contract import TaskResult
@@ -330,7 +329,6 @@ def test_a_follow_resumed_from_the_start_of_a_large_log_gets_every_line_once(fed
 #: log, ~20 MiB as JSON: each \x01 is \u0001), then "chat done"; both sites wait for the abort.
 CHATTY_TRAINER = '''
 import os
-import socket
 import sys
 import time
 from console.runtime.contract import TaskResult
