@@ -120,7 +120,7 @@ def test_job_waits_for_a_missing_mandatory_site(server, session, project, tmp_pa
     site2 = SiteProcess(project.kit("site-2"))
     try:
         job_id = session.submit_job(str(numpy_job(tmp_path, rounds=1, min_clients=1, mandatory=["site-2"])))
-        wait_until(lambda: session.get_job_meta(job_id)["schedule_count"] >= 2, 20, "scheduling attempts")
+        wait_until(lambda: session.get_job_meta(job_id).get("schedule_count", 0) >= 2, 20, "scheduling attempts")
         assert session.get_job_status(job_id) == "SUBMITTED"
         site2.start()
         code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.5)

@@ -234,7 +234,10 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
         if status is JobStatus.DISPATCHED:  # FLARE 2.9 answers so for a job not yet running
             return f"Aborted the job {job_id} before running it."
         return "Abort signal has been sent to the server app."
-    if await server.change_status(job_id, JobStatus.FINISHED_ABORTED) is None:
+    aborted = await server.change_status(job_id, JobStatus.FINISHED_ABORTED)
+    if server.runner.is_active(job_id):  # the scheduler started it while ABORTED was being stored
+        server.runner.abort(job_id)
+    if aborted is None:
         return f"Job for {job_id} is already completed."
     return f"Aborted the job {job_id} before running it."  # FLARE 2.9's words
 

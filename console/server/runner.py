@@ -152,10 +152,15 @@ class JobRunner:
         app_name = server_app_name(meta.get("deploy_map", {})) or ""
         job = RunningJob(job_id, meta.get("name", ""), app_name, self.server.workspace / job_id, meta, list(targets))
         self.jobs[job_id] = job
-        self.server.change_status(job_id, JobStatus.DISPATCHED)
-        job.task = asyncio.create_task(self._run(job))
+        dispatched = self.server.change_status(job_id, JobStatus.DISPATCHED)
+        job.task = asyncio.create_task(self._run(job, dispatched))
 
-    async def _run(self, job: RunningJob) -> None:
+    async def _run(self, job: RunningJob, dispatched: asyncio.Future[dict[str, Any] | None]) -> None:
+        if await dispatched is None:  # aborted or deleted before its DISPATCHED was stored: it never runs
+            self.jobs.pop(job.job_id, None)
+            log.info("job %s: not started, it ended or went while it was being dispatched", job.job_id)
+            self.server.scheduler.wake()
+            return
         deployment = Deployment(self.server, job, _meta_task_timeout(job.meta) or DEFAULT_TASK_TIMEOUT)
         deployed: list[str] = []
         status = JobStatus.FINISHED_ABNORMAL
