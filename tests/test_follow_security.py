@@ -326,7 +326,8 @@ def test_a_follow_resumed_from_the_start_of_a_large_log_gets_every_line_once(fed
 
 
 #: site-1 waits for a file ``go`` in its job folder, then writes CHATTY lines in bursts (~9 MiB of
-#: log, ~20 MiB as JSON: each \x01 is \u0001), then "chat done"; both sites wait for the abort.
+#: log, ~20 MiB as JSON: each \x01 is \u0001; at line ``pause_at`` it waits for a file ``go2``),
+#: then "chat done"; both sites wait for the abort.
 CHATTY_TRAINER = '''
 import os
 import sys
@@ -339,6 +340,10 @@ def train(model, ctx):
         while not os.path.exists(os.path.join(str(ctx.workspace), "go")) and not ctx.aborted():
             time.sleep(0.05)
         for i in range({chatty}):
+            if i == {pause_at}:  # until the test has paused its reader and asked for the gap
+                sys.stdout.flush()
+                while not os.path.exists(os.path.join(str(ctx.workspace), "go2")) and not ctx.aborted():
+                    time.sleep(0.05)
             sys.stdout.write(f"site-1 chat {{i:06d}} " + "\\x01" * 40 + "." * 40 + "\\n")
             if i % 1000 == 999:  # ~3 MiB/s: the site's own reading of its log keeps up, as a real job's does
                 sys.stdout.flush()
@@ -358,7 +363,7 @@ def test_a_follower_that_stops_reading_gets_every_live_line_after(federation: Fe
     line, once and in order, paced from the log by offset; none is lost unseen."""
     session = federation.session
     folder = numpy_job(tmp_path, name="chatty", rounds=1)
-    (folder / "app" / "custom" / "trainer.py").write_text(CHATTY_TRAINER.format(chatty=CHATTY))
+    (folder / "app" / "custom" / "trainer.py").write_text(CHATTY_TRAINER.format(chatty=CHATTY, pause_at=-1))
     job_id = session.submit_job(str(folder))
     site_dir = federation.project.kit("site-1") / job_id
     try:
@@ -383,6 +388,52 @@ def test_a_follower_that_stops_reading_gets_every_live_line_after(federation: Fe
                 assert chat == [f"site-1 chat {i:06d} " + "\x01" * 40 + "." * 40 for i in range(CHATTY)] + \
                     ["site-1 chat done"], \
                     (len(chat), chat[:1], chat[-2:])
+
+        asyncio.run(live())
+    finally:
+        with contextlib.suppress(JobNotRunning):
+            session.abort_job(job_id)
+        wait_until(lambda: session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the job to end")
+
+
+@pytest.mark.timeout(300)
+def test_a_resumed_follower_that_stops_reading_gets_the_gap_and_every_line_after(federation: Federation,
+                                                                               tmp_path: Path) -> None:
+    """A follow resumed from byte 0 of a chatty log whose session does not read while the job writes
+    ~4.5 MiB more: the lines that come while the gap waits for room are not all kept in the server's
+    memory (past 4 MiB they are read from the log again after the gap). Once it reads, it gets the
+    gap and every line after, once and in order."""
+    session = federation.session
+    folder = numpy_job(tmp_path, name="chatty-resumed", rounds=1)
+    (folder / "app" / "custom" / "trainer.py").write_text(CHATTY_TRAINER.format(chatty=CHATTY, pause_at=CHATTY // 2))
+    job_id = session.submit_job(str(folder))
+    site_dir = federation.project.kit("site-1") / job_id
+    try:
+        wait_until(lambda: session.get_job_meta(job_id)["status"] == "RUNNING", 60, "the job to run")
+
+        async def live() -> None:
+            async with Follower(federation.project, ADMIN) as slow:
+                transport = slow.client._writer.transport  # the test stands for a reader that stalls
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+                (site_dir / "go").touch()
+                half = f"site-1 chat {CHATTY // 2 - 1:06d} ".encode()
+                await until(lambda: half in (site_dir / "log.txt").read_bytes(), 120, "the first half of the chat")
+                transport.pause_reading()
+                follow = asyncio.ensure_future(slow.follow(job_id, "site-1", resume=["site-1=0"]))
+                await asyncio.sleep(1.0)  # the gap (~4.5 MiB of log, ~10 MiB of events) waits for room
+                (site_dir / "go2").touch()  # and ~4.5 MiB more comes while it waits: past what is held
+                await until(lambda: b"site-1 chat done" in (site_dir / "log.txt").read_bytes(), 120,
+                            "site-1 to write the rest of its chatty lines")
+                await asyncio.sleep(2.0)  # the site's pushes reach the server while the gap waits for room
+                transport.resume_reading()
+                await follow
+                await until(lambda: any(line.endswith("site-1 chat done") for line in slow.lines.get("site-1", [])),
+                            120, "the last line")
+                got = slow.lines["site-1"]
+                chat = [line.split(" - ", 3)[-1] for line in got if "site-1 chat " in line]
+                assert not [line for line in got if "skipped" in line]
+                assert chat == [f"site-1 chat {i:06d} " + "\x01" * 40 + "." * 40 for i in range(CHATTY)] + \
+                    ["site-1 chat done"], (len(chat), chat[:1], chat[-2:])
 
         asyncio.run(live())
     finally:

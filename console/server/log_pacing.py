@@ -1,6 +1,7 @@
 """Log lines a follower lacks, read from the log by offset and sent as its connection takes them.
 
-Two cases come here. A resumed follow lacks what was written since its offsets (``_catch_up``).
+Two cases come here. A resumed follow lacks what was written since its offsets (``_catch_up``);
+the live lines meanwhile wait, up to ``MAX_HELD_BYTES`` of them, then are read like the next case.
 A follower that reads too slowly lacks its new lines: when its connection has no room for them
 (its unsent events are past half the backlog past which ``push_event`` drops events) they are
 not pushed, and that target's log is read again from the last byte it has (``_lag``), until it
@@ -33,6 +34,9 @@ SITE_REQUEST_TIMEOUT = 10.0
 #: Seconds a follower's catch-up waits for its connection to have room for the next part
 #: before the rest of it is skipped (with a line saying so).
 CATCH_UP_STALL_SECONDS = 30.0
+#: Bytes of a target's new lines kept for a follower while its gap is sent; past them the rest
+#: is read from the log after the gap, paced, not kept in the server's memory.
+MAX_HELD_BYTES = 4 << 20
 
 Read = Callable[[int], Awaitable[Part | None]]
 
@@ -111,13 +115,23 @@ class LogPacing:
     def _lag(self, sub: Subscription, target: str, lines: list[str], offset: int) -> None:
         """``sub``'s connection has no room for these new lines of ``target`` (ending at byte
         ``offset``): they and what follows come from the log, paced, instead of being dropped."""
-        start = sub.offsets.get(target)
         sub.lagging.add(target)
         sub.holding.setdefault(target, [])  # the log's end, if it comes meanwhile, waits for the catch-up
-        if start is None:  # no line of this log with an offset yet: no byte to read on from
-            sub.offsets[target] = start = offset
-            sub.connection.push_event("job_log", {"job_id": sub.job_id, "target": target, "offset": offset, "lines": [
-                f"[... {len(lines)} lines of {target}'s log skipped: the connection reads too slowly ...]"]})
+        self._pace(sub, target, sub.offsets.get(target), offset)
+
+    def _pace(self, sub: Subscription, target: str, start: int | None, skip_to: int | None = None) -> None:
+        """Read ``target``'s log for ``sub`` from byte ``start`` (the last it has) on, paced; with
+        no such byte known, from ``skip_to`` (or the live stream's end), saying lines were left out."""
+        if start is None:
+            start = skip_to if skip_to is not None else self._stream_end(sub.job_id, target)
+            if start is None:  # the stream has ended: nothing to read on from; its end follows
+                sub.lagging.discard(target)
+                self._release_held(sub, target)
+                return
+            sub.offsets[target] = start
+            sub.connection.push_event("job_log", {"job_id": sub.job_id, "target": target, "offset": start, "lines": [
+                f"[... lines of {target}'s log before byte {start} skipped: the connection reads too slowly ...]"]})
+        sub.pacing.add(target)
         task = asyncio.get_running_loop().create_task(self._paced(sub, target, start))
         self._lagging_tasks.add(task)
         task.add_done_callback(self._lagging_tasks.discard)
@@ -148,4 +162,5 @@ class LogPacing:
                 at = part[1]
         finally:
             sub.lagging.discard(target)
+            sub.pacing.discard(target)
             self._release_held(sub, target)  # the live lines go to it again from here (and an end)

@@ -36,7 +36,7 @@ from console.commands import Right
 from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
 from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
-from console.server.log_pacing import SITE_REQUEST_TIMEOUT, LogPacing
+from console.server.log_pacing import MAX_HELD_BYTES, SITE_REQUEST_TIMEOUT, LogPacing
 from console.server.runner import site_apps
 from console.server.status import JobStatus
 from console.server.system_commands import require_on_target
@@ -180,6 +180,10 @@ class LogRelay(LogPacing):
         """The lines (and the end) that came while ``target``'s gap was sent, after it; those the
         follower has by now (by offset) are not sent again."""
         held = sub.holding.pop(target, None) or []
+        if target in sub.lagging and target not in sub.pacing:  # too many came while held: left out
+            sub.holding[target] = [entry for entry in held if entry is None]  # the end, after them
+            self._pace(sub, target, sub.offsets.get(target))
+            return
         for entry in held:
             if entry is None:
                 self._end(sub, target)
@@ -321,7 +325,14 @@ class LogRelay(LogPacing):
             if target in sub.lagging:  # its catch-up reads these from the log when there is room
                 return
             if target in sub.holding:
-                sub.holding[target].append((lines, offset))
+                held = sub.holding[target]
+                first = next((entry[1] for entry in held if entry is not None and entry[1] is not None), None)
+                if lines and offset is not None and first is not None and offset - first >= MAX_HELD_BYTES:
+                    # not kept in memory: read from the log (by offset) once the gap is sent, paced
+                    sub.holding[target] = [entry for entry in held if entry is None]
+                    sub.lagging.add(target)
+                else:
+                    held.append((lines, offset))
                 return
             if lines and offset is not None and sub.live and sub.pending is None and \
                     not sub.connection.has_event_room():
