@@ -21,8 +21,7 @@ from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.output import ColorDepth
-from prompt_toolkit.shortcuts import print_formatted_text
-from prompt_toolkit.styles import DynamicStyle, Style, default_ui_style, merge_styles
+from prompt_toolkit.styles import DynamicStyle, Style
 
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
@@ -38,6 +37,7 @@ from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
+from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
@@ -99,18 +99,19 @@ class InteractiveShell:
             expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
         )
         backend.add_state_listener(self._on_connection_state)
-        drawn_style = merge_styles([default_ui_style(), DynamicStyle(lambda: self._style)])
+        drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
         self.early = EarlySend(self.prompt, self.executor, self._prompt_message, drawn_style)
         # Installed after EarlySend, so it runs first: EarlySend sees the first line alone.
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
         self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
         self.interrupts = Interrupts(self._sigint_at_prompt)
+        self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
 
     # -- Frontend ------------------------------------------------------------------------
 
     def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
-        print_formatted_text(FormattedText([(style, visible(text))]), style=self._style,
-                             color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None)
+        print_styled([(style, visible(text)), ("", "\n")], self._print_style,
+                     ColorDepth.DEPTH_1_BIT if no_color() else None)
 
     async def confirm(self, question: str) -> bool:
         """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell)."""
