@@ -5,13 +5,13 @@ server or a site) is polled with ``ls -l <job_id>/log.txt`` (its size) and, only
 size changed, ``tail -c N``: where that window continues what was delivered is found by
 ``console.backends.log_window`` (by position, not by guessing: each line exactly once, in
 order, also when the log grew during the calls; a window that cuts a multi-byte character,
-which FLARE's shell fails to decode, is asked again a byte larger). Polls ride on FLARE's one worker thread
-with every other call, ``POLL_SECONDS`` apart. The stream is done once the job's status is
-final and then ``QUIET_POLLS`` polls in a row found nothing new (FLARE's processes write their
-last lines after the status); a log FLARE removed with the job's workspace is finished from
-FLARE's log store (``get_job_logs``), once, when it holds what was delivered. The cursors
-(``FlareFollow.cursors``) outlive a dropped connection: following again resumes where the
-delivered log ended.
+which FLARE's shell fails to decode, is asked again a byte larger). Polls ride on FLARE's one
+worker thread with every other call, ``POLL_SECONDS`` apart. The stream is done once the
+job's status is final and then ``QUIET_POLLS`` polls in a row found nothing new (FLARE's
+processes write their last lines after the status); a log FLARE removed with the job's
+workspace is finished from FLARE's log store (``get_job_logs``), once, when it holds what
+was delivered. The cursors (``FlareFollow.cursors``) outlive a dropped connection: following
+again resumes where the delivered log ended.
 """
 
 from __future__ import annotations
