@@ -165,6 +165,47 @@ def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_
     assert_leaves_cleanly(shell)
 
 
+def _handled_sigint(pid: int) -> bool:
+    """The process has taken a SIGINT sent to it and gone back to waiting (asyncio runs the handler
+    before it sleeps again): none pending, its main thread asleep."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    pending = int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+    return not pending & (1 << (signal.SIGINT - 1)) and fields["State"].strip().startswith("S")
+
+
+def test_ctrl_c_after_the_upload_reached_the_server_says_the_job_went_on(
+        shell: pexpect.spawn, server, session, project, tmp_path: Path) -> None:
+    # The neighbour of the test above: once the whole upload is on the server, Ctrl-C cannot stop the
+    # submit. The console must say so and give the job's ID, never "cancelled".
+    big = hello_server(tmp_path, name="late-job")
+    (big / "app" / "custom" / "weights.bin").write_bytes(os.urandom(40 << 20))
+    incoming = project.server_kit / "store" / "incoming"
+
+    def upload_whole() -> bool:
+        sent = list((tmp_path / "tmp").glob("flare-submit-*/job.zip"))
+        got = list(incoming.glob("*.zip"))
+        try:  # the server's copy has its full size only once it read the upload's end
+            return bool(sent and got) and got[0].stat().st_size >= sent[0].stat().st_size
+        except FileNotFoundError:  # the server already stored it: the test cannot hit the window
+            return False
+
+    shell.send(f"submit_job {big}\r")
+    wait_until(upload_whole, 60, "the whole upload to reach the server", interval=0.002)
+    os.kill(server.process.pid, signal.SIGSTOP)  # its answer waits until the client has taken Ctrl-C
+    try:
+        os.kill(shell.pid, signal.SIGINT)
+        wait_until(lambda: _handled_sigint(shell.pid), 10, "the console to take Ctrl-C")
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    shell.expect(r"submit_job: Ctrl-C came after the upload reached the server: submitted as ([0-9a-f-]{36})")
+    job_id = shell.match.group(1)
+    shell.expect(PROMPT)
+    assert "cancelled" not in shell.before
+    assert [j["job_id"] for j in session.list_jobs()] == [job_id]  # the job it named is the one there is
+    shell.send("exit\r")
+    assert_leaves_cleanly(shell)
+
+
 @pytest.mark.timeout(120)
 def test_keys_sent_the_moment_the_prompt_shows_reach_it_as_typed(server, project, tmp_path: Path) -> None:
     # The prompt's line is printed with the answer, before prompt_toolkit reads keys (console/shell/

@@ -18,7 +18,7 @@ from typing import Any
 
 from console.api import state_waits
 from console.api.client import AsyncClient
-from console.api.errors import InvalidArgumentError, InvalidJobDefinition, JobNotFound
+from console.api.errors import CancelTooLate, InvalidArgumentError, InvalidJobDefinition, JobNotFound
 from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
 from console.jobdef.archive import safe_extract, zip_job_folder
 from console.jobdef.bounds import submit_token_problem
@@ -159,7 +159,11 @@ class AsyncSession:
             args = {"job_folder": folder.name, "signature": signature}
             if submit_token is not None:
                 args["submit_token"] = submit_token
-            result = await self.client.upload("submit_job", args, archive)
+            try:
+                result = await self.client.upload("submit_job", args, archive)
+            except CancelTooLate as late:  # the job exists: hand on its ID, not the raw answer
+                job = late.result.get("job_id") if isinstance(late.result, dict) else None
+                raise CancelTooLate("submit_job", late.reason, job) from None
         return result["job_id"]
 
     async def clone_job(self, job_id: str) -> str:

@@ -22,6 +22,7 @@ from cryptography import x509
 from console import safe_json
 from console.api.errors import (
     AuthenticationError,
+    CancelTooLate,
     NoConnection,
     SessionClosed,
     exception_for,
@@ -359,9 +360,15 @@ class AsyncClient:
             await self._writer.drain()
             frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout or self.request_timeout)
         except asyncio.CancelledError:
-            if uploading and self._writer is not None:
-                self._send({"k": "cancel", "id": request_id})  # the server drops what it received
-            raise
+            if upload is None or streamed:  # a site's task upload: its caller is going away, let it
+                raise
+            if uploading:
+                if self._writer is not None:
+                    self._send({"k": "cancel", "id": request_id})  # the server drops what it received
+                raise
+            # The upload's end is sent: the server acts on it whatever we do now, so its answer is
+            # awaited and handed on (CancelTooLate) rather than a "cancelled" that would be untrue.
+            frame = await self._late_answer(cmd, pending, timeout or self.request_timeout)
         except TimeoutError:
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
         except NoConnection:
@@ -381,6 +388,18 @@ class AsyncClient:
         if streamed:
             return header.get("data"), pending
         return header.get("data")
+
+    async def _late_answer(self, cmd: str, pending: _Pending, timeout: float) -> Frame:
+        """The answer to an upload cancelled after its end was sent; CancelTooLate carries it (its
+        ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
+        reason = "the cancel came after the upload reached the server"
+        try:
+            frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+        except (asyncio.CancelledError, TimeoutError):
+            raise CancelTooLate(cmd, reason) from None
+        if not frame.header.get("ok"):
+            raise exception_for(RemoteError.from_wire(frame.header.get("error")))  # it failed anyway: say why
+        raise CancelTooLate(cmd, reason, frame.header.get("data"))
 
     async def _read_json_stream(self, cmd: str, pending: _Pending, timeout: float, announced: Any) -> Any:
         assert pending.chunks is not None

@@ -116,3 +116,18 @@ def exception_for(error: RemoteError) -> Exception:
         return SubmitTokenJobDeleted(error.message, detail.get("job_id"), detail.get("state"),
                                      detail.get("deleted_time"))
     return _BY_TYPE.get(error.error_type, InternalError)(error.message)
+
+
+class CancelTooLate(Exception):
+    """A cancel (Ctrl-C) came after the command could no longer be stopped, so it went on.
+
+    ``reason`` says why it could not be stopped; ``result`` is what the command returned, or None
+    when it is not known (a second cancel, or the answer never came). Raised instead of
+    ``CancelledError`` so that nobody is told a command was cancelled when it was not.
+    """
+
+    def __init__(self, command: str, reason: str, result: object = None) -> None:
+        super().__init__(f"{command}: {reason}")
+        self.command = command
+        self.reason = reason
+        self.result = result

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ MAX_CANDIDATES = 5
 #: challenge nearly always goes out before its own connection is up, so every login waited a whole
 #: second for nothing (measured by make bench-consoles: 1.4-2.1 s per login, 0.45-0.51 s with 0.1 s).
 LOGIN_RETRY_INTERVAL = 0.1
+#: Job commands whose FLARE call, once running, goes on whatever a cancel says (see ``_run``).
+_CHANGES_JOBS = frozenset({"abort_job", "delete_job"})
 
 
 @functools.cache
@@ -192,11 +194,23 @@ class FlareBackend(Backend):
 
     # -- calls on the worker ---------------------------------------------------------------
 
-    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
-        """``func(*args)`` on the worker thread; FLARE's exceptions come back as ours."""
-        loop = asyncio.get_running_loop()
+    async def _run(self, func: Callable[..., Any], *args: Any, goes_on: str | None = None) -> Any:
+        """``func(*args)`` on the worker thread; FLARE's exceptions come back as ours.
+
+        A cancel stops a call still queued. One already running on the thread cannot be stopped:
+        for ``goes_on`` (the name of a command that changes something) it is awaited and
+        CancelTooLate says it went on, with its result, rather than a "cancelled" that is untrue.
+        """
         try:
-            return await loop.run_in_executor(self._worker, functools.partial(func, *args))
+            future = self._worker.submit(functools.partial(func, *args))
+            try:
+                return await asyncio.wrap_future(future)
+            except asyncio.CancelledError:
+                if future.cancel() or goes_on is None:  # not started yet, or only a question: stopped
+                    raise
+                await self._went_on(goes_on, future)
+        except errors.CancelTooLate:
+            raise
         except RuntimeError as exc:
             if self._closed:  # the worker was shut down under a call that was still queued
                 raise errors.SessionClosed("session closed") from None
@@ -204,7 +218,20 @@ class FlareBackend(Backend):
         except Exception as exc:
             raise translate(exc) from exc
 
-    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
+    @staticmethod
+    async def _went_on(command: str, future: Future[Any]) -> None:
+        """Raise CancelTooLate once the running call ``future`` ends (its result in it), or at once
+        on a second cancel; a call that failed anyway raises its own error."""
+        verb = command.removesuffix("_job").replace("_", " ")
+        reason = f"FLARE's {verb} cannot be stopped once started; it went on"
+        try:
+            result = await asyncio.shield(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            raise errors.CancelTooLate(command, f"{reason} (its outcome was not awaited)") from None
+        raise errors.CancelTooLate(command, reason, result)
+
+    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any],
+                   goes_on: str | None = None) -> Any:
         """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``."""
         if self._closed:
             raise errors.SessionClosed("session closed")
@@ -214,7 +241,7 @@ class FlareBackend(Backend):
             await self.connect()
         session = self._session
         try:
-            result = await self._run(func, session, args)
+            result = await self._run(func, session, args, goes_on=goes_on)
         except (errors.NoConnection, errors.SessionClosed) as exc:
             if not self._closed and session is self._session:
                 self._set_state(False)
@@ -259,7 +286,16 @@ class FlareBackend(Backend):
         if handler is None or not CATALOG[command].supports(self.engine):
             raise errors.InvalidArgumentError(f"{command} is not available on NVIDIA FLARE")
         args = await self._resolved(command, args)
-        result = await self.call(handler, args)
+        try:
+            result = await self.call(handler, args, goes_on=command if command in _CHANGES_JOBS else None)
+        except errors.CancelTooLate:
+            await self._after(command, args)
+            raise
+        await self._after(command, args)
+        return result
+
+    async def _after(self, command: str, args: dict[str, Any]) -> None:
+        """What the console learns from a command that was done: a job gone, a status changed."""
         if command == "delete_job":
             self.poll.statuses.pop(args["job_id"], None)
             self._publish("job_deleted", {"job_id": args["job_id"]})
@@ -267,14 +303,14 @@ class FlareBackend(Backend):
             await self._refresh_status(args["job_id"])
         elif command in ("shutdown", "restart") and args.get("target_type") in ("server", "all"):
             self._set_state(False)  # FLARE's Session logs out when it stops the server
-        return result
 
     async def _refresh_status(self, job_id: str) -> None:
         with contextlib.suppress(Exception):
             self.note_status(await self.call(COMMANDS["get_job_meta"], {"job_id": job_id}))
 
     async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
-        job_id = await self.call(_submit_a_copy, {"folder": self._job_folder(job_folder), "token": submit_token})
+        job_id = await self.call(_submit_a_copy, {"folder": self._job_folder(job_folder), "token": submit_token},
+                                 goes_on="submit_job")
         await self._refresh_status(job_id)
         return job_id
 
@@ -292,7 +328,7 @@ class FlareBackend(Backend):
 
     async def clone_job(self, job_id: str) -> str:
         source = await self.resolve_job_id(job_id)
-        new_id = await self.call(lambda s, a: s.clone_job(a["job_id"]), {"job_id": source})
+        new_id = await self.call(lambda s, a: s.clone_job(a["job_id"]), {"job_id": source}, goes_on="clone_job")
         await self._refresh_status(new_id)
         return new_id
 
@@ -300,7 +336,7 @@ class FlareBackend(Backend):
         full = await self.resolve_job_id(job_id)
         where = str(_expand(destination)) if destination else None
         path = await self.call(lambda s, a: s.download_job_result(a["job_id"], a["destination"]),
-                               {"job_id": full, "destination": where})
+                               {"job_id": full, "destination": where}, goes_on="download_job")
         if not path:
             raise errors.InternalError(f"FLARE returned no download location for {full}")
         return str(path)

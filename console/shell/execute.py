@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from console.api.async_session import is_final
-from console.api.errors import JobNotRunning, NoConnection
+from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
 from console.backends.base import Backend
 from console.commands import CATALOG, CommandSpec, Engine, Transfer, Where
 from console.shell.monitors import MonitorManager
@@ -200,6 +200,8 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
         job = parsed.values.get("job_id", "")
         return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to show; "
                 f"a finished job's errors and progress are in its logs: get_job_logs {job}")
+    if isinstance(exc, CancelTooLate):
+        return went_on(exc, "", exc.result if isinstance(exc.result, str) else None)
     if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -208,25 +210,53 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
 # -- server commands with client-side work ---------------------------------------------
 
 
+def went_on(late: CancelTooLate, done: str, result: str | None) -> str:
+    """What to say of a command Ctrl-C came too late to stop: that it went on, and its result
+    (``done`` then ``result``, as "submitted as JOB_ID") or, when not known, where to look."""
+    reason = late.reason.replace("the cancel", "Ctrl-C", 1)
+    if result:
+        return f"{late.command}: {reason}: {done + ' ' if done else ''}{result}"
+    return f"{late.command}: {reason}; its answer did not come back"
+
+
 @client_side("submit_job")
 async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    job_id = await ex.backend.submit_job(parsed.values["job_folder"], parsed.values.get("submit_token"))
+    try:
+        job_id = await ex.backend.submit_job(parsed.values["job_folder"], parsed.values.get("submit_token"))
+    except CancelTooLate as late:  # not cancelled: the job exists (or will), so say so and keep its ID
+        job_id = late.result if isinstance(late.result, str) else None
+        if job_id is None:
+            return Outcome(message=went_on(late, "", None) + ": list_jobs shows the job")
+        message = went_on(late, "submitted as", job_id)
+    else:
+        message = f"Submitted job: {job_id}"
     ex.refresher.note_job(job_id)
     ex.submitted.append(job_id)
-    return Outcome(message=f"Submitted job: {job_id}")
+    return Outcome(message=message)
 
 
 @client_side("clone_job")
 async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    job_id = await ex.backend.clone_job(parsed.values["job_id"])
+    try:
+        job_id = await ex.backend.clone_job(parsed.values["job_id"])
+    except CancelTooLate as late:
+        job_id = late.result if isinstance(late.result, str) else None
+        if job_id is None:
+            return Outcome(message=went_on(late, "", None) + ": list_jobs shows the clone")
+        message = went_on(late, "cloned as", job_id)
+    else:
+        message = f"Cloned as job: {job_id}"
     ex.refresher.note_job(job_id)
     ex.submitted.append(job_id)
-    return Outcome(message=f"Cloned as job: {job_id}")
+    return Outcome(message=message)
 
 
 @client_side("download_job")
 async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    path = await ex.backend.download_job(parsed.values["job_id"], parsed.values.get("destination"))
+    try:
+        path = await ex.backend.download_job(parsed.values["job_id"], parsed.values.get("destination"))
+    except CancelTooLate as late:
+        return Outcome(message=went_on(late, "downloaded to", late.result if isinstance(late.result, str) else None))
     return Outcome(message=f"Downloaded to {path}")
 
 
