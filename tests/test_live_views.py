@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
+import pyte
 import pytest
 from relay import Relay, kit_through
 from screen import Screen
@@ -385,6 +386,45 @@ def test_plot_draws_a_finished_jobs_series(shell: pexpect.spawn, session, projec
     own = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"plot {job_id} loss --format json")
     assert own.returncode == 0, own.stderr
     assert json.loads(own.stdout)["rounds"] == [1, 2, 3]
+
+
+def _transcript(screen: Screen) -> str:
+    """The scrollback and the screen, as the user can scroll through them (``screen`` made with history)."""
+    history = screen.screen.history.top  # type: ignore[attr-defined]
+    cols = screen.screen.columns
+    scrolled = ["".join(row[x].data for x in range(cols)).rstrip() for row in history]
+    return "\n".join([*scrolled, screen.text])
+
+
+@pytest.mark.timeout(120)
+def test_plot_taller_than_the_terminal_ends_with_its_whole_picture_once(project, session, tmp_path: Path) -> None:
+    """Two charts do not fit 30 rows: live, they are squeezed to fit; when the job ends the live view
+    goes (hint and all) and the whole picture is printed once, with nothing partial in the scrollback."""
+    job_id = session.submit_job(str(logging_job(tmp_path, rounds=4, sleep=0.8, name="tall-job")))
+    child = spawn_shell(project, tmp_path, (30, 120))
+    screen = Screen(child, 30, 120)
+    screen.screen = pyte.HistoryScreen(120, 30, history=5000)
+    screen.stream = pyte.Stream(screen.screen)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        child.send(f"plot {job_id[:8]}\r")
+        screen.wait_for(r"\(round [1-3]/4 done; q leaves")
+        live = screen.wait_for(r"(?s)accuracy · job \S+ \(tall-job\) RUNNING.*loss · job .*\(round \d/4 done")
+        assert live  # both charts on the screen at once while the job runs
+        screen.wait_for(r"\(x: round\)\n.*on server>\s*\Z", timeout=60)
+        whole = _transcript(screen)
+        assert "q leaves" not in whole, whole  # no stale hint, on the screen or above it
+        assert "RUNNING" not in whole, whole  # no partial copy of a live picture left in the scrollback
+        finished = whole[whole.index(f"plot {job_id[:8]}"):]
+        for metric in ("accuracy", "loss"):
+            assert finished.count(f"{metric} · job {job_id[:8]} (tall-job) FINISHED:COMPLETED") == 1, whole
+        assert finished.count("(x: round)") == 1 and finished.count("aggregated") == 2, whole
+        assert len(re.findall(r"└─+┘\n +1 +2 +3 +4\n", finished)) == 2, whole  # each chart's frame and axis
+        child.send("bye\r")
+        child.expect(pexpect.EOF)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
 
 
 def test_plot_in_colour_reaches_the_terminal_as_colour(project, session, tmp_path: Path) -> None:

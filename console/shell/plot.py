@@ -94,8 +94,10 @@ class RoundMetrics:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color: bool) -> str:
-    """One chart per metric, stacked; ``color`` False draws ASCII marks and no escape codes."""
+def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color: bool,
+         height: int = CHART_HEIGHT) -> str:
+    """One chart per metric, stacked, each ``height`` rows of plot; ``color`` False draws ASCII
+    marks and no escape codes."""
     # Imported here, not at the top: uniplot brings numpy (about half a second), which the console
     # should not pay before its first prompt, only when a chart is drawn.
     from uniplot import plot_to_string
@@ -116,7 +118,7 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
         # (x_min/x_max) and so are the labels under it, whole rounds only.
         options: dict[str, Any] = dict(
             xs=xs, legend_labels=[visible(source) for source, _ in series], title=f"{visible(metric)} · {visible(title)}",
-            width=plot_width, height=CHART_HEIGHT, lines=True, x_min=x_min, x_max=x_max, x_labels=False,
+            width=plot_width, height=height, lines=True, x_min=x_min, x_max=x_max, x_labels=False,
             x_gridlines=[])  # uniplot's default line at x=0 would stand on round 0's edge
         values = [v for y in ys for v in y]
         if min(values) >= 0 < max(values):
@@ -177,8 +179,31 @@ def _chosen(metrics: RoundMetrics, wanted: str | None) -> list[str]:
     return [wanted]
 
 
+#: The smallest plot a live chart is squeezed to before charts are left off the screen.
+MIN_LIVE_HEIGHT = 4
+
+
+def fitted(metrics: RoundMetrics, names: list[str], title: str, size: tuple[int, int], color: bool) -> str:
+    """The charts of ``names`` in at most ``size`` = (columns, rows) lines: lower charts first, then
+    the metrics that still do not fit left off, with a line saying so. A live picture must fit:
+    one taller than the terminal is clipped and, redrawn, leaves partial copies in the scrollback."""
+    columns, rows = size
+    for height in range(CHART_HEIGHT, MIN_LIVE_HEIGHT - 1, -1):
+        text = draw(metrics, names, title, columns, color, height)
+        if text.count("\n") < rows:
+            return text
+    for keep in range(len(names) - 1, 0, -1):
+        left = len(names) - keep
+        text = (draw(metrics, names[:keep], title, columns, color, MIN_LIVE_HEIGHT)
+                + f"\n({left} more chart{'s' if left > 1 else ''} below the screen: all print whole when the plot ends)")
+        if text.count("\n") < rows:
+            return text
+    return draw(metrics, names[:1], title, columns, color, MIN_LIVE_HEIGHT)
+
+
 class LivePlot:
-    """The chart of a running job, redrawn in place at each round until the job ends or q."""
+    """The chart of a running job, redrawn in place at each round until the job ends or q; then
+    put away, for the whole picture to be printed once in its place."""
 
     def __init__(self, ex: Executor, meta: dict[str, Any], metrics: RoundMetrics, wanted: str | None,
                  color: bool) -> None:
@@ -192,18 +217,30 @@ class LivePlot:
         def _leave(event: KeyPressEvent) -> None:
             event.app.exit()
 
+        # erase_when_done: the live picture (fitted to the screen, with its hint) goes when the view
+        # ends; the caller prints the whole one.
         self.app: Application[None] = Application(
-            layout=Layout(Window(FormattedTextControl(self._text), wrap_lines=False)), key_bindings=kb)
+            layout=Layout(Window(FormattedTextControl(self._text), wrap_lines=False)), key_bindings=kb,
+            erase_when_done=True)
 
     def _title(self) -> str:
         return f"job {self.meta['job_id'][:8]} ({self.meta.get('name', '')}) {self.meta.get('status', '')}"
 
+    def picture(self) -> str:
+        """The whole picture as it stands (every chart at full height), for printing when the view ends."""
+        if not self.metrics.rounds:
+            return f"{self._title()}: no round has finished yet, so there is nothing to plot"
+        return draw(self.metrics, _chosen(self.metrics, self.wanted), self._title(),
+                    shutil.get_terminal_size().columns, self.color)
+
     def _text(self) -> ANSI:
-        width = shutil.get_terminal_size().columns
+        size = self.app.output.get_size()
         if not self.metrics.rounds:
             body = f"{self._title()}: waiting for the first round to finish..."
         else:
-            body = draw(self.metrics, _chosen(self.metrics, self.wanted), self._title(), width, self.color)
+            # One row for the hint under the charts, one for the cursor's line.
+            body = fitted(self.metrics, _chosen(self.metrics, self.wanted), self._title(),
+                          (size.columns, size.rows - 2), self.color)
         last = max(self.metrics.rounds, default=0)
         of = f"/{self.num_rounds}" if self.num_rounds else ""
         return ANSI(body + f"\n(round {last}{of} done; q leaves; the chart follows the job until it ends)")
@@ -249,6 +286,9 @@ async def _plot(ex: Executor, parsed: ParsedCommand) -> Outcome:
     if ex.frontend.interactive and not is_final(meta.get("status")):
         live = LivePlot(ex, meta, metrics, wanted, color)
         await live.run()
+        # Printed here, not returned: it stands where the live view was, whole, as the job ended (or
+        # as q left it), never sent to a pager the user did not ask for.
+        print(live.picture(), flush=True)
         return Outcome()
     if not metrics.rounds:
         raise CommandFailed(f"job {meta['job_id'][:8]} ({meta.get('name', '')}) has no per-round metrics "
