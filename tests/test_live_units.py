@@ -16,6 +16,7 @@ from console.shell.follow import log_block
 from console.shell.plot import RoundMetrics, draw, round_labels
 from console.shell.top.columns import elide, layout, render
 from console.shell.top.details import detail_lines
+from console.shell.top.fit import Blocks, fit
 from console.shell.top.model import JobRow, TopModel, find_round
 from console.shell.top.view import JOB_COLUMNS, job_cells
 
@@ -277,3 +278,35 @@ def test_visible_text_has_one_meaning_on_the_fast_path_and_the_slow(text: str) -
     assert safe_text.visible(text) == slow
     assert safe_text.visible_line(text) == safe_text._LINE_BREAKS.sub(safe_text._shown, slow)
     assert not set("\x1b\n\r\x07\x08") & set(safe_text.visible_line(text))
+
+
+def _lines(prefix: str, count: int) -> list[list[tuple[str, str]]]:
+    return [[("", f"{prefix}{i}")] for i in range(count)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(4, 40), st.integers(0, 8), st.integers(0, 40), st.data())
+def test_top_fits_its_body_keeping_the_header_and_the_selected_row(height: int, sites: int, jobs: int,
+                                                                   data: st.DataObject) -> None:
+    """At any body height top has (a terminal of 12 rows or more): never more lines than rows, the
+    jobs' title, header and selected row always shown, and the list scrolls only as far as it must."""
+    selected = data.draw(st.integers(0, jobs - 1)) if jobs else None
+    details = data.draw(st.integers(0, 30))
+    blocks = Blocks(sites=[[("", "Sites")], [("", "SITE")], *_lines("site-", sites or 1)],
+                    sites_hidden=lambda n: [("", f"Sites, {n} hidden")],
+                    jobs_head=[[("", "Jobs")], [("", "JOB")]], rows=_lines("job-", jobs or 1), selected=selected,
+                    details=[[], [("", "Details")], *_lines("detail-", details)] if details else [],
+                    details_hidden=lambda n: [("", f"{n} more")])
+    first = data.draw(st.integers(0, max(jobs - 1, 0)))
+    lines, new_first = fit(blocks, height, first)
+    texts = ["".join(t for _, t in line) for line in lines]
+    assert len(texts) <= height
+    assert "Jobs" in texts and "JOB" in texts
+    if selected is not None:
+        assert f"job-{selected}" in texts
+        shown = [int(t[4:]) for t in texts if t.startswith("job-")]
+        assert shown == list(range(new_first, new_first + len(shown)))  # a window of the list, in order
+        if first <= selected < first + len(shown) and first + len(shown) <= jobs:
+            assert new_first == first  # the selection was in view: nothing moved
+    if details and height >= 12:
+        assert "Details" in texts  # room for the details' title at least

@@ -468,7 +468,16 @@ def test_top_keeps_the_selected_job_in_view_on_a_short_terminal(project, session
         shell.send("\x1b[B" * 13)  # Down to the oldest
         screen.wait_for(rf"{ids[0][:8]} +needs-sites +SUBMITTED")
         shell.send("\r")
-        screen.wait_for(rf"Details of {ids[0]}")
+        # The details, the selected row above them and the column header, all at once on 16 rows.
+        screen.wait_for(rf"(?s)JOB +NAME +STATUS.*{ids[0][:8]} +needs-sites.*Details of {ids[0]}")
+        shell.send("\x1b[A")  # Up, details shown: they follow, the row stays in view
+        screen.wait_for(rf"(?s)JOB +NAME +STATUS.*{ids[1][:8]} +needs-sites.*Details of {ids[1]}")
+        shell.send("\r")  # details hidden: the Sites block is back above the jobs
+        screen.wait_for(rf"(?s)Sites \(\d connected\).*SITE +STATE.*JOB +NAME +STATUS.*{ids[1][:8]} +needs-sites")
+        shell.setwinsize(12, 120)  # the least top is made for: header and selected row still shown
+        screen = Screen(shell, 12, 120)
+        shell.send("\x1b[A\r")
+        screen.wait_for(rf"(?s)JOB +NAME +STATUS.*{ids[2][:8]} +needs-sites.*Details of {ids[2]}")
         shell.send("q")
         shell.expect(PROMPT)
         shell.send("bye\r")

@@ -20,7 +20,7 @@ from prompt_toolkit.application.current import get_app
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.layout import HSplit, Layout, ScrollOffsets, Window
+from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 from prompt_toolkit.layout.dimension import Dimension
 from prompt_toolkit.output import ColorDepth
@@ -32,6 +32,7 @@ from console.shell.safe_text import visible_line as visible
 from console.shell.top.columns import Column, elide, layout, pad, render
 from console.shell.top.details import detail_lines
 from console.shell.top.feed import TopFeed
+from console.shell.top.fit import Blocks, Line, fit
 from console.shell.top.model import JobRow, SiteRow, TopModel
 
 #: Background lines (monitors, follows) kept at the foot of the screen while top runs.
@@ -102,14 +103,14 @@ class TopView:
         self.lines: list[tuple[str, str]] = []  # background lines while top runs
         self.drawn_version = -1  # the model version on screen (benchmarks read it)
         self.drawn_at = 0.0
+        self._first = 0  # the first job row shown (top.fit scrolls the list only as the selection needs)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.app: Application[tuple[str, str] | None] = Application(
             layout=Layout(HSplit([
                 Window(FormattedTextControl(self._header), height=1),
-                Window(FormattedTextControl(self._body, show_cursor=False), wrap_lines=False,
-                       # With details shown, as many of them as fit below their title.
-                       scroll_offsets=ScrollOffsets(bottom=lambda: 1000 if self.details is not None else 0)),
-                Window(FormattedTextControl(self._footer), height=Dimension(min=2, max=KEPT_LINES + 2)),
+                # Fitted to its rows by _body (top.fit): nothing in it scrolls away.
+                Window(FormattedTextControl(self._body, show_cursor=False), wrap_lines=False),
+                Window(FormattedTextControl(self._footer), height=lambda: Dimension.exact(self._footer_height())),
             ])),
             key_bindings=self._keys(),
             full_screen=True,
@@ -163,43 +164,63 @@ class TopView:
     def _body(self) -> StyleAndTextTuples:
         self.drawn_version, self.drawn_at = self.model.version, time.monotonic()
         width, now = self._width(), time.time()
-        out: StyleAndTextTuples = []
 
-        def line(text: str, style: str = "") -> None:
-            out.append((style, elide(text, width) + "\n"))
+        def line(text: str, style: str = "") -> Line:
+            return [(style, elide(text, width))]
 
         sites = sorted(self.model.sites.values(), key=lambda s: s.name)
-        line(f"Sites ({sum(s.connected for s in sites)} connected)", "class:top.title")
+        connected = sum(s.connected for s in sites)
+        site_lines = [line(f"Sites ({connected} connected)", "class:top.title")]
         rows = [[visible(c) for c in site_cells(site, now)] for site in sites]
         widths = layout(SITE_COLUMNS, rows, width)
-        line(render([c.head for c in SITE_COLUMNS], widths, width), "class:top.dim")
+        site_lines.append(line(render([c.head for c in SITE_COLUMNS], widths, width), "class:top.dim"))
         for site, cells in zip(sites, rows, strict=True):
-            line(render(cells, widths, width), "" if site.connected else "class:top.dim")
+            site_lines.append(line(render(cells, widths, width), "" if site.connected else "class:top.dim"))
         if not sites:
-            line("  (no site connected)", "class:top.dim")
-        line("")
+            site_lines.append(line("  (no site connected)", "class:top.dim"))
         jobs = self.model.ordered_jobs()
         selected = self.model.selected_job()
-        line(f"Jobs ({sum(j.running for j in jobs)} running, {len(jobs)} shown)", "class:top.title")
         rows = [[visible(c) for c in job_cells(job, now)] for job in jobs]
         widths = layout(JOB_COLUMNS, rows, width)
-        line(render([c.head for c in JOB_COLUMNS], widths, width), "class:top.dim")
+        head = [line(f"Jobs ({sum(j.running for j in jobs)} running, {len(jobs)} shown)", "class:top.title"),
+                line(render([c.head for c in JOB_COLUMNS], widths, width), "class:top.dim")]
+        job_lines = []
         for job, cells in zip(jobs, rows, strict=True):
             text = render(cells, widths, width)
-            style = "class:top.selected" if selected is job else _status_class(job.status)
-            if selected is job and self.details is None:  # the window scrolls to keep the cursor (the
-                out.append(("[SetCursorPosition]", ""))  # first one given) in view: the selected job
-            line(pad(text, width) if selected is job else text, style)
+            job_lines.append(line(pad(text, width), "class:top.selected") if selected is job
+                             else line(text, _status_class(job.status)))
         if not jobs:
-            line("  (no jobs)", "class:top.dim")
+            job_lines.append(line("  (no jobs)", "class:top.dim"))
+        details: list[Line] = []
         if self.details is not None and selected is not None:
-            line("")
-            out.append(("[SetCursorPosition]", ""))  # or its details' title, kept at the top (scroll_offsets)
-            line(f"Details of {selected.job_id}  (Enter or Esc hides them)", "class:top.title")
-            details = detail_lines(self.details, selected, width - 2, now) if self.details else ["(loading...)"]
-            for detail in details:  # made safe to show by detail_lines
-                line("  " + detail)
+            details = [[], line(f"Details of {selected.job_id}  (Enter or Esc hides them)", "class:top.title")]
+            shown = detail_lines(self.details, selected, width - 2, now) if self.details else ["(loading...)"]
+            details += [line("  " + detail) for detail in shown]  # made safe to show by detail_lines
+        blocks = Blocks(
+            sites=site_lines,
+            sites_hidden=lambda n: line(f"Sites ({connected} connected; {n} not shown: the terminal is short)",
+                                        "class:top.title"),
+            jobs_head=head, rows=job_lines,
+            selected=jobs.index(selected) if selected is not None else None,
+            details=details,
+            details_hidden=lambda n: line(f"  ... {n} more line{'s' if n != 1 else ''} (a taller terminal shows them)",
+                                          "class:top.dim"))
+        lines, self._first = fit(blocks, self._body_height(), self._first)
+        out: StyleAndTextTuples = []
+        for i, fragments in enumerate(lines):
+            out += [*fragments, ("", "\n")] if i < len(lines) - 1 else fragments
         return out
+
+    def _body_height(self) -> int:
+        """The rows between the title bar and the footer."""
+        rows = 24
+        with contextlib.suppress(Exception):
+            rows = get_app().output.get_size().rows
+        return max(rows - 1 - self._footer_height(), 1)
+
+    def _footer_height(self) -> int:
+        # At least two rows, as before the fit: the keys and a line for what a key answered.
+        return max("".join(text for _, text, *_ in self._footer()).count("\n") + 1, 2)
 
     def _footer(self) -> StyleAndTextTuples:
         width = self._width()
