@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,10 @@ import pytest
 from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env
 
-from conftest import wait_until
+from console.api.async_session import AsyncSession
+from console.api.errors import CancelTooLate
+
+from conftest import ADMIN, wait_until
 from jobs import hello_server, waiting_for_sites
 
 
@@ -204,6 +209,36 @@ def test_ctrl_c_after_the_upload_reached_the_server_says_the_job_went_on(
     assert [j["job_id"] for j in session.list_jobs()] == [job_id]  # the job it named is the one there is
     shell.send("exit\r")
     assert_leaves_cleanly(shell)
+
+
+def test_a_clone_cancelled_once_sent_says_it_went_on(server, session, project, tmp_path: Path) -> None:
+    # The same kind through the API: the server acts on a sent clone_job whatever the client does, so
+    # a cancel then is CancelTooLate with the clone's ID, never CancelledError.
+    job_id = session.submit_job(str(hello_server(tmp_path, name="to-clone")))
+
+    async def cancelled_clone() -> CancelTooLate:
+        sess = AsyncSession(ADMIN, str(project.admin_kit))
+        try:
+            await sess.connect()
+            before = len(sess.client._pending)
+            os.kill(server.process.pid, signal.SIGSTOP)  # the answer cannot beat the cancel
+            try:
+                task = asyncio.create_task(sess.clone_job(job_id))
+                deadline = time.monotonic() + 10
+                while len(sess.client._pending) == before and time.monotonic() < deadline:  # until it is sent
+                    await asyncio.sleep(0.005)
+                task.cancel()
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            with pytest.raises(CancelTooLate) as late:
+                await task
+            return late.value
+        finally:
+            await sess.close()
+
+    late = asyncio.run(cancelled_clone())
+    assert late.command == "clone_job" and "after the request was sent" in late.reason
+    assert {j["job_id"] for j in session.list_jobs()} == {job_id, late.result}
 
 
 @pytest.mark.timeout(120)

@@ -59,6 +59,10 @@ def check_job_id(job_id: Any) -> None:
         raise JobNotFound(f"invalid job_id {job_id}")
 
 
+#: Job commands a cancel cannot stop once sent (the server acts on them): CancelTooLate says so.
+CHANGES_JOBS = frozenset({"clone_job", "abort_job", "delete_job"})
+
+
 def check_submit_token(token: Any) -> None:
     """FLARE 2.9's rule, checked before anything is sent (InvalidArgumentError, as FLARE raises)."""
     problem = submit_token_problem(token)
@@ -123,7 +127,7 @@ class AsyncSession:
         await self.client.close()
 
     async def _cmd(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
-        return await self.client.request(cmd, args)
+        return await self.client.request(cmd, args, acts=cmd in CHANGES_JOBS)
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -168,7 +172,11 @@ class AsyncSession:
 
     async def clone_job(self, job_id: str) -> str:
         check_job_id(job_id)
-        return (await self._cmd("clone_job", {"job_id": job_id}))["job_id"]
+        try:
+            return (await self._cmd("clone_job", {"job_id": job_id}))["job_id"]
+        except CancelTooLate as late:  # the clone exists: hand on its ID, not the raw answer
+            clone = late.result.get("job_id") if isinstance(late.result, dict) else None
+            raise CancelTooLate("clone_job", late.reason, clone) from None
 
     async def list_jobs(self, detailed: bool = False, limit: int | None = None, id_prefix: str | None = None,
                         name_prefix: str | None = None, reverse: bool = False,

@@ -345,7 +345,7 @@ class AsyncClient:
 
     async def _roundtrip(
         self, cmd: str, args: dict[str, Any] | None, *, timeout: float | None = None,
-        upload: Path | None = None, streamed: bool = False,
+        upload: Path | None = None, streamed: bool = False, acts: bool = False,
     ) -> Any:
         request_id = next(self._ids)
         pending = _Pending(asyncio.get_running_loop(), streamed)
@@ -360,15 +360,20 @@ class AsyncClient:
             await self._writer.drain()
             frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout or self.request_timeout)
         except asyncio.CancelledError:
-            if upload is None or streamed:  # a site's task upload: its caller is going away, let it
+            if upload is None and acts and not streamed:
+                # Sent: the server acts on it whatever we do now (``acts``: a command that changes
+                # something), so its answer is awaited and handed on, never a "cancelled" that is untrue.
+                frame = await self._late_answer(cmd, pending, timeout or self.request_timeout,
+                                                "the cancel came after the request was sent")
+            elif upload is None or streamed:  # a question, or a site's task: its caller is going away
                 raise
-            if uploading:
+            elif uploading:
                 if self._writer is not None:
                     self._send({"k": "cancel", "id": request_id})  # the server drops what it received
                 raise
-            # The upload's end is sent: the server acts on it whatever we do now, so its answer is
-            # awaited and handed on (CancelTooLate) rather than a "cancelled" that would be untrue.
-            frame = await self._late_answer(cmd, pending, timeout or self.request_timeout)
+            else:  # the upload's end is sent: as a sent request
+                frame = await self._late_answer(cmd, pending, timeout or self.request_timeout,
+                                                "the cancel came after the upload reached the server")
         except TimeoutError:
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
         except NoConnection:
@@ -389,10 +394,9 @@ class AsyncClient:
             return header.get("data"), pending
         return header.get("data")
 
-    async def _late_answer(self, cmd: str, pending: _Pending, timeout: float) -> Frame:
-        """The answer to an upload cancelled after its end was sent; CancelTooLate carries it (its
+    async def _late_answer(self, cmd: str, pending: _Pending, timeout: float, reason: str) -> Frame:
+        """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
         ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
-        reason = "the cancel came after the upload reached the server"
         try:
             frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
         except (asyncio.CancelledError, TimeoutError):
@@ -434,9 +438,12 @@ class AsyncClient:
                 await self._writer.drain()
         self._send({"k": "end", "id": request_id})
 
-    async def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+    async def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout: float | None = None,
+                      acts: bool = False) -> Any:
+        """The answer to ``cmd``. ``acts``: the command changes something, so a cancel once it is sent
+        raises CancelTooLate (with the answer) instead of CancelledError."""
         await self._ensure()
-        return await self._roundtrip(cmd, args, timeout=timeout)
+        return await self._roundtrip(cmd, args, timeout=timeout, acts=acts)
 
     async def upload(self, cmd: str, args: dict[str, Any], source: Path, *, timeout: float | None = None) -> Any:
         await self._ensure()

@@ -32,7 +32,7 @@ from nvflare.fuel.flare_api import api_spec as flare_errors
 from nvflare.fuel.flare_api.flare_api import new_secure_session
 
 from console.api import errors
-from console.api.async_session import is_final, keeps_going
+from console.api.async_session import CHANGES_JOBS, is_final, keeps_going
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
 from console.backends.kits import KitInfo
@@ -52,8 +52,6 @@ MAX_CANDIDATES = 5
 #: challenge nearly always goes out before its own connection is up, so every login waited a whole
 #: second for nothing (measured by make bench-consoles: 1.4-2.1 s per login, 0.45-0.51 s with 0.1 s).
 LOGIN_RETRY_INTERVAL = 0.1
-#: Job commands whose FLARE call, once running, goes on whatever a cancel says (see ``_run``).
-_CHANGES_JOBS = frozenset({"abort_job", "delete_job"})
 
 
 @functools.cache
@@ -287,7 +285,7 @@ class FlareBackend(Backend):
             raise errors.InvalidArgumentError(f"{command} is not available on NVIDIA FLARE")
         args = await self._resolved(command, args)
         try:
-            result = await self.call(handler, args, goes_on=command if command in _CHANGES_JOBS else None)
+            result = await self.call(handler, args, goes_on=command if command in CHANGES_JOBS else None)
         except errors.CancelTooLate:
             await self._after(command, args)
             raise

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console.api.async_session import AsyncSession
+from console.api.async_session import CHANGES_JOBS, AsyncSession
 from console.api.errors import NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
@@ -61,7 +61,7 @@ class OursBackend(Backend):
         return self.client.add_event_listener(listener)
 
     async def request(self, command: str, args: dict[str, Any]) -> Any:
-        return await self.client.request(command, args)
+        return await self.client.request(command, args, acts=command in CHANGES_JOBS)
 
     async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
         return await self.session.submit_job(job_folder, submit_token)

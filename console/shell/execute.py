@@ -201,7 +201,7 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
         return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to show; "
                 f"a finished job's errors and progress are in its logs: get_job_logs {job}")
     if isinstance(exc, CancelTooLate):
-        return went_on(exc, "", exc.result if isinstance(exc.result, str) else None)
+        return went_on(exc, "", None if exc.result is None else str(exc.result))
     if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
