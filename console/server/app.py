@@ -31,7 +31,8 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
-from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
+from console.wire.request_context import User
+from console.wire.serving import PROTOCOL_VERSION, ServedConnection
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem, server_context
 
 log = logging.getLogger("console.server")

@@ -26,7 +26,7 @@ from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
 from console.server.submit_records import RECORD_JOB_DELETED, SubmitRecord, SubmitTokenUsed
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import Download, RequestContext
+from console.wire.request_context import Download, RequestContext
 
 
 def _validate_archive(archive: Path, scratch_root: Path, limits: JobLimits,

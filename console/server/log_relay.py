@@ -40,7 +40,8 @@ from console.server.runner import site_apps
 from console.server.status import JobStatus
 from console.server.system_commands import require_on_target
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import RequestContext, ServedConnection
+from console.wire.request_context import RequestContext
+from console.wire.serving import ServedConnection
 
 if TYPE_CHECKING:
     from console.server.app import Server

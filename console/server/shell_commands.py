@@ -13,7 +13,7 @@ from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.system_commands import require_on_target, site_timeout
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import RequestContext
+from console.wire.request_context import RequestContext
 
 #: Never reachable on the server: the kit, and the store (every job's archive, signatures and the job
 #: database, which download_job and list_jobs guard).

@@ -17,7 +17,7 @@ from console.process import memory_total_mib
 from console.server.handlers import handles
 from console.server.system_commands import ask_sites, chosen_sites, require_on_target
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import RequestContext
+from console.wire.request_context import RequestContext
 
 
 async def _per_target(ctx: RequestContext, args: dict[str, Any], right: Right) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from console.process import process_info
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import RequestContext
+from console.wire.request_context import RequestContext
 
 #: Answer time allowed to sites for an admin command, unless the session set its own.
 DEFAULT_SITE_TIMEOUT = 10.0

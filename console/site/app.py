@@ -25,7 +25,8 @@ from console.site.log_push import SiteLogPush
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import SiteKit
-from console.wire.serving import Download, Handler, RequestContext, ServedConnection, User
+from console.wire.request_context import Download, Handler, RequestContext, User
+from console.wire.serving import ServedConnection
 from console.wire.tls import client_context, server_certificate_problem
 
 log = logging.getLogger("console.site")
