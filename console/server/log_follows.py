@@ -13,6 +13,8 @@ from console.wire.serving import ServedConnection
 
 #: Lines of a log and the offset after them.
 Part = tuple[list[str], int]
+#: Seconds a site gets to start or stop pushing a log, or to answer a ``read_log``.
+SITE_REQUEST_TIMEOUT = 10.0
 
 
 @dataclass(eq=False)

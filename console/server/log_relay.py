@@ -16,9 +16,10 @@ Pushed only to the sessions that follow (never to everyone, as job events are); 
 that reads too slowly loses lines rather than holding the server's memory (its events are
 dropped past the connection's backlog, see ``ServedConnection.push_event``); what a resumed
 follow lacks comes in parts of at most ``CHUNK_BYTES`` of log, each sent when the connection
-has room. A site's own policy may refuse a follower: then nothing of that follow is sent or
-kept (``Subscription.pending``). Owns no job
-and no site state: it reads the runner's and the site registry's.
+has room (``console.server.log_gaps``). A site's own policy may refuse a follower: then
+nothing of that follow is sent or kept (``Subscription.pending``). Who follows what, and how
+lines reach them once read, is ``console.server.log_fanout``; this module decides what is read,
+from where, and when. Owns no job and no site state: it reads the runner's and the site registry's.
 """
 
 from __future__ import annotations
@@ -28,14 +29,22 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.api.errors import AuthorizationError
 from console.commands import Right
-from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_between
+from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
-from console.server.log_follows import Part, Subscription, offset_of, refused, resume_offsets, who
+from console.server.log_fanout import Followers
+from console.server.log_follows import (
+    SITE_REQUEST_TIMEOUT,
+    Subscription,
+    offset_of,
+    refused,
+    resume_offsets,
+    who,
+)
+from console.server.log_gaps import Reader, catch_up, read_file, read_site
 from console.server.runner import site_apps
 from console.server.status import JobStatus
 from console.server.system_commands import require_on_target
@@ -49,11 +58,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("console.server.log_relay")
 
 LOG_FILE = "log.txt"
-#: Seconds a site gets to start or stop pushing a log.
-SITE_REQUEST_TIMEOUT = 10.0
-#: Seconds a resumed follower's gap waits for its connection to have room for the next part
-#: before the rest of it is skipped (with a line saying so).
-CATCH_UP_STALL_SECONDS = 30.0
 
 
 @dataclass
@@ -66,7 +70,7 @@ class _ServerTail:
 class LogRelay:
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.subscriptions: list[Subscription] = []
+        self.followers = Followers()
         self._server_tails: dict[str, _ServerTail] = {}
         self._site_streams: set[tuple[str, str]] = set()  # (job_id, site) a site pushes to us
 
@@ -107,7 +111,7 @@ class LogRelay:
         final = str(meta.get("status", "")).startswith("FINISHED")
         resume = {name: at for name, at in (resume or {}).items() if name in targets}
         sub = Subscription(ctx.connection, job_id, set(targets), offsets=dict(resume))
-        self.subscriptions.append(sub)
+        self.followers.subscriptions.append(sub)
         # Each target first answers whether it lets this user follow (and its first lines); what
         # a resumed follow lacks beyond those is read and sent once all have: in bounded events,
         # paced by the connection, while that target's new lines wait (``holding``).
@@ -128,7 +132,7 @@ class LogRelay:
             raise
         pending, sub.pending = sub.pending or [], None
         for topic, event in pending:
-            self._push(sub, topic, event)
+            self.followers.push(sub, topic, event)
         for rest in rests:
             await rest()
         return {"job_id": job_id, "name": meta.get("name"), "status": meta.get("status"), "targets": targets}
@@ -140,20 +144,21 @@ class LogRelay:
         if final:  # nothing more will come: the lines asked for, the rest of the file, and the end
             if start is None:
                 tail, backlog = LogTail.from_last_lines(path, lines)
-                self._send(sub, "server", backlog, tail.delivered)
+                self.followers.send(sub, "server", backlog, tail.delivered)
                 start = tail.delivered
             sub.holding["server"] = []
-            self._end(sub, "server")
-            return self._catch_up(sub, "server", self._read_file(path, None, True), start)
+            self.followers.end(sub, "server")
+            return catch_up(self.followers, sub, "server", read_file(path, None, True), start)
         if running is None:
             if start is None:
                 tail, backlog = LogTail.from_last_lines(path, lines)
-                self._send(sub, "server", backlog, tail.delivered)
+                self.followers.send(sub, "server", backlog, tail.delivered)
             else:  # from the end of its complete lines: the follower's gap comes bounded, below
                 tail = LogTail.from_last_lines(path, 1)[0]
             stop = asyncio.Event()
-            task = asyncio.create_task(follow(tail, lambda new: self._fan_out(sub.job_id, "server", new,
-                                                                              tail.delivered), stop))
+            fan_out = self.followers.fan_out
+            task = asyncio.create_task(follow(tail, lambda new: fan_out(sub.job_id, "server", new, tail.delivered),
+                                              stop))
             running = self._server_tails[sub.job_id] = _ServerTail(tail, stop, task)
             task.add_done_callback(lambda _t: self._server_tails.pop(sub.job_id, None))
             if start is None:
@@ -162,68 +167,14 @@ class LogRelay:
         # up to there (the last lines, or from its offset) is read here.
         end = running.tail.delivered
         if start is None:
-            self._send(sub, "server", last_lines(path, end, lines), end)
+            self.followers.send(sub, "server", last_lines(path, end, lines), end)
             return None
         sub.holding["server"] = []
-        return self._catch_up(sub, "server", self._read_file(path, end, False), start)
+        return catch_up(self.followers, sub, "server", read_file(path, end, False), start)
 
-    def _catch_up(self, sub: Subscription, target: str, read: Callable[[int], Awaitable[Part | None]],
-                  start: int) -> Callable[[], Awaitable[None]]:
-        """What a resumed follower lacks of ``target``'s log from byte ``start``: ``await read(at)``
-        gives one bounded part and the offset after it, until no line comes. Each part is an
-        event, sent when the connection has room (a log of many MiB is never one event, nor
-        dropped past the event backlog); then the lines that came meanwhile (``holding``)."""
-        async def rest() -> None:
-            at = start
-            if target == "server":  # the gap from its offset (past the log's end: from its start)
-                sub.offsets.pop(target, None)
-            try:
-                while sub.live and (part := await read(at)) is not None and part[0] and part[1] != at:
-                    if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
-                        self._push(sub, "job_log", {"job_id": sub.job_id, "target": target, "lines": [
-                            f"[... the rest of {target}'s log from byte {at} skipped: the connection "
-                            f"reads too slowly; get_job_logs has it ...]"]})
-                        break
-                    self._send(sub, target, *part, direct=True)
-                    at = part[1]
-            finally:
-                self._release_held(sub, target)
-        return rest
-
-    def _read_file(self, path: Path, end: int | None, final: bool) -> Callable[[int], Awaitable[Part | None]]:
-        async def read(at: int) -> Part | None:
-            return await asyncio.to_thread(lines_between, path, at, end, final, CHUNK_BYTES)
-        return read
-
-    def _read_site(self, sub: Subscription, site: str, end: int | None) -> Callable[[int], Awaitable[Part | None]]:
-        """Parts of a site's log by ``read_log`` (``end``: where its stream starts; None: a
-        finished job's log to its end); a refusal or failure is a line in the stream, and the end."""
-        link = self.server.sites.get(site)
-
-        async def read(at: int) -> Part | None:
-            if link is None or (end is not None and at >= end):
-                return None
-            args = {"job_id": sub.job_id, "offset": at, **who(sub), **({} if end is None else {"end": end})}
-            try:
-                reply = await link.link.request("read_log", args, timeout=SITE_REQUEST_TIMEOUT)
-            except Exception as exc:
-                why = refused(site, exc).message if isinstance(exc, AuthorizationError) else \
-                    f"{site}: the rest of its log cannot be read now: {exc}"
-                self._send(sub, site, [f"[{why}]"], direct=True)
-                return None
-            until = offset_of(reply)
-            return None if until is None else ([str(line) for line in reply["lines"]], until)
-        return read
-
-    def _release_held(self, sub: Subscription, target: str) -> None:
-        """The lines (and the end) that came while ``target``'s gap was sent, after it; those the
-        follower has by now (by offset) are not sent again."""
-        held = sub.holding.pop(target, None) or []
-        for entry in held:
-            if entry is None:
-                self._end(sub, target)
-            else:
-                self._send(sub, target, *entry)
+    def _read_site(self, sub: Subscription, site: str, end: int | None) -> Reader:
+        site_now = self.server.sites.get(site)
+        return read_site(self.followers, sub, site, site_now.link if site_now else None, end)
 
     async def _follow_site(self, ctx: RequestContext, sub: Subscription, site: str, lines: int, final: bool,
                            start: int | None) -> Callable[[], Awaitable[None]] | None:
@@ -237,24 +188,27 @@ class LogRelay:
                 sub.holding.pop(site, None)
                 raise refused(site, exc) from None
             except Exception as exc:
-                self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"], direct=True)
+                self.followers.send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"],
+                                    direct=True)
                 reply = None
-            self._end(sub, site)
+            self.followers.end(sub, site)
             got = [str(line) for line in reply["lines"]] if reply else []
             if not got:
-                self._release_held(sub, site)
+                self.followers.release_held(sub, site)
                 return None
             sub.offsets.pop(site, None)  # the gap from its offset (past the log's end: from its start)
-            self._send(sub, site, got, offset_of(reply), direct=True)
-            return self._catch_up(sub, site, self._read_site(sub, site, None), offset_of(reply) or start)
+            self.followers.send(sub, site, got, offset_of(reply), direct=True)
+            return catch_up(self.followers, sub, site, self._read_site(sub, site, None),
+                            offset_of(reply) or start)
         if final or link is None:
             # A finished job's log on a site, or a site away: what the site has now, once (get_job_logs).
             # Resumed with the site away: it is asked from the offset when it is back (_site_back).
             if start is None:
-                self._send(sub, site, await self._site_log_now(ctx, sub.job_id, site, lines) if lines else [])
+                now = await self._site_log_now(ctx, sub.job_id, site, lines) if lines else []
+                self.followers.send(sub, site, now)
             if final:
-                self._end(sub, site)
-            self._release_held(sub, site)
+                self.followers.end(sub, site)
+            self.followers.release_held(sub, site)
             return None
         return await self._ask_site(site, sub, lines, start)
 
@@ -278,29 +232,30 @@ class LogRelay:
             sub.holding.pop(site, None)
             raise refused(site, exc) from None
         except BaseException:  # the site did not answer: what came meanwhile, and an end, still go
-            self._release_held(sub, site)
+            self.followers.release_held(sub, site)
             raise
         if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
             if offset is not None:  # the gap from its offset (past the log's end: from its start)
                 sub.offsets.pop(site, None)
-            self._send(sub, site, [str(line) for line in reply["lines"]], offset_of(reply), direct=True)
+            self.followers.send(sub, site, [str(line) for line in reply["lines"]], offset_of(reply),
+                                direct=True)
             end, until = offset_of({"offset": reply.get("end")}), offset_of(reply)
             if offset is not None and end is not None and until is not None and until < end:
-                return self._catch_up(sub, site, self._read_site(sub, site, end), until)
-        self._release_held(sub, site)
+                return catch_up(self.followers, sub, site, self._read_site(sub, site, end), until)
+        self.followers.release_held(sub, site)
         return None
 
     async def _site_back(self, site: str) -> None:
         """A site that reconnected pushes nothing yet: ask it again for the logs still followed there,
         from where each follower's log ended (from the end for one that had no line of it yet)."""
-        for sub in [s for s in self.subscriptions if s.live and site in s.targets - s.ended]:
+        for sub in [s for s in self.followers.subscriptions if s.live and site in s.targets - s.ended]:
             try:  # the site pushes one stream per job however often it is asked
                 rest = await self._ask_site(site, sub, 0, sub.offsets.get(site))
                 if rest is not None:
                     await rest()
             except RemoteError as exc:  # its policy refuses this follower now: that log ends here for it
-                self._send(sub, site, [f"[{exc.message}: its log is not followed any more]"])
-                self._end(sub, site)
+                self.followers.send(sub, site, [f"[{exc.message}: its log is not followed any more]"])
+                self.followers.end(sub, site)
             except Exception as exc:
                 log.info("site %s did not take up the log of job %s again: %s", site, sub.job_id, exc)
 
@@ -317,23 +272,24 @@ class LogRelay:
 
     def _drop(self, sub: Subscription) -> None:
         """Forget a subscription that did not come about; streams nobody else follows stop."""
-        if sub in self.subscriptions:
-            self.subscriptions.remove(sub)
+        if sub in self.followers.subscriptions:
+            self.followers.subscriptions.remove(sub)
         sub.holding.clear()
         asyncio.get_running_loop().create_task(self._release(sub.job_id))
 
     async def unsubscribe(self, connection: ServedConnection, which: str) -> int:
-        chosen = [s for s in self.subscriptions
+        chosen = [s for s in self.followers.subscriptions
                   if s.connection is connection and (which == "all" or s.job_id.startswith(which))]
         for sub in chosen:
-            self.subscriptions.remove(sub)
+            self.followers.subscriptions.remove(sub)
         for job_id in {s.job_id for s in chosen}:
             await self._release(job_id)
         return len(chosen)
 
     async def _release(self, job_id: str) -> None:
         """Stop the streams of a job that nobody follows any more."""
-        wanted = {t for s in self.subscriptions if s.job_id == job_id and s.live for t in s.targets - s.ended}
+        wanted = {t for s in self.followers.subscriptions if s.job_id == job_id and s.live
+                  for t in s.targets - s.ended}
         tail = self._server_tails.get(job_id)
         if tail is not None and "server" not in wanted:
             tail.stop.set()
@@ -343,51 +299,6 @@ class LogRelay:
             if site is not None:
                 with contextlib.suppress(Exception):
                     await site.link.request("unfollow_log", {"job_id": job_id}, timeout=SITE_REQUEST_TIMEOUT)
-
-    # -- lines in, lines out --------------------------------------------------------------------
-
-    def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None,
-              direct: bool = False) -> None:
-        """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end.
-        ``direct``: read for this follower (its last lines, a part of its gap): not held back while
-        other pushes of ``target`` wait; lines it has already (by offset) are never sent again."""
-        if target in sub.holding and not direct:
-            sub.holding[target].append((lines, offset))
-            return
-        if offset is not None:
-            had = sub.offsets.get(target)
-            if had is not None and offset <= had and lines:
-                return  # it has these lines already (pushed while it resumed, or twice by a site)
-            sub.offsets[target] = offset
-        if (lines or offset is not None) and sub.live:  # no lines yet: where the log is, for a resume
-            event = {"job_id": sub.job_id, "target": target, "lines": lines}
-            if offset is not None:
-                event["offset"] = offset
-            self._push(sub, "job_log", event)
-
-    @staticmethod
-    def _push(sub: Subscription, topic: str, event: dict[str, Any]) -> None:
-        if sub.pending is not None:
-            sub.pending.append((topic, event))
-        elif sub.live:
-            sub.connection.push_event(topic, event)
-
-    def _end(self, sub: Subscription, target: str) -> None:
-        if target in sub.holding:  # after the lines a site is being asked for
-            sub.holding[target].append(None)
-            return
-        sub.ended.add(target)
-        self._push(sub, "job_log_end", {"job_id": sub.job_id, "target": target})
-        if sub.ended >= sub.targets and sub in self.subscriptions:
-            self.subscriptions.remove(sub)
-
-    def _fan_out(self, job_id: str, target: str, lines: list[str], offset: int | None = None) -> bool:
-        """Lines of one stream to each live follower; False when nobody follows it any more."""
-        self.subscriptions = [s for s in self.subscriptions if s.live]
-        followers = [s for s in self.subscriptions if s.job_id == job_id and target in s.targets - s.ended]
-        for sub in followers:
-            self._send(sub, target, lines, offset)
-        return bool(followers)
 
     def on_site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
         """A site's ``job_log``/``job_log_end`` push (``SiteRegistry`` hands them here)."""
@@ -402,17 +313,18 @@ class LogRelay:
             return
         if topic == "job_log" and isinstance(data.get("lines"), list):
             lines = [str(line) for line in data["lines"]]
-            if not self._fan_out(job_id, site, lines, offset_of(data)) and (job_id, site) in self._site_streams:
+            followed = self.followers.fan_out(job_id, site, lines, offset_of(data))
+            if not followed and (job_id, site) in self._site_streams:
                 asyncio.get_running_loop().create_task(self._release(job_id))
         elif topic == "job_log_end":
             self._site_streams.discard((job_id, site))
-            for sub in [s for s in self.subscriptions if s.job_id == job_id and site in s.targets]:
-                self._end(sub, site)
+            for sub in [s for s in self.followers.subscriptions if s.job_id == job_id and site in s.targets]:
+                self.followers.end(sub, site)
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         """Every event the server publishes passes here: a final status ends the job's streams, a
         site that connects again is asked for the logs still followed there."""
-        if topic == "site_status" and data.get("status") == "connected" and self.subscriptions:
+        if topic == "site_status" and data.get("status") == "connected" and self.followers.subscriptions:
             asyncio.get_running_loop().create_task(self._site_back(str(data.get("site"))))
             return
         if topic != "job_status" or not JobStatus(data["status"]).is_final:
@@ -422,10 +334,10 @@ class LogRelay:
         if tail is not None:  # the server app has exited: the rest of its log is on disk now
             tail.task.cancel()
             while rest := tail.tail.read(final=True):
-                self._fan_out(job_id, "server", rest, tail.tail.delivered)
-        for sub in [s for s in self.subscriptions if s.job_id == job_id]:
+                self.followers.fan_out(job_id, "server", rest, tail.tail.delivered)
+        for sub in [s for s in self.followers.subscriptions if s.job_id == job_id]:
             for target in sorted(sub.targets - sub.ended):
-                self._end(sub, target)
+                self.followers.end(sub, target)
         self._site_streams = {st for st in self._site_streams if st[0] != job_id}
 
 
