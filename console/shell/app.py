@@ -29,10 +29,11 @@ from prompt_toolkit.styles import DynamicStyle, Style, default_ui_style, merge_s
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
+from console.shell.client_side import CommandFailed, Outcome, ShellState
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
-from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, explain
+from console.shell.execute import Executor, explain
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.monitors import MonitorManager

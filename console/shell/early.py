@@ -24,7 +24,8 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.renderer import print_formatted_text
 from prompt_toolkit.styles import BaseStyle
 
-from console.shell.execute import Executor, Outcome
+from console.shell.client_side import Outcome
+from console.shell.execute import Executor
 from console.shell.parse import UsageError, parse_command, split_commands, split_sink
 
 
