@@ -46,8 +46,9 @@ from console.server.log_follows import (
 )
 from console.server.log_gaps import Reader, catch_up, read_file, read_site
 from console.server.runner import site_apps
+from console.server.shell_commands import run_on_target
 from console.server.status import JobStatus
-from console.server.system_commands import require_on_target
+from console.server.targets import require_on_target
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 from console.wire.serving import ServedConnection
@@ -260,8 +261,6 @@ class LogRelay:
                 log.info("site %s did not take up the log of job %s again: %s", site, sub.job_id, exc)
 
     async def _site_log_now(self, ctx: RequestContext, job_id: str, site: str, lines: int) -> list[str]:
-        from console.server.shell_commands import run_on_target
-
         try:
             text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, Right.VIEW, job_id)
         except AuthorizationError as exc:

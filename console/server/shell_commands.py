@@ -11,7 +11,7 @@ from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, job
 from console.runtime.target_runner import run_confined
 from console.server.authz import principal
 from console.server.handlers import handles
-from console.server.system_commands import require_on_target, site_timeout
+from console.server.targets import require_on_target, site_timeout
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 
