@@ -16,16 +16,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.api.errors import InternalError, NoConnection
 from console.runtime.context import result_file, task_file
 from console.runtime.limits import DEFAULT_MAX_RESULT_BYTES, MAX_METRICS_BYTES, add_error, json_size
+from console.server.interfaces import DeploymentHost
+from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
-
-if TYPE_CHECKING:
-    from console.server.app import Server
-    from console.server.runner import RunningJob
 
 log = logging.getLogger("console.server.deployment")
 
@@ -37,7 +35,7 @@ MODEL_HEADER_ALLOWANCE = 16 << 20
 
 
 class Deployment:
-    def __init__(self, server: Server, job: RunningJob, task_timeout: float) -> None:
+    def __init__(self, server: DeploymentHost, job: RunningJob, task_timeout: float) -> None:
         self.server = server
         self.job = job
         self.task_timeout = task_timeout

@@ -29,12 +29,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.api.errors import AuthorizationError
 from console.commands import Right
 from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
+from console.server.interfaces import RelayHost
 from console.server.log_fanout import Followers
 from console.server.log_follows import (
     SITE_REQUEST_TIMEOUT,
@@ -53,9 +54,6 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 from console.wire.serving import ServedConnection
 
-if TYPE_CHECKING:
-    from console.server.app import Server
-
 log = logging.getLogger("console.server.log_relay")
 
 LOG_FILE = "log.txt"
@@ -69,7 +67,7 @@ class _ServerTail:
 
 
 class LogRelay:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: RelayHost) -> None:
         self.server = server
         self.followers = Followers()
         self._server_tails: dict[str, _ServerTail] = {}
