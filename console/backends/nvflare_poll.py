@@ -28,14 +28,12 @@ import asyncio
 import contextlib
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from console.backends.nvflare_commands import COMMANDS
-
-if TYPE_CHECKING:
-    from console.backends.nvflare import FlareBackend
 
 #: Seconds between two checks of a followed job at rest (a monitor's --interval can only shorten it).
 POLL_INTERVAL = 0.5
@@ -74,10 +72,22 @@ class _Pace:
     history_asked: bool = False
 
 
+class FlareCalls(Protocol):
+    """What the poll uses of the FLARE backend (``console.backends.nvflare.FlareBackend``)."""
+
+    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
+        """``func(session, args)`` with the live FLARE Session, on the backend's worker."""
+        ...
+
+    def note_status(self, meta: dict[str, Any]) -> None:
+        """A job's meta as polled: the backend publishes a status change from it."""
+        ...
+
+
 class JobPoll:
     """The one poll behind every monitor on FLARE: a task alive while some job is followed."""
 
-    def __init__(self, backend: FlareBackend) -> None:
+    def __init__(self, backend: FlareCalls) -> None:
         self.backend = backend
         self.watches: dict[str, set[_Watch]] = {}
         self.statuses: dict[str, str] = {}
