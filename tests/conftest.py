@@ -209,6 +209,25 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
         yield Federation(project, server, session)
 
 
+@dataclass
+class Served:
+    project: Project
+    server: PartProcess
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server (no site) shared by a module's tests that only connect to it and leave its
+    state alone: refused logins, say. The server is stopped after the module, also on failure."""
+    project = make_project(tmp_path_factory.mktemp("served"))
+    server = ServerProcess(project.server_kit)
+    try:
+        yield Served(project, server.start())
+    finally:
+        server.stop()
+        server.kill()
+
+
 @pytest.fixture
 def server(project: Project) -> Iterator[PartProcess]:
     proc = ServerProcess(project.server_kit)
