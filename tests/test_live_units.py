@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prompt_toolkit.utils import get_cwidth
 
 from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, lines_between
 from console.shell.follow import log_block
-from console.shell.plot import RoundMetrics, draw
+from console.shell.plot import RoundMetrics, draw, round_labels
 from console.shell.top.columns import elide, layout, render
-from console.shell.top.model import TopModel, find_round
-from console.shell.top.view import JOB_COLUMNS
+from console.shell.top.details import detail_lines
+from console.shell.top.model import JobRow, TopModel, find_round
+from console.shell.top.view import JOB_COLUMNS, job_cells
 
 
 def test_log_tail_reads_only_new_complete_lines_and_survives_truncation(tmp_path: Path) -> None:
@@ -95,6 +98,75 @@ def test_round_metrics_from_meta_and_events_give_series_and_a_chart() -> None:
     assert labels["0.0"] == len(rows) - 1 and abs(labels["0.5"] - (len(rows) - 1) / 2) <= 1, labels
 
 
+def test_plot_x_axis_labels_whole_rounds_only_at_any_width() -> None:
+    """uniplot chose 1.0 1.5 2.0 for two rounds and 0.5 ... 1.0 for one: the labels are whole
+    rounds, within the rounds recorded, apart enough to read, centred under their round."""
+    for rounds in (1, 2, 3, 5, 7, 12, 17, 40, 100, 999):
+        for width in (20, 40, 68, 148):
+            first, last = 1, rounds
+            x_min, x_max = (0, 2) if rounds == 1 else (first, last)
+            line = round_labels(x_min, x_max, width, (first, last))
+            labels = line.split()
+            assert labels and all(label.isdigit() for label in labels), (rounds, width, line)
+            numbers = [int(label) for label in labels]
+            assert numbers == sorted(set(numbers)) and first <= numbers[0] and numbers[-1] <= last, line
+            assert len(line) <= width + 3, (rounds, width, line)
+            if len(numbers) > 1:
+                assert len({b - a for a, b in zip(numbers, numbers[1:], strict=False)}) == 1, line  # one step
+    assert round_labels(1, 2, 68, (1, 2)).split() == ["1", "2"]
+    assert round_labels(0, 2, 68, (1, 1)).strip() == "1" and round_labels(0, 2, 68, (1, 1)).index("1") == 35
+
+    two = RoundMetrics()
+    for number in (1, 2):
+        two.add({"round": number, "aggregated": {"loss": 1.0 / number}})
+    for color in (False, True):
+        lines = [ANSI_CODE.sub("", line) for line in draw(two, ["loss"], "job j", 80, color=color).splitlines()]
+        under = lines[next(i for i, line in enumerate(lines) if line.startswith("└")) + 1]
+        assert under.split() == ["1", "2"], lines
+        assert under.startswith(" 1") and len(under) == len(lines[1]) - 1, lines  # in the first and last column
+
+
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_top_details_read_as_key_value_lines() -> None:
+    """top's details pane: labels and values in two columns, times local, durations H:MM:SS
+    (FLARE's timedelta text too), lists one entry per line, errors per site, long values
+    wrapped at the pane's width, nothing from the server able to drive the terminal."""
+    from console.shell.human import local_time
+
+    job_id = "8a4e0d8c-1111-4222-8333-444455556666"
+    meta = {"job_id": job_id, "name": "live-job\x1b[2J", "status": "FINISHED:COMPLETED",
+            "submit_time": 1_764_400_000.0, "submit_time_iso": "2025-11-29T07:06:40+00:00",
+            "start_time": "2025-11-29 08:06:41.25", "duration": "1 day, 2:03:04.25",
+            "deploy_map": {"app": ["server", "site-1", "site-2"]}, "min_clients": 2, "mandatory_clients": [],
+            "submitter_name": "admin@example.com", "submitter_org": "example", "submitter_role": "project_admin",
+            "job_deploy_detail": ["server: OK", "site-1: OK", "site-2: OK"],
+            "job_errors": {"site-2": ["ValueError: site-2 cannot train today " * 4], "server": ["boom"]},
+            "round_metrics": [{"round": 1, "aggregated": {"acc": 0.5}}]}
+    row = JobRow(job_id, round=3, num_rounds=3, metrics={"acc": 0.812345, "loss": 1 / 3})
+    lines = detail_lines(meta, row, 60)
+    text = "\n".join(lines)
+    assert all(get_cwidth(line) <= 60 for line in lines), text
+    assert "\x1b" not in text and "live-job\\x1b[2J" in text, text
+    assert lines[:4] == [f"job        {job_id}", "name       live-job\\x1b[2J", "status     FINISHED:COMPLETED",
+                         "round      3/3"], text
+    assert "submitter  admin@example.com (example, project_admin)" in lines
+    assert f"submitted  {local_time(1_764_400_000.0)}" in lines  # the ISO time, local
+    assert f"started    {local_time('2025-11-29T08:06:41')}" in lines  # FLARE's blank-separated time
+    assert "duration   26:03:04" in lines
+    assert "\n".join(["deploy map", "  app  server", "       site-1", "       site-2"]) in text
+    assert "\n".join(["deployed   server: OK", "           site-1: OK", "           site-2: OK"]) in text
+    assert "\n".join(["latest metrics", "  acc   0.8123", "  loss  0.3333"]) in text
+    errors = lines[lines.index("errors") + 1:]
+    assert errors[0].startswith("  site-2  ValueError: site-2 cannot") and errors[-1] == "  server  boom", text
+    assert len(errors) > 2 and all(line.startswith(" " * 10) for line in errors[1:-1]), text  # wrapped, aligned
+    assert "mandatory" not in text and "round_metrics" not in text  # empty, and plot's
+    running = detail_lines({"job_id": "j", "status": "RUNNING", "duration": "N/A"},
+                           JobRow("j", status="RUNNING", start_time=1000.0), 80, now=1075.0)
+    assert "duration  0:01:15 so far" in running
+
+
 def test_top_model_applies_pushed_events_and_polls() -> None:
     model = TopModel()
     model.apply_sites([{"client_name": "site-1", "client_last_heartbeat": 100.0}], {"site-1": 1})
@@ -111,6 +183,21 @@ def test_top_model_applies_pushed_events_and_polls() -> None:
     assert not model.sites["site-1"].connected
     model.move(1)
     assert model.selected_job() is row
+
+
+def test_top_model_takes_the_last_recorded_round_from_the_meta_unless_a_later_one_was_pushed() -> None:
+    model = TopModel()
+    job_id = "b" * 36
+    recorded = [{"round": 1, "aggregated": {"acc": 0.5}, "sites": {}},
+                {"round": 2, "aggregated": {}, "sites": {"site-1": {"acc": 0.6}, "site-2": {"acc": 0.8}}}]
+    model.apply_meta({"job_id": job_id, "start_time": "2025-11-29T08:00:00+00:00", "round_metrics": recorded})
+    row = model.jobs[job_id]
+    assert (row.round, row.num_rounds, row.metrics) == (2, None, {"acc": pytest.approx(0.7)})  # the sites' mean
+    assert job_cells(row, 0.0)[3] == "2"  # an ended job read afterwards: its last round, planned count unknown
+    model.apply_event("job_progress", {"job_id": job_id, "data": {"round": 4, "num_rounds": 5,
+                                                                  "aggregated": {"acc": 0.9}}})
+    model.apply_meta({"job_id": job_id, "round_metrics": recorded})  # an answer that left before round 4
+    assert (row.round, row.metrics) == (4, {"acc": 0.9}) and job_cells(row, 0.0)[3] == "4/5"
 
 
 def test_each_read_of_a_hostile_log_fits_one_event_frame(tmp_path: Path) -> None:

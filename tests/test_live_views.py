@@ -215,7 +215,10 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
 
     shell.send("\r")  # Enter: the selected job's details
     screen.wait_for(rf"Details of {job_id}")
-    screen.wait_for(r'"submitter_name": "admin@example.com"')
+    # Key/value lines, not JSON: the submitter in words, the deployed sites one per line.
+    screen.wait_for(r"submitter +admin@example\.com \(example, project_admin\)")
+    screen.wait_for(r"started +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n(.*\n)*.*deployed +server: OK\n +site-1: OK\n +site-2: OK")
+    assert '"' not in screen.text.split("Details of")[1], screen.text
     shell.send("\x1b")  # Esc hides them
     screen.wait_for(r"q quit")
     screen.wait_gone("Details of")
@@ -245,6 +248,52 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     shell.expect(pexpect.EOF)
 
 
+#: Round 1 at once, then rounds that last until the job is aborted: a job whose round 1 is
+#: recorded before top opens and whose next round will not be pushed while the test looks.
+STALLING_TRAINER = '''
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    while ctx.round > 1 and not ctx.aborted():
+        time.sleep(0.05)
+    return TaskResult({k: v + 1 for k, v in model.items()}, weight=1.0,
+                      metrics={"accuracy": 0.25 if ctx.site_name == "site-1" else 0.75})
+'''
+
+
+@pytest.mark.timeout(120)
+def test_top_shows_what_jobs_recorded_before_it_opened(shell: pexpect.spawn, session, tmp_path: Path) -> None:
+    """A job that ended and one in its second round, both before top opened: their last
+    recorded round and its metrics are read in the background, not awaited from pushes. The
+    details pane gives a site's errors under its name."""
+    ended = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.0, name="ended-job")))
+    failing = session.submit_job(str(numpy_job(tmp_path, name="failing-job", rounds=1, fail_on="site-2",
+                                                min_clients=1)))
+    stalling = numpy_job(tmp_path, name="stalling-job", rounds=5)
+    (stalling / "app" / "custom" / "trainer.py").write_text(STALLING_TRAINER)
+    running = session.submit_job(str(stalling))
+    try:
+        for job_id in (ended, failing):
+            session.monitor_job(job_id, timeout=60, poll_interval=0.1)
+        wait_until(lambda: session.get_job_meta(running).get("round_metrics"), 60, "round 1 of the stalling job")
+        screen = Screen(shell, 40, 160)
+        shell.send("top\r")
+        screen.wait_for(rf"{ended[:8]} +ended-job +FINISHED:COMPLETED +3 +\S+ +\d+:\d\d:\d\d +accuracy=0\.\d+ "
+                        r"loss=0\.\d+")
+        screen.wait_for(rf"{running[:8]} +stalling-job +RUNNING +1/5 +\S+ +\d+:\d\d:\d\d +accuracy=0\.5\b")
+        listed = screen.text.split("\nJOB ", 1)[1].splitlines()[1:]
+        at = next(i for i, line in enumerate(listed) if line.startswith(failing[:8]))
+        shell.send("\x1b[A" * len(listed) + "\x1b[B" * at + "\r")  # to the first job, down to the failing one
+        screen.wait_for(rf"Details of {failing}")
+        screen.wait_for(r"(?m)^  errors\n    site-2  \S.*cannot train today")
+        shell.send("q")
+        shell.expect(PROMPT)
+    finally:
+        session.abort_job(running)
+
+
 LONG_NAME = "federated-training-of-a-rather-long-model-name-across-all-sites"
 
 
@@ -265,7 +314,7 @@ def test_top_columns_use_the_terminal_width_and_elide_long_names(project, sessio
 
         shell.setwinsize(40, 80)
         screen.screen.resize(40, 80)
-        row = screen.wait_for(rf"{job_id[:8]} +{LONG_NAME[:8]}\S*… +(RUNNING|FINISHED:COMPLETED) +\d+/40 +\S+ "
+        row = screen.wait_for(rf"{job_id[:8]} +{LONG_NAME[:7]}\S*… +(RUNNING|FINISHED:COMPLETED) +\d+/40 +\S+ "
                               rf"+\d+:\d\d:\d\d\b[^\n]*").group(0)
         assert len(row.rstrip()) <= 80, row
         assert re.search(r"site-1 +connected +\d+s ago", screen.text), screen.text
@@ -336,6 +385,8 @@ def test_plot_in_colour_reaches_the_terminal_as_colour(project, session, tmp_pat
         child.expect(r"\(x: round\)")
         assert "\x1b[3" in child.before  # a colour escape, sent as one
         assert "\\x1b" not in child.before and "^[" not in child.before  # never shown as text
+        # Two rounds: the x axis says 1 and 2 (uniplot's own ticks read 1.0 1.5 2.0).
+        assert re.search(r"└─+┘\s*\n 1 +2\s*\n", ANSI.sub("", child.before).replace("\r", "")), child.before
         child.expect(PROMPT)
         child.send("bye\r")
         child.expect(pexpect.EOF)

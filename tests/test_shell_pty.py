@@ -283,3 +283,95 @@ def test_tab_on_an_open_single_entry_menu_and_keys_typed_after_an_error(server, 
     finally:
         if child.isalive():
             child.terminate(force=True)
+
+
+def _menu_rows(screen: Screen, ids: list[str]) -> list[str] | None:
+    """The completion menu's rows for ``ids`` (one row each, in the menu's order), or None."""
+    screen.pump()
+    rows = [line for line in screen.text.splitlines() if any(f" {i[:8]} " in line for i in ids)]
+    return rows if len(rows) == len(ids) else None
+
+
+@pytest.mark.timeout(120)
+def test_job_id_menu_columns_align_at_80_columns_and_in_a_narrow_terminal(server, session, project,
+                                                                            tmp_path: Path) -> None:
+    """Name, status and age are columns: each starts in the same cell on every entry; a long
+    name ends in '…' so the status and age stay whole, also at 50 columns."""
+    long_name = "federated-training-of-a-long-model-name"
+    done = session.submit_job(str(hello_server(tmp_path, name=long_name, steps=1, step_seconds=0.0)))
+    session.monitor_job(done, timeout=30, poll_interval=0.1)
+    waiting = session.submit_job(str(waiting_for_sites(tmp_path)))
+    running = session.submit_job(str(hello_server(tmp_path, name="x", steps=100, step_seconds=0.3)))
+    statuses = {done: "FINISHED:COMPLETED", waiting: "SUBMITTED", running: "RUNNING"}
+    child = spawn_shell(project, tmp_path, (24, 80))
+    screen = Screen(child, 24, 80)
+    try:
+        child.expect(PROMPT)
+        for columns in (80, 50):
+            if columns != 80:
+                child.sendcontrol("c")  # closes the menu; the next one is measured for the new width
+                child.setwinsize(24, columns)
+                screen.screen.resize(24, columns)
+            child.send("get_job_meta ")
+            child.sendcontrol("@")  # Ctrl-Space: the menu of every job
+            rows = wait_until(lambda: _menu_rows(screen, list(statuses)), 20, f"the job menu at {columns} columns")
+            assert all(len(row) <= columns for row in rows), rows
+            shown = {job_id: next(row for row in rows if f" {job_id[:8]} " in row) for job_id in statuses}
+            status_at = {row.index(f"  {statuses[job_id]}") for job_id, row in shown.items()}
+            assert len(status_at) == 1, rows  # the status column: one start, every status whole
+            age_at = {re.search(r"\d+[smh] ago", row).start() for row in rows}
+            assert len(age_at) == 1, rows
+            assert re.search(rf" {done[:8]} +federat\S*… +FINISHED:COMPLETED +\d+[smh] ago", shown[done]), rows
+            assert re.search(rf" {running[:8]} +x +RUNNING ", shown[running]), rows
+        child.sendcontrol("c")
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        session.abort_job(running)
+        if child.isalive():
+            child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_pasted_and_typed_ahead_lines_run_one_by_one_each_after_its_prompt(server, project, tmp_path: Path) -> None:
+    """A bracketed paste of several lines runs them as bash and psql do: each line after the
+    prompt, then its answer, each in the history; a failing line does not stop the others; what
+    follows the last line end stays at the prompt. Lines typed while a command runs read the
+    same. Ctrl-C stops the running line and says the rest of the paste is not run."""
+    prompt = r"admin@example\.com on server> "
+    editor = tmp_path / "editor.py"  # Ctrl-X Ctrl-E's $EDITOR: writes two lines into the file it is given
+    editor.write_text("import sys\nopen(sys.argv[1], 'w').write('help bye\\nlist_jobs\\n')\n")
+    child = spawn_shell(project, tmp_path, (40, 120), EDITOR=f"{sys.executable} {editor}")
+    screen = Screen(child, 40, 120)
+    try:
+        child.expect(PROMPT)
+        child.send("\x1b[200~check_status server\r\nget_job_meta nope\n\nlist_jobs\nhelp by\x1b[201~")
+        screen.wait_for(rf"(?m)^{prompt}check_status server\nstatus +OK\n(.*\n)*"
+                        rf"{prompt}get_job_meta nope\nJobNotFound: no such job: nope\n"
+                        rf"{prompt}list_jobs\n\(none\)\n{prompt}help by$")
+        child.send("e\r")  # the rest of the paste, finished and run
+        screen.wait_for(rf"{prompt}help bye\nusage: bye")
+
+        child.send("\x18\x05")  # Ctrl-X Ctrl-E: the line in $EDITOR, which hands back two lines to run
+        screen.wait_for(rf"{prompt}help bye\nusage: bye(.*\n)*{prompt}list_jobs\n\(none\)")
+
+        child.send("help | sleep 1\r")
+        wait_until(lambda: "sleep 1" in _children_commands(child.pid), 20, "the pipeline to start")
+        child.send("list_jobs\rhelp monitors\r")  # typed while it runs
+        screen.wait_for(rf"{prompt}list_jobs\n\(none\)\n{prompt}help monitors\nusage: monitors")
+
+        child.send("\x1b[200~watch -n 1 list_jobs\nlist_jobs\ncheck_status server\n\x1b[201~")
+        screen.wait_for(r"Every 1 s: list_jobs")
+        child.sendcontrol("c")
+        screen.wait_for(r"(?m)watch stopped\n2 more lines not run\nadmin@example\.com on server>$")
+        child.send("\x1b[200~help timing\nlist_jobs\n\x1b[201~")  # the next paste runs whole again
+        screen.wait_for(rf"{prompt}help timing\nusage: timing(.*\n)*{prompt}list_jobs\n\(none\)")
+        history = next((tmp_path / "data").rglob("history")).read_text()
+        assert [line[1:] for line in history.splitlines() if line.startswith("+")] == [
+            "check_status server", "get_job_meta nope", "list_jobs", "help bye",  # the editor's help bye: no repeat
+            "list_jobs", "help | sleep 1", "list_jobs", "help monitors", "watch -n 1 list_jobs", "help timing", "list_jobs"]
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)

@@ -99,6 +99,28 @@ def test_options_and_their_values() -> None:
     assert texts("timing o") == ["on", "off"]
 
 
+def test_job_id_menu_columns_align_and_a_long_name_gives_way() -> None:
+    """The menu's meta at 80 columns (prompt_toolkit's dummy output when no terminal runs):
+    status and age start in the same cell on every entry; a long or wide (CJK) name is
+    elided, the status never; the meta fits beside the ID on the screen."""
+    from prompt_toolkit.utils import get_cwidth
+
+    now = time.time()
+    names = ["a", "federated-training-of-a-rather-long-model-name-across-all-sites", "数据集训练", ""]
+    statuses = ["RUNNING", "SUBMITTED", "FINISHED:COMPLETED", "FINISHED:ABORTED"]
+    d = CompletionData.from_rows([
+        {"job_id": f"{i:08x}-0000-4000-8000-000000000000", "job_name": name, "status": status,
+         "submit_time": now - 100 * (i + 1)} for i, (name, status) in enumerate(zip(names, statuses, strict=True))])
+    metas = [c.display_meta_text for c in complete("abort_job ", d)]
+    assert len(metas) == 4
+    status_at = {get_cwidth(meta[:meta.index(status)]) for meta, status in zip(metas, statuses, strict=True)}
+    assert len(status_at) == 1, metas
+    ages = {get_cwidth(meta[:re.search(r"\d+[smhd] ago", meta).start()]) for meta in metas}
+    assert len(ages) == 1, metas
+    assert any(meta.startswith("federated-training") and "…" in meta for meta in metas), metas
+    assert all(get_cwidth(meta) + 13 <= 80 for meta in metas), metas
+
+
 def test_job_ids_by_prefix_and_by_name() -> None:
     found = complete("get_job_meta 0a1b")
     assert [c.text for c in found] == IDS[:2]
@@ -120,6 +142,8 @@ def test_paths_themes_help_and_monitors(tmp_path, monkeypatch) -> None:
     assert texts("theme l") == ["light"]
     assert "list_jobs" in texts("help list")
     assert texts("unmonitor ") == [IDS[0], "all"]
+    monitored = complete("unmonitor ")[0]  # shown as any job ID in a menu: short ID, name, status
+    assert monitored.display_text == IDS[0][:8] and monitored.display_meta_text.startswith("hello-numpy  RUNNING")
 
 
 def test_completion_data_follows_pushes_and_scales() -> None:
@@ -254,7 +278,8 @@ def test_job_ids_newest_first_with_name_status_and_age() -> None:
     found = complete("abort_job ", d)
     assert [c.text for c in found] == [IDS[1], IDS[0]]
     assert found[0].display_text == IDS[1][:8]
-    assert re.fullmatch(r"new  RUNNING  \d\ds ago", found[0].display_meta_text)
+    # One column each for name, status and age, aligned over the menu's entries.
+    assert re.fullmatch(r"new  RUNNING             \d\ds ago", found[0].display_meta_text)
     assert found[1].display_meta_text == "old  FINISHED:COMPLETED  2h ago"
     d.upsert("ffff0000-new", "newest", "SUBMITTED")
     assert [c.text for c in complete("abort_job ", d)][0] == "ffff0000-new"

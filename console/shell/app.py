@@ -36,6 +36,7 @@ from console.shell.early import EarlySend
 from console.shell.execute import Executor, explain
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
+from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
@@ -84,7 +85,7 @@ class InteractiveShell:
             style=DynamicStyle(lambda: self._style),
             include_default_pygments_style=False,
             bottom_toolbar=lambda: render_toolbar(self._toolbar),
-            key_bindings=build_key_bindings(self._toggle),
+            key_bindings=build_key_bindings(self._toggle, self._pasted_rest),
             color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None,
             # History search would switch completion-while-typing off; a grey suggestion from
             # history (Right arrow takes it) gives the same recall without that cost.
@@ -101,6 +102,8 @@ class InteractiveShell:
         backend.add_state_listener(self._on_connection_state)
         self.early = EarlySend(self.prompt, self.executor, self._prompt_message,
                                merge_styles([default_ui_style(), DynamicStyle(lambda: self._style)]))
+        # Installed after EarlySend, so it runs first: EarlySend sees the first line alone.
+        accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
 
     # -- Frontend ------------------------------------------------------------------------
 
@@ -174,6 +177,17 @@ class InteractiveShell:
         # "user on server": the user is often an e-mail address, so "user@server" would read as one.
         return FormattedText([("class:prompt", self.user), ("class:prompt", " on "),
                               ("class:prompt.host", self.server), ("class:prompt", "> ")])
+
+    def _pasted_rest(self, text: str) -> None:
+        """What followed a paste's last line end: the text of the prompt after its lines ran."""
+        self._typeahead = text
+
+    def _drop_queued(self) -> None:
+        """Ctrl-C stopped a command: the lines queued after it (a paste's) are not run, and that is said."""
+        if self._queued:
+            count = len(self._queued)
+            self._queued.clear()
+            self.emit(f"{count} more line{'s' if count > 1 else ''} not run", "class:error")
 
     def _on_connection_state(self, up: bool) -> None:
         if not up and not self.backend.closed:
@@ -262,6 +276,7 @@ class InteractiveShell:
                 self.emit("watch stopped", "class:status.queued")
             else:
                 self.emit(f"{parsed.spec.name} cancelled", "class:error")
+            self._drop_queued()
             return True
         except Exception as exc:  # a server error or a lost connection: report it and go on
             self.emit(explain(exc, parsed), "class:error")
@@ -331,7 +346,7 @@ class InteractiveShell:
         try:
             while True:
                 self.prompt.editing_mode = EditingMode.VI if self.state.editing == "vi" else EditingMode.EMACS
-                if self._queued:  # typed ahead while output was paged: run as if typed now
+                if self._queued:  # a paste's lines after its first, or typed ahead while paged: as if typed now
                     line = self._queued.pop(0)
                     self.prompt.history.append_string(line)
                     print(visible(f"{self.user} on {self.server}> {line}"))

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from prompt_toolkit.application.current import get_app_or_none
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
 from console.shell.parse import YES_FLAGS, command_spec
 from console.shell.safe_text import visible_line
+from console.shell.top.columns import Column, layout, render
 
 #: A menu, not a dump: the menu measures every entry on each redraw, so more costs keystroke time.
 MAX_JOB_COMPLETIONS = 25
@@ -215,11 +217,7 @@ class ShellCompleter(Completer):
         data = self._data()
         if self._stale is not None and time.monotonic() - data.fetched > STALE_AFTER:
             self._stale()
-        now = time.time()
-        for entry in data.match_jobs(word):
-            yield Completion(entry.job_id, -len(word), display=entry.job_id[:8],
-                             display_meta=visible_line(f"{entry.name}  {entry.status}  {age(entry.submitted, now)}"
-                                                       .rstrip()))
+        yield from _job_menu(data.match_jobs(word), word)
 
     def _values(self, param: Param, word: str, event: CompleteEvent, done: list[str]) -> Iterator[Completion]:
         kind = param.kind
@@ -230,10 +228,12 @@ class ShellCompleter(Completer):
                 yield from self._jobs(word)
         elif kind is ParamKind.JOB_NAME:
             yield from (Completion(n, -len(word), display=visible_line(n)) for n in self._data().job_names(word))
-        elif kind is ParamKind.MONITOR:
-            for job_id in [*self._monitored(), "all"]:
-                if job_id.startswith(word):
-                    yield Completion(job_id, -len(word))
+        elif kind is ParamKind.MONITOR:  # the monitored (followed) jobs in the same menu as other job IDs
+            jobs = self._data().jobs
+            yield from _job_menu([jobs.get(j) or JobEntry(j, "", "") for j in self._monitored() if j.startswith(word)],
+                                 word)
+            if "all".startswith(word):
+                yield Completion("all", -len(word))
         elif kind is ParamKind.CHOICE:
             yield from _plain(param.choices, word)
         elif kind is ParamKind.SETTING_VALUE:
@@ -275,6 +275,38 @@ class ShellCompleter(Completer):
             if name not in offered and name + "/" not in offered:  # a folder here wins, as in submit_job
                 yield Completion(name, -len(word), display=visible_line(name),
                                  display_meta=visible_line(f"job folder in {folder.name}/ of the kit"))
+
+
+#: The job-ID menu's meta: name, status, age, one aligned column each. In a narrow terminal the
+#: name gives room first (down to 8 cells, ending in '…'), then the age is left out; the status
+#: stays whole.
+JOB_META = (Column("", least=8, shrink=1), Column(""), Column("", drop=1))
+#: A wide terminal still gets a compact menu: a long name is elided past this.
+MAX_META_WIDTH = 64
+#: Cells of the menu that are not its meta: the ID (8) and its blanks (2), the meta's own
+#: blanks (2), the scrollbar (1).
+_MENU_BESIDE_META = 13
+
+
+def _job_menu(entries: list[JobEntry], word: str) -> Iterator[Completion]:
+    """Job IDs as the menu shows them: the ID's first 8 characters, then name, status and age aligned."""
+    now = time.time()
+    rows = [[visible_line(e.name), visible_line(e.status), age(e.submitted, now)] for e in entries]
+    room = _meta_room()
+    widths = layout(JOB_META, rows, room)
+    for entry, row in zip(entries, rows, strict=True):
+        yield Completion(entry.job_id, -len(word), display=entry.job_id[:8], display_meta=render(row, widths, room))
+
+
+def _meta_room() -> int:
+    """Display cells the menu's meta column may use: the terminal's width less the rest of the menu
+    (prompt_toolkit moves a menu that would pass the right edge to the left, never cuts it)."""
+    app = get_app_or_none()  # get_app() would build a whole dummy application outside the prompt: 4 ms
+    try:
+        columns = app.output.get_size().columns if app is not None else 80
+    except Exception:  # no terminal to ask (a pipe, a closed output): as wide as a usual one
+        columns = 80
+    return min(max(columns - _MENU_BESIDE_META, 20), MAX_META_WIDTH)
 
 
 def spec_uploads(done: list[str]) -> bool:

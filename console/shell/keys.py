@@ -9,6 +9,7 @@ closed, also when the menu was already open. Enter on a highlighted completion
 takes it without running the line (pgcli's way). Ctrl-X Ctrl-E edits the line in
 ``$EDITOR`` (prompt_toolkit's binding, on in both editing modes). F2 toggles the output
 format between table and json, F3 expanded output, F4 vi/emacs keys (the toolbar shows them).
+A paste of several lines runs them line by line (``console.shell.lines``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,21 @@ from collections.abc import Callable
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.filters import completion_is_selected
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
+
+from console.shell.lines import paste
 
 
-def build_key_bindings(toggle: Callable[[str], None] | None = None) -> KeyBindings:
-    """``toggle(name)`` flips a setting ("format", "expanded", "editing") for the F-keys."""
+def build_key_bindings(toggle: Callable[[str], None] | None = None,
+                       pasted_rest: Callable[[str], None] | None = None) -> KeyBindings:
+    """``toggle(name)`` flips a setting ("format", "expanded", "editing") for the F-keys;
+    ``pasted_rest(text)`` keeps what followed a paste's last line end for the prompt after its lines."""
     bindings = KeyBindings()
+
+    if pasted_rest is not None:
+        @bindings.add(Keys.BracketedPaste)
+        def _paste(event: KeyPressEvent) -> None:
+            paste(event.current_buffer, event.data, pasted_rest)
 
     @bindings.add("c-c")
     def _clear_line(event: KeyPressEvent) -> None:

@@ -107,12 +107,17 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
             continue
         xs = [[float(r) for r, _ in points] for _, points in series]
         ys = [[v for _, v in points] for _, points in series]
-        if all(len(x) == 1 for x in xs):  # one round: widen the x range so the point has a place
-            xs = [[x[0] - 0.5, x[0]] for x in xs]
-            ys = [[y[0], y[0]] for y in ys]
+        first, last = min(x[0] for x in xs), max(x[-1] for x in xs)
+        # One round: a range around it, so its point sits in the middle.
+        x_min, x_max = (first - 1, last + 1) if first == last else (first, last)
+        plot_width = max(width - 12, 20)
+        # Rounds are whole numbers, but uniplot 0.23 chooses its x ticks from steps that include
+        # halves (2 rounds read 1.0 1.5 2.0) and has no integer-tick option: the x range is ours
+        # (x_min/x_max) and so are the labels under it, whole rounds only.
         options: dict[str, Any] = dict(
             xs=xs, legend_labels=[visible(source) for source, _ in series], title=f"{visible(metric)} · {visible(title)}",
-            width=max(width - 12, 20), height=CHART_HEIGHT, lines=True)
+            width=plot_width, height=CHART_HEIGHT, lines=True, x_min=x_min, x_max=x_max, x_labels=False,
+            x_gridlines=[])  # uniplot's default line at x=0 would stand on round 0's edge
         values = [v for y in ys for v in y]
         if min(values) >= 0 < max(values):
             # From 0: uniplot 0.23 labels a range it chose itself wrongly at times (a loss from 1 to
@@ -122,8 +127,45 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
             text = plot_to_string(ys, color=True, **options)
         else:
             text = _ANSI.sub("", plot_to_string(ys, character_set="ascii", color=False, **options))
-        charts.append(text.rstrip("\n"))
+        labels = round_labels(x_min, x_max, plot_width, (int(first), int(last)))
+        charts.append(_with_round_labels(text.rstrip("\n"), labels))
     return "\n\n".join(charts) + "\n(x: round)"
+
+
+#: Steps between labelled rounds, smallest first (then times 10, 100, ...).
+_STEPS = (1, 2, 5)
+
+
+def round_labels(x_min: float, x_max: float, width: int, shown: tuple[int, int]) -> str:
+    """The x axis's labels for a chart ``width`` characters wide over rounds ``x_min..x_max``:
+    whole rounds from ``shown[0]`` to ``shown[1]`` only, every 1, 2, 5, 10, 20, 50, ... rounds,
+    the smallest step that leaves at least 8 characters from one label to the next (uniplot
+    aims at one label per 15). A label is centred on its round's column as uniplot places
+    its own (one column of border before the plot)."""
+    span = x_max - x_min
+    widest = len(str(int(x_max))) + 2
+    step, scale = 1, 1
+    for i in range(60):
+        step = _STEPS[i % 3] * scale
+        if i % 3 == 2:
+            scale *= 10
+        if step * width / span >= max(8, widest):
+            break
+    line = ""
+    for number in range(math.ceil(shown[0] / step) * step, shown[1] + 1, step):
+        label = str(number)
+        column = 1 + min(int((number - x_min) / span * width), width - 1) - len(label) // 2
+        line += " " * max(column - len(line), 1 if line else 0) + label
+    return line
+
+
+def _with_round_labels(chart: str, labels: str) -> str:
+    """``labels`` as the line under the chart's frame (uniplot's bottom border, "└")."""
+    lines = chart.split("\n")
+    for i, line in enumerate(lines):
+        if _ANSI.sub("", line).startswith("└"):
+            return "\n".join([*lines[:i + 1], labels, *lines[i + 1:]])
+    return "\n".join([*lines, labels])
 
 
 def _chosen(metrics: RoundMetrics, wanted: str | None) -> list[str]:

@@ -5,6 +5,13 @@ within milliseconds); the poll every ``PUSHED_POLL_SECONDS`` fills what is never
 (heartbeats, CPU and memory, elapsed times). On FLARE nothing is pushed: everything comes
 from the poll, every ``POLLED_POLL_SECONDS``, with FLARE's own calls (``check_status``,
 ``sys_info``, ``list_jobs``, ``show_stats``, ``get_job_meta``).
+
+A job that ran before top opened (or appears while it is open) has its meta read in the
+background, once per status it is seen in, as ``plot`` reads it: its start time, sites, and
+the last round the server recorded with that round's metrics, so the row does not wait for
+the next pushed round (or shows the last one of a job that ended). Running jobs are read
+first; on an engine without pushes (FLARE: no ``round_metrics``, and its calls queue on one
+thread) only running jobs are.
 """
 
 from __future__ import annotations
@@ -35,16 +42,56 @@ class TopFeed:
         self.interval = PUSHED_POLL_SECONDS if backend.pushes else POLLED_POLL_SECONDS
         self.error: str | None = None  # the last poll's failure, shown in the footer
         self.polled_at: float | None = None
-        self._metas: set[str] = set()  # jobs whose start time and sites were read
+        # Metas read, and to be read (in the order seen), per job and status: a job read while queued
+        # is read again once it runs (its start time and deployed sites are written then).
+        self._metas: set[tuple[str, str]] = set()
+        self._unread: dict[tuple[str, str], None] = {}
+        self._wake = asyncio.Event()
         self._remove: Callable[[], None] | None = None
         self._polls = 0
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         if self.model.apply_event(topic, data):
+            if topic == "job_status" and isinstance(data.get("job_id"), str):
+                self._want_meta(data["job_id"])  # a job that appeared: what has it recorded so far?
             self.on_change()
+
+    def _want_meta(self, job_id: str) -> None:
+        row = self.model.jobs.get(job_id)
+        if row is None:
+            return
+        key = (job_id, row.status)
+        if key in self._metas or key in self._unread:
+            return
+        if self.backend.pushes or row.running:
+            self._unread[key] = None
+            self._wake.set()
+
+    async def _read_metas(self) -> None:
+        """Reads the wanted metas one at a time (running jobs first), while top is open."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._unread:
+                key = next((k for k in self._unread if k[1] == "RUNNING"), next(iter(self._unread)))
+                del self._unread[key]
+                job_id = key[0]
+                if job_id not in self.model.jobs:
+                    continue  # deleted, or no longer listed, meanwhile
+                self._metas.add(key)  # also when refused: asked again when the status changes, not each poll
+                try:
+                    meta = await self.backend.get_job_meta(job_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # deleted meanwhile, not to be viewed, or a dropped link: the row stays
+                    continue
+                if job_id in self.model.jobs and isinstance(meta, dict) and meta.get("job_id") == job_id:
+                    self.model.apply_meta(meta)
+                    self.on_change()
 
     async def run(self) -> None:
         self._remove = self.backend.add_event_listener(self.on_event)
+        reader = asyncio.create_task(self._read_metas())
         try:
             while True:
                 began = time.monotonic()
@@ -59,6 +106,8 @@ class TopFeed:
                 self.on_change()
                 await asyncio.sleep(max(self.interval - (time.monotonic() - began), 0.05))
         finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
             if self._remove is not None:
                 self._remove()
 
@@ -68,6 +117,8 @@ class TopFeed:
             await self._poll_sites()
         rows = await self.backend.request("list_jobs", {"reverse": True, "limit": MAX_JOBS})
         self.model.apply_jobs(rows if isinstance(rows, list) else [])
+        for row in self.model.ordered_jobs():
+            self._want_meta(row.job_id)
         for row in [r for r in self.model.jobs.values() if r.running]:
             await self._running_job(row.job_id)
 
@@ -87,11 +138,10 @@ class TopFeed:
                 self.model.apply_sys_info(await request("sys_info", {"target_type": "client"}))
 
     async def _running_job(self, job_id: str) -> None:
-        if job_id not in self._metas:
-            with contextlib.suppress(Exception):
-                self.model.apply_meta(await self.backend.get_job_meta(job_id))
-                self._metas.add(job_id)
-        if self.backend.pushes and self.model.jobs[job_id].round is not None:
+        row = self.model.jobs.get(job_id)
+        if row is None:
+            return  # deleted while an earlier job was asked about
+        if self.backend.pushes and row.round is not None and row.num_rounds is not None:
             return  # rounds are pushed from now on
         with contextlib.suppress(Exception):
             stats = await self.backend.request("show_stats", {"job_id": job_id, "target_type": "server"})

@@ -241,8 +241,19 @@ class TopModel:
         self._changed()
 
     def apply_meta(self, meta: dict[str, Any]) -> None:
+        """``get_job_meta``'s answer: the start time, how many sites, and the last round the
+        server recorded (ours: ``round_metrics``, as ``plot`` reads them) with its metrics,
+        unless a later round was pushed already."""
         row = self.job(meta["job_id"])
         row.start_time = epoch(meta.get("start_time")) or row.start_time
+        recorded = [e for e in meta.get("round_metrics") or [] if isinstance(e, dict) and _number(e.get("round"))]
+        if recorded:
+            last = max(recorded, key=lambda e: e["round"])
+            if row.round is None or int(last["round"]) >= row.round:
+                row.round = int(last["round"])
+                metrics = latest_metrics({"aggregated": last.get("aggregated"), "metrics": last.get("sites")})
+                if metrics:
+                    row.metrics = metrics
         clients = meta.get("job_clients") or meta.get("deploy_map")
         if isinstance(meta.get("job_deploy_detail"), list):
             row.sites_total = sum(1 for d in meta["job_deploy_detail"] if not str(d).startswith("server"))

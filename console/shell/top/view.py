@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from typing import Any
 
@@ -31,6 +30,7 @@ from prompt_toolkit.utils import get_cwidth
 from console.backends.base import Backend
 from console.shell.safe_text import visible_line as visible
 from console.shell.top.columns import Column, elide, layout, pad, render
+from console.shell.top.details import detail_lines
 from console.shell.top.feed import TopFeed
 from console.shell.top.model import JobRow, SiteRow, TopModel
 
@@ -74,7 +74,8 @@ def site_cells(site: SiteRow, now: float) -> list[str]:
 
 
 def job_cells(job: JobRow, now: float) -> list[str]:
-    rounds = f"{job.round or 0}/{job.num_rounds}" if job.num_rounds else "-"
+    # An ended job read before top opened knows its last round, not always how many were planned.
+    rounds = f"{job.round or 0}/{job.num_rounds}" if job.num_rounds else str(job.round) if job.round else "-"
     responded = "-" if job.sites_responded is None else (
         f"{job.sites_responded}/{job.sites_total}" if job.sites_total else str(job.sites_responded))
     metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items()))
@@ -95,7 +96,7 @@ class TopView:
         self.backend = backend
         self.model = TopModel()
         self.feed = TopFeed(backend, self.model, self.invalidate)
-        self.details: str | None = None  # the selected job's details, when shown
+        self.details: dict[str, Any] | None = None  # the selected job's meta when shown ({}: on its way)
         self.confirm: str | None = None  # a job ID waiting for "y" to be aborted
         self.note = ""  # a one-line answer to the last key (abort requested, ...)
         self.lines: list[tuple[str, str]] = []  # background lines while top runs
@@ -195,8 +196,9 @@ class TopView:
             line("")
             out.append(("[SetCursorPosition]", ""))  # or its details' title, kept at the top (scroll_offsets)
             line(f"Details of {selected.job_id}  (Enter or Esc hides them)", "class:top.title")
-            for detail in self.details.splitlines():
-                line("  " + visible(detail))
+            details = detail_lines(self.details, selected, width - 2, now) if self.details else ["(loading...)"]
+            for detail in details:  # made safe to show by detail_lines
+                line("  " + detail)
         return out
 
     def _footer(self) -> StyleAndTextTuples:
@@ -263,7 +265,7 @@ class TopView:
             if self.details is not None:
                 self.details = None
             elif self.model.selected_job() is not None:
-                self.details = "(loading...)"
+                self.details = {}
                 self._reload_details()
 
         @kb.add("a", filter=~confirming)
@@ -298,6 +300,7 @@ class TopView:
         job = self.model.selected_job()
         if self.details is None or job is None:
             return
+        self.details = {}  # the last job's details would read as this one's until the answer comes
         self._spawn(self._load_details(job.job_id))
 
     async def _load_details(self, job_id: str) -> None:
@@ -305,12 +308,6 @@ class TopView:
             meta = await self.backend.get_job_meta(job_id)
         except Exception as exc:
             meta = {"error": f"{type(exc).__name__}: {exc}"}
-        keep = ("job_id", "name", "status", "submit_time_iso", "start_time", "duration", "deploy_map", "min_clients",
-                "submitter_name", "submitter_org", "job_deploy_detail", "job_errors")
-        shown = {k: meta[k] for k in keep if k in meta} or meta
-        job = self.model.jobs.get(job_id)
-        if job is not None and job.metrics:
-            shown["latest_metrics"] = job.metrics
         if self.details is not None and self.model.selected == job_id:
-            self.details = json.dumps(shown, indent=2, default=str)
+            self.details = meta if isinstance(meta, dict) else {"error": f"unexpected answer: {meta!r:.200}"}
             self.invalidate()
