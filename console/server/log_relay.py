@@ -51,8 +51,7 @@ from console.server.shell_commands import run_on_target
 from console.server.status import JobStatus
 from console.server.targets import require_on_target
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.request_context import RequestContext
-from console.wire.serving import ServedConnection
+from console.wire.request_context import Peer, RequestContext
 
 log = logging.getLogger("console.server.log_relay")
 
@@ -274,7 +273,7 @@ class LogRelay:
         sub.holding.clear()
         asyncio.get_running_loop().create_task(self._release(sub.job_id))
 
-    async def unsubscribe(self, connection: ServedConnection, which: str) -> int:
+    async def unsubscribe(self, connection: Peer, which: str) -> int:
         chosen = [s for s in self.followers.subscriptions
                   if s.connection is connection and (which == "all" or s.job_id.startswith(which))]
         for sub in chosen:

@@ -15,13 +15,11 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from console.commands import CommandSpec
+from console.provision.certs import CertIdentity
 from console.wire.errors import ErrorType, RemoteError
-
-if TYPE_CHECKING:
-    from console.wire.serving import ServedConnection
 
 log = logging.getLogger("console.wire.serving")
 
@@ -44,6 +42,27 @@ class Download:
     head: dict[str, Any]
 
 
+class Peer(Protocol):
+    """What a handler and its host see of the connection a request came on (its certificate's
+    identity, its login, its settings) and may do with it (push events to it, pace them).
+    ``console.wire.serving.ServedConnection`` is the one there is."""
+
+    server: Any  # the Host serving it
+    identity: CertIdentity
+    peer: Any  # the socket's peer address
+    peer_cert_der: bytes | None
+    user: User | None  # set by the host's login
+    refusal: str | None  # set by a host that will refuse this peer at login
+    command_timeout: float | None  # seconds its commands give sites, when the session set its own
+
+    @property
+    def closed(self) -> bool: ...
+
+    def push_event(self, topic: str, data: dict[str, Any]) -> None: ...
+
+    async def event_room(self, timeout: float) -> bool: ...
+
+
 #: Queue marker: the client cancelled the upload (or the connection went away).
 CANCELLED = object()
 
@@ -64,7 +83,7 @@ class Upload:
 
 @dataclass(slots=True)
 class RequestContext:
-    connection: ServedConnection
+    connection: Peer
     spec: CommandSpec
     request_id: int
     _upload: Upload | None = None
@@ -121,7 +140,7 @@ class Host(Protocol):
     handlers: dict[str, Handler]
     specs: dict[str, CommandSpec]
 
-    def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]: ...
+    def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]: ...
 
-    def authorize(self, connection: ServedConnection, spec: CommandSpec) -> None:
+    def authorize(self, connection: Peer, spec: CommandSpec) -> None:
         """Raise AuthorizationError if the logged-in peer may not run ``spec`` at all."""
