@@ -13,13 +13,12 @@ offset (``console.logtail``); a site's is pushed by the site (``console.site.log
 fanned out here: one stream per job and target, however many sessions follow it.
 
 Pushed only to the sessions that follow (never to everyone, as job events are); a session
-that reads too slowly loses lines rather than holding the server's memory (its events are
-dropped past the connection's backlog, see ``ServedConnection.push_event``); what a resumed
-follow lacks comes in parts of at most ``CHUNK_BYTES`` of log, each sent when the connection
-has room (``console.server.log_gaps``). A site's own policy may refuse a follower: then
-nothing of that follow is sent or kept (``Subscription.pending``). Who follows what, and how
-lines reach them once read, is ``console.server.log_fanout``; this module decides what is read,
-from where, and when. Owns no job and no site state: it reads the runner's and the site registry's.
+that reads too slowly gets its new lines read again from the log by offset when it has room
+(``console.server.log_pacing``) rather than have them dropped past the connection's backlog or
+held in the server's memory; what a resumed follow lacks comes the same way, in parts of at
+most ``CHUNK_BYTES`` of log, each sent when the connection has room. A site's own policy may refuse a follower: then nothing of that follow is sent or
+kept (``Subscription.pending``). Owns no job
+and no site state: it reads the runner's and the site registry's.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from console.api.errors import AuthorizationError
@@ -36,16 +36,8 @@ from console.commands import Right
 from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
 from console.server.interfaces import RelayHost
-from console.server.log_fanout import Followers
-from console.server.log_follows import (
-    SITE_REQUEST_TIMEOUT,
-    Subscription,
-    offset_of,
-    refused,
-    resume_offsets,
-    who,
-)
-from console.server.log_gaps import Reader, catch_up, read_file, read_site
+from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
+from console.server.log_pacing import MAX_HELD_BYTES, SITE_REQUEST_TIMEOUT, LogPacing
 from console.server.runner import site_apps
 from console.server.shell_commands import run_on_target
 from console.server.status import JobStatus
@@ -65,12 +57,25 @@ class _ServerTail:
     task: asyncio.Task[None]
 
 
-class LogRelay:
+class LogRelay(LogPacing):
     def __init__(self, server: RelayHost) -> None:
         self.server = server
-        self.followers = Followers()
+        self.subscriptions: list[Subscription] = []
         self._server_tails: dict[str, _ServerTail] = {}
         self._site_streams: set[tuple[str, str]] = set()  # (job_id, site) a site pushes to us
+        self._site_at: dict[tuple[str, str], int] = {}  # (job_id, site) -> the offset its pushes reached
+        self._lagging_tasks: set[asyncio.Task[None]] = set()
+
+    def _server_log(self, job_id: str) -> Path:
+        return self.server.workspace / job_id / LOG_FILE
+
+    def _stream_end(self, job_id: str, target: str) -> int | None:
+        """Where the live stream of ``target``'s log is (the bytes its lines so far end at); None
+        once it has ended (the log is complete on disk)."""
+        if target == "server":
+            running = self._server_tails.get(job_id)
+            return running.tail.delivered if running is not None else None
+        return self._site_at.get((job_id, target)) if (job_id, target) in self._site_streams else None
 
     # -- following and unfollowing -----------------------------------------------------------
 
@@ -109,7 +114,7 @@ class LogRelay:
         final = str(meta.get("status", "")).startswith("FINISHED")
         resume = {name: at for name, at in (resume or {}).items() if name in targets}
         sub = Subscription(ctx.connection, job_id, set(targets), offsets=dict(resume))
-        self.followers.subscriptions.append(sub)
+        self.subscriptions.append(sub)
         # Each target first answers whether it lets this user follow (and its first lines); what
         # a resumed follow lacks beyond those is read and sent once all have: in bounded events,
         # paced by the connection, while that target's new lines wait (``holding``).
@@ -130,33 +135,33 @@ class LogRelay:
             raise
         pending, sub.pending = sub.pending or [], None
         for topic, event in pending:
-            self.followers.push(sub, topic, event)
+            self._push(sub, topic, event)
         for rest in rests:
             await rest()
         return {"job_id": job_id, "name": meta.get("name"), "status": meta.get("status"), "targets": targets}
 
     def _follow_server(self, sub: Subscription, lines: int, final: bool,
                        start: int | None) -> Callable[[], Awaitable[None]] | None:
-        path = self.server.workspace / sub.job_id / LOG_FILE
+        path = self._server_log(sub.job_id)
         running = self._server_tails.get(sub.job_id)
         if final:  # nothing more will come: the lines asked for, the rest of the file, and the end
             if start is None:
-                tail, backlog = LogTail.from_last_lines(path, lines)
-                self.followers.send(sub, "server", backlog, tail.delivered)
+                tail, backlog = LogTail.from_last_lines(path, lines, "server")
+                self._send(sub, "server", backlog, tail.delivered)
                 start = tail.delivered
             sub.holding["server"] = []
-            self.followers.end(sub, "server")
-            return catch_up(self.followers, sub, "server", read_file(path, None, True), start)
+            self._end(sub, "server")
+            return self._catch_up(sub, "server", self._read_file(path, None, True), start)
         if running is None:
             if start is None:
-                tail, backlog = LogTail.from_last_lines(path, lines)
-                self.followers.send(sub, "server", backlog, tail.delivered)
+                tail, backlog = LogTail.from_last_lines(path, lines, "server")
+                self._send(sub, "server", backlog, tail.delivered)
             else:  # from the end of its complete lines: the follower's gap comes bounded, below
-                tail = LogTail.from_last_lines(path, 1)[0]
+                tail = LogTail.from_last_lines(path, 1, "server")[0]
             stop = asyncio.Event()
-            fan_out = self.followers.fan_out
-            task = asyncio.create_task(follow(tail, lambda new: fan_out(sub.job_id, "server", new, tail.delivered),
-                                              stop))
+            job_id = sub.job_id
+            task = asyncio.create_task(follow(tail, lambda new: self._fan_out(job_id, "server", new, tail.delivered),
+                                              stop, notice=lambda line: self._fan_out(job_id, "server", [line])))
             running = self._server_tails[sub.job_id] = _ServerTail(tail, stop, task)
             task.add_done_callback(lambda _t: self._server_tails.pop(sub.job_id, None))
             if start is None:
@@ -165,14 +170,24 @@ class LogRelay:
         # up to there (the last lines, or from its offset) is read here.
         end = running.tail.delivered
         if start is None:
-            self.followers.send(sub, "server", last_lines(path, end, lines), end)
+            self._send(sub, "server", last_lines(path, end, lines, "server"), end)
             return None
         sub.holding["server"] = []
-        return catch_up(self.followers, sub, "server", read_file(path, end, False), start)
+        return self._catch_up(sub, "server", self._read_file(path, end, False), start)
 
-    def _read_site(self, sub: Subscription, site: str, end: int | None) -> Reader:
-        site_now = self.server.sites.get(site)
-        return read_site(self.followers, sub, site, site_now.link if site_now else None, end)
+    def _release_held(self, sub: Subscription, target: str) -> None:
+        """The lines (and the end) that came while ``target``'s gap was sent, after it; those the
+        follower has by now (by offset) are not sent again."""
+        held = sub.holding.pop(target, None) or []
+        if target in sub.lagging and target not in sub.pacing:  # too many came while held: left out
+            sub.holding[target] = [entry for entry in held if entry is None]  # the end, after them
+            self._pace(sub, target, sub.offsets.get(target))
+            return
+        for entry in held:
+            if entry is None:
+                self._end(sub, target)
+            else:
+                self._send(sub, target, *entry)
 
     async def _follow_site(self, ctx: RequestContext, sub: Subscription, site: str, lines: int, final: bool,
                            start: int | None) -> Callable[[], Awaitable[None]] | None:
@@ -186,27 +201,27 @@ class LogRelay:
                 sub.holding.pop(site, None)
                 raise refused(site, exc) from None
             except Exception as exc:
-                self.followers.send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"],
-                                    direct=True)
+                self._send(sub, site, [f"[{site}: the rest of its log cannot be read now: {exc}]"], direct=True)
                 reply = None
-            self.followers.end(sub, site)
+            self._end(sub, site)
             got = [str(line) for line in reply["lines"]] if reply else []
             if not got:
-                self.followers.release_held(sub, site)
+                self._release_held(sub, site)
                 return None
             sub.offsets.pop(site, None)  # the gap from its offset (past the log's end: from its start)
-            self.followers.send(sub, site, got, offset_of(reply), direct=True)
-            return catch_up(self.followers, sub, site, self._read_site(sub, site, None),
-                            offset_of(reply) or start)
+            self._send(sub, site, got, offset_of(reply), direct=True)
+            if offset_of(reply) == start:  # no advance: the line saying why its log cannot be read
+                self._release_held(sub, site)
+                return None
+            return self._catch_up(sub, site, self._read_site(sub, site, None), offset_of(reply) or start)
         if final or link is None:
             # A finished job's log on a site, or a site away: what the site has now, once (get_job_logs).
             # Resumed with the site away: it is asked from the offset when it is back (_site_back).
             if start is None:
-                now = await self._site_log_now(ctx, sub.job_id, site, lines) if lines else []
-                self.followers.send(sub, site, now)
+                self._send(sub, site, await self._site_log_now(ctx, sub.job_id, site, lines) if lines else [])
             if final:
-                self.followers.end(sub, site)
-            self.followers.release_held(sub, site)
+                self._end(sub, site)
+            self._release_held(sub, site)
             return None
         return await self._ask_site(site, sub, lines, start)
 
@@ -230,30 +245,30 @@ class LogRelay:
             sub.holding.pop(site, None)
             raise refused(site, exc) from None
         except BaseException:  # the site did not answer: what came meanwhile, and an end, still go
-            self.followers.release_held(sub, site)
+            self._release_held(sub, site)
             raise
         if isinstance(reply, dict) and isinstance(reply.get("lines"), list):
             if offset is not None:  # the gap from its offset (past the log's end: from its start)
                 sub.offsets.pop(site, None)
-            self.followers.send(sub, site, [str(line) for line in reply["lines"]], offset_of(reply),
-                                direct=True)
+            self._send(sub, site, [str(line) for line in reply["lines"]], offset_of(reply), direct=True)
             end, until = offset_of({"offset": reply.get("end")}), offset_of(reply)
-            if offset is not None and end is not None and until is not None and until < end:
-                return catch_up(self.followers, sub, site, self._read_site(sub, site, end), until)
-        self.followers.release_held(sub, site)
+            notice = until == offset and bool(reply["lines"])  # why the log cannot be read: nothing follows
+            if offset is not None and end is not None and until is not None and until < end and not notice:
+                return self._catch_up(sub, site, self._read_site(sub, site, end), until)
+        self._release_held(sub, site)
         return None
 
     async def _site_back(self, site: str) -> None:
         """A site that reconnected pushes nothing yet: ask it again for the logs still followed there,
         from where each follower's log ended (from the end for one that had no line of it yet)."""
-        for sub in [s for s in self.followers.subscriptions if s.live and site in s.targets - s.ended]:
+        for sub in [s for s in self.subscriptions if s.live and site in s.targets - s.ended]:
             try:  # the site pushes one stream per job however often it is asked
                 rest = await self._ask_site(site, sub, 0, sub.offsets.get(site))
                 if rest is not None:
                     await rest()
             except RemoteError as exc:  # its policy refuses this follower now: that log ends here for it
-                self.followers.send(sub, site, [f"[{exc.message}: its log is not followed any more]"])
-                self.followers.end(sub, site)
+                self._send(sub, site, [f"[{exc.message}: its log is not followed any more]"])
+                self._end(sub, site)
             except Exception as exc:
                 log.info("site %s did not take up the log of job %s again: %s", site, sub.job_id, exc)
 
@@ -268,33 +283,92 @@ class LogRelay:
 
     def _drop(self, sub: Subscription) -> None:
         """Forget a subscription that did not come about; streams nobody else follows stop."""
-        if sub in self.followers.subscriptions:
-            self.followers.subscriptions.remove(sub)
+        if sub in self.subscriptions:
+            self.subscriptions.remove(sub)
         sub.holding.clear()
         asyncio.get_running_loop().create_task(self._release(sub.job_id))
 
     async def unsubscribe(self, connection: Peer, which: str) -> int:
-        chosen = [s for s in self.followers.subscriptions
+        chosen = [s for s in self.subscriptions
                   if s.connection is connection and (which == "all" or s.job_id.startswith(which))]
         for sub in chosen:
-            self.followers.subscriptions.remove(sub)
+            self.subscriptions.remove(sub)
         for job_id in {s.job_id for s in chosen}:
             await self._release(job_id)
         return len(chosen)
 
     async def _release(self, job_id: str) -> None:
         """Stop the streams of a job that nobody follows any more."""
-        wanted = {t for s in self.followers.subscriptions if s.job_id == job_id and s.live
-                  for t in s.targets - s.ended}
+        wanted = {t for s in self.subscriptions if s.job_id == job_id and s.live for t in s.targets - s.ended}
         tail = self._server_tails.get(job_id)
         if tail is not None and "server" not in wanted:
             tail.stop.set()
         for stream in [st for st in self._site_streams if st[0] == job_id and st[1] not in wanted]:
             self._site_streams.discard(stream)
+            self._site_at.pop(stream, None)
             site = self.server.sites.get(stream[1])
             if site is not None:
                 with contextlib.suppress(Exception):
                     await site.link.request("unfollow_log", {"job_id": job_id}, timeout=SITE_REQUEST_TIMEOUT)
+
+    # -- lines in, lines out --------------------------------------------------------------------
+
+    def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None,
+              direct: bool = False) -> None:
+        """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end.
+        ``direct``: read for this follower (its last lines, a part of its gap): not held back while
+        other pushes of ``target`` wait; lines it has already (by offset) are never sent again."""
+        if not direct:
+            if target in sub.lagging:  # its catch-up reads these from the log when there is room
+                return
+            if target in sub.holding:
+                held = sub.holding[target]
+                first = next((entry[1] for entry in held if entry is not None and entry[1] is not None), None)
+                if lines and offset is not None and first is not None and offset - first >= MAX_HELD_BYTES:
+                    # not kept in memory: read from the log (by offset) once the gap is sent, paced
+                    sub.holding[target] = [entry for entry in held if entry is None]
+                    sub.lagging.add(target)
+                else:
+                    held.append((lines, offset))
+                return
+            if lines and offset is not None and sub.live and sub.pending is None and \
+                    not sub.connection.has_event_room():
+                self._lag(sub, target, lines, offset)
+                return
+        if offset is not None:
+            had = sub.offsets.get(target)
+            if had is not None and offset <= had and lines:
+                return  # it has these lines already (pushed while it resumed, or twice by a site)
+            sub.offsets[target] = offset
+        if (lines or offset is not None) and sub.live:  # no lines yet: where the log is, for a resume
+            event = {"job_id": sub.job_id, "target": target, "lines": lines}
+            if offset is not None:
+                event["offset"] = offset
+            self._push(sub, "job_log", event)
+
+    @staticmethod
+    def _push(sub: Subscription, topic: str, event: dict[str, Any]) -> None:
+        if sub.pending is not None:
+            sub.pending.append((topic, event))
+        elif sub.live:
+            sub.connection.push_event(topic, event)
+
+    def _end(self, sub: Subscription, target: str) -> None:
+        if target in sub.holding or target in sub.lagging:  # after the lines being read for it
+            sub.holding.setdefault(target, []).append(None)
+            return
+        sub.ended.add(target)
+        self._push(sub, "job_log_end", {"job_id": sub.job_id, "target": target})
+        if sub.ended >= sub.targets and sub in self.subscriptions:
+            self.subscriptions.remove(sub)
+
+    def _fan_out(self, job_id: str, target: str, lines: list[str], offset: int | None = None) -> bool:
+        """Lines of one stream to each live follower; False when nobody follows it any more."""
+        self.subscriptions = [s for s in self.subscriptions if s.live]
+        followers = [s for s in self.subscriptions if s.job_id == job_id and target in s.targets - s.ended]
+        for sub in followers:
+            self._send(sub, target, lines, offset)
+        return bool(followers)
 
     def on_site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
         """A site's ``job_log``/``job_log_end`` push (``SiteRegistry`` hands them here)."""
@@ -309,18 +383,19 @@ class LogRelay:
             return
         if topic == "job_log" and isinstance(data.get("lines"), list):
             lines = [str(line) for line in data["lines"]]
-            followed = self.followers.fan_out(job_id, site, lines, offset_of(data))
-            if not followed and (job_id, site) in self._site_streams:
+            if (at := offset_of(data)) is not None:
+                self._site_at[(job_id, site)] = at
+            if not self._fan_out(job_id, site, lines, at) and (job_id, site) in self._site_streams:
                 asyncio.get_running_loop().create_task(self._release(job_id))
         elif topic == "job_log_end":
             self._site_streams.discard((job_id, site))
-            for sub in [s for s in self.followers.subscriptions if s.job_id == job_id and site in s.targets]:
-                self.followers.end(sub, site)
+            for sub in [s for s in self.subscriptions if s.job_id == job_id and site in s.targets]:
+                self._end(sub, site)
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         """Every event the server publishes passes here: a final status ends the job's streams, a
         site that connects again is asked for the logs still followed there."""
-        if topic == "site_status" and data.get("status") == "connected" and self.followers.subscriptions:
+        if topic == "site_status" and data.get("status") == "connected" and self.subscriptions:
             asyncio.get_running_loop().create_task(self._site_back(str(data.get("site"))))
             return
         if topic != "job_status" or not JobStatus(data["status"]).is_final:
@@ -330,11 +405,12 @@ class LogRelay:
         if tail is not None:  # the server app has exited: the rest of its log is on disk now
             tail.task.cancel()
             while rest := tail.tail.read(final=True):
-                self.followers.fan_out(job_id, "server", rest, tail.tail.delivered)
-        for sub in [s for s in self.followers.subscriptions if s.job_id == job_id]:
+                self._fan_out(job_id, "server", rest, tail.tail.delivered)
+        for sub in [s for s in self.subscriptions if s.job_id == job_id]:
             for target in sorted(sub.targets - sub.ended):
-                self.followers.end(sub, target)
+                self._end(sub, target)
         self._site_streams = {st for st in self._site_streams if st[0] != job_id}
+        self._site_at = {st: at for st, at in self._site_at.items() if st[0] != job_id}
 
 
 @handles("follow")

@@ -62,6 +62,8 @@ class Peer(Protocol):
 
     async def event_room(self, timeout: float) -> bool: ...
 
+    def has_event_room(self) -> bool: ...
+
 
 #: Queue marker: the client cancelled the upload (or the connection went away).
 CANCELLED = object()
