@@ -3,8 +3,10 @@
 FLARE itself stands behind the poll's one interface (``backend.call(command, args)`` running our
 FLARE command functions on a Session): here the Session answers from a script of job states
 in wall-clock time, so the pace can be watched over seconds without a POC (the live POC tests
-follow real jobs). Asserted: what a monitor gets and when, and how many requests FLARE's server
-gets; bounds are loose on the side that a loaded machine stretches.
+follow real jobs). Its ``show_stats`` answers what FLARE 2.9's server answered over a
+hello-numpy-sag job on its POC (``console.backends.nvflare_progress``), and each call takes
+``CALL`` seconds, as FLARE's do. Asserted: what a monitor gets and when, and how many requests
+FLARE's server gets; bounds are loose on the side that a loaded machine stretches.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from typing import Any
 import pytest
 
 from console.backends.nvflare_poll import FAST_POLL, POLL_INTERVAL, JobPoll
+from console.backends.nvflare_progress import Stage, read_stats
+
+#: Seconds a scripted FLARE call takes (FLARE 2.9's get_job_meta: 7-14 ms on its POC).
+CALL = 0.008
 
 
 def _iso(when: float) -> str:
@@ -27,24 +33,64 @@ def _duration(seconds: float) -> str:
     return f"0:00:{seconds:09.6f}"  # FLARE's H:MM:SS.ffffff
 
 
+class JobNotRunning(Exception):  # FLARE's flare_api exceptions are told apart by class name
+    pass
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class AuthorizationError(Exception):
+    pass
+
+
 class ScriptedFlare:
     """A FLARE Session whose job runs from ``start`` for ``runs`` seconds, with finished runs of the
-    same name that took ``history`` seconds each."""
+    same name that took ``history`` seconds each. ``stats``: how its show_stats answers ("flare":
+    as FLARE 2.9 over the job's life; "refused", "garbage", "slow": a FLARE answer not to be read)."""
 
-    def __init__(self, runs: float, history: list[float]) -> None:
+    def __init__(self, runs: float, history: list[float], stats: str = "flare") -> None:
         self.start = time.time()
         self.end = self.start + runs
         self.history = history
+        self.stats = stats
         self.metas: list[float] = []  # when get_job_meta was asked
+        self.probes: list[float] = []  # when show_stats was asked
+
+    def show_stats(self, job_id: str, target_type: str) -> dict[str, Any]:
+        self.probes.append(time.time())
+        time.sleep(CALL)
+        if self.stats == "refused":
+            raise AuthorizationError("user not authorized for the action 'show_stats'")
+        if self.stats == "garbage":
+            return {"server": "stats are not kept"}  # type: ignore[dict-item]
+        if self.stats == "slow":
+            time.sleep(1.1)
+        to_end = self.end - time.time()
+        # As FLARE 2.9's POC: the process gone 0.7-3 s before the final status, the workflow
+        # done 6-8 s before (here shorter, so that the test stays short).
+        if to_end < 0.7:
+            raise JobNotRunning(f"job {job_id} is not running")
+        if to_end < 1.5:
+            return {"server": {}}
+        if to_end < 1.6:
+            return {"server": {"ScatterAndGather": {"phase": "_finished_", "current_round": 3, "num_rounds": 3}}}
+        if time.time() - self.start < 0.3:
+            raise JobNotFound(f"no such job: {job_id}")
+        return {"server": {"ScatterAndGather": {"phase": "train", "current_round": 1, "num_rounds": 3},
+                           "ServerRunner": {"job_id": job_id, "status": "started", "workflow": "sag"}}}
 
     def get_job_meta(self, job_id: str) -> dict[str, Any]:
         self.metas.append(time.time())
+        time.sleep(CALL)
         done = time.time() >= self.end
         meta = {"job_id": job_id, "name": "sag", "status": "FINISHED:COMPLETED" if done else "RUNNING",
                 "start_time": _iso(self.start)}
         return {**meta, "duration": _duration(self.end - self.start)} if done else meta
 
     def list_jobs(self, **kwargs: Any) -> list[dict[str, Any]]:
+        time.sleep(CALL)
         return [{"job_id": f"old-{i}", "job_name": "sag", "status": "FINISHED:COMPLETED",
                  "duration": _duration(seconds)} for i, seconds in enumerate(self.history)]
 
@@ -82,20 +128,75 @@ async def _follow(flare: ScriptedFlare, interval: float = 2.0) -> tuple[float, J
 def test_a_run_ending_when_its_earlier_runs_did_is_seen_at_once() -> None:
     # Runs of this name took 4 s: around 4 s the job is checked every FAST_POLL, although by then
     # the pace had slowed to POLL_INTERVAL (a change half a second away on average).
-    flare = ScriptedFlare(runs=4.0, history=[4.2, 3.9, 4.0])
+    # Without FLARE's progress (show_stats refused, asked once), the history is what opens the window.
+    flare = ScriptedFlare(runs=4.0, history=[4.2, 3.9, 4.0], stats="refused")
     late, poll = asyncio.run(_follow(flare))
     assert late < POLL_INTERVAL / 2, f"final status seen {late:.3f} s after it was written"
     gaps = [b - a for a, b in zip(flare.metas, flare.metas[1:], strict=False)]
     assert min(gaps[-3:]) < 4 * FAST_POLL, f"not fast around the expected end: {gaps}"
-    assert poll.calls == len(flare.metas) + 1  # the checks and one list_jobs for the history
+    assert len(flare.probes) == 1, "show_stats asked again after FLARE refused it"
+    assert poll.calls == len(flare.metas) + 2  # the checks, the one show_stats and one list_jobs for the history
 
 
 @pytest.mark.timeout(60)
 def test_the_pace_is_fast_after_a_change_and_slows_to_two_a_second() -> None:
-    flare = ScriptedFlare(runs=7.0, history=[])  # no earlier runs: no expected end
+    flare = ScriptedFlare(runs=7.0, history=[], stats="refused")  # no progress, no earlier runs: no expected end
     _late, poll = asyncio.run(_follow(flare))
     gaps = [b - a for a, b in zip(flare.metas, flare.metas[1:], strict=False)]
     assert gaps[0] < 4 * FAST_POLL, f"the first checks after the watch started were not fast: {gaps}"
     assert min(gaps[-4:]) >= POLL_INTERVAL * 0.8, f"still polling fast long after the last change: {gaps}"
     # At most the fast phase (about 3 s at 20 down to 2 checks a second) plus two a second after it.
     assert len(flare.metas) <= 40, f"{len(flare.metas)} checks in 7 s"
+
+
+@pytest.mark.timeout(60)
+def test_a_first_run_is_seen_one_call_after_its_end_from_flares_progress() -> None:
+    # No earlier run of this name: FLARE's show_stats tells the end is near (workflow done, then
+    # the job process gone), and from then get_job_meta is asked back to back.
+    flare = ScriptedFlare(runs=6.0, history=[])
+    late, poll = asyncio.run(_follow(flare))
+    assert late < 0.1, f"final status seen {late:.3f} s after it was written"
+    burst = [t for t in flare.metas if t >= flare.end - 0.6]
+    gaps = [b - a for a, b in zip(burst, burst[1:], strict=False)]
+    assert len(gaps) > 10 and sorted(gaps)[len(gaps) // 2] < 3 * CALL, f"not back to back at the end: {gaps}"
+    # At rest (after the first fast seconds, before the end nears): two requests a second at most.
+    calls = sorted(flare.metas + flare.probes)
+    at_rest = [t for t in calls if flare.start + 3.5 <= t < flare.end - 1.6]
+    assert len(at_rest) <= 2 * (flare.end - 1.6 - flare.start - 3.5) + 2, f"{len(at_rest)} requests at rest"
+    # Back-to-back only at the end: the whole run costs a fraction of a no-pause loop (one call after another).
+    assert poll.calls <= 0.3 * (flare.end - flare.start) / CALL, f"{poll.calls} requests in 6 s"
+    assert all(t < flare.end for t in flare.probes), "progress asked once the job had ended"
+
+
+@pytest.mark.timeout(60)
+def test_a_flare_answer_too_slow_to_wait_for_leaves_the_plain_pace() -> None:
+    # (Refused answers: the two tests above; answers of another shape: the last test.) A slow one
+    # held every FLARE call behind it on the backend's worker: it is not asked again.
+    flare = ScriptedFlare(runs=2.5, history=[], stats="slow")
+    late, poll = asyncio.run(_follow(flare))
+    assert len(flare.probes) == 1, f"show_stats asked {len(flare.probes)} times"
+    assert late < POLL_INTERVAL + 0.3, f"final status seen {late:.3f} s after it was written"
+    gaps = [b - a for a, b in zip(flare.metas, flare.metas[1:], strict=False)]
+    assert max(gaps) <= POLL_INTERVAL + 1.3, gaps  # (a slow answer held the worker once)
+
+
+def test_flares_show_stats_answers_read_as_stages() -> None:
+    # FLARE 2.9's answers over a job's life on its POC (see console.backends.nvflare_progress).
+    sag = {"server": {"ScatterAndGather": {"phase": "train", "current_round": 0, "num_rounds": 1, "tasks": {}},
+                      "ServerRunner": {"job_id": "j", "status": "started", "workflow": "scatter_and_gather"}}}
+    got = read_stats(sag, None, False)
+    assert (got.stage, got.workflow, got.current_round, got.num_rounds) == (
+        Stage.WORKING, "scatter_and_gather", 0, 1)
+    cyclic = {"server": {"CyclicController": {"tasks": {"train": ["site-2"]}},
+                         "ServerRunner": {"job_id": "j", "status": "started", "workflow": "cyclic"}}}
+    assert read_stats(cyclic, None, False).stage is Stage.WORKING  # no rounds told, still running
+    done = {"server": {"ScatterAndGather": {"phase": "_finished_", "current_round": 1, "num_rounds": 1}}}
+    assert read_stats(done, None, True).stage is Stage.WINDING_DOWN
+    assert read_stats({"server": {}}, None, False).stage is Stage.STARTING
+    assert read_stats({"server": {}}, None, True).stage is Stage.WINDING_DOWN
+    assert read_stats(None, "JobNotFound", False).stage is Stage.STARTING
+    assert read_stats(None, "JobNotFound", True).stage is Stage.WINDING_DOWN
+    assert read_stats(None, "JobNotRunning", True).stage is Stage.GONE
+    assert read_stats(None, "NoConnection", True).stage is Stage.UNKNOWN  # FLARE said so once as a job ended
+    for answer, error in [(None, "AuthorizationError"), ("text", None), ({"server": ["x"]}, None), ([], None)]:
+        assert read_stats(answer, error, True).stage is Stage.UNREADABLE

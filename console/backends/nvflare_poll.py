@@ -12,14 +12,28 @@ Each job has its own pace, the seconds until its next check:
   mostly fails as it starts). Each check that sees nothing new slows the pace by ``SLOW_DOWN``,
   up to the ceiling: ``POLL_INTERVAL``, or a monitor's shorter ``--interval`` (never below
   ``MIN_POLL_INTERVAL``). About 3 s of fast checks, then two a second.
-- ``FAST_POLL`` again around the moment a RUNNING job is expected to end: its start time plus
-  the median duration of the finished runs of the same job name (one ``list_jobs`` when it starts
-  running), since the same job is run again and again (clones, resubmits). The window is as wide
-  as those runs differed, at least a fifth of the duration and at most ``WINDOW_MAX`` seconds on
-  either side, so a long job's uncertain end costs few extra checks.
+- While a job is RUNNING, every other check asks how far it is instead (FLARE's ``show_stats JOB
+  server``, read by ``nvflare_progress``; a ``get_job_meta`` at least every ``META_EVERY``): a
+  RUNNING job's status changes only once its job process has ended (or is being aborted), and
+  FLARE's server tells when that nears. Once its workflows are done (6-8 s before the final
+  status on FLARE's POC) it is asked every ``ENDING_POLL``; once its job process has ended
+  (0.7-3 s before the final status, which FLARE's job runner writes at its next once-a-second
+  sweep) ``get_job_meta`` is asked back to back, the next as soon as the previous answered, for
+  at most ``BURST_MAX`` s: the final status is seen about one call (7-14 ms) after it is
+  written, whatever job it is, first run or not. The same reading, two a second at rest, keeps
+  the load there at two requests a second.
+- When FLARE's answer cannot be read (a refusal, an unknown shape, a call slower than
+  ``PROBE_SLOW``, which would hold every other FLARE call behind it), the job goes back to
+  ``get_job_meta`` alone, and ``FAST_POLL`` around the moment a RUNNING job is expected to end:
+  its start time plus the median duration of the finished runs of the same job name (one
+  ``list_jobs``), the window as wide as those runs differed, at least a fifth of the duration
+  and at most ``WINDOW_MAX`` seconds on either side. Never an error to the user.
 
-FLARE's server spends about 5 ms of CPU on a ``get_job_meta`` (measured on its POC): a job
-followed at rest costs it 1% of a core, a fast phase 10% for its few seconds.
+FLARE's server spends about 5 ms of CPU on a ``get_job_meta`` (measured on its POC); a
+``show_stats`` costs about the same (8-11 ms answered, against 7-8 ms for ``get_job_meta`` and
+6-9 ms for ``list_jobs`` with an ID prefix). A job followed at rest costs FLARE's server two
+requests a second (1% of a core), the ending of a job ten a second for its few seconds, and
+the back-to-back checks about a hundred a second for the 0.7-3 s before its final status.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from console.backends.nvflare_commands import COMMANDS
+from console.backends.nvflare_progress import Progress, Stage, probe, read_stats
 
 if TYPE_CHECKING:
     from console.backends.nvflare import FlareBackend
@@ -49,6 +64,18 @@ SLOW_DOWN = 1.15
 WINDOW_MAX = 5.0
 #: Finished runs of the same name that the expected duration is the median of (the most recent).
 HISTORY = 5
+#: Seconds between progress readings of a job whose workflows are done (its process is ending).
+ENDING_POLL = 0.1
+#: ...for at most this long: a job that takes longer to end goes back to the plain pace.
+WINDING_MAX = 20.0
+#: Seconds at most of back-to-back checks once a job's process ended (FLARE wrote its final status
+#: 0.7-3 s later on its POC; it waits for every site's outcome, up to 900 s by default).
+BURST_MAX = 4.0
+#: While progress is read, a get_job_meta at least this often all the same.
+META_EVERY = 1.0
+#: A progress reading slower than this (FLARE waits up to 5 s for a job process that does not
+#: answer, holding every other call on the worker) ends progress readings for that job.
+PROBE_SLOW = 1.0
 
 
 class _Watch:
@@ -72,6 +99,20 @@ class _Pace:
     expected_end: float | None = None
     window: float = 0.0
     history_asked: bool = False
+    #: Progress readings (show_stats) still in use for this job; off for good once unreadable.
+    probing: bool = True
+    stage: Stage | None = None
+    seen_working: bool = False
+    winding_since: float = 0.0  # time.monotonic()
+    #: When the last get_job_meta was asked (time.monotonic()).
+    last_meta: float = 0.0
+    #: Back-to-back checks until then (time.monotonic()); a job's end opens them once.
+    burst_until: float = 0.0
+    burst_spent: bool = False
+
+    def wants_progress(self, now: float) -> bool:
+        return (self.probing and self.status == "RUNNING" and now >= self.burst_until
+                and now - self.last_meta < META_EVERY)
 
 
 class JobPoll:
@@ -109,15 +150,21 @@ class JobPoll:
         while self.watches:
             self._wake.clear()
             for job_id in [j for j in list(self.watches) if self.paces[j].due <= time.monotonic()]:
-                await self._check(job_id)
+                if job_id in self.paces:  # not unwatched by an earlier check's delivery
+                    await self._check(job_id)
             if not self.watches:
                 break
             wait = min(self.paces[j].due for j in self.watches) - time.monotonic()
-            with contextlib.suppress(TimeoutError):  # a new watch wakes it early
-                await asyncio.wait_for(self._wake.wait(), max(wait, 0.0))
+            if wait > 0:  # back-to-back checks go round at once
+                with contextlib.suppress(TimeoutError):  # a new watch wakes it early
+                    await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _check(self, job_id: str) -> None:
+        if self.paces[job_id].wants_progress(time.monotonic()):
+            await self._read_progress(job_id)
+            return
         try:
+            self.paces[job_id].last_meta = time.monotonic()
             self.calls += 1
             meta = await self.backend.call(COMMANDS["get_job_meta"], {"job_id": job_id})
         except asyncio.CancelledError:
@@ -130,6 +177,21 @@ class JobPoll:
         if job_id in self.watches:
             await self._expect_end(job_id, meta)
             self._reschedule(job_id, meta)
+
+    async def _read_progress(self, job_id: str) -> None:
+        """Ask FLARE how far the RUNNING job is; nothing reaches the monitors (the meta is unchanged)."""
+        try:
+            self.calls += 1
+            answer, error, took = await self.backend.call(probe, {"job_id": job_id})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the link itself: the next get_job_meta reports it to the monitors
+            answer, error, took = None, "NoConnection", 0.0
+        pace = self.paces.get(job_id)
+        if pace is None:
+            return
+        _advance(pace, read_stats(answer, error, pace.seen_working, took), time.monotonic())
+        self._reschedule(job_id, None)
 
     def _deliver(self, job_id: str, meta: dict[str, Any] | None, error: BaseException | None) -> None:
         for watch in self.watches.get(job_id, ()):
@@ -150,22 +212,30 @@ class JobPoll:
         status = meta.get("status") if meta is not None else None
         if status is not None and status != pace.status:
             pace.status, pace.interval = status, FAST_POLL
+            pace.burst_until, pace.burst_spent, pace.stage = 0.0, False, None
         else:
             pace.interval = min(pace.interval * SLOW_DOWN, ceiling)
+        now = time.monotonic()
+        if pace.status == "RUNNING" and now < pace.burst_until:
+            pace.due = now  # the job's process ended: its final status is a sweep away
+            return
         wait = pace.interval
-        if pace.expected_end is not None and pace.status == "RUNNING":
+        if pace.status == "RUNNING" and pace.probing:
+            if pace.stage is Stage.WINDING_DOWN and now - pace.winding_since < WINDING_MAX:
+                wait = ENDING_POLL
+        elif pace.expected_end is not None and pace.status == "RUNNING":
             to_window = pace.expected_end - pace.window - time.time()
             if -2 * pace.window <= to_window <= 0:
                 wait = FAST_POLL
             elif to_window > 0:
                 wait = min(wait, to_window)  # wake up as the window opens
-        pace.due = time.monotonic() + max(min(wait, ceiling), FAST_POLL)
+        pace.due = now + max(min(wait, ceiling), FAST_POLL)
 
     async def _expect_end(self, job_id: str, meta: dict[str, Any]) -> None:
         """Once a job runs: when it is expected to end, from the finished runs of the same name."""
         pace = self.paces[job_id]
-        if pace.history_asked or meta.get("status") != "RUNNING":
-            return
+        if pace.history_asked or pace.probing or meta.get("status") != "RUNNING":
+            return  # (while FLARE tells how far the job is, its history is not needed)
         pace.history_asked = True
         name, started = meta.get("name") or meta.get("job_name"), _when(meta.get("start_time"))
         if not name or started is None:
@@ -190,6 +260,26 @@ class JobPoll:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _advance(pace: _Pace, progress: Progress, now: float) -> None:
+    """A job's pace after a progress reading (see the module's docstring)."""
+    if progress.stage is Stage.UNREADABLE or progress.took > PROBE_SLOW:
+        pace.probing, pace.stage = False, None
+        return
+    if progress.stage is Stage.UNKNOWN:
+        pace.last_meta = float("-inf")  # the next check asks for the meta
+        return
+    if progress.stage is Stage.GONE:
+        if not pace.burst_spent:
+            pace.burst_until, pace.burst_spent = now + BURST_MAX, True
+    else:
+        pace.burst_spent = False  # the job process answers again: a later end opens its own burst
+    if progress.stage is Stage.WORKING:
+        pace.seen_working = True
+    if progress.stage is Stage.WINDING_DOWN and pace.stage is not Stage.WINDING_DOWN:
+        pace.winding_since = now
+    pace.stage = progress.stage
 
 
 def _when(stamp: Any) -> float | None:
