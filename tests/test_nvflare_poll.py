@@ -1,6 +1,6 @@
 """The shared job poll on FLARE (``console.backends.nvflare_poll``): its pace, against a scripted FLARE.
 
-FLARE itself stands behind the poll's one interface (``backend.call(command, args)`` running our
+FLARE itself stands behind the poll's one interface (``backend.call_aside(command, args)`` running our
 FLARE command functions on a Session): here the Session answers from a script of job states
 in wall-clock time, so the pace can be watched over seconds without a POC (the live POC tests
 follow real jobs). Its ``show_stats`` answers what FLARE 2.9's server answered over a
@@ -66,7 +66,7 @@ class ScriptedFlare:
         if self.stats == "garbage":
             return {"server": "stats are not kept"}  # type: ignore[dict-item]
         if self.stats == "slow":
-            time.sleep(1.1)
+            time.sleep(2.6)
         to_end = self.end - time.time()
         # As FLARE 2.9's POC: the process gone 0.7-3 s before the final status, the workflow
         # done 6-8 s before (here shorter, so that the test stays short).
@@ -102,7 +102,7 @@ class Backend:
         self.flare = flare
         self.published: list[str] = []
 
-    async def call(self, func: Any, args: dict[str, Any]) -> Any:
+    async def call_aside(self, func: Any, args: dict[str, Any]) -> Any:
         return await asyncio.to_thread(func, self.flare, args)
 
     def note_status(self, meta: dict[str, Any]) -> None:
@@ -172,12 +172,12 @@ def test_a_first_run_is_seen_one_call_after_its_end_from_flares_progress() -> No
 def test_a_flare_answer_too_slow_to_wait_for_leaves_the_plain_pace() -> None:
     # (Refused answers: the two tests above; answers of another shape: the last test.) A slow one
     # held every FLARE call behind it on the backend's worker: it is not asked again.
-    flare = ScriptedFlare(runs=2.5, history=[], stats="slow")
+    flare = ScriptedFlare(runs=3.5, history=[], stats="slow")
     late, poll = asyncio.run(_follow(flare))
     assert len(flare.probes) == 1, f"show_stats asked {len(flare.probes)} times"
     assert late < POLL_INTERVAL + 0.3, f"final status seen {late:.3f} s after it was written"
     gaps = [b - a for a, b in zip(flare.metas, flare.metas[1:], strict=False)]
-    assert max(gaps) <= POLL_INTERVAL + 1.3, gaps  # (a slow answer held the worker once)
+    assert max(gaps) <= POLL_INTERVAL + 2.9, gaps  # (the slow answer held the poll's worker once)
 
 
 def test_flares_show_stats_answers_read_as_stages() -> None:

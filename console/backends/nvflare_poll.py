@@ -1,8 +1,8 @@
 """The one poll behind every monitor on NVIDIA FLARE (which pushes nothing), paced by what is likely to change.
 
 A task alive while some job is followed. A followed job is checked when it is due (FLARE's
-``get_job_meta``, on the backend's worker like every FLARE call; one call per job however many
-monitors follow it); its meta goes to that job's monitors and the backend publishes a
+``get_job_meta``, on the poll's own FLARE Session and worker, ``nvflare_side``, so that the
+user's commands never wait behind a check; one call per job however many monitors follow it); its meta goes to that job's monitors and the backend publishes a
 ``job_status`` event when the status changed. Only followed jobs are ever checked.
 
 Each job has its own pace, the seconds until its next check:
@@ -64,8 +64,9 @@ SLOW_DOWN = 1.15
 WINDOW_MAX = 5.0
 #: Finished runs of the same name that the expected duration is the median of (the most recent).
 HISTORY = 5
-#: Seconds between progress readings of a job whose workflows are done (its process is ending).
-ENDING_POLL = 0.1
+#: Seconds between progress readings of a job whose workflows are done (its process is ending):
+#: FLARE writes the final status 0.7 s or more after the process ended.
+ENDING_POLL = 0.2
 #: ...for at most this long: a job that takes longer to end goes back to the plain pace.
 WINDING_MAX = 20.0
 #: Seconds at most of back-to-back checks once a job's process ended (FLARE wrote its final status
@@ -73,9 +74,10 @@ WINDING_MAX = 20.0
 BURST_MAX = 4.0
 #: While progress is read, a get_job_meta at least this often all the same.
 META_EVERY = 1.0
-#: A progress reading slower than this (FLARE waits up to 5 s for a job process that does not
-#: answer, holding every other call on the worker) ends progress readings for that job.
-PROBE_SLOW = 1.0
+#: A progress reading slower than this ends progress readings for that job: FLARE waits up to 5 s
+#: for a job process that does not answer, holding the poll's checks of every other job. (As a
+#: workflow finalizes, FLARE 2.9 holds show_stats for 0.6-1 s; that one is waited for.)
+PROBE_SLOW = 2.5
 
 
 class _Watch:
@@ -166,7 +168,7 @@ class JobPoll:
         try:
             self.paces[job_id].last_meta = time.monotonic()
             self.calls += 1
-            meta = await self.backend.call(COMMANDS["get_job_meta"], {"job_id": job_id})
+            meta = await self.backend.call_aside(COMMANDS["get_job_meta"], {"job_id": job_id})
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # delivered to the monitors of this job, which decide
@@ -182,7 +184,7 @@ class JobPoll:
         """Ask FLARE how far the RUNNING job is; nothing reaches the monitors (the meta is unchanged)."""
         try:
             self.calls += 1
-            answer, error, took = await self.backend.call(probe, {"job_id": job_id})
+            answer, error, took = await self.backend.call_aside(probe, {"job_id": job_id})
         except asyncio.CancelledError:
             raise
         except Exception:  # the link itself: the next get_job_meta reports it to the monitors
@@ -242,7 +244,7 @@ class JobPoll:
             return
         try:
             self.calls += 1
-            rows = await self.backend.call(COMMANDS["list_jobs"], {"name_prefix": name, "reverse": True})
+            rows = await self.backend.call_aside(COMMANDS["list_jobs"], {"name_prefix": name, "reverse": True})
         except asyncio.CancelledError:
             raise
         except Exception:  # no history, no expectation: the pace stays the plain one

@@ -1,7 +1,7 @@
 """How far a running job on NVIDIA FLARE is, read from FLARE's ``show_stats JOB server``.
 
 Owns reading FLARE's answer (or its refusal) into a ``Stage``; pure apart from ``probe``, the
-one call, which runs on the FLARE backend's worker like every FLARE call. It must not pace
+one call, which runs on the poll's FLARE Session (``nvflare_side``). It must not pace
 anything (``nvflare_poll`` does) nor touch a monitor.
 
 What FLARE 2.9 answers over a job's life (measured on its POC, hello-numpy-sag with 1 and 3
