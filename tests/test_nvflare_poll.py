@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from console.backends.nvflare_poll import FAST_POLL, POLL_INTERVAL, JobPoll
-from console.backends.nvflare_progress import Stage, read_stats
+from console.backends import nvflare_poll
+from console.backends.nvflare_poll import FAST_POLL, POLL_INTERVAL, SITES_POLL, JobPoll
+from console.backends.nvflare_progress import Stage, job_sites, read_stats, sites_running
 
 #: Seconds a scripted FLARE call takes (FLARE 2.9's get_job_meta: 7-14 ms on its POC).
 CALL = 0.008
@@ -48,15 +49,29 @@ class AuthorizationError(Exception):
 class ScriptedFlare:
     """A FLARE Session whose job runs from ``start`` for ``runs`` seconds, with finished runs of the
     same name that took ``history`` seconds each. ``stats``: how its show_stats answers ("flare":
-    as FLARE 2.9 over the job's life; "refused", "garbage", "slow": a FLARE answer not to be read)."""
+    as FLARE 2.9 over the job's life; "refused", "slow": a FLARE answer not to be read). Its two
+    sites run the job until ``SITES_END`` s before the final status (``stuck``: to the end, as
+    when FLARE writes an aborted job's status without waiting for them)."""
 
-    def __init__(self, runs: float, history: list[float], stats: str = "flare") -> None:
+    SITES_END = 0.3
+
+    def __init__(self, runs: float, history: list[float], stats: str = "flare", stuck: bool = False) -> None:
         self.start = time.time()
         self.end = self.start + runs
         self.history = history
         self.stats = stats
+        self.stuck = stuck
         self.metas: list[float] = []  # when get_job_meta was asked
         self.probes: list[float] = []  # when show_stats was asked
+        self.site_checks: list[float] = []  # when check_status client was asked
+
+    def check_status(self, target_type: str, targets: list[str] | None) -> dict[str, Any]:
+        self.site_checks.append(time.time())
+        time.sleep(CALL)
+        running = self.stuck or time.time() < self.end - self.SITES_END
+        return {"client_status": [{"client_name": site, "app_name": "app", "job_id": "job-1", "status": "stopped"}
+                                  if running else {"client_name": site, "status": "no_jobs"}
+                                  for site in targets or ["site-1", "site-2"]]}
 
     def show_stats(self, job_id: str, target_type: str) -> dict[str, Any]:
         self.probes.append(time.time())
@@ -66,7 +81,7 @@ class ScriptedFlare:
         if self.stats == "garbage":
             return {"server": "stats are not kept"}  # type: ignore[dict-item]
         if self.stats == "slow":
-            time.sleep(2.6)
+            time.sleep(0.6)
         to_end = self.end - time.time()
         # As FLARE 2.9's POC: the process gone 0.7-3 s before the final status, the workflow
         # done 6-8 s before (here shorter, so that the test stays short).
@@ -86,7 +101,7 @@ class ScriptedFlare:
         time.sleep(CALL)
         done = time.time() >= self.end
         meta = {"job_id": job_id, "name": "sag", "status": "FINISHED:COMPLETED" if done else "RUNNING",
-                "start_time": _iso(self.start)}
+                "start_time": _iso(self.start), "deploy_map": {"app": ["@ALL"]}}
         return {**meta, "duration": _duration(self.end - self.start)} if done else meta
 
     def list_jobs(self, **kwargs: Any) -> list[dict[str, Any]]:
@@ -152,11 +167,14 @@ def test_the_pace_is_fast_after_a_change_and_slows_to_two_a_second() -> None:
 @pytest.mark.timeout(60)
 def test_a_first_run_is_seen_one_call_after_its_end_from_flares_progress() -> None:
     # No earlier run of this name: FLARE's show_stats tells the end is near (workflow done, then
-    # the job process gone), and from then get_job_meta is asked back to back.
+    # the job process gone), its sites whether they still run it, and once none does get_job_meta
+    # is asked back to back.
     flare = ScriptedFlare(runs=6.0, history=[])
     late, poll = asyncio.run(_follow(flare))
     assert late < 0.1, f"final status seen {late:.3f} s after it was written"
-    burst = [t for t in flare.metas if t >= flare.end - 0.6]
+    # The sites are asked only once the job's server process has ended (0.7 s before the end here).
+    assert flare.site_checks and all(t > flare.end - 0.75 for t in flare.site_checks), flare.site_checks
+    burst = [t for t in flare.metas if t >= flare.end - flare.SITES_END + 0.05]
     gaps = [b - a for a, b in zip(burst, burst[1:], strict=False)]
     assert len(gaps) > 10 and sorted(gaps)[len(gaps) // 2] < 3 * CALL, f"not back to back at the end: {gaps}"
     # At rest (after the first fast seconds, before the end nears): two requests a second at most.
@@ -169,15 +187,27 @@ def test_a_first_run_is_seen_one_call_after_its_end_from_flares_progress() -> No
 
 
 @pytest.mark.timeout(60)
-def test_a_flare_answer_too_slow_to_wait_for_leaves_the_plain_pace() -> None:
+@pytest.mark.timeout(60)
+def test_a_status_written_while_sites_still_run_the_job_is_seen_too() -> None:
+    # FLARE writes an aborted job's final status without waiting for its sites: between checks of
+    # the sites, get_job_meta is still asked every other SITES_POLL.
+    flare = ScriptedFlare(runs=2.0, history=[], stuck=True)
+    late, _poll = asyncio.run(_follow(flare))
+    assert late < 2 * SITES_POLL + 0.15, f"final status seen {late:.3f} s after it was written"
+    assert len(flare.site_checks) >= 2
+
+
+@pytest.mark.timeout(60)
+def test_a_flare_answer_too_slow_to_wait_for_leaves_the_plain_pace(monkeypatch: pytest.MonkeyPatch) -> None:
     # (Refused answers: the two tests above; answers of another shape: the last test.) A slow one
-    # held every FLARE call behind it on the backend's worker: it is not asked again.
-    flare = ScriptedFlare(runs=3.5, history=[], stats="slow")
+    # held the poll's other checks behind it: it is not asked again.
+    monkeypatch.setattr(nvflare_poll, "PROBE_SLOW", 0.5)
+    flare = ScriptedFlare(runs=2.0, history=[], stats="slow")
     late, poll = asyncio.run(_follow(flare))
     assert len(flare.probes) == 1, f"show_stats asked {len(flare.probes)} times"
     assert late < POLL_INTERVAL + 0.3, f"final status seen {late:.3f} s after it was written"
     gaps = [b - a for a, b in zip(flare.metas, flare.metas[1:], strict=False)]
-    assert max(gaps) <= POLL_INTERVAL + 2.9, gaps  # (the slow answer held the poll's worker once)
+    assert max(gaps) <= POLL_INTERVAL + 1.0, gaps  # (the slow answer held the poll's worker once)
 
 
 def test_flares_show_stats_answers_read_as_stages() -> None:
@@ -200,3 +230,16 @@ def test_flares_show_stats_answers_read_as_stages() -> None:
     assert read_stats(None, "NoConnection", True).stage is Stage.UNKNOWN  # FLARE said so once as a job ended
     for answer, error in [(None, "AuthorizationError"), ("text", None), ({"server": ["x"]}, None), ([], None)]:
         assert read_stats(answer, error, True).stage is Stage.UNREADABLE
+    # check_status client, as FLARE 2.9 answers it while a job ends on its sites.
+    rows = {"client_status": [{"app_name": "app", "client_name": "site-1", "job_id": "j", "status": "stopped"},
+                              {"client_name": "site-2", "status": "no_jobs"}]}
+    assert sites_running(rows, None, "j") is True
+    assert sites_running(rows, None, "other") is False
+    assert sites_running(None, "NoConnection", "j") is True  # ask again
+    assert sites_running({"client_status": "x"}, None, "j") is None
+    assert sites_running(None, "AuthorizationError", "j") is None
+    assert job_sites({"deploy_map": {"app": ["@ALL"]}}) == []  # every site
+    assert job_sites({"deploy_map": {"a": ["server", "site-2"], "b": ["site-1"]}}) == ["site-1", "site-2"]
+    assert job_sites({}) is None
+    assert job_sites({"deploy_map": {"a": [{"sites": ["x"]}]}}) is None
+    assert sites_running({"client_status": [{"client_name": f"s{i}"} for i in range(40)]}, None, "j") is None

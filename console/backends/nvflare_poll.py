@@ -47,7 +47,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from console.backends.nvflare_commands import COMMANDS
-from console.backends.nvflare_progress import Progress, Stage, probe, read_stats
+from console.backends.nvflare_progress import (
+    MAX_SITES,
+    Progress,
+    Stage,
+    ask_sites,
+    job_sites,
+    probe,
+    read_stats,
+    sites_running,
+)
 
 if TYPE_CHECKING:
     from console.backends.nvflare import FlareBackend
@@ -69,9 +78,16 @@ HISTORY = 5
 ENDING_POLL = 0.2
 #: ...for at most this long: a job that takes longer to end goes back to the plain pace.
 WINDING_MAX = 20.0
-#: Seconds at most of back-to-back checks once a job's process ended (FLARE wrote its final status
-#: 0.7-3 s later on its POC; it waits for every site's outcome, up to 900 s by default).
+#: Seconds at most of back-to-back checks once a job's process ended and no site runs it (FLARE
+#: wrote its final status 0.2-0.7 s later on its POC, at its once-a-second sweep), or once its
+#: process ended when its sites cannot be asked (0.7-3 s later).
 BURST_MAX = 4.0
+#: Seconds between checks, alternately get_job_meta and whether a site still runs the job, while
+#: its server process has ended and some site still runs it (FLARE waits for every site's outcome,
+#: up to 900 s by default; an aborted job's status does not wait).
+SITES_POLL = 0.1
+#: ...for at most this long, then the plain pace.
+SITES_WAIT_MAX = 30.0
 #: While progress is read, a get_job_meta at least this often all the same.
 META_EVERY = 1.0
 #: A progress reading slower than this ends progress readings for that job: FLARE waits up to 5 s
@@ -111,10 +127,22 @@ class _Pace:
     #: Back-to-back checks until then (time.monotonic()); a job's end opens them once.
     burst_until: float = 0.0
     burst_spent: bool = False
+    #: The job's sites (from its meta), whether asking them still works, and since when (time.monotonic())
+    #: its server process has ended with some site still running it.
+    sites: list[str] | None = None  # [] for every site
+    asking_sites: bool = True
+    awaiting_sites: float | None = None
+    last_kind: str = "meta"
 
-    def wants_progress(self, now: float) -> bool:
-        return (self.probing and self.status == "RUNNING" and now >= self.burst_until
-                and now - self.last_meta < META_EVERY)
+    def next_check(self, now: float) -> str:
+        """What the next check asks: "meta" (get_job_meta), "progress" (show_stats) or "sites" (check_status)."""
+        if self.status != "RUNNING" or now < self.burst_until:
+            return "meta"
+        if self.awaiting_sites is not None:
+            return "meta" if self.last_kind == "sites" else "sites"
+        if self.probing and now - self.last_meta < META_EVERY:
+            return "progress"
+        return "meta"
 
 
 class JobPoll:
@@ -162,11 +190,13 @@ class JobPoll:
                     await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _check(self, job_id: str) -> None:
-        if self.paces[job_id].wants_progress(time.monotonic()):
-            await self._read_progress(job_id)
+        pace = self.paces[job_id]
+        pace.last_kind = kind = pace.next_check(time.monotonic())
+        if kind != "meta":
+            await (self._read_progress(job_id) if kind == "progress" else self._ask_sites(job_id))
             return
         try:
-            self.paces[job_id].last_meta = time.monotonic()
+            pace.last_meta = time.monotonic()
             self.calls += 1
             meta = await self.backend.call_aside(COMMANDS["get_job_meta"], {"job_id": job_id})
         except asyncio.CancelledError:
@@ -177,6 +207,7 @@ class JobPoll:
             return
         self._deliver(job_id, meta, None)
         if job_id in self.watches:
+            pace.sites = job_sites(meta)
             await self._expect_end(job_id, meta)
             self._reschedule(job_id, meta)
 
@@ -193,6 +224,28 @@ class JobPoll:
         if pace is None:
             return
         _advance(pace, read_stats(answer, error, pace.seen_working, took), time.monotonic())
+        self._reschedule(job_id, None)
+
+    async def _ask_sites(self, job_id: str) -> None:
+        """Whether a site still runs the job whose server process has ended (FLARE's status waits for them)."""
+        pace = self.paces[job_id]
+        try:
+            self.calls += 1
+            answer, error, took = await self.backend.call_aside(ask_sites, {"sites": pace.sites})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the link itself: the next get_job_meta reports it to the monitors
+            answer, error, took = None, "NoConnection", 0.0
+        if self.paces.get(job_id) is not pace or pace.awaiting_sites is None:
+            return
+        running, now = sites_running(answer, error, job_id), time.monotonic()
+        if running is None or took > PROBE_SLOW:
+            pace.asking_sites, pace.awaiting_sites = False, None
+            pace.burst_until = now + BURST_MAX
+        elif not running:
+            pace.awaiting_sites, pace.burst_until = None, now + BURST_MAX
+        elif now - pace.awaiting_sites > SITES_WAIT_MAX:
+            pace.awaiting_sites = None
         self._reschedule(job_id, None)
 
     def _deliver(self, job_id: str, meta: dict[str, Any] | None, error: BaseException | None) -> None:
@@ -214,7 +267,7 @@ class JobPoll:
         status = meta.get("status") if meta is not None else None
         if status is not None and status != pace.status:
             pace.status, pace.interval = status, FAST_POLL
-            pace.burst_until, pace.burst_spent, pace.stage = 0.0, False, None
+            pace.burst_until, pace.burst_spent, pace.stage, pace.awaiting_sites = 0.0, False, None, None
         else:
             pace.interval = min(pace.interval * SLOW_DOWN, ceiling)
         now = time.monotonic()
@@ -222,7 +275,9 @@ class JobPoll:
             pace.due = now  # the job's process ended: its final status is a sweep away
             return
         wait = pace.interval
-        if pace.status == "RUNNING" and pace.probing:
+        if pace.status == "RUNNING" and pace.awaiting_sites is not None:
+            wait = SITES_POLL
+        elif pace.status == "RUNNING" and pace.probing:
             if pace.stage is Stage.WINDING_DOWN and now - pace.winding_since < WINDING_MAX:
                 wait = ENDING_POLL
         elif pace.expected_end is not None and pace.status == "RUNNING":
@@ -273,8 +328,12 @@ def _advance(pace: _Pace, progress: Progress, now: float) -> None:
         pace.last_meta = float("-inf")  # the next check asks for the meta
         return
     if progress.stage is Stage.GONE:
-        if not pace.burst_spent:
-            pace.burst_until, pace.burst_spent = now + BURST_MAX, True
+        if not pace.burst_spent:  # back to back once no site runs it either (FLARE waits for them)
+            pace.burst_spent = True
+            if pace.asking_sites and pace.sites is not None and len(pace.sites) <= MAX_SITES:
+                pace.awaiting_sites = now
+            else:
+                pace.burst_until = now + BURST_MAX
     else:
         pace.burst_spent = False  # the job process answers again: a later end opens its own burst
     if progress.stage is Stage.WORKING:
