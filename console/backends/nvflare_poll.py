@@ -1,9 +1,10 @@
 """The one poll behind every monitor on NVIDIA FLARE (which pushes nothing), paced by what is likely to change.
 
 A task alive while some job is followed. A followed job is checked when it is due (FLARE's
-``get_job_meta``, on the poll's own FLARE Session and worker, ``nvflare_side``, so that the
-user's commands never wait behind a check; one call per job however many monitors follow it); its meta goes to that job's monitors and the backend publishes a
-``job_status`` event when the status changed. Only followed jobs are ever checked.
+``get_job_meta``; one call per job however many monitors follow it); its meta goes to that
+job's monitors and the backend publishes a ``job_status`` event when the status changed. Only
+followed jobs are ever checked. Every call goes through the poll's own FLARE Session and worker
+(``nvflare_side``): the user's commands never wait behind a check.
 
 Each job has its own pace, the seconds until its next check:
 
@@ -12,28 +13,33 @@ Each job has its own pace, the seconds until its next check:
   mostly fails as it starts). Each check that sees nothing new slows the pace by ``SLOW_DOWN``,
   up to the ceiling: ``POLL_INTERVAL``, or a monitor's shorter ``--interval`` (never below
   ``MIN_POLL_INTERVAL``). About 3 s of fast checks, then two a second.
-- While a job is RUNNING, every other check asks how far it is instead (FLARE's ``show_stats JOB
-  server``, read by ``nvflare_progress``; a ``get_job_meta`` at least every ``META_EVERY``): a
-  RUNNING job's status changes only once its job process has ended (or is being aborted), and
-  FLARE's server tells when that nears. Once its workflows are done (6-8 s before the final
-  status on FLARE's POC) it is asked every ``ENDING_POLL``; once its job process has ended
-  (0.7-3 s before the final status, which FLARE's job runner writes at its next once-a-second
-  sweep) ``get_job_meta`` is asked back to back, the next as soon as the previous answered, for
-  at most ``BURST_MAX`` s: the final status is seen about one call (7-14 ms) after it is
-  written, whatever job it is, first run or not. The same reading, two a second at rest, keeps
-  the load there at two requests a second.
-- When FLARE's answer cannot be read (a refusal, an unknown shape, a call slower than
-  ``PROBE_SLOW``, which would hold every other FLARE call behind it), the job goes back to
-  ``get_job_meta`` alone, and ``FAST_POLL`` around the moment a RUNNING job is expected to end:
-  its start time plus the median duration of the finished runs of the same job name (one
-  ``list_jobs``), the window as wide as those runs differed, at least a fifth of the duration
-  and at most ``WINDOW_MAX`` seconds on either side. Never an error to the user.
+- A RUNNING job's status changes only once its job process has ended (or is being aborted), and
+  FLARE tells when that nears (``nvflare_progress``, measured on FLARE 2.9's POC). So while a
+  job is RUNNING every other check reads its progress instead (``show_stats JOB server``; still
+  a ``get_job_meta`` at least every ``META_EVERY``). Once its workflows are done (6-8 s before
+  the final status) that is read every ``ENDING_POLL``. Once its server process has ended (2-3 s
+  before), checks alternate ``get_job_meta`` and whether a site still runs the job
+  (``check_status client``) every ``SITES_POLL``: FLARE's job runner writes the final status at
+  its once-a-second sweep after every site reported its outcome. Once no site runs it (0.2-0.9 s
+  before), ``get_job_meta`` is asked back to back, the next as soon as the previous answered,
+  for at most ``BURST_MAX`` s. The final status is seen about one call (7-14 ms) after it is
+  written, whatever the job, first run of its name or not, and the back-to-back checks last
+  under a second.
+- When FLARE's progress cannot be read (a refusal, an unknown shape, a call slower than
+  ``PROBE_SLOW``), the job goes back to ``get_job_meta`` alone, and ``FAST_POLL`` around the
+  moment a RUNNING job is expected to end: its start time plus the median duration of the
+  finished runs of the same job name (one ``list_jobs``), the window as wide as those runs
+  differed, at least a fifth of the duration and at most ``WINDOW_MAX`` seconds on either side.
+  Sites that cannot be asked (over ``MAX_SITES``, refused): back to back from the process's end.
+  Never an error to the user.
 
-FLARE's server spends about 5 ms of CPU on a ``get_job_meta`` (measured on its POC); a
-``show_stats`` costs about the same (8-11 ms answered, against 7-8 ms for ``get_job_meta`` and
-6-9 ms for ``list_jobs`` with an ID prefix). A job followed at rest costs FLARE's server two
-requests a second (1% of a core), the ending of a job ten a second for its few seconds, and
-the back-to-back checks about a hundred a second for the 0.7-3 s before its final status.
+Load on FLARE's server, which spends about 5 ms of CPU on each of these calls (on its POC
+``get_job_meta`` answers in 7-8 ms, ``list_jobs`` with an ID prefix in 6-9 ms, so no faster;
+``show_stats`` in 8-11 ms, ``check_status client`` for 2 sites 12-20 ms): a job followed at
+rest, two requests a second (1% of a core); its ending, five a second for a few seconds, ten
+a second while its sites let go, about a hundred a second for the last half second or so.
+FLARE's 10 s hello-numpy-sag followed start to end: about 8-12 requests a second on average
+(a console re-entering ``list_jobs`` with no pause: about 100).
 """
 
 from __future__ import annotations
@@ -86,8 +92,9 @@ BURST_MAX = 4.0
 #: its server process has ended and some site still runs it (FLARE waits for every site's outcome,
 #: up to 900 s by default; an aborted job's status does not wait).
 SITES_POLL = 0.1
-#: ...for at most this long, then the plain pace.
-SITES_WAIT_MAX = 30.0
+#: ...for at most this long, then the plain pace (sites slower than that to let go are rare; it
+#: also bounds the cost of a process wrongly taken for ended).
+SITES_WAIT_MAX = 10.0
 #: While progress is read, a get_job_meta at least this often all the same.
 META_EVERY = 1.0
 #: A progress reading slower than this ends progress readings for that job: FLARE waits up to 5 s
