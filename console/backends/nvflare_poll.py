@@ -20,11 +20,11 @@ Each job has its own pace, the seconds until its next check:
   the final status) that is read every ``ENDING_POLL``. Once its server process has ended (2-3 s
   before), checks alternate ``get_job_meta`` and whether a site still runs the job
   (``check_status client``) every ``SITES_POLL``: FLARE's job runner writes the final status at
-  its once-a-second sweep after every site reported its outcome. Once no site runs it (0.2-0.9 s
-  before), ``get_job_meta`` is asked back to back, the next as soon as the previous answered,
-  for at most ``BURST_MAX`` s. The final status is seen about one call (7-14 ms) after it is
-  written, whatever the job, first run of its name or not, and the back-to-back checks last
-  under a second.
+  its once-a-second sweep after every site reported its outcome. Once at most one site still
+  runs it (of two sites, the first let go 1-1.6 s before; the last one may still list the job
+  after its outcome is in), ``get_job_meta`` is asked back to back, the next as soon as the
+  previous answered, for at most ``BURST_MAX`` s at a time. The final status is seen about one
+  call (7-14 ms) after it is written, whatever the job, first run of its name or not.
 - When FLARE's progress cannot be read (a refusal, an unknown shape, a call slower than
   ``PROBE_SLOW``), the job goes back to ``get_job_meta`` alone, and ``FAST_POLL`` around the
   moment a RUNNING job is expected to end: its start time plus the median duration of the
@@ -249,10 +249,14 @@ class JobPoll:
         if running is None or took > PROBE_SLOW:
             pace.asking_sites, pace.awaiting_sites = False, None
             pace.burst_until = now + BURST_MAX
-        elif not running:
-            pace.awaiting_sites, pace.burst_until = None, now + BURST_MAX
         elif now - pace.awaiting_sites > SITES_WAIT_MAX:
             pace.awaiting_sites = None
+        elif 0 <= running <= 1:
+            # The last site is letting go. It often reports its outcome, and FLARE sweeps, before
+            # it stops listing the job: back to back from here (the sites again if that lasts).
+            pace.burst_until = now + BURST_MAX
+            if running == 0:
+                pace.awaiting_sites = None
         self._reschedule(job_id, None)
 
     def _deliver(self, job_id: str, meta: dict[str, Any] | None, error: BaseException | None) -> None:

@@ -18,7 +18,8 @@ rounds and a CyclicController job; times before the final status was written, 10
   writes the final status at its next once-a-second sweep after the process ended (FLARE 2.9's
   ``JobRunner._job_complete_process``), once every site reported its outcome, which a site
   does as its own job process ends: ``check_status client`` (``ask_sites``) lists the job on a
-  site until then (the last site 0.2-0.7 s before the final status; 12-13 ms a call).
+  site until about then (the first of two sites 1-1.6 s before the final status, the last
+  0.2-0.9 s before, or only after it; 12-20 ms a call).
 """
 
 from __future__ import annotations
@@ -105,15 +106,19 @@ def job_sites(meta: dict[str, Any]) -> list[str] | None:
     return sorted(sites) or None
 
 
-def sites_running(answer: Any, error: str | None, job_id: str) -> bool | None:
-    """Whether some site still runs the job, from one ``ask_sites`` result; None when unreadable.
-    A passing error counts as running (ask again)."""
+#: ``sites_running`` after a passing error: not known this time, ask again.
+UNKNOWN_COUNT = -1
+
+
+def sites_running(answer: Any, error: str | None, job_id: str) -> int | None:
+    """How many sites still run the job, from one ``ask_sites`` result; None when unreadable,
+    ``UNKNOWN_COUNT`` after a passing error."""
     if error is not None:
-        return True if error in _PASSING_ERRORS else None
+        return UNKNOWN_COUNT if error in _PASSING_ERRORS else None
     rows = answer.get("client_status") if isinstance(answer, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or len(rows) > MAX_SITES:
         return None  # (more sites than that: each ask costs FLARE too much)
-    return any(r.get("job_id") == job_id for r in rows)
+    return sum(1 for r in rows if r.get("job_id") == job_id)
 
 
 def read_stats(answer: Any, error: str | None, seen_working: bool, took: float = 0.0) -> Progress:
