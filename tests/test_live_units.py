@@ -266,3 +266,14 @@ def test_top_counts_rounds_from_1_on_both_engines() -> None:
     model.apply_progress("ours", {"round": 3, "num_rounds": 3})
     model.apply_progress("flare", find_round({"ScatterAndGather": {"current_round": 2, "num_rounds": 3}}))
     assert (model.jobs["ours"].round, model.jobs["flare"].round) == (3, 3)
+
+
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=0x7f)))
+def test_visible_text_has_one_meaning_on_the_fast_path_and_the_slow(text: str) -> None:
+    # visible()/visible_line() skip their search for printable ASCII: the result must not depend on it.
+    from console.shell import safe_text
+
+    slow = safe_text._UNSAFE.sub(safe_text._shown, text)
+    assert safe_text.visible(text) == slow
+    assert safe_text.visible_line(text) == safe_text._LINE_BREAKS.sub(safe_text._shown, slow)
+    assert not set("\x1b\n\r\x07\x08") & set(safe_text.visible_line(text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +163,33 @@ def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_
     assert session.list_jobs() == []  # nothing half-stored
     shell.send("exit\r")
     assert_leaves_cleanly(shell)
+
+
+@pytest.mark.timeout(120)
+def test_keys_sent_the_moment_the_prompt_shows_reach_it_as_typed(server, project, tmp_path: Path) -> None:
+    # The prompt's line is printed with the answer, before prompt_toolkit reads keys (console/shell/
+    # prompt_line.py). Keys sent the moment it shows are the prompt's: not echoed by the terminal, Enter
+    # is Enter, Ctrl-U and Ctrl-D are the prompt's keys (the terminal's line editing would take them).
+    child = spawn_shell(project, tmp_path, (60, 120))
+    screen = Screen(child, 60, 120)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        for round_ in range(1, 4):
+            child.send("check_status server\r")
+            screen.wait_for(rf"(?s)(server_status.*){{{round_}}}on server>\s*\Z")  # its answer, then the prompt
+            child.send("nonsense\x15list_jobs\r")  # Ctrl-U: the prompt's own "erase the line"
+            screen.wait_for(rf"(?s)(on server> list_jobs\n\(none\)\n.*){{{round_}}}on server>\s*\Z")
+        assert screen.text.count("on server> list_jobs\n") == 3, screen.text  # each line once, as typed
+        assert "nonsense" not in screen.text and "unknown command" not in screen.text, screen.text
+        os.kill(child.pid, signal.SIGINT)  # from outside, at the prompt: the prompt's Ctrl-C, the shell stays
+        child.send("check_status server\r")
+        child.expect_exact("server_status")
+        child.expect(PROMPT)
+        child.sendcontrol("d")  # at once: the prompt's end of input (the terminal's would be swallowed)
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
 
 
 def test_tall_output_goes_through_the_pager(server, project, tmp_path: Path) -> None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,7 @@ from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.output import ColorDepth
-from prompt_toolkit.shortcuts import print_formatted_text
-from prompt_toolkit.styles import DynamicStyle, Style, default_ui_style, merge_styles
+from prompt_toolkit.styles import DynamicStyle, Style
 
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
@@ -33,12 +30,15 @@ from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
 from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, explain
+from console.shell.interrupt import Interrupts
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
+from console.shell.printing import PrintStyle, print_styled
+from console.shell.prompt_line import PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
 from console.shell.terminal import quiet_input, take_typeahead
@@ -99,21 +99,25 @@ class InteractiveShell:
             expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
         )
         backend.add_state_listener(self._on_connection_state)
-        self.early = EarlySend(self.prompt, self.executor, self._prompt_message,
-                               merge_styles([default_ui_style(), DynamicStyle(lambda: self._style)]))
+        drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
+        self.early = EarlySend(self.prompt, self.executor, self._prompt_message, drawn_style)
         # Installed after EarlySend, so it runs first: EarlySend sees the first line alone.
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
+        self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
+        self.interrupts = Interrupts(self._sigint_at_prompt)
+        self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
 
     # -- Frontend ------------------------------------------------------------------------
 
     def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
-        print_formatted_text(FormattedText([(style, visible(text))]), style=self._style,
-                             color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None)
+        print_styled([(style, visible(text)), ("", "\n")], self._print_style,
+                     ColorDepth.DEPTH_1_BIT if no_color() else None)
 
     async def confirm(self, question: str) -> bool:
         """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell)."""
         try:
-            answer = await PromptSession().prompt_async(visible(question))  # names a job from the server
+            # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)
+            answer = await PromptSession().prompt_async(visible(question), handle_sigint=False)
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
@@ -208,18 +212,9 @@ class InteractiveShell:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    @contextlib.contextmanager
-    def _ctrl_c_cancels(self, task: asyncio.Task[Any]) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        try:
-            loop.add_signal_handler(signal.SIGINT, task.cancel)
-        except (NotImplementedError, RuntimeError):
-            yield
-            return
-        try:
-            yield
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
+    def _sigint_at_prompt(self) -> None:
+        if self.prompt.app.is_running:  # as the prompt's own handling did: the Ctrl-C key
+            self.prompt.app.key_processor.send_sigint()
 
     def _show(self, outcome: Outcome) -> None:
         width = self.prompt.output.get_size().columns
@@ -244,10 +239,9 @@ class InteractiveShell:
 
     async def run_line(self, line: str) -> bool:
         """Run every command of a line (or a paste of lines), in order; False when the shell should end."""
-        with quiet_input():  # keys typed meanwhile wait, unechoed, for the next prompt (also after an error)
-            for command in split_commands(line):
-                if not await self._run_one(command):
-                    return False
+        for command in split_commands(line):
+            if not await self._run_one(command):
+                return False
         return True
 
     async def _run_one(self, line: str) -> bool:
@@ -266,7 +260,7 @@ class InteractiveShell:
             return True
         task = early or asyncio.create_task(self.executor.run(parsed))
         try:
-            with self._ctrl_c_cancels(task), quiet_input():  # type-ahead waits, unechoed, for the next prompt
+            with self.interrupts.cancels(task):  # type-ahead waits, unechoed (run's quiet_input), for the next prompt
                 outcome = await task
         except asyncio.CancelledError:
             if not task.cancelled():
@@ -341,6 +335,14 @@ class InteractiveShell:
 
     async def run(self) -> int:
         self.refresher.refresh()
+        self.interrupts.install()
+        # Echo off while the shell runs (the prompt's raw mode starts from it and returns to it): keys
+        # typed during a command, or before the prompt line printed with its answer is taken over by
+        # the prompt, wait unechoed for the prompt, which reads them.
+        with quiet_input():
+            return await self._loop()
+
+    async def _loop(self) -> int:
         polls = None if self.backend.pushes else asyncio.create_task(self.refresher.keep_fresh(REFRESH_EVERY))
         try:
             while True:
@@ -354,7 +356,8 @@ class InteractiveShell:
                     continue
                 default, self._typeahead = self._typeahead, ""
                 try:
-                    line = await self.prompt.prompt_async(self._prompt_message, default=default)
+                    self.prompt_line.show()  # the prompt's text at once, its drawing follows
+                    line = await self.prompt.prompt_async(self._prompt_message, default=default, handle_sigint=False)
                     self.early.shown()
                 except KeyboardInterrupt:
                     continue
@@ -365,6 +368,7 @@ class InteractiveShell:
                 if not await self.run_line(line):
                     break
         finally:
+            self.interrupts.remove()
             self.early.discard()
             await self.monitors.stop("all")
             if polls is not None:

@@ -38,7 +38,7 @@ class EarlySend:
         self.prompt = prompt
         self.style = style
         self._pending: tuple[str, asyncio.Task[Outcome]] | None = None
-        self._echo: FormattedText | None = None
+        self._echo: str | None = None  # the line to print again in ``shown``
         buffer = session.default_buffer
         accept = buffer.accept_handler
         assert accept is not None, "PromptSession's buffer has its accept handler"
@@ -62,17 +62,18 @@ class EarlySend:
             return
         self._pending = commands[0], asyncio.get_running_loop().create_task(self.executor.run(parsed))
         if "\n" not in text:  # one screen line (or wrapped): printing it shows what the final drawing showed
-            lexer = self.session.lexer
-            typed = lexer.lex_document(Document(text))(0) if lexer is not None else [("", text)]
-            self._echo = FormattedText([*self.prompt(), *typed, ("", "\n")])
+            self._echo = text  # highlighted in ``shown``, once the request is on its way
             self.session.app.erase_when_done = True
 
     def shown(self) -> None:
         """The prompt returned: put the accepted line back on the screen if only erased (call it first)."""
         app = self.session.app
-        echo, self._echo = self._echo, None
-        if echo is not None and app.erase_when_done:
+        text, self._echo = self._echo, None
+        if text is not None and app.erase_when_done:
             app.erase_when_done = False
+            lexer = self.session.lexer
+            typed = lexer.lex_document(Document(text))(0) if lexer is not None else [("", text)]
+            echo = FormattedText([*self.prompt(), *typed, ("", "\n")])
             print_formatted_text(app.output, echo, self.style, color_depth=app.color_depth)
             app.output.flush()
 

@@ -10,6 +10,7 @@ Expanded (vertical) records replace a table that is wider than the terminal in `
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import time
@@ -34,6 +35,7 @@ class Expanded(StrEnum):
     AUTO = "auto"
 
 
+@functools.lru_cache(maxsize=4096)  # a listing shows the same jobs' times again and again: 10 us each
 def local_time(value: float | str) -> str:
     """An epoch or ISO-8601 time as local ``YYYY-MM-DD HH:MM:SS``."""
     if isinstance(value, str):

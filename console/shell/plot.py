@@ -228,7 +228,7 @@ class LivePlot:
     async def run(self) -> None:
         remove = self.ex.backend.add_event_listener(self.on_event)
         try:
-            await self.app.run_async()
+            await self.app.run_async(handle_sigint=False)  # SIGINT stays with the shell (shell.interrupt)
         finally:
             remove()
 

@@ -41,6 +41,8 @@ def _shown(match: re.Match[str]) -> str:
 
 def visible(text: str) -> str:
     """``text`` with every terminal control character replaced by its visible escape."""
+    if text.isascii() and text.isprintable():  # most text, and 20x faster than the search
+        return text
     return _UNSAFE.sub(_shown, text)
 
 
@@ -50,4 +52,6 @@ _LINE_BREAKS = re.compile("[\n\r]")
 def visible_line(text: str) -> str:
     """``visible(text)`` for what must stay on one line (a log line, a table cell, a title):
     line breaks are shown as escapes too."""
+    if text.isascii() and text.isprintable():  # no control character, no line break
+        return text
     return _LINE_BREAKS.sub(_shown, visible(text))

@@ -3,9 +3,10 @@
 While a command runs, prompt_toolkit has handed the terminal back in its normal (cooked,
 echoing) mode: keys typed then would be echoed into the command's output, and keys
 pending when a pager starts would be read by the pager as its own commands (``less``
-saves a file on ``s``). So while a command runs the echo is off (the kernel keeps the
-keys for the next prompt, which reads them), and before a pager starts the pending keys
-are taken out of the queue and handed back to the next prompt.
+saves a file on ``s``). So outside the prompt (while a command runs, and until the next
+prompt reads the keys) echo and line editing are off (the kernel keeps the keys for the
+next prompt, which reads them), and before a pager starts the pending keys are taken out
+of the queue and handed back to the next prompt.
 
 POSIX terminals only; elsewhere (or when stdin is no terminal) everything here does nothing.
 """
@@ -39,7 +40,14 @@ def _tty_fd() -> int | None:
 
 @contextlib.contextmanager
 def quiet_input() -> Iterator[None]:
-    """Echo off for the duration (a running command); signals (Ctrl-C) still work."""
+    """Keys wait, untouched and unechoed, for the next prompt while the block runs; Ctrl-C still signals.
+
+    No echo, and no line discipline either: in the terminal's canonical mode Ctrl-D typed ahead
+    would be taken as end of input, Ctrl-U and Ctrl-W would erase what was typed before them and
+    Enter would arrive as a line feed, all before the prompt could read them (the prompt's line is
+    printed before the prompt starts reading: ``prompt_line``). ISIG stays on, so Ctrl-C cancels a
+    running command (``interrupt``).
+    """
     fd = _tty_fd()
     if fd is None:
         yield
@@ -50,7 +58,10 @@ def quiet_input() -> Iterator[None]:
         yield
         return
     quiet = list(saved)
-    quiet[3] &= ~(termios.ECHO | termios.ECHONL)
+    quiet[0] &= ~termios.ICRNL
+    quiet[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN)
+    quiet[6] = list(quiet[6])
+    quiet[6][termios.VMIN], quiet[6][termios.VTIME] = 1, 0
     try:
         termios.tcsetattr(fd, termios.TCSANOW, quiet)  # TCSANOW: keep what was typed so far
         yield

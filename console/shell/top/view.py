@@ -141,7 +141,7 @@ class TopView:
         """Until q/Esc (None) or ``l`` (("follow", job_id))."""
         feed = asyncio.create_task(self.feed.run())
         try:
-            return await self.app.run_async()
+            return await self.app.run_async(handle_sigint=False)  # SIGINT stays with the shell (shell.interrupt)
         finally:
             feed.cancel()
             for task in [feed, *self._tasks]:
