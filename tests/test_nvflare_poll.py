@@ -203,7 +203,7 @@ def test_a_flare_answer_too_slow_to_wait_for_leaves_the_plain_pace(monkeypatch: 
     # (Refused answers: the two tests above; answers of another shape: the last test.) A slow one
     # held the poll's other checks behind it: it is not asked again.
     monkeypatch.setattr(nvflare_poll, "PROBE_SLOW", 0.5)
-    flare = ScriptedFlare(runs=2.0, history=[], stats="slow")
+    flare = ScriptedFlare(runs=1.5, history=[], stats="slow")
     late, poll = asyncio.run(_follow(flare))
     assert len(flare.probes) == 1, f"show_stats asked {len(flare.probes)} times"
     assert late < POLL_INTERVAL + 0.3, f"final status seen {late:.3f} s after it was written"
