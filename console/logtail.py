@@ -12,7 +12,7 @@ import asyncio
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -35,15 +35,19 @@ class LogTail:
 
     path: Path
     offset: int = 0
+    owner: str = "log"  # whose log it is (a site, "server"): named in the line saying it cannot be read
     _partial: bytes = field(default=b"", repr=False)
+    _problem: str | None = field(default=None, repr=False)  # why the log exists but is not read
+    _told: str | None = field(default=None, repr=False)  # the problem ``take_problem`` handed on
 
     @classmethod
-    def from_last_lines(cls, path: Path, lines: int) -> tuple[LogTail, list[str]]:
+    def from_last_lines(cls, path: Path, lines: int, owner: str = "log") -> tuple[LogTail, list[str]]:
         """A tail at the end of ``path`` and its last ``lines`` lines (as ``tail -n``)."""
-        tail = cls(path)
+        tail = cls(path, owner=owner)
         try:
             f = open_log(path)
-        except OSError:
+        except OSError as exc:
+            tail._problem = unreadable(owner, exc)
             return tail, []
         with f:
             size = os.fstat(f.fileno()).st_size
@@ -71,13 +75,24 @@ class LogTail:
         """The complete lines written since the last read, at most ``CHUNK_BYTES`` of them (read
         again for more); ``final`` also hands on an unfinished last line once all is read.
 
-        A file that shrank (rotated, truncated) is read again from its start."""
+        A file that shrank (rotated, truncated) is read again from its start. A file that cannot
+        be read (replaced by a link, say) gives nothing: ``take_problem`` says why."""
         try:
             f = open_log(self.path)
-        except OSError:
+        except OSError as exc:
+            self._problem = unreadable(self.owner, exc)
             return self._flush() if final else []
+        self._problem = self._told = None
         with f:
             return self._read(f, final)
+
+    def take_problem(self) -> str | None:
+        """A line saying why the log is not read, once per problem (None while it reads, or does
+        not exist yet)."""
+        if self._problem is None or self._problem == self._told:
+            return None
+        self._told = self._problem
+        return self._problem
 
     def _read(self, f: BinaryIO, final: bool) -> list[str]:
         size = os.fstat(f.fileno()).st_size
@@ -107,8 +122,19 @@ class LogTail:
         return [_cut(rest.decode("utf-8", "replace"))] if rest else []
 
 
+def unreadable(owner: str, exc: OSError) -> str | None:
+    """The line a follower gets for a log that is there but is not read; None when it does not
+    exist (yet): a job that has not written a line is no problem."""
+    if exc.errno == errno.ENOENT:
+        return None
+    why = {errno.ELOOP: "its log.txt (or its job folder) was replaced by a link, and logs are never read "
+                        "through links",
+           errno.EINVAL: "its log.txt is not a regular file"}.get(exc.errno or 0, os.strerror(exc.errno or 0))
+    return f"[{owner}: its log cannot be read: {why}]"
+
+
 def lines_between(path: Path, start: int, end: int | None = None, final: bool = False,
-                  limit: int | None = None) -> tuple[list[str], int]:
+                  limit: int | None = None, owner: str | None = None) -> tuple[list[str], int]:
     """The complete lines of ``path`` from byte ``start`` up to ``end`` (default: the file's end;
     ``final``: an unfinished last line too), and the offset after the last one. A ``start`` past
     the file's end (it was rewritten) reads from its start.
@@ -116,11 +142,13 @@ def lines_between(path: Path, start: int, end: int | None = None, final: bool = 
     ``limit``: read at most that many bytes (one bounded event; call again from the offset
     returned for the rest, until it reaches ``end``; a line longer than ``limit`` comes in
     pieces). Without it at most ``MAX_BEHIND_BYTES``: further behind, the newest, after a line
-    saying what was skipped."""
+    saying what was skipped. ``owner``: a log that is there but cannot be read gives the line
+    saying why (``unreadable``), at ``start``."""
     try:
         f = open_log(path)
-    except OSError:
-        return [], start
+    except OSError as exc:
+        problem = unreadable(owner, exc) if owner is not None else None
+        return ([problem] if problem else []), start
     with f:
         size = os.fstat(f.fileno()).st_size
         if start > size:
@@ -160,12 +188,15 @@ def open_log(path: Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def last_lines(path: Path, end: int, lines: int) -> list[str]:
-    """The last ``lines`` complete lines of ``path`` before byte ``end`` (within ``CHUNK_BYTES``)."""
+def last_lines(path: Path, end: int, lines: int, owner: str | None = None) -> list[str]:
+    """The last ``lines`` complete lines of ``path`` before byte ``end`` (within ``CHUNK_BYTES``);
+    ``owner``: as in ``lines_between``."""
     if lines <= 0:
         return []
     start = max(end - CHUNK_BYTES, 0)
-    got, _ = lines_between(path, start, end)
+    got, after = lines_between(path, start, end, owner=owner)
+    if got and after == start:  # the line saying why it cannot be read
+        return got
     return (got[1:] if start > 0 else got)[-lines:]  # read from mid-file, the first is part of one
 
 
@@ -173,13 +204,33 @@ def _cut(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " [...]"
 
 
-async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio.Event) -> None:
+async def _until_room_or(room: Awaitable[object], stop: asyncio.Event) -> None:
+    """Wait for ``room`` unless ``stop`` is set first (the rest of the log is sent at once then)."""
+    waiting, stopped = asyncio.ensure_future(room), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        stopped.cancel()
+
+
+async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio.Event,
+                 room: Callable[[], Awaitable[object]] | None = None,
+                 notice: Callable[[str], object] | None = None) -> None:
     """Hand ``send`` the new lines every ``POLL_SECONDS`` until ``stop`` is set (then the rest,
-    unfinished last line included) or ``send`` returns False (nobody listens any more)."""
+    unfinished last line included) or ``send`` returns False (nobody listens any more).
+    ``room``: awaited before each further read, so that a slow receiver paces the reads (the log
+    left unread meanwhile is read later, or skipped with a line saying so past MAX_BEHIND_BYTES).
+    ``notice``: handed the line saying why the log cannot be read, once per problem (a line with
+    no place in the log: not counted in its offsets)."""
     while True:
         while lines := tail.read():
             if not send(lines):
                 return
+            if room is not None and not stop.is_set():
+                await _until_room_or(room(), stop)
+        if notice is not None and (problem := tail.take_problem()) is not None:
+            notice(problem)
         try:
             await asyncio.wait_for(stop.wait(), POLL_SECONDS)
             break

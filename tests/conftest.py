@@ -118,13 +118,14 @@ class PartProcess:
         self.ready_line = ready_line
         self.process: subprocess.Popen[bytes] | None = None
         self.stderr_path = kit / f"{kind}-stderr.txt"
+        self.argv = [sys.executable, "-m", "console", kind, str(kit)]  # a hostile part runs its own script
 
     def start(self, timeout: float = 20.0, wait: bool = True) -> PartProcess:
         self.stderr_path.write_bytes(b"")
         stderr = open(self.stderr_path, "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "console", self.kind, str(self.kit)],
+            self.argv,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
         )
         stderr.close()

@@ -120,7 +120,7 @@ def test_job_waits_for_a_missing_mandatory_site(server, session, project, tmp_pa
     site2 = SiteProcess(project.kit("site-2"))
     try:
         job_id = session.submit_job(str(numpy_job(tmp_path, rounds=1, min_clients=1, mandatory=["site-2"])))
-        wait_until(lambda: session.get_job_meta(job_id)["schedule_count"] >= 2, 20, "scheduling attempts")
+        wait_until(lambda: session.get_job_meta(job_id).get("schedule_count", 0) >= 2, 20, "scheduling attempts")
         assert session.get_job_status(job_id) == "SUBMITTED"
         site2.start()
         code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.5)
@@ -232,7 +232,8 @@ def test_executor_that_cannot_be_loaded_says_why(session, sites, project, tmp_pa
         _, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.2)
         assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
         failed = [site for site in ("site-1", "site-2") if site in meta["job_errors"]]
-        assert failed, meta["job_errors"]  # the first failure ends the job: the other may not be in yet
+        # the first failure ends the job; the other site's, arriving while it stops, is named too
+        assert failed == ["site-1", "site-2"], meta["job_errors"]
         for site in failed:
             errors = " ".join(meta["job_errors"][site])
             assert re.search(cause, errors) and "lost" not in errors, errors
@@ -240,3 +241,32 @@ def test_executor_that_cannot_be_loaded_says_why(session, sites, project, tmp_pa
             assert "log.txt" in errors
             log = (project.kit(site) / job_id / "log.txt").read_text()
             assert re.search(cause, log), log
+
+
+RAISES_EVERYWHERE = """
+import time
+
+
+def train(model, ctx):
+    if ctx.site_name == "site-2":
+        time.sleep(1.0)  # fails a moment after site-1: while the job is being stopped
+    raise RuntimeError(f"{ctx.site_name} has no data for round {ctx.round}")
+"""
+
+
+def test_every_site_that_fails_is_named_once(session, sites, tmp_path: Path) -> None:
+    """Both executors raise in round 1, site-2 a second after site-1: the first failure ends the
+    job, and the other site's, which arrives while the job is being stopped, is in job_errors too; each site once, and no
+    'stopped'/'lost' noise from the abort that ended the job (get_job_meta and list_jobs -d)."""
+    folder = numpy_job(tmp_path, name="raises-everywhere", rounds=2)
+    (folder / "app" / "custom" / "trainer.py").write_text(RAISES_EVERYWHERE)
+    job_id = session.submit_job(str(folder))
+    _, meta = session.monitor_job_and_return_job_meta(job_id, timeout=60, poll_interval=0.2)
+    assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
+    [listed] = session.list_jobs(detailed=True, id_prefix=job_id)
+    for errors in (meta["job_errors"], listed["job_errors"]):
+        assert sorted(errors) == ["site-1", "site-2"], errors
+        for site in ("site-1", "site-2"):
+            [entry] = errors[site]
+            assert f"RuntimeError: {site} has no data for round 1" in entry, entry
+            assert "lost" not in entry and "stopped" not in entry, entry

@@ -118,7 +118,7 @@ def test_list_jobs_options(session, tmp_path: Path) -> None:
 
 def test_unschedulable_job_waits_and_can_be_aborted(session, tmp_path: Path) -> None:
     job_id = session.submit_job(str(waiting_for_sites(tmp_path)))
-    wait_until(lambda: session.get_job_meta(job_id)["schedule_count"] >= 1, 10, "a scheduling attempt")
+    wait_until(lambda: session.get_job_meta(job_id).get("schedule_count", 0) >= 1, 10, "a scheduling attempt")
     assert session.get_job_status(job_id) == "SUBMITTED"
     message = session.abort_job(job_id)
     assert message == f"Aborted the job {job_id} before running it."  # FLARE 2.9's words

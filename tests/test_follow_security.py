@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +218,20 @@ def test_log_readers_never_read_through_a_link(tmp_path: Path) -> None:
         assert LogTail(log).read(final=True) == []
         assert lines_between(log, 0, final=True) == ([], 0)
         assert last_lines(log, 100, 5) == []
+        # a follower is told why, naming whose log it is, once per problem (not at every look)
+        why = "not a regular file" if log.parent == fifo else "was replaced by a link"
+        tail = LogTail.from_last_lines(log, 10, "site-9")[0]
+        assert tail.read() == [] and why in tail.take_problem() and tail.take_problem() is None
+        assert tail.read() == [] and tail.take_problem() is None
+        [notice], at = lines_between(log, 7, owner="site-9")
+        assert at == 7 and notice.startswith("[site-9: its log cannot be read: ") and why in notice
+        assert last_lines(log, 100, 5, "site-9") == [notice]
+    missing = LogTail(tmp_path / "not-yet" / "log.txt", owner="site-9")  # not written yet: no problem
+    assert missing.read() == [] and missing.take_problem() is None
+    assert lines_between(missing.path, 0, owner="site-9") == ([], 0)
+
+
+LINK_NOTICE = "[site-1: its log cannot be read: its log.txt (or its job folder) was replaced by a link"
 
 
 @pytest.mark.timeout(180)
@@ -230,12 +245,17 @@ def test_follow_does_not_read_a_link_a_job_planted_as_its_log(federation: Federa
         return any(secret_line in line or "BEGIN CERTIFICATE" in line
                    for lines in follower.lines.values() for line in lines)
 
+    def told_why(follower: Follower) -> bool:  # a line naming the site and why, not a silent stop
+        return sum(LINK_NOTICE in line for line in follower.lines.get("site-1", [])) == 1
+
     async def live() -> None:
         async with Follower(federation.project, ADMIN) as admin, Follower(federation.project, ADMIN) as resumed:
             await admin.follow(job_id, "site-1", lines=50)
             await resumed.follow(job_id, "site-1", resume=["site-1=0"])
+            await until(lambda: told_why(admin) and told_why(resumed), 30, "a line saying why the log is not read")
             await asyncio.sleep(1.0)  # the site polls its log every 0.1 s: ten looks at the link
             assert not leaked(admin) and not leaked(resumed)
+            assert told_why(admin) and told_why(resumed)  # once, not at every look
 
     log_dir = federation.project.kit("site-1") / job_id
     wait_until(lambda: (log_dir / "log.txt").is_symlink(), 30, "the job to plant its link")
@@ -244,10 +264,14 @@ def test_follow_does_not_read_a_link_a_job_planted_as_its_log(federation: Federa
     wait_until(lambda: federation.session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the end")
 
     async def after() -> None:
-        async with Follower(federation.project, ADMIN) as admin:
+        async with Follower(federation.project, ADMIN) as admin, Follower(federation.project, ADMIN) as fresh:
             await admin.follow(job_id, "site-1", resume=["site-1=0"])
-            await until(lambda: "site-1" in admin.ended, 30, "the end of site-1's log")
-            assert not leaked(admin)
+            await fresh.follow(job_id, "site-1", lines=20)
+            await until(lambda: "site-1" in admin.ended and "site-1" in fresh.ended, 30, "the end of site-1's log")
+            assert not leaked(admin) and not leaked(fresh)
+            assert told_why(admin), admin.lines
+            # read once by the site's tail command, which names where the link leads: outside
+            assert any("[site-1: its log cannot be read" in line for line in fresh.lines["site-1"]), fresh.lines
 
     asyncio.run(after())
 
@@ -299,3 +323,120 @@ def test_a_follow_resumed_from_the_start_of_a_large_log_gets_every_line_once(fed
             assert admin.offsets["site-1"] == site_log.stat().st_size
 
     asyncio.run(after())
+
+
+#: site-1 waits for a file ``go`` in its job folder, then writes CHATTY lines in bursts (~9 MiB of
+#: log, ~20 MiB as JSON: each \x01 is \u0001; at line ``pause_at`` it waits for a file ``go2``),
+#: then "chat done"; both sites wait for the abort.
+CHATTY_TRAINER = '''
+import os
+import sys
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    if ctx.site_name == "site-1":
+        while not os.path.exists(os.path.join(str(ctx.workspace), "go")) and not ctx.aborted():
+            time.sleep(0.05)
+        for i in range({chatty}):
+            if i == {pause_at}:  # until the test has paused its reader and asked for the gap
+                sys.stdout.flush()
+                while not os.path.exists(os.path.join(str(ctx.workspace), "go2")) and not ctx.aborted():
+                    time.sleep(0.05)
+            sys.stdout.write(f"site-1 chat {{i:06d}} " + "\\x01" * 40 + "." * 40 + "\\n")
+            if i % 1000 == 999:  # ~3 MiB/s: the site's own reading of its log keeps up, as a real job's does
+                sys.stdout.flush()
+                time.sleep(0.05)
+        print("site-1 chat done", flush=True)
+    while not ctx.aborted():
+        time.sleep(0.1)
+    return TaskResult(model, weight=1.0, metrics={{}})
+'''
+CHATTY = 60_000
+
+
+@pytest.mark.timeout(300)
+def test_a_follower_that_stops_reading_gets_every_live_line_after(federation: Federation, tmp_path: Path) -> None:
+    """A follower stops reading (its socket's window shut) while site-1 writes ~20 MiB of events:
+    far past the 4 MiB backlog past which events are dropped. Once it reads again it gets every
+    line, once and in order, paced from the log by offset; none is lost unseen."""
+    session = federation.session
+    folder = numpy_job(tmp_path, name="chatty", rounds=1)
+    (folder / "app" / "custom" / "trainer.py").write_text(CHATTY_TRAINER.format(chatty=CHATTY, pause_at=-1))
+    job_id = session.submit_job(str(folder))
+    site_dir = federation.project.kit("site-1") / job_id
+    try:
+        wait_until(lambda: session.get_job_meta(job_id)["status"] == "RUNNING", 60, "the job to run")
+
+        async def live() -> None:
+            async with Follower(federation.project, ADMIN) as slow:
+                await slow.follow(job_id, "site-1", lines=0)
+                transport = slow.client._writer.transport  # the test stands for a reader that stalls
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+                transport.pause_reading()
+                (site_dir / "go").touch()
+                await until(lambda: b"site-1 chat done" in (site_dir / "log.txt").read_bytes(), 120,
+                            "site-1 to write its chatty lines")
+                await asyncio.sleep(2.0)  # the site's pushes reach the server, which has no room for them
+                transport.resume_reading()
+                await until(lambda: any(line.endswith("site-1 chat done") for line in slow.lines.get("site-1", [])),
+                            120, "the last line")
+                got = slow.lines["site-1"]
+                chat = [line.split(" - ", 3)[-1] for line in got if "site-1 chat " in line]
+                assert not [line for line in got if "skipped" in line]
+                assert chat == [f"site-1 chat {i:06d} " + "\x01" * 40 + "." * 40 for i in range(CHATTY)] + \
+                    ["site-1 chat done"], \
+                    (len(chat), chat[:1], chat[-2:])
+
+        asyncio.run(live())
+    finally:
+        with contextlib.suppress(JobNotRunning):
+            session.abort_job(job_id)
+        wait_until(lambda: session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the job to end")
+
+
+@pytest.mark.timeout(300)
+def test_a_resumed_follower_that_stops_reading_gets_the_gap_and_every_line_after(federation: Federation,
+                                                                               tmp_path: Path) -> None:
+    """A follow resumed from byte 0 of a chatty log whose session does not read while the job writes
+    ~4.5 MiB more: the lines that come while the gap waits for room are not all kept in the server's
+    memory (past 4 MiB they are read from the log again after the gap). Once it reads, it gets the
+    gap and every line after, once and in order."""
+    session = federation.session
+    folder = numpy_job(tmp_path, name="chatty-resumed", rounds=1)
+    (folder / "app" / "custom" / "trainer.py").write_text(CHATTY_TRAINER.format(chatty=CHATTY, pause_at=CHATTY // 2))
+    job_id = session.submit_job(str(folder))
+    site_dir = federation.project.kit("site-1") / job_id
+    try:
+        wait_until(lambda: session.get_job_meta(job_id)["status"] == "RUNNING", 60, "the job to run")
+
+        async def live() -> None:
+            async with Follower(federation.project, ADMIN) as slow:
+                transport = slow.client._writer.transport  # the test stands for a reader that stalls
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+                (site_dir / "go").touch()
+                half = f"site-1 chat {CHATTY // 2 - 1:06d} ".encode()
+                await until(lambda: half in (site_dir / "log.txt").read_bytes(), 120, "the first half of the chat")
+                transport.pause_reading()
+                follow = asyncio.ensure_future(slow.follow(job_id, "site-1", resume=["site-1=0"]))
+                await asyncio.sleep(1.0)  # the gap (~4.5 MiB of log, ~10 MiB of events) waits for room
+                (site_dir / "go2").touch()  # and ~4.5 MiB more comes while it waits: past what is held
+                await until(lambda: b"site-1 chat done" in (site_dir / "log.txt").read_bytes(), 120,
+                            "site-1 to write the rest of its chatty lines")
+                await asyncio.sleep(2.0)  # the site's pushes reach the server while the gap waits for room
+                transport.resume_reading()
+                await follow
+                await until(lambda: any(line.endswith("site-1 chat done") for line in slow.lines.get("site-1", [])),
+                            120, "the last line")
+                got = slow.lines["site-1"]
+                chat = [line.split(" - ", 3)[-1] for line in got if "site-1 chat " in line]
+                assert not [line for line in got if "skipped" in line]
+                assert chat == [f"site-1 chat {i:06d} " + "\x01" * 40 + "." * 40 for i in range(CHATTY)] + \
+                    ["site-1 chat done"], (len(chat), chat[:1], chat[-2:])
+
+        asyncio.run(live())
+    finally:
+        with contextlib.suppress(JobNotRunning):
+            session.abort_job(job_id)
+        wait_until(lambda: session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the job to end")

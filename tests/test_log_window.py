@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.backends.log_window import MISSED, REWRITTEN, LogCursor, Placed, catch_up
+from console.backends.log_window import (
+    CUT_TRIES,
+    MISSED,
+    REWRITTEN,
+    CutCharacter,
+    LogCursor,
+    Placed,
+    catch_up,
+)
+from console.backends.nvflare_logs import is_cut_character, tail_window
 
 # Lines that repeat (the same start-up line twice, empty lines, a long line, a CR): where the
 # delivered end sits must come from positions, not from the text being unique.
@@ -49,6 +59,22 @@ def as_writes(data: st.DataObject, lines: list[bytes], end_with_break: bool) -> 
     cuts = sorted(set(data.draw(st.lists(st.integers(0, len(text)), max_size=12), label="cuts")))
     edges = [0, *cuts, len(text)]
     return [text[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+class StrictLog(GrowingLog):
+    """FLARE's shell: ``tail -c`` output decoded strictly, so a window that starts or ends inside a
+    multi-byte character fails the call (as the site's ``exception_occurred: UnicodeDecodeError``)."""
+
+    cuts = 0
+
+    async def fetch(self, size: int) -> bytes:
+        window = await super().fetch(size)
+        try:
+            window.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.cuts += 1
+            tail_window(f"exception_occurred: UnicodeDecodeError: {exc}")  # raises CutCharacter
+        return window
 
 
 def follow(log: GrowingLog, cursor: LogCursor, lines: int) -> tuple[list[str], int]:
@@ -105,6 +131,62 @@ def test_a_log_larger_than_the_first_window_is_followed_once(data, count, end_wi
     log = GrowingLog(as_writes(data, text, end_with_break), data)
     followed, first = follow(log, LogCursor(overlap=24, slack=slack, first_window=first_window), backlog)
     assert followed == expected(log.content, first, backlog)
+
+
+# Characters of 2, 3 and 4 bytes: any byte count from the end may land inside one.
+MULTIBYTE = st.sampled_from(["é", "日本語", "🙂", "naïve café", "x", "Ω≈ç√", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), lines=st.lists(st.lists(MULTIBYTE, max_size=8).map("".join), max_size=40),
+       end_with_break=st.booleans(), backlog=st.integers(0, 6), first_window=st.sampled_from([5, 17, 1 << 16]),
+       slack=st.integers(0, 7))
+def test_a_window_that_cuts_a_character_never_ends_the_follow(data, lines, end_with_break, backlog, first_window,
+                                                              slack) -> None:
+    """Windows whose first or last bytes cut a multi-byte character fail as FLARE's strict decode
+    does; writes also land inside characters. The follow goes on: each line once, in order."""
+    text = [f"{i:03d} {line}".encode() for i, line in enumerate(lines)]
+    log = StrictLog(as_writes(data, text, end_with_break), data)
+    followed, first = follow(log, LogCursor(overlap=24, slack=slack, first_window=first_window,
+                                            whole_below=data.draw(st.sampled_from([0, 1 << 16]))), backlog)
+    assert followed == expected(log.content, first, backlog)
+
+
+def test_a_poll_that_keeps_cutting_characters_delivers_nothing_and_the_next_goes_on() -> None:
+    """Every window cut (a log of 3-byte characters, fetched as it is written): the poll gives up
+    after CUT_TRIES windows, each a byte larger, and leaves the cursor; the next poll places them."""
+    content = "".join(f"{i:02d} 日本語日本語\n" for i in range(30)).encode()
+    asked_for: list[int] = []
+
+    async def always_cut(size: int) -> bytes:
+        asked_for.append(size)
+        raise CutCharacter("exception_occurred: UnicodeDecodeError")
+
+    async def whole(size: int) -> bytes:
+        return content[-size:]
+
+    async def look() -> int:
+        return len(content)
+
+    cursor = LogCursor(first_window=40)
+    assert asyncio.run(catch_up(cursor, len(content), always_cut, look, 2)) == []
+    assert len(asked_for) == CUT_TRIES and asked_for == list(range(asked_for[0], asked_for[0] + CUT_TRIES))
+    assert not cursor.started
+    assert asyncio.run(catch_up(cursor, len(content), whole, look, 2)) == ["28 日本語日本語", "29 日本語日本語"]
+
+
+def test_flare_s_undecodable_tail_is_told_from_log_text() -> None:
+    """A site answers FLARE's decode failure as text, the server fails the call (secure mode names
+    only the class); log lines that mention the error are log text."""
+    for reply in ("exception_occurred: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xa9 in position 0",
+                  "exception_occurred: <class 'UnicodeDecodeError'>"):
+        with pytest.raises(CutCharacter):
+            tail_window(reply)
+    assert tail_window("2026 INFO caught UnicodeDecodeError in my data\n") == \
+        b"2026 INFO caught UnicodeDecodeError in my data\n"
+    assert tail_window("tail: cannot open 'x/log.txt' for reading: No such file or directory") is None
+    assert is_cut_character(RuntimeError("Exception Occurred: UnicodeDecodeError: 'utf-8' codec can't decode"))
+    assert not is_cut_character(RuntimeError("no such job"))
 
 
 def test_a_rewritten_log_is_followed_again_from_its_start() -> None:

@@ -176,7 +176,7 @@ def test_payloads_over_their_limits_end_the_job_with_a_clear_error(session, site
     meta = session.wait_for_job(job_id, timeout=60)
     assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION"
     errors = " ".join(e for entries in meta["job_errors"].values() for e in entries)
-    assert "exceeds max_result_bytes (40 bytes)" in errors
+    assert "exceeds this task's limit of 40 bytes (max_result_bytes in the workflow args" in errors
 
     # A progress event over its limit, through the helper and straight onto the channel.
     for raw, expected in ((False, "a progress event of"), (True, "longer than 262144 bytes")):
@@ -187,6 +187,63 @@ def test_payloads_over_their_limits_end_the_job_with_a_clear_error(session, site
     # The server still runs jobs: nothing was wedged.
     job_id = session.submit_job(str(numpy_job(tmp_path, name="after", rounds=1)))
     assert session.wait_for_job(job_id, timeout=60)["status"] == "FINISHED:COMPLETED"
+
+
+OVERSIZED_TRAINER = '''
+import numpy as np
+
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    if ctx.site_name == "site-2":  # 80 MiB back for a 72-byte model (calloc'd: no memory touched)
+        return TaskResult({"weights": np.zeros(10 << 20, dtype=np.float64)})
+    return TaskResult({k: v + 1 for k, v in model.items()})
+'''
+
+
+@pytest.mark.timeout(120)
+def test_a_result_out_of_proportion_to_its_task_is_refused_without_a_limit_set(session, sites, tmp_path) -> None:
+    """No max_result_bytes in the job: a task's result may be 4 x the model file it sent, at least
+    64 MiB, not 4 GiB. An executor returning 80 MiB for a tiny model is refused on its site, and
+    job_errors name the site, the size and the limit."""
+    folder = numpy_job(tmp_path, name="oversized-result", rounds=1)
+    (folder / "app" / "custom" / "trainer.py").write_text(OVERSIZED_TRAINER)
+    job_id = session.submit_job(str(folder))
+    meta = session.wait_for_job(job_id, timeout=60)
+    assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
+    assert list(meta["job_errors"]) == ["site-2"], meta["job_errors"]
+    [error] = meta["job_errors"]["site-2"]
+    assert f"the result model of {80 << 20} bytes exceeds this task's limit of {64 << 20} bytes" in error, error
+    assert "4 x the model file the task sent" in error, error
+
+
+@pytest.mark.timeout(120)
+def test_a_site_that_sends_more_than_its_task_allows_is_refused_at_once(server, session, project,
+                                                                        tmp_path: Path) -> None:
+    """A hostile site (real site code that answers every task with a 256 MiB file, whatever the
+    limit) is refused by the server as soon as it announces the size, not after 4 GiB: the job
+    ends EXECUTION_EXCEPTION naming the site, the size and the limit; both sites stay connected."""
+    from conftest import SiteProcess
+
+    honest, hostile = SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))
+    hostile.argv = [sys.executable, str(Path(__file__).parent / "hostile_site.py"), str(project.kit("site-2"))]
+    try:
+        honest.start()
+        hostile.start()
+        wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "both sites to register")
+        job_id = session.submit_job(str(numpy_job(tmp_path, name="hostile-result", rounds=1)))
+        meta = session.wait_for_job(job_id, timeout=60)
+        assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
+        [error] = meta["job_errors"]["site-2"]
+        assert f"its result of {256 << 20} bytes exceeds this task's limit of {80 << 20} bytes" in error, error
+        assert "refused" in error, error
+        assert "site-1" not in meta["job_errors"], meta["job_errors"]
+        assert sorted(c.name for c in session.get_connected_client_list()) == ["site-1", "site-2"]
+    finally:
+        for part in (hostile, honest):
+            part.stop()
+            part.kill()
 
 
 TREE_TRAINER = '''

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,28 @@ def test_restart_abandons_active_jobs_and_removes_debris(tmp_path: Path) -> None
 def test_one_server_per_store(store: JobStore, tmp_path: Path) -> None:
     with pytest.raises(StoreLocked, match="already running"):
         JobStore(tmp_path / "store")
+
+
+def test_writes_handed_to_the_writer_run_in_order_off_the_caller_and_survive(tmp_path: Path) -> None:
+    """``write`` runs the store's writes on its one writer thread, in the order handed over (a
+    late RUNNING after the final status is refused as ever); ``close`` finishes them, and a new
+    store on the same folder finds every one (each was committed with an fsync)."""
+    root = tmp_path / "store"
+    store = JobStore(root)
+    _add(store, tmp_path, "job-1")
+    writer = store.write(threading.current_thread)
+    store.write(store.set_status, "job-1", JobStatus.RUNNING, start_time="2026-01-01T00:00:00+00:00")
+    for round_number in range(1, 51):
+        store.write(store.update_meta, "job-1", round_metrics=[{"round": round_number}])
+    final = store.write(store.set_status, "job-1", JobStatus.FINISHED_COMPLETED)
+    late = store.write(store.set_status, "job-1", JobStatus.RUNNING)
+    assert final.result(timeout=30)["status"] == "FINISHED:COMPLETED"
+    assert late.result(timeout=30) is None
+    assert writer.result(timeout=30) is not threading.current_thread()
+    store.close()
+    reopened = JobStore(root)
+    try:
+        meta = reopened.get("job-1")
+        assert meta["status"] == "FINISHED:COMPLETED" and meta["round_metrics"] == [{"round": 50}]
+    finally:
+        reopened.close()

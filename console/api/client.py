@@ -97,6 +97,18 @@ def _tls_refusal(exc: BaseException) -> AuthenticationError:
     return AuthenticationError(f"the TLS connection was refused: {text}")
 
 
+class AnswerTooLarge(ValueError):
+    """A streamed answer past the ``max_bytes`` its receiver takes: ``size`` is what the peer
+    announced or sent so far (refused as soon as that passes ``limit``)."""
+
+    def __init__(self, cmd: str, size: int, limit: int, announced: bool) -> None:
+        said = f"announces {size} bytes" if announced else f"passed {size} bytes"
+        super().__init__(f"{cmd}: the answer {said}, over the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+        self.announced = announced
+
+
 def min_size(announced: Any) -> int:
     """The most a JSON answer may hold: what its head announced, never over the cap."""
     if isinstance(announced, int) and not isinstance(announced, bool):
@@ -419,13 +431,18 @@ class AsyncClient:
         ``upload``: a file streamed with the request first (a site's task: the model goes out, the
         trained model comes back as the answer, with no second request in between).
         ``timeout`` bounds the wait for the head (counted once the upload is sent), ``chunk_timeout``
-        (default: ``timeout``) each chunk; past ``max_bytes`` the transfer is refused with ValueError
+        (default: ``timeout``) each chunk; an answer that announces more than ``max_bytes``, or
+        sends more, is refused with AnswerTooLarge (a ValueError) before or as soon as it passes
         (the rest is ignored)."""
         await self._ensure()
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
         assert pending.chunks is not None
         received = 0
+        announced = pending.future.result().header.get("size")
         try:
+            if (max_bytes is not None and isinstance(announced, int) and not isinstance(announced, bool)
+                    and announced > max_bytes):
+                raise AnswerTooLarge(cmd, announced, max_bytes, announced=True)
             with open(target, "wb") as out:
                 while True:
                     item = await asyncio.wait_for(pending.chunks.get(),
@@ -436,7 +453,7 @@ class AsyncClient:
                         raise item
                     received += len(item)
                     if max_bytes is not None and received > max_bytes:
-                        raise ValueError(f"{cmd}: the answer exceeds the limit of {max_bytes} bytes")
+                        raise AnswerTooLarge(cmd, received, max_bytes, announced=False)
                     out.write(item)
         finally:
             # A transfer given up on: what is still on its way is dropped, not queued.

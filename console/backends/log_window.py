@@ -17,7 +17,10 @@ lines after it, each line of the log exactly once and in order:
 * a window that does not reach back to ``seen`` asks for a larger one (``Placed.LARGER``)
   instead of guessing; only past ``MAX_WINDOW`` bytes are lines skipped, and said so;
 * a log that shrank or no longer holds what was delivered was rewritten: followed anew from
-  its start, and said so.
+  its start, and said so;
+* a window that starts or ends inside a multi-byte character (FLARE decodes it strictly and
+  fails the call: ``CutCharacter``) is asked again a byte larger; a poll that keeps failing
+  delivers nothing and the next asks again: a cut character never ends a follow.
 
 ``end`` is known from the first look when the log fits in ``FIRST_WINDOW`` (a starting job's
 log always does), else from the first poll that found the log unchanged (``settle``). Owns no
@@ -44,8 +47,19 @@ TRIES = 8
 #: The largest window asked for: a log that outgrew it between two polls has lines skipped.
 MAX_WINDOW = 1 << 20
 
+#: Windows asked again, each a byte larger, when one cut a multi-byte character, before the poll
+#: gives up (nothing delivered, nothing lost: the next poll asks again).
+CUT_TRIES = 8
+
 MISSED = "[... some log lines were missed: the log grew faster than it was polled ...]"
 REWRITTEN = "[... the log was rewritten: following it again from its start ...]"
+
+
+class CutCharacter(Exception):
+    """A window could not be had because it starts or ends inside a multi-byte UTF-8 character:
+    FLARE's shell decodes ``tail -c`` output strictly and fails the call (``Fetch`` raises it).
+    A window a byte larger starts a byte earlier, on the character's first byte at most 3 bytes on;
+    an end cut by a write under way is whole once the write is."""
 
 
 class Placed(enum.Enum):
@@ -204,7 +218,8 @@ class LogCursor:
         return _lines(complete)
 
 
-#: The log's last N bytes (``tail -c N``), or None when the log is gone.
+#: The log's last N bytes (``tail -c N``), or None when the log is gone; raises CutCharacter when
+#: the window cuts a multi-byte character.
 Fetch = Callable[[int], Awaitable["bytes | None"]]
 #: The log's size (``ls -l``), or None when it is gone.
 Look = Callable[[], Awaitable["int | None"]]
@@ -213,17 +228,26 @@ Look = Callable[[], Awaitable["int | None"]]
 async def catch_up(cursor: LogCursor, size: int, fetch: Fetch, look: Look, lines: int = 0) -> list[str] | None:
     """The lines written since the last poll of a log now ``size`` bytes long (looked at just
     before), notices first; the first poll gives the last ``lines`` lines. None when the log
-    vanished meanwhile (nothing delivered: the next poll tries again)."""
+    vanished meanwhile (nothing delivered: the next poll tries again). A window that cuts a
+    character is asked again a byte larger, ``CUT_TRIES`` times at most; then the poll delivers
+    nothing and leaves the cursor as it was, so a cut character never ends a follow."""
     if cursor.started and size == cursor.size:
         cursor.settle(size)
         return []
     asked, notices = cursor.ask(size)
     low = size  # the log was at least this long at every later fetch
-    attempt = 0
+    attempt = cuts = 0
     while True:  # ends: LARGER only below max_window, AMBIGUOUS settled at the last try (fetched again before)
         attempt += 1
         before = low
-        window = await fetch(asked)
+        try:
+            window = await fetch(asked)
+        except CutCharacter:
+            cuts += 1
+            if cuts >= CUT_TRIES:
+                return []
+            asked += 1
+            continue
         if window is None:
             return None
         placed, new = cursor.place(window, asked, before, lines=lines)
@@ -240,5 +264,5 @@ async def catch_up(cursor: LogCursor, size: int, fetch: Fetch, look: Look, lines
             asked = min(asked * 4, cursor.max_window)
 
 
-__all__ = ["FIRST_WINDOW", "MAX_WINDOW", "WHOLE_BELOW", "MISSED", "OVERLAP", "REWRITTEN", "SLACK", "Fetch", "LogCursor", "Look",
-           "Placed", "catch_up"]
+__all__ = ["CUT_TRIES", "FIRST_WINDOW", "MAX_WINDOW", "WHOLE_BELOW", "MISSED", "OVERLAP", "REWRITTEN", "SLACK",
+           "CutCharacter", "Fetch", "LogCursor", "Look", "Placed", "catch_up"]

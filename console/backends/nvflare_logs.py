@@ -4,13 +4,14 @@ FLARE pushes nothing, and its ``get_job_logs`` returns a whole log. So each targ
 server or a site) is polled with ``ls -l <job_id>/log.txt`` (its size) and, only when the
 size changed, ``tail -c N``: where that window continues what was delivered is found by
 ``console.backends.log_window`` (by position, not by guessing: each line exactly once, in
-order, also when the log grew during the calls). Polls ride on FLARE's one worker thread
-with every other call, ``POLL_SECONDS`` apart. The stream is done once the job's status is
-final and then ``QUIET_POLLS`` polls in a row found nothing new (FLARE's processes write their
-last lines after the status); a log FLARE removed with the job's workspace is finished from
-FLARE's log store (``get_job_logs``), once, when it holds what was delivered. The cursors
-(``FlareFollow.cursors``) outlive a dropped connection: following again resumes where the
-delivered log ended.
+order, also when the log grew during the calls; a window that cuts a multi-byte character,
+which FLARE's shell fails to decode, is asked again a byte larger). Polls ride on FLARE's one
+worker thread with every other call, ``POLL_SECONDS`` apart. The stream is done once the
+job's status is final and then ``QUIET_POLLS`` polls in a row found nothing new (FLARE's
+processes write their last lines after the status); a log FLARE removed with the job's
+workspace is finished from FLARE's log store (``get_job_logs``), once, when it holds what
+was delivered. The cursors (``FlareFollow.cursors``) outlive a dropped connection: following
+again resumes where the delivered log ended.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from console.api import errors
 from console.api.async_session import is_final
 from console.backends.base import LogLines, LogStream
-from console.backends.log_window import LogCursor, catch_up
+from console.backends.log_window import CutCharacter, LogCursor, catch_up
 from console.backends.nvflare_commands import COMMANDS
 
 if TYPE_CHECKING:
@@ -50,6 +51,24 @@ class _TargetLog:
 
 #: What ``tail`` itself prints, merged into FLARE's reply, when the log is gone (not log text).
 _TAIL_ERROR = re.compile(r"\Atail: .*(No such file or directory|cannot open)")
+#: FLARE's reply when its shell could not decode tail's output (``subprocess.run(text=True)``,
+#: strict UTF-8): a site answers with the error as text, the server fails the call; secure mode
+#: names only the exception's class.
+_UNDECODED = re.compile(r"\A\s*(exception_occurred|Exception Occurred):.{0,60}UnicodeDecodeError", re.DOTALL)
+
+
+def tail_window(reply: str | None) -> bytes | None:
+    """FLARE's answer to ``tail -c N`` as the window's bytes; None when the log is gone. Raises
+    CutCharacter when FLARE could not decode the window: ``-c`` cut a multi-byte character."""
+    text = reply or ""
+    if _UNDECODED.match(text):
+        raise CutCharacter(text[:200])
+    return None if _TAIL_ERROR.match(text) else text.encode("utf-8", "replace")
+
+
+def is_cut_character(exc: Exception) -> bool:
+    """Whether a failed ``tail -c`` call is FLARE's server failing to decode the window."""
+    return "UnicodeDecodeError" in str(exc)
 
 
 async def _size(backend: FlareBackend, log: _TargetLog) -> int | None:
@@ -88,10 +107,16 @@ async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: Lo
         return False
 
     async def fetch(count: int) -> bytes | None:
-        text = await backend.call(lambda s, a: s.tail_target(a["target"], f"-c {a['count']}", a["path"]),
-                                  {"target": log.target, "path": log.path, "count": count})
-        text = text or ""
-        return None if _TAIL_ERROR.match(text) else text.encode("utf-8", "replace")
+        try:
+            text = await backend.call(lambda s, a: s.tail_target(a["target"], f"-c {a['count']}", a["path"]),
+                                      {"target": log.target, "path": log.path, "count": count})
+        except (errors.NoConnection, errors.SessionClosed):
+            raise
+        except Exception as exc:
+            if is_cut_character(exc):  # asked again a byte larger by catch_up: the follow goes on
+                raise CutCharacter(str(exc)[:200]) from None
+            raise
+        return tail_window(text)
 
     async def look() -> int | None:
         return await _size(backend, log)

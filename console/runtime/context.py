@@ -21,7 +21,7 @@ from typing import Any
 
 from console.runtime.arrays import Model, ModelFormatError, read_model, write_model
 from console.runtime.child import TRANSFER_DIR, ChildChannel
-from console.runtime.limits import DEFAULT_MAX_RESULT_BYTES, MAX_PROGRESS_BYTES, check_json
+from console.runtime.limits import MAX_PROGRESS_BYTES, check_json, expected_result_bytes
 
 #: The task timeout when neither the workflow args nor meta.json set one.
 DEFAULT_TASK_TIMEOUT = 600.0
@@ -73,9 +73,11 @@ class ServerAppContext:
         value = self.args.get("task_timeout") or self.meta_task_timeout or DEFAULT_TASK_TIMEOUT
         return float(value)
 
-    @property
-    def max_result_bytes(self) -> int:
-        return int(self.args.get("max_result_bytes") or DEFAULT_MAX_RESULT_BYTES)
+    def max_result_bytes(self, task_file_bytes: int) -> int:
+        """A task's result limit (array bytes): the workflow args' ``max_result_bytes``, else
+        ``expected_result_bytes`` of the model file the task sends (``console.runtime.limits``)."""
+        explicit = self.args.get("max_result_bytes")
+        return int(explicit) if explicit else expected_result_bytes(task_file_bytes)
 
     def aborted(self) -> bool:
         return self.abort_event.is_set()
@@ -108,7 +110,7 @@ class ServerAppContext:
         write_model(model, outgoing)
         timeout = self.task_timeout
         self.channel.emit("task", task_id=task_id, round=round_number, num_rounds=num_rounds, targets=targets,
-                          timeout=timeout, max_result_bytes=self.max_result_bytes)
+                          timeout=timeout, max_result_bytes=self.max_result_bytes(outgoing.stat().st_size))
         deadline = time.monotonic() + timeout
         waiting = set(targets)
         try:

@@ -2,9 +2,10 @@
 
 Args: ``num_rounds`` (default 3), ``min_clients`` (default 1): the fewest results a
 round may be averaged from, ``initial_model``: named arrays inline or an ``.npz`` in the
-app, ``task_timeout`` (seconds; default meta.json's, else 600), ``max_result_bytes``
-(default 4 GiB), ``save_rounds`` (keep ``models/round_<k>.npz``; default: only for models
-under 64 MiB, so a 1 GB model does not fill the disk with every round).
+app, ``task_timeout`` (seconds; default meta.json's, else 600), ``max_result_bytes`` (a
+result's array bytes; default 4 x the model file a task sends, at least 64 MiB, at most
+4 GiB), ``save_rounds`` (keep ``models/round_<k>.npz``; default: only for models under
+64 MiB, so a 1 GB model does not fill the disk with every round).
 
 Each round sends the model to every site still in the job and folds each result into a
 running weighted sum as it arrives (the process holds the model, the sum and one result,

@@ -3,9 +3,10 @@
 Job code (a controller, an executor) is the submitter's code: what it emits is bounded
 before the server or a site holds it. Limits (documented in docs/protocol.md):
 
-- a result model: ``max_result_bytes`` (server config args; default 4 GiB) of array bytes,
-  checked by the executor's process before writing, by the site before sending and by the
-  server while receiving;
+- a result model: ``max_result_bytes`` (server config args) of array bytes; without it,
+  ``RESULT_GROWTH_FACTOR`` times the task's model file, at least ``RESULT_FLOOR_BYTES``, at
+  most 4 GiB (``expected_result_bytes``): checked by the executor's process before writing,
+  by the site before sending and by the server as soon as the site announces its size;
 - a task's metrics: 16 KiB of JSON; a progress event's data: 64 KiB of JSON;
 - an error message: cut at 4 KiB; a job keeps at most 100 error entries per participant;
 - a log line printed by job code: cut at 16 KiB;
@@ -20,12 +21,34 @@ import json
 from typing import Any
 
 DEFAULT_MAX_RESULT_BYTES = 4 << 30
+#: Without a ``max_result_bytes`` of the job's, a result may be this many times the model file its
+#: task sent (a float32 model returned as float64 is twice it; FedAvg wants the same arrays back).
+RESULT_GROWTH_FACTOR = 4
+#: ... and at least this much, so that a job sending a tiny model may still get a real one back.
+RESULT_FLOOR_BYTES = 64 << 20
+#: Room for a result file's header and padding on top of its arrays' bytes, at most.
+MODEL_HEADER_ALLOWANCE = 16 << 20
+#: How a task's result limit is set, for the errors that name it.
+RESULT_LIMIT_RULE = (f"max_result_bytes in the workflow args, else {RESULT_GROWTH_FACTOR} x the model file the task "
+                     f"sent, at least {RESULT_FLOOR_BYTES >> 20} MiB")
 MAX_METRICS_BYTES = 16 << 10
 MAX_PROGRESS_BYTES = 64 << 10
 MAX_ERROR_CHARS = 4 << 10
 MAX_ERRORS_PER_TARGET = 100
 MAX_LOG_LINE_CHARS = 16 << 10
 MAX_EVENT_LINE_BYTES = 256 << 10
+
+
+def expected_result_bytes(task_file_bytes: int) -> int:
+    """A task's result limit (array bytes) when the job sets no ``max_result_bytes``: what a bad
+    site may make the server store per task is bounded by what the job sent, not by 4 GiB."""
+    return min(DEFAULT_MAX_RESULT_BYTES, max(RESULT_GROWTH_FACTOR * task_file_bytes, RESULT_FLOOR_BYTES))
+
+
+def result_file_limit(limit: int) -> int:
+    """Bytes a result file may have for ``limit`` bytes of arrays: its header and padding on top
+    (a result with the task's arrays fits in ``expected_result_bytes`` anyway)."""
+    return limit + min(MODEL_HEADER_ALLOWANCE, max(1 << 20, limit // 4))
 
 
 class PayloadTooLarge(ValueError):

@@ -33,6 +33,7 @@ from console.runtime.contract import TaskContext, TaskResult
 from console.runtime.limits import (
     DEFAULT_MAX_RESULT_BYTES,
     MAX_METRICS_BYTES,
+    RESULT_LIMIT_RULE,
     PayloadTooLarge,
     check_json,
     cut,
@@ -69,7 +70,8 @@ def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id
             raise TypeError(f"the executor returned {type(outcome).__name__}, not TaskResult or a dict of arrays")
         size = model_nbytes(outcome.model)
         if size > limit:
-            raise PayloadTooLarge(f"the result model of {size} bytes exceeds max_result_bytes ({limit} bytes)")
+            raise PayloadTooLarge(f"the result model of {size} bytes exceeds this task's limit of {limit} bytes "
+                                  f"({RESULT_LIMIT_RULE})")
         check_json(outcome.metrics, MAX_METRICS_BYTES, "the result's metrics")
         write_model(outcome.model, result_file(workspace, task_id))
         channel.emit("result", task_id=task_id, weight=float(outcome.weight), metrics=outcome.metrics)

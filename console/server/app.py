@@ -78,6 +78,7 @@ class Server:
         self.admin_port: int | None = None
         self.stopping = asyncio.Event()
         self.restart_requested = False
+        self._status_tasks: set[asyncio.Future[dict[str, Any] | None]] = set()
 
     def request_stop(self, restart: bool = False) -> None:
         self.restart_requested = self.restart_requested or restart
@@ -85,9 +86,25 @@ class Server:
 
     # -- status and events ---------------------------------------------------------------
 
-    def change_status(self, job_id: str, status: JobStatus, **updates: Any) -> dict[str, Any] | None:
-        """The one way a job's status changes: guarded write, then a push to every session."""
-        meta = self.store.set_status(job_id, status, **updates)
+    def change_status(self, job_id: str, status: JobStatus, **updates: Any) -> asyncio.Future[dict[str, Any] | None]:
+        """The one way a job's status changes: guarded write, then a push to every session.
+
+        The write runs on the store's writer thread, in order with the job's other writes (its
+        fsync never holds up the event loop), and the change is published once it is stored.
+        Await the result for the new meta (None: refused, the job was final already); a caller
+        that does not await it still has its later writes stored after this one."""
+        written = asyncio.wrap_future(self.store.write(self.store.set_status, job_id, status, **updates))
+        task = asyncio.ensure_future(self._status_stored(job_id, status, written))
+        self._status_tasks.add(task)
+        task.add_done_callback(self._status_tasks.discard)
+        return task
+
+    async def _status_stored(self, job_id: str, status: JobStatus,
+                             written: asyncio.Future[dict[str, Any] | None]) -> dict[str, Any] | None:
+        try:
+            meta = await written
+        except Exception:  # logged by the store; the job's record keeps its last stored status
+            return None
         if meta is None:
             log.info("job %s: %s refused, the job is already final", job_id, status.value)
             return None
@@ -201,6 +218,8 @@ class Server:
         await self.scheduler.stop()
         await self.runner.stop_all()
         await self.sites.stop()
+        if self._status_tasks:  # stored and published before the sessions close
+            await asyncio.gather(*self._status_tasks, return_exceptions=True)
         for connection in list(self.connections):
             await connection.close()
         self.store.close()

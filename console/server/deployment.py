@@ -18,9 +18,17 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.api.errors import InternalError, NoConnection
+from console.api.client import AnswerTooLarge
+from console.api.errors import InternalError, JobNotRunning, NoConnection
 from console.runtime.context import result_file, task_file
-from console.runtime.limits import DEFAULT_MAX_RESULT_BYTES, MAX_METRICS_BYTES, add_error, json_size
+from console.runtime.limits import (
+    MAX_METRICS_BYTES,
+    RESULT_LIMIT_RULE,
+    add_error,
+    expected_result_bytes,
+    json_size,
+    result_file_limit,
+)
 from console.wire.errors import ErrorType, RemoteError
 
 if TYPE_CHECKING:
@@ -32,8 +40,9 @@ log = logging.getLogger("console.server.deployment")
 SITE_COMMAND_TIMEOUT = 30.0
 #: The slowest pace at which a site is expected to check and unpack a deployed job (for its timeout).
 DEPLOY_BYTES_PER_SECOND = 8 << 20
-#: Room for a model file's header on top of its arrays' bytes.
-MODEL_HEADER_ALLOWANCE = 16 << 20
+#: Seconds a job that a site's failure ends waits, once its sites have stopped the job, for the
+#: answers still in flight: a site that failed at the same time is named in job_errors too.
+SETTLE_SECONDS = 5.0
 
 
 class Deployment:
@@ -41,6 +50,8 @@ class Deployment:
         self.server = server
         self.job = job
         self.task_timeout = task_timeout
+        self.site_failed = False  # a site's executor raised: the job ends EXECUTION_EXCEPTION
+        self.stopping = False  # the job is ending: answers that say so are no site's failure
 
     def _link(self, site: str) -> Any:
         connected = self.server.sites.get(site)
@@ -105,7 +116,10 @@ class Deployment:
                          stdin: asyncio.StreamWriter) -> None:
         answer: dict[str, Any] = {"cmd": "result", "task_id": task_id, "site": site}
         timeout = float(event.get("timeout") or self.task_timeout)
-        limit = int(event.get("max_result_bytes") or DEFAULT_MAX_RESULT_BYTES)
+        try:  # the controller's limit; without one, what the model it sent lets the job expect
+            limit = int(event.get("max_result_bytes") or 0) or expected_result_bytes(os.stat(model).st_size)
+        except OSError:
+            limit = expected_result_bytes(0)
         target = result_file(workspace, task_id, site)
         link = None
         try:
@@ -118,15 +132,28 @@ class Deployment:
                                                 "num_rounds": int(event.get("num_rounds", 0)),
                                                 "max_result_bytes": limit}, target, upload=model,
                                        timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
-                                       max_bytes=limit + MODEL_HEADER_ALLOWANCE)
+                                       max_bytes=result_file_limit(limit))
             metrics = head.get("metrics") if isinstance(head, dict) else None
             metrics = metrics if isinstance(metrics, dict) else {}
             if json_size(metrics) > MAX_METRICS_BYTES:
                 raise ValueError(f"{site}: its metrics exceed the limit of {MAX_METRICS_BYTES} bytes")
             answer.update(weight=float(head.get("weight", 1.0)), metrics=metrics)
+        except AnswerTooLarge as exc:  # the site sends more than its executor may have made: refused
+            why = (f"task {task_id} (round {event.get('round', '?')}): its result of "
+                   f"{exc.size if exc.announced else f'more than {exc.limit}'} bytes exceeds this task's limit "
+                   f"of {exc.limit} bytes ({RESULT_LIMIT_RULE}); refused")
+            answer.update(error=f"{site}: {why}", kind="exception")
+            add_error(self.job.errors, site, why)
+            self.site_failed = True
         except (InternalError, ValueError) as exc:  # the site's executor raised, or its result broke a limit
             answer.update(error=str(exc), kind="exception")
             add_error(self.job.errors, site, str(exc).removeprefix(f"{site}: "))  # filed under the site already
+            self.site_failed = True
+        except JobNotRunning as exc:
+            if self.stopping:  # the site stopped the job as told before this task was done: no failure
+                answer.update(error=str(exc), kind="lost")
+            else:
+                self._lost(site, answer, exc)
         except (NoConnection, TimeoutError) as exc:
             if link is not None and link.connected:
                 answer.update(error=f"no result within {timeout:g} s", kind="timeout")
@@ -150,8 +177,17 @@ class Deployment:
             self.job.sites.remove(site)
 
     async def stop_sites(self, sites: list[str], *, abort: bool) -> None:
-        for task in list(self.job.relays):
-            task.cancel()
+        """Tell ``sites`` to end (or abort) the job. Tasks still out are dropped at once, unless a
+        site's failure ends the job: then the other sites' answers are awaited until the sites have
+        stopped the job and ``SETTLE_SECONDS`` more at most, so that every site that failed at the
+        same time is named in job_errors, not only the first (a site stopped mid-task answers
+        JobNotRunning, which is no failure)."""
+        self.stopping = True
+        pending = [task for task in self.job.relays if not task.done()]
+        if not self.site_failed:
+            for task in pending:
+                task.cancel()
+            pending = []
         command = "abort_job" if abort else "end_job"
 
         async def one(site: str) -> None:
@@ -161,6 +197,10 @@ class Deployment:
                 log.info("job %s: %s on %s: %s", self.job.job_id, command, site, exc)
 
         await asyncio.gather(*(one(site) for site in sites))
+        if pending:
+            await asyncio.wait(pending, timeout=SETTLE_SECONDS)
+            for task in list(self.job.relays):
+                task.cancel()
 
     async def collect_workspaces(self, sites: list[str], target_dir: Path) -> None:
         """Bring each site's job workspace into the store as ``sites/<site>.zip``."""

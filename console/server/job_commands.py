@@ -234,7 +234,10 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
         if status is JobStatus.DISPATCHED:  # FLARE 2.9 answers so for a job not yet running
             return f"Aborted the job {job_id} before running it."
         return "Abort signal has been sent to the server app."
-    if server.change_status(job_id, JobStatus.FINISHED_ABORTED) is None:
+    aborted = await server.change_status(job_id, JobStatus.FINISHED_ABORTED)
+    if server.runner.is_active(job_id):  # the scheduler started it while ABORTED was being stored
+        server.runner.abort(job_id)
+    if aborted is None:
         return f"Job for {job_id} is already completed."
     return f"Aborted the job {job_id} before running it."  # FLARE 2.9's words
 
@@ -246,6 +249,7 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     job_id = meta["job_id"]
     if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
+    # Not on the store's writer thread: removing a big job's files must not hold up other jobs' writes.
     marked = await asyncio.to_thread(server.store.delete_job, job_id)
     await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
     # Every copy goes: the sites' workspaces too (those away now, when they connect again).

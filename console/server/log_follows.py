@@ -25,6 +25,10 @@ class Subscription:
     offsets: dict[str, int] = field(default_factory=dict)
     #: target -> lines pushed (None: the log's end) while a site is asked for what this follower lacks
     holding: dict[str, list[tuple[list[str], int | None] | None]] = field(default_factory=dict)
+    #: targets whose live lines its connection had no room for (or too many came while held): read
+    #: from the log, paced (log_pacing); ``pacing``: those whose reading is under way
+    lagging: set[str] = field(default_factory=set)
+    pacing: set[str] = field(default_factory=set)
     #: events held until every target has accepted the follow (a refusal sends none of them)
     pending: list[tuple[str, dict[str, Any]]] | None = field(default_factory=list)
 

@@ -13,10 +13,10 @@ offset (``console.logtail``); a site's is pushed by the site (``console.site.log
 fanned out here: one stream per job and target, however many sessions follow it.
 
 Pushed only to the sessions that follow (never to everyone, as job events are); a session
-that reads too slowly loses lines rather than holding the server's memory (its events are
-dropped past the connection's backlog, see ``ServedConnection.push_event``); what a resumed
-follow lacks comes in parts of at most ``CHUNK_BYTES`` of log, each sent when the connection
-has room. A site's own policy may refuse a follower: then nothing of that follow is sent or
+that reads too slowly gets its new lines read again from the log by offset when it has room
+(``console.server.log_pacing``) rather than have them dropped past the connection's backlog or
+held in the server's memory; what a resumed follow lacks comes the same way, in parts of at
+most ``CHUNK_BYTES`` of log, each sent when the connection has room. A site's own policy may refuse a follower: then nothing of that follow is sent or
 kept (``Subscription.pending``). Owns no job
 and no site state: it reads the runner's and the site registry's.
 """
@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from console.api.errors import AuthorizationError
 from console.commands import Right
-from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_between
+from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
-from console.server.log_follows import Part, Subscription, offset_of, refused, resume_offsets, who
+from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
+from console.server.log_pacing import MAX_HELD_BYTES, SITE_REQUEST_TIMEOUT, LogPacing
 from console.server.runner import site_apps
 from console.server.status import JobStatus
 from console.server.system_commands import require_on_target
@@ -48,11 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("console.server.log_relay")
 
 LOG_FILE = "log.txt"
-#: Seconds a site gets to start or stop pushing a log.
-SITE_REQUEST_TIMEOUT = 10.0
-#: Seconds a resumed follower's gap waits for its connection to have room for the next part
-#: before the rest of it is skipped (with a line saying so).
-CATCH_UP_STALL_SECONDS = 30.0
 
 
 @dataclass
@@ -62,12 +58,25 @@ class _ServerTail:
     task: asyncio.Task[None]
 
 
-class LogRelay:
+class LogRelay(LogPacing):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.subscriptions: list[Subscription] = []
         self._server_tails: dict[str, _ServerTail] = {}
         self._site_streams: set[tuple[str, str]] = set()  # (job_id, site) a site pushes to us
+        self._site_at: dict[tuple[str, str], int] = {}  # (job_id, site) -> the offset its pushes reached
+        self._lagging_tasks: set[asyncio.Task[None]] = set()
+
+    def _server_log(self, job_id: str) -> Path:
+        return self.server.workspace / job_id / LOG_FILE
+
+    def _stream_end(self, job_id: str, target: str) -> int | None:
+        """Where the live stream of ``target``'s log is (the bytes its lines so far end at); None
+        once it has ended (the log is complete on disk)."""
+        if target == "server":
+            running = self._server_tails.get(job_id)
+            return running.tail.delivered if running is not None else None
+        return self._site_at.get((job_id, target)) if (job_id, target) in self._site_streams else None
 
     # -- following and unfollowing -----------------------------------------------------------
 
@@ -134,11 +143,11 @@ class LogRelay:
 
     def _follow_server(self, sub: Subscription, lines: int, final: bool,
                        start: int | None) -> Callable[[], Awaitable[None]] | None:
-        path = self.server.workspace / sub.job_id / LOG_FILE
+        path = self._server_log(sub.job_id)
         running = self._server_tails.get(sub.job_id)
         if final:  # nothing more will come: the lines asked for, the rest of the file, and the end
             if start is None:
-                tail, backlog = LogTail.from_last_lines(path, lines)
+                tail, backlog = LogTail.from_last_lines(path, lines, "server")
                 self._send(sub, "server", backlog, tail.delivered)
                 start = tail.delivered
             sub.holding["server"] = []
@@ -146,13 +155,14 @@ class LogRelay:
             return self._catch_up(sub, "server", self._read_file(path, None, True), start)
         if running is None:
             if start is None:
-                tail, backlog = LogTail.from_last_lines(path, lines)
+                tail, backlog = LogTail.from_last_lines(path, lines, "server")
                 self._send(sub, "server", backlog, tail.delivered)
             else:  # from the end of its complete lines: the follower's gap comes bounded, below
-                tail = LogTail.from_last_lines(path, 1)[0]
+                tail = LogTail.from_last_lines(path, 1, "server")[0]
             stop = asyncio.Event()
-            task = asyncio.create_task(follow(tail, lambda new: self._fan_out(sub.job_id, "server", new,
-                                                                              tail.delivered), stop))
+            job_id = sub.job_id
+            task = asyncio.create_task(follow(tail, lambda new: self._fan_out(job_id, "server", new, tail.delivered),
+                                              stop, notice=lambda line: self._fan_out(job_id, "server", [line])))
             running = self._server_tails[sub.job_id] = _ServerTail(tail, stop, task)
             task.add_done_callback(lambda _t: self._server_tails.pop(sub.job_id, None))
             if start is None:
@@ -161,63 +171,19 @@ class LogRelay:
         # up to there (the last lines, or from its offset) is read here.
         end = running.tail.delivered
         if start is None:
-            self._send(sub, "server", last_lines(path, end, lines), end)
+            self._send(sub, "server", last_lines(path, end, lines, "server"), end)
             return None
         sub.holding["server"] = []
         return self._catch_up(sub, "server", self._read_file(path, end, False), start)
-
-    def _catch_up(self, sub: Subscription, target: str, read: Callable[[int], Awaitable[Part | None]],
-                  start: int) -> Callable[[], Awaitable[None]]:
-        """What a resumed follower lacks of ``target``'s log from byte ``start``: ``await read(at)``
-        gives one bounded part and the offset after it, until no line comes. Each part is an
-        event, sent when the connection has room (a log of many MiB is never one event, nor
-        dropped past the event backlog); then the lines that came meanwhile (``holding``)."""
-        async def rest() -> None:
-            at = start
-            if target == "server":  # the gap from its offset (past the log's end: from its start)
-                sub.offsets.pop(target, None)
-            try:
-                while sub.live and (part := await read(at)) is not None and part[0] and part[1] != at:
-                    if not await sub.connection.event_room(CATCH_UP_STALL_SECONDS):
-                        self._push(sub, "job_log", {"job_id": sub.job_id, "target": target, "lines": [
-                            f"[... the rest of {target}'s log from byte {at} skipped: the connection "
-                            f"reads too slowly; get_job_logs has it ...]"]})
-                        break
-                    self._send(sub, target, *part, direct=True)
-                    at = part[1]
-            finally:
-                self._release_held(sub, target)
-        return rest
-
-    def _read_file(self, path: Path, end: int | None, final: bool) -> Callable[[int], Awaitable[Part | None]]:
-        async def read(at: int) -> Part | None:
-            return await asyncio.to_thread(lines_between, path, at, end, final, CHUNK_BYTES)
-        return read
-
-    def _read_site(self, sub: Subscription, site: str, end: int | None) -> Callable[[int], Awaitable[Part | None]]:
-        """Parts of a site's log by ``read_log`` (``end``: where its stream starts; None: a
-        finished job's log to its end); a refusal or failure is a line in the stream, and the end."""
-        link = self.server.sites.get(site)
-
-        async def read(at: int) -> Part | None:
-            if link is None or (end is not None and at >= end):
-                return None
-            args = {"job_id": sub.job_id, "offset": at, **who(sub), **({} if end is None else {"end": end})}
-            try:
-                reply = await link.link.request("read_log", args, timeout=SITE_REQUEST_TIMEOUT)
-            except Exception as exc:
-                why = refused(site, exc).message if isinstance(exc, AuthorizationError) else \
-                    f"{site}: the rest of its log cannot be read now: {exc}"
-                self._send(sub, site, [f"[{why}]"], direct=True)
-                return None
-            until = offset_of(reply)
-            return None if until is None else ([str(line) for line in reply["lines"]], until)
-        return read
 
     def _release_held(self, sub: Subscription, target: str) -> None:
         """The lines (and the end) that came while ``target``'s gap was sent, after it; those the
         follower has by now (by offset) are not sent again."""
         held = sub.holding.pop(target, None) or []
+        if target in sub.lagging and target not in sub.pacing:  # too many came while held: left out
+            sub.holding[target] = [entry for entry in held if entry is None]  # the end, after them
+            self._pace(sub, target, sub.offsets.get(target))
+            return
         for entry in held:
             if entry is None:
                 self._end(sub, target)
@@ -245,6 +211,9 @@ class LogRelay:
                 return None
             sub.offsets.pop(site, None)  # the gap from its offset (past the log's end: from its start)
             self._send(sub, site, got, offset_of(reply), direct=True)
+            if offset_of(reply) == start:  # no advance: the line saying why its log cannot be read
+                self._release_held(sub, site)
+                return None
             return self._catch_up(sub, site, self._read_site(sub, site, None), offset_of(reply) or start)
         if final or link is None:
             # A finished job's log on a site, or a site away: what the site has now, once (get_job_logs).
@@ -284,7 +253,8 @@ class LogRelay:
                 sub.offsets.pop(site, None)
             self._send(sub, site, [str(line) for line in reply["lines"]], offset_of(reply), direct=True)
             end, until = offset_of({"offset": reply.get("end")}), offset_of(reply)
-            if offset is not None and end is not None and until is not None and until < end:
+            notice = until == offset and bool(reply["lines"])  # why the log cannot be read: nothing follows
+            if offset is not None and end is not None and until is not None and until < end and not notice:
                 return self._catch_up(sub, site, self._read_site(sub, site, end), until)
         self._release_held(sub, site)
         return None
@@ -338,6 +308,7 @@ class LogRelay:
             tail.stop.set()
         for stream in [st for st in self._site_streams if st[0] == job_id and st[1] not in wanted]:
             self._site_streams.discard(stream)
+            self._site_at.pop(stream, None)
             site = self.server.sites.get(stream[1])
             if site is not None:
                 with contextlib.suppress(Exception):
@@ -350,9 +321,23 @@ class LogRelay:
         """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end.
         ``direct``: read for this follower (its last lines, a part of its gap): not held back while
         other pushes of ``target`` wait; lines it has already (by offset) are never sent again."""
-        if target in sub.holding and not direct:
-            sub.holding[target].append((lines, offset))
-            return
+        if not direct:
+            if target in sub.lagging:  # its catch-up reads these from the log when there is room
+                return
+            if target in sub.holding:
+                held = sub.holding[target]
+                first = next((entry[1] for entry in held if entry is not None and entry[1] is not None), None)
+                if lines and offset is not None and first is not None and offset - first >= MAX_HELD_BYTES:
+                    # not kept in memory: read from the log (by offset) once the gap is sent, paced
+                    sub.holding[target] = [entry for entry in held if entry is None]
+                    sub.lagging.add(target)
+                else:
+                    held.append((lines, offset))
+                return
+            if lines and offset is not None and sub.live and sub.pending is None and \
+                    not sub.connection.has_event_room():
+                self._lag(sub, target, lines, offset)
+                return
         if offset is not None:
             had = sub.offsets.get(target)
             if had is not None and offset <= had and lines:
@@ -372,8 +357,8 @@ class LogRelay:
             sub.connection.push_event(topic, event)
 
     def _end(self, sub: Subscription, target: str) -> None:
-        if target in sub.holding:  # after the lines a site is being asked for
-            sub.holding[target].append(None)
+        if target in sub.holding or target in sub.lagging:  # after the lines being read for it
+            sub.holding.setdefault(target, []).append(None)
             return
         sub.ended.add(target)
         self._push(sub, "job_log_end", {"job_id": sub.job_id, "target": target})
@@ -401,7 +386,9 @@ class LogRelay:
             return
         if topic == "job_log" and isinstance(data.get("lines"), list):
             lines = [str(line) for line in data["lines"]]
-            if not self._fan_out(job_id, site, lines, offset_of(data)) and (job_id, site) in self._site_streams:
+            if (at := offset_of(data)) is not None:
+                self._site_at[(job_id, site)] = at
+            if not self._fan_out(job_id, site, lines, at) and (job_id, site) in self._site_streams:
                 asyncio.get_running_loop().create_task(self._release(job_id))
         elif topic == "job_log_end":
             self._site_streams.discard((job_id, site))
@@ -426,6 +413,7 @@ class LogRelay:
             for target in sorted(sub.targets - sub.ended):
                 self._end(sub, target)
         self._site_streams = {st for st in self._site_streams if st[0] != job_id}
+        self._site_at = {st: at for st, at in self._site_at.items() if st[0] != job_id}
 
 
 @handles("follow")

@@ -152,10 +152,15 @@ class JobRunner:
         app_name = server_app_name(meta.get("deploy_map", {})) or ""
         job = RunningJob(job_id, meta.get("name", ""), app_name, self.server.workspace / job_id, meta, list(targets))
         self.jobs[job_id] = job
-        self.server.change_status(job_id, JobStatus.DISPATCHED)
-        job.task = asyncio.create_task(self._run(job))
+        dispatched = self.server.change_status(job_id, JobStatus.DISPATCHED)
+        job.task = asyncio.create_task(self._run(job, dispatched))
 
-    async def _run(self, job: RunningJob) -> None:
+    async def _run(self, job: RunningJob, dispatched: asyncio.Future[dict[str, Any] | None]) -> None:
+        if await dispatched is None:  # aborted or deleted before its DISPATCHED was stored: it never runs
+            self.jobs.pop(job.job_id, None)
+            log.info("job %s: not started, it ended or went while it was being dispatched", job.job_id)
+            self.server.scheduler.wake()
+            return
         deployment = Deployment(self.server, job, _meta_task_timeout(job.meta) or DEFAULT_TASK_TIMEOUT)
         deployed: list[str] = []
         status = JobStatus.FINISHED_ABNORMAL
@@ -176,7 +181,7 @@ class JobRunner:
             await deployment.collect_workspaces(deployed, self.server.store.job_dir(job.job_id) / "sites")
             await self._archive_workspace(job)
             self.jobs.pop(job.job_id, None)
-            self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
+            await self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
 
     async def _run_job(self, job: RunningJob, deployment: Deployment) -> tuple[JobStatus, list[str]]:
         store = self.server.store
@@ -199,7 +204,7 @@ class JobRunner:
                             f"; mandatory {sorted(missing)} missing" if missing else "")
                 return JobStatus.FINISHED_FAILED_TO_RUN, deployed
             server_part = ["server: OK"] if job.app_name else []
-            self.server.store.update_meta(job.job_id, job_deploy_detail=[*server_part, *(
+            store.write(store.update_meta, job.job_id, job_deploy_detail=[*server_part, *(
                 f"{site}: OK" for site in deployed)])
         if not job.app_name:
             return JobStatus.FINISHED_COMPLETED, deployed  # nothing deploys to the server
@@ -294,7 +299,8 @@ class JobRunner:
         entry = {"round": data["round"], "aggregated": aggregated if isinstance(aggregated, dict) else {},
                  "sites": sites if isinstance(sites, dict) else {}}
         job.round_metrics = [*job.round_metrics, entry][-MAX_ROUND_METRICS:]
-        self.server.store.update_meta(job.job_id, round_metrics=job.round_metrics)
+        # On the store's writer thread, in order with the job's status changes: never an fsync on the loop.
+        self.server.store.write(self.server.store.update_meta, job.job_id, round_metrics=job.round_metrics)
 
     async def _archive_workspace(self, job: RunningJob) -> None:
         if not job.workspace.is_dir():

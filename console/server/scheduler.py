@@ -66,7 +66,7 @@ class Scheduler:
                 pass
             self._wake.clear()
             try:
-                self.schedule_pass()
+                await self.schedule_pass()
             except Exception:
                 log.exception("scheduling pass failed")
 
@@ -84,7 +84,7 @@ class Scheduler:
             return None
         return sorted(candidates)
 
-    def schedule_pass(self) -> None:
+    async def schedule_pass(self) -> None:
         server = self.server
         queued = server.store.queued_ids()
         now = time.monotonic()
@@ -97,21 +97,29 @@ class Scheduler:
             if server.runner.active_count >= server.kit.max_jobs:
                 return
             meta = server.store.get(job_id)
-            if meta is None or meta["status"] != JobStatus.SUBMITTED.value:
+            # A job just started has its DISPATCHED still on the store's writer thread: not twice.
+            if meta is None or meta["status"] != JobStatus.SUBMITTED.value or server.runner.is_active(job_id):
                 continue  # deleted or aborted since the IDs were read
             _, backoff = self._next_try.get(job_id, (0.0, 0.5))
             attempts = int(meta.get("schedule_count", 0)) + 1
             targets = self.placement(meta)
             result = "scheduled" if targets is not None else "not enough sites connected"  # FLARE's wording
             history = [*meta.get("schedule_history", []), f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {result}"]
-            server.store.update_meta(job_id, schedule_count=attempts, last_schedule_time=time.time(),
-                                     schedule_history=history[-MAX_HISTORY:])
+            # On the store's writer thread (an fsync per attempt must not hold up the loop), awaited:
+            # the next pass reads the count it wrote.
+            await asyncio.wrap_future(server.store.write(
+                server.store.update_meta, job_id, schedule_count=attempts, last_schedule_time=time.time(),
+                schedule_history=history[-MAX_HISTORY:]))
             if targets is None:
                 if attempts >= server.kit.max_schedule_count:
                     server.change_status(job_id, JobStatus.FINISHED_CAN_NOT_SCHEDULE)
+                    self._next_try[job_id] = (float("inf"), backoff)  # until it has left the queue
                     continue
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 self._next_try[job_id] = (now + backoff, backoff)
                 continue
             self._next_try.pop(job_id, None)
+            meta = server.store.get(job_id)  # aborted or deleted while the attempt was written: not started
+            if meta is None or meta["status"] != JobStatus.SUBMITTED.value or server.runner.is_active(job_id):
+                continue
             server.runner.start(meta, targets)

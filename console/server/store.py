@@ -11,18 +11,27 @@ A job exists once its row is committed; files are written and synced before that
 acknowledged submit survives a crash and an unacknowledged one leaves only debris that
 ``open`` removes. Statuses under ``FINISHED:`` are final: every status write is guarded
 in SQL, so no late writer can overwrite one.
+
+Every write commits with a full fsync (milliseconds, more on a busy disk: see
+``benchmarks/bench_store.py``). The server's event loop serves every admin and site, so the
+writes a running job makes (its status changes, each round's metrics) go to ``write``: one
+writer thread, which runs them in the order given, each as durable as a direct call. Writes
+use a connection of their own, so the loop's reads (WAL: they see the last commit) never
+wait on a write's fsync.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +40,8 @@ from typing import Any
 
 from console.server.status import ACTIVE, FINAL_PREFIX, JobStatus
 from console.wire.errors import ErrorType, RemoteError
+
+log = logging.getLogger("console.server.store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -118,6 +129,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a job store write failed", exc_info=future.exception())
+
+
 class StoreLocked(RuntimeError):
     """Another server process already owns this store."""
 
@@ -143,24 +159,41 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._db.create_function("name_starts_with", 2, _name_starts_with, deterministic=True)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the reading connection
+        # Writes have their own connection and lock: a reader never waits for a write's fsync.
+        self._wdb = sqlite3.connect(root / "jobs.db", isolation_level=None, check_same_thread=False)
+        self._wdb.execute("PRAGMA synchronous=FULL")
+        self._wlock = threading.RLock()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="job-store-writer")  # one thread: in order
         self._remove_debris()
 
     def close(self) -> None:
+        """Finish the writes handed to ``write``, then close."""
+        self._writer.shutdown(wait=True)
+        with self._wlock:
+            self._wdb.close()
         with self._lock:
             self._db.close()
         self._lock_file.close()
 
+    def write(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run one of this store's writes (``set_status``, ``update_meta``, ...) on the writer
+        thread, after every write handed over before it; its result (or error) in the future.
+        An error is also logged, so a write nobody waits for never fails unseen."""
+        future = self._writer.submit(method, *args, **kwargs)
+        future.add_done_callback(_log_failure)
+        return future
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._wlock:
+            self._wdb.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield self._wdb
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._wdb.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            self._wdb.execute("COMMIT")
 
     def _remove_debris(self) -> None:
         """Drop uploads in flight and job folders whose row never committed."""

@@ -24,7 +24,7 @@ from console.jobdef.archive import JobLimits, zip_dir_to_file
 from console.jobdef.code import job_code
 from console.process import stop_child
 from console.runtime.child import TRANSFER_DIR
-from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line
+from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line, result_file_limit
 from console.runtime.procs import job_env, job_marker, job_process_ended
 from console.runtime.site_app import result_file, task_file
 from console.wire.errors import ErrorType, RemoteError
@@ -54,6 +54,7 @@ class SiteJob:
     limits: dict[int, int] = field(default_factory=dict)  # task_id -> max_result_bytes
     watcher: asyncio.Task[None] | None = None
     failure: str | None = None  # why the client app failed, was stopped by the site, or exited early
+    stopping: bool = False  # the server ended or aborted the job here
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # the client app said "ready"
 
 
@@ -120,11 +121,14 @@ class SiteJobs:
         reader = asyncio.create_task(self._read_events(job))
         code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} client app", log)
         job.status = "stopped"
+        # Stopped by the server with tasks out: those tasks end unanswered, which is no failure of
+        # the job's code (the server names only real failures in job_errors).
+        event = {"event": "stopped"} if job.stopping and not job.failure else None
         why = job.failure or f"the client app exited with code {code}"
         job.failure = why
         for future in job.waiting.values():
             if not future.done():
-                future.set_result({"event": "error", "message": why})
+                future.set_result(event or {"event": "error", "message": why})
 
     async def _read_events(self, job: SiteJob) -> None:
         assert job.process is not None and job.process.stdout is not None
@@ -207,13 +211,18 @@ class SiteJobs:
         job.current_tasks = ["train"] if any(not f.done() for f in job.waiting.values()) else []
         limit = job.limits.pop(task_id, 0)
         path = result_file(job.workspace, task_id)
+        if event.get("event") == "stopped":
+            path.unlink(missing_ok=True)
+            raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"{self.site_name}: job {job_id} was stopped before "
+                              f"task {task_id} was done")
         if event.get("event") == "error":
             path.unlink(missing_ok=True)
             raise self._failed(str(event.get("message")))
         size = path.stat().st_size if path.is_file() else -1
-        if size < 0 or (limit and size > limit + (16 << 20)):
+        if size < 0 or (limit and size > result_file_limit(limit)):
             path.unlink(missing_ok=True)
-            why = "wrote no result file" if size < 0 else f"wrote a result of {size} bytes, over {limit}"
+            why = "wrote no result file" if size < 0 else \
+                f"wrote a result file of {size} bytes, over this task's limit of {result_file_limit(limit)} bytes"
             raise self._failed(f"the client app {why}")
         return path, {"weight": event.get("weight", 1.0), "metrics": event.get("metrics", {})}
 
@@ -221,6 +230,7 @@ class SiteJobs:
         job = self.jobs.pop(job_id, None)
         if job is None or job.process is None:
             return
+        job.stopping = True
         await stop_child(job.process, b"abort\n" if abort else b'{"cmd": "end"}\n', STOP_GRACE_SECONDS)
         if job.watcher is not None:
             await asyncio.gather(job.watcher, return_exceptions=True)

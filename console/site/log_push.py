@@ -27,6 +27,9 @@ from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_betw
 from console.wire.serving import ServedConnection
 
 LOG_FILE = "log.txt"
+#: Seconds the pushes of a log wait for the server to take the ones sent (the site's connection
+#: drops events past its backlog) before they read on anyway.
+PUSH_STALL_SECONDS = 30.0
 #: Bytes of log one answer carries at most (its JSON, escapes included, stays far below the
 #: 1 MiB frame header limit); a larger gap is read on with ``read_log`` from the offset answered.
 REPLY_BYTES = CHUNK_BYTES
@@ -59,9 +62,9 @@ class SiteLogPush:
         current = self.pushes.get(job_id)
         if current is None or current.connection is not connection or current.task.done():
             if offset is None:
-                tail, backlog = LogTail.from_last_lines(path, lines)
+                tail, backlog = LogTail.from_last_lines(path, lines, self.site_name)
             else:  # from the end: what the follower lacks comes in bounded answers, not as one push
-                tail, backlog = LogTail.from_last_lines(path, 1)[0], []
+                tail, backlog = LogTail.from_last_lines(path, 1, self.site_name)[0], []
             current = self._start(connection, job_id, tail, backlog)
             if offset is None:
                 return None
@@ -69,8 +72,8 @@ class SiteLogPush:
         # what it lacks, up to where the stream is, in the answer
         end = current.tail.delivered
         if offset is None:
-            return {"lines": last_lines(path, end, lines), "offset": end}
-        gap, until = lines_between(path, offset, end, limit=REPLY_BYTES)
+            return {"lines": last_lines(path, end, lines, self.site_name), "offset": end}
+        gap, until = lines_between(path, offset, end, limit=REPLY_BYTES, owner=self.site_name)
         return {"lines": gap, "offset": until, "end": end}
 
     def _start(self, connection: ServedConnection, job_id: str, tail: LogTail, backlog: list[str]) -> _Push:
@@ -85,7 +88,12 @@ class SiteLogPush:
 
         if backlog:
             send(backlog)
-        task = asyncio.create_task(follow(tail, send, stop))
+        def notice(line: str) -> None:  # why the log is not read: a line with no offset in it
+            if not connection.closed:
+                connection.push_event("job_log", {"job_id": job_id, "site": self.site_name, "lines": [line]})
+
+        task = asyncio.create_task(follow(tail, send, stop, lambda: connection.event_room(PUSH_STALL_SECONDS),
+                                          notice))
         task.add_done_callback(lambda t: self._forget(job_id, t))
         push = self.pushes[job_id] = _Push(connection, stop, task, tail)
         return push
@@ -95,7 +103,7 @@ class SiteLogPush:
         line included: the job ended), at most ``REPLY_BYTES`` of it: ``{"lines", "offset"}``,
         asked again from ``offset`` for the rest until no line comes."""
         lines, until = lines_between(self.workspace_of(job_id) / LOG_FILE, offset, end, final=end is None,
-                                     limit=REPLY_BYTES)
+                                     limit=REPLY_BYTES, owner=self.site_name)
         return {"lines": lines, "offset": until}
 
     def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:

@@ -185,6 +185,11 @@ class ServedConnection:
             await asyncio.sleep(0.02)
         return not self.closed
 
+    def has_event_room(self) -> bool:
+        """Whether the unsent events are below half the backlog a ``push_event`` is dropped past
+        (what ``event_room`` waits for)."""
+        return not self.closed and self.writer.transport.get_write_buffer_size() <= MAX_EVENT_BACKLOG // 2
+
     def push_event(self, topic: str, data: dict[str, Any]) -> None:
         if self.closed or self.user is None:
             return
