@@ -84,9 +84,9 @@ HISTORY = 5
 ENDING_POLL = 0.2
 #: ...for at most this long: a job that takes longer to end goes back to the plain pace.
 WINDING_MAX = 20.0
-#: Seconds at most of back-to-back checks once a job's process ended and no site runs it (FLARE
-#: wrote its final status 0.2-0.7 s later on its POC, at its once-a-second sweep), or once its
-#: process ended when its sites cannot be asked (0.7-3 s later).
+#: Seconds at most of back-to-back checks at a time once a job's process ended and at most one site
+#: still runs it (FLARE wrote its final status within about a second on its POC, at its
+#: once-a-second sweep), or once its process ended when its sites cannot be asked (0.7-3 s later).
 BURST_MAX = 4.0
 #: Seconds between checks, alternately get_job_meta and whether a site still runs the job, while
 #: its server process has ended and some site still runs it (FLARE waits for every site's outcome,
@@ -243,10 +243,12 @@ class JobPoll:
             raise
         except Exception:  # the link itself: the next get_job_meta reports it to the monitors
             answer, error, took = None, "NoConnection", 0.0
-        if self.paces.get(job_id) is not pace or pace.awaiting_sites is None:
+        if self.paces.get(job_id) is not pace:
             return
         running, now = sites_running(answer, error, job_id), time.monotonic()
-        if running is None or took > PROBE_SLOW:
+        if pace.awaiting_sites is None:
+            pass  # (nothing waits for the sites any more)
+        elif running is None or took > PROBE_SLOW:
             pace.asking_sites, pace.awaiting_sites = False, None
             pace.burst_until = now + BURST_MAX
         elif now - pace.awaiting_sites > SITES_WAIT_MAX:
@@ -339,7 +341,7 @@ def _advance(pace: _Pace, progress: Progress, now: float) -> None:
         pace.last_meta = float("-inf")  # the next check asks for the meta
         return
     if progress.stage is Stage.GONE:
-        if not pace.burst_spent:  # back to back once no site runs it either (FLARE waits for them)
+        if not pace.burst_spent:  # back to back once the sites let go too (FLARE waits for them)
             pace.burst_spent = True
             if pace.asking_sites and pace.sites is not None and len(pace.sites) <= MAX_SITES:
                 pace.awaiting_sites = now
