@@ -20,6 +20,12 @@ rounds and a CyclicController job; times before the final status was written, 10
   does as its own job process ends: ``check_status client`` (``ask_sites``) lists the job on a
   site until about then (the first of two sites 1-1.6 s before the final status, the last
   0.2-0.9 s before, or only after it; 12-20 ms a call).
+
+A cost to know: FLARE's server asks the job process for its stats while holding its engine lock
+(``ServerEngine.send_command_to_child_runner_process``, up to 5 s), and while a workflow
+finalizes the job process takes 0.3-1.3 s to answer. So about once per followed job's end,
+FLARE's job launches, aborts and final-status sweep wait that long, as they do when an operator
+types ``show_stats`` at that moment.
 """
 
 from __future__ import annotations
