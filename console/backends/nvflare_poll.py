@@ -17,9 +17,11 @@ Each job has its own pace, the seconds until its next check:
   FLARE tells when that nears (``nvflare_progress``, measured on FLARE 2.9's POC). So while a
   job is RUNNING every other check reads its progress instead (``show_stats JOB server``; still
   a ``get_job_meta`` at least every ``META_EVERY``). Once its workflows are done (6-8 s before
-  the final status) that is read every ``ENDING_POLL``. Once its server process has ended (2-3 s
-  before), checks alternate ``get_job_meta`` and whether a site still runs the job
-  (``check_status client``) every ``SITES_POLL``: FLARE's job runner writes the final status at
+  the final status) its progress is read no more (FLARE's server would hold its engine lock for
+  the finalizing job process's answer, 0.3-1.3 s, and its launches, aborts and final-status sweep
+  with it): checks alternate ``get_job_meta`` and whether a site still runs the job
+  (``check_status client``) every ``SITES_POLL`` (the same from the job process's end when that is
+  seen first, 0.7-3 s before): FLARE's job runner writes the final status at
   its once-a-second sweep after every site reported its outcome. Once at most one site still
   runs it (of two sites, the first let go 1-1.6 s before; the last one may still list the job
   after its outcome is in), ``get_job_meta`` is asked back to back, the next as soon as the
@@ -353,6 +355,12 @@ def _advance(pace: _Pace, progress: Progress, now: float) -> None:
         pace.seen_working = True
     if progress.stage is Stage.WINDING_DOWN and pace.stage is not Stage.WINDING_DOWN:
         pace.winding_since = now
+        # No more show_stats for this job: while its workflows finalize, FLARE's server holds its
+        # engine lock for the job process's slow answer (0.3-1.3 s), and its job launches, aborts and
+        # final-status sweep wait meanwhile. Its sites tell the rest (FLARE's status waits for them).
+        pace.probing = False
+        if pace.asking_sites and pace.sites is not None and len(pace.sites) <= MAX_SITES:
+            pace.awaiting_sites = now
     pace.stage = progress.stage
 
 

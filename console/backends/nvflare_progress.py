@@ -25,7 +25,8 @@ A cost to know: FLARE's server asks the job process for its stats while holding 
 (``ServerEngine.send_command_to_child_runner_process``, up to 5 s), and while a workflow
 finalizes the job process takes 0.3-1.3 s to answer. So about once per followed job's end,
 FLARE's job launches, aborts and final-status sweep wait that long, as they do when an operator
-types ``show_stats`` at that moment.
+types ``show_stats`` at that moment. So ``nvflare_poll`` reads a job's progress no more once its
+workflows are done; only the reading that first sees them done can meet that wait.
 """
 
 from __future__ import annotations
