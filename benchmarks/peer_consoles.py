@@ -178,6 +178,8 @@ ROWS = [
     ("final status written -> line printed (FLARE: `list_jobs` re-entered, no pause; ours: monitor_job)",
      "status_latency", "ms"),
     ("  FLARE server requests per second meanwhile", "status_load", "req/s"),
+    ("  the same, a job name never run before (no earlier run to expect its end from)", "first_latency", "ms"),
+    ("  FLARE server requests per second meanwhile", "first_load", "req/s"),
     ("final status written -> seen (FLARE: FLARE API `Session.monitor_job`, default poll_interval; ours: "
      "monitor_job)", "monitor_latency", "ms"),
     ("  FLARE server requests per second meanwhile", "monitor_load", "req/s"),
@@ -205,11 +207,16 @@ def console_figures(repeats: dict[str, int], log=print) -> dict[str, dict[str, l
                                                                               "site-2"))
                     samples.setdefault("list_jobs", []).append(console.run(child, "list_jobs", job_id[:8]))
                 console.leave(child)
-            for _ in range(repeats["jobs"]):
+            for run in range(repeats["jobs"]):
                 for console, key in ((theirs, False), (ours, True)):
                     latency, load = status_latency(console, poc, job, ours=key)
                     figures[console.label].setdefault("status_latency", []).append(latency)
                     figures[console.label].setdefault("status_load", []).append(load)
+                    name = f"first-{'ours' if key else 'flare'}-{run}-{os.getpid()}"  # never run before
+                    first = sag_job(poc.admin_kit / "transfer" / name, 1, 0.0, name=name)
+                    latency, load = status_latency(console, poc, first, ours=key)
+                    figures[console.label].setdefault("first_latency", []).append(latency)
+                    figures[console.label].setdefault("first_load", []).append(load)
                 latency, load, interval = flare_monitor(poc, job)
                 figures[theirs.label].setdefault("monitor_latency", []).append(latency)
                 figures[theirs.label].setdefault("monitor_load", []).append(load)

@@ -15,7 +15,7 @@ hello-numpy-sag staged, and every FLARE process is stopped on the way out.
 
 from __future__ import annotations
 
-import os
+import argparse
 import shutil
 import signal
 import subprocess
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from console import demo_guard
 from console.ports import free_port
 from console.provision.kits import provision
 
@@ -32,11 +33,6 @@ ADMIN = "admin@example.com"
 SITES = ("site-1", "site-2")
 PROJECT = "demo_project"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def user_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "flare-console"
 
 
 def _latest_prod(workspace: Path) -> Path | None:
@@ -123,10 +119,11 @@ def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
     ``demo``: ours, whose bye asks first while a job submitted there still runs."""
     if sys.stdin.isatty():
         print("\n".join(banner))
-    from console.cli import build_parser
-    from console.shell.main import run_shell
+    from console.shell.main import add_shell_arguments, run_shell
 
-    args = build_parser().parse_args(["--kit", str(admin_kit)])
+    parser = argparse.ArgumentParser(prog="flare-console")
+    add_shell_arguments(parser)
+    args = parser.parse_args(["--kit", str(admin_kit)])
     args.demo = demo
     return run_shell(args)
 
@@ -134,9 +131,7 @@ def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
 def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False, stop: bool = False) -> int:
     if engine == "nvflare":
         return run_flare_demo(workspace)
-    from console import demo_guard
-
-    root = Path(workspace).expanduser() if workspace else user_data_dir() / "demo"
+    root = Path(workspace).expanduser() if workspace else demo_guard.default_root()
     if stop:
         stopped = demo_guard.stop(root)
         print(f"stopped the demo's {', '.join(stopped)} in {root}" if stopped else f"no demo is running in {root}")

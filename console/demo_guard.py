@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.user_dirs import data_dir
+
 RECORD = "demo-running.json"
 
 
@@ -109,9 +111,8 @@ def busy_message(root: Path, current: Running) -> str:
 
 
 def default_root() -> Path:
-    from console.demo import user_data_dir
-
-    return user_data_dir() / "demo"
+    """The demo's workspace unless ``--workspace`` names another."""
+    return data_dir() / "demo"
 
 
 def stop(root: Path, timeout: float = 15.0) -> list[str]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -190,6 +191,42 @@ def running_federation(project: Project, timeout: float = 30) -> Iterator[tuple[
         for part in reversed(parts):
             part.stop()
             part.kill()
+
+
+@dataclass
+class Federation:
+    project: Project
+    server: PartProcess
+    session: Any
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    """One server and both sites shared by a module's tests whose jobs leave them as they were (each
+    waits for its job to end); a test that kills, freezes, cuts, restarts or reconfigures a part
+    starts its own (``server``, ``session``, ``sites``). Starting them costs seconds per test."""
+    project = make_project(tmp_path_factory.mktemp("federation"))
+    with running_federation(project) as (server, session):
+        yield Federation(project, server, session)
+
+
+@dataclass
+class Served:
+    project: Project
+    server: PartProcess
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server (no site) shared by a module's tests that only connect to it and leave its
+    state alone: refused logins, say. The server is stopped after the module, also on failure."""
+    project = make_project(tmp_path_factory.mktemp("served"))
+    server = ServerProcess(project.server_kit)
+    try:
+        yield Served(project, server.start())
+    finally:
+        server.stop()
+        server.kill()
 
 
 @pytest.fixture

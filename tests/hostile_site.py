@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.site import app
-from console.wire.serving import Download, RequestContext
+from console.wire.request_context import Download, RequestContext
 
 RESULT_BYTES = int(sys.argv[2]) if len(sys.argv) > 2 else 256 << 20
 

@@ -16,7 +16,7 @@ from console.flare_api import AuthenticationError, NoConnection, new_secure_sess
 from console.provision.certs import CertKind, issue_cert, load_cert, load_key, write_pem_cert, write_pem_key
 from console.provision.kits import root_ca_paths
 
-from conftest import ADMIN, ServerProcess, make_project, wait_until
+from conftest import ADMIN, Served, ServerProcess, make_project, wait_until
 from jobs import hello_server, waiting_for_sites
 
 
@@ -56,7 +56,8 @@ def _raw_attempt(kit: Path) -> bytes:
             return b""
 
 
-def test_kit_from_another_project_is_refused(server, project, tmp_path: Path) -> None:
+def test_kit_from_another_project_is_refused(served: Served, tmp_path: Path) -> None:
+    project = served.project
     other = make_project(tmp_path / "other", name="other_project")
     _point_kit_at(other.admin_kit, json.loads((project.admin_kit / "startup" / "fed_admin.json")
                                               .read_text())["admin"]["port"])
@@ -65,6 +66,7 @@ def test_kit_from_another_project_is_refused(server, project, tmp_path: Path) ->
 
 
 def test_expired_certificate_is_refused(server, project, tmp_path: Path) -> None:
+    # A server of its own: the log of failed handshakes says one at once, then one per period.
     now = dt.datetime.now(dt.UTC)
     kit = _kit_with_cert(project, tmp_path, not_before=now - dt.timedelta(days=30),
                          not_after=now - dt.timedelta(days=1))
@@ -76,7 +78,8 @@ def test_expired_certificate_is_refused(server, project, tmp_path: Path) -> None
     wait_until(lambda: "expired" in server.stderr, 5, "the server to log the refusal")
 
 
-def test_not_yet_valid_certificate_is_refused(server, project, tmp_path: Path) -> None:
+def test_not_yet_valid_certificate_is_refused(served: Served, tmp_path: Path) -> None:
+    project = served.project
     now = dt.datetime.now(dt.UTC)
     kit = _kit_with_cert(project, tmp_path, not_before=now + dt.timedelta(days=2),
                          not_after=now + dt.timedelta(days=30))
@@ -84,7 +87,8 @@ def test_not_yet_valid_certificate_is_refused(server, project, tmp_path: Path) -
         new_secure_session(ADMIN, str(kit), timeout=5)
 
 
-def test_username_must_be_the_certificate_cn(server, project) -> None:
+def test_username_must_be_the_certificate_cn(served: Served) -> None:
+    server, project = served.server, served.project
     with pytest.raises(AuthenticationError, match="does not match the certificate's CN"):
         new_secure_session("someone@else.org", str(project.admin_kit), timeout=5)
     wait_until(lambda: "someone@else.org" in server.stderr, 5, "the server to log the refusal")
@@ -134,7 +138,8 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_server_refuses_second_instance_on_same_port(server, project) -> None:
+def test_server_refuses_second_instance_on_same_port(served: Served) -> None:
+    project = served.project
     second = ServerProcess(project.server_kit)
     second.stderr_path = project.server_kit / "second-stderr.txt"
     with pytest.raises(AssertionError, match="exited"):
@@ -142,6 +147,7 @@ def test_server_refuses_second_instance_on_same_port(server, project) -> None:
 
 
 def test_ca_certificate_as_a_leaf_is_refused(server, project, tmp_path: Path) -> None:
+    # A server of its own, as for an expired certificate: its handshake refusal is logged at once.
     kit = tmp_path / "ca-kit"
     shutil.copytree(project.admin_kit, kit)
     ca_cert_path, ca_key_path = root_ca_paths(project.workspace, project.name)

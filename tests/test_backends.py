@@ -14,8 +14,9 @@ from shell_helpers import run_console
 
 from console.backends import KitRole, admin_kit, detect_kit
 from console.commands import CATALOG, Engine
+from console.shell.client_side import CommandFailed
 from console.shell.completion import CompletionData, ShellCompleter
-from console.shell.execute import CommandFailed, help_text
+from console.shell.execute import help_text
 from console.wire.kit import KitError
 
 from conftest import ADMIN, Project

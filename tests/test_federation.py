@@ -13,7 +13,7 @@ import pytest
 
 from console.flare_api import AuthenticationError, MonitorReturnCode, new_secure_session
 
-from conftest import EXAMPLES, ServerProcess, SiteProcess, wait_until
+from conftest import EXAMPLES, Federation, ServerProcess, SiteProcess, wait_until
 from jobs import numpy_job
 
 START = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype=float)
@@ -31,7 +31,8 @@ def _site_pids(job_id: str) -> list[int]:
     return found
 
 
-def test_hello_numpy_end_to_end(session, sites, project, tmp_path: Path) -> None:
+def test_hello_numpy_end_to_end(fed: Federation, tmp_path: Path) -> None:
+    session, project = fed.session, fed.project
     job_id = session.submit_job(str(EXAMPLES / "hello-numpy"))
     assert session.monitor_job(job_id, poll_interval=1) is MonitorReturnCode.JOB_FINISHED
     meta = session.get_job_meta(job_id)
@@ -53,8 +54,9 @@ def test_hello_numpy_end_to_end(session, sites, project, tmp_path: Path) -> None
     assert not _site_pids(job_id)  # the sites' client apps ended with the job
 
 
-def test_flare_classic_hello_numpy_sag_runs_unchanged(session, sites, tmp_path: Path) -> None:
+def test_flare_classic_hello_numpy_sag_runs_unchanged(fed: Federation, tmp_path: Path) -> None:
     """FLARE's own job format (ScatterAndGather + NPTrainer, deployed to @ALL) runs as it is."""
+    session = fed.session
     job_id = session.submit_job(str(EXAMPLES / "hello-numpy-sag"))
     assert session.monitor_job(job_id, poll_interval=1) is MonitorReturnCode.JOB_FINISHED
     meta = session.get_job_meta(job_id)
@@ -65,7 +67,8 @@ def test_flare_classic_hello_numpy_sag_runs_unchanged(session, sites, tmp_path: 
     assert "adding delta=1.0 to numpy_key" in (result / "sites" / "site-1" / "log.txt").read_text()
 
 
-def test_a_flare_class_we_do_not_run_is_named(session, sites, tmp_path: Path) -> None:
+def test_a_flare_class_we_do_not_run_is_named(fed: Federation, tmp_path: Path) -> None:
+    session = fed.session
     job = tmp_path / "job"
     shutil.copytree(EXAMPLES / "hello-numpy-sag", job)
     config_file = job / "app" / "config" / "config_fed_server.json"
@@ -79,7 +82,8 @@ def test_a_flare_class_we_do_not_run_is_named(session, sites, tmp_path: Path) ->
     assert "FLARE workflow 'CyclicController' is not supported" in log
 
 
-def test_abort_mid_round_stops_every_process(session, sites, tmp_path: Path) -> None:
+def test_abort_mid_round_stops_every_process(fed: Federation, tmp_path: Path) -> None:
+    session = fed.session
     job_id = session.submit_job(str(numpy_job(tmp_path, rounds=50, sleep=0.5)))
     wait_until(lambda: session.get_job_status(job_id) == "RUNNING" and len(_site_pids(job_id)) == 2, 20,
                "the job to run on both sites")
@@ -107,7 +111,8 @@ def test_remaining_sites_finish_when_min_clients_holds(session, sites, project, 
         np.testing.assert_array_equal(final["weights"], START + 6)
 
 
-def test_executor_exception_ends_with_traceback_in_site_log(session, sites, project, tmp_path: Path) -> None:
+def test_executor_exception_ends_with_traceback_in_site_log(fed: Federation, tmp_path: Path) -> None:
+    session, project = fed.session, fed.project
     job_id = session.submit_job(str(numpy_job(tmp_path, fail_on="site-1")))
     code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=30, poll_interval=0.5)
     assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION"
@@ -139,7 +144,8 @@ def test_sites_reconnect_after_a_server_restart(server, session, sites, project,
     assert session.wait_for_job(job_id, timeout=30)["status"] == "FINISHED:COMPLETED"
 
 
-def test_download_holds_site_workspaces(session, sites, tmp_path: Path) -> None:
+def test_download_holds_site_workspaces(fed: Federation, tmp_path: Path) -> None:
+    session = fed.session
     job_id = session.submit_job(str(numpy_job(tmp_path, rounds=1)))
     session.wait_for_job(job_id, timeout=30)
     result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
@@ -165,7 +171,8 @@ def test_job_that_cannot_be_placed_gives_up(project, tmp_path: Path) -> None:
         server.stop()
 
 
-def test_wrong_certificates_on_each_port(server, project, tmp_path: Path) -> None:
+def test_wrong_certificates_on_each_port(fed: Federation, tmp_path: Path) -> None:
+    server, project = fed.server, fed.project
     # A site's kit dressed as an admin kit: refused on the admin port.
     fake_admin = tmp_path / "fake-admin"
     shutil.copytree(project.admin_kit, fake_admin)
@@ -222,9 +229,10 @@ BROKEN_EXECUTORS = {
 }
 
 
-def test_executor_that_cannot_be_loaded_says_why(session, sites, project, tmp_path: Path) -> None:
+def test_executor_that_cannot_be_loaded_says_why(fed: Federation, tmp_path: Path) -> None:
     """A missing package, a syntax error and an exception at import: the job ends
     EXECUTION_EXCEPTION and its errors name the cause per site, not a lost connection."""
+    session, project = fed.session, fed.project
     for i, (code, cause) in enumerate(BROKEN_EXECUTORS.items()):
         folder = numpy_job(tmp_path / str(i), name=f"broken-{i}", rounds=1)
         (folder / "app" / "custom" / "trainer.py").write_text(code)

@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from console.flare_api import (
     new_secure_session,
 )
 
-from conftest import ADMIN, EXAMPLES, wait_until
+from conftest import ADMIN, EXAMPLES, Served, wait_until
 from jobs import hello_server, waiting_for_sites
 
 LIST_ROW_KEYS = {"job_id", "job_name", "status", "submit_time", "duration", "study"}
@@ -34,12 +35,22 @@ META_KEYS = {
 }
 
 
+@pytest.fixture
+def shared_session(served: Served) -> Iterator[object]:
+    """A session of its own on the module's shared server (conftest ``served``), for the tests that
+    only look at their own jobs; those that assert the whole store (empty, or exactly theirs), close
+    the session or write the database start their own server (``session``)."""
+    with new_secure_session(ADMIN, str(served.project.admin_kit), timeout=10) as sess:
+        yield sess
+
+
 def wait_status(sess, job_id: str, status: str, timeout: float = 20.0) -> dict:
     return wait_until(lambda: (m := sess.get_job_meta(job_id))["status"] == status and m, timeout,
                       f"job {job_id} to reach {status}")
 
 
-def test_hello_server_runs_to_completion(session, tmp_path: Path) -> None:
+def test_hello_server_runs_to_completion(shared_session, tmp_path: Path) -> None:
+    session = shared_session
     job_id = session.submit_job(str(EXAMPLES / "hello-server"))
     assert session.monitor_job(job_id, poll_interval=0.5) is MonitorReturnCode.JOB_FINISHED
     meta = session.get_job_meta(job_id)
@@ -61,14 +72,16 @@ def test_hello_server_runs_to_completion(session, tmp_path: Path) -> None:
     assert default.parent == Path(session.download_dir) and (default / "workspace" / "result.json").is_file()
 
 
-def test_failing_app_ends_with_execution_exception(session) -> None:
+def test_failing_app_ends_with_execution_exception(shared_session) -> None:
+    session = shared_session
     job_id = session.submit_job(str(EXAMPLES / "hello-server-fail"))
     code, meta = session.monitor_job_and_return_job_meta(job_id, poll_interval=0.5)
     assert code is MonitorReturnCode.JOB_FINISHED
     assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION"
 
 
-def test_monitor_reacts_to_pushed_status_not_the_poll(session, tmp_path: Path) -> None:
+def test_monitor_reacts_to_pushed_status_not_the_poll(shared_session, tmp_path: Path) -> None:
+    session = shared_session
     job_id = session.submit_job(str(hello_server(tmp_path, steps=1, step_seconds=0.1)))
     seen: list[str] = []
 
@@ -83,7 +96,8 @@ def test_monitor_reacts_to_pushed_status_not_the_poll(session, tmp_path: Path) -
     assert seen[-1] == "FINISHED:COMPLETED"
 
 
-def test_monitor_timeout_and_callback_end(session, tmp_path: Path) -> None:
+def test_monitor_timeout_and_callback_end(shared_session, tmp_path: Path) -> None:
+    session = shared_session
     job_id = session.submit_job(str(waiting_for_sites(tmp_path)))
     assert session.monitor_job(job_id, timeout=0.3, poll_interval=0.1) is MonitorReturnCode.TIMEOUT
     calls = []
@@ -116,7 +130,8 @@ def test_list_jobs_options(session, tmp_path: Path) -> None:
         session.list_jobs(limit="2")
 
 
-def test_unschedulable_job_waits_and_can_be_aborted(session, tmp_path: Path) -> None:
+def test_unschedulable_job_waits_and_can_be_aborted(shared_session, tmp_path: Path) -> None:
+    session = shared_session
     job_id = session.submit_job(str(waiting_for_sites(tmp_path)))
     wait_until(lambda: session.get_job_meta(job_id).get("schedule_count", 0) >= 1, 10, "a scheduling attempt")
     assert session.get_job_status(job_id) == "SUBMITTED"
@@ -126,7 +141,8 @@ def test_unschedulable_job_waits_and_can_be_aborted(session, tmp_path: Path) -> 
     assert session.abort_job(job_id) == f"Job for {job_id} is already completed."
 
 
-def test_abort_running_job_is_final(session, tmp_path: Path) -> None:
+def test_abort_running_job_is_final(shared_session, tmp_path: Path) -> None:
+    session = shared_session
     job_id = session.submit_job(str(hello_server(tmp_path, steps=200, step_seconds=0.1)))
     wait_status(session, job_id, "RUNNING")
     assert session.abort_job(job_id) == "Abort signal has been sent to the server app."
@@ -138,7 +154,8 @@ def test_abort_running_job_is_final(session, tmp_path: Path) -> None:
     assert session.get_job_status(job_id) == "FINISHED:ABORTED"
 
 
-def test_prefix_ids_clone_and_delete(session, tmp_path: Path) -> None:
+def test_prefix_ids_clone_and_delete(shared_session, tmp_path: Path) -> None:
+    session = shared_session
     job_id = session.submit_job(str(waiting_for_sites(tmp_path)))
     assert session.get_job_meta(job_id[:6])["job_id"] == job_id
     clone = session.clone_job(job_id[:8])
@@ -238,7 +255,8 @@ def test_session_is_thread_safe(session, tmp_path: Path) -> None:
     assert not errors
 
 
-def test_two_sessions_see_each_others_jobs(server, project, tmp_path: Path) -> None:
+def test_two_sessions_see_each_others_jobs(served: Served, tmp_path: Path) -> None:
+    project = served.project
     with new_secure_session(ADMIN, str(project.admin_kit)) as one, \
             new_secure_session(ADMIN, str(project.admin_kit)) as two:
         job_id = one.submit_job(str(hello_server(tmp_path, steps=1, step_seconds=0.05)))

@@ -9,7 +9,6 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from console.api.client import AsyncClient
 from console.api.errors import AuthorizationError, InvalidArgumentError, JobNotRunning
 from console.wire.kit import AdminKit
 
-from conftest import ADMIN, Project, ServerProcess, make_project, running_federation, wait_until
+from conftest import ADMIN, Federation, Project, make_project, running_federation, wait_until
 from jobs import numpy_job
 
 MEMBER = "member@example.com"
@@ -57,13 +56,6 @@ def log_job(root: Path, *, big: int = 0, link: bool = False) -> Path:
     folder = numpy_job(root, name=f"logjob-{big}-{int(link)}", rounds=1)
     (folder / "app" / "custom" / "trainer.py").write_text(TRAINER.format(big=big, link=link))
     return folder
-
-
-@dataclass
-class Federation:
-    project: Project
-    server: ServerProcess
-    session: Any
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from console.wire.frames import encode_frame
 
+from conftest import PartProcess, Project, Served
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -54,6 +56,18 @@ def _throw(kit: Path, port: int, payload: bytes) -> None:
                 pass  # it answered (or waits for more) and kept the connection: also fine
     except (ssl.SSLError, ConnectionError, OSError):
         pass
+
+
+@pytest.fixture
+def project(served: Served) -> Project:
+    """The module's one server (conftest ``served``): every campaign throws at the same server,
+    which must keep serving through all of them."""
+    return served.project
+
+
+@pytest.fixture
+def server(served: Served) -> PartProcess:
+    return served.server
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from relay import Relay, kit_through
 from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
-from conftest import Project, make_project, running_federation, wait_until
+from conftest import Federation, Project, wait_until
 from jobs import numpy_job, waiting_for_sites
 
 #: A trainer that writes a log line per round and reports metrics that change by round.
@@ -51,29 +50,15 @@ def spawn_shell(project, home: Path, dimensions: tuple[int, int] = (40, 160), **
                          encoding="utf-8", timeout=20, dimensions=dimensions)
 
 
-@dataclass
-class Federation:
-    project: Project
-    session: Any
-
-
-@pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    """One server and both sites for the module's tests (each starts its own console): starting
-    them takes longer than most of these tests."""
-    project = make_project(tmp_path_factory.mktemp("live"))
-    with running_federation(project, timeout=20) as (_, session):
-        yield Federation(project, session)
+@pytest.fixture
+def project(fed: Federation) -> Project:
+    """The module's shared federation (conftest ``fed``): each test starts its own console."""
+    return fed.project
 
 
 @pytest.fixture
-def project(federation: Federation) -> Project:
-    return federation.project
-
-
-@pytest.fixture
-def session(federation: Federation) -> Any:
-    return federation.session
+def session(fed: Federation) -> Any:
+    return fed.session
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from console.runtime.arrays import ModelFormatError, read_model, write_model
 from console.runtime.fedavg import RoundSaver
 from console.runtime.procs import job_processes
 
-from conftest import EXAMPLES, wait_until
+from conftest import EXAMPLES, Federation, wait_until
 from jobs import numpy_job
 
 PLUS_ONE = '''
@@ -55,7 +55,8 @@ def _model_job(root: Path, nbytes: int, rounds: int) -> tuple[Path, dict[str, np
 
 
 @pytest.mark.timeout(240)
-def test_models_from_1_kb_to_64_mb_arrive_exact(session, sites, project, tmp_path: Path) -> None:
+def test_models_from_1_kb_to_64_mb_arrive_exact(fed: Federation, tmp_path: Path) -> None:
+    session, project = fed.session, fed.project
     for nbytes, rounds in ((1 << 10, 3), (1 << 20, 3), (64 << 20, 2)):
         folder, start = _model_job(tmp_path, nbytes, rounds)
         job_id = session.submit_job(str(folder))
@@ -165,7 +166,8 @@ def _oversize_progress_job(root: Path, raw: bool) -> Path:
 
 
 @pytest.mark.timeout(120)
-def test_payloads_over_their_limits_end_the_job_with_a_clear_error(session, sites, tmp_path: Path) -> None:
+def test_payloads_over_their_limits_end_the_job_with_a_clear_error(fed: Federation, tmp_path: Path) -> None:
+    session = fed.session
     # A result over max_result_bytes: refused on the site before it travels.
     folder = numpy_job(tmp_path, name="big-result", rounds=2)
     config_path = folder / "app" / "config" / "config_fed_server.json"
@@ -289,7 +291,8 @@ def _describe(pids: list[int]) -> list[str]:
 
 
 @pytest.mark.timeout(120)
-def test_abort_kills_grandchildren_and_setsid_children(session, sites, project, tmp_path: Path) -> None:
+def test_abort_kills_grandchildren_and_setsid_children(fed: Federation, tmp_path: Path) -> None:
+    session, project = fed.session, fed.project
     folder = numpy_job(tmp_path, name="tree", rounds=3)
     (folder / "app" / "custom" / "trainer.py").write_text(TREE_TRAINER)
     job_id = session.submit_job(str(folder))
@@ -318,8 +321,9 @@ def _log_time(line: str) -> datetime:
 
 
 @pytest.mark.timeout(120)
-def test_the_first_round_starts_once_the_sites_client_apps_are_up(session, sites, project, tmp_path: Path) -> None:
+def test_the_first_round_starts_once_the_sites_client_apps_are_up(fed: Federation, tmp_path: Path) -> None:
     """A client app that takes a while to load its executor delays the job's start, not its first round."""
+    session, project = fed.session, fed.project
     folder = numpy_job(tmp_path, name="slow-start", rounds=1)
     trainer = folder / "app" / "custom" / "trainer.py"
     trainer.write_text("import time\ntime.sleep(1.5)  # a heavy import\n" + trainer.read_text())
@@ -333,7 +337,8 @@ def test_the_first_round_starts_once_the_sites_client_apps_are_up(session, sites
         assert started <= first_round, f"{site}'s client app was up at {started}, round 1 began at {first_round}"
 
 @pytest.mark.timeout(120)
-def test_task_timeout_drops_a_late_result_and_the_round_goes_on(session, sites, project, tmp_path: Path) -> None:
+def test_task_timeout_drops_a_late_result_and_the_round_goes_on(fed: Federation, tmp_path: Path) -> None:
+    session, project = fed.session, fed.project
     folder = numpy_job(tmp_path, name="late", rounds=3, min_clients=1, task_timeout=2)
     (folder / "app" / "custom" / "trainer.py").write_text('''
 import time

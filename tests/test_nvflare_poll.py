@@ -1,10 +1,12 @@
 """The shared job poll on FLARE (``console.backends.nvflare_poll``): its pace, against a scripted FLARE.
 
-FLARE itself stands behind the poll's one interface (``backend.call(command, args)`` running our
+FLARE itself stands behind the poll's one interface (``backend.call_aside(command, args)`` running our
 FLARE command functions on a Session): here the Session answers from a script of job states
 in wall-clock time, so the pace can be watched over seconds without a POC (the live POC tests
-follow real jobs). Asserted: what a monitor gets and when, and how many requests FLARE's server
-gets; bounds are loose on the side that a loaded machine stretches.
+follow real jobs). Its ``show_stats`` answers what FLARE 2.9's server answered over a
+hello-numpy-sag job on its POC (``console.backends.nvflare_progress``), and each call takes
+``CALL`` seconds, as FLARE's do. Asserted: what a monitor gets and when, and how many requests
+FLARE's server gets; bounds are loose on the side that a loaded machine stretches.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from typing import Any
 
 import pytest
 
-from console.backends.nvflare_poll import FAST_POLL, POLL_INTERVAL, JobPoll
+from console.backends import nvflare_poll
+from console.backends.nvflare_poll import FAST_POLL, POLL_INTERVAL, SITES_POLL, JobPoll
+from console.backends.nvflare_progress import UNKNOWN_COUNT, Stage, job_sites, read_stats, sites_running
+
+#: Seconds a scripted FLARE call takes (FLARE 2.9's get_job_meta: 7-14 ms on its POC).
+CALL = 0.008
 
 
 def _iso(when: float) -> str:
@@ -27,24 +34,79 @@ def _duration(seconds: float) -> str:
     return f"0:00:{seconds:09.6f}"  # FLARE's H:MM:SS.ffffff
 
 
+class JobNotRunning(Exception):  # FLARE's flare_api exceptions are told apart by class name
+    pass
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class AuthorizationError(Exception):
+    pass
+
+
 class ScriptedFlare:
     """A FLARE Session whose job runs from ``start`` for ``runs`` seconds, with finished runs of the
-    same name that took ``history`` seconds each."""
+    same name that took ``history`` seconds each. ``stats``: how its show_stats answers ("flare":
+    as FLARE 2.9 over the job's life; "refused", "slow": a FLARE answer not to be read). Its two
+    sites run the job until about ``SITES_END`` s before the final status (``stuck``: to the end, as
+    when FLARE writes an aborted job's status without waiting for them)."""
 
-    def __init__(self, runs: float, history: list[float]) -> None:
+    SITES_END = 0.3
+
+    def __init__(self, runs: float, history: list[float], stats: str = "flare", stuck: bool = False) -> None:
         self.start = time.time()
         self.end = self.start + runs
         self.history = history
+        self.stats = stats
+        self.stuck = stuck
         self.metas: list[float] = []  # when get_job_meta was asked
+        self.probes: list[float] = []  # when show_stats was asked
+        self.site_checks: list[float] = []  # when check_status client was asked
+
+    def check_status(self, target_type: str, targets: list[str] | None) -> dict[str, Any]:
+        self.site_checks.append(time.time())
+        time.sleep(CALL)
+        # site-1 lets go 0.3 s before site-2 (FLARE's POC: 0.4-0.9 s).
+        ends = {"site-1": self.end - self.SITES_END - 0.3, "site-2": self.end - self.SITES_END}
+        return {"client_status": [{"client_name": site, "app_name": "app", "job_id": "job-1", "status": "stopped"}
+                                  if self.stuck or time.time() < ends[site] else {"client_name": site, "status": "no_jobs"}
+                                  for site in targets or list(ends)]}
+
+    def show_stats(self, job_id: str, target_type: str) -> dict[str, Any]:
+        self.probes.append(time.time())
+        time.sleep(CALL)
+        if self.stats == "refused":
+            raise AuthorizationError("user not authorized for the action 'show_stats'")
+        if self.stats == "garbage":
+            return {"server": "stats are not kept"}  # type: ignore[dict-item]
+        if self.stats == "slow":
+            time.sleep(0.6)
+        to_end = self.end - time.time()
+        # As FLARE 2.9's POC: the process gone 0.7-3 s before the final status, the workflow
+        # done 6-8 s before (here shorter, so that the test stays short).
+        if to_end < 0.7:
+            raise JobNotRunning(f"job {job_id} is not running")
+        if to_end < 1.5:
+            return {"server": {}}
+        if to_end < 1.6:
+            return {"server": {"ScatterAndGather": {"phase": "_finished_", "current_round": 3, "num_rounds": 3}}}
+        if time.time() - self.start < 0.3:
+            raise JobNotFound(f"no such job: {job_id}")
+        return {"server": {"ScatterAndGather": {"phase": "train", "current_round": 1, "num_rounds": 3},
+                           "ServerRunner": {"job_id": job_id, "status": "started", "workflow": "sag"}}}
 
     def get_job_meta(self, job_id: str) -> dict[str, Any]:
         self.metas.append(time.time())
+        time.sleep(CALL)
         done = time.time() >= self.end
         meta = {"job_id": job_id, "name": "sag", "status": "FINISHED:COMPLETED" if done else "RUNNING",
-                "start_time": _iso(self.start)}
+                "start_time": _iso(self.start), "deploy_map": {"app": ["@ALL"]}}
         return {**meta, "duration": _duration(self.end - self.start)} if done else meta
 
     def list_jobs(self, **kwargs: Any) -> list[dict[str, Any]]:
+        time.sleep(CALL)
         return [{"job_id": f"old-{i}", "job_name": "sag", "status": "FINISHED:COMPLETED",
                  "duration": _duration(seconds)} for i, seconds in enumerate(self.history)]
 
@@ -56,7 +118,7 @@ class Backend:
         self.flare = flare
         self.published: list[str] = []
 
-    async def call(self, func: Any, args: dict[str, Any]) -> Any:
+    async def call_aside(self, func: Any, args: dict[str, Any]) -> Any:
         return await asyncio.to_thread(func, self.flare, args)
 
     def note_status(self, meta: dict[str, Any]) -> None:
@@ -82,20 +144,105 @@ async def _follow(flare: ScriptedFlare, interval: float = 2.0) -> tuple[float, J
 def test_a_run_ending_when_its_earlier_runs_did_is_seen_at_once() -> None:
     # Runs of this name took 4 s: around 4 s the job is checked every FAST_POLL, although by then
     # the pace had slowed to POLL_INTERVAL (a change half a second away on average).
-    flare = ScriptedFlare(runs=4.0, history=[4.2, 3.9, 4.0])
+    # Without FLARE's progress (show_stats refused, asked once), the history is what opens the window.
+    flare = ScriptedFlare(runs=4.0, history=[4.2, 3.9, 4.0], stats="refused")
     late, poll = asyncio.run(_follow(flare))
     assert late < POLL_INTERVAL / 2, f"final status seen {late:.3f} s after it was written"
     gaps = [b - a for a, b in zip(flare.metas, flare.metas[1:], strict=False)]
     assert min(gaps[-3:]) < 4 * FAST_POLL, f"not fast around the expected end: {gaps}"
-    assert poll.calls == len(flare.metas) + 1  # the checks and one list_jobs for the history
+    assert len(flare.probes) == 1, "show_stats asked again after FLARE refused it"
+    assert poll.calls == len(flare.metas) + 2  # the checks, the one show_stats and one list_jobs for the history
 
 
 @pytest.mark.timeout(60)
 def test_the_pace_is_fast_after_a_change_and_slows_to_two_a_second() -> None:
-    flare = ScriptedFlare(runs=7.0, history=[])  # no earlier runs: no expected end
+    flare = ScriptedFlare(runs=7.0, history=[], stats="refused")  # no progress, no earlier runs: no expected end
     _late, poll = asyncio.run(_follow(flare))
     gaps = [b - a for a, b in zip(flare.metas, flare.metas[1:], strict=False)]
     assert gaps[0] < 4 * FAST_POLL, f"the first checks after the watch started were not fast: {gaps}"
     assert min(gaps[-4:]) >= POLL_INTERVAL * 0.8, f"still polling fast long after the last change: {gaps}"
     # At most the fast phase (about 3 s at 20 down to 2 checks a second) plus two a second after it.
     assert len(flare.metas) <= 40, f"{len(flare.metas)} checks in 7 s"
+
+
+@pytest.mark.timeout(60)
+def test_a_first_run_is_seen_one_call_after_its_end_from_flares_progress() -> None:
+    # No earlier run of this name: FLARE's show_stats tells the end is near (workflow done, then
+    # the job process gone), its sites whether they still run it, and once none does get_job_meta
+    # is asked back to back.
+    flare = ScriptedFlare(runs=6.0, history=[])
+    late, poll = asyncio.run(_follow(flare))
+    assert late < 0.1, f"final status seen {late:.3f} s after it was written"
+    # The sites are asked only once the workflows are done (1.6 s before the end here), and show_stats no
+    # more from then: FLARE holds its engine lock while a finalizing job process answers it (0.3-1.3 s).
+    assert flare.site_checks and min(flare.site_checks) > flare.end - 1.7, flare.site_checks
+    assert all(t < min(flare.site_checks) for t in flare.probes), (flare.probes, flare.site_checks)
+    burst = [t for t in flare.metas if t >= flare.end - flare.SITES_END - 0.15]
+    gaps = [b - a for a, b in zip(burst, burst[1:], strict=False)]
+    assert len(gaps) > 10 and sorted(gaps)[len(gaps) // 2] < 3 * CALL, f"not back to back at the end: {gaps}"
+    # At rest (after the first fast seconds, before the end nears): two requests a second at most.
+    calls = sorted(flare.metas + flare.probes)
+    at_rest = [t for t in calls if flare.start + 3.5 <= t < flare.end - 1.6]
+    assert len(at_rest) <= 2 * (flare.end - 1.6 - flare.start - 3.5) + 2, f"{len(at_rest)} requests at rest"
+    # Back-to-back only at the end: the whole run costs a fraction of a no-pause loop (one call after another).
+    assert poll.calls <= 0.3 * (flare.end - flare.start) / CALL, f"{poll.calls} requests in 6 s"
+    assert all(t < flare.end for t in flare.probes), "progress asked once the job had ended"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.timeout(60)
+def test_a_status_written_while_sites_still_run_the_job_is_seen_too() -> None:
+    # FLARE writes an aborted job's final status without waiting for its sites: between checks of
+    # the sites, get_job_meta is still asked every other SITES_POLL.
+    flare = ScriptedFlare(runs=2.0, history=[], stuck=True)
+    late, _poll = asyncio.run(_follow(flare))
+    assert late < 2 * SITES_POLL + 0.15, f"final status seen {late:.3f} s after it was written"
+    assert len(flare.site_checks) >= 2
+
+
+@pytest.mark.timeout(60)
+def test_a_flare_answer_too_slow_to_wait_for_leaves_the_plain_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (Refused answers: the two tests above; answers of another shape: the last test.) A slow one
+    # held the poll's other checks behind it: it is not asked again.
+    monkeypatch.setattr(nvflare_poll, "PROBE_SLOW", 0.5)
+    flare = ScriptedFlare(runs=1.5, history=[], stats="slow")
+    late, poll = asyncio.run(_follow(flare))
+    assert len(flare.probes) == 1, f"show_stats asked {len(flare.probes)} times"
+    assert late < POLL_INTERVAL + 0.3, f"final status seen {late:.3f} s after it was written"
+    gaps = [b - a for a, b in zip(flare.metas, flare.metas[1:], strict=False)]
+    assert max(gaps) <= POLL_INTERVAL + 1.0, gaps  # (the slow answer held the poll's worker once)
+
+
+def test_flares_show_stats_answers_read_as_stages() -> None:
+    # FLARE 2.9's answers over a job's life on its POC (see console.backends.nvflare_progress).
+    sag = {"server": {"ScatterAndGather": {"phase": "train", "current_round": 0, "num_rounds": 1, "tasks": {}},
+                      "ServerRunner": {"job_id": "j", "status": "started", "workflow": "scatter_and_gather"}}}
+    got = read_stats(sag, None, False)
+    assert (got.stage, got.workflow, got.current_round, got.num_rounds) == (
+        Stage.WORKING, "scatter_and_gather", 0, 1)
+    cyclic = {"server": {"CyclicController": {"tasks": {"train": ["site-2"]}},
+                         "ServerRunner": {"job_id": "j", "status": "started", "workflow": "cyclic"}}}
+    assert read_stats(cyclic, None, False).stage is Stage.WORKING  # no rounds told, still running
+    done = {"server": {"ScatterAndGather": {"phase": "_finished_", "current_round": 1, "num_rounds": 1}}}
+    assert read_stats(done, None, True).stage is Stage.WINDING_DOWN
+    assert read_stats({"server": {}}, None, False).stage is Stage.STARTING
+    assert read_stats({"server": {}}, None, True).stage is Stage.WINDING_DOWN
+    assert read_stats(None, "JobNotFound", False).stage is Stage.STARTING
+    assert read_stats(None, "JobNotFound", True).stage is Stage.WINDING_DOWN
+    assert read_stats(None, "JobNotRunning", True).stage is Stage.GONE
+    assert read_stats(None, "NoConnection", True).stage is Stage.UNKNOWN  # FLARE said so once as a job ended
+    for answer, error in [(None, "AuthorizationError"), ("text", None), ({"server": ["x"]}, None), ([], None)]:
+        assert read_stats(answer, error, True).stage is Stage.UNREADABLE
+    # check_status client, as FLARE 2.9 answers it while a job ends on its sites.
+    rows = {"client_status": [{"app_name": "app", "client_name": "site-1", "job_id": "j", "status": "stopped"},
+                              {"client_name": "site-2", "status": "no_jobs"}]}
+    assert sites_running(rows, None, "j") == 1
+    assert sites_running(rows, None, "other") == 0
+    assert sites_running(None, "NoConnection", "j") == UNKNOWN_COUNT  # ask again
+    assert sites_running({"client_status": "x"}, None, "j") is None
+    assert sites_running(None, "AuthorizationError", "j") is None
+    assert job_sites({"deploy_map": {"app": ["@ALL"]}}) == []  # every site
+    assert job_sites({"deploy_map": {"a": ["server", "site-2"], "b": ["site-1"]}}) == ["site-1", "site-2"]
+    assert job_sites({}) is None
+    assert job_sites({"deploy_map": {"a": [{"sites": ["x"]}]}}) is None
+    assert sites_running({"client_status": [{"client_name": f"s{i}"} for i in range(40)]}, None, "j") is None

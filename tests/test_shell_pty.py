@@ -268,6 +268,27 @@ def test_keys_sent_the_moment_the_prompt_shows_reach_it_as_typed(server, project
             child.terminate(force=True)
 
 
+@pytest.mark.timeout(120)
+def test_a_pipeline_gets_the_terminal_as_it_was_and_its_last_line_stays(server, project, tmp_path: Path) -> None:
+    # Between prompts the console keeps the terminal quiet (no echo, no line editing); the user's own
+    # programs get it as it was. Their output may end mid-line: the prompt then draws itself after it
+    # instead of printing its line at column 0 over it (console/shell/prompt_line.py).
+    child = spawn_shell(project, tmp_path, (40, 160))
+    screen = Screen(child, 40, 160)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        child.send("list_jobs | stty -a -F /dev/tty\r")
+        screen.wait_for(r"(?s)isig.*on server>\s*\Z")
+        assert re.search(r"(?<![-\w])icanon", screen.text) and re.search(r"(?<![-\w])echo ", screen.text), screen.text
+        child.send("list_jobs | printf NO_NEWLINE\r")
+        screen.wait_for(r"NO_NEWLINEadmin@example\.com on server>")
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
 def test_tall_output_goes_through_the_pager(server, project, tmp_path: Path) -> None:
     child = spawn_shell(project, tmp_path, (12, 100), PAGER="sed s/^/PAGED:/")
     try:

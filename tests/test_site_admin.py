@@ -16,18 +16,20 @@ from console.flare_api import (
     TargetType,
 )
 
-from conftest import wait_until
+from conftest import Federation, wait_until
 from jobs import numpy_job
 
 
-def test_status_and_connected_sites(session, sites, tmp_path: Path) -> None:
+def test_status_and_connected_sites(fed: Federation, tmp_path: Path) -> None:
+    session = fed.session
     info = session.get_system_info()
     assert sorted(c.name for c in info.client_info) == ["site-1", "site-2"]
     assert all(isinstance(c, ClientInfo) and c.last_connect_time for c in session.get_connected_client_list())
-    assert session.get_client_job_status() == [{"client_name": "site-1", "status": "no_jobs"},
-                                              {"client_name": "site-2", "status": "no_jobs"}]
-    server = session.check_status(TargetType.SERVER)
-    assert server["server_status"] == "stopped"
+    idle = [{"client_name": "site-1", "status": "no_jobs"}, {"client_name": "site-2", "status": "no_jobs"}]
+    # The module's sites are shared: a job another test waited for may still be leaving a site.
+    wait_until(lambda: session.get_client_job_status() == idle, 20, "both sites to run no job")
+    server = wait_until(lambda: (status := session.check_status(TargetType.SERVER))["server_status"] == "stopped"
+                        and status, 20, "the server to run no job")
     assert {c["client_name"] for c in server["clients"]} == {"site-1", "site-2"}
     job_id = session.submit_job(str(numpy_job(tmp_path, rounds=40, sleep=0.3)))
     wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 20, "the job to run")
@@ -55,7 +57,8 @@ def test_status_and_connected_sites(session, sites, tmp_path: Path) -> None:
     assert session.sys_info("server")["server"]["pid"]
 
 
-def test_target_commands_are_confined(session, sites, project) -> None:
+def test_target_commands_are_confined(fed: Federation) -> None:
+    session, project = fed.session, fed.project
     assert session.get_working_directory("server").strip() == str(project.server_kit.resolve())
     assert session.get_working_directory("site-1").strip() == str(project.kit("site-1").resolve())
     assert "startup/" in session.ls_target("site-1").splitlines()
@@ -83,7 +86,8 @@ def test_target_commands_are_confined(session, sites, project) -> None:
         session.ls_target("site-7")
 
 
-def test_job_logs_of_server_and_site(session, sites, tmp_path: Path) -> None:
+def test_job_logs_of_server_and_site(fed: Federation, tmp_path: Path) -> None:
+    session = fed.session
     job_id = session.submit_job(str(numpy_job(tmp_path, rounds=2)))
     session.wait_for_job(job_id, timeout=30)
     server_log = session.get_job_logs(job_id)
@@ -120,9 +124,10 @@ def test_remove_and_restart_sites(session, sites, server) -> None:
                "the server and site-1 to exit")
 
 
-def test_versions_resources_and_site_environments(session, sites, project) -> None:
+def test_versions_resources_and_site_environments(fed: Federation) -> None:
     from console import __version__
 
+    session, project = fed.session, fed.project
     assert session.report_version(TargetType.ALL) == {name: {"version": __version__}
                                                       for name in ("server", "site-1", "site-2")}
     resources = session.report_resources(TargetType.CLIENT, ["site-2"])

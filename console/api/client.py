@@ -12,90 +12,22 @@ import itertools
 import os
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from cryptography import x509
-
-from console import safe_json
-from console.api.errors import (
-    AuthenticationError,
-    CancelTooLate,
-    NoConnection,
-    SessionClosed,
-    exception_for,
-)
+from console.api.errors import CancelTooLate, NoConnection, SessionClosed, exception_for
+from console.api.json_answer import read_json_answer
+from console.api.login import LoginInfo, check_own_certificate, parse_login_answer, tls_refusal
 from console.wire.errors import RemoteError
 from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
 from console.wire.kit import AdminKit
-from console.wire.tls import client_context, server_certificate_problem
+from console.wire.tls import client_context
 
 EventListener = Callable[[str, dict[str, Any]], None]
 StateListener = Callable[[bool], None]
 
 #: Answer timeout of a plain request; transfers wait for their data, then this long.
 DEFAULT_REQUEST_TIMEOUT = 60.0
-#: The largest answer streamed as JSON (``"json": true``: list_jobs over many thousand jobs is a few
-#: MB). A peer that sends more is dropped: it would otherwise grow this process without bound.
-MAX_JSON_ANSWER_BYTES = 64 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class LoginInfo:
-    server: str
-    project: str
-    user: str
-    org: str
-    role: str
-    server_start_time: float
-    #: right -> condition ("any", "none", "n:submitter", ...) from the server's policy; empty from an older server.
-    rights: dict[str, str] = field(default_factory=dict)
-
-
-def _check_own_certificate(path: Path) -> None:
-    """Say plainly that the kit's own certificate is expired instead of a TLS alert later."""
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
-    now = datetime.now(UTC)
-    if now > cert.not_valid_after_utc:
-        raise AuthenticationError(
-            f"the certificate {path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; "
-            "ask the project admin for a newly provisioned startup kit"
-        )
-    try:
-        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    if is_ca:
-        raise AuthenticationError(
-            f"the certificate {path} is a CA certificate; a kit holds its participant's own certificate: "
-            "use the kit that provisioning wrote"
-        )
-    if now < cert.not_valid_before_utc:
-        raise AuthenticationError(
-            f"the certificate {path} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; "
-            "check this machine's clock or use another kit"
-        )
-
-
-def _tls_refusal(exc: BaseException) -> AuthenticationError:
-    text = str(exc)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return AuthenticationError(server_certificate_problem(exc))
-    reasons = {
-        "UNKNOWN_CA": "the server does not trust this kit's certificate (a kit from another project?)",
-        "CERTIFICATE_EXPIRED": "the server refused this kit's certificate as expired",
-        "CERTIFICATE_REVOKED": "the server refused this kit's certificate as revoked (removed from the project, "
-                               "or its role changed: use the kit of the latest provisioning)",
-        "BAD_CERTIFICATE": "the server refused this kit's certificate",
-        "CERTIFICATE_REQUIRED": "the server requires a client certificate",
-        "UNSUPPORTED_CERTIFICATE": "the server refused this certificate for admin use",
-    }
-    for key, message in reasons.items():
-        if key in text:
-            return AuthenticationError(f"{message} ({text})")
-    return AuthenticationError(f"the TLS connection was refused: {text}")
 
 
 class AnswerTooLarge(ValueError):
@@ -108,38 +40,6 @@ class AnswerTooLarge(ValueError):
         self.size = size
         self.limit = limit
         self.announced = announced
-
-
-def min_size(announced: Any) -> int:
-    """The most a JSON answer may hold: what its head announced, never over the cap."""
-    if isinstance(announced, int) and not isinstance(announced, bool):
-        return max(0, min(announced, MAX_JSON_ANSWER_BYTES))
-    return MAX_JSON_ANSWER_BYTES
-
-
-def _login_info(data: Any) -> LoginInfo:
-    """The login answer read strictly: a field of the wrong shape raises (TypeError/ValueError)."""
-    if not isinstance(data, dict):
-        raise TypeError(f"an object was expected, not {type(data).__name__}")
-    user = data.get("user") or {}
-    rights = data.get("rights") or {}
-    if not isinstance(user, dict) or not isinstance(rights, dict):
-        raise TypeError("'user' and 'rights' must be objects")
-
-    def text(value: Any, name: str) -> str:
-        if not isinstance(value, str):
-            raise TypeError(f"{name!r} must be text")
-        return value
-
-    started = data.get("server_start_time", 0.0)
-    if isinstance(started, bool) or not isinstance(started, int | float):
-        raise TypeError("'server_start_time' must be a number")
-    return LoginInfo(
-        server=text(data.get("server", ""), "server"), project=text(data.get("project", ""), "project"),
-        user=text(user.get("name", ""), "user.name"), org=text(user.get("org", ""), "user.org"),
-        role=text(user.get("role") or "", "user.role"), server_start_time=float(started),
-        rights={k: v for k, v in rights.items() if isinstance(k, str) and isinstance(v, str)},
-    )
 
 
 class _Pending:
@@ -210,7 +110,7 @@ class AsyncClient:
     async def _connect_with_retries(self) -> LoginInfo:
         assert self.kit is not None
         self.kit.tls.check()
-        _check_own_certificate(self.kit.tls.cert)
+        check_own_certificate(self.kit.tls.cert)
         ctx = client_context(self.kit.tls.cert, self.kit.tls.key, self.kit.tls.ca, self.kit.tls.crl)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connect_timeout
@@ -232,7 +132,7 @@ class AsyncClient:
                     remaining,
                 )
             except ssl.SSLError as exc:
-                raise _tls_refusal(exc) from None
+                raise tls_refusal(exc) from None
             except (OSError, TimeoutError):
                 await asyncio.sleep(min(delay, max(deadline - loop.time(), 0)))
                 delay = min(delay * 2, 1.0)
@@ -248,7 +148,7 @@ class AsyncClient:
             await self._drop_connection()
             cause = exc.__cause__ or exc
             if isinstance(cause, ssl.SSLError):  # a TLS alert: the server refused our certificate
-                raise _tls_refusal(cause) from None
+                raise tls_refusal(cause) from None
             # Closed without a word (a server going down, say): worth another try later.
             raise NoConnection(f"the server closed the connection during login ({exc}); if it keeps doing so, "
                                "it may refuse this kit's certificate (revoked by a newer provisioning?): "
@@ -257,7 +157,7 @@ class AsyncClient:
             await self._drop_connection()
             raise
         try:
-            self.login_info = _login_info(data)
+            self.login_info = parse_login_answer(data)
         except (TypeError, ValueError, AttributeError) as exc:
             await self._drop_connection()
             raise NoConnection(f"the server's answer to login is malformed ({exc}): is this a flare-console "
@@ -363,7 +263,7 @@ class AsyncClient:
             if upload is None and acts and not streamed:
                 # Sent: the server acts on it whatever we do now (``acts``: a command that changes
                 # something), so its answer is awaited and handed on, never a "cancelled" that is untrue.
-                frame = await self._late_answer(cmd, pending, timeout or self.request_timeout,
+                await self._late_answer(cmd, pending, timeout or self.request_timeout,
                                                 "the cancel came after the request was sent")
             elif upload is None or streamed:  # a question, or a site's task: its caller is going away
                 raise
@@ -372,7 +272,7 @@ class AsyncClient:
                     self._send({"k": "cancel", "id": request_id})  # the server drops what it received
                 raise
             else:  # the upload's end is sent: as a sent request
-                frame = await self._late_answer(cmd, pending, timeout or self.request_timeout,
+                await self._late_answer(cmd, pending, timeout or self.request_timeout,
                                                 "the cancel came after the upload reached the server")
         except TimeoutError:
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
@@ -389,12 +289,14 @@ class AsyncClient:
         if not header.get("ok"):
             raise exception_for(RemoteError.from_wire(header.get("error")))
         if header.get("json"):
-            return await self._read_json_stream(cmd, pending, timeout or self.request_timeout, header.get("size"))
+            assert pending.chunks is not None
+            return await read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
+                                          self._drop_connection)
         if streamed:
             return header.get("data"), pending
         return header.get("data")
 
-    async def _late_answer(self, cmd: str, pending: _Pending, timeout: float, reason: str) -> Frame:
+    async def _late_answer(self, cmd: str, pending: _Pending, timeout: float, reason: str) -> NoReturn:
         """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
         ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
         try:
@@ -404,27 +306,6 @@ class AsyncClient:
         if not frame.header.get("ok"):
             raise exception_for(RemoteError.from_wire(frame.header.get("error")))  # it failed anyway: say why
         raise CancelTooLate(cmd, reason, frame.header.get("data"))
-
-    async def _read_json_stream(self, cmd: str, pending: _Pending, timeout: float, announced: Any) -> Any:
-        assert pending.chunks is not None
-        parts: list[bytes] = []
-        received = 0
-        try:
-            while (chunk := await asyncio.wait_for(pending.chunks.get(), timeout)) is not None:
-                if isinstance(chunk, BaseException):
-                    raise chunk
-                received += len(chunk)
-                if received > MAX_JSON_ANSWER_BYTES or (isinstance(announced, int) and received > announced):
-                    await self._drop_connection()  # what it sends next would only be queued again
-                    raise NoConnection(f"the answer to {cmd} grew past {min_size(announced):,} bytes: the peer "
-                                       "is broken or hostile, so the connection was dropped")
-                parts.append(chunk)
-        except TimeoutError:
-            raise NoConnection(f"the answer to {cmd} stopped arriving for {timeout:g} s") from None
-        try:
-            return safe_json.loads(b"".join(parts))
-        except ValueError as exc:
-            raise NoConnection(f"the answer to {cmd} is not valid JSON ({exc})") from None
 
     async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
         assert self._writer is not None

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from console.api.client import AsyncClient
 from console.api.errors import NoConnection
-
-if TYPE_CHECKING:
-    from console.api.async_session import AsyncSession
+from console.api.spec import SystemInfo
 
 POLL_SECONDS = 0.5
 CONNECT_SECONDS = 1.0
+
+
+class InfoSession(Protocol):
+    """What a wait reads: the session's system info, and its client (whose connect timeout a poll
+    shortens). ``console.api.async_session.AsyncSession`` is one."""
+
+    @property
+    def client(self) -> AsyncClient: ...
+
+    async def get_system_info(self) -> SystemInfo: ...
 
 
 def checked_timeout(timeout: Any) -> float:
@@ -31,7 +40,7 @@ def checked_timeout(timeout: Any) -> float:
     return value
 
 
-async def _until(session: AsyncSession, check, timeout: float, what: str) -> None:
+async def _until(session: InfoSession, check, timeout: float, what: str) -> None:
     """Poll ``check`` (an async callable: None when done, else what is still pending)."""
     deadline = time.monotonic() + timeout
     pending = what
@@ -49,13 +58,13 @@ async def _until(session: AsyncSession, check, timeout: float, what: str) -> Non
     raise TimeoutError(f"{what} within {timeout:g} s; still: {pending}")
 
 
-async def snapshot(session: AsyncSession) -> tuple[float | None, dict[str, float]]:
+async def snapshot(session: InfoSession) -> tuple[float | None, dict[str, float]]:
     """The server's start time and each connected site's connect time, before a restart."""
     info = await session.get_system_info()
     return info.server_info.start_time, {c.name: c.last_connect_time for c in info.client_info}
 
 
-async def sites_gone(session: AsyncSession, names: list[str] | None, timeout: float) -> None:
+async def sites_gone(session: InfoSession, names: list[str] | None, timeout: float) -> None:
     async def check() -> str | None:
         connected = {c.name for c in (await session.get_system_info()).client_info}
         left = connected & set(names) if names else connected
@@ -64,7 +73,7 @@ async def sites_gone(session: AsyncSession, names: list[str] | None, timeout: fl
     await _until(session, check, timeout, "the sites did not stop")
 
 
-async def server_down(session: AsyncSession, timeout: float) -> None:
+async def server_down(session: InfoSession, timeout: float) -> None:
     async def check() -> str | None:
         try:
             await session.get_system_info()
@@ -75,7 +84,7 @@ async def server_down(session: AsyncSession, timeout: float) -> None:
     await _until(session, check, timeout, "the server did not stop")
 
 
-async def restarted(session: AsyncSession, server_start: float | None, sites: dict[str, float],
+async def restarted(session: InfoSession, server_start: float | None, sites: dict[str, float],
                     timeout: float) -> None:
     """Until the server (if ``server_start``) and every site in ``sites`` came back anew."""
     async def check() -> str | None:

@@ -5,7 +5,8 @@ on one dedicated worker thread, one after another; the asyncio loop (the prompt,
 toolbar, monitors) only awaits them. FLARE has no push: job status changes come from ONE
 shared poll (``nvflare_poll.JobPoll``) that checks each followed job at its own pace (fast
 where a change is likely), however many monitors follow it, and turns changes into the same
-``job_status`` events our server pushes.
+``job_status`` events our server pushes. The poll has a FLARE Session and worker of its own
+(``nvflare_side``), so that its checks and the user's commands never wait for each other.
 
 Importing this module imports nvflare (the ``[nvflare]`` extra); ``opening`` imports it
 only for a FLARE kit.
@@ -38,6 +39,7 @@ from console.backends.base import Backend, EventListener, LogLines, LogStream, M
 from console.backends.kits import KitInfo
 from console.backends.nvflare_commands import COMMANDS
 from console.backends.nvflare_poll import JobPoll
+from console.backends.nvflare_side import SideSession
 from console.commands import CATALOG, Engine, ParamKind
 from console.wire.kit import KitError
 
@@ -113,6 +115,7 @@ class FlareBackend(Backend):
         self._state_listeners: list[StateListener] = []
         self._event_listeners: list[EventListener] = []
         self.poll = JobPoll(self)
+        self._side = SideSession(self._login, translate, "flare-poll")
 
     # -- connection ----------------------------------------------------------------------
 
@@ -164,6 +167,7 @@ class FlareBackend(Backend):
             return
         self._closed = True
         await self.poll.stop()
+        await self._side.close(CLOSE_TIMEOUT)
         session, self._session = self._session, None
         if session is not None:
             with contextlib.suppress(Exception):
@@ -248,6 +252,21 @@ class FlareBackend(Backend):
             raise
         self._set_state(True)
         return result
+
+    async def call_aside(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
+        """As ``call``, on the poll's own Session (``nvflare_side``): never queued behind the user's calls."""
+        if self._closed:
+            raise errors.SessionClosed("session closed")
+        if self._session is None or not self._connected:
+            await self.connect()  # the user's Session says whether FLARE is reachable
+        try:
+            return await self._side.call(func, args)
+        except (errors.NoConnection, errors.SessionClosed) as exc:
+            if not self._closed:
+                self._set_state(False)
+            if isinstance(exc, errors.SessionClosed) and not self._closed:
+                raise errors.NoConnection(f"the FLARE session ended: {exc}") from exc
+            raise
 
     # -- job IDs -----------------------------------------------------------------------------
 

@@ -19,16 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from console.api import errors
 from console.api.async_session import is_final
 from console.backends.base import LogLines, LogStream
 from console.backends.log_window import CutCharacter, LogCursor, catch_up
 from console.backends.nvflare_commands import COMMANDS
-
-if TYPE_CHECKING:
-    from console.backends.nvflare import FlareBackend
+from console.backends.nvflare_poll import FlareCalls, JobPoll
 
 #: Seconds between two polls of a followed log (each poll: one ``ls -l`` per target).
 POLL_SECONDS = 1.0
@@ -39,6 +37,18 @@ FINAL_GRACE = 10.0
 QUIET_POLLS = 2
 
 _LS_SIZE = re.compile(r"^\S+\s+\d+\s+\S+\s+\S+\s+(\d+)\s", re.MULTILINE)
+
+
+class LogBackend(FlareCalls, Protocol):
+    """What following a log on FLARE uses of the backend (``console.backends.nvflare.FlareBackend``):
+    its calls, its job poll (a log's follow ends with its job) and what it knows of jobs and sites."""
+
+    @property
+    def poll(self) -> JobPoll: ...
+
+    async def get_job_meta(self, job_id: str) -> dict[str, Any]: ...
+
+    async def site_names(self) -> list[str]: ...
 
 
 class _TargetLog:
@@ -71,7 +81,7 @@ def is_cut_character(exc: Exception) -> bool:
     return "UnicodeDecodeError" in str(exc)
 
 
-async def _size(backend: FlareBackend, log: _TargetLog) -> int | None:
+async def _size(backend: LogBackend, log: _TargetLog) -> int | None:
     try:
         listing = await backend.call(lambda s, a: s.ls_target(a["target"], "-l", a["path"]),
                                      {"target": log.target, "path": log.path})
@@ -83,7 +93,7 @@ async def _size(backend: FlareBackend, log: _TargetLog) -> int | None:
     return int(match.group(1)) if match else None
 
 
-async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: LogLines, final: bool) -> bool:
+async def _poll(backend: LogBackend, log: _TargetLog, lines: int, on_lines: LogLines, final: bool) -> bool:
     """Deliver what is new in one target's log; whether anything was (a grown log counts)."""
     if log.done:
         return False
@@ -127,7 +137,7 @@ async def _poll(backend: FlareBackend, log: _TargetLog, lines: int, on_lines: Lo
     return new is not None
 
 
-async def _drain(backend: FlareBackend, logs: list[_TargetLog], lines: int, on_lines: LogLines) -> None:
+async def _drain(backend: LogBackend, logs: list[_TargetLog], lines: int, on_lines: LogLines) -> None:
     """After the final status: poll until every log stayed the same ``QUIET_POLLS`` times in a row
     (or was finished from the store), at most ``FINAL_GRACE`` seconds; then the unfinished last lines."""
     loop = asyncio.get_running_loop()
@@ -147,7 +157,7 @@ async def _drain(backend: FlareBackend, logs: list[_TargetLog], lines: int, on_l
             on_lines(log.target, last)
 
 
-async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int,
+async def follow_log(backend: LogBackend, job_id: str, target: str, lines: int,
                      on_lines: LogLines, resume: dict[str, Any] | None = None) -> LogStream:
     """Poll the job's logs on its targets; ``resume`` (an earlier stream's ``resume``: target ->
     ``LogCursor``) goes on where that stream's delivered logs ended."""
@@ -194,7 +204,7 @@ async def follow_log(backend: FlareBackend, job_id: str, target: str, lines: int
     return stream
 
 
-async def _job_sites(backend: FlareBackend, meta: dict[str, Any]) -> list[str]:
+async def _job_sites(backend: LogBackend, meta: dict[str, Any]) -> list[str]:
     deploy_map = meta.get("deploy_map") or {}
     named: set[str] = set()
     every = False

@@ -3,5 +3,7 @@
 Owns the server process (``flare-console server KIT``): the mutually authenticated admin
 endpoint, the SQLite job store and the job files, scheduling and the job's server-side
 child process. Must not touch the client side (``api``, ``shell``) or the shape of
-commands (that is ``commands``); it binds one handler per server command.
+commands (that is ``commands``); it binds one handler per server command. ``app.Server``
+wires the parts (site registry, scheduler, runner, log relay); each part depends only on the
+small interface of ``interfaces`` it needs, never on ``app``.
 """

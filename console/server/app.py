@@ -31,7 +31,8 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
-from console.wire.serving import PROTOCOL_VERSION, ServedConnection, User
+from console.wire.request_context import Peer, User
+from console.wire.serving import PROTOCOL_VERSION, ServedConnection
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem, server_context
 
 log = logging.getLogger("console.server")
@@ -127,11 +128,11 @@ class Server:
 
     # -- sessions ------------------------------------------------------------------------
 
-    def authorize(self, connection: ServedConnection, spec: CommandSpec) -> None:
+    def authorize(self, connection: Peer, spec: CommandSpec) -> None:
         if spec.right is not None and connection.user is not None:
             self.policy.require(principal(connection), spec.right)
 
-    def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]:
+    def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]:
         identity = connection.identity
         username = args.get("username")
         if connection.refusal:

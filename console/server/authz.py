@@ -17,7 +17,7 @@ from typing import Any
 
 from console.commands import Right
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import ServedConnection
+from console.wire.request_context import Peer
 
 CONDITIONS = ("any", "none", "o:submitter", "n:submitter", "o:site")
 ROLES = ("project_admin", "org_admin", "lead", "member")
@@ -101,7 +101,7 @@ class Policy:
                               f"{user.name} ({user.role}) lacks the right '{right.value}'{target}{scope}")
 
 
-def principal(connection: ServedConnection) -> Principal:
+def principal(connection: Peer) -> Principal:
     user = connection.user
     assert user is not None
     return Principal(user.name, user.org, user.role)

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.api.client import AnswerTooLarge
 from console.api.errors import InternalError, JobNotRunning, NoConnection
@@ -29,11 +29,9 @@ from console.runtime.limits import (
     json_size,
     result_file_limit,
 )
+from console.server.interfaces import DeploymentHost
+from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
-
-if TYPE_CHECKING:
-    from console.server.app import Server
-    from console.server.runner import RunningJob
 
 log = logging.getLogger("console.server.deployment")
 
@@ -46,7 +44,7 @@ SETTLE_SECONDS = 5.0
 
 
 class Deployment:
-    def __init__(self, server: Server, job: RunningJob, task_timeout: float) -> None:
+    def __init__(self, server: DeploymentHost, job: RunningJob, task_timeout: float) -> None:
         self.server = server
         self.job = job
         self.task_timeout = task_timeout

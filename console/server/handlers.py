@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from console.commands import CATALOG
-from console.wire.serving import Handler
+from console.wire.request_context import Handler
 
 HANDLERS: dict[str, Handler] = {}
 

@@ -23,9 +23,10 @@ from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.scheduler import required_sites
 from console.server.status import JobStatus
-from console.server.store import RECORD_JOB_DELETED, SIGNATURE_FILE, SubmitRecord, Submitter, SubmitTokenUsed
+from console.server.store import SIGNATURE_FILE, Submitter
+from console.server.submit_records import RECORD_JOB_DELETED, SubmitRecord, SubmitTokenUsed
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import Download, RequestContext
+from console.wire.request_context import Download, RequestContext
 
 
 def _validate_archive(archive: Path, scratch_root: Path, limits: JobLimits,

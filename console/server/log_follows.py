@@ -9,7 +9,7 @@ from typing import Any
 
 from console.server.authz import principal
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import ServedConnection
+from console.wire.request_context import Peer
 
 #: Lines of a log and the offset after them.
 Part = tuple[list[str], int]
@@ -17,7 +17,7 @@ Part = tuple[list[str], int]
 
 @dataclass(eq=False)
 class Subscription:
-    connection: ServedConnection
+    connection: Peer
     job_id: str
     targets: set[str]
     ended: set[str] = field(default_factory=set)

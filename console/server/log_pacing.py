@@ -20,14 +20,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.api.errors import AuthorizationError
 from console.logtail import CHUNK_BYTES, lines_between
+from console.server.interfaces import RelayHost
 from console.server.log_follows import Part, Subscription, offset_of, refused, who
-
-if TYPE_CHECKING:
-    from console.server.app import Server
 
 #: Seconds a site gets to answer for a log (start or stop pushing it, a part of it).
 SITE_REQUEST_TIMEOUT = 10.0
@@ -44,7 +42,7 @@ Read = Callable[[int], Awaitable[Part | None]]
 class LogPacing:
     """The paced half of ``LogRelay``."""
 
-    server: Server
+    server: RelayHost
     subscriptions: list[Subscription]
     _lagging_tasks: set[asyncio.Task[None]]
 

@@ -29,22 +29,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.api.errors import AuthorizationError
 from console.commands import Right
 from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
+from console.server.interfaces import RelayHost
 from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
 from console.server.log_pacing import MAX_HELD_BYTES, SITE_REQUEST_TIMEOUT, LogPacing
 from console.server.runner import site_apps
+from console.server.shell_commands import run_on_target
 from console.server.status import JobStatus
-from console.server.system_commands import require_on_target
+from console.server.targets import require_on_target
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import RequestContext, ServedConnection
-
-if TYPE_CHECKING:
-    from console.server.app import Server
+from console.wire.request_context import Peer, RequestContext
 
 log = logging.getLogger("console.server.log_relay")
 
@@ -59,7 +58,7 @@ class _ServerTail:
 
 
 class LogRelay(LogPacing):
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: RelayHost) -> None:
         self.server = server
         self.subscriptions: list[Subscription] = []
         self._server_tails: dict[str, _ServerTail] = {}
@@ -274,8 +273,6 @@ class LogRelay(LogPacing):
                 log.info("site %s did not take up the log of job %s again: %s", site, sub.job_id, exc)
 
     async def _site_log_now(self, ctx: RequestContext, job_id: str, site: str, lines: int) -> list[str]:
-        from console.server.shell_commands import run_on_target
-
         try:
             text = await run_on_target(ctx, site, "tail", f"-n {lines}", LOG_FILE, None, Right.VIEW, job_id)
         except AuthorizationError as exc:
@@ -291,7 +288,7 @@ class LogRelay(LogPacing):
         sub.holding.clear()
         asyncio.get_running_loop().create_task(self._release(sub.job_id))
 
-    async def unsubscribe(self, connection: ServedConnection, which: str) -> int:
+    async def unsubscribe(self, connection: Peer, which: str) -> int:
         chosen = [s for s in self.subscriptions
                   if s.connection is connection and (which == "all" or s.job_id.startswith(which))]
         for sub in chosen:

@@ -18,10 +18,9 @@ import logging
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console import safe_json
 from console.commands import Right
@@ -33,15 +32,14 @@ from console.process import stop_child
 from console.provision.certs import load_cert
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, add_error, cut, read_event_line
-from console.runtime.procs import job_env, job_marker, job_process_ended, reap_job_processes
+from console.runtime.procs import job_env, job_process_ended, reap_job_processes
 from console.server.authz import Principal
 from console.server.deployment import Deployment
+from console.server.interfaces import RunnerHost
+from console.server.running_job import RunningJob
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE
 from console.wire.errors import RemoteError
-
-if TYPE_CHECKING:
-    from console.server.app import Server
 
 log = logging.getLogger("console.server.runner")
 
@@ -87,29 +85,6 @@ def site_apps(deploy_map: dict[str, Any], sites: list[str]) -> dict[str, str]:
     return {site: chosen[site] for site in sites if site in chosen}
 
 
-@dataclass
-class RunningJob:
-    job_id: str
-    name: str
-    app_name: str
-    workspace: Path
-    meta: dict[str, Any] = field(default_factory=dict)
-    sites: list[str] = field(default_factory=list)  # deployed to and still in the job
-    process: asyncio.subprocess.Process | None = None
-    aborting: bool = False
-    last_progress: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, list[str]] = field(default_factory=dict)  # target -> messages
-    relays: set[asyncio.Task[None]] = field(default_factory=set)
-    task: asyncio.Task[None] | None = None
-    signature: dict[str, str] = field(default_factory=dict)  # signature, signed_by, signer_pem
-    forced_status: JobStatus | None = None  # the server stopped the app (it broke a limit)
-    round_metrics: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def marker(self) -> str:
-        return job_marker(self.job_id, "server")
-
-
 def verified_signature(job_dir: Path, root_ca: Path) -> dict[str, str]:
     """The job's signature record, checked against its archive and the project's root CA."""
     try:
@@ -133,7 +108,7 @@ def _prepare_workspace(job_zip: Path, workspace: Path, app_name: str, limits: Jo
 
 
 class JobRunner:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: RunnerHost) -> None:
         self.server = server
         self.jobs: dict[str, RunningJob] = {}
 

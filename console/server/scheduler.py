@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
+from console.server.interfaces import SchedulerHost
 from console.server.status import JobStatus
-
-if TYPE_CHECKING:
-    from console.server.app import Server
 
 log = logging.getLogger("console.server.scheduler")
 
@@ -41,7 +39,7 @@ def required_sites(meta: dict[str, Any]) -> tuple[set[str], bool]:
 
 
 class Scheduler:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: SchedulerHost) -> None:
         self.server = server
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -11,9 +11,9 @@ from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, job
 from console.runtime.target_runner import run_confined
 from console.server.authz import principal
 from console.server.handlers import handles
-from console.server.system_commands import require_on_target, site_timeout
+from console.server.targets import require_on_target, site_timeout
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import RequestContext
+from console.wire.request_context import RequestContext
 
 #: Never reachable on the server: the kit, and the store (every job's archive, signatures and the job
 #: database, which download_job and list_jobs guard).

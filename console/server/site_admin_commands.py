@@ -1,7 +1,7 @@
 """Server side of FLARE's site administration: versions, resources, site environments, and
 disabling or enabling a site. Return shapes are FLARE 2.9's (see docs/compatibility.md).
 
-It asks sites through ``system_commands.ask_sites`` and never touches jobs.
+It asks sites through ``targets.ask_sites`` and never touches jobs.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from console.jobdef.bounds import check_site_name
 from console.jobdef.errors import JobDefinitionError
 from console.process import memory_total_mib
 from console.server.handlers import handles
-from console.server.system_commands import ask_sites, chosen_sites, require_on_target
+from console.server.targets import ask_sites, chosen_sites, require_on_target
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import RequestContext
+from console.wire.request_context import RequestContext
 
 
 async def _per_target(ctx: RequestContext, args: dict[str, Any], right: Right) -> dict[str, Any]:

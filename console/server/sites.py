@@ -15,15 +15,13 @@ import os
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.api.client import AsyncClient
 from console.provision.certs import identity_from_peercert
+from console.server.interfaces import SitesHost
 from console.wire.admission import Admission
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
-
-if TYPE_CHECKING:
-    from console.server.app import Server
 
 log = logging.getLogger("console.server.sites")
 
@@ -46,7 +44,7 @@ class ConnectedSite:
 
 
 class SiteRegistry:
-    def __init__(self, server: Server, ssl_context: ssl.SSLContext) -> None:
+    def __init__(self, server: SitesHost, ssl_context: ssl.SSLContext) -> None:
         self.server = server
         self._ssl = ssl_context
         self.handshake_failures = HandshakeFailureLog("site TLS handshake")

@@ -10,7 +10,8 @@ Layout under the server's workspace::
 A job exists once its row is committed; files are written and synced before that, so an
 acknowledged submit survives a crash and an unacknowledged one leaves only debris that
 ``open`` removes. Statuses under ``FINISHED:`` are final: every status write is guarded
-in SQL, so no late writer can overwrite one.
+in SQL, so no late writer can overwrite one. The records of submit tokens (a retried submit
+finds its job) are kept in the same database and transactions by ``console.server.submit_records``.
 
 Every write commits with a full fsync (milliseconds, more on a busy disk: see
 ``benchmarks/bench_store.py``). The server's event loop serves every admin and site, so the
@@ -38,7 +39,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from console.server import submit_records
 from console.server.status import ACTIVE, FINAL_PREFIX, JobStatus
+from console.server.submit_records import SubmitRecord, SubmitTokenUsed
 from console.wire.errors import ErrorType, RemoteError
 
 log = logging.getLogger("console.server.store")
@@ -57,24 +60,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter_name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_name_nocase ON jobs(name COLLATE NOCASE, submit_time);
-CREATE TABLE IF NOT EXISTS submit_records (
-    study TEXT NOT NULL,
-    submitter_name TEXT NOT NULL,
-    submitter_org TEXT NOT NULL,
-    submitter_role TEXT NOT NULL,
-    token TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    job_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    deleted_time TEXT,
-    PRIMARY KEY (study, submitter_name, submitter_org, submitter_role, token)
-);
-CREATE INDEX IF NOT EXISTS submit_records_by_job ON submit_records(job_id);
 """
-#: FLARE 2.9's submit record states.
-RECORD_CREATED = "CREATED"
-RECORD_JOB_DELETED = "JOB_DELETED"
-
 #: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).
 SIGNATURE_FILE = "signature.json"
 #: Largest number of candidates named in an "ambiguous prefix" error.
@@ -87,24 +73,9 @@ class Submitter:
     org: str
     role: str
 
-
-@dataclass(frozen=True, slots=True)
-class SubmitRecord:
-    """What a submit token of one submitter (in one study) stands for, as FLARE 2.9 keeps it."""
-
-    token: str
-    content_hash: str
-    job_id: str
-    state: str
-    deleted_time: str | None
-
-
-class SubmitTokenUsed(Exception):
-    """``create_job`` found the token taken (a retry, or a race with one); nothing was stored."""
-
-    def __init__(self, record: SubmitRecord) -> None:
-        super().__init__(record.token)
-        self.record = record
+    @property
+    def key(self) -> submit_records.Who:
+        return self.name, self.org, self.role
 
 
 def iso_time(epoch: float) -> str:
@@ -157,7 +128,7 @@ class JobStore:
         self._db = sqlite3.connect(root / "jobs.db", isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + submit_records.SCHEMA)
         self._db.create_function("name_starts_with", 2, _name_starts_with, deterministic=True)
         self._lock = threading.RLock()  # the reading connection
         # Writes have their own connection and lock: a reader never waits for a write's fsync.
@@ -268,12 +239,7 @@ class JobStore:
         try:
             with self._transaction() as db:
                 if submit_token is not None:
-                    record = self._submit_record(db, submitter, submit_token[0])
-                    if record is not None:
-                        raise SubmitTokenUsed(record)
-                    db.execute("INSERT INTO submit_records VALUES (?,?,?,?,?,?,?,?,NULL)",
-                               ("default", submitter.name, submitter.org, submitter.role, submit_token[0],
-                                submit_token[1], job_id, RECORD_CREATED))
+                    submit_records.claim(db, submitter.key, *submit_token, job_id)
                 db.execute(
                     "INSERT INTO jobs(job_id, name, status, submit_time, submitter_name, meta) VALUES (?,?,?,?,?,?)",
                     (job_id, meta["name"], meta["status"], now, submitter.name, json.dumps(meta)),
@@ -283,18 +249,10 @@ class JobStore:
             raise
         return meta
 
-    @staticmethod
-    def _submit_record(db: sqlite3.Connection, submitter: Submitter, token: str) -> SubmitRecord | None:
-        row = db.execute(
-            "SELECT token, content_hash, job_id, state, deleted_time FROM submit_records WHERE study=? AND "
-            "submitter_name=? AND submitter_org=? AND submitter_role=? AND token=?",
-            ("default", submitter.name, submitter.org, submitter.role, token)).fetchone()
-        return SubmitRecord(*row) if row else None
-
     def submit_record(self, submitter: Submitter, token: str) -> SubmitRecord | None:
         """The record of ``token`` for this submitter (FLARE scopes tokens by study and submitter)."""
         with self._lock:
-            return self._submit_record(self._db, submitter, token)
+            return submit_records.find(self._db, submitter.key, token)
 
     def set_status(self, job_id: str, status: JobStatus, **updates: Any) -> dict[str, Any] | None:
         """Write a new status unless the job is already final; the new meta, or None if refused."""
@@ -327,8 +285,7 @@ class JobStore:
         """Remove the job; its submit records stay, marked deleted (as FLARE 2.9). How many were marked."""
         with self._transaction() as db:
             db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
-            marked = db.execute("UPDATE submit_records SET state=?, deleted_time=? WHERE job_id=? AND state<>?",
-                                (RECORD_JOB_DELETED, iso_time(time.time()), job_id, RECORD_JOB_DELETED)).rowcount
+            marked = submit_records.mark_deleted(db, job_id, iso_time(time.time()))
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return marked
 

@@ -8,57 +8,12 @@ from typing import Any
 
 from console.commands import Right
 from console.process import process_info
-from console.server.authz import principal
 from console.server.handlers import handles
+from console.server.scheduler import required_sites
+from console.server.shell_commands import run_on_target
+from console.server.targets import ask_sites, chosen_sites, require_on_target
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.serving import RequestContext
-
-#: Answer time allowed to sites for an admin command, unless the session set its own.
-DEFAULT_SITE_TIMEOUT = 10.0
-
-
-def site_timeout(ctx: RequestContext) -> float:
-    return ctx.connection.command_timeout or DEFAULT_SITE_TIMEOUT
-
-
-def require_on_target(ctx: RequestContext, right: Right, target: str) -> None:
-    """``right`` on the server or on one site (``o:site`` rights depend on the site's org)."""
-    site = ctx.server.sites.get(target)
-    org = ctx.server.kit.org if target == "server" or site is None else site.org
-    ctx.server.policy.require(principal(ctx.connection), right, site_org=org, what=target)
-
-
-def chosen_sites(ctx: RequestContext, names: list[str] | None, right: Right | None = None) -> list[str]:
-    """The sites a command addresses: those named (each must be connected), or all connected."""
-    online = ctx.server.sites.online()
-    if not names:
-        chosen = sorted(online)
-    else:
-        unknown = [n for n in names if n not in online]
-        if unknown:
-            raise RemoteError(ErrorType.INVALID_TARGET, f"not connected: {', '.join(unknown)}; "
-                                                        f"connected sites: {', '.join(sorted(online)) or 'none'}")
-        chosen = list(dict.fromkeys(names))
-    for site in chosen if right is not None else ():
-        require_on_target(ctx, right, site)
-    return chosen
-
-
-async def ask_sites(ctx: RequestContext, sites: list[str], cmd: str, args: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
-    """The same request to several sites at once; each answer, or ``{"error": ...}``, by site."""
-
-    async def one(site: str) -> Any:
-        connected = ctx.server.sites.get(site)
-        if connected is None:
-            return {"error": f"{site} is not connected"}
-        try:
-            return await connected.link.request(cmd, args or {}, timeout=site_timeout(ctx))
-        except Exception as exc:
-            return {"error": f"{type(exc).__name__}: {exc}"}
-
-    answers = await asyncio.gather(*(one(site) for site in sites))
-    return dict(zip(sites, answers, strict=True))
+from console.wire.request_context import RequestContext
 
 
 @handles("check_status")
@@ -204,7 +159,6 @@ def _log_targets(ctx: RequestContext, job_id: str, target: str) -> list[str]:
     (every connected site for an ``@ALL`` job); any other target is itself."""
     if target.casefold() not in ("all", "@all"):
         return [target]
-    from console.server.scheduler import required_sites
 
     named, all_sites = required_sites(ctx.server.store.get(job_id) or {})
     return ["server", *sorted(named | (ctx.server.sites.online() if all_sites else set()))]
@@ -215,7 +169,6 @@ async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
     """As FLARE 2.9: the newest bytes of a long log behind a marker line; tail_lines, then
     grep_pattern (plain text), on the whole log; a log that cannot be read is named under
     ``unavailable``."""
-    from console.server.shell_commands import run_on_target
 
     job_id = ctx.server.store.resolve(args["job_id"])
     path = _log_file_name(args["log_file_name"])

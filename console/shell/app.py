@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.application import get_app_or_none, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
@@ -26,10 +27,11 @@ from prompt_toolkit.styles import DynamicStyle, Style
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
+from console.shell.client_side import CommandFailed, Outcome, ShellState
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
-from console.shell.execute import CommandFailed, Executor, Outcome, ShellState, explain
+from console.shell.execute import Executor, explain
 from console.shell.interrupt import Interrupts
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
@@ -41,7 +43,7 @@ from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import quiet_input, take_typeahead
+from console.shell.terminal import QuietInput, take_typeahead
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -91,6 +93,7 @@ class InteractiveShell:
             auto_suggest=AutoSuggestFromHistory(),
             enable_history_search=False,
             enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs keys) or v (vi): the line in $EDITOR
+            enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
         )
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
@@ -100,11 +103,15 @@ class InteractiveShell:
         )
         backend.add_state_listener(self._on_connection_state)
         drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
-        self.early = EarlySend(self.prompt, self.executor, self._prompt_message, drawn_style)
+        self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
+        self.early = EarlySend(self.prompt, self.executor, self.prompt_line)
         # Installed after EarlySend, so it runs first: EarlySend sees the first line alone.
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
-        self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
         self.interrupts = Interrupts(self._sigint_at_prompt)
+        self.quiet = QuietInput()
+        #: Output went to the terminal from another program (a pager, ``| PIPELINE``): where its last
+        #: line ends is unknown, so the prompt draws itself there (``prompt_line`` assumes column 0).
+        self._foreign_output = False
         self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
 
     # -- Frontend ------------------------------------------------------------------------
@@ -213,8 +220,14 @@ class InteractiveShell:
                 delay = min(delay * 2, 5.0)
 
     def _sigint_at_prompt(self) -> None:
-        if self.prompt.app.is_running:  # as the prompt's own handling did: the Ctrl-C key
-            self.prompt.app.key_processor.send_sigint()
+        app = get_app_or_none()  # the prompt, or a question (leaving the demo)
+        if app is not None and app.is_running:  # as the prompt's own handling did: the Ctrl-C key
+            app.key_processor.send_sigint()
+
+    def _continued(self) -> None:
+        """SIGCONT (``fg`` after Ctrl-Z during a command): the user's shell left the terminal echoing."""
+        if not self.prompt.app.is_running:  # (the prompt's raw mode is its own)
+            self.quiet.apply()
 
     def _show(self, outcome: Outcome) -> None:
         width = self.prompt.output.get_size().columns
@@ -231,8 +244,10 @@ class InteractiveShell:
             *lines, rest = (self._typeahead + take_typeahead()).split("\n")
             self._queued += [line for line in lines if line.strip()]
             self._typeahead = rest
-            if page(text, os.environ.get("PAGER") or self.config.pager):
-                return
+            self._foreign_output = True
+            with self.quiet.as_it_was():
+                if page(text, os.environ.get("PAGER") or self.config.pager):
+                    return
         print(text)
 
     # -- the loop ------------------------------------------------------------------------
@@ -312,10 +327,13 @@ class InteractiveShell:
         text = "\n".join(p for p in [*parts, outcome.shown_message()] if p) + "\n"
         if sink.kind == "|":
             # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
-            with ctrl_c_for_the_child():
+            self._foreign_output = True
+            with ctrl_c_for_the_child(), self.quiet.as_it_was():
                 result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(),
                                                  check=False)
-            if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
+            if result.returncode == -signal.SIGINT:  # the user's Ctrl-C: it stopped, as they asked
+                self.emit(f"'{sink.target}' stopped (Ctrl-C)", "class:status.queued")
+            elif result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
                 self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
             return
         path = Path(sink.target).expanduser()
@@ -339,8 +357,15 @@ class InteractiveShell:
         # Echo off while the shell runs (the prompt's raw mode starts from it and returns to it): keys
         # typed during a command, or before the prompt line printed with its answer is taken over by
         # the prompt, wait unechoed for the prompt, which reads them.
-        with quiet_input():
-            return await self._loop()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+            loop.add_signal_handler(signal.SIGCONT, self._continued)
+        try:
+            with self.quiet:
+                return await self._loop()
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+                loop.remove_signal_handler(signal.SIGCONT)
 
     async def _loop(self) -> int:
         polls = None if self.backend.pushes else asyncio.create_task(self.refresher.keep_fresh(REFRESH_EVERY))
@@ -350,13 +375,15 @@ class InteractiveShell:
                 if self._queued:  # a paste's lines after its first, or typed ahead while paged: as if typed now
                     line = self._queued.pop(0)
                     self.prompt.history.append_string(line)
-                    print(visible(f"{self.user} on {self.server}> {line}"))
+                    self.prompt_line.echo(line)
                     if not await self.run_line(line):
                         break
                     continue
                 default, self._typeahead = self._typeahead, ""
                 try:
-                    self.prompt_line.show()  # the prompt's text at once, its drawing follows
+                    if not self._foreign_output:
+                        self.prompt_line.show()  # the prompt's text at once, its drawing follows
+                    self._foreign_output = False
                     line = await self.prompt.prompt_async(self._prompt_message, default=default, handle_sigint=False)
                     self.early.shown()
                 except KeyboardInterrupt:

@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 from console.api.errors import AuthenticationError, NoConnection, SessionClosed
 from console.backends.base import Backend
-from console.shell.execute import CommandFailed, Executor, ShellState, explain
+from console.shell.client_side import CommandFailed, ShellState
+from console.shell.execute import Executor, explain
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
 from console.shell.parse import UsageError, parse_command, split_commands

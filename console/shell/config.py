@@ -9,7 +9,6 @@ one line each, keeping the comments. User themes live in the config dir's ``them
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from console.shell.output import DEFAULT_PAGER, Expanded, Format
 from console.shell.themes import DEFAULT_THEME
+from console.user_dirs import config_dir, data_dir
 
 DEFAULT_CONFIG = f"""\
 # flare-console settings. Delete this file to get the defaults back.
@@ -50,14 +50,6 @@ pager = "{DEFAULT_PAGER}"
 
 class ConfigError(ValueError):
     pass
-
-
-def config_dir() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "flare-console"
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "flare-console"
 
 
 def history_path() -> Path:

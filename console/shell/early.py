@@ -15,28 +15,23 @@ line (prompt and highlighted command, as the final drawing showed it) is printed
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.document import Document
-from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.renderer import print_formatted_text
-from prompt_toolkit.styles import BaseStyle
 
-from console.shell.execute import Executor, Outcome
+from console.shell.client_side import Outcome
+from console.shell.execute import Executor
 from console.shell.parse import UsageError, parse_command, split_commands, split_sink
+from console.shell.prompt_line import PromptLine
 
 
 class EarlySend:
     """The command of the line just accepted, started from Enter's handler (``take`` hands it over)."""
 
-    def __init__(self, session: PromptSession[str], executor: Executor, prompt: Callable[[], FormattedText],
-                 style: BaseStyle) -> None:
+    def __init__(self, session: PromptSession[str], executor: Executor, prompt_line: PromptLine) -> None:
         self.session = session
         self.executor = executor
-        self.prompt = prompt
-        self.style = style
+        self.prompt_line = prompt_line
         self._pending: tuple[str, asyncio.Task[Outcome]] | None = None
         self._echo: str | None = None  # the line to print again in ``shown``
         buffer = session.default_buffer
@@ -71,11 +66,7 @@ class EarlySend:
         text, self._echo = self._echo, None
         if text is not None and app.erase_when_done:
             app.erase_when_done = False
-            lexer = self.session.lexer
-            typed = lexer.lex_document(Document(text))(0) if lexer is not None else [("", text)]
-            echo = FormattedText([*self.prompt(), *typed, ("", "\n")])
-            print_formatted_text(app.output, echo, self.style, color_depth=app.color_depth)
-            app.output.flush()
+            self.prompt_line.echo(text)
 
     def take(self, line: str) -> asyncio.Task[Outcome] | None:
         """The task already running ``line``, if Enter started it; else None (the caller starts it)."""

@@ -10,84 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from console.api.async_session import is_final
 from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
 from console.backends.base import Backend
 from console.commands import CATALOG, CommandSpec, Engine, Transfer, Where
+from console.shell import follow, plot  # noqa: F401  (they register their commands)
+from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command, unavailable
 from console.shell.refresher import CompletionRefresher
-from console.shell.safe_text import visible
-
-
-class CommandFailed(Exception):
-    """A command could not do its work; the message says why and what to do."""
-
-
-class Frontend(Protocol):
-    interactive: bool
-
-    def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None: ...
-
-    async def confirm(self, question: str) -> bool: ...
-
-    def set_theme(self, name: str) -> None: ...
-
-    def theme_names(self) -> list[str]: ...
-
-    def remember(self, key: str, value: str | bool) -> None:
-        """Keep a changed setting for next time (the interactive shell's config file; a batch keeps nothing)."""
-        ...
-
-    def repaint(self, text: str) -> None:
-        """Show ``text`` on a cleared screen (watch); only the interactive shell can."""
-        ...
-
-
-@dataclass
-class ShellState:
-    format: Format = Format.TABLE
-    timing: bool = False
-    confirm: bool = True
-    theme: str = "dark"
-    expanded: Expanded = Expanded.OFF
-    editing: str = "emacs"
-
-
-@dataclass
-class Outcome:
-    result: Any = None
-    message: str | None = None
-    exit: bool = False
-    #: The format ``result`` is shown in whatever the setting is (a command's own ``--format``).
-    format: Format | None = None
-    #: ``message`` is the console's own drawing (a chart in colour) whose server strings were made
-    #: safe when it was drawn: shown as it is, where any other message is escaped.
-    drawn: bool = False
-
-    def shown_message(self) -> str:
-        """``message`` as it may reach a terminal."""
-        return (self.message or "") if self.drawn else visible(self.message or "")
-
-
-ClientSide = Callable[["Executor", ParsedCommand], Awaitable[Outcome]]
-_CLIENT_SIDE: dict[str, ClientSide] = {}
-
-
-def client_side(name: str) -> Callable[[ClientSide], ClientSide]:
-    if name not in CATALOG:
-        raise KeyError(f"{name!r} is not in the command registry")
-
-    def register(func: ClientSide) -> ClientSide:
-        _CLIENT_SIDE[name] = func
-        return func
-
-    return register
+from console.shell.top import command as _top_command  # noqa: F401  (registers top)
 
 
 class Executor:
@@ -117,7 +52,7 @@ class Executor:
         self._check_right(spec)
         if spec.destructive and not parsed.yes and self.state.confirm:
             await self._confirm(parsed)
-        handler = _CLIENT_SIDE.get(spec.name)
+        handler = CLIENT_SIDE.get(spec.name)
         if handler is None and spec.where is not Where.SERVER:
             raise CommandFailed(f"{spec.name} has no implementation in this client")
         started = time.perf_counter()
@@ -133,7 +68,7 @@ class Executor:
         could want the terminal): the shell may send it the moment Enter is pressed, while
         prompt_toolkit is still putting the prompt away."""
         spec = parsed.spec
-        return spec.where is Where.SERVER and spec.name not in _CLIENT_SIDE and not spec.destructive
+        return spec.where is Where.SERVER and spec.name not in CLIENT_SIDE and not spec.destructive
 
     def _check_right(self, spec: CommandSpec, meta: dict[str, Any] | None = None) -> None:
         """Refuse what the server's policy (as it told us at login) certainly refuses, before any
@@ -398,9 +333,3 @@ async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
     ex.state.timing = parsed.values["state"] == "on"
     ex.frontend.remember("timing", ex.state.timing)
     return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
-
-
-
-# The live views register their commands here (they import this module, so they come last).
-from console.shell import follow, plot  # noqa: E402, F401
-from console.shell.top import command as _top_command  # noqa: E402, F401

@@ -16,7 +16,7 @@ import asyncio
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend, LogStream
-from console.shell.execute import CommandFailed, Executor, Outcome, client_side
+from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
 from console.shell.monitors import Monitor, MonitorManager
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line as visible  # one line each: breaks shown too
@@ -109,12 +109,12 @@ async def _keep_following(backend: Backend, monitors: MonitorManager, stream: Lo
 
 
 @client_side("follow")
-async def _follow(ex: Executor, parsed: ParsedCommand) -> Outcome:
+async def _follow(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
     return await start_follow(ex, parsed.values["job_id"], parsed.values["target"] or "server",
                               parsed.values["lines"])
 
 
-async def start_follow(ex: Executor, job_id: str, target: str, lines: int) -> Outcome:
+async def start_follow(ex: ShellContext, job_id: str, target: str, lines: int) -> Outcome:
     """Follow a job's log: in the background when interactive, else until the job ends."""
     background = ex.frontend.interactive
     if ex.frontend.interactive:  # one follow per job: a new one replaces the last (the server keeps one)
@@ -141,7 +141,7 @@ async def start_follow(ex: Executor, job_id: str, target: str, lines: int) -> Ou
 
 
 @client_side("unfollow")
-async def _unfollow(ex: Executor, parsed: ParsedCommand) -> Outcome:
+async def _unfollow(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
     which = parsed.values["job_id"]
     stopped = await ex.monitors.stop(which, watches="log")
     if not stopped:

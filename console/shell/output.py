@@ -94,9 +94,13 @@ def ctrl_c_for_the_child() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGINT, _ignore)
+    # Nor does the event loop see it afterwards: its wakeup fd would queue this Ctrl-C for the
+    # shell's own SIGINT handler, which would take it for a Ctrl-C at the next prompt.
+    wakeup = signal.set_wakeup_fd(-1)
     try:
         yield
     finally:
+        signal.set_wakeup_fd(wakeup)
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 

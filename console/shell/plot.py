@@ -29,7 +29,7 @@ from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
 from console.api.async_session import is_final
-from console.shell.execute import CommandFailed, Executor, Outcome, client_side
+from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
 from console.shell.output import Format
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line as visible
@@ -205,7 +205,7 @@ class LivePlot:
     """The chart of a running job, redrawn in place at each round until the job ends or q; then
     put away, for the whole picture to be printed once in its place."""
 
-    def __init__(self, ex: Executor, meta: dict[str, Any], metrics: RoundMetrics, wanted: str | None,
+    def __init__(self, ex: ShellContext, meta: dict[str, Any], metrics: RoundMetrics, wanted: str | None,
                  color: bool) -> None:
         self.ex, self.meta, self.metrics, self.wanted, self.color = ex, meta, metrics, wanted, color
         self.num_rounds: int | None = None
@@ -271,7 +271,7 @@ class LivePlot:
 
 
 @client_side("plot")
-async def _plot(ex: Executor, parsed: ParsedCommand) -> Outcome:
+async def _plot(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
     meta = await ex.backend.get_job_meta(parsed.values["job_id"])
     metrics = RoundMetrics()
     for entry in meta.get("round_metrics") or []:

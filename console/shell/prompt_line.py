@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText, fragment_list_width
 from prompt_toolkit.renderer import print_formatted_text
 from prompt_toolkit.styles import BaseStyle
 
 
 class PromptLine:
-    """Prints the prompt's message ahead of ``prompt_async`` (call ``show`` just before it)."""
+    """Prints the prompt's message ahead of ``prompt_async`` (call ``show`` just before it), and lines as it shows them."""
 
     def __init__(self, session: PromptSession[str], message: Callable[[], FormattedText], style: BaseStyle) -> None:
         self.session = session
@@ -49,3 +50,13 @@ class PromptLine:
         output.write_raw("\r")
         output.flush()
         return True
+
+    def echo(self, text: str) -> None:
+        """A line run without being drawn by the prompt (sent from Enter, pasted, typed ahead), as the prompt
+        shows one: the prompt, then the line highlighted."""
+        app = self.session.app
+        lexer = self.session.lexer
+        typed = lexer.lex_document(Document(text))(0) if lexer is not None else [("", text)]
+        print_formatted_text(app.output, FormattedText([*self.message(), *typed, ("", "\n")]), self.style,
+                             color_depth=app.color_depth)
+        app.output.flush()

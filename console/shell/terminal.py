@@ -18,6 +18,7 @@ import os
 import select
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 try:
     import termios
@@ -38,36 +39,60 @@ def _tty_fd() -> int | None:
     return fd if os.isatty(fd) else None
 
 
-@contextlib.contextmanager
-def quiet_input() -> Iterator[None]:
-    """Keys wait, untouched and unechoed, for the next prompt while the block runs; Ctrl-C still signals.
+class QuietInput:
+    """Keys wait, untouched and unechoed, for the next prompt while the shell runs; Ctrl-C still signals.
 
     No echo, and no line discipline either: in the terminal's canonical mode Ctrl-D typed ahead
     would be taken as end of input, Ctrl-U and Ctrl-W would erase what was typed before them and
     Enter would arrive as a line feed, all before the prompt could read them (the prompt's line is
     printed before the prompt starts reading: ``prompt_line``). ISIG stays on, so Ctrl-C cancels a
-    running command (``interrupt``).
+    running command (``interrupt``). The user's own programs (a pager, ``| PIPELINE``) get the
+    terminal as it was (``as_it_was``); after a stop (Ctrl-Z) and ``fg`` the shell calls ``apply``.
     """
-    fd = _tty_fd()
-    if fd is None:
-        yield
-        return
-    try:
-        saved = termios.tcgetattr(fd)
-    except termios.error:
-        yield
-        return
-    quiet = list(saved)
-    quiet[0] &= ~termios.ICRNL
-    quiet[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN)
-    quiet[6] = list(quiet[6])
-    quiet[6][termios.VMIN], quiet[6][termios.VTIME] = 1, 0
-    try:
-        termios.tcsetattr(fd, termios.TCSANOW, quiet)  # TCSANOW: keep what was typed so far
-        yield
-    finally:
-        with contextlib.suppress(termios.error):
-            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._saved: list[Any] | None = None
+        self._quiet: list[Any] | None = None
+
+    def __enter__(self) -> QuietInput:
+        fd = _tty_fd()
+        if fd is None:
+            return self
+        try:
+            saved = termios.tcgetattr(fd)
+        except termios.error:
+            return self
+        quiet = list(saved)
+        quiet[0] &= ~termios.ICRNL
+        quiet[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN)
+        quiet[6] = list(quiet[6])
+        quiet[6][termios.VMIN], quiet[6][termios.VTIME] = 1, 0
+        self._fd, self._saved, self._quiet = fd, saved, quiet
+        self.apply()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._set(self._saved)
+        self._fd = None
+
+    def apply(self) -> None:
+        """Quiet again (after ``fg``: the terminal is as the user's shell left it)."""
+        self._set(self._quiet)
+
+    @contextlib.contextmanager
+    def as_it_was(self) -> Iterator[None]:
+        """The terminal as it was before the shell, for a program of the user's (echo, line editing)."""
+        self._set(self._saved)
+        try:
+            yield
+        finally:
+            self._set(self._quiet)
+
+    def _set(self, attrs: list[Any] | None) -> None:
+        if self._fd is not None and attrs is not None:
+            with contextlib.suppress(termios.error):  # TCSANOW: keep what was typed so far
+                termios.tcsetattr(self._fd, termios.TCSANOW, attrs)
 
 
 def take_typeahead() -> str:

@@ -16,6 +16,8 @@ from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_cls
 from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
 
+from console.user_dirs import config_dir
+
 DEFAULT_THEME = "dark"
 
 
@@ -40,8 +42,6 @@ class Theme:
 
 def theme_dirs() -> list[Path]:
     """Where themes are found, first wins: the user's (config dir), then the shipped ones."""
-    from console.shell.config import config_dir
-
     here = Path(__file__).resolve()
     candidates = [config_dir() / "themes", here.parent.parent.parent / "themes",
                   Path(sys.prefix) / "share" / "flare-console" / "themes"]

@@ -25,7 +25,8 @@ from console.site.log_push import SiteLogPush
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import SiteKit
-from console.wire.serving import Download, Handler, RequestContext, ServedConnection, User
+from console.wire.request_context import Download, Handler, Peer, RequestContext, User
+from console.wire.serving import ServedConnection
 from console.wire.tls import client_context, server_certificate_problem
 
 log = logging.getLogger("console.site")
@@ -62,7 +63,7 @@ class Site:
 
     # -- Host ----------------------------------------------------------------------------
 
-    def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]:
+    def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]:
         peer = connection.identity
         if peer.role or peer.cn != self.kit.server_identity:
             raise RemoteError(ErrorType.AUTHENTICATION, f"{peer.cn!r} is not this project's server")
@@ -72,7 +73,7 @@ class Site:
         log.info("connected to the server at %s:%s", self.kit.host, self.kit.fed_learn_port)
         return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status()}
 
-    def authorize(self, connection: ServedConnection, spec: Any) -> None:
+    def authorize(self, connection: Peer, spec: Any) -> None:
         """Only the server talks to a site; what its admins may do is checked per command below."""
 
     # -- connection loop ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from console.logtail import CHUNK_BYTES, LogTail, follow, last_lines, lines_between
-from console.wire.serving import ServedConnection
+from console.wire.request_context import Peer
 
 LOG_FILE = "log.txt"
 #: Seconds the pushes of a log wait for the server to take the ones sent (the site's connection
@@ -37,7 +37,7 @@ REPLY_BYTES = CHUNK_BYTES
 
 @dataclass
 class _Push:
-    connection: ServedConnection
+    connection: Peer
     stop: asyncio.Event
     task: asyncio.Task[None]
     tail: LogTail
@@ -49,7 +49,7 @@ class SiteLogPush:
         self.workspace_of = workspace_of  # raises for a job ID that is not a plain folder name
         self.pushes: dict[str, _Push] = {}
 
-    def follow(self, connection: ServedConnection, job_id: str, lines: int,
+    def follow(self, connection: Peer, job_id: str, lines: int,
                offset: int | None = None) -> dict[str, Any] | None:
         """Push the last ``lines`` lines of the job's log, then every new one; the log may not
         exist yet. Resuming (``offset``: bytes the follower has), the pushes start where the log's
@@ -76,7 +76,7 @@ class SiteLogPush:
         gap, until = lines_between(path, offset, end, limit=REPLY_BYTES, owner=self.site_name)
         return {"lines": gap, "offset": until, "end": end}
 
-    def _start(self, connection: ServedConnection, job_id: str, tail: LogTail, backlog: list[str]) -> _Push:
+    def _start(self, connection: Peer, job_id: str, tail: LogTail, backlog: list[str]) -> _Push:
         stop = asyncio.Event()
 
         def send(new: list[str]) -> bool:

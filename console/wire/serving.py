@@ -2,8 +2,9 @@
 
 The server serves admins this way, and a site serves its server the same way on the
 connection the site opened. A ``Host`` supplies the login check, the command specs and
-the handlers. Each request runs in its own task so a slow download never holds up a
-quick command on the same connection. Frames are written whole with one ``write`` call,
+the handlers (``console.wire.request_context``: those types, and what a handler gets). Each
+request runs in its own task so a slow download never holds up a quick command on the same
+connection. Frames are written whole with one ``write`` call,
 so tasks can interleave frames without a lock. Pushed events are dropped for a peer
 whose socket buffer is full rather than letting one slow reader grow our memory.
 
@@ -18,20 +19,17 @@ per host by its ``reply_budget`` (console.wire.budget), held until the peer has 
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from console.commands import ArgError, CommandSpec, Transfer
+from console.commands import ArgError, Transfer
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_chunk, read_frame
+from console.wire.request_context import CANCELLED, Download, RequestContext, Upload, User
 
 log = logging.getLogger("console.wire.serving")
 
@@ -39,109 +37,10 @@ PROTOCOL_VERSION = 1
 LOGIN_TIMEOUT_SECONDS = 10.0
 #: Pushed events are dropped for a peer with more than this many bytes unsent.
 MAX_EVENT_BACKLOG = 4 << 20
-_UPLOAD_QUEUE_CHUNKS = 8
 #: Requests one connection may have open at once (running, or an upload not yet ended).
 MAX_IN_FLIGHT = 64
 #: Past this many unsent bytes the connection stops reading the peer until it reads its replies.
 WRITE_HIGH_WATER = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    name: str
-    org: str
-    role: str
-
-
-@dataclass(slots=True)
-class Download:
-    """A handler's answer that streams a file after a JSON head; ``path`` is removed afterwards."""
-
-    path: Path
-    head: dict[str, Any]
-
-
-#: Queue marker: the client cancelled the upload (or the connection went away).
-_CANCELLED = object()
-
-
-class _Upload:
-    def __init__(self) -> None:
-        # Items: a chunk, None at the end, or _CANCELLED.
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(_UPLOAD_QUEUE_CHUNKS)
-        self.abandoned = False
-
-    def stop(self, marker: Any) -> None:
-        """Stop accepting chunks and wake the consumer with ``marker``."""
-        self.abandoned = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(marker)
-
-
-@dataclass(slots=True)
-class RequestContext:
-    connection: ServedConnection
-    spec: CommandSpec
-    request_id: int
-    _upload: _Upload | None = None
-
-    @property
-    def server(self) -> Any:
-        return self.connection.server
-
-    @property
-    def user(self) -> User:
-        assert self.connection.user is not None
-        return self.connection.user
-
-    async def upload_chunks(self) -> AsyncIterator[bytes]:
-        if self._upload is None:
-            raise RemoteError(ErrorType.PROTOCOL, f"{self.spec.name} expects an upload stream")
-        while (chunk := await self._upload.queue.get()) is not None:
-            if chunk is _CANCELLED:
-                raise RemoteError(ErrorType.INVALID_ARGUMENT, "upload cancelled; nothing was stored")
-            yield chunk
-
-    async def receive_upload(self, path: Path, max_bytes: int, *, sync: bool = True) -> int:
-        """Write the upload to ``path`` and sync it (unless ``sync`` is False: a transient file, such
-        as a task's model, need not survive a crash); refuse past ``max_bytes``."""
-        total = 0
-        try:
-            with open(path, "wb") as out:
-                async for chunk in self.upload_chunks():
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise RemoteError(
-                            ErrorType.INVALID_ARGUMENT,
-                            f"upload exceeds the server's limit of {max_bytes} bytes; make the job smaller",
-                        )
-                    out.write(chunk)
-                out.flush()
-                if sync:
-                    os.fsync(out.fileno())
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                log.error("upload to %s failed: disk full", path)
-                raise RemoteError(ErrorType.INTERNAL, "the server's disk is full; nothing was stored. "
-                                                      "Ask the operator to free space, then submit again") from None
-            raise
-        return total
-
-
-Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[Any]]
-
-
-class Host(Protocol):
-    """What a served connection needs from the part serving it (the server, or a site)."""
-
-    handlers: dict[str, Handler]
-    specs: dict[str, CommandSpec]
-
-    def login(self, connection: ServedConnection, args: dict[str, Any]) -> dict[str, Any]: ...
-
-    def authorize(self, connection: ServedConnection, spec: CommandSpec) -> None:
-        """Raise AuthorizationError if the logged-in peer may not run ``spec`` at all."""
 
 
 class ServedConnection:
@@ -157,7 +56,7 @@ class ServedConnection:
         self.refusal: str | None = None  # set by a host that will refuse this peer at login
         self.lost_by: BaseException | None = None  # why the link broke, when it did (a TLS alert, say)
         self.command_timeout: float | None = None
-        self._uploads: dict[int, _Upload] = {}
+        self._uploads: dict[int, Upload] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self.events_dropped = 0
@@ -257,7 +156,7 @@ class ServedConnection:
         del self._uploads[request_id]
         if not upload.abandoned:
             if frame.kind == "cancel":
-                upload.stop(_CANCELLED)
+                upload.stop(CANCELLED)
             else:
                 await upload.queue.put(None)
 
@@ -278,17 +177,17 @@ class ServedConnection:
             if frame.header.get("stream"):
                 if len(self._uploads) >= 2 * self.max_in_flight:
                     raise FrameError(f"more than {2 * self.max_in_flight} uploads left open")
-                upload = self._uploads[request_id] = _Upload()  # its data frames are dropped until its end
-                upload.stop(_CANCELLED)
+                upload = self._uploads[request_id] = Upload()  # its data frames are dropped until its end
+                upload.stop(CANCELLED)
             return
         upload = None
         if frame.header.get("stream"):
-            upload = self._uploads[request_id] = _Upload()
+            upload = self._uploads[request_id] = Upload()
         task = asyncio.create_task(self._run_request(request_id, frame.header, upload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_request(self, request_id: int, header: dict[str, Any], upload: _Upload | None) -> None:
+    async def _run_request(self, request_id: int, header: dict[str, Any], upload: Upload | None) -> None:
         cmd = header.get("cmd")
         budget: ReplyBudget | None = getattr(self.server, "reply_budget", None)
         if budget is None or self.user is None or cmd not in getattr(self.server, "large_replies", ()):
@@ -301,10 +200,10 @@ class ServedConnection:
                 await self._answer(request_id, cmd, header, upload)
         except RemoteError as exc:
             if upload is not None:
-                upload.stop(_CANCELLED)
+                upload.stop(CANCELLED)
             await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
 
-    async def _answer(self, request_id: int, cmd: Any, header: dict[str, Any], upload: _Upload | None) -> None:
+    async def _answer(self, request_id: int, cmd: Any, header: dict[str, Any], upload: Upload | None) -> None:
         try:
             result = await self._dispatch(request_id, cmd, header.get("args"), upload)
         except RemoteError as exc:
@@ -324,7 +223,7 @@ class ServedConnection:
             return
         finally:
             if upload is not None:
-                upload.stop(_CANCELLED)
+                upload.stop(CANCELLED)
         if isinstance(result, Download):
             await self._stream_file(request_id, result)
         else:
@@ -353,7 +252,7 @@ class ServedConnection:
             except (ConnectionError, OSError):
                 pass
 
-    async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: _Upload | None) -> Any:
+    async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: Upload | None) -> Any:
         if cmd == "login":
             if self.user is not None:
                 raise RemoteError(ErrorType.PROTOCOL, "already logged in on this connection")
@@ -400,7 +299,7 @@ class ServedConnection:
         for task in list(self._tasks):
             task.cancel()
         for upload in self._uploads.values():
-            upload.stop(_CANCELLED)
+            upload.stop(CANCELLED)
         try:
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 2.0)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from console.shell import follow  # a module: the two import each other through execute
-from console.shell.execute import CommandFailed, Executor, Outcome, client_side
+from console.shell import follow
+from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
 from console.shell.parse import ParsedCommand
 from console.shell.top.view import TopView
 
 
 @client_side("top")
-async def _top(ex: Executor, parsed: ParsedCommand) -> Outcome:
+async def _top(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
     if not ex.frontend.interactive:
         raise CommandFailed("top is a full-screen view and needs a terminal; in a batch use list_jobs, "
                             "check_status and show_stats")

@@ -1,0 +1,84 @@
+"""A second FLARE Session on a worker thread of its own: the shared job poll's (``nvflare_poll``).
+
+FLARE's Session takes one call at a time, and the backend runs the user's calls one after
+another on its worker. The poll's calls go here instead, so that neither waits for the other:
+the poll asks back to back as a job ends, and FLARE's ``show_stats`` can take up to a second
+while a workflow finalizes (measured on FLARE 2.9's POC; FLARE waits up to 5 s for a job
+process that does not answer). Logged in at the first call (one more FLARE login, about 0.5 s,
+only once something is followed), logged in again after a dropped connection.
+
+Owns that Session and its worker only; whether FLARE is reachable is the backend's to say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from console.api import errors
+
+
+class SideSession:
+    """``call(func, args)`` runs ``func(session, args)`` on this Session's own worker.
+
+    ``login(None)`` makes a FLARE Session (the backend's login); ``translate`` turns FLARE's
+    exceptions into ours. Raises as the backend's calls do (``NoConnection`` when the link is
+    down, after which the next call logs in again; ``SessionClosed`` once closed).
+    """
+
+    def __init__(self, login: Callable[[Any], Any], translate: Callable[[BaseException], BaseException],
+                 name: str) -> None:
+        self._login = login
+        self._translate = translate
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._session: Any = None
+        self._lock: asyncio.Lock | None = None
+        self._closed = False
+
+    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
+        if self._closed:
+            raise errors.SessionClosed("session closed")
+        session = await self._logged_in()
+        try:
+            return await self._run(func, session, args)
+        except (errors.NoConnection, errors.SessionClosed):
+            if self._session is session:  # the next call logs in again
+                self._session = None
+                self._worker.submit(_close_quietly, session)
+            raise
+
+    async def _logged_in(self) -> Any:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # several monitors' first checks log in once
+            if self._session is None:
+                self._session = await self._run(self._login, None)
+            return self._session
+
+    async def close(self, timeout: float) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._run(session.close), timeout)
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._worker, functools.partial(func, *args))
+        except RuntimeError as exc:
+            if self._closed:  # the worker was shut down under a call still queued
+                raise errors.SessionClosed("session closed") from None
+            raise self._translate(exc) from exc
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+
+def _close_quietly(session: Any) -> None:
+    with contextlib.suppress(Exception):
+        session.close()

@@ -1,0 +1,39 @@
+"""One job while it runs on the server: its controller process, the sites it is deployed to,
+its relays of tasks to sites, its errors and metrics so far.
+
+Made and owned by ``console.server.runner``; read by the parts that act on a running job
+(``deployment``, the site registry, the log relay, the job and system commands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.runtime.procs import job_marker
+from console.server.status import JobStatus
+
+
+@dataclass
+class RunningJob:
+    job_id: str
+    name: str
+    app_name: str
+    workspace: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+    sites: list[str] = field(default_factory=list)  # deployed to and still in the job
+    process: asyncio.subprocess.Process | None = None
+    aborting: bool = False
+    last_progress: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)  # target -> messages
+    relays: set[asyncio.Task[None]] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+    signature: dict[str, str] = field(default_factory=dict)  # signature, signed_by, signer_pem
+    forced_status: JobStatus | None = None  # the server stopped the app (it broke a limit)
+    round_metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def marker(self) -> str:
+        return job_marker(self.job_id, "server")

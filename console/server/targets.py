@@ -1,0 +1,63 @@
+"""Where an admin command goes: the server or sites, the right it needs on each (``o:site``
+rights depend on the site's org), and the same request asked of several sites at once.
+
+Shared by the command handlers (system, shell, site admin, follow); owns no state: it reads
+the server's policy and site registry through the request's context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from console.commands import Right
+from console.server.authz import principal
+from console.wire.errors import ErrorType, RemoteError
+from console.wire.request_context import RequestContext
+
+#: Answer time allowed to sites for an admin command, unless the session set its own.
+DEFAULT_SITE_TIMEOUT = 10.0
+
+
+def site_timeout(ctx: RequestContext) -> float:
+    return ctx.connection.command_timeout or DEFAULT_SITE_TIMEOUT
+
+
+def require_on_target(ctx: RequestContext, right: Right, target: str) -> None:
+    """``right`` on the server or on one site (``o:site`` rights depend on the site's org)."""
+    site = ctx.server.sites.get(target)
+    org = ctx.server.kit.org if target == "server" or site is None else site.org
+    ctx.server.policy.require(principal(ctx.connection), right, site_org=org, what=target)
+
+
+def chosen_sites(ctx: RequestContext, names: list[str] | None, right: Right | None = None) -> list[str]:
+    """The sites a command addresses: those named (each must be connected), or all connected."""
+    online = ctx.server.sites.online()
+    if not names:
+        chosen = sorted(online)
+    else:
+        unknown = [n for n in names if n not in online]
+        if unknown:
+            raise RemoteError(ErrorType.INVALID_TARGET, f"not connected: {', '.join(unknown)}; "
+                                                        f"connected sites: {', '.join(sorted(online)) or 'none'}")
+        chosen = list(dict.fromkeys(names))
+    for site in chosen if right is not None else ():
+        require_on_target(ctx, right, site)
+    return chosen
+
+
+async def ask_sites(ctx: RequestContext, sites: list[str], cmd: str, args: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """The same request to several sites at once; each answer, or ``{"error": ...}``, by site."""
+
+    async def one(site: str) -> Any:
+        connected = ctx.server.sites.get(site)
+        if connected is None:
+            return {"error": f"{site} is not connected"}
+        try:
+            return await connected.link.request(cmd, args or {}, timeout=site_timeout(ctx))
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+    answers = await asyncio.gather(*(one(site) for site in sites))
+    return dict(zip(sites, answers, strict=True))

@@ -1,0 +1,100 @@
+"""The contract of the commands the shell does itself (help, watch, follow, plot, top, ...):
+what one is given (``ShellContext``: backend, settings, frontend, monitors, completion data),
+what it gives back (``Outcome``, or ``CommandFailed`` with a message saying why), and the
+registry it enters with ``@client_side(NAME)`` (NAME must be in the command catalog).
+
+``console.shell.execute`` looks commands up here and runs them; the live views (follow, plot,
+top) register here too, so they need not import the executor that runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from console.backends.base import Backend
+from console.commands import CATALOG
+from console.shell.monitors import MonitorManager
+from console.shell.output import Expanded, Format
+from console.shell.parse import ParsedCommand
+from console.shell.refresher import CompletionRefresher
+from console.shell.safe_text import visible
+
+
+class CommandFailed(Exception):
+    """A command could not do its work; the message says why and what to do."""
+
+
+class Frontend(Protocol):
+    interactive: bool
+
+    def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None: ...
+
+    async def confirm(self, question: str) -> bool: ...
+
+    def set_theme(self, name: str) -> None: ...
+
+    def theme_names(self) -> list[str]: ...
+
+    def remember(self, key: str, value: str | bool) -> None:
+        """Keep a changed setting for next time (the interactive shell's config file; a batch keeps nothing)."""
+        ...
+
+    def repaint(self, text: str) -> None:
+        """Show ``text`` on a cleared screen (watch); only the interactive shell can."""
+        ...
+
+
+@dataclass
+class ShellState:
+    format: Format = Format.TABLE
+    timing: bool = False
+    confirm: bool = True
+    theme: str = "dark"
+    expanded: Expanded = Expanded.OFF
+    editing: str = "emacs"
+
+
+@dataclass
+class Outcome:
+    result: Any = None
+    message: str | None = None
+    exit: bool = False
+    #: The format ``result`` is shown in whatever the setting is (a command's own ``--format``).
+    format: Format | None = None
+    #: ``message`` is the console's own drawing (a chart in colour) whose server strings were made
+    #: safe when it was drawn: shown as it is, where any other message is escaped.
+    drawn: bool = False
+
+    def shown_message(self) -> str:
+        """``message`` as it may reach a terminal."""
+        return (self.message or "") if self.drawn else visible(self.message or "")
+
+
+class ShellContext(Protocol):
+    """What a command the shell does itself may use (``Executor`` is one): the connected backend,
+    the shell's settings, where its output goes, the background monitors and completion data."""
+
+    backend: Backend
+    state: ShellState
+    frontend: Frontend
+    monitors: MonitorManager
+    refresher: CompletionRefresher
+
+
+ClientSide = Callable[[Any, ParsedCommand], Awaitable[Outcome]]
+#: Command name -> its client-side implementation, called with the ``ShellContext`` running it (the
+#: executor's own commands, such as watch, take the ``Executor`` itself).
+CLIENT_SIDE: dict[str, ClientSide] = {}
+
+
+def client_side(name: str) -> Callable[[ClientSide], ClientSide]:
+    if name not in CATALOG:
+        raise KeyError(f"{name!r} is not in the command registry")
+
+    def register(func: ClientSide) -> ClientSide:
+        CLIENT_SIDE[name] = func
+        return func
+
+    return register
