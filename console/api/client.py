@@ -264,7 +264,7 @@ class AsyncClient:
                 # Sent: the server acts on it whatever we do now (``acts``: a command that changes
                 # something), so its answer is awaited and handed on, never a "cancelled" that is untrue.
                 await self._late_answer(cmd, pending, timeout or self.request_timeout,
-                                                "the cancel came after the request was sent")
+                                        "the cancel came after the request was sent")
             elif upload is None or streamed:  # a question, or a site's task: its caller is going away
                 raise
             elif uploading:
@@ -273,7 +273,7 @@ class AsyncClient:
                 raise
             else:  # the upload's end is sent: as a sent request
                 await self._late_answer(cmd, pending, timeout or self.request_timeout,
-                                                "the cancel came after the upload reached the server")
+                                        "the cancel came after the upload reached the server")
         except TimeoutError:
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
         except NoConnection:
