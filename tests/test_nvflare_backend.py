@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pexpect
 import pytest
 from nvflare_poc import LiveFlare
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, wait_until
 
 JOB = str(EXAMPLES / "hello-numpy-sag")
 SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
@@ -113,7 +115,9 @@ def _seen_all(shell: pexpect.spawn, seen: io.StringIO, pattern: re.Pattern[str],
 @pytest.mark.timeout(480)
 def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, tmp_path: Path) -> None:
     job = _submit(flare_poc, tmp_path)  # before the shell starts: completion must fetch it from FLARE
-    shell = flare_poc.spawn_console(tmp_path, NO_COLOR="1")
+    scratch = tmp_path / "tmp"  # the console's temporary folders: FLARE's submit stages a copy here
+    scratch.mkdir()
+    shell = flare_poc.spawn_console(tmp_path, NO_COLOR="1", TMPDIR=str(scratch))
     seen = io.StringIO()
     shell.logfile_read = seen
     try:
@@ -152,6 +156,23 @@ def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, 
         shell.expect(PROMPT)
         shell.send("monitors\r")
         shell.expect_exact("no monitors running")
+
+        # Ctrl-C once FLARE's submit runs (on the backend's worker) cannot stop it: the shell says so
+        # and gives the job's ID, never "cancelled".
+        big = tmp_path / "big-job"
+        shutil.copytree(JOB, big)
+        (big / "app" / "custom").mkdir()
+        (big / "app" / "custom" / "weights.bin").write_bytes(os.urandom(40 << 20))
+        shell.send(f"submit_job {big}\r")
+        wait_until(lambda: list(scratch.glob("flare-console-submit-*")), 30, "FLARE's submit to start")
+        shell.sendcontrol("c")
+        shell.expect(r"submit_job: FLARE's submit cannot be stopped once started; it went on: "
+                     r"submitted as ([0-9a-f-]{36})", timeout=120)
+        late = shell.match.group(1)
+        assert "cancelled" not in shell.before
+        shell.expect(PROMPT)
+        shell.send(f"abort_job {late[:8]} --yes\r")  # it would only slow the tests after this one
+        shell.expect(PROMPT)
 
         # help shows FLARE's commands; Ctrl-C clears a line and the shell stays.
         shell.send("help list_job_components\r")
