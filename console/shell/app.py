@@ -27,6 +27,7 @@ from prompt_toolkit.styles import DynamicStyle, Style
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
+from console.commands import Engine
 from console.shell.client_side import CommandFailed, Outcome, ShellState
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
@@ -312,8 +313,10 @@ class InteractiveShell:
         if not running:
             return True
         jobs = ", ".join(running)
+        # Ours marks them at its next start; FLARE's POC is stopped under them.
+        ending = "end FINISHED:ABANDONED" if self.backend.engine is Engine.OURS else "are stopped unfinished"
         question = (f"job{'s' if len(running) > 1 else ''} {jobs} still running: leaving stops the demo's server "
-                    "and sites, and unfinished jobs end FINISHED:ABANDONED. Leave anyway? [y/N] ")
+                    f"and sites, and unfinished jobs {ending}. Leave anyway? [y/N] ")
         if await self.confirm(question):
             return True
         self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")
