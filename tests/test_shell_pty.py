@@ -229,6 +229,31 @@ def test_tall_output_goes_through_the_pager(server, project, tmp_path: Path) -> 
         child.terminate(force=True)
 
 
+@pytest.mark.timeout(120)
+def test_keys_typed_ahead_of_a_paged_answer_reach_the_next_prompt_as_keys(server, project, tmp_path: Path) -> None:
+    # Keys typed while a command runs are taken from the terminal before its answer goes to the pager
+    # (else the pager would read them as its own commands) and given to the next prompt as keys:
+    # Ctrl-W erases words there as if typed at it.
+    big = hello_server(tmp_path, name="big-job")
+    (big / "app" / "custom" / "weights.bin").write_bytes(os.urandom(40 << 20))
+    (tmp_path / "tmp").mkdir()
+    child = spawn_shell(project, tmp_path, (12, 100), PAGER="sed s/^/PAGED:/", TMPDIR=str(tmp_path / "tmp"))
+    try:
+        child.expect(PROMPT)
+        child.send(f"submit_job {big}; help\r")
+        wait_until(lambda: list((tmp_path / "tmp").glob("flare-submit-*")), 20, "the submit to start")
+        child.send("list_jobs -m 1\x17\x17\x17monitors\r")  # typed while the upload runs
+        child.expect_exact("PAGED:server commands:")
+        child.expect_exact("no monitors running")
+        assert "unknown command" not in child.before and "-m 1" not in child.before, child.before
+        child.expect(PROMPT)
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
 # A pager that says it is up, then waits for Ctrl-C (the default SIGINT disposition would kill it
 # silently; this one says so and leaves, as less leaves its prompt).
 WAITING_PAGER = """

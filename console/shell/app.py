@@ -44,7 +44,7 @@ from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput, take_typeahead
+from console.shell.terminal import QuietInput, hand_typeahead_to
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -71,7 +71,7 @@ class InteractiveShell:
         self.executor = Executor(backend, self.state, self, self.monitors, self.refresher)
         self._style: Style = self._load_style(config.theme)
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._typeahead = ""  # keys typed before a pager opened: the next prompt's text
+        self._typeahead = ""  # a paste's text after its last line end: the next prompt's text
         self._queued: list[str] = []  # whole lines typed then: run before the next prompt
         # Names from the server's login answer: shown, never interpreted by the terminal.
         self.user = visible_line(backend.user)
@@ -241,10 +241,7 @@ class InteractiveShell:
         if not text:
             return
         if needs_pager(text, fmt):
-            # Keys typed ahead are for the next prompt, not commands for the pager.
-            *lines, rest = (self._typeahead + take_typeahead()).split("\n")
-            self._queued += [line for line in lines if line.strip()]
-            self._typeahead = rest
+            hand_typeahead_to(self.prompt.app.input)  # keys typed ahead: the next prompt's, not the pager's
             self._foreign_output = True
             with self.quiet.as_it_was():
                 if page(text, os.environ.get("PAGER") or self.config.pager):
