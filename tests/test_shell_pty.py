@@ -111,6 +111,12 @@ def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, sessio
     shell.expect(PROMPT)
     shell.send(f"monitor_job {job_id[:8]}\r")
     shell.expect(PROMPT)
+    second = session.submit_job(str(waiting_for_sites(tmp_path, name="second")))
+    shell.send(f"\x1b[200~abort_job {second[:8]}\ny\n\x1b[201~")  # pasted: its next line answers the question
+    shell.expect_exact("are you sure? [y/N] y")
+    shell.expect_exact("Aborted the job")
+    shell.expect(PROMPT)
+    assert session.get_job_status(second) == "FINISHED:ABORTED"
     shell.send("theme light\r")
     shell.expect_exact("theme: light")
     shell.expect(PROMPT)

@@ -122,7 +122,15 @@ class InteractiveShell:
                      ColorDepth.DEPTH_1_BIT if no_color() else None)
 
     async def confirm(self, question: str) -> bool:
-        """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell)."""
+        """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell).
+
+        A pasted line waiting to run answers instead, as keys typed ahead do (a terminal program reading
+        its input takes the next line): ``abort_job JOB`` then ``y`` pasted together abort it.
+        """
+        if self._queued:
+            answer = self._queued.pop(0)
+            print_styled([("", visible(question)), ("", visible_line(answer)), ("", "\n")], self._print_style)
+            return answer.strip().lower() in ("y", "yes")
         try:
             # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)
             answer = await PromptSession().prompt_async(visible(question), handle_sigint=False)
