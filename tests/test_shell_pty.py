@@ -260,6 +260,25 @@ def test_keys_typed_ahead_of_a_paged_answer_reach_the_next_prompt_as_keys(server
             child.terminate(force=True)
 
 
+@pytest.mark.timeout(120)
+def test_watch_fits_its_output_to_the_screen(server, project, tmp_path: Path) -> None:
+    # Taller output would scroll the screen at every redraw: its heading gone, copies in the scrollback.
+    child = spawn_shell(project, tmp_path, (8, 100))
+    screen = Screen(child, 8, 100)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        child.send("watch -n 0.5 sys_info server\r")
+        found = screen.wait_for(r"(?m)^Every 0\.5 s: sys_info server .*\n(.*\n){5}\.\.\. (\d+) more lines? ")
+        assert int(found.group(2)) > 1, screen.text
+        child.sendcontrol("c")
+        screen.wait_for(r"watch stopped")
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
 # A pager that says it is up, then waits for Ctrl-C (the default SIGINT disposition would kill it
 # silently; this one says so and leaves, as less leaves its prompt).
 WAITING_PAGER = """

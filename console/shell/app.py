@@ -151,11 +151,19 @@ class InteractiveShell:
         self.config.remember(key, value)
 
     def repaint(self, text: str) -> None:
+        """``text`` alone on the screen (``watch``), clipped to it: taller text would scroll the screen
+        and leave a copy in the scrollback at every redraw, its heading out of sight."""
         out = self.prompt.output
+        size = out.get_size()
+        lines = [line[:size.columns] for line in visible(text).split("\n")]  # no line wraps
+        room = max(size.rows - 1, 2)  # the cursor's line below stays free
+        if len(lines) > room:
+            hidden = len(lines) - room + 1
+            lines = [*lines[:room - 1], f"... {hidden} more line{'s' if hidden != 1 else ''} (a taller terminal shows them)"]
         out.erase_screen()
         out.cursor_goto(0, 0)
         out.flush()
-        print(visible(text), flush=True)
+        print("\n".join(lines), flush=True)
 
     # -- helpers -------------------------------------------------------------------------
 
