@@ -116,7 +116,8 @@ def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
 
 def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
     """The console on ``admin_kit``, after ``banner`` on a terminal; a batch when stdin is not one.
-    ``demo``: ours, whose bye asks first while a job submitted there still runs."""
+    ``demo``: a demo's console, whose bye asks first while a job submitted there still runs (leaving
+    stops the demo's server and sites, ours or FLARE's)."""
     if sys.stdin.isatty():
         print("\n".join(banner))
     from console.shell.main import add_shell_arguments, run_shell
@@ -204,7 +205,7 @@ def run_flare_demo(workspace: str | None) -> int:
             shutil.copytree(EXAMPLES / name, transfer / name, dirs_exist_ok=True)
         return _console_on(poc.admin_kit, f"NVIDIA FLARE server and {', '.join(SITES)} are up (admin kit: "
                            f"{poc.admin_kit}).", f"try: submit_job {FLARE_EXAMPLES[0]}   then: monitor_job <Tab>   "
-                           "help lists every command")
+                           "help lists every command", demo=True)
     except KeyboardInterrupt:
         return 130
     except PocError as exc:

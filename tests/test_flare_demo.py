@@ -61,7 +61,13 @@ def test_demo_on_flare_opens_the_console_survives_ctrl_c_and_stops_everything(fl
         child.sendline("check_status client")
         child.expect("site-2", timeout=60)
         child.expect(PROMPT, timeout=60)
+        child.sendline("submit_job hello-numpy-sag")  # leaving stops the POC under it: bye asks first
+        child.expect("Submitted job", timeout=60)
+        child.expect(PROMPT, timeout=60)
         child.sendline("bye")
+        child.expect_exact("still running: leaving stops the demo's server and sites", timeout=60)
+        child.expect_exact("Leave anyway? [", timeout=60)
+        child.sendline("y")
         child.expect("stopped: the FLARE server and sites are down", timeout=120)
         child.expect(pexpect.EOF, timeout=60)
         child.close()

@@ -116,6 +116,12 @@ def test_destructive_commands_ask_and_ctrl_d_leaves(shell: pexpect.spawn, sessio
     shell.expect(PROMPT)
     shell.send(f"monitor_job {job_id[:8]}\r")
     shell.expect(PROMPT)
+    second = session.submit_job(str(waiting_for_sites(tmp_path, name="second")))
+    shell.send(f"\x1b[200~abort_job {second[:8]}\ny\n\x1b[201~")  # pasted: its next line answers the question
+    shell.expect_exact("are you sure? [y/N] y")
+    shell.expect_exact("Aborted the job")
+    shell.expect(PROMPT)
+    assert session.get_job_status(second) == "FINISHED:ABORTED"
     shell.send("theme light\r")
     shell.expect_exact("theme: light")
     shell.expect(PROMPT)
@@ -303,6 +309,50 @@ def test_tall_output_goes_through_the_pager(server, project, tmp_path: Path) -> 
         child.expect(pexpect.EOF)
     finally:
         child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_keys_typed_ahead_of_a_paged_answer_reach_the_next_prompt_as_keys(server, project, tmp_path: Path) -> None:
+    # Keys typed while a command runs are taken from the terminal before its answer goes to the pager
+    # (else the pager would read them as its own commands) and given to the next prompt as keys:
+    # Ctrl-W erases words there as if typed at it.
+    big = hello_server(tmp_path, name="big-job")
+    (big / "app" / "custom" / "weights.bin").write_bytes(os.urandom(40 << 20))
+    (tmp_path / "tmp").mkdir()
+    child = spawn_shell(project, tmp_path, (12, 100), PAGER="sed s/^/PAGED:/", TMPDIR=str(tmp_path / "tmp"))
+    try:
+        child.expect(PROMPT)
+        child.send(f"submit_job {big}; help\r")
+        wait_until(lambda: list((tmp_path / "tmp").glob("flare-submit-*")), 20, "the submit to start")
+        child.send("list_jobs -m 1\x17\x17\x17monitors\r")  # typed while the upload runs
+        child.expect_exact("PAGED:server commands:")
+        child.expect_exact("no monitors running")
+        assert "unknown command" not in child.before and "-m 1" not in child.before, child.before
+        child.expect(PROMPT)
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_watch_fits_its_output_to_the_screen(server, project, tmp_path: Path) -> None:
+    # Taller output would scroll the screen at every redraw: its heading gone, copies in the scrollback.
+    child = spawn_shell(project, tmp_path, (8, 100))
+    screen = Screen(child, 8, 100)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        child.send("watch -n 0.5 sys_info server\r")
+        found = screen.wait_for(r"(?m)^Every 0\.5 s: sys_info server .*\n(.*\n){5}\.\.\. (\d+) more lines? ")
+        assert int(found.group(2)) > 1, screen.text
+        child.sendcontrol("c")
+        screen.wait_for(r"watch stopped")
+        child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
 
 
 # A pager that says it is up, then waits for Ctrl-C (the default SIGINT disposition would kill it

@@ -27,6 +27,7 @@ from prompt_toolkit.styles import DynamicStyle, Style
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
+from console.commands import Engine
 from console.shell.client_side import CommandFailed, Outcome, ShellState
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
@@ -43,7 +44,7 @@ from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput, take_typeahead
+from console.shell.terminal import QuietInput, hand_typeahead_to
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -70,7 +71,7 @@ class InteractiveShell:
         self.executor = Executor(backend, self.state, self, self.monitors, self.refresher)
         self._style: Style = self._load_style(config.theme)
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._typeahead = ""  # keys typed before a pager opened: the next prompt's text
+        self._typeahead = ""  # a paste's text after its last line end: the next prompt's text
         self._queued: list[str] = []  # whole lines typed then: run before the next prompt
         # Names from the server's login answer: shown, never interpreted by the terminal.
         self.user = visible_line(backend.user)
@@ -121,7 +122,15 @@ class InteractiveShell:
                      ColorDepth.DEPTH_1_BIT if no_color() else None)
 
     async def confirm(self, question: str) -> bool:
-        """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell)."""
+        """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell).
+
+        A pasted line waiting to run answers instead, as keys typed ahead do (a terminal program reading
+        its input takes the next line): ``abort_job JOB`` then ``y`` pasted together abort it.
+        """
+        if self._queued:
+            answer = self._queued.pop(0)
+            print_styled([("", visible(question)), ("", visible_line(answer)), ("", "\n")], self._print_style)
+            return answer.strip().lower() in ("y", "yes")
         try:
             # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)
             answer = await PromptSession().prompt_async(visible(question), handle_sigint=False)
@@ -142,11 +151,19 @@ class InteractiveShell:
         self.config.remember(key, value)
 
     def repaint(self, text: str) -> None:
+        """``text`` alone on the screen (``watch``), clipped to it: taller text would scroll the screen
+        and leave a copy in the scrollback at every redraw, its heading out of sight."""
         out = self.prompt.output
+        size = out.get_size()
+        lines = [line[:size.columns] for line in visible(text).split("\n")]  # no line wraps
+        room = max(size.rows - 1, 2)  # the cursor's line below stays free
+        if len(lines) > room:
+            hidden = len(lines) - room + 1
+            lines = [*lines[:room - 1], f"... {hidden} more line{'s' if hidden != 1 else ''} (a taller terminal shows them)"]
         out.erase_screen()
         out.cursor_goto(0, 0)
         out.flush()
-        print(visible(text), flush=True)
+        print("\n".join(lines), flush=True)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -240,10 +257,7 @@ class InteractiveShell:
         if not text:
             return
         if needs_pager(text, fmt):
-            # Keys typed ahead are for the next prompt, not commands for the pager.
-            *lines, rest = (self._typeahead + take_typeahead()).split("\n")
-            self._queued += [line for line in lines if line.strip()]
-            self._typeahead = rest
+            hand_typeahead_to(self.prompt.app.input)  # keys typed ahead: the next prompt's, not the pager's
             self._foreign_output = True
             with self.quiet.as_it_was():
                 if page(text, os.environ.get("PAGER") or self.config.pager):
@@ -312,8 +326,10 @@ class InteractiveShell:
         if not running:
             return True
         jobs = ", ".join(running)
+        # Ours marks them at its next start; FLARE's POC is stopped under them.
+        ending = "end FINISHED:ABANDONED" if self.backend.engine is Engine.OURS else "are stopped unfinished"
         question = (f"job{'s' if len(running) > 1 else ''} {jobs} still running: leaving stops the demo's server "
-                    "and sites, and unfinished jobs end FINISHED:ABANDONED. Leave anyway? [y/N] ")
+                    f"and sites, and unfinished jobs {ending}. Leave anyway? [y/N] ")
         if await self.confirm(question):
             return True
         self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")

@@ -20,6 +20,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from prompt_toolkit.input import Input
+from prompt_toolkit.input.typeahead import store_typeahead
+from prompt_toolkit.input.vt100_parser import Vt100Parser
+from prompt_toolkit.key_binding import KeyPress
+
 try:
     import termios
 except ImportError:  # Windows
@@ -95,57 +100,37 @@ class QuietInput:
                 termios.tcsetattr(self._fd, termios.TCSANOW, attrs)
 
 
-def take_typeahead() -> str:
-    """The keys typed but not yet read, removed from the terminal's queue (before a pager starts).
+def hand_typeahead_to(prompt_input: Input) -> None:
+    """Keys typed but not yet read go from the terminal's queue to the next prompt, as keys (before a pager).
 
-    Printable text and line ends only: escape sequences are dropped.
+    Parsed as the prompt parses its input and queued as prompt_toolkit's type-ahead for it: Ctrl-W,
+    arrows, Esc (vi) and Enter act at the next prompt as typed, and lines after an Enter run in turn.
     """
     fd = _tty_fd()
     if fd is None:
-        return ""
-    try:
-        saved = termios.tcgetattr(fd)
-    except termios.error:
-        return ""
-    raw = list(saved)
-    raw[3] &= ~(termios.ICANON | termios.ECHO)  # non-canonical: a half-typed line is readable too
-    raw[6] = list(raw[6])
-    raw[6][termios.VMIN], raw[6][termios.VTIME] = 0, 0
+        return
     data = b""
     try:
+        # Non-canonical already (QuietInput) or not: nothing waits for a line end with VMIN 0.
+        saved = termios.tcgetattr(fd)
+        raw = list(saved)
+        raw[3] &= ~(termios.ICANON | termios.ECHO)
+        raw[6] = list(raw[6])
+        raw[6][termios.VMIN], raw[6][termios.VTIME] = 0, 0
         termios.tcsetattr(fd, termios.TCSANOW, raw)
-        while len(data) < _MAX_DRAIN and select.select([fd], [], [], 0)[0]:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
+        try:
+            while len(data) < _MAX_DRAIN and select.select([fd], [], [], 0)[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
     except (OSError, termios.error):
         pass
-    finally:
-        with contextlib.suppress(termios.error):
-            termios.tcsetattr(fd, termios.TCSANOW, saved)
-    return clean_keys(data.decode("utf-8", "replace"))
-
-
-def clean_keys(text: str) -> str:
-    """Typed keys as text: escape sequences dropped, CR as a line end, other control keys dropped."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "\x1b":  # ESC [ ... final byte, or ESC + one key
-            i += 1
-            if i < len(text) and text[i] in "[O":
-                i += 1
-                while i < len(text) and not ("@" <= text[i] <= "~"):
-                    i += 1
-            i += 1
-            continue
-        if char in "\r\n":
-            out.append("\n")
-        elif char == "\x7f" and out and out[-1] != "\n":
-            out.pop()  # a backspace typed ahead
-        elif char.isprintable():
-            out.append(char)
-        i += 1
-    return "".join(out)
+    if data:
+        keys: list[KeyPress] = []
+        parser = Vt100Parser(keys.append)
+        parser.feed(data.decode("utf-8", "replace"))
+        parser.flush()
+        store_typeahead(prompt_input, keys)
