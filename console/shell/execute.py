@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from console.api.async_session import is_final
@@ -154,36 +155,34 @@ def went_on(late: CancelTooLate, done: str, result: str | None) -> str:
     return f"{late.command}: {reason}; its answer did not come back"
 
 
-@client_side("submit_job")
-async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
+async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: str, noun: str) -> Outcome:
+    """A job made by ``started`` (a submit or a clone): said, and kept for completion and the demo's leave question.
+
+    A Ctrl-C that came after the server had it (``CancelTooLate``) says the job went on, with its ID.
+    """
     try:
-        job_id = await ex.backend.submit_job(parsed.values["job_folder"], parsed.values.get("submit_token"))
+        job_id = await started
     except CancelTooLate as late:  # not cancelled: the job exists (or will), so say so and keep its ID
         job_id = late.result if isinstance(late.result, str) else None
         if job_id is None:
-            return Outcome(message=went_on(late, "", None) + ": list_jobs shows the job")
-        message = went_on(late, "submitted as", job_id)
+            return Outcome(message=went_on(late, "", None) + f": list_jobs shows the {noun}")
+        message = went_on(late, late_verb, job_id)
     else:
-        message = f"Submitted job: {job_id}"
+        message = f"{done}: {job_id}"
     ex.refresher.note_job(job_id)
     ex.submitted.append(job_id)
     return Outcome(message=message)
+
+
+@client_side("submit_job")
+async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    started = ex.backend.submit_job(parsed.values["job_folder"], parsed.values.get("submit_token"))
+    return await _new_job(ex, started, "Submitted job", "submitted as", "job")
 
 
 @client_side("clone_job")
 async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    try:
-        job_id = await ex.backend.clone_job(parsed.values["job_id"])
-    except CancelTooLate as late:
-        job_id = late.result if isinstance(late.result, str) else None
-        if job_id is None:
-            return Outcome(message=went_on(late, "", None) + ": list_jobs shows the clone")
-        message = went_on(late, "cloned as", job_id)
-    else:
-        message = f"Cloned as job: {job_id}"
-    ex.refresher.note_job(job_id)
-    ex.submitted.append(job_id)
-    return Outcome(message=message)
+    return await _new_job(ex, ex.backend.clone_job(parsed.values["job_id"]), "Cloned as job", "cloned as", "clone")
 
 
 @client_side("download_job")
