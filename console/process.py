@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -115,6 +116,7 @@ async def stop_child(process: asyncio.subprocess.Process, line: bytes, grace: fl
         await asyncio.wait_for(exited(process), grace)
         return True
     except TimeoutError:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):  # it exited just now, between the wait and the kill
+            process.kill()
         await exited(process)
         return False

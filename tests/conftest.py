@@ -120,11 +120,12 @@ class PartProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.stderr_path = kit / f"{kind}-stderr.txt"
         self.argv = [sys.executable, "-m", "console", kind, str(kit)]  # a hostile part runs its own script
+        self.env: dict[str, str] = {}  # more environment for it (a hostile part's mode)
 
     def start(self, timeout: float = 20.0, wait: bool = True) -> PartProcess:
         self.stderr_path.write_bytes(b"")
         stderr = open(self.stderr_path, "ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env,

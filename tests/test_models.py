@@ -248,6 +248,33 @@ def test_a_site_that_sends_more_than_its_task_allows_is_refused_at_once(server, 
             part.kill()
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("weight", ['"nan"', "true"])
+def test_a_result_weight_that_is_no_finite_number_is_the_sites_error(server, session, project, tmp_path: Path,
+                                                                     weight: str) -> None:
+    """FedAvg averages by weight: a site's "nan" (a string float() would take), NaN, infinity or a
+    bool would make the model all NaN while the job says COMPLETED. Only a finite number >= 0 counts.
+    (NaN and Infinity as bare constants are not JSON: the wire refuses them before any weight is read.)"""
+    from conftest import SiteProcess
+
+    honest, hostile = SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))
+    hostile.argv = [sys.executable, str(Path(__file__).parent / "hostile_site.py"), str(project.kit("site-2"))]
+    hostile.env = {"HOSTILE_WEIGHT": weight}
+    try:
+        honest.start()
+        hostile.start()
+        wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "both sites to register")
+        job_id = session.submit_job(str(numpy_job(tmp_path, name="bad-weight", rounds=1)))
+        meta = session.wait_for_job(job_id, timeout=60)
+        assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
+        [error] = meta["job_errors"]["site-2"]
+        assert "weight must be a finite number of at least 0" in error, error
+    finally:
+        for part in (hostile, honest):
+            part.stop()
+            part.kill()
+
+
 TREE_TRAINER = '''
 import os
 import subprocess

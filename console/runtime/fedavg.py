@@ -42,8 +42,8 @@ class RunningMean:
         self._dtypes: dict[str, np.dtype] = {}
 
     def add(self, model: Model, weight: float) -> None:
-        if weight < 0:
-            raise ValueError(f"a result's weight must not be negative, not {weight}")
+        if not weight >= 0 or weight == float("inf"):  # (NaN compares false)
+            raise ValueError(f"a result's weight must be a finite number of at least 0, not {weight}")
         if self.count and model.keys() != self._sums.keys():
             raise ValueError(f"a result's arrays {sorted(model)} differ from the others' {sorted(self._sums)}")
         for name, array in model.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ class Deployment:
             metrics = metrics if isinstance(metrics, dict) else {}
             if json_size(metrics) > MAX_METRICS_BYTES:
                 raise ValueError(f"{site}: its metrics exceed the limit of {MAX_METRICS_BYTES} bytes")
-            answer.update(weight=float(head.get("weight", 1.0)), metrics=metrics)
+            answer.update(weight=result_weight(head.get("weight", 1.0)), metrics=metrics)
         except AnswerTooLarge as exc:  # the site sends more than its executor may have made: refused
             why = (f"task {task_id} (round {event.get('round', '?')}): its result of "
                    f"{exc.size if exc.announced else f'more than {exc.limit}'} bytes exceeds this task's limit "
@@ -216,3 +217,11 @@ class Deployment:
                 log.warning("job %s: could not collect the workspace of %s: %s", self.job.job_id, site, exc)
 
         await asyncio.gather(*(one(site) for site in sites))
+
+
+def result_weight(value: Any) -> float:
+    """A site's weight for its result: a finite, non-negative JSON number (a string such as "nan", a
+    bool or infinity would poison FedAvg's average). Raises ValueError, the site's error in job_errors."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"a result's weight must be a finite number of at least 0, not {value!r}")
+    return float(value)
