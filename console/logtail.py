@@ -129,7 +129,9 @@ def unreadable(owner: str, exc: OSError) -> str | None:
         return None
     why = {errno.ELOOP: "its log.txt (or its job folder) was replaced by a link, and logs are never read "
                         "through links",
-           errno.EINVAL: "its log.txt is not a regular file"}.get(exc.errno or 0, os.strerror(exc.errno or 0))
+           errno.EINVAL: "its log.txt is not a regular file",
+           errno.EMLINK: "its log.txt was replaced by a hard link to another file, and logs are never read "
+                         "through links"}.get(exc.errno or 0, os.strerror(exc.errno or 0))
     return f"[{owner}: its log cannot be read: {why}]"
 
 
@@ -177,14 +179,18 @@ def lines_between(path: Path, start: int, end: int | None = None, final: bool = 
 
 def open_log(path: Path) -> BinaryIO:
     """``path`` opened to read, never through a link: job code can replace its own log.txt (or
-    its job folder) by a link to a file of the site's or the server's (a kit's key). Raises
-    OSError for a link there or anything but a regular file (a FIFO would block the reader)."""
+    its job folder) by a link to a file of the site's or the server's (a kit's key), symbolic or
+    hard. Raises OSError for a link there or anything but a regular file (a FIFO would block the reader)."""
     if path.parent.is_symlink():
         raise OSError(errno.ELOOP, "the log's folder is a link", str(path))
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file", str(path))
+    if info.st_nlink > 1:  # a hard link to a file elsewhere (one job code could make within its file system)
+        os.close(fd)
+        raise OSError(errno.EMLINK, "a hard link", str(path))
     return os.fdopen(fd, "rb")
 
 

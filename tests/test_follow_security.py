@@ -204,14 +204,17 @@ def test_log_readers_never_read_through_a_link(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo-job"
     fifo.mkdir()
     os.mkfifo(fifo / "log.txt")
-    for log in (job / "log.txt", linked_job / "log.txt", fifo / "log.txt"):
+    hard = tmp_path / "hard-job"
+    hard.mkdir()
+    os.link(secret, hard / "log.txt")  # a hard link is no symbolic link: O_NOFOLLOW alone reads it
+    for log in (job / "log.txt", linked_job / "log.txt", fifo / "log.txt", hard / "log.txt"):
         tail, backlog = LogTail.from_last_lines(log, 10)
         assert backlog == [] and tail.read(final=True) == []
         assert LogTail(log).read(final=True) == []
         assert lines_between(log, 0, final=True) == ([], 0)
         assert last_lines(log, 100, 5) == []
         # a follower is told why, naming whose log it is, once per problem (not at every look)
-        why = "not a regular file" if log.parent == fifo else "was replaced by a link"
+        why = {fifo: "not a regular file", hard: "replaced by a hard link"}.get(log.parent, "was replaced by a link")
         tail = LogTail.from_last_lines(log, 10, "site-9")[0]
         assert tail.read() == [] and why in tail.take_problem() and tail.take_problem() is None
         assert tail.read() == [] and tail.take_problem() is None
