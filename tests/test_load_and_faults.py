@@ -123,3 +123,28 @@ def test_disk_full_during_upload_stores_nothing(project, tmp_path: Path) -> None
     finally:
         server.stop()
         subprocess.run(["umount", str(store)], check=False)
+
+
+METRICS_FLOOD = '''
+def run(ctx):
+    blob = "x" * 30000
+    for i in range(1, 1501):
+        ctx.progress(round=i, aggregated={"loss": 1.0 / i, "blob": blob})
+'''
+
+
+@pytest.mark.timeout(120)
+def test_job_code_flooding_round_metrics_holds_up_no_other_job(server, session, tmp_path: Path) -> None:
+    # Each round's metrics go into the job's meta on the store's one writer thread. Job code sending
+    # 1500 rounds of 30 KB at once queued a whole-meta write each (up to 15 MB apiece): other jobs'
+    # status changes waited behind them for minutes and the server grew to 1 GB (security test).
+    flood = hello_server(tmp_path, name="metrics-flood")
+    (flood / "app" / "custom" / "hello.py").write_text(METRICS_FLOOD)
+    flooding = session.submit_job(str(flood))
+    wait_until(lambda: session.get_job_status(flooding) != "SUBMITTED", 30, "the flood to start")
+    other = session.submit_job(str(hello_server(tmp_path, name="other", steps=1, step_seconds=0.1)))
+    assert session.wait_for_job(other, timeout=30)["status"] == "FINISHED:COMPLETED"
+    meta = session.wait_for_job(flooding, timeout=30)
+    assert meta["status"] == "FINISHED:COMPLETED", meta.get("job_errors")
+    rounds = [entry["round"] for entry in meta["round_metrics"]]
+    assert rounds == list(range(1001, 1501)), (len(rounds), rounds[:3], rounds[-3:])  # the last 500, in order

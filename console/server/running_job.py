@@ -33,6 +33,8 @@ class RunningJob:
     signature: dict[str, str] = field(default_factory=dict)  # signature, signed_by, signer_pem
     forced_status: JobStatus | None = None  # the server stopped the app (it broke a limit)
     round_metrics: list[dict[str, Any]] = field(default_factory=list)
+    #: A write of ``round_metrics`` waits on the store's writer; it writes the latest when it runs.
+    metrics_write_pending: bool = False
 
     @property
     def marker(self) -> str:
