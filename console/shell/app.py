@@ -289,7 +289,7 @@ class InteractiveShell:
             return True
         task = early or asyncio.create_task(self.executor.run(parsed))
         try:
-            with self.interrupts.cancels(task):  # type-ahead waits, unechoed (run's quiet_input), for the next prompt
+            with self.interrupts.cancels(task):  # type-ahead waits, unechoed (QuietInput), for the next prompt
                 outcome = await task
         except asyncio.CancelledError:
             if not task.cancelled():
