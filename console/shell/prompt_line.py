@@ -1,7 +1,8 @@
 """The next prompt's line, printed right after a command's answer, before prompt_toolkit takes over.
 
-Owns one write: the prompt message, in the prompt's style, followed by a carriage return. What
-the prompt shows, and how typing is handled, stay the ``PromptSession``'s.
+Owns the prompt's line printed outside its drawing: the message followed by a carriage return
+(``show``), and a line run without being drawn (``echo``: sent from Enter, pasted, typed ahead) as
+the prompt shows one. What the prompt shows, and how typing is handled, stay the ``PromptSession``'s.
 
 Why: after the answer of a command, ``prompt_async`` sets up the application (reset, raw mode,
 input attached) and draws the whole layout (prompt, toolbar, menus) before anything reaches the

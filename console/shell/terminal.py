@@ -30,7 +30,7 @@ try:
 except ImportError:  # Windows
     termios = None  # type: ignore[assignment]
 
-#: Escape sequences (arrows, function keys) typed ahead: not text for the prompt.
+#: Bytes of type-ahead taken from the terminal at most before a pager starts (a key held down is plenty).
 _MAX_DRAIN = 64 * 1024
 
 
