@@ -34,6 +34,7 @@ from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
 from console.shell.execute import Executor, explain
 from console.shell.interrupt import Interrupts
+from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
 from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
@@ -96,6 +97,7 @@ class InteractiveShell:
             enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs keys) or v (vi): the line in $EDITOR
             enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
         )
+        look_up_keys_once(self.prompt.app)
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
