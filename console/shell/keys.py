@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.completion import CompleteEvent, get_common_complete_suffix
 from prompt_toolkit.filters import completion_is_selected
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
+from console.shell.keys_ahead import completions_now, open_menu
 from console.shell.lines import paste
 
 
@@ -43,7 +44,11 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
 
     @bindings.add("c-space")
     def _complete(event: KeyPressEvent) -> None:
-        event.current_buffer.start_completion(select_first=False)
+        buffer = event.current_buffer
+        if buffer.complete_state is None:  # at once, as Tab (a Down typed after it finds the menu)
+            found = completions_now(buffer, CompleteEvent(completion_requested=True))
+            if found:
+                open_menu(buffer, found)
 
     @bindings.add("tab")
     def _tab(event: KeyPressEvent) -> None:
@@ -62,15 +67,20 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
         if state is not None and state.completions:
             buffer.complete_next()
             return
-        completer = buffer.completer
-        if completer is None:
-            return
-        found = list(completer.get_completions(buffer.document, CompleteEvent(completion_requested=True)))
+        # Done here, not in prompt_toolkit's background task: a Tab typed ahead (keys_ahead.py) would
+        # find that task already taken by the completion its text started, and do nothing.
+        requested = CompleteEvent(completion_requested=True)
+        found = completions_now(buffer, requested)
         if len(found) == 1:
             buffer.cancel_completion()
             buffer.apply_completion(found[0])
         elif found:
-            buffer.start_completion(insert_common_part=True, select_first=False)
+            common = get_common_complete_suffix(buffer.document, found)
+            if common:  # the menu is then of the longer word's completions
+                buffer.insert_text(common, fire_event=False)
+                found = completions_now(buffer, requested)
+            if found:
+                open_menu(buffer, found)
 
     @bindings.add("enter", filter=completion_is_selected)
     def _take_completion(event: KeyPressEvent) -> None:
