@@ -228,6 +228,13 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     screen.wait_for(rf"abort {job_id[:8]} \(live-job\)\? y/N")
     shell.send("n")
     screen.wait_for("abort cancelled")
+    # Keys that leave top otherwise answer the question instead (no), and top stays.
+    for key in ("\x03", "\x1b", "\x04", "q"):  # Ctrl-C, Esc, Ctrl-D, q
+        shell.send("a")
+        screen.wait_for(r"y/N")
+        shell.send(key)
+        screen.wait_gone("y/N")
+        assert "abort cancelled" in screen.text and "flare-console top" in screen.text, (key, screen.text)
     shell.send("a")
     screen.wait_for(r"y/N")
     shell.send("y")
