@@ -10,6 +10,7 @@ sorted indexes, so a keystroke costs a bisection, not a scan of every job.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 import time
@@ -291,11 +292,32 @@ _MENU_BESIDE_META = 13
 def _job_menu(entries: list[JobEntry], word: str) -> Iterator[Completion]:
     """Job IDs as the menu shows them: the ID's first 8 characters, then name, status and age aligned."""
     now = time.time()
-    rows = [[visible_line(e.name), visible_line(e.status), age(e.submitted, now)] for e in entries]
-    room = _meta_room()
-    widths = layout(JOB_META, rows, room)
-    for entry, row in zip(entries, rows, strict=True):
-        yield Completion(entry.job_id, -len(word), display=entry.job_id[:8], display_meta=render(row, widths, room))
+    meta = _JobMeta([[visible_line(e.name), visible_line(e.status), age(e.submitted, now)] for e in entries])
+    for index, entry in enumerate(entries):
+        yield Completion(entry.job_id, -len(word), display=entry.job_id[:8],
+                         display_meta=functools.partial(meta.text, index))
+
+
+class _JobMeta:
+    """The meta column of one job menu, laid out for the terminal's width when the menu is drawn.
+
+    prompt_toolkit asks each entry for its meta at every drawing, and draws again at once when the
+    terminal is resized (SIGWINCH): so the columns follow a resize as it happens, not at the next key.
+    Laid out once per width.
+    """
+
+    def __init__(self, rows: list[list[str]]) -> None:
+        self.rows = rows
+        self._room = -1
+        self._texts: list[str] = []
+
+    def text(self, index: int) -> str:
+        room = _meta_room()
+        if room != self._room:
+            widths = layout(JOB_META, self.rows, room)
+            self._texts = [render(row, widths, room) for row in self.rows]
+            self._room = room
+        return self._texts[index]
 
 
 def _meta_room() -> int:
