@@ -242,6 +242,12 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     assert session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED"
     # The monitor started before top went on: its line went to top's foot.
     screen.wait_for(rf"{job_id[:8]}  live-job  FINISHED:ABORTED")
+    # Its duration reads the same in the list and in its details (one rounding rule).
+    elapsed = screen.wait_for(rf"{job_id[:8]} +live-job +FINISHED:ABORTED .*?(\d+:\d\d:\d\d)").group(1)
+    shell.send("\r")
+    assert screen.wait_for(r"(?m)^  duration +(\d+:\d\d:\d\d)$").group(1) == elapsed, screen.text
+    shell.send("\x1b")
+    screen.wait_gone("Details of")
 
     # A smaller terminal: drawn again to its width, nothing wrapped.
     shell.setwinsize(24, 90)

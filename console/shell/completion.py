@@ -24,6 +24,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Path
 from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
+from console.shell.human import ago
 from console.shell.parse import YES_FLAGS, command_spec
 from console.shell.safe_text import visible_line
 from console.shell.top.columns import Column, layout, render
@@ -54,14 +55,8 @@ def _epoch(value: object) -> float:
 
 
 def age(submitted: float, now: float | None = None) -> str:
-    """How long ago, coarsely: ``42s``, ``5m``, ``3h``, ``2d``."""
-    if not submitted:
-        return ""
-    seconds = max(0, int((now or time.time()) - submitted))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+    """How long ago a job was submitted, coarsely (``human.ago``: ``42s ago``, ``5m ago``); "" when unknown."""
+    return ago((now or time.time()) - submitted) if submitted else ""
 
 
 @dataclass

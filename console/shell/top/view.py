@@ -35,6 +35,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
 from console.backends.base import Backend
+from console.shell.human import ago
 from console.shell.safe_text import visible_line as visible
 from console.shell.top.columns import Column, elide, layout, pad, render
 from console.shell.top.details import detail_lines
@@ -69,10 +70,7 @@ def _status_class(status: str) -> str:
 
 
 def _ago(epoch: float | None, now: float) -> str:
-    if epoch is None:
-        return "-"
-    seconds = max(now - epoch, 0)
-    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
+    return "-" if epoch is None else ago(now - epoch)
 
 
 def site_cells(site: SiteRow, now: float) -> list[str]:
