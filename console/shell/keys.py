@@ -5,7 +5,8 @@ Ctrl-D on an empty line leaves as ``bye`` does (prompt_toolkit's default, kept);
 Ctrl-Space opens the completion menu. Tab completes at once, even while completion-while-
 typing is still working on the last keystroke (prompt_toolkit would drop that Tab): the
 completer is local and fast, so it is asked directly; a single match is taken and the menu
-closed, also when the menu was already open. Enter on a highlighted completion
+closed, also when the menu was already open; several: their common part is inserted and the menu
+opened, at once too (keys typed ahead: ``keys_ahead``). Enter on a highlighted completion
 takes it without running the line (pgcli's way). Ctrl-X Ctrl-E edits the line in
 ``$EDITOR`` (prompt_toolkit's binding, on in both editing modes). F2 toggles the output
 format between table and json, F3 expanded output, F4 vi/emacs keys (the toolbar shows them).
@@ -76,8 +77,8 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
             buffer.apply_completion(found[0])
         elif found:
             common = get_common_complete_suffix(buffer.document, found)
-            if common:  # the menu is then of the longer word's completions
-                buffer.insert_text(common, fire_event=False)
+            if common:  # the menu is then of the longer word's completions (the suggestion follows it too)
+                buffer.insert_text(common)
                 found = completions_now(buffer, requested)
             if found:
                 open_menu(buffer, found)
