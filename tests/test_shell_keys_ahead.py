@@ -11,7 +11,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from screen import Screen
-from shell_helpers import CONSOLE, PROMPT, console_env
+from shell_helpers import CONSOLE, console_env
 
 from conftest import wait_until
 from jobs import waiting_for_sites
@@ -26,9 +26,10 @@ RIGHT = "\x1b[C"
 def console(server, project, tmp_path: Path) -> Iterator[tuple[pexpect.spawn, Screen]]:
     child = pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)], env=console_env(tmp_path, NO_COLOR="1"),
                           encoding="utf-8", timeout=20, dimensions=(30, 120))
+    screen = Screen(child, 30, 120)  # reads all the output from the start: the screen is whole
     try:
-        child.expect(PROMPT)
-        yield child, Screen(child, 30, 120)
+        screen.wait_for(r"admin@example\.com on server>")
+        yield child, screen
     finally:
         if child.isalive():
             child.terminate(force=True)
@@ -89,7 +90,7 @@ def test_tab_down_and_right_typed_ahead_act_as_at_the_prompt(console, server, se
     first = session.submit_job(str(waiting_for_sites(tmp_path / "a", name="older")))
     newest = session.submit_job(str(waiting_for_sites(tmp_path / "b", name="newer")))
     child.send("refresh\r")
-    child.expect(PROMPT)
+    screen.wait_for(r"completion data refreshed: 2 jobs")
     typed_ahead(child, screen, server, "get_job_meta \t")
     settles_at(screen, f"get_job_meta {newest}", menu=first[:8])
 

@@ -502,7 +502,7 @@ def test_job_id_menu_columns_align_at_80_columns_and_follow_a_resize_at_once(ser
         return rows if re.search(rf" {running[:8]} +x +RUNNING ", shown[running]) else None
 
     try:
-        child.expect(PROMPT)
+        screen.wait_for(r"on server>")  # the screen reads all the output: the resize redraw is whole
         child.send("get_job_meta ")
         child.sendcontrol("@")  # Ctrl-Space: the menu of every job
         wide = wait_until(lambda: laid_out(80), 20, "the job menu at 80 columns")
