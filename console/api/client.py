@@ -42,6 +42,16 @@ class AnswerTooLarge(ValueError):
         self.announced = announced
 
 
+class ProtocolViolation(NoConnection):
+    """The peer sent what is not a frame of the protocol (not JSON, NaN in it, past a size limit):
+    the connection is dropped and every request on it fails with this, saying what was wrong."""
+
+
+class MalformedAnswer(ValueError):
+    """An answer in valid frames but of the wrong shape for its request (a download's answer without
+    its data stream, a size that is no size); the connection stays."""
+
+
 class _Pending:
     __slots__ = ("future", "chunks")
 
@@ -57,9 +67,11 @@ class AsyncClient:
     someone else opened (``attach``), and a lost stream stays lost.
     """
 
-    def __init__(self, kit: AdminKit | None, username: str, *, connect_timeout: float = 10.0) -> None:
+    def __init__(self, kit: AdminKit | None, username: str, *, connect_timeout: float = 10.0,
+                 peer: str = "the server") -> None:
         self.kit = kit
         self.username = username
+        self.peer = peer  # who answers, in messages: "the server", or "site-1" on the server's link to it
         self.connect_timeout = connect_timeout
         self.request_timeout = DEFAULT_REQUEST_TIMEOUT
         self.login_info: LoginInfo | None = None
@@ -217,7 +229,11 @@ class AsyncClient:
             self._pending.pop(request_id, None)
 
     def _fail_pending(self, reason: BaseException) -> None:
-        error = NoConnection(f"connection to the server lost: {reason}")
+        if isinstance(reason, FrameError):
+            error: NoConnection = ProtocolViolation(f"{self.peer} broke the protocol ({reason}); the connection "
+                                                    "to it was dropped")
+        else:
+            error = NoConnection(f"connection to {self.peer} lost: {reason}")
         error.__cause__ = reason
         for pending in self._pending.values():
             if not pending.future.done():
@@ -279,7 +295,7 @@ class AsyncClient:
         except NoConnection:
             raise  # already says what was lost
         except (OSError, ConnectionError) as exc:
-            raise NoConnection(f"connection to the server lost: {exc}") from exc
+            raise NoConnection(f"connection to {self.peer} lost: {exc}") from exc
         finally:
             keep = streamed or (pending.future.done() and not pending.future.exception()
                                 and pending.future.result().header.get("json"))
@@ -345,8 +361,15 @@ class AsyncClient:
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
         assert pending.chunks is not None
         received = 0
-        announced = pending.future.result().header.get("size")
+        answer = pending.future.result().header
+        announced = answer.get("size")
         try:
+            if not answer.get("stream"):  # its data frames would be dropped: no waiting for them
+                raise MalformedAnswer(f"the answer of {self.peer} to {cmd} has no data stream")
+            if announced is not None and (not isinstance(announced, int) or isinstance(announced, bool)
+                                          or announced < 0):
+                raise MalformedAnswer(f"the answer of {self.peer} to {cmd} announces a size of {announced!r:.40}, "
+                                      "not a number of bytes")
             if (max_bytes is not None and isinstance(announced, int) and not isinstance(announced, bool)
                     and announced > max_bytes):
                 raise AnswerTooLarge(cmd, announced, max_bytes, announced=True)

@@ -154,7 +154,7 @@ class SiteRegistry:
             log.warning("refused %s on the site port: %r holds an admin certificate", peer, identity.cn)
             writer.transport.abort()
             return
-        link = AsyncClient(None, self.server.kit.identity, connect_timeout=HEARTBEAT_TIMEOUT)
+        link = AsyncClient(None, self.server.kit.identity, connect_timeout=HEARTBEAT_TIMEOUT, peer=identity.cn)
         link.attach(reader, writer)
         try:
             hello = await link.request("login", {"username": self.server.kit.identity}, timeout=HEARTBEAT_TIMEOUT)
