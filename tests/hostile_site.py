@@ -16,20 +16,42 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 from console.site import app
 from console.wire.frames import PREFIX, encode_frame, read_chunk
-from console.wire.request_context import Download, RequestContext
+from console.wire.request_context import Download, Peer, RequestContext
 
 RESULT_BYTES = int(sys.argv[2]) if len(sys.argv) > 2 else 256 << 20
 WEIGHT = os.environ.get("HOSTILE_WEIGHT")
 ANSWER = os.environ.get("HOSTILE_ANSWER")
+PUSHES = int(os.environ.get("HOSTILE_PUSHES", "0"))
 
 
 class HostileSite(app.Site):
+    def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]:
+        answer = super().login(connection, args)
+        if PUSHES:
+            self._pusher = asyncio.get_running_loop().create_task(self._push_made_up_logs(connection))
+        return answer
+
+    async def _push_made_up_logs(self, connection: Peer) -> None:
+        trigger = self.kit.root / "push-now"
+        while not trigger.exists():
+            await asyncio.sleep(0.05)
+        for n in range(PUSHES):
+            if n % 1000 == 0 and not await connection.event_room(60):
+                print(f"the server stopped reading after {n} job_log events", file=sys.stderr, flush=True)
+                return
+            connection.push_event("job_log", {"job_id": str(uuid.uuid4()), "site": self.kit.name,
+                                              "lines": [f"made-up line {n}"], "offset": 20 * (n + 1)})
+        print(f"pushed {PUSHES} job_log events", file=sys.stderr, flush=True)
+
     async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
+        if PUSHES:
+            return await super()._cmd_task(ctx, args)
         self._heard()
         workspace = self.jobs.workspace(args["job_id"])
         incoming = workspace / f"hostile-task-{args['task_id']}.model"

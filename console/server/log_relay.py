@@ -385,9 +385,12 @@ class LogRelay(LogPacing):
             lines = [str(line) for line in data["lines"]]
             # Only for a log someone follows there: a site pushing made-up job IDs grew this map
             # without bound (security test: 2 million pushes, 450 MB kept).
+            # (A push for a log nobody follows raised UnboundLocalError here, and each logged a
+            # traceback: 8 lines of the server's log per push.)
+            at = offset_of(data)
             followed = (job_id, site) in self._site_streams or any(
                 sub.job_id == job_id and site in sub.targets for sub in self.subscriptions)
-            if followed and (at := offset_of(data)) is not None:
+            if followed and at is not None:
                 self._site_at[(job_id, site)] = at
             if not self._fan_out(job_id, site, lines, at) and (job_id, site) in self._site_streams:
                 asyncio.get_running_loop().create_task(self._release(job_id))
