@@ -22,8 +22,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from console.api.client import AnswerTooLarge, MalformedAnswer, ProtocolViolation
-from console.api.errors import InternalError, JobNotRunning, NoConnection
 from console.runtime.context import result_file, task_file
 from console.runtime.limits import (
     MAX_METRICS_BYTES,
@@ -36,6 +34,8 @@ from console.runtime.limits import (
 from console.server.interfaces import DeploymentHost
 from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.exceptions import InternalError, JobNotRunning, NoConnection
+from console.wire.requesting import AnswerTooLarge, MalformedAnswer, ProtocolViolation
 
 log = logging.getLogger("console.server.deployment")
 

@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console.api.errors import AuthorizationError
 from console.logtail import CHUNK_BYTES, lines_between
 from console.server.interfaces import RelayHost
 from console.server.log_follows import Part, Subscription, offset_of, refused, who
+from console.wire.exceptions import AuthorizationError
 
 #: Seconds a site gets to answer for a log (start or stop pushing it, a part of it).
 SITE_REQUEST_TIMEOUT = 10.0

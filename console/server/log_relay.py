@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.api.errors import AuthorizationError
 from console.commands import Right
 from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
@@ -46,6 +45,7 @@ from console.server.shell_commands import run_on_target
 from console.server.status import JobStatus
 from console.server.targets import require_on_target
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.exceptions import AuthorizationError
 from console.wire.request_context import Peer, RequestContext
 
 log = logging.getLogger("console.server.log_relay")
