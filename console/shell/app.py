@@ -36,6 +36,7 @@ from console.shell.execute import Executor, explain
 from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
+from console.shell.keys_ahead import keep_keys_in_step
 from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
@@ -98,6 +99,7 @@ class InteractiveShell:
             enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
         )
         look_up_keys_once(self.prompt.app)
+        keep_keys_in_step(self.prompt)  # keys typed ahead find the menu and suggestion typing starts
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
