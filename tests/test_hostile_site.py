@@ -61,6 +61,9 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
 
 
 def _site_2(project: Any, session: Any, hostile_env: dict[str, str] | None) -> PartProcess:
+    """Site-2 started (hostile with ``hostile_env``), once the server let the last one go."""
+    wait_until(lambda: "site-2" not in {c.name for c in session.get_connected_client_list()}, 30,
+               "the server to drop the last site-2")
     site = SiteProcess(project.kit("site-2"))
     if hostile_env is not None:
         site.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
@@ -82,7 +85,8 @@ def _run(session: Any, folder: Path) -> dict[str, Any]:
     (HEAD % '{"weight":1.0,"metrics":{"loss":NaN}}', "broke the protocol (frame header is not valid JSON: NaN is not "
                                                      "JSON: numbers must be finite)"),
     (HEAD % "[1.0,{}]", "task 1: its answer to a task must be a JSON object, not list"),
-    ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}}}', "task 1: the answer of site-2 to task has no data stream"),
+    ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}}}',
+     "task 1: the answer of site-2 to task has no data stream"),
     (HEAD % '{"weight":1.0,"metrics":{},"pad":"{pad}"}', "broke the protocol (header length"),
 ], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit"])
 def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answer: str, said: str) -> None:

@@ -10,6 +10,7 @@ or is aborted, every process it started is killed (``console.runtime.procs``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -150,7 +151,8 @@ class SiteJobs:
             job.failure = f"the client app sent a line that is not JSON ({exc}): {line[:200]!r}"
             log.error("job %s: %s; stopping it", job.job_id, job.failure)
             if job.process is not None:
-                job.process.kill()
+                with contextlib.suppress(ProcessLookupError):  # it has exited meanwhile
+                    job.process.kill()
             return
         kind = event.get("event") if isinstance(event, dict) else None
         if kind == "ready":
