@@ -43,7 +43,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
-from console.shell.prompt_line import PromptLine
+from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
 from console.shell.terminal import QuietInput, hand_typeahead_to
@@ -401,8 +401,8 @@ class InteractiveShell:
                     continue
                 default, self._typeahead = self._typeahead, ""
                 try:
-                    if not self._foreign_output:
-                        self.prompt_line.show()  # the prompt's text at once, its drawing follows
+                    if not self._foreign_output and self.prompt_line.show():  # the prompt's text at once
+                        await asyncio.sleep(DRAW_AFTER)  # its drawing follows once the terminal had the answer
                     self._foreign_output = False
                     line = await self.prompt.prompt_async(self._prompt_message, default=default, handle_sigint=False)
                     self.early.shown()
