@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
@@ -28,7 +26,8 @@ from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
 from console.commands import Engine
-from console.shell.client_side import CommandFailed, Outcome, ShellState
+from console.shell.answer import Answers
+from console.shell.client_side import CommandFailed, ShellState
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
@@ -40,13 +39,13 @@ from console.shell.keys_ahead import keep_keys_in_step
 from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
-from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
-from console.shell.parse import Sink, UsageError, parse_command, split_commands, split_sink
+from console.shell.output import Expanded, Format
+from console.shell.parse import UsageError, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput, hand_typeahead_to
+from console.shell.terminal import QuietInput
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -114,9 +113,7 @@ class InteractiveShell:
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
         self.interrupts = Interrupts(self._sigint_at_prompt)
         self.quiet = QuietInput()
-        #: Output went to the terminal from another program (a pager, ``| PIPELINE``): where its last
-        #: line ends is unknown, so the prompt draws itself there (``prompt_line`` assumes column 0).
-        self._foreign_output = False
+        self.answers = Answers(self.prompt, self.state, self.quiet, config.pager, self.emit)
         self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
 
     # -- Frontend ------------------------------------------------------------------------
@@ -250,28 +247,6 @@ class InteractiveShell:
         if not self.prompt.app.is_running:  # (the prompt's raw mode is its own)
             self.quiet.apply()
 
-    def _show(self, outcome: Outcome) -> None:
-        width = self.prompt.output.get_size().columns
-        fmt = outcome.format or self.state.format
-        parts = ([render(outcome.result, fmt, width, self.state.expanded)]
-                 if outcome.result is not None else [])
-        if outcome.message:
-            parts.append(outcome.shown_message())
-        text = "\n".join(p for p in parts if p)
-        if not text:
-            return
-        if needs_pager(text, fmt):
-            hand_typeahead_to(self.prompt.app.input)  # keys typed ahead: the next prompt's, not the pager's
-            self._foreign_output = True
-            with self.quiet.as_it_was():
-                if page(text, os.environ.get("PAGER") or self.config.pager):
-                    return
-        # Written with the next prompt's line (PromptLine.show flushes the same output) when it follows
-        # at once, else at the loop's next turn: one write, so the terminal is woken once, not three times.
-        output = self.prompt.app.output
-        output.write_raw(text + "\n")
-        asyncio.get_running_loop().call_soon(output.flush)
-
     # -- the loop ------------------------------------------------------------------------
 
     async def run_line(self, line: str) -> bool:
@@ -313,11 +288,11 @@ class InteractiveShell:
             self._show_timing()
             return True
         if sink is not None:
-            await self._to_sink(outcome, sink)
+            await self.answers.to_sink(outcome, sink)
         elif self.prompt.app.is_running:
-            await run_in_terminal(lambda: self._show(outcome))
+            await run_in_terminal(lambda: self.answers.show(outcome))
         else:
-            self._show(outcome)
+            self.answers.show(outcome)
         self._show_timing()
         return not (outcome.exit and await self._may_leave())
 
@@ -342,33 +317,6 @@ class InteractiveShell:
             return True
         self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")
         return False
-
-    async def _to_sink(self, outcome: Outcome, sink: Sink) -> None:
-        """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
-        expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
-        fmt = outcome.format or self.state.format
-        parts = [render(outcome.result, fmt, 10**6, expanded)] if outcome.result is not None else []
-        text = "\n".join(p for p in [*parts, outcome.shown_message()] if p) + "\n"
-        if sink.kind == "|":
-            # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
-            self._foreign_output = True
-            with ctrl_c_for_the_child(), self.quiet.as_it_was():
-                result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(),
-                                                 check=False)
-            if result.returncode == -signal.SIGINT:  # the user's Ctrl-C: it stopped, as they asked
-                self.emit(f"'{sink.target}' stopped (Ctrl-C)", "class:status.queued")
-            elif result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
-                self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
-            return
-        path = Path(sink.target).expanduser()
-        try:
-            with open(path, "a" if sink.kind == ">>" else "w") as out:
-                out.write(text)
-        except OSError as exc:
-            self.emit(f"cannot write {path}: {exc.strerror or exc}", "class:error")
-            return
-        lines = text.count("\n")
-        self.emit(f"{'appended' if sink.kind == '>>' else 'wrote'} {lines} line{'s' if lines != 1 else ''} to {path}")
 
     def _show_timing(self) -> None:
         """The time the last command's requests took (not the question, not the pager), failed or not."""
@@ -405,9 +353,9 @@ class InteractiveShell:
                     continue
                 default, self._typeahead = self._typeahead, ""
                 try:
-                    if not self._foreign_output and self.prompt_line.show():  # the prompt's text at once
+                    if not self.answers.foreign_output and self.prompt_line.show():  # the prompt's text at once
                         await asyncio.sleep(DRAW_AFTER)  # its drawing follows once the terminal had the answer
-                    self._foreign_output = False
+                    self.answers.foreign_output = False
                     line = await self.prompt.prompt_async(self._prompt_message, default=default, handle_sigint=False)
                     self.early.shown()
                 except KeyboardInterrupt:

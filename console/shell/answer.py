@@ -1,0 +1,87 @@
+"""Where a command's answer goes: the screen (paged when long), or ``> FILE``, ``>> FILE``, ``| PIPELINE``.
+
+Owns rendering an ``Outcome`` for its destination and handing the terminal to a pager or a
+pipeline and back; what the answer is stays the executor's, the prompt and its loop stay
+``app.py``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+
+from console.shell.client_side import Outcome, ShellState
+from console.shell.output import Expanded, ctrl_c_for_the_child, needs_pager, page, render
+from console.shell.parse import Sink
+from console.shell.terminal import QuietInput, hand_typeahead_to
+
+
+class Answers:
+    """Shows answers for the shell: ``show`` on the screen, ``to_sink`` elsewhere."""
+
+    def __init__(self, prompt: PromptSession[str], state: ShellState, quiet: QuietInput, pager: str | None,
+                 emit: Callable[[str, str], None]) -> None:
+        self.prompt = prompt
+        self.state = state
+        self.quiet = quiet
+        self.pager = pager
+        self.emit = emit
+        #: Output went to the terminal from another program (a pager, ``| PIPELINE``): where its last
+        #: line ends is unknown, so the next prompt draws itself there (``prompt_line`` assumes column 0).
+        self.foreign_output = False
+
+    def show(self, outcome: Outcome) -> None:
+        """On the screen, through the pager when longer than the screen (``needs_pager``)."""
+        width = self.prompt.output.get_size().columns
+        fmt = outcome.format or self.state.format
+        parts = [render(outcome.result, fmt, width, self.state.expanded)] if outcome.result is not None else []
+        if outcome.message:
+            parts.append(outcome.shown_message())
+        text = "\n".join(p for p in parts if p)
+        if not text:
+            return
+        if needs_pager(text, fmt):
+            hand_typeahead_to(self.prompt.app.input)  # keys typed ahead: the next prompt's, not the pager's
+            self.foreign_output = True
+            with self.quiet.as_it_was():
+                if page(text, os.environ.get("PAGER") or self.pager):
+                    return
+        # Written with the next prompt's line (PromptLine.show flushes the same output) when it follows
+        # at once, else at the loop's next turn: one write, so the terminal is woken once, not three times.
+        output = self.prompt.app.output
+        output.write_raw(text + "\n")
+        asyncio.get_running_loop().call_soon(output.flush)
+
+    async def to_sink(self, outcome: Outcome, sink: Sink) -> None:
+        """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
+        expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
+        fmt = outcome.format or self.state.format
+        parts = [render(outcome.result, fmt, 10**6, expanded)] if outcome.result is not None else []
+        text = "\n".join(p for p in [*parts, outcome.shown_message()] if p) + "\n"
+        if sink.kind == "|":
+            # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
+            self.foreign_output = True
+            with ctrl_c_for_the_child(), self.quiet.as_it_was():
+                result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(),
+                                                 check=False)
+            if result.returncode == -signal.SIGINT:  # the user's Ctrl-C: it stopped, as they asked
+                self.emit(f"'{sink.target}' stopped (Ctrl-C)", "class:status.queued")
+            elif result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
+                self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
+            return
+        path = Path(sink.target).expanduser()
+        try:
+            with open(path, "a" if sink.kind == ">>" else "w") as out:
+                out.write(text)
+        except OSError as exc:
+            self.emit(f"cannot write {path}: {exc.strerror or exc}", "class:error")
+            return
+        lines = text.count("\n")
+        verb = "appended" if sink.kind == ">>" else "wrote"
+        self.emit(f"{verb} {lines} line{'s' if lines != 1 else ''} to {path}", "")
