@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from console.api.errors import CancelTooLate, NoConnection, SessionClosed, exception_for
+from console.api.errors import CancelTooLate, NoConnection, SessionClosed, exception_for, tell_too_late
 from console.api.json_answer import read_json_answer
 from console.api.login import LoginInfo, check_own_certificate, parse_login_answer, tls_refusal
 from console.wire.errors import RemoteError
@@ -299,6 +299,7 @@ class AsyncClient:
     async def _late_answer(self, cmd: str, pending: _Pending, timeout: float, reason: str) -> NoReturn:
         """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
         ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
+        tell_too_late(cmd, reason)  # at once: the interactive shell gives the prompt back meanwhile
         try:
             frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
         except (asyncio.CancelledError, TimeoutError):

@@ -238,14 +238,17 @@ class FlareBackend(Backend):
     @staticmethod
     async def _went_on(command: str, future: Future[Any]) -> None:
         """Raise CancelTooLate once the running call ``future`` ends (its result in it), or at once
-        on a second cancel; a call that failed anyway raises its own error."""
+        on a second cancel; a call that failed anyway raises its own error. Said at once to whoever
+        listens (``tell_too_late``: the interactive shell gives the prompt back meanwhile), in the
+        words our own server's client uses ("the cancel came after ...")."""
         verb = command.removesuffix("_job").replace("_", " ")
-        reason = f"FLARE's {verb} cannot be stopped once started; it went on"
+        reason = f"the cancel came after FLARE's {verb} had started, and FLARE cannot stop it"
+        errors.tell_too_late(command, reason)
         try:
             result = await asyncio.shield(asyncio.wrap_future(future))
         except asyncio.CancelledError:
             raise errors.CancelTooLate(command, f"{reason} (its outcome was not awaited)") from None
-        raise errors.CancelTooLate(command, reason, result)
+        raise errors.CancelTooLate(command, reason, "done" if result is None else result)  # (delete_job: None)
 
     async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any],
                    goes_on: str | None = None) -> Any:
