@@ -167,6 +167,7 @@ LIVE = """
 import asyncio, sys, time
 from console.backends import open_backend
 from console.backends.nvflare_commands import COMMANDS
+from console.backends.nvflare_progress import ask_sites, connected_sites, running_sites
 
 async def main():
     backend = await open_backend(sys.argv[1], timeout=30)
@@ -182,6 +183,12 @@ async def main():
         print("console logins", side.logins, side.logged_in)
         meta = await backend.call_aside(COMMANDS["check_status"], {"target_type": "server"})
         print("first check", side.logins, sorted(meta))
+        # What the poll reads of FLARE's answers when it asks a job's sites (nvflare_progress).
+        answer, error, _took = await backend.call_aside(ask_sites, {"sites": []})
+        sites = connected_sites(answer, error)
+        print("connected", sites)
+        answer, error, _took = await backend.call_aside(ask_sites, {"sites": sites})
+        print("running", sorted(running_sites(answer, error, "no-such-job", sites)))
     finally:
         await backend.close()
 
@@ -190,7 +197,7 @@ asyncio.run(main())
 
 
 @pytest.mark.timeout(180)
-def test_on_flare_the_consoles_completion_fetch_logs_the_polls_session_in_and_a_batch_does_not(
+def test_on_flare_the_consoles_completion_fetch_logs_the_polls_session_in_and_a_batch_does_not_and_sites_are_read(
         flare_poc: LiveFlare, tmp_path: Path) -> None:
     done = subprocess.run([str(flare_poc.python), "-c", LIVE, str(flare_poc.admin_kit)], capture_output=True,
                           text=True, timeout=150, env=flare_poc.console_env(tmp_path))
@@ -200,3 +207,5 @@ def test_on_flare_the_consoles_completion_fetch_logs_the_polls_session_in_and_a_
     assert "console logins 1 True" in lines, done.stdout
     first = next(line for line in lines if line.startswith("first check"))
     assert first.startswith("first check 1 ") and "server_status" in first, done.stdout
+    assert f"connected {sorted(flare_poc.sites)}" in lines, done.stdout  # the names of an @ALL job's sites
+    assert "running []" in lines, done.stdout  # every site answered, none runs that job
