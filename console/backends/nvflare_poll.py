@@ -49,7 +49,9 @@ With N sites the requests stay those: while the sites let go, one ``check_status
 other ``SITES_POLL`` (five a second) naming at most ``SITES_BATCH`` sites, so FLARE's server
 relays at most 160 questions a second to its sites whatever N (a job on ``@ALL`` sites first asks
 ``check_status server`` once for their names). One pass over N sites takes ceil(N / 32) of these
-calls (100 sites: 4, 0.8 s), fewer as sites let go and are not asked again.
+calls (100 sites: 4, 0.8 s), fewer as sites let go and are not asked again; so with more than 32
+sites the final status may be seen up to two ``SITES_POLL`` after it was written (the alternating
+get_job_meta) instead of one call.
 """
 
 from __future__ import annotations
