@@ -407,7 +407,7 @@ class FlareBackend(Backend):
             if wait <= 0 and not self._in_flight:
                 self._side.warm_up()
                 return
-            await asyncio.sleep(max(wait, 0.05))
+            await asyncio.sleep(max(wait, 0.25))  # (a long call under way: look again now and then)
 
     async def site_names(self) -> list[str]:
         status = await self.call(COMMANDS["check_status"], {"target_type": "server"})

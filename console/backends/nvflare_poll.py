@@ -266,10 +266,10 @@ class JobPoll:
         """
         pace = self.paces[job_id]
         if pace.pending is None and not pace.sites:
-            listed = await self._call_sites(job_id, [])
+            answer, error, _took = await self._call_sites(job_id, [])
             if self.paces.get(job_id) is not pace:
                 return
-            pace.pending = connected_sites(listed[0], listed[1])
+            pace.pending = connected_sites(answer, error)
             if pace.pending is None:  # nobody to ask: as when sites cannot be asked
                 self._stop_asking(pace)
                 self._reschedule(job_id, None)
