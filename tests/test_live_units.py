@@ -168,6 +168,35 @@ def test_top_details_read_as_key_value_lines() -> None:
     assert "duration  0:01:15 so far" in running
 
 
+@pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.75, 0.999])
+def test_one_duration_shows_the_same_in_every_view(fraction: float) -> None:
+    """top's ELAPSED, its details pane, get_job_meta's record and list_jobs' table show one job's
+    duration alike (whole seconds elapsed: the fraction dropped), ended or running; how long ago
+    reads alike in top's heartbeat and the job menu."""
+    from console.shell.completion import age
+    from console.shell.human import human
+    from console.shell.top.model import SiteRow
+    from console.shell.top.view import site_cells
+
+    job_id = "8a4e0d8c-1111-4222-8333-444455556666"
+    meta = {"job_id": job_id, "name": "n", "status": "FINISHED:COMPLETED", "duration": f"0:01:14.{int(fraction * 1e6):06d}"}
+    ended = JobRow(job_id, name="n", status="FINISHED:COMPLETED", duration=meta["duration"])
+    shown = {
+        "top": job_cells(ended, 0.0)[5],
+        "details": next(line.split()[1] for line in detail_lines(meta, ended, 80) if line.startswith("duration")),
+        "get_job_meta": next(line.split()[1] for line in human(meta).splitlines() if line.startswith("duration")),
+        "list_jobs": human([meta]).splitlines()[2].split()[-1],
+    }
+    assert set(shown.values()) == {"0:01:14"}, shown
+    running = JobRow(job_id, status="RUNNING", start_time=1000.0)
+    now = 1074.0 + fraction
+    details = detail_lines({"job_id": job_id, "status": "RUNNING", "duration": "N/A"}, running, 80, now=now)
+    assert f"duration  {job_cells(running, now)[5]} so far" in details
+    assert job_cells(running, now)[5] == "0:01:14"
+    beat = site_cells(SiteRow("site-1", last_heartbeat=1000.0), 1119.0 + fraction)[2]
+    assert beat == age(1000.0, 1119.0 + fraction) == "1m ago"
+
+
 def test_top_model_applies_pushed_events_and_polls() -> None:
     model = TopModel()
     model.apply_sites([{"client_name": "site-1", "client_last_heartbeat": 100.0}], {"site-1": 1})

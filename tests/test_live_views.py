@@ -228,6 +228,13 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     screen.wait_for(rf"abort {job_id[:8]} \(live-job\)\? y/N")
     shell.send("n")
     screen.wait_for("abort cancelled")
+    # Keys that leave top otherwise answer the question instead (no), and top stays.
+    for key in ("\x03", "\x1b", "\x04", "q"):  # Ctrl-C, Esc, Ctrl-D, q
+        shell.send("a")
+        screen.wait_for(r"y/N")
+        shell.send(key)
+        screen.wait_gone("y/N")
+        assert "abort cancelled" in screen.text and "flare-console top" in screen.text, (key, screen.text)
     shell.send("a")
     screen.wait_for(r"y/N")
     shell.send("y")
@@ -235,6 +242,12 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     assert session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED"
     # The monitor started before top went on: its line went to top's foot.
     screen.wait_for(rf"{job_id[:8]}  live-job  FINISHED:ABORTED")
+    # Its duration reads the same in the list and in its details (one rounding rule).
+    elapsed = screen.wait_for(rf"{job_id[:8]} +live-job +FINISHED:ABORTED .*?(\d+:\d\d:\d\d)").group(1)
+    shell.send("\r")
+    assert screen.wait_for(r"(?m)^  duration +(\d+:\d\d:\d\d)$").group(1) == elapsed, screen.text
+    shell.send("\x1b")
+    screen.wait_gone("Details of")
 
     # A smaller terminal: drawn again to its width, nothing wrapped.
     shell.setwinsize(24, 90)

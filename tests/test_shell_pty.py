@@ -338,9 +338,14 @@ def test_watch_fits_its_output_to_the_screen(server, project, tmp_path: Path) ->
     screen = Screen(child, 8, 100)
     try:
         screen.wait_for(r"on server>\s*\Z")
-        child.send("watch -n 0.5 sys_info server\r")
-        found = screen.wait_for(r"(?m)^Every 0\.5 s: sys_info server .*\n(.*\n){5}\.\.\. (\d+) more lines? ")
-        assert int(found.group(2)) > 1, screen.text
+        child.send("watch -n 60 sys_info server\r")
+        found = screen.wait_for(r"(?m)^Every 60 s: sys_info server +(\S+) .*\n(.*\n){5}\.\.\. (\d+) more lines? ")
+        assert int(found.group(3)) > 1, screen.text
+        # A resize draws it again at once, fitted to the new size, long before the next round.
+        child.setwinsize(40, 100)
+        screen.screen.resize(40, 100)
+        screen.wait_for(rf"(?m)^Every 60 s: sys_info server +{found.group(1)} .*\n\n(.*\S.*\n){{8}}")
+        screen.wait_gone("more line")
         child.sendcontrol("c")
         screen.wait_for(r"watch stopped")
         child.send("bye\r")
@@ -463,10 +468,11 @@ def _menu_rows(screen: Screen, ids: list[str]) -> list[str] | None:
 
 
 @pytest.mark.timeout(120)
-def test_job_id_menu_columns_align_at_80_columns_and_in_a_narrow_terminal(server, session, project,
-                                                                            tmp_path: Path) -> None:
+def test_job_id_menu_columns_align_at_80_columns_and_follow_a_resize_at_once(server, session, project,
+                                                                             tmp_path: Path) -> None:
     """Name, status and age are columns: each starts in the same cell on every entry; a long
-    name ends in '…' so the status and age stay whole, also at 50 columns."""
+    name ends in '…' so the status and age stay whole, also at 50 columns. A resize while the
+    menu is open lays it out again at once (SIGWINCH), with no key pressed."""
     long_name = "federated-training-of-a-long-model-name"
     done = session.submit_job(str(hello_server(tmp_path, name=long_name, steps=1, step_seconds=0.0)))
     session.monitor_job(done, timeout=30, poll_interval=0.1)
@@ -475,24 +481,30 @@ def test_job_id_menu_columns_align_at_80_columns_and_in_a_narrow_terminal(server
     statuses = {done: "FINISHED:COMPLETED", waiting: "SUBMITTED", running: "RUNNING"}
     child = spawn_shell(project, tmp_path, (24, 80))
     screen = Screen(child, 24, 80)
+
+    def laid_out(columns: int) -> list[str] | None:
+        """The menu's rows once they are aligned columns for ``columns`` (None before)."""
+        rows = _menu_rows(screen, list(statuses))
+        if rows is None or any(len(row) > columns for row in rows):
+            return None
+        shown = {job_id: next(row for row in rows if f" {job_id[:8]} " in row) for job_id in statuses}
+        status_at = {row.find(f"  {statuses[job_id]}") for job_id, row in shown.items()}
+        ages = [re.search(r"\d+[smh] ago", row) for row in rows]
+        if len(status_at) != 1 or -1 in status_at or not all(ages) or len({a.start() for a in ages}) != 1:
+            return None  # the status column: one start, every status whole; the age column too
+        if not re.search(rf" {done[:8]} +federat\S*… +FINISHED:COMPLETED +\d+[smh] ago", shown[done]):
+            return None
+        return rows if re.search(rf" {running[:8]} +x +RUNNING ", shown[running]) else None
+
     try:
-        child.expect(PROMPT)
-        for columns in (80, 50):
-            if columns != 80:
-                child.sendcontrol("c")  # closes the menu; the next one is measured for the new width
-                child.setwinsize(24, columns)
-                screen.screen.resize(24, columns)
-            child.send("get_job_meta ")
-            child.sendcontrol("@")  # Ctrl-Space: the menu of every job
-            rows = wait_until(lambda: _menu_rows(screen, list(statuses)), 20, f"the job menu at {columns} columns")
-            assert all(len(row) <= columns for row in rows), rows
-            shown = {job_id: next(row for row in rows if f" {job_id[:8]} " in row) for job_id in statuses}
-            status_at = {row.index(f"  {statuses[job_id]}") for job_id, row in shown.items()}
-            assert len(status_at) == 1, rows  # the status column: one start, every status whole
-            age_at = {re.search(r"\d+[smh] ago", row).start() for row in rows}
-            assert len(age_at) == 1, rows
-            assert re.search(rf" {done[:8]} +federat\S*… +FINISHED:COMPLETED +\d+[smh] ago", shown[done]), rows
-            assert re.search(rf" {running[:8]} +x +RUNNING ", shown[running]), rows
+        screen.wait_for(r"on server>")  # the screen reads all the output: the resize redraw is whole
+        child.send("get_job_meta ")
+        child.sendcontrol("@")  # Ctrl-Space: the menu of every job
+        wide = wait_until(lambda: laid_out(80), 20, "the job menu at 80 columns")
+        child.setwinsize(24, 50)  # the menu stays open: no key
+        screen.screen.resize(24, 50)
+        narrow = wait_until(lambda: laid_out(50), 20, "the job menu laid out again at 50 columns")
+        assert max(map(len, narrow)) < max(map(len, wide)), (wide, narrow)
         child.sendcontrol("c")
         child.send("bye\r")
         assert_leaves_cleanly(child)

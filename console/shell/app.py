@@ -38,13 +38,14 @@ from console.shell.execute import Executor, explain
 from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
+from console.shell.keys_ahead import keep_keys_in_step
 from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import ParsedCommand, Sink, UsageError, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
-from console.shell.prompt_line import PromptLine
+from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
 from console.shell.terminal import QuietInput, hand_typeahead_to
@@ -100,6 +101,7 @@ class InteractiveShell:
             enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
         )
         look_up_keys_once(self.prompt.app)
+        keep_keys_in_step(self.prompt)  # keys typed ahead find the menu and suggestion typing starts
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
@@ -474,8 +476,8 @@ class InteractiveShell:
                     continue
                 default, self._typeahead = self._typeahead, ""
                 try:
-                    if not self._foreign_output:
-                        self.prompt_line.show()  # the prompt's text at once, its drawing follows
+                    if not self._foreign_output and self.prompt_line.show():  # the prompt's text at once
+                        await asyncio.sleep(DRAW_AFTER)  # its drawing follows once the terminal had the answer
                     self._foreign_output = False
                     line = await self.prompt.prompt_async(self._prompt_message, default=default, handle_sigint=False)
                     self.early.shown()

@@ -10,6 +10,7 @@ sorted indexes, so a keystroke costs a bisection, not a scan of every job.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 import time
@@ -23,6 +24,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Path
 from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
+from console.shell.human import ago
 from console.shell.parse import YES_FLAGS, command_spec
 from console.shell.safe_text import visible_line
 from console.shell.top.columns import Column, layout, render
@@ -53,14 +55,8 @@ def _epoch(value: object) -> float:
 
 
 def age(submitted: float, now: float | None = None) -> str:
-    """How long ago, coarsely: ``42s``, ``5m``, ``3h``, ``2d``."""
-    if not submitted:
-        return ""
-    seconds = max(0, int((now or time.time()) - submitted))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+    """How long ago a job was submitted, coarsely (``human.ago``: ``42s ago``, ``5m ago``); "" when unknown."""
+    return ago((now or time.time()) - submitted) if submitted else ""
 
 
 @dataclass
@@ -291,11 +287,32 @@ _MENU_BESIDE_META = 13
 def _job_menu(entries: list[JobEntry], word: str) -> Iterator[Completion]:
     """Job IDs as the menu shows them: the ID's first 8 characters, then name, status and age aligned."""
     now = time.time()
-    rows = [[visible_line(e.name), visible_line(e.status), age(e.submitted, now)] for e in entries]
-    room = _meta_room()
-    widths = layout(JOB_META, rows, room)
-    for entry, row in zip(entries, rows, strict=True):
-        yield Completion(entry.job_id, -len(word), display=entry.job_id[:8], display_meta=render(row, widths, room))
+    meta = _JobMeta([[visible_line(e.name), visible_line(e.status), age(e.submitted, now)] for e in entries])
+    for index, entry in enumerate(entries):
+        yield Completion(entry.job_id, -len(word), display=entry.job_id[:8],
+                         display_meta=functools.partial(meta.text, index))
+
+
+class _JobMeta:
+    """The meta column of one job menu, laid out for the terminal's width when the menu is drawn.
+
+    prompt_toolkit asks each entry for its meta at every drawing, and draws again at once when the
+    terminal is resized (SIGWINCH): so the columns follow a resize as it happens, not at the next key.
+    Laid out once per width.
+    """
+
+    def __init__(self, rows: list[list[str]]) -> None:
+        self.rows = rows
+        self._room = -1
+        self._texts: list[str] = []
+
+    def text(self, index: int) -> str:
+        room = _meta_room()
+        if room != self._room:
+            widths = layout(JOB_META, self.rows, room)
+            self._texts = [render(row, widths, room) for row in self.rows]
+            self._room = room
+        return self._texts[index]
 
 
 def _meta_room() -> int:

@@ -24,6 +24,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command, unavailable
 from console.shell.refresher import CompletionRefresher
+from console.shell.resize import on_resize
 from console.shell.top import command as _top_command  # noqa: F401  (registers top)
 
 
@@ -311,17 +312,26 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
     if inner is None or not watchable(inner.spec):
         name = inner.spec.name if inner else "nothing"
         raise CommandFailed(f"watch repeats commands that only show something, not {name}; e.g. watch -n 5 list_jobs")
-    while True:
-        started = time.monotonic()
-        try:
-            outcome = await ex.run(inner)
-            parts = [render(outcome.result, ex.state.format, None, ex.state.expanded)] if outcome.result is not None else []
-            text = "\n".join(p for p in [*parts, outcome.message or ""] if p)
-        except Exception as exc:  # shown in place; the next round tries again
-            text = explain(exc, inner)
-        stamp = time.strftime("%H:%M:%S")
-        ex.frontend.repaint(f"Every {interval:g} s: {line}    {stamp}    (Ctrl-C stops)\n\n{text}")
-        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+    resized = asyncio.Event()
+    with on_resize(resized.set):
+        while True:
+            started = time.monotonic()
+            try:
+                outcome = await ex.run(inner)
+                parts = ([render(outcome.result, ex.state.format, None, ex.state.expanded)]
+                         if outcome.result is not None else [])
+                text = "\n".join(p for p in [*parts, outcome.message or ""] if p)
+            except Exception as exc:  # shown in place; the next round tries again
+                text = explain(exc, inner)
+            stamp = time.strftime("%H:%M:%S")
+            shown = f"Every {interval:g} s: {line}    {stamp}    (Ctrl-C stops)\n\n{text}"
+            while True:  # fitted to the screen again at once when the terminal is resized, not at the next round
+                resized.clear()
+                ex.frontend.repaint(shown)
+                try:
+                    await asyncio.wait_for(resized.wait(), max(0.0, interval - (time.monotonic() - started)))
+                except TimeoutError:
+                    break
 
 
 @client_side("refresh")

@@ -44,14 +44,42 @@ def local_time(value: float | str) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
 
 
+# -- durations: one rule for every one the shell shows (tables, records, top, its details, menus) --
+# Whole seconds elapsed, the fraction dropped (as a clock counts them), so a job's duration reads the
+# same wherever it is shown: top's ELAPSED, the details pane, get_job_meta, a running job's "so far".
+
+#: Python's ``timedelta`` text, as FLARE and our server write a job's ``duration``: ``1 day, 2:03:04.5``.
+_TIMEDELTA = re.compile(r"^(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
+
+
+def duration_seconds(value: Any) -> float | None:
+    """Seconds of a duration given as a number or as ``timedelta`` text; None for anything else (``N/A``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _TIMEDELTA.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        return None
+    days, hours, minutes, secs = match.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(secs)
+
+
 def seconds(value: float) -> str:
-    """A duration in seconds as ``H:MM:SS`` to the second (``0:03:07``), as FLARE writes a job's
-    ``duration``: one shape for every duration, never a bare ``3:07`` that reads as hours."""
-    whole = int(round(value))
+    """A duration in seconds as ``H:MM:SS`` (``0:03:07``; hours past a day: ``26:03:04``), whole seconds
+    elapsed: one shape for every duration, never a bare ``3:07`` that reads as hours."""
+    whole = int(value)  # toward zero: 12.9 s have not made 13 yet
     sign = "-" if whole < 0 else ""
     hours, rest = divmod(abs(whole), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
+
+
+def ago(elapsed: float) -> str:
+    """How long ago, coarsely, in whole units elapsed: ``42s ago``, ``5m ago``, ``3h ago``, ``2d ago``."""
+    whole = max(0, int(elapsed))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            return f"{whole // size}{unit} ago"
+    return f"{whole}s ago"
 
 
 def _from_repr(text: str) -> Any:
@@ -79,8 +107,8 @@ def cell(key: str, value: Any) -> str:
     if isinstance(value, str):
         if _ISO.match(value):
             return local_time(value)
-        if _DURATION.match(value):
-            return value.rsplit(".", 1)[0]
+        if _DURATION.match(value) or (low == "duration" and _TIMEDELTA.match(value)):
+            return seconds(duration_seconds(value) or 0.0)
         return visible_line(value)  # before widths are measured, so columns stay aligned
     if isinstance(value, list) and not value:
         return "(none)"

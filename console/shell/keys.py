@@ -5,7 +5,8 @@ Ctrl-D on an empty line leaves as ``bye`` does (prompt_toolkit's default, kept);
 Ctrl-Space opens the completion menu. Tab completes at once, even while completion-while-
 typing is still working on the last keystroke (prompt_toolkit would drop that Tab): the
 completer is local and fast, so it is asked directly; a single match is taken and the menu
-closed, also when the menu was already open. Enter on a highlighted completion
+closed, also when the menu was already open; several: their common part is inserted and the menu
+opened, at once too (keys typed ahead: ``keys_ahead``). Enter on a highlighted completion
 takes it without running the line (pgcli's way). Ctrl-X Ctrl-E edits the line in
 ``$EDITOR`` (prompt_toolkit's binding, on in both editing modes). F2 toggles the output
 format between table and json, F3 expanded output, F4 vi/emacs keys (the toolbar shows them).
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.completion import CompleteEvent, get_common_complete_suffix
 from prompt_toolkit.filters import completion_is_selected
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
+from console.shell.keys_ahead import completions_now, open_menu
 from console.shell.lines import paste
 
 
@@ -43,7 +45,11 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
 
     @bindings.add("c-space")
     def _complete(event: KeyPressEvent) -> None:
-        event.current_buffer.start_completion(select_first=False)
+        buffer = event.current_buffer
+        if buffer.complete_state is None:  # at once, as Tab (a Down typed after it finds the menu)
+            found = completions_now(buffer, CompleteEvent(completion_requested=True))
+            if found:
+                open_menu(buffer, found)
 
     @bindings.add("tab")
     def _tab(event: KeyPressEvent) -> None:
@@ -62,15 +68,20 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
         if state is not None and state.completions:
             buffer.complete_next()
             return
-        completer = buffer.completer
-        if completer is None:
-            return
-        found = list(completer.get_completions(buffer.document, CompleteEvent(completion_requested=True)))
+        # Done here, not in prompt_toolkit's background task: a Tab typed ahead (keys_ahead.py) would
+        # find that task already taken by the completion its text started, and do nothing.
+        requested = CompleteEvent(completion_requested=True)
+        found = completions_now(buffer, requested)
         if len(found) == 1:
             buffer.cancel_completion()
             buffer.apply_completion(found[0])
         elif found:
-            buffer.start_completion(insert_common_part=True, select_first=False)
+            common = get_common_complete_suffix(buffer.document, found)
+            if common:  # the menu is then of the longer word's completions (the suggestion follows it too)
+                buffer.insert_text(common)
+                found = completions_now(buffer, requested)
+            if found:
+                open_menu(buffer, found)
 
     @bindings.add("enter", filter=completion_is_selected)
     def _take_completion(event: KeyPressEvent) -> None:

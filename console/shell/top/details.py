@@ -10,14 +10,13 @@ long values wrapped at the pane's width. Every text from the server goes through
 
 from __future__ import annotations
 
-import re
 import textwrap
 import time
 from typing import Any
 
 from prompt_toolkit.utils import get_cwidth
 
-from console.shell.human import local_time, seconds
+from console.shell.human import duration_seconds, local_time, seconds
 from console.shell.safe_text import visible_line as visible
 from console.shell.top.model import JobRow, epoch
 
@@ -30,19 +29,14 @@ FIELDS = (
     ("job_deploy_detail", "deployed"), ("cloned_from", "cloned from"), ("latest_metrics", "latest metrics"),
     ("job_errors", "errors"), ("error", "error"),
 )
-_TIMEDELTA = re.compile(r"^(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
 GAP = 2
 
 
 def duration_text(value: Any) -> str | None:
-    """A duration (seconds, or ``timedelta`` text) as ``H:MM:SS``; None when it is none (``N/A``)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return seconds(value)
-    match = _TIMEDELTA.match(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        return None
-    days, hours, minutes, secs = match.groups()
-    return seconds(int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(secs))
+    """A duration (seconds, or ``timedelta`` text) as ``H:MM:SS`` by the shell's one rule
+    (``human.seconds``, as top's ELAPSED); None when it is none (``N/A``)."""
+    value = duration_seconds(value)
+    return seconds(value) if value is not None else None
 
 
 def time_text(value: Any) -> str | None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from console.shell.human import duration_seconds, seconds
+
 
 @dataclass
 class SiteRow:
@@ -48,12 +50,14 @@ class JobRow:
         return self.status.startswith("FINISHED")
 
     def elapsed(self, now: float | None = None) -> str:
-        if self.final and self.duration and self.duration != "N/A":
-            return self.duration.split(".")[0]
-        if self.start_time is None or self.final:
+        """``H:MM:SS`` by the shell's one rule for durations (``human.seconds``, as the details pane):
+        the server's ``duration`` once the job ended, else the time since it started; "" when unknown."""
+        if self.final:
+            took = duration_seconds(self.duration)
+            return seconds(took) if took is not None else ""
+        if self.start_time is None:
             return ""
-        seconds = int(max((now or time.time()) - self.start_time, 0))
-        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        return seconds(max((now or time.time()) - self.start_time, 0))
 
 
 def epoch(value: Any) -> float | None:

@@ -4,7 +4,8 @@ Drawn afresh at every change (an event, a poll, a key) and at every resize, to t
 the terminal has then: the tables' columns take the room their cells need, names and
 metrics give it back when the terminal is narrow and end in '…' (``columns``); nothing wraps. Keys: ``q`` or Esc
 leave, Up/Down choose a job, Enter shows its details (Esc or Enter again hides them), ``a``
-aborts it after a ``y``, ``l`` leaves and follows its log. With ``NO_COLOR`` only bold and
+aborts it after a ``y`` (any other key, Ctrl-C and Esc too, answers no and top stays), ``l``
+leaves and follows its log. With ``NO_COLOR`` only bold and
 reverse video mark things.
 """
 
@@ -19,7 +20,13 @@ from prompt_toolkit.application import Application
 from prompt_toolkit.application.current import get_app
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding import (
+    ConditionalKeyBindings,
+    KeyBindings,
+    KeyBindingsBase,
+    KeyPressEvent,
+    merge_key_bindings,
+)
 from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 from prompt_toolkit.layout.dimension import Dimension
@@ -28,6 +35,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
 from console.backends.base import Backend
+from console.shell.human import ago
 from console.shell.safe_text import visible_line as visible
 from console.shell.top.columns import Column, elide, layout, pad, render
 from console.shell.top.details import detail_lines
@@ -62,10 +70,7 @@ def _status_class(status: str) -> str:
 
 
 def _ago(epoch: float | None, now: float) -> str:
-    if epoch is None:
-        return "-"
-    seconds = max(now - epoch, 0)
-    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
+    return "-" if epoch is None else ago(now - epoch)
 
 
 def site_cells(site: SiteRow, now: float) -> list[str]:
@@ -242,46 +247,51 @@ class TopView:
 
     # -- keys ------------------------------------------------------------------------------
 
-    def _keys(self) -> KeyBindings:
-        kb = KeyBindings()
+    def _keys(self) -> KeyBindingsBase:
+        # While a question shows it takes every key: y answers yes, any other key no, and top stays,
+        # also for the keys that leave top otherwise (Ctrl-C, Esc, q), as at the shell's own questions.
+        # The view's keys are off meanwhile, whichever are added to them.
         confirming = Condition(lambda: self.confirm is not None)
+        question = KeyBindings()
 
-        @kb.add("y", filter=confirming)
+        @question.add("y")
         def _yes(event: KeyPressEvent) -> None:
             job_id, self.confirm = self.confirm, None
             assert job_id is not None
             self.note = f"aborting {job_id[:8]}..."
             self._spawn(self._abort(job_id))
 
-        @kb.add("<any>", filter=confirming)
+        @question.add("<any>")
         def _no(event: KeyPressEvent) -> None:
             self.confirm, self.note = None, "abort cancelled"
 
-        @kb.add("q", filter=~confirming)
+        kb = KeyBindings()
+
+        @kb.add("q")
         @kb.add("c-c")
         def _quit(event: KeyPressEvent) -> None:
             event.app.exit(result=None)
 
-        @kb.add("escape", filter=~confirming, eager=True)
+        @kb.add("escape", eager=True)
         def _escape(event: KeyPressEvent) -> None:
             if self.details is not None:
                 self.details = None
             else:
                 event.app.exit(result=None)
 
-        @kb.add("up", filter=~confirming)
-        @kb.add("k", filter=~confirming)
+        @kb.add("up")
+        @kb.add("k")
         def _up(event: KeyPressEvent) -> None:
             self.model.move(-1)
             self._reload_details()
 
-        @kb.add("down", filter=~confirming)
-        @kb.add("j", filter=~confirming)
+        @kb.add("down")
+        @kb.add("j")
         def _down(event: KeyPressEvent) -> None:
             self.model.move(1)
             self._reload_details()
 
-        @kb.add("enter", filter=~confirming)
+        @kb.add("enter")
         def _details(event: KeyPressEvent) -> None:
             if self.details is not None:
                 self.details = None
@@ -289,7 +299,7 @@ class TopView:
                 self.details = {}
                 self._reload_details()
 
-        @kb.add("a", filter=~confirming)
+        @kb.add("a")
         def _abort_key(event: KeyPressEvent) -> None:
             job = self.model.selected_job()
             if job is None:
@@ -299,7 +309,7 @@ class TopView:
             else:
                 self.confirm = job.job_id
 
-        @kb.add("l", filter=~confirming)
+        @kb.add("l")
         def _follow(event: KeyPressEvent) -> None:
             job = self.model.selected_job()
             if job is None:
@@ -307,7 +317,8 @@ class TopView:
             else:
                 event.app.exit(result=("follow", job.job_id))
 
-        return kb
+        return merge_key_bindings([ConditionalKeyBindings(kb, ~confirming),
+                                   ConditionalKeyBindings(question, confirming)])
 
     async def _abort(self, job_id: str) -> None:
         try:
