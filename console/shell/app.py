@@ -1,7 +1,8 @@
 """The interactive shell: one prompt_toolkit ``PromptSession`` over one ``Backend``.
 
-Commands run in the foreground as a task that Ctrl-C cancels; monitors, completion
-refreshes and reconnection run as background tasks on the same loop, printing above
+Commands run in the foreground as a task that Ctrl-C cancels (one the server or FLARE already
+acts on goes on in the background: the prompt comes back at once, its outcome follows); monitors,
+completion refreshes and reconnection run as background tasks on the same loop, printing above
 the prompt without disturbing what is being typed.
 """
 
