@@ -3,6 +3,9 @@
 ``json.loads`` fails in ways that are not ``json.JSONDecodeError``: 30,000 nested ``[`` raise
 RecursionError, a 5,000-digit integer raises a plain ValueError (Python's 4300-digit limit on
 int parsing). A caller that catches only JSONDecodeError turns these into an internal error.
+``json.loads`` also takes ``NaN``, ``Infinity`` and ``-Infinity`` (and ``1e999``, which becomes
+infinity), which are not JSON: every encoder of ours refuses to send them (``allow_nan=False``),
+so a value read with one in it could never be answered with, and its asker would wait.
 ``loads`` turns every way the text can be bad into one ``UnreadableJSON`` whose message says
 what was wrong, so each caller maps it to its own refusal (InvalidJobDefinition, a protocol error).
 It must not touch anything but parsing.
@@ -11,6 +14,7 @@ It must not touch anything but parsing.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 
@@ -18,8 +22,20 @@ class UnreadableJSON(ValueError):
     """The text is not JSON this project reads; ``str()`` says why (with line and column if known)."""
 
 
+def _no_constant(name: str) -> float:
+    raise UnreadableJSON(f"{name} is not JSON: numbers must be finite")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnreadableJSON(f"the number {text[:40]} is out of range: numbers must be finite")
+    return value
+
+
 def loads(data: str | bytes | bytearray) -> Any:
-    """``json.loads(data)``; UnreadableJSON for anything that is not JSON, nested deeper than the
+    """``json.loads(data)``; UnreadableJSON for anything that is not JSON (``NaN`` and
+    ``Infinity`` included, and numbers that overflow to infinity), nested deeper than the
     interpreter's recursion limit (the C parser checks it, so this never crashes), or holding an
     integer too long for Python to parse."""
     if isinstance(data, (bytes, bytearray)):
@@ -28,7 +44,9 @@ def loads(data: str | bytes | bytearray) -> Any:
         except UnicodeDecodeError:
             raise UnreadableJSON("it is not UTF-8 text") from None
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+    except UnreadableJSON:
+        raise
     except json.JSONDecodeError as exc:
         raise UnreadableJSON(f"{exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:

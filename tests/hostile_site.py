@@ -1,7 +1,11 @@
-"""A hostile site: the project's real site code with its own certificate, except that it answers
-every task with a result file far over any limit the job set (a site with a bug, or run by
-someone who wants to fill the server's disk). The file is sparse: it costs this machine no disk.
-With ``HOSTILE_WEIGHT`` (JSON) set, it answers with the task's own model and that weight instead.
+"""A hostile site: the project's real site code with its own certificate, except in how it answers
+a task. By default it answers every task with a result file far over any limit the job set (a
+site with a bug, or run by someone who wants to fill the server's disk); the file is sparse: it
+costs this machine no disk. With ``HOSTILE_WEIGHT`` (JSON) set, it answers with the task's own
+model and that weight instead. With ``HOSTILE_ANSWER`` set, it writes that text, as it is, as the
+JSON header of its answer frame (``{id}`` stands for the request's id, ``{size}`` for the model
+file's size, ``{pad}`` for 1 MiB of ``x``), then the model in data frames: what no encoder of ours would send (a bare NaN, a
+head that is no object, an answer without its model, a header past the frame limit).
 
     python tests/hostile_site.py SITE_KIT [RESULT_BYTES]
 """
@@ -12,22 +16,48 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 from console.site import app
-from console.wire.request_context import Download, RequestContext
+from console.wire.frames import PREFIX, encode_frame, read_chunk
+from console.wire.request_context import Download, Peer, RequestContext
 
 RESULT_BYTES = int(sys.argv[2]) if len(sys.argv) > 2 else 256 << 20
 WEIGHT = os.environ.get("HOSTILE_WEIGHT")
+ANSWER = os.environ.get("HOSTILE_ANSWER")
+PUSHES = int(os.environ.get("HOSTILE_PUSHES", "0"))
 
 
 class HostileSite(app.Site):
+    def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]:
+        answer = super().login(connection, args)
+        if PUSHES:
+            self._pusher = asyncio.get_running_loop().create_task(self._push_made_up_logs(connection))
+        return answer
+
+    async def _push_made_up_logs(self, connection: Peer) -> None:
+        trigger = self.kit.root / "push-now"
+        while not trigger.exists():
+            await asyncio.sleep(0.05)
+        for n in range(PUSHES):
+            if n % 1000 == 0 and not await connection.event_room(60):
+                print(f"the server stopped reading after {n} job_log events", file=sys.stderr, flush=True)
+                return
+            connection.push_event("job_log", {"job_id": str(uuid.uuid4()), "site": self.kit.name,
+                                              "lines": [f"made-up line {n}"], "offset": 20 * (n + 1)})
+        print(f"pushed {PUSHES} job_log events", file=sys.stderr, flush=True)
+
     async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
+        if PUSHES:
+            return await super()._cmd_task(ctx, args)
         self._heard()
         workspace = self.jobs.workspace(args["job_id"])
         incoming = workspace / f"hostile-task-{args['task_id']}.model"
         await ctx.receive_upload(incoming, 1 << 30, sync=False)
+        if ANSWER is not None:
+            await self._answer_raw(ctx, incoming)
         if WEIGHT is not None:  # the model as it came, with a weight that is no weight
             return Download(incoming, {"weight": json.loads(WEIGHT), "metrics": {}})
         incoming.unlink(missing_ok=True)
@@ -35,6 +65,22 @@ class HostileSite(app.Site):
         with open(result, "wb") as out:
             out.truncate(RESULT_BYTES)
         return Download(result, {"weight": 1.0, "metrics": {}})
+
+    async def _answer_raw(self, ctx: RequestContext, model: Path) -> None:
+        """Write the answer by hand, then wait (this request sends nothing more) until the server
+        drops the connection or the job ends."""
+        assert ANSWER is not None
+        size = model.stat().st_size
+        header = (ANSWER.replace("{id}", str(ctx.request_id)).replace("{size}", str(size))
+                  .replace("{pad}", "x" * (1 << 20)).encode())
+        writer = ctx.connection.writer  # type: ignore[attr-defined]  (ServedConnection's)
+        writer.write(PREFIX.pack(len(header), 0) + header)
+        with open(model, "rb") as src:
+            while chunk := read_chunk(src, size):
+                writer.write(encode_frame({"k": "data", "id": ctx.request_id}, chunk))
+        writer.write(encode_frame({"k": "end", "id": ctx.request_id}))
+        await writer.drain()
+        await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ import asyncio
 from pathlib import Path
 
 import console
-from console.api.client import AsyncClient
 from console.server import interfaces
 from console.server.app import Server
 from console.server.sites import ConnectedSite
 from console.wire.kit import ServerKit
+from console.wire.requesting import Requester
 
 from conftest import Project
 
@@ -105,6 +105,27 @@ def test_the_servers_parts_never_import_the_server() -> None:
     assert importers == ["console.cli"]  # it runs the server; no part of the server needs the whole of it
 
 
+#: What each part must not import, as its package docstring says: the server, the site and the
+#: job processes sit below the admin client (the server's link to a site is the wire's
+#: requesting end, not the admin's AsyncClient); the job processes touch no network; the wire
+#: is below every part.
+CLIENT_SIDE = ("console.api", "console.flare_api", "console.shell", "console.backends")
+BELOW = {
+    "console.server": CLIENT_SIDE,
+    "console.site": CLIENT_SIDE,
+    "console.runtime": (*CLIENT_SIDE, "console.server", "console.site", "console.wire"),
+    "console.wire": (*CLIENT_SIDE, "console.server", "console.site", "console.runtime"),
+}
+
+
+def test_each_part_imports_only_what_its_docstring_allows() -> None:
+    wrong = sorted((module, imported) for module in MODULES for part, banned in BELOW.items()
+                   if module == part or module.startswith(f"{part}.")
+                   for imported in _imports(module, typing_too=True)
+                   if any(imported == b or imported.startswith(f"{b}.") for b in banned))
+    assert wrong == []
+
+
 def test_the_server_satisfies_the_interfaces_its_parts_depend_on(project: Project) -> None:
     async def build() -> None:
         server = Server(ServerKit.load(project.server_kit))
@@ -116,7 +137,7 @@ def test_the_server_satisfies_the_interfaces_its_parts_depend_on(project: Projec
             assert isinstance(server.runner, interfaces.Jobs)
             assert isinstance(server.log_relay, interfaces.SiteLogEvents)
             assert isinstance(server.scheduler, interfaces.Wakeable)
-            site = ConnectedSite("site-1", "example", AsyncClient(None, "server"))
+            site = ConnectedSite("site-1", "example", Requester(peer="site-1"))
             assert isinstance(site, interfaces.SiteLink)
         finally:
             server.store.close()

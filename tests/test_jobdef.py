@@ -83,7 +83,11 @@ def test_defaults_and_derived_fields(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("meta, message", [
     ({"name": 3, "deploy_map": {"app": ["server"]}}, "name must be text, not 3"),
-    ({"deploy_map": {"app": ["server", "site-1"]}, "min_clients": float("inf")}, "must be a whole number"),
+    # Infinity (and NaN) are not JSON: refused as such, before any rule (stored, no answer could carry them).
+    ({"deploy_map": {"app": ["server", "site-1"]}, "min_clients": float("inf")},
+     r"meta.json is not valid JSON \(Infinity is not JSON: numbers must be finite\)"),
+    ({"name": "j", "deploy_map": {"app": ["server"]}, "resource_spec": {"site-1": {"mem": float("nan")}}},
+     r"meta.json is not valid JSON \(NaN is not JSON"),
     ({"name": "j"}, "deploy_map is missing or empty"),
     ({"name": "j", "deploy_map": {}}, "deploy_map is missing or empty"),
     ({"name": "j", "deploy_map": ["app"]}, "deploy_map must be an object"),

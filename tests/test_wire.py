@@ -70,6 +70,10 @@ def test_frame_round_trip() -> None:
         # json.loads fails on these with RecursionError and a plain ValueError, not JSONDecodeError.
         (struct.pack(">II", 30_006, 0) + b'{"k":' + b"[" * 30_000 + b"}", "not valid JSON.*too deeply"),
         (struct.pack(">II", 5_014, 0) + b'{"k":"x","n":' + b"7" * 5_000 + b"}", "not valid JSON.*number"),
+        # Python's json takes these, but they are not JSON and no encoder of ours sends them back.
+        (struct.pack(">II", 16, 0) + b'{"k":"x","n":NaN}', "not valid JSON: NaN is not JSON"),
+        (struct.pack(">II", 22, 0) + b'{"k":"x","n":-Infinity}', "not valid JSON: -Infinity is not JSON"),
+        (struct.pack(">II", 18, 0) + b'{"k":"x","n":1e999}', "not valid JSON: the number 1e999 is out of range"),
         (struct.pack(">II", 10, 0) + b"{}", "inside a frame"),
         (b"\x00\x00", "prefix"),
     ],
@@ -77,6 +81,15 @@ def test_frame_round_trip() -> None:
 def test_bad_frames_are_refused(data: bytes, message: str) -> None:
     with pytest.raises(FrameError, match=message):
         _read(data)
+
+
+@pytest.mark.parametrize("value, message", [(float("nan"), "Out of range float"), (-float("inf"), "Out of range float"),
+                                            (object(), "not JSON serializable")])
+def test_a_header_that_is_not_json_is_never_sent(value: object, message: str) -> None:
+    """A FrameError (nothing written), which the serving end answers as an error instead of leaving
+    the asker waiting; not a ValueError or TypeError from inside json."""
+    with pytest.raises(FrameError, match=f"cannot be sent as JSON: .*{message}"):
+        encode_frame({"k": "res", "id": 1, "data": {"loss": value}})
 
 
 def test_registry_checks_wire_arguments() -> None:

@@ -1,7 +1,8 @@
 """The FLARE API operations as coroutines: what the sync ``Session`` and the shell share.
 
-One ``AsyncSession`` owns one ``AsyncClient``. Argument checks, archive packing and
-result unpacking live here once; ``Session`` runs these coroutines on its own loop.
+One ``AsyncSession`` owns one ``AsyncClient``. Archive packing and result unpacking live here
+once, the argument checks in ``console.api.arguments``; ``Session`` runs these coroutines on
+its own loop.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from console.api import state_waits
+from console.api.arguments import (
+    check_job_id,
+    check_submit_token,
+    checked_site_name,
+    checked_site_names,
+    checked_target_type,
+    list_jobs_args,
+    load_kit,
+    system_info,
+)
 from console.api.client import AsyncClient
-from console.api.errors import CancelTooLate, InvalidArgumentError, InvalidJobDefinition, JobNotFound
-from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
+from console.api.errors import CancelTooLate, InvalidArgumentError, InvalidJobDefinition
+from console.api.spec import MonitorReturnCode, SystemInfo, TargetType
 from console.jobdef.archive import safe_extract, zip_job_folder
-from console.jobdef.bounds import submit_token_problem
 from console.jobdef.signing import sign_archive
-from console.wire.kit import AdminKit, KitError
 
 #: Largest result archive unpacked by ``download_job_result``.
 MAX_DOWNLOAD_BYTES = 64 << 30
@@ -52,62 +61,12 @@ async def keeps_going(cb: AsyncMonitorCallback | None, meta: dict[str, Any]) -> 
     return bool(keep)
 
 
-def check_job_id(job_id: Any) -> None:
-    if not job_id:
-        raise JobNotFound("job_id is required but not specified.")
-    if not isinstance(job_id, str):
-        raise JobNotFound(f"invalid job_id {job_id}")
 
 
 #: Job commands a cancel cannot stop once sent (the server acts on them): CancelTooLate says so.
 CHANGES_JOBS = frozenset({"clone_job", "abort_job", "delete_job"})
 
 
-def check_submit_token(token: Any) -> None:
-    """FLARE 2.9's rule, checked before anything is sent (InvalidArgumentError, as FLARE raises)."""
-    problem = submit_token_problem(token)
-    if problem:
-        raise InvalidArgumentError(problem)
-
-
-def list_jobs_args(detailed: Any, limit: Any, id_prefix: Any, name_prefix: Any, reverse: Any,
-                   extra: dict[str, Any]) -> dict[str, Any]:
-    """FLARE's argument checks for ``list_jobs`` (ValueError, as FLARE raises), then wire args."""
-    if not isinstance(detailed, bool):
-        raise ValueError(f"detailed must be bool but got {type(detailed)}")
-    if not isinstance(reverse, bool):
-        raise ValueError(f"reverse must be bool but got {type(reverse)}")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
-        raise ValueError(f"limit must be None or int but got {type(limit)}")
-    if id_prefix is not None and not isinstance(id_prefix, str):
-        raise ValueError(f"id_prefix must be None or str but got {type(id_prefix)}")
-    if name_prefix is not None and not isinstance(name_prefix, str):
-        raise ValueError(f"name_prefix must be None or str but got {type(name_prefix)}")
-    extra = dict(extra)
-    mine = bool(extra.pop("mine", False))
-    submit_token = extra.pop("submit_token", None)
-    check_submit_token(submit_token)
-    if extra:
-        raise InvalidArgumentError(f"list_jobs: unknown argument(s) {', '.join(sorted(extra))}")
-    return {"detailed": detailed, "reverse": reverse, "limit": limit or None, "mine": mine,
-            "id_prefix": id_prefix or None, "name_prefix": name_prefix or None, "submit_token": submit_token}
-
-
-def system_info(data: dict[str, Any]) -> SystemInfo:
-    return SystemInfo(
-        server_info=ServerInfo(status=data.get("server_status"), start_time=data.get("server_start_time")),
-        client_info=[ClientInfo(c.get("client_name"), c.get("client_last_conn_time")) for c in data.get("clients", [])],
-        job_info=[JobInfo(job_id=j.get("job_id"), app_name=j.get("app_name")) for j in data.get("jobs", [])],
-    )
-
-
-def load_kit(startup_path: Any) -> AdminKit:
-    if not isinstance(startup_path, str | os.PathLike):
-        raise InvalidArgumentError("startup_path must be str")
-    try:
-        return AdminKit.load(startup_path)
-    except KitError as exc:
-        raise InvalidArgumentError(str(exc)) from None
 
 
 class AsyncSession:
@@ -269,8 +228,8 @@ class AsyncSession:
     # -- sites ---------------------------------------------------------------------------
 
     async def check_status(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        return await self._cmd("check_status", {"target_type": _target_type(target_type, both=False),
-                                                "targets": _names(targets)})
+        return await self._cmd("check_status", {"target_type": checked_target_type(target_type, both=False),
+                                                "targets": checked_site_names(targets)})
 
     async def get_client_job_status(self, client_names: list[str] | None = None) -> list[dict[str, Any]]:
         return (await self.check_status(TargetType.CLIENT, client_names))["client_status"]
@@ -279,18 +238,20 @@ class AsyncSession:
         return (await self.get_system_info()).client_info
 
     async def sys_info(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        return await self._cmd("sys_info", {"target_type": _target_type(target_type, both=False),
-                                            "targets": _names(targets)})
+        return await self._cmd("sys_info", {"target_type": checked_target_type(target_type, both=False),
+                                            "targets": checked_site_names(targets)})
 
     async def show_stats(self, job_id: str, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
         check_job_id(job_id)
-        return await self._cmd("show_stats", {"job_id": job_id, "target_type": _target_type(target_type, both=False),
-                                              "targets": _names(targets)})
+        return await self._cmd("show_stats", {"job_id": job_id,
+                                              "target_type": checked_target_type(target_type, both=False),
+                                              "targets": checked_site_names(targets)})
 
     async def show_errors(self, job_id: str, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
         check_job_id(job_id)
-        return await self._cmd("show_errors", {"job_id": job_id, "target_type": _target_type(target_type, both=False),
-                                               "targets": _names(targets)})
+        return await self._cmd("show_errors", {"job_id": job_id,
+                                               "target_type": checked_target_type(target_type, both=False),
+                                               "targets": checked_site_names(targets)})
 
     async def reset_errors(self, job_id: str) -> None:
         check_job_id(job_id)
@@ -336,8 +297,8 @@ class AsyncSession:
     async def stop_targets(self, command: str, target_type: str, client_names: list[str] | None = None,
                            wait: bool = False, timeout: float = 30.0) -> dict[str, Any]:
         """``shutdown`` or ``restart``; with ``wait``, returns once the targets changed state (FLARE 2.9)."""
-        target_type = _target_type(target_type, both=True)
-        names = _names(client_names)
+        target_type = checked_target_type(target_type, both=True)
+        names = checked_site_names(client_names)
         if wait:
             timeout = state_waits.checked_timeout(timeout)
         before = await state_waits.snapshot(self) if wait and command == "restart" else None
@@ -358,21 +319,21 @@ class AsyncSession:
         return result
 
     async def remove_client(self, client_name: str) -> None:
-        await self._cmd("remove_client", {"site": _site_name(client_name)})
+        await self._cmd("remove_client", {"site": checked_site_name(client_name)})
 
     async def report_version(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        return await self._cmd("report_version", {"target_type": _target_type(target_type, both=True),
-                                                  "targets": _names(targets)})
+        return await self._cmd("report_version", {"target_type": checked_target_type(target_type, both=True),
+                                                  "targets": checked_site_names(targets)})
 
     async def report_resources(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        return await self._cmd("report_resources", {"target_type": _target_type(target_type, both=True),
-                                                    "targets": _names(targets)})
+        return await self._cmd("report_resources", {"target_type": checked_target_type(target_type, both=True),
+                                                    "targets": checked_site_names(targets)})
 
     async def get_client_env(self, client_names: str | list[str] | None = None) -> list[dict[str, Any]]:
-        return await self._cmd("report_env", {"targets": _names(client_names)})
+        return await self._cmd("report_env", {"targets": checked_site_names(client_names)})
 
     async def set_client_enabled(self, client_name: str, enabled: bool) -> dict[str, Any]:
-        return await self._cmd("enable_client" if enabled else "disable_client", {"site": _site_name(client_name)})
+        return await self._cmd("enable_client" if enabled else "disable_client", {"site": checked_site_name(client_name)})
 
     def get_available_apps_to_upload(self) -> list[str]:
         upload = Path(self.upload_dir)
@@ -380,25 +341,3 @@ class AsyncSession:
             return []
         return sorted(item.name for item in upload.iterdir() if item.is_dir())
 
-
-def _target_type(value: Any, *, both: bool) -> str:
-    allowed = (TargetType.SERVER, TargetType.CLIENT, TargetType.ALL) if both else (TargetType.SERVER, TargetType.CLIENT)
-    if value not in allowed:
-        raise ValueError(f"invalid target_type {value!r}: must be one of {list(allowed)}")
-    return str(value)
-
-
-def _site_name(name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise InvalidArgumentError(f"client_name must be a site name, not {name!r}")
-    return name
-
-
-def _names(names: Any) -> list[str] | None:
-    if names is None:
-        return None
-    if isinstance(names, str):
-        names = [names]
-    if not isinstance(names, list | tuple) or not all(isinstance(n, str) and n for n in names):
-        raise InvalidArgumentError(f"site names must be a list of str, not {names!r}")
-    return list(names) or None

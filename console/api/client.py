@@ -1,105 +1,42 @@
-"""The asyncio client core: one mTLS connection carrying concurrent requests and pushes.
+"""The asyncio client core: an admin's mTLS connection, opened and reopened with a kit.
 
-Used directly by the shell and, through a background event loop, by the synchronous
-``Session``. A lost connection fails the requests in flight with ``NoConnection``; the
-next request reconnects (with back-off, within the connect timeout) and logs in again.
+``AsyncClient`` is the requesting end of ``console.wire.requesting`` (concurrent requests,
+pushes, transfers) that connects by itself from an admin kit, checks its own certificate and
+logs in (``login``). Used directly by the shell and, through a background event loop, by the
+synchronous ``Session``. A lost connection fails the requests in flight with ``NoConnection``;
+the next request reconnects (with back-off, within the connect timeout) and logs in again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 import ssl
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NoReturn
 
-from console.api.errors import CancelTooLate, NoConnection, SessionClosed, exception_for, tell_too_late
-from console.api.json_answer import read_json_answer
 from console.api.login import LoginInfo, check_own_certificate, parse_login_answer, tls_refusal
-from console.wire.errors import RemoteError
-from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
+from console.wire.exceptions import NoConnection, SessionClosed
 from console.wire.kit import AdminKit
+from console.wire.requesting import Requester
 from console.wire.tls import client_context
 
-EventListener = Callable[[str, dict[str, Any]], None]
-StateListener = Callable[[bool], None]
 
-#: Answer timeout of a plain request; transfers wait for their data, then this long.
-DEFAULT_REQUEST_TIMEOUT = 60.0
+class AsyncClient(Requester):
+    """An admin's session: with a kit it connects (and reconnects) by itself and logs in as
+    ``username``; without one it serves a stream opened elsewhere, as a ``Requester``."""
 
-
-class AnswerTooLarge(ValueError):
-    """A streamed answer past the ``max_bytes`` its receiver takes: ``size`` is what the peer
-    announced or sent so far (refused as soon as that passes ``limit``)."""
-
-    def __init__(self, cmd: str, size: int, limit: int, announced: bool) -> None:
-        said = f"announces {size} bytes" if announced else f"passed {size} bytes"
-        super().__init__(f"{cmd}: the answer {said}, over the limit of {limit} bytes")
-        self.size = size
-        self.limit = limit
-        self.announced = announced
-
-
-class _Pending:
-    __slots__ = ("future", "chunks")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, streamed: bool) -> None:
-        self.future: asyncio.Future[Frame] = loop.create_future()
-        self.chunks: asyncio.Queue[bytes | BaseException | None] | None = asyncio.Queue() if streamed else None
-
-
-class AsyncClient:
-    """The requesting end of a connection: an admin's session, or the server's link to a site.
-
-    With a kit it connects (and reconnects) by itself; without one it serves a stream that
-    someone else opened (``attach``), and a lost stream stays lost.
-    """
-
-    def __init__(self, kit: AdminKit | None, username: str, *, connect_timeout: float = 10.0) -> None:
+    def __init__(self, kit: AdminKit | None, username: str, *, connect_timeout: float = 10.0,
+                 peer: str = "the server") -> None:
+        super().__init__(peer=peer)
         self.kit = kit
         self.username = username
         self.connect_timeout = connect_timeout
-        self.request_timeout = DEFAULT_REQUEST_TIMEOUT
         self.login_info: LoginInfo | None = None
-        self._ids = itertools.count(1)
-        self._pending: dict[int, _Pending] = {}
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._read_task: asyncio.Task[None] | None = None
-        self._farewell: NoConnection | None = None  # the reason in the server's last "error" frame
         self._connect_lock: asyncio.Lock | None = None
-        self._event_listeners: list[EventListener] = []
-        self._state_listeners: list[StateListener] = []
-        self.closed = False
-
-    # -- listeners -----------------------------------------------------------------------
-
-    def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
-        self._event_listeners.append(listener)
-        return lambda: self._event_listeners.remove(listener)
-
-    def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
-        self._state_listeners.append(listener)
-        return lambda: self._state_listeners.remove(listener)
-
-    @property
-    def connected(self) -> bool:
-        return self._writer is not None and self._read_task is not None and not self._read_task.done()
-
-    # -- connecting ----------------------------------------------------------------------
-
-    def attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Use a stream opened (and authenticated) elsewhere."""
-        self._reader, self._writer = reader, writer
-        self._read_task = asyncio.create_task(self._read_loop(reader))
 
     async def connect(self) -> LoginInfo:
         if self.closed:
             raise SessionClosed("session closed")
         if self.kit is None:
-            raise NoConnection("the connection is gone and cannot be reopened from this side")
+            return await super().connect()
         if self._connect_lock is None:
             self._connect_lock = asyncio.Lock()
         async with self._connect_lock:
@@ -164,230 +101,3 @@ class AsyncClient:
                                "server?") from None
         self._notify_state(True)
         return self.login_info
-
-    # -- reading -------------------------------------------------------------------------
-
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        reason: BaseException = NoConnection("the server closed the connection")
-        self._farewell = None
-        try:
-            while (frame := await read_frame(reader)) is not None:
-                self._dispatch(frame)
-        except (FrameError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
-            reason = exc
-        finally:
-            if self._farewell is not None:  # the server said why before it closed: that is the reason
-                reason = self._farewell
-            self._fail_pending(reason)
-            if self._writer is not None:
-                self._writer.close()
-            self._writer = None
-            self._notify_state(False)
-
-    def _dispatch(self, frame: Frame) -> None:
-        header = frame.header
-        kind = header.get("k")
-        if kind == "event":
-            topic, data = header.get("topic"), header.get("data")
-            if isinstance(topic, str) and isinstance(data, dict):
-                for listener in list(self._event_listeners):
-                    listener(topic, data)
-            return
-        if kind == "error":  # the server is about to drop us, and says why
-            error = header.get("error") if isinstance(header.get("error"), dict) else {}
-            self._farewell = NoConnection(f"the server dropped the connection: {error.get('type', 'error')}: "
-                                          f"{error.get('message', 'no reason given')}")
-            return
-        request_id = header.get("id")
-        pending = self._pending.get(request_id) if isinstance(request_id, int) else None
-        if pending is None:
-            return
-        if kind == "res":
-            if header.get("json") and pending.chunks is None:
-                pending.chunks = asyncio.Queue()  # a big answer follows in data frames
-            if not pending.future.done():
-                pending.future.set_result(frame)
-            if not header.get("stream") or not header.get("ok"):
-                self._pending.pop(request_id, None)
-        elif kind == "data" and pending.chunks is not None:
-            pending.chunks.put_nowait(frame.body)
-        elif kind == "end" and pending.chunks is not None:
-            error = header.get("error")
-            pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
-            self._pending.pop(request_id, None)
-
-    def _fail_pending(self, reason: BaseException) -> None:
-        error = NoConnection(f"connection to the server lost: {reason}")
-        error.__cause__ = reason
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(error)
-            if pending.chunks is not None:
-                pending.chunks.put_nowait(error)
-        self._pending.clear()
-
-    def _notify_state(self, up: bool) -> None:
-        for listener in list(self._state_listeners):
-            listener(up)
-
-    # -- requests ------------------------------------------------------------------------
-
-    def _send(self, header: dict[str, Any], body: bytes = b"") -> None:
-        if self._writer is None:
-            raise NoConnection("not connected to the server")
-        self._writer.write(encode_frame(header, body))
-
-    async def _ensure(self) -> None:
-        if self.closed:
-            raise SessionClosed("session closed")
-        if not self.connected:
-            await self.connect()
-
-    async def _roundtrip(
-        self, cmd: str, args: dict[str, Any] | None, *, timeout: float | None = None,
-        upload: Path | None = None, streamed: bool = False, acts: bool = False,
-    ) -> Any:
-        request_id = next(self._ids)
-        pending = _Pending(asyncio.get_running_loop(), streamed)
-        self._pending[request_id] = pending
-        uploading = upload is not None
-        try:
-            self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": uploading})
-            if upload is not None:
-                await self._send_file(request_id, upload, pending)
-                uploading = False  # its end (or cancel) is sent: a later cancel would name no upload
-            assert self._writer is not None
-            await self._writer.drain()
-            frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout or self.request_timeout)
-        except asyncio.CancelledError:
-            if upload is None and acts and not streamed:
-                # Sent: the server acts on it whatever we do now (``acts``: a command that changes
-                # something), so its answer is awaited and handed on, never a "cancelled" that is untrue.
-                await self._late_answer(cmd, pending, timeout or self.request_timeout,
-                                        "the cancel came after the request was sent")
-            elif upload is None or streamed:  # a question, or a site's task: its caller is going away
-                raise
-            elif uploading:
-                if self._writer is not None:
-                    self._send({"k": "cancel", "id": request_id})  # the server drops what it received
-                raise
-            else:  # the upload's end is sent: as a sent request
-                await self._late_answer(cmd, pending, timeout or self.request_timeout,
-                                        "the cancel came after the upload reached the server")
-        except TimeoutError:
-            raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
-        except NoConnection:
-            raise  # already says what was lost
-        except (OSError, ConnectionError) as exc:
-            raise NoConnection(f"connection to the server lost: {exc}") from exc
-        finally:
-            keep = streamed or (pending.future.done() and not pending.future.exception()
-                                and pending.future.result().header.get("json"))
-            if not keep or not pending.future.done() or pending.future.exception() is not None:
-                self._pending.pop(request_id, None)
-        header = frame.header
-        if not header.get("ok"):
-            raise exception_for(RemoteError.from_wire(header.get("error")))
-        if header.get("json"):
-            assert pending.chunks is not None
-            return await read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
-                                          self._drop_connection)
-        if streamed:
-            return header.get("data"), pending
-        return header.get("data")
-
-    async def _late_answer(self, cmd: str, pending: _Pending, timeout: float, reason: str) -> NoReturn:
-        """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
-        ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
-        tell_too_late(cmd, reason)  # at once: the interactive shell gives the prompt back meanwhile
-        try:
-            frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
-        except (asyncio.CancelledError, TimeoutError):
-            raise CancelTooLate(cmd, reason) from None
-        if not frame.header.get("ok"):
-            raise exception_for(RemoteError.from_wire(frame.header.get("error")))  # it failed anyway: say why
-        raise CancelTooLate(cmd, reason, frame.header.get("data"))
-
-    async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
-        assert self._writer is not None
-        with open(path, "rb") as src:
-            size = os.fstat(src.fileno()).st_size
-            while chunk := read_chunk(src, size):
-                if pending.future.done():  # the server answered early (an error): stop sending
-                    self._send({"k": "cancel", "id": request_id})
-                    return
-                self._send({"k": "data", "id": request_id}, chunk)
-                await self._writer.drain()
-        self._send({"k": "end", "id": request_id})
-
-    async def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout: float | None = None,
-                      acts: bool = False) -> Any:
-        """The answer to ``cmd``. ``acts``: the command changes something, so a cancel once it is sent
-        raises CancelTooLate (with the answer) instead of CancelledError."""
-        await self._ensure()
-        return await self._roundtrip(cmd, args, timeout=timeout, acts=acts)
-
-    async def upload(self, cmd: str, args: dict[str, Any], source: Path, *, timeout: float | None = None) -> Any:
-        await self._ensure()
-        return await self._roundtrip(cmd, args, timeout=timeout, upload=source)
-
-    async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None,
-                       chunk_timeout: float | None = None, max_bytes: int | None = None,
-                       upload: Path | None = None) -> Any:
-        """Stream the answer's body into ``target``; returns the answer's JSON head.
-
-        ``upload``: a file streamed with the request first (a site's task: the model goes out, the
-        trained model comes back as the answer, with no second request in between).
-        ``timeout`` bounds the wait for the head (counted once the upload is sent), ``chunk_timeout``
-        (default: ``timeout``) each chunk; an answer that announces more than ``max_bytes``, or
-        sends more, is refused with AnswerTooLarge (a ValueError) before or as soon as it passes
-        (the rest is ignored)."""
-        await self._ensure()
-        head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
-        assert pending.chunks is not None
-        received = 0
-        announced = pending.future.result().header.get("size")
-        try:
-            if (max_bytes is not None and isinstance(announced, int) and not isinstance(announced, bool)
-                    and announced > max_bytes):
-                raise AnswerTooLarge(cmd, announced, max_bytes, announced=True)
-            with open(target, "wb") as out:
-                while True:
-                    item = await asyncio.wait_for(pending.chunks.get(),
-                                                  chunk_timeout or timeout or self.request_timeout)
-                    if item is None:
-                        break
-                    if isinstance(item, BaseException):
-                        raise item
-                    received += len(item)
-                    if max_bytes is not None and received > max_bytes:
-                        raise AnswerTooLarge(cmd, received, max_bytes, announced=False)
-                    out.write(item)
-        finally:
-            # A transfer given up on: what is still on its way is dropped, not queued.
-            for key in [k for k, v in self._pending.items() if v is pending]:
-                del self._pending[key]
-        return head
-
-    # -- closing -------------------------------------------------------------------------
-
-    async def _drop_connection(self) -> None:
-        writer, task = self._writer, self._read_task
-        self._writer = None
-        if writer is not None:
-            writer.close()
-            try:
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (OSError, ConnectionError, TimeoutError, ssl.SSLError):
-                pass
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        await self._drop_connection()
-        self._fail_pending(SessionClosed("session closed"))
-

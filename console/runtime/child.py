@@ -116,7 +116,9 @@ class ChildChannel:
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def emit(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"event": event, **fields}, default=str).encode() + b"\n"
+        """One event line to the parent. ValueError for NaN or infinity in it (the parent reads only
+        JSON): the caller checks what job code hands over first (``limits.check_json``)."""
+        line = json.dumps({"event": event, **fields}, default=str, allow_nan=False).encode() + b"\n"
         with self._lock:
             self._out.write(line)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 DEFAULT_MAX_RESULT_BYTES = 4 << 30
@@ -55,12 +56,38 @@ class PayloadTooLarge(ValueError):
     """Job code handed over more than a documented limit allows; the message names both."""
 
 
-def json_size(value: Any) -> int:
-    return len(json.dumps(value, default=str, separators=(",", ":")).encode())
+class NotJSON(ValueError):
+    """Job code handed over a number JSON cannot carry (NaN, infinity); the message names where."""
+
+
+def json_size(value: Any, what: str = "the value") -> int:
+    """Bytes of ``value`` as compact JSON (objects JSON has no form for count as their ``str``).
+    NotJSON when a number in it is NaN or infinite: no part of the system could send it on."""
+    try:
+        return len(json.dumps(value, default=str, separators=(",", ":"), allow_nan=False).encode())
+    except ValueError:
+        where = _non_finite(value)
+        if where is None:
+            raise
+        raise NotJSON(f"{what} holds {where[1]!r} at {where[0] or 'its top'}; JSON carries only finite numbers "
+                      "(report such a value as null or a string)") from None
+
+
+def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
+    """Where the first NaN or infinity in ``value`` is (a dotted path, the number), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def check_json(value: Any, limit: int, what: str) -> None:
-    size = json_size(value)
+    """PayloadTooLarge past ``limit`` bytes of JSON, NotJSON for NaN or infinity in it."""
+    size = json_size(value, what)
     if size > limit:
         raise PayloadTooLarge(f"{what} of {size} bytes (as JSON) exceeds the limit of {limit} bytes")
 

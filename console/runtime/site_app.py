@@ -10,6 +10,7 @@ Exit code: 0 ended, 2 bad config, 3 aborted.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -73,8 +74,11 @@ def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id
             raise PayloadTooLarge(f"the result model of {size} bytes exceeds this task's limit of {limit} bytes "
                                   f"({RESULT_LIMIT_RULE})")
         check_json(outcome.metrics, MAX_METRICS_BYTES, "the result's metrics")
+        weight = float(outcome.weight)
+        if not math.isfinite(weight) or weight < 0:  # FedAvg would average it into a model of NaN
+            raise ValueError(f"the result's weight must be a finite number of at least 0, not {outcome.weight!r}")
         write_model(outcome.model, result_file(workspace, task_id))
-        channel.emit("result", task_id=task_id, weight=float(outcome.weight), metrics=outcome.metrics)
+        channel.emit("result", task_id=task_id, weight=weight, metrics=outcome.metrics)
         channel.logger.info("round %s: task done (weight %s)", ctx.round, outcome.weight)
     except Exception as exc:
         channel.logger.error("round %s: the executor raised:\n%s", ctx.round, cut(traceback.format_exc()))

@@ -7,6 +7,9 @@ request, whose answer streams the trained model back into the job's ``.transfer/
 is none, goes back to the controller as a ``result`` line: ``kind: "exception"`` when the
 site's executor raised or its result broke a limit, ``kind: "timeout"`` when the site did not
 answer within the task's timeout (it stays in the job), ``kind: "lost"`` when the site dropped out.
+An answer that breaks the protocol (a frame that is not JSON, NaN in it, a head of the wrong
+shape, no data stream) is the site's failure (``kind: "exception"``), said at once: the job never
+waits it out.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from console.api.client import AnswerTooLarge
-from console.api.errors import InternalError, JobNotRunning, NoConnection
 from console.runtime.context import result_file, task_file
 from console.runtime.limits import (
     MAX_METRICS_BYTES,
@@ -33,6 +34,8 @@ from console.runtime.limits import (
 from console.server.interfaces import DeploymentHost
 from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.exceptions import InternalError, JobNotRunning, NoConnection
+from console.wire.requesting import AnswerTooLarge, MalformedAnswer, ProtocolViolation
 
 log = logging.getLogger("console.server.deployment")
 
@@ -132,15 +135,20 @@ class Deployment:
                                                 "max_result_bytes": limit}, target, upload=model,
                                        timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
                                        max_bytes=result_file_limit(limit))
-            metrics = head.get("metrics") if isinstance(head, dict) else None
-            metrics = metrics if isinstance(metrics, dict) else {}
-            if json_size(metrics) > MAX_METRICS_BYTES:
-                raise ValueError(f"{site}: its metrics exceed the limit of {MAX_METRICS_BYTES} bytes")
-            answer.update(weight=result_weight(head.get("weight", 1.0)), metrics=metrics)
+            try:
+                weight, metrics = task_answer(head)
+            except ValueError as exc:
+                raise MalformedAnswer(str(exc)) from None
+            answer.update(weight=weight, metrics=metrics)
         except AnswerTooLarge as exc:  # the site sends more than its executor may have made: refused
             why = (f"task {task_id} (round {event.get('round', '?')}): its result of "
                    f"{exc.size if exc.announced else f'more than {exc.limit}'} bytes exceeds this task's limit "
                    f"of {exc.limit} bytes ({RESULT_LIMIT_RULE}); refused")
+            answer.update(error=f"{site}: {why}", kind="exception")
+            add_error(self.job.errors, site, why)
+            self.site_failed = True
+        except (ProtocolViolation, MalformedAnswer) as exc:  # not JSON (NaN in it), or the wrong shape
+            why = f"task {task_id}: {exc}"
             answer.update(error=f"{site}: {why}", kind="exception")
             add_error(self.job.errors, site, why)
             self.site_failed = True
@@ -217,6 +225,20 @@ class Deployment:
                 log.warning("job %s: could not collect the workspace of %s: %s", self.job.job_id, site, exc)
 
         await asyncio.gather(*(one(site) for site in sites))
+
+
+def task_answer(head: Any) -> tuple[float, dict[str, Any]]:
+    """A site's answer to a task: its weight (``result_weight``) and its metrics, an object of at
+    most ``MAX_METRICS_BYTES`` of JSON (none given: ``{}``). Raises ValueError naming what is wrong,
+    the site's error in job_errors."""
+    if not isinstance(head, dict):
+        raise ValueError(f"its answer to a task must be a JSON object, not {type(head).__name__}")
+    metrics = head.get("metrics", {})
+    if not isinstance(metrics, dict):
+        raise ValueError(f"a result's metrics must be a JSON object, not {type(metrics).__name__}")
+    if json_size(metrics) > MAX_METRICS_BYTES:
+        raise ValueError(f"its metrics exceed the limit of {MAX_METRICS_BYTES} bytes")
+    return result_weight(head.get("weight", 1.0)), metrics
 
 
 def result_weight(value: Any) -> float:

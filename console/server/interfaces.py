@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from console.api.client import AsyncClient
 from console.server.authz import Policy
 from console.server.running_job import RunningJob
 from console.server.status import JobStatus
 from console.server.store import JobStore
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
+from console.wire.requesting import Requester
 
 # -- what the parts are to one another ------------------------------------------------------
 
@@ -36,7 +36,7 @@ class SiteLink(Protocol):
     def org(self) -> str: ...
 
     @property
-    def link(self) -> AsyncClient: ...
+    def link(self) -> Requester: ...
 
 
 @runtime_checkable

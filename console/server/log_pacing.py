@@ -11,8 +11,8 @@ each sent when the connection has room: nothing is lost, nothing comes twice (by
 the server holds no more than a part. A connection that takes nothing for
 ``CATCH_UP_STALL_SECONDS`` gets one line naming the bytes skipped instead.
 
-A part of ``console.server.log_relay.LogRelay`` (it reads the relay's streams and sends with its
-methods, declared below); owns nothing itself.
+A part of ``console.server.log_relay.LogRelay`` (it reads the relay's streams and sends with the
+methods of ``console.server.log_fanout``, declared below); owns nothing itself.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console.api.errors import AuthorizationError
 from console.logtail import CHUNK_BYTES, lines_between
 from console.server.interfaces import RelayHost
 from console.server.log_follows import Part, Subscription, offset_of, refused, who
+from console.wire.exceptions import AuthorizationError
 
 #: Seconds a site gets to answer for a log (start or stop pushing it, a part of it).
 SITE_REQUEST_TIMEOUT = 10.0
@@ -46,7 +46,7 @@ class LogPacing:
     subscriptions: list[Subscription]
     _lagging_tasks: set[asyncio.Task[None]]
 
-    # -- provided by LogRelay ---------------------------------------------------------------
+    # -- provided by LogFanOut and LogRelay ------------------------------------------------
     def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None,
               direct: bool = False) -> None: ...
     def _push(self, sub: Subscription, topic: str, event: dict[str, Any]) -> None: ...

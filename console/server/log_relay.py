@@ -16,9 +16,11 @@ Pushed only to the sessions that follow (never to everyone, as job events are); 
 that reads too slowly gets its new lines read again from the log by offset when it has room
 (``console.server.log_pacing``) rather than have them dropped past the connection's backlog or
 held in the server's memory; what a resumed follow lacks comes the same way, in parts of at
-most ``CHUNK_BYTES`` of log, each sent when the connection has room. A site's own policy may refuse a follower: then nothing of that follow is sent or
-kept (``Subscription.pending``). Owns no job
-and no site state: it reads the runner's and the site registry's.
+most ``CHUNK_BYTES`` of log, each sent when the connection has room. A site's own policy may
+refuse a follower: then nothing of that follow is sent or kept (``Subscription.pending``).
+Here: who follows what, and the streams (the server's tail, the sites asked to push); lines
+out to the followers and a site's pushes in are ``console.server.log_fanout``. Owns no job and
+no site state: it reads the runner's and the site registry's.
 """
 
 from __future__ import annotations
@@ -31,18 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.api.errors import AuthorizationError
 from console.commands import Right
 from console.logtail import LogTail, follow, last_lines
 from console.server.handlers import handles
 from console.server.interfaces import RelayHost
+from console.server.log_fanout import LogFanOut
 from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
-from console.server.log_pacing import MAX_HELD_BYTES, SITE_REQUEST_TIMEOUT, LogPacing
+from console.server.log_pacing import SITE_REQUEST_TIMEOUT
 from console.server.runner import site_apps
 from console.server.shell_commands import run_on_target
 from console.server.status import JobStatus
 from console.server.targets import require_on_target
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.exceptions import AuthorizationError
 from console.wire.request_context import Peer, RequestContext
 
 log = logging.getLogger("console.server.log_relay")
@@ -57,7 +60,7 @@ class _ServerTail:
     task: asyncio.Task[None]
 
 
-class LogRelay(LogPacing):
+class LogRelay(LogFanOut):
     def __init__(self, server: RelayHost) -> None:
         self.server = server
         self.subscriptions: list[Subscription] = []
@@ -174,20 +177,6 @@ class LogRelay(LogPacing):
             return None
         sub.holding["server"] = []
         return self._catch_up(sub, "server", self._read_file(path, end, False), start)
-
-    def _release_held(self, sub: Subscription, target: str) -> None:
-        """The lines (and the end) that came while ``target``'s gap was sent, after it; those the
-        follower has by now (by offset) are not sent again."""
-        held = sub.holding.pop(target, None) or []
-        if target in sub.lagging and target not in sub.pacing:  # too many came while held: left out
-            sub.holding[target] = [entry for entry in held if entry is None]  # the end, after them
-            self._pace(sub, target, sub.offsets.get(target))
-            return
-        for entry in held:
-            if entry is None:
-                self._end(sub, target)
-            else:
-                self._send(sub, target, *entry)
 
     async def _follow_site(self, ctx: RequestContext, sub: Subscription, site: str, lines: int, final: bool,
                            start: int | None) -> Callable[[], Awaitable[None]] | None:
@@ -310,91 +299,6 @@ class LogRelay(LogPacing):
             if site is not None:
                 with contextlib.suppress(Exception):
                     await site.link.request("unfollow_log", {"job_id": job_id}, timeout=SITE_REQUEST_TIMEOUT)
-
-    # -- lines in, lines out --------------------------------------------------------------------
-
-    def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None,
-              direct: bool = False) -> None:
-        """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end.
-        ``direct``: read for this follower (its last lines, a part of its gap): not held back while
-        other pushes of ``target`` wait; lines it has already (by offset) are never sent again."""
-        if not direct:
-            if target in sub.lagging:  # its catch-up reads these from the log when there is room
-                return
-            if target in sub.holding:
-                held = sub.holding[target]
-                first = next((entry[1] for entry in held if entry is not None and entry[1] is not None), None)
-                if lines and offset is not None and first is not None and offset - first >= MAX_HELD_BYTES:
-                    # not kept in memory: read from the log (by offset) once the gap is sent, paced
-                    sub.holding[target] = [entry for entry in held if entry is None]
-                    sub.lagging.add(target)
-                else:
-                    held.append((lines, offset))
-                return
-            if lines and offset is not None and sub.live and sub.pending is None and \
-                    not sub.connection.has_event_room():
-                self._lag(sub, target, lines, offset)
-                return
-        if offset is not None:
-            had = sub.offsets.get(target)
-            if had is not None and offset <= had and lines:
-                return  # it has these lines already (pushed while it resumed, or twice by a site)
-            sub.offsets[target] = offset
-        if (lines or offset is not None) and sub.live:  # no lines yet: where the log is, for a resume
-            event = {"job_id": sub.job_id, "target": target, "lines": lines}
-            if offset is not None:
-                event["offset"] = offset
-            self._push(sub, "job_log", event)
-
-    @staticmethod
-    def _push(sub: Subscription, topic: str, event: dict[str, Any]) -> None:
-        if sub.pending is not None:
-            sub.pending.append((topic, event))
-        elif sub.live:
-            sub.connection.push_event(topic, event)
-
-    def _end(self, sub: Subscription, target: str) -> None:
-        if target in sub.holding or target in sub.lagging:  # after the lines being read for it
-            sub.holding.setdefault(target, []).append(None)
-            return
-        sub.ended.add(target)
-        self._push(sub, "job_log_end", {"job_id": sub.job_id, "target": target})
-        if sub.ended >= sub.targets and sub in self.subscriptions:
-            self.subscriptions.remove(sub)
-
-    def _fan_out(self, job_id: str, target: str, lines: list[str], offset: int | None = None) -> bool:
-        """Lines of one stream to each live follower; False when nobody follows it any more."""
-        self.subscriptions = [s for s in self.subscriptions if s.live]
-        followers = [s for s in self.subscriptions if s.job_id == job_id and target in s.targets - s.ended]
-        for sub in followers:
-            self._send(sub, target, lines, offset)
-        return bool(followers)
-
-    def on_site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
-        """A site's ``job_log``/``job_log_end`` push (``SiteRegistry`` hands them here)."""
-        try:
-            self._site_event(site, topic, data)
-        except Exception:  # a bad push from a site never breaks its link
-            log.exception("site %s: log push %s not relayed", site, topic)
-
-    def _site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
-        job_id = data.get("job_id")
-        if not isinstance(job_id, str):
-            return
-        if topic == "job_log" and isinstance(data.get("lines"), list):
-            lines = [str(line) for line in data["lines"]]
-            # Only for a log someone follows there: a site pushing made-up job IDs grew this map
-            # without bound (security test: 2 million pushes, 450 MB kept).
-            followed = (job_id, site) in self._site_streams or any(
-                sub.job_id == job_id and site in sub.targets for sub in self.subscriptions)
-            if followed and (at := offset_of(data)) is not None:
-                self._site_at[(job_id, site)] = at
-            if not self._fan_out(job_id, site, lines, at) and (job_id, site) in self._site_streams:
-                asyncio.get_running_loop().create_task(self._release(job_id))
-        elif topic == "job_log_end":
-            self._site_streams.discard((job_id, site))
-            for sub in [s for s in self.subscriptions if s.job_id == job_id and site in s.targets]:
-                self._end(sub, site)
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         """Every event the server publishes passes here: a final status ends the job's streams, a

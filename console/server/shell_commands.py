@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from console.api.errors import InternalError, InvalidArgumentError, NoConnection
 from console.commands import Right
 from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, job_folder
 from console.runtime.target_runner import run_confined
@@ -13,6 +12,7 @@ from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.targets import require_on_target, site_timeout
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.exceptions import InternalError, InvalidArgumentError, NoConnection
 from console.wire.request_context import RequestContext
 
 #: Never reachable on the server: the kit, and the store (every job's archive, signatures and the job

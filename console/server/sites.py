@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.api.client import AsyncClient
 from console.provision.certs import identity_from_peercert
 from console.server.interfaces import SitesHost
 from console.wire.admission import Admission
+from console.wire.requesting import Requester
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
 
 log = logging.getLogger("console.server.sites")
@@ -33,7 +33,7 @@ HEARTBEAT_TIMEOUT = 10.0
 class ConnectedSite:
     name: str
     org: str
-    link: AsyncClient
+    link: Requester
     last_connect_time: float = field(default_factory=time.time)
     last_heartbeat: float = field(default_factory=time.time)  # epoch seconds of the last answered heartbeat
     heartbeat: asyncio.Task[None] | None = None
@@ -154,7 +154,7 @@ class SiteRegistry:
             log.warning("refused %s on the site port: %r holds an admin certificate", peer, identity.cn)
             writer.transport.abort()
             return
-        link = AsyncClient(None, self.server.kit.identity, connect_timeout=HEARTBEAT_TIMEOUT)
+        link = Requester(peer=identity.cn)
         link.attach(reader, writer)
         try:
             hello = await link.request("login", {"username": self.server.kit.identity}, timeout=HEARTBEAT_TIMEOUT)
@@ -177,7 +177,7 @@ class SiteRegistry:
         if self.pending_deletes.get(site.name):
             await self._flush_pending(site)
 
-    def _abort_stale_jobs(self, name: str, link: AsyncClient, jobs: list[Any]) -> None:
+    def _abort_stale_jobs(self, name: str, link: Requester, jobs: list[Any]) -> None:
         """After a cut, a site may still run a job that went on without it (or ended): stop those."""
         for entry in jobs:
             job_id = entry.get("job_id") if isinstance(entry, dict) else None

@@ -10,7 +10,8 @@ Layout under the server's workspace::
 A job exists once its row is committed; files are written and synced before that, so an
 acknowledged submit survives a crash and an unacknowledged one leaves only debris that
 ``open`` removes. Statuses under ``FINISHED:`` are final: every status write is guarded
-in SQL, so no late writer can overwrite one. The records of submit tokens (a retried submit
+in SQL, so no late writer can overwrite one. The reads (a job, a prefix resolved, a listing,
+the queue) are ``console.server.job_queries``. The records of submit tokens (a retried submit
 finds its job) are kept in the same database and transactions by ``console.server.submit_records``.
 
 Every write commits with a full fsync (milliseconds, more on a busy disk: see
@@ -40,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from console.server import submit_records
+from console.server.job_queries import JobQueries, name_starts_with
 from console.server.status import ACTIVE, FINAL_PREFIX, JobStatus
 from console.server.submit_records import SubmitRecord, SubmitTokenUsed
-from console.wire.errors import ErrorType, RemoteError
 
 log = logging.getLogger("console.server.store")
 
@@ -63,8 +64,6 @@ CREATE INDEX IF NOT EXISTS jobs_by_name_nocase ON jobs(name COLLATE NOCASE, subm
 """
 #: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).
 SIGNATURE_FILE = "signature.json"
-#: Largest number of candidates named in an "ambiguous prefix" error.
-_MAX_CANDIDATES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +79,6 @@ class Submitter:
 
 def iso_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).astimezone().isoformat()
-
-
-def _prefix_bounds(prefix: str) -> tuple[str, str]:
-    # Every string that starts with `prefix` sorts in [prefix, prefix + U+10FFFF).
-    return prefix, prefix + "\U0010ffff"
-
-
-def _name_starts_with(name: str | None, lowered_prefix: str) -> bool:
-    """FLARE's name filter: ``name.lower().startswith(prefix.lower())`` (job_cmds._job_match)."""
-    return (name or "").lower().startswith(lowered_prefix)
 
 
 def fsync_dir(path: Path) -> None:
@@ -109,7 +98,7 @@ class StoreLocked(RuntimeError):
     """Another server process already owns this store."""
 
 
-class JobStore:
+class JobStore(JobQueries):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.jobs_dir = root / "jobs"
@@ -129,7 +118,7 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA + submit_records.SCHEMA)
-        self._db.create_function("name_starts_with", 2, _name_starts_with, deterministic=True)
+        self._db.create_function("name_starts_with", 2, name_starts_with, deterministic=True)
         self._lock = threading.RLock()  # the reading connection
         # Writes have their own connection and lock: a reader never waits for a write's fsync.
         self._wdb = sqlite3.connect(root / "jobs.db", isolation_level=None, check_same_thread=False)
@@ -300,104 +289,3 @@ class JobStore:
             if self.set_status(job_id, JobStatus.FINISHED_ABANDONED) is not None:
                 abandoned.append(job_id)
         return abandoned
-
-    # -- reads -------------------------------------------------------------------------
-
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT status, meta FROM jobs WHERE job_id=?", (job_id,)).fetchone()
-        if row is None:
-            return None
-        meta = json.loads(row[1])
-        meta["status"] = row[0]
-        return meta
-
-    def resolve(self, id_or_prefix: str) -> str:
-        """A full job ID from an ID or a unique prefix; JobNotFound or an ambiguity error otherwise."""
-        low, high = _prefix_bounds(id_or_prefix.lower())  # as FLARE, which lower-cases every job ID
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT job_id, name FROM jobs WHERE job_id >= ? AND job_id < ? ORDER BY job_id LIMIT ?",
-                (low, high, _MAX_CANDIDATES + 1),
-            ).fetchall()
-        exact = [r for r in rows if r[0] == id_or_prefix.lower()]
-        if exact or len(rows) == 1:
-            return (exact or rows)[0][0]
-        if not rows:
-            raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
-        shown = ", ".join(f"{job_id} ({name})" for job_id, name in rows[:_MAX_CANDIDATES])
-        more = " and more" if len(rows) > _MAX_CANDIDATES else ""
-        raise RemoteError(
-            ErrorType.INVALID_ARGUMENT,
-            f"job ID prefix '{id_or_prefix}' is ambiguous: it matches {shown}{more}; type more of the ID",
-        )
-
-    def list_jobs(
-        self,
-        *,
-        id_prefix: str | None = None,
-        name_prefix: str | None = None,
-        submitter: str | None = None,
-        statuses: tuple[str, ...] = (),
-        reverse: bool = False,
-        limit: int | None = None,
-        keep_oldest: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Jobs in submit order (newest first with ``reverse``), as FLARE 2.9's ``list_jobs``.
-
-        Prefixes match case-insensitively; ``limit`` keeps the ``limit`` most recent matching
-        jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
-        keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead.
-        """
-        clauses: list[str] = []
-        params: list[Any] = []
-        if id_prefix:
-            clauses.append("job_id >= ? AND job_id < ?")  # IDs are stored lower case
-            params.extend(_prefix_bounds(id_prefix.lower()))
-        if name_prefix:
-            lowered = name_prefix.lower()
-            if lowered.isascii():
-                # NOCASE folds ASCII letters as lower() does, so this indexed range is the same test.
-                clauses.append("name COLLATE NOCASE >= ? AND name COLLATE NOCASE < ?")
-                params.extend(_prefix_bounds(lowered))
-            else:
-                clauses.append("name_starts_with(name, ?)")
-                params.append(lowered)
-        if submitter:
-            clauses.append("submitter_name = ?")
-            params.append(submitter)
-        if statuses:
-            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
-            params.extend(statuses)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        # The most recent come first out of SQLite, so that LIMIT keeps the newest ones.
-        newest_first = reverse or (bool(limit) and not keep_oldest)
-        order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT status, meta FROM jobs {where} ORDER BY submit_time {order}, rowid {order} LIMIT ?"
-        params.append(limit if limit else -1)
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        if newest_first and not reverse:
-            rows.reverse()
-        result = []
-        for status, raw in rows:
-            meta = json.loads(raw)
-            meta["status"] = status
-            result.append(meta)
-        return result
-
-    def queued_ids(self) -> list[str]:
-        """IDs of every SUBMITTED job, oldest first (from the status index; no meta is read)."""
-        with self._lock:
-            rows = self._db.execute("SELECT job_id FROM jobs WHERE status=? ORDER BY submit_time, rowid",
-                                    (JobStatus.SUBMITTED.value,)).fetchall()
-        return [row[0] for row in rows]
-
-    def count_queued(self, submitter_name: str) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE submitter_name=? AND status=?",
-                                    (submitter_name, JobStatus.SUBMITTED.value)).fetchone()[0]
-
-    def count(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]

@@ -7,7 +7,7 @@ Why: when Enter is pressed prompt_toolkit draws the whole layout once more in it
 (the line without toolbar and menus) and leaves raw mode before ``prompt_async`` returns. On a
 2-core machine that was 2-4 ms of Python holding the GIL before the request could even start
 (measured with timestamps in the console on FLARE, where a round trip is 8-10 ms). So Enter's
-own handler starts the request, and for such a line prompt_toolkit only erases the prompt; the
+own handler starts the request (run at once up to its sending: ``eager.py``), and for such a line prompt_toolkit only erases the prompt; the
 line (prompt and highlighted command, as the final drawing showed it) is printed in one write
 (about 0.2 ms) while the request is on its way.
 """
@@ -20,6 +20,7 @@ from typing import Any
 from prompt_toolkit import PromptSession
 
 from console.shell.client_side import Outcome
+from console.shell.eager import start_now
 from console.shell.execute import Executor
 from console.shell.parse import UsageError, parse_command, split_commands, split_sink
 from console.shell.prompt_line import PromptLine
@@ -32,7 +33,7 @@ class EarlySend:
         self.session = session
         self.executor = executor
         self.prompt_line = prompt_line
-        self._pending: tuple[str, asyncio.Task[Outcome]] | None = None
+        self._pending: tuple[str, asyncio.Future[Outcome]] | None = None
         self._echo: str | None = None  # the line to print again in ``shown``
         buffer = session.default_buffer
         accept = buffer.accept_handler
@@ -55,7 +56,7 @@ class EarlySend:
             return  # the shell reports it when it runs the line
         if parsed is None or not self.executor.starts_at_enter(parsed):
             return
-        self._pending = commands[0], asyncio.get_running_loop().create_task(self.executor.run(parsed))
+        self._pending = commands[0], start_now(self.executor.run(parsed))  # the request leaves from here
         if "\n" not in text:  # one screen line (or wrapped): printing it shows what the final drawing showed
             self._echo = text  # highlighted in ``shown``, once the request is on its way
             self.session.app.erase_when_done = True
@@ -68,8 +69,8 @@ class EarlySend:
             app.erase_when_done = False
             self.prompt_line.echo(text)
 
-    def take(self, line: str) -> asyncio.Task[Outcome] | None:
-        """The task already running ``line``, if Enter started it; else None (the caller starts it)."""
+    def take(self, line: str) -> asyncio.Future[Outcome] | None:
+        """The command already running ``line``, if Enter started it; else None (the caller starts it)."""
         pending, self._pending = self._pending, None
         if pending is None:
             return None

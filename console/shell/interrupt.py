@@ -27,7 +27,7 @@ class Interrupts:
     def __init__(self, at_prompt: Callable[[], None]) -> None:
         """``at_prompt``: what a SIGINT does while no command runs (the prompt's Ctrl-C)."""
         self.at_prompt = at_prompt
-        self._foreground: asyncio.Task[Any] | None = None
+        self._foreground: asyncio.Future[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def install(self) -> bool:
@@ -47,7 +47,7 @@ class Interrupts:
             self._loop = None
 
     @contextlib.contextmanager
-    def cancels(self, task: asyncio.Task[Any]) -> Iterator[None]:
+    def cancels(self, task: asyncio.Future[Any]) -> Iterator[None]:
         """While the block runs, SIGINT cancels ``task``."""
         outer, self._foreground = self._foreground, task
         try:

@@ -10,6 +10,7 @@ or is aborted, every process it started is killed (``console.runtime.procs``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -144,8 +145,14 @@ class SiteJobs:
     def _on_event(self, job: SiteJob, line: bytes) -> None:
         try:
             event = safe_json.loads(line)
-        except ValueError:
-            log.warning("job %s: unreadable line from the client app: %r", job.job_id, line[:200])
+        except ValueError as exc:
+            # It may have been a task's result: its task would wait for its timeout. The app is
+            # stopped instead, and its tasks fail with this reason (``_watch``).
+            job.failure = f"the client app sent a line that is not JSON ({exc}): {line[:200]!r}"
+            log.error("job %s: %s; stopping it", job.job_id, job.failure)
+            if job.process is not None:
+                with contextlib.suppress(ProcessLookupError):  # it has exited meanwhile
+                    job.process.kill()
             return
         kind = event.get("event") if isinstance(event, dict) else None
         if kind == "ready":

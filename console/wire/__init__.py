@@ -1,7 +1,10 @@
 """The wire: how peers talk, and nothing about what they say.
 
 Owns the frame format (length-prefixed JSON header plus optional binary body), the
-message kinds that ride on frames, the error types that cross the wire, TLS contexts,
-and reading the connection settings of a startup kit. Must not touch job logic,
-storage or the command catalogue. ``docs/protocol.md`` describes the same thing in prose.
+message kinds that ride on frames, the error types that cross the wire and the FLARE API
+exceptions they become (``exceptions``), both ends of a connection: the serving end
+(``serving``: the server for admins, a site for the server) and the requesting end
+(``requesting``: an admin's session, the server's link to a site), TLS contexts, and
+reading the connection settings of a startup kit. Must not touch job logic, storage, the
+admin client (``api``) or the server; it reads the command catalogue's argument specs only. ``docs/protocol.md`` describes the same thing in prose.
 """

@@ -25,7 +25,13 @@ TAIL_BYTES = 64 << 10
 
 
 class FrameError(Exception):
-    """The peer sent something that is not a valid frame; the connection must be dropped."""
+    """The peer sent something that is not a valid frame; the connection must be dropped. Raised
+    by ``encode_frame`` too, for a header that cannot be sent: nothing was written then."""
+
+
+class HeaderTooLarge(FrameError):
+    """``encode_frame``: the header is valid JSON but over ``MAX_HEADER_BYTES`` (an answer this
+    large goes as a stream instead)."""
 
 
 @dataclass(slots=True)
@@ -49,12 +55,24 @@ def read_chunk(src: BinaryIO, size: int) -> bytes:
 
 
 def encode_frame(header: dict[str, Any], body: bytes = b"") -> bytes:
-    raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    """The frame's bytes. FrameError for a header that is not JSON (NaN or infinity, an object
+    JSON has no form for: ``dumps_strict``), HeaderTooLarge past the limit, FrameError for a body
+    past its limit."""
+    raw = dumps_strict(header, "frame header").encode()
     if len(raw) > MAX_HEADER_BYTES:
-        raise FrameError(f"header of {len(raw)} bytes exceeds the limit of {MAX_HEADER_BYTES}")
+        raise HeaderTooLarge(f"header of {len(raw)} bytes exceeds the limit of {MAX_HEADER_BYTES}")
     if len(body) > MAX_BODY_BYTES:
         raise FrameError(f"body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES}")
     return PREFIX.pack(len(raw), len(body)) + raw + body
+
+
+def dumps_strict(value: Any, what: str) -> str:
+    """Compact JSON of ``value``; FrameError naming ``what`` when it is not JSON: NaN and infinity
+    (no JSON reader of ours takes them back), a type JSON has no form for, a circular reference."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise FrameError(f"the {what} cannot be sent as JSON: {exc}") from None
 
 
 def decode_header(raw: bytes) -> dict[str, Any]:

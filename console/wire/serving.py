@@ -19,7 +19,6 @@ per host by its ``reply_budget`` (console.wire.budget), held until the peer has 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from typing import Any
@@ -28,7 +27,16 @@ from console.commands import ArgError, Transfer
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.frames import CHUNK_BYTES, Frame, FrameError, encode_frame, read_chunk, read_frame
+from console.wire.frames import (
+    CHUNK_BYTES,
+    Frame,
+    FrameError,
+    HeaderTooLarge,
+    dumps_strict,
+    encode_frame,
+    read_chunk,
+    read_frame,
+)
 from console.wire.request_context import CANCELLED, Download, RequestContext, Upload, User
 
 log = logging.getLogger("console.wire.serving")
@@ -225,17 +233,22 @@ class ServedConnection:
             if upload is not None:
                 upload.stop(CANCELLED)
         if isinstance(result, Download):
-            await self._stream_file(request_id, result)
+            await self._stream_file(request_id, cmd, result)
         else:
-            await self._send_result(request_id, result)
+            await self._send_result(request_id, cmd, result)
 
-    async def _send_result(self, request_id: int, result: Any) -> None:
+    async def _send_result(self, request_id: int, cmd: Any, result: Any) -> None:
         """The answer in one frame, or, past the header limit (list_jobs over many thousand jobs),
-        as JSON streamed in chunks like a download, marked ``"json": true``."""
+        as JSON streamed in chunks like a download, marked ``"json": true``. An answer that is not
+        JSON (a NaN in it, say) is answered with an error naming why: never left unanswered."""
         try:
             frame = encode_frame({"k": "res", "id": request_id, "ok": True, "data": result})
-        except FrameError:
-            payload = json.dumps(result).encode()
+        except HeaderTooLarge:
+            try:
+                payload = dumps_strict(result, f"answer to {cmd}").encode()
+            except FrameError as exc:
+                await self._send_unsendable(request_id, cmd, exc)
+                return
             try:
                 await self._send({"k": "res", "id": request_id, "ok": True, "stream": True, "json": True,
                                   "size": len(payload)})
@@ -245,12 +258,20 @@ class ServedConnection:
             except (ConnectionError, OSError):
                 pass
             return
+        except FrameError as exc:
+            await self._send_unsendable(request_id, cmd, exc)
+            return
         if not self.closed:
             try:
                 self.writer.write(frame)
                 await self.writer.drain()
             except (ConnectionError, OSError):
                 pass
+
+    async def _send_unsendable(self, request_id: int, cmd: Any, exc: FrameError) -> None:
+        log.error("answer to %s from %s not sent: %s", cmd, self.identity.cn, exc)
+        error = RemoteError(ErrorType.INTERNAL, f"{cmd}: the answer cannot be sent: {exc}")
+        await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
 
     async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: Upload | None) -> Any:
         if cmd == "login":
@@ -272,12 +293,19 @@ class ServedConnection:
         self.server.authorize(self, spec)
         return await handler(RequestContext(self, spec, request_id, upload), clean)
 
-    async def _stream_file(self, request_id: int, download: Download) -> None:
+    async def _stream_file(self, request_id: int, cmd: Any, download: Download) -> None:
         try:
             with open(download.path, "rb") as src:
                 size = os.fstat(src.fileno()).st_size
-                await self._send({"k": "res", "id": request_id, "ok": True, "data": download.head,
-                                  "stream": True, "size": size})
+                try:
+                    head = encode_frame({"k": "res", "id": request_id, "ok": True, "data": download.head,
+                                         "stream": True, "size": size})
+                except FrameError as exc:  # a head that is not JSON: said, not left unanswered
+                    await self._send_unsendable(request_id, cmd, exc)
+                    return
+                if not self.closed:
+                    self.writer.write(head)
+                    await self.writer.drain()
                 while chunk := await asyncio.to_thread(read_chunk, src, size):
                     await self._send({"k": "data", "id": request_id}, chunk)
             await self._send({"k": "end", "id": request_id})

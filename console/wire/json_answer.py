@@ -1,7 +1,7 @@
 """An answer streamed as JSON (``"json": true``: too big for one frame, as list_jobs over many
 thousand jobs), read with a cap so that a broken or hostile peer cannot grow this process.
 
-Used by ``console.api.client`` for an admin's session and for the server's link to a site;
+Used by ``console.wire.requesting`` for an admin's session and for the server's link to a site;
 it reads the chunks the client queued and owns no connection: past the cap it asks its
 caller to drop the connection (``drop``) and raises.
 """
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from console import safe_json
-from console.api.errors import NoConnection
+from console.wire.exceptions import NoConnection
 
 #: The largest answer streamed as JSON (list_jobs over many thousand jobs is a few MB). A peer
 #: that sends more is dropped: it would otherwise grow this process without bound.

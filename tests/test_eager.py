@@ -1,0 +1,116 @@
+"""start_now (console.shell.eager): a coroutine run at once up to its first wait, then as a task would run it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from console.shell.eager import start_now
+
+
+def run(main):  # type: ignore[no-untyped-def]
+    return asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_runs_up_to_its_first_wait_before_returning_then_to_its_end() -> None:
+    async def main() -> None:
+        steps: list[str] = []
+        gate = asyncio.get_running_loop().create_future()
+
+        async def work() -> str:
+            steps.append("sent")
+            await gate
+            steps.append("answered")
+            await asyncio.sleep(0)  # a bare yield
+            return "answer"
+
+        future = start_now(work())
+        assert steps == ["sent"] and not future.done()
+        gate.set_result(None)
+        assert await future == "answer"
+        assert steps == ["sent", "answered"]
+    run(main)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_an_error_before_or_after_the_first_wait_is_the_futures(where: str) -> None:
+    async def main() -> None:
+        async def work() -> None:
+            if where == "after":
+                await asyncio.sleep(0.01)
+            raise ValueError(where)
+
+        future = start_now(work())
+        assert future.done() is (where == "before")
+        with pytest.raises(ValueError, match=where):
+            await future
+    run(main)
+
+
+def test_a_coroutine_that_never_waits_gives_a_done_future() -> None:
+    async def main() -> None:
+        async def work() -> int:
+            return 7
+
+        future = start_now(work())
+        assert future.done() and future.result() == 7
+    run(main)
+
+
+def test_cancel_reaches_the_coroutine_where_it_waits_and_cancels_what_it_waits_for() -> None:
+    async def main() -> None:
+        seen: list[str] = []
+        gate = asyncio.get_running_loop().create_future()
+
+        async def work() -> None:
+            try:
+                await gate
+            except asyncio.CancelledError:
+                seen.append("cancelled at its wait")
+                raise
+
+        future = start_now(work())
+        await asyncio.sleep(0)
+        future.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await future
+        assert seen == ["cancelled at its wait"] and gate.cancelled() and future.cancelled()
+    run(main)
+
+
+def test_a_coroutine_may_answer_a_cancel_and_go_on() -> None:
+    """As FLARE's backend does for a call already sent: it waits for the call and says it went on."""
+    async def main() -> None:
+        async def work() -> str:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.01)  # the outcome of what was sent
+                return "went on"
+            return "not cancelled"
+
+        future = start_now(work())
+        await asyncio.sleep(0)
+        future.cancel()
+        assert await future == "went on"
+    run(main)
+
+
+def test_a_cancel_after_its_wait_was_answered_still_reaches_it() -> None:
+    """As with a task: the cancel comes out of the wait that was answered, before anything after it runs."""
+    async def main() -> None:
+        steps: list[str] = []
+        gate = asyncio.get_running_loop().create_future()
+
+        async def work() -> None:
+            await gate
+            steps.append("after its wait")
+
+        future = start_now(work())
+        gate.set_result(None)  # done, but the task has not resumed yet: the cancel comes first
+        future.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await future
+        assert steps == [] and future.cancelled()
+    run(main)

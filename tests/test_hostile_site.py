@@ -1,0 +1,208 @@
+"""A hostile site-2 (tests/hostile_site.py: real site code with its own certificate) against a
+real server, an honest site-1 and an admin.
+
+Answers to tasks that break the protocol: a frame that is not JSON (a bare NaN), a head that is
+no object, no data stream, a header past the frame limit; and a real executor that reports a NaN
+metric. Each time the job ends FINISHED:EXECUTION_EXCEPTION with job_errors naming the site and
+what was wrong, long before the task timeout (10 minutes), and the honest site stays connected.
+Pushes of ``job_log`` events for made-up job IDs: the server keeps serving, a follower of a real
+job still gets its lines, and the server's memory stays put. One server and site-1 serve the
+module's cases; each case starts its own site-2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.api.client import AsyncClient
+from console.wire.kit import AdminKit
+
+from conftest import ADMIN, PartProcess, ServerProcess, SiteProcess, make_project, wait_until
+from jobs import numpy_job
+
+HOSTILE = Path(__file__).parent / "hostile_site.py"
+HEAD = '{"k":"res","id":{id},"ok":true,"data":%s,"stream":true,"size":{size}}'
+
+NAN_METRIC = '''
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    loss = float("nan") if ctx.site_name == "site-2" else 0.5  # a training that diverged
+    return TaskResult({k: v + 1 for k, v in model.items()}, metrics={"loss": loss})
+'''
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Path, PartProcess]]:
+    """(session, project, folder for jobs, server): the server and site-1 up; each test brings site-2."""
+    from console.flare_api import new_secure_session
+
+    project = make_project(tmp_path_factory.mktemp("answers"))
+    server, honest = ServerProcess(project.server_kit), SiteProcess(project.kit("site-1"))
+    session = None
+    try:
+        server.start()
+        honest.start()
+        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
+        yield session, project, tmp_path_factory.mktemp("jobs"), server
+    finally:
+        if session is not None:
+            session.close()
+        for part in (honest, server):
+            part.stop()
+            part.kill()
+
+
+def _site_2(project: Any, session: Any, hostile_env: dict[str, str] | None) -> PartProcess:
+    """Site-2 started (hostile with ``hostile_env``), once the server let the last one go."""
+    wait_until(lambda: "site-2" not in {c.name for c in session.get_connected_client_list()}, 30,
+               "the server to drop the last site-2")
+    site = SiteProcess(project.kit("site-2"))
+    if hostile_env is not None:
+        site.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
+        site.env = hostile_env
+    site.start()
+    wait_until(lambda: {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}, 30,
+               "both sites to register")
+    return site
+
+
+def _run(session: Any, folder: Path) -> dict[str, Any]:
+    """The job's meta once it ended; within 60 s, while its task timeout is the default 600 s."""
+    job_id = session.submit_job(str(folder))
+    return session.wait_for_job(job_id, timeout=60)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("answer, said", [
+    (HEAD % '{"weight":1.0,"metrics":{"loss":NaN}}', "broke the protocol (frame header is not valid JSON: NaN is not "
+                                                     "JSON: numbers must be finite)"),
+    (HEAD % "[1.0,{}]", "task 1: its answer to a task must be a JSON object, not list"),
+    ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}}}',
+     "task 1: the answer of site-2 to task has no data stream"),
+    (HEAD % '{"weight":1.0,"metrics":{},"pad":"{pad}"}', "broke the protocol (header length"),
+], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit"])
+def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answer: str, said: str) -> None:
+    session, project, jobs, _ = federation
+    hostile = _site_2(project, session, {"HOSTILE_ANSWER": answer})
+    try:
+        meta = _run(session, numpy_job(jobs, name="broken-answer", rounds=1))
+        assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
+        assert list(meta["job_errors"]) == ["site-2"], meta["job_errors"]
+        [error] = meta["job_errors"]["site-2"]
+        assert said in error, error
+        assert "site-1" in {c.name for c in session.get_connected_client_list()}
+    finally:
+        hostile.stop()
+        hostile.kill()
+
+
+@pytest.mark.timeout(120)
+def test_an_executor_reporting_a_nan_metric_fails_the_job_at_once(federation) -> None:
+    """A real site whose executor returns metrics={"loss": nan}: refused where it arises, with the
+    metric named, instead of an answer its site cannot send (the job waited out its task timeout)."""
+    session, project, jobs, _ = federation
+    site = _site_2(project, session, None)
+    try:
+        folder = numpy_job(jobs, name="nan-metric", rounds=1)
+        (folder / "app" / "custom" / "trainer.py").write_text(NAN_METRIC)
+        meta = _run(session, folder)
+        assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
+        [error] = meta["job_errors"]["site-2"]
+        assert "the result's metrics holds nan at loss; JSON carries only finite numbers" in error, error
+        assert "site-1" not in meta["job_errors"], meta["job_errors"]
+    finally:
+        site.stop()
+        site.kill()
+
+
+TICKER = '''
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    n = 0
+    while not ctx.aborted():
+        print(f"{ctx.site_name} tick {n}", flush=True)
+        n += 1
+        time.sleep(0.1)
+    return TaskResult(model)
+'''
+
+MADE_UP_PUSHES = 50_000
+
+
+def _rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024
+
+
+@pytest.mark.timeout(180)
+def test_log_pushes_for_made_up_jobs_cost_the_server_nothing(federation) -> None:
+    """Site-2 pushes 50,000 job_log events, each for a job ID of its own making, while an admin
+    follows a real job's logs on both sites. Each such push used to stay in the relay's bookkeeping
+    (the server grew by 15 MiB here; 2 million pushes: 450 MB), then to log a traceback (8 lines of
+    the server's log per push); now the server's RSS grows by less than 6 MiB (1.5 measured), its
+    log by almost nothing, it answers throughout, and the follower gets new lines of both sites
+    after the pushes as before."""
+    session, project, jobs, server = federation
+    hostile = _site_2(project, session, {"HOSTILE_PUSHES": str(MADE_UP_PUSHES)})
+    folder = numpy_job(jobs, name="ticking", rounds=1)
+    (folder / "app" / "custom" / "trainer.py").write_text(TICKER)
+    job_id = session.submit_job(str(folder))
+    assert server.process is not None
+    server_pid = server.process.pid
+    ticks: dict[str, int] = {}
+
+    def on_event(topic: str, data: dict[str, Any]) -> None:
+        if topic == "job_log" and data.get("job_id") == job_id:
+            ticks[data["target"]] = ticks.get(data["target"], 0) + sum("tick" in line for line in data["lines"])
+
+    async def scenario() -> None:
+        follower = AsyncClient(AdminKit.load(project.admin_kit), ADMIN)
+        follower.add_event_listener(on_event)
+        await follower.connect()
+        try:
+            await _until(lambda: session.get_job_meta(job_id)["status"] == "RUNNING", "the job to run")
+            await follower.request("follow", {"job_id": job_id, "target": "all", "lines": 0}, timeout=60)
+            await _until(lambda: ticks.get("site-1", 0) >= 3 and ticks.get("site-2", 0) >= 3, "ticks of both sites")
+            before = _rss_mib(server_pid)
+            log_before = server.stderr_path.stat().st_size
+            (project.kit("site-2") / "push-now").touch()
+            await _until(lambda: f"pushed {MADE_UP_PUSHES} job_log events" in hostile.stderr, "the pushes", 120)
+            # Site-2 answers this after its pushes, on the same connection: the server has read them all.
+            session.get_client_job_status(["site-2"])
+            grown = _rss_mib(server_pid) - before
+            assert grown < 6, f"the server grew by {grown:.1f} MiB over {MADE_UP_PUSHES} made-up pushes"
+            logged = server.stderr_path.read_bytes()[log_before:]
+            assert len(logged) < 64 << 10 and b"Traceback" not in logged, logged[-2000:].decode(errors="replace")
+            seen = dict(ticks)
+            await _until(lambda: all(ticks[site] >= seen[site] + 3 for site in ("site-1", "site-2")),
+                         "new ticks of both sites after the pushes")
+            assert session.get_job_meta(job_id)["status"] == "RUNNING"
+        finally:
+            await follower.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        session.abort_job(job_id)
+        wait_until(lambda: session.get_job_meta(job_id)["status"].startswith("FINISHED"), 60, "the job to end")
+        hostile.stop()
+        hostile.kill()
+
+
+async def _until(predicate: Any, what: str, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await asyncio.to_thread(predicate):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
