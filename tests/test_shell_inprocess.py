@@ -65,7 +65,7 @@ def test_ctrl_c_clears_the_line_and_ctrl_d_leaves(server, project, tmp_path: Pat
     assert history == ["help"]
 
 
-def test_background_lines_do_not_disturb_typing(server, project, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_background_lines_do_not_disturb_typing(server, project, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
     async def script(shell: InteractiveShell, pipe) -> None:
@@ -87,7 +87,7 @@ def test_background_lines_do_not_disturb_typing(server, project, tmp_path: Path,
     assert code == 0
     assert history == ["list_jobs", "bye"]
     assert "12:00:00  abcdef01  hello  RUNNING" in output
-    assert "(none)" in capsys.readouterr().out  # the command then ran with the line as typed
+    assert "(none)" in output  # the command then ran with the line as typed
 
 
 def test_a_late_ctrl_c_gives_the_prompt_back_at_once_and_the_outcome_follows(

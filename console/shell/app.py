@@ -274,7 +274,11 @@ class InteractiveShell:
             with self.quiet.as_it_was():
                 if page(text, os.environ.get("PAGER") or self.config.pager):
                     return
-        print(text)
+        # Written with the next prompt's line (PromptLine.show flushes the same output) when it follows
+        # at once, else at the loop's next turn: one write, so the terminal is woken once, not three times.
+        output = self.prompt.app.output
+        output.write_raw(text + "\n")
+        asyncio.get_running_loop().call_soon(output.flush)
 
     # -- the loop ------------------------------------------------------------------------
 
