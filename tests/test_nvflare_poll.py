@@ -20,7 +20,14 @@ import pytest
 
 from console.backends import nvflare_poll
 from console.backends.nvflare_poll import FAST_POLL, POLL_INTERVAL, SITES_POLL, JobPoll
-from console.backends.nvflare_progress import UNKNOWN_COUNT, Stage, job_sites, read_stats, sites_running
+from console.backends.nvflare_progress import (
+    SITES_BATCH,
+    Stage,
+    connected_sites,
+    job_sites,
+    read_stats,
+    running_sites,
+)
 
 #: Seconds a scripted FLARE call takes (FLARE 2.9's get_job_meta: 7-14 ms on its POC).
 CALL = 0.008
@@ -49,13 +56,15 @@ class AuthorizationError(Exception):
 class ScriptedFlare:
     """A FLARE Session whose job runs from ``start`` for ``runs`` seconds, with finished runs of the
     same name that took ``history`` seconds each. ``stats``: how its show_stats answers ("flare":
-    as FLARE 2.9 over the job's life; "refused", "slow": a FLARE answer not to be read). Its two
-    sites run the job until about ``SITES_END`` s before the final status (``stuck``: to the end, as
-    when FLARE writes an aborted job's status without waiting for them)."""
+    as FLARE 2.9 over the job's life; "refused", "slow": a FLARE answer not to be read). Its
+    ``sites`` (all, ``@ALL``) run the job until about ``SITES_END`` s before the final status, letting go
+    one after another over the 0.3 s before (``stuck``: to the end, as when FLARE writes an aborted
+    job's status without waiting for them)."""
 
     SITES_END = 0.3
 
-    def __init__(self, runs: float, history: list[float], stats: str = "flare", stuck: bool = False) -> None:
+    def __init__(self, runs: float, history: list[float], stats: str = "flare", stuck: bool = False,
+                 sites: int = 2) -> None:
         self.start = time.time()
         self.end = self.start + runs
         self.history = history
@@ -64,15 +73,21 @@ class ScriptedFlare:
         self.metas: list[float] = []  # when get_job_meta was asked
         self.probes: list[float] = []  # when show_stats was asked
         self.site_checks: list[float] = []  # when check_status client was asked
+        self.site_batches: list[list[str]] = []  # ...and which sites it named
+        # The last site lets go SITES_END s before the end, the others before it (FLARE's POC, 2 sites: 0.4-0.9 s).
+        self.site_ends = {f"site-{i}": self.end - self.SITES_END - 0.3 * (sites - i) / max(sites - 1, 1)
+                          for i in range(1, sites + 1)}
 
-    def check_status(self, target_type: str, targets: list[str] | None) -> dict[str, Any]:
-        self.site_checks.append(time.time())
+    def check_status(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
         time.sleep(CALL)
-        # site-1 lets go 0.3 s before site-2 (FLARE's POC: 0.4-0.9 s).
-        ends = {"site-1": self.end - self.SITES_END - 0.3, "site-2": self.end - self.SITES_END}
+        if target_type == "server":
+            return {"server_status": "started", "clients": [{"client_name": site} for site in self.site_ends]}
+        self.site_checks.append(time.time())
+        self.site_batches.append(list(targets or self.site_ends))
         return {"client_status": [{"client_name": site, "app_name": "app", "job_id": "job-1", "status": "stopped"}
-                                  if self.stuck or time.time() < ends[site] else {"client_name": site, "status": "no_jobs"}
-                                  for site in targets or list(ends)]}
+                                  if self.stuck or time.time() < self.site_ends[site]
+                                  else {"client_name": site, "status": "no_jobs"}
+                                  for site in targets or list(self.site_ends)]}
 
     def show_stats(self, job_id: str, target_type: str) -> dict[str, Any]:
         self.probes.append(time.time())
@@ -190,6 +205,25 @@ def test_a_first_run_is_seen_one_call_after_its_end_from_flares_progress() -> No
 
 
 @pytest.mark.timeout(60)
+def test_a_job_on_a_hundred_sites_is_seen_ending_when_its_last_site_lets_go() -> None:
+    # More sites than one check_status names: they are asked SITES_BATCH at a time, in turn, every
+    # one of them, and those seen letting go are not asked again; get_job_meta goes back to back
+    # only once at most one still runs the job.
+    flare = ScriptedFlare(runs=4.0, history=[], sites=100)
+    late, poll = asyncio.run(_follow(flare))
+    # A pass over 100 sites takes 4 calls: the last to let go may be asked once more after the end,
+    # while get_job_meta is still asked every other check (with at most 32 sites: one call).
+    assert late < 2 * SITES_POLL + 0.1, f"final status seen {late:.3f} s after it was written"
+    assert max(len(batch) for batch in flare.site_batches) <= SITES_BATCH
+    assert set().union(*flare.site_batches) == set(flare.site_ends), "a site was never asked"
+    last = max(flare.site_ends.values())
+    early = [t for t in flare.metas if flare.end - 1.6 < t < last - 0.15]
+    assert len(early) <= 2 * 1.6 / SITES_POLL, f"back to back before the last site let go: {len(early)} calls"
+    # The load stays that of two sites: at most one check_status per 2 * SITES_POLL while they let go.
+    span = flare.site_checks[-1] - flare.site_checks[0]
+    assert len(flare.site_checks) <= span / (2 * SITES_POLL) + 3, (len(flare.site_checks), span)
+
+
 @pytest.mark.timeout(60)
 def test_a_status_written_while_sites_still_run_the_job_is_seen_too() -> None:
     # FLARE writes an aborted job's final status without waiting for its sites: between checks of
@@ -235,14 +269,21 @@ def test_flares_show_stats_answers_read_as_stages() -> None:
         assert read_stats(answer, error, True).stage is Stage.UNREADABLE
     # check_status client, as FLARE 2.9 answers it while a job ends on its sites.
     rows = {"client_status": [{"app_name": "app", "client_name": "site-1", "job_id": "j", "status": "stopped"},
-                              {"client_name": "site-2", "status": "no_jobs"}]}
-    assert sites_running(rows, None, "j") == 1
-    assert sites_running(rows, None, "other") == 0
-    assert sites_running(None, "NoConnection", "j") == UNKNOWN_COUNT  # ask again
-    assert sites_running({"client_status": "x"}, None, "j") is None
-    assert sites_running(None, "AuthorizationError", "j") is None
+                              {"client_name": "site-2", "status": "no_jobs"},
+                              {"client_name": "site-3", "status": "no_reply"}]}
+    both = ["site-1", "site-2"]
+    assert running_sites(rows, None, "j", both) == {"site-1"}
+    assert running_sites(rows, None, "other", both) == set()
+    # A site that did not answer, or is not in the answer, is asked again: never taken for done.
+    assert running_sites(rows, None, "other", ["site-3", "site-4"]) == {"site-3", "site-4"}
+    assert running_sites(None, "NoConnection", "j", both) == set(both)  # ask again
+    assert running_sites({"client_status": "x"}, None, "j", both) is None
+    assert running_sites(None, "AuthorizationError", "j", both) is None
+    many = {"client_status": [{"client_name": f"s{i}", "status": "no_jobs"} for i in range(40)]}
+    assert running_sites(many, None, "j", [f"s{i}" for i in range(40)]) == set()  # no cap on the sites read
+    assert connected_sites({"clients": [{"client_name": "b"}, {"client_name": "a"}]}, None) == ["a", "b"]
+    assert connected_sites({"clients": []}, None) is None and connected_sites(None, "NoConnection") is None
     assert job_sites({"deploy_map": {"app": ["@ALL"]}}) == []  # every site
     assert job_sites({"deploy_map": {"a": ["server", "site-2"], "b": ["site-1"]}}) == ["site-1", "site-2"]
     assert job_sites({}) is None
     assert job_sites({"deploy_map": {"a": [{"sites": ["x"]}]}}) is None
-    assert sites_running({"client_status": [{"client_name": f"s{i}"} for i in range(40)]}, None, "j") is None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
+import uuid
 from pathlib import Path
 
 from prompt_toolkit.application import create_app_session
@@ -15,7 +18,8 @@ from console.backends.ours import OursBackend
 from console.shell.app import InteractiveShell
 from console.shell.config import load_config
 
-from conftest import ADMIN
+from conftest import ADMIN, wait_until
+from jobs import hello_server
 
 
 async def _until(predicate, what: str, timeout: float = 10.0) -> None:
@@ -84,3 +88,42 @@ def test_background_lines_do_not_disturb_typing(server, project, tmp_path: Path,
     assert history == ["list_jobs", "bye"]
     assert "12:00:00  abcdef01  hello  RUNNING" in output
     assert "(none)" in output  # the command then ran with the line as typed
+
+
+def test_a_late_ctrl_c_gives_the_prompt_back_at_once_and_the_outcome_follows(
+        server, session, project, tmp_path: Path, monkeypatch) -> None:
+    # Ctrl-C once abort_job / delete_job reached the server cannot stop them: the shell says so and
+    # gives the prompt back while the server (stopped here) has not answered; the outcome, done or
+    # failed, prints as a background line when the answer comes.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    job_id = session.submit_job(str(hello_server(tmp_path, name="late-abort", steps=40)))
+    ghost = str(uuid.uuid4())
+
+    async def script(shell: InteractiveShell, pipe) -> None:
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        client = shell.backend.session.client  # type: ignore[attr-defined]
+        for line, outcome in [(f"abort_job {job_id} --yes", "abort_job went on after Ctrl-C: "),
+                              (f"delete_job {ghost} --yes", "delete_job went on after Ctrl-C and failed: JobNotFound")]:
+            earlier = max(client._pending, default=0)  # request IDs only grow: a larger one is this line's
+            os.kill(server.process.pid, signal.SIGSTOP)  # its answer waits: all below comes before it
+            try:
+                pipe.send_text(line + "\r")
+                await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")  # noqa: B023
+                shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
+                command = line.split()[0]
+                await _until(lambda: f"{command}: Ctrl-C came after the request was sent: it goes on; its outcome "  # noqa: B023
+                             "shows here when it ends" in out_text(shell) and shell.prompt.app.is_running,
+                             "the line and the prompt")
+                assert outcome not in out_text(shell)
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            await _until(lambda: outcome in out_text(shell), f"the outcome of {line}")  # noqa: B023
+        assert "cancelled" not in out_text(shell)
+        pipe.send_text("bye\r")
+
+    def out_text(shell: InteractiveShell) -> str:
+        return shell.prompt.app.output.stdout.getvalue()  # type: ignore[attr-defined]
+
+    code, _, _ = _run_shell(project, tmp_path, script)
+    assert code == 0
+    wait_until(lambda: session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED", 30, "the abort that went on")

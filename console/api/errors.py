@@ -28,6 +28,8 @@ from console.wire.exceptions import (
     SubmitTokenConflict,
     SubmitTokenJobDeleted,
     exception_for,
+    tell_too_late,
+    too_late_listener,
 )
 
 __all__ = [
@@ -52,4 +54,6 @@ __all__ = [
     "SessionExpired",
     "SubmitTokenConflict",
     "SubmitTokenJobDeleted",
+    "tell_too_late",
+    "too_late_listener",
 ]

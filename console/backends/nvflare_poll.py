@@ -32,7 +32,9 @@ Each job has its own pace, the seconds until its next check:
   moment a RUNNING job is expected to end: its start time plus the median duration of the
   finished runs of the same job name (one ``list_jobs``), the window as wide as those runs
   differed, at least a fifth of the duration and at most ``WINDOW_MAX`` seconds on either side.
-  Sites that cannot be asked (over ``MAX_SITES``, refused): back to back from the process's end.
+  Sites that cannot be asked (refused, an unreadable answer): back to back from the process's end.
+  A job on more than ``SITES_BATCH`` sites has them asked that many per call, in turn; a site seen
+  to have let go is not asked again, so "at most one still runs it" is known for every site.
   Never an error to the user.
 
 Load on FLARE's server, which spends about 5 ms of CPU on each of these calls (on its POC
@@ -42,6 +44,14 @@ rest, two requests a second (1% of a core); its ending, five a second for a few 
 a second while its sites let go, about a hundred a second for the last half second or so.
 FLARE's 10 s hello-numpy-sag followed start to end: about 8-12 requests a second on average
 (a console re-entering ``list_jobs`` with no pause: about 100).
+
+With N sites the requests stay those: while the sites let go, one ``check_status client`` every
+other ``SITES_POLL`` (five a second) naming at most ``SITES_BATCH`` sites, so FLARE's server
+relays at most 160 questions a second to its sites whatever N (a job on ``@ALL`` sites first asks
+``check_status server`` once for their names). One pass over N sites takes ceil(N / 32) of these
+calls (100 sites: 4, 0.8 s), fewer as sites let go and are not asked again; so with more than 32
+sites the final status may be seen up to two ``SITES_POLL`` after it was written (the alternating
+get_job_meta) instead of one call.
 """
 
 from __future__ import annotations
@@ -57,14 +67,15 @@ from typing import Any, Protocol
 
 from console.backends.nvflare_commands import COMMANDS
 from console.backends.nvflare_progress import (
-    MAX_SITES,
+    SITES_BATCH,
     Progress,
     Stage,
     ask_sites,
+    connected_sites,
     job_sites,
     probe,
     read_stats,
-    sites_running,
+    running_sites,
 )
 
 #: Seconds between two checks of a followed job at rest (a monitor's --interval can only shorten it).
@@ -137,6 +148,8 @@ class _Pace:
     #: The job's sites (from its meta), whether asking them still works, and since when (time.monotonic())
     #: its server process has ended with some site still running it.
     sites: list[str] | None = None  # [] for every site
+    #: The sites not yet seen to have let go of the job, in the order they are asked (None: not asked yet).
+    pending: list[str] | None = None
     asking_sites: bool = True
     awaiting_sites: float | None = None
     last_kind: str = "meta"
@@ -246,32 +259,57 @@ class JobPoll:
         self._reschedule(job_id, None)
 
     async def _ask_sites(self, job_id: str) -> None:
-        """Whether a site still runs the job whose server process has ended (FLARE's status waits for them)."""
+        """Whether a site still runs the job whose server process has ended (FLARE's status waits for them).
+
+        Asks at most ``SITES_BATCH`` of the sites not yet seen to let go, the ones asked longest ago
+        first; a job deployed to every site (``@ALL``) first learns their names from FLARE's server.
+        """
         pace = self.paces[job_id]
-        try:
-            self.calls += 1
-            answer, error, took = await self.backend.call_aside(ask_sites, {"sites": pace.sites})
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the link itself: the next get_job_meta reports it to the monitors
-            answer, error, took = None, "NoConnection", 0.0
+        if pace.pending is None and not pace.sites:
+            answer, error, _took = await self._call_sites(job_id, [])
+            if self.paces.get(job_id) is not pace:
+                return
+            pace.pending = connected_sites(answer, error)
+            if pace.pending is None:  # nobody to ask: as when sites cannot be asked
+                self._stop_asking(pace)
+                self._reschedule(job_id, None)
+                return
+        if pace.pending is None:
+            pace.pending = list(pace.sites or [])
+        asked = pace.pending[:SITES_BATCH]
+        answer, error, took = await self._call_sites(job_id, asked)
         if self.paces.get(job_id) is not pace:
             return
-        running, now = sites_running(answer, error, job_id), time.monotonic()
+        running, now = running_sites(answer, error, job_id, asked), time.monotonic()
+        if running is not None:  # those still running go to the back, to be asked after the others
+            pace.pending = pace.pending[len(asked):] + [s for s in asked if s in running]
         if pace.awaiting_sites is None:
             pass  # (nothing waits for the sites any more)
         elif running is None or took > PROBE_SLOW:
-            pace.asking_sites, pace.awaiting_sites = False, None
-            pace.burst_until = now + BURST_MAX
+            self._stop_asking(pace)
         elif now - pace.awaiting_sites > SITES_WAIT_MAX:
             pace.awaiting_sites = None
-        elif 0 <= running <= 1:
+        elif len(pace.pending) <= 1:
             # The last site is letting go. It often reports its outcome, and FLARE sweeps, before
             # it stops listing the job: back to back from here (the sites again if that lasts).
             pace.burst_until = now + BURST_MAX
-            if running == 0:
+            if not pace.pending:
                 pace.awaiting_sites = None
         self._reschedule(job_id, None)
+
+    async def _call_sites(self, job_id: str, sites: list[str]) -> tuple[Any, str | None, float]:
+        try:
+            self.calls += 1
+            return await self.backend.call_aside(ask_sites, {"sites": sites})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the link itself: the next get_job_meta reports it to the monitors
+            return None, "NoConnection", 0.0
+
+    @staticmethod
+    def _stop_asking(pace: _Pace) -> None:
+        pace.asking_sites, pace.awaiting_sites = False, None
+        pace.burst_until = time.monotonic() + BURST_MAX
 
     def _deliver(self, job_id: str, meta: dict[str, Any] | None, error: BaseException | None) -> None:
         for watch in self.watches.get(job_id, ()):
@@ -355,7 +393,7 @@ def _advance(pace: _Pace, progress: Progress, now: float) -> None:
     if progress.stage is Stage.GONE:
         if not pace.burst_spent:  # back to back once the sites let go too (FLARE waits for them)
             pace.burst_spent = True
-            if pace.asking_sites and pace.sites is not None and len(pace.sites) <= MAX_SITES:
+            if pace.asking_sites and pace.sites is not None:
                 pace.awaiting_sites = now
             else:
                 pace.burst_until = now + BURST_MAX
@@ -369,7 +407,7 @@ def _advance(pace: _Pace, progress: Progress, now: float) -> None:
         # engine lock for the job process's slow answer (0.3-1.3 s), and its job launches, aborts and
         # final-status sweep wait meanwhile. Its sites tell the rest (FLARE's status waits for them).
         pace.probing = False
-        if pace.asking_sites and pace.sites is not None and len(pace.sites) <= MAX_SITES:
+        if pace.asking_sites and pace.sites is not None:
             pace.awaiting_sites = now
     pace.stage = progress.stage
 

@@ -38,8 +38,9 @@ from typing import Any
 
 #: Phase FLARE's ScatterAndGather reports once its rounds are done (``AppConstants.PHASE_FINISHED``).
 PHASE_FINISHED = "_finished_"
-#: Sites a job may have for them to be asked whether they still run it (FLARE asks each site).
-MAX_SITES = 32
+#: Sites named in one ``check_status client`` (FLARE's server asks each of them and waits for their
+#: answers): a job on more sites has them asked this many at a time, in turn (``nvflare_poll``).
+SITES_BATCH = 32
 #: A deploy_map's name for every site.
 ALL_SITES = "@ALL"
 
@@ -88,13 +89,24 @@ def probe(session: Any, args: dict[str, Any]) -> tuple[Any, str | None, float]:
 
 
 def ask_sites(session: Any, args: dict[str, Any]) -> tuple[Any, str | None, float]:
-    """``session.check_status("client", sites)`` (every site for ``[]``) on the worker, never raising: as ``probe``."""
+    """``session.check_status("client", sites)`` on the worker (``sites`` at most ``SITES_BATCH``;
+    ``[]``: ``check_status server``, whose ``clients`` name every connected site), never raising: as ``probe``."""
     began = time.monotonic()
     try:
-        answer = session.check_status("client", args["sites"] or None)
-    except Exception as exc:  # read by sites_running, never shown
+        sites = args["sites"]
+        answer = session.check_status("client", sites) if sites else session.check_status("server")
+    except Exception as exc:  # read by running_sites / connected_sites, never shown
         return None, type(exc).__name__, time.monotonic() - began
     return answer, None, time.monotonic() - began
+
+
+def connected_sites(answer: Any, error: str | None) -> list[str] | None:
+    """The sites FLARE's server has connected, from ``ask_sites`` with ``[]``; None when unreadable or empty."""
+    rows = answer.get("clients") if error is None and isinstance(answer, dict) else None
+    if not isinstance(rows, list):
+        return None
+    names = sorted({r["client_name"] for r in rows if isinstance(r, dict) and isinstance(r.get("client_name"), str)})
+    return names or None
 
 
 def job_sites(meta: dict[str, Any]) -> list[str] | None:
@@ -113,19 +125,24 @@ def job_sites(meta: dict[str, Any]) -> list[str] | None:
     return sorted(sites) or None
 
 
-#: ``sites_running`` after a passing error: not known this time, ask again.
-UNKNOWN_COUNT = -1
+#: A site's ``check_status client`` row that is no answer (FLARE's ``MetaStatusValue`` NO_REPLY, ERROR).
+_NO_ANSWER = {"no_reply", "error"}
 
 
-def sites_running(answer: Any, error: str | None, job_id: str) -> int | None:
-    """How many sites still run the job, from one ``ask_sites`` result; None when unreadable,
-    ``UNKNOWN_COUNT`` after a passing error."""
+def running_sites(answer: Any, error: str | None, job_id: str, asked: list[str]) -> set[str] | None:
+    """Which of the ``asked`` sites still run the job, from one ``ask_sites`` result; None when unreadable.
+
+    A site that did not answer (no row, FLARE's "no reply" or error row), or a passing error for
+    the whole call, counts as still running it: asked again, never taken for done.
+    """
     if error is not None:
-        return UNKNOWN_COUNT if error in _PASSING_ERRORS else None
+        return set(asked) if error in _PASSING_ERRORS else None
     rows = answer.get("client_status") if isinstance(answer, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or len(rows) > MAX_SITES:
-        return None  # (more sites than that: each ask costs FLARE too much)
-    return sum(1 for r in rows if r.get("job_id") == job_id)
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return None
+    answered = {r.get("client_name") for r in rows if r.get("status") not in _NO_ANSWER}
+    running = {r.get("client_name") for r in rows if r.get("job_id") == job_id}
+    return {site for site in asked if site in running or site not in answered}
 
 
 def read_stats(answer: Any, error: str | None, seen_working: bool, took: float = 0.0) -> Progress:

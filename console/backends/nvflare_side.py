@@ -4,8 +4,14 @@ FLARE's Session takes one call at a time, and the backend runs the user's calls 
 another on its worker. The poll's calls go here instead, so that neither waits for the other:
 the poll asks back to back as a job ends, and FLARE's ``show_stats`` can take up to a second
 while a workflow finalizes (measured on FLARE 2.9's POC; FLARE waits up to 5 s for a job
-process that does not answer). Logged in at the first call (one more FLARE login, about 0.5 s,
-only once something is followed), logged in again after a dropped connection.
+process that does not answer).
+
+Its login (one more FLARE login, about 0.35 s) is made ahead by ``warm_up``, which the backend
+calls once the interactive console is up and the user's Session has been idle a second, so that
+the first followed job is checked as quickly as later ones; otherwise (a batch) at the first call. FLARE's server ends a session idle for 30
+minutes (FLARE 2.9's ``SessionManager`` idle_timeout): a call that finds its Session ended that way
+logs in again and is asked again (the poll's calls only read), and so does one after a dropped
+connection.
 
 Owns that Session and its worker only; whether FLARE is reachable is the backend's to say.
 """
@@ -37,7 +43,25 @@ class SideSession:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._session: Any = None
         self._lock: asyncio.Lock | None = None
+        self._warming: asyncio.Task[None] | None = None
         self._closed = False
+        #: FLARE logins made so far (the cost this Session puts on FLARE's server beyond its calls).
+        self.logins = 0
+
+    @property
+    def logged_in(self) -> bool:
+        return self._session is not None
+
+    def warm_up(self) -> None:
+        """Log in in the background now (once; nothing when logged in or closed); a failure is left
+        for the first call, which logs in again and says why."""
+        if self._closed or self._session is not None or self._warming is not None:
+            return
+        self._warming = asyncio.get_running_loop().create_task(self._warm())
+
+    async def _warm(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._logged_in()
 
     async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
         if self._closed:
@@ -45,22 +69,38 @@ class SideSession:
         session = await self._logged_in()
         try:
             return await self._run(func, session, args)
-        except (errors.NoConnection, errors.SessionClosed):
-            if self._session is session:  # the next call logs in again
-                self._session = None
-                self._worker.submit(_close_quietly, session)
+        except errors.SessionClosed:
+            if self._closed:
+                raise
+            # FLARE's server ended the Session (idle for 30 minutes): a new one, asked again once.
+            self._drop(session)
+            return await self._run(func, await self._logged_in(), args)
+        except errors.NoConnection:
+            self._drop(session)  # the next call logs in again
             raise
+
+    def _drop(self, session: Any) -> None:
+        if self._session is session:
+            self._session = None
+            self._worker.submit(_close_quietly, session)
 
     async def _logged_in(self) -> Any:
         if self._lock is None:
             self._lock = asyncio.Lock()
-        async with self._lock:  # several monitors' first checks log in once
+        async with self._lock:  # several monitors' first checks (and a warm-up) log in once
             if self._session is None:
+                self.logins += 1
                 self._session = await self._run(self._login, None)
             return self._session
 
     async def close(self, timeout: float) -> None:
         self._closed = True
+        if self._lock is not None and self._lock.locked():  # a login under way: its Session is closed too
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._lock.acquire(), timeout)
+                self._lock.release()
+        if self._warming is not None:
+            self._warming.cancel()
         session, self._session = self._session, None
         if session is not None:
             with contextlib.suppress(Exception):

@@ -9,6 +9,7 @@ entries below exist only where the client does real work.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -138,7 +139,9 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
         return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to show; "
                 f"a finished job's errors and progress are in its logs: get_job_logs {job}")
     if isinstance(exc, CancelTooLate):
-        return went_on(exc, "", None if exc.result is None else str(exc.result))
+        result = exc.result
+        return went_on(exc, "", None if result is None else result if isinstance(result, str)
+                       else json.dumps(result, default=str))
     if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -148,12 +151,12 @@ def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
 
 
 def went_on(late: CancelTooLate, done: str, result: str | None) -> str:
-    """What to say of a command Ctrl-C came too late to stop: that it went on, and its result
-    (``done`` then ``result``, as "submitted as JOB_ID") or, when not known, where to look."""
-    reason = late.reason.replace("the cancel", "Ctrl-C", 1)
+    """The outcome of a command Ctrl-C came too late to stop (the shell said why at once): that it
+    went on, and its result (``done`` then ``result``, as "submitted as JOB_ID") or, when not known,
+    that its answer did not come."""
     if result:
-        return f"{late.command}: {reason}: {done + ' ' if done else ''}{result}"
-    return f"{late.command}: {reason}; its answer did not come back"
+        return f"{late.command} went on after Ctrl-C: {done + ' ' if done else ''}{result}"
+    return f"{late.command} went on after Ctrl-C; its answer did not come back"
 
 
 async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: str, noun: str) -> Outcome:

@@ -8,6 +8,9 @@ answers the server's parts catch (a site's JobNotRunning, AuthorizationError, No
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
+
 from console.wire.errors import ErrorType, RemoteError
 
 
@@ -137,3 +140,17 @@ class CancelTooLate(Exception):
         self.command = command
         self.reason = reason
         self.result = result
+
+
+#: ``listener(command, reason)``: told the moment a cancel is found too late to stop ``command``,
+#: before its outcome is awaited (which then ends in ``CancelTooLate``, or the command's own error).
+#: The interactive shell sets it, to give the prompt back at once and show the outcome when it comes;
+#: the tasks it starts inherit it (a context variable). Unset (a batch, a script): nothing is told.
+too_late_listener: ContextVar[Callable[[str, str], None] | None] = ContextVar("too_late_listener", default=None)
+
+
+def tell_too_late(command: str, reason: str) -> None:
+    """Tell ``too_late_listener`` (if any) that ``command`` goes on in spite of a cancel, and why."""
+    listener = too_late_listener.get()
+    if listener is not None:
+        listener(command, reason)

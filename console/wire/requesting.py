@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from console.wire.errors import RemoteError
-from console.wire.exceptions import CancelTooLate, NoConnection, SessionClosed, exception_for
+from console.wire.exceptions import CancelTooLate, NoConnection, SessionClosed, exception_for, tell_too_late
 from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
 from console.wire.json_answer import read_json_answer
 
@@ -248,6 +248,7 @@ class Requester:
     async def _late_answer(self, cmd: str, pending: _Pending, timeout: float, reason: str) -> NoReturn:
         """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
         ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
+        tell_too_late(cmd, reason)  # at once: the interactive shell gives the prompt back meanwhile
         try:
             frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
         except (asyncio.CancelledError, TimeoutError):
