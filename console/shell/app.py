@@ -1,7 +1,7 @@
 """The interactive shell: one prompt_toolkit ``PromptSession`` over one ``Backend``.
 
 Commands run in the foreground as a task that Ctrl-C cancels (one the server or FLARE already
-acts on goes on in the background: the prompt comes back at once, its outcome follows); monitors,
+acts on goes on in the background: ``going_on.py``; the prompt comes back at once); monitors,
 completion refreshes and reconnection run as background tasks on the same loop, printing above
 the prompt without disturbing what is being typed.
 """
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
-import time
 from typing import Any
 
 from prompt_toolkit import PromptSession
@@ -26,15 +24,16 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import DynamicStyle, Style
 
 from console.api.async_session import is_final
-from console.api.errors import CancelTooLate, NoConnection, too_late_listener
+from console.api.errors import NoConnection
 from console.backends.base import Backend
 from console.commands import Engine
 from console.shell.answer import Answers
-from console.shell.client_side import CommandFailed, Outcome, ShellState
+from console.shell.client_side import CommandFailed, ShellState
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
 from console.shell.execute import Executor, explain
+from console.shell.going_on import GoingOn
 from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
@@ -43,7 +42,7 @@ from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format
-from console.shell.parse import ParsedCommand, UsageError, parse_command, split_commands, split_sink
+from console.shell.parse import UsageError, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
@@ -118,11 +117,7 @@ class InteractiveShell:
         self.quiet = QuietInput()
         self.answers = Answers(self.prompt, self.state, self.quiet, config.pager, self.emit)
         self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
-        #: Wakes the shell awaiting the foreground command when a Ctrl-C came too late to stop it
-        #: (``_heard_too_late``); what came, (command, reason).
-        self._too_late: asyncio.Future[tuple[str, str]] | None = None
-        #: Commands that went on after such a Ctrl-C: their outcome prints above the prompt when they end.
-        self._going_on: dict[asyncio.Future[Outcome], str] = {}
+        self.going_on = GoingOn(self.emit, self.interrupts, self._drop_queued)
 
     # -- Frontend ------------------------------------------------------------------------
 
@@ -281,9 +276,9 @@ class InteractiveShell:
         task = early or asyncio.create_task(self.executor.run(parsed))
         try:
             with self.interrupts.cancels(task):  # type-ahead waits, unechoed (QuietInput), for the next prompt
-                outcome = await self._foreground(task)
+                outcome = await self.going_on.foreground(task)
             if isinstance(outcome, tuple):  # Ctrl-C came too late to stop it: it goes on, the prompt comes back
-                self._goes_on(parsed, task, outcome)
+                self.going_on.add(parsed, task, outcome)
                 return True
         except asyncio.CancelledError:
             if not task.cancelled():
@@ -306,70 +301,6 @@ class InteractiveShell:
             self.answers.show(outcome)
         self._show_timing()
         return not (outcome.exit and await self._may_leave())
-
-    async def _foreground(self, task: asyncio.Future[Outcome]) -> Outcome | tuple[str, str]:
-        """The command's outcome (or its error or cancellation, raised as awaiting it would), or, as soon
-        as a Ctrl-C is found too late to stop it (``too_late_listener``), (command, why): it goes on."""
-        heard: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
-        task.add_done_callback(lambda _: heard.done() or heard.set_result(("", "")))
-        self._too_late = heard
-        try:
-            late = await heard
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        finally:
-            self._too_late = None
-        return task.result() if task.done() else late
-
-    def _heard_too_late(self, command: str, reason: str) -> None:
-        """``too_late_listener``: a Ctrl-C came after ``command`` could be stopped (the foreground one:
-        only it is cancelled while its outcome matters)."""
-        if self._too_late is not None and not self._too_late.done():
-            self._too_late.set_result((command, reason))
-
-    def _goes_on(self, parsed: ParsedCommand, task: asyncio.Future[Outcome], late: tuple[str, str]) -> None:
-        """Say at once that the command goes on; its outcome prints above the prompt when it ends."""
-        command, reason = late
-        why = reason.replace("the cancel", "Ctrl-C", 1)
-        self.emit(f"{command or parsed.spec.name}: {why}: it goes on; its outcome shows here when it ends",
-                  "class:status.queued")
-        self._going_on[task] = parsed.spec.name
-        task.add_done_callback(lambda done: self._went_on(parsed, done))
-        self._drop_queued()
-
-    def _went_on(self, parsed: ParsedCommand, task: asyncio.Future[Outcome]) -> None:
-        """A command that went on after Ctrl-C ended: its outcome, as a background line (a monitor's)."""
-        self._going_on.pop(task, None)
-        stamp = time.strftime("%H:%M:%S")
-        if task.cancelled():  # the shell left without waiting (a second Ctrl-C then)
-            self.emit(f"{stamp}  {parsed.spec.name}: its outcome was not awaited", "class:error")
-            return
-        exc = task.exception()
-        if isinstance(exc, CancelTooLate):  # its result: "submit_job went on after Ctrl-C: submitted as ..."
-            self.emit(f"{stamp}  {explain(exc, parsed)}", "class:status.completed")
-            return
-        if exc is not None:
-            self.emit(f"{stamp}  {parsed.spec.name} went on after Ctrl-C and failed: {explain(exc, parsed)}",
-                      "class:error")
-            return
-        outcome = task.result()
-        shown = outcome.message
-        if shown is None and outcome.result is not None:
-            shown = outcome.result if isinstance(outcome.result, str) else json.dumps(outcome.result, default=str)
-        self.emit(f"{stamp}  {shown or f'{parsed.spec.name} done'}", "class:status.completed")
-
-    async def _await_going_on(self) -> None:
-        """Leaving: wait for commands that went on after Ctrl-C, so that their outcome shows (Ctrl-C stops waiting)."""
-        if not self._going_on:
-            return
-        names = ", ".join(sorted(set(self._going_on.values())))
-        self.emit(f"waiting for what went on after Ctrl-C ({names}) to end; Ctrl-C leaves without its outcome",
-                  "class:status.queued")
-        waiting = asyncio.ensure_future(asyncio.gather(*self._going_on, return_exceptions=True))
-        with self.interrupts.cancels(waiting):
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiting
 
     async def _may_leave(self) -> bool:
         """In the demo, leaving stops the server and sites: ask first while a job submitted here runs."""
@@ -399,7 +330,7 @@ class InteractiveShell:
             self.emit(f"({self.executor.elapsed * 1000:.1f} ms)", "class:pygments.comment")
 
     async def run(self) -> int:
-        too_late_listener.set(self._heard_too_late)  # the commands' tasks, started from here, inherit it
+        self.going_on.listen()  # the commands' tasks, started from here, inherit it
         self.refresher.refresh()
         self.interrupts.install()
         # Echo off while the shell runs (the prompt's raw mode starts from it and returns to it): keys
@@ -443,7 +374,7 @@ class InteractiveShell:
                 if not await self.run_line(line):
                     break
         finally:
-            await self._await_going_on()
+            await self.going_on.wait_all()
             self.interrupts.remove()
             self.early.discard()
             await self.monitors.stop("all")

@@ -1,0 +1,105 @@
+"""Commands a Ctrl-C came too late to stop: the prompt comes back at once, their outcome follows.
+
+Owns the foreground wait of a command (``foreground``: its outcome, or word that a Ctrl-C came
+after it could be stopped), the commands that went on, and their outcome as a background line when
+they end; running a command stays the executor's, the prompt loop ``app.py``'s. The backends say
+when a cancel came too late through ``too_late_listener`` (``console.wire.exceptions``): our
+requester once the request reached the server, FLARE's backend once its blocking call started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+
+from console.api.errors import CancelTooLate, too_late_listener
+from console.shell.client_side import Outcome
+from console.shell.execute import explain
+from console.shell.interrupt import Interrupts
+from console.shell.parse import ParsedCommand
+
+
+class GoingOn:
+    """The shell's commands that go on after a late Ctrl-C (call ``listen`` in the shell's task first)."""
+
+    def __init__(self, emit: Callable[[str, str], None], interrupts: Interrupts,
+                 drop_queued: Callable[[], None]) -> None:
+        self.emit = emit
+        self.interrupts = interrupts
+        self.drop_queued = drop_queued
+        #: Wakes the shell awaiting the foreground command when a Ctrl-C came too late to stop it
+        #: (``_heard``); what came, (command, reason).
+        self._too_late: asyncio.Future[tuple[str, str]] | None = None
+        #: Commands that went on after such a Ctrl-C: their outcome prints above the prompt when they end.
+        self._commands: dict[asyncio.Future[Outcome], str] = {}
+
+    def listen(self) -> None:
+        """Hear the backends' word for the commands started from this context on."""
+        too_late_listener.set(self._heard)
+
+    async def foreground(self, task: asyncio.Future[Outcome]) -> Outcome | tuple[str, str]:
+        """The command's outcome (or its error or cancellation, raised as awaiting it would), or, as soon
+        as a Ctrl-C is found too late to stop it (``too_late_listener``), (command, why): it goes on."""
+        heard: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+        task.add_done_callback(lambda _: heard.done() or heard.set_result(("", "")))
+        self._too_late = heard
+        try:
+            late = await heard
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self._too_late = None
+        return task.result() if task.done() else late
+
+    def _heard(self, command: str, reason: str) -> None:
+        """``too_late_listener``: a Ctrl-C came after ``command`` could be stopped (the foreground one:
+        only it is cancelled while its outcome matters)."""
+        if self._too_late is not None and not self._too_late.done():
+            self._too_late.set_result((command, reason))
+
+    def add(self, parsed: ParsedCommand, task: asyncio.Future[Outcome], late: tuple[str, str]) -> None:
+        """Say at once that the command goes on; its outcome prints above the prompt when it ends."""
+        command, reason = late
+        why = reason.replace("the cancel", "Ctrl-C", 1)
+        self.emit(f"{command or parsed.spec.name}: {why}: it goes on; its outcome shows here when it ends",
+                  "class:status.queued")
+        self._commands[task] = parsed.spec.name
+        task.add_done_callback(lambda done: self._ended(parsed, done))
+        self.drop_queued()
+
+    def _ended(self, parsed: ParsedCommand, task: asyncio.Future[Outcome]) -> None:
+        """A command that went on after Ctrl-C ended: its outcome, as a background line (a monitor's)."""
+        self._commands.pop(task, None)
+        stamp = time.strftime("%H:%M:%S")
+        if task.cancelled():  # the shell left without waiting (a second Ctrl-C then)
+            self.emit(f"{stamp}  {parsed.spec.name}: its outcome was not awaited", "class:error")
+            return
+        exc = task.exception()
+        if isinstance(exc, CancelTooLate):  # its result: "submit_job went on after Ctrl-C: submitted as ..."
+            self.emit(f"{stamp}  {explain(exc, parsed)}", "class:status.completed")
+            return
+        if exc is not None:
+            self.emit(f"{stamp}  {parsed.spec.name} went on after Ctrl-C and failed: {explain(exc, parsed)}",
+                      "class:error")
+            return
+        outcome = task.result()
+        shown = outcome.message
+        if shown is None and outcome.result is not None:
+            shown = outcome.result if isinstance(outcome.result, str) else json.dumps(outcome.result, default=str)
+        self.emit(f"{stamp}  {shown or f'{parsed.spec.name} done'}", "class:status.completed")
+
+    async def wait_all(self) -> None:
+        """Leaving: wait for commands that went on after Ctrl-C, so that their outcome shows (Ctrl-C stops waiting)."""
+        if not self._commands:
+            return
+        names = ", ".join(sorted(set(self._commands.values())))
+        self.emit(f"waiting for what went on after Ctrl-C ({names}) to end; Ctrl-C leaves without its outcome",
+                  "class:status.queued")
+        waiting = asyncio.ensure_future(asyncio.gather(*self._commands, return_exceptions=True))
+        with self.interrupts.cancels(waiting):
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
