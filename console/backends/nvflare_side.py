@@ -8,10 +8,10 @@ process that does not answer).
 
 Its login (one more FLARE login, about 0.35 s) is made ahead by ``warm_up``, which the backend
 calls once the interactive console is up and the user's Session has been idle a second, so that
-the first followed job is checked as quickly as later ones; otherwise (a batch) at the first call. FLARE's server ends a session idle for 30
-minutes (FLARE 2.9's ``SessionManager`` idle_timeout): a call that finds its Session ended that way
-logs in again and is asked again (the poll's calls only read), and so does one after a dropped
-connection.
+the first followed job is checked as quickly as later ones; otherwise (a batch) at the first call.
+FLARE's server ends a session idle for 30 minutes (FLARE 2.9's ``SessionManager`` idle_timeout): a
+call that finds its Session ended that way logs in again and is asked again (the poll's calls only
+read), and so does one after a dropped connection.
 
 Owns that Session and its worker only; whether FLARE is reachable is the backend's to say.
 """
