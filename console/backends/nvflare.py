@@ -20,7 +20,6 @@ import functools
 import io
 import json
 import logging
-import re
 import shutil
 import tempfile
 import threading
@@ -34,6 +33,7 @@ from nvflare.fuel.flare_api import api_spec as flare_errors
 from nvflare.fuel.flare_api.flare_api import new_secure_session
 
 from console.api import errors
+from console.api.arguments import FULL_JOB_ID as _FULL_JOB_ID
 from console.api.async_session import CHANGES_JOBS, is_final, keeps_going
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
@@ -85,7 +85,6 @@ WARM_UP_IDLE = 1.0
 #: Held while a login holds sys.stderr (see ``FlareBackend._login``).
 _LOGIN_OUTPUT = threading.Lock()
 
-_FULL_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def translate(exc: BaseException) -> BaseException:
@@ -294,10 +293,12 @@ class FlareBackend(Backend):
 
     async def resolve_job_id(self, id_or_prefix: str) -> str:
         """The full job ID for a unique prefix, as our server resolves them (FLARE's list_jobs)."""
-        if _FULL_JOB_ID.match(id_or_prefix):
+        if _FULL_JOB_ID.fullmatch(id_or_prefix):
             return id_or_prefix
         rows = await self.call(COMMANDS["list_jobs"], {"id_prefix": id_or_prefix})
-        ids = sorted({r["job_id"] for r in rows if str(r.get("job_id", "")).startswith(id_or_prefix)})
+        # Only IDs of FLARE's form: the one resolved names FLARE's download folder (destination/<job_id>).
+        ids = sorted({r["job_id"] for r in rows if isinstance(r, dict) and isinstance(r.get("job_id"), str)
+                      and _FULL_JOB_ID.fullmatch(r["job_id"]) and r["job_id"].startswith(id_or_prefix)})
         if id_or_prefix in ids or len(ids) == 1:
             return id_or_prefix if id_or_prefix in ids else ids[0]
         if not ids:

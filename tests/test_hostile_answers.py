@@ -1,0 +1,80 @@
+"""What the admin side does with a hostile server's answers that name paths, streams and sizes
+(tests/hostile_server.py): nothing outside the destination is touched, nothing past what was
+announced is taken, and the admin reads who sent what."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from hostile_server import hostile_server, login_answer
+
+from console.flare_api import new_secure_session
+from console.wire.requesting import MalformedAnswer
+
+JOB = "abc12345-0000-4000-8000-000000000000"
+
+
+def result_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("meta.json", "{}")
+        z.writestr("job/hello.txt", "written by the server")
+    return buf.getvalue()
+
+
+def download_answer(head: object, body: bytes, size: object = None) -> list[tuple[dict, bytes]]:
+    """A download's frames: its head (announcing ``size``, by default the body's), the body, end."""
+    return [({"k": "res", "ok": True, "stream": True, "size": len(body) if size is None else size, "data": head},
+             b""), ({"k": "data"}, body), ({"k": "end"}, b"")]
+
+
+def tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.timeout(120)
+def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    answers: dict[str, list] = {}
+    hostile = {
+        "an absolute path": str(victim),
+        "a parent": "../victim",
+        "a job ID then a way out": f"{JOB}/../../victim",
+        "a number": 5,
+        "nothing": None,
+        "another job": "def12345-0000-4000-8000-000000000000",
+        "the job in upper case": JOB.upper(),
+    }
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
+        try:
+            for what, job_id in hostile.items():
+                answers["download_job"] = download_answer({"job_id": job_id}, result_zip())
+                with pytest.raises(MalformedAnswer) as refused:
+                    session.download_job_result("abc", str(dest))
+                message = str(refused.value)
+                assert "the server answered download_job of job 'abc'" in message, (what, message)
+                assert "nothing was written" in message, (what, message)
+                assert tree(victim) == ["precious.txt"], what
+                assert tree(dest) == [], (what, tree(dest))
+                assert not (tmp_path / "victim" / "job").exists()
+            answers["download_job"] = download_answer([JOB], result_zip())  # a head that is no object
+            with pytest.raises(MalformedAnswer, match=r"with job_id \[") :
+                session.download_job_result("abc", str(dest))
+            # The job asked for, by its prefix: downloaded where it should be.
+            answers["download_job"] = download_answer({"job_id": JOB}, result_zip())
+            path = session.download_job_result("ABC", str(dest))
+        finally:
+            session.close()
+    assert path == str(dest / JOB)
+    assert (dest / JOB / "job" / "hello.txt").read_text() == "written by the server"
+    assert tree(victim) == ["precious.txt"]
+    assert json.loads((dest / JOB / "meta.json").read_text()) == {}
