@@ -78,3 +78,21 @@ def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_
     assert (dest / JOB / "job" / "hello.txt").read_text() == "written by the server"
     assert tree(victim) == ["precious.txt"]
     assert json.loads((dest / JOB / "meta.json").read_text()) == {}
+
+
+@pytest.mark.timeout(120)
+def test_a_json_result_where_a_download_was_to_come_is_refused_naming_the_server(project, tmp_path: Path) -> None:
+    body = json.dumps([{"job_id": JOB}, 7]).encode()
+    answers = {"download_job": [({"k": "res", "ok": True, "stream": True, "json": True, "size": len(body)}, b""),
+                                ({"k": "data"}, body), ({"k": "end"}, b"")]}
+    dest = tmp_path / "dest"
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
+        try:
+            with pytest.raises(MalformedAnswer, match="the answer of the server to download_job is a JSON result, "
+                                                      "not the data stream of a download"):
+                session.download_job_result(JOB, str(dest))
+            assert session.list_jobs() == []  # the connection serves on
+        finally:
+            session.close()
+    assert not dest.exists()

@@ -237,6 +237,10 @@ class Requester:
         header = frame.header
         if not header.get("ok"):
             raise exception_for(RemoteError.from_wire(header.get("error")))
+        if header.get("json") and streamed:  # a result where a file was to come: nothing to write
+            self._pending.pop(request_id, None)
+            raise MalformedAnswer(f"the answer of {self.peer} to {cmd} is a JSON result, not the data stream "
+                                  "of a download")
         if header.get("json"):
             assert pending.chunks is not None
             return await read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
