@@ -96,3 +96,38 @@ def test_a_json_result_where_a_download_was_to_come_is_refused_naming_the_server
         finally:
             session.close()
     assert not dest.exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_download_takes_no_more_than_announced_nor_past_its_cap(project, tmp_path: Path) -> None:
+    """A server that announces 10 bytes and sends 4 MiB, one that ends short, and one that announces
+    more than MAX_DOWNLOAD_BYTES: each refused as soon as it shows, naming the server; nothing kept."""
+    from console.api.async_session import MAX_DOWNLOAD_BYTES
+    from console.wire.requesting import AnswerTooLarge
+
+    head = {"job_id": JOB}
+    flood = [({"k": "res", "ok": True, "stream": True, "size": 10, "data": head}, b"")]
+    flood += [({"k": "data"}, b"\0" * (512 << 10))] * 8 + [({"k": "end"}, b"")]
+    cases = [
+        (flood, MalformedAnswer, "the answer of the server to download_job sent more than the 10 bytes it announced"),
+        (download_answer(head, b"0123456789", size=1000), MalformedAnswer,
+         "the answer of the server to download_job ended after 10 of the 1000 bytes it announced"),
+        (download_answer(head, b"", size=MAX_DOWNLOAD_BYTES + 1), AnswerTooLarge,
+         f"download_job: the answer of the server announces {MAX_DOWNLOAD_BYTES + 1} bytes, over the limit of "
+         f"{MAX_DOWNLOAD_BYTES} bytes"),
+    ]
+    answers: dict[str, list] = {}
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
+        try:
+            for frames, error, said in cases:
+                answers["download_job"] = frames
+                with pytest.raises(error) as refused:
+                    session.download_job_result(JOB, str(dest))
+                assert said in str(refused.value)
+                assert tree(dest) == []
+            assert session.list_jobs() == []  # the connection serves on
+        finally:
+            session.close()

@@ -35,7 +35,8 @@ from console.api.spec import MonitorReturnCode, SystemInfo, TargetType
 from console.jobdef.archive import safe_extract, zip_job_folder
 from console.jobdef.signing import sign_archive
 
-#: Largest result archive unpacked by ``download_job_result``.
+#: Largest result archive ``download_job_result`` takes (refused as soon as the server announces or
+#: sends more), and largest total it unpacks to (docs/protocol.md, "Download").
 MAX_DOWNLOAD_BYTES = 64 << 30
 
 AsyncMonitorCallback = Callable[[dict[str, Any]], Awaitable[bool] | bool]
@@ -167,7 +168,8 @@ class AsyncSession:
         try:
             with tempfile.TemporaryDirectory(prefix=".flare-download-", dir=dest_root) as scratch:
                 archive = Path(scratch) / "result.zip"
-                head = await self.client.download("download_job", {"job_id": job_id}, archive)
+                head = await self.client.download("download_job", {"job_id": job_id}, archive,
+                                                  max_bytes=MAX_DOWNLOAD_BYTES)
                 # It names folders here: checked first (a path in it would reach rmtree and rename).
                 full_id = answered_job_id(job_id, head.get("job_id") if isinstance(head, dict) else head,
                                           "download_job", self.client.peer)
