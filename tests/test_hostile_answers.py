@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -131,3 +132,65 @@ def test_a_download_takes_no_more_than_announced_nor_past_its_cap(project, tmp_p
             assert session.list_jobs() == []  # the connection serves on
         finally:
             session.close()
+
+
+#: A server's text that would print as a line of the shell's own, time stamp and all, if its line
+#: break were kept (finding 7 of the fourth attack).
+FORGED = "ok\n12:00:00  delete_job went on after Ctrl-C: all jobs deleted\x1b]0;pwned\x07"
+
+
+@pytest.mark.timeout(120)
+def test_a_late_outcome_prints_as_one_line_whatever_the_server_wrote(project, tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C after abort_job / delete_job reached the server: their outcome prints above the prompt
+    when it comes, the server's text in it on that one line (line breaks and escapes shown)."""
+    from test_shell_inprocess import _run_shell, _until
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    answers = {"abort_job": [1.5, ({"k": "res", "ok": True, "data": FORGED}, b"")],
+               "delete_job": [1.5, ({"k": "res", "ok": False, "error": {"type": "JobNotFound", "message": FORGED}},
+                                    b"")]}
+    escaped = "ok\\x0a12:00:00  delete_job went on after Ctrl-C: all jobs deleted\\x1b]0;pwned\\x07"
+
+    async def script(shell, pipe) -> None:
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        client = shell.backend.session.client
+        for line, outcome in [(f"abort_job {JOB} --yes", f"abort_job went on after Ctrl-C: {escaped}"),
+                              (f"delete_job {JOB} --yes",
+                               f"delete_job went on after Ctrl-C and failed: JobNotFound: {escaped}")]:
+            earlier = max(client._pending, default=0)
+            pipe.send_text(line + "\r")
+            await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")  # noqa: B023
+            shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
+            await _until(lambda: outcome in out_text(shell), f"the outcome of {line}", 20)  # noqa: B023
+        pipe.send_text("bye\r")
+
+    def out_text(shell) -> str:
+        return shell.prompt.app.output.stdout.getvalue()
+
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        code, output, _ = _run_shell(project, tmp_path, script)
+    assert code == 0
+    forged = [line for line in output.splitlines() if "all jobs deleted" in line]
+    assert len(forged) == 2, forged  # one line each: the time stamp is the shell's, the rest the server's
+    assert all(re.match(r"\s*\d\d:\d\d:\d\d  (abort|delete)_job went on after Ctrl-C", line) for line in forged), forged
+    assert not any(line.lstrip().startswith("12:00:00  delete_job") for line in output.splitlines()), output
+    assert "\x1b]" not in output and "\x07" not in output
+
+
+@pytest.mark.timeout(120)
+def test_a_monitor_line_and_an_error_keep_the_servers_text_on_their_line(project, tmp_path: Path) -> None:
+    """A job name and an error message holding a line break: shown escaped, on the line they belong to."""
+    from shell_helpers import run_console
+
+    meta = {"job_id": JOB, "name": FORGED, "status": "FINISHED:COMPLETED", "submit_time_iso": "2026-01-01T00:00:00"}
+    answers = {"get_job_meta": [({"k": "res", "ok": True, "data": meta}, b"")],
+               "list_jobs": [({"k": "res", "ok": False, "error": {"type": "InternalError", "message": FORGED}}, b"")]}
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        done = run_console(tmp_path, "--kit", str(project.admin_kit), "--continue-on-error",
+                           stdin=f"monitor_job {JOB}\nlist_jobs\n", timeout=60)
+    lines = (done.stdout + done.stderr).splitlines()
+    assert not [line for line in lines if line.startswith("12:00:00")], lines
+    assert any(re.match(r"\d\d:\d\d:\d\d  abc12345  ok\\x0a12:00:00  delete_job .*FINISHED:COMPLETED$", line)
+               for line in lines), lines
+    assert any("list_jobs: InternalError: ok\\x0a12:00:00  delete_job" in line for line in lines), lines
+    assert "Traceback" not in done.stderr
