@@ -63,12 +63,11 @@ def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_
                     session.download_job_result("abc", str(dest))
                 message = str(refused.value)
                 assert "the server answered download_job of job 'abc'" in message, (what, message)
-                assert "nothing was written" in message, (what, message)
+                assert str(job_id)[:30] in message and "nothing was written" in message, (what, message)
                 assert tree(victim) == ["precious.txt"], what
                 assert tree(dest) == [], (what, tree(dest))
-                assert not (tmp_path / "victim" / "job").exists()
             answers["download_job"] = download_answer([JOB], result_zip())  # a head that is no object
-            with pytest.raises(MalformedAnswer, match=r"with job_id \[") :
+            with pytest.raises(MalformedAnswer, match=r"with job_id \["):
                 session.download_job_result("abc", str(dest))
             # The job asked for, by its prefix: downloaded where it should be.
             answers["download_job"] = download_answer({"job_id": JOB}, result_zip())
@@ -82,34 +81,21 @@ def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_
 
 
 @pytest.mark.timeout(120)
-def test_a_json_result_where_a_download_was_to_come_is_refused_naming_the_server(project, tmp_path: Path) -> None:
-    body = json.dumps([{"job_id": JOB}, 7]).encode()
-    answers = {"download_job": [({"k": "res", "ok": True, "stream": True, "json": True, "size": len(body)}, b""),
-                                ({"k": "data"}, body), ({"k": "end"}, b"")]}
-    dest = tmp_path / "dest"
-    with hostile_server(project.server_kit, login_answer(), answers=answers):
-        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
-        try:
-            with pytest.raises(MalformedAnswer, match="the answer of the server to download_job is a JSON result, "
-                                                      "not the data stream of a download"):
-                session.download_job_result(JOB, str(dest))
-            assert session.list_jobs() == []  # the connection serves on
-        finally:
-            session.close()
-    assert not dest.exists()
-
-
-@pytest.mark.timeout(120)
-def test_a_download_takes_no_more_than_announced_nor_past_its_cap(project, tmp_path: Path) -> None:
-    """A server that announces 10 bytes and sends 4 MiB, one that ends short, and one that announces
-    more than MAX_DOWNLOAD_BYTES: each refused as soon as it shows, naming the server; nothing kept."""
+def test_a_download_of_the_wrong_shape_or_size_is_refused_naming_the_server(project, tmp_path: Path) -> None:
+    """A JSON result where the archive was to come, 4 MiB sent for 10 bytes announced, an end short of
+    what was announced, more than MAX_DOWNLOAD_BYTES announced: each refused as soon as it shows,
+    naming the server; nothing kept, and the connection serves on."""
     from console.api.async_session import MAX_DOWNLOAD_BYTES
     from console.wire.requesting import AnswerTooLarge
 
     head = {"job_id": JOB}
     flood = [({"k": "res", "ok": True, "stream": True, "size": 10, "data": head}, b"")]
     flood += [({"k": "data"}, b"\0" * (512 << 10))] * 8 + [({"k": "end"}, b"")]
+    body = json.dumps([{"job_id": JOB}, 7]).encode()
     cases = [
+        ([({"k": "res", "ok": True, "stream": True, "json": True, "size": len(body)}, b""), ({"k": "data"}, body),
+          ({"k": "end"}, b"")], MalformedAnswer,
+         "the answer of the server to download_job is a JSON result, not the data stream of a download"),
         (flood, MalformedAnswer, "the answer of the server to download_job sent more than the 10 bytes it announced"),
         (download_answer(head, b"0123456789", size=1000), MalformedAnswer,
          "the answer of the server to download_job ended after 10 of the 1000 bytes it announced"),
@@ -146,8 +132,8 @@ def test_a_late_outcome_prints_as_one_line_whatever_the_server_wrote(project, tm
     from test_shell_inprocess import _run_shell, _until
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    answers = {"abort_job": [1.5, ({"k": "res", "ok": True, "data": FORGED}, b"")],
-               "delete_job": [1.5, ({"k": "res", "ok": False, "error": {"type": "JobNotFound", "message": FORGED}},
+    answers = {"abort_job": [1.0, ({"k": "res", "ok": True, "data": FORGED}, b"")],
+               "delete_job": [1.0, ({"k": "res", "ok": False, "error": {"type": "JobNotFound", "message": FORGED}},
                                     b"")]}
     escaped = "ok\\x0a12:00:00  delete_job went on after Ctrl-C: all jobs deleted\\x1b]0;pwned\\x07"
 
