@@ -1,0 +1,161 @@
+"""A real server, an honest site-1 and a hostile site-2 (tests/hostile_site.py, real site code with its
+own certificate) that answers the server's requests with what the test writes in its replies file:
+null, a string, a list, objects of the wrong types.
+
+Each admin command that asks sites still answers: site-2's row (or error, or log line) says it sent
+a malformed answer to which command, site-1's row is there as before, and the server's log has one
+line per such answer, never a traceback. A malformed login answer is refused with one line too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.api.client import AsyncClient
+from console.wire.exceptions import InternalError
+from console.wire.kit import AdminKit
+
+from conftest import ADMIN, PartProcess, ServerProcess, SiteProcess, make_project, wait_until
+from jobs import numpy_job
+
+HOSTILE = Path(__file__).parent / "hostile_site.py"
+MALFORMED = {"null": None, "a string": "error", "a list": [1], "jobs of numbers": {"jobs": [1], "lines": [2]},
+             "rows without names": {"jobs": [{"job_id": 5}], "version": {"x": 1}, "lines": ["a"], "offset": -1}}
+ASKED = ("status", "sys_info", "env", "stats", "shell", "read_log", "follow_log")
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path, PartProcess, Path, Any]]:
+    """(project, jobs folder, server, site-2's replies file, session): server, site-1 and hostile site-2 up."""
+    from console.flare_api import new_secure_session
+
+    project = make_project(tmp_path_factory.mktemp("answers"))
+    replies = project.kit("site-2") / "replies.json"
+    replies.write_text("{}")
+    server, honest = ServerProcess(project.server_kit), SiteProcess(project.kit("site-1"))
+    hostile = SiteProcess(project.kit("site-2"))
+    hostile.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
+    hostile.env = {"HOSTILE_REPLIES": str(replies)}
+    session = None
+    try:
+        server.start()
+        honest.start()
+        hostile.start()
+        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
+        wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "both sites to register")
+        yield project, tmp_path_factory.mktemp("jobs"), server, replies, session
+    finally:
+        if session is not None:
+            session.close()
+        for part in (hostile, honest, server):
+            part.stop()
+            part.kill()
+
+
+async def _ask(client: AsyncClient, cmd: str, **args: Any) -> Any:
+    return await client.request(cmd, args, timeout=30)
+
+
+async def _until(predicate: Any, what: str, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _malformed(text: Any, cmd: str) -> None:
+    assert f"site-2 sent a malformed answer to {cmd}: " in str(text), text
+
+
+@pytest.mark.timeout(150)
+def test_a_sites_malformed_answers_are_its_own_row_never_a_traceback(federation) -> None:
+    project, jobs, server, replies, session = federation
+    log_start = server.stderr_path.stat().st_size
+    folder = numpy_job(jobs, name="long", rounds=1, sleep=120)
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def scenario() -> None:
+        admin = AsyncClient(AdminKit.load(project.admin_kit), ADMIN)
+        admin.add_event_listener(lambda topic, data: events.append((topic, data)))
+        await admin.connect()
+        try:
+            job_id = await asyncio.to_thread(session.submit_job, str(folder))
+
+            async def running() -> bool:
+                return (await _ask(admin, "get_job_meta", job_id=job_id))["status"] == "RUNNING"
+            await _until(running, "the job to run on both sites")
+            for what, answer in MALFORMED.items():
+                replies.write_text(json.dumps({cmd: answer for cmd in ASKED}))
+                status = (await _ask(admin, "check_status", target_type="client", targets=None))["client_status"]
+                assert {"client_name": "site-1", "app_name": "app", "job_id": job_id, "status": "started"} in status
+                _malformed([r["status"] for r in status if r["client_name"] == "site-2"], "status")
+                info = await _ask(admin, "sys_info", target_type="client", targets=None)
+                assert info["site-1"]["cpu_count"] >= 1, (what, info)
+                _malformed(info["site-2"]["error"], "sys_info")
+                versions = await _ask(admin, "report_version", target_type="all", targets=None)
+                assert versions["site-1"]["version"] == versions["server"]["version"]
+                _malformed(versions["site-2"]["error"], "sys_info")
+                resources = await _ask(admin, "report_resources", target_type="all", targets=None)
+                assert "cpu_count" in resources["site-1"] and "malformed" in resources["site-2"]
+                env = await _ask(admin, "report_env", targets=None)
+                assert env[0]["site_name"] == "site-1" and env[1]["site_name"] == "site-2"
+                _malformed(env[1]["error"], "env")
+                stats = await _ask(admin, "show_stats", job_id=job_id, target_type="client", targets=None)
+                assert stats["site-1"]["ClientRunner"]["job_id"] == job_id
+                if not isinstance(answer, dict):  # an object is a well-formed stats answer
+                    _malformed(stats["site-2"]["error"], "stats")
+                if not isinstance(answer, str):  # text is a shell command's output
+                    with pytest.raises(InternalError) as refused:
+                        await _ask(admin, "ls", target="site-2", options=None, path=None)
+                    _malformed(refused.value, "shell")
+                assert "log.txt" in await _ask(admin, "ls", target="site-1", options=None, path=job_id)
+                # Following the running job: site-2 pushes nothing and says why; site-1's lines come.
+                events.clear()
+                await _ask(admin, "follow", job_id=job_id, target="all", lines=5)
+
+                async def both() -> bool:
+                    return {"site-1", "site-2"} <= {d["target"] for t, d in events if t == "job_log"}
+                if answer is not None:  # null is what a site answers when it only pushes from now on
+                    await _until(both, "lines of both sites")
+                    _malformed([d["lines"] for t, d in events if t == "job_log" and d["target"] == "site-2"],
+                               "follow_log")
+                await _ask(admin, "unfollow", job_id="all")
+            replies.write_text("{}")
+            await _ask(admin, "abort_job", job_id=job_id)
+
+            async def ended() -> bool:
+                return (await _ask(admin, "get_job_meta", job_id=job_id))["status"].startswith("FINISHED")
+            await _until(ended, "the job to end")
+            replies.write_text(json.dumps({cmd: [1] for cmd in ASKED}))
+            # The ended job's logs: site-2's part says what was wrong, the server's and site-1's come.
+            logs = await _ask(admin, "get_job_logs", job_id=job_id, target="all", log_file_name="log.txt",
+                              tail_lines=5, grep_pattern=None)
+            assert set(logs["logs"]) == {"server", "site-1"}, logs
+            _malformed(logs["unavailable"]["site-2"], "shell")
+            for resume in (None, ["site-2=0"]):  # site-2 read by tail, then (resumed) by read_log
+                events.clear()
+                answer = await _ask(admin, "follow", job_id=job_id, target="all", lines=5, resume=resume)
+                assert answer["targets"] == ["server", "site-1", "site-2"], answer
+                await _until(lambda: _ended(events, 3), "the follow to end on every target")
+                lines = [line for t, d in events if t == "job_log" and d["target"] == "site-2" for line in d["lines"]]
+                _malformed(lines, "read_log" if resume else "shell")
+        finally:
+            replies.write_text("{}")
+            await admin.close()
+
+    asyncio.run(scenario())
+    logged = server.stderr_path.read_bytes()[log_start:].decode(errors="replace")
+    assert "Traceback" not in logged and "Unhandled" not in logged, logged[-3000:]
+    assert "site-2 sent a malformed answer to status: expected an object, got null" in logged
+
+
+async def _ended(events: list[tuple[str, dict[str, Any]]], targets: int) -> bool:
+    return sum(topic == "job_log_end" for topic, _ in events) >= targets
