@@ -32,8 +32,10 @@ ASKED = ("status", "sys_info", "env", "stats", "shell", "read_log", "follow_log"
 
 
 @pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path, PartProcess, Path, Any]]:
-    """(project, jobs folder, server, site-2's replies file, session): server, site-1 and hostile site-2 up."""
+def federation(tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[Any, Path, PartProcess, Path, Any, PartProcess]]:
+    """(project, jobs folder, server, site-2's replies file, session, site-2): server, site-1 and
+    hostile site-2 up."""
     from console.flare_api import new_secure_session
 
     project = make_project(tmp_path_factory.mktemp("answers"))
@@ -50,7 +52,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
         hostile.start()
         session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
         wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "both sites to register")
-        yield project, tmp_path_factory.mktemp("jobs"), server, replies, session
+        yield project, tmp_path_factory.mktemp("jobs"), server, replies, session, hostile
     finally:
         if session is not None:
             session.close()
@@ -77,7 +79,7 @@ def _malformed(text: Any, cmd: str) -> None:
 
 @pytest.mark.timeout(150)
 def test_a_sites_malformed_answers_are_its_own_row_never_a_traceback(federation) -> None:
-    project, jobs, server, replies, session = federation
+    project, jobs, server, replies, session, _ = federation
     log_start = server.stderr_path.stat().st_size
     folder = numpy_job(jobs, name="long", rounds=1, sleep=120)
     events: list[tuple[str, dict[str, Any]]] = []
@@ -159,3 +161,36 @@ def test_a_sites_malformed_answers_are_its_own_row_never_a_traceback(federation)
 
 async def _ended(events: list[tuple[str, dict[str, Any]]], targets: int) -> bool:
     return sum(topic == "job_log_end" for topic, _ in events) >= targets
+
+
+MALFORMED_LOGINS = {
+    "a list": ["site-2"],
+    "jobs as a number": {"site": "site-2", "org": "example", "jobs": 5},
+    "a job as a number": {"site": "site-2", "org": "example", "jobs": [5]},
+    "a job ID as a number": {"site": "site-2", "org": "example", "jobs": [{"job_id": 5}]},
+    "a job ID not of the server's making": {"site": "site-2", "org": "example", "jobs": [{"job_id": "../startup"}]},
+    "a name that is no string": {"site": ["site-2"], "jobs": []},
+}
+
+
+@pytest.mark.timeout(120)
+def test_a_malformed_login_answer_is_refused_in_one_line_not_a_traceback(federation) -> None:
+    _, _, server, replies, session, hostile = federation
+    log_start = server.stderr_path.stat().st_size
+    try:
+        for n, (what, answer) in enumerate(MALFORMED_LOGINS.items()):
+            replies.write_text(json.dumps({"login": answer}))
+            before = hostile.stderr.count("disconnected from the server")
+            if n == 0:
+                session.remove_client("site-2")
+            # Two more logins: at least one of them read this answer (the site retries at once).
+            wait_until(lambda at=before: hostile.stderr.count("disconnected from the server") >= at + 2, 30,
+                       f"site-2 to be refused after answering login with {what}")
+            assert {c.name for c in session.get_connected_client_list()} == {"site-1"}, what
+    finally:
+        replies.write_text("{}")
+    wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-2 to be let in again")
+    logged = server.stderr_path.read_bytes()[log_start:].decode(errors="replace")
+    assert "Traceback" not in logged and "Unhandled" not in logged, logged[-3000:]
+    assert ("refused site 'site-2' from ('127.0.0.1', " in logged
+            and "it sent a malformed answer to login: expected an object, got a list" in logged), logged[-3000:]

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from console.names import is_server_job_id
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.requesting import Requester
 
@@ -89,10 +90,13 @@ def _status(answer: Any) -> dict[str, Any]:
 
 
 def login(answer: Any) -> dict[str, Any]:
-    """``{"site": name, "org": org, "jobs": [{"job_id": ...}, ...]}`` (the jobs it still runs)."""
+    """``{"site": name, "org": org, "jobs": [{"job_id": ...}, ...]}`` (the jobs it still runs, each
+    by a job ID of the server's form). Raises ValueError saying what is wrong."""
     data = _object(answer)
     _text(data.get("site"), "site")
-    _job_rows(data.get("jobs", []), "jobs", ("job_id",))
+    for n, row in enumerate(_job_rows(data.get("jobs", []), "jobs", ("job_id",))):
+        if not is_server_job_id(row["job_id"]):
+            raise ValueError(f"jobs[{n}].job_id must be a job ID of this server, not {row['job_id'][:80]!r}")
     return data
 
 

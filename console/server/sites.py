@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.provision.certs import identity_from_peercert
+from console.server import site_answers
 from console.server.interfaces import SitesHost
 from console.wire.admission import Admission
 from console.wire.requesting import Requester
@@ -157,7 +158,12 @@ class SiteRegistry:
         link = Requester(peer=identity.cn)
         link.attach(reader, writer)
         try:
-            hello = await link.request("login", {"username": self.server.kit.identity}, timeout=HEARTBEAT_TIMEOUT)
+            hello = site_answers.login(await link.request("login", {"username": self.server.kit.identity},
+                                                          timeout=HEARTBEAT_TIMEOUT))
+        except ValueError as exc:  # what the site's code never sends: that site is refused, the rest go on
+            log.warning("refused site %r from %s: it sent a malformed answer to login: %s", identity.cn, peer, exc)
+            await link.close()
+            return
         except Exception as exc:
             log.warning("site %r from %s did not log in: %s", identity.cn, peer, exc)
             await link.close()
@@ -173,16 +179,17 @@ class SiteRegistry:
             return
         site = ConnectedSite(identity.cn, identity.org, link)
         await self._register(site)
-        self._abort_stale_jobs(identity.cn, link, hello.get("jobs") or [])
+        self._abort_stale_jobs(identity.cn, link, hello.get("jobs", []))
         if self.pending_deletes.get(site.name):
             await self._flush_pending(site)
 
-    def _abort_stale_jobs(self, name: str, link: Requester, jobs: list[Any]) -> None:
-        """After a cut, a site may still run a job that went on without it (or ended): stop those."""
+    def _abort_stale_jobs(self, name: str, link: Requester, jobs: list[dict[str, Any]]) -> None:
+        """After a cut, a site may still run a job that went on without it (or ended): stop those.
+        ``jobs``: the login answer's, checked (``site_answers.login``)."""
         for entry in jobs:
-            job_id = entry.get("job_id") if isinstance(entry, dict) else None
-            job = self.server.runner.jobs.get(job_id) if isinstance(job_id, str) else None
-            if isinstance(job_id, str) and (job is None or name not in job.sites):
+            job_id = entry["job_id"]
+            job = self.server.runner.jobs.get(job_id)
+            if job is None or name not in job.sites:
                 log.info("site %s still runs job %s, which went on without it: stopping it there", name, job_id)
                 task = asyncio.create_task(link.request("abort_job", {"job_id": job_id}, timeout=HEARTBEAT_TIMEOUT))
                 task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
