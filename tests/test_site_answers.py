@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,25 @@ import pytest
 
 from console.api.client import AsyncClient
 from console.wire.exceptions import InternalError
-from console.wire.kit import AdminKit
+from console.wire.frames import read_frame
+from console.wire.kit import AdminKit, SiteKit
+from console.wire.tls import client_context
 
-from conftest import ADMIN, PartProcess, ServerProcess, SiteProcess, make_project, wait_until
+from conftest import (
+    ADMIN,
+    PartProcess,
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    set_connection_limits,
+    wait_until,
+)
 from jobs import numpy_job
 
 HOSTILE = Path(__file__).parent / "hostile_site.py"
 MALFORMED = {"null": None, "a string": "error", "a list": [1], "jobs of numbers": {"jobs": [1], "lines": [2]},
              "rows without names": {"jobs": [{"job_id": 5}], "version": {"x": 1}, "lines": ["a"], "offset": -1}}
+PERIOD = 2.0  # seconds between the server's summary lines of refusals
 ASKED = ("status", "sys_info", "env", "stats", "shell", "read_log", "follow_log")
 
 
@@ -39,6 +52,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory
     from console.flare_api import new_secure_session
 
     project = make_project(tmp_path_factory.mktemp("answers"))
+    set_connection_limits(project.server_kit, refusal_log_seconds=PERIOD)  # the summaries come sooner
     replies = project.kit("site-2") / "replies.json"
     replies.write_text("{}")
     server, honest = ServerProcess(project.server_kit), SiteProcess(project.kit("site-1"))
@@ -177,6 +191,7 @@ MALFORMED_LOGINS = {
 def test_a_malformed_login_answer_is_refused_in_one_line_not_a_traceback(federation) -> None:
     _, _, server, replies, session, hostile = federation
     log_start = server.stderr_path.stat().st_size
+    started, first_count = time.monotonic(), hostile.stderr.count("disconnected from the server")
     try:
         for n, (what, answer) in enumerate(MALFORMED_LOGINS.items()):
             replies.write_text(json.dumps({"login": answer}))
@@ -192,5 +207,49 @@ def test_a_malformed_login_answer_is_refused_in_one_line_not_a_traceback(federat
     wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-2 to be let in again")
     logged = server.stderr_path.read_bytes()[log_start:].decode(errors="replace")
     assert "Traceback" not in logged and "Unhandled" not in logged, logged[-3000:]
-    assert ("refused site 'site-2' from ('127.0.0.1', " in logged
-            and "it sent a malformed answer to login: expected an object, got a list" in logged), logged[-3000:]
+    assert ("site login from ('127.0.0.1', " in logged
+            and "site 'site-2' sent a malformed answer to login: expected an object, got a list" in logged), logged[-3000:]
+    # The site tried again every 0.2 s: the refusals after the first are summed up, one line a period.
+    refusals = hostile.stderr.count("disconnected from the server") - first_count
+    lines = logged.count("site 'site-2' sent a malformed answer to login")
+    assert lines <= 2 + (time.monotonic() - started) / PERIOD < refusals, (lines, refusals, logged[-3000:])
+
+
+FLOOD = 100
+
+
+@pytest.mark.timeout(120)
+def test_connections_that_never_log_in_are_summed_up_not_logged_one_by_one(federation) -> None:
+    """A site's certificate (site-1's) opens connections that take the server's login request and
+    hang up: each is refused, and the server's log says so in a line or two with the count."""
+    project, _, server, _, session, _ = federation
+    log_start = server.stderr_path.stat().st_size
+    kit = SiteKit.load(project.kit("site-1"))
+    context = client_context(kit.tls.cert, kit.tls.key, kit.tls.ca, kit.tls.crl)
+
+    async def one() -> None:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            kit.host, kit.fed_learn_port, ssl=context, server_hostname=kit.server_identity), 30)
+        try:
+            frame = await asyncio.wait_for(read_frame(reader), 30)
+            assert frame is not None and frame.header.get("cmd") == "login", frame
+        finally:
+            writer.close()
+
+    async def flood() -> None:
+        for _ in range(FLOOD // 20):
+            await asyncio.gather(*(one() for _ in range(20)))
+
+    asyncio.run(flood())
+
+    def logged() -> str:
+        return server.stderr_path.read_bytes()[log_start:].decode(errors="replace")
+
+    def accounted() -> int:
+        text = logged()
+        return text.count("site login from") + sum(int(n) for n in re.findall(r"site login refused (\d+) more", text))
+    wait_until(lambda: accounted() >= FLOOD, 30, f"the {FLOOD} refusals to be summed up")
+    text = logged()
+    assert "did not log in" in text and "Traceback" not in text, text[-3000:]
+    assert text.count("site login") <= FLOOD // 10, text[-3000:]  # 20 s of flood at one line a period
+    assert {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}

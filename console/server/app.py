@@ -63,7 +63,7 @@ class Server:
         # One gate, a budget per endpoint: no flood of the admin port can keep a site from reconnecting.
         self.gate = ConnectionGate(kit.connection_limits)
         # Anyone can fail a handshake, as often as they like: logged once a period, not once each.
-        self.handshake_failures = HandshakeFailureLog("TLS handshake")
+        self.handshake_failures = HandshakeFailureLog("TLS handshake", kit.connection_limits.refusal_log_seconds)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         # Answers of up to a few MB each (a job's log, cat): bounded per identity and in total.
         self.reply_budget = ReplyBudget()
