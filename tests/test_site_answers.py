@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shell_helpers import run_console
 
 from console.api.client import AsyncClient
 from console.wire.exceptions import InternalError
@@ -40,6 +41,7 @@ from jobs import numpy_job
 HOSTILE = Path(__file__).parent / "hostile_site.py"
 MALFORMED = {"null": None, "a string": "error", "a list": [1], "jobs of numbers": {"jobs": [1], "lines": [2]},
              "rows without names": {"jobs": [{"job_id": 5}], "version": {"x": 1}, "lines": ["a"], "offset": -1}}
+SHELL_BATCH = "check_status client\nsys_info client\nreport_version all\nreport_resources all\nreport_env\n"
 PERIOD = 2.0  # seconds between the server's summary lines of refusals
 ASKED = ("status", "sys_info", "env", "stats", "shell", "read_log", "follow_log")
 
@@ -92,7 +94,8 @@ def _malformed(text: Any, cmd: str) -> None:
 
 
 @pytest.mark.timeout(150)
-def test_a_sites_malformed_answers_are_its_own_row_never_a_traceback(federation) -> None:
+def test_a_sites_malformed_answers_are_its_own_row_never_a_traceback(federation, tmp_path: Path) -> None:
+    home = tmp_path
     project, jobs, server, replies, session, _ = federation
     log_start = server.stderr_path.stat().st_size
     folder = numpy_job(jobs, name="long", rounds=1, sleep=120)
@@ -110,6 +113,11 @@ def test_a_sites_malformed_answers_are_its_own_row_never_a_traceback(federation)
             await _until(running, "the job to run on both sites")
             for what, answer in MALFORMED.items():
                 replies.write_text(json.dumps({cmd: answer for cmd in ASKED}))
+                if answer is None:  # the shell shows those rows as it shows any
+                    done = await asyncio.to_thread(run_console, home, "--kit", str(project.admin_kit),
+                                                   "--continue-on-error", stdin=SHELL_BATCH)
+                    assert "Traceback" not in done.stderr and done.returncode == 0, (done.stdout, done.stderr)
+                    assert done.stdout.count("site-2 sent a malformed answer to") >= 5, done.stdout
                 status = (await _ask(admin, "check_status", target_type="client", targets=None))["client_status"]
                 assert {"client_name": "site-1", "app_name": "app", "job_id": job_id, "status": "started"} in status
                 _malformed([r["status"] for r in status if r["client_name"] == "site-2"], "status")
