@@ -22,7 +22,7 @@ import pytest
 from shell_helpers import run_console
 
 from console.api.client import AsyncClient
-from console.wire.exceptions import InternalError
+from console.wire.exceptions import AuthenticationError, InternalError
 from console.wire.frames import read_frame
 from console.wire.kit import AdminKit, SiteKit
 from console.wire.tls import client_context
@@ -250,14 +250,50 @@ def test_connections_that_never_log_in_are_summed_up_not_logged_one_by_one(feder
 
     asyncio.run(flood())
 
+    text = _summed_up(server, log_start, "site login", FLOOD)
+    assert "did not log in" in text and "Traceback" not in text, text[-3000:]
+    assert text.count("site login") <= FLOOD // 10, text[-3000:]  # 20 s of flood at one line a period
+    assert {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}
+
+
+def _summed_up(server: PartProcess, log_start: int, what: str, count: int) -> str:
+    """The server's log from ``log_start`` once its lines about ``what`` account for ``count`` refusals."""
     def logged() -> str:
         return server.stderr_path.read_bytes()[log_start:].decode(errors="replace")
 
     def accounted() -> int:
         text = logged()
-        return text.count("site login from") + sum(int(n) for n in re.findall(r"site login refused (\d+) more", text))
-    wait_until(lambda: accounted() >= FLOOD, 30, f"the {FLOOD} refusals to be summed up")
-    text = logged()
-    assert "did not log in" in text and "Traceback" not in text, text[-3000:]
-    assert text.count("site login") <= FLOOD // 10, text[-3000:]  # 20 s of flood at one line a period
-    assert {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}
+        return text.count(f"{what} from") + sum(int(n) for n in re.findall(rf"{what} refused (\d+) more", text))
+    wait_until(lambda: accounted() >= count, 30, f"the {count} refusals to be summed up")
+    return logged()
+
+
+@pytest.mark.timeout(60)
+def test_failed_admin_logins_are_summed_up_too(federation) -> None:
+    """The same on the admin port: an admin's certificate logging in under other names, again and
+    again, is refused each time in words, and logged in a line or two."""
+    project, _, server, _, session, _ = federation
+    log_start = server.stderr_path.stat().st_size
+
+    async def one(n: int) -> str:
+        client = AsyncClient(AdminKit.load(project.admin_kit), f"someone-{n}@else.org")
+        try:
+            await client.connect()
+        except AuthenticationError as exc:
+            return str(exc)
+        finally:
+            await client.close()
+        raise AssertionError("a login under another name was let in")
+
+    async def flood() -> list[str]:  # in tens: at most max_per_identity (16) connections at once
+        said: list[str] = []
+        for start in range(0, FLOOD // 5, 10):
+            said += await asyncio.gather(*(one(n) for n in range(start, start + 10)))
+        return said
+
+    said = asyncio.run(flood())
+    assert all("does not match the certificate's CN" in text for text in said), said
+    text = _summed_up(server, log_start, "admin login", FLOOD // 5)
+    assert "username 'someone-" in text and "Traceback" not in text, text[-3000:]
+    assert text.count("admin login") <= 4, text[-3000:]
+    assert session.list_jobs() is not None  # still serving
