@@ -88,7 +88,12 @@ def _run(session: Any, folder: Path) -> dict[str, Any]:
     ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}}}',
      "task 1: the answer of site-2 to task has no data stream"),
     (HEAD % '{"weight":1.0,"metrics":{},"pad":"{pad}"}', "broke the protocol (header length"),
-], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit"])
+    ('{"k":"res","id":{id},"ok":true,"stream":true,"json":true,"size":{size}}',
+     "task 1: the answer of site-2 to task is a JSON result, not the data stream of a download"),
+    ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}},"stream":true,"size":10}',
+     "task 1: the answer of site-2 to task sent more than the 10 bytes it announced"),
+], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit", "json-for-a-download",
+        "more-than-announced"])
 def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answer: str, said: str) -> None:
     session, project, jobs, _ = federation
     hostile = _site_2(project, session, {"HOSTILE_ANSWER": answer})
