@@ -4,7 +4,10 @@ null, a string, a list, objects of the wrong types.
 
 Each admin command that asks sites still answers: site-2's row (or error, or log line) says it sent
 a malformed answer to which command, site-1's row is there as before, and the server's log has one
-line per such answer, never a traceback. A malformed login answer is refused with one line too.
+line per such answer, never a traceback. A malformed login answer is refused in words too.
+Refused logins on either port (malformed answers, connections that never log in, an admin logging
+in under other names) are summed up in the server's log, one line a period (2 s here), never one
+line each.
 """
 
 from __future__ import annotations
