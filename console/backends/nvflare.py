@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -235,9 +235,25 @@ class FlareBackend(Backend):
             result = await self.call(handler, args, goes_on=command if command in CHANGES_JOBS else None,
                                      then=on_answer)
         except errors.CancelTooLate:
-            await self._after(command, args)
+            with contextlib.suppress(asyncio.CancelledError):  # a second Ctrl-C: its outcome is known all the same
+                await self._after(command, args)
             raise
-        await self._after(command, args)
+        return await self._followed(command, result, self._after(command, args))
+
+    async def _followed(self, command: str, result: Any, follow_up: Awaitable[None]) -> Any:
+        """``result`` of ``command`` once ``follow_up`` (what the console learns from it: a refreshed
+        status) ended. FLARE has done a job-changing command by now, so a cancel during the follow-up
+        comes too late: CancelTooLate with ``result`` (as ``nvflare_worker``'s), never a "cancelled"
+        that is untrue; the follow-up is given up."""
+        if command not in CHANGES_JOBS | {"submit_job"}:
+            await follow_up
+            return result
+        try:
+            await follow_up
+        except asyncio.CancelledError:
+            verb = command.removesuffix("_job").replace("_", " ")
+            raise errors.CancelTooLate(command, f"the cancel came after FLARE's {verb} was done",
+                                       "done" if result is None else result) from None
         return result
 
     async def _after(self, command: str, args: dict[str, Any]) -> None:
@@ -257,8 +273,7 @@ class FlareBackend(Backend):
     async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
         job_id = await self.call(submit_a_copy, {"folder": self._job_folder(job_folder), "token": submit_token},
                                  goes_on="submit_job")
-        await self._refresh_status(job_id)
-        return job_id
+        return await self._followed("submit_job", job_id, self._refresh_status(job_id))
 
     def _job_folder(self, job_folder: str) -> Path:
         """The local folder, or (as FLARE) a folder of that name in the kit's upload dir."""
@@ -275,8 +290,7 @@ class FlareBackend(Backend):
     async def clone_job(self, job_id: str) -> str:
         source = await self.resolve_job_id(job_id)
         new_id = await self.call(lambda s, a: s.clone_job(a["job_id"]), {"job_id": source}, goes_on="clone_job")
-        await self._refresh_status(new_id)
-        return new_id
+        return await self._followed("clone_job", new_id, self._refresh_status(new_id))
 
     async def download_job(self, job_id: str, destination: str | None) -> str:
         full = await self.resolve_job_id(job_id)
