@@ -68,7 +68,13 @@ def test_demo_on_flare_opens_the_console_survives_ctrl_c_and_stops_everything(fl
         child.expect_exact("still running: leaving stops the demo's server and sites", timeout=60)
         child.expect_exact("Leave anyway? [", timeout=60)
         child.sendline("y")
+        # Ctrl-C while the POC stops: the stop goes on (said), a second one kills at once; no traceback.
+        child.expect_exact("stopping the FLARE server and sites", timeout=60)
+        child.sendintr()
+        child.expect_exact("stopping FLARE's POC; its processes are being stopped", timeout=30)
+        child.sendintr()  # (FLARE's stop may have ended just before: then it changes nothing)
         child.expect("stopped: the FLARE server and sites are down", timeout=120)
+        assert "Traceback" not in child.before
         child.expect(pexpect.EOF, timeout=60)
         child.close()
         assert child.exitstatus == 0

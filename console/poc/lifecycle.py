@@ -9,19 +9,23 @@ console beside them must not reach them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import site
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -102,25 +106,73 @@ class FlarePoc:
 
         FLARE's own stop (about 10 s: it shuts the system down through the admin port and polls)
         runs when ``graceful``, by default when the workspace is kept; a temporary POC, whose
-        state nobody keeps, is stopped by signals alone.
+        state nobody keeps, is stopped by signals alone. A Ctrl-C meanwhile does not interrupt the
+        stop; a second one during FLARE's own stop kills the processes at once (``_CtrlCWhileStopping``).
         """
         if self.stopped:
             return
         self.stopped = True
         graceful = self.keep_root if graceful is None else graceful
-        try:
-            if self.prod is not None and graceful:
-                self.nvflare("poc", "stop", timeout=60)
-        except PocError as exc:
-            log(f"{exc}; killing the POC's processes")
-        finally:
-            left = kill_marked(self.marker)
-            if left:
-                log(f"FLARE POC processes still alive after SIGKILL: {left}")
-            if not self.keep_root:
-                shutil.rmtree(self.root, ignore_errors=True)
-            if self.reaper is not None:
-                stop_reaper(self.reaper)
+        with _CtrlCWhileStopping(log) as ctrl_c:
+            try:
+                ctrl_c.graceful = self.prod is not None and graceful
+                log("stopping the FLARE server and sites" + (" (FLARE's own stop: a few seconds)"
+                                                             if ctrl_c.graceful else ""))
+                if ctrl_c.graceful:
+                    try:
+                        self.nvflare("poc", "stop", timeout=60)
+                    finally:
+                        ctrl_c.graceful = False  # (a Ctrl-C after it: _StopHarder only ever within this try)
+            except PocError as exc:
+                log(f"{exc}; killing the POC's processes")
+            except _StopHarder:
+                log("Ctrl-C again: killing FLARE's POC processes")
+            finally:
+                left = kill_marked(self.marker)
+                if left:
+                    log(f"FLARE POC processes still alive after SIGKILL: {left}")
+                if not self.keep_root:
+                    shutil.rmtree(self.root, ignore_errors=True)
+                if self.reaper is not None:
+                    stop_reaper(self.reaper)
+
+
+class _StopHarder(Exception):
+    """A second Ctrl-C while FLARE's own stop runs: its processes are killed at once instead."""
+
+
+class _CtrlCWhileStopping:
+    """Ctrl-C while a POC stops: the stop goes on to its end (an interrupted stop would leave FLARE's
+    processes running, or a traceback). The first Ctrl-C says so; a second one while FLARE's own stop
+    (``graceful``) still runs cuts it short (``_StopHarder``), and the processes are killed by signal.
+    Python handles signals in the main thread only: elsewhere this does nothing."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.graceful = False
+        self.presses = 0
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _CtrlCWhileStopping:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._heard)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
+
+    def _heard(self, signum: int, frame: object) -> None:
+        self.presses += 1
+        if self.graceful and self.presses > 1:
+            self.graceful = False
+            raise _StopHarder()
+        if self.presses == 1:
+            hint = " (Ctrl-C again kills them at once)" if self.graceful else ""
+            with contextlib.suppress(RuntimeError):  # (a print interrupted on the same stream: said nothing)
+                self.log(f"stopping FLARE's POC; its processes are being stopped{hint}")
 
 
 def _project_file(path: Path, port: int, sites: tuple[str, ...]) -> None:
