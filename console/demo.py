@@ -107,6 +107,7 @@ def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
     for proc in reversed(processes):  # sites first, then the server
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGCONT)  # a stopped part (Ctrl-Z'd, SIGSTOP) acts on SIGTERM only when continued
     for proc in processes:
         try:
             proc.wait(15)

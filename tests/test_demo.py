@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,6 +68,49 @@ def test_one_demo_per_workspace_and_bye_asks_while_its_job_runs(tmp_path: Path) 
         assert fourth.returncode == 0, fourth.stderr
         assert "demo stopped: server and sites are down" in fourth.stdout
     finally:
+        demo.terminate(force=True)
+        run_console(tmp_path, "demo", "--stop", "--workspace", str(workspace))
+
+
+@pytest.mark.timeout(120)
+def test_bye_with_a_server_that_does_not_answer_asks_within_seconds_and_ctrl_c_leaves(tmp_path: Path) -> None:
+    workspace = tmp_path / "demo"
+    demo = pexpect.spawn(CONSOLE, ["demo", "--workspace", str(workspace)], env=console_env(tmp_path, NO_COLOR="1"),
+                         encoding="utf-8", timeout=60, dimensions=(40, 160))
+    server = 0
+    try:
+        demo.expect_exact("are up")
+        demo.expect(PROMPT)
+        demo.send("submit_job hello-numpy\r")
+        demo.expect(r"Submitted job: ([0-9a-f]{8})")
+        job = demo.match.group(1)
+        demo.expect(PROMPT)
+        server = json.loads((workspace / "demo-running.json").read_text())["parts"]["server"]
+        os.kill(server, signal.SIGSTOP)  # the server stops answering; its connections stay open
+        # bye: the wait for the server's word is said, bounded, then asked about as unknown.
+        demo.send("bye\r")
+        demo.expect_exact("asking the server whether the jobs submitted here still run (at most 3 s; "
+                          "Ctrl-C leaves without asking)", timeout=10)
+        demo.expect_exact(f"the server did not say within 3 s whether job {job} still runs: leaving stops the "
+                          "demo's server and sites", timeout=15)
+        demo.expect_exact("anyway? [y/N]")  # (the question wraps)
+        demo.send("n\r")
+        demo.expect_exact("staying")
+        demo.expect(PROMPT)
+        # bye again, and Ctrl-C while it waits: the console leaves without the server's word.
+        demo.send("bye\r")
+        demo.expect_exact("asking the server whether the jobs", timeout=10)
+        demo.sendintr()
+        demo.expect_exact("leaving without the server's word on the jobs submitted here", timeout=10)
+        # Its stop takes the stopped server too: well within SIGTERM's 15 s grace (it is continued to act on it).
+        demo.expect_exact("demo stopped: server and sites are down", timeout=12)
+        demo.expect(pexpect.EOF, timeout=30)
+        demo.close()
+        assert demo.exitstatus == 0
+    finally:
+        if server:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server, signal.SIGCONT)
         demo.terminate(force=True)
         run_console(tmp_path, "demo", "--stop", "--workspace", str(workspace))
 

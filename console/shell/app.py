@@ -308,23 +308,59 @@ class InteractiveShell:
         self._show_timing()
         return not (outcome.exit and await self._may_leave())
 
+    #: Seconds the demo's leave check waits, in all, for the server's word on the jobs submitted here.
+    LEAVE_CHECK_WAIT = 3.0
+    #: Seconds before that wait is said (a server answering at once is not worth a line).
+    LEAVE_CHECK_SAID_AFTER = 0.3
+
     async def _may_leave(self) -> bool:
-        """In the demo, leaving stops the server and sites: ask first while a job submitted here runs."""
-        if not self.demo or not self.backend.connected:
+        """In the demo, leaving stops the server and sites: ask first while a job submitted here runs.
+
+        The server's word is awaited ``LEAVE_CHECK_WAIT`` s in all, said once it takes longer than
+        ``LEAVE_CHECK_SAID_AFTER`` s; jobs it did not answer for are named as unknown in the question.
+        Ctrl-C meanwhile leaves without its word: the user asked to leave, and Ctrl-C while leaving
+        means "do not wait" elsewhere too (``GoingOn.wait_all``).
+        """
+        if not self.demo or not self.backend.connected or not self.executor.submitted:
             return True
-        running = []
-        for job_id in self.executor.submitted:
-            with contextlib.suppress(Exception):  # a job deleted meanwhile, a dropped link: nothing to keep
-                meta = await self.backend.get_job_meta(job_id)
+        asks = {job_id: asyncio.ensure_future(self.backend.get_job_meta(job_id))
+                for job_id in dict.fromkeys(self.executor.submitted)}
+        waiting = asyncio.ensure_future(asyncio.wait(asks.values(), timeout=self.LEAVE_CHECK_WAIT))
+        try:
+            with self.interrupts.cancels(waiting):
+                await asyncio.wait({waiting}, timeout=self.LEAVE_CHECK_SAID_AFTER)
+                if not waiting.done():
+                    self.emit(f"asking the server whether the jobs submitted here still run (at most "
+                              f"{self.LEAVE_CHECK_WAIT:g} s; Ctrl-C leaves without asking)", "class:status.queued")
+                    await asyncio.wait({waiting})
+        finally:
+            for ask in asks.values():
+                ask.cancel()
+            waiting.cancel()
+        if waiting.cancelled():
+            self.emit("leaving without the server's word on the jobs submitted here", "class:status.queued")
+            return True
+        running, unknown = [], []
+        for job_id, ask in asks.items():
+            if not ask.done() or ask.cancelled():
+                unknown.append(job_id[:8])
+            elif ask.exception() is None:  # (a job deleted meanwhile, a dropped link: nothing to keep)
+                meta = ask.result()
                 if not is_final(meta["status"]):
                     running.append(f"{job_id[:8]} ({meta.get('name', '')}, {meta['status']})")
-        if not running:
+        if not running and not unknown:
             return True
-        jobs = ", ".join(running)
+        said = []
+        if running:
+            said.append(f"job{'s' if len(running) > 1 else ''} {', '.join(running)} still running")
+        if unknown:
+            said.append(f"the server did not say within {self.LEAVE_CHECK_WAIT:g} s whether "
+                        f"job{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} still "
+                        f"run{'' if len(unknown) > 1 else 's'}")
         # Ours marks them at its next start; FLARE's POC is stopped under them.
         ending = "end FINISHED:ABANDONED" if self.backend.engine is Engine.OURS else "are stopped unfinished"
-        question = (f"job{'s' if len(running) > 1 else ''} {jobs} still running: leaving stops the demo's server "
-                    f"and sites, and unfinished jobs {ending}. Leave anyway? [y/N] ")
+        question = (f"{'; '.join(said)}: leaving stops the demo's server and sites, and unfinished jobs {ending}. "
+                    "Leave anyway? [y/N] ")
         if await self.confirm(question):
             return True
         self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")
