@@ -4,8 +4,9 @@ site with a bug, or run by someone who wants to fill the server's disk); the fil
 costs this machine no disk. With ``HOSTILE_WEIGHT`` (JSON) set, it answers with the task's own
 model and that weight instead. With ``HOSTILE_ANSWER`` set, it writes that text, as it is, as the
 JSON header of its answer frame (``{id}`` stands for the request's id, ``{size}`` for the model
-file's size, ``{pad}`` for 1 MiB of ``x``), then the model in data frames: what no encoder of ours would send (a bare NaN, a
-head that is no object, an answer without its model, a header past the frame limit).
+file's size, ``{pad}`` for 1 MiB of ``x``, ``{big}`` for 300 KiB of ``E``), then the model in data
+frames: what no encoder of ours would send (a bare NaN, a head that is no object, an answer
+without its model, a header past the frame limit, an error text past the controller's line limit).
 
     python tests/hostile_site.py SITE_KIT [RESULT_BYTES]
 """
@@ -72,7 +73,7 @@ class HostileSite(app.Site):
         assert ANSWER is not None
         size = model.stat().st_size
         header = (ANSWER.replace("{id}", str(ctx.request_id)).replace("{size}", str(size))
-                  .replace("{pad}", "x" * (1 << 20)).encode())
+                  .replace("{pad}", "x" * (1 << 20)).replace("{big}", "E" * (300 << 10)).encode())
         writer = ctx.connection.writer  # type: ignore[attr-defined]  (ServedConnection's)
         writer.write(PREFIX.pack(len(header), 0) + header)
         with open(model, "rb") as src:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from console.api.client import AsyncClient
+from console.runtime.limits import MAX_ERROR_CHARS
 from console.wire.kit import AdminKit
 
 from conftest import ADMIN, PartProcess, ServerProcess, SiteProcess, make_project, wait_until
@@ -88,7 +89,11 @@ def _run(session: Any, folder: Path) -> dict[str, Any]:
     ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}}}',
      "task 1: the answer of site-2 to task has no data stream"),
     (HEAD % '{"weight":1.0,"metrics":{},"pad":"{pad}"}', "broke the protocol (header length"),
-], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit"])
+    # 300 KiB of error text, past the controller's 256 KiB line limit: relayed whole, its app refused
+    # the line and the job ended FINISHED:ABORTED, the site unnamed.
+    ('{"k":"res","id":{id},"ok":false,"error":{"type":"InternalError","message":"{big}"}}',
+     f"EEEE... ({(300 << 10) - MAX_ERROR_CHARS} more characters cut)"),
+], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit", "error-text-over-the-line-limit"])
 def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answer: str, said: str) -> None:
     session, project, jobs, _ = federation
     hostile = _site_2(project, session, {"HOSTILE_ANSWER": answer})

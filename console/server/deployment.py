@@ -27,6 +27,7 @@ from console.runtime.limits import (
     MAX_METRICS_BYTES,
     RESULT_LIMIT_RULE,
     add_error,
+    cut,
     expected_result_bytes,
     json_size,
     result_file_limit,
@@ -78,7 +79,7 @@ class Deployment:
                 return site
             except Exception as exc:
                 add_error(self.job.errors, site, f"deploy failed: {exc}")
-                log.warning("job %s: deploy to %s failed: %s", self.job.job_id, site, exc)
+                log.warning("job %s: deploy to %s failed: %r", self.job.job_id, site, cut(str(exc)))
                 return None
 
         done = await asyncio.gather(*(one(site) for site in self.job.sites))
@@ -171,6 +172,9 @@ class Deployment:
             self._lost(site, answer, exc)
         if "error" in answer:
             target.unlink(missing_ok=True)
+            # A site's text is the site's choice: whole, it could pass the controller's line limit
+            # (its app would refuse the line and the job end ABORTED, the site unnamed).
+            answer["error"] = cut(str(answer["error"]))
         try:
             stdin.write(json.dumps(answer).encode() + b"\n")
             await stdin.drain()
@@ -201,7 +205,7 @@ class Deployment:
             try:
                 await self._link(site).request(command, {"job_id": self.job.job_id}, timeout=SITE_COMMAND_TIMEOUT)
             except Exception as exc:
-                log.info("job %s: %s on %s: %s", self.job.job_id, command, site, exc)
+                log.info("job %s: %s on %s: %r", self.job.job_id, command, site, cut(str(exc)))
 
         await asyncio.gather(*(one(site) for site in sites))
         if pending:
@@ -222,7 +226,7 @@ class Deployment:
                                                 max_bytes=limit + (1 << 20))
             except Exception as exc:
                 (target_dir / f"{site}.zip").unlink(missing_ok=True)
-                log.warning("job %s: could not collect the workspace of %s: %s", self.job.job_id, site, exc)
+                log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site, cut(str(exc)))
 
         await asyncio.gather(*(one(site) for site in sites))
 
