@@ -93,7 +93,12 @@ def _run(session: Any, folder: Path) -> dict[str, Any]:
     # the line and the job ended FINISHED:ABORTED, the site unnamed.
     ('{"k":"res","id":{id},"ok":false,"error":{"type":"InternalError","message":"{big}"}}',
      f"EEEE... ({(300 << 10) - MAX_ERROR_CHARS} more characters cut)"),
-], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit", "error-text-over-the-line-limit"])
+    # An error frame, with text naming another site: it was "the server dropped the connection", the
+    # site counted as lost and the job ABNORMAL.
+    ('{"k":"error","error":{"type":"InternalError","message":"site-1 sent garbage \\u001b[31m"}}',
+     "task 1: site-2 dropped the connection, saying 'InternalError: site-1 sent garbage \\x1b[31m'"),
+], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit", "error-text-over-the-line-limit",
+        "error-frame"])
 def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answer: str, said: str) -> None:
     session, project, jobs, _ = federation
     hostile = _site_2(project, session, {"HOSTILE_ANSWER": answer})

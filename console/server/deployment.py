@@ -8,8 +8,8 @@ is none, goes back to the controller as a ``result`` line: ``kind: "exception"``
 site's executor raised or its result broke a limit, ``kind: "timeout"`` when the site did not
 answer within the task's timeout (it stays in the job), ``kind: "lost"`` when the site dropped out.
 An answer that breaks the protocol (a frame that is not JSON, NaN in it, a head of the wrong
-shape, no data stream) is the site's failure (``kind: "exception"``), said at once: the job never
-waits it out.
+shape, no data stream, an ``error`` frame by which the site drops the connection) is the site's
+failure (``kind: "exception"``), said at once: the job never waits it out.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from console.server.interfaces import DeploymentHost
 from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.exceptions import InternalError, JobNotRunning, NoConnection
-from console.wire.requesting import AnswerTooLarge, MalformedAnswer, ProtocolViolation
+from console.wire.requesting import AnswerTooLarge, MalformedAnswer, PeerError, ProtocolViolation
 
 log = logging.getLogger("console.server.deployment")
 
@@ -148,7 +148,8 @@ class Deployment:
             answer.update(error=f"{site}: {why}", kind="exception")
             add_error(self.job.errors, site, why)
             self.site_failed = True
-        except (ProtocolViolation, MalformedAnswer) as exc:  # not JSON (NaN in it), or the wrong shape
+        # Not JSON (NaN in it), the wrong shape, or an error frame: the site gave up on its own connection.
+        except (ProtocolViolation, PeerError, MalformedAnswer) as exc:
             why = f"task {task_id}: {exc}"
             answer.update(error=f"{site}: {why}", kind="exception")
             add_error(self.job.errors, site, why)
