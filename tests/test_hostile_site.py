@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,15 @@ from console.api.client import AsyncClient
 from console.runtime.limits import MAX_ERROR_CHARS
 from console.wire.kit import AdminKit
 
-from conftest import ADMIN, PartProcess, ServerProcess, SiteProcess, make_project, wait_until
+from conftest import (
+    ADMIN,
+    PartProcess,
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    set_connection_limits,
+    wait_until,
+)
 from jobs import numpy_job
 
 HOSTILE = Path(__file__).parent / "hostile_site.py"
@@ -131,6 +140,80 @@ def test_an_executor_reporting_a_nan_metric_fails_the_job_at_once(federation) ->
     finally:
         site.stop()
         site.kill()
+
+
+def _status(session: Any, job_id: str) -> str:
+    return session.get_job_meta(job_id)["status"]
+
+
+@pytest.mark.timeout(120)
+def test_abort_cuts_off_a_workspace_trickling_in(federation) -> None:
+    """The job is done, site-2 sends its workspace one byte every 0.5 s: the job stays RUNNING while
+    it comes (at the default pace it would be cut after 60 s), and abort_job ends it at once. It
+    kept the job RUNNING for as long as site-2 liked, and abort_job did nothing. The job keeps the
+    status its run ended with; job_errors say whose workspace was cut off."""
+    session, project, jobs, _ = federation
+    trickling = project.kit("site-2") / "trickling"
+    trickling.unlink(missing_ok=True)
+    hostile = _site_2(project, session, {"HOSTILE_WEIGHT": "1.0", "HOSTILE_TRICKLE": "0.5"})
+    try:
+        job_id = session.submit_job(str(numpy_job(jobs, name="trickled", rounds=1)))
+        wait_until(trickling.exists, 60, "site-2 to trickle its workspace")
+        time.sleep(1)  # a few bytes in: the collection is under way (no event says so)
+        assert _status(session, job_id) == "RUNNING"
+        asked = time.monotonic()
+        session.abort_job(job_id)
+        wait_until(lambda: _status(session, job_id).startswith("FINISHED"), 30, "the job to end")
+        took = time.monotonic() - asked
+        assert took < 15, f"the job ended {took:.1f} s after abort_job"
+        meta = session.get_job_meta(job_id)
+        assert meta["status"] == "FINISHED:COMPLETED", meta
+        assert list(meta["job_errors"]) == ["site-2"], meta["job_errors"]
+        [error] = meta["job_errors"]["site-2"]
+        assert error.startswith("its workspace was not collected: abort_job cut off after"), error
+        assert "site-1" in {c.name for c in session.get_connected_client_list()}
+    finally:
+        hostile.stop()
+        hostile.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_site_trickling_its_answers_is_cut_off_at_the_pace(tmp_path: Path) -> None:
+    """Site-2 sends its task result and its workspace one byte every 0.2 s, under a pace of
+    64 KiB/s after 2 s: each is cut off within seconds of its head and named in job_errors. Its task
+    counts as unanswered, as one past its task_timeout: FedAvg, wanting both sites, ends the job
+    FINISHED:ABNORMAL."""
+    from console.flare_api import new_secure_session
+
+    project = make_project(tmp_path)
+    set_connection_limits(project.server_kit, transfer_floor_seconds=2.0, min_transfer_bytes_per_second=65536)
+    parts = [ServerProcess(project.server_kit), SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))]
+    parts[2].argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
+    parts[2].env = {"HOSTILE_TRICKLE": "0.2", "HOSTILE_TRICKLE_TASKS": "1"}
+    session = None
+    try:
+        for part in parts:
+            part.start()
+        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
+        wait_until(lambda: {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}, 30,
+                   "both sites to register")
+        started = time.monotonic()
+        job_id = session.submit_job(str(numpy_job(tmp_path, name="trickled", rounds=1)))
+        wait_until(lambda: _status(session, job_id).startswith("FINISHED"), 60, "the job to end")
+        took = time.monotonic() - started
+        meta = session.get_job_meta(job_id)
+        assert meta["status"] == "FINISHED:ABNORMAL", meta
+        errors = meta["job_errors"]["site-2"]
+        assert errors[0].startswith("task 1: its answer came too slowly: "), errors
+        assert errors[-1].startswith("its workspace was not collected: its answer came too slowly: "), errors
+        assert "under the pace of at least 64 KiB/s after 2 s" in errors[-1], errors
+        assert took < 30, f"the job took {took:.1f} s"
+    finally:
+        if session is not None:
+            session.close()
+        for part in reversed(parts):
+            part.stop()
+            part.kill()
 
 
 TICKER = '''

@@ -36,6 +36,7 @@ from console.server.interfaces import DeploymentHost
 from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.exceptions import InternalError, JobNotRunning, NoConnection
+from console.wire.pace import Pace, TransferStopped, TransferTooSlow, paced
 from console.wire.requesting import AnswerTooLarge, MalformedAnswer, PeerError, ProtocolViolation
 
 log = logging.getLogger("console.server.deployment")
@@ -55,6 +56,11 @@ class Deployment:
         self.task_timeout = task_timeout
         self.site_failed = False  # a site's executor raised: the job ends EXECUTION_EXCEPTION
         self.stopping = False  # the job is ending: answers that say so are no site's failure
+
+    @property
+    def pace(self) -> Pace:
+        limits = self.server.kit.connection_limits
+        return Pace(limits.transfer_floor_seconds, limits.min_transfer_bytes_per_second)
 
     def _link(self, site: str) -> Any:
         connected = self.server.sites.get(site)
@@ -130,12 +136,15 @@ class Deployment:
             # The model goes out as the request's upload; the answer's head comes when the site's
             # executor is done: the task's timeout bounds that wait (the controller keeps its own
             # deadline; this one frees the relay of a site that hangs), then the result streams in.
-            head = await link.download("task", {"job_id": self.job.job_id, "task_id": task_id,
-                                                "round": int(event.get("round", 0)),
-                                                "num_rounds": int(event.get("num_rounds", 0)),
-                                                "max_result_bytes": limit}, target, upload=model,
-                                       timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
-                                       max_bytes=result_file_limit(limit))
+            # Once the head has come, the result streams at the pace of connection_limits or is cut.
+            target.unlink(missing_ok=True)
+            download = link.download("task", {"job_id": self.job.job_id, "task_id": task_id,
+                                              "round": int(event.get("round", 0)),
+                                              "num_rounds": int(event.get("num_rounds", 0)),
+                                              "max_result_bytes": limit}, target, upload=model,
+                                     timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
+                                     max_bytes=result_file_limit(limit))
+            head = await paced(download, target, self.pace)
             try:
                 weight, metrics = task_answer(head)
             except ValueError as exc:
@@ -163,6 +172,9 @@ class Deployment:
                 answer.update(error=str(exc), kind="lost")
             else:
                 self._lost(site, answer, exc)
+        except TransferTooSlow as exc:  # it stays in the job: the controller counts it as no answer
+            answer.update(error=f"{site}: {exc}", kind="timeout")
+            add_error(self.job.errors, site, f"task {task_id}: {exc}")
         except (NoConnection, TimeoutError) as exc:
             if link is not None and link.connected:
                 answer.update(error=f"no result within {timeout:g} s", kind="timeout")
@@ -214,20 +226,31 @@ class Deployment:
             for task in list(self.job.relays):
                 task.cancel()
 
-    async def collect_workspaces(self, sites: list[str], target_dir: Path) -> None:
-        """Bring each site's job workspace into the store as ``sites/<site>.zip``."""
+    async def collect_workspaces(self, sites: list[str], target_dir: Path, stop: asyncio.Event) -> None:
+        """Bring each site's job workspace into the store as ``sites/<site>.zip``, each at the pace of
+        ``connection_limits``; when ``stop`` is set (abort_job meanwhile), what has not come is cut off.
+        A site whose workspace is cut off either way is named in job_errors."""
         target_dir.mkdir(parents=True, exist_ok=True)
+        pace = self.pace
 
         async def one(site: str) -> None:
+            target = target_dir / f"{site}.zip"
+            target.unlink(missing_ok=True)
+            # The site leaves out what passes the limit; a site that sends more anyway is cut off.
+            limit = self.server.kit.job_limits.max_workspace_bytes
             try:
-                # The site leaves out what passes the limit; a site that sends more anyway is cut off.
-                limit = self.server.kit.job_limits.max_workspace_bytes
-                await self._link(site).download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
-                                                target_dir / f"{site}.zip", timeout=SITE_COMMAND_TIMEOUT,
-                                                max_bytes=limit + (1 << 20))
+                download = self._link(site).download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
+                                                     target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
+                await paced(download, target, pace, stop)
+            except (TransferStopped, TransferTooSlow) as exc:
+                target.unlink(missing_ok=True)
+                why = f"abort_job {exc}" if isinstance(exc, TransferStopped) else str(exc)
+                add_error(self.job.errors, site, f"its workspace was not collected: {why}")
+                log.warning("job %s: the workspace of %s was not collected: %s", self.job.job_id, site, why)
             except Exception as exc:
-                (target_dir / f"{site}.zip").unlink(missing_ok=True)
-                log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site, cut(str(exc)))
+                target.unlink(missing_ok=True)
+                log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site,
+                            cut(str(exc)))
 
         await asyncio.gather(*(one(site) for site in sites))
 
