@@ -10,6 +10,7 @@ without its model, a header past the frame limit, an error text past the control
 With ``HOSTILE_TRICKLE`` set, it answers ``get_workspace`` (when a job ends), and with
 ``HOSTILE_TRICKLE_TASKS`` set its tasks too, with a head announcing 1 MiB, then one byte every
 ``HOSTILE_TRICKLE`` seconds, for ever; it touches ``trickling`` in its kit folder when it starts.
+With ``HOSTILE_MUTE_STOP`` set, it never answers ``end_job`` or ``abort_job`` (it touches ``told-to-stop``).
 
     python tests/hostile_site.py SITE_KIT [RESULT_BYTES]
 """
@@ -33,6 +34,7 @@ WEIGHT = os.environ.get("HOSTILE_WEIGHT")
 ANSWER = os.environ.get("HOSTILE_ANSWER")
 PUSHES = int(os.environ.get("HOSTILE_PUSHES", "0"))
 TRICKLE = float(os.environ.get("HOSTILE_TRICKLE", "0"))
+MUTE_STOP = bool(os.environ.get("HOSTILE_MUTE_STOP"))
 
 
 class HostileSite(app.Site):
@@ -72,6 +74,18 @@ class HostileSite(app.Site):
         with open(result, "wb") as out:
             out.truncate(RESULT_BYTES)
         return Download(result, {"weight": 1.0, "metrics": {}})
+
+    async def _cmd_end_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        if MUTE_STOP:
+            (self.kit.root / "told-to-stop").touch()
+            await asyncio.Event().wait()
+        await super()._cmd_end_job(ctx, args)
+
+    async def _cmd_abort_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        if MUTE_STOP:
+            (self.kit.root / "told-to-stop").touch()
+            await asyncio.Event().wait()
+        await super()._cmd_abort_job(ctx, args)
 
     async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         if TRICKLE:

@@ -178,6 +178,33 @@ def test_abort_cuts_off_a_workspace_trickling_in(federation) -> None:
 
 
 @pytest.mark.timeout(120)
+def test_abort_ends_a_job_whose_site_never_answers_end_job(federation) -> None:
+    """The job is done and site-2 never answers end_job (the server waits 30 s for it): abort_job
+    ends the job at once (it waited those 30 s); the workspaces not collected are named in job_errors."""
+    session, project, jobs, _ = federation
+    told = project.kit("site-2") / "told-to-stop"
+    told.unlink(missing_ok=True)
+    hostile = _site_2(project, session, {"HOSTILE_WEIGHT": "1.0", "HOSTILE_MUTE_STOP": "1"})
+    try:
+        job_id = session.submit_job(str(numpy_job(jobs, name="mute", rounds=1)))
+        wait_until(told.exists, 60, "site-2 to be told to end the job")
+        assert _status(session, job_id) == "RUNNING"
+        asked = time.monotonic()
+        session.abort_job(job_id)
+        wait_until(lambda: _status(session, job_id).startswith("FINISHED"), 30, "the job to end")
+        took = time.monotonic() - asked
+        assert took < 15, f"the job ended {took:.1f} s after abort_job"
+        meta = session.get_job_meta(job_id)
+        assert meta["status"] == "FINISHED:COMPLETED", meta
+        # It came before any workspace was asked for: none is awaited, each site is named.
+        cut_off = ["its workspace was not collected: abort_job cut off after 0 s, 0 bytes received"]
+        assert meta["job_errors"] == {"site-1": cut_off, "site-2": cut_off}, meta["job_errors"]
+    finally:
+        hostile.stop()
+        hostile.kill()
+
+
+@pytest.mark.timeout(120)
 def test_a_site_trickling_its_answers_is_cut_off_at_the_pace(tmp_path: Path) -> None:
     """Site-2 sends its task result and its workspace one byte every 0.2 s, under a pace of
     64 KiB/s after 2 s: each is cut off within seconds of its head and named in job_errors. Its task

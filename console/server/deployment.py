@@ -200,12 +200,13 @@ class Deployment:
         if site in self.job.sites:
             self.job.sites.remove(site)
 
-    async def stop_sites(self, sites: list[str], *, abort: bool) -> None:
+    async def stop_sites(self, sites: list[str], *, abort: bool, stop: asyncio.Event) -> None:
         """Tell ``sites`` to end (or abort) the job. Tasks still out are dropped at once, unless a
         site's failure ends the job: then the other sites' answers are awaited until the sites have
         stopped the job and ``SETTLE_SECONDS`` more at most, so that every site that failed at the
         same time is named in job_errors, not only the first (a site stopped mid-task answers
-        JobNotRunning, which is no failure)."""
+        JobNotRunning, which is no failure). When ``stop`` is set (abort_job meanwhile), nothing
+        more is awaited: a site that does not answer cannot hold the job's end."""
         self.stopping = True
         pending = [task for task in self.job.relays if not task.done()]
         if not self.site_failed:
@@ -220,11 +221,14 @@ class Deployment:
             except Exception as exc:
                 log.info("job %s: %s on %s: %r", self.job.job_id, command, site, cut(str(exc)))
 
-        await asyncio.gather(*(one(site) for site in sites))
-        if pending:
-            await asyncio.wait(pending, timeout=SETTLE_SECONDS)
-            for task in list(self.job.relays):
-                task.cancel()
+        told = asyncio.gather(*(one(site) for site in sites))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([told, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if pending and not stop.is_set():
+            await asyncio.wait([*pending, stopped], timeout=SETTLE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        for task in [told, stopped, *self.job.relays]:
+            task.cancel()
+        await asyncio.gather(told, stopped, return_exceptions=True)
 
     async def collect_workspaces(self, sites: list[str], target_dir: Path, stop: asyncio.Event) -> None:
         """Bring each site's job workspace into the store as ``sites/<site>.zip``, each at the pace of

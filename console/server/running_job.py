@@ -37,8 +37,8 @@ class RunningJob:
     metrics_write_pending: bool = False
     #: Its run is over: its sites are being stopped and their workspaces collected.
     ending: bool = False
-    #: Set by abort_job once the run is over: the workspaces still on their way are cut off.
-    stop_collecting: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set by abort_job once the run is over: the sites' answers and workspaces still awaited are not.
+    stop_waiting: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def marker(self) -> str:
