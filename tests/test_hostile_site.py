@@ -197,7 +197,7 @@ def test_abort_ends_a_job_whose_site_never_answers_end_job(federation) -> None:
         meta = session.get_job_meta(job_id)
         assert meta["status"] == "FINISHED:COMPLETED", meta
         # It came before any workspace was asked for: none is awaited, each site is named.
-        cut_off = ["its workspace was not collected: abort_job cut off after 0 s, 0 bytes received"]
+        cut_off = ["its workspace was not collected: abort_job cut off after 0 s, 0 bytes stored"]
         assert meta["job_errors"] == {"site-1": cut_off, "site-2": cut_off}, meta["job_errors"]
     finally:
         hostile.stop()

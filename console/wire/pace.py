@@ -49,7 +49,7 @@ class TransferTooSlow(NoConnection):
     """A streamed answer fell behind its ``Pace``; the message says how far it got, and when."""
 
     def __init__(self, received: int, seconds: float, pace: Pace) -> None:
-        super().__init__(f"its answer came too slowly: {received} bytes in {seconds:.0f} s, under the pace of "
+        super().__init__(f"its answer came too slowly: {received} bytes stored in {seconds:.0f} s, under the pace of "
                          f"{pace.rule()}; cut off")
         self.received = received
         self.seconds = seconds
@@ -59,7 +59,7 @@ class TransferStopped(Exception):
     """``stop`` was set while the transfer was under way; it was cut off."""
 
     def __init__(self, received: int, seconds: float) -> None:
-        super().__init__(f"cut off after {seconds:.0f} s, {received} bytes received")
+        super().__init__(f"cut off after {seconds:.0f} s, {received} bytes stored")
         self.received = received
         self.seconds = seconds
 
@@ -67,7 +67,8 @@ class TransferStopped(Exception):
 async def paced(transfer: Awaitable[T], target: Path, pace: Pace, stop: asyncio.Event | None = None) -> T:
     """What ``transfer`` returns, a download into ``target`` that creates the file when it has
     accepted the answer's head (``Requester.download`` does): until then its own timeout bounds the
-    wait. Raises TransferTooSlow once the file grows slower than ``pace`` allows, TransferStopped
+    wait. Progress is what the file holds (the download's write buffer, 8 KiB at most, is not
+    counted). Raises TransferTooSlow once the file grows slower than ``pace`` allows, TransferStopped
     when ``stop`` is set first, or what ``transfer`` raises; the transfer is cancelled in all three
     cases (and when this is)."""
     loop = asyncio.get_running_loop()
