@@ -1,8 +1,8 @@
 """The backend on NVIDIA FLARE 2.9: FLARE's own ``flare_api`` Session, never its wire protocol.
 
 FLARE's calls block and its Session is not meant for concurrent calls, so every call runs
-on one dedicated worker thread, one after another; the asyncio loop (the prompt, the
-toolbar, monitors) only awaits them. FLARE has no push: job status changes come from ONE
+on one dedicated worker thread, one after another (``nvflare_worker``); the asyncio loop (the
+prompt, the toolbar, monitors) only awaits them. Logging in is ``nvflare_login``'s. FLARE has no push: job status changes come from ONE
 shared poll (``nvflare_poll.JobPoll``) that checks each followed job at its own pace (fast
 where a change is likely), however many monitors follow it, and turns changes into the same
 ``job_status`` events our server pushes. The poll has a FLARE Session and worker of its own
@@ -16,74 +16,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import io
 import json
-import logging
 import re
-import shutil
-import tempfile
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from nvflare.fuel.flare_api import api_spec as flare_errors
-from nvflare.fuel.flare_api.flare_api import new_secure_session
 
 from console.api import errors
 from console.api.async_session import CHANGES_JOBS, is_final, keeps_going
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
 from console.backends.kits import KitInfo
-from console.backends.nvflare_commands import COMMANDS
+from console.backends.nvflare_commands import COMMANDS, submit_a_copy
+from console.backends.nvflare_login import login
 from console.backends.nvflare_poll import JobPoll
 from console.backends.nvflare_side import SideSession
+from console.backends.nvflare_worker import FlareWorker
 from console.commands import CATALOG, Engine, ParamKind
 from console.wire.kit import KitError
-
-log = logging.getLogger("console.backends.nvflare")
 
 #: Seconds allowed for FLARE's logout when the console leaves.
 CLOSE_TIMEOUT = 5.0
 #: Candidates named in an ambiguous-prefix error (as our server).
 MAX_CANDIDATES = 5
 
-#: Seconds between FLARE's login challenges. FLARE 2.9's AdminAPI hard-codes 1 s, and its first
-#: challenge nearly always goes out before its own connection is up, so every login waited a whole
-#: second for nothing (measured by make bench-consoles: 1.4-2.1 s per login, 0.45-0.51 s with 0.1 s).
-LOGIN_RETRY_INTERVAL = 0.1
-
-
-@functools.cache
-def _quicken_flare_login() -> None:
-    """Cap FLARE's login retry interval at ``LOGIN_RETRY_INTERVAL`` in this process (once).
-
-    Only the pause between FLARE's own retries changes; what is sent and checked stays FLARE's.
-    A FLARE release without this class or attribute keeps its own pace.
-    """
-    try:
-        from nvflare.private.fed import authenticator
-    except ImportError:
-        return
-    original = authenticator.Authenticator.__init__
-
-    @functools.wraps(original)
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        if isinstance(getattr(self, "retry_interval", None), int | float):
-            self.retry_interval = min(self.retry_interval, LOGIN_RETRY_INTERVAL)
-
-    authenticator.Authenticator.__init__ = init
-
-
 #: Seconds the user's Session is idle before the poll's logs in ahead (``FlareBackend._warm_up_when_idle``).
 WARM_UP_IDLE = 1.0
-
-#: Held while a login holds sys.stderr (see ``FlareBackend._login``).
-_LOGIN_OUTPUT = threading.Lock()
 
 _FULL_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -115,7 +76,7 @@ class FlareBackend(Backend):
         self.upload_dir = kit.root / str(self._admin_config().get("upload_dir") or "transfer")
         self.timeout = timeout
         self._session: Any = None
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flare-api")
+        self._worker = FlareWorker("flare-api", translate)
         self._connected = False
         self._closed = False
         self._connect_lock: asyncio.Lock | None = None
@@ -152,28 +113,11 @@ class FlareBackend(Backend):
             if self._connected and self._session is not None:
                 return
             old, self._session = self._session, None
-            self._session = await self._run(self._login, old)
+            self._session = await self._worker.run(self._login, old)
         self._set_state(True)
 
     def _login(self, old: Any) -> Any:
-        if old is not None:
-            with contextlib.suppress(Exception):
-                old.close()
-        from nvflare.tool.cli_output import set_output_format
-
-        # FLARE prints "Connecting to FLARE ..." at every login: in machine mode to stderr, which
-        # is held here so it lands neither in a batch's output nor across the prompt.
-        set_output_format("json")
-        _quicken_flare_login()
-        said = io.StringIO()
-        # sys.stderr is the process's: two logins at once (the poll's Session warming up, the
-        # user's reconnecting) must not swap it in turn, or the last restore would leave it held.
-        with _LOGIN_OUTPUT:
-            try:
-                with contextlib.redirect_stderr(said):
-                    return new_secure_session(self.user, str(self.kit.root), timeout=self.timeout)
-            finally:
-                log.debug("FLARE login: %s", said.getvalue().strip())
+        return login(self.user, self.kit.root, self.timeout, old)
 
     async def close(self) -> None:
         if self._closed:
@@ -186,8 +130,8 @@ class FlareBackend(Backend):
         session, self._session = self._session, None
         if session is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._run(session.close), CLOSE_TIMEOUT)
-        self._worker.shutdown(wait=False, cancel_futures=True)
+                await asyncio.wait_for(self._worker.run(session.close), CLOSE_TIMEOUT)
+        self._worker.shutdown()
         self._set_state(False)
 
     def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
@@ -211,45 +155,6 @@ class FlareBackend(Backend):
 
     # -- calls on the worker ---------------------------------------------------------------
 
-    async def _run(self, func: Callable[..., Any], *args: Any, goes_on: str | None = None) -> Any:
-        """``func(*args)`` on the worker thread; FLARE's exceptions come back as ours.
-
-        A cancel stops a call still queued. One already running on the thread cannot be stopped:
-        for ``goes_on`` (the name of a command that changes something) it is awaited and
-        CancelTooLate says it went on, with its result, rather than a "cancelled" that is untrue.
-        """
-        try:
-            future = self._worker.submit(functools.partial(func, *args))
-            try:
-                return await asyncio.wrap_future(future)
-            except asyncio.CancelledError:
-                if future.cancel() or goes_on is None:  # not started yet, or only a question: stopped
-                    raise
-                await self._went_on(goes_on, future)
-        except errors.CancelTooLate:
-            raise
-        except RuntimeError as exc:
-            if self._closed:  # the worker was shut down under a call that was still queued
-                raise errors.SessionClosed("session closed") from None
-            raise translate(exc) from exc
-        except Exception as exc:
-            raise translate(exc) from exc
-
-    @staticmethod
-    async def _went_on(command: str, future: Future[Any]) -> None:
-        """Raise CancelTooLate once the running call ``future`` ends (its result in it), or at once
-        on a second cancel; a call that failed anyway raises its own error. Said at once to whoever
-        listens (``tell_too_late``: the interactive shell gives the prompt back meanwhile), in the
-        words our own server's client uses ("the cancel came after ...")."""
-        verb = command.removesuffix("_job").replace("_", " ")
-        reason = f"the cancel came after FLARE's {verb} had started, and FLARE cannot stop it"
-        errors.tell_too_late(command, reason)
-        try:
-            result = await asyncio.shield(asyncio.wrap_future(future))
-        except asyncio.CancelledError:
-            raise errors.CancelTooLate(command, f"{reason} (its outcome was not awaited)") from None
-        raise errors.CancelTooLate(command, reason, "done" if result is None else result)  # (delete_job: None)
-
     async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any],
                    goes_on: str | None = None) -> Any:
         """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``."""
@@ -262,7 +167,7 @@ class FlareBackend(Backend):
         session = self._session
         self._in_flight += 1
         try:
-            result = await self._run(func, session, args, goes_on=goes_on)
+            result = await self._worker.run(func, session, args, goes_on=goes_on)
         except (errors.NoConnection, errors.SessionClosed) as exc:
             if not self._closed and session is self._session:
                 self._set_state(False)
@@ -348,7 +253,7 @@ class FlareBackend(Backend):
             self.note_status(await self.call(COMMANDS["get_job_meta"], {"job_id": job_id}))
 
     async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
-        job_id = await self.call(_submit_a_copy, {"folder": self._job_folder(job_folder), "token": submit_token},
+        job_id = await self.call(submit_a_copy, {"folder": self._job_folder(job_folder), "token": submit_token},
                                  goes_on="submit_job")
         await self._refresh_status(job_id)
         return job_id
@@ -454,13 +359,3 @@ def _server_identity(kit: KitInfo) -> str:
 
 def _expand(path: str) -> Path:
     return Path(path).expanduser()
-
-
-def _submit_a_copy(session: Any, args: dict[str, Any]) -> str:
-    """FLARE's submit_job signs the job folder in place (``.__nvfl_sig.json`` files in every
-    folder): it gets a copy, so the user's folder (often under version control) stays as it was."""
-    folder: Path = args["folder"]
-    with tempfile.TemporaryDirectory(prefix="flare-console-submit-") as scratch:
-        staged = Path(scratch) / folder.name
-        shutil.copytree(folder, staged, ignore=shutil.ignore_patterns(".__nvfl_*"))
-        return session.submit_job(str(staged), args.get("token"))

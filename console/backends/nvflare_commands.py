@@ -9,7 +9,10 @@ nothing from nvflare at import time: the Session comes in as an argument.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from console.api.errors import InternalError
@@ -241,3 +244,13 @@ def _grep(s: Any, a: dict[str, Any]) -> Any:
 @command("pwd")
 def _pwd(s: Any, a: dict[str, Any]) -> Any:
     return s.get_working_directory(a["target"])
+
+
+def submit_a_copy(session: Any, args: dict[str, Any]) -> str:
+    """FLARE's submit_job signs the job folder in place (``.__nvfl_sig.json`` files in every
+    folder): it gets a copy, so the user's folder (often under version control) stays as it was."""
+    folder: Path = args["folder"]
+    with tempfile.TemporaryDirectory(prefix="flare-console-submit-") as scratch:
+        staged = Path(scratch) / folder.name
+        shutil.copytree(folder, staged, ignore=shutil.ignore_patterns(".__nvfl_*"))
+        return session.submit_job(str(staged), args.get("token"))

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from console.api import errors
+from console.backends.nvflare_worker import FlareWorker
 
 
 class SideSession:
@@ -39,8 +38,7 @@ class SideSession:
     def __init__(self, login: Callable[[Any], Any], translate: Callable[[BaseException], BaseException],
                  name: str) -> None:
         self._login = login
-        self._translate = translate
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._worker = FlareWorker(name, translate)
         self._session: Any = None
         self._lock: asyncio.Lock | None = None
         self._warming: asyncio.Task[None] | None = None
@@ -68,13 +66,13 @@ class SideSession:
             raise errors.SessionClosed("session closed")
         session = await self._logged_in()
         try:
-            return await self._run(func, session, args)
+            return await self._worker.run(func, session, args)
         except errors.SessionClosed:
             if self._closed:
                 raise
             # FLARE's server ended the Session (idle for 30 minutes): a new one, asked again once.
             self._drop(session)
-            return await self._run(func, await self._logged_in(), args)
+            return await self._worker.run(func, await self._logged_in(), args)
         except errors.NoConnection:
             self._drop(session)  # the next call logs in again
             raise
@@ -90,7 +88,7 @@ class SideSession:
         async with self._lock:  # several monitors' first checks (and a warm-up) log in once
             if self._session is None:
                 self.logins += 1
-                self._session = await self._run(self._login, None)
+                self._session = await self._worker.run(self._login, None)
             return self._session
 
     async def close(self, timeout: float) -> None:
@@ -104,19 +102,8 @@ class SideSession:
         session, self._session = self._session, None
         if session is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._run(session.close), timeout)
-        self._worker.shutdown(wait=False, cancel_futures=True)
-
-    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._worker, functools.partial(func, *args))
-        except RuntimeError as exc:
-            if self._closed:  # the worker was shut down under a call still queued
-                raise errors.SessionClosed("session closed") from None
-            raise self._translate(exc) from exc
-        except Exception as exc:
-            raise self._translate(exc) from exc
+                await asyncio.wait_for(self._worker.run(session.close), timeout)
+        self._worker.shutdown()
 
 
 def _close_quietly(session: Any) -> None:
