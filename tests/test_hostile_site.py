@@ -124,6 +124,25 @@ def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answe
 
 
 @pytest.mark.timeout(120)
+def test_a_site_that_lost_the_job_says_so_in_a_bounded_text(federation) -> None:
+    """Site-2 answers its task JobNotRunning with 300 KiB of text: the site is lost to the job (the
+    job ends ABNORMAL, too few sites left), its text cut in job_errors and in the controller's line.
+    Whole, the line passed the controller's limit and the job ended ABORTED, the site unnamed."""
+    session, project, jobs, _ = federation
+    hostile = _site_2(project, session, {
+        "HOSTILE_ANSWER": '{"k":"res","id":{id},"ok":false,"error":{"type":"JobNotRunning","message":"{big}"}}'})
+    try:
+        meta = _run(session, numpy_job(jobs, name="lost-job", rounds=1))
+        assert meta["status"] == "FINISHED:ABNORMAL", meta
+        [error] = meta["job_errors"]["site-2"]
+        assert error.startswith("lost: EEEE") and len(error) < MAX_ERROR_CHARS + 100, error[-200:]
+        assert meta["job_errors"]["server"] == ["round 1: 1 result(s), min_clients is 2"], meta["job_errors"]
+    finally:
+        hostile.stop()
+        hostile.kill()
+
+
+@pytest.mark.timeout(120)
 def test_an_executor_reporting_a_nan_metric_fails_the_job_at_once(federation) -> None:
     """A real site whose executor returns metrics={"loss": nan}: refused where it arises, with the
     metric named, instead of an answer its site cannot send (the job waited out its task timeout)."""
