@@ -274,7 +274,7 @@ def consoles_intro(seconds: float, quick: bool) -> list[str]:
         "- Final status -> line: from the final status the server wrote (`start_time` + `duration`) to the",
         "  console printing it. FLARE's console has no monitor: its figure is `list_jobs` re-entered by a",
         "  script with no pause at all. Ours is `monitor_job` in the background while the prompt stays free:",
-        "  one shared poll, paced per job (`console/backends/nvflare_poll.py`): every 0.05 s just after the",
+        "  one shared poll, paced per job (`console/backends/nvflare_pace.py`): every 0.05 s just after the",
         "  watch starts or the status changes, slowing to every 0.5 s; while the job runs every other check",
         "  reads FLARE's `show_stats JOB server`, every 0.2 s once the workflow is done; once the job's",
         "  process has ended, `get_job_meta` and `check_status client` alternate every 0.1 s, and once at",

@@ -2,7 +2,9 @@
 
 It holds the project's real server certificate (a stolen key, or a bug on the server), speaks our
 frames, answers ``login`` with whatever the test gives and every other request with an empty
-list, or with a JSON answer that never ends (``flood``). Runs in a thread with its own loop.
+list, or with a JSON answer that never ends (``flood``), or with the frames ``answers`` gives for
+its command (headers without ``id``, with bodies; a number among them: a pause of that many
+seconds, which holds up that connection's later requests too). Runs in a thread with its own loop.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,9 @@ from console.wire.tls import server_context
 
 
 @contextlib.contextmanager
-def hostile_server(server_kit: Path, login: Any, flood: bool = False) -> Iterator[None]:
+def hostile_server(server_kit: Path, login: Any, flood: bool = False,
+                   answers: dict[str, Sequence[tuple[dict[str, Any], bytes] | float]] | None = None,
+                   ) -> Iterator[None]:
     kit = ServerKit.load(server_kit)
     ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
     ready, stop = threading.Event(), None
@@ -33,6 +37,14 @@ def hostile_server(server_kit: Path, login: Any, flood: bool = False) -> Iterato
                 request_id, cmd = frame.header.get("id"), frame.header.get("cmd")
                 if cmd == "login":
                     writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "data": login}))
+                elif answers and cmd in answers:
+                    for item in answers[cmd]:
+                        if isinstance(item, float | int):
+                            await asyncio.sleep(item)
+                            continue
+                        header, body = item
+                        writer.write(encode_frame({**header, "id": request_id}, body))
+                        await writer.drain()
                 elif flood:
                     writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "stream": True,
                                                "json": True, "size": 1 << 40}))

@@ -98,6 +98,10 @@ def _run(session: Any, folder: Path) -> dict[str, Any]:
     ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}}}',
      "task 1: the answer of site-2 to task has no data stream"),
     (HEAD % '{"weight":1.0,"metrics":{},"pad":"{pad}"}', "broke the protocol (header length"),
+    ('{"k":"res","id":{id},"ok":true,"stream":true,"json":true,"size":{size}}',
+     "task 1: the answer of site-2 to task is a JSON result, not the data stream of a download"),
+    ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}},"stream":true,"size":10}',
+     "task 1: the answer of site-2 to task sent more than the 10 bytes it announced"),
     # 300 KiB of error text, past the controller's 256 KiB line limit: relayed whole, its app refused
     # the line and the job ended FINISHED:ABORTED, the site unnamed.
     ('{"k":"res","id":{id},"ok":false,"error":{"type":"InternalError","message":"{big}"}}',
@@ -106,8 +110,8 @@ def _run(session: Any, folder: Path) -> dict[str, Any]:
     # site counted as lost and the job ABNORMAL.
     ('{"k":"error","error":{"type":"InternalError","message":"site-1 sent garbage \\u001b[31m"}}',
      "task 1: site-2 dropped the connection, saying 'InternalError: site-1 sent garbage \\x1b[31m'"),
-], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit", "error-text-over-the-line-limit",
-        "error-frame"])
+], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit", "json-for-a-download",
+        "more-than-announced", "error-text-over-the-line-limit", "error-frame"])
 def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answer: str, said: str) -> None:
     session, project, jobs, _ = federation
     hostile = _site_2(project, session, {"HOSTILE_ANSWER": answer})

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from console.backends import nvflare_poll
-from console.backends.nvflare_poll import FAST_POLL, POLL_INTERVAL, SITES_POLL, JobPoll
+from console.backends import nvflare_pace
+from console.backends.nvflare_pace import FAST_POLL, POLL_INTERVAL, SITES_POLL
+from console.backends.nvflare_poll import JobPoll
 from console.backends.nvflare_progress import (
     SITES_BATCH,
     Stage,
@@ -238,7 +239,7 @@ def test_a_status_written_while_sites_still_run_the_job_is_seen_too() -> None:
 def test_a_flare_answer_too_slow_to_wait_for_leaves_the_plain_pace(monkeypatch: pytest.MonkeyPatch) -> None:
     # (Refused answers: the two tests above; answers of another shape: the last test.) A slow one
     # held the poll's other checks behind it: it is not asked again.
-    monkeypatch.setattr(nvflare_poll, "PROBE_SLOW", 0.5)
+    monkeypatch.setattr(nvflare_pace, "PROBE_SLOW", 0.5)
     flare = ScriptedFlare(runs=1.5, history=[], stats="slow")
     late, poll = asyncio.run(_follow(flare))
     assert len(flare.probes) == 1, f"show_stats asked {len(flare.probes)} times"

@@ -8,12 +8,18 @@ has one. Used by ``console.api.async_session``; nothing here talks to the server
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from console.api.errors import InvalidArgumentError, JobNotFound
 from console.api.spec import ClientInfo, JobInfo, ServerInfo, SystemInfo, TargetType
 from console.jobdef.bounds import submit_token_problem
 from console.wire.kit import AdminKit, KitError
+from console.wire.requesting import MalformedAnswer
+
+#: A full job ID as our server and FLARE make them: ``str(uuid.uuid4())``, lower case. Nothing else
+#: an answer calls a job ID may name a file or folder on the admin's machine.
+FULL_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def check_job_id(job_id: Any) -> None:
@@ -21,6 +27,20 @@ def check_job_id(job_id: Any) -> None:
         raise JobNotFound("job_id is required but not specified.")
     if not isinstance(job_id, str):
         raise JobNotFound(f"invalid job_id {job_id}")
+
+
+def answered_job_id(asked: str, answered: Any, cmd: str, peer: str = "the server") -> str:
+    """The job ID in ``peer``'s answer to ``cmd`` about ``asked`` (a job ID or a unique prefix), fit
+    to name a folder: a full job ID (``FULL_JOB_ID``) that is the job asked for (as the server
+    resolves a prefix: lower-cased). Anything else (a path, ``..``, another job) raises
+    MalformedAnswer naming the peer and what it sent, before any path is built from it."""
+    if not isinstance(answered, str) or not FULL_JOB_ID.fullmatch(answered):
+        raise MalformedAnswer(f"{peer} answered {cmd} of job {asked!r:.60} with job_id {answered!r:.80}, "
+                              "which is no job ID (a UUID); refused, nothing was written")
+    if not answered.startswith(asked.strip().lower()):
+        raise MalformedAnswer(f"{peer} answered {cmd} of job {asked!r:.60} with another job, {answered}; "
+                              "refused, nothing was written")
+    return answered
 
 
 def check_submit_token(token: Any) -> None:

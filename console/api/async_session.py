@@ -19,6 +19,7 @@ from typing import Any
 
 from console.api import state_waits
 from console.api.arguments import (
+    answered_job_id,
     check_job_id,
     check_submit_token,
     checked_site_name,
@@ -34,7 +35,8 @@ from console.api.spec import MonitorReturnCode, SystemInfo, TargetType
 from console.jobdef.archive import safe_extract, zip_job_folder
 from console.jobdef.signing import sign_archive
 
-#: Largest result archive unpacked by ``download_job_result``.
+#: Largest result archive ``download_job_result`` takes (refused as soon as the server announces or
+#: sends more), and largest total it unpacks to (docs/protocol.md, "Download").
 MAX_DOWNLOAD_BYTES = 64 << 30
 
 AsyncMonitorCallback = Callable[[dict[str, Any]], Awaitable[bool] | bool]
@@ -155,7 +157,10 @@ class AsyncSession:
         return await self._cmd("delete_job", {"job_id": job_id})
 
     async def download_job_result(self, job_id: str, destination: str | None = None) -> str:
-        """Download the job's definition and workspace; returns ``<destination>/<job_id>``."""
+        """Download the job's definition and workspace; returns ``<destination>/<job_id>``.
+
+        The job ID in the answer must be the job asked for (``answered_job_id``): a server's answer
+        never names a path outside ``destination``; MalformedAnswer otherwise, nothing written."""
         check_job_id(job_id)
         dest_root = Path(destination or self.download_dir).expanduser()
         created = [p for p in (dest_root, *dest_root.parents) if not p.exists()]
@@ -163,8 +168,11 @@ class AsyncSession:
         try:
             with tempfile.TemporaryDirectory(prefix=".flare-download-", dir=dest_root) as scratch:
                 archive = Path(scratch) / "result.zip"
-                head = await self.client.download("download_job", {"job_id": job_id}, archive)
-                full_id = head["job_id"]
+                head = await self.client.download("download_job", {"job_id": job_id}, archive,
+                                                  max_bytes=MAX_DOWNLOAD_BYTES)
+                # It names folders here: checked first (a path in it would reach rmtree and rename).
+                full_id = answered_job_id(job_id, head.get("job_id") if isinstance(head, dict) else head,
+                                          "download_job", self.client.peer)
                 unpacked = Path(scratch) / full_id
                 await asyncio.to_thread(safe_extract, archive, unpacked, max_total_bytes=MAX_DOWNLOAD_BYTES)
                 target = dest_root / full_id

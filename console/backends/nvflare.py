@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 from nvflare.fuel.flare_api import api_spec as flare_errors
 
 from console.api import errors
+from console.api.arguments import FULL_JOB_ID as _FULL_JOB_ID
 from console.api.async_session import CHANGES_JOBS, is_final, keeps_going
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
@@ -45,8 +45,6 @@ MAX_CANDIDATES = 5
 
 #: Seconds the user's Session is idle before the poll's logs in ahead (``FlareBackend._warm_up_when_idle``).
 WARM_UP_IDLE = 1.0
-
-_FULL_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def translate(exc: BaseException) -> BaseException:
@@ -199,10 +197,12 @@ class FlareBackend(Backend):
 
     async def resolve_job_id(self, id_or_prefix: str) -> str:
         """The full job ID for a unique prefix, as our server resolves them (FLARE's list_jobs)."""
-        if _FULL_JOB_ID.match(id_or_prefix):
+        if _FULL_JOB_ID.fullmatch(id_or_prefix):
             return id_or_prefix
         rows = await self.call(COMMANDS["list_jobs"], {"id_prefix": id_or_prefix})
-        ids = sorted({r["job_id"] for r in rows if str(r.get("job_id", "")).startswith(id_or_prefix)})
+        # Only IDs of FLARE's form: the one resolved names FLARE's download folder (destination/<job_id>).
+        ids = sorted({r["job_id"] for r in rows if isinstance(r, dict) and isinstance(r.get("job_id"), str)
+                      and _FULL_JOB_ID.fullmatch(r["job_id"]) and r["job_id"].startswith(id_or_prefix)})
         if id_or_prefix in ids or len(ids) == 1:
             return id_or_prefix if id_or_prefix in ids else ids[0]
         if not ids:

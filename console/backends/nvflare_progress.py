@@ -2,7 +2,7 @@
 
 Owns reading FLARE's answer (or its refusal) into a ``Stage``; pure apart from ``probe``, the
 one call, which runs on the poll's FLARE Session (``nvflare_side``). It must not pace
-anything (``nvflare_poll`` does) nor touch a monitor.
+anything (``nvflare_pace`` does) nor touch a monitor.
 
 What FLARE 2.9 answers over a job's life (measured on its POC, hello-numpy-sag with 1 and 3
 rounds and a CyclicController job; times before the final status was written, 10-18 s jobs):
@@ -25,7 +25,7 @@ A cost to know: FLARE's server asks the job process for its stats while holding 
 (``ServerEngine.send_command_to_child_runner_process``, up to 5 s), and while a workflow
 finalizes the job process takes 0.3-1.3 s to answer. So about once per followed job's end,
 FLARE's job launches, aborts and final-status sweep wait that long, as they do when an operator
-types ``show_stats`` at that moment. So ``nvflare_poll`` reads a job's progress no more once its
+types ``show_stats`` at that moment. So ``nvflare_pace`` has a job's progress read no more once its
 workflows are done; only the reading that first sees them done can meet that wait.
 """
 

@@ -25,6 +25,7 @@ from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command, unavailable
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
+from console.shell.safe_text import visible_line
 from console.shell.top import command as _top_command  # noqa: F401  (registers top)
 
 
@@ -131,7 +132,12 @@ class Executor:
 
 
 def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
-    """A failed command's message for people: what went wrong and, where we know, what to do."""
+    """A failed command's message for people: what went wrong and, where we know, what to do. One
+    line (``visible_line``): a server's text in it cannot start a line that looks like the shell's."""
+    return visible_line(_explained(exc, parsed))
+
+
+def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
     if isinstance(exc, CommandFailed):
         return str(exc)
     if isinstance(exc, JobNotRunning) and parsed is not None and parsed.spec.name in ("show_errors", "show_stats"):

@@ -99,7 +99,8 @@ async def _keep_following(backend: Backend, monitors: MonitorManager, stream: Lo
             await monitors._wait_for_connection()
             stream = await backend.follow_log(stream.job_id, target, 0, printer, stream.resume)
         if stream.error is not None:
-            monitors.emit(f"following the log of {stream.job_id[:8]} stopped: {stream.error}", "class:error", None)
+            monitors.emit(visible(f"following the log of {stream.job_id[:8]} stopped: {stream.error}"),
+                          "class:error", None)
         else:
             monitors.emit(f"log of {stream.job_id[:8]} ({visible(stream.name)}) ended with the job",
                           "class:status.completed", None)

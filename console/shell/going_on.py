@@ -20,6 +20,7 @@ from console.shell.client_side import Outcome
 from console.shell.execute import explain
 from console.shell.interrupt import Interrupts
 from console.shell.parse import ParsedCommand
+from console.shell.safe_text import visible_line
 
 
 class GoingOn:
@@ -72,25 +73,31 @@ class GoingOn:
         self.drop_queued()
 
     def _ended(self, parsed: ParsedCommand, task: asyncio.Future[Outcome]) -> None:
-        """A command that went on after Ctrl-C ended: its outcome, as a background line (a monitor's)."""
+        """A command that went on after Ctrl-C ended: its outcome, as a background line (a monitor's).
+
+        One line whatever the server answered (``visible_line``): a line break in its text would
+        start a line of its own choosing above the prompt, time stamp and all."""
         self._commands.pop(task, None)
         stamp = time.strftime("%H:%M:%S")
         if task.cancelled():  # the shell left without waiting (a second Ctrl-C then)
-            self.emit(f"{stamp}  {parsed.spec.name}: its outcome was not awaited", "class:error")
+            self._line(f"{stamp}  {parsed.spec.name}: its outcome was not awaited", "class:error")
             return
         exc = task.exception()
         if isinstance(exc, CancelTooLate):  # its result: "submit_job went on after Ctrl-C: submitted as ..."
-            self.emit(f"{stamp}  {explain(exc, parsed)}", "class:status.completed")
+            self._line(f"{stamp}  {explain(exc, parsed)}", "class:status.completed")
             return
         if exc is not None:
-            self.emit(f"{stamp}  {parsed.spec.name} went on after Ctrl-C and failed: {explain(exc, parsed)}",
-                      "class:error")
+            self._line(f"{stamp}  {parsed.spec.name} went on after Ctrl-C and failed: {explain(exc, parsed)}",
+                       "class:error")
             return
         outcome = task.result()
         shown = outcome.message
         if shown is None and outcome.result is not None:
             shown = outcome.result if isinstance(outcome.result, str) else json.dumps(outcome.result, default=str)
-        self.emit(f"{stamp}  {shown or f'{parsed.spec.name} done'}", "class:status.completed")
+        self._line(f"{stamp}  {shown or f'{parsed.spec.name} done'}", "class:status.completed")
+
+    def _line(self, text: str, style: str) -> None:
+        self.emit(visible_line(text), style)
 
     async def wait_all(self) -> None:
         """Leaving: wait for commands that went on after Ctrl-C, so that their outcome shows (Ctrl-C stops waiting)."""

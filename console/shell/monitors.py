@@ -17,6 +17,7 @@ from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend
+from console.shell.safe_text import visible_line
 
 #: ``emit(text, style, meta)``: a line for people, its style class, and the job meta behind it.
 Emit = Callable[[str, str, "dict[str, Any] | None"], None]
@@ -38,8 +39,9 @@ def status_style(status: str) -> str:
 
 
 def status_line(meta: dict[str, Any], when: float | None = None) -> str:
+    """``time job-id name status``, one line: the server's name and status cannot break it."""
     stamp = time.strftime("%H:%M:%S", time.localtime(when or time.time()))
-    return f"{stamp}  {meta['job_id'][:8]}  {meta.get('name', '')}  {meta['status']}"
+    return visible_line(f"{stamp}  {str(meta['job_id'])[:8]}  {meta.get('name', '')}  {meta['status']}")
 
 
 @dataclass
@@ -110,7 +112,8 @@ class MonitorManager:
         def done(task: asyncio.Task[Any]) -> None:
             self.monitors.pop(str(key), None)
             if not task.cancelled() and task.exception() is not None:
-                self.emit(f"monitor of {monitor.job_id[:8]} stopped: {task.exception()}", "class:error", None)
+                self.emit(visible_line(f"monitor of {monitor.job_id[:8]} stopped: {task.exception()}"),
+                          "class:error", None)
 
         monitor.task.add_done_callback(done)
         return monitor

@@ -39,9 +39,10 @@ class AnswerTooLarge(ValueError):
     """A streamed answer past the ``max_bytes`` its receiver takes: ``size`` is what the peer
     announced or sent so far (refused as soon as that passes ``limit``)."""
 
-    def __init__(self, cmd: str, size: int, limit: int, announced: bool) -> None:
+    def __init__(self, cmd: str, size: int, limit: int, announced: bool, peer: str | None = None) -> None:
         said = f"announces {size} bytes" if announced else f"passed {size} bytes"
-        super().__init__(f"{cmd}: the answer {said}, over the limit of {limit} bytes")
+        whose = f" of {peer}" if peer else ""
+        super().__init__(f"{cmd}: the answer{whose} {said}, over the limit of {limit} bytes; refused")
         self.size = size
         self.limit = limit
         self.announced = announced
@@ -251,6 +252,10 @@ class Requester:
         header = frame.header
         if not header.get("ok"):
             raise exception_for(RemoteError.from_wire(header.get("error")))
+        if header.get("json") and streamed:  # a result where a file was to come: nothing to write
+            self._pending.pop(request_id, None)
+            raise MalformedAnswer(f"the answer of {self.peer} to {cmd} is a JSON result, not the data stream "
+                                  "of a download")
         if header.get("json"):
             assert pending.chunks is not None
             return await read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
@@ -304,7 +309,9 @@ class Requester:
         ``timeout`` bounds the wait for the head (counted once the upload is sent), ``chunk_timeout``
         (default: ``timeout``) each chunk; an answer that announces more than ``max_bytes``, or
         sends more, is refused with AnswerTooLarge (a ValueError) before or as soon as it passes
-        (the rest is ignored)."""
+        (the rest is ignored). An answer that sends more than the ``size`` it announced, or ends
+        short of it, is refused with MalformedAnswer as soon as it does: a download never takes more
+        than its head said it would."""
         await self._ensure()
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
         assert pending.chunks is not None
@@ -320,18 +327,24 @@ class Requester:
                                       "not a number of bytes")
             if (max_bytes is not None and isinstance(announced, int) and not isinstance(announced, bool)
                     and announced > max_bytes):
-                raise AnswerTooLarge(cmd, announced, max_bytes, announced=True)
+                raise AnswerTooLarge(cmd, announced, max_bytes, announced=True, peer=self.peer)
             with open(target, "wb") as out:
                 while True:
                     item = await asyncio.wait_for(pending.chunks.get(),
                                                   chunk_timeout or timeout or self.request_timeout)
                     if item is None:
+                        if announced is not None and received < announced:
+                            raise MalformedAnswer(f"the answer of {self.peer} to {cmd} ended after {received} of "
+                                                  f"the {announced} bytes it announced; refused")
                         break
                     if isinstance(item, BaseException):
                         raise item
                     received += len(item)
                     if max_bytes is not None and received > max_bytes:
-                        raise AnswerTooLarge(cmd, received, max_bytes, announced=False)
+                        raise AnswerTooLarge(cmd, received, max_bytes, announced=False, peer=self.peer)
+                    if announced is not None and received > announced:
+                        raise MalformedAnswer(f"the answer of {self.peer} to {cmd} sent more than the {announced} "
+                                              "bytes it announced; refused")
                     out.write(item)
         finally:
             # A transfer given up on: what is still on its way is dropped, not queued.

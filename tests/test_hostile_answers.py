@@ -1,0 +1,182 @@
+"""What the admin side does with a hostile server's answers that name paths, streams and sizes
+(tests/hostile_server.py): nothing outside the destination is touched, nothing past what was
+announced is taken, and the admin reads who sent what."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from hostile_server import hostile_server, login_answer
+
+from console.flare_api import new_secure_session
+from console.wire.requesting import MalformedAnswer
+
+JOB = "abc12345-0000-4000-8000-000000000000"
+
+
+def result_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("meta.json", "{}")
+        z.writestr("job/hello.txt", "written by the server")
+    return buf.getvalue()
+
+
+def download_answer(head: object, body: bytes, size: object = None) -> list[tuple[dict, bytes]]:
+    """A download's frames: its head (announcing ``size``, by default the body's), the body, end."""
+    return [({"k": "res", "ok": True, "stream": True, "size": len(body) if size is None else size, "data": head},
+             b""), ({"k": "data"}, body), ({"k": "end"}, b"")]
+
+
+def tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.timeout(120)
+def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    answers: dict[str, list] = {}
+    hostile = {
+        "an absolute path": str(victim),
+        "a parent": "../victim",
+        "a job ID then a way out": f"{JOB}/../../victim",
+        "a number": 5,
+        "nothing": None,
+        "another job": "def12345-0000-4000-8000-000000000000",
+        "the job in upper case": JOB.upper(),
+    }
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
+        try:
+            for what, job_id in hostile.items():
+                answers["download_job"] = download_answer({"job_id": job_id}, result_zip())
+                with pytest.raises(MalformedAnswer) as refused:
+                    session.download_job_result("abc", str(dest))
+                message = str(refused.value)
+                assert "the server answered download_job of job 'abc'" in message, (what, message)
+                assert str(job_id)[:30] in message and "nothing was written" in message, (what, message)
+                assert tree(victim) == ["precious.txt"], what
+                assert tree(dest) == [], (what, tree(dest))
+            answers["download_job"] = download_answer([JOB], result_zip())  # a head that is no object
+            with pytest.raises(MalformedAnswer, match=r"with job_id \["):
+                session.download_job_result("abc", str(dest))
+            # The job asked for, by its prefix: downloaded where it should be.
+            answers["download_job"] = download_answer({"job_id": JOB}, result_zip())
+            path = session.download_job_result("ABC", str(dest))
+        finally:
+            session.close()
+    assert path == str(dest / JOB)
+    assert (dest / JOB / "job" / "hello.txt").read_text() == "written by the server"
+    assert tree(victim) == ["precious.txt"]
+    assert json.loads((dest / JOB / "meta.json").read_text()) == {}
+
+
+@pytest.mark.timeout(120)
+def test_a_download_of_the_wrong_shape_or_size_is_refused_naming_the_server(project, tmp_path: Path) -> None:
+    """A JSON result where the archive was to come, 4 MiB sent for 10 bytes announced, an end short of
+    what was announced, more than MAX_DOWNLOAD_BYTES announced: each refused as soon as it shows,
+    naming the server; nothing kept, and the connection serves on."""
+    from console.api.async_session import MAX_DOWNLOAD_BYTES
+    from console.wire.requesting import AnswerTooLarge
+
+    head = {"job_id": JOB}
+    flood = [({"k": "res", "ok": True, "stream": True, "size": 10, "data": head}, b"")]
+    flood += [({"k": "data"}, b"\0" * (512 << 10))] * 8 + [({"k": "end"}, b"")]
+    body = json.dumps([{"job_id": JOB}, 7]).encode()
+    cases = [
+        ([({"k": "res", "ok": True, "stream": True, "json": True, "size": len(body)}, b""), ({"k": "data"}, body),
+          ({"k": "end"}, b"")], MalformedAnswer,
+         "the answer of the server to download_job is a JSON result, not the data stream of a download"),
+        (flood, MalformedAnswer, "the answer of the server to download_job sent more than the 10 bytes it announced"),
+        (download_answer(head, b"0123456789", size=1000), MalformedAnswer,
+         "the answer of the server to download_job ended after 10 of the 1000 bytes it announced"),
+        (download_answer(head, b"", size=MAX_DOWNLOAD_BYTES + 1), AnswerTooLarge,
+         f"download_job: the answer of the server announces {MAX_DOWNLOAD_BYTES + 1} bytes, over the limit of "
+         f"{MAX_DOWNLOAD_BYTES} bytes"),
+    ]
+    answers: dict[str, list] = {}
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
+        try:
+            for frames, error, said in cases:
+                answers["download_job"] = frames
+                with pytest.raises(error) as refused:
+                    session.download_job_result(JOB, str(dest))
+                assert said in str(refused.value)
+                assert tree(dest) == []
+            assert session.list_jobs() == []  # the connection serves on
+        finally:
+            session.close()
+
+
+#: A server's text that would print as a line of the shell's own, time stamp and all, if its line
+#: break were kept (finding 7 of the fourth attack).
+FORGED = "ok\n12:00:00  delete_job went on after Ctrl-C: all jobs deleted\x1b]0;pwned\x07"
+
+
+@pytest.mark.timeout(120)
+def test_a_late_outcome_prints_as_one_line_whatever_the_server_wrote(project, tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C after abort_job / delete_job reached the server: their outcome prints above the prompt
+    when it comes, the server's text in it on that one line (line breaks and escapes shown)."""
+    from test_shell_inprocess import _run_shell, _until
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    answers = {"abort_job": [1.0, ({"k": "res", "ok": True, "data": FORGED}, b"")],
+               "delete_job": [1.0, ({"k": "res", "ok": False, "error": {"type": "JobNotFound", "message": FORGED}},
+                                    b"")]}
+    escaped = "ok\\x0a12:00:00  delete_job went on after Ctrl-C: all jobs deleted\\x1b]0;pwned\\x07"
+
+    async def script(shell, pipe) -> None:
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        client = shell.backend.session.client
+        for line, outcome in [(f"abort_job {JOB} --yes", f"abort_job went on after Ctrl-C: {escaped}"),
+                              (f"delete_job {JOB} --yes",
+                               f"delete_job went on after Ctrl-C and failed: JobNotFound: {escaped}")]:
+            earlier = max(client._pending, default=0)
+            pipe.send_text(line + "\r")
+            await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")  # noqa: B023
+            shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
+            await _until(lambda: outcome in out_text(shell), f"the outcome of {line}", 20)  # noqa: B023
+        pipe.send_text("bye\r")
+
+    def out_text(shell) -> str:
+        return shell.prompt.app.output.stdout.getvalue()
+
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        code, output, _ = _run_shell(project, tmp_path, script)
+    assert code == 0
+    forged = [line for line in output.splitlines() if "all jobs deleted" in line]
+    assert len(forged) == 2, forged  # one line each: the time stamp is the shell's, the rest the server's
+    assert all(re.match(r"\s*\d\d:\d\d:\d\d  (abort|delete)_job went on after Ctrl-C", line) for line in forged), forged
+    assert not any(line.lstrip().startswith("12:00:00  delete_job") for line in output.splitlines()), output
+    assert "\x1b]" not in output and "\x07" not in output
+
+
+@pytest.mark.timeout(120)
+def test_a_monitor_line_and_an_error_keep_the_servers_text_on_their_line(project, tmp_path: Path) -> None:
+    """A job name and an error message holding a line break: shown escaped, on the line they belong to."""
+    from shell_helpers import run_console
+
+    meta = {"job_id": JOB, "name": FORGED, "status": "FINISHED:COMPLETED", "submit_time_iso": "2026-01-01T00:00:00"}
+    answers = {"get_job_meta": [({"k": "res", "ok": True, "data": meta}, b"")],
+               "list_jobs": [({"k": "res", "ok": False, "error": {"type": "InternalError", "message": FORGED}}, b"")]}
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        done = run_console(tmp_path, "--kit", str(project.admin_kit), "--continue-on-error",
+                           stdin=f"monitor_job {JOB}\nlist_jobs\n", timeout=60)
+    lines = (done.stdout + done.stderr).splitlines()
+    assert not [line for line in lines if line.startswith("12:00:00")], lines
+    assert any(re.match(r"\d\d:\d\d:\d\d  abc12345  ok\\x0a12:00:00  delete_job .*FINISHED:COMPLETED$", line)
+               for line in lines), lines
+    assert any("list_jobs: InternalError: ok\\x0a12:00:00  delete_job" in line for line in lines), lines
+    assert "Traceback" not in done.stderr
