@@ -311,7 +311,8 @@ class Requester:
         sends more, is refused with AnswerTooLarge (a ValueError) before or as soon as it passes
         (the rest is ignored). An answer that sends more than the ``size`` it announced, or ends
         short of it, is refused with MalformedAnswer as soon as it does: a download never takes more
-        than its head said it would."""
+        than its head said it would. ``target`` is created only once the head is accepted:
+        ``console.wire.pace.paced`` times the transfer from then, not during a site's training."""
         await self._ensure()
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
         assert pending.chunks is not None
