@@ -232,7 +232,7 @@ def test_a_site_trickling_its_answers_is_cut_off_at_the_pace(tmp_path: Path) -> 
     """Site-2 sends its task result and its workspace one byte every 0.2 s, under a pace of
     64 KiB/s after 2 s: each is cut off within seconds of its head and named in job_errors. Its task
     counts as unanswered, as one past its task_timeout: FedAvg, wanting both sites, ends the job
-    FINISHED:ABNORMAL."""
+    FINISHED:ABNORMAL. Site-1's result, after 3 s of training, comes whole."""
     from console.flare_api import new_secure_session
 
     project = make_project(tmp_path)
@@ -248,7 +248,8 @@ def test_a_site_trickling_its_answers_is_cut_off_at_the_pace(tmp_path: Path) -> 
         wait_until(lambda: {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}, 30,
                    "both sites to register")
         started = time.monotonic()
-        job_id = session.submit_job(str(numpy_job(tmp_path, name="trickled", rounds=1)))
+        # Site-1 trains for longer than the floor: the pace counts from a result's head, never the training.
+        job_id = session.submit_job(str(numpy_job(tmp_path, name="trickled", rounds=1, sleep=3.0)))
         wait_until(lambda: _status(session, job_id).startswith("FINISHED"), 60, "the job to end")
         took = time.monotonic() - started
         meta = session.get_job_meta(job_id)
@@ -257,6 +258,7 @@ def test_a_site_trickling_its_answers_is_cut_off_at_the_pace(tmp_path: Path) -> 
         assert errors[0].startswith("task 1: its answer came too slowly: "), errors
         assert errors[-1].startswith("its workspace was not collected: its answer came too slowly: "), errors
         assert "under the pace of at least 64 KiB/s after 2 s" in errors[-1], errors
+        assert "site-1" not in meta["job_errors"], meta["job_errors"]
         assert took < 30, f"the job took {took:.1f} s"
     finally:
         if session is not None:
