@@ -35,14 +35,34 @@ ANSWER = os.environ.get("HOSTILE_ANSWER")
 PUSHES = int(os.environ.get("HOSTILE_PUSHES", "0"))
 TRICKLE = float(os.environ.get("HOSTILE_TRICKLE", "0"))
 MUTE_STOP = bool(os.environ.get("HOSTILE_MUTE_STOP"))
+REPLIES = os.environ.get("HOSTILE_REPLIES")
+
+
+def made_up_replies() -> dict[str, Any]:
+    """``HOSTILE_REPLIES`` names a JSON file of ``{command: answer}``, read at each request: those
+    commands (``login`` too) get that answer as it is, the others the real site's."""
+    return json.loads(Path(REPLIES).read_text()) if REPLIES else {}
 
 
 class HostileSite(app.Site):
+    def __init__(self, kit: Any) -> None:
+        super().__init__(kit)
+        for name, handler in list(self.handlers.items()):
+            self.handlers[name] = self._made_up(name, handler)
+
+    @staticmethod
+    def _made_up(name: str, handler: Any) -> Any:
+        async def answer(ctx: RequestContext, args: dict[str, Any]) -> Any:
+            replies = made_up_replies()
+            return replies[name] if name in replies else await handler(ctx, args)
+        return answer
+
     def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]:
         answer = super().login(connection, args)
         if PUSHES:
             self._pusher = asyncio.get_running_loop().create_task(self._push_made_up_logs(connection))
-        return answer
+        replies = made_up_replies()
+        return replies["login"] if "login" in replies else answer
 
     async def _push_made_up_logs(self, connection: Peer) -> None:
         trigger = self.kit.root / "push-now"
@@ -57,7 +77,7 @@ class HostileSite(app.Site):
         print(f"pushed {PUSHES} job_log events", file=sys.stderr, flush=True)
 
     async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
-        if PUSHES:
+        if PUSHES or REPLIES:
             return await super()._cmd_task(ctx, args)
         self._heard()
         workspace = self.jobs.workspace(args["job_id"])

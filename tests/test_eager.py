@@ -114,3 +114,55 @@ def test_a_cancel_after_its_wait_was_answered_still_reaches_it() -> None:
             await future
         assert steps == [] and future.cancelled()
     run(main)
+
+
+# -- Arrival (console.shell.early): who shows a read-only command's answer, FLARE's worker or the shell --
+
+
+def _arrival(shown: list[object], can_show: bool = True):  # type: ignore[no-untyped-def]
+    from console.shell.early import Arrival
+
+    def show(outcome) -> bool:  # type: ignore[no-untyped-def]
+        shown.append(outcome.result)
+        return can_show
+
+    return Arrival(show)
+
+
+def test_the_worker_shows_the_answer_once_the_line_is_back_on_the_screen() -> None:
+    import threading
+
+    shown: list[object] = []
+    arrival = _arrival(shown)
+    worker = threading.Thread(target=arrival.arrived, args=({"status": "ok"},))
+    worker.start()
+    arrival.may_show.set()  # the accepted line is back on the screen
+    worker.join(5)
+    assert shown == [{"status": "ok"}]
+    assert arrival.settle() is True  # the shell does not show it again
+
+
+def test_the_shell_keeps_the_answer_it_settled_first() -> None:
+    """A Ctrl-C or an error settled first: the worker shows nothing, even once allowed."""
+    shown: list[object] = []
+    arrival = _arrival(shown)
+    assert arrival.settle() is False
+    arrival.may_show.set()
+    arrival.arrived({"status": "ok"})
+    assert shown == []
+
+
+def test_the_shell_shows_what_the_worker_could_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not allowed in time (the prompt still being put away), or the answer needs the pager."""
+    from console.shell import early
+
+    shown: list[object] = []
+    arrival = _arrival(shown)
+    monkeypatch.setattr(early, "SHOW_WAIT", 0.01)
+    arrival.arrived({"status": "ok"})  # may_show never set
+    assert shown == [] and arrival.settle() is False
+    paged: list[object] = []
+    arrival = _arrival(paged, can_show=False)
+    arrival.may_show.set()
+    arrival.arrived({"rows": 500})
+    assert paged == [{"rows": 500}] and arrival.settle() is False

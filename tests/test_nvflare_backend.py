@@ -157,6 +157,16 @@ def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, 
         shell.send("monitors\r")
         shell.expect_exact("no monitors running")
 
+        # A read-only answer is shown where it arrives (FLARE's worker thread, console/shell/early.py):
+        # each exactly once, each before the next prompt, nothing printed late.
+        before = seen.getvalue().count("server_status")
+        for _ in range(3):
+            shell.send("check_status server\r")
+            shell.expect_exact("server_status")
+            shell.expect(PROMPT)
+        shell.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0.5)  # reads what came after
+        assert seen.getvalue().count("server_status") == before + 3
+
         # Ctrl-C once FLARE's submit runs (on the backend's worker) cannot stop it: the shell says so at
         # once and gives the prompt back, never "cancelled"; the job's ID follows as a background line.
         big = tmp_path / "big-job"

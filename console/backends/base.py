@@ -108,11 +108,13 @@ class Backend(ABC):
     # -- commands ------------------------------------------------------------------------
 
     @abstractmethod
-    async def request(self, command: str, args: dict[str, Any]) -> Any:
+    async def request(self, command: str, args: dict[str, Any], on_answer: Callable[[Any], None] | None = None) -> Any:
         """Run a registry command (``CATALOG[command]``) with its wire arguments; its answer.
 
         Only commands whose ``engines`` include this backend's engine are sent; job IDs may
-        be unique prefixes.
+        be unique prefixes. ``on_answer(answer)``, when given, may be called with the answer as
+        soon as it arrives, before this returns and on another thread (FLARE's worker: the
+        shell shows the answer from there, ``early.py``); a backend may also never call it.
         """
 
     @abstractmethod

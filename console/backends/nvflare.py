@@ -154,8 +154,9 @@ class FlareBackend(Backend):
     # -- calls on the worker ---------------------------------------------------------------
 
     async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any],
-                   goes_on: str | None = None) -> Any:
-        """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``."""
+                   goes_on: str | None = None, then: Callable[[Any], None] | None = None) -> Any:
+        """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``.
+        ``then(result)`` runs on the worker as soon as the call returned (``FlareWorker.run``)."""
         if self._closed:
             raise errors.SessionClosed("session closed")
         if self._session is None or not self._connected:
@@ -165,7 +166,7 @@ class FlareBackend(Backend):
         session = self._session
         self._in_flight += 1
         try:
-            result = await self._worker.run(func, session, args, goes_on=goes_on)
+            result = await self._worker.run(func, session, args, goes_on=goes_on, then=then)
         except (errors.NoConnection, errors.SessionClosed) as exc:
             if not self._closed and session is self._session:
                 self._set_state(False)
@@ -225,13 +226,14 @@ class FlareBackend(Backend):
 
     # -- the Backend operations ------------------------------------------------------------------
 
-    async def request(self, command: str, args: dict[str, Any]) -> Any:
+    async def request(self, command: str, args: dict[str, Any], on_answer: Callable[[Any], None] | None = None) -> Any:
         handler = COMMANDS.get(command)
         if handler is None or not CATALOG[command].supports(self.engine):
             raise errors.InvalidArgumentError(f"{command} is not available on NVIDIA FLARE")
         args = await self._resolved(command, args)
         try:
-            result = await self.call(handler, args, goes_on=command if command in CHANGES_JOBS else None)
+            result = await self.call(handler, args, goes_on=command if command in CHANGES_JOBS else None,
+                                     then=on_answer)
         except errors.CancelTooLate:
             await self._after(command, args)
             raise

@@ -17,6 +17,7 @@ call, nothing is waited for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import Callable
@@ -38,8 +39,10 @@ class FlareWorker:
         self._last: Future[Any] | None = None
         self._shut = False
 
-    async def run(self, func: Callable[..., Any], *args: Any, goes_on: str | None = None) -> Any:
-        """``func(*args)`` on the thread; FLARE's exceptions come back as ours.
+    async def run(self, func: Callable[..., Any], *args: Any, goes_on: str | None = None,
+                  then: Callable[[Any], None] | None = None) -> Any:
+        """``func(*args)`` on the thread; FLARE's exceptions come back as ours. ``then(result)``, when
+        given, runs on the thread as soon as ``func`` returned (an error in it is its own: ignored).
 
         A cancel stops a call still queued. One already running on the thread cannot be stopped:
         for ``goes_on`` (the name of a command that changes something) it is awaited and
@@ -47,7 +50,7 @@ class FlareWorker:
         Raises SessionClosed for a call still queued when the thread was shut down.
         """
         try:
-            future = self._start(functools.partial(func, *args))
+            future = self._start(functools.partial(_call_then, functools.partial(func, *args), then))
             try:
                 return await asyncio.wrap_future(future)
             except asyncio.CancelledError:
@@ -86,6 +89,14 @@ class FlareWorker:
         """Stop taking calls; queued ones end with SessionClosed, a running one runs to its end."""
         self._shut = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _call_then(call: Callable[[], Any], then: Callable[[Any], None] | None) -> Any:
+    result = call()
+    if then is not None:
+        with contextlib.suppress(Exception):  # (what it would have done is done by the caller then)
+            then(result)
+    return result
 
 
 async def _went_on(command: str, future: Future[Any]) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from console.commands.spec import CommandSpec, Param, Transfer
 from console.commands.spec import ParamKind as K
 
-_JOB = Param("job_id", K.STR, "full job ID", required=True)
+#: A site names the job's workspace folder by it: only the server's own form is taken.
+_JOB = Param("job_id", K.SERVER_JOB_ID, "full job ID", required=True)
 
 
 def _who(prefix: str) -> tuple[Param, ...]:
@@ -26,7 +27,7 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
         _link("heartbeat", "the server is alive and so is the site"),
         _link("deploy_job", "receive a job's archive and start its client app", _JOB,
               Param("job_name", K.STR, "job name", default=""),
-              Param("app_name", K.STR, "the app deployed to this site", required=True),
+              Param("app_name", K.PLAIN_NAME, "the app deployed to this site", required=True),
               Param("byoc", K.BOOL, "the job ships custom code", default=False),
               Param("signature", K.STR, "the submitter's signature of the archive", required=True),
               Param("signed_by", K.STR, "who signed it", required=True),
@@ -68,7 +69,7 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
               Param("pattern", K.STR, "grep pattern"), *_who("user"),
               Param("right", K.STR, "the right the server checked (a job log needs only view)",
                     default="shell_commands"),
-              Param("job_id", K.STR, "confine the command to this job's workspace (a job log)")),
+              Param("job_id", K.SERVER_JOB_ID, "confine the command to this job's workspace (a job log)")),
         _link("shutdown", "stop the site process"),
         _link("restart", "restart the site process"),
     )

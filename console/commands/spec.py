@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from console.names import is_plain_name, is_server_job_id
+
 
 class Right(StrEnum):
     """FLARE's rights (SPEC section 3)."""
@@ -26,6 +28,8 @@ class ParamKind(StrEnum):
     FLOAT = "float"
     STR = "str"
     JOB_ID = "job_id"
+    SERVER_JOB_ID = "server_job_id"  # a full job ID of the server's form (a lower-case UUID): server to site
+    PLAIN_NAME = "plain_name"  # one plain folder name (an app's): server to site
     JOB_PREFIX = "job_prefix"  # a job-ID prefix used as a filter (list_jobs), never resolved to one job
     JOB_NAME = "job_name"  # a job name or its prefix, as a filter
     CHOICE = "choice"
@@ -114,6 +118,12 @@ class Param:
             raise ArgError(f"{where} must be one of {', '.join(self.choices)}, not {value!r}")
         if kind is ParamKind.JOB_ID and not value.strip():
             raise ArgError(f"{where} must be a job ID or a unique prefix of one")
+        # Such a value names a folder on the participant (its kit's startup/ and local/ are folders too).
+        if kind is ParamKind.SERVER_JOB_ID and not is_server_job_id(value):
+            raise ArgError(f"{where} must be a job ID as the server makes them (a lower-case UUID), "
+                           f"not {value[:80]!r}")
+        if kind is ParamKind.PLAIN_NAME and not is_plain_name(value):
+            raise ArgError(f"{where} must be a plain folder name (letters, digits, '.', '_', '-'), not {value[:80]!r}")
         return value
 
     def usage(self) -> str:

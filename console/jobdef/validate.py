@@ -18,13 +18,14 @@ from console.jobdef.code import job_code
 from console.jobdef.deploy_map import ALL_SITES, SERVER, DeployMapError, app_targets
 from console.jobdef.errors import JobDefinitionError
 from console.jobdef.resources import check_launcher_spec, check_resource_spec
+from console.names import PLAIN_NAME
 
 __all__ = ["JobDefinition", "JobDefinitionError", "validate_job_folder"]
 
 SERVER_CONFIG = "config_fed_server.json"
 CLIENT_CONFIG = "config_fed_client.json"
 # FLARE's JOB_NAME_PATTERN (fuel/utils/validation_utils.py): job folder, app names and job IDs.
-JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+JOB_NAME = PLAIN_NAME
 MAX_CLIENTS = 1_000_000  # FLARE's job_meta_validator.MAX_CLIENTS
 # Other spellings FLARE's ConfigFactory reads (HOCON, OmegaConf YAML); ours reads JSON only.
 OTHER_CONFIG_EXTS = (".conf", ".yml", ".yaml", ".json.default", ".conf.default", ".yml.default",

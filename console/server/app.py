@@ -63,7 +63,9 @@ class Server:
         # One gate, a budget per endpoint: no flood of the admin port can keep a site from reconnecting.
         self.gate = ConnectionGate(kit.connection_limits)
         # Anyone can fail a handshake, as often as they like: logged once a period, not once each.
-        self.handshake_failures = HandshakeFailureLog("TLS handshake")
+        self.handshake_failures = HandshakeFailureLog("TLS handshake", kit.connection_limits.refusal_log_seconds)
+        # Any certificate holder can fail a login (or send none) as often: summed up the same way.
+        self.login_failures = HandshakeFailureLog("admin login", kit.connection_limits.refusal_log_seconds, log)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         # Answers of up to a few MB each (a job's log, cat): bounded per identity and in total.
         self.reply_budget = ReplyBudget()
@@ -136,17 +138,17 @@ class Server:
         identity = connection.identity
         username = args.get("username")
         if connection.refusal:
-            log.warning("refused %s (%r): %s", connection.peer, identity.cn, connection.refusal)
+            self.login_failures.failed(connection.peer, f"{identity.cn!r}: {connection.refusal}")
             raise RemoteError(ErrorType.AUTHENTICATION, f"certificate refused: {connection.refusal}")
         if not identity.role:
-            log.warning("refused %s: certificate of %r carries no admin role", connection.peer, identity.cn)
+            self.login_failures.failed(connection.peer, f"certificate of {identity.cn!r} carries no admin role")
             raise RemoteError(
                 ErrorType.AUTHENTICATION,
                 f"certificate of '{identity.cn}' is not an admin certificate; use an admin startup kit",
             )
         if username != identity.cn:
-            log.warning("refused %s: username %r is not the certificate CN %r", connection.peer, username,
-                        identity.cn)
+            self.login_failures.failed(connection.peer, f"username {str(username)[:200]!r} is not the certificate "
+                                                        f"CN {identity.cn!r}")
             raise RemoteError(
                 ErrorType.AUTHENTICATION,
                 f"username '{username}' does not match the certificate's CN '{identity.cn}'; "

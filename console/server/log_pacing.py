@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from console.logtail import CHUNK_BYTES, lines_between
+from console.server import site_answers
 from console.server.interfaces import RelayHost
 from console.server.log_follows import Part, Subscription, offset_of, refused, who
 from console.wire.exceptions import AuthorizationError
@@ -71,7 +72,7 @@ class LogPacing:
                 return None
             args = {"job_id": sub.job_id, "offset": at, **who(sub), **({} if end is None else {"end": end})}
             try:
-                reply = await link.link.request("read_log", args, timeout=SITE_REQUEST_TIMEOUT)
+                reply = await site_answers.ask(site, link.link, "read_log", args, timeout=SITE_REQUEST_TIMEOUT)
             except Exception as exc:
                 why = refused(site, exc).message if isinstance(exc, AuthorizationError) else \
                     f"{site}: the rest of its log cannot be read now: {exc}"

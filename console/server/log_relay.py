@@ -35,6 +35,7 @@ from typing import Any
 
 from console.commands import Right
 from console.logtail import LogTail, follow, last_lines
+from console.server import site_answers
 from console.server.handlers import handles
 from console.server.interfaces import RelayHost
 from console.server.log_fanout import LogFanOut
@@ -42,6 +43,7 @@ from console.server.log_follows import Subscription, offset_of, refused, resume_
 from console.server.log_pacing import SITE_REQUEST_TIMEOUT
 from console.server.runner import site_apps
 from console.server.shell_commands import run_on_target
+from console.server.site_answers import MalformedAnswer
 from console.server.status import JobStatus
 from console.server.targets import require_on_target
 from console.wire.errors import ErrorType, RemoteError
@@ -184,8 +186,9 @@ class LogRelay(LogFanOut):
         if final and start is not None and link is not None:  # resumed after the job ended: the rest
             sub.holding[site] = []
             try:  # the first part here: a site that refuses this follower refuses the whole follow
-                reply = await link.link.request("read_log", {"job_id": sub.job_id, "offset": start, **who(sub)},
-                                                timeout=SITE_REQUEST_TIMEOUT)
+                reply = await site_answers.ask(site, link.link, "read_log",
+                                               {"job_id": sub.job_id, "offset": start, **who(sub)},
+                                               timeout=SITE_REQUEST_TIMEOUT)
             except AuthorizationError as exc:
                 sub.holding.pop(site, None)
                 raise refused(site, exc) from None
@@ -227,12 +230,17 @@ class LogRelay(LogFanOut):
         sub.holding.setdefault(site, [])
         reply = None
         try:
-            reply = await link.link.request("follow_log", {"job_id": sub.job_id, "lines": lines, "offset": offset,
-                                                           **who(sub)}, timeout=SITE_REQUEST_TIMEOUT)
+            reply = await site_answers.ask(site, link.link, "follow_log", {
+                "job_id": sub.job_id, "lines": lines, "offset": offset, **who(sub)}, timeout=SITE_REQUEST_TIMEOUT)
             self._site_streams.add((sub.job_id, site))
         except AuthorizationError as exc:  # not one line of that site's log for this follower
             sub.holding.pop(site, None)
             raise refused(site, exc) from None
+        except MalformedAnswer as exc:  # that site's log is not followed; the other targets' are
+            self._send(sub, site, [f"[{exc.message}: its log is not followed]"], direct=True)
+            self._end(sub, site)
+            self._release_held(sub, site)
+            return None
         except BaseException:  # the site did not answer: what came meanwhile, and an end, still go
             self._release_held(sub, site)
             raise

@@ -8,6 +8,7 @@ from typing import Any
 from console.commands import Right
 from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, job_folder
 from console.runtime.target_runner import run_confined
+from console.server import site_answers
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.targets import require_on_target, site_timeout
@@ -48,10 +49,10 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
                                                     f"(connected: {online})")
     try:
         user = principal(ctx.connection)
-        return await site.link.request("shell", {"command": command, "options": options, "path": path,
-                                                 "pattern": pattern, "user_name": user.name, "user_org": user.org,
-                                                 "user_role": user.role, "right": right.value, "job_id": job_id},
-                                       timeout=site_timeout(ctx))
+        return await site_answers.ask(target, site.link, "shell", {
+            "command": command, "options": options, "path": path, "pattern": pattern, "user_name": user.name,
+            "user_org": user.org, "user_role": user.role, "right": right.value, "job_id": job_id},
+            timeout=site_timeout(ctx))
     except InvalidArgumentError as exc:  # the site refused the path or the options
         raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
     except InternalError as exc:  # the site is busy (its reply budget, its grep limit): say so, one line

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.provision.certs import identity_from_peercert
+from console.server import site_answers
 from console.server.interfaces import SitesHost
 from console.wire.admission import Admission
 from console.wire.requesting import Requester
@@ -47,7 +48,11 @@ class SiteRegistry:
     def __init__(self, server: SitesHost, ssl_context: ssl.SSLContext) -> None:
         self.server = server
         self._ssl = ssl_context
-        self.handshake_failures = HandshakeFailureLog("site TLS handshake")
+        period = server.kit.connection_limits.refusal_log_seconds
+        self.handshake_failures = HandshakeFailureLog("site TLS handshake", period)
+        # Sites that connect but do not log in (or log in wrongly): a site's certificate may open
+        # hundreds of such connections again and again, so these are summed up as handshakes are.
+        self.login_failures = HandshakeFailureLog("site login", period, logger=log)
         self.sites: dict[str, ConnectedSite] = {}
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
@@ -146,20 +151,25 @@ class SiteRegistry:
     async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Any) -> None:
         problem = peer_certificate_problem(writer)
         if problem:
-            log.warning("refused %s on the site port: %s", peer, problem)
+            self.handshake_failures.failed(peer, problem)
             writer.transport.abort()
             return
         identity = identity_from_peercert(writer.get_extra_info("peercert") or {})
         if identity.role:
-            log.warning("refused %s on the site port: %r holds an admin certificate", peer, identity.cn)
+            self.handshake_failures.failed(peer, f"{identity.cn!r} holds an admin certificate")
             writer.transport.abort()
             return
         link = Requester(peer=identity.cn)
         link.attach(reader, writer)
         try:
-            hello = await link.request("login", {"username": self.server.kit.identity}, timeout=HEARTBEAT_TIMEOUT)
+            hello = site_answers.login(await link.request("login", {"username": self.server.kit.identity},
+                                                          timeout=HEARTBEAT_TIMEOUT))
+        except ValueError as exc:  # what the site's code never sends: that site is refused, the rest go on
+            self.login_failures.failed(peer, f"site {identity.cn!r} sent a malformed answer to login: {exc}")
+            await link.close()
+            return
         except Exception as exc:
-            log.warning("site %r from %s did not log in: %s", identity.cn, peer, exc)
+            self.login_failures.failed(peer, f"site {identity.cn!r} did not log in: {exc or type(exc).__name__}")
             await link.close()
             return
         if identity.cn in self.disabled:
@@ -167,22 +177,23 @@ class SiteRegistry:
             await link.close()
             return
         if hello.get("site") != identity.cn:
-            log.warning("refused %s: it calls itself %r but its certificate says %r", peer, hello.get("site"),
-                        identity.cn)
+            self.login_failures.failed(peer, f"it calls itself {hello['site']!r} but its certificate says "
+                                             f"{identity.cn!r}")
             await link.close()
             return
         site = ConnectedSite(identity.cn, identity.org, link)
         await self._register(site)
-        self._abort_stale_jobs(identity.cn, link, hello.get("jobs") or [])
+        self._abort_stale_jobs(identity.cn, link, hello.get("jobs", []))
         if self.pending_deletes.get(site.name):
             await self._flush_pending(site)
 
-    def _abort_stale_jobs(self, name: str, link: Requester, jobs: list[Any]) -> None:
-        """After a cut, a site may still run a job that went on without it (or ended): stop those."""
+    def _abort_stale_jobs(self, name: str, link: Requester, jobs: list[dict[str, Any]]) -> None:
+        """After a cut, a site may still run a job that went on without it (or ended): stop those.
+        ``jobs``: the login answer's, checked (``site_answers.login``)."""
         for entry in jobs:
-            job_id = entry.get("job_id") if isinstance(entry, dict) else None
-            job = self.server.runner.jobs.get(job_id) if isinstance(job_id, str) else None
-            if isinstance(job_id, str) and (job is None or name not in job.sites):
+            job_id = entry["job_id"]
+            job = self.server.runner.jobs.get(job_id)
+            if job is None or name not in job.sites:
                 log.info("site %s still runs job %s, which went on without it: stopping it there", name, job_id)
                 task = asyncio.create_task(link.request("abort_job", {"job_id": job_id}, timeout=HEARTBEAT_TIMEOUT))
                 task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)

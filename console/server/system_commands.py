@@ -179,8 +179,14 @@ async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
         if len(targets) > 1 and target != "server" and ctx.server.sites.get(target) is None:
             result.setdefault("unavailable", {})[target] = f"{target} is not connected"
             continue
-        text = await run_on_target(ctx, target, "log", tail, path, args["grep_pattern"] or None, Right.VIEW,
-                                   job_id)
+        try:
+            text = await run_on_target(ctx, target, "log", tail, path, args["grep_pattern"] or None, Right.VIEW,
+                                       job_id)
+        except RemoteError as exc:  # one site gone or broken: its row says so, the others' logs still come
+            if len(targets) == 1 or target == "server" or exc.error_type is not ErrorType.INTERNAL:
+                raise
+            result.setdefault("unavailable", {})[target] = exc.message
+            continue
         if text is None:
             result.setdefault("unavailable", {})[target] = f"{target} log not available for this job"
         else:

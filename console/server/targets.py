@@ -11,7 +11,9 @@ import asyncio
 from typing import Any
 
 from console.commands import Right
+from console.server import site_answers
 from console.server.authz import principal
+from console.server.site_answers import MalformedAnswer
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 
@@ -48,14 +50,17 @@ def chosen_sites(ctx: RequestContext, names: list[str] | None, right: Right | No
 
 async def ask_sites(ctx: RequestContext, sites: list[str], cmd: str, args: dict[str, Any] | None = None
                     ) -> dict[str, Any]:
-    """The same request to several sites at once; each answer, or ``{"error": ...}``, by site."""
+    """The same request to several sites at once; each answer (of its shape: ``site_answers``), or
+    ``{"error": ...}`` (the site is away, failed, or answered what is not of that shape), by site."""
 
     async def one(site: str) -> Any:
         connected = ctx.server.sites.get(site)
         if connected is None:
             return {"error": f"{site} is not connected"}
         try:
-            return await connected.link.request(cmd, args or {}, timeout=site_timeout(ctx))
+            return await site_answers.ask(site, connected.link, cmd, args, timeout=site_timeout(ctx))
+        except MalformedAnswer as exc:
+            return {"error": exc.message}
         except Exception as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
 

@@ -19,6 +19,7 @@ from prompt_toolkit import PromptSession
 from console.shell.client_side import Outcome, ShellState
 from console.shell.output import Expanded, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink
+from console.shell.printing import TERMINAL
 from console.shell.terminal import QuietInput, hand_typeahead_to
 
 
@@ -38,15 +39,10 @@ class Answers:
 
     def show(self, outcome: Outcome) -> None:
         """On the screen, through the pager when longer than the screen (``needs_pager``)."""
-        width = self.prompt.output.get_size().columns
-        fmt = outcome.format or self.state.format
-        parts = [render(outcome.result, fmt, width, self.state.expanded)] if outcome.result is not None else []
-        if outcome.message:
-            parts.append(outcome.shown_message())
-        text = "\n".join(p for p in parts if p)
-        if not text:
+        text = self._screen_text(outcome)
+        if text is None:
             return
-        if needs_pager(text, fmt):
+        if needs_pager(text, outcome.format or self.state.format):
             hand_typeahead_to(self.prompt.app.input)  # keys typed ahead: the next prompt's, not the pager's
             self.foreign_output = True
             with self.quiet.as_it_was():
@@ -54,9 +50,33 @@ class Answers:
                     return
         # Written with the next prompt's line (PromptLine.show flushes the same output) when it follows
         # at once, else at the loop's next turn: one write, so the terminal is woken once, not three times.
-        output = self.prompt.app.output
-        output.write_raw(text + "\n")
-        asyncio.get_running_loop().call_soon(output.flush)
+        with TERMINAL:
+            self.prompt.app.output.write_raw(text + "\n")
+        asyncio.get_running_loop().call_soon(self._flush)
+
+    def show_at_once(self, outcome: Outcome, then: Callable[[], object]) -> bool:
+        """On the screen now, ``then()`` (the next prompt's line) in the same write; False (nothing
+        written) when it needs the pager or shows nothing. Callable from another thread (FLARE's worker)."""
+        text = self._screen_text(outcome)
+        if text is None or needs_pager(text, outcome.format or self.state.format):
+            return False
+        with TERMINAL:
+            self.prompt.app.output.write_raw(text + "\n")
+            then()
+            self.prompt.app.output.flush()
+        return True
+
+    def _screen_text(self, outcome: Outcome) -> str | None:
+        width = self.prompt.output.get_size().columns
+        fmt = outcome.format or self.state.format
+        parts = [render(outcome.result, fmt, width, self.state.expanded)] if outcome.result is not None else []
+        if outcome.message:
+            parts.append(outcome.shown_message())
+        return "\n".join(p for p in parts if p) or None
+
+    def _flush(self) -> None:
+        with TERMINAL:
+            self.prompt.app.output.flush()
 
     async def to_sink(self, outcome: Outcome, sink: Sink) -> None:
         """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""

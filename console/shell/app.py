@@ -110,12 +110,12 @@ class InteractiveShell:
         backend.add_state_listener(self._on_connection_state)
         drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
         self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
-        self.early = EarlySend(self.prompt, self.executor, self.prompt_line)
+        self.quiet = QuietInput()
+        self.answers = Answers(self.prompt, self.state, self.quiet, config.pager, self.emit)
+        self.early = EarlySend(self.prompt, self.executor, self.prompt_line, self.answers)
         # Installed after EarlySend, so it runs first: EarlySend sees the first line alone.
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
         self.interrupts = Interrupts(self._sigint_at_prompt)
-        self.quiet = QuietInput()
-        self.answers = Answers(self.prompt, self.state, self.quiet, config.pager, self.emit)
         self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
         self.going_on = GoingOn(self.emit, self.interrupts, self._drop_queued)
 
@@ -260,7 +260,7 @@ class InteractiveShell:
         return True
 
     async def _run_one(self, line: str) -> bool:
-        early = self.early.take(line)  # sent when Enter was pressed (EarlySend)
+        early, arrival = self.early.take(line)  # sent when Enter was pressed (EarlySend)
         try:
             line, sink = split_sink(line)
             parsed = parse_command(line, self.backend.engine)
@@ -283,6 +283,8 @@ class InteractiveShell:
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
+            if arrival is not None and arrival.settle():  # its answer was shown as the Ctrl-C came
+                return True
             if parsed.spec.name == "watch":
                 self.emit("watch stopped", "class:status.queued")
             else:
@@ -290,9 +292,13 @@ class InteractiveShell:
             self._drop_queued()
             return True
         except Exception as exc:  # a server error or a lost connection: report it and go on
+            if arrival is not None:
+                arrival.settle()
             self.emit(explain(exc, parsed), "class:error")
             self._show_timing()
             return True
+        if arrival is not None and arrival.settle():
+            return True  # shown where it arrived, with the next prompt's line (EarlySend)
         if sink is not None:
             await self.answers.to_sink(outcome, sink)
         elif self.prompt.app.is_running:
@@ -351,6 +357,7 @@ class InteractiveShell:
         try:
             while True:
                 self.prompt.editing_mode = EditingMode.VI if self.state.editing == "vi" else EditingMode.EMACS
+                printed, self.early.prompt_printed = self.early.prompt_printed, False  # with the last answer
                 if self._queued:  # a paste's lines after its first, or typed ahead while paged: as if typed now
                     line = self._queued.pop(0)
                     self.prompt.history.append_string(line)
@@ -360,7 +367,7 @@ class InteractiveShell:
                     continue
                 default, self._typeahead = self._typeahead, ""
                 try:
-                    if not self.answers.foreign_output and self.prompt_line.show():  # the prompt's text at once
+                    if printed or (not self.answers.foreign_output and self.prompt_line.show()):  # its text at once
                         await asyncio.sleep(DRAW_AFTER)  # its drawing follows once the terminal had the answer
                     self.answers.foreign_output = False
                     line = await self.prompt.prompt_async(self._prompt_message, default=default, handle_sigint=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from console.api.async_session import is_final
@@ -43,7 +43,9 @@ class Executor:
         #: or the pager; None when it never got that far (refused, cancelled at the question).
         self.elapsed: float | None = None
 
-    async def run(self, parsed: ParsedCommand) -> Outcome:
+    async def run(self, parsed: ParsedCommand, on_answer: Callable[[Any], None] | None = None) -> Outcome:
+        """Run a parsed command: its outcome. ``on_answer``: a server command's answer as soon as it arrives
+        (``Backend.request``), so that it may be shown from there (``early.py``)."""
         spec = parsed.spec
         self.elapsed = None
         if not spec.supports(self.backend.engine):
@@ -63,7 +65,7 @@ class Executor:
         try:
             if handler is not None:
                 return await handler(self, parsed)
-            return Outcome(await self.backend.request(spec.name, parsed.wire_args()))
+            return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
         finally:
             self.elapsed = time.perf_counter() - started
 

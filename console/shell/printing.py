@@ -13,6 +13,7 @@ style string is resolved once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 
 from prompt_toolkit.application import get_app_or_none, run_in_terminal
@@ -68,14 +69,20 @@ class PrintStyle(BaseStyle):
         return self._current().invalidation_hash()
 
 
+#: Held while writing to the terminal outside prompt_toolkit's drawing: a read-only command's answer
+#: may be shown from FLARE's worker thread while the loop prints a background line (``early.py``).
+TERMINAL = threading.RLock()
+
+
 def print_styled(fragments: StyleAndTextTuples, style: BaseStyle, color_depth: ColorDepth | None = None,
                  output: Output | None = None) -> None:
     """``fragments`` (ending in a line end if one is wanted) in ``style``; above the prompt while one is running."""
     target = output or get_app_session().output
 
     def write() -> None:
-        print_formatted_text(target, fragments, style, color_depth=color_depth or target.get_default_color_depth())
-        target.flush()
+        with TERMINAL:
+            print_formatted_text(target, fragments, style, color_depth=color_depth or target.get_default_color_depth())
+            target.flush()
 
     app = get_app_or_none()
     if app is not None and app.is_running:

@@ -35,6 +35,8 @@ from prompt_toolkit.formatted_text import FormattedText, fragment_list_width
 from prompt_toolkit.renderer import print_formatted_text
 from prompt_toolkit.styles import BaseStyle
 
+from console.shell.printing import TERMINAL
+
 #: Seconds between the prompt's text and its drawing by prompt_toolkit (see above): far below what
 #: anyone sees (the toolbar's line appears after it), enough for a terminal to take what was written.
 DRAW_AFTER = 0.005
@@ -59,9 +61,10 @@ class PromptLine:
             return False
         if fragment_list_width(message) >= columns:
             return False
-        print_formatted_text(output, message, self.style, color_depth=app.color_depth)
-        output.write_raw("\r")
-        output.flush()
+        with TERMINAL:
+            print_formatted_text(output, message, self.style, color_depth=app.color_depth)
+            output.write_raw("\r")
+            output.flush()
         return True
 
     def echo(self, text: str) -> None:
@@ -70,6 +73,7 @@ class PromptLine:
         app = self.session.app
         lexer = self.session.lexer
         typed = lexer.lex_document(Document(text))(0) if lexer is not None else [("", text)]
-        print_formatted_text(app.output, FormattedText([*self.message(), *typed, ("", "\n")]), self.style,
-                             color_depth=app.color_depth)
-        app.output.flush()
+        with TERMINAL:
+            print_formatted_text(app.output, FormattedText([*self.message(), *typed, ("", "\n")]), self.style,
+                                 color_depth=app.color_depth)
+            app.output.flush()

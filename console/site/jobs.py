@@ -23,11 +23,13 @@ from typing import Any
 from console import safe_json
 from console.jobdef.archive import JobLimits, zip_dir_to_file
 from console.jobdef.code import job_code
+from console.names import is_server_job_id
 from console.process import stop_child
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line, result_file_limit
 from console.runtime.procs import job_env, job_marker, job_process_ended
 from console.runtime.site_app import result_file, task_file
+from console.runtime.target_commands import KIT_FOLDERS
 from console.wire.errors import ErrorType, RemoteError
 
 log = logging.getLogger("console.site.jobs")
@@ -73,9 +75,20 @@ class SiteJobs:
         return job
 
     def workspace(self, job_id: str) -> Path:
-        if not job_id or "/" in job_id or job_id.startswith("."):
-            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"bad job ID {job_id!r}")
-        return self.root / job_id
+        """The job's workspace folder: ``root/JOB_ID``. Raises RemoteError (InvalidArgument) for an ID
+        not of the server's form, and for one whose folder leads (by a link) into this site's kit."""
+        if not is_server_job_id(job_id):
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{self.site_name}: {str(job_id)[:80]!r} is not a job ID "
+                                                          "as the server makes them (a lower-case UUID)")
+        workspace = self.root / job_id
+        try:
+            real, root = workspace.resolve(), self.root.resolve()
+        except (OSError, RuntimeError):  # 3.11 raises RuntimeError on a symlink loop
+            real = root = self.root
+        if real == root or any(real.is_relative_to(root / kit) for kit in KIT_FOLDERS):
+            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{self.site_name}: the workspace of job {job_id} leads "
+                                                          "into this site's own folder; it is never a job's")
+        return workspace
 
     async def deploy(self, job_id: str, job_name: str, app_name: str, archive: Path, *,
                      custom_allowed: bool = False) -> None:

@@ -9,7 +9,7 @@ way is evicted to make room for the new one (a real client finishes in milliseco
 never the oldest for long); and the site port's budget is separate from the admin port's, so
 no flood of admin connections, authenticated or not, can keep a site from reconnecting.
 Past a connection cap the new connection is closed at once; everyone already connected keeps
-being served. Refusals are logged once per ``LOG_EVERY_SECONDS`` with a count, so a flood
+being served. Refusals are logged once per ``refusal_log_seconds`` with a count, so a flood
 cannot fill the disk with log lines.
 
 Owns only counting and choosing whom to evict; the endpoints run the handshake
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 log = logging.getLogger("console.wire.gate")
 
-LOG_EVERY_SECONDS = 10.0
 #: A handshake is evicted only once it has been under way this long (seconds): a burst of real
 #: clients (200 sessions opened at once from one address) is refused, and the clients retry, as
 #: before, rather than being cut off mid-handshake; a flood's sockets are evictable within a second.
@@ -64,6 +63,9 @@ class ConnectionLimits:
     #: come, it may lag at most this many seconds behind this many bytes a second (console.wire.pace).
     transfer_floor_seconds: float = 60.0
     min_transfer_bytes_per_second: int = 128 << 10
+    #: Refused connections, failed TLS handshakes and sites that do not log in: the first of a
+    #: quiet spell is logged at once, the rest summed up in one line per this many seconds.
+    refusal_log_seconds: float = 10.0
 
 
 class Ticket:
@@ -178,9 +180,9 @@ class ConnectionGate:
         self.refused += 1
         self._unlogged += 1
         now = time.monotonic()
-        if now - self._last_log >= LOG_EVERY_SECONDS:
-            log.warning("refused %d connection(s) in the last %.0f s, the latest from %s: %s", self._unlogged,
-                        LOG_EVERY_SECONDS, peer, why)
+        if now - self._last_log >= self.limits.refusal_log_seconds:
+            log.warning("refused %d connection(s) in the last %g s, the latest from %s: %s", self._unlogged,
+                        self.limits.refusal_log_seconds, peer, why)
             self._last_log, self._unlogged = now, 0
 
     def claim_identity(self, identity: str, peer: str) -> str | None:

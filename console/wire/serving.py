@@ -133,7 +133,13 @@ class ServedConnection:
 
     def _drop_if_anonymous(self) -> None:
         if self.user is None and not self.closed:
-            log.warning("dropping %s (%s): no login within %.0f s", self.peer, self.identity.cn, LOGIN_TIMEOUT_SECONDS)
+            why = f"{self.identity.cn!r} sent no login within {LOGIN_TIMEOUT_SECONDS:.0f} s"
+            # A host that sums up failed logins (the server: a certificate holder may do this again and again).
+            failures = getattr(self.server, "login_failures", None)
+            if failures is not None:
+                failures.failed(self.peer, why)
+            else:
+                log.warning("dropping %s: %s", self.peer, why)
             self.writer.transport.abort()
 
     async def _read_frames(self) -> None:

@@ -86,7 +86,7 @@ log = logging.getLogger("console.wire.tls")
 
 
 class HandshakeFailureLog:
-    """Failed TLS handshakes, logged without letting unauthenticated peers flood the log.
+    """Failed TLS handshakes (or logins), logged without letting peers flood the log.
 
     The first failure after a quiet spell is logged at once, with its reason. Those that follow
     within ``period`` seconds are counted, and one summary line (how many, from how many
@@ -106,7 +106,7 @@ class HandshakeFailureLog:
         self._summary: asyncio.TimerHandle | None = None
 
     def failed(self, peer: object, reason: str) -> None:
-        """Note one failed handshake from ``peer`` (an address) for ``reason``."""
+        """Note one failure from ``peer`` (an address) for ``reason``."""
         self.total += 1
         loop = asyncio.get_running_loop()
         now = loop.time()
