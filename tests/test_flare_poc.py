@@ -72,6 +72,27 @@ def test_the_reaper_stops_marked_processes_when_the_owner_is_killed() -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.timeout(60)
+def test_a_stopped_marked_process_ends_on_sigterm_not_after_the_grace() -> None:
+    from console.poc.processes import MARKER_VAR, kill_marked
+
+    marker = uuid.uuid4().hex
+    # With a SIGTERM handler, as FLARE's server and ours: stopped, it would act on SIGTERM only once continued.
+    handles = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(143)); "
+               "print('ready', flush=True); time.sleep(60)")
+    sleeper = subprocess.Popen([sys.executable, "-c", handles], env={**os.environ, MARKER_VAR: marker},
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert sleeper.stdout is not None and sleeper.stdout.readline().strip() == "ready"
+        assert marked_pids(marker) == [sleeper.pid]
+        sleeper.send_signal(signal.SIGSTOP)  # as a FLARE server the user stopped (or Ctrl-Z'd)
+        assert kill_marked(marker, grace=20) == []
+        assert sleeper.wait(10) == 143  # continued to act on SIGTERM, not SIGKILLed after the grace
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_a_poc_workspace_must_be_new_empty_or_one_of_ours(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("the operator's own files")
     with pytest.raises(PocError, match="is not empty and holds no FLARE POC made by flare-console"):

@@ -116,8 +116,8 @@ class FlarePoc:
         with _CtrlCWhileStopping(log) as ctrl_c:
             try:
                 ctrl_c.graceful = self.prod is not None and graceful
-                log("stopping the FLARE server and sites" + (" (FLARE's own stop: a few seconds)"
-                                                             if ctrl_c.graceful else ""))
+                how = " (FLARE's own stop: usually a few seconds; Ctrl-C twice kills them at once)"
+                log("stopping the FLARE server and sites" + (how if ctrl_c.graceful else ""))
                 if ctrl_c.graceful:
                     try:
                         self.nvflare("poc", "stop", timeout=60)

@@ -56,6 +56,8 @@ def kill_marked(marker: str, grace: float = 10.0) -> list[int]:
             for pid in pids:
                 try:
                     os.kill(pid, sig)
+                    if sig == signal.SIGTERM:
+                        os.kill(pid, signal.SIGCONT)  # a stopped process acts on SIGTERM only when continued
                 except (ProcessLookupError, PermissionError):
                     pass
             deadline = time.monotonic() + grace
