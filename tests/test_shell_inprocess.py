@@ -18,7 +18,7 @@ from console.backends.ours import OursBackend
 from console.shell.app import InteractiveShell
 from console.shell.config import load_config
 
-from conftest import ADMIN, wait_until
+from conftest import ADMIN
 from jobs import hello_server
 
 
@@ -102,23 +102,33 @@ def test_a_late_ctrl_c_gives_the_prompt_back_at_once_and_the_outcome_follows(
     async def script(shell: InteractiveShell, pipe) -> None:
         await _until(lambda: shell.prompt.app.is_running, "the prompt")
         client = shell.backend.session.client  # type: ignore[attr-defined]
-        for line, outcome in [(f"abort_job {job_id} --yes", "abort_job went on after Ctrl-C: "),
-                              (f"delete_job {ghost} --yes", "delete_job went on after Ctrl-C and failed: JobNotFound")]:
+
+        async def late(line: str, outcome: str) -> None:
             earlier = max(client._pending, default=0)  # request IDs only grow: a larger one is this line's
             os.kill(server.process.pid, signal.SIGSTOP)  # its answer waits: all below comes before it
             try:
                 pipe.send_text(line + "\r")
-                await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")  # noqa: B023
+                await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")
                 shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
                 command = line.split()[0]
-                await _until(lambda: f"{command}: Ctrl-C came after the request was sent: it goes on; its outcome "  # noqa: B023
+                await _until(lambda: f"{command}: Ctrl-C came after the request was sent: it goes on; its outcome "
                              "shows here when it ends" in out_text(shell) and shell.prompt.app.is_running,
                              "the line and the prompt")
                 assert outcome not in out_text(shell)
             finally:
                 os.kill(server.process.pid, signal.SIGCONT)
-            await _until(lambda: outcome in out_text(shell), f"the outcome of {line}")  # noqa: B023
-        assert "cancelled" not in out_text(shell)
+            await _until(lambda: outcome in out_text(shell), f"the outcome of {line}")
+
+        await late(f"abort_job {job_id} --yes", "abort_job went on after Ctrl-C: ")
+        await late(f"delete_job {ghost} --yes", "delete_job went on after Ctrl-C and failed: JobNotFound")
+        for _ in range(300):  # the aborted job's processes stopped: it may be deleted
+            if (await shell.backend.get_job_meta(job_id))["status"] == "FINISHED:ABORTED":
+                break
+            await asyncio.sleep(0.1)
+        # A record answer reads as the normal answer's record, on one line (never raw JSON)
+        await late(f"delete_job {job_id} --yes",
+                   f"delete_job went on after Ctrl-C: job_id {job_id}, submit_records_marked_deleted")
+        assert "cancelled" not in out_text(shell) and '{"job_id"' not in out_text(shell)
         pipe.send_text("bye\r")
 
     def out_text(shell: InteractiveShell) -> str:
@@ -126,4 +136,4 @@ def test_a_late_ctrl_c_gives_the_prompt_back_at_once_and_the_outcome_follows(
 
     code, _, _ = _run_shell(project, tmp_path, script)
     assert code == 0
-    wait_until(lambda: session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED", 30, "the abort that went on")
+    assert job_id not in [j["job_id"] for j in session.list_jobs()]  # aborted, then deleted

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 
 from console.api.errors import CancelTooLate, too_late_listener
 from console.shell.client_side import Outcome
 from console.shell.execute import explain
+from console.shell.human import one_line
 from console.shell.interrupt import Interrupts
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line
@@ -93,7 +93,7 @@ class GoingOn:
         outcome = task.result()
         shown = outcome.message
         if shown is None and outcome.result is not None:
-            shown = outcome.result if isinstance(outcome.result, str) else json.dumps(outcome.result, default=str)
+            shown = one_line(outcome.result)  # as the answer's record reads, on one line
         self._line(f"{stamp}  {shown or f'{parsed.spec.name} done'}", "class:status.completed")
 
     def _line(self, text: str, style: str) -> None:
