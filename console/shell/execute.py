@@ -67,7 +67,7 @@ class Executor:
                 return await handler(self, parsed)
             return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
         finally:
-            self.elapsed = time.perf_counter() - started
+            self.elapsed = time.perf_counter() - started if spec.timed else None
 
     def starts_at_enter(self, parsed: ParsedCommand) -> bool:
         """True for a command that only asks the server (no question first, no client-side work that
@@ -361,6 +361,7 @@ async def _refresh(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 @client_side("timing")
 async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    ex.state.timing = parsed.values["state"] == "on"
+    state = parsed.values.get("state")
+    ex.state.timing = not ex.state.timing if state is None else state == "on"  # psql's \timing switches it
     ex.frontend.remember("timing", ex.state.timing)
     return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
