@@ -117,7 +117,7 @@ class InteractiveShell:
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
         self.interrupts = Interrupts(self._sigint_at_prompt)
         self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
-        self.going_on = GoingOn(self.emit, self.interrupts, self._drop_queued)
+        self.going_on = GoingOn(self.emit, self.interrupts, self._drop_queued, self.answers.to_file)
 
     # -- Frontend ------------------------------------------------------------------------
 
@@ -278,7 +278,7 @@ class InteractiveShell:
             with self.interrupts.cancels(task):  # type-ahead waits, unechoed (QuietInput), for the next prompt
                 outcome = await self.going_on.foreground(task)
             if isinstance(outcome, tuple):  # Ctrl-C came too late to stop it: it goes on, the prompt comes back
-                self.going_on.add(parsed, task, outcome)
+                self.going_on.add(parsed, task, outcome, sink)
                 return True
         except asyncio.CancelledError:
             if not task.cancelled():
