@@ -176,6 +176,21 @@ def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_
     assert_leaves_cleanly(shell)
 
 
+def test_ctrl_c_sent_in_one_burst_with_enter_cancels_the_command(shell: pexpect.spawn, session,
+                                                                  tmp_path: Path) -> None:
+    # Finding 2 of the fourth user: Enter and Ctrl-C read together (raw mode: Ctrl-C is a key then) was kept as
+    # the next prompt's type-ahead and the submit went through. Now it stops the command as a Ctrl-C pressed
+    # a moment later does; the keys after it stay typed ahead.
+    job = hello_server(tmp_path, name="burst-job")
+    shell.send(f"submit_job {job}\r\x03list_jobs\r")
+    shell.expect_exact("submit_job cancelled")
+    shell.expect_exact("(none)")
+    shell.expect(PROMPT)
+    assert session.list_jobs() == []
+    shell.send("exit\r")
+    assert_leaves_cleanly(shell)
+
+
 def test_ctrl_c_after_the_upload_reached_the_server_says_the_job_went_on(
         shell: pexpect.spawn, server, session, project, tmp_path: Path) -> None:
     # The neighbour of the test above: once the whole upload is on the server, Ctrl-C cannot stop the

@@ -47,7 +47,7 @@ from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput
+from console.shell.terminal import QuietInput, take_typed_ctrl_c
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -276,6 +276,8 @@ class InteractiveShell:
         task = early or asyncio.create_task(self.executor.run(parsed))
         try:
             with self.interrupts.cancels(task):  # type-ahead waits, unechoed (QuietInput), for the next prompt
+                if take_typed_ctrl_c(self.prompt.input):  # read with its Enter: as if pressed a moment later
+                    self.interrupts.interrupt()
                 outcome = await self.going_on.foreground(task)
             if isinstance(outcome, tuple):  # Ctrl-C came too late to stop it: it goes on, the prompt comes back
                 self.going_on.add(parsed, task, outcome, sink)

@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from prompt_toolkit.input import Input
-from prompt_toolkit.input.typeahead import store_typeahead
+from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyPress
+from prompt_toolkit.keys import Keys
 
 try:
     import termios
@@ -106,11 +107,51 @@ def hand_typeahead_to(prompt_input: Input) -> None:
     Parsed as the prompt parses its input and queued as prompt_toolkit's type-ahead for it: Ctrl-W,
     arrows, Esc (vi) and Enter act at the next prompt as typed, and lines after an Enter run in turn.
     """
+    keys = _parsed(_drain())
+    if keys:
+        store_typeahead(prompt_input, keys)
+
+
+def take_typed_ctrl_c(prompt_input: Input) -> bool:
+    """True when a Ctrl-C came in the same read as the Enter that accepted the line (or before the
+    prompt left raw mode): it is taken out of the type-ahead, the keys around it stay for the next prompt.
+
+    Why: in raw mode Ctrl-C is a key, not a signal, and prompt_toolkit keeps the keys read after Enter
+    as the next prompt's type-ahead; so a Ctrl-C sent in one burst with Enter (a few ms after it) did
+    not stop the command, while one sent a little later did. Call it once the prompt has returned
+    (the terminal in ``QuietInput``'s mode, where a Ctrl-C typed from then on is a signal).
+    """
+    keys = get_typeahead(prompt_input)
+    pending = _drain(ready_only=True)
+    if pending:
+        keys += _parsed(pending)
+    at = next((i for i, key in enumerate(keys) if key.key == Keys.ControlC), None)
+    if at is not None:
+        del keys[at]
+    if keys:
+        store_typeahead(prompt_input, keys)
+    return at is not None
+
+
+def _parsed(data: bytes) -> list[KeyPress]:
+    keys: list[KeyPress] = []
+    if data:
+        parser = Vt100Parser(keys.append)
+        parser.feed(data.decode("utf-8", "replace"))
+        parser.flush()
+    return keys
+
+
+def _drain(ready_only: bool = False) -> bytes:
+    """The bytes waiting in the terminal's input queue (up to ``_MAX_DRAIN``). ``ready_only``: only when
+    some are there already (one ``select``, no mode change: the cost of a command with nothing typed)."""
     fd = _tty_fd()
     if fd is None:
-        return
+        return b""
     data = b""
     try:
+        if ready_only and not select.select([fd], [], [], 0)[0]:
+            return b""
         # Non-canonical already (QuietInput) or not: nothing waits for a line end with VMIN 0.
         saved = termios.tcgetattr(fd)
         raw = list(saved)
@@ -128,9 +169,4 @@ def hand_typeahead_to(prompt_input: Input) -> None:
             termios.tcsetattr(fd, termios.TCSANOW, saved)
     except (OSError, termios.error):
         pass
-    if data:
-        keys: list[KeyPress] = []
-        parser = Vt100Parser(keys.append)
-        parser.feed(data.decode("utf-8", "replace"))
-        parser.flush()
-        store_typeahead(prompt_input, keys)
+    return data
