@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,6 +190,47 @@ def test_ctrl_c_sent_in_one_burst_with_enter_cancels_the_command(shell: pexpect.
     assert session.list_jobs() == []
     shell.send("exit\r")
     assert_leaves_cleanly(shell)
+
+
+@pytest.mark.timeout(90)
+def test_keys_typed_ahead_survive_ctrl_z_and_fg(server, project, tmp_path: Path) -> None:
+    # Finding 5 of the fourth user: keys typed while a command ran were gone after Ctrl-Z and fg (the
+    # kernel flushes its queue when it signals; without that, the user's shell would read them).
+    bash = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], encoding="utf-8", timeout=20,
+                         dimensions=(40, 160), env={**console_env(tmp_path, NO_COLOR="1"), "PS1": "bash$ "})
+    try:
+        bash.expect_exact("bash$ ")
+        bash.send(f"{CONSOLE} --kit {project.admin_kit}\r")
+        bash.expect(PROMPT)
+        os.kill(server.process.pid, signal.SIGSTOP)  # the command waits for its answer: it runs all along
+        try:
+            bash.send("list_jobs\r")
+
+            def quiet() -> bool:  # the prompt is put away: ISIG on, no line editing (QuietInput)
+                lflag = termios.tcgetattr(bash.child_fd)[3]
+                return bool(lflag & termios.ISIG) and not lflag & termios.ICANON
+
+            wait_until(quiet, 10, "the command to run")
+            bash.send("check_status server")  # typed ahead, unechoed, for the next prompt
+            bash.sendcontrol("z")
+            bash.expect("Stopped")
+            bash.expect_exact("bash$ ")
+            assert "check_status" not in bash.before  # the user's shell never got the keys
+            bash.send("fg\r")
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        bash.expect_exact("(none)")  # the answer, then the prompt with what was typed
+        bash.expect(PROMPT)
+        bash.expect(r"check_status(\x1b\[[0-9;]*m)* (\x1b\[[0-9;]*m)*server")  # drawn in styled words
+        bash.send("\r")
+        bash.expect(r"server_status +\S+")
+        bash.expect(PROMPT)
+        bash.send("bye\r")
+        bash.expect_exact("bash$ ")
+        bash.send("exit\r")
+        bash.expect(pexpect.EOF)
+    finally:
+        bash.close(force=True)
 
 
 def test_ctrl_c_after_the_upload_reached_the_server_says_the_job_went_on(

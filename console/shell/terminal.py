@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -60,6 +61,7 @@ class QuietInput:
         self._fd: int | None = None
         self._saved: list[Any] | None = None
         self._quiet: list[Any] | None = None
+        self._now: list[Any] | None = None  # the mode set last
 
     def __enter__(self) -> QuietInput:
         fd = _tty_fd()
@@ -72,6 +74,9 @@ class QuietInput:
         quiet = list(saved)
         quiet[0] &= ~termios.ICRNL
         quiet[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN)
+        # Ctrl-C and Ctrl-Z would otherwise throw away every key typed ahead (the kernel flushes its
+        # queue when it signals): a command's Ctrl-C stops the command, not what was typed for the next.
+        quiet[3] |= termios.NOFLSH
         quiet[6] = list(quiet[6])
         quiet[6][termios.VMIN], quiet[6][termios.VTIME] = 1, 0
         self._fd, self._saved, self._quiet = fd, saved, quiet
@@ -95,8 +100,25 @@ class QuietInput:
         finally:
             self._set(self._quiet)
 
+    def suspend(self, prompt_input: Input) -> None:
+        """Ctrl-Z (SIGTSTP) while a command runs: stop as the user asked, keeping the keys typed ahead.
+
+        While stopped the user's shell reads the terminal and would take them as its own command line
+        (the kernel no longer flushes them: NOFLSH), so they go to the next prompt's type-ahead first,
+        and the terminal is left as it was before the shell; ``fg`` makes it quiet again. With a
+        program of the user's in front (``as_it_was``) the keys are its own and stay where they are.
+        """
+        quiet = self._fd is not None and self._now is self._quiet
+        if quiet:
+            hand_typeahead_to(prompt_input)
+            self._set(self._saved)
+        os.kill(os.getpid(), signal.SIGSTOP)  # what SIGTSTP's default does; runs on from here after fg
+        if quiet:
+            self.apply()
+
     def _set(self, attrs: list[Any] | None) -> None:
         if self._fd is not None and attrs is not None:
+            self._now = attrs
             with contextlib.suppress(termios.error):  # TCSANOW: keep what was typed so far
                 termios.tcsetattr(self._fd, termios.TCSANOW, attrs)
 
