@@ -233,6 +233,21 @@ def test_keys_typed_ahead_survive_ctrl_z_and_fg(server, project, tmp_path: Path)
         bash.close(force=True)
 
 
+def test_keys_typed_during_watch_survive_the_ctrl_c_that_ends_it(shell: pexpect.spawn) -> None:
+    # The neighbour of the Ctrl-Z case (finding 9 of the fourth user): Ctrl-C stops watch, not what was typed.
+    shell.send("watch -n 1 list_jobs\r")
+    shell.expect_exact("(Ctrl-C stops)")
+    shell.send("help bye")
+    shell.sendcontrol("c")
+    shell.expect_exact("watch stopped")
+    shell.expect(PROMPT)
+    shell.expect(r"help(\x1b\[[0-9;]*m)* (\x1b\[[0-9;]*m)*bye")  # the next prompt has it, drawn in styled words
+    shell.send("\r")
+    shell.expect_exact("usage: bye")
+    shell.send("exit\r")
+    assert_leaves_cleanly(shell)
+
+
 def test_ctrl_c_after_the_upload_reached_the_server_says_the_job_went_on(
         shell: pexpect.spawn, server, session, project, tmp_path: Path) -> None:
     # The neighbour of the test above: once the whole upload is on the server, Ctrl-C cannot stop the
