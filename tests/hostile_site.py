@@ -4,8 +4,13 @@ site with a bug, or run by someone who wants to fill the server's disk); the fil
 costs this machine no disk. With ``HOSTILE_WEIGHT`` (JSON) set, it answers with the task's own
 model and that weight instead. With ``HOSTILE_ANSWER`` set, it writes that text, as it is, as the
 JSON header of its answer frame (``{id}`` stands for the request's id, ``{size}`` for the model
-file's size, ``{pad}`` for 1 MiB of ``x``), then the model in data frames: what no encoder of ours would send (a bare NaN, a
-head that is no object, an answer without its model, a header past the frame limit).
+file's size, ``{pad}`` for 1 MiB of ``x``, ``{big}`` for 300 KiB of ``E``), then the model in data
+frames: what no encoder of ours would send (a bare NaN, a head that is no object, an answer
+without its model, a header past the frame limit, an error text past the controller's line limit).
+With ``HOSTILE_TRICKLE`` set, it answers ``get_workspace`` (when a job ends), and with
+``HOSTILE_TRICKLE_TASKS`` set its tasks too, with a head announcing 1 MiB, then one byte every
+``HOSTILE_TRICKLE`` seconds, for ever; it touches ``trickling`` in its kit folder when it starts.
+With ``HOSTILE_MUTE_STOP`` set, it never answers ``end_job`` or ``abort_job`` (it touches ``told-to-stop``).
 
     python tests/hostile_site.py SITE_KIT [RESULT_BYTES]
 """
@@ -28,6 +33,8 @@ RESULT_BYTES = int(sys.argv[2]) if len(sys.argv) > 2 else 256 << 20
 WEIGHT = os.environ.get("HOSTILE_WEIGHT")
 ANSWER = os.environ.get("HOSTILE_ANSWER")
 PUSHES = int(os.environ.get("HOSTILE_PUSHES", "0"))
+TRICKLE = float(os.environ.get("HOSTILE_TRICKLE", "0"))
+MUTE_STOP = bool(os.environ.get("HOSTILE_MUTE_STOP"))
 REPLIES = os.environ.get("HOSTILE_REPLIES")
 
 
@@ -76,6 +83,8 @@ class HostileSite(app.Site):
         workspace = self.jobs.workspace(args["job_id"])
         incoming = workspace / f"hostile-task-{args['task_id']}.model"
         await ctx.receive_upload(incoming, 1 << 30, sync=False)
+        if TRICKLE and os.environ.get("HOSTILE_TRICKLE_TASKS"):
+            await self._trickle(ctx, {"weight": 1.0, "metrics": {}})
         if ANSWER is not None:
             await self._answer_raw(ctx, incoming)
         if WEIGHT is not None:  # the model as it came, with a weight that is no weight
@@ -86,13 +95,43 @@ class HostileSite(app.Site):
             out.truncate(RESULT_BYTES)
         return Download(result, {"weight": 1.0, "metrics": {}})
 
+    async def _cmd_end_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        if MUTE_STOP:
+            (self.kit.root / "told-to-stop").touch()
+            await asyncio.Event().wait()
+        await super()._cmd_end_job(ctx, args)
+
+    async def _cmd_abort_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        if MUTE_STOP:
+            (self.kit.root / "told-to-stop").touch()
+            await asyncio.Event().wait()
+        await super()._cmd_abort_job(ctx, args)
+
+    async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
+        if TRICKLE:
+            await self._trickle(ctx, {"job_id": args["job_id"]})
+        return await super()._cmd_get_workspace(ctx, args)
+
+    async def _trickle(self, ctx: RequestContext, head: dict[str, Any]) -> None:
+        """Answer with ``head``, announcing 1 MiB, then send one byte every ``TRICKLE`` seconds until
+        the server drops the connection (this request sends nothing more)."""
+        writer = ctx.connection.writer  # type: ignore[attr-defined]  (ServedConnection's)
+        writer.write(encode_frame({"k": "res", "id": ctx.request_id, "ok": True, "stream": True, "size": 1 << 20,
+                                   "data": head}))
+        (self.kit.root / "trickling").touch()
+        while not writer.is_closing():
+            writer.write(encode_frame({"k": "data", "id": ctx.request_id}, b"x"))
+            await writer.drain()
+            await asyncio.sleep(TRICKLE)
+        await asyncio.Event().wait()
+
     async def _answer_raw(self, ctx: RequestContext, model: Path) -> None:
         """Write the answer by hand, then wait (this request sends nothing more) until the server
         drops the connection or the job ends."""
         assert ANSWER is not None
         size = model.stat().st_size
         header = (ANSWER.replace("{id}", str(ctx.request_id)).replace("{size}", str(size))
-                  .replace("{pad}", "x" * (1 << 20)).encode())
+                  .replace("{pad}", "x" * (1 << 20)).replace("{big}", "E" * (300 << 10)).encode())
         writer = ctx.connection.writer  # type: ignore[attr-defined]  (ServedConnection's)
         writer.write(PREFIX.pack(len(header), 0) + header)
         with open(model, "rb") as src:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,18 @@ from typing import Any
 import pytest
 
 from console.api.client import AsyncClient
+from console.runtime.limits import MAX_ERROR_CHARS
 from console.wire.kit import AdminKit
 
-from conftest import ADMIN, PartProcess, ServerProcess, SiteProcess, make_project, wait_until
+from conftest import (
+    ADMIN,
+    PartProcess,
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    set_connection_limits,
+    wait_until,
+)
 from jobs import numpy_job
 
 HOSTILE = Path(__file__).parent / "hostile_site.py"
@@ -92,8 +102,16 @@ def _run(session: Any, folder: Path) -> dict[str, Any]:
      "task 1: the answer of site-2 to task is a JSON result, not the data stream of a download"),
     ('{"k":"res","id":{id},"ok":true,"data":{"weight":1.0,"metrics":{}},"stream":true,"size":10}',
      "task 1: the answer of site-2 to task sent more than the 10 bytes it announced"),
+    # 300 KiB of error text, past the controller's 256 KiB line limit: relayed whole, its app refused
+    # the line and the job ended FINISHED:ABORTED, the site unnamed.
+    ('{"k":"res","id":{id},"ok":false,"error":{"type":"InternalError","message":"{big}"}}',
+     f"EEEE... ({(300 << 10) - MAX_ERROR_CHARS} more characters cut)"),
+    # An error frame, with text naming another site: it was "the server dropped the connection", the
+    # site counted as lost and the job ABNORMAL.
+    ('{"k":"error","error":{"type":"InternalError","message":"site-1 sent garbage \\u001b[31m"}}',
+     "task 1: site-2 dropped the connection, saying 'InternalError: site-1 sent garbage \\x1b[31m'"),
 ], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit", "json-for-a-download",
-        "more-than-announced"])
+        "more-than-announced", "error-text-over-the-line-limit", "error-frame"])
 def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answer: str, said: str) -> None:
     session, project, jobs, _ = federation
     hostile = _site_2(project, session, {"HOSTILE_ANSWER": answer})
@@ -104,6 +122,25 @@ def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answe
         [error] = meta["job_errors"]["site-2"]
         assert said in error, error
         assert "site-1" in {c.name for c in session.get_connected_client_list()}
+    finally:
+        hostile.stop()
+        hostile.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_site_that_lost_the_job_says_so_in_a_bounded_text(federation) -> None:
+    """Site-2 answers its task JobNotRunning with 300 KiB of text: the site is lost to the job (the
+    job ends ABNORMAL, too few sites left), its text cut in job_errors and in the controller's line.
+    Whole, the line passed the controller's limit and the job ended ABORTED, the site unnamed."""
+    session, project, jobs, _ = federation
+    hostile = _site_2(project, session, {
+        "HOSTILE_ANSWER": '{"k":"res","id":{id},"ok":false,"error":{"type":"JobNotRunning","message":"{big}"}}'})
+    try:
+        meta = _run(session, numpy_job(jobs, name="lost-job", rounds=1))
+        assert meta["status"] == "FINISHED:ABNORMAL", meta
+        [error] = meta["job_errors"]["site-2"]
+        assert error.startswith("lost: EEEE") and len(error) < MAX_ERROR_CHARS + 100, error[-200:]
+        assert meta["job_errors"]["server"] == ["round 1: 1 result(s), min_clients is 2"], meta["job_errors"]
     finally:
         hostile.stop()
         hostile.kill()
@@ -126,6 +163,109 @@ def test_an_executor_reporting_a_nan_metric_fails_the_job_at_once(federation) ->
     finally:
         site.stop()
         site.kill()
+
+
+def _status(session: Any, job_id: str) -> str:
+    return session.get_job_meta(job_id)["status"]
+
+
+@pytest.mark.timeout(120)
+def test_abort_cuts_off_a_workspace_trickling_in(federation) -> None:
+    """The job is done, site-2 sends its workspace one byte every 0.5 s: the job stays RUNNING while
+    it comes (at the default pace it would be cut after 60 s), and abort_job ends it at once. It
+    kept the job RUNNING for as long as site-2 liked, and abort_job did nothing. The job keeps the
+    status its run ended with; job_errors say whose workspace was cut off."""
+    session, project, jobs, _ = federation
+    trickling = project.kit("site-2") / "trickling"
+    trickling.unlink(missing_ok=True)
+    hostile = _site_2(project, session, {"HOSTILE_WEIGHT": "1.0", "HOSTILE_TRICKLE": "0.5"})
+    try:
+        job_id = session.submit_job(str(numpy_job(jobs, name="trickled", rounds=1)))
+        wait_until(trickling.exists, 60, "site-2 to trickle its workspace")
+        time.sleep(1)  # a few bytes in: the collection is under way (no event says so)
+        assert _status(session, job_id) == "RUNNING"
+        asked = time.monotonic()
+        session.abort_job(job_id)
+        wait_until(lambda: _status(session, job_id).startswith("FINISHED"), 30, "the job to end")
+        took = time.monotonic() - asked
+        assert took < 15, f"the job ended {took:.1f} s after abort_job"
+        meta = session.get_job_meta(job_id)
+        assert meta["status"] == "FINISHED:COMPLETED", meta
+        assert list(meta["job_errors"]) == ["site-2"], meta["job_errors"]
+        [error] = meta["job_errors"]["site-2"]
+        assert error.startswith("its workspace was not collected: abort_job cut off after"), error
+        assert "site-1" in {c.name for c in session.get_connected_client_list()}
+    finally:
+        hostile.stop()
+        hostile.kill()
+
+
+@pytest.mark.timeout(120)
+def test_abort_ends_a_job_whose_site_never_answers_end_job(federation) -> None:
+    """The job is done and site-2 never answers end_job (the server waits 30 s for it): abort_job
+    ends the job at once (it waited those 30 s); the workspaces not collected are named in job_errors."""
+    session, project, jobs, _ = federation
+    told = project.kit("site-2") / "told-to-stop"
+    told.unlink(missing_ok=True)
+    hostile = _site_2(project, session, {"HOSTILE_WEIGHT": "1.0", "HOSTILE_MUTE_STOP": "1"})
+    try:
+        job_id = session.submit_job(str(numpy_job(jobs, name="mute", rounds=1)))
+        wait_until(told.exists, 60, "site-2 to be told to end the job")
+        assert _status(session, job_id) == "RUNNING"
+        asked = time.monotonic()
+        session.abort_job(job_id)
+        wait_until(lambda: _status(session, job_id).startswith("FINISHED"), 30, "the job to end")
+        took = time.monotonic() - asked
+        assert took < 15, f"the job ended {took:.1f} s after abort_job"
+        meta = session.get_job_meta(job_id)
+        assert meta["status"] == "FINISHED:COMPLETED", meta
+        # It came before any workspace was asked for: none is awaited, each site is named.
+        cut_off = ["its workspace was not collected: abort_job cut off after 0 s, 0 bytes stored"]
+        assert meta["job_errors"] == {"site-1": cut_off, "site-2": cut_off}, meta["job_errors"]
+    finally:
+        hostile.stop()
+        hostile.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_site_trickling_its_answers_is_cut_off_at_the_pace(tmp_path: Path) -> None:
+    """Site-2 sends its task result and its workspace one byte every 0.2 s, under a pace of
+    64 KiB/s after 2 s: each is cut off within seconds of its head and named in job_errors. Its task
+    counts as unanswered, as one past its task_timeout: FedAvg, wanting both sites, ends the job
+    FINISHED:ABNORMAL. Site-1's result, after 3 s of training, comes whole."""
+    from console.flare_api import new_secure_session
+
+    project = make_project(tmp_path)
+    set_connection_limits(project.server_kit, transfer_floor_seconds=2.0, min_transfer_bytes_per_second=65536)
+    parts = [ServerProcess(project.server_kit), SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))]
+    parts[2].argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
+    parts[2].env = {"HOSTILE_TRICKLE": "0.2", "HOSTILE_TRICKLE_TASKS": "1"}
+    session = None
+    try:
+        for part in parts:
+            part.start()
+        session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
+        wait_until(lambda: {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}, 30,
+                   "both sites to register")
+        started = time.monotonic()
+        # Site-1 trains for longer than the floor: the pace counts from a result's head, never the training.
+        job_id = session.submit_job(str(numpy_job(tmp_path, name="trickled", rounds=1, sleep=3.0)))
+        wait_until(lambda: _status(session, job_id).startswith("FINISHED"), 60, "the job to end")
+        took = time.monotonic() - started
+        meta = session.get_job_meta(job_id)
+        assert meta["status"] == "FINISHED:ABNORMAL", meta
+        errors = meta["job_errors"]["site-2"]
+        assert errors[0].startswith("task 1: its answer came too slowly: "), errors
+        assert errors[-1].startswith("its workspace was not collected: its answer came too slowly: "), errors
+        assert "under the pace of at least 64 KiB/s after 2 s" in errors[-1], errors
+        assert "site-1" not in meta["job_errors"], meta["job_errors"]
+        assert took < 30, f"the job took {took:.1f} s"
+    finally:
+        if session is not None:
+            session.close()
+        for part in reversed(parts):
+            part.stop()
+            part.kill()
 
 
 TICKER = '''

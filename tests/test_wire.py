@@ -185,3 +185,45 @@ def test_client_reports_why_the_server_dropped_it(session, project) -> None:
     message = asyncio.run(go())
     assert "unexpected frame kind 'bogus'" in message and "ProtocolError" in message, message
     assert session.list_jobs() == []
+
+
+def test_a_json_answer_trickling_in_is_cut_off_at_its_pace() -> None:
+    """One byte every 0.05 s passes any chunk timeout; under a pace of 1 KiB/s after 0.5 s the answer
+    is cut off at once, the connection dropped; one that keeps the pace is read whole."""
+    from console.wire.exceptions import NoConnection
+    from console.wire.json_answer import read_json_answer
+    from console.wire.pace import Pace
+
+    pace = Pace(floor_seconds=0.5, min_bytes_per_second=1024)
+
+    async def answer(body: bytes, every: float) -> tuple[object, float, int]:
+        chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+        dropped = 0
+
+        async def drop() -> None:
+            nonlocal dropped
+            dropped += 1
+
+        async def peer() -> None:
+            for n in range(0, len(body), 64):
+                chunks.put_nowait(body[n:n + 64])
+                await asyncio.sleep(every)
+            chunks.put_nowait(None)
+
+        sending = asyncio.ensure_future(peer())
+        started = asyncio.get_running_loop().time()
+        try:
+            value: object = await read_json_answer("read_log", chunks, 30, len(body), drop, pace)
+        except NoConnection as exc:
+            value = str(exc)
+        finally:
+            sending.cancel()
+        return value, asyncio.get_running_loop().time() - started, dropped
+
+    body = json.dumps({"lines": ["x" * 100] * 20}).encode()
+    value, took, dropped = asyncio.run(answer(body, 0.001))
+    assert value == json.loads(body) and not dropped
+    value, took, dropped = asyncio.run(answer(body * 1000, 0.5))  # 128 bytes a second
+    assert isinstance(value, str) and value.startswith("the answer to read_log came too slowly: "), value
+    assert "under the pace of at least 1 KiB/s after 0.5 s" in value and dropped == 1
+    assert took < 5, took

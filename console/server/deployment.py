@@ -8,8 +8,8 @@ is none, goes back to the controller as a ``result`` line: ``kind: "exception"``
 site's executor raised or its result broke a limit, ``kind: "timeout"`` when the site did not
 answer within the task's timeout (it stays in the job), ``kind: "lost"`` when the site dropped out.
 An answer that breaks the protocol (a frame that is not JSON, NaN in it, a head of the wrong
-shape, no data stream) is the site's failure (``kind: "exception"``), said at once: the job never
-waits it out.
+shape, no data stream, an ``error`` frame by which the site drops the connection) is the site's
+failure (``kind: "exception"``), said at once: the job never waits it out.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from console.runtime.limits import (
     MAX_METRICS_BYTES,
     RESULT_LIMIT_RULE,
     add_error,
+    cut,
     expected_result_bytes,
     json_size,
     result_file_limit,
@@ -35,7 +36,8 @@ from console.server.interfaces import DeploymentHost
 from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.exceptions import InternalError, JobNotRunning, NoConnection
-from console.wire.requesting import AnswerTooLarge, MalformedAnswer, ProtocolViolation
+from console.wire.pace import Pace, TransferStopped, TransferTooSlow, paced
+from console.wire.requesting import AnswerTooLarge, MalformedAnswer, PeerError, ProtocolViolation
 
 log = logging.getLogger("console.server.deployment")
 
@@ -54,6 +56,11 @@ class Deployment:
         self.task_timeout = task_timeout
         self.site_failed = False  # a site's executor raised: the job ends EXECUTION_EXCEPTION
         self.stopping = False  # the job is ending: answers that say so are no site's failure
+
+    @property
+    def pace(self) -> Pace:
+        limits = self.server.kit.connection_limits
+        return Pace(limits.transfer_floor_seconds, limits.min_transfer_bytes_per_second)
 
     def _link(self, site: str) -> Any:
         connected = self.server.sites.get(site)
@@ -78,7 +85,7 @@ class Deployment:
                 return site
             except Exception as exc:
                 add_error(self.job.errors, site, f"deploy failed: {exc}")
-                log.warning("job %s: deploy to %s failed: %s", self.job.job_id, site, exc)
+                log.warning("job %s: deploy to %s failed: %r", self.job.job_id, site, cut(str(exc)))
                 return None
 
         done = await asyncio.gather(*(one(site) for site in self.job.sites))
@@ -129,12 +136,15 @@ class Deployment:
             # The model goes out as the request's upload; the answer's head comes when the site's
             # executor is done: the task's timeout bounds that wait (the controller keeps its own
             # deadline; this one frees the relay of a site that hangs), then the result streams in.
-            head = await link.download("task", {"job_id": self.job.job_id, "task_id": task_id,
-                                                "round": int(event.get("round", 0)),
-                                                "num_rounds": int(event.get("num_rounds", 0)),
-                                                "max_result_bytes": limit}, target, upload=model,
-                                       timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
-                                       max_bytes=result_file_limit(limit))
+            # Once the head has come, the result streams at the pace of connection_limits or is cut.
+            target.unlink(missing_ok=True)
+            download = link.download("task", {"job_id": self.job.job_id, "task_id": task_id,
+                                              "round": int(event.get("round", 0)),
+                                              "num_rounds": int(event.get("num_rounds", 0)),
+                                              "max_result_bytes": limit}, target, upload=model,
+                                     timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
+                                     max_bytes=result_file_limit(limit))
+            head = await paced(download, target, self.pace)
             try:
                 weight, metrics = task_answer(head)
             except ValueError as exc:
@@ -147,7 +157,8 @@ class Deployment:
             answer.update(error=f"{site}: {why}", kind="exception")
             add_error(self.job.errors, site, why)
             self.site_failed = True
-        except (ProtocolViolation, MalformedAnswer) as exc:  # not JSON (NaN in it), or the wrong shape
+        # Not JSON (NaN in it), the wrong shape, or an error frame: the site gave up on its own connection.
+        except (ProtocolViolation, PeerError, MalformedAnswer) as exc:
             why = f"task {task_id}: {exc}"
             answer.update(error=f"{site}: {why}", kind="exception")
             add_error(self.job.errors, site, why)
@@ -161,6 +172,9 @@ class Deployment:
                 answer.update(error=str(exc), kind="lost")
             else:
                 self._lost(site, answer, exc)
+        except TransferTooSlow as exc:  # it stays in the job: the controller counts it as no answer
+            answer.update(error=f"{site}: {exc}", kind="timeout")
+            add_error(self.job.errors, site, f"task {task_id}: {exc}")
         except (NoConnection, TimeoutError) as exc:
             if link is not None and link.connected:
                 answer.update(error=f"no result within {timeout:g} s", kind="timeout")
@@ -171,6 +185,9 @@ class Deployment:
             self._lost(site, answer, exc)
         if "error" in answer:
             target.unlink(missing_ok=True)
+            # A site's text is the site's choice: whole, it could pass the controller's line limit
+            # (its app would refuse the line and the job end ABORTED, the site unnamed).
+            answer["error"] = cut(str(answer["error"]))
         try:
             stdin.write(json.dumps(answer).encode() + b"\n")
             await stdin.drain()
@@ -183,12 +200,13 @@ class Deployment:
         if site in self.job.sites:
             self.job.sites.remove(site)
 
-    async def stop_sites(self, sites: list[str], *, abort: bool) -> None:
+    async def stop_sites(self, sites: list[str], *, abort: bool, stop: asyncio.Event) -> None:
         """Tell ``sites`` to end (or abort) the job. Tasks still out are dropped at once, unless a
         site's failure ends the job: then the other sites' answers are awaited until the sites have
         stopped the job and ``SETTLE_SECONDS`` more at most, so that every site that failed at the
         same time is named in job_errors, not only the first (a site stopped mid-task answers
-        JobNotRunning, which is no failure)."""
+        JobNotRunning, which is no failure). When ``stop`` is set (abort_job meanwhile), nothing
+        more is awaited: a site that does not answer cannot hold the job's end."""
         self.stopping = True
         pending = [task for task in self.job.relays if not task.done()]
         if not self.site_failed:
@@ -201,28 +219,42 @@ class Deployment:
             try:
                 await self._link(site).request(command, {"job_id": self.job.job_id}, timeout=SITE_COMMAND_TIMEOUT)
             except Exception as exc:
-                log.info("job %s: %s on %s: %s", self.job.job_id, command, site, exc)
+                log.info("job %s: %s on %s: %r", self.job.job_id, command, site, cut(str(exc)))
 
-        await asyncio.gather(*(one(site) for site in sites))
-        if pending:
-            await asyncio.wait(pending, timeout=SETTLE_SECONDS)
-            for task in list(self.job.relays):
-                task.cancel()
+        told = asyncio.gather(*(one(site) for site in sites))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([told, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if pending and not stop.is_set():
+            await asyncio.wait([*pending, stopped], timeout=SETTLE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        for task in [told, stopped, *self.job.relays]:
+            task.cancel()
+        await asyncio.gather(told, stopped, return_exceptions=True)
 
-    async def collect_workspaces(self, sites: list[str], target_dir: Path) -> None:
-        """Bring each site's job workspace into the store as ``sites/<site>.zip``."""
+    async def collect_workspaces(self, sites: list[str], target_dir: Path, stop: asyncio.Event) -> None:
+        """Bring each site's job workspace into the store as ``sites/<site>.zip``, each at the pace of
+        ``connection_limits``; when ``stop`` is set (abort_job meanwhile), what has not come is cut off.
+        A site whose workspace is cut off either way is named in job_errors."""
         target_dir.mkdir(parents=True, exist_ok=True)
+        pace = self.pace
 
         async def one(site: str) -> None:
+            target = target_dir / f"{site}.zip"
+            target.unlink(missing_ok=True)
+            # The site leaves out what passes the limit; a site that sends more anyway is cut off.
+            limit = self.server.kit.job_limits.max_workspace_bytes
             try:
-                # The site leaves out what passes the limit; a site that sends more anyway is cut off.
-                limit = self.server.kit.job_limits.max_workspace_bytes
-                await self._link(site).download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
-                                                target_dir / f"{site}.zip", timeout=SITE_COMMAND_TIMEOUT,
-                                                max_bytes=limit + (1 << 20))
+                download = self._link(site).download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
+                                                     target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
+                await paced(download, target, pace, stop)
+            except (TransferStopped, TransferTooSlow) as exc:
+                target.unlink(missing_ok=True)
+                why = f"abort_job {exc}" if isinstance(exc, TransferStopped) else str(exc)
+                add_error(self.job.errors, site, f"its workspace was not collected: {why}")
+                log.warning("job %s: the workspace of %s was not collected: %s", self.job.job_id, site, why)
             except Exception as exc:
-                (target_dir / f"{site}.zip").unlink(missing_ok=True)
-                log.warning("job %s: could not collect the workspace of %s: %s", self.job.job_id, site, exc)
+                target.unlink(missing_ok=True)
+                log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site,
+                            cut(str(exc)))
 
         await asyncio.gather(*(one(site) for site in sites))
 

@@ -148,12 +148,17 @@ class JobRunner:
             log.exception("job %s could not be run", job.job_id)
             status = JobStatus.FINISHED_FAILED_TO_RUN
         finally:
+            job.ending = True
             if job.aborting:
                 status = JobStatus.FINISHED_ABORTED
             # Sites stop and hand over their workspaces, and the server's is archived, before the
-            # final status is written: whoever sees it can download or delete the job at once.
-            await deployment.stop_sites(deployed, abort=status is not JobStatus.FINISHED_COMPLETED)
-            await deployment.collect_workspaces(deployed, self.server.store.job_dir(job.job_id) / "sites")
+            # final status is written: whoever sees it can download or delete the job at once. Each
+            # workspace comes at a minimum pace, and abort_job meanwhile stops the waiting for the
+            # sites: one that trickles its workspace, or never answers, cannot keep the job from ending.
+            await deployment.stop_sites(deployed, abort=status is not JobStatus.FINISHED_COMPLETED,
+                                        stop=job.stop_waiting)
+            await deployment.collect_workspaces(deployed, self.server.store.job_dir(job.job_id) / "sites",
+                                                job.stop_waiting)
             await self._archive_workspace(job)
             self.jobs.pop(job.job_id, None)
             await self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
@@ -304,7 +309,12 @@ class JobRunner:
             log.exception("job %s: could not archive its workspace", job.job_id)
 
     def abort(self, job_id: str) -> None:
+        """Stop the job's process (it ends ABORTED); once its run is over, cut off the collection of
+        its sites' workspaces instead (it keeps the status its run ended with)."""
         job = self.jobs.get(job_id)
+        if job is not None and job.ending:
+            job.stop_waiting.set()
+            return
         if job is None or job.aborting:
             return
         job.aborting = True

@@ -35,6 +35,10 @@ class RunningJob:
     round_metrics: list[dict[str, Any]] = field(default_factory=list)
     #: A write of ``round_metrics`` waits on the store's writer; it writes the latest when it runs.
     metrics_write_pending: bool = False
+    #: Its run is over: its sites are being stopped and their workspaces collected.
+    ending: bool = False
+    #: Set by abort_job once the run is over: the sites' answers and workspaces still awaited are not.
+    stop_waiting: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def marker(self) -> str:

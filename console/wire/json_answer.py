@@ -2,8 +2,8 @@
 thousand jobs), read with a cap so that a broken or hostile peer cannot grow this process.
 
 Used by ``console.wire.requesting`` for an admin's session and for the server's link to a site;
-it reads the chunks the client queued and owns no connection: past the cap it asks its
-caller to drop the connection (``drop``) and raises.
+it reads the chunks the client queued and owns no connection: past the cap, or behind the
+pace (``console.wire.pace``), it asks its caller to drop the connection (``drop``) and raises.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from console import safe_json
 from console.wire.exceptions import NoConnection
+from console.wire.pace import DEFAULT_PACE, Pace
 
 #: The largest answer streamed as JSON (list_jobs over many thousand jobs is a few MB). A peer
 #: that sends more is dropped: it would otherwise grow this process without bound.
@@ -28,20 +29,37 @@ def min_size(announced: Any) -> int:
 
 
 async def read_json_answer(cmd: str, chunks: asyncio.Queue[bytes | BaseException | None], timeout: float,
-                           announced: Any, drop: Callable[[], Awaitable[None]]) -> Any:
+                           announced: Any, drop: Callable[[], Awaitable[None]], pace: Pace = DEFAULT_PACE) -> Any:
     """The JSON value of the answer to ``cmd`` from its queued chunks (None ends them, an exception
     is raised as it is). ``timeout``: seconds each chunk may take; ``announced``: the size the
-    answer's head gave (the cap when it gave none). Raises NoConnection when the answer stalls,
-    grows past ``min_size(announced)`` (after awaiting ``drop``) or is not JSON."""
+    answer's head gave (the cap when it gave none); ``pace``: how slowly it may come in all (a
+    chunk now and then within ``timeout`` would otherwise hold the caller for ever). Raises
+    NoConnection when the answer stalls, falls behind its pace or grows past ``min_size(announced)``
+    (both after awaiting ``drop``), or is not JSON."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     parts: list[bytes] = []
     received = 0
     try:
-        while (chunk := await asyncio.wait_for(chunks.get(), timeout)) is not None:
+        while True:
+            left = started + pace.allowed_seconds(received) - loop.time()
+            try:  # what has come already counts, however late this reads it
+                chunk = chunks.get_nowait() if not chunks.empty() else await asyncio.wait_for(
+                    chunks.get(), max(0.0, min(timeout, left)))
+            except TimeoutError:
+                if left > timeout:
+                    raise
+                await drop()  # what it sends next would only be queued again
+                raise NoConnection(f"the answer to {cmd} came too slowly: {received} bytes in "
+                                   f"{loop.time() - started:.0f} s, under the pace of {pace.rule()}; the "
+                                   "connection was dropped") from None
+            if chunk is None:
+                break
             if isinstance(chunk, BaseException):
                 raise chunk
             received += len(chunk)
             if received > MAX_JSON_ANSWER_BYTES or (isinstance(announced, int) and received > announced):
-                await drop()  # what it sends next would only be queued again
+                await drop()
                 raise NoConnection(f"the answer to {cmd} grew past {min_size(announced):,} bytes: the peer "
                                    "is broken or hostile, so the connection was dropped")
             parts.append(chunk)

@@ -31,6 +31,8 @@ StateListener = Callable[[bool], None]
 
 #: Answer timeout of a plain request; transfers wait for their data, then this long.
 DEFAULT_REQUEST_TIMEOUT = 60.0
+#: Characters of a peer's ``error`` frame quoted in the error it causes here.
+MAX_SAID_CHARS = 1000
 
 
 class AnswerTooLarge(ValueError):
@@ -49,6 +51,12 @@ class AnswerTooLarge(ValueError):
 class ProtocolViolation(NoConnection):
     """The peer sent what is not a frame of the protocol (not JSON, NaN in it, past a size limit):
     the connection is dropped and every request on it fails with this, saying what was wrong."""
+
+
+class PeerError(NoConnection):
+    """The peer sent an ``error`` frame: it is dropping the connection and says why. The message
+    names the peer and quotes its text as its own (it may name anyone); the connection is dropped
+    at once, and every request on it fails with this."""
 
 
 class MalformedAnswer(ValueError):
@@ -79,7 +87,7 @@ class Requester:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
-        self._farewell: NoConnection | None = None  # the reason in the server's last "error" frame
+        self._farewell: PeerError | None = None  # the reason in the peer's "error" frame
         self._event_listeners: list[EventListener] = []
         self._state_listeners: list[StateListener] = []
         self.closed = False
@@ -119,10 +127,12 @@ class Requester:
         try:
             while (frame := await read_frame(reader)) is not None:
                 self._dispatch(frame)
+                if self._farewell is not None:  # the peer is done with us: nothing after it counts
+                    break
         except (FrameError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
             reason = exc
         finally:
-            if self._farewell is not None:  # the server said why before it closed: that is the reason
+            if self._farewell is not None:  # the peer said why it drops us: that is the reason
                 reason = self._farewell
             self._fail_pending(reason)
             if self._writer is not None:
@@ -139,10 +149,11 @@ class Requester:
                 for listener in list(self._event_listeners):
                     listener(topic, data)
             return
-        if kind == "error":  # the server is about to drop us, and says why
+        if kind == "error":  # the peer is about to drop us, and says why: in its own words, cut
             error = header.get("error") if isinstance(header.get("error"), dict) else {}
-            self._farewell = NoConnection(f"the server dropped the connection: {error.get('type', 'error')}: "
-                                          f"{error.get('message', 'no reason given')}")
+            said = f"{error.get('type', 'error')}: {error.get('message', 'no reason given')}"
+            self._farewell = PeerError(f"{self.peer} dropped the connection, saying {said[:MAX_SAID_CHARS]!r}"
+                                       + (" (cut)" if len(said) > MAX_SAID_CHARS else ""))
             return
         request_id = header.get("id")
         pending = self._pending.get(request_id) if isinstance(request_id, int) else None
@@ -163,12 +174,15 @@ class Requester:
             self._pending.pop(request_id, None)
 
     def _fail_pending(self, reason: BaseException) -> None:
-        if isinstance(reason, FrameError):
-            error: NoConnection = ProtocolViolation(f"{self.peer} broke the protocol ({reason}); the connection "
-                                                    "to it was dropped")
+        if isinstance(reason, PeerError):
+            error: NoConnection = reason
+        elif isinstance(reason, FrameError):
+            error = ProtocolViolation(f"{self.peer} broke the protocol ({reason}); the connection "
+                                      "to it was dropped")
         else:
             error = NoConnection(f"connection to {self.peer} lost: {reason}")
-        error.__cause__ = reason
+        if error is not reason:
+            error.__cause__ = reason
         for pending in self._pending.values():
             if not pending.future.done():
                 pending.future.set_exception(error)
@@ -297,7 +311,8 @@ class Requester:
         sends more, is refused with AnswerTooLarge (a ValueError) before or as soon as it passes
         (the rest is ignored). An answer that sends more than the ``size`` it announced, or ends
         short of it, is refused with MalformedAnswer as soon as it does: a download never takes more
-        than its head said it would."""
+        than its head said it would. ``target`` is created only once the head is accepted:
+        ``console.wire.pace.paced`` times the transfer from then, not during a site's training."""
         await self._ensure()
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
         assert pending.chunks is not None
