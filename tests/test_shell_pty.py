@@ -192,6 +192,34 @@ def test_ctrl_c_sent_in_one_burst_with_enter_cancels_the_command(shell: pexpect.
     assert_leaves_cleanly(shell)
 
 
+_CTRL_C_IN_THE_QUEUE = """
+import select, sys, termios, tty
+from prompt_toolkit.input.typeahead import get_typeahead
+from prompt_toolkit.input.vt100 import Vt100Input
+from console.shell.terminal import QuietInput, take_typed_ctrl_c
+with QuietInput() as quiet:
+    tty.setraw(0)  # the prompt's raw mode: Ctrl-C is a byte, not a signal
+    print("RAW", flush=True)
+    select.select([0], [], [], 10)  # the burst came (one write: all of it)
+    quiet.apply()  # the prompt returned
+    taken = take_typed_ctrl_c(Vt100Input(sys.stdin))
+    print("TAKEN", taken, "".join(k.data for k in get_typeahead(Vt100Input(sys.stdin))).encode(), flush=True)
+"""
+
+
+def test_a_ctrl_c_left_in_the_terminal_queue_with_its_enter_is_taken_too() -> None:
+    # The other half of finding 2: keys that came after prompt_toolkit's last read, before it left raw mode,
+    # wait in the terminal's queue (the Ctrl-C among them a byte): it is found there, the rest kept.
+    child = pexpect.spawn(sys.executable, ["-c", _CTRL_C_IN_THE_QUEUE], encoding="utf-8", timeout=20)
+    try:
+        child.expect_exact("RAW")
+        child.send("ls\r\x03x")
+        child.expect_exact("TAKEN True b'ls\\rx'")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
 @pytest.mark.timeout(90)
 def test_keys_typed_ahead_survive_ctrl_z_and_fg(server, project, tmp_path: Path) -> None:
     # Finding 5 of the fourth user: keys typed while a command ran were gone after Ctrl-Z and fg (the
