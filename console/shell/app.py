@@ -245,13 +245,6 @@ class InteractiveShell:
         if app is not None and app.is_running:  # as the prompt's own handling did: the Ctrl-C key
             app.key_processor.send_sigint()
 
-    def _stopped(self, signum: int, frame: object) -> None:
-        """SIGTSTP: Ctrl-Z while a command runs (at the prompt Ctrl-Z is a key: ``enable_suspend``)."""
-        if self.prompt.app.is_running:  # sent from outside: stop as the default would
-            os.kill(os.getpid(), signal.SIGSTOP)
-        else:
-            self.quiet.suspend(self.prompt.input)
-
     def _continued(self) -> None:
         """SIGCONT (``fg`` after Ctrl-Z during a command): the user's shell left the terminal echoing."""
         if not self.prompt.app.is_running:  # (the prompt's raw mode is its own)
@@ -354,19 +347,12 @@ class InteractiveShell:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             loop.add_signal_handler(signal.SIGCONT, self._continued)
-        stop = None
-        with contextlib.suppress(ValueError, AttributeError, OSError):  # not the main thread, or no SIGTSTP
-            # signal.signal, not the loop's handler: a loop busy with a command's work would stop late
-            stop = signal.signal(signal.SIGTSTP, self._stopped)
         try:
-            with self.quiet:
+            with self.quiet, self.quiet.keeping_typeahead_over_stops(self.prompt.app):
                 return await self._loop()
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
                 loop.remove_signal_handler(signal.SIGCONT)
-            if stop is not None:
-                with contextlib.suppress(ValueError, OSError):
-                    signal.signal(signal.SIGTSTP, stop)
 
     async def _loop(self) -> int:
         polls = None if self.backend.pushes else asyncio.create_task(self.refresher.keep_fresh(REFRESH_EVERY))

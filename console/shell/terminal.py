@@ -6,7 +6,9 @@ pending when a pager starts would be read by the pager as its own commands (``le
 saves a file on ``s``). So outside the prompt (while a command runs, and until the next
 prompt reads the keys) echo and line editing are off (the kernel keeps the keys for the
 next prompt, which reads them), and before a pager starts the pending keys are taken out
-of the queue and handed back to the next prompt.
+of the queue and handed back to the next prompt. Ctrl-C and Ctrl-Z during a command leave
+the keys typed before them in place (NOFLSH; ``suspend``), and a Ctrl-C read with the Enter
+that ran the command, while it was still a key, stops the command (``take_typed_ctrl_c``).
 
 POSIX terminals only; elsewhere (or when stdin is no terminal) everything here does nothing.
 """
@@ -21,6 +23,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from prompt_toolkit.application import Application
 from prompt_toolkit.input import Input
 from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.input.vt100_parser import Vt100Parser
@@ -99,6 +102,29 @@ class QuietInput:
             yield
         finally:
             self._set(self._quiet)
+
+    @contextlib.contextmanager
+    def keeping_typeahead_over_stops(self, prompt: Application[Any]) -> Iterator[None]:
+        """While the block runs, Ctrl-Z (SIGTSTP) during a command keeps the keys typed ahead for ``prompt``
+        (``suspend``); while it runs Ctrl-Z is a key there, and a SIGTSTP from outside stops as by default.
+
+        ``signal.signal``, not the event loop's handler: a loop busy with a command's work would stop late.
+        """
+        def stopped(signum: int, frame: object) -> None:
+            if prompt.is_running:
+                os.kill(os.getpid(), signal.SIGSTOP)
+            else:
+                self.suspend(prompt.input)
+
+        before = None
+        with contextlib.suppress(ValueError, AttributeError, OSError):  # not the main thread, or no SIGTSTP
+            before = signal.signal(signal.SIGTSTP, stopped)
+        try:
+            yield
+        finally:
+            if before is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    signal.signal(signal.SIGTSTP, before)
 
     def suspend(self, prompt_input: Input) -> None:
         """Ctrl-Z (SIGTSTP) while a command runs: stop as the user asked, keeping the keys typed ahead.
