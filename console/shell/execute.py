@@ -164,7 +164,7 @@ _SEE_WHETHER = {
     "clone_job": "list_jobs shows whether the clone was made",
     "abort_job": "list_jobs shows whether the job was aborted",
     "delete_job": "list_jobs shows whether the job was deleted",
-    "download_job": "whether the download is complete is not known: download_job again",
+    "download_job": "the download may be incomplete: run download_job again",
 }
 
 
