@@ -123,7 +123,27 @@ def test_pastes_aliases_monitors_and_timing(shell, session, tmp_path: Path) -> N
     shell.expect_exact("JobNotFound")
     shell.expect(re.compile(r"\(\d+\.\d ms\)"))
     shell.expect(PROMPT)
-    leave(shell, "\\q\r")
+    # psql's names: \timing switches it (as \q is bye), \? is help; the shell's own commands and the
+    # live views the user leaves (top) time nothing, so no "(N ms)" follows them, nor bye.
+    shell.send("\\timing\r")
+    shell.expect_exact("timing off")
+    shell.expect(PROMPT)
+    shell.send("\\timing on; \\? list_jobs; monitors\r")
+    shell.expect_exact("timing on")
+    shell.expect_exact("usage: list_jobs")
+    shell.expect_exact(job_id)
+    shell.expect(PROMPT)
+    assert "ms)" not in shell.before and "unknown command" not in shell.before
+    shell.send("top\r")
+    shell.expect_exact("flare-console top")
+    shell.send("q")
+    shell.expect(PROMPT)
+    assert "ms)" not in shell.before
+    shell.send("\\q\r")
+    shell.expect(pexpect.EOF)
+    assert "ms)" not in shell.before
+    shell.close()
+    assert shell.exitstatus == 0
 
 
 def test_a_command_while_the_server_is_down_fails_at_once(shell, server) -> None:

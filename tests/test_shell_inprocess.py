@@ -18,8 +18,8 @@ from console.backends.ours import OursBackend
 from console.shell.app import InteractiveShell
 from console.shell.config import load_config
 
-from conftest import ADMIN, wait_until
-from jobs import hello_server
+from conftest import ADMIN
+from jobs import hello_server, waiting_for_sites
 
 
 async def _until(predicate, what: str, timeout: float = 10.0) -> None:
@@ -90,6 +90,30 @@ def test_background_lines_do_not_disturb_typing(server, project, tmp_path: Path,
     assert "(none)" in output  # the command then ran with the line as typed
 
 
+def _out_text(shell: InteractiveShell) -> str:
+    return shell.prompt.app.output.stdout.getvalue()  # type: ignore[attr-defined]
+
+
+async def _late(shell: InteractiveShell, server, pipe, line: str, outcome: str, where: str = "shows here") -> None:
+    """Run ``line`` with the server stopped, Ctrl-C it once sent: the shell says at once that it goes on
+    (its outcome ``where`` when it ends) and gives the prompt back; ``outcome`` shows once the server answers."""
+    client = shell.backend.session.client  # type: ignore[attr-defined]
+    earlier = max(client._pending, default=0)  # request IDs only grow: a larger one is this line's
+    os.kill(server.process.pid, signal.SIGSTOP)  # its answer waits: all below comes before it
+    try:
+        pipe.send_text(line + "\r")
+        await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")
+        shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
+        command = line.split()[0]
+        await _until(lambda: f"{command}: Ctrl-C came after the request was sent: it goes on; its outcome "
+                     f"{where} when it ends" in _out_text(shell) and shell.prompt.app.is_running,
+                     "the line and the prompt")
+        assert outcome not in _out_text(shell)
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    await _until(lambda: outcome in _out_text(shell), f"the outcome of {line}")
+
+
 def test_a_late_ctrl_c_gives_the_prompt_back_at_once_and_the_outcome_follows(
         server, session, project, tmp_path: Path, monkeypatch) -> None:
     # Ctrl-C once abort_job / delete_job reached the server cannot stop them: the shell says so and
@@ -101,29 +125,48 @@ def test_a_late_ctrl_c_gives_the_prompt_back_at_once_and_the_outcome_follows(
 
     async def script(shell: InteractiveShell, pipe) -> None:
         await _until(lambda: shell.prompt.app.is_running, "the prompt")
-        client = shell.backend.session.client  # type: ignore[attr-defined]
-        for line, outcome in [(f"abort_job {job_id} --yes", "abort_job went on after Ctrl-C: "),
-                              (f"delete_job {ghost} --yes", "delete_job went on after Ctrl-C and failed: JobNotFound")]:
-            earlier = max(client._pending, default=0)  # request IDs only grow: a larger one is this line's
-            os.kill(server.process.pid, signal.SIGSTOP)  # its answer waits: all below comes before it
-            try:
-                pipe.send_text(line + "\r")
-                await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")  # noqa: B023
-                shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
-                command = line.split()[0]
-                await _until(lambda: f"{command}: Ctrl-C came after the request was sent: it goes on; its outcome "  # noqa: B023
-                             "shows here when it ends" in out_text(shell) and shell.prompt.app.is_running,
-                             "the line and the prompt")
-                assert outcome not in out_text(shell)
-            finally:
-                os.kill(server.process.pid, signal.SIGCONT)
-            await _until(lambda: outcome in out_text(shell), f"the outcome of {line}")  # noqa: B023
-        assert "cancelled" not in out_text(shell)
+        await _late(shell, server, pipe, f"abort_job {job_id} --yes", "abort_job went on after Ctrl-C: ")
+        await _late(shell, server, pipe, f"delete_job {ghost} --yes",
+                    "delete_job went on after Ctrl-C and failed: JobNotFound")
+        for _ in range(300):  # the aborted job's processes stopped: it may be deleted
+            if (await shell.backend.get_job_meta(job_id))["status"] == "FINISHED:ABORTED":
+                break
+            await asyncio.sleep(0.1)
+        # A record answer reads as the normal answer's record, on one line (never raw JSON)
+        await _late(shell, server, pipe, f"delete_job {job_id} --yes",
+                    f"delete_job went on after Ctrl-C: job_id {job_id}, submit_records_marked_deleted")
+        assert "cancelled" not in _out_text(shell) and '{"job_id"' not in _out_text(shell)
         pipe.send_text("bye\r")
-
-    def out_text(shell: InteractiveShell) -> str:
-        return shell.prompt.app.output.stdout.getvalue()  # type: ignore[attr-defined]
 
     code, _, _ = _run_shell(project, tmp_path, script)
     assert code == 0
-    wait_until(lambda: session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED", 30, "the abort that went on")
+    assert job_id not in [j["job_id"] for j in session.list_jobs()]  # aborted, then deleted
+
+
+def test_a_late_outcome_goes_where_its_line_sent_it(server, session, project, tmp_path: Path, monkeypatch) -> None:
+    # Finding 8 of the fourth user: "> FILE" / ">> FILE" get the outcome of a command that went on after
+    # Ctrl-C when it ends; a pipeline cannot have the terminal then, and that is said.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    job_id = session.submit_job(str(waiting_for_sites(tmp_path)))  # queued: an abort ends it at once
+    out = tmp_path / "outcome.txt"
+
+    async def script(shell: InteractiveShell, pipe) -> None:
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        await _late(shell, server, pipe, f"abort_job {job_id} --yes > {out}",
+                    f"abort_job went on after Ctrl-C: wrote 1 line to {out}", where=f"goes to {out}")
+        for _ in range(300):
+            if (await shell.backend.get_job_meta(job_id))["status"] == "FINISHED:ABORTED":
+                break
+            await asyncio.sleep(0.1)
+        await _late(shell, server, pipe, f"delete_job {job_id} --yes >> {out}",
+                    f"delete_job went on after Ctrl-C: appended 2 lines to {out}", where=f"goes to {out}")
+        await _late(shell, server, pipe, f"abort_job {job_id} --yes | cat",
+                    "(shown here, not piped to 'cat': the prompt has the terminal now)",
+                    where="shows here, not piped")
+        pipe.send_text("bye\r")
+
+    code, output, _ = _run_shell(project, tmp_path, script)
+    assert code == 0
+    written = out.read_text()
+    assert written.count("\n") == 3 and f"job_id                         {job_id}" in written, written
+    assert "submit_records_marked_deleted" not in output  # the record went to the file only

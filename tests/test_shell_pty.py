@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,6 +173,105 @@ def test_ctrl_c_cancels_a_foreground_command(shell: pexpect.spawn, session, tmp_
     shell.send("list_jobs\r")
     shell.expect_exact("(none)")
     assert session.list_jobs() == []  # nothing half-stored
+    shell.send("exit\r")
+    assert_leaves_cleanly(shell)
+
+
+def test_ctrl_c_sent_in_one_burst_with_enter_cancels_the_command(shell: pexpect.spawn, session,
+                                                                  tmp_path: Path) -> None:
+    # Finding 2 of the fourth user: Enter and Ctrl-C read together (raw mode: Ctrl-C is a key then) was kept as
+    # the next prompt's type-ahead and the submit went through. Now it stops the command as a Ctrl-C pressed
+    # a moment later does; the keys after it stay typed ahead.
+    job = hello_server(tmp_path, name="burst-job")
+    shell.send(f"submit_job {job}\r\x03list_jobs\r")
+    shell.expect_exact("submit_job cancelled")
+    shell.expect_exact("(none)")
+    shell.expect(PROMPT)
+    assert session.list_jobs() == []
+    shell.send("exit\r")
+    assert_leaves_cleanly(shell)
+
+
+_CTRL_C_IN_THE_QUEUE = """
+import select, sys, termios, tty
+from prompt_toolkit.input.typeahead import get_typeahead
+from prompt_toolkit.input.vt100 import Vt100Input
+from console.shell.terminal import QuietInput, take_typed_ctrl_c
+with QuietInput() as quiet:
+    tty.setraw(0)  # the prompt's raw mode: Ctrl-C is a byte, not a signal
+    print("RAW", flush=True)
+    select.select([0], [], [], 10)  # the burst came (one write: all of it)
+    quiet.apply()  # the prompt returned
+    taken = take_typed_ctrl_c(Vt100Input(sys.stdin))
+    print("TAKEN", taken, "".join(k.data for k in get_typeahead(Vt100Input(sys.stdin))).encode(), flush=True)
+"""
+
+
+def test_a_ctrl_c_left_in_the_terminal_queue_with_its_enter_is_taken_too() -> None:
+    # The other half of finding 2: keys that came after prompt_toolkit's last read, before it left raw mode,
+    # wait in the terminal's queue (the Ctrl-C among them a byte): it is found there, the rest kept.
+    child = pexpect.spawn(sys.executable, ["-c", _CTRL_C_IN_THE_QUEUE], encoding="utf-8", timeout=20)
+    try:
+        child.expect_exact("RAW")
+        child.send("ls\r\x03x")
+        child.expect_exact("TAKEN True b'ls\\rx'")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
+@pytest.mark.timeout(90)
+def test_keys_typed_ahead_survive_ctrl_z_and_fg(server, project, tmp_path: Path) -> None:
+    # Finding 5 of the fourth user: keys typed while a command ran were gone after Ctrl-Z and fg (the
+    # kernel flushes its queue when it signals; without that, the user's shell would read them).
+    bash = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], encoding="utf-8", timeout=20,
+                         dimensions=(40, 160), env={**console_env(tmp_path, NO_COLOR="1"), "PS1": "bash$ "})
+    try:
+        bash.expect_exact("bash$ ")
+        bash.send(f"{CONSOLE} --kit {project.admin_kit}\r")
+        bash.expect(PROMPT)
+        os.kill(server.process.pid, signal.SIGSTOP)  # the command waits for its answer: it runs all along
+        try:
+            bash.send("list_jobs\r")
+
+            def quiet() -> bool:  # the prompt is put away: ISIG on, no line editing (QuietInput)
+                lflag = termios.tcgetattr(bash.child_fd)[3]
+                return bool(lflag & termios.ISIG) and not lflag & termios.ICANON
+
+            wait_until(quiet, 10, "the command to run")
+            bash.send("check_status server")  # typed ahead, unechoed, for the next prompt
+            bash.sendcontrol("z")
+            bash.expect("Stopped")
+            bash.expect_exact("bash$ ")
+            assert "check_status" not in bash.before  # the user's shell never got the keys
+            bash.send("fg\r")
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        bash.expect_exact("(none)")  # the answer, then the prompt with what was typed
+        bash.expect(PROMPT)
+        bash.expect(r"check_status(\x1b\[[0-9;]*m)* (\x1b\[[0-9;]*m)*server")  # drawn in styled words
+        bash.send("\r")
+        bash.expect(r"server_status +\S+")
+        bash.expect(PROMPT)
+        bash.send("bye\r")
+        bash.expect_exact("bash$ ")
+        bash.send("exit\r")
+        bash.expect(pexpect.EOF)
+    finally:
+        bash.close(force=True)
+
+
+def test_keys_typed_during_watch_survive_the_ctrl_c_that_ends_it(shell: pexpect.spawn) -> None:
+    # The neighbour of the Ctrl-Z case (finding 9 of the fourth user): Ctrl-C stops watch, not what was typed.
+    shell.send("watch -n 1 list_jobs\r")
+    shell.expect_exact("(Ctrl-C stops)")
+    shell.send("help bye")
+    shell.sendcontrol("c")
+    shell.expect_exact("watch stopped")
+    shell.expect(PROMPT)
+    shell.expect(r"help(\x1b\[[0-9;]*m)* (\x1b\[[0-9;]*m)*bye")  # the next prompt has it, drawn in styled words
+    shell.send("\r")
+    shell.expect_exact("usage: bye")
     shell.send("exit\r")
     assert_leaves_cleanly(shell)
 

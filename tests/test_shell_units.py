@@ -331,3 +331,26 @@ def test_submit_job_completes_job_folders_of_the_kits_upload_dir(tmp_path, monke
                                            ("hello-pt", "job folder in transfer/ of the kit")]
     assert offered("submit_job jo") == [("bs/", "")]  # the local folder, once
     assert offered("download_job 9f hello") == []  # only where a folder is uploaded
+
+
+def test_a_late_outcome_without_its_answer_never_claims_it_was_done() -> None:
+    # Finding 7 of the fourth user: the server stopped, "list_jobs shows the clone" though none was made
+    from console.api.errors import CancelTooLate
+    from console.shell.execute import went_on
+
+    said = {command: went_on(CancelTooLate(command, "after the request was sent"), "", None)
+            for command in ("submit_job", "clone_job", "abort_job", "delete_job", "download_job", "sys_info")}
+    assert said["clone_job"] == ("clone_job was sent before Ctrl-C but its answer did not come back: "
+                                 "list_jobs shows whether the clone was made")
+    assert said["submit_job"].endswith("list_jobs shows whether the job was submitted")
+    assert said["abort_job"].endswith("list_jobs shows whether the job was aborted")
+    assert said["sys_info"].endswith("whether it was done is not known")
+    assert not any("went on" in text for text in said.values())
+
+
+def test_an_answer_on_one_line_reads_as_its_record() -> None:
+    from console.shell.human import one_line
+
+    assert one_line({"job_id": "j1", "submit_records_marked_deleted": 0}) == "job_id j1, submit_records_marked_deleted 0"
+    assert one_line({"a": {"b": 1, "c": True}, "d": []}) == "a (b 1, c yes), d (none)"
+    assert one_line("two\nlines") == "two\\x0alines"

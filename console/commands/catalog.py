@@ -158,13 +158,13 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("unfollow", "stop following a job's log", Right.VIEW,
                     (Param("job_id", K.MONITOR, "a followed job ID (prefix) or 'all'", required=True),)),
         CommandSpec("top", "full-screen live view of the sites and jobs (q leaves)", Right.VIEW,
-                    where=Where.CLIENT),
+                    where=Where.CLIENT, live_view=True),
         CommandSpec("plot", "a job's per-round metrics as a chart, redrawn as rounds finish", Right.VIEW, (
             _JOB_ID,
             Param("metric", K.STR, "which metric (default: every one the job records)"),
             Param("format", K.CHOICE, "chart (default) or json: the series as data", flag="--format",
                   choices=("chart", "json"), wire=False),
-        ), where=Where.CLIENT, engines=frozenset({Engine.OURS})),
+        ), where=Where.CLIENT, engines=frozenset({Engine.OURS}), live_view=True),
         CommandSpec(
             "set_timeout",
             "set this session's timeout for commands that reach sites",
@@ -174,7 +174,7 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("unset_timeout", "return to the server's default command timeout", Right.OPERATE),
         # The shell's own commands: no server handler, no right.
         CommandSpec("help", "list commands, or show one command's usage", None,
-                    (Param("command", K.COMMAND, "a command name"),), where=Where.SHELL, aliases=("?",)),
+                    (Param("command", K.COMMAND, "a command name"),), where=Where.SHELL, aliases=("?", "\\?")),
         CommandSpec("bye", "stop monitors, close the session and leave", None, where=Where.SHELL,
                     aliases=("exit", "quit", "\\q")),
         CommandSpec("monitors", "list the background monitors", None, where=Where.SHELL),
@@ -192,9 +192,9 @@ CATALOG: dict[str, CommandSpec] = {
                     (Param("interval", K.FLOAT, "seconds between runs", flag="-n", default=2.0, minimum=0.5),
                      Param("command", K.COMMAND_LINE, "the command to repeat, with its arguments", required=True)),
                     where=Where.SHELL),
-        CommandSpec("timing", "show how long each command takes", None,
-                    (Param("state", K.CHOICE, "on or off", required=True, choices=("on", "off")),),
-                    where=Where.SHELL),
+        CommandSpec("timing", "show how long each command takes (no argument: switch it)", None,
+                    (Param("state", K.CHOICE, "on or off (none: the other one)", choices=("on", "off")),),
+                    where=Where.SHELL, aliases=("\\timing",)),
     )
 }
 

@@ -153,6 +153,14 @@ class CommandSpec:
     #: Its answer may be megabytes (a job's log, a file): our server bounds how many are built at
     #: once per identity and in total (``console/wire/budget.py``).
     large_reply: bool = False
+    #: A live view the user leaves when done (``top``, ``plot``): how long it stayed open is no
+    #: command's time, so ``timing`` shows none for it (nor for the shell's own commands).
+    live_view: bool = False
+
+    @property
+    def timed(self) -> bool:
+        """``timing`` shows how long this command's requests took."""
+        return self.where is not Where.SHELL and not self.live_view
 
     def supports(self, engine: Engine) -> bool:
         return engine in self.engines

@@ -80,10 +80,7 @@ class Answers:
 
     async def to_sink(self, outcome: Outcome, sink: Sink) -> None:
         """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
-        expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
-        fmt = outcome.format or self.state.format
-        parts = [render(outcome.result, fmt, 10**6, expanded)] if outcome.result is not None else []
-        text = "\n".join(p for p in [*parts, outcome.shown_message()] if p) + "\n"
+        text = self._sink_text(outcome)
         if sink.kind == "|":
             # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
             self.foreign_output = True
@@ -95,13 +92,25 @@ class Answers:
             elif result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
                 self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
             return
+        written, said = self.to_file(outcome, sink)
+        self.emit(said, "" if written else "class:error")
+
+    def to_file(self, outcome: Outcome, sink: Sink) -> tuple[bool, str]:
+        """``> FILE`` or ``>> FILE`` (not a pipeline): (written, what to say), as "wrote 3 lines to PATH".
+        Synchronous, so a command that went on after Ctrl-C writes its outcome where asked as it ends."""
+        text = self._sink_text(outcome)
         path = Path(sink.target).expanduser()
         try:
             with open(path, "a" if sink.kind == ">>" else "w") as out:
                 out.write(text)
         except OSError as exc:
-            self.emit(f"cannot write {path}: {exc.strerror or exc}", "class:error")
-            return
+            return False, f"cannot write {path}: {exc.strerror or exc}"
         lines = text.count("\n")
         verb = "appended" if sink.kind == ">>" else "wrote"
-        self.emit(f"{verb} {lines} line{'s' if lines != 1 else ''} to {path}", "")
+        return True, f"{verb} {lines} line{'s' if lines != 1 else ''} to {path}"
+
+    def _sink_text(self, outcome: Outcome) -> str:
+        expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
+        fmt = outcome.format or self.state.format
+        parts = [render(outcome.result, fmt, 10**6, expanded)] if outcome.result is not None else []
+        return "\n".join(p for p in [*parts, outcome.shown_message()] if p) + "\n"

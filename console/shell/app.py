@@ -47,7 +47,7 @@ from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput
+from console.shell.terminal import QuietInput, take_typed_ctrl_c
 from console.shell.themes import ThemeError, available_themes, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -117,7 +117,7 @@ class InteractiveShell:
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
         self.interrupts = Interrupts(self._sigint_at_prompt)
         self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
-        self.going_on = GoingOn(self.emit, self.interrupts, self._drop_queued)
+        self.going_on = GoingOn(self.emit, self.interrupts, self._drop_queued, self.answers.to_file)
 
     # -- Frontend ------------------------------------------------------------------------
 
@@ -276,9 +276,11 @@ class InteractiveShell:
         task = early or asyncio.create_task(self.executor.run(parsed))
         try:
             with self.interrupts.cancels(task):  # type-ahead waits, unechoed (QuietInput), for the next prompt
+                if take_typed_ctrl_c(self.prompt.input):  # read with its Enter: as if pressed a moment later
+                    self.interrupts.interrupt()
                 outcome = await self.going_on.foreground(task)
             if isinstance(outcome, tuple):  # Ctrl-C came too late to stop it: it goes on, the prompt comes back
-                self.going_on.add(parsed, task, outcome)
+                self.going_on.add(parsed, task, outcome, sink)
                 return True
         except asyncio.CancelledError:
             if not task.cancelled():
@@ -382,7 +384,7 @@ class InteractiveShell:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             loop.add_signal_handler(signal.SIGCONT, self._continued)
         try:
-            with self.quiet:
+            with self.quiet, self.quiet.keeping_typeahead_over_stops(self.prompt.app):
                 return await self._loop()
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):

@@ -7,9 +7,9 @@ Why: when Enter is pressed prompt_toolkit draws the whole layout once more in it
 (the line without toolbar and menus) and leaves raw mode before ``prompt_async`` returns. On a
 2-core machine that was 2-4 ms of Python holding the GIL before the request could even start
 (measured with timestamps in the console on FLARE, where a round trip is 8-10 ms). So Enter's
-own handler starts the request (run at once up to its sending: ``eager.py``), and for such a line prompt_toolkit only erases the prompt; the
-line (prompt and highlighted command, as the final drawing showed it) is printed in one write
-(about 0.2 ms) while the request is on its way.
+own handler starts the request (run at once up to its sending: ``eager.py``), and for such a
+line prompt_toolkit only erases the prompt; the line (prompt and highlighted command, as the
+final drawing showed it) is printed in one write (about 0.2 ms) while the request is on its way.
 
 The answer is then shown where it arrives (``Arrival``): on FLARE, on the worker thread that made
 the call, with the next prompt's line, in one write. Handed to the loop first, it waited for the

@@ -9,7 +9,6 @@ entries below exist only where the client does real work.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +19,7 @@ from console.backends.base import Backend
 from console.commands import CATALOG, CommandSpec, Engine, Transfer, Where
 from console.shell import follow, plot  # noqa: F401  (they register their commands)
 from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
+from console.shell.human import one_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command, unavailable
@@ -67,7 +67,7 @@ class Executor:
                 return await handler(self, parsed)
             return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
         finally:
-            self.elapsed = time.perf_counter() - started
+            self.elapsed = time.perf_counter() - started if spec.timed else None
 
     def starts_at_enter(self, parsed: ParsedCommand) -> bool:
         """True for a command that only asks the server (no question first, no client-side work that
@@ -148,8 +148,7 @@ def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
                 f"a finished job's errors and progress are in its logs: get_job_logs {job}")
     if isinstance(exc, CancelTooLate):
         result = exc.result
-        return went_on(exc, "", None if result is None else result if isinstance(result, str)
-                       else json.dumps(result, default=str))
+        return went_on(exc, "", None if result is None else one_line(result))
     if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -158,16 +157,28 @@ def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
 # -- server commands with client-side work ---------------------------------------------
 
 
+#: Where to see whether a command whose answer never came was done (its request had left: it may or may not
+#: have been); the fallback says only that it is not known.
+_SEE_WHETHER = {
+    "submit_job": "list_jobs shows whether the job was submitted",
+    "clone_job": "list_jobs shows whether the clone was made",
+    "abort_job": "list_jobs shows whether the job was aborted",
+    "delete_job": "list_jobs shows whether the job was deleted",
+    "download_job": "the download may be incomplete: run download_job again",
+}
+
+
 def went_on(late: CancelTooLate, done: str, result: str | None) -> str:
     """The outcome of a command Ctrl-C came too late to stop (the shell said why at once): that it
-    went on, and its result (``done`` then ``result``, as "submitted as JOB_ID") or, when not known,
-    that its answer did not come."""
+    went on, and its result (``done`` then ``result``, as "submitted as JOB_ID") or, when its answer
+    never came, that it was sent, and where to see whether it was done (never that it was)."""
     if result:
         return f"{late.command} went on after Ctrl-C: {done + ' ' if done else ''}{result}"
-    return f"{late.command} went on after Ctrl-C; its answer did not come back"
+    see = _SEE_WHETHER.get(late.command, "whether it was done is not known")
+    return f"{late.command} was sent before Ctrl-C but its answer did not come back: {see}"
 
 
-async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: str, noun: str) -> Outcome:
+async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: str) -> Outcome:
     """A job made by ``started`` (a submit or a clone): said, and kept for completion and the demo's leave question.
 
     A Ctrl-C that came after the server had it (``CancelTooLate``) says the job went on, with its ID.
@@ -177,7 +188,7 @@ async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: 
     except CancelTooLate as late:  # not cancelled: the job exists (or will), so say so and keep its ID
         job_id = late.result if isinstance(late.result, str) else None
         if job_id is None:
-            return Outcome(message=went_on(late, "", None) + f": list_jobs shows the {noun}")
+            return Outcome(message=went_on(late, "", None))
         message = went_on(late, late_verb, job_id)
     else:
         message = f"{done}: {job_id}"
@@ -189,12 +200,12 @@ async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: 
 @client_side("submit_job")
 async def _submit(ex: Executor, parsed: ParsedCommand) -> Outcome:
     started = ex.backend.submit_job(parsed.values["job_folder"], parsed.values.get("submit_token"))
-    return await _new_job(ex, started, "Submitted job", "submitted as", "job")
+    return await _new_job(ex, started, "Submitted job", "submitted as")
 
 
 @client_side("clone_job")
 async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    return await _new_job(ex, ex.backend.clone_job(parsed.values["job_id"]), "Cloned as job", "cloned as", "clone")
+    return await _new_job(ex, ex.backend.clone_job(parsed.values["job_id"]), "Cloned as job", "cloned as")
 
 
 @client_side("download_job")
@@ -350,6 +361,7 @@ async def _refresh(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 @client_side("timing")
 async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    ex.state.timing = parsed.values["state"] == "on"
+    state = parsed.values.get("state")
+    ex.state.timing = not ex.state.timing if state is None else state == "on"  # psql's \timing switches it
     ex.frontend.remember("timing", ex.state.timing)
     return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 
 from console.api.errors import CancelTooLate, too_late_listener
 from console.shell.client_side import Outcome
 from console.shell.execute import explain
+from console.shell.human import one_line
 from console.shell.interrupt import Interrupts
-from console.shell.parse import ParsedCommand
+from console.shell.parse import ParsedCommand, Sink
 from console.shell.safe_text import visible_line
 
 
@@ -27,8 +27,10 @@ class GoingOn:
     """The shell's commands that go on after a late Ctrl-C (call ``listen`` in the shell's task first)."""
 
     def __init__(self, emit: Callable[[str, str], None], interrupts: Interrupts,
-                 drop_queued: Callable[[], None]) -> None:
+                 drop_queued: Callable[[], None], to_file: Callable[[Outcome, Sink], tuple[bool, str]]) -> None:
+        """``to_file``: writes an outcome to ``> FILE`` / ``>> FILE`` (``Answers.to_file``)."""
         self.emit = emit
+        self.to_file = to_file
         self.interrupts = interrupts
         self.drop_queued = drop_queued
         #: Wakes the shell awaiting the foreground command when a Ctrl-C came too late to stop it
@@ -62,39 +64,59 @@ class GoingOn:
         if self._too_late is not None and not self._too_late.done():
             self._too_late.set_result((command, reason))
 
-    def add(self, parsed: ParsedCommand, task: asyncio.Future[Outcome], late: tuple[str, str]) -> None:
-        """Say at once that the command goes on; its outcome prints above the prompt when it ends."""
+    def add(self, parsed: ParsedCommand, task: asyncio.Future[Outcome], late: tuple[str, str],
+            sink: Sink | None = None) -> None:
+        """Say at once that the command goes on; its outcome prints above the prompt when it ends, or goes
+        to ``> FILE`` / ``>> FILE`` when the line asked for that (a pipeline cannot have the terminal then)."""
         command, reason = late
         why = reason.replace("the cancel", "Ctrl-C", 1)
-        self.emit(f"{command or parsed.spec.name}: {why}: it goes on; its outcome shows here when it ends",
+        where = ("shows here" if sink is None else "shows here, not piped" if sink.kind == "|"
+                 else f"goes to {sink.target}")
+        self.emit(f"{command or parsed.spec.name}: {why}: it goes on; its outcome {where} when it ends",
                   "class:status.queued")
         self._commands[task] = parsed.spec.name
-        task.add_done_callback(lambda done: self._ended(parsed, done))
+        task.add_done_callback(lambda done: self._ended(parsed, done, sink))
         self.drop_queued()
 
-    def _ended(self, parsed: ParsedCommand, task: asyncio.Future[Outcome]) -> None:
-        """A command that went on after Ctrl-C ended: its outcome, as a background line (a monitor's).
+    def _ended(self, parsed: ParsedCommand, task: asyncio.Future[Outcome], sink: Sink | None) -> None:
+        """A command that went on after Ctrl-C ended: its outcome, as a background line (a monitor's), or
+        where its line sent it (``> FILE``, ``>> FILE``) with a line saying so.
 
         One line whatever the server answered (``visible_line``): a line break in its text would
         start a line of its own choosing above the prompt, time stamp and all."""
         self._commands.pop(task, None)
         stamp = time.strftime("%H:%M:%S")
+        name = parsed.spec.name
         if task.cancelled():  # the shell left without waiting (a second Ctrl-C then)
-            self._line(f"{stamp}  {parsed.spec.name}: its outcome was not awaited", "class:error")
+            self._line(f"{stamp}  {name}: its outcome was not awaited", "class:error")
             return
         exc = task.exception()
-        if isinstance(exc, CancelTooLate):  # its result: "submit_job went on after Ctrl-C: submitted as ..."
-            self._line(f"{stamp}  {explain(exc, parsed)}", "class:status.completed")
+        if isinstance(exc, CancelTooLate) and (sink is None or exc.result is None):
+            # its result: "submit_job went on after Ctrl-C: submitted as ...", or that its answer never came
+            self._line(f"{stamp}  {explain(exc, parsed)}{self._not_sent_to(sink)}", "class:status.completed")
             return
-        if exc is not None:
-            self._line(f"{stamp}  {parsed.spec.name} went on after Ctrl-C and failed: {explain(exc, parsed)}",
-                       "class:error")
+        if exc is not None and not isinstance(exc, CancelTooLate):  # errors stay on the screen, as ever
+            self._line(f"{stamp}  {name} went on after Ctrl-C and failed: {explain(exc, parsed)}"
+                       f"{self._not_sent_to(sink)}", "class:error")
             return
-        outcome = task.result()
+        outcome = Outcome(exc.result) if isinstance(exc, CancelTooLate) else task.result()
+        if sink is not None and sink.kind != "|":
+            written, said = self.to_file(outcome, sink)
+            self._line(f"{stamp}  {name} went on after Ctrl-C: {said}",
+                       "class:status.completed" if written else "class:error")
+            return
         shown = outcome.message
         if shown is None and outcome.result is not None:
-            shown = outcome.result if isinstance(outcome.result, str) else json.dumps(outcome.result, default=str)
-        self._line(f"{stamp}  {shown or f'{parsed.spec.name} done'}", "class:status.completed")
+            shown = one_line(outcome.result)  # as the answer's record reads, on one line
+        self._line(f"{stamp}  {shown or f'{name} done'}{self._not_sent_to(sink)}", "class:status.completed")
+
+    @staticmethod
+    def _not_sent_to(sink: Sink | None) -> str:
+        if sink is None:
+            return ""
+        if sink.kind == "|":  # it would take the terminal from the prompt the user is typing at
+            return f" (shown here, not piped to '{sink.target}': the prompt has the terminal now)"
+        return f" (nothing written to {sink.target})"
 
     def _line(self, text: str, style: str) -> None:
         self.emit(visible_line(text), style)

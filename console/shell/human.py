@@ -147,6 +147,23 @@ def record(data: dict[str, Any], indent: str = "") -> str:
     return "\n".join(lines)
 
 
+def one_line(result: Any) -> str:
+    """An answer on one line, as its record reads (``job_id X, submit_records_marked_deleted 0``): for a
+    background line above the prompt (a late command's outcome), where a table would break the line.
+    Nested records and lists stand in parentheses."""
+    if isinstance(result, dict):
+        return ", ".join(f"{key} {_nested(str(key), value)}" for key, value in result.items()) or "(empty)"
+    if isinstance(result, list):
+        return "; ".join(_nested("", item) for item in result) or "(none)"
+    return visible_line(result) if isinstance(result, str) else cell("", result)
+
+
+def _nested(key: str, value: Any) -> str:
+    if isinstance(value, dict | list) and value:
+        return f"({one_line(value)})"
+    return cell(key, value)
+
+
 def expanded(rows: list[dict[str, Any]]) -> str:
     """Each row as a vertical record, pgcli's ``\\x`` style."""
     out = []

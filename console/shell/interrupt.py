@@ -55,6 +55,10 @@ class Interrupts:
         finally:
             self._foreground = outer
 
+    def interrupt(self) -> None:
+        """What Ctrl-C does now: cancel the command in front, or the prompt's Ctrl-C."""
+        self._on_sigint()
+
     def _on_sigint(self) -> None:
         task = self._foreground
         if task is not None and not task.done():
