@@ -23,10 +23,8 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import DynamicStyle, Style
 
-from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend
-from console.commands import Engine
 from console.shell.answer import Answers
 from console.shell.client_side import CommandFailed, ShellState
 from console.shell.completion import ShellCompleter
@@ -38,6 +36,7 @@ from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
 from console.shell.keys_ahead import keep_keys_in_step
+from console.shell.leaving import LeaveCheck
 from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
@@ -117,11 +116,13 @@ class InteractiveShell:
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
         self.interrupts = Interrupts(self._sigint_at_prompt)
         self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
+        self.leaving = LeaveCheck(demo, backend, self.executor, self.interrupts, self.emit, self.confirm)
         self.going_on = GoingOn(self.emit, self.interrupts, self._drop_queued, self.answers.to_file)
 
     # -- Frontend ------------------------------------------------------------------------
 
     def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
+        self.prompt_line.clear()  # the next prompt's line, printed ahead of its drawing: this line goes first
         print_styled([(style, visible(text)), ("", "\n")], self._print_style,
                      ColorDepth.DEPTH_1_BIT if no_color() else None)
 
@@ -308,65 +309,7 @@ class InteractiveShell:
         else:
             self.answers.show(outcome)
         self._show_timing()
-        return not (outcome.exit and await self._may_leave())
-
-    #: Seconds the demo's leave check waits, in all, for the server's word on the jobs submitted here.
-    LEAVE_CHECK_WAIT = 3.0
-    #: Seconds before that wait is said (a server answering at once is not worth a line).
-    LEAVE_CHECK_SAID_AFTER = 0.3
-
-    async def _may_leave(self) -> bool:
-        """In the demo, leaving stops the server and sites: ask first while a job submitted here runs.
-
-        The server's word is awaited ``LEAVE_CHECK_WAIT`` s in all, said once it takes longer than
-        ``LEAVE_CHECK_SAID_AFTER`` s; jobs it did not answer for are named as unknown in the question.
-        Ctrl-C meanwhile leaves without its word: the user asked to leave, and Ctrl-C while leaving
-        means "do not wait" elsewhere too (``GoingOn.wait_all``).
-        """
-        if not self.demo or not self.backend.connected or not self.executor.submitted:
-            return True
-        asks = {job_id: asyncio.ensure_future(self.backend.get_job_meta(job_id))
-                for job_id in dict.fromkeys(self.executor.submitted)}
-        waiting = asyncio.ensure_future(asyncio.wait(asks.values(), timeout=self.LEAVE_CHECK_WAIT))
-        try:
-            with self.interrupts.cancels(waiting):
-                await asyncio.wait({waiting}, timeout=self.LEAVE_CHECK_SAID_AFTER)
-                if not waiting.done():
-                    self.emit(f"asking the server whether the jobs submitted here still run (at most "
-                              f"{self.LEAVE_CHECK_WAIT:g} s; Ctrl-C leaves without asking)", "class:status.queued")
-                    await asyncio.wait({waiting})
-        finally:
-            for ask in asks.values():
-                ask.cancel()
-            waiting.cancel()
-        if waiting.cancelled():
-            self.emit("leaving without the server's word on the jobs submitted here", "class:status.queued")
-            return True
-        running, unknown = [], []
-        for job_id, ask in asks.items():
-            if not ask.done() or ask.cancelled():
-                unknown.append(job_id[:8])
-            elif ask.exception() is None:  # (a job deleted meanwhile, a dropped link: nothing to keep)
-                meta = ask.result()
-                if not is_final(meta["status"]):
-                    running.append(f"{job_id[:8]} ({meta.get('name', '')}, {meta['status']})")
-        if not running and not unknown:
-            return True
-        said = []
-        if running:
-            said.append(f"job{'s' if len(running) > 1 else ''} {', '.join(running)} still running")
-        if unknown:
-            said.append(f"the server did not say within {self.LEAVE_CHECK_WAIT:g} s whether "
-                        f"job{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} still "
-                        f"run{'' if len(unknown) > 1 else 's'}")
-        # Ours marks them at its next start; FLARE's POC is stopped under them.
-        ending = "end FINISHED:ABANDONED" if self.backend.engine is Engine.OURS else "are stopped unfinished"
-        question = (f"{'; '.join(said)}: leaving stops the demo's server and sites, and unfinished jobs {ending}. "
-                    "Leave anyway? [y/N] ")
-        if await self.confirm(question):
-            return True
-        self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")
-        return False
+        return not (outcome.exit and await self.leaving.allowed())
 
     def _show_timing(self) -> None:
         """The time the last command's requests took (not the question, not the pager), failed or not."""
@@ -408,12 +351,16 @@ class InteractiveShell:
                     if printed or (not self.answers.foreign_output and self.prompt_line.show()):  # its text at once
                         await asyncio.sleep(DRAW_AFTER)  # its drawing follows once the terminal had the answer
                     self.answers.foreign_output = False
-                    line = await self.prompt.prompt_async(self._prompt_message, default=default, handle_sigint=False)
+                    try:
+                        line = await self.prompt.prompt_async(self._prompt_message, default=default,
+                                                              handle_sigint=False)
+                    finally:
+                        self.prompt_line.on_screen = False  # drawn over by the prompt
                     self.early.shown()
                 except KeyboardInterrupt:
                     continue
                 except EOFError:
-                    if await self._may_leave():
+                    if await self.leaving.allowed():
                         break
                     continue
                 if not await self.run_line(line):

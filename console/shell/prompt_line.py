@@ -49,6 +49,8 @@ class PromptLine:
         self.session = session
         self.message = message
         self.style = style
+        #: ``show``'s line is on the screen and the prompt has not drawn itself over it yet.
+        self.on_screen = False
 
     def show(self) -> bool:
         """Print the message and return to column 0; False (nothing written) when it would not fit one line."""
@@ -65,7 +67,16 @@ class PromptLine:
             print_formatted_text(output, message, self.style, color_depth=app.color_depth)
             output.write_raw("\r")
             output.flush()
+            self.on_screen = True
         return True
+
+    def clear(self) -> None:
+        """Erase ``show``'s line if the prompt has not taken it over yet: a line printed meanwhile (a
+        monitor's) starts at its column 0 and would leave the end of a longer prompt behind it."""
+        with TERMINAL:
+            if self.on_screen and not self.session.app.is_running:
+                self.session.app.output.write_raw("\r\x1b[K")
+            self.on_screen = False
 
     def echo(self, text: str) -> None:
         """A line run without being drawn by the prompt (sent from Enter, pasted, typed ahead), as the prompt
@@ -77,3 +88,4 @@ class PromptLine:
             print_formatted_text(app.output, FormattedText([*self.message(), *typed, ("", "\n")]), self.style,
                                  color_depth=app.color_depth)
             app.output.flush()
+            self.on_screen = False  # (written over it, from its column 0)

@@ -1,0 +1,41 @@
+"""The next prompt's line printed ahead of its drawing (console.shell.prompt_line), as a terminal shows it."""
+
+from __future__ import annotations
+
+import io
+
+import pyte
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output.vt100 import Vt100_Output
+from prompt_toolkit.styles import Style
+
+from console.shell.printing import print_styled
+from console.shell.prompt_line import PromptLine
+
+PROMPT = "admin@example.com on server> "
+
+
+def _screen(written: str) -> list[str]:
+    screen = pyte.Screen(80, 6)
+    pyte.Stream(screen).feed(written.replace("\n", "\r\n"))  # (the terminal's own output processing)
+    return [row.rstrip() for row in screen.display]
+
+
+def test_a_line_printed_before_the_prompt_draws_itself_is_not_mixed_with_the_prompts_text() -> None:
+    """A monitor's line between the prompt's early text and its drawing: the line alone on its row."""
+    out = io.StringIO()
+    output = Vt100_Output(out, lambda: Size(rows=6, columns=80), term="xterm")
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=output):
+        line = PromptLine(PromptSession(), lambda: FormattedText([("", PROMPT)]), Style([]))
+        assert line.show() and line.on_screen
+        assert _screen(out.getvalue())[0] == PROMPT.rstrip()
+        line.clear()
+        print_styled([("", "12:00:00  done"), ("", "\n")], Style([]), output=output)
+        assert not line.on_screen
+        line.clear()  # nothing on the screen to erase any more: nothing written
+        print_styled([("", "12:00:01  next"), ("", "\n")], Style([]), output=output)
+    assert _screen(out.getvalue())[:2] == ["12:00:00  done", "12:00:01  next"]
