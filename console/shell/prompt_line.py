@@ -22,7 +22,9 @@ up to 4 ms after they were written while the drawing ran, 0.1-0.4 ms when it had
 what ``fl_admin.sh`` takes. A key pressed meanwhile waits in the terminal, as during a command.
 
 The line is printed only when it fits the terminal's width: a prompt wrapping onto a second line
-would leave its first part above the drawn one.
+would leave its first part above the drawn one. A background line printed before the prompt has
+drawn itself (a monitor's, during ``DRAW_AFTER``) erases it first (``clear``): printed from its
+column 0 over a longer prompt, it would leave the prompt's end behind it.
 """
 
 from __future__ import annotations
