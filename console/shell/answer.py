@@ -67,12 +67,13 @@ class Answers:
         return True
 
     def _screen_text(self, outcome: Outcome) -> str | None:
-        width = self.prompt.output.get_size().columns
+        return self._text(outcome, self.prompt.output.get_size().columns, self.state.expanded) or None
+
+    def _text(self, outcome: Outcome, width: int, expanded: Expanded) -> str:
+        """The rendered result, then the message, without empty parts."""
         fmt = outcome.format or self.state.format
-        parts = [render(outcome.result, fmt, width, self.state.expanded)] if outcome.result is not None else []
-        if outcome.message:
-            parts.append(outcome.shown_message())
-        return "\n".join(p for p in parts if p) or None
+        parts = [render(outcome.result, fmt, width, expanded)] if outcome.result is not None else []
+        return "\n".join(p for p in [*parts, outcome.shown_message()] if p)
 
     def _flush(self) -> None:
         with TERMINAL:
@@ -111,6 +112,4 @@ class Answers:
 
     def _sink_text(self, outcome: Outcome) -> str:
         expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
-        fmt = outcome.format or self.state.format
-        parts = [render(outcome.result, fmt, 10**6, expanded)] if outcome.result is not None else []
-        return "\n".join(p for p in [*parts, outcome.shown_message()] if p) + "\n"
+        return self._text(outcome, 10**6, expanded) + "\n"
