@@ -47,6 +47,7 @@ from datetime import datetime
 from typing import Any
 
 from console.backends.nvflare_progress import Progress, Stage
+from console.durations import duration_seconds
 
 #: Seconds between two checks of a followed job at rest (a monitor's --interval can only shorten it).
 POLL_INTERVAL = 0.5
@@ -215,7 +216,7 @@ def expect_end(pace: Pace, job_id: str, name: str, started: float, rows: list[di
     from FLARE's ``list_jobs`` ``rows`` (most recent first): the finished runs of the same ``name``."""
     durations = [d for r in rows if (r.get("job_name") or r.get("name")) == name
                  and r.get("status") == "FINISHED:COMPLETED" and r.get("job_id") != job_id
-                 and (d := _seconds(r.get("duration"))) is not None][:HISTORY]
+                 and (d := duration_seconds(r.get("duration"))) is not None][:HISTORY]
     if durations:
         expected = statistics.median(durations)
         pace.expected_end = started + expected
@@ -229,16 +230,5 @@ def when(stamp: Any) -> float | None:
         return None
     try:
         return datetime.fromisoformat(stamp).timestamp()
-    except ValueError:
-        return None
-
-
-def _seconds(duration: Any) -> float | None:
-    """FLARE's ``duration`` ("H:MM:SS.ffffff") in seconds; None when absent or unreadable."""
-    if not isinstance(duration, str) or duration.count(":") != 2:
-        return None
-    try:
-        hours, minutes, seconds = duration.split(":")
-        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:
         return None
