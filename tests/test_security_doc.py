@@ -72,6 +72,21 @@ def test_every_right_a_command_names_is_a_policy_right_and_every_right_is_docume
     assert all(f"`{r.value}`" in text for r in Right)
 
 
+def test_every_test_the_document_cites_exists() -> None:
+    # `tests/FILE::TEST`, `FILE::TEST`, or `::TEST` for another test of the file named before it.
+    tests = DOC.parent.parent / "tests"
+    current = ""
+    missing = []
+    for file, name in re.findall(r"`(?:tests/)?(test_\w+\.py)?(?:::(test_\w+))?`", DOC.read_text()):
+        current = file or current
+        if not (file or name):
+            continue
+        source = (tests / current).read_text() if (tests / current).is_file() else ""
+        if not source or (name and not re.search(rf"^(?:async )?def {name}\(", source, re.M)):
+            missing.append(f"{current}::{name}")
+    assert missing == []
+
+
 if __name__ == "__main__":
     DOC.write_text(regenerate(DOC.read_text()))
     sys.exit(0)
