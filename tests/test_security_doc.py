@@ -13,6 +13,7 @@ from pathlib import Path
 
 from console.commands import CATALOG, Engine, Right, Where
 from console.server.authz import ROLES, Policy
+from console.wire.gate import ConnectionLimits
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 _SCOPES = {"any": "any", "none": "-", "n:submitter": "own jobs", "o:submitter": "own org's jobs",
@@ -70,6 +71,15 @@ def test_every_right_a_command_names_is_a_policy_right_and_every_right_is_docume
     assert set(Right) - used == {Right.BYOC}  # byoc is checked on a job's code, never named by a command
     text = DOC.read_text()
     assert all(f"`{r.value}`" in text for r in Right)
+
+
+def test_the_connection_limits_it_links_to_are_the_codes_defaults() -> None:
+    # security.md points at protocol.md's table for connection_limits rather than repeating it.
+    protocol = (DOC.parent / "protocol.md").read_text()
+    section = protocol.split("## Connection limits", 1)[1].split("\n## ", 1)[0]
+    documented = {name: float(value) for name, value in re.findall(r"^\| `(\w+)` \| ([0-9.]+) \|", section, re.M)}
+    defaults = ConnectionLimits()
+    assert documented == {f: float(getattr(defaults, f)) for f in ConnectionLimits.__dataclass_fields__}
 
 
 def test_every_test_the_document_cites_exists() -> None:
