@@ -53,6 +53,9 @@ def test_the_shell_and_the_flare_poll_read_a_duration_alike() -> None:
     # after the median of the same name's finished runs, read from the same text.
     assert cell("duration", "1 day, 2:03:04.75") == "26:03:04"
     assert cell("duration", "N/A") == "N/A"
+    assert cell("took", "0:00:03.5") == "0:00:03"  # timedelta text with a fraction, whatever its key
+    overlong = "1" * 5000 + ":00:00.5"  # unreadable: shown as sent, never as 0:00:00 or an error
+    assert cell("duration", overlong) == cell("note", overlong)
     rows = [{"job_id": f"old-{i}", "name": "hello", "status": "FINISHED:COMPLETED", "duration": text}
             for i, text in enumerate(["0:00:10.5", "0:00:12.5", "N/A", "0:00:11.5"])]
     pace = Pace()

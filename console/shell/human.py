@@ -95,8 +95,8 @@ def cell(key: str, value: Any) -> str:
     if isinstance(value, str):
         if _ISO.match(value):
             return local_time(value)
-        if _DURATION.match(value) or (low == "duration" and duration_seconds(value) is not None):
-            return seconds(duration_seconds(value) or 0.0)
+        if (_DURATION.match(value) or low == "duration") and (elapsed := duration_seconds(value)) is not None:
+            return seconds(elapsed)
         return visible_line(value)  # before widths are measured, so columns stay aligned
     if isinstance(value, list) and not value:
         return "(none)"
