@@ -79,8 +79,9 @@ class Answers:
         with TERMINAL:
             self.prompt.app.output.flush()
 
-    async def to_sink(self, outcome: Outcome, sink: Sink) -> None:
-        """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
+    async def to_sink(self, outcome: Outcome, sink: Sink) -> bool:
+        """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width.
+        True when the user's Ctrl-C stopped the pipeline (the rest of the line is not run then)."""
         text = self._sink_text(outcome)
         if sink.kind == "|":
             # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
@@ -88,13 +89,17 @@ class Answers:
             with ctrl_c_for_the_child(), self.quiet.as_it_was():
                 result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(),
                                                  check=False)
-            if result.returncode == -signal.SIGINT:  # the user's Ctrl-C: it stopped, as they asked
+            # The user's Ctrl-C: it stopped, as they asked (the shell's own -c dies of it, or returns
+            # 128 + SIGINT when its last command did, as bash does).
+            if result.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
                 self.emit(f"'{sink.target}' stopped (Ctrl-C)", "class:status.queued")
-            elif result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
+                return True
+            if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
                 self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
-            return
+            return False
         written, said = self.to_file(outcome, sink)
         self.emit(said, "" if written else "class:error")
+        return False
 
     def to_file(self, outcome: Outcome, sink: Sink) -> tuple[bool, str]:
         """``> FILE`` or ``>> FILE`` (not a pipeline): (written, what to say), as "wrote 3 lines to PATH".

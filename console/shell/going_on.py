@@ -27,12 +27,13 @@ class GoingOn:
     """The shell's commands that go on after a late Ctrl-C (call ``listen`` in the shell's task first)."""
 
     def __init__(self, emit: Callable[[str, str], None], interrupts: Interrupts,
-                 drop_queued: Callable[[], None], to_file: Callable[[Outcome, Sink], tuple[bool, str]]) -> None:
-        """``to_file``: writes an outcome to ``> FILE`` / ``>> FILE`` (``Answers.to_file``)."""
+                 stopped: Callable[[], None], to_file: Callable[[Outcome, Sink], tuple[bool, str]]) -> None:
+        """``stopped``: told that a command went on after Ctrl-C (the rest of its line is not run);
+        ``to_file``: writes an outcome to ``> FILE`` / ``>> FILE`` (``Answers.to_file``)."""
         self.emit = emit
         self.to_file = to_file
         self.interrupts = interrupts
-        self.drop_queued = drop_queued
+        self.stopped = stopped
         #: Wakes the shell awaiting the foreground command when a Ctrl-C came too late to stop it
         #: (``_heard``); what came, (command, reason).
         self._too_late: asyncio.Future[tuple[str, str]] | None = None
@@ -76,7 +77,7 @@ class GoingOn:
                   "class:status.queued")
         self._commands[task] = parsed.spec.name
         task.add_done_callback(lambda done: self._ended(parsed, done, sink))
-        self.drop_queued()
+        self.stopped()
 
     def _ended(self, parsed: ParsedCommand, task: asyncio.Future[Outcome], sink: Sink | None) -> None:
         """A command that went on after Ctrl-C ended: its outcome, as a background line (a monitor's), or
