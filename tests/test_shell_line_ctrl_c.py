@@ -7,6 +7,8 @@ ON_ERROR_STOP); a batch keeps its documented exit codes and ends with 130 on Ctr
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +20,8 @@ from hostile_server import hostile_server, login_answer
 from shell_helpers import CONSOLE, console_env
 from test_shell_inprocess import _late, _out_text, _run_shell, _until
 
+from console.api.async_session import AsyncSession
+from console.api.errors import CancelTooLate
 from console.shell.app import InteractiveShell
 
 from jobs import waiting_for_sites
@@ -115,3 +119,58 @@ def test_a_late_ctrl_c_in_a_batch_says_it_went_on_and_stops(project, tmp_path: P
     assert "-c: abort_job went on after Ctrl-C: aborted" in err, err
     assert "-c: not run after Ctrl-C: help bye, and 1 more line" in err, err
     assert "usage" not in out and "cancelled" not in err, (out, err)
+
+
+@pytest.mark.timeout(120)
+def test_a_ctrl_c_while_a_done_commands_big_answer_streams_in_says_it_went_on(project, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    """The server did the change and its answer (big: streamed JSON) is still coming when Ctrl-C
+    comes: the shell says the command went on, then its outcome, never "cancelled"; the API raises
+    CancelTooLate with the whole answer (here a clone's, as a big meta would be)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    deleted = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(8000)]  # ~300 kB of JSON
+    payload = json.dumps({"job_id": JOB, "deleted": deleted}).encode()
+    half = len(payload) // 2
+    arrived = threading.Event()
+
+    def big_answer(data: bytes) -> list:
+        return [({"k": "res", "ok": True, "stream": True, "json": True, "size": len(data)}, b""),
+                ({"k": "data"}, data[:half]), arrived, 1.5, ({"k": "data"}, data[half:]), ({"k": "end"}, b"")]
+
+    answers = {"delete_job": big_answer(payload)}
+
+    async def script(shell: InteractiveShell, pipe) -> None:
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        pipe.send_text(f"delete_job {JOB} --yes; help bye\r")
+        await _until(arrived.is_set, "half the answer")
+        shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
+        await _until(lambda: "delete_job: Ctrl-C came after the server had done it" in _out_text(shell)
+                     and "not run after Ctrl-C: help bye" in _out_text(shell), "the word that it goes on")
+        await _until(lambda: f"delete_job went on after Ctrl-C: job_id {JOB}, deleted ({deleted[0]}"
+                     in _out_text(shell), "its outcome")
+        pipe.send_text("bye\r")
+
+    async def cancelled_clone() -> CancelTooLate:
+        arrived.clear()
+        answers["clone_job"] = big_answer(json.dumps({"job_id": "c" * 8, "meta": {"x": "y" * 300_000}}).encode())
+        sess = AsyncSession("admin@example.com", str(project.admin_kit))
+        await sess.connect()
+        try:
+            task = asyncio.create_task(sess.clone_job(JOB))
+            while not arrived.is_set():
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(CancelTooLate) as late:
+                await task
+            return late.value
+        finally:
+            await sess.close()
+
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        code, output, _ = _run_shell(project, tmp_path, script)
+        late = asyncio.run(cancelled_clone())
+    assert code == 0
+    assert "cancelled" not in output and "usage: bye" not in output, output[-2000:]
+    assert late.command == "clone_job" and late.result == "c" * 8, late
+    outcome = next(line for line in output.splitlines() if "delete_job went on after Ctrl-C" in line)
+    assert len(outcome) < 1100 and outcome.endswith("more characters)"), outcome[-200:]  # a line, not 300 kB

@@ -22,6 +22,9 @@ from console.shell.interrupt import Interrupts
 from console.shell.parse import ParsedCommand, Sink
 from console.shell.safe_text import visible_line
 
+#: Characters of a late outcome's line at most.
+MAX_LINE = 1000
+
 
 class GoingOn:
     """The shell's commands that go on after a late Ctrl-C (call ``listen`` in the shell's task first)."""
@@ -120,7 +123,11 @@ class GoingOn:
         return f" (nothing written to {sink.target})"
 
     def _line(self, text: str, style: str) -> None:
-        self.emit(visible_line(text), style)
+        """One line above the prompt, cut: a big answer (many jobs deleted, a big meta) is no line to type under."""
+        text = visible_line(text)
+        if len(text) > MAX_LINE:
+            text = f"{text[:MAX_LINE]}... ({len(text) - MAX_LINE} more characters)"
+        self.emit(text, style)
 
     async def wait_all(self) -> None:
         """Leaving: wait for commands that went on after Ctrl-C, so that their outcome shows (Ctrl-C stops waiting)."""
