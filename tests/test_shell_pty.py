@@ -505,10 +505,13 @@ def test_ctrl_c_in_the_pager_or_a_pipeline_leaves_the_console_running(server, pr
         child.sendcontrol("c")
         child.expect_exact("PAGER-INTERRUPTED")
         child.expect(PROMPT)
-        child.send("help | sleep 30\r")  # the user's own pipeline: Ctrl-C stops it, not the console
+        child.send("help | sleep 30; help bye\r")  # the user's own pipeline: Ctrl-C stops it, not the console
         wait_until(lambda: "sleep 30" in _children_commands(child.pid), 20, "the pipeline to start")
         child.sendcontrol("c")
+        child.expect_exact("'sleep 30' stopped (Ctrl-C)")
+        child.expect_exact("not run after Ctrl-C: help bye")  # and the rest of its line
         child.expect(PROMPT)
+        assert "usage: bye" not in child.before
         child.send("monitors\r")
         child.expect_exact("no monitors running")
         child.expect(PROMPT)
