@@ -23,7 +23,7 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import DynamicStyle, Style
 
-from console.api.errors import NoConnection
+from console.api.errors import CancelTooLate, NoConnection
 from console.backends.base import Backend
 from console.shell.answer import Answers
 from console.shell.client_side import CommandFailed, ShellState
@@ -322,6 +322,8 @@ class InteractiveShell:
         except Exception as exc:  # a server error or a lost connection: report it and go on
             if arrival is not None:
                 arrival.settle()
+            if isinstance(exc, CancelTooLate):  # went on, said before anyone listened: still a Ctrl-C
+                self._ctrl_c = True
             self.emit(explain(exc, parsed), "class:error")
             self._show_timing()
             return True

@@ -289,12 +289,10 @@ class Requester:
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            if task.done() and not task.cancelled() and task.exception() is None:
-                result: Any = task.result()  # it was read as the cancel came
-                raise CancelTooLate(cmd, _ANSWERED, result) from None
+            pass
         tell_too_late(cmd, _ANSWERED)  # at once: the interactive shell gives the prompt back meanwhile
         try:
-            result = await asyncio.shield(task)
+            result = task.result() if task.done() else await asyncio.shield(task)  # (read as the cancel came)
         except asyncio.CancelledError:
             task.cancel()
             raise CancelTooLate(cmd, _ANSWERED) from None
