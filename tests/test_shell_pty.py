@@ -408,6 +408,10 @@ def test_keys_typed_during_a_pipeline_reach_the_next_prompt_whole(server, projec
             assert not re.search(r"\S" + prompt, screen.text), screen.text  # nothing drawn over
         child.send("ye\r")  # the keys were the prompt's: "help b" + "ye" runs
         screen.wait_for(r"usage: bye")
+        child.send("help | less -F\r")  # taller than the screen: less pages it and reads the keys itself
+        wait_until(lambda: "less -F" in _children_commands(child.pid), 20, "less to start")
+        child.send("q")
+        screen.wait_for(r"(?m)^admin@example\.com on server>\s*\Z")  # less gone; the prompt whole on its line
         child.send("\x15bye\r")
         assert_leaves_cleanly(child)
     finally:
