@@ -41,7 +41,7 @@ from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format
-from console.shell.parse import UsageError, parse_command, split_commands, split_sink
+from console.shell.parse import UsageError, commands_only, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
@@ -226,8 +226,7 @@ class InteractiveShell:
     def _not_run_after_ctrl_c(self, rest: list[str]) -> None:
         """Say once what a Ctrl-C left unrun: the line's commands after the stopped one, then the queued
         lines (a paste's, or typed ahead), which are dropped."""
-        rest = [c.strip() for c in rest if c.strip() and not c.strip().startswith("#")]
-        if rest:
+        if rest := commands_only(rest):
             self.emit(f"not run after Ctrl-C: {'; '.join(rest)}", "class:error")
         if self._queued:
             count = len(self._queued)
@@ -269,11 +268,10 @@ class InteractiveShell:
     async def run_line(self, line: str) -> bool:
         """Run every command of a line (or a paste of lines), in order; False when the shell should end.
 
-        A Ctrl-C means "stop what I asked": when it stops a command (cancelled, its pipeline stopped, its
-        question answered with Ctrl-C) or comes too late to (it goes on: ``going_on``), the rest of the line
-        is not run, and that is said once; as bash does with a list whose command died of SIGINT, and psql
-        with the rest of a multi-statement line. An error does not stop the line (psql without
-        ON_ERROR_STOP, bash without ``set -e``); a batch stops at it (``batch.py``).
+        Ctrl-C means "stop what I asked": when it stops a command (cancelled, its pipeline or question) or
+        comes too late to (it goes on: ``going_on``), the rest of the line is not run, said once (bash with a
+        list whose command died of SIGINT, psql with a multi-statement line). An error does not stop the
+        line (psql without ON_ERROR_STOP, bash without ``set -e``); a batch stops at it (``batch.py``).
         """
         commands = split_commands(line)
         for at, command in enumerate(commands):

@@ -24,7 +24,7 @@ from console.shell.client_side import CommandFailed, ShellState
 from console.shell.execute import Executor, explain
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
-from console.shell.parse import UsageError, parse_command, split_commands
+from console.shell.parse import UsageError, commands_only, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible
 
@@ -116,10 +116,9 @@ def _interrupted() -> bool:
 
 def _not_run(where: str, rest: list[str], later: list[BatchLine], err: TextIO) -> None:
     """What a Ctrl-C left unrun, said once: the rest of its line, and how many lines after it."""
-    rest = [c.strip() for c in rest if c.strip() and not c.strip().startswith("#")]
-    lines = sum(1 for line in later if any(c.strip() and not c.strip().startswith("#")
-                                           for c in split_commands(line.text)))
-    said = [f"{'; '.join(rest)}"] if rest else []
+    rest = commands_only(rest)
+    lines = sum(1 for line in later if commands_only(split_commands(line.text)))
+    said = ["; ".join(rest)] if rest else []
     if lines:
         said.append(f"{lines} more line{'s' if lines != 1 else ''}")
     if said:
