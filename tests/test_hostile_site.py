@@ -113,7 +113,7 @@ def _run(session: Any, folder: Path) -> dict[str, Any]:
 ], ids=["bare-nan", "head-not-an-object", "no-data-stream", "header-over-the-limit", "json-for-a-download",
         "more-than-announced", "error-text-over-the-line-limit", "error-frame"])
 def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answer: str, said: str) -> None:
-    session, project, jobs, _ = federation
+    session, project, jobs, server = federation
     hostile = _site_2(project, session, {"HOSTILE_ANSWER": answer})
     try:
         meta = _run(session, numpy_job(jobs, name="broken-answer", rounds=1))
@@ -121,6 +121,9 @@ def test_a_broken_answer_fails_the_job_at_once_naming_the_site(federation, answe
         assert list(meta["job_errors"]) == ["site-2"], meta["job_errors"]
         [error] = meta["job_errors"]["site-2"]
         assert said in error, error
+        if "sent more than" in said:  # refused part-way: not read further, the site's connection dropped
+            dropped = "site site-2 disconnected (the connection to site-2 was dropped: the answer of site-2 to task"
+            wait_until(lambda: dropped in server.stderr, 10, "the server to say it dropped site-2")
         assert "site-1" in {c.name for c in session.get_connected_client_list()}
     finally:
         hostile.stop()

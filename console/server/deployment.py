@@ -144,7 +144,9 @@ class Deployment:
                                               "max_result_bytes": limit}, target, upload=model,
                                      timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
                                      max_bytes=result_file_limit(limit))
-            head = await paced(download, target, self.pace)
+            head = await paced(download, target, self.pace,
+                               cut=lambda exc: link.refuse(RuntimeError(f"its result of task {task_id} was cut off: "
+                                                                        f"{exc}")))
             try:
                 weight, metrics = task_answer(head)
             except ValueError as exc:
@@ -176,7 +178,8 @@ class Deployment:
             answer.update(error=f"{site}: {exc}", kind="timeout")
             add_error(self.job.errors, site, f"task {task_id}: {exc}")
         except (NoConnection, TimeoutError) as exc:
-            if link is not None and link.connected:
+            # A result stalled mid-stream (TimeoutError) was cut off, its connection dropped: as no answer.
+            if link is not None and (link.connected or isinstance(exc, TimeoutError)):
                 answer.update(error=f"no result within {timeout:g} s", kind="timeout")
                 add_error(self.job.errors, site, f"task {task_id}: no result within the task_timeout of {timeout:g} s")
             else:
@@ -243,9 +246,13 @@ class Deployment:
             # The site leaves out what passes the limit; a site that sends more anyway is cut off.
             limit = self.server.kit.job_limits.max_workspace_bytes
             try:
-                download = self._link(site).download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
-                                                     target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
-                await paced(download, target, pace, stop)
+                link = self._link(site)
+                download = link.download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
+                                         target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
+                # Cut off, the rest of it would still come: its connection is dropped instead.
+                await paced(download, target, pace, stop,
+                            cut=lambda exc: link.refuse(RuntimeError(f"its workspace of job {self.job.job_id} was cut "
+                                                                     f"off: {exc}")))
             except (TransferStopped, TransferTooSlow) as exc:
                 target.unlink(missing_ok=True)
                 why = f"abort_job {exc}" if isinstance(exc, TransferStopped) else str(exc)

@@ -8,6 +8,11 @@ connection the site opened (``attach``). A lost connection fails the requests in
 ``NoConnection``; a frame that is no frame of the protocol drops it and fails them with
 ``ProtocolViolation``, saying what was wrong; an answer of the wrong shape for its request
 raises ``MalformedAnswer`` at once: nobody waits out a timeout for what cannot come.
+A transfer refused part-way (more than it announced or than its receiver takes, an end short of
+what it announced, a frame that belongs to no answer, a stream stalled or cut off by its caller:
+``refuse``) is not read any further: the connection is dropped there and then, the frame that
+broke the rule the last one read, and every other request on it fails with ``PeerDropped``,
+naming the peer and what it did. A peer that broke the protocol is not trusted with later requests.
 Errors are the FLARE API's exceptions (``console.wire.exceptions``).
 """
 
@@ -61,15 +66,41 @@ class PeerError(NoConnection):
 
 class MalformedAnswer(ValueError):
     """An answer in valid frames but of the wrong shape for its request (a download's answer without
-    its data stream, a size that is no size); the connection stays."""
+    its data stream, a size that is no size, more or fewer bytes than it announced); the connection
+    it came on is dropped (``Requester.refuse``)."""
+
+
+class PeerDropped(NoConnection):
+    """The connection was dropped because a transfer on it was refused part-way: every other request
+    on it fails with this, naming the peer and what it did."""
+
+
+class _Refused(Exception):
+    """Raised by ``Requester._dispatch``: the frame just read breaks the rule of ``pending``'s answer
+    (``error`` says how; ``pending`` is None for a frame that belongs to no request)."""
+
+    def __init__(self, pending: _Pending | None, error: Exception) -> None:
+        super().__init__(str(error))
+        self.pending = pending
+        self.error = error
+
+
+def _answered(pending: _Pending) -> bool:
+    return pending.future.done() and not pending.future.cancelled() and pending.future.exception() is None
 
 
 class _Pending:
-    __slots__ = ("future", "chunks")
+    __slots__ = ("future", "chunks", "cmd", "file", "max_bytes", "announced", "received")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, streamed: bool) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, streamed: bool, cmd: str = "",
+                 max_bytes: int | None = None) -> None:
         self.future: asyncio.Future[Frame] = loop.create_future()
         self.chunks: asyncio.Queue[bytes | BaseException | None] | None = asyncio.Queue() if streamed else None
+        self.cmd = cmd
+        self.file = streamed  # a download: a data stream must follow the head
+        self.max_bytes = max_bytes
+        self.announced: int | None = None
+        self.received = 0
 
 
 class Requester:
@@ -88,6 +119,8 @@ class Requester:
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
         self._farewell: PeerError | None = None  # the reason in the peer's "error" frame
+        self._refused: PeerDropped | None = None  # why this side dropped the connection (``refuse``)
+        self._last_id = 0  # the highest request ID sent: a frame naming a higher one belongs to nothing
         self._event_listeners: list[EventListener] = []
         self._state_listeners: list[StateListener] = []
         self.closed = False
@@ -101,6 +134,11 @@ class Requester:
     def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
         self._state_listeners.append(listener)
         return lambda: self._state_listeners.remove(listener)
+
+    @property
+    def dropped_for(self) -> PeerDropped | None:
+        """Why this side dropped the connection (``refuse``), while that is the last thing that happened to it."""
+        return self._refused
 
     @property
     def connected(self) -> bool:
@@ -123,10 +161,14 @@ class Requester:
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         reason: BaseException = NoConnection("the server closed the connection")
-        self._farewell = None
+        self._farewell = self._refused = None
         try:
             while (frame := await read_frame(reader)) is not None:
-                self._dispatch(frame)
+                try:
+                    self._dispatch(frame)
+                except _Refused as refused:  # not one frame more is read: the connection goes now
+                    self.refuse(refused.error, refused.pending)
+                    break
                 if self._farewell is not None:  # the peer is done with us: nothing after it counts
                     break
         except (FrameError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
@@ -134,6 +176,8 @@ class Requester:
         finally:
             if self._farewell is not None:  # the peer said why it drops us: that is the reason
                 reason = self._farewell
+            if self._refused is not None:  # we dropped it: that is the reason
+                reason = self._refused
             self._fail_pending(reason)
             if self._writer is not None:
                 self._writer.close()
@@ -155,26 +199,95 @@ class Requester:
             self._farewell = PeerError(f"{self.peer} dropped the connection, saying {said[:MAX_SAID_CHARS]!r}"
                                        + (" (cut)" if len(said) > MAX_SAID_CHARS else ""))
             return
+        if kind not in ("res", "data", "end"):
+            raise _Refused(None, MalformedAnswer(f"{self.peer} sent a frame of kind {kind!r:.40}, which no answer has"))
         request_id = header.get("id")
-        pending = self._pending.get(request_id) if isinstance(request_id, int) else None
+        if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 < request_id <= self._last_id:
+            raise _Refused(None, MalformedAnswer(f"{self.peer} sent a {kind!r} frame for request {request_id!r:.40}, "
+                                                 "which was never sent"))
+        pending = self._pending.get(request_id)
         if pending is None:
-            return
+            return  # the rest of an answer given up on here (a request cancelled): dropped
         if kind == "res":
+            if pending.future.done():
+                raise _Refused(pending, MalformedAnswer(f"{self.peer} answered {pending.cmd} twice"))
+            if pending.file and header.get("ok"):
+                self._check_head(pending, header)
             if header.get("json") and pending.chunks is None:
                 pending.chunks = asyncio.Queue()  # a big answer follows in data frames
-            if not pending.future.done():
-                pending.future.set_result(frame)
+            pending.future.set_result(frame)
             if not header.get("stream") or not header.get("ok"):
                 self._pending.pop(request_id, None)
-        elif kind == "data" and pending.chunks is not None:
+            return
+        if pending.chunks is None or not pending.future.done():
+            what = "before its head" if pending.chunks is not None else "for an answer that has none"
+            raise _Refused(pending, MalformedAnswer(f"{self.peer} sent a {kind!r} frame {what} ({pending.cmd})"))
+        if kind == "data":
+            pending.received += len(frame.body)
+            if pending.file:
+                self._check_size(pending)
             pending.chunks.put_nowait(frame.body)
-        elif kind == "end" and pending.chunks is not None:
-            error = header.get("error")
-            pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
-            self._pending.pop(request_id, None)
+            return
+        error = header.get("error")
+        if pending.file and not error and pending.announced is not None and pending.received < pending.announced:
+            raise _Refused(pending, MalformedAnswer(
+                f"the answer of {self.peer} to {pending.cmd} ended after {pending.received} of the "
+                f"{pending.announced} bytes it announced; refused"))
+        pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
+        self._pending.pop(request_id, None)
+
+    def _check_head(self, pending: _Pending, header: dict[str, Any]) -> None:
+        """A download's head must announce a data stream of at most ``max_bytes``: _Refused otherwise."""
+        cmd, announced = pending.cmd, header.get("size")
+        if header.get("json"):  # a result where a file was to come: nothing to write
+            raise _Refused(pending, MalformedAnswer(f"the answer of {self.peer} to {cmd} is a JSON result, not the "
+                                                    "data stream of a download"))
+        if not header.get("stream"):
+            raise _Refused(pending, MalformedAnswer(f"the answer of {self.peer} to {cmd} has no data stream"))
+        if announced is None:
+            return
+        if not isinstance(announced, int) or isinstance(announced, bool) or announced < 0:
+            raise _Refused(pending, MalformedAnswer(f"the answer of {self.peer} to {cmd} announces a size of "
+                                                    f"{announced!r:.40}, not a number of bytes"))
+        if pending.max_bytes is not None and announced > pending.max_bytes:
+            raise _Refused(pending, AnswerTooLarge(cmd, announced, pending.max_bytes, announced=True, peer=self.peer))
+        pending.announced = announced
+
+    def _check_size(self, pending: _Pending) -> None:
+        """What a download received so far is within what it announced and its receiver takes."""
+        if pending.max_bytes is not None and pending.received > pending.max_bytes:
+            raise _Refused(pending, AnswerTooLarge(pending.cmd, pending.received, pending.max_bytes, announced=False,
+                                                   peer=self.peer))
+        if pending.announced is not None and pending.received > pending.announced:
+            raise _Refused(pending, MalformedAnswer(f"the answer of {self.peer} to {pending.cmd} sent more than the "
+                                                    f"{pending.announced} bytes it announced; refused"))
+
+    def refuse(self, error: Exception, pending: _Pending | None = None) -> None:
+        """Refuse a transfer part-way and drop the connection at once (nothing more is read): the
+        request of ``pending`` fails with ``error``, every other one with ``PeerDropped`` naming the
+        peer and ``error``; the state listeners hear the connection is down. Used by the read loop
+        for a frame that breaks its answer's rule, by ``download`` for a stream that stalls, and by
+        a caller that cuts a stream off (too slow, or no longer wanted: ``console.wire.pace``)."""
+        said = str(error)
+        if pending is not None:
+            error.args = (f"{said}; the connection to {self.peer} was dropped",)  # one line says both
+            if not pending.future.done():
+                pending.future.set_exception(error)
+            if pending.chunks is not None:
+                pending.chunks.put_nowait(error)
+            for key in [k for k, v in self._pending.items() if v is pending]:
+                del self._pending[key]
+        if self._refused is None:
+            self._refused = PeerDropped(f"the connection to {self.peer} was dropped: {said}")
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.transport.abort()  # no more bytes of the peer's are read, none of ours wait to go
+        task = self._read_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()  # its ``finally`` fails the other requests with the reason above
 
     def _fail_pending(self, reason: BaseException) -> None:
-        if isinstance(reason, PeerError):
+        if isinstance(reason, PeerError | PeerDropped):
             error: NoConnection = reason
         elif isinstance(reason, FrameError):
             error = ProtocolViolation(f"{self.peer} broke the protocol ({reason}); the connection "
@@ -209,10 +322,10 @@ class Requester:
 
     async def _roundtrip(
         self, cmd: str, args: dict[str, Any] | None, *, timeout: float | None = None,
-        upload: Path | None = None, streamed: bool = False, acts: bool = False,
+        upload: Path | None = None, streamed: bool = False, acts: bool = False, max_bytes: int | None = None,
     ) -> Any:
-        request_id = next(self._ids)
-        pending = _Pending(asyncio.get_running_loop(), streamed)
+        request_id = self._last_id = next(self._ids)
+        pending = _Pending(asyncio.get_running_loop(), streamed, cmd, max_bytes)
         self._pending[request_id] = pending
         uploading = upload is not None
         try:
@@ -241,9 +354,13 @@ class Requester:
         except TimeoutError:
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
         except NoConnection:
-            raise  # already says what was lost
+            if not _answered(pending):
+                raise  # already says what was lost
+            frame = pending.future.result()  # the answer came before the peer closed (an upload it refused)
         except (OSError, ConnectionError) as exc:
-            raise NoConnection(f"connection to {self.peer} lost: {exc}") from exc
+            if not _answered(pending):
+                raise NoConnection(f"connection to {self.peer} lost: {exc}") from exc
+            frame = pending.future.result()
         finally:
             keep = streamed or (pending.future.done() and not pending.future.exception()
                                 and pending.future.result().header.get("json"))
@@ -252,10 +369,6 @@ class Requester:
         header = frame.header
         if not header.get("ok"):
             raise exception_for(RemoteError.from_wire(header.get("error")))
-        if header.get("json") and streamed:  # a result where a file was to come: nothing to write
-            self._pending.pop(request_id, None)
-            raise MalformedAnswer(f"the answer of {self.peer} to {cmd} is a JSON result, not the data stream "
-                                  "of a download")
         if header.get("json"):
             assert pending.chunks is not None
             return await read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
@@ -314,38 +427,23 @@ class Requester:
         than its head said it would. ``target`` is created only once the head is accepted:
         ``console.wire.pace.paced`` times the transfer from then, not during a site's training."""
         await self._ensure()
-        head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
+        head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True,
+                                              max_bytes=max_bytes)
         assert pending.chunks is not None
-        received = 0
-        answer = pending.future.result().header
-        announced = answer.get("size")
-        try:
-            if not answer.get("stream"):  # its data frames would be dropped: no waiting for them
-                raise MalformedAnswer(f"the answer of {self.peer} to {cmd} has no data stream")
-            if announced is not None and (not isinstance(announced, int) or isinstance(announced, bool)
-                                          or announced < 0):
-                raise MalformedAnswer(f"the answer of {self.peer} to {cmd} announces a size of {announced!r:.40}, "
-                                      "not a number of bytes")
-            if (max_bytes is not None and isinstance(announced, int) and not isinstance(announced, bool)
-                    and announced > max_bytes):
-                raise AnswerTooLarge(cmd, announced, max_bytes, announced=True, peer=self.peer)
+        wait = chunk_timeout or timeout or self.request_timeout
+        try:  # the head was checked, and each chunk is, as it is read (``_dispatch``)
             with open(target, "wb") as out:
                 while True:
-                    item = await asyncio.wait_for(pending.chunks.get(),
-                                                  chunk_timeout or timeout or self.request_timeout)
+                    try:
+                        item = await asyncio.wait_for(pending.chunks.get(), wait)
+                    except TimeoutError:
+                        self.refuse(NoConnection(f"the answer of {self.peer} to {cmd} stopped for {wait:g} s after "
+                                                 f"{pending.received} bytes; cut off"), pending)
+                        raise
                     if item is None:
-                        if announced is not None and received < announced:
-                            raise MalformedAnswer(f"the answer of {self.peer} to {cmd} ended after {received} of "
-                                                  f"the {announced} bytes it announced; refused")
                         break
                     if isinstance(item, BaseException):
                         raise item
-                    received += len(item)
-                    if max_bytes is not None and received > max_bytes:
-                        raise AnswerTooLarge(cmd, received, max_bytes, announced=False, peer=self.peer)
-                    if announced is not None and received > announced:
-                        raise MalformedAnswer(f"the answer of {self.peer} to {cmd} sent more than the {announced} "
-                                              "bytes it announced; refused")
                     out.write(item)
         finally:
             # A transfer given up on: what is still on its way is dropped, not queued.

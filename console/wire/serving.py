@@ -12,7 +12,9 @@ What one peer can make us hold is bounded: at most ``MAX_IN_FLIGHT`` requests at
 connection (more are answered with an error at once), no new frame is read while replies
 the peer has not read pile up past ``WRITE_HIGH_WATER`` (TCP then slows the peer down), and
 every request's state (its task, its upload queue) is freed when it ends or the connection
-closes. Large answers (the host's ``large_replies``) are bounded in number per identity and
+closes. An upload its handler refuses part-way (past its size limit) while the rest is still
+coming is read no further: the refusal is answered, then an ``error`` frame says why the
+connection goes, and it is closed, the frame being read then the last one. Large answers (the host's ``large_replies``) are bounded in number per identity and
 per host by its ``reply_budget`` (console.wire.budget), held until the peer has read them.
 """
 
@@ -49,6 +51,9 @@ MAX_EVENT_BACKLOG = 4 << 20
 MAX_IN_FLIGHT = 64
 #: Past this many unsent bytes the connection stops reading the peer until it reads its replies.
 WRITE_HIGH_WATER = 1 << 20
+#: Seconds a dropped peer's connection has to take our last frames (a refusal, the ``error`` frame)
+#: before it is cut off.
+DROP_GRACE_SECONDS = 1.0
 
 
 class ServedConnection:
@@ -67,6 +72,7 @@ class ServedConnection:
         self._uploads: dict[int, Upload] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
+        self.dropping: str | None = None  # why this end is dropping the peer (an upload refused part-way)
         self.events_dropped = 0
         self.max_in_flight = getattr(server, "max_in_flight", MAX_IN_FLIGHT)
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
@@ -115,6 +121,8 @@ class ServedConnection:
         try:
             await self._serve_frames()
         except FrameError as exc:
+            if self.dropping is not None:  # the connection closing under the frame it was reading
+                return
             log.warning("dropping %s (%s): %s", self.peer, self.identity.cn, exc)
             await self._send_quietly({"k": "error", "error": {"type": "ProtocolError", "message": str(exc)}})
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
@@ -145,10 +153,10 @@ class ServedConnection:
     async def _read_frames(self) -> None:
         # drain() waits while our unsent replies are above the high-water mark: a peer that
         # sends requests without reading the answers is not read either, so it cannot grow us.
-        while not self.closed:
+        while not self.closed and self.dropping is None:
             await self.writer.drain()
             frame = await read_frame(self.reader)
-            if frame is None:
+            if frame is None or self.dropping is not None:
                 return
             kind = frame.kind
             if kind == "req":
@@ -221,7 +229,10 @@ class ServedConnection:
         try:
             result = await self._dispatch(request_id, cmd, header.get("args"), upload)
         except RemoteError as exc:
-            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
+            self._write({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
+            if upload is not None and upload.refused and self._uploads.get(request_id) is upload:
+                self._drop(upload.refused)  # the rest of it is still coming: not read
+            await self._drain_quietly()
             return
         except asyncio.CancelledError:
             raise
@@ -325,6 +336,25 @@ class ServedConnection:
             await self._send(header)
         except (ConnectionError, OSError):
             pass
+
+    async def _drain_quietly(self) -> None:
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+
+    def _drop(self, why: str) -> None:
+        """Stop reading the peer now (the frame being read is the last) and close the connection once
+        what is written (the refusal's answer, then an ``error`` frame saying ``why``) has gone."""
+        if self.dropping is not None or self.closed:
+            return
+        self.dropping = why
+        log.warning("dropping %s (%s): %s; the rest of it is not read", self.peer, self.identity.cn, why)
+        self._write({"k": "error", "error": {"type": "ProtocolError", "message": f"{why}; the connection is dropped"}})
+        self.writer.close()  # what is written goes first; the read loop ends at its next frame, or at the close
+        # TLS's close waits for the peer's close_notify, reading (and throwing away) what comes before it:
+        # a peer that never sends it is cut off once the answer has had a moment to go.
+        asyncio.get_running_loop().call_later(DROP_GRACE_SECONDS, self.writer.transport.abort)
 
     async def close(self) -> None:
         if self.closed:
