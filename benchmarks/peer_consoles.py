@@ -252,7 +252,7 @@ def print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
 
 
-REPEATS = {"starts": 5, "round_trips": 20, "jobs": 3}
+REPEATS = {"starts": 5, "round_trips": 20, "jobs": 5}  # where between two checks a status lands is chance: 3 runs made a noisy median
 QUICK = {"starts": 2, "round_trips": 5, "jobs": 1}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pyte
@@ -39,3 +40,41 @@ def test_a_line_printed_before_the_prompt_draws_itself_is_not_mixed_with_the_pro
         line.clear()  # nothing on the screen to erase any more: nothing written
         print_styled([("", "12:00:01  next"), ("", "\n")], Style([]), output=output)
     assert _screen(out.getvalue())[:2] == ["12:00:00  done", "12:00:01  next"]
+
+
+def test_a_background_line_goes_above_the_running_prompt_which_comes_back_below_it_as_typed() -> None:
+    """A monitor's line while the user types: the line where the prompt was (erased in the same write),
+    then the prompt and the typed text drawn again below it, once for both lines."""
+    out = io.StringIO()
+    output = Vt100_Output(out, lambda: Size(rows=6, columns=80), term="xterm")
+
+    async def scenario(pipe) -> tuple[list[str], list[str], int]:
+        session: PromptSession[str] = PromptSession()
+        typing = asyncio.ensure_future(session.prompt_async(PROMPT))
+        pipe.send_text("list_j")
+        await _until(lambda: "list_j" in "\n".join(_screen(out.getvalue())))
+        renders = session.app.render_counter
+        print_styled([("", "12:00:00  a8de96c9  hello  FINISHED:COMPLETED"), ("", "\n")], Style([]))
+        print_styled([("", "12:00:00  09b28b39  other  RUNNING"), ("", "\n")], Style([]))
+        printed = _screen(out.getvalue())
+        await _until(lambda: session.app.render_counter > renders)
+        await asyncio.sleep(0.05)  # (any further drawing would come within this)
+        drawn = _screen(out.getvalue())
+        redraws = session.app.render_counter - renders
+        pipe.send_text("\r")
+        await typing
+        return printed, drawn, redraws
+
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=output):
+        printed, drawn, redraws = asyncio.run(scenario(pipe))
+    assert printed[:2] == ["12:00:00  a8de96c9  hello  FINISHED:COMPLETED", "12:00:00  09b28b39  other  RUNNING"]
+    assert PROMPT.strip() not in "\n".join(printed)  # (not drawn before the lines are out)
+    assert drawn[2:] == [PROMPT + "list_j", "", "", ""]
+    assert redraws == 1
+
+
+async def _until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the screen never showed it"
+        await asyncio.sleep(0.01)
