@@ -326,12 +326,13 @@ class Requester:
     ) -> Any:
         request_id = self._last_id = next(self._ids)
         pending = _Pending(asyncio.get_running_loop(), streamed, cmd, max_bytes)
+        cut_short = False
         self._pending[request_id] = pending
         uploading = upload is not None
         try:
             self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": uploading})
             if upload is not None:
-                await self._send_file(request_id, upload, pending)
+                cut_short = await self._send_file(request_id, upload, pending)
                 uploading = False  # its end (or cancel) is sent: a later cancel would name no upload
             assert self._writer is not None
             await self._writer.drain()
@@ -368,6 +369,8 @@ class Requester:
                 self._pending.pop(request_id, None)
         header = frame.header
         if not header.get("ok"):
+            if cut_short:  # chunks were on their way after the refusal: the server drops this connection
+                await self._drop_connection()  # (``console.wire.serving``); the next request opens a new one
             raise exception_for(RemoteError.from_wire(header.get("error")))
         if header.get("json"):
             assert pending.chunks is not None
@@ -389,17 +392,19 @@ class Requester:
             raise exception_for(RemoteError.from_wire(frame.header.get("error")))  # it failed anyway: say why
         raise CancelTooLate(cmd, reason, frame.header.get("data"))
 
-    async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
+    async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> bool:
+        """Stream ``path`` as the upload of ``request_id``; True when an early answer cut it short."""
         assert self._writer is not None
         with open(path, "rb") as src:
             size = os.fstat(src.fileno()).st_size
             while chunk := read_chunk(src, size):
                 if pending.future.done():  # the server answered early (an error): stop sending
                     self._send({"k": "cancel", "id": request_id})
-                    return
+                    return True
                 self._send({"k": "data", "id": request_id}, chunk)
                 await self._writer.drain()
         self._send({"k": "end", "id": request_id})
+        return False
 
     async def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout: float | None = None,
                       acts: bool = False) -> Any:

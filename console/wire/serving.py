@@ -13,8 +13,9 @@ connection (more are answered with an error at once), no new frame is read while
 the peer has not read pile up past ``WRITE_HIGH_WATER`` (TCP then slows the peer down), and
 every request's state (its task, its upload queue) is freed when it ends or the connection
 closes. An upload its handler refuses part-way (past its size limit) while the rest is still
-coming is read no further: the refusal is answered, then an ``error`` frame says why the
-connection goes, and it is closed, the frame being read then the last one. Large answers (the host's ``large_replies``) are bounded in number per identity and
+coming is read no further: the refusal is answered; unless the next frame is that upload's end
+(or cancel), an ``error`` frame says why the connection goes, that frame is the last one read,
+and the connection is cut off once the peer has had ``DROP_GRACE_SECONDS`` to read the two. Large answers (the host's ``large_replies``) are bounded in number per identity and
 per host by its ``reply_budget`` (console.wire.budget), held until the peer has read them.
 """
 
@@ -51,9 +52,9 @@ MAX_EVENT_BACKLOG = 4 << 20
 MAX_IN_FLIGHT = 64
 #: Past this many unsent bytes the connection stops reading the peer until it reads its replies.
 WRITE_HIGH_WATER = 1 << 20
-#: Seconds a dropped peer's connection has to take our last frames (a refusal, the ``error`` frame)
-#: before it is cut off.
-DROP_GRACE_SECONDS = 1.0
+#: Seconds a dropped peer's connection has to read our last frames (a refusal, the ``error`` frame)
+#: before it is cut off; nothing of the peer's is read meanwhile.
+DROP_GRACE_SECONDS = 2.0
 
 
 class ServedConnection:
@@ -73,6 +74,7 @@ class ServedConnection:
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self.dropping: str | None = None  # why this end is dropping the peer (an upload refused part-way)
+        self._refused_upload: tuple[int, str] | None = None  # (id, why) of an upload refused part-way
         self.events_dropped = 0
         self.max_in_flight = getattr(server, "max_in_flight", MAX_IN_FLIGHT)
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
@@ -158,6 +160,12 @@ class ServedConnection:
             frame = await read_frame(self.reader)
             if frame is None or self.dropping is not None:
                 return
+            if self._refused_upload is not None:  # the frame after an upload's refusal part-way
+                refused_id, why = self._refused_upload
+                self._refused_upload = None
+                if frame.kind not in ("end", "cancel") or frame.header.get("id") != refused_id:
+                    self._drop(why)  # more of it, or anything else while it is owed: not read
+                    return
             kind = frame.kind
             if kind == "req":
                 self._start_request(frame)
@@ -231,7 +239,7 @@ class ServedConnection:
         except RemoteError as exc:
             self._write({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
             if upload is not None and upload.refused and self._uploads.get(request_id) is upload:
-                self._drop(upload.refused)  # the rest of it is still coming: not read
+                self._refused_upload = request_id, upload.refused  # its next frame decides (_read_frames)
             await self._drain_quietly()
             return
         except asyncio.CancelledError:
@@ -351,9 +359,9 @@ class ServedConnection:
         self.dropping = why
         log.warning("dropping %s (%s): %s; the rest of it is not read", self.peer, self.identity.cn, why)
         self._write({"k": "error", "error": {"type": "ProtocolError", "message": f"{why}; the connection is dropped"}})
-        self.writer.close()  # what is written goes first; the read loop ends at its next frame, or at the close
-        # TLS's close waits for the peer's close_notify, reading (and throwing away) what comes before it:
-        # a peer that never sends it is cut off once the answer has had a moment to go.
+        # Nothing more of the peer's is taken in, but the socket stays open a moment: closed with the
+        # peer's bytes unread, it would answer them with a reset, and the peer would lose our answer.
+        self.writer.transport.pause_reading()
         asyncio.get_running_loop().call_later(DROP_GRACE_SECONDS, self.writer.transport.abort)
 
     async def close(self) -> None:
@@ -364,6 +372,8 @@ class ServedConnection:
             task.cancel()
         for upload in self._uploads.values():
             upload.stop(CANCELLED)
+        if self.dropping is not None:  # not read any more, and cut off at the end of its grace (``_drop``)
+            return
         try:
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 2.0)
