@@ -124,9 +124,9 @@ def test_an_upload_sent_on_after_its_refusal_is_read_no_further(project, tmp_pat
     the server answers the refusal, says it drops the connection, and does; the client cannot make
     it read for as long as it likes. Another session is served meanwhile and after."""
     from console.api.client import AsyncClient
+    from console.wire.answers import Pending
     from console.wire.exceptions import NoConnection
     from console.wire.kit import AdminKit
-    from console.wire.requesting import _Pending
 
     config_path = project.server_kit / "startup" / "fed_server.json"
     config = json.loads(config_path.read_text())
@@ -137,7 +137,7 @@ def test_an_upload_sent_on_after_its_refusal_is_read_no_further(project, tmp_pat
         client = AsyncClient(AdminKit.load(project.admin_kit), "admin@example.com")
         await client.connect()
         request_id = client._last_id = next(client._ids)  # as a request of its own
-        pending = _Pending(asyncio.get_running_loop(), False)
+        pending = Pending(asyncio.get_running_loop(), False)
         client._pending[request_id] = pending
         client._send({"k": "req", "id": request_id, "cmd": "submit_job", "stream": True,
                       "args": {"job_folder": "big", "signature": "none"}})

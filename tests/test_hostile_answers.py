@@ -85,7 +85,8 @@ def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_
 def test_a_download_of_the_wrong_shape_or_size_is_refused_naming_the_server(project, tmp_path: Path) -> None:
     """A JSON result where the archive was to come, 4 MiB sent for 10 bytes announced, an end short of
     what was announced, more than MAX_DOWNLOAD_BYTES announced: each refused as soon as it shows,
-    naming the server; nothing kept, and the connection serves on."""
+    naming the server; nothing kept, and the session serves on (a refused answer drops its connection:
+    the next call opens a new one)."""
     from console.api.async_session import MAX_DOWNLOAD_BYTES
     from console.wire.requesting import AnswerTooLarge
 
@@ -116,7 +117,7 @@ def test_a_download_of_the_wrong_shape_or_size_is_refused_naming_the_server(proj
                     session.download_job_result(JOB, str(dest))
                 assert said in str(refused.value)
                 assert tree(dest) == []
-            assert session.list_jobs() == []  # the connection serves on
+            assert session.list_jobs() == []  # on a new connection
         finally:
             session.close()
 

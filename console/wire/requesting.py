@@ -26,10 +26,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from console.wire.answers import (
+    AnswerTooLarge,
+    MalformedAnswer,
+    PeerDropped,
+    Pending,
+    Refused,
+    answered,
+    check_end,
+    check_head,
+    check_size,
+)
 from console.wire.errors import RemoteError
 from console.wire.exceptions import CancelTooLate, NoConnection, SessionClosed, exception_for, tell_too_late
 from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
 from console.wire.json_answer import read_json_answer
+
+__all__ = ["AnswerTooLarge", "MalformedAnswer", "PeerDropped", "PeerError", "ProtocolViolation", "Requester"]
 
 EventListener = Callable[[str, dict[str, Any]], None]
 StateListener = Callable[[bool], None]
@@ -38,19 +51,6 @@ StateListener = Callable[[bool], None]
 DEFAULT_REQUEST_TIMEOUT = 60.0
 #: Characters of a peer's ``error`` frame quoted in the error it causes here.
 MAX_SAID_CHARS = 1000
-
-
-class AnswerTooLarge(ValueError):
-    """A streamed answer past the ``max_bytes`` its receiver takes: ``size`` is what the peer
-    announced or sent so far (refused as soon as that passes ``limit``)."""
-
-    def __init__(self, cmd: str, size: int, limit: int, announced: bool, peer: str | None = None) -> None:
-        said = f"announces {size} bytes" if announced else f"passed {size} bytes"
-        whose = f" of {peer}" if peer else ""
-        super().__init__(f"{cmd}: the answer{whose} {said}, over the limit of {limit} bytes; refused")
-        self.size = size
-        self.limit = limit
-        self.announced = announced
 
 
 class ProtocolViolation(NoConnection):
@@ -64,45 +64,6 @@ class PeerError(NoConnection):
     at once, and every request on it fails with this."""
 
 
-class MalformedAnswer(ValueError):
-    """An answer in valid frames but of the wrong shape for its request (a download's answer without
-    its data stream, a size that is no size, more or fewer bytes than it announced); the connection
-    it came on is dropped (``Requester.refuse``)."""
-
-
-class PeerDropped(NoConnection):
-    """The connection was dropped because a transfer on it was refused part-way: every other request
-    on it fails with this, naming the peer and what it did."""
-
-
-class _Refused(Exception):
-    """Raised by ``Requester._dispatch``: the frame just read breaks the rule of ``pending``'s answer
-    (``error`` says how; ``pending`` is None for a frame that belongs to no request)."""
-
-    def __init__(self, pending: _Pending | None, error: Exception) -> None:
-        super().__init__(str(error))
-        self.pending = pending
-        self.error = error
-
-
-def _answered(pending: _Pending) -> bool:
-    return pending.future.done() and not pending.future.cancelled() and pending.future.exception() is None
-
-
-class _Pending:
-    __slots__ = ("future", "chunks", "cmd", "file", "max_bytes", "announced", "received")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, streamed: bool, cmd: str = "",
-                 max_bytes: int | None = None) -> None:
-        self.future: asyncio.Future[Frame] = loop.create_future()
-        self.chunks: asyncio.Queue[bytes | BaseException | None] | None = asyncio.Queue() if streamed else None
-        self.cmd = cmd
-        self.file = streamed  # a download: a data stream must follow the head
-        self.max_bytes = max_bytes
-        self.announced: int | None = None
-        self.received = 0
-
-
 class Requester:
     """The requesting end of one connection: it serves a stream that someone else opened
     (``attach``), and a lost stream stays lost (``AsyncClient`` reconnects by itself).
@@ -114,7 +75,7 @@ class Requester:
         self.peer = peer
         self.request_timeout = DEFAULT_REQUEST_TIMEOUT
         self._ids = itertools.count(1)
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
@@ -166,7 +127,7 @@ class Requester:
             while (frame := await read_frame(reader)) is not None:
                 try:
                     self._dispatch(frame)
-                except _Refused as refused:  # not one frame more is read: the connection goes now
+                except Refused as refused:  # not one frame more is read: the connection goes now
                     self.refuse(refused.error, refused.pending)
                     break
                 if self._farewell is not None:  # the peer is done with us: nothing after it counts
@@ -200,19 +161,19 @@ class Requester:
                                        + (" (cut)" if len(said) > MAX_SAID_CHARS else ""))
             return
         if kind not in ("res", "data", "end"):
-            raise _Refused(None, MalformedAnswer(f"{self.peer} sent a frame of kind {kind!r:.40}, which no answer has"))
+            raise Refused(None, MalformedAnswer(f"{self.peer} sent a frame of kind {kind!r:.40}, which no answer has"))
         request_id = header.get("id")
         if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 < request_id <= self._last_id:
-            raise _Refused(None, MalformedAnswer(f"{self.peer} sent a {kind!r} frame for request {request_id!r:.40}, "
+            raise Refused(None, MalformedAnswer(f"{self.peer} sent a {kind!r} frame for request {request_id!r:.40}, "
                                                  "which was never sent"))
         pending = self._pending.get(request_id)
         if pending is None:
             return  # the rest of an answer given up on here (a request cancelled): dropped
         if kind == "res":
             if pending.future.done():
-                raise _Refused(pending, MalformedAnswer(f"{self.peer} answered {pending.cmd} twice"))
+                raise Refused(pending, MalformedAnswer(f"{self.peer} answered {pending.cmd} twice"))
             if pending.file and header.get("ok"):
-                self._check_head(pending, header)
+                check_head(self.peer, pending, header)
             if header.get("json") and pending.chunks is None:
                 pending.chunks = asyncio.Queue()  # a big answer follows in data frames
             pending.future.set_result(frame)
@@ -221,48 +182,19 @@ class Requester:
             return
         if pending.chunks is None or not pending.future.done():
             what = "before its head" if pending.chunks is not None else "for an answer that has none"
-            raise _Refused(pending, MalformedAnswer(f"{self.peer} sent a {kind!r} frame {what} ({pending.cmd})"))
+            raise Refused(pending, MalformedAnswer(f"{self.peer} sent a {kind!r} frame {what} ({pending.cmd})"))
         if kind == "data":
             pending.received += len(frame.body)
             if pending.file:
-                self._check_size(pending)
+                check_size(self.peer, pending)
             pending.chunks.put_nowait(frame.body)
             return
         error = header.get("error")
-        if pending.file and not error and pending.announced is not None and pending.received < pending.announced:
-            raise _Refused(pending, MalformedAnswer(
-                f"the answer of {self.peer} to {pending.cmd} ended after {pending.received} of the "
-                f"{pending.announced} bytes it announced; refused"))
+        check_end(self.peer, pending, error)
         pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
         self._pending.pop(request_id, None)
 
-    def _check_head(self, pending: _Pending, header: dict[str, Any]) -> None:
-        """A download's head must announce a data stream of at most ``max_bytes``: _Refused otherwise."""
-        cmd, announced = pending.cmd, header.get("size")
-        if header.get("json"):  # a result where a file was to come: nothing to write
-            raise _Refused(pending, MalformedAnswer(f"the answer of {self.peer} to {cmd} is a JSON result, not the "
-                                                    "data stream of a download"))
-        if not header.get("stream"):
-            raise _Refused(pending, MalformedAnswer(f"the answer of {self.peer} to {cmd} has no data stream"))
-        if announced is None:
-            return
-        if not isinstance(announced, int) or isinstance(announced, bool) or announced < 0:
-            raise _Refused(pending, MalformedAnswer(f"the answer of {self.peer} to {cmd} announces a size of "
-                                                    f"{announced!r:.40}, not a number of bytes"))
-        if pending.max_bytes is not None and announced > pending.max_bytes:
-            raise _Refused(pending, AnswerTooLarge(cmd, announced, pending.max_bytes, announced=True, peer=self.peer))
-        pending.announced = announced
-
-    def _check_size(self, pending: _Pending) -> None:
-        """What a download received so far is within what it announced and its receiver takes."""
-        if pending.max_bytes is not None and pending.received > pending.max_bytes:
-            raise _Refused(pending, AnswerTooLarge(pending.cmd, pending.received, pending.max_bytes, announced=False,
-                                                   peer=self.peer))
-        if pending.announced is not None and pending.received > pending.announced:
-            raise _Refused(pending, MalformedAnswer(f"the answer of {self.peer} to {pending.cmd} sent more than the "
-                                                    f"{pending.announced} bytes it announced; refused"))
-
-    def refuse(self, error: Exception, pending: _Pending | None = None) -> None:
+    def refuse(self, error: Exception, pending: Pending | None = None) -> None:
         """Refuse a transfer part-way and drop the connection at once (nothing more is read): the
         request of ``pending`` fails with ``error``, every other one with ``PeerDropped`` naming the
         peer and ``error``; the state listeners hear the connection is down. Used by the read loop
@@ -325,7 +257,7 @@ class Requester:
         upload: Path | None = None, streamed: bool = False, acts: bool = False, max_bytes: int | None = None,
     ) -> Any:
         request_id = self._last_id = next(self._ids)
-        pending = _Pending(asyncio.get_running_loop(), streamed, cmd, max_bytes)
+        pending = Pending(asyncio.get_running_loop(), streamed, cmd, max_bytes)
         cut_short = False
         self._pending[request_id] = pending
         uploading = upload is not None
@@ -355,11 +287,11 @@ class Requester:
         except TimeoutError:
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
         except NoConnection:
-            if not _answered(pending):
+            if not answered(pending):
                 raise  # already says what was lost
             frame = pending.future.result()  # the answer came before the peer closed (an upload it refused)
         except (OSError, ConnectionError) as exc:
-            if not _answered(pending):
+            if not answered(pending):
                 raise NoConnection(f"connection to {self.peer} lost: {exc}") from exc
             frame = pending.future.result()
         finally:
@@ -380,7 +312,7 @@ class Requester:
             return header.get("data"), pending
         return header.get("data")
 
-    async def _late_answer(self, cmd: str, pending: _Pending, timeout: float, reason: str) -> NoReturn:
+    async def _late_answer(self, cmd: str, pending: Pending, timeout: float, reason: str) -> NoReturn:
         """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
         ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
         tell_too_late(cmd, reason)  # at once: the interactive shell gives the prompt back meanwhile
@@ -392,7 +324,7 @@ class Requester:
             raise exception_for(RemoteError.from_wire(frame.header.get("error")))  # it failed anyway: say why
         raise CancelTooLate(cmd, reason, frame.header.get("data"))
 
-    async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> bool:
+    async def _send_file(self, request_id: int, path: Path, pending: Pending) -> bool:
         """Stream ``path`` as the upload of ``request_id``; True when an early answer cut it short."""
         assert self._writer is not None
         with open(path, "rb") as src:
