@@ -65,6 +65,8 @@ def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_
                 message = str(refused.value)
                 assert "the server answered download_job of job 'abc'" in message, (what, message)
                 assert str(job_id)[:30] in message and "nothing was written" in message, (what, message)
+                # Refused at its head, before the archive: nothing more of it is read.
+                assert message.endswith("; the connection to the server was dropped"), (what, message)
                 assert tree(victim) == ["precious.txt"], what
                 assert tree(dest) == [], (what, tree(dest))
             answers["download_job"] = download_answer([JOB], result_zip())  # a head that is no object

@@ -7,6 +7,7 @@ connection there, reading nothing more of it. Also the errors a refused answer f
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from console.wire.exceptions import NoConnection
@@ -52,10 +53,10 @@ def answered(pending: Pending) -> bool:
 
 
 class Pending:
-    __slots__ = ("future", "chunks", "cmd", "file", "max_bytes", "announced", "received")
+    __slots__ = ("future", "chunks", "cmd", "file", "max_bytes", "announced", "received", "head_rule")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, streamed: bool, cmd: str = "",
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None, head_rule: Callable[[Any], object] | None = None) -> None:
         self.future: asyncio.Future[Frame] = loop.create_future()
         self.chunks: asyncio.Queue[bytes | BaseException | None] | None = asyncio.Queue() if streamed else None
         self.cmd = cmd
@@ -63,6 +64,7 @@ class Pending:
         self.max_bytes = max_bytes
         self.announced: int | None = None
         self.received = 0
+        self.head_rule = head_rule  # raises MalformedAnswer for a head its caller refuses (a path in it)
 
 
 def check_head(peer: str, pending: Pending, header: dict[str, Any]) -> None:
@@ -81,6 +83,11 @@ def check_head(peer: str, pending: Pending, header: dict[str, Any]) -> None:
     if pending.max_bytes is not None and announced > pending.max_bytes:
         raise Refused(pending, AnswerTooLarge(cmd, announced, pending.max_bytes, announced=True, peer=peer))
     pending.announced = announced
+    if pending.head_rule is not None:
+        try:
+            pending.head_rule(header.get("data"))
+        except MalformedAnswer as exc:
+            raise Refused(pending, exc) from None
 
 def check_size(peer: str, pending: Pending) -> None:
     """What a download received so far is within what it announced and its receiver takes."""

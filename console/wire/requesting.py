@@ -255,9 +255,10 @@ class Requester:
     async def _roundtrip(
         self, cmd: str, args: dict[str, Any] | None, *, timeout: float | None = None,
         upload: Path | None = None, streamed: bool = False, acts: bool = False, max_bytes: int | None = None,
+        head_rule: Callable[[Any], object] | None = None,
     ) -> Any:
         request_id = self._last_id = next(self._ids)
-        pending = Pending(asyncio.get_running_loop(), streamed, cmd, max_bytes)
+        pending = Pending(asyncio.get_running_loop(), streamed, cmd, max_bytes, head_rule)
         cut_short = False
         self._pending[request_id] = pending
         uploading = upload is not None
@@ -351,9 +352,11 @@ class Requester:
 
     async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None,
                        chunk_timeout: float | None = None, max_bytes: int | None = None,
-                       upload: Path | None = None) -> Any:
+                       upload: Path | None = None, head_rule: Callable[[Any], object] | None = None) -> Any:
         """Stream the answer's body into ``target``; returns the answer's JSON head.
 
+        ``head_rule``: called with the head's JSON as it is read; the MalformedAnswer it raises
+        refuses the answer before any of its data is read (a download naming a path, say).
         ``upload``: a file streamed with the request first (a site's task: the model goes out, the
         trained model comes back as the answer, with no second request in between).
         ``timeout`` bounds the wait for the head (counted once the upload is sent), ``chunk_timeout``
@@ -365,7 +368,7 @@ class Requester:
         ``console.wire.pace.paced`` times the transfer from then, not during a site's training."""
         await self._ensure()
         head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True,
-                                              max_bytes=max_bytes)
+                                              max_bytes=max_bytes, head_rule=head_rule)
         assert pending.chunks is not None
         wait = chunk_timeout or timeout or self.request_timeout
         try:  # the head was checked, and each chunk is, as it is read (``_dispatch``)
