@@ -53,7 +53,7 @@ def answered(pending: Pending) -> bool:
 
 
 class Pending:
-    __slots__ = ("future", "chunks", "cmd", "file", "max_bytes", "announced", "received", "head_rule")
+    __slots__ = ("future", "chunks", "cmd", "file", "max_bytes", "announced", "received", "head_rule", "json_cap")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, streamed: bool, cmd: str = "",
                  max_bytes: int | None = None, head_rule: Callable[[Any], object] | None = None) -> None:
@@ -65,6 +65,7 @@ class Pending:
         self.announced: int | None = None
         self.received = 0
         self.head_rule = head_rule  # raises MalformedAnswer for a head its caller refuses (a path in it)
+        self.json_cap: int | None = None  # an answer streamed as JSON: the most it may hold (json_answer.min_size)
 
 
 def check_head(peer: str, pending: Pending, header: dict[str, Any]) -> None:
@@ -90,7 +91,11 @@ def check_head(peer: str, pending: Pending, header: dict[str, Any]) -> None:
             raise Refused(pending, exc) from None
 
 def check_size(peer: str, pending: Pending) -> None:
-    """What a download received so far is within what it announced and its receiver takes."""
+    """What a download (or an answer streamed as JSON) received so far is within what it announced and
+    its receiver takes."""
+    if pending.json_cap is not None and pending.received > pending.json_cap:
+        raise Refused(pending, NoConnection(f"the answer to {pending.cmd} grew past {pending.json_cap:,} bytes: the "
+                                            f"peer is broken or hostile"))
     if pending.max_bytes is not None and pending.received > pending.max_bytes:
         raise Refused(pending, AnswerTooLarge(pending.cmd, pending.received, pending.max_bytes, announced=False,
                                                peer=peer))

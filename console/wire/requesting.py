@@ -40,7 +40,7 @@ from console.wire.answers import (
 from console.wire.errors import RemoteError
 from console.wire.exceptions import CancelTooLate, NoConnection, SessionClosed, exception_for, tell_too_late
 from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
-from console.wire.json_answer import read_json_answer
+from console.wire.json_answer import min_size, read_json_answer
 
 __all__ = ["AnswerTooLarge", "MalformedAnswer", "PeerDropped", "PeerError", "ProtocolViolation", "Requester"]
 
@@ -176,6 +176,7 @@ class Requester:
                 check_head(self.peer, pending, header)
             if header.get("json") and pending.chunks is None:
                 pending.chunks = asyncio.Queue()  # a big answer follows in data frames
+                pending.json_cap = min_size(header.get("size"))
             pending.future.set_result(frame)
             if not header.get("stream") or not header.get("ok"):
                 self._pending.pop(request_id, None)
@@ -185,8 +186,7 @@ class Requester:
             raise Refused(pending, MalformedAnswer(f"{self.peer} sent a {kind!r} frame {what} ({pending.cmd})"))
         if kind == "data":
             pending.received += len(frame.body)
-            if pending.file:
-                check_size(self.peer, pending)
+            check_size(self.peer, pending)
             pending.chunks.put_nowait(frame.body)
             return
         error = header.get("error")
@@ -308,7 +308,7 @@ class Requester:
         if header.get("json"):
             assert pending.chunks is not None
             return await read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
-                                          self._drop_connection)
+                                          self.refuse)
         if streamed:
             return header.get("data"), pending
         return header.get("data")
