@@ -246,6 +246,31 @@ def test_abort_while_sites_are_told_to_stop_keeps_the_honest_workspaces(federati
 
 
 @pytest.mark.timeout(120)
+def test_abort_while_a_site_never_takes_the_job_ends_it_within_the_bound(federation) -> None:
+    """Site-2 never answers deploy_job (the server would wait 30 s): abort_job ends the job
+    FINISHED:ABORTED within ABORT_WAIT seconds, site-2 named in job_errors."""
+    session, project, jobs, _ = federation
+    told = project.kit("site-2") / "told-to-deploy"
+    told.unlink(missing_ok=True)
+    hostile = _site_2(project, session, {"HOSTILE_MUTE_DEPLOY": "1"})
+    try:
+        job_id = session.submit_job(str(numpy_job(jobs, name="undeployed", rounds=1)))
+        wait_until(told.exists, 60, "site-2 to be sent the job")
+        asked = time.monotonic()
+        session.abort_job(job_id)
+        wait_until(lambda: _status(session, job_id).startswith("FINISHED"), 30, "the job to end")
+        took = time.monotonic() - asked
+        assert took < ABORT_WAIT + 5, f"the job ended {took:.1f} s after abort_job"
+        meta = session.get_job_meta(job_id)
+        assert meta["status"] == "FINISHED:ABORTED", meta
+        assert meta["job_errors"]["site-2"][0] == (f"its deploy was cut off: not done within {ABORT_WAIT:g} s of "
+                                                    "abort_job"), meta["job_errors"]
+    finally:
+        hostile.stop()
+        hostile.kill()
+
+
+@pytest.mark.timeout(120)
 def test_a_site_trickling_its_answers_is_cut_off_at_the_pace(tmp_path: Path) -> None:
     """Site-2 sends its task result and its workspace one byte every 0.2 s, under a pace of
     64 KiB/s after 2 s: each is cut off within seconds of its head and named in job_errors. Its task

@@ -15,6 +15,7 @@ failure (``kind: "exception"``), said at once: the job never waits it out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -74,8 +75,9 @@ class Deployment:
             raise RemoteError(ErrorType.NO_CLIENTS_AVAILABLE, f"site {site} is not connected")
         return connected.link
 
-    async def deploy(self, job_zip: Path, app_for: dict[str, str]) -> list[str]:
-        """Send the job to each site; the sites that took it."""
+    async def deploy(self, job_zip: Path, app_for: dict[str, str], stop: asyncio.Event | None = None) -> list[str]:
+        """Send the job to each site; the sites that took it. When ``stop`` is set (``abort_wait_seconds``
+        after abort_job), a site still taking it is cut off (its connection dropped) and named in job_errors."""
 
         async def one(site: str) -> str | None:
             try:
@@ -94,8 +96,23 @@ class Deployment:
                 log.warning("job %s: deploy to %s failed: %r", self.job.job_id, site, cut(str(exc)))
                 return None
 
-        done = await asyncio.gather(*(one(site) for site in self.job.sites))
-        return [site for site in done if site]
+        tasks = {site: asyncio.create_task(one(site)) for site in self.job.sites}
+        stopped = asyncio.ensure_future(stop.wait() if stop is not None else asyncio.Event().wait())
+        try:
+            while not stopped.done() and not all(task.done() for task in tasks.values()):
+                await asyncio.wait([*(task for task in tasks.values() if not task.done()), stopped],
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        for site, task in tasks.items():
+            if not task.done():
+                why = f"its deploy was cut off: not done within {self.abort_wait_seconds:g} s of abort_job"
+                add_error(self.job.errors, site, why)
+                with contextlib.suppress(RemoteError):  # the upload's answer will not come now
+                    self._link(site).refuse(RuntimeError(f"job {self.job.job_id}: {why}"))
+                task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        return [site for site, task in tasks.items() if not task.cancelled() and task.result()]
 
     def relay(self, event: dict[str, Any], workspace: Path, controller_stdin: asyncio.StreamWriter) -> None:
         """Start streaming the task's model to each target; each answer goes to ``controller_stdin``."""
@@ -262,6 +279,8 @@ class Deployment:
             limit = self.server.kit.job_limits.max_workspace_bytes
             link = None
             try:
+                if stop.is_set():  # not asked for: nothing of it is on its way
+                    raise TransferStopped(0, 0.0, "before it was asked for")
                 if site in told and not told[site].done():
                     stopped = asyncio.ensure_future(stop.wait())
                     await asyncio.wait([told[site], stopped], return_when=asyncio.FIRST_COMPLETED)

@@ -178,7 +178,7 @@ class JobRunner:
             return JobStatus.FINISHED_FAILED_TO_RUN, deployed
         if job.sites:
             apps = site_apps(job.meta.get("deploy_map", {}), job.sites)
-            deployed = await deployment.deploy(store.job_zip(job.job_id), apps)
+            deployed = await deployment.deploy(store.job_zip(job.job_id), apps, job.stop_waiting)
             job.sites = list(deployed)
             needed = max(int(job.meta.get("min_clients") or 0), 1)
             missing = set(job.meta.get("mandatory_clients") or []) - set(deployed)
