@@ -5,8 +5,8 @@ frames, answers ``login`` with whatever the test gives and every other request w
 list, or with a JSON answer that never ends (``flood``), or with the frames ``answers`` gives for
 its command (headers without ``id``, with bodies; a number among them: a pause of that many
 seconds, which holds up that connection's later requests too, unless ``concurrent``: then each
-request is answered in a task of its own). ``sent`` (a list) gets the bytes of each frame written
-for ``answers``, in order. Runs in a thread with its own loop.
+request is answered in a task of its own; a ``threading.Event``: set when the frames before it are
+sent, so a test knows the request came). Runs in a thread with its own loop.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from console.wire.tls import server_context
 
 @contextlib.contextmanager
 def hostile_server(server_kit: Path, login: Any, flood: bool = False,
-                   answers: dict[str, Sequence[tuple[dict[str, Any], bytes] | float]] | None = None,
-                   concurrent: bool = False, sent: list[int] | None = None) -> Iterator[None]:
+                   answers: dict[str, Sequence[tuple[dict[str, Any], bytes] | float | threading.Event]] | None = None,
+                   concurrent: bool = False) -> Iterator[None]:
     kit = ServerKit.load(server_kit)
     ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
     ready, stop = threading.Event(), None
@@ -37,15 +37,15 @@ def hostile_server(server_kit: Path, login: Any, flood: bool = False,
         assert answers is not None
         with contextlib.suppress(Exception):
             for item in answers[cmd]:
+                if isinstance(item, threading.Event):  # the test learns that the request came
+                    item.set()
+                    continue
                 if isinstance(item, float | int):
                     await asyncio.sleep(item)
                     continue
                 header, body = item
-                raw = encode_frame({**header, "id": request_id}, body)
-                writer.write(raw)
+                writer.write(encode_frame({**header, "id": request_id}, body))
                 await writer.drain()
-                if sent is not None:
-                    sent.append(len(raw))
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         tasks: set[asyncio.Task[None]] = set()
