@@ -277,7 +277,6 @@ class Deployment:
             target.unlink(missing_ok=True)
             # The site leaves out what passes the limit; a site that sends more anyway is cut off.
             limit = self.server.kit.job_limits.max_workspace_bytes
-            link = None
             try:
                 if stop.is_set():  # not asked for: nothing of it is on its way
                     raise TransferStopped(0, 0.0, "before it was asked for")
