@@ -351,7 +351,10 @@ def test_kit_layout_and_configs(prod: Path) -> None:
 
     server = prod / "server" / "startup"
     assert sorted(p.name for p in server.iterdir()) == [
-        "crl.pem", "fed_server.json", "rootCA.pem", "server.crt", "server.key", "start.sh"]
+        "crl.pem", "fed_server.json", "rootCA.pem", "server.crt", "server.key", "sites.json", "start.sh"]
+    # Every site and its org: rights scoped to a site's org hold while it is away (site_directory.py).
+    assert read_json(server / "sites.json") == {"sites": {
+        p["name"]: p["org"] for p in PROJECT["participants"] if p["type"] == "client"}}
     assert read_json(server / "fed_server.json") == {
         "format_version": 2, "project_name": "example_project", "servers": [{
             "name": "example_project", "identity": "server", "org": "example", "host": "localhost",
