@@ -20,6 +20,8 @@ from console.flare_api import (
     NoConnection,
     TargetType,
 )
+from console.runtime.limits import add_error
+from console.server.running_job import RunningJob
 
 from conftest import ADMIN, Federation, Project, ServerProcess, SiteProcess, make_project, wait_until
 from jobs import numpy_job
@@ -273,3 +275,46 @@ def test_a_site_missing_from_an_older_kit_is_known_by_the_org_it_logged_in_with(
             part.kill()
     disabled = json.loads((store / "disabled_sites.json").read_text())
     assert len(disabled) == 4096 and "made-up-0" not in disabled and disabled["site-b"] == "orgb"
+
+
+@pytest.mark.timeout(60)
+def test_the_info_commands_judge_view_with_the_jobs_submitter(tmp_path: Path) -> None:
+    """Finding 11: reset_errors needs the view right, as in FLARE 2.9 (security.py puts it with
+    show_stats and show_errors), judged like FLARE's authorize_job with the job's submitter: with
+    ``member: view o:submitter`` another org's member cannot reset, show or read a job's errors or meta."""
+    project = make_project(tmp_path, extra=[
+        {"name": "member@example.com", "type": "admin", "org": "example", "role": "member"},
+        {"name": "member@orgb.org", "type": "admin", "org": "orgb", "role": "member"}])
+    policy_path = project.server_kit / "local" / "authorization.json"
+    policy = json.loads(policy_path.read_text())
+    policy["permissions"]["member"] = {"view": "o:submitter"}
+    policy_path.write_text(json.dumps(policy))
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with _sessions(project, ADMIN, "member@example.com", "member@orgb.org") as (admin, own_org, other_org):
+            job_id = admin.submit_job(str(numpy_job(tmp_path, rounds=1)))  # queued: no site is connected
+            checks = [lambda s: s.reset_errors(job_id), lambda s: s.show_errors(job_id, "server"),
+                      lambda s: s.show_stats(job_id, "server")]
+            for check in checks:
+                with pytest.raises(AuthorizationError, match=f"lacks the right 'view' for job {job_id}"):
+                    check(other_org)
+                with pytest.raises(JobNotRunning):
+                    check(own_org)
+            with pytest.raises(AuthorizationError, match="'view'"):
+                other_org.get_job_meta(job_id)
+            assert own_org.get_job_meta(job_id)["job_id"] == job_id
+    finally:
+        server.stop()
+        server.kill()
+
+
+def test_reset_errors_restarts_show_errors_and_keeps_the_jobs_record(tmp_path: Path) -> None:
+    job = RunningJob("j", "n", "app", tmp_path)
+    add_error(job.errors, "site-1", "deploy failed: first")
+    job.reset_errors()
+    assert job.shown_errors("site-1") == [] and job.shown_errors("site-2") == []
+    add_error(job.errors, "site-1", "lost: second")
+    add_error(job.errors, "site-2", "task 1: third")
+    assert job.shown_errors("site-1") == ["lost: second"] and job.shown_errors("site-2") == ["task 1: third"]
+    assert job.errors == {"site-1": ["deploy failed: first", "lost: second"], "site-2": ["task 1: third"]}

@@ -193,7 +193,8 @@ def _require_on_job(ctx: RequestContext, right: Right, meta: dict[str, Any]) -> 
 
 @handles("get_job_meta")
 async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    return _job(ctx, args["job_id"])
+    # The view right judged with the job's submitter, as FLARE 2.9's authorize_job_id does.
+    return _job(ctx, args["job_id"], Right.VIEW)
 
 
 def list_row(meta: dict[str, Any]) -> dict[str, Any]:
