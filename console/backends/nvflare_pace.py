@@ -26,7 +26,10 @@ Each job has its own pace, the seconds until its next check:
   runs it (of two sites, the first let go 1-1.6 s before; the last one may still list the job
   after its outcome is in), ``get_job_meta`` is asked back to back, the next as soon as the
   previous answered, for at most ``BURST_MAX`` s at a time. The final status is seen about one
-  call (7-14 ms) after it is written, whatever the job, first run of its name or not.
+  call (7-14 ms) after it is written, whatever the job, first run of its name or not; except
+  when every site still listed the job at the last ``check_status client`` before it was written
+  (both sites let go within one ``SITES_POLL`` of it: 2 runs of 17 on FLARE's POC on 2 cores),
+  then at the next ``get_job_meta``, at most two ``SITES_POLL`` later (26 and 77 ms there).
 - When FLARE's progress cannot be read (a refusal, an unknown shape, a call slower than
   ``PROBE_SLOW``), the job goes back to ``get_job_meta`` alone, and ``FAST_POLL`` around the
   moment a RUNNING job is expected to end: its start time plus the median duration of the
@@ -47,6 +50,7 @@ from datetime import datetime
 from typing import Any
 
 from console.backends.nvflare_progress import Progress, Stage
+from console.durations import duration_seconds
 
 #: Seconds between two checks of a followed job at rest (a monitor's --interval can only shorten it).
 POLL_INTERVAL = 0.5
@@ -215,7 +219,7 @@ def expect_end(pace: Pace, job_id: str, name: str, started: float, rows: list[di
     from FLARE's ``list_jobs`` ``rows`` (most recent first): the finished runs of the same ``name``."""
     durations = [d for r in rows if (r.get("job_name") or r.get("name")) == name
                  and r.get("status") == "FINISHED:COMPLETED" and r.get("job_id") != job_id
-                 and (d := _seconds(r.get("duration"))) is not None][:HISTORY]
+                 and (d := duration_seconds(r.get("duration"))) is not None][:HISTORY]
     if durations:
         expected = statistics.median(durations)
         pace.expected_end = started + expected
@@ -229,16 +233,5 @@ def when(stamp: Any) -> float | None:
         return None
     try:
         return datetime.fromisoformat(stamp).timestamp()
-    except ValueError:
-        return None
-
-
-def _seconds(duration: Any) -> float | None:
-    """FLARE's ``duration`` ("H:MM:SS.ffffff") in seconds; None when absent or unreadable."""
-    if not isinstance(duration, str) or duration.count(":") != 2:
-        return None
-    try:
-        hours, minutes, seconds = duration.split(":")
-        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:
         return None

@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from console.durations import duration_seconds
 from console.shell.safe_text import visible_line
 
 #: Epochs from 2001 to 2286: a number in a ``*_time`` field in this range is a point in time.
@@ -47,20 +48,7 @@ def local_time(value: float | str) -> str:
 # -- durations: one rule for every one the shell shows (tables, records, top, its details, menus) --
 # Whole seconds elapsed, the fraction dropped (as a clock counts them), so a job's duration reads the
 # same wherever it is shown: top's ELAPSED, the details pane, get_job_meta, a running job's "so far".
-
-#: Python's ``timedelta`` text, as FLARE and our server write a job's ``duration``: ``1 day, 2:03:04.5``.
-_TIMEDELTA = re.compile(r"^(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
-
-
-def duration_seconds(value: Any) -> float | None:
-    """Seconds of a duration given as a number or as ``timedelta`` text; None for anything else (``N/A``)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _TIMEDELTA.match(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        return None
-    days, hours, minutes, secs = match.groups()
-    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(secs)
+# Reading one (timedelta text or a number) is ``console.durations``, which the backends share.
 
 
 def seconds(value: float) -> str:
@@ -107,8 +95,8 @@ def cell(key: str, value: Any) -> str:
     if isinstance(value, str):
         if _ISO.match(value):
             return local_time(value)
-        if _DURATION.match(value) or (low == "duration" and _TIMEDELTA.match(value)):
-            return seconds(duration_seconds(value) or 0.0)
+        if (_DURATION.match(value) or low == "duration") and (elapsed := duration_seconds(value)) is not None:
+            return seconds(elapsed)
         return visible_line(value)  # before widths are measured, so columns stay aligned
     if isinstance(value, list) and not value:
         return "(none)"

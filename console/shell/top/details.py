@@ -16,7 +16,8 @@ from typing import Any
 
 from prompt_toolkit.utils import get_cwidth
 
-from console.shell.human import duration_seconds, local_time, seconds
+from console.durations import duration_seconds
+from console.shell.human import local_time, seconds
 from console.shell.safe_text import visible_line as visible
 from console.shell.top.model import JobRow, epoch
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from console.shell.human import duration_seconds, seconds
+from console.durations import duration_seconds
+from console.shell.human import seconds
 
 
 @dataclass
