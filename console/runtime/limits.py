@@ -8,6 +8,10 @@ before the server or a site holds it. Limits (documented in docs/protocol.md):
   most 4 GiB (``expected_result_bytes``): checked by the executor's process before writing,
   by the site before sending and by the server as soon as the site announces its size;
 - a task's metrics: 16 KiB of JSON; a progress event's data: 64 KiB of JSON;
+- what the server records of a job's metrics in its meta (``round_metrics``): a round's entry
+  at most ``MAX_ROUND_METRICS_BYTES`` of JSON (past it the per-site part is kept out, then the
+  round), a job's rounds together at most ``MAX_JOB_METRICS_BYTES`` (later rounds kept out); each
+  refusal of a kind is one entry in the job's errors (``console.server.round_metrics``);
 - an error message: cut at 4 KiB; a job keeps at most 100 error entries per participant;
 - a log line printed by job code: cut at 16 KiB;
 - any one control line from a job process: 256 KiB. A process that sends a longer line is
@@ -34,6 +38,8 @@ RESULT_LIMIT_RULE = (f"max_result_bytes in the workflow args, else {RESULT_GROWT
                      f"sent, at least {RESULT_FLOOR_BYTES >> 20} MiB")
 MAX_METRICS_BYTES = 16 << 10
 MAX_PROGRESS_BYTES = 64 << 10
+MAX_ROUND_METRICS_BYTES = 16 << 10
+MAX_JOB_METRICS_BYTES = 2 << 20
 MAX_ERROR_CHARS = 4 << 10
 MAX_ERRORS_PER_TARGET = 100
 MAX_LOG_LINE_CHARS = 16 << 10

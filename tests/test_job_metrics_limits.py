@@ -1,0 +1,129 @@
+"""Security findings 7 and 10: what a job's code makes the server record of its metrics is
+bounded (bytes per round and per job, nesting depth), each refusal said in the job's errors,
+and list_jobs does not read any job's recorded metrics.
+
+The rule on its own (``RoundMetrics``), the store keeping ``round_metrics`` beside the meta
+(an older store's moved there when opened), and a real server running the tester's fat-meta
+job shape.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from console.runtime.limits import MAX_JOB_METRICS_BYTES, MAX_ROUND_METRICS_BYTES
+from console.server.round_metrics import RoundMetrics
+from console.server.store import JobStore, Submitter
+
+from conftest import ADMIN
+from jobs import hello_server
+
+ME = Submitter(ADMIN, "example", "project_admin")
+
+
+def _round(number: int, site_bytes: int = 0, aggregated_bytes: int = 0) -> dict:
+    return {"round": number, "metrics": {"site-1": {"blob": "s" * site_bytes, "loss": 0.5}},
+            "aggregated": {"loss": 1.0 / number, "blob": "a" * aggregated_bytes}}
+
+
+def test_a_round_over_its_bound_loses_its_per_site_part_then_itself() -> None:
+    book = RoundMetrics()
+    assert book.add({"round": 1, "metrics": {}, "aggregated": {}}) == (False, None)  # no metrics: nothing kept
+    assert book.add(_round(1)) == (True, None)
+    changed, error = book.add(_round(2, site_bytes=MAX_ROUND_METRICS_BYTES))
+    assert changed and "its per-site metrics were kept out" in error, error
+    assert book.entries[-1]["sites"] == {} and book.entries[-1]["aggregated"]["loss"] == 0.5
+    assert book.add(_round(3, site_bytes=MAX_ROUND_METRICS_BYTES)) == (True, None)  # said once
+    changed, error = book.add(_round(4, aggregated_bytes=MAX_ROUND_METRICS_BYTES))
+    assert not changed and "the round was kept out" in error, error
+    assert [e["round"] for e in book.entries] == [1, 2, 3]
+
+
+def test_a_job_past_its_bytes_keeps_its_first_rounds_and_says_so_once() -> None:
+    book = RoundMetrics()
+    per_round = MAX_ROUND_METRICS_BYTES // 2
+    errors = [book.add(_round(n, aggregated_bytes=per_round))[1] for n in range(1, 400)]
+    said = [e for e in errors if e]
+    assert len(said) == 1 and f"reached the limit of {MAX_JOB_METRICS_BYTES} bytes" in said[0], said
+    kept = [e["round"] for e in book.entries]
+    assert kept == list(range(1, len(kept) + 1)) and len(kept) < 399
+    assert sum(book.sizes) <= MAX_JOB_METRICS_BYTES
+    assert sum(len(json.dumps(e, separators=(",", ":"))) for e in book.entries) == sum(book.sizes)
+
+
+def _job(store: JobStore, tmp: Path, job_id: str) -> None:
+    archive = tmp / f"{job_id}.zip"
+    archive.write_bytes(b"zip")
+    store.create_job(job_id, archive, {"name": f"n-{job_id}", "deploy_map": {"app": ["server"]}}, "folder", ME)
+
+
+def test_round_metrics_live_beside_the_meta_and_listing_never_reads_them(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "store")
+    try:
+        for job_id in ("aaaa", "bbbb"):
+            _job(store, tmp_path, job_id)
+        rounds = [{"round": 1, "aggregated": {"loss": 0.5}, "sites": {}}]
+        store.update_meta("aaaa", round_metrics=rounds, schedule_count=2)
+        assert store.get("aaaa")["round_metrics"] == rounds and store.get("aaaa")["schedule_count"] == 2
+        assert "round_metrics" not in store.get("bbbb")
+        raw = store._db.execute("SELECT meta FROM jobs WHERE job_id='aaaa'").fetchone()[0]  # noqa: SLF001
+        assert "round_metrics" not in json.loads(raw)
+        assert all("round_metrics" not in m for m in store.list_jobs())
+        rows = store.list_rows(reverse=True)
+        assert [(r["job_id"], r["job_name"], r["status"], r["duration"], r["study"]) for r in rows] == [
+            ("bbbb", "n-bbbb", "SUBMITTED", "N/A", "default"), ("aaaa", "n-aaaa", "SUBMITTED", "N/A", "default")]
+        assert rows[1]["submit_time"] == store.get("aaaa")["submit_time_iso"]
+        store.delete_job("aaaa")
+        assert store._db.execute("SELECT COUNT(*) FROM job_rounds").fetchone()[0] == 0  # noqa: SLF001
+    finally:
+        store.close()
+
+
+def test_an_older_store_has_its_round_metrics_moved_beside_when_opened(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "store")
+    _job(store, tmp_path, "aaaa")
+    store.close()
+    rounds = [{"round": r, "aggregated": {"loss": 1 / r}, "sites": {}} for r in (1, 2)]
+    db = sqlite3.connect(tmp_path / "store" / "jobs.db")  # as a server before job_rounds wrote it
+    meta = json.loads(db.execute("SELECT meta FROM jobs").fetchone()[0])
+    db.execute("UPDATE jobs SET meta=?", (json.dumps({**meta, "round_metrics": rounds}),))
+    db.execute("DELETE FROM job_rounds")
+    db.execute("PRAGMA user_version=0")
+    db.commit()
+    db.close()
+    store = JobStore(tmp_path / "store")
+    try:
+        assert store.get("aaaa")["round_metrics"] == rounds
+        assert "round_metrics" not in store.list_jobs()[0]
+    finally:
+        store.close()
+
+
+FAT = '''
+def run(ctx):
+    for r in range(1, 161):  # the tester's fat-meta shape, cut to fit one progress event of 64 KiB
+        ctx.progress(round=r, metrics={"site-x": {f"m{i:04d}": float(i + r) for i in range(2000)}},
+                     aggregated={"loss": 1.0 / r, "blob": "a" * 14000})
+'''
+
+
+@pytest.mark.timeout(120)
+def test_a_fat_metrics_job_is_bounded_and_told(server, session, tmp_path: Path) -> None:
+    job = hello_server(tmp_path, name="fat-meta")
+    (job / "app" / "custom" / "hello.py").write_text(FAT)
+    job_id = session.submit_job(str(job))
+    meta = session.wait_for_job(job_id, timeout=90)
+    assert meta["status"] == "FINISHED:COMPLETED", meta.get("job_errors")
+    errors = meta["job_errors"]["server"]
+    assert len(errors) == 2, errors
+    assert "round 1's metrics take" in errors[0] and "per-site metrics were kept out" in errors[0]
+    assert "round_metrics): round " in errors[1] and "and later ones were kept out" in errors[1]
+    recorded = meta["round_metrics"]
+    assert len(json.dumps(recorded)) < MAX_JOB_METRICS_BYTES + 10_000
+    assert [e["round"] for e in recorded] == list(range(1, len(recorded) + 1)) and len(recorded) < 160
+    assert all(e["sites"] == {} for e in recorded)
+    assert [row["job_id"] for row in session.list_jobs()] == [job_id]
