@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from console.runtime.limits import MAX_JOB_METRICS_BYTES, MAX_ROUND_METRICS_BYTES
+from console.runtime.limits import (
+    MAX_JOB_METRICS_BYTES,
+    MAX_METRICS_BYTES,
+    MAX_METRICS_DEPTH,
+    MAX_ROUND_METRICS_BYTES,
+    NestedTooDeep,
+    check_json,
+    json_depth,
+)
 from console.server.round_metrics import RoundMetrics
 from console.server.store import JobStore, Submitter
 
-from conftest import ADMIN
+from conftest import ADMIN, Served
 from jobs import hello_server
 
 ME = Submitter(ADMIN, "example", "project_admin")
@@ -111,8 +120,19 @@ def run(ctx):
 '''
 
 
+@pytest.fixture(scope="module")
+def session(served: Served) -> Iterator[object]:
+    from console.flare_api import new_secure_session
+
+    sess = new_secure_session(ADMIN, str(served.project.admin_kit), timeout=10)
+    try:
+        yield sess
+    finally:
+        sess.close()
+
+
 @pytest.mark.timeout(120)
-def test_a_fat_metrics_job_is_bounded_and_told(server, session, tmp_path: Path) -> None:
+def test_a_fat_metrics_job_is_bounded_and_told(session, tmp_path: Path) -> None:
     job = hello_server(tmp_path, name="fat-meta")
     (job / "app" / "custom" / "hello.py").write_text(FAT)
     job_id = session.submit_job(str(job))
@@ -126,4 +146,70 @@ def test_a_fat_metrics_job_is_bounded_and_told(server, session, tmp_path: Path) 
     assert len(json.dumps(recorded)) < MAX_JOB_METRICS_BYTES + 10_000
     assert [e["round"] for e in recorded] == list(range(1, len(recorded) + 1)) and len(recorded) < 160
     assert all(e["sites"] == {} for e in recorded)
-    assert [row["job_id"] for row in session.list_jobs()] == [job_id]
+    assert job_id in [row["job_id"] for row in session.list_jobs()]
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_metrics_deeper_than_the_bound_are_refused_at_the_job_process() -> None:
+    check_json({"loss": _nested(MAX_METRICS_DEPTH - 1)}, MAX_METRICS_BYTES, "metrics")
+    with pytest.raises(NestedTooDeep, match="deeper than the limit of 32 levels"):
+        check_json({"loss": _nested(MAX_METRICS_DEPTH)}, MAX_METRICS_BYTES, "metrics")
+    assert json_depth(_nested(200_000), 32) == 33  # counted without recursion, and no further than needed
+    assert json_depth({"a": [1, {"b": 2}]}, 32) == 3 and json_depth(5, 32) == 0
+
+
+def test_a_site_answer_with_metrics_too_deep_is_refused_by_the_server() -> None:
+    from console.server.deployment import task_answer
+
+    assert task_answer({"weight": 2, "metrics": {"loss": _nested(MAX_METRICS_DEPTH - 1)}})[0] == 2.0
+    with pytest.raises(ValueError, match="deeper than the limit of 32 levels"):
+        task_answer({"metrics": {"loss": _nested(MAX_METRICS_DEPTH)}})
+
+
+def test_a_round_nested_too_deep_is_kept_out_and_said() -> None:
+    book = RoundMetrics()
+    changed, error = book.add({"round": 1, "metrics": {"site-1": {"loss": _nested(40)}}, "aggregated": {"loss": 1}})
+    assert not changed and "deeper than the limit of 34 levels" in error, error
+    assert book.add({"round": 2, "metrics": {"site-1": {"loss": 0.5}}, "aggregated": {"loss": 1}}) == (True, None)
+
+
+DEEP = '''
+def run(ctx):
+    def nested(depth):
+        value = 1
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    try:  # the tester's deep-metrics job: refused here, and said in the job's errors though caught
+        ctx.progress(round=1, metrics={"site-x": {"loss": nested(900)}}, aggregated={"loss": 1})
+    except Exception as exc:
+        ctx.logger.info("progress refused: %r", exc)
+    # Job code that writes its own lines past ctx.progress: the server keeps out what is too deep...
+    ctx.channel.emit("progress", data={"round": 2, "metrics": {"site-x": {"loss": nested(100)}}})
+    # ... and says so for a line no parser reads.
+    ctx.channel.emit("progress", data={"round": 3, "metrics": {"site-x": {"loss": nested(980)}}})
+    ctx.progress(round=4, metrics={"site-x": {"loss": 0.25}}, aggregated={"loss": 0.25})
+'''
+
+
+@pytest.mark.timeout(120)
+def test_a_deep_metrics_job_is_refused_and_told(session, tmp_path: Path) -> None:
+    job = hello_server(tmp_path, name="deep-metrics")
+    (job / "app" / "custom" / "hello.py").write_text(DEEP)
+    meta = session.wait_for_job(session.submit_job(str(job)), timeout=90)
+    assert meta["status"] == "FINISHED:COMPLETED", meta.get("job_errors")
+    errors = meta["job_errors"]["server"]
+    assert len(errors) == 3, errors
+    assert errors[0].startswith("progress refused: a progress event nests objects or arrays deeper than the limit "
+                                "of 34 levels"), errors
+    assert "round 2's metrics nest objects or arrays deeper than the limit of 34 levels" in errors[1], errors
+    assert "cannot read (it nests arrays or objects too deeply); it was ignored" in errors[2], errors
+    assert [e["round"] for e in meta["round_metrics"]] == [4]
+    assert len(json.dumps(meta, indent=2)) < 10_000  # was 1.6 MB printed with `set format json`

@@ -6,8 +6,9 @@ Job code decides what it sends, so what is kept is bounded in bytes too (securit
 rounds of 60 KB, within every per-event limit, made one job's meta 22 MB and the server 230 MiB
 bigger): a round's entry at most ``MAX_ROUND_METRICS_BYTES`` of JSON (past it the per-site part
 is kept out, and if the aggregated part alone is still too big, the round), and the rounds kept at
-most ``MAX_JOB_METRICS_BYTES`` together (past it later rounds are kept out). Each kind of refusal
-is said once per job, in its errors. Owns only the rule; the runner feeds it and stores the list.
+most ``MAX_JOB_METRICS_BYTES`` together (past it later rounds are kept out); a round nested
+deeper than ``MAX_PROGRESS_DEPTH`` is kept out (security finding 10). Each kind of refusal is said
+once per job, in its errors. Owns only the rule; the runner feeds it and stores the list.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.runtime.limits import MAX_JOB_METRICS_BYTES, MAX_ROUND_METRICS_BYTES, NotJSON, json_size
+from console.runtime.limits import (
+    MAX_JOB_METRICS_BYTES,
+    MAX_PROGRESS_DEPTH,
+    MAX_ROUND_METRICS_BYTES,
+    NotJSON,
+    json_depth,
+    json_size,
+)
 
 #: Rounds of metrics kept in the job's meta (``round_metrics``); metrics.json in the workspace has all.
 MAX_ROUND_METRICS = 500
@@ -39,6 +47,10 @@ class RoundMetrics:
         number = data["round"]
         entry = {"round": number, "aggregated": aggregated if isinstance(aggregated, dict) else {},
                  "sites": sites if isinstance(sites, dict) else {}}
+        if json_depth(entry, MAX_PROGRESS_DEPTH) > MAX_PROGRESS_DEPTH:  # job code that wrote its own line
+            return False, self._say("deep", f"round {number}'s metrics nest objects or arrays deeper than the limit "
+                                            f"of {MAX_PROGRESS_DEPTH} levels: kept out of the job's meta, and so "
+                                            "any later round nested so deep")
         try:
             size = json_size(entry)
         except NotJSON as exc:

@@ -249,8 +249,10 @@ class JobRunner:
     def _on_child_line(self, job: RunningJob, line: bytes, deployment: Deployment) -> None:
         try:
             message = safe_json.loads(line)
-        except ValueError:
+        except ValueError as exc:  # said in the job's errors too: whatever it carried is not silently lost
             log.warning("job %s: unreadable line from server app: %r", job.job_id, line[:200])
+            add_error(job.errors, "server", f"the server app sent a control line this server cannot read ({exc}); "
+                                            "it was ignored")
             return
         event = message.get("event") if isinstance(message, dict) else None
         if event == "started":
