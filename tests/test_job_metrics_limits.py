@@ -114,9 +114,9 @@ def test_an_older_store_has_its_round_metrics_moved_beside_when_opened(tmp_path:
 
 FAT = '''
 def run(ctx):
-    for r in range(1, 161):  # the tester's fat-meta shape, cut to fit one progress event of 64 KiB
-        ctx.progress(round=r, metrics={"site-x": {f"m{i:04d}": float(i + r) for i in range(2000)}},
-                     aggregated={"loss": 1.0 / r, "blob": "a" * 14000})
+    for r in range(1, 161):  # the tester's fat-meta shape, its aggregated part near a round's 16 KiB
+        ctx.progress(round=r, metrics={"site-x": {f"m{i:04d}": float(i + r) for i in range(400)}},
+                     aggregated={"loss": 1.0 / r, "blob": "a" * 15000})
 '''
 
 

@@ -45,7 +45,7 @@ def test_a_copied_site_kit_is_turned_away_and_a_site_back_from_a_network_loss_is
         clone.wait_for_line("the server turns this site away: site site-1 is connected already, from 127.0.0.1 port",
                             20)
         # Over a few seconds the site keeps its one link: no swap, no reconnect.
-        watch_until = time.monotonic() + 3
+        watch_until = time.monotonic() + 2
         while time.monotonic() < watch_until:
             assert _online(session) == {"site-1"}
             time.sleep(0.2)

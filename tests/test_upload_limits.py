@@ -1,7 +1,7 @@
 """Security finding 6: an upload that goes silent is cut at the pace of connection_limits, its
 partial file removed at once, and one identity's uploads under way are bounded in bytes.
 
-A real server on loopback with small numbers in its kit (2 s of grace, then 1 MiB/s; 3 MiB of
+A real server on loopback with small numbers in its kit (1 s of grace, then 4 MiB/s; 3 MiB of
 uploads in flight per identity), driven frame by frame with the tester's stalled-upload shape:
 submit_job requests that send their data and never their end.
 """
@@ -25,25 +25,34 @@ LEAD = "lead@example.com"
 MIB = 1 << 20
 
 
-@pytest.fixture
-def target(tmp_path) -> Iterator[dict]:
-    project = make_project(tmp_path, extra=[{"name": LEAD, "type": "admin", "org": "example", "role": "lead"}])
-    set_connection_limits(project.server_kit, transfer_floor_seconds=2.0, min_transfer_bytes_per_second=MIB,
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("uploads")
+    project = make_project(root, extra=[{"name": LEAD, "type": "admin", "org": "example", "role": "lead"}])
+    set_connection_limits(project.server_kit, transfer_floor_seconds=1.0, min_transfer_bytes_per_second=4 * MIB,
                           max_upload_bytes_per_identity=3 * MIB)
     config_path = project.server_kit / "startup" / "fed_server.json"
     config = json.loads(config_path.read_text())
     config["servers"][0]["max_upload_bytes"] = 2 * MIB  # so the budget of 3 MiB is not raised to it
     config_path.write_text(json.dumps(config))
     server = ServerProcess(project.server_kit)
-    peers: list[RawPeer] = []
     try:
         server.start()
-        yield {"project": project, "peers": peers, "incoming": project.server_kit / "store" / "incoming",
-               "root": tmp_path}
+        yield {"project": project, "incoming": project.server_kit / "store" / "incoming", "root": root}
+    finally:
+        server.stop()
+        server.kill()
+
+
+@pytest.fixture
+def target(server: dict) -> Iterator[dict]:
+    """The shared server, and the raw peers a test opens (closed after it, also on failure)."""
+    peers: list[RawPeer] = []
+    try:
+        yield {**server, "peers": peers}
     finally:
         for peer in peers:
             peer.close()
-        server.stop()
 
 
 def _peer(target: dict, who: str) -> RawPeer:
@@ -86,17 +95,13 @@ def test_stalled_uploads_are_cut_at_the_pace_and_bounded_per_identity(target) ->
     # 3 MiB in flight for this identity: three uploads are taken, the other five refused at once...
     assert refused == set(range(4, 9)), answers
     assert "max_upload_bytes_per_identity" in answers[4][0]["error"]["message"]
-    # ... and the three, silent after 1 MiB, are cut within 2 s + 1 MiB / (1 MiB/s) (and a poll).
+    # ... and the three, silent after 1 MiB, are cut within 1 s + 1 MiB / (4 MiB/s).
     assert slow == {1, 2, 3}, answers
     assert all(answers[i][0]["error"]["message"].endswith("cut off and nothing was stored") for i in slow)
     assert max(answers[i][1] for i in slow) < 15, answers
     wait_until(lambda: not any(incoming.iterdir()), 5, "the partial uploads to be removed")
-    # The connection still serves; the budget is free again once the uploads ended.
-    admin.send({"k": "req", "id": 20, "cmd": "list_jobs", "args": {}})
+    admin.send({"k": "req", "id": 20, "cmd": "list_jobs", "args": {}})  # the connection still serves
     assert _answers(admin, {20}, timeout=10)[20][0]["ok"]
-    _stalled_uploads(admin, range(21, 24), 1)
-    later = _answers(admin, {21, 22, 23}, timeout=30)
-    assert all("came too slowly" in frame["error"]["message"] for frame, _ in later.values()), later
 
 
 @pytest.mark.timeout(90)
@@ -106,7 +111,8 @@ def test_one_identity_full_budget_leaves_others_and_real_submits_alone(target) -
     _stalled_uploads(lead, range(1, 3), 1)  # ... the lead's is its own
     lead_answers = _answers(lead, {1, 2}, timeout=30)
     assert all("came too slowly" in frame["error"]["message"] for frame, _ in lead_answers.values()), lead_answers
-    # A real submit keeps the pace easily, and a new connection of the same identity has the same budget.
+    # Once the admin's uploads are cut, its budget is free again: a real submit (keeping the pace
+    # easily, on a new connection of the same identity) is taken.
     _answers(admin, {1, 2, 3}, timeout=30)
     session = new_secure_session(ADMIN, str(target["project"].admin_kit), timeout=30)
     try:

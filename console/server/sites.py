@@ -63,6 +63,7 @@ class SiteRegistry:
         # A second process with a site's kit is refused while the first answers: said once a period.
         self.duplicates = HandshakeFailureLog("site connection", period, logger=log)
         self.sites: dict[str, ConnectedSite] = {}
+        self._dropping: set[asyncio.Task[None]] = set()  # dead links being closed
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
         # Sites an admin disabled: the set is kept beside the job store, so it outlives a restart.
@@ -212,8 +213,12 @@ class SiteRegistry:
             await old.link.request("heartbeat", timeout=PROBE_SECONDS)
         except Exception as exc:
             if self.sites.get(name) is old:
-                await self._drop(old, f"a new connection came for it and its link did not answer within "
-                                      f"{PROBE_SECONDS:g} s ({exc or type(exc).__name__})")
+                # Not awaited: closing a dead link waits for its TLS goodbye, which never comes.
+                dropping = asyncio.create_task(self._drop(old, f"a new connection came for it and its link did not "
+                                                               f"answer within {PROBE_SECONDS:g} s "
+                                                               f"({exc or type(exc).__name__})"))
+                self._dropping.add(dropping)
+                dropping.add_done_callback(self._dropping.discard)
             return None
         old.last_heartbeat = time.time()
         where = old.address[0] if isinstance(old.address, tuple) and old.address else old.address
