@@ -26,6 +26,7 @@ from console.runtime.limits import (
     json_depth,
 )
 from console.server.round_metrics import RoundMetrics
+from console.server.status import JobStatus
 from console.server.store import JobStore, Submitter
 
 from conftest import ADMIN, Served
@@ -70,7 +71,7 @@ def _job(store: JobStore, tmp: Path, job_id: str) -> None:
     store.create_job(job_id, archive, {"name": f"n-{job_id}", "deploy_map": {"app": ["server"]}}, "folder", ME)
 
 
-def test_round_metrics_live_beside_the_meta_and_listing_never_reads_them(tmp_path: Path) -> None:
+def test_round_metrics_and_errors_live_beside_the_meta_and_listing_never_reads_them(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "store")
     try:
         for job_id in ("aaaa", "bbbb"):
@@ -86,28 +87,31 @@ def test_round_metrics_live_beside_the_meta_and_listing_never_reads_them(tmp_pat
         assert [(r["job_id"], r["job_name"], r["status"], r["duration"], r["study"]) for r in rows] == [
             ("bbbb", "n-bbbb", "SUBMITTED", "N/A", "default"), ("aaaa", "n-aaaa", "SUBMITTED", "N/A", "default")]
         assert rows[1]["submit_time"] == store.get("aaaa")["submit_time_iso"]
+        final = store.set_status("aaaa", JobStatus.FINISHED_EXECUTION_EXCEPTION, job_errors={"server": ["boom"]})
+        assert final["job_errors"] == {"server": ["boom"]} and store.get("aaaa")["job_errors"] == {"server": ["boom"]}
+        assert all("job_errors" not in m for m in store.list_jobs())
         store.delete_job("aaaa")
-        assert store._db.execute("SELECT COUNT(*) FROM job_rounds").fetchone()[0] == 0  # noqa: SLF001
+        assert store._db.execute("SELECT COUNT(*) FROM job_extras").fetchone()[0] == 0  # noqa: SLF001
     finally:
         store.close()
 
 
-def test_an_older_store_has_its_round_metrics_moved_beside_when_opened(tmp_path: Path) -> None:
+def test_an_older_store_has_its_round_metrics_and_errors_moved_beside_when_opened(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "store")
     _job(store, tmp_path, "aaaa")
     store.close()
     rounds = [{"round": r, "aggregated": {"loss": 1 / r}, "sites": {}} for r in (1, 2)]
-    db = sqlite3.connect(tmp_path / "store" / "jobs.db")  # as a server before job_rounds wrote it
+    db = sqlite3.connect(tmp_path / "store" / "jobs.db")  # as a server before job_extras wrote it
     meta = json.loads(db.execute("SELECT meta FROM jobs").fetchone()[0])
-    db.execute("UPDATE jobs SET meta=?", (json.dumps({**meta, "round_metrics": rounds}),))
-    db.execute("DELETE FROM job_rounds")
+    db.execute("UPDATE jobs SET meta=?", (json.dumps({**meta, "round_metrics": rounds, "job_errors": {"s": ["x"]}}),))
+    db.execute("DELETE FROM job_extras")
     db.execute("PRAGMA user_version=0")
     db.commit()
     db.close()
     store = JobStore(tmp_path / "store")
     try:
-        assert store.get("aaaa")["round_metrics"] == rounds
-        assert "round_metrics" not in store.list_jobs()[0]
+        assert store.get("aaaa")["round_metrics"] == rounds and store.get("aaaa")["job_errors"] == {"s": ["x"]}
+        assert "round_metrics" not in store.list_jobs()[0] and "job_errors" not in store.list_jobs()[0]
     finally:
         store.close()
 

@@ -44,9 +44,8 @@ class JobQueries:
         meta = json.loads(row[1])
         meta["status"] = row[0]
         with self._lock:
-            rounds = self._db.execute("SELECT round_metrics FROM job_rounds WHERE job_id=?", (job_id,)).fetchone()
-        if rounds is not None:
-            meta["round_metrics"] = json.loads(rounds[0])
+            extras = self._db.execute("SELECT key, value FROM job_extras WHERE job_id=?", (job_id,)).fetchall()
+        meta.update((key, json.loads(value)) for key, value in extras)
         return meta
 
     def resolve(self, id_or_prefix: str) -> str:
@@ -85,7 +84,7 @@ class JobQueries:
         Prefixes match case-insensitively; ``limit`` keeps the ``limit`` most recent matching
         jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
         keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead. The metas come
-        without what is kept beside them (``round_metrics``: ``get`` has it).
+        without what is kept beside them (``round_metrics``, ``job_errors``: ``get`` has them).
         """
         rows = self._listing("status, meta", id_prefix, name_prefix, submitter, statuses, reverse, limit, keep_oldest)
         result = []

@@ -3,7 +3,8 @@
 Layout under the server's workspace::
 
     store/jobs.db                 one row per job, meta as JSON plus indexed columns; a job's
-                                  round_metrics in a table beside (listing never reads them)
+                                  round_metrics and job_errors in a table beside (listing
+                                  never reads them)
     store/jobs/<job_id>/job.zip   the submitted job folder
     store/jobs/<job_id>/workspace.zip   the server workspace once the job ended
     store/incoming/               uploads in flight (never listed, cleared at start)
@@ -62,16 +63,19 @@ CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter_name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_name_nocase ON jobs(name COLLATE NOCASE, submit_time);
-CREATE TABLE IF NOT EXISTS job_rounds (
-    job_id TEXT PRIMARY KEY,
-    round_metrics TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS job_extras (
+    job_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (job_id, key)
 );
 """
-#: Meta keys kept beside the meta row (``job_rounds``), not in it: they grow with the job's run, and
-#: a listing reads every row's meta (security finding 7: 22 MB of round_metrics in one job's meta
+#: Meta keys kept beside the meta row (``job_extras``), not in it: they grow with the job's run
+#: (round_metrics up to 2 MiB, job_errors up to 100 messages of 4 KiB per participant), and a
+#: listing reads every row's meta (security finding 7: 22 MB of round_metrics in one job's meta
 #: made list_jobs take 1.5 s for everyone). ``get`` puts them back.
-SIDE_KEYS = ("round_metrics",)
-#: PRAGMA user_version once round_metrics of older stores were moved beside their metas.
+SIDE_KEYS = ("round_metrics", "job_errors")
+#: PRAGMA user_version once the SIDE_KEYS of older stores were moved beside their metas.
 _SCHEMA_VERSION = 1
 #: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).
 SIGNATURE_FILE = "signature.json"
@@ -172,7 +176,8 @@ class JobStore(JobQueries):
         if self._db.execute("PRAGMA user_version").fetchone()[0] >= _SCHEMA_VERSION:
             return
         with self._transaction() as db:
-            rows = db.execute("SELECT job_id, meta FROM jobs WHERE meta LIKE '%\"round_metrics\"%'").fetchall()
+            found = " OR ".join(f"meta LIKE '%\"{key}\"%'" for key in SIDE_KEYS)
+            rows = db.execute(f"SELECT job_id, meta FROM jobs WHERE {found}").fetchall()
             for job_id, raw in rows:
                 meta = json.loads(raw)
                 _write_side(db, job_id, meta)
@@ -306,7 +311,7 @@ class JobStore(JobQueries):
         """Remove the job; its submit records stay, marked deleted (as FLARE 2.9). How many were marked."""
         with self._transaction() as db:
             db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
-            db.execute("DELETE FROM job_rounds WHERE job_id=?", (job_id,))
+            db.execute("DELETE FROM job_extras WHERE job_id=?", (job_id,))
             marked = submit_records.mark_deleted(db, job_id, iso_time(time.time()))
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return marked
@@ -327,7 +332,6 @@ class JobStore(JobQueries):
 def _write_side(db: sqlite3.Connection, job_id: str, meta: dict[str, Any]) -> dict[str, Any]:
     """Store the SIDE_KEYS of ``meta`` beside its row, taking them out of ``meta``; what was taken."""
     side = {key: meta.pop(key) for key in SIDE_KEYS if key in meta}
-    if "round_metrics" in side:
-        db.execute("INSERT OR REPLACE INTO job_rounds(job_id, round_metrics) VALUES (?, ?)",
-                   (job_id, json.dumps(side["round_metrics"])))
+    db.executemany("INSERT OR REPLACE INTO job_extras(job_id, key, value) VALUES (?, ?, ?)",
+                   [(job_id, key, json.dumps(value)) for key, value in side.items()])
     return side
