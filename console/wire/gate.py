@@ -67,6 +67,10 @@ class ConnectionLimits:
     #: Bytes of uploads under way at once per identity, over all its connections
     #: (console.wire.upload_budget); one upload of ``max_upload_bytes`` always fits.
     max_upload_bytes_per_identity: int = 4 << 30
+    #: After abort_job, what a job still awaits of its sites (their answers to abort_job or end_job,
+    #: their workspaces) must be in within this many seconds of the abort, or it is cut off
+    #: (console.server.deployment): an aborted job is final within it, whatever a site does.
+    abort_wait_seconds: float = 10.0
     #: Refused connections, failed TLS handshakes and sites that do not log in: the first of a
     #: quiet spell is logged at once, the rest summed up in one line per this many seconds.
     refusal_log_seconds: float = 10.0
