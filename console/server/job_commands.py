@@ -217,14 +217,16 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
         record = ctx.server.store.submit_record(_submitter(ctx), token)
         meta = ctx.server.store.get(_job_of_record(record)) if record else None
         return ([] if meta is None else [meta if args["detailed"] else list_row(meta)])
-    metas = ctx.server.store.list_jobs(
+    store = ctx.server.store
+    # Without -d, SQLite picks the listed fields out of each meta: no job's meta is parsed here.
+    listing = store.list_jobs if args["detailed"] else store.list_rows
+    return listing(
         id_prefix=args["id_prefix"],
         name_prefix=args["name_prefix"],
         submitter=ctx.user.name if args["mine"] else None,
         reverse=args["reverse"],
         limit=args["limit"],
     )
-    return metas if args["detailed"] else [list_row(m) for m in metas]
 
 
 @handles("abort_job")
