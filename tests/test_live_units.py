@@ -13,6 +13,7 @@ from prompt_toolkit.utils import get_cwidth
 
 from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, lines_between
 from console.shell.follow import log_block
+from console.shell.monitors import LOG_STYLE, MAX_LOG_LINES_SHOWN, HeldLines
 from console.shell.plot import RoundMetrics, draw, round_labels
 from console.shell.top.columns import elide, layout, render
 from console.shell.top.details import detail_lines
@@ -339,3 +340,26 @@ def test_top_fits_its_body_keeping_the_header_and_the_selected_row(height: int, 
             assert new_first == first  # the selection was in view: nothing moved
     if details and height >= 12:
         assert "Details" in texts  # room for the details' title at least
+
+
+def test_lines_held_under_a_view_keep_every_status_line_and_the_newest_log_lines_in_order() -> None:
+    """A follow flood while top is open: printed after it as a paced flush is (the newest lines, a
+    count of the rest), the monitors' status lines all kept where they came."""
+    held = HeldLines()
+    held("12:00:00  aaaa  job  RUNNING", "class:status.running", {"job_id": "aaaa", "status": "RUNNING"})
+    for i in range(1000):
+        held(f"[site-1] line {i}", LOG_STYLE)
+        if i == 900:
+            held("12:00:09  aaaa  job  FINISHED:COMPLETED", "class:status.completed",
+                 {"job_id": "aaaa", "status": "FINISHED:COMPLETED"})
+    assert len(held.lines) <= 2 * MAX_LOG_LINES_SHOWN + 2  # bounded while the view is open
+    printed: list[tuple[str, str]] = []
+    held.release(lambda text, style, meta: printed.append((text, style)), "top")
+    lines = [line for text, _ in printed for line in text.split("\n")]
+    assert lines[0] == (f"[... {1000 - MAX_LOG_LINES_SHOWN} log lines that came while top was open are passed "
+                        f"over: only the last {MAX_LOG_LINES_SHOWN} follow; get_job_logs has them all ...]")
+    assert lines[1] == "12:00:00  aaaa  job  RUNNING"
+    assert lines[2] == f"[site-1] line {1000 - MAX_LOG_LINES_SHOWN}" and lines[-1] == "[site-1] line 999"
+    assert lines.index("12:00:09  aaaa  job  FINISHED:COMPLETED") == lines.index("[site-1] line 900") + 1
+    assert len(lines) == 1 + 2 + MAX_LOG_LINES_SHOWN
+    assert len(printed) == 5  # one print per run of lines of one kind, each status line on its own

@@ -14,7 +14,7 @@ import pexpect
 import pyte
 import pytest
 from relay import Relay, kit_through
-from screen import Screen
+from screen import Screen, tmux_screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
 from conftest import Federation, Project, wait_until
@@ -485,3 +485,65 @@ def test_top_keeps_the_selected_job_in_view_on_a_short_terminal(project, session
             session.abort_job(job_id)
         if shell.isalive():
             shell.terminate(force=True)
+
+
+#: Logs a line per round; rounds after the first wait for a file the test writes (``{flag}``).
+GATED_TRAINER = '''
+import os
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    while ctx.round > 1 and not os.path.exists({flag!r}) and not ctx.aborted():
+        time.sleep(0.02)
+    ctx.logger.info("%s training round %d of %d", ctx.site_name, ctx.round, ctx.num_rounds)
+    return TaskResult({{k: v + 1 for k, v in model.items()}}, weight=1.0, metrics={{"loss": 1.0 / ctx.round}})
+'''
+
+
+def gated_job(root: Path, name: str, rounds: int) -> tuple[Path, Path]:
+    """A job whose rounds after the first wait until the returned flag file exists."""
+    flag = root / f"{name}.go"
+    folder = numpy_job(root, name=name, rounds=rounds)
+    (folder / "app" / "custom" / "trainer.py").write_text(GATED_TRAINER.format(flag=str(flag)))
+    return folder, flag
+
+
+@pytest.mark.timeout(120)
+def test_lines_that_came_while_top_was_open_are_printed_above_the_prompt_after_q(project, session,
+                                                                               tmp_path: Path) -> None:
+    """Finding 1 of the seventh user: a monitor's and a follow's lines that came while top covered the
+    screen were lost from the scrollback (top's foot shows the last three). After q they follow the
+    ``top`` line, in order, and top's own screen leaves nothing there (the alternate screen)."""
+    folder, flag = gated_job(tmp_path, "under-top", rounds=5)
+    job_id = session.submit_job(str(folder))
+    child = spawn_shell(project, tmp_path, (30, 150))
+    screen = tmux_screen(child, 30, 150)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        child.send(f"monitor_job {job_id[:8]}\r")
+        screen.wait_for(r"in the background.*\n(.*\n)*.*on server>\s*\Z")
+        child.send(f"follow {job_id[:8]} all -n 0\r")
+        screen.wait_for(r"following the log .*\n(.*\n)*.*on server>\s*\Z")
+        child.send("top\r")
+        screen.wait_for(rf"{job_id[:8]} +under-top +RUNNING")
+        flag.write_text("go")  # rounds 2-5 now, while top is open
+        screen.wait_for(rf"{job_id[:8]} +under-top +FINISHED:COMPLETED", timeout=60)
+        screen.wait_for(r"ended with the job")  # top's foot: the follow's last line
+        child.send("q")
+        screen.wait_for(r"ended with the job(.*\n)*.*on server>\s*\Z")
+        whole = screen.screen.transcript()
+        assert "flare-console top" not in whole, whole  # top's screen is not left in the scrollback
+        after = whole[whole.rindex("on server> top"):]
+        assert f"{job_id[:8]}  under-top  FINISHED:COMPLETED" in after, whole
+        assert f"log of {job_id[:8]} (under-top) ended with the job" in after, whole
+        for site in ("site-1", "site-2"):
+            rounds = [int(r) for r in re.findall(rf"\[{site}\] .*{site} training round (\d) of 5", after)]
+            assert rounds == [2, 3, 4, 5], whole  # every one, in order, once
+        child.send("bye\r")
+        child.expect(pexpect.EOF)
+    finally:
+        flag.write_text("go")
+        if child.isalive():
+            child.terminate(force=True)

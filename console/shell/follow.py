@@ -17,7 +17,7 @@ from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend, LogStream
 from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
-from console.shell.monitors import Monitor, MonitorManager
+from console.shell.monitors import LOG_STYLE, MAX_LOG_LINES_SHOWN, Monitor, MonitorManager
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line as visible  # one line each: breaks shown too
 
@@ -39,7 +39,7 @@ class LogPrinter:
     """
 
     FLUSH_SECONDS = 0.1
-    MAX_LINES_PER_FLUSH = 200
+    MAX_LINES_PER_FLUSH = MAX_LOG_LINES_SHOWN
 
     def __init__(self, monitors: MonitorManager, paced: bool = True) -> None:
         self.monitors = monitors
@@ -55,7 +55,7 @@ class LogPrinter:
             return
         self.lines += len(lines)
         if not self.paced:
-            self.monitors.emit(log_block(target, lines), "class:log", None)
+            self.monitors.emit(log_block(target, lines), LOG_STYLE, None)
             return
         self._pending += [(target, line) for line in lines]
         overflow = len(self._pending) - self.MAX_LINES_PER_FLUSH
@@ -79,7 +79,7 @@ class LogPrinter:
                 blocks.append(log_block(pending[start][0], [line for _, line in pending[start:i]]))
                 start = i
         if blocks:
-            self.monitors.emit("\n".join(blocks), "class:log", None)
+            self.monitors.emit("\n".join(blocks), LOG_STYLE, None)
 
     def close(self) -> None:
         if self._flush is not None:

@@ -8,8 +8,9 @@ prompt, the batch runner prints them plainly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,60 @@ from console.shell.safe_text import visible_line
 
 #: ``emit(text, style, meta)``: a line for people, its style class, and the job meta behind it.
 Emit = Callable[[str, str, "dict[str, Any] | None"], None]
+
+#: Followed-log lines shown at most in one print above the prompt (``follow.LogPrinter`` per flush,
+#: and the lines held while a view covered the screen): the newest, with a line saying how many
+#: were passed over. More is more than anyone reads, and each line redraws the prompt.
+MAX_LOG_LINES_SHOWN = 200
+#: The style of followed-log lines (``follow``): the ones passed over when there are too many.
+LOG_STYLE = "class:log"
+
+
+class HeldLines:
+    """Background lines kept while a full-screen or redrawing view (top, watch) covers the prompt's
+    screen, to be printed above the prompt in order when it ends: otherwise they would be drawn over
+    and lost from the scrollback. Status lines are all kept (a few per job); of followed-log lines
+    the newest ``MAX_LOG_LINES_SHOWN``, with a count of the others."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, Any] | None]] = []  # one per line of text
+        self.logs = 0  # log lines in ``lines``
+        self.passed = 0  # log lines dropped, oldest first
+
+    def __call__(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
+        for line in text.split("\n"):
+            self.lines.append((line, style, meta))
+            self.logs += style == LOG_STYLE
+        if self.logs > 2 * MAX_LOG_LINES_SHOWN:  # trimmed now and then, not at each line: memory stays bounded
+            self._trim()
+
+    def _trim(self) -> None:
+        extra = self.logs - MAX_LOG_LINES_SHOWN
+        if extra <= 0:
+            return
+        kept = []
+        for entry in self.lines:
+            if extra and entry[1] == LOG_STYLE:
+                extra -= 1
+                self.passed += 1
+                self.logs -= 1
+            else:
+                kept.append(entry)
+        self.lines = kept
+
+    def release(self, emit: Emit, view: str) -> None:
+        """Print what was held through ``emit``: consecutive lines of one style in one print."""
+        self._trim()
+        if self.passed:
+            emit(f"[... {self.passed} log lines that came while {view} was open are passed over: only the last "
+                 f"{MAX_LOG_LINES_SHOWN} follow; get_job_logs has them all ...]", LOG_STYLE, None)
+        start = 0
+        for i in range(1, len(self.lines) + 1):
+            if (i == len(self.lines) or self.lines[i][1] != self.lines[start][1]
+                    or self.lines[i][2] is not None or self.lines[start][2] is not None):
+                emit("\n".join(line for line, _, _ in self.lines[start:i]), self.lines[start][1], self.lines[start][2])
+                start = i
+        self.lines, self.logs, self.passed = [], 0, 0
 
 
 def status_style(status: str) -> str:
@@ -60,6 +115,25 @@ class MonitorManager:
         self.backend = backend
         self.emit = emit
         self.monitors: dict[str, Monitor] = {}
+
+    @contextlib.contextmanager
+    def held(self, view: str, show: Emit | None = None) -> Iterator[HeldLines]:
+        """While ``view`` (its name) covers the screen: lines are kept (and shown by ``show``, such as
+        top's foot, if given), then printed through the usual ``emit`` when the block ends, however it
+        ends. Monitors and follows go on meanwhile."""
+        held, emit = HeldLines(), self.emit
+
+        def hold(text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
+            held(text, style, meta)
+            if show is not None:
+                show(text, style, meta)
+
+        self.emit = hold
+        try:
+            yield held
+        finally:
+            self.emit = emit
+            held.release(emit, view)
 
     async def follow(self, job_id: str, timeout: float = 0.0, interval: float = 2.0,
                      monitor: Monitor | None = None) -> MonitorReturnCode:
@@ -146,4 +220,4 @@ class MonitorManager:
         return len(chosen)
 
 
-__all__ = ["Monitor", "MonitorManager", "is_final", "status_line", "status_style"]
+__all__ = ["LOG_STYLE", "MAX_LOG_LINES_SHOWN", "HeldLines", "Monitor", "MonitorManager", "is_final", "status_line", "status_style"]

@@ -16,12 +16,10 @@ async def _top(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
         raise CommandFailed("top is a full-screen view and needs a terminal; in a batch use list_jobs, "
                             "check_status and show_stats")
     view = TopView(ex.backend, no_color=bool(os.environ.get("NO_COLOR")))
-    # Monitors and follows go on while top covers the screen: their lines go to its foot.
-    emit, ex.monitors.emit = ex.monitors.emit, view.background_line
-    try:
+    # Monitors and follows go on while top covers the screen: their lines go to its foot, and are
+    # printed above the prompt when it closes, for the scrollback to keep them.
+    with ex.monitors.held("top", view.background_line):
         result = await view.run()
-    finally:
-        ex.monitors.emit = emit
     if result is not None and result[0] == "follow":
         return await follow.start_follow(ex, result[1], "all", 10)
     return Outcome()
