@@ -547,3 +547,46 @@ def test_lines_that_came_while_top_was_open_are_printed_above_the_prompt_after_q
         flag.write_text("go")
         if child.isalive():
             child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_watch_redraws_in_place_keeps_its_header_and_prints_held_lines_when_it_ends(project, session,
+                                                                                  tmp_path: Path) -> None:
+    """The seventh user's watch: at 40x10 the "N more lines" note wrapped and pushed the header off;
+    in tmux every redraw stayed in the scrollback; a monitor's line printed meanwhile was drawn over."""
+    child = spawn_shell(project, tmp_path, (10, 40), PAGER="cat")  # answers wider than 40 stay on the screen
+    screen = tmux_screen(child, 10, 40)
+    folder, flag = gated_job(tmp_path, "under-watch", rounds=2)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        child.send("watch -n 60 sys_info server\r")
+        found = screen.wait_for(r"\.\.\. \d+ more lines[^\n]*")
+        assert screen.text.startswith("Every 60 s: sys_info server"), screen.text
+        assert len(found.group(0)) <= 40 and screen.text.rstrip().endswith(found.group(0)), screen.text  # one line
+        child.sendcontrol("c")
+        screen.wait_for(r"watch stopped\n.*on server>\s*\Z")
+
+        child.setwinsize(24, 100)
+        screen.screen.resize(24, 100)
+        job_id = session.submit_job(str(folder))
+        child.send(f"monitor_job {job_id[:8]}\r")
+        screen.wait_for(r"in the background.*\n(.*\n)*.*on server>\s*\Z")
+        child.send("watch -n 0.5 monitors\r")
+        screen.wait_for(r"under-watch +RUNNING +status")
+        flag.write_text("go")
+        screen.wait_for("no monitors running", timeout=60)  # the monitor ended, its line held
+        rounds = screen.wait_for(r"Every 0\.5 s: monitors +(\d\d:\d\d:\d\d)")
+        screen.wait_for(rf"Every 0\.5 s: monitors +(?!{rounds.group(1)})")  # a few redraws later
+        child.sendcontrol("c")
+        screen.wait_for(r"watch stopped\n.*on server>\s*\Z")
+        whole = screen.screen.transcript()
+        after = whole[whole.rindex("on server> watch -n 0.5 monitors"):]
+        assert after.count("Every 0.5 s: monitors") == 1, whole  # the last picture, once: no copy per redraw
+        picture, held = after.index("no monitors running"), after.index(f"{job_id[:8]}  under-watch  FINISHED:COMPLETED")
+        assert picture < held < after.index("watch stopped"), whole
+        child.send("bye\r")
+        child.expect(pexpect.EOF)
+    finally:
+        flag.write_text("go")
+        if child.isalive():
+            child.terminate(force=True)

@@ -45,6 +45,7 @@ from console.shell.parse import UsageError, commands_only, parse_command, split_
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
+from console.shell.repaint import Repainter
 from console.shell.safe_text import visible, visible_line
 from console.shell.terminal import QuietInput, take_typed_ctrl_c
 from console.shell.themes import ThemeError, available_themes, load_theme
@@ -111,6 +112,7 @@ class InteractiveShell:
         drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
         self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
         self.quiet = QuietInput()
+        self.repainter = Repainter(self.prompt.output)
         self.answers = Answers(self.prompt, self.state, self.quiet, config.pager, self.emit)
         self.early = EarlySend(self.prompt, self.executor, self.prompt_line, self.answers)
         # Installed after EarlySend, so it runs first: EarlySend sees the first line alone.
@@ -160,19 +162,10 @@ class InteractiveShell:
         self.config.remember(key, value)
 
     def repaint(self, text: str) -> None:
-        """``text`` alone on the screen (``watch``), clipped to it: taller text would scroll the screen
-        and leave a copy in the scrollback at every redraw, its heading out of sight."""
-        out = self.prompt.output
-        size = out.get_size()
-        lines = [line[:size.columns] for line in visible(text).split("\n")]  # no line wraps
-        room = max(size.rows - 1, 2)  # the cursor's line below stays free
-        if len(lines) > room:
-            hidden = len(lines) - room + 1
-            lines = [*lines[:room - 1], f"... {hidden} more line{'s' if hidden != 1 else ''} (a taller terminal shows them)"]
-        out.erase_screen()
-        out.cursor_goto(0, 0)
-        out.flush()
-        print("\n".join(lines), flush=True)
+        self.repainter.repaint(text)
+
+    def end_repaint(self) -> None:
+        self.repainter.end()
 
     # -- helpers -------------------------------------------------------------------------
 

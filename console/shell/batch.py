@@ -75,6 +75,9 @@ class BatchFrontend:
     def repaint(self, text: str) -> None:
         raise CommandFailed("watch needs the interactive console")
 
+    def end_repaint(self) -> None:
+        pass
+
 
 async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, yes: bool,
                     continue_on_error: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

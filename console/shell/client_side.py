@@ -45,6 +45,10 @@ class Frontend(Protocol):
         """Show ``text`` on a cleared screen (watch); only the interactive shell can."""
         ...
 
+    def end_repaint(self) -> None:
+        """The repainted view ended: the screen as before it, with its last picture."""
+        ...
+
 
 @dataclass
 class ShellState:

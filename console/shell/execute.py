@@ -9,8 +9,9 @@ entries below exist only where the client does real work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from console.api.async_session import is_final
@@ -317,6 +318,14 @@ def watchable(spec: CommandSpec) -> bool:
                                        and not spec.destructive and spec.name not in _CHANGES_THINGS)
 
 
+@contextlib.contextmanager
+def _repainting(frontend: Frontend) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        frontend.end_repaint()
+
+
 @client_side("watch")
 async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
     """Run a showing command again every ``interval`` seconds, its output redrawn in place, until Ctrl-C
@@ -332,7 +341,9 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
         name = inner.spec.name if inner else "nothing"
         raise CommandFailed(f"watch repeats commands that only show something, not {name}; e.g. watch -n 5 list_jobs")
     resized = asyncio.Event()
-    with on_resize(resized.set):
+    # Background lines wait for the end: drawn over at the next round, they would be lost. The held
+    # lines print after the view has gone (contexts leave in reverse order).
+    with ex.monitors.held("watch"), _repainting(ex.frontend), on_resize(resized.set):
         while True:
             started = time.monotonic()
             try:
