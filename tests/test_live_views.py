@@ -590,3 +590,35 @@ def test_watch_redraws_in_place_keeps_its_header_and_prints_held_lines_when_it_e
         flag.write_text("go")
         if child.isalive():
             child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_two_followed_logs_name_their_job_in_the_tag(shell: pexpect.spawn, session, tmp_path: Path) -> None:
+    """Finding 5 of the seventh user: two runs of one job folder, both followed, gave lines no one could
+    tell apart. One followed log keeps the short tag; from the second on, the tag names the job."""
+    folder, flag = gated_job(tmp_path, "twin", rounds=2)
+    first, second = session.submit_job(str(folder)), session.submit_job(str(folder))
+    try:
+        wait_until(lambda: all(session.get_job_meta(j).get("round_metrics") for j in (first, second)), 60,
+                   "round 1 of both runs")
+        shell.send(f"follow {first[:8]} all -n 2\r")
+        shell.expect(re.compile(r"\n\[site-1\] [^\r\n]*site-1 training round 1 of 2"))  # alone: short
+        shell.expect(PROMPT)
+        shell.send(f"follow {second[:8]} all -n 0\r")
+        shell.expect_exact("in the background")
+        shell.expect(PROMPT)
+        flag.write_text("go")
+        seen = set()
+        while len(seen) < 4:  # round 2 of both sites of both runs, each tagged with its job
+            shell.expect(re.compile(r"\[(\w{8}) (site-\d)\] [^\r\n]*(site-\d) training round 2 of 2"))
+            job, site, logged = shell.match.group(1), shell.match.group(2), shell.match.group(3)
+            assert job in (first[:8], second[:8]) and site == logged, shell.match.group(0)
+            seen.add((job, site))
+        assert "\n[site-" not in shell.before, shell.before  # no short tag once two are followed
+        shell.send("unfollow all\r")
+        shell.expect_exact("stopped following")
+        shell.expect(PROMPT)
+    finally:
+        flag.write_text("go")
+        for job_id in (first, second):
+            session.monitor_job(job_id, timeout=60, poll_interval=0.1)

@@ -2,8 +2,10 @@
 
 A follow is a background task listed with the monitors (``monitors``; ``unmonitor`` stops
 it too), fed by ``Backend.follow_log`` (pushed by our server, polled on FLARE). Each line is
-shown as ``[target] line`` with every terminal control character made visible, so a log
-cannot move the cursor, retitle the window or write the clipboard. In a batch ``follow``
+shown as ``[target] line``, or ``[job-id target] line`` while more than one job's log is
+followed (two runs of one job folder log the same lines), with every terminal control
+character made visible, so a log cannot move the cursor, retitle the window or write the
+clipboard. In a batch ``follow``
 blocks until the job ends, like ``monitor_job``. A dropped connection is waited out and the
 log followed again from where the delivered log ended (``LogStream.resume``): lines written
 meanwhile come then, none twice.
@@ -22,9 +24,10 @@ from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line as visible  # one line each: breaks shown too
 
 
-def log_block(target: str, lines: list[str]) -> str:
-    """Lines of one target as printed: ``[target] line``, one print for the whole batch."""
-    prefix = f"[{visible(target)}] "
+def log_block(target: str, lines: list[str], job_id: str | None = None) -> str:
+    """Lines of one target as printed: ``[target] line``, or ``[job-id target] line`` (the ID's first
+    8 characters) when ``job_id`` is given; one print for the whole batch."""
+    prefix = f"[{visible(job_id[:8])} {visible(target)}] " if job_id else f"[{visible(target)}] "
     return "\n".join(prefix + visible(line) for line in lines)
 
 
@@ -41,9 +44,10 @@ class LogPrinter:
     FLUSH_SECONDS = 0.1
     MAX_LINES_PER_FLUSH = MAX_LOG_LINES_SHOWN
 
-    def __init__(self, monitors: MonitorManager, paced: bool = True) -> None:
+    def __init__(self, monitors: MonitorManager, paced: bool = True, job_id: str | None = None) -> None:
         self.monitors = monitors
         self.paced = paced
+        self.job_id = job_id  # the followed job: named in the tag while another job's log is followed too
         self.lines = 0  # lines received
         self.skipped = 0  # lines received but not shown
         self._pending: list[tuple[str, str]] = []  # (target, line)
@@ -55,7 +59,7 @@ class LogPrinter:
             return
         self.lines += len(lines)
         if not self.paced:
-            self.monitors.emit(log_block(target, lines), LOG_STYLE, None)
+            self.monitors.emit(log_block(target, lines, self._tag_job()), LOG_STYLE, None)
             return
         self._pending += [(target, line) for line in lines]
         overflow = len(self._pending) - self.MAX_LINES_PER_FLUSH
@@ -73,13 +77,21 @@ class LogPrinter:
         if passed:
             blocks.append(f"[... {passed} log lines passed over: more than "
                           f"{self.MAX_LINES_PER_FLUSH / self.FLUSH_SECONDS:,.0f} lines/s; get_job_logs has them ...]")
-        start = 0
+        start, job = 0, self._tag_job()
         for i in range(1, len(pending) + 1):  # consecutive lines of one target: one block
             if i == len(pending) or pending[i][0] != pending[start][0]:
-                blocks.append(log_block(pending[start][0], [line for _, line in pending[start:i]]))
+                blocks.append(log_block(pending[start][0], [line for _, line in pending[start:i]], job))
                 start = i
         if blocks:
             self.monitors.emit("\n".join(blocks), LOG_STYLE, None)
+
+    def _tag_job(self) -> str | None:
+        """The job ID for the tag while logs of more than one job are followed (from the moment the
+        second starts), else None: one follow keeps the short ``[target]``."""
+        if self.job_id is None:
+            return None
+        followed = {m.job_id for m in self.monitors.running() if m.watches.startswith("log")}
+        return self.job_id if followed - {self.job_id} else None
 
     def close(self) -> None:
         if self._flush is not None:
@@ -118,11 +130,13 @@ async def _follow(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
 async def start_follow(ex: ShellContext, job_id: str, target: str, lines: int) -> Outcome:
     """Follow a job's log: in the background when interactive, else until the job ends."""
     background = ex.frontend.interactive
+    tagged: str | None = None  # a batch follows one log at a time (each blocks): its tags stay short
     if ex.frontend.interactive:  # one follow per job: a new one replaces the last (the server keeps one)
         meta = await ex.backend.get_job_meta(job_id)
+        tagged = meta["job_id"]
         await ex.monitors.stop(meta["job_id"], watches="log")
         background = not is_final(meta.get("status"))  # an ended job's log is shown now, then the prompt
-    printer = LogPrinter(ex.monitors, paced=background)
+    printer = LogPrinter(ex.monitors, paced=background, job_id=tagged)
     stream = await ex.backend.follow_log(job_id, target, lines, printer)  # bad job or target: fails here
     if not background:
         try:
