@@ -622,3 +622,33 @@ def test_two_followed_logs_name_their_job_in_the_tag(shell: pexpect.spawn, sessi
         flag.write_text("go")
         for job_id in (first, second):
             session.monitor_job(job_id, timeout=60, poll_interval=0.1)
+
+
+@pytest.mark.timeout(120)
+def test_job_completion_offers_what_the_command_can_act_on_first(shell: pexpect.spawn, session,
+                                                               tmp_path: Path) -> None:
+    """Finding 8 of the seventh user: abort_job's Tab inserted a finished job, delete_job's offered
+    running ones first. abort_job: queued or running jobs first; delete_job: the ones it may delete
+    (not dispatched or running) first; each group newest first."""
+    older = session.submit_job(str(numpy_job(tmp_path, name="rank-old", rounds=1)))
+    session.monitor_job(older, timeout=60, poll_interval=0.1)
+    folder, flag = gated_job(tmp_path, "rank-running", rounds=2)
+    running = session.submit_job(str(folder))
+    newer = session.submit_job(str(numpy_job(tmp_path, name="rank-new", rounds=1)))
+    try:
+        session.monitor_job(newer, timeout=60, poll_interval=0.1)
+        wait_until(lambda: session.get_job_meta(running)["status"] == "RUNNING", 60, "the gated job to run")
+        screen = Screen(shell, 40, 160)
+        shell.send("refresh\r")
+        screen.wait_for(r"completion data refreshed.*\n.*on server>\s*\Z")
+        for command, order in (("abort_job", [running, newer, older]), ("delete_job", [newer, older, running])):
+            shell.send(f"{command} rank-")
+            menu = screen.wait_for(r"(?s)(\w{8}) +rank-\S+ .*\n *(\w{8}) +rank-\S+ .*\n *(\w{8}) +rank-\S+ ")
+            assert list(menu.groups()) == [j[:8] for j in order], (command, screen.text)
+            shell.send("\t")  # Tab takes the first
+            screen.wait_for(rf"on server> {command} {order[0]}")
+            shell.sendcontrol("c")
+            screen.wait_for(r"on server>\s*\Z")
+    finally:
+        flag.write_text("go")
+        session.monitor_job(running, timeout=60, poll_interval=0.1)

@@ -260,7 +260,7 @@ def test_every_parameter_kind_completes() -> None:
     assert texts_with("get_job_logs 9f ", d)[:3] == ["server", "site-1", "site-2"]
     assert "-n" in texts_with("get_job_logs 9f server ", d)
     assert texts_with("disable_client ", d) == ["site-1", "site-2"]
-    assert texts_with("enable_client site-", d) == ["site-1", "site-2"]  # a disabled site is not connected
+    assert texts_with("enable_client site-", d) == ["site-2", "site-1"]  # a disabled site is not connected: first
     assert texts_with("get_job_meta 9f; abort_job 0a1bf", d) == [IDS[1]]  # after a ';'
     assert texts_with("LIST_J", d) == ["list_jobs"]
     # A local folder completes with one '/' in the text and in the menu (the menu showed 'examples//').
@@ -372,3 +372,26 @@ def test_sites_are_listed_as_people_count_them() -> None:
     names = ["site-10", "site-2", "site-1", "Site-3", "site-01", "server", "site-9b", "site-9a", "hospital-12", "site-9"]
     assert sorted(names, key=natural_key) == ["hospital-12", "server", "site-01", "site-1", "site-2", "Site-3",
                                               "site-9", "site-9a", "site-9b", "site-10"]
+
+
+def test_completion_offers_what_the_command_can_act_on_first() -> None:
+    """Finding 8 of the seventh user (the pty case: test_live_views): jobs by status, sites by state."""
+    d = data()  # IDS[0] RUNNING, IDS[1] SUBMITTED, IDS[2] FINISHED:COMPLETED
+    d.upsert("0a1b9999-dispatched", "dispatched", "DISPATCHED")
+    assert texts_with("abort_job ", d)[-1] == IDS[2]  # the finished job last
+    assert texts_with("delete_job ", d)[-2:] == ["0a1b9999-dispatched", IDS[0]]  # refused while running: last
+    assert texts_with("delete_job ", d)[0] == IDS[2]
+    assert texts_with("get_job_meta ", d)[0] == "0a1b9999-dispatched"  # other commands: newest first
+    d.upsert(IDS[0], None, "FINISHED:ABORTED")  # a push: it ended
+    assert texts_with("abort_job ", d)[:2] == ["0a1b9999-dispatched", IDS[1]]
+    # Jobs still queued rank first however many ended jobs are newer (more than a menu holds).
+    big = CompletionData.from_rows([{"job_id": f"{i:08x}-aaaa", "job_name": f"job-{i}", "submit_time": i,
+                                     "status": "SUBMITTED" if i == 3 else "FINISHED:COMPLETED"}
+                                    for i in range(1000)])
+    assert texts_with("abort_job ", big)[0] == "00000003-aaaa"
+    assert "00000003-aaaa" not in texts_with("delete_job ", big)[:MAX_JOB_COMPLETIONS - 1]
+    # Sites: a disabled one is turned away, so never connected: enable_client offers those first.
+    d.sites, d.seen_sites = ["site-1", "site-3"], {"site-1", "site-2", "site-3"}
+    assert texts_with("enable_client ", d) == ["site-2", "site-1", "site-3"]
+    assert texts_with("disable_client ", d) == ["site-1", "site-3", "site-2"]
+    assert texts_with("remove_client ", d) == ["site-1", "site-2", "site-3"]

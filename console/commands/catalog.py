@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from console.commands.spec import CommandSpec, Engine, Param, Right, Transfer, Where
+from dataclasses import replace
+
+from console.commands.spec import CommandSpec, Engine, Offer, Param, Right, Transfer, Where
 from console.commands.spec import ParamKind as K
 
 _JOB_ID = Param("job_id", K.JOB_ID, "job ID or a unique prefix of one", required=True)
@@ -72,9 +74,10 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("report_env", "sites' name, workspace and server address (FLARE's get_client_env)",
                     Right.OPERATE, (_SITES,)),
         CommandSpec("disable_client", "refuse a site: drop its connection and turn it away until enabled",
-                    Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True),), destructive=True),
+                    Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True,
+                                          offer=Offer.SITES_CONNECTED),), destructive=True),
         CommandSpec("enable_client", "let a disabled site connect again",
-                    Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True),)),
+                    Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True, offer=Offer.SITES_AWAY),)),
         CommandSpec("remove_client", "drop a site's connection (it registers again when it reconnects)",
                     Right.OPERATE, (Param("site", K.SITE, "the site", required=True),), destructive=True),
         CommandSpec(
@@ -107,14 +110,14 @@ CATALOG: dict[str, CommandSpec] = {
             "abort_job",
             "stop a job that is queued or running",
             Right.MANAGE_JOB,
-            (_JOB_ID,),
+            (replace(_JOB_ID, offer=Offer.JOBS_NOT_ENDED),),
             destructive=True,
         ),
         CommandSpec(
             "delete_job",
             "delete a job that is not running, with its data",
             Right.MANAGE_JOB,
-            (_JOB_ID,),
+            (replace(_JOB_ID, offer=Offer.JOBS_NOT_RUNNING),),
             destructive=True,
         ),
         CommandSpec(

@@ -44,6 +44,30 @@ class ParamKind(StrEnum):
     SETTING_VALUE = "setting_value"  # a value of the shell setting named before it (SETTINGS)
 
 
+class Offer(StrEnum):
+    """Which values completion offers first: those the command can act on, the others after (the
+    completion data may lag the server, FLARE's by a poll, and an ID typed from a log must still
+    complete; the server's answer says why it refuses one)."""
+
+    ANY = "any"
+    JOBS_NOT_ENDED = "jobs_not_ended"  # abort_job: queued or running (a finished job has nothing to abort)
+    JOBS_NOT_RUNNING = "jobs_not_running"  # delete_job: ended or queued (refused while DISPATCHED/RUNNING)
+    SITES_AWAY = "sites_away"  # enable_client: a disabled site is turned away, so never connected
+    SITES_CONNECTED = "sites_connected"  # disable_client: the connected ones
+
+    def first(self, value: str, status: str = "", connected: bool = False) -> bool:
+        """Whether a job (by its ``status``) or a site (``connected``) is one the command acts on."""
+        if self is Offer.JOBS_NOT_ENDED:
+            return not status.startswith("FINISHED:")
+        if self is Offer.JOBS_NOT_RUNNING:
+            return status not in ("DISPATCHED", "RUNNING")
+        if self is Offer.SITES_AWAY:
+            return not connected
+        if self is Offer.SITES_CONNECTED:
+            return connected
+        return True
+
+
 class Transfer(StrEnum):
     NONE = "none"
     UPLOAD = "upload"
@@ -88,6 +112,7 @@ class Param:
     minimum: float | None = None
     many: bool = False  # takes every remaining word (a list of sites)
     typed: bool = True  # False: the client fills it in (a signature); never part of the grammar
+    offer: Offer = Offer.ANY  # completion: the values the command can act on first
 
     def coerce(self, value: Any, command: str) -> Any:
         """Check a value that arrived over the wire (JSON types) against this parameter."""

@@ -24,6 +24,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Path
 from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
+from console.commands.spec import Offer
 from console.natural_order import natural_key
 from console.shell.human import ago
 from console.shell.parse import YES_FLAGS, command_spec
@@ -72,6 +73,8 @@ class CompletionData:
     _ids: list[str] = field(default_factory=list)
     _names: list[tuple[str, str]] = field(default_factory=list)  # (lower-case name, job_id)
     _recent: list[str] = field(default_factory=list)  # job IDs, oldest first (newest at the end)
+    #: Jobs not ended (queued, dispatched, running): a few at a time, ranked first without a scan.
+    _active: set[str] = field(default_factory=set)
 
     @classmethod
     def from_rows(cls, rows: Iterable[dict]) -> CompletionData:
@@ -83,6 +86,7 @@ class CompletionData:
         data._ids = sorted(data.jobs)
         data._names = sorted((e.name.lower(), e.job_id) for e in data.jobs.values())
         data._recent = [e.job_id for e in sorted(data.jobs.values(), key=lambda e: e.submitted)]
+        data._active = {e.job_id for e in data.jobs.values() if not e.status.startswith("FINISHED:")}
         return data
 
     def upsert(self, job_id: str, name: str | None, status: str | None) -> None:
@@ -90,6 +94,10 @@ class CompletionData:
         entry = JobEntry(job_id, name or (old.name if old else ""), status or (old.status if old else ""),
                          old.submitted if old else time.time())
         self.jobs[job_id] = entry
+        if entry.status.startswith("FINISHED:"):
+            self._active.discard(job_id)
+        else:
+            self._active.add(job_id)
         if old is None:
             bisect.insort(self._ids, job_id)
             bisect.insort(self._names, (entry.name.lower(), job_id))
@@ -97,6 +105,7 @@ class CompletionData:
 
     def remove(self, job_id: str) -> None:
         entry = self.jobs.pop(job_id, None)
+        self._active.discard(job_id)
         if entry is None:
             return
         for index_list, key in ((self._ids, job_id), (self._names, (entry.name.lower(), job_id))):
@@ -132,6 +141,20 @@ class CompletionData:
                 named[job_id] = self.jobs[job_id]
             i += 1
         return by_id + sorted(named.values(), key=lambda e: -e.submitted)
+
+    def ranked_jobs(self, word: str, offer: Offer, limit: int = MAX_JOB_COMPLETIONS) -> list[JobEntry]:
+        """``match_jobs``, with the jobs ``offer`` puts first (by status) ahead of the rest, each group
+        in ``match_jobs``'s order. Jobs not ended are few and kept apart (``_active``): every one that
+        matches takes part, however many ended jobs are newer."""
+        if offer is Offer.ANY:
+            return self.match_jobs(word, limit)
+        lowered = word.lower()
+        active = [self.jobs[j] for j in self._active
+                  if j in self.jobs and (j.startswith(word) or self.jobs[j].name.lower().startswith(lowered))]
+        found = self.match_jobs(word, limit + len(active))
+        listed = {e.job_id for e in found}
+        found += sorted((e for e in active if e.job_id not in listed), key=lambda e: -e.submitted)
+        return sorted(found, key=lambda e: not offer.first(e.job_id, e.status))[:limit]
 
     def job_names(self, word: str, limit: int = MAX_JOB_COMPLETIONS) -> list[str]:
         """Distinct job names starting with ``word`` (case-insensitive), in name order."""
@@ -210,16 +233,16 @@ class ShellCompleter(Completer):
             if flag and flag.startswith(word) and flag not in used:
                 yield Completion(flag, -len(word), display_meta=help_text)
 
-    def _jobs(self, word: str) -> Iterator[Completion]:
+    def _jobs(self, word: str, offer: Offer = Offer.ANY) -> Iterator[Completion]:
         data = self._data()
         if self._stale is not None and time.monotonic() - data.fetched > STALE_AFTER:
             self._stale()
-        yield from _job_menu(data.match_jobs(word), word)
+        yield from _job_menu(data.ranked_jobs(word, offer), word)
 
     def _values(self, param: Param, word: str, event: CompleteEvent, done: list[str]) -> Iterator[Completion]:
         kind = param.kind
         if kind is ParamKind.JOB_ID:
-            yield from self._jobs(word)
+            yield from self._jobs(word, param.offer)
         elif kind is ParamKind.JOB_PREFIX:
             if word:  # a filter: the typed prefix stays a prefix unless a whole ID is picked
                 yield from self._jobs(word)
@@ -242,7 +265,10 @@ class ShellCompleter(Completer):
         elif kind is ParamKind.THEME:
             yield from _plain(self._themes(), word)
         elif kind is ParamKind.SITE:
-            yield from _plain(self._data().all_sites(), word)
+            data = self._data()
+            connected = set(data.sites)
+            sites = sorted(data.all_sites(), key=lambda s: not param.offer.first(s, connected=s in connected))
+            yield from _plain(sites, word)
         elif kind is ParamKind.TARGET:
             yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"
         elif kind is ParamKind.LOCAL_PATH:
