@@ -18,6 +18,7 @@ from console.server import (  # noqa: F401  (they register handlers)
     site_admin_commands,
     system_commands,
 )
+from console.server.audit import AuditLog
 from console.server.authz import Policy, principal
 from console.server.handlers import HANDLERS
 from console.server.runner import JobRunner
@@ -59,6 +60,7 @@ class Server:
         self.specs = CATALOG
         self.policy = Policy.load(kit.root / "local" / "authorization.json")
         self.store = JobStore(kit.root / "store")
+        self.audit = AuditLog(kit.root)
         self.connections: set[ServedConnection] = set()
         # One gate, a budget per endpoint: no flood of the admin port can keep a site from reconnecting.
         self.gate = ConnectionGate(kit.connection_limits)
@@ -134,6 +136,18 @@ class Server:
         if spec.right is not None and connection.user is not None:
             self.policy.require(principal(connection), spec.right)
 
+    def audit_request(self, connection: Peer, cmd: Any, args: Any, notes: dict[str, Any],
+                      error: BaseException | None) -> None:
+        """The audit trail's line for one request (called by the serving side once it has ended)."""
+        identity = connection.identity
+        who = (identity.cn, identity.org, identity.role)
+        if cmd == "login":
+            self.audit.session("login", who, connection.peer, None if error is None else str(error))
+            return
+        spec = self.specs.get(cmd) if isinstance(cmd, str) else None
+        left_out = frozenset(p.name for p in spec.params if not p.typed) if spec is not None else frozenset()
+        self.audit.command(who, connection.peer, cmd, args, notes, error, left_out)
+
     def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]:
         identity = connection.identity
         username = args.get("username")
@@ -182,6 +196,8 @@ class Server:
                 # is read first, since closing with unread data would reset the connection.
                 error = RemoteError(ErrorType.AUTHENTICATION, f"{over} (connection_limits.max_per_identity on "
                                     "the server); close some of its sessions, or ask the operator to raise it")
+                identity = connection.identity
+                self.audit.session("login", (identity.cn, identity.org, identity.role), ticket.peer, error.message)
                 try:
                     login = await asyncio.wait_for(read_frame(reader), 2.0)
                     if login is not None:
@@ -199,6 +215,9 @@ class Server:
                 await connection.serve()
             finally:
                 self.connections.discard(connection)
+                if connection.user is not None:
+                    user = connection.user
+                    self.audit.session("logout", (user.name, user.org, user.role), connection.peer)
                 self.gate.release_identity(cn)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -226,6 +245,7 @@ class Server:
         for connection in list(self.connections):
             await connection.close()
         self.store.close()
+        self.audit.close()
         log.info("server stopped")
 
 

@@ -27,6 +27,14 @@ class PolicyError(ValueError):
     pass
 
 
+class Refusal(RemoteError):
+    """An AuthorizationError that knows the right it refused (``right``: its name), for the audit trail."""
+
+    def __init__(self, right: Right, message: str) -> None:
+        super().__init__(ErrorType.AUTHORIZATION, message)
+        self.right = right.value
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
@@ -97,8 +105,7 @@ class Policy:
             scope = {"n:submitter": " (only for jobs they submitted)", "o:submitter": " (only for their org's jobs)",
                      "o:site": " (only on their org's sites)"}.get(condition, "")
             target = f" for {what}" if what else ""
-            raise RemoteError(ErrorType.AUTHORIZATION,
-                              f"{user.name} ({user.role}) lacks the right '{right.value}'{target}{scope}")
+            raise Refusal(right, f"{user.name} ({user.role}) lacks the right '{right.value}'{target}{scope}")
 
 
 def principal(connection: Peer) -> Principal:

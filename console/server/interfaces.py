@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from console.server.audit import AuditLog
 from console.server.authz import Policy
 from console.server.running_job import RunningJob
 from console.server.status import JobStatus
@@ -168,5 +169,8 @@ class SitesHost(Protocol):
 
     @property
     def scheduler(self) -> Wakeable: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
     def publish(self, topic: str, data: dict[str, Any]) -> None: ...

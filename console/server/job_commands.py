@@ -21,6 +21,7 @@ from console.jobdef.signing import certificate_pem, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
+from console.server.job_access import job_meta, require_on_job, resolve_job
 from console.server.scheduler import required_sites
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
@@ -89,6 +90,7 @@ async def _store_new_job(
         server.store.create_job, job_id, archive, fields, folder_name, _submitter(ctx), cloned_from,
         {SIGNATURE_FILE: signature}, submit_token,
     )
+    ctx.notes["new_job_id"] = job_id
     server.publish("job_status", {"job_id": job_id, "name": fields["name"], "status": JobStatus.SUBMITTED.value})
     server.scheduler.wake()
     return job_id
@@ -154,11 +156,11 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
 @handles("clone_job")
 async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     store = ctx.server.store
-    source_id = store.resolve(args["job_id"])
+    source_id = resolve_job(ctx, args["job_id"])
     meta = store.get(source_id)
     if meta is None:
         raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {args['job_id']}")
-    _require_on_job(ctx, Right.CLONE_JOB, meta)
+    require_on_job(ctx, Right.CLONE_JOB, meta)
     if meta.get("byoc"):
         ctx.server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
     archive = store.new_incoming_path()
@@ -173,24 +175,9 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
     return {"job_id": job_id}
 
 
-def _job(ctx: RequestContext, id_or_prefix: str, right: Right | None = None) -> dict[str, Any]:
-    """The job's meta; with ``right``, only if the user holds that right on this job."""
-    store = ctx.server.store
-    meta = store.get(store.resolve(id_or_prefix))
-    if meta is None:  # deleted between resolve and get
-        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
-    if right is not None:
-        _require_on_job(ctx, right, meta)
-    return meta
-
-
-def _require_on_job(ctx: RequestContext, right: Right, meta: dict[str, Any]) -> None:
-    ctx.server.policy.require(principal(ctx.connection), right, submitter=meta, what=f"job {meta['job_id']}")
-
-
 @handles("get_job_meta")
 async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    return _job(ctx, args["job_id"])
+    return job_meta(ctx, args["job_id"])
 
 
 def list_row(meta: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +213,7 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
 @handles("abort_job")
 async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
     server = ctx.server
-    meta = _job(ctx, args["job_id"], Right.MANAGE_JOB)
+    meta = job_meta(ctx, args["job_id"], Right.MANAGE_JOB)
     job_id, status = meta["job_id"], JobStatus(meta["status"])
     if status.is_final:
         return f"Job for {job_id} is already completed."
@@ -246,7 +233,7 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
 @handles("delete_job")
 async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     server = ctx.server
-    meta = _job(ctx, args["job_id"], Right.MANAGE_JOB)
+    meta = job_meta(ctx, args["job_id"], Right.MANAGE_JOB)
     job_id = meta["job_id"]
     if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
@@ -288,7 +275,7 @@ def _build_download(job_dir: Path, meta: dict[str, Any], out: Path) -> None:
 @handles("download_job")
 async def download_job(ctx: RequestContext, args: dict[str, Any]) -> Download:
     store = ctx.server.store
-    meta = _job(ctx, args["job_id"], Right.DOWNLOAD_JOB)
+    meta = job_meta(ctx, args["job_id"], Right.DOWNLOAD_JOB)
     job_id = meta["job_id"]
     if not JobStatus(meta["status"]).is_final:  # as FLARE 2.9: only a finished job's result
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is not done ({meta['status']}); "

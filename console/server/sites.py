@@ -38,6 +38,7 @@ class ConnectedSite:
     last_connect_time: float = field(default_factory=time.time)
     last_heartbeat: float = field(default_factory=time.time)  # epoch seconds of the last answered heartbeat
     heartbeat: asyncio.Task[None] | None = None
+    peer: Any = None  # the address it connected from (for the audit trail)
 
     def info(self) -> dict[str, Any]:
         return {"client_name": self.name, "client_last_conn_time": self.last_connect_time, "fqcn": self.name,
@@ -174,14 +175,18 @@ class SiteRegistry:
             return
         if identity.cn in self.disabled:
             log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
+            self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
             await link.close()
             return
         if hello.get("site") != identity.cn:
             self.login_failures.failed(peer, f"it calls itself {hello['site']!r} but its certificate says "
                                              f"{identity.cn!r}")
+            self.server.audit.site("site_login", identity.cn, identity.org, peer,
+                                   f"it calls itself {hello['site']!r}", refused=True)
             await link.close()
             return
         site = ConnectedSite(identity.cn, identity.org, link)
+        site.peer = peer
         await self._register(site)
         self._abort_stale_jobs(identity.cn, link, hello.get("jobs", []))
         if self.pending_deletes.get(site.name):
@@ -207,13 +212,15 @@ class SiteRegistry:
         site.link.add_event_listener(lambda topic, data: self.server.log_relay.on_site_event(site.name, topic, data))
         site.heartbeat = asyncio.create_task(self._beat(site))
         log.info("site %s (%s) connected; %d site(s) online", site.name, site.org, len(self.sites))
+        self.server.audit.site("site_login", site.name, site.org, site.peer)
         self.server.publish("site_status", {"site": site.name, "status": "connected"})
         self.server.scheduler.wake()
 
-    def _lost(self, site: ConnectedSite) -> None:
+    def _lost(self, site: ConnectedSite, why: str = "connection lost") -> None:
         if self.sites.get(site.name) is site:
             del self.sites[site.name]
             log.warning("site %s disconnected; %d site(s) online", site.name, len(self.sites))
+            self.server.audit.site("site_logout", site.name, site.org, site.peer, why)
             self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
             if site.heartbeat is not None:
                 site.heartbeat.cancel()
@@ -231,7 +238,7 @@ class SiteRegistry:
 
     async def _drop(self, site: ConnectedSite, why: str) -> None:
         log.info("dropping site %s: %s", site.name, why)
-        self._lost(site)
+        self._lost(site, why)
         if site.heartbeat is not None and site.heartbeat is not asyncio.current_task():
             site.heartbeat.cancel()
         await site.link.close()

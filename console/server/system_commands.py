@@ -9,6 +9,7 @@ from typing import Any
 from console.commands import Right
 from console.process import process_info
 from console.server.handlers import handles
+from console.server.job_access import resolve_job
 from console.server.scheduler import required_sites
 from console.server.shell_commands import run_on_target
 from console.server.targets import ask_sites, chosen_sites, require_on_target
@@ -53,8 +54,7 @@ async def sys_info(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _running_job(ctx: RequestContext, id_or_prefix: str) -> Any:
-    store = ctx.server.store
-    job_id = store.resolve(id_or_prefix)
+    job_id = resolve_job(ctx, id_or_prefix)
     job = ctx.server.runner.jobs.get(job_id)
     if job is None:
         raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"job {job_id} is not running")
@@ -170,7 +170,7 @@ async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
     grep_pattern (plain text), on the whole log; a log that cannot be read is named under
     ``unavailable``."""
 
-    job_id = ctx.server.store.resolve(args["job_id"])
+    job_id = resolve_job(ctx, args["job_id"])
     path = _log_file_name(args["log_file_name"])
     tail = None if args["tail_lines"] is None else str(args["tail_lines"])
     targets = _log_targets(ctx, job_id, args["target"])

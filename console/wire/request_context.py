@@ -13,7 +13,7 @@ import errno
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -89,6 +89,8 @@ class RequestContext:
     spec: CommandSpec
     request_id: int
     _upload: Upload | None = None
+    #: What the handler found out that the host's audit trail records (``job_id``: the job resolved).
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def server(self) -> Any:

@@ -215,29 +215,36 @@ class ServedConnection:
         except RemoteError as exc:
             if upload is not None:
                 upload.stop(CANCELLED)
+            self._audit(cmd, header, {}, exc)
             await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
 
     async def _answer(self, request_id: int, cmd: Any, header: dict[str, Any], upload: Upload | None) -> None:
+        notes: dict[str, Any] = {}  # what the handler records for the host's audit (the job it resolved)
         try:
-            result = await self._dispatch(request_id, cmd, header.get("args"), upload)
+            result = await self._dispatch(request_id, cmd, header.get("args"), upload, notes)
         except RemoteError as exc:
+            self._audit(cmd, header, notes, exc)
             await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
             return
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            self._audit(cmd, header, notes, exc)
             raise
         except (TimeoutError, ConnectionError) as exc:  # a peer we asked is slow or gone: one line, no traceback
             log.warning("command %s from %s failed: %s", cmd, self.identity.cn, exc or type(exc).__name__)
             error = RemoteError(ErrorType.INTERNAL, f"{cmd} failed: {exc or type(exc).__name__}; try again later")
+            self._audit(cmd, header, notes, error)
             await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
             return
         except Exception as exc:  # a handler bug must not take the connection down
             log.exception("command %s from %s failed", cmd, self.identity.cn)
             error = RemoteError(ErrorType.INTERNAL, f"server error in {cmd}: {type(exc).__name__}: {exc}")
+            self._audit(cmd, header, notes, error)
             await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
             return
         finally:
             if upload is not None:
                 upload.stop(CANCELLED)
+        self._audit(cmd, header, notes, None)
         if isinstance(result, Download):
             await self._stream_file(request_id, cmd, result)
         else:
@@ -279,7 +286,19 @@ class ServedConnection:
         error = RemoteError(ErrorType.INTERNAL, f"{cmd}: the answer cannot be sent: {exc}")
         await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
 
-    async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: Upload | None) -> Any:
+    def _audit(self, cmd: Any, header: dict[str, Any], notes: dict[str, Any], error: BaseException | None) -> None:
+        """Tell a host that keeps an audit trail (the server: ``audit_request``) how a request ended;
+        its failure never fails the request."""
+        audit = getattr(self.server, "audit_request", None)
+        if audit is None:
+            return
+        try:
+            audit(self, cmd, header.get("args"), notes, error)
+        except Exception:
+            log.exception("audit of %s from %s failed", cmd, self.identity.cn)
+
+    async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: Upload | None,
+                        notes: dict[str, Any]) -> Any:
         if cmd == "login":
             if self.user is not None:
                 raise RemoteError(ErrorType.PROTOCOL, "already logged in on this connection")
@@ -297,7 +316,7 @@ class ServedConnection:
         except ArgError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
         self.server.authorize(self, spec)
-        return await handler(RequestContext(self, spec, request_id, upload), clean)
+        return await handler(RequestContext(self, spec, request_id, upload, notes), clean)
 
     async def _stream_file(self, request_id: int, cmd: Any, download: Download) -> None:
         try:
