@@ -19,8 +19,9 @@ from console.server import (  # noqa: F401  (they register handlers)
     system_commands,
 )
 from console.server.audit import AuditLog
-from console.server.authz import Policy, principal
+from console.server.authz import Policy, Principal, principal
 from console.server.handlers import HANDLERS
+from console.server.job_access import may_view
 from console.server.runner import JobRunner
 from console.server.scheduler import Scheduler
 from console.server.sites import SiteRegistry
@@ -118,17 +119,27 @@ class Server:
             self.scheduler.wake()
         try:  # stored first; a push that fails never undoes or blocks the change
             self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
-                                        "time": time.time()})
+                                        "time": time.time()}, meta)
         except Exception:
             log.exception("job %s: the status change to %s could not be published", job_id, status.value)
         return meta
 
-    def publish(self, topic: str, data: dict[str, Any]) -> None:
+    def publish(self, topic: str, data: dict[str, Any], job: dict[str, Any] | None = None) -> None:
+        """Push an event to every session that may see it. ``job``: the meta of the job it is about,
+        when the caller has it (a deleted job's is no longer in the store)."""
         self.log_relay.on_event(topic, data)  # a job's end first ends its followed logs
+        about_job = "job_id" in data
         for connection in list(self.connections):
-            # Pushes describe jobs: only sessions whose role may view anything receive them.
-            if connection.user is not None and self.policy.condition(connection.user.role, Right.VIEW) != "none":
-                connection.push_event(topic, data)
+            user = connection.user
+            # Pushes describe jobs: only sessions whose view right covers this one receive them.
+            if user is None or self.policy.condition(user.role, Right.VIEW) == "none":
+                continue
+            if about_job and self.policy.condition(user.role, Right.VIEW) != "any":
+                if job is None:  # looked up once, only when a session's view is scoped
+                    job = self.store.get(str(data["job_id"])) or {}
+                if not may_view(self.policy, Principal(user.name, user.org, user.role), job):
+                    continue
+            connection.push_event(topic, data)
 
     # -- sessions ------------------------------------------------------------------------
 

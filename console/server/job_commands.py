@@ -21,7 +21,7 @@ from console.jobdef.signing import certificate_pem, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
-from console.server.job_access import job_meta, require_on_job, resolve_job
+from console.server.job_access import job_meta, may_view, require_on_job, resolve_job, view_filter
 from console.server.scheduler import required_sites
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
@@ -177,7 +177,7 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
 
 @handles("get_job_meta")
 async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    return job_meta(ctx, args["job_id"])
+    return job_meta(ctx, args["job_id"], Right.VIEW)
 
 
 def list_row(meta: dict[str, Any]) -> dict[str, Any]:
@@ -195,17 +195,26 @@ def list_row(meta: dict[str, Any]) -> dict[str, Any]:
 @handles("list_jobs")
 async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str, Any]]:
     token = _check_token(args.get("submit_token"))
+    policy, user = ctx.server.policy, principal(ctx.connection)
     if token:
         # As FLARE 2.9: the job this submitter's token made, or SubmitTokenJobDeleted.
         record = ctx.server.store.submit_record(_submitter(ctx), token)
         meta = ctx.server.store.get(_job_of_record(record)) if record else None
-        return ([] if meta is None else [meta if args["detailed"] else list_row(meta)])
+        if meta is None or not may_view(policy, user, meta):
+            return []
+        return [meta if args["detailed"] else list_row(meta)]
+    # Only the jobs the user's view right covers (all of them with FLARE's default "any").
+    scope = view_filter(policy, user)
+    if scope is None:
+        return []
+    if args["mine"]:
+        scope = {**scope, "submitter": ctx.user.name}
     metas = ctx.server.store.list_jobs(
         id_prefix=args["id_prefix"],
         name_prefix=args["name_prefix"],
-        submitter=ctx.user.name if args["mine"] else None,
         reverse=args["reverse"],
         limit=args["limit"],
+        **scope,
     )
     return metas if args["detailed"] else [list_row(m) for m in metas]
 
@@ -242,7 +251,7 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
     # Every copy goes: the sites' workspaces too (those away now, when they connect again).
     await server.sites.delete_job_workspaces(job_id, deployed_sites(meta))
-    server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")})
+    server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")}, meta)  # gone from the store
     return {"job_id": job_id, "submit_records_marked_deleted": marked}
 
 

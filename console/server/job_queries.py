@@ -71,6 +71,7 @@ class JobQueries:
         id_prefix: str | None = None,
         name_prefix: str | None = None,
         submitter: str | None = None,
+        submitter_org: str | None = None,
         statuses: tuple[str, ...] = (),
         reverse: bool = False,
         limit: int | None = None,
@@ -80,7 +81,10 @@ class JobQueries:
 
         Prefixes match case-insensitively; ``limit`` keeps the ``limit`` most recent matching
         jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
-        keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead.
+        keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead. ``submitter``
+        and ``submitter_org`` keep one submitter's jobs, or one org's (a scoped ``view``; the org is
+        read from the meta, not an index: such a listing walks the jobs newest first until it has
+        ``limit`` of them).
         """
         clauses: list[str] = []
         params: list[Any] = []
@@ -99,6 +103,9 @@ class JobQueries:
         if submitter:
             clauses.append("submitter_name = ?")
             params.append(submitter)
+        if submitter_org is not None:
+            clauses.append("json_extract(meta, '$.submitter_org') = ?")
+            params.append(submitter_org)
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)

@@ -116,7 +116,7 @@ class LogRelay(LogFanOut):
             raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not a target of job {job_id[:8]}: "
                                                         f"'server', 'all' or one of its sites ({', '.join(sites)})")
         for name in targets:
-            require_on_target(ctx, Right.VIEW, name)
+            require_on_target(ctx, Right.VIEW, name, meta)
         final = str(meta.get("status", "")).startswith("FINISHED")
         resume = {name: at for name, at in (resume or {}).items() if name in targets}
         sub = Subscription(ctx.connection, job_id, set(targets), offsets=dict(resume))

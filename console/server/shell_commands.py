@@ -32,7 +32,8 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
 
     A path in a job's workspace (on the server or a site) also needs the download_job right on that
     job, as download_job applies it: the workspace holds the same results as the job's download."""
-    require_on_target(ctx, right, target)
+    # A command on a job's own files (its log) needs the right on that job too, where the right is job-scoped.
+    require_on_target(ctx, right, target, None if job_id is None else ctx.server.store.get(job_id) or {"job_id": job_id})
     if job_id is None and (job := job_folder(path)) is not None:
         # A job the store no longer knows (a leftover workspace) has no submitter: only "any" reads it.
         ctx.server.policy.require(principal(ctx.connection), Right.DOWNLOAD_JOB,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 from console.commands import Right
 from console.process import process_info
+from console.server.authz import principal
 from console.server.handlers import handles
-from console.server.job_access import resolve_job
+from console.server.job_access import job_meta, may_view, resolve_job, view_filter
 from console.server.scheduler import required_sites
 from console.server.shell_commands import run_on_target
 from console.server.targets import ask_sites, chosen_sites, require_on_target
@@ -17,15 +19,26 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 
 
+def _viewable(ctx: RequestContext) -> Callable[[Any], bool]:
+    """Whether the user may see a job by its ID: every one with ``view: any``, else those the
+    scope covers (a job the store does not know: no one's but an ``any`` viewer's)."""
+    policy, user = ctx.server.policy, principal(ctx.connection)
+    if view_filter(policy, user) == {}:
+        return lambda job_id: True
+    return lambda job_id: may_view(policy, user, ctx.server.store.get(str(job_id)) or {})
+
+
 @handles("check_status")
 async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     server = ctx.server
+    viewable = _viewable(ctx)
     if args["target_type"] == "client":
         sites = chosen_sites(ctx, args["targets"])
         answers = await ask_sites(ctx, sites, "status")
         rows = []
         for site, answer in answers.items():
             jobs = answer.get("jobs") if isinstance(answer, dict) else None
+            jobs = [j for j in jobs if viewable(j["job_id"])] if jobs else jobs
             if answer.get("error"):
                 rows.append({"client_name": site, "status": f"error: {answer['error']}"})
             elif not jobs:
@@ -40,7 +53,7 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
         "info": "",
         "server_status": "started" if running else "stopped",
         "server_start_time": server.start_time,
-        "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running],
+        "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running if viewable(job_id)],
         "clients": [site.info() for site in sorted(server.sites.sites.values(), key=lambda s: s.name)],
     }
 
@@ -54,7 +67,8 @@ async def sys_info(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _running_job(ctx: RequestContext, id_or_prefix: str) -> Any:
-    job_id = resolve_job(ctx, id_or_prefix)
+    """The running job, once the user holds the command's right on it (a scoped ``view``: their jobs)."""
+    job_id = job_meta(ctx, id_or_prefix, ctx.spec.right)["job_id"]
     job = ctx.server.runner.jobs.get(job_id)
     if job is None:
         raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"job {job_id} is not running")

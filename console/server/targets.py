@@ -25,11 +25,13 @@ def site_timeout(ctx: RequestContext) -> float:
     return ctx.connection.command_timeout or DEFAULT_SITE_TIMEOUT
 
 
-def require_on_target(ctx: RequestContext, right: Right, target: str) -> None:
-    """``right`` on the server or on one site (``o:site`` rights depend on the site's org)."""
+def require_on_target(ctx: RequestContext, right: Right, target: str, job: dict[str, Any] | None = None) -> None:
+    """``right`` on the server or on one site (``o:site`` rights depend on the site's org); with ``job``
+    (the meta of the job it is about: a job's log), a job-scoped condition is checked on that job."""
     site = ctx.server.sites.get(target)
     org = ctx.server.kit.org if target == "server" or site is None else site.org
-    ctx.server.policy.require(principal(ctx.connection), right, site_org=org, what=target)
+    what = target if job is None else f"job {job.get('job_id')} on {target}"
+    ctx.server.policy.require(principal(ctx.connection), right, submitter=job, site_org=org, what=what)
 
 
 def chosen_sites(ctx: RequestContext, names: list[str] | None, right: Right | None = None) -> list[str]:
