@@ -61,6 +61,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter_name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_name_nocase ON jobs(name COLLATE NOCASE, submit_time);
+-- A scoped view (o:submitter) lists one org's jobs: the same expression as job_queries' filter.
+CREATE INDEX IF NOT EXISTS jobs_by_submitter_org ON jobs(json_extract(meta, '$.submitter_org'), submit_time);
 """
 #: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).
 SIGNATURE_FILE = "signature.json"
