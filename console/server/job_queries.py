@@ -82,9 +82,8 @@ class JobQueries:
         Prefixes match case-insensitively; ``limit`` keeps the ``limit`` most recent matching
         jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
         keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead. ``submitter``
-        and ``submitter_org`` keep one submitter's jobs, or one org's (a scoped ``view``; the org is
-        read from the meta, not an index: such a listing walks the jobs newest first until it has
-        ``limit`` of them).
+        and ``submitter_org`` keep one submitter's jobs, or one org's (a scoped ``view``; the org
+        is the meta's, indexed by that expression in the store's schema).
         """
         clauses: list[str] = []
         params: list[Any] = []
