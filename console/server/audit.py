@@ -11,7 +11,7 @@ operator reads it). A line is written once the outcome is known:
   the job a submit or clone made), ``outcome`` (``done``; ``refused`` with the ``right`` that
   was missing; ``error`` with the ``error`` the user got).
 - ``"kind": "login"``/``"logout"`` for admin sessions, ``"site_login"``/``"site_logout"`` for
-  sites (``site`` instead of ``user``; a refused site login says why in ``error``).
+  sites (``site`` instead of ``user``; ``reason``: why a site login was refused, why a site left).
 
 Lines cannot be forged by what they quote: JSON with ``ensure_ascii`` escapes newlines, every
 control character and everything not ASCII (U+2028 too), so one record is always one line.

@@ -142,12 +142,14 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
                                   what=f"a job with custom code ({', '.join(code)})")
         content = await asyncio.to_thread(content_hash, archive) if token else None
         if used is not None:
-            return {"job_id": _job_of_record(used, content)}
+            ctx.notes["job_id"] = _job_of_record(used, content)  # the job this token made before
+            return {"job_id": ctx.notes["job_id"]}
         try:
             job_id = await _store_new_job(ctx, archive, fields, folder_name, signature,
                                           submit_token=(token, content) if token and content else None)
         except SubmitTokenUsed as exc:  # a retry that raced the first attempt
-            return {"job_id": _job_of_record(exc.record, content)}
+            ctx.notes["job_id"] = _job_of_record(exc.record, content)
+            return {"job_id": ctx.notes["job_id"]}
     finally:
         archive.unlink(missing_ok=True)
     return {"job_id": job_id}

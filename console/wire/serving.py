@@ -4,7 +4,9 @@ The server serves admins this way, and a site serves its server the same way on 
 connection the site opened. A ``Host`` supplies the login check, the command specs and
 the handlers (``console.wire.request_context``: those types, and what a handler gets). Each
 request runs in its own task so a slow download never holds up a quick command on the same
-connection. Frames are written whole with one ``write`` call,
+connection. A host with an ``audit_request`` method (the server's audit trail) is told how
+every request ended: the command, its arguments, what the handler noted (``RequestContext.notes``)
+and the error, if any. Frames are written whole with one ``write`` call,
 so tasks can interleave frames without a lock. Pushed events are dropped for a peer
 whose socket buffer is full rather than letting one slow reader grow our memory.
 
