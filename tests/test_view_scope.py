@@ -14,8 +14,8 @@ import pytest
 
 from console.flare_api import AuthorizationError, InvalidArgumentError, JobNotRunning, new_secure_session
 
-from conftest import ADMIN, ServerProcess, make_project, wait_until
-from jobs import hello_server, waiting_for_sites
+from conftest import ADMIN, ServerProcess, SiteProcess, make_project, wait_until
+from jobs import hello_server, numpy_job, waiting_for_sites
 
 LEAD, OTHER_LEAD, ORG_ADMIN, MEMBER = "lead@example.com", "lead@other.org", "orgadmin@example.com", "member@example.com"
 ADMINS = [
@@ -116,6 +116,25 @@ def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
         assert {e["job_id"] for e in heard[ORG_ADMIN] if "job_id" in e} == {mine, admins}
         assert {e["job_id"] for e in heard[OTHER_LEAD] if "job_id" in e} == {theirs, running}
         assert {e["job_id"] for e in heard[MEMBER] if "job_id" in e} == {mine, theirs, admins, running}
+
+        # check_status of the sites: the rows of jobs running there, likewise.
+        site = SiteProcess(scoped["project"].kit("site-1"))
+        try:
+            site.start()
+            on_site = other_lead.submit_job(str(numpy_job(tmp_path, name="on-site", rounds=1, sleep=60,
+                                                          min_clients=1)))
+            wait_until(lambda: admin.get_job_meta(on_site)["status"] == "RUNNING", 30, "the site's job to run")
+
+            def site_rows(sess) -> list[dict]:
+                return sess.check_status("client", ["site-1"])["client_status"]
+
+            wait_until(lambda: [r.get("job_id") for r in site_rows(member)] == [on_site], 30, "the site to run it")
+            assert [r.get("job_id") for r in site_rows(other_lead)] == [on_site]
+            assert site_rows(lead) == [{"client_name": "site-1", "status": "no_jobs"}]
+            admin.abort_job(on_site)
+        finally:
+            site.stop()
+            site.kill()
     finally:
         admin.abort_job(running)
 
