@@ -216,11 +216,15 @@ class SiteRegistry:
         self.server.publish("site_status", {"site": site.name, "status": "connected"})
         self.server.scheduler.wake()
 
-    def _lost(self, site: ConnectedSite, why: str = "connection lost") -> None:
+    def _lost(self, site: ConnectedSite, why: str | None = None) -> None:
+        """``why``: the server's reason to drop it, when it dropped it."""
         if self.sites.get(site.name) is site:
             del self.sites[site.name]
-            log.warning("site %s disconnected; %d site(s) online", site.name, len(self.sites))
-            self.server.audit.site("site_logout", site.name, site.org, site.peer, why)
+            dropped_for = site.link.dropped_for
+            log.warning("site %s disconnected%s; %d site(s) online", site.name,
+                        f" ({dropped_for})" if dropped_for else "", len(self.sites))
+            self.server.audit.site("site_logout", site.name, site.org, site.peer,
+                                   why or dropped_for or "connection lost")
             self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
             if site.heartbeat is not None:
                 site.heartbeat.cancel()
