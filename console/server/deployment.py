@@ -85,7 +85,7 @@ class Deployment:
                 args = {"job_id": self.job.job_id, "job_name": self.job.name, "app_name": app_for[site],
                         "byoc": bool(meta.get("byoc")), "submitter_name": meta.get("submitter_name", ""),
                         "submitter_org": meta.get("submitter_org", ""), "submitter_role": meta.get("submitter_role", ""),
-                        **self.job.signature}
+                        "cloned_from": meta.get("cloned_from") or "", **self.job.signature}
                 # The site checks the signature over the whole archive and unpacks its app before it
                 # answers: a job with a 1 GB model takes it a while on a busy machine.
                 timeout = SITE_COMMAND_TIMEOUT + job_zip.stat().st_size / DEPLOY_BYTES_PER_SECOND

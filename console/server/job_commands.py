@@ -17,7 +17,7 @@ from console.commands import Right
 from console.jobdef.archive import JobLimits, content_hash
 from console.jobdef.bounds import MAX_FOLDER_NAME_CHARS, check_text, submit_token_problem
 from console.jobdef.code import job_code
-from console.jobdef.signing import certificate_pem, verify_archive
+from console.jobdef.signing import certificate_pem, cloned_signer, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
@@ -168,9 +168,12 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
     archive = store.new_incoming_path()
     try:
         await asyncio.to_thread(shutil.copyfile, store.job_zip(source_id), archive)
-        signature = (store.job_dir(source_id) / SIGNATURE_FILE).read_bytes()  # the original signer's
+        # The clone keeps the source's archive and its signer's signature (the cloner holds no copy
+        # to sign): it records that signer, whom the server and the sites then require (signing.py).
+        signature = (store.job_dir(source_id) / SIGNATURE_FILE).read_bytes()
         fields = {k: meta[k] for k in ("name", "deploy_map", "min_clients", "mandatory_clients", "resource_spec",
                                        "byoc", "task_timeout") if k in meta}
+        fields["signed_by"] = cloned_signer(meta)
         job_id = await _store_new_job(ctx, archive, fields, meta.get("job_folder_name", "job"), signature, source_id)
     finally:
         archive.unlink(missing_ok=True)
@@ -179,6 +182,7 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
 
 @handles("get_job_meta")
 async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    # The view right judged with the job's submitter, as FLARE 2.9's authorize_job_id does.
     return job_meta(ctx, args["job_id"], Right.VIEW)
 
 

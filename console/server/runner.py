@@ -26,7 +26,7 @@ from console import safe_json
 from console.commands import Right
 from console.jobdef.archive import JobLimits, LinkPolicy, zip_dir_to_file
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
-from console.jobdef.signing import verify_archive, verify_signer
+from console.jobdef.signing import expected_signer, load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import stop_child
 from console.provision.certs import load_cert
@@ -85,13 +85,16 @@ def site_apps(deploy_map: dict[str, Any], sites: list[str]) -> dict[str, str]:
     return {site: chosen[site] for site in sites if site in chosen}
 
 
-def verified_signature(job_dir: Path, root_ca: Path) -> dict[str, str]:
-    """The job's signature record, checked against its archive and the project's root CA."""
+def verified_signature(job_dir: Path, root_ca: Path, meta: dict[str, Any], crl: Path | None = None) -> dict[str, str]:
+    """The job's signature record, checked against its archive, the project's root CA and
+    revocation list ``crl``, and the job's submitter in ``meta`` (signing.py says who may sign)."""
     try:
         record = safe_json.loads((job_dir / SIGNATURE_FILE).read_text())
     except (OSError, ValueError):
         raise JobDefinitionError("the job has no readable signature record; it cannot run") from None
-    signer = verify_signer(record.get("signer_pem", ""), load_cert(root_ca), record.get("signed_by", ""))
+    root = load_cert(root_ca)
+    signer = verify_signer(str(record.get("signer_pem", "")), root, str(record.get("signed_by", "")),
+                           expected_signer(meta), crl=load_crl(crl, root))
     verify_archive(job_dir / "job.zip", record.get("signature", ""), signer)
     return record
 
@@ -170,8 +173,9 @@ class JobRunner:
         store = self.server.store
         deployed: list[str] = []
         try:  # nothing runs unless the stored archive is still the one its submitter signed
-            job.signature = await asyncio.to_thread(verified_signature, store.job_dir(job.job_id),
-                                                    self.server.kit.tls.ca)
+            tls = self.server.kit.tls
+            job.signature = await asyncio.to_thread(verified_signature, store.job_dir(job.job_id), tls.ca,
+                                                    job.meta, tls.crl)
         except JobDefinitionError as exc:
             add_error(job.errors, "server", str(exc))
             log.error("job %s: %s", job.job_id, exc)

@@ -28,6 +28,8 @@ class RunningJob:
     aborting: bool = False
     last_progress: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)  # target -> messages
+    #: How many of each target's errors reset_errors put out of show_errors' sight (``errors`` only grows).
+    errors_reset_at: dict[str, int] = field(default_factory=dict)
     relays: set[asyncio.Task[None]] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     signature: dict[str, str] = field(default_factory=dict)  # signature, signed_by, signer_pem
@@ -41,6 +43,16 @@ class RunningJob:
     #: still awaited then are not.
     stop_waiting: asyncio.Event = field(default_factory=asyncio.Event)
     abort_timer: asyncio.TimerHandle | None = None
+
+    def shown_errors(self, target: str) -> list[str]:
+        """The errors of ``target`` recorded since the last ``reset_errors`` (what show_errors shows)."""
+        return self.errors.get(target, [])[self.errors_reset_at.get(target, 0):]
+
+    def reset_errors(self) -> None:
+        """As FLARE 2.9's reset_errors, which resets its info collector's error stats: show_errors
+        starts afresh, while every error stays recorded for the job's final ``job_errors``. The
+        command needs only the view right, so it must not erase what the job's record keeps."""
+        self.errors_reset_at = {target: len(messages) for target, messages in self.errors.items()}
 
     @property
     def marker(self) -> str:

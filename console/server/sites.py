@@ -20,6 +20,7 @@ from typing import Any
 from console.provision.certs import identity_from_peercert
 from console.server import site_answers
 from console.server.interfaces import SitesHost
+from console.server.site_directory import SiteDirectory
 from console.wire.admission import Admission
 from console.wire.requesting import Requester
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
@@ -57,9 +58,9 @@ class SiteRegistry:
         self.sites: dict[str, ConnectedSite] = {}
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
-        # Sites an admin disabled: the set is kept beside the job store, so it outlives a restart.
-        self._disabled_file = server.store.root / "disabled_sites.json"
-        self.disabled = self._load_disabled()
+        # Orgs of sites that are away, and the sites an admin disabled: kept beside the job store,
+        # so they outlive a restart.
+        self.directory = SiteDirectory(server.kit.root, server.store.root)
         # Workspaces of deleted jobs still on sites that were away: removed when they connect.
         self._pending_file = server.store.root / "pending_workspace_deletes.json"
         self.pending_deletes: dict[str, list[str]] = self._load_pending()
@@ -104,23 +105,9 @@ class SiteRegistry:
             self.pending_deletes[site.name] = kept
             self._save_pending()
 
-    def _load_disabled(self) -> set[str]:
-        try:
-            names = json.loads(self._disabled_file.read_text())
-        except FileNotFoundError:
-            return set()
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"{self._disabled_file} cannot be read ({exc}); fix or delete it") from None
-        return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
-
-    def set_disabled(self, name: str, disabled: bool) -> bool:
-        """Turn a site away (or let it in again), surviving restarts; whether it was disabled before."""
-        was = name in self.disabled
-        self.disabled.add(name) if disabled else self.disabled.discard(name)
-        tmp = self._disabled_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(self.disabled)))
-        os.replace(tmp, self._disabled_file)
-        return was
+    @property
+    def disabled(self) -> dict[str, str]:
+        return self.directory.disabled
 
     def online(self) -> set[str]:
         return set(self.sites)
@@ -173,16 +160,17 @@ class SiteRegistry:
             self.login_failures.failed(peer, f"site {identity.cn!r} did not log in: {exc or type(exc).__name__}")
             await link.close()
             return
-        if identity.cn in self.disabled:
-            log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
-            self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
-            await link.close()
-            return
         if hello.get("site") != identity.cn:
             self.login_failures.failed(peer, f"it calls itself {hello['site']!r} but its certificate says "
                                              f"{identity.cn!r}")
             self.server.audit.site("site_login", identity.cn, identity.org, peer,
                                    f"it calls itself {hello['site']!r}", refused=True)
+            await link.close()
+            return
+        self.directory.saw(identity.cn, identity.org)  # its org, for rights on it while it is away
+        if identity.cn in self.disabled:
+            log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
+            self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
             await link.close()
             return
         site = ConnectedSite(identity.cn, identity.org, link)

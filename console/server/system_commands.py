@@ -68,7 +68,8 @@ async def sys_info(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _running_job(ctx: RequestContext, id_or_prefix: str) -> Any:
-    """The running job, once the user holds the command's right on it (a scoped ``view``: their jobs)."""
+    """The running job, if the user may view it: as FLARE 2.9's info commands (show_stats,
+    show_errors, reset_errors: the command's right, judged with the job's submitter, before "not running")."""
     job_id = job_meta(ctx, id_or_prefix, ctx.spec.right)["job_id"]
     job = ctx.server.runner.jobs.get(job_id)
     if job is None:
@@ -92,14 +93,14 @@ async def show_stats(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
 async def show_errors(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     job = _running_job(ctx, args["job_id"])
     if args["target_type"] == "server":
-        return {"server": {"errors": job.errors.get("server", [])}}
+        return {"server": {"errors": job.shown_errors("server")}}
     sites = args["targets"] or job.sites
-    return {site: {"errors": job.errors.get(site, [])} for site in sites}
+    return {site: {"errors": job.shown_errors(site)} for site in sites}
 
 
 @handles("reset_errors")
 async def reset_errors(ctx: RequestContext, args: dict[str, Any]) -> None:
-    _running_job(ctx, args["job_id"]).errors.clear()
+    _running_job(ctx, args["job_id"]).reset_errors()
 
 
 @handles("set_timeout")

@@ -13,10 +13,10 @@ from typing import Any
 
 from console.commands import Right
 from console.commands.site_link import SITE_COMMANDS
-from console.jobdef.signing import verify_archive, verify_signer
+from console.jobdef.signing import load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import process_info, setup_logging
-from console.provision.certs import load_cert
+from console.provision.certs import cert_identity, load_cert
 from console.runtime.target_commands import TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
@@ -161,35 +161,46 @@ class Site:
 
     async def _cmd_deploy_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         self._heard()
+        submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
         if args["byoc"]:
-            submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
             self.policy.require(submitter, Right.BYOC, what=f"job {args['job_id']} (custom code) on {self.kit.name}")
         archive = self.kit.root / f".incoming-{args['job_id']}.zip"
         try:
             await ctx.receive_upload(archive, 4 << 30)
-            await asyncio.to_thread(self._verify_job, archive, args)
+            signer = await asyncio.to_thread(self._verify_job, archive, args)
+            # The code is the signer's (a clone's is its source's submitter's): this site's policy
+            # must let both the one who runs the job and the one who wrote it run code here.
+            if args["byoc"] and signer != submitter:
+                self.policy.require(signer, Right.BYOC,
+                                    what=f"job {args['job_id']} (custom code signed by {signer.name}) on {self.kit.name}")
             await self.jobs.deploy(args["job_id"], args["job_name"], args["app_name"], archive,
-                                   custom_allowed=self._byoc_allowed(args))
+                                   custom_allowed=self._byoc_allowed(submitter) and self._byoc_allowed(signer))
         finally:
             archive.unlink(missing_ok=True)
 
-    def _byoc_allowed(self, args: dict[str, Any]) -> bool:
-        """Whether this site's own policy lets the job's submitter run job code here."""
-        submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
+    def _byoc_allowed(self, who: Principal) -> bool:
+        """Whether this site's own policy lets ``who`` run job code here."""
         try:
-            self.policy.require(submitter, Right.BYOC)
+            self.policy.require(who, Right.BYOC)
         except RemoteError:
             return False
         return True
 
-    def _verify_job(self, archive: Path, args: dict[str, Any]) -> None:
-        """The archive must be what its submitter signed, and the signer one of this project's admins."""
+    def _verify_job(self, archive: Path, args: dict[str, Any]) -> Principal:
+        """The archive must be what its submitter (for a clone: its source's submitter) signed, and
+        the signer a current admin of this project (signing.py); the signer, as its certificate says."""
         try:
-            signer = verify_signer(args["signer_pem"], load_cert(self.kit.tls.ca), args["signed_by"])
-            verify_archive(archive, args["signature"], signer)
+            root = load_cert(self.kit.tls.ca)
+            # Only the server knows a clone's source; a job that is no clone must carry its submitter's signature.
+            expected = args["signed_by"] if args.get("cloned_from") else args["submitter_name"]
+            cert = verify_signer(args["signer_pem"], root, args["signed_by"], expected,
+                                 crl=load_crl(self.kit.tls.crl, root))
+            verify_archive(archive, args["signature"], cert)
         except JobDefinitionError as exc:
             log.error("job %s refused: %s", args["job_id"], exc)
             raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, f"{self.kit.name}: {exc}") from None
+        identity = cert_identity(cert)
+        return Principal(identity.cn, identity.org, identity.role or "")
 
     async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         self._heard()
