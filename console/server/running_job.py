@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.runtime.procs import job_marker
+from console.server.round_metrics import RoundMetrics
 from console.server.status import JobStatus
 
 
@@ -34,7 +35,7 @@ class RunningJob:
     task: asyncio.Task[None] | None = None
     signature: dict[str, str] = field(default_factory=dict)  # signature, signed_by, signer_pem
     forced_status: JobStatus | None = None  # the server stopped the app (it broke a limit)
-    round_metrics: list[dict[str, Any]] = field(default_factory=list)
+    round_metrics: RoundMetrics = field(default_factory=RoundMetrics)
     #: A write of ``round_metrics`` waits on the store's writer; it writes the latest when it runs.
     metrics_write_pending: bool = False
     #: Its run is over: its sites are being stopped and their workspaces collected.
