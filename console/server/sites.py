@@ -161,6 +161,7 @@ class SiteRegistry:
         refusal = await self._duplicate(identity.cn)
         if refusal is not None:
             self.duplicates.failed(peer, refusal)
+            self.server.audit.site("site_login", identity.cn, identity.org, peer, refusal, refused=True)
             await self._tell_refused(link, refusal)
             return
         try:
