@@ -5,7 +5,10 @@ A job process is started in its own session with an environment marker,
 Killing the process group catches ordinary children; a child that called ``setsid`` (or
 double-forked into another group) is found by scanning ``/proc/<pid>/environ`` for the
 marker, which needs no cgroups and no privileges (only our own processes are readable).
-Code that wipes its own environment escapes this; nothing short of a cgroup catches that.
+Code that also wipes its own environment is caught by adoption (``console.runtime.adoption``):
+on Linux the job process and the daemon are child subreapers, so whatever a job leaves
+behind ends up a child of the daemon, which kills it (``SWEEPER.sweep``) right after the
+marked ones.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 from console.process import exited
+from console.runtime.adoption import SWEEPER
 
 MARKER_VAR = "FLARE_CONSOLE_JOB"
 #: How long ``kill_job_processes`` keeps sweeping for processes forked while it kills.
@@ -87,8 +91,14 @@ def kill_job_processes(marker: str, group: int | None = None, sweep: float = SWE
     return len(seen)
 
 
+def _reap(marker: str, group: int | None) -> int:
+    return kill_job_processes(marker, group) + SWEEPER.sweep()
+
+
 async def reap_job_processes(marker: str, group: int | None = None) -> int:
-    return await asyncio.to_thread(kill_job_processes, marker, group)
+    """``kill_job_processes``, then the daemon's sweep of what it adopted (the job's escapees);
+    how many processes were killed."""
+    return await asyncio.to_thread(_reap, marker, group)
 
 
 #: Seconds a job's event reader may go on after its process exited (a last line in the pipe).

@@ -19,6 +19,7 @@ from typing import Any
 
 from console.process import tune_allocator
 from console.runtime import flare_classic
+from console.runtime.adoption import become_subreaper
 from console.runtime.child import (
     EXIT_ABORTED,
     EXIT_APP_ERROR,
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     drop_workspace_from_path()
     tune_allocator()
+    # What the job's code starts stays below this process, even once its parent is gone.
+    become_subreaper()
     sites = [s for s in args.sites.split(",") if s]
     return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
                args.task_timeout)

@@ -18,6 +18,7 @@ from typing import Any
 
 from console.process import tune_allocator
 from console.runtime import flare_classic
+from console.runtime.adoption import become_subreaper
 from console.runtime.arrays import model_nbytes, read_model, write_model
 from console.runtime.child import (
     EXIT_ABORTED,
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     drop_workspace_from_path()
     tune_allocator()
+    # What the job's code starts stays below this process, even once its parent is gone.
+    become_subreaper()
     return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve(), args.custom_code)
 
 

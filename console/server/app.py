@@ -11,6 +11,7 @@ from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Engine, Right, Where
 from console.process import setup_logging
+from console.runtime.adoption import SWEEPER
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
     log_relay,
@@ -239,6 +240,9 @@ async def serve(kit_dir: str | Path) -> bool:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.request_stop)
+    sweeping = asyncio.create_task(SWEEPER.run()) if SWEEPER.enabled else None
     await server.stopping.wait()
     await server.stop()
+    if sweeping is not None:
+        sweeping.cancel()
     return server.restart_requested

@@ -30,6 +30,7 @@ from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import stop_child
 from console.provision.certs import load_cert
+from console.runtime.adoption import spawn
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, add_error, cut, read_event_line
 from console.runtime.procs import job_env, job_process_ended, reap_job_processes
@@ -211,7 +212,7 @@ class JobRunner:
         (job.workspace / TRANSFER_DIR).mkdir(exist_ok=True)
         timeout = _meta_task_timeout(job.meta)
         with open(job.workspace / "log.txt", "ab") as log_file:
-            job.process = await asyncio.create_subprocess_exec(
+            job.process = await spawn(
                 sys.executable, "-m", "console.runtime.server_app",
                 "--job-id", job.job_id,
                 "--app-dir", str(job.workspace / SERVER_APP_DIR),

@@ -17,6 +17,7 @@ from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import process_info, setup_logging
 from console.provision.certs import load_cert
+from console.runtime.adoption import SWEEPER
 from console.runtime.target_commands import TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
@@ -278,9 +279,12 @@ async def run_site(kit_dir: str | Path) -> bool:
         loop.add_signal_handler(sig, site.request_stop)
     log.info("site %s of project %s starting; server %s:%s", kit.name, kit.project_name, kit.host,
              kit.fed_learn_port)
+    sweeping = asyncio.create_task(SWEEPER.run()) if SWEEPER.enabled else None
     try:
         await site.run()
     finally:
         await site.shutdown()
+        if sweeping is not None:
+            sweeping.cancel()
     log.info("site %s stopped", kit.name)
     return site.restart_requested

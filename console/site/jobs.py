@@ -25,6 +25,7 @@ from console.jobdef.archive import JobLimits, zip_dir_to_file
 from console.jobdef.code import job_code
 from console.names import is_server_job_id
 from console.process import stop_child
+from console.runtime.adoption import spawn
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line, result_file_limit
 from console.runtime.procs import job_env, job_marker, job_process_ended
@@ -111,7 +112,7 @@ class SiteJobs:
         job = SiteJob(job_id, job_name, app_name, workspace, job_marker(job_id, self.site_name))
         self.jobs[job_id] = job
         with open(workspace / "log.txt", "ab") as log_file:
-            job.process = await asyncio.create_subprocess_exec(
+            job.process = await spawn(
                 sys.executable, "-m", "console.runtime.site_app", "--job-id", job_id, "--site", self.site_name,
                 "--app-dir", str(app_dir), "--workspace", str(workspace), *(["--custom-code"] if code else []),
                 cwd=workspace,
