@@ -43,7 +43,7 @@ SITE_LARGE_REPLIES = 2
 class Site:
     def __init__(self, kit: SiteKit) -> None:
         self.kit = kit
-        self.jobs = SiteJobs(kit.name, kit.root, kit.job_limits)
+        self.jobs = SiteJobs(kit.name, kit.root, kit.job_limits, kit.job_process_limits)
         self.log_push = SiteLogPush(kit.name, self.jobs.workspace)
         self.specs = SITE_COMMANDS
         self.handlers: dict[str, Handler] = {name: getattr(self, f"_cmd_{name}") for name in SITE_COMMANDS}
