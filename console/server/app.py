@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Engine, Right, Where
-from console.process import setup_logging
+from console.process import root_warning, setup_logging
 from console.runtime.adoption import SWEEPER
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
@@ -235,6 +235,8 @@ async def serve(kit_dir: str | Path) -> bool:
     kit = ServerKit.load(kit_dir)
     kit.tls.check()
     setup_logging(kit.root)
+    if warning := root_warning("server", str(kit.tls.key)):
+        log.warning(warning)
     server = Server(kit)
     await server.start()
     loop = asyncio.get_running_loop()

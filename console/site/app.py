@@ -15,7 +15,7 @@ from console.commands import Right
 from console.commands.site_link import SITE_COMMANDS
 from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
-from console.process import process_info, setup_logging
+from console.process import process_info, root_warning, setup_logging
 from console.provision.certs import load_cert
 from console.runtime.adoption import SWEEPER
 from console.runtime.target_commands import TargetCommandError
@@ -273,6 +273,8 @@ async def run_site(kit_dir: str | Path) -> bool:
     kit = SiteKit.load(kit_dir)
     kit.tls.check()
     setup_logging(kit.root)
+    if warning := root_warning("site", str(kit.tls.key)):
+        log.warning(warning)
     site = Site(kit)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
