@@ -4,7 +4,8 @@ It holds the project's real server certificate (a stolen key, or a bug on the se
 frames, answers ``login`` with whatever the test gives and every other request with an empty
 list, or with a JSON answer that never ends (``flood``), or with the frames ``answers`` gives for
 its command (headers without ``id``, with bodies; a number among them: a pause of that many
-seconds, which holds up that connection's later requests too). Runs in a thread with its own loop.
+seconds, which holds up that connection's later requests too; a ``threading.Event``: set when
+the frames before it are sent, so a test knows the request came). Runs in a thread with its own loop.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from console.wire.tls import server_context
 
 @contextlib.contextmanager
 def hostile_server(server_kit: Path, login: Any, flood: bool = False,
-                   answers: dict[str, Sequence[tuple[dict[str, Any], bytes] | float]] | None = None,
+                   answers: dict[str, Sequence[tuple[dict[str, Any], bytes] | float | threading.Event]] | None = None,
                    ) -> Iterator[None]:
     kit = ServerKit.load(server_kit)
     ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
@@ -39,6 +40,9 @@ def hostile_server(server_kit: Path, login: Any, flood: bool = False,
                     writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "data": login}))
                 elif answers and cmd in answers:
                     for item in answers[cmd]:
+                        if isinstance(item, threading.Event):  # the test learns that the request came
+                            item.set()
+                            continue
                         if isinstance(item, float | int):
                             await asyncio.sleep(item)
                             continue

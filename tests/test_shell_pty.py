@@ -372,8 +372,8 @@ def test_keys_sent_the_moment_the_prompt_shows_reach_it_as_typed(server, project
 @pytest.mark.timeout(120)
 def test_a_pipeline_gets_the_terminal_as_it_was_and_its_last_line_stays(server, project, tmp_path: Path) -> None:
     # Between prompts the console keeps the terminal quiet (no echo, no line editing); the user's own
-    # programs get it as it was. Their output may end mid-line: the prompt then draws itself after it
-    # instead of printing its line at column 0 over it (console/shell/prompt_line.py).
+    # programs get it as it was. Their output may end mid-line: it stays as it is and the prompt starts
+    # on the next line (console/shell/answer.py: _to_column_0), never drawn from mid-line as if at column 0.
     child = spawn_shell(project, tmp_path, (40, 160))
     screen = Screen(child, 40, 160)
     try:
@@ -382,8 +382,37 @@ def test_a_pipeline_gets_the_terminal_as_it_was_and_its_last_line_stays(server, 
         screen.wait_for(r"(?s)isig.*on server>\s*\Z")
         assert re.search(r"(?<![-\w])icanon", screen.text) and re.search(r"(?<![-\w])echo ", screen.text), screen.text
         child.send("list_jobs | printf NO_NEWLINE\r")
-        screen.wait_for(r"NO_NEWLINEadmin@example\.com on server>")
+        screen.wait_for(r"(?m)^NO_NEWLINE\nadmin@example\.com on server> *$")
         child.send("bye\r")
+        assert_leaves_cleanly(child)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_keys_typed_during_a_pipeline_reach_the_next_prompt_whole(server, project, tmp_path: Path) -> None:
+    # Keys typed while a pipeline runs are echoed by the terminal (the pipeline has it as it was); those it
+    # did not read stay typed ahead. The next prompt starts on a line of its own and shows them as typed,
+    # never drawn from mid-line over their echo (it wrapped: "abcadmin@example.com on serveabc").
+    child = spawn_shell(project, tmp_path, (20, 100))
+    screen = Screen(child, 20, 100)
+    prompt = r"admin@example\.com on server> "
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        for pipeline, typed in [("sleep 2", "abc"), ("sh -c 'cat; sleep 2'", "help b")]:  # reads stdin, or not
+            child.send(f"\x15list_jobs | {pipeline}\r")  # Ctrl-U: the keys typed ahead last time go
+            wait_until(lambda: "sleep 2" in _children_commands(child.pid), 20, "the pipeline to start")  # noqa: B023
+            child.send(typed)
+            screen.wait_for(rf"(?m)^{prompt}{typed}$")  # the whole prompt, the keys in it
+            assert not re.search(r"\S" + prompt, screen.text), screen.text  # nothing drawn over
+        child.send("ye\r")  # the keys were the prompt's: "help b" + "ye" runs
+        screen.wait_for(r"usage: bye")
+        child.send("help | less -F\r")  # taller than the screen: less pages it and reads the keys itself
+        wait_until(lambda: "less -F" in _children_commands(child.pid), 20, "less to start")
+        child.send("q")
+        screen.wait_for(r"(?m)^admin@example\.com on server>\s*\Z")  # less gone; the prompt whole on its line
+        child.send("\x15bye\r")
         assert_leaves_cleanly(child)
     finally:
         if child.isalive():
@@ -480,10 +509,13 @@ def test_ctrl_c_in_the_pager_or_a_pipeline_leaves_the_console_running(server, pr
         child.sendcontrol("c")
         child.expect_exact("PAGER-INTERRUPTED")
         child.expect(PROMPT)
-        child.send("help | sleep 30\r")  # the user's own pipeline: Ctrl-C stops it, not the console
+        child.send("help | sleep 30; help bye\r")  # the user's own pipeline: Ctrl-C stops it, not the console
         wait_until(lambda: "sleep 30" in _children_commands(child.pid), 20, "the pipeline to start")
         child.sendcontrol("c")
+        child.expect_exact("'sleep 30' stopped (Ctrl-C)")
+        child.expect_exact("not run after Ctrl-C: help bye")  # and the rest of its line
         child.expect(PROMPT)
+        assert "usage: bye" not in child.before
         child.send("monitors\r")
         child.expect_exact("no monitors running")
         child.expect(PROMPT)

@@ -26,7 +26,10 @@ Each job has its own pace, the seconds until its next check:
   runs it (of two sites, the first let go 1-1.6 s before; the last one may still list the job
   after its outcome is in), ``get_job_meta`` is asked back to back, the next as soon as the
   previous answered, for at most ``BURST_MAX`` s at a time. The final status is seen about one
-  call (7-14 ms) after it is written, whatever the job, first run of its name or not.
+  call (7-14 ms) after it is written, whatever the job, first run of its name or not; except
+  when every site still listed the job at the last ``check_status client`` before it was written
+  (both sites let go within one ``SITES_POLL`` of it: 2 runs of 17 on FLARE's POC on 2 cores),
+  then at the next ``get_job_meta``, at most two ``SITES_POLL`` later (26 and 77 ms there).
 - When FLARE's progress cannot be read (a refusal, an unknown shape, a call slower than
   ``PROBE_SLOW``), the job goes back to ``get_job_meta`` alone, and ``FAST_POLL`` around the
   moment a RUNNING job is expected to end: its start time plus the median duration of the

@@ -46,8 +46,10 @@ class Answers:
             hand_typeahead_to(self.prompt.app.input)  # keys typed ahead: the next prompt's, not the pager's
             self.foreign_output = True
             with self.quiet.as_it_was():
-                if page(text, os.environ.get("PAGER") or self.pager):
-                    return
+                paged = page(text, os.environ.get("PAGER") or self.pager)
+            if paged:
+                self._to_column_0()
+                return
         # Written with the next prompt's line (PromptLine.show flushes the same output) when it follows
         # at once, else at the loop's next turn: one write, so the terminal is woken once, not three times.
         with TERMINAL:
@@ -79,8 +81,9 @@ class Answers:
         with TERMINAL:
             self.prompt.app.output.flush()
 
-    async def to_sink(self, outcome: Outcome, sink: Sink) -> None:
-        """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width."""
+    async def to_sink(self, outcome: Outcome, sink: Sink) -> bool:
+        """``> FILE``, ``>> FILE`` or ``| PIPELINE``: the whole output, unpaged, never expanded for width.
+        True when the user's Ctrl-C stopped the pipeline (the rest of the line is not run then)."""
         text = self._sink_text(outcome)
         if sink.kind == "|":
             # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
@@ -88,13 +91,33 @@ class Answers:
             with ctrl_c_for_the_child(), self.quiet.as_it_was():
                 result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(),
                                                  check=False)
-            if result.returncode == -signal.SIGINT:  # the user's Ctrl-C: it stopped, as they asked
+            self._to_column_0()
+            # The user's Ctrl-C: it stopped, as they asked (the shell's own -c dies of it, or returns
+            # 128 + SIGINT when its last command did, as bash does).
+            if result.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
                 self.emit(f"'{sink.target}' stopped (Ctrl-C)", "class:status.queued")
-            elif result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
+                return True
+            if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
                 self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
-            return
+            return False
         written, said = self.to_file(outcome, sink)
         self.emit(said, "" if written else "class:error")
+        return False
+
+    def _to_column_0(self) -> None:
+        """After a program of the user's had the terminal: the cursor to column 0 of a line of its own.
+
+        Its output may end mid-line, and keys typed while it ran (the terminal echoed them: it had the
+        terminal as it was) and not read by it stand there too: the next prompt, drawn from where the
+        cursor is as if from column 0, wrapped and was drawn over them. A line's width of spaces then a
+        carriage return (zsh's PROMPT_SP) ends where it started at column 0 (the terminal holds the wrap
+        at the last column) and on the next line otherwise, leaving that line's text as it was; the keys
+        stay in the terminal's queue, and the prompt reads them as typed ahead (as bash's readline does).
+        """
+        out = self.prompt.app.output
+        with TERMINAL:
+            out.write_raw(" " * out.get_size().columns + "\r")
+            out.flush()
 
     def to_file(self, outcome: Outcome, sink: Sink) -> tuple[bool, str]:
         """``> FILE`` or ``>> FILE`` (not a pipeline): (written, what to say), as "wrote 3 lines to PATH".

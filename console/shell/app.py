@@ -23,7 +23,7 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import DynamicStyle, Style
 
-from console.api.errors import NoConnection
+from console.api.errors import CancelTooLate, NoConnection
 from console.backends.base import Backend
 from console.shell.answer import Answers
 from console.shell.client_side import CommandFailed, ShellState
@@ -41,7 +41,7 @@ from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format
-from console.shell.parse import UsageError, parse_command, split_commands, split_sink
+from console.shell.parse import UsageError, commands_only, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
@@ -75,6 +75,7 @@ class InteractiveShell:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._typeahead = ""  # a paste's text after its last line end: the next prompt's text
         self._queued: list[str] = []  # whole lines typed then: run before the next prompt
+        self._ctrl_c = False  # a Ctrl-C stopped (or came too late for) the command of the line running now
         # Names from the server's login answer: shown, never interpreted by the terminal.
         self.user = visible_line(backend.user)
         self.server = visible_line(backend.server)
@@ -117,7 +118,7 @@ class InteractiveShell:
         self.interrupts = Interrupts(self._sigint_at_prompt)
         self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
         self.leaving = LeaveCheck(demo, backend, self.executor, self.interrupts, self.emit, self.confirm)
-        self.going_on = GoingOn(self.emit, self.interrupts, self._drop_queued, self.answers.to_file)
+        self.going_on = GoingOn(self.emit, self.interrupts, self._stopped_by_ctrl_c, self.answers.to_file)
 
     # -- Frontend ------------------------------------------------------------------------
 
@@ -139,7 +140,10 @@ class InteractiveShell:
         try:
             # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)
             answer = await PromptSession().prompt_async(visible(question), handle_sigint=False)
-        except (KeyboardInterrupt, EOFError):
+        except KeyboardInterrupt:
+            self._ctrl_c = True  # "stop what I asked": the rest of the line too (run_line)
+            return False
+        except EOFError:
             return False
         return answer.strip().lower() in ("y", "yes")
 
@@ -214,8 +218,16 @@ class InteractiveShell:
         """What followed a paste's last line end: the text of the prompt after its lines ran."""
         self._typeahead = text
 
-    def _drop_queued(self) -> None:
-        """Ctrl-C stopped a command: the lines queued after it (a paste's) are not run, and that is said."""
+    def _stopped_by_ctrl_c(self) -> None:
+        """Ctrl-C stopped the running command, or came too late to: the rest of its line and the lines
+        queued after it are not run (``run_line`` says so)."""
+        self._ctrl_c = True
+
+    def _not_run_after_ctrl_c(self, rest: list[str]) -> None:
+        """Say once what a Ctrl-C left unrun: the line's commands after the stopped one, then the queued
+        lines (a paste's, or typed ahead), which are dropped."""
+        if rest := commands_only(rest):
+            self.emit(f"not run after Ctrl-C: {'; '.join(rest)}", "class:error")
         if self._queued:
             count = len(self._queued)
             self._queued.clear()
@@ -254,10 +266,21 @@ class InteractiveShell:
     # -- the loop ------------------------------------------------------------------------
 
     async def run_line(self, line: str) -> bool:
-        """Run every command of a line (or a paste of lines), in order; False when the shell should end."""
-        for command in split_commands(line):
+        """Run every command of a line (or a paste of lines), in order; False when the shell should end.
+
+        Ctrl-C means "stop what I asked": when it stops a command (cancelled, its pipeline or question) or
+        comes too late to (it goes on: ``going_on``), the rest of the line is not run, said once (bash with a
+        list whose command died of SIGINT, psql with a multi-statement line). An error does not stop the
+        line (psql without ON_ERROR_STOP, bash without ``set -e``); a batch stops at it (``batch.py``).
+        """
+        commands = split_commands(line)
+        for at, command in enumerate(commands):
+            self._ctrl_c = False
             if not await self._run_one(command):
                 return False
+            if self._ctrl_c:
+                self._not_run_after_ctrl_c(commands[at + 1:])
+                break
         return True
 
     async def _run_one(self, line: str) -> bool:
@@ -286,24 +309,27 @@ class InteractiveShell:
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
+            self._ctrl_c = True
             if arrival is not None and arrival.settle():  # its answer was shown as the Ctrl-C came
                 return True
             if parsed.spec.name == "watch":
                 self.emit("watch stopped", "class:status.queued")
             else:
                 self.emit(f"{parsed.spec.name} cancelled", "class:error")
-            self._drop_queued()
             return True
         except Exception as exc:  # a server error or a lost connection: report it and go on
             if arrival is not None:
                 arrival.settle()
+            if isinstance(exc, CancelTooLate):  # went on, said before anyone listened: still a Ctrl-C
+                self._ctrl_c = True
             self.emit(explain(exc, parsed), "class:error")
             self._show_timing()
             return True
         if arrival is not None and arrival.settle():
             return True  # shown where it arrived, with the next prompt's line (EarlySend)
         if sink is not None:
-            await self.answers.to_sink(outcome, sink)
+            if await self.answers.to_sink(outcome, sink):
+                self._ctrl_c = True  # the pipeline died of the user's Ctrl-C
         elif self.prompt.app.is_running:
             await run_in_terminal(lambda: self.answers.show(outcome))
         else:

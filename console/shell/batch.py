@@ -2,11 +2,15 @@
 
 Exit codes: 0 all commands succeeded; 1 a command failed, an unknown command and bad
 arguments included (at the first one, or at the end with ``--continue-on-error``); 2 only
-when the batch could not run at all (bad flags, kit, connection, authentication).
+when the batch could not run at all (bad flags, kit, connection, authentication). Ctrl-C
+(SIGINT) stops the batch whatever ``--continue-on-error`` says, also when it came too late to
+stop the running command (which went on: its outcome is said), names what was not run, and the
+console exits 130 (128 + SIGINT, as a shell does).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -14,13 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from console.api.errors import AuthenticationError, NoConnection, SessionClosed
+from console.api.errors import AuthenticationError, CancelTooLate, NoConnection, SessionClosed
 from console.backends.base import Backend
 from console.shell.client_side import CommandFailed, ShellState
 from console.shell.execute import Executor, explain
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
-from console.shell.parse import UsageError, parse_command, split_commands
+from console.shell.parse import UsageError, commands_only, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible
 
@@ -79,10 +83,21 @@ async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, ye
     executor = Executor(backend, state, frontend, MonitorManager(backend, frontend.emit),
                         CompletionRefresher(backend))
     worst = EXIT_OK
-    for line in lines:
+    for index, line in enumerate(lines):
         where = f"{line.source}:{line.number}" if line.source != "-c" else "-c"
-        for command in split_commands(line.text):
-            code = await _run_command(executor, state, where, command, yes, out, err)
+        commands = split_commands(line.text)
+        for at, command in enumerate(commands):
+            try:
+                code = await _run_command(executor, state, where, command, yes, out, err)
+            except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels the batch): it ends with 130
+                print(visible(f"{where}: {command.strip()}: cancelled (Ctrl-C)"), file=err)
+                _not_run(where, commands[at + 1:], lines[index + 1:], err)
+                raise
+            # A Ctrl-C came too late to stop the command (its outcome is said): the batch's cancel is still
+            # pending (``cancelling``) whoever turned it into that outcome; the rest is not run either.
+            if code == _CTRL_C or _interrupted():
+                _not_run(where, commands[at + 1:], lines[index + 1:], err)
+                raise asyncio.CancelledError
             if code == EXIT_USAGE or (code == EXIT_FAILED and not continue_on_error):
                 return code
             if code == _LEAVE:
@@ -91,13 +106,30 @@ async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, ye
     return worst
 
 
-_LEAVE = -1
+_LEAVE, _CTRL_C = -1, -2
+
+
+def _interrupted() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _not_run(where: str, rest: list[str], later: list[BatchLine], err: TextIO) -> None:
+    """What a Ctrl-C left unrun, said once: the rest of its line, and how many lines after it."""
+    rest = commands_only(rest)
+    lines = sum(1 for line in later if commands_only(split_commands(line.text)))
+    said = ["; ".join(rest)] if rest else []
+    if lines:
+        said.append(f"{lines} more line{'s' if lines != 1 else ''}")
+    if said:
+        print(visible(f"{where}: not run after Ctrl-C: {', and '.join(said)}"), file=err)
 
 
 async def _run_command(executor: Executor, state: ShellState, where: str, text: str, yes: bool,
                        out: TextIO, err: TextIO) -> int:
     """One command of a batch: EXIT_OK, EXIT_FAILED (its own failure, bad arguments included),
-    EXIT_USAGE (the session is gone: nothing after it can run) or _LEAVE (bye)."""
+    EXIT_USAGE (the session is gone: nothing after it can run), _LEAVE (bye) or _CTRL_C (a Ctrl-C came
+    too late to stop it: it went on, and its outcome is said)."""
     parsed = None
     try:
         parsed = parse_command(text, executor.backend.engine)
@@ -108,6 +140,9 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
     except UsageError as exc:
         print(visible(f"{where}: {exc}"), file=err)
         return EXIT_FAILED
+    except CancelTooLate as late:
+        print(visible(f"{where}: {explain(late, parsed)}"), file=err)
+        return _CTRL_C
     except FATAL as exc:
         print(visible(f"{where}: {type(exc).__name__}: {exc}"), file=err)
         return EXIT_USAGE

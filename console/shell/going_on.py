@@ -22,17 +22,21 @@ from console.shell.interrupt import Interrupts
 from console.shell.parse import ParsedCommand, Sink
 from console.shell.safe_text import visible_line
 
+#: Characters of a late outcome's line at most.
+MAX_LINE = 1000
+
 
 class GoingOn:
     """The shell's commands that go on after a late Ctrl-C (call ``listen`` in the shell's task first)."""
 
     def __init__(self, emit: Callable[[str, str], None], interrupts: Interrupts,
-                 drop_queued: Callable[[], None], to_file: Callable[[Outcome, Sink], tuple[bool, str]]) -> None:
-        """``to_file``: writes an outcome to ``> FILE`` / ``>> FILE`` (``Answers.to_file``)."""
+                 stopped: Callable[[], None], to_file: Callable[[Outcome, Sink], tuple[bool, str]]) -> None:
+        """``stopped``: told that a command went on after Ctrl-C (the rest of its line is not run);
+        ``to_file``: writes an outcome to ``> FILE`` / ``>> FILE`` (``Answers.to_file``)."""
         self.emit = emit
         self.to_file = to_file
         self.interrupts = interrupts
-        self.drop_queued = drop_queued
+        self.stopped = stopped
         #: Wakes the shell awaiting the foreground command when a Ctrl-C came too late to stop it
         #: (``_heard``); what came, (command, reason).
         self._too_late: asyncio.Future[tuple[str, str]] | None = None
@@ -76,7 +80,7 @@ class GoingOn:
                   "class:status.queued")
         self._commands[task] = parsed.spec.name
         task.add_done_callback(lambda done: self._ended(parsed, done, sink))
-        self.drop_queued()
+        self.stopped()
 
     def _ended(self, parsed: ParsedCommand, task: asyncio.Future[Outcome], sink: Sink | None) -> None:
         """A command that went on after Ctrl-C ended: its outcome, as a background line (a monitor's), or
@@ -119,7 +123,11 @@ class GoingOn:
         return f" (nothing written to {sink.target})"
 
     def _line(self, text: str, style: str) -> None:
-        self.emit(visible_line(text), style)
+        """One line above the prompt, cut: a big answer (many jobs deleted, a big meta) is no line to type under."""
+        text = visible_line(text)
+        if len(text) > MAX_LINE:
+            text = f"{text[:MAX_LINE]}... ({len(text) - MAX_LINE} more characters)"
+        self.emit(text, style)
 
     async def wait_all(self) -> None:
         """Leaving: wait for commands that went on after Ctrl-C, so that their outcome shows (Ctrl-C stops waiting)."""

@@ -108,6 +108,11 @@ def split_commands(text: str) -> list[str]:
     return [c.strip() for c in commands if c.strip()]
 
 
+def commands_only(pieces: list[str]) -> list[str]:
+    """The pieces of ``split_commands`` that are commands (not a comment alone): what would run."""
+    return [c for c in pieces if not c.startswith("#")]
+
+
 @dataclass(frozen=True)
 class Sink:
     """Where a command's output goes instead of the screen: ``> FILE``, ``>> FILE`` or ``| PIPELINE``."""

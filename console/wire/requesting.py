@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import os
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,6 +33,8 @@ StateListener = Callable[[bool], None]
 DEFAULT_REQUEST_TIMEOUT = 60.0
 #: Characters of a peer's ``error`` frame quoted in the error it causes here.
 MAX_SAID_CHARS = 1000
+#: Why a cancel while a done command's big answer streams in cannot stop it (``CancelTooLate.reason``).
+_ANSWERED = "the cancel came after the server had done it (its answer was still coming)"
 
 
 class AnswerTooLarge(ValueError):
@@ -258,8 +260,11 @@ class Requester:
                                   "of a download")
         if header.get("json"):
             assert pending.chunks is not None
-            return await read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
-                                          self._drop_connection)
+            reading = read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
+                                       self._drop_connection)
+            if (acts or upload is not None) and not streamed:
+                return await self._acted_answer(cmd, reading)
+            return await reading
         if streamed:
             return header.get("data"), pending
         return header.get("data")
@@ -275,6 +280,23 @@ class Requester:
         if not frame.header.get("ok"):
             raise exception_for(RemoteError.from_wire(frame.header.get("error")))  # it failed anyway: say why
         raise CancelTooLate(cmd, reason, frame.header.get("data"))
+
+    async def _acted_answer(self, cmd: str, reading: Coroutine[Any, Any, Any]) -> Any:
+        """A big answer (streamed JSON) to a command the server has done (its head said ok): read whole
+        whatever happens; a cancel while it streams in raises CancelTooLate with it (a second cancel:
+        without it), never a "cancelled" for a change that was made, whatever the answer's size."""
+        task = asyncio.ensure_future(reading)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            pass
+        tell_too_late(cmd, _ANSWERED)  # at once: the interactive shell gives the prompt back meanwhile
+        try:
+            result = task.result() if task.done() else await asyncio.shield(task)  # (read as the cancel came)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise CancelTooLate(cmd, _ANSWERED) from None
+        raise CancelTooLate(cmd, _ANSWERED, result)
 
     async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
         assert self._writer is not None
