@@ -6,8 +6,10 @@ command line, since they carry no environment marker."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -18,7 +20,7 @@ import pytest
 
 from console.runtime.adoption import SWEEP_INTERVAL_SECONDS
 
-from conftest import Federation, wait_until
+from conftest import ADMIN, EXAMPLES, Federation, ServerProcess, make_project, wait_until
 from jobs import numpy_job
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="adoption of orphans is Linux's")
@@ -174,4 +176,42 @@ def test_nothing_a_job_started_outlives_the_job_that_ended_by_itself(fed: Federa
         assert len(list(pids.glob("*.pid"))) == 3
         _gone_within(token, 5, "after the job ended")
     finally:
+        _kill(token)
+
+
+HOLDING_CONTROLLER = '''
+from escape import escape
+
+
+def run(ctx):
+    escape("server")
+    ctx.sleep(120)
+'''
+
+
+@pytest.mark.timeout(120)
+def test_nothing_a_job_started_outlives_its_server_killed(tmp_path: Path) -> None:
+    """The daemon that would sweep is gone (kill -9): the job process ends what its job started."""
+    from console.flare_api import new_secure_session
+
+    token = uuid.uuid4().hex
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    folder = tmp_path / "holding"
+    shutil.copytree(EXAMPLES / "hello-server", folder)
+    (folder / "app" / "custom" / "escape.py").write_text(ESCAPE.format(folder=str(pids), token=token))
+    (folder / "app" / "custom" / "holding.py").write_text(HOLDING_CONTROLLER)
+    (folder / "app" / "config" / "config_fed_server.json").write_text('{"controller": "holding:run", "args": {}}')
+    project = make_project(tmp_path / "project")
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with contextlib.closing(new_secure_session(ADMIN, str(project.admin_kit), timeout=10)) as session:
+            session.submit_job(str(folder))
+            wait_until(lambda: _with_token(token), 30, "the job's escapee")
+        server.kill()
+        _gone_within(token, 5, "after its server was killed")
+    finally:
+        server.stop()
+        server.kill()
         _kill(token)

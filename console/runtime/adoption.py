@@ -79,6 +79,24 @@ def descendants(pid: int, parents: dict[int, tuple[int, str]] | None = None) -> 
     return found
 
 
+def end_descendants(seconds: float = 2.0) -> int:
+    """SIGKILL every live process below this one until none is left (at most ``seconds``); how
+    many were killed. A job process calls it as it ends: what its job started goes with it,
+    also when the daemon that would sweep them is gone."""
+    me, killed, deadline = os.getpid(), 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        parents = _parents()
+        live = [pid for pid in descendants(me, parents) if parents[pid][1] != "Z"]
+        if not live:
+            break
+        for pid in live:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.01)
+    return killed
+
+
 class OrphanSweeper:
     """The daemon's side: which children it started, and the end of every other one."""
 

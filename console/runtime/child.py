@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from console import safe_json
 from console.jobdef.process_limits import ProcessLimits
+from console.runtime.adoption import end_descendants
 from console.runtime.confine import confine
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, MAX_LOG_LINE_CHARS, cut
 
@@ -90,6 +91,12 @@ class _CuttingFormatter(logging.Formatter):
         return cut(super().format(record), MAX_LOG_LINE_CHARS)
 
 
+def end_now(code: int) -> None:
+    """Exit at once with ``code``, and end every process the job started first."""
+    end_descendants(0.5)
+    os._exit(code)
+
+
 class ChildChannel:
     """stdout events out, stdin commands in; ``commands`` gets every JSON command."""
 
@@ -120,7 +127,7 @@ class ChildChannel:
         self.logger = logging.getLogger(name)
         sys.stdout = _LogWriter(logging.getLogger("app.stdout"), logging.INFO)  # type: ignore[assignment]
         sys.stderr = _LogWriter(logging.getLogger("app.stderr"), logging.WARNING)  # type: ignore[assignment]
-        signal.signal(signal.SIGTERM, lambda *_: os._exit(EXIT_ABORTED))
+        signal.signal(signal.SIGTERM, lambda *_: end_now(EXIT_ABORTED))
         self.abort_event = threading.Event()
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
@@ -157,7 +164,7 @@ class ChildChannel:
         self.logger.warning("%s; stopping", reason)
         self.abort_event.set()
         self.commands.put(None)
-        timer = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(EXIT_ABORTED,))
+        timer = threading.Timer(ABORT_GRACE_SECONDS, end_now, args=(EXIT_ABORTED,))
         timer.daemon = True
         timer.start()
 

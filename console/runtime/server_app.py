@@ -20,6 +20,7 @@ from typing import Any
 from console.jobdef.process_limits import ProcessLimits
 from console.process import tune_allocator
 from console.runtime import flare_classic
+from console.runtime.adoption import end_descendants
 from console.runtime.child import (
     EXIT_ABORTED,
     EXIT_APP_ERROR,
@@ -128,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     drop_workspace_from_path()
     tune_allocator()
     sites = [s for s in args.sites.split(",") if s]
-    return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
-               args.task_timeout, args.output_relayed, args.limits)
+    try:
+        return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
+                   args.task_timeout, args.output_relayed, args.limits)
+    finally:  # what the job started ends with it, also when the daemon that would sweep it is gone
+        end_descendants()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 from console.jobdef.process_limits import ProcessLimits
 from console.process import tune_allocator
 from console.runtime import flare_classic
+from console.runtime.adoption import end_descendants
 from console.runtime.arrays import model_nbytes, read_model, write_model
 from console.runtime.child import (
     EXIT_ABORTED,
@@ -125,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     drop_workspace_from_path()
     tune_allocator()
-    return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve(), args.custom_code,
-               args.output_relayed, args.limits)
+    try:
+        return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve(), args.custom_code,
+                   args.output_relayed, args.limits)
+    finally:  # what the job started ends with it, also when the daemon that would sweep it is gone
+        end_descendants()
 
 
 if __name__ == "__main__":
