@@ -23,13 +23,11 @@ from pathlib import Path
 
 from console.jobdef.process_limits import ProcessLimits
 from console.process import exited
-from console.runtime.adoption import SWEEPER, spawn
+from console.runtime.adoption import SWEEP_SECONDS, SWEEPER, spawn
 from console.runtime.job_output import open_log, relay_output
 from console.runtime.limits import MAX_EVENT_LINE_BYTES
 
 MARKER_VAR = "FLARE_CONSOLE_JOB"
-#: How long ``kill_job_processes`` keeps sweeping for processes forked while it kills.
-SWEEP_SECONDS = 4.0
 
 
 def job_marker(job_id: str, participant: str) -> str:
