@@ -6,6 +6,7 @@ writes past its file size limit and floods its output, directly and from a child
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
@@ -126,3 +127,43 @@ def test_job_process_limits_are_read_from_a_kit_and_checked(tmp_path: Path) -> N
     for bad in ({"max_log_bytes": 0}, {"max_memory": 1}, {"max_file_bytes": "1G"}):
         with pytest.raises(KitError, match="max_log_bytes"):
             SiteKit.load(_kit_with(tmp_path / f"bad{len(str(bad))}", bad))
+
+
+def _relayed(chunks: list[bytes], budget: int, tmp_path: Path) -> str:
+    from console.runtime.job_output import open_log, relay_output
+
+    async def relay() -> None:
+        stream = asyncio.StreamReader()
+        relaying = asyncio.create_task(relay_output(stream, open_log(tmp_path / "log.txt"), budget))
+        for chunk in chunks:  # one read each
+            stream.feed_data(chunk)
+            await asyncio.sleep(0.01)
+        stream.feed_eof()
+        await relaying
+
+    asyncio.run(relay())
+    text = (tmp_path / "log.txt").read_text()
+    (tmp_path / "log.txt").unlink()
+    return text
+
+
+def test_the_log_budget_keeps_whole_lines_and_says_once_what_it_dropped(tmp_path: Path) -> None:
+    assert _relayed([b"a\n", b"b\n"], 4, tmp_path) == "a\nb\n"  # exactly the budget: nothing said
+    log = _relayed([b"a\n", b"b\n", b"c\n", b"dd", b"d\n"], 4, tmp_path)
+    lines = log.splitlines()
+    assert lines[:2] == ["a", "b"] and len(lines) == 4, log
+    assert "reached its log budget of 4 bytes" in lines[2]
+    assert "6 bytes (2 lines) of this job's output were dropped" in lines[3]  # c\n, dd, d\n
+    # A line cut by the budget is dropped whole; a line left open is closed before the notice.
+    log = _relayed([b"x" * 3, b"yyyyyy\n"], 4, tmp_path)
+    assert log.startswith("xxx\n") and "reached its log budget" in log.splitlines()[1], log
+    assert "7 bytes (1 lines)" in log
+    (tmp_path / "log.txt").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError):  # never written through a link
+        asyncio.run(_relay_to_link(tmp_path))
+
+
+async def _relay_to_link(tmp_path: Path) -> None:
+    from console.runtime.job_output import open_log
+
+    open_log(tmp_path / "log.txt")

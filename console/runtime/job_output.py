@@ -35,27 +35,38 @@ async def relay_output(stream: asyncio.StreamReader, log_fd: int, budget: int) -
     ``log_fd``. Cancelled (the job is over and a leftover still holds the pipe), it still writes
     the count of what was dropped."""
     written = dropped = dropped_lines = 0
+    full, line_open = False, False  # past the budget; the last byte written ended no line
+
+    def write(data: bytes) -> None:
+        nonlocal full
+        try:
+            os.write(log_fd, data)
+        except OSError:  # a full disk: the output is still read (the job must not block), not kept
+            full = True
+
     try:
         while chunk := await stream.read(CHUNK_BYTES):
-            room = budget - written
-            if len(chunk) <= room and not dropped:
-                os.write(log_fd, chunk)
+            if not full and len(chunk) <= budget - written:
+                write(chunk)
                 written += len(chunk)
+                line_open = not chunk.endswith(b"\n")
                 continue
-            if not dropped:  # keep whole lines up to the budget, then say what happens to the rest
-                kept = chunk[:room][: chunk[:room].rfind(b"\n") + 1]
-                os.write(log_fd, kept)
-                written += len(kept)
+            if not full:  # whole lines up to the budget, then what happens to the rest, once
+                full = True
+                head = chunk[:budget - written]
+                kept = head[:head.rfind(b"\n") + 1]
+                if kept:
+                    write(kept)
+                    written += len(kept)
+                    line_open = False
                 chunk = chunk[len(kept):]
-                if not kept.endswith(b"\n") and written:
-                    os.write(log_fd, b"\n")
-                os.write(log_fd, _stamp(f"this job's output reached its log budget of {budget} bytes "
-                                        "(max_log_bytes in job_process_limits); what it writes from now on "
-                                        "is dropped, and counted when it ends"))
+                write((b"\n" if line_open else b"") + _stamp(
+                    f"this job's output reached its log budget of {budget} bytes (max_log_bytes in "
+                    "job_process_limits); what it writes from now on is dropped, and counted when it ends"))
             dropped += len(chunk)
             dropped_lines += chunk.count(b"\n")
     finally:
-        if dropped:
-            os.write(log_fd, _stamp(f"{dropped} bytes ({dropped_lines} lines) of this job's output were dropped "
+        if full:
+            write(_stamp(f"{dropped} bytes ({dropped_lines} lines) of this job's output were dropped "
                                     f"beyond its log budget of {budget} bytes"))
         os.close(log_fd)
