@@ -11,11 +11,13 @@ import json
 import os
 import resource
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from console.jobdef.process_limits import ProcessLimits
+from console.runtime.adoption import ADOPTING, NOT_ADOPTING
 from console.wire.kit import KitError, ServerKit, SiteKit
 
 from conftest import ADMIN, EXAMPLES, ServerProcess, make_project
@@ -84,6 +86,8 @@ def test_a_job_runs_within_its_limits_and_its_log_within_its_budget(tmp_path: Pa
         # Started as root, the daemon said once that job code runs as root (CI may run as either).
         warnings = server.stderr.count("runs as root: the code of every job allowed custom code")
         assert warnings == (1 if os.geteuid() == 0 else 0), server.stderr[-2000:]
+        # What its jobs leave behind comes to it and ends (Linux), and it says whether it does.
+        assert (ADOPTING if sys.platform.startswith("linux") else NOT_ADOPTING) in server.stderr
     finally:
         if session is not None:
             session.close()

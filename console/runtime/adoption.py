@@ -31,6 +31,10 @@ from typing import Any
 log = logging.getLogger("console.runtime.adoption")
 
 _PR_SET_CHILD_SUBREAPER = 36
+#: What a daemon says at start, with and without adoption.
+ADOPTING = "job processes left behind by their jobs are adopted (child subreaper) and ended"
+NOT_ADOPTING = ("this system cannot adopt orphans (Linux only): a job's process that leaves its session and "
+                "clears its environment outlives the job")
 #: How often the daemon looks for children it did not start.
 SWEEP_INTERVAL_SECONDS = 2.0
 #: How long one sweep (of the marked processes, of the adopted ones) goes on while it keeps

@@ -42,12 +42,16 @@ def _user_tasks(uid: int) -> int:
     return count
 
 
-def _lower(which: int, value: int) -> int:
-    """Set soft and hard limit ``which`` to ``value``, never above the hard limit it has; the value set."""
-    _, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
+def _lower(which: int, value: int) -> int | None:
+    """Set soft and hard limit ``which`` to ``value``, never above the hard limit it has; the value
+    set, or None where the system refuses it (macOS caps some limits below what Linux takes)."""
+    try:
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+    except (ValueError, OSError):
+        return None
     return value
 
 

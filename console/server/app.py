@@ -11,7 +11,7 @@ from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Engine, Right, Where
 from console.process import root_warning, setup_logging
-from console.runtime.adoption import SWEEPER
+from console.runtime.adoption import ADOPTING, NOT_ADOPTING, SWEEPER
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
     log_relay,
@@ -243,6 +243,7 @@ async def serve(kit_dir: str | Path) -> bool:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.request_stop)
     sweeping = asyncio.create_task(SWEEPER.run()) if SWEEPER.enabled else None
+    log.info(ADOPTING if SWEEPER.enabled else NOT_ADOPTING)
     await server.stopping.wait()
     await server.stop()
     if sweeping is not None:

@@ -17,7 +17,7 @@ from console.jobdef.signing import verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import process_info, root_warning, setup_logging
 from console.provision.certs import load_cert
-from console.runtime.adoption import SWEEPER
+from console.runtime.adoption import ADOPTING, NOT_ADOPTING, SWEEPER
 from console.runtime.target_commands import TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
@@ -282,6 +282,7 @@ async def run_site(kit_dir: str | Path) -> bool:
     log.info("site %s of project %s starting; server %s:%s", kit.name, kit.project_name, kit.host,
              kit.fed_learn_port)
     sweeping = asyncio.create_task(SWEEPER.run()) if SWEEPER.enabled else None
+    log.info(ADOPTING if SWEEPER.enabled else NOT_ADOPTING)
     try:
         await site.run()
     finally:
