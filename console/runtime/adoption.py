@@ -128,6 +128,7 @@ class OrphanSweeper:
         """``asyncio.create_subprocess_exec``, the child registered as the daemon's own."""
         self._spawning += 1
         self._spawns += 1
+        self._forget_ended()
         try:
             process = await asyncio.create_subprocess_exec(*args, **kwargs)
             self._ours[process.pid] = process
@@ -161,9 +162,12 @@ class OrphanSweeper:
         for stray in strays:  # only these are our children: their descendants come to us as they die
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(stray, os.WNOHANG)
+        return killed, len(strays)
+
+    def _forget_ended(self) -> None:
+        """Drop the children that have ended; on the loop only (a sweep's thread just reads)."""
         for pid in [pid for pid, process in self._ours.items() if process.returncode is not None]:
             del self._ours[pid]
-        return killed, len(strays)
 
     def sweep(self, seconds: float = SWEEP_SECONDS) -> int:
         """``sweep_once`` until no such child is left, for at most ``seconds``; processes killed."""
