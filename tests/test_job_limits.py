@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import resource
 import shutil
 import sys
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,13 @@ async def _relay_to_link(tmp_path: Path) -> None:
     from console.runtime.job_output import open_log
 
     open_log(tmp_path / "log.txt")
+
+
+def test_protocol_md_documents_every_job_process_limit_with_its_default() -> None:
+    protocol = (EXAMPLES.parent / "docs" / "protocol.md").read_text()
+    section = protocol.split("### Limits of a job process", 1)[1].split("\n### ", 1)[0]
+    documented = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", section, re.M))
+    assert set(documented) == {f.name for f in fields(ProcessLimits)}
+    sizes = {"64 MiB": 64 << 20, "64 GiB": 64 << 30, "65536": 65536, "4096": 4096, "none": None,
+             "3/4 of the machine's memory": None}
+    assert {name: sizes[text.strip()] for name, text in documented.items()} == asdict(ProcessLimits())
