@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -141,3 +142,31 @@ def test_a_command_of_the_other_engine_is_refused_as_such_before_its_arguments()
     for name, spec in CATALOG.items():
         if not spec.supports(Engine.OURS):
             assert name not in str(ours.value), str(ours.value)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 132])
+def test_help_fits_the_terminal_and_keeps_its_columns(width: int) -> None:
+    """The seventh user's help: long names (list_job_components) and long options (--submit-token)
+    broke the columns, and at 40 columns less -S cut the text. Every line fits; every text starts at
+    its group's column, a name too long for it has its text on the next line there."""
+    for engine in Engine:
+        listing = help_text(engine, width=width)
+        assert max(map(len, listing.splitlines())) <= width, listing
+        for group in re.split(r"(?m)^\w[^\n]*commands:\n", listing)[1:]:
+            rows = [line for line in group.splitlines() if line.startswith("  ")]
+            starts = {len(line) - len(line.lstrip()) for line in rows if line.startswith("   ")}
+            starts |= {re.match(r"  \S+ +", line).end() for line in rows
+                       if re.match(r"  \S+ +\S", line)}
+            assert len(starts) == 1, (engine, width, group)  # one text column per group
+        for name, spec in CATALOG.items():
+            if spec.supports(engine):
+                text = help_text(engine, name, width=width)
+                assert max(map(len, text.splitlines())) <= width, text
+                for param in spec.typed_params:
+                    assert param.usage() in text.split("\n\n")[0], (name, text)  # never split inside one
+
+
+def test_help_says_what_each_engine_reports() -> None:
+    assert "NVIDIA FLARE version" in help_text(Engine.NVFLARE, "report_version")
+    assert "flare-console version" in help_text(Engine.OURS, "report_version")
+    assert re.search(r"(?m)^  report_version +NVIDIA FLARE version", help_text(Engine.NVFLARE))

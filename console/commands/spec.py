@@ -181,6 +181,8 @@ class CommandSpec:
     #: A live view the user leaves when done (``top``, ``plot``): how long it stayed open is no
     #: command's time, so ``timing`` shows none for it (nor for the shell's own commands).
     live_view: bool = False
+    #: The summary on an engine where it reads otherwise (report_version: FLARE's version on FLARE).
+    engine_summaries: tuple[tuple[Engine, str], ...] = ()
 
     @property
     def timed(self) -> bool:
@@ -189,6 +191,10 @@ class CommandSpec:
 
     def supports(self, engine: Engine) -> bool:
         return engine in self.engines
+
+    def summary_on(self, engine: Engine) -> str:
+        """The one-line summary as help and completion show it on ``engine``."""
+        return dict(self.engine_summaries).get(engine, self.summary)
 
     @property
     def typed_params(self) -> tuple[Param, ...]:

@@ -222,7 +222,7 @@ class ShellCompleter(Completer):
         lowered = word.lower()
         for name in sorted(NAMES):
             if name.startswith(lowered) and NAMES[name].supports(self._engine) and name.isidentifier():
-                yield Completion(name, -len(word), display_meta=NAMES[name].summary)
+                yield Completion(name, -len(word), display_meta=NAMES[name].summary_on(self._engine))
 
     def _options(self, spec: CommandSpec, done: list[str], word: str) -> Iterator[Completion]:
         used = set(done)
@@ -260,7 +260,7 @@ class ShellCompleter(Completer):
             setting = done[1] if len(done) > 1 else ""
             yield from _plain(SETTINGS.get(setting, ()), word)
         elif kind is ParamKind.COMMAND:
-            yield from (Completion(n, -len(word), display_meta=CATALOG[n].summary)
+            yield from (Completion(n, -len(word), display_meta=CATALOG[n].summary_on(self._engine))
                         for n in sorted(CATALOG) if n.startswith(word) and CATALOG[n].supports(self._engine))
         elif kind is ParamKind.THEME:
             yield from _plain(self._themes(), word)

@@ -17,13 +17,14 @@ from typing import Any
 from console.api.async_session import is_final
 from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
 from console.backends.base import Backend
-from console.commands import CATALOG, CommandSpec, Engine, Transfer, Where
+from console.commands import CommandSpec, Transfer, Where
 from console.shell import follow, plot  # noqa: F401  (they register their commands)
 from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
+from console.shell.help import help_text
 from console.shell.human import one_line
 from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format, render
-from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command, unavailable
+from console.shell.parse import ParsedCommand, UsageError, parse_command, unavailable
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
 from console.shell.safe_text import visible_line
@@ -234,29 +235,6 @@ async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 
 # -- the shell's own commands ------------------------------------------------------------
-
-
-def help_text(engine: Engine, name: str | None = None) -> str:
-    """``help`` and ``help NAME`` for the connected engine: only the commands it offers."""
-    if name:
-        spec = command_spec(name)  # any case, aliases too: '? LIST_JOBS', 'help quit'
-        if spec is None:
-            raise CommandFailed(f"no command named '{name}'; type 'help' for the list")
-        if not spec.supports(engine):
-            raise CommandFailed(unavailable(spec, engine))
-        lines = [f"usage: {spec.usage()}", "", spec.summary + ("  (asks to confirm)" if spec.destructive else "")]
-        for p in spec.typed_params:
-            lines.append(f"  {p.usage():<28} {p.help}")
-        if spec.aliases:
-            lines.append(f"also: {', '.join(spec.aliases)}")
-        return "\n".join(lines)
-    groups = (("server commands", Where.SERVER), ("client commands", Where.CLIENT), ("shell commands", Where.SHELL))
-    lines: list[str] = []
-    for title, where in groups:
-        lines.append(f"{title}:")
-        lines += [f"  {s.name:<16} {s.summary}" for s in CATALOG.values() if s.where is where and s.supports(engine)]
-    lines.append("type 'help COMMAND' for its usage; Tab completes commands, options, job IDs and paths")
-    return "\n".join(lines)
 
 
 @client_side("help")

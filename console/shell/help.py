@@ -1,0 +1,89 @@
+"""``help`` and ``help COMMAND``: the registry's commands, laid out for the terminal's width.
+
+Owns only the text; the commands, their grammar and summaries come from the registry
+(``console.commands``), only those the connected engine offers.
+
+Two columns, names and their text, as argparse lays out options: the text column starts
+where the names of the group end (at most ``MAX_NAME_COLUMN``, and at most half the width);
+a longer name has its text on the next line, at that column; the text wraps inside its
+column. So no line passes the terminal's edge (``less -S`` cuts nothing) and no text runs
+into the names' column. The usage line wraps between arguments, never inside one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+from console.commands import CATALOG, CommandSpec, Engine, Where
+from console.shell.client_side import CommandFailed
+from console.shell.parse import command_spec, unavailable
+
+#: The widest names' column: a longer name has its text on the next line.
+MAX_NAME_COLUMN = 24
+#: The narrowest text column: a narrower terminal wraps (or cuts) as it must.
+MIN_TEXT = 16
+INDENT = 2
+GAP = 2
+
+
+def columns(rows: list[tuple[str, str]], width: int) -> list[str]:
+    """``rows`` of (name, text) as two aligned columns within ``width`` characters."""
+    if not rows:
+        return []
+    name_column = min(max(len(name) for name, _ in rows), MAX_NAME_COLUMN, max(width // 2 - INDENT - GAP, 8))
+    at = INDENT + name_column + GAP
+    room = max(width - at, MIN_TEXT)
+    out = []
+    for name, text in rows:
+        wrapped = textwrap.wrap(text, room, break_on_hyphens=False) or [""]
+        if len(name) > name_column:
+            out.append(" " * INDENT + name)
+            out += [" " * at + line for line in wrapped]
+        else:
+            out.append(" " * INDENT + name.ljust(name_column) + " " * GAP + wrapped[0])
+            out += [" " * at + line for line in wrapped[1:]]
+    return out
+
+
+def usage_lines(spec: CommandSpec, width: int) -> list[str]:
+    """``usage: name ARG [OPT X] ...``, wrapped between arguments."""
+    head = f"usage: {spec.name} "
+    words = [p.usage() for p in spec.typed_params] + (["[--yes]"] if spec.destructive else [])
+    # Under the first argument when the longest fits there, else a little indented.
+    indent = len(head) if len(head) + max(map(len, words), default=0) <= width else 4
+    lines, line = [], head.rstrip()
+    for word in words:
+        if len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = " " * indent + word
+        else:
+            line += " " + word
+    return [*lines, line]
+
+
+def help_text(engine: Engine, name: str | None = None, width: int | None = None) -> str:
+    """``help`` and ``help NAME`` for the connected engine: only the commands it offers; ``width``:
+    the terminal's (or 80 where there is none)."""
+    width = width or shutil.get_terminal_size().columns
+    if name:
+        spec = command_spec(name)  # any case, aliases too: '? LIST_JOBS', 'help quit'
+        if spec is None:
+            raise CommandFailed(f"no command named '{name}'; type 'help' for the list")
+        if not spec.supports(engine):
+            raise CommandFailed(unavailable(spec, engine))
+        summary = spec.summary_on(engine) + ("  (asks to confirm)" if spec.destructive else "")
+        lines = [*usage_lines(spec, width), "", *textwrap.wrap(summary, max(width, MIN_TEXT))]
+        lines += columns([(p.usage(), p.help) for p in spec.typed_params], width)
+        if spec.aliases:
+            lines.append(f"also: {', '.join(spec.aliases)}")
+        return "\n".join(lines)
+    groups = (("server commands", Where.SERVER), ("client commands", Where.CLIENT), ("shell commands", Where.SHELL))
+    lines = []
+    for title, where in groups:
+        lines.append(f"{title}:")
+        lines += columns([(s.name, s.summary_on(engine)) for s in CATALOG.values()
+                          if s.where is where and s.supports(engine)], width)
+    lines += textwrap.wrap("type 'help COMMAND' for its usage; Tab completes commands, options, job IDs and paths",
+                           max(width, MIN_TEXT))
+    return "\n".join(lines)
