@@ -290,6 +290,10 @@ def test_output_to_files_and_pipes_watch_editor_vi_and_f_keys(server, project, t
         shell.expect(PROMPT)
         shell.send("set editing vi\r")
         shell.expect(PROMPT)
+        shell.send("set\r")  # alone: every setting and its value now, as psql's \set (the seventh user)
+        shell.expect(re.compile(r"format +table +set format table\|json\|raw"))
+        shell.expect(re.compile(r"editing +vi +set editing emacs\|vi"))
+        shell.expect(PROMPT)
         shell.send("monitorsZ\x1b")
         time.sleep(1)  # the Escape stands alone (not the start of a key sequence)
         shell.send("x\r")  # vi: x deletes the Z under the cursor

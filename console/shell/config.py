@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.commands import CATALOG
 from console.shell.output import DEFAULT_PAGER, Expanded, Format
 from console.shell.themes import DEFAULT_THEME
 from console.user_dirs import config_dir, data_dir
+
+
+def _asking() -> str:
+    """The comment over ``confirm``: every command that asks, from the registry's destructive flag."""
+    names = [name for name, spec in CATALOG.items() if spec.destructive]
+    text = f"Ask before {', '.join(names[:-1])} and {names[-1]} (--yes on the line skips the question)."
+    return "\n".join(textwrap.wrap(text, 92, initial_indent="# ", subsequent_indent="# "))
+
 
 DEFAULT_CONFIG = f"""\
 # flare-console settings. Delete this file to get the defaults back.
@@ -37,7 +47,7 @@ timing = false
 # Line editing keys: "emacs" or "vi".
 editing = "emacs"
 
-# Ask before abort_job, delete_job, shutdown, restart and remove_client.
+{_asking()}
 confirm = true
 
 # Admin startup kit used when neither --kit nor $FLARE_KIT is given.

@@ -17,7 +17,7 @@ from typing import Any
 from console.api.async_session import is_final
 from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
 from console.backends.base import Backend
-from console.commands import CommandSpec, Transfer, Where
+from console.commands import SETTINGS, CommandSpec, Transfer, Where
 from console.shell import follow, plot  # noqa: F401  (they register their commands)
 from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
 from console.shell.help import help_text
@@ -274,9 +274,23 @@ async def _theme(ex: Executor, parsed: ParsedCommand) -> Outcome:
     return Outcome(message=f"theme: {name}")
 
 
+def _settings(state: ShellState) -> list[dict[str, str]]:
+    """Each setting, its value now, and the command that changes it."""
+    values = {"format": state.format.value, "expanded": state.expanded.value, "editing": state.editing}
+    rows = [{"setting": name, "value": values[name], "change with": f"set {name} {'|'.join(choices)}"}
+            for name, choices in SETTINGS.items()]
+    return [*rows, {"setting": "theme", "value": state.theme, "change with": "theme NAME"},
+            {"setting": "timing", "value": "on" if state.timing else "off", "change with": "timing on|off"},
+            {"setting": "confirm", "value": "on" if state.confirm else "off",
+             "change with": "confirm in the config file; --yes on a line"}]
+
+
 @client_side("set")
 async def _set(ex: Executor, parsed: ParsedCommand) -> Outcome:
     setting, value = parsed.values["setting"], parsed.values["value"]
+    if value is None:  # as psql's \set alone: what each setting is now
+        rows = [row for row in _settings(ex.state) if setting in (None, row["setting"])]
+        return Outcome(rows)
     if setting == "format":
         ex.state.format = Format(value)
     elif setting == "expanded":
