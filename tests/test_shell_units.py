@@ -408,3 +408,14 @@ def test_the_config_files_comment_names_every_command_that_asks() -> None:
     for name in asking:
         assert re.search(rf"\b{name}\b", comment), (name, comment)
     assert all(line.startswith("# ") for line in comment.splitlines())
+
+
+def test_command_names_take_any_case_and_a_wrong_case_option_names_the_right_one() -> None:
+    """The seventh user: 'LIST_JOBS -M 1' said only 'unknown option -M' (README: command names take any case)."""
+    assert parse_command("LIST_JOBS -m 1").values["limit"] == 1
+    with pytest.raises(UsageError, match=r"unknown option -M \(options are case-sensitive: -m\)"):
+        parse_command("LIST_JOBS -M 1")
+    with pytest.raises(UsageError, match=r"unknown option --YES \(options are case-sensitive: --yes\)"):
+        parse_command("abort_job 0a1b --YES")
+    with pytest.raises(UsageError, match=r"unknown option -x; usage"):
+        parse_command("list_jobs -x")

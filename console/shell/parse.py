@@ -200,7 +200,12 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
             else:
                 parsed.values[param.name] = _convert(param, rest.pop(0), spec)
         elif token.startswith("-") and len(token) > 1 and not is_number(token):
-            raise UsageError(f"{spec.name}: unknown option {token}; usage: {spec.usage()}")
+            # Options are case-sensitive, as in a Unix shell and FLARE's console (only command names
+            # take any case): the one meant is named.
+            other = next((f for f in [*flags, *(YES_FLAGS if spec.destructive else ())]
+                          if f.lower() == token.lower()), None)
+            hint = f" (options are case-sensitive: {other})" if other else ""
+            raise UsageError(f"{spec.name}: unknown option {token}{hint}; usage: {spec.usage()}")
         elif index < len(positionals) and positionals[index].kind is ParamKind.COMMAND_LINE:
             parsed.values[positionals[index].name] = shlex.join([token, *rest])  # parsed when it runs
             rest.clear()
