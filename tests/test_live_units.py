@@ -363,3 +363,23 @@ def test_lines_held_under_a_view_keep_every_status_line_and_the_newest_log_lines
     assert lines.index("12:00:09  aaaa  job  FINISHED:COMPLETED") == lines.index("[site-1] line 900") + 1
     assert len(lines) == 1 + 2 + MAX_LOG_LINES_SHOWN
     assert len(printed) == 5  # one print per run of lines of one kind, each status line on its own
+
+
+def test_plot_y_axis_shows_the_highest_and_lowest_values() -> None:
+    """The seventh user's plot had two y labels, 0.5 and 0.0, for a loss from 1 down: the maximum
+    could not be read. The top and bottom rows carry the highest and lowest value where uniplot's
+    round-number labels leave them bare."""
+    metrics = RoundMetrics()
+    for number in range(1, 6):
+        metrics.add({"round": number, "aggregated": {"loss": 1.0 / number, "accuracy": 0.5 + 0.08 * number,
+                                                     "shift": -3 + 0.7 * number}})
+    for color in (False, True):
+        text = draw(metrics, ["accuracy", "loss", "shift"], "job j", 80, color=color)
+        for chart in text.split("\n\n"):
+            lines = [ANSI_CODE.sub("", line).rstrip() for line in chart.splitlines()]
+            top = next(i for i, line in enumerate(lines) if line.startswith("┌")) + 1
+            bottom = next(i for i, line in enumerate(lines) if line.startswith("└")) - 1
+            high, low = (re.search(r"│ (\S+)$", lines[row]) for row in (top, bottom))
+            assert high and low, lines
+            assert float(high.group(1)) == {"accuracy": 0.9, "loss": 1.0, "shift": 0.5}[chart.split(" ·")[0].split()[-1]]
+            assert float(low.group(1)) in (0.0, -2.3), lines

@@ -121,16 +121,24 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
             width=plot_width, height=height, lines=True, x_min=x_min, x_max=x_max, x_labels=False,
             x_gridlines=[])  # uniplot's default line at x=0 would stand on round 0's edge
         values = [v for y in ys for v in y]
+        bounds = None
         if min(values) >= 0 < max(values):
             # From 0: uniplot 0.23 labels a range it chose itself wrongly at times (a loss from 1 to
             # 0.14 had "0" halfway up); with the bounds given, its labels sit where their values are.
-            options.update(y_min=0.0, y_max=max(values))
+            bounds = (0.0, max(values))
+        elif min(values) < max(values):
+            bounds = (min(values), max(values))
+        if bounds is not None:
+            options.update(y_min=bounds[0], y_max=bounds[1])
         if color:
             text = plot_to_string(ys, color=True, **options)
         else:
             text = _ANSI.sub("", plot_to_string(ys, character_set="ascii", color=False, **options))
+        text = text.rstrip("\n")
+        if bounds is not None:
+            text = _with_end_labels(text, *bounds)
         labels = round_labels(x_min, x_max, plot_width, (int(first), int(last)))
-        charts.append(_with_round_labels(text.rstrip("\n"), labels))
+        charts.append(_with_round_labels(text, labels))
     return "\n\n".join(charts) + "\n(x: round)"
 
 
@@ -159,6 +167,22 @@ def round_labels(x_min: float, x_max: float, width: int, shown: tuple[int, int])
         column = 1 + min(int((number - x_min) / span * width), width - 1) - len(label) // 2
         line += " " * max(column - len(line), 1 if line else 0) + label
     return line
+
+
+def _with_end_labels(chart: str, low: float, high: float) -> str:
+    """The top and bottom rows of the plot labelled with the highest and lowest value where
+    uniplot left them bare: its labels are round numbers (0.0 and 0.5 for a loss from 1 down),
+    so the maximum could not be read."""
+    lines = chart.split("\n")
+    plain = [_ANSI.sub("", line).rstrip() for line in lines]
+    top = next((i + 1 for i, line in enumerate(plain) if line.startswith("┌")), None)
+    bottom = next((i - 1 for i, line in enumerate(plain) if line.startswith("└")), None)
+    if top is None or bottom is None or bottom <= top:
+        return chart
+    for row, value in ((top, high), (bottom, low)):
+        if plain[row].endswith("│"):  # no label of uniplot's on that row
+            lines[row] = lines[row].rstrip() + f" {value:.4g}"
+    return "\n".join(lines)
 
 
 def _with_round_labels(chart: str, labels: str) -> str:
