@@ -55,7 +55,7 @@ class Offer(StrEnum):
     SITES_AWAY = "sites_away"  # enable_client: a disabled site is turned away, so never connected
     SITES_CONNECTED = "sites_connected"  # disable_client: the connected ones
 
-    def first(self, value: str, status: str = "", connected: bool = False) -> bool:
+    def first(self, status: str = "", connected: bool = False) -> bool:
         """Whether a job (by its ``status``) or a site (``connected``) is one the command acts on."""
         if self is Offer.JOBS_NOT_ENDED:
             return not status.startswith("FINISHED:")

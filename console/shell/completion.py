@@ -154,7 +154,7 @@ class CompletionData:
         found = self.match_jobs(word, limit + len(active))
         listed = {e.job_id for e in found}
         found += sorted((e for e in active if e.job_id not in listed), key=lambda e: -e.submitted)
-        return sorted(found, key=lambda e: not offer.first(e.job_id, e.status))[:limit]
+        return sorted(found, key=lambda e: not offer.first(e.status))[:limit]
 
     def job_names(self, word: str, limit: int = MAX_JOB_COMPLETIONS) -> list[str]:
         """Distinct job names starting with ``word`` (case-insensitive), in name order."""
@@ -267,7 +267,7 @@ class ShellCompleter(Completer):
         elif kind is ParamKind.SITE:
             data = self._data()
             connected = set(data.sites)
-            sites = sorted(data.all_sites(), key=lambda s: not param.offer.first(s, connected=s in connected))
+            sites = sorted(data.all_sites(), key=lambda s: not param.offer.first(connected=s in connected))
             yield from _plain(sites, word)
         elif kind is ParamKind.TARGET:
             yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"

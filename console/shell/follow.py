@@ -5,10 +5,9 @@ it too), fed by ``Backend.follow_log`` (pushed by our server, polled on FLARE). 
 shown as ``[target] line``, or ``[job-id target] line`` while more than one job's log is
 followed (two runs of one job folder log the same lines), with every terminal control
 character made visible, so a log cannot move the cursor, retitle the window or write the
-clipboard. In a batch ``follow``
-blocks until the job ends, like ``monitor_job``. A dropped connection is waited out and the
-log followed again from where the delivered log ended (``LogStream.resume``): lines written
-meanwhile come then, none twice.
+clipboard. In a batch ``follow`` blocks until the job ends, like ``monitor_job``. A dropped
+connection is waited out and the log followed again from where the delivered log ended
+(``LogStream.resume``): lines written meanwhile come then, none twice.
 """
 
 from __future__ import annotations
