@@ -41,3 +41,55 @@ def test_the_config_file_stays_valid_toml_whatever_is_remembered(tmp_path_factor
     config.remember("pager", value + "x")  # a second write replaces the first
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     assert data["pager"] == value + "x" and data["timing"] is timing and data["theme"] == "dark"
+
+
+# -- tables and records by terminal cells -----------------------------------------------------------
+
+WIDE_NAMES = ["slow-🚀-ünïcode-日本語", "e\u0301cole-cafe\u0301", "family-👨\u200d👩\u200d👧", "日本", "plain"]
+
+
+def _screen(text: str, columns: int = 160) -> list[list[str]]:
+    """What a terminal (pyte) shows for ``text``: each row's cells (a wide character's second cell is '')."""
+    import pyte
+
+    screen = pyte.Screen(columns, text.count("\n") + 2)
+    pyte.Stream(screen).feed(text.replace("\n", "\r\n"))
+    return [[screen.buffer[y][x].data for x in range(columns)] for y in range(screen.lines)]
+
+
+def _column_of(row: list[str], word: str) -> int | None:
+    """The cell where ``word`` (ASCII) starts on a screen row."""
+    for x in range(len(row) - len(word) + 1):
+        if "".join(row[x:x + len(word)]) == word and (x == 0 or row[x - 1] == " "):
+            return x
+    return None
+
+
+def test_a_table_is_aligned_by_cells_with_emoji_cjk_combining_marks_and_joiners() -> None:
+    from console.shell.output import Format, render
+
+    rows = [{"job_id": f"{i}" * 8, "job_name": name, "status": "RUNNING", "submit_time": 1.7e9 + i}
+            for i, name in enumerate(WIDE_NAMES, 1)]
+    shown = _screen(render(rows, Format.TABLE, width=200))
+    starts = {_column_of(shown[0], "status"), *(_column_of(row, "RUNNING") for row in shown[2:2 + len(rows)])}
+    assert len(starts) == 1 and None not in starts, "\n".join("".join(r).rstrip() for r in shown)
+    # the rule under the head is as wide as the widest name's cells
+    assert shown[1][starts.pop() - 3] == "-"
+
+
+def test_records_and_expanded_rows_align_their_values_by_cells() -> None:
+    from console.shell.human import expanded, record
+
+    meta = {"job_id": "1" * 36, "名前": "x", "job_name": WIDE_NAMES[0], "e\u0301tat": "RUNNING"}
+    shown = _screen(record(meta))
+    assert len({_column_of(row, word) for row, word in zip(shown, ["111", "x", "slow", "RUNNING"], strict=False)}) == 1
+    shown = _screen(expanded([meta]))
+    assert len({row.index("|") for row in shown[1:5]}) == 1
+
+
+def test_expanded_auto_measures_the_table_in_cells() -> None:
+    from console.shell.human import human
+
+    rows = [{"job_name": "日本語" * 10, "status": "RUNNING"}]  # 39 characters a line, 69 cells
+    assert human(rows, width=60).startswith("-[ RECORD 1 ]")
+    assert human(rows, width=70).startswith("job_name")
