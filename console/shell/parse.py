@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.commands import NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
+from console.shell import words
 
 YES_FLAGS = ("--yes", "-y")
 
@@ -66,8 +67,9 @@ def _convert(param: Param, token: str, spec: CommandSpec) -> Any:
 
 
 def split_line(line: str) -> list[str]:
+    """The words of one command, read as a POSIX shell reads them (``words``)."""
     try:
-        return shlex.split(line, comments=True)
+        return words.split(line)
     except ValueError as exc:
         raise UsageError(f"cannot read the line: {exc} (close the quote)") from None
 
@@ -81,14 +83,18 @@ def split_commands(text: str) -> list[str]:
     commands: list[str] = []
     current: list[str] = []
     quote = ""
-    comment = False
+    comment = escaped = False
     for char in text:
         if char in "\r\n":
             commands.append("".join(current))
-            current, quote, comment = [], "", False
+            current, quote, comment, escaped = [], "", False, False
             continue
-        if comment:
+        if comment or escaped:
             current.append(char)
+            escaped = False
+        elif char == "\\" and quote != "'":  # the next character is literal (in "...": a quote or backslash)
+            current.append(char)
+            escaped = True
         elif quote:
             current.append(char)
             if char == quote:
@@ -127,8 +133,13 @@ def split_sink(line: str) -> tuple[str, Sink | None]:
     Only an unquoted ``|`` or ``>`` outside a comment counts (quote a pattern that holds one).
     """
     quote = ""
+    escaped = False
     for i, char in enumerate(line):
-        if quote:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
             quote = "" if char == quote else quote
         elif char in "'\"":
             quote = char
