@@ -77,8 +77,9 @@ def split_line(line: str) -> list[str]:
 def split_commands(text: str) -> list[str]:
     """The commands in ``text``: one per line (a paste of several lines) and per unquoted ``;``.
 
-    Quotes and comments are respected: ``grep server 'a;b' log.txt`` stays one command and
-    a ``;`` after ``#`` is part of the comment. Blank pieces are dropped.
+    Quotes, backslashes and comments are respected (as ``words`` reads them): ``grep server 'a;b' log.txt``
+    and ``submit_job jobs/a\\;b`` stay one command and a ``;`` after ``#`` is part of the comment.
+    Blank pieces are dropped.
     """
     commands: list[str] = []
     current: list[str] = []
@@ -130,7 +131,7 @@ class Sink:
 def split_sink(line: str) -> tuple[str, Sink | None]:
     """``list_jobs -m 5 | grep RUNNING`` -> (``list_jobs -m 5``, Sink("|", "grep RUNNING")).
 
-    Only an unquoted ``|`` or ``>`` outside a comment counts (quote a pattern that holds one).
+    Only an unquoted, unescaped ``|`` or ``>`` outside a comment counts (quote a pattern that holds one).
     """
     quote = ""
     escaped = False
@@ -169,7 +170,7 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
     """``None`` for a blank or comment-only line. With ``engine`` (the connected one), a command it
     does not offer is refused as such before its arguments are read."""
     stripped = line.strip()
-    if stripped.startswith("\\"):  # psql's \q: shlex would eat the backslash
+    if stripped.startswith("\\"):  # psql's \q: the line's reading would eat the backslash
         word, _, remainder = stripped.partition(" ")
         spec = command_spec(word)
         if spec is None:
