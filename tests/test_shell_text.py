@@ -195,3 +195,17 @@ def test_tab_then_enter_submits_the_folder_with_a_space_and_a_quote_in_its_path(
     assert code == 0, output
     assert history[0] == f"submit_job {tmp_path}/bu7\\ dir/it\\'s\\ \\#1/odd-path-3x0.3/"
     assert [job["job_name"] for job in session.list_jobs()] == ["odd-path"]
+
+
+def test_job_names_and_themes_with_blanks_complete_quoted_too() -> None:
+    jobs = CompletionData.from_rows([{"job_id": "9f000000-0000-4000-8000-000000000001", "job_name": "my job; #2"}])
+    completer = ShellCompleter(lambda: jobs, lambda: ["my theme", "dark"])
+
+    def offered(line: str) -> list[str]:
+        return [line[:len(line) + c.start_position] + c.text
+                for c in completer.get_completions(Document(line), CompleteEvent(completion_requested=True))]
+
+    (line,) = offered("list_jobs -n my")
+    assert line == "list_jobs -n my\\ job\\;\\ \\#2" and parse_command(line).values["name_prefix"] == "my job; #2"
+    (line,) = offered("theme 'my")
+    assert line == "theme 'my theme'" and parse_command(line).values["name"] == "my theme"
