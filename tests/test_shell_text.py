@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 import tomllib
+from pathlib import Path
 
 import pyte
 import pytest
@@ -20,6 +21,7 @@ from console.shell.config import load_config, toml_value
 from console.shell.human import expanded, human, record
 from console.shell.output import Format, render
 from console.shell.parse import parse_command, split_commands, split_sink
+from console.shell.themes import ThemeError, load_theme
 
 from jobs import waiting_for_sites
 
@@ -53,6 +55,24 @@ def test_the_config_file_stays_valid_toml_whatever_is_remembered(tmp_path_factor
     config.remember("pager", value + "x")  # a second write replaces the first
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     assert data["pager"] == value + "x" and data["timing"] is timing and data["theme"] == "dark"
+
+
+
+def test_a_user_theme_named_beyond_ascii_loads_and_is_remembered(tmp_path, monkeypatch) -> None:
+    """The tester's case: ``theme ümlaut`` with ~/.config/flare-console/themes/ümlaut.toml."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    themes = tmp_path / "flare-console" / "themes"
+    themes.mkdir(parents=True)
+    shipped = Path(__file__).resolve().parent.parent / "themes" / "light.toml"
+    for name in ("ümlaut", "my🎨"):
+        (themes / f"{name}.toml").write_text("# Ä theme\n" + shipped.read_text(encoding="utf-8"), encoding="utf-8")
+        assert load_theme(name).to_style() is not None
+        config = load_config()
+        config.remember("theme", name)
+        assert load_config().theme == name
+    (themes / "latin1.toml").write_bytes(b"# \xc4\n[styles]\n")
+    with pytest.raises(ThemeError, match="latin1.toml cannot be read"):
+        load_theme("latin1")
 
 
 # -- tables and records by terminal cells -----------------------------------------------------------
