@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Engine, Right, Where
-from console.process import setup_logging
+from console.process import root_warning, setup_logging
+from console.runtime.adoption import ADOPTING, NOT_ADOPTING, SWEEPER
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
     log_relay,
@@ -272,11 +273,17 @@ async def serve(kit_dir: str | Path) -> bool:
     kit = ServerKit.load(kit_dir)
     kit.tls.check()
     setup_logging(kit.root)
+    if warning := root_warning("server", str(kit.tls.key)):
+        log.warning(warning)
     server = Server(kit)
     await server.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.request_stop)
+    sweeping = asyncio.create_task(SWEEPER.run()) if SWEEPER.enabled else None
+    log.info(ADOPTING if SWEEPER.enabled else NOT_ADOPTING)
     await server.stopping.wait()
     await server.stop()
+    if sweeping is not None:
+        sweeping.cancel()
     return server.restart_requested

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +30,8 @@ from console.jobdef.validate import JobDefinitionError
 from console.process import stop_child
 from console.provision.certs import load_cert
 from console.runtime.child import TRANSFER_DIR
-from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, add_error, cut, read_event_line
-from console.runtime.procs import job_env, job_process_ended, reap_job_processes
+from console.runtime.limits import LineTooLong, add_error, cut, read_event_line
+from console.runtime.procs import job_process_ended, reap_job_processes, start_job_process
 from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.interfaces import RunnerHost
@@ -215,27 +214,19 @@ class JobRunner:
     async def _run_controller(self, job: RunningJob, deployment: Deployment) -> JobStatus:
         (job.workspace / TRANSFER_DIR).mkdir(exist_ok=True)
         timeout = _meta_task_timeout(job.meta)
-        with open(job.workspace / "log.txt", "ab") as log_file:
-            job.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "console.runtime.server_app",
-                "--job-id", job.job_id,
-                "--app-dir", str(job.workspace / SERVER_APP_DIR),
-                "--workspace", str(job.workspace),
-                "--sites", ",".join(job.sites),
-                *(["--task-timeout", str(timeout)] if timeout else []),
-                *(["--custom-code"] if self._custom_code_allowed(job.meta) else []),
-                cwd=job.workspace,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log_file,
-                env=job_env(job.marker),
-                start_new_session=True,
-                limit=MAX_EVENT_LINE_BYTES + 1,
-            )
+        job.process, job.output = await start_job_process("console.runtime.server_app", [
+            "--job-id", job.job_id,
+            "--app-dir", str(job.workspace / SERVER_APP_DIR),
+            "--workspace", str(job.workspace),
+            "--sites", ",".join(job.sites),
+            *(["--task-timeout", str(timeout)] if timeout else []),
+            *(["--custom-code"] if self._custom_code_allowed(job.meta) else []),
+        ], job.workspace, job.marker, self.server.kit.job_process_limits)
         if job.aborting:  # abort arrived while the process was being created
             asyncio.create_task(self._stop_process(job))
         reader = asyncio.create_task(self._read_events(job, deployment))
-        code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} server app", log)
+        code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} server app", log,
+                                       job.output)
         log.info("job %s server app exited with code %s", job.job_id, code)
         if job.forced_status is not None:
             return job.forced_status
