@@ -35,15 +35,13 @@ class Word:
 class Scan:
     words: list[Word]
     comment: bool = False  # the text ends inside a comment
-    separators: tuple[int, ...] = ()  # offsets of unquoted ';' (with ``commands``)
 
 
 def scan(text: str, *, commands: bool = False) -> Scan:
     """The words of ``text``; with ``commands``, an unquoted ``;`` ends a command and only the last
-    command's words are returned (its separators' offsets in ``separators``). Never raises: an
-    unclosed quote or a trailing backslash is reported in the last word's ``open``."""
+    command's words are returned (offsets still into ``text``). Never raises: an unclosed quote or
+    a trailing backslash is reported in the last word's ``open``."""
     words: list[Word] = []
-    separators: list[int] = []
     i, n = 0, len(text)
     while i < n:
         char = text[i]
@@ -51,9 +49,8 @@ def scan(text: str, *, commands: bool = False) -> Scan:
             i += 1
             continue
         if char == "#":
-            return Scan(words, True, tuple(separators))
+            return Scan(words, True)
         if commands and char == ";":
-            separators.append(i)
             words = []
             i += 1
             continue
@@ -89,7 +86,7 @@ def scan(text: str, *, commands: bool = False) -> Scan:
                 value.append(char)
             i += 1
         words.append(Word(start, i, text[start:i], "".join(value), quote))
-    return Scan(words, False, tuple(separators))
+    return Scan(words, False)
 
 
 def split(text: str) -> list[str]:
