@@ -19,6 +19,7 @@ from console.shell import words
 from console.shell.completion import CompletionData, ShellCompleter
 from console.shell.config import load_config, toml_value
 from console.shell.human import expanded, human, record
+from console.shell.lexer import ERROR, STRING, highlight
 from console.shell.output import Format, render
 from console.shell.parse import parse_command, split_commands, split_sink
 from console.shell.themes import ThemeError, load_theme
@@ -229,3 +230,8 @@ def test_job_names_and_themes_with_blanks_complete_quoted_too() -> None:
     assert line == "list_jobs -n my\\ job\\;\\ \\#2" and parse_command(line).values["name_prefix"] == "my job; #2"
     (line,) = offered("theme 'my")
     assert line == "theme 'my theme'" and parse_command(line).values["name"] == "my theme"
+
+
+def test_an_escaped_blank_is_highlighted_as_part_of_its_word() -> None:
+    shown = [(style, text) for style, text in highlight("submit_job /tmp/bu7\\ dir/ extra") if text.strip()]
+    assert shown[1:] == [(STRING, "/tmp/bu7\\ dir/"), (ERROR, "extra")]
