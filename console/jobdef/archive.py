@@ -48,6 +48,7 @@ class LinkPolicy(Enum):
 class _Member:
     path: Path
     arcname: str
+    relative: str  # its place in the folder archived, whatever the archive's prefix
 
 
 def _skipped(name: str) -> bool:
@@ -91,31 +92,79 @@ def _members(root: Path, prefix: str, policy: LinkPolicy, exclude: Path | None) 
             # A FIFO or socket would block or fail the archive; they are never job content.
             if not stat.S_ISREG(mode) or (exclude is not None and path.resolve() == exclude):
                 continue
-            members.append(_Member(path, prefix + path.relative_to(root).as_posix()))
+            relative = path.relative_to(root).as_posix()
+            members.append(_Member(path, prefix + relative, relative))
     return sorted(members, key=lambda m: m.arcname)
 
 
 def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPolicy,
-               max_bytes: int | None = None) -> None:
+               max_bytes: int | None = None, known: KnownFiles | None = None) -> list[str]:
     root = Path(folder).resolve()
     if not root.is_dir():
         raise JobDefinitionError(f"{folder} is not a folder; nothing to archive")
     prefix = prefix.strip("/")
     prefix = f"{prefix}/" if prefix else ""
     if not isinstance(out, str | os.PathLike):
-        _write_members(out, _members(root, prefix, policy, None), max_bytes)
-        return
+        return _write_members(out, _unknown(_members(root, prefix, policy, None), known), max_bytes)
     out = Path(out)
-    members = _members(root, prefix, policy, out.resolve())
+    members = _unknown(_members(root, prefix, policy, out.resolve()), known)
     # Write beside the target and rename, so a failure never leaves a half-written archive.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as tmp:
-            _write_members(tmp, members, max_bytes)
+            left_out = _write_members(tmp, members, max_bytes)
         os.replace(tmp_name, out)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    return left_out
+
+
+class KnownFiles:
+    """The files of a job's archive (job.zip) as a workspace holds them unpacked: ``app_dir/...``
+    for the app's entries ``app_name/...``. A workspace file with the same size and CRC-32 as its
+    entry is a copy of what the job's archive keeps already: a workspace archive leaves it out
+    (a 1 GB initial model would otherwise be stored twice, and crowd out the job's results)."""
+
+    def __init__(self, job_zip: Path, app_name: str, app_dir: str) -> None:
+        self.entries: dict[str, tuple[int, int]] = {}
+        source = app_name.strip("/") + "/"
+        try:
+            with zipfile.ZipFile(job_zip) as archive:
+                for info in archive.infolist():
+                    name = info.filename.replace("\\", "/")
+                    if not info.is_dir() and name.startswith(source):
+                        self.entries[f"{app_dir.strip('/')}/{name[len(source):]}"] = (info.file_size, info.CRC)
+        except (*_READ_ERRORS, OSError) as exc:  # nothing is known: the workspace is archived whole
+            log.warning("cannot read %s to leave its copies out of the workspace archive: %s", job_zip, exc)
+
+    def holds(self, member: _Member) -> bool:
+        entry = self.entries.get(member.relative)
+        if entry is None:
+            return False
+        try:
+            if member.path.stat().st_size != entry[0]:
+                return False
+            crc = 0
+            with open(member.path, "rb") as src:
+                while block := src.read(_COPY_BLOCK):
+                    crc = zlib.crc32(block, crc)
+        except OSError:
+            return False
+        return crc == entry[1]
+
+
+def _unknown(members: list[_Member], known: KnownFiles | None) -> list[_Member]:
+    """``members`` without the copies of files the job's archive holds."""
+    if known is None or not known.entries:
+        return members
+    kept = []
+    for member in members:
+        if known.holds(member):
+            log.info("not archiving %s: the job's archive holds the same file", member.path)
+            continue
+        kept.append(member)
+    return kept
 
 
 _SAMPLE_BYTES = 1 << 20
@@ -138,9 +187,23 @@ def _compression_for(path: Path) -> int:
 TRUNCATION_NOTE = "ARCHIVE_TRUNCATED.txt"
 
 
+#: What a workspace archive over its limit keeps first: the job's logs and metrics, then its final model.
+_LOG_NAMES = ("log.txt",)
+_RESULT_PREFIXES = ("final_model", "FL_global_model", "best_model", "FL_best_model")
+
+
+def _rank(member: _Member) -> int:
+    """0: a log or metrics, 1: a final model (ours, FLARE's persistors'), 2: anything else."""
+    name = member.path.name
+    if name in _LOG_NAMES or name.endswith(".log") or name.startswith("metrics"):
+        return 0
+    return 1 if name.startswith(_RESULT_PREFIXES) else 2
+
+
 def _within_budget(members: list[_Member], max_bytes: int | None) -> tuple[list[_Member], list[str]]:
-    """The members that fit in ``max_bytes`` (by their size on disk, smallest first so logs and
-    metrics survive a huge model file), and the names of those left out."""
+    """The members that fit in ``max_bytes`` (by their size on disk: logs and metrics first, then the
+    final model, then the rest smallest first, so a job's results survive a huge file of its own),
+    and the names of those left out."""
     if max_bytes is None:
         return members, []
     sized = []
@@ -150,7 +213,7 @@ def _within_budget(members: list[_Member], max_bytes: int | None) -> tuple[list[
         except OSError:
             continue
     kept, left_out, total = [], [], 0
-    for size, member in sorted(sized, key=lambda item: (item[0], item[1].arcname)):
+    for size, member in sorted(sized, key=lambda item: (_rank(item[1]), item[0], item[1].arcname)):
         if total + size > max_bytes:
             left_out.append(f"{member.arcname} ({size} bytes)")
             continue
@@ -159,19 +222,20 @@ def _within_budget(members: list[_Member], max_bytes: int | None) -> tuple[list[
     return sorted(kept, key=lambda m: m.arcname), left_out
 
 
-def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None = None) -> None:
+def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None = None) -> list[str]:
     members, left_out = _within_budget(members, max_bytes)
     # strict_timestamps=False: files dated before 1980 (zip's epoch) are archived, not refused.
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
         if left_out:
             log.warning("archive over its limit of %d bytes: %d file(s) left out", max_bytes, len(left_out))
-            archive.writestr(TRUNCATION_NOTE, f"This archive is limited to {max_bytes} bytes; left out:\n"
-                             + "\n".join(left_out) + "\n")
+            archive.writestr(TRUNCATION_NOTE, f"This archive is limited to {max_bytes} bytes (logs, metrics and "
+                             "the final model were kept first); left out:\n" + "\n".join(left_out) + "\n")
         for member in members:
             try:
                 archive.write(member.path, member.arcname, compress_type=_compression_for(member.path))
             except FileNotFoundError:  # a workspace file removed while archiving
                 log.warning("not archiving %s: it disappeared while the folder was being archived", member.path)
+    return left_out
 
 
 def zip_job_folder(folder: Path, out: BinaryIO | Path) -> None:
@@ -180,13 +244,16 @@ def zip_job_folder(folder: Path, out: BinaryIO | Path) -> None:
 
 
 def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = "",
-                    links: LinkPolicy = LinkPolicy.SKIP, max_bytes: int | None = None) -> None:
+                    links: LinkPolicy = LinkPolicy.SKIP, max_bytes: int | None = None,
+                    known: KnownFiles | None = None) -> list[str]:
     """Zip a workspace folder under ``arcname_prefix``; by default links out of it are left out (logged).
 
-    With ``max_bytes``, files past that many bytes in all are left out (biggest first) and named in
-    ``ARCHIVE_TRUNCATED.txt`` inside the archive.
+    With ``known``, files that are copies of the job archive's (its app unpacked) are left out.
+    With ``max_bytes``, files past that many bytes in all are left out (logs, metrics and the
+    final model are kept first) and named in ``ARCHIVE_TRUNCATED.txt`` inside the archive.
+    Returns what was left out for the limit: ``"name (N bytes)"`` each.
     """
-    _write_zip(folder, out, arcname_prefix, links, max_bytes)
+    return _write_zip(folder, out, arcname_prefix, links, max_bytes, known)
 
 
 #: Longest entry name, deepest nesting and longest single name (the file systems' NAME_MAX) accepted.
@@ -223,16 +290,43 @@ def _safe_relative(name: str) -> PurePosixPath:
     return path
 
 
-def _plan(infos: list[zipfile.ZipInfo], root: Path, max_total_bytes: int,
+@dataclass(frozen=True)
+class _Bound:
+    """How many bytes an archive may unpack to, and the rule that says so (for the refusal)."""
+
+    limit: int
+    rule: str
+
+    def refusal(self, unpacked: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(f"archive unpacks to {unpacked}, {self.rule}")
+
+
+def _bound(archive_bytes: int, max_total_bytes: int, total_setting: str | None, max_ratio: int | None,
+           ratio_floor_bytes: int) -> _Bound:
+    total = _Bound(max_total_bytes, f"more than the limit of {max_total_bytes} bytes" + (
+        f" ({total_setting}); make the job smaller, or ask the operator to raise {total_setting}"
+        if total_setting else ""))
+    if max_ratio is None:
+        return total
+    by_ratio = max(archive_bytes * max_ratio, ratio_floor_bytes)
+    if by_ratio >= max_total_bytes:
+        return total
+    return _Bound(by_ratio, (
+        f"more than {max_ratio} times the archive's {archive_bytes} bytes: a job archive that unpacks to more "
+        f"than {ratio_floor_bytes} bytes (job_limits.ratio_floor_bytes) may unpack to at most "
+        f"{max_ratio} times its size (job_limits.max_expansion_ratio). Data this uniform (a model of zeros, "
+        "say) compresses so far: ask the operator to raise job_limits.max_expansion_ratio in the startup config "
+        "(fed_server.json, and fed_client.json of each site), or send data that compresses less"))
+
+
+def _plan(infos: list[zipfile.ZipInfo], root: Path, bound: _Bound,
           max_entries: int) -> list[tuple[zipfile.ZipInfo, Path]]:
     """Every entry's target, checked before a single byte is written."""
     if len(infos) > max_entries:
         raise UnsafeArchiveError(f"archive has {len(infos)} entries; the limit is {max_entries}")
     declared = sum(info.file_size for info in infos)
-    if declared > max_total_bytes:
-        raise UnsafeArchiveError(
-            f"archive unpacks to {declared} bytes, more than the limit of {max_total_bytes} bytes"
-        )
+    if declared > bound.limit:
+        raise bound.refusal(f"{declared} bytes")
     plan: list[tuple[zipfile.ZipInfo, Path]] = []
     files: set[PurePosixPath] = set()
     folders: set[PurePosixPath] = set()
@@ -261,7 +355,7 @@ def _plan(infos: list[zipfile.ZipInfo], root: Path, max_total_bytes: int,
     return plan
 
 
-def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], max_total_bytes: int) -> None:
+def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], bound: _Bound) -> None:
     written = 0
     for info, target in plan:
         if info.is_dir():
@@ -272,11 +366,9 @@ def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Pat
             with archive.open(info) as src, open(target, "wb") as out:
                 while block := src.read(_COPY_BLOCK):
                     written += len(block)
-                    if written > max_total_bytes:
-                        raise UnsafeArchiveError(
-                            f"archive unpacks to more than the limit of {max_total_bytes} bytes "
-                            f"(entry {info.filename!r} is larger than its header says)"
-                        )
+                    if written > bound.limit:
+                        raise bound.refusal(f"more than {bound.limit} bytes (entry {info.filename!r} is "
+                                            "larger than its header says)")
                     out.write(block)
         except _READ_ERRORS as exc:
             if isinstance(exc, JobDefinitionError):
@@ -311,46 +403,52 @@ class JobLimits:
 
     ``max_unpacked_bytes``: a job archive unpacked; ``max_expansion_ratio``: unpacked size over
     archive size, so a small zip cannot become a huge folder (archives up to ``ratio_floor_bytes``
-    unpacked are never held to the ratio); ``max_workspace_bytes``: a job workspace archived when
-    the job ends (what the server collects from each site and keeps of its own);
+    unpacked are never held to the ratio). Its default, 1100, is above what one deflate stream can
+    reach (about 1032:1, a model of zeros zipped at level 9; 229:1 at our level 1): however uniform a
+    job's data (zero-initialised layers), an archive whose entries each hold their own data passes,
+    and ``max_unpacked_bytes`` bounds the disk it takes; the ratio refuses what no honest zip
+    makes (entries sharing their data, a zip bomb; bzip2 of zeros). ``max_workspace_bytes``: what
+    is kept of a job workspace when the job ends: each site's, and the server's plus the size of the
+    job's archive (a job that brings an N-byte model may leave an N-byte final model);
     ``max_queued_per_submitter``: the server's queue share of one submitter.
     """
 
     max_unpacked_bytes: int = 4 << 30
-    max_expansion_ratio: int = 100
+    max_expansion_ratio: int = 1100
     ratio_floor_bytes: int = 64 << 20
     max_workspace_bytes: int = 1 << 30
     #: Jobs one submitter may have waiting (SUBMITTED) on the server at once.
     max_queued_per_submitter: int = 256
 
     def extract(self, zip_path: Path, dest: Path) -> None:
-        """``safe_extract`` held to these limits."""
+        """``safe_extract`` held to these limits; a refusal names the setting that decided it."""
         safe_extract(zip_path, dest, max_total_bytes=self.max_unpacked_bytes, max_ratio=self.max_expansion_ratio,
-                     ratio_floor_bytes=self.ratio_floor_bytes)
+                     ratio_floor_bytes=self.ratio_floor_bytes, total_setting="job_limits.max_unpacked_bytes")
 
 
 def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entries: int = 10000,
-                 max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes) -> None:
+                 max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes,
+                 total_setting: str | None = None) -> None:
     """Extract ``zip_path`` into ``dest``; anything unsafe or broken raises and leaves ``dest`` as it was.
 
-    At most ``max_total_bytes`` are written, and with ``max_ratio`` at most that many times the
-    archive's size (but always up to ``ratio_floor_bytes``); both are counted while writing, so an
-    archive that lies in its headers stops at the limit, not after it.
+    At most ``max_total_bytes`` are written (``total_setting``: the setting it comes from, named in
+    a refusal), and with ``max_ratio`` at most that many times the archive's size (but always up to
+    ``ratio_floor_bytes``); both are counted while writing, so an archive that lies in its headers
+    stops at the limit, not after it. A refusal says which rule, its numbers and what to do.
     """
-    if max_ratio is not None:
-        size = Path(zip_path).stat().st_size if Path(zip_path).is_file() else 0
-        max_total_bytes = min(max_total_bytes, max(size * max_ratio, ratio_floor_bytes))
+    size = Path(zip_path).stat().st_size if max_ratio is not None and Path(zip_path).is_file() else 0
+    bound = _bound(size, max_total_bytes, total_setting, max_ratio, ratio_floor_bytes)
     try:
         archive = zipfile.ZipFile(zip_path)
     except (*_READ_ERRORS, OSError) as exc:
         raise JobDefinitionError(f"not a valid zip archive: {exc}") from None
     with archive:
         dest = Path(dest)
-        plan = _plan(archive.infolist(), dest.resolve(), max_total_bytes, max_entries)
+        plan = _plan(archive.infolist(), dest.resolve(), bound, max_entries)
         before = _snapshot(dest)
         try:
             dest.mkdir(parents=True, exist_ok=True)
-            _extract_all(archive, plan, max_total_bytes)
+            _extract_all(archive, plan, bound)
         except BaseException:
             _undo(dest, before)
             raise

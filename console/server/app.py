@@ -20,6 +20,7 @@ from console.server import (  # noqa: F401  (they register handlers)
 )
 from console.server.authz import Policy, principal
 from console.server.handlers import HANDLERS
+from console.server.kept_workspace import job_folders, tidy_at_start
 from console.server.runner import JobRunner
 from console.server.scheduler import Scheduler
 from console.server.sites import SiteRegistry
@@ -82,6 +83,7 @@ class Server:
         self.stopping = asyncio.Event()
         self.restart_requested = False
         self._status_tasks: set[asyncio.Future[dict[str, Any] | None]] = set()
+        self._tidying: asyncio.Future[None] | None = None
 
     def request_stop(self, restart: bool = False) -> None:
         self.restart_requested = self.restart_requested or restart
@@ -204,8 +206,15 @@ class Server:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        for job_id in self.store.abandon_active():
+        abandoned = set(self.store.abandon_active())
+        for job_id in abandoned:
             log.warning("job %s was running when the server stopped: FINISHED:ABANDONED", job_id)
+        # Listed before any job runs; archived and trimmed in the background, so a big abandoned
+        # workspace never holds up the start (a download meanwhile has that job's workspace/ missing).
+        folders = job_folders(self.workspace)
+        if folders or abandoned:
+            self._tidying = asyncio.ensure_future(asyncio.to_thread(
+                tidy_at_start, self.workspace, self.store, self.kit.job_limits, folders, abandoned))
         await self.sites.start()
         self._listener = await asyncio.start_server(self._accept, self.kit.host, self.kit.admin_port)
         self.admin_port = self._listener.sockets[0].getsockname()[1]
@@ -220,6 +229,8 @@ class Server:
             self._listener.close()
         await self.scheduler.stop()
         await self.runner.stop_all()
+        if self._tidying is not None:  # it writes to the store: done before the store closes
+            await asyncio.gather(self._tidying, return_exceptions=True)
         await self.sites.stop()
         if self._status_tasks:  # stored and published before the sessions close
             await asyncio.gather(*self._status_tasks, return_exceptions=True)

@@ -33,6 +33,7 @@ from console.runtime.limits import (
     result_file_limit,
 )
 from console.server.interfaces import DeploymentHost
+from console.server.kept_workspace import left_out_error, site_left_out
 from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.exceptions import InternalError, JobNotRunning, NoConnection
@@ -246,6 +247,11 @@ class Deployment:
                 download = self._link(site).download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
                                                      target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
                 await paced(download, target, pace, stop)
+                left_out = await asyncio.to_thread(site_left_out, target)
+                if left_out:
+                    add_error(self.job.errors, site, left_out_error(
+                        left_out, f"{limit} bytes or the site's own, if smaller (job_limits.max_workspace_bytes)",
+                        f"sites/{site}/"))
             except (TransferStopped, TransferTooSlow) as exc:
                 target.unlink(missing_ok=True)
                 why = f"abort_job {exc}" if isinstance(exc, TransferStopped) else str(exc)
