@@ -447,10 +447,12 @@ def test_the_final_model_is_kept_and_what_is_left_out_is_said(fed, tmp_path: Pat
     assert not any(name.startswith("app_server/") for name in names), names
     errors = meta["job_errors"]["server"]
     assert len(errors) == 1 and "its workspace archive was over its limit of" in errors[0]
+    assert list(meta["job_errors"]) == ["server"]  # site-1 archives no copy of its app (nor of the model in it): job.zip holds them
     assert "models/round_1.npz" in errors[0] and "raise job_limits.max_workspace_bytes" in errors[0]
     result = Path(admin.download_job_result(job_id, str(tmp_path / "dl")))
     assert "models/round_2.npz" in (result / "workspace" / "ARCHIVE_TRUNCATED.txt").read_text()
     assert (result / "workspace" / "models" / "final_model.npz").is_file()
+    assert (result / "job" / "app" / "initial.npz").is_file() and not (result / "sites" / "site-1" / "app_site-1").exists()
     assert [p.name for p in (project.server_kit / job_id).iterdir()] == ["log.txt"]
     assert "round 2/2" in admin.cat_target("server", file=f"{job_id}/log.txt")  # the log commands still read it
 
