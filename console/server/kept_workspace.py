@@ -25,7 +25,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from console.jobdef.archive import TRUNCATION_NOTE, JobLimits, KnownFiles, LinkPolicy, zip_dir_to_file
+from console.jobdef.archive import JobLimits
+from console.jobdef.packing import TRUNCATION_NOTE, KnownFiles, LinkPolicy, zip_dir_to_file
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import add_error
 from console.server.status import JobStatus

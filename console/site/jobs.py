@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from console import safe_json
-from console.jobdef.archive import JobLimits, KnownFiles, zip_dir_to_file
+from console.jobdef.archive import JobLimits
 from console.jobdef.code import job_code
+from console.jobdef.packing import KnownFiles, zip_dir_to_file
 from console.names import is_server_job_id
 from console.process import stop_child
 from console.runtime.child import TRANSFER_DIR
