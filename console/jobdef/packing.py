@@ -28,7 +28,7 @@ _SKIPPED_SUFFIXES = (".pyc",)
 _COPY_BLOCK = 1 << 20
 # What a malformed archive can raise from zipfile and the decompressors while being read.
 READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, zlib.error,
-                NotImplementedError, RuntimeError)
+               NotImplementedError, RuntimeError)
 
 
 class LinkPolicy(Enum):

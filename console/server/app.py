@@ -21,7 +21,7 @@ from console.server import (  # noqa: F401  (they register handlers)
 from console.server.authz import Policy, principal
 from console.server.handlers import HANDLERS
 from console.server.kept_workspace import job_folders, tidy_at_start
-from console.server.runner import JobRunner
+from console.server.runner import JobRunner, server_app_name
 from console.server.scheduler import Scheduler
 from console.server.sites import SiteRegistry
 from console.server.status import JobStatus
@@ -214,7 +214,8 @@ class Server:
         folders = job_folders(self.workspace)
         if folders or abandoned:
             self._tidying = asyncio.ensure_future(asyncio.to_thread(
-                tidy_at_start, self.workspace, self.store, self.kit.job_limits, folders, abandoned))
+                tidy_at_start, self.workspace, self.store, self.kit.job_limits, folders, abandoned,
+                lambda meta: server_app_name(meta.get("deploy_map") or {}) or ""))
         await self.sites.start()
         self._listener = await asyncio.start_server(self._accept, self.kit.host, self.kit.admin_port)
         self.admin_port = self._listener.sockets[0].getsockname()[1]

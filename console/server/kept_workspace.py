@@ -22,8 +22,9 @@ import logging
 import shutil
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from console.jobdef.archive import JobLimits
 from console.jobdef.packing import TRUNCATION_NOTE, KnownFiles, LinkPolicy, zip_dir_to_file
@@ -94,6 +95,15 @@ def site_left_out(site_zip: Path) -> list[str]:
     return [line for line in text.splitlines()[1:] if line.strip()]
 
 
+class JobFiles(Protocol):
+    """What tidying needs of the job store (``console.server.store.JobStore``)."""
+
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+    def job_zip(self, job_id: str) -> Path: ...
+    def workspace_zip(self, job_id: str) -> Path: ...
+    def update_meta(self, job_id: str, **updates: Any) -> None: ...
+
+
 def job_folders(root: Path) -> list[str]:
     """The job workspace folders under the server's folder (named by a job ID) now."""
     found = []
@@ -107,21 +117,26 @@ def job_folders(root: Path) -> list[str]:
     return found
 
 
-def tidy_at_start(root: Path, store: Any, limits: JobLimits, folders: list[str], abandoned: set[str]) -> None:
+def tidy_at_start(root: Path, store: JobFiles, limits: JobLimits, folders: list[str], abandoned: set[str],
+                  server_app: Callable[[dict[str, Any]], str]) -> None:
     """At start (the server's folders listed before any job ran): archive and note the abandoned
     jobs' workspaces, trim the finished ones still whole, remove those of deleted jobs. A job
-    deleted meanwhile is skipped."""
+    deleted meanwhile is skipped. ``server_app``: a job meta's server app."""
     for job_id in folders:
         try:
-            _tidy_one(root / job_id, job_id, store, limits, job_id in abandoned)
+            _tidy_one(root / job_id, job_id, store, limits, job_id in abandoned, server_app)
         except Exception:  # one job's leftovers must not keep the others' untidied
             log.exception("job %s: its workspace folder could not be tidied", job_id)
     for job_id in sorted(abandoned - set(folders)):
-        _note(store, job_id, "the server stopped while the job was running (FINISHED:ABANDONED); it had no "
-                             "server workspace yet; the sites' workspaces were not collected")
+        _note(store, job_id, f"{ABANDONED}; it had no server workspace yet; {NOT_COLLECTED}")
 
 
-def _tidy_one(workspace: Path, job_id: str, store: Any, limits: JobLimits, abandoned: bool) -> None:
+ABANDONED = "the server stopped while the job was running (FINISHED:ABANDONED)"
+NOT_COLLECTED = "the sites' workspaces were not collected"
+
+
+def _tidy_one(workspace: Path, job_id: str, store: JobFiles, limits: JobLimits, abandoned: bool,
+              server_app: Callable[[dict[str, Any]], str]) -> None:
     meta = store.get(job_id)
     if meta is None:  # deleted, and its folder stayed (a crash during delete_job)
         shutil.rmtree(workspace, ignore_errors=True)
@@ -130,27 +145,20 @@ def _tidy_one(workspace: Path, job_id: str, store: Any, limits: JobLimits, aband
     if not JobStatus(meta["status"]).is_final:
         return
     target = store.workspace_zip(job_id)
-    if target.is_file():  # archived already: what stayed beside it goes
+    left_out = None
+    if target.is_file():  # archived already (the server died after that): what stayed beside it goes
         trim(workspace)
-        return
-    app_name = _server_app(meta)
-    left_out = archive_workspace(workspace, store.job_zip(job_id), app_name, target, limits)
-    log.info("job %s: archived its workspace at start%s", job_id, " (abandoned)" if abandoned else "")
+    else:
+        left_out = archive_workspace(workspace, store.job_zip(job_id), server_app(meta), target, limits)
+        log.info("job %s: archived its workspace at start%s", job_id, " (abandoned)" if abandoned else "")
     if abandoned:
-        _note(store, job_id, "the server stopped while the job was running (FINISHED:ABANDONED); what its "
-                             f"server workspace held then is archived ({LOG_FILE} up to the stop, in the "
-                             "download's workspace/); the sites' workspaces were not collected")
+        _note(store, job_id, f"{ABANDONED}; what its server workspace held then is archived ({LOG_FILE} up to "
+                             f"the stop, in the download's workspace/); {NOT_COLLECTED}")
     if left_out:
         _note(store, job_id, left_out)
 
 
-def _server_app(meta: dict[str, Any]) -> str:
-    from console.server.runner import server_app_name  # the runner imports this module
-
-    return server_app_name(meta.get("deploy_map") or {}) or ""
-
-
-def _note(store: Any, job_id: str, message: str) -> None:
+def _note(store: JobFiles, job_id: str, message: str) -> None:
     meta = store.get(job_id)
     if meta is None:
         return
