@@ -32,9 +32,11 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
+from console.wire.pace import Pace
 from console.wire.request_context import Peer, User
 from console.wire.serving import PROTOCOL_VERSION, ServedConnection
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem, server_context
+from console.wire.upload_budget import UploadBudget
 
 log = logging.getLogger("console.server")
 
@@ -56,6 +58,11 @@ class Server:
         self.workspace = kit.root
         self.start_time = time.time()
         self.max_upload_bytes = kit.max_upload_bytes
+        limits = kit.connection_limits
+        # An upload keeps the pace a site's answers keep, and one identity's uploads under way are
+        # bounded in bytes: a stalled submit_job neither holds its partial file nor its slot for long.
+        self.upload_pace = Pace(limits.transfer_floor_seconds, limits.min_transfer_bytes_per_second)
+        self.upload_budget = UploadBudget(max(limits.max_upload_bytes_per_identity, kit.max_upload_bytes))
         self.handlers = HANDLERS
         self.specs = CATALOG
         self.policy = Policy.load(kit.root / "local" / "authorization.json")

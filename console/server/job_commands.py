@@ -17,7 +17,7 @@ from console.commands import Right
 from console.jobdef.archive import JobLimits, content_hash
 from console.jobdef.bounds import MAX_FOLDER_NAME_CHARS, check_text, submit_token_problem
 from console.jobdef.code import job_code
-from console.jobdef.signing import certificate_pem, verify_archive
+from console.jobdef.signing import certificate_pem, cloned_signer, verify_archive
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
@@ -164,9 +164,12 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
     archive = store.new_incoming_path()
     try:
         await asyncio.to_thread(shutil.copyfile, store.job_zip(source_id), archive)
-        signature = (store.job_dir(source_id) / SIGNATURE_FILE).read_bytes()  # the original signer's
+        # The clone keeps the source's archive and its signer's signature (the cloner holds no copy
+        # to sign): it records that signer, whom the server and the sites then require (signing.py).
+        signature = (store.job_dir(source_id) / SIGNATURE_FILE).read_bytes()
         fields = {k: meta[k] for k in ("name", "deploy_map", "min_clients", "mandatory_clients", "resource_spec",
                                        "byoc", "task_timeout") if k in meta}
+        fields["signed_by"] = cloned_signer(meta)
         job_id = await _store_new_job(ctx, archive, fields, meta.get("job_folder_name", "job"), signature, source_id)
     finally:
         archive.unlink(missing_ok=True)
@@ -190,7 +193,8 @@ def _require_on_job(ctx: RequestContext, right: Right, meta: dict[str, Any]) -> 
 
 @handles("get_job_meta")
 async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    return _job(ctx, args["job_id"])
+    # The view right judged with the job's submitter, as FLARE 2.9's authorize_job_id does.
+    return _job(ctx, args["job_id"], Right.VIEW)
 
 
 def list_row(meta: dict[str, Any]) -> dict[str, Any]:
@@ -213,14 +217,16 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
         record = ctx.server.store.submit_record(_submitter(ctx), token)
         meta = ctx.server.store.get(_job_of_record(record)) if record else None
         return ([] if meta is None else [meta if args["detailed"] else list_row(meta)])
-    metas = ctx.server.store.list_jobs(
+    store = ctx.server.store
+    # Without -d, SQLite picks the listed fields out of each meta: no job's meta is parsed here.
+    listing = store.list_jobs if args["detailed"] else store.list_rows
+    return listing(
         id_prefix=args["id_prefix"],
         name_prefix=args["name_prefix"],
         submitter=ctx.user.name if args["mine"] else None,
         reverse=args["reverse"],
         limit=args["limit"],
     )
-    return metas if args["detailed"] else [list_row(m) for m in metas]
 
 
 @handles("abort_job")

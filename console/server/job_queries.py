@@ -43,6 +43,9 @@ class JobQueries:
             return None
         meta = json.loads(row[1])
         meta["status"] = row[0]
+        with self._lock:
+            extras = self._db.execute("SELECT key, value FROM job_extras WHERE job_id=?", (job_id,)).fetchall()
+        meta.update((key, json.loads(value)) for key, value in extras)
         return meta
 
     def resolve(self, id_or_prefix: str) -> str:
@@ -80,8 +83,39 @@ class JobQueries:
 
         Prefixes match case-insensitively; ``limit`` keeps the ``limit`` most recent matching
         jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
-        keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead.
+        keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead. The metas come
+        without what is kept beside them (``round_metrics``, ``job_errors``: ``get`` has them).
         """
+        rows = self._listing("status, meta", id_prefix, name_prefix, submitter, statuses, reverse, limit, keep_oldest)
+        result = []
+        for status, raw in rows:
+            meta = json.loads(raw)
+            meta["status"] = status
+            result.append(meta)
+        return result
+
+    def list_rows(
+        self,
+        *,
+        id_prefix: str | None = None,
+        name_prefix: str | None = None,
+        submitter: str | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The jobs ``list_jobs`` selects, as FLARE 2.9's non-detailed ``list_jobs`` rows (job_id,
+        job_name, status, submit_time, duration, study): SQLite picks those fields out of each meta,
+        so no meta is parsed into Python objects."""
+        rows = self._listing(
+            "job_id, name, status, json_extract(meta, '$.submit_time_iso'), "
+            "coalesce(json_extract(meta, '$.duration'), 'N/A'), coalesce(json_extract(meta, '$.study'), 'default')",
+            id_prefix, name_prefix, submitter, (), reverse, limit, False,
+        )
+        keys = ("job_id", "job_name", "status", "submit_time", "duration", "study")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def _listing(self, columns: str, id_prefix: str | None, name_prefix: str | None, submitter: str | None,
+                 statuses: tuple[str, ...], reverse: bool, limit: int | None, keep_oldest: bool) -> list[tuple]:
         clauses: list[str] = []
         params: list[Any] = []
         if id_prefix:
@@ -106,18 +140,13 @@ class JobQueries:
         # The most recent come first out of SQLite, so that LIMIT keeps the newest ones.
         newest_first = reverse or (bool(limit) and not keep_oldest)
         order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT status, meta FROM jobs {where} ORDER BY submit_time {order}, rowid {order} LIMIT ?"
+        sql = f"SELECT {columns} FROM jobs {where} ORDER BY submit_time {order}, rowid {order} LIMIT ?"
         params.append(limit if limit else -1)
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         if newest_first and not reverse:
             rows.reverse()
-        result = []
-        for status, raw in rows:
-            meta = json.loads(raw)
-            meta["status"] = status
-            result.append(meta)
-        return result
+        return rows
 
     def queued_ids(self) -> list[str]:
         """IDs of every SUBMITTED job, oldest first (from the status index; no meta is read)."""

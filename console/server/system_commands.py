@@ -9,6 +9,7 @@ from typing import Any
 from console.commands import Right
 from console.natural_order import natural_key
 from console.process import process_info
+from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.scheduler import required_sites
 from console.server.shell_commands import run_on_target
@@ -54,8 +55,14 @@ async def sys_info(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _running_job(ctx: RequestContext, id_or_prefix: str) -> Any:
+    """The running job, if the user may view it: as FLARE 2.9's info commands (show_stats,
+    show_errors, reset_errors: the view right, judged with the job's submitter, before "not running")."""
     store = ctx.server.store
     job_id = store.resolve(id_or_prefix)
+    meta = store.get(job_id)
+    if meta is None:  # deleted between resolve and get
+        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
+    ctx.server.policy.require(principal(ctx.connection), Right.VIEW, submitter=meta, what=f"job {job_id}")
     job = ctx.server.runner.jobs.get(job_id)
     if job is None:
         raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"job {job_id} is not running")
@@ -78,14 +85,14 @@ async def show_stats(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
 async def show_errors(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     job = _running_job(ctx, args["job_id"])
     if args["target_type"] == "server":
-        return {"server": {"errors": job.errors.get("server", [])}}
+        return {"server": {"errors": job.shown_errors("server")}}
     sites = args["targets"] or job.sites
-    return {site: {"errors": job.errors.get(site, [])} for site in sites}
+    return {site: {"errors": job.shown_errors(site)} for site in sites}
 
 
 @handles("reset_errors")
 async def reset_errors(ctx: RequestContext, args: dict[str, Any]) -> None:
-    _running_job(ctx, args["job_id"]).errors.clear()
+    _running_job(ctx, args["job_id"]).reset_errors()
 
 
 @handles("set_timeout")
