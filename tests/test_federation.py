@@ -148,7 +148,10 @@ def test_download_holds_site_workspaces(fed: Federation, tmp_path: Path) -> None
     job_id = session.submit_job(str(numpy_job(tmp_path, rounds=1)))
     session.wait_for_job(job_id, timeout=30)
     result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
-    assert (result / "sites" / "site-1" / "app_site-1" / "config" / "config_fed_client.json").is_file()
+    assert "client app ended" in (result / "sites" / "site-1" / "log.txt").read_text()
+    # The site's app is job.zip's, which the download holds once (job/), not again per site.
+    assert (result / "job" / "app" / "config" / "config_fed_client.json").is_file()
+    assert not (result / "sites" / "site-1" / "app_site-1").exists()
 
 
 def test_job_that_cannot_be_placed_gives_up(project, tmp_path: Path) -> None:
