@@ -23,6 +23,7 @@ from console.runtime.adoption import ADOPTING, NOT_ADOPTING
 from console.wire.kit import KitError, ServerKit, SiteKit
 
 from conftest import ADMIN, EXAMPLES, ServerProcess, make_project
+from jobs import archived_file
 
 LOG_BUDGET = 256 << 10
 FILE_LIMIT = 1 << 20
@@ -95,15 +96,15 @@ def test_a_job_runs_within_its_limits_and_its_log_within_its_budget(tmp_path: Pa
             session.close()
         server.stop()
         server.kill()
-    workspace = project.server_kit / job_id
-    limits = json.loads((workspace / "limits.json").read_text())
+    workspace = project.server_kit / job_id  # its log.txt; the rest is in its archive once the job ended
+    limits = json.loads(archived_file(project.server_kit, job_id, "limits.json"))
     assert limits["RLIMIT_FSIZE"] == [FILE_LIMIT, FILE_LIMIT]
     assert limits["RLIMIT_NOFILE"] == [OPEN_FILES, OPEN_FILES]
     assert limits["RLIMIT_CORE"] == [0, 0]
     assert 0 < limits["RLIMIT_DATA"][1] != resource.RLIM_INFINITY  # 3/4 of the machine's memory
     # A write past the file size limit fails (EFBIG), the process lives on.
-    assert (workspace / "big.outcome").read_text() == "EFBIG"
-    assert (workspace / "big.bin").stat().st_size == FILE_LIMIT
+    assert archived_file(project.server_kit, job_id, "big.outcome") == b"EFBIG"
+    assert len(archived_file(project.server_kit, job_id, "big.bin")) == FILE_LIMIT
     # About 2 MB of output (prints and a child's raw writes): the log keeps the budget and says why.
     log = (workspace / "log.txt").read_bytes()
     assert len(log) <= LOG_BUDGET + 1024, len(log)

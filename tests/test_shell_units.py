@@ -399,9 +399,6 @@ def test_completion_offers_what_the_command_can_act_on_first() -> None:
 
 def test_the_config_files_comment_names_every_command_that_asks() -> None:
     """The seventh user: it named five, while disable_client asks too. Made from the registry."""
-    from console.commands import CATALOG
-    from console.shell.config import DEFAULT_CONFIG
-
     comment = DEFAULT_CONFIG.split("\nconfirm = ")[0].rsplit("\n\n", 1)[1]
     asking = [name for name, spec in CATALOG.items() if spec.destructive]
     assert "disable_client" in asking
@@ -419,3 +416,15 @@ def test_command_names_take_any_case_and_a_wrong_case_option_names_the_right_one
         parse_command("abort_job 0a1b --YES")
     with pytest.raises(UsageError, match=r"unknown option -x; usage"):
         parse_command("list_jobs -x")
+
+
+def test_a_final_status_line_says_whose_job_errors_there_are() -> None:
+    """Scale 7, finding 1: a job that completed with files left out of its workspace archive says
+    so in the monitor's final line, not only inside the archive."""
+    from console.shell.monitors import status_line
+
+    meta = {"job_id": "41fd138b-82b5-4bd7-9b75-e2d18e152742", "name": "big", "status": "FINISHED:COMPLETED",
+            "job_errors": {"site-1": ["x"], "server": ["its workspace archive was over its limit"]}}
+    assert status_line(meta, 0).endswith("big  FINISHED:COMPLETED  (job_errors of server, site-1: get_job_meta 41fd138b)")
+    assert status_line({**meta, "status": "RUNNING"}, 0).endswith("big  RUNNING")
+    assert status_line({**meta, "job_errors": {}}, 0).endswith("FINISHED:COMPLETED")

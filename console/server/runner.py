@@ -23,7 +23,7 @@ from typing import Any
 
 from console import safe_json
 from console.commands import Right
-from console.jobdef.archive import JobLimits, LinkPolicy, zip_dir_to_file
+from console.jobdef.archive import JobLimits
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.jobdef.signing import expected_signer, load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
@@ -35,6 +35,7 @@ from console.runtime.procs import job_process_ended, reap_job_processes, start_j
 from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.interfaces import RunnerHost
+from console.server.kept_workspace import SERVER_APP_DIR, archive_workspace
 from console.server.running_job import RunningJob
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE
@@ -46,7 +47,6 @@ log = logging.getLogger("console.server.runner")
 ABORT_GRACE_SECONDS = 3.0
 #: How long a site may take to answer one task (``task_timeout`` in meta.json or the workflow args overrides).
 DEFAULT_TASK_TIMEOUT = 600.0
-SERVER_APP_DIR = "app_server"
 
 _EXIT_STATUS = {
     0: JobStatus.FINISHED_COMPLETED,
@@ -294,17 +294,24 @@ class JobRunner:
         store.write(write_latest)
 
     async def _archive_workspace(self, job: RunningJob) -> None:
+        """The server workspace into the store (``console.server.kept_workspace``); what it left
+        out, or that it could not be archived, goes into the job's errors."""
         if not job.workspace.is_dir():
             return
-        shutil.rmtree(job.workspace / TRANSFER_DIR, ignore_errors=True)  # models in flight, not results
-        target = self.server.store.workspace_zip(job.job_id)
+        store = self.server.store
+        target = store.workspace_zip(job.job_id)
         if not target.parent.is_dir():  # deleted meanwhile
             return
         try:
-            await asyncio.to_thread(zip_dir_to_file, job.workspace, target, "", LinkPolicy.SKIP,
-                                    self.server.kit.job_limits.max_workspace_bytes)
-        except OSError:
+            left_out = await asyncio.to_thread(archive_workspace, job.workspace, store.job_zip(job.job_id),
+                                               job.app_name, target, self.server.kit.job_limits)
+        except OSError as exc:
             log.exception("job %s: could not archive its workspace", job.job_id)
+            add_error(job.errors, "server", f"its workspace could not be archived ({exc}); it stays in the "
+                                            f"server's folder {job.job_id}/ until delete_job")
+            return
+        if left_out:
+            add_error(job.errors, "server", left_out)
 
     def abort(self, job_id: str) -> None:
         """Stop the job's process (it ends ABORTED; once its run is over, it keeps the status its run

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from console import safe_json
-from console.jobdef.archive import JobLimits, zip_dir_to_file
+from console.jobdef.archive import JobLimits
 from console.jobdef.code import job_code
+from console.jobdef.packing import KnownFiles, zip_dir_to_file
 from console.jobdef.process_limits import ProcessLimits
 from console.names import is_server_job_id
 from console.process import stop_child
@@ -62,6 +63,10 @@ class SiteJob:
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # the client app said "ready"
 
 
+#: Jobs whose app files a site remembers, to leave them out of their workspace archives.
+MAX_UNPACKED_KEPT = 256
+
+
 class SiteJobs:
     def __init__(self, site_name: str, root: Path, limits: JobLimits | None = None,
                  process_limits: ProcessLimits | None = None) -> None:
@@ -70,6 +75,9 @@ class SiteJobs:
         self.limits = limits or JobLimits()
         self.process_limits = process_limits or ProcessLimits()
         self.jobs: dict[str, SiteJob] = {}
+        #: Per job deployed since this site started: its app's files as the job's archive has them,
+        #: which its workspace archive leaves out (the server keeps job.zip); the latest few hundred.
+        self.unpacked: dict[str, KnownFiles] = {}
 
     def job(self, job_id: str) -> SiteJob:
         job = self.jobs.get(job_id)
@@ -101,6 +109,9 @@ class SiteJobs:
         workspace = self.workspace(job_id)
         app_dir = workspace / f"app_{self.site_name}"
         await asyncio.to_thread(_unpack_app, archive, workspace, app_name, app_dir, self.limits)
+        self.unpacked[job_id] = await asyncio.to_thread(KnownFiles, archive, app_name, app_dir.name)
+        while len(self.unpacked) > MAX_UNPACKED_KEPT:
+            self.unpacked.pop(next(iter(self.unpacked)))
         # The site judges the app itself: the server's byoc flag is not trusted to be complete.
         code = await asyncio.to_thread(job_code, app_dir)
         if code and not custom_allowed:
@@ -269,7 +280,7 @@ class SiteJobs:
         if not workspace.is_dir():
             raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no workspace of job {job_id} on {self.site_name}")
         limit = min(self.limits.max_workspace_bytes, max_bytes or self.limits.max_workspace_bytes)
-        zip_dir_to_file(workspace, out, max_bytes=limit)
+        zip_dir_to_file(workspace, out, max_bytes=limit, known=self.unpacked.get(job_id))
 
     def delete_workspace(self, job_id: str) -> bool:
         """Remove a deleted job's workspace here (refused while it runs); whether there was one."""
@@ -278,6 +289,7 @@ class SiteJobs:
         workspace = self.workspace(job_id)
         existed = workspace.is_dir()
         shutil.rmtree(workspace, ignore_errors=True)
+        self.unpacked.pop(job_id, None)
         return existed
 
 
