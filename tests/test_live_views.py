@@ -531,6 +531,7 @@ def test_lines_that_came_while_top_was_open_are_printed_above_the_prompt_after_q
         flag.write_text("go")  # rounds 2-5 now, while top is open
         screen.wait_for(rf"{job_id[:8]} +under-top +FINISHED:COMPLETED", timeout=60)
         screen.wait_for(r"ended with the job")  # top's foot: the follow's last line
+        screen.wait_for(r"\.\.\. \d+ earlier lines: all are printed above the prompt when top closes")
         child.send("q")
         screen.wait_for(r"ended with the job(.*\n)*.*on server>\s*\Z")
         whole = screen.screen.transcript()

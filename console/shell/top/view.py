@@ -106,7 +106,8 @@ class TopView:
         self.details: dict[str, Any] | None = None  # the selected job's meta when shown ({}: on its way)
         self.confirm: str | None = None  # a job ID waiting for "y" to be aborted
         self.note = ""  # a one-line answer to the last key (abort requested, ...)
-        self.lines: list[tuple[str, str]] = []  # background lines while top runs
+        self.lines: list[tuple[str, str]] = []  # background lines while top runs (the last KEPT_LINES)
+        self.background = 0  # background lines since top opened: all printed when it closes (monitors.held)
         self.drawn_version = -1  # the model version on screen (benchmarks read it)
         self.drawn_at = 0.0
         self._first = 0  # the first job row shown (top.fit scrolls the list only as the selection needs)
@@ -136,6 +137,7 @@ class TopView:
         """Where monitors and follows print while top covers the screen."""
         for line in text.splitlines() or [""]:
             self.lines.append((line, style))
+            self.background += 1
         del self.lines[:-KEPT_LINES]
         self.invalidate()
 
@@ -230,8 +232,12 @@ class TopView:
 
     def _footer(self) -> StyleAndTextTuples:
         width = self._width()
-        out: StyleAndTextTuples = [(style or "class:top.dim", elide(visible(text), width) + "\n")
-                                   for text, style in self.lines]
+        out: StyleAndTextTuples = []
+        if self.background > len(self.lines):
+            earlier = self.background - len(self.lines)
+            out.append(("class:top.dim", elide(f"... {earlier} earlier line{'s' if earlier != 1 else ''}: all are "
+                                               "printed above the prompt when top closes", width) + "\n"))
+        out += [(style or "class:top.dim", elide(visible(text), width) + "\n") for text, style in self.lines]
         if self.feed.error:
             out.append(("class:top.error", elide(f"poll failed: {self.feed.error}", width) + "\n"))
         if self.confirm is not None:
