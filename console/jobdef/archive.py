@@ -261,7 +261,7 @@ def _plan(infos: list[zipfile.ZipInfo], root: Path, max_total_bytes: int,
     return plan
 
 
-def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], max_total_bytes: int) -> None:
+def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], max_total_bytes: int) -> int:
     written = 0
     for info, target in plan:
         if info.is_dir():
@@ -282,6 +282,7 @@ def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Pat
             if isinstance(exc, JobDefinitionError):
                 raise
             raise JobDefinitionError(f"not a valid zip archive: entry {info.filename!r}: {exc}") from None
+    return written
 
 
 def _snapshot(dest: Path) -> set[Path] | None:
@@ -329,16 +330,20 @@ class JobLimits:
                      ratio_floor_bytes=self.ratio_floor_bytes)
 
 
-def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entries: int = 10000,
-                 max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes) -> None:
-    """Extract ``zip_path`` into ``dest``; anything unsafe or broken raises and leaves ``dest`` as it was.
+def safe_extract(zip_path: Path | BinaryIO, dest: Path, *, max_total_bytes: int, max_entries: int = 10000,
+                 max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes) -> int:
+    """Extract ``zip_path`` (a path, or a seekable file) into ``dest``; the bytes written. Anything
+    unsafe or broken raises and leaves ``dest`` as it was.
 
     At most ``max_total_bytes`` are written, and with ``max_ratio`` at most that many times the
     archive's size (but always up to ``ratio_floor_bytes``); both are counted while writing, so an
     archive that lies in its headers stops at the limit, not after it.
     """
     if max_ratio is not None:
-        size = Path(zip_path).stat().st_size if Path(zip_path).is_file() else 0
+        if isinstance(zip_path, str | os.PathLike):
+            size = Path(zip_path).stat().st_size if Path(zip_path).is_file() else 0
+        else:
+            size = zip_path.seek(0, os.SEEK_END)
         max_total_bytes = min(max_total_bytes, max(size * max_ratio, ratio_floor_bytes))
     try:
         archive = zipfile.ZipFile(zip_path)
@@ -350,7 +355,7 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entrie
         before = _snapshot(dest)
         try:
             dest.mkdir(parents=True, exist_ok=True)
-            _extract_all(archive, plan, max_total_bytes)
+            return _extract_all(archive, plan, max_total_bytes)
         except BaseException:
             _undo(dest, before)
             raise

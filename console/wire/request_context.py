@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from console.commands import CommandSpec
 from console.provision.certs import CertIdentity
@@ -40,6 +40,29 @@ class Download:
 
     path: Path
     head: dict[str, Any]
+
+
+@dataclass(slots=True)
+class StreamedParts:
+    """A handler's answer that streams ``parts`` one after another as one body after a JSON head:
+    bytes, or files the handler opened. A file is sent from where it lies, never copied first, so
+    the first byte goes at once; being open, it is sent whole even if it is removed meanwhile. The
+    files are closed when the stream ends, however it ends (``close``). ``sizes`` are the parts'
+    sizes when they were opened: what is announced and sent."""
+
+    head: dict[str, Any]
+    parts: list[bytes | BinaryIO]
+    sizes: list[int]
+
+    @classmethod
+    def of(cls, head: dict[str, Any], parts: list[bytes | BinaryIO]) -> StreamedParts:
+        sizes = [len(part) if isinstance(part, bytes) else os.fstat(part.fileno()).st_size for part in parts]
+        return cls(head, parts, sizes)
+
+    def close(self) -> None:
+        for part in self.parts:
+            if not isinstance(part, bytes):
+                part.close()
 
 
 class Peer(Protocol):

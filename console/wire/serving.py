@@ -12,7 +12,9 @@ What one peer can make us hold is bounded: at most ``MAX_IN_FLIGHT`` requests at
 connection (more are answered with an error at once), no new frame is read while replies
 the peer has not read pile up past ``WRITE_HIGH_WATER`` (TCP then slows the peer down), and
 every request's state (its task, its upload queue) is freed when it ends or the connection
-closes. Large answers (the host's ``large_replies``) are bounded in number per identity and
+closes. A download stops when its peer goes away: at a ``cancel`` frame naming it (a peer that
+gave up on it: Ctrl-C, its timeout) or when the connection closes; a ``cancel`` that crosses the
+answer's end is ignored. Large answers (the host's ``large_replies``) are bounded in number per identity and
 per host by its ``reply_budget`` (console.wire.budget), held until the peer has read them.
 """
 
@@ -37,7 +39,7 @@ from console.wire.frames import (
     read_chunk,
     read_frame,
 )
-from console.wire.request_context import CANCELLED, Download, RequestContext, Upload, User
+from console.wire.request_context import CANCELLED, Download, RequestContext, StreamedParts, Upload, User
 
 log = logging.getLogger("console.wire.serving")
 
@@ -66,6 +68,7 @@ class ServedConnection:
         self.command_timeout: float | None = None
         self._uploads: dict[int, Upload] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._downloads: dict[int, asyncio.Task[None]] = {}  # running download requests, by id (a cancel stops one)
         self.closed = False
         self.events_dropped = 0
         self.max_in_flight = getattr(server, "max_in_flight", MAX_IN_FLIGHT)
@@ -153,6 +156,8 @@ class ServedConnection:
             kind = frame.kind
             if kind == "req":
                 self._start_request(frame)
+            elif kind == "cancel" and frame.header.get("id") not in self._uploads:
+                self._cancel_download(frame.header.get("id"))
             elif kind in ("data", "end", "cancel"):
                 await self._feed_upload(frame)
             else:
@@ -173,6 +178,14 @@ class ServedConnection:
                 upload.stop(CANCELLED)
             else:
                 await upload.queue.put(None)
+
+    def _cancel_download(self, request_id: Any) -> None:
+        """The peer gave up on a download: its stream (and whatever the handler still does for it) stops.
+        A cancel naming no running download (it crossed the answer's end) is ignored."""
+        task = self._downloads.get(request_id) if isinstance(request_id, int) else None
+        if task is not None:
+            log.info("download %s cancelled by %s", request_id, self.identity.cn)
+            task.cancel()
 
     def _in_flight(self) -> int:
         # Running requests, plus uploads refused early whose client has not sent their end yet.
@@ -200,6 +213,11 @@ class ServedConnection:
         task = asyncio.create_task(self._run_request(request_id, frame.header, upload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        spec = self.server.specs.get(frame.header.get("cmd")) if isinstance(frame.header.get("cmd"), str) else None
+        if spec is not None and spec.transfer is Transfer.DOWNLOAD:
+            self._downloads[request_id] = task
+            task.add_done_callback(lambda done: self._downloads.pop(request_id, None)
+                                   if self._downloads.get(request_id) is done else None)
 
     async def _run_request(self, request_id: int, header: dict[str, Any], upload: Upload | None) -> None:
         cmd = header.get("cmd")
@@ -240,6 +258,8 @@ class ServedConnection:
                 upload.stop(CANCELLED)
         if isinstance(result, Download):
             await self._stream_file(request_id, cmd, result)
+        elif isinstance(result, StreamedParts):
+            await self._stream_parts(request_id, cmd, result)
         else:
             await self._send_result(request_id, cmd, result)
 
@@ -319,6 +339,34 @@ class ServedConnection:
             log.info("download %s to %s interrupted: %s", request_id, self.identity.cn, exc)
         finally:
             download.path.unlink(missing_ok=True)
+
+    async def _stream_parts(self, request_id: int, cmd: Any, answer: StreamedParts) -> None:
+        """``answer``'s parts as one body: the head at once, then each part read as it is sent."""
+        try:
+            try:
+                head = encode_frame({"k": "res", "id": request_id, "ok": True, "data": answer.head,
+                                     "stream": True, "size": sum(answer.sizes)})
+            except FrameError as exc:  # a head that is not JSON: said, not left unanswered
+                await self._send_unsendable(request_id, cmd, exc)
+                return
+            await self._send_frame(head)
+            for part, size in zip(answer.parts, answer.sizes, strict=True):
+                if isinstance(part, bytes):
+                    for start in range(0, size, CHUNK_BYTES):
+                        await self._send({"k": "data", "id": request_id}, part[start:start + CHUNK_BYTES])
+                    continue
+                while chunk := await asyncio.to_thread(read_chunk, part, size):
+                    await self._send({"k": "data", "id": request_id}, chunk)
+            await self._send({"k": "end", "id": request_id})
+        except (ConnectionError, OSError) as exc:
+            log.info("download %s to %s interrupted: %s", request_id, self.identity.cn, exc)
+        finally:
+            answer.close()
+
+    async def _send_frame(self, frame: bytes) -> None:
+        if not self.closed:
+            self.writer.write(frame)
+            await self.writer.drain()
 
     async def _send_quietly(self, header: dict[str, Any]) -> None:
         try:
