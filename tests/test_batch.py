@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -103,3 +104,19 @@ def test_authentication_error_exits_2(server, project, tmp_path: Path) -> None:
     config_path.write_text(json.dumps(config))
     result = run_console(tmp_path, "--kit", str(other.admin_kit), "-c", "list_jobs")
     assert result.returncode == 2 and "AuthenticationError" in result.stderr
+
+
+def test_a_command_whose_answer_never_comes_exits_1(server, project, tmp_path: Path) -> None:
+    """The batch ran (exit 2 is for one that could not start): a command left without its answer
+    (NoConnection: the server went away, a timeout) is a failed command, as the README says."""
+    kit = str(project.admin_kit)
+    big = hello_server(tmp_path, name="big")
+    (big / "weights.bin").write_bytes(os.urandom(40 << 20))
+    # Zipping 40 MB outlasts the 0.2 s the server waits before it stops: the upload finds it gone.
+    result = run_console(tmp_path, "--kit", kit, "--timeout", "1", "--yes", "-c", "shutdown server",
+                         "-c", f"submit_job {big}", "-c", "check_status server")
+    assert result.returncode == 1, result.stderr
+    assert f"-c: submit_job {big}: NoConnection" in result.stderr
+    assert "check_status" not in result.stderr  # stopped at the failure, as any failed command stops it
+    result = run_console(tmp_path, "--kit", kit, "--timeout", "1", "-c", "list_jobs")
+    assert result.returncode == 2 and "NoConnection" in result.stderr  # it could not run at all

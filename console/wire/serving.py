@@ -69,6 +69,7 @@ class ServedConnection:
         self._uploads: dict[int, Upload] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._downloads: dict[int, asyncio.Task[None]] = {}  # running download requests, by id (a cancel stops one)
+        self._cancelled: set[int] = set()  # of those, the ones a cancel frame stopped
         self.closed = False
         self.events_dropped = 0
         self.max_in_flight = getattr(server, "max_in_flight", MAX_IN_FLIGHT)
@@ -184,8 +185,13 @@ class ServedConnection:
         A cancel naming no running download (it crossed the answer's end) is ignored."""
         task = self._downloads.get(request_id) if isinstance(request_id, int) else None
         if task is not None:
-            log.info("download %s cancelled by %s", request_id, self.identity.cn)
+            self._cancelled.add(request_id)
             task.cancel()
+
+    def _download_done(self, request_id: int, task: asyncio.Task[None]) -> None:
+        if self._downloads.get(request_id) is task:
+            del self._downloads[request_id]
+            self._cancelled.discard(request_id)
 
     def _in_flight(self) -> int:
         # Running requests, plus uploads refused early whose client has not sent their end yet.
@@ -216,8 +222,7 @@ class ServedConnection:
         spec = self.server.specs.get(frame.header.get("cmd")) if isinstance(frame.header.get("cmd"), str) else None
         if spec is not None and spec.transfer is Transfer.DOWNLOAD:
             self._downloads[request_id] = task
-            task.add_done_callback(lambda done: self._downloads.pop(request_id, None)
-                                   if self._downloads.get(request_id) is done else None)
+            task.add_done_callback(lambda done: self._download_done(request_id, done))
 
     async def _run_request(self, request_id: int, header: dict[str, Any], upload: Upload | None) -> None:
         cmd = header.get("cmd")
@@ -341,12 +346,15 @@ class ServedConnection:
             download.path.unlink(missing_ok=True)
 
     async def _stream_parts(self, request_id: int, cmd: Any, answer: StreamedParts) -> None:
-        """``answer``'s parts as one body: the head at once, then each part read as it is sent."""
+        """``answer``'s parts as one body: the head at once, then each part read as it is sent. A stream
+        that stops short (cancelled, the connection gone) says so in the log, with how far it came."""
+        total, sent, why = sum(answer.sizes), 0, "the connection closed"
         try:
             try:
                 head = encode_frame({"k": "res", "id": request_id, "ok": True, "data": answer.head,
-                                     "stream": True, "size": sum(answer.sizes)})
+                                     "stream": True, "size": total})
             except FrameError as exc:  # a head that is not JSON: said, not left unanswered
+                why = "its head cannot be sent"
                 await self._send_unsendable(request_id, cmd, exc)
                 return
             await self._send_frame(head)
@@ -354,14 +362,23 @@ class ServedConnection:
                 if isinstance(part, bytes):
                     for start in range(0, size, CHUNK_BYTES):
                         await self._send({"k": "data", "id": request_id}, part[start:start + CHUNK_BYTES])
+                        sent += min(CHUNK_BYTES, size - start)
                     continue
                 while chunk := await asyncio.to_thread(read_chunk, part, size):
                     await self._send({"k": "data", "id": request_id}, chunk)
+                    sent += len(chunk)
+            why = "a file was shorter than when it was opened"  # (the peer refuses the answer then)
             await self._send({"k": "end", "id": request_id})
         except (ConnectionError, OSError) as exc:
-            log.info("download %s to %s interrupted: %s", request_id, self.identity.cn, exc)
+            why = f"the connection was lost: {exc}"
+        except asyncio.CancelledError:
+            why = "its requester gave up on it" if request_id in self._cancelled else "the connection closed"
+            raise
         finally:
             answer.close()
+            if sent < total:
+                log.info("download %s (%s) to %s stopped after %d of %d bytes: %s", request_id, cmd,
+                         self.identity.cn, sent, total, why)
 
     async def _send_frame(self, frame: bytes) -> None:
         if not self.closed:
