@@ -4,8 +4,9 @@ It holds the project's real server certificate (a stolen key, or a bug on the se
 frames, answers ``login`` with whatever the test gives and every other request with an empty
 list, or with a JSON answer that never ends (``flood``), or with the frames ``answers`` gives for
 its command (headers without ``id``, with bodies; a number among them: a pause of that many
-seconds, which holds up that connection's later requests too; a ``threading.Event``: set when
-the frames before it are sent, so a test knows the request came). Runs in a thread with its own loop.
+seconds, which holds up that connection's later requests too, unless ``concurrent``: then each
+request is answered in a task of its own; a ``threading.Event``: set when the frames before it are
+sent, so a test knows the request came). Runs in a thread with its own loop.
 """
 
 from __future__ import annotations
@@ -26,29 +27,38 @@ from console.wire.tls import server_context
 @contextlib.contextmanager
 def hostile_server(server_kit: Path, login: Any, flood: bool = False,
                    answers: dict[str, Sequence[tuple[dict[str, Any], bytes] | float | threading.Event]] | None = None,
-                   ) -> Iterator[None]:
+                   concurrent: bool = False) -> Iterator[None]:
     kit = ServerKit.load(server_kit)
     ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
     ready, stop = threading.Event(), None
     loop = asyncio.new_event_loop()
 
+    async def answer(writer: asyncio.StreamWriter, request_id: Any, cmd: Any) -> None:
+        assert answers is not None
+        with contextlib.suppress(Exception):
+            for item in answers[cmd]:
+                if isinstance(item, threading.Event):  # the test learns that the request came
+                    item.set()
+                    continue
+                if isinstance(item, float | int):
+                    await asyncio.sleep(item)
+                    continue
+                header, body = item
+                writer.write(encode_frame({**header, "id": request_id}, body))
+                await writer.drain()
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tasks: set[asyncio.Task[None]] = set()
         with contextlib.suppress(Exception):
             while (frame := await read_frame(reader)) is not None:
                 request_id, cmd = frame.header.get("id"), frame.header.get("cmd")
                 if cmd == "login":
                     writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "data": login}))
+                elif answers and cmd in answers and concurrent:
+                    tasks.add(task := asyncio.create_task(answer(writer, request_id, cmd)))
+                    task.add_done_callback(tasks.discard)
                 elif answers and cmd in answers:
-                    for item in answers[cmd]:
-                        if isinstance(item, threading.Event):  # the test learns that the request came
-                            item.set()
-                            continue
-                        if isinstance(item, float | int):
-                            await asyncio.sleep(item)
-                            continue
-                        header, body = item
-                        writer.write(encode_frame({**header, "id": request_id}, body))
-                        await writer.drain()
+                    await answer(writer, request_id, cmd)
                 elif flood:
                     writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "stream": True,
                                                "json": True, "size": 1 << 40}))
@@ -59,6 +69,8 @@ def hostile_server(server_kit: Path, login: Any, flood: bool = False,
                 else:
                     writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "data": []}))
                 await writer.drain()
+        for task in list(tasks):
+            task.cancel()
         writer.close()
 
     async def main() -> None:

@@ -10,7 +10,8 @@ without its model, a header past the frame limit, an error text past the control
 With ``HOSTILE_TRICKLE`` set, it answers ``get_workspace`` (when a job ends), and with
 ``HOSTILE_TRICKLE_TASKS`` set its tasks too, with a head announcing 1 MiB, then one byte every
 ``HOSTILE_TRICKLE`` seconds, for ever; it touches ``trickling`` in its kit folder when it starts.
-With ``HOSTILE_MUTE_STOP`` set, it never answers ``end_job`` or ``abort_job`` (it touches ``told-to-stop``).
+With ``HOSTILE_MUTE_STOP`` set, it never answers ``end_job`` or ``abort_job`` (it touches ``told-to-stop``),
+with ``HOSTILE_MUTE_DEPLOY`` set never ``deploy_job`` (it touches ``told-to-deploy``).
 
     python tests/hostile_site.py SITE_KIT [RESULT_BYTES]
 """
@@ -35,6 +36,7 @@ ANSWER = os.environ.get("HOSTILE_ANSWER")
 PUSHES = int(os.environ.get("HOSTILE_PUSHES", "0"))
 TRICKLE = float(os.environ.get("HOSTILE_TRICKLE", "0"))
 MUTE_STOP = bool(os.environ.get("HOSTILE_MUTE_STOP"))
+MUTE_DEPLOY = bool(os.environ.get("HOSTILE_MUTE_DEPLOY"))
 REPLIES = os.environ.get("HOSTILE_REPLIES")
 
 
@@ -94,6 +96,12 @@ class HostileSite(app.Site):
         with open(result, "wb") as out:
             out.truncate(RESULT_BYTES)
         return Download(result, {"weight": 1.0, "metrics": {}})
+
+    async def _cmd_deploy_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        if MUTE_DEPLOY:
+            (self.kit.root / "told-to-deploy").touch()
+            await asyncio.Event().wait()
+        await super()._cmd_deploy_job(ctx, args)
 
     async def _cmd_end_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         if MUTE_STOP:

@@ -116,3 +116,56 @@ def _accounted(log: str, what: str) -> int:
     """How many failed handshakes those lines report: one each, or the count a summary gives."""
     return sum(int(m.group(1)) if (m := re.search(r"refused (\d+) more time", line)) else 1
                for line in _lines(log, what))
+
+
+@pytest.mark.timeout(90)
+def test_an_upload_sent_on_after_its_refusal_is_read_no_further(project, tmp_path: Path) -> None:
+    """A client that goes on sending its upload after the server refused it (past max_upload_bytes):
+    the server answers the refusal, says it drops the connection, and does; the client cannot make
+    it read for as long as it likes. Another session is served meanwhile and after."""
+    from console.api.client import AsyncClient
+    from console.wire.answers import Pending
+    from console.wire.exceptions import NoConnection
+    from console.wire.kit import AdminKit
+
+    config_path = project.server_kit / "startup" / "fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["servers"][0]["max_upload_bytes"] = 50_000
+    config_path.write_text(json.dumps(config))
+
+    async def hostile_upload() -> tuple[dict, int, float, str]:
+        client = AsyncClient(AdminKit.load(project.admin_kit), "admin@example.com")
+        await client.connect()
+        request_id = client._last_id = next(client._ids)  # as a request of its own
+        pending = Pending(asyncio.get_running_loop(), False)
+        client._pending[request_id] = pending
+        client._send({"k": "req", "id": request_id, "cmd": "submit_job", "stream": True,
+                      "args": {"job_folder": "big", "signature": "none"}})
+        chunk, after, refused_at = os.urandom(64 << 10), 0, 0.0
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NoConnection, ConnectionError, OSError):
+            while loop.time() - (refused_at or loop.time()) < 30:  # it would go on for ever
+                client._send({"k": "data", "id": request_id}, chunk)
+                await asyncio.wait_for(client._writer.drain(), 30)
+                if pending.future.done():
+                    refused_at = refused_at or loop.time()
+                    after += len(chunk)
+        took = loop.time() - refused_at
+        gone = str(pending.chunks or client._farewell)
+        await client.close()
+        return pending.future.result().header, after, took, gone
+
+    server = ServerProcess(project.server_kit).start()
+    try:
+        with new_secure_session("admin@example.com", str(project.admin_kit)) as other:
+            answer, after, took, gone = asyncio.run(hostile_upload())
+            assert answer["ok"] is False and "exceeds the server's limit of 50000 bytes" in answer["error"]["message"]
+            assert "its upload to submit_job went past the limit of 50000 bytes; the connection is dropped" in gone
+            assert took < 10, f"the server took {took:.1f} s to drop the connection"
+            assert after < 32 << 20, f"{after} bytes written after the refusal"  # what the sockets took, at most
+            print(f"\nwritten after the refusal until the drop: {after} bytes in {took:.2f} s")
+            assert other.list_jobs() == []
+        assert list((project.server_kit / "store" / "incoming").iterdir()) == []
+        assert "its upload to submit_job went past the limit of 50000 bytes; the rest of it is not read" in server.stderr
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_
                 message = str(refused.value)
                 assert "the server answered download_job of job 'abc'" in message, (what, message)
                 assert str(job_id)[:30] in message and "nothing was written" in message, (what, message)
+                # Refused at its head, before the archive: nothing more of it is read.
+                assert message.endswith("; the connection to the server was dropped"), (what, message)
                 assert tree(victim) == ["precious.txt"], what
                 assert tree(dest) == [], (what, tree(dest))
             answers["download_job"] = download_answer([JOB], result_zip())  # a head that is no object
@@ -84,7 +87,8 @@ def test_a_download_answer_naming_a_path_or_another_job_is_refused(project, tmp_
 def test_a_download_of_the_wrong_shape_or_size_is_refused_naming_the_server(project, tmp_path: Path) -> None:
     """A JSON result where the archive was to come, 4 MiB sent for 10 bytes announced, an end short of
     what was announced, more than MAX_DOWNLOAD_BYTES announced: each refused as soon as it shows,
-    naming the server; nothing kept, and the connection serves on."""
+    naming the server; nothing kept, and the session serves on (a refused answer drops its connection:
+    the next call opens a new one)."""
     from console.api.async_session import MAX_DOWNLOAD_BYTES
     from console.wire.requesting import AnswerTooLarge
 
@@ -115,7 +119,7 @@ def test_a_download_of_the_wrong_shape_or_size_is_refused_naming_the_server(proj
                     session.download_job_result(JOB, str(dest))
                 assert said in str(refused.value)
                 assert tree(dest) == []
-            assert session.list_jobs() == []  # the connection serves on
+            assert session.list_jobs() == []  # on a new connection
         finally:
             session.close()
 
@@ -180,3 +184,76 @@ def test_a_monitor_line_and_an_error_keep_the_servers_text_on_their_line(project
                for line in lines), lines
     assert any("list_jobs: InternalError: ok\\x0a12:00:00  delete_job" in line for line in lines), lines
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_download_refused_part_way_is_read_no_further_and_drops_the_connection(project, tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    """The server announces 10 bytes, then sends 1 MiB frames (64 of them; a hostile one would go on for
+    ever): the session reads no frame after the one that passed the 10 bytes, drops the connection, and
+    a request waiting on it meanwhile fails naming the server and what it did. The next call reconnects;
+    the shell says it all in one line."""
+    import threading
+
+    from shell_helpers import run_console
+
+    from console.wire import requesting
+    from console.wire.exceptions import NoConnection
+
+    bodies: list[tuple[str, int]] = []  # (kind, body bytes) of each frame the session read, in order
+    refused_after: list[int] = []  # how many frames had been read when the transfer was refused
+    real_read, real_refuse = requesting.read_frame, requesting.Requester.refuse
+
+    async def counting_read(reader, *args):
+        frame = await real_read(reader, *args)
+        if frame is not None:
+            bodies.append((frame.kind, len(frame.body)))
+        return frame
+
+    def noting_refuse(self, error, pending=None):
+        refused_after.append(len(bodies))
+        real_refuse(self, error, pending)
+
+    monkeypatch.setattr(requesting, "read_frame", counting_read)
+    monkeypatch.setattr(requesting.Requester, "refuse", noting_refuse)
+    flood = [({"k": "res", "ok": True, "stream": True, "size": 10, "data": {"job_id": JOB}}, b"")]
+    flood += [({"k": "data"}, b"\0" * (1 << 20))] * 64 + [({"k": "end"}, b"")]
+    answers = {"download_job": flood, "get_job_meta": [30.0, ({"k": "res", "ok": True, "data": {}}, b"")]}
+    said = "the answer of the server to download_job sent more than the 10 bytes it announced; refused"
+    dest = tmp_path / "dest"
+    with hostile_server(project.server_kit, login_answer(), answers=answers, concurrent=True):
+        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
+        try:
+            waiting: list[BaseException] = []
+
+            def ask() -> None:
+                try:
+                    session.get_job_meta(JOB)
+                except BaseException as exc:  # noqa: BLE001 - what the waiting request ends with, checked below
+                    waiting.append(exc)
+
+            asker = threading.Thread(target=ask)
+            asker.start()
+            client = session.client
+            deadline = time.monotonic() + 20
+            while not client._pending and time.monotonic() < deadline:  # until get_job_meta is sent
+                time.sleep(0.01)
+            with pytest.raises(MalformedAnswer) as refused:
+                session.download_job_result(JOB, str(dest))
+            asker.join(20)
+            assert f"{said}; the connection to the server was dropped" in str(refused.value)
+            [frames_then] = refused_after
+            assert len(bodies) == frames_then, bodies[frames_then:]  # not one frame read after the refusal
+            data = sum(size for kind, size in bodies if kind == "data")
+            assert data <= 10 + (1 << 20), data  # the one frame that passed the 10 bytes
+            [lost] = waiting
+            assert isinstance(lost, NoConnection), lost
+            assert f"the connection to the server was dropped: {said}" in str(lost)
+            assert session.list_jobs() == []  # a new connection
+        finally:
+            session.close()
+        assert not dest.exists() or tree(dest) == []
+        done = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"download_job {JOB} {dest}", timeout=60)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if said in line]
+    assert len(lines) == 1 and "the connection to the server was dropped" in lines[0], done
+    assert "Traceback" not in done.stderr and done.returncode == 1

@@ -12,7 +12,7 @@ from prompt_toolkit.document import Document
 from console.commands import CATALOG
 from console.shell.completion import MAX_JOB_COMPLETIONS, CompletionData, ShellCompleter
 from console.shell.config import DEFAULT_CONFIG, load_config
-from console.shell.output import Format, render, table
+from console.shell.output import Format, page, render, table
 from console.shell.parse import UsageError, parse_command
 from console.shell.themes import available_themes, load_theme
 
@@ -354,3 +354,21 @@ def test_an_answer_on_one_line_reads_as_its_record() -> None:
     assert one_line({"job_id": "j1", "submit_records_marked_deleted": 0}) == "job_id j1, submit_records_marked_deleted 0"
     assert one_line({"a": {"b": 1, "c": True}, "d": []}) == "a (b 1, c yes), d (none)"
     assert one_line("two\nlines") == "two\\x0alines"
+
+
+def test_paged_text_ends_its_last_row_so_the_prompt_starts_on_its_own(tmp_path) -> None:
+    """PAGER=cat shows the text as it is: a table's last row must end with a line end (not the prompt's)."""
+    shown = tmp_path / "shown"
+    assert page("site-1   no_jobs\nsite-9   no_jobs", f"sh -c 'cat > {shown}'")
+    assert shown.read_text() == "site-1   no_jobs\nsite-9   no_jobs\n"
+    assert page("already ended\n", f"sh -c 'cat > {shown}'")
+    assert shown.read_text() == "already ended\n"
+
+
+def test_sites_are_listed_as_people_count_them() -> None:
+    """site-2 before site-10 (40 sites listed as text put site-10..19 between site-1 and site-2)."""
+    from console.natural_order import natural_key
+
+    names = ["site-10", "site-2", "site-1", "Site-3", "site-01", "server", "site-9b", "site-9a", "hospital-12", "site-9"]
+    assert sorted(names, key=natural_key) == ["hospital-12", "server", "site-01", "site-1", "site-2", "Site-3",
+                                              "site-9", "site-9a", "site-9b", "site-10"]

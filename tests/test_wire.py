@@ -200,7 +200,7 @@ def test_a_json_answer_trickling_in_is_cut_off_at_its_pace() -> None:
         chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
         dropped = 0
 
-        async def drop() -> None:
+        def drop(error: Exception) -> None:
             nonlocal dropped
             dropped += 1
 

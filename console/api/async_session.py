@@ -169,8 +169,11 @@ class AsyncSession:
         try:
             with tempfile.TemporaryDirectory(prefix=".flare-download-", dir=dest_root) as scratch:
                 archive = Path(scratch) / "result.zip"
-                head = await self.client.download("download_job", {"job_id": job_id}, archive,
-                                                  max_bytes=MAX_DOWNLOAD_BYTES)
+                # The head names the folder: refused as it comes, before any of the archive is read.
+                head = await self.client.download(
+                    "download_job", {"job_id": job_id}, archive, max_bytes=MAX_DOWNLOAD_BYTES,
+                    head_rule=lambda head: answered_job_id(job_id, head.get("job_id") if isinstance(head, dict)
+                                                           else head, "download_job", self.client.peer))
                 # It names folders here: checked first (a path in it would reach rmtree and rename).
                 full_id = answered_job_id(job_id, head.get("job_id") if isinstance(head, dict) else head,
                                           "download_job", self.client.peer)

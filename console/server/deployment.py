@@ -15,6 +15,7 @@ failure (``kind: "exception"``), said at once: the job never waits it out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -58,6 +59,12 @@ class Deployment:
         self.stopping = False  # the job is ending: answers that say so are no site's failure
 
     @property
+    def abort_wait_seconds(self) -> float:
+        """``connection_limits.abort_wait_seconds``: how long after abort_job the sites' answers and
+        workspaces are awaited (the runner sets ``stop`` then)."""
+        return self.server.kit.connection_limits.abort_wait_seconds
+
+    @property
     def pace(self) -> Pace:
         limits = self.server.kit.connection_limits
         return Pace(limits.transfer_floor_seconds, limits.min_transfer_bytes_per_second)
@@ -68,8 +75,9 @@ class Deployment:
             raise RemoteError(ErrorType.NO_CLIENTS_AVAILABLE, f"site {site} is not connected")
         return connected.link
 
-    async def deploy(self, job_zip: Path, app_for: dict[str, str]) -> list[str]:
-        """Send the job to each site; the sites that took it."""
+    async def deploy(self, job_zip: Path, app_for: dict[str, str], stop: asyncio.Event | None = None) -> list[str]:
+        """Send the job to each site; the sites that took it. When ``stop`` is set (``abort_wait_seconds``
+        after abort_job), a site still taking it is cut off (its connection dropped) and named in job_errors."""
 
         async def one(site: str) -> str | None:
             try:
@@ -88,8 +96,23 @@ class Deployment:
                 log.warning("job %s: deploy to %s failed: %r", self.job.job_id, site, cut(str(exc)))
                 return None
 
-        done = await asyncio.gather(*(one(site) for site in self.job.sites))
-        return [site for site in done if site]
+        tasks = {site: asyncio.create_task(one(site)) for site in self.job.sites}
+        stopped = asyncio.ensure_future(stop.wait() if stop is not None else asyncio.Event().wait())
+        try:
+            while not stopped.done() and not all(task.done() for task in tasks.values()):
+                await asyncio.wait([*(task for task in tasks.values() if not task.done()), stopped],
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        for site, task in tasks.items():
+            if not task.done():
+                why = f"its deploy was cut off: not done within {self.abort_wait_seconds:g} s of abort_job"
+                add_error(self.job.errors, site, why)
+                with contextlib.suppress(RemoteError):  # the upload's answer will not come now
+                    self._link(site).refuse(RuntimeError(f"job {self.job.job_id}: {why}"))
+                task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        return [site for site, task in tasks.items() if not task.cancelled() and task.result()]
 
     def relay(self, event: dict[str, Any], workspace: Path, controller_stdin: asyncio.StreamWriter) -> None:
         """Start streaming the task's model to each target; each answer goes to ``controller_stdin``."""
@@ -144,7 +167,9 @@ class Deployment:
                                               "max_result_bytes": limit}, target, upload=model,
                                      timeout=timeout + SITE_COMMAND_TIMEOUT, chunk_timeout=SITE_COMMAND_TIMEOUT,
                                      max_bytes=result_file_limit(limit))
-            head = await paced(download, target, self.pace)
+            head = await paced(download, target, self.pace,
+                               cut=lambda exc: link.refuse(RuntimeError(f"its result of task {task_id} was cut off: "
+                                                                        f"{exc}")))
             try:
                 weight, metrics = task_answer(head)
             except ValueError as exc:
@@ -176,7 +201,8 @@ class Deployment:
             answer.update(error=f"{site}: {exc}", kind="timeout")
             add_error(self.job.errors, site, f"task {task_id}: {exc}")
         except (NoConnection, TimeoutError) as exc:
-            if link is not None and link.connected:
+            # A result stalled mid-stream (TimeoutError) was cut off, its connection dropped: as no answer.
+            if link is not None and (link.connected or isinstance(exc, TimeoutError)):
                 answer.update(error=f"no result within {timeout:g} s", kind="timeout")
                 add_error(self.job.errors, site, f"task {task_id}: no result within the task_timeout of {timeout:g} s")
             else:
@@ -200,13 +226,14 @@ class Deployment:
         if site in self.job.sites:
             self.job.sites.remove(site)
 
-    async def stop_sites(self, sites: list[str], *, abort: bool, stop: asyncio.Event) -> None:
-        """Tell ``sites`` to end (or abort) the job. Tasks still out are dropped at once, unless a
-        site's failure ends the job: then the other sites' answers are awaited until the sites have
-        stopped the job and ``SETTLE_SECONDS`` more at most, so that every site that failed at the
-        same time is named in job_errors, not only the first (a site stopped mid-task answers
-        JobNotRunning, which is no failure). When ``stop`` is set (abort_job meanwhile), nothing
-        more is awaited: a site that does not answer cannot hold the job's end."""
+    async def stop_sites(self, sites: list[str], *, abort: bool, stop: asyncio.Event) -> dict[str, asyncio.Task[None]]:
+        """Tell ``sites`` to end (or abort) the job; each site's telling, a task done once it answered
+        (or its SITE_COMMAND_TIMEOUT passed), for ``collect_workspaces``. Tasks still out are dropped
+        at once, unless a site's failure ends the job: then the other sites' answers are awaited until
+        the sites have stopped the job and ``SETTLE_SECONDS`` more at most, so that every site that
+        failed at the same time is named in job_errors, not only the first (a site stopped mid-task
+        answers JobNotRunning, which is no failure). When ``stop`` is set (``abort_wait_seconds``
+        after abort_job), nothing more is awaited: a site that does not answer cannot hold the job's end."""
         self.stopping = True
         pending = [task for task in self.job.relays if not task.done()]
         if not self.site_failed:
@@ -221,21 +248,29 @@ class Deployment:
             except Exception as exc:
                 log.info("job %s: %s on %s: %r", self.job.job_id, command, site, cut(str(exc)))
 
-        told = asyncio.gather(*(one(site) for site in sites))
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([told, stopped], return_when=asyncio.FIRST_COMPLETED)
+        told = {site: asyncio.create_task(one(site)) for site in sites}
         if pending and not stop.is_set():
-            await asyncio.wait([*pending, stopped], timeout=SETTLE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-        for task in [told, stopped, *self.job.relays]:
+            stopped = asyncio.ensure_future(stop.wait())
+            while not stop.is_set() and not all(task.done() for task in told.values()):
+                await asyncio.wait([*told.values(), stopped], return_when=asyncio.FIRST_COMPLETED)
+            if not stop.is_set():
+                await asyncio.wait([*pending, stopped], timeout=SETTLE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            await asyncio.gather(stopped, return_exceptions=True)
+        for task in list(self.job.relays):
             task.cancel()
-        await asyncio.gather(told, stopped, return_exceptions=True)
+        return told
 
-    async def collect_workspaces(self, sites: list[str], target_dir: Path, stop: asyncio.Event) -> None:
+    async def collect_workspaces(self, sites: list[str], target_dir: Path, stop: asyncio.Event,
+                                 told: dict[str, asyncio.Task[None]] | None = None) -> None:
         """Bring each site's job workspace into the store as ``sites/<site>.zip``, each at the pace of
-        ``connection_limits``; when ``stop`` is set (abort_job meanwhile), what has not come is cut off.
-        A site whose workspace is cut off either way is named in job_errors."""
+        ``connection_limits``, once that site has answered its ``told`` (``stop_sites``): one site
+        slow to stop holds up no other. When ``stop`` is set (``abort_wait_seconds`` after abort_job),
+        what has not come is cut off, its site's connection dropped (the rest of it is not read). A
+        site whose workspace is cut off either way is named in job_errors."""
         target_dir.mkdir(parents=True, exist_ok=True)
         pace = self.pace
+        told = told or {}
 
         async def one(site: str) -> None:
             target = target_dir / f"{site}.zip"
@@ -243,12 +278,24 @@ class Deployment:
             # The site leaves out what passes the limit; a site that sends more anyway is cut off.
             limit = self.server.kit.job_limits.max_workspace_bytes
             try:
-                download = self._link(site).download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
-                                                     target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
-                await paced(download, target, pace, stop)
+                if stop.is_set():  # not asked for: nothing of it is on its way
+                    raise TransferStopped(0, 0.0, "before it was asked for")
+                if site in told and not told[site].done():
+                    stopped = asyncio.ensure_future(stop.wait())
+                    await asyncio.wait([told[site], stopped], return_when=asyncio.FIRST_COMPLETED)
+                    stopped.cancel()
+                    if not told[site].done():
+                        raise TransferStopped(0, 0.0, "before it stopped the job")
+                link = self._link(site)
+                download = link.download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
+                                         target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
+                # Cut off, the rest of it would still come: its connection is dropped instead.
+                await paced(download, target, pace, stop,
+                            cut=lambda exc: link.refuse(RuntimeError(f"its workspace of job {self.job.job_id} was cut "
+                                                                     f"off: {self._why_cut(exc)}")))
             except (TransferStopped, TransferTooSlow) as exc:
                 target.unlink(missing_ok=True)
-                why = f"abort_job {exc}" if isinstance(exc, TransferStopped) else str(exc)
+                why = self._why_cut(exc)
                 add_error(self.job.errors, site, f"its workspace was not collected: {why}")
                 log.warning("job %s: the workspace of %s was not collected: %s", self.job.job_id, site, why)
             except Exception as exc:
@@ -256,7 +303,17 @@ class Deployment:
                 log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site,
                             cut(str(exc)))
 
-        await asyncio.gather(*(one(site) for site in sites))
+        try:
+            await asyncio.gather(*(one(site) for site in sites))
+        finally:
+            for task in told.values():
+                task.cancel()
+            await asyncio.gather(*told.values(), return_exceptions=True)
+
+    def _why_cut(self, exc: TransferStopped | TransferTooSlow) -> str:
+        if isinstance(exc, TransferStopped):
+            return f"it was not in within {self.abort_wait_seconds:g} s of abort_job ({exc})"
+        return str(exc)
 
 
 def task_answer(head: Any) -> tuple[float, dict[str, Any]]:

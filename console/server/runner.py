@@ -153,12 +153,15 @@ class JobRunner:
                 status = JobStatus.FINISHED_ABORTED
             # Sites stop and hand over their workspaces, and the server's is archived, before the
             # final status is written: whoever sees it can download or delete the job at once. Each
-            # workspace comes at a minimum pace, and abort_job meanwhile stops the waiting for the
-            # sites: one that trickles its workspace, or never answers, cannot keep the job from ending.
-            await deployment.stop_sites(deployed, abort=status is not JobStatus.FINISHED_COMPLETED,
-                                        stop=job.stop_waiting)
+            # workspace comes at a minimum pace, and abort_job bounds the waiting for the sites
+            # (connection_limits' abort_wait_seconds): one that trickles its workspace, or never answers, cannot keep
+            # the job from ending, and the others' workspaces that come within the bound are kept.
+            told = await deployment.stop_sites(deployed, abort=status is not JobStatus.FINISHED_COMPLETED,
+                                               stop=job.stop_waiting)
             await deployment.collect_workspaces(deployed, self.server.store.job_dir(job.job_id) / "sites",
-                                                job.stop_waiting)
+                                                job.stop_waiting, told)
+            if job.abort_timer is not None:
+                job.abort_timer.cancel()
             await self._archive_workspace(job)
             self.jobs.pop(job.job_id, None)
             await self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
@@ -175,7 +178,7 @@ class JobRunner:
             return JobStatus.FINISHED_FAILED_TO_RUN, deployed
         if job.sites:
             apps = site_apps(job.meta.get("deploy_map", {}), job.sites)
-            deployed = await deployment.deploy(store.job_zip(job.job_id), apps)
+            deployed = await deployment.deploy(store.job_zip(job.job_id), apps, job.stop_waiting)
             job.sites = list(deployed)
             needed = max(int(job.meta.get("min_clients") or 0), 1)
             missing = set(job.meta.get("mandatory_clients") or []) - set(deployed)
@@ -309,13 +312,17 @@ class JobRunner:
             log.exception("job %s: could not archive its workspace", job.job_id)
 
     def abort(self, job_id: str) -> None:
-        """Stop the job's process (it ends ABORTED); once its run is over, cut off the collection of
-        its sites' workspaces instead (it keeps the status its run ended with)."""
+        """Stop the job's process (it ends ABORTED; once its run is over, it keeps the status its run
+        ended with) and bound what the job still awaits of its sites: ``abort_wait_seconds``
+        (connection_limits, 10 s by default) from the first abort, after which their answers and workspaces not in are cut off (``stop_waiting``).
+        So the job is final within that bound, plus the archiving of its server workspace."""
         job = self.jobs.get(job_id)
-        if job is not None and job.ending:
-            job.stop_waiting.set()
+        if job is None:
             return
-        if job is None or job.aborting:
+        if job.abort_timer is None:
+            wait = self.server.kit.connection_limits.abort_wait_seconds
+            job.abort_timer = asyncio.get_running_loop().call_later(wait, job.stop_waiting.set)
+        if job.ending or job.aborting:
             return
         job.aborting = True
         asyncio.create_task(self._stop_process(job))

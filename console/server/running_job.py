@@ -37,8 +37,10 @@ class RunningJob:
     metrics_write_pending: bool = False
     #: Its run is over: its sites are being stopped and their workspaces collected.
     ending: bool = False
-    #: Set by abort_job once the run is over: the sites' answers and workspaces still awaited are not.
+    #: Set ``abort_wait_seconds`` (connection_limits) after abort_job (``abort_timer``): the sites' answers and workspaces
+    #: still awaited then are not.
     stop_waiting: asyncio.Event = field(default_factory=asyncio.Event)
+    abort_timer: asyncio.TimerHandle | None = None
 
     @property
     def marker(self) -> str:

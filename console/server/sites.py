@@ -213,7 +213,9 @@ class SiteRegistry:
     def _lost(self, site: ConnectedSite) -> None:
         if self.sites.get(site.name) is site:
             del self.sites[site.name]
-            log.warning("site %s disconnected; %d site(s) online", site.name, len(self.sites))
+            why = site.link.dropped_for
+            log.warning("site %s disconnected%s; %d site(s) online", site.name, f" ({why})" if why else "",
+                        len(self.sites))
             self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
             if site.heartbeat is not None:
                 site.heartbeat.cancel()

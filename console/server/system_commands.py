@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from console.commands import Right
+from console.natural_order import natural_key
 from console.process import process_info
 from console.server.handlers import handles
 from console.server.scheduler import required_sites
@@ -40,7 +41,7 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
         "server_status": "started" if running else "stopped",
         "server_start_time": server.start_time,
         "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running],
-        "clients": [site.info() for site in sorted(server.sites.sites.values(), key=lambda s: s.name)],
+        "clients": [site.info() for site in sorted(server.sites.sites.values(), key=lambda s: natural_key(s.name))],
     }
 
 

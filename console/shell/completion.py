@@ -24,6 +24,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Path
 from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
+from console.natural_order import natural_key
 from console.shell.human import ago
 from console.shell.parse import YES_FLAGS, command_spec
 from console.shell.safe_text import visible_line
@@ -105,7 +106,7 @@ class CompletionData:
         # _recent keeps the ID; match_jobs skips IDs no longer in jobs.
 
     def all_sites(self) -> list[str]:
-        return sorted(set(self.sites) | self.seen_sites)
+        return sorted(set(self.sites) | self.seen_sites, key=natural_key)
 
     def match_jobs(self, word: str, limit: int = MAX_JOB_COMPLETIONS) -> list[JobEntry]:
         """Jobs whose ID starts with ``word``, then jobs whose name does (case-insensitive), newest first."""

@@ -111,7 +111,9 @@ def page(text: str, pager: str | None = None) -> bool:
         return False
     try:
         with ctrl_c_for_the_child():
-            subprocess.run(command, input=text.encode(), check=False)
+            # Ended by a line end: a pager that shows text as it is (PAGER=cat) would leave the last row open,
+            # and the prompt after it on that row.
+            subprocess.run(command, input=(text if text.endswith("\n") else text + "\n").encode(), check=False)
     except (OSError, ValueError):
         return False
     return True

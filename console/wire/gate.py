@@ -63,6 +63,10 @@ class ConnectionLimits:
     #: come, it may lag at most this many seconds behind this many bytes a second (console.wire.pace).
     transfer_floor_seconds: float = 60.0
     min_transfer_bytes_per_second: int = 128 << 10
+    #: After abort_job, what a job still awaits of its sites (their answers to abort_job or end_job,
+    #: their workspaces) must be in within this many seconds of the abort, or it is cut off
+    #: (console.server.deployment): an aborted job is final within it, whatever a site does.
+    abort_wait_seconds: float = 10.0
     #: Refused connections, failed TLS handshakes and sites that do not log in: the first of a
     #: quiet spell is logged at once, the rest summed up in one line per this many seconds.
     refusal_log_seconds: float = 10.0

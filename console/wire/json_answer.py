@@ -2,14 +2,15 @@
 thousand jobs), read with a cap so that a broken or hostile peer cannot grow this process.
 
 Used by ``console.wire.requesting`` for an admin's session and for the server's link to a site;
-it reads the chunks the client queued and owns no connection: past the cap, or behind the
-pace (``console.wire.pace``), it asks its caller to drop the connection (``drop``) and raises.
+it reads the chunks the client queued and owns no connection: behind the pace
+(``console.wire.pace``), it asks its caller to drop the connection (``drop``) and raises. Past
+its size (``min_size``) the requester's read loop refuses it as the frame comes (``console.wire.answers``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from console import safe_json
@@ -29,13 +30,13 @@ def min_size(announced: Any) -> int:
 
 
 async def read_json_answer(cmd: str, chunks: asyncio.Queue[bytes | BaseException | None], timeout: float,
-                           announced: Any, drop: Callable[[], Awaitable[None]], pace: Pace = DEFAULT_PACE) -> Any:
+                           announced: Any, drop: Callable[[Exception], None], pace: Pace = DEFAULT_PACE) -> Any:
     """The JSON value of the answer to ``cmd`` from its queued chunks (None ends them, an exception
     is raised as it is). ``timeout``: seconds each chunk may take; ``announced``: the size the
     answer's head gave (the cap when it gave none); ``pace``: how slowly it may come in all (a
     chunk now and then within ``timeout`` would otherwise hold the caller for ever). Raises
     NoConnection when the answer stalls, falls behind its pace or grows past ``min_size(announced)``
-    (both after awaiting ``drop``), or is not JSON."""
+    (both after calling ``drop`` with it), or is not JSON."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     parts: list[bytes] = []
@@ -49,19 +50,21 @@ async def read_json_answer(cmd: str, chunks: asyncio.Queue[bytes | BaseException
             except TimeoutError:
                 if left > timeout:
                     raise
-                await drop()  # what it sends next would only be queued again
-                raise NoConnection(f"the answer to {cmd} came too slowly: {received} bytes in "
-                                   f"{loop.time() - started:.0f} s, under the pace of {pace.rule()}; the "
-                                   "connection was dropped") from None
+                slow = NoConnection(f"the answer to {cmd} came too slowly: {received} bytes in "
+                                    f"{loop.time() - started:.0f} s, under the pace of {pace.rule()}; the "
+                                    "connection was dropped")
+                drop(slow)  # what it sends next would only be queued again
+                raise slow from None
             if chunk is None:
                 break
             if isinstance(chunk, BaseException):
                 raise chunk
             received += len(chunk)
-            if received > MAX_JSON_ANSWER_BYTES or (isinstance(announced, int) and received > announced):
-                await drop()
-                raise NoConnection(f"the answer to {cmd} grew past {min_size(announced):,} bytes: the peer "
+            if received > min_size(announced):  # the read loop refuses it first (answers.check_size)
+                big = NoConnection(f"the answer to {cmd} grew past {min_size(announced):,} bytes: the peer "
                                    "is broken or hostile, so the connection was dropped")
+                drop(big)
+                raise big
             parts.append(chunk)
     except TimeoutError:
         raise NoConnection(f"the answer to {cmd} stopped arriving for {timeout:g} s") from None

@@ -14,7 +14,7 @@ with the default numbers (``console.wire.json_answer``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -56,21 +56,23 @@ class TransferTooSlow(NoConnection):
 
 
 class TransferStopped(Exception):
-    """``stop`` was set while the transfer was under way; it was cut off."""
+    """``stop`` was set while the transfer was under way (or, ``when``, before it began); it was cut off."""
 
-    def __init__(self, received: int, seconds: float) -> None:
-        super().__init__(f"cut off after {seconds:.0f} s, {received} bytes stored")
+    def __init__(self, received: int, seconds: float, when: str = "") -> None:
+        super().__init__(f"cut off {when}" if when else f"cut off after {seconds:.0f} s, {received} bytes stored")
         self.received = received
         self.seconds = seconds
 
 
-async def paced(transfer: Awaitable[T], target: Path, pace: Pace, stop: asyncio.Event | None = None) -> T:
+async def paced(transfer: Awaitable[T], target: Path, pace: Pace, stop: asyncio.Event | None = None,
+                 cut: Callable[[Exception], None] | None = None) -> T:
     """What ``transfer`` returns, a download into ``target`` that creates the file when it has
     accepted the answer's head (``Requester.download`` does): until then its own timeout bounds the
     wait. Progress is what the file holds (the download's write buffer, 8 KiB at most, is not
     counted). Raises TransferTooSlow once the file grows slower than ``pace`` allows, TransferStopped
     when ``stop`` is set first, or what ``transfer`` raises; the transfer is cancelled in all three
-    cases (and when this is)."""
+    cases (and when this is). ``cut`` is called with the TransferTooSlow or TransferStopped before
+    anything else runs: ``Requester.refuse`` drops the connection the rest would come on."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(transfer)
     stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
@@ -84,14 +86,19 @@ async def paced(transfer: Awaitable[T], target: Path, pace: Pace, stop: asyncio.
                 return task.result()
             received = _size(target)
             now = loop.time()
+            error: TransferStopped | TransferTooSlow | None = None
             if stopping is not None and stopping.done():
-                raise TransferStopped(received or 0, now - started)
-            if received is None:
+                error = TransferStopped(received or 0, now - started)
+            elif received is None:
                 continue
-            if head_at is None:
+            elif head_at is None:
                 head_at = now
             elif now - head_at > pace.allowed_seconds(received):
-                raise TransferTooSlow(received, now - head_at, pace)
+                error = TransferTooSlow(received, now - head_at, pace)
+            if error is not None:
+                if cut is not None:
+                    cut(error)
+                raise error
     finally:
         for waiting in watched:
             waiting.cancel()

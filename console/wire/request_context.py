@@ -97,6 +97,9 @@ class Upload:
         # Items: a chunk, None at the end, or CANCELLED.
         self.queue: asyncio.Queue[Any] = asyncio.Queue(UPLOAD_QUEUE_CHUNKS)
         self.abandoned = False
+        #: Why its handler refused it part-way (past a size limit): the serving end reads no more
+        #: of it and drops the connection when the rest is still coming.
+        self.refused: str | None = None
 
     def stop(self, marker: Any) -> None:
         """Stop accepting chunks and wake the consumer with ``marker``."""
@@ -139,6 +142,9 @@ class RequestContext:
                 async for chunk in self.upload_chunks():
                     total += len(chunk)
                     if total > max_bytes:
+                        if self._upload is not None:
+                            self._upload.refused = f"its upload to {self.spec.name} went past the limit of " \
+                                                   f"{max_bytes} bytes"
                         raise RemoteError(
                             ErrorType.INVALID_ARGUMENT,
                             f"upload exceeds the server's limit of {max_bytes} bytes; make the job smaller",

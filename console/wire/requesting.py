@@ -8,6 +8,11 @@ connection the site opened (``attach``). A lost connection fails the requests in
 ``NoConnection``; a frame that is no frame of the protocol drops it and fails them with
 ``ProtocolViolation``, saying what was wrong; an answer of the wrong shape for its request
 raises ``MalformedAnswer`` at once: nobody waits out a timeout for what cannot come.
+A transfer refused part-way (more than it announced or than its receiver takes, an end short of
+what it announced, a frame that belongs to no answer, a stream stalled or cut off by its caller:
+``refuse``) is not read any further: the connection is dropped there and then, the frame that
+broke the rule the last one read, and every other request on it fails with ``PeerDropped``,
+naming the peer and what it did. A peer that broke the protocol is not trusted with later requests.
 Errors are the FLARE API's exceptions (``console.wire.exceptions``).
 """
 
@@ -21,10 +26,23 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
+from console.wire.answers import (
+    AnswerTooLarge,
+    MalformedAnswer,
+    PeerDropped,
+    Pending,
+    Refused,
+    answered,
+    check_end,
+    check_head,
+    check_size,
+)
 from console.wire.errors import RemoteError
 from console.wire.exceptions import CancelTooLate, NoConnection, SessionClosed, exception_for, tell_too_late
 from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
-from console.wire.json_answer import read_json_answer
+from console.wire.json_answer import min_size, read_json_answer
+
+__all__ = ["AnswerTooLarge", "MalformedAnswer", "PeerDropped", "PeerError", "ProtocolViolation", "Requester"]
 
 EventListener = Callable[[str, dict[str, Any]], None]
 StateListener = Callable[[bool], None]
@@ -35,19 +53,6 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 MAX_SAID_CHARS = 1000
 #: Why a cancel while a done command's big answer streams in cannot stop it (``CancelTooLate.reason``).
 _ANSWERED = "the cancel came after the server had done it (its answer was still coming)"
-
-
-class AnswerTooLarge(ValueError):
-    """A streamed answer past the ``max_bytes`` its receiver takes: ``size`` is what the peer
-    announced or sent so far (refused as soon as that passes ``limit``)."""
-
-    def __init__(self, cmd: str, size: int, limit: int, announced: bool, peer: str | None = None) -> None:
-        said = f"announces {size} bytes" if announced else f"passed {size} bytes"
-        whose = f" of {peer}" if peer else ""
-        super().__init__(f"{cmd}: the answer{whose} {said}, over the limit of {limit} bytes; refused")
-        self.size = size
-        self.limit = limit
-        self.announced = announced
 
 
 class ProtocolViolation(NoConnection):
@@ -61,19 +66,6 @@ class PeerError(NoConnection):
     at once, and every request on it fails with this."""
 
 
-class MalformedAnswer(ValueError):
-    """An answer in valid frames but of the wrong shape for its request (a download's answer without
-    its data stream, a size that is no size); the connection stays."""
-
-
-class _Pending:
-    __slots__ = ("future", "chunks")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, streamed: bool) -> None:
-        self.future: asyncio.Future[Frame] = loop.create_future()
-        self.chunks: asyncio.Queue[bytes | BaseException | None] | None = asyncio.Queue() if streamed else None
-
-
 class Requester:
     """The requesting end of one connection: it serves a stream that someone else opened
     (``attach``), and a lost stream stays lost (``AsyncClient`` reconnects by itself).
@@ -85,11 +77,13 @@ class Requester:
         self.peer = peer
         self.request_timeout = DEFAULT_REQUEST_TIMEOUT
         self._ids = itertools.count(1)
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
         self._farewell: PeerError | None = None  # the reason in the peer's "error" frame
+        self._refused: PeerDropped | None = None  # why this side dropped the connection (``refuse``)
+        self._last_id = 0  # the highest request ID sent: a frame naming a higher one belongs to nothing
         self._event_listeners: list[EventListener] = []
         self._state_listeners: list[StateListener] = []
         self.closed = False
@@ -103,6 +97,11 @@ class Requester:
     def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
         self._state_listeners.append(listener)
         return lambda: self._state_listeners.remove(listener)
+
+    @property
+    def dropped_for(self) -> PeerDropped | None:
+        """Why this side dropped the connection (``refuse``), while that is the last thing that happened to it."""
+        return self._refused
 
     @property
     def connected(self) -> bool:
@@ -125,10 +124,14 @@ class Requester:
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         reason: BaseException = NoConnection("the server closed the connection")
-        self._farewell = None
+        self._farewell = self._refused = None
         try:
             while (frame := await read_frame(reader)) is not None:
-                self._dispatch(frame)
+                try:
+                    self._dispatch(frame)
+                except Refused as refused:  # not one frame more is read: the connection goes now
+                    self.refuse(refused.error, refused.pending)
+                    break
                 if self._farewell is not None:  # the peer is done with us: nothing after it counts
                     break
         except (FrameError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
@@ -136,6 +139,8 @@ class Requester:
         finally:
             if self._farewell is not None:  # the peer said why it drops us: that is the reason
                 reason = self._farewell
+            if self._refused is not None:  # we dropped it: that is the reason
+                reason = self._refused
             self._fail_pending(reason)
             if self._writer is not None:
                 self._writer.close()
@@ -157,26 +162,66 @@ class Requester:
             self._farewell = PeerError(f"{self.peer} dropped the connection, saying {said[:MAX_SAID_CHARS]!r}"
                                        + (" (cut)" if len(said) > MAX_SAID_CHARS else ""))
             return
+        if kind not in ("res", "data", "end"):
+            raise Refused(None, MalformedAnswer(f"{self.peer} sent a frame of kind {kind!r:.40}, which no answer has"))
         request_id = header.get("id")
-        pending = self._pending.get(request_id) if isinstance(request_id, int) else None
+        if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 < request_id <= self._last_id:
+            raise Refused(None, MalformedAnswer(f"{self.peer} sent a {kind!r} frame for request {request_id!r:.40}, "
+                                                 "which was never sent"))
+        pending = self._pending.get(request_id)
         if pending is None:
-            return
+            return  # the rest of an answer given up on here (a request cancelled): dropped
         if kind == "res":
+            if pending.future.done():
+                raise Refused(pending, MalformedAnswer(f"{self.peer} answered {pending.cmd} twice"))
+            if pending.file and header.get("ok"):
+                check_head(self.peer, pending, header)
             if header.get("json") and pending.chunks is None:
                 pending.chunks = asyncio.Queue()  # a big answer follows in data frames
-            if not pending.future.done():
-                pending.future.set_result(frame)
+                pending.json_cap = min_size(header.get("size"))
+            pending.future.set_result(frame)
             if not header.get("stream") or not header.get("ok"):
                 self._pending.pop(request_id, None)
-        elif kind == "data" and pending.chunks is not None:
+            return
+        if pending.chunks is None or not pending.future.done():
+            what = "before its head" if pending.chunks is not None else "for an answer that has none"
+            raise Refused(pending, MalformedAnswer(f"{self.peer} sent a {kind!r} frame {what} ({pending.cmd})"))
+        if kind == "data":
+            pending.received += len(frame.body)
+            check_size(self.peer, pending)
             pending.chunks.put_nowait(frame.body)
-        elif kind == "end" and pending.chunks is not None:
-            error = header.get("error")
-            pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
-            self._pending.pop(request_id, None)
+            return
+        error = header.get("error")
+        check_end(self.peer, pending, error)
+        pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
+        self._pending.pop(request_id, None)
+
+    def refuse(self, error: Exception, pending: Pending | None = None) -> None:
+        """Refuse a transfer part-way and drop the connection at once (nothing more is read): the
+        request of ``pending`` fails with ``error``, every other one with ``PeerDropped`` naming the
+        peer and ``error``; the state listeners hear the connection is down. Used by the read loop
+        for a frame that breaks its answer's rule, by ``download`` for a stream that stalls, and by
+        a caller that cuts a stream off (too slow, or no longer wanted: ``console.wire.pace``)."""
+        said = str(error)
+        if pending is not None:
+            error.args = (f"{said}; the connection to {self.peer} was dropped",)  # one line says both
+            if not pending.future.done():
+                pending.future.set_exception(error)
+            if pending.chunks is not None:
+                pending.chunks.put_nowait(error)
+            for key in [k for k, v in self._pending.items() if v is pending]:
+                del self._pending[key]
+        if self._refused is None:
+            self._refused = PeerDropped(f"the connection to {self.peer} was dropped: {said}")
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.transport.abort()  # no more bytes of the peer's are read, none of ours wait to go
+        task = self._read_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()  # its ``finally`` fails the other requests with the reason above
 
     def _fail_pending(self, reason: BaseException) -> None:
-        if isinstance(reason, PeerError):
+        if isinstance(reason, PeerError | PeerDropped):
             error: NoConnection = reason
         elif isinstance(reason, FrameError):
             error = ProtocolViolation(f"{self.peer} broke the protocol ({reason}); the connection "
@@ -211,16 +256,18 @@ class Requester:
 
     async def _roundtrip(
         self, cmd: str, args: dict[str, Any] | None, *, timeout: float | None = None,
-        upload: Path | None = None, streamed: bool = False, acts: bool = False,
+        upload: Path | None = None, streamed: bool = False, acts: bool = False, max_bytes: int | None = None,
+        head_rule: Callable[[Any], object] | None = None,
     ) -> Any:
-        request_id = next(self._ids)
-        pending = _Pending(asyncio.get_running_loop(), streamed)
+        request_id = self._last_id = next(self._ids)
+        pending = Pending(asyncio.get_running_loop(), streamed, cmd, max_bytes, head_rule)
+        cut_short = False
         self._pending[request_id] = pending
         uploading = upload is not None
         try:
             self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": uploading})
             if upload is not None:
-                await self._send_file(request_id, upload, pending)
+                cut_short = await self._send_file(request_id, upload, pending)
                 uploading = False  # its end (or cancel) is sent: a later cancel would name no upload
             assert self._writer is not None
             await self._writer.drain()
@@ -247,9 +294,13 @@ class Requester:
                 self._cancel_download(request_id)
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
         except NoConnection:
-            raise  # already says what was lost
+            if not answered(pending):
+                raise  # already says what was lost
+            frame = pending.future.result()  # the answer came before the peer closed (an upload it refused)
         except (OSError, ConnectionError) as exc:
-            raise NoConnection(f"connection to {self.peer} lost: {exc}") from exc
+            if not answered(pending):
+                raise NoConnection(f"connection to {self.peer} lost: {exc}") from exc
+            frame = pending.future.result()
         finally:
             keep = streamed or (pending.future.done() and not pending.future.exception()
                                 and pending.future.result().header.get("json"))
@@ -257,15 +308,13 @@ class Requester:
                 self._pending.pop(request_id, None)
         header = frame.header
         if not header.get("ok"):
+            if cut_short:  # chunks were on their way after the refusal: the server drops this connection
+                await self._drop_connection()  # (``console.wire.serving``); the next request opens a new one
             raise exception_for(RemoteError.from_wire(header.get("error")))
-        if header.get("json") and streamed:  # a result where a file was to come: nothing to write
-            self._pending.pop(request_id, None)
-            raise MalformedAnswer(f"the answer of {self.peer} to {cmd} is a JSON result, not the data stream "
-                                  "of a download")
         if header.get("json"):
             assert pending.chunks is not None
             reading = read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
-                                       self._drop_connection)
+                                       self.refuse)
             if (acts or upload is not None) and not streamed:
                 return await self._acted_answer(cmd, reading)
             return await reading
@@ -273,7 +322,7 @@ class Requester:
             return header.get("data"), pending
         return header.get("data")
 
-    async def _late_answer(self, cmd: str, pending: _Pending, timeout: float, reason: str) -> NoReturn:
+    async def _late_answer(self, cmd: str, pending: Pending, timeout: float, reason: str) -> NoReturn:
         """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
         ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
         tell_too_late(cmd, reason)  # at once: the interactive shell gives the prompt back meanwhile
@@ -302,17 +351,19 @@ class Requester:
             raise CancelTooLate(cmd, _ANSWERED) from None
         raise CancelTooLate(cmd, _ANSWERED, result)
 
-    async def _send_file(self, request_id: int, path: Path, pending: _Pending) -> None:
+    async def _send_file(self, request_id: int, path: Path, pending: Pending) -> bool:
+        """Stream ``path`` as the upload of ``request_id``; True when an early answer cut it short."""
         assert self._writer is not None
         with open(path, "rb") as src:
             size = os.fstat(src.fileno()).st_size
             while chunk := read_chunk(src, size):
                 if pending.future.done():  # the server answered early (an error): stop sending
                     self._send({"k": "cancel", "id": request_id})
-                    return
+                    return True
                 self._send({"k": "data", "id": request_id}, chunk)
                 await self._writer.drain()
         self._send({"k": "end", "id": request_id})
+        return False
 
     def _cancel_download(self, request_id: int) -> None:
         """Tell the serving end to stop a download its requester gave up on (``console.wire.serving``
@@ -333,9 +384,11 @@ class Requester:
 
     async def download(self, cmd: str, args: dict[str, Any], target: Path, *, timeout: float | None = None,
                        chunk_timeout: float | None = None, max_bytes: int | None = None,
-                       upload: Path | None = None) -> Any:
+                       upload: Path | None = None, head_rule: Callable[[Any], object] | None = None) -> Any:
         """Stream the answer's body into ``target``; returns the answer's JSON head.
 
+        ``head_rule``: called with the head's JSON as it is read; the MalformedAnswer it raises
+        refuses the answer before any of its data is read (a download naming a path, say).
         ``upload``: a file streamed with the request first (a site's task: the model goes out, the
         trained model comes back as the answer, with no second request in between).
         ``timeout`` bounds the wait for the head (counted once the upload is sent), ``chunk_timeout``
@@ -346,38 +399,23 @@ class Requester:
         than its head said it would. ``target`` is created only once the head is accepted:
         ``console.wire.pace.paced`` times the transfer from then, not during a site's training."""
         await self._ensure()
-        head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True)
+        head, pending = await self._roundtrip(cmd, args, timeout=timeout, upload=upload, streamed=True,
+                                              max_bytes=max_bytes, head_rule=head_rule)
         assert pending.chunks is not None
-        received = 0
-        answer = pending.future.result().header
-        announced = answer.get("size")
-        try:
-            if not answer.get("stream"):  # its data frames would be dropped: no waiting for them
-                raise MalformedAnswer(f"the answer of {self.peer} to {cmd} has no data stream")
-            if announced is not None and (not isinstance(announced, int) or isinstance(announced, bool)
-                                          or announced < 0):
-                raise MalformedAnswer(f"the answer of {self.peer} to {cmd} announces a size of {announced!r:.40}, "
-                                      "not a number of bytes")
-            if (max_bytes is not None and isinstance(announced, int) and not isinstance(announced, bool)
-                    and announced > max_bytes):
-                raise AnswerTooLarge(cmd, announced, max_bytes, announced=True, peer=self.peer)
+        wait = chunk_timeout or timeout or self.request_timeout
+        try:  # the head was checked, and each chunk is, as it is read (``_dispatch``)
             with open(target, "wb") as out:
                 while True:
-                    item = await asyncio.wait_for(pending.chunks.get(),
-                                                  chunk_timeout or timeout or self.request_timeout)
+                    try:
+                        item = await asyncio.wait_for(pending.chunks.get(), wait)
+                    except TimeoutError:
+                        self.refuse(NoConnection(f"the answer of {self.peer} to {cmd} stopped for {wait:g} s after "
+                                                 f"{pending.received} bytes; cut off"), pending)
+                        raise
                     if item is None:
-                        if announced is not None and received < announced:
-                            raise MalformedAnswer(f"the answer of {self.peer} to {cmd} ended after {received} of "
-                                                  f"the {announced} bytes it announced; refused")
                         break
                     if isinstance(item, BaseException):
                         raise item
-                    received += len(item)
-                    if max_bytes is not None and received > max_bytes:
-                        raise AnswerTooLarge(cmd, received, max_bytes, announced=False, peer=self.peer)
-                    if announced is not None and received > announced:
-                        raise MalformedAnswer(f"the answer of {self.peer} to {cmd} sent more than the {announced} "
-                                              "bytes it announced; refused")
                     out.write(item)
         finally:
             # A transfer given up on (Ctrl-C, a timeout, a refusal): what is still on its way is dropped,

@@ -12,9 +12,13 @@ What one peer can make us hold is bounded: at most ``MAX_IN_FLIGHT`` requests at
 connection (more are answered with an error at once), no new frame is read while replies
 the peer has not read pile up past ``WRITE_HIGH_WATER`` (TCP then slows the peer down), and
 every request's state (its task, its upload queue) is freed when it ends or the connection
-closes. A download stops when its peer goes away: at a ``cancel`` frame naming it (a peer that
-gave up on it: Ctrl-C, its timeout) or when the connection closes; a ``cancel`` that crosses the
-answer's end is ignored. Large answers (the host's ``large_replies``) are bounded in number per identity and
+closes. An upload its handler refuses part-way (past its size limit) while the rest is still
+coming is read no further: the refusal is answered; unless the next frame is that upload's end
+(or cancel), an ``error`` frame says why the connection goes, that frame is the last one read,
+and the connection is cut off once the peer has had ``DROP_GRACE_SECONDS`` to read the two. A
+download stops when its peer goes away: at a ``cancel`` frame naming it (a peer that gave up on
+it: Ctrl-C, its timeout) or when the connection closes; a ``cancel`` that crosses the answer's
+end is ignored. Large answers (the host's ``large_replies``) are bounded in number per identity and
 per host by its ``reply_budget`` (console.wire.budget), held until the peer has read them.
 """
 
@@ -51,6 +55,9 @@ MAX_EVENT_BACKLOG = 4 << 20
 MAX_IN_FLIGHT = 64
 #: Past this many unsent bytes the connection stops reading the peer until it reads its replies.
 WRITE_HIGH_WATER = 1 << 20
+#: Seconds a dropped peer's connection has to read our last frames (a refusal, the ``error`` frame)
+#: before it is cut off; nothing of the peer's is read meanwhile.
+DROP_GRACE_SECONDS = 2.0
 
 
 class ServedConnection:
@@ -71,6 +78,8 @@ class ServedConnection:
         self._downloads: dict[int, asyncio.Task[None]] = {}  # running download requests, by id (a cancel stops one)
         self._cancelled: set[int] = set()  # of those, the ones a cancel frame stopped
         self.closed = False
+        self.dropping: str | None = None  # why this end is dropping the peer (an upload refused part-way)
+        self._refused_upload: tuple[int, str] | None = None  # (id, why) of an upload refused part-way
         self.events_dropped = 0
         self.max_in_flight = getattr(server, "max_in_flight", MAX_IN_FLIGHT)
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
@@ -119,6 +128,8 @@ class ServedConnection:
         try:
             await self._serve_frames()
         except FrameError as exc:
+            if self.dropping is not None:  # the connection closing under the frame it was reading
+                return
             log.warning("dropping %s (%s): %s", self.peer, self.identity.cn, exc)
             await self._send_quietly({"k": "error", "error": {"type": "ProtocolError", "message": str(exc)}})
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
@@ -149,11 +160,17 @@ class ServedConnection:
     async def _read_frames(self) -> None:
         # drain() waits while our unsent replies are above the high-water mark: a peer that
         # sends requests without reading the answers is not read either, so it cannot grow us.
-        while not self.closed:
+        while not self.closed and self.dropping is None:
             await self.writer.drain()
             frame = await read_frame(self.reader)
-            if frame is None:
+            if frame is None or self.dropping is not None:
                 return
+            if self._refused_upload is not None:  # the frame after an upload's refusal part-way
+                refused_id, why = self._refused_upload
+                self._refused_upload = None
+                if frame.kind not in ("end", "cancel") or frame.header.get("id") != refused_id:
+                    self._drop(why)  # more of it, or anything else while it is owed: not read
+                    return
             kind = frame.kind
             if kind == "req":
                 self._start_request(frame)
@@ -244,7 +261,10 @@ class ServedConnection:
         try:
             result = await self._dispatch(request_id, cmd, header.get("args"), upload)
         except RemoteError as exc:
-            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
+            self._write({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
+            if upload is not None and upload.refused and self._uploads.get(request_id) is upload:
+                self._refused_upload = request_id, upload.refused  # its next frame decides (_read_frames)
+            await self._drain_quietly()
             return
         except asyncio.CancelledError:
             raise
@@ -391,6 +411,25 @@ class ServedConnection:
         except (ConnectionError, OSError):
             pass
 
+    async def _drain_quietly(self) -> None:
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+
+    def _drop(self, why: str) -> None:
+        """Stop reading the peer now (the frame being read is the last) and close the connection once
+        what is written (the refusal's answer, then an ``error`` frame saying ``why``) has gone."""
+        if self.dropping is not None or self.closed:
+            return
+        self.dropping = why
+        log.warning("dropping %s (%s): %s; the rest of it is not read", self.peer, self.identity.cn, why)
+        self._write({"k": "error", "error": {"type": "ProtocolError", "message": f"{why}; the connection is dropped"}})
+        # Nothing more of the peer's is taken in, but the socket stays open a moment: closed with the
+        # peer's bytes unread, it would answer them with a reset, and the peer would lose our answer.
+        self.writer.transport.pause_reading()
+        asyncio.get_running_loop().call_later(DROP_GRACE_SECONDS, self.writer.transport.abort)
+
     async def close(self) -> None:
         if self.closed:
             return
@@ -399,6 +438,8 @@ class ServedConnection:
             task.cancel()
         for upload in self._uploads.values():
             upload.stop(CANCELLED)
+        if self.dropping is not None:  # not read any more, and cut off at the end of its grace (``_drop``)
+            return
         try:
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 2.0)

@@ -35,6 +35,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
 from console.backends.base import Backend
+from console.natural_order import natural_key
 from console.shell.human import ago
 from console.shell.safe_text import visible_line as visible
 from console.shell.top.columns import Column, elide, layout, pad, render
@@ -173,7 +174,7 @@ class TopView:
         def line(text: str, style: str = "") -> Line:
             return [(style, elide(text, width))]
 
-        sites = sorted(self.model.sites.values(), key=lambda s: s.name)
+        sites = sorted(self.model.sites.values(), key=lambda s: natural_key(s.name))
         connected = sum(s.connected for s in sites)
         site_lines = [line(f"Sites ({connected} connected)", "class:top.title")]
         rows = [[visible(c) for c in site_cells(site, now)] for site in sites]
