@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -252,3 +254,26 @@ def test_known_parts_go_where_they_belong() -> None:
     plan = planned_parts([{"name": "meta.json", "size": 1}, {"name": "job.zip", "size": 1},
                           {"name": "workspace.zip", "size": 0}, {"name": "sites/site-1.zip", "size": 1}], 3)
     assert plan == [("meta.json", 1), ("job", 1), ("workspace", 0), ("sites/site-1", 1)]
+
+
+def test_ctrl_c_in_a_script_stops_the_download_too(setup: Setup, job_id: str, tmp_path: Path) -> None:
+    """The sync Session: a KeyboardInterrupt while download_job_result waits stops the download on
+    its loop and on the server, not only the caller's wait."""
+    before = len(setup.stopped_lines())
+    with new_secure_session(ADMIN, str(setup.project.admin_kit)) as session:
+        loop = session._loop  # noqa: SLF001 - the session's own loop holds its socket
+        loop.call_soon_threadsafe(session.client._writer.transport.pause_reading)  # noqa: SLF001
+        timer = threading.Thread(target=lambda: (wait_until(lambda: setup.open_job_files(job_id), 30,
+                                                            "the server to open the job's files"),
+                                                 os.kill(os.getpid(), signal.SIGINT)))
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                session.download_job_result(job_id, str(tmp_path / "dl"))
+        finally:
+            timer.join()
+        loop.call_soon_threadsafe(session.client._writer.transport.resume_reading)  # noqa: SLF001
+        assert session.get_job_status(job_id) == "FINISHED:COMPLETED"  # the session goes on
+    wait_until(lambda: len(setup.stopped_lines()) > before, 20, "the server to say the download stopped")
+    assert setup.stopped_lines()[-1].endswith("its requester gave up on it")
+    assert not (tmp_path / "dl" / job_id).exists()
