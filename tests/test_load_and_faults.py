@@ -127,7 +127,7 @@ def test_disk_full_during_upload_stores_nothing(project, tmp_path: Path) -> None
 
 METRICS_FLOOD = '''
 def run(ctx):
-    blob = "x" * 30000
+    blob = "x" * 1000  # 500 rounds of it fit the job's 2 MiB of recorded metrics
     for i in range(1, 1501):
         ctx.progress(round=i, aggregated={"loss": 1.0 / i, "blob": blob})
 '''
@@ -138,6 +138,7 @@ def test_job_code_flooding_round_metrics_holds_up_no_other_job(server, session, 
     # Each round's metrics go into the job's meta on the store's one writer thread. Job code sending
     # 1500 rounds of 30 KB at once queued a whole-meta write each (up to 15 MB apiece): other jobs'
     # status changes waited behind them for minutes and the server grew to 1 GB (security test).
+    # (A round now keeps at most 16 KiB, a job 2 MiB: tests/test_job_metrics_limits.py.)
     flood = hello_server(tmp_path, name="metrics-flood")
     (flood / "app" / "custom" / "hello.py").write_text(METRICS_FLOOD)
     flooding = session.submit_job(str(flood))

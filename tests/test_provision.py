@@ -111,6 +111,11 @@ def _server(**changes: Any) -> Callable[[dict[str, Any]], None]:
     return lambda d: d["participants"][0].update(changes)
 
 
+def _site_named_server(data: dict[str, Any]) -> None:
+    data["participants"][0]["name"] = "fl.example.com"
+    data["participants"][1]["name"] = "server"
+
+
 @pytest.mark.parametrize("change, fragments", [
     (lambda d: d.pop("name"), ["project name is missing"]),
     (lambda d: d.update(name="../up"), ["project name '../up'", "letters, digits"]),
@@ -125,6 +130,17 @@ def _server(**changes: Any) -> Callable[[dict[str, Any]], None]:
     (_add({"name": "a b", "type": "client", "org": "x"}), ["name 'a b'"]),
     (_add({"name": 7, "type": "client", "org": "x"}), ["name 7"]),
     (_add({"name": "project.yml", "type": "client", "org": "x"}), ["'project.yml'", "reserved"]),
+    # Finding 9: what a certificate cannot hold, and the console's target words as site names.
+    (_add({"name": "s" * 65, "type": "client", "org": "x"}), ["'ssss", "65 characters long", "at most 64"]),
+    (_add({"name": "a" * 60 + "@x.org", "type": "admin", "org": "x", "role": "lead"}), ["66 characters long"]),
+    (_add({"name": "s" * 300, "type": "client", "org": "x"}), ["300 characters long", "CN"]),
+    (_server(name="s" * 65), ["65 characters long"]),
+    (_add({"name": "y", "type": "client", "org": "o" * 65}), ["participant 'y'", "org must be printable text of "
+                                                               "at most 64"]),
+    (_add({"name": "y", "type": "client", "org": "evil\x1b[2J"}), ["org must be printable", "\\x1b"]),
+    (_add({"name": "all", "type": "client", "org": "x"}), ["a site cannot be named 'all'", "ls server"]),
+    (_add({"name": "Client", "type": "client", "org": "x"}), ["a site cannot be named 'Client'"]),
+    (_site_named_server, ["participant 'server'", "a site cannot be named 'server'"]),
     (_add({"name": "site-1", "type": "client", "org": "x"}), ["'site-1' appears twice", "unique"]),
     (_add({"name": "s2", "type": "server", "org": "x"}), ["exactly one server", "found 2", "'s2'"]),
     (lambda d: d["participants"].pop(0), ["exactly one server", "found none"]),
@@ -154,6 +170,16 @@ def test_project_file_errors_name_the_problem(tmp_path: Path, change: Callable[[
     assert str(path) in message
     for fragment in fragments:
         assert fragment in message
+
+
+def test_a_name_no_certificate_holds_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Finding 9: a 65-character name stopped provisioning with cryptography's traceback after the
+    root CA was written; now the project file is refused first and the workspace stays empty."""
+    data = project_data()
+    data["participants"][1]["name"] = "s" * 65
+    with pytest.raises(ProjectFileError, match="65 characters long"):
+        provision(write_project(tmp_path, data), tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()
 
 
 def test_every_project_file_flare_accepts_is_provisioned(tmp_path: Path) -> None:
@@ -351,7 +377,10 @@ def test_kit_layout_and_configs(prod: Path) -> None:
 
     server = prod / "server" / "startup"
     assert sorted(p.name for p in server.iterdir()) == [
-        "crl.pem", "fed_server.json", "rootCA.pem", "server.crt", "server.key", "start.sh"]
+        "crl.pem", "fed_server.json", "rootCA.pem", "server.crt", "server.key", "sites.json", "start.sh"]
+    # Every site and its org: rights scoped to a site's org hold while it is away (site_directory.py).
+    assert read_json(server / "sites.json") == {"sites": {
+        p["name"]: p["org"] for p in PROJECT["participants"] if p["type"] == "client"}}
     assert read_json(server / "fed_server.json") == {
         "format_version": 2, "project_name": "example_project", "servers": [{
             "name": "example_project", "identity": "server", "org": "example", "host": "localhost",

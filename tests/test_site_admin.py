@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from console.flare_api import (
+    AuthorizationError,
     ClientInfo,
     InvalidArgumentError,
     InvalidTarget,
@@ -15,8 +20,10 @@ from console.flare_api import (
     NoConnection,
     TargetType,
 )
+from console.runtime.limits import add_error
+from console.server.running_job import RunningJob
 
-from conftest import Federation, wait_until
+from conftest import ADMIN, Federation, Project, ServerProcess, SiteProcess, make_project, wait_until
 from jobs import numpy_job
 
 
@@ -171,3 +178,143 @@ def test_a_disabled_site_stays_out_until_enabled_even_across_a_restart(session, 
         "client_name": "site-2", "state": "enabled", "was_disabled": True, "credential_revoked": False,
         "rejoin_allowed": True}
     wait_until(lambda: len(session.get_connected_client_list()) == 2, 30, "site-2 to connect again")
+
+
+ORGB_ADMIN = "oadmin@orgb.org"
+LEAD = "lead@example.com"
+
+
+def _two_org_project(root: Path) -> Project:
+    """The server, site-1 and site-2 of org example; site-b of org orgb; a lead of the server's org
+    and orgb's org_admin."""
+    return make_project(root, extra=[
+        {"name": "site-b", "type": "client", "org": "orgb"},
+        {"name": LEAD, "type": "admin", "org": "example", "role": "lead"},
+        {"name": ORGB_ADMIN, "type": "admin", "org": "orgb", "role": "org_admin"}])
+
+
+@contextmanager
+def _sessions(project: Project, *names: str) -> Iterator[list[Any]]:
+    from console.flare_api import new_secure_session
+
+    opened: list[Any] = []
+    try:
+        for name in names:
+            opened.append(new_secure_session(name, str(project.kit(name)), timeout=10))
+        yield opened
+    finally:
+        for sess in opened:
+            sess.close()
+
+
+@pytest.mark.timeout(60)
+def test_rights_on_a_site_that_is_away_follow_its_own_org(tmp_path: Path) -> None:
+    """Finding 4: a site that is not connected is judged by its provisioned org, not the server's;
+    a name that is no site of the project is refused and never stored."""
+    project = _two_org_project(tmp_path)
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with _sessions(project, LEAD, ORGB_ADMIN, ADMIN) as (lead, orgb_admin, admin):
+            for act in (lead.disable_client, lead.enable_client, lead.remove_client):
+                with pytest.raises(AuthorizationError, match="lacks the right 'operate' for site-b"):
+                    act("site-b")
+            assert orgb_admin.disable_client("site-b")["clients"][0]["state"] == "disabled"
+            with pytest.raises(AuthorizationError, match="operate' for site-b"):
+                lead.enable_client("site-b")
+            with pytest.raises(AuthorizationError, match="operate' for site-1"):
+                orgb_admin.disable_client("site-1")  # away too, and of the server's org
+            for who in (lead, admin):
+                with pytest.raises(InvalidTarget, match="'made-up-1' is no site of this project.*site-1, site-2, site-b"):
+                    who.disable_client("made-up-1")
+            assert orgb_admin.enable_client("site-b")["clients"][0]["was_disabled"] is True
+            assert lead.disable_client("site-2")["clients"][0]["state"] == "disabled"
+            assert json.loads((project.server_kit / "store" / "disabled_sites.json").read_text()) == {
+                "site-2": "example"}
+    finally:
+        server.stop()
+        server.kill()
+
+
+@pytest.mark.timeout(90)
+def test_a_site_missing_from_an_older_kit_is_known_by_the_org_it_logged_in_with(tmp_path: Path) -> None:
+    """A server kit without sites.json (provisioned before it, or a site added later) learns a site's
+    org from its certificate at login and keeps it across restarts; an older server's disabled list
+    (bare names) still loads, its made-up names enabled only with an unscoped right and counted
+    against no org."""
+    project = _two_org_project(tmp_path)
+    (project.server_kit / "startup" / "sites.json").unlink()
+    store = project.server_kit / "store"
+    store.mkdir()
+    # What the attack left (finding 4): 4096 made-up names, after which no site could be disabled.
+    (store / "disabled_sites.json").write_text(json.dumps([f"made-up-{n}" for n in range(4096)]))
+    server, site = ServerProcess(project.server_kit), SiteProcess(project.kit("site-b"))
+    try:
+        server.start()
+        with _sessions(project, LEAD, ORGB_ADMIN, ADMIN) as (lead, orgb_admin, admin):
+            with pytest.raises(InvalidTarget, match="'site-b' is no site of this project"):
+                lead.disable_client("site-b")
+            site.start()
+            wait_until(lambda: [c.name for c in admin.get_connected_client_list()] == ["site-b"], 30, "site-b")
+            site.stop()
+            wait_until(lambda: not admin.get_connected_client_list(), 30, "site-b to be away")
+            with pytest.raises(AuthorizationError, match="operate' for site-b"):
+                lead.disable_client("site-b")
+            with pytest.raises(AuthorizationError, match="operate' for made-up-0"):
+                lead.enable_client("made-up-0")
+            assert admin.enable_client("made-up-0")["clients"][0]["was_disabled"] is True
+        server.stop()
+        server.start()
+        with _sessions(project, LEAD, ORGB_ADMIN) as (lead, orgb_admin):
+            with pytest.raises(AuthorizationError, match="operate' for site-b"):
+                lead.disable_client("site-b")
+            assert orgb_admin.disable_client("site-b")["clients"][0]["state"] == "disabled"
+    finally:
+        for part in (site, server):
+            part.stop()
+            part.kill()
+    disabled = json.loads((store / "disabled_sites.json").read_text())
+    assert len(disabled) == 4096 and "made-up-0" not in disabled and disabled["site-b"] == "orgb"
+
+
+@pytest.mark.timeout(60)
+def test_the_info_commands_judge_view_with_the_jobs_submitter(tmp_path: Path) -> None:
+    """Finding 11: reset_errors needs the view right, as in FLARE 2.9 (security.py puts it with
+    show_stats and show_errors), judged like FLARE's authorize_job with the job's submitter: with
+    ``member: view o:submitter`` another org's member cannot reset, show or read a job's errors or meta."""
+    project = make_project(tmp_path, extra=[
+        {"name": "member@example.com", "type": "admin", "org": "example", "role": "member"},
+        {"name": "member@orgb.org", "type": "admin", "org": "orgb", "role": "member"}])
+    policy_path = project.server_kit / "local" / "authorization.json"
+    policy = json.loads(policy_path.read_text())
+    policy["permissions"]["member"] = {"view": "o:submitter"}
+    policy_path.write_text(json.dumps(policy))
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with _sessions(project, ADMIN, "member@example.com", "member@orgb.org") as (admin, own_org, other_org):
+            job_id = admin.submit_job(str(numpy_job(tmp_path, rounds=1)))  # queued: no site is connected
+            checks = [lambda s: s.reset_errors(job_id), lambda s: s.show_errors(job_id, "server"),
+                      lambda s: s.show_stats(job_id, "server")]
+            for check in checks:
+                with pytest.raises(AuthorizationError, match=f"lacks the right 'view' for job {job_id}"):
+                    check(other_org)
+                with pytest.raises(JobNotRunning):
+                    check(own_org)
+            with pytest.raises(AuthorizationError, match="'view'"):
+                other_org.get_job_meta(job_id)
+            assert own_org.get_job_meta(job_id)["job_id"] == job_id
+    finally:
+        server.stop()
+        server.kill()
+
+
+def test_reset_errors_restarts_show_errors_and_keeps_the_jobs_record(tmp_path: Path) -> None:
+    job = RunningJob("j", "n", "app", tmp_path)
+    add_error(job.errors, "site-1", "deploy failed: first")
+    job.reset_errors()
+    assert job.shown_errors("site-1") == [] and job.shown_errors("site-2") == []
+    add_error(job.errors, "site-1", "lost: second")
+    add_error(job.errors, "site-2", "task 1: third")
+    assert job.shown_errors("site-1") == ["lost: second"] and job.shown_errors("site-2") == ["task 1: third"]
+    assert job.errors == {"site-1": ["deploy failed: first", "lost: second"], "site-2": ["task 1: third"]}

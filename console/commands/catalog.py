@@ -43,7 +43,9 @@ CATALOG: dict[str, CommandSpec] = {
                     (_JOB_ID, _server_or_client("server or client (sites)"), _SITES)),
         CommandSpec("show_errors", "a job's errors on the server or its sites", Right.VIEW,
                     (_JOB_ID, _server_or_client("server or client (sites)"), _SITES)),
-        CommandSpec("reset_errors", "forget a job's recorded errors", Right.VIEW, (_JOB_ID,)),
+        # view, as FLARE 2.9 (security.py's COMMAND_CATEGORIES): it clears only what show_errors shows.
+        CommandSpec("reset_errors", "start a running job's show_errors afresh (its record keeps them)", Right.VIEW,
+                    (_JOB_ID,)),
         CommandSpec("get_job_logs", "a job's log from the server or a site", Right.VIEW, (
             _JOB_ID,
             Param("target", K.TARGET, "'server' or a site name", default="server"),

@@ -32,6 +32,7 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
               Param("signature", K.STR, "the submitter's signature of the archive", required=True),
               Param("signed_by", K.STR, "who signed it", required=True),
               Param("signer_pem", K.STR, "the signer's certificate", required=True),
+              Param("cloned_from", K.STR, "the job this one is a clone of: its signer is that job's", default=""),
               *_who("submitter"), transfer=Transfer.UPLOAD),
         # A task's model is streamed as the upload (a model file); the answer, once the client app
         # is done, streams the trained model file back, with weight and metrics in its head: one

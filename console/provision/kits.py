@@ -39,6 +39,9 @@ from console.wire.tls import CRL_FILE
 
 MAX_JOBS = 4
 PROJECT_COPY = "project.yml"
+#: In the server's startup/: every site of the project and its org, ``{"sites": {name: org}}``. The
+#: server needs a site's org for rights scoped to it also while the site is not connected.
+KIT_SITES_FILE = "sites.json"
 _PROD = re.compile(r"^prod_(\d+)$")
 _EXECUTABLE = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
 
@@ -173,6 +176,7 @@ class _KitWriter:
         }
         _write_json(startup / "fed_server.json",
                     {"format_version": 2, "project_name": self.project.name, "servers": [entry]})
+        _write_json(startup / KIT_SITES_FILE, {"sites": {site.name: site.org for site in self.project.clients}})
         write_default_policy(folder / "local" / "authorization.json")
         _write_script(startup / "start.sh", 'flare-console server "$DIR"')
 

@@ -3,8 +3,11 @@
 Every error names the file, the participant (when there is one), what is wrong and what to
 do, because the person reading it is editing a project file by hand. Every project file that
 FLARE 2.9's provisioning accepts (``nvflare/lighter``: entity.py, provision.py) is accepted
-here; what flare-console cannot honour (relays, FLARE's builders, single-port servers, custom
-roles...) is named in ``Project.warnings`` instead of being refused or dropped silently.
+here, but for two refusals: a site named as a target word of the console's grammar
+(``RESERVED_SITE_NAMES``), and a name or org longer than a certificate holds (FLARE's
+provisioning fails on those too, half-way). What flare-console cannot honour (relays, FLARE's
+builders, single-port servers, custom roles...) is named in ``Project.warnings`` instead of
+being refused or dropped silently.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ _HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9](
 _SAFE_RULE = "must start with a letter or digit and hold only letters, digits and . _ @ -"
 # Files provisioning writes next to the participant folders inside prod_NN.
 RESERVED_NAMES = frozenset({"project.yml"})
+#: Words the console's grammar uses for targets (``ls server``, ``check_status client``, ``shutdown
+#: all``; ``@ALL`` in a deploy_map cannot be a name anyway): a site so named could not be addressed,
+#: and ``server`` reached the real server. Compared case-insensitively. FLARE takes them; we refuse.
+RESERVED_SITE_NAMES = frozenset({"server", "client", "all"})
+#: RFC 5280's ub-common-name and ub-organization-name: a name is its certificate's CN and an org
+#: its O, and cryptography refuses a longer CN only after the root CA was written.
+MAX_CERT_NAME_CHARS = 64
 _SERVER_ONLY_KEYS = ("host", "fed_learn_port", "admin_port")
 
 
@@ -131,6 +141,9 @@ def _participant(raw: Any, index: int, path: Path, warnings: list[str]) -> Parti
     name, raw_type = raw["name"], raw.get("type")
     if not _name_ok(name, raw_type if isinstance(raw_type, str) else ""):
         raise ProjectFileError(f"{where}: name {name!r} cannot be a folder name; a name {_SAFE_RULE}")
+    if len(name) > MAX_CERT_NAME_CHARS:
+        raise ProjectFileError(f"{where}: name {name[:24]!r}... is {len(name)} characters long; a name becomes its "
+                               f"certificate's CN, which holds at most {MAX_CERT_NAME_CHARS} (RFC 5280): shorten it")
     where = f"{path}: participant {name!r}"
     if name in RESERVED_NAMES:
         raise ProjectFileError(f"{where}: this name is reserved for a file provisioning writes; rename it")
@@ -150,6 +163,13 @@ def _participant(raw: Any, index: int, path: Path, warnings: list[str]) -> Parti
     org = raw.get("org")
     if not isinstance(org, str) or not org.strip():
         raise ProjectFileError(f"{where}: org is required (the organisation written into its certificate)")
+    if len(org) > MAX_CERT_NAME_CHARS or not org.isprintable():
+        raise ProjectFileError(f"{where}: org must be printable text of at most {MAX_CERT_NAME_CHARS} characters "
+                               f"(it is its certificate's O, RFC 5280), not {org[:80]!r}")
+    if kind is ParticipantType.CLIENT and name.casefold() in RESERVED_SITE_NAMES:
+        raise ProjectFileError(f"{where}: a site cannot be named {name!r}: the console's commands use "
+                               f"{', '.join(sorted(RESERVED_SITE_NAMES))} for their targets (ls server, "
+                               "check_status client, shutdown all); rename the site")
     role = raw.get("role")
     if kind is ParticipantType.ADMIN:
         if not isinstance(role, str) or not _SIMPLE_NAME.match(role):

@@ -21,7 +21,14 @@ from typing import Any
 
 from console.runtime.arrays import Model, ModelFormatError, read_model, write_model
 from console.runtime.child import TRANSFER_DIR, ChildChannel
-from console.runtime.limits import MAX_PROGRESS_BYTES, check_json, expected_result_bytes
+from console.runtime.limits import (
+    MAX_PROGRESS_BYTES,
+    MAX_PROGRESS_DEPTH,
+    NestedTooDeep,
+    check_json,
+    cut,
+    expected_result_bytes,
+)
 
 #: The task timeout when neither the workflow args nor meta.json set one.
 DEFAULT_TASK_TIMEOUT = 600.0
@@ -62,6 +69,7 @@ class ServerAppContext:
     sites: list[str] = field(default_factory=list)
     meta_task_timeout: float | None = None
     _task_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _said_too_deep: bool = False
 
     @property
     def abort_event(self) -> threading.Event:
@@ -89,8 +97,16 @@ class ServerAppContext:
     def progress(self, **data: Any) -> None:
         """Report progress; it reaches every monitor of the job and ``show_stats``.
 
-        Raises PayloadTooLarge past 64 KiB of JSON."""
-        check_json(data, MAX_PROGRESS_BYTES, "a progress event")
+        Raises PayloadTooLarge past 64 KiB of JSON, NestedTooDeep (a PayloadTooLarge) past
+        ``MAX_PROGRESS_DEPTH`` levels; the first such depth refusal is also one of the job's errors,
+        so it is seen even when the caller goes on."""
+        try:
+            check_json(data, MAX_PROGRESS_BYTES, "a progress event", MAX_PROGRESS_DEPTH)
+        except NestedTooDeep as exc:
+            if not self._said_too_deep:
+                self._said_too_deep = True
+                self.channel.emit("error", message=cut(f"progress refused: {exc}"))
+            raise
         self.channel.emit("progress", data=data)
 
     def run_task(self, round_number: int, num_rounds: int, model: Model) -> list[SiteResult]:

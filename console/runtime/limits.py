@@ -7,7 +7,12 @@ before the server or a site holds it. Limits (documented in docs/protocol.md):
   ``RESULT_GROWTH_FACTOR`` times the task's model file, at least ``RESULT_FLOOR_BYTES``, at
   most 4 GiB (``expected_result_bytes``): checked by the executor's process before writing,
   by the site before sending and by the server as soon as the site announces its size;
-- a task's metrics: 16 KiB of JSON; a progress event's data: 64 KiB of JSON;
+- a task's metrics: 16 KiB of JSON, nested at most ``MAX_METRICS_DEPTH`` (32) levels; a progress
+  event's data: 64 KiB of JSON, nested at most two levels more (its metrics per site);
+- what the server records of a job's metrics in its meta (``round_metrics``): a round's entry
+  at most ``MAX_ROUND_METRICS_BYTES`` of JSON (past it the per-site part is kept out, then the
+  round), a job's rounds together at most ``MAX_JOB_METRICS_BYTES`` (later rounds kept out); each
+  refusal of a kind is one entry in the job's errors (``console.server.round_metrics``);
 - an error message: cut at 4 KiB; a job keeps at most 100 error entries per participant;
 - a log line printed by job code: cut at 16 KiB;
 - any one control line from a job process: 256 KiB. A process that sends a longer line is
@@ -34,6 +39,13 @@ RESULT_LIMIT_RULE = (f"max_result_bytes in the workflow args, else {RESULT_GROWT
                      f"sent, at least {RESULT_FLOOR_BYTES >> 20} MiB")
 MAX_METRICS_BYTES = 16 << 10
 MAX_PROGRESS_BYTES = 64 << 10
+#: Levels of objects and arrays in a task's metrics (``{"loss": 0.1}`` is one): deeper ones print
+#: as megabytes of indentation, and past the interpreter's recursion limit no parser reads them.
+MAX_METRICS_DEPTH = 32
+#: ... and in a progress event's data, whose ``metrics`` hold each site's metrics.
+MAX_PROGRESS_DEPTH = MAX_METRICS_DEPTH + 2
+MAX_ROUND_METRICS_BYTES = 16 << 10
+MAX_JOB_METRICS_BYTES = 2 << 20
 MAX_ERROR_CHARS = 4 << 10
 MAX_ERRORS_PER_TARGET = 100
 MAX_LOG_LINE_CHARS = 16 << 10
@@ -54,6 +66,10 @@ def result_file_limit(limit: int) -> int:
 
 class PayloadTooLarge(ValueError):
     """Job code handed over more than a documented limit allows; the message names both."""
+
+
+class NestedTooDeep(PayloadTooLarge):
+    """Job code handed over objects or arrays nested deeper than a documented limit."""
 
 
 class NotJSON(ValueError):
@@ -85,8 +101,29 @@ def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
     return None
 
 
-def check_json(value: Any, limit: int, what: str) -> None:
-    """PayloadTooLarge past ``limit`` bytes of JSON, NotJSON for NaN or infinity in it."""
+def json_depth(value: Any, limit: int) -> int:
+    """Levels of dicts, lists and tuples in ``value`` (a number: 0, ``{"a": [1]}``: 2), counted
+    without recursion and no further than ``limit + 1``: a value nested thousands deep costs nothing."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list | tuple) else None
+        if children is None:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        pending.extend((child, depth) for child in children)
+    return deepest
+
+
+def check_json(value: Any, limit: int, what: str, max_depth: int = MAX_METRICS_DEPTH) -> None:
+    """NestedTooDeep past ``max_depth`` levels, PayloadTooLarge past ``limit`` bytes of JSON,
+    NotJSON for NaN or infinity in it."""
+    if json_depth(value, max_depth) > max_depth:
+        raise NestedTooDeep(f"{what} nests objects or arrays deeper than the limit of {max_depth} levels")
     size = json_size(value, what)
     if size > limit:
         raise PayloadTooLarge(f"{what} of {size} bytes (as JSON) exceeds the limit of {limit} bytes")

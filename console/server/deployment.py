@@ -26,10 +26,12 @@ from typing import Any
 from console.runtime.context import result_file, task_file
 from console.runtime.limits import (
     MAX_METRICS_BYTES,
+    MAX_METRICS_DEPTH,
     RESULT_LIMIT_RULE,
     add_error,
     cut,
     expected_result_bytes,
+    json_depth,
     json_size,
     result_file_limit,
 )
@@ -85,7 +87,7 @@ class Deployment:
                 args = {"job_id": self.job.job_id, "job_name": self.job.name, "app_name": app_for[site],
                         "byoc": bool(meta.get("byoc")), "submitter_name": meta.get("submitter_name", ""),
                         "submitter_org": meta.get("submitter_org", ""), "submitter_role": meta.get("submitter_role", ""),
-                        **self.job.signature}
+                        "cloned_from": meta.get("cloned_from") or "", **self.job.signature}
                 # The site checks the signature over the whole archive and unpacks its app before it
                 # answers: a job with a 1 GB model takes it a while on a busy machine.
                 timeout = SITE_COMMAND_TIMEOUT + job_zip.stat().st_size / DEPLOY_BYTES_PER_SECOND
@@ -325,6 +327,8 @@ def task_answer(head: Any) -> tuple[float, dict[str, Any]]:
     metrics = head.get("metrics", {})
     if not isinstance(metrics, dict):
         raise ValueError(f"a result's metrics must be a JSON object, not {type(metrics).__name__}")
+    if json_depth(metrics, MAX_METRICS_DEPTH) > MAX_METRICS_DEPTH:
+        raise ValueError(f"its metrics nest objects or arrays deeper than the limit of {MAX_METRICS_DEPTH} levels")
     if json_size(metrics) > MAX_METRICS_BYTES:
         raise ValueError(f"its metrics exceed the limit of {MAX_METRICS_BYTES} bytes")
     return result_weight(head.get("weight", 1.0)), metrics

@@ -43,6 +43,9 @@ class JobQueries:
             return None
         meta = json.loads(row[1])
         meta["status"] = row[0]
+        with self._lock:
+            extras = self._db.execute("SELECT key, value FROM job_extras WHERE job_id=?", (job_id,)).fetchall()
+        meta.update((key, json.loads(value)) for key, value in extras)
         return meta
 
     def resolve(self, id_or_prefix: str) -> str:
@@ -71,17 +74,70 @@ class JobQueries:
         id_prefix: str | None = None,
         name_prefix: str | None = None,
         submitter: str | None = None,
+        submitter_org: str | None = None,
         statuses: tuple[str, ...] = (),
         reverse: bool = False,
         limit: int | None = None,
         keep_oldest: bool = False,
+        with_errors: bool = False,
     ) -> list[dict[str, Any]]:
         """Jobs in submit order (newest first with ``reverse``), as FLARE 2.9's ``list_jobs``.
 
         Prefixes match case-insensitively; ``limit`` keeps the ``limit`` most recent matching
         jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
-        keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead.
+        keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead. The metas come
+        without what is kept beside them (``round_metrics``, ``job_errors``: ``get`` has them), but
+        for ``job_errors`` with ``with_errors`` (``list_jobs -d`` shows why each job failed).
+        ``submitter`` and ``submitter_org`` keep one submitter's jobs, or one org's (a scoped
+        ``view``; the org is the meta's, indexed by that expression in the store's schema).
         """
+        rows = self._listing("status, meta", id_prefix, name_prefix, submitter, submitter_org, statuses, reverse,
+                             limit, keep_oldest)
+        result = []
+        for status, raw in rows:
+            meta = json.loads(raw)
+            meta["status"] = status
+            result.append(meta)
+        if with_errors:
+            self._add_errors(result)
+        return result
+
+    def _add_errors(self, metas: list[dict[str, Any]]) -> None:
+        by_id = {meta["job_id"]: meta for meta in metas}
+        ids = list(by_id)
+        for start in range(0, len(ids), 500):  # (well under SQLite's bound on parameters)
+            chunk = ids[start:start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT job_id, value FROM job_extras WHERE key='job_errors' AND job_id IN "
+                    f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+            for job_id, value in rows:
+                by_id[job_id]["job_errors"] = json.loads(value)
+
+    def list_rows(
+        self,
+        *,
+        id_prefix: str | None = None,
+        name_prefix: str | None = None,
+        submitter: str | None = None,
+        submitter_org: str | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The jobs ``list_jobs`` selects, as FLARE 2.9's non-detailed ``list_jobs`` rows (job_id,
+        job_name, status, submit_time, duration, study): SQLite picks those fields out of each meta,
+        so no meta is parsed into Python objects."""
+        rows = self._listing(
+            "job_id, name, status, json_extract(meta, '$.submit_time_iso'), "
+            "coalesce(json_extract(meta, '$.duration'), 'N/A'), coalesce(json_extract(meta, '$.study'), 'default')",
+            id_prefix, name_prefix, submitter, submitter_org, (), reverse, limit, False,
+        )
+        keys = ("job_id", "job_name", "status", "submit_time", "duration", "study")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def _listing(self, columns: str, id_prefix: str | None, name_prefix: str | None, submitter: str | None,
+                 submitter_org: str | None, statuses: tuple[str, ...], reverse: bool, limit: int | None,
+                 keep_oldest: bool) -> list[tuple]:
         clauses: list[str] = []
         params: list[Any] = []
         if id_prefix:
@@ -99,6 +155,9 @@ class JobQueries:
         if submitter:
             clauses.append("submitter_name = ?")
             params.append(submitter)
+        if submitter_org is not None:
+            clauses.append("json_extract(meta, '$.submitter_org') = ?")
+            params.append(submitter_org)
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
@@ -106,18 +165,13 @@ class JobQueries:
         # The most recent come first out of SQLite, so that LIMIT keeps the newest ones.
         newest_first = reverse or (bool(limit) and not keep_oldest)
         order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT status, meta FROM jobs {where} ORDER BY submit_time {order}, rowid {order} LIMIT ?"
+        sql = f"SELECT {columns} FROM jobs {where} ORDER BY submit_time {order}, rowid {order} LIMIT ?"
         params.append(limit if limit else -1)
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         if newest_first and not reverse:
             rows.reverse()
-        result = []
-        for status, raw in rows:
-            meta = json.loads(raw)
-            meta["status"] = status
-            result.append(meta)
-        return result
+        return rows
 
     def queued_ids(self) -> list[str]:
         """IDs of every SUBMITTED job, oldest first (from the status index; no meta is read)."""

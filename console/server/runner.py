@@ -26,7 +26,7 @@ from console import safe_json
 from console.commands import Right
 from console.jobdef.archive import JobLimits, LinkPolicy, zip_dir_to_file
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
-from console.jobdef.signing import verify_archive, verify_signer
+from console.jobdef.signing import expected_signer, load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import stop_child
 from console.provision.certs import load_cert
@@ -48,8 +48,6 @@ ABORT_GRACE_SECONDS = 3.0
 #: How long a site may take to answer one task (``task_timeout`` in meta.json or the workflow args overrides).
 DEFAULT_TASK_TIMEOUT = 600.0
 SERVER_APP_DIR = "app_server"
-#: Rounds of metrics kept in the job's meta (``round_metrics``); metrics.json in the workspace has all.
-MAX_ROUND_METRICS = 500
 
 _EXIT_STATUS = {
     0: JobStatus.FINISHED_COMPLETED,
@@ -85,13 +83,16 @@ def site_apps(deploy_map: dict[str, Any], sites: list[str]) -> dict[str, str]:
     return {site: chosen[site] for site in sites if site in chosen}
 
 
-def verified_signature(job_dir: Path, root_ca: Path) -> dict[str, str]:
-    """The job's signature record, checked against its archive and the project's root CA."""
+def verified_signature(job_dir: Path, root_ca: Path, meta: dict[str, Any], crl: Path | None = None) -> dict[str, str]:
+    """The job's signature record, checked against its archive, the project's root CA and
+    revocation list ``crl``, and the job's submitter in ``meta`` (signing.py says who may sign)."""
     try:
         record = safe_json.loads((job_dir / SIGNATURE_FILE).read_text())
     except (OSError, ValueError):
         raise JobDefinitionError("the job has no readable signature record; it cannot run") from None
-    signer = verify_signer(record.get("signer_pem", ""), load_cert(root_ca), record.get("signed_by", ""))
+    root = load_cert(root_ca)
+    signer = verify_signer(str(record.get("signer_pem", "")), root, str(record.get("signed_by", "")),
+                           expected_signer(meta), crl=load_crl(crl, root))
     verify_archive(job_dir / "job.zip", record.get("signature", ""), signer)
     return record
 
@@ -170,8 +171,9 @@ class JobRunner:
         store = self.server.store
         deployed: list[str] = []
         try:  # nothing runs unless the stored archive is still the one its submitter signed
-            job.signature = await asyncio.to_thread(verified_signature, store.job_dir(job.job_id),
-                                                    self.server.kit.tls.ca)
+            tls = self.server.kit.tls
+            job.signature = await asyncio.to_thread(verified_signature, store.job_dir(job.job_id), tls.ca,
+                                                    job.meta, tls.crl)
         except JobDefinitionError as exc:
             add_error(job.errors, "server", str(exc))
             log.error("job %s: %s", job.job_id, exc)
@@ -254,8 +256,10 @@ class JobRunner:
     def _on_child_line(self, job: RunningJob, line: bytes, deployment: Deployment) -> None:
         try:
             message = safe_json.loads(line)
-        except ValueError:
+        except ValueError as exc:  # said in the job's errors too: whatever it carried is not silently lost
             log.warning("job %s: unreadable line from server app: %r", job.job_id, line[:200])
+            add_error(job.errors, "server", f"the server app sent a control line this server cannot read ({exc}); "
+                                            "it was ignored")
             return
         event = message.get("event") if isinstance(message, dict) else None
         if event == "started":
@@ -274,14 +278,14 @@ class JobRunner:
             deployment.relay(message, job.workspace, job.process.stdin)
 
     def _record_metrics(self, job: RunningJob, data: dict[str, Any]) -> None:
-        """A round's metrics (per site and aggregated) go into the job's meta: ``round_metrics``."""
-        sites, aggregated = data.get("metrics"), data.get("aggregated")
-        any_site = isinstance(sites, dict) and any(sites.values())
-        if not isinstance(data.get("round"), int) or not (any_site or aggregated):
-            return  # no metrics at all (FLARE's NPTrainer): the meta keeps FLARE's keys only
-        entry = {"round": data["round"], "aggregated": aggregated if isinstance(aggregated, dict) else {},
-                 "sites": sites if isinstance(sites, dict) else {}}
-        job.round_metrics = [*job.round_metrics, entry][-MAX_ROUND_METRICS:]
+        """A round's metrics (per site and aggregated) go into the job's meta: ``round_metrics``,
+        within the bounds of ``console.server.round_metrics``."""
+        changed, error = job.round_metrics.add(data)
+        if error is not None:
+            log.warning("job %s: %s", job.job_id, error)
+            add_error(job.errors, "server", error)
+        if not changed:
+            return
         # On the store's writer thread, in order with the job's status changes: never an fsync on the loop.
         # One write waits per job at most and writes the latest metrics when it runs: job code sending
         # rounds faster than the disk takes them (security test: 3000 events of 60 KB) queued a
@@ -294,7 +298,7 @@ class JobRunner:
 
         def write_latest() -> None:
             job.metrics_write_pending = False  # first: metrics arriving meanwhile queue the next write
-            store.update_meta(job.job_id, round_metrics=job.round_metrics)
+            store.update_meta(job.job_id, round_metrics=job.round_metrics.entries)
 
         store.write(write_latest)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.runtime.procs import job_marker
+from console.server.round_metrics import RoundMetrics
 from console.server.status import JobStatus
 
 
@@ -28,11 +29,13 @@ class RunningJob:
     aborting: bool = False
     last_progress: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)  # target -> messages
+    #: How many of each target's errors reset_errors put out of show_errors' sight (``errors`` only grows).
+    errors_reset_at: dict[str, int] = field(default_factory=dict)
     relays: set[asyncio.Task[None]] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     signature: dict[str, str] = field(default_factory=dict)  # signature, signed_by, signer_pem
     forced_status: JobStatus | None = None  # the server stopped the app (it broke a limit)
-    round_metrics: list[dict[str, Any]] = field(default_factory=list)
+    round_metrics: RoundMetrics = field(default_factory=RoundMetrics)
     #: A write of ``round_metrics`` waits on the store's writer; it writes the latest when it runs.
     metrics_write_pending: bool = False
     #: Its run is over: its sites are being stopped and their workspaces collected.
@@ -41,6 +44,16 @@ class RunningJob:
     #: still awaited then are not.
     stop_waiting: asyncio.Event = field(default_factory=asyncio.Event)
     abort_timer: asyncio.TimerHandle | None = None
+
+    def shown_errors(self, target: str) -> list[str]:
+        """The errors of ``target`` recorded since the last ``reset_errors`` (what show_errors shows)."""
+        return self.errors.get(target, [])[self.errors_reset_at.get(target, 0):]
+
+    def reset_errors(self) -> None:
+        """As FLARE 2.9's reset_errors, which resets its info collector's error stats: show_errors
+        starts afresh, while every error stays recorded for the job's final ``job_errors``. The
+        command needs only the view right, so it must not erase what the job's record keeps."""
+        self.errors_reset_at = {target: len(messages) for target, messages in self.errors.items()}
 
     @property
     def marker(self) -> str:

@@ -14,8 +14,10 @@ from console.commands import Right
 from console.jobdef.bounds import check_site_name
 from console.jobdef.errors import JobDefinitionError
 from console.process import memory_total_mib
+from console.server.authz import principal
 from console.server.handlers import handles
-from console.server.targets import ask_sites, chosen_sites, require_on_target
+from console.server.site_directory import MAX_DISABLED_PER_ORG
+from console.server.targets import ask_sites, chosen_sites, require_on_target, site_org
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 
@@ -60,10 +62,6 @@ async def report_env(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str
     return [answer if "error" not in answer else {"site_name": site, **answer} for site, answer in answers.items()]
 
 
-#: Names kept in the disabled list at most: each is stored (disabled_sites.json) and read at start.
-MAX_DISABLED_SITES = 4096
-
-
 def _storable_site(name: str) -> str:
     try:
         check_site_name(name)
@@ -75,12 +73,13 @@ def _storable_site(name: str) -> str:
 @handles("disable_client")
 async def disable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     name = _storable_site(args["site"])
-    require_on_target(ctx, Right.OPERATE, name)
+    org = site_org(ctx, name)  # only a site of the project, by its own org
+    ctx.server.policy.require(principal(ctx.connection), Right.OPERATE, site_org=org, what=name)
     sites = ctx.server.sites
-    if name not in sites.disabled and len(sites.disabled) >= MAX_DISABLED_SITES:
-        raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{MAX_DISABLED_SITES} sites are disabled already; "
-                                                      "enable some (enable_client) first")
-    already = sites.set_disabled(name, True)
+    if name not in sites.disabled and sites.directory.disabled_in(org) >= MAX_DISABLED_PER_ORG:
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{MAX_DISABLED_PER_ORG} sites of {org} are disabled "
+                                                      "already; enable some (enable_client) first")
+    already = sites.directory.set_disabled(name, True, org)
     removed = await sites.remove(name)
     return {"clients": [{"client_name": name, "state": "disabled", "already_disabled": already,
                          "active_session_removed": removed, "credential_revoked": False, "rejoin_allowed": False}]}
@@ -89,7 +88,11 @@ async def disable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str,
 @handles("enable_client")
 async def enable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     name = args["site"]
-    require_on_target(ctx, Right.OPERATE, name)
-    was = ctx.server.sites.set_disabled(name, False)
+    sites = ctx.server.sites
+    # A disabled entry is scoped by the org stored with it; one of an older server that names no
+    # site of the project has none (""), which only an unscoped right matches.
+    org = sites.disabled[name] if name in sites.disabled else site_org(ctx, name)
+    ctx.server.policy.require(principal(ctx.connection), Right.OPERATE, site_org=org, what=name)
+    was = sites.directory.set_disabled(name, False)
     return {"clients": [{"client_name": name, "state": "enabled", "was_disabled": was, "credential_revoked": False,
                          "rejoin_allowed": True}]}

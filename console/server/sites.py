@@ -3,7 +3,9 @@
 The server refuses admin certificates here (they carry a role), logs in to the site over
 the connection the site opened (the site serves, the server asks), checks that the name
 the site gives is its certificate's CN, and keeps a heartbeat; a site that misses it, or
-whose connection drops, is gone until it connects again.
+whose connection drops, is gone until it connects again. One link per site: a new connection
+for a connected site is turned away while the current link answers (security finding 5: two
+processes with one kit replaced each other ~4.6 times a second), and let in when it does not.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from console.provision.certs import identity_from_peercert
 from console.server import site_answers
 from console.server.interfaces import SitesHost
+from console.server.site_directory import SiteDirectory
 from console.wire.admission import Admission
 from console.wire.requesting import Requester
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
@@ -28,6 +31,10 @@ log = logging.getLogger("console.server.sites")
 
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TIMEOUT = 10.0
+#: How long a connected site's link gets to answer a heartbeat when a new connection comes for the
+#: same site: answered, the newcomer is refused (two processes with one kit); not, the old link is
+#: taken as lost and the newcomer is let in (a site back after a network loss the server missed).
+PROBE_SECONDS = 3.0
 
 
 @dataclass
@@ -35,6 +42,7 @@ class ConnectedSite:
     name: str
     org: str
     link: Requester
+    address: Any = None  # the peer address its connection came from
     last_connect_time: float = field(default_factory=time.time)
     last_heartbeat: float = field(default_factory=time.time)  # epoch seconds of the last answered heartbeat
     heartbeat: asyncio.Task[None] | None = None
@@ -53,12 +61,15 @@ class SiteRegistry:
         # Sites that connect but do not log in (or log in wrongly): a site's certificate may open
         # hundreds of such connections again and again, so these are summed up as handshakes are.
         self.login_failures = HandshakeFailureLog("site login", period, logger=log)
+        # A second process with a site's kit is refused while the first answers: said once a period.
+        self.duplicates = HandshakeFailureLog("site connection", period, logger=log)
         self.sites: dict[str, ConnectedSite] = {}
+        self._dropping: set[asyncio.Task[None]] = set()  # dead links being closed
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
-        # Sites an admin disabled: the set is kept beside the job store, so it outlives a restart.
-        self._disabled_file = server.store.root / "disabled_sites.json"
-        self.disabled = self._load_disabled()
+        # Orgs of sites that are away, and the sites an admin disabled: kept beside the job store,
+        # so they outlive a restart.
+        self.directory = SiteDirectory(server.kit.root, server.store.root)
         # Workspaces of deleted jobs still on sites that were away: removed when they connect.
         self._pending_file = server.store.root / "pending_workspace_deletes.json"
         self.pending_deletes: dict[str, list[str]] = self._load_pending()
@@ -103,23 +114,9 @@ class SiteRegistry:
             self.pending_deletes[site.name] = kept
             self._save_pending()
 
-    def _load_disabled(self) -> set[str]:
-        try:
-            names = json.loads(self._disabled_file.read_text())
-        except FileNotFoundError:
-            return set()
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"{self._disabled_file} cannot be read ({exc}); fix or delete it") from None
-        return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
-
-    def set_disabled(self, name: str, disabled: bool) -> bool:
-        """Turn a site away (or let it in again), surviving restarts; whether it was disabled before."""
-        was = name in self.disabled
-        self.disabled.add(name) if disabled else self.disabled.discard(name)
-        tmp = self._disabled_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(self.disabled)))
-        os.replace(tmp, self._disabled_file)
-        return was
+    @property
+    def disabled(self) -> dict[str, str]:
+        return self.directory.disabled
 
     def online(self) -> set[str]:
         return set(self.sites)
@@ -161,6 +158,12 @@ class SiteRegistry:
             return
         link = Requester(peer=identity.cn)
         link.attach(reader, writer)
+        refusal = await self._duplicate(identity.cn)
+        if refusal is not None:
+            self.duplicates.failed(peer, refusal)
+            self.server.audit.site("site_login", identity.cn, identity.org, peer, refusal, refused=True)
+            await self._tell_refused(link, refusal)
+            return
         try:
             hello = site_answers.login(await link.request("login", {"username": self.server.kit.identity},
                                                           timeout=HEARTBEAT_TIMEOUT))
@@ -172,20 +175,58 @@ class SiteRegistry:
             self.login_failures.failed(peer, f"site {identity.cn!r} did not log in: {exc or type(exc).__name__}")
             await link.close()
             return
-        if identity.cn in self.disabled:
-            log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
-            await link.close()
-            return
         if hello.get("site") != identity.cn:
             self.login_failures.failed(peer, f"it calls itself {hello['site']!r} but its certificate says "
                                              f"{identity.cn!r}")
+            self.server.audit.site("site_login", identity.cn, identity.org, peer,
+                                   f"it calls itself {hello['site']!r}", refused=True)
             await link.close()
             return
-        site = ConnectedSite(identity.cn, identity.org, link)
+        self.directory.saw(identity.cn, identity.org)  # its org, for rights on it while it is away
+        if identity.cn in self.disabled:
+            log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
+            self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
+            await link.close()
+            return
+        site = ConnectedSite(identity.cn, identity.org, link, peer)
         await self._register(site)
         self._abort_stale_jobs(identity.cn, link, hello.get("jobs", []))
         if self.pending_deletes.get(site.name):
             await self._flush_pending(site)
+
+    async def _duplicate(self, name: str) -> str | None:
+        """Why a new connection for site ``name`` is refused: that site is connected and its link
+        answers a heartbeat within PROBE_SECONDS. A link that does not is dropped (None: let the
+        newcomer in), so a site back after a network loss gets in within seconds."""
+        old = self.sites.get(name)
+        if old is None:
+            return None
+        try:
+            await old.link.request("heartbeat", timeout=PROBE_SECONDS)
+        except Exception as exc:
+            if self.sites.get(name) is old:
+                # Not awaited: closing a dead link waits for its TLS goodbye, which never comes.
+                dropping = asyncio.create_task(self._drop(old, f"a new connection came for it and its link did not "
+                                                               f"answer within {PROBE_SECONDS:g} s "
+                                                               f"({exc or type(exc).__name__})"))
+                self._dropping.add(dropping)
+                dropping.add_done_callback(self._dropping.discard)
+            return None
+        old.last_heartbeat = time.time()
+        where = old.address[0] if isinstance(old.address, tuple) and old.address else old.address
+        port = f" port {old.address[1]}" if isinstance(old.address, tuple) and len(old.address) > 1 else ""
+        return (f"site {name} is connected already, from {where}{port}, and answers its heartbeat: is a second "
+                f"process running with a copy of its startup kit? Stop one of them")
+
+    async def _tell_refused(self, link: Requester, why: str) -> None:
+        """Say ``why`` to a site being turned away (in its login, which it then refuses), so it
+        says so and backs off; then close its connection."""
+        try:
+            await link.request("login", {"username": self.server.kit.identity, "refused": why},
+                               timeout=PROBE_SECONDS)
+        except Exception:  # the site's refusal of that login, as expected, or a site that said nothing
+            pass
+        await link.close()
 
     def _abort_stale_jobs(self, name: str, link: Requester, jobs: list[dict[str, Any]]) -> None:
         """After a cut, a site may still run a job that went on without it (or ended): stop those.
@@ -207,15 +248,19 @@ class SiteRegistry:
         site.link.add_event_listener(lambda topic, data: self.server.log_relay.on_site_event(site.name, topic, data))
         site.heartbeat = asyncio.create_task(self._beat(site))
         log.info("site %s (%s) connected; %d site(s) online", site.name, site.org, len(self.sites))
+        self.server.audit.site("site_login", site.name, site.org, site.address)
         self.server.publish("site_status", {"site": site.name, "status": "connected"})
         self.server.scheduler.wake()
 
-    def _lost(self, site: ConnectedSite) -> None:
+    def _lost(self, site: ConnectedSite, why: str | None = None) -> None:
+        """``why``: the server's reason to drop it, when it dropped it."""
         if self.sites.get(site.name) is site:
             del self.sites[site.name]
-            why = site.link.dropped_for
-            log.warning("site %s disconnected%s; %d site(s) online", site.name, f" ({why})" if why else "",
-                        len(self.sites))
+            dropped_for = site.link.dropped_for
+            log.warning("site %s disconnected%s; %d site(s) online", site.name,
+                        f" ({dropped_for})" if dropped_for else "", len(self.sites))
+            self.server.audit.site("site_logout", site.name, site.org, site.address,
+                                   why or dropped_for or "connection lost")
             self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
             if site.heartbeat is not None:
                 site.heartbeat.cancel()
@@ -233,7 +278,7 @@ class SiteRegistry:
 
     async def _drop(self, site: ConnectedSite, why: str) -> None:
         log.info("dropping site %s: %s", site.name, why)
-        self._lost(site)
+        self._lost(site, why)
         if site.heartbeat is not None and site.heartbeat is not asyncio.current_task():
             site.heartbeat.cancel()
         await site.link.close()

@@ -2,7 +2,9 @@
 
 Layout under the server's workspace::
 
-    store/jobs.db                 one row per job, meta as JSON plus indexed columns
+    store/jobs.db                 one row per job, meta as JSON plus indexed columns; a job's
+                                  round_metrics and job_errors in a table beside (listing
+                                  never reads them)
     store/jobs/<job_id>/job.zip   the submitted job folder
     store/jobs/<job_id>/workspace.zip   the server workspace once the job ended
     store/incoming/               uploads in flight (never listed, cleared at start)
@@ -61,7 +63,22 @@ CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_submitter ON jobs(submitter_name, submit_time);
 CREATE INDEX IF NOT EXISTS jobs_by_name_nocase ON jobs(name COLLATE NOCASE, submit_time);
+CREATE TABLE IF NOT EXISTS job_extras (
+    job_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (job_id, key)
+);
+-- A scoped view (o:submitter) lists one org's jobs: the same expression as job_queries' filter.
+CREATE INDEX IF NOT EXISTS jobs_by_submitter_org ON jobs(json_extract(meta, '$.submitter_org'), submit_time);
 """
+#: Meta keys kept beside the meta row (``job_extras``), not in it: they grow with the job's run
+#: (round_metrics up to 2 MiB, job_errors up to 100 messages of 4 KiB per participant), and a
+#: listing reads every row's meta (security finding 7: 22 MB of round_metrics in one job's meta
+#: made list_jobs take 1.5 s for everyone). ``get`` puts them back.
+SIDE_KEYS = ("round_metrics", "job_errors")
+#: PRAGMA user_version once the SIDE_KEYS of older stores were moved beside their metas.
+_SCHEMA_VERSION = 1
 #: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).
 SIGNATURE_FILE = "signature.json"
 
@@ -125,6 +142,7 @@ class JobStore(JobQueries):
         self._wdb.execute("PRAGMA synchronous=FULL")
         self._wlock = threading.RLock()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="job-store-writer")  # one thread: in order
+        self._migrate()
         self._remove_debris()
 
     def close(self) -> None:
@@ -154,6 +172,19 @@ class JobStore(JobQueries):
                 self._wdb.execute("ROLLBACK")
                 raise
             self._wdb.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        """A store written before SIDE_KEYS lived beside the meta: move them there, once."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= _SCHEMA_VERSION:
+            return
+        with self._transaction() as db:
+            found = " OR ".join(f"meta LIKE '%\"{key}\"%'" for key in SIDE_KEYS)
+            rows = db.execute(f"SELECT job_id, meta FROM jobs WHERE {found}").fetchall()
+            for job_id, raw in rows:
+                meta = json.loads(raw)
+                _write_side(db, job_id, meta)
+                db.execute("UPDATE jobs SET meta=? WHERE job_id=?", (json.dumps(meta), job_id))
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     def _remove_debris(self) -> None:
         """Drop uploads in flight and job folders whose row never committed."""
@@ -256,24 +287,33 @@ class JobStore(JobQueries):
             meta["status"] = status.value
             if status.is_final and meta.get("start_time"):
                 meta["duration"] = str(datetime.now().astimezone() - datetime.fromisoformat(meta["start_time"]))
+            side = _write_side(db, job_id, meta)
             db.execute(
                 "UPDATE jobs SET status=?, meta=? WHERE job_id=?", (status.value, json.dumps(meta), job_id)
             )
-        return meta
+        return {**meta, **side}
 
     def update_meta(self, job_id: str, **updates: Any) -> None:
+        """Change or add meta keys (those of SIDE_KEYS are kept beside the meta row)."""
         with self._transaction() as db:
-            row = db.execute("SELECT meta FROM jobs WHERE job_id=?", (job_id,)).fetchone()
-            if row is None:
+            main = {k: v for k, v in updates.items() if k not in SIDE_KEYS}
+            if main:
+                row = db.execute("SELECT meta FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+                if row is None:
+                    return
+                meta = json.loads(row[0])
+                meta.update(main)
+                db.execute("UPDATE jobs SET meta=? WHERE job_id=?", (json.dumps(meta), job_id))
+            elif db.execute("SELECT 1 FROM jobs WHERE job_id=?", (job_id,)).fetchone() is None:
                 return
-            meta = json.loads(row[0])
-            meta.update(updates)
-            db.execute("UPDATE jobs SET meta=? WHERE job_id=?", (json.dumps(meta), job_id))
+            _write_side(db, job_id, updates)
+
 
     def delete_job(self, job_id: str) -> int:
         """Remove the job; its submit records stay, marked deleted (as FLARE 2.9). How many were marked."""
         with self._transaction() as db:
             db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
+            db.execute("DELETE FROM job_extras WHERE job_id=?", (job_id,))
             marked = submit_records.mark_deleted(db, job_id, iso_time(time.time()))
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return marked
@@ -289,3 +329,11 @@ class JobStore(JobQueries):
             if self.set_status(job_id, JobStatus.FINISHED_ABANDONED) is not None:
                 abandoned.append(job_id)
         return abandoned
+
+
+def _write_side(db: sqlite3.Connection, job_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """Store the SIDE_KEYS of ``meta`` beside its row, taking them out of ``meta``; what was taken."""
+    side = {key: meta.pop(key) for key in SIDE_KEYS if key in meta}
+    db.executemany("INSERT OR REPLACE INTO job_extras(job_id, key, value) VALUES (?, ?, ?)",
+                   [(job_id, key, json.dumps(value)) for key, value in side.items()])
+    return side

@@ -25,11 +25,30 @@ def site_timeout(ctx: RequestContext) -> float:
     return ctx.connection.command_timeout or DEFAULT_SITE_TIMEOUT
 
 
-def require_on_target(ctx: RequestContext, right: Right, target: str) -> None:
-    """``right`` on the server or on one site (``o:site`` rights depend on the site's org)."""
+def site_org(ctx: RequestContext, target: str) -> str:
+    """The org ``o:site`` rights on ``target`` depend on: the server's, a connected site's (its
+    certificate's), or an away site's as the server knows it (``site_directory``); a name that is
+    no site of the project is refused (INVALID_TARGET), never given the server's org."""
+    if target == "server":
+        return ctx.server.kit.org
     site = ctx.server.sites.get(target)
-    org = ctx.server.kit.org if target == "server" or site is None else site.org
-    ctx.server.policy.require(principal(ctx.connection), right, site_org=org, what=target)
+    if site is not None:
+        return site.org
+    org = ctx.server.sites.directory.org_of(target)
+    if org is None:
+        known = ctx.server.sites.directory.known()
+        shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+        raise RemoteError(ErrorType.INVALID_TARGET, f"{target!r} is no site of this project (none is provisioned "
+                                                    f"by that name, nor has one connected); sites: {shown or 'none'}")
+    return org
+
+
+def require_on_target(ctx: RequestContext, right: Right, target: str, job: dict[str, Any] | None = None) -> None:
+    """``right`` on the server or on one site (``o:site`` rights depend on the site's org: ``site_org``);
+    with ``job`` (the meta of the job it is about: a job's log), a job-scoped condition is checked on that job."""
+    what = target if job is None else f"job {job.get('job_id')} on {target}"
+    ctx.server.policy.require(principal(ctx.connection), right, submitter=job, site_org=site_org(ctx, target),
+                              what=what)
 
 
 def chosen_sites(ctx: RequestContext, names: list[str] | None, right: Right | None = None) -> list[str]:

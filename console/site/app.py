@@ -13,10 +13,10 @@ from typing import Any
 
 from console.commands import Right
 from console.commands.site_link import SITE_COMMANDS
-from console.jobdef.signing import verify_archive, verify_signer
+from console.jobdef.signing import load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import process_info, setup_logging
-from console.provision.certs import load_cert
+from console.provision.certs import cert_identity, load_cert
 from console.runtime.target_commands import TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
@@ -34,6 +34,9 @@ log = logging.getLogger("console.site")
 #: A server that sent nothing (not even a heartbeat) for this long is taken as gone.
 SILENCE_LIMIT_SECONDS = 20.0
 MAX_BACKOFF_SECONDS = 5.0
+#: ... and for a site the server turns away because that site is connected already (a second
+#: process with the same kit): it keeps trying, so it takes over once the other one is gone.
+TURNED_AWAY_BACKOFF_SECONDS = 30.0
 
 #: Log and shell reads relayed by the server that a site builds at once.
 SITE_LARGE_REPLIES = 2
@@ -57,6 +60,7 @@ class Site:
         self._ssl = client_context(kit.tls.cert, kit.tls.key, kit.tls.ca, kit.tls.crl)
         self._welcomed = False  # the server logged in on the current link
         self._refused: str | None = None  # the last reason the server gave no login, logged once
+        self._turned_away: str | None = None  # why the server turned this link away, as it said
         policy_path = kit.root / "local" / "authorization.json"
         # The site's own copy of the policy: its operator may be stricter than the server (no byoc).
         self.policy = Policy.load(policy_path) if policy_path.exists() else Policy.load_default()
@@ -67,6 +71,9 @@ class Site:
         peer = connection.identity
         if peer.role or peer.cn != self.kit.server_identity:
             raise RemoteError(ErrorType.AUTHENTICATION, f"{peer.cn!r} is not this project's server")
+        if args.get("refused") is not None:  # the server turns this link away and says why
+            self._turned_away = str(args["refused"])[:1000]
+            raise RemoteError(ErrorType.AUTHENTICATION, "turned away by the server")
         connection.user = User(peer.cn, peer.org, "server")
         self._welcomed = True
         self._refused = None
@@ -93,7 +100,7 @@ class Site:
             else:
                 if await self._serve(reader, writer):
                     delay = 0.2  # it was a working link: the next drop is retried quickly
-                else:
+                elif self._turned_away is None:
                     log.info("no login from the server on that link; retrying in %.1f s", delay)
             if self._stop.is_set():
                 break
@@ -101,12 +108,13 @@ class Site:
                 await asyncio.wait_for(self._stop.wait(), delay)
             except TimeoutError:
                 pass
-            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS if self._turned_away is None else TURNED_AWAY_BACKOFF_SECONDS)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Serve the server on one link until it drops; whether the server logged in on it."""
         connection = ServedConnection(reader, writer, self)
         self._welcomed = False
+        self._turned_away = None
         self.last_heard = time.monotonic()
         serving = asyncio.create_task(connection.serve())
         stopping = asyncio.create_task(self._stop.wait())
@@ -133,6 +141,13 @@ class Site:
         """The server closed the link before logging in: said once per reason, not at every retry."""
         # TLS 1.3 checks a client's certificate after the client's side of the handshake is done, so
         # a refusal usually arrives as a bare reset: the alert's name is there only now and then.
+        if self._turned_away is not None:
+            reason = f"the server turns this site away: {self._turned_away}"
+            if reason != self._refused:
+                self._refused = reason
+                log.error("%s; retrying with a growing pause, at most every %.0f s", reason,
+                          TURNED_AWAY_BACKOFF_SECONDS)
+            return
         if "CERTIFICATE_REVOKED" in str(why):
             reason = ("the server refuses this site's certificate as revoked: a newer provisioning replaced "
                       "this kit (or removed the site); start the site from its latest kit")
@@ -161,35 +176,46 @@ class Site:
 
     async def _cmd_deploy_job(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         self._heard()
+        submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
         if args["byoc"]:
-            submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
             self.policy.require(submitter, Right.BYOC, what=f"job {args['job_id']} (custom code) on {self.kit.name}")
         archive = self.kit.root / f".incoming-{args['job_id']}.zip"
         try:
             await ctx.receive_upload(archive, 4 << 30)
-            await asyncio.to_thread(self._verify_job, archive, args)
+            signer = await asyncio.to_thread(self._verify_job, archive, args)
+            # The code is the signer's (a clone's is its source's submitter's): this site's policy
+            # must let both the one who runs the job and the one who wrote it run code here.
+            if args["byoc"] and signer != submitter:
+                self.policy.require(signer, Right.BYOC,
+                                    what=f"job {args['job_id']} (custom code signed by {signer.name}) on {self.kit.name}")
             await self.jobs.deploy(args["job_id"], args["job_name"], args["app_name"], archive,
-                                   custom_allowed=self._byoc_allowed(args))
+                                   custom_allowed=self._byoc_allowed(submitter) and self._byoc_allowed(signer))
         finally:
             archive.unlink(missing_ok=True)
 
-    def _byoc_allowed(self, args: dict[str, Any]) -> bool:
-        """Whether this site's own policy lets the job's submitter run job code here."""
-        submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
+    def _byoc_allowed(self, who: Principal) -> bool:
+        """Whether this site's own policy lets ``who`` run job code here."""
         try:
-            self.policy.require(submitter, Right.BYOC)
+            self.policy.require(who, Right.BYOC)
         except RemoteError:
             return False
         return True
 
-    def _verify_job(self, archive: Path, args: dict[str, Any]) -> None:
-        """The archive must be what its submitter signed, and the signer one of this project's admins."""
+    def _verify_job(self, archive: Path, args: dict[str, Any]) -> Principal:
+        """The archive must be what its submitter (for a clone: its source's submitter) signed, and
+        the signer a current admin of this project (signing.py); the signer, as its certificate says."""
         try:
-            signer = verify_signer(args["signer_pem"], load_cert(self.kit.tls.ca), args["signed_by"])
-            verify_archive(archive, args["signature"], signer)
+            root = load_cert(self.kit.tls.ca)
+            # Only the server knows a clone's source; a job that is no clone must carry its submitter's signature.
+            expected = args["signed_by"] if args.get("cloned_from") else args["submitter_name"]
+            cert = verify_signer(args["signer_pem"], root, args["signed_by"], expected,
+                                 crl=load_crl(self.kit.tls.crl, root))
+            verify_archive(archive, args["signature"], cert)
         except JobDefinitionError as exc:
             log.error("job %s refused: %s", args["job_id"], exc)
             raise RemoteError(ErrorType.INVALID_JOB_DEFINITION, f"{self.kit.name}: {exc}") from None
+        identity = cert_identity(cert)
+        return Principal(identity.cn, identity.org, identity.role or "")
 
     async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         self._heard()

@@ -59,10 +59,14 @@ class ConnectionLimits:
     handshake_timeout: float = 10.0
     #: Requests one connection may have open at once (see serving.MAX_IN_FLIGHT).
     max_in_flight: int = 64
-    #: What a site streams to the server (a task's result, a job's workspace): once its head has
-    #: come, it may lag at most this many seconds behind this many bytes a second (console.wire.pace).
+    #: What a site streams to the server (a task's result, a job's workspace) and what an admin
+    #: uploads (submit_job): once its head has come, it may lag at most this many seconds behind
+    #: this many bytes a second (console.wire.pace).
     transfer_floor_seconds: float = 60.0
     min_transfer_bytes_per_second: int = 128 << 10
+    #: Bytes of uploads under way at once per identity, over all its connections
+    #: (console.wire.upload_budget); one upload of ``max_upload_bytes`` always fits.
+    max_upload_bytes_per_identity: int = 4 << 30
     #: After abort_job, what a job still awaits of its sites (their answers to abort_job or end_job,
     #: their workspaces) must be in within this many seconds of the abort, or it is cut off
     #: (console.server.deployment): an aborted job is final within it, whatever a site does.

@@ -7,8 +7,9 @@ may lag at most ``floor_seconds`` behind ``min_bytes_per_second``; so an answer 
 done within ``floor_seconds + N / min_bytes_per_second``, and one that falls behind is cut at
 once, whatever size it announced. The server holds what sites stream to it to this rule
 (``connection_limits`` in fed_server.json sets both numbers: ``paced`` watches the file a
-download writes, never touching its frames), and every answer streamed as JSON is held to it
-with the default numbers (``console.wire.json_answer``).
+download writes, never touching its frames), every answer streamed as JSON is held to it
+with the default numbers (``console.wire.json_answer``), and so is every upload a host receives,
+counted from its request (``RequestContext.upload_chunks``; the server's with its numbers).
 """
 
 from __future__ import annotations

@@ -13,13 +13,16 @@ import errno
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from console.commands import CommandSpec
 from console.provision.certs import CertIdentity
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.pace import DEFAULT_PACE, Pace
+from console.wire.upload_budget import UploadBudget
 
 log = logging.getLogger("console.wire.serving")
 
@@ -115,6 +118,8 @@ class RequestContext:
     spec: CommandSpec
     request_id: int
     _upload: Upload | None = None
+    #: What the handler found out that the host's audit trail records (``job_id``: the job resolved).
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def server(self) -> Any:
@@ -125,21 +130,46 @@ class RequestContext:
         assert self.connection.user is not None
         return self.connection.user
 
-    async def upload_chunks(self) -> AsyncIterator[bytes]:
+    async def upload_chunks(self, pace: Pace | None = None) -> AsyncIterator[bytes]:
+        """The upload's chunks as they come. With ``pace``, its bytes must keep up with it counted
+        from this call (``floor_seconds + received / min_bytes_per_second``): one that falls behind,
+        a peer that sent a little and went silent, say, is refused at once (RemoteError)."""
         if self._upload is None:
             raise RemoteError(ErrorType.PROTOCOL, f"{self.spec.name} expects an upload stream")
-        while (chunk := await self._upload.queue.get()) is not None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        received = 0
+        while True:
+            if pace is None:
+                chunk = await self._upload.queue.get()
+            else:
+                left = started + pace.allowed_seconds(received) - loop.time()
+                try:
+                    chunk = await asyncio.wait_for(self._upload.queue.get(), max(left, 0.0))
+                except TimeoutError:
+                    raise RemoteError(ErrorType.INVALID_ARGUMENT,
+                                      f"upload came too slowly: {received} bytes in {loop.time() - started:.0f} s, "
+                                      f"under the pace of {pace.rule()}; cut off and nothing was stored") from None
+            if chunk is None:
+                return
             if chunk is CANCELLED:
                 raise RemoteError(ErrorType.INVALID_ARGUMENT, "upload cancelled; nothing was stored")
+            received += len(chunk)
             yield chunk
 
     async def receive_upload(self, path: Path, max_bytes: int, *, sync: bool = True) -> int:
         """Write the upload to ``path`` and sync it (unless ``sync`` is False: a transient file, such
-        as a task's model, need not survive a crash); refuse past ``max_bytes``."""
+        as a task's model, need not survive a crash); refuse past ``max_bytes``. The upload keeps
+        the host's ``upload_pace`` (default: ``console.wire.pace.DEFAULT_PACE``) and its bytes count
+        against the host's ``upload_budget`` for the peer's identity, if the host has one. Refused
+        (RemoteError) or failed, the partial file is removed at once."""
+        pace: Pace = getattr(self.server, "upload_pace", DEFAULT_PACE)
+        budget: UploadBudget | None = getattr(self.server, "upload_budget", None)
         total = 0
         try:
-            with open(path, "wb") as out:
-                async for chunk in self.upload_chunks():
+            with (budget.account(self.connection.identity.cn) if budget is not None else nullcontext(None)) as take, \
+                    open(path, "wb") as out:
+                async for chunk in self.upload_chunks(pace):
                     total += len(chunk)
                     if total > max_bytes:
                         if self._upload is not None:
@@ -149,12 +179,15 @@ class RequestContext:
                             ErrorType.INVALID_ARGUMENT,
                             f"upload exceeds the server's limit of {max_bytes} bytes; make the job smaller",
                         )
+                    if take is not None:
+                        take(len(chunk))
                     out.write(chunk)
                 out.flush()
                 if sync:
                     os.fsync(out.fileno())
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        except BaseException as exc:
+            path.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 log.error("upload to %s failed: disk full", path)
                 raise RemoteError(ErrorType.INTERNAL, "the server's disk is full; nothing was stored. "
                                                       "Ask the operator to free space, then submit again") from None
