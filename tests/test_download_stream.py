@@ -27,6 +27,7 @@ from console.flare_api import new_secure_session
 from console.server.job_commands import open_result
 from console.server.store import JobStore, Submitter
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.request_context import build_to_send
 from console.wire.requesting import MalformedAnswer
 
 from conftest import ADMIN, PartProcess, Project, ServerProcess, make_project, wait_until
@@ -277,3 +278,37 @@ def test_ctrl_c_in_a_script_stops_the_download_too(setup: Setup, job_id: str, tm
     wait_until(lambda: len(setup.stopped_lines()) > before, 20, "the server to say the download stopped")
     assert setup.stopped_lines()[-1].endswith("its requester gave up on it")
     assert not (tmp_path / "dl" / job_id).exists()
+
+
+def test_a_file_built_for_a_requester_that_went_away_is_removed(tmp_path: Path) -> None:
+    """Finding 3's neighbour (a site packing its workspace for a server that gave up): the build
+    cannot be stopped in its thread, so its file goes once the thread is done; a failed build
+    leaves none either."""
+    out = tmp_path / "outgoing.zip"
+    started, release = threading.Event(), threading.Event()
+
+    def build(path: Path) -> None:
+        path.write_bytes(b"begun")
+        started.set()
+        release.wait(30)
+        path.write_bytes(b"done")
+
+    def broken(path: Path) -> None:
+        path.write_bytes(b"half")
+        raise OSError("disk full")
+
+    async def main() -> None:
+        task = asyncio.create_task(build_to_send(build, out))
+        await asyncio.to_thread(started.wait, 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert out.exists()  # the thread still writes it
+        release.set()
+        await _poll(lambda: not out.exists(), 30, "the built file to be removed")
+        with pytest.raises(OSError, match="disk full"):
+            await build_to_send(broken, out)
+        assert not out.exists()
+        assert (await build_to_send(lambda path: path.write_bytes(b"ok"), out)).read_bytes() == b"ok"
+
+    asyncio.run(main())

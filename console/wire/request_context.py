@@ -68,6 +68,23 @@ class StreamedParts:
                 part.close()
 
 
+async def build_to_send(build: Callable[[Path], object], out: Path) -> Path:
+    """``out``, made by ``build(out)`` in a thread: the file a handler answers with as a ``Download``.
+    A thread cannot be stopped, so when the request ends first (its requester went away: the task is
+    cancelled) the file is removed once the thread is done, and a build that fails leaves none
+    either: nothing is left behind however the request ends."""
+    work = asyncio.ensure_future(asyncio.to_thread(build, out))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        work.add_done_callback(lambda _: out.unlink(missing_ok=True))
+        raise
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return out
+
+
 class Peer(Protocol):
     """What a handler and its host see of the connection a request came on (its certificate's
     identity, its login, its settings) and may do with it (push events to it, pace them).
