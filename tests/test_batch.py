@@ -34,13 +34,26 @@ def test_commands_run_in_order_with_plain_output(server, project, tmp_path: Path
 
 
 def test_stdin_batch_and_json_format(server, project, tmp_path: Path) -> None:
-    result = run_console(tmp_path, "--kit", str(project.admin_kit), "--format", "json",
+    kit = str(project.admin_kit)
+    result = run_console(tmp_path, "--kit", kit, "--format", "json",
                          stdin=f"submit_job {EXAMPLES / 'hello-server'}\nlist_jobs\n")
     assert result.returncode == 0, result.stderr
     first, rest = result.stdout.split("\n", 1)
-    assert json.loads(first)["message"].startswith("Submitted job: ")
+    submitted = json.loads(first)
+    # The job ID is a field: a script reads it, never greps the sentence (which people still get).
+    assert submitted == {"job_id": submitted["job_id"], "message": f"Submitted job: {submitted['job_id']}"}
     rows = json.loads(rest)
-    assert rows[0]["job_name"] == "hello-server"
+    assert rows[0]["job_name"] == "hello-server" and rows[0]["job_id"] == submitted["job_id"]
+
+    cloned = run_console(tmp_path, "--kit", kit, "--format", "json", "-c", f"clone_job {submitted['job_id'][:8]}")
+    assert cloned.returncode == 0, cloned.stderr
+    clone = json.loads(cloned.stdout)
+    assert clone["message"] == f"Cloned as job: {clone['job_id']}" and clone["job_id"] != submitted["job_id"]
+
+    # raw: the engine's answer as its API returns it, the job ID alone (JOB=$(flare-console ... --format raw ...)).
+    raw = run_console(tmp_path, "--kit", kit, "--format", "raw", "-c", f"clone_job {clone['job_id']}")
+    assert raw.returncode == 0, raw.stderr
+    assert re.fullmatch(r"[0-9a-f-]{36}\n", raw.stdout), raw.stdout
 
 
 def test_failed_command_exits_1_and_stops(server, project, tmp_path: Path) -> None:

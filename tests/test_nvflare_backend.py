@@ -22,7 +22,6 @@ from conftest import EXAMPLES, wait_until
 
 JOB = str(EXAMPLES / "hello-numpy-sag")
 SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
-CLONED = re.compile(r"Cloned as job: ([0-9a-f-]{36})")
 PROMPT = re.compile(r"(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 
 
@@ -34,9 +33,10 @@ def _ok(done, *want: str) -> str:
 
 
 def _submit(flare: LiveFlare, home: Path) -> str:
-    found = SUBMITTED.search(_ok(flare.run_console(home, "-c", f"submit_job {JOB}", timeout=120)))
-    assert found
-    return found.group(1)
+    """Submitted as a script would: the job ID is a field of the JSON answer, the sentence beside it."""
+    answer = json.loads(_ok(flare.run_console(home, "--format", "json", "-c", f"submit_job {JOB}", timeout=120)))
+    assert SUBMITTED.fullmatch(answer["message"]) and answer["message"].endswith(answer["job_id"]), answer
+    return answer["job_id"]
 
 
 @pytest.mark.timeout(300)
@@ -53,7 +53,6 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     batch = "\n".join([
         f"monitor_job {short} --interval 0.2 --timeout 150",
         f"get_job_meta {short}",
-        f"clone_job {short}",
         f"download_job {short} {dest}",
         f"get_job_logs {short} -n 20",
         f"get_job_logs {short} {sites[0]}",
@@ -73,11 +72,11 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     assert re.search(rf"^job_id +{job}$", out, re.M)  # the meta as an aligned record
     assert re.search(r"^status +FINISHED:COMPLETED$", out, re.M)
     assert (dest / job).is_dir()
-    clone = CLONED.search(out)
-    assert clone, out
+    # raw: FLARE's API answer as it came, the new job's ID alone.
+    clone_id = _ok(flare_poc.run_console(tmp_path, "--format", "raw", "-c", f"clone_job {short}")).strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", clone_id) and clone_id != job, clone_id
 
     # The clone: abort (destructive: --yes in a batch), follow it to the end, delete it.
-    clone_id = clone.group(1)
     done = flare_poc.run_console(tmp_path, "--yes", "--format", "json", stdin="\n".join([
         f"abort_job {clone_id[:8]}",
         f"monitor_job {clone_id[:8]} --interval 0.2 --timeout 90",

@@ -157,7 +157,7 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         if text_out:
             print(text_out, file=out)
     if outcome.message:
-        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else outcome.shown_message(), file=out)
+        print(outcome.message_as(fmt), file=out)
     if state.timing and executor.elapsed is not None:
         print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
     return _LEAVE if outcome.exit else EXIT_OK

@@ -9,6 +9,7 @@ entries below exist only where the client does real work.
 from __future__ import annotations
 
 import asyncio
+import textwrap
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -194,7 +195,8 @@ async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: 
         message = f"{done}: {job_id}"
     ex.refresher.note_job(job_id)
     ex.submitted.append(job_id)
-    return Outcome(message=message)
+    # The ID as a field (json) and alone (raw: what FLARE's and our API return): scripts never parse the sentence.
+    return Outcome(message=message, fields={"job_id": job_id}, answer=job_id)
 
 
 @client_side("submit_job")
@@ -213,8 +215,10 @@ async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
     try:
         path = await ex.backend.download_job(parsed.values["job_id"], parsed.values.get("destination"))
     except CancelTooLate as late:
-        return Outcome(message=went_on(late, "downloaded to", late.result if isinstance(late.result, str) else None))
-    return Outcome(message=f"Downloaded to {path}")
+        path = late.result if isinstance(late.result, str) else None
+        return Outcome(message=went_on(late, "downloaded to", path),
+                       fields=None if path is None else {"path": path}, answer=path)
+    return Outcome(message=f"Downloaded to {path}", fields={"path": path}, answer=path)
 
 
 @client_side("monitor_job")
@@ -248,6 +252,8 @@ def help_text(engine: Engine, name: str | None = None) -> str:
             lines.append(f"  {p.usage():<28} {p.help}")
         if spec.aliases:
             lines.append(f"also: {', '.join(spec.aliases)}")
+        if spec.help:  # the registry's longer note (what a setting's values mean, how a batch runs it)
+            lines += ["", *textwrap.wrap(spec.help, 78)]
         return "\n".join(lines)
     groups = (("server commands", Where.SERVER), ("client commands", Where.CLIENT), ("shell commands", Where.SHELL))
     lines: list[str] = []
