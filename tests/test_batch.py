@@ -116,3 +116,24 @@ def test_authentication_error_exits_2(server, project, tmp_path: Path) -> None:
     config_path.write_text(json.dumps(config))
     result = run_console(tmp_path, "--kit", str(other.admin_kit), "-c", "list_jobs")
     assert result.returncode == 2 and "AuthenticationError" in result.stderr
+
+
+def test_monitor_job_fails_the_batch_unless_the_job_completed(server, project, tmp_path: Path) -> None:
+    """CI reads the exit code: a job ending EXECUTION_EXCEPTION, or one not ended within --timeout, is a failure."""
+    kit = str(project.admin_kit)
+    failing = hello_server(tmp_path, name="fails", steps=3, step_seconds=0.05, fail=True)
+    stuck = waiting_for_sites(tmp_path)
+    submitted = run_console(tmp_path, "--kit", kit, "--format", "raw", "-c", f"submit_job {failing}",
+                            "-c", f"submit_job {stuck}")
+    assert submitted.returncode == 0, submitted.stderr
+    failed_id, stuck_id = submitted.stdout.split()
+    result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {failed_id[:8]} --interval 0.2", "-c", "list_jobs")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r"  fails  FINISHED:EXECUTION_EXCEPTION$", result.stdout, re.M)  # its status lines, as before
+    assert (f"-c: monitor_job {failed_id[:8]} --interval 0.2: job {failed_id} (fails) ended "
+            f"FINISHED:EXECUTION_EXCEPTION, not FINISHED:COMPLETED; get_job_logs {failed_id[:8]} shows why"
+            in result.stderr), result.stderr
+    assert "job_name" not in result.stdout  # the batch stopped there
+    result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {stuck_id} --timeout 0.5 --interval 0.1")
+    assert result.returncode == 1
+    assert f"job {stuck_id} (needs-sites) is still SUBMITTED after --timeout 0.5 s" in result.stderr

@@ -141,6 +141,9 @@ CATALOG: dict[str, CommandSpec] = {
                       minimum=0.01),
             ),
             where=Where.CLIENT,
+            help="In the console it runs in the background, a line per status change. In a batch it blocks "
+                 "until the job ends and fails (exit 1) unless the job ended FINISHED:COMPLETED or when "
+                 "--timeout passed first (the status is said on stderr).",
         ),
         # Live views (console.shell.live): follow/unfollow are also requests our server answers with
         # pushed log lines; FLARE's backend polls FLARE's own commands for them.

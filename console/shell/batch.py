@@ -1,7 +1,8 @@
 """Scripted batches: ``-c CMD``, ``-f FILE`` or a piped stdin; no prompt_toolkit UI at all.
 
 Exit codes: 0 all commands succeeded; 1 a command failed, an unknown command and bad
-arguments included (at the first one, or at the end with ``--continue-on-error``); 2 only
+arguments included (at the first one, or at the end with ``--continue-on-error``); ``monitor_job``
+fails unless its job ended FINISHED:COMPLETED (or when its ``--timeout`` passed); 2 only
 when the batch could not run at all (bad flags, kit, connection, authentication). Ctrl-C
 (SIGINT) stops the batch whatever ``--continue-on-error`` says, also when it came too late to
 stop the running command (which went on: its outcome is said), names what was not run, and the
