@@ -203,3 +203,21 @@ def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, 
     finally:
         if shell.isalive():
             shell.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_an_unreachable_flare_server_is_named_with_what_to_check(flare_poc: LiveFlare, tmp_path: Path) -> None:
+    """As on our engine: the kit's host:port and what to check, not FLARE's bare 'cannot connect to server'."""
+    from console.ports import free_port
+
+    kit = tmp_path / "kit"
+    shutil.copytree(flare_poc.admin_kit, kit)
+    config_path = kit / "startup" / "fed_admin.json"
+    config = json.loads(config_path.read_text())
+    config["admin"]["port"] = port = free_port()  # nothing listens there
+    config_path.write_text(json.dumps(config))
+    done = flare_poc.run_console(tmp_path, "--kit", str(kit), "--timeout", "1", "-c", "list_jobs", kit=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (f"flare-console: NoConnection: cannot connect to the FLARE server at "
+                                   f"{config['admin']['host']}:{port} within 1 s; is the server running and is "
+                                   "the kit's host/port right?"), done.stderr
