@@ -126,7 +126,7 @@ def _confine(root: Path, command: str, path: str, protected: tuple[str, ...] = K
     inside = target.relative_to(real_root).parts
     if inside and inside[0] in protected:
         raise TargetCommandError(f"{command}: {path}: the participant's {inside[0]}/ folder (keys, certificates, "
-                                 "policy) is never shown")
+                                 "policy, the server's records) is never shown")
     # The host checked the right on the job the path names; a link must not lead into another job's results.
     if inside and _JOB_ID.match(inside[0]) and inside[0].lower() != job_folder(path):
         raise TargetCommandError(f"{command}: {path}: a link into the workspace of job {inside[0]} is not "

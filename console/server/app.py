@@ -18,8 +18,10 @@ from console.server import (  # noqa: F401  (they register handlers)
     site_admin_commands,
     system_commands,
 )
-from console.server.authz import Policy, principal
+from console.server.audit import AuditLog
+from console.server.authz import Policy, Principal, principal
 from console.server.handlers import HANDLERS
+from console.server.job_access import may_view
 from console.server.runner import JobRunner
 from console.server.scheduler import Scheduler
 from console.server.sites import SiteRegistry
@@ -66,6 +68,7 @@ class Server:
         self.specs = CATALOG
         self.policy = Policy.load(kit.root / "local" / "authorization.json")
         self.store = JobStore(kit.root / "store")
+        self.audit = AuditLog(kit.root)
         self.connections: set[ServedConnection] = set()
         # One gate, a budget per endpoint: no flood of the admin port can keep a site from reconnecting.
         self.gate = ConnectionGate(kit.connection_limits)
@@ -123,23 +126,45 @@ class Server:
             self.scheduler.wake()
         try:  # stored first; a push that fails never undoes or blocks the change
             self.publish("job_status", {"job_id": job_id, "name": meta.get("name"), "status": status.value,
-                                        "time": time.time()})
+                                        "time": time.time()}, meta)
         except Exception:
             log.exception("job %s: the status change to %s could not be published", job_id, status.value)
         return meta
 
-    def publish(self, topic: str, data: dict[str, Any]) -> None:
+    def publish(self, topic: str, data: dict[str, Any], job: dict[str, Any] | None = None) -> None:
+        """Push an event to every session that may see it. ``job``: the meta of the job it is about,
+        when the caller has it (a deleted job's is no longer in the store)."""
         self.log_relay.on_event(topic, data)  # a job's end first ends its followed logs
+        about_job = "job_id" in data
         for connection in list(self.connections):
-            # Pushes describe jobs: only sessions whose role may view anything receive them.
-            if connection.user is not None and self.policy.condition(connection.user.role, Right.VIEW) != "none":
-                connection.push_event(topic, data)
+            user = connection.user
+            # Pushes describe jobs: only sessions whose view right covers this one receive them.
+            if user is None or self.policy.condition(user.role, Right.VIEW) == "none":
+                continue
+            if about_job and self.policy.condition(user.role, Right.VIEW) != "any":
+                if job is None:  # looked up once, only when a session's view is scoped
+                    job = self.store.get(str(data["job_id"])) or {}
+                if not may_view(self.policy, Principal(user.name, user.org, user.role), job):
+                    continue
+            connection.push_event(topic, data)
 
     # -- sessions ------------------------------------------------------------------------
 
     def authorize(self, connection: Peer, spec: CommandSpec) -> None:
         if spec.right is not None and connection.user is not None:
             self.policy.require(principal(connection), spec.right)
+
+    def audit_request(self, connection: Peer, cmd: Any, args: Any, notes: dict[str, Any],
+                      error: BaseException | None) -> None:
+        """The audit trail's line for one request (called by the serving side once it has ended)."""
+        identity = connection.identity
+        who = (identity.cn, identity.org, identity.role)
+        if cmd == "login":
+            self.audit.session("login", who, connection.peer, None if error is None else str(error))
+            return
+        spec = self.specs.get(cmd) if isinstance(cmd, str) else None
+        left_out = frozenset(p.name for p in spec.params if not p.typed) if spec is not None else frozenset()
+        self.audit.command(who, connection.peer, cmd, args, notes, error, left_out)
 
     def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]:
         identity = connection.identity
@@ -189,6 +214,8 @@ class Server:
                 # is read first, since closing with unread data would reset the connection.
                 error = RemoteError(ErrorType.AUTHENTICATION, f"{over} (connection_limits.max_per_identity on "
                                     "the server); close some of its sessions, or ask the operator to raise it")
+                identity = connection.identity
+                self.audit.session("login", (identity.cn, identity.org, identity.role), ticket.peer, error.message)
                 try:
                     login = await asyncio.wait_for(read_frame(reader), 2.0)
                     if login is not None:
@@ -206,6 +233,9 @@ class Server:
                 await connection.serve()
             finally:
                 self.connections.discard(connection)
+                if connection.user is not None:
+                    user = connection.user
+                    self.audit.session("logout", (user.name, user.org, user.role), connection.peer)
                 self.gate.release_identity(cn)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -233,6 +263,7 @@ class Server:
         for connection in list(self.connections):
             await connection.close()
         self.store.close()
+        self.audit.close()
         log.info("server stopped")
 
 

@@ -27,6 +27,14 @@ class PolicyError(ValueError):
     pass
 
 
+class Refusal(RemoteError):
+    """An AuthorizationError that knows the right it refused (``right``: its name), for the audit trail."""
+
+    def __init__(self, right: Right, message: str) -> None:
+        super().__init__(ErrorType.AUTHORIZATION, message)
+        self.right = right.value
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
@@ -80,25 +88,29 @@ class Policy:
     def condition(self, role: str, right: Right) -> str:
         return self.rules.get(role, {}).get(right.value, "none")
 
+    def allows(self, user: Principal, right: Right, *, submitter: dict[str, Any] | None = None,
+               site_org: str | None = None) -> bool:
+        """Whether ``user`` holds ``right`` here: on the job whose meta is ``submitter`` (``n:submitter``,
+        ``o:submitter``), on a site of ``site_org`` (``o:site``); given neither, any scoped right counts
+        (the handler checks again once it knows the job or site)."""
+        condition = self.condition(user.role, right)
+        if condition == "n:submitter" and submitter is not None:
+            return submitter.get("submitter_name") == user.name
+        if condition == "o:submitter" and submitter is not None:
+            return submitter.get("submitter_org") == user.org
+        if condition == "o:site" and site_org is not None:
+            return site_org == user.org
+        return condition == "any" or (condition != "none" and submitter is None and site_org is None)
+
     def require(self, user: Principal, right: Right, *, submitter: dict[str, Any] | None = None,
                 site_org: str | None = None, what: str = "") -> None:
-        """Raise AuthorizationError naming the missing right unless ``user`` holds it here."""
-        condition = self.condition(user.role, right)
-        allowed = condition == "any"
-        if condition == "n:submitter" and submitter is not None:
-            allowed = submitter.get("submitter_name") == user.name
-        elif condition == "o:submitter" and submitter is not None:
-            allowed = submitter.get("submitter_org") == user.org
-        elif condition == "o:site" and site_org is not None:
-            allowed = site_org == user.org
-        elif condition != "none" and submitter is None and site_org is None:
-            allowed = True  # a scoped right: the handler checks it again once it knows the job or site
-        if not allowed:
+        """Raise AuthorizationError (a ``Refusal``) naming the missing right unless ``user`` holds it here."""
+        if not self.allows(user, right, submitter=submitter, site_org=site_org):
+            condition = self.condition(user.role, right)
             scope = {"n:submitter": " (only for jobs they submitted)", "o:submitter": " (only for their org's jobs)",
                      "o:site": " (only on their org's sites)"}.get(condition, "")
             target = f" for {what}" if what else ""
-            raise RemoteError(ErrorType.AUTHORIZATION,
-                              f"{user.name} ({user.role}) lacks the right '{right.value}'{target}{scope}")
+            raise Refusal(right, f"{user.name} ({user.role}) lacks the right '{right.value}'{target}{scope}")
 
 
 def principal(connection: Peer) -> Principal:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from console.server.audit import AuditLog
 from console.server.authz import Policy
 from console.server.running_job import RunningJob
 from console.server.status import JobStatus
@@ -126,7 +127,7 @@ class RunnerHost(DeploymentHost, StatusChanges, Protocol):
     @property
     def policy(self) -> Policy: ...
 
-    def publish(self, topic: str, data: dict[str, Any]) -> None: ...
+    def publish(self, topic: str, data: dict[str, Any], job: dict[str, Any] | None = None) -> None: ...
 
 
 @runtime_checkable
@@ -169,4 +170,7 @@ class SitesHost(Protocol):
     @property
     def scheduler(self) -> Wakeable: ...
 
-    def publish(self, topic: str, data: dict[str, Any]) -> None: ...
+    @property
+    def audit(self) -> AuditLog: ...
+
+    def publish(self, topic: str, data: dict[str, Any], job: dict[str, Any] | None = None) -> None: ...

@@ -21,6 +21,7 @@ from console.jobdef.signing import certificate_pem, cloned_signer, verify_archiv
 from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
+from console.server.job_access import job_meta, may_view, require_on_job, resolve_job, view_filter
 from console.server.scheduler import required_sites
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
@@ -89,6 +90,7 @@ async def _store_new_job(
         server.store.create_job, job_id, archive, fields, folder_name, _submitter(ctx), cloned_from,
         {SIGNATURE_FILE: signature}, submit_token,
     )
+    ctx.notes["new_job_id"] = job_id
     server.publish("job_status", {"job_id": job_id, "name": fields["name"], "status": JobStatus.SUBMITTED.value})
     server.scheduler.wake()
     return job_id
@@ -140,12 +142,14 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
                                   what=f"a job with custom code ({', '.join(code)})")
         content = await asyncio.to_thread(content_hash, archive) if token else None
         if used is not None:
-            return {"job_id": _job_of_record(used, content)}
+            ctx.notes["job_id"] = _job_of_record(used, content)  # the job this token made before
+            return {"job_id": ctx.notes["job_id"]}
         try:
             job_id = await _store_new_job(ctx, archive, fields, folder_name, signature,
                                           submit_token=(token, content) if token and content else None)
         except SubmitTokenUsed as exc:  # a retry that raced the first attempt
-            return {"job_id": _job_of_record(exc.record, content)}
+            ctx.notes["job_id"] = _job_of_record(exc.record, content)
+            return {"job_id": ctx.notes["job_id"]}
     finally:
         archive.unlink(missing_ok=True)
     return {"job_id": job_id}
@@ -154,11 +158,11 @@ async def submit_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
 @handles("clone_job")
 async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     store = ctx.server.store
-    source_id = store.resolve(args["job_id"])
+    source_id = resolve_job(ctx, args["job_id"])
     meta = store.get(source_id)
     if meta is None:
         raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {args['job_id']}")
-    _require_on_job(ctx, Right.CLONE_JOB, meta)
+    require_on_job(ctx, Right.CLONE_JOB, meta)
     if meta.get("byoc"):
         ctx.server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
     archive = store.new_incoming_path()
@@ -176,25 +180,10 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
     return {"job_id": job_id}
 
 
-def _job(ctx: RequestContext, id_or_prefix: str, right: Right | None = None) -> dict[str, Any]:
-    """The job's meta; with ``right``, only if the user holds that right on this job."""
-    store = ctx.server.store
-    meta = store.get(store.resolve(id_or_prefix))
-    if meta is None:  # deleted between resolve and get
-        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
-    if right is not None:
-        _require_on_job(ctx, right, meta)
-    return meta
-
-
-def _require_on_job(ctx: RequestContext, right: Right, meta: dict[str, Any]) -> None:
-    ctx.server.policy.require(principal(ctx.connection), right, submitter=meta, what=f"job {meta['job_id']}")
-
-
 @handles("get_job_meta")
 async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     # The view right judged with the job's submitter, as FLARE 2.9's authorize_job_id does.
-    return _job(ctx, args["job_id"], Right.VIEW)
+    return job_meta(ctx, args["job_id"], Right.VIEW)
 
 
 def list_row(meta: dict[str, Any]) -> dict[str, Any]:
@@ -212,27 +201,36 @@ def list_row(meta: dict[str, Any]) -> dict[str, Any]:
 @handles("list_jobs")
 async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str, Any]]:
     token = _check_token(args.get("submit_token"))
+    policy, user = ctx.server.policy, principal(ctx.connection)
     if token:
         # As FLARE 2.9: the job this submitter's token made, or SubmitTokenJobDeleted.
         record = ctx.server.store.submit_record(_submitter(ctx), token)
         meta = ctx.server.store.get(_job_of_record(record)) if record else None
-        return ([] if meta is None else [meta if args["detailed"] else list_row(meta)])
+        if meta is None or not may_view(policy, user, meta):
+            return []
+        return [meta if args["detailed"] else list_row(meta)]
+    # Only the jobs the user's view right covers (all of them with FLARE's default "any").
+    scope = view_filter(policy, user)
+    if scope is None:
+        return []
+    if args["mine"]:
+        scope = {**scope, "submitter": ctx.user.name}
     store = ctx.server.store
     # Without -d, SQLite picks the listed fields out of each meta: no job's meta is parsed here.
     listing = store.list_jobs if args["detailed"] else store.list_rows
     return listing(
         id_prefix=args["id_prefix"],
         name_prefix=args["name_prefix"],
-        submitter=ctx.user.name if args["mine"] else None,
         reverse=args["reverse"],
         limit=args["limit"],
+        **scope,
     )
 
 
 @handles("abort_job")
 async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
     server = ctx.server
-    meta = _job(ctx, args["job_id"], Right.MANAGE_JOB)
+    meta = job_meta(ctx, args["job_id"], Right.MANAGE_JOB)
     job_id, status = meta["job_id"], JobStatus(meta["status"])
     if status.is_final:
         return f"Job for {job_id} is already completed."
@@ -252,7 +250,7 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
 @handles("delete_job")
 async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     server = ctx.server
-    meta = _job(ctx, args["job_id"], Right.MANAGE_JOB)
+    meta = job_meta(ctx, args["job_id"], Right.MANAGE_JOB)
     job_id = meta["job_id"]
     if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
@@ -261,7 +259,7 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
     # Every copy goes: the sites' workspaces too (those away now, when they connect again).
     await server.sites.delete_job_workspaces(job_id, deployed_sites(meta))
-    server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")})
+    server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")}, meta)  # gone from the store
     return {"job_id": job_id, "submit_records_marked_deleted": marked}
 
 
@@ -294,7 +292,7 @@ def _build_download(job_dir: Path, meta: dict[str, Any], out: Path) -> None:
 @handles("download_job")
 async def download_job(ctx: RequestContext, args: dict[str, Any]) -> Download:
     store = ctx.server.store
-    meta = _job(ctx, args["job_id"], Right.DOWNLOAD_JOB)
+    meta = job_meta(ctx, args["job_id"], Right.DOWNLOAD_JOB)
     job_id = meta["job_id"]
     if not JobStatus(meta["status"]).is_final:  # as FLARE 2.9: only a finished job's result
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is not done ({meta['status']}); "

@@ -74,6 +74,7 @@ class JobQueries:
         id_prefix: str | None = None,
         name_prefix: str | None = None,
         submitter: str | None = None,
+        submitter_org: str | None = None,
         statuses: tuple[str, ...] = (),
         reverse: bool = False,
         limit: int | None = None,
@@ -85,8 +86,11 @@ class JobQueries:
         jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
         keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead. The metas come
         without what is kept beside them (``round_metrics``, ``job_errors``: ``get`` has them).
+        ``submitter`` and ``submitter_org`` keep one submitter's jobs, or one org's (a scoped
+        ``view``; the org is the meta's, indexed by that expression in the store's schema).
         """
-        rows = self._listing("status, meta", id_prefix, name_prefix, submitter, statuses, reverse, limit, keep_oldest)
+        rows = self._listing("status, meta", id_prefix, name_prefix, submitter, submitter_org, statuses, reverse,
+                             limit, keep_oldest)
         result = []
         for status, raw in rows:
             meta = json.loads(raw)
@@ -100,6 +104,7 @@ class JobQueries:
         id_prefix: str | None = None,
         name_prefix: str | None = None,
         submitter: str | None = None,
+        submitter_org: str | None = None,
         reverse: bool = False,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
@@ -109,13 +114,14 @@ class JobQueries:
         rows = self._listing(
             "job_id, name, status, json_extract(meta, '$.submit_time_iso'), "
             "coalesce(json_extract(meta, '$.duration'), 'N/A'), coalesce(json_extract(meta, '$.study'), 'default')",
-            id_prefix, name_prefix, submitter, (), reverse, limit, False,
+            id_prefix, name_prefix, submitter, submitter_org, (), reverse, limit, False,
         )
         keys = ("job_id", "job_name", "status", "submit_time", "duration", "study")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def _listing(self, columns: str, id_prefix: str | None, name_prefix: str | None, submitter: str | None,
-                 statuses: tuple[str, ...], reverse: bool, limit: int | None, keep_oldest: bool) -> list[tuple]:
+                 submitter_org: str | None, statuses: tuple[str, ...], reverse: bool, limit: int | None,
+                 keep_oldest: bool) -> list[tuple]:
         clauses: list[str] = []
         params: list[Any] = []
         if id_prefix:
@@ -133,6 +139,9 @@ class JobQueries:
         if submitter:
             clauses.append("submitter_name = ?")
             params.append(submitter)
+        if submitter_org is not None:
+            clauses.append("json_extract(meta, '$.submitter_org') = ?")
+            params.append(submitter_org)
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)

@@ -38,6 +38,7 @@ from console.logtail import LogTail, follow, last_lines
 from console.server import site_answers
 from console.server.handlers import handles
 from console.server.interfaces import RelayHost
+from console.server.job_access import resolve_job
 from console.server.log_fanout import LogFanOut
 from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
 from console.server.log_pacing import SITE_REQUEST_TIMEOUT
@@ -115,7 +116,7 @@ class LogRelay(LogFanOut):
             raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not a target of job {job_id[:8]}: "
                                                         f"'server', 'all' or one of its sites ({', '.join(sites)})")
         for name in targets:
-            require_on_target(ctx, Right.VIEW, name)
+            require_on_target(ctx, Right.VIEW, name, meta)
         final = str(meta.get("status", "")).startswith("FINISHED")
         resume = {name: at for name, at in (resume or {}).items() if name in targets}
         sub = Subscription(ctx.connection, job_id, set(targets), offsets=dict(resume))
@@ -331,7 +332,7 @@ class LogRelay(LogFanOut):
 
 @handles("follow")
 async def follow_handler(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
-    job_id = ctx.server.store.resolve(args["job_id"])
+    job_id = resolve_job(ctx, args["job_id"])
     return await ctx.server.log_relay.subscribe(ctx, job_id, args["target"] or "server", args["lines"],
                                                 resume_offsets(args.get("resume")))
 

@@ -9,6 +9,7 @@ from console.commands import Right
 from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, job_folder
 from console.runtime.target_runner import run_confined
 from console.server import site_answers
+from console.server.audit import AUDIT_FOLDER
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.targets import require_on_target, site_timeout
@@ -16,9 +17,9 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.exceptions import InternalError, InvalidArgumentError, NoConnection
 from console.wire.request_context import RequestContext
 
-#: Never reachable on the server: the kit, and the store (every job's archive, signatures and the job
-#: database, which download_job and list_jobs guard).
-SERVER_PRIVATE = (*KIT_FOLDERS, "store")
+#: Never reachable on the server: the kit, the store (every job's archive, signatures and the job
+#: database, which download_job and list_jobs guard) and the audit trail (every user's commands).
+SERVER_PRIVATE = (*KIT_FOLDERS, "store", AUDIT_FOLDER)
 
 log = logging.getLogger("console.server.shell")
 
@@ -31,7 +32,8 @@ async def run_on_target(ctx: RequestContext, target: str, command: str, options:
 
     A path in a job's workspace (on the server or a site) also needs the download_job right on that
     job, as download_job applies it: the workspace holds the same results as the job's download."""
-    require_on_target(ctx, right, target)
+    # A command on a job's own files (its log) needs the right on that job too, where the right is job-scoped.
+    require_on_target(ctx, right, target, None if job_id is None else ctx.server.store.get(job_id) or {"job_id": job_id})
     if job_id is None and (job := job_folder(path)) is not None:
         # A job the store no longer knows (a leftover workspace) has no submitter: only "any" reads it.
         ctx.server.policy.require(principal(ctx.connection), Right.DOWNLOAD_JOB,

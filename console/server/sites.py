@@ -161,6 +161,7 @@ class SiteRegistry:
         refusal = await self._duplicate(identity.cn)
         if refusal is not None:
             self.duplicates.failed(peer, refusal)
+            self.server.audit.site("site_login", identity.cn, identity.org, peer, refusal, refused=True)
             await self._tell_refused(link, refusal)
             return
         try:
@@ -177,11 +178,14 @@ class SiteRegistry:
         if hello.get("site") != identity.cn:
             self.login_failures.failed(peer, f"it calls itself {hello['site']!r} but its certificate says "
                                              f"{identity.cn!r}")
+            self.server.audit.site("site_login", identity.cn, identity.org, peer,
+                                   f"it calls itself {hello['site']!r}", refused=True)
             await link.close()
             return
         self.directory.saw(identity.cn, identity.org)  # its org, for rights on it while it is away
         if identity.cn in self.disabled:
             log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
+            self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
             await link.close()
             return
         site = ConnectedSite(identity.cn, identity.org, link, peer)
@@ -244,15 +248,19 @@ class SiteRegistry:
         site.link.add_event_listener(lambda topic, data: self.server.log_relay.on_site_event(site.name, topic, data))
         site.heartbeat = asyncio.create_task(self._beat(site))
         log.info("site %s (%s) connected; %d site(s) online", site.name, site.org, len(self.sites))
+        self.server.audit.site("site_login", site.name, site.org, site.address)
         self.server.publish("site_status", {"site": site.name, "status": "connected"})
         self.server.scheduler.wake()
 
-    def _lost(self, site: ConnectedSite) -> None:
+    def _lost(self, site: ConnectedSite, why: str | None = None) -> None:
+        """``why``: the server's reason to drop it, when it dropped it."""
         if self.sites.get(site.name) is site:
             del self.sites[site.name]
-            why = site.link.dropped_for
-            log.warning("site %s disconnected%s; %d site(s) online", site.name, f" ({why})" if why else "",
-                        len(self.sites))
+            dropped_for = site.link.dropped_for
+            log.warning("site %s disconnected%s; %d site(s) online", site.name,
+                        f" ({dropped_for})" if dropped_for else "", len(self.sites))
+            self.server.audit.site("site_logout", site.name, site.org, site.address,
+                                   why or dropped_for or "connection lost")
             self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
             if site.heartbeat is not None:
                 site.heartbeat.cancel()
@@ -270,7 +278,7 @@ class SiteRegistry:
 
     async def _drop(self, site: ConnectedSite, why: str) -> None:
         log.info("dropping site %s: %s", site.name, why)
-        self._lost(site)
+        self._lost(site, why)
         if site.heartbeat is not None and site.heartbeat is not asyncio.current_task():
             site.heartbeat.cancel()
         await site.link.close()

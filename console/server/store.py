@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS job_extras (
     value TEXT NOT NULL,
     PRIMARY KEY (job_id, key)
 );
+-- A scoped view (o:submitter) lists one org's jobs: the same expression as job_queries' filter.
+CREATE INDEX IF NOT EXISTS jobs_by_submitter_org ON jobs(json_extract(meta, '$.submitter_org'), submit_time);
 """
 #: Meta keys kept beside the meta row (``job_extras``), not in it: they grow with the job's run
 #: (round_metrics up to 2 MiB, job_errors up to 100 messages of 4 KiB per participant), and a

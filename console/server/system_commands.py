@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 from console.commands import Right
@@ -11,6 +12,7 @@ from console.natural_order import natural_key
 from console.process import process_info
 from console.server.authz import principal
 from console.server.handlers import handles
+from console.server.job_access import job_meta, may_view, resolve_job, view_filter
 from console.server.scheduler import required_sites
 from console.server.shell_commands import run_on_target
 from console.server.targets import ask_sites, chosen_sites, require_on_target
@@ -18,15 +20,26 @@ from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 
 
+def _viewable(ctx: RequestContext) -> Callable[[Any], bool]:
+    """Whether the user may see a job by its ID: every one with ``view: any``, else those the
+    scope covers (a job the store does not know: no one's but an ``any`` viewer's)."""
+    policy, user = ctx.server.policy, principal(ctx.connection)
+    if view_filter(policy, user) == {}:
+        return lambda job_id: True
+    return lambda job_id: may_view(policy, user, ctx.server.store.get(str(job_id)) or {})
+
+
 @handles("check_status")
 async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     server = ctx.server
+    viewable = _viewable(ctx)
     if args["target_type"] == "client":
         sites = chosen_sites(ctx, args["targets"])
         answers = await ask_sites(ctx, sites, "status")
         rows = []
         for site, answer in answers.items():
             jobs = answer.get("jobs") if isinstance(answer, dict) else None
+            jobs = [j for j in jobs if viewable(j["job_id"])] if jobs else jobs
             if answer.get("error"):
                 rows.append({"client_name": site, "status": f"error: {answer['error']}"})
             elif not jobs:
@@ -41,7 +54,7 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
         "info": "",
         "server_status": "started" if running else "stopped",
         "server_start_time": server.start_time,
-        "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running],
+        "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running if viewable(job_id)],
         "clients": [site.info() for site in sorted(server.sites.sites.values(), key=lambda s: natural_key(s.name))],
     }
 
@@ -56,13 +69,8 @@ async def sys_info(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 
 def _running_job(ctx: RequestContext, id_or_prefix: str) -> Any:
     """The running job, if the user may view it: as FLARE 2.9's info commands (show_stats,
-    show_errors, reset_errors: the view right, judged with the job's submitter, before "not running")."""
-    store = ctx.server.store
-    job_id = store.resolve(id_or_prefix)
-    meta = store.get(job_id)
-    if meta is None:  # deleted between resolve and get
-        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
-    ctx.server.policy.require(principal(ctx.connection), Right.VIEW, submitter=meta, what=f"job {job_id}")
+    show_errors, reset_errors: the command's right, judged with the job's submitter, before "not running")."""
+    job_id = job_meta(ctx, id_or_prefix, ctx.spec.right)["job_id"]
     job = ctx.server.runner.jobs.get(job_id)
     if job is None:
         raise RemoteError(ErrorType.JOB_NOT_RUNNING, f"job {job_id} is not running")
@@ -178,7 +186,7 @@ async def get_job_logs(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
     grep_pattern (plain text), on the whole log; a log that cannot be read is named under
     ``unavailable``."""
 
-    job_id = ctx.server.store.resolve(args["job_id"])
+    job_id = resolve_job(ctx, args["job_id"])
     path = _log_file_name(args["log_file_name"])
     tail = None if args["tail_lines"] is None else str(args["tail_lines"])
     targets = _log_targets(ctx, job_id, args["target"])

@@ -43,9 +43,12 @@ def site_org(ctx: RequestContext, target: str) -> str:
     return org
 
 
-def require_on_target(ctx: RequestContext, right: Right, target: str) -> None:
-    """``right`` on the server or on one site (``o:site`` rights depend on the site's org: ``site_org``)."""
-    ctx.server.policy.require(principal(ctx.connection), right, site_org=site_org(ctx, target), what=target)
+def require_on_target(ctx: RequestContext, right: Right, target: str, job: dict[str, Any] | None = None) -> None:
+    """``right`` on the server or on one site (``o:site`` rights depend on the site's org: ``site_org``);
+    with ``job`` (the meta of the job it is about: a job's log), a job-scoped condition is checked on that job."""
+    what = target if job is None else f"job {job.get('job_id')} on {target}"
+    ctx.server.policy.require(principal(ctx.connection), right, submitter=job, site_org=site_org(ctx, target),
+                              what=what)
 
 
 def chosen_sites(ctx: RequestContext, names: list[str] | None, right: Right | None = None) -> list[str]:

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -95,6 +95,8 @@ class RequestContext:
     spec: CommandSpec
     request_id: int
     _upload: Upload | None = None
+    #: What the handler found out that the host's audit trail records (``job_id``: the job resolved).
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def server(self) -> Any:

@@ -4,7 +4,9 @@ The server serves admins this way, and a site serves its server the same way on 
 connection the site opened. A ``Host`` supplies the login check, the command specs and
 the handlers (``console.wire.request_context``: those types, and what a handler gets). Each
 request runs in its own task so a slow download never holds up a quick command on the same
-connection. Frames are written whole with one ``write`` call,
+connection. A host with an ``audit_request`` method (the server's audit trail) is told how
+every request ended: the command, its arguments, what the handler noted (``RequestContext.notes``)
+and the error, if any. Frames are written whole with one ``write`` call,
 so tasks can interleave frames without a lock. Pushed events are dropped for a peer
 whose socket buffer is full rather than letting one slow reader grow our memory.
 
@@ -231,32 +233,39 @@ class ServedConnection:
         except RemoteError as exc:
             if upload is not None:
                 upload.stop(CANCELLED)
+            self._audit(cmd, header, {}, exc)
             await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
 
     async def _answer(self, request_id: int, cmd: Any, header: dict[str, Any], upload: Upload | None) -> None:
+        notes: dict[str, Any] = {}  # what the handler records for the host's audit (the job it resolved)
         try:
-            result = await self._dispatch(request_id, cmd, header.get("args"), upload)
+            result = await self._dispatch(request_id, cmd, header.get("args"), upload, notes)
         except RemoteError as exc:
+            self._audit(cmd, header, notes, exc)
             self._write({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
             if upload is not None and upload.refused and self._uploads.get(request_id) is upload:
                 self._refused_upload = request_id, upload.refused  # its next frame decides (_read_frames)
             await self._drain_quietly()
             return
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            self._audit(cmd, header, notes, exc)
             raise
         except (TimeoutError, ConnectionError) as exc:  # a peer we asked is slow or gone: one line, no traceback
             log.warning("command %s from %s failed: %s", cmd, self.identity.cn, exc or type(exc).__name__)
             error = RemoteError(ErrorType.INTERNAL, f"{cmd} failed: {exc or type(exc).__name__}; try again later")
+            self._audit(cmd, header, notes, error)
             await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
             return
         except Exception as exc:  # a handler bug must not take the connection down
             log.exception("command %s from %s failed", cmd, self.identity.cn)
             error = RemoteError(ErrorType.INTERNAL, f"server error in {cmd}: {type(exc).__name__}: {exc}")
+            self._audit(cmd, header, notes, error)
             await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
             return
         finally:
             if upload is not None:
                 upload.stop(CANCELLED)
+        self._audit(cmd, header, notes, None)
         if isinstance(result, Download):
             await self._stream_file(request_id, cmd, result)
         else:
@@ -298,7 +307,19 @@ class ServedConnection:
         error = RemoteError(ErrorType.INTERNAL, f"{cmd}: the answer cannot be sent: {exc}")
         await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
 
-    async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: Upload | None) -> Any:
+    def _audit(self, cmd: Any, header: dict[str, Any], notes: dict[str, Any], error: BaseException | None) -> None:
+        """Tell a host that keeps an audit trail (the server: ``audit_request``) how a request ended;
+        its failure never fails the request."""
+        audit = getattr(self.server, "audit_request", None)
+        if audit is None:
+            return
+        try:
+            audit(self, cmd, header.get("args"), notes, error)
+        except Exception:
+            log.exception("audit of %s from %s failed", cmd, self.identity.cn)
+
+    async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: Upload | None,
+                        notes: dict[str, Any]) -> Any:
         if cmd == "login":
             if self.user is not None:
                 raise RemoteError(ErrorType.PROTOCOL, "already logged in on this connection")
@@ -316,7 +337,7 @@ class ServedConnection:
         except ArgError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
         self.server.authorize(self, spec)
-        return await handler(RequestContext(self, spec, request_id, upload), clean)
+        return await handler(RequestContext(self, spec, request_id, upload, notes), clean)
 
     async def _stream_file(self, request_id: int, cmd: Any, download: Download) -> None:
         try:

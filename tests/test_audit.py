@@ -1,0 +1,149 @@
+"""The server's audit trail (docs/security.md, "What is logged"): one JSON line per admin command
+with who, what and the outcome, per admin and site login and logout; lines that what they quote
+cannot forge; rotated by size; out of reach of the file commands."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+
+from console.flare_api import AuthorizationError, JobNotFound, new_secure_session
+from console.server.audit import AUDIT_FILE, AUDIT_FOLDER, AuditLog
+
+from conftest import ADMIN, EXAMPLES, ServerProcess, SiteProcess, make_project, wait_until
+
+MEMBER = {"name": "member@example.com", "type": "admin", "org": "example", "role": "member"}
+LEAD = {"name": "lead@example.com", "type": "admin", "org": "example", "role": "lead"}
+
+
+def _lines(server_kit: Path) -> list[str]:
+    path = server_kit / AUDIT_FOLDER / AUDIT_FILE
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _records(server_kit: Path) -> list[dict]:
+    return [json.loads(line) for line in _lines(server_kit)]
+
+
+def _find(server_kit: Path, **wanted: object) -> dict:
+    """The last record with every field of ``wanted``, waited for (the server writes it as it answers)."""
+
+    def found() -> dict | None:
+        matches = [r for r in _records(server_kit) if all(r.get(k) == v for k, v in wanted.items())]
+        return matches[-1] if matches else None
+
+    return wait_until(found, 10, f"an audit line with {wanted}")  # type: ignore[return-value]
+
+
+@pytest.mark.timeout(90)
+def test_commands_logins_and_sites_leave_their_lines(tmp_path: Path) -> None:
+    project = make_project(tmp_path, extra=[MEMBER, LEAD])
+    kit = project.server_kit
+    server = ServerProcess(kit)
+    site = SiteProcess(project.kit("site-1"))
+    try:
+        server.start()
+        with new_secure_session(ADMIN, str(project.admin_kit)) as admin, \
+                new_secure_session(MEMBER["name"], str(project.kit(MEMBER["name"]))) as member, \
+                new_secure_session(LEAD["name"], str(project.kit(LEAD["name"]))) as lead:
+            login = _find(kit, kind="login", user=MEMBER["name"])
+            assert (login["org"], login["role"], login["outcome"]) == ("example", "member", "done")
+            assert login["peer"].startswith("127.0.0.1:")
+
+            job_id = admin.submit_job(str(EXAMPLES / "hello-server"))
+            submit = _find(kit, command="submit_job", outcome="done")
+            assert (submit["user"], submit["role"], submit["new_job_id"]) == (ADMIN, "project_admin", job_id)
+            assert submit["args"]["job_folder"] == "hello-server"
+            assert submit["args"]["signature"].startswith("<left out: ")  # large, and the client's own
+
+            # Refused before the job is looked at (the role has no manage_job at all) ...
+            with pytest.raises(AuthorizationError):
+                member.abort_job(job_id)
+            refused = _find(kit, command="abort_job", user=MEMBER["name"])
+            assert refused["outcome"] == "refused" and refused["right"] == "manage_job"
+            assert refused["args"] == {"job_id": job_id} and "lacks the right 'manage_job'" in refused["error"]
+            # ... or on the job (only their own): a prefix is logged as typed, with the job it resolved to.
+            with pytest.raises(AuthorizationError):
+                lead.abort_job(job_id[:8])
+            refused = _find(kit, command="abort_job", user=LEAD["name"])
+            assert (refused["outcome"], refused["right"], refused["role"]) == ("refused", "manage_job", "lead")
+            assert refused["args"] == {"job_id": job_id[:8]} and refused["job_id"] == job_id
+
+            assert member.get_job_meta(job_id)["job_id"] == job_id
+            done = _find(kit, command="get_job_meta", user=MEMBER["name"])
+            assert (done["outcome"], done["job_id"]) == ("done", job_id) and "error" not in done
+
+            with pytest.raises(JobNotFound):
+                member.get_job_meta("ffffffff")
+            missing = _find(kit, command="get_job_meta", outcome="error")
+            assert missing["error"].startswith("JobNotFound: no such job") and "job_id" not in missing
+
+            # The trail is the operator's: no file command reaches it, whoever asks.
+            with pytest.raises(Exception, match="never shown"):
+                admin.cat_target("server", file=f"{AUDIT_FOLDER}/{AUDIT_FILE}")
+
+            site.start()
+            joined = _find(kit, kind="site_login", site="site-1")
+            assert (joined["org"], joined["outcome"]) == ("example", "done")
+            site.stop()
+            _find(kit, kind="site_logout", site="site-1")
+        _find(kit, kind="logout", user=MEMBER["name"])
+        _find(kit, kind="logout", user=ADMIN)
+    finally:
+        site.stop()
+        server.stop()
+        server.kill()
+    assert all(line.isascii() for line in _lines(kit))
+
+
+HOSTILE = [
+    'x"}\n{"kind": "command", "user": "someone@else", "command": "delete_job", "outcome": "done"}',
+    "x\r\n\x1b[2Kforged\x00\u2028\u2029{}\x85",
+    "y" * 100_000,
+]
+
+
+@pytest.mark.timeout(60)
+def test_a_hostile_argument_cannot_add_a_line(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    kit = project.server_kit
+    server = ServerProcess(kit)
+    try:
+        server.start()
+        with new_secure_session(ADMIN, str(project.admin_kit)) as admin:
+            for text in HOSTILE:
+                for cmd, args in (("get_job_meta", {"job_id": text}), ("cat", {"target": "server", "file": text}),
+                                  (text, {text: text})):
+                    before = len(_lines(kit))
+                    with contextlib.suppress(Exception):  # each fails (or answers) in its own way: the line counts
+                        admin._call(admin.client.request(cmd, args, timeout=10))
+                    wait_until(lambda n=before: len(_lines(kit)) > n, 10, f"the audit line of {cmd[:20]!r}")
+                    added = _lines(kit)[before:]
+                    assert len(added) == 1, added
+                    record = json.loads(added[0])
+                    assert record["user"] == ADMIN and record["kind"] == "command"
+                    assert len(added[0]) < 3000  # values are cut: one request cannot write megabytes
+    finally:
+        server.stop()
+        server.kill()
+    records = _records(kit)
+    assert not any(r.get("user") == "someone@else" for r in records)
+    forged = next(r for r in records if r.get("command") == "get_job_meta" and "forged" in str(r["args"]))
+    assert forged["args"]["job_id"] == HOSTILE[1]  # kept exactly, only escaped
+
+
+def test_rotation_keeps_the_trail_bounded(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path, max_bytes=4096, backups=3)
+    for n in range(400):
+        audit.command(("admin@example.com", "example", "project_admin"), ("127.0.0.1", 5000), "list_jobs",
+                      {"n": n}, {}, None)
+    audit.close()
+    folder = tmp_path / AUDIT_FOLDER
+    assert sorted(p.name for p in folder.iterdir()) == [AUDIT_FILE, *(f"{AUDIT_FILE}.{i}" for i in (1, 2, 3))]
+    assert all(p.stat().st_size <= 4096 for p in folder.iterdir())
+    assert folder.stat().st_mode & 0o777 == 0o700
+    newest = [json.loads(line) for line in (folder / AUDIT_FILE).read_text().splitlines()]
+    assert newest[-1]["args"] == {"n": 399}  # the newest lines are kept, the oldest go first

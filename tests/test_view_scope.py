@@ -1,0 +1,156 @@
+"""A ``view`` right with a scope in a custom policy (``n:submitter``, ``o:submitter``) hides other
+people's jobs: listings leave them out, the per-job commands refuse them as other rights refuse
+(``AuthorizationError`` naming the job), status rows and pushed events skip them. The default
+policy (``view: any``) shows everything."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.flare_api import AuthorizationError, InvalidArgumentError, JobNotRunning, new_secure_session
+
+from conftest import ADMIN, ServerProcess, SiteProcess, make_project, wait_until
+from jobs import hello_server, numpy_job, waiting_for_sites
+
+LEAD, OTHER_LEAD, ORG_ADMIN, MEMBER = "lead@example.com", "lead@other.org", "orgadmin@example.com", "member@example.com"
+ADMINS = [
+    {"name": ORG_ADMIN, "type": "admin", "org": "example", "role": "org_admin"},
+    {"name": LEAD, "type": "admin", "org": "example", "role": "lead"},
+    {"name": OTHER_LEAD, "type": "admin", "org": "other", "role": "lead"},
+    {"name": MEMBER, "type": "admin", "org": "example", "role": "member"},
+]
+
+
+@pytest.fixture
+def scoped(tmp_path: Path) -> Iterator[dict]:
+    """A server whose policy lets leads view their own jobs and org admins their org's; members
+    keep the default (any). Sessions by name, the events each heard, the project."""
+    project = make_project(tmp_path, extra=ADMINS)
+    policy_path = project.server_kit / "local" / "authorization.json"
+    policy = json.loads(policy_path.read_text())
+    policy["permissions"]["lead"]["view"] = "n:submitter"
+    policy["permissions"]["org_admin"]["view"] = "o:submitter"
+    policy_path.write_text(json.dumps(policy))
+    server = ServerProcess(project.server_kit)
+    sessions: dict = {}
+    heard: dict[str, list[dict]] = {}
+    lock = threading.Lock()
+    try:
+        server.start()
+        for who in (ADMIN, *(a["name"] for a in ADMINS)):
+            sessions[who] = new_secure_session(who, str(project.kit(who)))
+            heard[who] = []
+
+            def listen(topic: str, data: dict, who: str = who) -> None:
+                with lock:
+                    heard[who].append({"topic": topic, **data})
+
+            sessions[who].client.add_event_listener(listen)
+        yield {"project": project, "heard": heard, **sessions}
+    finally:
+        for sess in sessions.values():
+            sess.close()
+        server.stop()
+        server.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
+    lead, other_lead, org_admin, member, admin = (scoped[n] for n in (LEAD, OTHER_LEAD, ORG_ADMIN, MEMBER, ADMIN))
+    mine = lead.submit_job(str(waiting_for_sites(tmp_path, name="mine")))
+    theirs = other_lead.submit_job(str(waiting_for_sites(tmp_path, name="theirs")))
+    admins = admin.submit_job(str(waiting_for_sites(tmp_path, name="admins")))  # org example, not the lead's
+    # A job running on the server, of the other org: seen in check_status by those who may view it only.
+    running = other_lead.submit_job(str(hello_server(tmp_path, name="running", steps=200, step_seconds=0.1)))
+    try:
+        wait_until(lambda: admin.get_job_meta(running)["status"] == "RUNNING", 30, "the job to run")
+
+        def listed(sess, **kwargs) -> list[str]:
+            return [row["job_id"] for row in sess.list_jobs(**kwargs)]
+
+        # list_jobs: only what the right covers, the limit counted among those.
+        assert listed(lead) == [mine] and listed(lead, detailed=True, reverse=True) == [mine]
+        assert listed(other_lead) == [theirs, running]
+        assert listed(org_admin) == [mine, admins]
+        assert listed(org_admin, limit=1) == [admins]
+        assert listed(lead, id_prefix=theirs[:6]) == [] and listed(lead, name_prefix="the") == []
+        assert set(listed(member)) == set(listed(admin)) == {mine, theirs, admins, running}  # view: any
+
+        # The per-job commands: refused as download_job refuses, naming the right, the job and the scope.
+        for call in (lambda: lead.get_job_meta(theirs), lambda: lead.show_stats(running, "server"),
+                     lambda: lead.show_errors(running, "server"), lambda: lead.reset_errors(running),
+                     lambda: lead.get_job_logs(running), lambda: lead.monitor_job(theirs, timeout=5)):
+            with pytest.raises(AuthorizationError, match=r"lacks the right 'view' for job .*only for jobs they "
+                                                         r"submitted"):
+                call()
+        with pytest.raises(AuthorizationError, match=f"'view' for job {theirs} \\(only for their org's jobs\\)"):
+            org_admin.get_job_meta(theirs[:8])
+        assert lead.get_job_meta(mine[:8])["job_id"] == mine and org_admin.get_job_meta(mine)["name"] == "mine"
+        with pytest.raises(JobNotRunning):  # their own: past the right, to the job's state
+            lead.show_stats(mine, "server")
+        assert other_lead.show_stats(running, "server")["server"]["ServerRunner"]["job_id"] == running
+        assert member.get_job_meta(theirs)["job_id"] == theirs  # view: any
+        # A job's log, read or followed: the job's scope as well as the target's (their own: read).
+        follow = {"job_id": running, "target": "server", "lines": 0}
+        with pytest.raises(AuthorizationError, match=f"'view' for job {running} on server"):
+            lead._call(lead.client.request("follow", follow, timeout=10))
+        assert "server" in other_lead.get_job_logs(running, tail_lines=1)["logs"]
+
+        # check_status: the running job is listed to those who may view it only.
+        def status_jobs(sess) -> list[str]:
+            return [job["job_id"] for job in sess.check_status("server")["jobs"]]
+
+        assert status_jobs(lead) == [] and status_jobs(org_admin) == []
+        assert status_jobs(other_lead) == [running] and status_jobs(member) == [running]
+
+        # Pushed events: a job's statuses reach only the sessions that may view it.
+        heard = scoped["heard"]
+        wait_until(lambda: any(e.get("job_id") == running and e["status"] == "RUNNING" for e in heard[MEMBER]),
+                   10, "the member to hear the job run")
+        assert {e["job_id"] for e in heard[LEAD] if "job_id" in e} == {mine}
+        assert {e["job_id"] for e in heard[ORG_ADMIN] if "job_id" in e} == {mine, admins}
+        assert {e["job_id"] for e in heard[OTHER_LEAD] if "job_id" in e} == {theirs, running}
+        assert {e["job_id"] for e in heard[MEMBER] if "job_id" in e} == {mine, theirs, admins, running}
+
+        # check_status of the sites: the rows of jobs running there, likewise.
+        site = SiteProcess(scoped["project"].kit("site-1"))
+        try:
+            site.start()
+            on_site = other_lead.submit_job(str(numpy_job(tmp_path, name="on-site", rounds=1, sleep=60,
+                                                          min_clients=1)))
+            wait_until(lambda: admin.get_job_meta(on_site)["status"] == "RUNNING", 30, "the site's job to run")
+
+            def site_rows(sess) -> list[dict]:
+                return sess.check_status("client", ["site-1"])["client_status"]
+
+            wait_until(lambda: [r.get("job_id") for r in site_rows(member)] == [on_site], 30, "the site to run it")
+            assert [r.get("job_id") for r in site_rows(other_lead)] == [on_site]
+            assert site_rows(lead) == [{"client_name": "site-1", "status": "no_jobs"}]
+            admin.abort_job(on_site)
+        finally:
+            site.stop()
+            site.kill()
+    finally:
+        admin.abort_job(running)
+
+
+@pytest.mark.timeout(60)
+def test_an_ambiguous_prefix_names_only_the_jobs_one_may_view(scoped, tmp_path: Path) -> None:
+    lead, other_lead, admin = scoped[LEAD], scoped[OTHER_LEAD], scoped[ADMIN]
+    mine = lead.submit_job(str(waiting_for_sites(tmp_path, name="mine")))
+    folder = str(waiting_for_sites(tmp_path, name="theirs"))
+    theirs = [other_lead.submit_job(folder)]
+    while theirs[-1][0] != mine[0]:  # one in 16 shares the first digit of mine: a prefix matching both
+        assert len(theirs) < 200, "no job ID shared the first digit in 200 (chance: 1 in 400,000)"
+        theirs.append(other_lead.submit_job(folder))
+    with pytest.raises(InvalidArgumentError, match="ambiguous") as refused:
+        lead.get_job_meta(mine[0])
+    assert mine in str(refused.value) and theirs[-1] not in str(refused.value)
+    with pytest.raises(InvalidArgumentError, match="ambiguous") as shown:
+        admin.get_job_meta(mine[0])
+    assert mine in str(shown.value) and theirs[-1] in str(shown.value)  # view: any names them all
