@@ -137,3 +137,22 @@ def test_monitor_job_fails_the_batch_unless_the_job_completed(server, project, t
     result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {stuck_id} --timeout 0.5 --interval 0.1")
     assert result.returncode == 1
     assert f"job {stuck_id} (needs-sites) is still SUBMITTED after --timeout 0.5 s" in result.stderr
+
+
+def test_a_running_jobs_duration_is_the_time_so_far_as_flares_list_jobs(server, project, session,
+                                                                         tmp_path: Path) -> None:
+    from conftest import wait_until
+
+    job_id = session.submit_job(str(hello_server(tmp_path, name="long", steps=100, step_seconds=0.1)))
+    try:
+        wait_until(lambda: session.get_job_meta(job_id)["status"] == "RUNNING", 30, "the job to run")
+        rows = {row["job_id"]: row for row in session.list_jobs()}
+        detailed = {meta["job_id"]: meta for meta in session.list_jobs(detailed=True)}
+        # FLARE's str(timedelta) while it runs, never N/A (both listings); the shell shows it H:MM:SS.
+        for listed in (rows[job_id], detailed[job_id]):
+            assert re.fullmatch(r"0:00:\d\d\.\d{6}", listed["duration"]), listed["duration"]
+        result = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"list_jobs {job_id[:8]}")
+        assert re.search(rf"^{job_id[:8]}\S*\s+long\s+RUNNING\s+\S+ \S+\s+0:00:\d\d\s", result.stdout, re.M), \
+            result.stdout
+    finally:
+        session.abort_job(job_id)

@@ -23,3 +23,15 @@ def test_a_message_without_fields_stays_a_message() -> None:
     assert outcome.message_as(Format.RAW) == "no monitors running"
     # An answer with control characters is shown visibly, as any server text.
     assert "\x1b" not in Outcome(message="x", answer="id\x1b[2J").message_as(Format.RAW)
+
+
+def test_running_duration_as_flares_list_jobs() -> None:
+    from datetime import UTC, datetime
+
+    from console.server.job_queries import running_duration
+
+    now = datetime(2026, 1, 1, 12, 0, 5, 500000, tzinfo=UTC)
+    assert running_duration("RUNNING", "2026-01-01T12:00:00+00:00", now) == "0:00:05.500000"
+    assert running_duration("RUNNING", "2026-01-01T13:00:00+01:00", now) == "0:00:05.500000"
+    assert running_duration("FINISHED:COMPLETED", "2026-01-01T12:00:00+00:00", now) is None  # its stored one stays
+    assert running_duration("RUNNING", None, now) is None and running_duration("RUNNING", "yesterday", now) is None
