@@ -134,11 +134,10 @@ class JobQueries:
             id_prefix, name_prefix, submitter, submitter_org, (), reverse, limit, False,
         )
         keys = ("job_id", "job_name", "status", "submit_time", "duration", "study")
-        listed = []
-        for *fields, start_time in rows:
-            row = dict(zip(keys, fields, strict=True))
-            row["duration"] = running_duration(row["status"], start_time) or row["duration"]
-            listed.append(row)
+        listed = [dict(zip(keys, row[:-1], strict=True)) for row in rows]
+        for row, (*_, start_time) in zip(listed, rows, strict=True):
+            if start_time is not None:  # only RUNNING rows carry it
+                row["duration"] = running_duration(row["status"], start_time) or row["duration"]
         return listed
 
     def _listing(self, columns: str, id_prefix: str | None, name_prefix: str | None, submitter: str | None,
