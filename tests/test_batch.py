@@ -118,41 +118,38 @@ def test_authentication_error_exits_2(server, project, tmp_path: Path) -> None:
     assert result.returncode == 2 and "AuthenticationError" in result.stderr
 
 
-def test_monitor_job_fails_the_batch_unless_the_job_completed(server, project, tmp_path: Path) -> None:
-    """CI reads the exit code: a job ending EXECUTION_EXCEPTION, or one not ended within --timeout, is a failure."""
-    kit = str(project.admin_kit)
-    failing = hello_server(tmp_path, name="fails", steps=3, step_seconds=0.05, fail=True)
-    stuck = waiting_for_sites(tmp_path)
-    submitted = run_console(tmp_path, "--kit", kit, "--format", "raw", "-c", f"submit_job {failing}",
-                            "-c", f"submit_job {stuck}")
-    assert submitted.returncode == 0, submitted.stderr
-    failed_id, stuck_id = submitted.stdout.split()
-    result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {failed_id[:8]} --interval 0.2", "-c", "list_jobs")
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert re.search(r"  fails  FINISHED:EXECUTION_EXCEPTION$", result.stdout, re.M)  # its status lines, as before
-    assert (f"-c: monitor_job {failed_id[:8]} --interval 0.2: job {failed_id} (fails) ended "
-            f"FINISHED:EXECUTION_EXCEPTION, not FINISHED:COMPLETED; get_job_logs {failed_id[:8]} shows why"
-            in result.stderr), result.stderr
-    assert "job_name" not in result.stdout  # the batch stopped there
-    result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {stuck_id} --timeout 0.5 --interval 0.1")
-    assert result.returncode == 1
-    assert f"job {stuck_id} (needs-sites) is still SUBMITTED after --timeout 0.5 s" in result.stderr
-
-
-def test_a_running_jobs_duration_is_the_time_so_far_as_flares_list_jobs(server, project, session,
-                                                                         tmp_path: Path) -> None:
+def test_monitor_job_fails_the_batch_unless_the_job_completed(server, project, session, tmp_path: Path) -> None:
+    """CI reads the exit code: a job ending EXECUTION_EXCEPTION, or one not ended within --timeout, is a failure.
+    While that one runs, list_jobs gives its duration so far, as FLARE 2.9's list_jobs does."""
     from conftest import wait_until
 
-    job_id = session.submit_job(str(hello_server(tmp_path, name="long", steps=100, step_seconds=0.1)))
+    kit = str(project.admin_kit)
+    failing = hello_server(tmp_path, name="fails", steps=3, step_seconds=0.05, fail=True)
+    running = hello_server(tmp_path, name="long", steps=100, step_seconds=0.1)
+    submitted = run_console(tmp_path, "--kit", kit, "--format", "raw", "-c", f"submit_job {failing}",
+                            "-c", f"submit_job {running}")
+    assert submitted.returncode == 0, submitted.stderr
+    failed_id, running_id = submitted.stdout.split()
     try:
-        wait_until(lambda: session.get_job_meta(job_id)["status"] == "RUNNING", 30, "the job to run")
-        rows = {row["job_id"]: row for row in session.list_jobs()}
-        detailed = {meta["job_id"]: meta for meta in session.list_jobs(detailed=True)}
-        # FLARE's str(timedelta) while it runs, never N/A (both listings); the shell shows it H:MM:SS.
-        for listed in (rows[job_id], detailed[job_id]):
-            assert re.fullmatch(r"0:00:\d\d\.\d{6}", listed["duration"]), listed["duration"]
-        result = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"list_jobs {job_id[:8]}")
-        assert re.search(rf"^{job_id[:8]}\S*\s+long\s+RUNNING\s+\S+ \S+\s+0:00:\d\d\s", result.stdout, re.M), \
+        result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {failed_id[:8]} --interval 0.2",
+                             "-c", "list_jobs")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert re.search(r"  fails  FINISHED:EXECUTION_EXCEPTION$", result.stdout, re.M)  # its status lines
+        assert (f"-c: monitor_job {failed_id[:8]} --interval 0.2: job {failed_id} (fails) ended "
+                f"FINISHED:EXECUTION_EXCEPTION, not FINISHED:COMPLETED; get_job_logs {failed_id[:8]} shows why"
+                in result.stderr), result.stderr
+        assert "job_name" not in result.stdout  # the batch stopped there
+
+        wait_until(lambda: session.get_job_meta(running_id)["status"] == "RUNNING", 30, "the job to run")
+        result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {running_id} --timeout 0.3 --interval 0.1",
+                             "--continue-on-error", "-c", f"list_jobs {running_id[:8]}")
+        assert result.returncode == 1
+        assert f"job {running_id} (long) is still RUNNING after --timeout 0.3 s" in result.stderr
+        # A running job's duration: FLARE's str(timedelta) so far, never N/A (both listings); the shell's H:MM:SS.
+        assert re.search(rf"^{running_id[:8]}\S*\s+long\s+RUNNING\s+\S+ \S+\s+0:00:\d\d\s", result.stdout, re.M), \
             result.stdout
+        for listed in (session.list_jobs(id_prefix=running_id)[0], session.list_jobs(detailed=True,
+                                                                                      id_prefix=running_id)[0]):
+            assert re.fullmatch(r"0:00:\d\d\.\d{6}", listed["duration"]), listed["duration"]
     finally:
-        session.abort_job(job_id)
+        session.abort_job(running_id)

@@ -35,3 +35,57 @@ def test_running_duration_as_flares_list_jobs() -> None:
     assert running_duration("RUNNING", "2026-01-01T13:00:00+01:00", now) == "0:00:05.500000"
     assert running_duration("FINISHED:COMPLETED", "2026-01-01T12:00:00+00:00", now) is None  # its stored one stays
     assert running_duration("RUNNING", None, now) is None and running_duration("RUNNING", "yesterday", now) is None
+
+
+def test_progress_sizes_and_line() -> None:
+    from console.shell.progress import progress_text, size_text
+
+    assert [size_text(n) for n in (812, 45_200_000, 1_500_000_000, 5_300)] == ["812 B", "45.2 MB", "1.50 GB",
+                                                                              "5.30 kB"]
+    assert progress_text("download_job 3f2a1b2c", 45_200_000, 6_100_000, 12.4) == \
+        "download_job 3f2a1b2c: 45.2 MB received, 6.10 MB/s, 12 s"
+
+
+def test_a_spool_probe_counts_new_spools_only_and_never_goes_down(tmp_path) -> None:
+    import os
+    import time
+
+    from console.backends.spools import spool_probe
+
+    old = tmp_path / ".flare-download-old"
+    old.mkdir()
+    (old / "result.zip").write_bytes(b"x" * 500)
+    os.utime(old, (time.time() - 60, time.time() - 60))  # another, earlier download's
+    probe = spool_probe(tmp_path, ".flare-download-*", "result.zip")
+    assert probe() == 0
+    spool = tmp_path / ".flare-download-new"
+    spool.mkdir()
+    (spool / "result.zip").write_bytes(b"x" * 1000)
+    (spool / "unpacked.bin").write_bytes(b"x" * 9999)  # not the spool file
+    assert probe() == 1000
+    (spool / "result.zip").unlink()  # unpacked and removed: the line keeps what was received
+    assert probe() == 1000
+
+
+async def _no_progress_in_a_batch() -> None:
+    import asyncio
+    import io
+
+    from console.shell.batch import BatchFrontend
+    from console.shell.output import Format
+    from console.shell.progress import progress_line
+
+    out = io.StringIO()
+    async with progress_line(BatchFrontend(Format.TABLE, out), lambda: 10**6, "download_job x"):
+        await asyncio.sleep(0.2)
+    assert out.getvalue() == ""
+
+
+def test_a_batch_shows_no_progress_line(monkeypatch) -> None:
+    import asyncio
+
+    from console.shell import progress
+
+    monkeypatch.setattr(progress, "FIRST_AFTER", 0.0)
+    monkeypatch.setattr(progress, "EVERY", 0.01)
+    asyncio.run(_no_progress_in_a_batch())

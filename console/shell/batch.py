@@ -76,6 +76,9 @@ class BatchFrontend:
     def repaint(self, text: str) -> None:
         raise CommandFailed("watch needs the interactive console")
 
+    def progress(self, text: str | None) -> None:
+        pass  # a batch's output is the commands' answers: no progress lines in it
+
 
 async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, yes: bool,
                     continue_on_error: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

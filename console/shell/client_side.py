@@ -46,6 +46,10 @@ class Frontend(Protocol):
         """Show ``text`` on a cleared screen (watch); only the interactive shell can."""
         ...
 
+    def progress(self, text: str | None) -> None:
+        """A foreground command's progress, one line redrawn in place (None: take it away); a batch shows none."""
+        ...
+
 
 @dataclass
 class ShellState:

@@ -25,6 +25,7 @@ from console.shell.human import one_line
 from console.shell.monitors import Monitor, MonitorManager
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, command_spec, parse_command, unavailable
+from console.shell.progress import progress_line
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
 from console.shell.safe_text import visible_line
@@ -217,8 +218,11 @@ async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 @client_side("download_job")
 async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    job_id, destination = parsed.values["job_id"], parsed.values.get("destination")
     try:
-        path = await ex.backend.download_job(parsed.values["job_id"], parsed.values.get("destination"))
+        async with progress_line(ex.frontend, ex.backend.download_probe(job_id, destination),
+                                 f"download_job {job_id[:8]}"):
+            path = await ex.backend.download_job(job_id, destination)
     except CancelTooLate as late:
         path = late.result if isinstance(late.result, str) else None
         return Outcome(message=went_on(late, "downloaded to", path),
