@@ -49,22 +49,25 @@ def test_progress_sizes_and_line() -> None:
 def test_a_spool_probe_counts_new_spools_only_and_never_goes_down(tmp_path) -> None:
     import os
     import time
+    import uuid
 
-    from console.backends.spools import spool_probe
+    from console.backends.spools import UUID_GLOB, spool_probe
 
     old = tmp_path / ".flare-download-old"
     old.mkdir()
     (old / "result.zip").write_bytes(b"x" * 500)
-    os.utime(old, (time.time() - 60, time.time() - 60))  # another, earlier download's
-    probe = spool_probe(tmp_path, ".flare-download-*", "result.zip")
+    os.utime(old / "result.zip", (time.time() - 60, time.time() - 60))  # another, earlier download's
+    probe = spool_probe((tmp_path, ".flare-download-*/result.zip"), (tmp_path, UUID_GLOB))
     assert probe() == 0
     spool = tmp_path / ".flare-download-new"
     spool.mkdir()
     (spool / "result.zip").write_bytes(b"x" * 1000)
-    (spool / "unpacked.bin").write_bytes(b"x" * 9999)  # not the spool file
-    assert probe() == 1000
+    (spool / "unpacked.bin").write_bytes(b"x" * 9999)  # not a spool file
+    (tmp_path / str(uuid.uuid4())).write_bytes(b"x" * 24)  # FLARE's, in the temporary folder
+    (tmp_path / "not-a-uuid").write_bytes(b"x" * 7)
+    assert probe() == 1024
     (spool / "result.zip").unlink()  # unpacked and removed: the line keeps what was received
-    assert probe() == 1000
+    assert probe() == 1024
 
 
 async def _no_progress_in_a_batch() -> None:

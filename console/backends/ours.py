@@ -76,7 +76,7 @@ class OursBackend(Backend):
 
     def download_probe(self, job_id: str, destination: str | None) -> Callable[[], int] | None:
         folder = Path(destination or self.session.download_dir).expanduser()
-        return spool_probe(folder, ".flare-download-*", "result.zip")
+        return spool_probe((folder, ".flare-download-*/result.zip"))
 
     async def get_job_meta(self, job_id: str) -> dict[str, Any]:
         return await self.session.get_job_meta(job_id)
