@@ -189,8 +189,9 @@ def run_size(sess, prod: Path, daemons: dict[str, int], root: Path, megabytes: i
         raise RuntimeError(f"{megabytes} MB job ended {meta['status']}: {meta.get('job_errors')}")
     log = (prod / "server" / job_id / "log.txt").read_text()
     seconds = round_seconds(log)
-    final = prod / "server" / job_id / "models" / "final_model.npz"
-    with np.load(final) as saved:
+    # The server keeps its workspace in the store once the job ends (the folder keeps only its log).
+    workspace = zipfile.ZipFile(prod / "server" / "store" / "jobs" / job_id / "workspace.zip")
+    with workspace, workspace.open("models/final_model.npz") as final, np.load(final) as saved:
         expected = np.random.default_rng(megabytes).random(megabytes * (1 << 20) // 4, dtype=np.float32)
         for _ in range(rounds):
             expected += 1

@@ -24,12 +24,14 @@ def _provision(args: argparse.Namespace) -> int:
 
 def _server(args: argparse.Namespace) -> int:
     from console.process import tune_allocator
+    from console.runtime.adoption import SWEEPER
     from console.server.app import serve
     from console.server.authz import PolicyError
     from console.server.store import StoreLocked
     from console.wire.kit import KitError
 
     tune_allocator()
+    SWEEPER.enable()  # this process is the daemon: what its jobs leave behind comes to it
     try:
         restart = asyncio.run(serve(args.kit_dir))
     except (KitError, StoreLocked, PolicyError) as exc:
@@ -52,11 +54,13 @@ def _reexec(part: str, kit_dir: str) -> None:
 
 def _site(args: argparse.Namespace) -> int:
     from console.process import tune_allocator
+    from console.runtime.adoption import SWEEPER
     from console.server.authz import PolicyError
     from console.site.app import run_site
     from console.wire.kit import KitError
 
     tune_allocator()
+    SWEEPER.enable()  # this process is the daemon: what its jobs leave behind comes to it
     try:
         restart = asyncio.run(run_site(args.kit_dir))
     except (KitError, PolicyError) as exc:

@@ -25,6 +25,18 @@ def setup_logging(workspace: Path, *, name: str = "console") -> None:
         root.addHandler(handler)
 
 
+def root_warning(part: str, key: str) -> str | None:
+    """What a daemon (``part``: server, site) started as root says once at start; None if it is not
+    root. Job code (the ``byoc`` right) runs with the daemon's rights: as root it reads ``key``,
+    rewrites the policy and every job, and lifts its own job_process_limits."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    return (f"this {part} runs as root: the code of every job allowed custom code (the 'byoc' right) runs as root "
+            f"with this {part}'s rights: it can read {key}, change local/authorization.json and every job's "
+            "files, and lift its own job_process_limits. Run the "
+            f"{part} as an unprivileged user of its own (docs/protocol.md, \"What a job's code can reach\")")
+
+
 #: glibc's mallopt parameters (malloc.h) and the values we set.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 #: Blocks up to this size come from the heap, not from a fresh mmap: a model streams as 1 MiB

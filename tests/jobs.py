@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
+from typing import Any
 
 from conftest import EXAMPLES
 
@@ -77,3 +80,18 @@ def numpy_job(root: Path, *, name: str = "numpy-job", rounds: int = 3, sleep: fl
     config_path.write_text(json.dumps(config))
     (folder / "app" / "custom" / "trainer.py").write_text(SLOW_TRAINER.format(sleep=sleep, fail_on=fail_on))
     return folder
+
+
+def archived_file(server_kit: Path, job_id: str, name: str) -> bytes:
+    """A file of a finished job's server workspace, as the store keeps it (workspace.zip): the
+    workspace folder itself is gone once archived, but for its log."""
+    with zipfile.ZipFile(server_kit / "store" / "jobs" / job_id / "workspace.zip") as archive:
+        return archive.read(name)
+
+
+def archived_model(server_kit: Path, job_id: str, name: str = "models/final_model.npz") -> dict[str, Any]:
+    """A model the job's server workspace archive keeps, as named arrays."""
+    import numpy as np
+
+    with np.load(io.BytesIO(archived_file(server_kit, job_id, name))) as model:
+        return {key: model[key] for key in model.files}

@@ -117,6 +117,7 @@ def test_jobs_survive_kill_9(server, project, tmp_path: Path) -> None:
         running = sess.submit_job(str(hello_server(tmp_path, steps=500, step_seconds=0.1)))
         wait_until(lambda: sess.get_job_status(running) == "RUNNING", 20, "the long job to run")
         assert _processes_mentioning(running)
+        leftovers = _leave_leftovers(project.server_kit, done, running)
         server.kill()
         # The job's process sees its stdin close and stops: no orphan outlives the server.
         wait_until(lambda: not _processes_mentioning(running), 10, "the orphaned job process to stop")
@@ -125,6 +126,31 @@ def test_jobs_survive_kill_9(server, project, tmp_path: Path) -> None:
         assert sess.get_job_status(done) == "FINISHED:COMPLETED"
         assert sess.get_job_status(running) == "FINISHED:ABANDONED"
         assert {row["job_id"] for row in sess.list_jobs()} == {waiting, done, running}
+        # Scale 7, finding 7: the abandoned job's workspace is archived (its log up to the kill),
+        # its models in flight are gone, and its errors say so. Finding 4: leftovers are tidied.
+        meta = wait_until(lambda: (m := sess.get_job_meta(running)).get("job_errors") and m, 30,
+                          "the abandoned job's workspace to be archived")
+        assert "the server stopped while the job was running" in meta["job_errors"]["server"][0]
+        result = Path(sess.download_job_result(running, str(tmp_path / "dl")))
+        assert f"job {running}: server app started" in (result / "workspace" / "log.txt").read_text()
+        assert not (result / "workspace" / ".transfer").exists()
+        wait_until(lambda: not any(path.exists() for path in leftovers), 30, "the leftovers to be removed")
+        for job in (done, running):
+            assert [p.name for p in (project.server_kit / job).iterdir()] == ["log.txt"]
+        assert "job_errors" not in sess.get_job_meta(done)
+
+
+def _leave_leftovers(server_kit: Path, done: str, running: str) -> list[Path]:
+    """What an older server, or a kill, leaves: a model in flight, a finished job's folder still
+    whole, a deleted job's folder. The paths that must go at the next start."""
+    relay = server_kit / running / ".transfer" / "task-1.model.relay"
+    relay.write_bytes(b"\0" * 1000)
+    (server_kit / done / "models").mkdir()
+    (server_kit / done / "models" / "final_model.npz").write_bytes(b"x" * 1000)
+    deleted = server_kit / "0b7e6a53-5a2f-4b67-9d54-08cb1f4d2a1e"
+    (deleted / "models").mkdir(parents=True)
+    (deleted / "log.txt").write_text("a deleted job's log\n")
+    return [relay, server_kit / done / "models", deleted]
 
 
 def _processes_mentioning(text: str) -> list[int]:

@@ -14,7 +14,7 @@ import pytest
 from console.flare_api import AuthenticationError, MonitorReturnCode, new_secure_session
 
 from conftest import EXAMPLES, Federation, ServerProcess, SiteProcess, wait_until
-from jobs import numpy_job
+from jobs import archived_model, numpy_job
 
 START = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype=float)
 
@@ -38,12 +38,12 @@ def test_hello_numpy_end_to_end(fed: Federation, tmp_path: Path) -> None:
     meta = session.get_job_meta(job_id)
     assert meta["status"] == "FINISHED:COMPLETED"
     assert meta["job_deploy_detail"] == ["server: OK", "site-1: OK", "site-2: OK"]
-    server_ws = project.server_kit / job_id
-    with np.load(server_ws / "models" / "final_model.npz") as final:
-        np.testing.assert_array_equal(final["weights"], START + 3)
+    np.testing.assert_array_equal(archived_model(project.server_kit, job_id)["weights"], START + 3)
     for k in (1, 2, 3):
-        with np.load(server_ws / "models" / f"round_{k}.npz") as model:
-            np.testing.assert_array_equal(model["weights"], START + k)
+        np.testing.assert_array_equal(archived_model(project.server_kit, job_id, f"models/round_{k}.npz")["weights"],
+                                      START + k)
+    # Archived: the folder keeps only its log, and the archive no copy of what job.zip holds.
+    assert [p.name for p in (project.server_kit / job_id).iterdir()] == ["log.txt"]
     result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
     with np.load(result / "workspace" / "models" / "final_model.npz") as final:
         np.testing.assert_array_equal(final["weights"], START + 3)
@@ -107,8 +107,7 @@ def test_remaining_sites_finish_when_min_clients_holds(session, sites, project, 
     sites["site-2"].kill()
     code, meta = session.monitor_job_and_return_job_meta(job_id, timeout=40, poll_interval=0.5)
     assert meta["status"] == "FINISHED:COMPLETED"
-    with np.load(project.server_kit / job_id / "models" / "final_model.npz") as final:
-        np.testing.assert_array_equal(final["weights"], START + 6)
+    np.testing.assert_array_equal(archived_model(project.server_kit, job_id)["weights"], START + 6)
 
 
 def test_executor_exception_ends_with_traceback_in_site_log(fed: Federation, tmp_path: Path) -> None:
@@ -149,7 +148,10 @@ def test_download_holds_site_workspaces(fed: Federation, tmp_path: Path) -> None
     job_id = session.submit_job(str(numpy_job(tmp_path, rounds=1)))
     session.wait_for_job(job_id, timeout=30)
     result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
-    assert (result / "sites" / "site-1" / "app_site-1" / "config" / "config_fed_client.json").is_file()
+    assert "client app ended" in (result / "sites" / "site-1" / "log.txt").read_text()
+    # The site's app is job.zip's, which the download holds once (job/), not again per site.
+    assert (result / "job" / "app" / "config" / "config_fed_client.json").is_file()
+    assert not (result / "sites" / "site-1" / "app_site-1").exists()
 
 
 def test_job_that_cannot_be_placed_gives_up(project, tmp_path: Path) -> None:

@@ -178,10 +178,13 @@ def test_malformed_resume_offsets_are_refused_naming_the_entry(federation: Feder
             await admin.follow(job_id, "all", resume=["site-1=999999999999", "server=999999999999"])
             await until(lambda: sum("tick" in line for line in admin.lines.get("site-1", [])) >= 3, 60,
                         "site-1's ticks")
-            assert "client app started" in admin.lines["site-1"][0]
+            # The log's first line: the job process's limits, then its start.
+            assert "job process limits" in admin.lines["site-1"][0]
+            assert "client app started" in admin.lines["site-1"][1]
             ticks = [line for line in admin.lines["site-1"] if "tick" in line]
             assert "site-1 tick 0" in ticks[0] and len(ticks) == len(set(ticks))
-            assert "server app started" in admin.lines["server"][0]
+            assert "job process limits" in admin.lines["server"][0]
+            assert "server app started" in admin.lines["server"][1]
 
     asyncio.run(scenario())
     assert "Traceback" not in federation.server.stderr_path.read_text(errors="replace")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from console.jobdef.archive import UnsafeArchiveError, safe_extract, zip_dir_to_file, zip_job_folder
+from console.jobdef.archive import UnsafeArchiveError, safe_extract
+from console.jobdef.packing import TRUNCATION_NOTE, KnownFiles, zip_dir_to_file, zip_job_folder
 from console.jobdef.validate import JobDefinition, JobDefinitionError, validate_job_folder
 
 from conftest import EXAMPLES
@@ -334,6 +335,37 @@ def test_workspace_archive_skips_what_it_must_not_ship(tmp_path: Path) -> None:
     zip_dir_to_file(workspace, out, arcname_prefix="server/")
     with zipfile.ZipFile(out) as archive:
         assert archive.namelist() == ["server/log.txt", "server/models/m.npz"]
+
+
+def test_workspace_archive_leaves_out_the_jobs_copies_and_keeps_results_first(tmp_path: Path) -> None:
+    """Scale 7, finding 1: the app unpacked from job.zip is not archived again (a file the job
+    changed is), and over the limit the logs, metrics and final model are kept before the rest."""
+    job = tmp_path / "job"
+    (job / "app" / "config").mkdir(parents=True)
+    (job / "app" / "config" / "config_fed_server.json").write_text("{}")
+    (job / "app" / "initial.npz").write_bytes(os.urandom(4000))
+    (job / "app" / "notes.txt").write_text("as submitted")
+    zip_job_folder(job, tmp_path / "job.zip")
+    workspace = tmp_path / "ws"
+    shutil.copytree(job / "app", workspace / "app_server")
+    (workspace / "app_server" / "notes.txt").write_text("changed by the job")  # same name, other content
+    (workspace / "models").mkdir()
+    (workspace / "models" / "final_model.npz").write_bytes(os.urandom(3000))
+    (workspace / "models" / "metrics.json").write_text("[]")
+    (workspace / "models" / "round_1.npz").write_bytes(os.urandom(1500))
+    (workspace / "scratch.bin").write_bytes(os.urandom(100))
+    (workspace / "log.txt").write_text("log\n")
+    known = KnownFiles(tmp_path / "job.zip", "app", "app_server")
+    left_out = zip_dir_to_file(workspace, tmp_path / "all.zip", known=known)
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
+        assert archive.namelist() == ["app_server/notes.txt", "log.txt", "models/final_model.npz",
+                                      "models/metrics.json", "models/round_1.npz", "scratch.bin"]
+    assert left_out == []
+    left_out = zip_dir_to_file(workspace, tmp_path / "cut.zip", known=known, max_bytes=3050)  # results: 3006
+    assert left_out == ["scratch.bin (100 bytes)", "models/round_1.npz (1500 bytes)"]
+    with zipfile.ZipFile(tmp_path / "cut.zip") as archive:
+        assert "models/final_model.npz" in archive.namelist() and "log.txt" in archive.namelist()
+        assert "scratch.bin (100 bytes)" in archive.read(TRUNCATION_NOTE).decode()
 
 
 # --- extracting hostile archives -------------------------------------------------------------

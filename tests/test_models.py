@@ -20,7 +20,7 @@ from console.runtime.fedavg import RoundSaver
 from console.runtime.procs import job_processes
 
 from conftest import EXAMPLES, Federation, wait_until
-from jobs import numpy_job
+from jobs import archived_model, numpy_job
 
 PLUS_ONE = '''
 from console.runtime.contract import TaskResult
@@ -62,13 +62,14 @@ def test_models_from_1_kb_to_64_mb_arrive_exact(fed: Federation, tmp_path: Path)
         job_id = session.submit_job(str(folder))
         meta = session.wait_for_job(job_id, timeout=180)
         assert meta["status"] == "FINISHED:COMPLETED", (nbytes, meta.get("job_errors"))
-        with np.load(project.server_kit / job_id / "models" / "final_model.npz") as final:
-            for name, array in start.items():
-                expected = array
-                for _ in range(rounds):
-                    expected = expected + np.float32(1)
-                assert final[name].dtype == np.float32
-                np.testing.assert_array_equal(final[name], expected)
+        final = archived_model(project.server_kit, job_id)
+        for name, array in start.items():
+            expected = array
+            for _ in range(rounds):
+                expected = expected + np.float32(1)
+            assert final[name].dtype == np.float32
+            np.testing.assert_array_equal(final[name], expected)
+        del final
         # Models in flight are gone once the job ends, on the server and on both sites.
         assert not (project.server_kit / job_id / ".transfer").exists()
         for site in ("site-1", "site-2"):
@@ -386,5 +387,4 @@ def train(model, ctx):
     assert "no result from site-2 within the task_timeout of 2 s" in log
     assert "came after its task_timeout; dropped" in log
     start = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype=float)
-    with np.load(project.server_kit / job_id / "models" / "final_model.npz") as final:
-        np.testing.assert_array_equal(final["weights"], start + 3)
+    np.testing.assert_array_equal(archived_model(project.server_kit, job_id)["weights"], start + 3)

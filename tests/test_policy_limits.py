@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from console.flare_api import AuthorizationError, new_secure_session
@@ -332,23 +333,44 @@ def test_hostile_file_contents_through_the_console(fed, tmp_path: Path) -> None:
 
 
 def test_expansion_is_limited_while_extracting(tmp_path: Path) -> None:
+    """Finding 5 (scale 7): a refusal names the rule that decided it, its numbers, its setting and
+    what to do; the default ratio takes zeros however they are deflated (a zero-initialised model)."""
     import zipfile
 
     from console.jobdef.archive import JobLimits, safe_extract
     from console.jobdef.validate import JobDefinitionError
 
-    bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
-        out.writestr("meta.json", b"{}")
-        out.writestr("app/zeros.bin", bytes(24 << 20))  # 24 MiB of zeros: a ~25 KB archive
+    def zeros(name: str, method: int, level: int | None) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w", method, compresslevel=level) as out:
+            out.writestr("meta.json", b"{}")
+            out.writestr("app/zeros.bin", bytes(24 << 20))  # 24 MiB of zeros
+        return path
+
+    fast, best = zeros("fast.zip", zipfile.ZIP_DEFLATED, 1), zeros("best.zip", zipfile.ZIP_DEFLATED, 9)
+    assert (24 << 20) / best.stat().st_size > 1000  # deflate's ceiling: about 1032 to 1
     limits = JobLimits(max_expansion_ratio=100, ratio_floor_bytes=1 << 20)
-    with pytest.raises(JobDefinitionError, match=r"more than the limit of \d+ bytes"):
-        limits.extract(bomb, tmp_path / "out")
+    with pytest.raises(JobDefinitionError) as refused:
+        limits.extract(fast, tmp_path / "out")
+    message = str(refused.value)
+    assert f"archive unpacks to {(24 << 20) + 2} bytes, more than 100 times the archive's {fast.stat().st_size}" \
+        in message
+    assert "job_limits.max_expansion_ratio" in message and "1048576 bytes (job_limits.ratio_floor_bytes)" in message
+    assert "model of zeros" in message and "ask the operator to raise" in message
     assert not (tmp_path / "out").exists()
-    with pytest.raises(JobDefinitionError, match="limit of 4096 bytes"):
-        safe_extract(bomb, tmp_path / "out", max_total_bytes=4096)
-    JobLimits(max_expansion_ratio=2000, ratio_floor_bytes=1 << 20).extract(bomb, tmp_path / "ok")  # within the ratio
-    assert (tmp_path / "ok" / "app" / "zeros.bin").stat().st_size == 24 << 20
+    with pytest.raises(JobDefinitionError, match=r"more than the limit of 4096 bytes \(job_limits.max_unpacked_bytes\); "
+                                                 "make the job smaller, or ask the operator to raise"):
+        JobLimits(max_unpacked_bytes=4096).extract(best, tmp_path / "out")
+    with pytest.raises(JobDefinitionError, match="limit of 4096 bytes$"):  # no setting behind it: none named
+        safe_extract(best, tmp_path / "out", max_total_bytes=4096)
+    # The default ratio: zeros pass at any deflate level, even with the exemption lowered to 1 MiB.
+    default = JobLimits(ratio_floor_bytes=1 << 20)
+    for archive in (fast, best):
+        default.extract(archive, tmp_path / archive.stem)
+        assert (tmp_path / archive.stem / "app" / "zeros.bin").stat().st_size == 24 << 20
+    # What no single deflate stream makes (bzip2 of zeros: ~100000 to 1) is still refused.
+    with pytest.raises(JobDefinitionError, match="more than 1100 times the archive's"):
+        default.extract(zeros("bz.zip", zipfile.ZIP_BZIP2, None), tmp_path / "bz")
 
 
 BIG_WRITER = '''
@@ -377,11 +399,62 @@ def test_collected_workspaces_are_limited_and_delete_removes_every_copy(fed, tmp
     kept = {p.relative_to(result).as_posix() for p in result.rglob("*") if p.is_file()}
     assert "sites/site-1/metrics.txt" in kept and "sites/site-1/big.bin" not in kept
     assert "big.bin (3145728 bytes)" in (result / "sites" / "site-1" / "ARCHIVE_TRUNCATED.txt").read_text()
+    said = admin.get_job_meta(job_id)["job_errors"]["site-1"]  # said where the user looks, not only in the zip
+    assert len(said) == 1 and "left out: big.bin (3145728 bytes)" in said[0] and "sites/site-1/" in said[0]
     site_workspace = project.kit("site-1") / job_id
     assert (site_workspace / "big.bin").exists()
     admin.delete_job(job_id)
     assert not site_workspace.exists() and not (project.server_kit / job_id).exists()
     assert not (project.server_kit / "store" / "jobs" / job_id).exists()
+
+
+def _model_job(root: Path, rounds: int) -> tuple[Path, np.ndarray]:
+    """hello-numpy on site-1 with a 2 MiB random initial model in its app (over WORKSPACE_LIMIT on
+    its own), every round's model saved."""
+    from jobs import numpy_job
+
+    folder = numpy_job(root, name="big-model", rounds=rounds, min_clients=1)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["deploy_map"] = {"app": ["server", "site-1"]}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    start = np.random.default_rng(7).random((2 << 20) // 4, dtype=np.float32)
+    np.savez(folder / "app" / "initial.npz", weights=start)
+    config_path = folder / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_path.read_text())
+    config["args"].update(initial_model="initial.npz", save_rounds=True)
+    config_path.write_text(json.dumps(config))
+    return folder, start
+
+
+@pytest.mark.timeout(120)
+def test_the_final_model_is_kept_and_what_is_left_out_is_said(fed, tmp_path: Path) -> None:
+    """Scale 7, findings 1 and 4: the server's workspace archive holds no copy of job.zip, keeps the
+    job's results first within max_workspace_bytes plus the job's archive size, says in job_errors
+    what it left out, and the folder keeps only its log once archived."""
+    import zipfile
+
+    from jobs import archived_model
+
+    admin, project = fed[ADMIN], fed["project"]
+    folder, start = _model_job(tmp_path, rounds=2)
+    job_id = admin.submit_job(str(folder))
+    meta = admin.wait_for_job(job_id, timeout=90)
+    assert meta["status"] == "FINISHED:COMPLETED", meta.get("job_errors")
+    np.testing.assert_array_equal(archived_model(project.server_kit, job_id)["weights"], start + 2)
+    with zipfile.ZipFile(project.server_kit / "store" / "jobs" / job_id / "workspace.zip") as archive:
+        names = set(archive.namelist())
+    assert {"log.txt", "models/metrics.json", "models/final_model.npz", "ARCHIVE_TRUNCATED.txt"} <= names
+    assert not any(name.startswith("app_server/") for name in names), names
+    errors = meta["job_errors"]["server"]
+    assert len(errors) == 1 and "its workspace archive was over its limit of" in errors[0]
+    assert list(meta["job_errors"]) == ["server"]  # site-1 archives no copy of its app (nor of the model in it): job.zip holds them
+    assert "models/round_1.npz" in errors[0] and "raise job_limits.max_workspace_bytes" in errors[0]
+    result = Path(admin.download_job_result(job_id, str(tmp_path / "dl")))
+    assert "models/round_2.npz" in (result / "workspace" / "ARCHIVE_TRUNCATED.txt").read_text()
+    assert (result / "workspace" / "models" / "final_model.npz").is_file()
+    assert (result / "job" / "app" / "initial.npz").is_file() and not (result / "sites" / "site-1" / "app_site-1").exists()
+    assert [p.name for p in (project.server_kit / job_id).iterdir()] == ["log.txt"]
+    assert "round 2/2" in admin.cat_target("server", file=f"{job_id}/log.txt")  # the log commands still read it
 
 
 # -- 8. submit_token as FLARE 2.9 -----------------------------------------------------------------

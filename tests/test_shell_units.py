@@ -372,3 +372,15 @@ def test_sites_are_listed_as_people_count_them() -> None:
     names = ["site-10", "site-2", "site-1", "Site-3", "site-01", "server", "site-9b", "site-9a", "hospital-12", "site-9"]
     assert sorted(names, key=natural_key) == ["hospital-12", "server", "site-01", "site-1", "site-2", "Site-3",
                                               "site-9", "site-9a", "site-9b", "site-10"]
+
+
+def test_a_final_status_line_says_whose_job_errors_there_are() -> None:
+    """Scale 7, finding 1: a job that completed with files left out of its workspace archive says
+    so in the monitor's final line, not only inside the archive."""
+    from console.shell.monitors import status_line
+
+    meta = {"job_id": "41fd138b-82b5-4bd7-9b75-e2d18e152742", "name": "big", "status": "FINISHED:COMPLETED",
+            "job_errors": {"site-1": ["x"], "server": ["its workspace archive was over its limit"]}}
+    assert status_line(meta, 0).endswith("big  FINISHED:COMPLETED  (job_errors of server, site-1: get_job_meta 41fd138b)")
+    assert status_line({**meta, "status": "RUNNING"}, 0).endswith("big  RUNNING")
+    assert status_line({**meta, "job_errors": {}}, 0).endswith("FINISHED:COMPLETED")

@@ -1,4 +1,4 @@
-"""Zip archives of job folders and workspaces, and extraction that cannot escape its target.
+"""Extraction of job archives that cannot escape its target, held to a participant's JobLimits.
 
 Extraction checks every entry before writing anything (absolute paths, drive letters,
 ``..``, links, duplicates, too many entries, declared sizes), then counts the bytes it
@@ -9,184 +9,28 @@ or broken archive leaves nothing behind in the target.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import stat
-import tempfile
 import zipfile
-import zlib
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
 
+from console.jobdef.packing import (  # noqa: F401  (zipping is packing's; its names stay importable here)
+    READ_ERRORS,
+    TRUNCATION_NOTE,
+    KnownFiles,
+    LinkPolicy,
+    zip_dir_to_file,
+    zip_job_folder,
+)
 from console.jobdef.validate import JobDefinitionError
 
-log = logging.getLogger(__name__)
-
-_SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store"})
-_SKIPPED_SUFFIXES = (".pyc",)
 _COPY_BLOCK = 1 << 20
-# What a malformed archive can raise from zipfile and the decompressors while being read.
-_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, zlib.error,
-                NotImplementedError, RuntimeError)
 
 
 class UnsafeArchiveError(JobDefinitionError):
     """An archive entry would land outside its target or is not a plain file."""
-
-
-class LinkPolicy(Enum):
-    """What zipping does with a link that points out of the folder being zipped."""
-
-    REFUSE = "refuse"  # a job folder: the submitter must fix it
-    SKIP = "skip"  # a workspace: keep the rest of the job's results, never the linked file
-
-
-@dataclass(frozen=True)
-class _Member:
-    path: Path
-    arcname: str
-
-
-def _skipped(name: str) -> bool:
-    return name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES)
-
-
-def _outside_link(path: Path, root: Path, policy: LinkPolicy) -> bool:
-    """True if ``path`` is a link out of ``root`` to be skipped; raises if the policy refuses it."""
-    if not path.is_symlink():
-        return False
-    target = path.resolve()
-    if target.is_relative_to(root):
-        return False
-    if policy is LinkPolicy.REFUSE:
-        raise JobDefinitionError(
-            f"{path} is a link to {target}, outside the folder; copy the file into the folder instead"
-        )
-    log.warning("not archiving %s: it links to %s, outside %s", path, target, root)
-    return True
-
-
-def _members(root: Path, prefix: str, policy: LinkPolicy, exclude: Path | None) -> list[_Member]:
-    members: list[_Member] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        # os.walk never descends into linked folders; a link inside the folder is archived
-        # under its real path anyway, and one out of it is refused or skipped here.
-        linked = {d for d in dirnames if (here / d).is_symlink()}
-        for name in sorted(linked):
-            if not _skipped(name):
-                _outside_link(here / name, root, policy)
-        dirnames[:] = sorted(d for d in dirnames if not _skipped(d) and d not in linked)
-        for name in filenames:
-            path = here / name
-            if _skipped(name) or _outside_link(path, root, policy):
-                continue
-            try:
-                mode = path.stat().st_mode
-            except FileNotFoundError:  # vanished meanwhile, or a dangling link inside the folder
-                continue
-            # A FIFO or socket would block or fail the archive; they are never job content.
-            if not stat.S_ISREG(mode) or (exclude is not None and path.resolve() == exclude):
-                continue
-            members.append(_Member(path, prefix + path.relative_to(root).as_posix()))
-    return sorted(members, key=lambda m: m.arcname)
-
-
-def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPolicy,
-               max_bytes: int | None = None) -> None:
-    root = Path(folder).resolve()
-    if not root.is_dir():
-        raise JobDefinitionError(f"{folder} is not a folder; nothing to archive")
-    prefix = prefix.strip("/")
-    prefix = f"{prefix}/" if prefix else ""
-    if not isinstance(out, str | os.PathLike):
-        _write_members(out, _members(root, prefix, policy, None), max_bytes)
-        return
-    out = Path(out)
-    members = _members(root, prefix, policy, out.resolve())
-    # Write beside the target and rename, so a failure never leaves a half-written archive.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            _write_members(tmp, members, max_bytes)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-_SAMPLE_BYTES = 1 << 20
-
-
-def _compression_for(path: Path) -> int:
-    """Deflate, except for big files whose first MiB shrinks by less than a quarter (model weights,
-    archives, random data): deflating 100 MB of float32 weights costs seconds to save ~10 %."""
-    try:
-        if path.stat().st_size <= _SAMPLE_BYTES:
-            return zipfile.ZIP_DEFLATED
-        with open(path, "rb") as src:
-            sample = src.read(_SAMPLE_BYTES)
-    except OSError:
-        return zipfile.ZIP_DEFLATED
-    return zipfile.ZIP_STORED if len(zlib.compress(sample, 1)) > 0.75 * len(sample) else zipfile.ZIP_DEFLATED
-
-
-#: Written into an archive that hit its size limit: what was left out.
-TRUNCATION_NOTE = "ARCHIVE_TRUNCATED.txt"
-
-
-def _within_budget(members: list[_Member], max_bytes: int | None) -> tuple[list[_Member], list[str]]:
-    """The members that fit in ``max_bytes`` (by their size on disk, smallest first so logs and
-    metrics survive a huge model file), and the names of those left out."""
-    if max_bytes is None:
-        return members, []
-    sized = []
-    for member in members:
-        try:
-            sized.append((member.path.stat().st_size, member))
-        except OSError:
-            continue
-    kept, left_out, total = [], [], 0
-    for size, member in sorted(sized, key=lambda item: (item[0], item[1].arcname)):
-        if total + size > max_bytes:
-            left_out.append(f"{member.arcname} ({size} bytes)")
-            continue
-        total += size
-        kept.append(member)
-    return sorted(kept, key=lambda m: m.arcname), left_out
-
-
-def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None = None) -> None:
-    members, left_out = _within_budget(members, max_bytes)
-    # strict_timestamps=False: files dated before 1980 (zip's epoch) are archived, not refused.
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
-        if left_out:
-            log.warning("archive over its limit of %d bytes: %d file(s) left out", max_bytes, len(left_out))
-            archive.writestr(TRUNCATION_NOTE, f"This archive is limited to {max_bytes} bytes; left out:\n"
-                             + "\n".join(left_out) + "\n")
-        for member in members:
-            try:
-                archive.write(member.path, member.arcname, compress_type=_compression_for(member.path))
-            except FileNotFoundError:  # a workspace file removed while archiving
-                log.warning("not archiving %s: it disappeared while the folder was being archived", member.path)
-
-
-def zip_job_folder(folder: Path, out: BinaryIO | Path) -> None:
-    """Zip a job folder's contents (relative paths, sorted); a link out of the folder is refused."""
-    _write_zip(folder, out, "", LinkPolicy.REFUSE)
-
-
-def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = "",
-                    links: LinkPolicy = LinkPolicy.SKIP, max_bytes: int | None = None) -> None:
-    """Zip a workspace folder under ``arcname_prefix``; by default links out of it are left out (logged).
-
-    With ``max_bytes``, files past that many bytes in all are left out (biggest first) and named in
-    ``ARCHIVE_TRUNCATED.txt`` inside the archive.
-    """
-    _write_zip(folder, out, arcname_prefix, links, max_bytes)
 
 
 #: Longest entry name, deepest nesting and longest single name (the file systems' NAME_MAX) accepted.
@@ -223,16 +67,43 @@ def _safe_relative(name: str) -> PurePosixPath:
     return path
 
 
-def _plan(infos: list[zipfile.ZipInfo], root: Path, max_total_bytes: int,
+@dataclass(frozen=True)
+class _Bound:
+    """How many bytes an archive may unpack to, and the rule that says so (for the refusal)."""
+
+    limit: int
+    rule: str
+
+    def refusal(self, unpacked: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(f"archive unpacks to {unpacked}, {self.rule}")
+
+
+def _bound(archive_bytes: int, max_total_bytes: int, total_setting: str | None, max_ratio: int | None,
+           ratio_floor_bytes: int) -> _Bound:
+    total = _Bound(max_total_bytes, f"more than the limit of {max_total_bytes} bytes" + (
+        f" ({total_setting}); make the job smaller, or ask the operator to raise {total_setting}"
+        if total_setting else ""))
+    if max_ratio is None:
+        return total
+    by_ratio = max(archive_bytes * max_ratio, ratio_floor_bytes)
+    if by_ratio >= max_total_bytes:
+        return total
+    return _Bound(by_ratio, (
+        f"more than {max_ratio} times the archive's {archive_bytes} bytes: a job archive that unpacks to more "
+        f"than {ratio_floor_bytes} bytes (job_limits.ratio_floor_bytes) may unpack to at most "
+        f"{max_ratio} times its size (job_limits.max_expansion_ratio). Data this uniform (a model of zeros, "
+        "say) compresses so far: ask the operator to raise job_limits.max_expansion_ratio in the startup config "
+        "(fed_server.json, and fed_client.json of each site), or send data that compresses less"))
+
+
+def _plan(infos: list[zipfile.ZipInfo], root: Path, bound: _Bound,
           max_entries: int) -> list[tuple[zipfile.ZipInfo, Path]]:
     """Every entry's target, checked before a single byte is written."""
     if len(infos) > max_entries:
         raise UnsafeArchiveError(f"archive has {len(infos)} entries; the limit is {max_entries}")
     declared = sum(info.file_size for info in infos)
-    if declared > max_total_bytes:
-        raise UnsafeArchiveError(
-            f"archive unpacks to {declared} bytes, more than the limit of {max_total_bytes} bytes"
-        )
+    if declared > bound.limit:
+        raise bound.refusal(f"{declared} bytes")
     plan: list[tuple[zipfile.ZipInfo, Path]] = []
     files: set[PurePosixPath] = set()
     folders: set[PurePosixPath] = set()
@@ -261,7 +132,7 @@ def _plan(infos: list[zipfile.ZipInfo], root: Path, max_total_bytes: int,
     return plan
 
 
-def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], max_total_bytes: int) -> None:
+def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], bound: _Bound) -> None:
     written = 0
     for info, target in plan:
         if info.is_dir():
@@ -272,13 +143,11 @@ def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Pat
             with archive.open(info) as src, open(target, "wb") as out:
                 while block := src.read(_COPY_BLOCK):
                     written += len(block)
-                    if written > max_total_bytes:
-                        raise UnsafeArchiveError(
-                            f"archive unpacks to more than the limit of {max_total_bytes} bytes "
-                            f"(entry {info.filename!r} is larger than its header says)"
-                        )
+                    if written > bound.limit:
+                        raise bound.refusal(f"more than {bound.limit} bytes (entry {info.filename!r} is "
+                                            "larger than its header says)")
                     out.write(block)
-        except _READ_ERRORS as exc:
+        except READ_ERRORS as exc:
             if isinstance(exc, JobDefinitionError):
                 raise
             raise JobDefinitionError(f"not a valid zip archive: entry {info.filename!r}: {exc}") from None
@@ -311,46 +180,52 @@ class JobLimits:
 
     ``max_unpacked_bytes``: a job archive unpacked; ``max_expansion_ratio``: unpacked size over
     archive size, so a small zip cannot become a huge folder (archives up to ``ratio_floor_bytes``
-    unpacked are never held to the ratio); ``max_workspace_bytes``: a job workspace archived when
-    the job ends (what the server collects from each site and keeps of its own);
+    unpacked are never held to the ratio). Its default, 1100, is above what one deflate stream can
+    reach (about 1032:1, a model of zeros zipped at level 9; 229:1 at our level 1): however uniform a
+    job's data (zero-initialised layers), an archive whose entries each hold their own data passes,
+    and ``max_unpacked_bytes`` bounds the disk it takes; the ratio refuses what no honest zip
+    makes (entries sharing their data, a zip bomb; bzip2 of zeros). ``max_workspace_bytes``: what
+    is kept of a job workspace when the job ends: each site's, and the server's plus the size of the
+    job's archive (a job that brings an N-byte model may leave an N-byte final model);
     ``max_queued_per_submitter``: the server's queue share of one submitter.
     """
 
     max_unpacked_bytes: int = 4 << 30
-    max_expansion_ratio: int = 100
+    max_expansion_ratio: int = 1100
     ratio_floor_bytes: int = 64 << 20
     max_workspace_bytes: int = 1 << 30
     #: Jobs one submitter may have waiting (SUBMITTED) on the server at once.
     max_queued_per_submitter: int = 256
 
     def extract(self, zip_path: Path, dest: Path) -> None:
-        """``safe_extract`` held to these limits."""
+        """``safe_extract`` held to these limits; a refusal names the setting that decided it."""
         safe_extract(zip_path, dest, max_total_bytes=self.max_unpacked_bytes, max_ratio=self.max_expansion_ratio,
-                     ratio_floor_bytes=self.ratio_floor_bytes)
+                     ratio_floor_bytes=self.ratio_floor_bytes, total_setting="job_limits.max_unpacked_bytes")
 
 
 def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entries: int = 10000,
-                 max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes) -> None:
+                 max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes,
+                 total_setting: str | None = None) -> None:
     """Extract ``zip_path`` into ``dest``; anything unsafe or broken raises and leaves ``dest`` as it was.
 
-    At most ``max_total_bytes`` are written, and with ``max_ratio`` at most that many times the
-    archive's size (but always up to ``ratio_floor_bytes``); both are counted while writing, so an
-    archive that lies in its headers stops at the limit, not after it.
+    At most ``max_total_bytes`` are written (``total_setting``: the setting it comes from, named in
+    a refusal), and with ``max_ratio`` at most that many times the archive's size (but always up to
+    ``ratio_floor_bytes``); both are counted while writing, so an archive that lies in its headers
+    stops at the limit, not after it. A refusal says which rule, its numbers and what to do.
     """
-    if max_ratio is not None:
-        size = Path(zip_path).stat().st_size if Path(zip_path).is_file() else 0
-        max_total_bytes = min(max_total_bytes, max(size * max_ratio, ratio_floor_bytes))
+    size = Path(zip_path).stat().st_size if max_ratio is not None and Path(zip_path).is_file() else 0
+    bound = _bound(size, max_total_bytes, total_setting, max_ratio, ratio_floor_bytes)
     try:
         archive = zipfile.ZipFile(zip_path)
-    except (*_READ_ERRORS, OSError) as exc:
+    except (*READ_ERRORS, OSError) as exc:
         raise JobDefinitionError(f"not a valid zip archive: {exc}") from None
     with archive:
         dest = Path(dest)
-        plan = _plan(archive.infolist(), dest.resolve(), max_total_bytes, max_entries)
+        plan = _plan(archive.infolist(), dest.resolve(), bound, max_entries)
         before = _snapshot(dest)
         try:
             dest.mkdir(parents=True, exist_ok=True)
-            _extract_all(archive, plan, max_total_bytes)
+            _extract_all(archive, plan, bound)
         except BaseException:
             _undo(dest, before)
             raise

@@ -12,6 +12,7 @@ the process that started it. Lines are bounded (``limits``) both ways.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.machinery
 import io
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from console import safe_json
+from console.jobdef.process_limits import ProcessLimits
+from console.runtime.adoption import end_descendants
+from console.runtime.confine import confine
 from console.runtime.limits import MAX_EVENT_LINE_BYTES, MAX_LOG_LINE_CHARS, cut
 
 EXIT_COMPLETED, EXIT_APP_ERROR, EXIT_CONFIG_ERROR, EXIT_ABORTED, EXIT_SITES_LOST = 0, 1, 2, 3, 4
@@ -87,10 +91,18 @@ class _CuttingFormatter(logging.Formatter):
         return cut(super().format(record), MAX_LOG_LINE_CHARS)
 
 
+def end_now(code: int) -> None:
+    """Exit at once with ``code``, and end every process the job started first."""
+    end_descendants(0.5)
+    os._exit(code)
+
+
 class ChildChannel:
     """stdout events out, stdin commands in; ``commands`` gets every JSON command."""
 
-    def __init__(self, name: str, workspace: Path) -> None:
+    def __init__(self, name: str, workspace: Path, relayed: bool = False) -> None:
+        """``relayed``: the parent reads this process's stderr into ``log.txt`` (within the job's
+        log budget, ``console.runtime.job_output``); else (run by hand) it writes ``log.txt`` itself."""
         sys.stdout.flush()
         # Private, non-inheritable copies of the pipes; fds 0/1/2 stop being the channel.
         self._out: BinaryIO = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -98,12 +110,16 @@ class ChildChannel:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        log_fd = os.open(workspace / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        log_fd = os.dup(2) if relayed else os.open(workspace / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                                                   0o644)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
+        if relayed:  # a log line that cannot be written (the parent is gone) has nowhere to be reported
+            logging.raiseExceptions = False
         self._lock = threading.Lock()
-        handler = logging.FileHandler(workspace / "log.txt")
+        # Line by line to fd 2, which whatever the job starts shares: its lines and ours interleave whole.
+        handler = logging.StreamHandler(os.fdopen(os.dup(2), "w", buffering=1, errors="replace"))
         handler.setFormatter(_CuttingFormatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
         root = logging.getLogger()
         root.handlers[:] = [handler]
@@ -111,7 +127,7 @@ class ChildChannel:
         self.logger = logging.getLogger(name)
         sys.stdout = _LogWriter(logging.getLogger("app.stdout"), logging.INFO)  # type: ignore[assignment]
         sys.stderr = _LogWriter(logging.getLogger("app.stderr"), logging.WARNING)  # type: ignore[assignment]
-        signal.signal(signal.SIGTERM, lambda *_: os._exit(EXIT_ABORTED))
+        signal.signal(signal.SIGTERM, lambda *_: end_now(EXIT_ABORTED))
         self.abort_event = threading.Event()
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
@@ -148,9 +164,25 @@ class ChildChannel:
         self.logger.warning("%s; stopping", reason)
         self.abort_event.set()
         self.commands.put(None)
-        timer = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(EXIT_ABORTED,))
+        timer = threading.Timer(ABORT_GRACE_SECONDS, end_now, args=(EXIT_ABORTED,))
         timer.daemon = True
         timer.start()
+
+
+def add_process_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments the daemon gives every job process (``console.runtime.procs.start_job_process``)."""
+    parser.add_argument("--limits", type=ProcessLimits.from_json, default=ProcessLimits(),
+                        help="job_process_limits as JSON, set on this process before the job's code runs")
+    parser.add_argument("--output-relayed", action="store_true",
+                        help="the parent writes this process's stderr to log.txt (within the log budget)")
+
+
+def open_channel(name: str, workspace: Path, relayed: bool, limits: ProcessLimits) -> ChildChannel:
+    """The channel, once this process is confined (``confine``): before any of the job's code."""
+    channel = ChildChannel(name, workspace, relayed)
+    confined = confine(limits)
+    channel.logger.info("job process limits: %s", ", ".join(f"{key} {value}" for key, value in confined.items()))
+    return channel
 
 
 def load_config(path: Path) -> dict[str, Any]:

@@ -5,7 +5,10 @@ A job process is started in its own session with an environment marker,
 Killing the process group catches ordinary children; a child that called ``setsid`` (or
 double-forked into another group) is found by scanning ``/proc/<pid>/environ`` for the
 marker, which needs no cgroups and no privileges (only our own processes are readable).
-Code that wipes its own environment escapes this; nothing short of a cgroup catches that.
+Code that also wipes its own environment is caught by adoption (``console.runtime.adoption``):
+on Linux the job process and the daemon are child subreapers, so whatever a job leaves
+behind ends up a child of the daemon, which kills it (``SWEEPER.sweep``) right after the
+marked ones.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
+from console.jobdef.process_limits import ProcessLimits
 from console.process import exited
+from console.runtime.adoption import SWEEP_SECONDS, SWEEPER, spawn
+from console.runtime.job_output import open_log, relay_output
+from console.runtime.limits import MAX_EVENT_LINE_BYTES
 
 MARKER_VAR = "FLARE_CONSOLE_JOB"
-#: How long ``kill_job_processes`` keeps sweeping for processes forked while it kills.
-SWEEP_SECONDS = 4.0
 
 
 def job_marker(job_id: str, participant: str) -> str:
@@ -87,27 +93,57 @@ def kill_job_processes(marker: str, group: int | None = None, sweep: float = SWE
     return len(seen)
 
 
+def _reap(marker: str, group: int | None) -> int:
+    return kill_job_processes(marker, group) + SWEEPER.sweep()
+
+
 async def reap_job_processes(marker: str, group: int | None = None) -> int:
-    return await asyncio.to_thread(kill_job_processes, marker, group)
+    """``kill_job_processes``, then the daemon's sweep of what it adopted (the job's escapees);
+    how many processes were killed."""
+    return await asyncio.to_thread(_reap, marker, group)
 
 
 #: Seconds a job's event reader may go on after its process exited (a last line in the pipe).
 READER_DRAIN_SECONDS = 1.0
 
 
+async def start_job_process(module: str, args: list[str], workspace: Path, marker: str,
+                            limits: ProcessLimits) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
+    """Start ``python -m module args`` as a job process in ``workspace``: its own session, the job's
+    marker, ``limits`` (it sets them on itself), its stdout/stderr relayed to ``log.txt`` within
+    the log budget. Returns the process and the relay's task (done when the output ends)."""
+    log_fd = open_log(workspace / "log.txt")
+    try:
+        process = await spawn(
+            sys.executable, "-m", module, *args, "--limits", limits.to_json(), "--output-relayed",
+            cwd=workspace, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=job_env(marker), start_new_session=True,
+            limit=MAX_EVENT_LINE_BYTES + 1,
+        )
+    except BaseException:
+        os.close(log_fd)
+        raise
+    assert process.stderr is not None
+    return process, asyncio.create_task(relay_output(process.stderr, log_fd, limits.max_log_bytes))
+
+
 async def job_process_ended(process: asyncio.subprocess.Process, marker: str, reader: asyncio.Task[None],
-                            what: str, log: logging.Logger) -> int:
-    """Wait for a job's process to exit, end every process it left behind, and its event reader.
+                            what: str, log: logging.Logger, output: asyncio.Task[None] | None = None) -> int:
+    """Wait for a job's process to exit, end every process it left behind, its event reader and
+    the relay of its output to its log.
 
     Waits on the exit code, not on the pipes (a grandchild holding them must not keep the job
-    open); the reader gets ``READER_DRAIN_SECONDS`` for what is still in the pipe, then is
-    cancelled. Returns the exit code.
+    open); the reader and the relay get ``READER_DRAIN_SECONDS`` for what is still in the pipes,
+    then are cancelled. Returns the exit code.
     """
     code = await exited(process)
     killed = await reap_job_processes(marker, process.pid)
     if killed:
         log.info("%s: %d process(es) left behind were killed", what, killed)
-    done, _ = await asyncio.wait({reader}, timeout=READER_DRAIN_SECONDS)
-    if not done:
-        reader.cancel()
+    readers = {reader} if output is None else {reader, output}
+    _, pending = await asyncio.wait(readers, timeout=READER_DRAIN_SECONDS)
+    for task in pending:
+        task.cancel()
+    if output is not None:  # cancelled, it still writes what it dropped
+        await asyncio.gather(output, return_exceptions=True)
     return code

@@ -17,20 +17,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.process_limits import ProcessLimits
 from console.process import tune_allocator
 from console.runtime import flare_classic
+from console.runtime.adoption import end_descendants
 from console.runtime.child import (
     EXIT_ABORTED,
     EXIT_APP_ERROR,
     EXIT_COMPLETED,
     EXIT_CONFIG_ERROR,
     EXIT_SITES_LOST,
-    ChildChannel,
     ConfigError,
+    add_process_arguments,
     drop_workspace_from_path,
     import_entry,
     load_config,
     load_entry,
+    open_channel,
 )
 from console.runtime.context import ServerAppContext, SiteFailed, SitesLost
 from console.runtime.fedavg import fedavg
@@ -57,12 +60,12 @@ def _resolve(config: dict, app_dir: Path, custom_allowed: bool) -> Callable[[Ser
 
 
 def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_allowed: bool = False,
-        task_timeout: float | None = None) -> int:
+        task_timeout: float | None = None, relayed: bool = False, limits: ProcessLimits | None = None) -> int:
     if not workspace.is_dir():
         # No log to write to yet: stderr is the only place the runner can see this.
         print(f"server app: workspace {workspace} is not a folder", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    channel = ChildChannel("ServerApp", workspace)
+    channel = open_channel("ServerApp", workspace, relayed, limits or ProcessLimits())
     logger = channel.logger
 
     def load() -> tuple[dict[str, Any], Callable[[ServerAppContext], None]]:
@@ -121,12 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task-timeout", type=float, default=None, help="meta.json's task_timeout, seconds")
     parser.add_argument("--custom-code", action="store_true",
                         help="the job may run code from its custom/ folders (its submitter holds 'byoc')")
+    add_process_arguments(parser)
     args = parser.parse_args(argv)
     drop_workspace_from_path()
     tune_allocator()
     sites = [s for s in args.sites.split(",") if s]
-    return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
-               args.task_timeout)
+    try:
+        return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
+                   args.task_timeout, args.output_relayed, args.limits)
+    finally:  # what the job started ends with it, also when the daemon that would sweep it is gone
+        end_descendants()
 
 
 if __name__ == "__main__":

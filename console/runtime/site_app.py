@@ -16,8 +16,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.process_limits import ProcessLimits
 from console.process import tune_allocator
 from console.runtime import flare_classic
+from console.runtime.adoption import end_descendants
 from console.runtime.arrays import model_nbytes, read_model, write_model
 from console.runtime.child import (
     EXIT_ABORTED,
@@ -25,10 +27,12 @@ from console.runtime.child import (
     EXIT_CONFIG_ERROR,
     TRANSFER_DIR,
     ChildChannel,
+    add_process_arguments,
     drop_workspace_from_path,
     import_entry,
     load_config,
     load_entry,
+    open_channel,
 )
 from console.runtime.contract import TaskContext, TaskResult
 from console.runtime.limits import (
@@ -85,8 +89,9 @@ def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id
         channel.emit("error", task_id=task_id, message=cut(f"{type(exc).__name__}: {exc}"))
 
 
-def run(job_id: str, site: str, app_dir: Path, workspace: Path, custom_allowed: bool = False) -> int:
-    channel = ChildChannel("ClientApp", workspace)
+def run(job_id: str, site: str, app_dir: Path, workspace: Path, custom_allowed: bool = False,
+        relayed: bool = False, limits: ProcessLimits | None = None) -> int:
+    channel = open_channel("ClientApp", workspace, relayed, limits or ProcessLimits())
     def load() -> Any:
         config = load_config(app_dir / "config" / CONFIG_NAME)
         if flare_classic.is_classic(config):
@@ -117,10 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--custom-code", action="store_true",
                         help="the job may run code from its custom/ folder (the site's policy grants 'byoc')")
+    add_process_arguments(parser)
     args = parser.parse_args(argv)
     drop_workspace_from_path()
     tune_allocator()
-    return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve(), args.custom_code)
+    try:
+        return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve(), args.custom_code,
+                   args.output_relayed, args.limits)
+    finally:  # what the job started ends with it, also when the daemon that would sweep it is gone
+        end_descendants()
 
 
 if __name__ == "__main__":

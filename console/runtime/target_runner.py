@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from console.runtime.adoption import spawn
 from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, read_job_log, run_target_command
 
 GREP_SECONDS = 10.0
@@ -70,7 +71,7 @@ async def _grep_child(root: Path, path: str | None, options: str | None, pattern
                       grep_seconds: float, protected: tuple[str, ...]) -> str | None:
     request = json.dumps({"root": str(root), "command": "grep", "options": options, "path": path,
                           "pattern": pattern, "protected": list(protected)}).encode()
-    child = await asyncio.create_subprocess_exec(
+    child = await spawn(
         sys.executable, "-m", "console.runtime.target_runner", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     try:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Engine, Right, Where
-from console.process import setup_logging
+from console.process import root_warning, setup_logging
+from console.runtime.adoption import ADOPTING, NOT_ADOPTING, SWEEPER
 from console.server import (  # noqa: F401  (they register handlers)
     job_commands,
     log_relay,
@@ -22,7 +23,8 @@ from console.server.audit import AuditLog
 from console.server.authz import Policy, Principal, principal
 from console.server.handlers import HANDLERS
 from console.server.job_access import may_view
-from console.server.runner import JobRunner
+from console.server.kept_workspace import job_folders, tidy_at_start
+from console.server.runner import JobRunner, server_app_name
 from console.server.scheduler import Scheduler
 from console.server.sites import SiteRegistry
 from console.server.status import JobStatus
@@ -92,6 +94,7 @@ class Server:
         self.stopping = asyncio.Event()
         self.restart_requested = False
         self._status_tasks: set[asyncio.Future[dict[str, Any] | None]] = set()
+        self._tidying: asyncio.Future[None] | None = None
 
     def request_stop(self, restart: bool = False) -> None:
         self.restart_requested = self.restart_requested or restart
@@ -241,8 +244,16 @@ class Server:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        for job_id in self.store.abandon_active():
+        abandoned = set(self.store.abandon_active())
+        for job_id in abandoned:
             log.warning("job %s was running when the server stopped: FINISHED:ABANDONED", job_id)
+        # Listed before any job runs; archived and trimmed in the background, so a big abandoned
+        # workspace never holds up the start (a download meanwhile has that job's workspace/ missing).
+        folders = job_folders(self.workspace)
+        if folders or abandoned:
+            self._tidying = asyncio.ensure_future(asyncio.to_thread(
+                tidy_at_start, self.workspace, self.store, self.kit.job_limits, folders, abandoned,
+                lambda meta: server_app_name(meta.get("deploy_map") or {}) or ""))
         await self.sites.start()
         self._listener = await asyncio.start_server(self._accept, self.kit.host, self.kit.admin_port)
         self.admin_port = self._listener.sockets[0].getsockname()[1]
@@ -257,6 +268,8 @@ class Server:
             self._listener.close()
         await self.scheduler.stop()
         await self.runner.stop_all()
+        if self._tidying is not None:  # it writes to the store: done before the store closes
+            await asyncio.gather(self._tidying, return_exceptions=True)
         await self.sites.stop()
         if self._status_tasks:  # stored and published before the sessions close
             await asyncio.gather(*self._status_tasks, return_exceptions=True)
@@ -272,11 +285,17 @@ async def serve(kit_dir: str | Path) -> bool:
     kit = ServerKit.load(kit_dir)
     kit.tls.check()
     setup_logging(kit.root)
+    if warning := root_warning("server", str(kit.tls.key)):
+        log.warning(warning)
     server = Server(kit)
     await server.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.request_stop)
+    sweeping = asyncio.create_task(SWEEPER.run()) if SWEEPER.enabled else None
+    log.info(ADOPTING if SWEEPER.enabled else NOT_ADOPTING)
     await server.stopping.wait()
     await server.stop()
+    if sweeping is not None:
+        sweeping.cancel()
     return server.restart_requested

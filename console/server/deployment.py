@@ -36,6 +36,7 @@ from console.runtime.limits import (
     result_file_limit,
 )
 from console.server.interfaces import DeploymentHost
+from console.server.kept_workspace import left_out_error, site_left_out
 from console.server.running_job import RunningJob
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.exceptions import InternalError, JobNotRunning, NoConnection
@@ -295,6 +296,11 @@ class Deployment:
                 await paced(download, target, pace, stop,
                             cut=lambda exc: link.refuse(RuntimeError(f"its workspace of job {self.job.job_id} was cut "
                                                                      f"off: {self._why_cut(exc)}")))
+                left_out = await asyncio.to_thread(site_left_out, target)
+                if left_out:
+                    add_error(self.job.errors, site, left_out_error(
+                        left_out, f"{limit} bytes or the site's own, if smaller (job_limits.max_workspace_bytes)",
+                        f"sites/{site}/"))
             except (TransferStopped, TransferTooSlow) as exc:
                 target.unlink(missing_ok=True)
                 why = self._why_cut(exc)

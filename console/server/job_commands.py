@@ -223,18 +223,12 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
     if args["mine"]:
         scope = {**scope, "submitter": ctx.user.name}
     store = ctx.server.store
+    chosen = {"id_prefix": args["id_prefix"], "name_prefix": args["name_prefix"], "reverse": args["reverse"],
+              "limit": args["limit"], **scope}
+    if args["detailed"]:  # with each job's errors; its round metrics are get_job_meta's (up to 2 MiB a job)
+        return [with_running_duration(meta) for meta in store.list_jobs(**chosen, with_errors=True)]
     # Without -d, SQLite picks the listed fields out of each meta: no job's meta is parsed here.
-    if args["detailed"]:
-        return [with_running_duration(meta) for meta in store.list_jobs(
-            id_prefix=args["id_prefix"], name_prefix=args["name_prefix"], reverse=args["reverse"],
-            limit=args["limit"], **scope)]
-    return store.list_rows(
-        id_prefix=args["id_prefix"],
-        name_prefix=args["name_prefix"],
-        reverse=args["reverse"],
-        limit=args["limit"],
-        **scope,
-    )
+    return store.list_rows(**chosen)
 
 
 @handles("abort_job")

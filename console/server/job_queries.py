@@ -95,13 +95,15 @@ class JobQueries:
         reverse: bool = False,
         limit: int | None = None,
         keep_oldest: bool = False,
+        with_errors: bool = False,
     ) -> list[dict[str, Any]]:
         """Jobs in submit order (newest first with ``reverse``), as FLARE 2.9's ``list_jobs``.
 
         Prefixes match case-insensitively; ``limit`` keeps the ``limit`` most recent matching
         jobs (FLARE: ``jobs[-limit:]`` in submit order, ``jobs[:limit]`` reversed); 0 or None
         keeps all. ``keep_oldest`` (the scheduler's queue) keeps the oldest instead. The metas come
-        without what is kept beside them (``round_metrics``, ``job_errors``: ``get`` has them).
+        without what is kept beside them (``round_metrics``, ``job_errors``: ``get`` has them), but
+        for ``job_errors`` with ``with_errors`` (``list_jobs -d`` shows why each job failed).
         ``submitter`` and ``submitter_org`` keep one submitter's jobs, or one org's (a scoped
         ``view``; the org is the meta's, indexed by that expression in the store's schema).
         """
@@ -112,7 +114,21 @@ class JobQueries:
             meta = json.loads(raw)
             meta["status"] = status
             result.append(meta)
+        if with_errors:
+            self._add_errors(result)
         return result
+
+    def _add_errors(self, metas: list[dict[str, Any]]) -> None:
+        by_id = {meta["job_id"]: meta for meta in metas}
+        ids = list(by_id)
+        for start in range(0, len(ids), 500):  # (well under SQLite's bound on parameters)
+            chunk = ids[start:start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT job_id, value FROM job_extras WHERE key='job_errors' AND job_id IN "
+                    f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+            for job_id, value in rows:
+                by_id[job_id]["job_errors"] = json.loads(value)
 
     def list_rows(
         self,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -24,18 +23,19 @@ from typing import Any
 
 from console import safe_json
 from console.commands import Right
-from console.jobdef.archive import JobLimits, LinkPolicy, zip_dir_to_file
+from console.jobdef.archive import JobLimits
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.jobdef.signing import expected_signer, load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.process import stop_child
 from console.provision.certs import load_cert
 from console.runtime.child import TRANSFER_DIR
-from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, add_error, cut, read_event_line
-from console.runtime.procs import job_env, job_process_ended, reap_job_processes
+from console.runtime.limits import LineTooLong, add_error, cut, read_event_line
+from console.runtime.procs import job_process_ended, reap_job_processes, start_job_process
 from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.interfaces import RunnerHost
+from console.server.kept_workspace import SERVER_APP_DIR, archive_workspace
 from console.server.running_job import RunningJob
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE
@@ -47,7 +47,6 @@ log = logging.getLogger("console.server.runner")
 ABORT_GRACE_SECONDS = 3.0
 #: How long a site may take to answer one task (``task_timeout`` in meta.json or the workflow args overrides).
 DEFAULT_TASK_TIMEOUT = 600.0
-SERVER_APP_DIR = "app_server"
 
 _EXIT_STATUS = {
     0: JobStatus.FINISHED_COMPLETED,
@@ -215,27 +214,19 @@ class JobRunner:
     async def _run_controller(self, job: RunningJob, deployment: Deployment) -> JobStatus:
         (job.workspace / TRANSFER_DIR).mkdir(exist_ok=True)
         timeout = _meta_task_timeout(job.meta)
-        with open(job.workspace / "log.txt", "ab") as log_file:
-            job.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "console.runtime.server_app",
-                "--job-id", job.job_id,
-                "--app-dir", str(job.workspace / SERVER_APP_DIR),
-                "--workspace", str(job.workspace),
-                "--sites", ",".join(job.sites),
-                *(["--task-timeout", str(timeout)] if timeout else []),
-                *(["--custom-code"] if self._custom_code_allowed(job.meta) else []),
-                cwd=job.workspace,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log_file,
-                env=job_env(job.marker),
-                start_new_session=True,
-                limit=MAX_EVENT_LINE_BYTES + 1,
-            )
+        job.process, job.output = await start_job_process("console.runtime.server_app", [
+            "--job-id", job.job_id,
+            "--app-dir", str(job.workspace / SERVER_APP_DIR),
+            "--workspace", str(job.workspace),
+            "--sites", ",".join(job.sites),
+            *(["--task-timeout", str(timeout)] if timeout else []),
+            *(["--custom-code"] if self._custom_code_allowed(job.meta) else []),
+        ], job.workspace, job.marker, self.server.kit.job_process_limits)
         if job.aborting:  # abort arrived while the process was being created
             asyncio.create_task(self._stop_process(job))
         reader = asyncio.create_task(self._read_events(job, deployment))
-        code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} server app", log)
+        code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} server app", log,
+                                       job.output)
         log.info("job %s server app exited with code %s", job.job_id, code)
         if job.forced_status is not None:
             return job.forced_status
@@ -303,17 +294,24 @@ class JobRunner:
         store.write(write_latest)
 
     async def _archive_workspace(self, job: RunningJob) -> None:
+        """The server workspace into the store (``console.server.kept_workspace``); what it left
+        out, or that it could not be archived, goes into the job's errors."""
         if not job.workspace.is_dir():
             return
-        shutil.rmtree(job.workspace / TRANSFER_DIR, ignore_errors=True)  # models in flight, not results
-        target = self.server.store.workspace_zip(job.job_id)
+        store = self.server.store
+        target = store.workspace_zip(job.job_id)
         if not target.parent.is_dir():  # deleted meanwhile
             return
         try:
-            await asyncio.to_thread(zip_dir_to_file, job.workspace, target, "", LinkPolicy.SKIP,
-                                    self.server.kit.job_limits.max_workspace_bytes)
-        except OSError:
+            left_out = await asyncio.to_thread(archive_workspace, job.workspace, store.job_zip(job.job_id),
+                                               job.app_name, target, self.server.kit.job_limits)
+        except OSError as exc:
             log.exception("job %s: could not archive its workspace", job.job_id)
+            add_error(job.errors, "server", f"its workspace could not be archived ({exc}); it stays in the "
+                                            f"server's folder {job.job_id}/ until delete_job")
+            return
+        if left_out:
+            add_error(job.errors, "server", left_out)
 
     def abort(self, job_id: str) -> None:
         """Stop the job's process (it ends ABORTED; once its run is over, it keeps the status its run

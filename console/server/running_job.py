@@ -26,6 +26,7 @@ class RunningJob:
     meta: dict[str, Any] = field(default_factory=dict)
     sites: list[str] = field(default_factory=list)  # deployed to and still in the job
     process: asyncio.subprocess.Process | None = None
+    output: asyncio.Task[None] | None = None  # its output, relayed to its log.txt
     aborting: bool = False
     last_progress: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)  # target -> messages

@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import functools
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
 from console.natural_order import natural_key
+from console.shell import words
 from console.shell.human import ago
 from console.shell.parse import YES_FLAGS, command_spec
 from console.shell.safe_text import visible_line
@@ -165,17 +165,22 @@ class ShellCompleter(Completer):
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         # A completion that would leave the word as typed is not offered: after Tab completed
         # "list_j" to "list_jobs", completion-while-typing would reopen the menu on that one entry.
-        word = document.get_word_before_cursor(WORD=True)
-        for completion in self._completions(document, complete_event):
-            if not (completion.text == word and completion.start_position == -len(word)):
+        found = words.scan(document.text_before_cursor, commands=True)
+        if found.comment:
+            return
+        typing = found.words[-1] if found.words and found.words[-1].end == len(document.text_before_cursor) else None
+        raw = typing.raw if typing else ""
+        for completion in self._completions(document.text_before_cursor, found, typing, complete_event):
+            completion = _written(completion, typing)
+            if completion is not None and not (completion.text == raw and completion.start_position == -len(raw)):
                 yield completion
 
-    def _completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
-        text = document.text_before_cursor
-        text = text[text.rfind(";") + 1:] if ";" in text else text  # the command being typed
-        words = text.split()
-        word = "" if not words or text[-1:].isspace() else words[-1]
-        done = words if not word else words[:-1]
+    def _completions(self, text: str, found: words.Scan, typing: words.Word | None,
+                     complete_event: CompleteEvent) -> Iterator[Completion]:
+        """What completes the word being typed (``typing``, None after a blank), as its value reads:
+        quotes and escapes are ``_written``'s, once for every kind of value."""
+        word = typing.value if typing else ""
+        done = [w.value for w in found.words if w is not typing]
         if not done:
             yield from self._commands(word)
             return
@@ -185,8 +190,10 @@ class ShellCompleter(Completer):
         start = command_line_start(spec, done[1:])
         if start is not None and not (start == len(done) - 1 and word.startswith("-")):
             # watch -n 5 list_jobs ...: the inner command completes as a line of its own
-            inner = re.sub(rf"^\s*(\S+\s+){{{start + 1}}}", "", text)
-            yield from self._completions(Document(inner, len(inner)), complete_event)
+            inner = text[found.words[start + 1].start:] if start + 1 < len(found.words) else ""
+            within = words.scan(inner)
+            last = within.words[-1] if typing is not None and within.words else None  # the same word as typing
+            yield from self._completions(inner, within, last, complete_event)
             return
         param = _param_at(spec, done[1:])
         if param is not None and not word.startswith("-"):
@@ -337,6 +344,22 @@ def _plain(values: Iterable[str], word: str) -> Iterator[Completion]:
     for value in values:
         if value.startswith(word):
             yield Completion(value, -len(word))
+
+
+def _written(completion: Completion, typing: words.Word | None) -> Completion | None:
+    """``completion`` (made against the typed word's value) as it goes into the line: quoted or escaped
+    so that the line reads back the value (a folder ``bu7 dir`` as ``bu7\\ dir/``), in the style the
+    word was typed in, and replacing the whole word as typed. As made when nothing needs quoting."""
+    raw, value = (typing.raw, typing.value) if typing else ("", "")
+    kept = value[:len(value) + completion.start_position] if completion.start_position else value
+    whole = kept + completion.text
+    written = words.quote(whole, raw)
+    if written is None:
+        return None  # a name with a line break: no line can hold it
+    if raw == value and written == whole:
+        return completion
+    return Completion(written, -len(raw), display=completion.display, display_meta=completion.display_meta,
+                      style=completion.style, selected_style=completion.selected_style)
 
 
 def command_line_start(spec: CommandSpec, done: list[str]) -> int | None:

@@ -8,7 +8,6 @@ one line each, keeping the comments. User themes live in the config dir's ``them
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import dataclass
@@ -73,14 +72,31 @@ class ShellConfig:
         that cannot be written leaves the setting for this session only."""
         if self.path is None:
             return
-        line = f"{key} = {json.dumps(value)}"  # a TOML string or boolean
+        line = f"{key} = {toml_value(value)}"
         try:
-            text = self.path.read_text()
+            text = self.path.read_text(encoding="utf-8")
             pattern = re.compile(rf"^{re.escape(key)}\s*=.*$", re.MULTILINE)
-            text = pattern.sub(line, text, count=1) if pattern.search(text) else text.rstrip("\n") + f"\n{line}\n"
-            self.path.write_text(text)
-        except OSError:
+            # A function, not a replacement string: the value's backslashes are its own, not group references.
+            text = (pattern.sub(lambda _: line, text, count=1) if pattern.search(text)
+                    else text.rstrip("\n") + f"\n{line}\n")
+            self.path.write_text(text, encoding="utf-8")
+        except (OSError, UnicodeError):
             pass
+
+
+#: TOML's short escapes; any other control character is written as \uXXXX (TOML 1.0, "Basic strings").
+_TOML_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+_TOML_ESCAPED = re.compile('[\x00-\x1f\x7f"\\\\]')
+
+
+def toml_value(value: str | bool) -> str:
+    """``value`` as a TOML literal: ``true``/``false``, or a basic string escaped by TOML's rules, which
+    are not JSON's (JSON writes a character outside the BMP as a surrogate pair, which TOML refuses).
+    Other characters stay as they are: the file is UTF-8."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    escaped = _TOML_ESCAPED.sub(lambda m: _TOML_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), value)
+    return f'"{escaped}"'
 
 
 def load_config(path: Path | None = None, *, create: bool = True) -> ShellConfig:
@@ -88,14 +104,14 @@ def load_config(path: Path | None = None, *, create: bool = True) -> ShellConfig
     if not path.exists() and create:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(DEFAULT_CONFIG)
+            path.write_text(DEFAULT_CONFIG, encoding="utf-8")
         except OSError:
             return ShellConfig(path=None)  # a read-only home: run on the defaults
     if not path.exists():
         return ShellConfig(path=None)
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}; fix it or delete it to get the defaults") from None
     config = ShellConfig(path=path)
     for key, expected in (("theme", str), ("format", str), ("confirm", bool), ("kit", str), ("pager", str),

@@ -19,6 +19,8 @@ from enum import StrEnum
 from typing import Any
 
 from console.durations import duration_seconds
+from console.shell.cells import pad
+from console.shell.cells import width as cells_of
 from console.shell.safe_text import visible_line
 
 #: Epochs from 2001 to 2286: a number in a ``*_time`` field in this range is a point in time.
@@ -111,10 +113,11 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     if columns is None:
         columns = list(dict.fromkeys(key for row in rows for key in row))
     cells = [[cell(col, row.get(col)) for col in columns] for row in rows]
-    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
-    lines = ["  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip(),
+    heads = [visible_line(str(col)) for col in columns]
+    widths = [max(cells_of(head), *(cells_of(r[i]) for r in cells)) for i, head in enumerate(heads)]
+    lines = ["  ".join(pad(head, w) for head, w in zip(heads, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines += ["  ".join(pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
 
 
@@ -122,16 +125,17 @@ def record(data: dict[str, Any], indent: str = "") -> str:
     """Aligned ``key  value`` lines; nested mappings indented under their key, rows as a table."""
     if not data:
         return f"{indent}(empty)"
-    width = max(len(str(k)) for k in data)
+    keys = {key: visible_line(str(key)) for key in data}
+    key_width = max(cells_of(shown) for shown in keys.values())
     lines = []
     for key, value in data.items():
         value = _from_repr(value) if isinstance(value, str) else value
         if isinstance(value, dict) and value:
-            lines += [f"{indent}{key}:", record(value, indent + "  ")]
+            lines += [f"{indent}{keys[key]}:", record(value, indent + "  ")]
         elif _is_rows(value):
-            lines += [f"{indent}{key}:", *(indent + "  " + line for line in table(value).splitlines())]
+            lines += [f"{indent}{keys[key]}:", *(indent + "  " + line for line in table(value).splitlines())]
         else:
-            lines.append(f"{indent}{str(key).ljust(width)}  {cell(str(key), value)}".rstrip())
+            lines.append(f"{indent}{pad(keys[key], key_width)}  {cell(str(key), value)}".rstrip())
     return "\n".join(lines)
 
 
@@ -157,8 +161,9 @@ def expanded(rows: list[dict[str, Any]]) -> str:
     out = []
     for number, row in enumerate(rows, 1):
         out.append(f"-[ RECORD {number} ]" + "-" * 24)
-        width = max((len(k) for k in row), default=0)
-        out += [f"{k.ljust(width)} | {cell(k, v)}".rstrip() for k, v in row.items()]
+        keys = {k: visible_line(str(k)) for k in row}
+        key_width = max((cells_of(shown) for shown in keys.values()), default=0)
+        out += [f"{pad(keys[k], key_width)} | {cell(str(k), v)}".rstrip() for k, v in row.items()]
     return "\n".join(out) or "(none)"
 
 
@@ -178,7 +183,7 @@ def _per_target(result: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO) -> str:
-    """The ``table`` format of any answer; ``width`` is the terminal's, for ``auto``."""
+    """The ``table`` format of any answer; ``width`` is the terminal's, in cells, for ``auto``."""
     if isinstance(result, str):  # file text (cat, tail): its last newline is the print's own
         return result.removesuffix("\n")
     if isinstance(result, dict) and len(result) == 1:
@@ -194,7 +199,7 @@ def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO) -> str:
         if mode is Expanded.ON:
             return expanded(result)
         text = table(result)
-        if mode is Expanded.AUTO and max(len(line) for line in text.splitlines()) > width:
+        if mode is Expanded.AUTO and max(cells_of(line) for line in text.splitlines()) > width:
             return expanded(result)
         return text
     if isinstance(result, list):

@@ -30,8 +30,9 @@ NUMBER = "class:pygments.literal.number"
 STRING = "class:pygments.literal.string"
 COMMENT = "class:pygments.comment"
 
+# A word as ``words`` reads it: quoted parts, backslash escapes (``my\ jobs``), plain characters.
 _PIECES = re.compile(r"""(?P<space>\s+)|(?P<comment>#.*)|(?P<sep>;)|(?P<sink>[|>][^;]*)"""
-                     r"""|(?P<word>(?:"[^"]*"?|'[^']*'?|[^\s;'"#|>]+|\#)+)""")
+                     r"""|(?P<word>(?:\\.?|"(?:\\.?|[^"\\])*"?|'[^']*'?|[^\s;'"#|>\\]+|\#)+)""", re.DOTALL)
 _KIND_STYLE = {
     ParamKind.JOB_ID: JOB, ParamKind.JOB_PREFIX: JOB, ParamKind.MONITOR: JOB,
     ParamKind.SITE: PLACE, ParamKind.TARGET: PLACE, ParamKind.CHOICE: PLACE, ParamKind.SETTING_VALUE: PLACE,

@@ -39,9 +39,16 @@ def status_style(status: str) -> str:
 
 
 def status_line(meta: dict[str, Any], when: float | None = None) -> str:
-    """``time job-id name status``, one line: the server's name and status cannot break it."""
+    """``time job-id name status``, one line: the server's name and status cannot break it. A final
+    status with ``job_errors`` says whose and where to read them (a completed job whose workspace
+    archive left files out, say)."""
     stamp = time.strftime("%H:%M:%S", time.localtime(when or time.time()))
-    return visible_line(f"{stamp}  {str(meta['job_id'])[:8]}  {meta.get('name', '')}  {meta['status']}")
+    short = str(meta["job_id"])[:8]
+    line = f"{stamp}  {short}  {meta.get('name', '')}  {meta['status']}"
+    errors = meta.get("job_errors")
+    if is_final(meta["status"]) and isinstance(errors, dict) and errors:
+        line += f"  (job_errors of {', '.join(sorted(map(str, errors)))}: get_job_meta {short})"
+    return visible_line(line)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
+from console.shell.cells import width
 from console.shell.human import Expanded, human, table
 from console.shell.safe_text import visible
 
@@ -73,7 +74,7 @@ def needs_pager(text: str, fmt: Format = Format.TABLE) -> bool:
     JSON and raw text are made to be copied whole, so only their height counts."""
     size = shutil.get_terminal_size((80, 24))
     lines = text.split("\n")
-    wide = fmt is Format.TABLE and max(len(line) for line in lines) > size.columns
+    wide = fmt is Format.TABLE and max(width(line) for line in lines) > size.columns
     return len(lines) > size.lines - 2 or wide
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.commands import NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
+from console.shell import words
 
 YES_FLAGS = ("--yes", "-y")
 
@@ -66,8 +67,9 @@ def _convert(param: Param, token: str, spec: CommandSpec) -> Any:
 
 
 def split_line(line: str) -> list[str]:
+    """The words of one command, read as a POSIX shell reads them (``words``)."""
     try:
-        return shlex.split(line, comments=True)
+        return words.split(line)
     except ValueError as exc:
         raise UsageError(f"cannot read the line: {exc} (close the quote)") from None
 
@@ -75,20 +77,25 @@ def split_line(line: str) -> list[str]:
 def split_commands(text: str) -> list[str]:
     """The commands in ``text``: one per line (a paste of several lines) and per unquoted ``;``.
 
-    Quotes and comments are respected: ``grep server 'a;b' log.txt`` stays one command and
-    a ``;`` after ``#`` is part of the comment. Blank pieces are dropped.
+    Quotes, backslashes and comments are respected (as ``words`` reads them): ``grep server 'a;b' log.txt``
+    and ``submit_job jobs/a\\;b`` stay one command and a ``;`` after ``#`` is part of the comment.
+    Blank pieces are dropped.
     """
     commands: list[str] = []
     current: list[str] = []
     quote = ""
-    comment = False
+    comment = escaped = False
     for char in text:
         if char in "\r\n":
             commands.append("".join(current))
-            current, quote, comment = [], "", False
+            current, quote, comment, escaped = [], "", False, False
             continue
-        if comment:
+        if comment or escaped:
             current.append(char)
+            escaped = False
+        elif char == "\\" and quote != "'":  # the next character is literal (in "...": a quote or backslash)
+            current.append(char)
+            escaped = True
         elif quote:
             current.append(char)
             if char == quote:
@@ -124,11 +131,16 @@ class Sink:
 def split_sink(line: str) -> tuple[str, Sink | None]:
     """``list_jobs -m 5 | grep RUNNING`` -> (``list_jobs -m 5``, Sink("|", "grep RUNNING")).
 
-    Only an unquoted ``|`` or ``>`` outside a comment counts (quote a pattern that holds one).
+    Only an unquoted, unescaped ``|`` or ``>`` outside a comment counts (quote a pattern that holds one).
     """
     quote = ""
+    escaped = False
     for i, char in enumerate(line):
-        if quote:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
             quote = "" if char == quote else quote
         elif char in "'\"":
             quote = char
@@ -158,7 +170,7 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
     """``None`` for a blank or comment-only line. With ``engine`` (the connected one), a command it
     does not offer is refused as such before its arguments are read."""
     stripped = line.strip()
-    if stripped.startswith("\\"):  # psql's \q: shlex would eat the backslash
+    if stripped.startswith("\\"):  # psql's \q: the line's reading would eat the backslash
         word, _, remainder = stripped.partition(" ")
         spec = command_spec(word)
         if spec is None:

@@ -50,8 +50,8 @@ def theme_dirs() -> list[Path]:
 
 def load_theme_file(path: Path) -> Theme:
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))  # TOML is UTF-8, whatever the locale
+    except (OSError, UnicodeError, tomllib.TOMLDecodeError) as exc:
         raise ThemeError(f"theme file {path} cannot be read: {exc}") from None
     styles = data.get("styles", {})
     if not isinstance(styles, dict) or not all(isinstance(v, str) for v in styles.values()):

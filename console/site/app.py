@@ -15,8 +15,9 @@ from console.commands import Right
 from console.commands.site_link import SITE_COMMANDS
 from console.jobdef.signing import load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
-from console.process import process_info, setup_logging
+from console.process import process_info, root_warning, setup_logging
 from console.provision.certs import cert_identity, load_cert
+from console.runtime.adoption import ADOPTING, NOT_ADOPTING, SWEEPER
 from console.runtime.target_commands import TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
@@ -45,7 +46,7 @@ SITE_LARGE_REPLIES = 2
 class Site:
     def __init__(self, kit: SiteKit) -> None:
         self.kit = kit
-        self.jobs = SiteJobs(kit.name, kit.root, kit.job_limits)
+        self.jobs = SiteJobs(kit.name, kit.root, kit.job_limits, kit.job_process_limits)
         self.log_push = SiteLogPush(kit.name, self.jobs.workspace)
         self.specs = SITE_COMMANDS
         self.handlers: dict[str, Handler] = {name: getattr(self, f"_cmd_{name}") for name in SITE_COMMANDS}
@@ -298,15 +299,21 @@ async def run_site(kit_dir: str | Path) -> bool:
     kit = SiteKit.load(kit_dir)
     kit.tls.check()
     setup_logging(kit.root)
+    if warning := root_warning("site", str(kit.tls.key)):
+        log.warning(warning)
     site = Site(kit)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, site.request_stop)
     log.info("site %s of project %s starting; server %s:%s", kit.name, kit.project_name, kit.host,
              kit.fed_learn_port)
+    sweeping = asyncio.create_task(SWEEPER.run()) if SWEEPER.enabled else None
+    log.info(ADOPTING if SWEEPER.enabled else NOT_ADOPTING)
     try:
         await site.run()
     finally:
         await site.shutdown()
+        if sweeping is not None:
+            sweeping.cancel()
     log.info("site %s stopped", kit.name)
     return site.restart_requested

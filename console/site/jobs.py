@@ -14,20 +14,21 @@ import contextlib
 import json
 import logging
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from console import safe_json
-from console.jobdef.archive import JobLimits, zip_dir_to_file
+from console.jobdef.archive import JobLimits
 from console.jobdef.code import job_code
+from console.jobdef.packing import KnownFiles, zip_dir_to_file
+from console.jobdef.process_limits import ProcessLimits
 from console.names import is_server_job_id
 from console.process import stop_child
 from console.runtime.child import TRANSFER_DIR
-from console.runtime.limits import MAX_EVENT_LINE_BYTES, LineTooLong, cut, read_event_line, result_file_limit
-from console.runtime.procs import job_env, job_marker, job_process_ended
+from console.runtime.limits import LineTooLong, cut, read_event_line, result_file_limit
+from console.runtime.procs import job_marker, job_process_ended, start_job_process
 from console.runtime.site_app import result_file, task_file
 from console.runtime.target_commands import KIT_FOLDERS
 from console.wire.errors import ErrorType, RemoteError
@@ -51,6 +52,7 @@ class SiteJob:
     workspace: Path
     marker: str
     process: asyncio.subprocess.Process | None = None
+    output: asyncio.Task[None] | None = None  # its output, relayed to its log.txt
     status: str = "starting"
     current_tasks: list[str] = field(default_factory=list)
     waiting: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -61,12 +63,21 @@ class SiteJob:
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # the client app said "ready"
 
 
+#: Jobs whose app files a site remembers, to leave them out of their workspace archives.
+MAX_UNPACKED_KEPT = 256
+
+
 class SiteJobs:
-    def __init__(self, site_name: str, root: Path, limits: JobLimits | None = None) -> None:
+    def __init__(self, site_name: str, root: Path, limits: JobLimits | None = None,
+                 process_limits: ProcessLimits | None = None) -> None:
         self.site_name = site_name
         self.root = root
         self.limits = limits or JobLimits()
+        self.process_limits = process_limits or ProcessLimits()
         self.jobs: dict[str, SiteJob] = {}
+        #: Per job deployed since this site started: its app's files as the job's archive has them,
+        #: which its workspace archive leaves out (the server keeps job.zip); the latest few hundred.
+        self.unpacked: dict[str, KnownFiles] = {}
 
     def job(self, job_id: str) -> SiteJob:
         job = self.jobs.get(job_id)
@@ -98,6 +109,9 @@ class SiteJobs:
         workspace = self.workspace(job_id)
         app_dir = workspace / f"app_{self.site_name}"
         await asyncio.to_thread(_unpack_app, archive, workspace, app_name, app_dir, self.limits)
+        self.unpacked[job_id] = await asyncio.to_thread(KnownFiles, archive, app_name, app_dir.name)
+        while len(self.unpacked) > MAX_UNPACKED_KEPT:
+            self.unpacked.pop(next(iter(self.unpacked)))
         # The site judges the app itself: the server's byoc flag is not trusted to be complete.
         code = await asyncio.to_thread(job_code, app_dir)
         if code and not custom_allowed:
@@ -110,14 +124,10 @@ class SiteJobs:
         (workspace / TRANSFER_DIR).mkdir(exist_ok=True)
         job = SiteJob(job_id, job_name, app_name, workspace, job_marker(job_id, self.site_name))
         self.jobs[job_id] = job
-        with open(workspace / "log.txt", "ab") as log_file:
-            job.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "console.runtime.site_app", "--job-id", job_id, "--site", self.site_name,
-                "--app-dir", str(app_dir), "--workspace", str(workspace), *(["--custom-code"] if code else []),
-                cwd=workspace,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log_file,
-                env=job_env(job.marker), start_new_session=True, limit=MAX_EVENT_LINE_BYTES + 1,
-            )
+        job.process, job.output = await start_job_process("console.runtime.site_app", [
+            "--job-id", job_id, "--site", self.site_name, "--app-dir", str(app_dir), "--workspace", str(workspace),
+            *(["--custom-code"] if code else []),
+        ], workspace, job.marker, self.process_limits)
         job.watcher = asyncio.create_task(self._watch(job))
         # Answer once the app is up (or has ended, or READY_WAIT_SECONDS passed): its start belongs
         # to the job's start, as in FLARE, where the workflow begins once the clients have started.
@@ -133,7 +143,8 @@ class SiteJobs:
         """Read the client app's events until it exits, then end every process it left behind."""
         assert job.process is not None
         reader = asyncio.create_task(self._read_events(job))
-        code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} client app", log)
+        code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} client app", log,
+                                       job.output)
         job.status = "stopped"
         # Stopped by the server with tasks out: those tasks end unanswered, which is no failure of
         # the job's code (the server names only real failures in job_errors).
@@ -269,7 +280,7 @@ class SiteJobs:
         if not workspace.is_dir():
             raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no workspace of job {job_id} on {self.site_name}")
         limit = min(self.limits.max_workspace_bytes, max_bytes or self.limits.max_workspace_bytes)
-        zip_dir_to_file(workspace, out, max_bytes=limit)
+        zip_dir_to_file(workspace, out, max_bytes=limit, known=self.unpacked.get(job_id))
 
     def delete_workspace(self, job_id: str) -> bool:
         """Remove a deleted job's workspace here (refused while it runs); whether there was one."""
@@ -278,6 +289,7 @@ class SiteJobs:
         workspace = self.workspace(job_id)
         existed = workspace.is_dir()
         shutil.rmtree(workspace, ignore_errors=True)
+        self.unpacked.pop(job_id, None)
         return existed
 
 

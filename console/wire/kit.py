@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from console.jobdef.archive import JobLimits
+from console.jobdef.process_limits import ProcessLimits
 from console.wire.gate import ConnectionLimits
 from console.wire.tls import CRL_FILE
 
@@ -126,6 +127,8 @@ class ServerKit:
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     #: ``"job_limits"`` in fed_server.json: any field of JobLimits.
     job_limits: JobLimits = field(default_factory=JobLimits)
+    #: ``"job_process_limits"`` in fed_server.json: any field of ProcessLimits.
+    job_process_limits: ProcessLimits = field(default_factory=ProcessLimits)
 
     @classmethod
     def load(cls, location: str | Path) -> ServerKit:
@@ -155,6 +158,7 @@ class ServerKit:
             ),
             connection_limits=_limits(ConnectionLimits, server.get("connection_limits"), path),
             job_limits=_limits(JobLimits, server.get("job_limits"), path),
+            job_process_limits=_limits(ProcessLimits, server.get("job_process_limits"), path),
         )
 
 
@@ -188,6 +192,8 @@ class SiteKit:
     tls: TlsFiles
     #: ``"job_limits"`` in fed_client.json's ``client`` section: any field of JobLimits.
     job_limits: JobLimits = field(default_factory=JobLimits)
+    #: ``"job_process_limits"`` in fed_client.json's ``client`` section: any field of ProcessLimits.
+    job_process_limits: ProcessLimits = field(default_factory=ProcessLimits)
 
     @classmethod
     def load(cls, location: str | Path) -> SiteKit:
@@ -214,4 +220,5 @@ class SiteKit:
                 ca=startup / client.get("ssl_root_cert", "rootCA.pem"),
             ),
             job_limits=_limits(JobLimits, client.get("job_limits"), path),
+            job_process_limits=_limits(ProcessLimits, client.get("job_process_limits"), path),
         )

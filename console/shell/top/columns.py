@@ -5,8 +5,9 @@ the terminal, the columns that can give room (``Column.shrink``: names, metrics)
 those with the lowest ``shrink`` first (in proportion to what each has beyond its
 ``least``), down to their ``least``; when even that is too wide,
 whole columns are left out (``Column.drop``, lowest first) rather than cut. A cell wider
-than its column ends in '…'. Widths are display cells (``get_cwidth``: a CJK character takes
-two), so nothing passes the edge. Pure: no prompt_toolkit application needed.
+than its column ends in '…'. Widths are display cells (``console.shell.cells``, the rule of every
+table of the shell: a CJK character takes two), so nothing passes the edge. Pure: no prompt_toolkit
+application needed.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prompt_toolkit.utils import get_cwidth
+from console.shell.cells import ELLIPSIS, elide, pad
+from console.shell.cells import width as cells_of
 
 #: Blanks between two columns.
 GAP = 2
-ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -29,30 +30,10 @@ class Column:
     drop: int = 0  # left out when even the narrowest row is too wide: 1 first; 0 never
 
 
-def elide(text: str, width: int) -> str:
-    """``text`` cut to ``width`` display cells, ending in '…' when cut."""
-    if get_cwidth(text) <= width:
-        return text
-    if width <= 0:
-        return ""
-    out, used = [], 0
-    for char in text:
-        size = get_cwidth(char)
-        if used + size > width - 1:
-            break
-        out.append(char)
-        used += size
-    return "".join(out) + ELLIPSIS
-
-
-def pad(text: str, width: int) -> str:
-    return text + " " * max(width - get_cwidth(text), 0)
-
-
 def layout(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -> list[int | None]:
     """Each column's width for a table of ``rows`` in ``width`` cells; None for a column left out."""
-    natural = [max([get_cwidth(c.head), *(get_cwidth(row[i]) for row in rows)]) for i, c in enumerate(columns)]
-    least = [min(max(c.least or get_cwidth(c.head), 1), natural[i]) for i, c in enumerate(columns)]
+    natural = [max([cells_of(c.head), *(cells_of(row[i]) for row in rows)]) for i, c in enumerate(columns)]
+    least = [min(max(c.least or cells_of(c.head), 1), natural[i]) for i, c in enumerate(columns)]
     widths: list[int | None] = list(natural)
 
     def over() -> int:

@@ -1,0 +1,168 @@
+"""What the server keeps of a job's workspace once the job ends, and what it tidies at start.
+
+A job's server workspace (``<server>/<job_id>/``) is archived into the store as
+``workspace.zip`` when the job ends: without the files that are copies of the job's own
+archive (its server app unpacked: ``job.zip`` keeps them), without the models in flight
+(``.transfer/``), and within ``job_limits.max_workspace_bytes`` plus the size of ``job.zip``
+(a job that brings an N-byte model may leave an N-byte final model), its logs, metrics and
+final model kept first. Anything left out is said in the job's ``job_errors``. The folder
+is then removed but for its ``log.txt`` (a few KB: ``follow`` and ``tail server JOB/log.txt``
+still read it after the end), as FLARE removes its run folder once saved.
+
+At start, a job the server was running when it died (``FINISHED:ABANDONED``) gets the same:
+what its workspace held then is archived (its log up to the stop first), ``.transfer/`` goes,
+and its ``job_errors`` say so. Folders of finished jobs still whole are trimmed; folders of
+jobs the store no longer knows are removed. Owns no job state; the runner and the server's
+start call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from console.jobdef.archive import JobLimits
+from console.jobdef.packing import TRUNCATION_NOTE, KnownFiles, LinkPolicy, zip_dir_to_file
+from console.runtime.child import TRANSFER_DIR
+from console.runtime.limits import add_error
+from console.server.status import JobStatus
+
+log = logging.getLogger("console.server.kept_workspace")
+
+SERVER_APP_DIR = "app_server"
+LOG_FILE = "log.txt"
+#: What stays of a job's server workspace folder once it is archived.
+KEPT_AFTER_ARCHIVE = frozenset({LOG_FILE})
+#: Files named in a job_errors entry about what an archive left out; the archive's note names all.
+_NAMED = 5
+
+
+def workspace_limit(limits: JobLimits, job_zip: Path) -> int:
+    """The bytes a job's server workspace archive may hold: ``max_workspace_bytes`` + its job.zip's size."""
+    try:
+        return limits.max_workspace_bytes + job_zip.stat().st_size
+    except OSError:
+        return limits.max_workspace_bytes
+
+
+def left_out_error(left_out: list[str], limit: str, where: str) -> str:
+    """The job_errors entry for a workspace archive that left files out (``where``: its folder in a download)."""
+    names = ", ".join(left_out[:_NAMED]) + (f" and {len(left_out) - _NAMED} more" if len(left_out) > _NAMED else "")
+    return (f"its workspace archive was over its limit of {limit}; left out: {names} (all named in "
+            f"{where}{TRUNCATION_NOTE} of the download); raise job_limits.max_workspace_bytes to keep them")
+
+
+def archive_workspace(workspace: Path, job_zip: Path, app_name: str, target: Path, limits: JobLimits) -> str | None:
+    """Archive ``workspace`` into ``target`` (see the module's docstring) and trim the folder to its
+    log; the job_errors entry to record if files were left out, else None. Raises OSError (the
+    folder is then kept whole: the results are only there)."""
+    shutil.rmtree(workspace / TRANSFER_DIR, ignore_errors=True)  # models in flight, not results
+    known = KnownFiles(job_zip, app_name, SERVER_APP_DIR) if app_name else None
+    limit = workspace_limit(limits, job_zip)
+    left_out = zip_dir_to_file(workspace, target, "", LinkPolicy.SKIP, limit, known)
+    trim(workspace)
+    if not left_out:
+        return None
+    return left_out_error(left_out, f"{limit} bytes (the server's job_limits.max_workspace_bytes plus the size of "
+                          "the job's archive)", "workspace/")
+
+
+def trim(workspace: Path) -> None:
+    """Remove an archived workspace but for its log."""
+    for child in workspace.iterdir():
+        if child.name in KEPT_AFTER_ARCHIVE and child.is_file() and not child.is_symlink():
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def site_left_out(site_zip: Path) -> list[str]:
+    """What a site's workspace archive says it left out for the site's limit (none: [])."""
+    try:
+        with zipfile.ZipFile(site_zip) as archive:
+            if TRUNCATION_NOTE not in archive.namelist():
+                return []
+            text = archive.read(TRUNCATION_NOTE)[:64 << 10].decode(errors="replace")
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return []
+    return [line for line in text.splitlines()[1:] if line.strip()]
+
+
+class JobFiles(Protocol):
+    """What tidying needs of the job store (``console.server.store.JobStore``)."""
+
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+    def job_zip(self, job_id: str) -> Path: ...
+    def workspace_zip(self, job_id: str) -> Path: ...
+    def update_meta(self, job_id: str, **updates: Any) -> None: ...
+
+
+def job_folders(root: Path) -> list[str]:
+    """The job workspace folders under the server's folder (named by a job ID) now."""
+    found = []
+    for child in root.iterdir():
+        try:
+            uuid.UUID(child.name)
+        except ValueError:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            found.append(child.name)
+    return found
+
+
+def tidy_at_start(root: Path, store: JobFiles, limits: JobLimits, folders: list[str], abandoned: set[str],
+                  server_app: Callable[[dict[str, Any]], str]) -> None:
+    """At start (the server's folders listed before any job ran): archive and note the abandoned
+    jobs' workspaces, trim the finished ones still whole, remove those of deleted jobs. A job
+    deleted meanwhile is skipped. ``server_app``: a job meta's server app."""
+    for job_id in folders:
+        try:
+            _tidy_one(root / job_id, job_id, store, limits, job_id in abandoned, server_app)
+        except Exception:  # one job's leftovers must not keep the others' untidied
+            log.exception("job %s: its workspace folder could not be tidied", job_id)
+    for job_id in sorted(abandoned - set(folders)):
+        _note(store, job_id, f"{ABANDONED}; it had no server workspace yet; {NOT_COLLECTED}")
+
+
+ABANDONED = "the server stopped while the job was running (FINISHED:ABANDONED)"
+NOT_COLLECTED = "the sites' workspaces were not collected"
+
+
+def _tidy_one(workspace: Path, job_id: str, store: JobFiles, limits: JobLimits, abandoned: bool,
+              server_app: Callable[[dict[str, Any]], str]) -> None:
+    meta = store.get(job_id)
+    if meta is None:  # deleted, and its folder stayed (a crash during delete_job)
+        shutil.rmtree(workspace, ignore_errors=True)
+        log.info("job %s: removed the workspace folder of a job the store no longer has", job_id)
+        return
+    if not JobStatus(meta["status"]).is_final:
+        return
+    target = store.workspace_zip(job_id)
+    left_out = None
+    if target.is_file():  # archived already (the server died after that): what stayed beside it goes
+        trim(workspace)
+    else:
+        left_out = archive_workspace(workspace, store.job_zip(job_id), server_app(meta), target, limits)
+        log.info("job %s: archived its workspace at start%s", job_id, " (abandoned)" if abandoned else "")
+    if abandoned:
+        _note(store, job_id, f"{ABANDONED}; what its server workspace held then is archived ({LOG_FILE} up to "
+                             f"the stop, in the download's workspace/); {NOT_COLLECTED}")
+    if left_out:
+        _note(store, job_id, left_out)
+
+
+def _note(store: JobFiles, job_id: str, message: str) -> None:
+    meta = store.get(job_id)
+    if meta is None:
+        return
+    errors = meta.get("job_errors") if isinstance(meta.get("job_errors"), dict) else {}
+    errors = {str(k): list(v) for k, v in errors.items() if isinstance(v, list)}
+    add_error(errors, "server", message)
+    store.update_meta(job_id, job_errors=errors)

@@ -1,0 +1,217 @@
+"""Job processes are confined: nothing a job starts outlives it (also code that wipes its
+environment and leaves its session), and the job's own children work while it runs.
+
+Real server and sites, real job processes; the escapees are found by a token in their
+command line, since they carry no environment marker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from console.runtime.adoption import SWEEP_INTERVAL_SECONDS
+
+from conftest import ADMIN, EXAMPLES, Federation, ServerProcess, make_project, wait_until
+from jobs import numpy_job
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="adoption of orphans is Linux's")
+
+ESCAPE = '''
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FOLDER = Path({folder!r})
+TOKEN = {token!r}
+# Writes its pid, then lives 5 minutes: with an empty environment, in a session of its own.
+ESCAPEE = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)"
+
+
+def escape(who):
+    """A double fork with env={{}} and setsid: the middle process exits at once, so the escapee
+    is an orphan from its first instant."""
+    pidfile = FOLDER / f"{{TOKEN}}-{{who}}.pid"
+    middle = (f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {{ESCAPEE!r}}, {{str(pidfile)!r}}, "
+              f"'escapee-{{TOKEN}}'], env={{{{}}}}, start_new_session=True, stdin=subprocess.DEVNULL, "
+              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)")
+    subprocess.run([sys.executable, "-c", middle], env={{}}, start_new_session=True, check=True)
+    deadline = time.monotonic() + 20
+    while not pidfile.is_file() or not pidfile.read_text():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the escapee did not start")
+        time.sleep(0.02)
+    return int(pidfile.read_text())
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{{pid}}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def neighbours(who, watch):
+    """What a job may do while it runs: a worker pool, and a helper it orphaned on purpose, which
+    stays alive across the daemon's sweeps (it is the job process's now, not the daemon's)."""
+    with multiprocessing.Pool(2) as pool:
+        assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]
+    pid = escape(who)
+    deadline = time.monotonic() + watch
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            raise RuntimeError(f"the job's own helper {{pid}} was killed while the job ran")
+        time.sleep(0.1)
+    return pid
+'''
+
+CONTROLLER = '''
+from console.runtime.fedavg import fedavg
+from escape import neighbours
+
+
+def run(ctx):
+    neighbours("server", ctx.args.pop("watch"))
+    fedavg(ctx)
+'''
+
+TRAINER = '''
+import time
+from console.runtime.contract import TaskResult
+from escape import neighbours
+
+HOLD = {hold!r}
+WATCH = {watch!r}
+
+
+def train(model, ctx):
+    neighbours(ctx.site_name, WATCH)
+    while HOLD and not ctx.aborted():
+        time.sleep(0.05)
+    return TaskResult({{k: v + 1 for k, v in model.items()}})
+'''
+
+
+def _escaping_job(root: Path, pids: Path, token: str, *, hold: bool) -> Path:
+    folder = numpy_job(root, name=f"escaping-{'hold' if hold else 'end'}", rounds=1)
+    custom = folder / "app" / "custom"
+    (custom / "escape.py").write_text(ESCAPE.format(folder=str(pids), token=token))
+    (custom / "controller.py").write_text(CONTROLLER)
+    # A job that ends by itself watches its helpers for longer than the daemon's sweep interval.
+    watch = 0.0 if hold else SWEEP_INTERVAL_SECONDS + 0.5
+    (custom / "trainer.py").write_text(TRAINER.format(hold=hold, watch=watch))
+    config_path = folder / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({"controller": "controller:run", "args": {**config["args"], "watch": watch}}))
+    return folder
+
+
+def _with_token(token: str) -> list[int]:
+    """Live processes whose command line holds ``token`` (zombies have none)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and token.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _gone_within(token: str, seconds: float, when: str) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := _with_token(token)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"still alive {seconds:g} s {when}: {left}"
+
+
+def _kill(token: str) -> None:
+    for pid in _with_token(token):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.timeout(120)
+def test_nothing_a_job_started_outlives_its_abort_or_its_delete(fed: Federation, tmp_path: Path) -> None:
+    token = uuid.uuid4().hex
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    job_id = fed.session.submit_job(str(_escaping_job(tmp_path, pids, token, hold=True)))
+    try:
+        # Escapees on the server and on both sites, alive while the job runs.
+        wait_until(lambda: len(list(pids.glob("*.pid"))) == 3 and len(_with_token(token)) == 3, 60,
+                   "the job's escapees on the server and both sites")
+        fed.session.abort_job(job_id)
+        _gone_within(token, 5, "after abort_job")
+        assert fed.session.wait_for_job(job_id, timeout=30)["status"] == "FINISHED:ABORTED"
+        fed.session.delete_job(job_id)
+        assert not _with_token(token), "a job process came back after delete_job"
+    finally:
+        _kill(token)
+
+
+@pytest.mark.timeout(120)
+def test_nothing_a_job_started_outlives_the_job_that_ended_by_itself(fed: Federation, tmp_path: Path) -> None:
+    token = uuid.uuid4().hex
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    job_id = fed.session.submit_job(str(_escaping_job(tmp_path, pids, token, hold=False)))
+    try:
+        # The job's worker pools and its own helpers worked (the job code checks them), so it completes.
+        meta = fed.session.wait_for_job(job_id, timeout=60)
+        assert meta["status"] == "FINISHED:COMPLETED", meta.get("job_errors")
+        assert len(list(pids.glob("*.pid"))) == 3
+        _gone_within(token, 5, "after the job ended")
+    finally:
+        _kill(token)
+
+
+HOLDING_CONTROLLER = '''
+from escape import escape
+
+
+def run(ctx):
+    escape("server")
+    ctx.sleep(120)
+'''
+
+
+@pytest.mark.timeout(120)
+def test_nothing_a_job_started_outlives_its_server_killed(tmp_path: Path) -> None:
+    """The daemon that would sweep is gone (kill -9): the job process ends what its job started."""
+    from console.flare_api import new_secure_session
+
+    token = uuid.uuid4().hex
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    folder = tmp_path / "holding"
+    shutil.copytree(EXAMPLES / "hello-server", folder)
+    (folder / "app" / "custom" / "escape.py").write_text(ESCAPE.format(folder=str(pids), token=token))
+    (folder / "app" / "custom" / "holding.py").write_text(HOLDING_CONTROLLER)
+    (folder / "app" / "config" / "config_fed_server.json").write_text('{"controller": "holding:run", "args": {}}')
+    project = make_project(tmp_path / "project")
+    server = ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with contextlib.closing(new_secure_session(ADMIN, str(project.admin_kit), timeout=10)) as session:
+            session.submit_job(str(folder))
+            wait_until(lambda: _with_token(token), 30, "the job's escapee")
+        server.kill()
+        _gone_within(token, 5, "after its server was killed")
+    finally:
+        server.stop()
+        server.kill()
+        _kill(token)

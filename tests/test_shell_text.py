@@ -1,0 +1,237 @@
+"""The shell's text with characters beyond ASCII: settings written back to the config file,
+tables and records aligned by terminal cells, and local paths completed and read back quoted."""
+
+from __future__ import annotations
+
+import shlex
+import tomllib
+from pathlib import Path
+
+import pyte
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from test_shell_inprocess import _run_shell, _until
+
+from console.shell import words
+from console.shell.completion import CompletionData, ShellCompleter
+from console.shell.config import load_config, toml_value
+from console.shell.human import expanded, human, record
+from console.shell.lexer import ERROR, STRING, highlight
+from console.shell.output import Format, render
+from console.shell.parse import parse_command, split_commands, split_sink
+from console.shell.themes import ThemeError, load_theme
+
+from jobs import waiting_for_sites
+
+
+@pytest.mark.parametrize("value", ["ümlaut", "my🎨", r"C:\kits\admin", 'say "hi"', "tab\there", "\\u00fc", "\\1 \\g<0>"])
+def test_a_setting_with_a_backslash_or_beyond_ascii_is_saved_and_read_back(tmp_path, value) -> None:
+    path = tmp_path / "config.toml"
+    config = load_config(path)
+    config.remember("theme", value)
+    config.remember("kit", value)
+    config.remember("timing", True)
+    again = load_config(path)
+    assert (again.theme, again.kit, again.timing) == (value, value, True)
+    assert path.read_text(encoding="utf-8").count("theme =") == 1  # replaced, comments kept
+    assert "# Colour theme" in path.read_text(encoding="utf-8")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text())
+def test_any_string_is_written_as_a_toml_string_that_reads_back_the_same(value: str) -> None:
+    assert tomllib.loads(f"key = {toml_value(value)}\nafter = 1\n") == {"key": value, "after": 1}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=20), st.booleans())
+def test_the_config_file_stays_valid_toml_whatever_is_remembered(tmp_path_factory, value: str, timing: bool) -> None:
+    path = tmp_path_factory.mktemp("cfg") / "config.toml"
+    config = load_config(path)
+    config.remember("pager", value)
+    config.remember("timing", timing)
+    config.remember("pager", value + "x")  # a second write replaces the first
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data["pager"] == value + "x" and data["timing"] is timing and data["theme"] == "dark"
+
+
+
+def test_a_user_theme_named_beyond_ascii_loads_and_is_remembered(tmp_path, monkeypatch) -> None:
+    """The tester's case: ``theme ümlaut`` with ~/.config/flare-console/themes/ümlaut.toml."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    themes = tmp_path / "flare-console" / "themes"
+    themes.mkdir(parents=True)
+    shipped = Path(__file__).resolve().parent.parent / "themes" / "light.toml"
+    for name in ("ümlaut", "my🎨"):
+        (themes / f"{name}.toml").write_text("# Ä theme\n" + shipped.read_text(encoding="utf-8"), encoding="utf-8")
+        assert load_theme(name).to_style() is not None
+        config = load_config()
+        config.remember("theme", name)
+        assert load_config().theme == name
+    (themes / "latin1.toml").write_bytes(b"# \xc4\n[styles]\n")
+    with pytest.raises(ThemeError, match="latin1.toml cannot be read"):
+        load_theme("latin1")
+
+
+# -- tables and records by terminal cells -----------------------------------------------------------
+
+WIDE_NAMES = ["slow-🚀-ünïcode-日本語", "e\u0301cole-cafe\u0301", "family-👨\u200d👩\u200d👧", "日本", "plain"]
+
+
+def _screen(text: str, columns: int = 160) -> list[list[str]]:
+    """What a terminal (pyte) shows for ``text``: each row's cells (a wide character's second cell is '')."""
+    screen = pyte.Screen(columns, text.count("\n") + 2)
+    pyte.Stream(screen).feed(text.replace("\n", "\r\n"))
+    return [[screen.buffer[y][x].data for x in range(columns)] for y in range(screen.lines)]
+
+
+def _column_of(row: list[str], word: str) -> int | None:
+    """The cell where ``word`` (ASCII) starts on a screen row."""
+    for x in range(len(row) - len(word) + 1):
+        if "".join(row[x:x + len(word)]) == word and (x == 0 or row[x - 1] == " "):
+            return x
+    return None
+
+
+def test_a_table_is_aligned_by_cells_with_emoji_cjk_combining_marks_and_joiners() -> None:
+    rows = [{"job_id": f"{i}" * 8, "job_name": name, "status": "RUNNING", "submit_time": 1.7e9 + i}
+            for i, name in enumerate(WIDE_NAMES, 1)]
+    shown = _screen(render(rows, Format.TABLE, width=200))
+    starts = {_column_of(shown[0], "status"), *(_column_of(row, "RUNNING") for row in shown[2:2 + len(rows)])}
+    assert len(starts) == 1 and None not in starts, "\n".join("".join(r).rstrip() for r in shown)
+    # the rule under the head is as wide as the widest name's cells
+    assert shown[1][starts.pop() - 3] == "-"
+
+
+def test_records_and_expanded_rows_align_their_values_by_cells() -> None:
+    meta = {"job_id": "1" * 36, "名前": "x", "job_name": WIDE_NAMES[0], "e\u0301tat": "RUNNING"}
+    shown = _screen(record(meta))
+    assert len({_column_of(row, word) for row, word in zip(shown, ["111", "x", "slow", "RUNNING"], strict=False)}) == 1
+    shown = _screen(expanded([meta]))
+    assert len({row.index("|") for row in shown[1:5]}) == 1
+
+
+def test_expanded_auto_measures_the_table_in_cells() -> None:
+    rows = [{"job_name": "日本語" * 10, "status": "RUNNING"}]  # 39 characters a line, 69 cells
+    assert human(rows, width=60).startswith("-[ RECORD 1 ]")
+    assert human(rows, width=70).startswith("job_name")
+
+
+# -- local paths: completed quoted, read back the same ----------------------------------------------
+
+#: Folder names with what a line reads specially: blanks, quotes, a backslash, a comment, ';', '|', '>'.
+ODD_NAMES = ["bu7 dir", "it's", 'q"x', "back\\slash", "a#b", "x;y|z>w", "日本 🚀"]
+
+
+@pytest.mark.parametrize("typed_style", ["", '"', "'"])
+def test_a_completed_folder_reads_back_as_that_folder(tmp_path, typed_style) -> None:
+    completer = ShellCompleter(CompletionData)
+    for name in ODD_NAMES:
+        (tmp_path / name / "inner dir").mkdir(parents=True)
+        typed = words.quote(f"{tmp_path}/{name[:2]}", typed_style)  # typed as the style writes it,
+        line = f"submit_job {typed[:-1] if typed_style else typed}"  # the quote still open
+        found = [c for c in completer.get_completions(Document(line), CompleteEvent(completion_requested=True))
+                 if c.display_text == f"{name}/"]
+        assert len(found) == 1, (name, line)
+        completed = line[:len(line) + found[0].start_position] + found[0].text
+        (command,) = split_commands(completed + " ; ")  # a ';' in the name does not end the command
+        assert split_sink(command)[1] is None  # nor does a '|' or '>' send the output anywhere
+        assert parse_command(command).values["job_folder"] == f"{tmp_path}/{name}/"
+        # and the next Tab goes inside it
+        inner = [c.text for c in completer.get_completions(Document(completed), CompleteEvent(completion_requested=True))]
+        assert len(inner) == 1
+        assert parse_command(completed[:len(completed) - len(found[0].text)] + inner[0]).values["job_folder"] == (
+            f"{tmp_path}/{name}/inner dir/")
+
+
+def test_completion_after_an_escaped_or_quoted_partial_path(tmp_path) -> None:
+    (tmp_path / "bu7 dir").mkdir()
+    completer = ShellCompleter(CompletionData)
+
+    def offered(line: str) -> list[tuple[str, int]]:
+        return [(c.text, c.start_position)
+                for c in completer.get_completions(Document(line), CompleteEvent(completion_requested=True))]
+
+    for typed in (f"{tmp_path}/bu7\\ d", f"{tmp_path}/bu7\\", f'"{tmp_path}/bu7 d', f"'{tmp_path}/bu", f"{tmp_path}/b'u7 d'"):
+        (text, start), = offered(f"download_job 9f {typed}")
+        assert start == -len(typed) and text.rstrip("\"'").endswith("bu7\\ dir/" if text[0] == "/" else "bu7 dir/"), typed
+    # what was typed stays a prefix, so Tab inserts it at once (prompt_toolkit's common part)
+    assert offered(f"submit_job {tmp_path}/bu7\\ d")[0][0].startswith(f"{tmp_path}/bu7\\ d")
+    assert offered(f'submit_job "{tmp_path}/bu7 d')[0][0] == f'"{tmp_path}/bu7 dir/"'
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="\r\n")), st.sampled_from(["", '"', "'"]))
+def test_a_quoted_word_reads_back_as_itself(value: str, style: str) -> None:
+    written = words.quote(value, style)
+    assert written is not None
+    assert words.split(f"cmd {written} next") == ["cmd", value, "next"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=" \t\\'\"ab#;|>"))
+def test_lines_split_as_shlex_splits_them_where_no_comment_is_involved(line: str) -> None:
+    if "#" in line:
+        return
+    try:
+        expected = shlex.split(line)
+    except ValueError:
+        with pytest.raises(ValueError):
+            words.split(line)
+        return
+    assert words.split(line) == expected
+
+
+def test_a_hash_inside_a_word_is_part_of_it_and_starts_a_comment_only_at_a_word_start() -> None:
+    assert parse_command("submit_job /tmp/a#b  # the job").values["job_folder"] == "/tmp/a#b"
+    assert parse_command("submit_job /tmp/\\#b").values["job_folder"] == "/tmp/#b"
+
+
+@pytest.mark.timeout(60)
+def test_tab_then_enter_submits_the_folder_with_a_space_and_a_quote_in_its_path(server, session, project, tmp_path,
+                                                                                 monkeypatch) -> None:
+    """The tester's case: Tab completed 'bu7 dir/' unquoted and Enter said 'unexpected argument'."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    waiting_for_sites(tmp_path / "bu7 dir" / "it's #1", name="odd-path")  # a job folder's own name is checked
+
+    async def script(shell, pipe) -> None:
+        buffer = shell.prompt.default_buffer
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        pipe.send_text(f"submit_job {tmp_path}/bu7\\ d")
+        await _until(lambda: buffer.text.endswith("\\ d"), "typing")
+        pipe.send_text("\t")
+        await _until(lambda: buffer.text.endswith("bu7\\ dir/"), "the first Tab")
+        pipe.send_text("it\t")
+        await _until(lambda: buffer.text.endswith("/it\\'s\\ \\#1/"), "the second Tab")
+        pipe.send_text("\t")
+        await _until(lambda: buffer.text.endswith("/odd-path-3x0.3/"), "the third Tab")
+        pipe.send_text("\r")
+        await _until(lambda: "Submitted job" in shell.prompt.app.output.stdout.getvalue(), "the job submitted")
+        pipe.send_text("bye\r")
+
+    code, output, history = _run_shell(project, tmp_path, script)
+    assert code == 0, output
+    assert history[0] == f"submit_job {tmp_path}/bu7\\ dir/it\\'s\\ \\#1/odd-path-3x0.3/"
+    assert [job["job_name"] for job in session.list_jobs()] == ["odd-path"]
+
+
+def test_job_names_and_themes_with_blanks_complete_quoted_too() -> None:
+    jobs = CompletionData.from_rows([{"job_id": "9f000000-0000-4000-8000-000000000001", "job_name": "my job; #2"}])
+    completer = ShellCompleter(lambda: jobs, lambda: ["my theme", "dark"])
+
+    def offered(line: str) -> list[str]:
+        return [line[:len(line) + c.start_position] + c.text
+                for c in completer.get_completions(Document(line), CompleteEvent(completion_requested=True))]
+
+    (line,) = offered("list_jobs -n my")
+    assert line == "list_jobs -n my\\ job\\;\\ \\#2" and parse_command(line).values["name_prefix"] == "my job; #2"
+    (line,) = offered("theme 'my")
+    assert line == "theme 'my theme'" and parse_command(line).values["name"] == "my theme"
+
+
+def test_an_escaped_blank_is_highlighted_as_part_of_its_word() -> None:
+    shown = [(style, text) for style, text in highlight("submit_job /tmp/bu7\\ dir/ extra") if text.strip()]
+    assert shown[1:] == [(STRING, "/tmp/bu7\\ dir/"), (ERROR, "extra")]
