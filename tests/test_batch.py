@@ -134,7 +134,7 @@ def test_monitor_job_fails_the_batch_unless_the_job_completed(server, project, s
         result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {failed_id[:8]} --interval 0.2",
                              "-c", "list_jobs")
         assert result.returncode == 1, result.stdout + result.stderr
-        assert re.search(r"  fails  FINISHED:EXECUTION_EXCEPTION$", result.stdout, re.M)  # its status lines
+        assert re.search(r"  fails  FINISHED:EXECUTION_EXCEPTION\b", result.stdout, re.M)  # its status lines
         assert (f"-c: monitor_job {failed_id[:8]} --interval 0.2: job {failed_id} (fails) ended "
                 f"FINISHED:EXECUTION_EXCEPTION, not FINISHED:COMPLETED; get_job_logs {failed_id[:8]} shows why"
                 in result.stderr), result.stderr
