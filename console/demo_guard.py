@@ -64,6 +64,8 @@ def running(root: Path) -> Running | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if data.get("engine") == "nvflare":
+        return None  # a FLARE demo's record (``flare_running``): never removed from here
     pids = {name: int(pid) for name, pid in (data.get("parts") or {}).items() if _alive(int(pid))}
     if not pids:
         with contextlib.suppress(OSError):
@@ -170,12 +172,14 @@ def flare_running(root: Path) -> tuple[Running, str] | None:
 
     try:
         data = json.loads((root / RECORD).read_text())
-        marker = str(data["marker"]) if data.get("engine") == "nvflare" else ""
-    except (OSError, ValueError, KeyError, TypeError):
+        if data.get("engine") != "nvflare":
+            return None  # our engine's demo: ``running``'s
+        marker = str(data["marker"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     owner = int(data.get("owner", 0))
     owner = owner if _alive(owner) else 0
-    pids = {f"FLARE process {pid}": pid for pid in marked_pids(marker)} if marker else {}
+    pids = {f"FLARE process {pid}": pid for pid in marked_pids(marker)}
     if not pids and not owner:
         release(root)
         return None

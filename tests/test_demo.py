@@ -164,6 +164,8 @@ def test_stop_force_stops_the_parts_of_a_demo_whose_console_is_open(tmp_path: Pa
         refused = run_console(tmp_path, "demo", "--stop", "--workspace", str(root))
         assert refused.returncode == 1 and f"flare-console process {owner.pid}" in refused.stderr
         assert site.poll() is None
+        # Not a FLARE demo's record: the FLARE side neither claims nor removes it.
+        assert demo_guard.flare_running(root) is None and (root / demo_guard.RECORD).exists()
         forced = run_console(tmp_path, "demo", "--stop", "--force", "--workspace", str(root))
         assert forced.returncode == 0 and "stopped the demo's site-1" in forced.stdout, forced.stderr
         assert site.wait(15) is not None and owner.poll() is None  # the console is the user's to leave
