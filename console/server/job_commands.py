@@ -21,6 +21,7 @@ from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.job_access import job_meta, may_view, require_on_job, resolve_job, view_filter
+from console.server.job_queries import running_duration
 from console.server.scheduler import required_sites
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
@@ -185,6 +186,12 @@ async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
     return job_meta(ctx, args["job_id"], Right.VIEW)
 
 
+def with_running_duration(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with a RUNNING job's duration so far, as FLARE 2.9's list_jobs (``running_duration``)."""
+    elapsed = running_duration(meta.get("status"), meta.get("start_time"))
+    return meta if elapsed is None else {**meta, "duration": elapsed}
+
+
 def list_row(meta: dict[str, Any]) -> dict[str, Any]:
     """A non-detailed ``list_jobs`` row with FLARE's keys."""
     return {
@@ -192,7 +199,7 @@ def list_row(meta: dict[str, Any]) -> dict[str, Any]:
         "job_name": meta.get("name"),
         "status": meta["status"],
         "submit_time": meta.get("submit_time_iso"),
-        "duration": meta.get("duration", "N/A"),
+        "duration": with_running_duration(meta).get("duration", "N/A"),
         "study": meta.get("study", "default"),
     }
 
@@ -207,7 +214,7 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
         meta = ctx.server.store.get(_job_of_record(record)) if record else None
         if meta is None or not may_view(policy, user, meta):
             return []
-        return [meta if args["detailed"] else list_row(meta)]
+        return [with_running_duration(meta) if args["detailed"] else list_row(meta)]
     # Only the jobs the user's view right covers (all of them with FLARE's default "any").
     scope = view_filter(policy, user)
     if scope is None:
@@ -218,7 +225,7 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
     chosen = {"id_prefix": args["id_prefix"], "name_prefix": args["name_prefix"], "reverse": args["reverse"],
               "limit": args["limit"], **scope}
     if args["detailed"]:  # with each job's errors; its round metrics are get_job_meta's (up to 2 MiB a job)
-        return store.list_jobs(**chosen, with_errors=True)
+        return [with_running_duration(meta) for meta in store.list_jobs(**chosen, with_errors=True)]
     # Without -d, SQLite picks the listed fields out of each meta: no job's meta is parsed here.
     return store.list_rows(**chosen)
 

@@ -43,6 +43,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
+from console.shell.progress import ProgressRow
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible, visible_line
@@ -76,6 +77,7 @@ class InteractiveShell:
         self._typeahead = ""  # a paste's text after its last line end: the next prompt's text
         self._queued: list[str] = []  # whole lines typed then: run before the next prompt
         self._ctrl_c = False  # a Ctrl-C stopped (or came too late for) the command of the line running now
+        self.progress_row = ProgressRow(lambda: self.prompt.app.output)
         # Names from the server's login answer: shown, never interpreted by the terminal.
         self.user = visible_line(backend.user)
         self.server = visible_line(backend.server)
@@ -124,6 +126,7 @@ class InteractiveShell:
 
     def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
         self.prompt_line.clear()  # the next prompt's line, printed ahead of its drawing: this line goes first
+        self.progress_row.off()  # a progress line's row takes this line; the next redraw shows it below
         print_styled([(style, visible(text)), ("", "\n")], self._print_style,
                      ColorDepth.DEPTH_1_BIT if no_color() else None)
 
@@ -173,6 +176,9 @@ class InteractiveShell:
         out.cursor_goto(0, 0)
         out.flush()
         print("\n".join(lines), flush=True)
+
+    def progress(self, text: str | None) -> None:
+        self.progress_row.show(text)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Exit codes: 0 all commands succeeded; 1 a command failed, an unknown command and
 arguments included (at the first one, or at the end with ``--continue-on-error``), and so did
 one whose answer did not come (NoConnection: a timeout, a lost connection; the next command
 connects again) or after which the session cannot go on (closed, refused: the batch stops
-there); 2 only when the batch could not run at all (bad flags, kit, connection, authentication
+there); ``monitor_job`` fails unless its job ended FINISHED:COMPLETED (or when its ``--timeout``
+passed); 2 only when the batch could not run at all (bad flags, kit, connection, authentication
 before the first command: ``console.shell.main``). Ctrl-C
 (SIGINT) stops the batch whatever ``--continue-on-error`` says, also when it came too late to
 stop the running command (which went on: its outcome is said), names what was not run, and the
@@ -78,6 +79,9 @@ class BatchFrontend:
 
     def repaint(self, text: str) -> None:
         raise CommandFailed("watch needs the interactive console")
+
+    def progress(self, text: str | None) -> None:
+        pass  # a batch's output is the commands' answers: no progress lines in it
 
 
 async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, yes: bool,
@@ -163,7 +167,7 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         if text_out:
             print(text_out, file=out)
     if outcome.message:
-        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else outcome.shown_message(), file=out)
+        print(outcome.message_as(fmt), file=out)
     if state.timing and executor.elapsed is not None:
         print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
     return _LEAVE if outcome.exit else EXIT_OK
