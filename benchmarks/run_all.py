@@ -8,7 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_api.py", "bench_shell.py", "bench_load.py", "bench_models.py", "bench_live.py", "bench_store.py",
-           "bench_list_jobs.py"]
+           "bench_list_jobs.py", "bench_download.py"]
 
 if __name__ == "__main__":
     failed = [s for s in SCRIPTS if subprocess.call([sys.executable, str(HERE / s)], cwd=HERE) != 0]

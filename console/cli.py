@@ -74,7 +74,10 @@ def _site(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from console.demo import run_demo
 
-    return run_demo(args.workspace, args.engine, reset=args.reset, stop=args.stop)
+    if args.force and not args.stop:
+        print("flare-console demo: --force goes with --stop", file=sys.stderr)
+        return 2
+    return run_demo(args.workspace, args.engine, reset=args.reset, stop=args.stop, force=args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reset", action="store_true",
                    help="ours: forget the demo's project (kits, jobs, ports) and provision it afresh on free ports")
     p.add_argument("--stop", action="store_true",
-                   help="ours: stop a demo's server and sites left running (its console was killed) and leave")
+                   help="stop a demo's server and sites left running (its console was killed) and leave; refused "
+                   "while the demo's console is open (leave it with bye), unless --force. nvflare: with "
+                   "--workspace DIR")
+    p.add_argument("--force", action="store_true",
+                   help="with --stop: stop them even though the demo's console is open (it loses its server)")
     p.set_defaults(func=_demo)
     return parser
 

@@ -130,12 +130,17 @@ def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
     return run_shell(args)
 
 
-def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False, stop: bool = False) -> int:
+def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False, stop: bool = False,
+             force: bool = False) -> int:
     if engine == "nvflare":
-        return run_flare_demo(workspace)
+        return stop_flare_demo(workspace, force) if stop else run_flare_demo(workspace)
     root = Path(workspace).expanduser() if workspace else demo_guard.default_root()
     if stop:
-        stopped = demo_guard.stop(root)
+        try:
+            stopped = demo_guard.stop(root, force=force)
+        except demo_guard.DemoBusy as exc:
+            print(f"flare-console demo --stop: {exc}", file=sys.stderr)
+            return 1
         print(f"stopped the demo's {', '.join(stopped)} in {root}" if stopped else f"no demo is running in {root}")
         return 0
     try:
@@ -198,9 +203,15 @@ def run_flare_demo(workspace: str | None) -> int:
     except PocError as exc:
         print(f"flare-console demo: {exc}", file=sys.stderr)
         return 2
+    if workspace:  # one demo per workspace: preparing a POC there would wipe the running one's
+        current = demo_guard.flare_running(Path(workspace).expanduser().resolve())
+        if current is not None:
+            print(f"flare-console demo: {flare_busy_message(Path(workspace), current[0])}", file=sys.stderr)
+            return 2
     poc = None
     try:
         poc = start_poc(python, SITES, Path(workspace) if workspace else None, log=say)
+        demo_guard.record_flare(poc.root, poc.marker, poc.admin_kit)
         transfer = poc.admin_kit / "transfer"
         for name in FLARE_EXAMPLES:
             shutil.copytree(EXAMPLES / name, transfer / name, dirs_exist_ok=True)
@@ -219,4 +230,45 @@ def run_flare_demo(workspace: str | None) -> int:
     finally:
         if poc is not None:
             poc.stop(say)
+            demo_guard.release(poc.root)  # (a temporary root is gone already)
             say("stopped: the FLARE server and sites are down")
+
+
+def flare_busy_message(root: Path, current: demo_guard.Running) -> str:
+    who = (f"its console is flare-console process {current.owner}" if current.owner
+           else "its console is gone, leaving FLARE processes behind")
+    return (f"a FLARE demo is already running in {root} ({who}).\n"
+            f"  open another console on it:  flare-console --kit '{current.admin_kit}'\n"
+            f"  or stop it:                  flare-console demo --engine nvflare --stop --workspace '{root}'\n"
+            "  or run a separate demo:      flare-console demo --engine nvflare (a temporary workspace)")
+
+
+def stop_flare_demo(workspace: str | None, force: bool) -> int:
+    """``demo --engine nvflare --stop``: the POC of the FLARE demo in ``workspace``, stopped; refused (exit 1)
+    while that demo's console is open, unless ``force``. Without a workspace there is nothing to find: a
+    FLARE demo in a temporary folder stops with its console, or by its reaper when the console was killed."""
+    if not workspace:
+        print("no FLARE demo to stop: one in a temporary folder stops with its console (bye), and its reaper stops "
+              "its FLARE processes even when that console was killed; for a demo started with --workspace DIR, "
+              "add the same --workspace DIR")
+        return 0
+    root = Path(workspace).expanduser().resolve()
+    found = demo_guard.flare_running(root)
+    if found is None:
+        print(f"no FLARE demo is running in {root}")
+        return 0
+    current, marker = found
+    if current.owner and not force:
+        print(f"flare-console demo --stop: {demo_guard.console_open_message(root, current, 'nvflare')}",
+              file=sys.stderr)
+        return 1
+    from console.poc.processes import kill_marked
+
+    left = kill_marked(marker)
+    if left:
+        print(f"flare-console demo --stop: FLARE processes still alive after SIGKILL: {left}", file=sys.stderr)
+        return 1
+    if not current.owner:
+        demo_guard.release(root)
+    print(f"stopped the FLARE demo's {len(current.pids)} processes in {root}")
+    return 0

@@ -64,6 +64,8 @@ def running(root: Path) -> Running | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if data.get("engine") == "nvflare":
+        return None  # a FLARE demo's record (``flare_running``): never removed from here
     pids = {name: int(pid) for name, pid in (data.get("parts") or {}).items() if _alive(int(pid))}
     if not pids:
         with contextlib.suppress(OSError):
@@ -115,11 +117,29 @@ def default_root() -> Path:
     return data_dir() / "demo"
 
 
-def stop(root: Path, timeout: float = 15.0) -> list[str]:
-    """Stop the parts a running demo left (sites first, then the server); the names stopped."""
+def console_open_message(root: Path, current: Running, engine: str = "ours") -> str:
+    """Why ``demo --stop`` refuses: the demo's console still runs on these parts (stopping them would leave
+    it reconnecting to nothing), which process it is, and how to leave it or stop anyway."""
+    since = time.strftime("%H:%M", time.localtime(current.started)) if current.started else "earlier"
+    where = "" if root == default_root() else f" --workspace '{root}'"
+    engine_flag = " --engine nvflare" if engine == "nvflare" else ""
+    return (f"the demo in {root} is in use: its console, flare-console process {current.owner} (started at "
+            f"{since}), is still open on it, and stopping its server and sites would leave that console "
+            "reconnecting to nothing.\n"
+            "  leave that console (bye, Ctrl-D): it stops the demo's server and sites itself\n"
+            f"  or stop them anyway:  flare-console demo{engine_flag} --stop --force{where}")
+
+
+def stop(root: Path, timeout: float = 15.0, force: bool = False) -> list[str]:
+    """Stop the parts a running demo left (sites first, then the server); the names stopped.
+
+    Raises ``DemoBusy`` while the demo's console (the record's owner) is alive, unless ``force``.
+    """
     current = running(root)
     if current is None:
         return []
+    if current.owner and not force:
+        raise DemoBusy(console_open_message(root, current))
     order = sorted(current.pids, key=lambda name: name == "server")  # sites first
     for name in order:
         with contextlib.suppress(ProcessLookupError):
@@ -133,6 +153,37 @@ def stop(root: Path, timeout: float = 15.0) -> list[str]:
                 os.kill(pid, signal.SIGKILL)
     release(root)
     return order
+
+
+# -- the FLARE demo (``demo --engine nvflare --workspace DIR``): its POC's processes, found by their marker
+
+
+def record_flare(root: Path, marker: str, admin_kit: Path) -> None:
+    """A FLARE demo runs on the POC in ``root``: its console (this process) and the POC's marker
+    (``console.poc.processes``), so that ``demo --engine nvflare --stop`` finds both."""
+    (root / RECORD).write_text(json.dumps({"engine": "nvflare", "owner": os.getpid(), "started": time.time(),
+                                           "marker": marker, "admin_kit": str(admin_kit)}))
+
+
+def flare_running(root: Path) -> tuple[Running, str] | None:
+    """The FLARE demo recorded in ``root`` while its console or any of its POC's processes lives, with the
+    POC's marker; a stale record is removed."""
+    from console.poc.processes import marked_pids
+
+    try:
+        data = json.loads((root / RECORD).read_text())
+        if data.get("engine") != "nvflare":
+            return None  # our engine's demo: ``running``'s
+        marker = str(data["marker"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    owner = int(data.get("owner", 0))
+    owner = owner if _alive(owner) else 0
+    pids = {f"FLARE process {pid}": pid for pid in marked_pids(marker)}
+    if not pids and not owner:
+        release(root)
+        return None
+    return Running(pids, str(data.get("admin_kit", "")), float(data.get("started", 0)), owner), marker
 
 
 def server_ports(prod: Path) -> dict[str, int]:

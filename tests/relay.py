@@ -11,12 +11,15 @@ import json
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 
 class Relay:
-    def __init__(self, target_port: int, target_host: str = "localhost") -> None:
+    def __init__(self, target_port: int, target_host: str = "localhost", down_rate: float | None = None) -> None:
+        """``down_rate``: bytes per second at most from the server to the client (a slow link), else unpaced."""
         self.target = (target_host, target_port)
+        self.down_rate = down_rate
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.pairs: list[tuple[socket.socket, socket.socket]] = []
@@ -41,14 +44,16 @@ class Relay:
                 continue
             with self.lock:
                 self.pairs.append((near, far))
-            for a, b in ((near, far), (far, near)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, rate in ((near, far, None), (far, near, self.down_rate)):
+                threading.Thread(target=self._pump, args=(a, b, rate), daemon=True).start()
 
     @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(src: socket.socket, dst: socket.socket, rate: float | None = None) -> None:
         try:
-            while data := src.recv(65536):
+            while data := src.recv(16384 if rate else 65536):
                 dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
         except OSError:
             pass
         for s in (src, dst):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -34,13 +35,26 @@ def test_commands_run_in_order_with_plain_output(server, project, tmp_path: Path
 
 
 def test_stdin_batch_and_json_format(server, project, tmp_path: Path) -> None:
-    result = run_console(tmp_path, "--kit", str(project.admin_kit), "--format", "json",
+    kit = str(project.admin_kit)
+    result = run_console(tmp_path, "--kit", kit, "--format", "json",
                          stdin=f"submit_job {EXAMPLES / 'hello-server'}\nlist_jobs\n")
     assert result.returncode == 0, result.stderr
     first, rest = result.stdout.split("\n", 1)
-    assert json.loads(first)["message"].startswith("Submitted job: ")
+    submitted = json.loads(first)
+    # The job ID is a field: a script reads it, never greps the sentence (which people still get).
+    assert submitted == {"job_id": submitted["job_id"], "message": f"Submitted job: {submitted['job_id']}"}
     rows = json.loads(rest)
-    assert rows[0]["job_name"] == "hello-server"
+    assert rows[0]["job_name"] == "hello-server" and rows[0]["job_id"] == submitted["job_id"]
+
+    cloned = run_console(tmp_path, "--kit", kit, "--format", "json", "-c", f"clone_job {submitted['job_id'][:8]}")
+    assert cloned.returncode == 0, cloned.stderr
+    clone = json.loads(cloned.stdout)
+    assert clone["message"] == f"Cloned as job: {clone['job_id']}" and clone["job_id"] != submitted["job_id"]
+
+    # raw: the engine's answer as its API returns it, the job ID alone (JOB=$(flare-console ... --format raw ...)).
+    raw = run_console(tmp_path, "--kit", kit, "--format", "raw", "-c", f"clone_job {clone['job_id']}")
+    assert raw.returncode == 0, raw.stderr
+    assert re.fullmatch(r"[0-9a-f-]{36}\n", raw.stdout), raw.stdout
 
 
 def test_failed_command_exits_1_and_stops(server, project, tmp_path: Path) -> None:
@@ -103,3 +117,56 @@ def test_authentication_error_exits_2(server, project, tmp_path: Path) -> None:
     config_path.write_text(json.dumps(config))
     result = run_console(tmp_path, "--kit", str(other.admin_kit), "-c", "list_jobs")
     assert result.returncode == 2 and "AuthenticationError" in result.stderr
+
+
+def test_a_command_whose_answer_never_comes_exits_1(server, project, tmp_path: Path) -> None:
+    """The batch ran (exit 2 is for one that could not start): a command left without its answer
+    (NoConnection: the server went away, a timeout) is a failed command, as the README says."""
+    kit = str(project.admin_kit)
+    big = hello_server(tmp_path, name="big")
+    (big / "weights.bin").write_bytes(os.urandom(40 << 20))
+    # Zipping 40 MB outlasts the 0.2 s the server waits before it stops: the upload finds it gone.
+    result = run_console(tmp_path, "--kit", kit, "--timeout", "1", "--yes", "-c", "shutdown server",
+                         "-c", f"submit_job {big}", "-c", "check_status server")
+    assert result.returncode == 1, result.stderr
+    assert f"-c: submit_job {big}: NoConnection" in result.stderr
+    assert "check_status" not in result.stderr  # stopped at the failure, as any failed command stops it
+    result = run_console(tmp_path, "--kit", kit, "--timeout", "1", "-c", "list_jobs")
+    assert result.returncode == 2 and "NoConnection" in result.stderr  # it could not run at all
+
+
+def test_monitor_job_fails_the_batch_unless_the_job_completed(server, project, session, tmp_path: Path) -> None:
+    """CI reads the exit code: a job ending EXECUTION_EXCEPTION, or one not ended within --timeout, is a failure.
+    While that one runs, list_jobs gives its duration so far, as FLARE 2.9's list_jobs does."""
+    from conftest import wait_until
+
+    kit = str(project.admin_kit)
+    failing = hello_server(tmp_path, name="fails", steps=3, step_seconds=0.05, fail=True)
+    running = hello_server(tmp_path, name="long", steps=100, step_seconds=0.1)
+    submitted = run_console(tmp_path, "--kit", kit, "--format", "raw", "-c", f"submit_job {failing}",
+                            "-c", f"submit_job {running}")
+    assert submitted.returncode == 0, submitted.stderr
+    failed_id, running_id = submitted.stdout.split()
+    try:
+        result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {failed_id[:8]} --interval 0.2",
+                             "-c", "list_jobs")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert re.search(r"  fails  FINISHED:EXECUTION_EXCEPTION\b", result.stdout, re.M)  # its status lines
+        assert (f"-c: monitor_job {failed_id[:8]} --interval 0.2: job {failed_id} (fails) ended "
+                f"FINISHED:EXECUTION_EXCEPTION, not FINISHED:COMPLETED; get_job_logs {failed_id[:8]} shows why"
+                in result.stderr), result.stderr
+        assert "job_name" not in result.stdout  # the batch stopped there
+
+        wait_until(lambda: session.get_job_meta(running_id)["status"] == "RUNNING", 30, "the job to run")
+        result = run_console(tmp_path, "--kit", kit, "-c", f"monitor_job {running_id} --timeout 0.3 --interval 0.1",
+                             "--continue-on-error", "-c", f"list_jobs {running_id[:8]}")
+        assert result.returncode == 1
+        assert f"job {running_id} (long) is still RUNNING after --timeout 0.3 s" in result.stderr
+        # A running job's duration: FLARE's str(timedelta) so far, never N/A (both listings); the shell's H:MM:SS.
+        assert re.search(rf"^{running_id[:8]}\S*\s+long\s+RUNNING\s+\S+ \S+\s+0:00:\d\d\s", result.stdout, re.M), \
+            result.stdout
+        for listed in (session.list_jobs(id_prefix=running_id)[0], session.list_jobs(detailed=True,
+                                                                                      id_prefix=running_id)[0]):
+            assert re.fullmatch(r"0:00:\d\d\.\d{6}", listed["duration"]), listed["duration"]
+    finally:
+        session.abort_job(running_id)

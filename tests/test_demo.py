@@ -25,10 +25,12 @@ def test_demo_federates_runs_a_batch_and_reuses_its_workspace(tmp_path: Path) ->
 
     second = run_console(tmp_path, "demo", "--workspace", str(workspace),
                          stdin=f"monitor_job {job_id} --interval 0.2\nlist_jobs\n")
-    assert second.returncode == 0, second.stderr
     assert sorted(p.name for p in (workspace / "demo_project").glob("prod_*")) == ["prod_00"]
-    # The job submitted by the first run was abandoned when it stopped, or finished first.
+    # The job submitted by the first run was abandoned when it stopped, or finished first: monitor_job
+    # fails the batch (exit 1) unless it completed.
     assert f"{job_id[:8]}  hello-numpy  FINISHED:" in second.stdout
+    completed = f"{job_id[:8]}  hello-numpy  FINISHED:COMPLETED" in second.stdout
+    assert second.returncode == (0 if completed else 1), second.stderr
 
 
 @pytest.mark.timeout(180)
@@ -45,7 +47,14 @@ def test_one_demo_per_workspace_and_bye_asks_while_its_job_runs(tmp_path: Path) 
         assert second.returncode == 2
         assert "a demo is already running in" in second.stderr and "flare-console --kit" in second.stderr
         assert "demo stopped" not in second.stdout  # it stopped nothing: it started nothing
-        demo.send("check_status client\r")  # the first demo's sites were never replaced
+        # --stop refuses while the demo's console is open: it names that process and how to leave it.
+        owner = json.loads((workspace / "demo-running.json").read_text())["owner"]
+        refused = run_console(tmp_path, "demo", "--stop", "--workspace", str(workspace))
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert f"its console, flare-console process {owner} (started at" in refused.stderr
+        assert "leave that console (bye, Ctrl-D)" in refused.stderr
+        assert f"flare-console demo --stop --force --workspace '{workspace}'" in refused.stderr
+        demo.send("check_status client\r")  # the first demo's sites were never replaced, nor stopped
         demo.expect_exact("site-2")
         demo.expect(PROMPT)
         # bye while a job submitted here runs asks first; no stays.
@@ -134,3 +143,36 @@ def test_a_taken_port_is_named_with_what_to_do(tmp_path: Path) -> None:
     reset = run_console(tmp_path, "demo", "--reset", "--workspace", str(workspace), stdin="check_status client\n")
     assert reset.returncode == 0, reset.stderr
     assert "provisioned afresh" in reset.stdout and "site-2" in reset.stdout
+
+
+def test_stop_force_stops_the_parts_of_a_demo_whose_console_is_open(tmp_path: Path) -> None:
+    """The record's parts and owner are stand-in processes (named like ours): --force stops the parts only."""
+    import subprocess
+    import sys
+
+    from console import demo_guard
+
+    def stand_in() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "console"])
+
+    owner, site = stand_in(), stand_in()
+    try:
+        root = tmp_path / "demo"
+        root.mkdir()
+        (root / demo_guard.RECORD).write_text(json.dumps({"owner": owner.pid, "started": 0, "admin_kit": "",
+                                                          "parts": {"site-1": site.pid}}))
+        refused = run_console(tmp_path, "demo", "--stop", "--workspace", str(root))
+        assert refused.returncode == 1 and f"flare-console process {owner.pid}" in refused.stderr
+        assert site.poll() is None
+        # Not a FLARE demo's record: the FLARE side neither claims nor removes it.
+        assert demo_guard.flare_running(root) is None and (root / demo_guard.RECORD).exists()
+        forced = run_console(tmp_path, "demo", "--stop", "--force", "--workspace", str(root))
+        assert forced.returncode == 0 and "stopped the demo's site-1" in forced.stdout, forced.stderr
+        assert site.wait(15) is not None and owner.poll() is None  # the console is the user's to leave
+        assert not (root / demo_guard.RECORD).exists()
+        alone = run_console(tmp_path, "demo", "--force")
+        assert alone.returncode == 2 and "--force goes with --stop" in alone.stderr
+    finally:
+        for proc in (owner, site):
+            proc.kill()
+            proc.wait()

@@ -56,6 +56,13 @@ def test_demo_on_flare_opens_the_console_survives_ctrl_c_and_stops_everything(fl
         child.sendline("check_status client")
         child.expect("site-2", timeout=60)
         child.expect(PROMPT, timeout=60)
+        # --stop refuses while this console is open on the POC (naming it), and stops nothing.
+        refused = subprocess.run([str(flare_venv), "-m", "console", "demo", "--engine", "nvflare", "--stop",
+                                  "--workspace", str(workspace)], capture_output=True, text=True, timeout=60, env=env)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert f"its console, flare-console process {child.pid} (started at" in refused.stderr, refused.stderr
+        assert f"flare-console demo --engine nvflare --stop --force --workspace '{workspace.resolve()}'" in refused.stderr
+        assert _processes_under(workspace)
         child.send("list_jo")
         child.sendintr()  # Ctrl-C reaches the console's process group; FLARE runs in its own session
         child.sendline("check_status client")

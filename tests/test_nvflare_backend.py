@@ -22,7 +22,6 @@ from conftest import EXAMPLES, wait_until
 
 JOB = str(EXAMPLES / "hello-numpy-sag")
 SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
-CLONED = re.compile(r"Cloned as job: ([0-9a-f-]{36})")
 PROMPT = re.compile(r"(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 
 
@@ -34,9 +33,10 @@ def _ok(done, *want: str) -> str:
 
 
 def _submit(flare: LiveFlare, home: Path) -> str:
-    found = SUBMITTED.search(_ok(flare.run_console(home, "-c", f"submit_job {JOB}", timeout=120)))
-    assert found
-    return found.group(1)
+    """Submitted as a script would: the job ID is a field of the JSON answer, the sentence beside it."""
+    answer = json.loads(_ok(flare.run_console(home, "--format", "json", "-c", f"submit_job {JOB}", timeout=120)))
+    assert SUBMITTED.fullmatch(answer["message"]) and answer["message"].endswith(answer["job_id"]), answer
+    return answer["job_id"]
 
 
 @pytest.mark.timeout(300)
@@ -53,7 +53,6 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     batch = "\n".join([
         f"monitor_job {short} --interval 0.2 --timeout 150",
         f"get_job_meta {short}",
-        f"clone_job {short}",
         f"download_job {short} {dest}",
         f"get_job_logs {short} -n 20",
         f"get_job_logs {short} {sites[0]}",
@@ -73,17 +72,20 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     assert re.search(rf"^job_id +{job}$", out, re.M)  # the meta as an aligned record
     assert re.search(r"^status +FINISHED:COMPLETED$", out, re.M)
     assert (dest / job).is_dir()
-    clone = CLONED.search(out)
-    assert clone, out
+    # raw: FLARE's API answer as it came, the new job's ID alone.
+    clone_id = _ok(flare_poc.run_console(tmp_path, "--format", "raw", "-c", f"clone_job {short}")).strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", clone_id) and clone_id != job, clone_id
 
     # The clone: abort (destructive: --yes in a batch), follow it to the end, delete it.
-    clone_id = clone.group(1)
-    done = flare_poc.run_console(tmp_path, "--yes", "--format", "json", stdin="\n".join([
+    # monitor_job fails a batch whose job ended other than COMPLETED: --continue-on-error goes on to the delete.
+    done = flare_poc.run_console(tmp_path, "--yes", "--format", "json", "--continue-on-error", stdin="\n".join([
         f"abort_job {clone_id[:8]}",
         f"monitor_job {clone_id[:8]} --interval 0.2 --timeout 90",
         f"delete_job {clone_id[:8]}",
     ]), timeout=150)
-    _ok(done)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"<stdin>:2: monitor_job {clone_id[:8]} --interval 0.2 --timeout 90: job {clone_id} " in done.stderr
+    assert "ended FINISHED:ABORTED, not FINISHED:COMPLETED" in done.stderr, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"event"')]
     assert events and events[-1]["job_id"] == clone_id and events[-1]["status"].startswith("FINISHED:")
 
@@ -201,3 +203,21 @@ def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, 
     finally:
         if shell.isalive():
             shell.terminate(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_an_unreachable_flare_server_is_named_with_what_to_check(flare_poc: LiveFlare, tmp_path: Path) -> None:
+    """As on our engine: the kit's host:port and what to check, not FLARE's bare 'cannot connect to server'."""
+    from console.ports import free_port
+
+    kit = tmp_path / "kit"
+    shutil.copytree(flare_poc.admin_kit, kit)
+    config_path = kit / "startup" / "fed_admin.json"
+    config = json.loads(config_path.read_text())
+    config["admin"]["port"] = port = free_port()  # nothing listens there
+    config_path.write_text(json.dumps(config))
+    done = flare_poc.run_console(tmp_path, "--kit", str(kit), "--timeout", "1", "-c", "list_jobs", kit=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (f"flare-console: NoConnection: cannot connect to the FLARE server at "
+                                   f"{config['admin']['host']}:{port} within 1 s; is the server running and is "
+                                   "the kit's host/port right?"), done.stderr

@@ -56,7 +56,9 @@ def federation(tmp_path_factory: pytest.TempPathFactory
     hostile site-2 up."""
     from console.flare_api import new_secure_session
 
-    project = make_project(tmp_path_factory.mktemp("answers"))
+    # site-3 is provisioned and never started: its certificate opens connections that never log in.
+    project = make_project(tmp_path_factory.mktemp("answers"), extra=[{"name": "site-3", "type": "client",
+                                                                      "org": "example"}])
     set_connection_limits(project.server_kit, refusal_log_seconds=PERIOD)  # the summaries come sooner
     replies = project.kit("site-2") / "replies.json"
     replies.write_text("{}")
@@ -230,12 +232,18 @@ FLOOD = 100
 
 
 @pytest.mark.timeout(120)
-def test_connections_that_never_log_in_are_summed_up_not_logged_one_by_one(federation) -> None:
-    """A site's certificate (site-1's) opens connections that take the server's login request and
-    hang up: each is refused, and the server's log says so in a line or two with the count."""
+@pytest.mark.parametrize(("site", "what", "why"), [
+    ("site-3", "site login", "did not log in"),  # away: each connection is asked to log in and hangs up
+    ("site-1", "site connection", "is connected"),  # connected and answering: a copy of its kit is turned away
+])
+def test_connections_that_never_log_in_are_summed_up_not_logged_one_by_one(federation, site: str, what: str,
+                                                                           why: str) -> None:
+    """A site's certificate opens connections that take the server's first request (its login
+    request, or the login carrying why it is turned away) and hang up: each is refused, and the
+    server's log says so in a line or two with the count."""
     project, _, server, _, session, _ = federation
     log_start = server.stderr_path.stat().st_size
-    kit = SiteKit.load(project.kit("site-1"))
+    kit = SiteKit.load(project.kit(site))
     context = client_context(kit.tls.cert, kit.tls.key, kit.tls.ca, kit.tls.crl)
 
     async def one() -> None:
@@ -253,9 +261,9 @@ def test_connections_that_never_log_in_are_summed_up_not_logged_one_by_one(feder
 
     asyncio.run(flood())
 
-    text = _summed_up(server, log_start, "site login", FLOOD)
-    assert "did not log in" in text and "Traceback" not in text, text[-3000:]
-    assert text.count("site login") <= FLOOD // 10, text[-3000:]  # 20 s of flood at one line a period
+    text = _summed_up(server, log_start, what, FLOOD)
+    assert why in text and "Traceback" not in text, text[-3000:]
+    assert text.count(what) <= FLOOD // 10, text[-3000:]  # 20 s of flood at one line a period
     assert {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}
 
 

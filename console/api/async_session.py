@@ -31,8 +31,9 @@ from console.api.arguments import (
 )
 from console.api.client import AsyncClient
 from console.api.errors import CancelTooLate, InvalidArgumentError, InvalidJobDefinition
+from console.api.job_result import unpack_result
 from console.api.spec import MonitorReturnCode, SystemInfo, TargetType
-from console.jobdef.archive import safe_extract, zip_job_folder
+from console.jobdef.archive import zip_job_folder
 from console.jobdef.signing import sign_archive
 
 #: Largest result archive ``download_job_result`` takes (refused as soon as the server announces or
@@ -177,7 +178,7 @@ class AsyncSession:
                 full_id = answered_job_id(job_id, head.get("job_id") if isinstance(head, dict) else head,
                                           "download_job", self.client.peer)
                 unpacked = Path(scratch) / full_id
-                await asyncio.to_thread(safe_extract, archive, unpacked, max_total_bytes=MAX_DOWNLOAD_BYTES)
+                await asyncio.to_thread(unpack_result, archive, head, unpacked, MAX_DOWNLOAD_BYTES)
                 target = dest_root / full_id
                 if target.exists():
                     await asyncio.to_thread(shutil.rmtree, target)

@@ -60,7 +60,12 @@ class Session:
         if self._closed:
             coro.close()
             raise SessionClosed("session closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:  # Ctrl-C in the caller (a script, a notebook): the call stops too, not
+            future.cancel()  # only the wait for it (a download: the server stops sending it)
+            raise
 
     def _on_event(self, topic: str, data: dict[str, Any]) -> None:
         if topic != "job_status":

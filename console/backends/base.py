@@ -130,6 +130,11 @@ class Backend(ABC):
     async def download_job(self, job_id: str, destination: str | None) -> str:
         """Download a job's definition and workspaces; the local folder they are in."""
 
+    def download_probe(self, job_id: str, destination: str | None) -> Callable[[], int] | None:
+        """For a ``download_job`` about to start: a function giving the bytes received so far (for a
+        progress line), or None when this engine's download cannot be watched (``backends.spools``)."""
+        return None
+
     @abstractmethod
     async def get_job_meta(self, job_id: str) -> dict[str, Any]:
         """The job's meta (FLARE's keys: job_id, name, status, ...); the ID may be a unique prefix."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,6 +36,7 @@ from console.backends.nvflare_login import login
 from console.backends.nvflare_poll import JobPoll
 from console.backends.nvflare_side import SideSession
 from console.backends.nvflare_worker import FlareWorker
+from console.backends.spools import UUID_GLOB, spool_probe
 from console.commands import CATALOG, Engine, ParamKind
 from console.wire.kit import KitError
 
@@ -300,6 +302,15 @@ class FlareBackend(Backend):
         if not path:
             raise errors.InternalError(f"FLARE returned no download location for {full}")
         return str(path)
+
+    def download_probe(self, job_id: str, destination: str | None) -> Callable[[], int] | None:
+        # FLARE receives each file into the temporary folder, then moves it to the kit's download_dir (whatever
+        # the destination: it moves the result there after), where it is unzipped.
+        prefix = job_id.strip().lower()
+        if not prefix or set(prefix) - set("0123456789abcdef-"):  # no job ID (prefix): nothing to look for
+            return None
+        folder = self.kit.root / str(self._admin_config().get("download_dir") or "transfer")
+        return spool_probe((Path(tempfile.gettempdir()), UUID_GLOB), (folder, f"{prefix}*__*/*.zip"))
 
     async def get_job_meta(self, job_id: str) -> dict[str, Any]:
         meta = await self.call(COMMANDS["get_job_meta"], {"job_id": await self.resolve_job_id(job_id)})

@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
 
+from nvflare.fuel.flare_api.api_spec import NoConnection
 from nvflare.fuel.flare_api.flare_api import new_secure_session
 
 log = logging.getLogger("console.backends.nvflare")
@@ -70,5 +73,26 @@ def login(user: str, kit_root: Path, timeout: float, old: Any = None) -> Any:
         try:
             with contextlib.redirect_stderr(said):
                 return new_secure_session(user, str(kit_root), timeout=timeout)
+        except NoConnection as exc:
+            raise NoConnection(unreachable(str(exc), kit_root, timeout)) from exc
         finally:
             log.debug("FLARE login: %s", said.getvalue().strip())
+
+
+#: FLARE 2.9's words when nothing answered at all (flare_api.py's try_connect): no address, no hint.
+_NOTHING_ANSWERED = re.compile(r"cannot connect to server( for [0-9.]+ seconds)?\.?")
+
+
+def unreachable(flare_says: str, kit_root: Path, timeout: float) -> str:
+    """FLARE's NoConnection at login, in our words: the kit's address (fed_admin.json's host:port) and what
+    to check, as our engine says it (``console.api.client``); FLARE's own words kept when they say more."""
+    where = "the address in its kit"
+    with contextlib.suppress(OSError, ValueError, AttributeError, KeyError, TypeError):
+        admin = json.loads((kit_root / "startup" / "fed_admin.json").read_text()).get("admin", {})
+        where = f"{admin['host']}:{admin['port']}"
+    if "authenticate" in flare_says:  # it answered, but the login did not go through
+        return (f"the FLARE server at {where} did not accept this kit's login within {timeout:g} s ({flare_says}); "
+                "is the kit from this server's project, and is its certificate valid?")
+    said = "" if _NOTHING_ANSWERED.fullmatch(flare_says.strip()) else f" (FLARE: {flare_says})"
+    return (f"cannot connect to the FLARE server at {where} within {timeout:g} s{said}; "
+            "is the server running and is the kit's host/port right?")

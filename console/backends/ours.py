@@ -10,6 +10,7 @@ from console.api.async_session import CHANGES_JOBS, AsyncSession
 from console.api.errors import NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
+from console.backends.spools import spool_probe
 from console.commands import Engine
 
 
@@ -72,6 +73,10 @@ class OursBackend(Backend):
 
     async def download_job(self, job_id: str, destination: str | None) -> str:
         return await self.session.download_job_result(job_id, destination)
+
+    def download_probe(self, job_id: str, destination: str | None) -> Callable[[], int] | None:
+        folder = Path(destination or self.session.download_dir).expanduser()
+        return spool_probe((folder, ".flare-download-*/result.zip"))
 
     async def get_job_meta(self, job_id: str) -> dict[str, Any]:
         return await self.session.get_job_meta(job_id)

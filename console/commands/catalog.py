@@ -145,6 +145,9 @@ CATALOG: dict[str, CommandSpec] = {
                       minimum=0.01),
             ),
             where=Where.CLIENT,
+            help="In the console it runs in the background, a line per status change. In a batch it blocks "
+                 "until the job ends and fails (exit 1) unless the job ended FINISHED:COMPLETED or when "
+                 "--timeout passed first (the status is said on stderr).",
         ),
         # Live views (console.shell.live): follow/unfollow are also requests our server answers with
         # pushed log lines; FLARE's backend polls FLARE's own commands for them.
@@ -193,7 +196,11 @@ CATALOG: dict[str, CommandSpec] = {
                     (Param("setting", K.CHOICE, "the setting (none: every setting and its value)",
                            choices=tuple(SETTINGS)),
                      Param("value", K.SETTING_VALUE, "its value (none: show it)")),
-                    where=Where.SHELL),
+                    where=Where.SHELL,
+                    help="format: table (for people), json (exact JSON; submit_job and clone_job give "
+                         "{\"job_id\", \"message\"}, download_job {\"path\", \"message\"}) or raw (the engine's "
+                         "answer as it came, unformatted: submit_job's is the job ID alone). expanded: records "
+                         "vertically (auto: when a table is too wide). editing: emacs or vi keys."),
         CommandSpec("refresh", "fetch completion data (jobs) from the server again", None, where=Where.SHELL),
         CommandSpec("watch", "run a command every few seconds, redrawn in place, until Ctrl-C", None,
                     (Param("interval", K.FLOAT, "seconds between runs", flag="-n", default=2.0, minimum=0.5),

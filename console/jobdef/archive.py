@@ -15,6 +15,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from console.jobdef.packing import (  # noqa: F401  (zipping is packing's; its names stay importable here)
     READ_ERRORS,
@@ -132,7 +133,7 @@ def _plan(infos: list[zipfile.ZipInfo], root: Path, bound: _Bound,
     return plan
 
 
-def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], bound: _Bound) -> None:
+def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], bound: _Bound) -> int:
     written = 0
     for info, target in plan:
         if info.is_dir():
@@ -151,6 +152,7 @@ def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Pat
             if isinstance(exc, JobDefinitionError):
                 raise
             raise JobDefinitionError(f"not a valid zip archive: entry {info.filename!r}: {exc}") from None
+    return written
 
 
 def _snapshot(dest: Path) -> set[Path] | None:
@@ -203,17 +205,23 @@ class JobLimits:
                      ratio_floor_bytes=self.ratio_floor_bytes, total_setting="job_limits.max_unpacked_bytes")
 
 
-def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entries: int = 10000,
+def safe_extract(zip_path: Path | BinaryIO, dest: Path, *, max_total_bytes: int, max_entries: int = 10000,
                  max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes,
-                 total_setting: str | None = None) -> None:
-    """Extract ``zip_path`` into ``dest``; anything unsafe or broken raises and leaves ``dest`` as it was.
+                 total_setting: str | None = None) -> int:
+    """Extract ``zip_path`` (a path, or a seekable file) into ``dest``; the bytes written. Anything
+    unsafe or broken raises and leaves ``dest`` as it was.
 
     At most ``max_total_bytes`` are written (``total_setting``: the setting it comes from, named in
     a refusal), and with ``max_ratio`` at most that many times the archive's size (but always up to
     ``ratio_floor_bytes``); both are counted while writing, so an archive that lies in its headers
     stops at the limit, not after it. A refusal says which rule, its numbers and what to do.
     """
-    size = Path(zip_path).stat().st_size if max_ratio is not None and Path(zip_path).is_file() else 0
+    if max_ratio is None:
+        size = 0
+    elif isinstance(zip_path, str | os.PathLike):
+        size = Path(zip_path).stat().st_size if Path(zip_path).is_file() else 0
+    else:
+        size = zip_path.seek(0, os.SEEK_END)
     bound = _bound(size, max_total_bytes, total_setting, max_ratio, ratio_floor_bytes)
     try:
         archive = zipfile.ZipFile(zip_path)
@@ -225,7 +233,7 @@ def safe_extract(zip_path: Path, dest: Path, *, max_total_bytes: int, max_entrie
         before = _snapshot(dest)
         try:
             dest.mkdir(parents=True, exist_ok=True)
-            _extract_all(archive, plan, bound)
+            return _extract_all(archive, plan, bound)
         except BaseException:
             _undo(dest, before)
             raise

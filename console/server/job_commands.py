@@ -7,9 +7,8 @@ import json
 import shutil
 import tempfile
 import uuid
-import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography import x509
 
@@ -22,12 +21,13 @@ from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.job_access import job_meta, may_view, require_on_job, resolve_job, view_filter
+from console.server.job_queries import running_duration
 from console.server.scheduler import required_sites
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
 from console.server.submit_records import RECORD_JOB_DELETED, SubmitRecord, SubmitTokenUsed
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.request_context import Download, RequestContext
+from console.wire.request_context import RequestContext, StreamedParts
 
 
 def _validate_archive(archive: Path, scratch_root: Path, limits: JobLimits,
@@ -186,6 +186,12 @@ async def get_job_meta(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
     return job_meta(ctx, args["job_id"], Right.VIEW)
 
 
+def with_running_duration(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with a RUNNING job's duration so far, as FLARE 2.9's list_jobs (``running_duration``)."""
+    elapsed = running_duration(meta.get("status"), meta.get("start_time"))
+    return meta if elapsed is None else {**meta, "duration": elapsed}
+
+
 def list_row(meta: dict[str, Any]) -> dict[str, Any]:
     """A non-detailed ``list_jobs`` row with FLARE's keys."""
     return {
@@ -193,7 +199,7 @@ def list_row(meta: dict[str, Any]) -> dict[str, Any]:
         "job_name": meta.get("name"),
         "status": meta["status"],
         "submit_time": meta.get("submit_time_iso"),
-        "duration": meta.get("duration", "N/A"),
+        "duration": with_running_duration(meta).get("duration", "N/A"),
         "study": meta.get("study", "default"),
     }
 
@@ -208,7 +214,7 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
         meta = ctx.server.store.get(_job_of_record(record)) if record else None
         if meta is None or not may_view(policy, user, meta):
             return []
-        return [meta if args["detailed"] else list_row(meta)]
+        return [with_running_duration(meta) if args["detailed"] else list_row(meta)]
     # Only the jobs the user's view right covers (all of them with FLARE's default "any").
     scope = view_filter(policy, user)
     if scope is None:
@@ -219,7 +225,7 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
     chosen = {"id_prefix": args["id_prefix"], "name_prefix": args["name_prefix"], "reverse": args["reverse"],
               "limit": args["limit"], **scope}
     if args["detailed"]:  # with each job's errors; its round metrics are get_job_meta's (up to 2 MiB a job)
-        return store.list_jobs(**chosen, with_errors=True)
+        return [with_running_duration(meta) for meta in store.list_jobs(**chosen, with_errors=True)]
     # Without -d, SQLite picks the listed fields out of each meta: no job's meta is parsed here.
     return store.list_rows(**chosen)
 
@@ -268,32 +274,51 @@ def deployed_sites(meta: dict[str, Any]) -> set[str]:
     return (named | went) - {"server"}
 
 
-def _build_download(job_dir: Path, meta: dict[str, Any], out: Path) -> None:
-    """One archive: ``meta.json``, ``job/...``, ``workspace/...`` (the server's job workspace)
-    and ``sites/<site>/...`` (each site's job workspace)."""
-    parts = [(job_dir / "job.zip", "job/"), (job_dir / "workspace.zip", "workspace/")]
-    parts += [(site_zip, f"sites/{site_zip.stem}/") for site_zip in sorted((job_dir / "sites").glob("*.zip"))]
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
-        dst.writestr("meta.json", json.dumps(meta, indent=2))
-        for source, prefix in parts:
-            if not source.is_file():
+def _result_files(job_dir: Path) -> list[tuple[str, Path]]:
+    """The stored files of a job's result, in the order they are sent: ``job.zip`` (its definition),
+    ``workspace.zip`` (the server's job workspace) and ``sites/<site>.zip`` (each site's)."""
+    files = [("job.zip", job_dir / "job.zip"), ("workspace.zip", job_dir / "workspace.zip")]
+    return files + [(f"sites/{site_zip.name}", site_zip) for site_zip in sorted((job_dir / "sites").glob("*.zip"))]
+
+
+def open_result(store: Any, meta: dict[str, Any]) -> StreamedParts:
+    """The job's result as it is stored, to be streamed as it is (no archive is built: the first byte
+    goes at once): ``meta.json``, then each stored zip that exists (a job that never ran has no
+    workspace), named in the head's ``parts`` (``name``, ``size`` in bytes) in the order sent.
+
+    The files are open before the job's row is looked at again: delete_job removes the row before
+    the files, so a row still there means every file was opened whole, and stays readable until the
+    stream ends whatever a delete does meanwhile. A row gone means a delete came first: JobNotFound,
+    naming the deletion, rather than a part of the result called the result."""
+    job_id = meta["job_id"]
+    opened: list[tuple[str, BinaryIO]] = []
+    try:
+        for name, path in _result_files(store.job_dir(job_id)):
+            try:
+                opened.append((name, open(path, "rb")))  # noqa: SIM115 - closed by StreamedParts.close
+            except FileNotFoundError:
                 continue
-            with zipfile.ZipFile(source) as src:
-                for info in src.infolist():
-                    if info.is_dir():
-                        continue
-                    with src.open(info) as data, dst.open(prefix + info.filename, "w") as target:
-                        shutil.copyfileobj(data, target, 1 << 20)
+        if store.get(job_id) is None:
+            raise RemoteError(ErrorType.JOB_NOT_FOUND, f"job {job_id} was deleted while its download was being "
+                                                       "prepared; nothing of it was sent")
+    except BaseException:
+        for _, file in opened:
+            file.close()
+        raise
+    parts = [("meta.json", json.dumps(meta, indent=2).encode()), *opened]
+    answer = StreamedParts.of({"job_id": job_id}, [part for _, part in parts])
+    answer.head["parts"] = [{"name": name, "size": size} for (name, _), size in zip(parts, answer.sizes, strict=True)]
+    return answer
 
 
 @handles("download_job")
-async def download_job(ctx: RequestContext, args: dict[str, Any]) -> Download:
+async def download_job(ctx: RequestContext, args: dict[str, Any]) -> StreamedParts:
     store = ctx.server.store
     meta = job_meta(ctx, args["job_id"], Right.DOWNLOAD_JOB)
     job_id = meta["job_id"]
     if not JobStatus(meta["status"]).is_final:  # as FLARE 2.9: only a finished job's result
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is not done ({meta['status']}); "
                                                   "wait until it finishes, or abort it")
-    out = store.new_incoming_path()
-    await asyncio.to_thread(_build_download, store.job_dir(job_id), meta, out)
-    return Download(out, {"job_id": job_id})
+    # Opened here, on the loop, not in a thread: a few open() calls and one indexed read, and a
+    # requester gone meanwhile cannot leave a file open.
+    return open_result(store, meta)

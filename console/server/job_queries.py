@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from console.server.status import JobStatus
@@ -28,6 +29,21 @@ def _prefix_bounds(prefix: str) -> tuple[str, str]:
 def name_starts_with(name: str | None, lowered_prefix: str) -> bool:
     """FLARE's name filter: ``name.lower().startswith(prefix.lower())`` (job_cmds._job_match)."""
     return (name or "").lower().startswith(lowered_prefix)
+
+
+def running_duration(status: str | None, start_time: Any, now: datetime | None = None) -> str | None:
+    """A RUNNING job's duration so far, as FLARE 2.9's list_jobs gives it (job_cmds ``_set_duration``): the
+    time since its ``start_time`` (ISO 8601) as ``str(timedelta)``, e.g. ``0:01:02.345678``; None for any
+    other status or a start time that cannot be read (the stored duration, or N/A, stays)."""
+    if status != JobStatus.RUNNING.value or not isinstance(start_time, str):
+        return None
+    try:
+        started = datetime.fromisoformat(start_time)
+    except ValueError:
+        return None
+    if started.tzinfo is None:  # as FLARE: a naive start time is local time
+        started = started.astimezone()
+    return str((now or datetime.now(UTC)) - started)
 
 
 class JobQueries:
@@ -129,11 +145,16 @@ class JobQueries:
         so no meta is parsed into Python objects."""
         rows = self._listing(
             "job_id, name, status, json_extract(meta, '$.submit_time_iso'), "
-            "coalesce(json_extract(meta, '$.duration'), 'N/A'), coalesce(json_extract(meta, '$.study'), 'default')",
+            "coalesce(json_extract(meta, '$.duration'), 'N/A'), coalesce(json_extract(meta, '$.study'), 'default'), "
+            f"CASE WHEN status = '{JobStatus.RUNNING.value}' THEN json_extract(meta, '$.start_time') END",
             id_prefix, name_prefix, submitter, submitter_org, (), reverse, limit, False,
         )
         keys = ("job_id", "job_name", "status", "submit_time", "duration", "study")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        listed = [dict(zip(keys, row[:-1], strict=True)) for row in rows]
+        for row, (*_, start_time) in zip(listed, rows, strict=True):
+            if start_time is not None:  # only RUNNING rows carry it
+                row["duration"] = running_duration(row["status"], start_time) or row["duration"]
+        return listed
 
     def _listing(self, columns: str, id_prefix: str | None, name_prefix: str | None, submitter: str | None,
                  submitter_org: str | None, statuses: tuple[str, ...], reverse: bool, limit: int | None,

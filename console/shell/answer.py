@@ -75,7 +75,9 @@ class Answers:
         """The rendered result, then the message, without empty parts."""
         fmt = outcome.format or self.state.format
         parts = [render(outcome.result, fmt, width, expanded)] if outcome.result is not None else []
-        return "\n".join(p for p in [*parts, outcome.shown_message()] if p)
+        # A command with data for scripts (submit_job's job ID) shows it in json/raw as a batch does.
+        machine = outcome.message and (outcome.fields is not None or outcome.answer is not None)
+        return "\n".join(p for p in [*parts, outcome.message_as(fmt) if machine else outcome.shown_message()] if p)
 
     def _flush(self) -> None:
         with TERMINAL:

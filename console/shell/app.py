@@ -43,6 +43,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
+from console.shell.progress import ProgressRow
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.refresher import CompletionRefresher
 from console.shell.repaint import Repainter
@@ -77,6 +78,7 @@ class InteractiveShell:
         self._typeahead = ""  # a paste's text after its last line end: the next prompt's text
         self._queued: list[str] = []  # whole lines typed then: run before the next prompt
         self._ctrl_c = False  # a Ctrl-C stopped (or came too late for) the command of the line running now
+        self.progress_row = ProgressRow(lambda: self.prompt.app.output)
         # Names from the server's login answer: shown, never interpreted by the terminal.
         self.user = visible_line(backend.user)
         self.server = visible_line(backend.server)
@@ -126,6 +128,7 @@ class InteractiveShell:
 
     def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
         self.prompt_line.clear()  # the next prompt's line, printed ahead of its drawing: this line goes first
+        self.progress_row.off()  # a progress line's row takes this line; the next redraw shows it below
         print_styled([(style, visible(text)), ("", "\n")], self._print_style,
                      ColorDepth.DEPTH_1_BIT if no_color() else None)
 
@@ -166,6 +169,9 @@ class InteractiveShell:
 
     def end_repaint(self) -> None:
         self.repainter.end()
+
+    def progress(self, text: str | None) -> None:
+        self.progress_row.show(text)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -1,8 +1,12 @@
 """Scripted batches: ``-c CMD``, ``-f FILE`` or a piped stdin; no prompt_toolkit UI at all.
 
 Exit codes: 0 all commands succeeded; 1 a command failed, an unknown command and bad
-arguments included (at the first one, or at the end with ``--continue-on-error``); 2 only
-when the batch could not run at all (bad flags, kit, connection, authentication). Ctrl-C
+arguments included (at the first one, or at the end with ``--continue-on-error``), and so did
+one whose answer did not come (NoConnection: a timeout, a lost connection; the next command
+connects again) or after which the session cannot go on (closed, refused: the batch stops
+there); ``monitor_job`` fails unless its job ended FINISHED:COMPLETED (or when its ``--timeout``
+passed); 2 only when the batch could not run at all (bad flags, kit, connection, authentication
+before the first command: ``console.shell.main``). Ctrl-C
 (SIGINT) stops the batch whatever ``--continue-on-error`` says, also when it came too late to
 stop the running command (which went on: its outcome is said), names what was not run, and the
 console exits 130 (128 + SIGINT, as a shell does).
@@ -18,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from console.api.errors import AuthenticationError, CancelTooLate, NoConnection, SessionClosed
+from console.api.errors import AuthenticationError, CancelTooLate, SessionClosed
 from console.backends.base import Backend
 from console.shell.client_side import CommandFailed, ShellState
 from console.shell.execute import Executor, explain
@@ -29,7 +33,8 @@ from console.shell.refresher import CompletionRefresher
 from console.shell.safe_text import visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-FATAL = (NoConnection, AuthenticationError, SessionClosed)
+#: After these a batch's session cannot go on: the batch stops whatever ``--continue-on-error`` says.
+FATAL = (AuthenticationError, SessionClosed)
 
 
 @dataclass
@@ -78,6 +83,9 @@ class BatchFrontend:
     def end_repaint(self) -> None:
         pass
 
+    def progress(self, text: str | None) -> None:
+        pass  # a batch's output is the commands' answers: no progress lines in it
+
 
 async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, yes: bool,
                     continue_on_error: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -101,7 +109,9 @@ async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, ye
             if code == _CTRL_C or _interrupted():
                 _not_run(where, commands[at + 1:], lines[index + 1:], err)
                 raise asyncio.CancelledError
-            if code == EXIT_USAGE or (code == EXIT_FAILED and not continue_on_error):
+            if code == _GONE:
+                return EXIT_FAILED
+            if code == EXIT_FAILED and not continue_on_error:
                 return code
             if code == _LEAVE:
                 return worst
@@ -109,7 +119,7 @@ async def run_batch(backend: Backend, lines: list[BatchLine], *, fmt: Format, ye
     return worst
 
 
-_LEAVE, _CTRL_C = -1, -2
+_LEAVE, _CTRL_C, _GONE = -1, -2, -3
 
 
 def _interrupted() -> bool:
@@ -130,8 +140,8 @@ def _not_run(where: str, rest: list[str], later: list[BatchLine], err: TextIO) -
 
 async def _run_command(executor: Executor, state: ShellState, where: str, text: str, yes: bool,
                        out: TextIO, err: TextIO) -> int:
-    """One command of a batch: EXIT_OK, EXIT_FAILED (its own failure, bad arguments included),
-    EXIT_USAGE (the session is gone: nothing after it can run), _LEAVE (bye) or _CTRL_C (a Ctrl-C came
+    """One command of a batch: EXIT_OK, EXIT_FAILED (its own failure, bad arguments and NoConnection
+    included), _GONE (it failed, and the session is gone: nothing after it can run), _LEAVE (bye) or _CTRL_C (a Ctrl-C came
     too late to stop it: it went on, and its outcome is said)."""
     parsed = None
     try:
@@ -148,8 +158,8 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         return _CTRL_C
     except FATAL as exc:
         print(visible(f"{where}: {type(exc).__name__}: {exc}"), file=err)
-        return EXIT_USAGE
-    except Exception as exc:  # a failed command, reported by its exception
+        return _GONE
+    except Exception as exc:  # a failed command, reported by its exception (NoConnection too: the next connects again)
         print(visible(f"{where}: {text}: {explain(exc, parsed)}"), file=err)
         if state.timing and executor.elapsed is not None:
             print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
@@ -160,7 +170,7 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         if text_out:
             print(text_out, file=out)
     if outcome.message:
-        print(json.dumps({"message": outcome.message}) if fmt is Format.JSON else outcome.shown_message(), file=out)
+        print(outcome.message_as(fmt), file=out)
     if state.timing and executor.elapsed is not None:
         print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
     return _LEAVE if outcome.exit else EXIT_OK

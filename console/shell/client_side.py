@@ -9,6 +9,7 @@ top) register here too, so they need not import the executor that runs them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -49,6 +50,10 @@ class Frontend(Protocol):
         """The repainted view ended: the screen as before it, with its last picture."""
         ...
 
+    def progress(self, text: str | None) -> None:
+        """A foreground command's progress, one line redrawn in place (None: take it away); a batch shows none."""
+        ...
+
 
 @dataclass
 class ShellState:
@@ -70,10 +75,25 @@ class Outcome:
     #: ``message`` is the console's own drawing (a chart in colour) whose server strings were made
     #: safe when it was drawn: shown as it is, where any other message is escaped.
     drawn: bool = False
+    #: What a script needs from a command whose answer is a sentence (``message``): the new job's
+    #: ``job_id``, a download's ``path``. ``--format json`` shows them beside the message.
+    fields: dict[str, Any] | None = None
+    #: The engine's answer as its API returned it (submit_job's: the job ID), for ``--format raw``;
+    #: None: raw shows the message.
+    answer: Any = None
 
     def shown_message(self) -> str:
         """``message`` as it may reach a terminal."""
         return (self.message or "") if self.drawn else visible(self.message or "")
+
+    def message_as(self, fmt: Format) -> str:
+        """``message`` in ``fmt``: json, a record (``{"job_id": ..., "message": ...}``: a script reads
+        fields, never greps the sentence); raw, the engine's answer when there is one; else the sentence."""
+        if fmt is Format.JSON:
+            return json.dumps({**(self.fields or {}), "message": self.message})
+        if fmt is Format.RAW and self.answer is not None:
+            return visible(self.answer if isinstance(self.answer, str) else json.dumps(self.answer, default=str))
+        return self.shown_message()
 
 
 class ShellContext(Protocol):

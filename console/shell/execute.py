@@ -16,15 +16,17 @@ from typing import Any
 
 from console.api.async_session import is_final
 from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
+from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend
 from console.commands import SETTINGS, CommandSpec, Transfer, Where
 from console.shell import follow, plot  # noqa: F401  (they register their commands)
 from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
 from console.shell.help import help_text
 from console.shell.human import one_line
-from console.shell.monitors import MonitorManager
+from console.shell.monitors import Monitor, MonitorManager
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, parse_command, unavailable
+from console.shell.progress import progress_line
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
 from console.shell.safe_text import visible_line
@@ -156,6 +158,10 @@ def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+#: The one final status a batch's monitor_job counts as success (FLARE's string).
+COMPLETED = "FINISHED:COMPLETED"
+
+
 # -- server commands with client-side work ---------------------------------------------
 
 
@@ -196,7 +202,8 @@ async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: 
         message = f"{done}: {job_id}"
     ex.refresher.note_job(job_id)
     ex.submitted.append(job_id)
-    return Outcome(message=message)
+    # The ID as a field (json) and alone (raw: what FLARE's and our API return): scripts never parse the sentence.
+    return Outcome(message=message, fields={"job_id": job_id}, answer=job_id)
 
 
 @client_side("submit_job")
@@ -212,11 +219,16 @@ async def _clone(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 @client_side("download_job")
 async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    job_id, destination = parsed.values["job_id"], parsed.values.get("destination")
     try:
-        path = await ex.backend.download_job(parsed.values["job_id"], parsed.values.get("destination"))
+        async with progress_line(ex.frontend, ex.backend.download_probe(job_id, destination),
+                                 f"download_job {job_id[:8]}"):
+            path = await ex.backend.download_job(job_id, destination)
     except CancelTooLate as late:
-        return Outcome(message=went_on(late, "downloaded to", late.result if isinstance(late.result, str) else None))
-    return Outcome(message=f"Downloaded to {path}")
+        path = late.result if isinstance(late.result, str) else None
+        return Outcome(message=went_on(late, "downloaded to", path),
+                       fields=None if path is None else {"path": path}, answer=path)
+    return Outcome(message=f"Downloaded to {path}", fields={"path": path}, answer=path)
 
 
 @client_side("monitor_job")
@@ -224,14 +236,29 @@ async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
     job_id, timeout, interval = (parsed.values[k] for k in ("job_id", "timeout", "interval"))
     meta = await ex.backend.get_job_meta(job_id)  # an unknown job fails here, in the foreground
     if not ex.frontend.interactive:
-        code = await ex.monitors.follow(meta["job_id"], timeout, interval)
-        return Outcome(message=None if code.name == "JOB_FINISHED" else f"monitor ended: {code.name}")
+        return await _monitor_to_the_end(ex, meta, timeout, interval)
     if ex.monitors.following(meta["job_id"]) is not None:
         return Outcome(message=f"{meta['job_id'][:8]} ({meta.get('name', '')}) is already monitored; "
                                "'monitors' lists monitors, 'unmonitor' stops one")
     ex.monitors.start(meta["job_id"], timeout, interval)
     return Outcome(message=f"monitoring {meta['job_id'][:8]} ({meta.get('name', '')}) in the background; "
                            "'monitors' lists monitors, 'unmonitor' stops them")
+
+
+async def _monitor_to_the_end(ex: Executor, meta: dict[str, Any], timeout: float, interval: float) -> Outcome:
+    """A batch's monitor_job: blocks until the job ends; fails (exit 1) unless it ended FINISHED:COMPLETED,
+    so that CI sees a failed, aborted or unfinished job without parsing the status lines."""
+    watched = Monitor(meta["job_id"], meta.get("name", ""), "")
+    code = await ex.monitors.follow(meta["job_id"], timeout, interval, watched)
+    job = f"job {meta['job_id']} ({watched.name or meta.get('name') or 'unnamed'})"
+    status = watched.status or meta.get("status", "")
+    if code is MonitorReturnCode.TIMEOUT:
+        raise CommandFailed(f"{job} is still {status} after --timeout {timeout:g} s")
+    if code is not MonitorReturnCode.JOB_FINISHED:
+        raise CommandFailed(f"monitor of {job} ended ({code.name}) with the job {status}")
+    if status != COMPLETED:
+        raise CommandFailed(f"{job} ended {status}, not {COMPLETED}; get_job_logs {meta['job_id'][:8]} shows why")
+    return Outcome()
 
 
 # -- the shell's own commands ------------------------------------------------------------

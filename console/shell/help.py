@@ -77,6 +77,8 @@ def help_text(engine: Engine, name: str | None = None, width: int | None = None)
         lines += columns([(p.usage(), p.help) for p in spec.typed_params], width)
         if spec.aliases:
             lines.append(f"also: {', '.join(spec.aliases)}")
+        if spec.help:  # the registry's longer note (what a setting's values mean, how a batch runs it)
+            lines += ["", *textwrap.wrap(spec.help, max(width, MIN_TEXT), break_on_hyphens=False)]
         return "\n".join(lines)
     groups = (("server commands", Where.SERVER), ("client commands", Where.CLIENT), ("shell commands", Where.SHELL))
     lines = []

@@ -25,7 +25,10 @@ def add_shell_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--command", action="append", dest="commands", metavar="CMD",
                         help="run CMD and leave (repeatable): a batch, no interactive UI")
     parser.add_argument("-f", "--file", help="run the commands in FILE as a batch ('-' for stdin)")
-    parser.add_argument("--format", choices=[f.value for f in Format], help="output format")
+    parser.add_argument("--format", choices=[f.value for f in Format],
+                        help="output format: table (for people), json (exact JSON; submit_job and clone_job give "
+                        "{\"job_id\", \"message\"}), raw (the engine's answer as it came, unformatted: submit_job's "
+                        "is the job ID alone)")
     parser.add_argument("--yes", action="store_true", help="batch: run destructive commands without asking")
     parser.add_argument("--continue-on-error", action="store_true",
                         help="batch: run every command, exit 1 at the end if any failed")

@@ -26,7 +26,7 @@ from console.site.log_push import SiteLogPush
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.kit import SiteKit
-from console.wire.request_context import Download, Handler, Peer, RequestContext, User
+from console.wire.request_context import Download, Handler, Peer, RequestContext, User, build_to_send
 from console.wire.serving import ServedConnection
 from console.wire.tls import client_context, server_certificate_problem
 
@@ -249,7 +249,8 @@ class Site:
 
     async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         out = self.kit.root / f".outgoing-{args['job_id']}-{os.urandom(4).hex()}.zip"
-        await asyncio.to_thread(self.jobs.pack_workspace, args["job_id"], out, args["max_bytes"])
+        # (a server that gives up on it meanwhile, its link cut, leaves no zip behind here)
+        await build_to_send(lambda path: self.jobs.pack_workspace(args["job_id"], path, args["max_bytes"]), out)
         return Download(out, {"job_id": args["job_id"]})
 
     async def _cmd_delete_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from console.commands import CommandSpec
 from console.provision.certs import CertIdentity
@@ -43,6 +43,46 @@ class Download:
 
     path: Path
     head: dict[str, Any]
+
+
+@dataclass(slots=True)
+class StreamedParts:
+    """A handler's answer that streams ``parts`` one after another as one body after a JSON head:
+    bytes, or files the handler opened. A file is sent from where it lies, never copied first, so
+    the first byte goes at once; being open, it is sent whole even if it is removed meanwhile. The
+    files are closed when the stream ends, however it ends (``close``). ``sizes`` are the parts'
+    sizes when they were opened: what is announced and sent."""
+
+    head: dict[str, Any]
+    parts: list[bytes | BinaryIO]
+    sizes: list[int]
+
+    @classmethod
+    def of(cls, head: dict[str, Any], parts: list[bytes | BinaryIO]) -> StreamedParts:
+        sizes = [len(part) if isinstance(part, bytes) else os.fstat(part.fileno()).st_size for part in parts]
+        return cls(head, parts, sizes)
+
+    def close(self) -> None:
+        for part in self.parts:
+            if not isinstance(part, bytes):
+                part.close()
+
+
+async def build_to_send(build: Callable[[Path], object], out: Path) -> Path:
+    """``out``, made by ``build(out)`` in a thread: the file a handler answers with as a ``Download``.
+    A thread cannot be stopped, so when the request ends first (its requester went away: the task is
+    cancelled) the file is removed once the thread is done, and a build that fails leaves none
+    either: nothing is left behind however the request ends."""
+    work = asyncio.ensure_future(asyncio.to_thread(build, out))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        work.add_done_callback(lambda _: out.unlink(missing_ok=True))
+        raise
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return out
 
 
 class Peer(Protocol):

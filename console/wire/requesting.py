@@ -279,6 +279,8 @@ class Requester:
                 await self._late_answer(cmd, pending, timeout or self.request_timeout,
                                         "the cancel came after the request was sent")
             elif upload is None or streamed:  # a question, or a site's task: its caller is going away
+                if streamed and upload is None:
+                    self._cancel_download(request_id)
                 raise
             elif uploading:
                 if self._writer is not None:
@@ -288,6 +290,8 @@ class Requester:
                 await self._late_answer(cmd, pending, timeout or self.request_timeout,
                                         "the cancel came after the upload reached the server")
         except TimeoutError:
+            if streamed and upload is None:
+                self._cancel_download(request_id)
             raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
         except NoConnection:
             if not answered(pending):
@@ -361,6 +365,12 @@ class Requester:
         self._send({"k": "end", "id": request_id})
         return False
 
+    def _cancel_download(self, request_id: int) -> None:
+        """Tell the serving end to stop a download its requester gave up on (``console.wire.serving``
+        stops its stream and whatever it still does for it)."""
+        if self._writer is not None and not self._writer.is_closing():
+            self._send({"k": "cancel", "id": request_id})
+
     async def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout: float | None = None,
                       acts: bool = False) -> Any:
         """The answer to ``cmd``. ``acts``: the command changes something, so a cancel once it is sent
@@ -408,9 +418,11 @@ class Requester:
                         raise item
                     out.write(item)
         finally:
-            # A transfer given up on: what is still on its way is dropped, not queued.
+            # A transfer given up on (Ctrl-C, a timeout, a refusal): what is still on its way is dropped,
+            # not queued, and the server is told to stop sending it.
             for key in [k for k, v in self._pending.items() if v is pending]:
                 del self._pending[key]
+                self._cancel_download(key)
         return head
 
     # -- closing -------------------------------------------------------------------------

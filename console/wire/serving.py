@@ -17,7 +17,10 @@ every request's state (its task, its upload queue) is freed when it ends or the 
 closes. An upload its handler refuses part-way (past its size limit) while the rest is still
 coming is read no further: the refusal is answered; unless the next frame is that upload's end
 (or cancel), an ``error`` frame says why the connection goes, that frame is the last one read,
-and the connection is cut off once the peer has had ``DROP_GRACE_SECONDS`` to read the two. Large answers (the host's ``large_replies``) are bounded in number per identity and
+and the connection is cut off once the peer has had ``DROP_GRACE_SECONDS`` to read the two. A
+download stops when its peer goes away: at a ``cancel`` frame naming it (a peer that gave up on
+it: Ctrl-C, its timeout) or when the connection closes; a ``cancel`` that crosses the answer's
+end is ignored. Large answers (the host's ``large_replies``) are bounded in number per identity and
 per host by its ``reply_budget`` (console.wire.budget), held until the peer has read them.
 """
 
@@ -42,7 +45,7 @@ from console.wire.frames import (
     read_chunk,
     read_frame,
 )
-from console.wire.request_context import CANCELLED, Download, RequestContext, Upload, User
+from console.wire.request_context import CANCELLED, Download, RequestContext, StreamedParts, Upload, User
 
 log = logging.getLogger("console.wire.serving")
 
@@ -74,6 +77,8 @@ class ServedConnection:
         self.command_timeout: float | None = None
         self._uploads: dict[int, Upload] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._downloads: dict[int, asyncio.Task[None]] = {}  # running download requests, by id (a cancel stops one)
+        self._cancelled: set[int] = set()  # of those, the ones a cancel frame stopped
         self.closed = False
         self.dropping: str | None = None  # why this end is dropping the peer (an upload refused part-way)
         self._refused_upload: tuple[int, str] | None = None  # (id, why) of an upload refused part-way
@@ -171,6 +176,8 @@ class ServedConnection:
             kind = frame.kind
             if kind == "req":
                 self._start_request(frame)
+            elif kind == "cancel" and frame.header.get("id") not in self._uploads:
+                self._cancel_download(frame.header.get("id"))
             elif kind in ("data", "end", "cancel"):
                 await self._feed_upload(frame)
             else:
@@ -191,6 +198,19 @@ class ServedConnection:
                 upload.stop(CANCELLED)
             else:
                 await upload.queue.put(None)
+
+    def _cancel_download(self, request_id: Any) -> None:
+        """The peer gave up on a download: its stream (and whatever the handler still does for it) stops.
+        A cancel naming no running download (it crossed the answer's end) is ignored."""
+        task = self._downloads.get(request_id) if isinstance(request_id, int) else None
+        if task is not None:
+            self._cancelled.add(request_id)
+            task.cancel()
+
+    def _download_done(self, request_id: int, task: asyncio.Task[None]) -> None:
+        if self._downloads.get(request_id) is task:
+            del self._downloads[request_id]
+            self._cancelled.discard(request_id)
 
     def _in_flight(self) -> int:
         # Running requests, plus uploads refused early whose client has not sent their end yet.
@@ -218,6 +238,10 @@ class ServedConnection:
         task = asyncio.create_task(self._run_request(request_id, frame.header, upload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        spec = self.server.specs.get(frame.header.get("cmd")) if isinstance(frame.header.get("cmd"), str) else None
+        if spec is not None and spec.transfer is Transfer.DOWNLOAD:
+            self._downloads[request_id] = task
+            task.add_done_callback(lambda done: self._download_done(request_id, done))
 
     async def _run_request(self, request_id: int, header: dict[str, Any], upload: Upload | None) -> None:
         cmd = header.get("cmd")
@@ -268,6 +292,8 @@ class ServedConnection:
         self._audit(cmd, header, notes, None)
         if isinstance(result, Download):
             await self._stream_file(request_id, cmd, result)
+        elif isinstance(result, StreamedParts):
+            await self._stream_parts(request_id, cmd, result)
         else:
             await self._send_result(request_id, cmd, result)
 
@@ -359,6 +385,46 @@ class ServedConnection:
             log.info("download %s to %s interrupted: %s", request_id, self.identity.cn, exc)
         finally:
             download.path.unlink(missing_ok=True)
+
+    async def _stream_parts(self, request_id: int, cmd: Any, answer: StreamedParts) -> None:
+        """``answer``'s parts as one body: the head at once, then each part read as it is sent. A stream
+        that stops short (cancelled, the connection gone) says so in the log, with how far it came."""
+        total, sent, why = sum(answer.sizes), 0, "the connection closed"
+        try:
+            try:
+                head = encode_frame({"k": "res", "id": request_id, "ok": True, "data": answer.head,
+                                     "stream": True, "size": total})
+            except FrameError as exc:  # a head that is not JSON: said, not left unanswered
+                why = "its head cannot be sent"
+                await self._send_unsendable(request_id, cmd, exc)
+                return
+            await self._send_frame(head)
+            for part, size in zip(answer.parts, answer.sizes, strict=True):
+                if isinstance(part, bytes):
+                    for start in range(0, size, CHUNK_BYTES):
+                        await self._send({"k": "data", "id": request_id}, part[start:start + CHUNK_BYTES])
+                        sent += min(CHUNK_BYTES, size - start)
+                    continue
+                while chunk := await asyncio.to_thread(read_chunk, part, size):
+                    await self._send({"k": "data", "id": request_id}, chunk)
+                    sent += len(chunk)
+            why = "a file was shorter than when it was opened"  # (the peer refuses the answer then)
+            await self._send({"k": "end", "id": request_id})
+        except (ConnectionError, OSError) as exc:
+            why = f"the connection was lost: {exc}"
+        except asyncio.CancelledError:
+            why = "its requester gave up on it" if request_id in self._cancelled else "the connection closed"
+            raise
+        finally:
+            answer.close()
+            if sent < total:
+                log.info("download %s (%s) to %s stopped after %d of %d bytes: %s", request_id, cmd,
+                         self.identity.cn, sent, total, why)
+
+    async def _send_frame(self, frame: bytes) -> None:
+        if not self.closed:
+            self.writer.write(frame)
+            await self.writer.drain()
 
     async def _send_quietly(self, header: dict[str, Any]) -> None:
         try:
