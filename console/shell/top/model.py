@@ -240,7 +240,9 @@ class TopModel:
             row.name = entry.get("job_name") or entry.get("name") or row.name
             row.status = entry.get("status") or row.status
             row.submit_time = epoch(entry.get("submit_time")) or row.submit_time
-            row.duration = str(entry.get("duration") or "")
+            # The duration of an ended job only: a running one's (the time since its start, as FLARE 2.9
+            # lists it) would stand as the ended job's until the next poll once a push says it ended.
+            row.duration = str(entry.get("duration") or "") if row.final else ""
         for job_id in [j for j in self.jobs if j not in listed]:
             del self.jobs[job_id]
         self._changed()
