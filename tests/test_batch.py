@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import time
 from pathlib import Path
 
-from shell_helpers import run_console
+from shell_helpers import CONSOLE, console_env, run_console
 
 from conftest import EXAMPLES
 from jobs import hello_server, waiting_for_sites
@@ -170,3 +172,25 @@ def test_monitor_job_fails_the_batch_unless_the_job_completed(server, project, s
             assert re.fullmatch(r"0:00:\d\d\.\d{6}", listed["duration"]), listed["duration"]
     finally:
         session.abort_job(running_id)
+
+
+def test_monitor_jobs_timeout_holds_while_the_server_is_away(server, project, session, tmp_path: Path) -> None:
+    """A batch's `monitor_job J --timeout T` ends (exit 1) within T even when the server goes away while it
+    waits: it used to wait for the server to come back for ever."""
+    job_id = session.submit_job(str(waiting_for_sites(tmp_path)))  # stays SUBMITTED: no site ever connects
+    child = subprocess.Popen([CONSOLE, "--kit", str(project.admin_kit), "-c", f"monitor_job {job_id} --timeout 4"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=console_env(tmp_path))
+    try:
+        assert child.stdout is not None
+        assert "SUBMITTED" in child.stdout.readline()  # the monitor is waiting now
+        server.kill()
+        started = time.monotonic()
+        out, err = child.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 1, (out, err)
+    assert f"job {job_id} (needs-sites) is still SUBMITTED after --timeout 4 s" in err, err
+    assert took < 15, took

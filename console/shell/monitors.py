@@ -164,7 +164,14 @@ class MonitorManager:
             try:
                 code, meta = await self.backend.monitor_job(job_id, remaining, interval, on_meta)
             except NoConnection:
-                await self._wait_for_connection()
+                if deadline is None:
+                    await self._wait_for_connection()
+                    continue
+                # A --timeout holds while the server is away too: a batch waiting on it must end.
+                try:
+                    await asyncio.wait_for(self._wait_for_connection(), max(deadline - time.monotonic(), 0))
+                except TimeoutError:
+                    return MonitorReturnCode.TIMEOUT
                 continue
             if code is MonitorReturnCode.TIMEOUT and meta is not None:
                 self.emit(f"{status_line(meta)}  (monitor timed out)", "class:status.queued", None)
