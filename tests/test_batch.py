@@ -178,7 +178,7 @@ def test_monitor_jobs_timeout_holds_while_the_server_is_away(server, project, se
     """A batch's `monitor_job J --timeout T` ends (exit 1) within T even when the server goes away while it
     waits: it used to wait for the server to come back for ever."""
     job_id = session.submit_job(str(waiting_for_sites(tmp_path)))  # stays SUBMITTED: no site ever connects
-    child = subprocess.Popen([CONSOLE, "--kit", str(project.admin_kit), "-c", f"monitor_job {job_id} --timeout 4"],
+    child = subprocess.Popen([CONSOLE, "--kit", str(project.admin_kit), "-c", f"monitor_job {job_id} --timeout 2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=console_env(tmp_path))
     try:
         assert child.stdout is not None
@@ -192,5 +192,5 @@ def test_monitor_jobs_timeout_holds_while_the_server_is_away(server, project, se
             child.kill()
             child.wait()
     assert child.returncode == 1, (out, err)
-    assert f"job {job_id} (needs-sites) is still SUBMITTED after --timeout 4 s" in err, err
+    assert f"job {job_id} (needs-sites) is still SUBMITTED after --timeout 2 s" in err, err
     assert took < 15, took
