@@ -129,6 +129,19 @@ def _with_token(token: str) -> list[int]:
     return found
 
 
+def _escapees_running(fed: Federation, job_id: str, pids: Path, token: str) -> None:
+    """Wait until the job's three escapees (server, site-1, site-2) run; what was seen if they never do."""
+    try:
+        wait_until(lambda: len(list(pids.glob("*.pid"))) == 3 and len(_with_token(token)) == 3, 60,
+                   "the job's escapees on the server and both sites")
+    except AssertionError as exc:
+        meta = fed.session.get_job_meta(job_id)
+        logged = fed.server.stderr_path.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{exc}: pid files {sorted(p.name for p in pids.glob('*.pid'))}, alive "
+                             f"{_with_token(token)}, job {meta.get('status')} {meta.get('job_errors')}, "
+                             f"server log:\n{logged}") from None
+
+
 def _gone_within(token: str, seconds: float, when: str) -> None:
     deadline = time.monotonic() + seconds
     while (left := _with_token(token)) and time.monotonic() < deadline:
@@ -152,8 +165,7 @@ def test_nothing_a_job_started_outlives_its_abort_or_its_delete(fed: Federation,
     job_id = fed.session.submit_job(str(_escaping_job(tmp_path, pids, token, hold=True)))
     try:
         # Escapees on the server and on both sites, alive while the job runs.
-        wait_until(lambda: len(list(pids.glob("*.pid"))) == 3 and len(_with_token(token)) == 3, 60,
-                   "the job's escapees on the server and both sites")
+        _escapees_running(fed, job_id, pids, token)
         fed.session.abort_job(job_id)
         _gone_within(token, 5, "after abort_job")
         assert fed.session.wait_for_job(job_id, timeout=30)["status"] == "FINISHED:ABORTED"
