@@ -13,7 +13,6 @@ connection is waited out and the log followed again from where the delivered log
 from __future__ import annotations
 
 import asyncio
-import weakref
 
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
@@ -89,24 +88,12 @@ class LogPrinter:
         """The job ID for the tag once logs of more than one job were followed at the same time (from
         the moment the second started until no log is followed: lines of two jobs still come, or are
         still on the screen, after one of them ended), else None: one follow keeps the short ``[target]``."""
-        if self.job_id is None:
-            return None
-        if followed_jobs(self.monitors) - {self.job_id}:
-            _NAMING[self.monitors] = True
-        return self.job_id if _NAMING.get(self.monitors) else None
+        return self.job_id if self.job_id is not None and self.monitors.name_logs else None
 
     def close(self) -> None:
         if self._flush is not None:
             self._flush.cancel()
             self.flush()
-
-
-#: Per console: whether followed lines name their job (``LogPrinter._tag_job``).
-_NAMING: weakref.WeakKeyDictionary[MonitorManager, bool] = weakref.WeakKeyDictionary()
-
-
-def followed_jobs(monitors: MonitorManager) -> set[str]:
-    return {m.job_id for m in monitors.running() if m.watches.startswith("log")}
 
 
 async def _keep_following(backend: Backend, monitors: MonitorManager, stream: LogStream, target: str,
@@ -145,7 +132,8 @@ async def start_follow(ex: ShellContext, job_id: str, target: str, lines: int) -
         meta = await ex.backend.get_job_meta(job_id)
         tagged = meta["job_id"]
         await ex.monitors.stop(meta["job_id"], watches="log")
-        _NAMING[ex.monitors] = bool(followed_jobs(ex.monitors))  # another job's log followed: both name theirs
+        # Another job's log followed: from now on both name theirs.
+        ex.monitors.name_logs = any(m.watches.startswith("log") for m in ex.monitors.running())
         background = not is_final(meta.get("status"))  # an ended job's log is shown now, then the prompt
     printer = LogPrinter(ex.monitors, paced=background, job_id=tagged)
     stream = await ex.backend.follow_log(job_id, target, lines, printer)  # bad job or target: fails here

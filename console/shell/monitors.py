@@ -122,6 +122,9 @@ class MonitorManager:
         self.backend = backend
         self.emit = emit
         self.monitors: dict[str, Monitor] = {}
+        #: Followed-log lines name their job (``follow``): set as each follow starts, true when another
+        #: job's log was followed then; it stays so until a follow starts alone.
+        self.name_logs = False
 
     @contextlib.contextmanager
     def held(self, view: str, show: Emit | None = None) -> Iterator[HeldLines]:
