@@ -202,7 +202,9 @@ def test_the_budget_queues_then_refuses_and_forgets_identities() -> None:
 
         tasks = [asyncio.create_task(hold("m")) for _ in range(2)]
         tasks.append(asyncio.create_task(hold("a")))
-        await asyncio.sleep(0.05)
+        deadline = asyncio.get_running_loop().time() + 10  # polled, not a bare sleep: CI once saw none yet at 50 ms
+        while held < 3 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
         assert held == 3 and budget.in_use() == 3
         with pytest.raises(RemoteError, match="m already has 2 large answers"):
             await hold("m")
