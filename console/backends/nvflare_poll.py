@@ -71,11 +71,12 @@ class _Watch:
 class FlareCalls(Protocol):
     """What the poll (and ``nvflare_logs``) use of the FLARE backend (``console.backends.nvflare.FlareBackend``)."""
 
-    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
-        """``func(session, args)`` with the user's FLARE Session, on the backend's worker (``nvflare_logs``)."""
+    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any], what: str = "") -> Any:
+        """``func(session, args)`` with the user's FLARE Session, on the backend's worker (``nvflare_logs``);
+        a failure in our words naming ``what`` was asked."""
         ...
 
-    async def call_aside(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
+    async def call_aside(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any], what: str = "") -> Any:
         """The same on the poll's own Session and worker (``nvflare_side``): never behind the user's calls."""
         ...
 
