@@ -38,8 +38,10 @@ from console.backends.nvflare_worker import FlareWorker
 from console.backends.spools import UUID_GLOB, spool_probe
 from console.commands import CATALOG, Engine, ParamKind
 
-#: Seconds allowed for FLARE's logout when the console leaves.
-CLOSE_TIMEOUT = 5.0
+#: Seconds allowed for FLARE's logouts when the console leaves.
+CLOSE_TIMEOUT = 3.0
+#: The same when the link is down already (the server stopped or unreachable): nothing would answer.
+CLOSE_WHEN_DOWN = 0.5
 #: Candidates named in an ambiguous-prefix error (as our server).
 MAX_CANDIDATES = 5
 
@@ -103,17 +105,24 @@ class FlareBackend(Backend):
         return login(self.user, self.kit.root, self.timeout, old)
 
     async def close(self) -> None:
+        """Log both Sessions out, at once and within ``CLOSE_TIMEOUT`` s; ``CLOSE_WHEN_DOWN`` s when the link is
+        known to be down (a logout would only wait for FLARE's timeouts). What is still under way then (a
+        reconnect's login, a logout) is left to its thread; the program does not wait for it
+        (``console.quick_exit``)."""
         if self._closed:
             return
         self._closed = True
+        was_up = self._connected
         await self.poll.stop()
         if self._warm_up is not None:
             self._warm_up.cancel()
-        await self._side.close(CLOSE_TIMEOUT)
+        budget = CLOSE_TIMEOUT if was_up else CLOSE_WHEN_DOWN
         session, self._session = self._session, None
+        logouts = [self._side.close(budget)]
         if session is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._worker.run(session.close), CLOSE_TIMEOUT)
+            logouts.append(self._worker.run(session.close))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*logouts, return_exceptions=True), budget)
         self._worker.shutdown()
         self._set_state(False)
 
