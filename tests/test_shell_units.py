@@ -336,7 +336,7 @@ def test_submit_job_completes_job_folders_of_the_kits_upload_dir(tmp_path, monke
 def test_a_late_outcome_without_its_answer_never_claims_it_was_done() -> None:
     # Finding 7 of the fourth user: the server stopped, "list_jobs shows the clone" though none was made
     from console.api.errors import CancelTooLate
-    from console.shell.execute import went_on
+    from console.shell.failures import went_on
 
     said = {command: went_on(CancelTooLate(command, "after the request was sent"), "", None)
             for command in ("submit_job", "clone_job", "abort_job", "delete_job", "download_job", "sys_info")}

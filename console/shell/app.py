@@ -30,7 +30,8 @@ from console.shell.client_side import CommandFailed, ShellState
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
-from console.shell.execute import Executor, explain
+from console.shell.execute import Executor
+from console.shell.failures import explain
 from console.shell.going_on import GoingOn
 from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once

@@ -25,7 +25,8 @@ from typing import Any, TextIO
 from console.api.errors import AuthenticationError, CancelTooLate, SessionClosed
 from console.backends.base import Backend
 from console.shell.client_side import CommandFailed, ShellState
-from console.shell.execute import Executor, explain
+from console.shell.execute import Executor
+from console.shell.failures import explain
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands
