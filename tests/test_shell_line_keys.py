@@ -1,9 +1,10 @@
 """Keys of the prompt's line editor as a user presses them, in a real pty (pexpect, pyte) against a
-real server: how a history search ends."""
+real server: how a history search ends, vi's change-word."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from screen import Screen
 from shell_helpers import CONSOLE, console_env
 
 from conftest import Served
+
+#: Cells of the prompt before the typed line.
+PROMPT_CELLS = len("admin@example.com on server> ")
 
 
 @pytest.fixture
@@ -36,6 +40,16 @@ def line_shown(screen: Screen, expected: str) -> None:
     """Wait until the prompt's line (the last one on the screen) reads ``expected``."""
     typed = re.escape(" " + expected) if expected else ""  # (the screen's lines are read without trailing blanks)
     screen.wait_for(rf"on server>{typed}\s*\Z", timeout=10)
+
+
+def cursor_at(screen: Screen, column: int, timeout: float = 10.0) -> None:
+    """Wait until the cursor is in ``column`` of the prompt's line (vi: a key after Esc is read as a
+    key of navigation mode only once the Esc is taken alone, and the cursor moves then)."""
+    deadline = time.monotonic() + timeout
+    while screen.screen.cursor.x != PROMPT_CELLS + column:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"cursor at {screen.screen.cursor.x - PROMPT_CELLS}, not {column}:\n{screen.text}")
+        screen.pump()
 
 
 def cleared(child: pexpect.spawn, screen: Screen) -> None:
@@ -95,3 +109,30 @@ def test_ctrl_r_then_enter_runs_the_line_found_other_keys_leave_it_to_edit(conso
     child.sendcontrol("r")
     child.send("\r")
     ran(screen, "stop monitors, close the session and leave")
+
+
+@pytest.mark.timeout(60)
+def test_vi_cw_changes_to_the_end_of_the_word_as_vim_does(console) -> None:
+    # prompt_toolkit's cw is dw then insert: it ate the blank after the word. vim's stops at the word's end.
+    child, screen = console
+    child.send("set editing vi\r")
+    ran(screen, "editing: vi")
+    child.send("help aaa bbb.ccc ddd")
+    child.send("\x1b")
+    cursor_at(screen, len("help aaa bbb.ccc dd"))  # navigation mode: on the last character
+    child.send("0w")
+    cursor_at(screen, len("help "))
+    child.send("cwX")
+    line_shown(screen, "help X bbb.ccc ddd")
+    child.send("\x1b")
+    cursor_at(screen, len("help "))
+    child.send("w")
+    cursor_at(screen, len("help X "))
+    child.send("cWY")  # a WORD: up to the next blank, the dot too
+    line_shown(screen, "help X Y ddd")
+    child.send("\x1b")
+    cursor_at(screen, len("help X "))
+    child.send("0dw")  # dw stays as it was: the word and the blank after it
+    line_shown(screen, "X Y ddd")
+    child.send("c2wZ")  # on a word's last character (X), cw counts that word as the first
+    line_shown(screen, "Z ddd")
