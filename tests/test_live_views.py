@@ -562,7 +562,8 @@ def test_watch_redraws_in_place_keeps_its_header_and_prints_held_lines_when_it_e
         screen.wait_for(r"on server>\s*\Z")
         child.send("watch -n 60 sys_info server\r")
         found = screen.wait_for(r"\.\.\. \d+ more lines[^\n]*")
-        assert screen.text.startswith("Every 60 s: sys_info server"), screen.text
+        # The heading keeps its Ctrl-C hint whole at 40 columns: the time went, the command was cut.
+        assert screen.text.startswith("Every 60 s: sys_info se…  (Ctrl-C stops)\n"), screen.text
         assert len(found.group(0)) <= 40 and screen.text.rstrip().endswith(found.group(0)), screen.text  # one line
         child.sendcontrol("c")
         screen.wait_for(r"watch stopped\n.*on server>\s*\Z")

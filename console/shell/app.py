@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from prompt_toolkit import PromptSession
@@ -166,8 +167,8 @@ class InteractiveShell:
     def remember(self, key: str, value: str | bool) -> None:
         self.config.remember(key, value)
 
-    def repaint(self, text: str) -> None:
-        self.repainter.repaint(text)
+    def repaint(self, text: str, heading: Callable[[int], str] | None = None) -> None:
+        self.repainter.repaint(text, heading)
 
     def end_repaint(self) -> None:
         self.repainter.end()

@@ -18,7 +18,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -78,7 +78,7 @@ class BatchFrontend:
     def remember(self, key: str, value: str | bool) -> None:
         pass  # a script's settings are its own: the user's config file is left alone
 
-    def repaint(self, text: str) -> None:
+    def repaint(self, text: str, heading: Callable[[int], str] | None = None) -> None:
         raise CommandFailed("watch needs the interactive console")
 
     def end_repaint(self) -> None:

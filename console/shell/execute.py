@@ -31,6 +31,7 @@ from console.shell.progress import progress_line
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
 from console.shell.top import command as _top_command  # noqa: F401  (registers top)
+from console.shell.watch_heading import WatchHeading
 
 
 class Executor:
@@ -330,11 +331,11 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
                 text = "\n".join(p for p in [*parts, outcome.message or ""] if p)
             except Exception as exc:  # shown in place; the next round tries again
                 text = explain(exc, inner)
-            stamp = time.strftime("%H:%M:%S")
-            shown = f"Every {interval:g} s: {line}    {stamp}    (Ctrl-C stops)\n\n{text}"
+            heading = WatchHeading(interval, line, time.strftime("%H:%M:%S"))
+            shown = f"{heading.whole()}\n\n{text}"
             while True:  # fitted to the screen again at once when the terminal is resized, not at the next round
                 resized.clear()
-                ex.frontend.repaint(shown)
+                ex.frontend.repaint(shown, heading.fit)
                 try:
                     await asyncio.wait_for(resized.wait(), max(0.0, interval - (time.monotonic() - started)))
                 except TimeoutError:
