@@ -149,11 +149,14 @@ class AbandonedJobs:
             meta = self.host.store.get(job_id)
             if meta is not None and meta.get("status") == JobStatus.FINISHED_ABANDONED:
                 jobs.append(job_id)
-        if not jobs or site in self._collecting:
-            return set(jobs)
+        if not jobs:
+            return set()
+        old = self._collecting.get(site)
+        if old is not None:  # it was collecting on a link now replaced: on the new one instead
+            old.cancel()
         task = asyncio.create_task(self._collect(site, link, jobs, running))
         self._collecting[site] = task
-        task.add_done_callback(lambda _: self._collecting.pop(site, None))
+        task.add_done_callback(lambda done: self._collecting.pop(site) if self._collecting.get(site) is done else None)
         return set(jobs)
 
     async def stop(self) -> None:
