@@ -33,6 +33,7 @@ from console.server.store import JobStore
 from console.wire.admission import Admission
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.features import FEATURES
 from console.wire.frames import FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
@@ -195,6 +196,7 @@ class Server:
         log.info("admin %s (%s, %s) logged in from %s", identity.cn, identity.org, identity.role, connection.peer)
         return {
             "protocol": PROTOCOL_VERSION,
+            "features": list(FEATURES),
             "server": self.kit.identity,
             "project": self.kit.project_name,
             "user": {"name": identity.cn, "org": identity.org, "role": identity.role},

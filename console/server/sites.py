@@ -188,6 +188,7 @@ class SiteRegistry:
             self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
             await link.close()
             return
+        link.peer_features = hello["features"]
         site = ConnectedSite(identity.cn, identity.org, link, peer)
         await self._register(site)
         running = hello.get("jobs", [])

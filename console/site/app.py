@@ -25,6 +25,7 @@ from console.site.leftovers import FolderLock, clear_at_start, incoming_zip, out
 from console.site.log_push import SiteLogPush
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.features import FEATURES
 from console.wire.kit import SiteKit
 from console.wire.request_context import Download, Handler, Peer, RequestContext, User, build_to_send
 from console.wire.serving import ServedConnection
@@ -81,7 +82,7 @@ class Site:
         self._welcomed = True
         self._refused = None
         log.info("connected to the server at %s:%s", self.kit.host, self.kit.fed_learn_port)
-        return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status()}
+        return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status(), "features": list(FEATURES)}
 
     def authorize(self, connection: Peer, spec: Any) -> None:
         """Only the server talks to a site; what its admins may do is checked per command below."""
