@@ -50,6 +50,7 @@ def test_a_restarted_site_clears_what_a_killed_one_left_and_a_second_process_tou
         # A second process on the same folder while site-1 lives: the live one's files stay.
         second.start(wait=False)
         second.wait_for_line("another site process works in", 20)
+        assert "temporary files a stopped site process left here are left alone" in second.stderr
         second.stop()
         assert all(path.exists() for path in leftovers + results)
 

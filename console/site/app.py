@@ -94,12 +94,15 @@ class Site:
         the folder's lock (another process with this kit may be working in it: then nothing is touched)."""
         if self.folder_lock.held:
             return
-        if clear_at_start(self.kit.root, self.folder_lock, frozenset(self.jobs.jobs)):
-            return
+        try:
+            if clear_at_start(self.kit.root, self.folder_lock, frozenset(self.jobs.jobs)):
+                return
+            why = f"another site process works in {self.kit.root} (it holds {self.folder_lock.path.name})"
+        except OSError as exc:  # a folder it cannot write: the site still runs, as before
+            why = f"cannot lock {self.folder_lock.path} ({exc.strerror or exc})"
         if not self._lock_refused_said:
             self._lock_refused_said = True
-            log.warning("another site process works in %s (it holds %s): its temporary files are left alone",
-                        self.kit.root, self.folder_lock.path.name)
+            log.warning("%s: temporary files a stopped site process left here are left alone", why)
 
     async def run(self) -> None:
         delay = 0.2

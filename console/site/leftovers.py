@@ -96,7 +96,8 @@ class FolderLock:
         return self._fd is not None
 
     def try_take(self) -> bool:
-        """Take the lock if no other process holds it; whether this process holds it now."""
+        """Take the lock if no other process holds it; whether this process holds it now. Raises
+        OSError when the lock file cannot be opened (a folder this process cannot write)."""
         if self._fd is not None:
             return True
         if fcntl is None:
