@@ -1,6 +1,6 @@
 """A server killed (kill -9) while a job runs on two sites: at its restart the job is
 FINISHED:ABANDONED; a download at once waits for its server workspace's archive (never a result
-with workspace/ silently missing); the site that comes back is asked for its workspace as for
+with workspace/ silently missing, nor a site zip a kill cut short); the site that comes back is asked for its workspace as for
 a finished job, and job_errors say so; the site that never comes back holds up nothing.
 Real server, sites and job processes on loopback."""
 
@@ -30,11 +30,18 @@ def test_an_abandoned_jobs_workspaces_are_collected_from_the_sites_that_come_bac
     (project.server_kit / job_id / "big.bin").write_bytes(os.urandom(48 << 20))
     server.kill()
     sites["site-2"].kill()  # site-2 never comes back
+    # What a kill while the job's results were written leaves: a site's zip cut short, a temporary file.
+    stored = project.server_kit / "store" / "jobs" / job_id
+    (stored / "sites").mkdir(exist_ok=True)
+    (stored / "sites" / "site-2.zip").write_bytes(b"PK\x03\x04 cut short")
+    (stored / ".workspace.zip.k2n1x0.part").write_bytes(b"PK")
 
     server.start()
     result = Path(session.download_job_result(job_id, str(tmp_path / "first")))
     assert (result / "workspace" / "big.bin").stat().st_size == 48 << 20, sorted(result.rglob("*"))
     assert "round" in (result / "workspace" / "log.txt").read_text()
+    assert not (result / "sites" / "site-2").exists()  # never a half site zip as its workspace
+    assert not (stored / ".workspace.zip.k2n1x0.part").exists()
     meta = session.get_job_meta(job_id)
     assert meta["status"] == "FINISHED:ABANDONED"
 
@@ -49,8 +56,7 @@ def test_an_abandoned_jobs_workspaces_are_collected_from_the_sites_that_come_bac
     result = Path(session.download_job_result(job_id, str(tmp_path / "second")))
     assert "round" in (result / "sites" / "site-1" / "log.txt").read_text()
     assert not (result / "sites" / "site-2").exists()
-    stored = project.server_kit / "store" / "jobs" / job_id / "sites"
-    assert sorted(p.name for p in stored.iterdir()) == ["site-1.zip"]  # no half-written part left
+    assert sorted(p.name for p in (stored / "sites").iterdir()) == ["site-1.zip"]  # no half-written part left
     # What is still to collect outlives a restart; deleting the job forgets it.
     assert json.loads((project.server_kit / "store" / PENDING_FILE).read_text()) == {"site-2": [job_id]}
     session.delete_job(job_id)

@@ -122,10 +122,14 @@ def tidy_at_start(root: Path, store: JobFiles, limits: JobLimits, folders: list[
                   abandoned: Mapping[str, set[str]], server_app: Callable[[dict[str, Any]], str],
                   done: Callable[[str], None] = lambda job_id: None) -> None:
     """At start (the server's folders listed before any job ran): archive and note the abandoned
-    jobs' workspaces, trim the finished ones still whole, remove those of deleted jobs. A job
+    jobs' workspaces, trim the finished ones still whole, remove those of deleted jobs, and the
+    result files a kill cut short (``clear_partial_files``) of all of those. A job
     deleted meanwhile is skipped. ``abandoned``: each abandoned job's sites, whose workspaces are
     collected as they connect again; ``server_app``: a job meta's server app; ``done(job_id)``:
     called (in this thread) as each job's folder is dealt with, archived or not."""
+    for job_id in sorted(set(abandoned) | set(folders)):  # their result files may have been half-written
+        if removed := clear_partial_files(store.job_zip(job_id).parent):
+            log.info("job %s: removed result files cut short when the server stopped: %s", job_id, ", ".join(removed))
     for job_id in folders:
         try:
             _tidy_one(root / job_id, job_id, store, limits, abandoned.get(job_id), server_app)
@@ -138,6 +142,34 @@ def tidy_at_start(root: Path, store: JobFiles, limits: JobLimits, folders: list[
 
 
 ABANDONED = "the server stopped while the job was running (FINISHED:ABANDONED)"
+
+
+def clear_partial_files(job_dir: Path) -> list[str]:
+    """What a server killed while it wrote a job's result files left in the job's store folder:
+    the temporary ``.part`` files beside ``workspace.zip`` and the sites' zips, and site zips cut
+    short (a download would hand them out as the site's workspace). Their names, as removed."""
+    removed = []
+    for folder in (job_dir, job_dir / "sites"):
+        try:
+            children = list(folder.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            if not child.is_file() or child.is_symlink():
+                continue
+            if child.name.endswith(".part") or (folder.name == "sites" and child.suffix == ".zip"
+                                                and not _whole_zip(child)):
+                child.unlink(missing_ok=True)
+                removed.append(child.relative_to(job_dir).as_posix())
+    return removed
+
+
+def _whole_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def sites_note(sites: set[str]) -> str:
