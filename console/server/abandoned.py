@@ -10,7 +10,7 @@ Two things the server finishes for them once it is back:
   names it, its deploy record lists it, or it says at login that it still runs the job) is
   asked for it when it connects again, as for a finished job: the job is stopped there first,
   then ``get_workspace`` streams it in with the same limits and pace (``deployment.fetch_workspace``),
-  into ``sites/<site>.zip`` (written beside and renamed: a download never gets half of one). The
+  into ``sites/<site>.zip`` (written whole or not at all: a download never gets half of one). The
   job's ``job_errors`` then say it was collected (or that the site had none). What is still to
   collect is kept in ``pending_workspace_collects.json`` beside the job store, so it outlives
   another restart; a site that never comes back holds up nothing, and deleting the job forgets it.
@@ -195,19 +195,13 @@ class AbandonedJobs:
             return None
         target_dir = store.job_dir(job_id) / "sites"
         target_dir.mkdir(parents=True, exist_ok=True)
-        part, target = target_dir / f"{site}.zip.part", target_dir / f"{site}.zip"
         limit = self.host.kit.job_limits.max_workspace_bytes
         limits = self.host.kit.connection_limits
         try:
-            left_out = await fetch_workspace(link, job_id, part, limit,
+            left_out = await fetch_workspace(link, job_id, target_dir / f"{site}.zip", limit,
                                              Pace(limits.transfer_floor_seconds, limits.min_transfer_bytes_per_second))
         except JobNotFound:
-            part.unlink(missing_ok=True)
             return NONE_THERE
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
-        os.replace(part, target)
         if store.get(job_id) is None:  # deleted while it came: nothing of it stays
             with contextlib.suppress(OSError):
                 shutil.rmtree(store.job_dir(job_id))

@@ -278,7 +278,6 @@ class Deployment:
 
         async def one(site: str) -> None:
             target = target_dir / f"{site}.zip"
-            target.unlink(missing_ok=True)
             # The site leaves out what passes the limit; a site that sends more anyway is cut off.
             limit = self.server.kit.job_limits.max_workspace_bytes
             try:
@@ -297,12 +296,10 @@ class Deployment:
                         left_out, f"{limit} bytes or the site's own, if smaller (job_limits.max_workspace_bytes)",
                         f"sites/{site}/"))
             except (TransferStopped, TransferTooSlow) as exc:
-                target.unlink(missing_ok=True)
                 why = self._why_cut(exc)
                 add_error(self.job.errors, site, f"its workspace was not collected: {why}")
                 log.warning("job %s: the workspace of %s was not collected: %s", self.job.job_id, site, why)
             except Exception as exc:
-                target.unlink(missing_ok=True)
                 log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site,
                             cut(str(exc)))
 
@@ -324,15 +321,24 @@ async def fetch_workspace(link: Any, job_id: str, target: Path, limit: int, pace
                           why_cut: Callable[[TransferStopped | TransferTooSlow], str] = str) -> list[str]:
     """Stream a site's workspace of ``job_id`` into ``target`` over ``link``: the site leaves out
     what passes ``limit`` bytes (a site that sends more anyway is refused), at ``pace`` at least,
-    cut off when ``stop`` is set. What the site says it left out (``site_left_out``). Raises
-    TransferStopped/TransferTooSlow (the site's connection is dropped then: the rest of it is not
-    read, ``why_cut`` saying why) or what the request raises (JobNotFound: the site has none)."""
-    download = link.download("get_workspace", {"job_id": job_id, "max_bytes": limit}, target,
-                             timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
-    # Cut off, the rest of it would still come: its connection is dropped instead.
-    await paced(download, target, pace, stop,
-                cut=lambda exc: link.refuse(RuntimeError(f"its workspace of job {job_id} was cut off: {why_cut(exc)}")))
-    return await asyncio.to_thread(site_left_out, target)
+    cut off when ``stop`` is set. Written beside ``target`` (``.part``) and renamed once whole: a
+    download of the job never hands out half of it, whatever stops it (a kill included). What the
+    site says it left out (``site_left_out``). Raises TransferStopped/TransferTooSlow (the site's
+    connection is dropped then: the rest of it is not read, ``why_cut`` saying why) or what the
+    request raises (JobNotFound: the site has none); ``target`` is then absent."""
+    part = target.with_name(target.name + ".part")
+    target.unlink(missing_ok=True)
+    try:
+        download = link.download("get_workspace", {"job_id": job_id, "max_bytes": limit}, part,
+                                 timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
+        # Cut off, the rest of it would still come: its connection is dropped instead.
+        await paced(download, part, pace, stop, cut=lambda exc: link.refuse(
+            RuntimeError(f"its workspace of job {job_id} was cut off: {why_cut(exc)}")))
+        left_out = await asyncio.to_thread(site_left_out, part)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    return left_out
 
 
 def task_answer(head: Any) -> tuple[float, dict[str, Any]]:
