@@ -101,7 +101,7 @@ class FolderLock:
         if self._fd is not None:
             return True
         if fcntl is None:
-            return False
+            raise OSError("file locks need a POSIX system")
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
