@@ -75,16 +75,21 @@ def test_a_download_given_up_on_is_cancelled_only_on_a_server_that_lists_it(proj
     received: list[dict] = []
     streaming = threading.Event()
     answers = {"download_job": [({"k": "res", "ok": True, "stream": True, "size": 8 << 20, "data": {}}, b""),
-                                ({"k": "data"}, b"x" * 4096), streaming, 30.0]}
+                                ({"k": "data"}, b"x" * (64 << 10)), streaming, 30.0]}
     login = login_answer() if server.startswith("older") else login_answer(features=["download_cancel", "later"])
+
+    part = tmp_path / "part"
 
     async def main() -> None:
         client = AsyncClient(AdminKit.load(project.admin_kit), "admin@example.com")
         try:
             await client.connect()
-            task = asyncio.create_task(client.download("download_job", {"job_id": "x"}, tmp_path / "part"))
+            task = asyncio.create_task(client.download("download_job", {"job_id": "x"}, part))
             await asyncio.to_thread(streaming.wait, 20)
-            await asyncio.sleep(0.2)  # its first bytes are in
+            deadline = asyncio.get_running_loop().time() + 20
+            while not (part.is_file() and part.stat().st_size):  # its first bytes are in
+                assert asyncio.get_running_loop().time() < deadline, "no byte of the download came"
+                await asyncio.sleep(0.01)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
