@@ -68,8 +68,9 @@ def _is_folder_itself(path: str | None) -> bool:
 
 def _outside_jobs(ctx: RequestContext, user: Principal, command: str, target: str, path: str | None) -> str:
     condition = ctx.server.policy.condition(user.role, Right.VIEW)
-    covers = {"n:submitter": "the jobs they submitted", "o:submitter": "their org's jobs"}.get(condition, "no job")
-    return (f"{user.name} ({user.role}) has the right 'view' for {covers} only ({condition}): file commands "
+    covers = {"n:submitter": "the jobs they submitted only", "o:submitter": "their org's jobs only"}.get(
+        condition, "no job")
+    return (f"{user.name} ({user.role}) has the right 'view' for {covers} ({condition}): file commands "
             f"reach only those jobs' folders on {target} (`ls {target}` lists them; name a path inside one), "
             f"not {command} {path or '.'}: the participant's own files name every job")
 
