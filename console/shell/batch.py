@@ -4,7 +4,7 @@ Exit codes: 0 all commands succeeded; 1 a command failed, an unknown command and
 arguments included (at the first one, or at the end with ``--continue-on-error``), and so did
 one whose answer did not come (NoConnection: a timeout, a lost connection; the next command
 connects again) or after which the session cannot go on (closed, refused: the batch stops
-there); ``monitor_job`` fails unless its job ended FINISHED:COMPLETED (or when its ``--timeout``
+there); ``monitor_job`` and ``follow`` fail unless their job ended FINISHED:COMPLETED (or when its ``--timeout``
 passed); 2 only when the batch could not run at all (bad flags, kit, connection, authentication
 before the first command: ``console.shell.main``). Ctrl-C
 (SIGINT) stops the batch whatever ``--continue-on-error`` says, also when it came too late to

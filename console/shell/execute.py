@@ -24,7 +24,7 @@ from console.shell import follow, plot  # noqa: F401  (they register their comma
 from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
 from console.shell.failures import explain, went_on
 from console.shell.help import help_text
-from console.shell.monitors import Monitor, MonitorManager
+from console.shell.monitors import COMPLETED, Monitor, MonitorManager, not_completed
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, parse_command, unavailable
 from console.shell.progress import progress_line
@@ -138,10 +138,6 @@ class Executor:
         return " ".join(str(v) for v in parsed.wire_args().values() if v is not None)
 
 
-#: The one final status a batch's monitor_job counts as success (FLARE's string).
-COMPLETED = "FINISHED:COMPLETED"
-
-
 # -- server commands with client-side work ---------------------------------------------
 
 
@@ -216,7 +212,7 @@ async def _monitor_to_the_end(ex: Executor, meta: dict[str, Any], timeout: float
     if code is not MonitorReturnCode.JOB_FINISHED:
         raise CommandFailed(f"monitor of {job} ended ({code.name}) with the job {status}")
     if status != COMPLETED:
-        raise CommandFailed(f"{job} ended {status}, not {COMPLETED}; get_job_logs {meta['job_id'][:8]} shows why")
+        raise CommandFailed(not_completed(meta["job_id"], watched.name or meta.get("name", ""), status))
     return Outcome()
 
 

@@ -45,6 +45,7 @@ from console.wire.answers import (
 )
 from console.wire.errors import RemoteError
 from console.wire.exceptions import NoConnection, SessionClosed, exception_for
+from console.wire.features import DOWNLOAD_CANCEL
 from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
 from console.wire.json_answer import min_size, read_json_answer
 from console.wire.late_answers import acted_answer, late_answer
@@ -77,6 +78,8 @@ class Requester:
         self._event_listeners: list[EventListener] = []
         self._state_listeners: list[StateListener] = []
         self.closed = False
+        #: What the peer's login answer listed (``console.wire.features``); none until then.
+        self.peer_features: frozenset[str] = frozenset()
 
     # -- listeners -----------------------------------------------------------------------
 
@@ -317,8 +320,9 @@ class Requester:
 
     def _cancel_download(self, request_id: int) -> None:
         """Tell the serving end to stop a download its requester gave up on (``console.wire.serving``
-        stops its stream and whatever it still does for it)."""
-        if self._writer is not None and not self._writer.is_closing():
+        stops its stream and whatever it still does for it). Not to a peer that did not list
+        ``download_cancel`` (an older one drops the connection at it): what still comes is dropped."""
+        if DOWNLOAD_CANCEL in self.peer_features and self._writer is not None and not self._writer.is_closing():
             self._send({"k": "cancel", "id": request_id})
 
     async def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout: float | None = None,
