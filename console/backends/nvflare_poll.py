@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from console.backends.base import note_round
 from console.backends.nvflare_commands import COMMANDS
 from console.backends.nvflare_pace import (
     FAST_POLL,
@@ -82,6 +83,11 @@ class FlareCalls(Protocol):
 
     def note_status(self, meta: dict[str, Any]) -> None:
         """A job's meta as polled: the backend publishes a status change from it."""
+        ...
+
+    @property
+    def rounds_seen(self) -> dict[str, dict[str, Any]]:
+        """The session's last known round of each job (``Backend.rounds_seen``)."""
         ...
 
 
@@ -163,7 +169,11 @@ class JobPoll:
         pace = self.paces.get(job_id)
         if pace is None:
             return
-        advance(pace, read_stats(answer, error, pace.seen_working, took), time.monotonic())
+        progress = read_stats(answer, error, pace.seen_working, took)
+        if progress.current_round is not None:  # for views opened later (top); FLARE's controllers count from 0
+            at = progress.current_round + 1
+            note_round(self.backend.rounds_seen, job_id, min(at, progress.num_rounds or at), progress.num_rounds)
+        advance(pace, progress, time.monotonic())
         self._reschedule(job_id, None)
 
     async def _ask_sites(self, job_id: str) -> None:
