@@ -68,3 +68,19 @@ def test_the_servers_address_comes_from_the_kit(tmp_path: Path) -> None:
     assert server_address(tmp_path) == "the address in its kit"
     (tmp_path / "startup" / "fed_admin.json").write_text(json.dumps({"admin": {"host": "fl.example", "port": 8003}}))
     assert server_address(tmp_path) == "fl.example:8003"
+
+
+def test_a_shutdown_flare_accepted_says_what_is_stopping_not_empty() -> None:
+    """FLARE 2.9 answers an accepted shutdown or restart with an empty meta: shown as our server's answer."""
+    from console.backends.nvflare_commands import COMMANDS
+
+    class Session:
+        def shutdown(self, target_type: str, names: object, wait: bool) -> dict[str, str]:
+            return {"status": "ok"}  # the reply's envelope only
+
+        restart = shutdown
+
+    assert COMMANDS["shutdown"](Session(), {"target_type": "all"}) == {
+        "client_status": "every site: shutting down", "server_status": "server is shutting down"}
+    assert COMMANDS["restart"](Session(), {"target_type": "client", "targets": ["site-2"]}) == {
+        "client_status": "site-2: restarting"}
