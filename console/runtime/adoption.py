@@ -28,6 +28,8 @@ import sys
 import time
 from typing import Any
 
+from console.liveness import running, stat_fields
+
 log = logging.getLogger("console.runtime.adoption")
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -53,28 +55,21 @@ def become_subreaper() -> bool:
         return False
 
 
-def _parents() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, state letter) for every process now (about 5 ms for 150 processes:
-    plain reads, no Path objects, since the daemon sweeps every few seconds)."""
+def _parents() -> dict[int, tuple[int, bool]]:
+    """pid -> (parent pid, whether it still runs) for every process now (about 5 ms for 150
+    processes: plain reads, since the daemon sweeps every few seconds). A process whose leader
+    thread ended while other threads go on shows ``Z`` but runs (``console.liveness``)."""
     found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
-            try:
-                stat = os.read(fd, 4096)
-            finally:
-                os.close(fd)
-        except OSError:  # gone meanwhile
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split(None, 2)  # the name may hold spaces and parentheses
-        if len(fields) >= 2 and fields[1].isdigit():
-            found[int(name)] = (int(fields[1]), fields[0].decode())
+        stat = stat_fields(f"/proc/{name}/stat")
+        if stat is not None:  # else gone meanwhile
+            found[int(name)] = (stat[1], running(int(name), stat[0]))
     return found
 
 
-def descendants(pid: int, parents: dict[int, tuple[int, str]] | None = None) -> list[int]:
+def descendants(pid: int, parents: dict[int, tuple[int, bool]] | None = None) -> list[int]:
     """Every live process below ``pid`` (children, their children, ...)."""
     parents = _parents() if parents is None else parents
     children: dict[int, list[int]] = {}
@@ -95,7 +90,7 @@ def end_descendants(seconds: float = 2.0) -> int:
     me, killed, deadline = os.getpid(), 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         parents = _parents()
-        live = [pid for pid in descendants(me, parents) if parents[pid][1] != "Z"]
+        live = [pid for pid in descendants(me, parents) if parents[pid][1]]
         if not live:
             break
         for pid in live:
@@ -155,7 +150,7 @@ class OrphanSweeper:
         killed = 0
         for stray in strays:
             for pid in (*descendants(stray, parents), stray):
-                if parents[pid][1] != "Z":
+                if parents[pid][1]:  # a real zombie only waits to be reaped
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
                         killed += 1
