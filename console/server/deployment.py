@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.errors import JobDefinitionError
 from console.runtime.context import result_file, task_file
 from console.runtime.limits import (
     MAX_METRICS_BYTES,
@@ -278,8 +279,11 @@ class Deployment:
         async def one(site: str) -> None:
             target = target_dir / f"{site}.zip"
             target.unlink(missing_ok=True)
+            # Received beside it, and named sites/<site>.zip (a part of the job's download) once checked.
+            incoming = target_dir / f".{site}.zip.incoming"
             # The site leaves out what passes the limit; a site that sends more anyway is cut off.
-            limit = self.server.kit.job_limits.max_workspace_bytes
+            limits = self.server.kit.job_limits
+            limit = limits.max_workspace_bytes
             try:
                 if stop.is_set():  # not asked for: nothing of it is on its way
                     raise TransferStopped(0, 0.0, "before it was asked for")
@@ -290,26 +294,36 @@ class Deployment:
                     if not told[site].done():
                         raise TransferStopped(0, 0.0, "before it stopped the job")
                 link = self._link(site)
-                download = link.download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
-                                         target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
+                download = link.download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit,
+                                                           "max_entries": limits.max_entries},
+                                         incoming, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
                 # Cut off, the rest of it would still come: its connection is dropped instead.
-                await paced(download, target, pace, stop,
+                await paced(download, incoming, pace, stop,
                             cut=lambda exc: link.refuse(RuntimeError(f"its workspace of job {self.job.job_id} was cut "
                                                                      f"off: {self._why_cut(exc)}")))
-                left_out = await asyncio.to_thread(site_left_out, target)
+                # The job upload's checks (names, links, entries, sizes, ratio), before it is kept.
+                await asyncio.to_thread(limits.check_workspace, incoming)
+                left_out = await asyncio.to_thread(site_left_out, incoming)
+                os.replace(incoming, target)
                 if left_out:
                     add_error(self.job.errors, site, left_out_error(
                         left_out, f"{limit} bytes or the site's own, if smaller (job_limits.max_workspace_bytes)",
                         f"sites/{site}/"))
             except (TransferStopped, TransferTooSlow) as exc:
-                target.unlink(missing_ok=True)
                 why = self._why_cut(exc)
                 add_error(self.job.errors, site, f"its workspace was not collected: {why}")
                 log.warning("job %s: the workspace of %s was not collected: %s", self.job.job_id, site, why)
-            except Exception as exc:
-                target.unlink(missing_ok=True)
+            except (JobDefinitionError, AnswerTooLarge, MalformedAnswer, ProtocolViolation) as exc:
+                # What the site sent is no workspace archive within job_limits: none of it is kept.
+                add_error(self.job.errors, site, f"its workspace archive was refused, none of it is kept (the rest "
+                                                 f"of the job's result is): {cut(str(exc))}")
+                log.warning("job %s: the workspace archive of %s was refused: %s", self.job.job_id, site,
+                            cut(str(exc)))
+            except Exception as exc:  # gone, or no workspace there: nothing came
                 log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site,
                             cut(str(exc)))
+            finally:
+                incoming.unlink(missing_ok=True)
 
         try:
             await asyncio.gather(*(one(site) for site in sites))
