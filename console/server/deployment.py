@@ -20,9 +20,11 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.archive import JobLimits
 from console.jobdef.errors import JobDefinitionError
 from console.runtime.context import result_file, task_file
 from console.runtime.limits import (
@@ -278,9 +280,6 @@ class Deployment:
 
         async def one(site: str) -> None:
             target = target_dir / f"{site}.zip"
-            target.unlink(missing_ok=True)
-            # Received beside it, and named sites/<site>.zip (a part of the job's download) once checked.
-            incoming = target_dir / f".{site}.zip.incoming"
             # The site leaves out what passes the limit; a site that sends more anyway is cut off.
             limits = self.server.kit.job_limits
             limit = limits.max_workspace_bytes
@@ -293,18 +292,8 @@ class Deployment:
                     stopped.cancel()
                     if not told[site].done():
                         raise TransferStopped(0, 0.0, "before it stopped the job")
-                link = self._link(site)
-                download = link.download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit,
-                                                           "max_entries": limits.max_entries},
-                                         incoming, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
-                # Cut off, the rest of it would still come: its connection is dropped instead.
-                await paced(download, incoming, pace, stop,
-                            cut=lambda exc: link.refuse(RuntimeError(f"its workspace of job {self.job.job_id} was cut "
-                                                                     f"off: {self._why_cut(exc)}")))
-                # The job upload's checks (names, links, entries, sizes, ratio), before it is kept.
-                await asyncio.to_thread(limits.check_workspace, incoming)
-                left_out = await asyncio.to_thread(site_left_out, incoming)
-                os.replace(incoming, target)
+                left_out = await fetch_workspace(self._link(site), self.job.job_id, target, limits, pace, stop,
+                                                 self._why_cut)
                 if left_out:
                     add_error(self.job.errors, site, left_out_error(
                         left_out, f"{limit} bytes or the site's own, if smaller (job_limits.max_workspace_bytes)",
@@ -313,17 +302,13 @@ class Deployment:
                 why = self._why_cut(exc)
                 add_error(self.job.errors, site, f"its workspace was not collected: {why}")
                 log.warning("job %s: the workspace of %s was not collected: %s", self.job.job_id, site, why)
-            except (JobDefinitionError, AnswerTooLarge, MalformedAnswer, ProtocolViolation) as exc:
-                # What the site sent is no workspace archive within job_limits: none of it is kept.
-                add_error(self.job.errors, site, f"its workspace archive was refused, none of it is kept (the rest "
-                                                 f"of the job's result is): {cut(str(exc))}")
+            except REFUSED_ARCHIVE as exc:
+                add_error(self.job.errors, site, refused_archive(exc))
                 log.warning("job %s: the workspace archive of %s was refused: %s", self.job.job_id, site,
                             cut(str(exc)))
             except Exception as exc:  # gone, or no workspace there: nothing came
                 log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site,
                             cut(str(exc)))
-            finally:
-                incoming.unlink(missing_ok=True)
 
         try:
             await asyncio.gather(*(one(site) for site in sites))
@@ -336,6 +321,47 @@ class Deployment:
         if isinstance(exc, TransferStopped):
             return f"it was not in within {self.abort_wait_seconds:g} s of abort_job ({exc})"
         return str(exc)
+
+
+#: What a site's workspace answer is refused for (not within job_limits, too large, malformed):
+#: none of it is kept, and asking again would bring the same.
+REFUSED_ARCHIVE = (JobDefinitionError, AnswerTooLarge, MalformedAnswer, ProtocolViolation)
+
+
+def refused_archive(exc: BaseException) -> str:
+    """The job_errors entry of a site whose workspace archive was refused (``REFUSED_ARCHIVE``)."""
+    return f"its workspace archive was refused, none of it is kept (the rest of the job's result is): {cut(str(exc))}"
+
+
+async def fetch_workspace(link: Any, job_id: str, target: Path, limits: JobLimits, pace: Pace,
+                          stop: asyncio.Event | None = None,
+                          why_cut: Callable[[TransferStopped | TransferTooSlow], str] = str) -> list[str]:
+    """Stream a site's workspace of ``job_id`` into ``target`` over ``link``: the site leaves out
+    what passes ``limits`` (``max_workspace_bytes``, ``max_entries``; a site that sends more bytes
+    anyway is refused), at ``pace`` at least, cut off when ``stop`` is set. Written beside
+    ``target`` (``.part``), checked as a job upload is (``JobLimits.check_workspace``: names, links,
+    entries, sizes, expansion ratio) and renamed once whole and checked: a download of the job never
+    hands out half of it or a bad one, whatever stops it (a kill included). What the site says it
+    left out (``site_left_out``). Raises TransferStopped/TransferTooSlow (the site's connection is
+    dropped then: the rest of it is not read, ``why_cut`` saying why), one of ``REFUSED_ARCHIVE``
+    (the archive refused, naming the rule) or what the request raises (JobNotFound: the site has
+    none); ``target`` is then absent."""
+    limit = limits.max_workspace_bytes
+    part = target.with_name(target.name + ".part")
+    target.unlink(missing_ok=True)
+    try:
+        download = link.download("get_workspace", {"job_id": job_id, "max_bytes": limit,
+                                                   "max_entries": limits.max_entries}, part,
+                                 timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
+        # Cut off, the rest of it would still come: its connection is dropped instead.
+        await paced(download, part, pace, stop, cut=lambda exc: link.refuse(
+            RuntimeError(f"its workspace of job {job_id} was cut off: {why_cut(exc)}")))
+        await asyncio.to_thread(limits.check_workspace, part)
+        left_out = await asyncio.to_thread(site_left_out, part)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    return left_out
 
 
 def task_answer(head: Any) -> tuple[float, dict[str, Any]]:
