@@ -387,3 +387,55 @@ def test_a_marked_process_whose_leader_thread_exited_is_found_by_its_marker_and_
     finally:
         child.kill()
         child.wait(10)
+
+
+KILLTREE_CONTROLLER = '''
+import os, subprocess, sys
+from pathlib import Path
+
+# In a session of its own with an empty environment: SIGKILLs the daemon and this job process,
+# then lives on (5 minutes), its pid in PIDFILE, TOKEN in its command line.
+ESCAPEE = ("import os, signal, sys, time\\n"
+           "os.kill(int(sys.argv[1]), signal.SIGKILL); os.kill(int(sys.argv[2]), signal.SIGKILL)\\n"
+           "open(sys.argv[3], 'w').write(str(os.getpid())); time.sleep(300)\\n")
+
+
+def run(ctx):
+    subprocess.Popen([sys.executable, "-c", ESCAPEE, str(os.getppid()), str(os.getpid()), {pidfile!r}, {token!r}],
+                     env={{}}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    ctx.sleep(60)
+'''
+
+
+@pytest.mark.timeout(120)
+def test_what_a_job_started_after_killing_its_job_process_and_server_ends_when_a_server_starts(tmp_path: Path) -> None:
+    """Nothing above it is left to end it (it runs under PID 1): the job's mark (two lowered hard
+    limits it cannot raise) is how the next daemon's sweep at start knows it for a job's."""
+    from console.flare_api import new_secure_session
+
+    token = uuid.uuid4().hex
+    pidfile = tmp_path / "escapee.pid"
+    folder = tmp_path / "killtree"
+    shutil.copytree(EXAMPLES / "hello-server", folder)
+    (folder / "app" / "custom" / "killtree.py").write_text(KILLTREE_CONTROLLER.format(pidfile=str(pidfile),
+                                                                                      token=token))
+    (folder / "app" / "config" / "config_fed_server.json").write_text('{"controller": "killtree:run", "args": {}}')
+    project = make_project(tmp_path / "project")
+    server, again = ServerProcess(project.server_kit), ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with contextlib.closing(new_secure_session(ADMIN, str(project.admin_kit), timeout=10)) as session:
+            session.submit_job(str(folder))
+            wait_until(lambda: server.process.poll() is not None, 30, "the job's code to kill the server")
+        wait_until(lambda: pidfile.is_file() and pidfile.read_text(), 10, "the escapee")
+        escapee = int(pidfile.read_text())
+        assert _with_token(token) == [escapee]
+        assert Path(f"/proc/{escapee}/stat").read_text().rsplit(")", 1)[1].split()[1] == "1"  # under PID 1 now
+        again.start()
+        _gone_within(token, 5, "after a server started again")
+    finally:
+        for part in (again, server):
+            part.stop()
+            part.kill()
+        _kill(token)

@@ -11,8 +11,10 @@ with all of its descendants and reaps it. It sweeps at each job's end and every
 ``SWEEP_INTERVAL_SECONDS``. It reaps only the pids it kills, never ``waitpid(-1)``: the
 children it started belong to asyncio's child watcher.
 
-Only a process leaving the tree by other means (asking systemd, cron or sshd to start it)
-escapes; a job running as the daemon's own user can do that, and worse (docs/protocol.md).
+A job's code that SIGKILLs its job process and the daemon leaves what it started under PID 1;
+that is found by the mark every job process sets (``console.runtime.job_mark``) and killed by
+any daemon's sweep, the first one at its start. Only a process leaving the tree by other means
+(asking systemd, cron or sshd to start it) escapes; a job running as the daemon's own user can do that, and worse (docs/protocol.md).
 Elsewhere than Linux nothing is adopted, and sweeping does nothing.
 """
 
@@ -29,6 +31,7 @@ import time
 from typing import Any
 
 from console.liveness import running, stat_fields
+from console.runtime import job_mark
 
 log = logging.getLogger("console.runtime.adoption")
 
@@ -157,7 +160,14 @@ class OrphanSweeper:
         for stray in strays:  # only these are our children: their descendants come to us as they die
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(stray, os.WNOHANG)
-        return killed, len(strays)
+        # What a job left under PID 1, its job process and daemon gone (killed by the job's own code).
+        leftovers = job_mark.leftover_roots(parents)
+        for root in leftovers:
+            killed += job_mark.kill_tree(root, descendants(root, parents))
+        if leftovers:
+            log.warning("%d process(es) a job left under PID 1 (its job process and daemon gone) were killed",
+                        len(leftovers))
+        return killed, len(strays) + len(leftovers)
 
     def _forget_ended(self) -> None:
         """Drop the children that have ended; on the loop only (a sweep's thread just reads)."""
@@ -177,12 +187,12 @@ class OrphanSweeper:
         return total
 
     async def run(self, interval: float = SWEEP_INTERVAL_SECONDS) -> None:
-        """Sweep every ``interval`` seconds until cancelled."""
+        """Sweep at once (what a killed daemon's jobs left), then every ``interval`` seconds until cancelled."""
         while True:
-            await asyncio.sleep(interval)
             found = await asyncio.to_thread(self.sweep)
             if found:
                 log.warning("%d process(es) this daemon did not start (left behind by a job) were killed", found)
+            await asyncio.sleep(interval)
 
 
 #: The one sweeper of this process; ``spawn`` is how the daemon starts every child.
