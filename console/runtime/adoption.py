@@ -14,7 +14,8 @@ children it started belong to asyncio's child watcher.
 A job's code that SIGKILLs its job process and the daemon leaves what it started under PID 1;
 that is found by the mark every job process sets (``console.runtime.job_mark``) and killed by
 any daemon's sweep, the first one at its start. Only a process leaving the tree by other means
-(asking systemd, cron or sshd to start it) escapes; a job running as the daemon's own user can do that, and worse (docs/protocol.md).
+(asking systemd, cron or sshd to start it) escapes; a job running as the daemon's own user can
+do that, and worse (docs/protocol.md).
 Elsewhere than Linux nothing is adopted, and sweeping does nothing.
 """
 

@@ -9,10 +9,10 @@ Two things the server finishes for them once it is back:
 - **Its sites' workspaces** stayed on the sites. Each site that took part (its deploy_map
   names it, its deploy record lists it, or it says at login that it still runs the job) is
   asked for it when it connects again, as for a finished job: the job is stopped there first,
-  then ``get_workspace`` streams it in with the same limits, checks and pace (``deployment.fetch_workspace``),
-  into ``sites/<site>.zip`` (written whole or not at all: a download never gets half of one). The
-  job's ``job_errors`` then say it was collected (or that the site had none, or that its archive
-  was refused). What is still to
+  then ``get_workspace`` streams it in with the same limits, checks and pace
+  (``deployment.fetch_workspace``), into ``sites/<site>.zip`` (written whole or not at all: a
+  download never gets half of one). The job's ``job_errors`` then say it was collected (or that
+  the site had none, or that its archive was refused). What is still to
   collect is kept in ``pending_workspace_collects.json`` beside the job store, so it outlives
   another restart; a site that never comes back holds up nothing, and deleting the job forgets it.
 
