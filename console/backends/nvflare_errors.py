@@ -80,33 +80,34 @@ def reworded(exc: BaseException, command: str, where: str) -> BaseException:
         return errors.NoConnection(
             f"{command} was not done: the FLARE server at {where} ended this console's session{said}; "
             "the next command logs in again")
-    if isinstance(exc, errors.ClientsStillRunning):
-        return errors.ClientsStillRunning(
-            f"{command} server was refused: sites are still running under the FLARE server; shut them down "
-            "first (shutdown client), or the server and every site at once (shutdown all)")
-    if isinstance(exc, errors.NoClientsAvailable):
-        return errors.NoClientsAvailable(
-            f"{command}: no site is connected to the FLARE server{said}; check_status server lists the "
-            "connected sites (a site that just started needs a few seconds)")
-    if isinstance(exc, errors.NoReply):
-        return errors.NoReply(
-            f"{command}: the FLARE server got no reply from the sites in time{said}; try again, and "
-            "check_status client shows which sites answer")
-    if isinstance(exc, errors.InvalidTarget):
-        return errors.InvalidTarget(
-            f"{command}: FLARE refused the target{said}; the server or a connected site (check_status server "
-            "lists them)")
-    if isinstance(exc, errors.AuthorizationError):
-        return errors.AuthorizationError(
-            f"{command} was refused: this admin's role on the FLARE server does not allow it{said}; ask a project "
-            "admin")
-    if isinstance(exc, errors.AuthenticationError):
-        return errors.AuthenticationError(
-            f"{command} was refused: the FLARE server at {where} no longer accepts this console's login{said}; "
-            "is the kit's certificate still valid? Leave (bye) and start the console again")
     if isinstance(exc, errors.JobNotDone) and command == "delete_job":
         return errors.JobNotDone(f"{exc}; abort it before deleting it (abort_job), or wait until it ends")
-    if isinstance(exc, errors.InternalError):
-        return errors.InternalError(
-            f"the FLARE server could not run {command}{said}; its log may say why: tail server log.txt")
-    return exc
+    words = next((w for kind, w in _OUR_WORDS.items() if isinstance(exc, kind)), None)
+    if words is None:
+        return exc
+    return type(exc)(words.format(command=command, where=where, said=said))
+
+
+#: The words for each kind FLARE refuses with: ``{command}``, ``{where}`` (the server's address) and
+#: ``{said}`` (FLARE's own text where it says more) filled in. Most specific kinds first.
+_OUR_WORDS: dict[type[Exception], str] = {
+    errors.ClientsStillRunning: (
+        "{command} server was refused: sites are still running under the FLARE server; shut them down first "
+        "(shutdown client), or the server and every site at once (shutdown all)"),
+    errors.NoClientsAvailable: (
+        "{command}: no site is connected to the FLARE server{said}; check_status server lists the connected "
+        "sites (a site that just started needs a few seconds)"),
+    errors.NoReply: (
+        "{command}: the FLARE server got no reply from the sites in time{said}; try again, and check_status "
+        "client shows which sites answer"),
+    errors.InvalidTarget: (
+        "{command}: FLARE refused the target{said}; the server or a connected site (check_status server lists "
+        "them)"),
+    errors.AuthorizationError: (
+        "{command} was refused: this admin's role on the FLARE server does not allow it{said}; ask a project "
+        "admin"),
+    errors.AuthenticationError: (
+        "{command} was refused: the FLARE server at {where} no longer accepts this console's login{said}; is the "
+        "kit's certificate still valid? Leave (bye) and start the console again"),
+    errors.InternalError: "the FLARE server could not run {command}{said}; its log may say why: tail server log.txt",
+}
