@@ -139,9 +139,9 @@ class FlarePoc:
         server answers on its port: FLARE's waiting stop took 31 s with the server stopped and 42 s
         with a site killed (it waits out its timeouts for parts that cannot answer). It is asked
         without FLARE's own wait, and it and the POC's processes ending get ``STOP_WAIT`` s in all;
-        what is left then is stopped by signal. A temporary POC, whose state nobody keeps, is stopped by signals alone. A Ctrl-C
-        meanwhile does not interrupt the stop; a second one during FLARE's own stop kills the
-        processes at once (``_CtrlCWhileStopping``).
+        what is left then is stopped by signal. A temporary POC, whose state nobody keeps, is stopped
+        by signals alone. A Ctrl-C meanwhile does not interrupt the stop; a second one during FLARE's
+        own stop kills the processes at once (``_CtrlCWhileStopping``).
         """
         if self.stopped:
             return
