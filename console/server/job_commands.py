@@ -21,7 +21,7 @@ from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.job_access import job_meta, may_view, require_on_job, resolve_job, view_filter
-from console.server.job_queries import running_duration
+from console.server.job_queries import no_such_job, running_duration
 from console.server.scheduler import required_sites
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
@@ -161,7 +161,7 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
     source_id = resolve_job(ctx, args["job_id"])
     meta = store.get(source_id)
     if meta is None:
-        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {args['job_id']}")
+        raise no_such_job(args["job_id"])
     require_on_job(ctx, Right.CLONE_JOB, meta)
     if meta.get("byoc"):
         ctx.server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
