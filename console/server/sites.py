@@ -19,11 +19,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.provision.certs import identity_from_peercert
+from console.provision.certs import CertIdentity, identity_from_peercert
 from console.server import site_answers
 from console.server.interfaces import SitesHost
 from console.server.site_directory import SiteDirectory
 from console.wire.admission import Admission
+from console.wire.gate import SiteLogin
 from console.wire.requesting import Requester
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
 
@@ -35,6 +36,8 @@ HEARTBEAT_TIMEOUT = 10.0
 #: same site: answered, the newcomer is refused (two processes with one kit); not, the old link is
 #: taken as lost and the newcomer is let in (a site back after a network loss the server missed).
 PROBE_SECONDS = 3.0
+#: A heartbeat the connected site answered this recently answers for it to a new connection.
+PROBE_FRESH_SECONDS = 1.0
 
 
 @dataclass
@@ -65,6 +68,7 @@ class SiteRegistry:
         self.duplicates = HandshakeFailureLog("site connection", period, logger=log)
         self.sites: dict[str, ConnectedSite] = {}
         self._dropping: set[asyncio.Task[None]] = set()  # dead links being closed
+        self._probes: dict[str, asyncio.Future[str | None]] = {}  # heartbeat probes under way, by site
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
         # Orgs of sites that are away, and the sites an admin disabled: kept beside the job store,
@@ -156,6 +160,15 @@ class SiteRegistry:
             self.handshake_failures.failed(peer, f"{identity.cn!r} holds an admin certificate")
             writer.transport.abort()
             return
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        place = self.server.gate.claim_site_login(identity.cn, host, writer.transport.abort)
+        try:
+            await self._log_in(reader, writer, peer, identity, place)
+        finally:
+            self.server.gate.release_site_login(place)
+
+    async def _log_in(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Any,
+                      identity: CertIdentity, place: SiteLogin) -> None:
         link = Requester(peer=identity.cn)
         link.attach(reader, writer)
         refusal = await self._duplicate(identity.cn)
@@ -189,6 +202,7 @@ class SiteRegistry:
             await link.close()
             return
         site = ConnectedSite(identity.cn, identity.org, link, peer)
+        self.server.gate.release_site_login(place)  # registered: its place is its name's, never dropped
         await self._register(site)
         self._abort_stale_jobs(identity.cn, link, hello.get("jobs", []))
         if self.pending_deletes.get(site.name):
@@ -197,10 +211,23 @@ class SiteRegistry:
     async def _duplicate(self, name: str) -> str | None:
         """Why a new connection for site ``name`` is refused: that site is connected and its link
         answers a heartbeat within PROBE_SECONDS. A link that does not is dropped (None: let the
-        newcomer in), so a site back after a network loss gets in within seconds."""
+        newcomer in), so a site back after a network loss gets in within seconds.
+
+        Newcomers for one site share one probe, and one answered within PROBE_FRESH_SECONDS
+        stands: a flood of connections with the site's key cannot pile heartbeats onto the real
+        site's link until one is late and the real site dropped for it."""
         old = self.sites.get(name)
         if old is None:
             return None
+        if time.time() - old.last_heartbeat < PROBE_FRESH_SECONDS:
+            return self._connected_already(name, old)
+        probe = self._probes.get(name)
+        if probe is None:
+            probe = self._probes[name] = asyncio.ensure_future(self._probe(name, old))
+            probe.add_done_callback(lambda _: self._probes.pop(name, None))
+        return await asyncio.shield(probe)
+
+    async def _probe(self, name: str, old: ConnectedSite) -> str | None:
         try:
             await old.link.request("heartbeat", timeout=PROBE_SECONDS)
         except Exception as exc:
@@ -213,6 +240,10 @@ class SiteRegistry:
                 dropping.add_done_callback(self._dropping.discard)
             return None
         old.last_heartbeat = time.time()
+        return self._connected_already(name, old)
+
+    @staticmethod
+    def _connected_already(name: str, old: ConnectedSite) -> str:
         where = old.address[0] if isinstance(old.address, tuple) and old.address else old.address
         port = f" port {old.address[1]}" if isinstance(old.address, tuple) and len(old.address) > 1 else ""
         return (f"site {name} is connected already, from {where}{port}, and answers its heartbeat: is a second "
