@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sqlite3
+import ssl
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,15 @@ from console.jobdef.signing import sign_archive
 from console.server.audit import AUDIT_FILE, AUDIT_FOLDER, AuditLog
 
 from attacks import RawPeer
-from conftest import ADMIN, EXAMPLES, ServerProcess, SiteProcess, make_project, wait_until
+from conftest import (
+    ADMIN,
+    EXAMPLES,
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    set_connection_limits,
+    wait_until,
+)
 from jobs import waiting_for_sites
 
 MEMBER = {"name": "member@example.com", "type": "admin", "org": "example", "role": "member"}
@@ -220,5 +230,63 @@ def test_a_commit_cut_off_by_a_closed_connection_is_recorded_as_done(tmp_path: P
                 wait_until(lambda j=job_id: any(e.get("job_id") == j and e.get("status") == "SUBMITTED"
                                                 for e in heard), 10, f"the SUBMITTED event of {command}'s job")
     finally:
+        server.stop()
+        server.kill()
+
+
+@pytest.mark.timeout(90)
+def test_refused_connections_are_in_the_trail_summed_up_as_the_log_does(tmp_path: Path) -> None:
+    """A revoked admin (TLS handshake refused), an admin certificate on the site port and a
+    connection that never logs in leave ``refused_connection`` lines: the first of a quiet spell at
+    once, the rest of a burst in one summary a period (``count``), never a line each."""
+    import yaml
+
+    from console.provision.kits import provision
+
+    project = make_project(tmp_path, extra=[MEMBER])
+    project_file = tmp_path / f"{project.name}.yml"
+    data = yaml.safe_load(project_file.read_text())
+    data["participants"] = [p for p in data["participants"] if p["name"] != MEMBER["name"]]  # revoked
+    project_file.write_text(yaml.safe_dump(data))
+    prod = Path(provision(project_file, tmp_path / "workspace"))
+    kit = prod / "server"
+    set_connection_limits(kit, refusal_log_seconds=2)
+    server = ServerProcess(kit)
+    silent = None
+    try:
+        server.start()
+        silent = RawPeer(prod / ADMIN)  # through TLS, and then nothing: no login
+        attempts = 5
+        for _ in range(attempts):
+            with pytest.raises(Exception, match="revoked"):
+                new_secure_session(MEMBER["name"], str(project.kit(MEMBER["name"])), timeout=5).close()
+        first = _find(kit, kind="refused_connection", what="TLS handshake")
+        assert "revoked" in first["reason"] and first["peer"].startswith("127.0.0.1:"), first
+        assert first["outcome"] == "refused"
+
+        def handshakes() -> list[dict]:
+            return [r for r in _records(kit) if r.get("kind") == "refused_connection" and r["what"] == "TLS handshake"]
+
+        wait_until(lambda: sum(r.get("count", 1) for r in handshakes()) >= attempts, 20,
+                   "the rest of the revoked attempts summed up")
+        assert len(handshakes()) < attempts, handshakes()
+        assert all("revoked" in r["reason"] for r in handshakes())
+
+        fed = json.loads((prod / "site-1" / "startup" / "fed_client.json").read_text())["servers"][0]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.load_verify_locations(prod / ADMIN / "startup" / "rootCA.pem")
+        ctx.load_cert_chain(prod / ADMIN / "startup" / "client.crt", prod / ADMIN / "startup" / "client.key")
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", fed["fed_learn_port"]), timeout=5),
+                             server_hostname="server"):
+            on_site_port = _find(kit, kind="refused_connection", what="site TLS handshake")
+        assert f"{ADMIN!r} holds an admin certificate" in on_site_port["reason"], on_site_port
+
+        anonymous = wait_until(lambda: next((r for r in _records(kit) if r.get("kind") == "refused_connection"
+                                             and r["what"] == "admin login"), None), 20, "the silent connection")
+        assert f"{ADMIN!r} sent no login within 10 s" in anonymous["reason"], anonymous
+    finally:
+        if silent is not None:
+            silent.close()
         server.stop()
         server.kill()

@@ -152,7 +152,7 @@ def test_versions_resources_and_site_environments(fed: Federation) -> None:
 
 
 def _refusals(session, site: str) -> int:
-    return session.grep_target("server", "-F", f"refused site {site}", "log.txt").count("\n")
+    return session.grep_target("server", "-F", f"site {site} is disabled", "log.txt").count("\n")
 
 
 def test_a_disabled_site_stays_out_until_enabled_even_across_a_restart(session, sites) -> None:

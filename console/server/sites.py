@@ -60,12 +60,13 @@ class SiteRegistry:
         self.server = server
         self._ssl = ssl_context
         period = server.kit.connection_limits.refusal_log_seconds
-        self.handshake_failures = HandshakeFailureLog("site TLS handshake", period)
+        # Each also in the audit trail, as the log has it: the first of a quiet spell, then summaries.
+        self.handshake_failures = HandshakeFailureLog("site TLS handshake", period, record=server.audit.refused)
         # Sites that connect but do not log in (or log in wrongly): a site's certificate may open
         # hundreds of such connections again and again, so these are summed up as handshakes are.
-        self.login_failures = HandshakeFailureLog("site login", period, logger=log)
+        self.login_failures = HandshakeFailureLog("site login", period, logger=log, record=server.audit.refused)
         # A second process with a site's kit is refused while the first answers: said once a period.
-        self.duplicates = HandshakeFailureLog("site connection", period, logger=log)
+        self.duplicates = HandshakeFailureLog("site connection", period, logger=log, record=server.audit.refused)
         self.sites: dict[str, ConnectedSite] = {}
         self._dropping: set[asyncio.Task[None]] = set()  # dead links being closed
         self._probes: dict[str, asyncio.Future[str | None]] = {}  # heartbeat probes under way, by site
@@ -174,7 +175,6 @@ class SiteRegistry:
         refusal = await self._duplicate(identity.cn)
         if refusal is not None:
             self.duplicates.failed(peer, refusal)
-            self.server.audit.site("site_login", identity.cn, identity.org, peer, refusal, refused=True)
             await self._tell_refused(link, refusal)
             return
         try:
@@ -191,14 +191,12 @@ class SiteRegistry:
         if hello.get("site") != identity.cn:
             self.login_failures.failed(peer, f"it calls itself {hello['site']!r} but its certificate says "
                                              f"{identity.cn!r}")
-            self.server.audit.site("site_login", identity.cn, identity.org, peer,
-                                   f"it calls itself {hello['site']!r}", refused=True)
             await link.close()
             return
         self.directory.saw(identity.cn, identity.org)  # its org, for rights on it while it is away
         if identity.cn in self.disabled:
-            log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
-            self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
+            # Summed up, as other refusals: a disabled site (or its key) may try again and again.
+            self.login_failures.failed(peer, f"site {identity.cn} is disabled (enable_client lets it in)")
             await link.close()
             return
         site = ConnectedSite(identity.cn, identity.org, link, peer)

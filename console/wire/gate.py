@@ -179,8 +179,9 @@ class PortGate:
 class ConnectionGate:
     """Both endpoints' budgets (``admin``, ``site``) and the admin port's per-identity count."""
 
-    def __init__(self, limits: ConnectionLimits | None = None) -> None:
+    def __init__(self, limits: ConnectionLimits | None = None, record: Callable[..., None] | None = None) -> None:
         self.limits = limits = limits or ConnectionLimits()
+        self._record = record  # also told each line the log gets (the server's audit trail), bounded as it is
         self.admin = PortGate("admin", limits.max_connections, limits.max_per_peer, limits, self._refuse)
         self.site = PortGate("site", limits.max_site_connections, limits.max_site_per_peer, limits, self._refuse)
         self._by_identity: Counter[str] = Counter()
@@ -197,6 +198,9 @@ class ConnectionGate:
         if now - self._last_log >= self.limits.refusal_log_seconds:
             log.warning("refused %d connection(s) in the last %g s, the latest from %s: %s", self._unlogged,
                         self.limits.refusal_log_seconds, peer, why)
+            if self._record is not None:
+                self._record(what="connection", peer=peer, reason=why, count=self._unlogged,
+                             period_seconds=self.limits.refusal_log_seconds)
             self._last_log, self._unlogged = now, 0
 
     def claim_identity(self, identity: str, peer: str) -> str | None:
