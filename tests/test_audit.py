@@ -66,7 +66,12 @@ def test_commands_logins_and_sites_leave_their_lines(tmp_path: Path) -> None:
                 new_secure_session(LEAD["name"], str(project.kit(LEAD["name"]))) as lead:
             login = _find(kit, kind="login", user=MEMBER["name"])
             assert (login["org"], login["role"], login["outcome"]) == ("example", "member", "done")
-            assert login["peer"].startswith("127.0.0.1:")
+            assert login["peer"].startswith("127.0.0.1:") and login["username"] == MEMBER["name"]
+            # A second login on a logged-in connection: refused, with the name it tried.
+            with pytest.raises(Exception, match="already logged in"):
+                member._call(member.client.request("login", {"username": ADMIN}, timeout=10))
+            again = _find(kit, kind="login", user=MEMBER["name"], outcome="refused")
+            assert again["username"] == ADMIN and "already logged in" in again["error"], again
 
             job_id = admin.submit_job(str(EXAMPLES / "hello-server"))
             submit = _find(kit, command="submit_job", outcome="done")

@@ -165,8 +165,9 @@ class Server:
         """The audit trail's line for one request (called by the serving side once it has ended)."""
         identity = connection.identity
         who = (identity.cn, identity.org, identity.role)
-        if cmd == "login":
-            self.audit.session("login", who, connection.peer, None if error is None else str(error))
+        if cmd == "login":  # with the name it sent (a refused one, a second login on the connection)
+            self.audit.session("login", who, connection.peer, None if error is None else str(error),
+                               args.get("username") if isinstance(args, dict) else None)
             return
         spec = self.specs.get(cmd) if isinstance(cmd, str) else None
         left_out = frozenset(p.name for p in spec.params if not p.typed) if spec is not None else frozenset()

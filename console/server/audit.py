@@ -10,7 +10,7 @@ operator reads it). A line is written once the outcome is known:
   signature left out), ``job_id`` (the job a job ID or prefix resolved to; ``new_job_id`` for
   the job a submit or clone made), ``outcome`` (``done``; ``refused`` with the ``right`` that
   was missing; ``error`` with the ``error`` the user got).
-- ``"kind": "login"``/``"logout"`` for admin sessions, ``"site_login"``/``"site_logout"`` for
+- ``"kind": "login"``/``"logout"`` for admin sessions (a login with the ``username`` it sent), ``"site_login"``/``"site_logout"`` for
   sites (``site`` instead of ``user``; ``reason``: why a site left).
 - ``"kind": "refused_connection"``: a connection turned away before a login could be judged or
   a site let in (``what``: the TLS handshake, a login never sent, a second connection of a site, a
@@ -121,10 +121,14 @@ class AuditLog:
                    command=cut(command), args=cut(shown), **{k: cut(v) for k, v in notes.items()},
                    outcome=outcome, right=right, error=None if message is None else _cut_text(message, 1000))
 
-    def session(self, kind: str, who: tuple[str, str, str], peer: Any, error: str | None = None) -> None:
-        """An admin's ``login`` (refused: ``error`` says why) or ``logout``."""
+    def session(self, kind: str, who: tuple[str, str, str], peer: Any, error: str | None = None,
+                username: Any = None) -> None:
+        """An admin's ``login`` (refused: ``error`` says why; ``username``: the name it sent, which
+        may not be the certificate's) or ``logout``."""
         name, org, role = who
         self.write(kind, user=cut(name), org=cut(org), role=cut(role), peer=_address(peer),
+                   username=None if username is None else cut(username if isinstance(username, str) else
+                                                               repr(username)),
                    outcome="done" if error is None else "refused", error=None if error is None else cut(error))
 
     def site(self, kind: str, name: str, org: str | None, peer: Any, why: str | None = None) -> None:
