@@ -158,7 +158,11 @@ def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
 
             wait_until(lambda: [r.get("job_id") for r in site_rows(member)] == [on_site], 30, "the site to run it")
             assert [r.get("job_id") for r in site_rows(other_lead)] == [on_site]
-            assert site_rows(lead) == [{"client_name": "site-1", "status": "no_jobs"}]
+            # Not "no_jobs", which would be untrue: the site is busy, with a job not theirs to see.
+            assert site_rows(lead) == [{"client_name": "site-1", "status": "1 job(s) outside your view"}]
+            # A scoped view is about jobs: the site's own facts are theirs, as check_status's rows are.
+            for sess in (lead, org_admin):
+                assert "version" in sess.report_version("client", ["site-1"])["site-1"]
             admin.abort_job(on_site)
         finally:
             site.stop()

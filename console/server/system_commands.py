@@ -38,15 +38,18 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
         answers = await ask_sites(ctx, sites, "status")
         rows = []
         for site, answer in answers.items():
-            jobs = answer.get("jobs") if isinstance(answer, dict) else None
-            jobs = [j for j in jobs if viewable(j["job_id"])] if jobs else jobs
+            running = (answer.get("jobs") if isinstance(answer, dict) else None) or []
+            jobs = [j for j in running if viewable(j["job_id"])]
             if answer.get("error"):
                 rows.append({"client_name": site, "status": f"error: {answer['error']}"})
+                continue
+            rows += [{"client_name": site, "app_name": j["app_name"], "job_id": j["job_id"], "status": j["status"]}
+                     for j in jobs]
+            if len(running) > len(jobs):
+                # The site is busy, and saying "no_jobs" would be untrue; which jobs is not this user's to see.
+                rows.append({"client_name": site, "status": f"{len(running) - len(jobs)} job(s) outside your view"})
             elif not jobs:
                 rows.append({"client_name": site, "status": "no_jobs"})
-            else:
-                rows += [{"client_name": site, "app_name": j["app_name"], "job_id": j["job_id"], "status": j["status"]}
-                         for j in jobs]
         return {"client_status": rows}
     running = server.runner.running_jobs()
     return {
