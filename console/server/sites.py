@@ -199,10 +199,14 @@ class SiteRegistry:
             self.login_failures.failed(peer, f"site {identity.cn} is disabled (enable_client lets it in)")
             await link.close()
             return
+        link.peer_features = hello["features"]
         site = ConnectedSite(identity.cn, identity.org, link, peer)
         self.server.gate.release_site_login(place)  # registered: its place is its name's, never dropped
         await self._register(site)
-        self._abort_stale_jobs(identity.cn, link, hello.get("jobs", []))
+        running = hello.get("jobs", [])
+        # Jobs the server abandoned in a crash: stopped there and their workspaces collected.
+        collected = self.server.abandoned.on_login(site.name, link, {entry["job_id"] for entry in running})
+        self._abort_stale_jobs(identity.cn, link, [entry for entry in running if entry["job_id"] not in collected])
         if self.pending_deletes.get(site.name):
             await self._flush_pending(site)
 
