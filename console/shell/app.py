@@ -46,6 +46,7 @@ from console.shell.output import Expanded, Format
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.progress import ProgressRow
+from console.shell.prompt_costs import skip_repeated_work
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.reconnect import Reconnector
 from console.shell.refresher import CompletionRefresher
@@ -105,6 +106,7 @@ class InteractiveShell:
             enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
         )
         look_up_keys_once(self.prompt.app)
+        skip_repeated_work(self.prompt.app)
         keep_keys_in_step(self.prompt)  # keys typed ahead find the menu and suggestion typing starts
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
