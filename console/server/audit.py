@@ -10,8 +10,9 @@ operator reads it). A line is written once the outcome is known:
   signature left out), ``job_id`` (the job a job ID or prefix resolved to; ``new_job_id`` for
   the job a submit or clone made), ``outcome`` (``done``; ``refused`` with the ``right`` that
   was missing; ``error`` with the ``error`` the user got).
-- ``"kind": "login"``/``"logout"`` for admin sessions (a login with the ``username`` it sent), ``"site_login"``/``"site_logout"`` for
-  sites (``site`` instead of ``user``; ``reason``: why a site left).
+- ``"kind": "login"``/``"logout"`` for admin sessions (a login with the ``username`` it sent),
+  ``"site_login"``/``"site_logout"`` for sites (``site`` instead of ``user``; ``reason``: why a
+  site left).
 - ``"kind": "refused_connection"``: a connection turned away before a login could be judged or
   a site let in (``what``: the TLS handshake, a login never sent, a second connection of a site, a
   cap; ``peer``, ``reason``), written as the server's log is: the first of a quiet spell, then one
