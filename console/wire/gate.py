@@ -53,7 +53,7 @@ class ConnectionLimits:
     #: flood with one site's key holds at most that many places and cannot keep the site out.
     max_site_connections: int = 512
     max_site_per_peer: int = 128
-    max_logins_per_site: int = 8
+    max_logins_per_site: int = 32
     #: TLS handshakes under way, per port and per peer address on that port; past either cap
     #: the oldest one is evicted.
     max_handshakes: int = 64
