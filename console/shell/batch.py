@@ -167,7 +167,8 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         return EXIT_FAILED
     fmt = outcome.format or state.format
     if outcome.result is not None or (fmt is not Format.TABLE and outcome.message is None):
-        text_out = render(outcome.result, fmt, expanded=state.expanded)
+        # Values wrap for a person at a terminal; into a file or a pipe a line stays a line.
+        text_out = render(outcome.result, fmt, expanded=state.expanded, fold=_is_terminal(out))
         if text_out:
             print(text_out, file=out)
     if outcome.message:
@@ -175,3 +176,10 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
     if state.timing and executor.elapsed is not None:
         print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
     return _LEAVE if outcome.exit else EXIT_OK
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

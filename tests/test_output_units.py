@@ -1,0 +1,92 @@
+"""What the shell prints for people, as pure rendering: wrapping in cells, the pager's rule."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from console.shell.cells import rows, width, wrap
+from console.shell.human import Expanded, has_table, human
+from console.shell.output import DEFAULT_PAGER, Format, needs_pager, pager_command
+
+NAME = "héllo-🚀-数据-a-very-long-name-for-testing-column-widths"
+JOB_ID = "531c7543-12cb-454c-8d81-c0a1b2c3d4e5"
+TEXT = st.text(st.sampled_from("ab -é数🚀\u0301"), max_size=80)
+
+
+@given(TEXT, st.integers(2, 50))
+def test_wrap_keeps_every_character_and_fits_each_line_in_cells(text: str, cells: int) -> None:
+    lines = wrap(text, cells)
+    assert all(width(line) <= cells for line in lines), lines
+    # Nothing lost: only the blanks a line was broken at go.
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+@pytest.mark.parametrize("cells", range(2, 60))
+def test_a_wide_character_is_never_split_nor_a_character_dropped_at_any_width(cells: int) -> None:
+    lines = wrap(NAME, cells)
+    assert "".join(lines) == NAME and all(width(line) <= cells for line in lines)
+
+
+def test_rows_counts_as_a_terminal_wraps() -> None:
+    assert rows("", 40) == 1 and rows("a" * 40, 40) == 1 and rows("a" * 41, 40) == 2
+    assert rows("a" * 39 + "数", 40) == 2  # the wide character does not fit in the last cell: next row
+    assert rows("数" * 20, 40) == 1
+
+
+def test_one_long_line_is_no_reason_for_the_pager_only_height_is(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("LINES", "20")
+    assert not needs_pager(f"Submitted job: {JOB_ID}")
+    assert not needs_pager("x" * 300)  # 8 rows
+    assert needs_pager("x" * 40 * 19)  # one line, 19 rows wrapped: taller than the screen
+    assert needs_pager("\n".join(["数" * 25] * 10))  # 10 lines, 20 rows
+    assert not needs_pager("\n".join(["数" * 10] * 10))
+    table = human([{"job_id": JOB_ID, "name": NAME}], 40, Expanded.OFF)
+    assert needs_pager(table, Format.TABLE, wide_table=True)
+    assert not needs_pager(table, Format.JSON, wide_table=True)
+
+
+def test_less_chops_only_a_wide_table(monkeypatch) -> None:
+    monkeypatch.delenv("PAGER", raising=False)
+    assert pager_command(None, chop=False) == DEFAULT_PAGER.split()
+    assert "-S" not in pager_command("less -SRXF", chop=False)  # the former default, kept in old configs
+    assert pager_command(None, chop=True)[-1] == "-S"
+    assert pager_command("more", chop=True) == ["more"]  # the user's own pager as they wrote it
+    assert pager_command("less -S -R", chop=True) == ["less", "-S", "-R"]
+
+
+@pytest.mark.parametrize("columns", [30, 40, 60, 80])
+def test_records_and_expanded_records_wrap_their_values_whole(columns: int) -> None:
+    row = {"job_id": JOB_ID, "name": NAME, "status": "RUNNING"}
+    for text, sep in ((human(row, columns), "  "), (human([row], columns, Expanded.ON), " | ")):
+        lines = text.splitlines()
+        assert all(width(line) <= columns for line in lines), text
+        values: dict[str, str] = {}
+        key = ""
+        for line in lines:
+            if line.startswith("-[ RECORD"):
+                continue
+            head, _, value = line.partition(sep)
+            key = head.strip() or key
+            values[key] = values.get(key, "") + value.strip()
+        assert values == row, text
+
+
+def test_a_record_is_not_wrapped_for_a_file_or_where_there_is_no_room() -> None:
+    row = {"job_id": JOB_ID, "name": NAME}
+    assert f"name    {NAME}" in human(row, 40, fold=False)
+    assert f"name    {NAME}" in human(row, 20)  # 12 cells beside the key: the terminal wraps it instead
+
+
+def test_has_table_sees_rows_at_the_top_or_in_a_record() -> None:
+    assert has_table([{"a": 1}]) and has_table({"x": 1, "rounds": [{"a": 1}]})
+    assert not has_table({"job_id": JOB_ID}) and not has_table("text") and not has_table(None)
+
+
+def test_rows_in_a_record_become_records_when_too_wide_in_auto() -> None:
+    meta = {"job_id": JOB_ID, "rounds": [{"round": 1, "site": "site-1", "name": NAME, "acc": 0.5}]}
+    text = human(meta, 40)
+    assert "-[ RECORD 1 ]" in text and all(width(line) <= 40 for line in text.splitlines()), text
+    assert "-[ RECORD" not in human(meta, 200)
