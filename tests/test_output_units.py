@@ -90,3 +90,43 @@ def test_rows_in_a_record_become_records_when_too_wide_in_auto() -> None:
     text = human(meta, 40)
     assert "-[ RECORD 1 ]" in text and all(width(line) <= 40 for line in text.splitlines()), text
     assert "-[ RECORD" not in human(meta, 200)
+
+
+@pytest.mark.parametrize("pane", range(16, 90, 3))
+def test_tops_details_pane_wraps_a_wide_character_name_by_cells_losing_nothing(pane: int) -> None:
+    from console.shell.top.details import detail_lines
+
+    meta = {"job_id": JOB_ID, "name": NAME, "status": "RUNNING", "mandatory_clients": ["site-1"]}
+    lines = detail_lines(meta, None, pane)
+    assert all(width(line) <= pane for line in lines), lines
+    at = next(i for i, line in enumerate(lines) if line.startswith("name"))
+    name = lines[at].removeprefix("name").strip()
+    for line in lines[at + 1:]:
+        if not line.startswith(" "):
+            break
+        name += line.strip()
+    assert name == NAME, lines
+
+
+def _rounds():
+    from console.shell.plot import RoundMetrics
+
+    metrics = RoundMetrics()
+    for number in (1, 2, 3):
+        metrics.add({"round": number, "aggregated": {"accuracy": 0.2 * number}})
+    return metrics
+
+
+@pytest.mark.parametrize("columns", [40, 60, 100])
+def test_a_plot_title_is_wrapped_whole_when_printed_and_cut_with_an_ellipsis_live(columns: int) -> None:
+    from console.shell.plot import draw
+
+    title = f"job 531c7543 ({NAME}) RUNNING"
+    printed = draw(_rounds(), ["accuracy"], title, columns, False)
+    heading = printed.split("\n┌")[0] if "┌" in printed else printed.split("\n+")[0]
+    assert "".join(line.strip() for line in heading.splitlines()).replace(" ", "") == \
+        f"accuracy·{title}".replace(" ", ""), printed
+    live = draw(_rounds(), ["accuracy"], title, columns, False, 4, one_line_titles=True)
+    first = live.splitlines()[0]
+    assert width(first) <= columns and (first.endswith("…") or first.strip().endswith("RUNNING")), live
+    assert all(width(line) <= columns for line in printed.splitlines()), printed
