@@ -130,3 +130,34 @@ def test_a_plot_title_is_wrapped_whole_when_printed_and_cut_with_an_ellipsis_liv
     first = live.splitlines()[0]
     assert width(first) <= columns and (first.endswith("…") or first.strip().endswith("RUNNING")), live
     assert all(width(line) <= columns for line in printed.splitlines()), printed
+
+
+def test_json_is_utf8_with_every_terminal_control_escaped() -> None:
+    import json
+
+    from console.shell.safe_text import json_text, visible
+
+    value = {"name": NAME, "sly": "a\x1b]52;c;eA==\x07b\u202ec\x85d\U000e0041e\ud800"}
+    for pretty in (True, False):
+        text = json_text(value, pretty)
+        assert NAME in text and "\\u00e9" not in text  # as pgcli prints it, not h\u00e9llo
+        assert visible(text) == text  # nothing that drives a terminal left raw
+        assert "\\u001b" in text and "\\u202e" in text and "\\udb40\\udc41" in text
+        assert json.loads(text) == value  # still exact
+        assert ("\n" in text) is pretty  # one document: indented for a person, one line for a pipe
+
+
+@given(st.text())
+def test_json_text_reads_back_exactly_and_shows_no_control_character(text: str) -> None:
+    import json
+
+    from console.shell.safe_text import json_text, visible
+
+    shown = json_text([text], pretty=False)
+    assert json.loads(shown) == [text] and visible(shown) == shown
+
+
+def test_nested_values_in_a_record_show_utf8_not_escapes() -> None:
+    meta = {"round_metrics": [{"round": 1, "site-1": {"acc_très_long_metric_name": 0.5, "数据": 1}}]}
+    text = human(meta, 200)
+    assert "acc_très_long_metric_name" in text and "数据" in text and "\\u" not in text, text

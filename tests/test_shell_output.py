@@ -79,3 +79,18 @@ def test_long_answers_wrap_on_a_narrow_terminal_and_only_wide_tables_are_paged(n
     screen.wait_for(r"expanded")
     child.send(f"\x0clist_jobs {job_id[:8]}\r")
     screen.wait_for(r"PAGED:")
+
+
+def test_json_into_a_pipe_is_one_utf8_document_per_command(server, project, tmp_path: Path) -> None:
+    from shell_helpers import run_console
+
+    folder = _long_named_job(tmp_path)
+    result = run_console(tmp_path, "--kit", str(project.admin_kit), "--format", "json",
+                         "-c", f"submit_job {folder}; list_jobs")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    documents = [json.loads(line) for line in lines]  # JSON Lines: each command's answer on one line
+    assert len(documents) == 2, result.stdout
+    job_id = documents[0]["job_id"]
+    assert [row["job_name"] for row in documents[1] if row["job_id"] == job_id] == [LONG_NAME]
+    assert LONG_NAME in result.stdout and "\\u00e9" not in result.stdout  # UTF-8, as pgcli prints it

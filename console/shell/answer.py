@@ -77,13 +77,13 @@ class Answers:
     def _screen_text(self, outcome: Outcome) -> str | None:
         return self._text(outcome, self.prompt.output.get_size().columns, self.state.expanded) or None
 
-    def _text(self, outcome: Outcome, width: int, expanded: Expanded, fold: bool = True) -> str:
+    def _text(self, outcome: Outcome, width: int, expanded: Expanded, terminal: bool = True) -> str:
         """The rendered result, then the message, without empty parts."""
         fmt = outcome.format or self.state.format
-        parts = [render(outcome.result, fmt, width, expanded, fold)] if outcome.result is not None else []
+        parts = [render(outcome.result, fmt, width, expanded, terminal)] if outcome.result is not None else []
         # A command with data for scripts (submit_job's job ID) shows it in json/raw as a batch does.
         machine = outcome.message and (outcome.fields is not None or outcome.answer is not None)
-        return "\n".join(p for p in [*parts, outcome.message_as(fmt) if machine else outcome.shown_message()] if p)
+        return "\n".join(p for p in [*parts, outcome.message_as(fmt, terminal) if machine else outcome.shown_message()] if p)
 
     def _flush(self) -> None:
         with TERMINAL:
@@ -143,4 +143,4 @@ class Answers:
 
     def _sink_text(self, outcome: Outcome) -> str:
         expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
-        return self._text(outcome, 10**6, expanded, fold=False) + "\n"
+        return self._text(outcome, 10**6, expanded, terminal=False) + "\n"

@@ -104,7 +104,8 @@ def cell(key: str, value: Any) -> str:
         return "(none)"
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
         return ", ".join(cell(key, v) for v in value)
-    return visible_line(json.dumps(value, separators=(", ", ": "), default=str))
+    # UTF-8 as it is (a metric named acc_très), as everywhere people read; visible_line escapes controls.
+    return visible_line(json.dumps(value, separators=(", ", ": "), ensure_ascii=False, default=str))
 
 
 def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:

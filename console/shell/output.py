@@ -22,7 +22,7 @@ from typing import Any
 
 from console.shell.cells import rows, width
 from console.shell.human import Expanded, human, table
-from console.shell.safe_text import visible
+from console.shell.safe_text import json_text, visible
 
 DEFAULT_PAGER = "less -RXF"
 #: The default before wide lines wrapped: configs written then carry it; read as today's default.
@@ -36,30 +36,31 @@ class Format(StrEnum):
 
 
 def render(result: Any, fmt: Format, width: int | None = None, expanded: Expanded = Expanded.AUTO,
-           fold: bool = True) -> str:
-    """``table``: for people (``human``); ``json``: exact, pretty; ``raw``: the server's text as it came.
+           terminal: bool = True) -> str:
+    """``table``: for people (``human``); ``json``: exact, one document (``json_text``: pretty on a
+    ``terminal``, else on one line); ``raw``: the server's text as it came.
 
     Control characters from the server are shown visibly, except in JSON, which escapes them
-    itself and stays exact. ``fold``: a record's long values wrap at ``width`` (a terminal's;
-    not for a file or a pipe, where a line is a line).
+    itself and stays exact. On a ``terminal``, a record's long values wrap at ``width``; for a file
+    or a pipe a line is a line.
     """
-    text = _render(result, fmt, width, expanded, fold)
+    text = _render(result, fmt, width, expanded, terminal)
     return text if fmt is Format.JSON else visible(text)
 
 
-def _render(result: Any, fmt: Format, width: int | None, expanded: Expanded, fold: bool) -> str:
+def _render(result: Any, fmt: Format, width: int | None, expanded: Expanded, terminal: bool) -> str:
     if fmt is Format.JSON:
-        return json.dumps(result, indent=2, default=str)
+        return json_text(result, pretty=terminal)
     if fmt is Format.RAW:
         if result is None:
             return ""
-        return result if isinstance(result, str) else json.dumps(result, default=str)
+        return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
     if result is None:
         return ""
     logs = _logs(result)
     if logs is not None:
         return logs
-    return human(result, width or shutil.get_terminal_size((80, 24)).columns, expanded, fold)
+    return human(result, width or shutil.get_terminal_size((80, 24)).columns, expanded, terminal)
 
 
 def _logs(result: Any) -> str | None:
