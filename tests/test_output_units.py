@@ -161,3 +161,33 @@ def test_nested_values_in_a_record_show_utf8_not_escapes() -> None:
     meta = {"round_metrics": [{"round": 1, "site-1": {"acc_très_long_metric_name": 0.5, "数据": 1}}]}
     text = human(meta, 200)
     assert "acc_très_long_metric_name" in text and "数据" in text and "\\u" not in text, text
+
+
+@pytest.mark.parametrize("engine", ["ours", "nvflare"])
+def test_the_passed_over_note_names_download_job_not_get_job_logs(engine: str) -> None:
+    """get_job_logs returns the newest 5 MiB (FLARE's and ours): a long log's early lines are not there."""
+    import asyncio
+
+    from console.commands import Engine
+    from console.shell.follow import LogPrinter
+    from console.shell.monitors import HeldLines, MonitorManager
+
+    printed: list[str] = []
+
+    async def flood() -> None:
+        monitors = MonitorManager(None, lambda text, style, meta: printed.append(text))  # type: ignore[arg-type]
+        printer = LogPrinter(monitors, job_id=JOB_ID, engine=Engine(engine))
+        printer("site-1", [f"line {i}" for i in range(5000)])
+        printer.close()
+
+    asyncio.run(flood())
+    note = printed[0].splitlines()[0]
+    assert "passed over" in note and f"download_job {JOB_ID[:8]}" in note and "get_job_logs" not in note, note
+    assert (f"head SITE -n N {JOB_ID}/log.txt" in note) is (engine == "nvflare"), note
+    held = HeldLines(Engine(engine))
+    for i in range(3 * 200):
+        held(f"[server] line {i}", "class:log")
+    shown: list[str] = []
+    held.release(lambda text, style, meta: shown.append(text), "top")
+    assert "download_job JOB has" in shown[0] and "get_job_logs" not in shown[0], shown[0]
+
