@@ -191,3 +191,36 @@ def test_the_passed_over_note_names_download_job_not_get_job_logs(engine: str) -
     held.release(lambda text, style, meta: shown.append(text), "top")
     assert "download_job JOB has" in shown[0] and "get_job_logs" not in shown[0], shown[0]
 
+
+def test_delete_jobs_answer_is_said_in_words_and_other_answers_are_left_whole() -> None:
+    from console.shell.human import in_words
+
+    assert in_words("delete_job", {"job_id": JOB_ID, "submit_records_marked_deleted": 0}) == f"Deleted job {JOB_ID}"
+    assert in_words("delete_job", {"job_id": JOB_ID, "submit_records_marked_deleted": 2}) == (
+        f"Deleted job {JOB_ID}; its 2 submit records (what a submit token made) kept, marked deleted")
+    assert in_words("delete_job", {"job_id": JOB_ID, "deleted": ["x"]}) is None  # a field would be lost
+    assert in_words("abort_job", {"job_id": JOB_ID}) is None
+
+
+@pytest.mark.parametrize("columns", range(1, 100))
+def test_the_live_plots_footer_fits_by_cells_and_keeps_q_leaves_whenever_it_fits(columns: int) -> None:
+    from console.shell.plot import live_footer
+
+    text = live_footer(16, 40, columns)
+    assert width(text) <= columns
+    assert ("q leaves" in text) is (columns >= len("(q leaves)")), text
+    if columns >= 75:
+        assert text == "(round 16/40 done; q leaves; the chart follows the job until it ends)"
+
+
+def test_sites_are_listed_in_natural_order_in_round_metrics_and_the_plot_legend() -> None:
+    from console.server.round_metrics import RoundMetrics as Recorded
+    from console.shell.plot import RoundMetrics
+
+    arrived = {"site-10": {"acc": 0.1}, "site-2": {"acc": 0.2}, "site-1": {"acc": 0.3}}
+    recorded = Recorded()
+    recorded.add({"round": 1, "metrics": arrived, "aggregated": {"acc": 0.2}})
+    assert list(recorded.entries[0]["sites"]) == ["site-1", "site-2", "site-10"]
+    shown = RoundMetrics()
+    shown.add({"round": 1, "aggregated": {"acc": 0.2}, "metrics": arrived})
+    assert [source for source, _ in shown.series("acc")] == ["aggregated", "site-1", "site-2", "site-10"]

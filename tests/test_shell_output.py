@@ -94,3 +94,14 @@ def test_json_into_a_pipe_is_one_utf8_document_per_command(server, project, tmp_
     job_id = documents[0]["job_id"]
     assert [row["job_name"] for row in documents[1] if row["job_id"] == job_id] == [LONG_NAME]
     assert LONG_NAME in result.stdout and "\\u00e9" not in result.stdout  # UTF-8, as pgcli prints it
+
+
+def test_delete_job_says_what_it_did_in_words(narrow, tmp_path: Path) -> None:
+    child, screen = narrow
+    child.send(f"submit_job {_long_named_job(tmp_path)}\r")
+    screen.wait_for(r"Submitted job: ")
+    job_id = re.search(r"Submitted job: ([0-9a-f-]{36})", _unwrapped(screen)).group(1)
+    child.send(f"\x0cdelete_job {job_id[:8]} --yes\r")
+    screen.wait_for(r"Deleted job ")
+    assert f"Deleted job {job_id}" in _unwrapped(screen), screen.text
+    assert "submit_records_marked_deleted" not in screen.text and "PAGED:" not in screen.text, screen.text

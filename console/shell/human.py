@@ -177,6 +177,21 @@ def one_line(result: Any) -> str:
     return visible_line(result) if isinstance(result, str) else cell("", result)
 
 
+def in_words(command: str, result: Any) -> str | None:
+    """An action's answer that is only its record, said as a sentence; None for any other answer.
+
+    ``delete_job`` (FLARE 2.9's and ours: ``{"job_id", "submit_records_marked_deleted"}``) read
+    ``submit_records_marked_deleted  0`` as a record. Only that exact shape is put in words, so no
+    field of another answer is lost."""
+    if (command == "delete_job" and isinstance(result, dict) and isinstance(result.get("job_id"), str)
+            and set(result) <= {"job_id", "submit_records_marked_deleted"}):
+        marked = result.get("submit_records_marked_deleted")
+        kept = (f"; its {marked} submit record{'s' if marked != 1 else ''} (what a submit token made) kept, "
+                "marked deleted" if isinstance(marked, int) and marked > 0 else "")
+        return visible_line(f"Deleted job {result['job_id']}{kept}")
+    return None
+
+
 def _nested(key: str, value: Any) -> str:
     if isinstance(value, dict | list) and value:
         return f"({one_line(value)})"

@@ -29,6 +29,7 @@ from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
 from console.api.async_session import is_final
+from console.natural_order import natural_key
 from console.shell.cells import elide, wrap
 from console.shell.cells import width as cells_of
 from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
@@ -80,7 +81,7 @@ class RoundMetrics:
             for source, values in self.rounds[number].items():
                 if metric in values:
                     points.setdefault(source, []).append((number, values[metric]))
-        order = sorted(points, key=lambda s: (s != AGGREGATED, s))
+        order = sorted(points, key=lambda s: (s != AGGREGATED, natural_key(s)))
         return [(source, points[source]) for source in order]
 
     def as_data(self, meta: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
@@ -237,6 +238,17 @@ def fitted(metrics: RoundMetrics, names: list[str], title: str, size: tuple[int,
     return draw(metrics, names[:1], title, columns, color, MIN_LIVE_HEIGHT, one_line_titles=True)
 
 
+def live_footer(last: int, num_rounds: int | None, cells: int) -> str:
+    """The live view's last line in at most ``cells`` terminal cells, its key hint ('q leaves') whole
+    as long as it fits at all: what gives way first is the rest, as in ``watch_heading``."""
+    of = f"/{num_rounds}" if num_rounds else ""
+    for text in (f"(round {last}{of} done; q leaves; the chart follows the job until it ends)",
+                 f"(round {last}{of} done; q leaves)", f"({last}{of} done; q leaves)", "(q leaves)"):
+        if cells_of(text) <= cells:
+            return text
+    return elide("(q leaves)", cells)
+
+
 class LivePlot:
     """The chart of a running job, redrawn in place at each round until the job ends or q; then
     put away, for the whole picture to be printed once in its place."""
@@ -260,7 +272,8 @@ class LivePlot:
             erase_when_done=True)
 
     def _title(self) -> str:
-        return f"job {self.meta['job_id'][:8]} ({self.meta.get('name', '')}) {self.meta.get('status', '')}"
+        """Made safe here: besides the charts (``draw``), it is printed alone and drawn as ANSI text."""
+        return visible(f"job {self.meta['job_id'][:8]} ({self.meta.get('name', '')}) {self.meta.get('status', '')}")
 
     def picture(self) -> str:
         """The whole picture as it stands (every chart at full height), for printing when the view ends."""
@@ -271,15 +284,13 @@ class LivePlot:
 
     def _text(self) -> ANSI:
         size = self.app.output.get_size()
-        if not self.metrics.rounds:
-            body = f"{self._title()}: waiting for the first round to finish..."
+        if not self.metrics.rounds:  # wrapped by cells: the window cuts what is wider, without a mark
+            body = "\n".join(wrap(f"{self._title()}: waiting for the first round to finish...", size.columns))
         else:
             # One row for the hint under the charts, one for the cursor's line.
             body = fitted(self.metrics, _chosen(self.metrics, self.wanted), self._title(),
                           (size.columns, size.rows - 2), self.color)
-        last = max(self.metrics.rounds, default=0)
-        of = f"/{self.num_rounds}" if self.num_rounds else ""
-        return ANSI(body + f"\n(round {last}{of} done; q leaves; the chart follows the job until it ends)")
+        return ANSI(body + "\n" + live_footer(max(self.metrics.rounds, default=0), self.num_rounds, size.columns))
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         if data.get("job_id") != self.meta["job_id"]:
