@@ -224,3 +224,13 @@ def test_sites_are_listed_in_natural_order_in_round_metrics_and_the_plot_legend(
     shown = RoundMetrics()
     shown.add({"round": 1, "aggregated": {"acc": 0.2}, "metrics": arrived})
     assert [source for source, _ in shown.series("acc")] == ["aggregated", "site-1", "site-2", "site-10"]
+
+
+@pytest.mark.parametrize("columns", range(8, 90))
+def test_tops_details_title_keeps_its_hint_and_cuts_no_id_silently(columns: int) -> None:
+    from console.shell.top.details import details_title
+
+    title = details_title(JOB_ID, columns)
+    assert width(title) <= columns
+    assert JOB_ID in title or JOB_ID[:8] in title or title.endswith("…"), title
+    assert ("hides" in title) is (columns >= len(f"{JOB_ID[:8]}  (Enter/Esc hides)")), title

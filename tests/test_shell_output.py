@@ -29,13 +29,17 @@ def _long_named_job(root: Path) -> Path:
 @pytest.fixture
 def narrow(server, project, tmp_path: Path) -> Iterator[tuple[pexpect.spawn, Screen]]:
     """A 20x40 terminal whose pager marks each line it shows, so paging is seen on the screen."""
+    yield from _terminal(project, tmp_path, 20, 40)
+
+
+def _terminal(project, tmp_path: Path, rows: int, columns: int) -> Iterator[tuple[pexpect.spawn, Screen]]:
     (tmp_path / "tmp").mkdir()
     child = pexpect.spawn(CONSOLE, ["--kit", str(project.admin_kit)],
                           env=console_env(tmp_path, NO_COLOR="1", TMPDIR=str(tmp_path / "tmp"),
                                           PAGER="sed s/^/PAGED:/"),
-                          encoding="utf-8", timeout=20, dimensions=(20, 40))
+                          encoding="utf-8", timeout=20, dimensions=(rows, columns))
     try:
-        screen = Screen(child, 20, 40)
+        screen = Screen(child, rows, columns)
         screen.wait_for(r"on\s*server>\s*\Z")
         yield child, screen
     finally:
@@ -105,3 +109,29 @@ def test_delete_job_says_what_it_did_in_words(narrow, tmp_path: Path) -> None:
     screen.wait_for(r"Deleted job ")
     assert f"Deleted job {job_id}" in _unwrapped(screen), screen.text
     assert "submit_records_marked_deleted" not in screen.text and "PAGED:" not in screen.text, screen.text
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("columns", [40, 60])
+def test_tops_details_pane_shows_an_emoji_and_cjk_name_whole(server, project, tmp_path: Path, columns: int) -> None:
+    terminal = _terminal(project, tmp_path, 30, columns)
+    child, screen = next(terminal)
+    try:
+        child.send(f"submit_job {_long_named_job(tmp_path)}\r")
+        screen.wait_for(r"Submitted job: ")
+        child.send("top\r")
+        screen.wait_for(r"Jobs \(")
+        child.send("\r")
+        screen.wait_for(r"(?m)^  submitter ")
+        rows = screen.text.splitlines()
+        at = next(i for i, row in enumerate(rows) if row.startswith("  name "))
+        name = rows[at].removeprefix("  name").strip()
+        for row in rows[at + 1:]:
+            if not row.startswith("   "):
+                break
+            name += row.strip()
+        assert name == LONG_NAME, screen.text  # nothing lost where a line was wrapped
+        child.send("q")
+        screen.wait_for(r"on\s*server>\s*\Z")
+    finally:
+        terminal.close()

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from console.durations import duration_seconds
-from console.shell.cells import pad, wrap
+from console.shell.cells import elide, pad, wrap
 from console.shell.cells import width as get_cwidth
 from console.shell.human import local_time, seconds
 from console.shell.safe_text import visible_line as visible
@@ -103,6 +103,17 @@ def _block(label: str, value: Any, label_width: int, width: int, indent: str = "
         for part in _wrapped(entry, room):
             lines.append((head if not lines else under) + part)
     return lines
+
+
+def details_title(job_id: str, cells: int) -> str:
+    """The pane's title in at most ``cells`` cells, its key hint kept while it fits: the job's ID gives
+    way first to its first 8 characters (the pane's ``job`` line below has it whole, wrapped)."""
+    job_id = visible(job_id)
+    for text in (f"Details of {job_id}  (Enter or Esc hides them)", f"Details of {job_id[:8]}  (Enter or Esc hides them)",
+                 f"Details of {job_id[:8]}  (Enter/Esc hides)", f"{job_id[:8]}  (Enter/Esc hides)"):
+        if get_cwidth(text) <= cells:
+            return text
+    return elide(f"{job_id[:8]}  (Enter/Esc hides)", cells)
 
 
 def detail_lines(meta: dict[str, Any], job: JobRow | None, width: int, now: float | None = None) -> list[str]:
