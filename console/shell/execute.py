@@ -24,6 +24,7 @@ from console.shell import follow, plot  # noqa: F401  (they register their comma
 from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
 from console.shell.failures import explain, went_on
 from console.shell.help import help_text
+from console.shell.human import in_words
 from console.shell.monitors import COMPLETED, Monitor, MonitorManager, not_completed
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, parse_command, unavailable
@@ -184,6 +185,16 @@ async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
         return Outcome(message=went_on(late, "downloaded to", path),
                        fields=None if path is None else {"path": path}, answer=path)
     return Outcome(message=f"Downloaded to {path}", fields={"path": path}, answer=path)
+
+
+@client_side("delete_job")
+async def _delete(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    """Said in words (``human.in_words``); the answer stays whole for json (its fields) and raw."""
+    answer = await ex.backend.request("delete_job", parsed.wire_args())
+    words = in_words("delete_job", answer)
+    if words is None:  # an answer of another shape: shown as it came
+        return Outcome(answer)
+    return Outcome(message=words, fields=answer, answer=answer)
 
 
 @client_side("monitor_job")

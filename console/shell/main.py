@@ -26,7 +26,8 @@ def add_shell_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run CMD and leave (repeatable): a batch, no interactive UI")
     parser.add_argument("-f", "--file", help="run the commands in FILE as a batch ('-' for stdin)")
     parser.add_argument("--format", choices=[f.value for f in Format],
-                        help="output format: table (for people), json (exact JSON; submit_job and clone_job give "
+                        help="output format: table (for people), json (exact JSON, one document per command: indented "
+                        "on a terminal, one line into a pipe or file; submit_job and clone_job give "
                         "{\"job_id\", \"message\"}), raw (the engine's answer as it came, unformatted: submit_job's "
                         "is the job ID alone)")
     parser.add_argument("--yes", action="store_true", help="batch: run destructive commands without asking")
