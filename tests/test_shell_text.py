@@ -58,6 +58,49 @@ def test_the_config_file_stays_valid_toml_whatever_is_remembered(tmp_path_factor
     assert data["pager"] == value + "x" and data["timing"] is timing and data["theme"] == "dark"
 
 
+def test_a_comment_at_a_settings_line_end_is_kept_when_the_setting_is_rewritten(tmp_path) -> None:
+    """The tester's case: ``theme = "light"   # my own comment``, then ``theme dark``; and its
+    neighbours: an indented or quoted key, a '#' inside the value, a key after a table, a false."""
+    path = tmp_path / "config.toml"
+    path.write_text('theme = "light"   # my own comment\n'
+                    '  pager = "less # not a comment"\t# why less\n'
+                    '"timing" = true # on for now\n'
+                    "kit = 'x'#tight\n"
+                    "[extra]\nformat = 1\n", encoding="utf-8")
+    config = load_config(path)
+    for key, value in (("theme", "dark"), ("pager", "more"), ("timing", False), ("kit", "/k"), ("format", "json")):
+        config.remember(key, value)
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines()[:5] == ['theme = "dark"   # my own comment', '  pager = "more"\t# why less',
+                                     '"timing" = false # on for now', 'kit = "/k"#tight', 'format = "json"']
+    data = tomllib.loads(text)
+    assert (data["theme"], data["pager"], data["timing"], data["kit"], data["format"]) == ("dark", "more", False,
+                                                                                          "/k", "json")
+    assert data["extra"] == {"format": 1}  # the table's own key untouched, the new one not inside it
+
+
+_COMMENT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(old=st.text(max_size=15), new=st.text(max_size=15), comment=_COMMENT,
+       blanks=st.text(" \t", min_size=0, max_size=3))
+def test_any_value_rewritten_keeps_any_trailing_comment(tmp_path_factory, old: str, new: str, comment: str,
+                                                        blanks: str) -> None:
+    path = tmp_path_factory.mktemp("cfg") / "config.toml"
+    config = load_config(path)
+    config.remember("theme", old)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("theme ="))
+    lines[at] += f"{blanks}#{comment}"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config.remember("theme", new)
+    config.remember("kit", new)
+    text = path.read_text(encoding="utf-8")
+    assert tomllib.loads(text)["theme"] == new and tomllib.loads(text)["kit"] == new
+    assert text.splitlines()[at] == f"theme = {toml_value(new)}{blanks}#{comment}"
+
+
 
 def test_a_user_theme_named_beyond_ascii_loads_and_is_remembered(tmp_path, monkeypatch) -> None:
     """The tester's case: ``theme ümlaut`` with ~/.config/flare-console/themes/ümlaut.toml."""
