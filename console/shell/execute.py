@@ -30,6 +30,7 @@ from console.shell.parse import ParsedCommand, UsageError, parse_command, unavai
 from console.shell.progress import progress_line
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
+from console.shell.themes import theme_listing
 from console.shell.top import command as _top_command  # noqa: F401  (registers top)
 from console.shell.watch_heading import WatchHeading
 
@@ -248,8 +249,7 @@ async def _unmonitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
 async def _theme(ex: Executor, parsed: ParsedCommand) -> Outcome:
     name = parsed.values.get("name")
     if not name:
-        names = ex.frontend.theme_names()
-        return Outcome(message="\n".join(f"{'*' if n == ex.state.theme else ' '} {n}" for n in names))
+        return Outcome(message=theme_listing(ex.frontend.theme_names(), ex.state.theme))
     ex.frontend.set_theme(name)
     ex.state.theme = name
     ex.frontend.remember("theme", name)
