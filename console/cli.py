@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "chosen then and kept; jobs and kits are reused by later runs. One demo per workspace: a second one "
         "says where the running one is.")
     p.add_argument("--engine", choices=("ours", "nvflare"), default="ours",
-                   help="ours (default), or an NVIDIA FLARE POC (needs: pip install 'flare-console[nvflare]')")
+                   help="ours (default), or an NVIDIA FLARE POC (needs the [nvflare] extra: pip install -e '.[nvflare]' "
+                   "in the clone, with its .venv's pip)")
     p.add_argument("--workspace", default=None,
                    help="where the demo lives (default: ours in the user data dir, reused; nvflare in a "
                    "temporary folder, removed on exit)")
