@@ -230,6 +230,25 @@ def test_toolbar_shows_connection_state_and_monitors() -> None:
     state.update(up=False, retrying=True)
     assert "disconnected, reconnecting..." in text()
     assert ("class:bottom-toolbar.down", " disconnected, reconnecting... ") in render_toolbar(toolbar)
+    toolbar.shut_down = lambda: True  # this console's shutdown server|all: expected, and how to leave
+    assert " server shut down by you: bye leaves " in text() and "reconnecting" not in text()
+
+
+def test_the_shut_down_note_says_how_to_leave_and_what_starts_the_server_again() -> None:
+    from types import SimpleNamespace
+
+    from console.invocation import console_command
+    from console.shell.reconnect import Reconnector
+
+    flag = SimpleNamespace(shut_down_server=False)
+    plain = Reconnector(None, print, list, list, shut_down=flag)  # type: ignore[arg-type]
+    demo = Reconnector(None, print, list, list, shut_down=flag, demo=True)  # type: ignore[arg-type]
+    assert plain.shut_down_note() is None  # not shut down by this console: a lost connection is a loss
+    flag.shut_down_server = True
+    assert plain.shut_down_note() == ("the server was shut down by you: leave with `bye`, or start it again "
+                                      "(startup/start.sh in the server's kit) and this console reconnects")
+    assert demo.shut_down_note() == (f"the server was shut down by you: leave with `bye`, or after bye, "
+                                     f"`{console_command()} demo` starts it again")
 
 
 def test_shell_command_grammar_and_site_completion() -> None:

@@ -113,8 +113,10 @@ class InteractiveShell:
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
             reconnecting=lambda: self.reconnector.reconnecting,
             expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
+            shut_down=lambda: self.executor.shut_down_server,
         )
-        self.reconnector = Reconnector(backend, self.emit, self.refresher.refresh, self._redraw)
+        self.reconnector = Reconnector(backend, self.emit, self.refresher.refresh, self._redraw,
+                                       shut_down=self.executor, demo=demo)
         backend.add_state_listener(self.reconnector.on_state)
         drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
         self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)

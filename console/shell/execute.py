@@ -48,6 +48,9 @@ class Executor:
         #: Seconds the last command spent on its work (requests), without the confirmation question
         #: or the pager; None when it never got that far (refused, cancelled at the question).
         self.elapsed: float | None = None
+        #: This console sent a shutdown of the server (``shutdown server|all``) that has not failed: a lost
+        #: connection is then that shutdown, not a fault (the reconnect line and the toolbar say so).
+        self.shut_down_server = False
 
     async def run(self, parsed: ParsedCommand, on_answer: Callable[[Any], None] | None = None) -> Outcome:
         """Run a parsed command: its outcome. ``on_answer``: a server command's answer as soon as it arrives
@@ -71,7 +74,16 @@ class Executor:
         try:
             if handler is not None:
                 return await handler(self, parsed)
-            return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
+            # Set before sending: the connection may drop before the answer arrives.
+            stopping = spec.name == "shutdown" and parsed.values.get("target_type") in ("server", "all")
+            self.shut_down_server |= stopping
+            try:
+                return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
+            except NoConnection:
+                raise  # the server went before it answered: the shutdown, most likely
+            except BaseException:
+                self.shut_down_server &= not stopping  # refused (jobs running), cancelled: the server stays
+                raise
         finally:
             self.elapsed = time.perf_counter() - started if spec.timed else None
 
