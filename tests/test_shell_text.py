@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyte
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -86,20 +86,21 @@ _COMMENT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30
 @settings(max_examples=60, deadline=None)
 @given(old=st.text(max_size=15), new=st.text(max_size=15), comment=_COMMENT,
        blanks=st.text(" \t", min_size=0, max_size=3))
+@example(old="\x85", new="a\u2028b", comment=" x\u2028y", blanks=" ")  # line ends to str.splitlines, not TOML
 def test_any_value_rewritten_keeps_any_trailing_comment(tmp_path_factory, old: str, new: str, comment: str,
                                                         blanks: str) -> None:
     path = tmp_path_factory.mktemp("cfg") / "config.toml"
     config = load_config(path)
     config.remember("theme", old)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").split("\n")  # TOML's line ends, not str.splitlines' many
     at = next(i for i, line in enumerate(lines) if line.startswith("theme ="))
     lines[at] += f"{blanks}#{comment}"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines), encoding="utf-8")
     config.remember("theme", new)
     config.remember("kit", new)
     text = path.read_text(encoding="utf-8")
     assert tomllib.loads(text)["theme"] == new and tomllib.loads(text)["kit"] == new
-    assert text.splitlines()[at] == f"theme = {toml_value(new)}{blanks}#{comment}"
+    assert text.split("\n")[at] == f"theme = {toml_value(new)}{blanks}#{comment}"
 
 
 

@@ -56,7 +56,9 @@ def set_top_level(text: str, key: str, literal: str) -> str:
     """``text`` with top-level ``key`` set to the TOML ``literal`` (already written as TOML): its first
     line rewritten with what else was on it kept, or, when the key is absent, a line added at the end
     of the top level (before the first table, so the key does not land inside that table)."""
-    lines = text.splitlines(keepends=True)
+    # Split at "\n" only: str.splitlines also splits at U+0085, U+2028 and others, which a TOML string
+    # or comment holds as they are.
+    lines = re.findall(r"[^\n]*\n|[^\n]+\Z", text)
     pattern = _setting(key)
     top_end = len(lines)
     for i, line in enumerate(lines):
