@@ -3,7 +3,8 @@
 The config file is written with comments on first run, so a person can open it and see
 every setting; it is read with ``tomllib`` and checked, with a message naming the key.
 Settings changed in the shell (``theme``, ``set``, ``timing``) are written back into it,
-one line each, keeping the comments (also one at a setting's line end). User themes live in the config dir's ``themes/``.
+one line each, keeping the comments (also one at a setting's line end). User themes live in
+the config dir's ``themes/``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class ShellConfig:
 
     def remember(self, key: str, value: str | bool) -> None:
         """Write one setting into the config file (its line rewritten keeping a trailing comment, or a line
-        added: ``toml_lines.set_top_level``); a file that cannot be written leaves the setting for this session only."""
+        added: ``toml_lines.set_top_level``); a file that cannot be written leaves the setting for this
+        session only."""
         if self.path is None:
             return
         try:

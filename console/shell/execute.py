@@ -79,8 +79,8 @@ class Executor:
             self.shut_down_server |= stopping
             try:
                 return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
-            except NoConnection:
-                raise  # the server went before it answered: the shutdown, most likely
+            except (NoConnection, CancelTooLate):
+                raise  # the server went before it answered, or a Ctrl-C came after it was sent: shut down, likely
             except BaseException:
                 self.shut_down_server &= not stopping  # refused (jobs running), cancelled: the server stays
                 raise

@@ -4,8 +4,8 @@
 down while the backend is still open, one line says so and a background task reconnects, waiting
 0.2 s, then twice as long after each failure, at most 5 s, until it is back (then one line says so
 and completion data is refreshed) or the backend is closed. After this console's own ``shutdown
-server|all`` the line says so instead, with how to leave and what starts the server again. The toolbar shows it meanwhile
-(``reconnecting``). Must not run commands or decide what a lost connection does to one in flight:
+server|all`` the line says so instead, with how to leave and what starts the server again. The
+toolbar shows it meanwhile (``reconnecting``). Must not run commands or decide what a lost connection does to one in flight:
 that is ``console.shell.execute``'s and the backend's.
 """
 
