@@ -16,6 +16,7 @@ hello-numpy-sag staged, and every FLARE process is stopped on the way out.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from console import demo_guard
+from console.invocation import console_command
 from console.ports import free_port
 from console.provision.kits import provision
 
@@ -237,10 +239,11 @@ def run_flare_demo(workspace: str | None) -> int:
 def flare_busy_message(root: Path, current: demo_guard.Running) -> str:
     who = (f"its console is flare-console process {current.owner}" if current.owner
            else "its console is gone, leaving FLARE processes behind")
+    me = console_command()
     return (f"a FLARE demo is already running in {root} ({who}).\n"
-            f"  open another console on it:  flare-console --kit '{current.admin_kit}'\n"
-            f"  or stop it:                  flare-console demo --engine nvflare --stop --workspace '{root}'\n"
-            "  or run a separate demo:      flare-console demo --engine nvflare (a temporary workspace)")
+            f"  open another console on it:  {me} --kit {shlex.quote(str(current.admin_kit))}\n"
+            f"  or stop it:                  {me} demo --engine nvflare --stop --workspace {shlex.quote(str(root))}\n"
+            f"  or run a separate demo:      {me} demo --engine nvflare (a temporary workspace)")
 
 
 def stop_flare_demo(workspace: str | None, force: bool) -> int:

@@ -22,6 +22,7 @@ from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Para
 from console.commands.spec import Offer
 from console.shell import words
 from console.shell.completion_data import MAX_JOB_COMPLETIONS, CompletionData, JobEntry, age
+from console.shell.job_folders import is_job_folder
 from console.shell.parse import YES_FLAGS, command_spec
 from console.shell.safe_text import visible_line
 from console.shell.top.columns import Column, layout, render
@@ -142,26 +143,37 @@ class ShellCompleter(Completer):
         elif kind is ParamKind.TARGET:
             yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"
         elif kind is ParamKind.LOCAL_PATH:
-            offered = set()
-            hidden = os.path.basename(word).startswith(".")  # .venv/, .git/: only when asked for
-            for c in self._paths.get_completions(Document(word, len(word)), event):
-                if not hidden and c.display_text.startswith("."):
-                    continue
-                # A folder completes with its '/', so the next Tab goes inside it.
-                full = os.path.expanduser(word + c.text)
-                slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""
-                shown = c.display_text if c.display_text.endswith("/") else c.display_text + slash  # PathCompleter
-                offered.add(word + c.text + slash)
-                yield Completion(c.text + slash, c.start_position, display=shown)  # may show the '/' already
-            if spec_uploads(done) and "/" not in word:
-                yield from self._uploadable(word, offered)
+            yield from self._local_paths(word, event, uploads=spec_uploads(done))
+
+    def _local_paths(self, word: str, event: CompleteEvent, uploads: bool) -> Iterator[Completion]:
+        """Folders under ``word``; for an upload (submit_job) real job folders first, here then staged in
+        the kit's upload folder, then the other folders (the way to a job folder deeper down)."""
+        offered = set()
+        rest: list[Completion] = []
+        hidden = os.path.basename(word).startswith(".")  # .venv/, .git/: only when asked for
+        for c in self._paths.get_completions(Document(word, len(word)), event):
+            if not hidden and c.display_text.startswith("."):
+                continue
+            # A folder completes with its '/', so the next Tab goes inside it.
+            full = os.path.expanduser(word + c.text)
+            slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""
+            shown = c.display_text if c.display_text.endswith("/") else c.display_text + slash  # PathCompleter
+            offered.add(word + c.text + slash)
+            if uploads and is_job_folder(full, self._engine):
+                yield Completion(c.text + slash, c.start_position, display=shown, display_meta="job folder")
+            else:
+                rest.append(Completion(c.text + slash, c.start_position, display=shown))  # may show the '/'
+        if uploads and "/" not in word:
+            yield from self._uploadable(word, offered)
+        yield from rest
 
     def _uploadable(self, word: str, offered: set[str]) -> Iterator[Completion]:
-        """Job folders (with a meta.json) in the kit's upload folder, by name, as submit_job takes them."""
+        """Job folders in the kit's upload folder (``is_job_folder``), by name, as submit_job takes them; a
+        job's download there is not one."""
         folder = self._upload_dir
         try:
             names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and e.name.startswith(word)
-                           and os.path.isfile(os.path.join(e.path, "meta.json"))) if folder else []
+                           and is_job_folder(e.path, self._engine)) if folder else []
         except OSError:
             return
         for name in names[:MAX_JOB_COMPLETIONS]:

@@ -31,6 +31,7 @@ from console.shell.parse import ParsedCommand, UsageError, parse_command, unavai
 from console.shell.progress import progress_line
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
+from console.shell.themes import theme_listing
 from console.shell.top import command as _top_command  # noqa: F401  (registers top)
 from console.shell.watch_heading import WatchHeading
 
@@ -48,6 +49,9 @@ class Executor:
         #: Seconds the last command spent on its work (requests), without the confirmation question
         #: or the pager; None when it never got that far (refused, cancelled at the question).
         self.elapsed: float | None = None
+        #: This console sent a shutdown of the server (``shutdown server|all``) that has not failed: a lost
+        #: connection is then that shutdown, not a fault (the reconnect line and the toolbar say so).
+        self.shut_down_server = False
 
     async def run(self, parsed: ParsedCommand, on_answer: Callable[[Any], None] | None = None) -> Outcome:
         """Run a parsed command: its outcome. ``on_answer``: a server command's answer as soon as it arrives
@@ -71,7 +75,16 @@ class Executor:
         try:
             if handler is not None:
                 return await handler(self, parsed)
-            return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
+            # Set before sending: the connection may drop before the answer arrives.
+            stopping = spec.name == "shutdown" and parsed.values.get("target_type") in ("server", "all")
+            self.shut_down_server |= stopping
+            try:
+                return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
+            except (NoConnection, CancelTooLate):
+                raise  # the server went before it answered, or a Ctrl-C came after it was sent: shut down, likely
+            except BaseException:
+                self.shut_down_server &= not stopping  # refused (jobs running), cancelled: the server stays
+                raise
         finally:
             self.elapsed = time.perf_counter() - started if spec.timed else None
 
@@ -259,8 +272,7 @@ async def _unmonitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
 async def _theme(ex: Executor, parsed: ParsedCommand) -> Outcome:
     name = parsed.values.get("name")
     if not name:
-        names = ex.frontend.theme_names()
-        return Outcome(message="\n".join(f"{'*' if n == ex.state.theme else ' '} {n}" for n in names))
+        return Outcome(message=theme_listing(ex.frontend.theme_names(), ex.state.theme))
     ex.frontend.set_theme(name)
     ex.state.theme = name
     ex.frontend.remember("theme", name)
