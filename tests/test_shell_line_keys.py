@@ -136,3 +136,17 @@ def test_vi_cw_changes_to_the_end_of_the_word_as_vim_does(console) -> None:
     line_shown(screen, "X Y ddd")
     child.send("c2wZ")  # on a word's last character (X), cw counts that word as the first
     line_shown(screen, "Z ddd")
+
+
+@pytest.mark.timeout(60)
+def test_options_typed_as_flares_argparse_takes_them(console) -> None:
+    # FLARE's console (argparse) takes -m1, -rm 1, -m=1; ours said "unknown option -m1".
+    child, screen = console
+    for line in ("list_jobs -m1", "list_jobs -rm 1", "list_jobs -m=1 -d"):
+        child.send(line + "\r")
+        ran(screen, f"{line}\n(none)")
+    child.send("list_jobs -rx\r")
+    screen.wait_for(r"list_jobs: unknown option -x in '-rx'")
+    # Completion reads them too: after a bundle with its value, the options left are offered.
+    child.send("list_jobs -rm1 --sub\t")
+    line_shown(screen, "list_jobs -rm1 --submit-token")
