@@ -111,3 +111,35 @@ def test_an_ending_signal_leaves_the_terminal_as_it_was(served: Served, tmp_path
         shell.terminate(force=True)
         if _alive(console):
             os.kill(console, signal.SIGKILL)
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_z_in_top_and_at_a_question_stops_the_console_and_fg_redraws(served: Served, tmp_path: Path) -> None:
+    """Finding: Ctrl-Z did nothing inside top (it stopped the console at the prompt, in watch, in the pager)."""
+    bash = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], encoding="utf-8", timeout=20, dimensions=(30, 120),
+                         env={**console_env(tmp_path, NO_COLOR="1"), "PS1": "bash$ "})
+    try:
+        bash.expect_exact("bash$ ")
+        bash.send(f"{CONSOLE} --kit {served.project.admin_kit}\r")
+        bash.expect(PROMPT)
+        bash.send("top\r")
+        bash.expect_exact("q quit")
+        bash.sendcontrol("z")
+        bash.expect("Stopped")
+        bash.expect_exact("bash$ ")
+        bash.send("fg\r")
+        bash.expect_exact("q quit")  # drawn again
+        bash.send("q")
+        bash.expect(PROMPT)
+        bash.send("shutdown server\r")
+        bash.expect_exact("are you sure?")
+        bash.sendcontrol("z")
+        bash.expect("Stopped")
+        bash.expect_exact("bash$ ")
+        bash.send("fg\r")
+        bash.send("n\r")
+        bash.expect(PROMPT)
+        bash.send("bye\r")
+        bash.expect_exact("bash$ ")
+    finally:
+        bash.close(force=True)
