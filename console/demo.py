@@ -30,6 +30,7 @@ from console import demo_guard
 from console.invocation import console_command
 from console.ports import free_port
 from console.provision.kits import provision
+from console.shell.endings import signals_end_cleanly
 
 ADMIN = "admin@example.com"
 SITES = ("site-1", "site-2")
@@ -135,7 +136,10 @@ def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
 def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False, stop: bool = False,
              force: bool = False) -> int:
     if engine == "nvflare":
-        return stop_flare_demo(workspace, force) if stop else run_flare_demo(workspace)
+        if stop:
+            return stop_flare_demo(workspace, force)
+        with signals_end_cleanly():
+            return run_flare_demo(workspace)
     root = Path(workspace).expanduser() if workspace else demo_guard.default_root()
     if stop:
         try:
@@ -153,12 +157,12 @@ def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False
     except demo_guard.DemoBusy as exc:
         print(f"flare-console demo: {exc}", file=sys.stderr)
         return 2
+    with signals_end_cleanly():  # Ctrl-\ as Ctrl-C, SIGTERM and SIGHUP as bye: the parts are stopped below
+        return _run_ours(root)
+
+
+def _run_ours(root: Path) -> int:
     processes: list[subprocess.Popen[bytes]] = []
-
-    def hang_up(signum: int, frame: object) -> None:
-        raise SystemExit(129)  # the terminal closed: stop what we started (finally below), then leave
-
-    previous_hup = signal.signal(signal.SIGHUP, hang_up)
     try:
         prod = ensure_project(root)
         taken = demo_guard.taken_ports(prod)
@@ -183,7 +187,6 @@ def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False
         print(f"demo failed: {type(exc).__name__}: {exc} (logs: {root}/{PROJECT}/prod_*/*/log.txt)", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGHUP, previous_hup)
         if processes:  # only what this run started
             stop_parts(processes)
             print("demo stopped: server and sites are down")

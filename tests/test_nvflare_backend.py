@@ -63,6 +63,8 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
         "report_version all",
         "sys_info client",
         "list_jobs -r -m 2",
+        "list_jobs -rm1 -nhello",  # as FLARE's own console (argparse) takes them: a bundle, attached values
+        "list_jobs -m=1 -d",
     ])
     out = _ok(flare_poc.run_console(tmp_path, stdin=batch, timeout=200),
               f"Downloaded to {dest / job}", "== server ==", f"== {sites[0]}",  # its log, or FLARE saying why not

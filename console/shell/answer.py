@@ -102,8 +102,10 @@ class Answers:
             self._to_column_0()
             # The user's Ctrl-C: it stopped, as they asked (the shell's own -c dies of it, or returns
             # 128 + SIGINT when its last command did, as bash does).
-            if result.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
-                self.emit(f"'{sink.target}' stopped (Ctrl-C)", "class:status.queued")
+            keys = {signal.SIGINT: "Ctrl-C", signal.SIGQUIT: "Ctrl-\\"}  # Ctrl-\ acts as Ctrl-C (endings)
+            key = next((k for sig, k in keys.items() if result.returncode in (-sig, 128 + sig)), None)
+            if key is not None:
+                self.emit(f"'{sink.target}' stopped ({key})", "class:status.queued")
                 return True
             if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
                 self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")

@@ -53,7 +53,7 @@ from console.shell.reconnect import Reconnector
 from console.shell.refresher import CompletionRefresher
 from console.shell.repaint import Repainter
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput, take_typed_ctrl_c
+from console.shell.terminal import QuietInput, take_typed_ctrl_c, view_running
 from console.shell.themes import DEFAULT_THEME, ThemeError, available_themes, fallback_style, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
@@ -152,7 +152,7 @@ class InteractiveShell:
             return answer.strip().lower() in ("y", "yes")
         try:
             # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)
-            answer = await PromptSession().prompt_async(visible(question), handle_sigint=False)
+            answer = await PromptSession(enable_suspend=True).prompt_async(visible(question), handle_sigint=False)
         except KeyboardInterrupt:
             self._ctrl_c = True  # "stop what I asked": the rest of the line too (run_line)
             return False
@@ -254,7 +254,7 @@ class InteractiveShell:
 
     def _continued(self) -> None:
         """SIGCONT (``fg`` after Ctrl-Z during a command): the user's shell left the terminal echoing."""
-        if not self.prompt.app.is_running:  # (the prompt's raw mode is its own)
+        if not view_running():  # (the raw mode of the prompt, top or plot is its own)
             self.quiet.apply()
 
     # -- the loop ------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from console.commands.spec import Offer
 from console.shell import words
 from console.shell.completion_data import MAX_JOB_COMPLETIONS, CompletionData, JobEntry, age
 from console.shell.job_folders import is_job_folder
-from console.shell.parse import YES_FLAGS, command_spec
+from console.shell.options import YES_FLAGS, Option, OptionError, flag_table, read_option
+from console.shell.parse import command_spec
 from console.shell.safe_text import visible_line
 from console.shell.top.columns import Column, layout, render
 
@@ -96,7 +97,7 @@ class ShellCompleter(Completer):
                 yield Completion(name, -len(word), display_meta=NAMES[name].summary_on(self._engine))
 
     def _options(self, spec: CommandSpec, done: list[str], word: str) -> Iterator[Completion]:
-        used = set(done)
+        used = {option.flag for token in done for option in _options_in(token, flag_table(spec)) or ()}
         flags = [(p.flag, p.help) for p in spec.typed_params if p.flag]
         if spec.destructive:
             flags.append(("--yes", "do not ask to confirm"))
@@ -274,23 +275,41 @@ def command_line_start(spec: CommandSpec, done: list[str]) -> int | None:
     return None
 
 
+def _options_in(token: str, takes: dict[str, bool]) -> list[Option] | None:
+    """The options a typed word gives (as ``console.shell.options`` reads them); None for a word that
+    is not one, or that cannot be read (the parse will say why, completion goes on)."""
+    try:
+        return read_option(token, takes)
+    except OptionError:
+        return None
+
+
 def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:
     """The parameter the next word fills, given the words already typed after the command."""
     params = spec.typed_params
     flags = {p.flag: p for p in params if p.flag}
+    takes = flag_table(spec)
     takes_options = any(p.kind is ParamKind.OPTIONS for p in params)
     positionals = [p for p in params if not p.flag and p.kind is not ParamKind.OPTIONS]
     index = 0
     expecting: Param | None = None
     previous = ""
+    only_values = False  # after "--"
     for token in done:
+        options = None if only_values or takes_options else _options_in(token, takes)
         if expecting is not None:
             expecting = None
+        elif token == "--" and not only_values and not takes_options:
+            only_values = True
         elif token in flags:
             if flags[token].kind is not ParamKind.BOOL:
                 expecting = flags[token]
         elif token in YES_FLAGS:
             pass
+        elif options:  # -rm (then -m's value), -m1, --timeout=5
+            last = options[-1]
+            if last.flag in flags and flags[last.flag].kind is not ParamKind.BOOL and last.value is None:
+                expecting = flags[last.flag]
         elif takes_options and (token.startswith("-") or (token.isdigit() and len(previous) == 2
                                                              and previous.startswith("-"))):
             pass  # a shell command's options, passed through ("-n 20")

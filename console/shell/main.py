@@ -12,6 +12,7 @@ from console.api.errors import AuthenticationError, InvalidArgumentError, NoConn
 from console.backends import MissingExtra, open_backend
 from console.shell.batch import EXIT_USAGE, BatchLine, lines_of, run_batch
 from console.shell.config import ConfigError, load_config
+from console.shell.endings import signals_end_cleanly
 from console.shell.library_logs import send_logs_to_file
 from console.shell.output import Format
 from console.shell.safe_text import visible
@@ -84,7 +85,8 @@ async def _main(args: argparse.Namespace) -> int:
 
 def run_shell(args: argparse.Namespace) -> int:
     send_logs_to_file()
-    try:
-        return asyncio.run(_main(args))
-    except KeyboardInterrupt:
-        return 130
+    with signals_end_cleanly():  # Ctrl-\ as Ctrl-C; SIGTERM, SIGHUP: leave as bye does (SystemExit)
+        try:
+            return asyncio.run(_main(args))
+        except KeyboardInterrupt:
+            return 130

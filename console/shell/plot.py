@@ -36,6 +36,7 @@ from console.shell.client_side import CommandFailed, Outcome, ShellContext, clie
 from console.shell.output import Format
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line as visible
+from console.shell.terminal import add_suspend_key
 
 AGGREGATED = "aggregated"
 CHART_HEIGHT = 12
@@ -264,6 +265,8 @@ class LivePlot:
         @kb.add("c-c")
         def _leave(event: KeyPressEvent) -> None:
             event.app.exit()
+
+        add_suspend_key(kb)  # Ctrl-Z stops the console, as at the prompt; fg draws the chart again
 
         # erase_when_done: the live picture (fitted to the screen, with its hint) goes when the view
         # ends; the caller prints the whole one.

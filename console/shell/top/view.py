@@ -38,6 +38,7 @@ from console.backends.base import Backend
 from console.natural_order import natural_key
 from console.shell.human import ago
 from console.shell.safe_text import visible_line as visible
+from console.shell.terminal import add_suspend_key
 from console.shell.top.columns import Column, elide, layout, pad, render
 from console.shell.top.details import detail_lines, details_title
 from console.shell.top.feed import TopFeed
@@ -273,6 +274,10 @@ class TopView:
             self.confirm, self.note = None, "abort cancelled"
 
         kb = KeyBindings()
+        # Ctrl-Z stops the console here too, as at the prompt, in watch and in the pager; fg redraws
+        # top (prompt_toolkit's run_in_terminal), a question still open.
+        add_suspend_key(question)
+        add_suspend_key(kb)
 
         @kb.add("q")
         @kb.add("c-c")
