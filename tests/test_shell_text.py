@@ -146,7 +146,7 @@ def test_a_broken_user_theme_is_listed_with_its_error_and_the_one_in_use_is_mark
     said = captured.out + captured.err + output
     assert code == 0, said
     assert "mine.toml: bad style: Wrong color format 'notacolor'; using the default theme" in said
-    listings = captured.out  # the two listings; the other answers and the prompts went to `output`
+    listings = output  # the two listings, with the other answers and the prompts
     first, last = listings[:listings.index("* light")], listings[listings.index("* light"):]
     assert "* dark" in first and "* mine" not in said
     assert "  mine  (cannot be used: theme file " in first and "Wrong color format 'notacolor')" in first
