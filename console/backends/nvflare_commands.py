@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from console.api.errors import InternalError
+from console.backends.nvflare_sites import refuse_if_refused, run_keeping_replies
 
 Command = Callable[[Any, dict[str, Any]], Any]
 COMMANDS: dict[str, Command] = {}
@@ -81,22 +82,29 @@ def _check_status(s: Any, a: dict[str, Any]) -> Any:
 @command("sys_info")
 def _sys_info(s: Any, a: dict[str, Any]) -> Any:
     parts = ["sys_info", a["target_type"], *(_targets(a) or [])]
-    return _tables(_raw(s, parts, enforce_meta=False))
+    return _per_site(_tables(_raw(s, parts, enforce_meta=False)), "sys_info")
+
+
+def _per_site(answer: Any, command: str) -> Any:
+    """A {site: answer} reply, a site's refusal in it raised (FLARE returns it as that site's answer)."""
+    if isinstance(answer, dict):
+        refuse_if_refused(answer, command)
+    return answer
 
 
 @command("report_version")
 def _report_version(s: Any, a: dict[str, Any]) -> Any:
-    return s.report_version(a["target_type"], _targets(a))
+    return _per_site(s.report_version(a["target_type"], _targets(a)), "report_version")
 
 
 @command("report_resources")
 def _report_resources(s: Any, a: dict[str, Any]) -> Any:
-    return s.report_resources(a["target_type"], _targets(a))
+    return _per_site(s.report_resources(a["target_type"], _targets(a)), "report_resources")
 
 
 @command("report_env")
 def _report_env(s: Any, a: dict[str, Any]) -> Any:
-    return s.get_client_env(_targets(a))
+    return _per_site(s.get_client_env(_targets(a)), "report_env")
 
 
 @command("set_timeout")
@@ -114,23 +122,27 @@ def _unset_timeout(s: Any, a: dict[str, Any]) -> Any:
 @command("shutdown")
 def _shutdown(s: Any, a: dict[str, Any]) -> Any:
     # wait=False: the console reports the request at once; the toolbar shows the server going away.
-    return _stopping(_answer(s.shutdown(a["target_type"], _targets(a), wait=False)), a, "shutting down")
+    meta, sites = run_keeping_replies(s, lambda: s.shutdown(a["target_type"], _targets(a), wait=False), "shutdown")
+    return _stopping(_answer(meta), sites, a, "shutting down")
 
 
 @command("restart")
 def _restart(s: Any, a: dict[str, Any]) -> Any:
-    return _stopping(_answer(s.restart(a["target_type"], _targets(a), wait=False)), a, "restarting")
+    meta, sites = run_keeping_replies(s, lambda: s.restart(a["target_type"], _targets(a), wait=False), "restart")
+    return _stopping(_answer(meta), sites, a, "restarting")
 
 
-def _stopping(answer: Any, a: dict[str, Any], doing: str) -> Any:
-    """FLARE 2.9 answers a shutdown or restart it accepted with nothing (the console showed "(empty)"):
-    what was asked, in our server's shape (``server_status``, ``client_status``)."""
-    if answer not in ({}, None, ""):
-        return answer
-    said: dict[str, Any] = {}
+def _stopping(answer: Any, sites: dict[str, str], a: dict[str, Any], doing: str) -> Any:
+    """What a shutdown or restart FLARE accepted did, in our server's shape: ``server_status``, and
+    ``client_status`` with each site's own answer as fl_admin.sh tables it ({site: answer}). FLARE 2.9's
+    meta is empty (the console showed "(empty)") or holds restart's ``client_status``."""
+    said: dict[str, Any] = {k: v for k, v in answer.items() if k != "client_status"} if isinstance(answer, dict) else {}
     if a["target_type"] in ("client", "all"):
-        sites = _targets(a) if a["target_type"] == "client" else None
-        said["client_status"] = f"{', '.join(sites) if sites else 'every site'}: {doing}"
+        if sites:
+            said["client_status"] = sites
+        else:
+            asked = _targets(a) if a["target_type"] == "client" else None
+            said["client_status"] = f"{', '.join(asked) if asked else 'every site'}: {doing}"
     if a["target_type"] in ("server", "all"):
         said["server_status"] = f"server is {doing}"
     return said
@@ -194,12 +206,12 @@ def _delete_job(s: Any, a: dict[str, Any]) -> Any:
 
 @command("show_stats")
 def _show_stats(s: Any, a: dict[str, Any]) -> Any:
-    return s.show_stats(a["job_id"], a["target_type"], _targets(a))
+    return _per_site(s.show_stats(a["job_id"], a["target_type"], _targets(a)), "show_stats")
 
 
 @command("show_errors")
 def _show_errors(s: Any, a: dict[str, Any]) -> Any:
-    return s.show_errors(a["job_id"], a["target_type"], _targets(a)) or "no errors"
+    return _per_site(s.show_errors(a["job_id"], a["target_type"], _targets(a)), "show_errors") or "no errors"
 
 
 @command("reset_errors")
