@@ -112,3 +112,13 @@ def test_site_answers_reads_every_shape_flare_uses_and_nothing_else() -> None:
     assert site_answers({"data": [{"type": "table", "rows": [["job_id", "app name"], ["x", "y"]]}]}) == {}
     assert site_answers({"meta": {"client_status": {"site-2": "no_reply"}}}) == {"site-2": "no_reply"}
     assert site_answers(None) == {}
+
+
+def test_a_site_that_gave_no_stats_says_so_and_why_it_may_be() -> None:
+    class Stats:
+        def show_stats(self, job_id: str, target_type: str, names: Any) -> dict[str, Any]:
+            return {"site-a": {"ClientRunner": {"round": 2}}, "site-b": {}}
+
+    answer = COMMANDS["show_stats"](Stats(), {"job_id": "x", "target_type": "client"})
+    assert answer["site-a"] == {"ClientRunner": {"round": 2}}
+    assert answer["site-b"].startswith("no stats: the site gave none (it is not connected, or does not run this job)")

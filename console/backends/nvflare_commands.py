@@ -206,7 +206,16 @@ def _delete_job(s: Any, a: dict[str, Any]) -> Any:
 
 @command("show_stats")
 def _show_stats(s: Any, a: dict[str, Any]) -> Any:
-    return _per_site(s.show_stats(a["job_id"], a["target_type"], _targets(a)), "show_stats")
+    stats = _per_site(s.show_stats(a["job_id"], a["target_type"], _targets(a)), "show_stats")
+    if not isinstance(stats, dict):
+        return stats
+    # FLARE 2.9 answers {} for a site that gave nothing (killed, disconnected, or not running the job).
+    return {site: value if value not in ({}, None, "") else _NO_STATS for site, value in stats.items()}
+
+
+#: A site's empty show_stats answer, in words.
+_NO_STATS = ("no stats: the site gave none (it is not connected, or does not run this job); "
+             "check_status client shows which sites answer")
 
 
 @command("show_errors")
