@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console.api.errors import InternalError
+from console.api.errors import InternalError, JobNotDone, JobNotRunning
+from console.backends import nvflare_orphans as orphans
 from console.backends.nvflare_sites import refuse_if_refused, run_keeping_replies
 
 Command = Callable[[Any, dict[str, Any]], Any]
@@ -167,8 +168,8 @@ def _enable_client(s: Any, a: dict[str, Any]) -> Any:
 # -- jobs ----------------------------------------------------------------------------------
 
 
-@command("list_jobs")
-def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
+def list_jobs(s: Any, a: dict[str, Any]) -> Any:
+    """FLARE's list_jobs rows as it lists them (job ID resolution, completion, the poll)."""
     if not a.get("mine"):
         return s.list_jobs(detailed=bool(a.get("detailed")), limit=a.get("limit") or None,
                            id_prefix=a.get("id_prefix") or None, name_prefix=a.get("name_prefix") or None,
@@ -189,6 +190,23 @@ def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
     return _raw(s, parts)["meta"].get("jobs", [])
 
 
+@command("list_jobs")
+def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
+    """The user's list_jobs: a job FLARE lists as running that its server does not run is marked
+    (``nvflare_orphans``); one more call (check_status server) only when some job is list_jobs running."""
+    rows = list_jobs(s, a)
+    if isinstance(rows, list) and orphans.listed_running(rows):
+        rows = orphans.mark_orphans(rows, _answer(s.check_status("server")))
+    return rows
+
+
+def orphaned(s: Any, job_id: str) -> bool:
+    """Whether ``job_id`` is list_jobs running but its server does not run it (``nvflare_orphans``)."""
+    meta = s.get_job_meta(job_id)
+    running, started = orphans.engine_view(_answer(s.check_status("server")))
+    return isinstance(meta, dict) and orphans.is_orphan(meta, running, started)
+
+
 @command("get_job_meta")
 def _get_job_meta(s: Any, a: dict[str, Any]) -> Any:
     return s.get_job_meta(a["job_id"])
@@ -196,12 +214,22 @@ def _get_job_meta(s: Any, a: dict[str, Any]) -> Any:
 
 @command("abort_job")
 def _abort_job(s: Any, a: dict[str, Any]) -> Any:
-    return s.abort_job(a["job_id"]) or f"abort requested for {a['job_id']}"
+    try:
+        return s.abort_job(a["job_id"]) or f"abort requested for {a['job_id']}"
+    except Exception as exc:  # FLARE 2.9: "server internal error: Job ... is not running." for an orphaned job
+        if "is not running" in str(exc) and orphaned(s, a["job_id"]):
+            raise JobNotRunning(orphans.orphan_message(a["job_id"], "abort_job")) from exc
+        raise
 
 
 @command("delete_job")
 def _delete_job(s: Any, a: dict[str, Any]) -> Any:
-    return s.delete_job(a["job_id"])
+    try:
+        return s.delete_job(a["job_id"])
+    except Exception as exc:
+        if type(exc).__name__ == "JobNotDone" and orphaned(s, a["job_id"]):
+            raise JobNotDone(orphans.orphan_message(a["job_id"], "delete_job")) from exc
+        raise
 
 
 @command("show_stats")
