@@ -67,7 +67,7 @@ def _refusal(answer: Any) -> str:
 
 
 def run_keeping_replies(session: Any, run: Callable[[], Any], command: str) -> tuple[Any, dict[str, str]]:
-    """``run()`` (one FLARE Session call) and the sites' answers in the reply it got. When FLARE's Session
+    """``run()`` (one FLARE Session call of admin command ``command``) and the sites' answers in its reply. When FLARE's Session
     raised on a reply whose sites answered (its bare "failed to shut down all clients"), a site's refusal is
     an ``AuthorizationError`` naming it, any other failure keeps FLARE's error with what each site said."""
     api = session.api
@@ -77,7 +77,8 @@ def run_keeping_replies(session: Any, run: Callable[[], Any], command: str) -> t
 
     def keep(cmd: str, props: Any = None) -> Any:
         reply = send(cmd, props=props)
-        replies.append(reply)
+        if str(cmd).split(" ", 1)[0] == command:  # not the logout FLARE's Session sends after a server shutdown
+            replies.append(reply)
         return reply
 
     # The Session's calls run one after another on one worker thread: nothing else sends meanwhile.
