@@ -14,7 +14,7 @@ import pytest
 from console.api import errors
 from console.backends.nvflare_commands import COMMANDS
 from console.backends.nvflare_errors import reworded
-from console.backends.nvflare_sites import site_answers
+from console.backends.nvflare_sites import refuse_if_refused, site_answers
 
 REFUSAL = "user 'member@orgb.com' is not authorized for 'shutdown'"
 
@@ -78,7 +78,8 @@ def test_a_site_refusing_a_shutdown_is_an_authorization_error_naming_it_and_the_
     with pytest.raises(errors.AuthorizationError) as refused:
         COMMANDS["shutdown"](session, {"target_type": "client", "targets": ["site-b"]})
     said = str(reworded(refused.value, "shutdown", "localhost:8002"))
-    assert f"site-b: {REFUSAL}" in said and said.startswith("shutdown was refused"), said
+    assert said == (f"shutdown was refused by the site (site-b: {REFUSAL}); each site decides by its own "
+                    "authorization policy: ask its admin"), said
     assert "do_command" not in vars(session.api)
 
 
@@ -99,12 +100,12 @@ def test_restart_shows_each_sites_answer_and_a_refusal_among_them() -> None:
         "client_status": {"site-a": "restarting", "site-b": "restarting"}}
     refused = Session({"status": "SUCCESS", "meta": {"status": "ok"},
                        "data": [{"type": "string", "data": "client:site-b : not authorized\n"}]})
-    with pytest.raises(errors.AuthorizationError, match="restart refused by site-b: site-b: not authorized"):
+    with pytest.raises(errors.AuthorizationError, match=r"restart was refused by the site \(site-b: not authorized\)"):
         COMMANDS["restart"](refused, {"target_type": "client"})
 
 
 def test_a_refusal_in_a_per_site_answer_of_any_target_command_is_raised() -> None:
-    with pytest.raises(errors.AuthorizationError, match="report_version refused by site-b: site-b: user"):
+    with pytest.raises(errors.AuthorizationError, match=r"report_version was refused by the site \(site-b: user"):
         COMMANDS["report_version"](Session({}), {"target_type": "client"})
 
 
@@ -122,3 +123,8 @@ def test_a_site_that_gave_no_stats_says_so_and_why_it_may_be() -> None:
     answer = COMMANDS["show_stats"](Stats(), {"job_id": "x", "target_type": "client"})
     assert answer["site-a"] == {"ClientRunner": {"round": 2}}
     assert answer["site-b"].startswith("no stats: the site gave none (it is not connected, or does not run this job)")
+
+
+def test_a_refusal_sys_info_tables_as_a_row_of_its_own_is_raised() -> None:
+    with pytest.raises(errors.AuthorizationError, match=r"sys_info was refused by the site \(site-a: user"):
+        refuse_if_refused({"site-a": {"user 'member@orgb.com' is not authorized for 'sys_info'": ""}}, "sys_info")

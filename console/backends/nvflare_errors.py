@@ -83,6 +83,8 @@ def reworded(exc: BaseException, command: str, where: str) -> BaseException:
             "the next command logs in again")
     if isinstance(exc, errors.JobNotDone) and command == "delete_job" and NOT_RUNNING not in str(exc):
         return errors.JobNotDone(f"{exc}; abort it before deleting it (abort_job), or wait until it ends")
+    if isinstance(exc, errors.AuthorizationError) and str(exc).startswith(f"{command} was refused by the site"):
+        return exc  # a site's refusal, in our words already (nvflare_sites)
     words = next((w for kind, w in _OUR_WORDS.items() if isinstance(exc, kind)), None)
     if words is None:
         return exc

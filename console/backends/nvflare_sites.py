@@ -55,14 +55,15 @@ def refuse_if_refused(answers: dict[str, Any], command: str) -> None:
     refused = {site: text for site, answer in answers.items() if (text := _refusal(answer))}
     if refused:
         said = "; ".join(f"{site}: {text}" for site, text in sorted(refused.items()))
-        raise AuthorizationError(f"{command} refused by {', '.join(sorted(refused))}: {said}")
+        raise AuthorizationError(f"{command} was refused by {'the sites' if len(refused) > 1 else 'the site'} "
+                                 f"({said}); each site decides by its own authorization policy: ask its admin")
 
 
 def _refusal(answer: Any) -> str:
     if isinstance(answer, str):
         return answer.strip() if _REFUSED.search(answer) else ""
-    if isinstance(answer, dict):
-        return next((t for t in map(_refusal, answer.values()) if t), "")
+    if isinstance(answer, dict):  # sys_info tables a site's refusal as a row of its own: a key
+        return next((t for t in map(_refusal, [*answer, *answer.values()]) if t), "")
     return ""
 
 
