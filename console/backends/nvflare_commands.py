@@ -193,7 +193,7 @@ def list_jobs(s: Any, a: dict[str, Any]) -> Any:
 @command("list_jobs")
 def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
     """The user's list_jobs: a job FLARE lists as running that its server does not run is marked
-    (``nvflare_orphans``); one more call (check_status server) only when some job is list_jobs running."""
+    (``nvflare_orphans``); one more call (check_status server) only when some job is listed running."""
     rows = list_jobs(s, a)
     if isinstance(rows, list) and orphans.listed_running(rows):
         rows = orphans.mark_orphans(rows, _answer(s.check_status("server")))
@@ -201,7 +201,7 @@ def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
 
 
 def orphaned(s: Any, job_id: str) -> bool:
-    """Whether ``job_id`` is list_jobs running but its server does not run it (``nvflare_orphans``)."""
+    """Whether ``job_id`` is listed running but its server does not run it (``nvflare_orphans``)."""
     meta = s.get_job_meta(job_id)
     running, started = orphans.engine_view(_answer(s.check_status("server")))
     return isinstance(meta, dict) and orphans.is_orphan(meta, running, started)

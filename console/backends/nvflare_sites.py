@@ -68,9 +68,10 @@ def _refusal(answer: Any) -> str:
 
 
 def run_keeping_replies(session: Any, run: Callable[[], Any], command: str) -> tuple[Any, dict[str, str]]:
-    """``run()`` (one FLARE Session call of admin command ``command``) and the sites' answers in its reply. When FLARE's Session
-    raised on a reply whose sites answered (its bare "failed to shut down all clients"), a site's refusal is
-    an ``AuthorizationError`` naming it, any other failure keeps FLARE's error with what each site said."""
+    """``run()`` (one FLARE Session call of admin command ``command``) and the sites' answers in its reply.
+    When FLARE's Session raised on a reply whose sites answered (its bare "failed to shut down all
+    clients"), a site's refusal is an ``AuthorizationError`` naming it; any other failure keeps FLARE's
+    error with what each site said."""
     api = session.api
     own = vars(api).get("do_command")
     send = api.do_command
