@@ -115,14 +115,18 @@ def test_site_answers_reads_every_shape_flare_uses_and_nothing_else() -> None:
     assert site_answers(None) == {}
 
 
-def test_a_site_that_gave_no_stats_says_so_and_why_it_may_be() -> None:
+def test_a_site_that_gave_no_stats_says_so_and_why() -> None:
     class Stats:
         def show_stats(self, job_id: str, target_type: str, names: Any) -> dict[str, Any]:
-            return {"site-a": {"ClientRunner": {"round": 2}}, "site-b": {}}
+            return {"site-a": {"ClientRunner": {"round": 2}}, "site-b": {}, "site-c": {}}
+
+        def check_status(self, target_type: str) -> dict[str, Any]:
+            return {"status": "ok", "clients": [{"client_name": "site-a"}, {"client_name": "site-c"}]}
 
     answer = COMMANDS["show_stats"](Stats(), {"job_id": "x", "target_type": "client"})
     assert answer["site-a"] == {"ClientRunner": {"round": 2}}
-    assert answer["site-b"].startswith("no stats: the site gave none (it is not connected, or does not run this job)")
+    assert answer["site-b"].startswith("no stats: the site is not connected to the server (stopped or killed?)")
+    assert answer["site-c"].startswith("no stats: the site is connected but gave none (it does not run this job")
 
 
 def test_a_refusal_sys_info_tables_as_a_row_of_its_own_is_raised() -> None:

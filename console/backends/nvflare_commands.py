@@ -237,13 +237,21 @@ def _show_stats(s: Any, a: dict[str, Any]) -> Any:
     stats = _per_site(s.show_stats(a["job_id"], a["target_type"], _targets(a)), "show_stats")
     if not isinstance(stats, dict):
         return stats
-    # FLARE 2.9 answers {} for a site that gave nothing (killed, disconnected, or not running the job).
-    return {site: value if value not in ({}, None, "") else _NO_STATS for site, value in stats.items()}
+    silent = [site for site, value in stats.items() if value in ({}, None, "")]
+    if not silent:
+        return stats
+    # FLARE 2.9 answers {} for a site that gave nothing: why, as far as the server knows who is connected.
+    connected = {c.get("client_name") for c in _answer(s.check_status("server")).get("clients") or []
+                 if isinstance(c, dict)}
+    return {site: (_NO_STATS_CONNECTED if site in connected else _NO_STATS_GONE) if site in silent else value
+            for site, value in stats.items()}
 
 
-#: A site's empty show_stats answer, in words.
-_NO_STATS = ("no stats: the site gave none (it is not connected, or does not run this job); "
-             "check_status client shows which sites answer")
+#: A site's empty show_stats answer, in words: connected to FLARE's server or not (check_status server).
+_NO_STATS_GONE = ("no stats: the site is not connected to the server (stopped or killed?); check_status server "
+                  "lists the connected sites")
+_NO_STATS_CONNECTED = ("no stats: the site is connected but gave none (it does not run this job, or its job "
+                       "process ended); check_status client shows what each site runs")
 
 
 @command("show_errors")
