@@ -6,7 +6,9 @@ list, or with a JSON answer that never ends (``flood``), or with the frames ``an
 its command (headers without ``id``, with bodies; a number among them: a pause of that many
 seconds, which holds up that connection's later requests too, unless ``concurrent``: then each
 request is answered in a task of its own; a ``threading.Event``: set when the frames before it are
-sent, so a test knows the request came). Runs in a thread with its own loop.
+sent, so a test knows the request came). Frames other than requests (an upload's, a cancel) are
+not answered; ``received`` collects the header of every frame that came. With the login answer of
+an older server (``login_answer()``: no ``features``) it plays one. Runs in a thread with its own loop.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from console.wire.tls import server_context
 @contextlib.contextmanager
 def hostile_server(server_kit: Path, login: Any, flood: bool = False,
                    answers: dict[str, Sequence[tuple[dict[str, Any], bytes] | float | threading.Event]] | None = None,
-                   concurrent: bool = False) -> Iterator[None]:
+                   concurrent: bool = False, received: list[dict[str, Any]] | None = None) -> Iterator[None]:
     kit = ServerKit.load(server_kit)
     ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
     ready, stop = threading.Event(), None
@@ -51,6 +53,10 @@ def hostile_server(server_kit: Path, login: Any, flood: bool = False,
         tasks: set[asyncio.Task[None]] = set()
         with contextlib.suppress(Exception):
             while (frame := await read_frame(reader)) is not None:
+                if received is not None:
+                    received.append(dict(frame.header))
+                if frame.header.get("k") != "req":
+                    continue
                 request_id, cmd = frame.header.get("id"), frame.header.get("cmd")
                 if cmd == "login":
                     writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "data": login}))
@@ -92,7 +98,8 @@ def hostile_server(server_kit: Path, login: Any, flood: bool = False,
 
 
 def login_answer(**changes: Any) -> dict[str, Any]:
-    """A well-formed login answer, with ``changes`` applied (``user`` replaced whole)."""
+    """A well-formed login answer of a server before ``features`` (console.wire.features), with
+    ``changes`` applied (``user`` replaced whole)."""
     answer = {"protocol": 1, "server": "server", "project": "test_project",
               "user": {"name": "admin@example.com", "org": "example", "role": "project_admin"},
               "rights": {}, "server_start_time": 1.0}

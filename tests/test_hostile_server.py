@@ -15,6 +15,7 @@ MALFORMED_LOGINS = {
     "user as text": login_answer(user="admin"),
     "a start time that is no number": login_answer(server_start_time="soon"),
     "rights as a list": login_answer(rights=["all"]),
+    "features as text": login_answer(features="download_cancel"),
 }
 
 
@@ -55,3 +56,51 @@ def test_names_in_the_login_answer_reach_the_prompt_escaped(project, tmp_path: P
             child.terminate(force=True)
         raw = child.before or ""
     assert "\u009b" not in raw and "\x07" not in raw.replace("\x1b]", "")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server", ["older, with no features", "listing download_cancel"])
+def test_a_download_given_up_on_is_cancelled_only_on_a_server_that_lists_it(project, tmp_path: Path,
+                                                                           server: str) -> None:
+    """A server before ``download_cancel`` took a download's ``cancel`` frame as a protocol error and
+    dropped the connection: to it none is sent, and the session goes on; a server that lists the
+    feature in its login answer is told, and stops sending."""
+    import asyncio
+    import contextlib
+    import threading
+
+    from console.api.client import AsyncClient
+    from console.wire.kit import AdminKit
+
+    received: list[dict] = []
+    streaming = threading.Event()
+    answers = {"download_job": [({"k": "res", "ok": True, "stream": True, "size": 8 << 20, "data": {}}, b""),
+                                ({"k": "data"}, b"x" * (64 << 10)), streaming, 30.0]}
+    login = login_answer() if server.startswith("older") else login_answer(features=["download_cancel", "later"])
+
+    part = tmp_path / "part"
+
+    async def main() -> None:
+        client = AsyncClient(AdminKit.load(project.admin_kit), "admin@example.com")
+        try:
+            await client.connect()
+            task = asyncio.create_task(client.download("download_job", {"job_id": "x"}, part))
+            await asyncio.to_thread(streaming.wait, 20)
+            deadline = asyncio.get_running_loop().time() + 20
+            while not (part.is_file() and part.stat().st_size):  # its first bytes are in
+                assert asyncio.get_running_loop().time() < deadline, "no byte of the download came"
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert await client.request("list_jobs", timeout=10) == []  # on the same connection
+            assert client.connected
+        finally:
+            await client.close()
+
+    with hostile_server(project.server_kit, login, answers=answers, concurrent=True, received=received):
+        asyncio.run(main())
+    requests = [h["id"] for h in received if h.get("k") == "req"]
+    cancels = [h for h in received if h.get("k") == "cancel"]
+    assert len(requests) == 3  # login, download_job, list_jobs: one connection, no login again
+    assert cancels == ([] if server.startswith("older") else [{"k": "cancel", "id": requests[1]}])

@@ -181,7 +181,8 @@ def test_follow_goes_on_after_a_dropped_connection_with_no_line_lost_or_repeated
         assert in_batch.get(target) == written, (target, in_batch.get(target), written)
 
 
-def test_follow_in_a_batch_blocks_until_the_job_ends(session, project, tmp_path: Path) -> None:
+@pytest.mark.timeout(180)
+def test_follow_in_a_batch_blocks_until_the_job_ends_and_exits_as_monitor_job(session, project, tmp_path: Path) -> None:
     job_id = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.3)))
     done = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} all", timeout=60)
     assert done.returncode == 0, done.stderr
@@ -190,6 +191,19 @@ def test_follow_in_a_batch_blocks_until_the_job_ends(session, project, tmp_path:
         assert re.search(rf"\[site-1\] .*site-1 training round {r} of 3", done.stdout), done.stdout
         assert re.search(rf"\[site-2\] .*site-2 training round {r} of 3", done.stdout), done.stdout
     assert re.search(r"\[server\] .*round 3/3", done.stdout), done.stdout
+
+    # As monitor_job: a job that failed, or was aborted, fails the batch, its status said on stderr.
+    failing = session.submit_job(str(numpy_job(tmp_path, name="fails", rounds=2, fail_on="site-1")))
+    failed = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {failing[:8]} all", timeout=60)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert f"job {failing} (fails) ended FINISHED:EXECUTION_EXCEPTION, not FINISHED:COMPLETED" in failed.stderr
+    assert "cannot train today" in failed.stdout  # its log was followed to the end first
+    aborted = session.submit_job(str(numpy_job(tmp_path, name="aborted", rounds=100, sleep=0.2)))
+    wait_until(lambda: session.get_job_status(aborted) == "RUNNING", 30, "the job to run")
+    session.abort_job(aborted)
+    gone = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {aborted[:8]}", timeout=60)
+    assert gone.returncode == 1, gone.stdout + gone.stderr
+    assert f"job {aborted} (aborted) ended FINISHED:ABORTED, not FINISHED:COMPLETED" in gone.stderr
 
     wrong = run_console(tmp_path, "--kit", str(project.admin_kit), "-c", f"follow {job_id[:8]} site-9")
     assert wrong.returncode == 1
@@ -562,7 +576,8 @@ def test_watch_redraws_in_place_keeps_its_header_and_prints_held_lines_when_it_e
         screen.wait_for(r"on server>\s*\Z")
         child.send("watch -n 60 sys_info server\r")
         found = screen.wait_for(r"\.\.\. \d+ more lines[^\n]*")
-        assert screen.text.startswith("Every 60 s: sys_info server"), screen.text
+        # The heading keeps its Ctrl-C hint whole at 40 columns: the time went, the command was cut.
+        assert screen.text.startswith("Every 60 s: sys_info se…  (Ctrl-C stops)\n"), screen.text
         assert len(found.group(0)) <= 40 and screen.text.rstrip().endswith(found.group(0)), screen.text  # one line
         child.sendcontrol("c")
         screen.wait_for(r"watch stopped\n.*on server>\s*\Z")

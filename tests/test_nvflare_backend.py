@@ -77,15 +77,18 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     assert re.fullmatch(r"[0-9a-f-]{36}", clone_id) and clone_id != job, clone_id
 
     # The clone: abort (destructive: --yes in a batch), follow it to the end, delete it.
-    # monitor_job fails a batch whose job ended other than COMPLETED: --continue-on-error goes on to the delete.
+    # monitor_job fails a batch whose job ended other than COMPLETED, and so does follow (its log shown
+    # first): --continue-on-error goes on to the delete.
     done = flare_poc.run_console(tmp_path, "--yes", "--format", "json", "--continue-on-error", stdin="\n".join([
         f"abort_job {clone_id[:8]}",
         f"monitor_job {clone_id[:8]} --interval 0.2 --timeout 90",
+        f"follow {clone_id[:8]}",
         f"delete_job {clone_id[:8]}",
     ]), timeout=150)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"<stdin>:2: monitor_job {clone_id[:8]} --interval 0.2 --timeout 90: job {clone_id} " in done.stderr
-    assert "ended FINISHED:ABORTED, not FINISHED:COMPLETED" in done.stderr, done.stderr
+    assert f"<stdin>:3: follow {clone_id[:8]}: job {clone_id} " in done.stderr
+    assert done.stderr.count("ended FINISHED:ABORTED, not FINISHED:COMPLETED") == 2, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"event"')]
     assert events and events[-1]["job_id"] == clone_id and events[-1]["status"].startswith("FINISHED:")
 

@@ -336,7 +336,7 @@ def test_submit_job_completes_job_folders_of_the_kits_upload_dir(tmp_path, monke
 def test_a_late_outcome_without_its_answer_never_claims_it_was_done() -> None:
     # Finding 7 of the fourth user: the server stopped, "list_jobs shows the clone" though none was made
     from console.api.errors import CancelTooLate
-    from console.shell.execute import went_on
+    from console.shell.failures import went_on
 
     said = {command: went_on(CancelTooLate(command, "after the request was sent"), "", None)
             for command in ("submit_job", "clone_job", "abort_job", "delete_job", "download_job", "sys_info")}
@@ -428,3 +428,19 @@ def test_a_final_status_line_says_whose_job_errors_there_are() -> None:
     assert status_line(meta, 0).endswith("big  FINISHED:COMPLETED  (job_errors of server, site-1: get_job_meta 41fd138b)")
     assert status_line({**meta, "status": "RUNNING"}, 0).endswith("big  RUNNING")
     assert status_line({**meta, "job_errors": {}}, 0).endswith("FINISHED:COMPLETED")
+
+
+def test_watch_heading_keeps_its_ctrl_c_hint_at_any_width() -> None:
+    from console.shell.cells import width
+    from console.shell.watch_heading import HINT, WatchHeading
+
+    for command in ("sys_info server", "list_jobs 数据集-训练-任务", "show_stats " + "x" * 200):
+        heading = WatchHeading(2.5, command, "12:00:00")
+        assert heading.fit(500) == heading.whole() == f"Every 2.5 s: {command}    12:00:00    {HINT}"
+        for cells in range(0, 120):
+            fitted = heading.fit(cells)
+            assert width(fitted) <= cells, (cells, fitted)
+            if cells >= width(HINT):
+                assert fitted.endswith(HINT), (cells, fitted)
+            if cells >= 40:  # the time gives way before the interval does
+                assert fitted.startswith("Every 2.5 s: "), (cells, fitted)

@@ -154,3 +154,52 @@ def test_an_ambiguous_prefix_names_only_the_jobs_one_may_view(scoped, tmp_path: 
     with pytest.raises(InvalidArgumentError, match="ambiguous") as shown:
         admin.get_job_meta(mine[0])
     assert mine in str(shown.value) and theirs[-1] in str(shown.value)  # view: any names them all
+
+
+@pytest.mark.timeout(90)
+def test_file_commands_reach_only_the_folders_of_jobs_one_may_view(scoped, tmp_path: Path) -> None:
+    """A scoped ``view`` with ``shell_commands`` on the server and sites: ``ls`` of the folder lists
+    only the jobs one may view, every other path (the participant's own log, another's job) is
+    refused naming the rule; the default policy still reaches everything."""
+    lead, other_lead, org_admin, admin = (scoped[n] for n in (LEAD, OTHER_LEAD, ORG_ADMIN, ADMIN))
+    mine = lead.submit_job(str(hello_server(tmp_path, name="mine", steps=1, step_seconds=0.05)))
+    theirs = other_lead.submit_job(str(hello_server(tmp_path, name="theirs", steps=1, step_seconds=0.05)))
+    wait_until(lambda: {admin.get_job_status(j) for j in (mine, theirs)} == {"FINISHED:COMPLETED"}, 30,
+               "both jobs to end")
+    site_folder = scoped["project"].kit("site-1")
+    for job in (mine, theirs):  # their workspaces on the site, as the jobs would have left them
+        (site_folder / job).mkdir()
+        (site_folder / job / "log.txt").write_text(f"job {job} on site-1\n")
+    site = SiteProcess(site_folder)
+    try:
+        site.start()
+        for target in ("server", "site-1"):
+            for sess in (lead, org_admin):  # their own / their org's job; the other org's is not there
+                assert sess.ls_target(target).splitlines() == [f"{mine}/"], target
+                long = sess.ls_target(target, "-la").splitlines()
+                assert len(long) == 1 and long[0].endswith(f" {mine}/"), long
+                assert sess.ls_target(target, path=".").splitlines() == [f"{mine}/"]
+            assert f"job {mine}" in lead.cat_target(target, file=f"{mine}/log.txt")
+            everything = admin.ls_target(target).splitlines()  # view: any
+            assert {f"{mine}/", f"{theirs}/", "log.txt"} <= set(everything), everything
+            # The participant's own files name every job: out of reach, the rule named.
+            for call in (lambda t=target: lead.cat_target(t, file="log.txt"),
+                         lambda t=target: lead.tail_target_log(t),
+                         lambda t=target: lead.grep_target(t, pattern="job", file="log.txt"),
+                         lambda t=target: lead.ls_target(t, path="startup")):
+                with pytest.raises(AuthorizationError, match=r"right 'view' for the jobs they submitted only "
+                                                              r"\(n:submitter\): file commands reach only"):
+                    call()
+            # Another's job: as if it were not there to read.
+            for call in (lambda t=target: lead.ls_target(t, path=theirs),
+                         lambda t=target: lead.cat_target(t, file=f"{theirs}/log.txt"),
+                         lambda t=target: lead.head_target(t, file=f"./{theirs}/log.txt"),
+                         lambda t=target: lead.grep_target(t, pattern="job", file=f"{theirs}/log.txt")):
+                with pytest.raises(AuthorizationError, match=f"lacks the right '(view|download_job)' for job {theirs}"):
+                    call()
+            assert lead.get_working_directory(target)
+        assert "server app" in lead.cat_target("server", file=f"{mine}/log.txt")
+        assert f"{theirs}/" in admin.ls_target("server", path=".")
+    finally:
+        site.stop()
+        site.kill()

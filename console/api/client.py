@@ -95,6 +95,7 @@ class AsyncClient(Requester):
             raise
         try:
             self.login_info = parse_login_answer(data)
+            self.peer_features = self.login_info.features
         except (TypeError, ValueError, AttributeError) as exc:
             await self._drop_connection()
             raise NoConnection(f"the server's answer to login is malformed ({exc}): is this a flare-console "

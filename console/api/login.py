@@ -17,6 +17,7 @@ from typing import Any
 from cryptography import x509
 
 from console.api.errors import AuthenticationError
+from console.wire.features import peer_features
 from console.wire.tls import server_certificate_problem
 
 
@@ -30,6 +31,8 @@ class LoginInfo:
     server_start_time: float
     #: right -> condition ("any", "none", "n:submitter", ...) from the server's policy; empty from an older server.
     rights: dict[str, str] = field(default_factory=dict)
+    #: What the server's end of the wire understands beyond protocol 1 (``console.wire.features``).
+    features: frozenset[str] = frozenset()
 
 
 def check_own_certificate(path: Path) -> None:
@@ -98,4 +101,5 @@ def parse_login_answer(data: Any) -> LoginInfo:
         user=text(user.get("name", ""), "user.name"), org=text(user.get("org", ""), "user.org"),
         role=text(user.get("role") or "", "user.role"), server_start_time=float(started),
         rights={k: v for k, v in rights.items() if isinstance(k, str) and isinstance(v, str)},
+        features=peer_features(data.get("features")),
     )

@@ -19,6 +19,7 @@ from console.server import (  # noqa: F401  (they register handlers)
     site_admin_commands,
     system_commands,
 )
+from console.server.abandoned import AbandonedJobs
 from console.server.audit import AuditLog
 from console.server.authz import Policy, Principal, principal
 from console.server.handlers import HANDLERS
@@ -32,6 +33,7 @@ from console.server.store import JobStore
 from console.wire.admission import Admission
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.features import FEATURES
 from console.wire.frames import FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
@@ -88,6 +90,7 @@ class Server:
         self._ssl = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca, kit.tls.crl)
         if kit.tls.crl is not None:
             log.info("revocation list %s checked at every handshake", kit.tls.crl)
+        self.abandoned = AbandonedJobs(self)
         self.sites = SiteRegistry(self, self._ssl)
         self._listener: asyncio.base_events.Server | None = None
         self.admin_port: int | None = None
@@ -193,6 +196,7 @@ class Server:
         log.info("admin %s (%s, %s) logged in from %s", identity.cn, identity.org, identity.role, connection.peer)
         return {
             "protocol": PROTOCOL_VERSION,
+            "features": list(FEATURES),
             "server": self.kit.identity,
             "project": self.kit.project_name,
             "user": {"name": identity.cn, "org": identity.org, "role": identity.role},
@@ -244,16 +248,23 @@ class Server:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        abandoned = set(self.store.abandon_active())
+        # Each abandoned job's sites: their workspaces are collected as they connect again.
+        abandoned = {job_id: job_commands.deployed_sites(self.store.get(job_id) or {})
+                     for job_id in self.store.abandon_active()}
         for job_id in abandoned:
             log.warning("job %s was running when the server stopped: FINISHED:ABANDONED", job_id)
+        self.abandoned.expect(abandoned)
         # Listed before any job runs; archived and trimmed in the background, so a big abandoned
-        # workspace never holds up the start (a download meanwhile has that job's workspace/ missing).
+        # workspace never holds up the start (a download meanwhile waits for its job's archive).
         folders = job_folders(self.workspace)
         if folders or abandoned:
+            loop = asyncio.get_running_loop()
+            self.abandoned.archiving(folders)
             self._tidying = asyncio.ensure_future(asyncio.to_thread(
                 tidy_at_start, self.workspace, self.store, self.kit.job_limits, folders, abandoned,
-                lambda meta: server_app_name(meta.get("deploy_map") or {}) or ""))
+                lambda meta: server_app_name(meta.get("deploy_map") or {}) or "",
+                lambda job_id: loop.call_soon_threadsafe(self.abandoned.archived, job_id)))
+            self._tidying.add_done_callback(lambda _: self.abandoned.all_archived())
         await self.sites.start()
         self._listener = await asyncio.start_server(self._accept, self.kit.host, self.kit.admin_port)
         self.admin_port = self._listener.sockets[0].getsockname()[1]
@@ -270,6 +281,7 @@ class Server:
         await self.runner.stop_all()
         if self._tidying is not None:  # it writes to the store: done before the store closes
             await asyncio.gather(self._tidying, return_exceptions=True)
+        await self.abandoned.stop()
         await self.sites.stop()
         if self._status_tasks:  # stored and published before the sessions close
             await asyncio.gather(*self._status_tasks, return_exceptions=True)

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -277,7 +278,6 @@ class Deployment:
 
         async def one(site: str) -> None:
             target = target_dir / f"{site}.zip"
-            target.unlink(missing_ok=True)
             # The site leaves out what passes the limit; a site that sends more anyway is cut off.
             limit = self.server.kit.job_limits.max_workspace_bytes
             try:
@@ -289,25 +289,17 @@ class Deployment:
                     stopped.cancel()
                     if not told[site].done():
                         raise TransferStopped(0, 0.0, "before it stopped the job")
-                link = self._link(site)
-                download = link.download("get_workspace", {"job_id": self.job.job_id, "max_bytes": limit},
-                                         target, timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
-                # Cut off, the rest of it would still come: its connection is dropped instead.
-                await paced(download, target, pace, stop,
-                            cut=lambda exc: link.refuse(RuntimeError(f"its workspace of job {self.job.job_id} was cut "
-                                                                     f"off: {self._why_cut(exc)}")))
-                left_out = await asyncio.to_thread(site_left_out, target)
+                left_out = await fetch_workspace(self._link(site), self.job.job_id, target, limit, pace, stop,
+                                                 self._why_cut)
                 if left_out:
                     add_error(self.job.errors, site, left_out_error(
                         left_out, f"{limit} bytes or the site's own, if smaller (job_limits.max_workspace_bytes)",
                         f"sites/{site}/"))
             except (TransferStopped, TransferTooSlow) as exc:
-                target.unlink(missing_ok=True)
                 why = self._why_cut(exc)
                 add_error(self.job.errors, site, f"its workspace was not collected: {why}")
                 log.warning("job %s: the workspace of %s was not collected: %s", self.job.job_id, site, why)
             except Exception as exc:
-                target.unlink(missing_ok=True)
                 log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site,
                             cut(str(exc)))
 
@@ -322,6 +314,31 @@ class Deployment:
         if isinstance(exc, TransferStopped):
             return f"it was not in within {self.abort_wait_seconds:g} s of abort_job ({exc})"
         return str(exc)
+
+
+async def fetch_workspace(link: Any, job_id: str, target: Path, limit: int, pace: Pace,
+                          stop: asyncio.Event | None = None,
+                          why_cut: Callable[[TransferStopped | TransferTooSlow], str] = str) -> list[str]:
+    """Stream a site's workspace of ``job_id`` into ``target`` over ``link``: the site leaves out
+    what passes ``limit`` bytes (a site that sends more anyway is refused), at ``pace`` at least,
+    cut off when ``stop`` is set. Written beside ``target`` (``.part``) and renamed once whole: a
+    download of the job never hands out half of it, whatever stops it (a kill included). What the
+    site says it left out (``site_left_out``). Raises TransferStopped/TransferTooSlow (the site's
+    connection is dropped then: the rest of it is not read, ``why_cut`` saying why) or what the
+    request raises (JobNotFound: the site has none); ``target`` is then absent."""
+    part = target.with_name(target.name + ".part")
+    target.unlink(missing_ok=True)
+    try:
+        download = link.download("get_workspace", {"job_id": job_id, "max_bytes": limit}, part,
+                                 timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
+        # Cut off, the rest of it would still come: its connection is dropped instead.
+        await paced(download, part, pace, stop, cut=lambda exc: link.refuse(
+            RuntimeError(f"its workspace of job {job_id} was cut off: {why_cut(exc)}")))
+        left_out = await asyncio.to_thread(site_left_out, part)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    return left_out
 
 
 def task_answer(head: Any) -> tuple[float, dict[str, Any]]:

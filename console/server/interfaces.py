@@ -147,6 +147,12 @@ class RelayHost(Protocol):
     def sites(self) -> Sites: ...
 
 
+class LateCollects(Protocol):
+    """Abandoned jobs' workspaces still on sites (``console.server.abandoned.AbandonedJobs``)."""
+
+    def on_login(self, site: str, link: Requester, running: set[str]) -> set[str]: ...
+
+
 @runtime_checkable
 class SitesHost(Protocol):
     """What ``SiteRegistry`` needs: its endpoint's settings and gate, the running jobs (to stop
@@ -172,5 +178,8 @@ class SitesHost(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def abandoned(self) -> LateCollects: ...
 
     def publish(self, topic: str, data: dict[str, Any], job: dict[str, Any] | None = None) -> None: ...

@@ -262,6 +262,7 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
     # Every copy goes: the sites' workspaces too (those away now, when they connect again).
     await server.sites.delete_job_workspaces(job_id, deployed_sites(meta))
+    server.abandoned.forget(job_id)
     server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")}, meta)  # gone from the store
     return {"job_id": job_id, "submit_records_marked_deleted": marked}
 
@@ -319,6 +320,8 @@ async def download_job(ctx: RequestContext, args: dict[str, Any]) -> StreamedPar
     if not JobStatus(meta["status"]).is_final:  # as FLARE 2.9: only a finished job's result
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is not done ({meta['status']}); "
                                                   "wait until it finishes, or abort it")
+    # Archived at start after a crash: its result is whole once that is done (a bounded wait).
+    await ctx.server.abandoned.wait_archived(job_id)
     # Opened here, on the loop, not in a thread: a few open() calls and one indexed read, and a
     # requester gone meanwhile cannot leave a file open.
     return open_result(store, meta)

@@ -11,7 +11,8 @@ still read it after the end), as FLARE removes its run folder once saved.
 
 At start, a job the server was running when it died (``FINISHED:ABANDONED``) gets the same:
 what its workspace held then is archived (its log up to the stop first), ``.transfer/`` goes,
-and its ``job_errors`` say so. Folders of finished jobs still whole are trimmed; folders of
+and its ``job_errors`` say so, and which sites' workspaces are collected as they connect again
+(``console.server.abandoned``). Folders of finished jobs still whole are trimmed; folders of
 jobs the store no longer knows are removed. Owns no job state; the runner and the server's
 start call it.
 """
@@ -22,7 +23,7 @@ import logging
 import shutil
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -117,25 +118,69 @@ def job_folders(root: Path) -> list[str]:
     return found
 
 
-def tidy_at_start(root: Path, store: JobFiles, limits: JobLimits, folders: list[str], abandoned: set[str],
-                  server_app: Callable[[dict[str, Any]], str]) -> None:
+def tidy_at_start(root: Path, store: JobFiles, limits: JobLimits, folders: list[str],
+                  abandoned: Mapping[str, set[str]], server_app: Callable[[dict[str, Any]], str],
+                  done: Callable[[str], None] = lambda job_id: None) -> None:
     """At start (the server's folders listed before any job ran): archive and note the abandoned
-    jobs' workspaces, trim the finished ones still whole, remove those of deleted jobs. A job
-    deleted meanwhile is skipped. ``server_app``: a job meta's server app."""
+    jobs' workspaces, trim the finished ones still whole, remove those of deleted jobs, and the
+    result files a kill cut short (``clear_partial_files``) of all of those. A job
+    deleted meanwhile is skipped. ``abandoned``: each abandoned job's sites, whose workspaces are
+    collected as they connect again; ``server_app``: a job meta's server app; ``done(job_id)``:
+    called (in this thread) as each job's folder is dealt with, archived or not."""
+    for job_id in sorted(set(abandoned) | set(folders)):  # their result files may have been half-written
+        if removed := clear_partial_files(store.job_zip(job_id).parent):
+            log.info("job %s: removed result files cut short when the server stopped: %s", job_id, ", ".join(removed))
     for job_id in folders:
         try:
-            _tidy_one(root / job_id, job_id, store, limits, job_id in abandoned, server_app)
+            _tidy_one(root / job_id, job_id, store, limits, abandoned.get(job_id), server_app)
         except Exception:  # one job's leftovers must not keep the others' untidied
             log.exception("job %s: its workspace folder could not be tidied", job_id)
-    for job_id in sorted(abandoned - set(folders)):
-        _note(store, job_id, f"{ABANDONED}; it had no server workspace yet; {NOT_COLLECTED}")
+        finally:
+            done(job_id)
+    for job_id in sorted(set(abandoned) - set(folders)):
+        note(store, job_id, f"{ABANDONED}; it had no server workspace yet; {sites_note(abandoned[job_id])}")
 
 
 ABANDONED = "the server stopped while the job was running (FINISHED:ABANDONED)"
-NOT_COLLECTED = "the sites' workspaces were not collected"
 
 
-def _tidy_one(workspace: Path, job_id: str, store: JobFiles, limits: JobLimits, abandoned: bool,
+def clear_partial_files(job_dir: Path) -> list[str]:
+    """What a server killed while it wrote a job's result files left in the job's store folder:
+    the temporary ``.part`` files beside ``workspace.zip`` and the sites' zips, and site zips cut
+    short (a download would hand them out as the site's workspace). Their names, as removed."""
+    removed = []
+    for folder in (job_dir, job_dir / "sites"):
+        try:
+            children = list(folder.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            if not child.is_file() or child.is_symlink():
+                continue
+            if child.name.endswith(".part") or (folder.name == "sites" and child.suffix == ".zip"
+                                                and not _whole_zip(child)):
+                child.unlink(missing_ok=True)
+                removed.append(child.relative_to(job_dir).as_posix())
+    return removed
+
+
+def _whole_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def sites_note(sites: set[str]) -> str:
+    """What an abandoned job's errors say of its sites' workspaces at start."""
+    if not sites:
+        return "it ran on no site"
+    return (f"its sites' workspaces ({', '.join(sorted(sites))}) are collected as each connects again: "
+            "each site's entry here says when")
+
+
+def _tidy_one(workspace: Path, job_id: str, store: JobFiles, limits: JobLimits, abandoned: set[str] | None,
               server_app: Callable[[dict[str, Any]], str]) -> None:
     meta = store.get(job_id)
     if meta is None:  # deleted, and its folder stayed (a crash during delete_job)
@@ -150,19 +195,21 @@ def _tidy_one(workspace: Path, job_id: str, store: JobFiles, limits: JobLimits, 
         trim(workspace)
     else:
         left_out = archive_workspace(workspace, store.job_zip(job_id), server_app(meta), target, limits)
-        log.info("job %s: archived its workspace at start%s", job_id, " (abandoned)" if abandoned else "")
-    if abandoned:
-        _note(store, job_id, f"{ABANDONED}; what its server workspace held then is archived ({LOG_FILE} up to "
-                             f"the stop, in the download's workspace/); {NOT_COLLECTED}")
+        log.info("job %s: archived its workspace at start%s", job_id, " (abandoned)" if abandoned is not None else "")
+    if abandoned is not None:
+        note(store, job_id, f"{ABANDONED}; what its server workspace held then is archived ({LOG_FILE} up to "
+                            f"the stop, in the download's workspace/); {sites_note(abandoned)}")
     if left_out:
-        _note(store, job_id, left_out)
+        note(store, job_id, left_out)
 
 
-def _note(store: JobFiles, job_id: str, message: str) -> None:
+def note(store: JobFiles, job_id: str, message: str, who: str = "server") -> None:
+    """Add ``message`` to the job's ``job_errors`` under ``who`` (a read and a write: call it where
+    no other write of the job's errors comes in between, as the store's writer thread)."""
     meta = store.get(job_id)
     if meta is None:
         return
     errors = meta.get("job_errors") if isinstance(meta.get("job_errors"), dict) else {}
     errors = {str(k): list(v) for k, v in errors.items() if isinstance(v, list)}
-    add_error(errors, "server", message)
+    add_error(errors, who, message)
     store.update_meta(job_id, job_errors=errors)

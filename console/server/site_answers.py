@@ -17,6 +17,7 @@ from typing import Any
 
 from console.names import is_server_job_id
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.features import peer_features
 from console.wire.requesting import Requester
 
 log = logging.getLogger("console.server.sites")
@@ -90,10 +91,15 @@ def _status(answer: Any) -> dict[str, Any]:
 
 
 def login(answer: Any) -> dict[str, Any]:
-    """``{"site": name, "org": org, "jobs": [{"job_id": ...}, ...]}`` (the jobs it still runs, each
-    by a job ID of the server's form). Raises ValueError saying what is wrong."""
+    """``{"site": name, "org": org, "jobs": [{"job_id": ...}, ...], "features": [...]}`` (the jobs it
+    still runs, each by a job ID of the server's form; what its end of the wire understands,
+    ``console.wire.features``: none from an older site). Raises ValueError saying what is wrong."""
     data = _object(answer)
     _text(data.get("site"), "site")
+    try:
+        data["features"] = peer_features(data.get("features"))
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
     for n, row in enumerate(_job_rows(data.get("jobs", []), "jobs", ("job_id",))):
         if not is_server_job_id(row["job_id"]):
             raise ValueError(f"jobs[{n}].job_id must be a job ID of this server, not {row['job_id'][:80]!r}")

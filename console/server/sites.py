@@ -188,9 +188,13 @@ class SiteRegistry:
             self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
             await link.close()
             return
+        link.peer_features = hello["features"]
         site = ConnectedSite(identity.cn, identity.org, link, peer)
         await self._register(site)
-        self._abort_stale_jobs(identity.cn, link, hello.get("jobs", []))
+        running = hello.get("jobs", [])
+        # Jobs the server abandoned in a crash: stopped there and their workspaces collected.
+        collected = self.server.abandoned.on_login(site.name, link, {entry["job_id"] for entry in running})
+        self._abort_stale_jobs(identity.cn, link, [entry for entry in running if entry["job_id"] not in collected])
         if self.pending_deletes.get(site.name):
             await self._flush_pending(site)
 

@@ -2,8 +2,8 @@
 
 Commands run in the foreground as a task that Ctrl-C cancels (one the server or FLARE already
 acts on goes on in the background: ``going_on.py``; the prompt comes back at once); monitors,
-completion refreshes and reconnection run as background tasks on the same loop, printing above
-the prompt without disturbing what is being typed.
+completion refreshes and reconnection (``reconnect.py``) run as background tasks on the same
+loop, printing above the prompt without disturbing what is being typed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from prompt_toolkit import PromptSession
@@ -23,14 +24,15 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import DynamicStyle, Style
 
-from console.api.errors import CancelTooLate, NoConnection
+from console.api.errors import CancelTooLate
 from console.backends.base import Backend
 from console.shell.answer import Answers
 from console.shell.client_side import CommandFailed, ShellState
 from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
-from console.shell.execute import Executor, explain
+from console.shell.execute import Executor
+from console.shell.failures import explain
 from console.shell.going_on import GoingOn
 from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once
@@ -45,6 +47,7 @@ from console.shell.parse import UsageError, commands_only, parse_command, split_
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.progress import ProgressRow
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
+from console.shell.reconnect import Reconnector
 from console.shell.refresher import CompletionRefresher
 from console.shell.repaint import Repainter
 from console.shell.safe_text import visible, visible_line
@@ -74,7 +77,6 @@ class InteractiveShell:
         self.monitors = MonitorManager(backend, self.emit)
         self.executor = Executor(backend, self.state, self, self.monitors, self.refresher)
         self._style: Style = self._load_style(config.theme)
-        self._reconnect_task: asyncio.Task[None] | None = None
         self._typeahead = ""  # a paste's text after its last line end: the next prompt's text
         self._queued: list[str] = []  # whole lines typed then: run before the next prompt
         self._ctrl_c = False  # a Ctrl-C stopped (or came too late for) the command of the line running now
@@ -107,10 +109,11 @@ class InteractiveShell:
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
-            reconnecting=lambda: self._reconnect_task is not None and not self._reconnect_task.done(),
+            reconnecting=lambda: self.reconnector.reconnecting,
             expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
         )
-        backend.add_state_listener(self._on_connection_state)
+        self.reconnector = Reconnector(backend, self.emit, self.refresher.refresh, self._redraw)
+        backend.add_state_listener(self.reconnector.on_state)
         drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
         self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
         self.quiet = QuietInput()
@@ -164,8 +167,8 @@ class InteractiveShell:
     def remember(self, key: str, value: str | bool) -> None:
         self.config.remember(key, value)
 
-    def repaint(self, text: str) -> None:
-        self.repainter.repaint(text)
+    def repaint(self, text: str, heading: Callable[[int], str] | None = None) -> None:
+        self.repainter.repaint(text, heading)
 
     def end_repaint(self) -> None:
         self.repainter.end()
@@ -232,25 +235,9 @@ class InteractiveShell:
             self._queued.clear()
             self.emit(f"{count} more line{'s' if count > 1 else ''} not run", "class:error")
 
-    def _on_connection_state(self, up: bool) -> None:
-        if not up and not self.backend.closed:
-            if self._reconnect_task is None or self._reconnect_task.done():
-                self.emit("connection to the server lost; reconnecting...", "class:error")
-                self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+    def _redraw(self) -> None:
         if self.prompt.app.is_running:
             self.prompt.app.invalidate()
-
-    async def _reconnect(self) -> None:
-        delay = 0.2
-        while not self.backend.closed:
-            try:
-                await self.backend.connect()
-                self.emit("reconnected to the server", "class:status.completed")
-                self.refresher.refresh()
-                return
-            except NoConnection:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     def _sigint_at_prompt(self) -> None:
         app = get_app_or_none()  # the prompt, or a question (leaving the demo)
@@ -397,7 +384,6 @@ class InteractiveShell:
             await self.monitors.stop("all")
             if polls is not None:
                 polls.cancel()
-            if self._reconnect_task is not None:
-                self._reconnect_task.cancel()
+            self.reconnector.stop()
             await self.backend.close()
         return 0

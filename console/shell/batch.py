@@ -4,7 +4,7 @@ Exit codes: 0 all commands succeeded; 1 a command failed, an unknown command and
 arguments included (at the first one, or at the end with ``--continue-on-error``), and so did
 one whose answer did not come (NoConnection: a timeout, a lost connection; the next command
 connects again) or after which the session cannot go on (closed, refused: the batch stops
-there); ``monitor_job`` fails unless its job ended FINISHED:COMPLETED (or when its ``--timeout``
+there); ``monitor_job`` and ``follow`` fail unless their job ended FINISHED:COMPLETED (or when its ``--timeout``
 passed); 2 only when the batch could not run at all (bad flags, kit, connection, authentication
 before the first command: ``console.shell.main``). Ctrl-C
 (SIGINT) stops the batch whatever ``--continue-on-error`` says, also when it came too late to
@@ -18,14 +18,15 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from console.api.errors import AuthenticationError, CancelTooLate, SessionClosed
 from console.backends.base import Backend
 from console.shell.client_side import CommandFailed, ShellState
-from console.shell.execute import Executor, explain
+from console.shell.execute import Executor
+from console.shell.failures import explain
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands
@@ -77,7 +78,7 @@ class BatchFrontend:
     def remember(self, key: str, value: str | bool) -> None:
         pass  # a script's settings are its own: the user's config file is left alone
 
-    def repaint(self, text: str) -> None:
+    def repaint(self, text: str, heading: Callable[[int], str] | None = None) -> None:
         raise CommandFailed("watch needs the interactive console")
 
     def end_repaint(self) -> None:

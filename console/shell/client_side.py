@@ -42,8 +42,9 @@ class Frontend(Protocol):
         """Keep a changed setting for next time (the interactive shell's config file; a batch keeps nothing)."""
         ...
 
-    def repaint(self, text: str) -> None:
-        """Show ``text`` on a cleared screen (watch); only the interactive shell can."""
+    def repaint(self, text: str, heading: Callable[[int], str] | None = None) -> None:
+        """Show ``text`` on a cleared screen (watch); only the interactive shell can. ``heading(cells)``:
+        its first line fitted to the terminal's width, drawn in place of the first line of ``text``."""
         ...
 
     def end_repaint(self) -> None:

@@ -2,20 +2,16 @@
 
 Only what the connected engine offers is proposed (``CommandSpec.engines``).
 
-Never touches the network: job IDs and sites come from ``CompletionData``, which the
-refresher fills in the background. Job IDs match on ID prefix or name prefix through
-sorted indexes, so a keystroke costs a bisection, not a scan of every job.
+Never touches the network: job IDs and sites come from ``CompletionData``
+(``console.shell.completion_data``), which the refresher fills in the background.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from prompt_toolkit.application.current import get_app_or_none
@@ -24,147 +20,14 @@ from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
 from console.commands.spec import Offer
-from console.natural_order import natural_key
 from console.shell import words
-from console.shell.human import ago
+from console.shell.completion_data import MAX_JOB_COMPLETIONS, CompletionData, JobEntry, age
 from console.shell.parse import YES_FLAGS, command_spec
 from console.shell.safe_text import visible_line
 from console.shell.top.columns import Column, layout, render
 
-#: A menu, not a dump: the menu measures every entry on each redraw, so more costs keystroke time.
-MAX_JOB_COMPLETIONS = 25
 #: Seconds after which completion data on an engine without pushes counts as stale.
 STALE_AFTER = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class JobEntry:
-    job_id: str
-    name: str
-    status: str
-    submitted: float = 0.0  # epoch seconds; 0 when unknown
-
-
-def _epoch(value: object) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return 0.0
-    return 0.0
-
-
-def age(submitted: float, now: float | None = None) -> str:
-    """How long ago a job was submitted, coarsely (``human.ago``: ``42s ago``, ``5m ago``); "" when unknown."""
-    return ago((now or time.time()) - submitted) if submitted else ""
-
-
-@dataclass
-class CompletionData:
-    """What completion knows of the server; replaced whole by a refresh, patched by pushes."""
-
-    jobs: dict[str, JobEntry] = field(default_factory=dict)
-    sites: list[str] = field(default_factory=list)
-    #: Every site seen since the shell started, connected or not (enable_client names a disabled one).
-    seen_sites: set[str] = field(default_factory=set)
-    fetched: float = field(default_factory=time.monotonic)
-    _ids: list[str] = field(default_factory=list)
-    _names: list[tuple[str, str]] = field(default_factory=list)  # (lower-case name, job_id)
-    _recent: list[str] = field(default_factory=list)  # job IDs, oldest first (newest at the end)
-    #: Jobs not ended (queued, dispatched, running): a few at a time, ranked first without a scan.
-    _active: set[str] = field(default_factory=set)
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[dict]) -> CompletionData:
-        data = cls()
-        for row in rows:
-            entry = JobEntry(row["job_id"], row.get("job_name") or row.get("name") or "", row.get("status", ""),
-                             _epoch(row.get("submit_time")))
-            data.jobs[entry.job_id] = entry
-        data._ids = sorted(data.jobs)
-        data._names = sorted((e.name.lower(), e.job_id) for e in data.jobs.values())
-        data._recent = [e.job_id for e in sorted(data.jobs.values(), key=lambda e: e.submitted)]
-        data._active = {e.job_id for e in data.jobs.values() if not e.status.startswith("FINISHED:")}
-        return data
-
-    def upsert(self, job_id: str, name: str | None, status: str | None) -> None:
-        old = self.jobs.get(job_id)
-        entry = JobEntry(job_id, name or (old.name if old else ""), status or (old.status if old else ""),
-                         old.submitted if old else time.time())
-        self.jobs[job_id] = entry
-        if entry.status.startswith("FINISHED:"):
-            self._active.discard(job_id)
-        else:
-            self._active.add(job_id)
-        if old is None:
-            bisect.insort(self._ids, job_id)
-            bisect.insort(self._names, (entry.name.lower(), job_id))
-            self._recent.append(job_id)
-
-    def remove(self, job_id: str) -> None:
-        entry = self.jobs.pop(job_id, None)
-        self._active.discard(job_id)
-        if entry is None:
-            return
-        for index_list, key in ((self._ids, job_id), (self._names, (entry.name.lower(), job_id))):
-            i = bisect.bisect_left(index_list, key)  # type: ignore[arg-type]
-            if i < len(index_list) and index_list[i] == key:
-                del index_list[i]
-        # _recent keeps the ID; match_jobs skips IDs no longer in jobs.
-
-    def all_sites(self) -> list[str]:
-        return sorted(set(self.sites) | self.seen_sites, key=natural_key)
-
-    def match_jobs(self, word: str, limit: int = MAX_JOB_COMPLETIONS) -> list[JobEntry]:
-        """Jobs whose ID starts with ``word``, then jobs whose name does (case-insensitive), newest first."""
-        found: dict[str, JobEntry] = {}
-        if not word:
-            for job_id in reversed(self._recent):
-                if len(found) >= limit:
-                    break
-                if job_id in self.jobs:
-                    found[job_id] = self.jobs[job_id]
-            return list(found.values())
-        i = bisect.bisect_left(self._ids, word)
-        while i < len(self._ids) and self._ids[i].startswith(word) and len(found) < limit:
-            found[self._ids[i]] = self.jobs[self._ids[i]]
-            i += 1
-        by_id = sorted(found.values(), key=lambda e: -e.submitted)
-        lowered = word.lower()
-        named: dict[str, JobEntry] = {}
-        i = bisect.bisect_left(self._names, (lowered, ""))
-        while i < len(self._names) and self._names[i][0].startswith(lowered) and len(found) + len(named) < limit:
-            job_id = self._names[i][1]
-            if job_id not in found:
-                named[job_id] = self.jobs[job_id]
-            i += 1
-        return by_id + sorted(named.values(), key=lambda e: -e.submitted)
-
-    def ranked_jobs(self, word: str, offer: Offer, limit: int = MAX_JOB_COMPLETIONS) -> list[JobEntry]:
-        """``match_jobs``, with the jobs ``offer`` puts first (by status) ahead of the rest, each group
-        in ``match_jobs``'s order. Jobs not ended are few and kept apart (``_active``): every one that
-        matches takes part, however many ended jobs are newer."""
-        if offer is Offer.ANY:
-            return self.match_jobs(word, limit)
-        lowered = word.lower()
-        active = [self.jobs[j] for j in self._active
-                  if j in self.jobs and (j.startswith(word) or self.jobs[j].name.lower().startswith(lowered))]
-        found = self.match_jobs(word, limit + len(active))
-        listed = {e.job_id for e in found}
-        found += sorted((e for e in active if e.job_id not in listed), key=lambda e: -e.submitted)
-        return sorted(found, key=lambda e: not offer.first(e.status))[:limit]
-
-    def job_names(self, word: str, limit: int = MAX_JOB_COMPLETIONS) -> list[str]:
-        """Distinct job names starting with ``word`` (case-insensitive), in name order."""
-        names: dict[str, None] = {}
-        lowered = word.lower()
-        i = bisect.bisect_left(self._names, (lowered, ""))
-        while i < len(self._names) and self._names[i][0].startswith(lowered) and len(names) < limit:
-            names.setdefault(self.jobs[self._names[i][1]].name, None)
-            i += 1
-        return list(names)
 
 
 class ShellCompleter(Completer):

@@ -3,7 +3,8 @@
 Shared by the interactive shell and the batch runner, over any ``Backend``; what differs between them (how to
 ask for confirmation, print above a prompt, switch a theme) comes in through
 ``Frontend``. A command that needs nothing special on the client is sent as it is; the
-entries below exist only where the client does real work.
+entries below exist only where the client does real work. What a failed command says to people
+is ``failures.py``'s.
 """
 
 from __future__ import annotations
@@ -15,22 +16,22 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from console.api.async_session import is_final
-from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
+from console.api.errors import CancelTooLate, NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend
 from console.commands import SETTINGS, CommandSpec, Transfer, Where
 from console.shell import follow, plot  # noqa: F401  (they register their commands)
 from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
+from console.shell.failures import explain, went_on
 from console.shell.help import help_text
-from console.shell.human import one_line
-from console.shell.monitors import Monitor, MonitorManager
+from console.shell.monitors import COMPLETED, Monitor, MonitorManager, not_completed
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, parse_command, unavailable
 from console.shell.progress import progress_line
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
-from console.shell.safe_text import visible_line
 from console.shell.top import command as _top_command  # noqa: F401  (registers top)
+from console.shell.watch_heading import WatchHeading
 
 
 class Executor:
@@ -137,53 +138,7 @@ class Executor:
         return " ".join(str(v) for v in parsed.wire_args().values() if v is not None)
 
 
-def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
-    """A failed command's message for people: what went wrong and, where we know, what to do. One
-    line (``visible_line``): a server's text in it cannot start a line that looks like the shell's."""
-    return visible_line(_explained(exc, parsed))
-
-
-def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
-    if isinstance(exc, CommandFailed):
-        return str(exc)
-    if isinstance(exc, JobNotRunning) and parsed is not None and parsed.spec.name in ("show_errors", "show_stats"):
-        job = parsed.values.get("job_id", "")
-        return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to show; "
-                f"a finished job's errors and progress are in its logs: get_job_logs {job}")
-    if isinstance(exc, CancelTooLate):
-        result = exc.result
-        return went_on(exc, "", None if result is None else one_line(result))
-    if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-#: The one final status a batch's monitor_job counts as success (FLARE's string).
-COMPLETED = "FINISHED:COMPLETED"
-
-
 # -- server commands with client-side work ---------------------------------------------
-
-
-#: Where to see whether a command whose answer never came was done (its request had left: it may or may not
-#: have been); the fallback says only that it is not known.
-_SEE_WHETHER = {
-    "submit_job": "list_jobs shows whether the job was submitted",
-    "clone_job": "list_jobs shows whether the clone was made",
-    "abort_job": "list_jobs shows whether the job was aborted",
-    "delete_job": "list_jobs shows whether the job was deleted",
-    "download_job": "the download may be incomplete: run download_job again",
-}
-
-
-def went_on(late: CancelTooLate, done: str, result: str | None) -> str:
-    """The outcome of a command Ctrl-C came too late to stop (the shell said why at once): that it
-    went on, and its result (``done`` then ``result``, as "submitted as JOB_ID") or, when its answer
-    never came, that it was sent, and where to see whether it was done (never that it was)."""
-    if result:
-        return f"{late.command} went on after Ctrl-C: {done + ' ' if done else ''}{result}"
-    see = _SEE_WHETHER.get(late.command, "whether it was done is not known")
-    return f"{late.command} was sent before Ctrl-C but its answer did not come back: {see}"
 
 
 async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: str) -> Outcome:
@@ -257,7 +212,7 @@ async def _monitor_to_the_end(ex: Executor, meta: dict[str, Any], timeout: float
     if code is not MonitorReturnCode.JOB_FINISHED:
         raise CommandFailed(f"monitor of {job} ended ({code.name}) with the job {status}")
     if status != COMPLETED:
-        raise CommandFailed(f"{job} ended {status}, not {COMPLETED}; get_job_logs {meta['job_id'][:8]} shows why")
+        raise CommandFailed(not_completed(meta["job_id"], watched.name or meta.get("name", ""), status))
     return Outcome()
 
 
@@ -372,11 +327,11 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
                 text = "\n".join(p for p in [*parts, outcome.message or ""] if p)
             except Exception as exc:  # shown in place; the next round tries again
                 text = explain(exc, inner)
-            stamp = time.strftime("%H:%M:%S")
-            shown = f"Every {interval:g} s: {line}    {stamp}    (Ctrl-C stops)\n\n{text}"
+            heading = WatchHeading(interval, line, time.strftime("%H:%M:%S"))
+            shown = f"{heading.whole()}\n\n{text}"
             while True:  # fitted to the screen again at once when the terminal is resized, not at the next round
                 resized.clear()
-                ex.frontend.repaint(shown)
+                ex.frontend.repaint(shown, heading.fit)
                 try:
                     await asyncio.wait_for(resized.wait(), max(0.0, interval - (time.monotonic() - started)))
                 except TimeoutError:

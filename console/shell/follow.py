@@ -5,7 +5,8 @@ it too), fed by ``Backend.follow_log`` (pushed by our server, polled on FLARE). 
 shown as ``[target] line``, or ``[job-id target] line`` while more than one job's log is
 followed (two runs of one job folder log the same lines), with every terminal control
 character made visible, so a log cannot move the cursor, retitle the window or write the
-clipboard. In a batch ``follow`` blocks until the job ends, like ``monitor_job``. A dropped
+clipboard. In a batch ``follow`` blocks until the job ends and, like ``monitor_job``, fails
+(exit 1, the status on stderr) unless the job ended FINISHED:COMPLETED. A dropped
 connection is waited out and the log followed again from where the delivered log ended
 (``LogStream.resume``): lines written meanwhile come then, none twice.
 """
@@ -18,7 +19,14 @@ from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend, LogStream
 from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
-from console.shell.monitors import LOG_STYLE, MAX_LOG_LINES_SHOWN, Monitor, MonitorManager
+from console.shell.monitors import (
+    COMPLETED,
+    LOG_STYLE,
+    MAX_LOG_LINES_SHOWN,
+    Monitor,
+    MonitorManager,
+    not_completed,
+)
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line as visible  # one line each: breaks shown too
 
@@ -118,6 +126,15 @@ async def _keep_following(backend: Backend, monitors: MonitorManager, stream: Lo
         await stream.close()
 
 
+async def _require_completed(backend: Backend, job_id: str, name: str) -> None:
+    """Once a followed log has ended: the job's final status (its log ends as its processes do; the
+    status is written once its workspaces are in). Raises CommandFailed unless FINISHED:COMPLETED."""
+    _, meta = await backend.monitor_job(job_id, 0.0, 1.0, None)
+    status = (meta or {}).get("status", "")
+    if status != COMPLETED:
+        raise CommandFailed(not_completed(job_id, (meta or {}).get("name") or name, status))
+
+
 @client_side("follow")
 async def _follow(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
     return await start_follow(ex, parsed.values["job_id"], parsed.values["target"] or "server",
@@ -144,9 +161,10 @@ async def start_follow(ex: ShellContext, job_id: str, target: str, lines: int) -
             await stream.close()
         if stream.error is not None:
             raise CommandFailed(f"following the log of {stream.job_id[:8]} stopped: {stream.error}")
-        ended = ex.frontend.interactive  # a batch says nothing more, as before
-        return Outcome(message=f"{stream.job_id[:8]} ({visible(stream.name)}) has ended: its log ends here"
-                       if ended else None)
+        if not ex.frontend.interactive:  # a batch: exits as monitor_job does, by how the job ended
+            await _require_completed(ex.backend, stream.job_id, stream.name)
+            return Outcome()
+        return Outcome(message=f"{stream.job_id[:8]} ({visible(stream.name)}) has ended: its log ends here")
     monitor = Monitor(stream.job_id, stream.name, watches=f"log: {target}")
     ex.monitors.run_background(monitor, _keep_following(ex.backend, ex.monitors, stream, target, printer))
     shown = ", ".join(stream.targets)

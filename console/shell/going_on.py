@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from console.api.errors import CancelTooLate, too_late_listener
 from console.shell.client_side import Outcome
-from console.shell.execute import explain
+from console.shell.failures import explain
 from console.shell.human import one_line
 from console.shell.interrupt import Interrupts
 from console.shell.parse import ParsedCommand, Sink

@@ -10,7 +10,9 @@ opened, at once too (keys typed ahead: ``keys_ahead``). Enter on a highlighted c
 takes it without running the line (pgcli's way). Ctrl-X Ctrl-E edits the line in
 ``$EDITOR`` (prompt_toolkit's binding, on in both editing modes). F2 toggles the output
 format between table and json, F3 expanded output, F4 vi/emacs keys (the toolbar shows them).
-A paste of several lines runs them line by line (``console.shell.lines``).
+A paste of several lines runs them line by line (``console.shell.lines``). Ctrl-R then Enter
+runs the line found, as bash does (``console.shell.history_search``); vi's ``cw`` changes to
+the end of the word, as vim's does (``console.shell.vi_keys``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from prompt_toolkit.filters import completion_is_selected
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
+from console.shell.history_search import add_history_search_keys
 from console.shell.keys_ahead import completions_now, open_menu
 from console.shell.lines import paste
+from console.shell.vi_keys import add_vi_change_word
 
 
 def build_key_bindings(toggle: Callable[[str], None] | None = None,
@@ -86,6 +90,9 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
     @bindings.add("enter", filter=completion_is_selected)
     def _take_completion(event: KeyPressEvent) -> None:
         event.current_buffer.complete_state = None
+
+    add_history_search_keys(bindings)
+    add_vi_change_word(bindings)
 
     if toggle is not None:
         for key, setting in (("f2", "format"), ("f3", "expanded"), ("f4", "editing")):

@@ -78,6 +78,15 @@ class HeldLines:
         self.lines, self.logs, self.passed = [], 0, 0
 
 
+COMPLETED = "FINISHED:COMPLETED"
+
+
+def not_completed(job_id: str, name: str, status: str) -> str:
+    """What a batch's monitor_job or follow says (and fails with, exit 1) of a job that ended
+    otherwise than FINISHED:COMPLETED, so that CI sees a failed or aborted job by the exit code."""
+    return f"job {job_id} ({name or 'unnamed'}) ended {status}, not {COMPLETED}; get_job_logs {job_id[:8]} shows why"
+
+
 def status_style(status: str) -> str:
     """Style class of a status, for themes: ``class:status.<kind>``."""
     if status == "FINISHED:COMPLETED":

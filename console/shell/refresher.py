@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from console.backends.base import Backend
-from console.shell.completion import CompletionData
+from console.shell.completion_data import CompletionData
 
 
 class CompletionRefresher:

@@ -6,6 +6,8 @@ drawn and when stays with ``watch`` (``console.shell.execute``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prompt_toolkit.output import Output
 
 from console.shell.safe_text import visible
@@ -23,12 +25,15 @@ class Repainter:
         self.active = False
         self.last = ""
 
-    def repaint(self, text: str) -> None:
+    def repaint(self, text: str, heading: Callable[[int], str] | None = None) -> None:
         """``text`` alone on the screen, clipped to it: taller text would scroll the screen, its
-        heading out of sight, and a wrapped line would push it off too."""
+        heading out of sight, and a wrapped line would push it off too. ``heading(cells)``: the first
+        line, fitted by its owner to the width (what it keeps whole: watch's Ctrl-C hint)."""
         out = self.output
         size = out.get_size()
         lines = [elide(line, size.columns) for line in visible(text).split("\n")]
+        if heading is not None:
+            lines[0] = elide(heading(size.columns), size.columns)  # (already fitted: the cut is a guard)
         room = max(size.rows - 1, 2)  # the cursor's line below stays free
         if len(lines) > room:
             hidden = len(lines) - room + 1

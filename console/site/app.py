@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import ssl
 import time
@@ -22,9 +21,11 @@ from console.runtime.target_commands import TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
 from console.site.jobs import SiteJobs
+from console.site.leftovers import FolderLock, clear_at_start, incoming_zip, outgoing_zip
 from console.site.log_push import SiteLogPush
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.features import FEATURES
 from console.wire.kit import SiteKit
 from console.wire.request_context import Download, Handler, Peer, RequestContext, User, build_to_send
 from console.wire.serving import ServedConnection
@@ -62,6 +63,8 @@ class Site:
         self._welcomed = False  # the server logged in on the current link
         self._refused: str | None = None  # the last reason the server gave no login, logged once
         self._turned_away: str | None = None  # why the server turned this link away, as it said
+        self.folder_lock = FolderLock(kit.root)
+        self._lock_refused_said = False
         policy_path = kit.root / "local" / "authorization.json"
         # The site's own copy of the policy: its operator may be stricter than the server (no byoc).
         self.policy = Policy.load(policy_path) if policy_path.exists() else Policy.load_default()
@@ -79,16 +82,32 @@ class Site:
         self._welcomed = True
         self._refused = None
         log.info("connected to the server at %s:%s", self.kit.host, self.kit.fed_learn_port)
-        return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status()}
+        return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status(), "features": list(FEATURES)}
 
     def authorize(self, connection: Peer, spec: Any) -> None:
         """Only the server talks to a site; what its admins may do is checked per command below."""
 
     # -- connection loop ---------------------------------------------------------------------
 
+    def _tidy_folder(self) -> None:
+        """Clear what a site process that died mid-work left in this folder, once this process holds
+        the folder's lock (another process with this kit may be working in it: then nothing is touched)."""
+        if self.folder_lock.held:
+            return
+        try:
+            if clear_at_start(self.kit.root, self.folder_lock, frozenset(self.jobs.jobs)):
+                return
+            why = f"another site process works in {self.kit.root} (it holds {self.folder_lock.path.name})"
+        except OSError as exc:  # a folder it cannot write: the site still runs, as before
+            why = f"cannot lock {self.folder_lock.path} ({exc.strerror or exc})"
+        if not self._lock_refused_said:
+            self._lock_refused_said = True
+            log.warning("%s: temporary files a stopped site process left here are left alone", why)
+
     async def run(self) -> None:
         delay = 0.2
         while not self._stop.is_set():
+            await asyncio.to_thread(self._tidy_folder)
             try:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(
                     self.kit.host, self.kit.fed_learn_port, ssl=self._ssl, server_hostname=self.kit.server_identity,
@@ -165,6 +184,7 @@ class Site:
 
     async def shutdown(self) -> None:
         await self.jobs.stop_all()
+        self.folder_lock.release()
 
     # -- commands from the server ------------------------------------------------------------
 
@@ -180,7 +200,7 @@ class Site:
         submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
         if args["byoc"]:
             self.policy.require(submitter, Right.BYOC, what=f"job {args['job_id']} (custom code) on {self.kit.name}")
-        archive = self.kit.root / f".incoming-{args['job_id']}.zip"
+        archive = incoming_zip(self.kit.root, args["job_id"])
         try:
             await ctx.receive_upload(archive, 4 << 30)
             signer = await asyncio.to_thread(self._verify_job, archive, args)
@@ -248,7 +268,7 @@ class Site:
         return await self.log_push.unfollow(args["job_id"])
 
     async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
-        out = self.kit.root / f".outgoing-{args['job_id']}-{os.urandom(4).hex()}.zip"
+        out = outgoing_zip(self.kit.root, args["job_id"])
         # (a server that gives up on it meanwhile, its link cut, leaves no zip behind here)
         await build_to_send(lambda path: self.jobs.pack_workspace(args["job_id"], path, args["max_bytes"]), out)
         return Download(out, {"job_id": args["job_id"]})

@@ -31,6 +31,7 @@ from console.runtime.limits import LineTooLong, cut, read_event_line, result_fil
 from console.runtime.procs import job_marker, job_process_ended, start_job_process
 from console.runtime.site_app import result_file, task_file
 from console.runtime.target_commands import KIT_FOLDERS
+from console.site.leftovers import UNPACKING_PREFIX
 from console.wire.errors import ErrorType, RemoteError
 
 log = logging.getLogger("console.site.jobs")
@@ -295,7 +296,7 @@ class SiteJobs:
 
 def _unpack_app(archive: Path, workspace: Path, app_name: str, app_dir: Path, limits: JobLimits) -> None:
     workspace.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=workspace))
+    scratch = Path(tempfile.mkdtemp(prefix=UNPACKING_PREFIX, dir=workspace))
     try:
         limits.extract(archive, scratch)
         if not (scratch / app_name).is_dir():

@@ -1,7 +1,8 @@
 """What a requesting end knows of one request in flight (``Pending``) and the rules the frames of a
 download's answer must keep, checked as each frame is read (``check_head``, ``check_size``,
 ``check_end``): a frame that breaks them raises ``Refused``, and ``console.wire.requesting`` drops the
-connection there, reading nothing more of it. Also the errors a refused answer fails with.
+connection there, reading nothing more of it. Also the errors a refused answer fails with, and
+those a lost connection fails its requests with (``lost_because``, ``farewell``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from console.wire.exceptions import NoConnection
-from console.wire.frames import Frame
+from console.wire.frames import Frame, FrameError
 
 
 class AnswerTooLarge(ValueError):
@@ -36,6 +37,45 @@ class MalformedAnswer(ValueError):
 class PeerDropped(NoConnection):
     """The connection was dropped because a transfer on it was refused part-way: every other request
     on it fails with this, naming the peer and what it did."""
+
+
+class ProtocolViolation(NoConnection):
+    """The peer sent what is not a frame of the protocol (not JSON, NaN in it, past a size limit):
+    the connection is dropped and every request on it fails with this, saying what was wrong."""
+
+
+class PeerError(NoConnection):
+    """The peer sent an ``error`` frame: it is dropping the connection and says why. The message
+    names the peer and quotes its text as its own (it may name anyone); the connection is dropped
+    at once, and every request on it fails with this."""
+
+
+#: Characters of a peer's ``error`` frame quoted in the error it causes here.
+MAX_SAID_CHARS = 1000
+
+
+def farewell(peer: str, error: Any) -> PeerError:
+    """What an ``error`` frame's ``error`` (``{"type", "message"}``, from ``peer``, which drops the
+    connection) fails the requests on it with: its words quoted, cut past ``MAX_SAID_CHARS``."""
+    error = error if isinstance(error, dict) else {}
+    said = f"{error.get('type', 'error')}: {error.get('message', 'no reason given')}"
+    return PeerError(f"{peer} dropped the connection, saying {said[:MAX_SAID_CHARS]!r}"
+                     + (" (cut)" if len(said) > MAX_SAID_CHARS else ""))
+
+
+def lost_because(peer: str, reason: BaseException) -> NoConnection:
+    """What the requests in flight fail with when the connection to ``peer`` ends for ``reason``:
+    the peer's farewell or this side's refusal as they are, a frame that is no frame as a
+    ProtocolViolation, anything else (a reset, an end of stream) as NoConnection; caused by ``reason``."""
+    if isinstance(reason, PeerError | PeerDropped):
+        return reason
+    if isinstance(reason, FrameError):
+        error: NoConnection = ProtocolViolation(f"{peer} broke the protocol ({reason}); the connection "
+                                                "to it was dropped")
+    else:
+        error = NoConnection(f"connection to {peer} lost: {reason}")
+    error.__cause__ = reason
+    return error
 
 
 class Refused(Exception):

@@ -13,6 +13,8 @@ what it announced, a frame that belongs to no answer, a stream stalled or cut of
 ``refuse``) is not read any further: the connection is dropped there and then, the frame that
 broke the rule the last one read, and every other request on it fails with ``PeerDropped``,
 naming the peer and what it did. A peer that broke the protocol is not trusted with later requests.
+A cancel that comes once a request can no longer be stopped raises CancelTooLate with its answer
+(``console.wire.late_answers``).
 Errors are the FLARE API's exceptions (``console.wire.exceptions``).
 """
 
@@ -22,25 +24,31 @@ import asyncio
 import itertools
 import os
 import ssl
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from console.wire.answers import (
     AnswerTooLarge,
     MalformedAnswer,
     PeerDropped,
+    PeerError,
     Pending,
+    ProtocolViolation,
     Refused,
     answered,
     check_end,
     check_head,
     check_size,
+    farewell,
+    lost_because,
 )
 from console.wire.errors import RemoteError
-from console.wire.exceptions import CancelTooLate, NoConnection, SessionClosed, exception_for, tell_too_late
+from console.wire.exceptions import NoConnection, SessionClosed, exception_for
+from console.wire.features import DOWNLOAD_CANCEL
 from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
 from console.wire.json_answer import min_size, read_json_answer
+from console.wire.late_answers import acted_answer, late_answer
 
 __all__ = ["AnswerTooLarge", "MalformedAnswer", "PeerDropped", "PeerError", "ProtocolViolation", "Requester"]
 
@@ -49,23 +57,6 @@ StateListener = Callable[[bool], None]
 
 #: Answer timeout of a plain request; transfers wait for their data, then this long.
 DEFAULT_REQUEST_TIMEOUT = 60.0
-#: Characters of a peer's ``error`` frame quoted in the error it causes here.
-MAX_SAID_CHARS = 1000
-#: Why a cancel while a done command's big answer streams in cannot stop it (``CancelTooLate.reason``).
-_ANSWERED = "the cancel came after the server had done it (its answer was still coming)"
-
-
-class ProtocolViolation(NoConnection):
-    """The peer sent what is not a frame of the protocol (not JSON, NaN in it, past a size limit):
-    the connection is dropped and every request on it fails with this, saying what was wrong."""
-
-
-class PeerError(NoConnection):
-    """The peer sent an ``error`` frame: it is dropping the connection and says why. The message
-    names the peer and quotes its text as its own (it may name anyone); the connection is dropped
-    at once, and every request on it fails with this."""
-
-
 class Requester:
     """The requesting end of one connection: it serves a stream that someone else opened
     (``attach``), and a lost stream stays lost (``AsyncClient`` reconnects by itself).
@@ -87,6 +78,8 @@ class Requester:
         self._event_listeners: list[EventListener] = []
         self._state_listeners: list[StateListener] = []
         self.closed = False
+        #: What the peer's login answer listed (``console.wire.features``); none until then.
+        self.peer_features: frozenset[str] = frozenset()
 
     # -- listeners -----------------------------------------------------------------------
 
@@ -157,10 +150,7 @@ class Requester:
                     listener(topic, data)
             return
         if kind == "error":  # the peer is about to drop us, and says why: in its own words, cut
-            error = header.get("error") if isinstance(header.get("error"), dict) else {}
-            said = f"{error.get('type', 'error')}: {error.get('message', 'no reason given')}"
-            self._farewell = PeerError(f"{self.peer} dropped the connection, saying {said[:MAX_SAID_CHARS]!r}"
-                                       + (" (cut)" if len(said) > MAX_SAID_CHARS else ""))
+            self._farewell = farewell(self.peer, header.get("error"))
             return
         if kind not in ("res", "data", "end"):
             raise Refused(None, MalformedAnswer(f"{self.peer} sent a frame of kind {kind!r:.40}, which no answer has"))
@@ -221,15 +211,7 @@ class Requester:
             task.cancel()  # its ``finally`` fails the other requests with the reason above
 
     def _fail_pending(self, reason: BaseException) -> None:
-        if isinstance(reason, PeerError | PeerDropped):
-            error: NoConnection = reason
-        elif isinstance(reason, FrameError):
-            error = ProtocolViolation(f"{self.peer} broke the protocol ({reason}); the connection "
-                                      "to it was dropped")
-        else:
-            error = NoConnection(f"connection to {self.peer} lost: {reason}")
-        if error is not reason:
-            error.__cause__ = reason
+        error = lost_because(self.peer, reason)
         for pending in self._pending.values():
             if not pending.future.done():
                 pending.future.set_exception(error)
@@ -276,7 +258,7 @@ class Requester:
             if upload is None and acts and not streamed:
                 # Sent: the server acts on it whatever we do now (``acts``: a command that changes
                 # something), so its answer is awaited and handed on, never a "cancelled" that is untrue.
-                await self._late_answer(cmd, pending, timeout or self.request_timeout,
+                await late_answer(cmd, pending, timeout or self.request_timeout,
                                         "the cancel came after the request was sent")
             elif upload is None or streamed:  # a question, or a site's task: its caller is going away
                 if streamed and upload is None:
@@ -287,7 +269,7 @@ class Requester:
                     self._send({"k": "cancel", "id": request_id})  # the server drops what it received
                 raise
             else:  # the upload's end is sent: as a sent request
-                await self._late_answer(cmd, pending, timeout or self.request_timeout,
+                await late_answer(cmd, pending, timeout or self.request_timeout,
                                         "the cancel came after the upload reached the server")
         except TimeoutError:
             if streamed and upload is None:
@@ -316,40 +298,11 @@ class Requester:
             reading = read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
                                        self.refuse)
             if (acts or upload is not None) and not streamed:
-                return await self._acted_answer(cmd, reading)
+                return await acted_answer(cmd, reading)
             return await reading
         if streamed:
             return header.get("data"), pending
         return header.get("data")
-
-    async def _late_answer(self, cmd: str, pending: Pending, timeout: float, reason: str) -> NoReturn:
-        """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
-        ``data``) or, when a second cancel or ``timeout`` comes first, says it is unknown."""
-        tell_too_late(cmd, reason)  # at once: the interactive shell gives the prompt back meanwhile
-        try:
-            frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
-        except (asyncio.CancelledError, TimeoutError):
-            raise CancelTooLate(cmd, reason) from None
-        if not frame.header.get("ok"):
-            raise exception_for(RemoteError.from_wire(frame.header.get("error")))  # it failed anyway: say why
-        raise CancelTooLate(cmd, reason, frame.header.get("data"))
-
-    async def _acted_answer(self, cmd: str, reading: Coroutine[Any, Any, Any]) -> Any:
-        """A big answer (streamed JSON) to a command the server has done (its head said ok): read whole
-        whatever happens; a cancel while it streams in raises CancelTooLate with it (a second cancel:
-        without it), never a "cancelled" for a change that was made, whatever the answer's size."""
-        task = asyncio.ensure_future(reading)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            pass
-        tell_too_late(cmd, _ANSWERED)  # at once: the interactive shell gives the prompt back meanwhile
-        try:
-            result = task.result() if task.done() else await asyncio.shield(task)  # (read as the cancel came)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise CancelTooLate(cmd, _ANSWERED) from None
-        raise CancelTooLate(cmd, _ANSWERED, result)
 
     async def _send_file(self, request_id: int, path: Path, pending: Pending) -> bool:
         """Stream ``path`` as the upload of ``request_id``; True when an early answer cut it short."""
@@ -367,8 +320,9 @@ class Requester:
 
     def _cancel_download(self, request_id: int) -> None:
         """Tell the serving end to stop a download its requester gave up on (``console.wire.serving``
-        stops its stream and whatever it still does for it)."""
-        if self._writer is not None and not self._writer.is_closing():
+        stops its stream and whatever it still does for it). Not to a peer that did not list
+        ``download_cancel`` (an older one drops the connection at it): what still comes is dropped."""
+        if DOWNLOAD_CANCEL in self.peer_features and self._writer is not None and not self._writer.is_closing():
             self._send({"k": "cancel", "id": request_id})
 
     async def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout: float | None = None,

@@ -4,11 +4,11 @@ The server serves admins this way, and a site serves its server the same way on 
 connection the site opened. A ``Host`` supplies the login check, the command specs and
 the handlers (``console.wire.request_context``: those types, and what a handler gets). Each
 request runs in its own task so a slow download never holds up a quick command on the same
-connection. A host with an ``audit_request`` method (the server's audit trail) is told how
-every request ended: the command, its arguments, what the handler noted (``RequestContext.notes``)
-and the error, if any. Frames are written whole with one ``write`` call,
-so tasks can interleave frames without a lock. Pushed events are dropped for a peer
-whose socket buffer is full rather than letting one slow reader grow our memory.
+connection; its answer goes out through ``console.wire.replies`` (one frame, or a stream). A host
+with an ``audit_request`` method (the server's audit trail) is told how every request ended: the
+command, its arguments, what the handler noted (``RequestContext.notes``) and the error, if any.
+Pushed events are dropped for a peer whose socket buffer is full rather than letting one slow
+reader grow our memory.
 
 What one peer can make us hold is bounded: at most ``MAX_IN_FLIGHT`` requests at once on a
 connection (more are answered with an error at once), no new frame is read while replies
@@ -28,23 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
 from console.commands import ArgError, Transfer
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.frames import (
-    CHUNK_BYTES,
-    Frame,
-    FrameError,
-    HeaderTooLarge,
-    dumps_strict,
-    encode_frame,
-    read_chunk,
-    read_frame,
-)
+from console.wire.frames import Frame, FrameError, read_frame
+from console.wire.replies import ReplyWriter
 from console.wire.request_context import CANCELLED, Download, RequestContext, StreamedParts, Upload, User
 
 log = logging.getLogger("console.wire.serving")
@@ -85,16 +76,9 @@ class ServedConnection:
         self.events_dropped = 0
         self.max_in_flight = getattr(server, "max_in_flight", MAX_IN_FLIGHT)
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.replies = ReplyWriter(writer, self.identity.cn, lambda: self.closed, self._cancelled.__contains__)
 
     # -- sending -----------------------------------------------------------------------
-
-    def _write(self, header: dict[str, Any], body: bytes = b"") -> None:
-        if not self.closed:
-            self.writer.write(encode_frame(header, body))
-
-    async def _send(self, header: dict[str, Any], body: bytes = b"") -> None:
-        self._write(header, body)
-        await self.writer.drain()
 
     async def event_room(self, timeout: float) -> bool:
         """Wait (up to ``timeout`` seconds) until the unsent events are below half the backlog a
@@ -119,7 +103,7 @@ class ServedConnection:
             self.events_dropped += 1
             return
         try:
-            self._write({"k": "event", "topic": topic, "data": data})
+            self.replies.write({"k": "event", "topic": topic, "data": data})
         except FrameError as exc:  # an event must never fail the status change that caused it
             self.events_dropped += 1
             log.error("event %s not sent to %s: %s", topic, self.identity.cn, exc)
@@ -133,7 +117,7 @@ class ServedConnection:
             if self.dropping is not None:  # the connection closing under the frame it was reading
                 return
             log.warning("dropping %s (%s): %s", self.peer, self.identity.cn, exc)
-            await self._send_quietly({"k": "error", "error": {"type": "ProtocolError", "message": str(exc)}})
+            await self.replies.send_quietly({"k": "error", "error": {"type": "ProtocolError", "message": str(exc)}})
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
             self.lost_by = exc
             log.info("connection from %s (%s) lost: %s", self.peer, self.identity.cn, exc)
@@ -225,7 +209,7 @@ class ServedConnection:
         if self._in_flight() >= self.max_in_flight:
             error = RemoteError(ErrorType.INTERNAL, f"too many requests in flight on this connection (limit "
                                                     f"{self.max_in_flight}); wait for answers before sending more")
-            self._write({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
+            self.replies.write({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
             if frame.header.get("stream"):
                 if len(self._uploads) >= 2 * self.max_in_flight:
                     raise FrameError(f"more than {2 * self.max_in_flight} uploads left open")
@@ -258,7 +242,7 @@ class ServedConnection:
             if upload is not None:
                 upload.stop(CANCELLED)
             self._audit(cmd, header, {}, exc)
-            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
+            await self.replies.error(request_id, exc)
 
     async def _answer(self, request_id: int, cmd: Any, header: dict[str, Any], upload: Upload | None) -> None:
         notes: dict[str, Any] = {}  # what the handler records for the host's audit (the job it resolved)
@@ -266,10 +250,10 @@ class ServedConnection:
             result = await self._dispatch(request_id, cmd, header.get("args"), upload, notes)
         except RemoteError as exc:
             self._audit(cmd, header, notes, exc)
-            self._write({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
+            self.replies.write({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
             if upload is not None and upload.refused and self._uploads.get(request_id) is upload:
                 self._refused_upload = request_id, upload.refused  # its next frame decides (_read_frames)
-            await self._drain_quietly()
+            await self.replies.drain_quietly()
             return
         except asyncio.CancelledError as exc:
             self._audit(cmd, header, notes, exc)
@@ -278,60 +262,24 @@ class ServedConnection:
             log.warning("command %s from %s failed: %s", cmd, self.identity.cn, exc or type(exc).__name__)
             error = RemoteError(ErrorType.INTERNAL, f"{cmd} failed: {exc or type(exc).__name__}; try again later")
             self._audit(cmd, header, notes, error)
-            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
+            await self.replies.error(request_id, error)
             return
         except Exception as exc:  # a handler bug must not take the connection down
             log.exception("command %s from %s failed", cmd, self.identity.cn)
             error = RemoteError(ErrorType.INTERNAL, f"server error in {cmd}: {type(exc).__name__}: {exc}")
             self._audit(cmd, header, notes, error)
-            await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
+            await self.replies.error(request_id, error)
             return
         finally:
             if upload is not None:
                 upload.stop(CANCELLED)
         self._audit(cmd, header, notes, None)
         if isinstance(result, Download):
-            await self._stream_file(request_id, cmd, result)
+            await self.replies.file(request_id, cmd, result)
         elif isinstance(result, StreamedParts):
-            await self._stream_parts(request_id, cmd, result)
+            await self.replies.parts(request_id, cmd, result)
         else:
-            await self._send_result(request_id, cmd, result)
-
-    async def _send_result(self, request_id: int, cmd: Any, result: Any) -> None:
-        """The answer in one frame, or, past the header limit (list_jobs over many thousand jobs),
-        as JSON streamed in chunks like a download, marked ``"json": true``. An answer that is not
-        JSON (a NaN in it, say) is answered with an error naming why: never left unanswered."""
-        try:
-            frame = encode_frame({"k": "res", "id": request_id, "ok": True, "data": result})
-        except HeaderTooLarge:
-            try:
-                payload = dumps_strict(result, f"answer to {cmd}").encode()
-            except FrameError as exc:
-                await self._send_unsendable(request_id, cmd, exc)
-                return
-            try:
-                await self._send({"k": "res", "id": request_id, "ok": True, "stream": True, "json": True,
-                                  "size": len(payload)})
-                for start in range(0, len(payload), CHUNK_BYTES):
-                    await self._send({"k": "data", "id": request_id}, payload[start:start + CHUNK_BYTES])
-                await self._send({"k": "end", "id": request_id})
-            except (ConnectionError, OSError):
-                pass
-            return
-        except FrameError as exc:
-            await self._send_unsendable(request_id, cmd, exc)
-            return
-        if not self.closed:
-            try:
-                self.writer.write(frame)
-                await self.writer.drain()
-            except (ConnectionError, OSError):
-                pass
-
-    async def _send_unsendable(self, request_id: int, cmd: Any, exc: FrameError) -> None:
-        log.error("answer to %s from %s not sent: %s", cmd, self.identity.cn, exc)
-        error = RemoteError(ErrorType.INTERNAL, f"{cmd}: the answer cannot be sent: {exc}")
-        await self._send_quietly({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
+            await self.replies.result(request_id, cmd, result)
 
     def _audit(self, cmd: Any, header: dict[str, Any], notes: dict[str, Any], error: BaseException | None) -> None:
         """Tell a host that keeps an audit trail (the server: ``audit_request``) how a request ended;
@@ -365,79 +313,6 @@ class ServedConnection:
         self.server.authorize(self, spec)
         return await handler(RequestContext(self, spec, request_id, upload, notes), clean)
 
-    async def _stream_file(self, request_id: int, cmd: Any, download: Download) -> None:
-        try:
-            with open(download.path, "rb") as src:
-                size = os.fstat(src.fileno()).st_size
-                try:
-                    head = encode_frame({"k": "res", "id": request_id, "ok": True, "data": download.head,
-                                         "stream": True, "size": size})
-                except FrameError as exc:  # a head that is not JSON: said, not left unanswered
-                    await self._send_unsendable(request_id, cmd, exc)
-                    return
-                if not self.closed:
-                    self.writer.write(head)
-                    await self.writer.drain()
-                while chunk := await asyncio.to_thread(read_chunk, src, size):
-                    await self._send({"k": "data", "id": request_id}, chunk)
-            await self._send({"k": "end", "id": request_id})
-        except (ConnectionError, OSError) as exc:
-            log.info("download %s to %s interrupted: %s", request_id, self.identity.cn, exc)
-        finally:
-            download.path.unlink(missing_ok=True)
-
-    async def _stream_parts(self, request_id: int, cmd: Any, answer: StreamedParts) -> None:
-        """``answer``'s parts as one body: the head at once, then each part read as it is sent. A stream
-        that stops short (cancelled, the connection gone) says so in the log, with how far it came."""
-        total, sent, why = sum(answer.sizes), 0, "the connection closed"
-        try:
-            try:
-                head = encode_frame({"k": "res", "id": request_id, "ok": True, "data": answer.head,
-                                     "stream": True, "size": total})
-            except FrameError as exc:  # a head that is not JSON: said, not left unanswered
-                why = "its head cannot be sent"
-                await self._send_unsendable(request_id, cmd, exc)
-                return
-            await self._send_frame(head)
-            for part, size in zip(answer.parts, answer.sizes, strict=True):
-                if isinstance(part, bytes):
-                    for start in range(0, size, CHUNK_BYTES):
-                        await self._send({"k": "data", "id": request_id}, part[start:start + CHUNK_BYTES])
-                        sent += min(CHUNK_BYTES, size - start)
-                    continue
-                while chunk := await asyncio.to_thread(read_chunk, part, size):
-                    await self._send({"k": "data", "id": request_id}, chunk)
-                    sent += len(chunk)
-            why = "a file was shorter than when it was opened"  # (the peer refuses the answer then)
-            await self._send({"k": "end", "id": request_id})
-        except (ConnectionError, OSError) as exc:
-            why = f"the connection was lost: {exc}"
-        except asyncio.CancelledError:
-            why = "its requester gave up on it" if request_id in self._cancelled else "the connection closed"
-            raise
-        finally:
-            answer.close()
-            if sent < total:
-                log.info("download %s (%s) to %s stopped after %d of %d bytes: %s", request_id, cmd,
-                         self.identity.cn, sent, total, why)
-
-    async def _send_frame(self, frame: bytes) -> None:
-        if not self.closed:
-            self.writer.write(frame)
-            await self.writer.drain()
-
-    async def _send_quietly(self, header: dict[str, Any]) -> None:
-        try:
-            await self._send(header)
-        except (ConnectionError, OSError):
-            pass
-
-    async def _drain_quietly(self) -> None:
-        try:
-            await self.writer.drain()
-        except (ConnectionError, OSError):
-            pass
-
     def _drop(self, why: str) -> None:
         """Stop reading the peer now (the frame being read is the last) and close the connection once
         what is written (the refusal's answer, then an ``error`` frame saying ``why``) has gone."""
@@ -445,7 +320,7 @@ class ServedConnection:
             return
         self.dropping = why
         log.warning("dropping %s (%s): %s; the rest of it is not read", self.peer, self.identity.cn, why)
-        self._write({"k": "error", "error": {"type": "ProtocolError", "message": f"{why}; the connection is dropped"}})
+        self.replies.write({"k": "error", "error": {"type": "ProtocolError", "message": f"{why}; the connection is dropped"}})
         # Nothing more of the peer's is taken in, but the socket stays open a moment: closed with the
         # peer's bytes unread, it would answer them with a reset, and the peer would lose our answer.
         self.writer.transport.pause_reading()

@@ -1,0 +1,58 @@
+"""What a failed command says to people, and what one that Ctrl-C came too late to stop says.
+
+``explain``: one line naming what went wrong and, where we know, what to do (a server's text in it
+cannot start a line that looks like the shell's). ``went_on``: the outcome of a command that went on
+after Ctrl-C (``CancelTooLate``): its result, or where to see whether it was done. Used by the
+interactive shell, the batch runner and the client-side commands (``console.shell.execute``); must
+not run or retry anything.
+"""
+
+from __future__ import annotations
+
+from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
+from console.shell.client_side import CommandFailed
+from console.shell.human import one_line
+from console.shell.parse import ParsedCommand
+from console.shell.safe_text import visible_line
+
+
+def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
+    """A failed command's message for people: what went wrong and, where we know, what to do. One
+    line (``visible_line``): a server's text in it cannot start a line that looks like the shell's."""
+    return visible_line(_explained(exc, parsed))
+
+
+def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
+    if isinstance(exc, CommandFailed):
+        return str(exc)
+    if isinstance(exc, JobNotRunning) and parsed is not None and parsed.spec.name in ("show_errors", "show_stats"):
+        job = parsed.values.get("job_id", "")
+        return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to show; "
+                f"a finished job's errors and progress are in its logs: get_job_logs {job}")
+    if isinstance(exc, CancelTooLate):
+        result = exc.result
+        return went_on(exc, "", None if result is None else one_line(result))
+    if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+#: Where to see whether a command whose answer never came was done (its request had left: it may or may not
+#: have been); the fallback says only that it is not known.
+_SEE_WHETHER = {
+    "submit_job": "list_jobs shows whether the job was submitted",
+    "clone_job": "list_jobs shows whether the clone was made",
+    "abort_job": "list_jobs shows whether the job was aborted",
+    "delete_job": "list_jobs shows whether the job was deleted",
+    "download_job": "the download may be incomplete: run download_job again",
+}
+
+
+def went_on(late: CancelTooLate, done: str, result: str | None) -> str:
+    """The outcome of a command Ctrl-C came too late to stop (the shell said why at once): that it
+    went on, and its result (``done`` then ``result``, as "submitted as JOB_ID") or, when its answer
+    never came, that it was sent, and where to see whether it was done (never that it was)."""
+    if result:
+        return f"{late.command} went on after Ctrl-C: {done + ' ' if done else ''}{result}"
+    see = _SEE_WHETHER.get(late.command, "whether it was done is not known")
+    return f"{late.command} was sent before Ctrl-C but its answer did not come back: {see}"

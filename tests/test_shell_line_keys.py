@@ -1,0 +1,138 @@
+"""Keys of the prompt's line editor as a user presses them, in a real pty (pexpect, pyte) against a
+real server: how a history search ends, vi's change-word."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+from screen import Screen
+from shell_helpers import CONSOLE, console_env
+
+from conftest import Served
+
+#: Cells of the prompt before the typed line.
+PROMPT_CELLS = len("admin@example.com on server> ")
+
+
+@pytest.fixture
+def console(served: Served, tmp_path: Path) -> Iterator[tuple[pexpect.spawn, Screen]]:
+    """The installed console in a 24x100 pty whose history holds three lines, oldest first."""
+    history = tmp_path / "data" / "flare-console" / "history"
+    history.parent.mkdir(parents=True)
+    history.write_text("".join(f"\n# 2026-01-01 00:00:0{i}\n+{line}\n"
+                               for i, line in enumerate(["help bye", "help monitors", "help timing"])))
+    child = pexpect.spawn(CONSOLE, ["--kit", str(served.project.admin_kit)], encoding="utf-8", timeout=20,
+                          env=console_env(tmp_path, NO_COLOR="1"), dimensions=(24, 100))
+    screen = Screen(child, 24, 100)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        yield child, screen
+    finally:
+        child.terminate(force=True)
+
+
+def line_shown(screen: Screen, expected: str) -> None:
+    """Wait until the prompt's line (the last one on the screen) reads ``expected``."""
+    typed = re.escape(" " + expected) if expected else ""  # (the screen's lines are read without trailing blanks)
+    screen.wait_for(rf"on server>{typed}\s*\Z", timeout=10)
+
+
+def cursor_at(screen: Screen, column: int, timeout: float = 10.0) -> None:
+    """Wait until the cursor is in ``column`` of the prompt's line (vi: a key after Esc is read as a
+    key of navigation mode only once the Esc is taken alone, and the cursor moves then)."""
+    deadline = time.monotonic() + timeout
+    while screen.screen.cursor.x != PROMPT_CELLS + column:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"cursor at {screen.screen.cursor.x - PROMPT_CELLS}, not {column}:\n{screen.text}")
+        screen.pump()
+
+
+def cleared(child: pexpect.spawn, screen: Screen) -> None:
+    """Ctrl-C: the line is emptied (and the search starts again from the newest entry)."""
+    child.sendcontrol("c")
+    line_shown(screen, "")
+
+
+def ran(screen: Screen, output: str) -> None:
+    """Wait until ``output`` shows, followed by a new, empty prompt."""
+    screen.wait_for(rf"{re.escape(output)}\n(.*\n)*admin@example\.com on server>\s*\Z")
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_r_then_enter_runs_the_line_found_other_keys_leave_it_to_edit(console) -> None:
+    child, screen = console
+    # Enter runs the line found at once, as bash and pgcli do (prompt_toolkit only put it in the line).
+    child.send("help")
+    child.sendcontrol("r")
+    child.send("monit")
+    screen.wait_for(r"help monitors")
+    child.send("\r")
+    ran(screen, "list the background monitors")
+    # Esc leaves it to edit, the cursor on the match: typed text goes in there.
+    child.sendcontrol("r")
+    child.send("bye")
+    screen.wait_for(r"help bye")
+    child.send("\x1b")
+    child.send("X")
+    line_shown(screen, "help Xbye")
+    cleared(child, screen)
+    # Ctrl-G gives back the line as it was before the search.
+    child.send("help x")  # (no history entry starts so: no suggestion drawn after it)
+    child.sendcontrol("r")
+    child.send("timing")
+    screen.wait_for(r"help timing")
+    child.sendcontrol("g")
+    line_shown(screen, "help x")
+    cleared(child, screen)
+    # Left and Right leave the search on the line found and move the cursor.
+    child.sendcontrol("r")
+    child.send("timing")
+    screen.wait_for(r"help timing")
+    child.send("\x1b[D")
+    child.send("Y")
+    line_shown(screen, "helpY timing")
+    cleared(child, screen)
+    # Up and Down leave it too, and go to the history entry before (after) the one found.
+    child.sendcontrol("r")
+    child.send("monitors")
+    screen.wait_for(r"help monitors")
+    child.send("\x1b[A")  # (the newest match is the line run above: the entry before it)
+    line_shown(screen, "help timing")
+    cleared(child, screen)
+    # An empty search ended by Enter runs the line as it was (not the last search again).
+    child.send("help bye")
+    child.sendcontrol("r")
+    child.send("\r")
+    ran(screen, "stop monitors, close the session and leave")
+
+
+@pytest.mark.timeout(60)
+def test_vi_cw_changes_to_the_end_of_the_word_as_vim_does(console) -> None:
+    # prompt_toolkit's cw is dw then insert: it ate the blank after the word. vim's stops at the word's end.
+    child, screen = console
+    child.send("set editing vi\r")
+    ran(screen, "editing: vi")
+    child.send("help aaa bbb.ccc ddd")
+    child.send("\x1b")
+    cursor_at(screen, len("help aaa bbb.ccc dd"))  # navigation mode: on the last character
+    child.send("0w")
+    cursor_at(screen, len("help "))
+    child.send("cwX")
+    line_shown(screen, "help X bbb.ccc ddd")
+    child.send("\x1b")
+    cursor_at(screen, len("help "))
+    child.send("w")
+    cursor_at(screen, len("help X "))
+    child.send("cWY")  # a WORD: up to the next blank, the dot too
+    line_shown(screen, "help X Y ddd")
+    child.send("\x1b")
+    cursor_at(screen, len("help X "))
+    child.send("0dw")  # dw stays as it was: the word and the blank after it
+    line_shown(screen, "X Y ddd")
+    child.send("c2wZ")  # on a word's last character (X), cw counts that word as the first
+    line_shown(screen, "Z ddd")
