@@ -198,14 +198,17 @@ def console_figures(repeats: dict[str, int], log=print) -> dict[str, dict[str, l
             for _ in range(repeats["starts"]):  # alternated: both see the same machine load
                 for console in (theirs, ours):
                     figures[console.label].setdefault("first_prompt", []).append(first_prompt(console))
-            for console in (theirs, ours):
-                child = console.started()
-                job_id = submit(console, child, job)
-                samples = figures[console.label]
-                for _ in range(repeats["round_trips"]):
+            # Both open at once, both jobs submitted before the first round trip (each list_jobs lists the
+            # same jobs), and the round trips alternated one by one: both see the same server and load.
+            children = [(console, console.started()) for console in (theirs, ours)]
+            job_ids = [submit(console, child, job) for console, child in children]
+            for _ in range(repeats["round_trips"]):
+                for (console, child), job_id in zip(children, job_ids, strict=True):
+                    samples = figures[console.label]
                     samples.setdefault("check_status", []).append(console.run(child, "check_status server",
                                                                               "site-2"))
                     samples.setdefault("list_jobs", []).append(console.run(child, "list_jobs", job_id[:8]))
+            for console, child in children:
                 console.leave(child)
             for run in range(repeats["jobs"]):
                 for console, key in ((theirs, False), (ours, True)):
@@ -252,7 +255,7 @@ def print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
 
 
-REPEATS = {"starts": 5, "round_trips": 20, "jobs": 5}  # where between two checks a status lands is chance: 3 runs made a noisy median
+REPEATS = {"starts": 5, "round_trips": 30, "jobs": 5}  # where between two checks a status lands is chance: 3 runs made a noisy median
 QUICK = {"starts": 2, "round_trips": 5, "jobs": 1}
 
 

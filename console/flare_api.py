@@ -26,6 +26,7 @@ from console.api.errors import (
     SubmitTokenConflict,
     SubmitTokenJobDeleted,
 )
+from console.api.job_result import IncompleteDownload
 from console.api.session import Session, basic_cb_with_print, new_secure_session
 from console.api.spec import ClientInfo, JobInfo, MonitorReturnCode, ServerInfo, SystemInfo, TargetType
 
@@ -35,6 +36,7 @@ __all__ = [
     "ClientInfo",
     "ClientsStillRunning",
     "CommandError",
+    "IncompleteDownload",
     "InternalError",
     "InvalidArgumentError",
     "InvalidJobDefinition",

@@ -11,7 +11,9 @@ With ``HOSTILE_TRICKLE`` set, it answers ``get_workspace`` (when a job ends), an
 ``HOSTILE_TRICKLE_TASKS`` set its tasks too, with a head announcing 1 MiB, then one byte every
 ``HOSTILE_TRICKLE`` seconds, for ever; it touches ``trickling`` in its kit folder when it starts.
 With ``HOSTILE_MUTE_STOP`` set, it never answers ``end_job`` or ``abort_job`` (it touches ``told-to-stop``),
-with ``HOSTILE_MUTE_DEPLOY`` set never ``deploy_job`` (it touches ``told-to-deploy``).
+with ``HOSTILE_MUTE_DEPLOY`` set never ``deploy_job`` (it touches ``told-to-deploy``). With
+``HOSTILE_WORKSPACE`` naming a file, it answers ``get_workspace`` with that file (read at each
+request) as the job's workspace archive, and runs its tasks as the real site does.
 
     python tests/hostile_site.py SITE_KIT [RESULT_BYTES]
 """
@@ -38,6 +40,7 @@ TRICKLE = float(os.environ.get("HOSTILE_TRICKLE", "0"))
 MUTE_STOP = bool(os.environ.get("HOSTILE_MUTE_STOP"))
 MUTE_DEPLOY = bool(os.environ.get("HOSTILE_MUTE_DEPLOY"))
 REPLIES = os.environ.get("HOSTILE_REPLIES")
+WORKSPACE = os.environ.get("HOSTILE_WORKSPACE")
 
 
 def made_up_replies() -> dict[str, Any]:
@@ -79,7 +82,7 @@ class HostileSite(app.Site):
         print(f"pushed {PUSHES} job_log events", file=sys.stderr, flush=True)
 
     async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
-        if PUSHES or REPLIES:
+        if PUSHES or REPLIES or WORKSPACE:  # its tasks are the real site's
             return await super()._cmd_task(ctx, args)
         self._heard()
         workspace = self.jobs.workspace(args["job_id"])
@@ -118,6 +121,10 @@ class HostileSite(app.Site):
     async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         if TRICKLE:
             await self._trickle(ctx, {"job_id": args["job_id"]})
+        if WORKSPACE:
+            out = self.kit.root / f".outgoing-made-up-{args['job_id']}.zip"
+            out.write_bytes(Path(WORKSPACE).read_bytes())
+            return Download(out, {"job_id": args["job_id"]})
         return await super()._cmd_get_workspace(ctx, args)
 
     async def _trickle(self, ctx: RequestContext, head: dict[str, Any]) -> None:

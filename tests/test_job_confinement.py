@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import shutil
 import signal
 import sys
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ad
 ESCAPE = '''
 import multiprocessing
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -312,4 +314,214 @@ def test_nothing_a_job_started_outlives_its_server_killed(tmp_path: Path) -> Non
     finally:
         server.stop()
         server.kill()
+        _kill(token)
+
+
+# A process whose main thread (the thread-group leader) ends alone with the raw SYS_exit syscall
+# while a second thread runs on: /proc shows it 'Z', its environ and cmdline read empty. In its own
+# session with an empty environment, so only adoption can find it.
+SYS_EXIT = {"x86_64": 60, "aarch64": 93}.get(platform.machine())
+LEADER_EXIT = '''
+import ctypes, os, sys, threading, time
+
+
+def worker():
+    while open("/proc/self/stat").read().rsplit(")", 1)[1].split()[0] != "Z":  # the leader has ended
+        time.sleep(0.01)
+    with open(sys.argv[1] + ".tmp", "w") as out:
+        out.write(str(os.getpid()))
+    os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+    time.sleep(300)
+    os._exit(0)
+
+
+threading.Thread(target=worker).start()
+time.sleep(0.1)
+ctypes.CDLL(None).syscall({sys_exit}, 0)
+'''
+
+LEADER_START = '''
+import subprocess, sys, time
+from pathlib import Path
+
+FOLDER = Path({folder!r})
+SCRIPT = {script!r}
+
+
+def start_leader_exit(who):
+    """Start it and wait until its leader has ended (its thread writes the pid file then)."""
+    pidfile = FOLDER / f"{{who}}.pid"
+    subprocess.Popen([sys.executable, "-c", SCRIPT, str(pidfile)], env={{}}, start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not pidfile.is_file():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the leader-exit process did not start")
+        time.sleep(0.02)
+'''
+
+LEADER_CONTROLLER = '''
+from console.runtime.fedavg import fedavg
+from leader import start_leader_exit
+
+
+def run(ctx):
+    start_leader_exit("server")
+    fedavg(ctx)
+'''
+
+LEADER_TRAINER = '''
+import time
+from console.runtime.contract import TaskResult
+from leader import start_leader_exit
+
+HOLD = {hold!r}
+
+
+def train(model, ctx):
+    start_leader_exit(ctx.site_name)
+    while HOLD and not ctx.aborted():
+        time.sleep(0.05)
+    return TaskResult({{k: v + 1 for k, v in model.items()}})
+'''
+
+
+def _threads_running(pid: int) -> bool:
+    """Whether a thread of ``pid`` still runs, whatever its leader's state says."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            if Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _leader_exit_job(root: Path, pids: Path, *, hold: bool) -> Path:
+    folder = numpy_job(root, name=f"leader-exit-{'hold' if hold else 'end'}", rounds=1)
+    custom = folder / "app" / "custom"
+    (custom / "leader.py").write_text(LEADER_START.format(folder=str(pids),
+                                                          script=LEADER_EXIT.format(sys_exit=SYS_EXIT)))
+    (custom / "controller.py").write_text(LEADER_CONTROLLER)
+    (custom / "trainer.py").write_text(LEADER_TRAINER.format(hold=hold))
+    config_path = folder / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({"controller": "controller:run", "args": config["args"]}))
+    return folder
+
+
+@pytest.mark.skipif(SYS_EXIT is None, reason="the SYS_exit syscall number of this machine is not known here")
+@pytest.mark.parametrize("end", ["by itself", "abort_job"])
+@pytest.mark.timeout(120)
+def test_a_process_whose_leader_thread_exited_does_not_outlive_its_job(fed: Federation, tmp_path: Path,
+                                                                       end: str) -> None:
+    """Its state letter says Z (zombie) while its second thread runs: the job process's own sweep as
+    it ends and the daemons' (server, site) sweeps must look at its threads, not at that letter."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    job_id = fed.session.submit_job(str(_leader_exit_job(tmp_path, pids, hold=end == "abort_job")))
+    found: dict[str, int] = {}
+    try:
+        def all_three() -> bool:
+            found.update({p.stem: int(p.read_text()) for p in pids.glob("*.pid")})
+            return len(found) == 3
+        try:
+            wait_until(all_three, 60, "the job's leader-exited processes on the server and both sites")
+        except AssertionError as exc:
+            meta = fed.session.get_job_meta(job_id)
+            raise AssertionError(f"{exc}: found {found}, job {meta.get('status')} {meta.get('job_errors')}") from None
+        assert all(_threads_running(pid) for pid in found.values()), found
+        if end == "abort_job":
+            fed.session.abort_job(job_id)
+        status = fed.session.wait_for_job(job_id, timeout=60)["status"]
+        assert status == ("FINISHED:ABORTED" if end == "abort_job" else "FINISHED:COMPLETED")
+        deadline = time.monotonic() + 5
+        while (left := {who: pid for who, pid in found.items() if _threads_running(pid)}) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not left, f"still running 5 s after the job's end ({end}), their leader thread gone: {left}"
+    finally:
+        for pid in found.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(SYS_EXIT is None, reason="the SYS_exit syscall number of this machine is not known here")
+@pytest.mark.timeout(60)
+def test_a_marked_process_whose_leader_thread_exited_is_found_by_its_marker_and_killed(tmp_path: Path) -> None:
+    """Its environ cannot be read through its leader: the marker is read from a thread still running."""
+    import subprocess
+
+    from console.runtime.procs import MARKER_VAR, kill_job_processes, marked_pids
+
+    marker = f"{uuid.uuid4()}:server"
+    pidfile = tmp_path / "leader.pid"
+    child = subprocess.Popen([sys.executable, "-c", LEADER_EXIT.format(sys_exit=SYS_EXIT), str(pidfile)],
+                             env={MARKER_VAR: marker}, start_new_session=True)
+    try:
+        wait_until(pidfile.is_file, 30, "the leader-exit process")
+        with pytest.raises(ProcessLookupError):  # what the old scan saw: no leader, no environment
+            Path(f"/proc/{child.pid}/environ").read_bytes()
+        assert marked_pids(marker) == [child.pid]
+        assert kill_job_processes(marker, sweep=5) == 1
+        assert child.wait(10) == -signal.SIGKILL
+        assert marked_pids(marker) == []
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+KILLTREE_CONTROLLER = '''
+import os, subprocess, sys
+from pathlib import Path
+
+# In a session of its own with an empty environment: SIGKILLs the daemon and this job process,
+# then lives on (5 minutes), its pid in PIDFILE, TOKEN in its command line.
+ESCAPEE = ("import os, signal, sys, time\\n"
+           "os.kill(int(sys.argv[1]), signal.SIGKILL); os.kill(int(sys.argv[2]), signal.SIGKILL)\\n"
+           "open(sys.argv[3], 'w').write(str(os.getpid())); time.sleep(300)\\n")
+
+
+def run(ctx):
+    subprocess.Popen([sys.executable, "-c", ESCAPEE, str(os.getppid()), str(os.getpid()), {pidfile!r}, {token!r}],
+                     env={{}}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    ctx.sleep(60)
+'''
+
+
+@pytest.mark.timeout(120)
+def test_what_a_job_started_after_killing_its_job_process_and_server_ends_when_a_server_starts(tmp_path: Path) -> None:
+    """Nothing above it is left to end it (it runs under PID 1): the job's mark (two lowered hard
+    limits it cannot raise) is how the next daemon's sweep at start knows it for a job's."""
+    from console.flare_api import new_secure_session
+
+    token = uuid.uuid4().hex
+    pidfile = tmp_path / "escapee.pid"
+    folder = tmp_path / "killtree"
+    shutil.copytree(EXAMPLES / "hello-server", folder)
+    (folder / "app" / "custom" / "killtree.py").write_text(KILLTREE_CONTROLLER.format(pidfile=str(pidfile),
+                                                                                      token=token))
+    (folder / "app" / "config" / "config_fed_server.json").write_text('{"controller": "killtree:run", "args": {}}')
+    project = make_project(tmp_path / "project")
+    server, again = ServerProcess(project.server_kit), ServerProcess(project.server_kit)
+    try:
+        server.start()
+        with contextlib.closing(new_secure_session(ADMIN, str(project.admin_kit), timeout=10)) as session:
+            session.submit_job(str(folder))
+            wait_until(lambda: server.process.poll() is not None, 30, "the job's code to kill the server")
+        wait_until(lambda: pidfile.is_file() and pidfile.read_text(), 10, "the escapee")
+        escapee = int(pidfile.read_text())
+        assert _with_token(token) == [escapee]
+        assert Path(f"/proc/{escapee}/stat").read_text().rsplit(")", 1)[1].split()[1] == "1"  # under PID 1 now
+        again.start()
+        _gone_within(token, 5, "after a server started again")
+    finally:
+        for part in (again, server):
+            part.stop()
+            part.kill()
         _kill(token)

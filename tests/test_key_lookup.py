@@ -1,11 +1,14 @@
-"""The prompt's key look-up listed once (console.shell.key_lookup) finds what prompt_toolkit's own finds."""
+"""The prompt's key look-up listed once (console.shell.key_lookup) finds what prompt_toolkit's own finds; the
+work skipped at each drawing and prompt (console.shell.prompt_costs) leaves the same events and signals."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import Application
 from prompt_toolkit.application.current import set_app
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.enums import EditingMode
@@ -18,6 +21,7 @@ from prompt_toolkit.output import DummyOutput
 
 from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
+from console.shell.prompt_costs import skip_repeated_work
 
 KEYS = [(Keys.ControlM,), (Keys.ControlI,), (Keys.ControlC,), (Keys.ControlX,), (Keys.ControlX, Keys.ControlE),
         (Keys.Escape,), (Keys.ControlR,), (Keys.Up,), (Keys.F2,), ("a",), ("v",), (Keys.BracketedPaste,)]
@@ -79,3 +83,54 @@ def test_other_prompt_toolkit_internals_leave_the_lookup_alone(session: PromptSe
     app = session.app
     app.key_processor._bindings = app.key_processor._bindings._key_bindings  # not the registry it knows
     assert not look_up_keys_once(app)
+
+
+# -- console.shell.prompt_costs: the same events attached, the same signals valid ------------------
+
+
+def _attached(app: object) -> set[int]:
+    return {id(ev) for ev in app._invalidate_events}  # type: ignore[attr-defined]
+
+
+def test_invalidate_events_gathered_once_per_shape_are_the_ones_prompt_toolkit_gathers(
+        session: PromptSession[str]) -> None:
+    app = session.app
+    with set_app(app):
+        Application._update_invalidate_events(app)  # prompt_toolkit's own, for reference
+        own = _attached(app)
+        for ev in app._invalidate_events:
+            ev -= app._invalidate_handler
+        app._invalidate_events = []
+        skip_repeated_work(app)
+        app._update_invalidate_events()
+        assert _attached(app) == own
+        kept = app._invalidate_events
+        app._update_invalidate_events()  # the same shape: nothing gathered again, the same list attached
+        assert app._invalidate_events is kept
+        # Each event fired reaches the application's handler (a redraw is asked for).
+        asked: list[object] = []
+        app._invalidate_handler = lambda sender: asked.append(sender)  # type: ignore[method-assign]
+        app._invalidate_events = []  # as prompt_toolkit leaves them at the application's end
+        app._update_invalidate_events()
+        assert _attached(app) == own
+        for ev in app._invalidate_events:
+            ev.fire()
+        assert len(asked) >= len(own), "every control's event reaches the application"
+        # Another child in the dynamic container: gathered again, the new control's events included.
+        extra = Window(FormattedTextControl("extra"))
+        dynamic = next(c for c in app.layout.walk() if isinstance(c, DynamicContainer))
+        original = dynamic.get_container
+        dynamic.get_container = lambda: HSplit([original(), extra])
+        before = app._invalidate_events
+        app._update_invalidate_events()
+        assert app._invalidate_events is not before
+        dynamic.get_container = original
+
+
+def test_valid_signals_are_computed_once_and_stay_the_same_set() -> None:
+    expected = set(signal.valid_signals())
+    with create_pipe_input() as pipe:
+        skip_repeated_work(PromptSession(input=pipe, output=DummyOutput()).app)
+    first = signal.valid_signals()
+    assert set(first) == expected and signal.valid_signals() is first
+    assert signal.SIGWINCH in first and signal.SIGINT in first

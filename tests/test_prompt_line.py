@@ -53,7 +53,7 @@ def test_a_background_line_goes_above_the_running_prompt_which_comes_back_below_
         typing = asyncio.ensure_future(session.prompt_async(PROMPT))
         pipe.send_text("list_j")
         await _until(lambda: "list_j" in "\n".join(_screen(out.getvalue())))
-        renders = session.app.render_counter
+        renders = await _settled(lambda: session.app.render_counter)  # typing's own drawings done
         print_styled([("", "12:00:00  a8de96c9  hello  FINISHED:COMPLETED"), ("", "\n")], Style([]))
         print_styled([("", "12:00:00  09b28b39  other  RUNNING"), ("", "\n")], Style([]))
         printed = _screen(out.getvalue())
@@ -78,3 +78,16 @@ async def _until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "the screen never showed it"
         await asyncio.sleep(0.01)
+
+
+async def _settled(value, quiet: float = 0.1, timeout: float = 10.0) -> int:
+    """``value()`` once it stayed the same for ``quiet`` seconds (a loaded machine draws late)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last, since = value(), loop.time()
+    while loop.time() - since < quiet:
+        assert loop.time() < deadline, "it never settled"
+        await asyncio.sleep(0.01)
+        if value() != last:
+            last, since = value(), loop.time()
+    return last

@@ -31,7 +31,7 @@ from console.api.arguments import (
 )
 from console.api.client import AsyncClient
 from console.api.errors import CancelTooLate, InvalidArgumentError, InvalidJobDefinition
-from console.api.job_result import unpack_result
+from console.api.job_result import IncompleteDownload, unpack_result
 from console.api.spec import MonitorReturnCode, SystemInfo, TargetType
 from console.jobdef.archive import zip_job_folder
 from console.jobdef.signing import sign_archive
@@ -161,7 +161,9 @@ class AsyncSession:
         """Download the job's definition and workspace; returns ``<destination>/<job_id>``.
 
         The job ID in the answer must be the job asked for (``answered_job_id``): a server's answer
-        never names a path outside ``destination``; MalformedAnswer otherwise, nothing written."""
+        never names a path outside ``destination``; MalformedAnswer otherwise, nothing written. A
+        part whose archive the checks refuse (a link, a path out, too many entries, too large, past
+        the expansion ratio) is left out: the rest is delivered, then IncompleteDownload names it."""
         check_job_id(job_id)
         dest_root = Path(destination or self.download_dir).expanduser()
         created = [p for p in (dest_root, *dest_root.parents) if not p.exists()]
@@ -178,7 +180,7 @@ class AsyncSession:
                 full_id = answered_job_id(job_id, head.get("job_id") if isinstance(head, dict) else head,
                                           "download_job", self.client.peer)
                 unpacked = Path(scratch) / full_id
-                await asyncio.to_thread(unpack_result, archive, head, unpacked, MAX_DOWNLOAD_BYTES)
+                skipped = await asyncio.to_thread(unpack_result, archive, head, unpacked, MAX_DOWNLOAD_BYTES)
                 target = dest_root / full_id
                 if target.exists():
                     await asyncio.to_thread(shutil.rmtree, target)
@@ -188,6 +190,8 @@ class AsyncSession:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
             raise
+        if skipped:  # the good parts are delivered; the caller is told what is missing and why
+            raise IncompleteDownload(full_id, str(target), skipped)
         return str(target)
 
     async def monitor_job(self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0,

@@ -16,8 +16,13 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from console.jobdef.archive import safe_extract
+from console.jobdef.archive import JobLimits, safe_extract
+from console.jobdef.errors import JobDefinitionError
+from console.wire.exceptions import InternalError
 from console.wire.requesting import MalformedAnswer
+
+#: job_limits as a server has them by default: their ratio and entry count hold a download's parts.
+DEFAULT_LIMITS = JobLimits()
 
 #: Largest ``meta.json`` part taken (a job's meta is a few KB).
 MAX_META_BYTES = 8 << 20
@@ -94,16 +99,25 @@ def planned_parts(parts: Any, received: int) -> list[tuple[str, int]]:
     return plan
 
 
-def unpack_result(received: Path, head: Any, dest: Path, max_total_bytes: int) -> None:
+def _extract_part(source: Path | BinaryIO, dest: Path, left: int) -> int:
+    """One archive of the result, with the job upload's checks and the default ``job_limits`` ratio
+    (the console does not know the server's settings; an honest zip stays far below it)."""
+    return safe_extract(source, dest, max_total_bytes=left, max_entries=DEFAULT_LIMITS.max_entries,
+                        max_ratio=DEFAULT_LIMITS.max_expansion_ratio, ratio_floor_bytes=DEFAULT_LIMITS.ratio_floor_bytes)
+
+
+def unpack_result(received: Path, head: Any, dest: Path, max_total_bytes: int) -> list[tuple[str, str]]:
     """Unpack the received result into ``dest`` (made here), writing at most ``max_total_bytes`` in
-    all. Raises MalformedAnswer for parts that do not fit the answer, JobDefinitionError for an
-    archive that is unsafe or broken; ``dest`` may then hold some parts (the caller's to remove)."""
+    all; the parts skipped, ``(folder, why)`` each: an archive that is unsafe or broken is left out
+    (nothing of it written) and the others are unpacked. Raises MalformedAnswer for parts that do
+    not fit the answer, JobDefinitionError if the one archive of a head without parts is refused;
+    ``dest`` may then hold some parts (the caller's to remove)."""
     if not isinstance(head, dict) or "parts" not in head:
-        safe_extract(received, dest, max_total_bytes=max_total_bytes)
-        return
+        _extract_part(received, dest, max_total_bytes)
+        return []
     plan = planned_parts(head["parts"], received.stat().st_size)
     dest.mkdir(parents=True)
-    left = max_total_bytes
+    left, skipped = max_total_bytes, []
     with open(received, "rb") as file:
         start = 0
         for where, size in plan:
@@ -111,5 +125,26 @@ def unpack_result(received: Path, head: Any, dest: Path, max_total_bytes: int) -
                 file.seek(start)
                 (dest / where).write_bytes(file.read(size))
             else:
-                left -= safe_extract(FileSlice(file, start, size), dest / where, max_total_bytes=left)
+                try:
+                    left -= _extract_part(FileSlice(file, start, size), dest / where, left)
+                except JobDefinitionError as exc:  # safe_extract left nothing of it behind
+                    skipped.append((where, str(exc)))
             start += size
+    return skipped
+
+
+class IncompleteDownload(InternalError):
+    """A download delivered without some of its parts, each refused by the archive checks: ``path``
+    (the result folder, delivered) and ``skipped`` (``(folder, why)`` per part left out)."""
+
+    def __init__(self, job_id: str, path: str, skipped: list[tuple[str, str]]) -> None:
+        self.path, self.skipped = path, skipped
+        parts = "; ".join(f"{where} ({_whose(where)}) was refused and left out: {why}" for where, why in skipped)
+        super().__init__(f"job {job_id} was downloaded to {path} without {len(skipped)} of its parts: {parts}; "
+                         "the other parts are there")
+
+
+def _whose(where: str) -> str:
+    if where.startswith("sites/"):
+        return f"site {where.removeprefix('sites/')}'s workspace"
+    return {"job": "the job's own archive", "workspace": "the server's workspace"}.get(where, where)

@@ -58,6 +58,7 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
         _link("abort_job", "the job was aborted: stop its client app now", _JOB),
         _link("get_workspace", "the job's workspace on this site, as a zip", _JOB,
               Param("max_bytes", K.INT, "leave files out past this many bytes (named in the zip)", minimum=1),
+              Param("max_entries", K.INT, "leave files out past this many entries (named in the zip)", minimum=2),
               transfer=Transfer.DOWNLOAD),
         _link("delete_workspace", "the job was deleted: remove its workspace on this site", _JOB),
         _link("status", "the jobs running on this site"),

@@ -8,6 +8,7 @@ or broken archive leaves nothing behind in the target.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -20,6 +21,7 @@ from typing import BinaryIO
 from console.jobdef.packing import (  # noqa: F401  (zipping is packing's; its names stay importable here)
     READ_ERRORS,
     TRUNCATION_NOTE,
+    TRUNCATION_NOTE_BYTES,
     KnownFiles,
     LinkPolicy,
     zip_dir_to_file,
@@ -34,6 +36,8 @@ class UnsafeArchiveError(JobDefinitionError):
     """An archive entry would land outside its target or is not a plain file."""
 
 
+#: Entries one archive may hold, unless job_limits.max_entries says otherwise.
+MAX_ENTRIES = 10000
 #: Longest entry name, deepest nesting and longest single name (the file systems' NAME_MAX) accepted.
 MAX_ENTRY_NAME_BYTES = 1024
 MAX_ENTRY_DEPTH = 32
@@ -90,7 +94,7 @@ def _bound(archive_bytes: int, max_total_bytes: int, total_setting: str | None, 
     if by_ratio >= max_total_bytes:
         return total
     return _Bound(by_ratio, (
-        f"more than {max_ratio} times the archive's {archive_bytes} bytes: a job archive that unpacks to more "
+        f"more than {max_ratio} times the archive's {archive_bytes} bytes: an archive that unpacks to more "
         f"than {ratio_floor_bytes} bytes (job_limits.ratio_floor_bytes) may unpack to at most "
         f"{max_ratio} times its size (job_limits.max_expansion_ratio). Data this uniform (a model of zeros, "
         "say) compresses so far: ask the operator to raise job_limits.max_expansion_ratio in the startup config "
@@ -133,21 +137,27 @@ def _plan(infos: list[zipfile.ZipInfo], root: Path, bound: _Bound,
     return plan
 
 
-def _extract_all(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], bound: _Bound) -> int:
+def _unpack(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, Path]], bound: _Bound,
+            write: bool = True) -> int:
+    """Decompress every entry of ``plan``, counting the bytes against ``bound`` as they come (headers
+    can lie); written to their targets if ``write``, else only checked. The bytes it unpacks to."""
     written = 0
     for info, target in plan:
         if info.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
+            if write:
+                target.mkdir(parents=True, exist_ok=True)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if write:
+            target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with archive.open(info) as src, open(target, "wb") as out:
+            with archive.open(info) as src, (open(target, "wb") if write else contextlib.nullcontext()) as out:
                 while block := src.read(_COPY_BLOCK):
                     written += len(block)
                     if written > bound.limit:
                         raise bound.refusal(f"more than {bound.limit} bytes (entry {info.filename!r} is "
                                             "larger than its header says)")
-                    out.write(block)
+                    if out is not None:
+                        out.write(block)
         except READ_ERRORS as exc:
             if isinstance(exc, JobDefinitionError):
                 raise
@@ -198,14 +208,44 @@ class JobLimits:
     max_workspace_bytes: int = 1 << 30
     #: Jobs one submitter may have waiting (SUBMITTED) on the server at once.
     max_queued_per_submitter: int = 256
+    #: Entries (files and folders) one archive may hold: a job's, a workspace's.
+    max_entries: int = MAX_ENTRIES
 
     def extract(self, zip_path: Path, dest: Path) -> None:
         """``safe_extract`` held to these limits; a refusal names the setting that decided it."""
-        safe_extract(zip_path, dest, max_total_bytes=self.max_unpacked_bytes, max_ratio=self.max_expansion_ratio,
-                     ratio_floor_bytes=self.ratio_floor_bytes, total_setting="job_limits.max_unpacked_bytes")
+        safe_extract(zip_path, dest, max_total_bytes=self.max_unpacked_bytes, max_entries=self.max_entries,
+                     max_ratio=self.max_expansion_ratio, ratio_floor_bytes=self.ratio_floor_bytes,
+                     total_setting="job_limits.max_unpacked_bytes")
+
+    def check_workspace(self, zip_path: Path) -> int:
+        """``check_archive`` of a job workspace's archive as a site sends it: held to these limits, its
+        size to ``max_workspace_bytes`` plus room for the note naming what it left out (``workspace_unpacked_limit``).
+        The bytes it unpacks to; raises UnsafeArchiveError or JobDefinitionError naming the rule."""
+        return check_archive(zip_path, max_total_bytes=self.workspace_unpacked_limit(), max_entries=self.max_entries,
+                             max_ratio=self.max_expansion_ratio, ratio_floor_bytes=self.ratio_floor_bytes,
+                             total_setting="job_limits.max_workspace_bytes")
+
+    def workspace_unpacked_limit(self) -> int:
+        """Bytes a workspace archive may unpack to: its files (``max_workspace_bytes``) and its note."""
+        return self.max_workspace_bytes + TRUNCATION_NOTE_BYTES
 
 
-def safe_extract(zip_path: Path | BinaryIO, dest: Path, *, max_total_bytes: int, max_entries: int = 10000,
+def _opened(zip_path: Path | BinaryIO, max_total_bytes: int, total_setting: str | None, max_ratio: int | None,
+            ratio_floor_bytes: int) -> tuple[zipfile.ZipFile, _Bound]:
+    if max_ratio is None:
+        size = 0
+    elif isinstance(zip_path, str | os.PathLike):
+        size = Path(zip_path).stat().st_size if Path(zip_path).is_file() else 0
+    else:
+        size = zip_path.seek(0, os.SEEK_END)
+    bound = _bound(size, max_total_bytes, total_setting, max_ratio, ratio_floor_bytes)
+    try:
+        return zipfile.ZipFile(zip_path), bound
+    except (*READ_ERRORS, OSError) as exc:
+        raise JobDefinitionError(f"not a valid zip archive: {exc}") from None
+
+
+def safe_extract(zip_path: Path | BinaryIO, dest: Path, *, max_total_bytes: int, max_entries: int = MAX_ENTRIES,
                  max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes,
                  total_setting: str | None = None) -> int:
     """Extract ``zip_path`` (a path, or a seekable file) into ``dest``; the bytes written. Anything
@@ -216,27 +256,32 @@ def safe_extract(zip_path: Path | BinaryIO, dest: Path, *, max_total_bytes: int,
     ``ratio_floor_bytes``); both are counted while writing, so an archive that lies in its headers
     stops at the limit, not after it. A refusal says which rule, its numbers and what to do.
     """
-    if max_ratio is None:
-        size = 0
-    elif isinstance(zip_path, str | os.PathLike):
-        size = Path(zip_path).stat().st_size if Path(zip_path).is_file() else 0
-    else:
-        size = zip_path.seek(0, os.SEEK_END)
-    bound = _bound(size, max_total_bytes, total_setting, max_ratio, ratio_floor_bytes)
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except (*READ_ERRORS, OSError) as exc:
-        raise JobDefinitionError(f"not a valid zip archive: {exc}") from None
+    archive, bound = _opened(zip_path, max_total_bytes, total_setting, max_ratio, ratio_floor_bytes)
     with archive:
         dest = Path(dest)
         plan = _plan(archive.infolist(), dest.resolve(), bound, max_entries)
         before = _snapshot(dest)
         try:
             dest.mkdir(parents=True, exist_ok=True)
-            return _extract_all(archive, plan, bound)
+            return _unpack(archive, plan, bound)
         except BaseException:
             _undo(dest, before)
             raise
+
+
+#: Where ``check_archive`` pretends to unpack: only names are resolved against it, nothing is written.
+_NOWHERE = Path("/nonexistent-archive-check")
+
+
+def check_archive(zip_path: Path | BinaryIO, *, max_total_bytes: int, max_entries: int = MAX_ENTRIES,
+                  max_ratio: int | None = None, ratio_floor_bytes: int = JobLimits.ratio_floor_bytes,
+                  total_setting: str | None = None) -> int:
+    """What ``safe_extract`` would refuse, found without writing anything: every entry's name, kind
+    and count, then its bytes decompressed and counted against the same bounds (and their CRCs
+    checked). The bytes it unpacks to; raises UnsafeArchiveError or JobDefinitionError like it."""
+    archive, bound = _opened(zip_path, max_total_bytes, total_setting, max_ratio, ratio_floor_bytes)
+    with archive:
+        return _unpack(archive, _plan(archive.infolist(), _NOWHERE, bound, max_entries), bound, write=False)
 
 
 def content_hash(zip_path: Path) -> str:

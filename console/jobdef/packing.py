@@ -92,21 +92,22 @@ def _members(root: Path, prefix: str, policy: LinkPolicy, exclude: Path | None) 
 
 
 def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPolicy,
-               max_bytes: int | None = None, known: KnownFiles | None = None) -> list[str]:
+               max_bytes: int | None = None, known: KnownFiles | None = None,
+               max_entries: int | None = None) -> list[str]:
     root = Path(folder).resolve()
     if not root.is_dir():
         raise JobDefinitionError(f"{folder} is not a folder; nothing to archive")
     prefix = prefix.strip("/")
     prefix = f"{prefix}/" if prefix else ""
     if not isinstance(out, str | os.PathLike):
-        return _write_members(out, _unknown(_members(root, prefix, policy, None), known), max_bytes)
+        return _write_members(out, _unknown(_members(root, prefix, policy, None), known), max_bytes, max_entries)
     out = Path(out)
     members = _unknown(_members(root, prefix, policy, out.resolve()), known)
     # Write beside the target and rename, so a failure never leaves a half-written archive.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as tmp:
-            left_out = _write_members(tmp, members, max_bytes)
+            left_out = _write_members(tmp, members, max_bytes, max_entries)
         os.replace(tmp_name, out)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -177,6 +178,8 @@ def _compression_for(path: Path) -> int:
 
 #: Written into an archive that hit its size limit: what was left out.
 TRUNCATION_NOTE = "ARCHIVE_TRUNCATED.txt"
+#: Largest such note: past it, the names left out are only counted.
+TRUNCATION_NOTE_BYTES = 1 << 20
 
 
 #: What a workspace archive over its limit keeps first: the job's logs and metrics, then its final model.
@@ -192,11 +195,12 @@ def _rank(member: _Member) -> int:
     return 1 if name.startswith(_RESULT_PREFIXES) else 2
 
 
-def _within_budget(members: list[_Member], max_bytes: int | None) -> tuple[list[_Member], list[str]]:
+def _within_budget(members: list[_Member], max_bytes: int | None,
+                   max_entries: int | None = None) -> tuple[list[_Member], list[str]]:
     """The members that fit in ``max_bytes`` (by their size on disk: logs and metrics first, then the
-    final model, then the rest smallest first, so a job's results survive a huge file of its own),
-    and the names of those left out."""
-    if max_bytes is None:
+    final model, then the rest smallest first, so a job's results survive a huge file of its own)
+    and in ``max_entries`` (one place kept for the note), and the names of those left out."""
+    if max_bytes is None and max_entries is None:
         return members, []
     sized = []
     for member in members:
@@ -204,9 +208,10 @@ def _within_budget(members: list[_Member], max_bytes: int | None) -> tuple[list[
             sized.append((member.path.stat().st_size, member))
         except OSError:
             continue
+    places = len(sized) if max_entries is None else max(max_entries - 1, 0)
     kept, left_out, total = [], [], 0
     for size, member in sorted(sized, key=lambda item: (_rank(item[1]), item[0], item[1].arcname)):
-        if total + size > max_bytes:
+        if (max_bytes is not None and total + size > max_bytes) or len(kept) >= places:
             left_out.append(f"{member.arcname} ({size} bytes)")
             continue
         total += size
@@ -214,14 +219,33 @@ def _within_budget(members: list[_Member], max_bytes: int | None) -> tuple[list[
     return sorted(kept, key=lambda m: m.arcname), left_out
 
 
-def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None = None) -> list[str]:
-    members, left_out = _within_budget(members, max_bytes)
+def _limits(max_bytes: int | None, max_entries: int | None) -> str:
+    return " and ".join(part for part in (f"{max_bytes} bytes" if max_bytes is not None else "",
+                                          f"{max_entries} entries" if max_entries is not None else "") if part)
+
+
+def _note(max_bytes: int | None, max_entries: int | None, left_out: list[str]) -> str:
+    """``TRUNCATION_NOTE``'s text, at most ``TRUNCATION_NOTE_BYTES``: the names past that are counted."""
+    head = f"This archive is limited to {_limits(max_bytes, max_entries)} (logs, metrics and the final model were kept first); left out:\n"
+    lines, size = [], len(head.encode()) + 100
+    for number, name in enumerate(left_out):
+        size += len(name.encode()) + 1
+        if size > TRUNCATION_NOTE_BYTES:
+            lines.append(f"... and {len(left_out) - number} more")
+            break
+        lines.append(name)
+    return head + "\n".join(lines) + "\n"
+
+
+def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None = None,
+                   max_entries: int | None = None) -> list[str]:
+    members, left_out = _within_budget(members, max_bytes, max_entries)
     # strict_timestamps=False: files dated before 1980 (zip's epoch) are archived, not refused.
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
         if left_out:
-            log.warning("archive over its limit of %d bytes: %d file(s) left out", max_bytes, len(left_out))
-            archive.writestr(TRUNCATION_NOTE, f"This archive is limited to {max_bytes} bytes (logs, metrics and "
-                             "the final model were kept first); left out:\n" + "\n".join(left_out) + "\n")
+            log.warning("archive over its limit of %s: %d file(s) left out", _limits(max_bytes, max_entries),
+                        len(left_out))
+            archive.writestr(TRUNCATION_NOTE, _note(max_bytes, max_entries, left_out))
         for member in members:
             try:
                 archive.write(member.path, member.arcname, compress_type=_compression_for(member.path))
@@ -237,12 +261,13 @@ def zip_job_folder(folder: Path, out: BinaryIO | Path) -> None:
 
 def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = "",
                     links: LinkPolicy = LinkPolicy.SKIP, max_bytes: int | None = None,
-                    known: KnownFiles | None = None) -> list[str]:
+                    known: KnownFiles | None = None, max_entries: int | None = None) -> list[str]:
     """Zip a workspace folder under ``arcname_prefix``; by default links out of it are left out (logged).
 
     With ``known``, files that are copies of the job archive's (its app unpacked) are left out.
-    With ``max_bytes``, files past that many bytes in all are left out (logs, metrics and the
-    final model are kept first) and named in ``ARCHIVE_TRUNCATED.txt`` inside the archive.
+    With ``max_bytes`` (``max_entries``), files past that many bytes (entries) in all are left out
+    (logs, metrics and the final model are kept first) and named in ``ARCHIVE_TRUNCATED.txt``
+    inside the archive, so the archive passes the receiver's ``check_archive`` of those limits.
     Returns what was left out for the limit: ``"name (N bytes)"`` each.
     """
-    return _write_zip(folder, out, arcname_prefix, links, max_bytes, known)
+    return _write_zip(folder, out, arcname_prefix, links, max_bytes, known, max_entries)

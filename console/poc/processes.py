@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from console.liveness import read_environ, running
+
 MARKER_VAR = "FLARE_CONSOLE_POC_RUN"
 
 
@@ -27,23 +29,13 @@ def marked_pids(marker: str) -> list[int]:
     """Every live process whose environment carries ``FLARE_CONSOLE_POC_RUN=marker`` (Linux ``/proc``)."""
     needle = f"{MARKER_VAR}={marker}".encode()
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
             continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:  # gone meanwhile, or another user's
-            continue
-    return [pid for pid in found if _alive(pid)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+        # Empty if gone meanwhile or another user's; read from a live thread if the leader ended.
+        if needle in read_environ(int(name)).split(b"\0"):
+            found.append(int(name))
+    return [pid for pid in found if running(pid)]
 
 
 def kill_marked(marker: str, grace: float = 10.0) -> list[int]:
@@ -62,7 +54,7 @@ def kill_marked(marker: str, grace: float = 10.0) -> list[int]:
                     pass
             deadline = time.monotonic() + grace
             while pids and time.monotonic() < deadline:
-                pids = [pid for pid in pids if _alive(pid)]
+                pids = [pid for pid in pids if running(pid)]
                 time.sleep(0.1)
             if not marked_pids(marker):
                 return []

@@ -11,8 +11,11 @@ with all of its descendants and reaps it. It sweeps at each job's end and every
 ``SWEEP_INTERVAL_SECONDS``. It reaps only the pids it kills, never ``waitpid(-1)``: the
 children it started belong to asyncio's child watcher.
 
-Only a process leaving the tree by other means (asking systemd, cron or sshd to start it)
-escapes; a job running as the daemon's own user can do that, and worse (docs/protocol.md).
+A job's code that SIGKILLs its job process and the daemon leaves what it started under PID 1;
+that is found by the mark every job process sets (``console.runtime.job_mark``) and killed by
+any daemon's sweep, the first one at its start. Only a process leaving the tree by other means
+(asking systemd, cron or sshd to start it) escapes; a job running as the daemon's own user can
+do that, and worse (docs/protocol.md).
 Elsewhere than Linux nothing is adopted, and sweeping does nothing.
 """
 
@@ -27,6 +30,9 @@ import signal
 import sys
 import time
 from typing import Any
+
+from console.liveness import running, stat_fields
+from console.runtime import job_mark
 
 log = logging.getLogger("console.runtime.adoption")
 
@@ -53,28 +59,21 @@ def become_subreaper() -> bool:
         return False
 
 
-def _parents() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, state letter) for every process now (about 5 ms for 150 processes:
-    plain reads, no Path objects, since the daemon sweeps every few seconds)."""
+def _parents() -> dict[int, tuple[int, bool]]:
+    """pid -> (parent pid, whether it still runs) for every process now (about 5 ms for 150
+    processes: plain reads, since the daemon sweeps every few seconds). A process whose leader
+    thread ended while other threads go on shows ``Z`` but runs (``console.liveness``)."""
     found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
-            try:
-                stat = os.read(fd, 4096)
-            finally:
-                os.close(fd)
-        except OSError:  # gone meanwhile
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split(None, 2)  # the name may hold spaces and parentheses
-        if len(fields) >= 2 and fields[1].isdigit():
-            found[int(name)] = (int(fields[1]), fields[0].decode())
+        stat = stat_fields(f"/proc/{name}/stat")
+        if stat is not None:  # else gone meanwhile
+            found[int(name)] = (stat[1], running(int(name), stat[0]))
     return found
 
 
-def descendants(pid: int, parents: dict[int, tuple[int, str]] | None = None) -> list[int]:
+def descendants(pid: int, parents: dict[int, tuple[int, bool]] | None = None) -> list[int]:
     """Every live process below ``pid`` (children, their children, ...)."""
     parents = _parents() if parents is None else parents
     children: dict[int, list[int]] = {}
@@ -95,7 +94,7 @@ def end_descendants(seconds: float = 2.0) -> int:
     me, killed, deadline = os.getpid(), 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         parents = _parents()
-        live = [pid for pid in descendants(me, parents) if parents[pid][1] != "Z"]
+        live = [pid for pid in descendants(me, parents) if parents[pid][1]]
         if not live:
             break
         for pid in live:
@@ -155,14 +154,21 @@ class OrphanSweeper:
         killed = 0
         for stray in strays:
             for pid in (*descendants(stray, parents), stray):
-                if parents[pid][1] != "Z":
+                if parents[pid][1]:  # a real zombie only waits to be reaped
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
                         killed += 1
         for stray in strays:  # only these are our children: their descendants come to us as they die
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(stray, os.WNOHANG)
-        return killed, len(strays)
+        # What a job left under PID 1, its job process and daemon gone (killed by the job's own code).
+        leftovers = job_mark.leftover_roots(parents)
+        for root in leftovers:
+            killed += job_mark.kill_tree(root, descendants(root, parents))
+        if leftovers:
+            log.warning("%d process(es) a job left under PID 1 (its job process and daemon gone) were killed",
+                        len(leftovers))
+        return killed, len(strays) + len(leftovers)
 
     def _forget_ended(self) -> None:
         """Drop the children that have ended; on the loop only (a sweep's thread just reads)."""
@@ -182,12 +188,12 @@ class OrphanSweeper:
         return total
 
     async def run(self, interval: float = SWEEP_INTERVAL_SECONDS) -> None:
-        """Sweep every ``interval`` seconds until cancelled."""
+        """Sweep at once (what a killed daemon's jobs left), then every ``interval`` seconds until cancelled."""
         while True:
-            await asyncio.sleep(interval)
             found = await asyncio.to_thread(self.sweep)
             if found:
                 log.warning("%d process(es) this daemon did not start (left behind by a job) were killed", found)
+            await asyncio.sleep(interval)
 
 
 #: The one sweeper of this process; ``spawn`` is how the daemon starts every child.

@@ -1,4 +1,4 @@
-"""A job process confines itself before the job's code runs: resource limits and adoption.
+"""A job process confines itself before the job's code runs: resource limits, adoption and its mark.
 
 Run first thing in ``server_app`` and ``site_app``: the hard limits are lowered, so the job's
 code (and all it starts, which inherits them) cannot raise them again, unless it runs as
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from console.jobdef.process_limits import ProcessLimits
 from console.runtime.adoption import become_subreaper
+from console.runtime.job_mark import mark_self
 
 try:
     import resource
@@ -65,6 +66,7 @@ def confine(limits: ProcessLimits) -> dict[str, int | None]:
     # Past max_file_bytes a write fails with EFBIG instead of killing the process with SIGXFSZ:
     # the job's code sees an OSError naming the cause. Children inherit the ignored signal.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # Core 0 is also half of the mark of a job's processes (console.runtime.job_mark), set below.
     done: dict[str, int | None] = {"core": _lower(resource.RLIMIT_CORE, 0),
                                    "file_bytes": _lower(resource.RLIMIT_FSIZE, limits.max_file_bytes),
                                    "open_files": _lower(resource.RLIMIT_NOFILE, limits.max_open_files)}
@@ -75,4 +77,5 @@ def confine(limits: ProcessLimits) -> dict[str, int | None]:
     uid = os.getuid()
     if uid != 0 and sys.platform.startswith("linux"):  # the kernel never holds root to RLIMIT_NPROC
         done["user_tasks"] = _lower(resource.RLIMIT_NPROC, _user_tasks(uid) + limits.max_processes)
+    done["rt_time_us"] = mark_self()
     return done

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from console.jobdef.process_limits import ProcessLimits
+from console.liveness import read_environ
 from console.process import exited
 from console.runtime.adoption import SWEEP_SECONDS, SWEEPER, spawn
 from console.runtime.job_output import open_log, relay_output
@@ -42,20 +43,17 @@ def job_env(marker: str) -> dict[str, str]:
 
 
 def _markers() -> dict[int, str]:
-    """pid -> job marker, for every live process (not zombies: their environ reads empty) with one."""
+    """pid -> job marker, for every running process with one (a real zombie's environ reads empty;
+    one whose leader thread ended is read from a thread still running, ``console.liveness``)."""
     prefix = f"{MARKER_VAR}=".encode()
     found = {}
     me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
             continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone meanwhile, or not ours
-            continue
-        for item in environ.split(b"\0"):
+        for item in read_environ(int(name)).split(b"\0"):  # empty if gone meanwhile, or not ours
             if item.startswith(prefix):
-                found[int(entry.name)] = item[len(prefix):].decode(errors="replace")
+                found[int(name)] = item[len(prefix):].decode(errors="replace")
     return found
 
 

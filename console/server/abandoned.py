@@ -9,9 +9,10 @@ Two things the server finishes for them once it is back:
 - **Its sites' workspaces** stayed on the sites. Each site that took part (its deploy_map
   names it, its deploy record lists it, or it says at login that it still runs the job) is
   asked for it when it connects again, as for a finished job: the job is stopped there first,
-  then ``get_workspace`` streams it in with the same limits and pace (``deployment.fetch_workspace``),
-  into ``sites/<site>.zip`` (written whole or not at all: a download never gets half of one). The
-  job's ``job_errors`` then say it was collected (or that the site had none). What is still to
+  then ``get_workspace`` streams it in with the same limits, checks and pace
+  (``deployment.fetch_workspace``), into ``sites/<site>.zip`` (written whole or not at all: a
+  download never gets half of one). The job's ``job_errors`` then say it was collected (or that
+  the site had none, or that its archive was refused). What is still to
   collect is kept in ``pending_workspace_collects.json`` beside the job store, so it outlives
   another restart; a site that never comes back holds up nothing, and deleting the job forgets it.
 
@@ -30,7 +31,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from console.runtime.limits import cut
-from console.server.deployment import SITE_COMMAND_TIMEOUT, fetch_workspace
+from console.server.deployment import REFUSED_ARCHIVE, SITE_COMMAND_TIMEOUT, fetch_workspace, refused_archive
 from console.server.kept_workspace import left_out_error, note
 from console.server.status import JobStatus
 from console.server.store import JobStore
@@ -195,13 +196,17 @@ class AbandonedJobs:
             return None
         target_dir = store.job_dir(job_id) / "sites"
         target_dir.mkdir(parents=True, exist_ok=True)
-        limit = self.host.kit.job_limits.max_workspace_bytes
+        job_limits = self.host.kit.job_limits
+        limit = job_limits.max_workspace_bytes
         limits = self.host.kit.connection_limits
         try:
-            left_out = await fetch_workspace(link, job_id, target_dir / f"{site}.zip", limit,
+            left_out = await fetch_workspace(link, job_id, target_dir / f"{site}.zip", job_limits,
                                              Pace(limits.transfer_floor_seconds, limits.min_transfer_bytes_per_second))
         except JobNotFound:
             return NONE_THERE
+        except REFUSED_ARCHIVE as exc:  # asked again, it would send the same: said once, not retried
+            log.warning("job %s: the workspace archive of %s was refused: %s", job_id, site, cut(str(exc)))
+            return refused_archive(exc)
         if store.get(job_id) is None:  # deleted while it came: nothing of it stays
             with contextlib.suppress(OSError):
                 shutil.rmtree(store.job_dir(job_id))

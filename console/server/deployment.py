@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console.jobdef.archive import JobLimits
+from console.jobdef.errors import JobDefinitionError
 from console.runtime.context import result_file, task_file
 from console.runtime.limits import (
     MAX_METRICS_BYTES,
@@ -279,7 +281,8 @@ class Deployment:
         async def one(site: str) -> None:
             target = target_dir / f"{site}.zip"
             # The site leaves out what passes the limit; a site that sends more anyway is cut off.
-            limit = self.server.kit.job_limits.max_workspace_bytes
+            limits = self.server.kit.job_limits
+            limit = limits.max_workspace_bytes
             try:
                 if stop.is_set():  # not asked for: nothing of it is on its way
                     raise TransferStopped(0, 0.0, "before it was asked for")
@@ -289,7 +292,7 @@ class Deployment:
                     stopped.cancel()
                     if not told[site].done():
                         raise TransferStopped(0, 0.0, "before it stopped the job")
-                left_out = await fetch_workspace(self._link(site), self.job.job_id, target, limit, pace, stop,
+                left_out = await fetch_workspace(self._link(site), self.job.job_id, target, limits, pace, stop,
                                                  self._why_cut)
                 if left_out:
                     add_error(self.job.errors, site, left_out_error(
@@ -299,7 +302,11 @@ class Deployment:
                 why = self._why_cut(exc)
                 add_error(self.job.errors, site, f"its workspace was not collected: {why}")
                 log.warning("job %s: the workspace of %s was not collected: %s", self.job.job_id, site, why)
-            except Exception as exc:
+            except REFUSED_ARCHIVE as exc:
+                add_error(self.job.errors, site, refused_archive(exc))
+                log.warning("job %s: the workspace archive of %s was refused: %s", self.job.job_id, site,
+                            cut(str(exc)))
+            except Exception as exc:  # gone, or no workspace there: nothing came
                 log.warning("job %s: could not collect the workspace of %s: %r", self.job.job_id, site,
                             cut(str(exc)))
 
@@ -316,24 +323,40 @@ class Deployment:
         return str(exc)
 
 
-async def fetch_workspace(link: Any, job_id: str, target: Path, limit: int, pace: Pace,
+#: What a site's workspace answer is refused for (not within job_limits, too large, malformed):
+#: none of it is kept, and asking again would bring the same.
+REFUSED_ARCHIVE = (JobDefinitionError, AnswerTooLarge, MalformedAnswer, ProtocolViolation)
+
+
+def refused_archive(exc: BaseException) -> str:
+    """The job_errors entry of a site whose workspace archive was refused (``REFUSED_ARCHIVE``)."""
+    return f"its workspace archive was refused, none of it is kept (the rest of the job's result is): {cut(str(exc))}"
+
+
+async def fetch_workspace(link: Any, job_id: str, target: Path, limits: JobLimits, pace: Pace,
                           stop: asyncio.Event | None = None,
                           why_cut: Callable[[TransferStopped | TransferTooSlow], str] = str) -> list[str]:
     """Stream a site's workspace of ``job_id`` into ``target`` over ``link``: the site leaves out
-    what passes ``limit`` bytes (a site that sends more anyway is refused), at ``pace`` at least,
-    cut off when ``stop`` is set. Written beside ``target`` (``.part``) and renamed once whole: a
-    download of the job never hands out half of it, whatever stops it (a kill included). What the
-    site says it left out (``site_left_out``). Raises TransferStopped/TransferTooSlow (the site's
-    connection is dropped then: the rest of it is not read, ``why_cut`` saying why) or what the
-    request raises (JobNotFound: the site has none); ``target`` is then absent."""
+    what passes ``limits`` (``max_workspace_bytes``, ``max_entries``; a site that sends more bytes
+    anyway is refused), at ``pace`` at least, cut off when ``stop`` is set. Written beside
+    ``target`` (``.part``), checked as a job upload is (``JobLimits.check_workspace``: names, links,
+    entries, sizes, expansion ratio) and renamed once whole and checked: a download of the job never
+    hands out half of it or a bad one, whatever stops it (a kill included). What the site says it
+    left out (``site_left_out``). Raises TransferStopped/TransferTooSlow (the site's connection is
+    dropped then: the rest of it is not read, ``why_cut`` saying why), one of ``REFUSED_ARCHIVE``
+    (the archive refused, naming the rule) or what the request raises (JobNotFound: the site has
+    none); ``target`` is then absent."""
+    limit = limits.max_workspace_bytes
     part = target.with_name(target.name + ".part")
     target.unlink(missing_ok=True)
     try:
-        download = link.download("get_workspace", {"job_id": job_id, "max_bytes": limit}, part,
+        download = link.download("get_workspace", {"job_id": job_id, "max_bytes": limit,
+                                                   "max_entries": limits.max_entries}, part,
                                  timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
         # Cut off, the rest of it would still come: its connection is dropped instead.
         await paced(download, part, pace, stop, cut=lambda exc: link.refuse(
             RuntimeError(f"its workspace of job {job_id} was cut off: {why_cut(exc)}")))
+        await asyncio.to_thread(limits.check_workspace, part)
         left_out = await asyncio.to_thread(site_left_out, part)
         os.replace(part, target)
     finally:

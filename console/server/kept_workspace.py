@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from console.jobdef.archive import JobLimits
-from console.jobdef.packing import TRUNCATION_NOTE, KnownFiles, LinkPolicy, zip_dir_to_file
+from console.jobdef.packing import READ_ERRORS, TRUNCATION_NOTE, KnownFiles, LinkPolicy, zip_dir_to_file
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import add_error
 from console.server.status import JobStatus
@@ -65,7 +65,7 @@ def archive_workspace(workspace: Path, job_zip: Path, app_name: str, target: Pat
     shutil.rmtree(workspace / TRANSFER_DIR, ignore_errors=True)  # models in flight, not results
     known = KnownFiles(job_zip, app_name, SERVER_APP_DIR) if app_name else None
     limit = workspace_limit(limits, job_zip)
-    left_out = zip_dir_to_file(workspace, target, "", LinkPolicy.SKIP, limit, known)
+    left_out = zip_dir_to_file(workspace, target, "", LinkPolicy.SKIP, limit, known, limits.max_entries)
     trim(workspace)
     if not left_out:
         return None
@@ -90,8 +90,9 @@ def site_left_out(site_zip: Path) -> list[str]:
         with zipfile.ZipFile(site_zip) as archive:
             if TRUNCATION_NOTE not in archive.namelist():
                 return []
-            text = archive.read(TRUNCATION_NOTE)[:64 << 10].decode(errors="replace")
-    except (OSError, zipfile.BadZipFile, KeyError):
+            with archive.open(TRUNCATION_NOTE) as note:  # its first 64 KiB, never the whole entry into memory
+                text = note.read(64 << 10).decode(errors="replace")
+    except (OSError, KeyError, *READ_ERRORS):
         return []
     return [line for line in text.splitlines()[1:] if line.strip()]
 

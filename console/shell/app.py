@@ -20,7 +20,7 @@ from prompt_toolkit.application import get_app_or_none, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import DynamicStyle, Style
 
@@ -34,6 +34,7 @@ from console.shell.early import EarlySend
 from console.shell.execute import Executor
 from console.shell.failures import explain
 from console.shell.going_on import GoingOn
+from console.shell.history_file import BoundedFileHistory
 from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
@@ -46,6 +47,7 @@ from console.shell.output import Expanded, Format
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.progress import ProgressRow
+from console.shell.prompt_costs import skip_repeated_work
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
 from console.shell.reconnect import Reconnector
 from console.shell.refresher import CompletionRefresher
@@ -105,6 +107,7 @@ class InteractiveShell:
             enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
         )
         look_up_keys_once(self.prompt.app)
+        skip_repeated_work(self.prompt.app)
         keep_keys_in_step(self.prompt)  # keys typed ahead find the menu and suggestion typing starts
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
@@ -203,11 +206,11 @@ class InteractiveShell:
             return load_theme("dark").to_style()  # type: ignore[return-value]
 
     @staticmethod
-    def _history() -> FileHistory | InMemoryHistory:
+    def _history() -> BoundedFileHistory | InMemoryHistory:
         path = history_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return FileHistory(str(path))
+            return BoundedFileHistory(path)
         except OSError:
             return InMemoryHistory()
 

@@ -46,7 +46,7 @@ _FIXED_CHILDREN = {cls.get_children for cls in (HSplit, VSplit, FloatContainer, 
 
 
 @dataclass(frozen=True)
-class _Shape:
+class LayoutShape:
     """What the controls of a layout were listed from: its root and what its dynamic containers returned."""
 
     root: Container
@@ -57,14 +57,14 @@ class _Shape:
         return root is self.root and all(d.get_children()[0] is child for d, child in self.dynamic)
 
 
-def _shape_of(layout: Layout) -> _Shape:
+def shape_of(layout: Layout) -> LayoutShape:
     dynamic = []
     for container in walk(layout.container):
         if isinstance(container, DynamicContainer):
             dynamic.append((container, container.get_children()[0]))
         elif type(container).get_children not in _FIXED_CHILDREN:
-            return _Shape(layout.container, (), None)
-    return _Shape(layout.container, tuple(dynamic), frozenset(layout.find_all_controls()))
+            return LayoutShape(layout.container, (), None)
+    return LayoutShape(layout.container, tuple(dynamic), frozenset(layout.find_all_controls()))
 
 
 if _CombinedRegistry is not None:
@@ -73,13 +73,13 @@ if _CombinedRegistry is not None:
 
         def __init__(self, app: Application[Any]) -> None:
             super().__init__(app)
-            self._shape: _Shape | None = None
+            self._shape: LayoutShape | None = None
 
         def _controls(self) -> frozenset[Any] | None:
             """The layout's controls, or None when its shape may change (then walked at each key)."""
             layout = self.app.layout
             if self._shape is None or not self._shape.holds(layout.container):  # another layout or child
-                self._shape = _shape_of(layout)
+                self._shape = shape_of(layout)
             return self._shape.controls
 
         @property

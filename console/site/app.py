@@ -270,7 +270,8 @@ class Site:
     async def _cmd_get_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
         out = outgoing_zip(self.kit.root, args["job_id"])
         # (a server that gives up on it meanwhile, its link cut, leaves no zip behind here)
-        await build_to_send(lambda path: self.jobs.pack_workspace(args["job_id"], path, args["max_bytes"]), out)
+        await build_to_send(lambda path: self.jobs.pack_workspace(args["job_id"], path, args["max_bytes"],
+                                                                  args.get("max_entries")), out)
         return Download(out, {"job_id": args["job_id"]})
 
     async def _cmd_delete_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:

@@ -275,13 +275,16 @@ class SiteJobs:
     def status(self) -> list[dict[str, Any]]:
         return [{"job_id": j.job_id, "app_name": j.app_name, "status": j.status} for j in self.jobs.values()]
 
-    def pack_workspace(self, job_id: str, out: Path, max_bytes: int | None = None) -> None:
-        """The job's workspace as a zip, within this site's limit and the one asked for."""
+    def pack_workspace(self, job_id: str, out: Path, max_bytes: int | None = None,
+                       max_entries: int | None = None) -> None:
+        """The job's workspace as a zip, within this site's limits and the ones asked for (the server
+        refuses a workspace archive past its own ``job_limits``)."""
         workspace = self.workspace(job_id)
         if not workspace.is_dir():
             raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no workspace of job {job_id} on {self.site_name}")
         limit = min(self.limits.max_workspace_bytes, max_bytes or self.limits.max_workspace_bytes)
-        zip_dir_to_file(workspace, out, max_bytes=limit, known=self.unpacked.get(job_id))
+        entries = min(self.limits.max_entries, max_entries or self.limits.max_entries)
+        zip_dir_to_file(workspace, out, max_bytes=limit, known=self.unpacked.get(job_id), max_entries=entries)
 
     def delete_workspace(self, job_id: str) -> bool:
         """Remove a deleted job's workspace here (refused while it runs); whether there was one."""
