@@ -53,8 +53,8 @@ from console.shell.reconnect import Reconnector
 from console.shell.refresher import CompletionRefresher
 from console.shell.repaint import Repainter
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput, take_typed_ctrl_c
-from console.shell.themes import ThemeError, available_themes, load_theme
+from console.shell.terminal import QuietInput, take_typed_ctrl_c, view_running
+from console.shell.themes import DEFAULT_THEME, ThemeError, available_themes, fallback_style, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
 #: Seconds between completion refreshes on an engine without pushes (FLARE).
@@ -114,8 +114,10 @@ class InteractiveShell:
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
             reconnecting=lambda: self.reconnector.reconnecting,
             expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
+            shut_down=lambda: self.executor.shut_down_server,
         )
-        self.reconnector = Reconnector(backend, self.emit, self.refresher.refresh, self._redraw)
+        self.reconnector = Reconnector(backend, self.emit, self.refresher.refresh, self._redraw,
+                                       shut_down=self.executor, demo=demo)
         backend.add_state_listener(self.reconnector.on_state)
         drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
         self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
@@ -150,7 +152,7 @@ class InteractiveShell:
             return answer.strip().lower() in ("y", "yes")
         try:
             # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)
-            answer = await PromptSession().prompt_async(visible(question), handle_sigint=False)
+            answer = await PromptSession(enable_suspend=True).prompt_async(visible(question), handle_sigint=False)
         except KeyboardInterrupt:
             self._ctrl_c = True  # "stop what I asked": the rest of the line too (run_line)
             return False
@@ -199,11 +201,14 @@ class InteractiveShell:
         self.prompt.app.invalidate()
 
     def _load_style(self, name: str) -> Style:
+        """The configured theme's style; if it cannot be used, says why and falls back to the default, which
+        ``state.theme`` then names (``theme`` lists what is really in use)."""
         try:
             return load_theme(name).to_style()  # type: ignore[return-value]
         except ThemeError as exc:
             print(f"{exc}; using the default theme")
-            return load_theme("dark").to_style()  # type: ignore[return-value]
+            self.state.theme = DEFAULT_THEME
+            return fallback_style()
 
     @staticmethod
     def _history() -> BoundedFileHistory | InMemoryHistory:
@@ -249,7 +254,7 @@ class InteractiveShell:
 
     def _continued(self) -> None:
         """SIGCONT (``fg`` after Ctrl-Z during a command): the user's shell left the terminal echoing."""
-        if not self.prompt.app.is_running:  # (the prompt's raw mode is its own)
+        if not view_running():  # (the raw mode of the prompt, top or plot is its own)
             self.quiet.apply()
 
     # -- the loop ------------------------------------------------------------------------
