@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from kit_cache import copy_project, project_file_text
 from nvflare_poc import (  # noqa: F401  (flare_poc, flare_venv: fixtures)
     MARKER_HELP,
     flare_poc,
@@ -28,7 +28,7 @@ from nvflare_poc import (  # noqa: F401  (flare_poc, flare_venv: fixtures)
 )
 
 from console.ports import free_port
-from console.provision.kits import provision
+from console.provision.kits import PROJECT_COPY, provision
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -89,9 +89,12 @@ def make_project(root: Path, name: str = "test_project", extra: list[dict] | Non
         {"name": ADMIN, "type": "admin", "org": "example", "role": "project_admin"},
         *(extra or []),
     ]
-    project_file = root / f"{name}.yml"
-    project_file.write_text(yaml.safe_dump({"name": name, "participants": participants}))
-    prod = provision(project_file, root / "workspace")
+    if (root / "workspace" / name).exists():  # a project made here before: provisioned again, as a user would
+        project_file = root / f"{name}.yml"
+        project_file.write_text(project_file_text(name, participants))
+        prod = provision(project_file, root / "workspace")
+    else:
+        prod = copy_project(root, name, participants, fed_port, admin_port, provision, PROJECT_COPY)
     return Project(root / "workspace", Path(prod), name)
 
 
@@ -162,6 +165,30 @@ class PartProcess:
             self.kill()
 
 
+def start_together(parts: list[PartProcess], timeout: float = 20.0) -> None:
+    """Start every part at once, then wait for each one's ready line: their start-ups overlap
+    (each is a Python start, imports and a TLS login), so two sites take about as long as one."""
+    for part in parts:
+        part.start(wait=False)
+    for part in parts:
+        part.wait_for_line(part.ready_line, timeout)
+
+
+def stop_together(parts: list[PartProcess], timeout: float = 15.0) -> None:
+    """SIGTERM every part still running, then wait for them all (SIGKILL for one that outlasts
+    ``timeout``): their shutdowns overlap. Every part is dealt with, also when one fails."""
+    running = [part for part in parts if part.process is not None and part.process.poll() is None]
+    for part in running:
+        with contextlib.suppress(ProcessLookupError):
+            part.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for part in running:
+        try:
+            part.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            part.kill()
+
+
 def ServerProcess(kit: Path) -> PartProcess:  # noqa: N802 (reads as the class it used to be)
     return PartProcess("server", kit, READY_LINE)
 
@@ -182,16 +209,16 @@ def running_federation(project: Project, timeout: float = 30) -> Iterator[tuple[
     try:
         server.start()
         session = new_secure_session(ADMIN, str(project.admin_kit), timeout=10)
-        for name in ("site-1", "site-2"):
-            parts.append(SiteProcess(project.kit(name)).start())
+        sites = [SiteProcess(project.kit(name)) for name in ("site-1", "site-2")]
+        parts.extend(sites)
+        start_together(sites)
         wait_until(lambda: len(session.get_system_info().client_info) == 2, timeout, "both sites to register")
         yield server, session
     finally:
         if session is not None:
             session.close()
-        for part in reversed(parts):
-            part.stop()
-            part.kill()
+        stop_together(parts[1:])  # the sites first: a site whose server went first would retry it
+        stop_together(parts[:1])
 
 
 @dataclass
@@ -256,11 +283,8 @@ def sites(server: PartProcess, project: Project, session) -> Iterator[dict[str, 
     """site-1 and site-2, connected (as the server sees it) before the test starts."""
     procs = {name: SiteProcess(project.kit(name)) for name in ("site-1", "site-2")}
     try:
-        for proc in procs.values():
-            proc.start()
+        start_together(list(procs.values()))
         wait_until(lambda: len(session.get_system_info().client_info) == 2, 20, "both sites to register")
         yield procs
     finally:
-        for proc in procs.values():
-            proc.stop()
-            proc.kill()
+        stop_together(list(procs.values()))

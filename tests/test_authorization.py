@@ -10,7 +10,15 @@ import pytest
 
 from console.flare_api import AuthorizationError, new_secure_session
 
-from conftest import EXAMPLES, ServerProcess, SiteProcess, make_project, wait_until
+from conftest import (
+    EXAMPLES,
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    start_together,
+    stop_together,
+    wait_until,
+)
 from jobs import numpy_job, waiting_for_sites
 
 ADMINS = [
@@ -89,8 +97,9 @@ def test_a_site_can_forbid_custom_code(roles, tmp_path: Path) -> None:
     policy = json.loads(policy_path.read_text())
     policy["permissions"]["lead"]["byoc"] = "none"
     policy_path.write_text(json.dumps(policy))
-    sites = [SiteProcess(project.kit(name)).start() for name in ("site-1", "site-2")]
+    sites = [SiteProcess(project.kit(name)) for name in ("site-1", "site-2")]
     try:
+        start_together(sites)
         admin, lead = roles["admin@example.com"], roles["lead@example.com"]
         wait_until(lambda: len(admin.get_connected_client_list()) == 2, 20, "both sites")
         meta = lead.wait_for_job(lead.submit_job(str(numpy_job(tmp_path, rounds=1))), timeout=30)
@@ -100,8 +109,7 @@ def test_a_site_can_forbid_custom_code(roles, tmp_path: Path) -> None:
         assert admin.wait_for_job(admin.submit_job(str(numpy_job(tmp_path, rounds=1))), timeout=30)["status"] == \
             "FINISHED:COMPLETED"
     finally:
-        for site in sites:
-            site.stop()
+        stop_together(sites)
 
 
 def test_broken_policy_stops_the_server_with_a_clear_error(tmp_path: Path) -> None:
@@ -164,8 +172,9 @@ def test_job_workspaces_on_a_target_need_the_download_right(roles, tmp_path: Pat
 
 
 def test_job_workspaces_on_a_site_need_the_download_right(roles, tmp_path: Path) -> None:
-    sites = [SiteProcess(roles["project"].kit(name)).start() for name in ("site-1", "site-2")]
+    sites = [SiteProcess(roles["project"].kit(name)) for name in ("site-1", "site-2")]
     try:
+        start_together(sites)
         admin, lead, org_admin = roles["admin@example.com"], roles["lead@example.com"], roles["orgadmin@example.com"]
         wait_until(lambda: len(admin.get_connected_client_list()) == 2, 20, "both sites")
         other_lead = roles["lead@other.org"]
@@ -179,5 +188,4 @@ def test_job_workspaces_on_a_site_need_the_download_right(roles, tmp_path: Path)
         assert "log.txt" in admin.ls_target("site-1", path=theirs)
         assert admin.cat_target("site-2", file=f"{theirs}/log.txt") is not None
     finally:
-        for site in sites:
-            site.stop()
+        stop_together(sites)

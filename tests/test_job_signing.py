@@ -20,7 +20,16 @@ from console.jobdef.validate import JobDefinitionError
 from console.provision.certs import CertKind, issue_cert, load_cert, load_key
 from console.provision.kits import root_ca_paths
 
-from conftest import ADMIN, EXAMPLES, Project, ServerProcess, SiteProcess, make_project
+from conftest import (
+    ADMIN,
+    EXAMPLES,
+    Project,
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    start_together,
+    stop_together,
+)
 from jobs import numpy_job
 
 LEAD = "lead@example.com"
@@ -80,12 +89,12 @@ def test_a_stored_job_altered_on_disk_never_runs(session, project, tmp_path: Pat
     stored = project.server_kit / "store" / "jobs" / job_id / "job.zip"
     with open(stored, "ab") as out:
         out.write(b"\0")
-    sites = [SiteProcess(project.kit(name)).start() for name in ("site-1", "site-2")]
+    sites = [SiteProcess(project.kit(name)) for name in ("site-1", "site-2")]
     try:
+        start_together(sites)
         meta = session.wait_for_job(job_id, timeout=30, poll_interval=0.5)
     finally:
-        for site in sites:
-            site.stop()
+        stop_together(sites)
     assert meta["status"] == "FINISHED:FAILED_TO_RUN"
     assert "altered after signing" in " ".join(meta["job_errors"]["server"])
     assert not (project.kit("site-1") / job_id).exists()  # nothing reached the sites
@@ -176,17 +185,15 @@ def test_a_queued_job_re_signed_in_the_store_never_runs(tmp_path: Path) -> None:
                      project.server_kit / "startup" / "server.crt", "server")
             _re_sign(store / by_other, project.kit(OTHER_LEAD) / "startup" / "client.key",
                      project.kit(OTHER_LEAD) / "startup" / "client.crt", OTHER_LEAD)
-            for site in sites:
-                site.start()
+            start_together(sites)
             metas = {job: admin.wait_for_job(job, timeout=90, poll_interval=0.5)
                      for job in (by_server, by_other, honest, clone)}
         finally:
             lead.close()
             admin.close()
     finally:
-        for part in (*sites, server):
-            part.stop()
-            part.kill()
+        stop_together(sites)
+        stop_together([server])
     assert metas[by_server]["status"] == "FINISHED:FAILED_TO_RUN"
     assert "the certificate of 'server', which is not an admin's" in " ".join(metas[by_server]["job_errors"]["server"])
     assert metas[by_other]["status"] == "FINISHED:FAILED_TO_RUN"

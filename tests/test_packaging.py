@@ -14,14 +14,15 @@ def test_wheel_install_finds_themes(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
                     str(REPO)], check=True, capture_output=True)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # No pip of its own (ensurepip takes 5-7 s): this environment's pip installs into it (--python).
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     # Dependencies come from the test environment's site-packages as a plain path entry: its
     # editable install of this checkout is a .pth hook there, which a plain path does not run.
     site = next((venv / "lib").glob("python3.*")) / "site-packages"
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     wheel = next((tmp_path / "dist").glob("flare_console-*.whl"))
-    subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps",
+                    "-q", str(wheel)], check=True, capture_output=True)
     probe = ("import console.shell.themes as t, console; "
              "print(console.__file__); print(sorted(t.available_themes()))")
     result = subprocess.run([venv / "bin" / "python", "-c", probe], cwd=tmp_path, capture_output=True, text=True,

@@ -24,7 +24,15 @@ from console.wire.budget import ReplyBudget
 from console.wire.errors import RemoteError
 
 from attacks import RawPeer, answer_time, record, rss_mib, scaled
-from conftest import ADMIN, ServerProcess, SiteProcess, make_project, wait_until
+from conftest import (
+    ADMIN,
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    start_together,
+    stop_together,
+    wait_until,
+)
 from jobs import numpy_job
 
 MEMBER = "member@example.com"
@@ -44,19 +52,15 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     admin = None
     try:
         server.start()
-        for proc in sites.values():
-            proc.start()
+        start_together(list(sites.values()))
         admin = new_secure_session(ADMIN, str(project.admin_kit), timeout=30)
         wait_until(lambda: len(admin.get_system_info().client_info) == 2, 20, "both sites to register")
         yield {"root": root, "project": project, "server": server, "sites": sites, "admin": admin}
     finally:
         if admin is not None:
             admin.close()
-        for proc in sites.values():
-            proc.stop()
-            proc.kill()
-        server.stop()
-        server.kill()
+        stop_together(list(sites.values()))
+        stop_together([server])
 
 
 def _children(pid: int) -> int:

@@ -97,6 +97,45 @@ def end_now(code: int) -> None:
     os._exit(code)
 
 
+_SIGTERM = {signal.SIGTERM}
+_fork_masks = threading.local()  # the forking thread's signal mask before ``_block_sigterm``
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    end_now(EXIT_ABORTED)
+
+
+def _block_sigterm() -> None:
+    _fork_masks.before = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGTERM)
+
+
+def _restore_mask() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, _fork_masks.before)
+
+
+def _forked_child() -> None:
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # a handler the job's code set stays
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _restore_mask()  # a SIGTERM sent meanwhile was kept pending: it ends the child now
+
+
+def end_on_sigterm() -> None:
+    """SIGTERM ends this job process (``end_now``), while the processes the job's code forks
+    (``multiprocessing``'s workers, ``os.fork``) die of it, as in any Python program.
+
+    ``multiprocessing.Pool.terminate`` (also at the end of its ``with`` block) ends its workers
+    with SIGTERM and waits for them. A worker that inherited a Python-level handler loses a
+    SIGTERM that comes between its fork and the interpreter's reset of pending signals in the
+    child, then waits for ever on the pool's queue lock, and the job with it (a pool ended as
+    soon as it is made hung within its first ten in each of 3 runs; tests/test_job_confinement.py).
+    So SIGTERM is blocked across each fork: the child starts with it pending, not lost, and takes
+    it once it has the default action back. Call once, in the main thread."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "pthread_sigmask") and not getattr(end_on_sigterm, "hooked", False):
+        end_on_sigterm.hooked = True  # type: ignore[attr-defined]
+        os.register_at_fork(before=_block_sigterm, after_in_parent=_restore_mask, after_in_child=_forked_child)
+
+
 class ChildChannel:
     """stdout events out, stdin commands in; ``commands`` gets every JSON command."""
 
@@ -127,7 +166,7 @@ class ChildChannel:
         self.logger = logging.getLogger(name)
         sys.stdout = _LogWriter(logging.getLogger("app.stdout"), logging.INFO)  # type: ignore[assignment]
         sys.stderr = _LogWriter(logging.getLogger("app.stderr"), logging.WARNING)  # type: ignore[assignment]
-        signal.signal(signal.SIGTERM, lambda *_: end_now(EXIT_ABORTED))
+        end_on_sigterm()
         self.abort_event = threading.Event()
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
