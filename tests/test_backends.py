@@ -78,6 +78,11 @@ def test_every_kit_kind_is_told_apart(project: Project, tmp_path: Path) -> None:
         admin_kit(project.server_kit)
     with pytest.raises(KitError, match="no startup/ folder"):
         detect_kit(tmp_path)
+    with pytest.raises(KitError, match=r"nonexist does not exist: point --kit"):
+        detect_kit(tmp_path / "nonexist")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(KitError, match=r"is a file, not a startup kit"):
+        detect_kit(tmp_path / "a_file")
     (tmp_path / "empty" / "startup").mkdir(parents=True)
     with pytest.raises(KitError, match="none of fed_admin.json"):
         detect_kit(tmp_path / "empty")
