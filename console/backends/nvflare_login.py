@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import logging
 import re
 import threading
@@ -51,16 +52,67 @@ def _quicken_flare_login() -> None:
     authenticator.Authenticator.__init__ = init
 
 
-#: Held while a login holds sys.stderr (see ``login``).
+#: Held while a login holds sys.stderr (see ``_flare_login``).
 _LOGIN_OUTPUT = threading.Lock()
 
 
-def login(user: str, kit_root: Path, timeout: float, old: Any = None) -> Any:
-    """A new FLARE Session for ``user`` with the admin kit at ``kit_root`` (``old`` closed first).
-    Blocks (run it on a worker thread); raises FLARE's errors (the caller translates them)."""
+def login(user: str, kit_root: Path, timeout: float, old: Any = None, **options: Any) -> Any:
+    """A new FLARE Session for ``user`` with the admin kit at ``kit_root`` (``old`` closed first; ``options``
+    go to FLARE's ``new_secure_session``: ``debug``, ``study``, ``command_timeout``, ...).
+
+    Blocks (run it on a worker thread) for at most ``timeout`` s of wall time: FLARE's own login
+    takes longer than its timeout (FLARE 2.9 with timeout=3: 8.5 s), so it runs on a thread of its
+    own, and when it has not returned in time NoConnection says so; a Session it makes later is
+    logged out. Raises ``AuthenticationError`` (ours) when ``user`` is not the kit certificate's
+    common name (FLARE identifies an admin by it and would refuse with "client_registration"),
+    else FLARE's errors (the caller translates them)."""
     if old is not None:
         with contextlib.suppress(Exception):
             old.close()
+    check_user(user, kit_root)
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    lock = threading.Lock()  # the late Session's owner is decided once: the caller, or nobody (logged out)
+
+    def run() -> None:
+        try:
+            session = _flare_login(user, kit_root, timeout, options)
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+        else:
+            with lock:
+                outcome["session"] = session
+                if outcome.get("abandoned"):
+                    with contextlib.suppress(Exception):
+                        session.close()
+        done.set()
+
+    threading.Thread(target=run, name="flare-login", daemon=True).start()
+    done.wait(timeout)
+    with lock:
+        if not done.is_set():
+            outcome["abandoned"] = True
+            raise NoConnection(unreachable("cannot connect to server", kit_root, timeout))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["session"]
+
+
+def check_user(user: str, kit_root: Path) -> None:
+    """Refuse ``user`` when the kit's certificate (fed_admin.json's ``client_cert``) names someone else."""
+    from console.api.errors import AuthenticationError
+    from console.backends.kits import certificate_cn
+
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+        admin = json.loads((kit_root / "startup" / "fed_admin.json").read_text()).get("admin", {})
+        cn = certificate_cn(kit_root / "startup" / str(admin.get("client_cert") or "client.crt"))
+        if cn and cn != user:
+            raise AuthenticationError(
+                f"this kit's certificate is {cn!r}'s, not {user!r}'s: a FLARE server knows an admin by the "
+                f"certificate's common name; leave out --user (the kit's user is {cn}), or use {user}'s own kit")
+
+
+def _flare_login(user: str, kit_root: Path, timeout: float, options: dict[str, Any]) -> Any:
     from nvflare.tool.cli_output import set_output_format
 
     # FLARE prints "Connecting to FLARE ..." at every login: in machine mode to stderr, which
@@ -73,7 +125,7 @@ def login(user: str, kit_root: Path, timeout: float, old: Any = None) -> Any:
     with _LOGIN_OUTPUT:
         try:
             with contextlib.redirect_stderr(said):
-                return new_secure_session(user, str(kit_root), timeout=timeout)
+                return new_secure_session(user, str(kit_root), timeout=timeout, **options)
         except NoConnection as exc:
             raise NoConnection(unreachable(str(exc), kit_root, timeout)) from exc
         finally:
