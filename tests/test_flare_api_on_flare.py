@@ -1,11 +1,99 @@
-"""FLARE logins from the console and from FLARE API scripts on a live NVIDIA FLARE 2.9 POC (the shared ``flare_poc``)."""
+"""A FLARE API script (``console.flare_api``) on a live NVIDIA FLARE 2.9 POC (the shared ``flare_poc``).
+
+The script runs with FLARE's venv interpreter and this checkout on its path, as a FLARE user's script
+would after changing its import: FLARE's admin kit makes the session FLARE's own, with our exceptions.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from nvflare_poc import LiveFlare
+
+from conftest import EXAMPLES
+
+JOB = str(EXAMPLES / "hello-numpy-sag")
+
+SCRIPT = """
+import json, sys, time
+from console.flare_api import AuthenticationError, JobNotFound, MonitorReturnCode, NoConnection, new_secure_session
+
+user, kit, job, dest, unreachable_kit = sys.argv[1:6]
+said = {}
+try:
+    new_secure_session("someone@else.org", kit)
+except AuthenticationError as exc:
+    said["wrong_user"] = str(exc)
+start = time.monotonic()
+try:
+    new_secure_session(user, unreachable_kit, timeout=2)
+except NoConnection as exc:
+    said["unreachable"] = str(exc)
+said["seconds"] = time.monotonic() - start
+
+with new_secure_session(user, kit) as session:
+    job_id = session.submit_job(job)
+    seen = []
+
+    def cb(s, job_id, meta):
+        seen.append(s is session)
+        return True
+
+    code = session.monitor_job(job_id, timeout=150, poll_interval=0.5, cb=cb)
+    meta = session.get_job_meta(job_id)
+    listed = [row["job_id"] for row in session.list_jobs(id_prefix=job_id[:8])]
+    path = session.download_job_result(job_id, dest)
+    try:
+        session.get_job_meta("00000000-0000-0000-0000-000000000000")
+        unknown = "no error"
+    except JobNotFound as exc:
+        unknown = "JobNotFound"
+    print(json.dumps({"job_id": job_id, "code": code.name, "ours": isinstance(code, MonitorReturnCode),
+                      "cb_got_our_session": bool(seen) and all(seen), "status": meta["status"], "listed": listed,
+                      "path": path, "unknown": unknown, **said}))
+"""
+
+def _script(flare: LiveFlare, home: Path, code: str, *args: str, timeout: float) -> dict:
+    done = subprocess.run([str(flare.python), "-c", code, *args], capture_output=True, text=True, timeout=timeout,
+                          env=flare.console_env(home))
+    assert done.returncode == 0, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _unreachable_kit(flare: LiveFlare, root: Path) -> Path:
+    """A copy of the POC's admin kit naming a port where nothing listens."""
+    from console.ports import free_port
+
+    kit = root / "kit"
+    shutil.copytree(flare.admin_kit, kit)
+    config_path = kit / "startup" / "fed_admin.json"
+    config = json.loads(config_path.read_text())
+    config["admin"]["port"] = free_port()
+    config_path.write_text(json.dumps(config))
+    return kit
+
+
+@pytest.mark.timeout(300)
+def test_a_flare_api_script_drives_flare_by_changing_its_import(flare_poc: LiveFlare, tmp_path: Path) -> None:
+    """submit, monitor to FINISHED:COMPLETED, meta, list, download, an unknown job; before them two logins
+    refused in words: the kit's certificate is someone else's; an unreachable server within the timeout
+    (2 s: FLARE's own login took 8.5 s for timeout=3)."""
+    dest = tmp_path / "results"
+    got = _script(flare_poc, tmp_path, SCRIPT, flare_poc.admin, str(flare_poc.admin_kit), JOB, str(dest),
+                  str(_unreachable_kit(flare_poc, tmp_path)), timeout=240)
+    assert got["code"] == "JOB_FINISHED" and got["ours"], got
+    assert got["status"] == "FINISHED:COMPLETED", got
+    assert got["cb_got_our_session"], got
+    assert got["listed"] == [got["job_id"]], got
+    assert Path(got["path"]).is_dir() and got["job_id"] in got["path"], got
+    assert got["unknown"] == "JobNotFound", got
+    assert f"this kit's certificate is {flare_poc.admin!r}'s, not 'someone@else.org'" in got["wrong_user"], got
+    assert "within 2 s" in got["unreachable"], got
+    assert got["seconds"] < 2 + 1.5, got
 
 
 @pytest.mark.timeout(120)

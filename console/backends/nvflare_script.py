@@ -1,0 +1,97 @@
+"""FLARE API scripts on an NVIDIA FLARE deployment: ``console.flare_api.new_secure_session`` with FLARE's kit.
+
+A script written for ``nvflare.fuel.flare_api`` runs against flare-console by changing its import;
+given FLARE's admin kit instead of ours, the same import drives the FLARE deployment. The Session is
+then FLARE's own (its library, its wire, its behaviour: the reference a FLARE script author has), with
+three things of ours: the login (``nvflare_login``: the kit's user checked, ``timeout`` a bound on the
+wall time), our exception classes (``console.api.errors``, so ``except NoConnection`` written against
+``console.flare_api`` catches what FLARE raised), and ``monitor_job``'s callback getting this session.
+
+Must not: reimplement anything FLARE's Session does, or import nvflare before a FLARE kit is seen
+(``console.api.session`` imports this module only then).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from console.api.spec import MonitorReturnCode
+from console.backends.nvflare_errors import translate
+from console.backends.opening import INSTALL_EXTRA, MissingExtra, nvflare_installed
+
+
+class FlareScriptSession:
+    """FLARE's ``Session``, method for method (``__getattr__``), raising our exception classes."""
+
+    def __init__(self, flare_session: Any) -> None:
+        self._flare = flare_session
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._flare, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except Exception as exc:
+                ours = translate(exc)
+                if ours is exc:
+                    raise
+                raise ours from exc
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"<FLARE Session for {getattr(self._flare, 'username', '?')} via flare-console>"
+
+    def _with_us(self, cb: Callable[..., bool] | None) -> Callable[..., bool] | None:
+        """FLARE calls ``cb(its_session, ...)``: the script gets this session, the one it holds."""
+        if cb is None:
+            return None
+        return lambda _flare, *args, **kwargs: cb(self, *args, **kwargs)
+
+    def monitor_job_and_return_job_meta(self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0,
+                                        cb: Callable[..., bool] | None = None, *cb_args: Any,
+                                        **cb_kwargs: Any) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
+        run = self.__getattr__("monitor_job_and_return_job_meta")
+        code, meta = run(job_id, timeout, poll_interval, self._with_us(cb), *cb_args, **cb_kwargs)
+        return MonitorReturnCode(int(code)), meta
+
+    def monitor_job(self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0,
+                    cb: Callable[..., bool] | None = None, *cb_args: Any, **cb_kwargs: Any) -> MonitorReturnCode:
+        run = self.__getattr__("monitor_job")
+        return MonitorReturnCode(int(run(job_id, timeout, poll_interval, self._with_us(cb), *cb_args, **cb_kwargs)))
+
+    def close(self) -> None:
+        self._flare.close()
+
+    def __enter__(self) -> FlareScriptSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def new_flare_session(username: str, kit_root: Path, timeout: float = 10.0, **options: Any) -> FlareScriptSession:
+    """Log in to FLARE with its admin kit at ``kit_root``, as FLARE's ``new_secure_session`` does
+    (``options``: its ``debug``, ``study``, ``command_timeout``, ``auto_login_max_tries``).
+
+    Raises MissingExtra (nvflare not installed: what to install), AuthenticationError (``username`` is not
+    the kit certificate's), NoConnection (no login within ``timeout`` s of wall time), KitError."""
+    if not nvflare_installed():
+        raise MissingExtra(f"{kit_root} is an NVIDIA FLARE admin kit; flare_api drives FLARE through FLARE's own "
+                           f"library, which is not installed here: {INSTALL_EXTRA}")
+    from console.backends.nvflare_login import login
+
+    try:
+        return FlareScriptSession(login(username, kit_root, timeout, **options))
+    except Exception as exc:
+        ours = translate(exc)
+        if ours is exc:
+            raise
+        raise ours from exc
