@@ -110,6 +110,19 @@ def test_a_flare_kit_without_the_extra_says_what_to_install(project: Project, tm
         assert "Traceback" not in done.stderr
 
 
+@pytest.mark.skipif(importlib.util.find_spec("nvflare") is not None, reason="nvflare is installed here")
+def test_a_flare_api_script_on_a_flare_kit_without_the_extra_says_what_to_install(project: Project,
+                                                                                  tmp_path: Path) -> None:
+    from console.backends.opening import MissingExtra
+    from console.flare_api import new_secure_session
+
+    flare = _flare_kits(tmp_path / "flare", project)
+    with pytest.raises(MissingExtra, match=re.escape(f"is an NVIDIA FLARE admin kit; flare_api drives FLARE "
+                                                     f"through FLARE's own library, which is not installed here: "
+                                                     f"{INSTALL}")):
+        new_secure_session(ADMIN, str(flare["admin"]))
+
+
 def _names(completer: ShellCompleter, text: str) -> list[str]:
     return [c.text for c in completer.get_completions(Document(text, len(text)), CompleteEvent())]
 
