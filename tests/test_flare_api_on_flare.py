@@ -7,6 +7,7 @@ would after changing its import: FLARE's admin kit makes the session FLARE's own
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from nvflare_poc import LiveFlare
 from conftest import EXAMPLES
 
 JOB = str(EXAMPLES / "hello-numpy-sag")
+REPO = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
 import json, sys, time
@@ -102,3 +104,33 @@ def test_the_console_names_a_user_the_flare_kit_is_not_for(flare_poc: LiveFlare,
     assert done.returncode == 2, done.stdout + done.stderr
     assert "AuthenticationError: this kit's certificate is" in done.stderr, done.stderr
     assert "client_registration" not in done.stderr, done.stderr
+
+
+KEY_ONCE = """
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from console.backends.nvflare_login import _quicken_flare_login
+from nvflare.lighter.utils import load_private_key_file
+import sys
+
+pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+open(sys.argv[1], "wb").write(pem)
+_quicken_flare_login()
+first, second = load_private_key_file(sys.argv[1]), serialization.load_pem_private_key(pem, password=None)
+try:
+    serialization.load_pem_private_key(b"not a key", password=None)
+    refused = False
+except ValueError:
+    refused = True
+print(first is second, refused)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_flares_login_parses_the_kits_private_key_once(flare_venv: Path, tmp_path: Path) -> None:
+    """FLARE loads the admin key four times per login (0.14 s of CPU each): once is enough; bad keys still fail."""
+    done = subprocess.run([str(flare_venv), "-c", KEY_ONCE, str(tmp_path / "key.pem")], capture_output=True,
+                          text=True, timeout=90, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"], done.stdout + done.stderr
