@@ -80,6 +80,37 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.workspace, args.engine, reset=args.reset, stop=args.stop, force=args.force)
 
 
+def version_text() -> str:
+    """What ``--version`` prints: this package's version, then NVIDIA FLARE's when the ``[nvflare]`` extra is
+    installed beside it (read from the installed distributions: importing nvflare takes seconds)."""
+    from importlib import metadata
+
+    import console
+
+    try:
+        ours = metadata.version("flare-console")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        ours = console.__version__
+    lines = [f"flare-console {ours}"]
+    try:
+        lines.append(f"NVIDIA FLARE {metadata.version('nvflare')}")
+    except metadata.PackageNotFoundError:
+        pass
+    return "\n".join(lines)
+
+
+class _Version(argparse.Action):
+    """``--version``: computed only when asked for (argparse's own takes a string made up front)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version (and NVIDIA FLARE's, when installed) and leave")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from console.shell.main import add_shell_arguments
 
@@ -88,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Admin side of a secure federated-learning system. Without a sub-command: "
         "log in with an admin kit and open the console (or run a batch with -c/-f/piped stdin).",
     )
+    parser.add_argument("--version", action=_Version)
     add_shell_arguments(parser)
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
 
@@ -112,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "chosen then and kept; jobs and kits are reused by later runs. One demo per workspace: a second one "
         "says where the running one is.")
     p.add_argument("--engine", choices=("ours", "nvflare"), default="ours",
-                   help="ours (default), or an NVIDIA FLARE POC (needs: pip install 'flare-console[nvflare]')")
+                   help="ours (default), or an NVIDIA FLARE POC (needs the [nvflare] extra: pip install -e '.[nvflare]' "
+                   "in the clone, with its .venv's pip)")
     p.add_argument("--workspace", default=None,
                    help="where the demo lives (default: ours in the user data dir, reused; nvflare in a "
                    "temporary folder, removed on exit)")

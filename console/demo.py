@@ -16,6 +16,7 @@ hello-numpy-sag staged, and every FLARE process is stopped on the way out.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import signal
 import subprocess
@@ -26,8 +27,10 @@ from pathlib import Path
 import yaml
 
 from console import demo_guard
+from console.invocation import console_command
 from console.ports import free_port
 from console.provision.kits import provision
+from console.shell.endings import signals_end_cleanly
 
 ADMIN = "admin@example.com"
 SITES = ("site-1", "site-2")
@@ -133,7 +136,10 @@ def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
 def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False, stop: bool = False,
              force: bool = False) -> int:
     if engine == "nvflare":
-        return stop_flare_demo(workspace, force) if stop else run_flare_demo(workspace)
+        if stop:
+            return stop_flare_demo(workspace, force)
+        with signals_end_cleanly():
+            return run_flare_demo(workspace)
     root = Path(workspace).expanduser() if workspace else demo_guard.default_root()
     if stop:
         try:
@@ -151,12 +157,12 @@ def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False
     except demo_guard.DemoBusy as exc:
         print(f"flare-console demo: {exc}", file=sys.stderr)
         return 2
+    with signals_end_cleanly():  # Ctrl-\ as Ctrl-C, SIGTERM and SIGHUP as bye: the parts are stopped below
+        return _run_ours(root)
+
+
+def _run_ours(root: Path) -> int:
     processes: list[subprocess.Popen[bytes]] = []
-
-    def hang_up(signum: int, frame: object) -> None:
-        raise SystemExit(129)  # the terminal closed: stop what we started (finally below), then leave
-
-    previous_hup = signal.signal(signal.SIGHUP, hang_up)
     try:
         prod = ensure_project(root)
         taken = demo_guard.taken_ports(prod)
@@ -181,7 +187,6 @@ def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False
         print(f"demo failed: {type(exc).__name__}: {exc} (logs: {root}/{PROJECT}/prod_*/*/log.txt)", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGHUP, previous_hup)
         if processes:  # only what this run started
             stop_parts(processes)
             print("demo stopped: server and sites are down")
@@ -237,10 +242,11 @@ def run_flare_demo(workspace: str | None) -> int:
 def flare_busy_message(root: Path, current: demo_guard.Running) -> str:
     who = (f"its console is flare-console process {current.owner}" if current.owner
            else "its console is gone, leaving FLARE processes behind")
+    me = console_command()
     return (f"a FLARE demo is already running in {root} ({who}).\n"
-            f"  open another console on it:  flare-console --kit '{current.admin_kit}'\n"
-            f"  or stop it:                  flare-console demo --engine nvflare --stop --workspace '{root}'\n"
-            "  or run a separate demo:      flare-console demo --engine nvflare (a temporary workspace)")
+            f"  open another console on it:  {me} --kit {shlex.quote(str(current.admin_kit))}\n"
+            f"  or stop it:                  {me} demo --engine nvflare --stop --workspace {shlex.quote(str(root))}\n"
+            f"  or run a separate demo:      {me} demo --engine nvflare (a temporary workspace)")
 
 
 def stop_flare_demo(workspace: str | None, force: bool) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.invocation import console_command
 from console.user_dirs import data_dir
 
 RECORD = "demo-running.json"
@@ -104,12 +106,16 @@ def busy_message(root: Path, current: Running) -> str:
     who = (f"by flare-console process {current.owner}" if current.owner
            else "and its console is gone (killed?), leaving its parts behind")
     parts = ", ".join(f"{name} (pid {pid})" for name, pid in current.pids.items())
-    kit = current.admin_kit or "the admin kit in " + str(root)
+    kit = shlex.quote(str(current.admin_kit)) if current.admin_kit else "KIT (the admin kit in " + str(root) + ")"
+    me = console_command()
     return (f"a demo is already running in {root}, started at {since} {who}: {parts}.\n"
-            f"  open another console on it:  flare-console --kit '{kit}'\n"
-            f"  or stop it:                  flare-console demo --stop"
-            + (f" --workspace '{root}'" if root != default_root() else "") + "\n"
-            "  or run a separate demo:      flare-console demo --workspace OTHER_DIR")
+            f"  open another console on it:  {me} --kit {kit}\n"
+            f"  or stop it:                  {me} demo --stop{_workspace_flag(root)}\n"
+            f"  or run a separate demo:      {me} demo --workspace OTHER_DIR")
+
+
+def _workspace_flag(root: Path) -> str:
+    return "" if root == default_root() else f" --workspace {shlex.quote(str(root))}"
 
 
 def default_root() -> Path:
@@ -121,13 +127,13 @@ def console_open_message(root: Path, current: Running, engine: str = "ours") -> 
     """Why ``demo --stop`` refuses: the demo's console still runs on these parts (stopping them would leave
     it reconnecting to nothing), which process it is, and how to leave it or stop anyway."""
     since = time.strftime("%H:%M", time.localtime(current.started)) if current.started else "earlier"
-    where = "" if root == default_root() else f" --workspace '{root}'"
+    where = _workspace_flag(root)
     engine_flag = " --engine nvflare" if engine == "nvflare" else ""
     return (f"the demo in {root} is in use: its console, flare-console process {current.owner} (started at "
             f"{since}), is still open on it, and stopping its server and sites would leave that console "
             "reconnecting to nothing.\n"
             "  leave that console (bye, Ctrl-D): it stops the demo's server and sites itself\n"
-            f"  or stop them anyway:  flare-console demo{engine_flag} --stop --force{where}")
+            f"  or stop them anyway:  {console_command()} demo{engine_flag} --stop --force{where}")
 
 
 def stop(root: Path, timeout: float = 15.0, force: bool = False) -> list[str]:
@@ -211,9 +217,9 @@ def ports_message(root: Path, taken: list[tuple[str, int]]) -> str:
     ports = " and ".join(f"{port} (the demo server's {role})" for role, port in taken)
     return (f"port {ports} {'is' if len(taken) == 1 else 'are'} taken by another program, so the demo in {root} "
             "cannot start its server.\n"
-            "  free the port, or re-provision this demo on free ports:  flare-console demo --reset"
-            + (f" --workspace '{root}'" if root != default_root() else "") + "\n"
-            "  or run a separate demo:  flare-console demo --workspace OTHER_DIR")
+            f"  free the port, or re-provision this demo on free ports:  {console_command()} demo --reset"
+            f"{_workspace_flag(root)}\n"
+            f"  or run a separate demo:  {console_command()} demo --workspace OTHER_DIR")
 
 
 def reset(root: Path, project: str) -> None:

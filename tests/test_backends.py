@@ -15,6 +15,7 @@ from shell_helpers import run_console
 
 from console.backends import KitRole, admin_kit, detect_kit
 from console.commands import CATALOG, Engine
+from console.invocation import install_extra_command
 from console.shell.client_side import CommandFailed
 from console.shell.completion import CompletionData, ShellCompleter
 from console.shell.execute import help_text
@@ -22,7 +23,8 @@ from console.wire.kit import KitError
 
 from conftest import ADMIN, Project
 
-INSTALL = "pip install 'flare-console[nvflare]'"
+# flare-console is not on PyPI: the clone's extra, installed with this very Python.
+INSTALL = install_extra_command()
 
 
 def _flare_kits(root: Path, ours: Project) -> dict[str, Path]:

@@ -79,7 +79,7 @@ def test_destructive_commands_need_yes(server, project, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"^status +FINISHED:ABORTED$", result.stdout, re.M)
     result = run_console(tmp_path, "--kit", kit, "-c", f"delete_job {job_id} --yes")
-    assert result.returncode == 0 and "submit_records_marked_deleted" in result.stdout
+    assert result.returncode == 0 and f"Deleted job {job_id}" in result.stdout
 
 
 def test_bad_commands_fail_like_any_command(server, project, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pexpect
 import pytest
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
+
+from console.invocation import console_command
 
 
 def test_demo_federates_runs_a_batch_and_reuses_its_workspace(tmp_path: Path) -> None:
@@ -53,7 +56,8 @@ def test_one_demo_per_workspace_and_bye_asks_while_its_job_runs(tmp_path: Path) 
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert f"its console, flare-console process {owner} (started at" in refused.stderr
         assert "leave that console (bye, Ctrl-D)" in refused.stderr
-        assert f"flare-console demo --stop --force --workspace '{workspace}'" in refused.stderr
+        # Named as it runs here (a path when flare-console is not on PATH), the workspace quoted for a shell.
+        assert f"{console_command()} demo --stop --force --workspace {shlex.quote(str(workspace))}" in refused.stderr
         demo.send("check_status client\r")  # the first demo's sites were never replaced, nor stopped
         demo.expect_exact("site-2")
         demo.expect(PROMPT)

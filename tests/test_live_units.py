@@ -357,7 +357,8 @@ def test_lines_held_under_a_view_keep_every_status_line_and_the_newest_log_lines
     held.release(lambda text, style, meta: printed.append((text, style)), "top")
     lines = [line for text, _ in printed for line in text.split("\n")]
     assert lines[0] == (f"[... {1000 - MAX_LOG_LINES_SHOWN} log lines that came while top was open are passed "
-                        f"over: only the last {MAX_LOG_LINES_SHOWN} follow; get_job_logs has them all ...]")
+                        f"over: only the last {MAX_LOG_LINES_SHOWN} follow; download_job JOB has the whole log once the job "
+                        "ends ...]")
     assert lines[1] == "12:00:00  aaaa  job  RUNNING"
     assert lines[2] == f"[site-1] line {1000 - MAX_LOG_LINES_SHOWN}" and lines[-1] == "[site-1] line 999"
     assert lines.index("12:00:09  aaaa  job  FINISHED:COMPLETED") == lines.index("[site-1] line 900") + 1

@@ -58,10 +58,13 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
         f"get_job_logs {short} {sites[0]}",
         "pwd server",
         f"ls {sites[0]}",
+        f"head {sites[0]} -n 1 {job}/log.txt",  # where follow's 'passed over' note says a site's whole log is
         "tail server -n 3 log.txt",
         "report_version all",
         "sys_info client",
         "list_jobs -r -m 2",
+        "list_jobs -rm1 -nhello",  # as FLARE's own console (argparse) takes them: a bundle, attached values
+        "list_jobs -m=1 -d",
     ])
     out = _ok(flare_poc.run_console(tmp_path, stdin=batch, timeout=200),
               f"Downloaded to {dest / job}", "== server ==", f"== {sites[0]}",  # its log, or FLARE saying why not
@@ -72,6 +75,10 @@ def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -
     assert re.search(rf"^job_id +{job}$", out, re.M)  # the meta as an aligned record
     assert re.search(r"^status +FINISHED:COMPLETED$", out, re.M)
     assert (dest / job).is_dir()
+    # follow's 'passed over' note (monitors.whole_log): download_job has the server's whole log, and a site's
+    # stays in its workspace as JOB_ID/log.txt, which head reads (its first line shown: no error in its place).
+    assert any((dest / job).rglob("log.txt")), sorted(p.name for p in (dest / job).rglob("*"))
+    assert not re.search(rf"{job}/log.txt: No such file", out), out
     # raw: FLARE's API answer as it came, the new job's ID alone.
     clone_id = _ok(flare_poc.run_console(tmp_path, "--format", "raw", "-c", f"clone_job {short}")).strip()
     assert re.fullmatch(r"[0-9a-f-]{36}", clone_id) and clone_id != job, clone_id

@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -432,23 +433,36 @@ def test_kit_keys_are_private_and_certs_match(prod: Path) -> None:
     assert not list(prod.parent.glob("*.tmp"))
 
 
-def test_start_scripts_find_their_kit_wherever_it_is(prod: Path, tmp_path: Path) -> None:
-    # A stand-in flare-console on PATH that prints its arguments: the scripts must pass the
-    # participant folder, resolved from the script's own location (here: a moved copy).
+def test_start_scripts_find_their_kit_and_console_wherever_they_are(prod: Path, tmp_path: Path) -> None:
+    """The kits' scripts run the console that provisioned them with flare-console not on PATH (``make install``
+    leaves it in .venv/bin), pass their arguments on, and on a machine without that Python use PATH's."""
+    moved = tmp_path / "moved kits"
+    shutil.copytree(prod, moved)
+    scripts = [("server", "start.sh", ["server"]), ("site-1", "start.sh", ["site"]),
+               ("lead@example.com", "fl_admin.sh", ["--kit"])]
+    bare = {**os.environ, "PATH": "/usr/bin:/bin"}  # no flare-console on it
+    assert shutil.which("flare-console", path=bare["PATH"]) is None
+    admin = moved / "lead@example.com" / "startup" / "fl_admin.sh"
+    out = subprocess.run([str(admin), "--version"], env=bare, capture_output=True, text=True, cwd="/", timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("flare-console "), out
+    # Copied to a machine where the provisioning Python is not: a stand-in flare-console on PATH that prints
+    # its arguments; the participant folder is resolved from the script's own location (a moved copy).
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "flare-console"
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
     fake.chmod(0o755)
-    moved = tmp_path / "moved kits"
-    shutil.copytree(prod, moved)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    for folder, script, args in [("server", "start.sh", ["server"]), ("site-1", "start.sh", ["site"]),
-                                 ("lead@example.com", "fl_admin.sh", ["--kit"])]:
+    elsewhere = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin"}
+    for folder, script, args in scripts:
         path = moved / folder / "startup" / script
         assert mode(path) & stat.S_IXUSR
-        out = subprocess.run([str(path)], env=env, capture_output=True, text=True, check=True, cwd="/")
-        assert out.stdout.splitlines() == [*args, str(moved / folder)]
+        text = path.read_text()
+        path.write_text(re.sub(r"(?m)^PYTHON=.*$", f"PYTHON={tmp_path}/gone/bin/python", text))
+        out = subprocess.run([str(path), "-x", "two words"], env=elsewhere, capture_output=True, text=True,
+                             check=True, cwd="/", timeout=60)
+        assert out.stdout.splitlines() == [*args, str(moved / folder), "-x", "two words"]
+        missing = subprocess.run([str(path)], env=bare, capture_output=True, text=True, cwd="/", timeout=60)
+        assert missing.returncode == 127 and f"{script}: flare-console not found" in missing.stderr, missing
 
 
 def test_reprovisioning_keeps_the_root_ca(tmp_path: Path) -> None:

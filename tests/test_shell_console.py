@@ -163,6 +163,23 @@ def test_a_command_while_the_server_is_down_fails_at_once(shell, server) -> None
     leave(shell)
 
 
+def test_the_server_shut_down_by_you_is_said_with_how_to_leave_not_as_a_lost_connection(shell, server) -> None:
+    """The tester's case (`shutdown all` in the demo left `disconnected, reconnecting...` and no hint); once
+    the server is back, a later loss is a loss again."""
+    shell.send("shutdown server --yes\r")
+    shell.expect_exact("the server was shut down by you: leave with `bye`, or start it again (startup/start.sh "
+                       "in the server's kit) and this console reconnects")
+    assert "connection to the server lost" not in shell.before  # (the toolbar's words: test_shell_units)
+    server.process.wait(30)  # it really went
+    server.start()
+    shell.expect_exact("reconnected to the server")
+    server.kill()
+    shell.expect_exact("connection to the server lost; reconnecting...")
+    server.start()
+    shell.expect_exact("reconnected to the server")
+    leave(shell)
+
+
 PAGER = """
 import os, select, sys, termios, tty
 sys.stdin.read()

@@ -134,7 +134,7 @@ def test_a_late_ctrl_c_gives_the_prompt_back_at_once_and_the_outcome_follows(
             await asyncio.sleep(0.1)
         # A record answer reads as the normal answer's record, on one line (never raw JSON)
         await _late(shell, server, pipe, f"delete_job {job_id} --yes",
-                    f"delete_job went on after Ctrl-C: job_id {job_id}, submit_records_marked_deleted")
+                    f"delete_job went on after Ctrl-C: Deleted job {job_id}")
         assert "cancelled" not in _out_text(shell) and '{"job_id"' not in _out_text(shell)
         pipe.send_text("bye\r")
 

@@ -112,6 +112,44 @@ def test_ctrl_r_then_enter_runs_the_line_found_other_keys_leave_it_to_edit(conso
 
 
 @pytest.mark.timeout(60)
+def test_keys_in_a_history_search_act_as_bashs(console) -> None:
+    """Each checked against bash 5.2 in a pty: Ctrl-G gives the line back after a search that went on
+    past its last match; a key that moves or edits ends the search on the line found, then acts."""
+    child, screen = console
+    child.send("help x")
+    child.sendcontrol("r")
+    child.send("timing")
+    screen.wait_for(r"help timing")
+    child.sendcontrol("r")  # no older match: prompt_toolkit put the match in the line here
+    screen.wait_for(r"timing")
+    child.sendcontrol("g")
+    line_shown(screen, "help x")
+    cleared(child, screen)
+    for keys, typed, shown in ((["\x1b[C"], "X", "help bXye"),  # Right
+                               (["\x05"], "X", "help byeX"),  # Ctrl-E
+                               (["\x01"], "X", "Xhelp bye"),  # Ctrl-A
+                               (["\x0b"], "X", "help X"),  # Ctrl-K
+                               (["\x04"], "X", "help Xye"),  # Ctrl-D
+                               (["\x0e"], "", "help monitors")):  # Ctrl-N: the entry after the one found
+        child.sendcontrol("r")
+        child.send("bye")
+        screen.wait_for(r"help bye")
+        for key in keys:
+            child.send(key)
+        child.send(typed)
+        line_shown(screen, shown)
+        cleared(child, screen)
+    # vi: the search began in insert mode and leaves the line in it (prompt_toolkit: navigation mode).
+    child.send("set editing vi\r")
+    ran(screen, "editing: vi")
+    child.sendcontrol("r")
+    child.send("bye")
+    screen.wait_for(r"help bye")
+    child.send("\x1b[CX")
+    line_shown(screen, "help bXye")
+
+
+@pytest.mark.timeout(60)
 def test_vi_cw_changes_to_the_end_of_the_word_as_vim_does(console) -> None:
     # prompt_toolkit's cw is dw then insert: it ate the blank after the word. vim's stops at the word's end.
     child, screen = console
@@ -136,3 +174,17 @@ def test_vi_cw_changes_to_the_end_of_the_word_as_vim_does(console) -> None:
     line_shown(screen, "X Y ddd")
     child.send("c2wZ")  # on a word's last character (X), cw counts that word as the first
     line_shown(screen, "Z ddd")
+
+
+@pytest.mark.timeout(60)
+def test_options_typed_as_flares_argparse_takes_them(console) -> None:
+    # FLARE's console (argparse) takes -m1, -rm 1, -m=1; ours said "unknown option -m1".
+    child, screen = console
+    for line in ("list_jobs -m1", "list_jobs -rm 1", "list_jobs -m=1 -d"):
+        child.send(line + "\r")
+        ran(screen, f"{line}\n(none)")
+    child.send("list_jobs -rx\r")
+    screen.wait_for(r"list_jobs: unknown option -x in '-rx'")
+    # Completion reads them too: after a bundle with its value, the options left are offered.
+    child.send("list_jobs -rm1 --sub\t")
+    line_shown(screen, "list_jobs -rm1 --submit-token")

@@ -3,13 +3,14 @@ tables and records aligned by terminal cells, and local paths completed and read
 
 from __future__ import annotations
 
+import re
 import shlex
 import tomllib
 from pathlib import Path
 
 import pyte
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -58,6 +59,50 @@ def test_the_config_file_stays_valid_toml_whatever_is_remembered(tmp_path_factor
     assert data["pager"] == value + "x" and data["timing"] is timing and data["theme"] == "dark"
 
 
+def test_a_comment_at_a_settings_line_end_is_kept_when_the_setting_is_rewritten(tmp_path) -> None:
+    """The tester's case: ``theme = "light"   # my own comment``, then ``theme dark``; and its
+    neighbours: an indented or quoted key, a '#' inside the value, a key after a table, a false."""
+    path = tmp_path / "config.toml"
+    path.write_text('theme = "light"   # my own comment\n'
+                    '  pager = "less # not a comment"\t# why less\n'
+                    '"timing" = true # on for now\n'
+                    "kit = 'x'#tight\n"
+                    "[extra]\nformat = 1\n", encoding="utf-8")
+    config = load_config(path)
+    for key, value in (("theme", "dark"), ("pager", "more"), ("timing", False), ("kit", "/k"), ("format", "json")):
+        config.remember(key, value)
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines()[:5] == ['theme = "dark"   # my own comment', '  pager = "more"\t# why less',
+                                     '"timing" = false # on for now', 'kit = "/k"#tight', 'format = "json"']
+    data = tomllib.loads(text)
+    assert (data["theme"], data["pager"], data["timing"], data["kit"], data["format"]) == ("dark", "more", False,
+                                                                                          "/k", "json")
+    assert data["extra"] == {"format": 1}  # the table's own key untouched, the new one not inside it
+
+
+_COMMENT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(old=st.text(max_size=15), new=st.text(max_size=15), comment=_COMMENT,
+       blanks=st.text(" \t", min_size=0, max_size=3))
+@example(old="\x85", new="a\u2028b", comment=" x\u2028y", blanks=" ")  # line ends to str.splitlines, not TOML
+def test_any_value_rewritten_keeps_any_trailing_comment(tmp_path_factory, old: str, new: str, comment: str,
+                                                        blanks: str) -> None:
+    path = tmp_path_factory.mktemp("cfg") / "config.toml"
+    config = load_config(path)
+    config.remember("theme", old)
+    lines = path.read_text(encoding="utf-8").split("\n")  # TOML's line ends, not str.splitlines' many
+    at = next(i for i, line in enumerate(lines) if line.startswith("theme ="))
+    lines[at] += f"{blanks}#{comment}"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    config.remember("theme", new)
+    config.remember("kit", new)
+    text = path.read_text(encoding="utf-8")
+    assert tomllib.loads(text)["theme"] == new and tomllib.loads(text)["kit"] == new
+    assert text.split("\n")[at] == f"theme = {toml_value(new)}{blanks}#{comment}"
+
+
 
 def test_a_user_theme_named_beyond_ascii_loads_and_is_remembered(tmp_path, monkeypatch) -> None:
     """The tester's case: ``theme ümlaut`` with ~/.config/flare-console/themes/ümlaut.toml."""
@@ -74,6 +119,61 @@ def test_a_user_theme_named_beyond_ascii_loads_and_is_remembered(tmp_path, monke
     (themes / "latin1.toml").write_bytes(b"# \xc4\n[styles]\n")
     with pytest.raises(ThemeError, match="latin1.toml cannot be read"):
         load_theme("latin1")
+
+
+def test_a_broken_user_theme_is_listed_with_its_error_and_the_one_in_use_is_marked(served, tmp_path, monkeypatch,
+                                                                                     capfd) -> None:
+    """The tester's case: the config names ``mine``, whose file has a bad colour: start-up says the
+    default is used, and ``theme`` marks dark (not mine) and shows mine's error; ``set`` says dark."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    themes = tmp_path / "cfg" / "flare-console" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "mine.toml").write_text('[styles]\nprompt = "notacolor"\n', encoding="utf-8")
+    (tmp_path / "config.toml").write_text('theme = "mine"\n', encoding="utf-8")
+
+    async def script(shell, pipe) -> None:
+        await _until(lambda: shell.prompt.app.is_running, "the prompt")
+        for line in ("theme", "set", "theme mine", "theme light", "theme"):
+            pipe.send_text(line + "\r")
+        await _until(lambda: shell.state.theme == "light", "theme light")
+        await _until(lambda: len(shell.prompt.history.get_strings()) >= 5 and shell.prompt.app.is_running,
+                     "the last theme")
+        pipe.send_text("\x04")
+
+    code, output, _ = _run_shell(served.project, tmp_path, script)
+    captured = capfd.readouterr()
+    said = captured.out + captured.err + output
+    assert code == 0, said
+    assert "mine.toml: bad style: Wrong color format 'notacolor'; using the default theme" in said
+    listings = output  # the two listings, with the other answers and the prompts
+    first, last = listings[:listings.index("* light")], listings[listings.index("* light"):]
+    assert "* dark" in first and "* mine" not in said
+    assert "  mine  (cannot be used: theme file " in first and "Wrong color format 'notacolor')" in first
+    assert re.search(r"theme +dark +theme NAME", output), output  # `set` names the theme in use
+    assert "  mine  (cannot be used: " in last
+    assert tomllib.loads((tmp_path / "config.toml").read_text(encoding="utf-8"))["theme"] == "light"
+
+
+def test_a_broken_own_default_theme_falls_back_to_the_shipped_one_and_is_listed_broken(tmp_path, monkeypatch) -> None:
+    """Neighbours: the default's fallback is the shipped file when the user's own ``dark.toml`` is broken
+    too; ``theme`` then marks nothing as in use that cannot be used."""
+    from console.shell.themes import DEFAULT_THEME, fallback_style, theme_listing
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    themes = tmp_path / "flare-console" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "dark.toml").write_text("[styles\n", encoding="utf-8")
+    shipped = load_theme_file_style(Path(__file__).resolve().parent.parent / "themes" / "dark.toml")
+    assert fallback_style().style_rules == shipped.style_rules
+    listing = theme_listing(["dark", "light"], DEFAULT_THEME).splitlines()
+    assert listing[0].startswith("  dark  (cannot be used: theme file ") and listing[1] == "  light"
+
+
+def load_theme_file_style(path: Path):
+    from console.shell.themes import load_theme_file
+
+    return load_theme_file(path).to_style()
 
 
 # -- tables and records by terminal cells -----------------------------------------------------------

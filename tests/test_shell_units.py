@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -230,6 +231,25 @@ def test_toolbar_shows_connection_state_and_monitors() -> None:
     state.update(up=False, retrying=True)
     assert "disconnected, reconnecting..." in text()
     assert ("class:bottom-toolbar.down", " disconnected, reconnecting... ") in render_toolbar(toolbar)
+    toolbar.shut_down = lambda: True  # this console's shutdown server|all: expected, and how to leave
+    assert " server shut down by you: bye leaves " in text() and "reconnecting" not in text()
+
+
+def test_the_shut_down_note_says_how_to_leave_and_what_starts_the_server_again() -> None:
+    from types import SimpleNamespace
+
+    from console.invocation import console_command
+    from console.shell.reconnect import Reconnector
+
+    flag = SimpleNamespace(shut_down_server=False)
+    plain = Reconnector(None, print, list, list, shut_down=flag)  # type: ignore[arg-type]
+    demo = Reconnector(None, print, list, list, shut_down=flag, demo=True)  # type: ignore[arg-type]
+    assert plain.shut_down_note() is None  # not shut down by this console: a lost connection is a loss
+    flag.shut_down_server = True
+    assert plain.shut_down_note() == ("the server was shut down by you: leave with `bye`, or start it again "
+                                      "(startup/start.sh in the server's kit) and this console reconnects")
+    assert demo.shut_down_note() == (f"the server was shut down by you: leave with `bye`, or after bye, "
+                                     f"`{console_command()} demo` starts it again")
 
 
 def test_shell_command_grammar_and_site_completion() -> None:
@@ -311,14 +331,31 @@ def test_human_output() -> None:
     assert render(None, Format.RAW) == ""
 
 
+def _job_folder(folder, apps=("app",), made=None, meta_file="meta.json") -> None:
+    """A job folder as FLARE's: a meta file with a deploy_map, and (``made``, default all) its app folders."""
+    folder.mkdir(parents=True)
+    if meta_file == "meta.json":
+        (folder / meta_file).write_text(json.dumps({"name": folder.name, "deploy_map": {a: ["@ALL"] for a in apps}}))
+    else:  # FLARE's HOCON
+        entries = "\n".join(f"    {a} = [\"@ALL\"]" for a in apps)
+        (folder / meta_file).write_text(f"{{\n  name = \"{folder.name}\"\n  deploy_map {{\n{entries}\n  }}\n}}\n")
+    for app in apps if made is None else made:
+        (folder / app / "config").mkdir(parents=True)
+
+
 def test_submit_job_completes_job_folders_of_the_kits_upload_dir(tmp_path, monkeypatch) -> None:
     """As FLARE's console, submit_job NAME takes the job folder NAME from the kit's transfer/:
-    completion offers those (with a meta.json) too; a local folder of the same name wins."""
+    completion offers those too; a local folder of the same name wins. Only real job folders: a job's
+    download there (its stored meta at the top, the apps under job/) is not one (the tester's case)."""
     transfer = tmp_path / "kit" / "transfer"
     for name in ("hello-numpy", "hello-pt", "jobs"):
-        (transfer / name).mkdir(parents=True)
-        (transfer / name / "meta.json").write_text("{}")
+        _job_folder(transfer / name)
     (transfer / "hello-notes").mkdir()  # no meta.json: not a job folder
+    _job_folder(transfer / "be8ec466-5c1e-4bb5-9d5b-2b0c3a5e7d11", made=())  # download_job's folder
+    (transfer / "be8ec466-5c1e-4bb5-9d5b-2b0c3a5e7d11" / "job" / "app").mkdir(parents=True)
+    _job_folder(transfer / "hello-half", apps=("server-app", "site-app"), made=("site-app",))
+    (transfer / "hello-empty").mkdir()
+    (transfer / "hello-empty" / "meta.json").write_text('{"deploy_map": {}}')
     (tmp_path / "here" / "jobs").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "here")
     completer = ShellCompleter(data, upload_dir=transfer)
@@ -329,8 +366,40 @@ def test_submit_job_completes_job_folders_of_the_kits_upload_dir(tmp_path, monke
 
     assert offered("submit_job hello") == [("hello-numpy", "job folder in transfer/ of the kit"),
                                            ("hello-pt", "job folder in transfer/ of the kit")]
+    assert offered("submit_job be8") == []
     assert offered("submit_job jo") == [("bs/", "")]  # the local folder, once
     assert offered("download_job 9f hello") == []  # only where a folder is uploaded
+
+
+def test_submit_job_offers_real_job_folders_before_other_folders(tmp_path, monkeypatch) -> None:
+    """The tester's case: in the repo, ``submit_job <Tab>`` selected benchmarks/ first and the staged
+    examples came after flare_console.egg-info/. Job folders here, then the kit's, then the other
+    folders (the way to job folders deeper down); on FLARE a meta.conf job folder counts too."""
+    from console.commands import Engine
+
+    here = tmp_path / "here"
+    for name in ("benchmarks", "examples", "flare_console.egg-info"):
+        (here / name).mkdir(parents=True)
+    _job_folder(here / "my-job")
+    _job_folder(here / "sag-conf", meta_file="meta.conf")
+    transfer = tmp_path / "kit" / "transfer"
+    _job_folder(transfer / "hello-numpy")
+    monkeypatch.chdir(here)
+
+    def offered(engine: Engine, text: str = "submit_job ") -> list[str]:
+        completer = ShellCompleter(data, upload_dir=transfer, engine=engine)
+        return [c.text for c in
+                completer.get_completions(Document(text, len(text)), CompleteEvent(completion_requested=True))]
+
+    assert offered(Engine.OURS) == ["my-job/", "hello-numpy", "benchmarks/", "examples/", "flare_console.egg-info/",
+                                    "sag-conf/"]  # ours reads JSON job files only
+    assert offered(Engine.NVFLARE) == ["my-job/", "sag-conf/", "hello-numpy", "benchmarks/", "examples/",
+                                       "flare_console.egg-info/"]
+    assert offered(Engine.OURS, "download_job 9f ") == ["benchmarks/", "examples/", "flare_console.egg-info/",
+                                                        "my-job/", "sag-conf/"]  # a destination: no ranking
+    # A meta file changed after it was read is read again (kept only while its size and mtime stay).
+    (here / "my-job" / "meta.json").write_text('{"deploy_map": {"other": ["@ALL"]}}')
+    assert offered(Engine.OURS)[:2] == ["hello-numpy", "benchmarks/"]
 
 
 def test_a_late_outcome_without_its_answer_never_claims_it_was_done() -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 from console.backends.base import Backend
 from console.backends.kits import KitInfo, admin_kit
 from console.commands import Engine
-
-INSTALL_EXTRA = "pip install 'flare-console[nvflare]'"
+from console.invocation import install_extra_command
 
 
 class MissingExtra(RuntimeError):
@@ -41,7 +40,7 @@ async def _open_nvflare(info: KitInfo, user: str, timeout: float) -> Backend:
     if not nvflare_installed():
         raise MissingExtra(
             f"{info.root} is an NVIDIA FLARE admin kit ({info.name}); the console drives FLARE through "
-            f"FLARE's own library, which is not installed here: {INSTALL_EXTRA}"
+            f"FLARE's own library, which is not installed here: {install_extra_command()}"
         )
     from console.backends.nvflare import FlareBackend
 

@@ -31,12 +31,12 @@ from typing import Any
 
 import yaml
 
+from console.invocation import install_extra_command
 from console.poc.processes import MARKER_VAR, kill_marked, marked_pids, start_reaper, stop_reaper
 from console.ports import free_port
 
 NVFLARE_ADMIN = "admin@nvidia.com"
 PROJECT = "flare_poc"
-INSTALL_HINT = "pip install 'flare-console[nvflare]'"
 
 Log = Callable[[str], object]
 
@@ -55,7 +55,7 @@ def flare_python() -> Path:
     except (ImportError, ValueError):  # a broken install, or an import blocked in sys.modules
         found = False
     if not found:
-        raise PocError(f"NVIDIA FLARE is not installed for {sys.executable}: {INSTALL_HINT}")
+        raise PocError(f"NVIDIA FLARE is not installed for {sys.executable}: {install_extra_command()}")
     return Path(sys.executable)
 
 

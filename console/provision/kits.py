@@ -22,6 +22,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from console.invocation import kit_script
 from console.provision.certs import (
     CertKind,
     PrivateKey,
@@ -107,13 +108,14 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _write_script(path: Path, command: str) -> None:
+def _write_script(path: Path, part_args: str) -> None:
     # The kit may be moved or copied to another machine: locate the participant folder from
-    # the script's own path rather than baking in the path it was written to.
+    # the script's own path rather than baking in the path it was written to. The console is
+    # the one that provisioned (flare-console need not be on PATH), else PATH's.
     path.write_text(
         "#!/usr/bin/env bash\n"
         'DIR=$(cd "$(dirname "$0")/.." && pwd)\n'
-        f"exec {command}\n",
+        + kit_script(part_args),
         encoding="utf-8",
     )
     path.chmod(_EXECUTABLE)
@@ -178,7 +180,7 @@ class _KitWriter:
                     {"format_version": 2, "project_name": self.project.name, "servers": [entry]})
         _write_json(startup / KIT_SITES_FILE, {"sites": {site.name: site.org for site in self.project.clients}})
         write_default_policy(folder / "local" / "authorization.json")
-        _write_script(startup / "start.sh", 'flare-console server "$DIR"')
+        _write_script(startup / "start.sh", 'server "$DIR"')
 
     def _site(self, startup: Path, p: Participant) -> None:
         self._cert(startup, "client", p, CertKind.CLIENT, [])
@@ -196,7 +198,7 @@ class _KitWriter:
         })
         # The site's own copy of the policy: its operator may tighten it (forbid custom code, say).
         write_default_policy(startup.parent / "local" / "authorization.json")
-        _write_script(startup / "start.sh", 'flare-console site "$DIR"')
+        _write_script(startup / "start.sh", 'site "$DIR"')
 
     def _admin(self, folder: Path, startup: Path, p: Participant) -> None:
         self._cert(startup, "client", p, CertKind.ADMIN, [])
@@ -219,7 +221,7 @@ class _KitWriter:
             "role": p.role,
         }})
         (folder / "transfer").mkdir()
-        _write_script(startup / "fl_admin.sh", 'flare-console --kit "$DIR"')
+        _write_script(startup / "fl_admin.sh", '--kit "$DIR"')
 
 
 def provision(project_file: str | Path, workspace: str | Path = "workspace",

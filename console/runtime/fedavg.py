@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from console.natural_order import natural_key
 from console.runtime.arrays import Model, model_from_config, model_nbytes, save_model
 from console.runtime.context import ServerAppContext, SiteResult, SitesLost
 from console.runtime.limits import PayloadTooLarge
@@ -163,6 +164,9 @@ def _rounds(ctx: ServerAppContext, saver: RoundSaver) -> None:
         if save_rounds:
             saver.save(model, models / f"round_{round_number}.npz")
         aggregated = aggregate_metrics(metrics, weights)
+        # Sites as people count them (site-2 before site-10), not as their results arrived: the order
+        # get_job_meta's round_metrics, metrics.json and plot's legend show.
+        metrics = {site: metrics[site] for site in sorted(metrics, key=natural_key)}
         history.append({"round": round_number, "sites": list(metrics), "metrics": metrics, "aggregated": aggregated})
         ctx.logger.info("round %d/%d: averaged %d result(s)%s", round_number, num_rounds, mean.count,
                         "".join(f", {k}={v:.4g}" for k, v in aggregated.items()))

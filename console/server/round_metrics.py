@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.natural_order import natural_key
 from console.runtime.limits import (
     MAX_JOB_METRICS_BYTES,
     MAX_PROGRESS_DEPTH,
@@ -45,8 +46,9 @@ class RoundMetrics:
         if not isinstance(data.get("round"), int) or not (any_site or aggregated):
             return False, None  # no metrics at all (FLARE's NPTrainer): the meta keeps FLARE's keys only
         number = data["round"]
+        # Sites in natural order (site-2 before site-10), whatever order the job's controller sent them in.
         entry = {"round": number, "aggregated": aggregated if isinstance(aggregated, dict) else {},
-                 "sites": sites if isinstance(sites, dict) else {}}
+                 "sites": {k: sites[k] for k in sorted(sites, key=natural_key)} if isinstance(sites, dict) else {}}
         if json_depth(entry, MAX_PROGRESS_DEPTH) > MAX_PROGRESS_DEPTH:  # job code that wrote its own line
             return False, self._say("deep", f"round {number}'s metrics nest objects or arrays deeper than the limit "
                                             f"of {MAX_PROGRESS_DEPTH} levels: kept out of the job's meta, and so "

@@ -17,6 +17,7 @@ from pathlib import Path
 from prompt_toolkit import PromptSession
 
 from console.shell.client_side import Outcome, ShellState
+from console.shell.human import has_table
 from console.shell.output import Expanded, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink
 from console.shell.printing import TERMINAL
@@ -42,11 +43,11 @@ class Answers:
         text = self._screen_text(outcome)
         if text is None:
             return
-        if needs_pager(text, outcome.format or self.state.format):
+        if needs_pager(text, outcome.format or self.state.format, self._wide_table(outcome)):
             hand_typeahead_to(self.prompt.app.input)  # keys typed ahead: the next prompt's, not the pager's
             self.foreign_output = True
             with self.quiet.as_it_was():
-                paged = page(text, os.environ.get("PAGER") or self.pager)
+                paged = page(text, os.environ.get("PAGER") or self.pager, chop=self._wide_table(outcome))
             if paged:
                 self._to_column_0()
                 return
@@ -60,7 +61,7 @@ class Answers:
         """On the screen now, ``then()`` (the next prompt's line) in the same write; False (nothing
         written) when it needs the pager or shows nothing. Callable from another thread (FLARE's worker)."""
         text = self._screen_text(outcome)
-        if text is None or needs_pager(text, outcome.format or self.state.format):
+        if text is None or needs_pager(text, outcome.format or self.state.format, self._wide_table(outcome)):
             return False
         with TERMINAL:
             self.prompt.app.output.write_raw(text + "\n")
@@ -68,16 +69,21 @@ class Answers:
             self.prompt.app.output.flush()
         return True
 
+    def _wide_table(self, outcome: Outcome) -> bool:
+        """May the answer hold a table wider than the screen? Only with ``set expanded off``: otherwise
+        a table too wide becomes records, whose values wrap (``human``)."""
+        return self.state.expanded is Expanded.OFF and has_table(outcome.result)
+
     def _screen_text(self, outcome: Outcome) -> str | None:
         return self._text(outcome, self.prompt.output.get_size().columns, self.state.expanded) or None
 
-    def _text(self, outcome: Outcome, width: int, expanded: Expanded) -> str:
+    def _text(self, outcome: Outcome, width: int, expanded: Expanded, terminal: bool = True) -> str:
         """The rendered result, then the message, without empty parts."""
         fmt = outcome.format or self.state.format
-        parts = [render(outcome.result, fmt, width, expanded)] if outcome.result is not None else []
+        parts = [render(outcome.result, fmt, width, expanded, terminal)] if outcome.result is not None else []
         # A command with data for scripts (submit_job's job ID) shows it in json/raw as a batch does.
         machine = outcome.message and (outcome.fields is not None or outcome.answer is not None)
-        return "\n".join(p for p in [*parts, outcome.message_as(fmt) if machine else outcome.shown_message()] if p)
+        return "\n".join(p for p in [*parts, outcome.message_as(fmt, terminal) if machine else outcome.shown_message()] if p)
 
     def _flush(self) -> None:
         with TERMINAL:
@@ -96,8 +102,10 @@ class Answers:
             self._to_column_0()
             # The user's Ctrl-C: it stopped, as they asked (the shell's own -c dies of it, or returns
             # 128 + SIGINT when its last command did, as bash does).
-            if result.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
-                self.emit(f"'{sink.target}' stopped (Ctrl-C)", "class:status.queued")
+            keys = {signal.SIGINT: "Ctrl-C", signal.SIGQUIT: "Ctrl-\\"}  # Ctrl-\ acts as Ctrl-C (endings)
+            key = next((k for sig, k in keys.items() if result.returncode in (-sig, 128 + sig)), None)
+            if key is not None:
+                self.emit(f"'{sink.target}' stopped ({key})", "class:status.queued")
                 return True
             if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
                 self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
@@ -137,4 +145,4 @@ class Answers:
 
     def _sink_text(self, outcome: Outcome) -> str:
         expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
-        return self._text(outcome, 10**6, expanded) + "\n"
+        return self._text(outcome, 10**6, expanded, terminal=False) + "\n"

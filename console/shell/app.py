@@ -20,7 +20,7 @@ from prompt_toolkit.application import get_app_or_none, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import DynamicStyle, Style
 
@@ -34,6 +34,7 @@ from console.shell.early import EarlySend
 from console.shell.execute import Executor
 from console.shell.failures import explain
 from console.shell.going_on import GoingOn
+from console.shell.history_file import BoundedFileHistory
 from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
@@ -52,8 +53,8 @@ from console.shell.reconnect import Reconnector
 from console.shell.refresher import CompletionRefresher
 from console.shell.repaint import Repainter
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput, take_typed_ctrl_c
-from console.shell.themes import ThemeError, available_themes, load_theme
+from console.shell.terminal import QuietInput, take_typed_ctrl_c, view_running
+from console.shell.themes import DEFAULT_THEME, ThemeError, available_themes, fallback_style, load_theme
 from console.shell.toolbar import ToolbarState, render_toolbar
 
 #: Seconds between completion refreshes on an engine without pushes (FLARE).
@@ -113,8 +114,10 @@ class InteractiveShell:
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
             reconnecting=lambda: self.reconnector.reconnecting,
             expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
+            shut_down=lambda: self.executor.shut_down_server,
         )
-        self.reconnector = Reconnector(backend, self.emit, self.refresher.refresh, self._redraw)
+        self.reconnector = Reconnector(backend, self.emit, self.refresher.refresh, self._redraw,
+                                       shut_down=self.executor, demo=demo)
         backend.add_state_listener(self.reconnector.on_state)
         drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
         self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
@@ -149,7 +152,7 @@ class InteractiveShell:
             return answer.strip().lower() in ("y", "yes")
         try:
             # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)
-            answer = await PromptSession().prompt_async(visible(question), handle_sigint=False)
+            answer = await PromptSession(enable_suspend=True).prompt_async(visible(question), handle_sigint=False)
         except KeyboardInterrupt:
             self._ctrl_c = True  # "stop what I asked": the rest of the line too (run_line)
             return False
@@ -198,18 +201,21 @@ class InteractiveShell:
         self.prompt.app.invalidate()
 
     def _load_style(self, name: str) -> Style:
+        """The configured theme's style; if it cannot be used, says why and falls back to the default, which
+        ``state.theme`` then names (``theme`` lists what is really in use)."""
         try:
             return load_theme(name).to_style()  # type: ignore[return-value]
         except ThemeError as exc:
             print(f"{exc}; using the default theme")
-            return load_theme("dark").to_style()  # type: ignore[return-value]
+            self.state.theme = DEFAULT_THEME
+            return fallback_style()
 
     @staticmethod
-    def _history() -> FileHistory | InMemoryHistory:
+    def _history() -> BoundedFileHistory | InMemoryHistory:
         path = history_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return FileHistory(str(path))
+            return BoundedFileHistory(path)
         except OSError:
             return InMemoryHistory()
 
@@ -248,7 +254,7 @@ class InteractiveShell:
 
     def _continued(self) -> None:
         """SIGCONT (``fg`` after Ctrl-Z during a command): the user's shell left the terminal echoing."""
-        if not self.prompt.app.is_running:  # (the prompt's raw mode is its own)
+        if not view_running():  # (the raw mode of the prompt, top or plot is its own)
             self.quiet.apply()
 
     # -- the loop ------------------------------------------------------------------------

@@ -15,7 +15,6 @@ console exits 130 (128 + SIGINT, as a shell does).
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -31,7 +30,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands
 from console.shell.refresher import CompletionRefresher
-from console.shell.safe_text import visible
+from console.shell.safe_text import json_text, visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: After these a batch's session cannot go on: the batch stops whatever ``--continue-on-error`` says.
@@ -60,7 +59,7 @@ class BatchFrontend:
         if self.fmt is Format.JSON and meta is not None:
             record = {"event": "status", "job_id": meta["job_id"], "name": meta.get("name"),
                       "status": meta["status"], "time": time.time()}
-            print(json.dumps(record), file=self.out, flush=True)
+            print(json_text(record, pretty=False), file=self.out, flush=True)  # events: one line each
         else:
             print(visible(text), file=self.out, flush=True)
 
@@ -167,11 +166,20 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         return EXIT_FAILED
     fmt = outcome.format or state.format
     if outcome.result is not None or (fmt is not Format.TABLE and outcome.message is None):
-        text_out = render(outcome.result, fmt, expanded=state.expanded)
+        # For a person at a terminal: values wrap, JSON is indented; into a file or a pipe a line stays a
+        # line and each command's JSON is one line (JSON Lines).
+        text_out = render(outcome.result, fmt, expanded=state.expanded, terminal=_is_terminal(out))
         if text_out:
             print(text_out, file=out)
     if outcome.message:
-        print(outcome.message_as(fmt), file=out)
+        print(outcome.message_as(fmt, _is_terminal(out)), file=out)
     if state.timing and executor.elapsed is not None:
         print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
     return _LEAVE if outcome.exit else EXIT_OK
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

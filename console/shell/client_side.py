@@ -20,7 +20,7 @@ from console.shell.monitors import MonitorManager
 from console.shell.output import Expanded, Format
 from console.shell.parse import ParsedCommand
 from console.shell.refresher import CompletionRefresher
-from console.shell.safe_text import visible
+from console.shell.safe_text import json_text, visible
 
 
 class CommandFailed(Exception):
@@ -87,13 +87,14 @@ class Outcome:
         """``message`` as it may reach a terminal."""
         return (self.message or "") if self.drawn else visible(self.message or "")
 
-    def message_as(self, fmt: Format) -> str:
+    def message_as(self, fmt: Format, terminal: bool = False) -> str:
         """``message`` in ``fmt``: json, a record (``{"job_id": ..., "message": ...}``: a script reads
         fields, never greps the sentence); raw, the engine's answer when there is one; else the sentence."""
         if fmt is Format.JSON:
-            return json.dumps({**(self.fields or {}), "message": self.message})
+            return json_text({**(self.fields or {}), "message": self.message}, pretty=terminal)
         if fmt is Format.RAW and self.answer is not None:
-            return visible(self.answer if isinstance(self.answer, str) else json.dumps(self.answer, default=str))
+            return visible(self.answer if isinstance(self.answer, str)
+                           else json.dumps(self.answer, ensure_ascii=False, default=str))
         return self.shown_message()
 
 

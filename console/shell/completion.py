@@ -22,7 +22,9 @@ from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Para
 from console.commands.spec import Offer
 from console.shell import words
 from console.shell.completion_data import MAX_JOB_COMPLETIONS, CompletionData, JobEntry, age
-from console.shell.parse import YES_FLAGS, command_spec
+from console.shell.job_folders import is_job_folder
+from console.shell.options import YES_FLAGS, Option, OptionError, flag_table, read_option
+from console.shell.parse import command_spec
 from console.shell.safe_text import visible_line
 from console.shell.top.columns import Column, layout, render
 
@@ -95,7 +97,7 @@ class ShellCompleter(Completer):
                 yield Completion(name, -len(word), display_meta=NAMES[name].summary_on(self._engine))
 
     def _options(self, spec: CommandSpec, done: list[str], word: str) -> Iterator[Completion]:
-        used = set(done)
+        used = {option.flag for token in done for option in _options_in(token, flag_table(spec)) or ()}
         flags = [(p.flag, p.help) for p in spec.typed_params if p.flag]
         if spec.destructive:
             flags.append(("--yes", "do not ask to confirm"))
@@ -142,26 +144,37 @@ class ShellCompleter(Completer):
         elif kind is ParamKind.TARGET:
             yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"
         elif kind is ParamKind.LOCAL_PATH:
-            offered = set()
-            hidden = os.path.basename(word).startswith(".")  # .venv/, .git/: only when asked for
-            for c in self._paths.get_completions(Document(word, len(word)), event):
-                if not hidden and c.display_text.startswith("."):
-                    continue
-                # A folder completes with its '/', so the next Tab goes inside it.
-                full = os.path.expanduser(word + c.text)
-                slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""
-                shown = c.display_text if c.display_text.endswith("/") else c.display_text + slash  # PathCompleter
-                offered.add(word + c.text + slash)
-                yield Completion(c.text + slash, c.start_position, display=shown)  # may show the '/' already
-            if spec_uploads(done) and "/" not in word:
-                yield from self._uploadable(word, offered)
+            yield from self._local_paths(word, event, uploads=spec_uploads(done))
+
+    def _local_paths(self, word: str, event: CompleteEvent, uploads: bool) -> Iterator[Completion]:
+        """Folders under ``word``; for an upload (submit_job) real job folders first, here then staged in
+        the kit's upload folder, then the other folders (the way to a job folder deeper down)."""
+        offered = set()
+        rest: list[Completion] = []
+        hidden = os.path.basename(word).startswith(".")  # .venv/, .git/: only when asked for
+        for c in self._paths.get_completions(Document(word, len(word)), event):
+            if not hidden and c.display_text.startswith("."):
+                continue
+            # A folder completes with its '/', so the next Tab goes inside it.
+            full = os.path.expanduser(word + c.text)
+            slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""
+            shown = c.display_text if c.display_text.endswith("/") else c.display_text + slash  # PathCompleter
+            offered.add(word + c.text + slash)
+            if uploads and is_job_folder(full, self._engine):
+                yield Completion(c.text + slash, c.start_position, display=shown, display_meta="job folder")
+            else:
+                rest.append(Completion(c.text + slash, c.start_position, display=shown))  # may show the '/'
+        if uploads and "/" not in word:
+            yield from self._uploadable(word, offered)
+        yield from rest
 
     def _uploadable(self, word: str, offered: set[str]) -> Iterator[Completion]:
-        """Job folders (with a meta.json) in the kit's upload folder, by name, as submit_job takes them."""
+        """Job folders in the kit's upload folder (``is_job_folder``), by name, as submit_job takes them; a
+        job's download there is not one."""
         folder = self._upload_dir
         try:
             names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and e.name.startswith(word)
-                           and os.path.isfile(os.path.join(e.path, "meta.json"))) if folder else []
+                           and is_job_folder(e.path, self._engine)) if folder else []
         except OSError:
             return
         for name in names[:MAX_JOB_COMPLETIONS]:
@@ -262,23 +275,41 @@ def command_line_start(spec: CommandSpec, done: list[str]) -> int | None:
     return None
 
 
+def _options_in(token: str, takes: dict[str, bool]) -> list[Option] | None:
+    """The options a typed word gives (as ``console.shell.options`` reads them); None for a word that
+    is not one, or that cannot be read (the parse will say why, completion goes on)."""
+    try:
+        return read_option(token, takes)
+    except OptionError:
+        return None
+
+
 def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:
     """The parameter the next word fills, given the words already typed after the command."""
     params = spec.typed_params
     flags = {p.flag: p for p in params if p.flag}
+    takes = flag_table(spec)
     takes_options = any(p.kind is ParamKind.OPTIONS for p in params)
     positionals = [p for p in params if not p.flag and p.kind is not ParamKind.OPTIONS]
     index = 0
     expecting: Param | None = None
     previous = ""
+    only_values = False  # after "--"
     for token in done:
+        options = None if only_values or takes_options else _options_in(token, takes)
         if expecting is not None:
             expecting = None
+        elif token == "--" and not only_values and not takes_options:
+            only_values = True
         elif token in flags:
             if flags[token].kind is not ParamKind.BOOL:
                 expecting = flags[token]
         elif token in YES_FLAGS:
             pass
+        elif options:  # -rm (then -m's value), -m1, --timeout=5
+            last = options[-1]
+            if last.flag in flags and flags[last.flag].kind is not ParamKind.BOOL and last.value is None:
+                expecting = flags[last.flag]
         elif takes_options and (token.startswith("-") or (token.isdigit() and len(previous) == 2
                                                              and previous.startswith("-"))):
             pass  # a shell command's options, passed through ("-n 20")

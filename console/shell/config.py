@@ -3,7 +3,8 @@
 The config file is written with comments on first run, so a person can open it and see
 every setting; it is read with ``tomllib`` and checked, with a message naming the key.
 Settings changed in the shell (``theme``, ``set``, ``timing``) are written back into it,
-one line each, keeping the comments. User themes live in the config dir's ``themes/``.
+one line each, keeping the comments (also one at a setting's line end). User themes live in
+the config dir's ``themes/``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from console.commands import CATALOG
 from console.shell.output import DEFAULT_PAGER, Expanded, Format
 from console.shell.themes import DEFAULT_THEME
+from console.shell.toml_lines import set_top_level
 from console.user_dirs import config_dir, data_dir
 
 
@@ -78,18 +80,14 @@ class ShellConfig:
     path: Path | None = None
 
     def remember(self, key: str, value: str | bool) -> None:
-        """Write one setting into the config file (replacing its line, or appending one); a file
-        that cannot be written leaves the setting for this session only."""
+        """Write one setting into the config file (its line rewritten keeping a trailing comment, or a line
+        added: ``toml_lines.set_top_level``); a file that cannot be written leaves the setting for this
+        session only."""
         if self.path is None:
             return
-        line = f"{key} = {toml_value(value)}"
         try:
             text = self.path.read_text(encoding="utf-8")
-            pattern = re.compile(rf"^{re.escape(key)}\s*=.*$", re.MULTILINE)
-            # A function, not a replacement string: the value's backslashes are its own, not group references.
-            text = (pattern.sub(lambda _: line, text, count=1) if pattern.search(text)
-                    else text.rstrip("\n") + f"\n{line}\n")
-            self.path.write_text(text, encoding="utf-8")
+            self.path.write_text(set_top_level(text, key, toml_value(value)), encoding="utf-8")
         except (OSError, UnicodeError):
             pass
 

@@ -24,12 +24,14 @@ from console.shell import follow, plot  # noqa: F401  (they register their comma
 from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
 from console.shell.failures import explain, went_on
 from console.shell.help import help_text
+from console.shell.human import in_words
 from console.shell.monitors import COMPLETED, Monitor, MonitorManager, not_completed
 from console.shell.output import Expanded, Format, render
 from console.shell.parse import ParsedCommand, UsageError, parse_command, unavailable
 from console.shell.progress import progress_line
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
+from console.shell.themes import theme_listing
 from console.shell.top import command as _top_command  # noqa: F401  (registers top)
 from console.shell.watch_heading import WatchHeading
 
@@ -47,6 +49,9 @@ class Executor:
         #: Seconds the last command spent on its work (requests), without the confirmation question
         #: or the pager; None when it never got that far (refused, cancelled at the question).
         self.elapsed: float | None = None
+        #: This console sent a shutdown of the server (``shutdown server|all``) that has not failed: a lost
+        #: connection is then that shutdown, not a fault (the reconnect line and the toolbar say so).
+        self.shut_down_server = False
 
     async def run(self, parsed: ParsedCommand, on_answer: Callable[[Any], None] | None = None) -> Outcome:
         """Run a parsed command: its outcome. ``on_answer``: a server command's answer as soon as it arrives
@@ -70,7 +75,16 @@ class Executor:
         try:
             if handler is not None:
                 return await handler(self, parsed)
-            return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
+            # Set before sending: the connection may drop before the answer arrives.
+            stopping = spec.name == "shutdown" and parsed.values.get("target_type") in ("server", "all")
+            self.shut_down_server |= stopping
+            try:
+                return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
+            except (NoConnection, CancelTooLate):
+                raise  # the server went before it answered, or a Ctrl-C came after it was sent: shut down, likely
+            except BaseException:
+                self.shut_down_server &= not stopping  # refused (jobs running), cancelled: the server stays
+                raise
         finally:
             self.elapsed = time.perf_counter() - started if spec.timed else None
 
@@ -186,6 +200,16 @@ async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
     return Outcome(message=f"Downloaded to {path}", fields={"path": path}, answer=path)
 
 
+@client_side("delete_job")
+async def _delete(ex: Executor, parsed: ParsedCommand) -> Outcome:
+    """Said in words (``human.in_words``); the answer stays whole for json (its fields) and raw."""
+    answer = await ex.backend.request("delete_job", parsed.wire_args())
+    words = in_words("delete_job", answer)
+    if words is None:  # an answer of another shape: shown as it came
+        return Outcome(answer)
+    return Outcome(message=words, fields=answer, answer=answer)
+
+
 @client_side("monitor_job")
 async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
     job_id, timeout, interval = (parsed.values[k] for k in ("job_id", "timeout", "interval"))
@@ -248,8 +272,7 @@ async def _unmonitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
 async def _theme(ex: Executor, parsed: ParsedCommand) -> Outcome:
     name = parsed.values.get("name")
     if not name:
-        names = ex.frontend.theme_names()
-        return Outcome(message="\n".join(f"{'*' if n == ex.state.theme else ' '} {n}" for n in names))
+        return Outcome(message=theme_listing(ex.frontend.theme_names(), ex.state.theme))
     ex.frontend.set_theme(name)
     ex.state.theme = name
     ex.frontend.remember("theme", name)

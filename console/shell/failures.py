@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
 from console.shell.client_side import CommandFailed
-from console.shell.human import one_line
+from console.shell.human import in_words, one_line
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line
 
@@ -31,7 +31,7 @@ def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
                 f"a finished job's errors and progress are in its logs: get_job_logs {job}")
     if isinstance(exc, CancelTooLate):
         result = exc.result
-        return went_on(exc, "", None if result is None else one_line(result))
+        return went_on(exc, "", None if result is None else in_words(exc.command, result) or one_line(result))
     if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

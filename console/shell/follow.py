@@ -18,6 +18,7 @@ import asyncio
 from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.backends.base import Backend, LogStream
+from console.commands import Engine
 from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
 from console.shell.monitors import (
     COMPLETED,
@@ -26,6 +27,7 @@ from console.shell.monitors import (
     Monitor,
     MonitorManager,
     not_completed,
+    whole_log,
 )
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line as visible  # one line each: breaks shown too
@@ -44,15 +46,18 @@ class LogPrinter:
     Above a prompt (``paced``) lines are printed in one block at most every
     ``FLUSH_SECONDS`` and at most ``MAX_LINES_PER_FLUSH`` of them: a log written faster than
     anyone can read would otherwise redraw the prompt thousands of times a second and make
-    typing lag. The newest lines are the ones shown; a line says how many were passed over
-    (``get_job_logs`` has them all). In a batch every line is printed as it comes.
+    typing lag. The newest lines are the ones shown; a line says how many were passed over and
+    where they all are (``monitors.whole_log``: not get_job_logs, which has the newest 5 MiB). In a
+    batch every line is printed as it comes.
     """
 
     FLUSH_SECONDS = 0.1
     MAX_LINES_PER_FLUSH = MAX_LOG_LINES_SHOWN
 
-    def __init__(self, monitors: MonitorManager, paced: bool = True, job_id: str | None = None) -> None:
+    def __init__(self, monitors: MonitorManager, paced: bool = True, job_id: str | None = None,
+                 engine: Engine = Engine.OURS) -> None:
         self.monitors = monitors
+        self.engine = engine
         self.paced = paced
         self.job_id = job_id  # the followed job: named in the tag while another job's log is followed too
         self.lines = 0  # lines received
@@ -83,7 +88,8 @@ class LogPrinter:
         blocks = []
         if passed:
             blocks.append(f"[... {passed} log lines passed over: more than "
-                          f"{self.MAX_LINES_PER_FLUSH / self.FLUSH_SECONDS:,.0f} lines/s; get_job_logs has them ...]")
+                          f"{self.MAX_LINES_PER_FLUSH / self.FLUSH_SECONDS:,.0f} lines/s; "
+                          f"{whole_log(self.engine, self.job_id)} ...]")
         start, job = 0, self._tag_job()
         for i in range(1, len(pending) + 1):  # consecutive lines of one target: one block
             if i == len(pending) or pending[i][0] != pending[start][0]:
@@ -152,7 +158,7 @@ async def start_follow(ex: ShellContext, job_id: str, target: str, lines: int) -
         # Another job's log followed: from now on both name theirs.
         ex.monitors.name_logs = any(m.watches.startswith("log") for m in ex.monitors.running())
         background = not is_final(meta.get("status"))  # an ended job's log is shown now, then the prompt
-    printer = LogPrinter(ex.monitors, paced=background, job_id=tagged)
+    printer = LogPrinter(ex.monitors, paced=background, job_id=tagged, engine=ex.backend.engine)
     stream = await ex.backend.follow_log(job_id, target, lines, printer)  # bad job or target: fails here
     if not background:
         try:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from console.durations import duration_seconds
-from console.shell.cells import pad
+from console.shell.cells import pad, wrap
 from console.shell.cells import width as cells_of
 from console.shell.safe_text import visible_line
 
@@ -104,7 +104,8 @@ def cell(key: str, value: Any) -> str:
         return "(none)"
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
         return ", ".join(cell(key, v) for v in value)
-    return visible_line(json.dumps(value, separators=(", ", ": "), default=str))
+    # UTF-8 as it is (a metric named acc_très), as everywhere people read; visible_line escapes controls.
+    return visible_line(json.dumps(value, separators=(", ", ": "), ensure_ascii=False, default=str))
 
 
 def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
@@ -121,8 +122,34 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def record(data: dict[str, Any], indent: str = "") -> str:
-    """Aligned ``key  value`` lines; nested mappings indented under their key, rows as a table."""
+#: Cells a wrapped value needs at least beside its key; with less room the terminal wraps the line.
+MIN_VALUE_CELLS = 16
+
+
+def _valued(head: str, value: str, width: int | None) -> list[str]:
+    """``head`` then ``value``, the value wrapped to ``width`` cells under itself (never cut: a job ID
+    is copied whole from the screen), as a terminal would wrap it but aligned; unwrapped for ``None``."""
+    room = None if width is None else width - cells_of(head)
+    if room is None or room < MIN_VALUE_CELLS or cells_of(value) <= room:
+        return [f"{head}{value}".rstrip()]
+    under = " " * cells_of(head)
+    return [(head if i == 0 else under) + part for i, part in enumerate(wrap(value, room))]
+
+
+def _nested_rows(rows: list[dict[str, Any]], indent: str, width: int | None, mode: Expanded) -> list[str]:
+    """Rows inside a record, as the top level's: a table, expanded when asked or (``auto``) too wide."""
+    room = None if width is None else width - cells_of(indent)
+    text = table(rows)
+    if mode is Expanded.ON or (mode is Expanded.AUTO and room is not None
+                               and max(cells_of(line) for line in text.splitlines()) > room):
+        text = expanded(rows, room)
+    return [indent + line for line in text.splitlines()]
+
+
+def record(data: dict[str, Any], indent: str = "", width: int | None = None,
+           mode: Expanded = Expanded.AUTO) -> str:
+    """Aligned ``key  value`` lines; nested mappings indented under their key, rows as a table.
+    ``width``: the terminal's, in cells; a longer value wraps under itself (None: never wrapped)."""
     if not data:
         return f"{indent}(empty)"
     keys = {key: visible_line(str(key)) for key in data}
@@ -131,11 +158,11 @@ def record(data: dict[str, Any], indent: str = "") -> str:
     for key, value in data.items():
         value = _from_repr(value) if isinstance(value, str) else value
         if isinstance(value, dict) and value:
-            lines += [f"{indent}{keys[key]}:", record(value, indent + "  ")]
+            lines += [f"{indent}{keys[key]}:", record(value, indent + "  ", width, mode)]
         elif _is_rows(value):
-            lines += [f"{indent}{keys[key]}:", *(indent + "  " + line for line in table(value).splitlines())]
+            lines += [f"{indent}{keys[key]}:", *_nested_rows(value, indent + "  ", width, mode)]
         else:
-            lines.append(f"{indent}{pad(keys[key], key_width)}  {cell(str(key), value)}".rstrip())
+            lines += _valued(f"{indent}{pad(keys[key], key_width)}  ", cell(str(key), value), width)
     return "\n".join(lines)
 
 
@@ -150,20 +177,39 @@ def one_line(result: Any) -> str:
     return visible_line(result) if isinstance(result, str) else cell("", result)
 
 
+def in_words(command: str, result: Any) -> str | None:
+    """An action's answer that is only its record, said as a sentence; None for any other answer.
+
+    ``delete_job`` (FLARE 2.9's and ours: ``{"job_id", "submit_records_marked_deleted"}``) read
+    ``submit_records_marked_deleted  0`` as a record. Only that exact shape is put in words, so no
+    field of another answer is lost."""
+    if (command == "delete_job" and isinstance(result, dict) and isinstance(result.get("job_id"), str)
+            and set(result) <= {"job_id", "submit_records_marked_deleted"}):
+        marked = result.get("submit_records_marked_deleted")
+        kept = (f"; its {marked} submit record{'s' if marked != 1 else ''} (what a submit token made) kept, "
+                "marked deleted" if isinstance(marked, int) and marked > 0 else "")
+        return visible_line(f"Deleted job {result['job_id']}{kept}")
+    return None
+
+
 def _nested(key: str, value: Any) -> str:
     if isinstance(value, dict | list) and value:
         return f"({one_line(value)})"
     return cell(key, value)
 
 
-def expanded(rows: list[dict[str, Any]]) -> str:
-    """Each row as a vertical record, pgcli's ``\\x`` style."""
+def expanded(rows: list[dict[str, Any]], width: int | None = None) -> str:
+    """Each row as a vertical record, pgcli's ``\\x`` style; a value longer than ``width`` cells
+    wraps under itself after a ``|`` (None: never wrapped)."""
     out = []
     for number, row in enumerate(rows, 1):
-        out.append(f"-[ RECORD {number} ]" + "-" * 24)
+        head = f"-[ RECORD {number} ]"
+        out.append(head + "-" * (24 if width is None else max(0, min(24, width - len(head)))))
         keys = {k: visible_line(str(k)) for k in row}
         key_width = max((cells_of(shown) for shown in keys.values()), default=0)
-        out += [f"{pad(keys[k], key_width)} | {cell(str(k), v)}".rstrip() for k, v in row.items()]
+        for k, v in row.items():
+            lines = _valued(f"{pad(keys[k], key_width)} | ", cell(str(k), v), width)
+            out += [lines[0], *(f"{' ' * key_width} | {line[key_width + 3:]}" for line in lines[1:])]
     return "\n".join(out) or "(none)"
 
 
@@ -182,8 +228,10 @@ def _per_target(result: dict[str, Any]) -> list[dict[str, Any]] | None:
     return [{"target": target, **inner} for target, inner in values.items()]
 
 
-def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO) -> str:
-    """The ``table`` format of any answer; ``width`` is the terminal's, in cells, for ``auto``."""
+def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO, fold: bool = True) -> str:
+    """The ``table`` format of any answer; ``width`` is the terminal's, in cells, for ``auto``; with
+    ``fold`` a record's values longer than the line wrap under themselves (not for a file or a pipe)."""
+    room = width if fold else None
     if isinstance(result, str):  # file text (cat, tail): its last newline is the print's own
         return result.removesuffix("\n")
     if isinstance(result, dict) and len(result) == 1:
@@ -193,15 +241,24 @@ def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO) -> str:
     if isinstance(result, dict):
         rows = _per_target(result)
         if rows is None:
-            return record(result)
+            return record(result, width=room, mode=mode)
         result = rows
     if _is_rows(result):
         if mode is Expanded.ON:
-            return expanded(result)
+            return expanded(result, room)
         text = table(result)
         if mode is Expanded.AUTO and max(cells_of(line) for line in text.splitlines()) > width:
-            return expanded(result)
+            return expanded(result, room)
         return text
     if isinstance(result, list):
         return "\n".join(cell("", item) for item in result) or "(none)"
     return cell("", result)
+
+
+def has_table(result: Any) -> bool:
+    """The answer shows (as ``human`` renders it) a table of rows, at the top or in a record."""
+    if _is_rows(result):
+        return True
+    if isinstance(result, dict):
+        return any(_is_rows(v) or (isinstance(v, dict) and has_table(v)) for v in result.values())
+    return False

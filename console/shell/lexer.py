@@ -19,7 +19,8 @@ from prompt_toolkit.lexers import Lexer
 
 from console.commands import NAMES, CommandSpec, Param, ParamKind
 from console.shell.completion import _param_at
-from console.shell.parse import YES_FLAGS, command_spec, is_number
+from console.shell.options import OptionError, flag_table, read_option
+from console.shell.parse import command_spec, is_number
 
 KEYWORD = "class:pygments.keyword"
 ERROR = "class:pygments.name.exception"
@@ -80,7 +81,7 @@ def highlight(line: str, at_end: bool = True) -> StyleAndTextTuples:
         else:
             if spec is None:
                 style = ""
-            elif text.startswith("-") and not is_number(text):
+            elif text.startswith("-") and not is_number(text) and "--" not in words[1:]:  # after --: values
                 style = OPTION if _is_option(spec, text, words) else ERROR
                 if at_end and index == len(pieces) - 1 and style is ERROR:
                     style = OPTION  # a flag being typed
@@ -96,9 +97,12 @@ def highlight(line: str, at_end: bool = True) -> StyleAndTextTuples:
 
 
 def _is_option(spec: CommandSpec, text: str, words: list[str]) -> bool:
-    flags = {p.flag for p in spec.typed_params if p.flag}
-    takes_options = any(p.kind is ParamKind.OPTIONS for p in spec.typed_params)
-    return text in flags or (spec.destructive and text in YES_FLAGS) or takes_options
+    if any(p.kind is ParamKind.OPTIONS for p in spec.typed_params):
+        return True
+    try:
+        return text == "--" or read_option(text, flag_table(spec)) is not None  # -m, -rm, -m1, --timeout=5
+    except OptionError:
+        return False
 
 
 class CommandLexer(Lexer):

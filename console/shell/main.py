@@ -12,6 +12,7 @@ from console.api.errors import AuthenticationError, InvalidArgumentError, NoConn
 from console.backends import MissingExtra, open_backend
 from console.shell.batch import EXIT_USAGE, BatchLine, lines_of, run_batch
 from console.shell.config import ConfigError, load_config
+from console.shell.endings import signals_end_cleanly
 from console.shell.library_logs import send_logs_to_file
 from console.shell.output import Format
 from console.shell.safe_text import visible
@@ -26,7 +27,8 @@ def add_shell_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run CMD and leave (repeatable): a batch, no interactive UI")
     parser.add_argument("-f", "--file", help="run the commands in FILE as a batch ('-' for stdin)")
     parser.add_argument("--format", choices=[f.value for f in Format],
-                        help="output format: table (for people), json (exact JSON; submit_job and clone_job give "
+                        help="output format: table (for people), json (exact JSON, one document per command: indented "
+                        "on a terminal, one line into a pipe or file; submit_job and clone_job give "
                         "{\"job_id\", \"message\"}), raw (the engine's answer as it came, unformatted: submit_job's "
                         "is the job ID alone)")
     parser.add_argument("--yes", action="store_true", help="batch: run destructive commands without asking")
@@ -83,7 +85,8 @@ async def _main(args: argparse.Namespace) -> int:
 
 def run_shell(args: argparse.Namespace) -> int:
     send_logs_to_file()
-    try:
-        return asyncio.run(_main(args))
-    except KeyboardInterrupt:
-        return 130
+    with signals_end_cleanly():  # Ctrl-\ as Ctrl-C; SIGTERM, SIGHUP: leave as bye does (SystemExit)
+        try:
+            return asyncio.run(_main(args))
+        except KeyboardInterrupt:
+            return 130

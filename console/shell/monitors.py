@@ -18,6 +18,7 @@ from console.api.async_session import is_final
 from console.api.errors import NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend
+from console.commands import Engine
 from console.shell.safe_text import visible_line
 
 #: ``emit(text, style, meta)``: a line for people, its style class, and the job meta behind it.
@@ -31,13 +32,32 @@ MAX_LOG_LINES_SHOWN = 200
 LOG_STYLE = "class:log"
 
 
+def whole_log(engine: Engine, job_id: str | None = None) -> str:
+    """Where every line of a followed job's log is, for the notes that say lines were passed over.
+
+    Not ``get_job_logs``: FLARE 2.9's and ours return the newest 5 MiB only (FLARE's job_cmds
+    ``MAX_RETURNED_JOB_LOG_BYTES``), so a long log's early lines are not there. On ours,
+    ``download_job`` carries the server's ``workspace/log.txt`` and each site's
+    ``sites/SITE/log.txt`` once the job ended. On FLARE it carries the server's workspace (its
+    ``log.txt``); a site's log stays in the site's workspace as ``JOB_ID/log.txt`` (FLARE uploads
+    it only with its log streaming set up), which ``head``/``grep SITE`` read there.
+    """
+    job = job_id[:8] if job_id else "JOB"
+    if engine is Engine.NVFLARE:
+        return (f"download_job {job} has the server's whole log once the job ends; a site's stays on the site: "
+                f"head SITE -n N {job_id or 'JOB_ID'}/log.txt")
+    return f"download_job {job} has the whole log once the job ends"
+
+
 class HeldLines:
     """Background lines kept while a full-screen or redrawing view (top, watch) covers the prompt's
     screen, to be printed above the prompt in order when it ends: otherwise they would be drawn over
     and lost from the scrollback. Status lines are all kept (a few per job); of followed-log lines
-    the newest ``MAX_LOG_LINES_SHOWN``, with a count of the others."""
+    the newest ``MAX_LOG_LINES_SHOWN``, with a count of the others, and where they all are
+    (``whole_log`` on ``engine``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine = Engine.OURS) -> None:
+        self.engine = engine
         self.lines: list[tuple[str, str, dict[str, Any] | None]] = []  # one per line of text
         self.logs = 0  # log lines in ``lines``
         self.passed = 0  # log lines dropped, oldest first
@@ -68,7 +88,7 @@ class HeldLines:
         self._trim()
         if self.passed:
             emit(f"[... {self.passed} log lines that came while {view} was open are passed over: only the last "
-                 f"{MAX_LOG_LINES_SHOWN} follow; get_job_logs has them all ...]", LOG_STYLE, None)
+                 f"{MAX_LOG_LINES_SHOWN} follow; {whole_log(self.engine)} ...]", LOG_STYLE, None)
         start = 0
         for i in range(1, len(self.lines) + 1):
             if (i == len(self.lines) or self.lines[i][1] != self.lines[start][1]
@@ -140,7 +160,7 @@ class MonitorManager:
         """While ``view`` (its name) covers the screen: lines are kept (and shown by ``show``, such as
         top's foot, if given), then printed through the usual ``emit`` when the block ends, however it
         ends. Monitors and follows go on meanwhile."""
-        held, emit = HeldLines(), self.emit
+        held, emit = HeldLines(self.backend.engine), self.emit
 
         def hold(text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
             held(text, style, meta)

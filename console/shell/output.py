@@ -1,7 +1,9 @@
 """Rendering results by format (tables and records for people, exact JSON, the server's raw text).
 
-Also the pager: output taller than the screen goes through ``$PAGER`` (default
-``less -SRXF``) in the interactive shell only.
+Also the pager: output taller than the screen (rows counted as the terminal wraps them) goes
+through ``$PAGER`` (default ``less -RXF``) in the interactive shell only; a table wider than the
+screen (``set expanded off``) too, with ``less -S``: its lines are chopped and scroll sideways
+rather than wrap into mush. A message or a record is never chopped: it wraps, as an error does.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
-from console.shell.cells import width
+from console.shell.cells import rows, width
 from console.shell.human import Expanded, human, table
-from console.shell.safe_text import visible
+from console.shell.safe_text import json_text, visible
 
-DEFAULT_PAGER = "less -SRXF"
+DEFAULT_PAGER = "less -RXF"
+#: The default before wide lines wrapped: configs written then carry it; read as today's default.
+_FORMER_DEFAULT = "less -SRXF"
 
 
 class Format(StrEnum):
@@ -31,29 +35,32 @@ class Format(StrEnum):
     RAW = "raw"
 
 
-def render(result: Any, fmt: Format, width: int | None = None, expanded: Expanded = Expanded.AUTO) -> str:
-    """``table``: for people (``human``); ``json``: exact, pretty; ``raw``: the server's text as it came.
+def render(result: Any, fmt: Format, width: int | None = None, expanded: Expanded = Expanded.AUTO,
+           terminal: bool = True) -> str:
+    """``table``: for people (``human``); ``json``: exact, one document (``json_text``: pretty on a
+    ``terminal``, else on one line); ``raw``: the server's text as it came.
 
     Control characters from the server are shown visibly, except in JSON, which escapes them
-    itself and stays exact.
+    itself and stays exact. On a ``terminal``, a record's long values wrap at ``width``; for a file
+    or a pipe a line is a line.
     """
-    text = _render(result, fmt, width, expanded)
+    text = _render(result, fmt, width, expanded, terminal)
     return text if fmt is Format.JSON else visible(text)
 
 
-def _render(result: Any, fmt: Format, width: int | None, expanded: Expanded) -> str:
+def _render(result: Any, fmt: Format, width: int | None, expanded: Expanded, terminal: bool) -> str:
     if fmt is Format.JSON:
-        return json.dumps(result, indent=2, default=str)
+        return json_text(result, pretty=terminal)
     if fmt is Format.RAW:
         if result is None:
             return ""
-        return result if isinstance(result, str) else json.dumps(result, default=str)
+        return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
     if result is None:
         return ""
     logs = _logs(result)
     if logs is not None:
         return logs
-    return human(result, width or shutil.get_terminal_size((80, 24)).columns, expanded)
+    return human(result, width or shutil.get_terminal_size((80, 24)).columns, expanded, terminal)
 
 
 def _logs(result: Any) -> str | None:
@@ -69,13 +76,20 @@ def _logs(result: Any) -> str | None:
     return "\n".join(parts) or "(no logs)"
 
 
-def needs_pager(text: str, fmt: Format = Format.TABLE) -> bool:
-    """Taller than the screen, or (a table) wider than it: wide tables wrap into mush otherwise.
-    JSON and raw text are made to be copied whole, so only their height counts."""
+def needs_pager(text: str, fmt: Format = Format.TABLE, wide_table: bool = False) -> bool:
+    """Taller than the screen, counted in rows as the terminal wraps the lines (in cells); or
+    ``wide_table`` (the text shows a table of rows, ``human.has_table``) and a line of it wider than
+    the screen: a wide table wraps into mush, so the pager chops it (``page(chop=True)``). Any
+    other long line (a message, a record's value) wraps as an error does; JSON and raw text are
+    made to be copied whole, so only their height counts."""
     size = shutil.get_terminal_size((80, 24))
     lines = text.split("\n")
-    wide = fmt is Format.TABLE and max(width(line) for line in lines) > size.columns
-    return len(lines) > size.lines - 2 or wide
+    if wide_table and fmt is Format.TABLE and max(width(line) for line in lines) > size.columns:
+        return True
+    room = size.lines - 2
+    if len(lines) > room:  # no need to measure
+        return True
+    return sum(rows(line, size.columns) for line in lines) > room
 
 
 def _ignore(signum: int, frame: Any) -> None:
@@ -105,9 +119,22 @@ def ctrl_c_for_the_child() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
-def page(text: str, pager: str | None = None) -> bool:
-    """Show ``text`` through the pager; False if the pager could not run (the caller prints it)."""
-    command = shlex.split(pager or os.environ.get("PAGER") or DEFAULT_PAGER)
+def pager_command(pager: str | None, chop: bool) -> list[str]:
+    """The pager's argv: ``pager`` (the user's ``$PAGER`` or config), else the default; for ``less``,
+    ``-S`` (chop long lines) only with ``chop`` (a wide table) unless the user's own command has it."""
+    text = pager or os.environ.get("PAGER") or DEFAULT_PAGER
+    if text.strip() == _FORMER_DEFAULT:
+        text = DEFAULT_PAGER
+    command = shlex.split(text)
+    if chop and command and os.path.basename(command[0]) == "less" and "-S" not in command:
+        command.append("-S")
+    return command
+
+
+def page(text: str, pager: str | None = None, chop: bool = False) -> bool:
+    """Show ``text`` through the pager; False if the pager could not run (the caller prints it).
+    ``chop``: a wide table, its lines cut at the screen's edge by ``less -S`` (scroll with the arrows)."""
+    command = pager_command(pager, chop)
     if not command:
         return False
     try:
@@ -120,4 +147,4 @@ def page(text: str, pager: str | None = None) -> bool:
     return True
 
 
-__all__ = ["DEFAULT_PAGER", "Expanded", "Format", "ctrl_c_for_the_child", "needs_pager", "page", "render", "table"]
+__all__ = ["DEFAULT_PAGER", "Expanded", "Format", "ctrl_c_for_the_child", "needs_pager", "page", "pager_command", "render", "table"]

@@ -9,8 +9,7 @@ from typing import Any
 
 from console.commands import NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
 from console.shell import words
-
-YES_FLAGS = ("--yes", "-y")
+from console.shell.options import Option, OptionError, flag_table, read_option
 
 
 class UsageError(ValueError):
@@ -188,34 +187,41 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
     parsed = ParsedCommand(spec)
     params = spec.typed_params
     flags = {p.flag: p for p in params if p.flag}
+    takes = flag_table(spec)
     options_bag = next((p for p in params if p.kind is ParamKind.OPTIONS), None)
     positionals = [p for p in params if not p.flag and p is not options_bag]
     index = 0
     bag: list[str] = []
+    only_values = False  # after "--", as argparse: every word is a value
     while rest:
         token = rest.pop(0)
-        if token in YES_FLAGS and spec.destructive:
-            parsed.yes = True
-        elif options_bag is not None and token.startswith("-") and len(token) > 1 and token not in flags:
+        options = None
+        if only_values:
+            pass
+        elif options_bag is not None:  # a shell command's own options are its, whole (below)
+            options = [Option(token)] if token in takes else None
+        else:
+            try:
+                options = read_option(token, takes)
+            except OptionError as exc:
+                raise UsageError(f"{spec.name}: {exc}; usage: {spec.usage()}") from None
+        if token == "--" and not only_values and options_bag is None:
+            only_values = True
+        elif options is not None:
+            for option in options:
+                _apply(parsed, flags.get(option.flag), option, rest)
+        elif not only_values and options_bag is not None and token.startswith("-") and len(token) > 1:
             # Options of a shell command pass through whole; "-n 20" keeps its number.
             bag.append(token)
             if len(token) == 2 and rest and rest[0].isdigit():
                 bag.append(rest.pop(0))
-        elif index < len(positionals) and positionals[index].many and not token.startswith("-"):
+        elif index < len(positionals) and positionals[index].many and (only_values or not token.startswith("-")):
             parsed.values.setdefault(positionals[index].name, []).append(token)
-        elif token in flags:
-            param = flags[token]
-            if param.kind is ParamKind.BOOL:
-                parsed.values[param.name] = True
-            elif not rest:
-                raise UsageError(f"{spec.name}: {token} needs a value; usage: {spec.usage()}")
-            else:
-                parsed.values[param.name] = _convert(param, rest.pop(0), spec)
-        elif token.startswith("-") and len(token) > 1 and not is_number(token):
+        elif not only_values and token.startswith("-") and len(token) > 1 and not is_number(token):
             # Options are case-sensitive, as in a Unix shell and FLARE's console (only command names
             # take any case): the one meant is named.
-            other = next((f for f in [*flags, *(YES_FLAGS if spec.destructive else ())]
-                          if f.lower() == token.lower()), None)
+            typed = token.partition("=")[0] if token.startswith("--") else token[:2]  # "-M1": -M
+            other = next((f for f in takes if f.lower() == typed.lower()), None)
             hint = f" (options are case-sensitive: {other})" if other else ""
             raise UsageError(f"{spec.name}: unknown option {token}{hint}; usage: {spec.usage()}")
         elif index < len(positionals) and positionals[index].kind is ParamKind.COMMAND_LINE:
@@ -239,6 +245,21 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
                 raise UsageError(f"{spec.name}: {param.name.upper()} is missing; usage: {spec.usage()}")
             parsed.values[param.name] = param.default
     return parsed
+
+
+def _apply(parsed: ParsedCommand, param: Param | None, option: Option, rest: list[str]) -> None:
+    """One option read from the line: a flag set, or its value (given in its word, else the next word)."""
+    spec = parsed.spec
+    if param is None:  # --yes / -y
+        parsed.yes = True
+    elif param.kind is ParamKind.BOOL:
+        parsed.values[param.name] = True
+    elif option.value is not None:
+        parsed.values[param.name] = _convert(param, option.value, spec)
+    elif not rest:
+        raise UsageError(f"{spec.name}: {option.flag} needs a value; usage: {spec.usage()}")
+    else:
+        parsed.values[param.name] = _convert(param, rest.pop(0), spec)
 
 
 def is_number(token: str) -> bool:

@@ -29,10 +29,14 @@ from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
 from console.api.async_session import is_final
+from console.natural_order import natural_key
+from console.shell.cells import elide, wrap
+from console.shell.cells import width as cells_of
 from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
 from console.shell.output import Format
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line as visible
+from console.shell.terminal import add_suspend_key
 
 AGGREGATED = "aggregated"
 CHART_HEIGHT = 12
@@ -78,7 +82,7 @@ class RoundMetrics:
             for source, values in self.rounds[number].items():
                 if metric in values:
                     points.setdefault(source, []).append((number, values[metric]))
-        order = sorted(points, key=lambda s: (s != AGGREGATED, s))
+        order = sorted(points, key=lambda s: (s != AGGREGATED, natural_key(s)))
         return [(source, points[source]) for source in order]
 
     def as_data(self, meta: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
@@ -94,10 +98,19 @@ class RoundMetrics:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def chart_title(title: str, box: int, width: int, one_line: bool) -> list[str]:
+    """A chart's title over its ``box`` cells wide frame, centered by cells, within ``width`` cells:
+    wrapped (``cells.wrap``: nothing lost, for the printed picture) or, ``one_line`` (the live view,
+    whose rows are counted), cut with '…'. uniplot's own title is centered and cut by characters, so a
+    CJK or emoji job name came out off-centre and cut without a mark."""
+    lines = [elide(title, width)] if one_line else wrap(title, width)
+    return [" " * max((min(box, width) - cells_of(line)) // 2, 0) + line for line in lines]
+
+
 def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color: bool,
-         height: int = CHART_HEIGHT) -> str:
+         height: int = CHART_HEIGHT, one_line_titles: bool = False) -> str:
     """One chart per metric, stacked, each ``height`` rows of plot; ``color`` False draws ASCII
-    marks and no escape codes."""
+    marks and no escape codes; each chart's title fitted to ``width`` (``chart_title``)."""
     # Imported here, not at the top: uniplot brings numpy (about half a second), which the console
     # should not pay before its first prompt, only when a chart is drawn.
     from uniplot import plot_to_string
@@ -117,7 +130,7 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
         # halves (2 rounds read 1.0 1.5 2.0) and has no integer-tick option: the x range is ours
         # (x_min/x_max) and so are the labels under it, whole rounds only.
         options: dict[str, Any] = dict(
-            xs=xs, legend_labels=[visible(source) for source, _ in series], title=f"{visible(metric)} · {visible(title)}",
+            xs=xs, legend_labels=[visible(source) for source, _ in series],
             width=plot_width, height=height, lines=True, x_min=x_min, x_max=x_max, x_labels=False,
             x_gridlines=[])  # uniplot's default line at x=0 would stand on round 0's edge
         values = [v for y in ys for v in y]
@@ -138,7 +151,8 @@ def draw(metrics: RoundMetrics, names: list[str], title: str, width: int, color:
         if bounds is not None:
             text = _with_end_labels(text, *bounds)
         labels = round_labels(x_min, x_max, plot_width, (int(first), int(last)))
-        charts.append(_with_round_labels(text, labels))
+        heading = chart_title(f"{visible(metric)} · {visible(title)}", plot_width + 2, width, one_line_titles)
+        charts.append("\n".join([*heading, _with_round_labels(text, labels)]))
     return "\n\n".join(charts) + "\n(x: round)"
 
 
@@ -213,16 +227,27 @@ def fitted(metrics: RoundMetrics, names: list[str], title: str, size: tuple[int,
     one taller than the terminal is clipped and, redrawn, leaves partial copies in the scrollback."""
     columns, rows = size
     for height in range(CHART_HEIGHT, MIN_LIVE_HEIGHT - 1, -1):
-        text = draw(metrics, names, title, columns, color, height)
+        text = draw(metrics, names, title, columns, color, height, one_line_titles=True)
         if text.count("\n") < rows:
             return text
     for keep in range(len(names) - 1, 0, -1):
         left = len(names) - keep
-        text = (draw(metrics, names[:keep], title, columns, color, MIN_LIVE_HEIGHT)
+        text = (draw(metrics, names[:keep], title, columns, color, MIN_LIVE_HEIGHT, one_line_titles=True)
                 + f"\n({left} more chart{'s' if left > 1 else ''} below the screen: all print whole when the plot ends)")
         if text.count("\n") < rows:
             return text
-    return draw(metrics, names[:1], title, columns, color, MIN_LIVE_HEIGHT)
+    return draw(metrics, names[:1], title, columns, color, MIN_LIVE_HEIGHT, one_line_titles=True)
+
+
+def live_footer(last: int, num_rounds: int | None, cells: int) -> str:
+    """The live view's last line in at most ``cells`` terminal cells, its key hint ('q leaves') whole
+    as long as it fits at all: what gives way first is the rest, as in ``watch_heading``."""
+    of = f"/{num_rounds}" if num_rounds else ""
+    for text in (f"(round {last}{of} done; q leaves; the chart follows the job until it ends)",
+                 f"(round {last}{of} done; q leaves)", f"({last}{of} done; q leaves)", "(q leaves)"):
+        if cells_of(text) <= cells:
+            return text
+    return elide("(q leaves)", cells)
 
 
 class LivePlot:
@@ -241,6 +266,8 @@ class LivePlot:
         def _leave(event: KeyPressEvent) -> None:
             event.app.exit()
 
+        add_suspend_key(kb)  # Ctrl-Z stops the console, as at the prompt; fg draws the chart again
+
         # erase_when_done: the live picture (fitted to the screen, with its hint) goes when the view
         # ends; the caller prints the whole one.
         self.app: Application[None] = Application(
@@ -248,7 +275,8 @@ class LivePlot:
             erase_when_done=True)
 
     def _title(self) -> str:
-        return f"job {self.meta['job_id'][:8]} ({self.meta.get('name', '')}) {self.meta.get('status', '')}"
+        """Made safe here: besides the charts (``draw``), it is printed alone and drawn as ANSI text."""
+        return visible(f"job {self.meta['job_id'][:8]} ({self.meta.get('name', '')}) {self.meta.get('status', '')}")
 
     def picture(self) -> str:
         """The whole picture as it stands (every chart at full height), for printing when the view ends."""
@@ -259,15 +287,13 @@ class LivePlot:
 
     def _text(self) -> ANSI:
         size = self.app.output.get_size()
-        if not self.metrics.rounds:
-            body = f"{self._title()}: waiting for the first round to finish..."
+        if not self.metrics.rounds:  # wrapped by cells: the window cuts what is wider, without a mark
+            body = "\n".join(wrap(f"{self._title()}: waiting for the first round to finish...", size.columns))
         else:
             # One row for the hint under the charts, one for the cursor's line.
             body = fitted(self.metrics, _chosen(self.metrics, self.wanted), self._title(),
                           (size.columns, size.rows - 2), self.color)
-        last = max(self.metrics.rounds, default=0)
-        of = f"/{self.num_rounds}" if self.num_rounds else ""
-        return ANSI(body + f"\n(round {last}{of} done; q leaves; the chart follows the job until it ends)")
+        return ANSI(body + "\n" + live_footer(max(self.metrics.rounds, default=0), self.num_rounds, size.columns))
 
     def on_event(self, topic: str, data: dict[str, Any]) -> None:
         if data.get("job_id") != self.meta["job_id"]:

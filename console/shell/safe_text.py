@@ -5,13 +5,15 @@ write the clipboard with OSC 52, clear the screen) or bidi overrides that reorde
 admin reads, and zero-width or other invisible characters can hide text or make two names look
 alike. Every such character is shown visibly, as its Python escape (``\\x1b``,
 ``\\u202e``), so nothing reaches the terminal raw and the admin still sees that it was there.
-Newlines and tabs are kept. ``--format json`` never comes here: ``json.dumps`` escapes them
-already, so machine output stays exact.
+Newlines and tabs are kept. ``--format json`` is written by ``json_text``: UTF-8 as it is (as
+pgcli and psql print it), and every such character as its JSON escape, so it stays exact and safe.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 # Every character of Unicode's categories Cc (C0 and C1 controls, DEL), Cf (format: bidi marks,
 # embeddings, overrides and isolates, zero-width space and joiners, word joiner, BOM, soft hyphen,
@@ -44,6 +46,25 @@ def visible(text: str) -> str:
     if text.isascii() and text.isprintable():  # most text, and 20x faster than the search
         return text
     return _UNSAFE.sub(_shown, text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: JSON's escape is the UTF-16 surrogate pair
+    return f"\\u{0xd800 + (code >> 10):04x}\\u{0xdc00 + (code & 0x3ff):04x}"
+
+
+def json_text(value: Any, pretty: bool = True) -> str:
+    """``value`` as one JSON document: non-ASCII text as UTF-8 (``h\u00e9llo`` reads ``héllo``), every
+    terminal control character escaped (JSON escapes C0 itself; the rest here), so the text is exact
+    JSON and safe on a terminal. ``pretty``: indented for a person at a terminal; else one line (a
+    file or a pipe: one document per line, as ``jq -c`` and JSON Lines)."""
+    text = json.dumps(value, indent=2 if pretty else None, ensure_ascii=False, default=str)
+    if text.isascii():
+        return text
+    return _UNSAFE.sub(_json_escape, text)
 
 
 _LINE_BREAKS = re.compile("[\n\r]")

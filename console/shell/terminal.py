@@ -24,11 +24,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from prompt_toolkit.application import Application
+from prompt_toolkit.application.current import get_app_or_none
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.input import Input
 from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.input.vt100_parser import Vt100Parser
-from prompt_toolkit.key_binding import KeyPress
+from prompt_toolkit.key_binding import KeyBindings, KeyPress
 from prompt_toolkit.keys import Keys
+from prompt_toolkit.utils import suspend_to_background_supported
 
 try:
     import termios
@@ -111,7 +114,7 @@ class QuietInput:
         ``signal.signal``, not the event loop's handler: a loop busy with a command's work would stop late.
         """
         def stopped(signum: int, frame: object) -> None:
-            if prompt.is_running:
+            if prompt.is_running or view_running():  # the keys are its own: it reads them after fg
                 os.kill(os.getpid(), signal.SIGSTOP)
             else:
                 self.suspend(prompt.input)
@@ -147,6 +150,19 @@ class QuietInput:
             self._now = attrs
             with contextlib.suppress(termios.error):  # TCSANOW: keep what was typed so far
                 termios.tcsetattr(self._fd, termios.TCSANOW, attrs)
+
+
+def view_running() -> bool:
+    """Whether a prompt_toolkit application (the prompt, ``top``, ``plot``) has the terminal in raw mode now."""
+    app = get_app_or_none()
+    return app is not None and app.is_running
+
+
+def add_suspend_key(bindings: KeyBindings) -> None:
+    """Ctrl-Z in a full-screen view (``top``, ``plot``): stop the console, as at the prompt. prompt_toolkit
+    hands the terminal back first and, after ``fg``, draws the view again (``run_in_terminal``)."""
+    bindings.add("c-z", filter=Condition(suspend_to_background_supported))(
+        lambda event: event.app.suspend_to_background())
 
 
 def hand_typeahead_to(prompt_input: Input) -> None:

@@ -16,6 +16,7 @@ from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_cls
 from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
 
+from console.shell.safe_text import visible_line
 from console.user_dirs import config_dir
 
 DEFAULT_THEME = "dark"
@@ -40,11 +41,12 @@ class Theme:
         return merge_styles(parts)  # type: ignore[return-value]
 
 
-def theme_dirs() -> list[Path]:
-    """Where themes are found, first wins: the user's (config dir), then the shipped ones."""
+def theme_dirs(*, users: bool = True) -> list[Path]:
+    """Where themes are found, first wins: the user's (config dir, unless ``users`` is false), then the
+    shipped ones."""
     here = Path(__file__).resolve()
-    candidates = [config_dir() / "themes", here.parent.parent.parent / "themes",
-                  Path(sys.prefix) / "share" / "flare-console" / "themes"]
+    candidates = [config_dir() / "themes"] if users else []
+    candidates += [here.parent.parent.parent / "themes", Path(sys.prefix) / "share" / "flare-console" / "themes"]
     return [d for d in candidates if d.is_dir()]
 
 
@@ -70,9 +72,9 @@ def load_theme_file(path: Path) -> Theme:
     return theme
 
 
-def available_themes() -> dict[str, Path]:
+def available_themes(*, users: bool = True) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for folder in theme_dirs():
+    for folder in theme_dirs(users=users):
         for path in sorted(folder.glob("*.toml")):
             found.setdefault(path.stem, path)
     return found
@@ -84,3 +86,41 @@ def load_theme(name: str) -> Theme:
         known = ", ".join(sorted(themes)) or "none installed"
         raise ThemeError(f"no theme named '{name}'; available: {known}")
     return load_theme_file(themes[name])
+
+
+def fallback_style() -> Style:
+    """The style used when the configured theme cannot be: the default theme, the shipped file if the
+    user's own of that name is broken too, and no colours at all if even that cannot be read."""
+    for users in (True, False):
+        path = available_themes(users=users).get(DEFAULT_THEME)
+        if path is not None:
+            try:
+                return load_theme_file(path).to_style()
+            except ThemeError:
+                continue
+    return Style([])
+
+
+def theme_problems() -> dict[str, str]:
+    """Each available theme that cannot be used, with why (the ThemeError's message); the others are absent.
+    Reads every theme file: for the ``theme`` listing, not for each keystroke."""
+    problems = {}
+    for name, path in available_themes().items():
+        try:
+            load_theme_file(path)
+        except ThemeError as exc:
+            problems[name] = str(exc)
+    return problems
+
+
+def theme_listing(names: list[str], current: str) -> str:
+    """What ``theme`` alone prints: a line per theme, ``*`` on the one in use, and a theme that cannot be
+    used said so with why (it may be the one the config file names: the default is then in use)."""
+    problems = theme_problems()
+    lines = []
+    for name in names:
+        problem = problems.get(name)
+        mark = "*" if name == current and problem is None else " "
+        # A theme file's text reaches the terminal only escaped.
+        lines.append(f"{mark} {name}" + (f"  (cannot be used: {visible_line(problem)})" if problem else ""))
+    return "\n".join(lines)

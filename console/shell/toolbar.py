@@ -20,11 +20,15 @@ class ToolbarState:
     reconnecting: Callable[[], bool]
     expanded: Callable[[], str] = lambda: "auto"
     editing: Callable[[], str] = lambda: "emacs"
+    #: This console shut the server down (``shutdown server|all``): being disconnected is expected.
+    shut_down: Callable[[], bool] = lambda: False
 
 
 def render_toolbar(state: ToolbarState) -> StyleAndTextTuples:
     if state.connected():
         link = [("class:bottom-toolbar.up", " connected ")]
+    elif state.shut_down():
+        link = [("class:bottom-toolbar.down", " server shut down by you: bye leaves ")]
     elif state.reconnecting():
         link = [("class:bottom-toolbar.down", " disconnected, reconnecting... ")]
     else:

@@ -10,13 +10,12 @@ long values wrapped at the pane's width. Every text from the server goes through
 
 from __future__ import annotations
 
-import textwrap
 import time
 from typing import Any
 
-from prompt_toolkit.utils import get_cwidth
-
 from console.durations import duration_seconds
+from console.shell.cells import elide, pad, wrap
+from console.shell.cells import width as get_cwidth
 from console.shell.human import local_time, seconds
 from console.shell.safe_text import visible_line as visible
 from console.shell.top.model import JobRow, epoch
@@ -31,6 +30,8 @@ FIELDS = (
     ("job_errors", "errors"), ("error", "error"),
 )
 GAP = 2
+#: Cells a value needs beside its label; with less, it goes under the label.
+MIN_ROOM = 10
 
 
 def duration_text(value: Any) -> str | None:
@@ -76,12 +77,14 @@ def _values(meta: dict[str, Any], job: JobRow | None, now: float) -> dict[str, A
 
 
 def _wrapped(text: str, width: int) -> list[str]:
-    return textwrap.wrap(text, max(width, 10), break_long_words=True, break_on_hyphens=False) or [""]
+    """Wrapped by cells (``cells.wrap``), as the pane is cut: textwrap counts characters, so an emoji or
+    a CJK character made a line wider than the pane and its end was lost."""
+    return wrap(text, max(width, 1))
 
 
 def _block(label: str, value: Any, label_width: int, width: int, indent: str = "") -> list[str]:
     """``label  value`` lines: a list one entry per line under the first, a mapping nested."""
-    head = f"{indent}{label.ljust(label_width)}{' ' * GAP}"
+    head = f"{indent}{pad(label, label_width)}{' ' * GAP}"
     room = width - get_cwidth(head)
     if isinstance(value, dict):
         keys = [visible(str(k)) for k in value]
@@ -92,10 +95,25 @@ def _block(label: str, value: Any, label_width: int, width: int, indent: str = "
         return lines
     entries = [visible(str(v)) for v in value] if isinstance(value, list) else [visible(str(value))]
     lines = []
+    under = " " * get_cwidth(head)
+    if room < MIN_ROOM:  # too narrow beside the label: the value under it, on lines of its own
+        lines, under = [f"{indent}{label}"], indent + " " * GAP
+        room = width - get_cwidth(under)
     for entry in entries or ["(none)"]:
         for part in _wrapped(entry, room):
-            lines.append((head if not lines else " " * get_cwidth(head)) + part)
+            lines.append((head if not lines else under) + part)
     return lines
+
+
+def details_title(job_id: str, cells: int) -> str:
+    """The pane's title in at most ``cells`` cells, its key hint kept while it fits: the job's ID gives
+    way first to its first 8 characters (the pane's ``job`` line below has it whole, wrapped)."""
+    job_id = visible(job_id)
+    for text in (f"Details of {job_id}  (Enter or Esc hides them)", f"Details of {job_id[:8]}  (Enter or Esc hides them)",
+                 f"Details of {job_id[:8]}  (Enter/Esc hides)", f"{job_id[:8]}  (Enter/Esc hides)"):
+        if get_cwidth(text) <= cells:
+            return text
+    return elide(f"{job_id[:8]}  (Enter/Esc hides)", cells)
 
 
 def detail_lines(meta: dict[str, Any], job: JobRow | None, width: int, now: float | None = None) -> list[str]:

@@ -38,8 +38,9 @@ from console.backends.base import Backend
 from console.natural_order import natural_key
 from console.shell.human import ago
 from console.shell.safe_text import visible_line as visible
+from console.shell.terminal import add_suspend_key
 from console.shell.top.columns import Column, elide, layout, pad, render
-from console.shell.top.details import detail_lines
+from console.shell.top.details import detail_lines, details_title
 from console.shell.top.feed import TopFeed
 from console.shell.top.fit import Blocks, Line, fit
 from console.shell.top.model import JobRow, SiteRow, TopModel
@@ -201,7 +202,7 @@ class TopView:
             job_lines.append(line("  (no jobs)", "class:top.dim"))
         details: list[Line] = []
         if self.details is not None and selected is not None:
-            details = [[], line(f"Details of {selected.job_id}  (Enter or Esc hides them)", "class:top.title")]
+            details = [[], line(details_title(selected.job_id, width), "class:top.title")]
             shown = detail_lines(self.details, selected, width - 2, now) if self.details else ["(loading...)"]
             details += [line("  " + detail) for detail in shown]  # made safe to show by detail_lines
         blocks = Blocks(
@@ -273,6 +274,10 @@ class TopView:
             self.confirm, self.note = None, "abort cancelled"
 
         kb = KeyBindings()
+        # Ctrl-Z stops the console here too, as at the prompt, in watch and in the pager; fg redraws
+        # top (prompt_toolkit's run_in_terminal), a question still open.
+        add_suspend_key(question)
+        add_suspend_key(kb)
 
         @kb.add("q")
         @kb.add("c-c")
