@@ -54,7 +54,9 @@ with new_secure_session(user, kit) as session:
         unknown = "no error"
     except JobNotFound as exc:
         unknown = "JobNotFound"
-    print(json.dumps({"job_id": job_id, "code": code.name, "ours": isinstance(code, MonitorReturnCode),
+    from pathlib import Path
+    signed = sorted(str(p) for p in Path(job).rglob(".__nvfl_*"))
+    print(json.dumps({"signed_in_place": signed, "job_id": job_id, "code": code.name, "ours": isinstance(code, MonitorReturnCode),
                       "cb_got_our_session": bool(seen) and all(seen), "status": meta["status"], "listed": listed,
                       "path": path, "unknown": unknown, **said}))
 """
@@ -88,6 +90,7 @@ def test_a_flare_api_script_drives_flare_by_changing_its_import(flare_poc: LiveF
     got = _script(flare_poc, tmp_path, SCRIPT, flare_poc.admin, str(flare_poc.admin_kit), JOB, str(dest),
                   str(_unreachable_kit(flare_poc, tmp_path)), timeout=240)
     assert got["code"] == "JOB_FINISHED" and got["ours"], got
+    assert got["signed_in_place"] == [], got  # FLARE signs what it submits: a copy, not the user's folder
     assert got["status"] == "FINISHED:COMPLETED", got
     assert got["cb_got_our_session"], got
     assert got["listed"] == [got["job_id"]], got

@@ -14,13 +14,16 @@ Must not: reimplement anything FLARE's Session does, or import nvflare before a 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from console.api.spec import MonitorReturnCode
+from console.backends.nvflare_commands import submit_a_copy
 from console.backends.nvflare_errors import translate
-from console.backends.opening import INSTALL_EXTRA, MissingExtra, nvflare_installed
+from console.backends.opening import MissingExtra, nvflare_installed
+from console.invocation import install_extra_command
 
 
 class FlareScriptSession:
@@ -67,6 +70,17 @@ class FlareScriptSession:
         run = self.__getattr__("monitor_job")
         return MonitorReturnCode(int(run(job_id, timeout, poll_interval, self._with_us(cb), *cb_args, **cb_kwargs)))
 
+    def submit_job(self, job_definition_path: str, submit_token: str | None = None) -> str:
+        """FLARE's submit_job on a copy of a job folder: FLARE signs the folder it submits in place
+        (``.__nvfl_*`` files in every folder), and the user's folder, often under version control, stays
+        as it was, as the console's submit_job keeps it. Anything else (a name in the kit's upload folder,
+        a bad path) goes to FLARE as given."""
+        run = self.__getattr__("submit_job")
+        if isinstance(job_definition_path, str | os.PathLike) and os.path.isdir(job_definition_path):
+            return str(submit_a_copy(_Submitting(run), {"folder": Path(job_definition_path).resolve(),
+                                                        "token": submit_token}))
+        return str(run(job_definition_path, submit_token))
+
     def close(self) -> None:
         self._flare.close()
 
@@ -77,6 +91,13 @@ class FlareScriptSession:
         self.close()
 
 
+class _Submitting:
+    """What ``submit_a_copy`` calls ``submit_job`` on: FLARE's, with our exception classes."""
+
+    def __init__(self, submit: Callable[..., str]) -> None:
+        self.submit_job = submit
+
+
 def new_flare_session(username: str, kit_root: Path, timeout: float = 10.0, **options: Any) -> FlareScriptSession:
     """Log in to FLARE with its admin kit at ``kit_root``, as FLARE's ``new_secure_session`` does
     (``options``: its ``debug``, ``study``, ``command_timeout``, ``auto_login_max_tries``).
@@ -85,7 +106,7 @@ def new_flare_session(username: str, kit_root: Path, timeout: float = 10.0, **op
     the kit certificate's), NoConnection (no login within ``timeout`` s of wall time), KitError."""
     if not nvflare_installed():
         raise MissingExtra(f"{kit_root} is an NVIDIA FLARE admin kit; flare_api drives FLARE through FLARE's own "
-                           f"library, which is not installed here: {INSTALL_EXTRA}")
+                           f"library, which is not installed here: {install_extra_command()}")
     from console.backends.nvflare_login import login
 
     try:
