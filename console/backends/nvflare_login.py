@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -104,29 +105,33 @@ def login(user: str, kit_root: Path, timeout: float, old: Any = None, **options:
             old.close()
     check_user(user, kit_root)
     outcome: dict[str, Any] = {}
-    done = threading.Event()
+    done, gave_up = threading.Event(), threading.Event()
     lock = threading.Lock()  # the late Session's owner is decided once: the caller, or nobody (logged out)
 
     def run() -> None:
+        session, error = None, None
         try:
-            session = _flare_login(user, kit_root, timeout, options)
+            session = _flare_login(user, kit_root, timeout, options, gave_up)
         except BaseException as exc:  # handed to the caller
-            outcome["error"] = exc
-        else:
-            with lock:
-                outcome["session"] = session
-                if outcome.get("abandoned"):
-                    with contextlib.suppress(Exception):
-                        session.close()
-        done.set()
+            error = exc
+        with lock:
+            late = outcome.get("abandoned", False)
+            if not late:
+                outcome.update(session=session, error=error)
+            done.set()
+        if late and session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
 
     threading.Thread(target=run, name="flare-login", daemon=True).start()
     done.wait(timeout)
     with lock:
         if not done.is_set():
             outcome["abandoned"] = True
+            gave_up.set()
+            _give_back_stderr()
             raise NoConnection(unreachable("cannot connect to server", kit_root, timeout))
-    if "error" in outcome:
+    if outcome["error"] is not None:
         raise outcome["error"]
     return outcome["session"]
 
@@ -145,24 +150,45 @@ def check_user(user: str, kit_root: Path) -> None:
                 f"certificate's common name; leave out --user (the kit's user is {cn}), or use {user}'s own kit")
 
 
-def _flare_login(user: str, kit_root: Path, timeout: float, options: dict[str, Any]) -> Any:
+def _flare_login(user: str, kit_root: Path, timeout: float, options: dict[str, Any],
+                 gave_up: threading.Event | None = None) -> Any:
     from nvflare.tool.cli_output import set_output_format
 
     # FLARE prints "Connecting to FLARE ..." at every login: in machine mode to stderr, which
     # is held here so it lands neither in a batch's output nor across the prompt.
     set_output_format("json")
     _quicken_flare_login()
-    said = io.StringIO()
     # sys.stderr is the process's: two logins at once (the poll's Session warming up, the
     # user's reconnecting) must not swap it in turn, or the last restore would leave it held.
     with _LOGIN_OUTPUT:
+        if gave_up is not None and gave_up.is_set():  # waited here past the caller's timeout: not begun at all
+            raise NoConnection(unreachable("cannot connect to server", kit_root, timeout))
+        said = _Held(sys.stderr)
+        sys.stderr = said
         try:
-            with contextlib.redirect_stderr(said):
-                return new_secure_session(user, str(kit_root), timeout=timeout, **options)
+            return new_secure_session(user, str(kit_root), timeout=timeout, **options)
         except NoConnection as exc:
             raise NoConnection(unreachable(str(exc), kit_root, timeout)) from exc
         finally:
+            if sys.stderr is said:  # else given back already (``_give_back_stderr``)
+                sys.stderr = said.real
             log.debug("FLARE login: %s", said.getvalue().strip())
+
+
+class _Held(io.StringIO):
+    """sys.stderr while a FLARE login holds it; ``real`` is the one it replaced."""
+
+    def __init__(self, real: Any) -> None:
+        super().__init__()
+        self.real = real
+
+
+def _give_back_stderr() -> None:
+    """A login given up on (its timeout passed) may still hold sys.stderr: the console's own words
+    (the error saying so) must reach the terminal, not that login's buffer."""
+    held = sys.stderr
+    if isinstance(held, _Held):
+        sys.stderr = held.real
 
 
 #: FLARE 2.9's words when nothing answered at all (flare_api.py's try_connect): no address, no hint.
