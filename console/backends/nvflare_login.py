@@ -86,8 +86,50 @@ def _load_each_key_once() -> None:
     serialization.load_pem_private_key = load
 
 
-#: Held while a login holds sys.stderr (see ``_flare_login``).
-_LOGIN_OUTPUT = threading.Lock()
+class _Router:
+    """sys.stderr while FLARE logins run: what a login's thread writes (FLARE's "Connecting to FLARE ...")
+    is kept in that login's buffer, for the debug log; every other thread's words go to the real stderr.
+    Logins run at once (the poll's Session warming up, the user's reconnecting, one given up at its
+    timeout and still going) without waiting for each other's output."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.buffers: dict[int, io.StringIO] = {}
+
+    def write(self, text: str) -> int:
+        buffer = self.buffers.get(threading.get_ident())
+        return (buffer if buffer is not None else self.real).write(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, isatty, ...: the real stderr's
+        return getattr(self.real, name)
+
+
+#: Guards installing and removing the router (first login in, last one out).
+_ROUTING = threading.Lock()
+_router: _Router | None = None
+
+
+@contextlib.contextmanager
+def _quiet_login() -> Any:
+    """This thread's stderr into a buffer (yielded) while the block runs; other threads' untouched."""
+    global _router
+    with _ROUTING:
+        if _router is None or sys.stderr is not _router:
+            _router = _Router(sys.stderr)
+            sys.stderr = _router
+        router = _router
+        said = router.buffers[threading.get_ident()] = io.StringIO()
+    try:
+        yield said
+    finally:
+        with _ROUTING:
+            router.buffers.pop(threading.get_ident(), None)
+            if not router.buffers and sys.stderr is router:
+                sys.stderr = router.real
+                _router = None
 
 
 def login(user: str, kit_root: Path, timeout: float, old: Any = None, **options: Any) -> Any:
@@ -95,7 +137,8 @@ def login(user: str, kit_root: Path, timeout: float, old: Any = None, **options:
     go to FLARE's ``new_secure_session``: ``debug``, ``study``, ``command_timeout``, ...).
 
     Blocks (run it on a worker thread) for at most ``timeout`` s of wall time: FLARE's own login
-    takes longer than its timeout (FLARE 2.9 with timeout=3: 8.5 s), so it runs on a thread of its
+    takes longer than its timeout (FLARE 2.9 with timeout=3: 8.5 s; 31 s against a port that takes the
+    connection and never answers), so it runs on a thread of its
     own, and when it has not returned in time NoConnection says so; a Session it makes later is
     logged out. Raises ``AuthenticationError`` (ours) when ``user`` is not the kit certificate's
     common name (FLARE identifies an admin by it and would refuse with "client_registration"),
@@ -129,7 +172,6 @@ def login(user: str, kit_root: Path, timeout: float, old: Any = None, **options:
         if not done.is_set():
             outcome["abandoned"] = True
             gave_up.set()
-            _give_back_stderr()
             raise NoConnection(unreachable("cannot connect to server", kit_root, timeout))
     if outcome["error"] is not None:
         raise outcome["error"]
@@ -158,37 +200,15 @@ def _flare_login(user: str, kit_root: Path, timeout: float, options: dict[str, A
     # is held here so it lands neither in a batch's output nor across the prompt.
     set_output_format("json")
     _quicken_flare_login()
-    # sys.stderr is the process's: two logins at once (the poll's Session warming up, the
-    # user's reconnecting) must not swap it in turn, or the last restore would leave it held.
-    with _LOGIN_OUTPUT:
-        if gave_up is not None and gave_up.is_set():  # waited here past the caller's timeout: not begun at all
-            raise NoConnection(unreachable("cannot connect to server", kit_root, timeout))
-        said = _Held(sys.stderr)
-        sys.stderr = said
+    if gave_up is not None and gave_up.is_set():  # began after the caller's timeout: not at all
+        raise NoConnection(unreachable("cannot connect to server", kit_root, timeout))
+    with _quiet_login() as said:
         try:
             return new_secure_session(user, str(kit_root), timeout=timeout, **options)
         except NoConnection as exc:
             raise NoConnection(unreachable(str(exc), kit_root, timeout)) from exc
         finally:
-            if sys.stderr is said:  # else given back already (``_give_back_stderr``)
-                sys.stderr = said.real
             log.debug("FLARE login: %s", said.getvalue().strip())
-
-
-class _Held(io.StringIO):
-    """sys.stderr while a FLARE login holds it; ``real`` is the one it replaced."""
-
-    def __init__(self, real: Any) -> None:
-        super().__init__()
-        self.real = real
-
-
-def _give_back_stderr() -> None:
-    """A login given up on (its timeout passed) may still hold sys.stderr: the console's own words
-    (the error saying so) must reach the terminal, not that login's buffer."""
-    held = sys.stderr
-    if isinstance(held, _Held):
-        sys.stderr = held.real
 
 
 #: FLARE 2.9's words when nothing answered at all (flare_api.py's try_connect): no address, no hint.
