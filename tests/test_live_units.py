@@ -415,3 +415,24 @@ def test_top_keeps_a_round_once_known_until_a_later_one_on_flare() -> None:
     assert job_cells(reopened.jobs[job], 0.0)[3] == "3/3"
     reopened.apply_event("job_deleted", {"job_id": job})
     assert job not in seen  # a deleted job's round is forgotten with it
+
+
+def test_top_says_loading_until_the_first_answers_not_that_nothing_is_there() -> None:
+    model = TopModel()
+    assert (model.sites_title(), model.sites_empty()) == ("Sites (loading…)", "  (loading…)")
+    assert (model.jobs_title([]), model.jobs_empty()) == ("Jobs (loading…)", "  (loading…)")
+    model.apply_sites([], {})
+    model.apply_jobs([])
+    assert (model.sites_title(), model.sites_empty()) == ("Sites (0 connected)", "  (no site connected)")
+    assert (model.jobs_title([]), model.jobs_empty()) == ("Jobs (0 running, 0 shown)", "  (no jobs)")
+
+
+def test_check_status_server_shows_flares_engine_status_never_server_stopped() -> None:
+    from console.shell.human import human
+
+    answer = {"server_status": "stopped", "server_start_time": 1.7e9, "jobs": [], "clients": []}
+    shown = human(answer)
+    assert "engine_status      stopped (no job runs on the server)" in shown and "server_status" not in shown, shown
+    assert "engine_status      started (jobs run on the server)" in human({**answer, "server_status": "started"})
+    # A shutdown's answer keeps its words (console/backends/nvflare_commands._stopping).
+    assert "server is shutting down" in human({"server_status": "server is shutting down"})

@@ -70,12 +70,18 @@ def test_top_and_follow_on_flare_while_a_job_runs(flare_poc, tmp_path: Path) -> 
         screen = tmux_screen(shell, 40, 160)
         shell.send(f"monitor_job {job[:8]}\r")
         screen.wait_for(r"in the background.*\n(.*\n)*.*server>\s*\Z", timeout=60)
+        shell.send(f"follow {job[:8]} all\r")
+        screen.wait_for(r"following the log of .* in the background", timeout=60)
         shell.send("top\r")
         screen.wait_for(r"flare-console top .*\(polled every 1 s\)", timeout=30)
         screen.wait_for(r"site-1 +connected .*\n.*site-2 +connected", timeout=30)
         # Polled: the job shows running (its round too, when a poll falls inside one), then ended.
         seen = screen.wait_for(rf"{job[:8]} +hello-numpy-sag +(RUNNING|FINISHED:COMPLETED) ", timeout=120)
         screen.wait_for(rf"{job[:8]} +hello-numpy-sag +FINISHED:COMPLETED", timeout=180)
+        ended = f"log of {job[:8]} (hello-numpy-sag) ended with the job"
+        # A follow that ended while top was open: its note is in top's foot, above its key line, never drawn
+        # over the view; printed once above the prompt when top closes.
+        screen.wait_for(rf"{re.escape(ended)}\n q quit ", timeout=60)
         shell.send("q")
         screen.wait_for(r"server>\s*\Z", timeout=30)
         if seen.group(1) == "RUNNING":  # the monitor's last line came while top was open (the seventh user's
@@ -83,6 +89,9 @@ def test_top_and_follow_on_flare_while_a_job_runs(flare_poc, tmp_path: Path) -> 
             screen.wait_for(rf"{job[:8]}  hello-numpy-sag  FINISHED:COMPLETED", timeout=30)
             whole = screen.screen.transcript()
             assert whole.rindex(f"{job[:8]}  hello-numpy-sag  FINISHED:COMPLETED") > whole.rindex("> top"), whole
+        screen.wait_for(rf"{re.escape(ended)}\n(.*\n)*.*server>\s*\Z", timeout=30)
+        whole = screen.screen.transcript()
+        assert whole.count(ended) == 1 and whole.index(ended) > whole.rindex("> top"), whole
 
         out, err = follower.communicate(timeout=120)
         assert follower.returncode == 0, f"{out}\n{err}"

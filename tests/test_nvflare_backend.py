@@ -43,7 +43,7 @@ def _submit(flare: LiveFlare, home: Path) -> str:
 def test_a_batch_drives_flare_end_to_end(flare_poc: LiveFlare, tmp_path: Path) -> None:
     sites = flare_poc.sites
     status = _ok(flare_poc.run_console(tmp_path, stdin="# status first\ncheck_status server\n\ncheck_status client\n"),
-                 "server_status", *sites)
+                 "engine_status", *sites)
     assert "no_jobs" in status or "RUNNING" in status or "started" in status
 
     job = _submit(flare_poc, tmp_path)
@@ -164,20 +164,20 @@ def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, 
         ended = _seen_all(shell, seen, final, {job[:8], other[:8]}, timeout=300)
         assert ended == {job[:8]: "FINISHED:COMPLETED", other[:8]: "FINISHED:COMPLETED"}
         shell.send("us server\r")  # the half-typed line survived the lines printed above it
-        shell.expect_exact("server_status")
+        shell.expect_exact("engine_status")
         shell.expect(PROMPT)
         shell.send("monitors\r")
         shell.expect_exact("no monitors running")
 
         # A read-only answer is shown where it arrives (FLARE's worker thread, console/shell/early.py):
         # each exactly once, each before the next prompt, nothing printed late.
-        before = seen.getvalue().count("server_status")
+        before = seen.getvalue().count("engine_status")
         for _ in range(3):
             shell.send("check_status server\r")
-            shell.expect_exact("server_status")
+            shell.expect_exact("engine_status")
             shell.expect(PROMPT)
         shell.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0.5)  # reads what came after
-        assert seen.getvalue().count("server_status") == before + 3
+        assert seen.getvalue().count("engine_status") == before + 3
 
         # Ctrl-C once FLARE's submit runs (on the backend's worker) cannot stop it: the shell says so at
         # once and gives the prompt back, never "cancelled"; the job's ID follows as a background line.

@@ -36,7 +36,7 @@ def test_the_first_command_after_the_flare_server_dropped_says_so_in_our_words(f
     try:
         shell.expect(PROMPT, timeout=60)
         shell.send("check_status server\r")
-        shell.expect_exact("server_status", timeout=60)
+        shell.expect_exact("engine_status", timeout=60)
         shell.expect(PROMPT)
         relay.refusing.set()  # the server is gone: what was connected drops, nothing connects again
         relay.cut()
@@ -53,7 +53,7 @@ def test_the_first_command_after_the_flare_server_dropped_says_so_in_our_words(f
         relay.refusing.clear()  # the server is back: the console logs in again by itself
         shell.expect_exact("reconnected to the server", timeout=60)
         shell.send("check_status server\r")
-        shell.expect_exact("server_status", timeout=60)
+        shell.expect_exact("engine_status", timeout=60)
         shell.expect(PROMPT)
         text = ANSI.sub("", seen.getvalue())
         assert "ERROR_SERVER_CONNECTION" not in text and "cannot connect to server" not in text, text

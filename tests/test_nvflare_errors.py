@@ -74,9 +74,15 @@ def test_a_shutdown_flare_accepted_says_what_is_stopping_not_empty() -> None:
     """FLARE 2.9 answers an accepted shutdown or restart with an empty meta: shown as our server's answer."""
     from console.backends.nvflare_commands import COMMANDS
 
+    class Api:
+        def do_command(self, command: str, props: object = None) -> dict[str, object]:
+            return {"status": "SUCCESS", "data": [], "meta": {"status": "ok"}}  # the reply's envelope only
+
     class Session:
+        api = Api()
+
         def shutdown(self, target_type: str, names: object, wait: bool) -> dict[str, str]:
-            return {"status": "ok"}  # the reply's envelope only
+            return self.api.do_command("shutdown")["meta"]
 
         restart = shutdown
 

@@ -51,7 +51,7 @@ def typed_ahead(child: pexpect.spawn, screen: Screen, server, keys: str) -> None
         child.send(keys)
     finally:
         server.process.send_signal(signal.SIGCONT)
-    screen.wait_for(r"server_status(.*\n)+.*on server> ")  # the answer, then the prompt with the keys
+    screen.wait_for(r"engine_status(.*\n)+.*on server> ")  # the answer, then the prompt with the keys
 
 
 def settles_at(screen: Screen, line: str, menu: str | None = None) -> None:

@@ -150,7 +150,7 @@ def test_each_typed_line_stays_on_the_screen_above_its_answer(server, project, t
         child.send("check_status server\r")
         screen.wait_for(r"(?m)^admin@example\.com on server> list_jobs; help bye\n(.*\n)*"
                         r"admin@example\.com on server> check_status server\n\S(.*\n)*admin@example\.com on server>$")
-        assert screen.text.count("server_status") == 2, screen.text
+        assert screen.text.count("engine_status") == 2, screen.text
         assert screen.text.count("on server>") == 4, screen.text  # three lines run, and the prompt
         child.send("bye\r")
         assert_leaves_cleanly(child)
@@ -251,7 +251,7 @@ def test_keys_typed_ahead_survive_ctrl_z_and_fg(server, project, tmp_path: Path)
         bash.expect(PROMPT)
         bash.expect(r"check_status(\x1b\[[0-9;]*m)* (\x1b\[[0-9;]*m)*server")  # drawn in styled words
         bash.send("\r")
-        bash.expect(r"server_status +\S+")
+        bash.expect(r"engine_status +\S+")
         bash.expect(PROMPT)
         bash.send("bye\r")
         bash.expect_exact("bash$ ")
@@ -353,14 +353,14 @@ def test_keys_sent_the_moment_the_prompt_shows_reach_it_as_typed(server, project
         screen.wait_for(r"on server>\s*\Z")
         for round_ in range(1, 4):
             child.send("check_status server\r")
-            screen.wait_for(rf"(?s)(server_status.*){{{round_}}}on server>\s*\Z")  # its answer, then the prompt
+            screen.wait_for(rf"(?s)(engine_status.*){{{round_}}}on server>\s*\Z")  # its answer, then the prompt
             child.send("nonsense\x15list_jobs\r")  # Ctrl-U: the prompt's own "erase the line"
             screen.wait_for(rf"(?s)(on server> list_jobs\n\(none\)\n.*){{{round_}}}on server>\s*\Z")
         assert screen.text.count("on server> list_jobs\n") == 3, screen.text  # each line once, as typed
         assert "nonsense" not in screen.text and "unknown command" not in screen.text, screen.text
         os.kill(child.pid, signal.SIGINT)  # from outside, at the prompt: the prompt's Ctrl-C, the shell stays
         child.send("check_status server\r")
-        child.expect_exact("server_status")
+        child.expect_exact("engine_status")
         child.expect(PROMPT)
         child.sendcontrol("d")  # at once: the prompt's end of input (the terminal's would be swallowed)
         assert_leaves_cleanly(child)

@@ -29,9 +29,10 @@ from console.api.async_session import CHANGES_JOBS, is_final, keeps_going
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
 from console.backends.kits import KitInfo
-from console.backends.nvflare_commands import COMMANDS, submit_a_copy
+from console.backends.nvflare_commands import COMMANDS, list_jobs, orphaned, submit_a_copy
 from console.backends.nvflare_errors import reworded, server_address, translate
 from console.backends.nvflare_login import login
+from console.backends.nvflare_orphans import orphan_message
 from console.backends.nvflare_poll import JobPoll
 from console.backends.nvflare_side import SideSession
 from console.backends.nvflare_worker import FlareWorker
@@ -44,6 +45,9 @@ CLOSE_TIMEOUT = 3.0
 CLOSE_WHEN_DOWN = 0.5
 #: Candidates named in an ambiguous-prefix error (as our server).
 MAX_CANDIDATES = 5
+
+#: Seconds between a monitor's checks that the RUNNING job it follows still runs on FLARE's server (``nvflare_orphans``).
+ORPHAN_CHECK = 30.0
 
 #: Seconds the user's Session is idle before the poll's logs in ahead (``FlareBackend._warm_up_when_idle``).
 WARM_UP_IDLE = 1.0
@@ -200,7 +204,7 @@ class FlareBackend(Backend):
         """The full job ID for a unique prefix, as our server resolves them (FLARE's list_jobs)."""
         if _FULL_JOB_ID.fullmatch(id_or_prefix):
             return id_or_prefix
-        rows = await self.call(COMMANDS["list_jobs"], {"id_prefix": id_or_prefix})
+        rows = await self.call(list_jobs, {"id_prefix": id_or_prefix}, what="list_jobs")
         # Only IDs of FLARE's form: the one resolved names FLARE's download folder (destination/<job_id>).
         ids = sorted({r["job_id"] for r in rows if isinstance(r, dict) and isinstance(r.get("job_id"), str)
                       and _FULL_JOB_ID.fullmatch(r["job_id"]) and r["job_id"].startswith(id_or_prefix)})
@@ -317,7 +321,7 @@ class FlareBackend(Backend):
         return meta
 
     async def list_jobs(self) -> list[dict[str, Any]]:
-        rows = await self.call(COMMANDS["list_jobs"], {"reverse": True})
+        rows = await self.call(list_jobs, {"reverse": True}, what="list_jobs")
         if self._warm_up is None:
             # Completion data: only the interactive console asks for it, first right after its
             # prompt showed. From here it may follow a job at any moment: the poll's Session logs in
@@ -349,6 +353,7 @@ class FlareBackend(Backend):
         meta = await self.get_job_meta(job_id)
         full = meta["job_id"]
         start = time.monotonic()
+        await self._unless_orphaned(meta)  # as it starts, and again after a lost connection (a server restart)
         watch = self.poll.watch(full, interval)
         try:
             while True:
@@ -360,9 +365,12 @@ class FlareBackend(Backend):
                 if remaining is not None and remaining <= 0:
                     return MonitorReturnCode.TIMEOUT, meta
                 try:
-                    await asyncio.wait_for(watch.changed.wait(), remaining)
+                    await asyncio.wait_for(watch.changed.wait(), min(remaining or ORPHAN_CHECK, ORPHAN_CHECK))
                 except TimeoutError:
-                    return MonitorReturnCode.TIMEOUT, meta
+                    if remaining is not None and time.monotonic() - start >= timeout:
+                        return MonitorReturnCode.TIMEOUT, meta
+                    await self._unless_orphaned(meta)
+                    continue
                 watch.changed.clear()
                 if watch.error is not None:
                     raise watch.error
@@ -370,6 +378,12 @@ class FlareBackend(Backend):
                 meta = watch.meta
         finally:
             self.poll.unwatch(full, watch)
+
+    async def _unless_orphaned(self, meta: dict[str, Any]) -> None:
+        """JobNotRunning (the monitor says so once and ends) for a job orphaned by a server restart (``nvflare_orphans``)."""
+        if meta.get("status") in ("RUNNING", "DISPATCHED") and await self.call_aside(
+                lambda s, a: orphaned(s, a["job_id"]), {"job_id": meta["job_id"]}, what="monitor_job"):
+            raise errors.JobNotRunning(orphan_message(meta["job_id"], "monitor_job"))
 
     async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines,
                          resume: dict[str, Any] | None = None) -> LogStream:

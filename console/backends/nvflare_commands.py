@@ -15,7 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console.api.errors import InternalError
+from console.api.errors import InternalError, JobNotDone, JobNotRunning
+from console.backends import nvflare_orphans as orphans
+from console.backends.nvflare_sites import refuse_if_refused, run_keeping_replies
 
 Command = Callable[[Any, dict[str, Any]], Any]
 COMMANDS: dict[str, Command] = {}
@@ -81,22 +83,29 @@ def _check_status(s: Any, a: dict[str, Any]) -> Any:
 @command("sys_info")
 def _sys_info(s: Any, a: dict[str, Any]) -> Any:
     parts = ["sys_info", a["target_type"], *(_targets(a) or [])]
-    return _tables(_raw(s, parts, enforce_meta=False))
+    return _per_site(_tables(_raw(s, parts, enforce_meta=False)), "sys_info")
+
+
+def _per_site(answer: Any, command: str) -> Any:
+    """A {site: answer} reply, a site's refusal in it raised (FLARE returns it as that site's answer)."""
+    if isinstance(answer, dict):
+        refuse_if_refused(answer, command)
+    return answer
 
 
 @command("report_version")
 def _report_version(s: Any, a: dict[str, Any]) -> Any:
-    return s.report_version(a["target_type"], _targets(a))
+    return _per_site(s.report_version(a["target_type"], _targets(a)), "report_version")
 
 
 @command("report_resources")
 def _report_resources(s: Any, a: dict[str, Any]) -> Any:
-    return s.report_resources(a["target_type"], _targets(a))
+    return _per_site(s.report_resources(a["target_type"], _targets(a)), "report_resources")
 
 
 @command("report_env")
 def _report_env(s: Any, a: dict[str, Any]) -> Any:
-    return s.get_client_env(_targets(a))
+    return _per_site(s.get_client_env(_targets(a)), "report_env")
 
 
 @command("set_timeout")
@@ -114,23 +123,27 @@ def _unset_timeout(s: Any, a: dict[str, Any]) -> Any:
 @command("shutdown")
 def _shutdown(s: Any, a: dict[str, Any]) -> Any:
     # wait=False: the console reports the request at once; the toolbar shows the server going away.
-    return _stopping(_answer(s.shutdown(a["target_type"], _targets(a), wait=False)), a, "shutting down")
+    meta, sites = run_keeping_replies(s, lambda: s.shutdown(a["target_type"], _targets(a), wait=False), "shutdown")
+    return _stopping(_answer(meta), sites, a, "shutting down")
 
 
 @command("restart")
 def _restart(s: Any, a: dict[str, Any]) -> Any:
-    return _stopping(_answer(s.restart(a["target_type"], _targets(a), wait=False)), a, "restarting")
+    meta, sites = run_keeping_replies(s, lambda: s.restart(a["target_type"], _targets(a), wait=False), "restart")
+    return _stopping(_answer(meta), sites, a, "restarting")
 
 
-def _stopping(answer: Any, a: dict[str, Any], doing: str) -> Any:
-    """FLARE 2.9 answers a shutdown or restart it accepted with nothing (the console showed "(empty)"):
-    what was asked, in our server's shape (``server_status``, ``client_status``)."""
-    if answer not in ({}, None, ""):
-        return answer
-    said: dict[str, Any] = {}
+def _stopping(answer: Any, sites: dict[str, str], a: dict[str, Any], doing: str) -> Any:
+    """What a shutdown or restart FLARE accepted did, in our server's shape: ``server_status``, and
+    ``client_status`` with each site's own answer as fl_admin.sh tables it ({site: answer}). FLARE 2.9's
+    meta is empty (the console showed "(empty)") or holds restart's ``client_status``."""
+    said: dict[str, Any] = {k: v for k, v in answer.items() if k != "client_status"} if isinstance(answer, dict) else {}
     if a["target_type"] in ("client", "all"):
-        sites = _targets(a) if a["target_type"] == "client" else None
-        said["client_status"] = f"{', '.join(sites) if sites else 'every site'}: {doing}"
+        if sites:
+            said["client_status"] = sites
+        else:
+            asked = _targets(a) if a["target_type"] == "client" else None
+            said["client_status"] = f"{', '.join(asked) if asked else 'every site'}: {doing}"
     if a["target_type"] in ("server", "all"):
         said["server_status"] = f"server is {doing}"
     return said
@@ -155,8 +168,8 @@ def _enable_client(s: Any, a: dict[str, Any]) -> Any:
 # -- jobs ----------------------------------------------------------------------------------
 
 
-@command("list_jobs")
-def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
+def list_jobs(s: Any, a: dict[str, Any]) -> Any:
+    """FLARE's list_jobs rows as it lists them (job ID resolution, completion, the poll)."""
     if not a.get("mine"):
         return s.list_jobs(detailed=bool(a.get("detailed")), limit=a.get("limit") or None,
                            id_prefix=a.get("id_prefix") or None, name_prefix=a.get("name_prefix") or None,
@@ -177,6 +190,23 @@ def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
     return _raw(s, parts)["meta"].get("jobs", [])
 
 
+@command("list_jobs")
+def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
+    """The user's list_jobs: a job FLARE lists as running that its server does not run is marked
+    (``nvflare_orphans``); one more call (check_status server) only when some job is listed running."""
+    rows = list_jobs(s, a)
+    if isinstance(rows, list) and orphans.listed_running(rows):
+        rows = orphans.mark_orphans(rows, _answer(s.check_status("server")))
+    return rows
+
+
+def orphaned(s: Any, job_id: str) -> bool:
+    """Whether ``job_id`` is listed running but its server does not run it (``nvflare_orphans``)."""
+    meta = s.get_job_meta(job_id)
+    running, started = orphans.engine_view(_answer(s.check_status("server")))
+    return isinstance(meta, dict) and orphans.is_orphan(meta, running, started)
+
+
 @command("get_job_meta")
 def _get_job_meta(s: Any, a: dict[str, Any]) -> Any:
     return s.get_job_meta(a["job_id"])
@@ -184,22 +214,49 @@ def _get_job_meta(s: Any, a: dict[str, Any]) -> Any:
 
 @command("abort_job")
 def _abort_job(s: Any, a: dict[str, Any]) -> Any:
-    return s.abort_job(a["job_id"]) or f"abort requested for {a['job_id']}"
+    try:
+        return s.abort_job(a["job_id"]) or f"abort requested for {a['job_id']}"
+    except Exception as exc:  # FLARE 2.9: "server internal error: Job ... is not running." for an orphaned job
+        if "is not running" in str(exc) and orphaned(s, a["job_id"]):
+            raise JobNotRunning(orphans.orphan_message(a["job_id"], "abort_job")) from exc
+        raise
 
 
 @command("delete_job")
 def _delete_job(s: Any, a: dict[str, Any]) -> Any:
-    return s.delete_job(a["job_id"])
+    try:
+        return s.delete_job(a["job_id"])
+    except Exception as exc:
+        if type(exc).__name__ == "JobNotDone" and orphaned(s, a["job_id"]):
+            raise JobNotDone(orphans.orphan_message(a["job_id"], "delete_job")) from exc
+        raise
 
 
 @command("show_stats")
 def _show_stats(s: Any, a: dict[str, Any]) -> Any:
-    return s.show_stats(a["job_id"], a["target_type"], _targets(a))
+    stats = _per_site(s.show_stats(a["job_id"], a["target_type"], _targets(a)), "show_stats")
+    if not isinstance(stats, dict):
+        return stats
+    silent = [site for site, value in stats.items() if value in ({}, None, "")]
+    if not silent:
+        return stats
+    # FLARE 2.9 answers {} for a site that gave nothing: why, as far as the server knows who is connected.
+    connected = {c.get("client_name") for c in _answer(s.check_status("server")).get("clients") or []
+                 if isinstance(c, dict)}
+    return {site: (_NO_STATS_CONNECTED if site in connected else _NO_STATS_GONE) if site in silent else value
+            for site, value in stats.items()}
+
+
+#: A site's empty show_stats answer, in words: connected to FLARE's server or not (check_status server).
+_NO_STATS_GONE = ("no stats: the site is not connected to the server (stopped or killed?); check_status server "
+                  "lists the connected sites")
+_NO_STATS_CONNECTED = ("no stats: the site is connected but gave none (it does not run this job, or its job "
+                       "process ended); check_status client shows what each site runs")
 
 
 @command("show_errors")
 def _show_errors(s: Any, a: dict[str, Any]) -> Any:
-    return s.show_errors(a["job_id"], a["target_type"], _targets(a)) or "no errors"
+    return _per_site(s.show_errors(a["job_id"], a["target_type"], _targets(a)), "show_errors") or "no errors"
 
 
 @command("reset_errors")

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from console.api import errors
+from console.backends.nvflare_orphans import NOT_RUNNING
 from console.wire.kit import KitError
 
 #: Commands that change a job: after a lost answer, whether they were done is not known.
@@ -80,8 +81,10 @@ def reworded(exc: BaseException, command: str, where: str) -> BaseException:
         return errors.NoConnection(
             f"{command} was not done: the FLARE server at {where} ended this console's session{said}; "
             "the next command logs in again")
-    if isinstance(exc, errors.JobNotDone) and command == "delete_job":
+    if isinstance(exc, errors.JobNotDone) and command == "delete_job" and NOT_RUNNING not in str(exc):
         return errors.JobNotDone(f"{exc}; abort it before deleting it (abort_job), or wait until it ends")
+    if isinstance(exc, errors.AuthorizationError) and str(exc).startswith(f"{command} was refused by the site"):
+        return exc  # a site's refusal, in our words already (nvflare_sites)
     words = next((w for kind, w in _OUR_WORDS.items() if isinstance(exc, kind)), None)
     if words is None:
         return exc

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from console.backends.base import note_round
-from console.backends.nvflare_commands import COMMANDS
+from console.backends.nvflare_commands import COMMANDS, list_jobs
 from console.backends.nvflare_pace import (
     FAST_POLL,
     Pace,
@@ -239,7 +239,7 @@ class JobPoll:
             return
         try:
             self.calls += 1
-            rows = await self.backend.call_aside(COMMANDS["list_jobs"], {"name_prefix": name, "reverse": True})
+            rows = await self.backend.call_aside(list_jobs, {"name_prefix": name, "reverse": True})
         except asyncio.CancelledError:
             raise
         except Exception:  # no history, no expectation: the pace stays the plain one

@@ -228,10 +228,26 @@ def _per_target(result: dict[str, Any]) -> list[dict[str, Any]] | None:
     return [{"target": target, **inner} for target, inner in values.items()]
 
 
+#: check_status server's ``server_status`` (FLARE 2.9's, and ours as FLARE's): whether the server's engine runs
+#: a job, not whether the server runs. fl_admin.sh labels it "Engine status".
+_ENGINE_STATUS = {"started": "started (jobs run on the server)", "stopped": "stopped (no job runs on the server)"}
+
+
+def _engine_status(result: dict[str, Any]) -> dict[str, Any]:
+    """``server_status`` started/stopped as FLARE's words say it (engine status), for people only: the
+    JSON and raw formats and the Python API keep FLARE's key and value."""
+    if result.get("server_status") not in _ENGINE_STATUS or "server_start_time" not in result:
+        return result
+    return {("engine_status" if k == "server_status" else k): (_ENGINE_STATUS[v] if k == "server_status" else v)
+            for k, v in result.items()}
+
+
 def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO, fold: bool = True) -> str:
     """The ``table`` format of any answer; ``width`` is the terminal's, in cells, for ``auto``; with
     ``fold`` a record's values longer than the line wrap under themselves (not for a file or a pipe)."""
     room = width if fold else None
+    if isinstance(result, dict):
+        result = _engine_status(result)
     if isinstance(result, str):  # file text (cat, tail): its last newline is the print's own
         return result.removesuffix("\n")
     if isinstance(result, dict) and len(result) == 1:

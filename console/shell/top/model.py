@@ -139,6 +139,9 @@ class TopModel:
         self.sites: dict[str, SiteRow] = {}
         self.jobs: dict[str, JobRow] = {}
         self.selected: str | None = None  # a job ID
+        #: Whether the first ``check_status`` / ``list_jobs`` answer came: until then no row is no news.
+        self.sites_known = False
+        self.jobs_known = False
         self.version = 0
         self.changed_at = time.monotonic()
 
@@ -235,6 +238,7 @@ class TopModel:
             if name not in seen:
                 site.connected = False
                 site.running_jobs = 0
+        self.sites_known = True
         self._changed()
 
     def apply_sys_info(self, infos: Any) -> None:
@@ -274,6 +278,7 @@ class TopModel:
             row.duration = str(entry.get("duration") or "") if row.final else ""
         for job_id in [j for j in self.jobs if j not in listed]:
             del self.jobs[job_id]
+        self.jobs_known = True
         self._changed()
 
     def apply_meta(self, meta: dict[str, Any]) -> None:
@@ -299,6 +304,22 @@ class TopModel:
         self._changed()
 
     # -- what is shown -------------------------------------------------------------------
+
+    def sites_title(self) -> str:
+        connected = sum(s.connected for s in self.sites.values())
+        return f"Sites ({connected} connected)" if self.sites_known else "Sites (loading…)"
+
+    def sites_empty(self) -> str:
+        """The line in place of no site rows: none connected, or no answer yet (top's first frame)."""
+        return "  (no site connected)" if self.sites_known else "  (loading…)"
+
+    def jobs_title(self, shown: list[JobRow]) -> str:
+        if not self.jobs_known and not shown:
+            return "Jobs (loading…)"
+        return f"Jobs ({sum(j.running for j in shown)} running, {len(shown)} shown)"
+
+    def jobs_empty(self) -> str:
+        return "  (no jobs)" if self.jobs_known else "  (loading…)"
 
     def ordered_jobs(self) -> list[JobRow]:
         """Running first, then queued, then ended; newest first within each."""

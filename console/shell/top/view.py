@@ -179,19 +179,19 @@ class TopView:
 
         sites = sorted(self.model.sites.values(), key=lambda s: natural_key(s.name))
         connected = sum(s.connected for s in sites)
-        site_lines = [line(f"Sites ({connected} connected)", "class:top.title")]
+        site_lines = [line(self.model.sites_title(), "class:top.title")]
         rows = [[visible(c) for c in site_cells(site, now)] for site in sites]
         widths = layout(SITE_COLUMNS, rows, width)
         site_lines.append(line(render([c.head for c in SITE_COLUMNS], widths, width), "class:top.dim"))
         for site, cells in zip(sites, rows, strict=True):
             site_lines.append(line(render(cells, widths, width), "" if site.connected else "class:top.dim"))
         if not sites:
-            site_lines.append(line("  (no site connected)", "class:top.dim"))
+            site_lines.append(line(self.model.sites_empty(), "class:top.dim"))
         jobs = self.model.ordered_jobs()
         selected = self.model.selected_job()
         rows = [[visible(c) for c in job_cells(job, now)] for job in jobs]
         widths = layout(JOB_COLUMNS, rows, width)
-        head = [line(f"Jobs ({sum(j.running for j in jobs)} running, {len(jobs)} shown)", "class:top.title"),
+        head = [line(self.model.jobs_title(jobs), "class:top.title"),
                 line(render([c.head for c in JOB_COLUMNS], widths, width), "class:top.dim")]
         job_lines = []
         for job, cells in zip(jobs, rows, strict=True):
@@ -199,7 +199,7 @@ class TopView:
             job_lines.append(line(pad(text, width), "class:top.selected") if selected is job
                              else line(text, _status_class(job.status)))
         if not jobs:
-            job_lines.append(line("  (no jobs)", "class:top.dim"))
+            job_lines.append(line(self.model.jobs_empty(), "class:top.dim"))
         details: list[Line] = []
         if self.details is not None and selected is not None:
             details = [[], line(details_title(selected.job_id, width), "class:top.title")]
