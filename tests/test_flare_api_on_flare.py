@@ -41,6 +41,15 @@ with new_secure_session(user, kit) as session:
 
     code = session.monitor_job(job_id, timeout=150, poll_interval=0.5, cb=cb)
     meta = session.get_job_meta(job_id)
+
+    def refuses(s, job_id, meta):
+        raise ValueError("the script's own")
+
+    try:
+        session.monitor_job(job_id, cb=refuses)
+        own = "no error"
+    except ValueError as exc:  # as raised: not turned into one of FLARE's (InvalidArgumentError)
+        own = f"{type(exc).__name__}: {exc}"
     listed = [row["job_id"] for row in session.list_jobs(id_prefix=job_id[:8])]
     path = session.download_job_result(job_id, dest)
     try:
@@ -59,7 +68,7 @@ except NoConnection as exc:
 said["seconds"] = time.monotonic() - start
 print(json.dumps({"signed_in_place": signed, "job_id": job_id, "code": code.name, "ours": isinstance(code, MonitorReturnCode),
                   "cb_got_our_session": bool(seen) and all(seen), "status": meta["status"], "listed": listed,
-                  "path": path, "unknown": unknown, **said}), flush=True)
+                  "path": path, "unknown": unknown, "own": own, **said}), flush=True)
 # The login given up on is FLARE's, still retrying on threads of its own (not daemons): Python's exit
 # would wait for them as long as FLARE's own login would have blocked (about 30 s); the console ends
 # its process the same way (console.quick_exit).
@@ -104,6 +113,7 @@ def test_a_flare_api_script_drives_flare_by_changing_its_import(flare_poc: LiveF
     assert got["listed"] == [got["job_id"]], got
     assert Path(got["path"]).is_dir() and got["job_id"] in got["path"], got
     assert got["unknown"] == "JobNotFound", got
+    assert got["own"] == "ValueError: the script's own", got
     assert f"this kit's certificate is {flare_poc.admin!r}'s, not 'someone@else.org'" in got["wrong_user"], got
     assert "within 2 s" in got["unreachable"], got
     assert got["seconds"] < 2 + 1.5, got

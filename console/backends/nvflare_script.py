@@ -25,6 +25,9 @@ from console.backends.nvflare_errors import translate
 from console.backends.opening import MissingExtra, nvflare_installed
 from console.invocation import install_extra_command
 
+#: Marks an exception the script's own callback raised (passed through untranslated).
+_SCRIPTS_OWN = "_flare_console_scripts_own"
+
 
 class FlareScriptSession:
     """FLARE's ``Session``, method for method (``__getattr__``), raising our exception classes."""
@@ -42,7 +45,7 @@ class FlareScriptSession:
             try:
                 return attr(*args, **kwargs)
             except Exception as exc:
-                ours = translate(exc)
+                ours = exc if getattr(exc, _SCRIPTS_OWN, False) else translate(exc)
                 if ours is exc:
                     raise
                 raise ours from exc
@@ -56,7 +59,15 @@ class FlareScriptSession:
         """FLARE calls ``cb(its_session, ...)``: the script gets this session, the one it holds."""
         if cb is None:
             return None
-        return lambda _flare, *args, **kwargs: cb(self, *args, **kwargs)
+
+        def with_us(_flare: Any, *args: Any, **kwargs: Any) -> bool:
+            try:
+                return cb(self, *args, **kwargs)
+            except Exception as exc:  # the script's own: reaches it as raised, not as one of FLARE's
+                setattr(exc, _SCRIPTS_OWN, True)
+                raise
+
+        return with_us
 
     def monitor_job_and_return_job_meta(self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0,
                                         cb: Callable[..., bool] | None = None, *cb_args: Any,
