@@ -152,6 +152,50 @@ def test_a_window_that_cuts_a_character_never_ends_the_follow(data, lines, end_w
     assert followed == expected(log.content, first, backlog)
 
 
+class Scripted:
+    """Stands for hypothesis's ``data`` in a replayed case: the draws in order, then 0."""
+
+    def __init__(self, draws: list[int]) -> None:
+        self.draws = list(draws)
+
+    def draw(self, strategy: object, label: str | None = None) -> int:
+        return self.draws.pop(0) if self.draws else 0
+
+
+def replay(lines: list[str], cuts: list[int], draws: list[int], first_window: int,
+           overlap: int = 24) -> tuple[list[str], list[str]]:
+    """One follow of a strict log written in pieces ending at ``cuts``, ``draws[i]`` pieces landing
+    before the i-th look or fetch; the lines followed (no backlog) and the lines expected."""
+    text = b"\n".join(f"{i:03d} {line}".encode() for i, line in enumerate(lines))
+    edges = [0, *cuts, len(text)]
+    log = StrictLog([text[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a], Scripted(draws))
+    followed, first = follow(log, LogCursor(overlap=overlap, slack=0, first_window=first_window, whole_below=0), 0)
+    return followed, expected(log.content, first, 0)
+
+
+def test_a_line_ending_like_the_delivered_one_is_not_taken_for_it() -> None:
+    """Hypothesis's case: the first window (asked again after cutting a character) ends inside
+    line 004, whose tail is line 003's; the whole log fetched next holds the delivered tail twice.
+    Placing it at the last occurrence lost line 004: the unfinished line after it places it."""
+    followed, want = replay(["ééé日本語日本語", "", "", "ééΩ≈ç√🙂🙂日本語", "Ω≈ç√🙂🙂日本語", ""],
+                            [1, 2, 3, 5, 25, 26, 27, 100], [1, 3, 1, 0, 3, 1, 0, 0], first_window=5)
+    assert followed == want == ["004 Ω≈ç√🙂🙂日本語", "005 "]
+
+
+@pytest.mark.parametrize("first_cut", [5, 15])
+def test_lines_with_the_same_tail_are_told_apart_by_their_starts(first_cut: int) -> None:
+    """Its neighbour: the first window (not the whole log, so its length stays unknown) ends at
+    a line break, nothing unfinished after it, and the log grew during its fetch; the lines
+    written next end like the delivered one for more than the overlap: none is skipped."""
+    same = "Ω≈ç√🙂🙂日本語日本語"
+    lines = ["start", f"x{same}", same, f"é{same}", same, "end"]
+    first_two = len("\n".join(f"{i:03d} {line}" for i, line in enumerate(lines[:2])).encode()) + 1
+    # bytes up to first_cut before the first look, the rest of line 001 before the first fetch
+    # (45 bytes: inside line 000), lines 002-005 before the second look
+    followed, want = replay(lines, [first_cut, first_two], [1, 1, 1], first_window=45, overlap=8)
+    assert followed == want == ["002 " + same, "003 é" + same, "004 " + same, "005 end"]
+
+
 def test_a_poll_that_keeps_cutting_characters_delivers_nothing_and_the_next_goes_on() -> None:
     """Every window cut (a log of 3-byte characters, fetched as it is written): the poll gives up
     after CUT_TRIES windows, each a byte larger, and leaves the cursor; the next poll places them."""

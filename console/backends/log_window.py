@@ -2,10 +2,11 @@
 
 NVIDIA FLARE's shell gives two views of a job's ``log.txt``: its size (``ls -l``) and its last
 K bytes (``tail -c K``), each one round trip, and the log grows between them. A ``LogCursor``
-remembers what was delivered of one log: its last ``OVERLAP`` bytes (``seen``, always ending at
-a line break), its exact length when known (``end``) and the unfinished line after it
-(``pending``). ``LogCursor.place`` finds ``seen`` in a new window and hands out the complete
-lines after it, each line of the log exactly once and in order:
+remembers what was delivered of one log: its last ``OVERLAP`` bytes, reaching back to the start
+of the last delivered line (``seen``, always ending at a line break), its exact length when known
+(``end``) and the unfinished line after it (``pending``). ``LogCursor.place`` finds ``seen``
+followed by ``pending`` in a new window (the log only grows, so both are in it, in that order) and
+hands out the complete lines after it, each line of the log exactly once and in order:
 
 * a window shorter than asked is the whole log, so the delivered end sits at ``end`` exactly
   (a log under ``WHOLE_BELOW`` bytes is asked for whole: no second look at its size);
@@ -13,7 +14,11 @@ lines after it, each line of the log exactly once and in order:
   (``Placed.LOOK``) says whether the window surely reaches back past ``seen``, and the
   delivered end is where ``seen`` occurs with the window's end between the sizes before and
   after the fetch (``Placed.AMBIGUOUS`` when several places fit: fetch again); with ``end``
-  unknown, where ``seen`` occurs last (the least growth);
+  unknown, where ``seen`` occurs last (the least growth) of the places a whole log's window
+  allows between the sizes looked at before and after the last placed fetch. Lines whose tails
+  repeat (two lines ending in the same characters, as a window cut inside a character makes
+  ``seen`` start mid-line) are told apart by their starts (a FLARE log line's time stamp), which
+  ``seen`` holds, and by ``pending``;
 * a window that does not reach back to ``seen`` asks for a larger one (``Placed.LARGER``)
   instead of guessing; only past ``MAX_WINDOW`` bytes are lines skipped, and said so;
 * a log that shrank or no longer holds what was delivered was rewritten: followed anew from
@@ -35,6 +40,8 @@ from dataclasses import dataclass
 
 #: Bytes of the delivered log kept to find where a new window continues it.
 OVERLAP = 2048
+#: Bytes of the last delivered line kept beyond ``OVERLAP`` so that ``seen`` holds the line's start.
+LINE_KEEP = 16 * 1024
 #: Bytes asked beyond what the sizes say, for what the log grows by during the fetch itself.
 SLACK = 4096
 #: A log up to this long is fetched whole at each poll: one call less than placing a part of it.
@@ -74,12 +81,13 @@ def _lines(data: bytes) -> list[str]:
     return [line.removesuffix("\r") for line in data.decode("utf-8", "replace").split("\n")[:-1]]
 
 
-def _occurrences(window: bytes, seen: bytes) -> list[int]:
-    """Where in ``window`` each occurrence of ``seen`` ends, last first."""
-    found, stop = [], len(window)
-    while (at := window.rfind(seen, 0, stop)) >= 0:
+def _occurrences(window: bytes, seen: bytes, pending: bytes = b"") -> list[int]:
+    """Where in ``window`` each occurrence of ``seen`` followed by ``pending`` has ``seen`` end,
+    last first."""
+    found, stop, anchor = [], len(window), seen + pending
+    while (at := window.rfind(anchor, 0, stop)) >= 0:
         found.append(at + len(seen))
-        stop = at + len(seen) - 1
+        stop = at + len(anchor) - 1
     return found
 
 
@@ -138,7 +146,7 @@ class LogCursor:
             return Placed.NEW, self._skip_to(window, whole)
         if self.end is not None and whole:
             start = self.end - len(self.seen)
-            if self.end <= len(window) and window[start:self.end] == self.seen:
+            if start >= 0 and window[start:self.end + len(self.pending)] == self.seen + self.pending:
                 return Placed.NEW, self._advance(window[self.end:])
             self.seen, self.end, self.pending = b"", 0, b""
             return Placed.NEW, [REWRITTEN, *self._advance(window)]
@@ -146,7 +154,11 @@ class LogCursor:
             return self._larger(window, whole, asked)
         if self.end is not None and high is None:
             return Placed.LOOK, []
-        found = _occurrences(window, self.seen)
+        found = _occurrences(window, self.seen, self.pending)
+        if self.end is None and whole:
+            # the window is the whole log: the last placed fetch ended (at seen + pending) when the
+            # log was between the size looked at before it and the size looked at before this one
+            found = [at for at in found if self.size <= at + len(self.pending) <= low]
         if self.end is not None and high is not None:
             if asked < high - self.end + len(self.seen):  # it may start after the delivered end
                 return self._larger(window, whole, asked)
@@ -168,7 +180,7 @@ class LogCursor:
         last, self.pending = self.pending, b""
         if self.end is not None:
             self.end += len(last)
-        self.seen = (self.seen + last)[-self.overlap:]
+        self.seen = self._keep(self.seen + last)
         return [last.decode("utf-8", "replace").removesuffix("\r")] if last else []
 
     def place_stored(self, text: str) -> list[str]:
@@ -176,11 +188,13 @@ class LogCursor:
         none when it does not hold what was delivered (then it is not the log that was followed)."""
         window = text.encode("utf-8", "replace")
         if not self.seen:
-            found = [self.end] if self.end is not None and self.end <= len(window) else []
-        elif self.end is not None and window[max(self.end - len(self.seen), 0):self.end] == self.seen:
+            found = [self.end] if self.end is not None and self.end <= len(window) and \
+                window[self.end:].startswith(self.pending) else []
+        elif self.end is not None and window[max(self.end - len(self.seen), 0):self.end + len(self.pending)] == \
+                self.seen + self.pending:
             found = [self.end]
         else:
-            found = _occurrences(window, self.seen)
+            found = _occurrences(window, self.seen, self.pending)
         if not found:
             return []
         self.end = found[0]
@@ -193,7 +207,7 @@ class LogCursor:
         if not whole and asked < self.max_window and (cut <= skip or len(complete) < lines):
             return Placed.LARGER, []
         self.started = True
-        self.seen, self.pending = window[:cut][-self.overlap:], window[cut:]
+        self.seen, self.pending = self._keep(window[:cut]), window[cut:]
         self.end = cut if whole else None
         return Placed.NEW, complete[-lines:] if lines > 0 else []
 
@@ -212,10 +226,18 @@ class LogCursor:
         """Deliver the complete lines of ``new`` (the log right after the delivered end)."""
         cut = new.rfind(b"\n") + 1
         complete, self.pending = new[:cut], new[cut:]
-        self.seen = (self.seen + complete)[-self.overlap:]
+        self.seen = self._keep(self.seen + complete)
         if self.end is not None:
             self.end += cut
         return _lines(complete)
+
+    def _keep(self, delivered: bytes) -> bytes:
+        """What of ``delivered`` (the log up to the delivered end) is kept as ``seen``: its last
+        ``overlap`` bytes, reaching back to the start of its last line (up to ``LINE_KEEP`` bytes
+        more), so that lines with the same tail, or ``seen`` starting inside a character, are
+        still told apart by the start of the line (all of ``delivered`` when it holds no start)."""
+        start = delivered.rfind(b"\n", 0, len(delivered) - 1) + 1
+        return delivered[-max(self.overlap, min(len(delivered) - start, self.overlap + LINE_KEEP)):]
 
 
 #: The log's last N bytes (``tail -c N``), or None when the log is gone; raises CutCharacter when
@@ -264,5 +286,5 @@ async def catch_up(cursor: LogCursor, size: int, fetch: Fetch, look: Look, lines
             asked = min(asked * 4, cursor.max_window)
 
 
-__all__ = ["CUT_TRIES", "FIRST_WINDOW", "MAX_WINDOW", "WHOLE_BELOW", "MISSED", "OVERLAP", "REWRITTEN", "SLACK",
+__all__ = ["CUT_TRIES", "FIRST_WINDOW", "LINE_KEEP", "MAX_WINDOW", "WHOLE_BELOW", "MISSED", "OVERLAP", "REWRITTEN", "SLACK",
            "CutCharacter", "Fetch", "LogCursor", "Look", "Placed", "catch_up"]
