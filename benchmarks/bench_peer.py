@@ -32,6 +32,8 @@ from pathlib import Path
 
 from bench_models import write_section
 from nvflare_peer import MARKER_VAR, NVFLARE_VERSION, PeerPoc, marked_pids, running_poc
+from peer_concurrent import CONCURRENT_TITLE, concurrent_intro, concurrent_table
+from peer_concurrent import measure as concurrent_figures
 from peer_consoles import QUICK, REPEATS, console_figures, console_table, print_rows
 from peer_jobs import add_payload, sag_job
 
@@ -305,6 +307,12 @@ def run_consoles(quick: bool) -> None:
     print()
     print_rows(header, rows)
     write_section("consoles", CONSOLES_TITLE, consoles_intro(time.monotonic() - began, quick), header, rows)
+    began = time.monotonic()
+    with running_poc() as poc:
+        header, rows = concurrent_table(concurrent_figures(poc, [1, 2, 4], 1 if quick else 3))
+    print()
+    print_rows(header, rows)
+    write_section("concurrent", CONCURRENT_TITLE, concurrent_intro(time.monotonic() - began, quick), header, rows)
 
 
 def main() -> int:

@@ -80,6 +80,11 @@ def test_every_kit_kind_is_told_apart(project: Project, tmp_path: Path) -> None:
         admin_kit(project.server_kit)
     with pytest.raises(KitError, match="no startup/ folder"):
         detect_kit(tmp_path)
+    with pytest.raises(KitError, match=r"nonexist does not exist: point --kit"):
+        detect_kit(tmp_path / "nonexist")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(KitError, match=r"is a file, not a startup kit"):
+        detect_kit(tmp_path / "a_file")
     (tmp_path / "empty" / "startup").mkdir(parents=True)
     with pytest.raises(KitError, match="none of fed_admin.json"):
         detect_kit(tmp_path / "empty")
@@ -106,6 +111,19 @@ def test_a_flare_kit_without_the_extra_says_what_to_install(project: Project, tm
         assert INSTALL in done.stderr.replace("/bin/python3 -m pip", "/bin/python -m pip")
         assert f"is an NVIDIA FLARE admin kit ({ADMIN})" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nvflare") is not None, reason="nvflare is installed here")
+def test_a_flare_api_script_on_a_flare_kit_without_the_extra_says_what_to_install(project: Project,
+                                                                                  tmp_path: Path) -> None:
+    from console.backends.opening import MissingExtra
+    from console.flare_api import new_secure_session
+
+    flare = _flare_kits(tmp_path / "flare", project)
+    with pytest.raises(MissingExtra, match=re.escape(f"is an NVIDIA FLARE admin kit; flare_api drives FLARE "
+                                                     f"through FLARE's own library, which is not installed here: "
+                                                     f"{INSTALL}")):
+        new_secure_session(ADMIN, str(flare["admin"]))
 
 
 def _names(completer: ShellCompleter, text: str) -> list[str]:

@@ -13,6 +13,7 @@ import asyncio
 import ssl
 
 from console.api.login import LoginInfo, check_own_certificate, parse_login_answer, tls_refusal
+from console.wire.answers import ProtocolViolation
 from console.wire.exceptions import NoConnection, SessionClosed
 from console.wire.kit import AdminKit
 from console.wire.requesting import Requester
@@ -86,6 +87,11 @@ class AsyncClient(Requester):
             cause = exc.__cause__ or exc
             if isinstance(cause, ssl.SSLError):  # a TLS alert: the server refused our certificate
                 raise tls_refusal(cause) from None
+            if isinstance(exc, ProtocolViolation):  # it answered, but not in our protocol: no certificate issue
+                raise NoConnection(
+                    f"the server at {self.kit.host}:{self.kit.port} does not speak flare-console's protocol ({cause}); "
+                    "is the kit's host/port that of a flare-console server? An NVIDIA FLARE server (its admin "
+                    "port answers like this) is driven with FLARE's admin kit: point --kit at that kit") from None
             # Closed without a word (a server going down, say): worth another try later.
             raise NoConnection(f"the server closed the connection during login ({exc}); if it keeps doing so, "
                                "it may refuse this kit's certificate (revoked by a newer provisioning?): "

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from console.api.async_session import AsyncSession, is_final, next_wait
@@ -298,7 +299,21 @@ def new_secure_session(
     command_timeout: float | None = None,
     auto_login_max_tries: int | None = None,
 ) -> Session:
-    """Log in with an admin startup kit; raises NoConnection or AuthenticationError on failure."""
+    """Log in with an admin startup kit; raises NoConnection or AuthenticationError on failure.
+
+    With NVIDIA FLARE's admin kit (told apart as ``--kit`` does: ``console.backends.kits``) the session
+    is FLARE's own, through FLARE's library (the ``[nvflare]`` extra; without it MissingExtra says what to
+    install) with our exception classes: ``console.backends.nvflare_script``."""
+    flare_kit = _flare_admin_kit(startup_kit_location)
+    if flare_kit is not None:
+        from console.backends.nvflare_script import new_flare_session
+
+        options: dict[str, Any] = {"debug": debug, "study": study}
+        if command_timeout:
+            options["command_timeout"] = command_timeout
+        if auto_login_max_tries is not None:
+            options["auto_login_max_tries"] = auto_login_max_tries
+        return new_flare_session(username, flare_kit, timeout, **options)  # type: ignore[return-value]
     session = Session(username, startup_kit_location, debug=debug, study=study, timeout=timeout)
     try:
         session.try_connect(timeout)
@@ -308,6 +323,20 @@ def new_secure_session(
         session.close()
         raise
     return session
+
+
+def _flare_admin_kit(location: str | os.PathLike[str]) -> Path | None:
+    """The kit's folder when ``location`` is FLARE's admin kit; None for ours or anything unreadable (our
+    Session then says what is wrong with it)."""
+    from console.backends.kits import KitRole, detect_kit
+    from console.commands import Engine
+    from console.wire.kit import KitError
+
+    try:
+        info = detect_kit(location)
+    except KitError:
+        return None
+    return info.root if info.engine is Engine.NVFLARE and info.role is KitRole.ADMIN else None
 
 
 def basic_cb_with_print(session: Session, job_id: str, job_meta: dict[str, Any], *cb_args: Any,

@@ -110,6 +110,8 @@ async def _rest_of_frame(reader: asyncio.StreamReader, first: bytes) -> Frame:
         prefix = first + await reader.readexactly(PREFIX.size - 1)
     except asyncio.IncompleteReadError:
         raise FrameError("connection closed inside a frame prefix") from None
+    if prefix.startswith(b"HTTP"):  # 1213486160 as a header length: an HTTP(S) server answered
+        raise FrameError(f"it answered in HTTP ({prefix!r}...): it is an HTTP(S) port, not a flare-console server")
     header_len, body_len = PREFIX.unpack(prefix)
     if header_len == 0 or header_len > MAX_HEADER_BYTES:
         raise FrameError(f"header length {header_len} outside 1..{MAX_HEADER_BYTES}")

@@ -27,6 +27,12 @@ def kit_root(location: str | Path) -> Path:
     path = Path(location).expanduser()
     if path.name == "startup" and path.is_dir():
         path = path.parent
+    if not path.exists():
+        raise KitError(f"{path} does not exist: point --kit (or $FLARE_KIT) at the participant folder that "
+                       "provisioning wrote, e.g. prod_00/admin@example.com")
+    if not path.is_dir():
+        raise KitError(f"{path} is a file, not a startup kit: point at the participant folder that provisioning "
+                       "wrote (the folder holding startup/)")
     if not (path / "startup").is_dir():
         raise KitError(
             f"{path} is not a startup kit: it has no startup/ folder "
