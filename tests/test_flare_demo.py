@@ -63,7 +63,7 @@ def test_demo_on_flare_opens_the_console_survives_ctrl_c_and_stops_everything(fl
                                   "--workspace", str(workspace)], capture_output=True, text=True, timeout=60, env=env)
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert f"its console, flare-console process {child.pid} (started at" in refused.stderr, refused.stderr
-        assert f"flare-console demo --engine nvflare --stop --force --workspace '{workspace.resolve()}'" in refused.stderr
+        assert f" demo --engine nvflare --stop --force --workspace {shlex.quote(str(workspace.resolve()))}" in refused.stderr
         assert _processes_under(workspace)
         child.send("list_jo")
         child.sendintr()  # Ctrl-C reaches the console's process group; FLARE runs in its own session
