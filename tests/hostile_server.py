@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,6 @@ from console.wire.tls import server_context
 def hostile_server(server_kit: Path, login: Any, flood: bool = False,
                    answers: dict[str, Sequence[tuple[dict[str, Any], bytes] | float | threading.Event]] | None = None,
                    concurrent: bool = False, received: list[dict[str, Any]] | None = None) -> Iterator[None]:
-    kit = ServerKit.load(server_kit)
-    ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
-    ready, stop = threading.Event(), None
-    loop = asyncio.new_event_loop()
-
     async def answer(writer: asyncio.StreamWriter, request_id: Any, cmd: Any) -> None:
         assert answers is not None
         with contextlib.suppress(Exception):
@@ -79,10 +74,24 @@ def hostile_server(server_kit: Path, login: Any, flood: bool = False,
             task.cancel()
         writer.close()
 
+    with serving(server_kit, serve):
+        yield
+
+
+@contextlib.contextmanager
+def serving(server_kit: Path, handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+            ) -> Iterator[None]:
+    """``handler`` for each TLS connection to the project's admin port (the server's own certificate),
+    on a loop in a thread of its own, from when it listens until the block ends."""
+    kit = ServerKit.load(server_kit)
+    ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
+    ready, stop = threading.Event(), None
+    loop = asyncio.new_event_loop()
+
     async def main() -> None:
         nonlocal stop
         stop = asyncio.Event()
-        listener = await asyncio.start_server(serve, kit.host, kit.admin_port, ssl=ctx)
+        listener = await asyncio.start_server(handler, kit.host, kit.admin_port, ssl=ctx)
         ready.set()
         await stop.wait()
         listener.close()

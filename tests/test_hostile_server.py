@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pexpect
 import pytest
-from hostile_server import hostile_server, login_answer
+from hostile_server import hostile_server, login_answer, serving
 from shell_helpers import CONSOLE, console_env, run_console
 
 MALFORMED_LOGINS = {
@@ -110,39 +111,16 @@ def test_a_download_given_up_on_is_cancelled_only_on_a_server_that_lists_it(proj
 def test_an_http_port_is_named_as_one_not_as_a_revoked_certificate(project) -> None:
     """Pointed at a port that answers in HTTP over TLS (an HTTPS service, FLARE's admin port), the login
     says the server does not speak our protocol, not that the kit's certificate may be revoked."""
-    import asyncio
-    import threading
-
     from console.api.session import new_secure_session
     from console.flare_api import NoConnection
-    from console.wire.kit import ServerKit
-    from console.wire.tls import server_context
-
-    kit = ServerKit.load(project.server_kit)
-    ctx = server_context(kit.tls.cert, kit.tls.key, kit.tls.ca)
-    loop = asyncio.new_event_loop()
-    ready, stop = threading.Event(), asyncio.Event()
 
     async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
         await writer.drain()
         writer.close()
 
-    async def main() -> None:
-        listener = await asyncio.start_server(http, kit.host, kit.admin_port, ssl=ctx)
-        ready.set()
-        await stop.wait()
-        listener.close()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    try:
-        assert ready.wait(10)
-        with pytest.raises(NoConnection) as caught:
-            new_secure_session("admin@example.com", str(project.admin_kit), timeout=10)
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
+    with serving(project.server_kit, http), pytest.raises(NoConnection) as caught:
+        new_secure_session("admin@example.com", str(project.admin_kit), timeout=10)
     said = str(caught.value)
     assert "HTTP" in said and "does not speak flare-console's protocol" in said, said
     assert "revoked" not in said and "1213486160" not in said, said
