@@ -104,6 +104,9 @@ class InteractiveShell:
             enable_history_search=False,
             enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs keys) or v (vi): the line in $EDITOR
             enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
+            # A line continued past a quoted line end (keys.py) shows bash's PS2 on each new line, never
+            # on a screen line a long line wrapped onto.
+            prompt_continuation=lambda width, line, wrapped: "" if wrapped else "> ",
         )
         look_up_keys_once(self.prompt.app)
         skip_repeated_work(self.prompt.app)
