@@ -444,3 +444,15 @@ def test_watch_heading_keeps_its_ctrl_c_hint_at_any_width() -> None:
                 assert fitted.endswith(HINT), (cells, fitted)
             if cells >= 40:  # the time gives way before the interval does
                 assert fitted.startswith("Every 2.5 s: "), (cells, fitted)
+
+
+def test_a_line_end_inside_quotes_or_after_a_backslash_continues_the_line() -> None:
+    from console.shell.parse import line_continues, logical_lines, split_commands
+
+    assert line_continues("grep server 'a") and line_continues('help "x') and line_continues("help \\")
+    assert not line_continues("help bye # it's") and not line_continues("help 'bye'") and not line_continues("")
+    assert split_commands("list_jobs -n 'a\nb'; help\nbye") == ["list_jobs -n 'a\nb'", "help", "bye"]
+    assert logical_lines("help \\\nbye\nhelp") == ["help \\\nbye", "help"]
+    assert parse_command("list_jobs -n 'a\nb'").values["name_prefix"] == "a\nb"
+    assert parse_command("help \\\n bye").values["command"] == "bye"  # the continuation is no word
+    assert parse_command('help "by\\\ne"').values["command"] == "bye"  # inside "...": joined too
