@@ -137,5 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args))
 
 
+def run() -> int:
+    """The ``flare-console`` program: ``main``, then the process ends without waiting for library threads
+    (``console.quick_exit``)."""
+    from console.quick_exit import end
+
+    return end(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -98,3 +99,45 @@ def test_a_poc_workspace_must_be_new_empty_or_one_of_ours(tmp_path: Path) -> Non
     with pytest.raises(PocError, match="is not empty and holds no FLARE POC made by flare-console"):
         start_poc(Path(sys.executable), workspace=tmp_path, log=lambda _: None)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # nothing written, nothing started
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["a site killed", "the server shut down by an admin"])
+def test_a_kept_poc_with_a_part_stopped_is_stopped_by_signal_at_once_not_by_flares_stop(
+        tmp_path: Path, how: str) -> None:
+    """FLARE's own stop waits out its timeouts for a part that cannot answer (31-42 s measured): with the server
+    or a site stopped or stopping, the stop goes straight to signals. Processes play the parts, marked and named
+    as FLARE's (``-m PROD/PART``); the interpreter given would hang any FLARE command it were asked to run."""
+    from console.poc import FlarePoc
+    from console.poc.processes import MARKER_VAR
+
+    marker = uuid.uuid4().hex
+    prod = tmp_path / "prod_00"
+    hangs = tmp_path / "python"
+    hangs.write_text("#!/bin/sh\nexec sleep 60\n")
+    hangs.chmod(0o755)
+    parts = ["server", "site-1"] + (["site-2"] if how != "a site killed" else [])
+    plays = "import sys, time; print('ready', flush=True); time.sleep(60)"
+    started = [subprocess.Popen([sys.executable, "-c", plays, "-m", str(prod / part)], stdout=subprocess.PIPE,
+                                text=True, env={**os.environ, MARKER_VAR: marker}) for part in parts]
+    for part in parts:
+        (prod / part).mkdir(parents=True)
+    if how != "a site killed":
+        (prod / "server" / "shutdown.fl").touch()  # as FLARE 2.9's server engine on `shutdown`
+    poc = FlarePoc(root=tmp_path, python=hangs, env={MARKER_VAR: marker}, port=1, sites=("site-1", "site-2"),
+                   keep_root=True, prod=prod)
+    said: list[str] = []
+    try:
+        for proc in started:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert poc.parts_stopped() == (["site-2"] if how == "a site killed" else ["server"])
+        took = time.monotonic()
+        poc.stop(said.append)
+        took = time.monotonic() - took
+        assert not marked_pids(marker)
+        assert took < 8, f"{took:.1f} s"  # signals only; FLARE's stop would have waited 12 s at least
+        assert "FLARE's own stop cannot run; stopped by signal" in said[0], said
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()

@@ -383,3 +383,34 @@ def test_plot_y_axis_shows_the_highest_and_lowest_values() -> None:
             assert high and low, lines
             assert float(high.group(1)) == {"accuracy": 0.9, "loss": 1.0, "shift": 0.5}[chart.split(" ·")[0].split()[-1]]
             assert float(low.group(1)) in (0.0, -2.3), lines
+
+
+def test_top_keeps_a_round_once_known_until_a_later_one_on_flare() -> None:
+    """FLARE records no rounds in a job's meta: top knows them only from show_stats while the job runs. A
+    round once known stays shown: when the job ends, when a listing misses the job once, when top opens
+    again in the same session (the backend's ``rounds_seen``), and an older reading does not undo it."""
+    seen: dict[str, dict[str, object]] = {}
+    job = "c" * 36
+    listed = {"job_id": job, "job_name": "hello-numpy-sag", "status": "RUNNING"}
+    model = TopModel(seen)
+    model.apply_jobs([listed])
+    model.apply_progress(job, find_round({"ScatterAndGather": {"phase": "train", "current_round": 2,
+                                                                "num_rounds": 3}}))
+    assert job_cells(model.jobs[job], 0.0)[3] == "3/3"
+    # The workflow winding down counts one round more than there are (never 4/3), a late reading an earlier
+    # one; then the job ends.
+    model.apply_progress(job, find_round({"ScatterAndGather": {"phase": "_finished_", "current_round": 3,
+                                                                "num_rounds": 3}}))
+    assert job_cells(model.jobs[job], 0.0)[3] == "3/3"
+    model.apply_progress(job, find_round({"ScatterAndGather": {"phase": "train", "current_round": 0,
+                                                                "num_rounds": 3}}))
+    model.apply_jobs([{**listed, "status": "FINISHED:COMPLETED", "duration": "0:00:15"}])
+    assert job_cells(model.jobs[job], 0.0)[3] == "3/3"
+    model.apply_jobs([])  # a poll whose listing missed it
+    model.apply_jobs([{**listed, "status": "FINISHED:COMPLETED"}])
+    assert job_cells(model.jobs[job], 0.0)[3] == "3/3"
+    reopened = TopModel(seen)  # top closed and opened again: the ended job is listed, never read again
+    reopened.apply_jobs([{**listed, "status": "FINISHED:COMPLETED"}])
+    assert job_cells(reopened.jobs[job], 0.0)[3] == "3/3"
+    reopened.apply_event("job_deleted", {"job_id": job})
+    assert job not in seen  # a deleted job's round is forgotten with it

@@ -133,6 +133,7 @@ class Backend:
     def __init__(self, flare: ScriptedFlare) -> None:
         self.flare = flare
         self.published: list[str] = []
+        self.rounds_seen: dict[str, dict[str, Any]] = {}
 
     async def call_aside(self, func: Any, args: dict[str, Any]) -> Any:
         return await asyncio.to_thread(func, self.flare, args)
@@ -203,6 +204,10 @@ def test_a_first_run_is_seen_one_call_after_its_end_from_flares_progress() -> No
     # Back-to-back only at the end: the whole run costs a fraction of a no-pause loop (one call after another).
     assert poll.calls <= 0.3 * (flare.end - flare.start) / CALL, f"{poll.calls} requests in 6 s"
     assert all(t < flare.end for t in flare.probes), "progress asked once the job had ended"
+    # The rounds it read are the session's to show later (top opened after the job ended): the last one read
+    # (2 of 3 while training; 3 of 3, never 4, if a reading fell in the workflow's short "_finished_" phase).
+    assert poll.backend.rounds_seen["job-1"]["round"] in (2, 3), poll.backend.rounds_seen
+    assert poll.backend.rounds_seen["job-1"]["num_rounds"] == 3
 
 
 @pytest.mark.timeout(60)

@@ -1,7 +1,8 @@
 """A ``view`` right with a scope in a custom policy (``n:submitter``, ``o:submitter``) hides other
-people's jobs: listings leave them out, the per-job commands refuse them as other rights refuse
-(``AuthorizationError`` naming the job), status rows and pushed events skip them. The default
-policy (``view: any``) shows everything."""
+people's jobs: listings leave them out, every command naming a job answers one outside the scope
+exactly as a job that does not exist (JobNotFound, the same text; a prefix is ambiguous only among
+the jobs in scope), status rows and pushed events skip them. The default policy (``view: any``)
+shows everything."""
 
 from __future__ import annotations
 
@@ -24,6 +25,41 @@ ADMINS = [
     {"name": OTHER_LEAD, "type": "admin", "org": "other", "role": "lead"},
     {"name": MEMBER, "type": "admin", "org": "example", "role": "member"},
 ]
+
+
+#: An ID of the shape of a job ID that no job has (the store's IDs are uuid4: the version digit is 4).
+NO_JOB = "00000000-0000-0000-0000-000000000000"
+
+
+def _job_commands(sess) -> dict:
+    """Every command that names a job, as a function of the ID or prefix typed."""
+    follow = {"target": "server", "lines": 0}
+    return {
+        "get_job_meta": sess.get_job_meta, "monitor_job": lambda j: sess.monitor_job(j, timeout=5),
+        "show_stats": lambda j: sess.show_stats(j, "server"), "show_errors": lambda j: sess.show_errors(j, "client"),
+        "reset_errors": sess.reset_errors, "get_job_logs": sess.get_job_logs, "clone_job": sess.clone_job,
+        "abort_job": sess.abort_job, "delete_job": sess.delete_job, "download_job": sess.download_job_result,
+        "follow": lambda j: sess._call(sess.client.request("follow", {"job_id": j, **follow}, timeout=10)),
+    }
+
+
+def _answer(call, job_id: str) -> tuple[str, str]:
+    try:
+        call(job_id)
+    except Exception as exc:
+        return type(exc).__name__, str(exc).replace(job_id, "<typed>")
+    return "answered", ""
+
+
+def assert_hidden_everywhere(sess, hidden: str) -> None:
+    """Each job command answers ``hidden`` (full, and an 8-digit prefix) exactly as an ID no job has."""
+    for name, call in _job_commands(sess).items():
+        for typed, unknown in ((hidden, NO_JOB), (hidden[:8], NO_JOB[:8])):
+            seen, expected = _answer(call, typed), _answer(call, unknown)
+            if name == "clone_job" and expected[0] == "AuthorizationError":  # no clone right at all: the gate
+                assert seen == expected, (name, seen)
+                continue
+            assert seen == expected == ("JobNotFound", "no such job: <typed>"), (name, typed, seen, expected)
 
 
 @pytest.fixture
@@ -81,24 +117,16 @@ def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
         assert listed(lead, id_prefix=theirs[:6]) == [] and listed(lead, name_prefix="the") == []
         assert set(listed(member)) == set(listed(admin)) == {mine, theirs, admins, running}  # view: any
 
-        # The per-job commands: refused as download_job refuses, naming the right, the job and the scope.
-        for call in (lambda: lead.get_job_meta(theirs), lambda: lead.show_stats(running, "server"),
-                     lambda: lead.show_errors(running, "server"), lambda: lead.reset_errors(running),
-                     lambda: lead.get_job_logs(running), lambda: lead.monitor_job(theirs, timeout=5)):
-            with pytest.raises(AuthorizationError, match=r"lacks the right 'view' for job .*only for jobs they "
-                                                         r"submitted"):
-                call()
-        with pytest.raises(AuthorizationError, match=f"'view' for job {theirs} \\(only for their org's jobs\\)"):
-            org_admin.get_job_meta(theirs[:8])
+        # Every job command: a job outside the user's scope is a job that does not exist (the same
+        # error, the same text as an ID no job has), by full ID or by prefix; never its ID.
+        for who, hidden in ((lead, theirs), (lead, running), (lead, admins), (org_admin, theirs), (org_admin, running)):
+            assert_hidden_everywhere(who, hidden)
         assert lead.get_job_meta(mine[:8])["job_id"] == mine and org_admin.get_job_meta(mine)["name"] == "mine"
+        assert org_admin.get_job_meta(admins[:8])["job_id"] == admins  # o:submitter: the org's jobs
         with pytest.raises(JobNotRunning):  # their own: past the right, to the job's state
             lead.show_stats(mine, "server")
         assert other_lead.show_stats(running, "server")["server"]["ServerRunner"]["job_id"] == running
         assert member.get_job_meta(theirs)["job_id"] == theirs  # view: any
-        # A job's log, read or followed: the job's scope as well as the target's (their own: read).
-        follow = {"job_id": running, "target": "server", "lines": 0}
-        with pytest.raises(AuthorizationError, match=f"'view' for job {running} on server"):
-            lead._call(lead.client.request("follow", follow, timeout=10))
         assert "server" in other_lead.get_job_logs(running, tail_lines=1)["logs"]
 
         # check_status: the running job is listed to those who may view it only.
@@ -130,7 +158,11 @@ def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
 
             wait_until(lambda: [r.get("job_id") for r in site_rows(member)] == [on_site], 30, "the site to run it")
             assert [r.get("job_id") for r in site_rows(other_lead)] == [on_site]
-            assert site_rows(lead) == [{"client_name": "site-1", "status": "no_jobs"}]
+            # Not "no_jobs", which would be untrue: the site is busy, with a job not theirs to see.
+            assert site_rows(lead) == [{"client_name": "site-1", "status": "1 job(s) outside your view"}]
+            # A scoped view is about jobs: the site's own facts are theirs, as check_status's rows are.
+            for sess in (lead, org_admin):
+                assert "version" in sess.report_version("client", ["site-1"])["site-1"]
             admin.abort_job(on_site)
         finally:
             site.stop()
@@ -140,7 +172,7 @@ def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_an_ambiguous_prefix_names_only_the_jobs_one_may_view(scoped, tmp_path: Path) -> None:
+def test_a_prefix_is_ambiguous_only_among_the_jobs_one_may_view(scoped, tmp_path: Path) -> None:
     lead, other_lead, admin = scoped[LEAD], scoped[OTHER_LEAD], scoped[ADMIN]
     mine = lead.submit_job(str(waiting_for_sites(tmp_path, name="mine")))
     folder = str(waiting_for_sites(tmp_path, name="theirs"))
@@ -148,12 +180,19 @@ def test_an_ambiguous_prefix_names_only_the_jobs_one_may_view(scoped, tmp_path: 
     while theirs[-1][0] != mine[0]:  # one in 16 shares the first digit of mine: a prefix matching both
         assert len(theirs) < 200, "no job ID shared the first digit in 200 (chance: 1 in 400,000)"
         theirs.append(other_lead.submit_job(folder))
-    with pytest.raises(InvalidArgumentError, match="ambiguous") as refused:
-        lead.get_job_meta(mine[0])
-    assert mine in str(refused.value) and theirs[-1] not in str(refused.value)
+    # Among the lead's own jobs the first digit is unique: it names theirs, as if the other were not there.
+    assert lead.get_job_meta(mine[0])["job_id"] == mine
     with pytest.raises(InvalidArgumentError, match="ambiguous") as shown:
         admin.get_job_meta(mine[0])
     assert mine in str(shown.value) and theirs[-1] in str(shown.value)  # view: any names them all
+    second = lead.submit_job(folder)
+    while second[0] != mine[0]:  # two of the lead's own sharing it: ambiguous, naming those two only
+        lead.delete_job(second)
+        second = lead.submit_job(folder)
+    with pytest.raises(InvalidArgumentError, match="ambiguous") as refused:
+        lead.get_job_meta(mine[0])
+    assert mine in str(refused.value) and second in str(refused.value)
+    assert not any(job in str(refused.value) for job in theirs)
 
 
 @pytest.mark.timeout(90)

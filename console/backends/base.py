@@ -32,6 +32,20 @@ MonitorCallback = Callable[[dict[str, Any]], Awaitable[bool] | bool]
 LogLines = Callable[[str, list[str]], None]
 
 
+def note_round(seen: dict[str, dict[str, Any]], job_id: str, at: int, num_rounds: int | None,
+               metrics: dict[str, float] | None = None) -> None:
+    """Keep round ``at`` (counted from 1) of ``job_id`` in ``seen`` (``Backend.rounds_seen``) unless a later
+    one is kept already: rounds only go up. ``metrics``, when given, are that round's."""
+    known = seen.get(job_id)
+    if known is not None and isinstance(known.get("round"), int) and known["round"] > at:
+        return
+    kept = {"round": at, "num_rounds": num_rounds or (known or {}).get("num_rounds"),
+            "metrics": dict(metrics or {})}
+    if known is not None and known.get("round") == at and not metrics:
+        kept["metrics"] = known.get("metrics") or {}
+    seen[job_id] = kept
+
+
 class LogStream:
     """A followed job log (``Backend.follow_log``): which job and targets, and when it is over.
 
@@ -167,6 +181,16 @@ class Backend(ABC):
         whole log). ``JobNotFound`` for an unknown job, ``InvalidTarget`` for a target that is
         not one of the job's. On a finished job the stream is done once what exists was sent.
         """
+
+    @property
+    def rounds_seen(self) -> dict[str, dict[str, Any]]:
+        """The last round the console saw of each job this session, ``{job_id: {"round": k (from 1),
+        "num_rounds": n or None, "metrics": {...}}}``: views opened later (``top``) start from it. FLARE
+        records no rounds in a job's meta, so once its job ended nothing else would tell them again."""
+        seen = self.__dict__.get("_rounds_seen")
+        if seen is None:
+            seen = self.__dict__["_rounds_seen"] = {}
+        return seen
 
     def right_condition(self, right: str) -> str | None:
         """This user's condition on a right (FLARE's: "any", "none", "n:submitter", "o:submitter",

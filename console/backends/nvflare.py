@@ -23,8 +23,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from nvflare.fuel.flare_api import api_spec as flare_errors
-
 from console.api import errors
 from console.api.arguments import FULL_JOB_ID as _FULL_JOB_ID
 from console.api.async_session import CHANGES_JOBS, is_final, keeps_going
@@ -32,37 +30,23 @@ from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
 from console.backends.kits import KitInfo
 from console.backends.nvflare_commands import COMMANDS, submit_a_copy
+from console.backends.nvflare_errors import reworded, server_address, translate
 from console.backends.nvflare_login import login
 from console.backends.nvflare_poll import JobPoll
 from console.backends.nvflare_side import SideSession
 from console.backends.nvflare_worker import FlareWorker
 from console.backends.spools import UUID_GLOB, spool_probe
 from console.commands import CATALOG, Engine, ParamKind
-from console.wire.kit import KitError
 
-#: Seconds allowed for FLARE's logout when the console leaves.
-CLOSE_TIMEOUT = 5.0
+#: Seconds allowed for FLARE's logouts when the console leaves.
+CLOSE_TIMEOUT = 3.0
+#: The same when the link is down already (the server stopped or unreachable): nothing would answer.
+CLOSE_WHEN_DOWN = 0.5
 #: Candidates named in an ambiguous-prefix error (as our server).
 MAX_CANDIDATES = 5
 
 #: Seconds the user's Session is idle before the poll's logs in ahead (``FlareBackend._warm_up_when_idle``).
 WARM_UP_IDLE = 1.0
-
-
-def translate(exc: BaseException) -> BaseException:
-    """FLARE's exception as ours (``console.api.errors``), same class name and message."""
-    if isinstance(exc, flare_errors.NoConnection | ConnectionError):
-        return errors.NoConnection(str(exc) or "cannot connect to the FLARE server")
-    ours = getattr(errors, type(exc).__name__, None)
-    if isinstance(ours, type) and issubclass(ours, Exception) and type(exc).__module__.startswith("nvflare"):
-        return ours(str(exc))
-    if type(exc).__name__ == "FLCommunicationError":
-        return errors.NoConnection(str(exc))
-    if type(exc).__name__ == "ConfigError":
-        return KitError(f"FLARE cannot read this admin kit: {exc}")
-    if isinstance(exc, ValueError | SyntaxError | TypeError | AssertionError):
-        return errors.InvalidArgumentError(str(exc))
-    return exc
 
 
 class FlareBackend(Backend):
@@ -74,6 +58,7 @@ class FlareBackend(Backend):
         self.user = user
         self.server = _server_identity(kit)
         self.upload_dir = kit.root / str(self._admin_config().get("upload_dir") or "transfer")
+        self.address = server_address(kit.root)  # host:port, for messages
         self.timeout = timeout
         self._session: Any = None
         self._worker = FlareWorker("flare-api", translate)
@@ -120,17 +105,24 @@ class FlareBackend(Backend):
         return login(self.user, self.kit.root, self.timeout, old)
 
     async def close(self) -> None:
+        """Log both Sessions out, at once and within ``CLOSE_TIMEOUT`` s; ``CLOSE_WHEN_DOWN`` s when the link is
+        known to be down (a logout would only wait for FLARE's timeouts). What is still under way then (a
+        reconnect's login, a logout) is left to its thread; the program does not wait for it
+        (``console.quick_exit``)."""
         if self._closed:
             return
         self._closed = True
+        was_up = self._connected
         await self.poll.stop()
         if self._warm_up is not None:
             self._warm_up.cancel()
-        await self._side.close(CLOSE_TIMEOUT)
+        budget = CLOSE_TIMEOUT if was_up else CLOSE_WHEN_DOWN
         session, self._session = self._session, None
+        logouts = [self._side.close(budget)]
         if session is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._worker.run(session.close), CLOSE_TIMEOUT)
+            logouts.append(self._worker.run(session.close))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*logouts, return_exceptions=True), budget)
         self._worker.shutdown()
         self._set_state(False)
 
@@ -156,9 +148,11 @@ class FlareBackend(Backend):
     # -- calls on the worker ---------------------------------------------------------------
 
     async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any],
-                   goes_on: str | None = None, then: Callable[[Any], None] | None = None) -> Any:
+                   goes_on: str | None = None, then: Callable[[Any], None] | None = None, what: str = "") -> Any:
         """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``.
-        ``then(result)`` runs on the worker as soon as the call returned (``FlareWorker.run``)."""
+        ``then(result)`` runs on the worker as soon as the call returned (``FlareWorker.run``). A failure is
+        raised in our words (``nvflare_errors.reworded``) naming ``what`` was asked (default: ``func``'s
+        name), on the first failed call as on later ones."""
         if self._closed:
             raise errors.SessionClosed("session closed")
         if self._session is None or not self._connected:
@@ -169,19 +163,23 @@ class FlareBackend(Backend):
         self._in_flight += 1
         try:
             result = await self._worker.run(func, session, args, goes_on=goes_on, then=then)
-        except (errors.NoConnection, errors.SessionClosed) as exc:
-            if not self._closed and session is self._session:
-                self._set_state(False)
-            if isinstance(exc, errors.SessionClosed) and not self._closed:
-                raise errors.NoConnection(f"the FLARE session ended: {exc}") from exc
+        except errors.CancelTooLate:
             raise
+        except Exception as exc:
+            if isinstance(exc, errors.NoConnection | errors.SessionClosed):
+                if self._closed:
+                    raise
+                if session is self._session:
+                    self._set_state(False)
+            raise reworded(exc, what or func.__name__.lstrip("_"), self.address) from exc
         finally:
             self._in_flight -= 1
             self._last_call = time.monotonic()
         self._set_state(True)
         return result
 
-    async def call_aside(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
+    async def call_aside(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any],
+                         what: str = "") -> Any:
         """As ``call``, on the poll's own Session (``nvflare_side``): never queued behind the user's calls."""
         if self._closed:
             raise errors.SessionClosed("session closed")
@@ -189,12 +187,12 @@ class FlareBackend(Backend):
             await self.connect()  # the user's Session says whether FLARE is reachable
         try:
             return await self._side.call(func, args)
-        except (errors.NoConnection, errors.SessionClosed) as exc:
-            if not self._closed:
+        except Exception as exc:
+            if isinstance(exc, errors.NoConnection | errors.SessionClosed):
+                if self._closed:
+                    raise
                 self._set_state(False)
-            if isinstance(exc, errors.SessionClosed) and not self._closed:
-                raise errors.NoConnection(f"the FLARE session ended: {exc}") from exc
-            raise
+            raise reworded(exc, what or func.__name__.lstrip("_"), self.address) from exc
 
     # -- job IDs -----------------------------------------------------------------------------
 
@@ -235,7 +233,7 @@ class FlareBackend(Backend):
         args = await self._resolved(command, args)
         try:
             result = await self.call(handler, args, goes_on=command if command in CHANGES_JOBS else None,
-                                     then=on_answer)
+                                     then=on_answer, what=command)
         except errors.CancelTooLate:
             with contextlib.suppress(asyncio.CancelledError):  # a second Ctrl-C: its outcome is known all the same
                 await self._after(command, args)
@@ -274,7 +272,7 @@ class FlareBackend(Backend):
 
     async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
         job_id = await self.call(submit_a_copy, {"folder": self._job_folder(job_folder), "token": submit_token},
-                                 goes_on="submit_job")
+                                 goes_on="submit_job", what="submit_job")
         return await self._followed("submit_job", job_id, self._refresh_status(job_id))
 
     def _job_folder(self, job_folder: str) -> Path:
@@ -291,14 +289,15 @@ class FlareBackend(Backend):
 
     async def clone_job(self, job_id: str) -> str:
         source = await self.resolve_job_id(job_id)
-        new_id = await self.call(lambda s, a: s.clone_job(a["job_id"]), {"job_id": source}, goes_on="clone_job")
+        new_id = await self.call(lambda s, a: s.clone_job(a["job_id"]), {"job_id": source}, goes_on="clone_job",
+                                 what="clone_job")
         return await self._followed("clone_job", new_id, self._refresh_status(new_id))
 
     async def download_job(self, job_id: str, destination: str | None) -> str:
         full = await self.resolve_job_id(job_id)
         where = str(_expand(destination)) if destination else None
         path = await self.call(lambda s, a: s.download_job_result(a["job_id"], a["destination"]),
-                               {"job_id": full, "destination": where}, goes_on="download_job")
+                               {"job_id": full, "destination": where}, goes_on="download_job", what="download_job")
         if not path:
             raise errors.InternalError(f"FLARE returned no download location for {full}")
         return str(path)

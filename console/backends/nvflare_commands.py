@@ -114,12 +114,26 @@ def _unset_timeout(s: Any, a: dict[str, Any]) -> Any:
 @command("shutdown")
 def _shutdown(s: Any, a: dict[str, Any]) -> Any:
     # wait=False: the console reports the request at once; the toolbar shows the server going away.
-    return _answer(s.shutdown(a["target_type"], _targets(a), wait=False))
+    return _stopping(_answer(s.shutdown(a["target_type"], _targets(a), wait=False)), a, "shutting down")
 
 
 @command("restart")
 def _restart(s: Any, a: dict[str, Any]) -> Any:
-    return _answer(s.restart(a["target_type"], _targets(a), wait=False))
+    return _stopping(_answer(s.restart(a["target_type"], _targets(a), wait=False)), a, "restarting")
+
+
+def _stopping(answer: Any, a: dict[str, Any], doing: str) -> Any:
+    """FLARE 2.9 answers a shutdown or restart it accepted with nothing (the console showed "(empty)"):
+    what was asked, in our server's shape (``server_status``, ``client_status``)."""
+    if answer not in ({}, None, ""):
+        return answer
+    said: dict[str, Any] = {}
+    if a["target_type"] in ("client", "all"):
+        sites = _targets(a) if a["target_type"] == "client" else None
+        said["client_status"] = f"{', '.join(sites) if sites else 'every site'}: {doing}"
+    if a["target_type"] in ("server", "all"):
+        said["server_status"] = f"server is {doing}"
+    return said
 
 
 @command("remove_client")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import json
 import logging
 import re
 import threading
@@ -19,6 +18,8 @@ from typing import Any
 
 from nvflare.fuel.flare_api.api_spec import NoConnection
 from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+from console.backends.nvflare_errors import server_address
 
 log = logging.getLogger("console.backends.nvflare")
 
@@ -86,10 +87,7 @@ _NOTHING_ANSWERED = re.compile(r"cannot connect to server( for [0-9.]+ seconds)?
 def unreachable(flare_says: str, kit_root: Path, timeout: float) -> str:
     """FLARE's NoConnection at login, in our words: the kit's address (fed_admin.json's host:port) and what
     to check, as our engine says it (``console.api.client``); FLARE's own words kept when they say more."""
-    where = "the address in its kit"
-    with contextlib.suppress(OSError, ValueError, AttributeError, KeyError, TypeError):
-        admin = json.loads((kit_root / "startup" / "fed_admin.json").read_text()).get("admin", {})
-        where = f"{admin['host']}:{admin['port']}"
+    where = server_address(kit_root)
     if "authenticate" in flare_says:  # it answered, but the login did not go through
         return (f"the FLARE server at {where} did not accept this kit's login within {timeout:g} s ({flare_says}); "
                 "is the kit from this server's project, and is its certificate valid?")

@@ -84,7 +84,7 @@ def is_cut_character(exc: Exception) -> bool:
 async def _size(backend: LogBackend, log: _TargetLog) -> int | None:
     try:
         listing = await backend.call(lambda s, a: s.ls_target(a["target"], "-l", a["path"]),
-                                     {"target": log.target, "path": log.path})
+                                     {"target": log.target, "path": log.path}, what="follow")
     except (errors.NoConnection, errors.SessionClosed):
         raise
     except Exception:  # no log there (yet): the job has not started on that target
@@ -103,7 +103,7 @@ async def _poll(backend: LogBackend, log: _TargetLog, lines: int, on_lines: LogL
         # read once (get_job_logs) and placed after what was delivered.
         with contextlib.suppress(errors.JobNotFound, errors.InvalidArgumentError, errors.InternalError):
             stored = await backend.call(COMMANDS["get_job_logs"], {"job_id": log.path.split("/")[0],
-                                                                    "target": log.target})
+                                                                    "target": log.target}, what="follow")
             text = (stored.get("logs") or {}).get(log.target) if isinstance(stored, dict) else None
             if isinstance(text, str) and text:
                 log.done = True
@@ -119,7 +119,7 @@ async def _poll(backend: LogBackend, log: _TargetLog, lines: int, on_lines: LogL
     async def fetch(count: int) -> bytes | None:
         try:
             text = await backend.call(lambda s, a: s.tail_target(a["target"], f"-c {a['count']}", a["path"]),
-                                      {"target": log.target, "path": log.path, "count": count})
+                                      {"target": log.target, "path": log.path, "count": count}, what="follow")
         except (errors.NoConnection, errors.SessionClosed):
             raise
         except Exception as exc:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from console.backends.base import note_round
 from console.backends.nvflare_commands import COMMANDS
 from console.backends.nvflare_pace import (
     FAST_POLL,
@@ -71,16 +72,22 @@ class _Watch:
 class FlareCalls(Protocol):
     """What the poll (and ``nvflare_logs``) use of the FLARE backend (``console.backends.nvflare.FlareBackend``)."""
 
-    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
-        """``func(session, args)`` with the user's FLARE Session, on the backend's worker (``nvflare_logs``)."""
+    async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any], what: str = "") -> Any:
+        """``func(session, args)`` with the user's FLARE Session, on the backend's worker (``nvflare_logs``);
+        a failure in our words naming ``what`` was asked."""
         ...
 
-    async def call_aside(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any]) -> Any:
+    async def call_aside(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any], what: str = "") -> Any:
         """The same on the poll's own Session and worker (``nvflare_side``): never behind the user's calls."""
         ...
 
     def note_status(self, meta: dict[str, Any]) -> None:
         """A job's meta as polled: the backend publishes a status change from it."""
+        ...
+
+    @property
+    def rounds_seen(self) -> dict[str, dict[str, Any]]:
+        """The session's last known round of each job (``Backend.rounds_seen``)."""
         ...
 
 
@@ -162,7 +169,11 @@ class JobPoll:
         pace = self.paces.get(job_id)
         if pace is None:
             return
-        advance(pace, read_stats(answer, error, pace.seen_working, took), time.monotonic())
+        progress = read_stats(answer, error, pace.seen_working, took)
+        if progress.current_round is not None:  # for views opened later (top); FLARE's controllers count from 0
+            at = progress.current_round + 1
+            note_round(self.backend.rounds_seen, job_id, min(at, progress.num_rounds or at), progress.num_rounds)
+        advance(pace, progress, time.monotonic())
         self._reschedule(job_id, None)
 
     async def _ask_sites(self, job_id: str) -> None:

@@ -75,11 +75,14 @@ class Server:
         self.audit = AuditLog(kit.root)
         self.connections: set[ServedConnection] = set()
         # One gate, a budget per endpoint: no flood of the admin port can keep a site from reconnecting.
-        self.gate = ConnectionGate(kit.connection_limits)
+        self.gate = ConnectionGate(kit.connection_limits, record=self.audit.refused)
         # Anyone can fail a handshake, as often as they like: logged once a period, not once each.
-        self.handshake_failures = HandshakeFailureLog("TLS handshake", kit.connection_limits.refusal_log_seconds)
+        # The audit trail has them as the log does (a revoked certificate, a login never sent).
+        self.handshake_failures = HandshakeFailureLog("TLS handshake", kit.connection_limits.refusal_log_seconds,
+                                                      record=self.audit.refused)
         # Any certificate holder can fail a login (or send none) as often: summed up the same way.
-        self.login_failures = HandshakeFailureLog("admin login", kit.connection_limits.refusal_log_seconds, log)
+        self.login_failures = HandshakeFailureLog("admin login", kit.connection_limits.refusal_log_seconds, log,
+                                                  record=self.audit.refused)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
         # Answers of up to a few MB each (a job's log, cat): bounded per identity and in total.
         self.reply_budget = ReplyBudget()
@@ -165,8 +168,9 @@ class Server:
         """The audit trail's line for one request (called by the serving side once it has ended)."""
         identity = connection.identity
         who = (identity.cn, identity.org, identity.role)
-        if cmd == "login":
-            self.audit.session("login", who, connection.peer, None if error is None else str(error))
+        if cmd == "login":  # with the name it sent (a refused one, a second login on the connection)
+            self.audit.session("login", who, connection.peer, None if error is None else str(error),
+                               args.get("username") if isinstance(args, dict) else None)
             return
         spec = self.specs.get(cmd) if isinstance(cmd, str) else None
         left_out = frozenset(p.name for p in spec.params if not p.typed) if spec is not None else frozenset()

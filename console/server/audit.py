@@ -10,8 +10,13 @@ operator reads it). A line is written once the outcome is known:
   signature left out), ``job_id`` (the job a job ID or prefix resolved to; ``new_job_id`` for
   the job a submit or clone made), ``outcome`` (``done``; ``refused`` with the ``right`` that
   was missing; ``error`` with the ``error`` the user got).
-- ``"kind": "login"``/``"logout"`` for admin sessions, ``"site_login"``/``"site_logout"`` for
-  sites (``site`` instead of ``user``; ``reason``: why a site login was refused, why a site left).
+- ``"kind": "login"``/``"logout"`` for admin sessions (a login with the ``username`` it sent),
+  ``"site_login"``/``"site_logout"`` for sites (``site`` instead of ``user``; ``reason``: why a
+  site left).
+- ``"kind": "refused_connection"``: a connection turned away before a login could be judged or
+  a site let in (``what``: the TLS handshake, a login never sent, a second connection of a site, a
+  cap; ``peer``, ``reason``), written as the server's log is: the first of a quiet spell, then one
+  summary a period (``count``, ``addresses``), so a flood writes a few lines, not one each.
 
 Lines cannot be forged by what they quote: JSON with ``ensure_ascii`` escapes newlines, every
 control character and everything not ASCII (U+2028 too), so one record is always one line.
@@ -117,17 +122,30 @@ class AuditLog:
                    command=cut(command), args=cut(shown), **{k: cut(v) for k, v in notes.items()},
                    outcome=outcome, right=right, error=None if message is None else _cut_text(message, 1000))
 
-    def session(self, kind: str, who: tuple[str, str, str], peer: Any, error: str | None = None) -> None:
-        """An admin's ``login`` (refused: ``error`` says why) or ``logout``."""
+    def session(self, kind: str, who: tuple[str, str, str], peer: Any, error: str | None = None,
+                username: Any = None) -> None:
+        """An admin's ``login`` (refused: ``error`` says why; ``username``: the name it sent, which
+        may not be the certificate's) or ``logout``."""
         name, org, role = who
         self.write(kind, user=cut(name), org=cut(org), role=cut(role), peer=_address(peer),
+                   username=None if username is None else cut(username if isinstance(username, str) else
+                                                               repr(username)),
                    outcome="done" if error is None else "refused", error=None if error is None else cut(error))
 
-    def site(self, kind: str, name: str, org: str | None, peer: Any, why: str | None = None,
-             refused: bool = False) -> None:
-        """A site's ``site_login`` (``refused``: turned away, ``why`` says why) or ``site_logout``."""
-        self.write(kind, site=cut(name), org=cut(org), peer=_address(peer),
-                   outcome="refused" if refused else "done", reason=None if why is None else cut(why))
+    def site(self, kind: str, name: str, org: str | None, peer: Any, why: str | None = None) -> None:
+        """A site's ``site_login`` or ``site_logout`` (``why``: why it left). A site turned away is
+        a ``refused``, summed up."""
+        self.write(kind, site=cut(name), org=cut(org), peer=_address(peer), outcome="done",
+                   reason=None if why is None else cut(why))
+
+    def refused(self, *, what: str, peer: Any, reason: str, count: int | None = None, addresses: str | None = None,
+                period_seconds: float | None = None) -> None:
+        """A connection refused before any login could be judged (``what``: the TLS handshake, an
+        admin certificate on the site port, a login never sent, a second connection of a site...),
+        as the server's log has it: the first of a quiet spell, then one summary per period
+        (``count`` more, from ``addresses``, the latest ``peer`` and ``reason``), never one line each."""
+        self.write("refused_connection", what=what, peer=_address(peer), reason=_cut_text(str(reason), 1000),
+                   count=count, addresses=addresses, period_seconds=period_seconds, outcome="refused")
 
     def close(self) -> None:
         self._handler.close()

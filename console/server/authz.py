@@ -94,6 +94,10 @@ class Policy:
         ``o:submitter``), on a site of ``site_org`` (``o:site``); given neither, any scoped right counts
         (the handler checks again once it knows the job or site)."""
         condition = self.condition(user.role, right)
+        if right is Right.VIEW and condition in ("n:submitter", "o:submitter") and submitter is None:
+            # Viewing a site or the server (report_version, a site's check_status): that condition
+            # says which jobs one sees, not which sites, as check_status lists every site.
+            return True
         if condition == "n:submitter" and submitter is not None:
             return submitter.get("submitter_name") == user.name
         if condition == "o:submitter" and submitter is not None:

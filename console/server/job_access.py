@@ -11,11 +11,8 @@ from typing import Any
 
 from console.commands import Right
 from console.server.authz import Policy, Principal, principal
-from console.wire.errors import ErrorType, RemoteError
+from console.server.job_queries import no_such_job
 from console.wire.request_context import RequestContext
-
-#: Candidates named in an ambiguous-prefix error (as the store's own error).
-_MAX_CANDIDATES = 10
 
 
 def may_view(policy: Policy, user: Principal, meta: dict[str, Any]) -> bool:
@@ -37,23 +34,38 @@ def view_filter(policy: Policy, user: Principal) -> dict[str, str] | None:
     return None
 
 
+#: How much of the store each job-scoped condition covers, to take the broader of two.
+_BREADTH = {"any": 3, "o:submitter": 2, "n:submitter": 1}
+
+
+def job_scope(policy: Policy, user: Principal, right: Right) -> dict[str, str] | None:
+    """The jobs ``user`` may name in a command needing ``right`` (``view_filter``'s shape): those
+    they may view, and those the right itself covers (a policy may grant more of one than of the
+    other). Any other job is, to them, a job that does not exist."""
+    conditions = (policy.condition(user.role, Right.VIEW), policy.condition(user.role, right))
+    broadest = max(conditions, key=lambda condition: _BREADTH.get(condition, 0))
+    if broadest == "any":
+        return {}
+    if broadest == "o:submitter":
+        return {"submitter_org": user.org}
+    if broadest == "n:submitter":
+        return {"submitter": user.name}
+    return None
+
+
 def resolve_job(ctx: RequestContext, id_or_prefix: str) -> str:
-    """The full job ID ``id_or_prefix`` names (JobNotFound, or InvalidArgumentError for an ambiguous
-    prefix, naming only candidates the user may view); the request's audit line records it."""
+    """The full job ID ``id_or_prefix`` names among the jobs the user may name in this command
+    (``job_scope`` of its right); the request's audit line records it.
+
+    A job outside that scope is answered as one that does not exist: JobNotFound with the same
+    text, by the same single indexed query whether or not such a job is there; a prefix is
+    ambiguous (InvalidArgumentError) only among the jobs in scope, and names only those. So a
+    scoped viewer learns neither the ID nor the existence of another's job."""
     store = ctx.server.store
-    try:
-        job_id = store.resolve(id_or_prefix)
-    except RemoteError as exc:
-        if exc.error_type is not ErrorType.INVALID_ARGUMENT:
-            raise
-        scope = view_filter(ctx.server.policy, principal(ctx.connection))
-        if scope == {}:
-            raise
-        # The store's message names every candidate: here only those the user may see.
-        visible = [] if scope is None else store.list_jobs(id_prefix=id_or_prefix, limit=_MAX_CANDIDATES, **scope)
-        shown = "".join(f", {meta['job_id']} ({meta.get('name')})" for meta in visible)
-        raise RemoteError(ErrorType.INVALID_ARGUMENT, f"job ID prefix '{id_or_prefix}' is ambiguous: it matches "
-                                                      f"several jobs{shown}; type more of the ID") from None
+    scope = job_scope(ctx.server.policy, principal(ctx.connection), ctx.spec.right)
+    if scope is None:  # the user may name no job at all
+        raise no_such_job(id_or_prefix)
+    job_id = store.resolve(id_or_prefix, **scope)
     ctx.notes["job_id"] = job_id
     return job_id
 
@@ -62,7 +74,7 @@ def job_meta(ctx: RequestContext, id_or_prefix: str, right: Right | None = None)
     """The job's meta; with ``right``, only if the user holds that right on this job."""
     meta = ctx.server.store.get(resolve_job(ctx, id_or_prefix))
     if meta is None:  # deleted between resolve and get
-        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
+        raise no_such_job(id_or_prefix)
     if right is not None:
         require_on_job(ctx, right, meta)
     return meta

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import tempfile
 import uuid
@@ -21,7 +22,7 @@ from console.jobdef.validate import JobDefinitionError, validate_job_folder
 from console.server.authz import principal
 from console.server.handlers import handles
 from console.server.job_access import job_meta, may_view, require_on_job, resolve_job, view_filter
-from console.server.job_queries import running_duration
+from console.server.job_queries import no_such_job, running_duration
 from console.server.scheduler import required_sites
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE, Submitter
@@ -82,18 +83,33 @@ async def _store_new_job(
     ctx: RequestContext, archive: Path, fields: dict[str, Any], folder_name: str, signature: bytes,
     cloned_from: str | None = None, submit_token: tuple[str, str] | None = None,
 ) -> str:
-    """The new job's ID; SubmitTokenUsed if ``submit_token`` (token, content hash) is taken."""
+    """The new job's ID; SubmitTokenUsed if ``submit_token`` (token, content hash) is taken.
+
+    From here the job is committed whatever happens to the request (``ctx.finish``): the store's
+    write runs in a thread that a closed connection cannot call back, so the job, its SUBMITTED
+    event and its audit line (done, with ``new_job_id``) all follow from it, never only some."""
     server = ctx.server
     _check_queue_share(ctx)
     job_id = str(uuid.uuid4())
-    await asyncio.to_thread(
-        server.store.create_job, job_id, archive, fields, folder_name, _submitter(ctx), cloned_from,
-        {SIGNATURE_FILE: signature}, submit_token,
-    )
-    ctx.notes["new_job_id"] = job_id
-    server.publish("job_status", {"job_id": job_id, "name": fields["name"], "status": JobStatus.SUBMITTED.value})
-    server.scheduler.wake()
-    return job_id
+    # The commit owns the archive from now on: the caller's clean-up (its finally) cannot pull it
+    # away from under the write when the request is cancelled.
+    owned = archive.with_name(f"{archive.name}.{job_id}")
+    os.replace(archive, owned)
+
+    async def commit() -> str:
+        try:
+            await asyncio.to_thread(
+                server.store.create_job, job_id, owned, fields, folder_name, _submitter(ctx), cloned_from,
+                {SIGNATURE_FILE: signature}, submit_token,
+            )
+        finally:
+            owned.unlink(missing_ok=True)
+        ctx.notes["new_job_id"] = job_id
+        server.publish("job_status", {"job_id": job_id, "name": fields["name"], "status": JobStatus.SUBMITTED.value})
+        server.scheduler.wake()
+        return job_id
+
+    return await ctx.finish(commit())
 
 
 def _check_token(token: str | None) -> str | None:
@@ -161,7 +177,7 @@ async def clone_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]
     source_id = resolve_job(ctx, args["job_id"])
     meta = store.get(source_id)
     if meta is None:
-        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {args['job_id']}")
+        raise no_such_job(args["job_id"])
     require_on_job(ctx, Right.CLONE_JOB, meta)
     if meta.get("byoc"):
         ctx.server.policy.require(principal(ctx.connection), Right.BYOC, what="a job with custom code")
@@ -242,12 +258,16 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
         if status is JobStatus.DISPATCHED:  # FLARE 2.9 answers so for a job not yet running
             return f"Aborted the job {job_id} before running it."
         return "Abort signal has been sent to the server app."
-    aborted = await server.change_status(job_id, JobStatus.FINISHED_ABORTED)
-    if server.runner.is_active(job_id):  # the scheduler started it while ABORTED was being stored
-        server.runner.abort(job_id)
-    if aborted is None:
-        return f"Job for {job_id} is already completed."
-    return f"Aborted the job {job_id} before running it."  # FLARE 2.9's words
+
+    async def abort_stored() -> str:
+        aborted = await server.change_status(job_id, JobStatus.FINISHED_ABORTED)
+        if server.runner.is_active(job_id):  # the scheduler started it while ABORTED was being stored
+            server.runner.abort(job_id)
+        if aborted is None:
+            return f"Job for {job_id} is already completed."
+        return f"Aborted the job {job_id} before running it."  # FLARE 2.9's words
+
+    return await ctx.finish(abort_stored())
 
 
 @handles("delete_job")
@@ -257,14 +277,18 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     job_id = meta["job_id"]
     if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
         raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
-    # Not on the store's writer thread: removing a big job's files must not hold up other jobs' writes.
-    marked = await asyncio.to_thread(server.store.delete_job, job_id)
-    await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
-    # Every copy goes: the sites' workspaces too (those away now, when they connect again).
-    await server.sites.delete_job_workspaces(job_id, deployed_sites(meta))
-    server.abandoned.forget(job_id)
-    server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")}, meta)  # gone from the store
-    return {"job_id": job_id, "submit_records_marked_deleted": marked}
+
+    async def delete() -> dict[str, Any]:
+        # Not on the store's writer thread: removing a big job's files must not hold up other jobs' writes.
+        marked = await asyncio.to_thread(server.store.delete_job, job_id)
+        await asyncio.to_thread(shutil.rmtree, server.workspace / job_id, True)
+        # Every copy goes: the sites' workspaces too (those away now, when they connect again).
+        await server.sites.delete_job_workspaces(job_id, deployed_sites(meta))
+        server.abandoned.forget(job_id)
+        server.publish("job_deleted", {"job_id": job_id, "name": meta.get("name")}, meta)  # gone from the store
+        return {"job_id": job_id, "submit_records_marked_deleted": marked}
+
+    return await ctx.finish(delete())
 
 
 def deployed_sites(meta: dict[str, Any]) -> set[str]:

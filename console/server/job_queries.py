@@ -46,6 +46,11 @@ def running_duration(status: str | None, start_time: Any, now: datetime | None =
     return str((now or datetime.now(UTC)) - started)
 
 
+def no_such_job(id_or_prefix: str) -> RemoteError:
+    """The one answer for a job ID that names no job the user may see (none there, or hidden by a scoped view)."""
+    return RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
+
+
 class JobQueries:
     """The reading half of ``JobStore``."""
 
@@ -64,19 +69,28 @@ class JobQueries:
         meta.update((key, json.loads(value)) for key, value in extras)
         return meta
 
-    def resolve(self, id_or_prefix: str) -> str:
-        """A full job ID from an ID or a unique prefix; JobNotFound or an ambiguity error otherwise."""
+    def resolve(self, id_or_prefix: str, *, submitter: str | None = None, submitter_org: str | None = None) -> str:
+        """A full job ID from an ID or a unique prefix; JobNotFound or an ambiguity error otherwise.
+        ``submitter``/``submitter_org`` (a scoped ``view``) judge among that submitter's or org's jobs
+        only: another's job is then answered exactly as a job that does not exist."""
         low, high = _prefix_bounds(id_or_prefix.lower())  # as FLARE, which lower-cases every job ID
+        clauses, params = ["job_id >= ? AND job_id < ?"], [low, high]
+        if submitter is not None:
+            clauses.append("submitter_name = ?")
+            params.append(submitter)
+        if submitter_org is not None:
+            clauses.append("json_extract(meta, '$.submitter_org') = ?")
+            params.append(submitter_org)
         with self._lock:
             rows = self._db.execute(
-                "SELECT job_id, name FROM jobs WHERE job_id >= ? AND job_id < ? ORDER BY job_id LIMIT ?",
-                (low, high, _MAX_CANDIDATES + 1),
+                f"SELECT job_id, name FROM jobs WHERE {' AND '.join(clauses)} ORDER BY job_id LIMIT ?",
+                (*params, _MAX_CANDIDATES + 1),
             ).fetchall()
         exact = [r for r in rows if r[0] == id_or_prefix.lower()]
         if exact or len(rows) == 1:
             return (exact or rows)[0][0]
         if not rows:
-            raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
+            raise no_such_job(id_or_prefix)
         shown = ", ".join(f"{job_id} ({name})" for job_id, name in rows[:_MAX_CANDIDATES])
         more = " and more" if len(rows) > _MAX_CANDIDATES else ""
         raise RemoteError(

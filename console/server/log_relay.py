@@ -39,6 +39,7 @@ from console.server import site_answers
 from console.server.handlers import handles
 from console.server.interfaces import RelayHost
 from console.server.job_access import resolve_job
+from console.server.job_queries import no_such_job
 from console.server.log_fanout import LogFanOut
 from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
 from console.server.log_pacing import SITE_REQUEST_TIMEOUT
@@ -106,7 +107,7 @@ class LogRelay(LogFanOut):
         naming the site: then nothing of the follow is sent or kept)."""
         meta = self.server.store.get(job_id)
         if meta is None:
-            raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {job_id}")
+            raise no_such_job(job_id)
         sites = self.job_targets(job_id, meta)
         if target == "all":
             targets = ["server", *sites]

@@ -80,7 +80,7 @@ async def disable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str,
         raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{MAX_DISABLED_PER_ORG} sites of {org} are disabled "
                                                       "already; enable some (enable_client) first")
     already = sites.directory.set_disabled(name, True, org)
-    removed = await sites.remove(name)
+    removed = await ctx.finish(sites.remove(name))  # disabled already: its session goes too, whatever happens
     return {"clients": [{"client_name": name, "state": "disabled", "already_disabled": already,
                          "active_session_removed": removed, "credential_revoked": False, "rejoin_allowed": False}]}
 

@@ -19,11 +19,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.provision.certs import identity_from_peercert
+from console.provision.certs import CertIdentity, identity_from_peercert
 from console.server import site_answers
 from console.server.interfaces import SitesHost
 from console.server.site_directory import SiteDirectory
 from console.wire.admission import Admission
+from console.wire.gate import SiteLogin
 from console.wire.requesting import Requester
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
 
@@ -35,6 +36,8 @@ HEARTBEAT_TIMEOUT = 10.0
 #: same site: answered, the newcomer is refused (two processes with one kit); not, the old link is
 #: taken as lost and the newcomer is let in (a site back after a network loss the server missed).
 PROBE_SECONDS = 3.0
+#: A heartbeat the connected site answered this recently answers for it to a new connection.
+PROBE_FRESH_SECONDS = 1.0
 
 
 @dataclass
@@ -57,14 +60,16 @@ class SiteRegistry:
         self.server = server
         self._ssl = ssl_context
         period = server.kit.connection_limits.refusal_log_seconds
-        self.handshake_failures = HandshakeFailureLog("site TLS handshake", period)
+        # Each also in the audit trail, as the log has it: the first of a quiet spell, then summaries.
+        self.handshake_failures = HandshakeFailureLog("site TLS handshake", period, record=server.audit.refused)
         # Sites that connect but do not log in (or log in wrongly): a site's certificate may open
         # hundreds of such connections again and again, so these are summed up as handshakes are.
-        self.login_failures = HandshakeFailureLog("site login", period, logger=log)
+        self.login_failures = HandshakeFailureLog("site login", period, logger=log, record=server.audit.refused)
         # A second process with a site's kit is refused while the first answers: said once a period.
-        self.duplicates = HandshakeFailureLog("site connection", period, logger=log)
+        self.duplicates = HandshakeFailureLog("site connection", period, logger=log, record=server.audit.refused)
         self.sites: dict[str, ConnectedSite] = {}
         self._dropping: set[asyncio.Task[None]] = set()  # dead links being closed
+        self._probes: dict[str, asyncio.Future[str | None]] = {}  # heartbeat probes under way, by site
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
         # Orgs of sites that are away, and the sites an admin disabled: kept beside the job store,
@@ -156,12 +161,20 @@ class SiteRegistry:
             self.handshake_failures.failed(peer, f"{identity.cn!r} holds an admin certificate")
             writer.transport.abort()
             return
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        place = self.server.gate.claim_site_login(identity.cn, host, writer.transport.abort)
+        try:
+            await self._log_in(reader, writer, peer, identity, place)
+        finally:
+            self.server.gate.release_site_login(place)
+
+    async def _log_in(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Any,
+                      identity: CertIdentity, place: SiteLogin) -> None:
         link = Requester(peer=identity.cn)
         link.attach(reader, writer)
         refusal = await self._duplicate(identity.cn)
         if refusal is not None:
             self.duplicates.failed(peer, refusal)
-            self.server.audit.site("site_login", identity.cn, identity.org, peer, refusal, refused=True)
             await self._tell_refused(link, refusal)
             return
         try:
@@ -178,18 +191,17 @@ class SiteRegistry:
         if hello.get("site") != identity.cn:
             self.login_failures.failed(peer, f"it calls itself {hello['site']!r} but its certificate says "
                                              f"{identity.cn!r}")
-            self.server.audit.site("site_login", identity.cn, identity.org, peer,
-                                   f"it calls itself {hello['site']!r}", refused=True)
             await link.close()
             return
         self.directory.saw(identity.cn, identity.org)  # its org, for rights on it while it is away
         if identity.cn in self.disabled:
-            log.warning("refused site %s from %s: it is disabled (enable_client lets it in)", identity.cn, peer)
-            self.server.audit.site("site_login", identity.cn, identity.org, peer, "disabled", refused=True)
+            # Summed up, as other refusals: a disabled site (or its key) may try again and again.
+            self.login_failures.failed(peer, f"site {identity.cn} is disabled (enable_client lets it in)")
             await link.close()
             return
         link.peer_features = hello["features"]
         site = ConnectedSite(identity.cn, identity.org, link, peer)
+        self.server.gate.release_site_login(place)  # registered: its place is its name's, never dropped
         await self._register(site)
         running = hello.get("jobs", [])
         # Jobs the server abandoned in a crash: stopped there and their workspaces collected.
@@ -201,10 +213,23 @@ class SiteRegistry:
     async def _duplicate(self, name: str) -> str | None:
         """Why a new connection for site ``name`` is refused: that site is connected and its link
         answers a heartbeat within PROBE_SECONDS. A link that does not is dropped (None: let the
-        newcomer in), so a site back after a network loss gets in within seconds."""
+        newcomer in), so a site back after a network loss gets in within seconds.
+
+        Newcomers for one site share one probe, and one answered within PROBE_FRESH_SECONDS
+        stands: a flood of connections with the site's key cannot pile heartbeats onto the real
+        site's link until one is late and the real site dropped for it."""
         old = self.sites.get(name)
         if old is None:
             return None
+        if time.time() - old.last_heartbeat < PROBE_FRESH_SECONDS:
+            return self._connected_already(name, old)
+        probe = self._probes.get(name)
+        if probe is None:
+            probe = self._probes[name] = asyncio.ensure_future(self._probe(name, old))
+            probe.add_done_callback(lambda _: self._probes.pop(name, None))
+        return await asyncio.shield(probe)
+
+    async def _probe(self, name: str, old: ConnectedSite) -> str | None:
         try:
             await old.link.request("heartbeat", timeout=PROBE_SECONDS)
         except Exception as exc:
@@ -217,6 +242,10 @@ class SiteRegistry:
                 dropping.add_done_callback(self._dropping.discard)
             return None
         old.last_heartbeat = time.time()
+        return self._connected_already(name, old)
+
+    @staticmethod
+    def _connected_already(name: str, old: ConnectedSite) -> str:
         where = old.address[0] if isinstance(old.address, tuple) and old.address else old.address
         port = f" port {old.address[1]}" if isinstance(old.address, tuple) and len(old.address) > 1 else ""
         return (f"site {name} is connected already, from {where}{port}, and answers its heartbeat: is a second "

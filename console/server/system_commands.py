@@ -38,15 +38,18 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
         answers = await ask_sites(ctx, sites, "status")
         rows = []
         for site, answer in answers.items():
-            jobs = answer.get("jobs") if isinstance(answer, dict) else None
-            jobs = [j for j in jobs if viewable(j["job_id"])] if jobs else jobs
+            running = (answer.get("jobs") if isinstance(answer, dict) else None) or []
+            jobs = [j for j in running if viewable(j["job_id"])]
             if answer.get("error"):
                 rows.append({"client_name": site, "status": f"error: {answer['error']}"})
+                continue
+            rows += [{"client_name": site, "app_name": j["app_name"], "job_id": j["job_id"], "status": j["status"]}
+                     for j in jobs]
+            if len(running) > len(jobs):
+                # The site is busy, and saying "no_jobs" would be untrue; which jobs is not this user's to see.
+                rows.append({"client_name": site, "status": f"{len(running) - len(jobs)} job(s) outside your view"})
             elif not jobs:
                 rows.append({"client_name": site, "status": "no_jobs"})
-            else:
-                rows += [{"client_name": site, "app_name": j["app_name"], "job_id": j["job_id"], "status": j["status"]}
-                         for j in jobs]
         return {"client_status": rows}
     running = server.runner.running_jobs()
     return {
@@ -127,15 +130,22 @@ async def _stop_targets(ctx: RequestContext, args: dict[str, Any], command: str)
     result: dict[str, Any] = {"status": "OK"}
     if target_type in ("server", "all"):
         require_on_target(ctx, Right.OPERATE, "server")
-    if target_type in ("client", "all"):
-        sites = chosen_sites(ctx, args["targets"] if target_type == "client" else None, Right.OPERATE)
-        result["client_status"] = await ask_sites(ctx, sites, command)
-    if target_type in ("server", "all"):
-        loop = asyncio.get_running_loop()
-        # Answer first, then go: the admin sees the reply before the connection closes.
-        loop.call_later(0.2, ctx.server.request_stop, command == "restart")
-        result["server_status"] = f"server is {'restarting' if command == 'restart' else 'shutting down'}"
-    return result
+    sites = chosen_sites(ctx, args["targets"] if target_type == "client" else None, Right.OPERATE) \
+        if target_type in ("client", "all") else None
+
+    async def stop() -> dict[str, Any]:
+        # Once the sites are asked, the whole stop goes on (and is audited) even if the admin's
+        # connection closes meanwhile: never some sites stopped and the server left running unsaid.
+        if sites is not None:
+            result["client_status"] = await ask_sites(ctx, sites, command)
+        if target_type in ("server", "all"):
+            loop = asyncio.get_running_loop()
+            # Answer first, then go: the admin sees the reply before the connection closes.
+            loop.call_later(0.2, ctx.server.request_stop, command == "restart")
+            result["server_status"] = f"server is {'restarting' if command == 'restart' else 'shutting down'}"
+        return result
+
+    return await ctx.finish(stop())
 
 
 @handles("shutdown")
@@ -151,7 +161,7 @@ async def restart(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 @handles("remove_client")
 async def remove_client(ctx: RequestContext, args: dict[str, Any]) -> str:
     require_on_target(ctx, Right.OPERATE, args["site"])
-    if not await ctx.server.sites.remove(args["site"]):
+    if not await ctx.finish(ctx.server.sites.remove(args["site"])):
         raise RemoteError(ErrorType.INVALID_TARGET, f"site {args['site']} is not connected")
     return f"site {args['site']} removed; it registers again when it reconnects"
 

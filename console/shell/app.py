@@ -20,7 +20,7 @@ from prompt_toolkit.application import get_app_or_none, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import DynamicStyle, Style
 
@@ -34,6 +34,7 @@ from console.shell.early import EarlySend
 from console.shell.execute import Executor
 from console.shell.failures import explain, not_run
 from console.shell.going_on import GoingOn
+from console.shell.history_file import BoundedFileHistory
 from console.shell.interrupt import Interrupts
 from console.shell.key_lookup import look_up_keys_once
 from console.shell.keys import build_key_bindings
@@ -208,11 +209,11 @@ class InteractiveShell:
             return load_theme("dark").to_style()  # type: ignore[return-value]
 
     @staticmethod
-    def _history() -> FileHistory | InMemoryHistory:
+    def _history() -> BoundedFileHistory | InMemoryHistory:
         path = history_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return FileHistory(str(path))
+            return BoundedFileHistory(path)
         except OSError:
             return InMemoryHistory()
 

@@ -46,9 +46,14 @@ class ConnectionLimits:
     max_connections: int = 1024
     max_per_peer: int = 256
     max_per_identity: int = 16
-    #: Site port: its own total, apart from the admin port's (sites share addresses behind NAT,
-    #: so no per-address cap; a registered site holds one place per site name).
+    #: Site port: its own total, apart from the admin port's; a registered site holds one place
+    #: per site name, apart from these. Per address (sites share addresses behind NAT: a generous
+    #: one), and per site name while the connection logs in: past ``max_logins_per_site`` the
+    #: oldest of that site's is dropped (a real site answers its login in milliseconds), so a
+    #: flood with one site's key holds at most that many places and cannot keep the site out.
     max_site_connections: int = 512
+    max_site_per_peer: int = 128
+    max_logins_per_site: int = 32
     #: TLS handshakes under way, per port and per peer address on that port; past either cap
     #: the oldest one is evicted.
     max_handshakes: int = 64
@@ -174,12 +179,14 @@ class PortGate:
 class ConnectionGate:
     """Both endpoints' budgets (``admin``, ``site``) and the admin port's per-identity count."""
 
-    def __init__(self, limits: ConnectionLimits | None = None) -> None:
+    def __init__(self, limits: ConnectionLimits | None = None, record: Callable[..., None] | None = None) -> None:
         self.limits = limits = limits or ConnectionLimits()
+        self._record = record  # also told each line the log gets (the server's audit trail), bounded as it is
         self.admin = PortGate("admin", limits.max_connections, limits.max_per_peer, limits, self._refuse)
-        self.site = PortGate("site", limits.max_site_connections, limits.max_site_connections, limits,
-                             self._refuse)
+        self.site = PortGate("site", limits.max_site_connections, limits.max_site_per_peer, limits, self._refuse)
         self._by_identity: Counter[str] = Counter()
+        # Site connections logging in, by site name, each with how to drop it: oldest first.
+        self._site_logins: dict[str, dict[SiteLogin, None]] = {}
         self.refused = 0
         self._last_log = 0.0
         self._unlogged = 0
@@ -191,6 +198,9 @@ class ConnectionGate:
         if now - self._last_log >= self.limits.refusal_log_seconds:
             log.warning("refused %d connection(s) in the last %g s, the latest from %s: %s", self._unlogged,
                         self.limits.refusal_log_seconds, peer, why)
+            if self._record is not None:
+                self._record(what="connection", peer=peer, reason=why, count=self._unlogged,
+                             period_seconds=self.limits.refusal_log_seconds)
             self._last_log, self._unlogged = now, 0
 
     def claim_identity(self, identity: str, peer: str) -> str | None:
@@ -206,3 +216,41 @@ class ConnectionGate:
         self._by_identity[identity] -= 1
         if self._by_identity[identity] <= 0:
             del self._by_identity[identity]
+
+    def claim_site_login(self, site: str, peer: str, drop: Callable[[], None]) -> SiteLogin:
+        """Count a connection of site ``site`` (its certificate CN) from its handshake until it is
+        registered or refused (``release_site_login``). Past ``max_logins_per_site`` the oldest of
+        that site's is dropped (``drop`` of it is called) to make room: never refused, so the
+        real site always gets its turn, and one key holds at most that many places."""
+        logins = self._site_logins.setdefault(site, {})
+        if len(logins) >= self.limits.max_logins_per_site:
+            oldest = next(iter(logins))
+            self.release_site_login(oldest)
+            self._refuse(f"{len(logins) + 1} connections of site {site!r} logging in at once "
+                         f"(max_logins_per_site {self.limits.max_logins_per_site}): the oldest dropped", peer)
+            oldest.drop()
+        login = SiteLogin(site, drop)
+        logins[login] = None
+        return login
+
+    def release_site_login(self, login: SiteLogin) -> None:
+        """The connection is registered or gone (again: no effect)."""
+        logins = self._site_logins.get(login.site)
+        if logins is None or login not in logins:
+            return
+        del logins[login]
+        if not logins:
+            del self._site_logins[login.site]
+
+    def site_logins(self, site: str) -> int:
+        return len(self._site_logins.get(site, ()))
+
+
+class SiteLogin:
+    """One site connection between its TLS handshake and its registration (``claim_site_login``)."""
+
+    __slots__ = ("site", "drop")
+
+    def __init__(self, site: str, drop: Callable[[], None]) -> None:
+        self.site = site
+        self.drop = drop

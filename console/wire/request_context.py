@@ -28,6 +28,10 @@ log = logging.getLogger("console.wire.serving")
 
 #: Chunks of an upload queued ahead of its handler (the peer is not read further meanwhile).
 UPLOAD_QUEUE_CHUNKS = 8
+#: The key in ``RequestContext.notes`` of the effect ``finish`` runs (left out of the audit line).
+FINISHING = "_finishing"
+#: Effects still running after their request was cancelled: held here so none is collected early.
+_UNFINISHED: set[asyncio.Future[Any]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,18 @@ class RequestContext:
     @property
     def server(self) -> Any:
         return self.connection.server
+
+    async def finish(self, effect: Awaitable[Any]) -> Any:
+        """``effect``'s result: a command's commit and what announces it (the stored job, its
+        SUBMITTED event, the audit's ``new_job_id``), run to its end even if the request is
+        cancelled meanwhile (its connection closed: a thread's write cannot be called back anyway).
+        The serving end then records the request once the effect has ended, by its outcome: done
+        (the answer undelivered) or the error it raised. One effect per request."""
+        task = asyncio.ensure_future(effect)
+        self.notes[FINISHING] = task
+        _UNFINISHED.add(task)
+        task.add_done_callback(_UNFINISHED.discard)
+        return await asyncio.shield(task)
 
     @property
     def user(self) -> User:

@@ -36,7 +36,15 @@ from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import Frame, FrameError, read_frame
 from console.wire.replies import ReplyWriter
-from console.wire.request_context import CANCELLED, Download, RequestContext, StreamedParts, Upload, User
+from console.wire.request_context import (
+    CANCELLED,
+    FINISHING,
+    Download,
+    RequestContext,
+    StreamedParts,
+    Upload,
+    User,
+)
 
 log = logging.getLogger("console.wire.serving")
 
@@ -256,7 +264,7 @@ class ServedConnection:
             await self.replies.drain_quietly()
             return
         except asyncio.CancelledError as exc:
-            self._audit(cmd, header, notes, exc)
+            self._audit_when_finished(cmd, header, notes, exc)
             raise
         except (TimeoutError, ConnectionError) as exc:  # a peer we asked is slow or gone: one line, no traceback
             log.warning("command %s from %s failed: %s", cmd, self.identity.cn, exc or type(exc).__name__)
@@ -281,12 +289,34 @@ class ServedConnection:
         else:
             await self.replies.result(request_id, cmd, result)
 
+    def _audit_when_finished(self, cmd: Any, header: dict[str, Any], notes: dict[str, Any],
+                             cancelled: asyncio.CancelledError) -> None:
+        """A cancelled request's audit: as cancelled, unless its handler had reached an effect that
+        runs to its end whatever happens (``RequestContext.finish``): then, once that has ended, as
+        its outcome (done, the answer undelivered; or its error), with what it noted (``new_job_id``)."""
+        effect = notes.get(FINISHING)
+        if effect is None:
+            self._audit(cmd, header, notes, cancelled)
+            return
+
+        def record(done: asyncio.Future[Any]) -> None:
+            error: BaseException | None = cancelled if done.cancelled() else done.exception()
+            if error is None:
+                notes["answer"] = "not delivered: the connection closed before it"
+            self._audit(cmd, header, notes, error)
+
+        if effect.done():
+            record(effect)
+        else:
+            effect.add_done_callback(record)
+
     def _audit(self, cmd: Any, header: dict[str, Any], notes: dict[str, Any], error: BaseException | None) -> None:
         """Tell a host that keeps an audit trail (the server: ``audit_request``) how a request ended;
         its failure never fails the request."""
         audit = getattr(self.server, "audit_request", None)
         if audit is None:
             return
+        notes = {key: value for key, value in notes.items() if key != FINISHING}
         try:
             audit(self, cmd, header.get("args"), notes, error)
         except Exception:

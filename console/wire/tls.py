@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -94,10 +95,14 @@ class HandshakeFailureLog:
     a flood is reported too. Use from the event loop that accepts the connections.
     """
 
-    def __init__(self, what: str, period: float = FAILURE_LOG_SECONDS, logger: logging.Logger = log) -> None:
+    def __init__(self, what: str, period: float = FAILURE_LOG_SECONDS, logger: logging.Logger = log,
+                 record: Callable[..., None] | None = None) -> None:
         self.what = what  # "TLS handshake", "site TLS handshake"
         self.period = period
         self.logger = logger
+        #: Also told each line as it is logged (the server's audit trail), as keywords: ``what``,
+        #: ``peer``, ``reason``; a summary adds ``count`` and ``addresses`` (bounded as the log is).
+        self._record = record
         self.total = 0
         self._quiet_at = 0.0  # loop time when the current period ends
         self._held = 0
@@ -112,6 +117,8 @@ class HandshakeFailureLog:
         now = loop.time()
         if now >= self._quiet_at and self._summary is None:
             self.logger.warning("%s from %s refused: %s", self.what, peer, reason)
+            if self._record is not None:
+                self._record(what=self.what, peer=peer, reason=reason)
             self._quiet_at = now + self.period
             return
         self._held += 1
@@ -128,6 +135,9 @@ class HandshakeFailureLog:
         many = "at least " if len(self._peers) >= _MAX_COUNTED_PEERS else ""
         self.logger.warning("%s refused %d more time(s) in the last %g s from %s%d address(es), the latest "
                             "from %s: %s", self.what, self._held, self.period, many, len(self._peers), *self._latest)
+        if self._record is not None:
+            self._record(what=self.what, peer=self._latest[0], reason=self._latest[1], count=self._held,
+                         addresses=f"{many}{len(self._peers)}", period_seconds=self.period)
         self._held = 0
         self._peers.clear()
         # A flood that goes on is summed up again a period later, never line by line.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from console.backends.base import note_round
 from console.durations import duration_seconds
 from console.shell.human import seconds
 
@@ -130,7 +131,11 @@ def find_round(stats: Any) -> dict[str, Any] | None:
 
 
 class TopModel:
-    def __init__(self) -> None:
+    def __init__(self, rounds_seen: dict[str, dict[str, Any]] | None = None) -> None:
+        """``rounds_seen``: the session's last known round of each job (``Backend.rounds_seen``), read
+        when a job's row is made and kept up to date: a round once known stays shown (when the job ends,
+        when a listing misses it once, when top opens again) until a later one is known."""
+        self.rounds_seen = {} if rounds_seen is None else rounds_seen
         self.sites: dict[str, SiteRow] = {}
         self.jobs: dict[str, JobRow] = {}
         self.selected: str | None = None  # a job ID
@@ -145,7 +150,19 @@ class TopModel:
         row = self.jobs.get(job_id)
         if row is None:
             row = self.jobs[job_id] = JobRow(job_id, submit_time=time.time())
+            seen = self.rounds_seen.get(job_id)
+            if seen is not None:
+                row.round, row.num_rounds = seen.get("round"), seen.get("num_rounds")
+                row.metrics = dict(seen.get("metrics") or {})
         return row
+
+    def _seen(self, row: JobRow, at: int | None) -> bool:
+        """Whether round ``at`` of ``row``'s job is news (not older than the one shown): rounds only go up."""
+        return at is not None and (row.round is None or at >= row.round)
+
+    def _remember(self, row: JobRow) -> None:
+        if row.round is not None:
+            note_round(self.rounds_seen, row.job_id, row.round, row.num_rounds, row.metrics)
 
     # -- events --------------------------------------------------------------------------
 
@@ -161,6 +178,7 @@ class TopModel:
         elif topic == "job_progress" and isinstance(job_id, str) and isinstance(data.get("data"), dict):
             self.apply_progress(job_id, data["data"])
         elif topic == "job_deleted" and isinstance(job_id, str):
+            self.rounds_seen.pop(job_id, None)
             if self.jobs.pop(job_id, None) is None:
                 return False
         elif topic == "site_status" and isinstance(data.get("site"), str):
@@ -174,11 +192,21 @@ class TopModel:
         return True
 
     def apply_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        """A job's progress (pushed, or read from ``show_stats``). A round older than the one shown (a
+        late push, a workflow's "finished" phase counting again) changes nothing."""
         row = self.job(job_id)
+        at = None
         if _number(progress.get("round")):  # ours: the round under way, counted from 1
-            row.round = int(progress["round"])
+            at = int(progress["round"])
         elif _number(progress.get("current_round")):  # FLARE's controllers count from 0 (start_round)
-            row.round = int(progress["current_round"]) + 1
+            at = int(progress["current_round"]) + 1
+        planned = int(progress["num_rounds"]) if _number(progress.get("num_rounds")) else row.num_rounds
+        if at is not None and planned:
+            at = min(at, planned)  # FLARE's ScatterAndGather, its rounds done ("_finished_"), counts one more
+        if at is not None and not self._seen(row, at):
+            return
+        if at is not None:
+            row.round = at
         if _number(progress.get("num_rounds")):
             row.num_rounds = int(progress["num_rounds"])
         if _number(progress.get("sites_responded")):
@@ -186,6 +214,7 @@ class TopModel:
         metrics = latest_metrics(progress)
         if metrics:
             row.metrics = metrics
+        self._remember(row)
 
     # -- polls ---------------------------------------------------------------------------
 
@@ -256,11 +285,12 @@ class TopModel:
         recorded = [e for e in meta.get("round_metrics") or [] if isinstance(e, dict) and _number(e.get("round"))]
         if recorded:
             last = max(recorded, key=lambda e: e["round"])
-            if row.round is None or int(last["round"]) >= row.round:
+            if self._seen(row, int(last["round"])):
                 row.round = int(last["round"])
                 metrics = latest_metrics({"aggregated": last.get("aggregated"), "metrics": last.get("sites")})
                 if metrics:
                     row.metrics = metrics
+                self._remember(row)
         clients = meta.get("job_clients") or meta.get("deploy_map")
         if isinstance(meta.get("job_deploy_detail"), list):
             row.sites_total = sum(1 for d in meta["job_deploy_detail"] if not str(d).startswith("server"))

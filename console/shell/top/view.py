@@ -102,7 +102,7 @@ JOB_COLUMNS = (Column("JOB", least=8), Column("NAME", least=8, shrink=1), Column
 class TopView:
     def __init__(self, backend: Backend, no_color: bool) -> None:
         self.backend = backend
-        self.model = TopModel()
+        self.model = TopModel(backend.rounds_seen)
         self.feed = TopFeed(backend, self.model, self.invalidate)
         self.details: dict[str, Any] | None = None  # the selected job's meta when shown ({}: on its way)
         self.confirm: str | None = None  # a job ID waiting for "y" to be aborted
