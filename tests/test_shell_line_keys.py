@@ -188,3 +188,24 @@ def test_options_typed_as_flares_argparse_takes_them(console) -> None:
     # Completion reads them too: after a bundle with its value, the options left are offered.
     child.send("list_jobs -rm1 --sub\t")
     line_shown(screen, "list_jobs -rm1 --submit-token")
+
+
+@pytest.mark.timeout(60)
+def test_an_open_quote_or_a_trailing_backslash_continues_the_line(console) -> None:
+    """bash and psql: Enter with a quote open shows a continuation line ('> ') until it closes (it said
+    'No closing quotation'); the line then runs with its line end inside the quotes."""
+    child, screen = console
+    child.send("list_jobs -n 'hel\r")
+    screen.wait_for(r"on server> list_jobs -n 'hel\n>\s*\Z")  # (the screen's lines are read without trailing blanks)
+    child.send("lo' -m1\r")  # closed: the whole runs, as one command
+    ran(screen, "> lo' -m1\n(none)")
+    child.send("help \\\r")  # a backslash before Enter: the next line goes on from it
+    screen.wait_for(r"on server> help \\\n>")  # (the menu of help's commands opens below)
+    child.send("bye\r")
+    ran(screen, "stop monitors, close the session and leave")
+    # An open quote inside a comment is no quote; a paste runs its lines, the quoted line end kept in one.
+    child.send("help bye # it's\r")
+    ran(screen, "stop monitors, close the session and leave")
+    child.send("\x1b[200~list_jobs -n 'a\nb'\nhelp timing\n\x1b[201~")
+    ran(screen, "show how long each command takes (no argument: switch it)")
+    assert "(none)" in screen.text.split("list_jobs -n 'a")[-1], screen.text

@@ -90,6 +90,8 @@ def test_completion_reads_the_same_options() -> None:
     assert "-r" not in after and "-m" not in after and "-d" in after  # used ones are not offered again
     assert texts("list_jobs -m ") == []  # -m's value: nothing to offer, not options
     assert "list_jobs" in texts("watch -n5 list_")
+    assert texts("plot 0a1b --format=j") == ["json"]  # a value in the option's own word completes too
+    assert texts("list_jobs -rnhel") == ["hello-numpy"]
 
 
 def test_shell_commands_keep_their_own_options_whole() -> None:

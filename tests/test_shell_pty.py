@@ -677,7 +677,8 @@ def test_pasted_and_typed_ahead_lines_run_one_by_one_each_after_its_prompt(serve
         child.send("\x1b[200~watch -n 1 list_jobs\nlist_jobs\ncheck_status server\n\x1b[201~")
         screen.wait_for(r"Every 1 s: list_jobs")
         child.sendcontrol("c")
-        screen.wait_for(r"(?m)watch stopped\n2 more lines not run\nadmin@example\.com on server>$")
+        screen.wait_for(r"(?m)watch stopped\nnot run after Ctrl-C: list_jobs; check_status server\n"
+                        r"admin@example\.com on server>$")  # named, as after a; b and in a batch
         child.send("\x1b[200~help timing\nlist_jobs\n\x1b[201~")  # the next paste runs whole again
         screen.wait_for(rf"{prompt}help timing\nusage: timing(.*\n)*{prompt}list_jobs\n\(none\)")
         history = next((tmp_path / "data").rglob("history")).read_text()

@@ -3,6 +3,7 @@ SIGHUP end it as bye does: the terminal's mode is put back and a demo's server a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -58,6 +59,17 @@ def _parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def _stop(pid: int, grace: float = 20.0) -> None:
+    """The console ended: given ``grace`` s after SIGTERM to stop what it started, then killed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -91,8 +103,8 @@ def test_ctrl_backslash_stops_the_command_and_sigterm_stops_the_demo(tmp_path: P
         assert demo_guard.running(workspace) is None  # no part left behind, the next demo starts afresh
     finally:
         demo.terminate(force=True)
-        if _alive(console):
-            os.kill(console, signal.SIGKILL)
+        _stop(console)
+        demo_guard.stop(workspace, force=True)  # what a failure above left behind (nothing, when it passed)
 
 
 @pytest.mark.timeout(60)
@@ -109,8 +121,7 @@ def test_an_ending_signal_leaves_the_terminal_as_it_was(served: Served, tmp_path
         shell.expect_exact(f"ended {128 + ending} icanon=True echo=True", timeout=15)
     finally:
         shell.terminate(force=True)
-        if _alive(console):
-            os.kill(console, signal.SIGKILL)
+        _stop(console)
 
 
 @pytest.mark.timeout(60)

@@ -513,3 +513,25 @@ def test_watch_heading_keeps_its_ctrl_c_hint_at_any_width() -> None:
                 assert fitted.endswith(HINT), (cells, fitted)
             if cells >= 40:  # the time gives way before the interval does
                 assert fitted.startswith("Every 2.5 s: "), (cells, fitted)
+
+
+def test_a_line_end_inside_quotes_or_after_a_backslash_continues_the_line() -> None:
+    from console.shell.parse import line_continues, logical_lines, split_commands
+
+    assert line_continues("grep server 'a") and line_continues('help "x') and line_continues("help \\")
+    assert not line_continues("help bye # it's") and not line_continues("help 'bye'") and not line_continues("")
+    assert split_commands("list_jobs -n 'a\nb'; help\nbye") == ["list_jobs -n 'a\nb'", "help", "bye"]
+    assert logical_lines("help \\\nbye\nhelp") == ["help \\\nbye", "help"]
+    assert parse_command("list_jobs -n 'a\nb'").values["name_prefix"] == "a\nb"
+    assert parse_command("help \\\n bye").values["command"] == "bye"  # the continuation is no word
+    assert parse_command('help "by\\\ne"').values["command"] == "bye"  # inside "...": joined too
+
+
+def test_what_a_ctrl_c_left_unrun_is_said_one_way_naming_the_first_commands() -> None:
+    from console.shell.failures import not_run
+
+    assert not_run([]) is None
+    assert not_run(["list_jobs -m 1"]) == "not run after Ctrl-C: list_jobs -m 1"
+    assert not_run(["a", "b", "c", "d"]) == "not run after Ctrl-C: a; b; c and 1 more command"
+    assert not_run([f"c{i}" for i in range(6)]) == "not run after Ctrl-C: c0; c1; c2 and 3 more commands"
+    assert not_run(["list_jobs -n 'a\nb'"]) == "not run after Ctrl-C: list_jobs -n 'a\\x0ab'"  # on one line

@@ -32,7 +32,7 @@ from console.shell.completion import ShellCompleter
 from console.shell.config import ShellConfig, history_path
 from console.shell.early import EarlySend
 from console.shell.execute import Executor
-from console.shell.failures import explain
+from console.shell.failures import explain, not_run
 from console.shell.going_on import GoingOn
 from console.shell.history_file import BoundedFileHistory
 from console.shell.interrupt import Interrupts
@@ -105,6 +105,9 @@ class InteractiveShell:
             enable_history_search=False,
             enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs keys) or v (vi): the line in $EDITOR
             enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
+            # A line continued past a quoted line end (keys.py) shows bash's PS2 on each new line, never
+            # on a screen line a long line wrapped onto.
+            prompt_continuation=lambda width, line, wrapped: "" if wrapped else "> ",
         )
         look_up_keys_once(self.prompt.app)
         skip_repeated_work(self.prompt.app)
@@ -236,12 +239,11 @@ class InteractiveShell:
     def _not_run_after_ctrl_c(self, rest: list[str]) -> None:
         """Say once what a Ctrl-C left unrun: the line's commands after the stopped one, then the queued
         lines (a paste's, or typed ahead), which are dropped."""
-        if rest := commands_only(rest):
-            self.emit(f"not run after Ctrl-C: {'; '.join(rest)}", "class:error")
-        if self._queued:
-            count = len(self._queued)
-            self._queued.clear()
-            self.emit(f"{count} more line{'s' if count > 1 else ''} not run", "class:error")
+        queued = [c for line in self._queued for c in commands_only(split_commands(line))]
+        self._queued.clear()
+        said = not_run(commands_only(rest) + queued)
+        if said:
+            self.emit(said, "class:error")
 
     def _redraw(self) -> None:
         if self.prompt.app.is_running:

@@ -25,7 +25,7 @@ from console.api.errors import AuthenticationError, CancelTooLate, SessionClosed
 from console.backends.base import Backend
 from console.shell.client_side import CommandFailed, ShellState
 from console.shell.execute import Executor
-from console.shell.failures import explain
+from console.shell.failures import explain, not_run
 from console.shell.monitors import MonitorManager
 from console.shell.output import Format, render
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands
@@ -128,14 +128,11 @@ def _interrupted() -> bool:
 
 
 def _not_run(where: str, rest: list[str], later: list[BatchLine], err: TextIO) -> None:
-    """What a Ctrl-C left unrun, said once: the rest of its line, and how many lines after it."""
-    rest = commands_only(rest)
-    lines = sum(1 for line in later if commands_only(split_commands(line.text)))
-    said = ["; ".join(rest)] if rest else []
-    if lines:
-        said.append(f"{lines} more line{'s' if lines != 1 else ''}")
+    """What a Ctrl-C left unrun, said once (as the shell says it): the rest of its line, and the
+    commands of the lines after it."""
+    said = not_run(commands_only(rest) + [c for line in later for c in commands_only(split_commands(line.text))])
     if said:
-        print(visible(f"{where}: not run after Ctrl-C: {', and '.join(said)}"), file=err)
+        print(visible(f"{where}: {said}"), file=err)
 
 
 async def _run_command(executor: Executor, state: ShellState, where: str, text: str, yes: bool,

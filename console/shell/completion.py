@@ -83,6 +83,10 @@ class ShellCompleter(Completer):
             last = within.words[-1] if typing is not None and within.words else None  # the same word as typing
             yield from self._completions(inner, within, last, complete_event)
             return
+        attached = _attached(spec, word)
+        if attached is not None:  # -nhel, --format=j: the value in the option's own word
+            yield from self._values(attached[0], attached[1], complete_event, done)
+            return
         param = _param_at(spec, done[1:])
         if param is not None and not word.startswith("-"):
             yield from self._values(param, word, complete_event, done)
@@ -282,6 +286,15 @@ def _options_in(token: str, takes: dict[str, bool]) -> list[Option] | None:
         return read_option(token, takes)
     except OptionError:
         return None
+
+
+def _attached(spec: CommandSpec, word: str) -> tuple[Param, str] | None:
+    """The parameter and the value being typed in an option's own word (``-nhel``, ``--format=j``)."""
+    options = _options_in(word, flag_table(spec)) if word.startswith("-") else None
+    if not options or options[-1].value is None:
+        return None
+    param = next((p for p in spec.typed_params if p.flag == options[-1].flag), None)
+    return (param, options[-1].value) if param is not None else None
 
 
 def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:

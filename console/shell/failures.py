@@ -2,7 +2,8 @@
 
 ``explain``: one line naming what went wrong and, where we know, what to do (a server's text in it
 cannot start a line that looks like the shell's). ``went_on``: the outcome of a command that went on
-after Ctrl-C (``CancelTooLate``): its result, or where to see whether it was done. Used by the
+after Ctrl-C (``CancelTooLate``): its result, or where to see whether it was done. ``not_run``: what a
+Ctrl-C left unrun, in one wording for a line's ``a; b``, a paste's lines and a batch. Used by the
 interactive shell, the batch runner and the client-side commands (``console.shell.execute``); must
 not run or retry anything.
 """
@@ -56,3 +57,20 @@ def went_on(late: CancelTooLate, done: str, result: str | None) -> str:
         return f"{late.command} went on after Ctrl-C: {done + ' ' if done else ''}{result}"
     see = _SEE_WHETHER.get(late.command, "whether it was done is not known")
     return f"{late.command} was sent before Ctrl-C but its answer did not come back: {see}"
+
+
+#: Commands ``not_run`` names before it counts the rest.
+NAMED_NOT_RUN = 3
+
+
+def not_run(commands: list[str]) -> str | None:
+    """What a Ctrl-C left unrun, said the same way by the shell (the rest of ``a; b``, the lines of a
+    paste or typed ahead) and a batch (the rest of its line and the lines after it): the first
+    commands by name, then a count, as ``not run after Ctrl-C: list_jobs; help bye; pwd server and
+    2 more commands``. None when nothing was left (comments and blank lines are not commands)."""
+    if not commands:
+        return None
+    named = "; ".join(visible_line(c) for c in commands[:NAMED_NOT_RUN])
+    more = len(commands) - NAMED_NOT_RUN
+    counted = f" and {more} more command{'s' if more != 1 else ''}" if more > 0 else ""
+    return f"not run after Ctrl-C: {named}{counted}"

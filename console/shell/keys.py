@@ -10,7 +10,8 @@ opened, at once too (keys typed ahead: ``keys_ahead``). Enter on a highlighted c
 takes it without running the line (pgcli's way). Ctrl-X Ctrl-E edits the line in
 ``$EDITOR`` (prompt_toolkit's binding, on in both editing modes). F2 toggles the output
 format between table and json, F3 expanded output, F4 vi/emacs keys (the toolbar shows them).
-A paste of several lines runs them line by line (``console.shell.lines``). Ctrl-R then Enter
+A paste of several lines runs them line by line (``console.shell.lines``). Enter with a quote
+open (or after a backslash) continues the line on the next, as bash and psql do. Ctrl-R then Enter
 runs the line found, as bash does (``console.shell.history_search``); vi's ``cw`` changes to
 the end of the word, as vim's does (``console.shell.vi_keys``).
 """
@@ -19,14 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from prompt_toolkit.application.current import get_app
 from prompt_toolkit.completion import CompleteEvent, get_common_complete_suffix
-from prompt_toolkit.filters import completion_is_selected
+from prompt_toolkit.filters import Condition, completion_is_selected, is_searching
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
 from console.shell.history_search import add_history_search_keys
 from console.shell.keys_ahead import completions_now, open_menu
 from console.shell.lines import paste
+from console.shell.parse import line_continues
 from console.shell.vi_keys import add_vi_change_word
 
 
@@ -90,6 +93,16 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
     @bindings.add("enter", filter=completion_is_selected)
     def _take_completion(event: KeyPressEvent) -> None:
         event.current_buffer.complete_state = None
+
+    # An open quote or a trailing backslash: Enter goes on to a continuation line ('> '), as bash and
+    # psql do, until the quote closes; the line then runs with its line ends (``parse.split_commands``).
+    continuing = Condition(lambda: line_continues(get_app().current_buffer.text))
+
+    @bindings.add("enter", filter=continuing & ~completion_is_selected & ~is_searching)
+    def _continue_line(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        buffer.cursor_position = len(buffer.text)  # Enter takes the whole line wherever the cursor is
+        buffer.insert_text("\n")
 
     add_history_search_keys(bindings)
     add_vi_change_word(bindings)

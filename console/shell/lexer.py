@@ -14,13 +14,13 @@ import re
 from collections.abc import Callable
 
 from prompt_toolkit.document import Document
-from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.formatted_text import StyleAndTextTuples, split_lines
 from prompt_toolkit.lexers import Lexer
 
 from console.commands import NAMES, CommandSpec, Param, ParamKind
 from console.shell.completion import _param_at
 from console.shell.options import OptionError, flag_table, read_option
-from console.shell.parse import command_spec, is_number
+from console.shell.parse import command_spec, is_number, logical_lines
 
 KEYWORD = "class:pygments.keyword"
 ERROR = "class:pygments.name.exception"
@@ -109,14 +109,14 @@ class CommandLexer(Lexer):
     """prompt_toolkit lexer over ``highlight``, one line of the buffer at a time."""
 
     def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
-        lines = document.lines
-        cursor_row = document.cursor_position_row
+        # By command line, not by screen line: a quoted line end continues its line ('a<Enter>b' is one word).
+        pieces = logical_lines(document.text)
+        at_end = document.is_cursor_at_the_end
+        lines: list[StyleAndTextTuples] = []
+        for index, piece in enumerate(pieces):
+            lines += split_lines(highlight(piece, at_end and index == len(pieces) - 1))
 
         def line(number: int) -> StyleAndTextTuples:
-            if number >= len(lines):
-                return []
-            text = lines[number]
-            at_end = number == cursor_row and document.cursor_position_col >= len(text)
-            return highlight(text, at_end)
+            return lines[number] if number < len(lines) else []
 
         return line

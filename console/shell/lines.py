@@ -10,7 +10,8 @@ prompt and text, then its answer, then the next line. So an accepted text keeps 
 line (which prompt_toolkit draws and records as if typed) and hands the others to the shell's
 queue, which shows each after the prompt, records it and runs it. A paste runs the lines that
 end with a line end; what follows the last one stays at the prompt after them to be edited,
-as a terminal without bracketed paste would have it.
+as a terminal without bracketed paste would have it. A line end inside quotes (or after a
+backslash) does not end a line: the line goes on after it, as in bash and psql.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from prompt_toolkit import PromptSession
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.document import Document
+
+from console.shell.parse import logical_lines
 
 
 def line_ends_as_newlines(text: str) -> str:
@@ -37,7 +40,7 @@ def accept_line_by_line(session: PromptSession[str], queue: Callable[[list[str]]
     def first_line_only(buff: Buffer) -> bool:
         text = line_ends_as_newlines(buff.text)
         if "\n" in text:
-            lines = [line for line in text.split("\n") if line.strip()]
+            lines = [line for line in logical_lines(text) if line.strip()]  # a quoted line end stays in its line
             first = lines[0] if lines else ""
             queue(lines[1:])
             buff.document = Document(first, len(first))  # drawn, recorded in history and run alone
@@ -51,11 +54,12 @@ def paste(buffer: Buffer, data: str, rest: Callable[[str], None]) -> None:
     last one is accepted (line by line, see ``accept_line_by_line``) and ``rest(text)`` gets what
     follows it (and what stood after the cursor) for the prompt after those lines."""
     data = line_ends_as_newlines(data)
-    lines, newline, tail = data.rpartition("\n")
-    if not newline:
+    before, after = buffer.document.text_before_cursor, buffer.document.text_after_cursor
+    *lines, tail = logical_lines(before + data)
+    if not lines:  # no line end, or each inside quotes: all of it stays to edit (continued, as bash does)
         buffer.insert_text(data)
         return
-    before, after = buffer.document.text_before_cursor, buffer.document.text_after_cursor
-    buffer.document = Document(before + lines, len(before + lines))
+    accepted = "\n".join(lines)
+    buffer.document = Document(accepted, len(accepted))
     rest(tail + after)
     buffer.validate_and_handle()

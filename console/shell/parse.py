@@ -77,17 +77,35 @@ def split_commands(text: str) -> list[str]:
     """The commands in ``text``: one per line (a paste of several lines) and per unquoted ``;``.
 
     Quotes, backslashes and comments are respected (as ``words`` reads them): ``grep server 'a;b' log.txt``
-    and ``submit_job jobs/a\\;b`` stay one command and a ``;`` after ``#`` is part of the comment.
+    and ``submit_job jobs/a\\;b`` stay one command and a ``;`` after ``#`` is part of the comment. A line
+    end inside quotes, or after a backslash, is part of the command (bash's continuation lines).
     Blank pieces are dropped.
     """
-    commands: list[str] = []
+    return [c.strip() for c in _pieces(text, at_semicolons=True) if c.strip()]
+
+
+def logical_lines(text: str) -> list[str]:
+    """``text`` cut at its line ends that end a command line: not one inside quotes or after a backslash
+    (``grep server 'a`` and ``b' log.txt`` on two screen lines are one line). As typed, blank ones kept."""
+    return _pieces(text, at_semicolons=False)
+
+
+def line_continues(text: str) -> bool:
+    """Whether Enter after ``text`` continues it on a new line, as bash and psql do: a quote is open at its
+    end, or it ends in a backslash (outside a comment)."""
+    found = words.scan(text)
+    return not found.comment and bool(found.words) and bool(found.words[-1].open)
+
+
+def _pieces(text: str, at_semicolons: bool) -> list[str]:
+    pieces: list[str] = []
     current: list[str] = []
     quote = ""
     comment = escaped = False
     for char in text:
-        if char in "\r\n":
-            commands.append("".join(current))
-            current, quote, comment, escaped = [], "", False, False
+        if char in "\r\n" and not quote and not escaped:
+            pieces.append("".join(current))
+            current, comment = [], False
             continue
         if comment or escaped:
             current.append(char)
@@ -105,13 +123,13 @@ def split_commands(text: str) -> list[str]:
         elif char == "#" and (not current or current[-1].isspace()):
             comment = True
             current.append(char)
-        elif char == ";":
-            commands.append("".join(current))
+        elif char == ";" and at_semicolons:
+            pieces.append("".join(current))
             current = []
         else:
             current.append(char)
-    commands.append("".join(current))
-    return [c.strip() for c in commands if c.strip()]
+    pieces.append("".join(current))
+    return pieces
 
 
 def commands_only(pieces: list[str]) -> list[str]:

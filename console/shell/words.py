@@ -3,7 +3,8 @@
 The rules are a POSIX shell's, as ``shlex`` (posix) reads them, so what a user knows from bash
 works: blanks separate words; ``'...'`` keeps everything literally; ``"..."`` too, except that
 ``\\"`` and ``\\\\`` stand for ``"`` and ``\\``; outside quotes a backslash makes the next
-character literal (``/tmp/my\\ jobs``). One difference from ``shlex``: a ``#`` starts a comment
+character literal (``/tmp/my\\ jobs``), and a backslash before a line end joins the lines (both go,
+in ``"..."`` too). One difference from ``shlex``: a ``#`` starts a comment
 only at the start of a word, as in bash, so ``/tmp/a#b`` is a path, not ``/tmp/a``.
 
 Completion reads the line being typed with the same rules (``scan``: an open quote or a
@@ -55,6 +56,7 @@ def scan(text: str, *, commands: bool = False) -> Scan:
             i += 1
             continue
         start, value, quote = i, [], ""
+        content = False  # a quote or a character: a word of line continuations alone is no word
         while i < n:
             char = text[i]
             if quote == "'":
@@ -65,6 +67,8 @@ def scan(text: str, *, commands: bool = False) -> Scan:
             elif quote == '"':
                 if char == '"':
                     quote = ""
+                elif char == "\\" and i + 1 < n and text[i + 1] == "\n":
+                    i += 1  # a line continuation: both go
                 elif char == "\\" and i + 1 < n and text[i + 1] in '"\\':
                     i += 1
                     value.append(text[i])
@@ -76,16 +80,22 @@ def scan(text: str, *, commands: bool = False) -> Scan:
                 break
             elif char in "'\"":
                 quote = char
+                content = True
             elif char == "\\":
                 if i + 1 == n:
                     quote = "\\"
+                elif text[i + 1] == "\n":
+                    i += 1  # a line continuation (backslash, line end): both go, as in bash
                 else:
                     i += 1
                     value.append(text[i])
+                    content = True
             else:
                 value.append(char)
+                content = True
             i += 1
-        words.append(Word(start, i, text[start:i], "".join(value), quote))
+        if content or quote:
+            words.append(Word(start, i, text[start:i], "".join(value), quote))
     return Scan(words, False)
 
 
