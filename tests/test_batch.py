@@ -102,7 +102,7 @@ def test_usage_connection_and_authentication_errors_exit_2(server, project, tmp_
     result = run_console(tmp_path, "-c", "list_jobs")
     assert result.returncode == 2 and "no admin kit" in result.stderr
     result = run_console(tmp_path, "-c", "list_jobs", FLARE_KIT=str(tmp_path / "nowhere"))
-    assert result.returncode == 2 and "not a startup kit" in result.stderr
+    assert result.returncode == 2 and "nowhere does not exist: point --kit (or $FLARE_KIT)" in result.stderr
     server.stop()
     result = run_console(tmp_path, "--kit", kit, "--timeout", "1", "-c", "list_jobs")
     assert result.returncode == 2 and "NoConnection" in result.stderr
