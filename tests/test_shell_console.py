@@ -171,6 +171,8 @@ def test_the_server_shut_down_by_you_is_said_with_how_to_leave_not_as_a_lost_con
                        "in the server's kit) and this console reconnects")
     assert "connection to the server lost" not in shell.before  # (the toolbar's words: test_shell_units)
     server.process.wait(30)  # it really went
+    shell.send("list_jobs\r")  # a command meanwhile says the same, not that the server is unreachable
+    shell.expect_exact("the server was shut down by you, so list_jobs was not sent; leave with bye")
     server.start()
     shell.expect_exact("reconnected to the server")
     server.kill()

@@ -63,6 +63,9 @@ class Executor:
         if spec.where is not Where.SHELL and not self.backend.connected:
             # The reconnect loop is already at work: waiting for it here would hold the prompt for
             # the whole connect timeout, so say so at once instead.
+            if self.shut_down_server:  # this console's own shutdown: nothing will answer until it is started
+                raise NoConnection(f"the server was shut down by you, so {spec.name} was not sent; leave with "
+                                   "bye, or start the server again and the console keeps reconnecting")
             raise NoConnection(f"the server is unreachable, so {spec.name} was not sent; the console keeps "
                                "reconnecting (the toolbar shows when it is back)")
         self._check_right(spec)

@@ -33,7 +33,7 @@ def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
     if isinstance(exc, CancelTooLate):
         result = exc.result
         return went_on(exc, "", None if result is None else in_words(exc.command, result) or one_line(result))
-    if isinstance(exc, NoConnection) and "console keeps reconnecting" in str(exc):
+    if isinstance(exc, NoConnection) and "the console keeps reconnecting" in str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
