@@ -382,6 +382,7 @@ def test_submit_job_offers_real_job_folders_before_other_folders(tmp_path, monke
         (here / name).mkdir(parents=True)
     _job_folder(here / "my-job")
     _job_folder(here / "sag-conf", meta_file="meta.conf")
+    _job_folder(here / "wide job")  # a job folder whose name the submit refuses: an ordinary folder
     transfer = tmp_path / "kit" / "transfer"
     _job_folder(transfer / "hello-numpy")
     monkeypatch.chdir(here)
@@ -392,11 +393,11 @@ def test_submit_job_offers_real_job_folders_before_other_folders(tmp_path, monke
                 completer.get_completions(Document(text, len(text)), CompleteEvent(completion_requested=True))]
 
     assert offered(Engine.OURS) == ["my-job/", "hello-numpy", "benchmarks/", "examples/", "flare_console.egg-info/",
-                                    "sag-conf/"]  # ours reads JSON job files only
+                                    "sag-conf/", "wide\\ job/"]  # ours reads JSON job files only
     assert offered(Engine.NVFLARE) == ["my-job/", "sag-conf/", "hello-numpy", "benchmarks/", "examples/",
-                                       "flare_console.egg-info/"]
+                                       "flare_console.egg-info/", "wide\\ job/"]
     assert offered(Engine.OURS, "download_job 9f ") == ["benchmarks/", "examples/", "flare_console.egg-info/",
-                                                        "my-job/", "sag-conf/"]  # a destination: no ranking
+                                                        "my-job/", "sag-conf/", "wide\\ job/"]  # a destination
     # A meta file changed after it was read is read again (kept only while its size and mtime stay).
     (here / "my-job" / "meta.json").write_text('{"deploy_map": {"other": ["@ALL"]}}')
     assert offered(Engine.OURS)[:2] == ["hello-numpy", "benchmarks/"]

@@ -74,8 +74,11 @@ def _read_apps(meta: str, st: os.stat_result) -> tuple[str, ...] | None:
 
 
 def is_job_folder(path: str, engine: Engine = Engine.OURS) -> bool:
-    """Whether ``path`` is a folder ``submit_job`` takes on ``engine``: its meta file names a deploy_map
-    whose apps are all folders in it. The first meta file found decides (as FLARE's lookup)."""
+    """Whether ``path`` is a folder ``submit_job`` takes on ``engine``: its own name is one a job folder may
+    have (FLARE's JOB_NAME_PATTERN, checked before uploading) and its meta file names a deploy_map whose
+    apps are all folders in it. The first meta file found decides (as FLARE's lookup)."""
+    if not is_plain_name(os.path.basename(os.path.normpath(path))):
+        return False  # 'wide job/': the submit would be refused for its name
     for name in META_FILES[engine]:
         meta = os.path.join(path, name)
         try:
