@@ -134,10 +134,10 @@ def test_a_broken_user_theme_is_listed_with_its_error_and_the_one_in_use_is_mark
 
     async def script(shell, pipe) -> None:
         await _until(lambda: shell.prompt.app.is_running, "the prompt")
-        for line in ("theme", "set", "theme mine", "theme light", "theme"):
+        for line in ("theme", "set", "theme mine", "theme nosuch", "theme light", "theme"):
             pipe.send_text(line + "\r")
         await _until(lambda: shell.state.theme == "light", "theme light")
-        await _until(lambda: len(shell.prompt.history.get_strings()) >= 5 and shell.prompt.app.is_running,
+        await _until(lambda: len(shell.prompt.history.get_strings()) >= 6 and shell.prompt.app.is_running,
                      "the last theme")
         pipe.send_text("\x04")
 
@@ -152,6 +152,9 @@ def test_a_broken_user_theme_is_listed_with_its_error_and_the_one_in_use_is_mark
     assert "  mine  (cannot be used: theme file " in first and "Wrong color format 'notacolor')" in first
     assert re.search(r"theme +dark +theme NAME", output), output  # `set` names the theme in use
     assert "  mine  (cannot be used: " in last
+    offered = re.search(r"no theme named 'nosuch'; available: ([^\n(]*)\(and mine, which cannot be used: see theme\)",
+                        said)
+    assert offered and "dark" in offered[1] and "mine" not in offered[1], said
     assert tomllib.loads((tmp_path / "config.toml").read_text(encoding="utf-8"))["theme"] == "light"
 
 

@@ -83,8 +83,10 @@ def available_themes(*, users: bool = True) -> dict[str, Path]:
 def load_theme(name: str) -> Theme:
     themes = available_themes()
     if name not in themes:
-        known = ", ".join(sorted(themes)) or "none installed"
-        raise ThemeError(f"no theme named '{name}'; available: {known}")
+        problems = theme_problems()
+        usable = [known for known in sorted(themes) if known not in problems]
+        unusable = f" (and {', '.join(sorted(problems))}, which cannot be used: see theme)" if problems else ""
+        raise ThemeError(f"no theme named '{name}'; available: {', '.join(usable) or 'none installed'}{unusable}")
     return load_theme_file(themes[name])
 
 
