@@ -298,6 +298,15 @@ def consoles_intro(seconds: float, quick: bool) -> list[str]:
         "than handed back to the loop first; and prompt_toolkit's drawing of the prompt (toolbar included,",
         "about 1 ms of CPU) waits 5 ms, so that the terminal, another process on the same cores, takes the",
         "answer first (`prompt_line.py`): the reader saw the answer up to 4 ms late while that drawing ran.",
+        "",
+        "What is still behind `fl_admin.sh` (CPU per thread from `/proc/PID/task/*/schedstat`, Enter to the",
+        "next prompt, 40-60 `check_status server` alternated): FLARE's own threads cost the same in both",
+        "(about 2.3 ms); `fl_admin.sh`'s main thread 1.5 ms with its whole FLARE call in it; ours 1.1 ms on",
+        "FLARE's worker (the call and the answer's rendering) and 2.2-2.6 ms on the main thread, which is",
+        "prompt_toolkit taking Enter and putting the prompt away while the request is out, holding the GIL",
+        "FLARE's threads need. The invalidate events and the valid-signals set are no longer rebuilt at each",
+        "drawing and prompt (`prompt_costs.py`: 2.63 -> 2.23 ms); what remains is a prompt application",
+        "started and ended per command, which a prompt kept running across commands would not pay.",
     ]
 
 
