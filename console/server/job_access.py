@@ -24,7 +24,11 @@ def view_filter(policy: Policy, user: Principal) -> dict[str, str] | None:
     """The store's listing filter for the jobs ``user`` may view: ``{}`` (all of them), one
     submitter's or one org's; None when the ``view`` right covers no job (``none``, or ``o:site``,
     which is about sites, as FLARE's job commands read it)."""
-    condition = policy.condition(user.role, Right.VIEW)
+    return _jobs_covered(policy.condition(user.role, Right.VIEW), user)
+
+
+def _jobs_covered(condition: str, user: Principal) -> dict[str, str] | None:
+    """The store's listing filter for the jobs a right's ``condition`` covers for ``user`` (see above)."""
     if condition == "any":
         return {}
     if condition == "n:submitter":
@@ -43,14 +47,7 @@ def job_scope(policy: Policy, user: Principal, right: Right) -> dict[str, str] |
     they may view, and those the right itself covers (a policy may grant more of one than of the
     other). Any other job is, to them, a job that does not exist."""
     conditions = (policy.condition(user.role, Right.VIEW), policy.condition(user.role, right))
-    broadest = max(conditions, key=lambda condition: _BREADTH.get(condition, 0))
-    if broadest == "any":
-        return {}
-    if broadest == "o:submitter":
-        return {"submitter_org": user.org}
-    if broadest == "n:submitter":
-        return {"submitter": user.name}
-    return None
+    return _jobs_covered(max(conditions, key=lambda condition: _BREADTH.get(condition, 0)), user)
 
 
 def resolve_job(ctx: RequestContext, id_or_prefix: str) -> str:
