@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import shutil
 from collections.abc import Iterable
 from typing import Protocol
@@ -33,6 +31,7 @@ from typing import Protocol
 from console.runtime.limits import cut
 from console.server.deployment import REFUSED_ARCHIVE, SITE_COMMAND_TIMEOUT, fetch_workspace, refused_archive
 from console.server.kept_workspace import left_out_error, note
+from console.server.site_job_lists import load_site_jobs, save_site_jobs
 from console.server.status import JobStatus
 from console.server.store import JobStore
 from console.wire.errors import ErrorType, RemoteError
@@ -66,7 +65,7 @@ class AbandonedJobs:
         self.host = host
         self._file = host.store.root / PENDING_FILE
         #: site -> the abandoned jobs whose workspace it still holds
-        self.pending: dict[str, list[str]] = self._load()
+        self.pending: dict[str, list[str]] = load_site_jobs(self._file)
         self._archiving: dict[str, asyncio.Event] = {}
         self._tidied = asyncio.Event()
         self._tidied.set()
@@ -106,20 +105,8 @@ class AbandonedJobs:
 
     # -- the sites' workspaces, collected as they connect again ------------------------------
 
-    def _load(self) -> dict[str, list[str]]:
-        try:
-            data = json.loads(self._file.read_text())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {str(site): [j for j in jobs if isinstance(j, str)] for site, jobs in data.items()
-                if isinstance(jobs, list)}
-
     def _save(self) -> None:
-        tmp = self._file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({site: jobs for site, jobs in self.pending.items() if jobs}))
-        os.replace(tmp, self._file)
+        save_site_jobs(self._file, self.pending)
 
     def expect(self, sites_of: dict[str, set[str]]) -> None:
         """At start: each abandoned job's workspace is to be collected from its ``sites_of[job]``."""

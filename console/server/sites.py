@@ -11,9 +11,7 @@ processes with one kit replaced each other ~4.6 times a second), and let in when
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from console.provision.certs import CertIdentity, identity_from_peercert
 from console.server import site_answers
 from console.server.interfaces import SitesHost
 from console.server.site_directory import SiteDirectory
+from console.server.site_job_lists import load_site_jobs, save_site_jobs
 from console.wire.admission import Admission
 from console.wire.gate import SiteLogin
 from console.wire.requesting import Requester
@@ -77,21 +76,10 @@ class SiteRegistry:
         self.directory = SiteDirectory(server.kit.root, server.store.root)
         # Workspaces of deleted jobs still on sites that were away: removed when they connect.
         self._pending_file = server.store.root / "pending_workspace_deletes.json"
-        self.pending_deletes: dict[str, list[str]] = self._load_pending()
-
-    def _load_pending(self) -> dict[str, list[str]]:
-        try:
-            data = json.loads(self._pending_file.read_text())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {site: [j for j in jobs if isinstance(j, str)] for site, jobs in data.items() if isinstance(jobs, list)}
+        self.pending_deletes: dict[str, list[str]] = load_site_jobs(self._pending_file)
 
     def _save_pending(self) -> None:
-        tmp = self._pending_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({site: jobs for site, jobs in self.pending_deletes.items() if jobs}))
-        os.replace(tmp, self._pending_file)
+        save_site_jobs(self._pending_file, self.pending_deletes)
 
     async def delete_job_workspaces(self, job_id: str, expected: set[str]) -> None:
         """Remove a deleted job's workspace on every connected site, and on each ``expected`` site
