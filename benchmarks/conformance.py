@@ -36,24 +36,28 @@ ROUNDS, SLEEP = 3, 1.0
 _NO_COMPONENTS = ("ours stores no separate job components (FLARE's are extras such as a site's ERRORLOG): "
                   "download_job_result already holds every site's workspace, its logs included.")
 _ABSENT_NAMES = (
-    "absent on purpose. Study commands: ours has one study, `default`. configure_job_log/configure_site_log: "
-    "log levels are fixed (INFO, to each workspace's log.txt). do_command/do_app_command return FLARE's raw "
-    "admin-protocol replies; ours has a typed method for every command, and `flare-console -c` runs command "
-    "lines. list/download_job_components: " + _NO_COMPONENTS + " Extra in ours: `client` (the asyncio client "
-    "under the session) and `sys_info` (FLARE's console command of that name, as a method).")
+    "every FLARE name is there. Those our server has no counterpart for (the study commands: ours has one "
+    "study, `default`; configure_job_log/configure_site_log: log levels are fixed, INFO to each workspace's "
+    "log.txt; do_command/do_app_command: FLARE's raw admin-protocol replies, where ours has a typed method for "
+    "every command; list/download_job_components) check their arguments as FLARE does, then raise FLARE's "
+    "CommandError (error_code COMMAND_NOT_SUPPORTED) saying what our engine lacks. Extra in ours: `client` "
+    "(the asyncio client under the session) and `sys_info` (FLARE's console command of that name, as a method).")
+_NO_COMPONENTS_RAISED = ("ours raises FLARE's CommandError (COMMAND_NOT_SUPPORTED): " + _NO_COMPONENTS)
+_OWN_API = ("`api`: FLARE's Session holds its AdminAPI there (FLARE scripts call `sess.api.do_command(...)`, which "
+            "answers in FLARE's admin-protocol packaging). Our server speaks no FLARE command lines, so ours holds "
+            "an object whose do_command raises FLARE's CommandError (COMMAND_NOT_SUPPORTED) naming the Session "
+            "method that does that command (a Session made with FLARE's kit holds FLARE's own AdminAPI). "
+            "FLARE's other public attributes are all there.")
 
 # (step, aspect) -> why ours differs on purpose; aspect "*" covers every aspect of the step.
 # Keep each reason short and true.
 EXPLAINED: dict[tuple[str, str], str] = {
     ("Session public names", "len"): "see the next row.",
     ("Session public names", "value"): _ABSENT_NAMES,
-    ("list_job_components", "*"): "absent: " + _NO_COMPONENTS,
-    ("download_job_components", "*"): "absent: " + _NO_COMPONENTS,
-    ("module functions", "value"):
-        "no `new_insecure_session`: every connection is mutual TLS, there is no insecure mode to open.",
-    ("new_secure_session", "attrs"):
-        "FLARE's Session also exposes `api`, its internal AdminAPI object; ours has no such object. "
-        "FLARE's other public attributes are all there.",
+    ("list_job_components", "*"): _NO_COMPONENTS_RAISED,
+    ("download_job_components", "*"): _NO_COMPONENTS_RAISED,
+    ("new_secure_session", "attrs"): _OWN_API,
+    ("api.do_command", "*"): _OWN_API,
     ("download_job_result", "entries"):
         "ours adds `sites/<site>/`, each site's job workspace (its log.txt and app) collected when the job "
         "ends; FLARE leaves those on the sites.",

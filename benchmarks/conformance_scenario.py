@@ -97,6 +97,18 @@ class Recorder:
         return value
 
 
+def answers(call: Callable[[], Any], timeout: float) -> bool:
+    """Whether ``call`` returns (raises nothing) within ``timeout`` s, tried every 0.2 s; not a step."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            call()
+            return True
+        except Exception:  # not yet: the very thing waited for
+            time.sleep(0.2)
+    return False
+
+
 def wait_for_status(sess: Any, job_id: str, done: Callable[[str], bool], timeout: float) -> str:
     deadline = time.monotonic() + timeout
     status = ""
@@ -176,6 +188,8 @@ def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str, server
              note=lambda clients: {"names": sorted(c.name for c in clients)})
     rec.step("check_status server", lambda: sess.check_status("server"))
     rec.step("check_status client", lambda: sess.check_status("client"))
+    rec.step("check_status all", lambda: sess.check_status("all"))
+    rec.step("api.do_command", lambda: sess.api.do_command("check_status server"))
     rec.step("get_client_job_status (idle)", sess.get_client_job_status)
     rec.step("get_available_apps_to_upload", sess.get_available_apps_to_upload)
 
@@ -228,6 +242,11 @@ def scenario(rec: Recorder, sess: Any, spec: Any, job: str, scratch: str, server
                  compare_value=True)
         rec.step("clone reaches RUNNING", lambda: wait_for_status(sess, clone, lambda s: s == "RUNNING" or s.startswith(TERMINAL), 90),
                  compare_value=True)
+        # target_type all (FLARE 2.9's _VALID_TARGET_TYPES): the server's part and every site's, by target. FLARE
+        # answers "no such job" in a RUNNING job's first seconds (its server part not up yet): waited out first.
+        answers(lambda: sess.show_stats(clone, "server"), 30)
+        rec.step("show_stats running job, all", lambda: sess.show_stats(clone, "all"))
+        rec.step("show_errors running job, all", lambda: sess.show_errors(clone, "all"))
         rec.step("get_client_job_status (running)", sess.get_client_job_status)
         # Which jobs a limited listing returns, and in what order: FLARE keeps the most recent.
         rec.step("list_jobs limit=1, two jobs", lambda: sess.list_jobs(limit=1), note=ids_of(rec))

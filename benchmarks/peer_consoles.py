@@ -4,7 +4,8 @@
 
 What a user waits for at a terminal: start to the first prompt (login included), a command's
 round trip (Enter to the answer and the next prompt; the line is typed first, as a person
-does, so per-keystroke work is not counted as waiting), and a job's final status written by
+does, so per-keystroke work is not counted as waiting; both consoles open side by side, their
+runs interleaved in pairs and compared by the median paired difference, ``paired.py``), and a job's final status written by
 FLARE's server to the line showing it. FLARE's console has no monitor: its figure is
 ``list_jobs`` re-entered with no pause (a script, not a person: about a hundred requests a
 second), the fastest that console can show a change; ours is ``monitor_job`` in the background
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import pexpect
 from nvflare_peer import NVFLARE_VERSION, PeerPoc, running_poc
+from paired import paired
 from peer_jobs import sag_job
 from timing import finish_time
 
@@ -45,6 +47,10 @@ JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 ANSI = r"(?:\x1b\[[0-9;?]*[A-Za-z])*"
 DONE = "FINISHED:COMPLETED"
 TYPED = 0.3  # seconds between typing a line and pressing Enter: the console has handled the keys
+# The round-trip rows' pause: well past the 30 ms after the last key at which ours reads the line
+# ahead (read_ahead.py), short enough for 100 paired runs per command in under a minute.
+ROUND_TRIP_TYPED = 0.1
+WARM_UP = 2  # pairs per command run first and not counted
 
 
 @dataclass
@@ -69,10 +75,11 @@ class Console:
         child.expect(self.prompt)
         return child
 
-    def run(self, child: pexpect.spawn, line: str, answer: str) -> float:
-        """Seconds from Enter to the next prompt, with ``answer`` printed in between."""
+    def run(self, child: pexpect.spawn, line: str, answer: str, typed: float = TYPED) -> float:
+        """Seconds from Enter to the next prompt, with ``answer`` printed in between; Enter comes
+        ``typed`` seconds after the line."""
         child.send(line)
-        time.sleep(TYPED)
+        time.sleep(typed)
         start = time.perf_counter()
         child.send("\r")
         child.expect(answer)
@@ -199,17 +206,22 @@ def console_figures(repeats: dict[str, int], log=print) -> dict[str, dict[str, l
                 for console in (theirs, ours):
                     figures[console.label].setdefault("first_prompt", []).append(first_prompt(console))
             # Both open at once, both jobs submitted before the first round trip (each list_jobs lists the
-            # same jobs), and the round trips alternated one by one: both see the same server and load.
+            # same jobs): both see the same server. Then per command A, B, B, A, ...: pair i is two runs
+            # back to back, whose difference cancels most of what the machine's load does to both.
+            began = time.monotonic()
             children = [(console, console.started()) for console in (theirs, ours)]
             job_ids = [submit(console, child, job) for console, child in children]
-            for _ in range(repeats["round_trips"]):
-                for (console, child), job_id in zip(children, job_ids, strict=True):
-                    samples = figures[console.label]
-                    samples.setdefault("check_status", []).append(console.run(child, "check_status server",
-                                                                              "site-2"))
-                    samples.setdefault("list_jobs", []).append(console.run(child, "list_jobs", job_id[:8]))
+            for key, line, answers in (("check_status", "check_status server", ("site-2", "site-2")),
+                                       ("list_jobs", "list_jobs", tuple(job_id[:8] for job_id in job_ids))):
+                for run in range(-WARM_UP, repeats["round_trips"]):
+                    order = list(zip(children, answers, strict=True))
+                    for (console, child), answer in order if run % 2 == 0 else order[::-1]:
+                        took = console.run(child, line, answer, typed=ROUND_TRIP_TYPED)
+                        if run >= 0:  # the first runs warm both up (caches, a completion fetch at start)
+                            figures[console.label].setdefault(key, []).append(took)
             for console, child in children:
                 console.leave(child)
+            log(f"round trips: {repeats['round_trips']} pairs per command in {time.monotonic() - began:.0f} s")
             for run in range(repeats["jobs"]):
                 for console, key in ((theirs, False), (ours, True)):
                     latency, load = status_latency(console, poc, job, ours=key)
@@ -232,9 +244,16 @@ def console_figures(repeats: dict[str, int], log=print) -> dict[str, dict[str, l
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+PAIRED = ("check_status", "list_jobs")  # rows run interleaved in pairs: medians at 0.1 ms, a paired verdict
+
+
 def console_table(figures: dict[str, dict[str, list[float]]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The table's header and rows; the paired rows' ratio column says "equal within the noise" when
+    the 95% interval of the median paired difference (ours - theirs) holds 0, "ahead"/"behind" otherwise."""
     theirs, ours = list(figures)
-    header = ("measure", theirs, ours, f"{theirs.split()[0]} / ours", "runs")
+    short = theirs.split()[0]
+    header = ("measure", theirs, ours, f"{short} / ours", f"ours - {short}, median of paired runs (95% interval)",
+              "runs")
     rows = []
     for label, key, unit in ROWS:
         a, b = statistics.median(figures[theirs][key]), statistics.median(figures[ours][key])
@@ -244,8 +263,13 @@ def console_table(figures: dict[str, dict[str, list[float]]]) -> tuple[tuple[str
             label = label.replace("default poll_interval", f"default poll_interval {figures[theirs]['poll_interval'][0]:g} s")
         runs = str(max(len(figures[theirs][key]), len(figures[ours][key])))
         ratio = f"{a / b:.1f}x" if b else ""
-        rows.append((label, f"{a:.0f} {unit}" if unit == "ms" else f"{a:.1f} {unit}",
-                     f"{b:.0f} {unit}" if unit == "ms" else f"{b:.1f} {unit}", ratio, runs))
+        digits, difference = 0 if unit == "ms" else 1, ""
+        if key in PAIRED:
+            digits, runs = 1, f"{runs} each, interleaved"
+            both = paired([x * 1000 for x in figures[theirs][key]], [x * 1000 for x in figures[ours][key]])
+            ratio = f"{a / b:.2f}x: {both.verdict}"
+            difference = f"{both.median:+.2f} ms ({both.low:+.2f} .. {both.high:+.2f})"
+        rows.append((label, f"{a:.{digits}f} {unit}", f"{b:.{digits}f} {unit}", ratio, difference, runs))
     return header, rows
 
 
@@ -255,8 +279,8 @@ def print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
 
 
-REPEATS = {"starts": 5, "round_trips": 30, "jobs": 5}  # where between two checks a status lands is chance: 3 runs made a noisy median
-QUICK = {"starts": 2, "round_trips": 5, "jobs": 1}
+REPEATS = {"starts": 5, "round_trips": 100, "jobs": 5}  # where between two checks a status lands is chance: 3 runs made a noisy median
+QUICK = {"starts": 2, "round_trips": 10, "jobs": 1}
 
 
 def main() -> None:

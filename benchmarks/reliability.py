@@ -69,6 +69,12 @@ ROWS: list[tuple[str, list[str], int]] = [
      ["test_federation.py::test_a_cut_site_link"], 1),
     ("a silent site (frozen, like a pulled cable) dropped by its heartbeat, then back",
      ["test_federation.py::test_a_silent_site"], 1),
+    ("a server frozen mid-job past its sites' silence limit: the sites come back, the job completes",
+     ["test_server_freeze_job.py::test_a_job_outlives"], 1),
+    ("a site killed (kill -9) or shut down mid-task: lost at once, not after the 60 s reconnect grace; its "
+     "workspace collected when it is back", ["test_site_gone.py::test_a_site_shut_down_or_killed"], 1),
+    ("a site frozen mid-job past its silence limit: it says it comes back (bye), gets the grace, the job completes",
+     ["test_site_gone.py::test_a_site_frozen"], 1),
     ("disk full during a job upload (8 MB tmpfs store, 12 MB job)",
      ["test_load_and_faults.py::test_disk_full"], 1),
     ("50 sessions of mixed commands for 2 s with 10 concurrent submits",

@@ -38,7 +38,10 @@ def _server(args: argparse.Namespace) -> int:
         print(f"flare-console server: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"flare-console server: cannot start: {exc}", file=sys.stderr)
+        from console.local_paths import is_local_path_error, path_problem
+
+        said = path_problem(exc) if is_local_path_error(exc) else (exc.strerror or str(exc)).lower()
+        print(f"flare-console server: cannot start: {said}", file=sys.stderr)
         return 1
     if restart:
         _reexec("server", args.kit_dir)
@@ -77,7 +80,16 @@ def _demo(args: argparse.Namespace) -> int:
     if args.force and not args.stop:
         print("flare-console demo: --force goes with --stop", file=sys.stderr)
         return 2
-    return run_demo(args.workspace, args.engine, reset=args.reset, stop=args.stop, force=args.force)
+    from console.local_paths import is_local_path_error, path_problem
+
+    try:
+        return run_demo(args.workspace, args.engine, reset=args.reset, stop=args.stop, force=args.force)
+    except OSError as exc:  # the workspace (or a file in it) cannot be used: what the demo started is stopped by now
+        if not is_local_path_error(exc):
+            raise
+        print(f"flare-console demo: {path_problem(exc, todo='give --workspace a folder you can write to')}",
+              file=sys.stderr)
+        return 2
 
 
 def version_text() -> str:
@@ -112,7 +124,7 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from console.shell.main import add_shell_arguments
+    from console.shell.arguments import add_shell_arguments
 
     parser = argparse.ArgumentParser(
         prog="flare-console",
@@ -174,8 +186,14 @@ def run() -> int:
     """The ``flare-console`` program: ``main``, then the process ends without waiting for library threads
     (``console.quick_exit``)."""
     from console.quick_exit import end
+    from console.shell.closed_pipe import EXIT_CLOSED, silence
 
-    return end(main())
+    try:
+        code = main()
+    except BrokenPipeError:  # what a sub-command printed met a closed pipe (| head): quiet, as git
+        silence(sys.stdout)
+        code = EXIT_CLOSED
+    return end(code)
 
 
 if __name__ == "__main__":

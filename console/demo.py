@@ -16,25 +16,34 @@ hello-numpy-sag staged, and every FLARE process is stopped on the way out.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
 from console import demo_guard
 from console.invocation import console_command
 from console.ports import free_port
+from console.private_files import PRIVATE_UMASK, tighten
 from console.provision.kits import provision
-from console.shell.endings import signals_end_cleanly
+from console.shell.cells import fill_for
+from console.shell.closed_pipe import silence
+from console.shell.endings import ENDING, signals_end_cleanly
 
 ADMIN = "admin@example.com"
 SITES = ("site-1", "site-2")
 PROJECT = "demo_project"
+#: Exit codes of the console ended by SIGTERM or SIGHUP (``console.shell.endings``).
+ENDING_CODES = frozenset(128 + sig for sig in ENDING)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -98,12 +107,54 @@ def _wait_for_federation(admin_kit: Path, processes: list[subprocess.Popen[bytes
         time.sleep(0.2)
 
 
+def _tell(text: str, stream: TextIO | None = None) -> None:
+    """A line of the demo's (or several) on ``stream`` (stdout when None): broken between words on a terminal,
+    whole into a file or pipe."""
+    out = stream or sys.stdout  # looked up now: a test (or a caller) may have replaced it
+    try:
+        print(fill_for(out, text), file=out, flush=True)
+    except OSError:  # the terminal is gone (SIGHUP: EIO) or the pipe closed: the demo still stops its parts
+        silence(out)  # and Python's flush at exit finds nothing left to fail on
+
+
 def start_part(part: str, kit: Path) -> subprocess.Popen[bytes]:
     with open(kit / f"{part}-stderr.txt", "ab") as stderr:
         # Its own session: Ctrl-C in the console (cancelling a command) must not reach the server and
         # sites; the demo stops them itself, in order, on the way out.
         return subprocess.Popen([sys.executable, "-m", "console", part, str(kit)], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+
+
+def running_jobs_at(admin_kit: Path, wait: float = 4.0) -> list[str] | None:
+    """The demo server's jobs not ended, as "ID8 (name, STATUS)"; None when the server did not say within
+    ``wait`` s (a stopped or dying server must not hold up the stop). Asked in a thread: a FLARE login
+    is not bounded by its own timeout alone."""
+    from console.flare_api import new_secure_session
+    from console.shell.leaving import running_jobs
+
+    found: list[list[str]] = []
+
+    def ask() -> None:
+        with contextlib.suppress(Exception), new_secure_session(ADMIN, str(admin_kit), timeout=2,
+                                                                 command_timeout=2) as sess:
+            found.append(running_jobs(sess.list_jobs()))
+
+    asking = threading.Thread(target=ask, name="demo-abandoned", daemon=True)
+    asking.start()
+    asking.join(wait)
+    return found[0] if found else None
+
+
+def say_abandoned(admin_kit: Path, ending: BaseException | None, stopped: str) -> None:
+    """On SIGTERM/SIGHUP (nobody was asked, unlike bye and Ctrl-D): name the jobs the stop abandons."""
+    if not (isinstance(ending, SystemExit) and ending.code in ENDING_CODES):
+        return
+    running = running_jobs_at(admin_kit)
+    with contextlib.suppress(OSError):  # (the terminal may be gone: SIGHUP)
+        if running is None:
+            _tell(f"demo: the server did not say whether jobs were still running; any that were {stopped}")
+        elif running:
+            _tell(f"demo: abandoned job{'s' if len(running) > 1 else ''} {', '.join(running)}: {stopped}")
 
 
 def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -118,19 +169,30 @@ def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def _console_on(admin_kit: Path, *banner: str, demo: bool = False) -> int:
+def _console_on(admin_kit: Path, *banner: str, demo: str | None = None) -> int:
     """The console on ``admin_kit``, after ``banner`` on a terminal; a batch when stdin is not one.
-    ``demo``: a demo's console, whose bye asks first while a job submitted there still runs (leaving
-    stops the demo's server and sites, ours or FLARE's)."""
+    ``demo``: a demo's console, as the words that start this demo again; its bye asks first while a job
+    submitted there still runs (leaving stops the demo's server and sites, ours or FLARE's)."""
     if sys.stdin.isatty():
-        print("\n".join(banner))
-    from console.shell.main import add_shell_arguments, run_shell
+        _tell("\n".join(banner))
+    from console.shell.arguments import add_shell_arguments
+    from console.shell.main import run_shell
 
     parser = argparse.ArgumentParser(prog="flare-console")
     add_shell_arguments(parser)
     args = parser.parse_args(["--kit", str(admin_kit)])
-    args.demo = demo
+    args.demo = demo or False
     return run_shell(args)
+
+
+def again_words(engine: str, workspace: str | Path | None) -> str:
+    """The command that starts this demo again: ``flare-console demo [--engine nvflare] [--workspace DIR]``."""
+    words = f"{console_command()} demo"
+    if engine == "nvflare":
+        words += " --engine nvflare"
+    if workspace:
+        words += f" --workspace {shlex.quote(str(workspace))}"
+    return words
 
 
 def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False, stop: bool = False,
@@ -145,31 +207,35 @@ def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False
         try:
             stopped = demo_guard.stop(root, force=force)
         except demo_guard.DemoBusy as exc:
-            print(f"flare-console demo --stop: {exc}", file=sys.stderr)
+            _tell(f"flare-console demo --stop: {exc}", sys.stderr)
             return 1
-        print(f"stopped the demo's {', '.join(stopped)} in {root}" if stopped else f"no demo is running in {root}")
+        _tell(f"stopped the demo's {', '.join(stopped)} in {root}" if stopped else f"no demo is running in {root}")
         return 0
     try:
         if reset:
             demo_guard.reset(root, PROJECT)
-            print(f"demo reset: {root} is provisioned afresh, on free ports")
+            _tell(f"demo reset: {root} is provisioned afresh, on free ports")
         demo_guard.claim(root)
     except demo_guard.DemoBusy as exc:
-        print(f"flare-console demo: {exc}", file=sys.stderr)
+        _tell(f"flare-console demo: {exc}", sys.stderr)
         return 2
     with signals_end_cleanly():  # Ctrl-\ as Ctrl-C, SIGTERM and SIGHUP as bye: the parts are stopped below
-        return _run_ours(root)
+        return _run_ours(root, again_words("ours", workspace and root))
 
 
-def _run_ours(root: Path) -> int:
+def _run_ours(root: Path, again: str) -> int:
     processes: list[subprocess.Popen[bytes]] = []
+    # The demo keeps the root CA, every kit and every job's data under root: for this user only, as the
+    # daemons' workspaces are (console.private_files), also what an older demo left there.
+    os.umask(PRIVATE_UMASK)
     try:
         prod = ensure_project(root)
+        tighten(prod.parent)
         taken = demo_guard.taken_ports(prod)
         if taken:
-            print(f"flare-console demo: {demo_guard.ports_message(root, taken)}", file=sys.stderr)
+            _tell(f"flare-console demo: {demo_guard.ports_message(root, taken)}", sys.stderr)
             return 2
-        print(f"demo project: {prod}")
+        _tell(f"demo project: {prod}")
         processes.append(start_part("server", prod / "server"))
         processes += [start_part("site", prod / site) for site in SITES]
         admin_kit = prod / ADMIN
@@ -180,17 +246,20 @@ def _run_ours(root: Path) -> int:
         return _console_on(admin_kit, f"server and {', '.join(SITES)} are up. Jobs ready to submit: "
                            f"{', '.join(staged)}", "try: submit_job hello-numpy   then: monitor_job <Tab>   "
                            "help lists every command", "a model that learns: submit_job hello-digits   (10 rounds "
-                           "on 8x8 digits; accuracy per round: plot <job>, or get_job_meta)", demo=True)
+                           "on 8x8 digits; accuracy per round: plot <job>, or get_job_meta)", demo=again)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        print(f"demo failed: {type(exc).__name__}: {exc} (logs: {root}/{PROJECT}/prod_*/*/log.txt)", file=sys.stderr)
+        _tell(f"demo failed: {type(exc).__name__}: {exc} (logs: {root}/{PROJECT}/prod_*/*/log.txt)", sys.stderr)
         return 1
     finally:
-        if processes:  # only what this run started
-            stop_parts(processes)
-            print("demo stopped: server and sites are down")
-        demo_guard.release(root)
+        try:
+            if processes:  # only what this run started
+                say_abandoned(prod / ADMIN, sys.exc_info()[1], "it ends FINISHED:ABANDONED")
+                stop_parts(processes)
+                _tell("demo stopped: server and sites are down")
+        finally:  # the next demo must not find this one's record
+            demo_guard.release(root)
 
 
 FLARE_EXAMPLES = ("hello-numpy-sag",)  # the examples in FLARE's own job format
@@ -201,17 +270,17 @@ def run_flare_demo(workspace: str | None) -> int:
     from console.poc import PocError, flare_python, start_poc
 
     def say(line: str) -> None:
-        print(f"demo: {line}", file=sys.stderr, flush=True)
+        _tell(f"demo: {line}", sys.stderr)
 
     try:
         python = flare_python()
     except PocError as exc:
-        print(f"flare-console demo: {exc}", file=sys.stderr)
+        _tell(f"flare-console demo: {exc}", sys.stderr)
         return 2
     if workspace:  # one demo per workspace: preparing a POC there would wipe the running one's
         current = demo_guard.flare_running(Path(workspace).expanduser().resolve())
         if current is not None:
-            print(f"flare-console demo: {flare_busy_message(Path(workspace), current[0])}", file=sys.stderr)
+            _tell(f"flare-console demo: {flare_busy_message(Path(workspace), current[0])}", sys.stderr)
             return 2
     poc = None
     try:
@@ -222,18 +291,19 @@ def run_flare_demo(workspace: str | None) -> int:
             shutil.copytree(EXAMPLES / name, transfer / name, dirs_exist_ok=True)
         return _console_on(poc.admin_kit, f"NVIDIA FLARE server and {', '.join(SITES)} are up (admin kit: "
                            f"{poc.admin_kit}).", f"try: submit_job {FLARE_EXAMPLES[0]}   then: monitor_job <Tab>   "
-                           "help lists every command", demo=True)
+                           "help lists every command", demo=again_words("nvflare", workspace and poc.root))
     except KeyboardInterrupt:
         return 130
     except PocError as exc:
-        print(f"flare-console demo: {exc}", file=sys.stderr)
+        _tell(f"flare-console demo: {exc}", sys.stderr)
         return 2
     except Exception as exc:
         logs = f" (logs: {poc.prod}/*/log.txt)" if poc is not None and poc.prod is not None else ""
-        print(f"demo failed: {type(exc).__name__}: {exc}{logs}", file=sys.stderr)
+        _tell(f"demo failed: {type(exc).__name__}: {exc}{logs}", sys.stderr)
         return 1
     finally:
         if poc is not None:
+            say_abandoned(poc.admin_kit, sys.exc_info()[1], "stopped unfinished with the FLARE POC")
             poc.stop(say)
             demo_guard.release(poc.root)  # (a temporary root is gone already)
             say("stopped: the FLARE server and sites are down")
@@ -254,27 +324,26 @@ def stop_flare_demo(workspace: str | None, force: bool) -> int:
     while that demo's console is open, unless ``force``. Without a workspace there is nothing to find: a
     FLARE demo in a temporary folder stops with its console, or by its reaper when the console was killed."""
     if not workspace:
-        print("no FLARE demo to stop: one in a temporary folder stops with its console (bye), and its reaper stops "
+        _tell("no FLARE demo to stop: one in a temporary folder stops with its console (bye), and its reaper stops "
               "its FLARE processes even when that console was killed; for a demo started with --workspace DIR, "
               "add the same --workspace DIR")
         return 0
     root = Path(workspace).expanduser().resolve()
     found = demo_guard.flare_running(root)
     if found is None:
-        print(f"no FLARE demo is running in {root}")
+        _tell(f"no FLARE demo is running in {root}")
         return 0
     current, marker = found
     if current.owner and not force:
-        print(f"flare-console demo --stop: {demo_guard.console_open_message(root, current, 'nvflare')}",
-              file=sys.stderr)
+        _tell(f"flare-console demo --stop: {demo_guard.console_open_message(root, current, 'nvflare')}", sys.stderr)
         return 1
     from console.poc.processes import kill_marked
 
     left = kill_marked(marker)
     if left:
-        print(f"flare-console demo --stop: FLARE processes still alive after SIGKILL: {left}", file=sys.stderr)
+        _tell(f"flare-console demo --stop: FLARE processes still alive after SIGKILL: {left}", sys.stderr)
         return 1
     if not current.owner:
         demo_guard.release(root)
-    print(f"stopped the FLARE demo's {len(current.pids)} processes in {root}")
+    _tell(f"stopped the FLARE demo's {len(current.pids)} processes in {root}")
     return 0

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.invocation import console_command
+from console.own_files import private_folder
 from console.user_dirs import data_dir
 
 RECORD = "demo-running.json"
@@ -82,6 +83,9 @@ def claim(root: Path) -> None:
     current = running(root)
     if current is not None:
         raise DemoBusy(busy_message(root, current))
+    if root == default_root():  # the console's own data dir: only the user's (console.own_files)
+        private_folder(root.parent)
+        private_folder(root)
     root.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(root / RECORD, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)

@@ -40,6 +40,19 @@ def console_command() -> str:
     return f"{shlex.quote(sys.executable)} -m console"
 
 
+def console_login_command(kit: str | None, user: str | None = None) -> str:
+    """``console_command()`` with the ``--kit`` (made absolute: it may have come from $FLARE_KIT or the config
+    file, or be relative to a folder the reader is no longer in) and ``--user`` this console logged in with,
+    so a printed ``... -c 'follow J' | less`` runs as is, also under ``make demo`` whose kit is nowhere a
+    plain ``flare-console`` would look."""
+    words = [console_command()]
+    if kit:
+        words.append(f"--kit {shlex.quote(str(Path(kit).expanduser().absolute()))}")
+    if user:
+        words.append(f"--user {shlex.quote(user)}")
+    return " ".join(words)
+
+
 def kit_script(part_args: str) -> str:
     """A kit script's body after its ``DIR=`` line: run ``flare-console PART_ARGS "$@"`` with the Python that
     provisioned the kit while it and this console package are still where they were (PATH or not), else

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from console.within import within
+
 #: Bytes handed on per read at most; a log growing faster is read in several reads. Each read
 #: becomes one pushed event, whose JSON (escapes included, up to 6 characters a byte) must stay
 #: far below the 1 MiB frame header limit.
@@ -238,7 +240,7 @@ async def follow(tail: LogTail, send: Callable[[list[str]], bool], stop: asyncio
         if notice is not None and (problem := tail.take_problem()) is not None:
             notice(problem)
         try:
-            await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+            await within(stop.wait(), POLL_SECONDS)
             break
         except TimeoutError:
             pass

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import logging.handlers
 import os
 import platform
 import sys
@@ -13,16 +14,41 @@ import time
 from pathlib import Path
 from typing import Any
 
+from console.log_floods import FloodSummary
+from console.within import within
 
-def setup_logging(workspace: Path, *, name: str = "console") -> None:
-    """Log to stderr and to ``log.txt`` in the participant's folder."""
+#: ``log.txt`` is rotated past this size to ``log.txt.1`` (``.1`` to ``.2``, ...), keeping this many:
+#: at most 60 MiB of a participant's log in all.
+LOG_MAX_BYTES = 10 << 20
+LOG_BACKUPS = 5
+
+
+def setup_logging(workspace: Path, *, name: str = "console", flood_seconds: float = 10.0) -> None:
+    """Log ``name``'s lines and asyncio's to stderr and to ``log.txt`` in the participant's folder,
+    rotated by size (``LOG_MAX_BYTES``, ``LOG_BACKUPS``); a flood of one per-connection line kind is
+    summed up once per ``flood_seconds`` (``console.log_floods``; the server: its
+    ``refusal_log_seconds``). Called again (a restart in the same process), it replaces what it set."""
     fmt = logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+    targets: list[logging.Handler] = [
+        logging.StreamHandler(sys.stderr),
+        logging.handlers.RotatingFileHandler(workspace / "log.txt", maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)]
+    for target in targets:
+        target.setFormatter(fmt)
+    summing = FloodSummary(targets, flood_seconds)
     root = logging.getLogger(name)
     root.setLevel(logging.INFO)
-    root.handlers.clear()
-    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(workspace / "log.txt")):
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
+    # asyncio's lines (a write to a closed socket, a peer's SSL error) went to Python's last-resort
+    # handler: stderr only, one line each. They are the participant's log too.
+    library = logging.getLogger("asyncio")
+    library.propagate = False
+    for logger in (root, library):
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+            if isinstance(old, FloodSummary):
+                old.close()
+                for target in old.targets:
+                    target.close()
+        logger.addHandler(summing)
 
 
 def root_warning(part: str, key: str) -> str | None:
@@ -125,7 +151,7 @@ async def stop_child(process: asyncio.subprocess.Process, line: bytes, grace: fl
     except (ConnectionError, OSError):
         pass
     try:
-        await asyncio.wait_for(exited(process), grace)
+        await within(exited(process), grace)
         return True
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):  # it exited just now, between the wait and the kill

@@ -27,17 +27,20 @@ GRACE = 0.1
 
 
 def end(code: int, grace: float = GRACE) -> int:
-    """``code``, once the threads still running have ended within ``grace`` s; when some have not
-    (FLARE's, with its server unreachable), the process ends at once with ``code`` instead, after
+    """``code``, once the threads still running (daemons too) have ended within ``grace`` s; when some have not
+    (FLARE's, with its server unreachable or its reconnect under way), the process ends at once with ``code`` instead, after
     flushing its output and logs. Without FLARE's library loaded, ``code`` at once: Python's exit waits as usual."""
     if "nvflare" not in sys.modules:
         return code
     deadline = time.monotonic() + grace
     for thread in threading.enumerate():
-        if thread is threading.main_thread() or thread.daemon:
-            continue
-        thread.join(max(deadline - time.monotonic(), 0))
-    if not any(t.is_alive() and not t.daemon and t is not threading.main_thread() for t in threading.enumerate()):
+        if thread is not threading.main_thread():
+            thread.join(max(deadline - time.monotonic(), 0))
+    # Daemon threads count too: Python's exit joins every thread of a concurrent.futures pool, daemon or not
+    # (``_python_exit``), and a pool FLARE's login made on our daemon login thread has daemon threads. One of
+    # them holds FLARE's reconnect for as long as the connection lives: leaving the console hung in Python's
+    # exit, 3 rounds in 10 under load (its stacks: ``_python_exit`` joining ``aio_http_driver.connect``).
+    if not any(t.is_alive() and t is not threading.main_thread() for t in threading.enumerate()):
         return code
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -13,8 +13,10 @@ It must not touch anything but parsing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -43,8 +45,26 @@ def loads(data: str | bytes | bytearray) -> Any:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError:
             raise UnreadableJSON("it is not UTF-8 text") from None
+    with _unreadable():
+        return _DECODER.decode(data)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def decode_at(text: str, at: int) -> tuple[Any, int]:
+    """The one JSON value that starts at ``text[at]`` (no blank before it) and the index just past it,
+    by ``loads``'s rules (a reader of a stream takes one value at a time: ``console.wire.json_rows``).
+    UnreadableJSON for a value that is not JSON, or not whole yet."""
+    with _unreadable():
+        return _DECODER.raw_decode(text, at)
+
+
+@contextlib.contextmanager
+def _unreadable() -> Iterator[None]:
+    """Every way the parser can fail, as one UnreadableJSON saying why."""
     try:
-        return json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+        yield
     except UnreadableJSON:
         raise
     except json.JSONDecodeError as exc:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from raw_admin import admin_port, read_header
+
 FLOOD_SCALE = float(os.environ.get("FLOOD_SCALE", "1"))
 
 
@@ -55,10 +57,6 @@ def frame(header: dict[str, Any], body: bytes = b"") -> bytes:
     return struct.pack(">II", len(raw), len(body)) + raw + body
 
 
-def admin_port(kit: Path) -> int:
-    return json.loads((kit / "startup" / "fed_admin.json").read_text())["admin"]["port"]
-
-
 class RawPeer:
     """An admin's TLS connection driven frame by frame; it reads only when told to."""
 
@@ -81,17 +79,7 @@ class RawPeer:
         self.sock.sendall(frame(header, body))
 
     def read(self) -> dict[str, Any]:
-        header_len, body_len = struct.unpack(">II", self._exactly(8))
-        return json.loads(self._exactly(header_len + body_len)[:header_len])
-
-    def _exactly(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.sock.recv(size - len(data))
-            if not chunk:
-                raise ConnectionError("closed by the server")
-            data += chunk
-        return data
+        return read_header(self.sock)
 
     def flood(self, count: int, cmd: str, args: dict[str, Any], *, stream: bool = False,
               stall_seconds: float = 2.0) -> int:

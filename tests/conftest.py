@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from kit_cache import copy_project, project_file_text
 from nvflare_poc import (  # noqa: F401  (flare_poc, flare_venv: fixtures)
+    GROUP_HELP,
     MARKER_HELP,
+    check_groups_hold,
     flare_poc,
     flare_venv,
     give_first_flare_tests_the_setup_time,
@@ -31,6 +33,8 @@ from console.ports import free_port
 from console.provision.kits import PROJECT_COPY, provision
 
 REPO = Path(__file__).resolve().parent.parent
+# benchmarks/raw_admin.py: the raw admin peer the audit benchmark and the tests share (appended: nothing of ours shadowed)
+sys.path.append(str(REPO / "benchmarks"))
 EXAMPLES = REPO / "examples"
 ADMIN = "admin@example.com"
 READY_LINE = "admin endpoint listening"
@@ -38,6 +42,12 @@ READY_LINE = "admin endpoint listening"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    # The consoles tests start in ptys of a given size must see that size: shutil.get_terminal_size
+    # (the pager's "taller than the screen") takes LINES and COLUMNS first, and an xdist worker has
+    # LINES=24 COLUMNS=80 in its environment (a 12-row pty's list_jobs then went unpaged).
+    for name in ("LINES", "COLUMNS"):
+        os.environ.pop(name, None)
+    config.addinivalue_line("markers", GROUP_HELP)  # (xdist's own, known also without xdist)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -47,6 +57,11 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 @pytest.hookimpl(trylast=True)  # after any reordering: the first FLARE test run is the one set up on
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     give_first_flare_tests_the_setup_time(items)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook, on its controller
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    check_groups_hold(node.config, ids)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> object:
@@ -95,16 +110,24 @@ def make_project(root: Path, name: str = "test_project", extra: list[dict] | Non
         prod = provision(project_file, root / "workspace")
     else:
         prod = copy_project(root, name, participants, fed_port, admin_port, provision, PROJECT_COPY)
-    return Project(root / "workspace", Path(prod), name)
+    project = Project(root / "workspace", Path(prod), name)
+    # A site killed mid-job is counted lost after this grace, not the 60 s by default a job waits for
+    # a dropped site to come back (test_server_freeze_job sets its own).
+    set_connection_limits(project.server_kit, site_reconnect_grace_seconds=TEST_RECONNECT_GRACE)
+    return project
+
+
+#: connection_limits.site_reconnect_grace_seconds of the tests' projects.
+TEST_RECONNECT_GRACE = 3.0
 
 
 def set_connection_limits(server_kit: Path, **limits: float) -> None:
-    """Write ``connection_limits`` into a server kit's fed_server.json (before it starts)."""
+    """Write ``connection_limits`` into a server kit's fed_server.json (before it starts), over those it has."""
     import json
 
     path = server_kit / "startup" / "fed_server.json"
     config = json.loads(path.read_text())
-    config["servers"][0]["connection_limits"] = limits
+    config["servers"][0]["connection_limits"] = {**config["servers"][0].get("connection_limits", {}), **limits}
     path.write_text(json.dumps(config))
 
 

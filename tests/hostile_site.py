@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from console.site import app
+from console.wire.errors import ErrorType, RemoteError
 from console.wire.frames import PREFIX, encode_frame, read_chunk
 from console.wire.request_context import Download, Peer, RequestContext
 
@@ -45,7 +46,8 @@ WORKSPACE = os.environ.get("HOSTILE_WORKSPACE")
 
 def made_up_replies() -> dict[str, Any]:
     """``HOSTILE_REPLIES`` names a JSON file of ``{command: answer}``, read at each request: those
-    commands (``login`` too) get that answer as it is, the others the real site's."""
+    commands (``login`` too) get that answer as it is (``{"raise": MESSAGE}``: an InternalError
+    with that message), the others the real site's."""
     return json.loads(Path(REPLIES).read_text()) if REPLIES else {}
 
 
@@ -59,6 +61,9 @@ class HostileSite(app.Site):
     def _made_up(name: str, handler: Any) -> Any:
         async def answer(ctx: RequestContext, args: dict[str, Any]) -> Any:
             replies = made_up_replies()
+            made_up = replies.get(name)
+            if isinstance(made_up, dict) and set(made_up) == {"raise"}:  # an error answer with that message
+                raise RemoteError(ErrorType.INTERNAL, str(made_up["raise"]))
             return replies[name] if name in replies else await handler(ctx, args)
         return answer
 

@@ -31,6 +31,11 @@ REPO = Path(__file__).resolve().parent.parent
 FIRST_USE_TIMEOUT = 900
 
 
+#: A lead of another org than the POC's sites and server (all ``nvidia``): what FLARE's default policy lets a lead
+#: do on another org's sites (``operate``, ``shell_commands``: ``o:site``) is refused; a kit only, no process.
+OTHER_LEAD = ("lead@other.org", "other", "lead")
+
+
 @dataclass
 class LiveFlare:
     """The running POC as the tests see it: kit, sites, and our console run with FLARE's interpreter."""
@@ -63,10 +68,16 @@ class LiveFlare:
                    PYTHONPATH=str(REPO), TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", **extra)
         return env
 
-    def console_args(self, *args: str, kit: bool = True) -> list[str]:
-        return ["-m", "console", *(["--kit", str(self.admin_kit)] if kit else []), *args]
+    def console_args(self, *args: str, kit: bool | Path = True) -> list[str]:
+        """``kit``: the project admin's kit (True), none (False), or that kit (``other_kit``'s)."""
+        chosen = self.admin_kit if kit is True else kit
+        return ["-m", "console", *(["--kit", str(chosen)] if chosen else []), *args]
 
-    def run_console(self, home: Path, *args: str, stdin: str = "", timeout: float = 120, kit: bool = True,
+    def other_kit(self, admin: str = OTHER_LEAD[0]) -> Path:
+        """The admin kit of another user of the POC (``OTHER_LEAD``: a lead of another org)."""
+        return self.poc.kit_of(admin)
+
+    def run_console(self, home: Path, *args: str, stdin: str = "", timeout: float = 120, kit: bool | Path = True,
                     **env: str) -> subprocess.CompletedProcess[str]:
         """A batch: ``python -m console [--kit ADMIN_KIT] ARGS`` with ``stdin`` piped; text out and err."""
         return subprocess.run([str(self.python), *self.console_args(*args, kit=kit)], input=stdin,
@@ -92,7 +103,7 @@ def start_live_flare(python: Path, attempts: int = 2) -> LiveFlare:
     """A POC started with FLARE's venv ``python``; a failed start is retried once from scratch."""
     for attempt in range(1, attempts + 1):
         try:
-            return LiveFlare(start_poc(python, log=_log, connect_timeout=180))
+            return LiveFlare(start_poc(python, log=_log, connect_timeout=180, other_admins=(OTHER_LEAD,)))
         except PocError as exc:  # start_poc has stopped what it started
             if attempt == attempts:
                 raise
@@ -117,13 +128,39 @@ def flare_poc(flare_venv: Path) -> Iterator[LiveFlare]:
 
 
 MARKER_HELP = "nvflare: uses FLARE's venv or live POC (flare_venv, flare_poc); -m nvflare selects them"
+GROUP_HELP = "xdist_group(name): tests pytest-xdist runs on one worker (--dist loadgroup)"
 FLARE_FIXTURES = ("flare_venv", "flare_poc")
 
 
+#: The one xdist group of every FLARE test (``pytest -n 2 --dist loadgroup``): one worker runs them
+#: all, so one POC runs and one worker builds FLARE's venv (``make test``).
+FLARE_GROUP = "nvflare"
+
+
 def mark_flare_test(item: pytest.Item) -> None:
-    """Every test using FLARE's venv or POC is an ``nvflare`` test (marked when collected: ``-m`` sees it)."""
-    if set(FLARE_FIXTURES) & set(getattr(item, "fixturenames", ())):
+    """Every test using FLARE's venv or POC is an ``nvflare`` test (marked when collected: ``-m`` sees it).
+
+    Under xdist (``--dist loadgroup``) every FLARE test is in one group, and every other test in its
+    module's: a module's shared parts (``fed``, ``served``: a server and sites) start once, on one worker.
+    """
+    flare = bool(set(FLARE_FIXTURES) & set(getattr(item, "fixturenames", ())))
+    if flare:
         item.add_marker(pytest.mark.nvflare)
+    item.add_marker(pytest.mark.xdist_group(FLARE_GROUP if flare else item.nodeid.split("::")[0]))
+
+
+def check_groups_hold(config: pytest.Config, ids: list[str]) -> None:
+    """On the xdist controller under ``--dist loadgroup``, given a worker's collected node IDs: stop the run at
+    once when the groups would be ignored. xdist sends the group to its scheduler as a suffix of the node ID
+    (``path::test@group``, every test here has a group: ``mark_flare_test``); pytest 9.2's ``nodeid`` dropped
+    it, and every group was split over the workers in silence (two FLARE POCs at once, CI session 11)."""
+    if config.getvalue("dist") != "loadgroup":
+        return
+    split = next((nodeid for nodeid in ids if "@" not in nodeid), None)
+    if split is not None:
+        pytest.exit(f"pytest-xdist's --dist loadgroup would be ignored ({split} carries no @group in its node ID): "
+                    f"this pytest ({pytest.__version__}) and pytest-xdist do not work together; install the versions "
+                    "pyproject.toml's dev extra pins (make install)", returncode=4)
 
 
 def give_first_flare_tests_the_setup_time(items: list[pytest.Item]) -> None:

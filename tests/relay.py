@@ -3,6 +3,7 @@
 TLS passes through untouched (the relay only copies bytes), so the console's mTLS session to
 the real server is the same as without it; ``cut()`` closes every relayed connection at once,
 as a network that drops would, and keeps listening so the console can reconnect through it.
+With ``silent`` set, what connects then is taken and never answered, as a hung server's port.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Relay:
         self.lock = threading.Lock()
         self.closed = False
         self.refusing = threading.Event()  # set: new connections are closed at once (a link still down)
+        self.silent = threading.Event()  # set: new connections are taken and never answered (a hung server)
+        self.held: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -36,6 +39,10 @@ class Relay:
                 return
             if self.refusing.is_set():
                 near.close()
+                continue
+            if self.silent.is_set():
+                with self.lock:
+                    self.held.append(near)
                 continue
             try:
                 far = socket.create_connection(self.target, timeout=10)
@@ -79,6 +86,10 @@ class Relay:
         self.closed = True
         self.listener.close()
         self.cut()
+        with self.lock:
+            held, self.held = self.held, []
+        for near in held:
+            near.close()
 
 
 def kit_through(admin_kit: Path, port: int, dest: Path) -> Path:

@@ -13,6 +13,12 @@ CONSOLE = str(Path(sys.executable).parent / "flare-console")
 PROMPT = re.compile(r"admin@example\.com(\x1b\[[0-9;]*m)* on (\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 
 
+def wrapped(text: str) -> str:
+    """A pattern for ``text`` as the shell prints its messages: broken between words at the screen's width
+    (``console.shell.cells.fill``), styled or not."""
+    return r"(?:\s|\x1b\[[0-9;]*m)+".join(re.escape(word) for word in text.split())
+
+
 def console_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("FLARE_KIT", "PAGER", "NO_COLOR")}
     # pexpect is a terminal that never answers cursor-position requests: say so, as a real one would.

@@ -1,4 +1,4 @@
-"""A server killed (kill -9) while a job runs on two sites: at its restart the job is
+"""A server killed (kill -9), or stopped normally (SIGTERM), while a job runs on two sites: at its restart the job is
 FINISHED:ABANDONED; a download at once waits for its server workspace's archive (never a result
 with workspace/ silently missing, nor a site zip a kill cut short); the site that comes back is asked for its workspace as for
 a finished job, and job_errors say so; the site that never comes back holds up nothing.
@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from console.flare_api import JobNotDone
 from console.server.abandoned import COLLECTED, PENDING_FILE
+from console.wire.exceptions import InvalidTarget
 
-from conftest import wait_until
+from conftest import SiteProcess, stop_together, wait_until
 from jobs import numpy_job
+
+HOSTILE = Path(__file__).parent / "hostile_site.py"
 
 
 def _download_when_archived(session, job_id: str, dest: Path) -> Path | None:
@@ -78,6 +83,31 @@ def test_an_abandoned_jobs_workspaces_are_collected_from_the_sites_that_come_bac
     assert json.loads((project.server_kit / "store" / PENDING_FILE).read_text()) == {}
 
 
+@pytest.mark.timeout(120)
+def test_a_server_stopped_normally_collects_its_running_jobs_site_workspaces_at_the_next_start(
+        server, project, session, sites, tmp_path: Path) -> None:
+    # SIGTERM (a systemd stop, Ctrl-C): the stopping server itself ends the job ABANDONED, so the next
+    # start finds no active job; what is still to collect must come from the stop, as after a kill.
+    job_id = session.submit_job(str(numpy_job(tmp_path, rounds=200, sleep=0.2)))
+    site_logs = [project.kit(name) / job_id / "log.txt" for name in ("site-1", "site-2")]
+    wait_until(lambda: all(log.is_file() and "round" in log.read_text() for log in site_logs), 40,
+               "both sites to train")
+    server.stop()
+    assert json.loads((project.server_kit / "store" / PENDING_FILE).read_text()) == {
+        "site-1": [job_id], "site-2": [job_id]}
+    server.start()
+    errors = wait_until(lambda: all(COLLECTED in str((e := session.get_job_meta(job_id).get("job_errors", {}))
+                                                     .get(site)) for site in ("site-1", "site-2")) and e,
+                        60, "both sites' workspaces to be collected")
+    assert session.get_job_meta(job_id)["status"] == "FINISHED:ABANDONED"
+    assert any("site-1, site-2" in line and "collected as each connects again" in line
+               for line in errors["server"]), errors
+    result = Path(session.download_job_result(job_id, str(tmp_path / "result")))
+    for site in ("site-1", "site-2"):
+        assert "round" in (result / "sites" / site / "log.txt").read_text()
+    assert json.loads((project.server_kit / "store" / PENDING_FILE).read_text()) == {}
+
+
 def test_a_download_while_the_archive_takes_too_long_says_so_and_to_retry(tmp_path: Path) -> None:
     import asyncio
     from types import SimpleNamespace
@@ -105,3 +135,51 @@ def test_a_download_while_the_archive_takes_too_long_says_so_and_to_retry(tmp_pa
         asyncio.run(scenario())
     finally:
         store.close()
+
+
+@pytest.mark.timeout(150)
+def test_a_site_no_record_names_is_only_told_to_stop_an_abandoned_job_it_claims(server, project, session,
+                                                                                 tmp_path: Path) -> None:
+    """Security finding 3: a site of another org (here site-2, never in the job's deploy_map: the
+    tester's hostile site-b2 with its own kit) claimed at login that it still ran an abandoned job,
+    and its made-up workspace went into that job's result. What a site says is no record: only
+    the sites the job's deploy_map or deploy record names are collected from; a claimant is told to stop."""
+    folder = numpy_job(tmp_path, name="site-1-only", rounds=200, sleep=0.2, min_clients=1)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["deploy_map"] = {"app": ["server", "site-1"]}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    planted = tmp_path / "planted.zip"
+    with zipfile.ZipFile(planted, "w") as archive:
+        archive.writestr("PLANTED_BY_SITE_2.txt", "never ran this job\n")
+    site_1, hostile = SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))
+    try:
+        site_1.start()
+        job_id = session.submit_job(str(folder))
+        wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 30, "the job to run")
+        server.kill()
+        server.start()
+        replies = tmp_path / "replies.json"
+        claimed = [{"job_id": job_id, "app_name": "app", "status": "started"}]
+        replies.write_text(json.dumps({"login": {"site": "site-2", "org": "example", "features": [], "jobs": claimed},
+                                       "status": {"site": "site-2", "jobs": claimed}}))
+        hostile.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
+        hostile.env = {"HOSTILE_REPLIES": str(replies), "HOSTILE_WORKSPACE": str(planted)}
+        hostile.start()
+        server.wait_for_line(f"site site-2 still runs job {job_id}", 30)  # told to stop it
+        errors = wait_until(lambda: COLLECTED in str(e := session.get_job_meta(job_id).get("job_errors", {}))
+                            and e, 40, "site-1's workspace to be collected")
+        assert "site-2" not in errors, errors
+        stored = project.server_kit / "store" / "jobs" / job_id / "sites"
+        assert sorted(p.name for p in stored.iterdir()) == ["site-1.zip"]
+        result = Path(session.download_job_result(job_id, str(tmp_path / "dl")))
+        assert not (result / "sites" / "site-2").exists()
+        assert not list(result.rglob("PLANTED_BY_SITE_2.txt"))
+        # Nor is its word that it runs the job (check_status, and so top's rows).
+        assert session.check_status("client", ["site-2"])["client_status"] == [
+            {"client_name": "site-2", "status": "no_jobs"}]
+        # Nor is its log of the job: asked of a site the job never went to, the answer is refused, as follow's.
+        with pytest.raises(InvalidTarget, match=r"site-2 is not a target of job .*one of its sites \(site-1\)"):
+            session.get_job_logs(job_id, target="site-2")
+        assert "site-1" in session.get_job_logs(job_id, target="site-1", tail_lines=1)["logs"]
+    finally:
+        stop_together([site_1, hostile])

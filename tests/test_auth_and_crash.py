@@ -70,12 +70,55 @@ def test_expired_certificate_is_refused(server, project, tmp_path: Path) -> None
     now = dt.datetime.now(dt.UTC)
     kit = _kit_with_cert(project, tmp_path, not_before=now - dt.timedelta(days=30),
                          not_after=now - dt.timedelta(days=1))
-    with pytest.raises(AuthenticationError, match="expired"):
+    with pytest.raises(AuthenticationError, match=rf"^this kit's certificate \S+client\.crt expired on "
+                       rf"{now - dt.timedelta(days=1):%Y-%m-%d} \d\d:\d\d UTC; ask the project admin for a new kit$"):
         new_secure_session(ADMIN, str(kit), timeout=5)
 
     # The server refuses it too, and says so in its log, when a client skips its own check.
     assert _raw_attempt(kit) == b"", "the server answered a client whose certificate expired"
     wait_until(lambda: "expired" in server.stderr, 5, "the server to log the refusal")
+
+
+def test_a_certificate_not_signed_by_the_kits_own_root_is_named_before_connecting(project, tmp_path: Path) -> None:
+    """Report 10 #14 on our engine: client.crt signed by another key is said with what to do, before any connection
+    (no server runs here: the check is the kit's own files)."""
+    from console.provision.certs import make_root_ca
+
+    kit = tmp_path / "wrongly-signed"
+    shutil.copytree(project.admin_kit, kit)
+    other_ca, other_key = make_root_ca("other_project")
+    cert, key = issue_cert(other_ca, other_key, cn=ADMIN, org="example", kind=CertKind.ADMIN, role="project_admin")
+    write_pem_cert(kit / "startup" / "client.crt", cert)
+    write_pem_key(kit / "startup" / "client.key", key)
+    with pytest.raises(AuthenticationError) as refused:
+        new_secure_session(ADMIN, str(kit), timeout=5)
+    assert str(refused.value) == (
+        f"this kit's certificate {kit / 'startup' / 'client.crt'} is not signed by the kit's rootCA.pem "
+        f"({kit / 'startup' / 'rootCA.pem'}): the kit's files come from different provisionings, and no server of "
+        "its project will take it; ask the project admin for a new kit")
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_takes_the_connection_and_says_nothing_did_not_answer(project, tmp_path: Path) -> None:
+    """Report 10 #16 (a stopped server: its kernel still takes connections): 'did not answer within N s', not
+    'cannot connect'."""
+    kit = tmp_path / "kit"
+    shutil.copytree(project.admin_kit, kit)
+    with socket.socket() as silent:  # listens, never accepts: the kernel completes the TCP handshakes
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        _point_kit_at(kit, silent.getsockname()[1])
+        host = json.loads((kit / "startup" / "fed_admin.json").read_text())["admin"]["host"]
+        with pytest.raises(NoConnection) as failed:
+            new_secure_session(ADMIN, str(kit), timeout=1.0)
+    assert str(failed.value) == (
+        f"the server at {host}:{_port(kit)} took the connection but did not "
+        "answer within 1 s; is it stopped or overloaded? Its log and its machine's load may say (a longer "
+        "--timeout helps only a slow one)")
+
+
+def _port(kit: Path) -> int:
+    return int(json.loads((kit / "startup" / "fed_admin.json").read_text())["admin"]["port"])
 
 
 def test_not_yet_valid_certificate_is_refused(served: Served, tmp_path: Path) -> None:
@@ -187,3 +230,37 @@ def test_ca_certificate_as_a_leaf_is_refused(server, project, tmp_path: Path) ->
     assert _raw_attempt(kit) == b""
     wait_until(lambda: "unsuitable certificate purpose" in server.stderr
                or "a CA certificate cannot be used" in server.stderr, 5, "the server to log the refusal")
+
+
+def test_a_kit_s_key_or_certificate_that_cannot_be_used_is_named_before_connecting(project, tmp_path: Path) -> None:
+    """fuser10 #5: another kit's client.key, a client.crt or client.key that is no PEM file, and (FLARE) a kit
+    without local/: each named with what to do, not OpenSSL's KEY_VALUES_MISMATCH or cryptography's words."""
+    from console.api.login import check_own_certificate
+    from console.backends.kits import check_flare_kit_folders
+
+    other = make_project(tmp_path / "other", name="other_project")
+    startup = project.admin_kit / "startup"
+    cases = {
+        "another key": ("client.key", (other.admin_kit / "startup" / "client.key").read_bytes(),
+                        r"key \S+client\.key does not belong to its certificate \S+client\.crt: the two come from "
+                        "different kits or provisionings; use the kit's own pair, or ask the project admin"),
+        "damaged key": ("client.key", b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+                        r"key \S+client\.key is not a PEM private key .*; ask the project admin for a new kit$"),
+        "damaged certificate": ("client.crt", b"not a certificate\n",
+                                r"certificate \S+client\.crt is not a PEM certificate .*; ask the project admin"),
+    }
+    for name, (file, text, said) in cases.items():
+        kit = tmp_path / name.replace(" ", "-")
+        shutil.copytree(project.admin_kit, kit)
+        (kit / "startup" / file).write_bytes(text)
+        with pytest.raises(AuthenticationError, match=rf"^this kit's {said}"):
+            new_secure_session(ADMIN, str(kit), timeout=5)
+        with pytest.raises(AuthenticationError, match=rf"^this kit's {said}"):  # FLARE's kits: the same check
+            check_own_certificate(kit / "startup" / "client.crt", kit / "startup" / "rootCA.pem",
+                                  kit / "startup" / "client.key")
+    check_own_certificate(startup / "client.crt", startup / "rootCA.pem", startup / "client.key")  # its own pair
+    with pytest.raises(AuthenticationError, match=r"^this FLARE admin kit has no local/ folder \(\S+local\), .* "
+                       "copy the kit whole as provisioning wrote it, or ask the project admin for a new kit$"):
+        check_flare_kit_folders(tmp_path / "another-key")
+    (tmp_path / "another-key" / "local").mkdir()
+    check_flare_kit_folders(tmp_path / "another-key")

@@ -112,6 +112,36 @@ def test_a_site_can_forbid_custom_code(roles, tmp_path: Path) -> None:
         stop_together(sites)
 
 
+@pytest.mark.timeout(90)
+def test_o_site_on_submitting_and_job_code_is_the_servers_org(tmp_path: Path) -> None:
+    """``submit_job: o:site`` and ``byoc: o:site`` name no job nor site: as FLARE 2.9's server judges
+    them (its Authorizer's site_org is the server's org), users of the server's org may, others
+    not; the gate lets every scoped condition through, so the submit itself judges it."""
+    from console.commands import Right
+    from console.server.authz import Policy, Principal, Refusal
+
+    project = make_project(tmp_path, extra=ADMINS)
+    policy_path = project.server_kit / "local" / "authorization.json"
+    policy = json.loads(policy_path.read_text())
+    policy["permissions"]["lead"].update(submit_job="o:site", byoc="o:site")
+    policy_path.write_text(json.dumps(policy))
+    server = ServerProcess(project.server_kit).start()
+    try:
+        with new_secure_session("lead@example.com", str(project.kit("lead@example.com"))) as lead, \
+                new_secure_session("lead@other.org", str(project.kit("lead@other.org"))) as other:
+            with pytest.raises(AuthorizationError, match="lacks the right 'submit_job'"):
+                other.submit_job(str(EXAMPLES / "hello-server"))
+            # hello-server brings code (app/custom): byoc judged at the submit and again when it runs.
+            meta = lead.wait_for_job(lead.submit_job(str(EXAMPLES / "hello-server")), timeout=30)
+            assert meta["status"] == "FINISHED:COMPLETED", meta
+    finally:
+        server.stop()
+    byoc = Policy.from_data({"permissions": {"lead": {"byoc": "o:site"}}}, "test", home_org="example")
+    byoc.require_here(Principal("lead@example.com", "example", "lead"), Right.BYOC)
+    with pytest.raises(Refusal, match="'byoc'"):  # as a site of org example judges it too
+        byoc.require_here(Principal("lead@other.org", "other", "lead"), Right.BYOC)
+
+
 def test_broken_policy_stops_the_server_with_a_clear_error(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     policy_path = project.server_kit / "local" / "authorization.json"

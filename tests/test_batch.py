@@ -28,12 +28,19 @@ def test_commands_run_in_order_with_plain_output(server, project, tmp_path: Path
 
     script = tmp_path / "script.txt"
     script.write_text(f"# follow the job to its end\n\nmonitor_job {job_id[:8]} --interval 0.2\n"
-                      f"get_job_meta {job_id}\n")
+                      f"get_job_meta {job_id}\ncheck_status all\n")
     result = run_console(tmp_path, "--kit", kit, "-f", str(script))
     assert result.returncode == 0, result.stderr
     assert "FINISHED:COMPLETED" in result.stdout
+    # all: the server's status and every site's (none connected here) in one record, as FLARE 2.9's
+    assert re.search(r"^engine_status +stopped", result.stdout, re.M) and "client_status" in result.stdout
     assert f"{job_id[:8]}  hello-server" in result.stdout  # a status line
     assert re.search(r"^status +FINISHED:COMPLETED$", result.stdout, re.M)  # the meta as a record
+    # top in a batch: one snapshot as text, as top -b -n 1 (was refused: "needs a terminal").
+    result = run_console(tmp_path, "--kit", kit, "-c", "top")
+    assert result.returncode == 0, result.stderr
+    assert "flare-console top" in result.stdout and re.search(rf"^{job_id[:8]}\S*\s+hello-server\s+FINISHED",
+                                                              result.stdout, re.M), result.stdout
 
 
 def test_stdin_batch_and_json_format(server, project, tmp_path: Path) -> None:
@@ -69,6 +76,18 @@ def test_failed_command_exits_1_and_stops(server, project, tmp_path: Path) -> No
     assert result.returncode == 1 and "(none)" in result.stdout
 
 
+def test_a_missing_file_or_a_bad_pattern_fails_the_batch(server, project, tmp_path: Path) -> None:
+    """The tool's error line is the command's failure (exit 1), as on FLARE (test_nvflare_backend)."""
+    result = run_console(tmp_path, "--kit", str(project.admin_kit), "--continue-on-error",
+                         stdin="cat server nonexist.txt\nls server nonexist\ngrep server 'a[' log.txt\npwd server\n")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "<stdin>:1: cat server nonexist.txt: InvalidArgumentError: cat: nonexist.txt: No such file or " \
+           "directory" in result.stderr
+    assert "<stdin>:2: ls server nonexist: InvalidArgumentError: ls: cannot access 'nonexist'" in result.stderr
+    assert "<stdin>:3: grep server 'a[' log.txt: InvalidArgumentError: grep: invalid pattern: " in result.stderr
+    assert "<stdin>:4" not in result.stderr and result.stdout.strip(), result.stdout
+
+
 def test_destructive_commands_need_yes(server, project, tmp_path: Path) -> None:
     kit = str(project.admin_kit)
     submitted = run_console(tmp_path, "--kit", kit, "-c", f"submit_job {waiting_for_sites(tmp_path)}")
@@ -93,6 +112,21 @@ def test_bad_commands_fail_like_any_command(server, project, tmp_path: Path) -> 
     assert "<stdin>:1: get_job_meta: JOB_ID is missing; usage: get_job_meta JOB_ID" in result.stderr
     assert "<stdin>:2: list_jobs: unknown option -x" in result.stderr
     assert "(none)" in result.stdout and "no monitors running" in result.stdout  # went past both
+    # user10 #9: FLARE's list_job (list_job_components there) is list_jobs' typo here, not a FLARE command;
+    # a '|' or '>' of the shell's says where pipes work, and how to pipe a batch.
+    result = run_console(tmp_path, "--kit", kit, "--continue-on-error", stdin="list_job -m 1\n"
+                         "get_job_meta nope | grep status\nlist_jobs > out.txt\nlist_jobs -n 'a|b'\n")
+    assert result.returncode == 1
+    assert "<stdin>:1: unknown command 'list_job'; did you mean list_jobs" in result.stderr, result.stderr
+    assert "list_job_components" not in result.stderr
+    console = f"(flare-console|{re.escape(CONSOLE)})"  # (as the PATH finds it, or the full path)
+    assert re.search(re.escape("<stdin>:2: '|': pipes work in the interactive shell only; in a batch, pipe the "
+                               "batch's own output: ") + console + re.escape(" ... -c 'get_job_meta nope' | grep status"),
+                     result.stderr), result.stderr
+    assert re.search(re.escape("<stdin>:3: '>': redirects work in the interactive shell only; in a batch, redirect "
+                               "the batch's own output: ") + console + re.escape(" ... -c list_jobs > out.txt"),
+                     result.stderr), result.stderr
+    assert "(none)" in result.stdout and not (tmp_path / "out.txt").exists()  # a quoted '|' is a name's
 
 
 def test_usage_connection_and_authentication_errors_exit_2(server, project, tmp_path: Path) -> None:
@@ -102,7 +136,8 @@ def test_usage_connection_and_authentication_errors_exit_2(server, project, tmp_
     result = run_console(tmp_path, "-c", "list_jobs")
     assert result.returncode == 2 and "no admin kit" in result.stderr
     result = run_console(tmp_path, "-c", "list_jobs", FLARE_KIT=str(tmp_path / "nowhere"))
-    assert result.returncode == 2 and "nowhere does not exist: point --kit (or $FLARE_KIT)" in result.stderr
+    assert result.returncode == 2 and "flare-console: $FLARE_KIT: " in result.stderr and "nowhere does not exist: a startup kit is the " \
+        "participant folder that provisioning wrote" in result.stderr
     server.stop()
     result = run_console(tmp_path, "--kit", kit, "--timeout", "1", "-c", "list_jobs")
     assert result.returncode == 2 and "NoConnection" in result.stderr
@@ -193,4 +228,5 @@ def test_monitor_jobs_timeout_holds_while_the_server_is_away(server, project, se
             child.wait()
     assert child.returncode == 1, (out, err)
     assert f"job {job_id} (needs-sites) is still SUBMITTED after --timeout 2 s" in err, err
+    assert f"-c: monitor_job {job_id} --timeout 2: connection to the server lost; reconnecting..." in err, err
     assert took < 15, took

@@ -16,6 +16,8 @@ from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
 from console.invocation import console_command
 
+from jobs import hello_server
+
 
 def test_demo_federates_runs_a_batch_and_reuses_its_workspace(tmp_path: Path) -> None:
     workspace = tmp_path / "demo"
@@ -61,11 +63,14 @@ def test_one_demo_per_workspace_and_bye_asks_while_its_job_runs(tmp_path: Path) 
         demo.send("check_status client\r")  # the first demo's sites were never replaced, nor stopped
         demo.expect_exact("site-2")
         demo.expect(PROMPT)
-        # bye while a job submitted here runs asks first; no stays.
-        demo.send("submit_job hello-numpy\r")
-        demo.expect_exact("Submitted job: ")
-        demo.expect(PROMPT)
+        # bye while a job runs asks first, also one submitted from another console (a batch); no stays.
+        kit = workspace / "demo_project" / "prod_00" / "admin@example.com"
+        long_job = hello_server(tmp_path, name="long-job", steps=300, step_seconds=0.3)
+        batch = run_console(tmp_path, "--kit", str(kit), "-c", f"submit_job {long_job}")
+        assert batch.returncode == 0, batch.stderr
+        job = next(line for line in batch.stdout.splitlines() if line.startswith("Submitted job: ")).split()[-1]
         demo.send("bye\r")
+        demo.expect_exact(f"job {job[:8]} (long-job, ")
         demo.expect_exact("still running: leaving stops the demo's server and sites")
         demo.send("n\r")
         demo.expect_exact("staying")
@@ -102,7 +107,7 @@ def test_bye_with_a_server_that_does_not_answer_asks_within_seconds_and_ctrl_c_l
         os.kill(server, signal.SIGSTOP)  # the server stops answering; its connections stay open
         # bye: the wait for the server's word is said, bounded, then asked about as unknown.
         demo.send("bye\r")
-        demo.expect_exact("asking the server whether the jobs submitted here still run (at most 3 s; "
+        demo.expect_exact("asking the server whether jobs still run (at most 3 s; "
                           "Ctrl-C leaves without asking)", timeout=10)
         demo.expect_exact(f"the server did not say within 3 s whether job {job} still runs: leaving stops the "
                           "demo's server and sites", timeout=15)
@@ -112,9 +117,9 @@ def test_bye_with_a_server_that_does_not_answer_asks_within_seconds_and_ctrl_c_l
         demo.expect(PROMPT)
         # bye again, and Ctrl-C while it waits: the console leaves without the server's word.
         demo.send("bye\r")
-        demo.expect_exact("asking the server whether the jobs", timeout=10)
+        demo.expect_exact("asking the server whether jobs", timeout=10)
         demo.sendintr()
-        demo.expect_exact("leaving without the server's word on the jobs submitted here", timeout=10)
+        demo.expect_exact("leaving without the server's word on running jobs", timeout=10)
         # Its stop takes the stopped server too: well within SIGTERM's 15 s grace (it is continued to act on it).
         demo.expect_exact("demo stopped: server and sites are down", timeout=12)
         demo.expect(pexpect.EOF, timeout=30)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from script_process import PRELUDE, Script, asleep_twice, unread
 
 from console.api.async_session import AsyncSession
 from console.api.errors import JobNotFound
@@ -31,7 +32,7 @@ from console.wire.request_context import build_to_send
 from console.wire.requesting import MalformedAnswer
 
 from conftest import ADMIN, PartProcess, Project, ServerProcess, make_project, wait_until
-from jobs import hello_server
+from jobs import hello_server, waiting_for_sites
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -183,8 +184,10 @@ def test_a_requester_that_goes_away_stops_the_stream(setup: Setup, job_id: str, 
     line = setup.stopped_lines()[-1]
     sent, total = (int(word) for word in line.split("stopped after ")[1].split(" bytes")[0].split(" of "))
     assert sent < total and total > BIG, line
-    # A stalled stream is cut off by dropping the connection (console.wire.requesting.refuse).
-    expected = "its requester gave up on it" if how == "ctrl-c" else "the connection closed"
+    # A stalled stream is cut off by dropping the connection (console.wire.incoming.refuse).
+    # (a peer that closes with the server's data unread resets the connection: TCP's RST, at times first)
+    expected = (("its requester gave up on it",) if how == "ctrl-c"
+                else ("the connection closed", "the connection was lost: [Errno 104] Connection reset by peer"))
     assert line.endswith(expected), line
     wait_until(lambda: not setup.open_job_files(job_id), 10, "the server to close the job's files")
     assert list(setup.incoming.iterdir()) == []
@@ -225,9 +228,9 @@ def test_a_delete_before_the_files_are_opened_is_named(tmp_path: Path) -> None:
     try:
         archive = tmp_path / "job.zip"
         archive.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
-        meta = store.create_job("0f1e2d3c-0000-4000-8000-000000000001", archive, {"name": "x"}, "x",
-                                Submitter(ADMIN, "example", "project_admin"))
-        store.delete_job(meta["job_id"])
+        admin = Submitter(ADMIN, "example", "project_admin")
+        meta = store.create_job("0f1e2d3c-0000-4000-8000-000000000001", archive, {"name": "x"}, "x", admin)
+        store.delete_job(meta["job_id"], admin)
         with pytest.raises(RemoteError) as raised:
             open_result(store, meta)
         assert raised.value.error_type is ErrorType.JOB_NOT_FOUND
@@ -257,27 +260,122 @@ def test_known_parts_go_where_they_belong() -> None:
     assert plan == [("meta.json", 1), ("job", 1), ("workspace", 0), ("sites/site-1", 1)]
 
 
+_SCRIPT = PRELUDE + """
+from console.flare_api import new_secure_session
+admin, kit, job_id, out = sys.argv[1:5]
+with new_secure_session(admin, kit) as session:
+    reading = session.client._writer.transport  # the session's own loop holds its socket
+    session._loop.call_soon_threadsafe(reading.pause_reading)  # the server is held mid-stream
+    print("DOWNLOADING", flush=True)
+    try:
+        session.download_job_result(job_id, out)
+    except KeyboardInterrupt:
+        print("INTERRUPTED", flush=True)
+    else:
+        print("NOT INTERRUPTED", flush=True)
+        sys.exit(3)
+    session._loop.call_soon_threadsafe(reading.resume_reading)
+    print("STATUS", session.get_job_status(job_id), flush=True)  # the session goes on
+"""
+
+
 def test_ctrl_c_in_a_script_stops_the_download_too(setup: Setup, job_id: str, tmp_path: Path) -> None:
-    """The sync Session: a KeyboardInterrupt while download_job_result waits stops the download on
-    its loop and on the server, not only the caller's wait."""
+    """The sync Session in a script of its own: a terminal's Ctrl-C (SIGINT to the process) while
+    download_job_result waits stops the download on its loop and on the server, not only the wait.
+    A process of its own: the signal goes where a script's would, whatever earlier tests left in this one."""
     before = len(setup.stopped_lines())
-    with new_secure_session(ADMIN, str(setup.project.admin_kit)) as session:
-        loop = session._loop  # noqa: SLF001 - the session's own loop holds its socket
-        loop.call_soon_threadsafe(session.client._writer.transport.pause_reading)  # noqa: SLF001
-        timer = threading.Thread(target=lambda: (wait_until(lambda: setup.open_job_files(job_id), 30,
-                                                            "the server to open the job's files"),
-                                                 os.kill(os.getpid(), signal.SIGINT)))
-        timer.start()
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                session.download_job_result(job_id, str(tmp_path / "dl"))
-        finally:
-            timer.join()
-        loop.call_soon_threadsafe(session.client._writer.transport.resume_reading)  # noqa: SLF001
-        assert session.get_job_status(job_id) == "FINISHED:COMPLETED"  # the session goes on
+    out = tmp_path / "dl"
+    script = Script(_SCRIPT, ADMIN, str(setup.project.admin_kit), job_id, str(out))
+    try:
+        script.expect("DOWNLOADING")
+        wait_until(lambda: setup.open_job_files(job_id), 30, "the server to open the job's files")
+        # Its request is out, so the script waits in the session's call.
+        wait_until(lambda: asleep_twice(script.pid), 30, "the script to wait for the download")
+        script.interrupt()
+        script.expect("INTERRUPTED", 10)  # at once, not once something times out
+        assert script.rest() == ["STATUS FINISHED:COMPLETED"]
+    finally:
+        script.stop()
     wait_until(lambda: len(setup.stopped_lines()) > before, 20, "the server to say the download stopped")
     assert setup.stopped_lines()[-1].endswith("its requester gave up on it")
-    assert not (tmp_path / "dl" / job_id).exists()
+    assert not (out / job_id).exists()
+
+
+_NEIGHBOURS = PRELUDE + """
+from console.flare_api import new_secure_session
+admin, kit, finished, big, waiting = sys.argv[1:6]
+
+
+def held(case, call):
+    print("READY", case, flush=True)
+    sys.stdin.readline()  # the test holds the server first where the case needs it
+    print("CALLING", case, flush=True)
+    try:
+        call()
+    except KeyboardInterrupt:
+        print("INTERRUPTED", case, flush=True)
+    else:
+        print("NOT INTERRUPTED", case, flush=True)
+        sys.exit(3)
+    sys.stdin.readline()  # the server goes on
+
+
+def ctrl_c_here():  # a thread of the script's own, which leaves SIGINT unblocked as threads do
+    state = lambda: open(f"/proc/self/task/{main}/stat").read().rsplit(")", 1)[1].split()[0]
+    while not (state() == "S" and (time.sleep(0.05) or state() == "S")):  # the main thread waits
+        time.sleep(0.01)
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+
+main = threading.get_native_id()
+with new_secure_session(admin, kit) as session:
+    jobs = len(session.list_jobs())
+    pending = session.submit_job(waiting)  # stays SUBMITTED: its sites never connect
+    held("monitor_job", lambda: session.monitor_job(pending, poll_interval=60))
+    held("a request the server holds", session.list_jobs)
+    held("an upload the server holds", lambda: session.submit_job(big))
+    reading = session.client._writer.transport
+    session._loop.call_soon_threadsafe(reading.pause_reading)  # its answer is never read
+    held("a Ctrl-C another thread took", lambda: (threading.Thread(target=ctrl_c_here).start(), session.list_jobs()))
+    session._loop.call_soon_threadsafe(reading.resume_reading)
+    session.abort_job(pending)
+    session.delete_job(pending)
+    print("JOBS", len(session.list_jobs()) - jobs, "STATUS", session.get_job_status(finished), flush=True)
+"""
+
+
+def test_ctrl_c_stops_any_call_a_script_waits_in(setup: Setup, job_id: str, tmp_path: Path) -> None:
+    """The defect's neighbours: Ctrl-C during monitor_job's wait for a change, during a request and
+    an upload the server holds (its process stopped: it reads nothing), and a SIGINT the kernel gave
+    to another thread of the script (Python acts on it in the main thread only, once that thread
+    runs): each raises KeyboardInterrupt at once, the session goes on, the cancelled upload made no job."""
+    server = setup.server.process.pid
+    # Per case: whether the server is stopped, and what shows the call is under way (None: the
+    # script sends itself the SIGINT).
+    cases = [("monitor_job", False, lambda: True),
+             ("a request the server holds", True, lambda: unread(server) > 0),
+             ("an upload the server holds", True, lambda: unread(server) > 64 << 10),  # its chunks pile up
+             ("a Ctrl-C another thread took", False, None)]
+    script = Script(_NEIGHBOURS, ADMIN, str(setup.project.admin_kit), job_id, str(setup.job_folder),
+                    str(waiting_for_sites(tmp_path)))
+    try:
+        for case, hold, under_way in cases:
+            script.expect(f"READY {case}")
+            if hold:
+                os.kill(server, signal.SIGSTOP)
+            script.send()
+            script.expect(f"CALLING {case}")
+            if under_way is not None:
+                wait_until(under_way, 30, f"{case}: the call to be under way")
+                wait_until(lambda: asleep_twice(script.pid), 30, f"the script to wait in {case}")
+                script.interrupt()
+            script.expect(f"INTERRUPTED {case}", 10)  # at once, not once something times out
+            os.kill(server, signal.SIGCONT)
+            script.send()
+        assert script.rest() == ["JOBS 0 STATUS FINISHED:COMPLETED"]
+    finally:
+        os.kill(server, signal.SIGCONT)
+        script.stop()
 
 
 def test_a_file_built_for_a_requester_that_went_away_is_removed(tmp_path: Path) -> None:

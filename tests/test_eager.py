@@ -142,6 +142,29 @@ def test_the_worker_shows_the_answer_once_the_line_is_back_on_the_screen() -> No
     assert arrival.settle() is True  # the shell does not show it again
 
 
+def test_an_answer_that_comes_before_the_prompt_is_put_away_says_so_and_waits_for_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """EarlySend._hold_for waits ``ON_THE_WIRE`` before putting the prompt away, or until ``came``: a fast
+    answer ends that wait, then is shown once the line is back on the screen, never before."""
+    import threading
+
+    from console.shell import early
+
+    monkeypatch.setattr(early, "SHOW_WAIT", 30.0)  # (a loaded machine: the worker waits as long as needed)
+    shown: list[object] = []
+    arrival = _arrival(shown)
+    worker = threading.Thread(target=arrival, args=({"status": "ok"},))  # (``on_answer``: the Arrival itself)
+    worker.start()
+    try:
+        assert arrival.came.wait(20)  # the hold stops waiting: it puts the prompt away now
+        assert shown == [] and not arrival.handled.is_set()
+        arrival.may_show.set()
+        assert arrival.handled.wait(20) and shown == [{"status": "ok"}] and arrival.settle() is True
+    finally:
+        arrival.may_show.set()
+        worker.join(20)
+
+
 def test_the_shell_keeps_the_answer_it_settled_first() -> None:
     """A Ctrl-C or an error settled first: the worker shows nothing, even once allowed."""
     shown: list[object] = []
@@ -166,3 +189,27 @@ def test_the_shell_shows_what_the_worker_could_not(monkeypatch: pytest.MonkeyPat
     arrival.may_show.set()
     arrival.arrived({"rows": 500})
     assert paged == [{"rows": 500}] and arrival.settle() is False
+
+
+def test_one_context_for_the_whole_run_as_a_task_has() -> None:
+    """What the coroutine sets before its first wait is its own, and still set after it (a token made
+    there resets there): the shell's USER_COMMAND of a file command started from Enter."""
+    import contextvars
+
+    var: contextvars.ContextVar[str | None] = contextvars.ContextVar("var", default=None)
+
+    async def main() -> None:
+        gate = asyncio.get_running_loop().create_future()
+
+        async def work() -> str | None:
+            token = var.set("cat")
+            await gate
+            seen = var.get()
+            var.reset(token)  # raised ValueError (another Context) when the first step ran in the caller's
+            return seen
+
+        future = start_now(work())
+        assert var.get() is None  # the caller's context is left as it was
+        gate.set_result(None)
+        assert await future == "cat"
+    run(main)

@@ -18,6 +18,7 @@ from console.flare_api import (
     JobNotDone,
     JobNotFound,
     MonitorReturnCode,
+    Session,
     SessionClosed,
     SystemInfo,
     basic_cb_with_print,
@@ -278,3 +279,15 @@ def test_list_jobs_answer_bigger_than_one_frame(session, project) -> None:
     listed = session.list_jobs(detailed=True)
     assert len(listed) == 25_000 and listed[-1]["job_id"] == "bulk-24999"
     assert [r["job_id"] for r in session.list_jobs(limit=2, reverse=True)] == ["bulk-24999", "bulk-24998"]
+
+
+def test_a_bad_kit_is_named_by_the_python_argument_it_came_in(tmp_path: Path) -> None:
+    """user10 #9: the Python API's error said '--kit (or $FLARE_KIT)', the console's option."""
+    for call, argument in ((lambda where: new_secure_session("admin@example.com", where), "startup_kit_location"),
+                           (lambda where: Session("admin@example.com", where), "startup_path")):
+        # A folder that is not there: FLARE 2.9's own assertion and words (Session's constructor), no option named.
+        with pytest.raises(AssertionError, match=r"^startup kit does not exist at \S*nowhere$") as err:
+            call(str(tmp_path / "nowhere"))
+        assert isinstance(err.value, InvalidArgumentError) and "--kit" not in str(err.value)
+        with pytest.raises(InvalidArgumentError, match=rf"^{argument}: \S+ is not a startup kit: it has no startup/"):
+            call(str(tmp_path))

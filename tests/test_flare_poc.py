@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,7 +10,9 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nvflare_poc import LiveFlare
@@ -101,43 +104,99 @@ def test_a_poc_workspace_must_be_new_empty_or_one_of_ours(tmp_path: Path) -> Non
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # nothing written, nothing started
 
 
+def _kept_poc(tmp_path: Path, prod: Path, marker: str) -> Any:
+    """A kept POC (``--workspace``) over ``prod``, its processes marked ``marker``; the interpreter given would
+    hang any FLARE command it were asked to run, so a stop that waited for FLARE's own would show in its time."""
+    from console.poc import FlarePoc
+    from console.poc.processes import MARKER_VAR
+
+    hangs = tmp_path / "python"
+    hangs.write_text("#!/bin/sh\nexec sleep 60\n")
+    hangs.chmod(0o755)
+    return FlarePoc(root=tmp_path, python=hangs, env={MARKER_VAR: marker}, port=1, sites=("site-1", "site-2"),
+                    keep_root=True, prod=prod)
+
+
+@contextlib.contextmanager
+def _playing(started: list[subprocess.Popen]) -> Iterator[None]:
+    """The processes playing FLARE's parts, once each has said it is ready; killed at the end, also on failure."""
+    try:
+        for proc in started:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()
+
+
+def _timed_stop(poc: Any) -> tuple[float, list[str]]:
+    """How long ``poc.stop`` took (s) and what it said."""
+    said: list[str] = []
+    started = time.monotonic()
+    poc.stop(said.append)
+    return time.monotonic() - started, said
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("how", ["a site killed", "the server shut down by an admin"])
 def test_a_kept_poc_with_a_part_stopped_is_stopped_by_signal_at_once_not_by_flares_stop(
         tmp_path: Path, how: str) -> None:
     """FLARE's own stop waits out its timeouts for a part that cannot answer (31-42 s measured): with the server
-    or a site stopped or stopping, the stop goes straight to signals. Processes play the parts, marked and named
-    as FLARE's (``-m PROD/PART``); the interpreter given would hang any FLARE command it were asked to run."""
-    from console.poc import FlarePoc
+    or a site stopped or stopping, the stop goes straight to signals, also while a job runs. Processes play the
+    parts and a job, marked and named as FLARE's (``-m PROD/PART``, ``-m ...runner_process``); the interpreter
+    given would hang any FLARE command it were asked to run."""
     from console.poc.processes import MARKER_VAR
 
     marker = uuid.uuid4().hex
     prod = tmp_path / "prod_00"
-    hangs = tmp_path / "python"
-    hangs.write_text("#!/bin/sh\nexec sleep 60\n")
-    hangs.chmod(0o755)
     parts = ["server", "site-1"] + (["site-2"] if how != "a site killed" else [])
     plays = "import sys, time; print('ready', flush=True); time.sleep(60)"
-    started = [subprocess.Popen([sys.executable, "-c", plays, "-m", str(prod / part)], stdout=subprocess.PIPE,
-                                text=True, env={**os.environ, MARKER_VAR: marker}) for part in parts]
+    started = [subprocess.Popen([sys.executable, "-c", plays, "-m", module], stdout=subprocess.PIPE,
+                                text=True, env={**os.environ, MARKER_VAR: marker})
+               for module in [*(str(prod / part) for part in parts), "nvflare.private.fed.app.server.runner_process"]]
     for part in parts:
         (prod / part).mkdir(parents=True)
     if how != "a site killed":
         (prod / "server" / "shutdown.fl").touch()  # as FLARE 2.9's server engine on `shutdown`
-    poc = FlarePoc(root=tmp_path, python=hangs, env={MARKER_VAR: marker}, port=1, sites=("site-1", "site-2"),
-                   keep_root=True, prod=prod)
-    said: list[str] = []
-    try:
-        for proc in started:
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    poc = _kept_poc(tmp_path, prod, marker)
+    with _playing(started):
         assert poc.parts_stopped() == (["site-2"] if how == "a site killed" else ["server"])
-        took = time.monotonic()
-        poc.stop(said.append)
-        took = time.monotonic() - took
+        took, said = _timed_stop(poc)
         assert not marked_pids(marker)
         assert took < 8, f"{took:.1f} s"  # signals only; FLARE's stop would have waited 12 s at least
         assert "FLARE's own stop cannot run; stopped by signal" in said[0], said
-    finally:
-        for proc in started:
-            proc.kill()
-            proc.wait()
+
+
+@pytest.mark.timeout(60)
+def test_a_kept_poc_with_no_job_running_is_stopped_by_signal_at_once(tmp_path: Path) -> None:
+    """Leaving a FLARE demo with --workspace took 11 s: FLARE's own stop (its CLI, 3 s), then its processes'
+    own teardown (3 s) and its start loops' 5 s poll. With no job running, FLARE's stop records nothing a
+    signal loses: signals alone, as for a temporary POC; the loops' files go as the loops would remove them.
+    Processes play the parts and a loop, marked and named as FLARE's; the interpreter given would hang any
+    FLARE command."""
+    from console.poc.lifecycle import LOOP_FILES
+    from console.poc.processes import MARKER_VAR
+
+    marker = uuid.uuid4().hex
+    prod = tmp_path / "prod_00"
+    plays = "import sys, time; print('ready', flush=True); time.sleep(60)"
+    parts = ["server", "site-1", "site-2"]
+    started = [subprocess.Popen([sys.executable, "-c", plays, "-m", str(prod / part)], stdout=subprocess.PIPE,
+                                text=True, env={**os.environ, MARKER_VAR: marker}) for part in parts]
+    started.append(subprocess.Popen(["bash", "-c", "echo ready; while true; do sleep 5; done"], stdout=subprocess.PIPE,
+                                    text=True, env={**os.environ, MARKER_VAR: marker}))  # a start loop
+    for part in parts:
+        (prod / part).mkdir(parents=True)
+        for name in LOOP_FILES:
+            (prod / part / name).write_text("1")
+    (prod / "server" / "log.txt").write_text("kept\n")
+    poc = _kept_poc(tmp_path, prod, marker)
+    with _playing(started):
+        assert poc.job_processes() == []
+        took, said = _timed_stop(poc)
+        assert not marked_pids(marker)
+        assert took < 5, f"{took:.1f} s"  # FLARE's stop would have waited 12 s at least (the interpreter hangs)
+        assert said[0] == "stopping the FLARE server and sites", said
+        assert not [p for part in parts for p in (prod / part).iterdir() if p.name in LOOP_FILES]
+        assert (prod / "server" / "log.txt").read_text() == "kept\n"

@@ -91,8 +91,8 @@ def test_log_reader_keeps_the_end(tmp_path: Path) -> None:
 def test_long_logs_come_back_as_their_newest_bytes(session, sites, project, tmp_path: Path) -> None:
     folder = waiting_for_sites(tmp_path)
     meta = json.loads((folder / "meta.json").read_text())
-    (folder / "meta.json").write_text(json.dumps({**meta, "deploy_map": {"app": ["server", "site-9"]},
-                                                  "min_clients": 1}))
+    (folder / "meta.json").write_text(json.dumps({**meta, "deploy_map": {"app": ["server", "site-1", "site-2", "site-9"]},
+                                                  "min_clients": 1, "mandatory_clients": ["site-9"]}))
     job_id = session.submit_job(str(folder))  # waits for site-9, which never comes: nothing else writes its logs
     text = _log(90_000)  # 6.4 MB: more than FLARE's 5 MiB
     last_line = text.splitlines(True)[-1]
@@ -110,8 +110,10 @@ def test_long_logs_come_back_as_their_newest_bytes(session, sites, project, tmp_
         assert hits.splitlines()[-1] == "0089000 step done " + "." * 60  # the last match, whole
         assert len(hits.splitlines()) == 90  # over the whole log, not only its last 5 MiB
     everyone = session.get_job_logs(job_id, target="@all", tail_lines=1)  # FLARE's "all"/"@ALL": the job's
-    assert everyone == {"logs": {"server": text.splitlines(True)[-1]},  # server and deploy_map sites
-                        "unavailable": {"site-9": "site-9 is not connected"}}
+    last = text.splitlines(True)[-1]
+    assert everyone == {"logs": {"server": last, "site-1": last},  # server and deploy_map sites
+                        "unavailable": {"site-2": "site-2 log not available for this job",
+                                        "site-9": "site-9 is not connected"}}
     assert session.get_job_logs(job_id, target="site-2", log_file_name="missing_log.txt") == {
         "logs": {}, "unavailable": {"site-2": "site-2 log not available for this job"}}
     with pytest.raises(ValueError, match="tail_lines must be greater than or equal to 0"):

@@ -74,10 +74,10 @@ def test_failed_handshakes_are_logged_as_a_summary_not_one_line_each(caplog) -> 
     lines = [record.getMessage() for record in caplog.records]
     assert failures.total == 501
     assert lines == [
-        "TLS handshake from ('10.0.0.0', 40000) refused: WRONG_VERSION_NUMBER",
+        "TLS handshake from 10.0.0.0:40000 refused: WRONG_VERSION_NUMBER",
         "TLS handshake refused 499 more time(s) in the last 0.2 s from 7 address(es), the latest from "
-        "('10.0.0.2', 40499): WRONG_VERSION_NUMBER",
-        "TLS handshake from ('10.0.0.9', 1) refused: a later one, after a quiet spell",
+        "10.0.0.2:40499: WRONG_VERSION_NUMBER",
+        "TLS handshake from 10.0.0.9:1 refused: a later one, after a quiet spell",
     ]
 
 

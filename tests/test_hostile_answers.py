@@ -4,15 +4,17 @@ announced is taken, and the admin reads who sent what."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
+import struct
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from hostile_server import hostile_server, login_answer
+from hostile_server import hostile_server, login_answer, serving
 
 from console.flare_api import new_secure_session
 from console.wire.requesting import MalformedAnswer
@@ -151,19 +153,21 @@ def test_a_late_outcome_prints_as_one_line_whatever_the_server_wrote(project, tm
             pipe.send_text(line + "\r")
             await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")  # noqa: B023
             shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
-            await _until(lambda: outcome in out_text(shell), f"the outcome of {line}", 20)  # noqa: B023
+            await _until(lambda: " ".join(outcome.split()) in out_text(shell), f"the outcome of {line}", 20)  # noqa: B023
         pipe.send_text("bye\r")
 
-    def out_text(shell) -> str:
-        return shell.prompt.app.output.stdout.getvalue()
+    def out_text(shell) -> str:  # blanks and line ends as single blanks: a long message is wrapped
+        return " ".join(shell.prompt.app.output.stdout.getvalue().split())
 
     with hostile_server(project.server_kit, login_answer(), answers=answers):
         code, output, _ = _run_shell(project, tmp_path, script)
     assert code == 0
-    forged = [line for line in output.splitlines() if "all jobs deleted" in line]
+    # A message wider than the screen (80 here) goes on in lines indented by two blanks: read as one line.
+    lines = re.sub(r"\r?\n  (?=\S)", " ", output.replace("\r\n", "\n")).splitlines()
+    forged = [line for line in lines if "all jobs deleted" in line]
     assert len(forged) == 2, forged  # one line each: the time stamp is the shell's, the rest the server's
     assert all(re.match(r"\s*\d\d:\d\d:\d\d  (abort|delete)_job went on after Ctrl-C", line) for line in forged), forged
-    assert not any(line.lstrip().startswith("12:00:00  delete_job") for line in output.splitlines()), output
+    assert not any(line.lstrip().startswith("12:00:00  delete_job") for line in lines), output
     assert "\x1b]" not in output and "\x07" not in output
 
 
@@ -197,15 +201,15 @@ def test_a_download_refused_part_way_is_read_no_further_and_drops_the_connection
 
     from shell_helpers import run_console
 
-    from console.wire import requesting
+    from console.wire import incoming, requesting
     from console.wire.exceptions import NoConnection
 
     bodies: list[tuple[str, int]] = []  # (kind, body bytes) of each frame the session read, in order
     refused_after: list[int] = []  # how many frames had been read when the transfer was refused
-    real_read, real_refuse = requesting.read_frame, requesting.Requester.refuse
+    real_read, real_refuse = incoming.read_frame, requesting.Requester.refuse
 
-    async def counting_read(reader, *args):
-        frame = await real_read(reader, *args)
+    async def counting_read(reader, *args, **kwargs):
+        frame = await real_read(reader, *args, **kwargs)
         if frame is not None:
             bodies.append((frame.kind, len(frame.body)))
         return frame
@@ -214,7 +218,7 @@ def test_a_download_refused_part_way_is_read_no_further_and_drops_the_connection
         refused_after.append(len(bodies))
         real_refuse(self, error, pending)
 
-    monkeypatch.setattr(requesting, "read_frame", counting_read)
+    monkeypatch.setattr(incoming, "read_frame", counting_read)
     monkeypatch.setattr(requesting.Requester, "refuse", noting_refuse)
     flood = [({"k": "res", "ok": True, "stream": True, "size": 10, "data": {"job_id": JOB}}, b"")]
     flood += [({"k": "data"}, b"\0" * (1 << 20))] * 64 + [({"k": "end"}, b"")]
@@ -257,3 +261,113 @@ def test_a_download_refused_part_way_is_read_no_further_and_drops_the_connection
     lines = [line for line in (done.stdout + done.stderr).splitlines() if said in line]
     assert len(lines) == 1 and "the connection to the server was dropped" in lines[0], done
     assert "Traceback" not in done.stderr and done.returncode == 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["evil\x1b]0;PWN\x07.txt", "two\nlines.txt", "gpj.\u202eexe", "ad\u200bmin.txt"])
+def test_a_downloaded_part_with_an_entry_named_with_a_control_character_is_left_out_and_named(
+        project, tmp_path: Path, name: str) -> None:
+    """Finding 10 of the ninth attack: such a file name would act on the terminal (or hide text) when
+    listed. The part holding it is refused whole and named (IncompleteDownload), the others delivered."""
+    from console.flare_api import IncompleteDownload
+
+    def part(entries: dict[str, str]) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for entry, text in entries.items():
+                z.writestr(entry, text)
+        return buf.getvalue()
+
+    meta, job, workspace = b"{}", part({"ok.txt": "fine", name: "x"}), part({"log.txt": "trained"})
+    head = {"job_id": JOB, "parts": [{"name": "meta.json", "size": len(meta)}, {"name": "job.zip", "size": len(job)},
+                                     {"name": "workspace.zip", "size": len(workspace)}]}
+    answers = {"download_job": download_answer(head, meta + job + workspace)}
+    with hostile_server(project.server_kit, login_answer(), answers=answers):
+        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
+        try:
+            with pytest.raises(IncompleteDownload) as incomplete:
+                session.download_job_result(JOB, str(tmp_path / "dest"))
+        finally:
+            session.close()
+    said = str(incomplete.value)
+    assert "job (the job's own archive) was refused and left out" in said and repr(name)[1:-1] in said, said
+    assert "control or invisible character" in said
+    assert tree(tmp_path / "dest" / JOB) == ["meta.json", "workspace", "workspace/log.txt"]
+
+
+@pytest.mark.timeout(60)
+def test_a_body_where_an_answer_has_none_is_refused_unread(project) -> None:
+    """The requesting end judges bodies as the serving end does (security report 10, finding 5, the
+    other way): a ``res`` or ``end`` with a body, or a data frame past a chunk, is a protocol error
+    found at its header, the body unread; the request fails naming it, and the next one reconnects."""
+    from console.flare_api import NoConnection
+
+    announced = 8 << 20
+    cases = {  # a body announced and never sent: a reader that waited for it would time out instead
+        "list_jobs": ({"k": "res", "ok": True, "data": []}, "a 'res' frame with a body of 8388608 bytes: that kind "
+                                                           "has none"),
+        "get_job_meta": ({"k": "data"}, "a data frame of 8388608 bytes: a chunk is at most 1114112 bytes"),
+    }
+
+    async def serve(reader, writer) -> None:
+        from console.wire.frames import encode_frame, read_frame
+        while (frame := await read_frame(reader)) is not None:
+            cmd, request_id = frame.header.get("cmd"), frame.header.get("id")
+            if cmd == "login":
+                writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "data": login_answer()}))
+            elif cmd == "get_job_meta":  # a streamed JSON answer's head, then the oversized chunk
+                writer.write(encode_frame({"k": "res", "id": request_id, "ok": True, "stream": True, "json": True,
+                                           "size": 100}))
+            if cmd in cases:
+                raw = json.dumps({**cases[cmd][0], "id": request_id}).encode()
+                writer.write(struct.pack(">II", len(raw), announced) + raw)
+            await writer.drain()
+
+    with serving(project.server_kit, serve):
+        session = new_secure_session("admin@example.com", str(project.admin_kit), timeout=20)
+        try:
+            for cmd, (_, said) in cases.items():
+                started = time.monotonic()
+                with pytest.raises(NoConnection) as caught:
+                    getattr(session, cmd)(*([JOB] if cmd == "get_job_meta" else []))
+                assert f"the server sent {said}" in str(caught.value), (cmd, str(caught.value))
+                assert time.monotonic() - started < 10
+        finally:
+            session.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_json_answer_trickled_just_above_its_pace_ends_at_the_commands_deadline(project) -> None:
+    """A list trickled at 160 KiB/s (above the 128 KiB/s pace floor, so the pace alone would wait up
+    to 9 minutes for 64 MiB) is cut at the command's deadline, counted from the request, and the
+    connection dropped; a list that comes whole within it is read as ever."""
+    from console.api.client import AsyncClient
+    from console.wire.exceptions import NoConnection
+    from console.wire.kit import AdminKit
+
+    blanks = b" " * (16 << 10)
+    trickle = [({"k": "res", "ok": True, "stream": True, "json": True, "size": 64 << 20}, b""), ({"k": "data"}, b"[")]
+    for _ in range(300):  # 30 s of it, well past the 2 s deadline
+        trickle += [({"k": "data"}, blanks), 0.1]
+    body = json.dumps([{"job_id": JOB}]).encode()
+    whole = [({"k": "res", "ok": True, "stream": True, "json": True, "size": len(body)}, b""),
+             ({"k": "data"}, body), ({"k": "end"}, b"")]
+
+    async def go() -> tuple[object, str, float]:
+        client = AsyncClient(AdminKit.load(project.admin_kit), "admin@example.com")
+        await client.connect()
+        try:
+            listed = await client.request("list_jobs", {}, timeout=2)
+            started = time.monotonic()
+            with pytest.raises(NoConnection) as caught:
+                await client.request("get_job_meta", {"job_id": JOB}, timeout=2)
+            return listed, str(caught.value), time.monotonic() - started
+        finally:
+            await client.close()
+
+    with hostile_server(project.server_kit, login_answer(), answers={"list_jobs": whole, "get_job_meta": trickle},
+                        concurrent=True):
+        listed, message, took = asyncio.run(go())
+    assert listed == [{"job_id": JOB}]
+    assert message.startswith("the answer to get_job_meta was not complete within its deadline: "), message
+    assert "the connection was dropped" in message and took < 10, took

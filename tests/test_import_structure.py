@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import console
@@ -143,3 +145,15 @@ def test_the_server_satisfies_the_interfaces_its_parts_depend_on(project: Projec
             server.store.close()
 
     asyncio.run(build())
+
+
+def test_the_server_and_site_daemons_start_without_numpy_or_the_console() -> None:
+    # Every test federation starts a server and sites (~90 starts a test run, each a process
+    # start): numpy is for the job processes' FedAvg work, prompt_toolkit for the console.
+    code = ("import sys; from console.cli import build_parser; build_parser().parse_args(['server', 'kit']); "
+            "import console.server.app, console.site.app; "
+            "print(sorted(m for m in ('numpy', 'prompt_toolkit', 'console.shell.main', 'console.runtime.arrays') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -90,7 +90,7 @@ def test_round_metrics_and_errors_live_beside_the_meta_and_listing_never_reads_t
         final = store.set_status("aaaa", JobStatus.FINISHED_EXECUTION_EXCEPTION, job_errors={"server": ["boom"]})
         assert final["job_errors"] == {"server": ["boom"]} and store.get("aaaa")["job_errors"] == {"server": ["boom"]}
         assert all("job_errors" not in m for m in store.list_jobs())
-        store.delete_job("aaaa")
+        store.delete_job("aaaa", Submitter("admin@example.com", "example", "project_admin"))
         assert store._db.execute("SELECT COUNT(*) FROM job_extras").fetchone()[0] == 0  # noqa: SLF001
     finally:
         store.close()
@@ -169,7 +169,7 @@ def test_metrics_deeper_than_the_bound_are_refused_at_the_job_process() -> None:
 
 
 def test_a_site_answer_with_metrics_too_deep_is_refused_by_the_server() -> None:
-    from console.server.deployment import task_answer
+    from console.server.task_answers import task_answer
 
     assert task_answer({"weight": 2, "metrics": {"loss": _nested(MAX_METRICS_DEPTH - 1)}})[0] == 2.0
     with pytest.raises(ValueError, match="deeper than the limit of 32 levels"):

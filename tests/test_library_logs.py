@@ -14,7 +14,8 @@ from console.shell.library_logs import LOG_NAME
 # What NVIDIA FLARE's cellnet logged onto the prompt's line with 20 monitors running, from its logger.
 SCRIPT = """
 import argparse, logging
-from console.shell.main import add_shell_arguments, run_shell
+from console.shell.arguments import add_shell_arguments
+from console.shell.main import run_shell
 parser = argparse.ArgumentParser()
 add_shell_arguments(parser)
 run_shell(parser.parse_args(["--kit", "/nonexistent/kit", "-c", "list_jobs"]))  # the console's own set-up

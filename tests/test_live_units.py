@@ -15,11 +15,12 @@ from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, 
 from console.shell.follow import log_block
 from console.shell.monitors import LOG_STYLE, MAX_LOG_LINES_SHOWN, HeldLines
 from console.shell.plot import RoundMetrics, draw, round_labels
+from console.shell.top.answers import find_round
 from console.shell.top.columns import elide, layout, render
 from console.shell.top.details import detail_lines
 from console.shell.top.fit import Blocks, fit
-from console.shell.top.model import JobRow, TopModel, find_round
-from console.shell.top.view import JOB_COLUMNS, job_cells
+from console.shell.top.model import JobRow, TopModel
+from console.shell.top.rows import JOB_COLUMNS, job_cells
 
 
 def test_log_tail_reads_only_new_complete_lines_and_survives_truncation(tmp_path: Path) -> None:
@@ -174,10 +175,10 @@ def test_one_duration_shows_the_same_in_every_view(fraction: float) -> None:
     """top's ELAPSED, its details pane, get_job_meta's record and list_jobs' table show one job's
     duration alike (whole seconds elapsed: the fraction dropped), ended or running; how long ago
     reads alike in top's heartbeat and the job menu."""
-    from console.shell.completion import age
+    from console.shell.completion_data import age
     from console.shell.human import human
     from console.shell.top.model import SiteRow
-    from console.shell.top.view import site_cells
+    from console.shell.top.rows import site_cells
 
     job_id = "8a4e0d8c-1111-4222-8333-444455556666"
     meta = {"job_id": job_id, "name": "n", "status": "FINISHED:COMPLETED", "duration": f"0:01:14.{int(fraction * 1e6):06d}"}
@@ -275,6 +276,9 @@ def test_top_tables_fit_any_width_and_elide_what_does_not_fit(rows: list[list[st
             if w is not None and get_cwidth(cell) <= w:
                 assert cell.strip() in text  # what fits is shown whole
     assert widths[0] is not None and widths[2] is not None  # job ID and status are never left out
+    natural = [max([get_cwidth(c.head), *(get_cwidth(r[i]) for r in rows)]) for i, c in enumerate(JOB_COLUMNS)]
+    if any(w is not None and w < natural[i] for i, w in enumerate(widths)):  # a cell cut: no room left free
+        assert sum(shown) + 2 * (len(shown) - 1) == width, (widths, natural)  # (finding 20: NAME cut, 7 free)
 
 
 def test_top_columns_take_the_room_there_is() -> None:
@@ -326,15 +330,30 @@ def test_top_fits_its_body_keeping_the_header_and_the_selected_row(height: int, 
                     sites_hidden=lambda n: [("", f"Sites, {n} hidden")],
                     jobs_head=[[("", "Jobs")], [("", "JOB")]], rows=_lines("job-", jobs or 1), selected=selected,
                     details=[[], [("", "Details")], *_lines("detail-", details)] if details else [],
-                    details_hidden=lambda n: [("", f"{n} more")])
+                    details_hidden=lambda above, below: [("", f"{above} above, {below} more")],
+                    jobs_cut=lambda at, shown, count: [("", f"Jobs {at + 1}-{at + shown} of {count}")],
+                    details_first=data.draw(st.integers(0, 40)))
     first = data.draw(st.integers(0, max(jobs - 1, 0)))
     lines, new_first = fit(blocks, height, first)
     texts = ["".join(t for _, t in line) for line in lines]
     assert len(texts) <= height
-    assert "Jobs" in texts and "JOB" in texts
+    assert "JOB" in texts
+    shown = [int(t[4:]) for t in texts if t.startswith("job-")]
+    if len(shown) == jobs or not jobs:
+        assert "Jobs" in texts
+    else:  # the title says which rows show of how many (user 10, item 5: "20 shown" with 3 visible)
+        assert f"Jobs {new_first + 1}-{new_first + len(shown)} of {jobs}" in texts
+    hidden = next((t for t in texts if t.startswith("Sites, ")), None)
+    if hidden is not None:  # a count of sites really not shown, never "0 hidden"
+        assert hidden == f"Sites, {(sites or 1) - sum(t.startswith('site-') for t in texts)} hidden" and "0 hidden" not in hidden
+    cut = next((t for t in texts if t.endswith(" more")), None)
+    if cut is not None:  # details cut short: the lines shown, above and below add up to them all
+        above, below = (int(n) for n in re.findall(r"\d+", cut))
+        seen = [int(t[7:]) for t in texts if t.startswith("detail-")]
+        assert seen == list(range(above, above + len(seen))) and above + len(seen) + below == details
+        assert blocks.details_first == above
     if selected is not None:
         assert f"job-{selected}" in texts
-        shown = [int(t[4:]) for t in texts if t.startswith("job-")]
         assert shown == list(range(new_first, new_first + len(shown)))  # a window of the list, in order
         if first <= selected < first + len(shown) and first + len(shown) <= jobs:
             assert new_first == first  # the selection was in view: nothing moved
@@ -434,5 +453,244 @@ def test_check_status_server_shows_flares_engine_status_never_server_stopped() -
     shown = human(answer)
     assert "engine_status      stopped (no job runs on the server)" in shown and "server_status" not in shown, shown
     assert "engine_status      started (jobs run on the server)" in human({**answer, "server_status": "started"})
-    # A shutdown's answer keeps its words (console/backends/nvflare_commands._stopping).
+    # A shutdown's answer keeps its words (console/backends/nvflare_shutdown._stopping).
     assert "server is shutting down" in human({"server_status": "server is shutting down"})
+
+
+def test_top_shows_the_connection_state_and_how_old_its_rows_are() -> None:
+    """flare10 item 3: with the server down, top's clock stood still and it showed "3 connected" and RUNNING
+    jobs as current. The header says what the toolbar (hidden under top) says, with the rows' age, on both
+    engines; it redraws every REDRAW_EVERY s whether or not a poll answered."""
+    import time
+    from types import SimpleNamespace
+
+    from console.shell.top.rows import link_words
+    from console.shell.top.view import REDRAW_EVERY, TopView
+
+    assert link_words(True, False, 0.5, 1.0) == "" and link_words(True, False, None, 1.0) == ""
+    assert link_words(False, False, 42, 1.0) == "disconnected, reconnecting...; rows from 42s ago"
+    assert link_words(False, False, None, 1.0) == "disconnected, reconnecting..."
+    assert link_words(False, True, 75, 1.0) == "server shut down by you: q, then bye leaves; rows from 1m ago"
+    # Connected as far as the link knows, but the poll waits on an answer (FLARE's calls time out late).
+    assert link_words(True, False, 12.4, 1.0) == "the server has not answered for 12 s; rows from 12s ago"
+    assert link_words(True, False, 4.0, 2.0) == ""  # within three polls of ours (2 s), as a busy server may be
+
+    for pushes in (True, False):  # ours, FLARE
+        backend = SimpleNamespace(rounds_seen={}, pushes=pushes, user="admin@nvidia.com", server="localhost",
+                                  connected=True, shut_down_by_you=False)
+        view = TopView(backend, no_color=True)  # type: ignore[arg-type]
+        assert view.app.refresh_interval == REDRAW_EVERY
+        view.feed.fresh_at = time.monotonic() - 0.2
+        header = "".join(text for _, text in view._header())
+        assert "flare-console top" in header and "disconnected" not in header
+        backend.connected, view.feed.fresh_at = False, time.monotonic() - 40
+        fragments = view._header()
+        assert fragments[0] == ("class:top.down", " disconnected, reconnecting...; rows from 40s ago ")
+        assert "".join(text for _, text in fragments).count("flare-console top") == 1
+        backend.shut_down_by_you = True
+        assert "server shut down by you" in "".join(text for _, text in view._header())
+
+
+def test_top_site_states_come_from_check_status_as_flare_and_ours_answer_it() -> None:
+    """flare10 item 4: top showed a killed or shut-down FLARE site as ``connected`` while check_status said No
+    Reply, and a disabled site vanished (item 17). STATE is check_status's: listed and answering, listed and
+    not answering (no reply), not listed (gone), disabled by this console; "N connected" counts the first."""
+    from console.shell.top.feed import _site_rows
+    from console.shell.top.model import CONNECTED, DISABLED, GONE, NO_REPLY, TopModel
+    from console.shell.top.rows import site_cells
+
+    # FLARE 2.9's check_status client, as its Session hands it on: the rows' metas, and the table.
+    flare = {"client_status": [
+        {"client_name": "site-a1", "app_name": "app", "job_id": "e9", "status": "started"},
+        {"client_name": "site-a2", "status": "no_jobs"},
+        {"client_name": "site-b1", "status": "no_reply"}],
+        "client_statuses": [["client", "app_name", "job_id", "status"], ["site-a1", "app", "e9", "started"],
+                            ["site-a2", "?", "?", "No Jobs"], ["site-b1", "?", "?", "No Reply"]]}
+    assert _site_rows(flare) == [("site-a1", "e9", "started"), ("site-a2", "", "no_jobs"),
+                                 ("site-b1", "", "no_reply")]  # (each row once, not from both shapes)
+    table_only = {"client_statuses": flare["client_statuses"]}
+    assert _site_rows(table_only)[2] == ("site-b1", "?", "No Reply")
+    ours = {"client_status": [{"client_name": "site-1", "status": "error: the site did not answer in time"}]}
+    assert _site_rows(ours) == [("site-1", "", "error: the site did not answer in time")]
+
+    model = TopModel()
+    listed = [{"client_name": name, "client_last_conn_time": 1_700_000_000.0} for name in ("site-a1", "site-a2", "site-b1")]
+    statuses = {"site-a1": "started", "site-a2": "no_jobs", "site-b1": "no_reply"}
+    model.apply_sites(listed, {"site-a1": 1}, statuses)
+    assert {n: s.state for n, s in model.sites.items()} == {"site-a1": CONNECTED, "site-a2": CONNECTED,
+                                                            "site-b1": NO_REPLY}
+    assert model.sites_title() == "Sites (2 connected)"
+    assert site_cells(model.sites["site-b1"], 1_700_000_060.0)[:4] == ["site-b1", "no reply", "1m ago", "0"]
+    model.apply_sites(listed[:2], {}, None)  # a poll that did not ask the sites: the states stand, b1 left the list
+    assert (model.sites["site-a1"].state, model.sites["site-b1"].state) == (CONNECTED, GONE)
+    model.apply_sites(listed[1:2], {}, {"site-a2": "no_jobs"}, frozenset({"site-a1", "site-c9"}))
+    assert {n: s.state for n, s in model.sites.items()} == {"site-a1": DISABLED, "site-a2": CONNECTED,
+                                                            "site-b1": GONE, "site-c9": DISABLED}
+    assert model.sites_title() == "Sites (1 connected)"
+    assert site_cells(model.sites["site-c9"], 1_700_000_060.0) == ["site-c9", "disabled", "-", "0", "-", "-"]
+
+
+def test_top_counts_a_flare_jobs_sites_from_its_deploy_map() -> None:
+    """flare10 item 17: top's SITES column was always '-' on FLARE; its meta's deploy_map names the job's sites
+    (FLARE tells no round's answers: how many answered stays unknown)."""
+    from console.shell.top.model import TopModel
+    from console.shell.top.rows import job_cells
+
+    model = TopModel()
+    model.apply_meta({"job_id": "e9", "status": "RUNNING",
+                      "deploy_map": {"app_server": ["server"], "app_site": ["site-a1", "site-b1"]}})
+    assert job_cells(model.jobs["e9"], 0.0)[4] == "-/2"
+    model.apply_meta({"job_id": "f1", "status": "RUNNING", "deploy_map": {"app": ["@ALL"]}})
+    assert job_cells(model.jobs["f1"], 0.0)[4] == "-"
+
+
+def test_a_job_left_submitted_says_why_from_flares_schedule_history() -> None:
+    """flare10 item 15: a job needing a site that never connected sat SUBMITTED in monitor_job and top with no
+    reason; FLARE's scheduler writes one in the meta's ``schedule_history``. A monitor's line says it, and a new
+    reason gives a new line; top's details pane shows it."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from console.api.spec import MonitorReturnCode
+    from console.commands import Engine
+    from console.shell.monitors import MonitorManager, not_scheduled, status_line
+
+    job = {"job_id": "b26f0000-0000-4000-8000-000000000001", "name": "needs-c9", "status": "SUBMITTED"}
+    waiting = {**job, "schedule_history": ["2026-11-30 03:50:01: connected sites (1) < min_sites (2)"]}
+    assert not_scheduled(job) is None and not_scheduled({**waiting, "status": "RUNNING"}) is None
+    assert not_scheduled({**job, "schedule_history": ["2026-11-30 03:50:01: scheduled"]}) is None
+    assert not_scheduled(waiting) == "connected sites (1) < min_sites (2)"
+    assert status_line(waiting, 0).endswith("needs-c9  SUBMITTED  (not scheduled yet: connected sites (1) < min_sites (2))")
+    missing = {**job, "schedule_history": [*waiting["schedule_history"], "2026-11-30 03:50:09: missing required site site-c9"]}
+    metas = [job, waiting, waiting, missing, missing, {**job, "status": "FINISHED:ABORTED"}]
+
+    async def monitor_job(job_id: str, timeout: float, interval: float, cb) -> object:
+        for meta in metas:  # as FLARE's poll delivers them: each check's meta
+            cb(meta)
+        return MonitorReturnCode.JOB_FINISHED, metas[-1]
+
+    said: list[str] = []
+    backend = SimpleNamespace(engine=Engine.NVFLARE, monitor_job=monitor_job)
+    asyncio.run(MonitorManager(backend, lambda text, _s, _m: said.append(text)).follow(job["job_id"]))  # type: ignore[arg-type]
+    assert [line.split("  ", 3)[-1] for line in said] == [
+        "SUBMITTED", "SUBMITTED  (not scheduled yet: connected sites (1) < min_sites (2))",
+        "SUBMITTED  (not scheduled yet: missing required site site-c9)", "FINISHED:ABORTED"]
+    text = "\n".join(detail_lines(missing, None, 100, 0.0))
+    assert "not scheduled" in text and "missing required site site-c9" in text
+
+
+def test_top_keeps_its_clock_and_elides_its_title_and_says_what_details_are_cut() -> None:
+    """User 10, item 5: the clock was the first thing elided (``(pushed)  03:…``); details cut short
+    said "a taller terminal shows them" with no way to scroll."""
+    from console.shell.top.rows import details_cut, header_line
+
+    title = " flare-console top  admin@example.com@server  (pushed)"
+    for width in (80, 60, 40, 30, 20):
+        line = header_line(title, "03:12:45 ", width)
+        assert get_cwidth(line) == width and line.endswith("03:12:45 "), (width, line)
+        assert width >= get_cwidth(title) + 10 or "…" in line
+    assert "…" in header_line(title, "03:12:45 ", 12)  # too narrow for both: elided, never wider
+    assert get_cwidth(header_line(title, "03:12:45 ", 12)) == 12
+    assert details_cut(0, 16) == "  ... 16 more lines (PgDn shows them)"
+    assert details_cut(5, 1) == "  ... 5 lines above, 1 more line (PgUp/PgDn scroll)"
+    assert details_cut(3, 0) == "  ... 3 lines above (PgUp shows them)"
+
+
+def test_top_reads_a_queued_jobs_meta_again_and_its_row_says_why_it_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue 10's top on FLARE: a job left SUBMITTED said why only in the details pane. Its row's last column (no
+    metrics yet) says the scheduler's last reason, read again while it waits (the reason changes, not the status;
+    FLARE pushes nothing), and says nothing of it once the job runs."""
+    import asyncio
+    from types import SimpleNamespace
+    from typing import Any
+
+    from console.shell.top import feed as top_feed
+
+    monkeypatch.setattr(top_feed, "WAITING_REREAD_SECONDS", 0.05)
+    job_id = "b26f0000-0000-4000-8000-000000000002"
+    short = {"job_id": job_id, "name": "needs-site-9", "status": "SUBMITTED",
+             "schedule_history": ["2026-11-30 03:50:01: connected sites (1) < min_sites (2)"]}
+    missing = {**short, "schedule_history": [*short["schedule_history"], "2026-11-30 03:50:11: missing required "
+                                                                          "site site-9"]}
+    metas = [short, missing]
+    status = {"now": "SUBMITTED"}
+    read: list[str] = []
+
+    async def get_job_meta(asked: str) -> dict[str, Any]:
+        read.append(asked)
+        return metas[min(len(read), len(metas)) - 1]
+
+    async def request(command: str, args: dict[str, Any]) -> Any:
+        if command == "list_jobs":
+            return [{"job_id": job_id, "job_name": "needs-site-9", "status": status["now"]}]
+        return {"clients": []} if command == "check_status" else {}
+
+    backend = SimpleNamespace(pushes=False, request=request, get_job_meta=get_job_meta, disabled_sites=set())
+    model = TopModel()
+
+    async def waits_until(said: str) -> str:
+        for _ in range(200):
+            await feed.poll()
+            cell = job_cells(model.jobs[job_id], 0.0)[6]
+            if said in cell:
+                return cell
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{said!r} never in {job_cells(model.jobs[job_id], 0.0)}")
+
+    async def watch() -> list[str]:
+        reader = asyncio.create_task(feed._read_metas())
+        try:
+            return [await waits_until("min_sites"), await waits_until("missing required site")]
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    feed = top_feed.TopFeed(backend, model, lambda: None)  # type: ignore[arg-type]
+    cells = asyncio.run(watch())
+    assert cells == ["not scheduled yet: connected sites (1) < min_sites (2)",
+                     "not scheduled yet: missing required site site-9"], cells
+    status["now"] = "RUNNING"
+    model.apply_jobs([{"job_id": job_id, "job_name": "needs-site-9", "status": "RUNNING"}])
+    assert job_cells(model.jobs[job_id], 0.0)[6] == "-"  # a reason read while it waited is none once it runs
+
+
+def test_top_rows_of_ended_jobs_follow_one_rule_whenever_they_ended() -> None:
+    """A job that ended before top opened read ROUND 10, SITES -/2; one that ended while it was open
+    400/400, 2/2. Ours records the rounds planned beside the rounds (meta num_rounds): both read R/N, and an
+    ended job's SITES are the sites it ran on."""
+    from console.server.round_metrics import RoundMetrics as Recorded
+
+    recorded = Recorded()
+    for number in (1, 2):
+        recorded.add({"round": number, "num_rounds": 2, "aggregated": {"acc": 0.5 * number}})
+    assert recorded.num_rounds == 2
+    before, during = "d" * 36, "e" * 36
+    model = TopModel()
+    ended = {"job_id": before, "job_name": "a", "status": "FINISHED:COMPLETED", "duration": "0:00:09"}
+    model.apply_jobs([ended])
+    model.apply_meta({"job_id": before, "status": "FINISHED:COMPLETED", "round_metrics": recorded.entries,
+                      "num_rounds": recorded.num_rounds, "job_clients": ["site-1", "site-2"]})
+    model.apply_jobs([{"job_id": during, "job_name": "b", "status": "RUNNING"}, ended])
+    model.apply_meta({"job_id": during, "status": "RUNNING", "job_clients": ["site-1", "site-2"]})
+    model.apply_progress(during, {"round": 2, "num_rounds": 2, "sites_responded": 2, "aggregated": {"acc": 1.0}})
+    assert job_cells(model.jobs[during], 0.0)[3:5] == ["2/2", "2/2"]  # running: how many answered this round
+    model.apply_event("job_status", {"job_id": during, "status": "FINISHED:COMPLETED"})
+    assert job_cells(model.jobs[before], 0.0)[3:5] == job_cells(model.jobs[during], 0.0)[3:5] == ["2/2", "2"]
+
+
+def test_a_job_whose_abort_top_sent_says_so_until_its_status_changes() -> None:
+    """FLARE takes ~10 s to end an aborted job: its row read RUNNING as if nothing had been sent."""
+    from console.shell.top.rows import status_class
+
+    model = TopModel()
+    job = "f" * 36
+    model.apply_jobs([{"job_id": job, "job_name": "long", "status": "RUNNING"}])
+    model.abort_sent(job)
+    cells = job_cells(model.jobs[job], 0.0)
+    assert cells[2] == "RUNNING, abort sent" and status_class(cells[2]) == status_class("RUNNING")
+    model.apply_jobs([{"job_id": job, "job_name": "long", "status": "RUNNING"}])  # a poll: still running
+    assert job_cells(model.jobs[job], 0.0)[2] == "RUNNING, abort sent"
+    model.apply_event("job_status", {"job_id": job, "status": "FINISHED:ABORTED"})
+    assert job_cells(model.jobs[job], 0.0)[2] == "FINISHED:ABORTED"
+    model.abort_sent(job)  # an ended job: nothing to say
+    assert job_cells(model.jobs[job], 0.0)[2] == "FINISHED:ABORTED"

@@ -1,4 +1,4 @@
-"""Placing windows of a growing log (``console.backends.log_window``, FLARE's follow): pure, no FLARE.
+"""Placing windows of a growing log (``console.backends.log_window``, ``log_catch_up``; FLARE's follow): no FLARE.
 
 A simulated ``log.txt`` grows by writes that land between any two of the poller's looks
 (``ls -l``: its size) and fetches (``tail -c N``: its last N bytes), as on a busy FLARE site;
@@ -13,15 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.backends.log_window import (
-    CUT_TRIES,
-    MISSED,
-    REWRITTEN,
-    CutCharacter,
-    LogCursor,
-    Placed,
-    catch_up,
-)
+from console.backends.log_catch_up import CUT_TRIES, CutCharacter, catch_up
+from console.backends.log_window import MISSED, REWRITTEN, UNREADABLE, LogCursor, Placed
 from console.backends.nvflare_logs import is_cut_character, tail_window
 
 # Lines that repeat (the same start-up line twice, empty lines, a long line, a CR): where the
@@ -76,6 +69,16 @@ class StrictLog(GrowingLog):
             tail_window(f"exception_occurred: UnicodeDecodeError: {exc}")  # raises CutCharacter
         return window
 
+    async def head(self, size: int) -> bytes:
+        """``head -c``: the log's first bytes, decoded as strictly."""
+        self.write_some()
+        start = self.content[:size]
+        try:
+            start.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            tail_window(f"exception_occurred: UnicodeDecodeError: {exc}")
+        return start
+
 
 def follow(log: GrowingLog, cursor: LogCursor, lines: int) -> tuple[list[str], int]:
     """Poll until the writes are done and the log stayed the same twice; the lines followed, and
@@ -87,7 +90,7 @@ def follow(log: GrowingLog, cursor: LogCursor, lines: int) -> tuple[list[str], i
         quiet = 0
         while quiet < 2:
             size = await log.look()
-            new = await catch_up(cursor, size, log.fetch, log.look, lines)
+            new = await catch_up(cursor, size, log.fetch, log.look, lines, getattr(log, "head", None))
             assert new is not None
             if first < 0 and cursor.started:
                 first = log.content[:log.fetched_at[-1]].count(b"\n")
@@ -152,6 +155,126 @@ def test_a_window_that_cuts_a_character_never_ends_the_follow(data, lines, end_w
     assert followed == expected(log.content, first, backlog)
 
 
+class QuietStart(GrowingLog):
+    """A log that does not grow while the follow's first poll runs (its first window's end is then known
+    exactly, as FLARE's ``ls -l`` after the fetch shows), and grows anywhere after it."""
+
+    def __init__(self, writes: list[bytes], data: st.DataObject, cursor: LogCursor) -> None:
+        super().__init__(writes, data)
+        self.cursor = cursor
+
+    def write_some(self) -> None:
+        if self.cursor.started:
+            super().write_some()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), lines=st.lists(REPEATING, min_size=1, max_size=20), more=st.lists(REPEATING, max_size=60),
+       backlog=st.integers(0, 6), first_window=st.integers(1, 64), start=st.integers(0, 40))
+def test_identical_lines_in_a_log_larger_than_the_first_window_are_followed_once(data, lines, more, backlog,
+                                                                                  first_window, start) -> None:
+    """Lines that repeat (a log of one line over and over) in a log larger than the first window: placed
+    by position, not by text (which gives no place to tell them by): each line once, whatever the timing
+    after the first poll. Before, the follow stopped advancing while the log grew, and lost what it wrote."""
+    text = b"\n".join(lines) + b"\n"
+    head = text * (1 + start // max(len(text), 1))  # some of the log is there before the follow starts
+    cursor = LogCursor(overlap=8, slack=0, first_window=first_window, whole_below=0)
+    log = QuietStart(as_writes(data, more, True), data, cursor)
+    log.content = head
+    followed, first = follow(log, cursor, backlog)
+    assert followed == expected(log.content, first, backlog)
+
+
+def test_a_growing_log_of_one_line_over_64_kib_is_followed() -> None:
+    """The case as found: one line repeated past FIRST_WINDOW, three more written before each poll."""
+    line = b"2026-01-01 12:00:00 INFO the same line again\n"
+    content = [line * 2000]
+
+    async def look() -> int:
+        return len(content[0])
+
+    async def fetch(size: int) -> bytes:
+        return content[0][-size:]
+
+    async def run() -> list[int]:
+        cursor = LogCursor()
+        counts = [len(await catch_up(cursor, await look(), fetch, look, 3) or [])]
+        for _ in range(4):
+            content[0] += line * 3
+            counts.append(len(await catch_up(cursor, await look(), fetch, look, 3) or []))
+        return counts
+
+    assert asyncio.run(run()) == [3, 3, 3, 3, 3]  # was [3, 0, 0, 0, 0]
+
+
+#: Bytes that are not UTF-8 anywhere (FLARE's shell cannot decode a window holding one).
+BAD = st.sampled_from([b"\xff", b"\xc3(", b"\xe6\x97", b"\x80\x80", b"\xf0\x9f\x99"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), lines=st.lists(st.tuples(st.lists(MULTIBYTE, max_size=4).map("".join),
+                                                st.none() | BAD), max_size=30),
+       backlog=st.integers(0, 6), first_window=st.sampled_from([5, 17, 64, 1 << 16]), slack=st.integers(0, 7))
+def test_a_byte_that_is_not_utf8_never_stops_the_follow(data, lines, backlog, first_window, slack) -> None:
+    """Lines holding bytes that are not UTF-8: every window reaching back to one fails, as FLARE's strict
+    decode does (before, each poll failed and the follow stopped advancing for good). Now what cannot be
+    read is skipped, said so: the lines followed are the log's, in order, none twice, and every line
+    written after the last unreadable one is followed."""
+    text = [f"{i:03d} {line}".encode() + (bad or b"") for i, (line, bad) in enumerate(lines)]
+    log = StrictLog(as_writes(data, text, True), data)
+    cursor = LogCursor(overlap=24, slack=slack, first_window=first_window, whole_below=data.draw(
+        st.sampled_from([0, 1 << 16]), label="whole_below"))
+    followed, first = follow(log, cursor, backlog)
+    shown = [line for line in followed if line != UNREADABLE]
+    numbers = [int(line[:3]) for line in shown]
+    assert numbers == sorted(set(numbers)), followed  # in order, none twice
+    unreadable = [i for i, (_, bad) in enumerate(lines) if bad]
+    for number, line in zip(numbers, shown, strict=True):
+        assert number not in unreadable and line == text[number].decode(), followed
+    last_bad = max(unreadable, default=-1)
+    assert set(range(max(last_bad + 1, first), len(lines))) <= set(numbers), followed
+    assert (UNREADABLE in followed) <= bool(unreadable)
+
+
+def test_lines_written_before_a_byte_flare_cannot_pass_are_read_from_the_logs_start() -> None:
+    """The lines between what was delivered and the line holding such a byte are in no window ``tail -c``
+    can pass (each reaches back to the byte): ``head -c`` reads them; only that line is skipped."""
+    content = [b"".join(f"{i:03d} line\n".encode() for i in range(3))]
+    fetched: list[str] = []
+
+    async def look() -> int:
+        return len(content[0])
+
+    async def strict(data: bytes) -> bytes:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            tail_window(f"exception_occurred: UnicodeDecodeError: {exc}")
+        return data
+
+    async def fetch(size: int) -> bytes:
+        fetched.append("tail")
+        return await strict(content[0][-size:])
+
+    async def head(size: int) -> bytes:
+        fetched.append("head")
+        return await strict(content[0][:size])
+
+    async def run() -> list[list[str] | None]:
+        cursor = LogCursor()
+        polls = [await catch_up(cursor, await look(), fetch, look, 5, head)]
+        content[0] += b"003 before\n004 before\n005 holds \xff here\n006 after\n"
+        polls.append(await catch_up(cursor, await look(), fetch, look, 5, head))
+        content[0] += b"007 later\n"
+        polls.append(await catch_up(cursor, await look(), fetch, look, 5, head))
+        return polls
+
+    polls = asyncio.run(run())
+    assert polls == [["000 line", "001 line", "002 line"],
+                     ["003 before", "004 before", UNREADABLE, "006 after"], ["007 later"]]
+    assert fetched.count("head") == 1
+
+
 class Scripted:
     """Stands for hypothesis's ``data`` in a replayed case: the draws in order, then 0."""
 
@@ -174,31 +297,46 @@ def replay(lines: list[str], cuts: list[int], draws: list[int], first_window: in
 
 
 def test_a_line_ending_like_the_delivered_one_is_not_taken_for_it() -> None:
-    """Hypothesis's case: the first window (asked again after cutting a character) ends inside
-    line 004, whose tail is line 003's; the whole log fetched next holds the delivered tail twice.
-    Placing it at the last occurrence lost line 004: the unfinished line after it places it."""
-    followed, want = replay(["ééé日本語日本語", "", "", "ééΩ≈ç√🙂🙂日本語", "Ω≈ç√🙂🙂日本語", ""],
-                            [1, 2, 3, 5, 25, 26, 27, 100], [1, 3, 1, 0, 3, 1, 0, 0], first_window=5)
-    assert followed == want == ["004 Ω≈ç√🙂🙂日本語", "005 "]
+    """Hypothesis's case: the first window ends inside line 004, whose tail is line 003's, and the log
+    grew during its every fetch (so where it ends stays unknown); the whole log fetched next holds the
+    delivered tail twice. Placing it at the last occurrence lost line 004: the unfinished line after it
+    places it. (Found by a replayed follow before the first window's end was looked at after its fetch.)"""
+    lines = ["ééé日本語日本語", "", "", "ééΩ≈ç√🙂🙂日本語", "Ω≈ç√🙂🙂日本語", ""]
+    text = b"\n".join(f"{i:03d} {line}".encode() for i, line in enumerate(lines))
+    first_end = text.index(b"004 ") + 6  # inside line 004
+    asked = first_end - text.index(b"002") + 2
+    cursor = LogCursor(overlap=24, slack=0, first_window=5, whole_below=0)
+    assert cursor.place(text[first_end - asked:first_end], asked, first_end - 3, first_end, force=True) == (
+        Placed.NEW, [])
+    assert cursor.end is None
+    cursor.size = first_end - 3
+    assert cursor.place(text, len(text) + 1, len(text)) == (Placed.NEW, ["004 Ω≈ç√🙂🙂日本語"])
+    assert cursor.finish() == ["005 "]
 
 
 @pytest.mark.parametrize("first_cut", [5, 15])
 def test_lines_with_the_same_tail_are_told_apart_by_their_starts(first_cut: int) -> None:
-    """Its neighbour: the first window (not the whole log, so its length stays unknown) ends at
-    a line break, nothing unfinished after it, and the log grew during its fetch; the lines
-    written next end like the delivered one for more than the overlap: none is skipped."""
+    """Its neighbour: the first window (not the whole log) ends at a line break, nothing unfinished
+    after it, and the log grew during its fetch (from ``first_cut`` bytes), every time it was asked,
+    so its length stays unknown; the lines written next end like the delivered one for more than the
+    overlap: none is skipped."""
     same = "Ω≈ç√🙂🙂日本語日本語"
     lines = ["start", f"x{same}", same, f"é{same}", same, "end"]
+    text = "\n".join(f"{i:03d} {line}" for i, line in enumerate(lines)).encode()
     first_two = len("\n".join(f"{i:03d} {line}" for i, line in enumerate(lines[:2])).encode()) + 1
-    # bytes up to first_cut before the first look, the rest of line 001 before the first fetch
-    # (45 bytes: inside line 000), lines 002-005 before the second look
-    followed, want = replay(lines, [first_cut, first_two], [1, 1, 1], first_window=45, overlap=8)
-    assert followed == want == ["002 " + same, "003 é" + same, "004 " + same, "005 end"]
+    cursor = LogCursor(overlap=8, slack=0, first_window=45, whole_below=0)
+    assert cursor.place(text[:first_two][-45:], 45, first_cut, first_two, force=True) == (Placed.NEW, [])
+    assert cursor.end is None
+    cursor.size = first_cut
+    asked, _ = cursor.ask(len(text))
+    placed, new = cursor.place(text[-asked:], asked, len(text))
+    assert (placed, new + cursor.finish()) == (Placed.NEW, ["002 " + same, "003 é" + same, "004 " + same, "005 end"])
 
 
 def test_a_poll_that_keeps_cutting_characters_delivers_nothing_and_the_next_goes_on() -> None:
     """Every window cut (a log of 3-byte characters, fetched as it is written): the poll gives up
-    after CUT_TRIES windows, each a byte larger, and leaves the cursor; the next poll places them."""
+    after CUT_TRIES windows, each a byte larger, and the log's last 4 to 1 bytes (a window that holds
+    a byte FLARE cannot pass would have had them), and leaves the cursor; the next poll places them."""
     content = "".join(f"{i:02d} 日本語日本語\n" for i in range(30)).encode()
     asked_for: list[int] = []
 
@@ -214,7 +352,8 @@ def test_a_poll_that_keeps_cutting_characters_delivers_nothing_and_the_next_goes
 
     cursor = LogCursor(first_window=40)
     assert asyncio.run(catch_up(cursor, len(content), always_cut, look, 2)) == []
-    assert len(asked_for) == CUT_TRIES and asked_for == list(range(asked_for[0], asked_for[0] + CUT_TRIES))
+    assert asked_for[:CUT_TRIES] == list(range(asked_for[0], asked_for[0] + CUT_TRIES))
+    assert asked_for[CUT_TRIES:] == [4, 3, 2, 1]  # not even the last character: the end is being written
     assert not cursor.started
     assert asyncio.run(catch_up(cursor, len(content), whole, look, 2)) == ["28 日本語日本語", "29 日本語日本語"]
 
@@ -252,17 +391,17 @@ def test_a_log_that_outgrew_the_largest_window_says_lines_were_missed() -> None:
     cursor = LogCursor(first_window=16, max_window=32, overlap=8, slack=0)
     log = b"".join(f"{i:03d}\n".encode() for i in range(4))
     asked, _ = cursor.ask(len(log))
-    assert cursor.place(log[-asked:], asked, len(log), lines=1) == (Placed.NEW, ["003"])
+    assert cursor.place(log[-asked:], asked, len(log), len(log), lines=1) == (Placed.NEW, ["003"])
     cursor.size = len(log)
     log += b"".join(f"{i:03d}\n".encode() for i in range(4, 40))
     asked, _ = cursor.ask(len(log))
     assert asked == 32
-    placed, new = cursor.place(log[-asked:], asked, len(log))
+    placed, new = cursor.place(log[-asked:], asked, len(log), len(log))
     assert placed is Placed.NEW and new[0] == MISSED and new[1:] == [f"{i:03d}" for i in range(33, 40)]  # 032 may be cut
 
 
 def test_a_stored_log_finishes_a_follow_only_when_it_holds_what_was_followed() -> None:
     cursor = LogCursor()
     assert cursor.place(b"a\nb\nc", 64 * 1024, 5, lines=5) == (Placed.NEW, ["a", "b"])
-    assert cursor.place_stored("client log stream not available for this job") == []
+    assert cursor.place_stored("client log stream not available for this job") is None
     assert cursor.place_stored("a\nb\nc and more\nd\n") == ["c and more", "d"]

@@ -216,7 +216,8 @@ def test_a_result_out_of_proportion_to_its_task_is_refused_without_a_limit_set(s
     meta = session.wait_for_job(job_id, timeout=60)
     assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
     assert list(meta["job_errors"]) == ["site-2"], meta["job_errors"]
-    [error] = meta["job_errors"]["site-2"]
+    error, *notes = meta["job_errors"]["site-2"]  # (+ its workspace's note when it was away as the job ended)
+    assert all("workspace" in note for note in notes), meta["job_errors"]["site-2"]
     assert f"the result model of {80 << 20} bytes exceeds this task's limit of {64 << 20} bytes" in error, error
     assert "4 x the model file the task sent" in error, error
 
@@ -239,7 +240,8 @@ def test_a_site_that_sends_more_than_its_task_allows_is_refused_at_once(server, 
         job_id = session.submit_job(str(numpy_job(tmp_path, name="hostile-result", rounds=1)))
         meta = session.wait_for_job(job_id, timeout=60)
         assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
-        [error] = meta["job_errors"]["site-2"]
+        error, *notes = meta["job_errors"]["site-2"]  # (+ its workspace's note when it was away as the job ended)
+        assert all("workspace" in note for note in notes), meta["job_errors"]["site-2"]
         assert f"its result of {256 << 20} bytes exceeds this task's limit of {80 << 20} bytes" in error, error
         assert "refused" in error, error
         assert "site-1" not in meta["job_errors"], meta["job_errors"]
@@ -270,7 +272,8 @@ def test_a_result_weight_that_is_no_finite_number_is_the_sites_error(server, ses
         job_id = session.submit_job(str(numpy_job(tmp_path, name="bad-weight", rounds=1)))
         meta = session.wait_for_job(job_id, timeout=60)
         assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION", meta
-        [error] = meta["job_errors"]["site-2"]
+        error, *notes = meta["job_errors"]["site-2"]  # (+ its workspace's note when it was away as the job ended)
+        assert all("workspace" in note for note in notes), meta["job_errors"]["site-2"]
         assert "weight must be a finite number of at least 0" in error, error
     finally:
         for part in (hostile, honest):

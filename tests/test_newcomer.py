@@ -53,6 +53,22 @@ def test_hints_name_the_console_that_runs_and_work_as_printed(monkeypatch) -> No
     assert console_command() == "flare-console"
 
 
+def test_a_hint_that_logs_in_again_carries_the_kit_and_user(monkeypatch, tmp_path: Path) -> None:
+    """Terminal tester's finding: the ``follow J | less`` hint said ``flare-console -c ...``, no ``--kit``:
+    under ``make demo`` (kit in a workspace, off PATH) it could not run as printed. The kit is made
+    absolute (it may be relative, or from $FLARE_KIT), the user kept, both quoted for a shell."""
+    from console.invocation import console_command, console_login_command
+
+    monkeypatch.chdir(tmp_path)
+    kit = tmp_path / "my kits" / "admin@nvidia.com"
+    assert console_login_command("my kits/admin@nvidia.com") == f"{console_command()} --kit {shlex.quote(str(kit))}"
+    assert console_login_command(str(kit), "o'neil@org.com") == (
+        f"{console_command()} --kit {shlex.quote(str(kit))} --user {shlex.quote(chr(111) + chr(39) + 'neil@org.com')}")
+    assert shlex.split(console_login_command(str(kit), "o'neil@org.com"))[-4:] == [
+        "--kit", str(kit), "--user", "o'neil@org.com"]
+    assert console_login_command(None) == console_command()
+
+
 # -- the README's commands, as a newcomer types them -------------------------------------------------
 
 README = REPO / "README.md"

@@ -16,6 +16,7 @@ import pexpect
 import pytest
 from nvflare_poc import LiveFlare
 from relay import Relay, kit_through
+from shell_helpers import wrapped
 
 PROMPT = re.compile(r"(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
@@ -43,8 +44,8 @@ def test_the_first_command_after_the_flare_server_dropped_says_so_in_our_words(f
         shell.send("check_status server\r")
         # (Mostly the command finds the drop; sometimes the background refresh of completion data found it
         # just before, and the command is not sent: both in our words.)
-        shell.expect([r"check_status got no answer: the connection to the FLARE server at localhost:\d+ is lost; "
-                      r"is the server still running\? The console connects again once it answers",
+        shell.expect([wrapped("check_status got no answer: the connection to the FLARE server at localhost:")
+                      + r"\d+\s+" + wrapped("is lost; is the server still running? The console connects again once it answers"),
                       "the server is unreachable, so check_status was not sent"], timeout=60)
         shell.expect(PROMPT)
         shell.send("list_jobs\r")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from flare_monitor_standin import monitor_said
 
 from console.backends import nvflare_pace
 from console.backends.nvflare_pace import FAST_POLL, POLL_INTERVAL, SITES_POLL
@@ -293,3 +294,120 @@ def test_flares_show_stats_answers_read_as_stages() -> None:
     assert job_sites({"deploy_map": {"a": ["server", "site-2"], "b": ["site-1"]}}) == ["site-1", "site-2"]
     assert job_sites({}) is None
     assert job_sites({"deploy_map": {"a": [{"sites": ["x"]}]}}) is None
+
+
+def test_a_flare_monitor_says_when_a_site_of_its_running_job_stops_answering_and_answers_again(monkeypatch) -> None:
+    """flare10 item 15: site-b1 killed during a job; monitor_job said nothing (FLARE's server lists a killed site
+    until its heartbeat times out). The monitor asks the job's sites (``check_status client``, on the poll's
+    Session) as the job starts running and every SITES_CHECK s; the shell says each change once."""
+    from console.backends import nvflare_monitor
+
+    monkeypatch.setattr(nvflare_monitor, "SITES_CHECK", 0.2)
+    job = "e9d10000-0000-4000-8000-000000000001"
+    meta = {"job_id": job, "name": "longjob", "status": "RUNNING", "submit_time_iso": _iso(time.time() - 5),
+            "deploy_map": {"app": ["server", "site-a1", "site-b1"]}}
+    asked: list[list[str]] = []
+
+    class Session:  # FLARE's Session in what the monitor and the poll ask of it
+        def get_job_meta(self, job_id: str) -> dict[str, Any]:
+            ended = len(asked) >= 5  # (by the checks made, not the clock: a loaded machine runs them late)
+            return {**meta, "status": "FINISHED:COMPLETED"} if ended else dict(meta)
+
+        def check_status(self, target_type: str, targets: Any = None) -> dict[str, Any]:
+            if target_type == "server":
+                return {"server_start_time": time.time() - 60, "jobs": [{"job_id": job}]}
+            asked.append(list(targets))
+            dead = len(asked) in (2, 3)  # site-b1 is away for the second and third check
+            return {"client_status": [{"client_name": "site-a1", "status": "started", "job_id": job},
+                                      {"client_name": "site-b1", "status": "no_reply"} if dead else
+                                      {"client_name": "site-b1", "status": "started", "job_id": job}]}
+
+        def show_stats(self, job_id: str, target: str) -> dict[str, Any]:
+            return {"server": {}}
+
+    session = Session()
+
+    said = monitor_said(session, job, CALL)
+    sites = [line.split("  ", 3)[-1] for line in said if "  site " in line]
+    assert sites == ["site site-b1 does not answer (is it running? check_status client site-b1 asks it alone)",
+                     "site site-b1 answers again"], said
+    assert asked and asked[0] == ["site-a1", "site-b1"]  # a site found silent is asked alone next, the rest together
+    assert all(a in (["site-a1", "site-b1"], ["site-a1"], ["site-b1"]) for a in asked), asked
+    assert said[-1].endswith("FINISHED:COMPLETED")
+
+
+def test_a_flare_follow_of_a_site_says_when_it_stops_answering_and_answers_again(monkeypatch) -> None:
+    """flare10 item 15: `follow J site-b1` with site-b1 down showed nothing (a batch's just timed out): FLARE's
+    ``ls`` of it fails with "client timeout" (its server's "no reply from client - timed out"); the follow says
+    so once, and once more when the site answers again."""
+    from console.backends import nvflare_logs
+
+    monkeypatch.setattr(nvflare_logs, "POLL_SECONDS", 0.05)
+    job = "b26f0000-0000-4000-8000-000000000001"
+    listed: list[str] = []  # site-b1's ls calls (by count, not the clock: a loaded machine runs them late)
+
+    class Session:
+        def get_job_meta(self, job_id: str) -> dict[str, Any]:
+            status = "FINISHED:COMPLETED" if len(listed) >= 8 else "RUNNING"
+            return {"job_id": job, "name": "longjob", "status": status, "deploy_map": {"app": ["@ALL"]}}
+
+        def ls_target(self, target: str, options: str, path: str) -> str:
+            if target == "site-b1":
+                listed.append(path)
+                if len(listed) in (3, 4, 5):  # away for a while
+                    raise RuntimeError("the FLARE server could not run follow (FLARE: client timeout)")
+            return f"-rw-r--r-- 1 flare flare 0 Nov 30 03:00 {path}\n"
+
+        def tail_target(self, target: str, options: str, path: str) -> str:
+            return ""
+
+        def check_status(self, target_type: str, targets: Any = None) -> dict[str, Any]:
+            return {"clients": [{"client_name": "site-a1"}, {"client_name": "site-b1"}]}
+
+    session = Session()
+
+    class Backend:
+        rounds_seen: dict[str, Any] = {}
+
+        def __init__(self) -> None:
+            self.poll = JobPoll(self)
+
+        async def call(self, func: Any, args: dict[str, Any], what: str = "") -> Any:
+            await asyncio.sleep(CALL)
+            return func(session, args)
+
+        call_aside = call
+
+        async def get_job_meta(self, job_id: str) -> dict[str, Any]:
+            return session.get_job_meta(job_id)
+
+        async def site_names(self, most: int | None = None) -> list[str]:
+            return ["site-a1", "site-b1"]
+
+        def note_status(self, meta: dict[str, Any]) -> None:
+            pass
+
+    class Printer:
+        def __init__(self) -> None:
+            self.notes: list[tuple[str, str]] = []
+
+        def __call__(self, target: str, lines: list[str]) -> None:
+            pass
+
+        def note(self, target: str, text: str) -> None:
+            self.notes.append((target, text))
+
+    printer = Printer()
+
+    async def run() -> None:
+        backend = Backend()
+        stream = await nvflare_logs.follow_log(backend, job, "all", 10, printer)  # type: ignore[arg-type]
+        await asyncio.wait_for(stream.done.wait(), 30)
+        await stream.close()
+        await backend.poll.stop()
+        assert stream.targets == ["server", "site-a1", "site-b1"] and stream.error is None
+
+    asyncio.run(run())
+    assert printer.notes == [
+        ("site-b1", "does not answer (is it running? check_status client says): its log follows when it does"),
+        ("site-b1", "answers again: its log follows")], printer.notes

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from console.shell.cells import rows, width, wrap
@@ -74,10 +76,27 @@ def test_records_and_expanded_records_wrap_their_values_whole(columns: int) -> N
         assert values == row, text
 
 
-def test_a_record_is_not_wrapped_for_a_file_or_where_there_is_no_room() -> None:
+def test_a_record_is_not_wrapped_for_a_file_and_wraps_below_its_key_where_there_is_no_room_beside_it() -> None:
     row = {"job_id": JOB_ID, "name": NAME}
     assert f"name    {NAME}" in human(row, 40, fold=False)
-    assert f"name    {NAME}" in human(row, 20)  # 12 cells beside the key: the terminal wraps it instead
+    narrow = human(row, 20).splitlines()  # 12 cells beside the key: wrapped there, not cut by the terminal
+    assert narrow[0] == "job_id  531c7543-12c" and all(width(line) <= 20 for line in narrow), narrow
+    tiny = human(row, 13).splitlines()  # 5 cells beside it: too few, the value goes below its key
+    assert tiny[0] == "job_id" and tiny[1].startswith("  531c") and all(width(line) <= 13 for line in tiny), tiny
+    assert "".join(line.strip() for line in tiny[tiny.index("name") + 1:]) == NAME
+
+
+@pytest.mark.parametrize("columns", [26, 32, 40, 60])  # from where the longest key fits
+def test_values_in_nested_records_wrap_under_themselves_at_narrow_widths(columns: int) -> None:
+    """check_status server at 40 columns: "  client_last_conn_time | 2026-11-30 02:" then "07:57" at column 0 (a
+    nested record's value was left to the terminal with fewer cells beside its key than the top level's)."""
+    site = {"client_name": "site-1", "client_last_conn_time": "2026-11-30 02:07:57", "client_status": "no_jobs"}
+    status = {"server_start_time": "2026-11-30 02:00:00", "client_status": [site, site], "job": {"job_id": JOB_ID}}
+    for mode in (Expanded.AUTO, Expanded.ON):
+        text = human(status, columns, mode)
+        assert all(width(line) <= columns for line in text.splitlines()), text
+        assert "2026-11-30" in text and "02:07:57" in text and JOB_ID[:4] in text
+    assert "  client_last_conn_time | 2026-11-30\n                        | 02:07:57" in human(status, 40)
 
 
 def test_has_table_sees_rows_at_the_top_or_in_a_record() -> None:
@@ -148,6 +167,7 @@ def test_json_is_utf8_with_every_terminal_control_escaped() -> None:
 
 
 @given(st.text())
+@example("\x7f")  # DEL: ASCII, and left raw by json.dumps (found by this test in a full run)
 def test_json_text_reads_back_exactly_and_shows_no_control_character(text: str) -> None:
     import json
 
@@ -234,3 +254,172 @@ def test_tops_details_title_keeps_its_hint_and_cuts_no_id_silently(columns: int)
     assert width(title) <= columns
     assert JOB_ID in title or JOB_ID[:8] in title or title.endswith("…"), title
     assert ("hides" in title) is (columns >= len(f"{JOB_ID[:8]}  (Enter/Esc hides)")), title
+
+
+def test_set_and_unset_timeout_say_what_is_in_force_and_keep_the_answer_whole() -> None:
+    from console.shell.human import in_words
+
+    assert in_words("set_timeout", {"command_timeout": 30.0}) == "command timeout of this session: 30 s"
+    assert in_words("unset_timeout", {"command_timeout": None}) == "command timeout of this session: the server's default"
+    assert in_words("set_timeout", {"command_timeout": 30.0, "other": 1}) is None  # a field would be lost
+
+
+def test_the_consoles_words_for_an_engine_value_show_only_in_the_table() -> None:
+    from console.shell.output import render
+    from console.worded import Said, Worded
+
+    stats = Worded({"site-a": {"round": 2}, "site-b": {}}, {"site-b": "no stats: the site is not connected"})
+    assert json.loads(render(stats, Format.JSON)) == {"site-a": {"round": 2}, "site-b": {}}
+    assert json.loads(render(stats, Format.RAW)) == {"site-a": {"round": 2}, "site-b": {}}
+    assert "no stats: the site is not connected" in render(stats, Format.TABLE, 200)
+    assert stats == {"site-a": {"round": 2}, "site-b": {}}  # the API's reader sees FLARE's answer
+    for nothing in (None, {}):
+        errors = Said(nothing, "no errors")
+        assert json.loads(render(errors, Format.JSON)) == nothing
+        assert render(errors, Format.TABLE, 80) == "no errors"
+    assert render(Said(None, "no errors"), Format.RAW) == ""
+
+
+@pytest.mark.parametrize("first", [True, 1, "1"])
+def test_a_cell_is_the_same_whichever_equal_value_was_shown_before(first: object) -> None:
+    """Cells are kept per key and value (``human._scalar``): True, 1 and "1" are equal or alike, never mixed."""
+    from console.shell.human import cell
+
+    cell("ok", first)
+    assert [cell("ok", True), cell("ok", 1), cell("ok", "1"), cell("ok", False), cell("ok", 0)] == \
+        ["yes", "1", "1", "no", "0"]
+    assert [cell("value", 0.0), cell("value", -0.0)] == ["0", "-0"]  # floats are not kept: -0.0 == 0.0
+    assert cell("duration", "0:00:09.101962") == "0:00:09" and cell("duration", 9) == "0:00:09"
+
+
+def test_lines_of_plain_text_pass_as_they_are_and_controls_among_them_do_not() -> None:
+    from console.shell.safe_text import visible
+
+    table = "job_id  status\n------  ------\nabc\tRUNNING\r\n"
+    assert visible(table) == table  # newlines, tabs and a line-ending carriage return are kept
+    assert visible("a\nb\rc\n\x1b[2Jd") == "a\nb\\x0dc\n\\x1b[2Jd"
+
+
+def test_a_table_repeated_with_other_values_or_widths_is_its_own() -> None:
+    """Rows and their lines are kept (``human._text_row``, ``_row_line``): a row whose value changed, or a
+    listing whose columns widened, is never shown as it was before."""
+    rows = [{"job_id": "a1", "status": "RUNNING"}, {"job_id": "b2", "status": "SUBMITTED"}]
+    assert human(rows).splitlines()[2:] == ["a1      RUNNING", "b2      SUBMITTED"]
+    rows[0]["status"] = "FINISHED:COMPLETED"
+    assert human(rows).splitlines()[2:] == ["a1      FINISHED:COMPLETED", "b2      SUBMITTED"]
+    assert human([*rows, {"job_id": "c3" * 5, "status": 1}]).splitlines()[2:] == [
+        "a1          FINISHED:COMPLETED", "b2          SUBMITTED", "c3c3c3c3c3  1"]
+
+
+# -- colours (SGR escapes) take no cell and reach only a terminal (user10's findings 1 and 4) --
+
+GREEN, RESET = "\x1b[32m", "\x1b[0m"
+
+
+@pytest.mark.parametrize("cells", [5, 20, 79])
+def test_a_colour_escape_takes_no_cell_and_is_never_cut(cells: int) -> None:
+    from console.shell.cells import SGR, elide, fill, plain
+
+    row = "│" + (GREEN + "▄▄" + RESET) * 30 + "│ 0.9387"
+    assert width(row) == 69 and rows(row, 69) == 1 and rows(row, 68) == 2
+    for line in wrap(row, cells):
+        assert width(line) <= cells
+        assert "\x1b" not in SGR.sub("", line), repr(line)  # only whole escapes, no '[32m' left as text
+    assert plain("".join(wrap(row, cells))).replace(" ", "") == plain(row).replace(" ", "")
+    cut = elide(row, cells)
+    if cells < 69:
+        assert width(cut) == cells and cut.endswith(RESET + "…")  # the colour does not spill onto what follows
+    else:
+        assert cut == row
+    assert fill(row, 80) == row  # it fits: kept as it is
+
+
+def test_a_drawn_answer_is_never_refilled_and_goes_to_a_file_without_colour(tmp_path) -> None:
+    from console.shell.answer import Answers
+    from console.shell.client_side import Outcome, ShellState
+    from console.shell.parse import Sink
+    from console.shell.plot import RoundMetrics, draw
+
+    metrics = RoundMetrics()
+    for number in range(1, 6):
+        metrics.add({"round": number, "aggregated": {"accuracy": 0.5 + number / 20},
+                     "sites": {"site-1": {"accuracy": 0.4 + number / 10}}})
+    chart = draw(metrics, ["accuracy"], "job 12345678 (digits) FINISHED:COMPLETED", 80, color=True)
+    assert GREEN[:3] in chart
+    answers = Answers(None, ShellState(), None, None, lambda text, style: None)  # type: ignore[arg-type]
+    for columns in (40, 80, 160):  # the chart as drawn, whatever the width it is shown at
+        assert answers._text(Outcome(message=chart, drawn=True), columns, Expanded.OFF) == chart
+    # Its widest row fits the 80 cells it was drawn for, counted in cells, not bytes.
+    assert max(width(line) for line in chart.split("\n")) <= 80 < max(len(line) for line in chart.split("\n"))
+
+    written, said = answers.to_file(Outcome(message=chart, drawn=True), Sink(">", str(tmp_path / "plot.txt")))
+    text = (tmp_path / "plot.txt").read_text()
+    assert written and "\x1b" not in text and "accuracy · job 12345678" in text, said
+
+
+def test_round_metrics_read_as_a_table_with_a_column_per_metric_and_json_keeps_every_digit() -> None:
+    """user10 #10: get_job_meta showed each round's metrics as JSON blobs of 16 digits."""
+    from console.shell.output import render
+
+    meta = {"job_id": JOB_ID, "status": "FINISHED:COMPLETED", "round_metrics": [
+        {"round": number, "aggregated": {"accuracy": 0.4693593314763231 * number, "loss": 2.2270001, "n": 60},
+         "sites": {"site-1": {"accuracy": 0.45, "loss": 2.3}, "site-2": {"accuracy": 0.46}}}
+        for number in (1, 2)]}
+    text = render(meta, Format.TABLE, 100)
+    assert "{" not in text and "0.4693593314763231" not in text, text
+    lines = text.split("\n")
+    at = lines.index("round_metrics:")
+    assert lines[at + 1].split() == ["round", "source", "accuracy", "loss", "n"]
+    assert lines[at + 3].split() == ["1", "aggregated", "0.4694", "2.227", "60"]  # 4 significant digits, as top
+    assert lines[at + 5].split() == ["1", "site-2", "0.46"]  # a metric a site did not report: blank
+    assert lines[at + 6].split() == ["2", "aggregated", "0.9387", "2.227", "60"]
+    assert json.loads(render(meta, Format.JSON, 100)) == meta  # JSON: the recorded values, whole
+    # Expanded, each row a record; another list of rows is a table as before.
+    assert "accuracy | 0.4694" in render(meta, Format.TABLE, 100, Expanded.ON)
+    assert "{" in human({"x": [{"round": 1, "other": {"a": 1}}]})
+
+
+def test_a_field_named_iso_is_shown_in_iso_8601_and_other_times_in_local_words() -> None:
+    """Report 10 #17: FLARE's ``submit_time_iso`` was shown as "2026-11-30 03:41:57" under its ISO name."""
+    import datetime as dt
+
+    from console.shell.human import cell
+
+    when = "2026-11-30T03:41:57.123456+00:00"
+    shown = cell("submit_time_iso", when)
+    assert dt.datetime.fromisoformat(shown) == dt.datetime.fromisoformat(when).replace(microsecond=0), shown
+    assert "T" in shown and "." not in shown
+    assert cell("submit_time_iso", "2026-11-30T03:41:57") == "2026-11-30T03:41:57"
+    assert "T" not in cell("submit_time", when)  # other times: local "YYYY-MM-DD HH:MM:SS"
+
+
+def test_an_action_flare_answers_with_nothing_writes_its_record_in_json() -> None:
+    """flare11 item 10: reset_errors and download_job_components printed ``null`` under ``--format json`` where
+    every other action writes ``{..., "message": ...}``; a view's nothing (show_errors' ``{}``) stays FLARE's."""
+    from console.backends.nvflare_commands import COMMANDS
+    from console.shell.output import render
+
+    class Session:  # FLARE 2.9's Session in what these commands ask
+        def reset_errors(self, job_id: str) -> None:
+            return None
+
+        def download_job_components(self, job_id: str) -> str:
+            return f"/tmp/transfer/{job_id}"
+
+        def remove_client(self, site: str) -> None:
+            return None
+
+        def show_errors(self, job_id: str, target_type: str, targets: object = None) -> dict:
+            return {}
+
+    job = "a1b2c3d4-0000-4000-8000-000000000001"
+    reset = COMMANDS["reset_errors"](Session(), {"job_id": job})
+    assert json.loads(render(reset, Format.JSON)) == {"job_id": job, "message": f"errors of {job} reset"}
+    assert render(reset, Format.TABLE, 80) == f"errors of {job} reset" and render(reset, Format.RAW) == ""
+    got = COMMANDS["download_job_components"](Session(), {"job_id": job})
+    assert json.loads(render(got, Format.JSON)) == {"job_id": job, "path": f"/tmp/transfer/{job}",
+                                                    "message": f"Downloaded to /tmp/transfer/{job}"}
+    removed = json.loads(render(COMMANDS["remove_client"](Session(), {"site": "site-b1"}), Format.JSON))
+    assert removed["site"] == "site-b1" and removed["message"].startswith("removed site-b1")
+    errors = COMMANDS["show_errors"](Session(), {"job_id": job, "target_type": "server"})
+    assert json.loads(render(errors, Format.JSON)) == {}

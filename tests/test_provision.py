@@ -431,6 +431,8 @@ def test_kit_keys_are_private_and_certs_match(prod: Path) -> None:
     ca_cert, ca_key = root_ca_paths(prod.parent.parent, "example_project")
     assert load_cert(ca_cert) == root and mode(ca_key) == 0o600
     assert not list(prod.parent.glob("*.tmp"))
+    # The folder of every kit (keys, policies) is the provisioner's only, whatever the umask (session 11, item 1).
+    assert mode(prod) == 0o700 and mode(ca_key.parent) == 0o700
 
 
 def test_start_scripts_find_their_kit_and_console_wherever_they_are(prod: Path, tmp_path: Path) -> None:

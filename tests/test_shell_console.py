@@ -3,6 +3,7 @@ rights, pastes, aliases, monitors, timing, output, completion while typing, sett
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import sys
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from shell_helpers import CONSOLE, PROMPT, console_env
+from shell_helpers import CONSOLE, PROMPT, console_env, wrapped
+
+from console.server.audit import AUDIT_FILE, AUDIT_FOLDER, UNCHANGED
 
 from conftest import ADMIN, make_project, wait_until
 from jobs import hello_server, waiting_for_sites
@@ -64,9 +67,15 @@ def test_questions_come_after_the_right_and_ctrl_c_or_d_cancel_them(shell, serve
     shell.expect_exact("delete_job cancelled")
     shell.expect(PROMPT)
     assert session.get_job_status(job_id) == "SUBMITTED"
-    # Sites are named plainly, not as a Python list.
+    # A refusal the server knows before acting comes before the question (sites not connected).
     shell.send("restart client site-1 site-2\r")
-    shell.expect_exact("restart sites site-1, site-2: are you sure? [y/N]")
+    assert shell.expect_exact(["not connected: site-1, site-2", "are you sure"]) == 0, "asked before refusing"
+    shell.expect(PROMPT)
+    shell.send("remove_client site-1\r")
+    assert shell.expect_exact(["site site-1 is not connected", "are you sure"]) == 0, "asked before refusing"
+    shell.expect(PROMPT)
+    shell.send("restart server\r")
+    shell.expect_exact("restart the server: are you sure? [y/N]")
     shell.send("n\r")
     shell.expect_exact("restart cancelled")
     shell.expect(PROMPT)
@@ -75,7 +84,23 @@ def test_questions_come_after_the_right_and_ctrl_c_or_d_cancel_them(shell, serve
     shell.send("\r")  # the default is no
     shell.expect_exact("shutdown cancelled")
     shell.expect(PROMPT)
+    # A running job: restart and shutdown are refused before the question, naming it (FLARE's console too).
+    running = session.submit_job(str(hello_server(tmp_path, name="long-job", steps=300, step_seconds=0.3)))
+    wait_until(lambda: session.get_job_status(running) == "RUNNING", 30, "the job to run")
+    try:
+        for line in ("restart all", "shutdown server", "restart server"):
+            shell.send(line + "\r")
+            assert shell.expect_exact([f"job(s) running ({running})", "are you sure"]) == 0, f"{line}: asked first"
+            shell.expect(PROMPT)
+    finally:
+        session.abort_job(running)
     leave(shell)
+    # The checks before the questions did nothing, and the audit trail says so: no change recorded.
+    trail = project.server_kit / AUDIT_FOLDER / AUDIT_FILE
+    checks = [r for r in map(json.loads, trail.read_text().splitlines())
+              if r.get("command") in ("restart", "shutdown") and (r.get("args") or {}).get("check_only")]
+    done = [r for r in checks if r["outcome"] == "done"]  # restart server, shutdown all: asked, then 'n'
+    assert len(done) == 2 and all("nothing done" in r.get(UNCHANGED, "") for r in done), checks
 
     # A member is refused before any question.
     member = spawn(project.kit(MEMBER), tmp_path)
@@ -239,7 +264,7 @@ def test_output_completion_while_typing_and_settings_that_last(shell, session, t
     shell.expect(PROMPT)
     # A folder without meta.json is refused at once, naming the job folders inside it.
     shell.send(f"submit_job {jobs}\r")
-    shell.expect_exact("is not a job folder: it has no meta.json; job folders inside it: hello-server-1x0.1")
+    shell.expect(wrapped("is not a job folder: it has no meta.json; job folders inside it: hello-server-1x0.1"))
     shell.expect(PROMPT)
     # Completion while typing, no Tab: commands, then job IDs newest first with name, status and age.
     shell.send("get_job_me")

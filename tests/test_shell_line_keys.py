@@ -1,5 +1,5 @@
 """Keys of the prompt's line editor as a user presses them, in a real pty (pexpect, pyte) against a
-real server: how a history search ends, vi's change-word."""
+real server: how a history search ends and says it failed, vi's change-word, Ctrl-\\ as Ctrl-C."""
 
 from __future__ import annotations
 
@@ -150,6 +150,57 @@ def test_keys_in_a_history_search_act_as_bashs(console) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_search_that_finds_nothing_says_failed_as_bashs(console) -> None:
+    """The last tester's item 2: a search finding nothing looked like one still searching. bash 5.2 says
+    ``(failed reverse-i-search)``, also when Ctrl-R again finds nothing older."""
+    child, screen = console
+    child.sendcontrol("r")
+    child.send("monit")
+    screen.wait_for(r"\(reverse-i-search\)`monit': help monitors\s*\Z")
+    child.send("z")  # the line found stays, as bash's (it went: Enter ran an empty line)
+    screen.wait_for(r"\(failed reverse-i-search\)`monitz': help monitors\s*\Z")
+    child.send("z")
+    screen.wait_for(r"\(failed reverse-i-search\)`monitzz': help monitors\s*\Z")
+    child.send("\x7f\x7f")  # found again
+    screen.wait_for(r"(?m)^\(reverse-i-search\)`monit': help monitors\s*\Z")
+    child.sendcontrol("r")  # no older entry holds it
+    screen.wait_for(r"\(failed reverse-i-search\)`monit': help monitors\s*\Z")
+    child.sendcontrol("g")
+    line_shown(screen, "")
+    child.sendcontrol("r")
+    child.send("help")
+    screen.wait_for(r"(?m)^\(reverse-i-search\)`help': help timing\s*\Z")
+    for older in ("help monitors", "help bye"):
+        child.sendcontrol("r")
+        screen.wait_for(rf"(?m)^\(reverse-i-search\)`help': {older}\s*\Z")
+    child.sendcontrol("r")
+    screen.wait_for(r"\(failed reverse-i-search\)`help': help bye\s*\Z")
+    child.sendcontrol("g")
+    line_shown(screen, "")
+    # Ctrl-C gives up the line with its search (it emptied only the search's text), Ctrl-\ as Ctrl-C.
+    for key in ("\x03", "\x1c"):
+        child.send("help x")
+        child.sendcontrol("s")  # forward: the same sign
+        child.send("zz")
+        screen.wait_for(r"\(failed i-search\)`zz': help x\s*\Z")
+        child.send(key)
+        line_shown(screen, "")
+    # At the prompt Ctrl-\ clears the line, as Ctrl-C does.
+    child.send("pwd")
+    line_shown(screen, "pwd")
+    child.send("\x1c")
+    line_shown(screen, "")
+    # Enter after a failed search runs the line found before it failed (bash: "echo list_jobs" runs).
+    child.sendcontrol("r")
+    child.send("bye")
+    screen.wait_for(r"(?m)^\(reverse-i-search\)`bye': help bye\s*\Z")
+    child.send("z")
+    screen.wait_for(r"\(failed reverse-i-search\)`byez': help bye\s*\Z")
+    child.send("\r")
+    ran(screen, "stop monitors, close the session and leave")
+
+
+@pytest.mark.timeout(60)
 def test_vi_cw_changes_to_the_end_of_the_word_as_vim_does(console) -> None:
     # prompt_toolkit's cw is dw then insert: it ate the blank after the word. vim's stops at the word's end.
     child, screen = console
@@ -209,3 +260,30 @@ def test_an_open_quote_or_a_trailing_backslash_continues_the_line(console) -> No
     child.send("\x1b[200~list_jobs -n 'a\nb'\nhelp timing\n\x1b[201~")
     ran(screen, "show how long each command takes (no argument: switch it)")
     assert "(none)" in screen.text.split("list_jobs -n 'a")[-1], screen.text
+
+
+@pytest.mark.timeout(60)
+def test_alt_dot_yanks_the_last_argument_as_typed_by_the_shells_word_rules(served: Served, tmp_path: Path) -> None:
+    """Finding: Alt-. after ``cat site-1 my\\ results.txt`` inserted ``results.txt`` (prompt_toolkit splits at
+    every blank). As bash: the word whole, as typed; again, the line before's; Alt-<n> Alt-. word n."""
+    history = tmp_path / "data" / "flare-console" / "history"
+    history.parent.mkdir(parents=True)
+    lines = ["ls server 'round 1/'", r"cat site-1 my\ results.txt"]
+    history.write_text("".join(f"\n# 2026-01-01 00:00:0{i}\n+{line}\n" for i, line in enumerate(lines)))
+    child = pexpect.spawn(CONSOLE, ["--kit", str(served.project.admin_kit)], encoding="utf-8", timeout=20,
+                          env=console_env(tmp_path, NO_COLOR="1"), dimensions=(24, 100))
+    screen = Screen(child, 24, 100)
+    try:
+        screen.wait_for(r"on server>\s*\Z")
+        child.send("head site-1 \x1b.")
+        line_shown(screen, r"head site-1 my\ results.txt")
+        child.send("\x1b.")  # again: the line before's last argument, in its place
+        line_shown(screen, "head site-1 'round 1/'")
+        cleared(child, screen)
+        child.send("tail \x1b1\x1b.")  # Alt-1 Alt-.: word 1 of the newest line
+        line_shown(screen, "tail site-1")
+        child.send(" \x1b_")  # Alt-_ as Alt-.
+        line_shown(screen, r"tail site-1 my\ results.txt")
+        cleared(child, screen)
+    finally:
+        child.terminate(force=True)

@@ -98,3 +98,27 @@ def test_shell_commands_keep_their_own_options_whole() -> None:
     assert parse_command("ls server -la").values["options"] == "-la"
     assert parse_command("tail server -n 20 log.txt").values["options"] == "-n 20"
     assert (OPTION, "-la") in highlight("ls server -la", at_end=False)
+
+
+@pytest.mark.parametrize(("line", "values"), [
+    ("cat site-1 -- -n5.txt", {"file": "-n5.txt", "options": None}),
+    ("cat site-1 -n -- -n5.txt", {"file": "-n5.txt", "options": "-n"}),
+    ("tail site-1 -n 5 -- -f", {"file": "-f", "options": "-n 5"}),
+    ("head site-1 -- -5", {"file": "-5", "options": None}),
+    ("ls site-1 -- x", {"path": "x", "options": None}),
+    ("ls site-1 -l -- -x", {"path": "-x", "options": "-l"}),
+    ("grep site-1 -- -0.5 log.txt", {"pattern": "-0.5", "file": "log.txt", "options": None}),
+    ("grep site-1 -i -- -n5 -n5.txt", {"pattern": "-n5", "file": "-n5.txt", "options": "-i"}),
+])
+def test_double_dash_ends_a_file_command_s_options(line: str, values: dict) -> None:
+    """As coreutils and grep: after --, a FILE or PATTERN may start with '-' (fuser10 #6)."""
+    parsed = parse_command(line)
+    assert {k: parsed.values[k] for k in values} == values
+
+
+def test_completion_after_double_dash_offers_the_file_not_options() -> None:
+    from console.commands import CATALOG
+    from console.shell.arg_position import param_at
+
+    assert param_at(CATALOG["cat"], ["site-1", "--"]).name == "file"
+    assert param_at(CATALOG["grep"], ["site-1", "--", "-0.5"]).name == "file"

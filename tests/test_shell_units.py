@@ -12,6 +12,7 @@ from prompt_toolkit.document import Document
 
 from console.commands import CATALOG
 from console.shell.completion import MAX_JOB_COMPLETIONS, CompletionData, ShellCompleter
+from console.shell.completion_data import MAX_JOBS_KEPT
 from console.shell.config import DEFAULT_CONFIG, load_config
 from console.shell.output import Format, page, render, table
 from console.shell.parse import UsageError, parse_command
@@ -69,6 +70,9 @@ def test_parse_flags_positionals_and_defaults() -> None:
     ("list_jobs -x", "unknown option -x"),
     ("list_jobs a b", "unexpected argument 'b'"),
     ("set format yaml", "must be one of table, json, raw"),
+    ("set timing maybe", "timing must be one of on, off"),
+    ("set confirm off", "setting must be one of format, expanded, editing, timing, theme"),
+    ("\\x sideways", "state must be one of auto, on, off"),
     ("get_job_meta 'abc", "close the quote"),
     ("list_jobs -m", "-m needs a value"),
 ])
@@ -93,8 +97,9 @@ def test_options_and_their_values() -> None:
     assert set(texts("list_jobs -")) >= {"-d", "-u", "-r", "-n", "-m"}
     assert texts("list_jobs -d -") == [t for t in texts("list_jobs -") if t != "-d"]
     assert "--yes" in texts("abort_job 0a1b -")
-    assert texts("set ") == ["format", "expanded", "editing"]
+    assert texts("set ") == ["format", "expanded", "editing", "timing", "theme"]  # all that set lists and changes
     assert texts("set expanded ") == ["auto", "on", "off"]
+    assert texts("set timing ") == ["on", "off"] and texts("\\x a") == ["auto"]
     assert texts("set editing v") == ["vi"]
     assert texts("set format j") == ["json"]
     assert texts("timing o") == ["on", "off"]
@@ -155,13 +160,17 @@ def test_completion_data_follows_pushes_and_scales() -> None:
     assert d.jobs[IDS[0]].name == "hello-numpy" and d.jobs[IDS[0]].status == "FINISHED:ABORTED"
     d.remove(IDS[1])
     assert [e.job_id for e in d.match_jobs("cifar")] == []
-    big = CompletionData.from_rows({"job_id": f"{i:08x}-aaaa", "job_name": f"job-{i}", "status": "SUBMITTED"}
-                                   for i in range(100_000))
+    # Rows come newest first: the first MAX_JOBS_KEPT are kept, whatever a server sends.
+    big = CompletionData.from_rows({"job_id": f"{i:08x}-aaaa", "job_name": f"job-{i}", "status": "SUBMITTED",
+                                    "submit_time": 2e9 - i} for i in range(100_000))
+    assert len(big.jobs) == MAX_JOBS_KEPT
     started = time.perf_counter()
-    assert len(big.match_jobs("0000fff")) == 16
+    assert len(big.match_jobs("00000ff")) == 16
     assert len(big.match_jobs("0000")) == MAX_JOB_COMPLETIONS  # capped: a menu, not a dump
-    assert big.match_jobs("job-9999")[0].name == "job-9999"
+    assert big.match_jobs("job-4999")[0].name == "job-4999" and big.match_jobs("job-5000") == []
     assert time.perf_counter() - started < 1.0  # bisection, not a scan (the real figure is in benchmarks/)
+    big.upsert("ffffffff-new", "pushed", "SUBMITTED")  # a job pushed since: the oldest kept goes
+    assert len(big.jobs) == MAX_JOBS_KEPT and "ffffffff-new" in big.jobs and f"{4999:08x}-aaaa" not in big.jobs
 
 
 # -- lexer, themes, output, config -------------------------------------------------------
@@ -210,9 +219,29 @@ def test_config_created_with_comments(tmp_path) -> None:
     config = load_config(path)
     assert path.read_text() == DEFAULT_CONFIG and "# " in DEFAULT_CONFIG
     assert config.theme == "dark" and config.format is Format.TABLE and config.confirm
-    path.write_text('format = "yaml"\n')
-    with pytest.raises(ValueError, match="format"):
-        load_config(path)
+    assert config.notes == []
+
+
+def test_a_bad_setting_is_warned_about_and_its_default_used_an_unknown_one_named(tmp_path) -> None:
+    """user10 #6: ``format = "yaml"`` stopped the console; a typo (``fromat``) was ignored without a word."""
+    path = tmp_path / "config.toml"
+    path.write_text('format = "yaml"\nfromat = "json"\ntiming = "yes"\nexpanded = "on"\nbogus_key = 1\n'
+                    'editing = 3\nconfirm = false\n')
+    config = load_config(path)
+    assert config.format is Format.TABLE and config.timing is False and config.editing == "emacs"
+    assert config.expanded == "on" and config.confirm is False  # the good ones are used
+    assert config.notes == [
+        f"{path}: 'format' must be table, json or raw, not \"yaml\"; using \"table\"",
+        f"unknown setting 'fromat' in {path}; did you mean 'format'?",
+        f"{path}: 'timing' must be true or false, not \"yes\"; using false",
+        "unknown setting 'bogus_key' in " + str(path) + "; the settings are theme, format, confirm, kit, pager, "
+        "expanded, timing, editing",
+        f"{path}: 'editing' must be a string in quotes, not 3; using \"emacs\"",
+    ]
+    path.write_text('format = "json\n')  # not TOML: the defaults, and the file is never written back into
+    broken = load_config(path)
+    assert broken.path is None and broken.format is Format.TABLE
+    assert len(broken.notes) == 1 and broken.notes[0].startswith(f"{path}: ") and "using the default" in broken.notes[0]
 
 
 def test_toolbar_shows_connection_state_and_monitors() -> None:
@@ -233,6 +262,51 @@ def test_toolbar_shows_connection_state_and_monitors() -> None:
     assert ("class:bottom-toolbar.down", " disconnected, reconnecting... ") in render_toolbar(toolbar)
     toolbar.shut_down = lambda: True  # this console's shutdown server|all: expected, and how to leave
     assert " server shut down by you: bye leaves " in text() and "reconnecting" not in text()
+    # Connected, but a heartbeat unanswered (session 11, item 3): said at once, the short form when narrow.
+    state.update(up=True, retrying=False)
+    toolbar.silent_for = lambda: 4
+    assert ("class:bottom-toolbar.down", " no answer for 4 s ") in render_toolbar(toolbar)
+    assert " connected " not in text()
+    assert render_toolbar(toolbar, 16) == [("class:bottom-toolbar.down", " no answer 4 s ")]
+
+
+def test_toolbar_fits_any_width_dropping_parts_whole_and_keeping_the_state() -> None:
+    """The ninth user's widths (80, 140, 60 columns; disconnected at 160; shut down at 60): never a part
+    cut mid-word, the state and its advice always there, monitors kept while any run."""
+    from console.shell.toolbar import ToolbarState, render_toolbar
+
+    state = {"up": True, "retrying": False, "down": False, "monitors": 0}
+    toolbar = ToolbarState("admin@example.com", "server", lambda: state["up"], lambda: state["monitors"],
+                           lambda: "table", lambda: state["retrying"], shut_down=lambda: state["down"])
+    full = [text for _, text in render_toolbar(toolbar)]
+    for up, retrying, down, monitors in ((True, False, False, 0), (False, True, False, 2), (False, False, True, 1)):
+        state.update(up=up, retrying=retrying, down=down, monitors=monitors)
+        link = next(text for s, text in render_toolbar(toolbar) if s != "class:bottom-toolbar")
+        for columns in range(24, 200):
+            parts = [text for _, text in render_toolbar(toolbar, columns)]
+            assert sum(len(p) for p in parts) <= columns, (columns, parts)
+            if len(link) <= columns:
+                # Whole, however narrow; its shorter wording where that keeps another part in.
+                shorter = {" disconnected, reconnecting... ": " reconnecting... ",
+                           " server shut down by you: bye leaves ": " shut down: bye leaves "}.get(link)
+                assert link in parts or shorter in parts, (columns, parts)
+                whole = [text for _, text in render_toolbar(toolbar)] + [shorter]
+                assert all(p in whole for p in parts), (columns, parts)  # each part whole, never cut
+                if monitors and columns >= len(link) + 14:
+                    assert any("monitors:" in p for p in parts), (columns, parts)
+            else:
+                assert parts[0].strip() in ("shut down: bye leaves", "reconnecting...", "connected"), parts
+    state.update(up=False, retrying=True, down=False, monitors=0)  # the tenth tester's 160 columns
+    at_160 = [text for _, text in render_toolbar(toolbar, 160)]
+    assert " [F3] expanded: auto " in at_160 and " reconnecting... " in at_160 and len(at_160) == 7, at_160
+    state.update(up=True, retrying=False, down=False, monitors=0)
+    assert [text for _, text in render_toolbar(toolbar, 500)] == full
+    assert "".join(text for _, text in render_toolbar(toolbar, 80)).endswith("help: commands  Ctrl-D: leave ")
+    state.update(up=False, down=True)
+    assert "bye leaves" in "".join(text for _, text in render_toolbar(toolbar, 60))
+    # vi keys: the mode shown, and kept before the settings.
+    toolbar.editing, toolbar.vi_mode = (lambda: "vi"), (lambda: "NORMAL")
+    assert "[F4] keys: vi NORMAL" in "".join(text for _, text in render_toolbar(toolbar, 60))
 
 
 def test_the_shut_down_note_says_how_to_leave_and_what_starts_the_server_again() -> None:
@@ -242,14 +316,61 @@ def test_the_shut_down_note_says_how_to_leave_and_what_starts_the_server_again()
     from console.shell.reconnect import Reconnector
 
     flag = SimpleNamespace(shut_down_server=False)
-    plain = Reconnector(None, print, list, list, shut_down=flag)  # type: ignore[arg-type]
-    demo = Reconnector(None, print, list, list, shut_down=flag, demo=True)  # type: ignore[arg-type]
+    ours, flare = (SimpleNamespace(reconnects_after_own_shutdown=value) for value in (True, False))
+    plain = Reconnector(ours, print, list, list, shut_down=flag)  # type: ignore[arg-type]
+    demo = Reconnector(ours, print, list, list, shut_down=flag, demo=True)  # type: ignore[arg-type]
+    on_flare = Reconnector(flare, print, list, list, shut_down=flag)  # type: ignore[arg-type]
+    flare_demo = Reconnector(flare, print, list, list, shut_down=flag,  # type: ignore[arg-type]
+                             demo="flare-console demo --engine nvflare --workspace /tmp/flws")
     assert plain.shut_down_note() is None  # not shut down by this console: a lost connection is a loss
     flag.shut_down_server = True
     assert plain.shut_down_note() == ("the server was shut down by you: leave with `bye`, or start it again "
                                       "(startup/start.sh in the server's kit) and this console reconnects")
     assert demo.shut_down_note() == (f"the server was shut down by you: leave with `bye`, or after bye, "
                                      f"`{console_command()} demo` starts it again")
+    assert on_flare.shut_down_note() == ("the server was shut down by you: leave with `bye`, or after bye, start it "
+                                         "again (startup/start.sh in the server's kit) and open the console again")
+    assert flare_demo.shut_down_note() == ("the server was shut down by you: leave with `bye`, or after bye, "
+                                           "`flare-console demo --engine nvflare --workspace /tmp/flws` starts it again")
+
+
+def test_the_demos_again_words_name_its_engine_and_workspace() -> None:
+    from console.demo import again_words
+    from console.invocation import console_command
+
+    assert again_words("ours", None) == f"{console_command()} demo"
+    assert again_words("nvflare", "/tmp/my ws") == f"{console_command()} demo --engine nvflare --workspace '/tmp/my ws'"
+
+
+def test_after_its_own_shutdown_a_flare_console_does_not_reconnect_and_stays_shut_down() -> None:
+    """FLARE's server takes logins for seconds after its shutdown: reconnecting said "reconnected", then "lost"
+    (flare9 item 4). On FLARE the loss after this console's own shutdown starts no reconnection; ours does."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from console.shell.reconnect import Reconnector
+
+    async def lost(reconnects: bool) -> tuple[int, list[str], bool]:
+        attempts: list[int] = []
+        said: list[str] = []
+
+        async def connect() -> None:
+            attempts.append(1)
+
+        backend = SimpleNamespace(closed=False, reconnects_after_own_shutdown=reconnects, connect=connect,
+                                  restarting_by_you=False)
+        reconnector = Reconnector(backend, lambda text, _style: said.append(text), list, list,  # type: ignore[arg-type]
+                                  shut_down=SimpleNamespace(shut_down_server=True))
+        reconnector.on_state(False)
+        await asyncio.sleep(0.5)
+        reconnector.stop()
+        return len(attempts), said, reconnector.reconnecting
+
+    attempts, said, reconnecting = asyncio.run(lost(False))
+    assert (attempts, reconnecting, len(said)) == (0, False, 1), said
+    assert said[0].startswith("the server was shut down by you: leave with `bye`, or after bye, start it again")
+    attempts, said, _ = asyncio.run(lost(True))
+    assert attempts == 1 and said[1:] == ["reconnected to the server"], said
 
 
 def test_shell_command_grammar_and_site_completion() -> None:
@@ -264,7 +385,11 @@ def test_shell_command_grammar_and_site_completion() -> None:
     assert texts_with("tail site-1 -n 20 ", d) == []  # the file comes next: nothing to offer
     assert texts_with("check_status client site-1 s", d) == ["site-1", "site-2"]
     assert texts_with("remove_client s", d) == ["site-1", "site-2"]
-    assert texts_with("check_status ", d) == ["server", "client"]
+    # FLARE 2.9's Session and console take all too (server and every site in one answer).
+    assert texts_with("check_status ", d) == ["server", "client", "all"]
+    assert texts_with("show_stats 9f ", d) == ["server", "client", "all"] == texts_with("show_errors 9f ", d)
+    assert parse_command(f"show_stats {IDS[2]} all").values["target_type"] == "all"
+    assert texts_with("sys_info ", d) == ["server", "client"]  # FLARE's server answers "invalid target type all"
 
 
 def texts_with(text: str, d: CompletionData) -> list[str]:
@@ -382,7 +507,8 @@ def test_submit_job_offers_real_job_folders_before_other_folders(tmp_path, monke
         (here / name).mkdir(parents=True)
     _job_folder(here / "my-job")
     _job_folder(here / "sag-conf", meta_file="meta.conf")
-    _job_folder(here / "wide job")  # a job folder whose name the submit refuses: an ordinary folder
+    _job_folder(here / "wide job")  # a job folder whose name the submit refuses (user10 #9): not offered to submit
+    _job_folder(here / "my jobs" / "hello")  # a folder with a blank, but no job itself: the way to one
     transfer = tmp_path / "kit" / "transfer"
     _job_folder(transfer / "hello-numpy")
     monkeypatch.chdir(here)
@@ -393,11 +519,13 @@ def test_submit_job_offers_real_job_folders_before_other_folders(tmp_path, monke
                 completer.get_completions(Document(text, len(text)), CompleteEvent(completion_requested=True))]
 
     assert offered(Engine.OURS) == ["my-job/", "hello-numpy", "benchmarks/", "examples/", "flare_console.egg-info/",
-                                    "sag-conf/", "wide\\ job/"]  # ours reads JSON job files only
+                                    "my\\ jobs/", "sag-conf/"]  # ours reads JSON job files only
     assert offered(Engine.NVFLARE) == ["my-job/", "sag-conf/", "hello-numpy", "benchmarks/", "examples/",
-                                       "flare_console.egg-info/", "wide\\ job/"]
+                                       "flare_console.egg-info/", "my\\ jobs/"]
+    assert offered(Engine.OURS, "submit_job wi") == []
+    assert offered(Engine.OURS, "submit_job my\\ jobs/") == ["my\\ jobs/hello/"]  # (the quoted word, whole)
     assert offered(Engine.OURS, "download_job 9f ") == ["benchmarks/", "examples/", "flare_console.egg-info/",
-                                                        "my-job/", "sag-conf/", "wide\\ job/"]  # a destination
+                                                        "my\\ jobs/", "my-job/", "sag-conf/", "wide\\ job/"]  # a destination
     # A meta file changed after it was read is read again (kept only while its size and mtime stay).
     (here / "my-job" / "meta.json").write_text('{"deploy_map": {"other": ["@ALL"]}}')
     assert offered(Engine.OURS)[:2] == ["hello-numpy", "benchmarks/"]
@@ -528,6 +656,31 @@ def test_a_line_end_inside_quotes_or_after_a_backslash_continues_the_line() -> N
     assert parse_command('help "by\\\ne"').values["command"] == "bye"  # inside "...": joined too
 
 
+def test_a_line_that_is_only_a_backslash_continues_into_the_next_as_in_bash() -> None:
+    r"""``\``, Enter, ``list_jobs -n hello-numpy``: bash runs list_jobs; it is no psql ``\q`` (the message
+    was "unknown command '\" and "list_jobs'" on two lines). Completion after it knows the command too."""
+    from console.shell.parse import UsageError, line_continues, split_commands
+
+    assert line_continues("\\") and line_continues("  \\")
+    for text in ("\\\nlist_jobs -n hello-numpy", "\\\n\\\n  list_jobs -n hello-numpy", "  \\\n list_jobs -n hello-numpy"):
+        (line,) = split_commands(text)
+        parsed = parse_command(line)
+        assert parsed.spec.name == "list_jobs" and parsed.values["name_prefix"] == "hello-numpy", text
+    assert parse_command("\\\n") is None  # a continuation into nothing is a blank line
+    # "list_jobs -n hello-numpy \", Enter, Enter: bash runs it; the stripped line end left the backslash open
+    assert split_commands("list_jobs -n hello-numpy \\\n") == ["list_jobs -n hello-numpy"]
+    assert split_commands("help \\\n\nbye") == ["help", "bye"] and split_commands("help \\") == ["help \\"]
+    assert parse_command("\\q").spec.name == "bye" and parse_command(" \\q").spec.name == "bye"  # psql's still
+    assert texts_with("\\\nlist_jobs -n hel", data()) == ["hello-numpy", "hello-server"]
+    for bad, shown in (("'a\nb'", "unknown command 'a\\nb'"), ("list_jobs \\", "it ends in a backslash")):
+        try:
+            parse_command(bad)
+        except UsageError as exc:
+            assert shown in str(exc) and "\n" not in str(exc) and "quote" not in str(exc), exc
+        else:
+            raise AssertionError(bad)
+
+
 def test_what_a_ctrl_c_left_unrun_is_said_one_way_naming_the_first_commands() -> None:
     from console.shell.failures import not_run
 
@@ -536,3 +689,290 @@ def test_what_a_ctrl_c_left_unrun_is_said_one_way_naming_the_first_commands() ->
     assert not_run(["a", "b", "c", "d"]) == "not run after Ctrl-C: a; b; c and 1 more command"
     assert not_run([f"c{i}" for i in range(6)]) == "not run after Ctrl-C: c0; c1; c2 and 3 more commands"
     assert not_run(["list_jobs -n 'a\nb'"]) == "not run after Ctrl-C: list_jobs -n 'a\\x0ab'"  # on one line
+
+
+def test_commands_on_a_running_job_complete_running_jobs_first() -> None:
+    """One rule in the registry: every command that acts on a running job offers jobs not ended first,
+    however many finished jobs are newer (the tester's 13 jobs, the running one 8th); the others keep
+    newest first."""
+    now = time.time()
+    rows = [{"job_id": f"{i:08x}-0000-4000-8000-000000000000", "job_name": f"job{i}",
+             "status": "RUNNING" if i == 5 else "FINISHED:COMPLETED", "submit_time": now - 10 * i}
+            for i in range(13)]
+    d = CompletionData.from_rows(rows)
+    running = rows[5]["job_id"]
+    for command in ("show_stats", "follow", "plot", "monitor_job", "abort_job", "reset_errors"):
+        assert [c.text for c in complete(f"{command} ", d)][0] == running, command
+    for command in ("get_job_meta", "download_job", "clone_job"):
+        assert [c.text for c in complete(f"{command} ", d)][0] == rows[0]["job_id"], command
+    assert [c.text for c in complete("delete_job ", d)][-1] == running  # refused while it runs: last
+
+
+def test_a_flag_takes_two_cells_and_joiners_stay_where_text_needs_them() -> None:
+    """Finding 13: a flag (two regional indicators) counted 4 cells (tmux, wcwidth.wcswidth: 2), so its
+    list_jobs row and menu entry were 2 columns off; a cut never splits it. ZWJ/ZWNJ in an emoji
+    sequence, after a virama or between Persian letters are accepted in names; shown as they are where
+    they take no cell (scripts), an emoji's joiner as its escape (terminals disagree on its width)."""
+    import wcwidth
+    from prompt_toolkit.utils import get_cwidth
+
+    from console.jobdef.bounds import unprintable
+    from console.shell.cells import elide, pad, width, wrap
+    from console.shell.safe_text import json_text, visible
+
+    name = "café-🇫🇷-ｗｉｄｅ-x"
+    assert width("🇫🇷") == get_cwidth("🇫🇷") == wcwidth.wcswidth("🇫🇷") == 2
+    assert width(name) == wcwidth.wcswidth(name) == 18
+    assert width(pad(name, 20)) == 20
+    assert elide("a🇫🇷b", 3) == "a…" and elide("a🇫🇷b", 4) == "a🇫🇷b" and elide("a🇫🇷bc", 4) == "a🇫🇷…"
+    assert wrap("🇫🇷🇩🇪🇮🇹", 5) == ["🇫🇷🇩🇪", "🇮🇹"]
+    table = render([{"job_id": "1", "job_name": name}, {"job_id": "2", "job_name": "plain"}], Format.TABLE)
+    assert table.splitlines()[1] == "------  " + "-" * 18, table  # the column as wide as the flag's row
+    for kept in ("👩\u200d💻", "👨\u200d👩\u200d👧", "می\u200cخواهم", "क्\u200dष", "क्\u200cष", "👍🏽\u200d🔥"):
+        assert unprintable(kept) is None, kept  # accepted in names
+        assert json.loads(json_text(kept)) == kept and "\\u200" not in json_text(kept)
+        # Shown as they are where they take no cell (scripts); an emoji's joiner as its escape, since
+        # terminals disagree on the joined emoji's width and columns must line up in all.
+        assert visible(kept) == (kept.replace("\u200d", "\\u200d") if "\U0001F000" <= kept[0] else kept), kept
+    for hidden, code in (("ad\u200dmin", "200d"), ("a\u200cb", "200c"), ("\u200d💻", "200d"), ("👩\u200d", "200d"),
+                         ("x\u202ey", "202e"), ("👩\u200d\u202e💻", "200d")):
+        assert f"\\u{code}" in visible(hidden) and unprintable(hidden) == f"U+{code.upper()}", hidden
+
+
+def test_after_a_redirection_local_files_complete(tmp_path, monkeypatch) -> None:
+    """Finding 18: '>' and '>>' complete local files and folders (bash's way), one word only; after '|'
+    (a local command line), inside quotes, or before any '>', the command's own completion."""
+    (tmp_path / "jobs dir").mkdir()
+    (tmp_path / "jobs.txt").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert texts("list_jobs > jobs") == ["jobs\\ dir/", ".txt"]  # the blank escaped: the word rewritten
+    assert texts("list_jobs >>jobs.") == ["txt"]
+    assert texts("list_jobs -m 1 > 'jobs ") == ["'jobs dir/'"]
+    assert texts("get_job_meta 9f; list_jobs > jobs\\ d") == ["jobs\\ dir/"]
+    assert texts("list_jobs > jobs.txt ") == [] and texts("list_jobs | grep jo") == []
+    assert "-m" in texts("list_jobs '>' ")  # a quoted '>' redirects nothing
+
+
+def test_a_background_monitor_after_its_own_shutdown_on_flare_neither_logs_in_nor_unsays_it() -> None:
+    """flare10 item 5: with a monitor running, ``shutdown all`` said "shut down by you", then the monitor's poll
+    logged in again to FLARE's server on its way down, and the shell said "lost; reconnecting...". Every
+    background poller reconnects through ``Backend.connect``, which refuses at once after the session's own
+    shutdown on FLARE (``refuse_after_own_shutdown``); on ours it reconnects when the server is back."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from console.api.errors import NoConnection
+    from console.backends.base import Backend
+    from console.commands import Engine
+    from console.shell.monitors import MonitorManager
+    from console.shell.reconnect import Reconnector
+
+    async def shut_down_with_a_monitor(reconnects: bool) -> tuple[int, list[str], bool]:
+        logins: list[int] = []
+        said: list[str] = []
+        backend = SimpleNamespace(closed=False, connected=True, engine=Engine.NVFLARE, shut_down_by_you=False,
+                                  reconnects_after_own_shutdown=reconnects, restarting_by_you=False)
+        reconnector: Reconnector
+
+        async def connect() -> None:
+            Backend.refuse_after_own_shutdown(backend)  # type: ignore[arg-type]
+            logins.append(1)
+            backend.connected = True
+            reconnector.on_state(True)
+
+        async def monitor_job(*_args: object) -> object:
+            while backend.connected:
+                await asyncio.sleep(0.01)
+            raise NoConnection("the connection is lost")
+
+        class ShutDownFlag:  # the executor's view of it: kept on the backend
+            shut_down_server = property(lambda self: backend.shut_down_by_you,
+                                        lambda self, value: setattr(backend, "shut_down_by_you", value))
+
+        backend.connect, backend.monitor_job = connect, monitor_job
+        reconnector = Reconnector(backend, lambda text, _style: said.append(text), list, list,  # type: ignore[arg-type]
+                                  shut_down=ShutDownFlag())
+        monitors = MonitorManager(backend, lambda text, _style, _meta: said.append(text))  # type: ignore[arg-type]
+        monitor = monitors.start("e9d1", interval=0.05)
+        await asyncio.sleep(0.1)
+        backend.shut_down_by_you = True  # the executor, as it sends shutdown all
+        backend.connected = False
+        reconnector.on_state(False)
+        await asyncio.sleep(0.75)  # the monitor's retries: at 0.2 s, then 0.6 s
+        still_shut_down = backend.shut_down_by_you
+        reconnector.stop()
+        await monitors.stop("all")
+        assert monitor.task is not None and monitor.task.done()
+        return len(logins), said, still_shut_down
+
+    logins, said, still = asyncio.run(shut_down_with_a_monitor(reconnects=False))
+    assert (logins, still) == (0, True), said
+    assert len(said) == 1 and said[0].startswith("the server was shut down by you"), said
+    logins, said, still = asyncio.run(shut_down_with_a_monitor(reconnects=True))  # ours: the server came back
+    assert logins >= 1 and not still, said
+
+
+def test_after_its_own_restart_the_shell_says_restarting_then_reconnected_once() -> None:
+    """flare10 item 17: the interactive `restart server` printed "connection to the server lost" before the answer
+    "server is restarting", then flapped. After this console's own restart the loss prints nothing (the answer
+    says it), the reconnection goes on through the server's refusals, and one line says it is back."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from console.api.errors import NoConnection
+    from console.shell.reconnect import Reconnector
+
+    async def restarted() -> list[str]:
+        said: list[str] = []
+        tries = iter([NoConnection("still restarting"), NoConnection("refused"), None])
+
+        async def connect() -> None:
+            failure = next(tries)
+            if failure is not None:
+                raise failure
+
+        backend = SimpleNamespace(closed=False, reconnects_after_own_shutdown=False, connect=connect,
+                                  restarting_by_you=True)
+        reconnector = Reconnector(backend, lambda text, _style: said.append(text), list, list,  # type: ignore[arg-type]
+                                  shut_down=SimpleNamespace(shut_down_server=False))
+        reconnector.on_state(False)
+        assert said == [] and reconnector.reconnecting
+        for _ in range(100):
+            if not reconnector.reconnecting:
+                break
+            await asyncio.sleep(0.05)
+        reconnector.stop()
+        assert backend.restarting_by_you is False  # a later loss is a loss again
+        return said
+
+    assert asyncio.run(restarted()) == ["reconnected to the restarted server"]
+
+
+def test_another_engines_alias_is_a_typo_here_with_this_engines_nearest_commands() -> None:
+    """user10 #9: 'list_job' (FLARE's name of list_job_components) on ours said it needs NVIDIA FLARE."""
+    from console.commands import Engine
+    from console.shell.client_side import CommandFailed
+    from console.shell.help import help_text
+
+    for line in ("list_job -m 1", "LIST_JOB -m 1"):
+        with pytest.raises(UsageError, match=r"^unknown command '(list_job|LIST_JOB)'; did you mean list_jobs\b"):
+            parse_command(line, Engine.OURS)
+    with pytest.raises(CommandFailed, match=r"^unknown command 'list_job'; did you mean list_jobs\b"):
+        help_text(Engine.OURS, "list_job")
+    with pytest.raises(CommandFailed, match=r"^unknown command 'lst_jobs'; did you mean list_jobs\b"):
+        help_text(Engine.OURS, "lst_jobs")
+    with pytest.raises(UsageError, match="list_job_components is not available on the flare-console server"):
+        parse_command("list_job_components x", Engine.OURS)  # its own name: it needs the other engine
+    assert parse_command("list_job x", Engine.NVFLARE).spec.name == "list_job_components"
+
+
+def test_a_typo_is_offered_only_the_close_commands_and_an_alias_that_is_also_a_typo_says_both() -> None:
+    from console.commands import Engine
+
+    for engine in Engine:  # not also "or submit_job or delete_job": they are far less alike
+        with pytest.raises(UsageError, match=r"^unknown command 'lsit_jobs'; did you mean list_jobs\?$"):
+            parse_command("lsit_jobs", engine)
+    with pytest.raises(UsageError, match=r"^unknown command 'dwnload_job'; did you mean download_job\?$"):
+        parse_command("dwnload_job x", Engine.OURS)
+    for line in ("list_job -m 1", "LIST_JOB -m 1"):
+        with pytest.raises(UsageError, match=r"^list_job is short for list_job_components; did you mean list_jobs\? "
+                                             r"\(list_job_components: unknown option -m; usage: "):
+            parse_command(line, Engine.NVFLARE)
+
+
+def test_byes_question_counts_only_jobs_that_run_not_one_flare_lists_after_a_server_restart() -> None:
+    """user10 #12: after the console said a FLARE job was abandoned (listed RUNNING, its server restarted),
+    bye still asked whether to leave it running."""
+    from console.backends.nvflare_orphans import ORPHANED
+    from console.shell.leaving import running_jobs
+
+    rows = [{"job_id": "ec11975b-0000", "name": "sag-🚀-数据", "status": "RUNNING", ORPHANED: True},
+            {"job_id": "aaaaaaaa-0000", "job_name": "live", "status": "RUNNING"},
+            {"job_id": "bbbbbbbb-0000", "name": "queued", "status": "SUBMITTED"},
+            {"job_id": "cccccccc-0000", "name": "done", "status": "FINISHED:COMPLETED"}]
+    assert running_jobs(rows) == ["aaaaaaaa (live, RUNNING)", "bbbbbbbb (queued, SUBMITTED)"]
+
+
+def test_unmonitor_and_unfollow_alone_take_the_one_running_and_say_why_not_otherwise() -> None:
+    """Report 10 #17: with exactly one running, ``unmonitor``/``unfollow`` take it (was "JOB_ID is missing")."""
+    from console.shell.monitors import Monitor, MonitorManager
+
+    manager = MonitorManager(None, lambda *a, **k: None)  # type: ignore[arg-type]  (no backend needed to choose)
+    assert parse_command("unmonitor").values.get("job_id") is None
+    assert parse_command("unfollow").values.get("job_id") is None
+    with pytest.raises(ValueError, match=r"^no monitor runs; 'monitors' lists what runs in the background$"):
+        manager.the_one(None, None, "monitor")
+    manager.monitors["a"] = Monitor("aaaa-1111", watches="status")
+    manager.monitors["b"] = Monitor("bbbb-2222", watches="log: all")
+    assert manager.the_one(None, "log", "followed log") == "bbbb-2222"
+    assert manager.the_one("aaaa", None, "monitor") == "aaaa"
+    with pytest.raises(ValueError, match=r"^2 monitors run: name one by its job ID \(prefix\), or 'all'"):
+        manager.the_one(None, None, "monitor")
+
+
+def test_help_of_a_command_gives_its_defaults_and_a_file_command_s_options_from_the_one_table(tmp_path) -> None:
+    from console.commands import CATALOG, Engine
+    from console.commands.shell_options import FILE_OPTIONS
+    from console.runtime.target_commands import TargetCommandError, run_target_command
+    from console.shell.help import help_text
+
+    assert "[-n INTERVAL]  seconds between runs (default: 2)" in help_text(Engine.OURS, "watch", 100)
+    assert "'server' or a site name (default: server)" in help_text(Engine.OURS, "get_job_logs", 100)
+    assert "stop after this many seconds (0: never)\n" in help_text(Engine.OURS, "monitor_job", 100) + "\n"
+    for command in ("ls", "cat", "head", "tail", "grep"):
+        supported = FILE_OPTIONS[command].supported()
+        assert f"[OPTIONS]  options: {supported}" in help_text(Engine.OURS, command, 100)
+        with pytest.raises(TargetCommandError, match=f"; supported: {supported}$"):
+            run_target_command(tmp_path, command, "-Z", ".")
+    from console.commands.shell_options import FLARE_FILE_OPTIONS
+
+    for command, options in FLARE_FILE_OPTIONS.items():  # FLARE's, as its refusal names them
+        assert f"[OPTIONS]  options: {options}" in help_text(Engine.NVFLARE, command, 100)
+    for spec in CATALOG.values():  # every default worth saying is said
+        for engine in (e for e in Engine if spec.supports(e)):
+            text = help_text(engine, spec.name, 200)
+            for param in spec.typed_params:
+                if param.default not in (None, False):
+                    shown = f"{param.default:g}" if isinstance(param.default, float) else str(param.default)
+                    assert shown in text, (spec.name, param.name)
+
+
+def test_a_monitor_s_line_of_a_job_that_ended_long_ago_is_stamped_with_its_end() -> None:
+    from datetime import datetime, timedelta
+
+    from console.shell.monitors import ended_at, status_line
+
+    start = datetime.now().astimezone() - timedelta(days=3)
+    meta = {"job_id": "abcdef1234", "name": "n", "status": "FINISHED:COMPLETED",
+            "start_time": start.isoformat(), "duration": "1 day, 2:03:04.500000"}
+    end = start + timedelta(days=1, hours=2, minutes=3, seconds=4.5)
+    assert ended_at(meta) == pytest.approx(end.timestamp())
+    assert status_line(meta) == f"{end:%H:%M:%S}  abcdef12  n  FINISHED:COMPLETED"
+    naive = {**meta, "start_time": start.replace(tzinfo=None).isoformat(sep=" ")}  # FLARE's: local time
+    assert ended_at(naive) == pytest.approx(end.timestamp())
+    assert ended_at({**meta, "duration": "N/A"}) is None and ended_at({**meta, "start_time": "yesterday"}) is None
+    before = time.time()
+    running = status_line({**meta, "status": "RUNNING"})[:8]  # not ended: stamped now, as an aborted-unstarted job
+    assert running in {time.strftime("%H:%M:%S", time.localtime(t)) for t in (before, time.time())}
+
+
+def test_completion_follows_the_grammar_whatever_the_order_of_options_and_positionals() -> None:
+    """Finding: ``tail -n 2 site-1 lo`` Tab offered nothing (the option's value was taken for the target) while
+    ``tail site-1 -n 2 lo`` worked; both forms run. Every command's positions are read the same way."""
+    from console.shell.arg_position import param_at, target_in
+
+    for line, target, param in (("tail -n 2 site-1", "site-1", "file"), ("tail site-1 -n 2", "site-1", "file"),
+                                ("head -n 1 server", "server", "file"), ("grep -i -n server", "server", "pattern"),
+                                ("grep -i server no", "server", "file"), ("grep server -c no", "server", "file"),
+                                ("ls -la site-2", "site-2", "path"), ("cat -- server", "server", "file")):
+        words = line.split()
+        spec = CATALOG[words[0]]
+        assert target_in(spec, words[1:]) == target, line
+        assert param_at(spec, words[1:]).name == param, line
+    d = data()
+    d.sites, d.seen_sites = ["site-1"], {"site-1", "site-2"}
+    for line in ("get_job_logs -n 5 9f ", "get_job_logs -g err -n 5 9f ", "follow -n 3 9f ", "follow --timeout 5 9f "):
+        assert texts_with(line, d)[:3] == ["server", "site-1", "site-2"], line
+    for line in ("list_jobs -m 2 9f", "list_jobs -r -n hello 9f", "follow -n 3 9f", "get_job_logs -n 5 9f"):
+        assert texts_with(line, d) == [IDS[2]], line
+    assert texts_with("list_jobs -m 2 -n hel", d) == ["hello-numpy", "hello-server"]

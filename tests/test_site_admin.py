@@ -52,6 +52,16 @@ def test_status_and_connected_sites(fed: Federation, tmp_path: Path) -> None:
     assert set(client_stats) == {"site-1", "site-2"}
     assert client_stats["site-1"]["ClientRunner"]["job_id"] == job_id
     assert session.show_errors(job_id, "client") == {"site-1": {"errors": []}, "site-2": {"errors": []}}
+    # target_type all, as FLARE 2.9's Session takes it: the server's part and every site's in one answer.
+    everything = session.show_stats(job_id, TargetType.ALL)
+    assert set(everything) == {"server", "site-1", "site-2"}, everything
+    assert everything["server"]["ServerRunner"]["job_id"] == job_id == everything["site-1"]["ClientRunner"]["job_id"]
+    assert set(session.show_stats(job_id, TargetType.ALL, ["site-1"])) == {"server", "site-1", "site-2"}  # as FLARE
+    assert session.show_errors(job_id, "all") == {"server": {"errors": []}, "site-1": {"errors": []},
+                                                  "site-2": {"errors": []}}
+    both = session.check_status(TargetType.ALL)
+    assert both["server_status"] == "started" and [j["job_id"] for j in both["jobs"]] == [job_id], both
+    assert {row["client_name"] for row in both["client_status"] if row.get("job_id") == job_id} == {"site-1", "site-2"}
     session.reset_errors(job_id)
     with pytest.raises(JobNotDone, match="refused"):
         session.shutdown(TargetType.CLIENT, ["site-1"])
@@ -83,8 +93,12 @@ def test_target_commands_are_confined(fed: Federation) -> None:
     assert session.cat_target("site-1", file="nope.txt") == "cat: nope.txt: No such file or directory\n"
     for target in ("server", "site-1"):
         for escape in ("../", "/etc/passwd", "startup/../../x"):
-            with pytest.raises(InvalidArgumentError, match="outside the workspace"):
+            # refused before it is sent, as FLARE 2.9's flare_api refuses it (SyntaxError) ...
+            with pytest.raises(SyntaxError, match="absolute path|\\.\\. in path name"):
                 session.cat_target(target, file=escape)
+            # ... and by the server, for a client that sends it all the same
+            with pytest.raises(InvalidArgumentError, match="outside the workspace"):
+                session._call(session.client.request("cat", {"target": target, "options": None, "file": escape}))
     (project.kit("site-1") / "escape").symlink_to("/etc")
     with pytest.raises(InvalidArgumentError, match="outside the workspace"):
         session.ls_target("site-1", path="escape")

@@ -148,6 +148,18 @@ def test_missing_file_and_directory_are_output(root: Path) -> None:
     assert run(root, "grep", path="job", pattern="x") == "grep: job: Is a directory\n"
 
 
+def test_a_file_named_as_a_folder_is_not_one(root: Path) -> None:
+    """``x/`` names a folder, as coreutils reads it: a file there is not listed or read as itself
+    (remote path completion asks ``ls folder/`` of what the user typed as a folder)."""
+    (root / "notes.txt").write_text("a note\n")
+    assert run(root, "ls", path="notes.txt/") == "ls: cannot access 'notes.txt/': Not a directory\n"
+    assert run(root, "ls", path="notes.txt") == "notes.txt\n"
+    for command in ("cat", "head", "tail"):
+        assert run(root, command, path="notes.txt/") == f"{command}: notes.txt/: Not a directory\n"
+    assert run(root, "grep", path="notes.txt/", pattern="a") == "grep: notes.txt/: Not a directory\n"
+    assert run(root, "ls", path="job/") == run(root, "ls", path="job")  # a folder's '/' changes nothing
+
+
 def test_fifo_is_not_read(root: Path) -> None:
     os.mkfifo(root / "pipe")
     assert run(root, "cat", path="pipe") == "cat: pipe: not a regular file\n"
@@ -179,9 +191,29 @@ def test_grep_regex_and_fixed_strings(root: Path) -> None:
     assert run(root, "grep", "-F", "log.txt", "line 1.") == ""
 
 
+def test_grep_takes_gnu_greps_basic_patterns_as_flares_grep_does(root: Path) -> None:
+    """flare11 item 7: FLARE runs GNU grep, whose ( ) { } | + ? are characters in a basic pattern (ours raised
+    "invalid pattern" for "("); \\( \\) \\{ \\} \\| \\+ \\? are its operators; -E is extended."""
+    (root / "calls.txt").write_text("f(x)\na+b\naab\nx{2}\nxx\na|b\nab\n")
+    assert run(root, "grep", "-n", "calls.txt", "(") == "1:f(x)\n"
+    assert run(root, "grep", None, "calls.txt", "f(x)") == "f(x)\n"
+    assert run(root, "grep", None, "calls.txt", "a+b") == "a+b\n"
+    assert run(root, "grep", None, "calls.txt", "a\\+b") == "aab\nab\n"
+    assert run(root, "grep", None, "calls.txt", "x{2}") == "x{2}\n"
+    assert run(root, "grep", None, "calls.txt", "^x\\{2\\}") == "xx\n"
+    assert run(root, "grep", None, "calls.txt", "a|b") == "a|b\n"
+    assert run(root, "grep", None, "calls.txt", "^\\(aa\\|f\\)") == "f(x)\naab\n"
+    assert run(root, "grep", "-E", "calls.txt", "^(aa|f)") == "f(x)\naab\n"
+
+
 def test_grep_errors(root: Path) -> None:
+    for pattern, gnu_says in (("\\(", "Unmatched ( or \\("), ("a[", "Unmatched [, [^, [:, [., or [="),
+                              ("a\\", "Trailing backslash"), ("\\)", "Unmatched ) or \\)")):
+        with pytest.raises(TargetCommandError) as refused:
+            run(root, "grep", None, "log.txt", pattern)
+        assert str(refused.value) == f"grep: invalid pattern: {gnu_says}"
     with pytest.raises(TargetCommandError, match="grep: invalid pattern"):
-        run(root, "grep", None, "log.txt", "(")
+        run(root, "grep", "-E", "log.txt", "(")
     with pytest.raises(TargetCommandError, match="pattern is required"):
         run(root, "grep", None, "log.txt")
 
@@ -313,12 +345,64 @@ def test_grep_runs_apart_and_a_runaway_pattern_is_stopped(tmp_path: Path) -> Non
     (tmp_path / "log.txt").write_text("ok line\n" + "a" * 40 + "!\n")
     assert asyncio.run(run_confined(tmp_path, "grep", "-n", "log.txt", "ok")) == "1:ok line\n"
     with pytest.raises(TargetCommandError, match="invalid pattern"):
-        asyncio.run(run_confined(tmp_path, "grep", None, "log.txt", "("))
+        asyncio.run(run_confined(tmp_path, "grep", None, "log.txt", "\\("))
     started = time.monotonic()
     with pytest.raises(TargetCommandError, match="ran longer than 1 s and was stopped; simplify it"):
-        asyncio.run(run_confined(tmp_path, "grep", None, "log.txt", "(a+)+$", grep_seconds=1.0))
+        asyncio.run(run_confined(tmp_path, "grep", None, "log.txt", "\\(a\\+\\)\\+$", grep_seconds=1.0))
     assert time.monotonic() - started < 5
     assert asyncio.run(run_confined(tmp_path, "cat", None, "log.txt", None)).startswith("ok line\n")
+
+
+@pytest.mark.timeout(60)
+def test_one_user_holds_one_grep_slot_and_another_user_still_greps(tmp_path: Path) -> None:
+    """Security tester, session 10, item 7: a lead sent runaway patterns 4 at a time and held both of
+    a participant's grep slots, so another admin's grep was refused half of the time. One user
+    now holds one slot at most: its second search waits for its first (or is refused, saying so),
+    while another user's grep is answered before the runaway ones end."""
+    import asyncio
+
+    from console.runtime.target_runner import run_confined
+
+    (tmp_path / "log.txt").write_text("ok line\n" + "a" * 40 + "!\n")
+    done: list[str] = []
+
+    async def grep(user: str, pattern: str, seconds: float) -> str:
+        try:
+            await run_confined(tmp_path, "grep", None, "log.txt", pattern, grep_seconds=seconds, user=user)
+            answer = "answered"
+        except TargetCommandError as exc:
+            answer = str(exc)
+        done.append(user)
+        return answer
+
+    async def flood() -> list[str]:
+        hog = [asyncio.create_task(grep("lead", "\\(a\\+\\)\\+$", 6.0)) for _ in range(4)]
+        await asyncio.sleep(0.5)  # the hog's searches hold or wait for their slots
+        other = await grep("admin", "ok", 6.0)
+        assert done == ["admin"], done  # before any of the hog's: a slot was free for it
+        return [other, *await asyncio.gather(*hog)]
+
+    other, *hogs = asyncio.run(flood())
+    assert other == "answered"
+    assert sum("ran longer than 6 s" in h for h in hogs) >= 1
+    assert all("ran longer than 6 s" in h or "too many searches running for lead (limit 1 per user" in h
+               for h in hogs), hogs
+
+
+@pytest.mark.timeout(60)
+def test_a_grep_child_cannot_use_more_cpu_than_its_bound(tmp_path: Path) -> None:
+    """The child's own RLIMIT_CPU ends a runaway search even if its host never kills it."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "log.txt").write_text("a" * 40 + "!\n")
+    request = {"root": str(tmp_path), "command": "grep", "options": None, "path": "log.txt", "pattern": "\\(a\\+\\)\\+$",
+               "protected": [], "cpu_seconds": 1}
+    child = subprocess.run([sys.executable, "-m", "console.runtime.target_runner"], input=json.dumps(request),
+                           capture_output=True, text=True, timeout=50)
+    assert child.returncode == -signal.SIGXCPU, (child.returncode, child.stdout, child.stderr[-500:])
 
 
 def test_links_never_lead_into_another_jobs_workspace(tmp_path: Path) -> None:
@@ -332,8 +416,9 @@ def test_links_never_lead_into_another_jobs_workspace(tmp_path: Path) -> None:
     (tmp_path / "alias").symlink_to(tmp_path / theirs)
     for command, path in [("cat", f"{ours}/peek"), ("ls", "alias"), ("cat", "alias/result.txt"),
                           ("grep", "alias/result.txt")]:
-        with pytest.raises(TargetCommandError, match=f"link into the workspace of job {theirs}"):
+        with pytest.raises(TargetCommandError, match="link into another job's workspace") as refused:
             run_target_command(tmp_path, command, path=path, pattern="." if command == "grep" else None)
+        assert theirs not in str(refused.value)  # that job may be one the user may not view
     assert run_target_command(tmp_path, "cat", path=f"{ours}/mine") == f"{ours}\n"
     assert run_target_command(tmp_path, "cat", path=f"./{theirs}/result.txt") == f"{theirs}\n"
     assert job_folder(f"./{ours}/x") == ours and job_folder("log.txt") is None and job_folder(None) is None

@@ -11,6 +11,7 @@ the batch exits 1 with the reason. Real server, an honest site-1, a hostile site
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import sys
@@ -80,11 +81,16 @@ def _zip_of(path: Path, names: list[str]) -> Path:
     (["/etc/cron.d/x"], "has an absolute path"),
     ([f"f{n}" for n in range(11)], "archive has 11 entries; the limit is 10"),
     (["a", "a"], "appears twice"),
+    (["ok.txt", "evil\x1b]0;PWN\x07.txt"], "holds the control or invisible character '\\x1b'"),
+    (["evil\nname.txt"], "holds the control or invisible character '\\n'"),
+    (["gpj.\u202eexe"], "holds the control or invisible character '\\u202e'"),
+    (["ad\u200bmin/x.txt"], "holds the control or invisible character '\\u200b'"),
+    (["bell\x07/"], "holds the control or invisible character '\\x07'"),
 ])
 def test_check_archive_refuses_what_extraction_would_and_writes_nothing(tmp_path: Path, names: list[str],
                                                                         said: str) -> None:
     archive = _zip_of(tmp_path / "a.zip", names)
-    with pytest.raises(UnsafeArchiveError, match=said.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UnsafeArchiveError, match=re.escape(said)):
         check_archive(archive, max_total_bytes=1 << 20, max_entries=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip"]
 
@@ -110,6 +116,30 @@ def test_a_workspace_with_more_files_than_max_entries_is_archived_within_it_nami
     assert len(names) == 20 and "log.txt" in names and len(left_out) == 12  # 31 files, 19 places and the note
     assert "limited to 20 entries" in note and all(name in note for name in left_out)
     assert JobLimits(max_entries=20).check_workspace(out) > 0
+
+
+@pytest.mark.parametrize("name", ["evil\x1b]0;PWN\x07.txt", "two\nlines.txt", "gpj.\u202eexe", "ad\u200bmin"])
+def test_names_with_control_characters_are_refused_in_a_job_and_left_out_of_a_workspace(tmp_path: Path,
+                                                                                        name: str) -> None:
+    """Every receiver refuses such an entry (the checker above): a job folder holding one is refused
+    before anything is sent, naming it; a workspace is archived without it (the rest of the results
+    kept), also when it names a folder."""
+    from console.jobdef.errors import JobDefinitionError
+    from console.jobdef.packing import zip_job_folder
+
+    folder = tmp_path / "job"
+    (folder / "app").mkdir(parents=True)
+    (folder / "app" / "ok.txt").write_text("fine")
+    (folder / "app" / name).write_text("x")
+    with pytest.raises(JobDefinitionError, match="control or invisible character") as refused:
+        zip_job_folder(folder, tmp_path / "job.zip")
+    assert repr(name)[1:-1] in str(refused.value) and not (tmp_path / "job.zip").exists()
+    (folder / f"d{name}").mkdir()
+    (folder / f"d{name}" / "inside.txt").write_text("x")
+    zip_dir_to_file(folder, tmp_path / "ws.zip")
+    with zipfile.ZipFile(tmp_path / "ws.zip") as archive:
+        assert archive.namelist() == ["app/ok.txt"]
+    assert check_archive(tmp_path / "ws.zip", max_total_bytes=1 << 20) == 4
 
 
 # -- a real server, an honest site-1 and a hostile site-2 -----------------------------------

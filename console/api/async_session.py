@@ -22,19 +22,31 @@ from console.api.arguments import (
     answered_job_id,
     check_job_id,
     check_submit_token,
+    checked_client_names,
+    checked_file_command,
+    checked_info_job_id,
     checked_site_name,
-    checked_site_names,
     checked_target_type,
+    checked_targets,
     list_jobs_args,
     load_kit,
     system_info,
 )
 from console.api.client import AsyncClient
-from console.api.errors import CancelTooLate, InvalidArgumentError, InvalidJobDefinition
+from console.api.errors import (
+    CancelTooLate,
+    InvalidArgumentError,
+    InvalidJobDefinition,
+    InvalidType,
+    InvalidValue,
+)
 from console.api.job_result import IncompleteDownload, unpack_result
 from console.api.spec import MonitorReturnCode, SystemInfo, TargetType
 from console.jobdef.archive import zip_job_folder
 from console.jobdef.signing import sign_archive
+from console.local_paths import missing_job_folder
+from console.wire.requesting import USER_COMMAND
+from console.within import within
 
 #: Largest result archive ``download_job_result`` takes (refused as soon as the server announces or
 #: sends more), and largest total it unpacks to (docs/protocol.md, "Download").
@@ -82,8 +94,9 @@ class AsyncSession:
         self.download_dir = str(self.kit.download_dir)
         self.client = AsyncClient(self.kit, username, connect_timeout=timeout)
 
-    async def connect(self) -> None:
-        await self.client.connect()
+    async def connect(self, *, refused_is_final: bool = False) -> None:
+        """Log in (``AsyncClient.connect``: ``refused_is_final`` fails at once when nothing listens)."""
+        await self.client.connect(refused_is_final=refused_is_final)
 
     async def close(self) -> None:
         await self.client.close()
@@ -103,7 +116,8 @@ class AsyncSession:
             if (Path(self.upload_dir) / folder).is_dir():
                 folder = Path(self.upload_dir) / folder
             else:
-                raise InvalidJobDefinition(f"job_definition_path '{job_definition_path}' is not a valid folder")
+                looked = [folder.absolute()] + ([] if folder.is_absolute() else [Path(self.upload_dir) / folder])
+                raise InvalidJobDefinition(missing_job_folder(os.fspath(job_definition_path), looked))
         folder = folder.resolve()
         if not (folder / "meta.json").is_file():
             # Said before anything is zipped: a wrong folder (a parent, a home) is not walked first.
@@ -214,7 +228,12 @@ class AsyncSession:
                 if timeout and elapsed > timeout:
                     return MonitorReturnCode.TIMEOUT, meta
                 changed.clear()
-                meta = await self.get_job_meta(job_id)
+                before = USER_COMMAND.get()
+                USER_COMMAND.set("monitor_job")  # a silent server's NoAnswer names monitor_job
+                try:
+                    meta = await self.get_job_meta(job_id)
+                finally:
+                    USER_COMMAND.set(before)
                 full_id[:] = [meta["job_id"]]
                 if not await keeps_going(cb, meta):
                     return MonitorReturnCode.ENDED_BY_CB, meta
@@ -222,7 +241,7 @@ class AsyncSession:
                     return MonitorReturnCode.JOB_FINISHED, meta
                 wait = next_wait(start, timeout, poll_interval)
                 try:
-                    await asyncio.wait_for(changed.wait(), wait)
+                    await within(changed.wait(), wait)
                 except TimeoutError:
                     pass
         finally:
@@ -234,18 +253,26 @@ class AsyncSession:
         return system_info(await self._cmd("check_status", {"target_type": TargetType.SERVER}))
 
     async def set_timeout(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {value!r}")
-        await self._cmd("set_timeout", {"value": float(value)})
+        # FLARE 2.9's AdminAPI.set_command_timeout: TypeError for no number, ValueError for one <= 0
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidType(f"timeout must be a number but got {type(value)}")
+        if value <= 0:
+            raise InvalidValue(f"invalid timeout value {value} - must be > 0.0")
+        answer = await self._cmd("set_timeout", {"value": float(value)})
+        # In force for the console's own wait too (the server's answer about a slow site comes first),
+        # and again after a reconnection (``AsyncClient``).
+        self.client.use_command_timeout(answer.get("command_timeout") if isinstance(answer, dict) else float(value))
 
     async def unset_timeout(self) -> None:
         await self._cmd("unset_timeout")
+        self.client.use_command_timeout(None)
 
     # -- sites ---------------------------------------------------------------------------
 
     async def check_status(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        return await self._cmd("check_status", {"target_type": checked_target_type(target_type, both=False),
-                                                "targets": checked_site_names(targets)})
+        target_type = checked_target_type(target_type)
+        return await self._cmd("check_status", {"target_type": target_type,
+                                                "targets": checked_targets(target_type, targets)})
 
     async def get_client_job_status(self, client_names: list[str] | None = None) -> list[dict[str, Any]]:
         return (await self.check_status(TargetType.CLIENT, client_names))["client_status"]
@@ -254,43 +281,28 @@ class AsyncSession:
         return (await self.get_system_info()).client_info
 
     async def sys_info(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        return await self._cmd("sys_info", {"target_type": checked_target_type(target_type, both=False),
-                                            "targets": checked_site_names(targets)})
+        target_type = checked_target_type(target_type, both=False)
+        return await self._cmd("sys_info", {"target_type": target_type, "targets": checked_targets(target_type, targets)})
 
     async def show_stats(self, job_id: str, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        check_job_id(job_id)
-        return await self._cmd("show_stats", {"job_id": job_id,
-                                              "target_type": checked_target_type(target_type, both=False),
-                                              "targets": checked_site_names(targets)})
+        checked_info_job_id(job_id)
+        target_type = checked_target_type(target_type)
+        return await self._cmd("show_stats", {"job_id": job_id, "target_type": target_type,
+                                              "targets": checked_targets(target_type, targets)})
 
     async def show_errors(self, job_id: str, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        check_job_id(job_id)
-        return await self._cmd("show_errors", {"job_id": job_id,
-                                               "target_type": checked_target_type(target_type, both=False),
-                                               "targets": checked_site_names(targets)})
+        checked_info_job_id(job_id)
+        target_type = checked_target_type(target_type)
+        return await self._cmd("show_errors", {"job_id": job_id, "target_type": target_type,
+                                               "targets": checked_targets(target_type, targets)})
 
     async def reset_errors(self, job_id: str) -> None:
-        check_job_id(job_id)
+        checked_info_job_id(job_id)
         await self._cmd("reset_errors", {"job_id": job_id})
 
     async def shell_command(self, command: str, target: str, options: str | None = None, path: str | None = None,
                             pattern: str | None = None) -> str:
-        if not isinstance(target, str) or not target:
-            raise InvalidArgumentError("target is required: 'server' or a site name")
-        args: dict[str, Any] = {"target": target, "options": options or None}
-        if command == "ls":
-            args["path"] = path or None
-        elif command != "pwd":
-            if not path:
-                raise InvalidArgumentError(f"{command}: a file is required")
-            args["file"] = path
-        if command == "grep":
-            if not pattern:
-                raise InvalidArgumentError("grep: a pattern is required")
-            args["pattern"] = pattern
-        if command == "pwd":
-            del args["options"]
-        return await self._cmd(command, args)
+        return await self._cmd(command, checked_file_command(command, target, options, path, pattern))
 
     async def get_job_logs(self, job_id: str, target: str = "server", tail_lines: int | None = None,
                            grep_pattern: str | None = None, log_file_name: str = "log.txt") -> dict[str, Any]:
@@ -313,8 +325,8 @@ class AsyncSession:
     async def stop_targets(self, command: str, target_type: str, client_names: list[str] | None = None,
                            wait: bool = False, timeout: float = 30.0) -> dict[str, Any]:
         """``shutdown`` or ``restart``; with ``wait``, returns once the targets changed state (FLARE 2.9)."""
-        target_type = checked_target_type(target_type, both=True)
-        names = checked_site_names(client_names)
+        target_type = checked_target_type(target_type)
+        names = checked_targets(target_type, client_names)
         if wait:
             timeout = state_waits.checked_timeout(timeout)
         before = await state_waits.snapshot(self) if wait and command == "restart" else None
@@ -338,15 +350,17 @@ class AsyncSession:
         await self._cmd("remove_client", {"site": checked_site_name(client_name)})
 
     async def report_version(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        return await self._cmd("report_version", {"target_type": checked_target_type(target_type, both=True),
-                                                  "targets": checked_site_names(targets)})
+        target_type = checked_target_type(target_type)
+        return await self._cmd("report_version", {"target_type": target_type,
+                                                  "targets": checked_targets(target_type, targets)})
 
     async def report_resources(self, target_type: str, targets: list[str] | None = None) -> dict[str, Any]:
-        return await self._cmd("report_resources", {"target_type": checked_target_type(target_type, both=True),
-                                                    "targets": checked_site_names(targets)})
+        target_type = checked_target_type(target_type)
+        return await self._cmd("report_resources", {"target_type": target_type,
+                                                    "targets": checked_targets(target_type, targets)})
 
     async def get_client_env(self, client_names: str | list[str] | None = None) -> list[dict[str, Any]]:
-        return await self._cmd("report_env", {"targets": checked_site_names(client_names)})
+        return await self._cmd("report_env", {"targets": checked_client_names(client_names)})
 
     async def set_client_enabled(self, client_name: str, enabled: bool) -> dict[str, Any]:
         return await self._cmd("enable_client" if enabled else "disable_client", {"site": checked_site_name(client_name)})

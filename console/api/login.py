@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
 from console.api.errors import AuthenticationError
 from console.wire.features import peer_features
@@ -35,15 +37,28 @@ class LoginInfo:
     features: frozenset[str] = frozenset()
 
 
-def check_own_certificate(path: Path) -> None:
-    """Say plainly that the kit's own certificate is expired instead of a TLS alert later."""
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
+#: What to do about a kit whose own certificate cannot be used: only provisioning makes a new one.
+NEW_KIT = "ask the project admin for a new kit"
+
+
+def check_own_certificate(path: Path, ca: Path | None = None, key: Path | None = None) -> None:
+    """Say plainly what is wrong with the kit's own certificate ``path`` (a client.crt) before connecting, instead
+    of a TLS alert, OpenSSL's or cryptography's words, or the server's "InvalidCertChain" later: not a PEM
+    certificate, expired, not yet valid, a CA certificate, (with ``ca``, the kit's rootCA.pem) not signed by the
+    kit's own root, or (with ``key``, the kit's client.key) a key that is no PEM key or not the certificate's
+    (OpenSSL: KEY_VALUES_MISMATCH). Both engines' kits (the same file names). Raises AuthenticationError; a file
+    that cannot be read is left to the login to report."""
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError:
+        raise AuthenticationError(f"this kit's certificate {path} is not a PEM certificate (its text is damaged "
+                                  f"or it is another file); {NEW_KIT}") from None
+    if key is not None:
+        _check_own_key(cert, path, key)
     now = datetime.now(UTC)
     if now > cert.not_valid_after_utc:
         raise AuthenticationError(
-            f"the certificate {path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; "
-            "ask the project admin for a newly provisioned startup kit"
-        )
+            f"this kit's certificate {path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; {NEW_KIT}")
     try:
         is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
@@ -55,9 +70,44 @@ def check_own_certificate(path: Path) -> None:
         )
     if now < cert.not_valid_before_utc:
         raise AuthenticationError(
-            f"the certificate {path} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; "
-            "check this machine's clock or use another kit"
+            f"this kit's certificate {path} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; "
+            f"check this machine's clock, or {NEW_KIT}"
         )
+    if ca is not None and not _issued_by(cert, ca):
+        raise AuthenticationError(
+            f"this kit's certificate {path} is not signed by the kit's {ca.name} ({ca}): the kit's files come from "
+            f"different provisionings, and no server of its project will take it; {NEW_KIT}")
+
+
+def _check_own_key(cert: x509.Certificate, path: Path, key: Path) -> None:
+    """The kit's private key ``key`` is a PEM key and the one of ``cert``; a key that cannot be read or is
+    protected by a password is left to the login to report."""
+    try:
+        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    except (OSError, TypeError):  # unreadable, or encrypted (TypeError: a password is needed)
+        return
+    except (ValueError, UnsupportedAlgorithm):
+        raise AuthenticationError(f"this kit's key {key} is not a PEM private key (its text is damaged or it "
+                                  f"is another file); {NEW_KIT}") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if (private.public_key().public_bytes(serialization.Encoding.DER, public)
+            != cert.public_key().public_bytes(serialization.Encoding.DER, public)):
+        raise AuthenticationError(f"this kit's key {key} does not belong to its certificate {path}: the two come "
+                                  f"from different kits or provisionings; use the kit's own pair, or {NEW_KIT}")
+
+
+def _issued_by(cert: x509.Certificate, ca: Path) -> bool:
+    """Whether ``cert`` is signed by the first certificate in ``ca``; True when ``ca`` cannot be read (the TLS
+    layer then says what it finds)."""
+    try:
+        root = x509.load_pem_x509_certificate(ca.read_bytes())
+    except (OSError, ValueError):
+        return True
+    try:
+        cert.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def tls_refusal(exc: BaseException) -> AuthenticationError:

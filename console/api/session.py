@@ -1,80 +1,149 @@
 """The FLARE API ``Session``: synchronous, thread-safe, over the asyncio client core.
 
 The core runs on an event loop in a daemon thread owned by the session; each call is a
-coroutine submitted to that loop, so any number of threads may share one session.
-Status changes pushed by the server wake ``monitor_job`` at once instead of at its next
-poll, while the callback contract stays FLARE's (called after every poll).
+coroutine submitted to that loop (``console.api.loop_call``), so any number of threads may
+share one session. Status changes pushed by the server wake ``monitor_job`` at once instead
+of at its next poll, while the callback contract stays FLARE's (called after every poll).
+A Ctrl-C (SIGINT) raises KeyboardInterrupt in whatever call the script waits in, at once, and
+cancels that call on the loop too (a download stops on the server); the session goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
+from console.api.admin_api import OwnAdminAPI
+from console.api.arguments import UnreadableKit, check_polling, check_session_args, kit_user
 from console.api.async_session import AsyncSession, is_final, next_wait
 from console.api.client import AsyncClient
-from console.api.errors import InvalidArgumentError, JobTimeout, SessionClosed
-from console.api.spec import ClientInfo, MonitorReturnCode, SystemInfo
+from console.api.errors import JobTimeout, SessionClosed
+from console.api.flare_only import FlareOnlyMethods
+from console.api.loop_call import LoopCall, Wakeup
+from console.api.spec import DEFAULT_STUDY, ClientInfo, MonitorReturnCode, SessionSpec, SystemInfo
 
 T = TypeVar("T")
 MonitorCallback = Callable[..., bool]
 
 
-class Session:
+class Session(SessionSpec, FlareOnlyMethods):
+    """FLARE's ``Session`` (``nvflare.fuel.flare_api.flare_api``), name for name, on either engine.
+
+    Made as FLARE makes it: ``Session(username=, startup_path=, secure_mode=)`` then ``try_connect``, or
+    ``new_session``/``new_secure_session``/``new_insecure_session``. With our admin kit it is ours; with
+    NVIDIA FLARE's, ``Session(...)`` gives the subclass that runs FLARE's own Session
+    (``console.backends.nvflare_script.FlareScriptSession``): ``isinstance(s, Session)`` either way.
+    ``secure_mode=False`` (FLARE's insecure session) logs in as the kit certificate's user; the
+    connection is mutual TLS all the same. The constructor raises AssertionError (InvalidAssertion) for
+    what FLARE's asserts, KitError for a kit it cannot read; it does not connect.
+    """
+
+    #: The Session class for another engine's admin kit, by engine: a subclass names its engine
+    #: (``class FlareScriptSession(Session, engine=Engine.NVFLARE)``); ``console.flare_api`` imports it.
+    _for_engine: dict[Any, type[Session]] = {}
+
+    def __init_subclass__(cls, engine: Any = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if engine is not None:
+            Session._for_engine[engine] = cls
+
+    def __new__(cls, username: str = "", startup_path: str | os.PathLike[str] = "", *args: Any,
+                **kwargs: Any) -> Session:
+        engine = _other_engine(startup_path) if cls is Session else None
+        if engine is not None:
+            if engine not in Session._for_engine:
+                raise UnreadableKit(f"{startup_path} is an admin kit of {engine.title}: import Session from "
+                                    "console.flare_api, which drives that engine too")
+            return super().__new__(Session._for_engine[engine])
+        return super().__new__(cls)
+
     def __init__(
         self,
         username: str,
         startup_path: str | os.PathLike[str],
         secure_mode: bool = True,
         debug: bool = False,
-        study: str = "default",
+        study: str = DEFAULT_STUDY,
         timeout: float = 10.0,
     ) -> None:
-        if not secure_mode:
-            raise InvalidArgumentError("only secure mode exists: every connection is mutual TLS")
-        self._async = AsyncSession(username, startup_path, timeout)
+        check_session_args(username, startup_path, study)
+        try:
+            if not secure_mode:
+                username = kit_user(startup_path)
+            self._async = AsyncSession(username, startup_path, timeout)
+        except UnreadableKit as exc:
+            raise exc.named("startup_path") from None
         # The public attributes are FLARE's Session attributes, name for name.
         self.username = username
         self.startup_path = str(startup_path)
-        self.secure_mode = True
+        self.secure_mode = bool(secure_mode)
         self._debug = debug
         self._study = study
+        self._command_timeout: float | None = None
         self.upload_dir = self._async.upload_dir
         self.download_dir = self._async.download_dir
+        #: FLARE's Session keeps its AdminAPI here; ours has none to hand out (``console.api.admin_api``).
+        self.api = OwnAdminAPI()
         self._closed = False
-        self._status_changed = threading.Condition()
+        self._calls: set[LoopCall[Any]] = set()  # the calls in flight, finished with SessionClosed by ``close``
+        self._calls_guard = threading.Lock()
+        self._status_changed = Wakeup()
+        self._seq_guard = threading.Lock()
         self._event_seq = 0
         self._job_seq: dict[str, int] = {}
         self._async.client.add_event_listener(self._on_event)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="flare-session", daemon=True)
+        self._thread = threading.Thread(target=self._run_loop, name="flare-session", daemon=True)
         self._thread.start()
 
+    def _prepare(self, command_timeout: float | None, auto_login_max_tries: int | None) -> None:
+        """``new_session``'s options, before ``try_connect``: the command timeout is set once logged in
+        (our login retries until ``try_connect``'s timeout, so there is no try count to cap)."""
+        self._command_timeout = command_timeout
+
     # -- plumbing ------------------------------------------------------------------------
+
+    def _run_loop(self) -> None:
+        # A Ctrl-C is sent to the process; the kernel may hand it to any thread that does not block
+        # it. Python runs its handler in the main thread only, once that thread runs: taken by this
+        # thread (or the executor threads it starts, which inherit the mask), it would end the
+        # caller's wait only at the wait's next slice (``loop_call.WAIT_SLICE``). Blocked here (and
+        # there), it goes to a thread of the caller's, the main thread's wait ending at once.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        self._loop.run_forever()
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._closed:
             coro.close()
             raise SessionClosed("session closed")
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        call = LoopCall(self._loop, coro)  # held before it is scheduled: a Ctrl-C from here on cancels it
+        with self._calls_guard:
+            self._calls.add(call)
+        if self._closed:  # closed meanwhile, maybe after ``close`` finished the calls it found
+            call.abandon(SessionClosed("session closed"))
         try:
-            return future.result()
+            call.start()
+            return call.wait()
         except KeyboardInterrupt:  # Ctrl-C in the caller (a script, a notebook): the call stops too, not
-            future.cancel()  # only the wait for it (a download: the server stops sending it)
+            call.cancel()  # only the wait for it (a download: the server stops sending it)
             raise
+        finally:
+            with self._calls_guard:
+                self._calls.discard(call)
 
     def _on_event(self, topic: str, data: dict[str, Any]) -> None:
         if topic != "job_status":
             return
-        with self._status_changed:
+        with self._seq_guard:
             self._event_seq += 1
             self._job_seq[str(data.get("job_id"))] = self._event_seq
-            self._status_changed.notify_all()
+        self._status_changed.ring()
 
     @property
     def client(self) -> AsyncClient:
@@ -84,21 +153,30 @@ class Session:
     def try_connect(self, timeout: float) -> None:
         self._async.client.connect_timeout = timeout
         self._call(self._async.connect())
+        if self._command_timeout:
+            self.set_timeout(self._command_timeout)
 
     def close(self) -> None:
+        """Log out and stop the session's loop (within about 10 s); every call still waiting in
+        another thread then raises SessionClosed. A Ctrl-C meanwhile still closes it."""
         if self._closed:
             return
-        future = asyncio.run_coroutine_threadsafe(self._async.close(), self._loop)
+        closing = LoopCall(self._loop, self._async.close())
         try:
-            future.result(timeout=5)
+            closing.start()
+            closing.wait(timeout=5)
         finally:
             self._closed = True
-            with self._status_changed:
-                self._status_changed.notify_all()
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._status_changed.ring()
+            with contextlib.suppress(RuntimeError):  # (closed already by a close in another thread)
+                self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
-            if not self._thread.is_alive():
+            if not self._thread.is_alive() and not self._loop.is_closed():
                 self._loop.close()
+            with self._calls_guard:
+                left = list(self._calls)
+            for call in left:  # a call the closed connection did not end (its loop stopped under it)
+                call.abandon(SessionClosed("session closed"))
 
     def __enter__(self) -> Session:
         return self
@@ -149,24 +227,19 @@ class Session:
     # synchronous and only its waiting is woken by the pushed events.
 
     def _wait_for_change(self, job_id: str, since: int, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        with self._status_changed:
-            while self._job_seq.get(job_id, 0) <= since and not self._closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._status_changed.wait(remaining)
+        self._status_changed.wait(lambda: self._job_seq.get(job_id, 0) > since or self._closed, seconds)
 
     def monitor_job_and_return_job_meta(
         self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0, cb: MonitorCallback | None = None,
         *cb_args: Any, **cb_kwargs: Any,
     ) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
+        check_polling(timeout, poll_interval)
         start = time.monotonic()
         meta: dict[str, Any] | None = None
         while True:
             if timeout and time.monotonic() - start > timeout:
                 return MonitorReturnCode.TIMEOUT, meta
-            with self._status_changed:
+            with self._seq_guard:
                 seen = self._event_seq
             meta = self.get_job_meta(job_id)
             if cb is not None and not cb(self, job_id, meta, *cb_args, **cb_kwargs):
@@ -290,68 +363,21 @@ class Session:
         return self._call(self._async.get_client_env(client_names))
 
 
-def new_secure_session(
-    username: str,
-    startup_kit_location: str,
-    debug: bool = False,
-    timeout: float = 10.0,
-    study: str = "default",
-    command_timeout: float | None = None,
-    auto_login_max_tries: int | None = None,
-) -> Session:
-    """Log in with an admin startup kit; raises NoConnection or AuthenticationError on failure.
-
-    With NVIDIA FLARE's admin kit (told apart as ``--kit`` does: ``console.backends.kits``) the session
-    is FLARE's own, through FLARE's library (the ``[nvflare]`` extra; without it MissingExtra says what to
-    install) with our exception classes: ``console.backends.nvflare_script``."""
-    flare_kit = _flare_admin_kit(startup_kit_location)
-    if flare_kit is not None:
-        from console.backends.nvflare_script import new_flare_session
-
-        options: dict[str, Any] = {"debug": debug, "study": study}
-        if command_timeout:
-            options["command_timeout"] = command_timeout
-        if auto_login_max_tries is not None:
-            options["auto_login_max_tries"] = auto_login_max_tries
-        return new_flare_session(username, flare_kit, timeout, **options)  # type: ignore[return-value]
-    session = Session(username, startup_kit_location, debug=debug, study=study, timeout=timeout)
-    try:
-        session.try_connect(timeout)
-        if command_timeout:
-            session.set_timeout(command_timeout)
-    except BaseException:
-        session.close()
-        raise
-    return session
-
-
-def _flare_admin_kit(location: str | os.PathLike[str]) -> Path | None:
-    """The kit's folder when ``location`` is FLARE's admin kit; None for ours or anything unreadable (our
-    Session then says what is wrong with it)."""
+def _other_engine(location: Any) -> Any:
+    """The engine (``console.commands.Engine``) of ``location`` when it is another engine's admin kit (NVIDIA
+    FLARE's, told apart as ``--kit`` does: ``console.backends.kits``); None for ours or anything unreadable
+    (our Session then says what is wrong with it)."""
     from console.backends.kits import KitRole, detect_kit
     from console.commands import Engine
     from console.wire.kit import KitError
 
+    if not isinstance(location, str | os.PathLike) or not os.path.isdir(location):
+        return None
     try:
         info = detect_kit(location)
     except KitError:
         return None
-    return info.root if info.engine is Engine.NVFLARE and info.role is KitRole.ADMIN else None
+    return info.engine if info.engine is not Engine.OURS and info.role is KitRole.ADMIN else None
 
 
-def basic_cb_with_print(session: Session, job_id: str, job_meta: dict[str, Any], *cb_args: Any,
-                        **cb_kwargs: Any) -> bool:
-    """FLARE's example callback: prints the meta the first times, then dots while running."""
-    counter = cb_kwargs.setdefault("cb_run_counter", {"count": 0})
-    if job_meta["status"] == "RUNNING":
-        if counter["count"] < 3:
-            print(job_meta)
-        else:
-            print(".", end="")
-    else:
-        print("\n" + str(job_meta))
-    counter["count"] += 1
-    return True
-
-
-__all__ = ["Session", "basic_cb_with_print", "new_secure_session"]
+__all__ = ["Session"]

@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from console.api.errors import NoConnection
 from console.api.spec import MonitorReturnCode
 from console.commands import Engine
+from console.wire.answers import MalformedAnswer
 
 #: ``listener(topic, data)``. Topics: ``job_status`` (data: job_id, name, status),
 #: ``job_deleted`` (job_id), ``site_status`` (site, status "connected"/"disconnected").
@@ -28,8 +30,17 @@ EventListener = Callable[[str, dict[str, Any]], None]
 StateListener = Callable[[bool], None]
 #: ``cb(meta) -> keep_going``, called after every status check of a followed job.
 MonitorCallback = Callable[[dict[str, Any]], Awaitable[bool] | bool]
-#: ``on_lines(target, lines)``: new lines of a followed job log; ``target`` is "server" or a site.
+#: ``on_lines(target, lines)``: new lines of a followed job log; ``target`` is "server" or a site. When it has a
+#: ``note(target, text)`` method, a backend may say with it what it learnt of a target itself (FLARE: a site that
+#: stopped answering, or answers again: ``nvflare_logs``).
 LogLines = Callable[[str, list[str]], None]
+#: The key of a meta a monitor's callback gets naming the job's sites that did not answer the engine's last check
+#: of them (a list; absent: not known). FLARE's monitor checks them (``nvflare_monitor``); the shell says when a
+#: site stops answering and when it answers again (``console.shell.monitors``).
+SITES_SILENT = "sites_not_answering"
+#: The key of a meta naming the job's sites that answer but no longer run the RUNNING job (a site restarted, its
+#: job process killed: FLARE's job waits for it); a list, absent when not known (``nvflare_monitor``).
+SITES_WITHOUT_JOB = "sites_without_the_job"
 
 
 def note_round(seen: dict[str, dict[str, Any]], job_id: str, at: int, num_rounds: int | None,
@@ -87,6 +98,22 @@ class Backend(ABC):
     #: Whether the server pushes job and site events (ours); without, they come from polls and
     #: completion data is refreshed now and then.
     pushes: bool = True
+    #: Whether ``request``'s ``on_answer`` runs on a thread of the backend's own (FLARE's worker)
+    #: rather than on the loop: the loop may then wait for it without holding it up.
+    answers_off_loop: bool = False
+    #: Whether, after this console's own ``shutdown server|all``, the shell reconnects when the server
+    #: is started again. FLARE's server keeps taking logins for seconds after its shutdown: a
+    #: reconnect then said "reconnected" to a server on its way out, then "lost" (flare9 item 4).
+    reconnects_after_own_shutdown: bool = True
+    #: This session shut its server down (``shutdown server|all``, set by the shell's executor) and the
+    #: server has not come back since: a lost connection is that shutdown, not a fault.
+    shut_down_by_you: bool = False
+    #: This session restarted its server (``restart server|all``, set by the shell's executor) and has not
+    #: reconnected since: the loss of the connection is that restart (the shell says so once, then "reconnected").
+    restarting_by_you: bool = False
+    #: Sites this session disabled (``disable_client``) and has not enabled since, set by the shell's executor:
+    #: neither engine lists a site it turns away, so top shows them from here (flare10 item 17).
+    disabled_sites: frozenset[str] = frozenset()
     #: The kit's upload folder (``transfer/``): ``submit_job NAME`` takes a job folder of that
     #: name from there when NAME is no folder here (as FLARE's console does); None when unknown.
     upload_dir: Path | None = None
@@ -99,6 +126,24 @@ class Backend(ABC):
         """Whether the last exchange with the server worked (the toolbar's state)."""
 
     @property
+    def silent(self) -> bool:
+        """Whether the server, connected still, has answered nothing for a while, not even a heartbeat
+        (ours: ``console.wire.heartbeat``); False where the engine cannot tell."""
+        return False
+
+    @property
+    def silent_for(self) -> int | None:
+        """Whole seconds the server, connected still, has answered nothing, once that is known (ours: a
+        heartbeat unanswered past ``console.wire.heartbeat.NOTICE_SECONDS``); None otherwise, and where
+        the engine cannot tell. The toolbar says it in place of "connected"."""
+        return None
+
+    def add_silence_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` (on the shell's loop) whenever ``silent_for`` changes; returns its remover.
+        An engine that cannot tell never calls it."""
+        return lambda: None
+
+    @property
     @abstractmethod
     def closed(self) -> bool:
         """True once ``close`` was called: nothing reconnects any more."""
@@ -106,6 +151,16 @@ class Backend(ABC):
     @abstractmethod
     async def connect(self) -> None:
         """Connect and log in (again). Raises ``NoConnection`` or ``AuthenticationError``."""
+
+    def refuse_after_own_shutdown(self) -> None:
+        """``NoConnection`` at once, nothing asked, after this session's own shutdown of a server that must not
+        be reconnected to (``reconnects_after_own_shutdown`` False: FLARE's takes logins for seconds while
+        going down). Called first by ``connect``: every background poller (monitors, follows, top, the
+        completion refresher) reconnects through it, so none turns "shut down by you" into "reconnecting"
+        (flare10 item 5)."""
+        if self.shut_down_by_you and not self.reconnects_after_own_shutdown:
+            raise NoConnection("the server was shut down by you; leave with bye, and open the console again once "
+                               "the server is started again")
 
     @abstractmethod
     async def close(self) -> None:
@@ -129,6 +184,9 @@ class Backend(ABC):
         be unique prefixes. ``on_answer(answer)``, when given, may be called with the answer as
         soon as it arrives, before this returns and on another thread (FLARE's worker: the
         shell shows the answer from there, ``early.py``); a backend may also never call it.
+        Such a backend calls ``on_answer.handed_over()``, when it has one, on the loop's thread
+        right after the request went to that thread: the caller may hold the loop there, off
+        the GIL, until the answer is shown (``nvflare_worker``).
         """
 
     @abstractmethod
@@ -154,12 +212,26 @@ class Backend(ABC):
         """The job's meta (FLARE's keys: job_id, name, status, ...); the ID may be a unique prefix."""
 
     @abstractmethod
-    async def list_jobs(self) -> list[dict[str, Any]]:
-        """Every job, newest first, as rows with at least job_id, a name and status (completion data)."""
+    async def list_jobs(self, newest: int | None = None) -> list[dict[str, Any]]:
+        """Every job (the ``newest`` only, when given), newest first, as rows with at least job_id, a
+        name and status (completion data). With ``newest``, at most that many rows whatever the
+        server sends, read without holding the event loop for long (a person types meanwhile)."""
+
+    async def refuse_before_asking(self, command: str, args: dict[str, Any]) -> None:  # noqa: B027 (a hook)
+        """Raise the error the server would refuse destructive ``command`` with, where the backend can tell
+        before the console asks "are you sure?" (FLARE: running jobs, sites still up); by default nothing."""
 
     @abstractmethod
-    async def site_names(self) -> list[str]:
-        """Names of the sites connected now."""
+    async def site_names(self, most: int | None = None) -> list[str]:
+        """Names of the sites connected now (at most ``most``, read as ``list_jobs`` with ``newest``)."""
+
+    @abstractmethod
+    async def folder_names(self, target: str, folder: str) -> list[str]:
+        """Names in ``folder`` (a relative path, "" for the participant's folder itself) on ``target``
+        ("server" or a site), hidden ones included, a folder's ending in ``/``, in no set order: for
+        completing a file command's path. Asked with the engine's own ``ls``, so what it names is
+        confined and authorized as the file commands are (none where ``ls`` refuses or finds no folder;
+        ``console.backends.folder_listing``). Raises as ``request`` does (``AuthorizationError``, ...)."""
 
     @abstractmethod
     async def monitor_job(self, job_id: str, timeout: float, interval: float,
@@ -210,3 +282,15 @@ class Backend(ABC):
 
         spec = NAMES.get(command)
         return spec is not None and spec.supports(self.engine)
+
+
+def client_names(status: Any, limit: int | None = None) -> list[str]:
+    """The sites named in a ``check_status server`` answer (``clients``: ``{"client_name": ...}``
+    each), sorted, the first ``limit`` of them; an entry without a name is passed over.
+    MalformedAnswer for an answer that is no status with a list of clients."""
+    clients = status.get("clients", []) if isinstance(status, dict) else None
+    if not isinstance(clients, list):
+        raise MalformedAnswer("the server's answer to check_status is no status with a list of clients")
+    names = [c["client_name"] for c in clients[:limit] if isinstance(c, dict) and isinstance(c.get("client_name"), str)
+             and c["client_name"]]
+    return sorted(names)

@@ -99,3 +99,17 @@ def admin_kit(location: str | Path) -> KitInfo:
             f"user beside it in {info.root.parent} (its startup/ holds fed_admin.json)"
         )
     return info
+
+
+def check_flare_kit_folders(kit_root: Path) -> None:
+    """A FLARE admin kit holds ``local/`` beside ``startup/``: FLARE 2.9's admin login reads its workspace
+    there and refuses a kit without it ("invalid workspace ...: missing site config folder"), an
+    InternalError with no next step. Raises ``AuthenticationError`` (as the kit's other checks before
+    logging in) naming the folder and what to do."""
+    from console.api.errors import AuthenticationError
+
+    local = kit_root / "local"
+    if not local.is_dir():
+        raise AuthenticationError(f"this FLARE admin kit has no local/ folder ({local}), which FLARE's login reads "
+                                  "beside startup/: copy the kit whole as provisioning wrote it, or ask the project "
+                                  "admin for a new kit")

@@ -23,19 +23,24 @@ hands out the complete lines after it, each line of the log exactly once and in 
   instead of guessing; only past ``MAX_WINDOW`` bytes are lines skipped, and said so;
 * a log that shrank or no longer holds what was delivered was rewritten: followed anew from
   its start, and said so;
-* a window that starts or ends inside a multi-byte character (FLARE decodes it strictly and
-  fails the call: ``CutCharacter``) is asked again a byte larger; a poll that keeps failing
-  delivers nothing and the next asks again: a cut character never ends a follow.
+* a window that holds a byte that is not UTF-8, which FLARE's shell can never pass, is the largest
+  that can be had (``place(..., largest=True)``): windows never reach back past it again (``floor``),
+  the lines written before that byte may come from the log's start (``before_unreadable``), and the
+  line holding it is skipped, said so (``UNREADABLE``): neither ends a follow nor stops it advancing.
+  Finding that window (and asking again a window that cut a character) is ``log_catch_up``'s.
 
 ``end`` is known from the first look when the log fits in ``FIRST_WINDOW`` (a starting job's
-log always does), else from the first poll that found the log unchanged (``settle``). Owns no
-FLARE calls: ``console.backends.nvflare_logs`` makes them.
+log always does), or when the log did not grow while its first window was fetched (its size is
+looked at again after it, and the window fetched again if it grew, ``log_catch_up.TRIES`` times at most), else
+from the first poll that found the log unchanged (``settle``). Until then a window is placed by its
+text alone, and a log of identical lines gives no place to tell new lines by: known from the first
+look, they are placed by position. Owns no calls at all: ``log_catch_up`` fetches and looks at a log
+for one poll through the calls ``console.backends.nvflare_logs`` makes.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 #: Bytes of the delivered log kept to find where a new window continues it.
@@ -48,25 +53,12 @@ SLACK = 4096
 WHOLE_BELOW = 32 * 1024
 #: Bytes of the first look (the last ``-n`` lines are taken from it; asked again larger if short).
 FIRST_WINDOW = 64 * 1024
-#: Fetches for one poll before an ambiguity is settled on the least growth (a too small
-#: window is asked again four times larger, up to ``MAX_WINDOW``).
-TRIES = 8
 #: The largest window asked for: a log that outgrew it between two polls has lines skipped.
 MAX_WINDOW = 1 << 20
 
-#: Windows asked again, each a byte larger, when one cut a multi-byte character, before the poll
-#: gives up (nothing delivered, nothing lost: the next poll asks again).
-CUT_TRIES = 8
-
 MISSED = "[... some log lines were missed: the log grew faster than it was polled ...]"
+UNREADABLE = "[... some log lines were skipped: they hold bytes that are not UTF-8, which FLARE's shell cannot pass ...]"
 REWRITTEN = "[... the log was rewritten: following it again from its start ...]"
-
-
-class CutCharacter(Exception):
-    """A window could not be had because it starts or ends inside a multi-byte UTF-8 character:
-    FLARE's shell decodes ``tail -c`` output strictly and fails the call (``Fetch`` raises it).
-    A window a byte larger starts a byte earlier, on the character's first byte at most 3 bytes on;
-    an end cut by a write under way is whole once the write is."""
 
 
 class Placed(enum.Enum):
@@ -100,6 +92,8 @@ class LogCursor:
     pending: bytes = b""
     size: int = -1  # the log's size at the last look; -1: never looked
     started: bool = False
+    floor: int = 0  # no window starts before this log position: a byte before it FLARE's shell cannot pass
+    largest: bool = False  # the window being placed is the largest that can be had (``place``)
     overlap: int = OVERLAP
     slack: int = SLACK
     first_window: int = FIRST_WINDOW
@@ -114,7 +108,7 @@ class LogCursor:
         notices: list[str] = []
         known = self.end if self.end is not None else self.size - len(self.pending)
         if self.started and size < known:
-            self.seen, self.end, self.pending, self.size = b"", 0, b"", 0
+            self.seen, self.end, self.pending, self.size, self.floor = b"", 0, b"", 0, 0
             notices.append(REWRITTEN)
         if not self.started:
             want = self.first_window
@@ -124,7 +118,9 @@ class LogCursor:
             want = size - self.end + len(self.seen) + self.slack
         else:
             want = size - self.size + len(self.seen) + len(self.pending) + self.slack
-        return min(max(want, 1), self.max_window), notices
+        if self.floor:  # never back to a byte FLARE's shell cannot pass (the log at least ``size`` long)
+            want = min(want, size - self.floor)
+        return max(min(want, self.max_window), 1), notices
 
     def settle(self, size: int) -> None:
         """The log is still ``size`` bytes, as at the last look: the last fetch ended exactly there."""
@@ -132,23 +128,25 @@ class LogCursor:
             self.end = size - len(self.pending)
 
     def place(self, window: bytes, asked: int, low: int, high: int | None = None, lines: int = 0,
-              force: bool = False) -> tuple[Placed, list[str]]:
+              force: bool = False, largest: bool = False) -> tuple[Placed, list[str]]:
         """The complete new lines in ``window`` (the log's last bytes, ``asked`` were asked for).
 
         ``low``: the log's size before the fetch; ``high``: after it, when looked at (needed
-        for a full window when ``end`` is known: ``Placed.LOOK``). The first look gives the
-        last ``lines`` lines (none for 0). ``force`` settles an ambiguity on the place that
-        assumes the least growth during the fetch."""
+        for a full window when ``end`` is known, or for the first one: ``Placed.LOOK``). The first
+        look gives the last ``lines`` lines (none for 0). ``force`` settles an ambiguity on the place
+        that assumes the least growth during the fetch. ``largest``: no larger window can be had (it
+        would reach back to a byte FLARE's shell cannot pass): what it does not reach is skipped."""
+        self.largest = largest
         whole = len(window) < asked
         if not self.started:
-            return self._first(window, whole, asked, lines)
+            return self._first(window, whole, asked, lines, low, high, force)
         if not self.seen and self.end is None:  # lost (a first window without one line break)
             return Placed.NEW, self._skip_to(window, whole)
         if self.end is not None and whole:
             start = self.end - len(self.seen)
             if start >= 0 and window[start:self.end + len(self.pending)] == self.seen + self.pending:
                 return Placed.NEW, self._advance(window[self.end:])
-            self.seen, self.end, self.pending = b"", 0, b""
+            self.seen, self.end, self.pending, self.floor = b"", 0, b"", 0
             return Placed.NEW, [REWRITTEN, *self._advance(window)]
         if not self.seen:  # nothing delivered yet and the start is not in the window
             return self._larger(window, whole, asked)
@@ -166,7 +164,7 @@ class LogCursor:
             found = [at for at in found if low <= self.end + asked - at <= high]
         if not found:
             if whole:
-                self.seen, self.end, self.pending = b"", 0, b""
+                self.seen, self.end, self.pending, self.floor = b"", 0, b"", 0
                 return Placed.NEW, [REWRITTEN, *self._advance(window)]
             return self._larger(window, whole, asked)
         if len(found) > 1 and self.end is not None and not force:
@@ -174,6 +172,17 @@ class LogCursor:
         if whole and self.end is None:
             self.end = found[0]
         return Placed.NEW, self._advance(window[found[0]:])
+
+    def before_unreadable(self, start: bytes | None) -> list[str]:
+        """The complete lines after the delivered end in ``start`` (the log's first bytes, up to a byte FLARE's
+        shell cannot pass), delivered; none unless it continues what was delivered."""
+        if start is None or self.end is None or len(start) <= self.end:
+            return []
+        new = start[self.end:]
+        if start[self.end - len(self.seen):self.end] != self.seen or not (
+                new.startswith(self.pending) or self.pending.startswith(new)):
+            return []
+        return self._advance(new[:new.rfind(b"\n") + 1])
 
     def finish(self) -> list[str]:
         """The unfinished last line, once the log has ended."""
@@ -183,9 +192,17 @@ class LogCursor:
         self.seen = self._keep(self.seen + last)
         return [last.decode("utf-8", "replace").removesuffix("\r")] if last else []
 
-    def place_stored(self, text: str) -> list[str]:
+    def first_stored(self, text: str, lines: int) -> list[str]:
+        """The first look at a log that is only had whole from a store (``text``; FLARE's server removes a job's
+        workspace when the job ends): its last ``lines`` lines, as a first window's; ``place_stored`` of the same
+        text later gives nothing more (a follow that resumes it)."""
+        window = text.encode("utf-8", "replace")
+        self.largest = False
+        return self._first(window, True, len(window) + 1, lines, len(window), None, False)[1]
+
+    def place_stored(self, text: str) -> list[str] | None:
         """The lines of ``text`` (a whole stored log) past what was delivered, and the last one;
-        none when it does not hold what was delivered (then it is not the log that was followed)."""
+        None when it does not hold what was delivered (then it is not the log that was followed)."""
         window = text.encode("utf-8", "replace")
         if not self.seen:
             found = [self.end] if self.end is not None and self.end <= len(window) and \
@@ -196,23 +213,29 @@ class LogCursor:
         else:
             found = _occurrences(window, self.seen, self.pending)
         if not found:
-            return []
+            return None
         self.end = found[0]
         return self._advance(window[found[0]:]) + self.finish()
 
-    def _first(self, window: bytes, whole: bool, asked: int, lines: int) -> tuple[Placed, list[str]]:
+    def _first(self, window: bytes, whole: bool, asked: int, lines: int, low: int, high: int | None,
+               force: bool) -> tuple[Placed, list[str]]:
         skip = 0 if whole else window.find(b"\n") + 1  # a full window starts inside a line
         cut = window.rfind(b"\n") + 1
         complete = _lines(window[skip:cut]) if cut > skip else []
-        if not whole and asked < self.max_window and (cut <= skip or len(complete) < lines):
+        if not whole and asked < self.max_window and not self.largest and (cut <= skip or len(complete) < lines):
             return Placed.LARGER, []
+        if not whole and high is None:
+            return Placed.LOOK, []  # unchanged during the fetch: the window ends at that size exactly
+        if not whole and high != low and not force:
+            return Placed.AMBIGUOUS, []  # grown: where it ends is not known; fetched again
         self.started = True
         self.seen, self.pending = self._keep(window[:cut]), window[cut:]
-        self.end = cut if whole else None
-        return Placed.NEW, complete[-lines:] if lines > 0 else []
+        self.end = cut if whole else low - len(window) + cut if high == low else None
+        shown = complete[-lines:] if lines > 0 else []
+        return Placed.NEW, [UNREADABLE, *shown] if self.largest and len(complete) < lines else shown
 
     def _larger(self, window: bytes, whole: bool, asked: int) -> tuple[Placed, list[str]]:
-        if asked < self.max_window:
+        if asked < self.max_window and not self.largest:
             return Placed.LARGER, []
         return Placed.NEW, self._skip_to(window, whole)
 
@@ -220,7 +243,7 @@ class LogCursor:
         """Carry on from the first line that starts in ``window``: what came before it is lost."""
         skip = 0 if whole else window.find(b"\n") + 1
         self.seen, self.end, self.pending = window[:skip][-self.overlap:], (skip if whole else None), b""
-        return [MISSED, *self._advance(window[skip:])]
+        return [UNREADABLE if self.largest else MISSED, *self._advance(window[skip:])]
 
     def _advance(self, new: bytes) -> list[str]:
         """Deliver the complete lines of ``new`` (the log right after the delivered end)."""
@@ -240,51 +263,5 @@ class LogCursor:
         return delivered[-max(self.overlap, min(len(delivered) - start, self.overlap + LINE_KEEP)):]
 
 
-#: The log's last N bytes (``tail -c N``), or None when the log is gone; raises CutCharacter when
-#: the window cuts a multi-byte character.
-Fetch = Callable[[int], Awaitable["bytes | None"]]
-#: The log's size (``ls -l``), or None when it is gone.
-Look = Callable[[], Awaitable["int | None"]]
-
-
-async def catch_up(cursor: LogCursor, size: int, fetch: Fetch, look: Look, lines: int = 0) -> list[str] | None:
-    """The lines written since the last poll of a log now ``size`` bytes long (looked at just
-    before), notices first; the first poll gives the last ``lines`` lines. None when the log
-    vanished meanwhile (nothing delivered: the next poll tries again). A window that cuts a
-    character is asked again a byte larger, ``CUT_TRIES`` times at most; then the poll delivers
-    nothing and leaves the cursor as it was, so a cut character never ends a follow."""
-    if cursor.started and size == cursor.size:
-        cursor.settle(size)
-        return []
-    asked, notices = cursor.ask(size)
-    low = size  # the log was at least this long at every later fetch
-    attempt = cuts = 0
-    while True:  # ends: LARGER only below max_window, AMBIGUOUS settled at the last try (fetched again before)
-        attempt += 1
-        before = low
-        try:
-            window = await fetch(asked)
-        except CutCharacter:
-            cuts += 1
-            if cuts >= CUT_TRIES:
-                return []
-            asked += 1
-            continue
-        if window is None:
-            return None
-        placed, new = cursor.place(window, asked, before, lines=lines)
-        if placed is Placed.LOOK:
-            high = await look()
-            if high is None:
-                return None
-            placed, new = cursor.place(window, asked, before, high, lines, force=attempt >= TRIES)
-            low = high
-        if placed is Placed.NEW:
-            cursor.size = before  # at most what the window holds: an unchanged size later means exactly that
-            return notices + new
-        if placed is Placed.LARGER:
-            asked = min(asked * 4, cursor.max_window)
-
-
-__all__ = ["CUT_TRIES", "FIRST_WINDOW", "LINE_KEEP", "MAX_WINDOW", "WHOLE_BELOW", "MISSED", "OVERLAP", "REWRITTEN", "SLACK",
-           "CutCharacter", "Fetch", "LogCursor", "Look", "Placed", "catch_up"]
+__all__ = ["FIRST_WINDOW", "LINE_KEEP", "MAX_WINDOW", "WHOLE_BELOW", "MISSED", "OVERLAP", "REWRITTEN", "SLACK",
+           "UNREADABLE", "LogCursor", "Placed"]

@@ -2,7 +2,8 @@
 
 FLARE's calls block and its Session is not meant for concurrent calls, so every call runs
 on one dedicated worker thread, one after another (``nvflare_worker``); the asyncio loop (the
-prompt, the toolbar, monitors) only awaits them. Logging in is ``nvflare_login``'s. FLARE has no push: job status changes come from ONE
+prompt, the toolbar, monitors) only awaits them. Logging in is ``nvflare_login``'s, resolving job ID
+prefixes ``nvflare_job_ids``', a monitor's loop ``nvflare_monitor``'s. FLARE has no push: job status changes come from ONE
 shared poll (``nvflare_poll.JobPoll``) that checks each followed job at its own pace (fast
 where a change is likely), however many monitors follow it, and turns changes into the same
 ``job_status`` events our server pushes. The poll has a FLARE Session and worker of its own
@@ -24,31 +25,40 @@ from pathlib import Path
 from typing import Any
 
 from console.api import errors
-from console.api.arguments import FULL_JOB_ID as _FULL_JOB_ID
-from console.api.async_session import CHANGES_JOBS, is_final, keeps_going
+from console.api.async_session import CHANGES_JOBS
 from console.api.spec import MonitorReturnCode
-from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
+from console.backends import nvflare_shutdown
+from console.backends.base import (
+    Backend,
+    EventListener,
+    LogLines,
+    LogStream,
+    MonitorCallback,
+    StateListener,
+    client_names,
+)
+from console.backends.folder_listing import long_listing_names
 from console.backends.kits import KitInfo
-from console.backends.nvflare_commands import COMMANDS, list_jobs, orphaned, submit_a_copy
+from console.backends.nvflare_commands import COMMANDS, list_jobs, submit_a_copy
 from console.backends.nvflare_errors import reworded, server_address, translate
+from console.backends.nvflare_job_ids import resolve_job_id, with_job_ids_resolved
 from console.backends.nvflare_login import login
-from console.backends.nvflare_orphans import orphan_message
+from console.backends.nvflare_monitor import monitor_job
+from console.backends.nvflare_owner import CLONE_JOB, DOWNLOAD_JOB
 from console.backends.nvflare_poll import JobPoll
+from console.backends.nvflare_shutdown import server_started
 from console.backends.nvflare_side import SideSession
+from console.backends.nvflare_site_timeout import server_answers, site_silence, worth_asking
 from console.backends.nvflare_worker import FlareWorker
 from console.backends.spools import UUID_GLOB, spool_probe
-from console.commands import CATALOG, Engine, ParamKind
+from console.commands import CATALOG, Engine
+from console.local_paths import missing_job_folder
+from console.within import within
 
 #: Seconds allowed for FLARE's logouts when the console leaves.
 CLOSE_TIMEOUT = 3.0
 #: The same when the link is down already (the server stopped or unreachable): nothing would answer.
 CLOSE_WHEN_DOWN = 0.5
-#: Candidates named in an ambiguous-prefix error (as our server).
-MAX_CANDIDATES = 5
-
-#: Seconds between a monitor's checks that the RUNNING job it follows still runs on FLARE's server (``nvflare_orphans``).
-ORPHAN_CHECK = 30.0
-
 #: Seconds the user's Session is idle before the poll's logs in ahead (``FlareBackend._warm_up_when_idle``).
 WARM_UP_IDLE = 1.0
 
@@ -56,12 +66,15 @@ WARM_UP_IDLE = 1.0
 class FlareBackend(Backend):
     engine = Engine.NVFLARE
     pushes = False
+    reconnects_after_own_shutdown = False  # (``Backend``'s: FLARE's server answers while going down)
+    answers_off_loop = True  # (``nvflare_worker``: FLARE's calls and their answers run on its thread)
 
-    def __init__(self, kit: KitInfo, user: str, timeout: float = 10.0) -> None:
+    def __init__(self, kit: KitInfo, user: str, timeout: float = 10.0, study: str | None = None) -> None:
         self.kit = kit
         self.user = user
+        self.study = study  # FLARE's study of the Session (and the poll's); None: FLARE's default
         self.server = _server_identity(kit)
-        self.upload_dir = kit.root / str(self._admin_config().get("upload_dir") or "transfer")
+        self.upload_dir = kit.root / str(_admin_section(self.kit).get("upload_dir") or "transfer")
         self.address = server_address(kit.root)  # host:port, for messages
         self.timeout = timeout
         self._session: Any = None
@@ -74,6 +87,8 @@ class FlareBackend(Backend):
         self.poll = JobPoll(self)
         self._side = SideSession(self._login, translate, "flare-poll")
         self._warm_up: asyncio.Task[None] | None = None
+        #: server_start_time (epoch s) of the server this console restarted, until it is back (``_unless_the_old_server``).
+        self._restarted_from: float | None = None
         self._in_flight = 0  # the user's calls under way (on the worker or queued for it)
         self._last_call = 0.0  # time.monotonic() the last one ended
 
@@ -101,12 +116,27 @@ class FlareBackend(Backend):
                 raise errors.SessionClosed("session closed")
             if self._connected and self._session is not None:
                 return
+            self.refuse_after_own_shutdown()
             old, self._session = self._session, None
             self._session = await self._worker.run(self._login, old)
+            if self._restarted_from is not None:
+                await self._unless_the_old_server()
         self._set_state(True)
 
+    async def _unless_the_old_server(self) -> None:
+        """After this console's ``restart server|all``: the login is kept only on the restarted server (a later
+        ``server_start_time``). FLARE's server takes logins for seconds while it goes down: reconnecting to it
+        then said "reconnected", then "lost" again (flare10 item 17). NoConnection while it is the old one."""
+        started = await self._worker.run(server_started, self._session)
+        if started is not None and self._restarted_from is not None and started <= self._restarted_from:
+            session, self._session = self._session, None
+            with contextlib.suppress(Exception):
+                await within(self._worker.run(session.close), CLOSE_WHEN_DOWN)
+            raise errors.NoConnection(f"the FLARE server at {self.address} is still restarting")
+        self._restarted_from = None
+
     def _login(self, old: Any) -> Any:
-        return login(self.user, self.kit.root, self.timeout, old)
+        return login(self.user, self.kit.root, self.timeout, old, **({"study": self.study} if self.study else {}))
 
     async def close(self) -> None:
         """Log both Sessions out, at once and within ``CLOSE_TIMEOUT`` s; ``CLOSE_WHEN_DOWN`` s when the link is
@@ -126,7 +156,7 @@ class FlareBackend(Backend):
         if session is not None:
             logouts.append(self._worker.run(session.close))
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.gather(*logouts, return_exceptions=True), budget)
+            await within(asyncio.gather(*logouts, return_exceptions=True), budget)
         self._worker.shutdown()
         self._set_state(False)
 
@@ -153,7 +183,8 @@ class FlareBackend(Backend):
 
     async def call(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any],
                    goes_on: str | None = None, then: Callable[[Any], None] | None = None, what: str = "") -> Any:
-        """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection``.
+        """``func(session, args)`` with the live FLARE Session; marks the link down on ``NoConnection`` (not when
+        only a site was silent: ``nvflare_site_timeout``).
         ``then(result)`` runs on the worker as soon as the call returned (``FlareWorker.run``). A failure is
         raised in our words (``nvflare_errors.reworded``) naming ``what`` was asked (default: ``func``'s
         name), on the first failed call as on later ones."""
@@ -173,13 +204,17 @@ class FlareBackend(Backend):
             if isinstance(exc, errors.NoConnection | errors.SessionClosed):
                 if self._closed:
                     raise
+                if worth_asking(exc, args) and await server_answers(
+                        lambda: self._side.call(COMMANDS["check_status"], {"target_type": "server"})):
+                    raise site_silence(exc, what or func.__name__.lstrip("_"), args, True) or exc from exc
                 if session is self._session:
                     self._set_state(False)
             raise reworded(exc, what or func.__name__.lstrip("_"), self.address) from exc
         finally:
             self._in_flight -= 1
             self._last_call = time.monotonic()
-        self._set_state(True)
+        if not self.shut_down_by_you:  # (a call sent before this console's shutdown, answered on the way down)
+            self._set_state(True)
         return result
 
     async def call_aside(self, func: Callable[[Any, dict[str, Any]], Any], args: dict[str, Any],
@@ -201,32 +236,8 @@ class FlareBackend(Backend):
     # -- job IDs -----------------------------------------------------------------------------
 
     async def resolve_job_id(self, id_or_prefix: str) -> str:
-        """The full job ID for a unique prefix, as our server resolves them (FLARE's list_jobs)."""
-        if _FULL_JOB_ID.fullmatch(id_or_prefix):
-            return id_or_prefix
-        rows = await self.call(list_jobs, {"id_prefix": id_or_prefix}, what="list_jobs")
-        # Only IDs of FLARE's form: the one resolved names FLARE's download folder (destination/<job_id>).
-        ids = sorted({r["job_id"] for r in rows if isinstance(r, dict) and isinstance(r.get("job_id"), str)
-                      and _FULL_JOB_ID.fullmatch(r["job_id"]) and r["job_id"].startswith(id_or_prefix)})
-        if id_or_prefix in ids or len(ids) == 1:
-            return id_or_prefix if id_or_prefix in ids else ids[0]
-        if not ids:
-            raise errors.JobNotFound(f"no such job: {id_or_prefix}")
-        names = {r["job_id"]: r.get("job_name") or r.get("name") or "" for r in rows}
-        shown = ", ".join(f"{i} ({names.get(i, '')})" for i in ids[:MAX_CANDIDATES])
-        more = " and more" if len(ids) > MAX_CANDIDATES else ""
-        raise errors.InvalidArgumentError(
-            f"job ID prefix '{id_or_prefix}' is ambiguous: it matches {shown}{more}; type more of the ID")
-
-    async def _resolved(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
-        spec = CATALOG[command]
-        job_params = [p.name for p in spec.params if p.kind is ParamKind.JOB_ID and args.get(p.name)]
-        if not job_params:
-            return args
-        args = dict(args)
-        for name in job_params:
-            args[name] = await self.resolve_job_id(str(args[name]).strip())
-        return args
+        """The full job ID for a unique prefix, as our server resolves them (``nvflare_job_ids``)."""
+        return await resolve_job_id(self.call, id_or_prefix)
 
     # -- the Backend operations ------------------------------------------------------------------
 
@@ -234,11 +245,17 @@ class FlareBackend(Backend):
         handler = COMMANDS.get(command)
         if handler is None or not CATALOG[command].supports(self.engine):
             raise errors.InvalidArgumentError(f"{command} is not available on NVIDIA FLARE")
-        args = await self._resolved(command, args)
+        args = await with_job_ids_resolved(self.call, command, args)
+        restarting = command == "restart" and args.get("target_type") in ("server", "all")
+        started = await self.call(server_started, {}, what=command) if restarting else None
         try:
             result = await self.call(handler, args, goes_on=command if command in CHANGES_JOBS else None,
                                      then=on_answer, what=command)
+            if started is not None:  # reconnected only to the restarted server (``_unless_the_old_server``)
+                self._restarted_from = started
         except errors.CancelTooLate:
+            if started is not None:  # (sent all the same)
+                self._restarted_from = started
             with contextlib.suppress(asyncio.CancelledError):  # a second Ctrl-C: its outcome is known all the same
                 await self._after(command, args)
             raise
@@ -281,27 +298,24 @@ class FlareBackend(Backend):
 
     def _job_folder(self, job_folder: str) -> Path:
         """The local folder, or (as FLARE) a folder of that name in the kit's upload dir."""
-        path = Path(job_folder).expanduser()
+        given = path = Path(job_folder).expanduser()
         if not path.is_dir() and not path.is_absolute():
             path = self.upload_dir / path if (self.upload_dir / path).is_dir() else path
         if not path.is_dir():
-            raise errors.InvalidJobDefinition(f"job_definition_path '{job_folder}' is not a valid folder")
+            looked = [given.absolute()] + ([] if given.is_absolute() else [self.upload_dir / given])
+            raise errors.InvalidJobDefinition(missing_job_folder(job_folder, looked))
         return path.resolve()
-
-    def _admin_config(self) -> dict[str, Any]:
-        return json.loads((self.kit.root / "startup" / "fed_admin.json").read_text()).get("admin", {})
 
     async def clone_job(self, job_id: str) -> str:
         source = await self.resolve_job_id(job_id)
-        new_id = await self.call(lambda s, a: s.clone_job(a["job_id"]), {"job_id": source}, goes_on="clone_job",
-                                 what="clone_job")
+        new_id = await self.call(CLONE_JOB, {"job_id": source}, goes_on="clone_job", what="clone_job")
         return await self._followed("clone_job", new_id, self._refresh_status(new_id))
 
     async def download_job(self, job_id: str, destination: str | None) -> str:
         full = await self.resolve_job_id(job_id)
-        where = str(_expand(destination)) if destination else None
-        path = await self.call(lambda s, a: s.download_job_result(a["job_id"], a["destination"]),
-                               {"job_id": full, "destination": where}, goes_on="download_job", what="download_job")
+        where = str(Path(destination).expanduser()) if destination else None
+        path = await self.call(DOWNLOAD_JOB, {"job_id": full, "destination": where}, goes_on="download_job",
+                               what="download_job")
         if not path:
             raise errors.InternalError(f"FLARE returned no download location for {full}")
         return str(path)
@@ -312,7 +326,7 @@ class FlareBackend(Backend):
         prefix = job_id.strip().lower()
         if not prefix or set(prefix) - set("0123456789abcdef-"):  # no job ID (prefix): nothing to look for
             return None
-        folder = self.kit.root / str(self._admin_config().get("download_dir") or "transfer")
+        folder = self.kit.root / str(_admin_section(self.kit).get("download_dir") or "transfer")
         return spool_probe((Path(tempfile.gettempdir()), UUID_GLOB), (folder, f"{prefix}*__*/*.zip"))
 
     async def get_job_meta(self, job_id: str) -> dict[str, Any]:
@@ -320,8 +334,11 @@ class FlareBackend(Backend):
         self.note_status(meta)
         return meta
 
-    async def list_jobs(self) -> list[dict[str, Any]]:
-        rows = await self.call(list_jobs, {"reverse": True}, what="list_jobs")
+    async def list_jobs(self, newest: int | None = None) -> list[dict[str, Any]]:
+        # FLARE's Session reads its answer in FLARE's own thread; what it hands on is cut to ``newest``
+        # there too (a server that ignores the limit), so nothing big reaches this loop.
+        rows = await self.call(lambda s, a: _first(list_jobs(s, a), newest), {"reverse": True, "limit": newest},
+                               what="list_jobs")
         if self._warm_up is None:
             # Completion data: only the interactive console asks for it, first right after its
             # prompt showed. From here it may follow a job at any moment: the poll's Session logs in
@@ -330,7 +347,7 @@ class FlareBackend(Backend):
             # a session entry and nothing per second.)
             self._warm_up = asyncio.get_running_loop().create_task(self._warm_up_when_idle())
         for row in rows:
-            if isinstance(row.get("job_id"), str) and isinstance(row.get("status"), str):
+            if isinstance(row, dict) and isinstance(row.get("job_id"), str) and isinstance(row.get("status"), str):
                 self.poll.statuses[row["job_id"]] = row["status"]
         return rows
 
@@ -344,46 +361,22 @@ class FlareBackend(Backend):
                 return
             await asyncio.sleep(max(wait, 0.25))  # (a long call under way: look again now and then)
 
-    async def site_names(self) -> list[str]:
-        status = await self.call(COMMANDS["check_status"], {"target_type": "server"})
-        return sorted(c["client_name"] for c in status.get("clients", []) if c.get("client_name"))
+    async def refuse_before_asking(self, command: str, args: dict[str, Any]) -> None:
+        if command in ("shutdown", "restart"):
+            await self.call(nvflare_shutdown.refuse_before_asking, {**args, "command": command}, what=command)
+
+    async def site_names(self, most: int | None = None) -> list[str]:
+        return client_names(await self.call(COMMANDS["check_status"], {"target_type": "server"}), most)
+
+    async def folder_names(self, target: str, folder: str) -> list[str]:
+        # On the poll's Session: completion never queues behind the user's commands (nor they behind it).
+        answer = await self.call_aside(lambda s, a: s.ls_target(a["target"], "-al", a["path"]),
+                                       {"target": target, "path": f"{folder}/" if folder else None}, what="ls")
+        return await asyncio.to_thread(long_listing_names, answer)
 
     async def monitor_job(self, job_id: str, timeout: float, interval: float,
                           cb: MonitorCallback | None) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
-        meta = await self.get_job_meta(job_id)
-        full = meta["job_id"]
-        start = time.monotonic()
-        await self._unless_orphaned(meta)  # as it starts, and again after a lost connection (a server restart)
-        watch = self.poll.watch(full, interval)
-        try:
-            while True:
-                if not await keeps_going(cb, meta):
-                    return MonitorReturnCode.ENDED_BY_CB, meta
-                if is_final(meta.get("status")):
-                    return MonitorReturnCode.JOB_FINISHED, meta
-                remaining = timeout - (time.monotonic() - start) if timeout else None
-                if remaining is not None and remaining <= 0:
-                    return MonitorReturnCode.TIMEOUT, meta
-                try:
-                    await asyncio.wait_for(watch.changed.wait(), min(remaining or ORPHAN_CHECK, ORPHAN_CHECK))
-                except TimeoutError:
-                    if remaining is not None and time.monotonic() - start >= timeout:
-                        return MonitorReturnCode.TIMEOUT, meta
-                    await self._unless_orphaned(meta)
-                    continue
-                watch.changed.clear()
-                if watch.error is not None:
-                    raise watch.error
-                assert watch.meta is not None
-                meta = watch.meta
-        finally:
-            self.poll.unwatch(full, watch)
-
-    async def _unless_orphaned(self, meta: dict[str, Any]) -> None:
-        """JobNotRunning (the monitor says so once and ends) for a job orphaned by a server restart (``nvflare_orphans``)."""
-        if meta.get("status") in ("RUNNING", "DISPATCHED") and await self.call_aside(
-                lambda s, a: orphaned(s, a["job_id"]), {"job_id": meta["job_id"]}, what="monitor_job"):
-            raise errors.JobNotRunning(orphan_message(meta["job_id"], "monitor_job"))
+        return await monitor_job(self, job_id, timeout, interval, cb)
 
     async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines,
                          resume: dict[str, Any] | None = None) -> LogStream:
@@ -392,10 +385,16 @@ class FlareBackend(Backend):
         return await follow_log(self, job_id, target, lines, on_lines, resume)
 
 
+def _first(rows: Any, newest: int | None) -> Any:
+    """``rows`` cut to the ``newest`` first (a list, newest first), or as they are."""
+    return rows[:newest] if newest is not None and isinstance(rows, list) else rows
+
+
 def _server_identity(kit: KitInfo) -> str:
-    admin = json.loads((kit.root / "startup" / "fed_admin.json").read_text()).get("admin", {})
+    admin = _admin_section(kit)
     return str(admin.get("server_identity") or admin.get("host") or "server")
 
 
-def _expand(path: str) -> Path:
-    return Path(path).expanduser()
+def _admin_section(kit: KitInfo) -> dict[str, Any]:
+    """The ``admin`` section of the kit's ``startup/fed_admin.json``."""
+    return json.loads((kit.root / "startup" / "fed_admin.json").read_text()).get("admin", {})

@@ -9,55 +9,64 @@ nothing from nvflare at import time: the Session comes in as an argument.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import tempfile
-from collections.abc import Callable
+import weakref
 from pathlib import Path
 from typing import Any
 
-from console.api.errors import InternalError, JobNotDone, JobNotRunning
+from console.api.errors import (
+    InternalError,
+    InvalidArgumentError,
+    JobNotDone,
+    JobNotRunning,
+)
+from console.backends import (  # noqa: F401  (they register their commands)
+    nvflare_job_info,
+    nvflare_job_logs,
+    nvflare_shutdown,
+    nvflare_studies,
+)
 from console.backends import nvflare_orphans as orphans
-from console.backends.nvflare_sites import refuse_if_refused, run_keeping_replies
+from console.backends.base import client_names
+from console.backends.folder_listing import long_listing_shown
+from console.backends.nvflare_file_options import as_file, as_pattern, one_word
+from console.backends.nvflare_registry import (  # noqa: F401  (COMMANDS: its users import it here)
+    COMMANDS,
+    answer_of,
+    command,
+    or_said,
+    per_site,
+    targets_of,
+)
+from console.backends.nvflare_sites import on_target
+from console.wire.answers import MalformedAnswer
+from console.worded import Said
 
-Command = Callable[[Any, dict[str, Any]], Any]
-COMMANDS: dict[str, Command] = {}
-
-#: Keys of FLARE's reply meta that describe the reply, not the answer.
-_ENVELOPE = ("status", "info")
-
-
-def command(name: str) -> Callable[[Command], Command]:
-    def register(func: Command) -> Command:
-        COMMANDS[name] = func
-        return func
-
-    return register
-
-
-def _answer(meta: Any) -> Any:
-    if isinstance(meta, dict):
-        return {k: v for k, v in meta.items() if k not in _ENVELOPE}
-    return meta
-
-
-def _targets(args: dict[str, Any]) -> list[str] | None:
-    return args.get("targets") or None
+#: What FLARE's sys_info says of a site that gave nothing, in the words of our server's per-site errors.
+_NO_REPLY = {": no replies": "{site} did not answer (is it running? check_status client {site} asks it alone)",
+             ": bad replies": "{site} answered what FLARE's server could not read"}
 
 
 def _tables(reply: dict[str, Any]) -> Any:
     """FLARE's table replies (``sys_info``) as {first column: second column}; several tables,
     each after a heading line ("Client: site-1"), as {site: table}."""
     tables: dict[str, Any] = {}
-    heading = ""
+    heading = last = ""
     for item in reply.get("data", []):
         if not isinstance(item, dict):
             continue
-        if item.get("type") == "string" and str(item.get("data", "")).strip():
-            heading = str(item["data"]).strip().removeprefix("Client:").strip()
+        text = str(item.get("data", "")).strip() if item.get("type") == "string" else ""
+        if text.startswith(":") and last:  # FLARE 2.9's sys_cmd: ": No replies" / ": Bad replies" after a site's table
+            tables[last] = {"error": _NO_REPLY.get(text.lower(), text.lstrip(": ")).format(site=last)}
+        elif text:
+            heading = text.removeprefix("Client:").strip()
         elif item.get("type") == "table":
             rows = item.get("rows") or []
-            tables[heading or f"table {len(tables) + 1}"] = {
-                str(r[0]): r[1] for r in rows[1:] if isinstance(r, list) and len(r) >= 2}
+            last = heading or f"table {len(tables) + 1}"
+            tables[last] = {str(r[0]): r[1] for r in rows[1:] if isinstance(r, list) and len(r) >= 2}
             heading = ""
     if len(tables) == 1 and next(iter(tables)).startswith("table"):
         return next(iter(tables.values()))
@@ -77,92 +86,88 @@ def _raw(session: Any, parts: list[str], enforce_meta: bool = True) -> dict[str,
 
 @command("check_status")
 def _check_status(s: Any, a: dict[str, Any]) -> Any:
-    return _answer(s.check_status(a["target_type"], _targets(a)))
+    return answer_of(s.check_status(a["target_type"], targets_of(a)))
 
 
 @command("sys_info")
 def _sys_info(s: Any, a: dict[str, Any]) -> Any:
-    parts = ["sys_info", a["target_type"], *(_targets(a) or [])]
-    return _per_site(_tables(_raw(s, parts, enforce_meta=False)), "sys_info")
-
-
-def _per_site(answer: Any, command: str) -> Any:
-    """A {site: answer} reply, a site's refusal in it raised (FLARE returns it as that site's answer)."""
-    if isinstance(answer, dict):
-        refuse_if_refused(answer, command)
-    return answer
+    parts = ["sys_info", a["target_type"], *(targets_of(a) or [])]
+    return per_site(_tables(_raw(s, parts, enforce_meta=False)), "sys_info")
 
 
 @command("report_version")
 def _report_version(s: Any, a: dict[str, Any]) -> Any:
-    return _per_site(s.report_version(a["target_type"], _targets(a)), "report_version")
+    return per_site(s.report_version(a["target_type"], targets_of(a)), "report_version")
 
 
 @command("report_resources")
 def _report_resources(s: Any, a: dict[str, Any]) -> Any:
-    return _per_site(s.report_resources(a["target_type"], _targets(a)), "report_resources")
+    return per_site(s.report_resources(a["target_type"], targets_of(a)), "report_resources")
 
 
 @command("report_env")
 def _report_env(s: Any, a: dict[str, Any]) -> Any:
-    return _per_site(s.get_client_env(_targets(a)), "report_env")
+    return per_site(s.get_client_env(targets_of(a)), "report_env")
 
 
 @command("set_timeout")
 def _set_timeout(s: Any, a: dict[str, Any]) -> Any:
     s.set_timeout(a["value"])
-    return f"command timeout of this session: {a['value']:g} s"
+    return {"command_timeout": a["value"]}  # as our server's answer; FLARE's call returns nothing
 
 
 @command("unset_timeout")
 def _unset_timeout(s: Any, a: dict[str, Any]) -> Any:
     s.unset_timeout()
-    return "command timeout: the server's default"
-
-
-@command("shutdown")
-def _shutdown(s: Any, a: dict[str, Any]) -> Any:
-    # wait=False: the console reports the request at once; the toolbar shows the server going away.
-    meta, sites = run_keeping_replies(s, lambda: s.shutdown(a["target_type"], _targets(a), wait=False), "shutdown")
-    return _stopping(_answer(meta), sites, a, "shutting down")
-
-
-@command("restart")
-def _restart(s: Any, a: dict[str, Any]) -> Any:
-    meta, sites = run_keeping_replies(s, lambda: s.restart(a["target_type"], _targets(a), wait=False), "restart")
-    return _stopping(_answer(meta), sites, a, "restarting")
-
-
-def _stopping(answer: Any, sites: dict[str, str], a: dict[str, Any], doing: str) -> Any:
-    """What a shutdown or restart FLARE accepted did, in our server's shape: ``server_status``, and
-    ``client_status`` with each site's own answer as fl_admin.sh tables it ({site: answer}). FLARE 2.9's
-    meta is empty (the console showed "(empty)") or holds restart's ``client_status``."""
-    said: dict[str, Any] = {k: v for k, v in answer.items() if k != "client_status"} if isinstance(answer, dict) else {}
-    if a["target_type"] in ("client", "all"):
-        if sites:
-            said["client_status"] = sites
-        else:
-            asked = _targets(a) if a["target_type"] == "client" else None
-            said["client_status"] = f"{', '.join(asked) if asked else 'every site'}: {doing}"
-    if a["target_type"] in ("server", "all"):
-        said["server_status"] = f"server is {doing}"
-    return said
+    return {"command_timeout": None}  # None: the server's default, as our server's answer
 
 
 @command("remove_client")
 def _remove_client(s: Any, a: dict[str, Any]) -> Any:
-    s.remove_client(a["site"])
-    return f"removed {a['site']}: its connection is released (it registers again when it reconnects)"
+    return or_said(s.remove_client(a["site"]),
+                   f"removed {a['site']}: its connection is released (it registers again when it reconnects)",
+                   {"site": a["site"]})
 
 
 @command("disable_client")
 def _disable_client(s: Any, a: dict[str, Any]) -> Any:
-    return s.disable_client(a["site"]) or f"disabled {a['site']}"
+    connected = _connected(s)  # before: a disabled site's connection is dropped
+    return _unknown_site_noted(a["site"], connected, s.disable_client(a["site"]), f"disabled {a['site']}")
 
 
 @command("enable_client")
 def _enable_client(s: Any, a: dict[str, Any]) -> Any:
-    return s.enable_client(a["site"]) or f"enabled {a['site']}"
+    said = s.enable_client(a["site"])
+    return _unknown_site_noted(a["site"], _connected(s), said, f"enabled {a['site']}")
+
+
+def _connected(s: Any) -> list[str] | None:
+    """The sites connected now (check_status server); None when its answer names none (not known)."""
+    try:
+        return client_names(answer_of(s.check_status("server")))
+    except MalformedAnswer:
+        return None
+
+
+def _unknown_site_noted(site: str, connected: list[str] | None, answer: Any, words: str) -> Any:
+    """FLARE's answer (``or_said``'s ``words`` when it is nothing). FLARE 2.9 enables and disables any name, a
+    site never provisioned too (its kit lists no sites): a site not connected is noted, with the connected
+    ones, so that a misspelling shows (a "note" key beside FLARE's, as list_jobs' "orphaned")."""
+    if connected is None or site in connected or _known_as_disabled(site, answer):
+        return or_said(answer, words, {"site": site})
+    note = (f"no site named {site} is connected now (connected: {', '.join(connected) or 'none'}); FLARE takes any "
+            "name, so check its spelling")
+    if isinstance(answer, dict) and answer:
+        return {**answer, "note": note}
+    return or_said(answer, f"{words}; note: {note}", {"site": site, "note": note})
+
+
+def _known_as_disabled(site: str, answer: Any) -> bool:
+    """Whether FLARE's answer says ``site`` was disabled before (enable_client's ``was_disabled``, disable_client's
+    ``already_disabled``, FLARE 2.9 ``server_engine``): a site FLARE knows, not connected because it is disabled."""
+    clients = answer.get("clients") if isinstance(answer, dict) else None
+    return any(isinstance(c, dict) and c.get("client_name") == site
+               and (c.get("was_disabled") is True or c.get("already_disabled") is True) for c in clients or [])
 
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -190,20 +195,46 @@ def list_jobs(s: Any, a: dict[str, Any]) -> Any:
     return _raw(s, parts)["meta"].get("jobs", [])
 
 
+#: When the server's engine started, as each FLARE Session last saw it (``check_status server``).
+_ENGINE_STARTED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
 @command("list_jobs")
 def _list_jobs(s: Any, a: dict[str, Any]) -> Any:
     """The user's list_jobs: a job FLARE lists as running that its server does not run is marked
-    (``nvflare_orphans``); one more call (check_status server) only when some job is listed running."""
+    (``nvflare_orphans``); one more call (check_status server) only when some job listed running was
+    submitted before the server's engine started, or when that start is not known yet.
+
+    Why not each time a job runs: that second call doubled ``list_jobs``'s round trip while any job ran
+    (a second FLARE call as long as the first, in the bench's ``list_jobs`` row; ``fl_admin.sh`` makes one). The start is kept per Session: a
+    restarted FLARE server knows none of the Sessions made before (its session manager keeps them in
+    memory: it answers SESSION_INACTIVE) and the backend logs in again, so a start kept is the one of
+    the server that Session talks to."""
     rows = list_jobs(s, a)
-    if isinstance(rows, list) and orphans.listed_running(rows):
-        rows = orphans.mark_orphans(rows, _answer(s.check_status("server")))
+    if isinstance(rows, list) and orphans.may_be_orphaned(rows, _engine_started(s)):
+        status = answer_of(s.check_status("server"))
+        _remember_start(s, orphans.engine_view(status)[1])
+        rows = orphans.mark_orphans(rows, status)
     return rows
+
+
+def _engine_started(s: Any) -> float | None:
+    try:
+        return _ENGINE_STARTED.get(s)
+    except TypeError:  # (a Session that cannot be a weak key: nothing kept, the check made each time)
+        return None
+
+
+def _remember_start(s: Any, started: float | None) -> None:
+    if started is not None:
+        with contextlib.suppress(TypeError):
+            _ENGINE_STARTED[s] = started
 
 
 def orphaned(s: Any, job_id: str) -> bool:
     """Whether ``job_id`` is listed running but its server does not run it (``nvflare_orphans``)."""
     meta = s.get_job_meta(job_id)
-    running, started = orphans.engine_view(_answer(s.check_status("server")))
+    running, started = orphans.engine_view(answer_of(s.check_status("server")))
     return isinstance(meta, dict) and orphans.is_orphan(meta, running, started)
 
 
@@ -215,7 +246,7 @@ def _get_job_meta(s: Any, a: dict[str, Any]) -> Any:
 @command("abort_job")
 def _abort_job(s: Any, a: dict[str, Any]) -> Any:
     try:
-        return s.abort_job(a["job_id"]) or f"abort requested for {a['job_id']}"
+        return or_said(s.abort_job(a["job_id"]), f"abort requested for {a['job_id']}", {"job_id": a["job_id"]})
     except Exception as exc:  # FLARE 2.9: "server internal error: Job ... is not running." for an orphaned job
         if "is not running" in str(exc) and orphaned(s, a["job_id"]):
             raise JobNotRunning(orphans.orphan_message(a["job_id"], "abort_job")) from exc
@@ -232,43 +263,15 @@ def _delete_job(s: Any, a: dict[str, Any]) -> Any:
         raise
 
 
-@command("show_stats")
-def _show_stats(s: Any, a: dict[str, Any]) -> Any:
-    stats = _per_site(s.show_stats(a["job_id"], a["target_type"], _targets(a)), "show_stats")
-    if not isinstance(stats, dict):
-        return stats
-    silent = [site for site, value in stats.items() if value in ({}, None, "")]
-    if not silent:
-        return stats
-    # FLARE 2.9 answers {} for a site that gave nothing: why, as far as the server knows who is connected.
-    connected = {c.get("client_name") for c in _answer(s.check_status("server")).get("clients") or []
-                 if isinstance(c, dict)}
-    return {site: (_NO_STATS_CONNECTED if site in connected else _NO_STATS_GONE) if site in silent else value
-            for site, value in stats.items()}
-
-
-#: A site's empty show_stats answer, in words: connected to FLARE's server or not (check_status server).
-_NO_STATS_GONE = ("no stats: the site is not connected to the server (stopped or killed?); check_status server "
-                  "lists the connected sites")
-_NO_STATS_CONNECTED = ("no stats: the site is connected but gave none (it does not run this job, or its job "
-                       "process ended); check_status client shows what each site runs")
-
-
-@command("show_errors")
-def _show_errors(s: Any, a: dict[str, Any]) -> Any:
-    return _per_site(s.show_errors(a["job_id"], a["target_type"], _targets(a)), "show_errors") or "no errors"
-
-
-@command("reset_errors")
-def _reset_errors(s: Any, a: dict[str, Any]) -> Any:
-    s.reset_errors(a["job_id"])
-    return f"errors of {a['job_id']} reset"
-
-
-@command("get_job_logs")
-def _get_job_logs(s: Any, a: dict[str, Any]) -> Any:
-    return s.get_job_logs(a["job_id"], target=a.get("target") or "server", tail_lines=a.get("tail_lines"),
-                          grep_pattern=a.get("grep_pattern"), log_file_name=a.get("log_file_name") or "log.txt")
+@command("app_command")
+def _app_command(s: Any, a: dict[str, Any]) -> Any:
+    data = None
+    if a.get("data"):
+        try:
+            data = json.loads(a["data"])
+        except ValueError as exc:
+            raise InvalidArgumentError(f"app_command: DATA must be JSON text, quoted as one word ({exc})") from None
+    return s.do_app_command(a["job_id"], a["topic"], data)
 
 
 @command("list_job_components")
@@ -278,10 +281,16 @@ def _list_job_components(s: Any, a: dict[str, Any]) -> Any:
 
 @command("download_job_components")
 def _download_job_components(s: Any, a: dict[str, Any]) -> Any:
-    location = s.download_job_components(a["job_id"])
+    try:
+        location = s.download_job_components(a["job_id"])
+    except Exception as exc:  # FLARE 2.9 answers NO_JOB_COMPONENTS, which its flare_api raises as an internal error
+        if type(exc).__name__ != "InternalError" or "no_job_components" not in str(exc):
+            raise
+        return Said(None, f"job {a['job_id']} has no components to download (list_job_components lists them)",
+                    {"job_id": a["job_id"], "path": None})
     if not location:
         raise InternalError(f"FLARE returned no location for the components of {a['job_id']}")
-    return f"Downloaded to {location}"
+    return Said(location, f"Downloaded to {location}", {"job_id": a["job_id"], "path": location})
 
 
 # -- files on the server and sites ------------------------------------------------------------
@@ -289,32 +298,44 @@ def _download_job_components(s: Any, a: dict[str, Any]) -> Any:
 
 @command("ls")
 def _ls(s: Any, a: dict[str, Any]) -> Any:
-    return s.ls_target(a["target"], a.get("options"), a.get("path"))
+    options = one_word("ls", a.get("options"))
+    answer = on_target(s, lambda: s.ls_target(a["target"], options, as_file(a.get("path"))), "ls", a["target"])
+    # A long listing's entries are known by their shape: a name with a line break is put back on one line,
+    # as our ls shows it. A plain one (one name a line) gives no such mark: shown as FLARE gives it.
+    return long_listing_shown(answer) if options and "l" in options.lstrip("-") else answer
 
 
 @command("cat")
 def _cat(s: Any, a: dict[str, Any]) -> Any:
-    return s.cat_target(a["target"], a.get("options"), a["file"])
+    return on_target(s, lambda: s.cat_target(a["target"], one_word("cat", a.get("options")),
+                                                   as_file(a["file"])),
+                     "cat", a["target"])
 
 
 @command("head")
 def _head(s: Any, a: dict[str, Any]) -> Any:
-    return s.head_target(a["target"], a.get("options"), a["file"])
+    return on_target(s, lambda: s.head_target(a["target"], one_word("head", a.get("options")),
+                                                   as_file(a["file"])),
+                     "head", a["target"])
 
 
 @command("tail")
 def _tail(s: Any, a: dict[str, Any]) -> Any:
-    return s.tail_target(a["target"], a.get("options"), a["file"])
+    return on_target(s, lambda: s.tail_target(a["target"], one_word("tail", a.get("options")),
+                                                   as_file(a["file"])),
+                     "tail", a["target"])
 
 
 @command("grep")
 def _grep(s: Any, a: dict[str, Any]) -> Any:
-    return s.grep_target(a["target"], a.get("options"), a["pattern"], a["file"])
+    return on_target(s, lambda: s.grep_target(a["target"], one_word("grep", a.get("options")),
+                                                   as_pattern(a["pattern"], a.get("options")), as_file(a["file"])),
+                     "grep", a["target"])
 
 
 @command("pwd")
 def _pwd(s: Any, a: dict[str, Any]) -> Any:
-    return s.get_working_directory(a["target"])
+    return on_target(s, lambda: s.get_working_directory(a["target"]), "pwd", a["target"])
 
 
 def submit_a_copy(session: Any, args: dict[str, Any]) -> str:

@@ -19,7 +19,9 @@ import contextlib
 import datetime
 from typing import Any
 
-#: What the console adds to an orphaned job's status, and says of it.
+#: The key an orphaned job's list_jobs row carries (``true``), beside FLARE's own status value (``RUNNING``).
+ORPHANED = "orphaned"
+#: What the console says of an orphaned job (after its status, for people; in errors).
 NOT_RUNNING = "not running on the server: abandoned by a server restart?"
 #: What to do about one, as far as FLARE 2.9 allows.
 WHAT_TO_DO = ("FLARE 2.9 has no command that ends such a job: abort_job and delete_job refuse it and it stays "
@@ -56,15 +58,32 @@ def is_orphan(job: dict[str, Any], running: set[str], started: float | None) -> 
     return submitted is not None and submitted < started
 
 
-def marked(status: str) -> str:
-    return f"{status} ({NOT_RUNNING})"
+def may_be_orphaned(rows: list[Any], started: float | None) -> bool:
+    """Whether a row of ``rows`` listed running could be orphaned by a server engine that started at
+    ``started`` (None: not known): submitted before it, or when it is not known."""
+    for row in rows:
+        if isinstance(row, dict) and row.get("status") in _LISTED_RUNNING:
+            submitted = _epoch(row.get("submit_time_iso") or row.get("submit_time"))
+            if started is None or submitted is None or submitted < started:
+                return True
+    return False
 
 
 def mark_orphans(rows: list[Any], status: Any) -> list[Any]:
-    """``rows`` (list_jobs) with each orphaned job's status marked ``RUNNING (not running on the server: ...)``."""
+    """``rows`` (list_jobs) with each orphaned job's row carrying ``ORPHANED: True``; its ``status`` stays
+    FLARE's value (``RUNNING``), which JSON output and the API keep; ``in_words`` says it for people."""
     running, started = engine_view(status)
-    return [{**row, "status": marked(row["status"])} if isinstance(row, dict) and is_orphan(row, running, started)
+    return [{**row, ORPHANED: True} if isinstance(row, dict) and is_orphan(row, running, started)
             else row for row in rows]
+
+
+def in_words(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` for people (a table, top): an orphaned job's status followed by what it is,
+    ``RUNNING (not running on the server: abandoned by a server restart?)``, and no ``ORPHANED`` key of its own;
+    any other row as it is."""
+    if row.get(ORPHANED) is not True:
+        return row
+    return {k: f"{v} ({NOT_RUNNING})" if k == "status" else v for k, v in row.items() if k != ORPHANED}
 
 
 def listed_running(rows: list[Any]) -> bool:

@@ -57,6 +57,7 @@ from console.backends.nvflare_progress import (
     read_stats,
     running_sites,
 )
+from console.within import within
 
 
 class _Watch:
@@ -133,7 +134,7 @@ class JobPoll:
             wait = min(self.paces[j].due for j in self.watches) - time.monotonic()
             if wait > 0:  # back-to-back checks go round at once
                 with contextlib.suppress(TimeoutError):  # a new watch wakes it early
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                    await within(self._wake.wait(), wait)
 
     async def _check(self, job_id: str) -> None:
         pace = self.paces[job_id]

@@ -129,6 +129,16 @@ def job_sites(meta: dict[str, Any]) -> list[str] | None:
 _NO_ANSWER = {"no_reply", "error"}
 
 
+def silent_sites(answer: Any, error: str | None, asked: list[str]) -> set[str] | None:
+    """Which of the ``asked`` sites gave no answer in one ``ask_sites`` result of ``check_status client`` (FLARE's
+    "No Reply" or error row, or no row); None when the call itself failed or is unreadable (nothing known)."""
+    rows = answer.get("client_status") if error is None and isinstance(answer, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return None
+    answered = {r.get("client_name") for r in rows if r.get("status") not in _NO_ANSWER}
+    return {site for site in asked if site not in answered}
+
+
 def running_sites(answer: Any, error: str | None, job_id: str, asked: list[str]) -> set[str] | None:
     """Which of the ``asked`` sites still run the job, from one ``ask_sites`` result; None when unreadable.
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from console.api import errors
 from console.backends.nvflare_worker import FlareWorker
+from console.within import within
 
 
 class SideSession:
@@ -95,14 +96,14 @@ class SideSession:
         self._closed = True
         if self._lock is not None and self._lock.locked():  # a login under way: its Session is closed too
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._lock.acquire(), timeout)
+                await within(self._lock.acquire(), timeout)
                 self._lock.release()
         if self._warming is not None:
             self._warming.cancel()
         session, self._session = self._session, None
         if session is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._worker.run(session.close), timeout)
+                await within(self._worker.run(session.close), timeout)
         self._worker.shutdown()
 
 

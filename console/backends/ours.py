@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console.api.async_session import CHANGES_JOBS, AsyncSession
+from console.api.async_session import CHANGES_JOBS, AsyncSession, keeps_going
 from console.api.errors import NoConnection
 from console.api.spec import MonitorReturnCode
-from console.backends.base import Backend, EventListener, LogLines, LogStream, MonitorCallback, StateListener
+from console.backends.base import (
+    SITES_SILENT,
+    Backend,
+    EventListener,
+    LogLines,
+    LogStream,
+    MonitorCallback,
+    StateListener,
+    client_names,
+)
+from console.backends.deploy_map import deploy_map_sites
+from console.backends.folder_listing import plain_names
 from console.backends.spools import spool_probe
 from console.commands import Engine
+from console.commands.catalog import CATALOG, CHECK_ONLY
+from console.runtime.target_commands import private_folders
+from console.wire.answers import MalformedAnswer
+from console.wire.features import REFUSAL_CHECK
 
 
 class OursBackend(Backend):
@@ -46,6 +62,17 @@ class OursBackend(Backend):
         return self.client.connected
 
     @property
+    def silent(self) -> bool:
+        return self.client.silent
+
+    @property
+    def silent_for(self) -> int | None:
+        return self.client.silent_for
+
+    def add_silence_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        return self.client.add_silence_listener(listener)
+
+    @property
     def closed(self) -> bool:
         return self.client.closed
 
@@ -63,7 +90,10 @@ class OursBackend(Backend):
 
     async def request(self, command: str, args: dict[str, Any], on_answer: Callable[[Any], None] | None = None) -> Any:
         # The answer arrives on the loop that awaits it: nothing to gain from on_answer here.
-        return await self.client.request(command, args, acts=command in CHANGES_JOBS)
+        answer = await self.client.request(command, args, acts=command in CHANGES_JOBS)
+        if command in ("set_timeout", "unset_timeout") and isinstance(answer, dict) and "command_timeout" in answer:
+            self.client.use_command_timeout(answer["command_timeout"])  # what the server says is in force
+        return answer
 
     async def submit_job(self, job_folder: str, submit_token: str | None = None) -> str:
         return await self.session.submit_job(job_folder, submit_token)
@@ -81,16 +111,58 @@ class OursBackend(Backend):
     async def get_job_meta(self, job_id: str) -> dict[str, Any]:
         return await self.session.get_job_meta(job_id)
 
-    async def list_jobs(self) -> list[dict[str, Any]]:
-        return await self.client.request("list_jobs", {"reverse": True})
+    async def refuse_before_asking(self, command: str, args: dict[str, Any]) -> None:
+        """The server's own checks, nothing done (``check_only``), where the registry gives the command that
+        argument and the server lists ``refusal_check``; raises its refusal as the command itself would."""
+        spec = CATALOG.get(command)
+        if spec is None or CHECK_ONLY not in spec.params or REFUSAL_CHECK not in self.client.peer_features:
+            return
+        await self.client.request(command, {**args, CHECK_ONLY.name: True})
 
-    async def site_names(self) -> list[str]:
-        status = await self.client.request("check_status", {"target_type": "server"})
-        return sorted(c["client_name"] for c in status.get("clients", []))
+    async def list_jobs(self, newest: int | None = None) -> list[dict[str, Any]]:
+        if newest is None:
+            return await self.client.request("list_jobs", {"reverse": True})
+        return await self.client.request_rows("list_jobs", {"reverse": True, "limit": newest}, keep=newest)
+
+    async def site_names(self, most: int | None = None) -> list[str]:
+        if most is None:
+            return client_names(await self.client.request("check_status", {"target_type": "server"}))
+        clients = await self.client.request_rows("check_status", {"target_type": "server"}, keep=most, under="clients")
+        return client_names({"clients": clients})
+
+    async def folder_names(self, target: str, folder: str) -> list[str]:
+        asked = f"{folder}/" if folder else "."  # the '/': a file named as a folder is refused as one
+        answer = await self.client.request("ls", {"target": target, "options": "-a", "path": asked})
+        names = await asyncio.to_thread(plain_names, answer, asked)  # a folder of 100,000 names: off the loop
+        if any(part != "." for part in Path(folder).parts):
+            return names
+        # What every file command refuses (the target's kit, the server's store and audit records) is
+        # listed by ls but offered by no completion: the same rule as the refusal.
+        private = private_folders(target)
+        return [name for name in names if name.removesuffix("/") not in private]
 
     async def monitor_job(self, job_id: str, timeout: float, interval: float,
                           cb: MonitorCallback | None) -> tuple[MonitorReturnCode, dict[str, Any] | None]:
-        return await self.session.monitor_job(job_id, timeout, interval, cb)
+        """The session's monitor; the metas ``cb`` gets carry ``SITES_SILENT``: the job's sites (its deploy_map's)
+        whose connection dropped since the monitor started and that have not connected again (pushed
+        ``site_status``), so that the shell says when one goes and comes back, as on FLARE."""
+        away: set[str] = set()
+
+        def on_event(topic: str, data: dict[str, Any]) -> None:
+            site = data.get("site")
+            if topic == "site_status" and isinstance(site, str):
+                (away.add if data.get("status") == "disconnected" else away.discard)(site)
+
+        async def told(meta: dict[str, Any]) -> bool:
+            named, every = deploy_map_sites(meta)
+            shown = {**meta, SITES_SILENT: sorted(s for s in away if every or s in named)}
+            return True if cb is None else await keeps_going(cb, shown)
+
+        remove = self.client.add_event_listener(on_event)
+        try:
+            return await self.session.monitor_job(job_id, timeout, interval, told)
+        finally:
+            remove()
 
     async def follow_log(self, job_id: str, target: str, lines: int, on_lines: LogLines,
                          resume: dict[str, Any] | None = None) -> LogStream:
@@ -121,6 +193,9 @@ class OursBackend(Backend):
             if offsets:
                 args["resume"] = [f"{t}={at}" for t, at in sorted(offsets.items())]
             info = await self.client.request("follow", args)
+            if not (isinstance(info, dict) and isinstance(info.get("job_id"), str) and isinstance(info.get("targets"), list)
+                    and all(isinstance(t, str) for t in info["targets"])):
+                raise MalformedAnswer("the server's answer to follow is no job ID with a list of targets")
         except BaseException:
             remove()
             raise

@@ -4,22 +4,48 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from console.commands.spec import CommandSpec, Engine, Offer, Param, Right, Transfer, Where
+from console.commands.spec import CommandSpec, Engine, Offer, Output, Param, Right, Transfer, Where
 from console.commands.spec import ParamKind as K
 
 _JOB_ID = Param("job_id", K.JOB_ID, "job ID or a unique prefix of one", required=True)
+#: A job the command acts on while it runs (stats, a live log, a chart, a status watch, abort): completion
+#: offers jobs not ended first; an ended one still completes after them (its record, its last lines).
+_LIVE_JOB_ID = replace(_JOB_ID, offer=Offer.JOBS_NOT_ENDED)
 _SITES = Param("targets", K.SITE, "site names (default: every connected site)", many=True)
 _TARGET = Param("target", K.TARGET, "'server' or a site name", required=True)
 _OPTIONS = Param("options", K.OPTIONS, "options, as for the shell command")
+_FILE = Param("file", K.REMOTE_PATH, "the file", required=True)
+#: On a destructive command of our server's: only the checks it makes before acting, nothing done (the
+#: console asks them before "are you sure?": a refusal known then is said before the question, as FLARE's
+#: console does). The server lists ``refusal_check`` among its features (``console.wire.features``).
+CHECK_ONLY = Param("check_only", K.BOOL, "only check whether the server would refuse (the console's question)",
+                   default=False, typed=False)
 #: Commands of FLARE's admin API that our server has no counterpart for.
 _FLARE_ONLY = frozenset({Engine.NVFLARE})
 
 
-#: The shell's settings for ``set SETTING VALUE``, with their values.
+#: FLARE 2.9's study commands (``register_study NAME --sites A,B --site-org ORG``, as its own console).
+_STUDY = Param("study", K.STR, "the study's name", required=True)
+_STUDY_SITES = Param("sites", K.STR, "site names, comma-separated", flag="--sites")
+_STUDY_ORGS = Param("site_orgs", K.STR, "ORG:SITE,SITE as FLARE's (a project admin's form); several groups "
+                    "separated by blanks, quoted", flag="--site-org")
+_LOG_CONFIG = Param("config", K.STR, "a log level (DEBUG, INFO, ...) or FLARE's log mode (concise, full, verbose)",
+                    required=True)
+
+
+def _flare_only(name: str, summary: str, right: Right, *params: Param, destructive: bool = False) -> CommandSpec:
+    return CommandSpec(name, summary, right, params, destructive=destructive, engines=_FLARE_ONLY)
+
+
+#: The shell's settings for ``set SETTING VALUE``, with their values (none listed: a name, as a theme's).
+#: One registry: ``set``'s grammar, completion and listing (``set`` alone) come from here, and ``set`` changes
+#: every setting it lists; ``timing``, ``theme`` and ``expanded`` (psql's ``\timing``, ``\x``) change one each.
 SETTINGS: dict[str, tuple[str, ...]] = {
     "format": ("table", "json", "raw"),  # how results are shown
     "expanded": ("auto", "on", "off"),  # records vertically: always, never, or when a table is too wide
     "editing": ("emacs", "vi"),  # the line editor's key bindings
+    "timing": ("on", "off"),  # each command's time below its answer
+    "theme": (),  # the colours: a theme's name (``theme`` lists them)
 }
 
 
@@ -38,35 +64,36 @@ CATALOG: dict[str, CommandSpec] = {
     spec.name: spec
     for spec in (
         CommandSpec("check_status", "status of the server, or of sites and their jobs", Right.VIEW,
-                    (_server_or_client("server or client (sites)"), _SITES)),
+                    (_server_client_or_all("server, client (sites) or all"), _SITES)),
         CommandSpec("sys_info", "machine and process facts of the server or of sites", Right.OPERATE,
                     (_server_or_client("server or client (sites)"), _SITES)),
         CommandSpec("show_stats", "a running job's progress on the server or its sites", Right.VIEW,
-                    (_JOB_ID, _server_or_client("server or client (sites)"), _SITES)),
+                    (_LIVE_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES)),
         CommandSpec("show_errors", "a job's errors on the server or its sites", Right.VIEW,
-                    (_JOB_ID, _server_or_client("server or client (sites)"), _SITES)),
+                    (_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES)),
         # view, as FLARE 2.9 (security.py's COMMAND_CATEGORIES): it clears only what show_errors shows.
         CommandSpec("reset_errors", "start a running job's show_errors afresh (its record keeps them)", Right.VIEW,
-                    (_JOB_ID,)),
+                    (_LIVE_JOB_ID,)),
         CommandSpec("get_job_logs", "a job's log from the server or a site", Right.VIEW, (
             _JOB_ID,
             Param("target", K.TARGET, "'server' or a site name", default="server"),
             Param("tail_lines", K.INT, "only the last N lines", flag="-n", minimum=0),
             Param("grep_pattern", K.STR, "only lines containing this text", flag="-g"),
             Param("log_file_name", K.STR, "which log file", flag="-f", default="log.txt"),
-        ), large_reply=True),
+        ), large_reply=True, aliases=("get_job_log",)),  # FLARE 2.9's console command name
         _shell("ls", "list files in the server's or a site's folder", _OPTIONS,
-               Param("path", K.STR, "a path inside the participant's folder")),
-        _shell("cat", "show a file", _OPTIONS, Param("file", K.STR, "the file", required=True)),
-        _shell("head", "show the first lines of a file", _OPTIONS, Param("file", K.STR, "the file", required=True)),
-        _shell("tail", "show the last lines of a file", _OPTIONS, Param("file", K.STR, "the file", required=True)),
-        _shell("grep", "search a file", _OPTIONS, Param("pattern", K.STR, "a regular expression", required=True),
-               Param("file", K.STR, "the file", required=True)),
+               Param("path", K.REMOTE_PATH, "a path inside the participant's folder")),
+        _shell("cat", "show a file", _OPTIONS, _FILE),
+        _shell("head", "show the first lines of a file", _OPTIONS, _FILE),
+        _shell("tail", "show the last lines of a file", _OPTIONS, _FILE),
+        _shell("grep", "search a file", _OPTIONS,
+               Param("pattern", K.STR, "GNU grep's basic regular expression (-E extended, -F text)", required=True),
+               _FILE),
         _shell("pwd", "the server's or a site's working folder", large_reply=False),
         CommandSpec("shutdown", "stop the server, sites, or everything (refused while jobs run)", Right.OPERATE,
-                    (_server_client_or_all("what to stop"), _SITES), destructive=True),
+                    (_server_client_or_all("what to stop"), _SITES, CHECK_ONLY), destructive=True),
         CommandSpec("restart", "restart the server, sites, or everything (refused while jobs run)", Right.OPERATE,
-                    (_server_client_or_all("what to restart"), _SITES), destructive=True),
+                    (_server_client_or_all("what to restart"), _SITES, CHECK_ONLY), destructive=True),
         CommandSpec("report_version", "flare-console version of the server and sites", Right.VIEW,
                     (_server_client_or_all("server, client (sites) or all"), _SITES),
                     engine_summaries=((Engine.NVFLARE, "NVIDIA FLARE version of the server and sites"),)),
@@ -76,11 +103,12 @@ CATALOG: dict[str, CommandSpec] = {
                     Right.OPERATE, (_SITES,)),
         CommandSpec("disable_client", "refuse a site: drop its connection and turn it away until enabled",
                     Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True,
-                                          offer=Offer.SITES_CONNECTED),), destructive=True),
+                                          offer=Offer.SITES_CONNECTED), CHECK_ONLY), destructive=True),
         CommandSpec("enable_client", "let a disabled site connect again",
-                    Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True, offer=Offer.SITES_AWAY),)),
+                    Right.OPERATE, (Param("site", K.SITE, "the site's name", required=True, offer=Offer.SITES_AWAY),),
+                    changes=True),
         CommandSpec("remove_client", "drop a site's connection (it registers again when it reconnects)",
-                    Right.OPERATE, (Param("site", K.SITE, "the site", required=True),), destructive=True),
+                    Right.OPERATE, (Param("site", K.SITE, "the site", required=True), CHECK_ONLY), destructive=True),
         CommandSpec(
             "list_jobs",
             "list jobs, oldest first (-m N: the N most recent)",
@@ -94,6 +122,16 @@ CATALOG: dict[str, CommandSpec] = {
                 Param("submit_token", K.STR, "only the job my submit with this token made", flag="--submit-token"),
                 Param("id_prefix", K.JOB_PREFIX, "only jobs whose ID starts with this"),
             ),
+        ),
+        CommandSpec(
+            "deleted_jobs",
+            "deleted jobs on record: which job, whose, deleted when and by whom (newest first)",
+            Right.VIEW,
+            (Param("limit", K.INT, "at most N records (default 100)", flag="-m", minimum=1, default=100),),
+            engines=frozenset({Engine.OURS}),
+            help="Our server keeps a record of each delete_job in its store (kept across restarts and log "
+                 "rotation; the newest 1,000 deletes of one person's jobs by one person). Shows the records of "
+                 "the jobs your view covers. get_job_meta of a deleted job ID says the same of that job.",
         ),
         CommandSpec("get_job_meta", "the full meta of a job", Right.VIEW, (_JOB_ID,)),
         CommandSpec(
@@ -111,7 +149,7 @@ CATALOG: dict[str, CommandSpec] = {
             "abort_job",
             "stop a job that is queued or running",
             Right.MANAGE_JOB,
-            (replace(_JOB_ID, offer=Offer.JOBS_NOT_ENDED),),
+            (_LIVE_JOB_ID,),
             destructive=True,
         ),
         CommandSpec(
@@ -129,7 +167,7 @@ CATALOG: dict[str, CommandSpec] = {
             transfer=Transfer.DOWNLOAD,
         ),
         CommandSpec("list_job_components", "a job's additional components (e.g. ERRORLOG_site-1), FLARE's "
-                    "list_job", Right.VIEW, (_JOB_ID,), engines=_FLARE_ONLY),
+                    "list_job", Right.VIEW, (_JOB_ID,), engines=_FLARE_ONLY, aliases=("list_job",)),
         CommandSpec("download_job_components", "download a job's additional components into the kit's "
                     "transfer folder", Right.DOWNLOAD_JOB, (_JOB_ID,), transfer=Transfer.DOWNLOAD,
                     engines=_FLARE_ONLY),
@@ -138,13 +176,13 @@ CATALOG: dict[str, CommandSpec] = {
             "follow a job's status until it ends",
             Right.VIEW,
             (
-                _JOB_ID,
+                _LIVE_JOB_ID,
                 Param("timeout", K.FLOAT, "stop after this many seconds (0: never)", flag="--timeout", default=0.0,
                       wire=False, minimum=0),
                 Param("interval", K.FLOAT, "poll interval in seconds", flag="--interval", default=2.0, wire=False,
                       minimum=0.01),
             ),
-            where=Where.CLIENT,
+            where=Where.CLIENT, output=Output.BACKGROUND,
             help="In the console it runs in the background, a line per status change. In a batch it blocks "
                  "until the job ends and fails (exit 1) unless the job ended FINISHED:COMPLETED or when "
                  "--timeout passed first (the status is said on stderr).",
@@ -153,30 +191,57 @@ CATALOG: dict[str, CommandSpec] = {
         # pushed log lines; FLARE's backend polls FLARE's own commands for them.
         CommandSpec("follow", "stream a job's log lines above the prompt (background), like tail -f",
                     Right.VIEW, (
-                        _JOB_ID,
+                        # (none: the one job not ended, as unfollow without one takes the one followed)
+                        replace(_LIVE_JOB_ID, required=False,
+                                help="job ID or a unique prefix of one (none: the one job not ended)"),
                         Param("target", K.TARGET, "'server' (default), a site of the job, or 'all'",
                               default="server", choices=("all",)),
                         Param("lines", K.INT, "lines of the log so far to show first", flag="-n", default=10,
                               minimum=0),
+                        Param("timeout", K.FLOAT, "stop after this many seconds (0: never)", flag="--timeout",
+                              default=0.0, wire=False, minimum=0),
                         # Filled in by the console when it follows again after a dropped connection.
                         Param("resume", K.STR, "TARGET=OFFSET per target: go on from that byte of its log",
                               many=True, typed=False),
                     ),
-                    help="In a batch it blocks until the job ends. After a dropped connection it goes on "
-                         "from where the delivered log ended."),
+                    help="In a batch it blocks until the job ends and fails (exit 1) unless the job ended "
+                         "FINISHED:COMPLETED or when --timeout passed first, as monitor_job. After a dropped "
+                         "connection it goes on from where the delivered log ended.",
+                    output=Output.BACKGROUND),
         CommandSpec("unfollow", "stop following a job's log", Right.VIEW,
-                    (Param("job_id", K.MONITOR, "a followed job ID (prefix) or 'all'", required=True),)),
+                    (Param("job_id", K.MONITOR, "a followed job ID (prefix) or 'all' (none: the one followed)"),)),
         CommandSpec("top", "full-screen live view of the sites and jobs (q leaves)", Right.VIEW,
-                    where=Where.CLIENT, live_view=True),
+                    where=Where.CLIENT, live_view=True, output=Output.SNAPSHOT),
         CommandSpec("plot", "a job's per-round metrics as a chart, redrawn as rounds finish", Right.VIEW, (
-            _JOB_ID,
+            _LIVE_JOB_ID,
             Param("metric", K.STR, "which metric (default: every one the job records)"),
             Param("format", K.CHOICE, "chart (default) or json: the series as data", flag="--format",
                   choices=("chart", "json"), wire=False),
-        ), where=Where.CLIENT, engines=frozenset({Engine.OURS}), live_view=True),
+        ), where=Where.CLIENT, engines=frozenset({Engine.OURS}), live_view=True, output=Output.SNAPSHOT),
+        _flare_only("list_studies", "the studies on FLARE's server", Right.VIEW),
+        _flare_only("show_study", "a study's sites and users", Right.VIEW, _STUDY),
+        _flare_only("register_study", "create a study of sites (project admin)", Right.OPERATE, _STUDY, _STUDY_SITES,
+                    _STUDY_ORGS),
+        _flare_only("add_study_site", "add sites to a study", Right.OPERATE, _STUDY, _STUDY_SITES, _STUDY_ORGS),
+        _flare_only("remove_study_site", "take sites out of a study", Right.OPERATE, _STUDY, _STUDY_SITES,
+                    _STUDY_ORGS, destructive=True),
+        _flare_only("remove_study", "remove a study", Right.OPERATE, _STUDY, destructive=True),
+        _flare_only("add_study_user", "let a user work in a study", Right.OPERATE, _STUDY,
+                    Param("user", K.STR, "the user's name (their certificate's)", required=True)),
+        _flare_only("remove_study_user", "take a user out of a study", Right.OPERATE, _STUDY,
+                    Param("user", K.STR, "the user's name", required=True), destructive=True),
+        _flare_only("app_command", "ask a running job's app to run a command of its own (FLARE's app_command)",
+                    Right.OPERATE, _JOB_ID, Param("topic", K.STR, "the command's topic, as the job's app names it",
+                                                  required=True),
+                    Param("data", K.STR, "the command's data: JSON text (quoted)")),
+        _flare_only("configure_job_log", "set a running job's log level or mode", Right.OPERATE, _JOB_ID, _LOG_CONFIG,
+                    Param("target", K.TARGET, "'all' (default), 'server' or a site name", default="all")),
+        _flare_only("configure_site_log", "set the server's or the sites' own log level or mode", Right.OPERATE,
+                    _LOG_CONFIG, Param("target", K.CHOICE, "all (default), server, or client (every site): FLARE's "
+                                       "API names no single site here", default="all", choices=("all", "server", "client"))),
         CommandSpec(
             "set_timeout",
-            "set this session's timeout for commands that reach sites",
+            "set this session's command timeout: the server waits this long for sites, the console 50 s more",
             Right.OPERATE,
             (Param("value", K.FLOAT, "seconds", required=True, minimum=0.001),),
         ),
@@ -188,27 +253,32 @@ CATALOG: dict[str, CommandSpec] = {
                     aliases=("exit", "quit", "\\q")),
         CommandSpec("monitors", "list the background monitors", None, where=Where.SHELL),
         CommandSpec("unmonitor", "stop one background monitor, or all of them", None,
-                    (Param("job_id", K.MONITOR, "a monitored job ID (prefix) or 'all'", required=True),),
+                    (Param("job_id", K.MONITOR, "a monitored job ID (prefix) or 'all' (none: the one running)"),),
                     where=Where.SHELL),
         CommandSpec("theme", "show the themes, or switch to one", None, (Param("name", K.THEME, "a theme name"),),
                     where=Where.SHELL),
         CommandSpec("set", "change a shell setting (kept in the config file); alone: list the settings", None,
-                    (Param("setting", K.CHOICE, "the setting (none: every setting and its value)",
+                    (Param("setting", K.CHOICE, f"{', '.join(SETTINGS)} (none: every setting and its value)",
                            choices=tuple(SETTINGS)),
                      Param("value", K.SETTING_VALUE, "its value (none: show it)")),
                     where=Where.SHELL,
                     help="format: table (for people), json (exact JSON; submit_job and clone_job give "
                          "{\"job_id\", \"message\"}, download_job {\"path\", \"message\"}) or raw (the engine's "
                          "answer as it came, unformatted: submit_job's is the job ID alone). expanded: records "
-                         "vertically (auto: when a table is too wide). editing: emacs or vi keys."),
-        CommandSpec("refresh", "fetch completion data (jobs) from the server again", None, where=Where.SHELL),
+                         "vertically (auto: when a table is too wide). editing: emacs or vi keys. timing: each "
+                         "command's time. theme: the colours ('theme' lists them)."),
+        CommandSpec("refresh", "fetch completion data (the newest 5000 jobs, sites) from the server again", None, where=Where.SHELL),
         CommandSpec("watch", "run a command every few seconds, redrawn in place, until Ctrl-C", None,
                     (Param("interval", K.FLOAT, "seconds between runs", flag="-n", default=2.0, minimum=0.5),
                      Param("command", K.COMMAND_LINE, "the command to repeat, with its arguments", required=True)),
-                    where=Where.SHELL),
+                    where=Where.SHELL, output=Output.SCREEN),
         CommandSpec("timing", "show how long each command takes (no argument: switch it)", None,
                     (Param("state", K.CHOICE, "on or off (none: the other one)", choices=("on", "off")),),
                     where=Where.SHELL, aliases=("\\timing",)),
+        CommandSpec("expanded", "show records vertically, as psql's \\x (no argument: switch on/off)", None,
+                    (Param("state", K.CHOICE, "on, off or auto (when a table is wider than the terminal)",
+                           choices=SETTINGS["expanded"]),),
+                    where=Where.SHELL, aliases=("\\x",)),
     )
 }
 

@@ -11,6 +11,10 @@ from console.commands.spec import ParamKind as K
 #: A site names the job's workspace folder by it: only the server's own form is taken.
 _JOB = Param("job_id", K.SERVER_JOB_ID, "full job ID", required=True)
 
+#: The job's submitter, who can make job lives at will (clone_job + delete_job): the site's log lines
+#: about the job are summed up per submitter (``console.log_floods.per_peer``). "" when unknown.
+_SUBMITTER = Param("submitter_name", K.STR, "the job's submitter", default="")
+
 
 def _who(prefix: str) -> tuple[Param, ...]:
     """Who asked (name, org, role): the site applies its own policy to them."""
@@ -59,8 +63,8 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
         _link("get_workspace", "the job's workspace on this site, as a zip", _JOB,
               Param("max_bytes", K.INT, "leave files out past this many bytes (named in the zip)", minimum=1),
               Param("max_entries", K.INT, "leave files out past this many entries (named in the zip)", minimum=2),
-              transfer=Transfer.DOWNLOAD),
-        _link("delete_workspace", "the job was deleted: remove its workspace on this site", _JOB),
+              _SUBMITTER, transfer=Transfer.DOWNLOAD),
+        _link("delete_workspace", "the job was deleted: remove its workspace on this site", _JOB, _SUBMITTER),
         _link("status", "the jobs running on this site"),
         _link("stats", "a running job's state on this site", _JOB),
         _link("sys_info", "this site's machine and process"),
@@ -71,7 +75,9 @@ SITE_COMMANDS: dict[str, CommandSpec] = {
               Param("pattern", K.STR, "grep pattern"), *_who("user"),
               Param("right", K.STR, "the right the server checked (a job log needs only view)",
                     default="shell_commands"),
-              Param("job_id", K.SERVER_JOB_ID, "confine the command to this job's workspace (a job log)")),
+              Param("job_id", K.SERVER_JOB_ID, "confine the command to this job's workspace (a job log)"),
+              Param("answer_within", K.FLOAT, "seconds the server waits for the answer: the site's grep "
+                                              "limit fits in them (answer_budget)", minimum=0.001)),
         _link("shutdown", "stop the site process"),
         _link("restart", "restart the site process"),
     )

@@ -22,6 +22,10 @@ class Right(StrEnum):
     BYOC = "byoc"
 
 
+#: Rights that only commands changing a job need (FLARE 2.9's submit/clone/manage categories).
+_JOB_CHANGING_RIGHTS = frozenset({Right.SUBMIT_JOB, Right.CLONE_JOB, Right.MANAGE_JOB})
+
+
 class ParamKind(StrEnum):
     BOOL = "bool"
     INT = "int"
@@ -34,6 +38,9 @@ class ParamKind(StrEnum):
     JOB_NAME = "job_name"  # a job name or its prefix, as a filter
     CHOICE = "choice"
     LOCAL_PATH = "local_path"
+    #: A path in the target's folder (ls, cat, head, tail, grep): completion lists that folder, asking the
+    #: target itself with the command's own ``ls`` (so as confined and authorized as the command is).
+    REMOTE_PATH = "remote_path"
     SITE = "site"  # a connected site's name
     TARGET = "target"  # "server" or a site name
     OPTIONS = "options"  # dash-options passed through as one string (ls -la, tail -n 20)
@@ -72,6 +79,15 @@ class Transfer(StrEnum):
     NONE = "none"
     UPLOAD = "upload"
     DOWNLOAD = "download"
+
+
+class Output(StrEnum):
+    """Where a command's output goes, and so whether the shell's ``| PIPELINE`` and ``> FILE`` can take it."""
+
+    ANSWER = "answer"  # one answer, printed once: it can go to a pipeline or a file
+    SNAPSHOT = "snapshot"  # a live view on the screen; to a file or a pipeline, drawn once (top, plot)
+    SCREEN = "screen"  # only redrawn on the screen until left (watch)
+    BACKGROUND = "background"  # lines printed above the prompt as they come, after the command returned
 
 
 class Where(StrEnum):
@@ -153,7 +169,7 @@ class Param:
 
     def usage(self) -> str:
         shown = self.name.upper()
-        if self.kind is ParamKind.CHOICE:
+        if self.kind is ParamKind.CHOICE and len(self.choices) <= 4:  # more: named, its help lists them (fits 40 cols)
             shown = "|".join(self.choices)
         if self.flag:
             shown = self.flag if self.kind is ParamKind.BOOL else f"{self.flag} {shown}"
@@ -169,6 +185,9 @@ class CommandSpec:
     right: Right | None
     params: tuple[Param, ...] = ()
     destructive: bool = False
+    #: It changes something though not destructive (enable_client); destructive commands and those
+    #: needing a job-changing right count as changing without it (``changes_state``).
+    changes: bool = False
     transfer: Transfer = Transfer.NONE
     where: Where = Where.SERVER
     help: str = ""
@@ -181,8 +200,17 @@ class CommandSpec:
     #: A live view the user leaves when done (``top``, ``plot``): how long it stayed open is no
     #: command's time, so ``timing`` shows none for it (nor for the shell's own commands).
     live_view: bool = False
+    #: What its output is (``Output``): only an answer can go to ``| PIPELINE`` or ``> FILE``.
+    output: Output = Output.ANSWER
     #: The summary on an engine where it reads otherwise (report_version: FLARE's version on FLARE).
     engine_summaries: tuple[tuple[Engine, str], ...] = ()
+
+    @property
+    def changes_state(self) -> bool:
+        """It changes a job, a site or the federation (submit, clone, abort, delete, shutdown, site
+        admin), not only reads: the server's audit trail writes each one done in full, whatever the
+        identity's allowance for reading (``console.server.audit``)."""
+        return self.destructive or self.changes or self.right in _JOB_CHANGING_RIGHTS
 
     @property
     def timed(self) -> bool:

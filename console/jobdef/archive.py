@@ -1,8 +1,8 @@
 """Extraction of job archives that cannot escape its target, held to a participant's JobLimits.
 
 Extraction checks every entry before writing anything (absolute paths, drive letters,
-``..``, links, duplicates, too many entries, declared sizes), then counts the bytes it
-actually writes, so an archive that lies in its headers cannot fill the disk. A refused
+``..``, names with control or invisible characters, links, duplicates, too many entries, declared
+sizes), then counts the bytes it actually writes, so an archive that lies in its headers cannot fill the disk. A refused
 or broken archive leaves nothing behind in the target.
 """
 
@@ -28,6 +28,7 @@ from console.jobdef.packing import (  # noqa: F401  (zipping is packing's; its n
     zip_job_folder,
 )
 from console.jobdef.validate import JobDefinitionError
+from console.names import unseen_in
 
 _COPY_BLOCK = 1 << 20
 
@@ -58,6 +59,11 @@ def _check_name_bounds(name: str, path: PurePosixPath) -> None:
                                      f"{len(part.encode())} bytes; the limit is {MAX_NAME_PART_BYTES}")
         if "\x00" in part:
             raise UnsafeArchiveError(f"archive entry {name[:60]!r} holds a NUL character")
+    unseen = unseen_in(name)
+    if unseen is not None:
+        raise UnsafeArchiveError(f"archive entry {name[:80]!r} holds the control or invisible character "
+                                 f"{unseen!r}: file names must not (shown, it would act on the terminal "
+                                 "or hide text)")
 
 
 def _safe_relative(name: str) -> PurePosixPath:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from console.jobdef.errors import JobDefinitionError
+from console.joiners import joiner_in_context
 
 #: ``meta.json`` larger than this is refused before it is parsed.
 MAX_META_BYTES = 64 << 10
@@ -31,9 +32,11 @@ MAX_FOLDER_NAME_CHARS = 255
 
 def unprintable(text: str) -> str | None:
     """The first character of ``text`` that is not printable text (controls, line and paragraph
-    separators, bidi overrides and other format characters), as ``U+XXXX``; None if there is none."""
-    for char in text:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+    separators, bidi overrides and other format characters, a joiner out of the context that needs it:
+    ``console.joiners``), as ``U+XXXX``; None if there is none."""
+    for at, char in enumerate(text):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") \
+                and not joiner_in_context(text, at):  # (ZWJ/ZWNJ that emoji and some scripts need)
             return f"U+{ord(char):04X}"
     return None
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from console.jobdef.validate import JobDefinitionError
+from console.log_floods import per_peer
+from console.names import unseen_in
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,9 @@ READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, z
 
 
 class LinkPolicy(Enum):
-    """What zipping does with a link that points out of the folder being zipped."""
+    """What zipping does with a link that points out of the folder being zipped, and with a file or
+    folder whose name holds a control or invisible character (``console.names.UNSEEN``: every
+    receiver's ``check_archive`` refuses such an entry, and the whole archive with it)."""
 
     REFUSE = "refuse"  # a job folder: the submitter must fix it
     SKIP = "skip"  # a workspace: keep the rest of the job's results, never the linked file
@@ -49,7 +53,7 @@ def _skipped(name: str) -> bool:
     return name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES)
 
 
-def _outside_link(path: Path, root: Path, policy: LinkPolicy) -> bool:
+def _outside_link(path: Path, root: Path, policy: LinkPolicy, flood: dict[str, object]) -> bool:
     """True if ``path`` is a link out of ``root`` to be skipped; raises if the policy refuses it."""
     if not path.is_symlink():
         return False
@@ -60,24 +64,40 @@ def _outside_link(path: Path, root: Path, policy: LinkPolicy) -> bool:
         raise JobDefinitionError(
             f"{path} is a link to {target}, outside the folder; copy the file into the folder instead"
         )
-    log.warning("not archiving %s: it links to %s, outside %s", path, target, root)
+    log.warning("not archiving %s: it links to %s, outside %s", path, target, root, extra=flood)
     return True
 
 
-def _members(root: Path, prefix: str, policy: LinkPolicy, exclude: Path | None) -> list[_Member]:
+def _unseen_name(path: Path, name: str, policy: LinkPolicy, flood: dict[str, object]) -> bool:
+    """True if ``name`` (of ``path``) holds a control or invisible character and is to be skipped;
+    raises if the policy refuses it."""
+    unseen = unseen_in(name)
+    if unseen is None:
+        return False
+    if policy is LinkPolicy.REFUSE:
+        raise JobDefinitionError(f"{str(path)!r} has the control or invisible character {unseen!r} in its name; "
+                                 "the server refuses such names in a job: rename it")
+    log.warning("not archiving %r: its name holds the control or invisible character %r", str(path), unseen,
+                extra=flood)
+    return True
+
+
+def _members(root: Path, prefix: str, policy: LinkPolicy, exclude: Path | None,
+             flood: dict[str, object]) -> list[_Member]:
     members: list[_Member] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not _unseen_name(here / d, d, policy, flood)]
         # os.walk never descends into linked folders; a link inside the folder is archived
         # under its real path anyway, and one out of it is refused or skipped here.
         linked = {d for d in dirnames if (here / d).is_symlink()}
         for name in sorted(linked):
             if not _skipped(name):
-                _outside_link(here / name, root, policy)
+                _outside_link(here / name, root, policy, flood)
         dirnames[:] = sorted(d for d in dirnames if not _skipped(d) and d not in linked)
         for name in filenames:
             path = here / name
-            if _skipped(name) or _outside_link(path, root, policy):
+            if _skipped(name) or _unseen_name(path, name, policy, flood) or _outside_link(path, root, policy, flood):
                 continue
             try:
                 mode = path.stat().st_mode
@@ -93,21 +113,23 @@ def _members(root: Path, prefix: str, policy: LinkPolicy, exclude: Path | None) 
 
 def _write_zip(folder: Path, out: Path | BinaryIO, prefix: str, policy: LinkPolicy,
                max_bytes: int | None = None, known: KnownFiles | None = None,
-               max_entries: int | None = None) -> list[str]:
+               max_entries: int | None = None, owner: str | None = None) -> list[str]:
+    flood = per_peer(owner)  # every line below is one the owner's job code can cause again and again
     root = Path(folder).resolve()
     if not root.is_dir():
         raise JobDefinitionError(f"{folder} is not a folder; nothing to archive")
     prefix = prefix.strip("/")
     prefix = f"{prefix}/" if prefix else ""
     if not isinstance(out, str | os.PathLike):
-        return _write_members(out, _unknown(_members(root, prefix, policy, None), known), max_bytes, max_entries)
+        return _write_members(out, _unknown(_members(root, prefix, policy, None, flood), known, flood), max_bytes,
+                              max_entries, flood)
     out = Path(out)
-    members = _unknown(_members(root, prefix, policy, out.resolve()), known)
+    members = _unknown(_members(root, prefix, policy, out.resolve(), flood), known, flood)
     # Write beside the target and rename, so a failure never leaves a half-written archive.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as tmp:
-            left_out = _write_members(tmp, members, max_bytes, max_entries)
+            left_out = _write_members(tmp, members, max_bytes, max_entries, flood)
         os.replace(tmp_name, out)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -149,14 +171,14 @@ class KnownFiles:
         return crc == entry[1]
 
 
-def _unknown(members: list[_Member], known: KnownFiles | None) -> list[_Member]:
+def _unknown(members: list[_Member], known: KnownFiles | None, flood: dict[str, object]) -> list[_Member]:
     """``members`` without the copies of files the job's archive holds."""
     if known is None or not known.entries:
         return members
     kept = [member for member in members if not known.holds(member)]
     if len(kept) < len(members):
         log.info("not archiving %d file(s) of %s: the job's archive holds the same", len(members) - len(kept),
-                 members[0].path.parent)
+                 members[0].path.parent, extra=flood)
     return kept
 
 
@@ -237,8 +259,8 @@ def _note(max_bytes: int | None, max_entries: int | None, left_out: list[str]) -
     return head + "\n".join(lines) + "\n"
 
 
-def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None = None,
-                   max_entries: int | None = None) -> list[str]:
+def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None, max_entries: int | None,
+                   flood: dict[str, object]) -> list[str]:
     members, left_out = _within_budget(members, max_bytes, max_entries)
     # strict_timestamps=False: files dated before 1980 (zip's epoch) are archived, not refused.
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
@@ -250,7 +272,8 @@ def _write_members(out: BinaryIO, members: list[_Member], max_bytes: int | None 
             try:
                 archive.write(member.path, member.arcname, compress_type=_compression_for(member.path))
             except FileNotFoundError:  # a workspace file removed while archiving
-                log.warning("not archiving %s: it disappeared while the folder was being archived", member.path)
+                log.warning("not archiving %s: it disappeared while the folder was being archived", member.path,
+                            extra=flood)
     return left_out
 
 
@@ -261,8 +284,11 @@ def zip_job_folder(folder: Path, out: BinaryIO | Path) -> None:
 
 def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = "",
                     links: LinkPolicy = LinkPolicy.SKIP, max_bytes: int | None = None,
-                    known: KnownFiles | None = None, max_entries: int | None = None) -> list[str]:
+                    known: KnownFiles | None = None, max_entries: int | None = None,
+                    owner: str | None = None) -> list[str]:
     """Zip a workspace folder under ``arcname_prefix``; by default links out of it are left out (logged).
+    ``owner``: whose job code made the folder (the job's submitter), who can make such folders again
+    and again: the lines about what is left out are summed up per owner (``console.log_floods``).
 
     With ``known``, files that are copies of the job archive's (its app unpacked) are left out.
     With ``max_bytes`` (``max_entries``), files past that many bytes (entries) in all are left out
@@ -270,4 +296,4 @@ def zip_dir_to_file(folder: Path, out: Path | BinaryIO, arcname_prefix: str = ""
     inside the archive, so the archive passes the receiver's ``check_archive`` of those limits.
     Returns what was left out for the limit: ``"name (N bytes)"`` each.
     """
-    return _write_zip(folder, out, arcname_prefix, links, max_bytes, known, max_entries)
+    return _write_zip(folder, out, arcname_prefix, links, max_bytes, known, max_entries, owner)

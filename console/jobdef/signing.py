@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 from console.jobdef.validate import JobDefinitionError
+from console.local_paths import reason
 from console.provision.certs import cert_identity
 
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
@@ -96,7 +97,8 @@ def load_crl(path: Path | None, root: x509.Certificate) -> x509.CertificateRevoc
     try:
         crl = x509.load_pem_x509_crl(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise JobDefinitionError(f"the kit's revocation list {path} cannot be read ({exc}); re-provision") from None
+        said = reason(exc) if isinstance(exc, OSError) else exc
+        raise JobDefinitionError(f"the kit's revocation list {path} cannot be read ({said}); re-provision") from None
     if not crl.is_signature_valid(root.public_key()):  # type: ignore[arg-type]
         raise JobDefinitionError(f"the kit's revocation list {path} is not signed by this project's CA")
     return crl

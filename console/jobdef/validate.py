@@ -20,7 +20,7 @@ from console.jobdef.errors import JobDefinitionError
 from console.jobdef.resources import check_launcher_spec, check_resource_spec
 from console.names import PLAIN_NAME
 
-__all__ = ["JobDefinition", "JobDefinitionError", "validate_job_folder"]
+__all__ = ["JobDefinition", "JobDefinitionError", "folder_name_problem", "validate_job_folder"]
 
 SERVER_CONFIG = "config_fed_server.json"
 CLIENT_CONFIG = "config_fed_client.json"
@@ -96,13 +96,19 @@ def _load_meta(folder: Path) -> dict[str, Any]:
 # docs/compatibility.md lists them with their numbers; each rule refuses what FLARE refuses and
 # lets through what FLARE lets through, unless that section says why not.
 
+def folder_name_problem(name: str) -> str | None:
+    """F2: what is wrong with a job folder's own name, as flare_api.submit_job checks it before uploading
+    (None: nothing). The one rule for submitting and for the folders submit_job's completion offers."""
+    if JOB_NAME.match(name):
+        return None
+    return (f"job folder name {name!r} contains unsupported characters; use only letters, digits, '.', '_' "
+            "and '-', starting with a letter or digit, with no spaces")
+
+
 def _check_folder_name(name: str) -> None:
-    """F2: the job folder's name, as flare_api.submit_job checks it before uploading."""
-    if not JOB_NAME.match(name):
-        raise JobDefinitionError(
-            f"job folder name {name!r} contains unsupported characters; use only letters, digits, '.', '_' "
-            "and '-', starting with a letter or digit, with no spaces"
-        )
+    problem = folder_name_problem(name)
+    if problem is not None:
+        raise JobDefinitionError(problem)
 
 
 def _check_meta_basics(meta: dict[str, Any]) -> None:

@@ -4,48 +4,51 @@ The POC runs in the interpreter given (``flare_python()``: the current one, whic
 ``[nvflare]`` extra) through FLARE's own CLI (``python -m nvflare.cli poc ...``). FLARE's start
 scripts call ``python3`` from ``PATH``, so a shim folder first on the POC's ``PATH`` points that
 name at the chosen interpreter. FLARE processes run in their own session: a Ctrl-C typed into a
-console beside them must not reach them.
+console beside them must not reach them. The POC's folder and environment are ``workspace``'s, the
+programs run in FLARE's interpreter ``flare_scripts``'.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
-import os
 import shutil
 import signal
-import site
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from console.invocation import install_extra_command
+from console.poc.errors import PocError
+from console.poc.flare_scripts import ABORT_RUNNING, WAIT_FOR_SITES
 from console.poc.processes import MARKER_VAR, kill_marked, marked_pids, start_reaper, stop_reaper
+from console.poc.workspace import (
+    NVFLARE_ADMIN,
+    PROJECT,
+    claim,
+    confine_to_loopback,
+    environment,
+    project_file,
+)
 from console.ports import free_port
-
-NVFLARE_ADMIN = "admin@nvidia.com"
-PROJECT = "flare_poc"
 
 Log = Callable[[str], object]
 
-#: Seconds FLARE's own stop gets (its request, then the POC's processes ending), before signals stop the rest.
-STOP_WAIT = 12.0
-
-
-class PocError(RuntimeError):
-    """FLARE is missing, or the POC could not be prepared, started or reached; the message says which."""
+#: Seconds the running jobs' abort gets (a login, FLARE's abort, until FLARE records them ended: 8.5 s
+#: measured for hello-numpy-sag), before signals stop everything.
+STOP_WAIT = 20.0
+#: The modules FLARE 2.9 runs a job in: the server's part, and each site's (their own children below them).
+JOB_MODULES = ("nvflare.private.fed.app.server.runner_process", "nvflare.private.fed.app.client.worker_process")
+#: What each part's start loop (``startup/sub_start.sh``) keeps in the part's folder while it runs, and removes
+#: as it ends: stopped by signal, the loop leaves them, so they are removed for it.
+LOOP_FILES = ("pid.fl", "shutdown.fl", "restart.fl", "daemon_pid.fl")
 
 
 def flare_python() -> Path:
@@ -84,6 +87,11 @@ class FlarePoc:
         assert self.prod is not None
         return self.prod / self.admin
 
+    def kit_of(self, admin: str) -> Path:
+        """The admin kit of ``admin`` (the project admin's, or one of ``start_poc``'s ``other_admins``)."""
+        assert self.prod is not None
+        return self.prod / admin
+
     @property
     def marker(self) -> str:
         return self.env[MARKER_VAR]
@@ -106,13 +114,30 @@ class FlarePoc:
         return [part for part in ("server", *self.sites)
                 if f"\0-m\0{self.prod / part}\0" not in running or (self.prod / part / "shutdown.fl").exists()]
 
-    def _ended_by(self, deadline: float) -> bool:
-        """Whether every process of the POC has ended by ``deadline`` (``time.monotonic()``; polled)."""
-        while self.processes():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
-        return True
+    def job_processes(self) -> list[int]:
+        """Pids of the POC's job processes (a job running on the server or a site: ``JOB_MODULES``)."""
+        return [pid for pid in self.processes() if any(f"\0{m}\0" in _command_line(pid) for m in JOB_MODULES)]
+
+    def _abort_running_jobs(self, log: Log) -> None:
+        """FLARE's abort of every running job, waited for until FLARE records them ended (``STOP_WAIT`` s)."""
+        try:
+            done = self.run_python("-c", ABORT_RUNNING, self.admin, str(self.admin_kit), str(STOP_WAIT),
+                                   timeout=STOP_WAIT + 10, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            log(f"the running jobs were not recorded aborted within {STOP_WAIT:g} s; stopping them by signal")
+            return
+        if done.returncode != 0:
+            log(f"the running jobs could not all be aborted ({(done.stderr or done.stdout).strip()[-300:]}); "
+                "stopping them by signal")
+
+    def _clear_loop_files(self) -> None:
+        """What the parts' start loops would have removed as they ended (``LOOP_FILES``)."""
+        if self.prod is None:
+            return
+        for part in ("server", *self.sites):
+            for name in LOOP_FILES:
+                with contextlib.suppress(OSError):
+                    (self.prod / part / name).unlink()
 
     def server_answers(self, timeout: float = 1.0) -> bool:
         """Whether FLARE's server accepts connections on its port (it serves admins and sites there)."""
@@ -132,16 +157,22 @@ class FlarePoc:
             raise PocError(f"`nvflare {' '.join(args)}` did not return within {timeout:.0f} s") from exc
 
     def stop(self, log: Log = print, graceful: bool | None = None) -> None:
-        """Stop every process of the POC (FLARE's stop, then the marked stragglers); idempotent.
+        """Stop every process of the POC (its running jobs aborted first when ``graceful``, then signals);
+        idempotent.
 
-        FLARE's own stop (it shuts the system down through the admin port) runs when ``graceful``, by
-        default when the workspace is kept, and only while every part (server, sites) runs and the
-        server answers on its port: FLARE's waiting stop took 31 s with the server stopped and 42 s
-        with a site killed (it waits out its timeouts for parts that cannot answer). It is asked
-        without FLARE's own wait, and it and the POC's processes ending get ``STOP_WAIT`` s in all;
-        what is left then is stopped by signal. A temporary POC, whose state nobody keeps, is stopped
-        by signals alone. A Ctrl-C meanwhile does not interrupt the stop; a second one during FLARE's
-        own stop kills the processes at once (``_CtrlCWhileStopping``).
+        When ``graceful`` (by default when the workspace is kept, to be read afterwards) and a job runs
+        (``job_processes``), its abort is asked of FLARE (``ABORT_RUNNING``: FLARE's own ``abort_job``)
+        and waited for until FLARE records the job ended, so that the kept job store says
+        FINISHED:ABORTED rather than RUNNING for good: a server stopped under a running job leaves it so,
+        FLARE's own ``poc stop`` too (it asks the abort and shuts down before the abort is recorded;
+        ``console.backends.nvflare_orphans``). That runs only while every part (server, sites) runs and
+        the server answers on its port (a part that cannot answer makes FLARE wait out its timeouts:
+        31-42 s measured), and gets ``STOP_WAIT`` s. Then every process is stopped by signal, without
+        FLARE's shutdown: it recorded nothing more, and took 11 s (its CLI's login, its processes' 3 s
+        teardown after their engines stopped, its start loops' 5 s poll). The start loops' own files
+        (``LOOP_FILES``) are removed as the loops would have removed them. A temporary POC, whose state
+        nobody keeps, is stopped by signals alone. A Ctrl-C meanwhile does not interrupt the stop; a
+        second one during the abort kills the processes at once (``_CtrlCWhileStopping``).
         """
         if self.stopped:
             return
@@ -149,22 +180,20 @@ class FlarePoc:
         graceful = self.keep_root if graceful is None else graceful
         with _CtrlCWhileStopping(log) as ctrl_c:
             try:
-                wanted = self.prod is not None and graceful
+                wanted = self.prod is not None and graceful and bool(self.job_processes())
                 stopped = self.parts_stopped() if wanted else []
                 ctrl_c.graceful = wanted and not stopped and self.server_answers()
                 how = ""
                 if ctrl_c.graceful:
-                    how = " (FLARE's own stop: usually a few seconds; Ctrl-C twice kills them at once)"
+                    how = (" (a job runs: aborted first, so that the kept job store records it; FLARE takes some "
+                           "seconds; Ctrl-C twice kills them at once)")
                 elif wanted:
                     gone = ", ".join(stopped) or "server"
                     how = f" (FLARE's {gone}: stopped or stopping, so FLARE's own stop cannot run; stopped by signal)"
                 log("stopping the FLARE server and sites" + how)
                 if ctrl_c.graceful:
                     try:
-                        deadline = time.monotonic() + STOP_WAIT
-                        self.nvflare("poc", "stop", "--no-wait", timeout=STOP_WAIT)
-                        if not self._ended_by(deadline):
-                            log(f"FLARE's stop left processes running after {STOP_WAIT:g} s; stopping them by signal")
+                        self._abort_running_jobs(log)
                     finally:
                         ctrl_c.graceful = False  # (a Ctrl-C after it: _StopHarder only ever within this try)
             except PocError as exc:
@@ -175,6 +204,7 @@ class FlarePoc:
                 left = kill_marked(self.marker)
                 if left:
                     log(f"FLARE POC processes still alive after SIGKILL: {left}")
+                self._clear_loop_files()
                 if not self.keep_root:
                     shutil.rmtree(self.root, ignore_errors=True)
                 if self.reaper is not None:
@@ -227,114 +257,33 @@ class _CtrlCWhileStopping:
                 self.log(f"stopping FLARE's POC; its processes are being stopped{hint}")
 
 
-def _project_file(path: Path, port: int, sites: tuple[str, ...]) -> None:
-    participants = [{"name": "server", "type": "server", "org": "nvidia", "fed_learn_port": port}]
-    participants += [{"name": s, "type": "client", "org": "nvidia"} for s in sites]
-    participants.append({"name": NVFLARE_ADMIN, "type": "admin", "org": "nvidia", "role": "project_admin"})
-    path.write_text(yaml.safe_dump({
-        "api_version": 3, "name": PROJECT, "description": "flare-console's local FLARE POC",
-        "participants": participants,
-        "builders": [  # FLARE's POC builders, minus the docker and helm ones a loopback POC never uses
-            {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder",
-             "args": {"template_file": ["master_template.yml"]}},
-            {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
-            {"path": "nvflare.lighter.impl.cert.CertBuilder"},
-            {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
-        ],
-    }, sort_keys=False))
-
-
-def _confine_to_loopback(prod: Path, port: int) -> None:
-    """FLARE's POC server listens on every interface; a local POC needs loopback only."""
-    config_file = prod / "server" / "startup" / "fed_server.json"
-    config = json.loads(config_file.read_text())
-    for server in config.get("servers", []):
-        service = server.get("service", {})
-        if service.get("target", "").endswith(f":{port}"):
-            service["target"] = f"localhost:{port}"
-    config_file.write_text(json.dumps(config, indent=2))
-
-
-OWNED = ".flare-console-poc"  # marks a folder as a POC workspace we made: we may wipe its POC
-
-
-def _claim(root: Path) -> None:
-    """Make ``root`` a POC workspace: new, empty, or one of ours (its old POC goes: its ports are stale)."""
-    if root.exists() and any(root.iterdir()) and not (root / OWNED).exists():
-        raise PocError(f"{root} is not empty and holds no FLARE POC made by flare-console: "
-                       "give a new or empty folder (FLARE's `poc prepare` replaces what it finds)")
-    root.mkdir(parents=True, exist_ok=True)
-    (root / OWNED).touch()
-    shutil.rmtree(root / "poc", ignore_errors=True)
-
-
-def _environment(root: Path, python: Path) -> dict[str, str]:
-    shims = root / "bin"
-    shims.mkdir(parents=True, exist_ok=True)
-    for name in ("python3", "python"):
-        shim = shims / name
-        shim.write_text(f'#!/bin/sh\nexec "{python}" "$@"\n')
-        shim.chmod(0o755)
-    env = {**os.environ, "HOME": str(root / "home"), "NVFLARE_POC_WORKSPACE": str(root / "poc"),
-           "PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '')}", MARKER_VAR: uuid.uuid4().hex,
-           "PYTHONUNBUFFERED": "1", "PYTHONUSERBASE": site.getuserbase()}  # HOME moves; user site must not
-    env.pop("VIRTUAL_ENV", None)
-    if python != Path(sys.executable):
-        env.pop("PYTHONPATH", None)  # ours is for our interpreter; FLARE's venv has its own packages
-    (root / "home").mkdir(exist_ok=True)
-    return env
-
-
-# Runs in the POC's interpreter. FLARE's admin login challenges the server before its connection
-# is up, fails, and retries after a fixed 1 s; a 50 ms retry makes the same login about 1 s faster.
-WAIT_FOR_SITES = """
-import sys, time
-from nvflare.fuel.flare_api.flare_api import new_secure_session
-try:
-    from nvflare.private.fed import authenticator
-    _init = authenticator.Authenticator.__init__
-    def _quick_retry(self, *args, **kwargs):
-        _init(self, *args, **kwargs)
-        self.retry_interval = min(self.retry_interval, 0.05)
-    authenticator.Authenticator.__init__ = _quick_retry
-except (ImportError, AttributeError):
-    pass
-user, kit, sites, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-deadline = time.monotonic() + timeout
-sess = new_secure_session(user, kit, timeout=timeout)
-while len(sess.get_connected_client_list()) < sites:
-    if time.monotonic() > deadline:
-        sys.exit(f"only {sess.get_connected_client_list()} of {sites} sites connected after {timeout:.0f} s")
-    time.sleep(0.1)
-sess.close()
-"""
-
-
 def start_poc(python: Path | None = None, sites: tuple[str, ...] = ("site-1", "site-2"),
-              workspace: Path | None = None, log: Log = print, connect_timeout: float = 120) -> FlarePoc:
+              workspace: Path | None = None, log: Log = print, connect_timeout: float = 120,
+              other_admins: tuple[tuple[str, str, str], ...] = ()) -> FlarePoc:
     """Prepare and start a POC, return once every site in ``sites`` is connected.
 
     ``python`` runs FLARE (default: ``flare_python()``). ``workspace`` is kept afterwards (a
-    temporary folder, removed at stop, when ``None``). On any failure, Ctrl-C included, every
-    process started so far is stopped before the error propagates. Raises ``PocError``.
+    temporary folder, removed at stop, when ``None``). ``other_admins``: more admin users (name, org,
+    role), each with a kit at ``prod / name`` (``FlarePoc.kit_of``). On any failure, Ctrl-C included,
+    every process started so far is stopped before the error propagates. Raises ``PocError``.
     """
     python = python or flare_python()
     root = Path(workspace).expanduser().resolve() if workspace else Path(tempfile.mkdtemp(prefix="flare-poc-"))
     if workspace:
-        _claim(root)
+        claim(root)
     port = free_port()
-    env = _environment(root, python)
+    env = environment(root, python)
     poc = FlarePoc(root=root, python=python, env=env, port=port, sites=tuple(sites), keep_root=bool(workspace))
     try:
         poc.reaper = start_reaper(poc.marker, None if workspace else root)
-        _project_file(root / "project.yml", port, poc.sites)
+        project_file(root / "project.yml", port, poc.sites, other_admins)
         log(f"preparing a FLARE POC in {root} (server on localhost:{port}, sites {', '.join(sites)})")
         prepared = poc.nvflare("poc", "prepare", "-i", str(root / "project.yml"), "--force", timeout=300)
         prods = sorted((root / "poc" / PROJECT).glob("prod_*"))
         if prepared.returncode != 0 or not prods:
             raise PocError(f"`nvflare poc prepare` failed:\n{prepared.stdout[-2000:]}{prepared.stderr[-2000:]}")
         poc.prod = prods[-1]
-        _confine_to_loopback(poc.prod, port)
+        confine_to_loopback(poc.prod, port)
         log("starting the FLARE server and sites")
         # --no-wait: FLARE's own readiness wait polls once a second; ours (below) polls faster.
         started = poc.nvflare("poc", "start", "-ex", NVFLARE_ADMIN, "--no-wait", timeout=240)
@@ -351,6 +300,7 @@ def start_poc(python: Path | None = None, sites: tuple[str, ...] = ("site-1", "s
         return poc
     except BaseException:
         poc.stop(log)
+        log("stopped: the FLARE server and sites are down")  # the end a started POC's stop says (demo's bye)
         raise
 
 

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from console.poc.lifecycle import PocError
+from console.own_files import private_folder
+from console.poc.errors import PocError
 
 NVFLARE_VERSION = "2.9.0"
 DEFAULT_VENV = Path.home() / ".cache" / "flare-console" / f"nvflare-{NVFLARE_VERSION}"
@@ -40,6 +41,8 @@ def ensure_flare_venv(extra: Sequence[str] = (), log: Callable[[str], object] = 
     """
     venv = venv or flare_venv_dir()
     python = venv / "bin" / "python"
+    if venv == DEFAULT_VENV:  # the console's own cache folder: only the user's (console.own_files)
+        private_folder(venv.parent)
     venv.parent.mkdir(parents=True, exist_ok=True)
     wanted = "\n".join(sorted(extra))
     with open(venv.parent / f".{venv.name}.lock", "w") as lock:

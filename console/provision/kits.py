@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from console.invocation import kit_script
+from console.local_paths import is_local_path_error, path_problem
 from console.provision.certs import (
     CertKind,
     PrivateKey,
@@ -246,7 +247,10 @@ def provision(project_file: str | Path, workspace: str | Path = "workspace",
             building = final.with_name(final.name + ".tmp")
             # Under the lock any leftover .tmp is from a run that died; it is not a kit.
             shutil.rmtree(building, ignore_errors=True)
-            building.mkdir()
+            # Every kit holds its key and policy; the folder of them all is the provisioner's only (handed
+            # out kit by kit), whatever the umask (console.private_files).
+            building.mkdir(mode=0o700)
+            os.chmod(building, 0o700)
             try:
                 ledger = Ledger(project_dir / "state")
             except ValueError as exc:
@@ -266,5 +270,6 @@ def provision(project_file: str | Path, workspace: str | Path = "workspace",
             # Recorded once the kit exists: a failed run issued nothing anyone holds.
             ledger.save()
     except OSError as exc:
-        raise ProvisionError(f"cannot write startup kits under {project_dir}: {exc}") from exc
+        said = path_problem(exc, todo="give -o a folder you can write to") if is_local_path_error(exc) else exc
+        raise ProvisionError(f"cannot write startup kits under {project_dir}: {said}") from exc
     return final

@@ -8,12 +8,14 @@ the daemon (server, site) marks itself one too, so once a job process is gone, e
 left behind becomes a direct child of the daemon. The daemon knows which of its children it
 started (``spawn``): any other child is a leftover, and ``OrphanSweeper.sweep`` kills it
 with all of its descendants and reaps it. It sweeps at each job's end and every
-``SWEEP_INTERVAL_SECONDS``. It reaps only the pids it kills, never ``waitpid(-1)``: the
+``SWEEP_INTERVAL_SECONDS``; each sweep stops what it finds and looks again before it kills
+(``console.runtime.stop_then_kill``), so a process that forks and exits at once cannot outrun it. It reaps only the pids it kills, never ``waitpid(-1)``: the
 children it started belong to asyncio's child watcher.
 
 A job's code that SIGKILLs its job process and the daemon leaves what it started under PID 1;
 that is found by the mark every job process sets (``console.runtime.job_mark``) and killed by
-any daemon's sweep, the first one at its start. Only a process leaving the tree by other means
+the sweep of a daemon of the job's workspace (of any daemon, if the job's code changed the mark),
+the first one at its start. Only a process leaving the tree by other means
 (asking systemd, cron or sshd to start it) escapes; a job running as the daemon's own user can
 do that, and worse (docs/protocol.md).
 Elsewhere than Linux nothing is adopted, and sweeping does nothing.
@@ -32,7 +34,8 @@ import time
 from typing import Any
 
 from console.liveness import running, stat_fields
-from console.runtime import job_mark
+from console.runtime import children, job_mark
+from console.runtime.stop_then_kill import stop_then_kill
 
 log = logging.getLogger("console.runtime.adoption")
 
@@ -87,22 +90,27 @@ def descendants(pid: int, parents: dict[int, tuple[int, bool]] | None = None) ->
     return found
 
 
+def _below(pid: int, parents: dict[int, tuple[int, bool]] | None = None) -> list[int]:
+    """Every process below ``pid`` now, zombies included: from the kernel's children lists (fast enough
+    to see a process that forks and exits at once, ``console.runtime.children``), else from ``parents``
+    (read now if not given)."""
+    found = children.below(pid)
+    return descendants(pid, parents) if found is None else found
+
+
 def end_descendants(seconds: float = 2.0) -> int:
     """SIGKILL every live process below this one until none is left (at most ``seconds``); how
     many were killed. A job process calls it as it ends: what its job started goes with it,
-    also when the daemon that would sweep them is gone."""
-    me, killed, deadline = os.getpid(), 0, time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        parents = _parents()
-        live = [pid for pid in descendants(me, parents) if parents[pid][1]]
-        if not live:
+    also when the daemon that would sweep them is gone. Each pass stops what it finds before it
+    kills (``stop_then_kill``): a process forking its next generation and exiting cannot outrun it."""
+    me, deadline = os.getpid(), time.monotonic() + seconds
+    killed: set[int] = set()
+    while (left := deadline - time.monotonic()) > 0:
+        killed |= stop_then_kill(lambda: _below(me), left)
+        if not [pid for pid in _below(me) if running(pid)]:  # a zombie only waits to be reaped
             break
-        for pid in live:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
         time.sleep(0.01)
-    return killed
+    return len(killed)
 
 
 class OrphanSweeper:
@@ -110,6 +118,9 @@ class OrphanSweeper:
 
     def __init__(self) -> None:
         self.enabled = False
+        #: The workspace tag of this daemon (``job_mark.workspace_tag``, 0 until the daemon sets it): its
+        #: job processes' marks carry it, and its sweeps end leftovers under PID 1 that carry it.
+        self.owner = 0
         self._ours: dict[int, asyncio.subprocess.Process] = {}
         # A child being created is not yet known as ours: no sweep kills one meanwhile.
         self._spawning = 0
@@ -139,35 +150,78 @@ class OrphanSweeper:
         process = self._ours.get(pid)
         return process is not None and process.returncode is None
 
-    def sweep_once(self) -> tuple[int, int] | None:
-        """Kill every child of this process it did not start, with all below it, and reap the dead
-        ones: ``(processes killed, such children found)``; None if a child was being started
-        meanwhile (try again)."""
-        if not self.enabled:
-            return 0, 0
+    def _look(self, strays: set[int], leftovers: dict[int, bool], groups: set[int], cleared: set[int]) -> list[int] | None:
+        """Every process a sweep ends now: what a job left under PID 1 (``job_mark``) and each child of
+        this process it did not start, each with all below it. Adds the strays (the children to reap) to
+        ``strays``, the leftovers' tops to ``leftovers`` (pid -> whether it is this workspace's), their
+        process groups to ``groups``, and the children of PID 1 that are no job's to ``cleared`` (not
+        judged again in this sweep). None if a child was being started meanwhile (a look that does not
+        count). Its own children are read last: between that read and the stop, as little time as can be."""
         spawns, busy = self._spawns, self._spawning
-        parents = _parents()
+        me = os.getpid()
+        orphans = children.children(1)
+        parents = _parents() if orphans is None else None  # no children lists: the scan of /proc
+        if parents is not None:
+            orphans = [pid for pid, (parent, _) in parents.items() if parent == 1]
+        # What a job left under PID 1 (its job process and daemon killed by the job's own code): this
+        # workspace's jobs', and those whose workspace cannot be told (job_mark).
+        under_init = {pid: (1, running(pid)) for pid in orphans or [] if pid not in cleared}
+        found = []
+        for root, own in job_mark.leftover_roots(under_init, self.owner):
+            leftovers[root] = own
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                groups.add(os.getpgid(root))
+            found += [root, *_below(root, parents)]
+        cleared.update(pid for pid in under_init if pid not in leftovers)
+        mine = children.children(me) if parents is None else None
+        if mine is None:
+            parents = _parents() if parents is None else parents
+            mine = [pid for pid, (parent, _) in parents.items() if parent == me]
         if busy or self._spawning or self._spawns != spawns:
             return None
-        me = os.getpid()
-        strays = [pid for pid, (parent, _) in parents.items() if parent == me and not self._is_ours(pid)]
-        killed = 0
-        for stray in strays:
-            for pid in (*descendants(stray, parents), stray):
-                if parents[pid][1]:  # a real zombie only waits to be reaped
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(pid, signal.SIGKILL)
-                        killed += 1
+        for stray in [pid for pid in mine if not self._is_ours(pid)]:
+            strays.add(stray)
+            found += [stray, *_below(stray, parents)]
+        return found
+
+    def sweep_once(self, seconds: float = SWEEP_SECONDS) -> tuple[int, int] | None:
+        """Kill every child of this process it did not start, with all below it, and what a job left
+        under PID 1, and reap the dead children: ``(processes killed, such children and leftovers
+        found)``; None if a child was being started meanwhile (try again). Each process found is
+        stopped first and the look repeated until it finds nothing new (``stop_then_kill``, at most
+        ``seconds``): a job's process that forks its next generation and exits cannot outrun it."""
+        if not self.enabled:
+            return 0, 0
+        strays: set[int] = set()
+        leftovers: dict[int, bool] = {}
+        groups: set[int] = set()
+        cleared: set[int] = set()
+        looked = False
+
+        def look() -> list[int] | None:
+            nonlocal looked
+            found = self._look(strays, leftovers, groups, cleared)
+            looked = looked or found is not None
+            return found
+
+        killed = len(stop_then_kill(look, seconds))
+        if not looked:
+            return None
+        # A leftover's group catches one that keeps changing its pid (clone(CLONE_PARENT)); such a
+        # group lies in a session a job process made (job_mark.kill_tree).
+        for group in groups:
+            if group > 1 and group != os.getpgrp():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
         for stray in strays:  # only these are our children: their descendants come to us as they die
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(stray, os.WNOHANG)
-        # What a job left under PID 1, its job process and daemon gone (killed by the job's own code).
-        leftovers = job_mark.leftover_roots(parents)
-        for root in leftovers:
-            killed += job_mark.kill_tree(root, descendants(root, parents))
-        if leftovers:
-            log.warning("%d process(es) a job left under PID 1 (its job process and daemon gone) were killed",
-                        len(leftovers))
+        if own := sum(leftovers.values()):
+            log.warning("%d process(es) a job of this workspace left under PID 1 (its job process and daemon gone) "
+                        "were killed", own)
+        if untold := len(leftovers) - own:
+            log.warning("%d process(es) a job left under PID 1 whose workspace cannot be told (its mark changed, "
+                        "or set by an older version) were killed", untold)
         return killed, len(strays) + len(leftovers)
 
     def _forget_ended(self) -> None:

@@ -150,7 +150,7 @@ class ChildChannel:
         os.dup2(null, 0)
         os.close(null)
         log_fd = os.dup(2) if relayed else os.open(workspace / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                                                   0o644)
+                                                   0o600)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
@@ -212,14 +212,17 @@ def add_process_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments the daemon gives every job process (``console.runtime.procs.start_job_process``)."""
     parser.add_argument("--limits", type=ProcessLimits.from_json, default=ProcessLimits(),
                         help="job_process_limits as JSON, set on this process before the job's code runs")
+    parser.add_argument("--mark-owner", type=int, default=0,
+                        help="the daemon's workspace tag, carried by this process's mark (console.runtime.job_mark)")
     parser.add_argument("--output-relayed", action="store_true",
                         help="the parent writes this process's stderr to log.txt (within the log budget)")
 
 
-def open_channel(name: str, workspace: Path, relayed: bool, limits: ProcessLimits) -> ChildChannel:
-    """The channel, once this process is confined (``confine``): before any of the job's code."""
+def open_channel(name: str, workspace: Path, relayed: bool, limits: ProcessLimits, mark_owner: int = 0) -> ChildChannel:
+    """The channel, once this process is confined (``confine``, its mark carrying ``mark_owner``): before
+    any of the job's code."""
     channel = ChildChannel(name, workspace, relayed)
-    confined = confine(limits)
+    confined = confine(limits, mark_owner)
     channel.logger.info("job process limits: %s", ", ".join(f"{key} {value}" for key, value in confined.items()))
     return channel
 

@@ -56,7 +56,7 @@ def _lower(which: int, value: int) -> int | None:
     return value
 
 
-def confine(limits: ProcessLimits) -> dict[str, int | None]:
+def confine(limits: ProcessLimits, mark_owner: int = 0) -> dict[str, int | None]:
     """Set this process's limits and mark it a subreaper; what was set, for the job's log.
 
     A limit the system lacks is skipped (``None`` in the answer)."""
@@ -77,5 +77,5 @@ def confine(limits: ProcessLimits) -> dict[str, int | None]:
     uid = os.getuid()
     if uid != 0 and sys.platform.startswith("linux"):  # the kernel never holds root to RLIMIT_NPROC
         done["user_tasks"] = _lower(resource.RLIMIT_NPROC, _user_tasks(uid) + limits.max_processes)
-    done["rt_time_us"] = mark_self()
+    done["rt_time_us"] = mark_self(mark_owner)
     return done

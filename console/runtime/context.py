@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from console.runtime.arrays import Model, ModelFormatError, read_model, write_model
-from console.runtime.child import TRANSFER_DIR, ChildChannel
+from console.runtime.child import ChildChannel
 from console.runtime.limits import (
     MAX_PROGRESS_BYTES,
     MAX_PROGRESS_DEPTH,
@@ -29,6 +29,7 @@ from console.runtime.limits import (
     cut,
     expected_result_bytes,
 )
+from console.runtime.transfer import result_file, task_file
 
 #: The task timeout when neither the workflow args nor meta.json set one.
 DEFAULT_TASK_TIMEOUT = 600.0
@@ -48,14 +49,6 @@ class SiteResult:
     model: Model
     weight: float
     metrics: dict[str, Any]
-
-
-def task_file(workspace: Path, task_id: int) -> Path:
-    return workspace / TRANSFER_DIR / f"task-{task_id}.model"
-
-
-def result_file(workspace: Path, task_id: int, site: str) -> Path:
-    return workspace / TRANSFER_DIR / f"result-{task_id}-{site}.model"
 
 
 @dataclass

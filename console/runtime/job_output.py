@@ -22,8 +22,9 @@ PREFIX = "flare-console: "
 
 
 def open_log(path: Path) -> int:
-    """The job's log.txt, opened for appending; OSError if it is a link."""
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    """The job's log.txt, opened for appending (for the daemon's user only: console.private_files);
+    OSError if it is a link."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
 
 def _stamp(text: str) -> bytes:

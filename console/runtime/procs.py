@@ -27,6 +27,7 @@ from console.process import exited
 from console.runtime.adoption import SWEEP_SECONDS, SWEEPER, spawn
 from console.runtime.job_output import open_log, relay_output
 from console.runtime.limits import MAX_EVENT_LINE_BYTES
+from console.runtime.stop_then_kill import stop_then_kill
 
 MARKER_VAR = "FLARE_CONSOLE_JOB"
 
@@ -70,25 +71,22 @@ def job_processes(job_id: str) -> dict[int, str]:
 
 def kill_job_processes(marker: str, group: int | None = None, sweep: float = SWEEP_SECONDS) -> int:
     """SIGKILL the process group ``group`` and every process carrying ``marker``; returns how many
-    marked processes were found. Sweeps until none is left (a fork bomb gets ``sweep`` seconds)."""
+    marked processes were killed. Each one found is stopped before it is killed, the look repeated
+    until nothing new shows (``stop_then_kill``: a process forking its next generation and exiting
+    cannot outrun it); a fork bomb gets ``sweep`` seconds."""
     if group is not None:
         try:
             os.killpg(group, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    seen: set[int] = set()
+    killed: set[int] = set()
     deadline = time.monotonic() + sweep
-    while pids := marked_pids(marker):
-        for pid in pids:
-            seen.add(pid)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if time.monotonic() > deadline:
+    while (left := deadline - time.monotonic()) > 0:
+        killed |= stop_then_kill(lambda: marked_pids(marker), left)
+        if not marked_pids(marker):
             break
         time.sleep(0.02)
-    return len(seen)
+    return len(killed)
 
 
 def _reap(marker: str, group: int | None) -> int:
@@ -114,6 +112,7 @@ async def start_job_process(module: str, args: list[str], workspace: Path, marke
     try:
         process = await spawn(
             sys.executable, "-m", module, *args, "--limits", limits.to_json(), "--output-relayed",
+            "--mark-owner", str(SWEEPER.owner),
             cwd=workspace, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=job_env(marker), start_new_session=True,
             limit=MAX_EVENT_LINE_BYTES + 1,

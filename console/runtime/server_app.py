@@ -60,12 +60,13 @@ def _resolve(config: dict, app_dir: Path, custom_allowed: bool) -> Callable[[Ser
 
 
 def run(job_id: str, app_dir: Path, workspace: Path, sites: list[str], custom_allowed: bool = False,
-        task_timeout: float | None = None, relayed: bool = False, limits: ProcessLimits | None = None) -> int:
+        task_timeout: float | None = None, relayed: bool = False, limits: ProcessLimits | None = None,
+        mark_owner: int = 0) -> int:
     if not workspace.is_dir():
         # No log to write to yet: stderr is the only place the runner can see this.
         print(f"server app: workspace {workspace} is not a folder", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    channel = open_channel("ServerApp", workspace, relayed, limits or ProcessLimits())
+    channel = open_channel("ServerApp", workspace, relayed, limits or ProcessLimits(), mark_owner)
     logger = channel.logger
 
     def load() -> tuple[dict[str, Any], Callable[[ServerAppContext], None]]:
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     sites = [s for s in args.sites.split(",") if s]
     try:
         return run(args.job_id, args.app_dir.resolve(), args.workspace.resolve(), sites, args.custom_code,
-                   args.task_timeout, args.output_relayed, args.limits)
+                   args.task_timeout, args.output_relayed, args.limits, args.mark_owner)
     finally:  # what the job started ends with it, also when the daemon that would sweep it is gone
         end_descendants()
 

@@ -25,7 +25,6 @@ from console.runtime.child import (
     EXIT_ABORTED,
     EXIT_COMPLETED,
     EXIT_CONFIG_ERROR,
-    TRANSFER_DIR,
     ChildChannel,
     add_process_arguments,
     drop_workspace_from_path,
@@ -43,16 +42,9 @@ from console.runtime.limits import (
     check_json,
     cut,
 )
+from console.runtime.transfer import result_file, task_file
 
 CONFIG_NAME = "config_fed_client.json"
-
-
-def task_file(workspace: Path, task_id: int) -> Path:
-    return workspace / TRANSFER_DIR / f"task-{task_id}.model"
-
-
-def result_file(workspace: Path, task_id: int) -> Path:
-    return workspace / TRANSFER_DIR / f"result-{task_id}.model"
 
 
 def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id: str, site: str,
@@ -90,8 +82,8 @@ def _run_task(train: Any, command: dict[str, Any], channel: ChildChannel, job_id
 
 
 def run(job_id: str, site: str, app_dir: Path, workspace: Path, custom_allowed: bool = False,
-        relayed: bool = False, limits: ProcessLimits | None = None) -> int:
-    channel = open_channel("ClientApp", workspace, relayed, limits or ProcessLimits())
+        relayed: bool = False, limits: ProcessLimits | None = None, mark_owner: int = 0) -> int:
+    channel = open_channel("ClientApp", workspace, relayed, limits or ProcessLimits(), mark_owner)
     def load() -> Any:
         config = load_config(app_dir / "config" / CONFIG_NAME)
         if flare_classic.is_classic(config):
@@ -128,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     try:
         return run(args.job_id, args.site, args.app_dir.resolve(), args.workspace.resolve(), args.custom_code,
-                   args.output_relayed, args.limits)
+                   args.output_relayed, args.limits, args.mark_owner)
     finally:  # what the job started ends with it, also when the daemon that would sweep it is gone
         end_descendants()
 

@@ -7,7 +7,7 @@ file reads as a shell would say it (output, as FLARE returns it); a path outside
 an unknown command or option is refused with ``TargetCommandError``.
 
 Memory stays bounded by ``max_output_bytes`` whatever the file size: head stops early, tail
-scans backwards from the end, grep streams and caps over-long lines.
+scans backwards from the end, grep streams and caps over-long lines (``bounded_reads``).
 """
 
 from __future__ import annotations
@@ -17,25 +17,20 @@ import re
 import shlex
 import stat
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from console.commands.shell_options import FILE_OPTIONS
+from console.names import shown_name
+from console.runtime.bounded_reads import capped_lines, head, start_of_last_lines, tail
+from console.runtime.grep_pattern import PatternError, bre_to_python
+
 CONFINED_COMMANDS = ("ls", "cat", "head", "tail", "grep", "pwd")
-_BLOCK = 1 << 16
-# grep looks at no more than this much of one line: a log with no newlines must not fill memory.
-_MAX_LINE = 1 << 20
 
 
 class TargetCommandError(Exception):
     """Refused request; the message is what the user sees."""
-
-
-@dataclass(frozen=True)
-class _OptionSpec:
-    flags: str = ""  # single letters, combinable: -la
-    numbers: str = ""  # letters taking a number: -n 5, -n5 (and -5 for n)
 
 
 @dataclass(frozen=True)
@@ -44,19 +39,9 @@ class _Options:
     numbers: dict[str, int]
 
 
-_SPECS = {
-    "ls": _OptionSpec("lahtr"),
-    "cat": _OptionSpec("n"),
-    "head": _OptionSpec(numbers="nc"),
-    "tail": _OptionSpec(numbers="nc"),
-    "grep": _OptionSpec("invcwEF"),
-    "pwd": _OptionSpec(),
-}
-
-
 def _parse_options(command: str, options: str | None) -> _Options:
-    spec = _SPECS[command]
-    supported = " ".join(f"-{c}" for c in spec.flags + spec.numbers) or "none"
+    spec = FILE_OPTIONS[command]
+    supported = spec.supported()
     try:
         words = shlex.split(options or "")
     except ValueError as exc:
@@ -93,6 +78,16 @@ def _is_number(text: str) -> bool:
 
 #: A participant's kit: its private key, certificates, policy and local config. Never handed out.
 KIT_FOLDERS = ("startup", "local")
+#: Never reachable on the server: the kit, the store (every job's archive, signatures and the job
+#: database, which download_job and list_jobs guard; console.server.app) and the audit trail (every
+#: user's commands; console.server.audit.AUDIT_FOLDER).
+SERVER_PRIVATE = (*KIT_FOLDERS, "store", "audit")
+
+
+def private_folders(target: str) -> tuple[str, ...]:
+    """The folders of ``target``'s root (``"server"`` or a site's name) no file command opens: the
+    ``protected`` its host gives ``run_target_command``, the rule remote completion leaves out too."""
+    return SERVER_PRIVATE if target == "server" else KIT_FOLDERS
 
 #: A job's workspace in a participant's folder is named by the job's ID (a lower-case UUID, as FLARE's);
 #: any case matches, since a case-insensitive file system reaches the same folder in upper case.
@@ -127,10 +122,17 @@ def _confine(root: Path, command: str, path: str, protected: tuple[str, ...] = K
     if inside and inside[0] in protected:
         raise TargetCommandError(f"{command}: {path}: the participant's {inside[0]}/ folder (keys, certificates, "
                                  "policy, the server's records) is never shown")
-    # The host checked the right on the job the path names; a link must not lead into another job's results.
-    if inside and _JOB_ID.match(inside[0]) and inside[0].lower() != job_folder(path):
-        raise TargetCommandError(f"{command}: {path}: a link into the workspace of job {inside[0]} is not "
-                                 "followed; name that job's folder itself")
+    # The host checked the right on the job the path names; a link must not lead into another job's
+    # results. Not named: that job may be one the user may not view (the link's author chose it).
+    named = job_folder(path)
+    if inside and _JOB_ID.match(inside[0]) and inside[0].lower() != named:
+        raise TargetCommandError(f"{command}: {path}: a link into another job's workspace is not followed; "
+                                 "name that job's folder itself")
+    # Nor, from inside a job's folder, out of it to the participant's own files (its log.txt names every
+    # job): the host judged the path by the job it names, and a scoped view reaches only that job's files.
+    if named is not None and (not inside or inside[0].lower() != named):
+        raise TargetCommandError(f"{command}: {path}: a link out of the job's workspace is not followed; "
+                                 "name the path itself")
     return target
 
 
@@ -138,24 +140,34 @@ def _ls(target: Path, shown: str, options: _Options) -> str:
     flags = options.flags
     if not target.exists():
         return f"ls: cannot access '{shown}': No such file or directory\n"
+    if shown.endswith("/") and not target.is_dir():  # "log.txt/": a folder was named, as coreutils reads it
+        return f"ls: cannot access '{shown}': Not a directory\n"
+    # os.scandir: a plain listing needs no stat of each entry (the folder's own entry types say which
+    # are folders), which is what makes a folder of 100,000 files list in a fraction of a second.
+    detailed = "l" in flags or "t" in flags
     try:
         if target.is_dir():
-            entries = [p for p in target.iterdir() if "a" in flags or not p.name.startswith(".")]
+            with os.scandir(target) as scan:
+                found = [entry for entry in scan if "a" in flags or not entry.name.startswith(".")]
+            rows = [(entry.name, entry.stat(follow_symlinks=False) if detailed else None,
+                     entry.is_dir(follow_symlinks=False)) for entry in found]
         else:
-            entries = [target]
-        infos = [(entry, entry.lstat()) for entry in entries]
+            info = target.lstat()
+            rows = [(target.name, info, stat.S_ISDIR(info.st_mode))]
     except OSError as exc:
         return f"ls: cannot access '{shown}': {exc.strerror}\n"
     if "t" in flags:
-        infos.sort(key=lambda item: (-item[1].st_mtime, item[0].name))
+        rows.sort(key=lambda row: (-row[1].st_mtime, row[0]))  # type: ignore[union-attr]
     else:
-        infos.sort(key=lambda item: item[0].name)
+        rows.sort(key=lambda row: row[0])
     if "r" in flags:
-        infos.reverse()
+        rows.reverse()
     lines = []
-    for entry, info in infos:
-        name = entry.name + ("/" if stat.S_ISDIR(info.st_mode) else "")
-        if "l" in flags:
+    for name, info, is_dir in rows:
+        # A name holding a line break would read as two entries, one with ESC would act on the terminal:
+        # every control character shown as its escape (``new\x0aline``), one entry a line.
+        name = shown_name(name) + ("/" if is_dir else "")
+        if info is not None and "l" in flags:
             size = _human(info.st_size) if "h" in flags else str(info.st_size)
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.st_mtime))
             lines.append(f"{stat.filemode(info.st_mode)} {size:>10} {when} {name}")
@@ -174,60 +186,13 @@ def _human(size: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _head(src: BinaryIO, lines: int | None, count_bytes: int | None, limit: int) -> bytes:
-    # One byte past the limit is enough for the caller to see that output was cut.
-    if count_bytes is not None:
-        return src.read(min(count_bytes, limit + 1))
-    kept: list[bytes] = []
-    total = 0
-    for _ in range(10 if lines is None else lines):
-        line = src.readline(limit + 1 - total)
-        if not line:
-            break
-        kept.append(line)
-        total += len(line)
-        if total > limit:
-            break
-    return b"".join(kept)
-
-
-def _tail(src: BinaryIO, lines: int | None, count_bytes: int | None, limit: int) -> bytes:
-    size = os.fstat(src.fileno()).st_size
-    if count_bytes is not None:
-        start = max(size - count_bytes, 0)
-    else:
-        start = _start_of_last_lines(src, size, 10 if lines is None else lines)
-    src.seek(start)
-    # Bounded by the size seen at the start: a log still being written does not make us read on.
-    return src.read(min(size - start, limit + 1))
-
-
-def _start_of_last_lines(src: BinaryIO, size: int, wanted: int) -> int:
-    """Offset where the last ``wanted`` lines begin, found by reading blocks backwards."""
-    if wanted <= 0:
-        return size
-    seen = 0
-    position = size
-    while position > 0:
-        step = min(_BLOCK, position)
-        position -= step
-        src.seek(position)
-        block = src.read(step)
-        end = len(block)
-        if position + step == size and block.endswith(b"\n"):
-            end -= 1  # the file's final newline ends the last line; it does not start an empty one
-        while (newline := block.rfind(b"\n", 0, end)) >= 0:
-            seen += 1
-            if seen == wanted:
-                return position + newline + 1
-            end = newline
-    return 0
-
-
 def _compile_pattern(pattern: str | None, flags: frozenset[str]) -> re.Pattern[str]:
     if not pattern:
         raise TargetCommandError("grep: a pattern is required")
-    source = re.escape(pattern) if "F" in flags else pattern
+    try:  # GNU grep's rules, as FLARE's grep (the system's): basic unless -E (extended) or -F (fixed)
+        source = re.escape(pattern) if "F" in flags else pattern if "E" in flags else bre_to_python(pattern)
+    except PatternError as exc:
+        raise TargetCommandError(f"grep: invalid pattern: {exc}") from None
     if "w" in flags:
         # Lookarounds, not \b: grep -w also works when the pattern starts or ends with a non-word character.
         source = rf"(?<!\w)(?:{source})(?!\w)"
@@ -237,20 +202,11 @@ def _compile_pattern(pattern: str | None, flags: frozenset[str]) -> re.Pattern[s
         raise TargetCommandError(f"grep: invalid pattern: {exc}") from None
 
 
-def _capped_lines(src: BinaryIO) -> Iterator[bytes]:
-    while line := src.readline(_MAX_LINE):
-        if not line.endswith(b"\n"):
-            # Drop the rest of an over-long line so that later line numbers stay right.
-            while (rest := src.readline(_MAX_LINE)) and not rest.endswith(b"\n"):
-                pass
-        yield line
-
-
 def _grep(src: BinaryIO, regex: re.Pattern[str], flags: frozenset[str], limit: int) -> str:
     invert, counting = "v" in flags, "c" in flags
     hits: list[str] = []
     count = total = 0
-    for number, raw in enumerate(_capped_lines(src), 1):
+    for number, raw in enumerate(capped_lines(src), 1):
         line = raw.decode(errors="replace").rstrip("\n")
         if bool(regex.search(line)) == invert:
             continue
@@ -282,7 +238,7 @@ def run_target_command(root: Path, command: str, options: str | None = None, pat
     ``protected``: folders of ``root`` never reachable (the kit's ``startup/`` and ``local/``).
     """
     root = Path(root)
-    if command not in _SPECS:
+    if command not in FILE_OPTIONS:
         raise TargetCommandError(f"unknown command {command!r}; allowed: {', '.join(CONFINED_COMMANDS)}")
     # Options and pattern are checked before the file system is touched, so a bad request is
     # refused the same way whether or not the file exists.
@@ -300,6 +256,8 @@ def run_target_command(root: Path, command: str, options: str | None = None, pat
         return f"{command}: {path}: No such file or directory\n"
     if target.is_dir():
         return f"{command}: {path}: Is a directory\n"
+    if path.endswith("/"):
+        return f"{command}: {path}: Not a directory\n"
     if not target.is_file():
         # A FIFO or socket would block the reader forever.
         return f"{command}: {path}: not a regular file\n"
@@ -313,7 +271,7 @@ def run_target_command(root: Path, command: str, options: str | None = None, pat
                 if "n" in parsed.flags:
                     text = "".join(f"{i:6}\t{line}" for i, line in enumerate(text.splitlines(keepends=True), 1))
                 return _truncate(text, limit)
-            reader = _head if command == "head" else _tail
+            reader = head if command == "head" else tail
             data = reader(src, parsed.numbers.get("n"), parsed.numbers.get("c"), limit)
             return _truncate(data.decode(errors="replace"), limit)
     except OSError as exc:
@@ -348,7 +306,7 @@ def _grep_log(src: BinaryIO, start: int, text: str, limit: int) -> str:
     kept: list[bytes] = []
     total = dropped = 0
     needle = text.encode()
-    for line in _capped_lines(src):
+    for line in capped_lines(src):
         if needle not in line:
             continue
         kept.append(line)
@@ -374,7 +332,7 @@ def read_job_log(root: Path, path: str, tail_lines: int | None = None, grep_text
         return None
     with open(target, "rb") as src:
         size = os.fstat(src.fileno()).st_size
-        start = 0 if tail_lines is None else _start_of_last_lines(src, size, tail_lines)
+        start = 0 if tail_lines is None else start_of_last_lines(src, size, tail_lines)
         if grep_text:
             return _grep_log(src, start, grep_text, limit)
         skipped = max(start, size - limit - 1)  # one byte more: the line before may end right there
@@ -382,5 +340,5 @@ def read_job_log(root: Path, path: str, tail_lines: int | None = None, grep_text
         return _newest(src.read(size - skipped), skipped - start, limit)
 
 
-__all__ = ["CONFINED_COMMANDS", "KIT_FOLDERS", "MAX_LOG_BYTES", "TargetCommandError", "job_folder", "read_job_log",
-           "run_target_command"]
+__all__ = ["CONFINED_COMMANDS", "KIT_FOLDERS", "MAX_LOG_BYTES", "SERVER_PRIVATE", "TargetCommandError", "job_folder",
+           "private_folders", "read_job_log", "run_target_command"]

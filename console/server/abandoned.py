@@ -7,14 +7,22 @@ Two things the server finishes for them once it is back:
   waits for it (``ARCHIVING_WAIT_SECONDS`` at most), then says plainly that the job is still
   being archived and to retry: never a download with its ``workspace/`` silently missing.
 - **Its sites' workspaces** stayed on the sites. Each site that took part (its deploy_map
-  names it, its deploy record lists it, or it says at login that it still runs the job) is
-  asked for it when it connects again, as for a finished job: the job is stopped there first,
+  names it, or its deploy record lists it: recorded at start, ``expect``) is asked for it once,
+  when it connects again, as for a finished job: the job is stopped there first,
   then ``get_workspace`` streams it in with the same limits, checks and pace
-  (``deployment.fetch_workspace``), into ``sites/<site>.zip`` (written whole or not at all: a
+  (``workspace_fetch.fetch_workspace``), into ``sites/<site>.zip`` (written whole or not at all: a
   download never gets half of one). The job's ``job_errors`` then say it was collected (or that
   the site had none, or that its archive was refused). What is still to
   collect is kept in ``pending_workspace_collects.json`` beside the job store, so it outlives
   another restart; a site that never comes back holds up nothing, and deleting the job forgets it.
+  What a site says at login is never a source: a site that claims a job no record names it in (any
+  org's site, with its own kit: security finding 3) is only told to stop it (the site registry's
+  stale-job check), and its workspace is not collected, so it cannot plant files in another org's
+  result, nor replace its own part at a later login.
+
+A job that ended while one of its sites was away (its process died, it shut down, its link dropped)
+hands that site's workspace to the same pending list (``Deployment.collect_workspaces``): it is
+collected the same way when the site connects again.
 
 Owns those two waits and the pending list; the store owns the job's files and meta.
 """
@@ -29,25 +37,25 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from console.runtime.limits import cut
-from console.server.deployment import REFUSED_ARCHIVE, SITE_COMMAND_TIMEOUT, fetch_workspace, refused_archive
+from console.server.deployment import SITE_COMMAND_TIMEOUT
 from console.server.kept_workspace import left_out_error, note
 from console.server.site_job_lists import load_site_jobs, save_site_jobs
-from console.server.status import JobStatus
 from console.server.store import JobStore
+from console.server.workspace_fetch import REFUSED_ARCHIVE, fetch_workspace, refused_archive
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.exceptions import JobNotFound
 from console.wire.kit import ServerKit
 from console.wire.pace import Pace
 from console.wire.requesting import Requester
+from console.within import within
 
 log = logging.getLogger("console.server.abandoned")
 
 PENDING_FILE = "pending_workspace_collects.json"
 #: How long a download_job waits for an abandoned job's workspace being archived at start.
 ARCHIVING_WAIT_SECONDS = 10.0
-COLLECTED = "its workspace was collected when it connected again after the server's restart"
-NONE_THERE = ("it had no workspace of the job when it connected again after the server's restart: "
-              "nothing to collect")
+COLLECTED = "its workspace was collected when it connected again"
+NONE_THERE = "it had no workspace of the job when it connected again: nothing to collect"
 
 
 class Host(Protocol):
@@ -98,7 +106,7 @@ class AbandonedJobs:
         if event is None:
             return
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            await within(event.wait(), timeout)
         except TimeoutError:
             raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id}'s workspace is still being archived after the "
                                                       "server's restart; download it again in a moment") from None
@@ -129,14 +137,11 @@ class AbandonedJobs:
             self._save()
 
     def on_login(self, site: str, link: Requester, running: set[str]) -> set[str]:
-        """``site`` connected (``running``: the jobs it says it still runs): collect what it holds of
-        abandoned jobs, in the background. The jobs handled so; the caller stops none of them itself
-        (each is stopped here before its workspace is asked for)."""
+        """``site`` connected (``running``: the jobs it says it still runs): collect, in the background,
+        what it holds of the abandoned jobs whose records name it (``expect``), once each. The jobs
+        handled so; the caller stops none of them itself (each is stopped here before its workspace
+        is asked for). A job it claims that no record names it in is not collected: the caller stops it."""
         jobs = list(self.pending.get(site, []))
-        for job_id in sorted(running - set(jobs)):  # a job it ran that no record named (@ALL, deploy cut short)
-            meta = self.host.store.get(job_id)
-            if meta is not None and meta.get("status") == JobStatus.FINISHED_ABANDONED:
-                jobs.append(job_id)
         if not jobs:
             return set()
         old = self._collecting.get(site)
@@ -179,7 +184,8 @@ class AbandonedJobs:
         """Bring the site's workspace of the job into the store; what job_errors then say (None:
         the job is gone meanwhile)."""
         store = self.host.store
-        if store.get(job_id) is None:
+        meta = store.get(job_id)
+        if meta is None:
             return None
         target_dir = store.job_dir(job_id) / "sites"
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -188,7 +194,8 @@ class AbandonedJobs:
         limits = self.host.kit.connection_limits
         try:
             left_out = await fetch_workspace(link, job_id, target_dir / f"{site}.zip", job_limits,
-                                             Pace(limits.transfer_floor_seconds, limits.min_transfer_bytes_per_second))
+                                             Pace(limits.transfer_floor_seconds, limits.min_transfer_bytes_per_second),
+                                             timeout=SITE_COMMAND_TIMEOUT, submitter=meta.get("submitter_name"))
         except JobNotFound:
             return NONE_THERE
         except REFUSED_ARCHIVE as exc:  # asked again, it would send the same: said once, not retried

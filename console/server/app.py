@@ -9,10 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.commands import CATALOG, CommandSpec, Engine, Right, Where
+from console.commands import CATALOG, CommandSpec, Engine, ParamKind, Right, Where
+from console.log_floods import per_peer
+from console.private_files import TIGHTENED, keep_private
 from console.process import root_warning, setup_logging
 from console.runtime.adoption import ADOPTING, NOT_ADOPTING, SWEEPER
+from console.runtime.job_mark import workspace_tag
 from console.server import (  # noqa: F401  (they register handlers)
+    deleted_job_commands,
     job_commands,
     log_relay,
     shell_commands,
@@ -34,14 +38,16 @@ from console.wire.admission import Admission
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.features import FEATURES
-from console.wire.frames import FrameError, encode_frame, read_frame
+from console.wire.frames import BEFORE_LOGIN, FrameError, encode_frame, read_frame
 from console.wire.gate import ConnectionGate
 from console.wire.kit import ServerKit
 from console.wire.pace import Pace
+from console.wire.request_budget import RequestBudget
 from console.wire.request_context import Peer, User
 from console.wire.serving import PROTOCOL_VERSION, ServedConnection
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem, server_context
 from console.wire.upload_budget import UploadBudget
+from console.within import within
 
 log = logging.getLogger("console.server")
 
@@ -70,9 +76,14 @@ class Server:
         self.upload_budget = UploadBudget(max(limits.max_upload_bytes_per_identity, kit.max_upload_bytes))
         self.handlers = HANDLERS
         self.specs = CATALOG
-        self.policy = Policy.load(kit.root / "local" / "authorization.json")
+        self.policy = Policy.load(kit.root / "local" / "authorization.json", home_org=kit.org)
         self.store = JobStore(kit.root / "store")
-        self.audit = AuditLog(kit.root)
+        limits = kit.connection_limits
+        self.audit = AuditLog(kit.root, burst_bytes=limits.audit_burst_bytes,
+                              bytes_per_second=limits.audit_bytes_per_second,
+                              change_burst_bytes=limits.audit_change_burst_bytes,
+                              change_bytes_per_second=limits.audit_change_bytes_per_second,
+                              summary_seconds=limits.refusal_log_seconds)
         self.connections: set[ServedConnection] = set()
         # One gate, a budget per endpoint: no flood of the admin port can keep a site from reconnecting.
         self.gate = ConnectionGate(kit.connection_limits, record=self.audit.refused)
@@ -84,6 +95,8 @@ class Server:
         self.login_failures = HandshakeFailureLog("admin login", kit.connection_limits.refusal_log_seconds, log,
                                                   record=self.audit.refused)
         self.max_in_flight = kit.connection_limits.max_in_flight  # read by each ServedConnection
+        self.request_budget = RequestBudget(limits.max_open_requests_per_identity,
+                                            limits.max_open_request_bytes_per_identity)
         # Answers of up to a few MB each (a job's log, cat): bounded per identity and in total.
         self.reply_budget = ReplyBudget()
         self.large_replies = LARGE_REPLIES
@@ -127,10 +140,14 @@ class Server:
             meta = await written
         except Exception:  # logged by the store; the job's record keeps its last stored status
             return None
+        # Its submitter can make job lives at will (clone_job + delete_job, abort_job racing the job's
+        # end): these lines are summed up per submitter.
         if meta is None:
-            log.info("job %s: %s refused, the job is already final", job_id, status.value)
+            final = self.store.get(job_id)  # (None: deleted since)
+            log.info("job %s: %s refused, the job is already final", job_id, status.value,
+                     extra=per_peer(final and final.get("submitter_name")))
             return None
-        log.info("job %s (%s): %s", job_id, meta.get("name"), status.value)
+        log.info("job %s (%s): %s", job_id, meta.get("name"), status.value, extra=per_peer(meta.get("submitter_name")))
         if status.is_final:
             self.scheduler.wake()
         try:  # stored first; a push that fails never undoes or blocks the change
@@ -139,6 +156,9 @@ class Server:
         except Exception:
             log.exception("job %s: the status change to %s could not be published", job_id, status.value)
         return meta
+
+    def expect_collects(self, sites_of: dict[str, set[str]]) -> None:
+        self.abandoned.expect(sites_of)
 
     def publish(self, topic: str, data: dict[str, Any], job: dict[str, Any] | None = None) -> None:
         """Push an event to every session that may see it. ``job``: the meta of the job it is about,
@@ -173,8 +193,11 @@ class Server:
                                args.get("username") if isinstance(args, dict) else None)
             return
         spec = self.specs.get(cmd) if isinstance(cmd, str) else None
-        left_out = frozenset(p.name for p in spec.params if not p.typed) if spec is not None else frozenset()
-        self.audit.command(who, connection.peer, cmd, args, notes, error, left_out)
+        # (a flag tells nothing worth leaving out: check_only shows as it is)
+        left_out = frozenset(p.name for p in spec.params if not p.typed and p.kind is not ParamKind.BOOL) \
+            if spec is not None else frozenset()
+        self.audit.command(who, connection.peer, cmd, args, notes, error, left_out,
+                           changes=spec is not None and spec.changes_state)
 
     def login(self, connection: Peer, args: dict[str, Any]) -> dict[str, Any]:
         identity = connection.identity
@@ -197,7 +220,9 @@ class Server:
                 "log in with the name the kit was provisioned for",
             )
         connection.user = User(identity.cn, identity.org, identity.role)
-        log.info("admin %s (%s, %s) logged in from %s", identity.cn, identity.org, identity.role, connection.peer)
+        # A certificate holder can log in again and again: summed up per identity (session 10, item 4).
+        log.info("admin %s (%s, %s) logged in from %s", identity.cn, identity.org, identity.role, connection.peer,
+                 extra=per_peer(identity.cn))
         return {
             "protocol": PROTOCOL_VERSION,
             "features": list(FEATURES),
@@ -225,14 +250,14 @@ class Server:
                 # is read first, since closing with unread data would reset the connection.
                 error = RemoteError(ErrorType.AUTHENTICATION, f"{over} (connection_limits.max_per_identity on "
                                     "the server); close some of its sessions, or ask the operator to raise it")
-                identity = connection.identity
-                self.audit.session("login", (identity.cn, identity.org, identity.role), ticket.peer, error.message)
+                # No login line of its own: a certificate holder can open such connections again and
+                # again, and the gate has logged and recorded the refusal, summed up once a period.
                 try:
-                    login = await asyncio.wait_for(read_frame(reader), 2.0)
+                    login = await within(read_frame(reader, limits=BEFORE_LOGIN), 2.0)
                     if login is not None:
                         writer.write(encode_frame({"k": "res", "id": login.header.get("id"), "ok": False,
                                                    "error": error.to_wire()}))
-                        await asyncio.wait_for(writer.drain(), 2.0)
+                        await within(writer.drain(), 2.0)
                 except (FrameError, ConnectionError, OSError, TimeoutError, asyncio.IncompleteReadError):
                     pass
                 await connection.close()
@@ -300,9 +325,13 @@ async def serve(kit_dir: str | Path) -> bool:
     """Run until SIGINT/SIGTERM or a shutdown command; True if a restart was asked for."""
     kit = ServerKit.load(kit_dir)
     kit.tls.check()
-    setup_logging(kit.root)
+    SWEEPER.owner = workspace_tag(kit.root)  # its jobs' leftovers are this daemon's to end, no other's
+    tightened = keep_private(kit.root)  # before anything is written: for this user only
+    setup_logging(kit.root, flood_seconds=kit.connection_limits.refusal_log_seconds)
     if warning := root_warning("server", str(kit.tls.key)):
         log.warning(warning)
+    if tightened:
+        log.info(TIGHTENED, tightened)
     server = Server(kit)
     await server.start()
     loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""A job's share on its sites, seen from the server: deploy, relay tasks, stop, collect.
+"""A job's share on its sites, seen from the server: deploy, relay tasks, stop, collect (``workspace_fetch``).
 
 The controller (the job's server app) writes a task's model file and emits a ``task`` event;
 for each target site the model file is streamed to the site as the upload of a ``task``
@@ -6,7 +6,13 @@ request, whose answer streams the trained model back into the job's ``.transfer/
 1 MiB chunks, never the whole model in memory. Every answer, or the reason there
 is none, goes back to the controller as a ``result`` line: ``kind: "exception"`` when the
 site's executor raised or its result broke a limit, ``kind: "timeout"`` when the site did not
-answer within the task's timeout (it stays in the job), ``kind: "lost"`` when the site dropped out.
+answer within the task's timeout (it stays in the job), ``kind: "lost"`` when the site dropped out
+and did not come back within ``connection_limits.site_reconnect_grace_seconds``: a site whose link drops mid-task (a server
+frozen for longer than the site's silence limit, a network blip) keeps its client app running, and
+once it is back the task is asked of it again on the new link, which hands over the result its
+client app made meanwhile (``SiteJobs.receive_task``). A site whose process died (its link closed
+without the ``bye`` a live site says), that shut down or restarted, or that an admin removed gets no
+grace: it is lost at once (``dropped_sites``, which also says why deploy, end and collection wait for none).
 An answer that breaks the protocol (a frame that is not JSON, NaN in it, a head of the wrong
 shape, no data stream, an ``error`` frame by which the site drops the connection) is the site's
 failure (``kind: "exception"``), said at once: the job never waits it out.
@@ -18,29 +24,24 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console.jobdef.archive import JobLimits
-from console.jobdef.errors import JobDefinitionError
-from console.runtime.context import result_file, task_file
 from console.runtime.limits import (
-    MAX_METRICS_BYTES,
-    MAX_METRICS_DEPTH,
     RESULT_LIMIT_RULE,
     add_error,
     cut,
     expected_result_bytes,
-    json_depth,
-    json_size,
     result_file_limit,
 )
+from console.runtime.transfer import result_file, task_file
+from console.server.dropped_sites import Departure, LinkGone, back_in_grace, how_gone, link_words, lost_words
 from console.server.interfaces import DeploymentHost
-from console.server.kept_workspace import left_out_error, site_left_out
+from console.server.kept_workspace import left_out_error
 from console.server.running_job import RunningJob
+from console.server.task_answers import task_answer
+from console.server.workspace_fetch import REFUSED_ARCHIVE, fetch_workspace, refused_archive
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.exceptions import InternalError, JobNotRunning, NoConnection
 from console.wire.pace import Pace, TransferStopped, TransferTooSlow, paced
@@ -51,6 +52,9 @@ log = logging.getLogger("console.server.deployment")
 SITE_COMMAND_TIMEOUT = 30.0
 #: The slowest pace at which a site is expected to check and unpack a deployed job (for its timeout).
 DEPLOY_BYTES_PER_SECOND = 8 << 20
+#: job_errors of a site away when its job ended (``dropped_sites``: collection waits for no site).
+AWAY_AT_THE_END = ("its workspace was not collected: the site was away when the job ended; it is collected "
+                   "when the site connects again")
 #: Seconds a job that a site's failure ends waits, once its sites have stopped the job, for the
 #: answers still in flight: a site that failed at the same time is named in job_errors too.
 SETTLE_SECONDS = 5.0
@@ -63,12 +67,20 @@ class Deployment:
         self.task_timeout = task_timeout
         self.site_failed = False  # a site's executor raised: the job ends EXECUTION_EXCEPTION
         self.stopping = False  # the job is ending: answers that say so are no site's failure
+        #: The sites that took the job, as their answers come: whatever ends the run (a failure after
+        #: the deploy included), these are told to stop it.
+        self.deployed: list[str] = []
 
     @property
     def abort_wait_seconds(self) -> float:
         """``connection_limits.abort_wait_seconds``: how long after abort_job the sites' answers and
         workspaces are awaited (the runner sets ``stop`` then)."""
         return self.server.kit.connection_limits.abort_wait_seconds
+
+    @property
+    def reconnect_grace(self) -> float:
+        """``connection_limits.site_reconnect_grace_seconds`` (``dropped_sites``)."""
+        return self.server.kit.connection_limits.site_reconnect_grace_seconds
 
     @property
     def pace(self) -> Pace:
@@ -96,10 +108,12 @@ class Deployment:
                 # answers: a job with a 1 GB model takes it a while on a busy machine.
                 timeout = SITE_COMMAND_TIMEOUT + job_zip.stat().st_size / DEPLOY_BYTES_PER_SECOND
                 await self._link(site).upload("deploy_job", args, job_zip, timeout=timeout)
+                self.deployed.append(site)
                 return site
             except Exception as exc:
-                add_error(self.job.errors, site, f"deploy failed: {exc}")
+                add_error(self.job.errors, site, f"deploy failed: {link_words(exc)}")
                 log.warning("job %s: deploy to %s failed: %r", self.job.job_id, site, cut(str(exc)))
+                self._tell_to_drop(site)
                 return None
 
         tasks = {site: asyncio.create_task(one(site)) for site in self.job.sites}
@@ -115,10 +129,23 @@ class Deployment:
                 why = f"its deploy was cut off: not done within {self.abort_wait_seconds:g} s of abort_job"
                 add_error(self.job.errors, site, why)
                 with contextlib.suppress(RemoteError):  # the upload's answer will not come now
+                    # (its connection dropped: the site undoes a deploy whose link is gone)
                     self._link(site).refuse(RuntimeError(f"job {self.job.job_id}: {why}"))
                 task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
         return [site for site, task in tasks.items() if not task.cancelled() and task.result()]
+
+    def _tell_to_drop(self, site: str) -> None:
+        """A site whose deploy failed here (timed out, cut off, refused) may still take the job, its
+        answer lost: it is told to abort it, so that a deploy landing after this ends there at once
+        (a site remembers the jobs it was told to stop). Not awaited; a site away hears nothing (a
+        deploy on a lost link is undone there)."""
+        connected = self.server.sites.get(site)
+        if connected is None or not connected.link.connected:
+            return
+        telling = asyncio.ensure_future(connected.link.request("abort_job", {"job_id": self.job.job_id},
+                                                               timeout=SITE_COMMAND_TIMEOUT))
+        telling.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     def relay(self, event: dict[str, Any], workspace: Path, controller_stdin: asyncio.StreamWriter) -> None:
         """Start streaming the task's model to each target; each answer goes to ``controller_stdin``."""
@@ -159,9 +186,47 @@ class Deployment:
         except OSError:
             limit = expected_result_bytes(0)
         target = result_file(workspace, task_id, site)
-        link = None
+        # The task's deadline holds across reconnects: a site back after it gets no second ask.
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await self._ask(site, task_id, event, model, target, timeout, limit, answer)
+            except LinkGone as gone:
+                was = gone.was or self.server.sites.last_link(site)  # (away at the ask: its last link)
+                fate = how_gone(site, was)
+                if fate.departure is Departure.MAY_RETURN and await self._back_in_grace(site, was, deadline):
+                    log.info("job %s: %s is back; task %s asked of it again", self.job.job_id, site, task_id)
+                    continue
+                if fate.words:
+                    log.warning("job %s: %s lost at once: %s", self.job.job_id, site, fate.words)
+                self._lost(site, answer, gone.cause, fate.words)
+            break
+        if "error" in answer:
+            target.unlink(missing_ok=True)
+            # A site's text is the site's choice: whole, it could pass the controller's line limit
+            # (its app would refuse the line and the job end ABORTED, the site unnamed).
+            answer["error"] = cut(str(answer["error"]))
         try:
-            link = self._link(site)
+            stdin.write(json.dumps(answer).encode() + b"\n")
+            await stdin.drain()
+        except (ConnectionError, OSError):
+            target.unlink(missing_ok=True)  # the controller is gone; its exit code tells the story
+
+    async def _back_in_grace(self, site: str, was: Any, deadline: float) -> bool:
+        """Whether ``site``, its link dropped, is back on a new link in time (``dropped_sites``)."""
+        return await back_in_grace(self.server.sites, site, was, self.reconnect_grace, deadline,
+                                   lambda: not self.stopping and site in self.job.sites)
+
+    async def _ask(self, site: str, task_id: int, event: dict[str, Any], model: Path, target: Path,
+                   timeout: float, limit: int, answer: dict[str, Any]) -> None:
+        """One ask of the task on the site's current link, its answer (or failure) into ``answer``.
+        A link that is gone (or none) raises ``LinkGone``: the caller may wait for the site to come back."""
+        link = None
+        connected = self.server.sites.get(site)
+        try:
+            if connected is None:
+                raise LinkGone(NoConnection(f"site {site} is not connected"), None)
+            link = connected.link
             # The model goes out as the request's upload; the answer's head comes when the site's
             # executor is done: the task's timeout bounds that wait (the controller keeps its own
             # deadline; this one frees the relay of a site that hangs), then the result streams in.
@@ -212,23 +277,19 @@ class Deployment:
                 answer.update(error=f"no result within {timeout:g} s", kind="timeout")
                 add_error(self.job.errors, site, f"task {task_id}: no result within the task_timeout of {timeout:g} s")
             else:
-                self._lost(site, answer, exc)
+                raise LinkGone(exc, connected) from exc
+        except LinkGone:
+            raise
+        except OSError as exc:  # the link broke under the transfer (a broken pipe, a reset): the site may come back
+            raise LinkGone(exc, connected) from exc
         except Exception as exc:
             self._lost(site, answer, exc)
-        if "error" in answer:
-            target.unlink(missing_ok=True)
-            # A site's text is the site's choice: whole, it could pass the controller's line limit
-            # (its app would refuse the line and the job end ABORTED, the site unnamed).
-            answer["error"] = cut(str(answer["error"]))
-        try:
-            stdin.write(json.dumps(answer).encode() + b"\n")
-            await stdin.drain()
-        except (ConnectionError, OSError):
-            target.unlink(missing_ok=True)  # the controller is gone; its exit code tells the story
 
-    def _lost(self, site: str, answer: dict[str, Any], exc: BaseException) -> None:
-        answer.update(error=f"{type(exc).__name__}: {exc}", kind="lost")
-        add_error(self.job.errors, site, f"lost: {exc}")
+    def _lost(self, site: str, answer: dict[str, Any], exc: BaseException, words: str = "") -> None:
+        """``site`` is out of the job: ``words`` say why (``dropped_sites.how_gone``), else ``exc`` does."""
+        why = words or lost_words(exc, self.reconnect_grace)
+        answer.update(error=f"{site}: {why}", kind="lost")
+        add_error(self.job.errors, site, f"lost: {why}")
         if site in self.job.sites:
             self.job.sites.remove(site)
 
@@ -286,6 +347,10 @@ class Deployment:
             try:
                 if stop.is_set():  # not asked for: nothing of it is on its way
                     raise TransferStopped(0, 0.0, "before it was asked for")
+                if self.server.sites.get(site) is None:  # away: its workspace waits for it there
+                    self.server.expect_collects({self.job.job_id: {site}})
+                    add_error(self.job.errors, site, AWAY_AT_THE_END)
+                    return
                 if site in told and not told[site].done():
                     stopped = asyncio.ensure_future(stop.wait())
                     await asyncio.wait([told[site], stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -293,7 +358,8 @@ class Deployment:
                     if not told[site].done():
                         raise TransferStopped(0, 0.0, "before it stopped the job")
                 left_out = await fetch_workspace(self._link(site), self.job.job_id, target, limits, pace, stop,
-                                                 self._why_cut)
+                                                 self._why_cut, timeout=SITE_COMMAND_TIMEOUT,
+                                                 submitter=self.job.meta.get("submitter_name"))
                 if left_out:
                     add_error(self.job.errors, site, left_out_error(
                         left_out, f"{limit} bytes or the site's own, if smaller (job_limits.max_workspace_bytes)",
@@ -321,68 +387,3 @@ class Deployment:
         if isinstance(exc, TransferStopped):
             return f"it was not in within {self.abort_wait_seconds:g} s of abort_job ({exc})"
         return str(exc)
-
-
-#: What a site's workspace answer is refused for (not within job_limits, too large, malformed):
-#: none of it is kept, and asking again would bring the same.
-REFUSED_ARCHIVE = (JobDefinitionError, AnswerTooLarge, MalformedAnswer, ProtocolViolation)
-
-
-def refused_archive(exc: BaseException) -> str:
-    """The job_errors entry of a site whose workspace archive was refused (``REFUSED_ARCHIVE``)."""
-    return f"its workspace archive was refused, none of it is kept (the rest of the job's result is): {cut(str(exc))}"
-
-
-async def fetch_workspace(link: Any, job_id: str, target: Path, limits: JobLimits, pace: Pace,
-                          stop: asyncio.Event | None = None,
-                          why_cut: Callable[[TransferStopped | TransferTooSlow], str] = str) -> list[str]:
-    """Stream a site's workspace of ``job_id`` into ``target`` over ``link``: the site leaves out
-    what passes ``limits`` (``max_workspace_bytes``, ``max_entries``; a site that sends more bytes
-    anyway is refused), at ``pace`` at least, cut off when ``stop`` is set. Written beside
-    ``target`` (``.part``), checked as a job upload is (``JobLimits.check_workspace``: names, links,
-    entries, sizes, expansion ratio) and renamed once whole and checked: a download of the job never
-    hands out half of it or a bad one, whatever stops it (a kill included). What the site says it
-    left out (``site_left_out``). Raises TransferStopped/TransferTooSlow (the site's connection is
-    dropped then: the rest of it is not read, ``why_cut`` saying why), one of ``REFUSED_ARCHIVE``
-    (the archive refused, naming the rule) or what the request raises (JobNotFound: the site has
-    none); ``target`` is then absent."""
-    limit = limits.max_workspace_bytes
-    part = target.with_name(target.name + ".part")
-    target.unlink(missing_ok=True)
-    try:
-        download = link.download("get_workspace", {"job_id": job_id, "max_bytes": limit,
-                                                   "max_entries": limits.max_entries}, part,
-                                 timeout=SITE_COMMAND_TIMEOUT, max_bytes=limit + (1 << 20))
-        # Cut off, the rest of it would still come: its connection is dropped instead.
-        await paced(download, part, pace, stop, cut=lambda exc: link.refuse(
-            RuntimeError(f"its workspace of job {job_id} was cut off: {why_cut(exc)}")))
-        await asyncio.to_thread(limits.check_workspace, part)
-        left_out = await asyncio.to_thread(site_left_out, part)
-        os.replace(part, target)
-    finally:
-        part.unlink(missing_ok=True)
-    return left_out
-
-
-def task_answer(head: Any) -> tuple[float, dict[str, Any]]:
-    """A site's answer to a task: its weight (``result_weight``) and its metrics, an object of at
-    most ``MAX_METRICS_BYTES`` of JSON (none given: ``{}``). Raises ValueError naming what is wrong,
-    the site's error in job_errors."""
-    if not isinstance(head, dict):
-        raise ValueError(f"its answer to a task must be a JSON object, not {type(head).__name__}")
-    metrics = head.get("metrics", {})
-    if not isinstance(metrics, dict):
-        raise ValueError(f"a result's metrics must be a JSON object, not {type(metrics).__name__}")
-    if json_depth(metrics, MAX_METRICS_DEPTH) > MAX_METRICS_DEPTH:
-        raise ValueError(f"its metrics nest objects or arrays deeper than the limit of {MAX_METRICS_DEPTH} levels")
-    if json_size(metrics) > MAX_METRICS_BYTES:
-        raise ValueError(f"its metrics exceed the limit of {MAX_METRICS_BYTES} bytes")
-    return result_weight(head.get("weight", 1.0)), metrics
-
-
-def result_weight(value: Any) -> float:
-    """A site's weight for its result: a finite, non-negative JSON number (a string such as "nan", a
-    bool or infinity would poison FedAvg's average). Raises ValueError, the site's error in job_errors."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"a result's weight must be a finite number of at least 0, not {value!r}")
-    return float(value)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from console.commands import CATALOG
-from console.wire.request_context import Handler
+from console.server.audit import UNCHANGED
+from console.wire.request_context import Handler, RequestContext
 
 HANDLERS: dict[str, Handler] = {}
 
@@ -22,3 +24,10 @@ def handles(name: str) -> Callable[[Handler], Handler]:
         return handler
 
     return register
+
+
+def checked_only(ctx: RequestContext) -> dict[str, Any]:
+    """The answer of a destructive command sent with ``check_only`` (``catalog.CHECK_ONLY``) once its checks
+    passed: nothing done, and its audit line says so (a read, not a change)."""
+    ctx.notes[UNCHANGED] = "checked only (the console's question): nothing done"
+    return {"check_only": True}

@@ -37,6 +37,14 @@ class SiteLink(Protocol):
     def org(self) -> str: ...
 
     @property
+    def removed(self) -> bool: ...
+
+    @property
+    def removed_as(self) -> str:
+        """How an admin took it out (``removed``), in words: "removed by an admin (remove_client)"."""
+        ...
+
+    @property
     def link(self) -> Requester: ...
 
 
@@ -45,6 +53,10 @@ class Sites(Protocol):
     """The connected sites (``console.server.sites.SiteRegistry``)."""
 
     def get(self, name: str) -> SiteLink | None: ...
+
+    def last_link(self, name: str) -> SiteLink | None:
+        """Its link now, else the last one while it is away: how that ended (``console.server.dropped_sites``)."""
+        ...
 
     def online(self) -> set[str]: ...
 
@@ -105,13 +117,17 @@ class SchedulerHost(StatusChanges, Protocol):
 
 @runtime_checkable
 class DeploymentHost(Protocol):
-    """What a job's ``Deployment`` needs: the links to its sites and the job limits."""
+    """What a job's ``Deployment`` needs: the links to its sites, the job limits, and a later collection of
+    the workspaces of sites away at the job's end."""
 
     @property
     def kit(self) -> ServerKit: ...
 
     @property
     def sites(self) -> Sites: ...
+
+    def expect_collects(self, sites_of: dict[str, set[str]]) -> None:
+        """Each job's workspace is to be collected from each of ``sites_of[job]`` as it connects again."""
 
 
 @runtime_checkable

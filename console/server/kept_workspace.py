@@ -58,14 +58,16 @@ def left_out_error(left_out: list[str], limit: str, where: str) -> str:
             f"{where}{TRUNCATION_NOTE} of the download); raise job_limits.max_workspace_bytes to keep them")
 
 
-def archive_workspace(workspace: Path, job_zip: Path, app_name: str, target: Path, limits: JobLimits) -> str | None:
+def archive_workspace(workspace: Path, job_zip: Path, app_name: str, target: Path, limits: JobLimits,
+                      submitter: str | None = None) -> str | None:
     """Archive ``workspace`` into ``target`` (see the module's docstring) and trim the folder to its
     log; the job_errors entry to record if files were left out, else None. Raises OSError (the
-    folder is then kept whole: the results are only there)."""
+    folder is then kept whole: the results are only there). ``submitter``: the job's, by whom the
+    lines about files left out are summed up."""
     shutil.rmtree(workspace / TRANSFER_DIR, ignore_errors=True)  # models in flight, not results
     known = KnownFiles(job_zip, app_name, SERVER_APP_DIR) if app_name else None
     limit = workspace_limit(limits, job_zip)
-    left_out = zip_dir_to_file(workspace, target, "", LinkPolicy.SKIP, limit, known, limits.max_entries)
+    left_out = zip_dir_to_file(workspace, target, "", LinkPolicy.SKIP, limit, known, limits.max_entries, submitter)
     trim(workspace)
     if not left_out:
         return None
@@ -195,7 +197,8 @@ def _tidy_one(workspace: Path, job_id: str, store: JobFiles, limits: JobLimits, 
     if target.is_file():  # archived already (the server died after that): what stayed beside it goes
         trim(workspace)
     else:
-        left_out = archive_workspace(workspace, store.job_zip(job_id), server_app(meta), target, limits)
+        left_out = archive_workspace(workspace, store.job_zip(job_id), server_app(meta), target, limits,
+                                     meta.get("submitter_name"))
         log.info("job %s: archived its workspace at start%s", job_id, " (abandoned)" if abandoned is not None else "")
     if abandoned is not None:
         note(store, job_id, f"{ABANDONED}; what its server workspace held then is archived ({LOG_FILE} up to "

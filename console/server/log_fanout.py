@@ -32,10 +32,11 @@ class LogFanOut(LogPacing):
     async def _release(self, job_id: str) -> None: ...
 
     def _send(self, sub: Subscription, target: str, lines: list[str], offset: int | None = None,
-              direct: bool = False) -> None:
+              direct: bool = False, shared: dict[str, bytes] | None = None) -> None:
         """Lines of ``target``'s log to one follower; ``offset``: the bytes of the log up to their end.
         ``direct``: read for this follower (its last lines, a part of its gap): not held back while
-        other pushes of ``target`` wait; lines it has already (by offset) are never sent again."""
+        other pushes of ``target`` wait; lines it has already (by offset) are never sent again.
+        ``shared``: the event's encoded frame, kept for the other followers of the same lines."""
         if not direct:
             if target in sub.lagging:  # its catch-up reads these from the log when there is room
                 return
@@ -62,14 +63,14 @@ class LogFanOut(LogPacing):
             event = {"job_id": sub.job_id, "target": target, "lines": lines}
             if offset is not None:
                 event["offset"] = offset
-            self._push(sub, "job_log", event)
+            self._push(sub, "job_log", event, shared)
 
     @staticmethod
-    def _push(sub: Subscription, topic: str, event: dict[str, Any]) -> None:
+    def _push(sub: Subscription, topic: str, event: dict[str, Any], shared: dict[str, bytes] | None = None) -> None:
         if sub.pending is not None:
             sub.pending.append((topic, event))
         elif sub.live:
-            sub.connection.push_event(topic, event)
+            sub.connection.push_event(topic, event, shared)
 
     def _end(self, sub: Subscription, target: str) -> None:
         if target in sub.holding or target in sub.lagging:  # after the lines being read for it
@@ -84,8 +85,9 @@ class LogFanOut(LogPacing):
         """Lines of one stream to each live follower; False when nobody follows it any more."""
         self.subscriptions = [s for s in self.subscriptions if s.live]
         followers = [s for s in self.subscriptions if s.job_id == job_id and target in s.targets - s.ended]
+        shared: dict[str, bytes] = {}  # the same lines to each: one frame of them, encoded once
         for sub in followers:
-            self._send(sub, target, lines, offset)
+            self._send(sub, target, lines, offset, shared=shared)
         return bool(followers)
 
     def on_site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:

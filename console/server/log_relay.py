@@ -55,6 +55,11 @@ from console.wire.request_context import Peer, RequestContext
 log = logging.getLogger("console.server.log_relay")
 
 LOG_FILE = "log.txt"
+#: Follows one admin session may have at once, and one identity over all its sessions: each costs
+#: a site request and a copy of every line it is sent, so one member's thousands of follows on
+#: one connection (security report 9, finding 6: 251 MiB of events a minute) are refused instead.
+MAX_FOLLOWS_PER_SESSION = 32
+MAX_FOLLOWS_PER_IDENTITY = 64
 
 
 @dataclass
@@ -105,6 +110,7 @@ class LogRelay(LogFanOut):
         ``resume`` (target -> bytes already delivered), then every new line. Raises RemoteError:
         JobNotFound, InvalidTarget, AuthorizationError (the server's policy, or a site's own,
         naming the site: then nothing of the follow is sent or kept)."""
+        self._check_room(ctx.connection)
         meta = self.server.store.get(job_id)
         if meta is None:
             raise no_such_job(job_id)
@@ -146,6 +152,22 @@ class LogRelay(LogFanOut):
         for rest in rests:
             await rest()
         return {"job_id": job_id, "name": meta.get("name"), "status": meta.get("status"), "targets": targets}
+
+    def _check_room(self, connection: Peer) -> None:
+        """RemoteError naming the limit when ``connection`` (or its identity) follows as many logs
+        as it may (``MAX_FOLLOWS_PER_SESSION``, ``MAX_FOLLOWS_PER_IDENTITY``)."""
+        live = [sub for sub in self.subscriptions if sub.live]
+        mine = sum(sub.connection is connection for sub in live)
+        if mine >= MAX_FOLLOWS_PER_SESSION:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT,
+                              f"follow: this session follows {mine} logs already (limit {MAX_FOLLOWS_PER_SESSION} "
+                              "per session); unfollow some (unfollow JOB_ID, or unfollow all) first")
+        cn = connection.identity.cn
+        theirs = sum(sub.connection.identity.cn == cn for sub in live)
+        if theirs >= MAX_FOLLOWS_PER_IDENTITY:
+            raise RemoteError(ErrorType.INVALID_ARGUMENT,
+                              f"follow: {cn} follows {theirs} logs already over all its sessions (limit "
+                              f"{MAX_FOLLOWS_PER_IDENTITY} per user); unfollow some in its other sessions first")
 
     def _follow_server(self, sub: Subscription, lines: int, final: bool,
                        start: int | None) -> Callable[[], Awaitable[None]] | None:
@@ -333,6 +355,8 @@ class LogRelay(LogFanOut):
 
 @handles("follow")
 async def follow_handler(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    if not args.get("job_id"):  # (the console names the one job not ended itself; a request must name it)
+        raise RemoteError(ErrorType.INVALID_ARGUMENT, "follow needs a job: follow JOB [all|server|SITE]")
     job_id = resolve_job(ctx, args["job_id"])
     return await ctx.server.log_relay.subscribe(ctx, job_id, args["target"] or "server", args["lines"],
                                                 resume_offsets(args.get("resume")))

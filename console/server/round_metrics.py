@@ -37,10 +37,16 @@ class RoundMetrics:
     entries: list[dict[str, Any]] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     said: set[str] = field(default_factory=set)  # kinds of refusal already in the job's errors
+    #: The rounds the job plans (its progress events' ``num_rounds``), kept beside the rounds (meta
+    #: ``num_rounds``) so that a job read after it ended shows "10/10" as one watched to its end did.
+    num_rounds: int | None = None
 
     def add(self, data: dict[str, Any]) -> tuple[bool, str | None]:
         """Record the round a progress event's ``data`` carries, if any and if it fits. Whether the
         entries changed, and an error for the job's errors the first time a kind of refusal happens."""
+        planned = data.get("num_rounds")
+        if isinstance(planned, int) and not isinstance(planned, bool) and planned > 0:
+            self.num_rounds = planned
         sites, aggregated = data.get("metrics"), data.get("aggregated")
         any_site = isinstance(sites, dict) and any(sites.values())
         if not isinstance(data.get("round"), int) or not (any_site or aggregated):

@@ -27,6 +27,7 @@ from console.jobdef.archive import JobLimits
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.jobdef.signing import expected_signer, load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
+from console.log_floods import per_peer
 from console.process import stop_child
 from console.provision.certs import load_cert
 from console.runtime.child import TRANSFER_DIR
@@ -35,7 +36,8 @@ from console.runtime.procs import job_process_ended, reap_job_processes, start_j
 from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.interfaces import RunnerHost
-from console.server.kept_workspace import SERVER_APP_DIR, archive_workspace
+from console.server.job_commands import deployed_sites
+from console.server.kept_workspace import ABANDONED, SERVER_APP_DIR, archive_workspace, sites_note
 from console.server.running_job import RunningJob
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE
@@ -111,9 +113,20 @@ class JobRunner:
     def __init__(self, server: RunnerHost) -> None:
         self.server = server
         self.jobs: dict[str, RunningJob] = {}
+        #: The server is stopping (``stop_all``): a job whose run ends now ends ABANDONED.
+        self.stopping = False
 
     def is_active(self, job_id: str) -> bool:
         return job_id in self.jobs
+
+    async def ended(self, job_id: str, timeout: float) -> bool:
+        """Whether the job's run is over (its final status stored) within ``timeout`` s; the run goes on
+        either way."""
+        job = self.jobs.get(job_id)
+        if job is None or job.task is None:
+            return job is None
+        done, _ = await asyncio.wait({job.task}, timeout=timeout)
+        return bool(done)
 
     @property
     def active_count(self) -> int:
@@ -133,14 +146,14 @@ class JobRunner:
     async def _run(self, job: RunningJob, dispatched: asyncio.Future[dict[str, Any] | None]) -> None:
         if await dispatched is None:  # aborted or deleted before its DISPATCHED was stored: it never runs
             self.jobs.pop(job.job_id, None)
-            log.info("job %s: not started, it ended or went while it was being dispatched", job.job_id)
+            log.info("job %s: not started, it ended or went while it was being dispatched", job.job_id,
+                     extra=per_peer(job.meta.get("submitter_name")))
             self.server.scheduler.wake()
             return
         deployment = Deployment(self.server, job, _meta_task_timeout(job.meta) or DEFAULT_TASK_TIMEOUT)
-        deployed: list[str] = []
         status = JobStatus.FINISHED_ABNORMAL
         try:
-            status, deployed = await self._run_job(job, deployment)
+            status = await self._run_job(job, deployment)
         except asyncio.CancelledError:
             status = JobStatus.FINISHED_ABANDONED
             raise
@@ -149,15 +162,29 @@ class JobRunner:
             status = JobStatus.FINISHED_FAILED_TO_RUN
         finally:
             job.ending = True
+            if self.stopping and status is not JobStatus.FINISHED_COMPLETED:
+                # stop_all kills the job's process before it cancels this task: its end (-9, ABNORMAL) is often
+                # seen first, mostly under load (the reaping runs on a thread meanwhile). ABNORMAL would skip
+                # _leave_to_next_start (nothing recorded to collect) and stop the sites' jobs on the way down.
+                status = JobStatus.FINISHED_ABANDONED
             if job.aborting:
                 status = JobStatus.FINISHED_ABORTED
+            # Every site that took the job, however the run ended (a failure after the deploy, such as
+            # a job deleted meanwhile, included: its sites ran it for ever). A server stopping (the
+            # job ABANDONED) leaves them be: it collects their workspaces when it is back.
+            deployed = [] if status is JobStatus.FINISHED_ABANDONED else list(deployment.deployed)
+            if status is JobStatus.FINISHED_ABANDONED:
+                self._leave_to_next_start(job, deployment)
             # Sites stop and hand over their workspaces, and the server's is archived, before the
             # final status is written: whoever sees it can download or delete the job at once. Each
             # workspace comes at a minimum pace, and abort_job bounds the waiting for the sites
             # (connection_limits' abort_wait_seconds): one that trickles its workspace, or never answers, cannot keep
             # the job from ending, and the others' workspaces that come within the bound are kept.
-            told = await deployment.stop_sites(deployed, abort=status is not JobStatus.FINISHED_COMPLETED,
-                                               stop=job.stop_waiting)
+            if job.sites_told is not None:  # abort_job told them already, as it came
+                told = await job.sites_told
+            else:
+                told = await deployment.stop_sites(deployed, abort=status is not JobStatus.FINISHED_COMPLETED,
+                                                   stop=job.stop_waiting)
             await deployment.collect_workspaces(deployed, self.server.store.job_dir(job.job_id) / "sites",
                                                 job.stop_waiting, told)
             if job.abort_timer is not None:
@@ -166,9 +193,19 @@ class JobRunner:
             self.jobs.pop(job.job_id, None)
             await self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
 
-    async def _run_job(self, job: RunningJob, deployment: Deployment) -> tuple[JobStatus, list[str]]:
+    def _leave_to_next_start(self, job: RunningJob, deployment: Deployment) -> None:
+        """A server stopping leaves the job's sites be: their workspaces are collected when they connect
+        to the next start, from the sites its deploy record names (as after a kill, where the start
+        finds the job still active). Recorded before the final status is, so a kill in between still
+        leaves the job to the start's own check."""
+        sites = deployed_sites(self.server.store.get(job.job_id) or job.meta) | set(deployment.deployed)
+        self.server.expect_collects({job.job_id: sites})
+        add_error(job.errors, "server", f"{ABANDONED}; {sites_note(sites)}")
+
+    async def _run_job(self, job: RunningJob, deployment: Deployment) -> JobStatus:
         store = self.server.store
-        deployed: list[str] = []
+        if job.aborting:  # aborted while it was being dispatched: nothing deploys
+            return JobStatus.FINISHED_ABORTED
         try:  # nothing runs unless the stored archive is still the one its submitter signed
             tls = self.server.kit.tls
             job.signature = await asyncio.to_thread(verified_signature, store.job_dir(job.job_id), tls.ca,
@@ -176,7 +213,7 @@ class JobRunner:
         except JobDefinitionError as exc:
             add_error(job.errors, "server", str(exc))
             log.error("job %s: %s", job.job_id, exc)
-            return JobStatus.FINISHED_FAILED_TO_RUN, deployed
+            return JobStatus.FINISHED_FAILED_TO_RUN
         if job.sites:
             apps = site_apps(job.meta.get("deploy_map", {}), job.sites)
             deployed = await deployment.deploy(store.job_zip(job.job_id), apps, job.stop_waiting)
@@ -186,17 +223,17 @@ class JobRunner:
             if len(deployed) < needed or missing:
                 log.warning("job %s: deployed to %d site(s), needs %d%s", job.job_id, len(deployed), needed,
                             f"; mandatory {sorted(missing)} missing" if missing else "")
-                return JobStatus.FINISHED_FAILED_TO_RUN, deployed
+                return JobStatus.FINISHED_FAILED_TO_RUN
             server_part = ["server: OK"] if job.app_name else []
             store.write(store.update_meta, job.job_id, job_deploy_detail=[*server_part, *(
                 f"{site}: OK" for site in deployed)])
         if not job.app_name:
-            return JobStatus.FINISHED_COMPLETED, deployed  # nothing deploys to the server
+            return JobStatus.FINISHED_COMPLETED  # nothing deploys to the server
         await asyncio.to_thread(_prepare_workspace, store.job_zip(job.job_id), job.workspace, job.app_name,
                                 self.server.kit.job_limits)
         if job.aborting:
-            return JobStatus.FINISHED_ABORTED, deployed
-        return await self._run_controller(job, deployment), deployed
+            return JobStatus.FINISHED_ABORTED
+        return await self._run_controller(job, deployment)
 
     def _custom_code_allowed(self, meta: dict[str, Any]) -> bool:
         """Job code runs only for a job marked ``byoc`` whose submitter holds the right now (the
@@ -206,7 +243,7 @@ class JobRunner:
         submitter = Principal(meta.get("submitter_name", ""), meta.get("submitter_org", ""),
                               meta.get("submitter_role", ""))
         try:
-            self.server.policy.require(submitter, Right.BYOC)
+            self.server.policy.require_here(submitter, Right.BYOC)
         except RemoteError:
             return False
         return True
@@ -214,6 +251,7 @@ class JobRunner:
     async def _run_controller(self, job: RunningJob, deployment: Deployment) -> JobStatus:
         (job.workspace / TRANSFER_DIR).mkdir(exist_ok=True)
         timeout = _meta_task_timeout(job.meta)
+        job.deployment = deployment
         job.process, job.output = await start_job_process("console.runtime.server_app", [
             "--job-id", job.job_id,
             "--app-dir", str(job.workspace / SERVER_APP_DIR),
@@ -289,7 +327,9 @@ class JobRunner:
 
         def write_latest() -> None:
             job.metrics_write_pending = False  # first: metrics arriving meanwhile queue the next write
-            store.update_meta(job.job_id, round_metrics=job.round_metrics.entries)
+            planned = job.round_metrics.num_rounds
+            store.update_meta(job.job_id, round_metrics=job.round_metrics.entries,
+                              **({"num_rounds": planned} if planned else {}))
 
         store.write(write_latest)
 
@@ -304,7 +344,8 @@ class JobRunner:
             return
         try:
             left_out = await asyncio.to_thread(archive_workspace, job.workspace, store.job_zip(job.job_id),
-                                               job.app_name, target, self.server.kit.job_limits)
+                                               job.app_name, target, self.server.kit.job_limits,
+                                               job.meta.get("submitter_name"))
         except OSError as exc:
             log.exception("job %s: could not archive its workspace", job.job_id)
             add_error(job.errors, "server", f"its workspace could not be archived ({exc}); it stays in the "
@@ -327,16 +368,23 @@ class JobRunner:
         if job.ending or job.aborting:
             return
         job.aborting = True
+        if job.deployment is not None:
+            # Its sites stop with the server app, not after it: a trainer mid-round is told now, and its workspace
+            # is collected while the app's process ends (the sites' workspaces are kept, as FLARE keeps them).
+            deployed = list(job.deployment.deployed)
+            job.sites_told = asyncio.create_task(job.deployment.stop_sites(deployed, abort=True,
+                                                                           stop=job.stop_waiting))
         asyncio.create_task(self._stop_process(job))
 
     async def _stop_process(self, job: RunningJob) -> None:
+        # Only the stop: _run_controller's job_process_ended reaps what the process leaves (a second
+        # /proc sweep at the same time only slowed both on a loaded machine).
         if job.process is not None and not await stop_child(job.process, b"abort\n", ABORT_GRACE_SECONDS):
             log.warning("job %s did not stop within %.0f s; killed it", job.job_id, ABORT_GRACE_SECONDS)
-        if job.process is not None:
-            await reap_job_processes(job.marker, job.process.pid)
 
     async def stop_all(self) -> None:
         """Server shutdown: stop every job process; their jobs end ABANDONED."""
+        self.stopping = True
         for job in list(self.jobs.values()):
             if job.process is not None and job.process.returncode is None:
                 job.process.kill()

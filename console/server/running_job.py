@@ -10,11 +10,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from console.runtime.procs import job_marker
 from console.server.round_metrics import RoundMetrics
 from console.server.status import JobStatus
+
+
+class StopsSites(Protocol):
+    """What abort_job uses of the job's ``console.server.deployment.Deployment`` (which imports this module)."""
+
+    @property
+    def deployed(self) -> list[str]: ...
+
+    async def stop_sites(self, sites: list[str], *, abort: bool,
+                         stop: asyncio.Event) -> dict[str, asyncio.Task[None]]: ...
 
 
 @dataclass
@@ -45,6 +55,11 @@ class RunningJob:
     #: still awaited then are not.
     stop_waiting: asyncio.Event = field(default_factory=asyncio.Event)
     abort_timer: asyncio.TimerHandle | None = None
+    #: Its deployment, once its server app is being started (what abort_job tells the sites through).
+    deployment: StopsSites | None = None
+    #: abort_job of a job whose server app runs: its sites, told to abort at once (not after the app's process has
+    #: exited and been reaped, which took seconds under load): each site's telling, for the workspace collection.
+    sites_told: asyncio.Task[dict[str, asyncio.Task[None]]] | None = None
 
     def shown_errors(self, target: str) -> list[str]:
         """The errors of ``target`` recorded since the last ``reset_errors`` (what show_errors shows)."""

@@ -16,6 +16,7 @@ from typing import Any
 from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
 from console.server.interfaces import SchedulerHost
 from console.server.status import JobStatus
+from console.within import within
 
 log = logging.getLogger("console.server.scheduler")
 
@@ -59,7 +60,7 @@ class Scheduler:
     async def _loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+                await within(self._wake.wait(), TICK_SECONDS)
             except TimeoutError:
                 pass
             self._wake.clear()

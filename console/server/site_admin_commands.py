@@ -14,8 +14,9 @@ from console.commands import Right
 from console.jobdef.bounds import check_site_name
 from console.jobdef.errors import JobDefinitionError
 from console.process import memory_total_mib
+from console.server.audit import UNCHANGED
 from console.server.authz import principal
-from console.server.handlers import handles
+from console.server.handlers import checked_only, handles
 from console.server.site_directory import MAX_DISABLED_PER_ORG
 from console.server.targets import ask_sites, chosen_sites, require_on_target, site_org
 from console.wire.errors import ErrorType, RemoteError
@@ -79,8 +80,13 @@ async def disable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str,
     if name not in sites.disabled and sites.directory.disabled_in(org) >= MAX_DISABLED_PER_ORG:
         raise RemoteError(ErrorType.INVALID_ARGUMENT, f"{MAX_DISABLED_PER_ORG} sites of {org} are disabled "
                                                       "already; enable some (enable_client) first")
+    if args["check_only"]:
+        return checked_only(ctx)
     already = sites.directory.set_disabled(name, True, org)
-    removed = await ctx.finish(sites.remove(name))  # disabled already: its session goes too, whatever happens
+    # Disabled already: its session goes too, whatever happens (its running jobs do not wait for it).
+    removed = await ctx.finish(sites.remove(name, "disabled by an admin (disable_client)"))
+    if already and not removed:  # audited as a read: repeating it can flood nothing (session 10, item 2)
+        ctx.notes[UNCHANGED] = f"{name} was disabled already"
     return {"clients": [{"client_name": name, "state": "disabled", "already_disabled": already,
                          "active_session_removed": removed, "credential_revoked": False, "rejoin_allowed": False}]}
 
@@ -94,5 +100,7 @@ async def enable_client(ctx: RequestContext, args: dict[str, Any]) -> dict[str, 
     org = sites.disabled[name] if name in sites.disabled else site_org(ctx, name)
     ctx.server.policy.require(principal(ctx.connection), Right.OPERATE, site_org=org, what=name)
     was = sites.directory.set_disabled(name, False)
+    if not was:
+        ctx.notes[UNCHANGED] = f"{name} was not disabled"
     return {"clients": [{"client_name": name, "state": "enabled", "was_disabled": was, "credential_revoked": False,
                          "rejoin_allowed": True}]}

@@ -3,9 +3,11 @@
 The server refuses admin certificates here (they carry a role), logs in to the site over
 the connection the site opened (the site serves, the server asks), checks that the name
 the site gives is its certificate's CN, and keeps a heartbeat; a site that misses it, or
-whose connection drops, is gone until it connects again. One link per site: a new connection
-for a connected site is turned away while the current link answers (security finding 5: two
-processes with one kit replaced each other ~4.6 times a second), and let in when it does not.
+whose connection drops, is gone until it connects again; its last link is kept while it is away
+(``last_link``: how that link ended tells a running job whether to wait for it, ``dropped_sites``).
+One link per site: a new connection for a connected site is turned away while the current link
+answers (security finding 5: two processes with one kit replaced each other ~4.6 times a second),
+and let in when it does not.
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.log_floods import per_peer
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.server import site_answers
 from console.server.interfaces import SitesHost
 from console.server.site_directory import SiteDirectory
 from console.server.site_job_lists import load_site_jobs, save_site_jobs
 from console.wire.admission import Admission
+from console.wire.exceptions import NoAnswer
+from console.wire.frames import SITE_BEFORE_LOGIN
 from console.wire.gate import SiteLogin
+from console.wire.goodbye import BYE, said_bye
 from console.wire.requesting import Requester
 from console.wire.tls import HandshakeFailureLog, peer_certificate_problem
 
@@ -48,6 +54,10 @@ class ConnectedSite:
     last_connect_time: float = field(default_factory=time.time)
     last_heartbeat: float = field(default_factory=time.time)  # epoch seconds of the last answered heartbeat
     heartbeat: asyncio.Task[None] | None = None
+    #: An admin removed it (remove_client, disable_client): its running jobs give it no grace to come back
+    #: (dropped_sites.py); ``removed_as`` says how, for job_errors.
+    removed: bool = False
+    removed_as: str = "removed by an admin"
 
     def info(self) -> dict[str, Any]:
         return {"client_name": self.name, "client_last_conn_time": self.last_connect_time, "fqcn": self.name,
@@ -67,6 +77,8 @@ class SiteRegistry:
         # A second process with a site's kit is refused while the first answers: said once a period.
         self.duplicates = HandshakeFailureLog("site connection", period, logger=log, record=server.audit.refused)
         self.sites: dict[str, ConnectedSite] = {}
+        #: Each site away, its last link (how it ended: ``console.server.dropped_sites``); one per site name.
+        self.departed: dict[str, ConnectedSite] = {}
         self._dropping: set[asyncio.Task[None]] = set()  # dead links being closed
         self._probes: dict[str, asyncio.Future[str | None]] = {}  # heartbeat probes under way, by site
         self._listener: asyncio.base_events.Server | None = None
@@ -92,9 +104,15 @@ class SiteRegistry:
         if expected - removed:
             self._save_pending()
 
+    def deleted_args(self, job_id: str) -> dict[str, str]:
+        """``delete_workspace``'s arguments for a deleted job: with its submitter from the store's record
+        of the delete, by whom the site sums up its lines about deletes."""
+        record = self.server.store.deleted(job_id)
+        return {"job_id": job_id, "submitter_name": record.submitter_name if record is not None else ""}
+
     async def _delete_workspace(self, site: ConnectedSite, job_id: str) -> bool:
         try:
-            await site.link.request("delete_workspace", {"job_id": job_id}, timeout=HEARTBEAT_TIMEOUT)
+            await site.link.request("delete_workspace", self.deleted_args(job_id), timeout=HEARTBEAT_TIMEOUT)
         except Exception as exc:
             log.warning("site %s could not remove the workspace of deleted job %s: %s", site.name, job_id, exc)
             return False
@@ -116,6 +134,10 @@ class SiteRegistry:
 
     def get(self, name: str) -> ConnectedSite | None:
         return self.sites.get(name)
+
+    def last_link(self, name: str) -> ConnectedSite | None:
+        """The site's link now, else the last one it had while it is away (None: none since this start)."""
+        return self.sites.get(name) or self.departed.get(name)
 
     async def start(self) -> None:
         self._listener = await asyncio.start_server(self._accept, self.server.kit.host, self.server.kit.fed_learn_port)
@@ -158,7 +180,7 @@ class SiteRegistry:
 
     async def _log_in(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Any,
                       identity: CertIdentity, place: SiteLogin) -> None:
-        link = Requester(peer=identity.cn)
+        link = Requester(peer=identity.cn, first_limits=SITE_BEFORE_LOGIN)
         link.attach(reader, writer)
         refusal = await self._duplicate(identity.cn)
         if refusal is not None:
@@ -166,8 +188,9 @@ class SiteRegistry:
             await self._tell_refused(link, refusal)
             return
         try:
-            hello = site_answers.login(await link.request("login", {"username": self.server.kit.identity},
-                                                          timeout=HEARTBEAT_TIMEOUT))
+            # ``features``: what this server reads from a site beyond protocol 1 (its ``bye``).
+            hello = site_answers.login(await link.request("login", {"username": self.server.kit.identity,
+                                                                    "features": [BYE]}, timeout=HEARTBEAT_TIMEOUT))
         except ValueError as exc:  # what the site's code never sends: that site is refused, the rest go on
             self.login_failures.failed(peer, f"site {identity.cn!r} sent a malformed answer to login: {exc}")
             await link.close()
@@ -219,7 +242,7 @@ class SiteRegistry:
 
     async def _probe(self, name: str, old: ConnectedSite) -> str | None:
         try:
-            await old.link.request("heartbeat", timeout=PROBE_SECONDS)
+            await answers_heartbeat(old.link, PROBE_SECONDS)
         except Exception as exc:
             if self.sites.get(name) is old:
                 # Not awaited: closing a dead link waits for its TLS goodbye, which never comes.
@@ -250,25 +273,39 @@ class SiteRegistry:
         await link.close()
 
     def _abort_stale_jobs(self, name: str, link: Requester, jobs: list[dict[str, Any]]) -> None:
-        """After a cut, a site may still run a job that went on without it (or ended): stop those.
+        """What a site says it runs is only its claim: each job that is not running here with this site
+        among its sites (it went on without it, ended, was deleted, or was never the site's) is stopped
+        there, and one the server no longer has (deleted) has its workspace removed there too.
         ``jobs``: the login answer's, checked (``site_answers.login``)."""
         for entry in jobs:
             job_id = entry["job_id"]
             job = self.server.runner.jobs.get(job_id)
-            if job is None or name not in job.sites:
-                log.info("site %s still runs job %s, which went on without it: stopping it there", name, job_id)
-                task = asyncio.create_task(link.request("abort_job", {"job_id": job_id}, timeout=HEARTBEAT_TIMEOUT))
-                task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+            if job is not None and name in job.sites:
+                continue
+            gone = self.server.store.get(job_id) is None
+            log.info("site %s still runs job %s, %s: stopping it there", name, job_id,
+                     "which the server no longer has (its workspace there is removed too)" if gone else
+                     "which is not running with it (it went on without the site, or ended)")
+            task = asyncio.create_task(self._stop_stale(link, job_id, gone))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _stop_stale(self, link: Requester, job_id: str, gone: bool) -> None:
+        await link.request("abort_job", {"job_id": job_id}, timeout=HEARTBEAT_TIMEOUT)
+        if gone:
+            await link.request("delete_workspace", self.deleted_args(job_id), timeout=HEARTBEAT_TIMEOUT)
 
     async def _register(self, site: ConnectedSite) -> None:
         old = self.sites.get(site.name)
         if old is not None:
             await self._drop(old, "replaced by a new connection")
         self.sites[site.name] = site
+        self.departed.pop(site.name, None)
         site.link.add_state_listener(lambda up: None if up else self._lost(site))
         site.link.add_event_listener(lambda topic, data: self.server.log_relay.on_site_event(site.name, topic, data))
         site.heartbeat = asyncio.create_task(self._beat(site))
-        log.info("site %s (%s) connected; %d site(s) online", site.name, site.org, len(self.sites))
+        log.info("site %s (%s) connected; %d site(s) online", site.name, site.org, len(self.sites),
+                 extra=per_peer(site.name))  # a site's key (job code can read it) can come and go at will:
+        # summed up per site, so that one key's churn hides no other site's coming and going
         self.server.audit.site("site_login", site.name, site.org, site.address)
         self.server.publish("site_status", {"site": site.name, "status": "connected"})
         self.server.scheduler.wake()
@@ -277,9 +314,10 @@ class SiteRegistry:
         """``why``: the server's reason to drop it, when it dropped it."""
         if self.sites.get(site.name) is site:
             del self.sites[site.name]
-            dropped_for = site.link.dropped_for
+            self.departed[site.name] = site
+            dropped_for = site.link.dropped_for or said_bye(site.link)
             log.warning("site %s disconnected%s; %d site(s) online", site.name,
-                        f" ({dropped_for})" if dropped_for else "", len(self.sites))
+                        f" ({dropped_for})" if dropped_for else "", len(self.sites), extra=per_peer(site.name))
             self.server.audit.site("site_logout", site.name, site.org, site.address,
                                    why or dropped_for or "connection lost")
             self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
@@ -290,12 +328,16 @@ class SiteRegistry:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
-                await site.link.request("heartbeat", timeout=HEARTBEAT_TIMEOUT)
-                site.last_heartbeat = time.time()
+                await answers_heartbeat(site.link, HEARTBEAT_TIMEOUT)
             except Exception as exc:
-                log.warning("site %s missed its heartbeat (%s)", site.name, exc)
-                await self._drop(site, "missed heartbeat")
-                return
+                if isinstance(exc, TimeoutError | ConnectionError) or not site.link.connected:
+                    log.warning("site %s missed its heartbeat (%s)", site.name, exc)
+                    await self._drop(site, "missed heartbeat")
+                    return
+                # It answered, with an error (a site refusing for "too many requests in flight",
+                # from before heartbeats had their own room there): alive, not a missed heartbeat.
+                log.info("site %s answered its heartbeat with an error: %s", site.name, exc)
+            site.last_heartbeat = time.time()
 
     async def _drop(self, site: ConnectedSite, why: str) -> None:
         log.info("dropping site %s: %s", site.name, why)
@@ -304,9 +346,26 @@ class SiteRegistry:
             site.heartbeat.cancel()
         await site.link.close()
 
-    async def remove(self, name: str) -> bool:
+    async def remove(self, name: str, how: str = "removed by an admin (remove_client)") -> bool:
+        """Drop site ``name``'s link (``how``: in the log, and in job_errors of the jobs it was in); False
+        when it is not connected."""
         site = self.sites.get(name)
         if site is None:
             return False
-        await self._drop(site, "removed by an admin")
+        site.removed, site.removed_as = True, how
+        await self._drop(site, how)
         return True
+
+
+async def answers_heartbeat(link: Requester, timeout: float) -> None:
+    """A heartbeat on a site's ``link``: answered within ``timeout`` s, or frames came from the site meanwhile.
+    Its answer queues behind what the site sent before it: a site pushing 50,000 job_log events to a loaded
+    server had them read over more than HEARTBEAT_TIMEOUT, its answer after them, and was dropped for a missed
+    heartbeat while it was plainly alive (as the console's own heartbeat, ``console.wire.heartbeat``: any frame
+    counts). Raises what the request raised (NoAnswer when nothing came at all)."""
+    read = link.frames_read
+    try:
+        await link.request("heartbeat", timeout=timeout)
+    except NoAnswer:
+        if not link.connected or link.frames_read == read:
+            raise

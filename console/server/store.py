@@ -14,7 +14,8 @@ acknowledged submit survives a crash and an unacknowledged one leaves only debri
 ``open`` removes. Statuses under ``FINISHED:`` are final: every status write is guarded
 in SQL, so no late writer can overwrite one. The reads (a job, a prefix resolved, a listing,
 the queue) are ``console.server.job_queries``. The records of submit tokens (a retried submit
-finds its job) are kept in the same database and transactions by ``console.server.submit_records``.
+finds its job) are kept in the same database and transactions by ``console.server.submit_records``,
+and the record of each delete (who deleted which job, when) by ``console.server.deleted_jobs``.
 
 Every write commits with a full fsync (milliseconds, more on a busy disk: see
 ``benchmarks/bench_store.py``). The server's event loop serves every admin and site, so the
@@ -42,7 +43,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from console.server import submit_records
+from console.server import deleted_jobs, submit_records
+from console.server.deleted_jobs import DeletedJob
 from console.server.job_queries import JobQueries, name_starts_with
 from console.server.status import ACTIVE, FINAL_PREFIX, JobStatus
 from console.server.submit_records import SubmitRecord, SubmitTokenUsed
@@ -134,7 +136,7 @@ class JobStore(JobQueries):
         self._db = sqlite3.connect(root / "jobs.db", isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA + submit_records.SCHEMA)
+        self._db.executescript(_SCHEMA + submit_records.SCHEMA + deleted_jobs.SCHEMA)
         self._db.create_function("name_starts_with", 2, name_starts_with, deterministic=True)
         self._lock = threading.RLock()  # the reading connection
         # Writes have their own connection and lock: a reader never waits for a write's fsync.
@@ -309,14 +311,37 @@ class JobStore(JobQueries):
             _write_side(db, job_id, updates)
 
 
-    def delete_job(self, job_id: str) -> int:
-        """Remove the job; its submit records stay, marked deleted (as FLARE 2.9). How many were marked."""
+    def delete_job(self, job_id: str, by: Submitter) -> int | None:
+        """Remove the job (``by``: who deletes it); its submit records stay, marked deleted (as FLARE
+        2.9), and the delete is recorded (``deleted``). How many submit records were marked; None,
+        and nothing removed, when the job is dispatched or running by now; 0 when it is gone: checked in the
+        same transaction as the removal, so a delete and the scheduler's DISPATCHED (``set_status``)
+        are one before the other, never both (security finding 1: a job deleted while it was being
+        dispatched ran on its sites for ever)."""
         with self._transaction() as db:
+            row = db.execute("SELECT status, meta FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            if row is None:  # deleted meanwhile by another request: that delete has its record
+                return 0
+            if row[0] in {s.value for s in ACTIVE}:
+                return None
             db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
             db.execute("DELETE FROM job_extras WHERE job_id=?", (job_id,))
-            marked = submit_records.mark_deleted(db, job_id, iso_time(time.time()))
+            when = iso_time(time.time())
+            deleted_jobs.record(db, json.loads(row[1]), by.key, when)
+            marked = submit_records.mark_deleted(db, job_id, when)
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return marked
+
+    def deleted(self, id_or_prefix: str) -> DeletedJob | None:
+        """The kept record of the deleted job ``id_or_prefix`` names (``console.server.deleted_jobs``)."""
+        with self._lock:
+            return deleted_jobs.find(self._db, id_or_prefix)
+
+    def list_deleted(self, limit: int, submitter: str | None = None,
+                     submitter_org: str | None = None) -> list[DeletedJob]:
+        """The newest ``limit`` records of deleted jobs, newest first (``console.server.deleted_jobs.listing``)."""
+        with self._lock:
+            return deleted_jobs.listing(self._db, limit, submitter, submitter_org)
 
     def abandon_active(self) -> list[str]:
         """At start: jobs that were dispatched or running when the server died are abandoned."""

@@ -11,8 +11,9 @@ from console.commands import Right
 from console.natural_order import natural_key
 from console.process import process_info
 from console.server.authz import principal
-from console.server.handlers import handles
+from console.server.handlers import checked_only, handles
 from console.server.job_access import job_meta, may_view, resolve_job, view_filter
+from console.server.job_commands import deployed_sites
 from console.server.scheduler import required_sites
 from console.server.shell_commands import run_on_target
 from console.server.targets import ask_sites, chosen_sites, require_on_target
@@ -29,35 +30,55 @@ def _viewable(ctx: RequestContext) -> Callable[[Any], bool]:
     return lambda job_id: may_view(policy, user, ctx.server.store.get(str(job_id)) or {})
 
 
+def _site_of_job(ctx: RequestContext, site: str, job_id: str) -> bool:
+    """Whether ``site``'s word about a job counts: the job's deploy_map names it, its deploy record
+    lists it, or it is ``@ALL`` (security finding 3). A job the store does not know (deleted, its
+    end not reached that site yet) is the site's own report of what runs there, and is shown (to
+    those who may view any job); any other claim is left out, as a job that is not there."""
+    meta = ctx.server.store.get(str(job_id))
+    return meta is None or required_sites(meta)[1] or site in deployed_sites(meta)
+
+
 @handles("check_status")
 async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    """The server's status (``server``), each site's jobs (``client``: ``client_status``), or both in one
+    answer (``all``), as FLARE 2.9's check_status puts both parts in one meta."""
+    target_type = args["target_type"]
+    answer = _server_status(ctx) if target_type in ("server", "all") else {}
+    if target_type in ("client", "all"):
+        answer["client_status"] = await _site_statuses(ctx, args["targets"] if target_type == "client" else None)
+    return answer
+
+
+async def _site_statuses(ctx: RequestContext, names: list[str] | None) -> list[dict[str, Any]]:
+    viewable = _viewable(ctx)
+    answers = await ask_sites(ctx, chosen_sites(ctx, names), "status")
+    rows = []
+    for site, answer in answers.items():
+        running = (answer.get("jobs") if isinstance(answer, dict) else None) or []
+        jobs = [j for j in running if viewable(j["job_id"]) and _site_of_job(ctx, site, j["job_id"])]
+        if answer.get("error"):
+            rows.append({"client_name": site, "status": f"error: {answer['error']}"})
+            continue
+        rows += [{"client_name": site, "app_name": j["app_name"], "job_id": j["job_id"], "status": j["status"]}
+                 for j in jobs]
+        if not jobs:
+            # Of the jobs in the user's view: a job outside it is answered as one that does not
+            # exist, so neither its row nor a count of such jobs, nor that the site is busy.
+            rows.append({"client_name": site, "status": "no_jobs"})
+    return rows
+
+
+def _server_status(ctx: RequestContext) -> dict[str, Any]:
     server = ctx.server
     viewable = _viewable(ctx)
-    if args["target_type"] == "client":
-        sites = chosen_sites(ctx, args["targets"])
-        answers = await ask_sites(ctx, sites, "status")
-        rows = []
-        for site, answer in answers.items():
-            running = (answer.get("jobs") if isinstance(answer, dict) else None) or []
-            jobs = [j for j in running if viewable(j["job_id"])]
-            if answer.get("error"):
-                rows.append({"client_name": site, "status": f"error: {answer['error']}"})
-                continue
-            rows += [{"client_name": site, "app_name": j["app_name"], "job_id": j["job_id"], "status": j["status"]}
-                     for j in jobs]
-            if len(running) > len(jobs):
-                # The site is busy, and saying "no_jobs" would be untrue; which jobs is not this user's to see.
-                rows.append({"client_name": site, "status": f"{len(running) - len(jobs)} job(s) outside your view"})
-            elif not jobs:
-                rows.append({"client_name": site, "status": "no_jobs"})
-        return {"client_status": rows}
-    running = server.runner.running_jobs()
+    running = [(job_id, app_name) for job_id, app_name in server.runner.running_jobs() if viewable(job_id)]
     return {
         "status": "OK",
         "info": "",
-        "server_status": "started" if running else "stopped",
+        "server_status": "started" if running else "stopped",  # of the jobs in view, as the rows
         "server_start_time": server.start_time,
-        "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running if viewable(job_id)],
+        "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running],
         "clients": [site.info() for site in sorted(server.sites.sites.values(), key=lambda s: natural_key(s.name))],
     }
 
@@ -80,25 +101,38 @@ def _running_job(ctx: RequestContext, id_or_prefix: str) -> Any:
     return job
 
 
+def _job_targets(args: dict[str, Any], sites: list[str]) -> list[str]:
+    """The sites show_errors addresses: with ``client``, those named (FLARE 2.9: all the job's when none
+    is); with ``all``, every one of the job's (FLARE's ``_collect_stats``); with ``server``, none."""
+    if args["target_type"] == "server":
+        return []
+    return list(args["targets"] or sites) if args["target_type"] == "client" else list(sites)
+
+
 @handles("show_stats")
 async def show_stats(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    """{"server": ..., SITE: ...}: the server's part with ``server`` or ``all``, the job's sites' with
+    ``client`` (the named ones) or ``all``, as FLARE 2.9's show_stats answers."""
     job = _running_job(ctx, args["job_id"])
-    if args["target_type"] == "server":
+    answer: dict[str, Any] = {}
+    if args["target_type"] in ("server", "all"):
         meta = ctx.server.store.get(job.job_id) or {}
-        return {"server": {"ServerRunner": {"job_id": job.job_id, "status": "started",
-                                            "job_status": meta.get("status"), "sites": job.sites},
-                           "Workflow": dict(job.last_progress)}}
-    sites = [s for s in chosen_sites(ctx, args["targets"]) if s in job.sites] if args["targets"] else list(job.sites)
-    return await ask_sites(ctx, sites, "stats", {"job_id": job.job_id})
+        answer["server"] = {"ServerRunner": {"job_id": job.job_id, "status": "started",
+                                             "job_status": meta.get("status"), "sites": job.sites},
+                            "Workflow": dict(job.last_progress)}
+    if args["target_type"] in ("client", "all"):
+        named = args["targets"] if args["target_type"] == "client" else None
+        sites = [s for s in chosen_sites(ctx, named) if s in job.sites] if named else list(job.sites)
+        answer.update(await ask_sites(ctx, sites, "stats", {"job_id": job.job_id}))
+    return answer
 
 
 @handles("show_errors")
 async def show_errors(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
     job = _running_job(ctx, args["job_id"])
-    if args["target_type"] == "server":
-        return {"server": {"errors": job.shown_errors("server")}}
-    sites = args["targets"] or job.sites
-    return {site: {"errors": job.shown_errors(site)} for site in sites}
+    answer = {"server": {"errors": job.shown_errors("server")}} if args["target_type"] in ("server", "all") else {}
+    answer.update({site: {"errors": job.shown_errors(site)} for site in _job_targets(args, job.sites)})
+    return answer
 
 
 @handles("reset_errors")
@@ -107,31 +141,47 @@ async def reset_errors(ctx: RequestContext, args: dict[str, Any]) -> None:
 
 
 @handles("set_timeout")
-async def set_timeout(ctx: RequestContext, args: dict[str, Any]) -> None:
+async def set_timeout(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    """{"command_timeout": seconds} now in force for this connection (FLARE's backend answers the same)."""
     ctx.connection.command_timeout = args["value"]
+    return {"command_timeout": args["value"]}
 
 
 @handles("unset_timeout")
-async def unset_timeout(ctx: RequestContext, args: dict[str, Any]) -> None:
+async def unset_timeout(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    """{"command_timeout": None}: the server's default is in force again."""
     ctx.connection.command_timeout = None
+    return {"command_timeout": None}
 
 
-def _refuse_while_running(ctx: RequestContext, what: str) -> None:
-    running = ctx.server.runner.running_jobs()
+def _refuse_while_running(ctx: RequestContext, what: str, server: bool, sites: list[str]) -> None:
+    """JOB_NOT_DONE while a job runs on what is to stop (the server runs every job's controller; a
+    site, the jobs deployed to it), naming those the user may view. Called only once the user's
+    right on every target is checked: whoever may stop a target may know that some job keeps it
+    busy, never anyone else (security finding 6: it was an oracle of hidden jobs)."""
+    chosen = set(sites)
+    running = [job.job_id for job in ctx.server.runner.jobs.values() if server or chosen & set(job.sites)]
     if running:
-        raise RemoteError(ErrorType.JOB_NOT_DONE,
-                          f"{what} refused: {len(running)} job(s) running ({', '.join(j for j, _ in running)}); "
-                          "abort them or wait until they end")
+        viewable = _viewable(ctx)
+        shown = [job_id for job_id in running if viewable(job_id)]
+        if len(shown) == len(running):
+            which = f"{len(shown)} job(s) running ({', '.join(shown)})"
+        else:
+            which = f"jobs are running ({', '.join([*shown, 'job(s) outside your view'])})"
+        raise RemoteError(ErrorType.JOB_NOT_DONE, f"{what} refused: {which}; abort them or wait until they end")
 
 
 async def _stop_targets(ctx: RequestContext, args: dict[str, Any], command: str) -> dict[str, Any]:
-    _refuse_while_running(ctx, command)
     target_type = args["target_type"]
     result: dict[str, Any] = {"status": "OK"}
+    # The right on every target first, before anything about their state is said.
     if target_type in ("server", "all"):
         require_on_target(ctx, Right.OPERATE, "server")
     sites = chosen_sites(ctx, args["targets"] if target_type == "client" else None, Right.OPERATE) \
         if target_type in ("client", "all") else None
+    _refuse_while_running(ctx, command, target_type in ("server", "all"), sites or [])
+    if args["check_only"]:
+        return checked_only(ctx)
 
     async def stop() -> dict[str, Any]:
         # Once the sites are asked, the whole stop goes on (and is audited) even if the admin's
@@ -161,6 +211,10 @@ async def restart(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 @handles("remove_client")
 async def remove_client(ctx: RequestContext, args: dict[str, Any]) -> str:
     require_on_target(ctx, Right.OPERATE, args["site"])
+    if args["check_only"]:
+        if args["site"] not in ctx.server.sites.online():
+            raise RemoteError(ErrorType.INVALID_TARGET, f"site {args['site']} is not connected")
+        return checked_only(ctx)
     if not await ctx.finish(ctx.server.sites.remove(args["site"])):
         raise RemoteError(ErrorType.INVALID_TARGET, f"site {args['site']} is not connected")
     return f"site {args['site']} removed; it registers again when it reconnects"
@@ -182,11 +236,19 @@ def _log_file_name(name: str) -> str:
 
 def _log_targets(ctx: RequestContext, job_id: str, target: str) -> list[str]:
     """``all``/``@ALL`` (any case, as FLARE) is the server and every site of the job's deploy_map
-    (every connected site for an ``@ALL`` job); any other target is itself."""
+    (every connected site for an ``@ALL`` job); any other target is itself, if it is the server or
+    a site of the job (its deploy_map names it, its deploy record lists it, or it is ``@ALL``): a
+    log is a fact about the job, taken only from a site the job went to (security finding 3), as
+    ``follow`` does. Raises RemoteError (InvalidTarget) naming the job's sites."""
+    meta = ctx.server.store.get(job_id) or {}
+    named, all_sites = required_sites(meta)
     if target.casefold() not in ("all", "@all"):
+        require_on_target(ctx, Right.VIEW, target, meta or {"job_id": job_id})  # the right before what the job is
+        if target != "server" and not all_sites and target not in deployed_sites(meta):
+            sites = ", ".join(sorted(deployed_sites(meta)))
+            raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not a target of job {job_id[:8]}: 'server', "
+                                                        f"'all' or one of its sites ({sites})")
         return [target]
-
-    named, all_sites = required_sites(ctx.server.store.get(job_id) or {})
     return ["server", *sorted(named | (ctx.server.sites.online() if all_sites else set()))]
 
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
 
+from console.shell.cells import fill, plain
 from console.shell.client_side import Outcome, ShellState
 from console.shell.human import has_table
-from console.shell.output import Expanded, ctrl_c_for_the_child, needs_pager, page, render
+from console.shell.output import Expanded, Format, ctrl_c_for_the_child, needs_pager, page, render
 from console.shell.parse import Sink
 from console.shell.printing import TERMINAL
+from console.shell.shown_last import LastShown, Rendered, answer_key
 from console.shell.terminal import QuietInput, hand_typeahead_to
+from console.shell.user_pipeline import run_pipeline
 
 
 class Answers:
@@ -37,13 +39,15 @@ class Answers:
         #: Output went to the terminal from another program (a pager, ``| PIPELINE``): where its last
         #: line ends is unknown, so the next prompt draws itself there (``prompt_line`` assumes column 0).
         self.foreign_output = False
+        self._shown_last = LastShown()
 
     def show(self, outcome: Outcome) -> None:
         """On the screen, through the pager when longer than the screen (``needs_pager``)."""
-        text = self._screen_text(outcome)
+        shown = self._on_screen(outcome)
+        text = shown.text
         if text is None:
             return
-        if needs_pager(text, outcome.format or self.state.format, self._wide_table(outcome)):
+        if shown.paged:
             hand_typeahead_to(self.prompt.app.input)  # keys typed ahead: the next prompt's, not the pager's
             self.foreign_output = True
             with self.quiet.as_it_was():
@@ -60,11 +64,11 @@ class Answers:
     def show_at_once(self, outcome: Outcome, then: Callable[[], object]) -> bool:
         """On the screen now, ``then()`` (the next prompt's line) in the same write; False (nothing
         written) when it needs the pager or shows nothing. Callable from another thread (FLARE's worker)."""
-        text = self._screen_text(outcome)
-        if text is None or needs_pager(text, outcome.format or self.state.format, self._wide_table(outcome)):
+        shown = self._on_screen(outcome)
+        if shown.text is None or shown.paged:
             return False
         with TERMINAL:
-            self.prompt.app.output.write_raw(text + "\n")
+            self.prompt.app.output.write_raw(shown.text + "\n")
             then()
             self.prompt.app.output.flush()
         return True
@@ -74,8 +78,17 @@ class Answers:
         a table too wide becomes records, whose values wrap (``human``)."""
         return self.state.expanded is Expanded.OFF and has_table(outcome.result)
 
-    def _screen_text(self, outcome: Outcome) -> str | None:
-        return self._text(outcome, self.prompt.output.get_size().columns, self.state.expanded) or None
+    def _on_screen(self, outcome: Outcome) -> Rendered:
+        """``outcome`` rendered for this screen, and whether it needs the pager (``needs_pager``); the last
+        one shown is kept (``shown_last``)."""
+        size = self.prompt.output.get_size()
+        expanded, fmt = self.state.expanded, outcome.format or self.state.format
+
+        def rendered() -> Rendered:
+            text = self._text(outcome, size.columns, expanded) or None
+            return Rendered(text, text is not None and needs_pager(text, fmt, self._wide_table(outcome)))
+
+        return self._shown_last.rendered(answer_key(outcome, size.rows, size.columns, expanded, fmt), rendered)
 
     def _text(self, outcome: Outcome, width: int, expanded: Expanded, terminal: bool = True) -> str:
         """The rendered result, then the message, without empty parts."""
@@ -83,7 +96,12 @@ class Answers:
         parts = [render(outcome.result, fmt, width, expanded, terminal)] if outcome.result is not None else []
         # A command with data for scripts (submit_job's job ID) shows it in json/raw as a batch does.
         machine = outcome.message and (outcome.fields is not None or outcome.answer is not None)
-        return "\n".join(p for p in [*parts, outcome.message_as(fmt, terminal) if machine else outcome.shown_message()] if p)
+        message = outcome.message_as(fmt, terminal) if machine else outcome.shown_message()
+        # A sentence for people: broken between words. Never a drawn answer (a chart, help's columns): it is
+        # laid out for this width already, and refilled its rows broke apart (and through their colours).
+        if terminal and not outcome.drawn and (not machine or fmt is Format.TABLE):
+            message = fill(message, width)
+        return "\n".join(p for p in [*parts, message] if p)
 
     def _flush(self) -> None:
         with TERMINAL:
@@ -97,18 +115,16 @@ class Answers:
             # The user's own pipeline on their own machine, as in pgcli: /bin/sh runs it.
             self.foreign_output = True
             with ctrl_c_for_the_child(), self.quiet.as_it_was():
-                result = await asyncio.to_thread(subprocess.run, sink.target, shell=True, input=text.encode(),
-                                                 check=False)
+                ended = await asyncio.to_thread(run_pipeline, sink.target, text.encode())
             self._to_column_0()
-            # The user's Ctrl-C: it stopped, as they asked (the shell's own -c dies of it, or returns
-            # 128 + SIGINT when its last command did, as bash does).
-            keys = {signal.SIGINT: "Ctrl-C", signal.SIGQUIT: "Ctrl-\\"}  # Ctrl-\ acts as Ctrl-C (endings)
-            key = next((k for sig, k in keys.items() if result.returncode in (-sig, 128 + sig)), None)
-            if key is not None:
+            # The user's Ctrl-C (or Ctrl-\, which reaches it as one): it stopped, as they asked (the shell's
+            # own -c dies of it, or returns 128 + SIGINT when its last command did, as bash does).
+            if ended.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
+                key = "Ctrl-\\" if ended.quit_key else "Ctrl-C"
                 self.emit(f"'{sink.target}' stopped ({key})", "class:status.queued")
                 return True
-            if result.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
-                self.emit(f"'{sink.target}' exited with code {result.returncode}", "class:error")
+            if ended.returncode not in (0, 1):  # grep's 1 is "no match", not a failure
+                self.emit(f"'{sink.target}' exited with code {ended.returncode}", "class:error")
             return False
         written, said = self.to_file(outcome, sink)
         self.emit(said, "" if written else "class:error")
@@ -144,5 +160,6 @@ class Answers:
         return True, f"{verb} {lines} line{'s' if lines != 1 else ''} to {path}"
 
     def _sink_text(self, outcome: Outcome) -> str:
+        """Colour only on a terminal, as ``ls --color=auto`` and git: a file or a pipe (grep) reads text."""
         expanded = Expanded.ON if self.state.expanded is Expanded.ON else Expanded.OFF
-        return self._text(outcome, 10**6, expanded, terminal=False) + "\n"
+        return plain(self._text(outcome, 10**6, expanded, terminal=False)) + "\n"

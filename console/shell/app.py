@@ -3,7 +3,8 @@
 Commands run in the foreground as a task that Ctrl-C cancels (one the server or FLARE already
 acts on goes on in the background: ``going_on.py``; the prompt comes back at once); monitors,
 completion refreshes and reconnection (``reconnect.py``) run as background tasks on the same
-loop, printing above the prompt without disturbing what is being typed.
+loop, printing above the prompt without disturbing what is being typed. A destructive command's
+yes/no question is ``question.py``'s, the theme drawn with ``theme_in_use.py``'s.
 """
 
 from __future__ import annotations
@@ -15,47 +16,50 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none, run_in_terminal
-from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.output import ColorDepth
-from prompt_toolkit.styles import DynamicStyle, Style
+from prompt_toolkit.styles import DynamicStyle
 
 from console.api.errors import CancelTooLate
 from console.backends.base import Backend
+from console.commands import CommandSpec
 from console.shell.answer import Answers
-from console.shell.client_side import CommandFailed, ShellState
+from console.shell.cells import fill
+from console.shell.client_side import ShellState
 from console.shell.completion import ShellCompleter
-from console.shell.config import ShellConfig, history_path
+from console.shell.config import ShellConfig
 from console.shell.early import EarlySend
+from console.shell.endings import on_ending
 from console.shell.execute import Executor
 from console.shell.failures import explain, not_run
 from console.shell.going_on import GoingOn
-from console.shell.history_file import BoundedFileHistory
 from console.shell.interrupt import Interrupts
-from console.shell.key_lookup import look_up_keys_once
-from console.shell.keys import build_key_bindings
-from console.shell.keys_ahead import keep_keys_in_step
+from console.shell.keys import build_key_bindings, tab_complete
+from console.shell.keys_ahead import completions_now, open_menu
 from console.shell.leaving import LeaveCheck
-from console.shell.lexer import CommandLexer
 from console.shell.lines import accept_line_by_line
-from console.shell.monitors import MonitorManager
-from console.shell.output import Expanded, Format
+from console.shell.monitors import LOG_STYLE, MonitorManager
 from console.shell.parse import UsageError, commands_only, parse_command, split_commands, split_sink
 from console.shell.printing import PrintStyle, print_styled
 from console.shell.progress import ProgressRow
-from console.shell.prompt_costs import skip_repeated_work
 from console.shell.prompt_line import DRAW_AFTER, PromptLine
+from console.shell.prompt_setup import build_prompt
+from console.shell.question import Question
 from console.shell.reconnect import Reconnector
 from console.shell.refresher import CompletionRefresher
+from console.shell.remote_paths import RemoteFolders
 from console.shell.repaint import Repainter
 from console.shell.safe_text import visible, visible_line
-from console.shell.terminal import QuietInput, take_typed_ctrl_c, view_running
-from console.shell.themes import DEFAULT_THEME, ThemeError, available_themes, fallback_style, load_theme
-from console.shell.toolbar import ToolbarState, render_toolbar
+from console.shell.server_wait import OWN_THE_SCREEN, noted_wait
+from console.shell.settings import flipped
+from console.shell.sink_refusal import sink_refusal
+from console.shell.terminal import QuietInput, take_typed_stops, view_running
+from console.shell.theme_in_use import ThemeInUse
+from console.shell.themes import available_themes
+from console.shell.toolbar import ToolbarState, render_toolbar, vi_mode_name
 
 #: Seconds between completion refreshes on an engine without pushes (FLARE).
 REFRESH_EVERY = 10.0
@@ -68,8 +72,12 @@ def no_color() -> bool:
 class InteractiveShell:
     interactive = True
 
-    def __init__(self, backend: Backend, config: ShellConfig, *, demo: bool = False) -> None:
-        """``demo``: the console of ``flare-console demo``, whose server and sites stop when it ends."""
+    def __init__(self, backend: Backend, config: ShellConfig, *, demo: str | bool = False,
+                 again: str = "flare-console") -> None:
+        """``demo``: the console of ``flare-console demo``, whose server and sites stop when it ends (as the
+        words that start that demo again, for the line after ``shutdown server|all``). ``again``: the shell
+        words that start this console with its kit and user (``invocation.console_login_command``), for hints."""
+        self.again = again
         self.backend = backend
         self.demo = demo
         self.config = config
@@ -78,7 +86,7 @@ class InteractiveShell:
         self.refresher = CompletionRefresher(backend)
         self.monitors = MonitorManager(backend, self.emit)
         self.executor = Executor(backend, self.state, self, self.monitors, self.refresher)
-        self._style: Style = self._load_style(config.theme)
+        self.theme = ThemeInUse(config.theme, self.state)
         self._typeahead = ""  # a paste's text after its last line end: the next prompt's text
         self._queued: list[str] = []  # whole lines typed then: run before the next prompt
         self._ctrl_c = False  # a Ctrl-C stopped (or came too late for) the command of the line running now
@@ -86,43 +94,29 @@ class InteractiveShell:
         # Names from the server's login answer: shown, never interpreted by the terminal.
         self.user = visible_line(backend.user)
         self.server = visible_line(backend.server)
-        self.prompt = PromptSession(
-            history=self._history(),
-            completer=ShellCompleter(lambda: self.refresher.data, self.theme_names,
-                                     lambda: [m.job_id for m in self.monitors.running()], backend.engine,
-                                     stale=None if backend.pushes else self.refresher.stale,
-                                     upload_dir=backend.upload_dir),
-            complete_while_typing=True,
-            lexer=CommandLexer(),
-            style=DynamicStyle(lambda: self._style),
-            include_default_pygments_style=False,
-            bottom_toolbar=lambda: render_toolbar(self._toolbar),
-            key_bindings=build_key_bindings(self._toggle, self._pasted_rest),
-            color_depth=ColorDepth.DEPTH_1_BIT if no_color() else None,
-            # History search would switch completion-while-typing off; a grey suggestion from
-            # history (Right arrow takes it) gives the same recall without that cost.
-            auto_suggest=AutoSuggestFromHistory(),
-            enable_history_search=False,
-            enable_open_in_editor=True,  # Ctrl-X Ctrl-E (emacs keys) or v (vi): the line in $EDITOR
-            enable_suspend=True,  # Ctrl-Z at the prompt stops the console as in the user's shell (fg resumes)
-            # A line continued past a quoted line end (keys.py) shows bash's PS2 on each new line, never
-            # on a screen line a long line wrapped onto.
-            prompt_continuation=lambda width, line, wrapped: "" if wrapped else "> ",
-        )
-        look_up_keys_once(self.prompt.app)
-        skip_repeated_work(self.prompt.app)
-        keep_keys_in_step(self.prompt)  # keys typed ahead find the menu and suggestion typing starts
+        self.remote_folders = RemoteFolders(backend.folder_names, lambda: backend.connected, self._remote_names_came)
+        self.completer = ShellCompleter(lambda: self.refresher.data, self.theme_names,
+                                        lambda: [m.job_id for m in self.monitors.running()], backend.engine,
+                                        stale=None if backend.pushes else self.refresher.stale,
+                                        upload_dir=backend.upload_dir, remote=self.remote_folders,
+                                        may_run=self._may_run)
+        self.prompt = build_prompt(  # (prompt_setup.py: history, suggestions, editor, continuation, our patches)
+            self.completer, DynamicStyle(lambda: self.theme.style),
+            lambda: render_toolbar(self._toolbar, self.prompt.app.output.get_size().columns),
+            build_key_bindings(self._toggle, self._pasted_rest), ColorDepth.DEPTH_1_BIT if no_color() else None)
         self._toolbar = ToolbarState(
             user=self.user, server=self.server, connected=lambda: backend.connected,
             monitors=lambda: len(self.monitors.running()), format=lambda: self.state.format.value,
             reconnecting=lambda: self.reconnector.reconnecting,
             expanded=lambda: self.state.expanded.value, editing=lambda: self.state.editing,
-            shut_down=lambda: self.executor.shut_down_server,
+            shut_down=lambda: self.executor.shut_down_server, vi_mode=lambda: vi_mode_name(self.prompt.app),
+            silent_for=lambda: backend.silent_for,
         )
         self.reconnector = Reconnector(backend, self.emit, self.refresher.refresh, self._redraw,
                                        shut_down=self.executor, demo=demo)
         backend.add_state_listener(self.reconnector.on_state)
-        drawn_style = PrintStyle(lambda: self._style, pygments_defaults=False)  # as the prompt draws
+        backend.add_silence_listener(self._redraw)  # the toolbar's "no answer for N s", each second
+        drawn_style = PrintStyle(lambda: self.theme.style, pygments_defaults=False)  # as the prompt draws
         self.prompt_line = PromptLine(self.prompt, self._prompt_message, drawn_style)
         self.quiet = QuietInput()
         self.repainter = Repainter(self.prompt.output)
@@ -131,8 +125,9 @@ class InteractiveShell:
         # Installed after EarlySend, so it runs first: EarlySend sees the first line alone.
         accept_line_by_line(self.prompt, lambda lines: self._queued.extend(lines))
         self.interrupts = Interrupts(self._sigint_at_prompt)
-        self._print_style = PrintStyle(lambda: self._style, pygments_defaults=True)
-        self.leaving = LeaveCheck(demo, backend, self.executor, self.interrupts, self.emit, self.confirm)
+        self._print_style = PrintStyle(lambda: self.theme.style, pygments_defaults=True)
+        self.leaving = LeaveCheck(bool(demo), backend, self.executor, self.interrupts, self.emit, self.confirm)
+        self.question = Question(self._queued, self.emit, self._print_style, self._stopped_by_ctrl_c)
         self.going_on = GoingOn(self.emit, self.interrupts, self._stopped_by_ctrl_c, self.answers.to_file)
 
     # -- Frontend ------------------------------------------------------------------------
@@ -140,34 +135,16 @@ class InteractiveShell:
     def emit(self, text: str, style: str = "", meta: dict[str, Any] | None = None) -> None:
         self.prompt_line.clear()  # the next prompt's line, printed ahead of its drawing: this line goes first
         self.progress_row.off()  # a progress line's row takes this line; the next redraw shows it below
-        print_styled([(style, visible(text)), ("", "\n")], self._print_style,
-                     ColorDepth.DEPTH_1_BIT if no_color() else None)
+        shown = visible(text)
+        if style != LOG_STYLE:  # the shell's own words break between words; a site's log line is left whole
+            shown = fill(shown, self.prompt.output.get_size().columns)
+        print_styled([(style, shown), ("", "\n")], self._print_style, ColorDepth.DEPTH_1_BIT if no_color() else None)
 
     async def confirm(self, question: str) -> bool:
-        """y or yes confirms; anything else, Ctrl-C and Ctrl-D cancel the command (never the shell).
+        return await self.question.ask(question)
 
-        A pasted line waiting to run answers instead, as keys typed ahead do (a terminal program reading
-        its input takes the next line): ``abort_job JOB`` then ``y`` pasted together abort it.
-        """
-        if self._queued:
-            answer = self._queued.pop(0)
-            print_styled([("", visible(question)), ("", visible_line(answer)), ("", "\n")], self._print_style)
-            return answer.strip().lower() in ("y", "yes")
-        try:
-            # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)
-            answer = await PromptSession(enable_suspend=True).prompt_async(visible(question), handle_sigint=False)
-        except KeyboardInterrupt:
-            self._ctrl_c = True  # "stop what I asked": the rest of the line too (run_line)
-            return False
-        except EOFError:
-            return False
-        return answer.strip().lower() in ("y", "yes")
-
-    def set_theme(self, name: str) -> None:
-        try:
-            self._style = load_theme(name).to_style()
-        except ThemeError as exc:
-            raise CommandFailed(str(exc)) from None
+    def set_theme(self, name: str) -> list[str]:
+        return self.theme.switch(name)
 
     def theme_names(self) -> list[str]:
         return sorted(available_themes())
@@ -188,39 +165,11 @@ class InteractiveShell:
 
     def _toggle(self, setting: str) -> None:
         """An F-key: flip a setting at once (no command typed), kept like ``set`` keeps it."""
-        state = self.state
-        if setting == "format":
-            state.format = Format.JSON if state.format is Format.TABLE else Format.TABLE
-            value = state.format.value
-        elif setting == "expanded":
-            cycle = [Expanded.AUTO, Expanded.ON, Expanded.OFF]
-            state.expanded = cycle[(cycle.index(state.expanded) + 1) % len(cycle)]
-            value = state.expanded.value
-        else:
-            state.editing = "vi" if state.editing == "emacs" else "emacs"
-            self.prompt.app.editing_mode = EditingMode.VI if state.editing == "vi" else EditingMode.EMACS
-            value = state.editing
+        value = flipped(self.state, setting)
+        if setting == "editing":
+            self.prompt.app.editing_mode = EditingMode.VI if value == "vi" else EditingMode.EMACS
         self.config.remember(setting, value)
         self.prompt.app.invalidate()
-
-    def _load_style(self, name: str) -> Style:
-        """The configured theme's style; if it cannot be used, says why and falls back to the default, which
-        ``state.theme`` then names (``theme`` lists what is really in use)."""
-        try:
-            return load_theme(name).to_style()  # type: ignore[return-value]
-        except ThemeError as exc:
-            print(f"{exc}; using the default theme")
-            self.state.theme = DEFAULT_THEME
-            return fallback_style()
-
-    @staticmethod
-    def _history() -> BoundedFileHistory | InMemoryHistory:
-        path = history_path()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return BoundedFileHistory(path)
-        except OSError:
-            return InMemoryHistory()
 
     def _prompt_message(self) -> FormattedText:
         # "user on server": the user is often an e-mail address, so "user@server" would read as one.
@@ -255,7 +204,9 @@ class InteractiveShell:
             app.key_processor.send_sigint()
 
     def _continued(self) -> None:
-        """SIGCONT (``fg`` after Ctrl-Z during a command): the user's shell left the terminal echoing."""
+        """SIGCONT (``fg`` after Ctrl-Z): the user's shell left the terminal echoing; the connection is judged
+        by asking, not by the time the console stood still (``Reconnector.resumed``)."""
+        self.reconnector.resumed()
         if not view_running():  # (the raw mode of the prompt, top or plot is its own)
             self.quiet.apply()
 
@@ -289,16 +240,23 @@ class InteractiveShell:
             return True
         if parsed is None:
             return True
-        if sink is not None and parsed.spec.name == "watch":
-            self.emit(f"watch redraws its command in place, so it cannot go to '{sink.kind} {sink.target}': "
-                      f"run the command itself with {sink.kind}", "class:error")
+        parsed.to_screen = sink is None
+        refused = sink_refusal(parsed, sink, line, self.again) if sink is not None else None
+        if refused is not None:
+            self.emit(refused, "class:error")
             return True
         task = early or asyncio.create_task(self.executor.run(parsed))
         try:
             with self.interrupts.cancels(task):  # type-ahead waits, unechoed (QuietInput), for the next prompt
-                if take_typed_ctrl_c(self.prompt.input):  # read with its Enter: as if pressed a moment later
+                typed = take_typed_stops(self.prompt.input)  # read with its Enter: as if pressed a moment later
+                if typed.ctrl_z:  # stop now, as psql and bash do, the command going on after fg
+                    self.quiet.suspend(self.prompt.input)
+                    self.reconnector.resumed()
+                if typed.ctrl_c:
                     self.interrupts.interrupt()
-                outcome = await self.going_on.foreground(task)
+                # A silent server: a line says so, and Ctrl-C (not over a view that owns the screen).
+                with noted_wait(self.backend, self.emit, parsed.spec.name not in OWN_THE_SCREEN):
+                    outcome = await self.going_on.foreground(task)
             if isinstance(outcome, tuple):  # Ctrl-C came too late to stop it: it goes on, the prompt comes back
                 self.going_on.add(parsed, task, outcome, sink)
                 return True
@@ -338,8 +296,30 @@ class InteractiveShell:
         if self.state.timing and self.executor.elapsed is not None:
             self.emit(f"({self.executor.elapsed * 1000:.1f} ms)", "class:pygments.comment")
 
+    def _may_run(self, spec: CommandSpec) -> bool:
+        """Whether this user may run ``spec`` as far as the login said (the server judges each one again)."""
+        return spec.right is None or self.backend.right_condition(spec.right.value) != "none"
+
+    def _remote_names_came(self) -> None:
+        """A remote folder's names arrived (``RemoteFolders``): the line that found none yet gets them now,
+        if it is still the line at the prompt: Tab's completion when Tab asked, else the menu typing opens."""
+        waiting, self.completer.waiting = self.completer.waiting, None
+        buffer = self.prompt.default_buffer
+        if waiting is None or not self.prompt.app.is_running or self.prompt.app.is_done \
+                or waiting[:2] != (buffer.text, buffer.cursor_position):
+            return
+        if waiting[2]:
+            tab_complete(buffer)
+        elif buffer.complete_state is None and buffer.complete_while_typing():
+            found = completions_now(buffer, CompleteEvent(text_inserted=True))
+            if found:
+                open_menu(buffer, found)
+        self.prompt.app.invalidate()
+
     async def run(self) -> int:
         self.going_on.listen()  # the commands' tasks, started from here, inherit it
+        for note, style in self.theme.start_notes:  # (a theme's problems) above the first prompt, wrapped as messages
+            self.emit(note, style)
         self.refresher.refresh()
         self.interrupts.install()
         # Echo off while the shell runs (the prompt's raw mode starts from it and returns to it): keys
@@ -349,7 +329,9 @@ class InteractiveShell:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             loop.add_signal_handler(signal.SIGCONT, self._continued)
         try:
-            with self.quiet, self.quiet.keeping_typeahead_over_stops(self.prompt.app):
+            # SIGTERM, SIGHUP: leave as bye does, without taking the connection's drop on the way for a loss.
+            with self.quiet, self.quiet.keeping_typeahead_over_stops(self.prompt.app, self.reconnector.resumed), \
+                    on_ending(self.reconnector.leaving):
                 return await self._loop()
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
@@ -377,7 +359,8 @@ class InteractiveShell:
                         line = await self.prompt.prompt_async(self._prompt_message, default=default,
                                                               handle_sigint=False)
                     finally:
-                        self.prompt_line.on_screen = False  # drawn over by the prompt
+                        if not self.early.prompt_printed:  # (printed with an answer after it was put away: stays)
+                            self.prompt_line.on_screen = False  # drawn over by the prompt
                     self.early.shown()
                 except KeyboardInterrupt:
                     continue
@@ -392,6 +375,7 @@ class InteractiveShell:
             self.interrupts.remove()
             self.early.discard()
             await self.monitors.stop("all")
+            self.remote_folders.close()
             if polls is not None:
                 polls.cancel()
             self.reconnector.stop()

@@ -24,7 +24,34 @@ from console.shell.safe_text import json_text, visible
 
 
 class CommandFailed(Exception):
-    """A command could not do its work; the message says why and what to do."""
+    """A command could not do its work; the message says why and what to do. ``fields``: what a script
+    reads of it all the same (a batch's monitor_job or follow: the job's ``job_id``, ``name`` and ``status``),
+    written with the message as the command's document under ``--format json``."""
+
+    def __init__(self, message: str, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+def with_closing_document(exc: BaseException, fields: dict[str, Any]) -> BaseException:
+    """``exc``, a failure of a batch's monitor_job or follow after its job was found, carrying ``fields`` (its
+    closing document: ``job_id``, ``name``, ``status``) unless it has its own: README promises that document
+    however the command ends (flare10 item 6: an abandoned job's JobNotRunning, a dropped link, a follow
+    whose stream stopped printed none). The exception keeps its type, so the batch's exit code stays."""
+    if isinstance(exc, CommandFailed):
+        if exc.fields is None:
+            exc.fields = fields
+    elif closing_document(exc) is None:
+        exc.closing_document = fields  # type: ignore[attr-defined]
+    return exc
+
+
+def closing_document(exc: BaseException) -> dict[str, Any] | None:
+    """The closing document a failed command carries (``CommandFailed.fields``, ``with_closing_document``)."""
+    if isinstance(exc, CommandFailed):
+        return exc.fields
+    fields = getattr(exc, "closing_document", None)
+    return fields if isinstance(fields, dict) else None
 
 
 class Frontend(Protocol):
@@ -34,7 +61,10 @@ class Frontend(Protocol):
 
     async def confirm(self, question: str) -> bool: ...
 
-    def set_theme(self, name: str) -> None: ...
+    def set_theme(self, name: str) -> list[str]:
+        """Use theme ``name`` from now on (CommandFailed if it cannot be); a line per bad colour it had
+        and what replaces it (``Theme.notes``)."""
+        ...
 
     def theme_names(self) -> list[str]: ...
 
@@ -73,8 +103,9 @@ class Outcome:
     exit: bool = False
     #: The format ``result`` is shown in whatever the setting is (a command's own ``--format``).
     format: Format | None = None
-    #: ``message`` is the console's own drawing (a chart in colour) whose server strings were made
-    #: safe when it was drawn: shown as it is, where any other message is escaped.
+    #: ``message`` is the console's own drawing (a chart in colour, help's columns), laid out for the
+    #: terminal, whose server strings were made safe when it was drawn: shown as it is, where any other
+    #: message is escaped and wrapped (``cells.fill``); its colours go only to a terminal.
     drawn: bool = False
     #: What a script needs from a command whose answer is a sentence (``message``): the new job's
     #: ``job_id``, a download's ``path``. ``--format json`` shows them beside the message.

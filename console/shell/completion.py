@@ -8,25 +8,26 @@ Never touches the network: job IDs and sites come from ``CompletionData``
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from prompt_toolkit.application.current import get_app_or_none
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
 from console.commands.spec import Offer
+from console.names import unseen_in
 from console.shell import words
-from console.shell.completion_data import MAX_JOB_COMPLETIONS, CompletionData, JobEntry, age
-from console.shell.job_folders import is_job_folder
-from console.shell.options import YES_FLAGS, Option, OptionError, flag_table, read_option
-from console.shell.parse import command_spec
+from console.shell.arg_position import attached_value, command_line_start, options_in, param_at, target_in
+from console.shell.completion_data import MAX_JOB_COMPLETIONS, CompletionData, JobEntry
+from console.shell.job_folders import is_job_folder, refused_for_its_name
+from console.shell.job_menu import job_menu
+from console.shell.options import flag_table
+from console.shell.parse import command_spec, unquoted
+from console.shell.remote_paths import RemoteFolders
 from console.shell.safe_text import visible_line
-from console.shell.top.columns import Column, layout, render
 
 #: Seconds after which completion data on an engine without pushes counts as stale.
 STALE_AFTER = 10.0
@@ -41,6 +42,8 @@ class ShellCompleter(Completer):
         engine: Engine = Engine.OURS,
         stale: Callable[[], None] | None = None,
         upload_dir: Path | None = None,
+        remote: RemoteFolders | None = None,
+        may_run: Callable[[CommandSpec], bool] = lambda spec: True,
     ) -> None:
         self._data = data
         self._engine = engine
@@ -48,13 +51,26 @@ class ShellCompleter(Completer):
         self._monitored = monitored
         self._stale = stale  # called when job data shown is older than STALE_AFTER (a refresh starts)
         self._paths = PathCompleter(only_directories=True, expanduser=True)
+        self._files = PathCompleter(expanduser=True)  # where '>' writes: files and the folders to them
         self._upload_dir = upload_dir  # submit_job NAME also finds the job folder NAME there
+        self._remote = remote  # names in the server's and sites' folders (ls, cat, ...)
+        self._may_run = may_run  # whether this user holds the right for a command (as told at login)
+        self._document: Document | None = None  # the line being completed
+        self._event = CompleteEvent()
+        #: The line (text, cursor) and whether Tab asked, where a remote folder's names were not known
+        #: yet: when they arrive, the prompt completes that line if it still is the same.
+        self.waiting: tuple[str, int, bool] | None = None
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         # A completion that would leave the word as typed is not offered: after Tab completed
         # "list_j" to "list_jobs", completion-while-typing would reopen the menu on that one entry.
+        self._document, self._event = document, complete_event
         found = words.scan(document.text_before_cursor, commands=True)
         if found.comment:
+            return
+        target = _sink_target(document.text_before_cursor, found)
+        if target is not None:  # after '>' or '>>': the local file the output goes to
+            yield from self._sink_paths(target, complete_event)
             return
         typing = found.words[-1] if found.words and found.words[-1].end == len(document.text_before_cursor) else None
         raw = typing.raw if typing else ""
@@ -72,7 +88,9 @@ class ShellCompleter(Completer):
         if not done:
             yield from self._commands(word)
             return
-        spec = command_spec(done[0])
+        first = found.words[0].raw
+        # psql's \x: its reading ate the backslash (not a line continuation: "\" and a line end, then the name)
+        spec = command_spec(first if first.startswith("\\") and first[1:2] not in "\r\n" else done[0])
         if spec is None or not spec.supports(self._engine):
             return
         start = command_line_start(spec, done[1:])
@@ -83,16 +101,33 @@ class ShellCompleter(Completer):
             last = within.words[-1] if typing is not None and within.words else None  # the same word as typing
             yield from self._completions(inner, within, last, complete_event)
             return
-        attached = _attached(spec, word)
+        attached = attached_value(spec, word)
         if attached is not None:  # -nhel, --format=j: the value in the option's own word
             yield from self._values(attached[0], attached[1], complete_event, done)
             return
-        param = _param_at(spec, done[1:])
+        param = param_at(spec, done[1:])
         if param is not None and not word.startswith("-"):
             yield from self._values(param, word, complete_event, done)
         # Options where one may come: not in place of a flag's value or a required argument.
         if word.startswith("-") or (not word and (param is None or not (param.required or param.flag))):
             yield from self._options(spec, done[1:], word)
+
+    def _sink_paths(self, target: str, event: CompleteEvent) -> Iterator[Completion]:
+        """Files and folders for the word after ``>``/``>>`` (``target``: the text typed after it), as bash."""
+        typed = words.scan(target).words
+        typing = typed[-1] if typed and typed[-1].end == len(target) else None
+        if len(typed) - (typing is not None) > 0:
+            return  # one file name only (split_sink): a second word is refused
+        word = typing.value if typing else ""
+        hidden = os.path.basename(word).startswith(".")
+        for c in self._files.get_completions(Document(word, len(word)), event):
+            if not hidden and c.display_text.startswith("."):
+                continue
+            slash = "/" if os.path.isdir(os.path.expanduser(word + c.text)) and not c.text.endswith("/") else ""
+            shown = c.display_text if c.display_text.endswith("/") else c.display_text + slash
+            written = _written(Completion(c.text + slash, c.start_position, display=shown), typing)
+            if written is not None:
+                yield written
 
     def _commands(self, word: str) -> Iterator[Completion]:
         lowered = word.lower()
@@ -101,7 +136,7 @@ class ShellCompleter(Completer):
                 yield Completion(name, -len(word), display_meta=NAMES[name].summary_on(self._engine))
 
     def _options(self, spec: CommandSpec, done: list[str], word: str) -> Iterator[Completion]:
-        used = {option.flag for token in done for option in _options_in(token, flag_table(spec)) or ()}
+        used = {option.flag for token in done for option in options_in(token, flag_table(spec)) or ()}
         flags = [(p.flag, p.help) for p in spec.typed_params if p.flag]
         if spec.destructive:
             flags.append(("--yes", "do not ask to confirm"))
@@ -113,7 +148,7 @@ class ShellCompleter(Completer):
         data = self._data()
         if self._stale is not None and time.monotonic() - data.fetched > STALE_AFTER:
             self._stale()
-        yield from _job_menu(data.ranked_jobs(word, offer), word)
+        yield from job_menu(data.ranked_jobs(word, offer), word)
 
     def _values(self, param: Param, word: str, event: CompleteEvent, done: list[str]) -> Iterator[Completion]:
         kind = param.kind
@@ -126,7 +161,7 @@ class ShellCompleter(Completer):
             yield from (Completion(n, -len(word), display=visible_line(n)) for n in self._data().job_names(word))
         elif kind is ParamKind.MONITOR:  # the monitored (followed) jobs in the same menu as other job IDs
             jobs = self._data().jobs
-            yield from _job_menu([jobs.get(j) or JobEntry(j, "", "") for j in self._monitored() if j.startswith(word)],
+            yield from job_menu([jobs.get(j) or JobEntry(j, "", "") for j in self._monitored() if j.startswith(word)],
                                  word)
             if "all".startswith(word):
                 yield Completion("all", -len(word))
@@ -134,7 +169,7 @@ class ShellCompleter(Completer):
             yield from _plain(param.choices, word)
         elif kind is ParamKind.SETTING_VALUE:
             setting = done[1] if len(done) > 1 else ""
-            yield from _plain(SETTINGS.get(setting, ()), word)
+            yield from _plain(self._themes() if setting == "theme" else SETTINGS.get(setting, ()), word)
         elif kind is ParamKind.COMMAND:
             yield from (Completion(n, -len(word), display_meta=CATALOG[n].summary_on(self._engine))
                         for n in sorted(CATALOG) if n.startswith(word) and CATALOG[n].supports(self._engine))
@@ -149,6 +184,35 @@ class ShellCompleter(Completer):
             yield from _plain(["server", *self._data().all_sites(), *param.choices], word)  # follow: "all"
         elif kind is ParamKind.LOCAL_PATH:
             yield from self._local_paths(word, event, uploads=spec_uploads(done))
+        elif kind is ParamKind.REMOTE_PATH:
+            yield from self._remote_paths(word, done)
+
+    def _remote_paths(self, word: str, done: list[str]) -> Iterator[Completion]:
+        """Names in the target's folder that ``word`` leads to, as the command would reach them: only
+        for a user holding the command's right, never for an absolute path or one through ``..``
+        (the file commands refuse both, on either engine)."""
+        spec = command_spec(done[0]) if done else None
+        if self._remote is None or spec is None or not self._may_run(spec):
+            return
+        target = target_in(spec, done[1:])
+        folder, _, prefix = word.rpartition("/")
+        parts = folder.split("/") if folder else []
+        if not target or word.startswith("/") or ".." in parts:
+            return
+        listing = self._remote.names(target, "/".join(p for p in parts if p not in ("", ".")))
+        if listing is None:
+            if self._document is not None:
+                line = (self._document.text, self._document.cursor_position)
+                tab = self._event.completion_requested or (self.waiting is not None and self.waiting[:2] == line
+                                                           and self.waiting[2])  # a Tab stays asked for
+                self.waiting = (*line, tab)
+            return
+        names = listing.matching(prefix)
+        more = listing.more_than(prefix, len(names)) if names else None
+        for i, name in enumerate(names):
+            # A cut menu says so on its first entry, the one in view when it opens: what is typed next narrows it.
+            meta = more if i == 0 else None
+            yield Completion(name, -len(prefix), display=visible_line(name), display_meta=meta)
 
     def _local_paths(self, word: str, event: CompleteEvent, uploads: bool) -> Iterator[Completion]:
         """Folders under ``word``; for an upload (submit_job) real job folders first, here then staged in
@@ -161,6 +225,8 @@ class ShellCompleter(Completer):
                 continue
             # A folder completes with its '/', so the next Tab goes inside it.
             full = os.path.expanduser(word + c.text)
+            if uploads and refused_for_its_name(full, self._engine):
+                continue  # a job folder submit_job refuses for its name ('my jobs/'): not offered to submit
             slash = "/" if os.path.isdir(full) and not c.text.endswith("/") else ""
             shown = c.display_text if c.display_text.endswith("/") else c.display_text + slash  # PathCompleter
             offered.add(word + c.text + slash)
@@ -187,69 +253,30 @@ class ShellCompleter(Completer):
                                  display_meta=visible_line(f"job folder in {folder.name}/ of the kit"))
 
 
-#: The job-ID menu's meta: name, status, age, one aligned column each. In a narrow terminal the
-#: name gives room first (down to 8 cells, ending in '…'), then the age is left out; the status
-#: stays whole.
-JOB_META = (Column("", least=8, shrink=1), Column(""), Column("", drop=1))
-#: A wide terminal still gets a compact menu: a long name is elided past this.
-MAX_META_WIDTH = 64
-#: Cells of the menu that are not its meta: the ID (8) and its blanks (2), the meta's own
-#: blanks (2), the scrollbar (1).
-_MENU_BESIDE_META = 13
-
-
-def _job_menu(entries: list[JobEntry], word: str) -> Iterator[Completion]:
-    """Job IDs as the menu shows them: the ID's first 8 characters, then name, status and age aligned."""
-    now = time.time()
-    meta = _JobMeta([[visible_line(e.name), visible_line(e.status), age(e.submitted, now)] for e in entries])
-    for index, entry in enumerate(entries):
-        yield Completion(entry.job_id, -len(word), display=entry.job_id[:8],
-                         display_meta=functools.partial(meta.text, index))
-
-
-class _JobMeta:
-    """The meta column of one job menu, laid out for the terminal's width when the menu is drawn.
-
-    prompt_toolkit asks each entry for its meta at every drawing, and draws again at once when the
-    terminal is resized (SIGWINCH): so the columns follow a resize as it happens, not at the next key.
-    Laid out once per width.
-    """
-
-    def __init__(self, rows: list[list[str]]) -> None:
-        self.rows = rows
-        self._room = -1
-        self._texts: list[str] = []
-
-    def text(self, index: int) -> str:
-        room = _meta_room()
-        if room != self._room:
-            widths = layout(JOB_META, self.rows, room)
-            self._texts = [render(row, widths, room) for row in self.rows]
-            self._room = room
-        return self._texts[index]
-
-
-def _meta_room() -> int:
-    """Display cells the menu's meta column may use: the terminal's width less the rest of the menu
-    (prompt_toolkit moves a menu that would pass the right edge to the left, never cuts it)."""
-    app = get_app_or_none()  # get_app() would build a whole dummy application outside the prompt: 4 ms
-    try:
-        columns = app.output.get_size().columns if app is not None else 80
-    except Exception:  # no terminal to ask (a pipe, a closed output): as wide as a usual one
-        columns = 80
-    return min(max(columns - _MENU_BESIDE_META, 20), MAX_META_WIDTH)
-
-
 def spec_uploads(done: list[str]) -> bool:
     """Whether the command being typed uploads a local folder (submit_job)."""
     spec = command_spec(done[0]) if done else None
     return spec is not None and spec.transfer is Transfer.UPLOAD
 
 
+def _sink_target(text: str, found: words.Scan) -> str | None:
+    """The text after an unquoted ``>``/``>>`` in the command being typed (its last ``;`` part); None
+    when it has none, or only a ``|`` (a local command line: the user's shell completes those)."""
+    at = None
+    for i, char in unquoted(text, found.words[0].start if found.words else len(text)):
+        if char == "|":
+            return None
+        elif char == ">":
+            at = i
+    if at is None:
+        return None
+    return text[at + 1:].lstrip(" \t")
+
+
 def _plain(values: Iterable[str], word: str) -> Iterator[Completion]:
     for value in values:
         if value.startswith(word):
-            yield Completion(value, -len(word))
+            yield Completion(value, -len(word), display=visible_line(value))
 
 
 def _written(completion: Completion, typing: words.Word | None) -> Completion | None:
@@ -259,6 +286,10 @@ def _written(completion: Completion, typing: words.Word | None) -> Completion | 
     raw, value = (typing.raw, typing.value) if typing else ("", "")
     kept = value[:len(value) + completion.start_position] if completion.start_position else value
     whole = kept + completion.text
+    if unseen_in(completion.text) is not None:
+        # A name (from the server: a site, a job's) holding a control or invisible character: in the
+        # line it would reorder (U+202E) or hide (U+200B) what the admin reads. Not offered.
+        return None
     written = words.quote(whole, raw)
     if written is None:
         return None  # a name with a line break: no line can hold it
@@ -266,69 +297,3 @@ def _written(completion: Completion, typing: words.Word | None) -> Completion | 
         return completion
     return Completion(written, -len(raw), display=completion.display, display_meta=completion.display_meta,
                       style=completion.style, selected_style=completion.selected_style)
-
-
-def command_line_start(spec: CommandSpec, done: list[str]) -> int | None:
-    """Index in ``done`` (the words after the command) where a COMMAND_LINE parameter starts, if reached."""
-    if not any(p.kind is ParamKind.COMMAND_LINE for p in spec.typed_params):
-        return None
-    for k in range(len(done) + 1):
-        param = _param_at(spec, done[:k])
-        if param is not None and param.kind is ParamKind.COMMAND_LINE and (k == len(done) or done[k][:1] != "-"):
-            return k
-    return None
-
-
-def _options_in(token: str, takes: dict[str, bool]) -> list[Option] | None:
-    """The options a typed word gives (as ``console.shell.options`` reads them); None for a word that
-    is not one, or that cannot be read (the parse will say why, completion goes on)."""
-    try:
-        return read_option(token, takes)
-    except OptionError:
-        return None
-
-
-def _attached(spec: CommandSpec, word: str) -> tuple[Param, str] | None:
-    """The parameter and the value being typed in an option's own word (``-nhel``, ``--format=j``)."""
-    options = _options_in(word, flag_table(spec)) if word.startswith("-") else None
-    if not options or options[-1].value is None:
-        return None
-    param = next((p for p in spec.typed_params if p.flag == options[-1].flag), None)
-    return (param, options[-1].value) if param is not None else None
-
-
-def _param_at(spec: CommandSpec, done: list[str]) -> Param | None:
-    """The parameter the next word fills, given the words already typed after the command."""
-    params = spec.typed_params
-    flags = {p.flag: p for p in params if p.flag}
-    takes = flag_table(spec)
-    takes_options = any(p.kind is ParamKind.OPTIONS for p in params)
-    positionals = [p for p in params if not p.flag and p.kind is not ParamKind.OPTIONS]
-    index = 0
-    expecting: Param | None = None
-    previous = ""
-    only_values = False  # after "--"
-    for token in done:
-        options = None if only_values or takes_options else _options_in(token, takes)
-        if expecting is not None:
-            expecting = None
-        elif token == "--" and not only_values and not takes_options:
-            only_values = True
-        elif token in flags:
-            if flags[token].kind is not ParamKind.BOOL:
-                expecting = flags[token]
-        elif token in YES_FLAGS:
-            pass
-        elif options:  # -rm (then -m's value), -m1, --timeout=5
-            last = options[-1]
-            if last.flag in flags and flags[last.flag].kind is not ParamKind.BOOL and last.value is None:
-                expecting = flags[last.flag]
-        elif takes_options and (token.startswith("-") or (token.isdigit() and len(previous) == 2
-                                                             and previous.startswith("-"))):
-            pass  # a shell command's options, passed through ("-n 20")
-        elif not (index < len(positionals) and positionals[index].many):
-            index += 1
-        previous = token
-    if expecting is not None:
-        return expecting
-    return positionals[index] if index < len(positionals) else None

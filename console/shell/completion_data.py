@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from console.commands.spec import Offer
 from console.natural_order import natural_key
@@ -20,6 +21,12 @@ from console.shell.human import ago
 
 #: A menu, not a dump: the menu measures every entry on each redraw, so more costs keystroke time.
 MAX_JOB_COMPLETIONS = 25
+#: Jobs completion knows: the newest ones (a refresh asks for no more; jobs pushed since are added
+#: and the oldest let go). A store of 300,000 jobs would cost seconds of typing to take in whole;
+#: an older job is still found by typing its ID (the server resolves a prefix).
+MAX_JOBS_KEPT = 5000
+#: Sites completion knows (a project has tens; a server answering more is broken or hostile).
+MAX_SITES_KEPT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +71,29 @@ class CompletionData:
     @classmethod
     def from_rows(cls, rows: Iterable[dict]) -> CompletionData:
         data = cls()
-        for row in rows:
-            entry = JobEntry(row["job_id"], row.get("job_name") or row.get("name") or "", row.get("status", ""),
-                             _epoch(row.get("submit_time")))
-            data.jobs[entry.job_id] = entry
-        data._ids = sorted(data.jobs)
-        data._names = sorted((e.name.lower(), e.job_id) for e in data.jobs.values())
-        data._recent = [e.job_id for e in sorted(data.jobs.values(), key=lambda e: e.submitted)]
-        data._active = {e.job_id for e in data.jobs.values() if not e.status.startswith("FINISHED:")}
+        data.take(rows)
+        data.index()
         return data
+
+    def take(self, rows: Iterable[Any]) -> None:
+        """Jobs of list_jobs rows (``job_id``, ``job_name``, ``status``, ``submit_time``), up to
+        ``MAX_JOBS_KEPT`` in all; a row of another shape is passed over. ``index`` once all are in:
+        a refresh takes them a slice at a time, so typing goes on meanwhile."""
+        for row in rows:
+            if len(self.jobs) >= MAX_JOBS_KEPT:
+                return
+            if not isinstance(row, dict) or not isinstance(row.get("job_id"), str):
+                continue
+            name, status = row.get("job_name") or row.get("name") or "", row.get("status") or ""
+            entry = JobEntry(row["job_id"], name if isinstance(name, str) else str(name),
+                             status if isinstance(status, str) else str(status), _epoch(row.get("submit_time")))
+            self.jobs[entry.job_id] = entry
+
+    def index(self) -> None:
+        self._ids = sorted(self.jobs)
+        self._names = sorted((e.name.lower(), e.job_id) for e in self.jobs.values())
+        self._recent = [e.job_id for e in sorted(self.jobs.values(), key=lambda e: e.submitted)]
+        self._active = {e.job_id for e in self.jobs.values() if not e.status.startswith("FINISHED:")}
 
     def upsert(self, job_id: str, name: str | None, status: str | None) -> None:
         old = self.jobs.get(job_id)
@@ -87,6 +108,40 @@ class CompletionData:
             bisect.insort(self._ids, job_id)
             bisect.insort(self._names, (entry.name.lower(), job_id))
             self._recent.append(job_id)
+            self._let_go_of_the_oldest()
+
+    def merge(self, rows: list[Any]) -> None:
+        """The newest jobs' rows (a poll's top-up, newest first): each job added or its status
+        brought up to date; a job known here submitted after the oldest of them and not among
+        them was deleted, and goes. The rest is kept as it was."""
+        window = CompletionData()
+        window.take(rows)
+        if not window.jobs:
+            return
+        oldest = min(e.submitted for e in window.jobs.values())
+        # (a row without a submit time dates nothing: then nothing is judged deleted)
+        gone = [j for j, e in self.jobs.items() if e.submitted > oldest > 0 and j not in window.jobs]
+        for job_id in gone:
+            self.remove(job_id)
+        for entry in sorted(window.jobs.values(), key=lambda e: e.submitted):  # oldest first: _recent's order
+            old = self.jobs.get(entry.job_id)
+            if old is None:
+                self.jobs[entry.job_id] = entry
+                bisect.insort(self._ids, entry.job_id)
+                bisect.insort(self._names, (entry.name.lower(), entry.job_id))
+                self._recent.append(entry.job_id)
+            else:
+                self.jobs[entry.job_id] = JobEntry(old.job_id, old.name, entry.status, old.submitted or entry.submitted)
+            if entry.status.startswith("FINISHED:"):
+                self._active.discard(entry.job_id)
+            else:
+                self._active.add(entry.job_id)
+        self._let_go_of_the_oldest()
+
+    def _let_go_of_the_oldest(self) -> None:
+        """Past ``MAX_JOBS_KEPT``: the oldest jobs go (``_recent`` is oldest first)."""
+        while len(self.jobs) > MAX_JOBS_KEPT and self._recent:
+            self.remove(self._recent.pop(0))
 
     def remove(self, job_id: str) -> None:
         entry = self.jobs.pop(job_id, None)

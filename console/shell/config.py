@@ -1,7 +1,8 @@
 """The shell's config (TOML in the XDG config dir) and where its history lives (XDG data dir).
 
 The config file is written with comments on first run, so a person can open it and see
-every setting; it is read with ``tomllib`` and checked, with a message naming the key.
+every setting; it is read with ``tomllib`` and checked, each problem (a bad value, an unknown key) said
+with the file and key and the default used instead: a mistake in it never keeps the console from starting.
 Settings changed in the shell (``theme``, ``set``, ``timing``) are written back into it,
 one line each, keeping the comments (also one at a setting's line end). User themes live in
 the config dir's ``themes/``.
@@ -9,13 +10,18 @@ the config dir's ``themes/``.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import json
 import re
 import textwrap
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.commands import CATALOG
+from console.local_paths import reason
+from console.own_files import open_private, private_file, private_folder
 from console.shell.output import DEFAULT_PAGER, Expanded, Format
 from console.shell.themes import DEFAULT_THEME
 from console.shell.toml_lines import set_top_level
@@ -59,10 +65,6 @@ pager = "{DEFAULT_PAGER}"
 """
 
 
-class ConfigError(ValueError):
-    pass
-
-
 def history_path() -> Path:
     return data_dir() / "history"
 
@@ -78,6 +80,8 @@ class ShellConfig:
     timing: bool = False
     editing: str = "emacs"
     path: Path | None = None
+    #: What was wrong in the file and what is used instead, one sentence each, for the console to say at start.
+    notes: list[str] = field(default_factory=list)
 
     def remember(self, key: str, value: str | bool) -> None:
         """Write one setting into the config file (its line rewritten keeping a trailing comment, or a line
@@ -87,7 +91,8 @@ class ShellConfig:
             return
         try:
             text = self.path.read_text(encoding="utf-8")
-            self.path.write_text(set_top_level(text, key, toml_value(value)), encoding="utf-8")
+            with open_private(self.path) as out:
+                out.write(set_top_level(text, key, toml_value(value)))
         except (OSError, UnicodeError):
             pass
 
@@ -107,37 +112,75 @@ def toml_value(value: str | bool) -> str:
     return f'"{escaped}"'
 
 
+#: Each setting of the file: the type its value must have and, for a word, the words it may be.
+_SETTINGS: dict[str, tuple[type, tuple[str, ...] | None]] = {
+    "theme": (str, None), "format": (str, tuple(f.value for f in Format)), "confirm": (bool, None),
+    "kit": (str, None), "pager": (str, None), "expanded": (str, tuple(e.value for e in Expanded)),
+    "timing": (bool, None), "editing": (str, ("emacs", "vi")),
+}
+_TYPE_WORDS = {str: "a string in quotes", bool: "true or false"}
+
+
+def _problem(value: object, expected: type, allowed: tuple[str, ...] | None) -> str | None:
+    """What is wrong with a setting's ``value``, in words (None: nothing)."""
+    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        return f"must be {_TYPE_WORDS[expected]}"
+    if allowed is not None and value not in allowed:
+        return f"must be {', '.join(allowed[:-1])} or {allowed[-1]}"
+    return None
+
+
 def load_config(path: Path | None = None, *, create: bool = True) -> ShellConfig:
+    """The settings of ``path`` (the config dir's ``config.toml``, written with the defaults when missing).
+
+    A file that cannot be read, a bad value or an unknown key never stops the console (as a bad theme
+    colour does not): ``notes`` says each one (the file, the key, the value, what is used instead) and the
+    default is used for it. A file that cannot be read as TOML is not written back into (``path`` None)."""
+    own = path is None  # the console's own file: 0600 in a 0700 folder (console.own_files); a named one as it is
     path = path or config_dir() / "config.toml"
     if not path.exists() and create:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(DEFAULT_CONFIG, encoding="utf-8")
+            if own:
+                private_folder(path.parent)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            with open_private(path) as out:
+                out.write(DEFAULT_CONFIG)
         except OSError:
             return ShellConfig(path=None)  # a read-only home: run on the defaults
+    elif own and path.exists() and create:  # found readable by others (an older console made it so)
+        with contextlib.suppress(OSError):
+            private_file(path)
     if not path.exists():
         return ShellConfig(path=None)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}; fix it or delete it to get the defaults") from None
+        said = reason(exc) if isinstance(exc, OSError) else exc
+        return ShellConfig(path=None, notes=[f"{path}: {said}; using the default settings (fix the file, or "
+                                             "delete it to have one with the defaults written)"])
     config = ShellConfig(path=path)
-    for key, expected in (("theme", str), ("format", str), ("confirm", bool), ("kit", str), ("pager", str),
-                          ("expanded", str), ("timing", bool), ("editing", str)):
-        if key in data and not isinstance(data[key], expected):
-            raise ConfigError(f"{path}: '{key}' must be a {expected.__name__}")
-    for key, allowed in (("expanded", [e.value for e in Expanded]), ("editing", ["emacs", "vi"])):
-        if key in data and data[key] not in allowed:
-            raise ConfigError(f"{path}: '{key}' must be {' or '.join(allowed)}")
-    config.theme = data.get("theme", config.theme)
-    try:
-        config.format = Format(data.get("format", config.format))
-    except ValueError:
-        raise ConfigError(f"{path}: 'format' must be table, json or raw") from None
-    config.confirm = data.get("confirm", config.confirm)
-    config.kit = data.get("kit", config.kit)
-    config.pager = data.get("pager", config.pager)
-    config.expanded = Expanded(data.get("expanded", config.expanded))
-    config.timing = data.get("timing", config.timing)
-    config.editing = data.get("editing", config.editing)
+    for key, value in data.items():
+        if key not in _SETTINGS:
+            close = difflib.get_close_matches(key, list(_SETTINGS), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; the settings are {', '.join(_SETTINGS)}"
+            config.notes.append(f"unknown setting '{key}' in {path}{hint}")
+            continue
+        expected, allowed = _SETTINGS[key]
+        problem = _problem(value, expected, allowed)
+        if problem is not None:
+            default = getattr(config, key)
+            config.notes.append(f"{path}: '{key}' {problem}, not {_shown(value)}; using {_shown(default)}")
+            continue
+        setattr(config, key, value)
+    config.format, config.expanded = Format(config.format), Expanded(config.expanded)
     return config
+
+
+def _shown(value: object) -> str:
+    """A setting's value as the file spells it (``"yaml"``, ``true``, ``3``)."""
+    if isinstance(value, Format | Expanded):
+        value = value.value
+    if isinstance(value, str | bool):
+        return toml_value(value)
+    return json.dumps(value, default=str, ensure_ascii=False)

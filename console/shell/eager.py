@@ -12,6 +12,7 @@ work overlaps the round trip instead of preceding it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -26,8 +27,11 @@ def start_now(coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
     with a task.
     """
     loop = asyncio.get_running_loop()
+    # One context for the whole run, as a task has: what ``coro`` sets (console.wire.requesting.USER_COMMAND)
+    # stays its own, and is the same in its first step as in the rest.
+    context = contextvars.copy_context()
     try:
-        waited = coro.send(None)
+        waited = context.run(coro.send, None)
     except StopIteration as stop:
         done: asyncio.Future[T] = loop.create_future()
         done.set_result(stop.value)
@@ -40,7 +44,7 @@ def start_now(coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
         done = loop.create_future()
         done.set_exception(exc)
         return done
-    return loop.create_task(_go_on(coro, waited))
+    return loop.create_task(_go_on(coro, waited), context=context)
 
 
 async def _go_on(coro: Coroutine[Any, Any, T], waited: Any) -> T:

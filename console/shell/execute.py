@@ -4,7 +4,7 @@ Shared by the interactive shell and the batch runner, over any ``Backend``; what
 ask for confirmation, print above a prompt, switch a theme) comes in through
 ``Frontend``. A command that needs nothing special on the client is sent as it is; the
 entries below exist only where the client does real work. What a failed command says to people
-is ``failures.py``'s.
+is ``failures.py``'s; the settings commands (``set``, ``theme``, ...) are ``settings.py``'s.
 """
 
 from __future__ import annotations
@@ -19,21 +19,34 @@ from console.api.async_session import is_final
 from console.api.errors import CancelTooLate, NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend
-from console.commands import SETTINGS, CommandSpec, Transfer, Where
-from console.shell import follow, plot  # noqa: F401  (they register their commands)
-from console.shell.client_side import CLIENT_SIDE, CommandFailed, Frontend, Outcome, ShellState, client_side
+from console.commands import CommandSpec, Transfer, Where
+from console.shell import follow, plot, settings  # noqa: F401  (they register their commands)
+from console.shell.client_side import (
+    CLIENT_SIDE,
+    CommandFailed,
+    Frontend,
+    Outcome,
+    ShellState,
+    client_side,
+    with_closing_document,
+)
+from console.shell.completion_data import MAX_JOBS_KEPT
 from console.shell.failures import explain, went_on
+from console.shell.file_errors import FILE_COMMANDS, answers_only, unless_failed
 from console.shell.help import help_text
 from console.shell.human import in_words
 from console.shell.monitors import COMPLETED, Monitor, MonitorManager, not_completed
-from console.shell.output import Expanded, Format, render
+from console.shell.output import render
 from console.shell.parse import ParsedCommand, UsageError, parse_command, unavailable
 from console.shell.progress import progress_line
 from console.shell.refresher import CompletionRefresher
 from console.shell.resize import on_resize
-from console.shell.themes import theme_listing
+from console.shell.safe_text import visible_line
+from console.shell.site_jobs import running_on
 from console.shell.top import command as _top_command  # noqa: F401  (registers top)
 from console.shell.watch_heading import WatchHeading
+from console.wire.requesting import USER_COMMAND
+from console.within import within
 
 
 class Executor:
@@ -49,9 +62,17 @@ class Executor:
         #: Seconds the last command spent on its work (requests), without the confirmation question
         #: or the pager; None when it never got that far (refused, cancelled at the question).
         self.elapsed: float | None = None
-        #: This console sent a shutdown of the server (``shutdown server|all``) that has not failed: a lost
-        #: connection is then that shutdown, not a fault (the reconnect line and the toolbar say so).
-        self.shut_down_server = False
+
+    @property
+    def shut_down_server(self) -> bool:
+        """This console sent a shutdown of the server (``shutdown server|all``) that has not failed: a lost
+        connection is then that shutdown, not a fault (the reconnect line and the toolbar say so). Kept on the
+        backend (``Backend.shut_down_by_you``), so that its background pollers honour it too."""
+        return self.backend.shut_down_by_you
+
+    @shut_down_server.setter
+    def shut_down_server(self, value: bool) -> None:
+        self.backend.shut_down_by_you = value
 
     async def run(self, parsed: ParsedCommand, on_answer: Callable[[Any], None] | None = None) -> Outcome:
         """Run a parsed command: its outcome. ``on_answer``: a server command's answer as soon as it arrives
@@ -64,8 +85,11 @@ class Executor:
             # The reconnect loop is already at work: waiting for it here would hold the prompt for
             # the whole connect timeout, so say so at once instead.
             if self.shut_down_server:  # this console's own shutdown: nothing will answer until it is started
+                again = (", or start the server again and the console keeps reconnecting"
+                         if self.backend.reconnects_after_own_shutdown else
+                         "; open the console again once the server is started again")
                 raise NoConnection(f"the server was shut down by you, so {spec.name} was not sent; leave with "
-                                   "bye, or start the server again and the console keeps reconnecting")
+                                   f"bye{again}")
             raise NoConnection(f"the server is unreachable, so {spec.name} was not sent; the console keeps "
                                "reconnecting (the toolbar shows when it is back)")
         self._check_right(spec)
@@ -75,21 +99,41 @@ class Executor:
         if handler is None and spec.where is not Where.SERVER:
             raise CommandFailed(f"{spec.name} has no implementation in this client")
         started = time.perf_counter()
+        # A silent server's NoAnswer names this command, not its requests (put back by value: safe whoever
+        # drives this coroutine).
+        before = USER_COMMAND.get()
+        USER_COMMAND.set(spec.name)
         try:
             if handler is not None:
                 return await handler(self, parsed)
             # Set before sending: the connection may drop before the answer arrives.
             stopping = spec.name == "shutdown" and parsed.values.get("target_type") in ("server", "all")
             self.shut_down_server |= stopping
+            restarting = spec.name == "restart" and parsed.values.get("target_type") in ("server", "all")
+            self.backend.restarting_by_you |= restarting
             try:
-                return Outcome(await self.backend.request(spec.name, parsed.wire_args(), on_answer))
+                if spec.name in FILE_COMMANDS:  # the tool's error line is a failed command, never shown as an answer
+                    return Outcome(unless_failed(spec.name, await self.backend.request(
+                        spec.name, parsed.wire_args(), on_answer and answers_only(spec.name, on_answer))))
+                answer = await self.backend.request(spec.name, parsed.wire_args(), on_answer)
+                self._note_site(spec.name, parsed.values.get("site"))
+                return Outcome(answer)
             except (NoConnection, CancelTooLate):
                 raise  # the server went before it answered, or a Ctrl-C came after it was sent: shut down, likely
             except BaseException:
                 self.shut_down_server &= not stopping  # refused (jobs running), cancelled: the server stays
+                self.backend.restarting_by_you &= not restarting
                 raise
         finally:
+            USER_COMMAND.set(before)
             self.elapsed = time.perf_counter() - started if spec.timed else None
+
+    def _note_site(self, command: str, site: Any) -> None:
+        """A site this session disabled, or enabled again (``Backend.disabled_sites``: top shows it disabled)."""
+        if isinstance(site, str) and command in ("disable_client", "enable_client"):
+            chosen = {site}
+            disabled = self.backend.disabled_sites
+            self.backend.disabled_sites = disabled | chosen if command == "disable_client" else disabled - chosen
 
     def starts_at_enter(self, parsed: ParsedCommand) -> bool:
         """True for a command that only asks the server (no question first, no client-side work that
@@ -122,6 +166,7 @@ class Executor:
         what = await self._describe(parsed)
         if what is None:
             return
+        await self.backend.refuse_before_asking(spec.name, parsed.wire_args())
         if not await self.frontend.confirm(f"{spec.name} {what}: are you sure? [y/N] "):
             raise CommandFailed(f"{spec.name} cancelled")
 
@@ -150,8 +195,8 @@ class Executor:
             return "the server"
         if target == "client":
             return f"site{'s' if len(sites) > 1 else ''} {', '.join(sites)}" if sites else "every connected site"
-        if "site" in values:
-            return f"site {values['site']}"
+        if "site" in values:  # (remove_client, disable_client: the jobs it runs are what the answer costs)
+            return f"site {values['site']}{await running_on(self.backend, values['site'])}"
         return " ".join(str(v) for v in parsed.wire_args().values() if v is not None)
 
 
@@ -171,7 +216,7 @@ async def _new_job(ex: Executor, started: Awaitable[str], done: str, late_verb: 
             return Outcome(message=went_on(late, "", None))
         message = went_on(late, late_verb, job_id)
     else:
-        message = f"{done}: {job_id}"
+        message = f"{done}: {visible_line(job_id)}"  # (the server's words: on this one line)
     ex.refresher.note_job(job_id)
     ex.submitted.append(job_id)
     # The ID as a field (json) and alone (raw: what FLARE's and our API return): scripts never parse the sentence.
@@ -204,10 +249,12 @@ async def _download(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 
 @client_side("delete_job")
-async def _delete(ex: Executor, parsed: ParsedCommand) -> Outcome:
+@client_side("set_timeout")
+@client_side("unset_timeout")
+async def _said_in_words(ex: Executor, parsed: ParsedCommand) -> Outcome:
     """Said in words (``human.in_words``); the answer stays whole for json (its fields) and raw."""
-    answer = await ex.backend.request("delete_job", parsed.wire_args())
-    words = in_words("delete_job", answer)
+    answer = await ex.backend.request(parsed.spec.name, parsed.wire_args())
+    words = in_words(parsed.spec.name, answer)
     if words is None:  # an answer of another shape: shown as it came
         return Outcome(answer)
     return Outcome(message=words, fields=answer, answer=answer)
@@ -219,28 +266,33 @@ async def _monitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
     meta = await ex.backend.get_job_meta(job_id)  # an unknown job fails here, in the foreground
     if not ex.frontend.interactive:
         return await _monitor_to_the_end(ex, meta, timeout, interval)
+    which = visible_line(f"{meta['job_id'][:8]} ({meta.get('name', '')})")  # (the server's words: on this one line)
     if ex.monitors.following(meta["job_id"]) is not None:
-        return Outcome(message=f"{meta['job_id'][:8]} ({meta.get('name', '')}) is already monitored; "
-                               "'monitors' lists monitors, 'unmonitor' stops one")
+        return Outcome(message=f"{which} is already monitored; 'monitors' lists monitors, 'unmonitor' stops one")
     ex.monitors.start(meta["job_id"], timeout, interval)
-    return Outcome(message=f"monitoring {meta['job_id'][:8]} ({meta.get('name', '')}) in the background; "
-                           "'monitors' lists monitors, 'unmonitor' stops them")
+    return Outcome(message=f"monitoring {which} in the background; 'monitors' lists monitors, 'unmonitor' stops them")
 
 
 async def _monitor_to_the_end(ex: Executor, meta: dict[str, Any], timeout: float, interval: float) -> Outcome:
     """A batch's monitor_job: blocks until the job ends; fails (exit 1) unless it ended FINISHED:COMPLETED,
     so that CI sees a failed, aborted or unfinished job without parsing the status lines."""
     watched = Monitor(meta["job_id"], meta.get("name", ""), "")
-    code = await ex.monitors.follow(meta["job_id"], timeout, interval, watched)
-    job = f"job {meta['job_id']} ({watched.name or meta.get('name') or 'unnamed'})"
+    try:
+        code = await ex.monitors.follow(meta["job_id"], timeout, interval, watched)
+    except Exception as exc:  # abandoned (JobNotRunning), a failed check: its closing document all the same
+        raise with_closing_document(exc, follow.last_known(exc, meta["job_id"], watched.name or meta.get("name", ""),
+                                                            watched.status or meta.get("status", ""))) from None
+    name = watched.name or meta.get("name", "")
+    job = f"job {meta['job_id']} ({name or 'unnamed'})"
     status = watched.status or meta.get("status", "")
+    fields = {"job_id": meta["job_id"], "name": name, "status": status}  # the closing document, however it ends
     if code is MonitorReturnCode.TIMEOUT:
-        raise CommandFailed(f"{job} is still {status} after --timeout {timeout:g} s")
+        raise CommandFailed(f"{job} is still {status} after --timeout {timeout:g} s", fields)
     if code is not MonitorReturnCode.JOB_FINISHED:
-        raise CommandFailed(f"monitor of {job} ended ({code.name}) with the job {status}")
+        raise CommandFailed(f"monitor of {job} ended ({code.name}) with the job {status}", fields)
     if status != COMPLETED:
-        raise CommandFailed(not_completed(meta["job_id"], watched.name or meta.get("name", ""), status))
-    return Outcome()
+        raise CommandFailed(not_completed(meta["job_id"], name, status), fields)
+    return follow.ended(meta["job_id"], name, status)
 
 
 # -- the shell's own commands ------------------------------------------------------------
@@ -248,7 +300,8 @@ async def _monitor_to_the_end(ex: Executor, meta: dict[str, Any], timeout: float
 
 @client_side("help")
 async def _help(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    return Outcome(message=help_text(ex.backend.engine, parsed.values.get("command")))
+    # Laid out in columns for the terminal's width (the registry's own words): shown as it is, never refilled.
+    return Outcome(message=help_text(ex.backend.engine, parsed.values.get("command")), drawn=True)
 
 
 @client_side("bye")
@@ -264,49 +317,14 @@ async def _monitors(ex: Executor, parsed: ParsedCommand) -> Outcome:
 
 @client_side("unmonitor")
 async def _unmonitor(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    which = parsed.values["job_id"]
+    try:
+        which = ex.monitors.the_one(parsed.values.get("job_id"), None, "monitor")
+    except ValueError as exc:
+        raise CommandFailed(str(exc)) from None
     stopped = await ex.monitors.stop(which)
     if not stopped:
         raise CommandFailed(f"no monitor of a job matching '{which}'; 'monitors' lists them")
     return Outcome(message=f"stopped {stopped} monitor{'s' if stopped != 1 else ''}")
-
-
-@client_side("theme")
-async def _theme(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    name = parsed.values.get("name")
-    if not name:
-        return Outcome(message=theme_listing(ex.frontend.theme_names(), ex.state.theme))
-    ex.frontend.set_theme(name)
-    ex.state.theme = name
-    ex.frontend.remember("theme", name)
-    return Outcome(message=f"theme: {name}")
-
-
-def _settings(state: ShellState) -> list[dict[str, str]]:
-    """Each setting, its value now, and the command that changes it."""
-    values = {"format": state.format.value, "expanded": state.expanded.value, "editing": state.editing}
-    rows = [{"setting": name, "value": values[name], "change with": f"set {name} {'|'.join(choices)}"}
-            for name, choices in SETTINGS.items()]
-    return [*rows, {"setting": "theme", "value": state.theme, "change with": "theme NAME"},
-            {"setting": "timing", "value": "on" if state.timing else "off", "change with": "timing on|off"},
-            {"setting": "confirm", "value": "on" if state.confirm else "off",
-             "change with": "confirm in the config file; --yes on a line"}]
-
-
-@client_side("set")
-async def _set(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    setting, value = parsed.values["setting"], parsed.values["value"]
-    if value is None:  # as psql's \set alone: what each setting is now
-        rows = [row for row in _settings(ex.state) if setting in (None, row["setting"])]
-        return Outcome(rows)
-    if setting == "format":
-        ex.state.format = Format(value)
-    elif setting == "expanded":
-        ex.state.expanded = Expanded(value)
-    elif setting == "editing":
-        ex.state.editing = value
-    ex.frontend.remember(setting, value)
-    return Outcome(message=f"{setting}: {value}")
 
 
 #: Commands ``watch`` may repeat: those that only show something (repeating a submit would submit again).
@@ -359,7 +377,7 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
                 resized.clear()
                 ex.frontend.repaint(shown, heading.fit)
                 try:
-                    await asyncio.wait_for(resized.wait(), max(0.0, interval - (time.monotonic() - started)))
+                    await within(resized.wait(), max(0.0, interval - (time.monotonic() - started)))
                 except TimeoutError:
                     break
 
@@ -367,12 +385,8 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
 @client_side("refresh")
 async def _refresh(ex: Executor, parsed: ParsedCommand) -> Outcome:
     await ex.refresher.refresh()
-    return Outcome(message=f"completion data refreshed: {len(ex.refresher.data.jobs)} jobs")
-
-
-@client_side("timing")
-async def _timing(ex: Executor, parsed: ParsedCommand) -> Outcome:
-    state = parsed.values.get("state")
-    ex.state.timing = not ex.state.timing if state is None else state == "on"  # psql's \timing switches it
-    ex.frontend.remember("timing", ex.state.timing)
-    return Outcome(message=f"timing {'on' if ex.state.timing else 'off'}")
+    count = len(ex.refresher.data.jobs)
+    if count >= MAX_JOBS_KEPT:
+        return Outcome(message=f"completion data refreshed: the newest {count} jobs (completion keeps no more; "
+                               "type more of an older job's ID)")
+    return Outcome(message=f"completion data refreshed: {count} jobs")

@@ -10,11 +10,13 @@ not run or retry anything.
 
 from __future__ import annotations
 
-from console.api.errors import CancelTooLate, JobNotRunning, NoConnection
+from console.api.errors import CancelTooLate, InvalidArgumentError, JobNotRunning, NoConnection
+from console.local_paths import is_local_path_error, path_problem
 from console.shell.client_side import CommandFailed
 from console.shell.human import in_words, one_line
 from console.shell.parse import ParsedCommand
 from console.shell.safe_text import visible_line
+from console.worded import for_people
 
 
 def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
@@ -31,11 +33,27 @@ def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
         return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to show; "
                 f"a finished job's errors and progress are in its logs: get_job_logs {job}")
     if isinstance(exc, CancelTooLate):
-        result = exc.result
+        result = for_people(exc.result)  # FLARE's nothing, said as the table says it
         return went_on(exc, "", None if result is None else in_words(exc.command, result) or one_line(result))
     if isinstance(exc, NoConnection) and "the console keeps reconnecting" in str(exc):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if is_local_path_error(exc):  # one of the user's own files or folders: named, never Python's [Errno]
+        assert isinstance(exc, OSError)
+        what, todo = _LOCAL_PATHS.get(parsed.spec.name if parsed is not None else "", ("", ""))
+        return path_problem(exc, what, todo)
+    # A bad argument is InvalidArgumentError to the console's user, whichever builtin FLARE's API raises
+    # for it (InvalidValue, InvalidSyntax...: ``console.wire.exceptions``).
+    kind = "InvalidArgumentError" if isinstance(exc, InvalidArgumentError) else type(exc).__name__
+    return f"{kind}: {exc}" if str(exc) else kind
+
+
+#: What a command's local path is for, and what to do when it cannot be used (``local_paths.path_problem``).
+_LOCAL_PATHS = {
+    "download_job": ("the download folder", "give a folder you can write to (it is made when missing), or none "
+                     "for the kit's download folder"),
+    "download_job_components": ("the download folder", "the kit's download folder must be a folder you can write to"),
+    "submit_job": ("the job folder", "give a job folder you can read (one holding meta.json)"),
+}
 
 
 #: Where to see whether a command whose answer never came was done (its request had left: it may or may not

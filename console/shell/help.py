@@ -15,9 +15,10 @@ from __future__ import annotations
 import shutil
 import textwrap
 
-from console.commands import CATALOG, CommandSpec, Engine, Where
+from console.commands import CATALOG, CommandSpec, Engine, Param, ParamKind, Where
+from console.commands.shell_options import supported_options
 from console.shell.client_side import CommandFailed
-from console.shell.parse import command_spec, unavailable
+from console.shell.parse import command_spec, did_you_mean, not_offered
 
 #: The widest names' column: a longer name has its text on the next line.
 MAX_NAME_COLUMN = 24
@@ -62,6 +63,31 @@ def usage_lines(spec: CommandSpec, width: int) -> list[str]:
     return [*lines, line]
 
 
+def _overview_text(spec: CommandSpec, engine: Engine) -> str:
+    """A command's line in ``help``: its summary, and the choice it cannot run without (check_status's
+    server|client: without it, the command is refused, as FLARE's "TARGET_TYPE is missing")."""
+    first = next(iter(spec.typed_params), None)
+    if first is not None and first.required and first.kind is ParamKind.CHOICE:
+        summary = spec.summary_on(engine)
+        return f"{summary[:-1]}; needs {first.usage()})" if summary.endswith(")") else f"{summary} (needs {first.usage()})"
+    return spec.summary_on(engine)
+
+
+def param_help(spec: CommandSpec, param: Param, engine: Engine) -> str:
+    """A parameter's line in ``help COMMAND``: its text, the options our file commands take (the table
+    their refusal names, ``supported_options``), and its default where it has one worth saying (not
+    off, not none) and the text does not say it already."""
+    text = param.help
+    supported = supported_options(spec.name, flare=engine is Engine.NVFLARE)
+    if param.kind is ParamKind.OPTIONS and supported is not None:
+        text = f"options: {supported}"
+    default = param.default
+    if default is None or default is False or "default" in text:
+        return text
+    shown = f"{default:g}" if isinstance(default, float) else str(default)
+    return text if f"({shown}:" in text else f"{text} (default: {shown})"  # "(0: never)" says it
+
+
 def help_text(engine: Engine, name: str | None = None, width: int | None = None) -> str:
     """``help`` and ``help NAME`` for the connected engine: only the commands it offers; ``width``:
     the terminal's (or 80 where there is none)."""
@@ -69,12 +95,12 @@ def help_text(engine: Engine, name: str | None = None, width: int | None = None)
     if name:
         spec = command_spec(name)  # any case, aliases too: '? LIST_JOBS', 'help quit'
         if spec is None:
-            raise CommandFailed(f"no command named '{name}'; type 'help' for the list")
+            raise CommandFailed(did_you_mean(name, engine))  # (help lst_jobs: the nearest, as the line itself)
         if not spec.supports(engine):
-            raise CommandFailed(unavailable(spec, engine))
+            raise CommandFailed(not_offered(name, spec, engine))
         summary = spec.summary_on(engine) + ("  (asks to confirm)" if spec.destructive else "")
         lines = [*usage_lines(spec, width), "", *textwrap.wrap(summary, max(width, MIN_TEXT))]
-        lines += columns([(p.usage(), p.help) for p in spec.typed_params], width)
+        lines += columns([(p.usage(), param_help(spec, p, engine)) for p in spec.typed_params], width)
         if spec.aliases:
             lines.append(f"also: {', '.join(spec.aliases)}")
         if spec.help:  # the registry's longer note (what a setting's values mean, how a batch runs it)
@@ -84,7 +110,7 @@ def help_text(engine: Engine, name: str | None = None, width: int | None = None)
     lines = []
     for title, where in groups:
         lines.append(f"{title}:")
-        lines += columns([(s.name, s.summary_on(engine)) for s in CATALOG.values()
+        lines += columns([(s.name, _overview_text(s, engine)) for s in CATALOG.values()
                           if s.where is where and s.supports(engine)], width)
     lines += textwrap.wrap("type 'help COMMAND' for its usage; Tab completes commands, options, job IDs and paths",
                            max(width, MIN_TEXT))

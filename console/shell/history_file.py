@@ -24,6 +24,8 @@ from pathlib import Path
 
 from prompt_toolkit.history import FileHistory
 
+from console.own_files import open_private
+
 #: Entries a prompt recalls (newest first); the file is trimmed to them once it holds twice as many.
 KEPT = 10_000
 
@@ -74,7 +76,7 @@ def _rewrite(path: Path, entries: list[list[str]]) -> None:
     """``path`` holding only ``entries`` (in FileHistory's layout); left as it was if it cannot be written."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(temporary, "w", encoding="utf-8") as out:
+        with open_private(temporary) as out:
             for entry in entries:
                 out.write("\n" + "".join(line if line.endswith("\n") else line + "\n" for line in entry))
         os.replace(temporary, path)

@@ -19,6 +19,7 @@ from console import safe_json
 from console.commands import Engine
 from console.jobdef.bounds import MAX_META_BYTES
 from console.jobdef.deploy_map import DeployMapError, app_targets
+from console.jobdef.validate import folder_name_problem
 from console.names import is_plain_name
 
 #: The meta files each engine reads (ours: JSON only; FLARE's ConfigFactory also HOCON).
@@ -73,11 +74,20 @@ def _read_apps(meta: str, st: os.stat_result) -> tuple[str, ...] | None:
     return apps
 
 
+def refused_for_its_name(path: str, engine: Engine = Engine.OURS) -> bool:
+    """Whether ``path`` would be a job folder (it holds a meta file) whose own name submit_job refuses
+    (``validate.folder_name_problem``, FLARE's JOB_NAME_PATTERN): 'my jobs/' with a meta.json. Offered, it
+    completed to a line whose submit failed; a folder of that name holding none may lead to job folders."""
+    if folder_name_problem(os.path.basename(os.path.normpath(path))) is None:
+        return False
+    return any(os.path.isfile(os.path.join(path, name)) for name in META_FILES[engine])
+
+
 def is_job_folder(path: str, engine: Engine = Engine.OURS) -> bool:
     """Whether ``path`` is a folder ``submit_job`` takes on ``engine``: its own name is one a job folder may
-    have (FLARE's JOB_NAME_PATTERN, checked before uploading) and its meta file names a deploy_map whose
-    apps are all folders in it. The first meta file found decides (as FLARE's lookup)."""
-    if not is_plain_name(os.path.basename(os.path.normpath(path))):
+    have (``validate.folder_name_problem``, as submit checks it before uploading) and its meta file names a
+    deploy_map whose apps are all folders in it. The first meta file found decides (as FLARE's lookup)."""
+    if folder_name_problem(os.path.basename(os.path.normpath(path))) is not None:
         return False  # 'wide job/': the submit would be refused for its name
     for name in META_FILES[engine]:
         meta = os.path.join(path, name)

@@ -1,6 +1,7 @@
 """Key bindings of the prompt.
 
-Ctrl-C clears the line and never leaves the shell (the prompt's default would raise);
+Ctrl-C clears the line (in a history search too, ending it) and never leaves the shell (the prompt's
+default would raise); Ctrl-\\ does what Ctrl-C does (``console.shell.quit_key``);
 Ctrl-D on an empty line leaves as ``bye`` does (prompt_toolkit's default, kept);
 Ctrl-Space opens the completion menu. Tab completes at once, even while completion-while-
 typing is still working on the last keystroke (prompt_toolkit would drop that Tab): the
@@ -13,24 +14,30 @@ format between table and json, F3 expanded output, F4 vi/emacs keys (the toolbar
 A paste of several lines runs them line by line (``console.shell.lines``). Enter with a quote
 open (or after a backslash) continues the line on the next, as bash and psql do. Ctrl-R then Enter
 runs the line found, as bash does (``console.shell.history_search``); vi's ``cw`` changes to
-the end of the word, as vim's does (``console.shell.vi_keys``).
+the end of the word, as vim's does (``console.shell.vi_keys``). Alt-. yanks an earlier line's last
+argument whole, as typed, by the shell's word rules (``console.shell.yank_arg``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from prompt_toolkit import search
 from prompt_toolkit.application.current import get_app
+from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, get_common_complete_suffix
 from prompt_toolkit.filters import Condition, completion_is_selected, is_searching
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding.vi_state import InputMode
 from prompt_toolkit.keys import Keys
 
 from console.shell.history_search import add_history_search_keys
 from console.shell.keys_ahead import completions_now, open_menu
 from console.shell.lines import paste
 from console.shell.parse import line_continues
+from console.shell.quit_key import add_ctrl_backslash
 from console.shell.vi_keys import add_vi_change_word
+from console.shell.yank_arg import add_yank_arg_keys
 
 
 def build_key_bindings(toggle: Callable[[str], None] | None = None,
@@ -46,7 +53,10 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
 
     @bindings.add("c-c")
     def _clear_line(event: KeyPressEvent) -> None:
-        buffer = event.current_buffer
+        if event.app.layout.is_searching:  # the line is given up with its search, as in bash (not the search's text alone)
+            search.stop_search()
+            event.app.vi_state.input_mode = InputMode.INSERT  # a fresh line, as at a new prompt
+        buffer = event.app.current_buffer
         buffer.cancel_completion()
         buffer.reset()
 
@@ -77,18 +87,7 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
             return
         # Done here, not in prompt_toolkit's background task: a Tab typed ahead (keys_ahead.py) would
         # find that task already taken by the completion its text started, and do nothing.
-        requested = CompleteEvent(completion_requested=True)
-        found = completions_now(buffer, requested)
-        if len(found) == 1:
-            buffer.cancel_completion()
-            buffer.apply_completion(found[0])
-        elif found:
-            common = get_common_complete_suffix(buffer.document, found)
-            if common:  # the menu is then of the longer word's completions (the suggestion follows it too)
-                buffer.insert_text(common)
-                found = completions_now(buffer, requested)
-            if found:
-                open_menu(buffer, found)
+        tab_complete(buffer)
 
     @bindings.add("enter", filter=completion_is_selected)
     def _take_completion(event: KeyPressEvent) -> None:
@@ -106,9 +105,29 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
 
     add_history_search_keys(bindings)
     add_vi_change_word(bindings)
+    add_ctrl_backslash(bindings)
+    add_yank_arg_keys(bindings)
 
     if toggle is not None:
         for key, setting in (("f2", "format"), ("f3", "expanded"), ("f4", "editing")):
             bindings.add(key)(lambda event, setting=setting: toggle(setting))
 
     return bindings
+
+
+def tab_complete(buffer: Buffer) -> None:
+    """What Tab does where no menu is open: a single match is taken; several: their common part is
+    inserted and the menu opened. Also done when a remote folder's names arrive after a Tab found
+    none yet (``console.shell.remote_paths``)."""
+    requested = CompleteEvent(completion_requested=True)
+    found = completions_now(buffer, requested)
+    if len(found) == 1:
+        buffer.cancel_completion()
+        buffer.apply_completion(found[0])
+    elif found:
+        common = get_common_complete_suffix(buffer.document, found)
+        if common:  # the menu is then of the longer word's completions (the suggestion follows it too)
+            buffer.insert_text(common)
+            found = completions_now(buffer, requested)
+        if found:
+            open_menu(buffer, found)

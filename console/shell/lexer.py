@@ -18,7 +18,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples, split_lines
 from prompt_toolkit.lexers import Lexer
 
 from console.commands import NAMES, CommandSpec, Param, ParamKind
-from console.shell.completion import _param_at
+from console.shell.arg_position import param_at
 from console.shell.options import OptionError, flag_table, read_option
 from console.shell.parse import command_spec, is_number, logical_lines
 
@@ -86,7 +86,7 @@ def highlight(line: str, at_end: bool = True) -> StyleAndTextTuples:
                 if at_end and index == len(pieces) - 1 and style is ERROR:
                     style = OPTION  # a flag being typed
             else:
-                param = _param_at(spec, words[1:])
+                param = param_at(spec, words[1:])
                 if param is not None and param.kind is ParamKind.COMMAND_LINE:  # watch CMD: a command again
                     fragments += highlight(line[match.start():], at_end)
                     return fragments

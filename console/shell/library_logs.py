@@ -17,12 +17,20 @@ import logging
 import logging.handlers
 from pathlib import Path
 
+from console.own_files import open_private, private_file, private_folder
 from console.user_dirs import data_dir
 
 #: Bytes of one log file before it is rotated, and how many rotated files are kept.
 MAX_BYTES = 1 << 20
 BACKUPS = 2
 LOG_NAME = "console.log"
+
+
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (the first, and each after a rollover) is made 0600."""
+
+    def _open(self):  # noqa: ANN202 - logging's own stream type
+        return open_private(Path(self.baseFilename), "a", encoding=self.encoding)
 
 
 def send_logs_to_file(folder: Path | None = None) -> Path | None:
@@ -34,9 +42,11 @@ def send_logs_to_file(folder: Path | None = None) -> Path | None:
     path = (folder or data_dir()) / LOG_NAME
     handler: logging.Handler
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                                       encoding="utf-8")
+        private_folder(path.parent)
+        for old in [path, *(path.with_name(f"{LOG_NAME}.{n}") for n in range(1, BACKUPS + 1))]:
+            if old.exists():
+                private_file(old)  # found readable by others (an older console made it so)
+        handler = _PrivateLog(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     except OSError:
         handler, path = logging.NullHandler(), None

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from console.api.errors import AuthenticationError, InvalidArgumentError, NoConnection
 from console.backends import MissingExtra, open_backend
+from console.local_paths import is_local_path_error, path_problem
 from console.shell.batch import EXIT_USAGE, BatchLine, lines_of, run_batch
-from console.shell.config import ConfigError, load_config
+from console.shell.cells import fill_for
+from console.shell.config import load_config
 from console.shell.endings import signals_end_cleanly
 from console.shell.library_logs import send_logs_to_file
 from console.shell.output import Format
@@ -19,58 +21,102 @@ from console.shell.safe_text import visible
 from console.wire.kit import KitError
 
 
-def add_shell_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kit", help="admin startup kit, ours or NVIDIA FLARE's (default: $FLARE_KIT, then the "
-                        "config's kit)")
-    parser.add_argument("--user", help="log in as this user (default: the kit's user, or its certificate's name)")
-    parser.add_argument("-c", "--command", action="append", dest="commands", metavar="CMD",
-                        help="run CMD and leave (repeatable): a batch, no interactive UI")
-    parser.add_argument("-f", "--file", help="run the commands in FILE as a batch ('-' for stdin)")
-    parser.add_argument("--format", choices=[f.value for f in Format],
-                        help="output format: table (for people), json (exact JSON, one document per command: indented "
-                        "on a terminal, one line into a pipe or file; submit_job and clone_job give "
-                        "{\"job_id\", \"message\"}), raw (the engine's answer as it came, unformatted: submit_job's "
-                        "is the job ID alone)")
-    parser.add_argument("--yes", action="store_true", help="batch: run destructive commands without asking")
-    parser.add_argument("--continue-on-error", action="store_true",
-                        help="batch: run every command, exit 1 at the end if any failed")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server (default 10)")
+def _say(text: str) -> None:
+    """An error before the shell or batch runs, on stderr: broken between words on a terminal (``fill_for``)."""
+    print(fill_for(sys.stderr, text), file=sys.stderr)
 
 
 def _kit_location(args: argparse.Namespace, config_kit: str) -> str | None:
     return args.kit or os.environ.get("FLARE_KIT") or config_kit or None
 
 
+def _kit_source(args: argparse.Namespace, config_path: object) -> str:
+    """Where ``_kit_location`` found the kit's path, as the user gave it."""
+    if args.kit:
+        return "--kit"
+    if os.environ.get("FLARE_KIT"):
+        return "$FLARE_KIT"
+    return f"kit in {config_path}"
+
+
+class BatchFileError(Exception):
+    """The ``-f`` file cannot be read: said with its path, what is wrong and what to do."""
+
+
 def _batch_lines(args: argparse.Namespace) -> list[BatchLine] | None:
     if args.commands:
         return [BatchLine("-c", i, cmd) for i, cmd in enumerate(args.commands, 1)]
     if args.file and args.file != "-":
-        return lines_of(args.file, Path(args.file).read_text().splitlines())
+        try:
+            text = Path(args.file).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BatchFileError(path_problem(exc, "the -f file", "give a text file of commands, one per line "
+                                              "(- reads them from stdin)")) from None
+        except UnicodeDecodeError as exc:
+            raise BatchFileError(f"cannot use {args.file} as the -f file: it is not UTF-8 text (byte "
+                                 f"{exc.start}); give a text file of commands, one per line") from None
+        return lines_of(args.file, text)
     if args.file == "-" or not sys.stdin.isatty():
-        return lines_of("<stdin>", sys.stdin)
+        return lines_of("<stdin>", sys.stdin.read())
     return None
 
 
+#: Whether "connecting to ..." stands on the terminal (the line is taken away once the login is done).
+connecting: list[str] = []
+
+
+def _connecting(where: str) -> None:
+    """A slow start of the interactive console said, as ssh -v would: its terminal is not left blank."""
+    print(f"connecting to {where}...", end="", file=sys.stderr, flush=True)
+    connecting.append(where)
+
+
+def _connected(failed: bool = False) -> None:
+    """The login is over: "connecting to ..." goes (the console's own first lines take its place), or, when
+    it ``failed``, stays and the error follows on a line of its own."""
+    if connecting:
+        print("" if failed else "\r\x1b[K", end="\n" if failed else "", file=sys.stderr, flush=True)
+        connecting.clear()
+
+
 async def _main(args: argparse.Namespace) -> int:
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"flare-console: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    connecting.clear()
+    config = load_config()
+    for note in config.notes:  # (on stderr, before anything else: a batch's output stays its commands')
+        _say(visible(f"flare-console: warning: {note}"))
     location = _kit_location(args, config.kit)
     if location is None:
-        print("flare-console: no admin kit: pass --kit PATH, set FLARE_KIT, or set kit in "
-              f"{config.path or 'the config file'}", file=sys.stderr)
+        _say(f"flare-console: no admin kit: pass --kit PATH, set FLARE_KIT, or set kit in "
+             f"{config.path or 'the config file'}")
         return EXIT_USAGE
     try:
         batch = _batch_lines(args)
-        backend = await open_backend(location, args.user, timeout=args.timeout)
+        # A heartbeat for a person at the console; a batch keeps its commands' deadlines (a silent server
+        # fails its command there, where a heartbeat's drop would set monitor_job waiting to reconnect).
+        backend = await open_backend(location, args.user, timeout=args.timeout, study=getattr(args, "study", None),
+                                     on_slow=_connecting if batch is None and sys.stderr.isatty() else None,
+                                     heartbeat=batch is None)
     except (NoConnection, AuthenticationError) as exc:  # NoConnection is an OSError: first
-        print(visible(f"flare-console: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        _connected(failed=True)
+        _say(visible(f"flare-console: {type(exc).__name__}: {exc}"))
         return EXIT_USAGE
-    except (KitError, MissingExtra, InvalidArgumentError, OSError) as exc:
-        print(visible(f"flare-console: {exc}"), file=sys.stderr)
+    except KitError as exc:  # named by where the kit's path came from (the kit's own errors name no argument)
+        _connected(failed=True)
+        _say(visible(f"flare-console: {_kit_source(args, config.path)}: {exc}"))
         return EXIT_USAGE
+    except (MissingExtra, InvalidArgumentError, BatchFileError) as exc:
+        _connected(failed=True)
+        _say(visible(f"flare-console: {exc}"))
+        return EXIT_USAGE
+    except OSError as exc:
+        _connected(failed=True)
+        _say(visible(f"flare-console: {path_problem(exc) if is_local_path_error(exc) else exc}"))
+        return EXIT_USAGE
+    except Exception as exc:  # the engine's own refusal of the login (FLARE's InternalError for a kit it cannot use)
+        _connected(failed=True)
+        _say(visible(f"flare-console: cannot log in: {type(exc).__name__}: {exc}"))
+        return EXIT_USAGE
+    _connected()
     fmt = Format(args.format) if args.format else (config.format if batch is None else Format.TABLE)
     if batch is not None:
         try:
@@ -80,7 +126,10 @@ async def _main(args: argparse.Namespace) -> int:
     from console.shell.app import InteractiveShell
 
     config.format = fmt
-    return await InteractiveShell(backend, config, demo=getattr(args, "demo", False)).run()
+    from console.invocation import console_login_command
+
+    again = console_login_command(location, args.user)
+    return await InteractiveShell(backend, config, demo=getattr(args, "demo", False), again=again).run()
 
 
 def run_shell(args: argparse.Namespace) -> int:
@@ -89,4 +138,5 @@ def run_shell(args: argparse.Namespace) -> int:
         try:
             return asyncio.run(_main(args))
         except KeyboardInterrupt:
+            _connected(failed=True)  # Ctrl-C at "connecting to ...": the line ends, the shell's prompt is not glued to it
             return 130

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from console.api.async_session import is_final
-from console.api.errors import NoConnection
+from console.api.errors import NoAnswer, NoConnection
 from console.api.spec import MonitorReturnCode
-from console.backends.base import Backend
+from console.backends.base import SITES_SILENT, SITES_WITHOUT_JOB, Backend
 from console.commands import Engine
 from console.shell.safe_text import visible_line
+from console.within import within
 
 #: ``emit(text, style, meta)``: a line for people, its style class, and the job meta behind it.
 Emit = Callable[[str, str, "dict[str, Any] | None"], None]
@@ -101,10 +104,16 @@ class HeldLines:
 COMPLETED = "FINISHED:COMPLETED"
 
 
+def job_ended(job_id: str, name: str, status: str) -> str:
+    """``job ID (NAME) ended STATUS`` on one line: the job's name is the submitter's text, its line breaks
+    and control characters shown as escapes (a name must not start a line of its own)."""
+    return f"job {job_id} ({visible_line(name) if name else 'unnamed'}) ended {visible_line(status)}"
+
+
 def not_completed(job_id: str, name: str, status: str) -> str:
     """What a batch's monitor_job or follow says (and fails with, exit 1) of a job that ended
     otherwise than FINISHED:COMPLETED, so that CI sees a failed or aborted job by the exit code."""
-    return f"job {job_id} ({name or 'unnamed'}) ended {status}, not {COMPLETED}; get_job_logs {job_id[:8]} shows why"
+    return f"{job_ended(job_id, name, status)}, not {COMPLETED}; get_job_logs {job_id[:8]} shows why"
 
 
 def status_style(status: str) -> str:
@@ -122,13 +131,74 @@ def status_style(status: str) -> str:
     return f"class:status.{kind}"
 
 
+def not_scheduled(meta: dict[str, Any]) -> str | None:
+    """Why a SUBMITTED job is not running yet, from FLARE's ``schedule_history`` (its scheduler's last try,
+    "YYYY-MM-DD HH:MM:SS: connected sites (1) < min_sites (2)", "missing required site site-c9"); None when
+    the meta does not say (ours, a job not tried yet, or scheduled)."""
+    history = meta.get("schedule_history")
+    if meta.get("status") != "SUBMITTED" or not isinstance(history, list) or not history:
+        return None
+    last = str(history[-1])
+    reason = last.split(": ", 1)[1] if last[:4].isdigit() and ": " in last else last
+    return visible_line(reason) if reason.strip() and reason.strip() != "scheduled" else None
+
+
+def sites_changed(meta: dict[str, Any], before: set[str], now: set[str]) -> list[tuple[str, str]]:
+    """Lines (text, style) for the job's sites that stopped answering, and those that answer again
+    (flare10 item 15: a site killed during a job went unsaid)."""
+    stamp, job = time.strftime("%H:%M:%S"), f"{str(meta['job_id'])[:8]}  {meta.get('name', '')}"
+    lines = [(visible_line(f"{stamp}  {job}  site {site} does not answer (is it running? check_status client {site} "
+                           "asks it alone)"), "class:error") for site in sorted(now - before)]
+    lines += [(visible_line(f"{stamp}  {job}  site {site} answers again"), "class:status.running")
+              for site in sorted(before - now)]
+    return lines
+
+
+#: A job's ``duration`` as its meta gives it (``str(timedelta)``, as FLARE 2.9): ``0:01:02.345678``,
+#: ``2 days, 3:04:05``.
+_DURATION = re.compile(r"(?:(\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+def ended_at(meta: dict[str, Any]) -> float | None:
+    """When an ended job ended (epoch seconds): its ``start_time`` (ISO 8601; naive is local time, as
+    FLARE) plus its ``duration``; None when either is missing (a job aborted before it ran) or unreadable."""
+    start, duration = meta.get("start_time"), meta.get("duration")
+    found = _DURATION.fullmatch(duration) if isinstance(duration, str) else None
+    if not isinstance(start, str) or found is None:
+        return None
+    try:
+        started = datetime.fromisoformat(start)
+    except ValueError:
+        return None
+    days, hours, minutes, seconds = found.groups()
+    took = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds))
+    return (started.astimezone() + took).timestamp()
+
+
+def sites_left_the_job(meta: dict[str, Any], before: set[str], now: set[str]) -> list[tuple[str, str]]:
+    """Lines (text, style) for the RUNNING job's sites that answer but no longer run it, and those that run it
+    again (flare11 item 3: a site restarted without its job was reported fine while the job waited for ever)."""
+    stamp, job = time.strftime("%H:%M:%S"), f"{str(meta['job_id'])[:8]}  {meta.get('name', '')}"
+    lines = [(visible_line(f"{stamp}  {job}  site {site} no longer runs the job (restarted?); the job waits for it "
+                           f"(abort_job {str(meta['job_id'])[:8]} ends it)"), "class:error") for site in sorted(now - before)]
+    lines += [(visible_line(f"{stamp}  {job}  site {site} runs the job again"), "class:status.running")
+              for site in sorted(before - now)]
+    return lines
+
+
 def status_line(meta: dict[str, Any], when: float | None = None) -> str:
-    """``time job-id name status``, one line: the server's name and status cannot break it. A final
-    status with ``job_errors`` says whose and where to read them (a completed job whose workspace
-    archive left files out, say)."""
+    """``time job-id name status``, one line: the server's name and status cannot break it. An ended
+    job's line is stamped with when it ended (``ended_at``; a job that ended long ago is not said to end
+    now), others with ``when`` or now. A final status with ``job_errors`` says whose and where to read
+    them (a completed job whose workspace archive left files out, say)."""
+    if when is None and is_final(meta["status"]):
+        when = ended_at(meta)
     stamp = time.strftime("%H:%M:%S", time.localtime(when or time.time()))
     short = str(meta["job_id"])[:8]
     line = f"{stamp}  {short}  {meta.get('name', '')}  {meta['status']}"
+    waiting = not_scheduled(meta)
+    if waiting:  # (flare10 item 15: a job short of sites sat SUBMITTED with no word of why)
+        line += f"  (not scheduled yet: {waiting})"
     errors = meta.get("job_errors")
     if is_final(meta["status"]) and isinstance(errors, dict) and errors:
         line += f"  (job_errors of {', '.join(sorted(map(str, errors)))}: get_job_meta {short})"
@@ -180,11 +250,28 @@ class MonitorManager:
         monitor = monitor or Monitor(job_id)
         deadline = time.monotonic() + timeout if timeout else None
 
+        said: list[str | None] = [None]  # why the job waits, as last said
+        silent: set[str] = set()  # the job's sites said not to answer
+        without: set[str] = set()  # the job's sites said to answer without running it
+
         def on_meta(meta: dict[str, Any]) -> bool:
             monitor.job_id, monitor.name = meta["job_id"], meta.get("name", "")
-            if meta["status"] != monitor.status:
-                monitor.status = meta["status"]
+            waiting = not_scheduled(meta)
+            if meta["status"] != monitor.status or waiting != said[0]:  # a new reason to wait: a line too
+                monitor.status, said[0] = meta["status"], waiting
                 self.emit(status_line(meta), status_style(meta["status"]), meta)
+            now = meta.get(SITES_SILENT)
+            if isinstance(now, list) and not is_final(meta["status"]):
+                for line, style in sites_changed(meta, silent, set(map(str, now))):
+                    self.emit(line, style, None)
+                silent.clear()
+                silent.update(map(str, now))
+            gone = meta.get(SITES_WITHOUT_JOB)
+            if isinstance(gone, list) and meta["status"] == "RUNNING":
+                for line, style in sites_left_the_job(meta, without, set(map(str, gone))):
+                    self.emit(line, style, None)
+                without.clear()
+                without.update(map(str, gone))
             return True
 
         while True:
@@ -195,13 +282,15 @@ class MonitorManager:
                     return MonitorReturnCode.TIMEOUT
             try:
                 code, meta = await self.backend.monitor_job(job_id, remaining, interval, on_meta)
+            except NoAnswer:
+                raise  # connected, but the server did not answer: waiting for a connection would never end
             except NoConnection:
                 if deadline is None:
                     await self._wait_for_connection()
                     continue
                 # A --timeout holds while the server is away too: a batch waiting on it must end.
                 try:
-                    await asyncio.wait_for(self._wait_for_connection(), max(deadline - time.monotonic(), 0))
+                    await within(self._wait_for_connection(), max(deadline - time.monotonic(), 0))
                 except TimeoutError:
                     return MonitorReturnCode.TIMEOUT
                 continue
@@ -253,6 +342,20 @@ class MonitorManager:
              "since": time.strftime("%H:%M:%S", time.localtime(m.started))}
             for m in self.running()
         ]
+
+    def the_one(self, which: str | None, watches: str | None, what: str) -> str:
+        """``which`` as given, or when none was given the job ID of the one monitor of that kind (``watches``
+        as ``stop``'s) that runs; ``what`` names them ("monitor", "followed log"). Raises ValueError saying why
+        there is no one to take (none runs, or several: which to name)."""
+        if which:
+            return which
+        running = [m for m in self.running() if watches is None or m.watches.startswith(watches)]
+        if len(running) == 1:
+            return running[0].job_id
+        if not running:
+            raise ValueError(f"no {what} runs; 'monitors' lists what runs in the background")
+        raise ValueError(f"{len(running)} {what}s run: name one by its job ID (prefix), or 'all'; 'monitors' lists "
+                         "them")
 
     async def stop(self, which: str, watches: str | None = None) -> int:
         """Stop the monitors of jobs whose ID starts with ``which`` (or all), of one kind if

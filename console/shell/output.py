@@ -14,25 +14,22 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import Any
 
 from console.shell.cells import rows, width
+from console.shell.formats import Format
 from console.shell.human import Expanded, human, table
 from console.shell.safe_text import json_text, visible
+from console.shell.user_pipeline import run_in_front
+from console.worded import engine_answer, json_document
 
 DEFAULT_PAGER = "less -RXF"
 #: The default before wide lines wrapped: configs written then carry it; read as today's default.
 _FORMER_DEFAULT = "less -SRXF"
-
-
-class Format(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    RAW = "raw"
+#: A shell's status for a program it could not find: the pager did not run (``page``).
+_NOT_FOUND = 127
 
 
 def render(result: Any, fmt: Format, width: int | None = None, expanded: Expanded = Expanded.AUTO,
@@ -49,8 +46,10 @@ def render(result: Any, fmt: Format, width: int | None = None, expanded: Expande
 
 
 def _render(result: Any, fmt: Format, width: int | None, expanded: Expanded, terminal: bool) -> str:
-    if fmt is Format.JSON:
-        return json_text(result, pretty=terminal)
+    if fmt is Format.JSON:  # the engine's answer, never the console's words for it, but an action's record
+        return json_text(json_document(result), pretty=terminal)
+    if fmt is not Format.TABLE:  # the engine's answer, never the console's words for it (``worded``)
+        result = engine_answer(result)
     if fmt is Format.RAW:
         if result is None:
             return ""
@@ -141,10 +140,10 @@ def page(text: str, pager: str | None = None, chop: bool = False) -> bool:
         with ctrl_c_for_the_child():
             # Ended by a line end: a pager that shows text as it is (PAGER=cat) would leave the last row open,
             # and the prompt after it on that row.
-            subprocess.run(command, input=(text if text.endswith("\n") else text + "\n").encode(), check=False)
+            ended = run_in_front(command, (text if text.endswith("\n") else text + "\n").encode())
     except (OSError, ValueError):
         return False
-    return True
+    return ended.returncode != _NOT_FOUND
 
 
 __all__ = ["DEFAULT_PAGER", "Expanded", "Format", "ctrl_c_for_the_child", "needs_pager", "page", "pager_command", "render", "table"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.commands import NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind
 from console.shell import words
+from console.shell.flare_order import in_our_order
 from console.shell.options import Option, OptionError, flag_table, read_option
 
 
@@ -21,6 +23,9 @@ class ParsedCommand:
     spec: CommandSpec
     values: dict[str, Any] = field(default_factory=dict)
     yes: bool = False
+    #: Its answer goes to the terminal, not ``> FILE`` or ``| PIPELINE`` (``split_sink``): only then may it
+    #: be coloured or a live view, as ``ls --color=auto`` colours a terminal only.
+    to_screen: bool = True
 
     def wire_args(self) -> dict[str, Any]:
         return {p.name: self.values.get(p.name) for p in self.spec.params if p.wire}
@@ -33,15 +38,55 @@ def unavailable(spec: CommandSpec, engine: Engine) -> str:
             "'help' lists the commands this server offers")
 
 
+def not_offered(word: str, spec: CommandSpec, engine: Engine) -> str:
+    """What to tell someone whose ``word`` names ``spec``, which the connected ``engine`` does not offer: by
+    the command's own name, that it needs the other engine; by another engine's alias (FLARE's ``list_job``
+    for list_job_components, on ours), that there is no such command here, with the nearest ones this engine
+    has (``list_jobs``): the typo is likelier than the other engine's command."""
+    if word.lower() != spec.name:
+        return did_you_mean(word, engine)
+    return unavailable(spec, engine)
+
+
+#: How much less alike than the closest name another may be and still be offered (``difflib``'s ratio):
+#: ``lsit_jobs`` is list_jobs (0.89), not also submit_job (0.74) nor delete_job (0.63).
+_AS_CLOSE = 0.05
+
+
+def close_names(word: str, names: list[str]) -> list[str]:
+    """The names ``word`` is likeliest a typo of: the closest (at least 0.6 alike, ``difflib``), and those
+    about as close as it (``_AS_CLOSE``), at most three; none when none is near."""
+    scored = sorted(((difflib.SequenceMatcher(None, word, name).ratio(), name) for name in names), reverse=True)
+    if not scored or scored[0][0] < 0.6:
+        return []
+    return [name for score, name in scored[:3] if score >= max(0.6, scored[0][0] - _AS_CLOSE)]
+
+
 def did_you_mean(word: str, engine: Engine | None = None) -> str:
     """"unknown command", with the nearest names the connected ``engine`` offers (any, if None)."""
     names = [name for name, spec in NAMES.items() if engine is None or spec.supports(engine)]
-    close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
+    low = word.lower()  # (names take any case: LIST_JOB is list_job's typo too)
+    close = close_names(low, names)
     if not close:
-        prefixed = [name for name in names if name.startswith(word[:3])] if len(word) >= 3 else []
+        prefixed = [name for name in names if name.startswith(low[:3])] if len(low) >= 3 else []
         close = prefixed[:3]
     hint = f"; did you mean {' or '.join(close)}?" if close else "; type 'help' for the list of commands"
-    return f"unknown command '{word}'{hint}"
+    shown = word.replace("\r", "\\r").replace("\n", "\\n")  # a quoted line end: the message stays one line
+    return f"unknown command '{shown}'{hint}"
+
+
+def short_for(word: str, spec: CommandSpec, engine: Engine | None) -> str:
+    """For a ``word`` that names ``spec`` by another name (FLARE's ``list_job`` for list_job_components)
+    and is also a likely typo of another command (``list_jobs``): "list_job is short for
+    list_job_components; did you mean list_jobs?", said with a refusal of its arguments; "" otherwise."""
+    low = word.lower()
+    if low == spec.name or not low.isidentifier():
+        return ""
+    others = [name for name, other in NAMES.items()
+              if other is not spec and (engine is None or other.supports(engine))]
+    close = close_names(low, others)
+    said = "is short for" if spec.name.startswith(low) else "is another name for"
+    return f"{low} {said} {spec.name}; did you mean {' or '.join(close)}?" if close else ""
 
 
 def _convert(param: Param, token: str, spec: CommandSpec) -> Any:
@@ -70,6 +115,9 @@ def split_line(line: str) -> list[str]:
     try:
         return words.split(line)
     except ValueError as exc:
+        if str(exc) == "No escaped character":  # a trailing backslash, no quote
+            raise UsageError("cannot read the line: it ends in a backslash, which continues it on the next "
+                             "line; give the rest of the command or remove the backslash") from None
         raise UsageError(f"cannot read the line: {exc} (close the quote)") from None
 
 
@@ -81,7 +129,17 @@ def split_commands(text: str) -> list[str]:
     end inside quotes, or after a backslash, is part of the command (bash's continuation lines).
     Blank pieces are dropped.
     """
-    return [c.strip() for c in _pieces(text, at_semicolons=True) if c.strip()]
+    return [c for c in map(_stripped, _pieces(text, at_semicolons=True)) if c]
+
+
+def _stripped(piece: str) -> str:
+    r"""``piece`` without the blanks around it, nor a backslash whose line end led into a blank line (bash:
+    ``echo x \``, Enter, Enter runs ``echo x``): stripping the line end must not leave the backslash open."""
+    body = piece.strip()
+    ending = words.scan(body).words
+    if ending and ending[-1].open == "\\" and "\n" in piece[piece.rindex("\\"):]:
+        return body[:-1].rstrip()
+    return body
 
 
 def logical_lines(text: str) -> list[str]:
@@ -145,14 +203,12 @@ class Sink:
     target: str  # a file name, or a shell pipeline (run by /bin/sh, the user's own line)
 
 
-def split_sink(line: str) -> tuple[str, Sink | None]:
-    """``list_jobs -m 5 | grep RUNNING`` -> (``list_jobs -m 5``, Sink("|", "grep RUNNING")).
-
-    Only an unquoted, unescaped ``|`` or ``>`` outside a comment counts (quote a pattern that holds one).
-    """
-    quote = ""
-    escaped = False
-    for i, char in enumerate(line):
+def unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """Each character of ``text`` from ``start`` that stands outside quotes and is not escaped by a backslash
+    (as the line's words are read: a backslash escapes nothing inside single quotes), with its index."""
+    quote, escaped = "", False
+    for i in range(start, len(text)):
+        char = text[i]
         if escaped:
             escaped = False
         elif char == "\\" and quote != "'":
@@ -161,7 +217,17 @@ def split_sink(line: str) -> tuple[str, Sink | None]:
             quote = "" if char == quote else quote
         elif char in "'\"":
             quote = char
-        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+        else:
+            yield i, char
+
+
+def split_sink(line: str) -> tuple[str, Sink | None]:
+    """``list_jobs -m 5 | grep RUNNING`` -> (``list_jobs -m 5``, Sink("|", "grep RUNNING")).
+
+    Only an unquoted, unescaped ``|`` or ``>`` outside a comment counts (quote a pattern that holds one).
+    """
+    for i, char in unquoted(line):
+        if char == "#" and (i == 0 or line[i - 1].isspace()):
             return line, None
         elif char in "|>":
             kind = ">>" if line.startswith(">>", i) else char
@@ -187,7 +253,9 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
     """``None`` for a blank or comment-only line. With ``engine`` (the connected one), a command it
     does not offer is refused as such before its arguments are read."""
     stripped = line.strip()
-    if stripped.startswith("\\"):  # psql's \q: the line's reading would eat the backslash
+    # psql's \q: the line's reading would eat the backslash. A backslash before a line end is bash's line
+    # continuation instead (a line that is only "\", then the command): the reading below removes it.
+    if stripped.startswith("\\") and stripped[1:2] not in ("", "\r", "\n"):
         word, _, remainder = stripped.partition(" ")
         spec = command_spec(word)
         if spec is None:
@@ -201,7 +269,20 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
     if spec is None:
         raise UsageError(did_you_mean(name, engine))
     if engine is not None and not spec.supports(engine):
-        raise UsageError(unavailable(spec, engine))
+        raise UsageError(not_offered(name, spec, engine))
+    try:
+        rest = in_our_order(spec.name, rest)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return _parsed(spec, rest)
+    except UsageError as exc:
+        also = short_for(name, spec, engine)
+        raise UsageError(f"{also} ({exc})" if also else str(exc)) from None
+
+
+def _parsed(spec: CommandSpec, rest: list[str]) -> ParsedCommand:
+    """``spec``'s arguments read from ``rest`` (the words after its name)."""
     parsed = ParsedCommand(spec)
     params = spec.typed_params
     flags = {p.flag: p for p in params if p.flag}
@@ -223,7 +304,7 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
                 options = read_option(token, takes)
             except OptionError as exc:
                 raise UsageError(f"{spec.name}: {exc}; usage: {spec.usage()}") from None
-        if token == "--" and not only_values and options_bag is None:
+        if token == "--" and not only_values:  # a shell command's too, as coreutils' and grep's
             only_values = True
         elif options is not None:
             for option in options:
@@ -254,7 +335,7 @@ def parse_command(line: str, engine: Engine | None = None) -> ParsedCommand | No
     if options_bag is not None and bag:
         parsed.values[options_bag.name] = " ".join(bag)
     setting = parsed.values.get("setting")
-    if setting in SETTINGS and parsed.values.get("value") not in (None, *SETTINGS[setting]):
+    if SETTINGS.get(setting) and parsed.values.get("value") not in (None, *SETTINGS[setting]):
         raise UsageError(f"{spec.name}: {setting} must be one of {', '.join(SETTINGS[setting])}, "
                          f"not '{parsed.values['value']}'; usage: {spec.usage()}")
     for param in params:

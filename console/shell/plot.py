@@ -3,7 +3,7 @@
 The rounds come from the job's meta (``round_metrics``: one entry per round with the
 ``aggregated`` metrics and each site's, recorded by the server as rounds finish) and, while
 the job runs, from its pushed ``job_progress`` events: the chart is redrawn in place at
-each finished round until the job ends (or q, Esc, Ctrl-C). One chart per metric, one line
+each finished round until the job ends (or q, Esc, Ctrl-C, Ctrl-\\). One chart per metric, one line
 per source (``aggregated`` first, then each site). ``--format json`` (or ``set format
 json``, or a batch's ``--format json``) gives the series as data instead.
 
@@ -35,6 +35,7 @@ from console.shell.cells import width as cells_of
 from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
 from console.shell.output import Format
 from console.shell.parse import ParsedCommand
+from console.shell.quit_key import add_ctrl_backslash
 from console.shell.safe_text import visible_line as visible
 from console.shell.terminal import add_suspend_key
 
@@ -65,7 +66,9 @@ class RoundMetrics:
         per_site = entry.get("sites") if isinstance(entry.get("sites"), dict) else entry.get("metrics")
         for site, values in (per_site.items() if isinstance(per_site, dict) else ()):
             if isinstance(values, dict):
-                sources[str(site)] = {k: float(v) for k, v in values.items() if _number(v)}
+                # A site named "aggregated" is its own series, never the aggregate's (nor overwriting it).
+                name = f"site:{site}" if str(site) == AGGREGATED else str(site)
+                sources[name] = {k: float(v) for k, v in values.items() if _number(v)}
         sources = {s: v for s, v in sources.items() if v}
         if not sources:
             return False
@@ -267,6 +270,7 @@ class LivePlot:
             event.app.exit()
 
         add_suspend_key(kb)  # Ctrl-Z stops the console, as at the prompt; fg draws the chart again
+        add_ctrl_backslash(kb)  # leaves, as Ctrl-C does
 
         # erase_when_done: the live picture (fitted to the screen, with its hint) goes when the view
         # ends; the caller prints the whole one.
@@ -332,8 +336,10 @@ async def _plot(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
         parsed.values.get("format") is None and ex.state.format is Format.JSON)
     if as_data:
         return Outcome(metrics.as_data(meta, _chosen(metrics, wanted)), format=Format.JSON)
-    color = ex.frontend.interactive and not os.environ.get("NO_COLOR")
-    if ex.frontend.interactive and not is_final(meta.get("status")):
+    # On the terminal only: to a file or a pipe, the chart as of now in ASCII marks (as under NO_COLOR).
+    on_screen = ex.frontend.interactive and parsed.to_screen
+    color = on_screen and not os.environ.get("NO_COLOR")
+    if on_screen and not is_final(meta.get("status")):
         live = LivePlot(ex, meta, metrics, wanted, color)
         await live.run()
         # Printed here, not returned: it stands where the live view was, whole, as the job ended (or

@@ -87,10 +87,31 @@ def print_styled(fragments: StyleAndTextTuples, style: BaseStyle, color_depth: C
             target.flush()
 
     app = get_app_or_none()
-    if app is None or not app.is_running:
+    if app is None or not app.is_running or app in _PUT_AWAY:
         write()
     elif not _above_prompt(app, write):
         run_in_terminal(write)  # erases the prompt, prints, draws the prompt again below
+
+
+_PUT_AWAY: weakref.WeakSet[Application[object]] = weakref.WeakSet()
+
+
+def put_away(app: Application[object], away: bool) -> None:
+    """Mark ``app``, a prompt still running, as put away by the shell (``early``: erased, its line echoed)
+    or, ``away`` False, no longer so. While put away, prompt_toolkit draws nothing of it (its end would
+    erase what was printed below the echoed line: the answer and the next prompt's line) and lines
+    print as with no prompt running."""
+    if away:
+        _PUT_AWAY.add(app)
+        app._running_in_terminal = True  # (how ``run_in_terminal`` keeps prompt_toolkit from drawing)
+    elif app in _PUT_AWAY:
+        _PUT_AWAY.discard(app)
+        app._running_in_terminal = False
+
+
+def is_put_away(app: Application[object]) -> bool:
+    """Whether ``put_away`` marked ``app``."""
+    return app in _PUT_AWAY
 
 
 #: Seconds between a line printed above the running prompt and the prompt's drawing again below it.

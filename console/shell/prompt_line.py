@@ -29,19 +29,26 @@ column 0 over a longer prompt, it would leave the prompt's end behind it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from io import StringIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText, fragment_list_width
+from prompt_toolkit.output import ColorDepth, Output
+from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import print_formatted_text
 from prompt_toolkit.styles import BaseStyle
 
-from console.shell.printing import TERMINAL
+from console.shell.printing import TERMINAL, is_put_away
 
 #: Seconds between the prompt's text and its drawing by prompt_toolkit (see above): far below what
 #: anyone sees (the toolbar's line appears after it), enough for a terminal to take what was written.
 DRAW_AFTER = 0.005
+
+#: What starts each further line of a command that holds line ends, as the prompt draws it (its
+#: ``prompt_continuation``).
+CONTINUATION = "> "
 
 
 class PromptLine:
@@ -53,6 +60,8 @@ class PromptLine:
         self.style = style
         #: ``show``'s line is on the screen and the prompt has not drawn itself over it yet.
         self.on_screen = False
+        self._last: tuple[Hashable, str] | None = None  # (``_written``)
+        self._echoed: tuple[Hashable, str] | None = None  # (``echo_text``)
 
     def show(self) -> bool:
         """Print the message and return to column 0; False (nothing written) when it would not fit one line."""
@@ -65,29 +74,86 @@ class PromptLine:
             return False
         if fragment_list_width(message) >= columns:
             return False
+        text = self._written(message, output, app.color_depth)
         with TERMINAL:
-            print_formatted_text(output, message, self.style, color_depth=app.color_depth)
+            if text is None:
+                print_formatted_text(output, message, self.style, color_depth=app.color_depth)
+            else:
+                output.write_raw(text)
             output.write_raw("\r")
             output.flush()
             self.on_screen = True
         return True
 
+    def _written(self, message: FormattedText, output: Output, depth: ColorDepth) -> str | None:
+        """What printing ``message`` writes to a terminal like ``output``, kept while message, colours and
+        theme stay the same (0.1 ms less on the way to each prompt); None for an output not a terminal's."""
+        found = self._rendered(self._last, message, (), output, depth)
+        if found is not None:
+            self._last = found
+        return found[1] if found is not None else None
+
+    def echo_text(self, text: str) -> str | None:
+        """What ``echo(text)`` writes, flushed or not, kept for the last ``text`` while the prompt, colours
+        and theme stay the same (``early``: made while the line is typed, written with its answer); None for
+        an output not a terminal's."""
+        app = self.session.app
+        found = self._rendered(self._echoed, self.message(), (text,), app.output, app.color_depth,
+                               lambda: self._typed(text))
+        if found is not None:
+            self._echoed = found
+        return found[1] if found is not None else None
+
+    def _rendered(self, last: tuple[Hashable, str] | None, message: FormattedText, more: tuple[str, ...],
+                  output: Output, depth: ColorDepth,
+                  after: Callable[[], list[tuple[str, str]]] | None = None) -> tuple[Hashable, str] | None:
+        """(key, what printing ``message`` then ``after()`` writes to a terminal like ``output``): ``last``
+        when its key is the same; None where it cannot be kept (not a terminal's output, a fragment that
+        cannot be a key)."""
+        if not isinstance(output, Vt100_Output):
+            return None
+        key = (tuple(message), more, depth, output.term, self.style.invalidation_hash())
+        try:
+            if last is not None and last[0] == key and hash(key) is not None:
+                return last
+        except TypeError:  # a fragment that cannot be compared as a key: printed each time
+            return None
+        buffer = StringIO()
+        fragments = FormattedText([*message, *after()]) if after is not None else message
+        print_formatted_text(Vt100_Output(buffer, output.get_size, term=output.term), fragments, self.style,
+                             color_depth=depth)
+        return key, buffer.getvalue()
+
+    def _typed(self, text: str) -> list[tuple[str, str]]:
+        """``text`` highlighted as the prompt shows it after its message, each further line of it (after a
+        backslash, inside quotes) after the continuation's ``> ``, each line with its line end."""
+        lexer = self.session.lexer
+        document = Document(text)
+        lexed = lexer.lex_document(document) if lexer is not None else None
+        shown: list[tuple[str, str]] = []
+        for number, line in enumerate(document.lines):
+            if number:
+                shown.append(("class:prompt-continuation", CONTINUATION))
+            shown += lexed(number) if lexed is not None else [("", line)]
+            shown.append(("", "\n"))
+        return shown
+
     def clear(self) -> None:
         """Erase ``show``'s line if the prompt has not taken it over yet: a line printed meanwhile (a
         monitor's) starts at its column 0 and would leave the end of a longer prompt behind it."""
         with TERMINAL:
-            if self.on_screen and not self.session.app.is_running:
-                self.session.app.output.write_raw("\r\x1b[K")
+            app = self.session.app
+            if self.on_screen and (not app.is_running or is_put_away(app)):
+                app.output.write_raw("\r\x1b[K")
             self.on_screen = False
 
     def echo(self, text: str) -> None:
         """A line run without being drawn by the prompt (sent from Enter, pasted, typed ahead), as the prompt
-        shows one: the prompt, then the line highlighted."""
+        shows one: the prompt, then the line highlighted, each further line of it (after a backslash, inside
+        quotes) after the continuation's ``> ``, so the screen and the scrollback say all that ran."""
         app = self.session.app
-        lexer = self.session.lexer
-        typed = lexer.lex_document(Document(text))(0) if lexer is not None else [("", text)]
         with TERMINAL:
-            print_formatted_text(app.output, FormattedText([*self.message(), *typed, ("", "\n")]), self.style,
+            print_formatted_text(app.output, FormattedText([*self.message(), *self._typed(text)]), self.style,
                                  color_depth=app.color_depth)
             app.output.flush()
             self.on_screen = False  # (written over it, from its column 0)

@@ -8,7 +8,8 @@ prompt reads the keys) echo and line editing are off (the kernel keeps the keys 
 next prompt, which reads them), and before a pager starts the pending keys are taken out
 of the queue and handed back to the next prompt. Ctrl-C and Ctrl-Z during a command leave
 the keys typed before them in place (NOFLSH; ``suspend``), and a Ctrl-C read with the Enter
-that ran the command, while it was still a key, stops the command (``take_typed_ctrl_c``).
+that ran the command, while it was still a key, stops the command, and a Ctrl-Z read so stops the
+console at once (``take_typed_stops``).
 
 POSIX terminals only; elsewhere (or when stdin is no terminal) everything here does nothing.
 """
@@ -20,7 +21,8 @@ import os
 import select
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prompt_toolkit.application import Application
@@ -32,6 +34,8 @@ from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyBindings, KeyPress
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.utils import suspend_to_background_supported
+
+from console.shell.quit_key import STOP_KEYS
 
 try:
     import termios
@@ -107,17 +111,20 @@ class QuietInput:
             self._set(self._quiet)
 
     @contextlib.contextmanager
-    def keeping_typeahead_over_stops(self, prompt: Application[Any]) -> Iterator[None]:
+    def keeping_typeahead_over_stops(self, prompt: Application[Any],
+                                     resumed: Callable[[], None] = lambda: None) -> Iterator[None]:
         """While the block runs, Ctrl-Z (SIGTSTP) during a command keeps the keys typed ahead for ``prompt``
         (``suspend``); while it runs Ctrl-Z is a key there, and a SIGTSTP from outside stops as by default.
+        ``resumed()`` runs as the console goes on after ``fg``, before anything it waited for is handled.
 
         ``signal.signal``, not the event loop's handler: a loop busy with a command's work would stop late.
         """
         def stopped(signum: int, frame: object) -> None:
             if prompt.is_running or view_running():  # the keys are its own: it reads them after fg
-                os.kill(os.getpid(), signal.SIGSTOP)
+                stop_process_group()
             else:
                 self.suspend(prompt.input)
+            resumed()  # (runs on from the stop here: before the loop sees what came meanwhile)
 
         before = None
         with contextlib.suppress(ValueError, AttributeError, OSError):  # not the main thread, or no SIGTSTP
@@ -139,9 +146,13 @@ class QuietInput:
         """
         quiet = self._fd is not None and self._now is self._quiet
         if quiet:
-            hand_typeahead_to(prompt_input)
-            self._set(self._saved)
-        os.kill(os.getpid(), signal.SIGSTOP)  # what SIGTSTP's default does; runs on from here after fg
+            with _background_tty_ignored():
+                # Else the user's shell has the terminal already (it stopped the parent: ``make demo``), set
+                # to its own mode, and the keys are its own.
+                if _in_foreground(self._fd):
+                    hand_typeahead_to(prompt_input)
+                    self._set(self._saved)
+        stop_process_group()  # runs on from here after fg
         if quiet:
             self.apply()
 
@@ -150,6 +161,55 @@ class QuietInput:
             self._now = attrs
             with contextlib.suppress(termios.error):  # TCSANOW: keep what was typed so far
                 termios.tcsetattr(self._fd, termios.TCSANOW, attrs)
+
+
+def stop_process_group() -> None:
+    """Stop the console's whole process group, as SIGTSTP's default would stop the console (Ctrl-Z); returns
+    once continued (``fg``: SIGCONT to the group).
+
+    The group, not the console alone: under a parent that is no shell (``make demo``, ``sh -c``) the user's
+    shell waits for that parent and hears of a stop only when the parent stops. A console that stopped only
+    itself (SIGSTOP) once the parent had stopped too, but later (a Ctrl-Z typed with Enter stops nobody else;
+    the terminal's SIGTSTP stops the parent at once while the console first hands its keys on), was either
+    never seen stopped or was stopped after the user's ``fg`` had continued the group: stopped for good,
+    the terminal hung. As shells and editors (and prompt_toolkit's ``suspend_to_background``) do it.
+    """
+    try:
+        before = signal.signal(signal.SIGTSTP, signal.SIG_DFL)  # else this handler again, not the stop
+    except (ValueError, AttributeError, OSError):  # not the main thread, or no SIGTSTP (Windows)
+        return
+    try:
+        os.kill(0, signal.SIGTSTP)
+    finally:
+        signal.signal(signal.SIGTSTP, before)
+
+
+def _in_foreground(fd: int | None) -> bool:
+    """Whether the console's process group has the terminal ``fd`` (after a Ctrl-Z the shell may have it)."""
+    if fd is None:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _background_tty_ignored() -> Iterator[None]:
+    """Reading or setting the terminal fails (EIO) or goes ahead, rather than stopping the console half-way
+    (SIGTTIN, SIGTTOU) when the user's shell has taken the terminal meanwhile: stopped so, it would go on
+    after ``fg`` only to stop itself then."""
+    befores: list[tuple[int, Any]] = []
+    try:
+        for sig in (signal.SIGTTIN, signal.SIGTTOU):
+            befores.append((sig, signal.signal(sig, signal.SIG_IGN)))
+    except (ValueError, AttributeError, OSError):  # not the main thread, or no such signals (Windows)
+        pass
+    try:
+        yield
+    finally:
+        for sig, before in befores:
+            signal.signal(sig, before)
 
 
 def view_running() -> bool:
@@ -176,25 +236,37 @@ def hand_typeahead_to(prompt_input: Input) -> None:
         store_typeahead(prompt_input, keys)
 
 
-def take_typed_ctrl_c(prompt_input: Input) -> bool:
-    """True when a Ctrl-C came in the same read as the Enter that accepted the line (or before the
-    prompt left raw mode): it is taken out of the type-ahead, the keys around it stay for the next prompt.
+@dataclass(frozen=True)
+class TypedStops:
+    """What ``take_typed_stops`` found typed with the Enter: a Ctrl-C (or Ctrl-\\), a Ctrl-Z."""
 
-    Why: in raw mode Ctrl-C is a key, not a signal, and prompt_toolkit keeps the keys read after Enter
-    as the next prompt's type-ahead; so a Ctrl-C sent in one burst with Enter (a few ms after it) did
-    not stop the command, while one sent a little later did. Call it once the prompt has returned
-    (the terminal in ``QuietInput``'s mode, where a Ctrl-C typed from then on is a signal).
+    ctrl_c: bool
+    ctrl_z: bool
+
+
+def take_typed_stops(prompt_input: Input) -> TypedStops:
+    """A Ctrl-C and a Ctrl-Z that came in the same read as the Enter that accepted the line (or before the
+    prompt left raw mode), each taken out of the type-ahead; the keys around them stay for the next prompt.
+
+    Why: in raw mode Ctrl-C and Ctrl-Z are keys, not signals, and prompt_toolkit keeps the keys read after
+    Enter as the next prompt's type-ahead; so a Ctrl-C sent in one burst with Enter (a few ms after it) did
+    not stop the command, while one sent a little later did, and such a Ctrl-Z stopped the console only
+    once the command and its pager had ended (psql and bash stop at once). Call it once the prompt has
+    returned (the terminal in ``QuietInput``'s mode, where either typed from then on is a signal).
     """
     keys = get_typeahead(prompt_input)
     pending = _drain(ready_only=True)
     if pending:
         keys += _parsed(pending)
-    at = next((i for i, key in enumerate(keys) if key.key == Keys.ControlC), None)
-    if at is not None:
-        del keys[at]
+    found = TypedStops(ctrl_c=any(key.key in STOP_KEYS for key in keys),  # Ctrl-\ acts as Ctrl-C
+                       ctrl_z=any(key.key == Keys.ControlZ for key in keys))
+    for taken in (next((k for k in keys if k.key in STOP_KEYS), None),
+                  next((k for k in keys if k.key == Keys.ControlZ), None)):
+        if taken is not None:
+            keys.remove(taken)
     if keys:
         store_typeahead(prompt_input, keys)
-    return at is not None
+    return found
 
 
 def _parsed(data: bytes) -> list[KeyPress]:

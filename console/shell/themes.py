@@ -7,6 +7,7 @@ take its highlighting from a Pygments style (``pygments_style = "monokai"``).
 
 from __future__ import annotations
 
+import functools
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_cls
 from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
 
+from console.local_paths import reason
 from console.shell.safe_text import visible_line
+from console.shell.theme_colours import BadColour, checked
 from console.user_dirs import config_dir
 
 DEFAULT_THEME = "dark"
@@ -32,6 +35,14 @@ class Theme:
     description: str
     styles: dict[str, str] = field(default_factory=dict)
     pygments_style: str | None = None
+    #: Colours of the file that cannot be drawn, each replaced in ``styles`` (``theme_colours``).
+    bad_colours: tuple[BadColour, ...] = ()
+    path: Path | None = None
+
+    def notes(self) -> list[str]:
+        """A line per bad colour: the theme (its name and file), the key, the value and what is used instead."""
+        where = f"'{self.path.stem}' ({self.path})" if self.path is not None else f"'{self.name}'"
+        return [visible_line(bad.said(where, DEFAULT_THEME)) for bad in self.bad_colours]
 
     def to_style(self) -> Style:
         parts = []
@@ -54,7 +65,8 @@ def load_theme_file(path: Path) -> Theme:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))  # TOML is UTF-8, whatever the locale
     except (OSError, UnicodeError, tomllib.TOMLDecodeError) as exc:
-        raise ThemeError(f"theme file {path} cannot be read: {exc}") from None
+        said = reason(exc) if isinstance(exc, OSError) else exc
+        raise ThemeError(f"theme file {path} cannot be read: {said}") from None
     styles = data.get("styles", {})
     if not isinstance(styles, dict) or not all(isinstance(v, str) for v in styles.values()):
         raise ThemeError(f"theme file {path}: [styles] must map style classes to style strings")
@@ -64,12 +76,30 @@ def load_theme_file(path: Path) -> Theme:
             get_style_by_name(pygments_style)
         except ClassNotFound:
             raise ThemeError(f"theme file {path}: no Pygments style named {pygments_style!r}") from None
-    theme = Theme(str(data.get("name", path.stem)), str(data.get("description", "")), styles, pygments_style)
+    styles, bad = checked(styles, _default_styles())
+    theme = Theme(str(data.get("name", path.stem)), str(data.get("description", "")), styles, pygments_style,
+                  tuple(bad), path)
     try:
         theme.to_style()
     except (ValueError, AssertionError) as exc:
         raise ThemeError(f"theme file {path}: bad style: {exc}") from None
     return theme
+
+
+def _default_styles() -> dict[str, str]:
+    """The shipped default theme's ``[styles]``, where a bad colour of another theme takes its replacement
+    from (the user's own ``dark.toml`` may be the broken one); empty when it cannot be read."""
+    path = available_themes(users=False).get(DEFAULT_THEME)
+    return dict(_styles_in(path)) if path is not None else {}
+
+
+@functools.cache
+def _styles_in(path: Path) -> tuple[tuple[str, str], ...]:
+    try:
+        styles = tomllib.loads(path.read_text(encoding="utf-8")).get("styles", {})
+    except (OSError, UnicodeError, tomllib.TOMLDecodeError):
+        return ()
+    return tuple((k, v) for k, v in styles.items() if isinstance(v, str)) if isinstance(styles, dict) else ()
 
 
 def available_themes(*, users: bool = True) -> dict[str, Path]:
@@ -117,12 +147,19 @@ def theme_problems() -> dict[str, str]:
 
 def theme_listing(names: list[str], current: str) -> str:
     """What ``theme`` alone prints: a line per theme, ``*`` on the one in use, and a theme that cannot be
-    used said so with why (it may be the one the config file names: the default is then in use)."""
-    problems = theme_problems()
-    lines = []
+    used said so with why (it may be the one the config file names: the default is then in use); one
+    with bad colours names their keys (``theme NAME`` says what replaces them)."""
+    themes = available_themes()
+    lines = []  # a theme file's text reaches the terminal only escaped
     for name in names:
-        problem = problems.get(name)
+        problem, note = None, ""
+        try:
+            bad = load_theme_file(themes[name]).bad_colours if name in themes else ()
+        except ThemeError as exc:
+            problem = str(exc)
+        else:
+            keys = ", ".join(dict.fromkeys(b.key for b in bad))
+            note = f"  (bad colours replaced: {keys}; 'theme {name}' says with what)" if bad else ""
         mark = "*" if name == current and problem is None else " "
-        # A theme file's text reaches the terminal only escaped.
-        lines.append(f"{mark} {name}" + (f"  (cannot be used: {visible_line(problem)})" if problem else ""))
-    return "\n".join(lines)
+        lines.append(f"{mark} {name}" + (f"  (cannot be used: {problem})" if problem else note))
+    return "\n".join(visible_line(line) for line in lines)

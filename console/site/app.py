@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import ssl
 import time
@@ -14,9 +15,12 @@ from console.commands import Right
 from console.commands.site_link import SITE_COMMANDS
 from console.jobdef.signing import load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
+from console.log_floods import per_peer
+from console.private_files import TIGHTENED, keep_private
 from console.process import process_info, root_warning, setup_logging
 from console.provision.certs import cert_identity, load_cert
 from console.runtime.adoption import ADOPTING, NOT_ADOPTING, SWEEPER
+from console.runtime.job_mark import workspace_tag
 from console.runtime.target_commands import TargetCommandError
 from console.runtime.target_runner import run_confined
 from console.server.authz import Policy, Principal
@@ -25,16 +29,20 @@ from console.site.leftovers import FolderLock, clear_at_start, incoming_zip, out
 from console.site.log_push import SiteLogPush
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.features import FEATURES
+from console.wire.features import ANSWER_WITHIN, FEATURES
+from console.wire.goodbye import BYE, ByeReason, bye_frame, lists_bye
 from console.wire.kit import SiteKit
 from console.wire.request_context import Download, Handler, Peer, RequestContext, User, build_to_send
 from console.wire.serving import ServedConnection
 from console.wire.tls import client_context, server_certificate_problem
+from console.within import within
 
 log = logging.getLogger("console.site")
 
-#: A server that sent nothing (not even a heartbeat) for this long is taken as gone.
-SILENCE_LIMIT_SECONDS = 20.0
+#: A server that sent nothing (not even a heartbeat) for this long is taken as gone; its running jobs
+#: go on here, and the server waits for this site to connect again (connection_limits.site_reconnect_grace_seconds).
+#: FLARE_CONSOLE_SITE_SILENCE_SECONDS sets another (a test that freezes the server for longer).
+SILENCE_LIMIT_SECONDS = float(os.environ.get("FLARE_CONSOLE_SITE_SILENCE_SECONDS") or 20.0)
 MAX_BACKOFF_SECONDS = 5.0
 #: ... and for a site the server turns away because that site is connected already (a second
 #: process with the same kit): it keeps trying, so it takes over once the other one is gone.
@@ -55,6 +63,9 @@ class Site:
         # so a flood of them can neither grow it nor hold up its heartbeat.
         self.reply_budget = ReplyBudget(total=SITE_LARGE_REPLIES, per_identity=SITE_LARGE_REPLIES)
         self.large_replies = frozenset({"shell"})
+        # Its heartbeat is never refused for "too many requests in flight": only the server talks
+        # here, and a site busy with the server's many follows must still say it is alive.
+        self.always_served = frozenset({"heartbeat"})
         self.start_time = time.time()
         self.last_heard = time.monotonic()
         self._stop = asyncio.Event()
@@ -63,11 +74,12 @@ class Site:
         self._welcomed = False  # the server logged in on the current link
         self._refused: str | None = None  # the last reason the server gave no login, logged once
         self._turned_away: str | None = None  # why the server turned this link away, as it said
+        self._server_reads_bye = False  # the server's login on the current link listed ``bye``
         self.folder_lock = FolderLock(kit.root)
         self._lock_refused_said = False
         policy_path = kit.root / "local" / "authorization.json"
         # The site's own copy of the policy: its operator may be stricter than the server (no byoc).
-        self.policy = Policy.load(policy_path) if policy_path.exists() else Policy.load_default()
+        self.policy = Policy.load(policy_path, kit.org) if policy_path.exists() else Policy.load_default(kit.org)
 
     # -- Host ----------------------------------------------------------------------------
 
@@ -81,8 +93,11 @@ class Site:
         connection.user = User(peer.cn, peer.org, "server")
         self._welcomed = True
         self._refused = None
+        self._server_reads_bye = lists_bye(args.get("features"))
         log.info("connected to the server at %s:%s", self.kit.host, self.kit.fed_learn_port)
-        return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status(), "features": list(FEATURES)}
+        # ``bye``: this site says why before it closes a link in order (console.wire.goodbye).
+        return {"site": self.kit.name, "org": self.kit.org, "jobs": self.jobs.status(),
+                "features": [*FEATURES, BYE, ANSWER_WITHIN]}
 
     def authorize(self, connection: Peer, spec: Any) -> None:
         """Only the server talks to a site; what its admins may do is checked per command below."""
@@ -109,7 +124,7 @@ class Site:
         while not self._stop.is_set():
             await asyncio.to_thread(self._tidy_folder)
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                reader, writer = await within(asyncio.open_connection(
                     self.kit.host, self.kit.fed_learn_port, ssl=self._ssl, server_hostname=self.kit.server_identity,
                     limit=1 << 22), 10)
             except ssl.SSLCertVerificationError as exc:
@@ -125,7 +140,7 @@ class Site:
             if self._stop.is_set():
                 break
             try:
-                await asyncio.wait_for(self._stop.wait(), delay)
+                await within(self._stop.wait(), delay)
             except TimeoutError:
                 pass
             delay = min(delay * 2, MAX_BACKOFF_SECONDS if self._turned_away is None else TURNED_AWAY_BACKOFF_SECONDS)
@@ -134,21 +149,39 @@ class Site:
         """Serve the server on one link until it drops; whether the server logged in on it."""
         connection = ServedConnection(reader, writer, self)
         self._welcomed = False
+        self._server_reads_bye = False
         self._turned_away = None
         self.last_heard = time.monotonic()
         serving = asyncio.create_task(connection.serve())
         stopping = asyncio.create_task(self._stop.wait())
+        bye: dict[str, Any] | None = None  # why this site closes the link, for the server
+        unsent = 0  # bytes of this site's own frames waiting for room in the socket, at the last look
         try:
             while not serving.done():
                 await asyncio.wait({serving, stopping}, timeout=SILENCE_LIMIT_SECONDS / 4,
                                    return_when=asyncio.FIRST_COMPLETED)
                 if self._stop.is_set():
+                    bye = self._stopping_bye()
                     break
+                # Fewer now: the socket was full and the server read from it since, so it is there. A site whose
+                # pushes fill the link is not read from meanwhile (``ServedConnection`` waits for room first),
+                # so the server's heartbeats wait unread: under load its 50,000 log pushes took over 20 s to read.
+                transport = writer.transport
+                unsent, before = 0 if transport.is_closing() else transport.get_write_buffer_size(), unsent
+                if unsent < before:
+                    self._heard()
                 if time.monotonic() - self.last_heard > SILENCE_LIMIT_SECONDS:
                     log.warning("no word from the server for %.0f s; reconnecting", SILENCE_LIMIT_SECONDS)
+                    bye = bye_frame(ByeReason.RECONNECTING, f"no word from the server for "
+                                    f"{SILENCE_LIMIT_SECONDS:.0f} s; connecting again, its running jobs go on")
                     break
         finally:
             stopping.cancel()
+            # Said before the close, so a server frozen meanwhile reads it when it runs again (the bytes
+            # wait in the socket's buffers); only to a server that reads it (an older one would take
+            # the unknown frame for a broken answer).
+            if bye is not None and self._welcomed and self._server_reads_bye and not serving.done():
+                connection.say_bye(bye)
             await connection.close()
             await asyncio.gather(serving, return_exceptions=True)
         if self._welcomed:
@@ -178,6 +211,13 @@ class Site:
             self._refused = reason
             log.error("%s; retrying with a growing pause, at most every %.0f s", reason, MAX_BACKOFF_SECONDS)
 
+    def _stopping_bye(self) -> dict[str, Any]:
+        running = len(self.jobs.jobs)
+        jobs = f"its {running} running job(s) end with it" if running else "no job runs here"
+        if self.restart_requested:
+            return bye_frame(ByeReason.RESTARTING, f"{self.kit.name} is restarting; {jobs}")
+        return bye_frame(ByeReason.SHUTTING_DOWN, f"{self.kit.name} is shutting down; {jobs}")
+
     def request_stop(self, restart: bool = False) -> None:
         self.restart_requested = self.restart_requested or restart
         self._stop.set()
@@ -199,7 +239,7 @@ class Site:
         self._heard()
         submitter = Principal(args["submitter_name"], args["submitter_org"], args["submitter_role"])
         if args["byoc"]:
-            self.policy.require(submitter, Right.BYOC, what=f"job {args['job_id']} (custom code) on {self.kit.name}")
+            self.policy.require_here(submitter, Right.BYOC, f"job {args['job_id']} (custom code) on {self.kit.name}")
         archive = incoming_zip(self.kit.root, args["job_id"])
         try:
             await ctx.receive_upload(archive, 4 << 30)
@@ -207,17 +247,18 @@ class Site:
             # The code is the signer's (a clone's is its source's submitter's): this site's policy
             # must let both the one who runs the job and the one who wrote it run code here.
             if args["byoc"] and signer != submitter:
-                self.policy.require(signer, Right.BYOC,
-                                    what=f"job {args['job_id']} (custom code signed by {signer.name}) on {self.kit.name}")
+                self.policy.require_here(signer, Right.BYOC,
+                                         f"job {args['job_id']} (custom code signed by {signer.name}) on {self.kit.name}")
             await self.jobs.deploy(args["job_id"], args["job_name"], args["app_name"], archive,
-                                   custom_allowed=self._byoc_allowed(submitter) and self._byoc_allowed(signer))
+                                   custom_allowed=self._byoc_allowed(submitter) and self._byoc_allowed(signer),
+                                   submitter=submitter.name)
         finally:
             archive.unlink(missing_ok=True)
 
     def _byoc_allowed(self, who: Principal) -> bool:
         """Whether this site's own policy lets ``who`` run job code here."""
         try:
-            self.policy.require(who, Right.BYOC)
+            self.policy.require_here(who, Right.BYOC)
         except RemoteError:
             return False
         return True
@@ -271,12 +312,18 @@ class Site:
         out = outgoing_zip(self.kit.root, args["job_id"])
         # (a server that gives up on it meanwhile, its link cut, leaves no zip behind here)
         await build_to_send(lambda path: self.jobs.pack_workspace(args["job_id"], path, args["max_bytes"],
-                                                                  args.get("max_entries")), out)
+                                                                  args.get("max_entries"), args["submitter_name"]),
+                            out)
         return Download(out, {"job_id": args["job_id"]})
 
     async def _cmd_delete_workspace(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+        # The server deleted the job: if it still runs here (its end never reached this site), it stops now.
+        await self.jobs.stop(args["job_id"], abort=True)
         existed = await asyncio.to_thread(self.jobs.delete_workspace, args["job_id"])
-        log.info("job %s deleted: its workspace %s", args["job_id"], "removed" if existed else "was not here")
+        # Asked once per delete_job, which a lead can repeat at will (clone + delete): summed up per
+        # submitter, as the site's other lines about a job are.
+        log.info("job %s deleted: its workspace %s", args["job_id"], "removed" if existed else "was not here",
+                 extra=per_peer(args["submitter_name"]))
         return {"removed": existed}
 
     async def _cmd_status(self, ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -303,7 +350,8 @@ class Site:
         self.policy.require(user, right, site_org=self.kit.org, what=self.kit.name)
         try:
             root = self.kit.root if not args["job_id"] else self.jobs.workspace(args["job_id"])
-            return await run_confined(root, args["command"], args["options"], args["path"], args["pattern"])
+            return await run_confined(root, args["command"], args["options"], args["path"], args["pattern"],
+                                      user=str(args["user_name"]), answer_within=args["answer_within"])
         except TargetCommandError as exc:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
 
@@ -320,9 +368,13 @@ async def run_site(kit_dir: str | Path) -> bool:
     """Run until SIGINT/SIGTERM or a shutdown command; True if a restart was asked for."""
     kit = SiteKit.load(kit_dir)
     kit.tls.check()
+    SWEEPER.owner = workspace_tag(kit.root)  # its jobs' leftovers are this daemon's to end, no other's
+    tightened = keep_private(kit.root)  # before anything is written: for this user only
     setup_logging(kit.root)
     if warning := root_warning("site", str(kit.tls.key)):
         log.warning(warning)
+    if tightened:
+        log.info(TIGHTENED, tightened)
     site = Site(kit)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

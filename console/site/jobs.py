@@ -24,13 +24,14 @@ from console.jobdef.archive import JobLimits
 from console.jobdef.code import job_code
 from console.jobdef.packing import KnownFiles, zip_dir_to_file
 from console.jobdef.process_limits import ProcessLimits
+from console.log_floods import per_peer
 from console.names import is_server_job_id
 from console.process import stop_child
 from console.runtime.child import TRANSFER_DIR
 from console.runtime.limits import LineTooLong, cut, read_event_line, result_file_limit
-from console.runtime.procs import job_marker, job_process_ended, start_job_process
-from console.runtime.site_app import result_file, task_file
+from console.runtime.procs import job_marker, job_process_ended, reap_job_processes, start_job_process
 from console.runtime.target_commands import KIT_FOLDERS
+from console.runtime.transfer import result_file, task_file
 from console.site.leftovers import UNPACKING_PREFIX
 from console.wire.errors import ErrorType, RemoteError
 
@@ -62,10 +63,16 @@ class SiteJob:
     failure: str | None = None  # why the client app failed, was stopped by the site, or exited early
     stopping: bool = False  # the server ended or aborted the job here
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # the client app said "ready"
+    #: Who submitted it (the deploy carries it): its lines are summed up per submitter, who can
+    #: make job lives at will (clone_job + delete_job), so that one's flood hides no other's job.
+    submitter: str | None = None
 
 
 #: Jobs whose app files a site remembers, to leave them out of their workspace archives.
 MAX_UNPACKED_KEPT = 256
+#: Jobs the server told this site to end, abort or delete that it remembers, so that a deploy of
+#: one landing late is not started (a few thousand IDs: well past any dispatch in flight).
+MAX_ENDED_KEPT = 4096
 
 
 class SiteJobs:
@@ -79,6 +86,9 @@ class SiteJobs:
         #: Per job deployed since this site started: its app's files as the job's archive has them,
         #: which its workspace archive leaves out (the server keeps job.zip); the latest few hundred.
         self.unpacked: dict[str, KnownFiles] = {}
+        #: The jobs the server ended, aborted or deleted here (in the order told, the latest
+        #: MAX_ENDED_KEPT): a deploy of one of them is never started, or stopped at once.
+        self.ended: dict[str, None] = {}
 
     def job(self, job_id: str) -> SiteJob:
         job = self.jobs.get(job_id)
@@ -102,12 +112,36 @@ class SiteJobs:
                                                           "into this site's own folder; it is never a job's")
         return workspace
 
+    def _ended_meanwhile(self, job_id: str) -> RemoteError | None:
+        if job_id not in self.ended:
+            return None
+        return RemoteError(ErrorType.JOB_NOT_RUNNING, f"{self.site_name}: the server ended job {job_id} while it "
+                                                      "was being deployed here; it is not started")
+
     async def deploy(self, job_id: str, job_name: str, app_name: str, archive: Path, *,
-                     custom_allowed: bool = False) -> None:
-        """Unpack the job's app and start its client app; job code runs only if ``custom_allowed``."""
+                     custom_allowed: bool = False, submitter: str | None = None) -> None:
+        """Unpack the job's app and start its client app; job code runs only if ``custom_allowed``.
+
+        A deploy that does not complete leaves nothing here: cancelled (the server's link went, so
+        the server counts this site out of the job), refused, or of a job the server ended or
+        deleted meanwhile (``end_job``, ``abort_job``, ``delete_workspace`` crossed it: a deploy
+        landing late), its client app is stopped and its workspace removed; a job already ended
+        is not unpacked at all. Raises RemoteError (JobNotRunning for an ended job)."""
         if job_id in self.jobs:
             raise RemoteError(ErrorType.INVALID_ARGUMENT, f"job {job_id} is already deployed on {self.site_name}")
         workspace = self.workspace(job_id)
+        if ended := self._ended_meanwhile(job_id):
+            log.warning("job %s: a deploy came after the server ended it here; not started", job_id)
+            raise ended
+        job: SiteJob | None = None
+        try:
+            job = await self._start(job_id, job_name, app_name, archive, workspace, custom_allowed, submitter)
+        except BaseException:
+            await self._undo(job_id, job, workspace)
+            raise
+
+    async def _start(self, job_id: str, job_name: str, app_name: str, archive: Path, workspace: Path,
+                     custom_allowed: bool, submitter: str | None) -> SiteJob:
         app_dir = workspace / f"app_{self.site_name}"
         await asyncio.to_thread(_unpack_app, archive, workspace, app_name, app_dir, self.limits)
         self.unpacked[job_id] = await asyncio.to_thread(KnownFiles, archive, app_name, app_dir.name)
@@ -116,19 +150,27 @@ class SiteJobs:
         # The site judges the app itself: the server's byoc flag is not trusted to be complete.
         code = await asyncio.to_thread(job_code, app_dir)
         if code and not custom_allowed:
-            await asyncio.to_thread(shutil.rmtree, workspace, True)
             log.error("job %s refused: it brings code (%s) and its submitter lacks 'byoc' here", job_id,
                       ", ".join(code))
             raise RemoteError(ErrorType.AUTHORIZATION, f"{self.site_name}: job {job_id} brings code "
                                                        f"({', '.join(code)}) and its submitter lacks the right "
                                                        "'byoc' on this site")
+        if ended := self._ended_meanwhile(job_id):
+            raise ended
         (workspace / TRANSFER_DIR).mkdir(exist_ok=True)
-        job = SiteJob(job_id, job_name, app_name, workspace, job_marker(job_id, self.site_name))
+        job = SiteJob(job_id, job_name, app_name, workspace, job_marker(job_id, self.site_name), submitter=submitter)
         self.jobs[job_id] = job
-        job.process, job.output = await start_job_process("console.runtime.site_app", [
+        # Shielded: a cancel while the child is being made must still get its process, to stop it.
+        starting = asyncio.ensure_future(start_job_process("console.runtime.site_app", [
             "--job-id", job_id, "--site", self.site_name, "--app-dir", str(app_dir), "--workspace", str(workspace),
             *(["--custom-code"] if code else []),
-        ], workspace, job.marker, self.process_limits)
+        ], workspace, job.marker, self.process_limits))
+        try:
+            job.process, job.output = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                job.process, job.output = await starting
+            raise
         job.watcher = asyncio.create_task(self._watch(job))
         # Answer once the app is up (or has ended, or READY_WAIT_SECONDS passed): its start belongs
         # to the job's start, as in FLARE, where the workflow begins once the clients have started.
@@ -137,8 +179,29 @@ class SiteJobs:
             await asyncio.wait({ready, job.watcher}, timeout=READY_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
         finally:
             ready.cancel()
+        if self.jobs.get(job_id) is not job or job_id in self.ended:  # told to stop while it started
+            raise self._ended_meanwhile(job_id) or RemoteError(
+                ErrorType.JOB_NOT_RUNNING, f"{self.site_name}: job {job_id} was stopped while it was being deployed")
         log.info("job %s (%s) deployed: client app pid %s%s", job_id, job_name, job.process.pid,
-                 "" if job.ready.is_set() else " (not ready yet)")
+                 "" if job.ready.is_set() else " (not ready yet)", extra=per_peer(job.submitter))
+        return job
+
+    async def _undo(self, job_id: str, job: SiteJob | None, workspace: Path) -> None:
+        """What a deploy that did not complete left: its client app (and every process it started)
+        stopped, its workspace removed."""
+        job = job or self.jobs.get(job_id)
+        if job is not None and self.jobs.get(job_id) is job:
+            self.jobs.pop(job_id)
+        if job is not None and job.process is not None:
+            job.stopping = True
+            await stop_child(job.process, b"abort\n", STOP_GRACE_SECONDS)
+            if job.watcher is not None:
+                await asyncio.gather(job.watcher, return_exceptions=True)
+            else:
+                await reap_job_processes(job.marker, job.process.pid)
+        self.unpacked.pop(job_id, None)
+        await asyncio.to_thread(shutil.rmtree, workspace, True)
+        log.warning("job %s: its deploy here did not complete; nothing of it is left running or kept", job_id)
 
     async def _watch(self, job: SiteJob) -> None:
         """Read the client app's events until it exits, then end every process it left behind."""
@@ -196,7 +259,15 @@ class SiteJobs:
         """Store the streamed model (``receive(path, max_bytes)``) and hand the task to the client app."""
         job = self.job(job_id)
         if task_id in job.waiting:
-            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"task {task_id} of job {job_id} is already running")
+            # Asked again after the server's link dropped mid-task (it waits for a site to come back,
+            # deployment.py): the client app has it already, so its model is read and dropped, and
+            # ``task_result`` hands over the result made meanwhile, not a second training.
+            spare = task_file(job.workspace, task_id).with_suffix(".again")
+            try:
+                await receive(spare, MAX_TASK_MODEL_BYTES, sync=False)
+            finally:
+                spare.unlink(missing_ok=True)
+            return
         path = task_file(job.workspace, task_id)
         try:
             await receive(path, MAX_TASK_MODEL_BYTES, sync=False)
@@ -258,7 +329,15 @@ class SiteJobs:
             raise self._failed(f"the client app {why}")
         return path, {"weight": event.get("weight", 1.0), "metrics": event.get("metrics", {})}
 
+    def _remember_ended(self, job_id: str) -> None:
+        self.ended.pop(job_id, None)
+        self.ended[job_id] = None
+        while len(self.ended) > MAX_ENDED_KEPT:
+            self.ended.pop(next(iter(self.ended)))
+
     async def stop(self, job_id: str, *, abort: bool) -> None:
+        """End (or abort) the job here; a deploy of it still on its way is then never started."""
+        self._remember_ended(job_id)
         job = self.jobs.pop(job_id, None)
         if job is None or job.process is None:
             return
@@ -267,7 +346,7 @@ class SiteJobs:
         if job.watcher is not None:
             await asyncio.gather(job.watcher, return_exceptions=True)
         shutil.rmtree(job.workspace / TRANSFER_DIR, ignore_errors=True)
-        log.info("job %s %s", job_id, "aborted" if abort else "ended")
+        log.info("job %s %s", job_id, "aborted" if abort else "ended", extra=per_peer(job.submitter))
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self.stop(job_id, abort=True) for job_id in list(self.jobs)))
@@ -276,18 +355,22 @@ class SiteJobs:
         return [{"job_id": j.job_id, "app_name": j.app_name, "status": j.status} for j in self.jobs.values()]
 
     def pack_workspace(self, job_id: str, out: Path, max_bytes: int | None = None,
-                       max_entries: int | None = None) -> None:
+                       max_entries: int | None = None, submitter: str | None = None) -> None:
         """The job's workspace as a zip, within this site's limits and the ones asked for (the server
-        refuses a workspace archive past its own ``job_limits``)."""
+        refuses a workspace archive past its own ``job_limits``). ``submitter``: the job's, whose
+        code made the workspace: what zipping leaves out is logged summed up per submitter."""
         workspace = self.workspace(job_id)
         if not workspace.is_dir():
             raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no workspace of job {job_id} on {self.site_name}")
         limit = min(self.limits.max_workspace_bytes, max_bytes or self.limits.max_workspace_bytes)
         entries = min(self.limits.max_entries, max_entries or self.limits.max_entries)
-        zip_dir_to_file(workspace, out, max_bytes=limit, known=self.unpacked.get(job_id), max_entries=entries)
+        zip_dir_to_file(workspace, out, max_bytes=limit, known=self.unpacked.get(job_id), max_entries=entries,
+                        owner=submitter or None)
 
     def delete_workspace(self, job_id: str) -> bool:
-        """Remove a deleted job's workspace here (refused while it runs); whether there was one."""
+        """Remove a deleted job's workspace here (refused while it runs: ``stop`` it first); whether
+        there was one. A deploy of it still on its way is then never started."""
+        self._remember_ended(job_id)
         if job_id in self.jobs:
             raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} still runs on {self.site_name}")
         workspace = self.workspace(job_id)

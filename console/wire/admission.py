@@ -12,6 +12,7 @@ import ssl
 
 from console.wire.gate import PortGate, Ticket
 from console.wire.tls import HandshakeFailureLog
+from console.within import within
 
 
 class Admission:
@@ -98,7 +99,7 @@ async def _first_byte(writer: asyncio.StreamWriter, timeout: float) -> bool:
     try:
         loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
         try:
-            await asyncio.wait_for(ready, timeout)
+            await within(ready, timeout)
             return True
         except TimeoutError:
             return False

@@ -2,7 +2,8 @@
 
 Owns only the counting; the serving connection decides which commands are large (its host's
 ``large_replies``) and holds a slot from before the handler runs until the answer is handed to
-the socket and the socket has drained below its high-water mark. So the memory of answers
+the socket and the socket has drained below its high-water mark, or the peer has read nothing of
+it for ``console.wire.replies.LARGE_ANSWER_STALL_SECONDS`` (then the rest is dropped). So the memory of answers
 being built or waiting for a peer that does not read is bounded by ``total`` answers, and one
 identity can hold at most ``per_identity`` of them however many connections it opens (issue 12:
 8 unread sessions of 64 ``get_job_logs`` of a 6 MB log took the server to 3 GiB). A request that
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from console.wire.errors import ErrorType, RemoteError
+from console.within import within
 
 #: Large answers (a 5 MB log, a 1 MB cat) built or being sent at once by one host.
 MAX_LARGE_REPLIES = 4
@@ -68,7 +70,7 @@ class ReplyBudget:
 
     async def _acquire(self, semaphore: asyncio.Semaphore, message: str) -> None:
         try:
-            await asyncio.wait_for(semaphore.acquire(), self.wait_seconds)
+            await within(semaphore.acquire(), self.wait_seconds)
         except TimeoutError:
             self.refused += 1
             raise RemoteError(ErrorType.INTERNAL, message) from None

@@ -22,6 +22,9 @@ class ErrorType(StrEnum):
     NO_CLIENTS_AVAILABLE = "NoClientsAvailable"
     CLIENTS_STILL_RUNNING = "ClientsStillRunning"
     INTERNAL = "InternalError"
+    #: A site the server asked did not answer in time (FLARE's "no reply from client"); a console
+    #: older than this type reads it as InternalError, with the same message.
+    NO_REPLY = "NoReply"
     PROTOCOL = "ProtocolError"
     SUBMIT_TOKEN_CONFLICT = "SubmitTokenConflict"
     SUBMIT_TOKEN_JOB_DELETED = "SubmitTokenJobDeleted"

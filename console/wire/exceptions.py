@@ -12,69 +12,127 @@ from collections.abc import Callable
 from contextvars import ContextVar
 
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.flare_kin import KinConnectionError, KinException, adopt
 
 
-class AuthenticationError(Exception):
+class AuthenticationError(KinException):
     pass
 
 
-class AuthorizationError(Exception):
+class AuthorizationError(KinException):
     pass
 
 
-class ClientsStillRunning(Exception):
+class ClientsStillRunning(KinException):
     pass
 
 
-class CommandError(Exception):
+class CommandError(KinException):
+    """FLARE 2.9's: a command the server refused with a code (``error_code``), what to do (``hint``) and the
+    exit code its CLI gives; also what a command our engine lacks raises (``unsupported``)."""
+
+    def __init__(self, error_code: str = "", message: str = "", hint: str = "", exit_code: int = 1) -> None:
+        super().__init__(message or error_code)
+        self.error_code = error_code
+        self.message = message or error_code
+        self.hint = hint
+        self.exit_code = exit_code
+
+
+class FLCommunicationError(KinException):
+    """FLARE 2.9's (``nvflare.apis.fl_exception``), which its try_connect lets through when a connection
+    fails other than by "cannot connect"; ours raises NoConnection for every failed connection."""
+
+
+class InternalError(KinException):
     pass
 
 
-class InternalError(Exception):
+class InvalidArgumentError(KinException):
     pass
 
 
-class InvalidArgumentError(Exception):
+# Where FLARE 2.9's Session raises a builtin for a bad argument (ValueError for a wrong value or type it
+# checks, SyntaxError for a target, option or path its command-line checks refuse, TypeError for an
+# unknown keyword, AssertionError from its constructor), ours raises one of these: a script's ``except
+# ValueError`` written for FLARE catches it, and the console's ``except InvalidArgumentError`` too.
+
+
+class InvalidValue(InvalidArgumentError, ValueError):
     pass
 
 
-class InvalidJobDefinition(Exception):
+class InvalidSyntax(InvalidArgumentError, SyntaxError):
     pass
 
 
-class InvalidTarget(Exception):
+class InvalidType(InvalidArgumentError, TypeError):
     pass
 
 
-class JobNotDone(Exception):
+class InvalidAssertion(InvalidArgumentError, AssertionError):
     pass
 
 
-class JobNotFound(Exception):
+#: The builtin FLARE raises -> ours, most specific first (``as_ours``).
+_BUILTIN_ARGUMENT_ERRORS: tuple[tuple[type[Exception], type[InvalidArgumentError]], ...] = (
+    (SyntaxError, InvalidSyntax), (TypeError, InvalidType), (AssertionError, InvalidAssertion),
+    (ValueError, InvalidValue),
+)
+
+
+def argument_error(exc: BaseException) -> InvalidArgumentError | None:
+    """``exc`` (a builtin argument error FLARE raised) as ours, keeping its builtin class; None if it is none."""
+    if isinstance(exc, InvalidArgumentError):
+        return exc
+    for builtin, ours in _BUILTIN_ARGUMENT_ERRORS:
+        if isinstance(exc, builtin):
+            return ours(str(exc))
+    return None
+
+
+class InvalidJobDefinition(KinException):
     pass
 
 
-class JobNotRunning(Exception):
+class InvalidTarget(KinException):
     pass
 
 
-class JobTimeout(Exception):
+class JobNotDone(KinException):
     pass
 
 
-class NoClientsAvailable(Exception):
+class JobNotFound(KinException):
     pass
 
 
-class NoConnection(ConnectionError):
+class JobNotRunning(KinException):
     pass
 
 
-class NoReply(Exception):
+class JobTimeout(KinException):
     pass
 
 
-class SessionClosed(Exception):
+class NoClientsAvailable(KinException):
+    pass
+
+
+class NoConnection(KinConnectionError):
+    pass
+
+
+class NoAnswer(NoConnection):
+    """A request's answer did not come within its deadline (``Requester.request_timeout``); the
+    connection is kept, and an answer that comes later is dropped."""
+
+
+class NoReply(KinException):
+    pass
+
+
+class SessionClosed(KinException):
     pass
 
 
@@ -82,7 +140,7 @@ class SessionExpired(SessionClosed):
     pass
 
 
-class SubmitTokenConflict(Exception):
+class SubmitTokenConflict(KinException):
     """The submit token was already used, by the same submitter, for a job of other content (FLARE 2.9)."""
 
     def __init__(self, message: str, existing_job_id: str | None = None) -> None:
@@ -90,7 +148,7 @@ class SubmitTokenConflict(Exception):
         self.existing_job_id = existing_job_id
 
 
-class SubmitTokenJobDeleted(Exception):
+class SubmitTokenJobDeleted(KinException):
     """The submit token names a job that was deleted since (FLARE 2.9)."""
 
     def __init__(self, message: str, job_id: str | None = None, state: str | None = None,
@@ -100,6 +158,13 @@ class SubmitTokenJobDeleted(Exception):
         self.state = state
         self.deleted_time = deleted_time
 
+
+# FLARE's classes of these names become their bases when FLARE's modules load (flare_kin's docstring).
+adopt("nvflare.fuel.flare_api.api_spec", {cls.__name__: cls for cls in (
+    AuthenticationError, AuthorizationError, ClientsStillRunning, CommandError, InternalError, InvalidArgumentError,
+    InvalidJobDefinition, InvalidTarget, JobNotDone, JobNotFound, JobNotRunning, JobTimeout, NoClientsAvailable,
+    NoConnection, NoReply, SessionClosed, SessionExpired, SubmitTokenConflict, SubmitTokenJobDeleted)})
+adopt("nvflare.apis.fl_exception", {"FLCommunicationError": FLCommunicationError})
 
 _BY_TYPE: dict[ErrorType, type[Exception]] = {
     ErrorType.AUTHENTICATION: AuthenticationError,
@@ -113,6 +178,7 @@ _BY_TYPE: dict[ErrorType, type[Exception]] = {
     ErrorType.NO_CLIENTS_AVAILABLE: NoClientsAvailable,
     ErrorType.CLIENTS_STILL_RUNNING: ClientsStillRunning,
     ErrorType.INTERNAL: InternalError,
+    ErrorType.NO_REPLY: NoReply,
     ErrorType.PROTOCOL: InternalError,
 }
 

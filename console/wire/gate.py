@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from console.wire.tls import HandshakeFailureLog
+
 log = logging.getLogger("console.wire.gate")
 
 #: A handshake is evicted only once it has been under way this long (seconds): a burst of real
@@ -64,6 +66,10 @@ class ConnectionLimits:
     handshake_timeout: float = 10.0
     #: Requests one connection may have open at once (see serving.MAX_IN_FLIGHT).
     max_in_flight: int = 64
+    #: Requests one identity may have open at once over all its connections, and the bytes of their
+    #: headers (console.wire.request_budget): what waiting requests hold is bounded per identity.
+    max_open_requests_per_identity: int = 256
+    max_open_request_bytes_per_identity: int = 1 << 20
     #: What a site streams to the server (a task's result, a job's workspace) and what an admin
     #: uploads (submit_job): once its head has come, it may lag at most this many seconds behind
     #: this many bytes a second (console.wire.pace).
@@ -76,9 +82,21 @@ class ConnectionLimits:
     #: their workspaces) must be in within this many seconds of the abort, or it is cut off
     #: (console.server.deployment): an aborted job is final within it, whatever a site does.
     abort_wait_seconds: float = 10.0
+    #: A running job waits this many seconds for a site whose link dropped to connect again (within
+    #: the task's timeout) before it counts the site lost (console.server.dropped_sites).
+    site_reconnect_grace_seconds: float = 60.0
     #: Refused connections, failed TLS handshakes and sites that do not log in: the first of a
     #: quiet spell is logged at once, the rest summed up in one line per this many seconds.
     refusal_log_seconds: float = 10.0
+    #: The audit trail's share of one identity (certificate CN): bytes of lines it may write at
+    #: once, and the rate that allowance comes back at; past it its lines are summed up once per
+    #: ``refusal_log_seconds`` (console.server.audit).
+    audit_burst_bytes: int = 1 << 20
+    audit_bytes_per_second: int = 448
+    #: What one identity's changes done (submit, clone, delete, site admin) may write past that
+    #: share, in compact lines; past it too, the summary names the jobs and sites they changed.
+    audit_change_burst_bytes: int = 64 << 10
+    audit_change_bytes_per_second: int = 48
 
 
 class Ticket:
@@ -181,27 +199,19 @@ class ConnectionGate:
 
     def __init__(self, limits: ConnectionLimits | None = None, record: Callable[..., None] | None = None) -> None:
         self.limits = limits = limits or ConnectionLimits()
-        self._record = record  # also told each line the log gets (the server's audit trail), bounded as it is
         self.admin = PortGate("admin", limits.max_connections, limits.max_per_peer, limits, self._refuse)
         self.site = PortGate("site", limits.max_site_connections, limits.max_site_per_peer, limits, self._refuse)
         self._by_identity: Counter[str] = Counter()
         # Site connections logging in, by site name, each with how to drop it: oldest first.
         self._site_logins: dict[str, dict[SiteLogin, None]] = {}
         self.refused = 0
-        self._last_log = 0.0
-        self._unlogged = 0
+        # Summed up as refused handshakes are: the first of a quiet spell, then one line a period,
+        # written when the period ends (the last burst of a flood too, not only when another comes).
+        self._refusals = HandshakeFailureLog("connection", limits.refusal_log_seconds, logger=log, record=record)
 
     def _refuse(self, why: str, peer: str) -> None:
         self.refused += 1
-        self._unlogged += 1
-        now = time.monotonic()
-        if now - self._last_log >= self.limits.refusal_log_seconds:
-            log.warning("refused %d connection(s) in the last %g s, the latest from %s: %s", self._unlogged,
-                        self.limits.refusal_log_seconds, peer, why)
-            if self._record is not None:
-                self._record(what="connection", peer=peer, reason=why, count=self._unlogged,
-                             period_seconds=self.limits.refusal_log_seconds)
-            self._last_log, self._unlogged = now, 0
+        self._refusals.failed(peer, why)
 
     def claim_identity(self, identity: str, peer: str) -> str | None:
         """Count an authenticated admin identity (certificate CN); the reason it is refused, or None."""

@@ -20,7 +20,9 @@ _L = TypeVar("_L")
 
 
 class KitError(ValueError):
-    """A startup kit is missing or malformed; the message says which file and what to do."""
+    """A startup kit is missing or malformed; the message says which file and what to do. It names no
+    argument: the caller that knows where the kit's path came from says so (``--kit`` or ``$FLARE_KIT`` in
+    the console, ``startup_path`` or ``startup_kit_location`` in the Python API, ``KIT_DIR`` of a server)."""
 
 
 def kit_root(location: str | Path) -> Path:
@@ -28,8 +30,8 @@ def kit_root(location: str | Path) -> Path:
     if path.name == "startup" and path.is_dir():
         path = path.parent
     if not path.exists():
-        raise KitError(f"{path} does not exist: point --kit (or $FLARE_KIT) at the participant folder that "
-                       "provisioning wrote, e.g. prod_00/admin@example.com")
+        raise KitError(f"{path} does not exist: a startup kit is the participant folder that provisioning "
+                       "wrote, e.g. prod_00/admin@example.com")
     if not path.is_dir():
         raise KitError(f"{path} is a file, not a startup kit: point at the participant folder that provisioning "
                        "wrote (the folder holding startup/)")

@@ -13,29 +13,42 @@ Used by ``console.wire.requesting`` for its requests; must not send or read fram
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
 from console.wire.answers import Pending
 from console.wire.errors import RemoteError
 from console.wire.exceptions import CancelTooLate, exception_for, tell_too_late
+from console.within import within
 
 #: Why a cancel while a done command's big answer streams in cannot stop it (``CancelTooLate.reason``).
 ANSWERED = "the cancel came after the server had done it (its answer was still coming)"
 
 
-async def late_answer(cmd: str, pending: Pending, timeout: float, reason: str) -> NoReturn:
+async def late_answer(cmd: str, pending: Pending, timeout: float, reason: str,
+                      rest: Callable[[Any], Coroutine[Any, Any, Any]] | None = None) -> NoReturn:
     """The answer to a request cancelled too late to stop it; CancelTooLate carries it (its
-    ``data``) or, when a second cancel or ``timeout`` (seconds) comes first, says it is unknown.
+    ``data``, or for a big JSON answer streamed after its head, what ``rest(head frame)`` reads of it)
+    or, when a second cancel or ``timeout`` (seconds) comes first, says it is unknown.
     An answer that is an error raises that error (the FLARE API's exception for it)."""
     tell_too_late(cmd, reason)  # at once: the interactive shell gives the prompt back meanwhile
     try:
-        frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+        frame = await within(asyncio.shield(pending.future), timeout)
     except (asyncio.CancelledError, TimeoutError):
         raise CancelTooLate(cmd, reason) from None
     if not frame.header.get("ok"):
         raise exception_for(RemoteError.from_wire(frame.header.get("error")))  # it failed anyway: say why
-    raise CancelTooLate(cmd, reason, frame.header.get("data"))
+    if not (frame.header.get("json") and rest is not None):
+        raise CancelTooLate(cmd, reason, frame.header.get("data"))
+    # The head came after the cancel and the answer streams in behind it (CI under load: a clone's big
+    # meta came as None): read whole, as when the cancel comes while it streams (acted_answer).
+    reading = asyncio.ensure_future(rest(frame))
+    try:
+        result = await asyncio.shield(reading)
+    except asyncio.CancelledError:
+        reading.cancel()
+        raise CancelTooLate(cmd, reason) from None
+    raise CancelTooLate(cmd, reason, result)
 
 
 async def acted_answer(cmd: str, reading: Coroutine[Any, Any, Any]) -> Any:

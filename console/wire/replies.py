@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from console.wire.errors import ErrorType, RemoteError
@@ -29,6 +30,34 @@ from console.wire.frames import (
 from console.wire.request_context import Download, StreamedParts
 
 log = logging.getLogger("console.wire.serving")  # the serving end's log, as its peers read it
+
+#: Seconds a large answer (one holding a slot of the host's ``ReplyBudget``) may wait with none of
+#: its bytes read by the peer before the rest of it is dropped and its slot freed: a slot is held
+#: while bytes flow, not for as long as a peer that never reads likes (security report 9, finding 4).
+LARGE_ANSWER_STALL_SECONDS = 5.0
+#: Set (by ``ServedConnection``) in the task of a request whose answer is large: its stall limit.
+STALL_LIMIT: ContextVar[float | None] = ContextVar("stall_limit", default=None)
+#: Seconds between two looks at a stalled answer's progress.
+_STALL_POLL = 0.1
+
+
+def unsent_bytes(transport: asyncio.BaseTransport) -> int | None:
+    """Bytes written to ``transport`` and not sent yet; None once it is closing (an SSL transport
+    whose connection is gone has no buffer left to ask)."""
+    if transport.is_closing():
+        return None
+    try:
+        return transport.get_write_buffer_size()  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+
+
+class AnswerStalled(ConnectionError):
+    """The peer read none of a large answer's bytes for ``seconds``: the rest is not sent."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the answer was not read for {seconds:g} s; the rest of it was dropped "
+                         "(read answers as they come, then ask again)")
 
 
 class ReplyWriter:
@@ -53,15 +82,51 @@ class ReplyWriter:
         if not self._is_closed():
             self.writer.write(encode_frame(header, body))
 
+    def write_frame(self, frame: bytes) -> None:
+        """A frame encoded already (one event's bytes shared by many sessions), queued to go."""
+        if not self._is_closed():
+            self.writer.write(frame)
+
     async def send(self, header: dict[str, Any], body: bytes = b"") -> None:
-        """One frame, and wait until the unsent bytes are below the high-water mark."""
+        """One frame, and wait until the unsent bytes are below the high-water mark (AnswerStalled
+        when the answer is large and the peer reads none of them for its ``STALL_LIMIT``)."""
         self.write(header, body)
-        await self.writer.drain()
+        await self._drain()
 
     async def send_frame(self, frame: bytes) -> None:
         if not self._is_closed():
             self.writer.write(frame)
+            await self._drain()
+
+    async def room(self) -> None:
+        """Wait until the unsent bytes are below the high-water mark (AnswerStalled as ``send``)."""
+        if not self._is_closed():
+            await self._drain()
+
+    async def _drain(self) -> None:
+        stall = STALL_LIMIT.get()
+        if stall is None:
             await self.writer.drain()
+            return
+        transport, loop = self.writer.transport, asyncio.get_running_loop()
+        drain = asyncio.ensure_future(self.writer.drain())
+        # Its outcome is the connection's (lost: noticed by the reader), also once we stop waiting.
+        drain.add_done_callback(lambda done: done.cancelled() or done.exception())
+        unsent, moved = unsent_bytes(transport), loop.time()
+        try:
+            while not (await asyncio.wait({drain}, timeout=_STALL_POLL))[0]:
+                now, left = loop.time(), unsent_bytes(transport)
+                if left is None or unsent is None:
+                    raise ConnectionResetError("the connection closed")
+                if left < unsent:
+                    moved = now
+                unsent = left
+                if now - moved > stall:
+                    raise AnswerStalled(stall)
+            drain.result()
+        finally:
+            if not drain.done():
+                drain.cancel()
 
     async def send_quietly(self, header: dict[str, Any]) -> None:
         """``send``, for a connection that may be gone already (its loss is noticed elsewhere)."""
@@ -100,6 +165,8 @@ class ReplyWriter:
                 for start in range(0, len(payload), CHUNK_BYTES):
                     await self.send({"k": "data", "id": request_id}, payload[start:start + CHUNK_BYTES])
                 await self.send({"k": "end", "id": request_id})
+            except AnswerStalled as exc:
+                self.stalled(request_id, cmd, exc)
             except (ConnectionError, OSError):
                 pass
             return
@@ -108,6 +175,16 @@ class ReplyWriter:
             return
         try:
             await self.send_frame(frame)
+        except (ConnectionError, OSError):
+            pass
+
+    def stalled(self, request_id: int, cmd: Any, exc: AnswerStalled) -> None:
+        """A streamed answer the peer stopped reading: its ``end`` says why (queued behind what is
+        unread; nothing more of it is sent)."""
+        log.info("answer %s (%s) to %s dropped: %s", request_id, cmd, self._who, exc)
+        error = RemoteError(ErrorType.INTERNAL, f"{cmd}: {exc}")
+        try:
+            self.write({"k": "end", "id": request_id, "error": error.to_wire()})
         except (ConnectionError, OSError):
             pass
 
@@ -130,6 +207,8 @@ class ReplyWriter:
                 while chunk := await asyncio.to_thread(read_chunk, src, size):
                     await self.send({"k": "data", "id": request_id}, chunk)
             await self.send({"k": "end", "id": request_id})
+        except AnswerStalled as exc:
+            self.stalled(request_id, cmd, exc)
         except (ConnectionError, OSError) as exc:
             log.info("download %s to %s interrupted: %s", request_id, self._who, exc)
         finally:
@@ -159,6 +238,9 @@ class ReplyWriter:
                     sent += len(chunk)
             why = "a file was shorter than when it was opened"  # (the peer refuses the answer then)
             await self.send({"k": "end", "id": request_id})
+        except AnswerStalled as exc:
+            why = str(exc)
+            self.stalled(request_id, cmd, exc)
         except (ConnectionError, OSError) as exc:
             why = f"the connection was lost: {exc}"
         except asyncio.CancelledError:

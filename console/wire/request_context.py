@@ -23,6 +23,7 @@ from console.provision.certs import CertIdentity
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.pace import DEFAULT_PACE, Pace
 from console.wire.upload_budget import UploadBudget
+from console.within import within
 
 log = logging.getLogger("console.wire.serving")
 
@@ -105,7 +106,7 @@ class Peer(Protocol):
     @property
     def closed(self) -> bool: ...
 
-    def push_event(self, topic: str, data: dict[str, Any]) -> None: ...
+    def push_event(self, topic: str, data: dict[str, Any], shared: dict[str, bytes] | None = None) -> None: ...
 
     async def event_room(self, timeout: float) -> bool: ...
 
@@ -116,20 +117,55 @@ class Peer(Protocol):
 CANCELLED = object()
 
 
+class _Held:
+    """A chunk read from the peer and not yet taken by its handler; ``let_go`` once (taken or dropped)."""
+
+    __slots__ = ("chunk", "release")
+
+    def __init__(self, chunk: bytes, release: Callable[[int], None] | None) -> None:
+        self.chunk, self.release = chunk, release
+
+    def let_go(self) -> bytes:
+        release, self.release = self.release, None
+        if release is not None:
+            release(len(self.chunk))
+        return self.chunk
+
+
 class Upload:
-    def __init__(self) -> None:
-        # Items: a chunk, None at the end, or CANCELLED.
+    """An upload's chunks between the serving end, which reads them (``put``), and its handler,
+    which takes them (``get``). ``release(n)``: called once for each chunk's ``n`` bytes when the
+    handler takes it or it is dropped (the upload stopped): what the identity holds in flight
+    (``console.wire.request_budget``)."""
+
+    def __init__(self, release: Callable[[int], None] | None = None) -> None:
+        # Items: a _Held chunk, None at the end, or CANCELLED.
         self.queue: asyncio.Queue[Any] = asyncio.Queue(UPLOAD_QUEUE_CHUNKS)
         self.abandoned = False
+        self._release = release
         #: Why its handler refused it part-way (past a size limit): the serving end reads no more
         #: of it and drops the connection when the rest is still coming.
         self.refused: str | None = None
+
+    async def put(self, chunk: bytes) -> None:
+        """Queue a chunk for the handler (waiting while the queue is full: the peer is not read meanwhile)."""
+        held = _Held(chunk, self._release)
+        await self.queue.put(held)
+        if self.abandoned:  # stopped while it waited: nobody takes it
+            held.let_go()
+
+    async def get(self) -> Any:
+        """The next chunk (bytes), None at the end, or CANCELLED."""
+        item = await self.queue.get()
+        return item.let_go() if isinstance(item, _Held) else item
 
     def stop(self, marker: Any) -> None:
         """Stop accepting chunks and wake the consumer with ``marker``."""
         self.abandoned = True
         while not self.queue.empty():
-            self.queue.get_nowait()
+            item = self.queue.get_nowait()
+            if isinstance(item, _Held):
+                item.let_go()
         self.queue.put_nowait(marker)
 
 
@@ -174,11 +210,11 @@ class RequestContext:
         received = 0
         while True:
             if pace is None:
-                chunk = await self._upload.queue.get()
+                chunk = await self._upload.get()
             else:
                 left = started + pace.allowed_seconds(received) - loop.time()
                 try:
-                    chunk = await asyncio.wait_for(self._upload.queue.get(), max(left, 0.0))
+                    chunk = await within(self._upload.get(), max(left, 0.0))
                 except TimeoutError:
                     raise RemoteError(ErrorType.INVALID_ARGUMENT,
                                       f"upload came too slowly: {received} bytes in {loop.time() - started:.0f} s, "

@@ -4,16 +4,10 @@ One connection carries many requests at once (request IDs), the answers in any o
 events the serving end pushes, streamed uploads and downloads (``console.wire.serving`` is the
 other end). An admin's session is one (``console.api.client.AsyncClient``, which opens and
 reopens it with a kit and logs in), and so is the server's link to each site, over the
-connection the site opened (``attach``). A lost connection fails the requests in flight with
-``NoConnection``; a frame that is no frame of the protocol drops it and fails them with
-``ProtocolViolation``, saying what was wrong; an answer of the wrong shape for its request
-raises ``MalformedAnswer`` at once: nobody waits out a timeout for what cannot come.
-A transfer refused part-way (more than it announced or than its receiver takes, an end short of
-what it announced, a frame that belongs to no answer, a stream stalled or cut off by its caller:
-``refuse``) is not read any further: the connection is dropped there and then, the frame that
-broke the rule the last one read, and every other request on it fails with ``PeerDropped``,
-naming the peer and what it did. A peer that broke the protocol is not trusted with later requests.
-A cancel that comes once a request can no longer be stopped raises CancelTooLate with its answer
+connection the site opened (``attach``). Reading what the peer sends (answers routed to their
+requests, events, a frame breaking the rules refused and the connection dropped: ``refuse``) is
+the base class's, ``console.wire.incoming``. A peer that broke the protocol is not trusted with
+later requests. A cancel that comes once a request can no longer be stopped raises CancelTooLate with its answer
 (``console.wire.late_answers``).
 Errors are the FLARE API's exceptions (``console.wire.exceptions``).
 """
@@ -24,7 +18,8 @@ import asyncio
 import itertools
 import os
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -35,70 +30,82 @@ from console.wire.answers import (
     PeerError,
     Pending,
     ProtocolViolation,
-    Refused,
     answered,
-    check_end,
-    check_head,
-    check_size,
-    farewell,
-    lost_because,
 )
 from console.wire.errors import RemoteError
-from console.wire.exceptions import NoConnection, SessionClosed, exception_for
+from console.wire.exceptions import NoAnswer, NoConnection, SessionClosed, exception_for
 from console.wire.features import DOWNLOAD_CANCEL
-from console.wire.frames import Frame, FrameError, encode_frame, read_chunk, read_frame
-from console.wire.json_answer import min_size, read_json_answer
+from console.wire.frames import ANY_FRAME, FrameLimits, encode_frame, read_chunk
+from console.wire.incoming import EventListener, Incoming, StateListener
+from console.wire.json_answer import read_json_answer
+from console.wire.json_rows import read_json_rows
 from console.wire.late_answers import acted_answer, late_answer
+from console.within import within
 
-__all__ = ["AnswerTooLarge", "MalformedAnswer", "PeerDropped", "PeerError", "ProtocolViolation", "Requester"]
+__all__ = ["USER_COMMAND", "AnswerTooLarge", "EventListener", "MalformedAnswer", "PeerDropped", "PeerError",
+           "ProtocolViolation", "Requester", "StateListener"]
 
-EventListener = Callable[[str, dict[str, Any]], None]
-StateListener = Callable[[bool], None]
+#: The command the user ran that the requests made in this context serve (a shell command, a
+#: ``Session`` method), when it is not the request itself: monitor_job and follow ask get_job_meta.
+#: A request's NoAnswer names this one: the user never ran get_job_meta.
+USER_COMMAND: ContextVar[str | None] = ContextVar("USER_COMMAND", default=None)
 
+#: The command timeout a server applies when the session set none (seconds it gives its sites:
+#: console.server.targets.DEFAULT_SITE_TIMEOUT).
+SERVER_COMMAND_TIMEOUT = 10.0
+#: What a requester allows beyond the command timeout in force for the server's own part of the work.
+ANSWER_GRACE_SECONDS = 50.0
 #: Answer timeout of a plain request; transfers wait for their data, then this long.
-DEFAULT_REQUEST_TIMEOUT = 60.0
-class Requester:
+DEFAULT_REQUEST_TIMEOUT = SERVER_COMMAND_TIMEOUT + ANSWER_GRACE_SECONDS
+
+
+class Requester(Incoming):
     """The requesting end of one connection: it serves a stream that someone else opened
     (``attach``), and a lost stream stays lost (``AsyncClient`` reconnects by itself).
 
     ``peer`` names who answers, in messages: "the server", or "site-1" on the server's link to it.
+    ``first_limits``: what a frame may take until the first answer has come (the server reads a
+    site's answer to its login under ``SITE_BEFORE_LOGIN``: a site's key must not make the server
+    hold megabytes per connection that has not logged in); ``ANY_FRAME`` after it.
     """
 
-    def __init__(self, *, peer: str = "the server") -> None:
-        self.peer = peer
+    def __init__(self, *, peer: str = "the server", first_limits: FrameLimits = ANY_FRAME) -> None:
+        super().__init__(peer, first_limits)
         self.request_timeout = DEFAULT_REQUEST_TIMEOUT
+        #: The session's own command timeout (``set_timeout``), None for the server's default.
+        self.command_timeout: float | None = None
+        #: What a request's ``NoAnswer`` ends with: what its reader may do next.
+        self.after_no_answer = ""
         self._ids = itertools.count(1)
-        self._pending: dict[int, Pending] = {}
         self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._read_task: asyncio.Task[None] | None = None
-        self._farewell: PeerError | None = None  # the reason in the peer's "error" frame
-        self._refused: PeerDropped | None = None  # why this side dropped the connection (``refuse``)
-        self._last_id = 0  # the highest request ID sent: a frame naming a higher one belongs to nothing
-        self._event_listeners: list[EventListener] = []
-        self._state_listeners: list[StateListener] = []
         self.closed = False
         #: What the peer's login answer listed (``console.wire.features``); none until then.
         self.peer_features: frozenset[str] = frozenset()
 
-    # -- listeners -----------------------------------------------------------------------
+    def use_command_timeout(self, seconds: float | None) -> None:
+        """The command timeout ``set_timeout`` put in force (None: ``unset_timeout``, the server's
+        default): the deadline for every answer becomes that timeout plus ``ANSWER_GRACE_SECONDS``,
+        so the server's answer about a slow site always comes before this side gives up on it."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < 1e6:
+            seconds = None  # an answer that is no timeout (a hostile server's) leaves the server's default
+        self.command_timeout = seconds
+        self.request_timeout = (seconds or SERVER_COMMAND_TIMEOUT) + ANSWER_GRACE_SECONDS
 
-    def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
-        self._event_listeners.append(listener)
-        return lambda: self._event_listeners.remove(listener)
+    def where(self) -> str:
+        """Who answers, for a message a person reads (``AsyncClient``: with the server's address)."""
+        return self.peer
 
-    def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
-        self._state_listeners.append(listener)
-        return lambda: self._state_listeners.remove(listener)
-
-    @property
-    def dropped_for(self) -> PeerDropped | None:
-        """Why this side dropped the connection (``refuse``), while that is the last thing that happened to it."""
-        return self._refused
-
-    @property
-    def connected(self) -> bool:
-        return self._writer is not None and self._read_task is not None and not self._read_task.done()
+    def no_answer(self, cmd: str, seconds: float) -> NoAnswer:
+        """The error of a request whose answer did not come within ``seconds``."""
+        if self.command_timeout is None:
+            rule = (f"the server's command timeout of {SERVER_COMMAND_TIMEOUT:g} s, which set_timeout changes, "
+                    f"plus {ANSWER_GRACE_SECONDS:g} s")
+        else:
+            rule = f"this session's command timeout of {self.command_timeout:g} s plus {ANSWER_GRACE_SECONDS:g} s"
+        if seconds != self.request_timeout:
+            rule = "this request's own deadline"
+        cmd = USER_COMMAND.get() or cmd
+        return NoAnswer(f"{self.where()} did not answer {cmd} within {seconds:g} s ({rule}){self.after_no_answer}")
 
     # -- connecting ----------------------------------------------------------------------
 
@@ -113,117 +120,14 @@ class Requester:
             raise SessionClosed("session closed")
         raise NoConnection("the connection is gone and cannot be reopened from this side")
 
-    # -- reading -------------------------------------------------------------------------
-
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        reason: BaseException = NoConnection("the server closed the connection")
-        self._farewell = self._refused = None
-        try:
-            while (frame := await read_frame(reader)) is not None:
-                try:
-                    self._dispatch(frame)
-                except Refused as refused:  # not one frame more is read: the connection goes now
-                    self.refuse(refused.error, refused.pending)
-                    break
-                if self._farewell is not None:  # the peer is done with us: nothing after it counts
-                    break
-        except (FrameError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
-            reason = exc
-        finally:
-            if self._farewell is not None:  # the peer said why it drops us: that is the reason
-                reason = self._farewell
-            if self._refused is not None:  # we dropped it: that is the reason
-                reason = self._refused
-            self._fail_pending(reason)
-            if self._writer is not None:
-                self._writer.close()
-            self._writer = None
-            self._notify_state(False)
-
-    def _dispatch(self, frame: Frame) -> None:
-        header = frame.header
-        kind = header.get("k")
-        if kind == "event":
-            topic, data = header.get("topic"), header.get("data")
-            if isinstance(topic, str) and isinstance(data, dict):
-                for listener in list(self._event_listeners):
-                    listener(topic, data)
-            return
-        if kind == "error":  # the peer is about to drop us, and says why: in its own words, cut
-            self._farewell = farewell(self.peer, header.get("error"))
-            return
-        if kind not in ("res", "data", "end"):
-            raise Refused(None, MalformedAnswer(f"{self.peer} sent a frame of kind {kind!r:.40}, which no answer has"))
-        request_id = header.get("id")
-        if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 < request_id <= self._last_id:
-            raise Refused(None, MalformedAnswer(f"{self.peer} sent a {kind!r} frame for request {request_id!r:.40}, "
-                                                 "which was never sent"))
-        pending = self._pending.get(request_id)
-        if pending is None:
-            return  # the rest of an answer given up on here (a request cancelled): dropped
-        if kind == "res":
-            if pending.future.done():
-                raise Refused(pending, MalformedAnswer(f"{self.peer} answered {pending.cmd} twice"))
-            if pending.file and header.get("ok"):
-                check_head(self.peer, pending, header)
-            if header.get("json") and pending.chunks is None:
-                pending.chunks = asyncio.Queue()  # a big answer follows in data frames
-                pending.json_cap = min_size(header.get("size"))
-            pending.future.set_result(frame)
-            if not header.get("stream") or not header.get("ok"):
-                self._pending.pop(request_id, None)
-            return
-        if pending.chunks is None or not pending.future.done():
-            what = "before its head" if pending.chunks is not None else "for an answer that has none"
-            raise Refused(pending, MalformedAnswer(f"{self.peer} sent a {kind!r} frame {what} ({pending.cmd})"))
-        if kind == "data":
-            pending.received += len(frame.body)
-            check_size(self.peer, pending)
-            pending.chunks.put_nowait(frame.body)
-            return
-        error = header.get("error")
-        check_end(self.peer, pending, error)
-        pending.chunks.put_nowait(exception_for(RemoteError.from_wire(error)) if error else None)
-        self._pending.pop(request_id, None)
-
-    def refuse(self, error: Exception, pending: Pending | None = None) -> None:
-        """Refuse a transfer part-way and drop the connection at once (nothing more is read): the
-        request of ``pending`` fails with ``error``, every other one with ``PeerDropped`` naming the
-        peer and ``error``; the state listeners hear the connection is down. Used by the read loop
-        for a frame that breaks its answer's rule, by ``download`` for a stream that stalls, and by
-        a caller that cuts a stream off (too slow, or no longer wanted: ``console.wire.pace``)."""
-        said = str(error)
-        if pending is not None:
-            error.args = (f"{said}; the connection to {self.peer} was dropped",)  # one line says both
-            if not pending.future.done():
-                pending.future.set_exception(error)
-            if pending.chunks is not None:
-                pending.chunks.put_nowait(error)
-            for key in [k for k, v in self._pending.items() if v is pending]:
-                del self._pending[key]
-        if self._refused is None:
-            self._refused = PeerDropped(f"the connection to {self.peer} was dropped: {said}")
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.transport.abort()  # no more bytes of the peer's are read, none of ours wait to go
-        task = self._read_task
-        if task is not None and task is not asyncio.current_task() and not task.done():
-            task.cancel()  # its ``finally`` fails the other requests with the reason above
-
-    def _fail_pending(self, reason: BaseException) -> None:
-        error = lost_because(self.peer, reason)
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(error)
-            if pending.chunks is not None:
-                pending.chunks.put_nowait(error)
-        self._pending.clear()
-
-    def _notify_state(self, up: bool) -> None:
-        for listener in list(self._state_listeners):
-            listener(up)
-
     # -- requests ------------------------------------------------------------------------
+
+    def send_ping(self) -> None:
+        """A heartbeat's ping (``console.wire.heartbeat``), to a peer that listed ``heartbeat``; its pong
+        is read as any frame is."""
+        if self._writer is not None and not self._writer.is_closing():
+            self._last_ping += 1
+            self._send({"k": "ping", "id": self._last_ping})
 
     def _send(self, header: dict[str, Any], body: bytes = b"") -> None:
         if self._writer is None:
@@ -239,13 +143,14 @@ class Requester:
     async def _roundtrip(
         self, cmd: str, args: dict[str, Any] | None, *, timeout: float | None = None,
         upload: Path | None = None, streamed: bool = False, acts: bool = False, max_bytes: int | None = None,
-        head_rule: Callable[[Any], object] | None = None,
+        head_rule: Callable[[Any], object] | None = None, rows: int | None = None, under: str | None = None,
     ) -> Any:
         request_id = self._last_id = next(self._ids)
         pending = Pending(asyncio.get_running_loop(), streamed, cmd, max_bytes, head_rule)
         cut_short = False
         self._pending[request_id] = pending
         uploading = upload is not None
+        deadline: float | None = None
         try:
             self._send({"k": "req", "id": request_id, "cmd": cmd, "args": args or {}, "stream": uploading})
             if upload is not None:
@@ -253,13 +158,21 @@ class Requester:
                 uploading = False  # its end (or cancel) is sent: a later cancel would name no upload
             assert self._writer is not None
             await self._writer.drain()
-            frame = await asyncio.wait_for(asyncio.shield(pending.future), timeout or self.request_timeout)
+            # A JSON answer (list, meta, status) must be whole by then, not only begun: its pace alone
+            # would let a server trickling it hold the command for minutes. Streams keep their pace rules.
+            deadline = asyncio.get_running_loop().time() + (timeout or self.request_timeout)
+            frame = await within(asyncio.shield(pending.future), timeout or self.request_timeout)
         except asyncio.CancelledError:
+            def rest(head: Any) -> Coroutine[Any, Any, Any]:  # a big JSON answer's rest, from its chunks
+                assert pending.chunks is not None
+                return read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, head.header.get("size"),
+                                        self.refuse)
+
             if upload is None and acts and not streamed:
                 # Sent: the server acts on it whatever we do now (``acts``: a command that changes
                 # something), so its answer is awaited and handed on, never a "cancelled" that is untrue.
                 await late_answer(cmd, pending, timeout or self.request_timeout,
-                                        "the cancel came after the request was sent")
+                                  "the cancel came after the request was sent", rest)
             elif upload is None or streamed:  # a question, or a site's task: its caller is going away
                 if streamed and upload is None:
                     self._cancel_download(request_id)
@@ -270,11 +183,11 @@ class Requester:
                 raise
             else:  # the upload's end is sent: as a sent request
                 await late_answer(cmd, pending, timeout or self.request_timeout,
-                                        "the cancel came after the upload reached the server")
+                                  "the cancel came after the upload reached the server", rest)
         except TimeoutError:
             if streamed and upload is None:
                 self._cancel_download(request_id)
-            raise NoConnection(f"no answer to {cmd} within {timeout or self.request_timeout:g} s") from None
+            raise self.no_answer(cmd, timeout or self.request_timeout) from None
         except NoConnection:
             if not answered(pending):
                 raise  # already says what was lost
@@ -293,10 +206,26 @@ class Requester:
             if cut_short:  # chunks were on their way after the refusal: the server drops this connection
                 await self._drop_connection()  # (``console.wire.serving``); the next request opens a new one
             raise exception_for(RemoteError.from_wire(header.get("error")))
+        if header.get("json") and rows is not None:
+            assert pending.chunks is not None
+            try:
+                return await read_json_rows(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
+                                            self.refuse, rows, lambda: self._pending.pop(request_id, None), under=under,
+                                            deadline=deadline)
+            finally:  # its rest (given up on, refused, or its reader cancelled) is dropped as it comes, not queued
+                self._pending.pop(request_id, None)
+        if rows is not None:  # the whole answer in its head (parsed with its frame: at most MAX_HEADER_BYTES)
+            data = header.get("data")
+            if under is not None:
+                data = data.get(under, []) if isinstance(data, dict) else None
+            if not isinstance(data, list):
+                raise NoConnection(f"the answer to {cmd} is not a JSON list of rows"
+                                   + (f" in {under!r}" if under is not None else ""))
+            return data[:rows]
         if header.get("json"):
             assert pending.chunks is not None
             reading = read_json_answer(cmd, pending.chunks, timeout or self.request_timeout, header.get("size"),
-                                       self.refuse)
+                                       self.refuse, deadline=deadline)
             if (acts or upload is not None) and not streamed:
                 return await acted_answer(cmd, reading)
             return await reading
@@ -332,6 +261,16 @@ class Requester:
         await self._ensure()
         return await self._roundtrip(cmd, args, timeout=timeout, acts=acts)
 
+    async def request_rows(self, cmd: str, args: dict[str, Any] | None = None, *, keep: int,
+                           under: str | None = None, timeout: float | None = None) -> list[Any]:
+        """The first ``keep`` rows of ``cmd``'s answer, a JSON list (or an object's member ``under``),
+        for a question a person types on while it is answered (completion's jobs and sites): a
+        streamed answer is parsed a row at a time with the loop handed back between slices, and what
+        comes past ``keep`` rows is dropped unparsed (``console.wire.json_rows``). NoConnection for
+        an answer of another shape."""
+        await self._ensure()
+        return await self._roundtrip(cmd, args, timeout=timeout, rows=keep, under=under)
+
     async def upload(self, cmd: str, args: dict[str, Any], source: Path, *, timeout: float | None = None) -> Any:
         await self._ensure()
         return await self._roundtrip(cmd, args, timeout=timeout, upload=source)
@@ -361,7 +300,7 @@ class Requester:
             with open(target, "wb") as out:
                 while True:
                     try:
-                        item = await asyncio.wait_for(pending.chunks.get(), wait)
+                        item = await within(pending.chunks.get(), wait)
                     except TimeoutError:
                         self.refuse(NoConnection(f"the answer of {self.peer} to {cmd} stopped for {wait:g} s after "
                                                  f"{pending.received} bytes; cut off"), pending)
@@ -384,10 +323,12 @@ class Requester:
     async def _drop_connection(self) -> None:
         writer, task = self._writer, self._read_task
         self._writer = None
+        if task is not None and not task.done():
+            self._closing_here = True  # what the read loop sees next is this close, not the peer's
         if writer is not None:
             writer.close()
             try:
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                await within(writer.wait_closed(), 1.0)
             except (OSError, ConnectionError, TimeoutError, ssl.SSLError):
                 pass
         if task is not None:

@@ -5,10 +5,10 @@ connection the site opened. A ``Host`` supplies the login check, the command spe
 the handlers (``console.wire.request_context``: those types, and what a handler gets). Each
 request runs in its own task so a slow download never holds up a quick command on the same
 connection; its answer goes out through ``console.wire.replies`` (one frame, or a stream). A host
-with an ``audit_request`` method (the server's audit trail) is told how every request ended: the
-command, its arguments, what the handler noted (``RequestContext.notes``) and the error, if any.
+with an ``audit_request`` method (the server's audit trail) is told how every request ended
+(``console.wire.request_audit``).
 Pushed events are dropped for a peer whose socket buffer is full rather than letting one slow
-reader grow our memory.
+reader grow our memory (``console.wire.pushing``).
 
 What one peer can make us hold is bounded: at most ``MAX_IN_FLIGHT`` requests at once on a
 connection (more are answered with an error at once), no new frame is read while replies
@@ -21,7 +21,13 @@ and the connection is cut off once the peer has had ``DROP_GRACE_SECONDS`` to re
 download stops when its peer goes away: at a ``cancel`` frame naming it (a peer that gave up on
 it: Ctrl-C, its timeout) or when the connection closes; a ``cancel`` that crosses the answer's
 end is ignored. Large answers (the host's ``large_replies``) are bounded in number per identity and
-per host by its ``reply_budget`` (console.wire.budget), held until the peer has read them.
+per host by its ``reply_budget`` (console.wire.budget), held while the peer reads them: one it reads
+nothing of for ``LARGE_ANSWER_STALL_SECONDS`` is dropped (console.wire.replies). Open requests are
+bounded per identity over all its connections by the host's ``request_budget``
+(console.wire.request_budget); before login a frame is at most a login's size (console.wire.frames),
+and only an upload's data frame has a body (console.wire.body_rule). A request's checks before its
+handler runs are ``console.wire.request_dispatch``'s.
+A host's ``always_served`` commands (a site's heartbeat) are never refused for ``max_in_flight``.
 """
 
 from __future__ import annotations
@@ -30,28 +36,37 @@ import asyncio
 import logging
 from typing import Any
 
-from console.commands import ArgError, Transfer
+from console.commands import Transfer
 from console.provision.certs import CertIdentity, identity_from_peercert
+from console.wire.body_rule import judge_body
 from console.wire.budget import ReplyBudget
 from console.wire.errors import ErrorType, RemoteError
-from console.wire.frames import Frame, FrameError, read_frame
-from console.wire.replies import ReplyWriter
+from console.wire.frames import (
+    BEFORE_LOGIN,
+    REQUESTS,
+    BodyRefused,
+    Frame,
+    FrameError,
+    read_frame,
+)
+from console.wire.pushing import EventPush
+from console.wire.replies import LARGE_ANSWER_STALL_SECONDS, STALL_LIMIT, AnswerStalled, ReplyWriter
+from console.wire.request_audit import audit, audit_when_finished
+from console.wire.request_budget import RequestBudget
 from console.wire.request_context import (
     CANCELLED,
-    FINISHING,
     Download,
-    RequestContext,
     StreamedParts,
     Upload,
     User,
 )
+from console.wire.request_dispatch import dispatch
+from console.within import within
 
 log = logging.getLogger("console.wire.serving")
 
 PROTOCOL_VERSION = 1
 LOGIN_TIMEOUT_SECONDS = 10.0
-#: Pushed events are dropped for a peer with more than this many bytes unsent.
-MAX_EVENT_BACKLOG = 4 << 20
 #: Requests one connection may have open at once (running, or an upload not yet ended).
 MAX_IN_FLIGHT = 64
 #: Past this many unsent bytes the connection stops reading the peer until it reads its replies.
@@ -81,40 +96,32 @@ class ServedConnection:
         self.closed = False
         self.dropping: str | None = None  # why this end is dropping the peer (an upload refused part-way)
         self._refused_upload: tuple[int, str] | None = None  # (id, why) of an upload refused part-way
-        self.events_dropped = 0
         self.max_in_flight = getattr(server, "max_in_flight", MAX_IN_FLIGHT)
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.replies = ReplyWriter(writer, self.identity.cn, lambda: self.closed, self._cancelled.__contains__)
+        self.events = EventPush(writer.transport, self.replies, self.identity.cn, lambda: self.closed)
 
-    # -- sending -----------------------------------------------------------------------
+    # -- sending ---------------------------------------------------------------------------
 
     async def event_room(self, timeout: float) -> bool:
-        """Wait (up to ``timeout`` seconds) until the unsent events are below half the backlog a
-        ``push_event`` is dropped past: a sender of many events in a row (a resumed log) paces
-        itself here instead of losing them. False when the peer reads too slowly or is gone."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not self.closed and self.writer.transport.get_write_buffer_size() > MAX_EVENT_BACKLOG // 2:
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.02)
-        return not self.closed
+        return await self.events.room(timeout)  # (``EventPush.room``)
 
     def has_event_room(self) -> bool:
-        """Whether the unsent events are below half the backlog a ``push_event`` is dropped past
-        (what ``event_room`` waits for)."""
-        return not self.closed and self.writer.transport.get_write_buffer_size() <= MAX_EVENT_BACKLOG // 2
+        return self.events.has_room()
 
-    def push_event(self, topic: str, data: dict[str, Any]) -> None:
-        if self.closed or self.user is None:
-            return
-        if self.writer.transport.get_write_buffer_size() > MAX_EVENT_BACKLOG:
-            self.events_dropped += 1
+    def push_event(self, topic: str, data: dict[str, Any], shared: dict[str, bytes] | None = None) -> None:
+        if self.user is not None:  # (an event is for a logged-in peer only)
+            self.events.push(topic, data, shared)
+
+    def say_bye(self, bye: dict[str, Any]) -> None:
+        """Queue ``bye`` (``console.wire.goodbye.bye_frame``) as this end's last frame, before ``close``: why it
+        closes the link. Not for a link that is going already (dropped, or closed by the peer)."""
+        if self.closed or self.dropping is not None or self.writer.transport.is_closing():
             return
         try:
-            self.replies.write({"k": "event", "topic": topic, "data": data})
-        except FrameError as exc:  # an event must never fail the status change that caused it
-            self.events_dropped += 1
-            log.error("event %s not sent to %s: %s", topic, self.identity.cn, exc)
+            self.replies.write(bye)
+        except (ConnectionError, OSError, RuntimeError):  # the link broke meanwhile: nothing to say it on
+            pass
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -156,7 +163,14 @@ class ServedConnection:
         # sends requests without reading the answers is not read either, so it cannot grow us.
         while not self.closed and self.dropping is None:
             await self.writer.drain()
-            frame = await read_frame(self.reader)
+            # Before login a frame is a login: a few hundred bytes, no body (a certificate of the
+            # project, a site's too, must not make us hold megabytes per connection).
+            try:
+                frame = await read_frame(self.reader, limits=lambda: REQUESTS if self.user is not None else BEFORE_LOGIN,
+                                         body_rule=lambda header, size: judge_body(header, size, self._uploads))
+            except BodyRefused as exc:
+                self._drop(str(exc))  # its body unread: not a byte more than the protocol has
+                return
             if frame is None or self.dropping is not None:
                 return
             if self._refused_upload is not None:  # the frame after an upload's refusal part-way
@@ -172,8 +186,18 @@ class ServedConnection:
                 self._cancel_download(frame.header.get("id"))
             elif kind in ("data", "end", "cancel"):
                 await self._feed_upload(frame)
+            elif kind == "ping" and self.user is not None:
+                self._pong(frame.header.get("id"))
             else:
                 raise FrameError(f"unexpected frame kind {kind!r}")
+
+    def _pong(self, ping_id: Any) -> None:
+        """Answer a logged-in peer's heartbeat (``console.wire.features``, ``heartbeat``) from the reading
+        loop: a pong waits for no handler, so it says the server's loop runs, whatever its commands do.
+        A peer that sends pings without reading the pongs stops being read past ``WRITE_HIGH_WATER``."""
+        if not isinstance(ping_id, int) or isinstance(ping_id, bool):
+            raise FrameError(f"ping without an integer 'id' ({ping_id!r:.40})")
+        self.replies.write({"k": "pong", "id": ping_id})
 
     async def _feed_upload(self, frame: Frame) -> None:
         request_id = frame.header.get("id")
@@ -182,7 +206,10 @@ class ServedConnection:
             raise FrameError(f"{frame.kind} frame for unknown upload {request_id!r}")
         if frame.kind == "data":
             if not upload.abandoned:
-                await upload.queue.put(frame.body)
+                budget: RequestBudget | None = getattr(self.server, "request_budget", None)
+                if budget is not None:  # the identity's chunks not yet taken count (console.wire.request_budget)
+                    await budget.hold_body(self.identity.cn, len(frame.body))
+                await upload.put(frame.body)
             return
         del self._uploads[request_id]
         if not upload.abandoned:
@@ -190,6 +217,12 @@ class ServedConnection:
                 upload.stop(CANCELLED)
             else:
                 await upload.queue.put(None)
+
+    def _new_upload(self, budget: RequestBudget | None) -> Upload:
+        if budget is None:
+            return Upload()
+        cn = self.identity.cn
+        return Upload(lambda size: budget.release_body(cn, size))
 
     def _cancel_download(self, request_id: Any) -> None:
         """The peer gave up on a download: its stream (and whatever the handler still does for it) stops.
@@ -214,22 +247,35 @@ class ServedConnection:
             raise FrameError("request without an integer 'id'")
         if frame.header.get("stream") and request_id in self._uploads:
             raise FrameError(f"request id {request_id} reused while its upload is open")
-        if self._in_flight() >= self.max_in_flight:
-            error = RemoteError(ErrorType.INTERNAL, f"too many requests in flight on this connection (limit "
-                                                    f"{self.max_in_flight}); wait for answers before sending more")
+        budget: RequestBudget | None = getattr(self.server, "request_budget", None)
+        cmd = frame.header.get("cmd")
+        exempt = isinstance(cmd, str) and cmd in getattr(self.server, "always_served", ())
+        over = None
+        if self._in_flight() >= self.max_in_flight and not exempt:
+            over = (f"too many requests in flight on this connection (limit {self.max_in_flight}); "
+                    "wait for answers before sending more")
+        elif budget is not None and not exempt:
+            over = budget.open(self.identity.cn, frame.header_bytes)
+        if over is not None:
+            error = RemoteError(ErrorType.INTERNAL, over)
             self.replies.write({"k": "res", "id": request_id, "ok": False, "error": error.to_wire()})
             if frame.header.get("stream"):
                 if len(self._uploads) >= 2 * self.max_in_flight:
                     raise FrameError(f"more than {2 * self.max_in_flight} uploads left open")
-                upload = self._uploads[request_id] = Upload()  # its data frames are dropped until its end
+                upload = self._uploads[request_id] = self._new_upload(budget)  # its data is dropped until its end
                 upload.stop(CANCELLED)
             return
         upload = None
         if frame.header.get("stream"):
-            upload = self._uploads[request_id] = Upload()
+            upload = self._uploads[request_id] = self._new_upload(budget)
         task = asyncio.create_task(self._run_request(request_id, frame.header, upload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if upload is not None:  # however its request ended (cancelled before it ran, even), its chunks are let go
+            task.add_done_callback(lambda _done: upload.stop(CANCELLED))
+        if budget is not None and not exempt:
+            cn, size = self.identity.cn, frame.header_bytes
+            task.add_done_callback(lambda _done: budget.close(cn, size))
         spec = self.server.specs.get(frame.header.get("cmd")) if isinstance(frame.header.get("cmd"), str) else None
         if spec is not None and spec.transfer is Transfer.DOWNLOAD:
             self._downloads[request_id] = task
@@ -238,110 +284,69 @@ class ServedConnection:
     async def _run_request(self, request_id: int, header: dict[str, Any], upload: Upload | None) -> None:
         cmd = header.get("cmd")
         budget: ReplyBudget | None = getattr(self.server, "reply_budget", None)
-        if budget is None or self.user is None or cmd not in getattr(self.server, "large_replies", ()):
+        large = getattr(self.server, "large_replies", ())
+        if budget is None or self.user is None or not isinstance(cmd, str) or cmd not in large:
             await self._answer(request_id, cmd, header, upload)
             return
-        # A large answer holds a slot from before it is built until the peer has read it down to
-        # the high-water mark, so what unread large answers hold is bounded (see console.wire.budget).
+        # A large answer holds a slot from before it is built while the peer reads it down to the
+        # high-water mark; a peer that reads none of it for LARGE_ANSWER_STALL_SECONDS loses the rest
+        # and the slot (console.wire.replies), so unread answers hold slots for seconds, not minutes.
+        # Nor does it take a slot while earlier answers on its connection sit unread past the
+        # high-water mark (each dropped answer leaves up to a chunk there): it waits while they are
+        # read, and is refused once none of them is for that long.
+        STALL_LIMIT.set(LARGE_ANSWER_STALL_SECONDS)
         try:
+            try:
+                await self.replies.room()
+            except AnswerStalled as exc:
+                raise RemoteError(ErrorType.INTERNAL, f"{cmd}: earlier answers on this connection are unread: "
+                                                      f"{exc}") from None
+            except (ConnectionError, OSError):
+                return  # the connection is gone: its reader notices
             async with budget.slot(self.identity.cn, str(cmd)):
                 await self._answer(request_id, cmd, header, upload)
         except RemoteError as exc:
             if upload is not None:
                 upload.stop(CANCELLED)
-            self._audit(cmd, header, {}, exc)
+            audit(self, cmd, header, {}, exc)
             await self.replies.error(request_id, exc)
 
     async def _answer(self, request_id: int, cmd: Any, header: dict[str, Any], upload: Upload | None) -> None:
         notes: dict[str, Any] = {}  # what the handler records for the host's audit (the job it resolved)
         try:
-            result = await self._dispatch(request_id, cmd, header.get("args"), upload, notes)
+            result = await dispatch(self, request_id, cmd, header.get("args"), upload, notes)
         except RemoteError as exc:
-            self._audit(cmd, header, notes, exc)
+            audit(self, cmd, header, notes, exc)
             self.replies.write({"k": "res", "id": request_id, "ok": False, "error": exc.to_wire()})
             if upload is not None and upload.refused and self._uploads.get(request_id) is upload:
                 self._refused_upload = request_id, upload.refused  # its next frame decides (_read_frames)
             await self.replies.drain_quietly()
             return
         except asyncio.CancelledError as exc:
-            self._audit_when_finished(cmd, header, notes, exc)
+            audit_when_finished(self, cmd, header, notes, exc)
             raise
         except (TimeoutError, ConnectionError) as exc:  # a peer we asked is slow or gone: one line, no traceback
             log.warning("command %s from %s failed: %s", cmd, self.identity.cn, exc or type(exc).__name__)
             error = RemoteError(ErrorType.INTERNAL, f"{cmd} failed: {exc or type(exc).__name__}; try again later")
-            self._audit(cmd, header, notes, error)
+            audit(self, cmd, header, notes, error)
             await self.replies.error(request_id, error)
             return
         except Exception as exc:  # a handler bug must not take the connection down
             log.exception("command %s from %s failed", cmd, self.identity.cn)
             error = RemoteError(ErrorType.INTERNAL, f"server error in {cmd}: {type(exc).__name__}: {exc}")
-            self._audit(cmd, header, notes, error)
+            audit(self, cmd, header, notes, error)
             await self.replies.error(request_id, error)
             return
         finally:
             if upload is not None:
                 upload.stop(CANCELLED)
-        self._audit(cmd, header, notes, None)
+        audit(self, cmd, header, notes, None)
         if isinstance(result, Download):
             await self.replies.file(request_id, cmd, result)
         elif isinstance(result, StreamedParts):
             await self.replies.parts(request_id, cmd, result)
         else:
             await self.replies.result(request_id, cmd, result)
-
-    def _audit_when_finished(self, cmd: Any, header: dict[str, Any], notes: dict[str, Any],
-                             cancelled: asyncio.CancelledError) -> None:
-        """A cancelled request's audit: as cancelled, unless its handler had reached an effect that
-        runs to its end whatever happens (``RequestContext.finish``): then, once that has ended, as
-        its outcome (done, the answer undelivered; or its error), with what it noted (``new_job_id``)."""
-        effect = notes.get(FINISHING)
-        if effect is None:
-            self._audit(cmd, header, notes, cancelled)
-            return
-
-        def record(done: asyncio.Future[Any]) -> None:
-            error: BaseException | None = cancelled if done.cancelled() else done.exception()
-            if error is None:
-                notes["answer"] = "not delivered: the connection closed before it"
-            self._audit(cmd, header, notes, error)
-
-        if effect.done():
-            record(effect)
-        else:
-            effect.add_done_callback(record)
-
-    def _audit(self, cmd: Any, header: dict[str, Any], notes: dict[str, Any], error: BaseException | None) -> None:
-        """Tell a host that keeps an audit trail (the server: ``audit_request``) how a request ended;
-        its failure never fails the request."""
-        audit = getattr(self.server, "audit_request", None)
-        if audit is None:
-            return
-        notes = {key: value for key, value in notes.items() if key != FINISHING}
-        try:
-            audit(self, cmd, header.get("args"), notes, error)
-        except Exception:
-            log.exception("audit of %s from %s failed", cmd, self.identity.cn)
-
-    async def _dispatch(self, request_id: int, cmd: Any, args: Any, upload: Upload | None,
-                        notes: dict[str, Any]) -> Any:
-        if cmd == "login":
-            if self.user is not None:
-                raise RemoteError(ErrorType.PROTOCOL, "already logged in on this connection")
-            return self.server.login(self, args if isinstance(args, dict) else {})
-        if self.user is None:
-            raise RemoteError(ErrorType.AUTHENTICATION, "log in first: the first request must be 'login'")
-        handler = self.server.handlers.get(cmd) if isinstance(cmd, str) else None
-        if handler is None:
-            raise RemoteError(ErrorType.INVALID_ARGUMENT, f"unknown command {cmd!r}")
-        spec = self.server.specs[cmd]
-        if (spec.transfer is Transfer.UPLOAD) != (upload is not None):
-            raise RemoteError(ErrorType.PROTOCOL, f"{cmd}: upload stream {'missing' if upload is None else 'unexpected'}")
-        try:
-            clean = spec.validate_wire_args(args)
-        except ArgError as exc:
-            raise RemoteError(ErrorType.INVALID_ARGUMENT, str(exc)) from None
-        self.server.authorize(self, spec)
-        return await handler(RequestContext(self, spec, request_id, upload, notes), clean)
 
     def _drop(self, why: str) -> None:
         """Stop reading the peer now (the frame being read is the last) and close the connection once
@@ -368,7 +373,7 @@ class ServedConnection:
             return
         try:
             self.writer.close()
-            await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+            await within(self.writer.wait_closed(), 2.0)
         except (ConnectionError, OSError, TimeoutError):
             pass
 

@@ -30,8 +30,28 @@ def server_certificate_problem(exc: ssl.SSLCertVerificationError) -> str:
     if exc.verify_code == _CERT_REVOKED:
         return ("the server's certificate is revoked by this kit's crl.pem: the server runs a kit that a newer "
                 "provisioning replaced; start the server from the latest kit")
-    return (f"the server's certificate failed verification against this kit's rootCA.pem ({exc.verify_message}): "
-            "is the kit from another project?")
+    return server_certificate_words(str(exc.verify_message or exc))
+
+
+#: OpenSSL's verify messages that mean "not signed by (a chain up to) the root this kit trusts".
+_NOT_OURS = ("self-signed certificate in certificate chain", "self signed certificate in certificate chain",
+             "unable to get local issuer certificate", "unable to get issuer certificate",
+             "unable to verify the first certificate", "self-signed certificate", "self signed certificate",
+             "certificate signature failure")
+
+
+def server_certificate_words(verify_message: str) -> str:
+    """OpenSSL's reason (``verify_message``) for refusing the server's certificate, in words that say what to do:
+    one wording for both engines (ours from the handshake's error, FLARE's from the line its connector logs)."""
+    reason = verify_message.strip()
+    if reason.lower() in _NOT_OURS:
+        return (f"the server's certificate is not signed by this kit's rootCA.pem (OpenSSL: {reason}): the kit is "
+                "from another project or provisioning than the server; use an admin kit of the server's own project")
+    if "expired" in reason.lower():
+        return (f"the server's certificate has expired (OpenSSL: {reason}): the server needs a kit of a newer "
+                "provisioning; tell the project admin")
+    return (f"the server's certificate failed verification against this kit's rootCA.pem (OpenSSL: {reason}): is "
+            "the kit from another project, or the kit's host not the server's name?")
 
 
 def server_context(cert: Path, key: Path, ca: Path, crl: Path | None = None) -> ssl.SSLContext:
@@ -111,7 +131,10 @@ class HandshakeFailureLog:
         self._summary: asyncio.TimerHandle | None = None
 
     def failed(self, peer: object, reason: str) -> None:
-        """Note one failure from ``peer`` (an address) for ``reason``."""
+        """Note one failure from ``peer`` (an address: ``(host, port, ...)`` as asyncio gives it, or text)
+        for ``reason``."""
+        if isinstance(peer, tuple) and len(peer) >= 2:  # "127.0.0.1:35308" in the log and the audit alike,
+            peer = f"{peer[0]}:{peer[1]}"  # in the first line as in a summary (it showed a tuple's repr there)
         self.total += 1
         loop = asyncio.get_running_loop()
         now = loop.time()
@@ -123,7 +146,7 @@ class HandshakeFailureLog:
             return
         self._held += 1
         if len(self._peers) < _MAX_COUNTED_PEERS:
-            self._peers.add(str(peer[0]) if isinstance(peer, tuple) and peer else str(peer))
+            self._peers.add(str(peer).rsplit(":", 1)[0])
         self._latest = (str(peer), reason)
         if self._summary is None:
             self._summary = loop.call_at(self._quiet_at, self._write_summary)

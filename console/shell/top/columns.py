@@ -4,7 +4,8 @@ Each column gets the width its longest cell (or its head) needs. When a row is w
 the terminal, the columns that can give room (``Column.shrink``: names, metrics) give it,
 those with the lowest ``shrink`` first (in proportion to what each has beyond its
 ``least``), down to their ``least``; when even that is too wide,
-whole columns are left out (``Column.drop``, lowest first) rather than cut. A cell wider
+whole columns are left out (``Column.drop``, lowest first) rather than cut, and the room they
+leave goes back to the columns that gave it. A cell wider
 than its column ends in '…'. Widths are display cells (``console.shell.cells``, the rule of every
 table of the shell: a CJK character takes two), so nothing passes the edge. Pure: no prompt_toolkit
 application needed.
@@ -56,6 +57,11 @@ def layout(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int)
         for i, column in enumerate(columns):
             if column.drop == order and over() > 0:
                 widths[i] = None
+    # A column left out frees its room: the shrunk ones take it back (the last to give, first), so no
+    # name is cut while cells stay free at the row's end.
+    for i in sorted(range(len(columns)), key=lambda i: (-columns[i].shrink, i)):
+        if (w := widths[i]) is not None and w < natural[i] and over() < 0:
+            widths[i] = min(natural[i], w - over())
     return widths
 
 

@@ -1,20 +1,22 @@
-"""The ``top`` command: run the view in place of the prompt, then back to the prompt."""
+"""The ``top`` command: run the view in place of the prompt, then back to the prompt; one snapshot as text in a
+batch or to ``> FILE`` / ``| CMD`` (as ``top -b -n 1``)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 from console.shell import follow
-from console.shell.client_side import CommandFailed, Outcome, ShellContext, client_side
+from console.shell.client_side import Outcome, ShellContext, client_side
 from console.shell.parse import ParsedCommand
 from console.shell.top.view import TopView
 
 
 @client_side("top")
 async def _top(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
-    if not ex.frontend.interactive:
-        raise CommandFailed("top is a full-screen view and needs a terminal; in a batch use list_jobs, "
-                            "check_status and show_stats")
+    if not (ex.frontend.interactive and parsed.to_screen):  # a batch, top > FILE, top | CMD: as top -b -n 1
+        view = TopView(ex.backend, no_color=True)
+        return Outcome(message=await view.snapshot(shutil.get_terminal_size().columns), drawn=True)
     view = TopView(ex.backend, no_color=bool(os.environ.get("NO_COLOR")))
     # Monitors and follows go on while top covers the screen: their lines go to its foot, and are
     # printed above the prompt when it closes, for the scrollback to keep them.

@@ -17,13 +17,15 @@ from console.durations import duration_seconds
 from console.shell.cells import elide, pad, wrap
 from console.shell.cells import width as get_cwidth
 from console.shell.human import local_time, seconds
+from console.shell.monitors import not_scheduled
 from console.shell.safe_text import visible_line as visible
-from console.shell.top.model import JobRow, epoch
+from console.shell.top.answers import epoch
+from console.shell.top.model import JobRow
 
 #: The meta's keys shown, in this order, with their labels; the rest (FLARE's internals,
 #: every round's metrics: ``plot`` draws those) stay out.
 FIELDS = (
-    ("job_id", "job"), ("name", "name"), ("status", "status"), ("round", "round"),
+    ("job_id", "job"), ("name", "name"), ("status", "status"), ("waiting", "not scheduled"), ("round", "round"),
     ("submitter", "submitter"), ("submitted", "submitted"), ("start_time", "started"), ("duration", "duration"),
     ("min_clients", "min sites"), ("mandatory_clients", "mandatory sites"), ("deploy_map", "deploy map"),
     ("job_deploy_detail", "deployed"), ("cloned_from", "cloned from"), ("latest_metrics", "latest metrics"),
@@ -54,6 +56,8 @@ def _values(meta: dict[str, Any], job: JobRow | None, now: float) -> dict[str, A
     values: dict[str, Any] = {k: meta[k] for k in ("job_id", "name", "status", "min_clients", "mandatory_clients",
                                                    "deploy_map", "job_deploy_detail", "cloned_from", "job_errors",
                                                    "error") if meta.get(k) not in (None, "", [], {})}
+    if not_scheduled(meta):  # FLARE's scheduler's last word on a SUBMITTED job
+        values["waiting"] = not_scheduled(meta)
     if job is not None and job.round is not None:
         values["round"] = f"{job.round}/{job.num_rounds}" if job.num_rounds else str(job.round)
     who = meta.get("submitter_name")

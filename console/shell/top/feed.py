@@ -11,7 +11,9 @@ background, once per status it is seen in, as ``plot`` reads it: its start time,
 the last round the server recorded with that round's metrics, so the row does not wait for
 the next pushed round (or shows the last one of a job that ended). Running jobs are read
 first; on an engine without pushes (FLARE: no ``round_metrics``, and its calls queue on one
-thread) only running jobs are.
+thread) only running jobs are, and queued ones. A queued (SUBMITTED) job's meta is read again every
+``WAITING_REREAD_SECONDS`` on both engines: the scheduler's reason to let it wait (its
+``schedule_history``, shown in the job's row) changes with each try, not its status.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from console.backends.base import Backend
-from console.shell.top.model import TopModel, find_round
+from console.shell.top.answers import find_round
+from console.shell.top.model import TopModel, answered
 
 PUSHED_POLL_SECONDS = 2.0
 POLLED_POLL_SECONDS = 1.0
@@ -32,6 +35,11 @@ POLLED_POLL_SECONDS = 1.0
 SITES_EVERY = 3
 #: Jobs listed at most (newest first): top is about what runs now.
 MAX_JOBS = 50
+#: Sites asked one by one when asking them all at once failed (each silent one costs FLARE's command timeout).
+ALONE_SITES = 8
+#: How often a queued job's meta is read again for why it waits: FLARE 2.9's scheduler tries a job at most every
+#: 10 s (its ``min_schedule_interval``, doubling), ours from 0.5 s doubling to a minute.
+WAITING_REREAD_SECONDS = 5.0
 
 
 class TopFeed:
@@ -42,10 +50,14 @@ class TopFeed:
         self.interval = PUSHED_POLL_SECONDS if backend.pushes else POLLED_POLL_SECONDS
         self.error: str | None = None  # the last poll's failure, shown in the footer
         self.polled_at: float | None = None
+        #: time.monotonic() the last poll that worked ended: how old the rows are (the header says so
+        #: when the server stopped answering); None until one did.
+        self.fresh_at: float | None = None
         # Metas read, and to be read (in the order seen), per job and status: a job read while queued
         # is read again once it runs (its start time and deployed sites are written then).
         self._metas: set[tuple[str, str]] = set()
         self._unread: dict[tuple[str, str], None] = {}
+        self._waits_read: dict[str, int] = {}  # a queued job's last WAITING_REREAD_SECONDS turn it was read in
         self._wake = asyncio.Event()
         self._remove: Callable[[], None] | None = None
         self._polls = 0
@@ -61,9 +73,15 @@ class TopFeed:
         if row is None:
             return
         key = (job_id, row.status)
-        if key in self._metas or key in self._unread:
+        waiting = row.status == "SUBMITTED"
+        if waiting:  # read again every few seconds while it waits: the reason, not the status, changes
+            turn = int(time.monotonic() // WAITING_REREAD_SECONDS)
+            if self._waits_read.get(job_id) == turn or key in self._unread:
+                return
+            self._waits_read[job_id] = turn
+        elif key in self._metas or key in self._unread:
             return
-        if self.backend.pushes or row.running:
+        if self.backend.pushes or row.running or waiting:
             self._unread[key] = None
             self._wake.set()
 
@@ -98,6 +116,7 @@ class TopFeed:
                 try:
                     await self.poll()
                     self.error = None
+                    self.fresh_at = time.monotonic()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the view stays; the footer says what failed
@@ -127,15 +146,46 @@ class TopFeed:
         status = await request("check_status", {"target_type": "server"})
         clients = [c for c in status.get("clients", []) if isinstance(c, dict)] if isinstance(status, dict) else []
         running: dict[str, int] = {}
+        statuses: dict[str, str] = {}
+        runs: dict[str, set[str]] = {}  # the jobs each site that answered runs
         if clients:
-            per_site = await request("check_status", {"target_type": "client"})
-            for name, job_id in _site_jobs(per_site):
-                if job_id and job_id.lower() not in ("no_jobs", "none", "-"):
+            for name, job_id, status in await self._site_statuses(sorted(str(c.get("client_name")) for c in clients)):
+                if answered(status) or name not in statuses:  # a site that runs jobs: one row per job
+                    statuses[name] = status
+                if answered(status):
+                    runs.setdefault(name, set())
+                if answered(status) and job_id and job_id.lower() not in ("no_jobs", "none", "-", "?"):
                     running[name] = running.get(name, 0) + 1
-        self.model.apply_sites(clients, running)
+                    runs[name].add(job_id)
+        self.model.apply_sites(clients, running, statuses, self.backend.disabled_sites)
+        if clients and not self.backend.pushes:  # (ours pushes a site's loss: its jobs' events say it)
+            self.model.apply_site_jobs(runs)
         if clients:
             with contextlib.suppress(Exception):  # a role without 'operate' still sees the rest
                 self.model.apply_sys_info(await request("sys_info", {"target_type": "client"}))
+
+    async def _site_statuses(self, sites: list[str]) -> list[tuple[str, str, str]]:
+        """(site, job ID, status) rows of ``check_status client``. One frozen site fails FLARE's whole call (its
+        admin command times out), which would leave every site "connected": then each site is asked alone (at
+        most ``ALONE_SITES``), and one that does not answer is a "no_reply" row. None answering: the server
+        is the silent one, and the first failure is raised (the footer says it)."""
+        try:
+            return _site_rows(await self.backend.request("check_status", {"target_type": "client"}))
+        except asyncio.CancelledError:
+            raise
+        except Exception as failed:
+            rows: list[tuple[str, str, str]] = []
+            for site in sites[:ALONE_SITES]:
+                try:
+                    rows += _site_rows(await self.backend.request(
+                        "check_status", {"target_type": "client", "targets": [site]})) or [(site, "", "no_reply")]
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    rows.append((site, "", "no_reply"))
+            if all(not answered(status) for _name, _job, status in rows):
+                raise failed
+            return rows
 
     async def _running_job(self, job_id: str) -> None:
         row = self.model.jobs.get(job_id)
@@ -150,21 +200,25 @@ class TopFeed:
                 self.model.apply_progress(job_id, found)
 
 
-def _site_jobs(answer: Any) -> list[tuple[str, str]]:
-    """(site, job ID) pairs of ``check_status client``: ours ``client_status`` as dicts, FLARE's
-    ``client_statuses`` as a table whose first row names the columns."""
+def _site_rows(answer: Any) -> list[tuple[str, str, str]]:
+    """(site, job ID, status) rows of ``check_status client``: ``client_status`` as dicts (ours, and the metas of
+    FLARE's rows: status "no_reply" for a site that did not answer), FLARE's ``client_statuses`` as a table
+    whose first row names the columns ("No Reply")."""
     if not isinstance(answer, dict):
         return []
-    pairs = []
+    rows = []
     for entry in answer.get("client_status") or []:
         if isinstance(entry, dict):
-            pairs.append((str(entry.get("client_name", "")), str(entry.get("job_id") or "")))
+            rows.append((str(entry.get("client_name", "")), str(entry.get("job_id") or ""),
+                         str(entry.get("status") or "")))
     table = answer.get("client_statuses") or []
-    if table and isinstance(table[0], list):
+    if not rows and table and isinstance(table[0], list):
         head = [str(h).lower() for h in table[0]]
         at_site = next((i for i, h in enumerate(head) if "client" in h), 0)
         at_job = next((i for i, h in enumerate(head) if "job" in h), None)
+        at_status = next((i for i, h in enumerate(head) if "status" in h), None)
         for row in table[1:]:
-            if isinstance(row, list) and at_job is not None and len(row) > max(at_site, at_job):
-                pairs.append((str(row[at_site]), str(row[at_job] or "")))
-    return pairs
+            if isinstance(row, list) and len(row) > max(at_site, at_job or 0, at_status or 0):
+                rows.append((str(row[at_site]), str(row[at_job] or "") if at_job is not None else "",
+                             str(row[at_status] or "") if at_status is not None else ""))
+    return rows

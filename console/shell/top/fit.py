@@ -3,7 +3,9 @@
 The jobs' title and column header and the selected job's row are always shown (any height of
 at least the header, one row and the title: ``top`` needs 12 terminal rows); then as many job
 rows as there are, the details of the selected job, and the Sites block, squeezed in that order
-of need when rows are short. The job list scrolls only when the selection would leave it.
+of need when rows are short. The job list scrolls only when the selection would leave it, and
+its title then says which of how many rows show (``jobs_cut``); details cut short scroll from
+``details_first``, their last line saying what is above and below.
 Pure: lines are prompt_toolkit fragments but nothing here draws.
 """
 
@@ -36,8 +38,13 @@ class Blocks:
     selected: int | None
     #: A blank line, the details' title and their lines; empty when details are hidden.
     details: list[Line]
-    #: The line saying ``n`` detail lines are not shown.
-    details_hidden: Callable[[int], Line]
+    #: The line saying ``above`` detail lines are scrolled off above and ``below`` are not shown below.
+    details_hidden: Callable[[int, int], Line]
+    #: The Jobs title when not every row shows: ``(first shown, rows shown, rows)``; None: the head's as it is.
+    jobs_cut: Callable[[int, int, int], Line] | None = None
+    #: The first detail line shown below the details' title when they are cut short (``fit`` keeps it
+    #: within what there is and writes it back here).
+    details_first: int = 0
 
 
 def scrolled(first: int, selected: int | None, area: int, count: int) -> int:
@@ -57,6 +64,8 @@ def _sites(blocks: Blocks, room: int) -> list[Line]:
     whole = len(blocks.sites)
     if room >= whole + 1:
         return [*blocks.sites, []]  # and a blank line before the jobs
+    if room == whole:
+        return blocks.sites  # every site: only the blank line gives way
     if room >= 3:  # the title, the column header and some sites
         return [blocks.sites_hidden(whole - room), *blocks.sites[1:room]]
     if room >= 1:
@@ -67,13 +76,18 @@ def _sites(blocks: Blocks, room: int) -> list[Line]:
 def _details(blocks: Blocks, room: int) -> list[Line]:
     details = blocks.details
     if room >= len(details):
+        blocks.details_first = 0
         return details
     details = details[1:]  # no blank line when rows are short
     if room >= len(details):
+        blocks.details_first = 0
         return details
     if room < 2:
         return []
-    return [*details[:room - 1], blocks.details_hidden(len(details) - room + 1)]
+    title, body = details[0], details[1:]
+    keep = room - 2  # the title and the line saying what is not shown
+    first = blocks.details_first = min(max(blocks.details_first, 0), len(body) - keep)
+    return [title, *body[first:first + keep], blocks.details_hidden(first, len(body) - first - keep)]
 
 
 def fit(blocks: Blocks, height: int, first: int) -> tuple[list[Line], int]:
@@ -92,4 +106,7 @@ def fit(blocks: Blocks, height: int, first: int) -> tuple[list[Line], int]:
     area = max(min(area, rest), min(count, 1))  # the selected row, whatever else goes
     details = _details(blocks, rest - area) if blocks.details else []
     first = scrolled(first, blocks.selected, area, count)
-    return [*sites, *blocks.jobs_head, *blocks.rows[first:first + area], *details], first
+    head = blocks.jobs_head
+    if blocks.jobs_cut is not None and area < count and head:
+        head = [blocks.jobs_cut(first, area, count), *head[1:]]
+    return [*sites, *head, *blocks.rows[first:first + area], *details], first

@@ -3,30 +3,57 @@
 Pure state, no I/O: ``apply_event`` takes the backend's events (``job_status``,
 ``job_progress``, ``site_status``, ``job_deleted``), the ``apply_*`` methods the answers of
 the feed's polls (``check_status``, ``sys_info``, ``list_jobs``, ``show_stats``). Every
-change bumps ``version`` and notes when it happened (``changed_at``, monotonic seconds).
+change bumps ``version`` and notes when it happened (``changed_at``, monotonic seconds). The
+values in those answers (times, metrics, numbers as strings) are read by ``answers.py``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from console.backends.base import note_round
+from console.backends.nvflare_orphans import ORPHANED, in_words
+from console.backends.nvflare_progress import job_sites
 from console.durations import duration_seconds
 from console.shell.human import seconds
+from console.shell.monitors import not_scheduled
+from console.shell.top.answers import as_float, epoch, is_number, latest_metrics, per_site
+
+#: A site's states in top, as check_status says them: in the server's client list and answering; in it but not
+#: answering ``check_status client`` (FLARE's "No Reply": killed, or shut down, before the server drops it);
+#: not in the list (any more); disabled by this console (``disable_client``: turned away until enabled).
+CONNECTED, NO_REPLY, GONE, DISABLED = "connected", "no reply", "gone", "disabled"
+#: ``check_status client`` statuses that are no answer: FLARE's MetaStatusValue NO_REPLY and ERROR, its
+#: table's "No Reply"; ours "error: ...".
+_NO_ANSWER = ("no_reply", "no reply", "error")
+#: Seconds after a job's start before a site of it that does not run it is marked (FLARE starts a site's job
+#: process a few seconds after the job is RUNNING).
+START_GRACE = 15.0
+
+
+def answered(status: str) -> bool:
+    """Whether a site's ``check_status client`` status is an answer (a job's status, "no_jobs"), not its absence."""
+    return not status.strip().lower().startswith(_NO_ANSWER)
 
 
 @dataclass
 class SiteRow:
     name: str
-    connected: bool = True
+    state: str = CONNECTED
     last_heartbeat: float | None = None  # epoch seconds
     running_jobs: int = 0
     cpu_percent: float | None = None  # share of one CPU over the last poll interval, %
     memory: str = ""  # "123 MiB" (the site's own resident memory) or "43% of RAM" (FLARE: the machine's)
+    #: RUNNING jobs deployed to it that it answered two polls in a row without running (restarted: the job waits).
+    lost_jobs: list[str] = field(default_factory=list)
     _cpu: tuple[float, float] | None = field(default=None, repr=False)  # (cpu_seconds, monotonic) last seen
+
+    @property
+    def connected(self) -> bool:
+        """Connected and answering: what "N connected" counts."""
+        return self.state == CONNECTED
 
 
 @dataclass
@@ -42,10 +69,31 @@ class JobRow:
     start_time: float | None = None  # epoch seconds
     duration: str = ""  # as the server reports it once the job ended
     submit_time: float = 0.0
+    #: Listed RUNNING by FLARE, whose restarted server no longer runs it (``nvflare_orphans``).
+    orphaned: bool = False
+    #: The sites it is deployed to (its meta's deploy_map: ``[]`` every site; None not known).
+    sites: list[str] | None = None
+    #: Why a SUBMITTED job is not running yet: the scheduler's last word in its meta (``monitors.not_scheduled``).
+    not_scheduled: str | None = None
+    #: The status the job had when this top sent its abort (accepted); "" when none was sent. The row says
+    #: "abort sent" while the status is still that one (FLARE takes ~10 s to end a job).
+    abort_sent: str = ""
 
     @property
     def running(self) -> bool:
-        return self.status == "RUNNING"
+        return self.status == "RUNNING" and not self.orphaned
+
+    @property
+    def shown_status(self) -> str:
+        """The status as people read it: an orphaned job's with what it is (``nvflare_orphans.in_words``), one
+        whose abort was sent from here and whose status has not changed since with that said."""
+        status = str(in_words({"status": self.status, ORPHANED: self.orphaned})["status"])
+        return f"{status}, abort sent" if self.abort_sent and self.status == self.abort_sent else status
+
+    @property
+    def waiting(self) -> str | None:
+        """Why the job waits, while it is SUBMITTED (a reason read before it ran is no longer one)."""
+        return self.not_scheduled if self.status == "SUBMITTED" else None
 
     @property
     def final(self) -> bool:
@@ -62,74 +110,6 @@ class JobRow:
         return seconds(max((now or time.time()) - self.start_time, 0))
 
 
-def epoch(value: Any) -> float | None:
-    """A time as epoch seconds, from a number or an ISO 8601 string (FLARE's and ours)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) and value and value != "N/A":
-        try:
-            return datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            return None
-    return None
-
-
-def latest_metrics(progress: dict[str, Any]) -> dict[str, float]:
-    """A round's metrics in one dict: the aggregated ones, else the mean over the sites' numbers."""
-    aggregated = progress.get("aggregated")
-    if isinstance(aggregated, dict) and aggregated:
-        return {k: float(v) for k, v in aggregated.items() if _number(v)}
-    per_site = progress.get("metrics")
-    sums: dict[str, list[float]] = {}
-    if isinstance(per_site, dict):
-        for values in per_site.values():
-            for key, value in (values.items() if isinstance(values, dict) else ()):
-                if _number(value):
-                    sums.setdefault(key, []).append(float(value))
-    return {k: sum(v) / len(v) for k, v in sums.items()}
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _float(value: Any) -> float | None:
-    if _number(value):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _per_site(infos: Any) -> dict[str, dict[str, Any]]:
-    if isinstance(infos, dict):
-        return {k: v for k, v in infos.items() if isinstance(v, dict)}
-    found: dict[str, dict[str, Any]] = {}
-    name = None
-    for item in infos if isinstance(infos, list) else []:
-        if isinstance(item, str) and item.startswith("Client: "):
-            name = item[len("Client: "):].strip()
-        elif isinstance(item, dict) and name:
-            found[name], name = item, None
-    return found
-
-
-def find_round(stats: Any) -> dict[str, Any] | None:
-    """The part of ``show_stats`` that tells the round: ours (``Workflow``: round, num_rounds, ...)
-    or FLARE's controllers (``current_round``, ``num_rounds``), wherever it is nested."""
-    if isinstance(stats, dict):
-        if "num_rounds" in stats and ("round" in stats or "current_round" in stats):
-            return stats
-        for value in stats.values():
-            found = find_round(value)
-            if found is not None:
-                return found
-    return None
-
-
 class TopModel:
     def __init__(self, rounds_seen: dict[str, dict[str, Any]] | None = None) -> None:
         """``rounds_seen``: the session's last known round of each job (``Backend.rounds_seen``), read
@@ -137,6 +117,7 @@ class TopModel:
         when a listing misses it once, when top opens again) until a later one is known."""
         self.rounds_seen = {} if rounds_seen is None else rounds_seen
         self.sites: dict[str, SiteRow] = {}
+        self._missing: dict[str, set[str]] = {}  # per site: RUNNING jobs of it it answered without, last poll
         self.jobs: dict[str, JobRow] = {}
         self.selected: str | None = None  # a job ID
         #: Whether the first ``check_status`` / ``list_jobs`` answer came: until then no row is no news.
@@ -167,6 +148,13 @@ class TopModel:
         if row.round is not None:
             note_round(self.rounds_seen, row.job_id, row.round, row.num_rounds, row.metrics)
 
+    def abort_sent(self, job_id: str) -> None:
+        """This top's abort of ``job_id`` was accepted: its row says so until its status changes."""
+        row = self.jobs.get(job_id)
+        if row is not None and not row.final:
+            row.abort_sent = row.status
+            self._changed()
+
     # -- events --------------------------------------------------------------------------
 
     def apply_event(self, topic: str, data: dict[str, Any]) -> bool:
@@ -186,7 +174,7 @@ class TopModel:
                 return False
         elif topic == "site_status" and isinstance(data.get("site"), str):
             site = self.sites.setdefault(data["site"], SiteRow(data["site"]))
-            site.connected = data.get("status") == "connected"
+            site.state = CONNECTED if data.get("status") == "connected" else GONE
             if site.connected:
                 site.last_heartbeat = time.time()
         else:
@@ -199,20 +187,20 @@ class TopModel:
         late push, a workflow's "finished" phase counting again) changes nothing."""
         row = self.job(job_id)
         at = None
-        if _number(progress.get("round")):  # ours: the round under way, counted from 1
+        if is_number(progress.get("round")):  # ours: the round under way, counted from 1
             at = int(progress["round"])
-        elif _number(progress.get("current_round")):  # FLARE's controllers count from 0 (start_round)
+        elif is_number(progress.get("current_round")):  # FLARE's controllers count from 0 (start_round)
             at = int(progress["current_round"]) + 1
-        planned = int(progress["num_rounds"]) if _number(progress.get("num_rounds")) else row.num_rounds
+        planned = int(progress["num_rounds"]) if is_number(progress.get("num_rounds")) else row.num_rounds
         if at is not None and planned:
             at = min(at, planned)  # FLARE's ScatterAndGather, its rounds done ("_finished_"), counts one more
         if at is not None and not self._seen(row, at):
             return
         if at is not None:
             row.round = at
-        if _number(progress.get("num_rounds")):
+        if is_number(progress.get("num_rounds")):
             row.num_rounds = int(progress["num_rounds"])
-        if _number(progress.get("sites_responded")):
+        if is_number(progress.get("sites_responded")):
             row.sites_responded = int(progress["sites_responded"])
         metrics = latest_metrics(progress)
         if metrics:
@@ -221,8 +209,13 @@ class TopModel:
 
     # -- polls ---------------------------------------------------------------------------
 
-    def apply_sites(self, clients: list[dict[str, Any]], running: dict[str, int]) -> None:
-        """``check_status server``'s clients (who is connected) and how many jobs each runs."""
+    def apply_sites(self, clients: list[dict[str, Any]], running: dict[str, int],
+                    statuses: dict[str, str] | None = None, disabled: frozenset[str] = frozenset()) -> None:
+        """``check_status server``'s clients (who is connected), how many jobs each runs, and each site's
+        ``check_status client`` status (``statuses``; None: not asked this time, the states stay): the same
+        sources check_status has, so top's STATE is what check_status says (flare10 item 4). A listed site
+        that did not answer is NO_REPLY; one no longer listed GONE; one ``disabled`` by this console shows as
+        DISABLED, listed or not (rather than vanishing)."""
         seen = set()
         for client in clients:
             name = client.get("client_name")
@@ -230,13 +223,21 @@ class TopModel:
                 continue
             seen.add(name)
             site = self.sites.setdefault(name, SiteRow(name))
-            site.connected = True
+            if statuses is not None:
+                site.state = CONNECTED if answered(statuses.get(name, "no_reply")) else NO_REPLY
+            elif site.state not in (CONNECTED, NO_REPLY):
+                site.state = CONNECTED
             site.last_heartbeat = epoch(client.get("client_last_heartbeat")) or epoch(
                 client.get("client_last_conn_time")) or site.last_heartbeat
             site.running_jobs = running.get(name, 0)
+        for name in disabled:
+            self.sites.setdefault(name, SiteRow(name))
         for name, site in self.sites.items():
-            if name not in seen:
-                site.connected = False
+            if name in disabled:
+                site.state = DISABLED
+            elif name not in seen:
+                site.state = GONE
+            if not site.connected:
                 site.running_jobs = 0
         self.sites_known = True
         self._changed()
@@ -245,16 +246,16 @@ class TopModel:
         """``sys_info client``: ours ``{site: {cpu_seconds, memory_rss_mib, ...}}``; FLARE's
         ``["Client: site-1", {percent, ...}, ...]`` (the machine's memory, numbers as strings)."""
         now = time.monotonic()
-        for name, info in _per_site(infos).items():
+        for name, info in per_site(infos).items():
             if name not in self.sites:
                 continue
             site = self.sites[name]
-            cpu = _float(info.get("cpu_seconds"))
+            cpu = as_float(info.get("cpu_seconds"))
             if cpu is not None:
                 if site._cpu is not None and now > site._cpu[1]:
                     site.cpu_percent = max(cpu - site._cpu[0], 0.0) / (now - site._cpu[1]) * 100
                 site._cpu = (cpu, now)
-            rss, percent = _float(info.get("memory_rss_mib")), _float(info.get("percent"))
+            rss, percent = as_float(info.get("memory_rss_mib")), as_float(info.get("percent"))
             if rss is not None:
                 site.memory = f"{rss:.0f} MiB"
             elif percent is not None:
@@ -272,6 +273,7 @@ class TopModel:
             row = self.job(job_id)
             row.name = entry.get("job_name") or entry.get("name") or row.name
             row.status = entry.get("status") or row.status
+            row.orphaned = entry.get(ORPHANED) is True
             row.submit_time = epoch(entry.get("submit_time")) or row.submit_time
             # The duration of an ended job only: a running one's (the time since its start, as FLARE 2.9
             # lists it) would stand as the ended job's until the next poll once a push says it ended.
@@ -287,7 +289,8 @@ class TopModel:
         unless a later round was pushed already."""
         row = self.job(meta["job_id"])
         row.start_time = epoch(meta.get("start_time")) or row.start_time
-        recorded = [e for e in meta.get("round_metrics") or [] if isinstance(e, dict) and _number(e.get("round"))]
+        row.not_scheduled = not_scheduled(meta)
+        recorded = [e for e in meta.get("round_metrics") or [] if isinstance(e, dict) and is_number(e.get("round"))]
         if recorded:
             last = max(recorded, key=lambda e: e["round"])
             if self._seen(row, int(last["round"])):
@@ -296,12 +299,33 @@ class TopModel:
                 if metrics:
                     row.metrics = metrics
                 self._remember(row)
-        clients = meta.get("job_clients") or meta.get("deploy_map")
+        if is_number(meta.get("num_rounds")) and meta["num_rounds"] > 0:  # ours records the rounds planned
+            row.num_rounds = int(meta["num_rounds"])
+            self._remember(row)
+        clients = meta.get("job_clients")
         if isinstance(meta.get("job_deploy_detail"), list):
             row.sites_total = sum(1 for d in meta["job_deploy_detail"] if not str(d).startswith("server"))
         elif isinstance(clients, list):
             row.sites_total = len(clients)
+        elif job_sites(meta):  # FLARE 2.9's meta: the sites of its deploy_map (a job on @ALL: not counted)
+            row.sites_total = len(job_sites(meta) or ())
+        row.sites = job_sites(meta) if row.sites is None else row.sites
         self._changed()
+
+    def apply_site_jobs(self, runs: dict[str, set[str]]) -> None:
+        """``runs``: the job IDs each site that answered ``check_status client`` runs. A RUNNING job's site
+        that answered without it in this poll and the last is marked (``SiteRow.lost_jobs``): once could be a
+        job just starting, or ending (flare11 item 3: a restarted site was shown fine while the job waited)."""
+        settled = time.time() - START_GRACE  # a job that just started: its sites may not run it yet
+        for name, site in self.sites.items():
+            missing = {job.job_id for job in self.jobs.values() if job.running and job.sites is not None
+                       and (job.start_time or settled) <= settled and (not job.sites or name in job.sites)
+                       and name in runs and job.job_id not in runs[name]}
+            lost = sorted(missing & self._missing.get(name, set()))
+            self._missing[name] = missing
+            if lost != site.lost_jobs:
+                site.lost_jobs = lost
+                self._changed()
 
     # -- what is shown -------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 Drawn afresh at every change (an event, a poll, a key) and at every resize, to the width
 the terminal has then: the tables' columns take the room their cells need, names and
-metrics give it back when the terminal is narrow and end in '…' (``columns``); nothing wraps. Keys: ``q`` or Esc
-leave, Up/Down choose a job, Enter shows its details (Esc or Enter again hides them), ``a``
-aborts it after a ``y`` (any other key, Ctrl-C and Esc too, answers no and top stays), ``l``
+metrics give it back when the terminal is narrow and end in '…' (``columns``); nothing wraps. Keys: ``q``, Esc,
+Ctrl-C or Ctrl-\\ leave, Up/Down choose a job, Enter shows its details (Esc or Enter again hides them; PgUp/PgDn
+scroll them when the terminal is too short for them all), ``a``
+aborts it after a ``y`` (any other key, Ctrl-C, Ctrl-\\ and Esc too, answers no and top stays), ``l``
 leaves and follows its log. With ``NO_COLOR`` only bold and
 reverse video mark things.
 """
@@ -36,20 +37,37 @@ from prompt_toolkit.utils import get_cwidth
 
 from console.backends.base import Backend
 from console.natural_order import natural_key
-from console.shell.human import ago
+from console.shell.endings import is_ending
+from console.shell.quit_key import add_ctrl_backslash
 from console.shell.safe_text import visible_line as visible
 from console.shell.terminal import add_suspend_key
-from console.shell.top.columns import Column, elide, layout, pad, render
+from console.shell.top.columns import elide, layout, pad, render
 from console.shell.top.details import detail_lines, details_title
 from console.shell.top.feed import TopFeed
 from console.shell.top.fit import Blocks, Line, fit
-from console.shell.top.model import JobRow, SiteRow, TopModel
+from console.shell.top.model import TopModel
+from console.shell.top.rows import (
+    JOB_COLUMNS,
+    SITE_COLUMNS,
+    details_cut,
+    header_line,
+    job_cells,
+    link_words,
+    site_cells,
+    status_class,
+)
 
 #: Background lines (monitors, follows) kept at the foot of the screen while top runs.
 KEPT_LINES = 3
+#: Seconds between redraws when nothing changed: the clock and the age of the rows go on while the
+#: server does not answer (flare10 item 3: the clock stood still through an outage).
+REDRAW_EVERY = 1.0
+#: Rows of a snapshot beyond one per job and site: titles, column heads, room the fitting keeps.
+_SNAPSHOT_SPARE_ROWS = 16
 
 _STYLE = {
     "top.header": "bold reverse",
+    "top.down": "bg:#aa0000 #ffffff bold",
     "top.title": "bold",
     "top.selected": "reverse",
     "top.dim": "#888888",
@@ -61,47 +79,10 @@ _STYLE = {
 }
 
 
-def _status_class(status: str) -> str:
-    if status == "RUNNING":
-        return "class:top.running"
-    if status == "FINISHED:COMPLETED":
-        return "class:top.done"
-    if status.startswith("FINISHED:"):
-        return "class:top.failed"
-    return ""
-
-
-def _ago(epoch: float | None, now: float) -> str:
-    return "-" if epoch is None else ago(now - epoch)
-
-
-def site_cells(site: SiteRow, now: float) -> list[str]:
-    cpu = f"{site.cpu_percent:.0f}%" if site.cpu_percent is not None else "-"
-    return [site.name, "connected" if site.connected else "gone", _ago(site.last_heartbeat, now) if site.connected
-            else "-", str(site.running_jobs), cpu, site.memory or "-"]
-
-
-def job_cells(job: JobRow, now: float) -> list[str]:
-    # An ended job read before top opened knows its last round, not always how many were planned.
-    rounds = f"{job.round or 0}/{job.num_rounds}" if job.num_rounds else str(job.round) if job.round else "-"
-    responded = "-" if job.sites_responded is None else (
-        f"{job.sites_responded}/{job.sites_total}" if job.sites_total else str(job.sites_responded))
-    metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items()))
-    return [job.job_id[:8], job.name, job.status, rounds, responded, job.elapsed(now), metrics or "-"]
-
-
-# Narrow terminals: names and metrics give room (site names after memory); then whole columns go,
-# metrics first.
-SITE_COLUMNS = (Column("SITE", least=8, shrink=2), Column("STATE", least=9), Column("HEARTBEAT", drop=3),
-                Column("JOBS"), Column("CPU", least=4, drop=2), Column("MEMORY", least=6, shrink=1, drop=1))
-JOB_COLUMNS = (Column("JOB", least=8), Column("NAME", least=8, shrink=1), Column("STATUS"),
-               Column("ROUND", drop=4), Column("SITES", drop=2), Column("ELAPSED", drop=3),
-               Column("METRICS", least=7, shrink=1, drop=1))
-
-
 class TopView:
-    def __init__(self, backend: Backend, no_color: bool) -> None:
+    def __init__(self, backend: Backend, no_color: bool, size: tuple[int, int] | None = None) -> None:
         self.backend = backend
+        self._size = size  # (rows, columns) of a snapshot (``snapshot``); None: the terminal's
         self.model = TopModel(backend.rounds_seen)
         self.feed = TopFeed(backend, self.model, self.invalidate)
         self.details: dict[str, Any] | None = None  # the selected job's meta when shown ({}: on its way)
@@ -112,6 +93,8 @@ class TopView:
         self.drawn_version = -1  # the model version on screen (benchmarks read it)
         self.drawn_at = 0.0
         self._first = 0  # the first job row shown (top.fit scrolls the list only as the selection needs)
+        self._details_first = 0  # the first detail line shown when they are cut short (PgUp/PgDn)
+        self._details_rows = 1  # detail lines the last draw showed: a page for PgUp/PgDn
         self._tasks: set[asyncio.Task[Any]] = set()
         self.app: Application[tuple[str, str] | None] = Application(
             layout=Layout(HSplit([
@@ -125,6 +108,7 @@ class TopView:
             style=Style.from_dict(_STYLE),
             color_depth=ColorDepth.DEPTH_1_BIT if no_color else None,
             mouse_support=False,
+            refresh_interval=REDRAW_EVERY,
         )
         self.app.ttimeoutlen = 0.05  # Esc alone leaves at once, not after half a second
 
@@ -160,15 +144,41 @@ class TopView:
 
     # -- drawing ---------------------------------------------------------------------------
 
+    async def snapshot(self, width: int) -> str:
+        """The view as one poll finds it, as plain text ``width`` cells wide (``top > FILE``, as ``top -b -n 1``):
+        the header and every site and job row, none cut for a screen's height. Raises what the poll raises."""
+        await self.feed.poll()
+        self._size = (len(self.model.jobs) + len(self.model.sites) + _SNAPSHOT_SPARE_ROWS, width)
+        lines = "".join(text for _, text in [*self._header(), ("", "\n"), *self._body()]).split("\n")
+        return "\n".join(line.rstrip() for line in lines)
+
     def _width(self) -> int:
+        if self._size is not None:
+            return self._size[1]
         with contextlib.suppress(Exception):
             return get_app().output.get_size().columns
         return 80
 
+    def link(self) -> str:
+        """The connection's state for the header (``link_words``); "" when all is well."""
+        if is_ending():  # the session closes on the way out: no "reconnecting" drawn meanwhile
+            return ""
+        fresh = self.feed.fresh_at
+        return link_words(self.backend.connected, self.backend.shut_down_by_you,
+                          None if fresh is None else time.monotonic() - fresh, self.feed.interval)
+
     def _header(self) -> StyleAndTextTuples:
         how = "pushed" if self.backend.pushes else f"polled every {self.feed.interval:g} s"
-        text = f" flare-console top  {self.backend.user}@{self.backend.server}  ({how})  {time.strftime('%H:%M:%S')}"
-        return [("class:top.header", pad(elide(text, self._width()), self._width()))]
+        who = visible(f"{self.backend.user}@{self.backend.server}")  # (names the server gave at login)
+        text = f" flare-console top  {who}  ({how})"
+        clock = f"{time.strftime('%H:%M:%S')} "
+        width, link = self._width(), self.link()
+        if not link:
+            return [("class:top.header", header_line(text, clock, width))]
+        # The state first when the terminal is narrow: it is what matters while the rows are old.
+        state = elide(f" {link} ", width)
+        rest = width - get_cwidth(state)
+        return [("class:top.down", state), ("class:top.header", header_line(text, clock, rest) if rest > 0 else "")]
 
     def _body(self) -> StyleAndTextTuples:
         self.drawn_version, self.drawn_at = self.model.version, time.monotonic()
@@ -193,11 +203,17 @@ class TopView:
         widths = layout(JOB_COLUMNS, rows, width)
         head = [line(self.model.jobs_title(jobs), "class:top.title"),
                 line(render([c.head for c in JOB_COLUMNS], widths, width), "class:top.dim")]
+        running = sum(j.running for j in jobs)
+
+        def jobs_cut(first: int, shown: int, count: int) -> Line:
+            return line(f"Jobs ({running} running; {first + 1}-{first + shown} of {count} shown: Up/Down scrolls)",
+                        "class:top.title")
+
         job_lines = []
         for job, cells in zip(jobs, rows, strict=True):
             text = render(cells, widths, width)
             job_lines.append(line(pad(text, width), "class:top.selected") if selected is job
-                             else line(text, _status_class(job.status)))
+                             else line(text, status_class(job.shown_status)))
         if not jobs:
             job_lines.append(line(self.model.jobs_empty(), "class:top.dim"))
         details: list[Line] = []
@@ -211,10 +227,12 @@ class TopView:
                                         "class:top.title"),
             jobs_head=head, rows=job_lines,
             selected=jobs.index(selected) if selected is not None else None,
-            details=details,
-            details_hidden=lambda n: line(f"  ... {n} more line{'s' if n != 1 else ''} (a taller terminal shows them)",
-                                          "class:top.dim"))
+            details=details, details_hidden=lambda above, below: line(details_cut(above, below), "class:top.dim"),
+            jobs_cut=jobs_cut, details_first=self._details_first)
         lines, self._first = fit(blocks, self._body_height(), self._first)
+        self._details_first = blocks.details_first
+        body = {id(detail) for detail in details[2:]}
+        self._details_rows = max(sum(1 for shown in lines if id(shown) in body), 1)
         out: StyleAndTextTuples = []
         for i, fragments in enumerate(lines):
             out += [*fragments, ("", "\n")] if i < len(lines) - 1 else fragments
@@ -222,6 +240,8 @@ class TopView:
 
     def _body_height(self) -> int:
         """The rows between the title bar and the footer."""
+        if self._size is not None:
+            return self._size[0]
         rows = 24
         with contextlib.suppress(Exception):
             rows = get_app().output.get_size().rows
@@ -248,9 +268,11 @@ class TopView:
             out.append(("class:top.error", elide(f"abort {self.confirm[:8]} ({name})? y/N", width)))
         else:
             keys = " q quit  Up/Down select  Enter details  a abort  l follow log "
-            out.append(("class:top.keys", keys[:width]))
-            if self.note:
-                out.append(("", "  " + self.note[: max(width - len(keys) - 2, 0)]))
+            keys = elide(keys, width)
+            out.append(("class:top.keys", keys))
+            room = width - get_cwidth(keys) - 2
+            if self.note and room > 0:
+                out.append(("", "  " + elide(visible(self.note), room)))
         return out
 
     # -- keys ------------------------------------------------------------------------------
@@ -311,6 +333,16 @@ class TopView:
                 self.details = {}
                 self._reload_details()
 
+        @kb.add("pagedown")
+        def _details_down(event: KeyPressEvent) -> None:
+            if self.details is not None:
+                self._details_first += self._details_rows  # (fit keeps it within what there is)
+
+        @kb.add("pageup")
+        def _details_up(event: KeyPressEvent) -> None:
+            if self.details is not None:
+                self._details_first = max(self._details_first - self._details_rows, 0)
+
         @kb.add("a")
         def _abort_key(event: KeyPressEvent) -> None:
             job = self.model.selected_job()
@@ -329,19 +361,22 @@ class TopView:
             else:
                 event.app.exit(result=("follow", job.job_id))
 
+        # Ctrl-\ as Ctrl-C in both: leaves top, or answers no to the question.
         return merge_key_bindings([ConditionalKeyBindings(kb, ~confirming),
-                                   ConditionalKeyBindings(question, confirming)])
+                                   ConditionalKeyBindings(question, confirming), add_ctrl_backslash(KeyBindings())])
 
     async def _abort(self, job_id: str) -> None:
         try:
             await self.backend.request("abort_job", {"job_id": job_id})
-            self.note = f"abort of {job_id[:8]} requested"
+            self.note = f"abort of {job_id[:8]} sent: its row says so until its status changes"
+            self.model.abort_sent(job_id)
         except Exception as exc:
             self.note = f"abort of {job_id[:8]} failed: {type(exc).__name__}: {exc}"
         self.invalidate()
 
     def _reload_details(self) -> None:
         job = self.model.selected_job()
+        self._details_first = 0  # another job's details, or shown afresh: from their top
         if self.details is None or job is None:
             return
         self.details = {}  # the last job's details would read as this one's until the answer comes
