@@ -337,6 +337,14 @@ class JobStore(JobQueries):
         with self._lock:
             return deleted_jobs.find(self._db, id_or_prefix)
 
+    def deleted_among(self, job_ids: list[str]) -> set[str]:
+        """Those of ``job_ids`` (full IDs) whose delete is kept on record: one query a 500 IDs."""
+        found: set[str] = set()
+        for start in range(0, len(job_ids), 500):
+            with self._lock:
+                found |= deleted_jobs.kept_among(self._db, job_ids[start:start + 500])
+        return found
+
     def list_deleted(self, limit: int, submitter: str | None = None,
                      submitter_org: str | None = None) -> list[DeletedJob]:
         """The newest ``limit`` records of deleted jobs, newest first (``console.server.deleted_jobs.listing``)."""
