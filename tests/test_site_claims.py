@@ -8,10 +8,15 @@ jobs it really runs): each of its logins writes one line about the claims, namin
 count; log.txt grows by a bounded number of bytes; an admin is answered meanwhile; and a real job
 site-2 really runs, which went on without it, is still stopped there when it connects again. The rule
 itself (which claims count) is checked on a real job store too.
+
+Its neighbour of the same kind, a list in one frame that the server acted on item by item: the targets
+of a task the job's controller (job code) sends. A name no site of the job is answered at once, never
+asked nor waited for, and a site named many times is asked once.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -45,12 +50,12 @@ LOGINS = 6
 BOUND = 16 << 10
 
 
-@pytest.fixture
-def federation(tmp_path: Path) -> Iterator[tuple[Project, Any, Any, Any]]:
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, Any, Any, Any]]:
     """(project, server, site-2, session): a server, site-1 and the claiming site-2, connected."""
     from console.flare_api import new_secure_session
 
-    project = make_project(tmp_path)
+    project = make_project(tmp_path_factory.mktemp("claims"))
     server, honest = ServerProcess(project.server_kit), SiteProcess(project.kit("site-1"))
     hostile = SiteProcess(project.kit("site-2"))
     hostile.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
@@ -166,3 +171,36 @@ def test_only_jobs_the_server_sent_the_site_or_deleted_count_and_the_rest_is_onl
         assert claims.stale == [(others, False), (went, False)] and claims.ignored == [named]
     finally:
         store.close()
+
+
+#: A controller (job code) whose first task names many sites that are not the job's, and site-1 thrice.
+MANY_TARGETS = """
+from console.runtime.fedavg import fedavg
+
+
+def run(ctx):
+    ctx.sites[:] = [f"made-up-{n}" for n in range(400)] + ["site-1"] * 3
+    fedavg(ctx)
+"""
+
+
+@pytest.mark.timeout(90)
+def test_a_tasks_made_up_and_repeated_targets_cost_nothing_each(federation, tmp_path: Path) -> None:
+    project, server, _, session = federation
+    folder = numpy_job(tmp_path, name="many-targets", rounds=2, min_clients=1)
+    (folder / "app" / "custom" / "controller.py").write_text(MANY_TARGETS)
+    config_path = folder / "app" / "config" / "config_fed_server.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({"controller": "controller:run", "args": config["args"]}))
+    log_txt = project.server_kit / "log.txt"
+    start = log_txt.stat().st_size
+    started = time.monotonic()
+    job_id = session.submit_job(str(folder))
+    # Before: each made-up target waited out the reconnect grace (60 s by default) and was kept in job_errors.
+    wait_until(lambda: session.get_job_status(job_id).startswith("FINISHED"), 30, "the job to end")
+    assert session.get_job_status(job_id) == "FINISHED:COMPLETED", session.get_job_meta(job_id).get("job_errors")
+    assert time.monotonic() - started < 20
+    meta = session.get_job_meta(job_id)
+    assert not [target for target in meta.get("job_errors") or {} if target.startswith("made-up")], meta
+    assert all(sorted(entry["sites"]) == ["site-1"] for entry in meta["round_metrics"]), meta["round_metrics"]
+    assert "made-up" not in log_txt.read_bytes()[start:].decode(errors="replace")
