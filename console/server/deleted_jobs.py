@@ -125,7 +125,7 @@ def listing(db: sqlite3.Connection, limit: int, submitter: str | None = None,
 
 
 def kept_among(db: sqlite3.Connection, job_ids: list[str]) -> set[str]:
-    """Those of ``job_ids`` (full IDs, at most 500: one query) whose delete is kept on record."""
+    """Those of ``job_ids`` (full IDs, at most ``job_queries.IDS_A_QUERY``: one query) whose delete is kept on record."""
     rows = db.execute(f"SELECT job_id FROM deleted_jobs WHERE job_id IN ({','.join('?' * len(job_ids))})",
                       job_ids).fetchall()
     return {row[0] for row in rows}

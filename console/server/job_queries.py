@@ -21,7 +21,7 @@ from console.wire.errors import ErrorType, RemoteError
 #: Largest number of candidates named in an "ambiguous prefix" error.
 _MAX_CANDIDATES = 10
 #: Job IDs bound into one query (SQLite's own limit of variables is 999 in older builds).
-_IDS_A_QUERY = 500
+IDS_A_QUERY = 500
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -75,11 +75,11 @@ class JobQueries:
     def metas_of(self, job_ids: Collection[str]) -> dict[str, dict[str, Any]]:
         """The metas of those of ``job_ids`` the store has, by job ID, without their side keys (``round_metrics``,
         ``job_errors``: up to MiBs each, and no rule about a job's sites reads them): one query a
-        ``_IDS_A_QUERY`` IDs, however many are named (a site's list of the jobs it says it runs)."""
+        ``IDS_A_QUERY`` IDs, however many are named (a site's list of the jobs it says it runs)."""
         ids = list(dict.fromkeys(job_ids))
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), _IDS_A_QUERY):
-            part = ids[start:start + _IDS_A_QUERY]
+        for start in range(0, len(ids), IDS_A_QUERY):
+            part = ids[start:start + IDS_A_QUERY]
             with self._lock:
                 rows = self._db.execute(f"SELECT job_id, status, meta FROM jobs WHERE job_id IN "
                                         f"({','.join('?' * len(part))})", part).fetchall()
