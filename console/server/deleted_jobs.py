@@ -122,3 +122,10 @@ def listing(db: sqlite3.Connection, limit: int, submitter: str | None = None,
     rows = db.execute(f"SELECT {_COLUMNS} FROM deleted_jobs WHERE {' AND '.join(clauses)} ORDER BY rowid DESC "
                       "LIMIT ?", (*params, limit)).fetchall()
     return [DeletedJob(*row) for row in rows]
+
+
+def kept_among(db: sqlite3.Connection, job_ids: list[str]) -> set[str]:
+    """Those of ``job_ids`` (full IDs, at most ``job_queries.IDS_A_QUERY``: one query) whose delete is kept on record."""
+    rows = db.execute(f"SELECT job_id FROM deleted_jobs WHERE job_id IN ({','.join('?' * len(job_ids))})",
+                      job_ids).fetchall()
+    return {row[0] for row in rows}

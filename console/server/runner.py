@@ -286,7 +286,8 @@ class JobRunner:
         try:
             message = safe_json.loads(line)
         except ValueError as exc:  # said in the job's errors too: whatever it carried is not silently lost
-            log.warning("job %s: unreadable line from server app: %r", job.job_id, line[:200])
+            log.warning("job %s: unreadable line from server app: %r", job.job_id, line[:200],
+                        extra=per_peer(job.meta.get("submitter_name")))  # the job's code may write many
             add_error(job.errors, "server", f"the server app sent a control line this server cannot read ({exc}); "
                                             "it was ignored")
             return
