@@ -1,14 +1,14 @@
 """The job runner: a job's server app runs in a child process; its sites run their share.
 
 The child speaks JSON lines on stdout (``started``, ``progress``, ``task``, ``error``: read by
-``console.server.server_app_events``), each bounded (``console.runtime.limits``), and ends with an exit code (0 completed, 1 an app or
-executor raised, 2 bad config, 3 aborted, 4 too few sites left); its stdin carries site
-results and the abort line, and closes when the server dies, so no job process outlives the
-server. Models never pass through those lines: they are files in the job's ``.transfer/``
-folder, streamed to and from the sites by ``Deployment``. The child runs in its own session
-with the job's process marker; when it ends, or the job is aborted, every process it started
-is killed. Sites get the job before the child starts and are told to stop, and asked for
-their workspaces, when it ends.
+``console.server.server_app_events``), each bounded (``console.runtime.limits``), and ends
+with an exit code (0 completed, 1 an app or executor raised, 2 bad config, 3 aborted, 4 too
+few sites left); its stdin carries site results and the abort line, and closes when the
+server dies, so no job process outlives the server. Models never pass through those lines:
+they are files in the job's ``.transfer/`` folder, streamed to and from the sites by
+``Deployment``. The child runs in its own session with the job's process marker; when it
+ends, or the job is aborted, every process it started is killed. Sites get the job before
+the child starts and are told to stop, and asked for their workspaces, when it ends.
 """
 
 from __future__ import annotations

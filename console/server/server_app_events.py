@@ -21,7 +21,7 @@ from console.server.interfaces import AppEventsHost
 from console.server.running_job import RunningJob
 from console.server.status import JobStatus
 
-log = logging.getLogger("console.server.runner")
+log = logging.getLogger("console.server.runner")  # the runner's lines as before: log filters and floods see one name
 
 
 async def read_events(host: AppEventsHost, job: RunningJob, deployment: Deployment) -> None:
