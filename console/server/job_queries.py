@@ -15,6 +15,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
+from console.server.scope_sql import JOBS_ORG, scope_clauses
 from console.server.status import JobStatus
 from console.wire.errors import ErrorType, RemoteError
 
@@ -92,13 +93,8 @@ class JobQueries:
         ``submitter``/``submitter_org`` (a scoped ``view``) judge among that submitter's or org's jobs
         only: another's job is then answered exactly as a job that does not exist."""
         low, high = _prefix_bounds(id_or_prefix.lower())  # as FLARE, which lower-cases every job ID
-        clauses, params = ["job_id >= ? AND job_id < ?"], [low, high]
-        if submitter is not None:
-            clauses.append("submitter_name = ?")
-            params.append(submitter)
-        if submitter_org is not None:
-            clauses.append("json_extract(meta, '$.submitter_org') = ?")
-            params.append(submitter_org)
+        scoped, scope_params = scope_clauses(submitter, submitter_org, JOBS_ORG)
+        clauses, params = ["job_id >= ? AND job_id < ?", *scoped], [low, high, *scope_params]
         with self._lock:
             rows = self._db.execute(
                 f"SELECT job_id, name FROM jobs WHERE {' AND '.join(clauses)} ORDER BY job_id LIMIT ?",
@@ -205,12 +201,10 @@ class JobQueries:
             else:
                 clauses.append("name_starts_with(name, ?)")
                 params.append(lowered)
-        if submitter:
-            clauses.append("submitter_name = ?")
-            params.append(submitter)
-        if submitter_org is not None:
-            clauses.append("json_extract(meta, '$.submitter_org') = ?")
-            params.append(submitter_org)
+        # An empty submitter keeps every submitter's jobs here (as it always has), unlike resolve's.
+        scoped, scope_params = scope_clauses(submitter or None, submitter_org, JOBS_ORG)
+        clauses.extend(scoped)
+        params.extend(scope_params)
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
