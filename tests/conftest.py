@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as fuzz_settings
 from kit_cache import copy_project, project_file_text
 from nvflare_poc import (  # noqa: F401  (flare_poc, flare_venv: fixtures)
     GROUP_HELP,
@@ -33,6 +34,10 @@ from console.ports import free_port
 from console.provision.kits import PROJECT_COPY, provision
 
 REPO = Path(__file__).resolve().parent.parent
+# Property tests run hypothesis' usual 100 examples each in `make test` (the whole suite stays under
+# its 15 minutes); `pytest --hypothesis-profile=deep tests/test_log_window.py` runs 1,000 each, for a
+# change to what they cover. A test that sets its own (smaller) count keeps it.
+fuzz_settings.register_profile("deep", max_examples=1000)
 # benchmarks/raw_admin.py: the raw admin peer the audit benchmark and the tests share (appended: nothing of ours shadowed)
 sys.path.append(str(REPO / "benchmarks"))
 EXAMPLES = REPO / "examples"

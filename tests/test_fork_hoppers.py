@@ -11,6 +11,7 @@ every later one inherits it, so the lock is free only once the last generation i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import subprocess
@@ -37,7 +38,8 @@ import fcntl, os, sys
 held = open(sys.argv[1], "a")
 fcntl.flock(held, fcntl.LOCK_SH)
 open(sys.argv[1] + ".ready", "w").close()
-while True:
+stop = sys.argv[1] + ".stop"
+while not os.path.exists(stop):
     if os.fork():
         os._exit(0)
     os.setsid()
@@ -123,8 +125,15 @@ def _survivors(token: str, reapers: list[int]) -> int:
     return max(len(look()) for _ in range(50))
 
 
-def _end(token: str, reapers: list[int]) -> None:
-    """Whatever the test's hopper left (a failed test): stopped, then killed, as the sweeps now do."""
+def _end(token: str, reapers: list[int], locks: list[Path]) -> None:
+    """Whatever the test's hopper left (a failed test) ends: each generation looks for its lock's
+    ``.stop`` file before it forks, so a hopper the sweeps missed cannot outlive the test and load
+    the rest of the run (one did, burning a core for the rest of a CI run); then stopped and killed
+    as the sweeps do, for a generation stopped and not killed."""
+    for lock in locks:
+        Path(f"{lock}.stop").touch()
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not any(_held(lock) for lock in locks if lock.exists()), 10, "the hoppers to end")
     stop_then_kill(_hoppers(token, reapers), 10)
 
 
@@ -159,7 +168,7 @@ def test_a_job_process_ending_ends_a_hopper_below_it(tmp_path: Path) -> None:
         wait_until(lambda: not _held(lock), 5, "the last generation to be gone")
         assert _survivors(token, reapers) == 0
     finally:
-        _end(token, reapers)
+        _end(token, reapers, [lock])
 
 
 @pytest.mark.timeout(90)
@@ -188,4 +197,4 @@ def test_a_hopper_job_code_started_does_not_outlive_the_job(fed: Federation, tmp
         assert not alive, f"a hopper outlived its job by {bound:g} s: {alive}"
         assert _survivors(token, reapers) == 0
     finally:
-        _end(token, reapers)
+        _end(token, reapers, [folder / "site-1.lock", folder / "site-2.lock"])

@@ -263,7 +263,7 @@ JOB_ROW = st.tuples(st.text("0123456789abcdef", min_size=8, max_size=8), st.text
                     st.text(TEXT, max_size=120)).map(list)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(rows=st.lists(JOB_ROW, max_size=6), width=st.integers(60, 240))
 def test_top_tables_fit_any_width_and_elide_what_does_not_fit(rows: list[list[str]], width: int) -> None:
     widths = layout(JOB_COLUMNS, rows, width)
@@ -318,7 +318,7 @@ def _lines(prefix: str, count: int) -> list[list[tuple[str, str]]]:
     return [[("", f"{prefix}{i}")] for i in range(count)]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.integers(4, 40), st.integers(0, 8), st.integers(0, 40), st.data())
 def test_top_fits_its_body_keeping_the_header_and_the_selected_row(height: int, sites: int, jobs: int,
                                                                    data: st.DataObject) -> None:

@@ -108,7 +108,7 @@ def expected(content: bytes, first: int, lines: int) -> list[str]:
     return every[max(first - lines, 0) if lines > 0 else first:]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(data=st.data(), lines=st.lists(REPEATING, max_size=40), end_with_break=st.booleans(),
        backlog=st.integers(0, 6), overlap=st.integers(1, 40), slack=st.integers(0, 20))
 def test_repeating_lines_are_followed_once_whatever_the_timing(data, lines, end_with_break, backlog, overlap,
@@ -123,7 +123,7 @@ def test_repeating_lines_are_followed_once_whatever_the_timing(data, lines, end_
     assert followed == expected(log.content, first, backlog)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(data=st.data(), count=st.integers(0, 60), end_with_break=st.booleans(), backlog=st.integers(0, 6),
        first_window=st.integers(1, 64), slack=st.integers(0, 20))
 def test_a_log_larger_than_the_first_window_is_followed_once(data, count, end_with_break, backlog, first_window,
@@ -140,7 +140,7 @@ def test_a_log_larger_than_the_first_window_is_followed_once(data, count, end_wi
 MULTIBYTE = st.sampled_from(["é", "日本語", "🙂", "naïve café", "x", "Ω≈ç√", ""])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(data=st.data(), lines=st.lists(st.lists(MULTIBYTE, max_size=8).map("".join), max_size=40),
        end_with_break=st.booleans(), backlog=st.integers(0, 6), first_window=st.sampled_from([5, 17, 1 << 16]),
        slack=st.integers(0, 7))
@@ -168,7 +168,7 @@ class QuietStart(GrowingLog):
             super().write_some()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(data=st.data(), lines=st.lists(REPEATING, min_size=1, max_size=20), more=st.lists(REPEATING, max_size=60),
        backlog=st.integers(0, 6), first_window=st.integers(1, 64), start=st.integers(0, 40))
 def test_identical_lines_in_a_log_larger_than_the_first_window_are_followed_once(data, lines, more, backlog,
@@ -211,7 +211,7 @@ def test_a_growing_log_of_one_line_over_64_kib_is_followed() -> None:
 BAD = st.sampled_from([b"\xff", b"\xc3(", b"\xe6\x97", b"\x80\x80", b"\xf0\x9f\x99"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(data=st.data(), lines=st.lists(st.tuples(st.lists(MULTIBYTE, max_size=4).map("".join),
                                                 st.none() | BAD), max_size=30),
        backlog=st.integers(0, 6), first_window=st.sampled_from([5, 17, 64, 1 << 16]), slack=st.integers(0, 7))

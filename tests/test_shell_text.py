@@ -337,7 +337,7 @@ def test_completion_after_an_escaped_or_quoted_partial_path(tmp_path) -> None:
     assert offered(f'submit_job "{tmp_path}/bu7 d')[0][0] == f'"{tmp_path}/bu7 dir/"'
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_characters="\r\n")), st.sampled_from(["", '"', "'"]))
 def test_a_quoted_word_reads_back_as_itself(value: str, style: str) -> None:
     written = words.quote(value, style)
@@ -345,7 +345,7 @@ def test_a_quoted_word_reads_back_as_itself(value: str, style: str) -> None:
     assert words.split(f"cmd {written} next") == ["cmd", value, "next"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.text(alphabet=" \t\\'\"ab#;|>"))
 def test_lines_split_as_shlex_splits_them_where_no_comment_is_involved(line: str) -> None:
     if "#" in line:

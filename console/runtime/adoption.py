@@ -35,7 +35,7 @@ from typing import Any
 
 from console.liveness import running, stat_fields
 from console.runtime import children, job_mark
-from console.runtime.stop_then_kill import stop_then_kill
+from console.runtime.stop_then_kill import nothing_left, stop_then_kill
 
 log = logging.getLogger("console.runtime.adoption")
 
@@ -107,7 +107,7 @@ def end_descendants(seconds: float = 2.0) -> int:
     killed: set[int] = set()
     while (left := deadline - time.monotonic()) > 0:
         killed |= stop_then_kill(lambda: _below(me), left)
-        if not [pid for pid in _below(me) if running(pid)]:  # a zombie only waits to be reaped
+        if nothing_left(lambda: _below(me)):
             break
         time.sleep(0.01)
     return len(killed)

@@ -27,7 +27,7 @@ from console.process import exited
 from console.runtime.adoption import SWEEP_SECONDS, SWEEPER, spawn
 from console.runtime.job_output import open_log, relay_output
 from console.runtime.limits import MAX_EVENT_LINE_BYTES
-from console.runtime.stop_then_kill import stop_then_kill
+from console.runtime.stop_then_kill import nothing_left, stop_then_kill
 
 MARKER_VAR = "FLARE_CONSOLE_JOB"
 
@@ -83,7 +83,7 @@ def kill_job_processes(marker: str, group: int | None = None, sweep: float = SWE
     deadline = time.monotonic() + sweep
     while (left := deadline - time.monotonic()) > 0:
         killed |= stop_then_kill(lambda: marked_pids(marker), left)
-        if not marked_pids(marker):
+        if nothing_left(lambda: marked_pids(marker)):
             break
         time.sleep(0.02)
     return len(killed)
