@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from console.commands.spec import CommandSpec, Engine, Offer, Output, Param, Right, Transfer, Where
+from console.commands.spec import CommandSpec, Engine, JobStates, Offer, Output, Param, Right, Transfer, Where
 from console.commands.spec import ParamKind as K
 
 _JOB_ID = Param("job_id", K.JOB_ID, "job ID or a unique prefix of one", required=True)
-#: A job the command acts on while it runs (stats, a live log, a chart, a status watch, abort): completion
-#: offers jobs not ended first; an ended one still completes after them (its record, its last lines).
+#: A job followed as it goes (a status watch, a live log, a chart): any job is taken (an ended one gives its
+#: final status, its last lines, its chart), those not ended are offered first.
 _LIVE_JOB_ID = replace(_JOB_ID, offer=Offer.JOBS_NOT_ENDED)
+#: A running job's live parts (stats, errors, a log level, an app's command): a queued or ended job has none.
+_RUNNING_JOB_ID = replace(_JOB_ID, jobs=JobStates.RUNNING)
 _SITES = Param("targets", K.SITE, "site names (default: every connected site)", many=True)
 _TARGET = Param("target", K.TARGET, "'server' or a site name", required=True)
 _OPTIONS = Param("options", K.OPTIONS, "options, as for the shell command")
@@ -68,12 +70,12 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("sys_info", "machine and process facts of the server or of sites", Right.OPERATE,
                     (_server_or_client("server or client (sites)"), _SITES)),
         CommandSpec("show_stats", "a running job's progress on the server or its sites", Right.VIEW,
-                    (_LIVE_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES)),
-        CommandSpec("show_errors", "a job's errors on the server or its sites", Right.VIEW,
-                    (_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES)),
+                    (_RUNNING_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES)),
+        CommandSpec("show_errors", "a running job's errors on the server or its sites", Right.VIEW,
+                    (_RUNNING_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES)),
         # view, as FLARE 2.9 (security.py's COMMAND_CATEGORIES): it clears only what show_errors shows.
         CommandSpec("reset_errors", "start a running job's show_errors afresh (its record keeps them)", Right.VIEW,
-                    (_LIVE_JOB_ID,)),
+                    (_RUNNING_JOB_ID,)),
         CommandSpec("get_job_logs", "a job's log from the server or a site", Right.VIEW, (
             _JOB_ID,
             Param("target", K.TARGET, "'server' or a site name", default="server"),
@@ -149,14 +151,14 @@ CATALOG: dict[str, CommandSpec] = {
             "abort_job",
             "stop a job that is queued or running",
             Right.MANAGE_JOB,
-            (_LIVE_JOB_ID,),
+            (replace(_JOB_ID, jobs=JobStates.NOT_ENDED),),
             destructive=True,
         ),
         CommandSpec(
             "delete_job",
             "delete a job that is not running, with its data",
             Right.MANAGE_JOB,
-            (replace(_JOB_ID, offer=Offer.JOBS_NOT_RUNNING),),
+            (replace(_JOB_ID, jobs=JobStates.NOT_RUNNING),),
             destructive=True,
         ),
         CommandSpec(
@@ -231,10 +233,11 @@ CATALOG: dict[str, CommandSpec] = {
         _flare_only("remove_study_user", "take a user out of a study", Right.OPERATE, _STUDY,
                     Param("user", K.STR, "the user's name", required=True), destructive=True),
         _flare_only("app_command", "ask a running job's app to run a command of its own (FLARE's app_command)",
-                    Right.OPERATE, _JOB_ID, Param("topic", K.STR, "the command's topic, as the job's app names it",
+                    Right.OPERATE, _RUNNING_JOB_ID, Param("topic", K.STR, "the command's topic, as the job's app names it",
                                                   required=True),
                     Param("data", K.STR, "the command's data: JSON text (quoted)")),
-        _flare_only("configure_job_log", "set a running job's log level or mode", Right.OPERATE, _JOB_ID, _LOG_CONFIG,
+        _flare_only("configure_job_log", "set a running job's log level or mode", Right.OPERATE, _RUNNING_JOB_ID,
+                    _LOG_CONFIG,
                     Param("target", K.TARGET, "'all' (default), 'server' or a site name", default="all")),
         _flare_only("configure_site_log", "set the server's or the sites' own log level or mode", Right.OPERATE,
                     _LOG_CONFIG, Param("target", K.CHOICE, "all (default), server, or client (every site): FLARE's "

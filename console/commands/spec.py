@@ -51,23 +51,51 @@ class ParamKind(StrEnum):
     SETTING_VALUE = "setting_value"  # a value of the shell setting named before it (SETTINGS)
 
 
+class JobStates(StrEnum):
+    """Which jobs, by status, a job-ID argument takes: the others are refused by the command on both engines, so
+    completion offers only these. Statuses as FLARE's (SPEC section 4); a job whose status is not known yet
+    (``""``) is taken by every set."""
+
+    ANY = "any"  # get_job_meta, clone_job, download_job, monitor_job, follow, plot, get_job_logs
+    #: abort_job: queued or running. A FINISHED:* status is final (no later write changes it), so a job
+    #: listed ended never becomes one it takes: leaving it out never hides one that could be aborted.
+    NOT_ENDED = "not_ended"
+    #: delete_job: refused while DISPATCHED or RUNNING (FLARE 2.9's job_cmds "is running, could not be
+    #: deleted at this time", ours the same).
+    NOT_RUNNING = "not_running"
+    #: show_stats, show_errors, reset_errors, app_command, configure_job_log: a running job's live parts (its
+    #: server app, its sites); a queued or ended job has none ("job ... is not running", both engines).
+    RUNNING = "running"
+
+    def takes(self, status: str) -> bool:
+        """Whether the command acts on a job whose status is ``status``."""
+        if not status or self is JobStates.ANY:
+            return True
+        if self is JobStates.NOT_ENDED:
+            return not status.startswith("FINISHED:")
+        running = status in ("DISPATCHED", "RUNNING")
+        return not running if self is JobStates.NOT_RUNNING else running
+
+    @property
+    def among_active(self) -> bool:
+        """Every job it takes is one not ended (few: completion finds them without a scan of every job)."""
+        return self in (JobStates.NOT_ENDED, JobStates.RUNNING)
+
+
 class Offer(StrEnum):
-    """Which values completion offers first: those the command can act on, the others after (the
-    completion data may lag the server, FLARE's by a poll, and an ID typed from a log must still
-    complete; the server's answer says why it refuses one)."""
+    """Which values completion offers first, of those the argument takes (``JobStates``): the likelier ones
+    (a job not ended for monitor_job; a site away for enable_client: the completion data cannot tell a
+    disabled site from one that is only away, so none is left out)."""
 
     ANY = "any"
-    JOBS_NOT_ENDED = "jobs_not_ended"  # abort_job: queued or running (a finished job has nothing to abort)
-    JOBS_NOT_RUNNING = "jobs_not_running"  # delete_job: ended or queued (refused while DISPATCHED/RUNNING)
+    JOBS_NOT_ENDED = "jobs_not_ended"  # monitor_job, follow, plot: a job still going is the likelier one
     SITES_AWAY = "sites_away"  # enable_client: a disabled site is turned away, so never connected
     SITES_CONNECTED = "sites_connected"  # disable_client: the connected ones
 
     def first(self, status: str = "", connected: bool = False) -> bool:
-        """Whether a job (by its ``status``) or a site (``connected``) is one the command acts on."""
+        """Whether a job (by its ``status``) or a site (``connected``) is one to offer first."""
         if self is Offer.JOBS_NOT_ENDED:
             return not status.startswith("FINISHED:")
-        if self is Offer.JOBS_NOT_RUNNING:
-            return status not in ("DISPATCHED", "RUNNING")
         if self is Offer.SITES_AWAY:
             return not connected
         if self is Offer.SITES_CONNECTED:
@@ -128,7 +156,8 @@ class Param:
     minimum: float | None = None
     many: bool = False  # takes every remaining word (a list of sites)
     typed: bool = True  # False: the client fills it in (a signature); never part of the grammar
-    offer: Offer = Offer.ANY  # completion: the values the command can act on first
+    offer: Offer = Offer.ANY  # completion: the values to offer first
+    jobs: JobStates = JobStates.ANY  # a job ID's: the jobs, by status, the command takes (completion offers only those)
 
     def coerce(self, value: Any, command: str) -> Any:
         """Check a value that arrived over the wire (JSON types) against this parameter."""
