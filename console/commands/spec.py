@@ -158,6 +158,27 @@ class Param:
     typed: bool = True  # False: the client fills it in (a signature); never part of the grammar
     offer: Offer = Offer.ANY  # completion: the values to offer first
     jobs: JobStates = JobStates.ANY  # a job ID's: the jobs, by status, the command takes (completion offers only those)
+    #: What the command does without it, where ``default`` (None) cannot say: "every job", "the whole log".
+    unset: str = ""
+
+    def __post_init__(self) -> None:
+        # help says every optional argument's default (the twelfth user: --timeout, -m and -n said none):
+        # one the registry cannot state fails here, when the registry is built, not in front of a user.
+        if self.typed and not self.required and self.kind is not ParamKind.BOOL and self.default is None \
+                and not self.unset:
+            raise ValueError(f"parameter {self.name!r}: optional, so it needs a default or an 'unset' text "
+                             "(what the command does without it)")
+
+    @property
+    def default_text(self) -> str | None:
+        """What the command takes when this argument is not given, as ``help COMMAND`` says it
+        ("(default: ...)"): ``unset``, else ``default`` ("2" for 2.0); None for a required argument, a flag
+        (off unless given) and one the client fills in."""
+        if self.required or self.kind is ParamKind.BOOL or not self.typed:
+            return None
+        if self.unset:
+            return self.unset
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
 
     def coerce(self, value: Any, command: str) -> Any:
         """Check a value that arrived over the wire (JSON types) against this parameter."""
