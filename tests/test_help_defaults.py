@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from console.commands import CATALOG, Engine, Param, ParamKind
+from console.commands import CATALOG, CommandSpec, Engine, Param, ParamKind, Right
+from console.commands.spec import check_defaults
 from console.shell.help import help_text
 
 
@@ -47,9 +48,13 @@ def test_the_tester_s_options_say_their_defaults() -> None:
 
 
 def test_an_optional_argument_without_a_stated_default_cannot_enter_the_registry() -> None:
-    """At the source: the registry cannot be built with one (a command added later included)."""
-    with pytest.raises(ValueError, match="'limit': optional, so it needs a default or an 'unset' text"):
-        Param("limit", ParamKind.INT, "only the N most recent jobs", flag="-m")
-    Param("limit", ParamKind.INT, "only the N most recent jobs", flag="-m", unset="every job")
-    Param("detailed", ParamKind.BOOL, "full meta", flag="-d", default=False)  # a flag: off unless given
-    Param("job_id", ParamKind.JOB_ID, "a job", required=True)
+    """At the source: the registry is checked as it is built (a command added later included)."""
+    lacking = Param("limit", ParamKind.INT, "only the N most recent jobs", flag="-m")
+    with pytest.raises(ValueError, match=r"without a stated default .*: list_jobs \[-m LIMIT\]$"):
+        check_defaults([CommandSpec("list_jobs", "list jobs", Right.VIEW, (lacking,))])
+    check_defaults([CommandSpec("list_jobs", "list jobs", Right.VIEW, (
+        Param("limit", ParamKind.INT, "only the N most recent jobs", flag="-m", unset="every job"),
+        Param("detailed", ParamKind.BOOL, "full meta", flag="-d", default=False),  # a flag: off unless given
+        Param("job_id", ParamKind.JOB_ID, "a job", required=True),
+        Param("token", ParamKind.STR, "filled in by the client", typed=False)))])
+    check_defaults(CATALOG.values())

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from console.commands.spec import CommandSpec, Engine, JobStates, Offer, Output, Param, Right, Transfer, Where
+from console.commands.spec import (
+    CommandSpec,
+    Engine,
+    JobStates,
+    Offer,
+    Output,
+    Param,
+    Right,
+    Transfer,
+    Where,
+    check_defaults,
+)
 from console.commands.spec import ParamKind as K
 
 _JOB_ID = Param("job_id", K.JOB_ID, "job ID or a unique prefix of one", required=True)
@@ -286,6 +297,8 @@ CATALOG: dict[str, CommandSpec] = {
                     where=Where.SHELL, aliases=("\\x",)),
     )
 }
+
+check_defaults(CATALOG.values())  # help says every optional argument's default: none may lack one
 
 #: Every name a command answers to, aliases included.
 NAMES: dict[str, CommandSpec] = {

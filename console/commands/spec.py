@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -161,14 +162,6 @@ class Param:
     #: What the command does without it, where ``default`` (None) cannot say: "every job", "the whole log".
     unset: str = ""
 
-    def __post_init__(self) -> None:
-        # help says every optional argument's default (the twelfth user: --timeout, -m and -n said none):
-        # one the registry cannot state fails here, when the registry is built, not in front of a user.
-        if self.typed and not self.required and self.kind is not ParamKind.BOOL and self.default is None \
-                and not self.unset:
-            raise ValueError(f"parameter {self.name!r}: optional, so it needs a default or an 'unset' text "
-                             "(what the command does without it)")
-
     @property
     def default_text(self) -> str | None:
         """What the command takes when this argument is not given, as ``help COMMAND`` says it
@@ -178,7 +171,15 @@ class Param:
             return None
         if self.unset:
             return self.unset
+        if self.default is None:
+            return None
         return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+    @property
+    def default_unsaid(self) -> bool:
+        """Optional and typed by people, yet no default to say (``default_text``): not allowed in the
+        command registry (``check_defaults``)."""
+        return self.typed and not self.required and self.kind is not ParamKind.BOOL and self.default_text is None
 
     def coerce(self, value: Any, command: str) -> Any:
         """Check a value that arrived over the wire (JSON types) against this parameter."""
@@ -301,3 +302,13 @@ class CommandSpec:
         if unknown:
             raise ArgError(f"{self.name}: unknown argument(s) {', '.join(unknown)}; usage: {self.usage()}")
         return {name: p.coerce(args.get(name), self.name) for name, p in wire_params.items()}
+
+
+def check_defaults(specs: Iterable[CommandSpec]) -> None:
+    """Raise ValueError naming each optional argument of ``specs`` whose default help cannot say (no
+    ``default``, no ``unset``): the twelfth user found --timeout, -m and -n without one. Run on the command
+    registry as it is built, so a command added later cannot lack it."""
+    missing = [f"{spec.name} {p.usage()}" for spec in specs for p in spec.typed_params if p.default_unsaid]
+    if missing:
+        raise ValueError(f"optional arguments without a stated default (give Param a default or an 'unset' "
+                         f"text: what the command does without it): {', '.join(missing)}")
