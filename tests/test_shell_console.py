@@ -253,14 +253,18 @@ def test_output_completion_while_typing_and_settings_that_last(shell, session, t
     job_id = session.submit_job(str(hello_server(jobs, steps=1, step_seconds=0.1)))
     wait_until(lambda: session.get_job_status(job_id).startswith("FINISHED"), 30, "the job to finish")
     short = job_id[:8]
-    # Logs as text with a header per target; a finished job's errors point to them.
+    # Logs as text with a header per target; a finished job's errors point to its record, where our
+    # server keeps them (the twelfth user's item 6: they pointed to its logs).
     shell.send(f"get_job_logs {short}\r")
     shell.expect_exact("== server ==")
     shell.expect(PROMPT)
     assert "\\n" not in shell.before
     shell.send(f"show_errors {short} server\r")
-    shell.expect_exact(f"is not running, so there are no live errors to show; a finished job's errors and "
-                       f"progress are in its logs: get_job_logs {short}")
+    shell.expect(wrapped(f"is not running, so there are no live errors to show; once a job has ended, its errors "
+                         f"are in its record: get_job_meta {short} (job_errors)"))
+    shell.expect(PROMPT)
+    shell.send(f"show_stats {short} server\r")
+    shell.expect(wrapped(f"no live stats to show; once a job has ended, its per-round metrics: plot {short}"))
     shell.expect(PROMPT)
     # A folder without meta.json is refused at once, naming the job folders inside it.
     shell.send(f"submit_job {jobs}\r")
@@ -270,7 +274,7 @@ def test_output_completion_while_typing_and_settings_that_last(shell, session, t
     shell.send("get_job_me")
     shell.expect_exact("the full meta of a job")
     shell.sendcontrol("c")
-    shell.send("abort_job ")
+    shell.send("monitor_job ")
     shell.expect(re.compile(rf"{short}\s.*hello-server  FINISHED:COMPLETED  \d+s ago"))
     shell.sendcontrol("c")
     # Records for people; raw is the wire's JSON; expanded on shows records vertically.

@@ -983,3 +983,34 @@ def test_completion_follows_the_grammar_whatever_the_order_of_options_and_positi
     for line in ("list_jobs -m 2 9f", "list_jobs -r -n hello 9f", "follow -n 3 9f", "get_job_logs -n 5 9f"):
         assert texts_with(line, d) == [IDS[2]], line
     assert texts_with("list_jobs -m 2 -n hel", d) == ["hello-numpy", "hello-server"]
+
+
+def test_a_job_not_running_has_its_errors_pointed_to_where_each_engine_keeps_them() -> None:
+    """The twelfth user's item 6: show_errors of a finished job pointed to get_job_logs. Ours records a job's
+    errors in its meta (job_errors, the runner writes them as it ends); FLARE 2.9's meta has none, each
+    participant's error_log.txt has them. The registry says which, per engine (``CommandSpec.not_running``)."""
+    from console.api.errors import JobNotRunning
+    from console.commands import CATALOG, Engine
+    from console.commands.spec import JobStates
+    from console.shell.failures import explain
+    from console.shell.parse import parse_command
+
+    refused = JobNotRunning("job 3fa9 is not running")
+    parsed = parse_command("show_errors 3fa9 server")
+    assert explain(refused, parsed, Engine.OURS).endswith(
+        "no live errors to show; once a job has ended, its errors are in its record: get_job_meta 3fa9 (job_errors)")
+    assert explain(refused, parsed, Engine.NVFLARE).endswith(
+        "its errors are in each participant's error log: get_job_logs 3fa9 all -f error_log.txt")
+    stats = parse_command("show_stats 3fa9 all")
+    assert explain(refused, stats, Engine.OURS).endswith("its per-round metrics: plot 3fa9, or get_job_meta 3fa9 "
+                                                         "(round_metrics)")
+    assert explain(refused, stats, Engine.NVFLARE).endswith("its progress is in its log: get_job_logs 3fa9")
+    # Each command it names is one the engine offers, with the arguments given.
+    for spec in CATALOG.values():
+        for engine, text in spec.not_running:
+            assert spec.param("job_id").jobs is JobStates.RUNNING, spec.name
+            pointed = parse_command(text.split(": ", 1)[1].split(" (")[0].split(", or ")[0].replace("{job}", "3fa9"),
+                                    engine)
+            assert pointed is not None and pointed.spec.supports(engine), (spec.name, engine)
+    # Without the engine (an older caller): the engine's words as they came.
+    assert explain(refused, parsed) == "JobNotRunning: job 3fa9 is not running"

@@ -81,9 +81,21 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("sys_info", "machine and process facts of the server or of sites", Right.OPERATE,
                     (_server_or_client("server or client (sites)"), _SITES)),
         CommandSpec("show_stats", "a running job's progress on the server or its sites", Right.VIEW,
-                    (_RUNNING_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES)),
+                    (_RUNNING_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES),
+                    not_running=(
+                        # ours keeps each round's metrics in the job's record (the store's round_metrics)
+                        (Engine.OURS, "its per-round metrics: plot {job}, or get_job_meta {job} (round_metrics)"),
+                        # FLARE 2.9 keeps no stats once its job's server app is gone: its log says the rounds
+                        (Engine.NVFLARE, "its progress is in its log: get_job_logs {job}"))),
         CommandSpec("show_errors", "a running job's errors on the server or its sites", Right.VIEW,
-                    (_RUNNING_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES)),
+                    (_RUNNING_JOB_ID, _server_client_or_all("server, client (its sites) or all"), _SITES),
+                    not_running=(
+                        # ours records every error of the job in its meta when it ends (job_errors)
+                        (Engine.OURS, "its errors are in its record: get_job_meta {job} (job_errors)"),
+                        # FLARE 2.9's meta has none: each participant's job workspace has error_log.txt (the
+                        # provisioned log config's errorFileHandler), which its get_job_log reads
+                        (Engine.NVFLARE, "its errors are in each participant's error log: get_job_logs {job} all "
+                                         "-f error_log.txt"))),
         # view, as FLARE 2.9 (security.py's COMMAND_CATEGORIES): it clears only what show_errors shows.
         CommandSpec("reset_errors", "start a running job's show_errors afresh (its record keeps them)", Right.VIEW,
                     (_RUNNING_JOB_ID,)),

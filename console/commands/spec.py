@@ -255,6 +255,9 @@ class CommandSpec:
     output: Output = Output.ANSWER
     #: The summary on an engine where it reads otherwise (report_version: FLARE's version on FLARE).
     engine_summaries: tuple[tuple[Engine, str], ...] = ()
+    #: A command on a running job only (show_errors): where, on each engine, a job that is not running keeps
+    #: what it shows, as "what: command" with ``{job}`` for the job's ID; said when it refuses such a job.
+    not_running: tuple[tuple[Engine, str], ...] = ()
 
     @property
     def changes_state(self) -> bool:
@@ -274,6 +277,12 @@ class CommandSpec:
     def summary_on(self, engine: Engine) -> str:
         """The one-line summary as help and completion show it on ``engine``."""
         return dict(self.engine_summaries).get(engine, self.summary)
+
+    def not_running_on(self, engine: Engine, job: str) -> str | None:
+        """Where ``job``, not running, keeps what this command shows on ``engine`` (``not_running``); None
+        when the registry says nothing of it."""
+        text = dict(self.not_running).get(engine)
+        return text.replace("{job}", job) if text else None
 
     @property
     def typed_params(self) -> tuple[Param, ...]:

@@ -369,7 +369,7 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
                          if outcome.result is not None else [])
                 text = "\n".join(p for p in [*parts, outcome.message or ""] if p)
             except Exception as exc:  # shown in place; the next round tries again
-                text = explain(exc, inner)
+                text = explain(exc, inner, ex.backend.engine)
             heading = WatchHeading(interval, line, time.strftime("%H:%M:%S"))
             shown = f"{heading.whole()}\n\n{text}"
             while True:  # fitted to the screen again at once when the terminal is resized, not at the next round
