@@ -68,11 +68,14 @@ def test_questions_come_after_the_right_and_ctrl_c_or_d_cancel_them(shell, serve
     shell.expect(PROMPT)
     assert session.get_job_status(job_id) == "SUBMITTED"
     # A refusal the server knows before acting comes before the question (sites not connected).
+    # In the words FLARE's refusal has on its backend too (console.stop_refusals, tests/test_stop_refusals.py).
     shell.send("restart client site-1 site-2\r")
-    assert shell.expect_exact(["not connected: site-1, site-2", "are you sure"]) == 0, "asked before refusing"
+    assert shell.expect(["restart was refused: sites site-1, site-2 are not connected; connected sites: none",
+                         "are you sure"]) == 0, "asked before refusing"
     shell.expect(PROMPT)
     shell.send("remove_client site-1\r")
-    assert shell.expect_exact(["site site-1 is not connected", "are you sure"]) == 0, "asked before refusing"
+    assert shell.expect(["remove_client was refused: site site-1 is not connected", "are you sure"]) == 0, \
+        "asked before refusing"
     shell.expect(PROMPT)
     shell.send("restart server\r")
     shell.expect_exact("restart the server: are you sure? [y/N]")
@@ -90,7 +93,9 @@ def test_questions_come_after_the_right_and_ctrl_c_or_d_cancel_them(shell, serve
     try:
         for line in ("restart all", "shutdown server", "restart server"):
             shell.send(line + "\r")
-            assert shell.expect_exact([f"job(s) running ({running})", "are you sure"]) == 0, f"{line}: asked first"
+            said = (f"{line.split()[0]} was refused: job {running} (long-job) is still running; let it finish or "
+                    f"abort it first (abort_job {running})")
+            assert shell.expect([wrapped(said), "are you sure"]) == 0, f"{line}: asked first"
             shell.expect(PROMPT)
     finally:
         session.abort_job(running)
