@@ -1000,7 +1000,8 @@ def test_a_job_not_running_has_its_errors_pointed_to_where_each_engine_keeps_the
     assert explain(refused, parsed, Engine.OURS).endswith(
         "no live errors to show; once a job has ended, its errors are in its record: get_job_meta 3fa9 (job_errors)")
     assert explain(refused, parsed, Engine.NVFLARE).endswith(
-        "its errors are in each participant's error log: get_job_logs 3fa9 all -f error_log.txt")
+        "its errors are in each participant's error log: get_job_logs 3fa9 all -f error_log.txt (the server's: "
+        "download_job 3fa9)")
     stats = parse_command("show_stats 3fa9 all")
     assert explain(refused, stats, Engine.OURS).endswith("its per-round metrics: plot 3fa9, or get_job_meta 3fa9 "
                                                          "(round_metrics)")

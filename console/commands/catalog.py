@@ -93,9 +93,10 @@ CATALOG: dict[str, CommandSpec] = {
                         # ours records every error of the job in its meta when it ends (job_errors)
                         (Engine.OURS, "its errors are in its record: get_job_meta {job} (job_errors)"),
                         # FLARE 2.9's meta has none: each participant's job workspace has error_log.txt (the
-                        # provisioned log config's errorFileHandler), which its get_job_log reads
+                        # provisioned log config's errorFileHandler); the sites keep theirs, the server moves its
+                        # own into the job store (console.backends.nvflare_job_logs)
                         (Engine.NVFLARE, "its errors are in each participant's error log: get_job_logs {job} all "
-                                         "-f error_log.txt"))),
+                                         "-f error_log.txt (the server's: download_job {job})"))),
         # view, as FLARE 2.9 (security.py's COMMAND_CATEGORIES): it clears only what show_errors shows.
         CommandSpec("reset_errors", "start a running job's show_errors afresh (its record keeps them)", Right.VIEW,
                     (_RUNNING_JOB_ID,)),
