@@ -49,6 +49,15 @@ def test_no_close_name_no_guess(line: str) -> None:
     assert "did you mean" not in _refusal(line)
 
 
+def test_a_mistyped_choice_read_as_the_argument_before_it_is_said_so() -> None:
+    """'show_stats serer': the word was taken for the job ID, and the choice found missing."""
+    assert _refusal("show_stats serer") == (
+        "show_stats: TARGET_TYPE is missing; 'serer' was read as JOB_ID (did you mean server?); usage: show_stats "
+        "JOB_ID server|client|all [TARGETS ...]")
+    assert "'server' was read as JOB_ID: give the JOB_ID before it" in _refusal("show_errors server")
+    assert _refusal("show_stats 3f").startswith("show_stats: TARGET_TYPE is missing; usage: ")
+
+
 def test_a_theme_name_too() -> None:
     with pytest.raises(ThemeError, match=r"no theme named 'darkk' \(did you mean dark\?\); available: "):
         load_theme("darkk")

@@ -366,9 +366,29 @@ def _parsed(spec: CommandSpec, rest: list[str]) -> ParsedCommand:
     for param in params:
         if param.name not in parsed.values:
             if param.required:
-                raise UsageError(f"{spec.name}: {param.name.upper()} is missing; usage: {spec.usage()}")
+                raise UsageError(f"{spec.name}: {param.name.upper()} is missing{_taken_for(parsed, param)}; "
+                                 f"usage: {spec.usage()}")
             parsed.values[param.name] = param.default
     return parsed
+
+
+def _taken_for(parsed: ParsedCommand, missing: Param) -> str:
+    """For a missing choice (show_stats' server|client|all) whose value was likely mistyped and so read as an
+    earlier argument ('show_stats serer': the job ID): that, with the close name; "" otherwise."""
+    if missing.kind is not ParamKind.CHOICE:
+        return ""
+    for param in parsed.spec.typed_params:
+        if param is missing:
+            break
+        value = parsed.values.get(param.name)
+        if not isinstance(value, str) or param.flag:
+            continue
+        if value in missing.choices:  # 'show_stats server': the job ID left out
+            return f"; '{value}' was read as {param.name.upper()}: give the {param.name.upper()} before it"
+        hint = close_hint(value, missing.choices)
+        if hint:
+            return f"; '{value}' was read as {param.name.upper()}{hint}"
+    return ""
 
 
 def _apply(parsed: ParsedCommand, param: Param | None, option: Option, rest: list[str]) -> None:
