@@ -29,40 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO)]
 
+from escapee import escapee_job, server_on_trigger  # noqa: E402
+
 from console.flare_api import new_secure_session  # noqa: E402
 from console.runtime import job_mark  # noqa: E402
 
-from conftest import ADMIN, EXAMPLES, ServerProcess, make_project, running_federation, wait_until  # noqa: E402
-
-CONTROLLER = '''
-import os, subprocess, sys
-ESCAPEE = ("import os, signal, sys, time\\n"
-           "from pathlib import Path\\n"
-           "daemon, job, pidfile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\\n"
-           "open(pidfile + '.tmp', 'w').write(str(os.getpid())); os.rename(pidfile + '.tmp', pidfile)\\n"
-           "if {stop_first!r}:\\n"
-           "    os.kill(job, signal.SIGSTOP)\\n"
-           "    while not all((t / 'stat').read_text().rsplit(')', 1)[1].split()[0] in 'Tt'\\n"
-           "                  for t in Path(f'/proc/{{job}}/task').iterdir()):\\n"
-           "        time.sleep(0.001)\\n"
-           "os.kill(daemon, signal.SIGKILL); os.kill(job, signal.SIGKILL)\\n"
-           "time.sleep(300)\\n")
-
-
-def run(ctx):
-    subprocess.Popen([sys.executable, "-c", ESCAPEE, str(os.getppid()), str(os.getpid()), {pidfile!r}],
-                     env={{}}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
-    ctx.sleep(60)
-'''
-#: A server of A waiting for a file, its imports done: it sweeps within milliseconds of the trigger.
-SERVER_ON_TRIGGER = ("import os, sys, time\n"
-                     "import console.cli, console.server.app\n"
-                     "kit, trigger = sys.argv[1:]\n"
-                     "while not os.path.exists(trigger):\n"
-                     "    time.sleep(0.002)\n"
-                     "sys.argv = ['flare-console', 'server', kit]\n"
-                     "sys.exit(console.cli.run())\n")
+from conftest import ADMIN, ServerProcess, make_project, running_federation, wait_until  # noqa: E402
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -94,15 +66,9 @@ def _mark(pid: int) -> str:
 
 def one_try(root: Path, stop_first: bool, hold: float, who: dict[int, str]) -> dict[str, object]:
     pidfile, trigger = root / "escapee.pid", root / "start-again"
-    folder = root / "killtree"
-    shutil.copytree(EXAMPLES / "hello-server", folder)
-    (folder / "app" / "custom" / "killtree.py").write_text(CONTROLLER.format(pidfile=str(pidfile),
-                                                                             stop_first=stop_first))
-    (folder / "app" / "config" / "config_fed_server.json").write_text('{"controller": "killtree:run", "args": {}}')
+    folder = escapee_job(root, pidfile, stop_first=stop_first)
     project = make_project(root / "project")
-    server, again = ServerProcess(project.server_kit), ServerProcess(project.server_kit)
-    again.argv = [sys.executable, "-c", SERVER_ON_TRIGGER, str(project.server_kit), str(trigger)]
-    again.stderr_path = project.server_kit / "again-stderr.txt"
+    server, again = ServerProcess(project.server_kit), server_on_trigger(project.server_kit, trigger)
     row: dict[str, object] = {"tag": job_mark.workspace_tag(project.server_kit)}
     try:
         server.start()

@@ -18,10 +18,11 @@ refused TLS handshakes follow (``console.wire.tls.HandshakeFailureLog``), with t
   repeat at will, summed up per kind *and per identity* (security tester, session 10, item 4; final
   tester, session 10, item 4; session 11): one identity's flood leaves every other's line of the
   kind as it comes. Keyed by: an admin's login, by the admin; a site connecting or leaving, by the
-  site's CN (whose key job code there can read); a deleted job on the server, by who deleted it;
+  site's CN (whose key job code there can read), as what a site says it runs at login, its malformed
+  answers and its log pushes not relayed; a deleted job on the server, by who deleted it;
   a job's status change (and one refused, the job being final already) on the server, its deploy,
-  end and delete on a site, and what archiving its workspace left out (links out of it, unseen
-  names) on either, by the job's submitter, who can make job lives again and again with clone_job
+  end and delete on a site, what archiving its workspace left out (links out of it, unseen
+  names) on either, and what its code sends the server that cannot be read, by the job's submitter, who can make job lives again and again with clone_job
   and delete_job. ``who`` None (not known) sums up with every other line of its kind not known.
 
 Owns no file: :func:`console.process.setup_logging` puts it in front of the handlers it makes.

@@ -238,10 +238,18 @@ def running_federation(project: Project, timeout: float = 30) -> Iterator[tuple[
         wait_until(lambda: len(session.get_system_info().client_info) == 2, timeout, "both sites to register")
         yield server, session
     finally:
+        stop_federation(server, parts[1:], session)
+
+
+def stop_federation(server: PartProcess, sites: list[PartProcess], session: Any = None) -> None:
+    """Close ``session`` (an admin session, if one was opened), then stop the sites, then the server: a site
+    whose server went first would retry it. Every part is stopped, also when the session's close fails."""
+    try:
         if session is not None:
             session.close()
-        stop_together(parts[1:])  # the sites first: a site whose server went first would retry it
-        stop_together(parts[:1])
+    finally:
+        stop_together(sites)
+        stop_together([server])
 
 
 @dataclass

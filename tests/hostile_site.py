@@ -13,7 +13,9 @@ With ``HOSTILE_TRICKLE`` set, it answers ``get_workspace`` (when a job ends), an
 With ``HOSTILE_MUTE_STOP`` set, it never answers ``end_job`` or ``abort_job`` (it touches ``told-to-stop``),
 with ``HOSTILE_MUTE_DEPLOY`` set never ``deploy_job`` (it touches ``told-to-deploy``). With
 ``HOSTILE_WORKSPACE`` naming a file, it answers ``get_workspace`` with that file (read at each
-request) as the job's workspace archive, and runs its tasks as the real site does.
+request) as the job's workspace archive, and runs its tasks as the real site does. With
+``HOSTILE_CLAIMS`` set to N, its login answer says it runs N made-up jobs (new IDs at each login) after
+the ones it really runs.
 
     python tests/hostile_site.py SITE_KIT [RESULT_BYTES]
 """
@@ -42,6 +44,7 @@ MUTE_STOP = bool(os.environ.get("HOSTILE_MUTE_STOP"))
 MUTE_DEPLOY = bool(os.environ.get("HOSTILE_MUTE_DEPLOY"))
 REPLIES = os.environ.get("HOSTILE_REPLIES")
 WORKSPACE = os.environ.get("HOSTILE_WORKSPACE")
+CLAIMS = int(os.environ.get("HOSTILE_CLAIMS", "0"))
 
 
 def made_up_replies() -> dict[str, Any]:
@@ -71,6 +74,7 @@ class HostileSite(app.Site):
         answer = super().login(connection, args)
         if PUSHES:
             self._pusher = asyncio.get_running_loop().create_task(self._push_made_up_logs(connection))
+        answer["jobs"] += [{"job_id": str(uuid.uuid4())} for _ in range(CLAIMS)]  # ~50 bytes each
         replies = made_up_replies()
         return replies["login"] if "login" in replies else answer
 
@@ -87,7 +91,7 @@ class HostileSite(app.Site):
         print(f"pushed {PUSHES} job_log events", file=sys.stderr, flush=True)
 
     async def _cmd_task(self, ctx: RequestContext, args: dict[str, Any]) -> Download:
-        if PUSHES or REPLIES or WORKSPACE:  # its tasks are the real site's
+        if PUSHES or REPLIES or WORKSPACE or CLAIMS:  # its tasks are the real site's
             return await super()._cmd_task(ctx, args)
         self._heard()
         workspace = self.jobs.workspace(args["job_id"])

@@ -95,3 +95,15 @@ def archived_model(server_kit: Path, job_id: str, name: str = "models/final_mode
 
     with np.load(io.BytesIO(archived_file(server_kit, job_id, name))) as model:
         return {key: model[key] for key in model.files}
+
+
+def short_of_sites(root: Path, source: Path | str, site: str) -> Path:
+    """A copy of job ``source``, ``root/needs-site-9``, named needs-site-9, whose deploy_map names the server,
+    ``site`` and site-9 (a site that never connects) and that needs both sites (min_clients 2): it waits,
+    SUBMITTED, for as long as site-9 is away."""
+    folder = root / "needs-site-9"
+    shutil.copytree(source, folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(name="needs-site-9", deploy_map={"app": ["server", site, "site-9"]}, min_clients=2)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder

@@ -13,6 +13,7 @@ of the session, also when tests failed; if pytest itself dies (a timeout's ``os.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from console.poc import FlarePoc, PocError, start_poc
 from console.poc.venv import core_requirements, ensure_flare_venv
 
 REPO = Path(__file__).resolve().parent.parent
+#: What our console's submit_job says of the job it submitted.
+SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
 # The first test to use the POC also pays for the venv (about a minute on a fresh machine) and the
 # start (25 s here, slower on a loaded machine, twice if the first start fails).
 FIRST_USE_TIMEOUT = 900
@@ -89,6 +92,14 @@ class LiveFlare:
         return pexpect.spawn(str(self.python), self.console_args(*args, kit=kit),
                              env=self.console_env(home, **env), encoding="utf-8", timeout=timeout,
                              dimensions=dimensions)
+
+    def submit(self, home: Path, folder: Path | str) -> str:
+        """The ID of the job ``folder``, submitted by a batch of our console (``home`` its home); the test fails,
+        with the batch's output, when it says no job was submitted."""
+        done = self.run_console(home, "-c", f"submit_job {folder}", timeout=120)
+        found = SUBMITTED.search(done.stdout)
+        assert found, f"{done.stdout}\n{done.stderr}"
+        return found.group(1)
 
     def run_flare_python(self, code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``python -c CODE ARGS`` in FLARE's venv with the POC's environment (FLARE's own API at hand)."""

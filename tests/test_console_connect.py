@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from relay import kit_through
 from shell_helpers import CONSOLE, console_env, run_console, wrapped
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,17 +25,6 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _kit_on(kit: Path, root: Path, port: int) -> Path:
-    """A copy of an admin kit whose fed_admin.json names ``port``."""
-    copy = root / f"kit-{port}"
-    shutil.copytree(kit, copy)
-    config_path = copy / "startup" / "fed_admin.json"
-    config = json.loads(config_path.read_text())
-    config["admin"]["port"] = port
-    config_path.write_text(json.dumps(config))
-    return copy
 
 
 @pytest.fixture
@@ -49,14 +39,14 @@ def silent_listener() -> Iterator[int]:
 @pytest.mark.timeout(120)
 def test_a_refused_connection_fails_at_once_and_a_silent_server_says_connecting(
         project, tmp_path: Path, silent_listener: int) -> None:
-    refused = _kit_on(project.admin_kit, tmp_path, _closed_port())
+    refused = kit_through(project.admin_kit, _closed_port(), tmp_path / "kit-refused")
     started = time.monotonic()
     result = run_console(tmp_path, "--kit", str(refused), "--timeout", "60", "-c", "list_jobs")
     assert result.returncode == 2
     assert "the connection was refused (nothing listens on that port)" in result.stderr, result.stderr
     assert time.monotonic() - started < 30  # not the 60 s timeout: the refusal is final
 
-    silent = _kit_on(project.admin_kit, tmp_path, silent_listener)
+    silent = kit_through(project.admin_kit, silent_listener, tmp_path / "kit-silent")
     child = pexpect.spawn(CONSOLE, ["--kit", str(silent), "--timeout", "1.5"], env=console_env(tmp_path),
                           encoding="utf-8", timeout=60)
     try:
@@ -71,7 +61,7 @@ def test_a_refused_connection_fails_at_once_and_a_silent_server_says_connecting(
 
 @pytest.mark.timeout(60)
 def test_ctrl_c_while_connecting_ends_the_line_and_exits_130(project, tmp_path: Path, silent_listener: int) -> None:
-    silent = _kit_on(project.admin_kit, tmp_path, silent_listener)
+    silent = kit_through(project.admin_kit, silent_listener, tmp_path / "kit-silent")
     child = pexpect.spawn(CONSOLE, ["--kit", str(silent), "--timeout", "30"], env=console_env(tmp_path),
                           encoding="utf-8", timeout=30)
     try:

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kept_lines import KeptLines
 from shell_helpers import run_console
 
 from console.flare_api import JobNotFound, new_secure_session
@@ -32,17 +33,6 @@ LEAD_A, LEAD_B, MEMBER = "lead@example.com", "lead@other.org", "member@example.c
 PEOPLE = [{"name": LEAD_A, "type": "admin", "org": "example", "role": "lead"},
           {"name": LEAD_B, "type": "admin", "org": "other", "role": "lead"},
           {"name": MEMBER, "type": "admin", "org": "example", "role": "member"}]
-
-
-class Kept(logging.Handler):
-    """What a FloodSummary hands on, as text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
 
 
 def summed(text: str, marker: str) -> dict[str | None, int]:
@@ -173,7 +163,7 @@ def test_refused_status_changes_and_left_out_files_are_summed_up_per_submitter(t
     from console.wire.kit import ServerKit
 
     project = make_project(tmp_path / "p")
-    kept = Kept()
+    kept = KeptLines()
     summary = FloodSummary([kept], period=60)
     loggers = [logging.getLogger(name) for name in ("console.server", "console.jobdef.packing")]
     levels = [logger.level for logger in loggers]

@@ -8,10 +8,8 @@ of a job that waits for ever polls it, and continued in a ``finally``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -20,9 +18,9 @@ import pexpect
 import pytest
 
 from conftest import EXAMPLES, wait_until
+from jobs import short_of_sites
 
 JOB = EXAMPLES / "hello-numpy-sag"
-SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
 PROMPT = re.compile(r"(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 #: Seconds bye may take with FLARE's answer held: the logouts' own bound (CLOSE_TIMEOUT, 3 s) and a
 #: loaded machine's margin; unbounded, it waited for FLARE's call.
@@ -67,15 +65,7 @@ def _held_from(pid: int) -> int:
 
 @pytest.mark.timeout(240)
 def test_bye_leaves_within_seconds_while_flare_holds_a_monitors_poll(flare_poc, tmp_path: Path) -> None:
-    folder = tmp_path / "needs-site-9"
-    shutil.copytree(JOB, folder)
-    meta = json.loads((folder / "meta.json").read_text())
-    meta.update(name="needs-site-9", deploy_map={"app": ["server", flare_poc.sites[0], "site-9"]}, min_clients=2)
-    (folder / "meta.json").write_text(json.dumps(meta))
-    done = flare_poc.run_console(tmp_path, "-c", f"submit_job {folder}", timeout=120)
-    found = SUBMITTED.search(done.stdout)
-    assert found, f"{done.stdout}\n{done.stderr}"
-    job = found.group(1)
+    job = flare_poc.submit(tmp_path, short_of_sites(tmp_path, JOB, flare_poc.sites[0]))
     stopped: list[int] = []
     shell = flare_poc.spawn_console(tmp_path, NO_COLOR="1")
     try:

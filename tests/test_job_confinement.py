@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from escapee import escapee_job, server_on_trigger
 
 from console.runtime.adoption import SWEEP_INTERVAL_SECONDS
 
@@ -483,51 +484,8 @@ def test_a_marked_process_whose_leader_thread_exited_is_found_by_its_marker_and_
         child.wait(10)
 
 
-KILLTREE_CONTROLLER = '''
-import os, subprocess, sys
-from pathlib import Path
-
-# In a session of its own with an empty environment: its pid in PIDFILE, then it ends the daemon and
-# this job process, then lives on (5 minutes), TOKEN in its command line. The job process is stopped
-# first (every thread of it), then both are SIGKILLed: left to run between the two kills, the job
-# process sees its daemon gone (its stdin closes) and ends what its job started, this escapee with it,
-# 7 to 33 ms after the daemon's kill: a loaded machine that preempted the escapee there made that
-# happen in 5 of 40 runs (session 11, traced with perf), which the test took for another daemon's sweep.
-ESCAPEE = ("import os, signal, sys, time\\n"
-           "from pathlib import Path\\n"
-           "daemon, job, pidfile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\\n"
-           "open(pidfile + '.tmp', 'w').write(str(os.getpid())); os.rename(pidfile + '.tmp', pidfile)\\n"
-           "os.kill(job, signal.SIGSTOP)\\n"
-           "def stopped():\\n"
-           "    try:\\n"
-           "        return all((t / 'stat').read_text().rsplit(')', 1)[1].split()[0] in 'Tt'\\n"
-           "                   for t in Path(f'/proc/{{job}}/task').iterdir())\\n"
-           "    except OSError:\\n"
-           "        return False\\n"
-           "deadline = time.monotonic() + 20\\n"
-           "while not stopped() and time.monotonic() < deadline:\\n"
-           "    time.sleep(0.001)\\n"
-           "os.kill(daemon, signal.SIGKILL); os.kill(job, signal.SIGKILL)\\n"
-           "time.sleep(300)\\n")
-
-
-def run(ctx):
-    subprocess.Popen([sys.executable, "-c", ESCAPEE, str(os.getppid()), str(os.getpid()), {pidfile!r}, {token!r}],
-                     env={{}}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
-    ctx.sleep(60)
-'''
 #: What a server's sweep logs when it killed what a job of its workspace left under PID 1 (console.runtime.adoption).
 LEFT_UNDER_PID_1 = "a job of this workspace left under PID 1 (its job process and daemon gone) were killed"
-#: ``flare-console server KIT`` once TRIGGER exists, its imports done before: the server started again
-#: sweeps within milliseconds of the first one's death, not after a process start (~0.5 s).
-SERVER_ON_TRIGGER = ("import os, sys, time\n"
-                     "import console.cli, console.server.app, console.runtime.adoption, console.process\n"
-                     "kit, trigger = sys.argv[1:]\n"
-                     "while not os.path.exists(trigger):\n"
-                     "    time.sleep(0.002)\n"
-                     "sys.argv = ['flare-console', 'server', kit]\n"
-                     "sys.exit(console.cli.run())\n")
 #: A leftover of the workspace whose tag is argv[1], as a job's would be: a job process's mark, then a double
 #: fork into a session of its own, so that it runs under PID 1 (its pid in argv[2]; argv[3] a token).
 PLANTED = ("import os, resource, sys, time\n"
@@ -580,18 +538,12 @@ def test_what_a_job_started_after_killing_its_job_process_and_server_ends_when_a
         pytest.skip("no RLIMIT_RTTIME")
     token, other_token = uuid.uuid4().hex, uuid.uuid4().hex
     pidfile, trigger = tmp_path / "escapee.pid", tmp_path / "start-again"
-    folder = tmp_path / "killtree"
-    shutil.copytree(EXAMPLES / "hello-server", folder)
-    (folder / "app" / "custom" / "killtree.py").write_text(KILLTREE_CONTROLLER.format(pidfile=str(pidfile),
-                                                                                      token=token))
-    (folder / "app" / "config" / "config_fed_server.json").write_text('{"controller": "killtree:run", "args": {}}')
+    folder = escapee_job(tmp_path, pidfile, token)
     project, other = make_project(tmp_path / "project"), make_project(tmp_path / "other")
     tags = job_mark.workspace_tag(project.server_kit), job_mark.workspace_tag(other.server_kit)
     assert tags[0] != tags[1], "two workspaces with one tag (1 in 2^19): run again"
-    server, again, other_server = (ServerProcess(project.server_kit), ServerProcess(project.server_kit),
+    server, again, other_server = (ServerProcess(project.server_kit), server_on_trigger(project.server_kit, trigger),
                                    ServerProcess(other.server_kit))
-    again.argv = [sys.executable, "-c", SERVER_ON_TRIGGER, str(project.server_kit), str(trigger)]
-    again.stderr_path = project.server_kit / "again-stderr.txt"
     try:
         server.start()
         again.start(wait=False)

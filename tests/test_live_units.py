@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from prompt_toolkit.utils import get_cwidth
 
 from console.logtail import CHUNK_BYTES, MAX_BEHIND_BYTES, LogTail, last_lines, lines_between
-from console.shell.follow import log_block
+from console.shell.log_printer import log_block
 from console.shell.monitors import LOG_STYLE, MAX_LOG_LINES_SHOWN, HeldLines
 from console.shell.plot import RoundMetrics, draw, round_labels
 from console.shell.top.answers import find_round

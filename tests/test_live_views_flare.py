@@ -14,9 +14,9 @@ import pytest
 from screen import tmux_screen
 
 from conftest import EXAMPLES
+from jobs import short_of_sites
 
 JOB = str(EXAMPLES / "hello-numpy-sag")
-SUBMITTED = re.compile(r"Submitted job: ([0-9a-f-]{36})")
 PROMPT = re.compile(r"(\x1b\[[0-9;]*m)*server(\x1b\[[0-9;]*m)*> ")
 
 
@@ -79,12 +79,10 @@ def sag_job(flare_poc, tmp_path_factory: pytest.TempPathFactory):
     """One hello-numpy-sag job (about 15 s) submitted for this module's follows, and its logs copied from disk
     while it runs (FLARE's server removes its own copy when the job ends)."""
     home = tmp_path_factory.mktemp("sag-job")
-    done = flare_poc.run_console(home, "-c", f"submit_job {JOB}", timeout=120)
-    found = SUBMITTED.search(done.stdout)
-    assert found, f"{done.stdout}\n{done.stderr}"
-    on_disk = LogsOnDisk(flare_poc, found.group(1))
+    job = flare_poc.submit(home, JOB)
+    on_disk = LogsOnDisk(flare_poc, job)
     try:
-        yield found.group(1), on_disk
+        yield job, on_disk
     finally:
         on_disk.stop.set()
 
@@ -184,10 +182,7 @@ def test_a_batch_follow_on_flare_times_out_as_monitor_job(flare_poc, tmp_path: P
     shutil.copytree(JOB, folder)
     config = folder / "app" / "config" / "config_fed_server.json"
     config.write_text(config.read_text().replace('"num_rounds": 3', '"num_rounds": 200'))
-    done = flare_poc.run_console(tmp_path, "-c", f"submit_job {folder}", timeout=120)
-    found = SUBMITTED.search(done.stdout)
-    assert found, f"{done.stdout}\n{done.stderr}"
-    job = found.group(1)
+    job = flare_poc.submit(tmp_path, folder)
     try:
         timed = flare_poc.run_console(tmp_path, "-c", f"follow {job} --timeout 2", "-c", "list_jobs")
         assert timed.returncode == 1, f"{timed.stdout}\n{timed.stderr}"
@@ -210,17 +205,7 @@ def test_a_job_short_of_sites_says_why_it_waits_and_its_unconnected_site_is_no_f
     """flare10 item 15 on a live FLARE: a job whose deploy_map names a site that never connected stays SUBMITTED;
     monitor_job says why (FLARE's schedule_history), and so does its row in top; `follow J site-9` is refused as
     `ls site-9` is, not polled for ever in silence."""
-    import shutil
-
-    folder = tmp_path / "needs-site-9"
-    shutil.copytree(JOB, folder)
-    meta = json.loads((folder / "meta.json").read_text())
-    meta.update(name="needs-site-9", deploy_map={"app": ["server", flare_poc.sites[0], "site-9"]}, min_clients=2)
-    (folder / "meta.json").write_text(json.dumps(meta))
-    done = flare_poc.run_console(tmp_path, "-c", f"submit_job {folder}", timeout=120)
-    found = SUBMITTED.search(done.stdout)
-    assert found, f"{done.stdout}\n{done.stderr}"
-    job = found.group(1)
+    job = flare_poc.submit(tmp_path, short_of_sites(tmp_path, JOB, flare_poc.sites[0]))
     try:
         # FLARE's scheduler tries it within seconds of the submit; then the reason is in the meta, and the
         # monitor's first status event says it. One batch per try (each console logs in: seconds).

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kept_lines import KeptLines
 
 from console.flare_api import AuthenticationError, new_secure_session
 from console.log_floods import BURST
@@ -172,19 +173,11 @@ def test_one_identitys_flood_leaves_anothers_line_of_the_kind_as_it_comes(logger
     identity's line of the same kind is written at once."""
     from console.log_floods import FloodSummary, per_peer
 
-    class Kept(logging.Handler):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lines: list[str] = []
-
-        def emit(self, record: logging.LogRecord) -> None:
-            self.lines.append(record.getMessage())
-
     def record(who: str) -> logging.LogRecord:
         return logging.makeLogRecord({"name": logger, "levelno": logging.INFO, "levelname": "INFO", "msg": fmt,
                                       "args": args(who), **per_peer(who)})
 
-    kept = Kept()
+    kept = KeptLines()
     summary = FloodSummary([kept], period=30)
     try:
         for _ in range(3 * BURST):

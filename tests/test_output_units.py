@@ -189,7 +189,7 @@ def test_the_passed_over_note_names_download_job_not_get_job_logs(engine: str) -
     import asyncio
 
     from console.commands import Engine
-    from console.shell.follow import LogPrinter
+    from console.shell.log_printer import LogPrinter
     from console.shell.monitors import HeldLines, MonitorManager
 
     printed: list[str] = []

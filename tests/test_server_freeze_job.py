@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProcess, SiteProcess, make_project, set_connection_limits, wait_until
+from conftest import (
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    set_connection_limits,
+    stop_federation,
+    wait_until,
+)
 from jobs import numpy_job
 
 pytestmark = pytest.mark.timeout(120)
@@ -59,11 +66,7 @@ def test_a_job_outlives_a_server_frozen_past_the_sites_silence_limit(tmp_path: P
         for name in ("site-1", "site-2"):
             assert f"site {name} disconnected (it said bye: reconnecting" in server.stderr, server.stderr[-3000:]
     finally:
-        if session is not None:
-            session.close()
-        for part in (*sites, server):
-            part.stop()
-            part.kill()
+        stop_federation(server, sites, session)
 
 
 def test_a_lost_site_is_said_in_words() -> None:

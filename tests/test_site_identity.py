@@ -24,7 +24,15 @@ import pytest
 from console.flare_api import new_secure_session
 from console.server.sites import PROBE_SECONDS
 
-from conftest import ADMIN, ServerProcess, SiteProcess, make_project, set_connection_limits, wait_until
+from conftest import (
+    ADMIN,
+    ServerProcess,
+    SiteProcess,
+    make_project,
+    set_connection_limits,
+    stop_federation,
+    wait_until,
+)
 
 
 def _online(session) -> set[str]:
@@ -163,8 +171,4 @@ def test_one_sites_key_cannot_fill_the_site_port_nor_keep_its_site_out(tmp_path:
                 time.sleep(0.2)
         assert "disconnected" not in server.stderr, server.stderr
     finally:
-        if session is not None:
-            session.close()
-        for part in (*sites, server):
-            part.stop()
-            part.kill()
+        stop_federation(server, sites, session)

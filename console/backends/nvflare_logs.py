@@ -248,7 +248,7 @@ async def follow_log(backend: LogBackend, job_id: str, target: str, lines: int,
     full, name = meta["job_id"], meta.get("name") or meta.get("job_name") or ""
     targets, away = await _targets(backend, meta, target)
     cursors = {t: c for t, c in (resume or {}).items() if isinstance(c, LogCursor)}
-    note = getattr(on_lines, "note", None)  # (``console.shell.follow.LogPrinter.note``)
+    note = getattr(on_lines, "note", None)  # (``console.shell.log_printer.LogPrinter.note``)
     logs = [_TargetLog(t, f"{full}/log.txt", cursors.get(t) or LogCursor(), note) for t in targets]
     for log in logs:  # resumed (a dropped link) before the log was first seen: all of it is new to the follower
         log.whole = log.target in cursors and not log.cursor.started

@@ -3,8 +3,9 @@
 FLARE accepts several forms for one app's targets (``fed_utils.extract_participants``):
 ``["server", "site-1"]``, ``"site-1"``, ``{"targets": [...]}``, ``{"sites": [...]}`` and lists
 mixing names with such dicts; ``@ALL`` is matched in any case. Everything that reads a stored
-deploy_map (validation, the scheduler, the runner) goes through :func:`app_targets`, so the
-forms are understood the same way everywhere. The stored meta keeps the form the user wrote, as
+deploy_map (validation, the scheduler, the runner, the log relay) goes through :func:`app_targets`,
+so the forms are understood the same way everywhere; :func:`server_app_name` and :func:`site_apps`
+say which app the server and each site run. The stored meta keeps the form the user wrote, as
 FLARE's does.
 """
 
@@ -72,4 +73,30 @@ def app_targets(deploy_map: dict[str, Any]) -> dict[str, list[str]]:
             for app, deployments in deploy_map.items()}
 
 
-__all__ = ["ALL_SITES", "SERVER", "DeployMapError", "app_targets", "is_all_sites", "participants"]
+def server_app_name(deploy_map: dict[str, Any]) -> str | None:
+    """The app the server runs: the one naming ``server``, else the one with ``@ALL`` (as in FLARE)."""
+    targets_of = app_targets(deploy_map)
+    for wanted in (SERVER, ALL_SITES):
+        for app, targets in targets_of.items():
+            if wanted in targets:
+                return app
+    return None
+
+
+def site_apps(deploy_map: dict[str, Any], sites: list[str]) -> dict[str, str]:
+    """Which app each site runs (``@ALL`` covers the sites not named elsewhere)."""
+    chosen: dict[str, str] = {}
+    targets_of = app_targets(deploy_map)
+    for app, targets in targets_of.items():
+        for target in targets:
+            if target not in (SERVER, ALL_SITES):
+                chosen[target] = app
+    for app, targets in targets_of.items():
+        if ALL_SITES in targets:
+            for site in sites:
+                chosen.setdefault(site, app)
+    return {site: chosen[site] for site in sites if site in chosen}
+
+
+__all__ = ["ALL_SITES", "SERVER", "DeployMapError", "app_targets", "is_all_sites", "participants", "server_app_name",
+           "site_apps"]

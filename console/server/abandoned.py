@@ -16,9 +16,9 @@ Two things the server finishes for them once it is back:
   collect is kept in ``pending_workspace_collects.json`` beside the job store, so it outlives
   another restart; a site that never comes back holds up nothing, and deleting the job forgets it.
   What a site says at login is never a source: a site that claims a job no record names it in (any
-  org's site, with its own kit: security finding 3) is only told to stop it (the site registry's
-  stale-job check), and its workspace is not collected, so it cannot plant files in another org's
-  result, nor replace its own part at a later login.
+  org's site, with its own kit: security finding 3) gets one line in the log and nothing else
+  (``console.server.site_claims``), and its workspace is not collected, so it cannot plant files in
+  another org's result, nor replace its own part at a later login.
 
 A job that ended while one of its sites was away (its process died, it shut down, its link dropped)
 hands that site's workspace to the same pending list (``Deployment.collect_workspaces``): it is

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from console.commands import CATALOG, CommandSpec, Engine, ParamKind, Right, Where
+from console.jobdef.deploy_map import server_app_name
 from console.log_floods import per_peer
 from console.private_files import TIGHTENED, keep_private
 from console.process import root_warning, setup_logging
@@ -29,7 +30,7 @@ from console.server.authz import Policy, Principal, principal
 from console.server.handlers import HANDLERS
 from console.server.job_access import may_view
 from console.server.kept_workspace import job_folders, tidy_at_start
-from console.server.runner import JobRunner, server_app_name
+from console.server.runner import JobRunner
 from console.server.scheduler import Scheduler
 from console.server.sites import SiteRegistry
 from console.server.status import JobStatus

@@ -59,9 +59,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.server.audit_lines import MAX_LINE, address, args_field, bounded_line, compact, cut, cut_text
+from console.server.audit_lines import MAX_LINE, args_field, bounded_line, compact, cut, cut_text
 from console.server.audit_spent import SAVE_SECONDS, SPENT_FILE, moved_in, restore, save_spent
 from console.wire.errors import ErrorType, RemoteError
+from console.wire.peer_address import peer_address
 
 __all__ = ["AUDIT_FILE", "AUDIT_FOLDER", "MAX_LINE", "UNCHANGED", "VIEW_REFUSED", "AuditLog"]
 
@@ -355,7 +356,7 @@ class AuditLog:
         if not change and self.over(str(name), command, outcome):  # a flood: counted, no line built
             return
         self.write("command", identity=str(name), change=change, user=cut(name), org=cut(org), role=cut(role),
-                   peer=address(peer), command=cut(command), **args_field(shown),
+                   peer=peer_address(peer), command=cut(command), **args_field(shown),
                    **{k: cut(v) for k, v in notes.items()}, outcome=outcome, right=right,
                    error=None if message is None else cut_text(message, 1000))
 
@@ -364,7 +365,7 @@ class AuditLog:
         """An admin's ``login`` (refused: ``error`` says why; ``username``: the name it sent, which
         may not be the certificate's) or ``logout``."""
         name, org, role = who
-        self.write(kind, identity=str(name), user=cut(name), org=cut(org), role=cut(role), peer=address(peer),
+        self.write(kind, identity=str(name), user=cut(name), org=cut(org), role=cut(role), peer=peer_address(peer),
                    username=None if username is None else cut(username if isinstance(username, str) else
                                                                repr(username)),
                    outcome="done" if error is None else "refused", error=None if error is None else cut(error))
@@ -372,7 +373,7 @@ class AuditLog:
     def site(self, kind: str, name: str, org: str | None, peer: Any, why: str | None = None) -> None:
         """A site's ``site_login`` or ``site_logout`` (``why``: why it left). A site turned away is
         a ``refused``, summed up."""
-        self.write(kind, identity=str(name), site=cut(name), org=cut(org), peer=address(peer), outcome="done",
+        self.write(kind, identity=str(name), site=cut(name), org=cut(org), peer=peer_address(peer), outcome="done",
                    reason=None if why is None else cut(why))
 
     def refused(self, *, what: str, peer: Any, reason: str, count: int | None = None, addresses: str | None = None,
@@ -381,7 +382,7 @@ class AuditLog:
         admin certificate on the site port, a login never sent, a second connection of a site...),
         as the server's log has it: the first of a quiet spell, then one summary per period
         (``count`` more, from ``addresses``, the latest ``peer`` and ``reason``), never one line each."""
-        self.write("refused_connection", what=what, peer=address(peer), reason=cut_text(str(reason), 1000),
+        self.write("refused_connection", what=what, peer=peer_address(peer), reason=cut_text(str(reason), 1000),
                    count=count, addresses=addresses, period_seconds=period_seconds, outcome="refused")
 
     def close(self) -> None:

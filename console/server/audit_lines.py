@@ -47,12 +47,6 @@ def cut(value: Any, depth: int = 0) -> Any:
     return cut_text(repr(value))
 
 
-def address(peer: Any) -> str | None:
-    if isinstance(peer, tuple | list) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return None if peer is None else str(peer)
-
-
 def _json_bytes(value: Any) -> int:
     """Size of ``value`` as JSON in UTF-8, as a peer would have sent it."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from console.server.scope_sql import scope_clauses
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deleted_jobs (
     job_id TEXT PRIMARY KEY,
@@ -112,13 +114,14 @@ def listing(db: sqlite3.Connection, limit: int, submitter: str | None = None,
             submitter_org: str | None = None) -> list[DeletedJob]:
     """The newest ``limit`` records, newest first; ``submitter``/``submitter_org``: only those of that
     submitter's or org's jobs (a scoped ``view``, as ``JobQueries.resolve`` takes it)."""
-    clauses, params = ["1"], []
-    if submitter is not None:
-        clauses.append("submitter_name = ?")
-        params.append(submitter)
-    if submitter_org is not None:
-        clauses.append("submitter_org = ?")
-        params.append(submitter_org)
-    rows = db.execute(f"SELECT {_COLUMNS} FROM deleted_jobs WHERE {' AND '.join(clauses)} ORDER BY rowid DESC "
-                      "LIMIT ?", (*params, limit)).fetchall()
+    clauses, params = scope_clauses(submitter, submitter_org, "submitter_org")
+    rows = db.execute(f"SELECT {_COLUMNS} FROM deleted_jobs WHERE {' AND '.join(['1', *clauses])} ORDER BY rowid "
+                      "DESC LIMIT ?", (*params, limit)).fetchall()
     return [DeletedJob(*row) for row in rows]
+
+
+def kept_among(db: sqlite3.Connection, job_ids: list[str]) -> set[str]:
+    """Those of ``job_ids`` (full IDs, at most ``job_queries.IDS_A_QUERY``: one query) whose delete is kept on record."""
+    rows = db.execute(f"SELECT job_id FROM deleted_jobs WHERE job_id IN ({','.join('?' * len(job_ids))})",
+                      job_ids).fetchall()
+    return {row[0] for row in rows}

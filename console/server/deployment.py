@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from console.log_floods import per_peer
 from console.runtime.limits import (
     RESULT_LIMIT_RULE,
     add_error,
@@ -151,9 +152,11 @@ class Deployment:
         """Start streaming the task's model to each target; each answer goes to ``controller_stdin``."""
         try:
             task_id = int(event["task_id"])
-            targets = [str(site) for site in event.get("targets", [])]
+            # Once each: the controller is the job's code, and may name a site many times over.
+            targets = list(dict.fromkeys(str(site) for site in event.get("targets", [])))
         except (KeyError, TypeError, ValueError):
-            log.warning("job %s: malformed task event ignored: %.200r", self.job.job_id, event)
+            log.warning("job %s: malformed task event ignored: %.200r", self.job.job_id, event,
+                        extra=per_peer(self.job.meta.get("submitter_name")))  # the job's code may send many
             return
         # Our own link to the model file: the controller may delete its name (a round that timed
         # out) while a slow site is still receiving.
@@ -180,6 +183,10 @@ class Deployment:
     async def _relay_one(self, site: str, task_id: int, event: dict[str, Any], model: Path, workspace: Path,
                          stdin: asyncio.StreamWriter) -> None:
         answer: dict[str, Any] = {"cmd": "result", "task_id": task_id, "site": site}
+        if site not in self.deployed:  # the job's code may name any target: only the sites the job went to are asked
+            answer.update(error=f"{cut(site, 64)!r} is no site this job was deployed to", kind="lost")
+            await self._answer(answer, result_file(workspace, task_id, site), stdin)
+            return
         timeout = float(event.get("timeout") or self.task_timeout)
         try:  # the controller's limit; without one, what the model it sent lets the job expect
             limit = int(event.get("max_result_bytes") or 0) or expected_result_bytes(os.stat(model).st_size)
@@ -201,6 +208,11 @@ class Deployment:
                     log.warning("job %s: %s lost at once: %s", self.job.job_id, site, fate.words)
                 self._lost(site, answer, gone.cause, fate.words)
             break
+        await self._answer(answer, target, stdin)
+
+    @staticmethod
+    async def _answer(answer: dict[str, Any], target: Path, stdin: asyncio.StreamWriter) -> None:
+        """A task's ``answer`` for one site to the controller (``target``: the site's result file)."""
         if "error" in answer:
             target.unlink(missing_ok=True)
             # A site's text is the site's choice: whole, it could pass the controller's line limit

@@ -131,19 +131,29 @@ class DeploymentHost(Protocol):
 
 
 @runtime_checkable
-class RunnerHost(DeploymentHost, StatusChanges, Protocol):
-    """What ``JobRunner`` needs: where jobs live, the policy (BYOC), and to publish progress."""
+class AppEventsHost(StatusChanges, Protocol):
+    """What a server app's event lines act on (``console.server.server_app_events``): the job's status,
+    its meta (round metrics) and the sessions' pushes (progress)."""
+
+    @property
+    def store(self) -> JobStore: ...
+
+    def publish(self, topic: str, data: dict[str, Any], job: dict[str, Any] | None = None) -> None: ...
+
+
+@runtime_checkable
+class RunnerHost(DeploymentHost, AppEventsHost, Protocol):
+    """What ``JobRunner`` needs: where jobs live, the policy (BYOC), what its server app's events act on,
+    and the scheduler to wake when a job it was given never starts."""
 
     @property
     def workspace(self) -> Path: ...
 
     @property
-    def store(self) -> JobStore: ...
-
-    @property
     def policy(self) -> Policy: ...
 
-    def publish(self, topic: str, data: dict[str, Any], job: dict[str, Any] | None = None) -> None: ...
+    @property
+    def scheduler(self) -> Wakeable: ...
 
 
 @runtime_checkable

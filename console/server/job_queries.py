@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
+from console.server.scope_sql import JOBS_ORG, scope_clauses
 from console.server.status import JobStatus
 from console.wire.errors import ErrorType, RemoteError
 
 #: Largest number of candidates named in an "ambiguous prefix" error.
 _MAX_CANDIDATES = 10
+#: Job IDs bound into one query (SQLite's own limit of variables is 999 in older builds).
+IDS_A_QUERY = 500
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -69,18 +73,28 @@ class JobQueries:
         meta.update((key, json.loads(value)) for key, value in extras)
         return meta
 
+    def metas_of(self, job_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The metas of those of ``job_ids`` the store has, by job ID, without their side keys (``round_metrics``,
+        ``job_errors``: up to MiBs each, and no rule about a job's sites reads them): one query a
+        ``IDS_A_QUERY`` IDs, however many are named (a site's list of the jobs it says it runs)."""
+        ids = list(dict.fromkeys(job_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), IDS_A_QUERY):
+            part = ids[start:start + IDS_A_QUERY]
+            with self._lock:
+                rows = self._db.execute(f"SELECT job_id, status, meta FROM jobs WHERE job_id IN "
+                                        f"({','.join('?' * len(part))})", part).fetchall()
+            for job_id, status, text in rows:
+                found[job_id] = {**json.loads(text), "status": status}
+        return found
+
     def resolve(self, id_or_prefix: str, *, submitter: str | None = None, submitter_org: str | None = None) -> str:
         """A full job ID from an ID or a unique prefix; JobNotFound or an ambiguity error otherwise.
         ``submitter``/``submitter_org`` (a scoped ``view``) judge among that submitter's or org's jobs
         only: another's job is then answered exactly as a job that does not exist."""
         low, high = _prefix_bounds(id_or_prefix.lower())  # as FLARE, which lower-cases every job ID
-        clauses, params = ["job_id >= ? AND job_id < ?"], [low, high]
-        if submitter is not None:
-            clauses.append("submitter_name = ?")
-            params.append(submitter)
-        if submitter_org is not None:
-            clauses.append("json_extract(meta, '$.submitter_org') = ?")
-            params.append(submitter_org)
+        scoped, scope_params = scope_clauses(submitter, submitter_org, JOBS_ORG)
+        clauses, params = ["job_id >= ? AND job_id < ?", *scoped], [low, high, *scope_params]
         with self._lock:
             rows = self._db.execute(
                 f"SELECT job_id, name FROM jobs WHERE {' AND '.join(clauses)} ORDER BY job_id LIMIT ?",
@@ -187,12 +201,10 @@ class JobQueries:
             else:
                 clauses.append("name_starts_with(name, ?)")
                 params.append(lowered)
-        if submitter:
-            clauses.append("submitter_name = ?")
-            params.append(submitter)
-        if submitter_org is not None:
-            clauses.append("json_extract(meta, '$.submitter_org') = ?")
-            params.append(submitter_org)
+        # An empty submitter keeps every submitter's jobs here (as it always has), unlike resolve's.
+        scoped, scope_params = scope_clauses(submitter or None, submitter_org, JOBS_ORG)
+        clauses.extend(scoped)
+        params.extend(scope_params)
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)

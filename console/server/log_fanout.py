@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import Any
 
+from console.log_floods import per_peer
 from console.server.log_follows import Subscription, offset_of
 from console.server.log_pacing import MAX_HELD_BYTES, LogPacing
 
@@ -94,8 +95,8 @@ class LogFanOut(LogPacing):
         """A site's ``job_log``/``job_log_end`` push (``SiteRegistry`` hands them here)."""
         try:
             self._site_event(site, topic, data)
-        except Exception:  # a bad push from a site never breaks its link
-            log.exception("site %s: log push %s not relayed", site, topic)
+        except Exception:  # a bad push from a site never breaks its link, nor writes a traceback each
+            log.exception("site %s: log push %s not relayed", site, topic, extra=per_peer(site))
 
     def _site_event(self, site: str, topic: str, data: dict[str, Any]) -> None:
         job_id = data.get("job_id")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from console.commands import Right
+from console.jobdef.deploy_map import site_apps
 from console.logtail import LogTail, follow, last_lines
 from console.server import site_answers
 from console.server.handlers import handles
@@ -43,7 +44,6 @@ from console.server.job_queries import no_such_job
 from console.server.log_fanout import LogFanOut
 from console.server.log_follows import Subscription, offset_of, refused, resume_offsets, who
 from console.server.log_pacing import SITE_REQUEST_TIMEOUT
-from console.server.runner import site_apps
 from console.server.shell_commands import run_on_target
 from console.server.site_answers import MalformedAnswer
 from console.server.status import JobStatus

@@ -1,14 +1,14 @@
 """The job runner: a job's server app runs in a child process; its sites run their share.
 
-The child speaks JSON lines on stdout (``started``, ``progress``, ``task``, ``error``), each
-bounded (``console.runtime.limits``), and ends with an exit code (0 completed, 1 an app or
-executor raised, 2 bad config, 3 aborted, 4 too few sites left); its stdin carries site
-results and the abort line, and closes when the server dies, so no job process outlives the
-server. Models never pass through those lines: they are files in the job's ``.transfer/``
-folder, streamed to and from the sites by ``Deployment``. The child runs in its own session
-with the job's process marker; when it ends, or the job is aborted, every process it started
-is killed. Sites get the job before the child starts and are told to stop, and asked for
-their workspaces, when it ends.
+The child speaks JSON lines on stdout (``started``, ``progress``, ``task``, ``error``: read by
+``console.server.server_app_events``), each bounded (``console.runtime.limits``), and ends
+with an exit code (0 completed, 1 an app or executor raised, 2 bad config, 3 aborted, 4 too
+few sites left); its stdin carries site results and the abort line, and closes when the
+server dies, so no job process outlives the server. Models never pass through those lines:
+they are files in the job's ``.transfer/`` folder, streamed to and from the sites by
+``Deployment``. The child runs in its own session with the job's process marker; when it
+ends, or the job is aborted, every process it started is killed. Sites get the job before
+the child starts and are told to stop, and asked for their workspaces, when it ends.
 """
 
 from __future__ import annotations
@@ -17,21 +17,20 @@ import asyncio
 import logging
 import shutil
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from console import safe_json
 from console.commands import Right
 from console.jobdef.archive import JobLimits
-from console.jobdef.deploy_map import ALL_SITES, SERVER, app_targets
+from console.jobdef.deploy_map import server_app_name, site_apps
 from console.jobdef.signing import expected_signer, load_crl, verify_archive, verify_signer
 from console.jobdef.validate import JobDefinitionError
 from console.log_floods import per_peer
 from console.process import stop_child
 from console.provision.certs import load_cert
 from console.runtime.child import TRANSFER_DIR
-from console.runtime.limits import LineTooLong, add_error, cut, read_event_line
+from console.runtime.limits import add_error
 from console.runtime.procs import job_process_ended, reap_job_processes, start_job_process
 from console.server.authz import Principal
 from console.server.deployment import Deployment
@@ -39,6 +38,7 @@ from console.server.interfaces import RunnerHost
 from console.server.job_commands import deployed_sites
 from console.server.kept_workspace import ABANDONED, SERVER_APP_DIR, archive_workspace, sites_note
 from console.server.running_job import RunningJob
+from console.server.server_app_events import read_events
 from console.server.status import JobStatus
 from console.server.store import SIGNATURE_FILE
 from console.wire.errors import RemoteError
@@ -57,31 +57,6 @@ _EXIT_STATUS = {
     3: JobStatus.FINISHED_ABORTED,
     4: JobStatus.FINISHED_ABNORMAL,
 }
-
-
-def server_app_name(deploy_map: dict[str, Any]) -> str | None:
-    """The app the server runs: the one naming ``server``, else the one with ``@ALL`` (as in FLARE)."""
-    targets_of = app_targets(deploy_map)
-    for wanted in (SERVER, ALL_SITES):
-        for app, targets in targets_of.items():
-            if wanted in targets:
-                return app
-    return None
-
-
-def site_apps(deploy_map: dict[str, Any], sites: list[str]) -> dict[str, str]:
-    """Which app each site runs (``@ALL`` covers the sites not named elsewhere)."""
-    chosen: dict[str, str] = {}
-    targets_of = app_targets(deploy_map)
-    for app, targets in targets_of.items():
-        for target in targets:
-            if target not in (SERVER, ALL_SITES):
-                chosen[target] = app
-    for app, targets in targets_of.items():
-        if ALL_SITES in targets:
-            for site in sites:
-                chosen.setdefault(site, app)
-    return {site: chosen[site] for site in sites if site in chosen}
 
 
 def verified_signature(job_dir: Path, root_ca: Path, meta: dict[str, Any], crl: Path | None = None) -> dict[str, str]:
@@ -262,76 +237,13 @@ class JobRunner:
         ], job.workspace, job.marker, self.server.kit.job_process_limits)
         if job.aborting:  # abort arrived while the process was being created
             asyncio.create_task(self._stop_process(job))
-        reader = asyncio.create_task(self._read_events(job, deployment))
+        reader = asyncio.create_task(read_events(self.server, job, deployment))
         code = await job_process_ended(job.process, job.marker, reader, f"job {job.job_id} server app", log,
                                        job.output)
         log.info("job %s server app exited with code %s", job.job_id, code)
         if job.forced_status is not None:
             return job.forced_status
         return _EXIT_STATUS.get(code, JobStatus.FINISHED_ABNORMAL)
-
-    async def _read_events(self, job: RunningJob, deployment: Deployment) -> None:
-        assert job.process is not None and job.process.stdout is not None
-        try:
-            while line := await read_event_line(job.process.stdout):
-                self._on_child_line(job, line, deployment)
-        except LineTooLong as exc:
-            why = f"the server app sent {exc}; progress events, metrics and errors have documented limits"
-            log.error("job %s: %s; stopping it", job.job_id, why)
-            add_error(job.errors, "server", why)
-            job.forced_status = JobStatus.FINISHED_EXECUTION_EXCEPTION
-            job.process.kill()
-
-    def _on_child_line(self, job: RunningJob, line: bytes, deployment: Deployment) -> None:
-        try:
-            message = safe_json.loads(line)
-        except ValueError as exc:  # said in the job's errors too: whatever it carried is not silently lost
-            log.warning("job %s: unreadable line from server app: %r", job.job_id, line[:200])
-            add_error(job.errors, "server", f"the server app sent a control line this server cannot read ({exc}); "
-                                            "it was ignored")
-            return
-        event = message.get("event") if isinstance(message, dict) else None
-        if event == "started":
-            start = datetime.now().astimezone().isoformat()
-            self.server.change_status(job.job_id, JobStatus.RUNNING, start_time=start)
-        elif event == "progress" and isinstance(message.get("data"), dict):
-            job.last_progress = message["data"]
-            self._record_metrics(job, message["data"])
-            try:
-                self.server.publish("job_progress", {"job_id": job.job_id, "name": job.name, "data": job.last_progress})
-            except Exception:  # a push that fails must not stop the job
-                log.exception("job %s: progress could not be published", job.job_id)
-        elif event == "error":
-            add_error(job.errors, "server", cut(str(message.get("message"))))
-        elif event == "task" and job.process is not None and job.process.stdin is not None:
-            deployment.relay(message, job.workspace, job.process.stdin)
-
-    def _record_metrics(self, job: RunningJob, data: dict[str, Any]) -> None:
-        """A round's metrics (per site and aggregated) go into the job's meta: ``round_metrics``,
-        within the bounds of ``console.server.round_metrics``."""
-        changed, error = job.round_metrics.add(data)
-        if error is not None:
-            log.warning("job %s: %s", job.job_id, error)
-            add_error(job.errors, "server", error)
-        if not changed:
-            return
-        # On the store's writer thread, in order with the job's status changes: never an fsync on the loop.
-        # One write waits per job at most and writes the latest metrics when it runs: job code sending
-        # rounds faster than the disk takes them (security test: 3000 events of 60 KB) queued a
-        # whole-meta write each, held every other job's status changes behind them for minutes
-        # and grew the server to 1 GB.
-        if job.metrics_write_pending:
-            return
-        job.metrics_write_pending = True
-        store = self.server.store
-
-        def write_latest() -> None:
-            job.metrics_write_pending = False  # first: metrics arriving meanwhile queue the next write
-            planned = job.round_metrics.num_rounds
-            store.update_meta(job.job_id, round_metrics=job.round_metrics.entries,
-                              **({"num_rounds": planned} if planned else {}))
-
-        store.write(write_latest)
 
     async def _archive_workspace(self, job: RunningJob) -> None:
         """The server workspace into the store (``console.server.kept_workspace``); what it left

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from console.log_floods import per_peer
 from console.names import is_server_job_id
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.features import peer_features
@@ -141,7 +142,7 @@ SHAPES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
 
 def check(site: str, cmd: str, answer: Any, args: dict[str, Any] | None = None) -> Any:
     """``answer`` (to ``cmd`` with ``args``) if it is of the command's shape (any answer for a
-    command without one); raises MalformedAnswer, logged as one warning line, otherwise."""
+    command without one); raises MalformedAnswer, logged as one warning line (summed up per site), otherwise."""
     shape = SHAPES.get(cmd)
     if shape is None:
         return answer
@@ -149,7 +150,8 @@ def check(site: str, cmd: str, answer: Any, args: dict[str, Any] | None = None) 
         return shape(answer, args or {})
     except ValueError as exc:
         error = MalformedAnswer(site, cmd, str(exc))
-        log.warning("%s", error.message)
+        # One per answer, and a site answers every admin's request: summed up per site past a burst.
+        log.warning("%s", error.message, extra=per_peer(site))
         raise error from None
 
 

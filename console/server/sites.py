@@ -21,7 +21,7 @@ from typing import Any
 
 from console.log_floods import per_peer
 from console.provision.certs import CertIdentity, identity_from_peercert
-from console.server import site_answers
+from console.server import site_answers, site_claims
 from console.server.interfaces import SitesHost
 from console.server.site_directory import SiteDirectory
 from console.server.site_job_lists import load_site_jobs, save_site_jobs
@@ -79,7 +79,7 @@ class SiteRegistry:
         self.sites: dict[str, ConnectedSite] = {}
         #: Each site away, its last link (how it ended: ``console.server.dropped_sites``); one per site name.
         self.departed: dict[str, ConnectedSite] = {}
-        self._dropping: set[asyncio.Task[None]] = set()  # dead links being closed
+        self._dropping: set[asyncio.Task[None]] = set()  # dead links being closed, stale jobs being stopped
         self._probes: dict[str, asyncio.Future[str | None]] = {}  # heartbeat probes under way, by site
         self._listener: asyncio.base_events.Server | None = None
         self.port: int | None = None
@@ -214,10 +214,10 @@ class SiteRegistry:
         site = ConnectedSite(identity.cn, identity.org, link, peer)
         self.server.gate.release_site_login(place)  # registered: its place is its name's, never dropped
         await self._register(site)
-        running = hello.get("jobs", [])
+        claimed = [entry["job_id"] for entry in hello.get("jobs", [])]
         # Jobs the server abandoned in a crash: stopped there and their workspaces collected.
-        collected = self.server.abandoned.on_login(site.name, link, {entry["job_id"] for entry in running})
-        self._abort_stale_jobs(identity.cn, link, [entry for entry in running if entry["job_id"] not in collected])
+        collected = self.server.abandoned.on_login(site.name, link, set(claimed))
+        self._judge_claims(site, claimed, collected | set(self.pending_deletes.get(site.name, [])))
         if self.pending_deletes.get(site.name):
             await self._flush_pending(site)
 
@@ -272,27 +272,17 @@ class SiteRegistry:
             pass
         await link.close()
 
-    def _abort_stale_jobs(self, name: str, link: Requester, jobs: list[dict[str, Any]]) -> None:
-        """What a site says it runs is only its claim: each job that is not running here with this site
-        among its sites (it went on without it, ended, was deleted, or was never the site's) is stopped
-        there, and one the server no longer has (deleted) has its workspace removed there too.
-        ``jobs``: the login answer's, checked (``site_answers.login``)."""
-        for entry in jobs:
-            job_id = entry["job_id"]
-            job = self.server.runner.jobs.get(job_id)
-            if job is not None and name in job.sites:
-                continue
-            gone = self.server.store.get(job_id) is None
-            log.info("site %s still runs job %s, %s: stopping it there", name, job_id,
-                     "which the server no longer has (its workspace there is removed too)" if gone else
-                     "which is not running with it (it went on without the site, or ended)")
-            task = asyncio.create_task(self._stop_stale(link, job_id, gone))
-            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
-
-    async def _stop_stale(self, link: Requester, job_id: str, gone: bool) -> None:
-        await link.request("abort_job", {"job_id": job_id}, timeout=HEARTBEAT_TIMEOUT)
-        if gone:
-            await link.request("delete_workspace", self.deleted_args(job_id), timeout=HEARTBEAT_TIMEOUT)
+    def _judge_claims(self, site: ConnectedSite, claimed: list[str], handled: set[str]) -> None:
+        """What a site says it runs is only its claim (``console.server.site_claims``): each job the server
+        sent it (or deleted) that is not running here with it is stopped there, in the background; the
+        rest, one line. ``claimed``: the login answer's job IDs, checked (``site_answers.login``);
+        ``handled``: jobs the server's own lists deal with at this login."""
+        claims = site_claims.judge(site.name, claimed, self.server.runner.jobs, self.server.store, handled)
+        site_claims.say_ignored(site.name, claims)
+        if claims.stale:
+            task = asyncio.create_task(site_claims.stop_stale(site.name, site.link, claims.stale, self.deleted_args))
+            self._dropping.add(task)
+            task.add_done_callback(self._dropping.discard)
 
     async def _register(self, site: ConnectedSite) -> None:
         old = self.sites.get(site.name)

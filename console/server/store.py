@@ -45,7 +45,7 @@ from typing import Any
 
 from console.server import deleted_jobs, submit_records
 from console.server.deleted_jobs import DeletedJob
-from console.server.job_queries import JobQueries, name_starts_with
+from console.server.job_queries import IDS_A_QUERY, JobQueries, name_starts_with
 from console.server.status import ACTIVE, FINAL_PREFIX, JobStatus
 from console.server.submit_records import SubmitRecord, SubmitTokenUsed
 
@@ -336,6 +336,14 @@ class JobStore(JobQueries):
         """The kept record of the deleted job ``id_or_prefix`` names (``console.server.deleted_jobs``)."""
         with self._lock:
             return deleted_jobs.find(self._db, id_or_prefix)
+
+    def deleted_among(self, job_ids: list[str]) -> set[str]:
+        """Those of ``job_ids`` (full IDs) whose delete is kept on record: one query a ``IDS_A_QUERY`` IDs."""
+        found: set[str] = set()
+        for start in range(0, len(job_ids), IDS_A_QUERY):
+            with self._lock:
+                found |= deleted_jobs.kept_among(self._db, job_ids[start:start + IDS_A_QUERY])
+        return found
 
     def list_deleted(self, limit: int, submitter: str | None = None,
                      submitter_org: str | None = None) -> list[DeletedJob]:

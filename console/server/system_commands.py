@@ -16,6 +16,7 @@ from console.server.job_access import job_meta, may_view, resolve_job, view_filt
 from console.server.job_commands import deployed_sites
 from console.server.scheduler import required_sites
 from console.server.shell_commands import run_on_target
+from console.server.site_claims import sent_to
 from console.server.targets import ask_sites, chosen_sites, require_on_target
 from console.stop_refusals import jobs_still_running, sites_not_connected
 from console.wire.errors import ErrorType, RemoteError
@@ -31,13 +32,13 @@ def _viewable(ctx: RequestContext) -> Callable[[Any], bool]:
     return lambda job_id: may_view(policy, user, ctx.server.store.get(str(job_id)) or {})
 
 
-def _site_of_job(ctx: RequestContext, site: str, job_id: str) -> bool:
-    """Whether ``site``'s word about a job counts: the job's deploy_map names it, its deploy record
-    lists it, or it is ``@ALL`` (security finding 3). A job the store does not know (deleted, its
-    end not reached that site yet) is the site's own report of what runs there, and is shown (to
-    those who may view any job); any other claim is left out, as a job that is not there."""
-    meta = ctx.server.store.get(str(job_id))
-    return meta is None or required_sites(meta)[1] or site in deployed_sites(meta)
+def _site_of_job(site: str, meta: dict[str, Any] | None) -> bool:
+    """Whether ``site``'s word about a job (``meta``: the store's, None when it has none) counts: the job
+    went to that site (``site_claims.sent_to``: its deploy_map names it or is ``@ALL``, its deploy record
+    lists it; security finding 3). A job the store does not know (deleted, its end not reached that site
+    yet) is the site's own report of what runs there, and is shown (to those who may view any job); any
+    other claim is left out, as a job that is not there."""
+    return meta is None or sent_to(site, meta)
 
 
 @handles("check_status")
@@ -52,12 +53,16 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
 
 
 async def _site_statuses(ctx: RequestContext, names: list[str] | None) -> list[dict[str, Any]]:
-    viewable = _viewable(ctx)
     answers = await ask_sites(ctx, chosen_sites(ctx, names), "status")
     rows = []
+    policy, user = ctx.server.policy, principal(ctx.connection)
+    everyone = view_filter(policy, user) == {}  # a job the store does not know: only an ``any`` viewer's
     for site, answer in answers.items():
         running = (answer.get("jobs") if isinstance(answer, dict) else None) or []
-        jobs = [j for j in running if viewable(j["job_id"]) and _site_of_job(ctx, site, j["job_id"])]
+        # Looked up at once, never one job at a time: a site's answer (up to 1 MiB) may name thousands of made-up jobs.
+        metas = ctx.server.store.metas_of([j["job_id"] for j in running])
+        jobs = [j for j in running if (everyone or may_view(policy, user, metas.get(j["job_id"]) or {}))
+                and _site_of_job(site, metas.get(j["job_id"]))]
         if answer.get("error"):
             rows.append({"client_name": site, "status": f"error: {answer['error']}"})
             continue

@@ -27,7 +27,7 @@ from console.within import within
 #: ``emit(text, style, meta)``: a line for people, its style class, and the job meta behind it.
 Emit = Callable[[str, str, "dict[str, Any] | None"], None]
 
-#: Followed-log lines shown at most in one print above the prompt (``follow.LogPrinter`` per flush,
+#: Followed-log lines shown at most in one print above the prompt (``log_printer.LogPrinter`` per flush,
 #: and the lines held while a view covered the screen): the newest, with a line saying how many
 #: were passed over. More is more than anyone reads, and each line redraws the prompt.
 MAX_LOG_LINES_SHOWN = 200

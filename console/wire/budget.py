@@ -24,8 +24,11 @@ from console.within import within
 MAX_LARGE_REPLIES = 4
 #: Of which one identity (a certificate CN) may hold this many.
 MAX_LARGE_REPLIES_PER_IDENTITY = 2
-#: How long a large request waits for a slot before it is refused.
-LARGE_REPLY_WAIT_SECONDS = 10.0
+#: How long a large request waits for a slot before it is refused. Longer than a slot can be held by a
+#: peer that reads nothing (the time its answer takes to build, a site's log fetched on a loaded host:
+#: seconds, plus ``LARGE_ANSWER_STALL_SECONDS``): at 10 s a loaded CI run refused an admin just before
+#: the non-readers' slots came free. Well inside the console's own wait for an answer (60 s).
+LARGE_REPLY_WAIT_SECONDS = 20.0
 
 
 class ReplyBudget:

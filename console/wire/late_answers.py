@@ -42,13 +42,7 @@ async def late_answer(cmd: str, pending: Pending, timeout: float, reason: str,
         raise CancelTooLate(cmd, reason, frame.header.get("data"))
     # The head came after the cancel and the answer streams in behind it (CI under load: a clone's big
     # meta came as None): read whole, as when the cancel comes while it streams (acted_answer).
-    reading = asyncio.ensure_future(rest(frame))
-    try:
-        result = await asyncio.shield(reading)
-    except asyncio.CancelledError:
-        reading.cancel()
-        raise CancelTooLate(cmd, reason) from None
-    raise CancelTooLate(cmd, reason, result)
+    await _too_late_once_read(cmd, reason, asyncio.ensure_future(rest(frame)))
 
 
 async def acted_answer(cmd: str, reading: Coroutine[Any, Any, Any]) -> Any:
@@ -62,9 +56,16 @@ async def acted_answer(cmd: str, reading: Coroutine[Any, Any, Any]) -> Any:
     except asyncio.CancelledError:
         pass
     tell_too_late(cmd, ANSWERED)  # at once: the interactive shell gives the prompt back meanwhile
+    await _too_late_once_read(cmd, ANSWERED, task)
+
+
+async def _too_late_once_read(cmd: str, reason: str, reading: asyncio.Future[Any]) -> NoReturn:
+    """CancelTooLate carrying the rest of a done command's answer, which ``reading`` reads (shielded: the
+    cancel that came already does not stop it); a cancel while it is read gives up on it (``reading`` is
+    cancelled) and the CancelTooLate says the answer is unknown. Both late_answer and acted_answer end so."""
     try:
-        result = task.result() if task.done() else await asyncio.shield(task)  # (read as the cancel came)
+        result = reading.result() if reading.done() else await asyncio.shield(reading)  # (read as the cancel came)
     except asyncio.CancelledError:
-        task.cancel()
-        raise CancelTooLate(cmd, ANSWERED) from None
-    raise CancelTooLate(cmd, ANSWERED, result)
+        reading.cancel()
+        raise CancelTooLate(cmd, reason) from None
+    raise CancelTooLate(cmd, reason, result)

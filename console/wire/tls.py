@@ -11,6 +11,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from console.wire.peer_address import peer_address
+
 #: Provisioning's revocation list, in every kit's ``startup/`` (see provision/revocation.py).
 CRL_FILE = "crl.pem"
 
@@ -133,8 +135,9 @@ class HandshakeFailureLog:
     def failed(self, peer: object, reason: str) -> None:
         """Note one failure from ``peer`` (an address: ``(host, port, ...)`` as asyncio gives it, or text)
         for ``reason``."""
-        if isinstance(peer, tuple) and len(peer) >= 2:  # "127.0.0.1:35308" in the log and the audit alike,
-            peer = f"{peer[0]}:{peer[1]}"  # in the first line as in a summary (it showed a tuple's repr there)
+        # "127.0.0.1:35308" in the log and the audit alike, in the first line as in a summary (it showed a
+        # tuple's repr there).
+        peer = peer_address(peer)
         self.total += 1
         loop = asyncio.get_running_loop()
         now = loop.time()
