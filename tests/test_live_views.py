@@ -722,9 +722,10 @@ def test_two_followed_logs_name_their_job_in_the_tag(shell: pexpect.spawn, sessi
 @pytest.mark.timeout(120)
 def test_job_completion_offers_what_the_command_can_act_on_first(shell: pexpect.spawn, session,
                                                                tmp_path: Path) -> None:
-    """Finding 8 of the seventh user: abort_job's Tab inserted a finished job, delete_job's offered
-    running ones first. abort_job: queued or running jobs first; delete_job: the ones it may delete
-    (not dispatched or running) first; each group newest first."""
+    """Finding 8 of the seventh user and the twelfth's item 1: abort_job's Tab offered finished jobs. A job-ID
+    argument offers only the jobs its command takes (the registry's ``Param.jobs``): abort_job the queued or
+    running ones, delete_job those not dispatched or running; each newest first. A unique one is completed
+    with a blank after it, as every unique completion (item 2)."""
     older = session.submit_job(str(numpy_job(tmp_path, name="rank-old", rounds=1)))
     session.monitor_job(older, timeout=60, poll_interval=0.1)
     folder, flag = gated_job(tmp_path, "rank-running", rounds=2)
@@ -736,12 +737,18 @@ def test_job_completion_offers_what_the_command_can_act_on_first(shell: pexpect.
         screen = Screen(shell, 40, 160)
         shell.send("refresh\r")
         screen.wait_for(r"completion data refreshed.*\n.*on server>\s*\Z")
-        for command, order in (("abort_job", [running, newer, older]), ("delete_job", [newer, older, running])):
+        for command, offered in (("delete_job", [newer, older]), ("abort_job", [running])):
             shell.send(f"{command} rank-")
-            menu = screen.wait_for(r"(?s)(\w{8}) +rank-\S+ .*\n *(\w{8}) +rank-\S+ .*\n *(\w{8}) +rank-\S+ ")
-            assert list(menu.groups()) == [j[:8] for j in order], (command, screen.text)
-            shell.send("\t")  # Tab takes the first
-            screen.wait_for(rf"on server> {command} {order[0]}")
+            screen.wait_for(rf"(?m)^ *{offered[0][:8]} +rank-")
+            screen.pump(0.3)  # the whole menu
+            menu = re.findall(r"(?m)^ *(\w{8}) +rank-\S+ ", screen.text)
+            assert menu == [j[:8] for j in offered], (command, screen.text)
+            shell.send("\t")  # Tab takes the first (abort_job's only one: with a blank after it)
+            line = screen.wait_for(rf"on server> {command} {offered[0]}")
+            if len(offered) == 1:
+                after_id = line.end() - (line.string.rfind("\n", 0, line.start()) + 1)  # its column on the screen
+                wait_until(lambda column=after_id + 1: (screen.pump(), screen.screen.cursor.x)[1] == column, 10,
+                           "the cursor after the blank that follows the ID")
             shell.sendcontrol("c")
             screen.wait_for(r"on server>\s*\Z")
     finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from nvflare_poc import LiveFlare
+from shell_helpers import wrapped
 
 from conftest import EXAMPLES, wait_until
 
@@ -225,6 +226,25 @@ def test_the_shell_on_flare_completes_monitors_and_leaves(flare_poc: LiveFlare, 
         shell.expect(PROMPT)
         shell.send("monitors\r")
         shell.expect_exact("no monitors running")
+        # An ended job's errors are where FLARE keeps them (each participant's error_log.txt), not in its meta,
+        # and the command named shows them (the twelfth user's item 6).
+        shell.send(f"show_errors {job[:8]} server\r")
+        shell.expect(wrapped(f"no live errors to show; once a job has ended, its errors are in each participant's "
+                             f"error log: get_job_logs {job[:8]} all -f error_log.txt (the server's: download_job "
+                             f"{job[:8]})"))
+        shell.expect(PROMPT)
+        # Each site's own error_log.txt (FLARE's store would give log.txt under that name); the server's went
+        # into FLARE's job store with its workspace.
+        shell.send(f"get_job_logs {job[:8]} all -f error_log.txt\r")
+        shell.expect(r"== site-1 ==\r\n\(empty\)\r\n== site-2 ==\r\n\(empty\)")
+        shell.expect(wrapped(f"FLARE's server keeps an ended job's workspace in its job store only (download_job {job}"))
+        shell.expect(PROMPT)
+        # A site not connected: refused before the question, in our server's words (item 5).
+        shell.send("remove_client site-9\r")
+        shell.expect(wrapped("remove_client was refused: site site-9 is not connected; connected sites: site-1, "
+                             "site-2"))
+        assert "are you sure" not in shell.before
+        shell.expect(PROMPT)
 
         # A read-only answer is shown where it arrives (FLARE's worker thread, console/shell/early.py):
         # each exactly once, each before the next prompt, nothing printed late.

@@ -355,3 +355,29 @@ def test_flares_no_such_job_for_a_job_it_lists_running_is_said_as_a_job_starting
     for session.status in ("SUBMITTED", None):
         with pytest.raises(errors.JobNotFound, match=r"\Ano such job: x\Z"):
             COMMANDS["show_stats"](session, {"job_id": "x", "target_type": "server"})
+
+
+def test_a_log_flares_store_reads_as_log_txt_is_read_from_each_workspace() -> None:
+    """FLARE 2.9's get_job_log reads any name but log.txt and log.json as log.txt: error_log.txt (where an ended
+    job's errors are, as show_errors then says) gave the server's log.txt. Each target's own file instead."""
+    job = "7e4d71d6-14e9-4abe-86f7-9d2d31dec2d4"
+
+    class Flare:
+        def get_job_logs(self, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("FLARE's store would answer log.txt")
+
+        def get_job_meta(self, job_id: str) -> dict[str, Any]:
+            return {"job_id": job_id, "deploy_map": {"app": ["server", "site-a", "site-b"]}}
+
+        def tail_target(self, target: str, options: str, path: str) -> str:
+            assert path == f"{job}/error_log.txt"
+            if target == "server":
+                return f"tail: cannot open '{path}' for reading: No such file or directory"
+            return f"{target}: ERROR boom\n" if target == "site-a" else ""
+
+    answer = COMMANDS["get_job_logs"](Flare(), {"job_id": job, "target": "all", "log_file_name": "error_log.txt"})
+    assert answer["logs"] == {"site-a": "site-a: ERROR boom\n", "site-b": ""}
+    assert f"keeps an ended job's workspace in its job store only (download_job {job} has it)" in \
+        answer["unavailable"]["server"]
+    one = COMMANDS["get_job_logs"](Flare(), {"job_id": job, "target": "site-a", "log_file_name": "error_log.txt"})
+    assert one == {"logs": {"site-a": "site-a: ERROR boom\n"}}

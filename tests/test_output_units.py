@@ -406,6 +406,9 @@ def test_an_action_flare_answers_with_nothing_writes_its_record_in_json() -> Non
         def download_job_components(self, job_id: str) -> str:
             return f"/tmp/transfer/{job_id}"
 
+        def check_status(self, target_type: str) -> dict:  # remove_client asks first: the site is connected
+            return {"status": "SUCCESS", "clients": [{"client_name": "site-b1"}]}
+
         def remove_client(self, site: str) -> None:
             return None
 

@@ -68,11 +68,14 @@ def test_questions_come_after_the_right_and_ctrl_c_or_d_cancel_them(shell, serve
     shell.expect(PROMPT)
     assert session.get_job_status(job_id) == "SUBMITTED"
     # A refusal the server knows before acting comes before the question (sites not connected).
+    # In the words FLARE's refusal has on its backend too (console.stop_refusals, tests/test_stop_refusals.py).
     shell.send("restart client site-1 site-2\r")
-    assert shell.expect_exact(["not connected: site-1, site-2", "are you sure"]) == 0, "asked before refusing"
+    assert shell.expect(["restart was refused: sites site-1, site-2 are not connected; connected sites: none",
+                         "are you sure"]) == 0, "asked before refusing"
     shell.expect(PROMPT)
     shell.send("remove_client site-1\r")
-    assert shell.expect_exact(["site site-1 is not connected", "are you sure"]) == 0, "asked before refusing"
+    assert shell.expect(["remove_client was refused: site site-1 is not connected", "are you sure"]) == 0, \
+        "asked before refusing"
     shell.expect(PROMPT)
     shell.send("restart server\r")
     shell.expect_exact("restart the server: are you sure? [y/N]")
@@ -90,7 +93,9 @@ def test_questions_come_after_the_right_and_ctrl_c_or_d_cancel_them(shell, serve
     try:
         for line in ("restart all", "shutdown server", "restart server"):
             shell.send(line + "\r")
-            assert shell.expect_exact([f"job(s) running ({running})", "are you sure"]) == 0, f"{line}: asked first"
+            said = (f"{line.split()[0]} was refused: job {running} (long-job) is still running; let it finish or "
+                    f"abort it first (abort_job {running})")
+            assert shell.expect([wrapped(said), "are you sure"]) == 0, f"{line}: asked first"
             shell.expect(PROMPT)
     finally:
         session.abort_job(running)
@@ -253,14 +258,18 @@ def test_output_completion_while_typing_and_settings_that_last(shell, session, t
     job_id = session.submit_job(str(hello_server(jobs, steps=1, step_seconds=0.1)))
     wait_until(lambda: session.get_job_status(job_id).startswith("FINISHED"), 30, "the job to finish")
     short = job_id[:8]
-    # Logs as text with a header per target; a finished job's errors point to them.
+    # Logs as text with a header per target; a finished job's errors point to its record, where our
+    # server keeps them (the twelfth user's item 6: they pointed to its logs).
     shell.send(f"get_job_logs {short}\r")
     shell.expect_exact("== server ==")
     shell.expect(PROMPT)
     assert "\\n" not in shell.before
     shell.send(f"show_errors {short} server\r")
-    shell.expect_exact(f"is not running, so there are no live errors to show; a finished job's errors and "
-                       f"progress are in its logs: get_job_logs {short}")
+    shell.expect(wrapped(f"is not running, so there are no live errors to show; once a job has ended, its errors "
+                         f"are in its record: get_job_meta {short} (job_errors)"))
+    shell.expect(PROMPT)
+    shell.send(f"show_stats {short} server\r")
+    shell.expect(wrapped(f"no live stats to show; once a job has ended, its per-round metrics: plot {short}"))
     shell.expect(PROMPT)
     # A folder without meta.json is refused at once, naming the job folders inside it.
     shell.send(f"submit_job {jobs}\r")
@@ -270,7 +279,7 @@ def test_output_completion_while_typing_and_settings_that_last(shell, session, t
     shell.send("get_job_me")
     shell.expect_exact("the full meta of a job")
     shell.sendcontrol("c")
-    shell.send("abort_job ")
+    shell.send("monitor_job ")
     shell.expect(re.compile(rf"{short}\s.*hello-server  FINISHED:COMPLETED  \d+s ago"))
     shell.sendcontrol("c")
     # Records for people; raw is the wire's JSON; expanded on shows records vertically.

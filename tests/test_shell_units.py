@@ -89,8 +89,12 @@ def test_command_names_with_summary() -> None:
     assert [c.text for c in found] == ["list_jobs"]
     assert found[0].display_meta_text == CATALOG["list_jobs"].summary
     assert "submit_job" in texts("")
-    # A word already complete is not offered again: the menu closes after Tab completed it.
-    assert texts("list_jobs") == [] and texts(f"get_job_meta {IDS[0]}") == []
+    # A word already complete is not offered again while typing: the menu closes after Tab completed it.
+    typing = ShellCompleter(data)
+    for line in ("list_jobs", f"get_job_meta {IDS[0]}"):
+        assert list(typing.get_completions(Document(line, len(line)), CompleteEvent(text_inserted=True))) == []
+    # Tab asks: the word itself is the one match (Tab then puts a blank after it, as bash).
+    assert texts("list_jobs") == ["list_jobs"] and texts(f"get_job_meta {IDS[0]}") == [IDS[0]]
 
 
 def test_options_and_their_values() -> None:
@@ -117,7 +121,7 @@ def test_job_id_menu_columns_align_and_a_long_name_gives_way() -> None:
     d = CompletionData.from_rows([
         {"job_id": f"{i:08x}-0000-4000-8000-000000000000", "job_name": name, "status": status,
          "submit_time": now - 100 * (i + 1)} for i, (name, status) in enumerate(zip(names, statuses, strict=True))])
-    metas = [c.display_meta_text for c in complete("abort_job ", d)]
+    metas = [c.display_meta_text for c in complete("get_job_meta ", d)]
     assert len(metas) == 4
     status_at = {get_cwidth(meta[:meta.index(status)]) for meta, status in zip(metas, statuses, strict=True)}
     assert len(status_at) == 1, metas
@@ -131,7 +135,8 @@ def test_job_ids_by_prefix_and_by_name() -> None:
     found = complete("get_job_meta 0a1b")
     assert [c.text for c in found] == IDS[:2]
     assert found[0].display_meta_text == "hello-numpy  RUNNING"
-    assert texts("abort_job hello") == [IDS[0], IDS[2]]
+    assert texts("get_job_meta hello") == [IDS[0], IDS[2]]
+    assert texts("abort_job hello") == [IDS[0]]  # hello-server has ended: nothing to abort
     assert texts("clone_job CIFAR") == [IDS[1]]
     assert texts("monitor_job 9f") == [IDS[2]]
     assert texts("monitor_job 9f --interval ") == []  # a number comes next, nothing to offer
@@ -420,14 +425,14 @@ def test_job_ids_newest_first_with_name_status_and_age() -> None:
         {"job_id": IDS[1], "job_name": "new", "status": "RUNNING",
          "submit_time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 30))},
     ])
-    found = complete("abort_job ", d)
+    found = complete("monitor_job ", d)
     assert [c.text for c in found] == [IDS[1], IDS[0]]
     assert found[0].display_text == IDS[1][:8]
     # One column each for name, status and age, aligned over the menu's entries.
     assert re.fullmatch(r"new  RUNNING             \d\ds ago", found[0].display_meta_text)
     assert found[1].display_meta_text == "old  FINISHED:COMPLETED  2h ago"
     d.upsert("ffff0000-new", "newest", "SUBMITTED")
-    assert [c.text for c in complete("abort_job ", d)][0] == "ffff0000-new"
+    assert [c.text for c in complete("monitor_job ", d)][0] == "ffff0000-new"
 
 
 def test_human_output() -> None:
@@ -573,21 +578,25 @@ def test_sites_are_listed_as_people_count_them() -> None:
 
 
 def test_completion_offers_what_the_command_can_act_on_first() -> None:
-    """Finding 8 of the seventh user (the pty case: test_live_views): jobs by status, sites by state."""
+    """Finding 8 of the seventh user, and the twelfth's item 1 (the pty case: test_live_views): a job-ID
+    argument offers only the jobs, by status, its command takes (abort_job: not ended; delete_job: not
+    dispatched or running); sites by state, first."""
     d = data()  # IDS[0] RUNNING, IDS[1] SUBMITTED, IDS[2] FINISHED:COMPLETED
     d.upsert("0a1b9999-dispatched", "dispatched", "DISPATCHED")
-    assert texts_with("abort_job ", d)[-1] == IDS[2]  # the finished job last
-    assert texts_with("delete_job ", d)[-2:] == ["0a1b9999-dispatched", IDS[0]]  # refused while running: last
-    assert texts_with("delete_job ", d)[0] == IDS[2]
+    assert IDS[2] not in texts_with("abort_job ", d)  # ended: nothing to abort
+    assert sorted(texts_with("abort_job ", d)) == sorted(["0a1b9999-dispatched", *IDS[:2]])
+    assert texts_with("delete_job ", d) == [IDS[2], IDS[1]]  # refused while dispatched or running: not offered
     assert texts_with("get_job_meta ", d)[0] == "0a1b9999-dispatched"  # other commands: newest first
     d.upsert(IDS[0], None, "FINISHED:ABORTED")  # a push: it ended
-    assert texts_with("abort_job ", d)[:2] == ["0a1b9999-dispatched", IDS[1]]
-    # Jobs still queued rank first however many ended jobs are newer (more than a menu holds).
+    assert texts_with("abort_job ", d) == ["0a1b9999-dispatched", IDS[1]]
+    assert IDS[0] in texts_with("delete_job ", d)
+    assert texts_with("abort_job 9f", d) == []  # a prefix of an ended job only: nothing, not that job
+    # Jobs still queued are found however many ended jobs are newer (more than a menu holds).
     big = CompletionData.from_rows([{"job_id": f"{i:08x}-aaaa", "job_name": f"job-{i}", "submit_time": i,
                                      "status": "SUBMITTED" if i == 3 else "FINISHED:COMPLETED"}
                                     for i in range(1000)])
-    assert texts_with("abort_job ", big)[0] == "00000003-aaaa"
-    assert "00000003-aaaa" not in texts_with("delete_job ", big)[:MAX_JOB_COMPLETIONS - 1]
+    assert texts_with("abort_job ", big) == ["00000003-aaaa"]
+    assert len(texts_with("delete_job ", big)) == MAX_JOB_COMPLETIONS
     # Sites: a disabled one is turned away, so never connected: enable_client offers those first.
     d.sites, d.seen_sites = ["site-1", "site-3"], {"site-1", "site-2", "site-3"}
     assert texts_with("enable_client ", d) == ["site-2", "site-1", "site-3"]
@@ -701,11 +710,15 @@ def test_commands_on_a_running_job_complete_running_jobs_first() -> None:
             for i in range(13)]
     d = CompletionData.from_rows(rows)
     running = rows[5]["job_id"]
-    for command in ("show_stats", "follow", "plot", "monitor_job", "abort_job", "reset_errors"):
+    for command in ("follow", "plot", "monitor_job"):
         assert [c.text for c in complete(f"{command} ", d)][0] == running, command
+        jobs = [c for c in complete(f"{command} ", d) if not c.text.startswith("-")]  # (follow: its options too)
+        assert len(jobs) == 13, command  # an ended job too (its status, last lines, chart)
+    for command in ("show_stats", "show_errors", "abort_job", "reset_errors"):  # only what they act on
+        assert [c.text for c in complete(f"{command} ", d)] == [running], command
     for command in ("get_job_meta", "download_job", "clone_job"):
         assert [c.text for c in complete(f"{command} ", d)][0] == rows[0]["job_id"], command
-    assert [c.text for c in complete("delete_job ", d)][-1] == running  # refused while it runs: last
+    assert running not in [c.text for c in complete("delete_job ", d)]  # refused while it runs
 
 
 def test_a_flag_takes_two_cells_and_joiners_stay_where_text_needs_them() -> None:
@@ -911,14 +924,14 @@ def test_unmonitor_and_unfollow_alone_take_the_one_running_and_say_why_not_other
 
 
 def test_help_of_a_command_gives_its_defaults_and_a_file_command_s_options_from_the_one_table(tmp_path) -> None:
-    from console.commands import CATALOG, Engine
+    from console.commands import Engine
     from console.commands.shell_options import FILE_OPTIONS
     from console.runtime.target_commands import TargetCommandError, run_target_command
     from console.shell.help import help_text
 
     assert "[-n INTERVAL]  seconds between runs (default: 2)" in help_text(Engine.OURS, "watch", 100)
     assert "'server' or a site name (default: server)" in help_text(Engine.OURS, "get_job_logs", 100)
-    assert "stop after this many seconds (0: never)\n" in help_text(Engine.OURS, "monitor_job", 100) + "\n"
+    assert "stop after this many seconds (default: 0, never)\n" in help_text(Engine.OURS, "monitor_job", 100) + "\n"
     for command in ("ls", "cat", "head", "tail", "grep"):
         supported = FILE_OPTIONS[command].supported()
         assert f"[OPTIONS]  options: {supported}" in help_text(Engine.OURS, command, 100)
@@ -928,13 +941,7 @@ def test_help_of_a_command_gives_its_defaults_and_a_file_command_s_options_from_
 
     for command, options in FLARE_FILE_OPTIONS.items():  # FLARE's, as its refusal names them
         assert f"[OPTIONS]  options: {options}" in help_text(Engine.NVFLARE, command, 100)
-    for spec in CATALOG.values():  # every default worth saying is said
-        for engine in (e for e in Engine if spec.supports(e)):
-            text = help_text(engine, spec.name, 200)
-            for param in spec.typed_params:
-                if param.default not in (None, False):
-                    shown = f"{param.default:g}" if isinstance(param.default, float) else str(param.default)
-                    assert shown in text, (spec.name, param.name)
+    # Every optional argument's default is said: tests/test_help_defaults.py walks the registry.
 
 
 def test_a_monitor_s_line_of_a_job_that_ended_long_ago_is_stamped_with_its_end() -> None:
@@ -976,3 +983,35 @@ def test_completion_follows_the_grammar_whatever_the_order_of_options_and_positi
     for line in ("list_jobs -m 2 9f", "list_jobs -r -n hello 9f", "follow -n 3 9f", "get_job_logs -n 5 9f"):
         assert texts_with(line, d) == [IDS[2]], line
     assert texts_with("list_jobs -m 2 -n hel", d) == ["hello-numpy", "hello-server"]
+
+
+def test_a_job_not_running_has_its_errors_pointed_to_where_each_engine_keeps_them() -> None:
+    """The twelfth user's item 6: show_errors of a finished job pointed to get_job_logs. Ours records a job's
+    errors in its meta (job_errors, the runner writes them as it ends); FLARE 2.9's meta has none, each
+    participant's error_log.txt has them. The registry says which, per engine (``CommandSpec.not_running``)."""
+    from console.api.errors import JobNotRunning
+    from console.commands import CATALOG, Engine
+    from console.commands.spec import JobStates
+    from console.shell.failures import explain
+    from console.shell.parse import parse_command
+
+    refused = JobNotRunning("job 3fa9 is not running")
+    parsed = parse_command("show_errors 3fa9 server")
+    assert explain(refused, parsed, Engine.OURS).endswith(
+        "no live errors to show; once a job has ended, its errors are in its record: get_job_meta 3fa9 (job_errors)")
+    assert explain(refused, parsed, Engine.NVFLARE).endswith(
+        "its errors are in each participant's error log: get_job_logs 3fa9 all -f error_log.txt (the server's: "
+        "download_job 3fa9)")
+    stats = parse_command("show_stats 3fa9 all")
+    assert explain(refused, stats, Engine.OURS).endswith("its per-round metrics: plot 3fa9, or get_job_meta 3fa9 "
+                                                         "(round_metrics)")
+    assert explain(refused, stats, Engine.NVFLARE).endswith("its progress is in its log: get_job_logs 3fa9")
+    # Each command it names is one the engine offers, with the arguments given.
+    for spec in CATALOG.values():
+        for engine, text in spec.not_running:
+            assert spec.param("job_id").jobs is JobStates.RUNNING, spec.name
+            pointed = parse_command(text.split(": ", 1)[1].split(" (")[0].split(", or ")[0].replace("{job}", "3fa9"),
+                                    engine)
+            assert pointed is not None and pointed.spec.supports(engine), (spec.name, engine)
+    # Without the engine (an older caller): the engine's words as they came.
+    assert explain(refused, parsed) == "JobNotRunning: job 3fa9 is not running"

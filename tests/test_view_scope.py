@@ -188,7 +188,7 @@ def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
             outcomes = {r["outcome"] for r in map(json.loads, audit.read_text().splitlines())
                         if r.get("user") == name and r.get("command") in ("shutdown", "restart")}
             assert outcomes == {"refused"}, outcomes
-        with pytest.raises(JobNotDone, match=r"jobs are running \(job\(s\) outside your view\)") as refused:
+        with pytest.raises(JobNotDone, match=r"refused: jobs are still running \(job\(s\) outside your view\)") as refused:
             lead.restart("server", wait=False)  # of the server's org: may stop it
         assert running not in str(refused.value)
 
@@ -220,7 +220,7 @@ def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
             # Stopping the site: the right on it first; a job on it keeps it from stopping, said as above.
             with pytest.raises(AuthorizationError, match="lacks the right 'operate' for site-1"):
                 other_lead.restart("client", ["site-1"], wait=False)
-            with pytest.raises(JobNotDone, match=r"jobs are running \(job\(s\) outside your view\)"):
+            with pytest.raises(JobNotDone, match=r"refused: jobs are still running \(job\(s\) outside your view\)"):
                 lead.restart("client", ["site-1"], wait=False)
             # A scoped view is about jobs: the site's own facts are theirs, as check_status's rows are.
             for sess in (lead, org_admin):

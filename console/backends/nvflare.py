@@ -39,7 +39,7 @@ from console.backends.base import (
 )
 from console.backends.folder_listing import long_listing_names
 from console.backends.kits import KitInfo
-from console.backends.nvflare_commands import COMMANDS, list_jobs, submit_a_copy
+from console.backends.nvflare_commands import COMMANDS, list_jobs, refuse_remove_client, submit_a_copy
 from console.backends.nvflare_errors import reworded, server_address, translate
 from console.backends.nvflare_job_ids import resolve_job_id, with_job_ids_resolved
 from console.backends.nvflare_login import login
@@ -362,8 +362,11 @@ class FlareBackend(Backend):
             await asyncio.sleep(max(wait, 0.25))  # (a long call under way: look again now and then)
 
     async def refuse_before_asking(self, command: str, args: dict[str, Any]) -> None:
+        """FLARE's refusals known before acting, in our server's words (``console.stop_refusals``)."""
         if command in ("shutdown", "restart"):
             await self.call(nvflare_shutdown.refuse_before_asking, {**args, "command": command}, what=command)
+        elif command == "remove_client":
+            await self.call(refuse_remove_client, args, what=command)
 
     async def site_names(self, most: int | None = None) -> list[str]:
         return client_names(await self.call(COMMANDS["check_status"], {"target_type": "server"}), most)

@@ -124,9 +124,18 @@ def _unset_timeout(s: Any, a: dict[str, Any]) -> Any:
 
 @command("remove_client")
 def _remove_client(s: Any, a: dict[str, Any]) -> Any:
+    refuse_remove_client(s, a)
     return or_said(s.remove_client(a["site"]),
                    f"removed {a['site']}: its connection is released (it registers again when it reconnects)",
                    {"site": a["site"]})
+
+
+def refuse_remove_client(s: Any, a: dict[str, Any]) -> None:
+    """remove_client of a site not connected: refused (InvalidTarget) in our server's words
+    (``console.stop_refusals``), before the console asks "are you sure?" and before FLARE is asked."""
+    from console.backends.nvflare_shutdown import refuse_sites_away  # (it registers its commands on import)
+
+    refuse_sites_away("remove_client", [a["site"]], answer_of(s.check_status("server")))
 
 
 @command("disable_client")

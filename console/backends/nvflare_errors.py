@@ -25,6 +25,7 @@ from console.api import errors
 from console.backends.nvflare_orphans import NOT_RUNNING
 from console.backends.nvflare_sites import IN_OUR_WORDS, in_our_words, no_answer
 from console.commands.shell_options import FLARE_FILE_OPTIONS
+from console.stop_refusals import jobs_still_running
 from console.wire.kit import KitError
 
 #: Commands that change a job: after a lost answer, whether they were done is not known.
@@ -148,37 +149,6 @@ def reworded(exc: BaseException, command: str, where: str) -> BaseException:
 
 
 _UNRECOGNIZED = re.compile(r"unrecognized arguments: (?P<options>[^)\n]+)")
-
-
-def jobs_still_running(command: str, running: list[tuple[str, str]], flare_says: str = "",
-                       orphaned: list[tuple[str, str]] | None = None) -> str:
-    """Why FLARE refused ``command`` (shutdown, restart): the jobs its server still runs, ``running`` as (job ID,
-    name), each named as ``shutdown client``'s refusal names its one (FLARE's server names only the first job for a
-    shutdown and none for a restart); FLARE's own words when the jobs could not be listed. ``orphaned`` jobs (listed
-    RUNNING, run by no process: ``nvflare_orphans``) are named apart: abort_job refuses them, and they do not hold
-    the command up."""
-    if len(running) == 1:
-        job_id, name = running[0]
-        said = (f"{command} was refused: job {_named(running[0])} is still running; let it finish or abort it first "
-                f"(abort_job {job_id})")
-    elif running:
-        said = (f"{command} was refused: jobs {', '.join(map(_named, running))} are still running; let them finish "
-                "or abort them first (abort_job JOB)")
-    else:
-        flare = f" (FLARE: {flare_says})" if flare_says else ""
-        said = (f"{command} was refused: jobs are still running{flare}; let them finish or abort them first "
-                "(abort_job JOB); list_jobs shows them")
-    if not orphaned:
-        return said
-    one = len(orphaned) == 1
-    return (f"{said}. {'Job' if one else 'Jobs'} {', '.join(map(_named, orphaned))} {'is' if one else 'are'} listed "
-            f"RUNNING too, but no process runs {'it' if one else 'them'} (abandoned by a server restart): "
-            f"{'it does' if one else 'they do'} not hold the {command} up, and FLARE 2.9 has no command that ends "
-            f"{'it' if one else 'them'} (abort_job refuses {'it' if one else 'them'})")
-
-
-def _named(job: tuple[str, str]) -> str:
-    return f"{job[0]} ({job[1]})" if job[1] else job[0]
 
 
 #: Answers FLARE 2.9's admin commands give for a user's error or an absent peer, which its flare_api raises as an

@@ -4,7 +4,9 @@ FLARE 2.9's ``get_job_logs`` reads its server's log store, which often has no si
 stream not available for this job"), and for ``all`` lists only what it has: the sites were not even
 named. ``follow`` reads a site's log where the site writes it (``JOB_ID/log.txt`` in its workspace,
 with FLARE's shell commands), and so does this for each site the store lacks; a site neither way
-gives is named with both reasons. Registered into ``nvflare_registry.COMMANDS`` when imported; imports
+gives is named with both reasons. A log FLARE's store does not keep apart (error_log.txt: FLARE 2.9
+reads any name but log.txt and log.json as log.txt) is read from the server's and each site's workspace
+alone. Registered into ``nvflare_registry.COMMANDS`` when imported; imports
 nothing from nvflare at import time.
 """
 
@@ -22,6 +24,10 @@ from console.backends.nvflare_registry import command
 SITE_LOG_BYTES = 1 << 20
 CUT_NOTE = "[... the log's earlier part is left out: download_job has it whole, or get_job_logs -n N]"
 
+#: The logs FLARE 2.9's get_job_log reads from its store: its ``_normalize_log_file_name`` reads any other
+#: name (error_log.txt, where a job's errors are) as log.txt, so those are read from each workspace instead.
+FLARE_LOG_NAMES = ("log.txt", "log.json")
+
 _NO_FILE = re.compile(r"\Atail: .*(No such file or directory|cannot open)")
 
 
@@ -31,16 +37,24 @@ def get_job_logs(s: Any, a: dict[str, Any]) -> Any:
     lacks read from its workspace, or named in "unavailable" with why."""
     job_id, target = a["job_id"], a.get("target") or "server"
     name, tail, pattern = a.get("log_file_name") or "log.txt", a.get("tail_lines"), a.get("grep_pattern")
-    answer = s.get_job_logs(job_id, target=target, tail_lines=tail, grep_pattern=pattern, log_file_name=name)
-    if not isinstance(answer, dict) or not isinstance(answer.get("logs"), dict):
-        return answer
-    logs, unavailable = dict(answer["logs"]), dict(answer.get("unavailable") or {})
+    own = name not in FLARE_LOG_NAMES  # FLARE's store would give log.txt under this name: each target's own file
+    logs: dict[str, Any] = {}
+    unavailable: dict[str, Any] = {}
+    if not own:
+        answer = s.get_job_logs(job_id, target=target, tail_lines=tail, grep_pattern=pattern, log_file_name=name)
+        if not isinstance(answer, dict) or not isinstance(answer.get("logs"), dict):
+            return answer
+        logs, unavailable = dict(answer["logs"]), dict(answer.get("unavailable") or {})
     if target.casefold() in ("all", "@all"):
-        wanted = [site for site in _job_sites(s, job_id) if site not in logs]
+        wanted = [t for t in (*(["server"] if own else []), *_job_sites(s, job_id)) if t not in logs]
     else:
-        wanted = [target] if target != "server" and target not in logs else []
+        wanted = [target] if (own or target != "server") and target not in logs else []
     for site in wanted:
         text, why = _from_workspace(s, site, f"{job_id}/{name}", tail)
+        if text is None and site == "server" and own:
+            # FLARE's server moves an ended job's workspace into its job store (its store reads log.txt alone)
+            why = (f"no {job_id}/{name} in the server's workspace: FLARE's server keeps an ended job's workspace in "
+                   f"its job store only (download_job {job_id} has it)")
         if text is None:
             stored = unavailable.get(site)
             unavailable[site] = f"{stored}; {why}" if stored else why

@@ -14,11 +14,14 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from console.api.errors import ClientsStillRunning, JobNotDone
+from console.api.errors import ClientsStillRunning, InvalidTarget, JobNotDone
 from console.backends import nvflare_orphans as orphans
-from console.backends.nvflare_errors import flare_text, jobs_still_running
+from console.backends.base import client_names
+from console.backends.nvflare_errors import flare_text
 from console.backends.nvflare_registry import answer_of, command, targets_of
-from console.backends.nvflare_sites import run_keeping_replies
+from console.backends.nvflare_sites import in_our_words, run_keeping_replies
+from console.stop_refusals import jobs_still_running, sites_not_connected
+from console.wire.answers import MalformedAnswer
 
 
 @command("shutdown")
@@ -44,17 +47,34 @@ def server_started(s: Any, a: Any = None) -> float | None:
 
 def refuse_before_asking(s: Any, a: dict[str, Any]) -> None:
     """What FLARE 2.9's server checks before a shutdown or restart (``training_cmds``), checked before the
-    console asks "are you sure?": jobs its engine runs (any target), then sites still connected (shutdown
-    server). Raises JobNotDone naming the jobs (orphaned ones apart), or ClientsStillRunning; ``a``: the
-    command's wire arguments and its name under ``command``."""
+    console asks "are you sure?": jobs its engine runs (any target), named sites not connected (client
+    SITE ...), then sites still connected (shutdown server). Raises JobNotDone naming the jobs (orphaned
+    ones apart), InvalidTarget naming the sites, or ClientsStillRunning, in the words of our server's
+    refusal (``console.stop_refusals``); ``a``: the command's wire arguments and its name under
+    ``command``."""
     status = answer_of(s.check_status("server"))
     running, _ = orphans.engine_view(status)
     if running:
         named, orphaned = _running_and_orphaned(s, status)
         raise JobNotDone(jobs_still_running(a["command"], named, orphaned=orphaned))
+    asked = targets_of(a) if a.get("target_type") == "client" else None
+    if asked:
+        refuse_sites_away(a["command"], asked, status)
     if a["command"] == "shutdown" and a.get("target_type") == "server" and isinstance(status, dict) \
             and status.get("clients"):
         raise ClientsStillRunning("one or more clients are still running")
+
+
+def refuse_sites_away(command: str, sites: list[str], status: Any) -> None:
+    """Raise InvalidTarget for the named ``sites`` not among those ``status`` (check_status server's meta)
+    lists connected; nothing when it lists none (not known: FLARE's own answer then says)."""
+    try:
+        connected = client_names(status)
+    except MalformedAnswer:
+        return
+    away = [site for site in dict.fromkeys(sites) if site not in connected]
+    if away:
+        raise in_our_words(InvalidTarget(sites_not_connected(command, away, connected)))
 
 
 def _running_and_orphaned(s: Any, status: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -73,7 +93,7 @@ def _naming_running_jobs(s: Any, command: str) -> Iterator[None]:
     """FLARE refusing ``command`` for running jobs names the first job (shutdown) or none (restart, whose
     words flare_api garbled: "job There are still jobs running. ... is still running"): the refusal names
     every job FLARE's engine runs, and apart from them the orphaned ones FLARE still lists RUNNING
-    (``nvflare_errors.jobs_still_running``)."""
+    (``console.stop_refusals``: the words our server's refusal has too)."""
     try:
         yield
     except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -51,23 +52,51 @@ class ParamKind(StrEnum):
     SETTING_VALUE = "setting_value"  # a value of the shell setting named before it (SETTINGS)
 
 
+class JobStates(StrEnum):
+    """Which jobs, by status, a job-ID argument takes: the others are refused by the command on both engines, so
+    completion offers only these. Statuses as FLARE's (SPEC section 4); a job whose status is not known yet
+    (``""``) is taken by every set."""
+
+    ANY = "any"  # get_job_meta, clone_job, download_job, monitor_job, follow, plot, get_job_logs
+    #: abort_job: queued or running. A FINISHED:* status is final (no later write changes it), so a job
+    #: listed ended never becomes one it takes: leaving it out never hides one that could be aborted.
+    NOT_ENDED = "not_ended"
+    #: delete_job: refused while DISPATCHED or RUNNING (FLARE 2.9's job_cmds "is running, could not be
+    #: deleted at this time", ours the same).
+    NOT_RUNNING = "not_running"
+    #: show_stats, show_errors, reset_errors, app_command, configure_job_log: a running job's live parts (its
+    #: server app, its sites); a queued or ended job has none ("job ... is not running", both engines).
+    RUNNING = "running"
+
+    def takes(self, status: str) -> bool:
+        """Whether the command acts on a job whose status is ``status``."""
+        if not status or self is JobStates.ANY:
+            return True
+        if self is JobStates.NOT_ENDED:
+            return not status.startswith("FINISHED:")
+        running = status in ("DISPATCHED", "RUNNING")
+        return not running if self is JobStates.NOT_RUNNING else running
+
+    @property
+    def among_active(self) -> bool:
+        """Every job it takes is one not ended (few: completion finds them without a scan of every job)."""
+        return self in (JobStates.NOT_ENDED, JobStates.RUNNING)
+
+
 class Offer(StrEnum):
-    """Which values completion offers first: those the command can act on, the others after (the
-    completion data may lag the server, FLARE's by a poll, and an ID typed from a log must still
-    complete; the server's answer says why it refuses one)."""
+    """Which values completion offers first, of those the argument takes (``JobStates``): the likelier ones
+    (a job not ended for monitor_job; a site away for enable_client: the completion data cannot tell a
+    disabled site from one that is only away, so none is left out)."""
 
     ANY = "any"
-    JOBS_NOT_ENDED = "jobs_not_ended"  # abort_job: queued or running (a finished job has nothing to abort)
-    JOBS_NOT_RUNNING = "jobs_not_running"  # delete_job: ended or queued (refused while DISPATCHED/RUNNING)
+    JOBS_NOT_ENDED = "jobs_not_ended"  # monitor_job, follow, plot: a job still going is the likelier one
     SITES_AWAY = "sites_away"  # enable_client: a disabled site is turned away, so never connected
     SITES_CONNECTED = "sites_connected"  # disable_client: the connected ones
 
     def first(self, status: str = "", connected: bool = False) -> bool:
-        """Whether a job (by its ``status``) or a site (``connected``) is one the command acts on."""
+        """Whether a job (by its ``status``) or a site (``connected``) is one to offer first."""
         if self is Offer.JOBS_NOT_ENDED:
             return not status.startswith("FINISHED:")
-        if self is Offer.JOBS_NOT_RUNNING:
-            return status not in ("DISPATCHED", "RUNNING")
         if self is Offer.SITES_AWAY:
             return not connected
         if self is Offer.SITES_CONNECTED:
@@ -128,7 +157,29 @@ class Param:
     minimum: float | None = None
     many: bool = False  # takes every remaining word (a list of sites)
     typed: bool = True  # False: the client fills it in (a signature); never part of the grammar
-    offer: Offer = Offer.ANY  # completion: the values the command can act on first
+    offer: Offer = Offer.ANY  # completion: the values to offer first
+    jobs: JobStates = JobStates.ANY  # a job ID's: the jobs, by status, the command takes (completion offers only those)
+    #: What the command does without it, where ``default`` (None) cannot say: "every job", "the whole log".
+    unset: str = ""
+
+    @property
+    def default_text(self) -> str | None:
+        """What the command takes when this argument is not given, as ``help COMMAND`` says it
+        ("(default: ...)"): ``unset``, else ``default`` ("2" for 2.0); None for a required argument, a flag
+        (off unless given) and one the client fills in."""
+        if self.required or self.kind is ParamKind.BOOL or not self.typed:
+            return None
+        if self.unset:
+            return self.unset
+        if self.default is None:
+            return None
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+    @property
+    def default_unsaid(self) -> bool:
+        """Optional and typed by people, yet no default to say (``default_text``): not allowed in the
+        command registry (``check_defaults``)."""
+        return self.typed and not self.required and self.kind is not ParamKind.BOOL and self.default_text is None
 
     def coerce(self, value: Any, command: str) -> Any:
         """Check a value that arrived over the wire (JSON types) against this parameter."""
@@ -204,6 +255,9 @@ class CommandSpec:
     output: Output = Output.ANSWER
     #: The summary on an engine where it reads otherwise (report_version: FLARE's version on FLARE).
     engine_summaries: tuple[tuple[Engine, str], ...] = ()
+    #: A command on a running job only (show_errors): where, on each engine, a job that is not running keeps
+    #: what it shows, as "what: command" with ``{job}`` for the job's ID; said when it refuses such a job.
+    not_running: tuple[tuple[Engine, str], ...] = ()
 
     @property
     def changes_state(self) -> bool:
@@ -223,6 +277,12 @@ class CommandSpec:
     def summary_on(self, engine: Engine) -> str:
         """The one-line summary as help and completion show it on ``engine``."""
         return dict(self.engine_summaries).get(engine, self.summary)
+
+    def not_running_on(self, engine: Engine, job: str) -> str | None:
+        """Where ``job``, not running, keeps what this command shows on ``engine`` (``not_running``); None
+        when the registry says nothing of it."""
+        text = dict(self.not_running).get(engine)
+        return text.replace("{job}", job) if text else None
 
     @property
     def typed_params(self) -> tuple[Param, ...]:
@@ -251,3 +311,13 @@ class CommandSpec:
         if unknown:
             raise ArgError(f"{self.name}: unknown argument(s) {', '.join(unknown)}; usage: {self.usage()}")
         return {name: p.coerce(args.get(name), self.name) for name, p in wire_params.items()}
+
+
+def check_defaults(specs: Iterable[CommandSpec]) -> None:
+    """Raise ValueError naming each optional argument of ``specs`` whose default help cannot say (no
+    ``default``, no ``unset``): the twelfth user found --timeout, -m and -n without one. Run on the command
+    registry as it is built, so a command added later cannot lack it."""
+    missing = [f"{spec.name} {p.usage()}" for spec in specs for p in spec.typed_params if p.default_unsaid]
+    if missing:
+        raise ValueError(f"optional arguments without a stated default (give Param a default or an 'unset' "
+                         f"text: what the command does without it): {', '.join(missing)}")

@@ -18,6 +18,7 @@ from console.server.scheduler import required_sites
 from console.server.shell_commands import run_on_target
 from console.server.site_claims import sent_to
 from console.server.targets import ask_sites, chosen_sites, require_on_target
+from console.stop_refusals import jobs_still_running, sites_not_connected
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 
@@ -165,15 +166,21 @@ def _refuse_while_running(ctx: RequestContext, what: str, server: bool, sites: l
     right on every target is checked: whoever may stop a target may know that some job keeps it
     busy, never anyone else (security finding 6: it was an oracle of hidden jobs)."""
     chosen = set(sites)
-    running = [job.job_id for job in ctx.server.runner.jobs.values() if server or chosen & set(job.sites)]
+    running = [job for job in ctx.server.runner.jobs.values() if server or chosen & set(job.sites)]
     if running:
         viewable = _viewable(ctx)
-        shown = [job_id for job_id in running if viewable(job_id)]
-        if len(shown) == len(running):
-            which = f"{len(shown)} job(s) running ({', '.join(shown)})"
-        else:
-            which = f"jobs are running ({', '.join([*shown, 'job(s) outside your view'])})"
-        raise RemoteError(ErrorType.JOB_NOT_DONE, f"{what} refused: {which}; abort them or wait until they end")
+        shown = [(job.job_id, job.name) for job in running if viewable(job.job_id)]
+        # In the words FLARE's refusal has on its backend too (console.stop_refusals): one sentence, either engine.
+        raise RemoteError(ErrorType.JOB_NOT_DONE, jobs_still_running(what, shown, hidden=len(shown) < len(running)))
+
+
+def _refuse_sites_away(ctx: RequestContext, command: str, sites: list[str]) -> None:
+    """INVALID_TARGET for the named ``sites`` not connected, in the words FLARE's refusal has on its backend
+    too (``console.stop_refusals``)."""
+    online = ctx.server.sites.online()
+    away = [site for site in dict.fromkeys(sites) if site not in online]
+    if away:
+        raise RemoteError(ErrorType.INVALID_TARGET, sites_not_connected(command, away, sorted(online, key=natural_key)))
 
 
 async def _stop_targets(ctx: RequestContext, args: dict[str, Any], command: str) -> dict[str, Any]:
@@ -182,6 +189,8 @@ async def _stop_targets(ctx: RequestContext, args: dict[str, Any], command: str)
     # The right on every target first, before anything about their state is said.
     if target_type in ("server", "all"):
         require_on_target(ctx, Right.OPERATE, "server")
+    if target_type == "client" and args["targets"]:
+        _refuse_sites_away(ctx, command, args["targets"])
     sites = chosen_sites(ctx, args["targets"] if target_type == "client" else None, Right.OPERATE) \
         if target_type in ("client", "all") else None
     _refuse_while_running(ctx, command, target_type in ("server", "all"), sites or [])
@@ -216,12 +225,11 @@ async def restart(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
 @handles("remove_client")
 async def remove_client(ctx: RequestContext, args: dict[str, Any]) -> str:
     require_on_target(ctx, Right.OPERATE, args["site"])
+    _refuse_sites_away(ctx, "remove_client", [args["site"]])
     if args["check_only"]:
-        if args["site"] not in ctx.server.sites.online():
-            raise RemoteError(ErrorType.INVALID_TARGET, f"site {args['site']} is not connected")
         return checked_only(ctx)
-    if not await ctx.finish(ctx.server.sites.remove(args["site"])):
-        raise RemoteError(ErrorType.INVALID_TARGET, f"site {args['site']} is not connected")
+    if not await ctx.finish(ctx.server.sites.remove(args["site"])):  # (gone meanwhile)
+        _refuse_sites_away(ctx, "remove_client", [args["site"]])
     return f"site {args['site']} removed; it registers again when it reconnects"
 
 

@@ -276,7 +276,7 @@ class InteractiveShell:
                 arrival.settle()
             if isinstance(exc, CancelTooLate):  # went on, said before anyone listened: still a Ctrl-C
                 self._ctrl_c = True
-            self.emit(explain(exc, parsed), "class:error")
+            self.emit(explain(exc, parsed, self.backend.engine), "class:error")
             self._show_timing()
             return True
         if arrival is not None and arrival.settle():

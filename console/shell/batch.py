@@ -245,8 +245,8 @@ async def _run_command(executor: Executor, state: ShellState, where: str, text: 
         print(visible(f"{where}: {type(exc).__name__}: {exc}"), file=err)
         return _GONE
     except Exception as exc:  # a failed command, reported by its exception (NoConnection too: the next connects again)
-        _closing(exc, state, out, explain(exc, parsed))
-        print(visible(f"{where}: {text}: {explain(exc, parsed)}"), file=err)
+        _closing(exc, state, out, explain(exc, parsed, executor.backend.engine))
+        print(visible(f"{where}: {text}: {explain(exc, parsed, executor.backend.engine)}"), file=err)
         if state.timing and executor.elapsed is not None:
             print(f"({executor.elapsed * 1000:.1f} ms)", file=err)
         return EXIT_FAILED

@@ -17,7 +17,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Path
 from prompt_toolkit.document import Document
 
 from console.commands import CATALOG, NAMES, SETTINGS, CommandSpec, Engine, Param, ParamKind, Transfer
-from console.commands.spec import Offer
+from console.commands.spec import JobStates, Offer
 from console.names import unseen_in
 from console.shell import words
 from console.shell.arg_position import attached_value, command_line_start, options_in, param_at, target_in
@@ -62,7 +62,7 @@ class ShellCompleter(Completer):
         self.waiting: tuple[str, int, bool] | None = None
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
-        # A completion that would leave the word as typed is not offered: after Tab completed
+        # While typing, a completion that would leave the word as typed is not offered: after Tab completed
         # "list_j" to "list_jobs", completion-while-typing would reopen the menu on that one entry.
         self._document, self._event = document, complete_event
         found = words.scan(document.text_before_cursor, commands=True)
@@ -76,7 +76,13 @@ class ShellCompleter(Completer):
         raw = typing.raw if typing else ""
         for completion in self._completions(document.text_before_cursor, found, typing, complete_event):
             completion = _written(completion, typing)
-            if completion is not None and not (completion.text == raw and completion.start_position == -len(raw)):
+            if completion is None:
+                continue
+            # Asked with Tab, the word as typed stays among the matches: alone, Tab takes it (and puts the
+            # blank after it, ``keys.take_only``, as bash's readline after a whole word); with others
+            # (site-1, site-10), the menu shows both instead of Tab taking the longer one.
+            if complete_event.completion_requested or not (completion.text == raw
+                                                           and completion.start_position == -len(raw)):
                 yield completion
 
     def _completions(self, text: str, found: words.Scan, typing: words.Word | None,
@@ -144,16 +150,17 @@ class ShellCompleter(Completer):
             if flag and flag.startswith(word) and flag not in used:
                 yield Completion(flag, -len(word), display_meta=help_text)
 
-    def _jobs(self, word: str, offer: Offer = Offer.ANY) -> Iterator[Completion]:
+    def _jobs(self, word: str, offer: Offer = Offer.ANY, takes: JobStates = JobStates.ANY) -> Iterator[Completion]:
+        """The jobs the argument takes (``Param.jobs``: abort_job's not ended), those it offers first ahead."""
         data = self._data()
         if self._stale is not None and time.monotonic() - data.fetched > STALE_AFTER:
             self._stale()
-        yield from job_menu(data.ranked_jobs(word, offer), word)
+        yield from job_menu(data.ranked_jobs(word, offer, takes=takes), word)
 
     def _values(self, param: Param, word: str, event: CompleteEvent, done: list[str]) -> Iterator[Completion]:
         kind = param.kind
         if kind is ParamKind.JOB_ID:
-            yield from self._jobs(word, param.offer)
+            yield from self._jobs(word, param.offer, param.jobs)
         elif kind is ParamKind.JOB_PREFIX:
             if word:  # a filter: the typed prefix stays a prefix unless a whole ID is picked
                 yield from self._jobs(word)

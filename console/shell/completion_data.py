@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from console.commands.spec import Offer
+from console.commands.spec import JobStates, Offer
 from console.natural_order import natural_key
 from console.shell.human import ago
 
@@ -182,18 +182,26 @@ class CompletionData:
             i += 1
         return by_id + sorted(named.values(), key=lambda e: -e.submitted)
 
-    def ranked_jobs(self, word: str, offer: Offer, limit: int = MAX_JOB_COMPLETIONS) -> list[JobEntry]:
-        """``match_jobs``, with the jobs ``offer`` puts first (by status) ahead of the rest, each group
-        in ``match_jobs``'s order. Jobs not ended are few and kept apart (``_active``): every one that
-        matches takes part, however many ended jobs are newer."""
-        if offer is Offer.ANY:
+    def ranked_jobs(self, word: str, offer: Offer, limit: int = MAX_JOB_COMPLETIONS,
+                    takes: JobStates = JobStates.ANY) -> list[JobEntry]:
+        """The jobs matching ``word`` (``match_jobs``) that the argument ``takes`` (by status), those ``offer``
+        puts first ahead of the rest, each group in ``match_jobs``'s order. Jobs not ended are few and kept
+        apart (``_active``): every one that matches takes part, however many ended jobs are newer, and a set
+        of only such jobs (abort_job's) is found among them alone."""
+        if offer is Offer.ANY and takes is JobStates.ANY:
             return self.match_jobs(word, limit)
         lowered = word.lower()
         active = [self.jobs[j] for j in self._active
                   if j in self.jobs and (j.startswith(word) or self.jobs[j].name.lower().startswith(lowered))]
-        found = self.match_jobs(word, limit + len(active))
-        listed = {e.job_id for e in found}
-        found += sorted((e for e in active if e.job_id not in listed), key=lambda e: -e.submitted)
+        if takes.among_active:
+            by_id = sorted((e for e in active if e.job_id.startswith(word)), key=lambda e: -e.submitted)
+            named = sorted((e for e in active if not e.job_id.startswith(word)), key=lambda e: -e.submitted)
+            found = by_id + named
+        else:  # (the jobs left out are among the active ones: asking for that many more fills the menu)
+            found = self.match_jobs(word, limit + len(active))
+            listed = {e.job_id for e in found}
+            found += sorted((e for e in active if e.job_id not in listed), key=lambda e: -e.submitted)
+        found = [e for e in found if takes.takes(e.status)]
         return sorted(found, key=lambda e: not offer.first(e.status))[:limit]
 
     def job_names(self, word: str, limit: int = MAX_JOB_COMPLETIONS) -> list[str]:

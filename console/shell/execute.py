@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from console.api.async_session import is_final
 from console.api.errors import CancelTooLate, NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend
@@ -181,10 +180,10 @@ class Executor:
             meta = await self.backend.get_job_meta(values["job_id"])  # an unknown job fails before the question
             self._check_right(parsed.spec, meta)
             status = meta.get("status")
-            # As FLARE 2.9's job commands: a finished job has nothing to abort, a dispatched or
-            # running one is not deleted.
-            if ((parsed.spec.name == "abort_job" and is_final(status))
-                    or (parsed.spec.name == "delete_job" and status in ("DISPATCHED", "RUNNING"))):
+            # The job states the command takes (the registry's, as FLARE 2.9's job commands: a finished
+            # job has nothing to abort, a dispatched or running one is not deleted).
+            job_param = next(p for p in parsed.spec.params if p.name == "job_id")
+            if isinstance(status, str) and not job_param.jobs.takes(status):
                 return None
             return f"job {meta['job_id']} ({meta.get('name') or meta.get('job_name') or 'unnamed'}, {meta['status']})"
         target = values.get("target_type")
@@ -370,7 +369,7 @@ async def _watch(ex: Executor, parsed: ParsedCommand) -> Outcome:
                          if outcome.result is not None else [])
                 text = "\n".join(p for p in [*parts, outcome.message or ""] if p)
             except Exception as exc:  # shown in place; the next round tries again
-                text = explain(exc, inner)
+                text = explain(exc, inner, ex.backend.engine)
             heading = WatchHeading(interval, line, time.strftime("%H:%M:%S"))
             shown = f"{heading.whole()}\n\n{text}"
             while True:  # fitted to the screen again at once when the terminal is resized, not at the next round

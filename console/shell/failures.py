@@ -11,6 +11,7 @@ not run or retry anything.
 from __future__ import annotations
 
 from console.api.errors import CancelTooLate, InvalidArgumentError, JobNotRunning, NoConnection
+from console.commands import Engine
 from console.local_paths import is_local_path_error, path_problem
 from console.shell.client_side import CommandFailed
 from console.shell.human import in_words, one_line
@@ -19,19 +20,22 @@ from console.shell.safe_text import visible_line
 from console.worded import for_people
 
 
-def explain(exc: BaseException, parsed: ParsedCommand | None = None) -> str:
-    """A failed command's message for people: what went wrong and, where we know, what to do. One
-    line (``visible_line``): a server's text in it cannot start a line that looks like the shell's."""
-    return visible_line(_explained(exc, parsed))
+def explain(exc: BaseException, parsed: ParsedCommand | None = None, engine: Engine | None = None) -> str:
+    """A failed command's message for people: what went wrong and, where we know, what to do (on the
+    connected ``engine``, where it differs). One line (``visible_line``): a server's text in it cannot
+    start a line that looks like the shell's."""
+    return visible_line(_explained(exc, parsed, engine))
 
 
-def _explained(exc: BaseException, parsed: ParsedCommand | None) -> str:
+def _explained(exc: BaseException, parsed: ParsedCommand | None, engine: Engine | None) -> str:
     if isinstance(exc, CommandFailed):
         return str(exc)
-    if isinstance(exc, JobNotRunning) and parsed is not None and parsed.spec.name in ("show_errors", "show_stats"):
-        job = parsed.values.get("job_id", "")
-        return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to show; "
-                f"a finished job's errors and progress are in its logs: get_job_logs {job}")
+    if isinstance(exc, JobNotRunning) and parsed is not None and engine is not None:
+        job = str(parsed.values.get("job_id", ""))
+        kept = parsed.spec.not_running_on(engine, job)
+        if kept:  # (show_errors, show_stats: where the registry says an ended job keeps them on this engine)
+            return (f"job {job} is not running, so there are no live {parsed.spec.name.removeprefix('show_')} to "
+                    f"show; once a job has ended, {kept}")
     if isinstance(exc, CancelTooLate):
         result = for_people(exc.result)  # FLARE's nothing, said as the table says it
         return went_on(exc, "", None if result is None else in_words(exc.command, result) or one_line(result))

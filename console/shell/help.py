@@ -75,17 +75,14 @@ def _overview_text(spec: CommandSpec, engine: Engine) -> str:
 
 def param_help(spec: CommandSpec, param: Param, engine: Engine) -> str:
     """A parameter's line in ``help COMMAND``: its text, the options our file commands take (the table
-    their refusal names, ``supported_options``), and its default where it has one worth saying (not
-    off, not none) and the text does not say it already."""
+    their refusal names, ``supported_options``), and, for every optional one but a flag, its default as the
+    registry states it (``Param.default_text``)."""
     text = param.help
     supported = supported_options(spec.name, flare=engine is Engine.NVFLARE)
     if param.kind is ParamKind.OPTIONS and supported is not None:
         text = f"options: {supported}"
-    default = param.default
-    if default is None or default is False or "default" in text:
-        return text
-    shown = f"{default:g}" if isinstance(default, float) else str(default)
-    return text if f"({shown}:" in text else f"{text} (default: {shown})"  # "(0: never)" says it
+    default = param.default_text
+    return text if default is None else f"{text} (default: {default})"
 
 
 def help_text(engine: Engine, name: str | None = None, width: int | None = None) -> str:

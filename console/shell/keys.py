@@ -5,8 +5,9 @@ default would raise); Ctrl-\\ does what Ctrl-C does (``console.shell.quit_key``)
 Ctrl-D on an empty line leaves as ``bye`` does (prompt_toolkit's default, kept);
 Ctrl-Space opens the completion menu. Tab completes at once, even while completion-while-
 typing is still working on the last keystroke (prompt_toolkit would drop that Tab): the
-completer is local and fast, so it is asked directly; a single match is taken and the menu
-closed, also when the menu was already open; several: their common part is inserted and the menu
+completer is local and fast, so it is asked directly; a single match is taken, with a blank after
+it as bash's readline does (``take_only``: one rule for every command's words, a folder's '/' excepted),
+and the menu closed, also when the menu was already open; several: their common part is inserted and the menu
 opened, at once too (keys typed ahead: ``keys_ahead``). Enter on a highlighted completion
 takes it without running the line (pgcli's way). Ctrl-X Ctrl-E edits the line in
 ``$EDITOR`` (prompt_toolkit's binding, on in both editing modes). F2 toggles the output
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from prompt_toolkit import search
 from prompt_toolkit.application.current import get_app
 from prompt_toolkit.buffer import Buffer
-from prompt_toolkit.completion import CompleteEvent, get_common_complete_suffix
+from prompt_toolkit.completion import CompleteEvent, Completion, get_common_complete_suffix
 from prompt_toolkit.filters import Condition, completion_is_selected, is_searching
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.key_binding.vi_state import InputMode
@@ -78,9 +79,10 @@ def build_key_bindings(toggle: Callable[[str], None] | None = None,
             only = state.completions[0]
             if state.complete_index is None:
                 buffer.cancel_completion()
-                buffer.apply_completion(only)
+                take_only(buffer, only)
             else:
                 buffer.complete_state = None  # already inserted when it was selected
+                _blank_after(buffer, only)
             return
         if state is not None and state.completions:
             buffer.complete_next()
@@ -123,7 +125,7 @@ def tab_complete(buffer: Buffer) -> None:
     found = completions_now(buffer, requested)
     if len(found) == 1:
         buffer.cancel_completion()
-        buffer.apply_completion(found[0])
+        take_only(buffer, found[0])
     elif found:
         common = get_common_complete_suffix(buffer.document, found)
         if common:  # the menu is then of the longer word's completions (the suggestion follows it too)
@@ -131,3 +133,20 @@ def tab_complete(buffer: Buffer) -> None:
             found = completions_now(buffer, requested)
         if found:
             open_menu(buffer, found)
+
+
+def take_only(buffer: Buffer, completion: Completion) -> None:
+    """The one match Tab found, inserted with a blank after it (``_blank_after``)."""
+    buffer.apply_completion(completion)
+    _blank_after(buffer, completion)
+
+
+def _blank_after(buffer: Buffer, completion: Completion) -> None:
+    """A blank after a word a unique completion finished, as bash's readline adds one: the next argument is
+    typed at once, the same for every command's words (the twelfth user: monitor_job's unique job ID had
+    none). Not after a folder's '/' (the next Tab goes on
+    inside it), nor where a blank follows already."""
+    after = buffer.document.text_after_cursor
+    if completion.text.endswith("/") or after[:1].isspace():
+        return
+    buffer.insert_text(" ")

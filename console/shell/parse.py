@@ -62,6 +62,30 @@ def close_names(word: str, names: list[str]) -> list[str]:
     return [name for score, name in scored[:3] if score >= max(0.6, scored[0][0] - _AS_CLOSE)]
 
 
+def close_hint(word: str, names: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean X?)`` for a mistyped argument word (a choice, a setting, an option) with the names
+    the grammar takes there, by ``close_names``' rule; "" when none is close."""
+    close = close_names(word, list(names))
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def _option_hint(token: str, spec: CommandSpec, takes: dict[str, bool]) -> str:
+    """`` (did you mean -d (detailed)?)`` for an unknown option: the command's options, each also by its
+    parameter's name (``--detai``: list_jobs' -d), compared without their dashes; "" when none is close."""
+    shown: dict[str, str] = {}
+    for param in spec.typed_params:
+        if param.flag:
+            shown.setdefault(param.flag.lstrip("-"), param.flag)
+            spelled = param.name.replace("_", "-")
+            if spelled != param.flag.lstrip("-"):
+                shown.setdefault(spelled, f"{param.flag} ({spelled})")
+    for flag in takes:  # --yes, -y
+        shown.setdefault(flag.lstrip("-"), flag)
+    typed = token.partition("=")[0].lstrip("-")
+    close = list(dict.fromkeys(shown[name] for name in close_names(typed, list(shown))))
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
 def did_you_mean(word: str, engine: Engine | None = None) -> str:
     """"unknown command", with the nearest names the connected ``engine`` offers (any, if None)."""
     names = [name for name, spec in NAMES.items() if engine is None or spec.supports(engine)]
@@ -102,8 +126,8 @@ def _convert(param: Param, token: str, spec: CommandSpec) -> Any:
         raise UsageError(f"{spec.name}: {param.name} must be a number, not '{token}'; usage: {spec.usage()}") from None
     if kind is ParamKind.CHOICE and value not in param.choices:
         raise UsageError(
-            f"{spec.name}: {param.name} must be one of {', '.join(param.choices)}, not '{token}'; "
-            f"usage: {spec.usage()}"
+            f"{spec.name}: {param.name} must be one of {', '.join(param.choices)}, not '{token}'"
+            f"{close_hint(token, param.choices)}; usage: {spec.usage()}"
         )
     if param.minimum is not None and isinstance(value, int | float) and value < param.minimum:
         raise UsageError(f"{spec.name}: {param.name} must be at least {param.minimum:g}; usage: {spec.usage()}")
@@ -321,7 +345,7 @@ def _parsed(spec: CommandSpec, rest: list[str]) -> ParsedCommand:
             # take any case): the one meant is named.
             typed = token.partition("=")[0] if token.startswith("--") else token[:2]  # "-M1": -M
             other = next((f for f in takes if f.lower() == typed.lower()), None)
-            hint = f" (options are case-sensitive: {other})" if other else ""
+            hint = f" (options are case-sensitive: {other})" if other else _option_hint(token, spec, takes)
             raise UsageError(f"{spec.name}: unknown option {token}{hint}; usage: {spec.usage()}")
         elif index < len(positionals) and positionals[index].kind is ParamKind.COMMAND_LINE:
             parsed.values[positionals[index].name] = shlex.join([token, *rest])  # parsed when it runs
@@ -337,13 +361,34 @@ def _parsed(spec: CommandSpec, rest: list[str]) -> ParsedCommand:
     setting = parsed.values.get("setting")
     if SETTINGS.get(setting) and parsed.values.get("value") not in (None, *SETTINGS[setting]):
         raise UsageError(f"{spec.name}: {setting} must be one of {', '.join(SETTINGS[setting])}, "
-                         f"not '{parsed.values['value']}'; usage: {spec.usage()}")
+                         f"not '{parsed.values['value']}'{close_hint(parsed.values['value'], SETTINGS[setting])}; "
+                         f"usage: {spec.usage()}")
     for param in params:
         if param.name not in parsed.values:
             if param.required:
-                raise UsageError(f"{spec.name}: {param.name.upper()} is missing; usage: {spec.usage()}")
+                raise UsageError(f"{spec.name}: {param.name.upper()} is missing{_taken_for(parsed, param)}; "
+                                 f"usage: {spec.usage()}")
             parsed.values[param.name] = param.default
     return parsed
+
+
+def _taken_for(parsed: ParsedCommand, missing: Param) -> str:
+    """For a missing choice (show_stats' server|client|all) whose value was likely mistyped and so read as an
+    earlier argument ('show_stats serer': the job ID): that, with the close name; "" otherwise."""
+    if missing.kind is not ParamKind.CHOICE:
+        return ""
+    for param in parsed.spec.typed_params:
+        if param is missing:
+            break
+        value = parsed.values.get(param.name)
+        if not isinstance(value, str) or param.flag:
+            continue
+        if value in missing.choices:  # 'show_stats server': the job ID left out
+            return f"; '{value}' was read as {param.name.upper()}: give the {param.name.upper()} before it"
+        hint = close_hint(value, missing.choices)
+        if hint:
+            return f"; '{value}' was read as {param.name.upper()}{hint}"
+    return ""
 
 
 def _apply(parsed: ParsedCommand, param: Param | None, option: Option, rest: list[str]) -> None:

@@ -18,6 +18,7 @@ from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
 
 from console.local_paths import reason
+from console.shell.parse import close_hint
 from console.shell.safe_text import visible_line
 from console.shell.theme_colours import BadColour, checked
 from console.user_dirs import config_dir
@@ -116,7 +117,7 @@ def load_theme(name: str) -> Theme:
         problems = theme_problems()
         usable = [known for known in sorted(themes) if known not in problems]
         unusable = f" (and {', '.join(sorted(problems))}, which cannot be used: see theme)" if problems else ""
-        raise ThemeError(f"no theme named '{name}'; available: {', '.join(usable) or 'none installed'}{unusable}")
+        raise ThemeError(f"no theme named '{name}'{close_hint(name, usable)}; available: {', '.join(usable) or 'none installed'}{unusable}")
     return load_theme_file(themes[name])
 
 
