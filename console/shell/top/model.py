@@ -262,6 +262,10 @@ class TopModel:
                 site.memory = f"{percent:.0f}% of RAM"
         self._changed()
 
+    def cpu_pending(self) -> bool:
+        """Whether a connected site has one CPU reading and no share yet (it takes a second reading)."""
+        return any(s.connected and s._cpu is not None and s.cpu_percent is None for s in self.sites.values())
+
     def apply_jobs(self, rows: list[dict[str, Any]]) -> None:
         """``list_jobs`` rows (newest first): every job listed; those gone are forgotten."""
         listed = set()

@@ -145,9 +145,10 @@ class TopView:
     # -- drawing ---------------------------------------------------------------------------
 
     async def snapshot(self, width: int) -> str:
-        """The view as one poll finds it, as plain text ``width`` cells wide (``top > FILE``, as ``top -b -n 1``):
-        the header and every site and job row, none cut for a screen's height. Raises what the poll raises."""
-        await self.feed.poll()
+        """The view as it settles (``TopFeed.settle``: the same rows the running view shows from the same answers),
+        as plain text ``width`` cells wide (``top > FILE``, as ``top -b -n 1``): the header and every site and job
+        row, none cut for a screen's height. Raises what the poll raises."""
+        await self.feed.settle()
         self._size = (len(self.model.jobs) + len(self.model.sites) + _SNAPSHOT_SPARE_ROWS, width)
         lines = "".join(text for _, text in [*self._header(), ("", "\n"), *self._body()]).split("\n")
         return "\n".join(line.rstrip() for line in lines)
