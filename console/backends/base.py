@@ -144,6 +144,13 @@ class Backend(ABC):
         return lambda: None
 
     @property
+    def tells_silence(self) -> bool:
+        """Whether ``silent_for`` tells this session when the server is silent (ours, with the shell's
+        heartbeat). Without (FLARE), a view can only judge by how long its own requests go unanswered; with,
+        a request that waits long waits for something else (a frozen site it asked), not for a silent server."""
+        return False
+
+    @property
     @abstractmethod
     def closed(self) -> bool:
         """True once ``close`` was called: nothing reconnects any more."""

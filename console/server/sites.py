@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.log_floods import per_peer
+from console.natural_order import natural_key
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.server import site_answers
 from console.server.interfaces import SitesHost
@@ -58,6 +59,10 @@ class ConnectedSite:
     #: (dropped_sites.py); ``removed_as`` says how, for job_errors.
     removed: bool = False
     removed_as: str = "removed by an admin"
+    #: This server dropped its link because it stopped answering (a missed heartbeat: frozen, or its network
+    #: went): not known to be dead or gone, it may connect again. Listed meanwhile as not answering
+    #: (``SiteRegistry.not_answering``), as FLARE keeps a silent client listed, "No Reply".
+    stopped_answering: bool = False
 
     def info(self) -> dict[str, Any]:
         return {"client_name": self.name, "client_last_conn_time": self.last_connect_time, "fqcn": self.name,
@@ -134,6 +139,14 @@ class SiteRegistry:
 
     def get(self, name: str) -> ConnectedSite | None:
         return self.sites.get(name)
+
+    def not_answering(self) -> list[ConnectedSite]:
+        """The sites away whose link this server dropped because they stopped answering its heartbeat (and no
+        admin removed since), in natural order: ``check_status`` says "no_reply" of them, not that they are
+        gone, until they connect again (``dropped_sites``: such a site may come back; one whose process died
+        or that left in order is gone)."""
+        away = [site for site in self.departed.values() if site.stopped_answering and not site.removed]
+        return sorted(away, key=lambda site: natural_key(site.name))
 
     def last_link(self, name: str) -> ConnectedSite | None:
         """The site's link now, else the last one it had while it is away (None: none since this start)."""
@@ -320,7 +333,9 @@ class SiteRegistry:
                         f" ({dropped_for})" if dropped_for else "", len(self.sites), extra=per_peer(site.name))
             self.server.audit.site("site_logout", site.name, site.org, site.address,
                                    why or dropped_for or "connection lost")
-            self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
+            # "not_answering": dropped for silence, it may be back (top: "no reply"); else gone.
+            self.server.publish("site_status", {"site": site.name, "status": "disconnected",
+                                                "not_answering": site.stopped_answering and not site.removed})
             if site.heartbeat is not None:
                 site.heartbeat.cancel()
 
@@ -332,6 +347,7 @@ class SiteRegistry:
             except Exception as exc:
                 if isinstance(exc, TimeoutError | ConnectionError) or not site.link.connected:
                     log.warning("site %s missed its heartbeat (%s)", site.name, exc)
+                    site.stopped_answering = True
                     await self._drop(site, "missed heartbeat")
                     return
                 # It answered, with an error (a site refusing for "too many requests in flight",

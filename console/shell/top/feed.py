@@ -167,6 +167,9 @@ class TopFeed:
         request = self.backend.request
         status = await request("check_status", {"target_type": "server"})
         clients = [c for c in status.get("clients", []) if isinstance(c, dict)] if isinstance(status, dict) else []
+        # Ours: the sites it dropped for not answering, listed apart from the connected ones ("no reply").
+        away = status.get("clients_not_answering") if isinstance(status, dict) else None
+        silent = [c for c in away if isinstance(c, dict)] if isinstance(away, list) else []
         running: dict[str, int] = {}
         statuses: dict[str, str] = {}
         runs: dict[str, set[str]] = {}  # the jobs each site that answered runs
@@ -179,7 +182,7 @@ class TopFeed:
                 if answered(status) and job_id and job_id.lower() not in ("no_jobs", "none", "-", "?"):
                     running[name] = running.get(name, 0) + 1
                     runs[name].add(job_id)
-        self.model.apply_sites(clients, running, statuses, self.backend.disabled_sites)
+        self.model.apply_sites(clients, running, statuses, self.backend.disabled_sites, silent)
         if clients and not self.backend.pushes:  # (ours pushes a site's loss: its jobs' events say it)
             self.model.apply_site_jobs(runs)
         if clients:

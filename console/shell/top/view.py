@@ -134,9 +134,12 @@ class TopView:
     async def run(self) -> tuple[str, str] | None:
         """Until q/Esc (None) or ``l`` (("follow", job_id))."""
         feed = asyncio.create_task(self.feed.run())
+        # The title's "has not answered for N s" counts each second, as the toolbar's does (its listener too).
+        quiet = self.backend.add_silence_listener(self.invalidate)
         try:
             return await self.app.run_async(handle_sigint=False)  # SIGINT stays with the shell (shell.interrupt)
         finally:
+            quiet()
             feed.cancel()
             for task in [feed, *self._tasks]:
                 task.cancel()
@@ -166,7 +169,8 @@ class TopView:
             return ""
         fresh = self.feed.fresh_at
         return link_words(self.backend.connected, self.backend.shut_down_by_you,
-                          None if fresh is None else time.monotonic() - fresh, self.feed.interval)
+                          None if fresh is None else time.monotonic() - fresh, self.feed.interval,
+                          self.backend.silent_for, self.backend.tells_silence)
 
     def _header(self) -> StyleAndTextTuples:
         how = "pushed" if self.backend.pushes else f"polled every {self.feed.interval:g} s"
