@@ -10,8 +10,10 @@ A job that ran before top opened (or appears while it is open) has its meta read
 background, once per status it is seen in, as ``plot`` reads it: its start time, sites, and
 the last round the server recorded with that round's metrics, so the row does not wait for
 the next pushed round (or shows the last one of a job that ended). Running jobs are read
-first; on an engine without pushes (FLARE: no ``round_metrics``, and its calls queue on one
-thread) only running jobs are, and queued ones. A queued (SUBMITTED) job's meta is read again every
+first, then queued ones, then ended ones, newest first, on both engines: FLARE records no rounds in
+a meta, but an ended job's sites (its deploy_map) are there only, and a view that read them only while
+the job ran showed SITES of a job that ended while it was open, "-" of one that ended before (and so
+did a snapshot: session 12's user, item 1). A queued (SUBMITTED) job's meta is read again every
 ``WAITING_REREAD_SECONDS`` on both engines: the scheduler's reason to let it wait (its
 ``schedule_history``, shown in the job's row) changes with each try, not its status.
 """
@@ -83,9 +85,8 @@ class TopFeed:
             self._waits_read[job_id] = turn
         elif key in self._metas or key in self._unread:
             return
-        if self.backend.pushes or row.running or waiting:
-            self._unread[key] = None
-            self._wake.set()
+        self._unread[key] = None
+        self._wake.set()
 
     async def _read_metas(self) -> None:
         """Reads the wanted metas while top is open, as they come to be wanted."""
