@@ -23,7 +23,8 @@ from console.commands import Engine
 from console.wire.answers import MalformedAnswer
 
 #: ``listener(topic, data)``. Topics: ``job_status`` (data: job_id, name, status),
-#: ``job_deleted`` (job_id), ``site_status`` (site, status "connected"/"disconnected").
+#: ``job_deleted`` (job_id), ``site_status`` (site, status "connected"/"disconnected"; ours adds, to
+#: "disconnected", not_answering: True when it dropped the site for missing its heartbeat, which may come back).
 #: Ours pushes them from the server; FLARE's backend derives them from its polls.
 EventListener = Callable[[str, dict[str, Any]], None]
 #: ``listener(up)``: the connection to the server came up (True) or went down (False).
