@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.log_floods import per_peer
-from console.natural_order import natural_key
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.server import site_answers
+from console.server.dropped_sites import not_answering
 from console.server.interfaces import SitesHost
 from console.server.site_directory import SiteDirectory
 from console.server.site_job_lists import load_site_jobs, save_site_jobs
@@ -141,12 +141,8 @@ class SiteRegistry:
         return self.sites.get(name)
 
     def not_answering(self) -> list[ConnectedSite]:
-        """The sites away whose link this server dropped because they stopped answering its heartbeat (and no
-        admin removed since), in natural order: ``check_status`` says "no_reply" of them, not that they are
-        gone, until they connect again (``dropped_sites``: such a site may come back; one whose process died
-        or that left in order is gone)."""
-        away = [site for site in self.departed.values() if site.stopped_answering and not site.removed]
-        return sorted(away, key=lambda site: natural_key(site.name))
+        """The sites away whose link this server dropped because they stopped answering (``not_answering``)."""
+        return not_answering(self.departed.values(), time.time())
 
     def last_link(self, name: str) -> ConnectedSite | None:
         """The site's link now, else the last one it had while it is away (None: none since this start)."""
