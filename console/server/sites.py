@@ -141,8 +141,9 @@ class SiteRegistry:
         return self.sites.get(name)
 
     def not_answering(self) -> list[ConnectedSite]:
-        """The sites away whose link this server dropped because they stopped answering (``not_answering``)."""
-        return not_answering(self.departed.values(), time.time())
+        """The sites away whose link this server dropped because they stopped answering (``not_answering``),
+        but for those an admin disabled since (turned away: not waited for)."""
+        return [site for site in not_answering(self.departed.values(), time.time()) if site.name not in self.disabled]
 
     def last_link(self, name: str) -> ConnectedSite | None:
         """The site's link now, else the last one it had while it is away (None: none since this start)."""
