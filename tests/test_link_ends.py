@@ -152,3 +152,21 @@ def test_a_bye_is_read_whatever_a_peer_puts_in_it() -> None:
     assert read_bye({"k": "bye", "reason": ["shutting_down"], "message": {"a": 1}}) == Bye("", "")
     assert read_bye({"k": "bye", "reason": "\x1b[2J", "message": "gone\x1b[31m\n"}) == Bye("\\x1b[2J", "gone\\x1b[31m\\n")
     assert not read_bye({"k": "bye", "reason": "shutting_down"}).returns_with_its_jobs
+
+
+def test_sites_dropped_for_not_answering_are_no_reply_for_as_long_as_flare_lists_a_silent_client() -> None:
+    """Session 12's user, item 2: a frozen site our server dropped for a missed heartbeat may come back, so it is
+    "no reply" (check_status, top), not gone: for ``NOT_ANSWERING_LISTED_SECONDS`` after its last heartbeat, as
+    FLARE lists a silent client; one an admin removed, or whose link ended otherwise, is not among them."""
+    from console.server.dropped_sites import NOT_ANSWERING_LISTED_SECONDS, not_answering
+
+    now = 1_000_000.0
+
+    def away(name: str, *, silent: bool = True, removed: bool = False, beat: float = 5.0) -> ConnectedSite:
+        site = ConnectedSite(name, "example", Requester(peer=name), last_heartbeat=now - beat)
+        site.stopped_answering, site.removed = silent, removed
+        return site
+
+    departed = [away("site-10"), away("site-2"), away("site-3", silent=False), away("site-4", removed=True),
+                away("site-5", beat=NOT_ANSWERING_LISTED_SECONDS + 1), away("site-6", beat=NOT_ANSWERING_LISTED_SECONDS)]
+    assert [site.name for site in not_answering(departed, now)] == ["site-2", "site-6", "site-10"]

@@ -474,10 +474,16 @@ def test_top_shows_the_connection_state_and_how_old_its_rows_are() -> None:
     # Connected as far as the link knows, but the poll waits on an answer (FLARE's calls time out late).
     assert link_words(True, False, 12.4, 1.0) == "the server has not answered for 12 s; rows from 12s ago"
     assert link_words(True, False, 4.0, 2.0) == ""  # within three polls of ours (2 s), as a busy server may be
+    # Ours knows the server's silence from its heartbeat (the toolbar's "no answer for N s"): said at once.
+    assert link_words(True, False, 1.5, 2.0, 3) == "the server has not answered for 3 s; rows from 1s ago"
+    assert link_words(False, False, 8.0, 2.0, None) == "disconnected, reconnecting...; rows from 8s ago"
+    # There a poll that waits long waits for a frozen site it asked (10 s), the server answering meanwhile.
+    assert link_words(True, False, 13.0, 2.0, None, tells_silence=True) == ""
 
     for pushes in (True, False):  # ours, FLARE
         backend = SimpleNamespace(rounds_seen={}, pushes=pushes, user="admin@nvidia.com", server="localhost",
-                                  connected=True, shut_down_by_you=False)
+                                  connected=True, shut_down_by_you=False, silent_for=None,
+                                  tells_silence=False)
         view = TopView(backend, no_color=True)  # type: ignore[arg-type]
         assert view.app.refresh_interval == REDRAW_EVERY
         view.feed.fresh_at = time.monotonic() - 0.2

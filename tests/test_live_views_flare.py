@@ -114,6 +114,10 @@ def test_top_and_follow_on_flare_while_a_job_runs(flare_poc, sag_job, tmp_path: 
         # Polled: the job shows running (its round too, when a poll falls inside one), then ended.
         seen = screen.wait_for(rf"{job[:8]} +hello-numpy-sag +(RUNNING|FINISHED:COMPLETED) ", timeout=120)
         screen.wait_for(rf"{job[:8]} +hello-numpy-sag +FINISHED:COMPLETED", timeout=180)
+        # Its sites (FLARE's deploy_map: in its meta only) and its duration (listed once it ended), as a snapshot
+        # shows them too (below).
+        live = screen.wait_for(rf"{job[:8]} +hello-numpy-sag +FINISHED:COMPLETED +\S+ +2 +\d+:\d\d:\d\d .*",
+                               timeout=30).group(0)
         ended = f"log of {job[:8]} (hello-numpy-sag) ended with the job (FINISHED:COMPLETED)"
         # A follow that ended while top was open: its note is in top's foot, above its key line, never drawn
         # over the view; printed once above the prompt when top closes.
@@ -128,6 +132,11 @@ def test_top_and_follow_on_flare_while_a_job_runs(flare_poc, sag_job, tmp_path: 
         screen.wait_for(rf"{re.escape(ended)}\n(.*\n)*.*server>\s*\Z", timeout=30)
         whole = screen.screen.transcript()
         assert whole.count(ended) == 1 and whole.index(ended) > whole.rindex("> top"), whole
+        # top > FILE: the row the live view showed (session 12's user, item 1: SITES was "-" there).
+        shell.send(f"top > {tmp_path / 'top.txt'}\r")
+        screen.wait_for(r"wrote \d+ lines to ", timeout=60)
+        [written] = [line for line in (tmp_path / "top.txt").read_text().splitlines() if line.startswith(job[:8])]
+        assert re.split(r" {2,}", written.strip()) == re.split(r" {2,}", live.strip()), (written, live)
 
         out, err = follower.communicate(timeout=120)
         assert follower.returncode == 0, f"{out}\n{err}"

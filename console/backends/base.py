@@ -23,7 +23,8 @@ from console.commands import Engine
 from console.wire.answers import MalformedAnswer
 
 #: ``listener(topic, data)``. Topics: ``job_status`` (data: job_id, name, status),
-#: ``job_deleted`` (job_id), ``site_status`` (site, status "connected"/"disconnected").
+#: ``job_deleted`` (job_id), ``site_status`` (site, status "connected"/"disconnected"; ours adds, to
+#: "disconnected", not_answering: True when it dropped the site for missing its heartbeat, which may come back).
 #: Ours pushes them from the server; FLARE's backend derives them from its polls.
 EventListener = Callable[[str, dict[str, Any]], None]
 #: ``listener(up)``: the connection to the server came up (True) or went down (False).
@@ -142,6 +143,13 @@ class Backend(ABC):
         """Call ``listener`` (on the shell's loop) whenever ``silent_for`` changes; returns its remover.
         An engine that cannot tell never calls it."""
         return lambda: None
+
+    @property
+    def tells_silence(self) -> bool:
+        """Whether ``silent_for`` tells this session when the server is silent (ours, with the shell's
+        heartbeat). Without (FLARE), a view can only judge by how long its own requests go unanswered; with,
+        a request that waits long waits for something else (a frozen site it asked), not for a silent server."""
+        return False
 
     @property
     @abstractmethod

@@ -73,6 +73,10 @@ class OursBackend(Backend):
         return self.client.add_silence_listener(listener)
 
     @property
+    def tells_silence(self) -> bool:
+        return self.client.heartbeat is not None
+
+    @property
     def closed(self) -> bool:
         return self.client.closed
 

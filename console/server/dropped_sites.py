@@ -39,14 +39,18 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from console.natural_order import natural_key
 from console.wire.goodbye import BYE, ByeReason, LinkEnd
 
 #: How often the job looks whether a dropped site is back.
 RECONNECT_POLL_SECONDS = 0.25
+#: Seconds after its last answered heartbeat a site dropped for not answering stays listed as such (then it is
+#: gone): as FLARE 2.9's server keeps a silent client listed ("No Reply") for its heart_beat_timeout, 600 s.
+NOT_ANSWERING_LISTED_SECONDS = 600.0
 
 
 class LinkGone(Exception):
@@ -111,6 +115,18 @@ async def back_in_grace(sites: Any, site: str, was: Any, grace: float, deadline:
             return True
         await asyncio.sleep(RECONNECT_POLL_SECONDS)
     return False
+
+
+def not_answering(departed: Iterable[Any], now: float) -> list[Any]:
+    """Of the sites away (``departed``: each one's last ``ConnectedSite``), those the server dropped because they
+    stopped answering its heartbeat (``stopped_answering``: frozen, or their network went), that no admin removed
+    since, and whose last heartbeat is at most ``NOT_ANSWERING_LISTED_SECONDS`` before ``now`` (epoch seconds), in
+    natural order. Such a site may come back (``how_gone``: ``MAY_RETURN``), so ``check_status`` and ``top`` say
+    "no reply" of it, not that it is gone, until it connects again; one whose process died, or that left in
+    order, is gone (session 12's user, item 2: a frozen site was "gone" on ours, "no reply" on FLARE)."""
+    away = [site for site in departed if site.stopped_answering and not site.removed
+            and now - site.last_heartbeat <= NOT_ANSWERING_LISTED_SECONDS]
+    return sorted(away, key=lambda site: natural_key(site.name))
 
 
 def link_words(exc: BaseException) -> str:

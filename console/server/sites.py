@@ -22,6 +22,7 @@ from typing import Any
 from console.log_floods import per_peer
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.server import site_answers, site_claims
+from console.server.dropped_sites import not_answering
 from console.server.interfaces import SitesHost
 from console.server.site_directory import SiteDirectory
 from console.server.site_job_lists import load_site_jobs, save_site_jobs
@@ -58,6 +59,10 @@ class ConnectedSite:
     #: (dropped_sites.py); ``removed_as`` says how, for job_errors.
     removed: bool = False
     removed_as: str = "removed by an admin"
+    #: This server dropped its link because it stopped answering (a missed heartbeat: frozen, or its network
+    #: went): not known to be dead or gone, it may connect again. Listed meanwhile as not answering
+    #: (``SiteRegistry.not_answering``), as FLARE keeps a silent client listed, "No Reply".
+    stopped_answering: bool = False
 
     def info(self) -> dict[str, Any]:
         return {"client_name": self.name, "client_last_conn_time": self.last_connect_time, "fqcn": self.name,
@@ -134,6 +139,11 @@ class SiteRegistry:
 
     def get(self, name: str) -> ConnectedSite | None:
         return self.sites.get(name)
+
+    def not_answering(self) -> list[ConnectedSite]:
+        """The sites away whose link this server dropped because they stopped answering (``not_answering``),
+        but for those an admin disabled since (turned away: not waited for)."""
+        return [site for site in not_answering(self.departed.values(), time.time()) if site.name not in self.disabled]
 
     def last_link(self, name: str) -> ConnectedSite | None:
         """The site's link now, else the last one it had while it is away (None: none since this start)."""
@@ -310,7 +320,9 @@ class SiteRegistry:
                         f" ({dropped_for})" if dropped_for else "", len(self.sites), extra=per_peer(site.name))
             self.server.audit.site("site_logout", site.name, site.org, site.address,
                                    why or dropped_for or "connection lost")
-            self.server.publish("site_status", {"site": site.name, "status": "disconnected"})
+            # "not_answering": dropped for silence, it may be back (top: "no reply"); else gone.
+            self.server.publish("site_status", {"site": site.name, "status": "disconnected",
+                                                "not_answering": site.stopped_answering and not site.removed})
             if site.heartbeat is not None:
                 site.heartbeat.cancel()
 
@@ -322,6 +334,7 @@ class SiteRegistry:
             except Exception as exc:
                 if isinstance(exc, TimeoutError | ConnectionError) or not site.link.connected:
                     log.warning("site %s missed its heartbeat (%s)", site.name, exc)
+                    site.stopped_answering = True
                     await self._drop(site, "missed heartbeat")
                     return
                 # It answered, with an error (a site refusing for "too many requests in flight",

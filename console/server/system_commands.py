@@ -53,7 +53,12 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
 
 
 async def _site_statuses(ctx: RequestContext, names: list[str] | None) -> list[dict[str, Any]]:
-    answers = await ask_sites(ctx, chosen_sites(ctx, names), "status")
+    """A row per job each connected site runs (``no_jobs`` for none), ``error: ...`` for one that failed to
+    answer, and ``no_reply`` for each site whose link was dropped because it stopped answering (asked for by
+    name, or all): as FLARE 2.9 answers "No Reply" for a listed client that does not answer."""
+    silent = [site.name for site in ctx.server.sites.not_answering() if names is None or site.name in names]
+    asked = None if names is None else [name for name in names if name not in silent]
+    answers = await ask_sites(ctx, chosen_sites(ctx, asked), "status") if asked is None or asked else {}
     rows = []
     policy, user = ctx.server.policy, principal(ctx.connection)
     everyone = view_filter(policy, user) == {}  # a job the store does not know: only an ``any`` viewer's
@@ -72,14 +77,14 @@ async def _site_statuses(ctx: RequestContext, names: list[str] | None) -> list[d
             # Of the jobs in the user's view: a job outside it is answered as one that does not
             # exist, so neither its row nor a count of such jobs, nor that the site is busy.
             rows.append({"client_name": site, "status": "no_jobs"})
-    return rows
+    return rows + [{"client_name": site, "status": "no_reply"} for site in silent]
 
 
 def _server_status(ctx: RequestContext) -> dict[str, Any]:
     server = ctx.server
     viewable = _viewable(ctx)
     running = [(job_id, app_name) for job_id, app_name in server.runner.running_jobs() if viewable(job_id)]
-    return {
+    answer: dict[str, Any] = {
         "status": "OK",
         "info": "",
         "server_status": "started" if running else "stopped",  # of the jobs in view, as the rows
@@ -87,6 +92,12 @@ def _server_status(ctx: RequestContext) -> dict[str, Any]:
         "jobs": [{"job_id": job_id, "app_name": app_name} for job_id, app_name in running],
         "clients": [site.info() for site in sorted(server.sites.sites.values(), key=lambda s: natural_key(s.name))],
     }
+    # Sites dropped for not answering (SiteRegistry.not_answering), while there are any: not connected, so not
+    # among "clients" (FLARE's connected clients: what completion and targets offer), yet not known to be gone.
+    silent = server.sites.not_answering()
+    if silent:
+        answer["clients_not_answering"] = [site.info() for site in silent]
+    return answer
 
 
 @handles("sys_info")

@@ -10,8 +10,10 @@ A job that ran before top opened (or appears while it is open) has its meta read
 background, once per status it is seen in, as ``plot`` reads it: its start time, sites, and
 the last round the server recorded with that round's metrics, so the row does not wait for
 the next pushed round (or shows the last one of a job that ended). Running jobs are read
-first; on an engine without pushes (FLARE: no ``round_metrics``, and its calls queue on one
-thread) only running jobs are, and queued ones. A queued (SUBMITTED) job's meta is read again every
+first, then queued ones, then ended ones, newest first, on both engines: FLARE records no rounds in
+a meta, but an ended job's sites (its deploy_map) are there only, and a view that read them only while
+the job ran showed SITES of a job that ended while it was open, "-" of one that ended before (and so
+did a snapshot: session 12's user, item 1). A queued (SUBMITTED) job's meta is read again every
 ``WAITING_REREAD_SECONDS`` on both engines: the scheduler's reason to let it wait (its
 ``schedule_history``, shown in the job's row) changes with each try, not its status.
 """
@@ -40,6 +42,8 @@ ALONE_SITES = 8
 #: How often a queued job's meta is read again for why it waits: FLARE 2.9's scheduler tries a job at most every
 #: 10 s (its ``min_schedule_interval``, doubling), ours from 0.5 s doubling to a minute.
 WAITING_REREAD_SECONDS = 5.0
+#: Seconds between a snapshot's two CPU readings of the sites (the view's come a poll apart).
+CPU_SAMPLE_SECONDS = 1.0
 
 
 class TopFeed:
@@ -81,31 +85,50 @@ class TopFeed:
             self._waits_read[job_id] = turn
         elif key in self._metas or key in self._unread:
             return
-        if self.backend.pushes or row.running or waiting:
-            self._unread[key] = None
-            self._wake.set()
+        self._unread[key] = None
+        self._wake.set()
 
     async def _read_metas(self) -> None:
-        """Reads the wanted metas one at a time (running jobs first), while top is open."""
+        """Reads the wanted metas while top is open, as they come to be wanted."""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._unread:
-                key = next((k for k in self._unread if k[1] == "RUNNING"), next(iter(self._unread)))
-                del self._unread[key]
-                job_id = key[0]
-                if job_id not in self.model.jobs:
-                    continue  # deleted, or no longer listed, meanwhile
-                self._metas.add(key)  # also when refused: asked again when the status changes, not each poll
-                try:
-                    meta = await self.backend.get_job_meta(job_id)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # deleted meanwhile, not to be viewed, or a dropped link: the row stays
-                    continue
-                if job_id in self.model.jobs and isinstance(meta, dict) and meta.get("job_id") == job_id:
-                    self.model.apply_meta(meta)
-                    self.on_change()
+            await self.read_wanted_metas()
+
+    async def read_wanted_metas(self) -> None:
+        """Reads the metas wanted so far, one at a time (running jobs first)."""
+        while self._unread:
+            key = next((k for k in self._unread if k[1] == "RUNNING"), next(iter(self._unread)))
+            del self._unread[key]
+            job_id = key[0]
+            if job_id not in self.model.jobs:
+                continue  # deleted, or no longer listed, meanwhile
+            self._metas.add(key)  # also when refused: asked again when the status changes, not each poll
+            try:
+                meta = await self.backend.get_job_meta(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # deleted meanwhile, not to be viewed, or a dropped link: the row stays
+                continue
+            if job_id in self.model.jobs and isinstance(meta, dict) and meta.get("job_id") == job_id:
+                self.model.apply_meta(meta)
+                self.on_change()
+
+    async def settle(self) -> None:
+        """What the view shows once it has settled, read at once, for a snapshot (``top > FILE``, a batch's
+        ``top``): a poll, then what the running view reads after it in the background (the metas of the jobs
+        listed: start times, sites, recorded rounds and metrics) and, where the sites report their CPU time,
+        a second ``sys_info`` ``CPU_SAMPLE_SECONDS`` after the first (a share of a CPU takes two readings).
+        The same rows from the same answers as the view: a snapshot read before them showed SITES, ROUND,
+        ELAPSED, METRICS and CPU as "-" where the view had them (session 12's user, item 1). Raises what the
+        poll raises."""
+        await self.poll()
+        self.fresh_at = time.monotonic()
+        await self.read_wanted_metas()
+        if self.model.cpu_pending():
+            await asyncio.sleep(CPU_SAMPLE_SECONDS)
+            with contextlib.suppress(Exception):  # as the poll's own: a role without 'operate' sees the rest
+                self.model.apply_sys_info(await self.backend.request("sys_info", {"target_type": "client"}))
 
     async def run(self) -> None:
         self._remove = self.backend.add_event_listener(self.on_event)
@@ -145,6 +168,9 @@ class TopFeed:
         request = self.backend.request
         status = await request("check_status", {"target_type": "server"})
         clients = [c for c in status.get("clients", []) if isinstance(c, dict)] if isinstance(status, dict) else []
+        # Ours: the sites it dropped for not answering, listed apart from the connected ones ("no reply").
+        away = status.get("clients_not_answering") if isinstance(status, dict) else None
+        silent = [c for c in away if isinstance(c, dict)] if isinstance(away, list) else []
         running: dict[str, int] = {}
         statuses: dict[str, str] = {}
         runs: dict[str, set[str]] = {}  # the jobs each site that answered runs
@@ -157,7 +183,7 @@ class TopFeed:
                 if answered(status) and job_id and job_id.lower() not in ("no_jobs", "none", "-", "?"):
                     running[name] = running.get(name, 0) + 1
                     runs[name].add(job_id)
-        self.model.apply_sites(clients, running, statuses, self.backend.disabled_sites)
+        self.model.apply_sites(clients, running, statuses, self.backend.disabled_sites, silent)
         if clients and not self.backend.pushes:  # (ours pushes a site's loss: its jobs' events say it)
             self.model.apply_site_jobs(runs)
         if clients:
@@ -191,8 +217,11 @@ class TopFeed:
         row = self.model.jobs.get(job_id)
         if row is None:
             return  # deleted while an earlier job was asked about
-        if self.backend.pushes and row.round is not None and row.num_rounds is not None:
-            return  # rounds are pushed from now on
+        if self.backend.pushes and None not in (row.round, row.num_rounds, row.sites_responded):
+            # Rounds are pushed from now on. Not before the round's sites are known too: a row made from the
+            # session's rounds seen (``rounds_seen``: a top opened before) has its round but not them, and a
+            # stalled round pushes nothing: its SITES stayed "-/2" where a snapshot, which asks, said "2/2".
+            return
         with contextlib.suppress(Exception):
             stats = await self.backend.request("show_stats", {"job_id": job_id, "target_type": "server"})
             found = find_round(stats)

@@ -22,8 +22,10 @@ from console.shell.monitors import not_scheduled
 from console.shell.top.answers import as_float, epoch, is_number, latest_metrics, per_site
 
 #: A site's states in top, as check_status says them: in the server's client list and answering; in it but not
-#: answering ``check_status client`` (FLARE's "No Reply": killed, or shut down, before the server drops it);
-#: not in the list (any more); disabled by this console (``disable_client``: turned away until enabled).
+#: answering ``check_status client`` (FLARE's "No Reply": killed, or shut down, before the server drops it; frozen),
+#: or dropped by our server because it stopped answering (its ``clients_not_answering``: frozen, or its network
+#: went; it may come back); not in the list (any more: its link closed, it left, an admin removed it); disabled
+#: by this console (``disable_client``: turned away until enabled).
 CONNECTED, NO_REPLY, GONE, DISABLED = "connected", "no reply", "gone", "disabled"
 #: ``check_status client`` statuses that are no answer: FLARE's MetaStatusValue NO_REPLY and ERROR, its
 #: table's "No Reply"; ours "error: ...".
@@ -174,7 +176,9 @@ class TopModel:
                 return False
         elif topic == "site_status" and isinstance(data.get("site"), str):
             site = self.sites.setdefault(data["site"], SiteRow(data["site"]))
-            site.state = CONNECTED if data.get("status") == "connected" else GONE
+            # Ours says whether it dropped the site for not answering (it may be back) or the site is gone.
+            up, silent = data.get("status") == "connected", data.get("not_answering") is True
+            site.state = CONNECTED if up else NO_REPLY if silent else GONE
             if site.connected:
                 site.last_heartbeat = time.time()
         else:
@@ -210,13 +214,24 @@ class TopModel:
     # -- polls ---------------------------------------------------------------------------
 
     def apply_sites(self, clients: list[dict[str, Any]], running: dict[str, int],
-                    statuses: dict[str, str] | None = None, disabled: frozenset[str] = frozenset()) -> None:
+                    statuses: dict[str, str] | None = None, disabled: frozenset[str] = frozenset(),
+                    not_answering: list[dict[str, Any]] | None = None) -> None:
         """``check_status server``'s clients (who is connected), how many jobs each runs, and each site's
         ``check_status client`` status (``statuses``; None: not asked this time, the states stay): the same
         sources check_status has, so top's STATE is what check_status says (flare10 item 4). A listed site
-        that did not answer is NO_REPLY; one no longer listed GONE; one ``disabled`` by this console shows as
-        DISABLED, listed or not (rather than vanishing)."""
+        that did not answer is NO_REPLY, and so is one in ``not_answering`` (ours: ``check_status server``'s
+        ``clients_not_answering``, the sites it dropped for not answering, as FLARE lists a silent client
+        until it drops it: session 12's user, item 2, a frozen site was "gone" on ours, "no reply" on FLARE);
+        one no longer listed GONE; one ``disabled`` by this console shows as DISABLED, listed or not (rather
+        than vanishing)."""
         seen = set()
+        for client in not_answering or []:
+            name = client.get("client_name")
+            if isinstance(name, str):
+                seen.add(name)
+                site = self.sites.setdefault(name, SiteRow(name))
+                site.state = NO_REPLY
+                site.last_heartbeat = epoch(client.get("client_last_heartbeat")) or site.last_heartbeat
         for client in clients:
             name = client.get("client_name")
             if not isinstance(name, str):
@@ -261,6 +276,10 @@ class TopModel:
             elif percent is not None:
                 site.memory = f"{percent:.0f}% of RAM"
         self._changed()
+
+    def cpu_pending(self) -> bool:
+        """Whether a connected site has one CPU reading and no share yet (it takes a second reading)."""
+        return any(s.connected and s._cpu is not None and s.cpu_percent is None for s in self.sites.values())
 
     def apply_jobs(self, rows: list[dict[str, Any]]) -> None:
         """``list_jobs`` rows (newest first): every job listed; those gone are forgotten."""

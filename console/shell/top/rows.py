@@ -32,16 +32,24 @@ def _ago(epoch: float | None, now: float) -> str:
     return "-" if epoch is None else ago(now - epoch)
 
 
-def link_words(connected: bool, shut_down: bool, fresh_for: float | None, interval: float) -> str:
+def link_words(connected: bool, shut_down: bool, fresh_for: float | None, interval: float,
+               silent_for: int | None = None, tells_silence: bool = False) -> str:
     """The connection's state as the shell's toolbar words it (hidden under top), with how old the rows
     are when they stopped being current; "" when connected and the last poll answered in time.
-    ``fresh_for``: seconds since the last poll that worked (None: none yet)."""
+    ``fresh_for``: seconds since the last poll that worked (None: none yet). ``silent_for``: whole seconds
+    the server, connected still, has answered nothing (``Backend.silent_for``, the toolbar's "no answer for
+    N s": ours, from its heartbeat), said from the first second it is known, counting (session 12's user,
+    item 3: top said nothing until the link dropped). On an engine that cannot tell (``tells_silence``
+    False: FLARE) the rows' age says it, once past ``STALE_POLLS`` polls' worth of seconds; on one that can,
+    a poll that takes long waits for a frozen site it asked, and the server is not blamed for it."""
     age = "" if fresh_for is None else f"; rows from {ago(fresh_for)}"
     if shut_down:
         return f"server shut down by you: q, then bye leaves{age}"
     if not connected:
         return f"disconnected, reconnecting...{age}"
-    if fresh_for is not None and fresh_for > max(STALE_POLLS * interval, 5.0):
+    if silent_for is not None:
+        return f"the server has not answered for {silent_for} s{age}"
+    if not tells_silence and fresh_for is not None and fresh_for > max(STALE_POLLS * interval, 5.0):
         return f"the server has not answered for {int(fresh_for)} s{age}"
     return ""
 

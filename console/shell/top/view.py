@@ -134,9 +134,12 @@ class TopView:
     async def run(self) -> tuple[str, str] | None:
         """Until q/Esc (None) or ``l`` (("follow", job_id))."""
         feed = asyncio.create_task(self.feed.run())
+        # The title's "has not answered for N s" counts each second, as the toolbar's does (its listener too).
+        quiet = self.backend.add_silence_listener(self.invalidate)
         try:
             return await self.app.run_async(handle_sigint=False)  # SIGINT stays with the shell (shell.interrupt)
         finally:
+            quiet()
             feed.cancel()
             for task in [feed, *self._tasks]:
                 task.cancel()
@@ -145,9 +148,10 @@ class TopView:
     # -- drawing ---------------------------------------------------------------------------
 
     async def snapshot(self, width: int) -> str:
-        """The view as one poll finds it, as plain text ``width`` cells wide (``top > FILE``, as ``top -b -n 1``):
-        the header and every site and job row, none cut for a screen's height. Raises what the poll raises."""
-        await self.feed.poll()
+        """The view as it settles (``TopFeed.settle``: the same rows the running view shows from the same answers),
+        as plain text ``width`` cells wide (``top > FILE``, as ``top -b -n 1``): the header and every site and job
+        row, none cut for a screen's height. Raises what the poll raises."""
+        await self.feed.settle()
         self._size = (len(self.model.jobs) + len(self.model.sites) + _SNAPSHOT_SPARE_ROWS, width)
         lines = "".join(text for _, text in [*self._header(), ("", "\n"), *self._body()]).split("\n")
         return "\n".join(line.rstrip() for line in lines)
@@ -165,7 +169,8 @@ class TopView:
             return ""
         fresh = self.feed.fresh_at
         return link_words(self.backend.connected, self.backend.shut_down_by_you,
-                          None if fresh is None else time.monotonic() - fresh, self.feed.interval)
+                          None if fresh is None else time.monotonic() - fresh, self.feed.interval,
+                          self.backend.silent_for, self.backend.tells_silence)
 
     def _header(self) -> StyleAndTextTuples:
         how = "pushed" if self.backend.pushes else f"polled every {self.feed.interval:g} s"
