@@ -7,8 +7,9 @@ Shape, as ``get_job_meta`` (and ``list_jobs -d``) return it and the store keeps 
   caller reads it as before);
 - ``job_error_times``: ``{target: [time, ...]}``, the same targets, one time per message in the same
   order: when the server recorded that note, ISO 8601 local time with its offset (the format of
-  ``start_time``, ``submit_time_iso``). ``null`` for a note recorded before times were kept. An
-  abandoned job's note (the server stopped while it ran) is recorded when the server starts again.
+  ``start_time``, ``submit_time_iso``). ``null`` for a note recorded before times were kept. The note of
+  a job the server was running when it was killed (``FINISHED:ABANDONED``, written at its next start)
+  has the time of its server log's last line, the last sign of its run (when it had one).
 
 A note that settles an earlier one (a site away when its job ended: "its workspace was not collected
 ... it is collected when the site connects again"; then, at its next login, "its workspace was
