@@ -69,3 +69,15 @@ def test_the_table_shows_each_note_on_its_line_after_its_local_time() -> None:
     assert "job_error_times" not in shown
     errors = human({"server": {"errors": ["boom"], "error_times": [stamp]}}, width=200)  # show_errors
     assert f"errors  {local_time(stamp)}  boom" in errors and "error_times" not in errors
+    listed = human([{"job_id": "j", "job_errors": {"s": ["x"]}, "job_error_times": {"s": [stamp]}}], width=200)
+    assert f'["{local_time(stamp)}  x"]' in listed and "job_error_times" not in listed  # list_jobs -d
+
+
+def test_tops_details_pane_shows_each_note_after_its_time() -> None:
+    from console.shell.human import local_time
+    from console.shell.top.details import _values
+
+    stamp = "2026-11-30T10:00:01+00:00"
+    values = _values({"job_id": "j", "job_errors": {"site-1": ["lost"]}, "job_error_times": {"site-1": [stamp]}},
+                     None, 0.0)
+    assert values["job_errors"] == {"site-1": [f"{local_time(stamp)}  lost"]}

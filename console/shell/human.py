@@ -364,7 +364,7 @@ def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO, fold: bo
             return record(result, width=room, mode=mode)
         result = rows
     if _is_rows(result):
-        result = [orphans.in_words(row) for row in result]
+        result = [_with_times(orphans.in_words(row)) for row in result]  # (list_jobs -d: each job's errors timed)
         if mode is Expanded.ON:
             return expanded(result, room)
         text = table(result)
