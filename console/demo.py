@@ -31,6 +31,7 @@ from typing import TextIO
 import yaml
 
 from console import demo_guard
+from console.demo_parts import PartWatch
 from console.invocation import console_command
 from console.ports import free_port
 from console.private_files import PRIVATE_UMASK, tighten
@@ -169,10 +170,11 @@ def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def _console_on(admin_kit: Path, *banner: str, demo: str | None = None) -> int:
+def _console_on(admin_kit: Path, *banner: str, demo: str | None = None, watch: PartWatch | None = None) -> int:
     """The console on ``admin_kit``, after ``banner`` on a terminal; a batch when stdin is not one.
     ``demo``: a demo's console, as the words that start this demo again; its bye asks first while a job
-    submitted there still runs (leaving stops the demo's server and sites, ours or FLARE's)."""
+    submitted there still runs (leaving stops the demo's server and sites, ours or FLARE's). ``watch``: the
+    demo's parts, a part that ends said above the prompt."""
     if sys.stdin.isatty():
         _tell("\n".join(banner))
     from console.shell.arguments import add_shell_arguments
@@ -182,6 +184,7 @@ def _console_on(admin_kit: Path, *banner: str, demo: str | None = None) -> int:
     add_shell_arguments(parser)
     args = parser.parse_args(["--kit", str(admin_kit)])
     args.demo = demo or False
+    args.demo_parts = watch.subscribe if watch is not None else None
     return run_shell(args)
 
 
@@ -225,6 +228,7 @@ def run_demo(workspace: str | None, engine: str = "ours", *, reset: bool = False
 
 def _run_ours(root: Path, again: str) -> int:
     processes: list[subprocess.Popen[bytes]] = []
+    watch: PartWatch | None = None
     # The demo keeps the root CA, every kit and every job's data under root: for this user only, as the
     # daemons' workspaces are (console.private_files), also what an older demo left there.
     os.umask(PRIVATE_UMASK)
@@ -243,16 +247,21 @@ def _run_ours(root: Path, again: str) -> int:
                           admin_kit)
         staged = _stage_examples(admin_kit)
         _wait_for_federation(admin_kit, processes, len(SITES))
+        # From here a part that ends (kill -9 from another terminal, a crash) is said, with what to do.
+        watch = PartWatch({name: (proc, prod / name) for name, proc in zip(("server", *SITES), processes, strict=True)},
+                          again).start()
         return _console_on(admin_kit, f"server and {', '.join(SITES)} are up. Jobs ready to submit: "
                            f"{', '.join(staged)}", "try: submit_job hello-numpy   then: monitor_job <Tab>   "
                            "help lists every command", "a model that learns: submit_job hello-digits   (10 rounds "
-                           "on 8x8 digits; accuracy per round: plot <job>, or get_job_meta)", demo=again)
+                           "on 8x8 digits; accuracy per round: plot <job>, or get_job_meta)", demo=again, watch=watch)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         _tell(f"demo failed: {type(exc).__name__}: {exc} (logs: {root}/{PROJECT}/prod_*/*/log.txt)", sys.stderr)
         return 1
     finally:
+        if watch is not None:  # what the demo stops now is not news
+            watch.stopping.set()
         try:
             if processes:  # only what this run started
                 say_abandoned(prod / ADMIN, sys.exc_info()[1], "it ends FINISHED:ABANDONED")

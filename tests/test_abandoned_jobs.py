@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,7 @@ def test_an_abandoned_jobs_workspaces_are_collected_from_the_sites_that_come_bac
     # A big server workspace: archiving it at start takes a moment, in which a download comes.
     (project.server_kit / job_id / "big.bin").write_bytes(os.urandom(48 << 20))
     server.kill()
+    killed_at = time.time()
     sites["site-2"].kill()  # site-2 never comes back
     # What a kill while the job's results were written leaves: a site's zip cut short, a temporary file.
     stored = project.server_kit / "store" / "jobs" / job_id
@@ -70,6 +73,10 @@ def test_an_abandoned_jobs_workspaces_are_collected_from_the_sites_that_come_bac
     assert any("site-1, site-2" in line and "collected as each connects again" in line
                for line in errors["server"]), errors
     assert errors["site-1"][-1] == COLLECTED, errors
+    # Each note with its time: the abandonment's is its server log's last line (before the kill), not the restart.
+    times = session.get_job_meta(job_id)["job_error_times"]
+    assert datetime.fromisoformat(times["server"][0]).timestamp() <= killed_at < datetime.fromisoformat(
+        times["site-1"][-1]).timestamp(), times
     assert "site-2" not in errors, errors
     # Stopped on site-1 first, so its workspace holds the whole log.
     wait_until(lambda: f"job {job_id} aborted" in sites["site-1"].stderr, 20, "site-1 to stop the job")

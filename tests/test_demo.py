@@ -75,13 +75,18 @@ def test_one_demo_per_workspace_and_bye_asks_while_its_job_runs(tmp_path: Path) 
         demo.send("n\r")
         demo.expect_exact("staying")
         demo.expect(PROMPT)
-        # Killed hard: its server and sites are left behind, and the next demo says so instead of attaching.
+        # Its server killed from another terminal: said above the prompt, with what to do.
+        parts = json.loads((workspace / "demo-running.json").read_text())["parts"]
+        os.kill(parts["server"], signal.SIGKILL)
+        demo.expect_exact(f"demo: the server (pid {parts['server']}) ended: killed by SIGKILL")
+        demo.expect(r"start\s+the\s+demo\s+again")
+        # Killed hard: its sites are left behind, and the next demo says so instead of attaching.
         os.kill(json.loads((workspace / "demo-running.json").read_text())["owner"], signal.SIGKILL)
         demo.expect_exact("demo-ended")
         third = run_console(tmp_path, "demo", "--workspace", str(workspace), stdin="list_jobs\n")
         assert third.returncode == 2 and "its console is gone" in third.stderr and "demo --stop" in third.stderr
         stopped = run_console(tmp_path, "demo", "--stop", "--workspace", str(workspace))
-        assert stopped.returncode == 0 and "stopped the demo's site-1, site-2, server" in stopped.stdout
+        assert stopped.returncode == 0 and "stopped the demo's site-1, site-2" in stopped.stdout, stopped.stdout
         fourth = run_console(tmp_path, "demo", "--workspace", str(workspace), stdin="check_status client\n")
         assert fourth.returncode == 0, fourth.stderr
         assert "demo stopped: server and sites are down" in fourth.stdout
@@ -103,6 +108,11 @@ def test_bye_with_a_server_that_does_not_answer_asks_within_seconds_and_ctrl_c_l
         demo.expect(r"Submitted job: ([0-9a-f]{8})")
         job = demo.match.group(1)
         demo.expect(PROMPT)
+        # A site killed from another terminal: said above the prompt (which stays), with what to do.
+        site = json.loads((workspace / "demo-running.json").read_text())["parts"]["site-2"]
+        os.kill(site, signal.SIGKILL)
+        demo.expect_exact(f"demo: site-2 (pid {site}) ended: killed by SIGKILL")
+        demo.expect(r"start\s+the\s+demo\s+again")
         server = json.loads((workspace / "demo-running.json").read_text())["parts"]["server"]
         os.kill(server, signal.SIGSTOP)  # the server stops answering; its connections stay open
         # bye: the wait for the server's word is said, bounded, then asked about as unknown.

@@ -21,7 +21,7 @@ from console.flare_api import (
     NoConnection,
     TargetType,
 )
-from console.runtime.limits import add_error
+from console.server.job_errors import add_error
 from console.server.running_job import RunningJob
 
 from conftest import ADMIN, Federation, Project, ServerProcess, SiteProcess, make_project, wait_until
@@ -51,14 +51,14 @@ def test_status_and_connected_sites(fed: Federation, tmp_path: Path) -> None:
     client_stats = session.show_stats(job_id, "client")
     assert set(client_stats) == {"site-1", "site-2"}
     assert client_stats["site-1"]["ClientRunner"]["job_id"] == job_id
-    assert session.show_errors(job_id, "client") == {"site-1": {"errors": []}, "site-2": {"errors": []}}
+    none = {"errors": [], "error_times": []}  # (each error with when it was recorded: console.server.job_errors)
+    assert session.show_errors(job_id, "client") == {"site-1": none, "site-2": none}
     # target_type all, as FLARE 2.9's Session takes it: the server's part and every site's in one answer.
     everything = session.show_stats(job_id, TargetType.ALL)
     assert set(everything) == {"server", "site-1", "site-2"}, everything
     assert everything["server"]["ServerRunner"]["job_id"] == job_id == everything["site-1"]["ClientRunner"]["job_id"]
     assert set(session.show_stats(job_id, TargetType.ALL, ["site-1"])) == {"server", "site-1", "site-2"}  # as FLARE
-    assert session.show_errors(job_id, "all") == {"server": {"errors": []}, "site-1": {"errors": []},
-                                                  "site-2": {"errors": []}}
+    assert session.show_errors(job_id, "all") == {"server": none, "site-1": none, "site-2": none}
     both = session.check_status(TargetType.ALL)
     assert both["server_status"] == "started" and [j["job_id"] for j in both["jobs"]] == [job_id], both
     assert {row["client_name"] for row in both["client_status"] if row.get("job_id") == job_id} == {"site-1", "site-2"}
@@ -333,4 +333,5 @@ def test_reset_errors_restarts_show_errors_and_keeps_the_jobs_record(tmp_path: P
     add_error(job.errors, "site-1", "lost: second")
     add_error(job.errors, "site-2", "task 1: third")
     assert job.shown_errors("site-1") == ["lost: second"] and job.shown_errors("site-2") == ["task 1: third"]
-    assert job.errors == {"site-1": ["deploy failed: first", "lost: second"], "site-2": ["task 1: third"]}
+    assert job.errors.messages == {"site-1": ["deploy failed: first", "lost: second"], "site-2": ["task 1: third"]}
+    assert len(job.shown_error_times("site-1")) == 1 and len(job.errors.times["site-1"]) == 2

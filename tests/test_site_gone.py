@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -76,8 +77,19 @@ def test_a_site_shut_down_or_killed_mid_task_is_lost_at_once(session, sites, pro
             sites[name].process.wait(timeout=15)
             sites[name] = SiteProcess(project.kit(name)).start()
             wait_until(lambda: len(session.get_connected_client_list()) == 2, 20, f"{name} to register again")
-            wait_until(lambda job_id=job_id, name=name: COLLECTED in session.get_job_meta(job_id)["job_errors"].get(
-                name, []), 20, f"the workspace of {name} to be collected")
+            collected = wait_until(lambda job_id=job_id, name=name: _collected(session, job_id, name), 20,
+                                   f"the workspace of {name} to be collected")
+            # One note of its workspace, never "not collected" beside "collected"; each note with its time.
+            said, times = collected["job_errors"][name], collected["job_error_times"][name]
+            assert AWAY_AT_THE_END not in said and len(said) == len(times), collected["job_errors"]
+            assert "in place of the note of " in said[-1] and "the site was away when the job ended" in said[-1]
+            assert times == sorted(times) and all(datetime.fromisoformat(t).tzinfo for t in times), times
+
+
+def _collected(session, job_id: str, name: str) -> dict | None:
+    """The job's meta once its errors say the workspace of ``name`` was collected."""
+    meta = session.get_job_meta(job_id)
+    return meta if any(e.startswith(COLLECTED) for e in meta["job_errors"].get(name, [])) else None
 
 
 @pytest.fixture

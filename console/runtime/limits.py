@@ -135,15 +135,6 @@ def cut(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     return f"{text[:limit]}... ({len(text) - limit} more characters cut)"
 
 
-def add_error(errors: dict[str, list[str]], target: str, message: str) -> None:
-    """Record ``message`` under ``target`` within the limits (the last entry says when more were dropped)."""
-    entries = errors.setdefault(target, [])
-    if len(entries) < MAX_ERRORS_PER_TARGET - 1:
-        entries.append(cut(message))
-    elif len(entries) == MAX_ERRORS_PER_TARGET - 1:
-        entries.append(f"more errors were dropped (at most {MAX_ERRORS_PER_TARGET} are kept)")
-
-
 class LineTooLong(Exception):
     pass
 

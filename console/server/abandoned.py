@@ -12,7 +12,8 @@ Two things the server finishes for them once it is back:
   then ``get_workspace`` streams it in with the same limits, checks and pace
   (``workspace_fetch.fetch_workspace``), into ``sites/<site>.zip`` (written whole or not at all: a
   download never gets half of one). The job's ``job_errors`` then say it was collected (or that
-  the site had none, or that its archive was refused). What is still to
+  the site had none, or that its archive was refused), in place of the note that it was not collected
+  when the job ended with the site away (``console.server.job_errors``: one note, never both). What is still to
   collect is kept in ``pending_workspace_collects.json`` beside the job store, so it outlives
   another restart; a site that never comes back holds up nothing, and deleting the job forgets it.
   What a site says at login is never a source: a site that claims a job no record names it in (any
@@ -37,9 +38,9 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from console.runtime.limits import cut
-from console.server.deployment import SITE_COMMAND_TIMEOUT
+from console.server.deployment import AWAY_SETTLED, SITE_COMMAND_TIMEOUT
 from console.server.kept_workspace import left_out_error, note
-from console.server.site_job_lists import load_site_jobs, save_site_jobs
+from console.server.site_job_lists import SiteJobsFile, load_site_jobs
 from console.server.store import JobStore
 from console.server.workspace_fetch import REFUSED_ARCHIVE, fetch_workspace, refused_archive
 from console.wire.errors import ErrorType, RemoteError
@@ -72,6 +73,7 @@ class AbandonedJobs:
     def __init__(self, host: Host) -> None:
         self.host = host
         self._file = host.store.root / PENDING_FILE
+        self._writer = SiteJobsFile(self._file)
         #: site -> the abandoned jobs whose workspace it still holds
         self.pending: dict[str, list[str]] = load_site_jobs(self._file)
         self._archiving: dict[str, asyncio.Event] = {}
@@ -114,7 +116,7 @@ class AbandonedJobs:
     # -- the sites' workspaces, collected as they connect again ------------------------------
 
     def _save(self) -> None:
-        save_site_jobs(self._file, self.pending)
+        self._writer.write(self._writer.taken(self.pending))
 
     def expect(self, sites_of: dict[str, set[str]]) -> None:
         """At start: each abandoned job's workspace is to be collected from its ``sites_of[job]``."""
@@ -174,11 +176,13 @@ class AbandonedJobs:
                             cut(str(exc) or type(exc).__name__))
                 continue
             if message is not None:
-                await asyncio.wrap_future(self.host.store.write(note, self.host.store, job_id, message, site))
+                # In place of "not collected: the site was away" when the job's end left that note: never both.
+                await asyncio.wrap_future(self.host.store.write(note, self.host.store, job_id, message, site,
+                                                                AWAY_SETTLED))
                 log.info("job %s (abandoned): %s: %s", job_id, site, message.split(";")[0])
             if job_id in self.pending.get(site, []):
                 self.pending[site].remove(job_id)
-                await asyncio.to_thread(self._save)
+                await asyncio.to_thread(self._writer.write, self._writer.taken(self.pending))
 
     async def _fetch(self, site: str, link: Requester, job_id: str) -> str | None:
         """Bring the site's workspace of the job into the store; what job_errors then say (None:

@@ -31,7 +31,6 @@ from typing import Any
 from console.log_floods import per_peer
 from console.runtime.limits import (
     RESULT_LIMIT_RULE,
-    add_error,
     cut,
     expected_result_bytes,
     result_file_limit,
@@ -39,6 +38,7 @@ from console.runtime.limits import (
 from console.runtime.transfer import result_file, task_file
 from console.server.dropped_sites import Departure, LinkGone, back_in_grace, how_gone, link_words, lost_words
 from console.server.interfaces import DeploymentHost
+from console.server.job_errors import Supersedes, add_error
 from console.server.kept_workspace import left_out_error
 from console.server.running_job import RunningJob
 from console.server.task_answers import task_answer
@@ -56,6 +56,8 @@ DEPLOY_BYTES_PER_SECOND = 8 << 20
 #: job_errors of a site away when its job ended (``dropped_sites``: collection waits for no site).
 AWAY_AT_THE_END = ("its workspace was not collected: the site was away when the job ended; it is collected "
                    "when the site connects again")
+#: What a note on the collection at the site's next login takes the place of (``job_errors.Supersedes``).
+AWAY_SETTLED = Supersedes(AWAY_AT_THE_END, "the site was away when the job ended")
 #: Seconds a job that a site's failure ends waits, once its sites have stopped the job, for the
 #: answers still in flight: a site that failed at the same time is named in job_errors too.
 SETTLE_SECONDS = 5.0

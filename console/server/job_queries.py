@@ -153,10 +153,10 @@ class JobQueries:
             chunk = ids[start:start + 500]
             with self._lock:
                 rows = self._db.execute(
-                    f"SELECT job_id, value FROM job_extras WHERE key='job_errors' AND job_id IN "
+                    f"SELECT job_id, key, value FROM job_extras WHERE key IN ('job_errors', 'job_error_times') AND job_id IN "
                     f"({', '.join('?' * len(chunk))})", chunk).fetchall()
-            for job_id, value in rows:
-                by_id[job_id]["job_errors"] = json.loads(value)
+            for job_id, key, value in rows:
+                by_id[job_id][key] = json.loads(value)
 
     def list_rows(
         self,

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from console.jobdef.archive import JobLimits
 from console.jobdef.packing import READ_ERRORS, TRUNCATION_NOTE, KnownFiles, LinkPolicy, zip_dir_to_file
 from console.runtime.child import TRANSFER_DIR
-from console.runtime.limits import add_error
+from console.server.job_errors import JobErrors, Supersedes
 from console.server.status import JobStatus
 
 log = logging.getLogger("console.server.kept_workspace")
@@ -194,6 +194,10 @@ def _tidy_one(workspace: Path, job_id: str, store: JobFiles, limits: JobLimits, 
         return
     target = store.workspace_zip(job_id)
     left_out = None
+    try:  # its log's last line is the last sign of its run: when the server stopped, near enough (job_errors' time)
+        stopped_at: float | None = (workspace / LOG_FILE).stat().st_mtime
+    except OSError:
+        stopped_at = None
     if target.is_file():  # archived already (the server died after that): what stayed beside it goes
         trim(workspace)
     else:
@@ -202,18 +206,19 @@ def _tidy_one(workspace: Path, job_id: str, store: JobFiles, limits: JobLimits, 
         log.info("job %s: archived its workspace at start%s", job_id, " (abandoned)" if abandoned is not None else "")
     if abandoned is not None:
         note(store, job_id, f"{ABANDONED}; what its server workspace held then is archived ({LOG_FILE} up to "
-                            f"the stop, in the download's workspace/); {sites_note(abandoned)}")
+                            f"the stop, in the download's workspace/); {sites_note(abandoned)}", at=stopped_at)
     if left_out:
         note(store, job_id, left_out)
 
 
-def note(store: JobFiles, job_id: str, message: str, who: str = "server") -> None:
-    """Add ``message`` to the job's ``job_errors`` under ``who`` (a read and a write: call it where
-    no other write of the job's errors comes in between, as the store's writer thread)."""
+def note(store: JobFiles, job_id: str, message: str, who: str = "server", supersedes: Supersedes | None = None,
+         at: float | None = None) -> None:
+    """Add ``message`` to the job's ``job_errors`` under ``who``, stamped now (or ``at``, epoch seconds), in
+    place of the earlier note it ``supersedes`` if that is there (``console.server.job_errors``). A read and a
+    write: call it where no other write of the job's errors comes in between, as the store's writer thread."""
     meta = store.get(job_id)
     if meta is None:
         return
-    errors = meta.get("job_errors") if isinstance(meta.get("job_errors"), dict) else {}
-    errors = {str(k): list(v) for k, v in errors.items() if isinstance(v, list)}
-    add_error(errors, who, message)
-    store.update_meta(job_id, job_errors=errors)
+    errors = JobErrors.from_meta(meta)
+    errors.add(who, message, supersedes, at)
+    store.update_meta(job_id, **errors.meta())

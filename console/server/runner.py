@@ -30,12 +30,12 @@ from console.log_floods import per_peer
 from console.process import stop_child
 from console.provision.certs import load_cert
 from console.runtime.child import TRANSFER_DIR
-from console.runtime.limits import add_error
 from console.runtime.procs import job_process_ended, reap_job_processes, start_job_process
 from console.server.authz import Principal
 from console.server.deployment import Deployment
 from console.server.interfaces import RunnerHost
 from console.server.job_commands import deployed_sites
+from console.server.job_errors import add_error
 from console.server.kept_workspace import ABANDONED, SERVER_APP_DIR, archive_workspace, sites_note
 from console.server.running_job import RunningJob
 from console.server.server_app_events import read_events
@@ -166,7 +166,7 @@ class JobRunner:
                 job.abort_timer.cancel()
             await self._archive_workspace(job)
             self.jobs.pop(job.job_id, None)
-            await self.server.change_status(job.job_id, status, **({"job_errors": job.errors} if job.errors else {}))
+            await self.server.change_status(job.job_id, status, **(job.errors.meta() if job.errors else {}))
 
     def _leave_to_next_start(self, job: RunningJob, deployment: Deployment) -> None:
         """A server stopping leaves the job's sites be: their workspaces are collected when they connect

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from console.runtime.procs import job_marker
+from console.server.job_errors import JobErrors
 from console.server.round_metrics import RoundMetrics
 from console.server.status import JobStatus
 
@@ -39,7 +40,7 @@ class RunningJob:
     output: asyncio.Task[None] | None = None  # its output, relayed to its log.txt
     aborting: bool = False
     last_progress: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, list[str]] = field(default_factory=dict)  # target -> messages
+    errors: JobErrors = field(default_factory=JobErrors)  # target -> messages, each with its time
     #: How many of each target's errors reset_errors put out of show_errors' sight (``errors`` only grows).
     errors_reset_at: dict[str, int] = field(default_factory=dict)
     relays: set[asyncio.Task[None]] = field(default_factory=set)
@@ -63,13 +64,17 @@ class RunningJob:
 
     def shown_errors(self, target: str) -> list[str]:
         """The errors of ``target`` recorded since the last ``reset_errors`` (what show_errors shows)."""
-        return self.errors.get(target, [])[self.errors_reset_at.get(target, 0):]
+        return self.errors.get(target)[self.errors_reset_at.get(target, 0):]
+
+    def shown_error_times(self, target: str) -> list[str | None]:
+        """When each of ``shown_errors`` was recorded (ISO 8601, as the meta's ``job_error_times``)."""
+        return self.errors.times.get(target, [])[self.errors_reset_at.get(target, 0):]
 
     def reset_errors(self) -> None:
         """As FLARE 2.9's reset_errors, which resets its info collector's error stats: show_errors
         starts afresh, while every error stays recorded for the job's final ``job_errors``. The
         command needs only the view right, so it must not erase what the job's record keeps."""
-        self.errors_reset_at = {target: len(messages) for target, messages in self.errors.items()}
+        self.errors_reset_at = {target: len(messages) for target, messages in self.errors.messages.items()}
 
     @property
     def marker(self) -> str:

@@ -16,9 +16,10 @@ from typing import Any
 
 from console import safe_json
 from console.log_floods import per_peer
-from console.runtime.limits import LineTooLong, add_error, cut, read_event_line
+from console.runtime.limits import LineTooLong, cut, read_event_line
 from console.server.deployment import Deployment
 from console.server.interfaces import AppEventsHost
+from console.server.job_errors import add_error
 from console.server.running_job import RunningJob
 from console.server.status import JobStatus
 

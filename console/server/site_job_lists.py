@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 
@@ -25,8 +26,42 @@ def load_site_jobs(path: Path) -> dict[str, list[str]]:
             if isinstance(jobs, list)}
 
 
-def save_site_jobs(path: Path, lists: dict[str, list[str]]) -> None:
-    """``lists`` into ``path`` (written aside and renamed over it: never half written)."""
+def _text(lists: dict[str, list[str]]) -> str:
+    return json.dumps({site: jobs for site, jobs in lists.items() if jobs})
+
+
+def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({site: jobs for site, jobs in lists.items() if jobs}))
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def save_site_jobs(path: Path, lists: dict[str, list[str]]) -> None:
+    """``lists`` into ``path`` (written aside and renamed over it: never half written). One writer at a
+    time: from several threads, ``SiteJobsFile``."""
+    _write(path, _text(lists))
+
+
+class SiteJobsFile:
+    """``path`` written from worker threads: each save's lists taken where they change (the event loop),
+    written one at a time, and a save taken earlier never replaces a later one. Two saves at once wrote the
+    same ``.tmp`` file together, and the file read back as ``{}`` plus the rest of the longer one: not JSON,
+    so the next start forgot every list (seen in tests/test_abandoned_jobs.py as two sites' collections ended)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._taken = 0
+        self._written = 0
+
+    def taken(self, lists: dict[str, list[str]]) -> tuple[int, str]:
+        """The lists as they are now, to ``write`` (in a thread)."""
+        self._taken += 1
+        return self._taken, _text(lists)
+
+    def write(self, taken: tuple[int, str]) -> None:
+        with self._lock:
+            if taken[0] < self._written:
+                return
+            _write(self.path, taken[1])
+            self._written = taken[0]

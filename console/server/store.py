@@ -75,10 +75,10 @@ CREATE TABLE IF NOT EXISTS job_extras (
 CREATE INDEX IF NOT EXISTS jobs_by_submitter_org ON jobs(json_extract(meta, '$.submitter_org'), submit_time);
 """
 #: Meta keys kept beside the meta row (``job_extras``), not in it: they grow with the job's run
-#: (round_metrics up to 2 MiB, job_errors up to 100 messages of 4 KiB per participant), and a
+#: (round_metrics up to 2 MiB, job_errors up to 100 messages of 4 KiB per participant, and their times), and a
 #: listing reads every row's meta (security finding 7: 22 MB of round_metrics in one job's meta
 #: made list_jobs take 1.5 s for everyone). ``get`` puts them back.
-SIDE_KEYS = ("round_metrics", "job_errors")
+SIDE_KEYS = ("round_metrics", "job_errors", "job_error_times")
 #: PRAGMA user_version once the SIDE_KEYS of older stores were moved beside their metas.
 _SCHEMA_VERSION = 1
 #: Beside job.zip: who signed it, the signature and the signer's certificate (JSON).

@@ -146,10 +146,12 @@ async def show_stats(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
 
 @handles("show_errors")
 async def show_errors(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any]:
+    """{TARGET: {"errors": [message, ...], "error_times": [time, ...]}}: a running job's errors since the last
+    reset_errors, and when each was recorded (ISO 8601 local time, as get_job_meta's ``job_error_times``)."""
     job = _running_job(ctx, args["job_id"])
-    answer = {"server": {"errors": job.shown_errors("server")}} if args["target_type"] in ("server", "all") else {}
-    answer.update({site: {"errors": job.shown_errors(site)} for site in _job_targets(args, job.sites)})
-    return answer
+    targets = (["server"] if args["target_type"] in ("server", "all") else []) + _job_targets(args, job.sites)
+    return {target: {"errors": job.shown_errors(target), "error_times": job.shown_error_times(target)}
+            for target in targets}
 
 
 @handles("reset_errors")

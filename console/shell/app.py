@@ -61,6 +61,9 @@ from console.shell.theme_in_use import ThemeInUse
 from console.shell.themes import available_themes
 from console.shell.toolbar import ToolbarState, render_toolbar, vi_mode_name
 
+#: The demo's watch on its parts (``console.demo_parts.PartWatch.subscribe``): given where to say a part's end
+#: (called from the watch's thread), or None to stop.
+DemoParts = Callable[[Callable[[str], None] | None], None]
 #: Seconds between completion refreshes on an engine without pushes (FLARE).
 REFRESH_EVERY = 10.0
 
@@ -73,10 +76,13 @@ class InteractiveShell:
     interactive = True
 
     def __init__(self, backend: Backend, config: ShellConfig, *, demo: str | bool = False,
-                 again: str = "flare-console") -> None:
+                 again: str = "flare-console", demo_parts: DemoParts | None = None) -> None:
         """``demo``: the console of ``flare-console demo``, whose server and sites stop when it ends (as the
         words that start that demo again, for the line after ``shutdown server|all``). ``again``: the shell
-        words that start this console with its kit and user (``invocation.console_login_command``), for hints."""
+        words that start this console with its kit and user (``invocation.console_login_command``), for hints.
+        ``demo_parts``: the demo's watch on its server and sites (``console.demo_parts``), subscribed to while
+        the shell runs: a part that ends is said above the prompt."""
+        self.demo_parts = demo_parts
         self.again = again
         self.backend = backend
         self.demo = demo
@@ -328,14 +334,24 @@ class InteractiveShell:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             loop.add_signal_handler(signal.SIGCONT, self._continued)
+        if self.demo_parts is not None:  # (from the watch's thread: handed to the loop)
+            self.demo_parts(lambda line: loop.call_soon_threadsafe(self._demo_part_ended, line))
         try:
             # SIGTERM, SIGHUP: leave as bye does, without taking the connection's drop on the way for a loss.
             with self.quiet, self.quiet.keeping_typeahead_over_stops(self.prompt.app, self.reconnector.resumed), \
                     on_ending(self.reconnector.leaving):
                 return await self._loop()
         finally:
+            if self.demo_parts is not None:
+                self.demo_parts(None)
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
                 loop.remove_signal_handler(signal.SIGCONT)
+
+    def _demo_part_ended(self, line: str) -> None:
+        """A part of the demo ended on its own: said above the prompt, unless this console's ``shutdown
+        server|all`` stopped it (the shutdown's own lines say what to do then)."""
+        if not self.executor.shut_down_server:
+            self.emit(line, "class:error")
 
     async def _loop(self) -> int:
         polls = None if self.backend.pushes else asyncio.create_task(self.refresher.keep_fresh(REFRESH_EVERY))

@@ -207,12 +207,42 @@ def _nested_rows(rows: list[dict[str, Any]], indent: str, width: int | None, mod
     return [indent + line for line in text.splitlines()]
 
 
+#: Error lists and the times beside them (get_job_meta's ``job_errors``/``job_error_times``, a show_errors
+#: target's ``errors``/``error_times``: ``console.server.job_errors``), shown as one list of timed notes.
+_TIMED = {"job_errors": "job_error_times", "errors": "error_times"}
+
+
+def stamped_notes(messages: Any, times: Any) -> Any:
+    """``messages`` (a list, or a mapping of lists) with each one's local time before it, one per line."""
+    if isinstance(messages, dict) and isinstance(times, dict):
+        return {target: stamped_notes(m, times.get(target)) for target, m in messages.items()}
+    if not isinstance(messages, list):
+        return messages
+    stamps = times if isinstance(times, list) else []
+    return _Notes(f"{local_time(stamps[i])}  {m}" if i < len(stamps) and isinstance(stamps[i], str)
+                  and _ISO.match(stamps[i]) else str(m) for i, m in enumerate(messages))
+
+
+class _Notes(list[str]):
+    """Notes a record shows one per line (a message may hold commas: joined, they ran together)."""
+
+
+def _with_times(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each error list and its times (``_TIMED``) as one list of timed notes."""
+    if not any(key in data and times in data for key, times in _TIMED.items()):
+        return data
+    timed_keys = {times for key, times in _TIMED.items() if key in data}
+    return {key: stamped_notes(value, data.get(_TIMED[key])) if key in _TIMED else value
+            for key, value in data.items() if key not in timed_keys}
+
+
 def record(data: dict[str, Any], indent: str = "", width: int | None = None,
            mode: Expanded = Expanded.AUTO) -> str:
     """Aligned ``key  value`` lines; nested mappings indented under their key, rows as a table.
     ``width``: the terminal's, in cells; a longer value wraps under itself (None: never wrapped)."""
     if not data:
         return f"{indent}(empty)"
+    data = _with_times(data)
     keys = {key: visible_line(str(key)) for key in data}
     key_width = max(cells_of(shown) for shown in keys.values())
     lines = []
@@ -224,6 +254,10 @@ def record(data: dict[str, Any], indent: str = "", width: int | None = None,
             lines += [f"{indent}{keys[key]}:", *_nested_rows(rows, indent + "  ", width, mode)]
         elif _is_rows(value):
             lines += [f"{indent}{keys[key]}:", *_nested_rows(value, indent + "  ", width, mode)]
+        elif isinstance(value, _Notes) and value:
+            head = f"{indent}{pad(keys[key], key_width)}  "
+            for at, note in enumerate(value):
+                lines += _valued(head if at == 0 else " " * cells_of(head), visible_line(note), width)
         else:
             lines += _valued(f"{indent}{pad(keys[key], key_width)}  ", cell(str(key), value), width)
     return "\n".join(lines)
@@ -330,7 +364,7 @@ def human(result: Any, width: int = 80, mode: Expanded = Expanded.AUTO, fold: bo
             return record(result, width=room, mode=mode)
         result = rows
     if _is_rows(result):
-        result = [orphans.in_words(row) for row in result]
+        result = [_with_times(orphans.in_words(row)) for row in result]  # (list_jobs -d: each job's errors timed)
         if mode is Expanded.ON:
             return expanded(result, room)
         text = table(result)

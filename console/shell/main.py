@@ -129,7 +129,8 @@ async def _main(args: argparse.Namespace) -> int:
     from console.invocation import console_login_command
 
     again = console_login_command(location, args.user)
-    return await InteractiveShell(backend, config, demo=getattr(args, "demo", False), again=again).run()
+    return await InteractiveShell(backend, config, demo=getattr(args, "demo", False), again=again,
+                                  demo_parts=getattr(args, "demo_parts", None)).run()
 
 
 def run_shell(args: argparse.Namespace) -> int:

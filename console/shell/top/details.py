@@ -3,7 +3,8 @@
 Owns only how the pane reads; what is fetched stays the view's. Times are local
 (``YYYY-MM-DD HH:MM:SS``), durations ``H:MM:SS`` (FLARE's ``duration`` is Python's
 ``timedelta`` text, ``1 day, 2:03:04.5`` included), lists one entry per line, ``job_errors``
-one block per site (``{target: [message, ...]}``, as our server and the runtime record them),
+one block per site (``{target: [message, ...]}``, as our server and the runtime record them; each
+note after its local time when the meta has ``job_error_times``),
 long values wrapped at the pane's width. Every text from the server goes through
 ``visible_line``: a job name cannot drive the terminal. Pure: no prompt_toolkit needed.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from console.durations import duration_seconds
 from console.shell.cells import elide, pad, wrap
 from console.shell.cells import width as get_cwidth
-from console.shell.human import local_time, seconds
+from console.shell.human import local_time, seconds, stamped_notes
 from console.shell.monitors import not_scheduled
 from console.shell.safe_text import visible_line as visible
 from console.shell.top.answers import epoch
@@ -56,6 +57,8 @@ def _values(meta: dict[str, Any], job: JobRow | None, now: float) -> dict[str, A
     values: dict[str, Any] = {k: meta[k] for k in ("job_id", "name", "status", "min_clients", "mandatory_clients",
                                                    "deploy_map", "job_deploy_detail", "cloned_from", "job_errors",
                                                    "error") if meta.get(k) not in (None, "", [], {})}
+    if "job_errors" in values:  # each note with when it was recorded (our server's ``job_error_times``)
+        values["job_errors"] = stamped_notes(values["job_errors"], meta.get("job_error_times"))
     if not_scheduled(meta):  # FLARE's scheduler's last word on a SUBMITTED job
         values["waiting"] = not_scheduled(meta)
     if job is not None and job.round is not None:
