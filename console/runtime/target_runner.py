@@ -27,6 +27,7 @@ import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from console.answer_deadline import answer_budget, seconds_left
 from console.runtime.adoption import spawn
 from console.runtime.target_commands import KIT_FOLDERS, TargetCommandError, read_job_log, run_target_command
 from console.within import within
@@ -39,15 +40,6 @@ MAX_GREPS = 2
 MAX_GREPS_PER_USER = 1
 #: How long a grep waits for a running one to end before it is refused.
 GREP_QUEUE_SECONDS = 5.0
-
-
-def answer_budget(wait: float) -> float:
-    """Seconds a host may spend on a command (queueing included) when its asker waits ``wait`` s for
-    the answer: a quarter of the wait, at most 2 s, is kept for the answer's way back. The one rule
-    tying a site's own limits (grep's time, its queue) to the server's wait for that site, so the
-    site's refusal ("the pattern ran longer than ...") always arrives before the server gives up
-    with NoReply (security tester, session 11, finding 2)."""
-    return wait - min(2.0, wait / 4)
 
 
 class _GrepSlots:
@@ -102,7 +94,7 @@ async def run_confined(root: Path, command: str, options: str | None, path: str 
     """The command's output; TargetCommandError if refused or if grep ran past its time. ``user``:
     whose command it is (the admin's name), for grep's per-user slots. ``answer_within``: seconds the
     asker waits for the answer (the server's wait for a site); grep's queue and run then fit in
-    ``answer_budget`` of it (and never exceed ``GREP_QUEUE_SECONDS``, ``grep_seconds``).
+    ``console.answer_deadline.answer_budget`` of it, counted from the request's arrival (and never exceed ``GREP_QUEUE_SECONDS``, ``grep_seconds``).
 
     ``log`` is get_job_logs' reader (``options``: the tail line count, ``pattern``: plain text to
     find); it answers None when the log does not exist.
@@ -118,6 +110,8 @@ async def run_confined(root: Path, command: str, options: str | None, path: str 
                                        protected=protected)
     loop = asyncio.get_running_loop()
     budget = grep_seconds + GREP_QUEUE_SECONDS if answer_within is None else answer_budget(answer_within)
+    # What the request already spent waiting for its large-answer slot counts too (console.answer_deadline).
+    budget = seconds_left(budget) if answer_within is not None else budget
     deadline = loop.time() + budget
     async with _grep_slot(user, min(GREP_QUEUE_SECONDS, budget / 2)):
         return await _grep_child(root, path, options, pattern, grep_seconds, deadline, protected)

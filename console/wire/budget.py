@@ -47,18 +47,21 @@ class ReplyBudget:
         return self.total - self._all._value  # noqa: SLF001 - asyncio.Semaphore has no public count
 
     @asynccontextmanager
-    async def slot(self, identity: str, what: str) -> AsyncIterator[None]:
+    async def slot(self, identity: str, what: str, wait: float | None = None) -> AsyncIterator[None]:
         """Hold one slot of ``identity`` and one of the host's while the body runs.
 
         Raises RemoteError (InternalError, a message saying to try again) when none frees up
-        within ``wait_seconds``."""
+        within ``wait`` seconds (default ``wait_seconds``; less when the asker waits less:
+        ``console.answer_deadline``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.wait_seconds if wait is None else wait)  # for both slots together
         mine = self._mine.setdefault(identity, asyncio.Semaphore(self.per_identity))
         self._users[identity] = self._users.get(identity, 0) + 1
         try:
-            await self._acquire(mine, f"{what}: {identity} already has {self.per_identity} large answers on their "
+            await self._acquire(mine, deadline, f"{what}: {identity} already has {self.per_identity} large answers on their "
                                       "way; read those answers first, or try again in a moment")
             try:
-                await self._acquire(self._all, f"{what}: busy sending {self.total} large answers to others; "
+                await self._acquire(self._all, deadline, f"{what}: busy sending {self.total} large answers to others; "
                                                "try again in a moment")
                 try:
                     yield
@@ -71,9 +74,9 @@ class ReplyBudget:
             if not self._users[identity]:  # nothing kept per identity once it has no large request
                 del self._users[identity], self._mine[identity]
 
-    async def _acquire(self, semaphore: asyncio.Semaphore, message: str) -> None:
-        try:
-            await within(semaphore.acquire(), self.wait_seconds)
+    async def _acquire(self, semaphore: asyncio.Semaphore, deadline: float, message: str) -> None:
+        try:  # never no wait at all: a free slot is taken at once
+            await within(semaphore.acquire(), max(0.01, deadline - asyncio.get_running_loop().time()))
         except TimeoutError:
             self.refused += 1
             raise RemoteError(ErrorType.INTERNAL, message) from None

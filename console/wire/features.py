@@ -22,7 +22,7 @@ fields only), so nothing changes for it either (docs/protocol.md, "Features").
   argument: it is not sent to one that did not list this.
 - ``answer_within`` (a site's only): the server's ``shell`` request to a site carries the seconds it
   waits for the answer, and the site fits its own limits (grep's) in them
-  (``console.runtime.target_runner.answer_budget``). An older site refuses the unknown argument:
+  (``console.answer_deadline.answer_budget``). An older site refuses the unknown argument:
   it is not sent to one that did not list this (its grep keeps its own 10 s).
 """
 

@@ -36,6 +36,7 @@ import asyncio
 import logging
 from typing import Any
 
+from console.answer_deadline import answer_by, seconds_left
 from console.commands import Transfer
 from console.provision.certs import CertIdentity, identity_from_peercert
 from console.wire.body_rule import judge_body
@@ -303,7 +304,9 @@ class ServedConnection:
                                                       f"{exc}") from None
             except (ConnectionError, OSError):
                 return  # the connection is gone: its reader notices
-            async with budget.slot(self.identity.cn, str(cmd)):
+            args = header.get("args")
+            answer_by(args.get("answer_within") if isinstance(args, dict) else None)  # from its arrival
+            async with budget.slot(self.identity.cn, str(cmd), seconds_left(budget.wait_seconds)):
                 await self._answer(request_id, cmd, header, upload)
         except RemoteError as exc:
             if upload is not None:
