@@ -135,7 +135,7 @@ FORGED = "ok\n12:00:00  delete_job went on after Ctrl-C: all jobs deleted\x1b]0;
 def test_a_late_outcome_prints_as_one_line_whatever_the_server_wrote(project, tmp_path: Path, monkeypatch) -> None:
     """Ctrl-C after abort_job / delete_job reached the server: their outcome prints above the prompt
     when it comes, the server's text in it on that one line (line breaks and escapes shown)."""
-    from test_shell_inprocess import _run_shell, _until
+    from test_shell_inprocess import _run_shell, _until, _until_sent
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     answers = {"abort_job": [1.0, ({"k": "res", "ok": True, "data": FORGED}, b"")],
@@ -151,7 +151,7 @@ def test_a_late_outcome_prints_as_one_line_whatever_the_server_wrote(project, tm
                                f"delete_job went on after Ctrl-C and failed: JobNotFound: {escaped}")]:
             earlier = max(client._pending, default=0)
             pipe.send_text(line + "\r")
-            await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")  # noqa: B023
+            await _until_sent(client, earlier, line.split()[0])
             shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
             await _until(lambda: " ".join(outcome.split()) in out_text(shell), f"the outcome of {line}", 20)  # noqa: B023
         pipe.send_text("bye\r")

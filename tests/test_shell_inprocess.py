@@ -102,6 +102,15 @@ def _shows(shell: InteractiveShell, phrase: str) -> bool:
     return "".join(phrase.split()) in "".join(_out_text(shell).split())
 
 
+async def _until_sent(client, earlier: int, command: str) -> None:
+    """Until the shell's request for ``command`` (one after request ``earlier``) is on its way: a
+    heartbeat or the completion's refresh sent meanwhile is not it (a Ctrl-C taken for the command's
+    then came before the command ran, at the prompt: a loaded run's flake)."""
+    await _until(lambda: any(request_id > earlier and pending.cmd == command
+                             for request_id, pending in list(client._pending.items())),
+                 f"the {command} request to be sent")
+
+
 async def _late(shell: InteractiveShell, server, pipe, line: str, outcome: str, where: str = "shows here") -> None:
     """Run ``line`` with the server stopped, Ctrl-C it once sent: the shell says at once that it goes on
     (its outcome ``where`` when it ends) and gives the prompt back; ``outcome`` shows once the server answers."""
@@ -110,12 +119,12 @@ async def _late(shell: InteractiveShell, server, pipe, line: str, outcome: str, 
     os.kill(server.process.pid, signal.SIGSTOP)  # its answer waits: all below comes before it
     try:
         pipe.send_text(line + "\r")
-        await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")
-        shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
         command = line.split()[0]
+        await _until_sent(client, earlier, command)
+        shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
         await _until(lambda: _shows(shell, f"{command}: Ctrl-C came after the request was sent: it goes on; its "
                                           f"outcome {where} when it ends") and shell.prompt.app.is_running,
-                     "the line and the prompt")
+                     f"the line and the prompt; the shell wrote: ...{_out_text(shell)[-600:]!r}")
         assert not _shows(shell, outcome)
     finally:
         os.kill(server.process.pid, signal.SIGCONT)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from hostile_server import hostile_server, login_answer
 from shell_helpers import CONSOLE, console_env
-from test_shell_inprocess import _late, _out_text, _run_shell, _until
+from test_shell_inprocess import _late, _out_text, _run_shell, _until, _until_sent
 
 from console.api.async_session import AsyncSession
 from console.api.errors import CancelTooLate
@@ -48,7 +48,7 @@ def test_ctrl_c_stops_the_rest_of_the_line_an_error_does_not(server, session, pr
         os.kill(server.process.pid, signal.SIGSTOP)  # list_jobs waits for its answer
         try:
             pipe.send_text("list_jobs; help bye; help set\r")
-            await _until(lambda: max(client._pending, default=0) > earlier, "the request to be sent")
+            await _until_sent(client, earlier, "list_jobs")
             shell.interrupts._on_sigint()  # what Ctrl-C's SIGINT runs
             await _until(lambda: "not run after Ctrl-C: help bye; help set" in _out_text(shell)
                          and shell.prompt.app.is_running, "the rest said and the prompt")
