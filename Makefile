@@ -25,12 +25,13 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check console tests examples benchmarks
 
-# PYTEST_WORKERS=2: the suite on two workers (pytest-xdist; the tests' processes mostly wait on each
-# other): every FLARE test on one of them (xdist_group "nvflare": one POC), each other module's tests
-# together (its shared server starts once). The default: one worker took ~14 min on CI with the
-# suite of 1144 tests, near its 15-minute limit; PYTEST_WORKERS= (empty) runs one at a time.
-# PYTEST_ARGS adds options (--durations=30, -x, a file).
-PYTEST_WORKERS ?= 2
+# PYTEST_WORKERS=3: the suite on three workers (pytest-xdist) on a machine of two cores: the tests'
+# processes mostly wait on each other (a run on two workers kept the cores ~58% busy: 13 min of CPU in
+# 11 min 20 s), so a third cuts the run to ~8.5 min (session 12, 1,635 tests) and leaves room under
+# CI's 15-minute limit. Every FLARE test runs on one of them (xdist_group "nvflare": one POC), each
+# other module's tests together (its shared server starts once). PYTEST_WORKERS= (empty) runs one at
+# a time. PYTEST_ARGS adds options (--durations=30, -x, a file).
+PYTEST_WORKERS ?= 3
 XDIST := $(if $(PYTEST_WORKERS),-n $(PYTEST_WORKERS) --dist loadgroup)
 
 test: lint
