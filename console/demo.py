@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import yaml
 
@@ -39,6 +39,9 @@ from console.provision.kits import provision
 from console.shell.cells import fill_for
 from console.shell.closed_pipe import silence
 from console.shell.endings import ENDING, signals_end_cleanly
+
+if TYPE_CHECKING:
+    from console.shell.leaving import Unfinished
 
 ADMIN = "admin@example.com"
 SITES = ("site-1", "site-2")
@@ -126,19 +129,19 @@ def start_part(part: str, kit: Path) -> subprocess.Popen[bytes]:
                                 stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
 
 
-def running_jobs_at(admin_kit: Path, wait: float = 4.0) -> list[str] | None:
-    """The demo server's jobs not ended, as "ID8 (name, STATUS)"; None when the server did not say within
-    ``wait`` s (a stopped or dying server must not hold up the stop). Asked in a thread: a FLARE login
-    is not bounded by its own timeout alone."""
+def running_jobs_at(admin_kit: Path, wait: float = 4.0) -> Unfinished | None:
+    """The demo server's jobs not ended, by state (``console.shell.leaving.unfinished_jobs``); None when the
+    server did not say within ``wait`` s (a stopped or dying server must not hold up the stop). Asked in a
+    thread: a FLARE login is not bounded by its own timeout alone."""
     from console.flare_api import new_secure_session
-    from console.shell.leaving import running_jobs
+    from console.shell.leaving import unfinished_jobs
 
-    found: list[list[str]] = []
+    found: list[Unfinished] = []
 
     def ask() -> None:
         with contextlib.suppress(Exception), new_secure_session(ADMIN, str(admin_kit), timeout=2,
                                                                  command_timeout=2) as sess:
-            found.append(running_jobs(sess.list_jobs()))
+            found.append(unfinished_jobs(sess.list_jobs()))
 
     asking = threading.Thread(target=ask, name="demo-abandoned", daemon=True)
     asking.start()
@@ -146,16 +149,30 @@ def running_jobs_at(admin_kit: Path, wait: float = 4.0) -> list[str] | None:
     return found[0] if found else None
 
 
-def say_abandoned(admin_kit: Path, ending: BaseException | None, stopped: str) -> None:
-    """On SIGTERM/SIGHUP (nobody was asked, unlike bye and Ctrl-D): name the jobs the stop abandons."""
+def say_abandoned(admin_kit: Path, ending: BaseException | None, engine: str) -> None:
+    """On SIGTERM/SIGHUP (nobody was asked, unlike bye and Ctrl-D): name the jobs the stop abandons, and
+    the queued ones with what becomes of them (``console.shell.leaving``: per state, as bye's question).
+    ``engine``: "ours" or "nvflare" (``console.commands.Engine``), whose stop the words tell."""
     if not (isinstance(ending, SystemExit) and ending.code in ENDING_CODES):
         return
-    running = running_jobs_at(admin_kit)
+    from console.commands import Engine
+    from console.shell.leaving import queued_fate, running_fate
+
+    stopping = Engine(engine)
+    jobs = running_jobs_at(admin_kit)
     with contextlib.suppress(OSError):  # (the terminal may be gone: SIGHUP)
-        if running is None:
-            _tell(f"demo: the server did not say whether jobs were still running; any that were {stopped}")
-        elif running:
-            _tell(f"demo: abandoned job{'s' if len(running) > 1 else ''} {', '.join(running)}: {stopped}")
+        if jobs is None:
+            _tell("demo: the server did not say whether jobs were still running or queued; a running one "
+                  f"{running_fate(stopping, False)}, a queued one {queued_fate(stopping, False)}")
+            return
+        if jobs.running:
+            many = len(jobs.running) > 1
+            _tell(f"demo: abandoned job{'s' if many else ''} {', '.join(jobs.running)}: "
+                  f"{'they' if many else 'it'} {running_fate(stopping, many)}")
+        if jobs.queued:
+            many = len(jobs.queued) > 1
+            _tell(f"demo: queued job{'s' if many else ''} {', '.join(jobs.queued)}: "
+                  f"{'they' if many else 'it'} {queued_fate(stopping, many)}")
 
 
 def stop_parts(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -264,7 +281,7 @@ def _run_ours(root: Path, again: str) -> int:
             watch.stopping.set()
         try:
             if processes:  # only what this run started
-                say_abandoned(prod / ADMIN, sys.exc_info()[1], "it ends FINISHED:ABANDONED")
+                say_abandoned(prod / ADMIN, sys.exc_info()[1], "ours")
                 stop_parts(processes)
                 _tell("demo stopped: server and sites are down")
         finally:  # the next demo must not find this one's record
@@ -312,7 +329,7 @@ def run_flare_demo(workspace: str | None) -> int:
         return 1
     finally:
         if poc is not None:
-            say_abandoned(poc.admin_kit, sys.exc_info()[1], "stopped unfinished with the FLARE POC")
+            say_abandoned(poc.admin_kit, sys.exc_info()[1], "nvflare")
             poc.stop(say)
             demo_guard.release(poc.root)  # (a temporary root is gone already)
             say("stopped: the FLARE server and sites are down")

@@ -43,6 +43,23 @@ def test_commands_run_in_order_with_plain_output(server, project, tmp_path: Path
                                                               result.stdout, re.M), result.stdout
 
 
+def test_top_in_a_batch_writes_whole_rows_and_no_terminal_warning(server, project, tmp_path: Path) -> None:
+    """Session 12, item 3: ``flare-console --kit KIT -c top </dev/null > f`` wrote prompt_toolkit's "Input is not
+    a terminal" on stderr and cut rows to 80 columns ('…'). As ``top -b``: rows whole, wider than any terminal
+    width the environment names, and nothing on stderr."""
+    kit = str(project.admin_kit)
+    name = "a-job-whose-name-is-longer-than-what-eighty-columns-leave-for-it-" + "x" * 20
+    submitted = run_console(tmp_path, "--kit", kit, "-c", f"submit_job {hello_server(tmp_path, name=name, steps=1)}")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("Submitted job: ")[1].split()[0]
+    result = subprocess.run([CONSOLE, "--kit", kit, "-c", "top"], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, timeout=60, env=console_env(tmp_path, COLUMNS="80"))
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith(job_id[:8]))
+    assert f"{job_id[:8]}  {name} " in row and "\u2026" not in row and len(row) > 80, result.stdout
+    assert "flare-console top" in result.stdout.splitlines()[0]
+
+
 def test_stdin_batch_and_json_format(server, project, tmp_path: Path) -> None:
     kit = str(project.admin_kit)
     result = run_console(tmp_path, "--kit", kit, "--format", "json",

@@ -71,7 +71,8 @@ def test_one_demo_per_workspace_and_bye_asks_while_its_job_runs(tmp_path: Path) 
         job = next(line for line in batch.stdout.splitlines() if line.startswith("Submitted job: ")).split()[-1]
         demo.send("bye\r")
         demo.expect_exact(f"job {job[:8]} (long-job, ")
-        demo.expect_exact("still running: leaving stops the demo's server and sites")
+        # (queued for a moment before its sites take it: then said so, with its own fate)
+        demo.expect(r"(still running|queued, not started): leaving stops the demo's server and sites")
         demo.send("n\r")
         demo.expect_exact("staying")
         demo.expect(PROMPT)
@@ -195,3 +196,31 @@ def test_stop_force_stops_the_parts_of_a_demo_whose_console_is_open(tmp_path: Pa
         for proc in (owner, site):
             proc.kill()
             proc.wait()
+
+
+def test_leaving_the_demo_tells_each_job_state_what_becomes_of_it() -> None:
+    """Session 12: bye with a queued (SUBMITTED) job said it would end FINISHED:ABANDONED, yet ours keeps it and
+    runs it at the next start. Running ones end ABANDONED (FLARE: stopped); queued ones are told their own fate."""
+    from console.commands import Engine
+    from console.shell.leaving import fates, unfinished_jobs, unknown_fates
+
+    rows = [{"job_id": "a" * 32, "name": "long-job", "status": "RUNNING"},
+            {"job_id": "b" * 32, "job_name": "waits", "status": "SUBMITTED"},
+            {"job_id": "c" * 32, "name": "sent", "status": "DISPATCHED"},
+            {"job_id": "d" * 32, "name": "done", "status": "FINISHED:COMPLETED"}]
+    jobs = unfinished_jobs(rows)
+    assert jobs.running == ["aaaaaaaa (long-job, RUNNING)", "cccccccc (sent, DISPATCHED)"]
+    assert jobs.queued == ["bbbbbbbb (waits, SUBMITTED)"]
+    assert fates(unfinished_jobs(rows[1:2]), Engine.OURS) == (
+        "job bbbbbbbb (waits, SUBMITTED) queued, not started: leaving stops the demo's server and sites, and it "
+        "stays queued and runs when the demo starts again.")
+    assert "ABANDONED" not in fates(unfinished_jobs(rows[1:2]), Engine.OURS)
+    assert fates(jobs, Engine.OURS) == (
+        "jobs aaaaaaaa (long-job, RUNNING), cccccccc (sent, DISPATCHED) still running; job bbbbbbbb (waits, "
+        "SUBMITTED) queued, not started: leaving stops the demo's server and sites, and the running ones end "
+        "FINISHED:ABANDONED; the queued one stays queued and runs when the demo starts again.")
+    assert fates(unfinished_jobs(rows[:1]), Engine.NVFLARE) == (
+        "job aaaaaaaa (long-job, RUNNING) still running: leaving stops the demo's server and sites, and it is "
+        "stopped unfinished.")
+    assert unknown_fates(["bbbbbbbb"], 3.0, Engine.OURS).endswith(
+        "a running job ends FINISHED:ABANDONED, a queued one stays queued and runs when the demo starts again.")

@@ -23,8 +23,8 @@ from console.api.errors import NoConnection
 from console.backends.opening import open_backend
 from console.shell.monitors import MonitorManager
 from console.shell.reconnect import Reconnector
-from console.shell.server_wait import WORDS, noted_wait
-from console.wire.heartbeat import LOST_AFTER_SECONDS
+from console.shell.server_wait import LOOK_SECONDS, NOTE_AFTER_SECONDS, WORDS, noted_wait
+from console.wire.heartbeat import EVERY_SECONDS, LOST_AFTER_SECONDS
 
 from jobs import waiting_for_sites
 
@@ -98,6 +98,46 @@ def test_stopped_server_is_noticed_and_its_return_too(server, project, tmp_path)
         asyncio.run(scenario())
     finally:
         os.kill(pid, signal.SIGCONT)  # the fixture's SIGTERM then stops it
+
+
+def test_the_waiting_line_is_about_a_server_not_answering_and_never_over_a_question(server, project) -> None:
+    """Session 12, item 2: "waiting for the server..." came above a y/N question while the server was fine: the
+    line looked at the heartbeat's ping in flight (true for a moment after every routine ping). A server that
+    answers: no line, however long the command or question waits. A stopped one: no line while the user is
+    asked (the wait is theirs), said once the question is answered and the command waits on."""
+    pid = server.process.pid
+
+    async def scenario() -> None:
+        lines: list[str] = []
+        asking = [False]
+        backend = await open_backend(project.admin_kit)
+        try:
+            pings = 0
+            with noted_wait(backend, lambda text, _style: lines.append(text), True, lambda: asking[0]):
+                # A healthy server: routine pings go out and come back, a ping in flight seen many times.
+                deadline = time.monotonic() + NOTE_AFTER_SECONDS + 3 * EVERY_SECONDS
+                was = False
+                while time.monotonic() < deadline:
+                    pings += backend.silent and not was
+                    was = backend.silent
+                    await asyncio.sleep(0.01)
+                assert pings >= 2 and lines == [], (pings, lines)
+                asking[0] = True  # a question waits for the user; the server stops answering meanwhile
+                os.kill(pid, signal.SIGSTOP)
+                await _until(lambda: backend.silent_for is not None, 10, "the toolbar's 'no answer'")
+                await asyncio.sleep(3 * LOOK_SECONDS)
+                assert lines == []
+                asking[0] = False  # answered: the command waits on a silent server, said
+                await _until(lambda: WORDS in lines, 5, "the waiting line")
+            assert lines == [WORDS]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            await backend.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def _bottom_rows(child: pexpect.spawn, screen: Screen, until: str, seen: list[str], timeout: float) -> str:

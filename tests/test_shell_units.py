@@ -897,13 +897,14 @@ def test_byes_question_counts_only_jobs_that_run_not_one_flare_lists_after_a_ser
     """user10 #12: after the console said a FLARE job was abandoned (listed RUNNING, its server restarted),
     bye still asked whether to leave it running."""
     from console.backends.nvflare_orphans import ORPHANED
-    from console.shell.leaving import running_jobs
+    from console.shell.leaving import unfinished_jobs
 
     rows = [{"job_id": "ec11975b-0000", "name": "sag-🚀-数据", "status": "RUNNING", ORPHANED: True},
             {"job_id": "aaaaaaaa-0000", "job_name": "live", "status": "RUNNING"},
             {"job_id": "bbbbbbbb-0000", "name": "queued", "status": "SUBMITTED"},
             {"job_id": "cccccccc-0000", "name": "done", "status": "FINISHED:COMPLETED"}]
-    assert running_jobs(rows) == ["aaaaaaaa (live, RUNNING)", "bbbbbbbb (queued, SUBMITTED)"]
+    jobs = unfinished_jobs(rows)
+    assert (jobs.running, jobs.queued) == (["aaaaaaaa (live, RUNNING)"], ["bbbbbbbb (queued, SUBMITTED)"])
 
 
 def test_unmonitor_and_unfollow_alone_take_the_one_running_and_say_why_not_otherwise() -> None:

@@ -261,7 +261,8 @@ class InteractiveShell:
                 if typed.ctrl_c:
                     self.interrupts.interrupt()
                 # A silent server: a line says so, and Ctrl-C (not over a view that owns the screen).
-                with noted_wait(self.backend, self.emit, parsed.spec.name not in OWN_THE_SCREEN):
+                with noted_wait(self.backend, self.emit, parsed.spec.name not in OWN_THE_SCREEN,
+                                lambda: self.question.asking):
                     outcome = await self.going_on.foreground(task)
             if isinstance(outcome, tuple):  # Ctrl-C came too late to stop it: it goes on, the prompt comes back
                 self.going_on.add(parsed, task, outcome, sink)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from console.api.async_session import is_final
@@ -62,35 +63,90 @@ class LeaveCheck:
         if waiting.cancelled():
             self.emit("leaving without the server's word on running jobs", "class:status.queued")
             return True
-        said = []
         if asking.done() and not asking.cancelled() and asking.exception() is None:
-            running = running_jobs(asking.result())
-            if running:
-                said.append(f"job{'s' if len(running) > 1 else ''} {', '.join(running)} still running")
+            jobs = unfinished_jobs(asking.result())
+            if not jobs.running and not jobs.queued:
+                return True
+            question = fates(jobs, self.backend.engine)
         else:
             unknown = [job_id[:8] for job_id in dict.fromkeys(self.executor.submitted)]
-            if unknown:
-                said.append(f"the server did not say within {self.WAIT:g} s whether "
-                            f"job{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} still "
-                            f"run{'' if len(unknown) > 1 else 's'}")
-            else:
-                said.append(f"the server did not say within {self.WAIT:g} s which jobs still run")
-        if not said:
-            return True
-        # Ours marks them at its next start; FLARE's POC is stopped under them.
-        ending = "end FINISHED:ABANDONED" if self.backend.engine is Engine.OURS else "are stopped unfinished"
-        question = (f"{'; '.join(said)}: leaving stops the demo's server and sites, and unfinished jobs {ending}. "
-                    "Leave anyway? [y/N] ")
+            question = unknown_fates(unknown, self.WAIT, self.backend.engine)
+        question += " Leave anyway? [y/N] "
         if await self.confirm(question):
             return True
         self.emit("staying; 'monitor_job JOB' follows a job, 'abort_job JOB' stops one", "class:status.queued")
         return False
 
 
-def running_jobs(rows: list[dict[str, Any]]) -> list[str]:
-    """``list_jobs`` rows of jobs that run, as "ID8 (name, STATUS)", in the server's order (newest first): not
-    finished, and not one FLARE lists RUNNING that its server no longer runs (``nvflare_orphans``: the console
-    called it abandoned already; leaving stops nothing of it)."""
-    return [f"{str(row.get('job_id', ''))[:8]} ({row.get('name') or row.get('job_name') or ''}, {row.get('status')})"
-            for row in rows if isinstance(row, dict) and not is_final(row.get("status"))
-            and row.get(orphans.ORPHANED) is not True]
+@dataclass(frozen=True)
+class Unfinished:
+    """The demo server's jobs not ended, each as "ID8 (name, STATUS)", in the server's order (newest first).
+
+    ``running``: dispatched or running; leaving stops them (ours ends them FINISHED:ABANDONED at its next start).
+    ``queued``: SUBMITTED, not started; ours keeps them, and its scheduler runs them when the demo starts again.
+    """
+
+    running: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+
+
+def unfinished_jobs(rows: list[dict[str, Any]]) -> Unfinished:
+    """``list_jobs`` rows of jobs not finished, by state; not one FLARE lists RUNNING that its server no longer
+    runs (``nvflare_orphans``: the console called it abandoned already; leaving stops nothing of it)."""
+    jobs = Unfinished()
+    for row in rows:
+        if not isinstance(row, dict) or is_final(row.get("status")) or row.get(orphans.ORPHANED) is True:
+            continue
+        named = f"{str(row.get('job_id', ''))[:8]} ({row.get('name') or row.get('job_name') or ''}, {row.get('status')})"
+        queued = str(row.get("status") or "").partition(",")[0] == "SUBMITTED"
+        (jobs.queued if queued else jobs.running).append(named)
+    return jobs
+
+
+def _jobs(named: list[str]) -> str:
+    return f"job{'s' if len(named) > 1 else ''} {', '.join(named)}"
+
+
+def running_fate(engine: Engine, many: bool) -> str:
+    """What leaving does to a running job: ours marks it at its next start; FLARE's POC is stopped under it."""
+    if engine is Engine.OURS:
+        return f"end{'' if many else 's'} FINISHED:ABANDONED"
+    return f"{'are' if many else 'is'} stopped unfinished"
+
+
+def queued_fate(engine: Engine, many: bool) -> str:
+    """What leaving does to a queued job: ours keeps it in its store, and its scheduler runs it at the next
+    start; FLARE's next demo prepares a fresh POC (``nvflare poc prepare --force``), its job store with it."""
+    if engine is Engine.OURS:
+        return f"stay{'' if many else 's'} queued and run{'' if many else 's'} when the demo starts again"
+    return f"{'are' if many else 'is'} dropped with the POC (the next demo prepares a fresh one)"
+
+
+def fates(jobs: Unfinished, engine: Engine) -> str:
+    """The question's words on ``jobs``, each state with what leaving does to it (session 12: a queued job
+    was said to end ABANDONED, yet it ran at the next start)."""
+    said, fate = [], []
+    both = bool(jobs.running and jobs.queued)
+    if jobs.running:
+        said.append(f"{_jobs(jobs.running)} still running")
+        many = len(jobs.running) > 1
+        who = ("the running ones" if many else "the running one") if both else ("they" if many else "it")
+        fate.append(f"{who} {running_fate(engine, many)}")
+    if jobs.queued:
+        said.append(f"{_jobs(jobs.queued)} queued, not started")
+        many = len(jobs.queued) > 1
+        who = ("the queued ones" if many else "the queued one") if both else ("they" if many else "it")
+        fate.append(f"{who} {queued_fate(engine, many)}")
+    return f"{'; '.join(said)}: leaving stops the demo's server and sites, and {'; '.join(fate)}."
+
+
+def unknown_fates(unknown: list[str], wait: float, engine: Engine) -> str:
+    """The question's words when the server did not say within ``wait`` s: what leaving does to each state."""
+    if unknown:
+        said = (f"the server did not say within {wait:g} s whether {_jobs(unknown)} still "
+                f"run{'' if len(unknown) > 1 else 's'}")
+    else:
+        said = f"the server did not say within {wait:g} s which jobs still run"
+    return (f"{said}: leaving stops the demo's server and sites; a running job {running_fate(engine, False)}, "
+            f"a queued one {queued_fate(engine, False)}.")
+

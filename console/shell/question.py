@@ -31,6 +31,8 @@ class Question:
         self._emit = emit
         self._print_style = print_style
         self._on_ctrl_c = on_ctrl_c
+        #: Whether a question waits for the user's answer now (``server_wait``: no line over it then).
+        self.asking = False
 
     async def ask(self, question: str) -> bool:
         """y or yes confirms; n, no or an empty answer, Ctrl-C (Ctrl-\\ too) and Ctrl-D cancel the command
@@ -49,6 +51,14 @@ class Question:
                 return verdict
             self._emit(f"(the pasted line '{visible_line(self._queued[0])}' is no answer: it runs after this "
                        "question)", "class:status.queued")
+        self.asking = True
+        try:
+            return await self._answer(question)
+        finally:
+            self.asking = False
+
+    async def _answer(self, question: str) -> bool:
+        """The user's answer at a prompt of the question's own, asked again until it is one."""
         while True:
             try:
                 # A job's name from the server, shown; SIGINT stays with the shell (Interrupts)

@@ -4,7 +4,6 @@ batch or to ``> FILE`` / ``| CMD`` (as ``top -b -n 1``)."""
 from __future__ import annotations
 
 import os
-import shutil
 
 from console.shell import follow
 from console.shell.client_side import Outcome, ShellContext, client_side
@@ -15,8 +14,9 @@ from console.shell.top.view import TopView
 @client_side("top")
 async def _top(ex: ShellContext, parsed: ParsedCommand) -> Outcome:
     if not (ex.frontend.interactive and parsed.to_screen):  # a batch, top > FILE, top | CMD: as top -b -n 1
-        view = TopView(ex.backend, no_color=True)
-        return Outcome(message=await view.snapshot(shutil.get_terminal_size().columns), drawn=True)
+        # Rows whole, as wide as they need: a file or pipe has no width to cut them to (as top -b).
+        view = TopView(ex.backend, no_color=True, on_screen=False)
+        return Outcome(message=await view.snapshot(), drawn=True)
     view = TopView(ex.backend, no_color=bool(os.environ.get("NO_COLOR")))
     # Monitors and follows go on while top covers the screen: their lines go to its foot, and are
     # printed above the prompt when it closes, for the scrollback to keep them.

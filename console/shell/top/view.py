@@ -21,6 +21,7 @@ from prompt_toolkit.application import Application
 from prompt_toolkit.application.current import get_app
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.input import DummyInput
 from prompt_toolkit.key_binding import (
     ConditionalKeyBindings,
     KeyBindings,
@@ -31,7 +32,7 @@ from prompt_toolkit.key_binding import (
 from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 from prompt_toolkit.layout.dimension import Dimension
-from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.output import ColorDepth, DummyOutput
 from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
@@ -64,6 +65,8 @@ KEPT_LINES = 3
 REDRAW_EVERY = 1.0
 #: Rows of a snapshot beyond one per job and site: titles, column heads, room the fitting keeps.
 _SNAPSHOT_SPARE_ROWS = 16
+SNAPSHOT_LEAST_WIDTH = 80  # cells a snapshot's lines take at least (its header's clock at the right end)
+_UNCUT = 10_000  # cells no row reaches: a snapshot is first laid out so, to learn its widest row
 
 _STYLE = {
     "top.header": "bold reverse",
@@ -80,7 +83,9 @@ _STYLE = {
 
 
 class TopView:
-    def __init__(self, backend: Backend, no_color: bool, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, backend: Backend, no_color: bool, size: tuple[int, int] | None = None,
+                 on_screen: bool = True) -> None:
+        """``on_screen`` False: ``snapshot`` only, no terminal opened (prompt_toolkit warns on a batch's stdin)."""
         self.backend = backend
         self._size = size  # (rows, columns) of a snapshot (``snapshot``); None: the terminal's
         self.model = TopModel(backend.rounds_seen)
@@ -109,6 +114,7 @@ class TopView:
             color_depth=ColorDepth.DEPTH_1_BIT if no_color else None,
             mouse_support=False,
             refresh_interval=REDRAW_EVERY,
+            **({} if on_screen else {"input": DummyInput(), "output": DummyOutput()}),
         )
         self.app.ttimeoutlen = 0.05  # Esc alone leaves at once, not after half a second
 
@@ -147,12 +153,19 @@ class TopView:
 
     # -- drawing ---------------------------------------------------------------------------
 
-    async def snapshot(self, width: int) -> str:
+    async def snapshot(self, width: int | None = None) -> str:
         """The view as it settles (``TopFeed.settle``: the same rows the running view shows from the same answers),
-        as plain text ``width`` cells wide (``top > FILE``, as ``top -b -n 1``): the header and every site and job
-        row, none cut for a screen's height. Raises what the poll raises."""
+        as plain text (``top > FILE``, a batch's ``top``, as ``top -b -n 1``): the header and every site and job
+        row, none cut for a screen's height. ``width``: cells a line may take; None (a file or pipe has no
+        width): as wide as the widest row needs, at least ``SNAPSHOT_LEAST_WIDTH``, no name or metric cut
+        (session 12: a batch's rows ended in '…' at 80 columns). Raises what the poll raises."""
         await self.feed.settle()
-        self._size = (len(self.model.jobs) + len(self.model.sites) + _SNAPSHOT_SPARE_ROWS, width)
+        rows = len(self.model.jobs) + len(self.model.sites) + _SNAPSHOT_SPARE_ROWS
+        if width is None:
+            self._size = (rows, _UNCUT)
+            body = "".join(text for _, text in self._body()).split("\n")
+            width = max([SNAPSHOT_LEAST_WIDTH, *(get_cwidth(line.rstrip()) for line in body)])
+        self._size = (rows, width)
         lines = "".join(text for _, text in [*self._header(), ("", "\n"), *self._body()]).split("\n")
         return "\n".join(line.rstrip() for line in lines)
 
