@@ -716,7 +716,7 @@ def test_pasted_and_typed_ahead_lines_run_one_by_one_each_after_its_prompt(serve
         child.expect(PROMPT)
         child.send("\x1b[200~check_status server\r\nget_job_meta nope\n\nlist_jobs\nhelp by\x1b[201~")
         screen.wait_for(rf"(?m)^{prompt}check_status server\nstatus +OK\n(.*\n)*"
-                        rf"{prompt}get_job_meta nope\nJobNotFound: no such job: nope\n"
+                        rf"{prompt}get_job_meta nope\nJobNotFound: no such job: nope; list_jobs shows your jobs\n"
                         rf"{prompt}list_jobs\n\(none\)\n{prompt}help by$")
         child.send("e\r")  # the rest of the paste, finished and run
         screen.wait_for(rf"{prompt}help bye\nusage: bye")
