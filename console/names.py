@@ -78,3 +78,9 @@ def may_be_escaped(name: str) -> bool:
     file's real name is not known from it (``a\\x0ab`` may be the listing of ``a``, a line break,
     ``b``), so completion does not offer it (the command would reach no file, or another one)."""
     return "\\" in name and ESCAPED.search(name) is not None
+
+
+def site_named(name: str) -> str:
+    """A site as a sentence names it: ``site hospital-a``, but ``site-2`` alone (a name that says it is a
+    site: "site site-2 does not answer" read the word twice, session 12's terminal user)."""
+    return name if name.lower().startswith("site") else f"site {name}"

@@ -51,5 +51,13 @@ def sites_not_connected(command: str, sites: list[str], connected: list[str]) ->
             f"connected; connected sites: {', '.join(connected) or 'none'} (check_status server lists them)")
 
 
+def no_site_connected(command: str) -> str:
+    """Why ``command client`` (every connected site) was refused when none is connected: said instead of
+    asking "are you sure?" of nothing (session 12's terminal user: "restart every connected site: are you
+    sure?" with none there)."""
+    return (f"{command} client was refused: no site is connected, so there is none to {command} "
+            "(check_status server lists the connected sites)")
+
+
 def _named(job: tuple[str, str]) -> str:
     return f"{job[0]} ({job[1]})" if job[1] else job[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from console.flare_api import InvalidArgumentError, JobNotDone, JobNotRunning
+from console.flare_api import InvalidArgumentError, JobNotDone, JobNotFound, JobNotRunning, NoClientsAvailable
 from console.runtime.target_commands import MAX_LOG_BYTES, TargetCommandError, read_job_log
 
 from conftest import wait_until
@@ -47,7 +47,8 @@ def test_commands_on_jobs_in_each_state(session, tmp_path: Path) -> None:
         assert not (tmp_path / "downloads").exists()  # a refusal writes nothing
     with pytest.raises(JobNotRunning):
         session.show_stats(waiting, "server")
-    with pytest.raises(JobNotDone):
+    with pytest.raises(JobNotDone, match=rf"^job {running} is still running; abort it before deleting it "
+                                         rf"\(abort_job {running}\), or wait until it ends$"):  # FLARE's words first
         session.delete_job(running)
     assert session.get_job_status(running) == "RUNNING"  # the refusal changed nothing
 
@@ -56,12 +57,23 @@ def test_commands_on_jobs_in_each_state(session, tmp_path: Path) -> None:
     wait_until(lambda: session.get_job_status(running).startswith("FINISHED:"), 30, "the abort")
     for job_id in (waiting, running):
         assert session.get_job_status(job_id) == "FINISHED:ABORTED"
-        assert session.abort_job(job_id) == f"Job for {job_id} is already completed."
+        # FLARE 2.9's words first (a script may match them), then the status it really ended with
+        assert session.abort_job(job_id) == (f"Job for {job_id} is already completed. It ended FINISHED:ABORTED: "
+                                             "there is nothing to abort.")
         with pytest.raises(JobNotRunning):
             session.show_errors(job_id, "server")
         assert Path(session.download_job_result(job_id, str(dest))).is_dir()
     session.delete_job(waiting)
     assert [row["job_id"] for row in session.list_jobs()] == [running]
+    # FLARE's words first, then what to do: for a full ID and for a prefix matching no job alike
+    for unknown in ("0123abcd-0000-4000-8000-000000000000", "0123abcd"):
+        with pytest.raises(JobNotFound, match=rf"^no such job: {unknown}; list_jobs shows your jobs$"):
+            session.get_job_meta(unknown)
+    # No site is connected here: a stop of every connected site says so (it asked "are you sure?" of none)
+    for command in (session.restart, session.shutdown):
+        with pytest.raises(NoClientsAvailable, match=r"client was refused: no site is connected, so there is none "
+                                                      r"to (restart|shutdown) \(check_status server lists"):
+            command("client")
 
 
 def _log(lines: int) -> str:

@@ -43,7 +43,7 @@ def test_a_session_the_server_ended_is_a_lost_connection_and_the_next_command_lo
     (errors.NoClientsAvailable("no clients available"), "check_status",
      "check_status: no site is connected to the FLARE server; check_status server lists the connected sites"),
     (errors.JobNotDone("job 1234 is still running"), "delete_job",
-     "job 1234 is still running; abort it before deleting it (abort_job), or wait until it ends"),
+     "job 1234 is still running; abort it before deleting it (abort_job 1234), or wait until it ends"),
     (errors.InternalError("server internal error: boom"), "show_stats",
      "the FLARE server could not run show_stats (FLARE: boom); its log may say why: tail server log.txt"),
     (errors.AuthorizationError("user not authorized for the action 'abort_job'"), "abort_job",

@@ -716,7 +716,7 @@ def test_pasted_and_typed_ahead_lines_run_one_by_one_each_after_its_prompt(serve
         child.expect(PROMPT)
         child.send("\x1b[200~check_status server\r\nget_job_meta nope\n\nlist_jobs\nhelp by\x1b[201~")
         screen.wait_for(rf"(?m)^{prompt}check_status server\nstatus +OK\n(.*\n)*"
-                        rf"{prompt}get_job_meta nope\nJobNotFound: no such job: nope\n"
+                        rf"{prompt}get_job_meta nope\nJobNotFound: no such job: nope; list_jobs shows your jobs\n"
                         rf"{prompt}list_jobs\n\(none\)\n{prompt}help by$")
         child.send("e\r")  # the rest of the paste, finished and run
         screen.wait_for(rf"{prompt}help bye\nusage: bye")
@@ -766,10 +766,10 @@ def test_a_monitor_says_when_a_site_of_its_job_drops_and_comes_back(shell: pexpe
         shell.expect_exact(f"{job_id[:8]}  long-job  RUNNING")
         shell.expect(PROMPT)
         sites["site-2"].kill()
-        shell.expect_exact(f"{job_id[:8]}  long-job  site site-2 does not answer", timeout=30)
+        shell.expect_exact(f"{job_id[:8]}  long-job  site-2 does not answer", timeout=30)
         sites["site-2"].start()
-        shell.expect_exact(f"{job_id[:8]}  long-job  site site-2 answers again", timeout=30)
-        assert "site site-1" not in shell.before
+        shell.expect_exact(f"{job_id[:8]}  long-job  site-2 answers again", timeout=30)
+        assert "site-1 does not answer" not in shell.before
     finally:
         session.abort_job(job_id)
     shell.expect_exact("FINISHED:ABORTED", timeout=30)
@@ -790,7 +790,7 @@ def test_taking_out_a_site_names_the_jobs_it_runs_in_the_question(shell: pexpect
                                for r in session.get_client_job_status(["site-1"])), 60, "site-1 to run the job")
         for command in ("remove_client", "disable_client"):
             shell.send(f"{command} site-1\r")
-            shell.expect_exact(f"{command} site site-1, which runs job {job_id[:8]} (long-job): are you sure? [y/N]")
+            shell.expect_exact(f"{command} site-1, which runs job {job_id[:8]} (long-job): are you sure? [y/N]")
             shell.send("n\r")
             shell.expect_exact(f"{command} cancelled")
             shell.expect(PROMPT)
@@ -799,7 +799,7 @@ def test_taking_out_a_site_names_the_jobs_it_runs_in_the_question(shell: pexpect
     wait_until(lambda: not any(r.get("job_id") for r in session.get_client_job_status(["site-1"])), 60,
                "site-1 to end the job")
     shell.send("remove_client site-1\r")
-    shell.expect_exact("remove_client site site-1: are you sure? [y/N]")
+    shell.expect_exact("remove_client site-1: are you sure? [y/N]")
     shell.send("n\r")
     shell.expect_exact("remove_client cancelled")
     shell.expect(PROMPT)

@@ -15,7 +15,7 @@ from console.api import errors
 from console.backends import nvflare_shutdown
 from console.backends.nvflare_commands import COMMANDS, refuse_remove_client
 from console.backends.nvflare_errors import reworded
-from console.stop_refusals import jobs_still_running, sites_not_connected
+from console.stop_refusals import jobs_still_running, no_site_connected, sites_not_connected
 
 JOB = "0f24c025-0000-4000-8000-000000000001"
 
@@ -77,6 +77,19 @@ def test_flare_s_refusal_for_sites_not_connected_reads_as_ours(command: str) -> 
     assert said == sites_not_connected(command, ["site-9"], ["site-1", "site-2"])
     nvflare_shutdown.refuse_before_asking(session, {"command": command, "target_type": "client",
                                                     "targets": ["site-2"]})  # connected: no refusal
+
+
+@pytest.mark.parametrize("command", ["restart", "shutdown"])
+def test_every_connected_site_with_none_connected_is_refused_before_the_question_on_flare_as_on_ours(
+        command: str) -> None:
+    """Session 12's terminal user: "restart every connected site: are you sure?" with no site there. Ours
+    refuses it in the check made before the question (tests/test_flare_semantics.py); FLARE's the same."""
+    assert no_site_connected(command) == (f"{command} client was refused: no site is connected, so there is none "
+                                          f"to {command} (check_status server lists the connected sites)")
+    with pytest.raises(errors.NoClientsAvailable) as refused:
+        nvflare_shutdown.refuse_before_asking(FlareSession([], []), {"command": command, "target_type": "client"})
+    assert str(reworded(refused.value, command, "localhost:8002")) == no_site_connected(command)
+    nvflare_shutdown.refuse_before_asking(FlareSession([], ["site-1"]), {"command": command, "target_type": "client"})
 
 
 def test_flare_s_remove_client_of_a_site_not_connected_reads_as_ours_before_and_without_the_question() -> None:

@@ -49,7 +49,7 @@ def test_prefix_resolution(store: JobStore, tmp_path: Path) -> None:
     assert err.value.error_type is ErrorType.INVALID_ARGUMENT and "abc-1" in err.value.message
     with pytest.raises(RemoteError) as err:
         store.resolve("zz")
-    assert err.value.error_type is ErrorType.JOB_NOT_FOUND and err.value.message == "no such job: zz"
+    assert err.value.error_type is ErrorType.JOB_NOT_FOUND and err.value.message == "no such job: zz; list_jobs shows your jobs"
 
 
 def test_listing_order_filters_and_limit(store: JobStore, tmp_path: Path) -> None:

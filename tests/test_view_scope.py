@@ -81,7 +81,7 @@ def assert_hidden_everywhere(sess, hidden: str) -> None:
             if name == "clone_job" and expected[0] == "AuthorizationError":  # no clone right at all: the gate
                 assert seen == expected, (name, seen)
                 continue
-            assert seen == expected == ("JobNotFound", "no such job: <typed>"), (name, typed, seen, expected)
+            assert seen == expected == ("JobNotFound", "no such job: <typed>; list_jobs shows your jobs"), (name, typed, seen, expected)
 
 
 def _scope_views(server_kit: Path) -> None:
@@ -160,7 +160,7 @@ def test_a_scoped_view_hides_other_peoples_jobs(scoped, tmp_path: Path) -> None:
             lead.show_stats(mine, "server")
         assert other_lead.show_stats(running, "server")["server"]["ServerRunner"]["job_id"] == running
         assert member.get_job_meta(theirs)["job_id"] == theirs  # view: o:site, of the server's org
-        with pytest.raises(JobNotFound, match=f"no such job: {theirs[:8]}$"):
+        with pytest.raises(JobNotFound, match=f"no such job: {theirs[:8]}; list_jobs shows your jobs$"):
             scoped[OTHER_MEMBER].get_job_meta(theirs[:8])
         assert "server" in other_lead.get_job_logs(running, tail_lines=1)["logs"]
 
@@ -362,7 +362,7 @@ def test_file_commands_reach_only_the_folders_of_jobs_one_may_view(scoped, tmp_p
             assert (r["outcome"], r["right"], r["job_id"]) == ("refused", "view", theirs), r
             assert r["error"].endswith("the job is outside the user's view)"), r
         meta = next(r for r in probes if r["command"] == "get_job_meta")
-        assert meta["error"].startswith(f"JobNotFound: no such job: {theirs[:8]} (told the user;"), meta
+        assert meta["error"].startswith(f"JobNotFound: no such job: {theirs[:8]}; list_jobs shows your jobs (told the user;"), meta
         own_files = [r for r in lines if r["command"] in ("cat", "tail", "grep") and "log.txt" == r["args"].get("file")]
         assert own_files and all((r["outcome"], r["right"]) == ("refused", "view") for r in own_files), own_files
         missing = [r for r in lines if NO_JOB in json.dumps(r.get("args")).upper() or NO_JOB[:8] in str(r["args"])]

@@ -33,6 +33,8 @@ _CHANGES = ("submit_job", "clone_job", "abort_job", "delete_job", "shutdown", "r
             "disable_client", "enable_client")
 
 #: FLARE 2.9's texts that say nothing beyond the class (flare_api.py ``_do_command``).
+#: FLARE 2.9's refusal of delete_job for a job still running: its job ID.
+_STILL_RUNNING = re.compile(r"job (\S+) is still running")
 _BARE = re.compile(r"(one or more clients are still running|no clients available|no_clients|"
                    r"the session is closed on server|session closed|cannot connect to server(\.|: ERROR_SERVER_CONNECTION)?|"
                    r"user not authorized for the action '[^']*')", re.I)
@@ -127,7 +129,9 @@ def reworded(exc: BaseException, command: str, where: str) -> BaseException:
             f"{command} was not done: the FLARE server at {where} ended this console's session{said}; "
             "the next command logs in again")
     if isinstance(exc, errors.JobNotDone) and command == "delete_job" and NOT_RUNNING not in str(exc):
-        return errors.JobNotDone(f"{exc}; abort it before deleting it (abort_job), or wait until it ends")
+        running = _STILL_RUNNING.match(str(exc))  # FLARE's "job ID is still running": the command named with it
+        job = running.group(1) if running else "JOB"
+        return errors.JobNotDone(f"{exc}; abort it before deleting it (abort_job {job}), or wait until it ends")
     if getattr(exc, IN_OUR_WORDS, False) or (
             isinstance(exc, errors.AuthorizationError) and str(exc).startswith(f"{command} was refused by the site")):
         return exc  # a site's refusal, a site that did not answer: in our words already (nvflare_sites)

@@ -35,7 +35,8 @@ async def resolve_job_id(call: Call, id_or_prefix: str) -> str:
     if id_or_prefix in ids or len(ids) == 1:
         return id_or_prefix if id_or_prefix in ids else ids[0]
     if not ids:
-        raise errors.JobNotFound(f"no such job: {id_or_prefix}")
+        # (the hint as our server's no_such_job gives it: console.server.job_queries.NO_SUCH_JOB_HINT)
+        raise errors.JobNotFound(f"no such job: {id_or_prefix}; list_jobs shows your jobs")
     names = {r["job_id"]: r.get("job_name") or r.get("name") or "" for r in rows}
     shown = ", ".join(f"{i} ({names.get(i, '')})" for i in ids[:MAX_CANDIDATES])
     more = " and more" if len(ids) > MAX_CANDIDATES else ""

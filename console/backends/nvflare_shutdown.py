@@ -14,13 +14,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from console.api.errors import ClientsStillRunning, InvalidTarget, JobNotDone
+from console.api.errors import ClientsStillRunning, InvalidTarget, JobNotDone, NoClientsAvailable
 from console.backends import nvflare_orphans as orphans
 from console.backends.base import client_names
 from console.backends.nvflare_errors import flare_text
 from console.backends.nvflare_registry import answer_of, command, targets_of
 from console.backends.nvflare_sites import in_our_words, run_keeping_replies
-from console.stop_refusals import jobs_still_running, sites_not_connected
+from console.stop_refusals import jobs_still_running, no_site_connected, sites_not_connected
 from console.wire.answers import MalformedAnswer
 
 
@@ -60,6 +60,9 @@ def refuse_before_asking(s: Any, a: dict[str, Any]) -> None:
     asked = targets_of(a) if a.get("target_type") == "client" else None
     if asked:
         refuse_sites_away(a["command"], asked, status)
+    elif a.get("target_type") == "client" and isinstance(status, dict) and status.get("clients") == []:
+        # every connected site, and FLARE lists none: said instead of asking "are you sure?" of nothing
+        raise in_our_words(NoClientsAvailable(no_site_connected(a["command"])))
     if a["command"] == "shutdown" and a.get("target_type") == "server" and isinstance(status, dict) \
             and status.get("clients"):
         raise ClientsStillRunning("one or more clients are still running")

@@ -110,8 +110,8 @@ CATALOG: dict[str, CommandSpec] = {
         _shell("ls", "list files in the server's or a site's folder", _OPTIONS,
                Param("path", K.REMOTE_PATH, "a path inside the participant's folder", unset="that folder")),
         _shell("cat", "show a file", _OPTIONS, _FILE),
-        _shell("head", "show the first lines of a file", _OPTIONS, _FILE),
-        _shell("tail", "show the last lines of a file", _OPTIONS, _FILE),
+        _shell("head", "show the first lines of a file (10 unless -n N)", _OPTIONS, _FILE),
+        _shell("tail", "show the last lines of a file (10 unless -n N)", _OPTIONS, _FILE),
         _shell("grep", "search a file", _OPTIONS,
                Param("pattern", K.STR, "GNU grep's basic regular expression (-E extended, -F text)", required=True),
                _FILE),
@@ -238,7 +238,16 @@ CATALOG: dict[str, CommandSpec] = {
         CommandSpec("unfollow", "stop following a job's log", Right.VIEW,
                     (Param("job_id", K.MONITOR, "a followed job ID (prefix) or 'all'", unset="the one followed"),)),
         CommandSpec("top", "full-screen live view of the sites and jobs (q leaves)", Right.VIEW,
-                    where=Where.CLIENT, live_view=True, output=Output.SNAPSHOT),
+                    where=Where.CLIENT, live_view=True, output=Output.SNAPSHOT,
+                    # (the states: console.shell.top.model; the keys: console.shell.top.view)
+                    help="Sites (state, last heartbeat, jobs, CPU, memory) and jobs (status, round, sites, elapsed "
+                         "time, latest metrics), redrawn as they change. A site's state: connected; no reply (listed by "
+                         "the server but not answering: stopped, killed or frozen; it may come back); gone (no "
+                         "longer listed: its link closed, it left or was removed); disabled (by disable_client). "
+                         "Keys: Up/Down (or k/j) choose a job; Enter shows its details (PgUp/PgDn scroll them, "
+                         "Enter or Esc hides them); a aborts it (after y); l leaves top and follows its log; q, "
+                         "Esc or Ctrl-C leave. 'top > FILE' (or 'top | PIPELINE') writes one snapshot of the "
+                         "view instead, as text."),
         CommandSpec("plot", "a job's per-round metrics as a chart, redrawn as rounds finish", Right.VIEW, (
             _LIVE_JOB_ID,
             Param("metric", K.STR, "which metric", unset="every one the job records"),
@@ -272,8 +281,12 @@ CATALOG: dict[str, CommandSpec] = {
             "set this session's command timeout: the server waits this long for sites, the console 50 s more",
             Right.OPERATE,
             (Param("value", K.FLOAT, "seconds", required=True, minimum=0.001),),
+            # (ours: console.server.targets.DEFAULT_SITE_TIMEOUT; FLARE 2.9's session: its timeout, 10 s)
+            help="Without it the server waits 10 s for sites (the default). It lasts until unset_timeout, "
+                 "which returns to the default, or until the session ends.",
         ),
-        CommandSpec("unset_timeout", "return to the server's default command timeout", Right.OPERATE),
+        CommandSpec("unset_timeout", "return to the default command timeout (10 s) set_timeout changed",
+                    Right.OPERATE, help="The server then waits 10 s for sites again (the default), as before any set_timeout."),
         # The shell's own commands: no server handler, no right.
         CommandSpec("help", "list commands, or show one command's usage", None,
                     (Param("command", K.COMMAND, "a command name", unset="the list of commands"),), where=Where.SHELL,

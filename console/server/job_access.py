@@ -76,7 +76,8 @@ def resolve_job(ctx: RequestContext, id_or_prefix: str) -> str:
         gone = _deleted_in_view(ctx, id_or_prefix)
         if gone is None:
             raise
-        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"{exc.message}; {gone}") from None
+        # (its record, instead of the list_jobs hint: list_jobs no longer has it)
+        raise RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}; {gone}") from None
     ctx.notes["job_id"] = job_id
     return job_id
 

@@ -261,6 +261,14 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
     return store.list_rows(**chosen)
 
 
+def _already_ended(job_id: str, status: str) -> str:
+    """abort_job's answer for a job already final: FLARE 2.9's words (a FLARE script may match them), then the
+    status it really ended with (FLARE says "completed" of an aborted or failed job too: session 12's
+    terminal user)."""
+    ended = f" It ended {status}: there is nothing to abort." if status else ""
+    return f"Job for {job_id} is already completed.{ended}"
+
+
 #: Seconds abort_job waits for a started job to be final before it answers that it is ending.
 ABORT_ANSWER_WAIT = 10.0
 
@@ -272,7 +280,7 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
     job_id, status = meta["job_id"], JobStatus(meta["status"])
     if status.is_final:
         ctx.notes[UNCHANGED] = "the job was final already"
-        return f"Job for {job_id} is already completed."
+        return _already_ended(job_id, status)
     if server.runner.is_active(job_id):
         # Started, but maybe not running yet (SUBMITTED here while its DISPATCHED is being stored): the
         # answer comes once the job is final, so a delete right after it works (FLARE 2.9 ends a job not
@@ -295,7 +303,8 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
             await server.runner.ended(job_id, ABORT_ANSWER_WAIT)
         if aborted is None:
             ctx.notes[UNCHANGED] = "the job was final already"
-            return f"Job for {job_id} is already completed."
+            now = server.store.get(job_id)  # final meanwhile (by the scheduler, another abort): as it ended
+            return _already_ended(job_id, str(now["status"]) if now else "")
         return f"Aborted the job {job_id} before running it."  # FLARE 2.9's words
 
     return await ctx.finish(abort_stored())
@@ -307,7 +316,9 @@ async def delete_job(ctx: RequestContext, args: dict[str, Any]) -> dict[str, Any
     meta = job_meta(ctx, args["job_id"], Right.MANAGE_JOB)
     job_id = meta["job_id"]
     if server.runner.is_active(job_id) or meta["status"] in (JobStatus.DISPATCHED, JobStatus.RUNNING):
-        raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it")
+        # FLARE 2.9's words first ("job ... is still running"), then what to do, the command named with the job
+        raise RemoteError(ErrorType.JOB_NOT_DONE, f"job {job_id} is still running; abort it before deleting it "
+                                                  f"(abort_job {job_id}), or wait until it ends")
 
     async def delete() -> dict[str, Any]:
         # Not on the store's writer thread: removing a big job's files must not hold up other jobs' writes.

@@ -50,9 +50,15 @@ def running_duration(status: str | None, start_time: Any, now: datetime | None =
     return str((now or datetime.now(UTC)) - started)
 
 
+#: What to do after "no such job: ID" (a full ID or a prefix matching none): said after those words, which
+#: stay as they were for a script matching them (session 12's terminal user: no hint).
+NO_SUCH_JOB_HINT = "list_jobs shows your jobs"
+
+
 def no_such_job(id_or_prefix: str) -> RemoteError:
-    """The one answer for a job ID that names no job the user may see (none there, or hidden by a scoped view)."""
-    return RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}")
+    """The one answer for a job ID that names no job the user may see (none there, or hidden by a scoped view):
+    ``no such job: ID; list_jobs shows your jobs``."""
+    return RemoteError(ErrorType.JOB_NOT_FOUND, f"no such job: {id_or_prefix}; {NO_SUCH_JOB_HINT}")
 
 
 class JobQueries:

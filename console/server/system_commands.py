@@ -18,7 +18,7 @@ from console.server.scheduler import required_sites
 from console.server.shell_commands import run_on_target
 from console.server.site_claims import sent_to
 from console.server.targets import ask_sites, chosen_sites, require_on_target
-from console.stop_refusals import jobs_still_running, sites_not_connected
+from console.stop_refusals import jobs_still_running, no_site_connected, sites_not_connected
 from console.wire.errors import ErrorType, RemoteError
 from console.wire.request_context import RequestContext
 
@@ -206,6 +206,8 @@ async def _stop_targets(ctx: RequestContext, args: dict[str, Any], command: str)
         _refuse_sites_away(ctx, command, args["targets"])
     sites = chosen_sites(ctx, args["targets"] if target_type == "client" else None, Right.OPERATE) \
         if target_type in ("client", "all") else None
+    if target_type == "client" and not sites:  # (checked before the question too: check_only)
+        raise RemoteError(ErrorType.NO_CLIENTS_AVAILABLE, no_site_connected(command))
     _refuse_while_running(ctx, command, target_type in ("server", "all"), sites or [])
     if args["check_only"]:
         return checked_only(ctx)

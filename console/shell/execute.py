@@ -19,6 +19,7 @@ from console.api.errors import CancelTooLate, NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import Backend
 from console.commands import CommandSpec, Transfer, Where
+from console.names import site_named
 from console.shell import follow, plot, settings  # noqa: F401  (they register their commands)
 from console.shell.client_side import (
     CLIENT_SIDE,
@@ -195,7 +196,7 @@ class Executor:
         if target == "client":
             return f"site{'s' if len(sites) > 1 else ''} {', '.join(sites)}" if sites else "every connected site"
         if "site" in values:  # (remove_client, disable_client: the jobs it runs are what the answer costs)
-            return f"site {values['site']}{await running_on(self.backend, values['site'])}"
+            return f"{site_named(values['site'])}{await running_on(self.backend, values['site'])}"
         return " ".join(str(v) for v in parsed.wire_args().values() if v is not None)
 
 

@@ -16,7 +16,7 @@ import shutil
 import textwrap
 
 from console.commands import CATALOG, CommandSpec, Engine, Param, ParamKind, Where
-from console.commands.shell_options import supported_options
+from console.commands.shell_options import FILE_OPTIONS, supported_options
 from console.shell.client_side import CommandFailed
 from console.shell.parse import command_spec, did_you_mean, not_offered
 
@@ -26,6 +26,10 @@ MAX_NAME_COLUMN = 24
 MIN_TEXT = 16
 INDENT = 2
 GAP = 2
+#: ``--yes`` of a destructive command (``console.shell.options.YES_FLAGS``): its word in the usage line and
+#: its line in the option list (the terminal user of session 12: usage showed it, the list did not say it).
+YES_ROW = ("[--yes]", "run without asking 'are you sure?' (also -y); a batch runs the command only with it "
+                      "(default: ask)")
 
 
 def columns(rows: list[tuple[str, str]], width: int) -> list[str]:
@@ -47,10 +51,15 @@ def columns(rows: list[tuple[str, str]], width: int) -> list[str]:
     return out
 
 
+def usage_words(spec: CommandSpec) -> list[str]:
+    """The words of ``spec``'s usage line after its name, each one a line of ``option_rows``."""
+    return [p.usage() for p in spec.typed_params] + ([YES_ROW[0]] if spec.destructive else [])
+
+
 def usage_lines(spec: CommandSpec, width: int) -> list[str]:
     """``usage: name ARG [OPT X] ...``, wrapped between arguments."""
     head = f"usage: {spec.name} "
-    words = [p.usage() for p in spec.typed_params] + (["[--yes]"] if spec.destructive else [])
+    words = usage_words(spec)
     # Under the first argument when the longest fits there, else a little indented.
     indent = len(head) if len(head) + max(map(len, words), default=0) <= width else 4
     lines, line = [], head.rstrip()
@@ -85,6 +94,20 @@ def param_help(spec: CommandSpec, param: Param, engine: Engine) -> str:
     return text if default is None else f"{text} (default: {default})"
 
 
+def option_rows(spec: CommandSpec, engine: Engine) -> list[tuple[str, str]]:
+    """``help COMMAND``'s option list: a line for each word of the usage line (``usage_words``), with its
+    meaning and default; under a file command's ``[OPTIONS]`` on our engine, each option it takes with its
+    meaning (``FILE_OPTIONS``: what our target commands do with it)."""
+    rows = []
+    for p in spec.typed_params:
+        rows.append((p.usage(), param_help(spec, p, engine)))
+        if p.kind is ParamKind.OPTIONS and engine is Engine.OURS and spec.name in FILE_OPTIONS:
+            rows += [(f"  {flag}", text) for flag, text in FILE_OPTIONS[spec.name].rows()]
+    if spec.destructive:
+        rows.append(YES_ROW)
+    return rows
+
+
 def help_text(engine: Engine, name: str | None = None, width: int | None = None) -> str:
     """``help`` and ``help NAME`` for the connected engine: only the commands it offers; ``width``:
     the terminal's (or 80 where there is none)."""
@@ -97,7 +120,7 @@ def help_text(engine: Engine, name: str | None = None, width: int | None = None)
             raise CommandFailed(not_offered(name, spec, engine))
         summary = spec.summary_on(engine) + ("  (asks to confirm)" if spec.destructive else "")
         lines = [*usage_lines(spec, width), "", *textwrap.wrap(summary, max(width, MIN_TEXT))]
-        lines += columns([(p.usage(), param_help(spec, p, engine)) for p in spec.typed_params], width)
+        lines += columns(option_rows(spec, engine), width)
         if spec.aliases:
             lines.append(f"also: {', '.join(spec.aliases)}")
         if spec.help:  # the registry's longer note (what a setting's values mean, how a batch runs it)

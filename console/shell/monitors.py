@@ -21,6 +21,7 @@ from console.api.errors import NoAnswer, NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import SITES_SILENT, SITES_WITHOUT_JOB, Backend
 from console.commands import Engine
+from console.names import site_named
 from console.shell.safe_text import visible_line
 from console.within import within
 
@@ -147,9 +148,9 @@ def sites_changed(meta: dict[str, Any], before: set[str], now: set[str]) -> list
     """Lines (text, style) for the job's sites that stopped answering, and those that answer again
     (flare10 item 15: a site killed during a job went unsaid)."""
     stamp, job = time.strftime("%H:%M:%S"), f"{str(meta['job_id'])[:8]}  {meta.get('name', '')}"
-    lines = [(visible_line(f"{stamp}  {job}  site {site} does not answer (is it running? check_status client {site} "
+    lines = [(visible_line(f"{stamp}  {job}  {site_named(site)} does not answer (is it running? check_status client {site} "
                            "asks it alone)"), "class:error") for site in sorted(now - before)]
-    lines += [(visible_line(f"{stamp}  {job}  site {site} answers again"), "class:status.running")
+    lines += [(visible_line(f"{stamp}  {job}  {site_named(site)} answers again"), "class:status.running")
               for site in sorted(before - now)]
     return lines
 
@@ -179,9 +180,9 @@ def sites_left_the_job(meta: dict[str, Any], before: set[str], now: set[str]) ->
     """Lines (text, style) for the RUNNING job's sites that answer but no longer run it, and those that run it
     again (flare11 item 3: a site restarted without its job was reported fine while the job waited for ever)."""
     stamp, job = time.strftime("%H:%M:%S"), f"{str(meta['job_id'])[:8]}  {meta.get('name', '')}"
-    lines = [(visible_line(f"{stamp}  {job}  site {site} no longer runs the job (restarted?); the job waits for it "
+    lines = [(visible_line(f"{stamp}  {job}  {site_named(site)} no longer runs the job (restarted?); the job waits for it "
                            f"(abort_job {str(meta['job_id'])[:8]} ends it)"), "class:error") for site in sorted(now - before)]
-    lines += [(visible_line(f"{stamp}  {job}  site {site} runs the job again"), "class:status.running")
+    lines += [(visible_line(f"{stamp}  {job}  {site_named(site)} runs the job again"), "class:status.running")
               for site in sorted(before - now)]
     return lines
 
