@@ -165,30 +165,46 @@ class TopFeed:
             await self._running_job(row.job_id)
 
     async def _poll_sites(self) -> None:
+        """``check_status server`` (who is connected, their heartbeats), applied as soon as it is read; then
+        ``check_status client`` (each site's state and jobs) and ``sys_info client`` (CPU, memory) at once,
+        each applied as it comes: a slow answer (a frozen site on FLARE, which waits its command timeout)
+        holds neither the other's rows nor the heartbeat ages read before it (session 12: one frozen site
+        showed the healthy site's "connected N s ago" counting up ~20 s, two waits in a row)."""
         request = self.backend.request
         status = await request("check_status", {"target_type": "server"})
         clients = [c for c in status.get("clients", []) if isinstance(c, dict)] if isinstance(status, dict) else []
         # Ours: the sites it dropped for not answering, listed apart from the connected ones ("no reply").
         away = status.get("clients_not_answering") if isinstance(status, dict) else None
         silent = [c for c in away if isinstance(c, dict)] if isinstance(away, list) else []
+        # Who is listed and when each last answered its heartbeat, now: states and job counts stand until asked.
+        self.model.apply_sites(clients, None, None, self.backend.disabled_sites, silent)
+        if clients:
+            self.on_change()
+            # Both run to their end (sys_info's failures are its own); the states' failure is the poll's.
+            states, _ = await asyncio.gather(self._poll_site_states(clients, silent), self._poll_sys_info(),
+                                             return_exceptions=True)
+            if isinstance(states, BaseException):
+                raise states
+
+    async def _poll_site_states(self, clients: list[dict[str, Any]], silent: list[dict[str, Any]]) -> None:
         running: dict[str, int] = {}
         statuses: dict[str, str] = {}
         runs: dict[str, set[str]] = {}  # the jobs each site that answered runs
-        if clients:
-            for name, job_id, status in await self._site_statuses(sorted(str(c.get("client_name")) for c in clients)):
-                if answered(status) or name not in statuses:  # a site that runs jobs: one row per job
-                    statuses[name] = status
-                if answered(status):
-                    runs.setdefault(name, set())
-                if answered(status) and job_id and job_id.lower() not in ("no_jobs", "none", "-", "?"):
-                    running[name] = running.get(name, 0) + 1
-                    runs[name].add(job_id)
+        for name, job_id, status in await self._site_statuses(sorted(str(c.get("client_name")) for c in clients)):
+            if answered(status) or name not in statuses:  # a site that runs jobs: one row per job
+                statuses[name] = status
+            if answered(status):
+                runs.setdefault(name, set())
+            if answered(status) and job_id and job_id.lower() not in ("no_jobs", "none", "-", "?"):
+                running[name] = running.get(name, 0) + 1
+                runs[name].add(job_id)
         self.model.apply_sites(clients, running, statuses, self.backend.disabled_sites, silent)
-        if clients and not self.backend.pushes:  # (ours pushes a site's loss: its jobs' events say it)
+        if not self.backend.pushes:  # (ours pushes a site's loss: its jobs' events say it)
             self.model.apply_site_jobs(runs)
-        if clients:
-            with contextlib.suppress(Exception):  # a role without 'operate' still sees the rest
-                self.model.apply_sys_info(await request("sys_info", {"target_type": "client"}))
+
+    async def _poll_sys_info(self) -> None:
+        with contextlib.suppress(Exception):  # a role without 'operate' still sees the rest
+            self.model.apply_sys_info(await self.backend.request("sys_info", {"target_type": "client"}))
 
     async def _site_statuses(self, sites: list[str]) -> list[tuple[str, str, str]]:
         """(site, job ID, status) rows of ``check_status client``. One frozen site fails FLARE's whole call (its

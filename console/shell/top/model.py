@@ -213,11 +213,12 @@ class TopModel:
 
     # -- polls ---------------------------------------------------------------------------
 
-    def apply_sites(self, clients: list[dict[str, Any]], running: dict[str, int],
+    def apply_sites(self, clients: list[dict[str, Any]], running: dict[str, int] | None,
                     statuses: dict[str, str] | None = None, disabled: frozenset[str] = frozenset(),
                     not_answering: list[dict[str, Any]] | None = None) -> None:
         """``check_status server``'s clients (who is connected), how many jobs each runs, and each site's
-        ``check_status client`` status (``statuses``; None: not asked this time, the states stay): the same
+        ``check_status client`` status (``statuses``; None: not asked this time, the states, and the job counts
+        with ``running`` None, stay): the same
         sources check_status has, so top's STATE is what check_status says (flare10 item 4). A listed site
         that did not answer is NO_REPLY, and so is one in ``not_answering`` (ours: ``check_status server``'s
         ``clients_not_answering``, the sites it dropped for not answering, as FLARE lists a silent client
@@ -244,7 +245,8 @@ class TopModel:
                 site.state = CONNECTED
             site.last_heartbeat = epoch(client.get("client_last_heartbeat")) or epoch(
                 client.get("client_last_conn_time")) or site.last_heartbeat
-            site.running_jobs = running.get(name, 0)
+            if running is not None:
+                site.running_jobs = running.get(name, 0)
         for name in disabled:
             self.sites.setdefault(name, SiteRow(name))
         for name, site in self.sites.items():
