@@ -259,10 +259,11 @@ class TopModel:
         self.sites_known = True
         self._changed()
 
-    def apply_sys_info(self, infos: Any) -> None:
+    def apply_sys_info(self, infos: Any, read_at: float | None = None) -> None:
         """``sys_info client``: ours ``{site: {cpu_seconds, memory_rss_mib, ...}}``; FLARE's
-        ``["Client: site-1", {percent, ...}, ...]`` (the machine's memory, numbers as strings)."""
-        now = time.monotonic()
+        ``["Client: site-1", {percent, ...}, ...]`` (the machine's memory, numbers as strings). ``read_at``: when
+        the answer came (time.monotonic(); None: now), the time of its CPU reading."""
+        now = time.monotonic() if read_at is None else read_at
         for name, info in per_site(infos).items():
             if name not in self.sites:
                 continue
