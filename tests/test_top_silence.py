@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,47 @@ def test_a_frozen_site_is_no_reply_not_gone_and_connected_again_after_sigcont(pa
     screen.wait_for(r"site-1 +connected .*\n.*site-2 +connected", timeout=40)  # it connects again by itself
     assert "clients_not_answering" not in parts.session.check_status("server")
     assert "site-2  gone" not in screen.text, screen.text
+
+
+def test_a_frozen_site_is_no_reply_at_once_and_holds_no_other_sites_answer(parts: Parts) -> None:
+    """Once a frozen site's heartbeat is late (``LATE_HEARTBEAT_SECONDS`` unanswered), and before the server drops
+    it, ``check_status client`` and ``sys_info client`` answer within seconds: the frozen site ``no_reply``, not
+    asked, the healthy one's rows as ever (session 12: each waited out the 10 s command timeout, so top's rows of
+    every site were ~20 s stale, and a snapshot printed nothing for as long)."""
+    from console.server.sites import HEARTBEAT_SECONDS, LATE_HEARTBEAT_SECONDS
+
+    session = parts.session
+    wait_until(lambda: [r["status"] for r in session.get_client_job_status()] == ["no_jobs", "no_jobs"], 30,
+               "both sites to answer")
+    site = parts.sites["site-2"]
+    assert site.process is not None
+
+    def heartbeat_age() -> float:
+        clients = {c["client_name"]: c for c in session.check_status("server")["clients"]}
+        return time.time() - clients["site-2"]["client_last_heartbeat"]
+
+    logged = len(parts.server.stderr)  # (an earlier test of the module froze it too)
+    os.kill(site.process.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: heartbeat_age() > HEARTBEAT_SECONDS + LATE_HEARTBEAT_SECONDS + 1, 15,
+                   "site-2's heartbeat to be late", interval=0.2)
+        assert "dropping site site-2" not in parts.server.stderr[logged:]  # connected still: late, not dropped
+        began = time.monotonic()
+        rows = session.get_client_job_status()
+        took = time.monotonic() - began
+        assert rows == [{"client_name": "site-1", "status": "no_jobs"},
+                        {"client_name": "site-2", "status": "no_reply"}], rows
+        assert took < 3, f"check_status client took {took:.1f} s"
+        began = time.monotonic()
+        infos = session.sys_info("client")
+        took = time.monotonic() - began
+        assert infos["site-1"]["memory_rss_mib"] > 0, infos
+        assert infos["site-2"]["error"].startswith("no reply: site-2 has not answered its heartbeat"), infos
+        assert took < 3, f"sys_info client took {took:.1f} s"
+    finally:
+        os.kill(site.process.pid, signal.SIGCONT)
+    wait_until(lambda: [r["status"] for r in session.get_client_job_status()] == ["no_jobs", "no_jobs"], 40,
+               "site-2 to answer again")
 
 
 def test_a_site_whose_process_died_is_gone(parts: Parts, top) -> None:

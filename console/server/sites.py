@@ -38,6 +38,14 @@ log = logging.getLogger("console.server.sites")
 
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TIMEOUT = 10.0
+#: Seconds a site's heartbeat may go unanswered, with nothing at all from the site meanwhile, before the site is
+#: late (``ConnectedSite.late``): a live site answers within milliseconds, a loaded one well within this. A late
+#: site (frozen, or its network went) is not waited for by admin commands that ask sites (``targets.ask_sites``,
+#: ``check_status client``): it is answered "no reply" at once, as one dropped for silence is, instead of holding
+#: the other sites' answers for the command timeout (final user, session 12: one frozen site held every row of
+#: ``top`` ~20 s). Its heartbeat is then more than HEARTBEAT_SECONDS plus this old; it is dropped once
+#: HEARTBEAT_TIMEOUT has passed.
+LATE_HEARTBEAT_SECONDS = 3.0
 #: How long a connected site's link gets to answer a heartbeat when a new connection comes for the
 #: same site: answered, the newcomer is refused (two processes with one kit); not, the old link is
 #: taken as lost and the newcomer is let in (a site back after a network loss the server missed).
@@ -63,6 +71,18 @@ class ConnectedSite:
     #: went): not known to be dead or gone, it may connect again. Listed meanwhile as not answering
     #: (``SiteRegistry.not_answering``), as FLARE keeps a silent client listed, "No Reply".
     stopped_answering: bool = False
+    #: The heartbeat in flight: epoch seconds it went out (None: none is), and the link's ``frames_read`` then.
+    beat_sent: float | None = None
+    beat_frames: int = 0
+
+    def late(self, now: float) -> float | None:
+        """Seconds its heartbeat in flight has gone unanswered at ``now`` (epoch seconds) with nothing at all
+        read from the site meanwhile, once that is more than ``LATE_HEARTBEAT_SECONDS``; None while it is not
+        late (no heartbeat in flight, or the site sent something since: busy, not silent)."""
+        sent = self.beat_sent
+        if sent is None or self.link.frames_read != self.beat_frames or now - sent <= LATE_HEARTBEAT_SECONDS:
+            return None
+        return now - sent
 
     def info(self) -> dict[str, Any]:
         return {"client_name": self.name, "client_last_conn_time": self.last_connect_time, "fqcn": self.name,
@@ -144,6 +164,12 @@ class SiteRegistry:
         """The sites away whose link this server dropped because they stopped answering (``not_answering``),
         but for those an admin disabled since (turned away: not waited for)."""
         return [site for site in not_answering(self.departed.values(), time.time()) if site.name not in self.disabled]
+
+    def late(self) -> dict[str, float]:
+        """The connected sites whose heartbeat is late (``ConnectedSite.late``): seconds unanswered, by name."""
+        now = time.time()
+        found = {name: site.late(now) for name, site in self.sites.items()}
+        return {name: seconds for name, seconds in found.items() if seconds is not None}
 
     def last_link(self, name: str) -> ConnectedSite | None:
         """The site's link now, else the last one it had while it is away (None: none since this start)."""
@@ -329,6 +355,7 @@ class SiteRegistry:
     async def _beat(self, site: ConnectedSite) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
+            site.beat_sent, site.beat_frames = time.time(), site.link.frames_read
             try:
                 await answers_heartbeat(site.link, HEARTBEAT_TIMEOUT)
             except Exception as exc:
@@ -340,7 +367,7 @@ class SiteRegistry:
                 # It answered, with an error (a site refusing for "too many requests in flight",
                 # from before heartbeats had their own room there): alive, not a missed heartbeat.
                 log.info("site %s answered its heartbeat with an error: %s", site.name, exc)
-            site.last_heartbeat = time.time()
+            site.last_heartbeat, site.beat_sent = time.time(), None
 
     async def _drop(self, site: ConnectedSite, why: str) -> None:
         log.info("dropping site %s: %s", site.name, why)

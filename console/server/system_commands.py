@@ -54,15 +54,23 @@ async def check_status(ctx: RequestContext, args: dict[str, Any]) -> dict[str, A
 
 async def _site_statuses(ctx: RequestContext, names: list[str] | None) -> list[dict[str, Any]]:
     """A row per job each connected site runs (``no_jobs`` for none), ``error: ...`` for one that failed to
-    answer, and ``no_reply`` for each site whose link was dropped because it stopped answering (asked for by
-    name, or all): as FLARE 2.9 answers "No Reply" for a listed client that does not answer."""
+    answer, and ``no_reply`` for each site whose link was dropped because it stopped answering, or whose
+    heartbeat is late (``SiteRegistry.late``: not asked, so it holds no other site's rows for the command
+    timeout) (asked for by name, or all): as FLARE 2.9 answers "No Reply" for a listed client that does not
+    answer."""
     silent = [site.name for site in ctx.server.sites.not_answering() if names is None or site.name in names]
-    asked = None if names is None else [name for name in names if name not in silent]
-    answers = await ask_sites(ctx, chosen_sites(ctx, asked), "status") if asked is None or asked else {}
+    named = None if names is None else [name for name in names if name not in silent]
+    sites = chosen_sites(ctx, named) if named is None or named else []
+    late = ctx.server.sites.late()
+    answers = await ask_sites(ctx, [site for site in sites if site not in late], "status")
     rows = []
     policy, user = ctx.server.policy, principal(ctx.connection)
     everyone = view_filter(policy, user) == {}  # a job the store does not know: only an ``any`` viewer's
-    for site, answer in answers.items():
+    for site in sites:
+        answer = answers.get(site)
+        if answer is None:  # late: not asked
+            rows.append({"client_name": site, "status": "no_reply"})
+            continue
         running = (answer.get("jobs") if isinstance(answer, dict) else None) or []
         # Looked up at once, never one job at a time: a site's answer (up to 1 MiB) may name thousands of made-up jobs.
         metas = ctx.server.store.metas_of([j["job_id"] for j in running])

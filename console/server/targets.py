@@ -70,12 +70,17 @@ def chosen_sites(ctx: RequestContext, names: list[str] | None, right: Right | No
 async def ask_sites(ctx: RequestContext, sites: list[str], cmd: str, args: dict[str, Any] | None = None
                     ) -> dict[str, Any]:
     """The same request to several sites at once; each answer (of its shape: ``site_answers``), or
-    ``{"error": ...}`` (the site is away, failed, or answered what is not of that shape), by site."""
+    ``{"error": ...}`` (the site is away, failed, or answered what is not of that shape), by site. A site whose
+    heartbeat is late (``SiteRegistry.late``: frozen, or its network went) is not asked: ``{"error": "no reply:
+    ..."}`` at once, so one silent site never holds the others' answers for the command timeout."""
+    late = ctx.server.sites.late()
 
     async def one(site: str) -> Any:
         connected = ctx.server.sites.get(site)
         if connected is None:
             return {"error": f"{site} is not connected"}
+        if site in late:
+            return {"error": late_words(site, late[site])}
         try:
             return await site_answers.ask(site, connected.link, cmd, args, timeout=site_timeout(ctx))
         except MalformedAnswer as exc:
@@ -85,3 +90,9 @@ async def ask_sites(ctx: RequestContext, sites: list[str], cmd: str, args: dict[
 
     answers = await asyncio.gather(*(one(site) for site in sites))
     return dict(zip(sites, answers, strict=True))
+
+
+def late_words(site: str, seconds: float) -> str:
+    """Why a site whose heartbeat is late (``seconds`` unanswered) was not asked, and what to do."""
+    return (f"no reply: {site} has not answered its heartbeat for {seconds:.0f} s (frozen, or its network went), "
+            "so it was not asked; ask again once it answers (the server drops it if it stays silent)")

@@ -128,7 +128,7 @@ class TopFeed:
         if self.model.cpu_pending():
             await asyncio.sleep(CPU_SAMPLE_SECONDS)
             with contextlib.suppress(Exception):  # as the poll's own: a role without 'operate' sees the rest
-                self.model.apply_sys_info(await self.backend.request("sys_info", {"target_type": "client"}))
+                self.model.apply_sys_info(*await self._read_sys_info())
 
     async def run(self) -> None:
         self._remove = self.backend.add_event_listener(self.on_event)
@@ -165,30 +165,54 @@ class TopFeed:
             await self._running_job(row.job_id)
 
     async def _poll_sites(self) -> None:
+        """``check_status server`` (who is connected, their heartbeats), applied as soon as it is read once a poll
+        worked; then ``check_status client`` (each site's state and jobs) and ``sys_info client`` (CPU, memory)
+        asked at once, not one after the other, the CPU reading dated when it came: a slow answer (a frozen
+        site FLARE waits its command timeout for) holds neither the heartbeat ages read before it nor the
+        other's answer (session 12: one frozen site showed the healthy site's "connected N s ago" counting up
+        ~20 s, two waits in a row)."""
         request = self.backend.request
         status = await request("check_status", {"target_type": "server"})
         clients = [c for c in status.get("clients", []) if isinstance(c, dict)] if isinstance(status, dict) else []
         # Ours: the sites it dropped for not answering, listed apart from the connected ones ("no reply").
         away = status.get("clients_not_answering") if isinstance(status, dict) else None
         silent = [c for c in away if isinstance(c, dict)] if isinstance(away, list) else []
+        if self.fresh_at is not None:
+            # Who is listed and when each last answered its heartbeat, now: states and job counts stand until asked.
+            # Not before a poll worked: rows shown are dated by one ("rows from N s ago" once the server is away).
+            self.model.apply_sites(clients, None, None, self.backend.disabled_sites, silent)
+            self.on_change()
+        if not clients:
+            self.model.apply_sites(clients, {}, {}, self.backend.disabled_sites, silent)
+            return
+        # Both run to their end (sys_info's failure is its own: a role without 'operate' still sees the rest);
+        # the states' failure is the poll's.
+        rows, infos = await asyncio.gather(self._site_statuses(sorted(str(c.get("client_name")) for c in clients)),
+                                           self._read_sys_info(), return_exceptions=True)
+        if isinstance(rows, BaseException):
+            raise rows
         running: dict[str, int] = {}
         statuses: dict[str, str] = {}
         runs: dict[str, set[str]] = {}  # the jobs each site that answered runs
-        if clients:
-            for name, job_id, status in await self._site_statuses(sorted(str(c.get("client_name")) for c in clients)):
-                if answered(status) or name not in statuses:  # a site that runs jobs: one row per job
-                    statuses[name] = status
-                if answered(status):
-                    runs.setdefault(name, set())
-                if answered(status) and job_id and job_id.lower() not in ("no_jobs", "none", "-", "?"):
-                    running[name] = running.get(name, 0) + 1
-                    runs[name].add(job_id)
+        for name, job_id, state in rows:
+            if answered(state) or name not in statuses:  # a site that runs jobs: one row per job
+                statuses[name] = state
+            if answered(state):
+                runs.setdefault(name, set())
+            if answered(state) and job_id and job_id.lower() not in ("no_jobs", "none", "-", "?"):
+                running[name] = running.get(name, 0) + 1
+                runs[name].add(job_id)
         self.model.apply_sites(clients, running, statuses, self.backend.disabled_sites, silent)
-        if clients and not self.backend.pushes:  # (ours pushes a site's loss: its jobs' events say it)
+        if not self.backend.pushes:  # (ours pushes a site's loss: its jobs' events say it)
             self.model.apply_site_jobs(runs)
-        if clients:
-            with contextlib.suppress(Exception):  # a role without 'operate' still sees the rest
-                self.model.apply_sys_info(await request("sys_info", {"target_type": "client"}))
+        if isinstance(infos, tuple):
+            self.model.apply_sys_info(*infos)
+
+    async def _read_sys_info(self) -> tuple[Any, float]:
+        """``sys_info client``'s answer and when it came (time.monotonic()): a CPU share is over the time between
+        two readings, not between the polls that applied them."""
+        answer = await self.backend.request("sys_info", {"target_type": "client"})
+        return answer, time.monotonic()
 
     async def _site_statuses(self, sites: list[str]) -> list[tuple[str, str, str]]:
         """(site, job ID, status) rows of ``check_status client``. One frozen site fails FLARE's whole call (its

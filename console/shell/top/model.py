@@ -213,11 +213,12 @@ class TopModel:
 
     # -- polls ---------------------------------------------------------------------------
 
-    def apply_sites(self, clients: list[dict[str, Any]], running: dict[str, int],
+    def apply_sites(self, clients: list[dict[str, Any]], running: dict[str, int] | None,
                     statuses: dict[str, str] | None = None, disabled: frozenset[str] = frozenset(),
                     not_answering: list[dict[str, Any]] | None = None) -> None:
         """``check_status server``'s clients (who is connected), how many jobs each runs, and each site's
-        ``check_status client`` status (``statuses``; None: not asked this time, the states stay): the same
+        ``check_status client`` status (``statuses``; None: not asked this time, the states, and the job counts
+        with ``running`` None, stay): the same
         sources check_status has, so top's STATE is what check_status says (flare10 item 4). A listed site
         that did not answer is NO_REPLY, and so is one in ``not_answering`` (ours: ``check_status server``'s
         ``clients_not_answering``, the sites it dropped for not answering, as FLARE lists a silent client
@@ -244,7 +245,8 @@ class TopModel:
                 site.state = CONNECTED
             site.last_heartbeat = epoch(client.get("client_last_heartbeat")) or epoch(
                 client.get("client_last_conn_time")) or site.last_heartbeat
-            site.running_jobs = running.get(name, 0)
+            if running is not None:
+                site.running_jobs = running.get(name, 0)
         for name in disabled:
             self.sites.setdefault(name, SiteRow(name))
         for name, site in self.sites.items():
@@ -257,10 +259,11 @@ class TopModel:
         self.sites_known = True
         self._changed()
 
-    def apply_sys_info(self, infos: Any) -> None:
+    def apply_sys_info(self, infos: Any, read_at: float | None = None) -> None:
         """``sys_info client``: ours ``{site: {cpu_seconds, memory_rss_mib, ...}}``; FLARE's
-        ``["Client: site-1", {percent, ...}, ...]`` (the machine's memory, numbers as strings)."""
-        now = time.monotonic()
+        ``["Client: site-1", {percent, ...}, ...]`` (the machine's memory, numbers as strings). ``read_at``: when
+        the answer came (time.monotonic(); None: now), the time of its CPU reading."""
+        now = time.monotonic() if read_at is None else read_at
         for name, info in per_site(infos).items():
             if name not in self.sites:
                 continue
