@@ -82,6 +82,28 @@ def numpy_job(root: Path, *, name: str = "numpy-job", rounds: int = 3, sleep: fl
     return folder
 
 
+#: Round 1 at once, then rounds that last until the job is aborted: a running job whose round 1 is
+#: recorded, and whose next round is not pushed while a test looks (top's tests).
+STALLING_TRAINER = '''
+import time
+from console.runtime.contract import TaskResult
+
+
+def train(model, ctx):
+    while ctx.round > 1 and not ctx.aborted():
+        time.sleep(0.05)
+    return TaskResult({k: v + 1 for k, v in model.items()}, weight=1.0,
+                      metrics={"accuracy": 0.25 if ctx.site_name == "site-1" else 0.75})
+'''
+
+
+def stalling_job(root: Path, name: str) -> Path:
+    """A hello-numpy job of 5 rounds whose round 1 ends at once and round 2 lasts until it is aborted."""
+    folder = numpy_job(root, name=name, rounds=5)
+    (folder / "app" / "custom" / "trainer.py").write_text(STALLING_TRAINER)
+    return folder
+
+
 def archived_file(server_kit: Path, job_id: str, name: str) -> bytes:
     """A file of a finished job's server workspace, as the store keeps it (workspace.zip): the
     workspace folder itself is gone once archived, but for its log."""

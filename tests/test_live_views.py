@@ -18,7 +18,7 @@ from screen import Screen, tmux_screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console, wrapped
 
 from conftest import Federation, Project, wait_until
-from jobs import numpy_job, waiting_for_sites
+from jobs import numpy_job, stalling_job, waiting_for_sites
 
 #: A trainer that writes a log line per round and reports metrics that change by round.
 LOGGING_TRAINER = '''
@@ -296,21 +296,6 @@ def test_top_shows_rounds_advancing_aborts_with_confirmation_and_leaves_with_q(
     shell.expect(pexpect.EOF)
 
 
-#: Round 1 at once, then rounds that last until the job is aborted: a job whose round 1 is
-#: recorded before top opens and whose next round will not be pushed while the test looks.
-STALLING_TRAINER = '''
-import time
-from console.runtime.contract import TaskResult
-
-
-def train(model, ctx):
-    while ctx.round > 1 and not ctx.aborted():
-        time.sleep(0.05)
-    return TaskResult({k: v + 1 for k, v in model.items()}, weight=1.0,
-                      metrics={"accuracy": 0.25 if ctx.site_name == "site-1" else 0.75})
-'''
-
-
 @pytest.mark.timeout(120)
 def test_ctrl_backslash_does_what_ctrl_c_does_in_questions_top_and_plot(shell: pexpect.spawn, session,
                                                                      tmp_path: Path) -> None:
@@ -352,9 +337,7 @@ def test_top_shows_what_jobs_recorded_before_it_opened(shell: pexpect.spawn, ses
     ended = session.submit_job(str(logging_job(tmp_path, rounds=3, sleep=0.0, name="ended-job")))
     failing = session.submit_job(str(numpy_job(tmp_path, name="failing-job", rounds=1, fail_on="site-2",
                                                 min_clients=1)))
-    stalling = numpy_job(tmp_path, name="stalling-job", rounds=5)
-    (stalling / "app" / "custom" / "trainer.py").write_text(STALLING_TRAINER)
-    running = session.submit_job(str(stalling))
+    running = session.submit_job(str(stalling_job(tmp_path, "stalling-job")))
     try:
         for job_id in (ended, failing):
             session.monitor_job(job_id, timeout=60, poll_interval=0.1)

@@ -19,24 +19,11 @@ from screen import Screen
 from shell_helpers import CONSOLE, PROMPT, console_env, run_console
 
 from conftest import Federation, wait_until
-from jobs import numpy_job
+from jobs import numpy_job, stalling_job
 
 pytestmark = pytest.mark.timeout(150)
 
 COLUMNS = 160
-
-#: Round 1 at once, then rounds that last until the job is aborted: a running job whose round 1 is recorded.
-STALLING_TRAINER = '''
-import time
-from console.runtime.contract import TaskResult
-
-
-def train(model, ctx):
-    while ctx.round > 1 and not ctx.aborted():
-        time.sleep(0.05)
-    return TaskResult({k: v + 1 for k, v in model.items()}, weight=1.0,
-                      metrics={"accuracy": 0.25 if ctx.site_name == "site-1" else 0.75})
-'''
 
 
 def _cells(line: str) -> list[str]:
@@ -54,9 +41,7 @@ def jobs(fed: Federation, tmp_path: Path) -> Iterator[tuple[str, str]]:
     session = fed.session
     ended = session.submit_job(str(numpy_job(tmp_path, name="ended-job", rounds=2)))
     assert session.wait_for_job(ended, timeout=60, poll_interval=0.2)["status"] == "FINISHED:COMPLETED"
-    folder = numpy_job(tmp_path, name="running-job", rounds=5)
-    (folder / "app" / "custom" / "trainer.py").write_text(STALLING_TRAINER)
-    running = session.submit_job(str(folder))
+    running = session.submit_job(str(stalling_job(tmp_path, "running-job")))
     try:
         wait_until(lambda: session.get_job_meta(running).get("round_metrics"), 30, "the running job's first round")
         yield ended, running
