@@ -31,7 +31,8 @@ def test_a_later_note_takes_the_place_of_the_one_it_settles_and_says_what_that_s
     messages, times = stored.meta()["job_errors"]["site-2"], stored.meta()["job_error_times"]["site-2"]
     assert AWAY_AT_THE_END not in messages and len(messages) == len(times) == 2
     assert messages[0] == "lost: it shut down"
-    earlier = datetime.fromtimestamp(1_800_000_001).astimezone().isoformat(timespec="seconds")
+    # The earlier note's time as the shell shows the notes' times (local_time), not in ISO 8601.
+    earlier = datetime.fromtimestamp(1_800_000_001).strftime("%Y-%m-%d %H:%M:%S")
     assert messages[1] == (f"its workspace was collected when it connected again (in place of the note of {earlier} "
                            "that said the site was away when the job ended)")
     assert [datetime.fromisoformat(t).timestamp() for t in times] == [1_800_000_000, 1_800_000_100]
@@ -70,7 +71,30 @@ def test_the_table_shows_each_note_on_its_line_after_its_local_time() -> None:
     errors = human({"server": {"errors": ["boom"], "error_times": [stamp]}}, width=200)  # show_errors
     assert f"errors  {local_time(stamp)}  boom" in errors and "error_times" not in errors
     listed = human([{"job_id": "j", "job_errors": {"s": ["x"]}, "job_error_times": {"s": [stamp]}}], width=200)
-    assert f'["{local_time(stamp)}  x"]' in listed and "job_error_times" not in listed  # list_jobs -d
+    assert f"s: {local_time(stamp)}  x" in listed and "job_error_times" not in listed  # list_jobs -d, a table
+
+
+def test_list_jobs_d_shows_a_jobs_errors_as_get_job_meta_does() -> None:
+    """list_jobs -d's rows (expanded: one job's meta is wider than a terminal) show each target's notes as
+    get_job_meta's record does, time first, one a line; never a JSON text with the times glued in."""
+    from console.shell.human import Expanded, human, local_time
+
+    stamp, later = "2026-11-30T10:00:01.500000+00:00", "2026-11-30T10:23:49+00:00"
+    meta = {"job_id": "j", "job_errors": {"site-2": ["lost: a, b", "collected"], "server": ["boom"]},
+            "job_error_times": {"site-2": [stamp, later], "server": [None]}}
+    notes = [f"site-2  {local_time(stamp)}  lost: a, b", f"        {local_time(later)}  collected", "server  boom"]
+    shown = human(meta, width=200)  # get_job_meta
+    assert "\njob_errors:\n" + "\n".join("  " + note for note in notes) in shown
+    listed = human([meta, {**meta, "job_id": "k"}], width=200, mode=Expanded.ON)  # list_jobs -d
+    assert "job_errors | " + "\n           | ".join(notes) in listed, listed
+    assert "job_error_times" not in listed and '["' not in listed and listed.count("site-2  ") == 2
+    auto = human([{**meta, "deploy_map": {"app": ["@ALL"]}, "meta": "x" * 150}], width=100)  # too wide: expanded
+    assert "job_errors | " + "\n           | ".join(notes) in auto, auto
+    narrow = human([meta], width=30, mode=Expanded.ON)  # wrapped under the note, inside the record's column
+    assert all(line.startswith(("-[ RECORD", "job_id     | ", "job_errors | ", "           | "))
+               for line in narrow.splitlines()), narrow
+    assert human([{"job_id": "j", "job_errors": {"s": []}, "job_error_times": {"s": []}}], width=200,
+                 mode=Expanded.ON).endswith("job_errors | (none)")
 
 
 def test_tops_details_pane_shows_each_note_after_its_time() -> None:
@@ -81,3 +105,13 @@ def test_tops_details_pane_shows_each_note_after_its_time() -> None:
     values = _values({"job_id": "j", "job_errors": {"site-1": ["lost"]}, "job_error_times": {"site-1": [stamp]}},
                      None, 0.0)
     assert values["job_errors"] == {"site-1": [f"{local_time(stamp)}  lost"]}
+
+
+def test_list_jobs_d_as_json_keeps_the_answers_shape() -> None:
+    """--format json is the answer exactly: the errors and their ISO times as the server sent them."""
+    import json
+
+    from console.shell.output import Format, render
+
+    rows = [{"job_id": "j", "job_errors": {"s": ["x"]}, "job_error_times": {"s": ["2026-11-30T10:00:01+00:00"]}}]
+    assert json.loads(render(rows, Format.JSON)) == rows

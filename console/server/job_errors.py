@@ -41,9 +41,11 @@ def now_iso(epoch: float | None = None) -> str:
 
 
 def _short(stamp: str) -> str:
-    """A note's time inside another note's text: to the second."""
+    """A note's time inside another note's text as the shell shows the notes' times (``YYYY-MM-DD HH:MM:SS``,
+    ``console.shell.human.local_time``), in the stamp's own (the server's local) time: the replacing note
+    then names the earlier one's time as a person read it beside that note."""
     try:
-        return datetime.fromisoformat(stamp).isoformat(timespec="seconds")
+        return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
         return stamp
 

@@ -123,6 +123,8 @@ def _cell(key: str, value: Any) -> str:
         if (_DURATION.match(value) or low == "duration") and (elapsed := duration_seconds(value)) is not None:
             return seconds(elapsed)
         return visible_line(value)  # before widths are measured, so columns stay aligned
+    if _is_notes(value):  # a table's cell of a job's errors (list_jobs -d): per target, time first
+        return _notes_cell(value)
     if isinstance(value, list) and not value:
         return "(none)"
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
@@ -227,6 +229,39 @@ class _Notes(list[str]):
     """Notes a record shows one per line (a message may hold commas: joined, they ran together)."""
 
 
+def _is_notes(value: Any) -> bool:
+    """Timed notes (``stamped_notes``): one list, or a mapping of them per target (``job_errors``)."""
+    return (isinstance(value, _Notes) and bool(value)) or (
+        isinstance(value, dict) and bool(value) and all(isinstance(v, _Notes) for v in value.values()))
+
+
+def notes_block(notes: _Notes | dict[str, _Notes], head: str, width: int | None, under: str | None = None) -> list[str]:
+    """Timed notes as get_job_meta shows them, after ``head`` (its next lines after ``under``, blanks as wide as
+    ``head`` unless given): per target its name (padded to the longest), then each note, its time first, one a
+    line under the first. The one look of a job's errors in a record and in ``list_jobs -d``'s rows."""
+    under = " " * cells_of(head) if under is None else under
+    if isinstance(notes, dict):
+        names = {target: visible_line(str(target)) for target in notes}
+        name_width = max(cells_of(name) for name in names.values())
+        targets = [(f"{pad(names[t], name_width)}  ", n) for t, n in notes.items() if n]
+    else:
+        targets = [("", notes)]
+    lines: list[str] = []
+    for name, target_notes in targets:
+        for at, note in enumerate(target_notes):
+            first = head if not lines else under
+            lead = name if at == 0 else " " * cells_of(name)
+            lines += _valued(first + lead, visible_line(note), width, under + " " * cells_of(lead))
+    return lines or [head.rstrip() + " (none)"]
+
+
+def _notes_cell(notes: _Notes | dict[str, _Notes]) -> str:
+    """Timed notes on one line (a table's cell): ``target: time  note; target: time  note``."""
+    if isinstance(notes, dict):
+        return "; ".join(f"{visible_line(str(t))}: {visible_line(note)}" for t, n in notes.items() for note in n)
+    return "; ".join(visible_line(note) for note in notes)
+
+
 def _with_times(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with each error list and its times (``_TIMED``) as one list of timed notes."""
     if not any(key in data and times in data for key, times in _TIMED.items()):
@@ -248,16 +283,16 @@ def record(data: dict[str, Any], indent: str = "", width: int | None = None,
     lines = []
     for key, value in data.items():
         value = _from_repr(value) if isinstance(value, str) else value
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict) and _is_notes(value):  # job_errors: per target, each note after its time
+            lines += [f"{indent}{keys[key]}:", *notes_block(value, indent + "  ", width)]
+        elif isinstance(value, dict) and value:
             lines += [f"{indent}{keys[key]}:", record(value, indent + "  ", width, mode)]
         elif (rows := metric_rows(value)) is not None:  # round_metrics: a column per metric, 4 digits
             lines += [f"{indent}{keys[key]}:", *_nested_rows(rows, indent + "  ", width, mode)]
         elif _is_rows(value):
             lines += [f"{indent}{keys[key]}:", *_nested_rows(value, indent + "  ", width, mode)]
-        elif isinstance(value, _Notes) and value:
-            head = f"{indent}{pad(keys[key], key_width)}  "
-            for at, note in enumerate(value):
-                lines += _valued(head if at == 0 else " " * cells_of(head), visible_line(note), width)
+        elif _is_notes(value):
+            lines += notes_block(value, f"{indent}{pad(keys[key], key_width)}  ", width)
         else:
             lines += _valued(f"{indent}{pad(keys[key], key_width)}  ", cell(str(key), value), width)
     return "\n".join(lines)
@@ -312,6 +347,9 @@ def expanded(rows: list[dict[str, Any]], width: int | None = None) -> str:
         keys = {k: visible_line(str(k)) for k in row}
         key_width = max((cells_of(shown) for shown in keys.values()), default=0)
         for k, v in row.items():
+            if _is_notes(v):  # list_jobs -d: a job's errors as get_job_meta shows them
+                out += notes_block(v, f"{pad(keys[k], key_width)} | ", width, f"{' ' * key_width} | ")
+                continue
             out += _valued(f"{pad(keys[k], key_width)} | ", cell(str(k), v), width, f"{' ' * key_width} | ")
     return "\n".join(out) or "(none)"
 
