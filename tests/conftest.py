@@ -225,6 +225,18 @@ def SiteProcess(kit: Path) -> PartProcess:  # noqa: N802
     return PartProcess("site", kit, "connected to the server")
 
 
+#: The project's real site code with its own certificate, answering as its HOSTILE_* mode says.
+HOSTILE_SITE = Path(__file__).parent / "hostile_site.py"
+
+
+def HostileSiteProcess(kit: Path, **mode: str) -> PartProcess:  # noqa: N802
+    """The site of ``kit`` run by tests/hostile_site.py, ``mode`` its environment (HOSTILE_REPLIES=...)."""
+    part = SiteProcess(kit)
+    part.argv = [sys.executable, str(HOSTILE_SITE), str(kit)]
+    part.env = dict(mode)
+    return part
+
+
 @contextlib.contextmanager
 def running_federation(project: Project, timeout: float = 30) -> Iterator[tuple[PartProcess, object]]:
     """The project's server and both sites, and an admin session once both sites registered:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import zipfile
 from datetime import datetime
@@ -20,10 +19,8 @@ from console.flare_api import JobNotDone
 from console.server.abandoned import COLLECTED, PENDING_FILE
 from console.wire.exceptions import InvalidTarget
 
-from conftest import SiteProcess, stop_together, wait_until
+from conftest import HostileSiteProcess, SiteProcess, stop_together, wait_until
 from jobs import numpy_job
-
-HOSTILE = Path(__file__).parent / "hostile_site.py"
 
 
 def _download_when_archived(session, job_id: str, dest: Path) -> Path | None:
@@ -159,19 +156,18 @@ def test_a_site_no_record_names_gets_nothing_of_an_abandoned_job_it_claims(serve
     planted = tmp_path / "planted.zip"
     with zipfile.ZipFile(planted, "w") as archive:
         archive.writestr("PLANTED_BY_SITE_2.txt", "never ran this job\n")
-    site_1, hostile = SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))
+    replies = tmp_path / "replies.json"
+    site_1 = SiteProcess(project.kit("site-1"))
+    hostile = HostileSiteProcess(project.kit("site-2"), HOSTILE_REPLIES=str(replies), HOSTILE_WORKSPACE=str(planted))
     try:
         site_1.start()
         job_id = session.submit_job(str(folder))
         wait_until(lambda: session.get_job_status(job_id) == "RUNNING", 30, "the job to run")
         server.kill()
         server.start()
-        replies = tmp_path / "replies.json"
         claimed = [{"job_id": job_id, "app_name": "app", "status": "started"}]
         replies.write_text(json.dumps({"login": {"site": "site-2", "org": "example", "features": [], "jobs": claimed},
                                        "status": {"site": "site-2", "jobs": claimed}}))
-        hostile.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
-        hostile.env = {"HOSTILE_REPLIES": str(replies), "HOSTILE_WORKSPACE": str(planted)}
         hostile.start()
         # Its claim is one line, and costs nothing more: the job never went to site-2 (session 12).
         server.wait_for_line(f"site site-2 said at login that it runs 1 job(s) the server has no record of "

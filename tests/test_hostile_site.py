@@ -13,7 +13,6 @@ module's cases; each case starts its own site-2.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from console.wire.kit import AdminKit
 
 from conftest import (
     ADMIN,
+    HostileSiteProcess,
     PartProcess,
     ServerProcess,
     SiteProcess,
@@ -36,7 +36,6 @@ from conftest import (
 )
 from jobs import numpy_job
 
-HOSTILE = Path(__file__).parent / "hostile_site.py"
 #: The server's abort_wait_seconds here (10 s by default): what sites may take after abort_job.
 ABORT_WAIT = 4.0
 HEAD = '{"k":"res","id":{id},"ok":true,"data":%s,"stream":true,"size":{size}}'
@@ -77,10 +76,8 @@ def _site_2(project: Any, session: Any, hostile_env: dict[str, str] | None) -> P
     """Site-2 started (hostile with ``hostile_env``), once the server let the last one go."""
     wait_until(lambda: "site-2" not in {c.name for c in session.get_connected_client_list()}, 30,
                "the server to drop the last site-2")
-    site = SiteProcess(project.kit("site-2"))
-    if hostile_env is not None:
-        site.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
-        site.env = hostile_env
+    kit = project.kit("site-2")
+    site = SiteProcess(kit) if hostile_env is None else HostileSiteProcess(kit, **hostile_env)
     site.start()
     wait_until(lambda: {c.name for c in session.get_connected_client_list()} == {"site-1", "site-2"}, 30,
                "both sites to register")
@@ -283,9 +280,8 @@ def test_a_site_trickling_its_answers_is_cut_off_at_the_pace(tmp_path: Path) -> 
 
     project = make_project(tmp_path)
     set_connection_limits(project.server_kit, transfer_floor_seconds=2.0, min_transfer_bytes_per_second=65536)
-    parts = [ServerProcess(project.server_kit), SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))]
-    parts[2].argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
-    parts[2].env = {"HOSTILE_TRICKLE": "0.2", "HOSTILE_TRICKLE_TASKS": "1"}
+    parts = [ServerProcess(project.server_kit), SiteProcess(project.kit("site-1")),
+             HostileSiteProcess(project.kit("site-2"), HOSTILE_TRICKLE="0.2", HOSTILE_TRICKLE_TASKS="1")]
     session = None
     try:
         for part in parts:

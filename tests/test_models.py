@@ -229,10 +229,9 @@ def test_a_site_that_sends_more_than_its_task_allows_is_refused_at_once(server, 
     limit) is refused by the server as soon as it announces the size, not after 4 GiB: the job
     ends EXECUTION_EXCEPTION naming the site, the size and the limit; site-1 stays connected, site-2's
     connection is dropped (nothing more of its answer is read) and it comes back by itself."""
-    from conftest import SiteProcess
+    from conftest import HostileSiteProcess, SiteProcess
 
-    honest, hostile = SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))
-    hostile.argv = [sys.executable, str(Path(__file__).parent / "hostile_site.py"), str(project.kit("site-2"))]
+    honest, hostile = SiteProcess(project.kit("site-1")), HostileSiteProcess(project.kit("site-2"))
     try:
         honest.start()
         hostile.start()
@@ -260,11 +259,10 @@ def test_a_result_weight_that_is_no_finite_number_is_the_sites_error(server, ses
     """FedAvg averages by weight: a site's "nan" (a string float() would take), NaN, infinity or a
     bool would make the model all NaN while the job says COMPLETED. Only a finite number >= 0 counts.
     (NaN and Infinity as bare constants are not JSON: the wire refuses them before any weight is read.)"""
-    from conftest import SiteProcess
+    from conftest import HostileSiteProcess, SiteProcess
 
-    honest, hostile = SiteProcess(project.kit("site-1")), SiteProcess(project.kit("site-2"))
-    hostile.argv = [sys.executable, str(Path(__file__).parent / "hostile_site.py"), str(project.kit("site-2"))]
-    hostile.env = {"HOSTILE_WEIGHT": weight}
+    honest = SiteProcess(project.kit("site-1"))
+    hostile = HostileSiteProcess(project.kit("site-2"), HOSTILE_WEIGHT=weight)
     try:
         honest.start()
         hostile.start()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from console.wire.tls import client_context
 
 from conftest import (
     ADMIN,
+    HostileSiteProcess,
     PartProcess,
     ServerProcess,
     SiteProcess,
@@ -41,7 +41,6 @@ from conftest import (
 )
 from jobs import numpy_job
 
-HOSTILE = Path(__file__).parent / "hostile_site.py"
 MALFORMED = {"null": None, "a string": "error", "a list": [1], "jobs of numbers": {"jobs": [1], "lines": [2]},
              "rows without names": {"jobs": [{"job_id": 5}], "version": {"x": 1}, "lines": ["a"], "offset": -1}}
 SHELL_BATCH = "check_status client\nsys_info client\nreport_version all\nreport_resources all\nreport_env\n"
@@ -63,9 +62,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory
     replies = project.kit("site-2") / "replies.json"
     replies.write_text("{}")
     server, honest = ServerProcess(project.server_kit), SiteProcess(project.kit("site-1"))
-    hostile = SiteProcess(project.kit("site-2"))
-    hostile.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
-    hostile.env = {"HOSTILE_REPLIES": str(replies)}
+    hostile = HostileSiteProcess(project.kit("site-2"), HOSTILE_REPLIES=str(replies))
     session = None
     try:
         server.start()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from console.server.store import JobStore, Submitter
 
 from conftest import (
     ADMIN,
+    HostileSiteProcess,
     Project,
     ServerProcess,
     SiteProcess,
@@ -43,7 +43,6 @@ from conftest import (
 )
 from jobs import numpy_job
 
-HOSTILE = Path(__file__).parent / "hostile_site.py"
 CLAIMS = 1200  # the tester's count: about what a login answer holds (64 KiB)
 LOGINS = 6
 #: log.txt bytes all of site-2's logins here may add, its honest lines included (before: ~200 KB a login).
@@ -57,9 +56,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proje
 
     project = make_project(tmp_path_factory.mktemp("claims"))
     server, honest = ServerProcess(project.server_kit), SiteProcess(project.kit("site-1"))
-    hostile = SiteProcess(project.kit("site-2"))
-    hostile.argv = [sys.executable, str(HOSTILE), str(project.kit("site-2"))]
-    hostile.env = {"HOSTILE_CLAIMS": str(CLAIMS)}
+    hostile = HostileSiteProcess(project.kit("site-2"), HOSTILE_CLAIMS=str(CLAIMS))
     session = None
     try:
         server.start()
