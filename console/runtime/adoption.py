@@ -35,7 +35,7 @@ from typing import Any
 
 from console.liveness import running, stat_fields
 from console.runtime import children, job_mark
-from console.runtime.stop_then_kill import nothing_left, stop_then_kill
+from console.runtime.stop_then_kill import stop_then_kill, sweep_until_gone
 
 log = logging.getLogger("console.runtime.adoption")
 
@@ -103,14 +103,8 @@ def end_descendants(seconds: float = 2.0) -> int:
     many were killed. A job process calls it as it ends: what its job started goes with it,
     also when the daemon that would sweep them is gone. Each pass stops what it finds before it
     kills (``stop_then_kill``): a process forking its next generation and exiting cannot outrun it."""
-    me, deadline = os.getpid(), time.monotonic() + seconds
-    killed: set[int] = set()
-    while (left := deadline - time.monotonic()) > 0:
-        killed |= stop_then_kill(lambda: _below(me), left)
-        if nothing_left(lambda: _below(me)):
-            break
-        time.sleep(0.01)
-    return len(killed)
+    me = os.getpid()
+    return len(sweep_until_gone(lambda: _below(me), seconds, 0.01))
 
 
 class OrphanSweeper:

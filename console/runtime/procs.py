@@ -18,7 +18,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from console.jobdef.process_limits import ProcessLimits
@@ -27,7 +26,7 @@ from console.process import exited
 from console.runtime.adoption import SWEEP_SECONDS, SWEEPER, spawn
 from console.runtime.job_output import open_log, relay_output
 from console.runtime.limits import MAX_EVENT_LINE_BYTES
-from console.runtime.stop_then_kill import nothing_left, stop_then_kill
+from console.runtime.stop_then_kill import sweep_until_gone
 
 MARKER_VAR = "FLARE_CONSOLE_JOB"
 
@@ -79,14 +78,7 @@ def kill_job_processes(marker: str, group: int | None = None, sweep: float = SWE
             os.killpg(group, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    killed: set[int] = set()
-    deadline = time.monotonic() + sweep
-    while (left := deadline - time.monotonic()) > 0:
-        killed |= stop_then_kill(lambda: marked_pids(marker), left)
-        if nothing_left(lambda: marked_pids(marker)):
-            break
-        time.sleep(0.02)
-    return len(killed)
+    return len(sweep_until_gone(lambda: marked_pids(marker), sweep, 0.02))
 
 
 def _reap(marker: str, group: int | None) -> int:

@@ -121,7 +121,7 @@ def stop_then_kill(look: Callable[[], Iterable[int] | None], seconds: float, loo
     return killed
 
 
-def nothing_left(look: Callable[[], Iterable[int] | None], looks: int = QUIET_LOOKS) -> bool:
+def _nothing_left(look: Callable[[], Iterable[int] | None], looks: int = QUIET_LOOKS) -> bool:
     """Whether ``looks`` looks in a row find no process that still runs (a zombie only waits to be
     reaped; a stopped one cannot fork): the check after a sweep, which one look cannot make, as it
     can miss a generation in transit (``QUIET_LOOKS``). A look that returns None finds something."""
@@ -130,3 +130,17 @@ def nothing_left(look: Callable[[], Iterable[int] | None], looks: int = QUIET_LO
         if found is None or any(_running(pid) for pid in found):
             return False
     return True
+
+
+def sweep_until_gone(look: Callable[[], Iterable[int] | None], seconds: float, pause: float) -> set[int]:
+    """``stop_then_kill`` again and again (``pause`` s apart) until ``QUIET_LOOKS`` looks in a row find
+    nothing running, or ``seconds`` are up: the pids killed. A job process's end (``adoption``) and the
+    daemon's end of a job (``procs``) both sweep so."""
+    deadline = time.monotonic() + seconds
+    killed: set[int] = set()
+    while (left := deadline - time.monotonic()) > 0:
+        killed |= stop_then_kill(look, left)
+        if _nothing_left(look):
+            break
+        time.sleep(pause)
+    return killed

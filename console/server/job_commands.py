@@ -261,12 +261,10 @@ async def list_jobs(ctx: RequestContext, args: dict[str, Any]) -> list[dict[str,
     return store.list_rows(**chosen)
 
 
-def _already_ended(job_id: str, status: str) -> str:
+def _already_ended(job_id: str) -> str:
     """abort_job's answer for a job already final: FLARE 2.9's words exactly, whatever the job ended with
     (a FLARE script may compare them whole: the FLARE API here is FLARE's name for name; its final status
-    is get_job_meta's). ``status`` is unused on purpose: session 12's terminal user asked for it in the
-    answer, and ``benchmarks/conformance.py`` refused the changed text."""
-    del status
+    is get_job_meta's). ``benchmarks/conformance.py`` refused a text with the status added (session 12)."""
     return f"Job for {job_id} is already completed."
 
 
@@ -281,7 +279,7 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
     job_id, status = meta["job_id"], JobStatus(meta["status"])
     if status.is_final:
         ctx.notes[UNCHANGED] = "the job was final already"
-        return _already_ended(job_id, status)
+        return _already_ended(job_id)
     if server.runner.is_active(job_id):
         # Started, but maybe not running yet (SUBMITTED here while its DISPATCHED is being stored): the
         # answer comes once the job is final, so a delete right after it works (FLARE 2.9 ends a job not
@@ -303,9 +301,8 @@ async def abort_job(ctx: RequestContext, args: dict[str, Any]) -> str:
             server.runner.abort(job_id)
             await server.runner.ended(job_id, ABORT_ANSWER_WAIT)
         if aborted is None:
-            ctx.notes[UNCHANGED] = "the job was final already"
-            now = server.store.get(job_id)  # final meanwhile (by the scheduler, another abort): as it ended
-            return _already_ended(job_id, str(now["status"]) if now else "")
+            ctx.notes[UNCHANGED] = "the job was final already"  # meanwhile (by the scheduler, another abort)
+            return _already_ended(job_id)
         return f"Aborted the job {job_id} before running it."  # FLARE 2.9's words
 
     return await ctx.finish(abort_stored())

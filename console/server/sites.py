@@ -121,8 +121,8 @@ class SiteRegistry:
     async def delete_job_workspaces(self, job_id: str, expected: set[str]) -> None:
         """Remove a deleted job's workspace on every connected site, and on each ``expected`` site
         (one it was deployed to) that is away or failed, when it connects again."""
-        connected = list(self.sites.values())
-        done = await asyncio.gather(*(self._delete_workspace(site, job_id) for site in connected))
+        connected, args = list(self.sites.values()), self.deleted_args(job_id)  # one store read, not one a site
+        done = await asyncio.gather(*(self._delete_workspace(site, job_id, args) for site in connected))
         removed = {site.name for site, ok in zip(connected, done, strict=True) if ok}
         for name in sorted(expected - removed):
             self.pending_deletes.setdefault(name, []).append(job_id)
@@ -135,9 +135,9 @@ class SiteRegistry:
         record = self.server.store.deleted(job_id)
         return {"job_id": job_id, "submitter_name": record.submitter_name if record is not None else ""}
 
-    async def _delete_workspace(self, site: ConnectedSite, job_id: str) -> bool:
+    async def _delete_workspace(self, site: ConnectedSite, job_id: str, args: dict[str, str] | None = None) -> bool:
         try:
-            await site.link.request("delete_workspace", self.deleted_args(job_id), timeout=HEARTBEAT_TIMEOUT)
+            await site.link.request("delete_workspace", args or self.deleted_args(job_id), timeout=HEARTBEAT_TIMEOUT)
         except Exception as exc:
             log.warning("site %s could not remove the workspace of deleted job %s: %s", site.name, job_id, exc)
             return False

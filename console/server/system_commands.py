@@ -280,7 +280,7 @@ def _log_targets(ctx: RequestContext, job_id: str, target: str) -> list[str]:
     named, all_sites = required_sites(meta)
     if target.casefold() not in ("all", "@all"):
         require_on_target(ctx, Right.VIEW, target, meta or {"job_id": job_id})  # the right before what the job is
-        if target != "server" and not all_sites and target not in deployed_sites(meta):
+        if target != "server" and not sent_to(target, meta):  # the rule site_claims judges a site's word by
             sites = ", ".join(sorted(deployed_sites(meta)))
             raise RemoteError(ErrorType.INVALID_TARGET, f"{target} is not a target of job {job_id[:8]}: 'server', "
                                                         f"'all' or one of its sites ({sites})")

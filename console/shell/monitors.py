@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from console.api.async_session import is_final
@@ -21,6 +20,7 @@ from console.api.errors import NoAnswer, NoConnection
 from console.api.spec import MonitorReturnCode
 from console.backends.base import SITES_SILENT, SITES_WITHOUT_JOB, Backend
 from console.commands import Engine
+from console.durations import duration_seconds
 from console.names import site_named
 from console.shell.safe_text import visible_line
 from console.within import within
@@ -157,23 +157,18 @@ def sites_changed(meta: dict[str, Any], before: set[str], now: set[str]) -> list
 
 #: A job's ``duration`` as its meta gives it (``str(timedelta)``, as FLARE 2.9): ``0:01:02.345678``,
 #: ``2 days, 3:04:05``.
-_DURATION = re.compile(r"(?:(\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)")
-
-
 def ended_at(meta: dict[str, Any]) -> float | None:
     """When an ended job ended (epoch seconds): its ``start_time`` (ISO 8601; naive is local time, as
-    FLARE) plus its ``duration``; None when either is missing (a job aborted before it ran) or unreadable."""
-    start, duration = meta.get("start_time"), meta.get("duration")
-    found = _DURATION.fullmatch(duration) if isinstance(duration, str) else None
-    if not isinstance(start, str) or found is None:
+    FLARE) plus its ``duration`` (``console.durations``' reading of it); None when either is missing (a
+    job aborted before it ran) or unreadable."""
+    start, took = meta.get("start_time"), duration_seconds(meta.get("duration"))
+    if not isinstance(start, str) or took is None:
         return None
     try:
         started = datetime.fromisoformat(start)
     except ValueError:
         return None
-    days, hours, minutes, seconds = found.groups()
-    took = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds))
-    return (started.astimezone() + took).timestamp()
+    return started.astimezone().timestamp() + took
 
 
 def sites_left_the_job(meta: dict[str, Any], before: set[str], now: set[str]) -> list[tuple[str, str]]:
